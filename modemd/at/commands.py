@@ -1,0 +1,123 @@
+"""Builders and parsers of the AT commands modemd uses. Lenient: never by fixed positions."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from modemd.at.transaction import Command
+
+AT = Command("AT")
+ECHO_OFF = Command("ATE0")
+ERRORS_NUMERIC = Command("AT+CMEE=1")
+PDU_MODE = Command("AT+CMGF=0")
+MANUFACTURER = Command("AT+CGMI", prefix="+CGMI:")
+MODEL = Command("AT+CGMM", prefix="+CGMM:")
+IMEI = Command("AT+CGSN", prefix="+CGSN:")
+IMSI = Command("AT+CIMI", prefix="+CIMI:")
+ICCID = Command("AT+CCID", prefix="+CCID:")
+SIM_STATE = Command("AT+CPIN?", prefix="+CPIN:", final_optional=True)
+REGISTRATION = Command("AT+CREG?", prefix="+CREG:")
+SIGNAL = Command("AT+CSQ", prefix="+CSQ:")
+SMSC = Command("AT+CSCA?", prefix="+CSCA:")
+# mode 2: buffer URCs while the line is busy; mt 1: +CMTI for incoming; ds 1: +CDS routed directly.
+NEW_MESSAGE_INDICATIONS = Command("AT+CNMI=2,1,0,1,0")
+KEEP_LINK_OPEN = Command("AT+CMMS=1")  # 27.005: keep the relay link open between sends
+
+CTRL_Z = b"\x1a"
+ESC = b"\x1b"
+
+
+def cmgs_pdu(tpdu_length: int) -> Command:
+    """``AT+CMGS=<length>`` for PDU mode."""
+    return Command(f"AT+CMGS={tpdu_length}", prefix="+CMGS:")
+
+
+def set_smsc(number: str) -> Command:
+    """``AT+CSCA="<number>",<type>`` restores an SMSC address a CSMP may have wiped."""
+    toa = 145 if number.startswith("+") else 129
+    return Command(f'AT+CSCA="{number}",{toa}')
+
+
+class SimState(enum.StrEnum):
+    READY = "READY"
+    SIM_PIN = "SIM PIN"
+    SIM_PUK = "SIM PUK"
+    OTHER = "OTHER"
+
+
+def parse_sim_state(responses: list[str]) -> SimState:
+    """``+CPIN: READY`` -> READY; unknown answers -> OTHER."""
+    for value in responses:
+        value = value.strip().upper()
+        for state in SimState:
+            if value == state.value:
+                return state
+    return SimState.OTHER
+
+
+REGISTERED_STATES = frozenset({1, 5})  # home, roaming
+
+
+def parse_registration(responses: list[str]) -> int | None:
+    """``+CREG: <n>,<stat>[,...]`` (or unsolicited ``<stat>``) -> stat."""
+    for value in responses:
+        fields = [f.strip() for f in value.split(",")]
+        candidate = fields[1] if len(fields) >= 2 else fields[0]
+        if candidate.isdigit():
+            return int(candidate)
+    return None
+
+
+def parse_signal(responses: list[str]) -> int | None:
+    """``+CSQ: <rssi>,<ber>`` -> rssi 0..31, None when unknown (99) or unparsable."""
+    for value in responses:
+        head = value.split(",")[0].strip()
+        if head.isdigit() and int(head) != 99:
+            return int(head)
+    return None
+
+
+def rssi_to_dbm(rssi: int) -> int:
+    """27.007 8.5: 0 -> -113 dBm ... 31 -> -51 dBm."""
+    return -113 + 2 * rssi
+
+
+def parse_message_reference(responses: list[str]) -> int | None:
+    """``+CMGS: <mr>[,<scts>]`` -> TP-MR."""
+    for value in responses:
+        head = value.split(",")[0].strip()
+        if head.isdigit():
+            return int(head) & 0xFF
+    return None
+
+
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def parse_smsc(responses: list[str]) -> str | None:
+    """``+CSCA: "+316540942",145`` -> the number, None when empty."""
+    for value in responses:
+        match = _QUOTED.search(value)
+        if match and match.group(1).strip():
+            return match.group(1).strip()
+    return None
+
+
+def first_value(responses: list[str]) -> str:
+    """The first non-empty response line, unquoted (identity strings vary in shape)."""
+    for value in responses:
+        value = value.strip().strip('"').strip()
+        if value:
+            return value
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    manufacturer: str
+    model: str
+    imei: str
+    imsi: str
+    iccid: str

@@ -1,0 +1,416 @@
+"""A GSM modem on a serial port, spoken to with AT commands from the asyncio loop.
+
+pyserial opens the port non-blocking; its fd is watched with ``loop.add_reader`` (no thread,
+no polling). Framing and line classification are sans-IO (``modemd.at``); this module only
+moves bytes, keeps one command in flight under a lock, and applies timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import serial
+
+from modemd.at import commands as at
+from modemd.at.parser import AtParser, Line, Prompt, Urc
+from modemd.at.results import ErrorClass, FinalKind, classify_cms
+from modemd.at.transaction import Command, Disposition, Transaction
+from modemd.errors import (
+    DeviceTimeoutError,
+    ModemCommandError,
+    PortClosedError,
+    SendError,
+)
+from modemd.model import DeviceInfo, DeviceKind, SentPart
+from modemd.sms.pdu import (
+    StatusReport,
+    build_submit_pdus,
+    parse_status_report_pdu,
+    parse_status_report_text,
+)
+
+log = logging.getLogger(__name__)
+
+BAUDRATE = 115200  # USB modems ignore it; RS-232 modems (SIM800 boards) default to it or autobaud
+COMMAND_TIMEOUT_S = 5.0  # Quectel/SIMCom list 300 ms for most commands; 5 s covers slow firmware
+PROMPT_TIMEOUT_S = 10.0  # "> " normally follows AT+CMGS within ~100 ms; before it nothing is sent
+CMGS_TIMEOUT_S = 120.0  # Quectel UGxx AT manual 9.8: max response time "determined by network"
+FINAL_GRACE_S = 0.5  # wait for the OK some modems omit (Wavecom "+CPIN: READY" without OK)
+WAKE_ATTEMPTS = 3  # "AT" tries at open: the first may meet a half-typed line or autobaud
+REGISTRATION_TIMEOUT_S = 60.0  # time to wait for +CREG stat 1/5 at open
+REGISTRATION_POLL_S = 1.0  # how often AT+CREG? is asked while searching
+SIM_BUSY_RETRY_S = 2.0  # +CME ERROR: 14 (SIM busy) right after boot: ask again after this
+SMSC_UNKNOWN = 330  # +CMS ERROR: 330, SMSC address unknown (after a CSMP wiped it)
+
+
+class SerialAtDriver:
+    """One modem on one serial port."""
+
+    def __init__(
+        self,
+        port: str,
+        pin: str,
+        *,
+        sim_pin: str | None = None,
+        on_report: Callable[[str, StatusReport], None] | None = None,
+        on_gone: Callable[[str], None] | None = None,
+    ) -> None:
+        self.port = port
+        self.pin = pin
+        self._sim_pin = sim_pin
+        self._on_report = on_report
+        self._on_gone = on_gone
+        self._serial: serial.Serial | None = None
+        self._parser = AtParser()
+        self._lock = asyncio.Lock()
+        self._tx: Transaction | None = None
+        self._tx_done: asyncio.Event = asyncio.Event()
+        self._prompt: asyncio.Event = asyncio.Event()
+        self._closed = False
+        self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.MODEM, port=port)
+        self._signal: int | None = None
+        self._smsc: str | None = None
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._info
+
+    @property
+    def signal(self) -> int | None:
+        return self._signal
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- port I/O -------------------------------------------------------------------------
+
+    async def open(self) -> DeviceInfo:
+        """Open the port, initialise the modem, and return its identity."""
+        try:
+            self._serial = serial.Serial(self.port, BAUDRATE, timeout=0, write_timeout=2)
+        except (serial.SerialException, OSError) as exc:
+            raise PortClosedError(f"{self.port}: cannot open: {exc}") from exc
+        self._closed = False
+        self._parser.reset()
+        asyncio.get_running_loop().add_reader(self._serial.fileno(), self._on_readable)
+        try:
+            self._info = await self._initialise()
+        except BaseException:
+            await self.close()
+            raise
+        return self._info
+
+    async def close(self) -> None:
+        """Stop reading and close the port; idempotent."""
+        if self._serial is None:
+            return
+        ser, self._serial = self._serial, None
+        self._closed = True
+        with contextlib.suppress(ValueError, OSError):  # fd already invalid: the port died
+            asyncio.get_running_loop().remove_reader(ser.fileno())
+        with contextlib.suppress(serial.SerialException, OSError):
+            ser.close()
+        self._tx_done.set()
+        self._prompt.set()
+
+    def _on_readable(self) -> None:
+        ser = self._serial
+        if ser is None:
+            return
+        try:
+            data = ser.read(max(1, ser.in_waiting))
+        except (serial.SerialException, OSError, TypeError) as exc:
+            self._port_lost(str(exc))
+            return
+        if not data:
+            self._port_lost("end of file")
+            return
+        for event in self._parser.feed(data):
+            self._dispatch(event)
+
+    def _port_lost(self, why: str) -> None:
+        if self._closed:
+            return
+        log.warning("%s: port lost (%s)", self.port, why)
+        asyncio.get_running_loop().create_task(self.close(), name=f"close {self.port}")
+        self._closed = True
+        self._tx_done.set()
+        self._prompt.set()
+        if self._on_gone is not None:
+            self._on_gone(self._info.device_id)
+
+    def _write(self, data: bytes) -> None:
+        ser = self._serial
+        if ser is None or self._closed:
+            raise PortClosedError(f"{self.port}: port is closed")
+        try:
+            ser.write(data)
+        except (serial.SerialException, OSError) as exc:
+            raise PortClosedError(f"{self.port}: write failed: {exc}") from exc
+
+    # -- framing -> transactions and URCs ---------------------------------------------------
+
+    def _dispatch(self, event: Line | Prompt | Urc) -> None:
+        if isinstance(event, Prompt):
+            self._prompt.set()
+        elif isinstance(event, Urc):
+            self._handle_urc(event)
+        elif self._tx is None:
+            if event.text not in ("OK",):
+                log.debug("%s: unsolicited line %r", self.port, event.text)
+        else:
+            disposition = self._tx.on_line(event.text)
+            if disposition is Disposition.FINAL:
+                self._tx_done.set()
+            elif disposition is Disposition.UNSOLICITED:
+                log.debug(
+                    "%s: unsolicited line %r during %s",
+                    self.port,
+                    event.text,
+                    self._tx.command.text,
+                )
+
+    def _handle_urc(self, urc: Urc) -> None:
+        if not urc.text.startswith("+CDS:"):
+            log.debug("%s: URC %r", self.port, urc.text)
+            return
+        try:
+            if urc.pdu is not None:
+                report = parse_status_report_pdu(urc.pdu)
+            else:
+                report = parse_status_report_text(urc.text)
+        except ValueError as exc:
+            log.warning("%s: unreadable status report %r %r: %s", self.port, urc.text, urc.pdu, exc)
+            return
+        if self._on_report is not None:
+            self._on_report(self._info.device_id, report)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def _wait(self, event: asyncio.Event, timeout: float, what: str) -> None:
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError as exc:
+            raise DeviceTimeoutError(f"{self.port}: no answer to {what} in {timeout} s") from exc
+        if self._closed:
+            raise PortClosedError(f"{self.port}: port closed during {what}")
+
+    async def _run(self, command: Command, timeout: float) -> Transaction:
+        """Write ``command``, collect its answer; the caller holds the lock."""
+        tx = Transaction(command)
+        self._tx = tx
+        self._tx_done.clear()
+        try:
+            self._write(command.text.encode("ascii") + b"\r")
+            if command.final_optional:
+                await self._wait_final_optional(tx, timeout)
+            else:
+                await self._wait(self._tx_done, timeout, command.text)
+        finally:
+            self._tx = None
+        return tx
+
+    async def _wait_final_optional(self, tx: Transaction, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not tx.done:
+            remaining = deadline - loop.time()
+            if tx.prefixed_seen:
+                remaining = min(remaining, FINAL_GRACE_S)
+            try:
+                await self._wait(self._tx_done, max(remaining, 0.0), tx.command.text)
+            except DeviceTimeoutError:
+                if tx.prefixed_seen:
+                    return  # the answer came without a final result: accept it
+                raise
+
+    async def command(self, command: Command, timeout: float = COMMAND_TIMEOUT_S) -> list[str]:
+        """Run one command; return its response lines or raise ``ModemCommandError``."""
+        async with self._lock:
+            tx = await self._run(command, timeout)
+        if tx.final is not None and not tx.final.ok:
+            raise ModemCommandError(command.text, tx.final.text, tx.final.code)
+        return tx.responses
+
+    # -- initialisation -----------------------------------------------------------------------
+
+    async def _wake(self) -> None:
+        """ESC aborts a half-typed CMGS left by a crash; then AT until it answers."""
+        self._write(at.ESC)
+        last: Exception | None = None
+        for _ in range(WAKE_ATTEMPTS):
+            try:
+                await self.command(at.AT, timeout=2.0)
+                return
+            except (DeviceTimeoutError, ModemCommandError) as exc:
+                last = exc
+        raise DeviceTimeoutError(f"{self.port}: modem does not answer AT ({last})")
+
+    async def _optional(self, command: Command) -> list[str] | None:
+        try:
+            return await self.command(command)
+        except ModemCommandError as exc:
+            log.info("%s: %s not supported (%s)", self.port, command.text, exc.result)
+            return None
+
+    async def _unlock_sim(self) -> None:
+        while True:
+            try:
+                state = at.parse_sim_state(await self.command(at.SIM_STATE))
+            except ModemCommandError as exc:
+                if exc.code == 14:  # SIM busy, right after boot
+                    await asyncio.sleep(SIM_BUSY_RETRY_S)
+                    continue
+                raise
+            if state is at.SimState.READY:
+                return
+            if state is at.SimState.SIM_PIN and self._sim_pin:
+                sim_pin, self._sim_pin = self._sim_pin, None  # never retried: 3 tries lock it
+                await self.command(Command(f'AT+CPIN="{sim_pin}"'))
+                continue
+            raise ModemCommandError(at.SIM_STATE.text, f"SIM not ready: {state.value}")
+
+    async def _wait_registered(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REGISTRATION_TIMEOUT_S
+        while True:
+            stat = at.parse_registration(await self.command(at.REGISTRATION))
+            if stat in at.REGISTERED_STATES:
+                return
+            if loop.time() > deadline:
+                raise DeviceTimeoutError(f"{self.port}: not registered (stat {stat})")
+            await asyncio.sleep(REGISTRATION_POLL_S)
+
+    async def _initialise(self) -> DeviceInfo:
+        await self._wake()
+        await self.command(at.ECHO_OFF)
+        await self.command(at.ERRORS_NUMERIC)
+        manufacturer = at.first_value(await self._optional(at.MANUFACTURER) or [])
+        model = at.first_value(await self._optional(at.MODEL) or [])
+        imei = at.first_value(await self.command(at.IMEI))
+        await self._unlock_sim()
+        imsi = at.first_value(await self._optional(at.IMSI) or [])
+        iccid = at.first_value(await self._optional(at.ICCID) or [])
+        await self._wait_registered()
+        await self.command(at.PDU_MODE)
+        self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
+        reports = await self._optional(at.NEW_MESSAGE_INDICATIONS) is not None
+        await self._optional(at.KEEP_LINK_OPEN)
+        self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
+        info = DeviceInfo(
+            device_id=imei or self.port,
+            pin=self.pin,
+            kind=DeviceKind.MODEM,
+            port=self.port,
+            manufacturer=manufacturer,
+            model=model,
+            imsi=imsi,
+            iccid=iccid,
+            reports=reports,
+        )
+        log.info(
+            "%s: ready: %s %s IMEI %s (status reports: %s)",
+            self.port,
+            manufacturer,
+            model,
+            info.device_id,
+            "yes" if reports else "no: AT+CNMI refused",
+        )
+        return info
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    async def send_sms(self, to: str, text: str) -> list[SentPart]:
+        """Submit every part with AT+CMGS in PDU mode; raise ``SendError`` on failure."""
+        pdus = build_submit_pdus(to, text, request_status_report=self._info.reports)
+        sent: list[SentPart] = []
+        for pdu in pdus:
+            try:
+                mr = await self._submit(pdu.tpdu_length, pdu.hex)
+            except SendError as exc:
+                exc.sent_parts = len(sent)
+                if sent:
+                    # Earlier parts are out: resending the message would duplicate them.
+                    exc.transient = False
+                raise
+            sent.append(SentPart(part=pdu.part, mr=mr))
+        return sent
+
+    async def _submit(self, tpdu_length: int, hex_pdu: str) -> int:
+        async with self._lock:
+            result = await self._submit_locked(tpdu_length, hex_pdu)
+            if isinstance(result, int):
+                return result
+            if result.code == SMSC_UNKNOWN and self._smsc:
+                log.warning("%s: SMSC lost (+CMS ERROR: 330), restoring %s", self.port, self._smsc)
+                await self._run(at.set_smsc(self._smsc), COMMAND_TIMEOUT_S)
+                retried = await self._submit_locked(tpdu_length, hex_pdu)
+                if isinstance(retried, int):
+                    return retried
+                result = retried
+        raise SendError(
+            f"{self.port}: {result.text}",
+            outcome_known=True,
+            transient=classify_cms(result.code) is ErrorClass.TRANSIENT,
+            code=result.code,
+        )
+
+    async def _submit_locked(self, tpdu_length: int, hex_pdu: str) -> int | ModemCommandError:
+        """One CMGS; the MR, or the modem's error result. Raises ``SendError`` otherwise."""
+        command = at.cmgs_pdu(tpdu_length)
+        tx = Transaction(command)
+        self._tx = tx
+        self._tx_done.clear()
+        self._prompt.clear()
+        try:
+            try:
+                self._write(command.text.encode("ascii") + b"\r")
+                await self._wait_prompt_or_final(tx)
+            except (DeviceTimeoutError, PortClosedError) as exc:
+                self._abort_quietly()
+                raise SendError(str(exc), outcome_known=True, transient=True) from exc
+            if tx.final is not None:  # an error instead of the prompt: nothing was submitted
+                return ModemCommandError(command.text, tx.final.text, tx.final.code)
+            try:
+                self._write(hex_pdu.encode("ascii") + at.CTRL_Z)
+                await self._wait(self._tx_done, CMGS_TIMEOUT_S, command.text)
+            except (DeviceTimeoutError, PortClosedError) as exc:
+                # After Ctrl-Z the modem completes the send on its own: outcome unknown.
+                raise SendError(str(exc), outcome_known=False, transient=False) from exc
+        finally:
+            self._tx = None
+        assert tx.final is not None
+        if tx.final.kind is not FinalKind.OK:
+            return ModemCommandError(command.text, tx.final.text, tx.final.code)
+        mr = at.parse_message_reference(tx.responses)
+        if mr is None:
+            raise SendError(f"{self.port}: OK without +CMGS", outcome_known=False, transient=False)
+        return mr
+
+    async def _wait_prompt_or_final(self, tx: Transaction) -> None:
+        prompt = asyncio.ensure_future(self._prompt.wait())
+        final = asyncio.ensure_future(self._tx_done.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {prompt, final}, timeout=PROMPT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            prompt.cancel()
+            final.cancel()
+        if self._closed:
+            raise PortClosedError(f"{self.port}: port closed waiting for the prompt")
+        if not done:
+            raise DeviceTimeoutError(f"{self.port}: no '> ' prompt in {PROMPT_TIMEOUT_S} s")
+
+    def _abort_quietly(self) -> None:
+        with contextlib.suppress(PortClosedError):
+            self._write(at.ESC)
+
+    async def check_signal(self) -> int | None:
+        """Ask AT+CSQ; remember and return rssi."""
+        self._signal = at.parse_signal(await self.command(at.SIGNAL))
+        return self._signal

@@ -1,0 +1,75 @@
+"""The modemd error tree. Drivers wrap low-level errors at their boundary with ``raise from``.
+
+ModemdError
+├── ConfigError                  bad config file / flags
+├── StoreError                   SQLite could not do what was asked
+│   └── InvalidTransitionError   a job state change the state machine forbids
+└── DeviceError                  anything a device did wrong
+    ├── PortClosedError          the port went away (unplug, EIO)
+    ├── DeviceTimeoutError       no final result within the command's timeout
+    ├── ModemCommandError        final ERROR / +CME ERROR / +CMS ERROR (``code``)
+    └── SendError                a send failed; ``submitted`` tells if the network may have it
+"""
+
+from __future__ import annotations
+
+
+class ModemdError(Exception):
+    """Base of every error modemd raises on purpose."""
+
+
+class ConfigError(ModemdError):
+    """The configuration is invalid."""
+
+
+class StoreError(ModemdError):
+    """The store failed."""
+
+
+class InvalidTransitionError(StoreError):
+    """A job state change that ``JOB_TRANSITIONS`` forbids."""
+
+
+class DeviceError(ModemdError):
+    """A device failed."""
+
+
+class PortClosedError(DeviceError):
+    """The serial port is gone."""
+
+
+class DeviceTimeoutError(DeviceError):
+    """A command got no final result in time."""
+
+
+class ModemCommandError(DeviceError):
+    """The modem answered a command with an error result."""
+
+    def __init__(self, command: str, result: str, code: int | None = None) -> None:
+        super().__init__(f"{command!r} -> {result}")
+        self.command = command
+        self.result = result
+        self.code = code  # the number of +CMS/+CME ERROR, None for plain ERROR
+
+
+class SendError(DeviceError):
+    """A send did not complete.
+
+    ``submitted`` is False when nothing reached the network for sure (safe to requeue),
+    True/None when the outcome is unknown (never resend automatically).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        outcome_known: bool,
+        transient: bool,
+        sent_parts: int = 0,
+        code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.outcome_known = outcome_known  # False: the network may have the message
+        self.transient = transient  # True: another attempt (maybe on another device) may work
+        self.sent_parts = sent_parts  # parts the network accepted before the failure
+        self.code = code

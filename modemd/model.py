@@ -1,0 +1,117 @@
+"""Domain values shared by every layer: frozen dataclasses and explicit state enums."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class JobState(enum.StrEnum):
+    """Where a job stands. Final states never move backwards (see ``JOB_TRANSITIONS``)."""
+
+    QUEUED = "queued"  # accepted (fsync'd), waiting for an idle device of its pool
+    SENDING = "sending"  # claimed by exactly one device; AT+CMGS may be in progress
+    SENT = "sent"  # every part got +CMGS: <mr>; waiting for status reports
+    DELIVERED = "delivered"  # every part reported delivered (TP-Status 0x00-0x1F)
+    FAILED = "failed"  # rejected by the modem/network, or a part reported failed
+    UNKNOWN = "unknown"  # outcome not known (timeout after Ctrl-Z, crash): never resent by itself
+
+
+FINAL_JOB_STATES = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.UNKNOWN})
+
+# The only moves a job may make. SENDING -> QUEUED is a requeue after the device provably did
+# not submit anything (error before Ctrl-Z, or a +CMS ERROR that is transient).
+JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    JobState.QUEUED: frozenset({JobState.SENDING, JobState.FAILED}),
+    JobState.SENDING: frozenset(
+        {JobState.SENT, JobState.FAILED, JobState.UNKNOWN, JobState.QUEUED}
+    ),
+    JobState.SENT: frozenset({JobState.DELIVERED, JobState.FAILED}),
+    JobState.DELIVERED: frozenset(),
+    JobState.FAILED: frozenset(),
+    JobState.UNKNOWN: frozenset(),
+}
+
+
+class DeviceState(enum.StrEnum):
+    """Life of one device as the runtime sees it."""
+
+    OPENING = "opening"  # port being opened and initialised
+    READY = "ready"  # idle, waiting for a job of its pool
+    BUSY = "busy"  # sending a job
+    BACKING_OFF = "backing_off"  # failed to answer; will reopen after a delay
+    GONE = "gone"  # port closed or unplugged; out of its pool
+
+
+class DeviceKind(enum.StrEnum):
+    MODEM = "modem"  # USB/serial GSM modem spoken to with AT commands
+    PHONE = "phone"  # Android phone running the SMS gateway app
+
+
+class EventType(enum.StrEnum):
+    """IPN event names (dotted, as the IPN body's ``type``)."""
+
+    SMS_SENT = "sms.sent"
+    SMS_DELIVERED = "sms.delivered"
+    SMS_FAILED = "sms.failed"
+    SMS_UNKNOWN = "sms.unknown"
+
+
+class EventState(enum.StrEnum):
+    """Delivery state of one outbox event."""
+
+    PENDING = "pending"  # waiting for (another) attempt
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    NO_ENDPOINT = "no_endpoint"  # the key has no IPN URL: kept for the record, never posted
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    """Identity of a device, read once at start-up."""
+
+    device_id: str  # stable: the IMEI of a modem
+    pin: str  # pool label
+    kind: DeviceKind
+    port: str  # unstable tty path
+    manufacturer: str = ""
+    model: str = ""
+    imsi: str = ""
+    iccid: str = ""
+    reports: bool = True  # False when the device cannot route status reports (no CNMI)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One accepted send request."""
+
+    job_id: str
+    key_id: int
+    pin: str
+    to: str
+    message: str
+    state: JobState
+    id_device: str | None = None  # when set, only this device may send it
+    device_id: str | None = None  # the device that claimed it
+    parts: int = 1
+    encoding: str = "gsm7"
+    error: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SentPart:
+    """What the modem answered for one submitted part."""
+
+    part: int  # 1-based
+    mr: int  # TP-MR from +CMGS
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: int
+    pin: str
+    allow_ips: tuple[str, ...]  # addresses or CIDRs, v4 or v6
+    over_ip: bool  # any caller IP is allowed
+    ipn_url: str | None
+    label: str = ""
