@@ -29,6 +29,13 @@ class SmsDevice(Protocol):
         """Send every part of ``text``; raise ``SendError`` saying what is known."""
         ...
 
+    @property
+    def closed(self) -> bool: ...
+
+    async def probe(self) -> bool:
+        """Is the device answering? (Aborts any half-done operation first.)"""
+        ...
+
     async def close(self) -> None:
         """Release the device; idempotent."""
         ...

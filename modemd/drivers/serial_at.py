@@ -410,6 +410,16 @@ class SerialAtDriver:
         with contextlib.suppress(PortClosedError):
             self._write(at.ESC)
 
+    async def probe(self) -> bool:
+        """ESC then AT: True when the modem answers."""
+        if self._closed:
+            return False
+        try:
+            await self._wake()
+        except (DeviceTimeoutError, PortClosedError):
+            return False
+        return True
+
     async def check_signal(self) -> int | None:
         """Ask AT+CSQ; remember and return rssi."""
         self._signal = at.parse_signal(await self.command(at.SIGNAL))

@@ -1,0 +1,237 @@
+"""The ``modemd`` command: a thin click shell over the service and the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from modemd import config, service
+from modemd.api.listener import start_listener
+from modemd.drivers import emulator
+from modemd.errors import ConfigError
+from modemd.store import devices as device_rows
+from modemd.store import jobs as job_rows
+from modemd.store import keys as key_rows
+from modemd.store.db import connect
+
+db_option = click.option(
+    "--db",
+    envvar="MODEMD_DB",
+    default=config.DEFAULT_DB,
+    show_default=True,
+    help="SQLite database file (env MODEMD_DB).",
+)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if not rows:
+        click.echo("(none)")
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+def main(verbose: int) -> None:
+    """modemd: an SMS gateway over banks of USB GSM modems."""
+    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TOML config file.",
+)
+@click.option("--host", default=None, help=f"Listen address [{config.DEFAULT_HOST}].")
+@click.option("--port", type=int, default=None, help=f"Listen port [{config.DEFAULT_PORT}].")
+@click.option("--db", envvar="MODEMD_DB", default=None, help="SQLite file [modemd.db].")
+@click.option("--simulate", type=int, default=None, help="Start N emulated modems in-process.")
+@click.option("--pin", default=None, help="Pin label of the emulated modems.")
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    metavar="PORT[:PIN]",
+    help="Use a serial port directly (repeatable).",
+)
+@click.option("--record", default=None, help="Emulated network: JSON line per accepted SMS.")
+def serve(
+    config_file: str | None,
+    host: str | None,
+    port: int | None,
+    db: str | None,
+    simulate: int | None,
+    pin: str | None,
+    devices: tuple[str, ...],
+    record: str | None,
+) -> None:
+    """Run the daemon."""
+    try:
+        default_pin = pin or config.DEFAULT_PIN
+        settings = config.load(
+            config_file,
+            host=host,
+            port=port,
+            db=db,
+            simulate=simulate,
+            simulate_pin=pin,
+            record=record,
+            extra_devices=[config.parse_device(d, default_pin) for d in devices],
+        )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    asyncio.run(service.serve(settings))
+
+
+@main.group()
+def keys() -> None:
+    """Manage API keys."""
+
+
+@keys.command("create")
+@click.option("--pin", required=True, help="The pool this key sends to.")
+@click.option(
+    "--allow-ip",
+    "allow_ips",
+    multiple=True,
+    metavar="ADDR_OR_CIDR",
+    help="Caller addresses allowed (repeatable; v4 or v6).",
+)
+@click.option("--over-ip", is_flag=True, help="Accept calls from any IP (status_code 2).")
+@click.option("--ipn-url", default=None, help="Where IPNs are POSTed.")
+@click.option("--label", default="", help="A name for humans.")
+@db_option
+def keys_create(
+    pin: str, allow_ips: tuple[str, ...], over_ip: bool, ipn_url: str | None, label: str, db: str
+) -> None:
+    """Create a key; the key itself is printed once, on the last line."""
+    if ipn_url and not ipn_url.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://", param_hint="--ipn-url")
+    if not allow_ips and not over_ip:
+        click.echo(
+            "note: no --allow-ip and no --over-ip: every call will get unauthorized_ip", err=True
+        )
+    key, secret = key_rows.create_key(
+        connect(db),
+        pin=pin,
+        allow_ips=list(allow_ips),
+        over_ip=over_ip,
+        ipn_url=ipn_url,
+        label=label,
+    )
+    click.echo(f"key {key.key_id} for pin {pin} created; store it now, it is not shown again:")
+    click.echo(secret)
+
+
+@keys.command("list")
+@db_option
+def keys_list(db: str) -> None:
+    """List keys (never the secret)."""
+    _table(
+        key_rows.list_keys(connect(db)),
+        ["key_id", "prefix", "pin", "over_ip", "allow_ips", "ipn_url", "revoked_at"],
+    )
+
+
+@main.command()
+@db_option
+def devices(db: str) -> None:
+    """List devices as last seen by the daemon."""
+    _table(
+        device_rows.list_devices(connect(db)),
+        ["device_id", "pin", "kind", "state", "port", "signal", "model"],
+    )
+
+
+@main.command()
+@click.argument("job_id", required=False)
+@click.option("--state", default=None, help="Only jobs in this state.")
+@click.option("--limit", default=50, show_default=True)
+@db_option
+def jobs(job_id: str | None, state: str | None, limit: int, db: str) -> None:
+    """List recent jobs, or show one."""
+    database = connect(db)
+    if job_id:
+        detail = job_rows.get_job_detail(database, job_id)
+        if detail is None:
+            raise click.ClickException(f"no job {job_id}")
+        click.echo(json.dumps(detail, indent=2))
+        return
+    rows = job_rows.list_jobs(database, state=state, limit=limit)
+    for row in rows:
+        row["created_at"] = datetime.fromtimestamp(row["created_at"], UTC).strftime("%F %T")
+    _table(rows, ["job_id", "pin", "to", "state", "device_id", "parts", "created_at", "error"])
+
+
+@main.command()
+@click.option(
+    "--url",
+    default=f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}",
+    show_default=True,
+    help="The daemon's API.",
+)
+@click.option("--key", envvar="MODEMD_KEY", required=True, help="API key (env MODEMD_KEY).")
+@click.option("--pin", default=None)
+@click.option("--to", required=True)
+@click.option("--msg", required=True)
+def send(url: str, key: str, pin: str | None, to: str, msg: str) -> None:
+    """Send an SMS through a running daemon (prints the API's answer)."""
+    payload = {"apikey": key, "to": to, "msg": msg, **({"pin": pin} if pin else {})}
+    request = urllib.request.Request(
+        url.rstrip("/") + "/api/v1/send",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+    except urllib.error.URLError as exc:
+        raise click.ClickException(f"cannot reach {url}: {exc.reason}") from exc
+    click.echo(body.decode())
+    if json.loads(body).get("response") != "200":
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--count", default=3, show_default=True, help="Number of emulated modems.")
+@click.option("--record", default=None, help="Append a JSON line per accepted SMS here.")
+def emulate(count: int, record: str | None) -> None:
+    """Serve emulated modems on ptys (paths printed) until stopped."""
+    asyncio.run(emulator.serve(count, record))
+
+
+@main.command("ipn-listen")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8099, show_default=True)
+def ipn_listen(host: str, port: int) -> None:
+    """Print every IPN POSTed here (a receiver for development)."""
+
+    def show(body: dict[str, Any], headers: dict[str, str]) -> None:
+        click.echo(f"IPN {headers.get('webhook-id', '-')}: {json.dumps(body)}")
+
+    async def run() -> None:
+        runner, bound = await start_listener(show, host, port)
+        click.echo(f"listening for IPNs on http://{host}:{bound}/")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())

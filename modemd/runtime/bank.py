@@ -1,0 +1,163 @@
+"""The device bank: pools by pin, one worker task per device, status reports into the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
+from modemd.errors import DeviceError
+from modemd.model import DeviceState, Job
+from modemd.runtime.pool import PoolQueue
+from modemd.runtime.worker import DeviceWorker
+from modemd.sms.pdu import StatusReport
+from modemd.sms.status import ReportOutcome, classify_tp_status
+from modemd.store import devices as device_rows
+from modemd.store import jobs as job_rows
+from modemd.store.db import Store
+
+log = logging.getLogger(__name__)
+
+DeviceFactory = Callable[[ReportHandler, GoneHandler], SmsDevice]
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A device a job was offered to (one record of the send API's answer)."""
+
+    device_id: str
+    pin: str
+    kind: str
+
+
+class Bank:
+    """Every attached device, grouped into pools by pin."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.pools: dict[str, PoolQueue] = {}
+        self.workers: dict[str, DeviceWorker] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._report_tasks: set[asyncio.Task[None]] = set()
+
+    def pool(self, pin: str) -> PoolQueue:
+        return self.pools.setdefault(pin, PoolQueue(pin))
+
+    async def start(self) -> None:
+        """Recover from the last run, then refill the pools with queued jobs."""
+        await self.store.write(device_rows.mark_all_gone)
+        for job in await self.store.write(job_rows.recover_interrupted):
+            log.warning("job %s was being sent when modemd stopped: outcome unknown", job.job_id)
+        queued = await self.store.read(job_rows.queued_jobs)
+        for job in queued:
+            self.pool(job.pin).put(job)
+        if queued:
+            log.info("%d queued jobs waiting from the last run", len(queued))
+
+    def submit(self, job: Job) -> list[Offer]:
+        """Offer a committed job to its pool; return the devices it was offered to."""
+        offers = self.offers(job.pin, job.id_device)
+        self.pool(job.pin).put(job)
+        return offers
+
+    def offers(self, pin: str, id_device: str | None = None) -> list[Offer]:
+        return [
+            Offer(w.device_id, pin, w.device.info.kind.value)
+            for w in self.workers.values()
+            if w.device.info.pin == pin
+            and w.state is not DeviceState.GONE
+            and (id_device is None or id_device == w.device_id)
+        ]
+
+    def has_device(self, pin: str, device_id: str) -> bool:
+        return bool(self.offers(pin, device_id))
+
+    async def attach(self, factory: DeviceFactory) -> DeviceWorker | None:
+        """Build a device wired to this bank, open it, record it, start its worker.
+
+        None when it cannot be opened (the reason is logged)."""
+        device = factory(self.on_report, self._on_gone)
+        try:
+            info = await device.open()
+        except DeviceError as exc:
+            log.error("device on %s unusable: %s", getattr(device, "port", "?"), exc)
+            return None
+        old = self.workers.get(info.device_id)
+        if old is not None and old.state is not DeviceState.GONE:
+            log.error("device %s already attached; %s ignored", info.device_id, info.port)
+            await device.close()
+            return None
+        await self.store.write(device_rows.upsert_device, info, DeviceState.READY)
+        worker = DeviceWorker(device, self.pool(info.pin), self.store)
+        self.workers[info.device_id] = worker
+        task = asyncio.create_task(self._run_worker(worker), name=f"worker {info.device_id}")
+        self._tasks[info.device_id] = task
+        return worker
+
+    async def _run_worker(self, worker: DeviceWorker) -> None:
+        try:
+            await worker.run()
+        except asyncio.CancelledError:
+            if worker.device.closed:
+                await worker.set_state(DeviceState.GONE)
+            raise
+        except Exception:
+            log.exception("worker of %s crashed", worker.device_id)
+            worker.state = DeviceState.GONE
+        finally:
+            await worker.device.close()
+
+    def _on_gone(self, device_id: str) -> None:
+        """Driver callback: the port died. An idle worker stops now; a busy one learns it
+        from its failed send (and records the job's outcome first)."""
+        worker = self.workers.get(device_id)
+        if worker is None:
+            return
+        log.warning("device %s gone: out of pool %s", device_id, worker.device.info.pin)
+        task = self._tasks.get(device_id)
+        if worker.waiting and task is not None:
+            task.cancel()
+
+    def on_report(self, device_id: str, report: StatusReport) -> None:
+        """Driver callback (on the loop): store the report off the reader path."""
+        task = asyncio.create_task(
+            self._apply_report(device_id, report), name=f"report {device_id} {report.reference}"
+        )
+        self._report_tasks.add(task)
+        task.add_done_callback(self._report_tasks.discard)
+
+    async def _apply_report(self, device_id: str, report: StatusReport) -> None:
+        outcome = classify_tp_status(report.status)
+        if report.status >= 0x80:
+            log.warning(
+                "%s: reserved TP-Status 0x%02X, treated as pending", device_id, report.status
+            )
+        result = await self.store.write(
+            job_rows.apply_report,
+            device_id,
+            report.reference,
+            report.recipient,
+            report.status,
+            outcome,
+        )
+        if result.job is None:
+            log.warning(
+                "%s: status report MR %d for %s (TP-Status 0x%02X) matches no sent part; stored",
+                device_id,
+                report.reference,
+                report.recipient,
+                report.status,
+            )
+        elif outcome is ReportOutcome.PENDING:
+            log.info("job %s: SC still trying (TP-Status 0x%02X)", result.job.job_id, report.status)
+
+    async def close(self) -> None:
+        """Cancel every worker and wait for them (and pending report writes)."""
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+        if self._report_tasks:
+            await asyncio.gather(*self._report_tasks, return_exceptions=True)

@@ -1,0 +1,80 @@
+"""``modemd serve``: wires store, bank, devices, API and IPN sender, and runs until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+from modemd.api.app import create_app, start_site
+from modemd.config import PortConfig, Settings
+from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
+from modemd.drivers.emulator import EmulatedBank
+from modemd.drivers.serial_at import SerialAtDriver
+from modemd.runtime.bank import Bank
+from modemd.store.db import Store
+from modemd.webhooks.sender import IpnSender
+
+log = logging.getLogger(__name__)
+
+
+def serial_factory(cfg: PortConfig) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
+    """A factory the bank calls to build the driver of ``cfg`` wired to its callbacks."""
+
+    def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
+        return SerialAtDriver(
+            cfg.port, cfg.pin, sim_pin=cfg.sim_pin, on_report=on_report, on_gone=on_gone
+        )
+
+    return build
+
+
+async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
+    """Run the daemon until SIGTERM/SIGINT (or cancellation)."""
+    store = Store(settings.db)
+    await store.start()
+    emulators: EmulatedBank | None = None
+    bank = Bank(store)
+    sender = IpnSender(store)
+    store.on_commit.append(sender.wake)
+    sender_task = asyncio.create_task(sender.run(), name="ipn sender")
+    runner = None
+    try:
+        await bank.start()
+        ports = list(settings.devices)
+        if settings.simulate:
+            emulators = EmulatedBank.create(settings.simulate, record=settings.record)
+            await emulators.start()
+            ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
+        attached = await asyncio.gather(*(bank.attach(serial_factory(p)) for p in ports))
+        log.info("%d of %d devices ready", sum(w is not None for w in attached), len(ports))
+        runner, port = await start_site(create_app(store, bank), settings.host, settings.port)
+        log.info("API listening on http://%s:%d", settings.host, port)
+        if ready is not None:
+            ready(port)
+        await _until_stopped()
+    finally:
+        log.info("stopping")
+        if runner is not None:
+            await runner.cleanup()
+        await bank.close()
+        sender_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender_task
+        if emulators is not None:
+            await emulators.close()
+        await store.close()
+
+
+async def _until_stopped() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,163 @@
+"""The SQLite file: one connection, one writer thread, group commits.
+
+Every read and write runs on the store's own thread (SQLite allows one writer; a second
+connection would only add lock contention). Writes queued while a commit is under way are
+applied together in the next transaction, each in its own savepoint so one failure does not
+undo the others, then committed once: with WAL and ``synchronous=FULL`` the commit fsyncs the
+WAL, so an awaited ``write`` means "on disk". Futures resolve only after the commit, so nothing
+(no API answer, no IPN) ever acts on a row that could still roll back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from modemd.errors import StoreError
+from modemd.store.migrations import migrate
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_BATCH = 256  # writes folded into one commit at most
+BUSY_TIMEOUT_MS = 5000  # another process (the CLI) holding the write lock briefly
+
+_STOP = object()
+
+
+def connect(path: str | Path) -> sqlite_utils.Database:
+    """Open ``path`` with the pragmas modemd relies on and bring its schema up to date."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit: an accept is durable
+    conn.execute("PRAGMA foreign_keys=ON")
+    db = sqlite_utils.Database(conn)
+    migrate(db)
+    return db
+
+
+class Store:
+    """Async front of the database; all SQL runs on one thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._db: sqlite_utils.Database | None = None
+        self.on_commit: list[Callable[[], None]] = []  # run on the loop after each commit
+
+    async def start(self) -> None:
+        """Open the file (migrations included) on the store's thread."""
+        ready: Future[None] = Future()
+        loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(
+            target=self._run, args=(loop, ready), name=f"store {self.path.name}", daemon=True
+        )
+        self._thread.start()
+        await asyncio.wrap_future(ready)
+
+    async def close(self) -> None:
+        """Finish queued work, then close the connection."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` in a write transaction; return once it is committed."""
+        future: Future[T] = Future()
+        self._queue.put((True, fn, args, future))
+        return await asyncio.wrap_future(future)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(db, *args)`` outside any write transaction."""
+        future: Future[T] = Future()
+        self._queue.put((False, fn, args, future))
+        return await asyncio.wrap_future(future)
+
+    # -- the store's thread -----------------------------------------------------------------
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: Future[None]) -> None:
+        try:
+            self._db = connect(self.path)
+        except Exception as exc:
+            ready.set_exception(StoreError(f"cannot open {self.path}: {exc}"))
+            return
+        ready.set_result(None)
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    return
+                batch = [item]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is _STOP:
+                        self._queue.put(_STOP)
+                        break
+                    batch.append(nxt)
+                self._process(batch, loop)
+        finally:
+            self._db.conn.close()
+
+    def _process(self, batch: list[Any], loop: asyncio.AbstractEventLoop) -> None:
+        assert self._db is not None
+        writes = [item for item in batch if item[0]]
+        for _, fn, args, future in (item for item in batch if not item[0]):
+            self._call(fn, args, future)
+        if not writes:
+            return
+        conn = self._db.conn
+        results: list[tuple[Future[Any], bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for _, fn, args, future in writes:
+                conn.execute("SAVEPOINT job")
+                try:
+                    value = fn(self._db, *args)
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append((future, False, exc))
+                else:
+                    conn.execute("RELEASE job")
+                    results.append((future, True, value))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # The commit itself failed (disk full, I/O error): nothing of the batch is durable.
+            log.error("store commit failed, %d writes rolled back: %s", len(writes), exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = StoreError(f"database write failed: {exc}")
+            for _, _, _, future in writes:
+                future.set_exception(error)
+            return
+        for future, ok, value in results:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        for callback in self.on_commit:
+            loop.call_soon_threadsafe(callback)
+
+    def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], future: Future[Any]) -> None:
+        assert self._db is not None
+        try:
+            future.set_result(fn(self._db, *args))
+        except Exception as exc:
+            future.set_exception(exc)

@@ -1,0 +1,55 @@
+"""Devices as last seen: identity, pool, state, signal."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlite_utils
+
+from modemd.model import DeviceInfo, DeviceState
+
+
+def upsert_device(db: sqlite_utils.Database, info: DeviceInfo, state: DeviceState) -> None:
+    now = time.time()
+    existing = db["devices"].count_where("device_id = ?", [info.device_id])
+    values = {
+        "device_id": info.device_id,
+        "pin": info.pin,
+        "kind": info.kind.value,
+        "port": info.port,
+        "state": state.value,
+        "manufacturer": info.manufacturer,
+        "model": info.model,
+        "imsi": info.imsi,
+        "iccid": info.iccid,
+        "reports": int(info.reports),
+        "last_seen": now,
+    }
+    if existing:
+        db["devices"].update(info.device_id, values)
+    else:
+        db["devices"].insert({**values, "signal": None, "first_seen": now})
+
+
+def set_device_state(
+    db: sqlite_utils.Database, device_id: str, state: DeviceState, signal: int | None = None
+) -> None:
+    values: dict[str, Any] = {"state": state.value, "last_seen": time.time()}
+    if signal is not None:
+        values["signal"] = signal
+    db["devices"].update(device_id, values)
+
+
+def list_devices(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return list(
+        db.query(
+            "SELECT device_id, pin, kind, state, port, signal, manufacturer, model, reports, "
+            "last_seen FROM devices ORDER BY pin, device_id"
+        )
+    )
+
+
+def mark_all_gone(db: sqlite_utils.Database) -> None:
+    """At start-up nothing is attached yet."""
+    db.execute("UPDATE devices SET state = 'gone'")

@@ -1,0 +1,321 @@
+"""Jobs, their parts and their state machine. Functions take the ``Database`` as first argument
+and run inside the store's transaction; an event row is written in the same transaction as the
+state change it reports (the outbox)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from modemd.errors import InvalidTransitionError
+from modemd.model import (
+    FINAL_JOB_STATES,
+    JOB_TRANSITIONS,
+    EventType,
+    Job,
+    JobState,
+    SentPart,
+)
+from modemd.sms.status import ReportOutcome
+from modemd.store import events
+
+REPORT_WINDOW_S = 72 * 3600  # a status report older than this matches no sent part
+
+
+def new_job_id() -> str:
+    """Time-ordered, unguessable: ``job_`` + ms timestamp hex + 8 random hex."""
+    return f"job_{int(time.time() * 1000):x}{secrets.token_hex(4)}"
+
+
+def _job(row: dict[str, Any]) -> Job:
+    return Job(
+        job_id=row["job_id"],
+        key_id=row["key_id"],
+        pin=row["pin"],
+        to=row["to_number"],
+        message=row["message"],
+        state=JobState(row["state"]),
+        id_device=row["id_device"],
+        device_id=row["device_id"],
+        parts=row["parts"],
+        encoding=row["encoding"],
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def insert_job(
+    db: sqlite_utils.Database,
+    *,
+    key_id: int,
+    pin: str,
+    to: str,
+    message: str,
+    parts: int,
+    encoding: str,
+    id_device: str | None = None,
+) -> Job:
+    """Insert a new queued job."""
+    now = time.time()
+    row = {
+        "job_id": new_job_id(),
+        "key_id": key_id,
+        "pin": pin,
+        "to_number": to,
+        "message": message,
+        "id_device": id_device,
+        "state": JobState.QUEUED.value,
+        "device_id": None,
+        "parts": parts,
+        "encoding": encoding,
+        "error": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    db["jobs"].insert(row)
+    return _job(row)
+
+
+def get_job(db: sqlite_utils.Database, job_id: str) -> Job | None:
+    rows = list(db["jobs"].rows_where("job_id = ?", [job_id]))
+    return _job(rows[0]) if rows else None
+
+
+def get_job_detail(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
+    """A job as the API shows it: the row, its parts, no message text hidden."""
+    rows = list(db["jobs"].rows_where("job_id = ?", [job_id]))
+    if not rows:
+        return None
+    row = rows[0]
+    parts = list(
+        db.query(
+            "SELECT part, mr, state, tp_status, sent_at, report_at FROM job_parts "
+            "WHERE job_id = ? ORDER BY part",
+            [job_id],
+        )
+    )
+    return {
+        "job_id": row["job_id"],
+        "pin": row["pin"],
+        "to": row["to_number"],
+        "state": row["state"],
+        "device_id": row["device_id"],
+        "id_device": row["id_device"],
+        "parts": row["parts"],
+        "encoding": row["encoding"],
+        "attempts": row["attempts"],
+        "error": row["error"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "sent_at": row["sent_at"],
+        "final_at": row["final_at"],
+        "part_details": parts,
+    }
+
+
+def list_jobs(
+    db: sqlite_utils.Database, *, state: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Newest first."""
+    where, params = ("state = ?", [state]) if state else ("1 = 1", [])
+    return list(
+        db.query(
+            "SELECT job_id, pin, to_number AS 'to', state, device_id, parts, error, created_at "
+            f"FROM jobs WHERE {where} ORDER BY seq DESC LIMIT ?",
+            [*params, limit],
+        )
+    )
+
+
+def queued_jobs(db: sqlite_utils.Database) -> list[Job]:
+    """Every queued job in queue order (start-up: refill the pools)."""
+    return [_job(r) for r in db["jobs"].rows_where("state = ?", ["queued"], order_by="seq")]
+
+
+def _move(
+    db: sqlite_utils.Database,
+    job: Job,
+    new: JobState,
+    *,
+    event: EventType | None = None,
+    event_data: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Job:
+    """The one place a job changes state: checks the transition, updates, writes the event."""
+    current = get_job(db, job.job_id)
+    if current is None:
+        raise InvalidTransitionError(f"{job.job_id}: no such job")
+    if new not in JOB_TRANSITIONS[current.state]:
+        raise InvalidTransitionError(f"{job.job_id}: {current.state} -> {new} is not allowed")
+    now = time.time()
+    values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
+    if new in FINAL_JOB_STATES:
+        values["final_at"] = now
+    db["jobs"].update(_seq(db, job.job_id), values)
+    moved = get_job(db, job.job_id)
+    assert moved is not None
+    if event is not None:
+        events.add_event(db, moved, event, event_data or {})
+    return moved
+
+
+def _seq(db: sqlite_utils.Database, job_id: str) -> int:
+    row = db.execute("SELECT seq FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+    return int(row[0])
+
+
+def claim_job(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | None:
+    """Atomically give a queued job to ``device_id``; None when it is no longer queued."""
+    cursor = db.execute(
+        "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
+        "updated_at = ? WHERE job_id = ? AND state = 'queued'",
+        [device_id, time.time(), job_id],
+    )
+    if cursor.rowcount != 1:
+        return None
+    return get_job(db, job_id)
+
+
+def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job:
+    """Every part got its TP-MR: record them, event ``sms.sent``."""
+    assert job.device_id is not None
+    now = time.time()
+    db["job_parts"].insert_all(
+        {
+            "job_id": job.job_id,
+            "part": p.part,
+            "device_id": job.device_id,
+            "mr": p.mr,
+            "state": "sent",
+            "tp_status": None,
+            "sent_at": now,
+            "report_at": None,
+        }
+        for p in parts
+    )
+    return _move(
+        db,
+        job,
+        JobState.SENT,
+        event=EventType.SMS_SENT,
+        event_data={"message_references": [p.mr for p in parts]},
+        sent_at=now,
+    )
+
+
+def mark_failed(db: sqlite_utils.Database, job: Job, error: str, code: int | None = None) -> Job:
+    return _move(
+        db,
+        job,
+        JobState.FAILED,
+        event=EventType.SMS_FAILED,
+        event_data={"error": error, "error_code": code},
+        error=error,
+    )
+
+
+def mark_unknown(db: sqlite_utils.Database, job: Job, error: str) -> Job:
+    """The network may or may not have the message: never resend it automatically."""
+    return _move(
+        db,
+        job,
+        JobState.UNKNOWN,
+        event=EventType.SMS_UNKNOWN,
+        event_data={"error": error},
+        error=error,
+    )
+
+
+def requeue(db: sqlite_utils.Database, job: Job, error: str) -> Job:
+    """Nothing reached the network: the job may go to another device."""
+    return _move(db, job, JobState.QUEUED, device_id=None, error=error)
+
+
+def attempts(db: sqlite_utils.Database, job_id: str) -> int:
+    row = db.execute("SELECT attempts FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+    return int(row[0]) if row else 0
+
+
+def recover_interrupted(db: sqlite_utils.Database) -> list[Job]:
+    """At start-up: a job left in ``sending`` by a crash has an unknown outcome."""
+    stuck = [_job(r) for r in db["jobs"].rows_where("state = ?", ["sending"], order_by="seq")]
+    return [mark_unknown(db, job, "daemon stopped while sending") for job in stuck]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    job: Job | None  # the job the report matched, after the update; None when unmatched
+    outcome: ReportOutcome
+
+
+def apply_report(
+    db: sqlite_utils.Database,
+    device_id: str,
+    mr: int,
+    recipient: str,
+    tp_status: int,
+    outcome: ReportOutcome,
+) -> ReportResult:
+    """Correlate a status report with the most recent matching part and move its job."""
+    now = time.time()
+    digits = recipient.lstrip("+")
+    candidates = list(
+        db.query(
+            "SELECT p.job_id, p.part, j.to_number FROM job_parts p JOIN jobs j USING (job_id) "
+            "WHERE p.device_id = ? AND p.mr = ? AND p.sent_at >= ? "
+            "AND p.state IN ('sent', 'pending') ORDER BY p.sent_at DESC",
+            [device_id, mr, now - REPORT_WINDOW_S],
+        )
+    )
+    # Prefer a part whose recipient matches; reports can garble the address, so fall back.
+    match = next((c for c in candidates if c["to_number"].lstrip("+") == digits), None)
+    if match is None and candidates:
+        match = candidates[0]
+    db["status_reports"].insert(
+        {
+            "device_id": device_id,
+            "mr": mr,
+            "recipient": recipient,
+            "tp_status": tp_status,
+            "job_id": match["job_id"] if match else None,
+            "received_at": now,
+        }
+    )
+    if match is None:
+        return ReportResult(None, outcome)
+    db.execute(
+        "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
+        "WHERE job_id = ? AND part = ?",
+        [outcome.value, tp_status, now, match["job_id"], match["part"]],
+    )
+    job = get_job(db, match["job_id"])
+    assert job is not None
+    states = [
+        row[0] for row in db.execute("SELECT state FROM job_parts WHERE job_id = ?", [job.job_id])
+    ]
+    data = {"tp_status": tp_status, "message_reference": mr}
+    if job.state is JobState.SENT and "failed" in states:
+        job = _move(
+            db,
+            job,
+            JobState.FAILED,
+            event=EventType.SMS_FAILED,
+            event_data={**data, "error": f"status report: TP-Status 0x{tp_status:02X}"},
+            error=f"TP-Status 0x{tp_status:02X}",
+        )
+    elif (
+        job.state is JobState.SENT
+        and len(states) == job.parts
+        and all(s == "delivered" for s in states)
+    ):
+        job = _move(db, job, JobState.DELIVERED, event=EventType.SMS_DELIVERED, event_data=data)
+    return ReportResult(job, outcome)
+
+
+def counts_by_state(db: sqlite_utils.Database) -> dict[str, int]:
+    return {row[0]: row[1] for row in db.execute("SELECT state, count(*) FROM jobs GROUP BY 1")}

@@ -1,0 +1,135 @@
+"""IPN sender: posts committed outbox events to each key's IPN URL until one answers 2xx.
+
+Woken by the store after every commit (no polling while idle); otherwise it sleeps until the
+earliest retry is due. A job's events go out in order: the outbox only hands out the oldest
+pending event of each job. Signing and the full retry policy of Standard Webhooks build on
+``RETRY_SCHEDULE_S`` and ``_post``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+
+import aiohttp
+
+from modemd.store import events as outbox
+from modemd.store.db import Store
+from modemd.store.events import OutboxEvent
+
+log = logging.getLogger(__name__)
+
+POST_TIMEOUT_S = 15.0  # Standard Webhooks recommends 15-30 s; Svix uses 15 s
+# Delay before attempt n+1 after n failures (Svix's schedule): immediately, 5 s, 5 min, 30 min,
+# 2 h, 5 h, 10 h, 10 h; then every 10 h (retried until acknowledged).
+RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+JITTER = 0.1  # +-10 % so endpoints coming back are not hit by every retry at once
+MAX_CONCURRENT_POSTS = 16  # events of different jobs in flight at once
+IDLE_WAKE_S = 3600.0  # upper bound of a sleep with nothing due (a wake-up normally comes first)
+
+
+def retry_delay(attempts: int, rng: random.Random) -> float:
+    """Seconds to wait after ``attempts`` failed attempts."""
+    base = RETRY_SCHEDULE_S[min(attempts - 1, len(RETRY_SCHEDULE_S) - 1)]
+    return base * (1 + rng.uniform(-JITTER, JITTER))
+
+
+class IpnSender:
+    """Delivers the outbox; one instance per daemon."""
+
+    def __init__(self, store: Store, *, rng: random.Random | None = None) -> None:
+        self.store = store
+        self._wake = asyncio.Event()
+        self._rng = rng or random.Random()
+        self._in_flight: set[str] = set()
+        self._posts: set[asyncio.Task[None]] = set()
+        self._limit = asyncio.Semaphore(MAX_CONCURRENT_POSTS)
+        self._session: aiohttp.ClientSession | None = None
+
+    def wake(self) -> None:
+        """Something was committed: look at the outbox now."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled."""
+        timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            self._session = session
+            try:
+                while True:
+                    self._wake.clear()
+                    due = await self.store.read(outbox.due_events, time.time())
+                    for event in due:
+                        if event.event_id not in self._in_flight:
+                            self._start(event)
+                    await self._sleep_until_due()
+            finally:
+                for task in self._posts:
+                    task.cancel()
+                await asyncio.gather(*self._posts, return_exceptions=True)
+
+    async def _sleep_until_due(self) -> None:
+        next_at = await self.store.read(outbox.next_due_at)
+        delay = IDLE_WAKE_S if next_at is None else max(0.0, next_at - time.time())
+        if delay == 0.0:
+            # What is due is in flight or waits behind an in-flight event of its job: each
+            # finished post wakes us. With nothing in flight, look again shortly.
+            delay = IDLE_WAKE_S if self._posts else 0.05
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    def _start(self, event: OutboxEvent) -> None:
+        self._in_flight.add(event.event_id)
+        task = asyncio.create_task(self._deliver(event), name=f"ipn {event.event_id}")
+        self._posts.add(task)
+        task.add_done_callback(self._posts.discard)
+
+    async def _deliver(self, event: OutboxEvent) -> None:
+        try:
+            async with self._limit:
+                status, error = await self._post(event)
+            delivered = status is not None and 200 <= status < 300
+            next_at = (
+                None if delivered else time.time() + retry_delay(event.attempts + 1, self._rng)
+            )
+            if not delivered:
+                log.warning(
+                    "IPN %s %s to %s failed (attempt %d): %s",
+                    event.type,
+                    event.event_id,
+                    event.url,
+                    event.attempts + 1,
+                    error,
+                )
+            await self.store.write(
+                outbox.record_attempt,
+                event.event_id,
+                http_status=status,
+                error=error,
+                delivered=delivered,
+                next_attempt_at=next_at,
+            )
+        finally:
+            self._in_flight.discard(event.event_id)
+            self.wake()  # the job's next event may now be due
+
+    async def _post(self, event: OutboxEvent) -> tuple[int | None, str | None]:
+        assert self._session is not None
+        headers = {
+            "Content-Type": "application/json",
+            "webhook-id": event.event_id,
+            "webhook-timestamp": str(int(time.time())),
+            "User-Agent": "modemd-ipn/0.1",
+        }
+        try:
+            async with self._session.post(
+                event.url, data=event.payload, headers=headers, allow_redirects=False
+            ) as response:
+                await response.read()
+                error = None if 200 <= response.status < 300 else f"HTTP {response.status}"
+                return response.status, error
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return None, f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,148 @@
+"""The sans-IO AT layer, byte by byte."""
+
+from __future__ import annotations
+
+import pytest
+
+from modemd.at import commands as at
+from modemd.at.parser import AtParser, Line, Prompt, Urc
+from modemd.at.results import ErrorClass, FinalKind, classify_cms, parse_final
+from modemd.at.transaction import Command, Disposition, Transaction
+
+CMGS_WITH_NOISE = (
+    b"AT+CMGS=23\r\r\n^RSSI:18\r\n+ZDONR\r\n> "
+    b"\r\n+CDS: 25\r\n0006D60B911326880736F4111011719551401110117195714000\r\n"
+    b"\r\n+CMGS: 42\r\n\r\nOK\r\n"
+)
+
+
+def feed_all(data: bytes, chunk: int) -> list[object]:
+    parser = AtParser()
+    events: list[object] = []
+    for i in range(0, len(data), chunk):
+        events.extend(parser.feed(data[i : i + chunk]))
+    return events
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1000])
+def test_events_do_not_depend_on_how_bytes_are_split(chunk: int) -> None:
+    assert feed_all(CMGS_WITH_NOISE, chunk) == [
+        Line("AT+CMGS=23"),
+        Urc("^RSSI:18"),
+        Urc("+ZDONR"),
+        Prompt(),
+        Urc("+CDS: 25", pdu="0006D60B911326880736F4111011719551401110117195714000"),
+        Line("+CMGS: 42"),
+        Line("OK"),
+    ]
+
+
+def test_split_crlf_between_feeds() -> None:
+    parser = AtParser()
+    assert parser.feed(b"\r\nOK\r") == [Line("OK")]
+    assert parser.feed(b"\n") == []
+    assert parser.feed(b"\r\nERROR\r\n") == [Line("ERROR")]
+
+
+def test_prompt_needs_no_line_end_and_partial_prompt_waits() -> None:
+    parser = AtParser()
+    assert parser.feed(b"\r\n>") == []
+    assert parser.feed(b" ") == [Prompt()]
+
+
+def test_text_mode_cds_is_one_line() -> None:
+    line = b'+CDS: 6,202,"+31612345678",145,"24/05/01,12:00:00+08","24/05/01,12:00:05+08",0\r\n'
+    assert AtParser().feed(line) == [Urc(line.decode().strip())]
+
+
+def test_line_ending_with_double_cr() -> None:
+    assert AtParser().feed(b"+CLAC: A,B,\r\r\nOK\r\n") == [Line("+CLAC: A,B,"), Line("OK")]
+
+
+def test_endless_garbage_is_cut_not_hoarded() -> None:
+    parser = AtParser()
+    events = parser.feed(b"\xff" * 5000)
+    assert len(events) == 1 and isinstance(events[0], Line)
+    assert parser.feed(b"\r\nOK\r\n")[-1] == Line("OK")
+
+
+def test_reset_drops_partial_input() -> None:
+    parser = AtParser()
+    parser.feed(b"+CDS: 25\r\n00")
+    parser.reset()
+    assert parser.feed(b"OK\r\n") == [Line("OK")]
+
+
+@pytest.mark.parametrize(
+    ("line", "kind", "code"),
+    [
+        ("OK", FinalKind.OK, None),
+        ("ERROR", FinalKind.ERROR, None),
+        ("COMMAND NOT SUPPORT", FinalKind.ERROR, None),
+        ("+CMS ERROR: 500", FinalKind.CMS_ERROR, 500),
+        ("+CME ERROR: 10", FinalKind.CME_ERROR, 10),
+        ("+CME ERROR: SIM not inserted", FinalKind.CME_ERROR, None),
+    ],
+)
+def test_final_results(line: str, kind: FinalKind, code: int | None) -> None:
+    final = parse_final(line)
+    assert final is not None and final.kind is kind and final.code == code
+
+
+@pytest.mark.parametrize("line", ["+CMGS: 3", "OKAY", "", "+CSQ: 20,99"])
+def test_non_finals(line: str) -> None:
+    assert parse_final(line) is None
+
+
+def test_cms_table() -> None:
+    assert classify_cms(42) is ErrorClass.TRANSIENT
+    assert classify_cms(500) is ErrorClass.TRANSIENT
+    assert classify_cms(1) is ErrorClass.PERMANENT
+    assert classify_cms(None) is ErrorClass.PERMANENT
+
+
+def test_transaction_drops_echo_keeps_prefixed_response_and_flags_urcs() -> None:
+    tx = Transaction(Command("AT+CSQ", prefix="+CSQ:"))
+    assert tx.on_line("AT+CSQ") is Disposition.ECHO
+    assert tx.on_line("+CREG: 1") is Disposition.UNSOLICITED
+    assert tx.on_line("+CSQ: 21,99") is Disposition.RESPONSE
+    assert not tx.done
+    assert tx.on_line("OK") is Disposition.FINAL
+    assert tx.done and tx.responses == ["21,99"]
+
+
+def test_transaction_unprefixed_response() -> None:
+    tx = Transaction(at.IMEI)
+    assert tx.on_line("351234567890123") is Disposition.RESPONSE
+    assert tx.on_line("OK") is Disposition.FINAL
+    assert at.first_value(tx.responses) == "351234567890123"
+
+
+def test_transaction_prefixed_identity_variant() -> None:
+    tx = Transaction(at.MANUFACTURER)
+    tx.on_line("+CGMI:  WAVECOM MODEM")
+    assert at.first_value(tx.responses) == "WAVECOM MODEM"
+
+
+@pytest.mark.parametrize(
+    ("responses", "state"),
+    [(["READY"], at.SimState.READY), (["SIM PIN"], at.SimState.SIM_PIN),
+     (["sim puk"], at.SimState.SIM_PUK), (["PH-NET PIN"], at.SimState.OTHER)],
+)
+def test_sim_state(responses: list[str], state: at.SimState) -> None:
+    assert at.parse_sim_state(responses) is state
+
+
+def test_response_parsers() -> None:
+    assert at.parse_registration(["0,1"]) == 1
+    assert at.parse_registration(["2,5,\"00C3\",\"1A2B\""]) == 5
+    assert at.parse_registration(["3"]) == 3
+    assert at.parse_registration(["garbage"]) is None
+    assert at.parse_signal(["99,99"]) is None
+    assert at.parse_signal(["17,0"]) == 17
+    assert at.rssi_to_dbm(0) == -113 and at.rssi_to_dbm(31) == -51
+    assert at.parse_message_reference(["255"]) == 255
+    assert at.parse_message_reference(["12,\"24/05/01,12:00:00+08\""]) == 12
+    assert at.parse_message_reference([]) is None
+    assert at.parse_smsc(['"+31653131313",145']) == "+31653131313"
+    assert at.parse_smsc(['"",129']) is None
