@@ -126,8 +126,12 @@ def test_transaction_prefixed_identity_variant() -> None:
 
 @pytest.mark.parametrize(
     ("responses", "state"),
-    [(["READY"], at.SimState.READY), (["SIM PIN"], at.SimState.SIM_PIN),
-     (["sim puk"], at.SimState.SIM_PUK), (["PH-NET PIN"], at.SimState.OTHER)],
+    [
+        (["READY"], at.SimState.READY),
+        (["SIM PIN"], at.SimState.SIM_PIN),
+        (["sim puk"], at.SimState.SIM_PUK),
+        (["PH-NET PIN"], at.SimState.OTHER),
+    ],
 )
 def test_sim_state(responses: list[str], state: at.SimState) -> None:
     assert at.parse_sim_state(responses) is state
@@ -135,14 +139,14 @@ def test_sim_state(responses: list[str], state: at.SimState) -> None:
 
 def test_response_parsers() -> None:
     assert at.parse_registration(["0,1"]) == 1
-    assert at.parse_registration(["2,5,\"00C3\",\"1A2B\""]) == 5
+    assert at.parse_registration(['2,5,"00C3","1A2B"']) == 5
     assert at.parse_registration(["3"]) == 3
     assert at.parse_registration(["garbage"]) is None
     assert at.parse_signal(["99,99"]) is None
     assert at.parse_signal(["17,0"]) == 17
     assert at.rssi_to_dbm(0) == -113 and at.rssi_to_dbm(31) == -51
     assert at.parse_message_reference(["255"]) == 255
-    assert at.parse_message_reference(["12,\"24/05/01,12:00:00+08\""]) == 12
+    assert at.parse_message_reference(['12,"24/05/01,12:00:00+08"']) == 12
     assert at.parse_message_reference([]) is None
     assert at.parse_smsc(['"+31653131313",145']) == "+31653131313"
     assert at.parse_smsc(['"",129']) is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable
 
 import serial
@@ -73,6 +74,7 @@ class SerialAtDriver:
         self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.MODEM, port=port)
         self._signal: int | None = None
         self._smsc: str | None = None
+        self._concat_ref = random.randrange(256)  # 23.040 concatenation reference, per message
 
     @property
     def info(self) -> DeviceInfo:
@@ -326,7 +328,10 @@ class SerialAtDriver:
 
     async def send_sms(self, to: str, text: str) -> list[SentPart]:
         """Submit every part with AT+CMGS in PDU mode; raise ``SendError`` on failure."""
-        pdus = build_submit_pdus(to, text, request_status_report=self._info.reports)
+        self._concat_ref = (self._concat_ref + 1) & 0xFF
+        pdus = build_submit_pdus(
+            to, text, request_status_report=self._info.reports, concat_ref=self._concat_ref
+        )
         sent: list[SentPart] = []
         for pdu in pdus:
             try:

@@ -102,7 +102,7 @@ def build_submit_pdus(
         udl, user_data = _encode_user_data(part_text, split.encoding, udh)
         # TP-MR 0: the modem assigns the real reference and returns it in +CMGS.
         tpdu = bytes((first, 0)) + address + bytes((0x00, dcs, _VALIDITY_24H, udl)) + user_data
-        pdus.append(SubmitPdu(_to_hex(b"\x00" + tpdu), len(tpdu), number, split.count))
+        pdus.append(SubmitPdu("00" + tpdu.hex().upper(), len(tpdu), number, split.count))
     return pdus
 
 
@@ -135,7 +135,7 @@ def build_status_report_pdu(
         + _encode_timestamp(discharge, "discharge")
         + bytes((_check_octet(status, "status"),))
     )
-    return _to_hex(b"\x00" + tpdu)
+    return "00" + tpdu.hex().upper()
 
 
 def parse_status_report_pdu(hex_pdu: str) -> StatusReport:
@@ -217,11 +217,6 @@ def _from_hex(hex_pdu: str) -> bytes:
         return bytes.fromhex(compact)
     except ValueError:
         raise ValueError(f"PDU is not an even number of hex digits: {hex_pdu[:40]!r}") from None
-
-
-def _to_hex(data: bytes) -> str:
-    """Bytes to upper-case hex."""
-    return data.hex().upper()
 
 
 def _check_octet(value: int, field: str) -> int:

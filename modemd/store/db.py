@@ -75,16 +75,17 @@ class Store:
         await asyncio.to_thread(self._thread.join)
         self._thread = None
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(db, *args)`` in a write transaction; return once it is committed."""
-        future: Future[T] = Future()
-        self._queue.put((True, fn, args, future))
-        return await asyncio.wrap_future(future)
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(db, *args, **kwargs)`` in a write transaction; return once committed."""
+        return await self._submit(True, lambda db: fn(db, *args, **kwargs))
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(db, *args)`` outside any write transaction."""
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(db, *args, **kwargs)`` outside any write transaction."""
+        return await self._submit(False, lambda db: fn(db, *args, **kwargs))
+
+    async def _submit(self, write: bool, call: Callable[[sqlite_utils.Database], T]) -> T:
         future: Future[T] = Future()
-        self._queue.put((False, fn, args, future))
+        self._queue.put((write, call, future))
         return await asyncio.wrap_future(future)
 
     # -- the store's thread -----------------------------------------------------------------
@@ -118,21 +119,24 @@ class Store:
     def _process(self, batch: list[Any], loop: asyncio.AbstractEventLoop) -> None:
         assert self._db is not None
         writes = [item for item in batch if item[0]]
-        for _, fn, args, future in (item for item in batch if not item[0]):
-            self._call(fn, args, future)
+        for _, call, future in (item for item in batch if not item[0]):
+            self._call(call, future)
         if not writes:
             return
         conn = self._db.conn
         results: list[tuple[Future[Any], bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for _, fn, args, future in writes:
+            for _, call, future in writes:
                 conn.execute("SAVEPOINT job")
                 try:
-                    value = fn(self._db, *args)
+                    value = call(self._db)
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
+                    if isinstance(exc, sqlite3.Error):  # disk full, I/O error, corruption
+                        log.error("store write failed: %s", exc)
+                        exc = StoreError(f"database write failed: {exc}")
                     results.append((future, False, exc))
                 else:
                     conn.execute("RELEASE job")
@@ -144,7 +148,7 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             error = StoreError(f"database write failed: {exc}")
-            for _, _, _, future in writes:
+            for _, _, future in writes:
                 future.set_exception(error)
             return
         for future, ok, value in results:
@@ -155,9 +159,9 @@ class Store:
         for callback in self.on_commit:
             loop.call_soon_threadsafe(callback)
 
-    def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], future: Future[Any]) -> None:
+    def _call(self, call: Callable[[sqlite_utils.Database], Any], future: Future[Any]) -> None:
         assert self._db is not None
         try:
-            future.set_result(fn(self._db, *args))
+            future.set_result(call(self._db))
         except Exception as exc:
             future.set_exception(exc)

@@ -1,0 +1,277 @@
+"""Identity, SIM and setting commands of the emulated modem (sans-IO): one command line -> Reply."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .emulator_at import (
+    CME_VERBOSE,
+    ERROR,
+    OK,
+    Charset,
+    CmeError,
+    CmsError,
+    CommandMode,
+    Param,
+    Reply,
+    decode_te_string,
+    encode_te_string,
+    parse_command,
+)
+from .emulator_profile import OCTET_MAX, MessageFormat, ModemProfile
+
+log = logging.getLogger(__name__)
+
+PIN_ATTEMPTS = 3  # wrong PINs before the SIM asks for its PUK
+CMEE_VERBOSE = 2
+TOA_INTERNATIONAL = 145  # type of address of a "+" number
+TOA_UNKNOWN = 129
+NUMBER = re.compile(r"\+?[0-9*#]{1,20}")
+STORAGES = ("SM", "ME", "MT", "SR")  # memories AT+CPMS accepts
+STORAGE_USED, STORAGE_TOTAL = 0, 30  # emulated memories stay empty
+CSMP_FIELDS = 4  # fo, vp, pid, dcs
+
+
+class SimState(enum.Enum):
+    """The SIM's lock, spelled as AT+CPIN? answers it."""
+
+    READY = "READY"  # no PIN set, or the right PIN was given
+    PIN = "SIM PIN"  # waiting for AT+CPIN="<sim_pin>"
+    PUK = "SIM PUK"  # blocked after PIN_ATTEMPTS wrong PINs (emulated SIMs have no PUK)
+
+
+SIM_ERRORS = {  # what a locked SIM answers to ME commands (+CME) and SMS commands (+CMS)
+    SimState.PIN: (CmeError.SIM_PIN_REQUIRED, CmsError.SIM_PIN_REQUIRED),
+    SimState.PUK: (CmeError.SIM_PUK_REQUIRED, CmsError.SIM_PUK_REQUIRED),
+}
+
+
+@dataclass
+class Settings:
+    """Session settings that ATZ and AT&F restore."""
+
+    echo: bool = True
+    cmee: int = 0
+    cmgf: int = 0
+    charset: Charset = Charset.GSM
+    csmp: tuple[int, ...] = (17, 167, 0, 0)  # fo, vp, pid, dcs
+    cnmi: tuple[int, ...] = (2, 1, 0, 0, 0)  # mode, mt, bm, ds, bfr
+    creg: int = 0
+    cmms: int = 0
+
+    @property
+    def format(self) -> MessageFormat:
+        """The AT+CMGF message format."""
+        return MessageFormat.TEXT if self.cmgf else MessageFormat.PDU
+
+
+@dataclass(frozen=True)
+class Handler:
+    """What a command does in each of its forms; a missing form answers ERROR."""
+
+    exec: Callable[[], Reply] | None = None
+    read: Callable[[], Reply] | None = None
+    set: Callable[[tuple[Param, ...]], Reply] | None = None
+    test: str | None = ""  # the AT+X=? line; "" answers a bare OK, None answers ERROR
+
+
+def one_int(params: tuple[Param, ...], low: int, high: int) -> int:
+    """The single integer parameter of a command, else ValueError."""
+    if len(params) != 1:
+        raise ValueError(f"expected one parameter, got {len(params)}")
+    return params[0].as_int(low, high)
+
+
+def ints(params: tuple[Param, ...], current: tuple[int, ...], limits: tuple[int, ...]) -> tuple[int, ...]:
+    """Integer parameters 0..limit each; omitted ones keep their ``current`` value."""
+    if not 1 <= len(params) <= len(limits):
+        raise ValueError(f"expected 1..{len(limits)} parameters, got {len(params)}")
+    given = [p.as_int(0, high) if p.text else None for p, high in zip(params, limits, strict=False)]
+    given += [None] * (len(limits) - len(given))
+    return tuple(old if new is None else new for old, new in zip(current, given, strict=True))
+
+
+def quoted_number(params: tuple[Param, ...], charset: Charset) -> str:
+    """The ``"<number>"[,<type>]`` parameters of AT+CMGS (text) and AT+CSCA, decoded."""
+    if not 1 <= len(params) <= 2 or not params[0].quoted:
+        raise ValueError('expected "<number>"[,<type>]')
+    if len(params) == 2:
+        params[1].as_int(0, OCTET_MAX)
+    number = decode_te_string(params[0].text, charset)
+    if not NUMBER.fullmatch(number):
+        raise ValueError(f"bad number {number!r}")
+    return number
+
+
+class ModemCommands:
+    """The modem's settings, SIM and SMSC, and the commands that read or change them."""
+
+    def __init__(self, profile: ModemProfile, *, name: str) -> None:
+        self._profile = profile
+        self._name = name
+        self.settings = Settings()
+        self.sim = SimState.PIN if profile.sim_pin else SimState.READY
+        self.smsc = profile.smsc  # "" once a quirky AT+CSMP wiped it
+        self._pin_attempts_left = PIN_ATTEMPTS
+        self._handlers = self._build_handlers()
+
+    def register(self, name: str, handler: Handler) -> None:
+        """Add (or replace) the handler of command ``name`` ("+CMGS", "Z" ...)."""
+        self._handlers[name] = handler
+
+    def execute(self, line: str) -> Reply:
+        """Run one stripped, non-empty command line."""
+        if line[:2].upper() != "AT":
+            return ERROR
+        try:
+            command = parse_command(line[2:])
+            handler = self._handlers[command.name]
+            if command.mode is CommandMode.TEST and handler.test is not None:
+                return Reply((handler.test,) if handler.test else ())
+            if command.mode is CommandMode.SET and handler.set is not None:
+                return handler.set(command.params)
+            action = handler.exec if command.mode is CommandMode.EXEC else handler.read
+            return action() if action is not None else ERROR
+        except (KeyError, ValueError):
+            return ERROR
+
+    def cme(self, code: CmeError) -> Reply:
+        """A +CME ERROR as AT+CMEE asks for it."""
+        if self.settings.cmee == 0:
+            return ERROR
+        verbose = self.settings.cmee == CMEE_VERBOSE
+        return Reply(final=f"+CME ERROR: {CME_VERBOSE[code] if verbose else int(code)}")
+
+    def cms(self, code: int) -> Reply:
+        """A +CMS ERROR (27.005 errors are numeric whatever AT+CMEE says)."""
+        return Reply(final=f"+CMS ERROR: {int(code)}")
+
+    def sim_error(self, *, sms: bool) -> Reply | None:
+        """The error a locked SIM gives an ME command (+CME) or an SMS command (+CMS)."""
+        if self.sim is SimState.READY:
+            return None
+        cme, cms = SIM_ERRORS[self.sim]
+        return self.cms(cms) if sms else self.cme(cme)
+
+    def _build_handlers(self) -> dict[str, Handler]:
+        profile = self._profile
+        storages = "(" + ",".join(f'"{s}"' for s in STORAGES) + ")"
+        return {
+            "": Handler(exec=lambda: OK),
+            "E": Handler(exec=lambda: self._echo(0), set=lambda ps: self._echo(one_int(ps, 0, 1))),
+            "I": Handler(exec=lambda: Reply((profile.manufacturer, profile.model, profile.firmware))),
+            "+CGMI": Handler(exec=lambda: Reply((profile.manufacturer,))),
+            "+CGMM": Handler(exec=lambda: Reply((profile.model,))),
+            "+CGMR": Handler(exec=lambda: Reply((profile.firmware,))),
+            "+CGSN": Handler(exec=lambda: Reply((profile.imei,))),
+            "+CCID": Handler(exec=self._iccid, read=self._iccid),
+            "+CIMI": Handler(exec=self._imsi),
+            "+CSQ": Handler(exec=self._signal, test="+CSQ: (0-31,99),(0-7,99)"),
+            "+CREG": self._int_setting("+CREG", "creg", 2, read=self._registration),
+            "+CMEE": self._int_setting("+CMEE", "cmee", CMEE_VERBOSE),
+            "+CMGF": self._int_setting("+CMGF", "cmgf", 1),
+            "+CMMS": self._int_setting("+CMMS", "cmms", 2),
+            "+CPIN": Handler(read=self._pin_state, set=self._enter_pin),
+            "+CSCS": Handler(
+                read=lambda: Reply((f'+CSCS: "{self.settings.charset}"',)),
+                set=self._select_charset,
+                test="+CSCS: (" + ",".join(f'"{c}"' for c in Charset) + ")",
+            ),
+            "+CSMP": Handler(read=self._csmp, set=self._set_csmp),
+            "+CSCA": Handler(read=self._smsc_address, set=self._set_smsc),
+            "+CPMS": Handler(
+                read=self._storage, set=self._select_storage, test=f"+CPMS: {storages},{storages},{storages}"
+            ),
+        }
+
+    def _int_setting(
+        self, name: str, field: str, high: int, read: Callable[[], Reply] | None = None
+    ) -> Handler:
+        """A ``name=<0..high>`` setting kept in ``Settings.<field>``, with its ? and =? forms."""
+
+        def read_value() -> Reply:
+            return Reply((f"{name}: {getattr(self.settings, field)}",))
+
+        def set_value(params: tuple[Param, ...]) -> Reply:
+            setattr(self.settings, field, one_int(params, 0, high))
+            return OK
+
+        return Handler(read=read or read_value, set=set_value, test=f"{name}: (0-{high})")
+
+    def _echo(self, value: int) -> Reply:
+        self.settings.echo = bool(value)
+        return OK
+
+    def _iccid(self) -> Reply:
+        return Reply((f"+CCID: {self._profile.iccid}",))
+
+    def _imsi(self) -> Reply:
+        return self.sim_error(sms=False) or Reply((self._profile.imsi,))
+
+    def _signal(self) -> Reply:
+        return Reply((f"+CSQ: {self._profile.rssi},99",))
+
+    def _registration(self) -> Reply:
+        stat = self._profile.registration if self.sim is SimState.READY else 0
+        return Reply((f"+CREG: {self.settings.creg},{stat}",))
+
+    def _pin_state(self) -> Reply:
+        final = None if self._profile.cpin_without_ok else "OK"
+        return Reply((f"+CPIN: {self.sim.value}",), final=final)
+
+    def _enter_pin(self, params: tuple[Param, ...]) -> Reply:
+        if len(params) != 1:
+            raise ValueError("AT+CPIN=<pin> takes one parameter")
+        if self.sim is SimState.PUK:
+            return self.cme(CmeError.SIM_PUK_REQUIRED)
+        if self.sim is SimState.READY:
+            return self.cme(CmeError.OPERATION_NOT_ALLOWED)
+        if params[0].text == self._profile.sim_pin:
+            self.sim = SimState.READY
+            log.info("%s: SIM unlocked", self._name)
+            return OK
+        self._pin_attempts_left -= 1
+        if self._pin_attempts_left == 0:
+            self.sim = SimState.PUK
+            log.warning("%s: SIM blocked after %d wrong PINs", self._name, PIN_ATTEMPTS)
+        return self.cme(CmeError.INCORRECT_PASSWORD)
+
+    def _select_charset(self, params: tuple[Param, ...]) -> Reply:
+        if len(params) != 1 or not params[0].quoted:
+            raise ValueError("AT+CSCS takes one quoted charset")
+        self.settings.charset = Charset(params[0].text.upper())
+        return OK
+
+    def _csmp(self) -> Reply:
+        return Reply((f"+CSMP: {','.join(map(str, self.settings.csmp))}",))
+
+    def _set_csmp(self, params: tuple[Param, ...]) -> Reply:
+        self.settings.csmp = ints(params, self.settings.csmp, (OCTET_MAX,) * CSMP_FIELDS)
+        if self._profile.wipes_smsc_on_csmp:
+            self.smsc = ""
+        return OK
+
+    def _smsc_address(self) -> Reply:
+        toa = TOA_INTERNATIONAL if self.smsc.startswith("+") else TOA_UNKNOWN
+        address = encode_te_string(self.smsc, self.settings.charset)
+        return self.sim_error(sms=True) or Reply((f'+CSCA: "{address}",{toa}',))
+
+    def _set_smsc(self, params: tuple[Param, ...]) -> Reply:
+        blocked = self.sim_error(sms=True)
+        if blocked is None:
+            self.smsc = quoted_number(params, self.settings.charset)
+        return blocked or OK
+
+    def _storage(self) -> Reply:
+        counts = f"{STORAGE_USED},{STORAGE_TOTAL}"
+        return self.sim_error(sms=True) or Reply(("+CPMS: " + ",".join([f'"SM",{counts}'] * 3),))
+
+    def _select_storage(self, params: tuple[Param, ...]) -> Reply:
+        if not 1 <= len(params) <= 3 or any(p.text.upper() not in STORAGES for p in params):
+            raise ValueError("AT+CPMS takes 1..3 known memories")
+        counts = f"{STORAGE_USED},{STORAGE_TOTAL}"
+        return self.sim_error(sms=True) or Reply(("+CPMS: " + ",".join([counts] * 3),))

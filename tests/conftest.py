@@ -1,0 +1,29 @@
+"""Shared fixtures: a real SQLite file per test, and a check that no task outlives its test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from modemd.store.db import Store
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    db = Store(tmp_path / "modemd.db")
+    await db.start()
+    yield db
+    await db.close()
+
+
+@pytest.fixture(autouse=True)
+async def no_leftover_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves tasks running (every task must be owned and awaited)."""
+    before = asyncio.all_tasks()
+    yield
+    await asyncio.sleep(0)
+    left = [t for t in asyncio.all_tasks() - before - {asyncio.current_task()} if not t.done()]
+    assert not left, f"tasks left running: {[t.get_name() for t in left]}"

@@ -1,0 +1,192 @@
+"""The store on a real SQLite file: migrations, the job state machine, the outbox, reports."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from modemd.errors import InvalidTransitionError, StoreError
+from modemd.model import EventType, JobState, SentPart
+from modemd.sms.status import ReportOutcome
+from modemd.store import events, jobs, keys
+from modemd.store.db import Store, connect
+from modemd.store.migrations import MIGRATIONS
+
+
+async def new_job(store: Store, ipn_url: str | None = "http://127.0.0.1:9/ipn", parts: int = 1):
+    key, _ = await store.write(
+        lambda db: keys.create_key(db, pin="4711", allow_ips=[], over_ip=True, ipn_url=ipn_url)
+    )
+    return await store.write(
+        lambda db: jobs.insert_job(
+            db,
+            key_id=key.key_id,
+            pin="4711",
+            to="+31612345678",
+            message="hi",
+            parts=parts,
+            encoding="gsm7",
+        )
+    )
+
+
+def test_migrations_are_numbered_and_applied_once(tmp_path: Path) -> None:
+    versions = [v for v, _, _ in MIGRATIONS]
+    assert versions == list(range(1, len(versions) + 1))
+    db = connect(tmp_path / "a.db")
+    assert db.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(versions)
+    db.conn.close()
+    again = connect(tmp_path / "a.db")  # reopening applies nothing twice
+    assert again.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(versions)
+    assert again.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert again.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+async def test_job_lifecycle_writes_events_in_order(store: Store) -> None:
+    job = await new_job(store)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    assert claimed is not None and claimed.state is JobState.SENDING
+    assert await store.write(jobs.claim_job, job.job_id, "imei-2") is None  # exactly one claim
+    sent = await store.write(jobs.mark_sent, claimed, [SentPart(1, 7)])
+    assert sent.state is JobState.SENT
+    result = await store.write(
+        jobs.apply_report, "imei-1", 7, "+31612345678", 0, ReportOutcome.DELIVERED
+    )
+    assert result.job is not None and result.job.state is JobState.DELIVERED
+    rows = await store.read(events.list_events, job.job_id)
+    assert [r["type"] for r in rows] == [EventType.SMS_SENT, EventType.SMS_DELIVERED]
+    assert all(r["state"] == "pending" for r in rows)
+
+
+async def test_final_states_never_move_back(store: Store) -> None:
+    job = await new_job(store)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    failed = await store.write(jobs.mark_failed, claimed, "+CMS ERROR: 1", 1)
+    with pytest.raises(InvalidTransitionError):
+        await store.write(jobs.mark_sent, failed, [SentPart(1, 1)])
+    # The failed write rolled back alone: nothing half-written.
+    assert await store.read(jobs.get_job, job.job_id) == failed
+    detail = await store.read(jobs.get_job_detail, job.job_id)
+    assert detail["part_details"] == []
+
+
+async def test_multipart_delivered_only_when_every_part_is(store: Store) -> None:
+    job = await new_job(store, parts=2)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    await store.write(jobs.mark_sent, claimed, [SentPart(1, 255), SentPart(2, 0)])
+    first = await store.write(
+        jobs.apply_report, "imei-1", 255, "+31612345678", 0, ReportOutcome.DELIVERED
+    )
+    assert first.job.state is JobState.SENT
+    pending = await store.write(
+        jobs.apply_report, "imei-1", 0, "+31612345678", 0x21, ReportOutcome.PENDING
+    )
+    assert pending.job.state is JobState.SENT
+    last = await store.write(
+        jobs.apply_report, "imei-1", 0, "+31612345678", 0, ReportOutcome.DELIVERED
+    )
+    assert last.job.state is JobState.DELIVERED
+
+
+async def test_failed_report_fails_the_job(store: Store) -> None:
+    job = await new_job(store)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    await store.write(jobs.mark_sent, claimed, [SentPart(1, 3)])
+    result = await store.write(
+        jobs.apply_report, "imei-1", 3, "31612345678", 0x45, ReportOutcome.FAILED
+    )
+    assert result.job.state is JobState.FAILED and "0x45" in result.job.error
+
+
+async def test_unmatched_report_is_kept(store: Store) -> None:
+    result = await store.write(jobs.apply_report, "imei-9", 99, "+1555", 0, ReportOutcome.DELIVERED)
+    assert result.job is None
+    rows = await store.read(lambda db: list(db["status_reports"].rows))
+    assert rows[0]["mr"] == 99 and rows[0]["job_id"] is None
+
+
+async def test_mr_wrap_matches_the_most_recent_send(store: Store) -> None:
+    old = await new_job(store)
+    new = await new_job(store)
+    for job in (old, new):
+        claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+        await store.write(jobs.mark_sent, claimed, [SentPart(1, 5)])
+    result = await store.write(
+        jobs.apply_report, "imei-1", 5, "+31612345678", 0, ReportOutcome.DELIVERED
+    )
+    assert result.job.job_id == new.job_id
+
+
+async def test_sending_at_crash_becomes_unknown(tmp_path: Path) -> None:
+    first = Store(tmp_path / "m.db")
+    await first.start()
+    job = await new_job(first)
+    await first.write(jobs.claim_job, job.job_id, "imei-1")
+    await first.close()
+    second = Store(tmp_path / "m.db")
+    await second.start()
+    recovered = await second.write(jobs.recover_interrupted)
+    assert [j.job_id for j in recovered] == [job.job_id]
+    assert recovered[0].state is JobState.UNKNOWN
+    rows = await second.read(events.list_events, job.job_id)
+    assert [r["type"] for r in rows] == [EventType.SMS_UNKNOWN]
+    await second.close()
+
+
+async def test_group_commit_keeps_each_write_isolated(store: Store) -> None:
+    job = await new_job(store)
+
+    def boom(db):
+        db["jobs"].update(1, {"error": "half"})
+        raise RuntimeError("boom")
+
+    results = await asyncio.gather(
+        store.write(jobs.claim_job, job.job_id, "imei-1"),
+        store.write(boom),
+        return_exceptions=True,
+    )
+    assert results[0].state is JobState.SENDING
+    assert isinstance(results[1], RuntimeError)
+    assert (await store.read(jobs.get_job, job.job_id)).error is None
+
+
+async def test_event_without_endpoint_is_not_pending(store: Store) -> None:
+    job = await new_job(store, ipn_url=None)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    await store.write(jobs.mark_sent, claimed, [SentPart(1, 1)])
+    rows = await store.read(events.list_events, job.job_id)
+    assert [r["state"] for r in rows] == ["no_endpoint"]
+    assert await store.read(events.due_events, 1e12) == []
+
+
+async def test_key_lookup_is_by_hash(store: Store) -> None:
+    key, secret = await store.write(
+        lambda db: keys.create_key(
+            db, pin="1", allow_ips=["10.0.0.0/8"], over_ip=False, ipn_url=None
+        )
+    )
+    assert (await store.read(keys.find_key, secret)).key_id == key.key_id
+    wrong = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+    assert await store.read(keys.find_key, wrong) is None
+    stored = await store.read(lambda db: list(db["api_keys"].rows))
+    assert secret not in str(stored)
+
+
+async def test_commit_failure_is_a_store_error(tmp_path: Path) -> None:
+    store = Store(tmp_path / "ro.db")
+    await store.start()
+    job = await new_job(store)
+
+    def readonly_write(db):
+        db.execute("PRAGMA query_only = ON")
+        try:
+            db["jobs"].update(1, {"error": "x"})
+        finally:
+            db.execute("PRAGMA query_only = OFF")
+
+    with pytest.raises(StoreError, match="readonly"):
+        await store.write(readonly_write)
+    assert (await store.read(jobs.get_job, job.job_id)).error is None
+    await store.close()
