@@ -85,7 +85,7 @@ def load(config: str | None = None, **flags: Any) -> Settings:
     settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
     if extra_devices:
         settings = replace(settings, devices=settings.devices + tuple(extra_devices))
-    if not 0 < settings.port < 65536:
+    if not 0 <= settings.port < 65536:  # 0: any free port (tests)
         raise ConfigError(f"port {settings.port} is out of range")
     if settings.simulate < 0:
         raise ConfigError("--simulate must be 0 or more")

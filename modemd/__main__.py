@@ -1,0 +1,5 @@
+"""``python -m modemd`` is the ``modemd`` command."""
+
+from modemd.cli import main
+
+main()
