@@ -86,7 +86,9 @@ def one_int(params: tuple[Param, ...], low: int, high: int) -> int:
     return params[0].as_int(low, high)
 
 
-def ints(params: tuple[Param, ...], current: tuple[int, ...], limits: tuple[int, ...]) -> tuple[int, ...]:
+def ints(
+    params: tuple[Param, ...], current: tuple[int, ...], limits: tuple[int, ...]
+) -> tuple[int, ...]:
     """Integer parameters 0..limit each; omitted ones keep their ``current`` value."""
     if not 1 <= len(params) <= len(limits):
         raise ValueError(f"expected 1..{len(limits)} parameters, got {len(params)}")
@@ -163,7 +165,9 @@ class ModemCommands:
         return {
             "": Handler(exec=lambda: OK),
             "E": Handler(exec=lambda: self._echo(0), set=lambda ps: self._echo(one_int(ps, 0, 1))),
-            "I": Handler(exec=lambda: Reply((profile.manufacturer, profile.model, profile.firmware))),
+            "I": Handler(
+                exec=lambda: Reply((profile.manufacturer, profile.model, profile.firmware))
+            ),
             "+CGMI": Handler(exec=lambda: Reply((profile.manufacturer,))),
             "+CGMM": Handler(exec=lambda: Reply((profile.model,))),
             "+CGMR": Handler(exec=lambda: Reply((profile.firmware,))),
@@ -184,7 +188,9 @@ class ModemCommands:
             "+CSMP": Handler(read=self._csmp, set=self._set_csmp),
             "+CSCA": Handler(read=self._smsc_address, set=self._set_smsc),
             "+CPMS": Handler(
-                read=self._storage, set=self._select_storage, test=f"+CPMS: {storages},{storages},{storages}"
+                read=self._storage,
+                set=self._select_storage,
+                test=f"+CPMS: {storages},{storages},{storages}",
             ),
         }
 

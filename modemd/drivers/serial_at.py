@@ -358,7 +358,7 @@ class SerialAtDriver:
                     return retried
                 result = retried
         raise SendError(
-            f"{self.port}: {result.text}",
+            f"{self.port}: {result.result}",
             outcome_known=True,
             transient=classify_cms(result.code) is ErrorClass.TRANSIENT,
             code=result.code,

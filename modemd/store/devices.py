@@ -12,7 +12,7 @@ from modemd.model import DeviceInfo, DeviceState
 
 def upsert_device(db: sqlite_utils.Database, info: DeviceInfo, state: DeviceState) -> None:
     now = time.time()
-    existing = db["devices"].count_where("device_id = ?", [info.device_id])
+    existing = db.table("devices").count_where("device_id = ?", [info.device_id])
     values = {
         "device_id": info.device_id,
         "pin": info.pin,
@@ -27,9 +27,9 @@ def upsert_device(db: sqlite_utils.Database, info: DeviceInfo, state: DeviceStat
         "last_seen": now,
     }
     if existing:
-        db["devices"].update(info.device_id, values)
+        db.table("devices").update(info.device_id, values)
     else:
-        db["devices"].insert({**values, "signal": None, "first_seen": now})
+        db.table("devices").insert({**values, "signal": None, "first_seen": now})
 
 
 def set_device_state(
@@ -38,7 +38,7 @@ def set_device_state(
     values: dict[str, Any] = {"state": state.value, "last_seen": time.time()}
     if signal is not None:
         values["signal"] = signal
-    db["devices"].update(device_id, values)
+    db.table("devices").update(device_id, values)
 
 
 def list_devices(db: sqlite_utils.Database) -> list[dict[str, Any]]:

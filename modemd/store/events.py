@@ -49,7 +49,7 @@ def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict
     }
     url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [job.key_id]).fetchone()
     state = EventState.PENDING if url and url[0] else EventState.NO_ENDPOINT
-    db["events"].insert(
+    db.table("events").insert(
         {
             "event_id": event_id,
             "job_id": job.job_id,
@@ -114,7 +114,7 @@ def record_attempt(
     now = time.time()
     row = db.execute("SELECT attempts FROM events WHERE event_id = ?", [event_id]).fetchone()
     attempt = int(row[0]) + 1
-    db["event_attempts"].insert(
+    db.table("event_attempts").insert(
         {
             "event_id": event_id,
             "attempt": attempt,

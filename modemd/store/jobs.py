@@ -77,18 +77,18 @@ def insert_job(
         "created_at": now,
         "updated_at": now,
     }
-    db["jobs"].insert(row)
+    db.table("jobs").insert(row)
     return _job(row)
 
 
 def get_job(db: sqlite_utils.Database, job_id: str) -> Job | None:
-    rows = list(db["jobs"].rows_where("job_id = ?", [job_id]))
+    rows = list(db.table("jobs").rows_where("job_id = ?", [job_id]))
     return _job(rows[0]) if rows else None
 
 
 def get_job_detail(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
     """A job as the API shows it: the row, its parts, no message text hidden."""
-    rows = list(db["jobs"].rows_where("job_id = ?", [job_id]))
+    rows = list(db.table("jobs").rows_where("job_id = ?", [job_id]))
     if not rows:
         return None
     row = rows[0]
@@ -134,7 +134,7 @@ def list_jobs(
 
 def queued_jobs(db: sqlite_utils.Database) -> list[Job]:
     """Every queued job in queue order (start-up: refill the pools)."""
-    return [_job(r) for r in db["jobs"].rows_where("state = ?", ["queued"], order_by="seq")]
+    return [_job(r) for r in db.table("jobs").rows_where("state = ?", ["queued"], order_by="seq")]
 
 
 def _move(
@@ -156,7 +156,7 @@ def _move(
     values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
     if new in FINAL_JOB_STATES:
         values["final_at"] = now
-    db["jobs"].update(_seq(db, job.job_id), values)
+    db.table("jobs").update(_seq(db, job.job_id), values)
     moved = get_job(db, job.job_id)
     assert moved is not None
     if event is not None:
@@ -185,7 +185,7 @@ def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job
     """Every part got its TP-MR: record them, event ``sms.sent``."""
     assert job.device_id is not None
     now = time.time()
-    db["job_parts"].insert_all(
+    db.table("job_parts").insert_all(
         {
             "job_id": job.job_id,
             "part": p.part,
@@ -243,7 +243,7 @@ def attempts(db: sqlite_utils.Database, job_id: str) -> int:
 
 def recover_interrupted(db: sqlite_utils.Database) -> list[Job]:
     """At start-up: a job left in ``sending`` by a crash has an unknown outcome."""
-    stuck = [_job(r) for r in db["jobs"].rows_where("state = ?", ["sending"], order_by="seq")]
+    stuck = [_job(r) for r in db.table("jobs").rows_where("state = ?", ["sending"], order_by="seq")]
     return [mark_unknown(db, job, "daemon stopped while sending") for job in stuck]
 
 
@@ -276,7 +276,7 @@ def apply_report(
     match = next((c for c in candidates if c["to_number"].lstrip("+") == digits), None)
     if match is None and candidates:
         match = candidates[0]
-    db["status_reports"].insert(
+    db.table("status_reports").insert(
         {
             "device_id": device_id,
             "mr": mr,

@@ -44,7 +44,7 @@ def create_key(
 ) -> tuple[ApiKey, str]:
     """Create a key; return it and the secret, which is never stored nor shown again."""
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    db["api_keys"].insert(
+    db.table("api_keys").insert(
         {
             "prefix": secret[:LOOKUP_CHARS],
             "hash": _hash(secret),
@@ -58,7 +58,7 @@ def create_key(
         }
     )
     row = db.execute("SELECT last_insert_rowid()").fetchone()
-    return _key(db["api_keys"].get(row[0])), secret
+    return _key(db.table("api_keys").get(row[0])), secret
 
 
 def find_key(db: sqlite_utils.Database, secret: str) -> ApiKey | None:
@@ -66,7 +66,7 @@ def find_key(db: sqlite_utils.Database, secret: str) -> ApiKey | None:
     if not secret.startswith(KEY_PREFIX) or len(secret) <= LOOKUP_CHARS:
         return None
     rows = list(
-        db["api_keys"].rows_where("prefix = ? AND revoked_at IS NULL", [secret[:LOOKUP_CHARS]])
+        db.table("api_keys").rows_where("prefix = ? AND revoked_at IS NULL", [secret[:LOOKUP_CHARS]])
     )
     for row in rows:
         if hmac.compare_digest(row["hash"], _hash(secret)):

@@ -1,0 +1,344 @@
+"""Emulated GSM modems, each answering AT commands on its own pty, fake only at the radio.
+
+A client opens ``EmulatedModem.port`` (the pty's slave side) with pyserial or any serial tool.
+The master side is served from the asyncio loop (``loop.add_reader``/``add_writer``, no threads,
+no polling); the emulator keeps a slave fd of its own open so the client may close and reopen
+the port. Bytes written while no client has the port open wait in the pty, as they would not
+on a real UART: a client should flush its input after opening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import random
+import sys
+import time
+import tty
+from collections.abc import Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .emulator_at import LineState
+from .emulator_profile import (
+    SERIAL_SPACE,
+    AcceptedMessage,
+    MessageFormat,
+    ModemProfile,
+    SendRecorder,
+    emulated_identity,
+)
+from .emulator_session import ModemSession, Submission
+
+__all__ = [
+    "AcceptedMessage",
+    "EmulatedBank",
+    "EmulatedModem",
+    "LineState",
+    "MessageFormat",
+    "ModemProfile",
+    "PortState",
+    "SendRecorder",
+    "serve",
+]
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK_BYTES = 4096
+MAX_OUTPUT_BACKLOG_BYTES = 64 * 1024  # unread output beyond this is lost, as on a real UART
+TP_MR_MODULUS = 256  # TP-MR is one octet
+TP_STATUS_NO_INTERWORKING = 0x45  # permanent error: what a failed delivery reports
+RNG_SEED_BITS = 64
+
+
+class PortState(enum.Enum):
+    """What the emulated modem's serial port is doing."""
+
+    NEW = "new"  # not started: no pty yet
+    OPEN = "open"  # answering on the pty
+    HUNG = "hung"  # firmware frozen: input is read and dropped, nothing is written
+    UNPLUGGED = "unplugged"  # pty closed: the client's port is dead
+
+
+class EmulatedModem:
+    """One emulated modem: an AT session on a pty, a radio with latency, errors and reports."""
+
+    def __init__(
+        self,
+        profile: ModemProfile,
+        *,
+        name: str,
+        recorder: SendRecorder | None = None,
+        rng: random.Random | None = None,
+        pin: str | None = None,
+    ) -> None:
+        self.profile = profile
+        self.name = name
+        self.pin = pin  # pool label, as a udev rule would give a real modem
+        self.accepted: list[AcceptedMessage] = []
+        self._recorder = recorder
+        self._rng = rng if rng is not None else random.Random()
+        self._session = ModemSession(profile, self._rng, name=name)
+        self._state = PortState.NEW
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._port: str | None = None
+        self._out = bytearray()
+        self._writer_armed = False
+        self._next_mr = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def port(self) -> str:
+        """Path of the pty's slave side, the modem's "serial port" (valid after start)."""
+        if self._port is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self._port
+
+    @property
+    def state(self) -> PortState:
+        """What the port is doing."""
+        return self._state
+
+    @property
+    def line_state(self) -> LineState:
+        """What the AT session does with the next byte."""
+        return self._session.state
+
+    async def start(self) -> None:
+        """Open the pty and start answering on it."""
+        if self._state is not PortState.NEW:
+            raise RuntimeError(f"{self.name} was already started")
+        self._loop = asyncio.get_running_loop()
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self._master, False)
+        self._port = os.ttyname(self._slave)
+        self._loop.add_reader(self._master, self._on_readable)
+        self._set_state(PortState.OPEN)
+
+    def hang(self) -> None:
+        """Stop answering anything (input is read and dropped) until resume()."""
+        if self._state is PortState.OPEN:
+            self._drop_output()
+            self._set_state(PortState.HUNG)
+
+    def resume(self) -> None:
+        """Answer again after hang(); what arrived meanwhile is lost."""
+        if self._state is PortState.HUNG:
+            self._set_state(PortState.OPEN)
+
+    def unplug(self) -> None:
+        """Close the pty: the client's port dies; in-flight sends and reports are lost."""
+        if self._state is PortState.UNPLUGGED:
+            return
+        if self._loop is not None and self._master is not None:
+            self._drop_output()
+            self._loop.remove_reader(self._master)
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                os.close(fd)
+        self._master = self._slave = None
+        for task in list(self._tasks):
+            task.cancel()
+        self._set_state(PortState.UNPLUGGED)
+
+    async def close(self) -> None:
+        """Unplug and wait for every task of this modem to end."""
+        self.unplug()
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _set_state(self, new: PortState) -> None:
+        log.info("%s: port %s -> %s", self.name, self._state.value, new.value)
+        self._state = new
+
+    # -- bytes ---------------------------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        assert self._master is not None
+        try:
+            data = os.read(self._master, READ_CHUNK_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            log.exception("%s: pty read failed; unplugging", self.name)
+            self.unplug()
+            return
+        if self._state is PortState.OPEN and data:
+            self._pump(self._session.feed(data))
+
+    def _pump(self, submission: Submission | None) -> None:
+        """Write what the session produced; hand a new submission to the radio."""
+        self._emit(self._session.data_to_send())
+        if submission is not None:
+            self._spawn(self._send(submission), "send")
+
+    def _emit(self, data: bytes) -> None:
+        if not data or self._state is not PortState.OPEN:
+            return
+        room = MAX_OUTPUT_BACKLOG_BYTES - len(self._out)
+        if len(data) > room:
+            log.warning("%s: client not reading, %d bytes lost", self.name, len(data) - room)
+        self._out += data[:room]
+        self._on_writable()
+
+    def _on_writable(self) -> None:
+        assert self._loop is not None and self._master is not None
+        try:
+            written = os.write(self._master, self._out)
+        except BlockingIOError:
+            written = 0
+        del self._out[:written]
+        if self._out and not self._writer_armed:
+            self._loop.add_writer(self._master, self._on_writable)
+        elif not self._out and self._writer_armed:
+            self._loop.remove_writer(self._master)
+        self._writer_armed = bool(self._out)
+
+    def _drop_output(self) -> None:
+        self._out.clear()
+        if self._writer_armed and self._loop is not None and self._master is not None:
+            self._loop.remove_writer(self._master)
+        self._writer_armed = False
+
+    # -- radio ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coro, name=f"emulator {self.name} {what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("%s: %s failed", self.name, task.get_name(), exc_info=error)
+
+    async def _send(self, submission: Submission) -> None:
+        """The network takes its time, then refuses or accepts the submission."""
+        await asyncio.sleep(self._rng.uniform(*self.profile.send_latency_s))
+        code = self.profile.cms_error
+        if code is not None and self._rng.random() < self.profile.cms_error_rate:
+            self._pump(self._session.reject_submission(code))
+            return
+        message = self._accept(submission)
+        self._pump(self._session.accept_submission(message.mr))
+        if submission.report_requested:
+            self._spawn(self._report(message), f"report mr={message.mr}")
+
+    def _accept(self, submission: Submission) -> AcceptedMessage:
+        """Give the next TP-MR and record the message as gone out."""
+        mr, self._next_mr = self._next_mr, (self._next_mr + 1) % TP_MR_MODULUS
+        message = AcceptedMessage(
+            modem=self.name,
+            imei=self.profile.imei,
+            mr=mr,
+            to=submission.to,
+            text=submission.text,
+            part=submission.part,
+            total=submission.total,
+            mode=submission.mode,
+            at=time.time(),
+        )
+        self.accepted.append(message)
+        if self._recorder is not None:
+            self._recorder.record(message)
+        return message
+
+    async def _report(self, message: AcceptedMessage) -> None:
+        """The SMSC's status report reaches the modem after the profile's delay."""
+        await asyncio.sleep(self.profile.report_delay_s)
+        failure_rate = self.profile.delivery_failure_rate
+        failed = failure_rate > 0 and self._rng.random() < failure_rate
+        self._session.deliver_status_report(
+            mr=message.mr,
+            recipient=message.to,
+            status=TP_STATUS_NO_INTERWORKING if failed else self.profile.tp_status,
+            scts=datetime.fromtimestamp(message.at, UTC),
+            discharge=datetime.now(UTC),
+        )
+        self._pump(None)
+
+
+class EmulatedBank:
+    """N emulated modems with distinct identities."""
+
+    def __init__(self, modems: list[EmulatedModem]) -> None:
+        self.modems = modems
+
+    @classmethod
+    def create(
+        cls,
+        count: int,
+        *,
+        pin_label: str | None = None,
+        record: str | Path | None = None,
+        profile_overrides: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> EmulatedBank:
+        """Build ``count`` modems; ``seed`` fixes their identities and all their randomness."""
+        if not 1 <= count <= SERIAL_SPACE:
+            raise ValueError(f"count must be in 1..{SERIAL_SPACE}")
+        bank_rng = random.Random(seed)
+        first_serial = 0 if seed is None else bank_rng.randrange(SERIAL_SPACE - count + 1)
+        recorder = SendRecorder(record) if record is not None else None
+        modems = []
+        for index in range(count):
+            identity = emulated_identity(first_serial + index)
+            profile = ModemProfile(
+                imei=identity.imei,
+                imsi=identity.imsi,
+                iccid=identity.iccid,
+                **(profile_overrides or {}),
+            )
+            rng = random.Random(bank_rng.getrandbits(RNG_SEED_BITS))
+            modems.append(
+                EmulatedModem(
+                    profile, name=f"emu{index}", recorder=recorder, rng=rng, pin=pin_label
+                )
+            )
+        return cls(modems)
+
+    async def start(self) -> None:
+        """Start every modem; on failure, close them all."""
+        try:
+            for modem in self.modems:
+                await modem.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close every modem and wait for their tasks."""
+        await asyncio.gather(*(modem.close() for modem in self.modems))
+
+    async def __aenter__(self) -> EmulatedBank:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+
+async def serve(
+    count: int,
+    record: str | None,
+    *,
+    seed: int | None = None,
+    pin_label: str | None = None,
+    **knobs: Any,
+) -> None:
+    """Run a bank for the CLI: print "name port imei" per modem, then serve until cancelled."""
+    bank = EmulatedBank.create(
+        count, pin_label=pin_label, record=record, profile_overrides=knobs, seed=seed
+    )
+    async with bank:
+        for modem in bank.modems:
+            sys.stdout.write(f"{modem.name} {modem.port} {modem.profile.imei}\n")
+        sys.stdout.flush()
+        await asyncio.Event().wait()
