@@ -276,15 +276,15 @@ class ModemSession:
             else:
                 submission = self._read_text(body, self._target)
         except (ValueError, IndexError, KeyError):
-            return self._refuse(self._invalid_parameter)
+            code: int = self._invalid_parameter
         except _Refused as refused:
-            return self._refuse(refused.code)
-        self._set_state(LineState.SENDING)
-        return submission
-
-    def _refuse(self, code: int) -> None:
+            code = refused.code
+        else:
+            self._set_state(LineState.SENDING)
+            return submission
         self._out += self._commands.cms(code).render()
         self._set_state(LineState.COMMAND)
+        return None
 
     def _read_pdu(self, body: bytes, tpdu_octets: int) -> Submission:
         hex_pdu = "".join(body.decode("ascii").split()).upper()

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import serial
 
@@ -40,11 +41,22 @@ COMMAND_TIMEOUT_S = 5.0  # Quectel/SIMCom list 300 ms for most commands; 5 s cov
 PROMPT_TIMEOUT_S = 10.0  # "> " normally follows AT+CMGS within ~100 ms; before it nothing is sent
 CMGS_TIMEOUT_S = 120.0  # Quectel UGxx AT manual 9.8: max response time "determined by network"
 FINAL_GRACE_S = 0.5  # wait for the OK some modems omit (Wavecom "+CPIN: READY" without OK)
+WAKE_TIMEOUT_S = 2.0  # "AT" is answered in milliseconds by a live modem
 WAKE_ATTEMPTS = 3  # "AT" tries at open: the first may meet a half-typed line or autobaud
 REGISTRATION_TIMEOUT_S = 60.0  # time to wait for +CREG stat 1/5 at open
 REGISTRATION_POLL_S = 1.0  # how often AT+CREG? is asked while searching
 SIM_BUSY_RETRY_S = 2.0  # +CME ERROR: 14 (SIM busy) right after boot: ask again after this
 SMSC_UNKNOWN = 330  # +CMS ERROR: 330, SMSC address unknown (after a CSMP wiped it)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """The driver's timeouts; tests and slow links inject their own."""
+
+    command_s: float = COMMAND_TIMEOUT_S
+    prompt_s: float = PROMPT_TIMEOUT_S
+    cmgs_s: float = CMGS_TIMEOUT_S
+    registration_s: float = REGISTRATION_TIMEOUT_S
 
 
 class SerialAtDriver:
@@ -58,8 +70,10 @@ class SerialAtDriver:
         sim_pin: str | None = None,
         on_report: Callable[[str, StatusReport], None] | None = None,
         on_gone: Callable[[str], None] | None = None,
+        timeouts: Timeouts = Timeouts(),
     ) -> None:
         self.port = port
+        self.timeouts = timeouts
         self.pin = pin
         self._sim_pin = sim_pin
         self._on_report = on_report
@@ -230,10 +244,10 @@ class SerialAtDriver:
                     return  # the answer came without a final result: accept it
                 raise
 
-    async def command(self, command: Command, timeout: float = COMMAND_TIMEOUT_S) -> list[str]:
+    async def command(self, command: Command, timeout: float | None = None) -> list[str]:
         """Run one command; return its response lines or raise ``ModemCommandError``."""
         async with self._lock:
-            tx = await self._run(command, timeout)
+            tx = await self._run(command, timeout or self.timeouts.command_s)
         if tx.final is not None and not tx.final.ok:
             raise ModemCommandError(command.text, tx.final.text, tx.final.code)
         return tx.responses
@@ -246,7 +260,7 @@ class SerialAtDriver:
         last: Exception | None = None
         for _ in range(WAKE_ATTEMPTS):
             try:
-                await self.command(at.AT, timeout=2.0)
+                await self.command(at.AT, timeout=WAKE_TIMEOUT_S)
                 return
             except (DeviceTimeoutError, ModemCommandError) as exc:
                 last = exc
@@ -278,7 +292,7 @@ class SerialAtDriver:
 
     async def _wait_registered(self) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + REGISTRATION_TIMEOUT_S
+        deadline = loop.time() + self.timeouts.registration_s
         while True:
             stat = at.parse_registration(await self.command(at.REGISTRATION))
             if stat in at.REGISTERED_STATES:
@@ -352,7 +366,7 @@ class SerialAtDriver:
                 return result
             if result.code == SMSC_UNKNOWN and self._smsc:
                 log.warning("%s: SMSC lost (+CMS ERROR: 330), restoring %s", self.port, self._smsc)
-                await self._run(at.set_smsc(self._smsc), COMMAND_TIMEOUT_S)
+                await self._run(at.set_smsc(self._smsc), self.timeouts.command_s)
                 retried = await self._submit_locked(tpdu_length, hex_pdu)
                 if isinstance(retried, int):
                     return retried
@@ -382,7 +396,7 @@ class SerialAtDriver:
                 return ModemCommandError(command.text, tx.final.text, tx.final.code)
             try:
                 self._write(hex_pdu.encode("ascii") + at.CTRL_Z)
-                await self._wait(self._tx_done, CMGS_TIMEOUT_S, command.text)
+                await self._wait(self._tx_done, self.timeouts.cmgs_s, command.text)
             except (DeviceTimeoutError, PortClosedError) as exc:
                 # After Ctrl-Z the modem completes the send on its own: outcome unknown.
                 raise SendError(str(exc), outcome_known=False, transient=False) from exc
@@ -401,7 +415,7 @@ class SerialAtDriver:
         final = asyncio.ensure_future(self._tx_done.wait())
         try:
             done, _ = await asyncio.wait(
-                {prompt, final}, timeout=PROMPT_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED
+                {prompt, final}, timeout=self.timeouts.prompt_s, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             prompt.cancel()
@@ -409,7 +423,7 @@ class SerialAtDriver:
         if self._closed:
             raise PortClosedError(f"{self.port}: port closed waiting for the prompt")
         if not done:
-            raise DeviceTimeoutError(f"{self.port}: no '> ' prompt in {PROMPT_TIMEOUT_S} s")
+            raise DeviceTimeoutError(f"{self.port}: no '> ' prompt in {self.timeouts.prompt_s} s")
 
     def _abort_quietly(self) -> None:
         with contextlib.suppress(PortClosedError):

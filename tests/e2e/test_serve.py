@@ -26,9 +26,22 @@ DONE_TIMEOUT_S = 120.0
 
 def create_key(db: Path, ipn_url: str) -> str:
     out = subprocess.run(
-        [*MODEMD, "keys", "create", "--pin", "4711", "--allow-ip", "127.0.0.1",
-         "--ipn-url", ipn_url, "--db", str(db)],
-        check=True, capture_output=True, text=True,
+        [
+            *MODEMD,
+            "keys",
+            "create",
+            "--pin",
+            "4711",
+            "--allow-ip",
+            "127.0.0.1",
+            "--ipn-url",
+            ipn_url,
+            "--db",
+            str(db),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip().splitlines()[-1]
 
@@ -65,9 +78,20 @@ async def test_thirty_jobs_through_three_emulated_modems(tmp_path: Path) -> None
     db, record = tmp_path / "modemd.db", tmp_path / "network.jsonl"
     key = await asyncio.to_thread(create_key, db, f"http://127.0.0.1:{ipn_port}/ipn")
     proc = await asyncio.create_subprocess_exec(
-        *MODEMD, "serve", "--simulate", "3", "--pin", "4711", "--db", str(db), "--port", "0",
-        "--record", str(record),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        *MODEMD,
+        "serve",
+        "--simulate",
+        "3",
+        "--pin",
+        "4711",
+        "--db",
+        str(db),
+        "--port",
+        "0",
+        "--record",
+        str(record),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     log: list[str] = []
@@ -81,8 +105,7 @@ async def test_thirty_jobs_through_three_emulated_modems(tmp_path: Path) -> None
 
             async def send(to: str) -> dict[str, Any]:
                 payload = {"apikey": key, "pin": "4711", "to": to, "msg": f"hello {to}"}
-                async with session.post(f"http://127.0.0.1:{port}/api/v1/send",
-                                        json=payload) as r:
+                async with session.post(f"http://127.0.0.1:{port}/api/v1/send", json=payload) as r:
                     assert r.status == 200
                     return await r.json()
 

@@ -1,0 +1,220 @@
+"""The AT driver against the emulator over a real pty, including the emulator's real-modem
+inconveniences (missing OK, URC noise, no CNMI, SMSC wipe, hangs, unplugs, +CMS errors)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from modemd.at.transaction import Command
+from modemd.drivers.emulator import EmulatedBank, EmulatedModem
+from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.errors import DeviceError, ModemCommandError, SendError
+from modemd.sms.pdu import StatusReport
+
+FAST = Timeouts(command_s=1.0, prompt_s=1.0, cmgs_s=1.0, registration_s=1.0)
+
+
+class Harness:
+    def __init__(self, modem: EmulatedModem) -> None:
+        self.modem = modem
+        self.reports: list[tuple[str, StatusReport]] = []
+        self.report_arrived = asyncio.Event()
+        self.gone: list[str] = []
+        self.driver: SerialAtDriver | None = None
+
+    def build(self, **kwargs: Any) -> SerialAtDriver:
+        def on_report(device_id: str, report: StatusReport) -> None:
+            self.reports.append((device_id, report))
+            self.report_arrived.set()
+
+        self.driver = SerialAtDriver(
+            self.modem.port,
+            "4711",
+            on_report=on_report,
+            on_gone=self.gone.append,
+            timeouts=FAST,
+            **kwargs,
+        )
+        return self.driver
+
+
+@pytest.fixture
+async def emulate() -> AsyncIterator[Callable[..., Any]]:
+    banks: list[EmulatedBank] = []
+    harnesses: list[Harness] = []
+
+    async def make(**overrides: Any) -> Harness:
+        bank = EmulatedBank.create(
+            1,
+            seed=7,
+            profile_overrides={"send_latency_s": (0.0, 0.01), "report_delay_s": 0.01, **overrides},
+        )
+        await bank.start()
+        banks.append(bank)
+        harness = Harness(bank.modems[0])
+        harnesses.append(harness)
+        return harness
+
+    yield make
+    for harness in harnesses:
+        if harness.driver is not None:
+            await harness.driver.close()
+    for bank in banks:
+        await bank.close()
+
+
+async def test_open_identifies_the_modem(emulate: Callable[..., Any]) -> None:
+    h = await emulate()
+    info = await h.build().open()
+    assert info.device_id == h.modem.profile.imei
+    assert info.imsi == h.modem.profile.imsi and info.iccid == h.modem.profile.iccid
+    assert info.manufacturer == "modemd" and info.reports is True
+    assert h.driver is not None and h.driver.signal == h.modem.profile.rssi
+
+
+async def test_send_single_part_and_correlatable_report(emulate: Callable[..., Any]) -> None:
+    h = await emulate()
+    driver = h.build()
+    await driver.open()
+    parts = await driver.send_sms("+31612345678", "hello")
+    assert [(p.part, p.mr) for p in parts] == [(1, 0)]
+    assert [(m.to, m.text, m.mr) for m in h.modem.accepted] == [("+31612345678", "hello", 0)]
+    await asyncio.wait_for(h.report_arrived.wait(), 5)
+    device_id, report = h.reports[0]
+    assert device_id == h.modem.profile.imei
+    assert (report.reference, report.recipient, report.status) == (0, "+31612345678", 0)
+
+
+async def test_multipart_gets_one_mr_per_part(emulate: Callable[..., Any]) -> None:
+    h = await emulate()
+    driver = h.build()
+    await driver.open()
+    text = "".join(chr(ord("a") + i % 26) for i in range(400))  # 3 GSM-7 parts
+    parts = await driver.send_sms("+31612345678", text)
+    assert [(p.part, p.mr) for p in parts] == [(1, 0), (2, 1), (3, 2)]
+    assert "".join(m.text for m in h.modem.accepted) == text
+    assert {m.total for m in h.modem.accepted} == {3}
+
+
+async def test_emoji_ucs2_round_trip(emulate: Callable[..., Any]) -> None:
+    h = await emulate()
+    driver = h.build()
+    await driver.open()
+    await driver.send_sms("+31612345678", "ciao 👋 " * 12)
+    assert "".join(m.text for m in h.modem.accepted) == "ciao 👋 " * 12
+
+
+async def test_survives_missing_ok_and_urc_noise(emulate: Callable[..., Any]) -> None:
+    h = await emulate(cpin_without_ok=True, urc_noise=True)
+    driver = h.build()
+    await driver.open()
+    parts = await driver.send_sms("+31612345678", "noisy")
+    assert parts[0].mr == 0 and h.modem.accepted[0].text == "noisy"
+    await asyncio.wait_for(h.report_arrived.wait(), 5)
+
+
+async def test_modem_without_cnmi_sends_without_reports(emulate: Callable[..., Any]) -> None:
+    h = await emulate(supports_cnmi=False)
+    driver = h.build()
+    info = await driver.open()
+    assert info.reports is False
+    await driver.send_sms("+31612345678", "no report")
+    assert len(h.modem.accepted) == 1
+    await asyncio.sleep(0.1)
+    assert h.reports == []
+
+
+async def test_sim_pin_unlocks_once(emulate: Callable[..., Any]) -> None:
+    h = await emulate(sim_pin="1234")
+    info = await h.build(sim_pin="1234").open()
+    assert info.device_id == h.modem.profile.imei
+
+
+async def test_wrong_sim_pin_is_not_retried(emulate: Callable[..., Any]) -> None:
+    h = await emulate(sim_pin="1234")
+    with pytest.raises(ModemCommandError) as caught:
+        await h.build(sim_pin="0000").open()
+    assert "SIM PIN" in str(caught.value) or caught.value.code == 16
+
+
+@pytest.mark.parametrize(("code", "transient"), [(42, True), (1, False)])
+async def test_cms_error_is_a_known_outcome(
+    emulate: Callable[..., Any], code: int, transient: bool
+) -> None:
+    h = await emulate(cms_error=code, cms_error_rate=1.0)
+    driver = h.build()
+    await driver.open()
+    with pytest.raises(SendError) as caught:
+        await driver.send_sms("+31612345678", "rejected")
+    assert caught.value.outcome_known is True
+    assert caught.value.transient is transient and caught.value.code == code
+    assert h.modem.accepted == []
+
+
+async def test_hang_before_submit_is_safe_to_retry(emulate: Callable[..., Any]) -> None:
+    h = await emulate()
+    driver = h.build()
+    await driver.open()
+    h.modem.hang()
+    with pytest.raises(SendError) as caught:
+        await driver.send_sms("+31612345678", "lost?")
+    assert caught.value.outcome_known is True and caught.value.transient is True
+    assert await driver.probe() is False
+    h.modem.resume()
+    assert await driver.probe() is True  # ESC + AT brings it back
+    await driver.send_sms("+31612345678", "after")
+    assert [m.text for m in h.modem.accepted] == ["after"]
+
+
+async def test_hang_after_ctrl_z_is_unknown(emulate: Callable[..., Any]) -> None:
+    h = await emulate(send_latency_s=(5.0, 5.0))
+    driver = h.build()
+    await driver.open()
+    sending = asyncio.create_task(driver.send_sms("+31612345678", "slow"), name="send")
+    await asyncio.sleep(0.3)
+    h.modem.hang()
+    with pytest.raises(SendError) as caught:
+        await sending
+    assert caught.value.outcome_known is False  # never resend automatically
+
+
+async def test_unplug_mid_send_is_unknown_and_reported_gone(emulate: Callable[..., Any]) -> None:
+    h = await emulate(send_latency_s=(5.0, 5.0))
+    driver = h.build()
+    await driver.open()
+    sending = asyncio.create_task(driver.send_sms("+31612345678", "unplugged"), name="send")
+    await asyncio.sleep(0.3)
+    h.modem.unplug()
+    with pytest.raises(SendError) as caught:
+        await sending
+    assert caught.value.outcome_known is False
+    assert h.gone == [h.modem.profile.imei]
+    assert driver.closed
+    with pytest.raises(DeviceError):
+        await driver.send_sms("+31612345678", "again")
+
+
+async def test_smsc_wiped_is_restored(emulate: Callable[..., Any]) -> None:
+    h = await emulate(wipes_smsc_on_csmp=True)
+    driver = h.build()
+    await driver.open()
+    await driver.command(Command("AT+CSMP=17,167,0,0"))  # wipes it on this firmware
+    await driver.send_sms("+31612345678", "smsc back")
+    assert [m.text for m in h.modem.accepted] == ["smsc back"]
+
+
+async def test_garbage_from_the_modem_does_not_break_the_driver(
+    emulate: Callable[..., Any],
+) -> None:
+    h = await emulate()
+    driver = h.build()
+    await driver.open()
+    for event in driver._parser.feed(b'\r\n\xff\xfe+CDS: 3\r\nZZ\r\n+CDS: 6,1,"x\r\n'):
+        driver._dispatch(event)  # what a noisy line would deliver
+    assert h.reports == []
+    await driver.send_sms("+31612345678", "still fine")
+    assert h.modem.accepted[-1].text == "still fine"
