@@ -66,7 +66,9 @@ def find_key(db: sqlite_utils.Database, secret: str) -> ApiKey | None:
     if not secret.startswith(KEY_PREFIX) or len(secret) <= LOOKUP_CHARS:
         return None
     rows = list(
-        db.table("api_keys").rows_where("prefix = ? AND revoked_at IS NULL", [secret[:LOOKUP_CHARS]])
+        db.table("api_keys").rows_where(
+            "prefix = ? AND revoked_at IS NULL", [secret[:LOOKUP_CHARS]]
+        )
     )
     for row in rows:
         if hmac.compare_digest(row["hash"], _hash(secret)):
