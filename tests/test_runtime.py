@@ -1,0 +1,144 @@
+"""The bank and its workers with real drivers on emulated modems and a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
+from modemd.drivers.emulator import EmulatedBank
+from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.model import DeviceState, Job, JobState
+from modemd.runtime.bank import Bank
+from modemd.store import events, jobs, keys
+from modemd.store.db import Store
+
+FAST = Timeouts(command_s=1.0, prompt_s=0.5, cmgs_s=10.0, registration_s=1.0)
+
+
+async def wait_state(store: Store, job_id: str, *states: JobState, timeout: float = 10) -> Job:
+    async with asyncio.timeout(timeout):
+        while True:
+            job = await store.read(jobs.get_job, job_id)
+            if job is not None and job.state in states:
+                return job
+            await asyncio.sleep(0.02)
+
+
+class Rig:
+    def __init__(self, store: Store, emulators: EmulatedBank, bank: Bank) -> None:
+        self.store, self.emulators, self.bank = store, emulators, bank
+
+    async def submit(self, to: str = "+31612345678", text: str = "hi") -> Job:
+        key, _ = await self.store.write(
+            keys.create_key, pin="4711", allow_ips=[], over_ip=True, ipn_url=None
+        )
+        job = await self.store.write(
+            jobs.insert_job,
+            key_id=key.key_id,
+            pin="4711",
+            to=to,
+            message=text,
+            parts=1,
+            encoding="gsm7",
+        )
+        self.bank.submit(job)
+        return job
+
+    def modem_of(self, device_id: str) -> Any:
+        return next(m for m in self.emulators.modems if m.profile.imei == device_id)
+
+
+@pytest.fixture
+async def rig(store: Store, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    overrides = getattr(request, "param", {})
+    emulators = EmulatedBank.create(
+        2,
+        seed=3,
+        profile_overrides={"send_latency_s": (0.0, 0.01), "report_delay_s": 0.01, **overrides},
+    )
+    await emulators.start()
+    bank = Bank(store)
+    await bank.start()
+
+    def factory(port: str) -> Any:
+        def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
+            return SerialAtDriver(port, "4711", on_report=on_report, on_gone=on_gone, timeouts=FAST)
+
+        return build
+
+    for modem in emulators.modems:
+        assert await bank.attach(factory(modem.port)) is not None
+    yield Rig(store, emulators, bank)
+    await bank.close()
+    await emulators.close()
+
+
+async def test_job_goes_out_once_and_is_delivered(rig: Rig) -> None:
+    job = await rig.submit()
+    done = await wait_state(rig.store, job.job_id, JobState.DELIVERED)
+    accepted = [m for modem in rig.emulators.modems for m in modem.accepted]
+    assert len(accepted) == 1 and accepted[0].imei == done.device_id
+    rows = await rig.store.read(events.list_events, job.job_id)
+    assert [r["type"] for r in rows] == ["sms.sent", "sms.delivered"]
+
+
+@pytest.mark.parametrize("rig", [{"send_latency_s": (1.0, 1.0)}], indirect=True)
+async def test_unplug_mid_send_is_unknown_and_the_pool_goes_on(rig: Rig) -> None:
+    job = await rig.submit()
+    sending = await wait_state(rig.store, job.job_id, JobState.SENDING)
+    await asyncio.sleep(0.3)  # Ctrl-Z written; the network is "working"
+    assert sending.device_id is not None
+    rig.modem_of(sending.device_id).unplug()
+    unknown = await wait_state(rig.store, job.job_id, JobState.UNKNOWN)
+    assert unknown.error
+    rows = await rig.store.read(events.list_events, job.job_id)
+    assert [r["type"] for r in rows] == ["sms.unknown"]
+    assert [o.device_id for o in rig.bank.offers("4711")] != [sending.device_id]
+    assert rig.bank.workers[sending.device_id].state is DeviceState.GONE
+    after = await rig.submit(to="+31600000001")
+    sent = await wait_state(rig.store, after.job_id, JobState.SENT, JobState.DELIVERED)
+    assert sent.device_id != sending.device_id
+
+
+async def test_idle_unplug_leaves_the_pool_at_once(rig: Rig) -> None:
+    gone = rig.emulators.modems[0]
+    gone.unplug()
+    async with asyncio.timeout(5):
+        while gone.profile.imei in {o.device_id for o in rig.bank.offers("4711")}:
+            await asyncio.sleep(0.02)
+    job = await rig.submit()
+    done = await wait_state(rig.store, job.job_id, JobState.DELIVERED)
+    assert done.device_id == rig.emulators.modems[1].profile.imei
+
+
+async def test_hung_modem_hands_the_job_to_another(rig: Rig) -> None:
+    hung = rig.emulators.modems[0]
+    hung.hang()
+    jobs_ = [await rig.submit(to=f"+3160000000{n}") for n in range(3)]
+    for job in jobs_:
+        done = await wait_state(rig.store, job.job_id, JobState.DELIVERED)
+        assert done.device_id == rig.emulators.modems[1].profile.imei
+    assert hung.accepted == []
+    assert rig.bank.workers[hung.profile.imei].state is DeviceState.BACKING_OFF
+
+
+@pytest.mark.parametrize("rig", [{"cms_error": 21, "cms_error_rate": 1.0}], indirect=True)
+async def test_permanent_cms_error_fails_the_job(rig: Rig) -> None:
+    job = await rig.submit()
+    failed = await wait_state(rig.store, job.job_id, JobState.FAILED)
+    assert "+CMS ERROR: 21" in (failed.error or "")
+    rows = await rig.store.read(events.list_events, job.job_id)
+    assert [r["type"] for r in rows] == ["sms.failed"]
+
+
+@pytest.mark.parametrize("rig", [{"tp_status": 0x46}], indirect=True)
+async def test_failed_status_report_fails_the_job(rig: Rig) -> None:
+    job = await rig.submit()
+    failed = await wait_state(rig.store, job.job_id, JobState.FAILED)
+    rows = await rig.store.read(events.list_events, job.job_id)
+    assert [r["type"] for r in rows] == ["sms.sent", "sms.failed"]
+    assert "0x46" in (failed.error or "")
