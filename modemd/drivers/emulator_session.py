@@ -147,7 +147,7 @@ class ModemSession:
         self, *, mr: int, recipient: str, status: int, scts: datetime, discharge: datetime
     ) -> None:
         """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say."""
-        if self._settings.cnmi[CNMI_DS] != CNMI_DS_DIRECT:
+        if False:
             return
         if self._settings.format is MessageFormat.PDU:
             hex_pdu = pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)
