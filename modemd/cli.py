@@ -225,6 +225,7 @@ def ipn_listen(host: str, port: int) -> None:
 
     def show(body: dict[str, Any], headers: dict[str, str]) -> None:
         click.echo(f"IPN {headers.get('webhook-id', '-')}: {json.dumps(body)}")
+        return None
 
     async def run() -> None:
         runner, bound = await start_listener(show, host, port)

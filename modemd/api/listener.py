@@ -13,11 +13,11 @@ from aiohttp import web
 
 from modemd.api.app import start_site
 
-Received = Callable[[dict[str, Any], dict[str, str]], None]  # (body, headers)
+Received = Callable[[dict[str, Any], dict[str, str]], int | None]  # (body, headers) -> status
 
 
 def create_listener(on_event: Received, *, status: int = 200) -> web.Application:
-    """An app answering ``status`` to every POST on any path, after calling ``on_event``."""
+    """An app answering every POST on any path with what ``on_event`` returns (or ``status``)."""
 
     async def receive(request: web.Request) -> web.Response:
         raw = await request.read()
@@ -25,8 +25,8 @@ def create_listener(on_event: Received, *, status: int = 200) -> web.Application
             payload = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError):
             payload = {"raw": raw.decode("utf-8", "replace")}
-        on_event(payload, dict(request.headers))
-        return web.Response(status=status, text="ok")
+        answer = on_event(payload, dict(request.headers))
+        return web.Response(status=answer or status, text="ok")
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", receive)

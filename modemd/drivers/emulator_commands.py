@@ -185,7 +185,9 @@ class ModemCommands:
                 set=self._select_charset,
                 test="+CSCS: (" + ",".join(f'"{c}"' for c in Charset) + ")",
             ),
-            "+CSMP": Handler(read=self._csmp, set=self._set_csmp),
+            "+CSMP": self.tuple_setting(
+                "+CSMP", "csmp", (OCTET_MAX,) * CSMP_FIELDS, changed=self._csmp_changed
+            ),
             "+CSCA": Handler(read=self._smsc_address, set=self._set_smsc),
             "+CPMS": Handler(
                 read=self._storage,
@@ -207,6 +209,28 @@ class ModemCommands:
             return OK
 
         return Handler(read=read or read_value, set=set_value, test=f"{name}: (0-{high})")
+
+    def tuple_setting(
+        self,
+        name: str,
+        field: str,
+        limits: tuple[int, ...],
+        *,
+        changed: Callable[[], None] | None = None,
+        test: str = "",
+    ) -> Handler:
+        """A ``name=<a>[,<b>...]`` setting of integers 0..limit kept in ``Settings.<field>``."""
+
+        def read_values() -> Reply:
+            return Reply((f"{name}: {','.join(map(str, getattr(self.settings, field)))}",))
+
+        def set_values(params: tuple[Param, ...]) -> Reply:
+            setattr(self.settings, field, ints(params, getattr(self.settings, field), limits))
+            if changed is not None:
+                changed()
+            return OK
+
+        return Handler(read=read_values, set=set_values, test=test)
 
     def _echo(self, value: int) -> Reply:
         self.settings.echo = bool(value)
@@ -252,14 +276,9 @@ class ModemCommands:
         self.settings.charset = Charset(params[0].text.upper())
         return OK
 
-    def _csmp(self) -> Reply:
-        return Reply((f"+CSMP: {','.join(map(str, self.settings.csmp))}",))
-
-    def _set_csmp(self, params: tuple[Param, ...]) -> Reply:
-        self.settings.csmp = ints(params, self.settings.csmp, (OCTET_MAX,) * CSMP_FIELDS)
+    def _csmp_changed(self) -> None:
         if self._profile.wipes_smsc_on_csmp:
             self.smsc = ""
-        return OK
 
     def _smsc_address(self) -> Reply:
         toa = TOA_INTERNATIONAL if self.smsc.startswith("+") else TOA_UNKNOWN

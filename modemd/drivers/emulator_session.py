@@ -42,7 +42,6 @@ from .emulator_commands import (
     Handler,
     ModemCommands,
     Settings,
-    ints,
     one_int,
     quoted_number,
 )
@@ -111,8 +110,10 @@ class ModemSession:
         self._commands.register("&F", reset)
         self._commands.register("+CMGS", Handler(set=self._start_send))
         if profile.supports_cnmi:
-            limits = ",".join(f"(0-{high})" for high in CNMI_LIMITS)
-            cnmi = Handler(read=self._cnmi, set=self._set_cnmi, test=f"+CNMI: {limits}")
+            ranges = ",".join(f"(0-{high})" for high in CNMI_LIMITS)
+            cnmi = self._commands.tuple_setting(
+                "+CNMI", "cnmi", CNMI_LIMITS, changed=self._cnmi_changed, test=f"+CNMI: {ranges}"
+            )
             self._commands.register("+CNMI", cnmi)
 
     @property
@@ -147,7 +148,7 @@ class ModemSession:
         self, *, mr: int, recipient: str, status: int, scts: datetime, discharge: datetime
     ) -> None:
         """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say."""
-        if False:
+        if self._settings.cnmi[CNMI_DS] != CNMI_DS_DIRECT:
             return
         if self._settings.format is MessageFormat.PDU:
             hex_pdu = pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)
@@ -229,16 +230,12 @@ class ModemSession:
         self._deferred.clear()
         return OK
 
-    def _cnmi(self) -> Reply:
-        return Reply((f"+CNMI: {','.join(map(str, self._settings.cnmi))}",))
-
-    def _set_cnmi(self, params: tuple[Param, ...]) -> Reply:
-        self._settings.cnmi = ints(params, self._settings.cnmi, CNMI_LIMITS)
+    def _cnmi_changed(self) -> None:
+        """A CNMI mode other than 0 releases (bfr=0) or discards (bfr=1) the buffered URCs."""
         if self._settings.cnmi[CNMI_MODE] != CNMI_MODE_BUFFER:
             if self._settings.cnmi[CNMI_BFR] == 0:
                 self._flush_deferred()
             self._deferred.clear()
-        return OK
 
     def _start_send(self, params: tuple[Param, ...]) -> Reply:
         """AT+CMGS: check the SIM and the network, read the argument, then prompt for the body."""

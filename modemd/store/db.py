@@ -76,7 +76,9 @@ class Store:
         self._thread = None
 
     async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(db, *args, **kwargs)`` in a write transaction; return once committed."""
+        """Run ``fn(db, *args, **kwargs)`` in a write transaction; return once committed.
+
+        A caller cancelled while waiting does not cancel the write: it is applied anyway."""
         return await self._submit(True, lambda db: fn(db, *args, **kwargs))
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -149,19 +151,26 @@ class Store:
                 conn.execute("ROLLBACK")
             error = StoreError(f"database write failed: {exc}")
             for _, _, future in writes:
-                future.set_exception(error)
+                _resolve(future, False, error)
             return
         for future, ok, value in results:
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            _resolve(future, ok, value)
         for callback in self.on_commit:
             loop.call_soon_threadsafe(callback)
 
     def _call(self, call: Callable[[sqlite_utils.Database], Any], future: Future[Any]) -> None:
         assert self._db is not None
         try:
-            future.set_result(call(self._db))
+            _resolve(future, True, call(self._db))
         except Exception as exc:
-            future.set_exception(exc)
+            _resolve(future, False, exc)
+
+
+def _resolve(future: Future[Any], ok: bool, value: Any) -> None:
+    """Hand the outcome to the caller, unless the caller gave up waiting (the write stands)."""
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -31,17 +31,26 @@ MAX_CONCURRENT_POSTS = 16  # events of different jobs in flight at once
 IDLE_WAKE_S = 3600.0  # upper bound of a sleep with nothing due (a wake-up normally comes first)
 
 
-def retry_delay(attempts: int, rng: random.Random) -> float:
+def retry_delay(
+    attempts: int, rng: random.Random, schedule: tuple[float, ...] = RETRY_SCHEDULE_S
+) -> float:
     """Seconds to wait after ``attempts`` failed attempts."""
-    base = RETRY_SCHEDULE_S[min(attempts - 1, len(RETRY_SCHEDULE_S) - 1)]
+    base = schedule[min(attempts - 1, len(schedule) - 1)]
     return base * (1 + rng.uniform(-JITTER, JITTER))
 
 
 class IpnSender:
     """Delivers the outbox; one instance per daemon."""
 
-    def __init__(self, store: Store, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        rng: random.Random | None = None,
+        schedule: tuple[float, ...] = RETRY_SCHEDULE_S,
+    ) -> None:
         self.store = store
+        self._schedule = schedule
         self._wake = asyncio.Event()
         self._rng = rng or random.Random()
         self._in_flight: set[str] = set()
@@ -93,7 +102,9 @@ class IpnSender:
                 status, error = await self._post(event)
             delivered = status is not None and 200 <= status < 300
             next_at = (
-                None if delivered else time.time() + retry_delay(event.attempts + 1, self._rng)
+                None
+                if delivered
+                else time.time() + retry_delay(event.attempts + 1, self._rng, self._schedule)
             )
             if not delivered:
                 log.warning(

@@ -1,0 +1,110 @@
+"""IPN sender: committed outbox events to a real local HTTP receiver, retried until 2xx."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from modemd.api.listener import start_listener
+from modemd.model import SentPart
+from modemd.sms.status import ReportOutcome
+from modemd.store import jobs, keys
+from modemd.store.db import Store
+from modemd.webhooks.sender import RETRY_SCHEDULE_S, IpnSender, retry_delay
+
+QUICK = (0.05, 0.05, 0.05)
+
+
+async def run_sender(store: Store, until: Callable[[], Awaitable[object]]) -> None:
+    sender = IpnSender(store, rng=random.Random(1), schedule=QUICK)
+    store.on_commit.append(sender.wake)
+    task = asyncio.create_task(sender.run(), name="ipn sender")
+    try:
+        await asyncio.wait_for(until(), 10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        store.on_commit.remove(sender.wake)
+
+
+async def make_job(store: Store, url: str) -> Any:
+    key, _ = await store.write(keys.create_key, pin="1", allow_ips=[], over_ip=True, ipn_url=url)
+    job = await store.write(
+        jobs.insert_job,
+        key_id=key.key_id,
+        pin="1",
+        to="+15550001",
+        message="m",
+        parts=1,
+        encoding="gsm7",
+    )
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei")
+    await store.write(jobs.mark_sent, claimed, [SentPart(1, 9)])
+    await store.write(jobs.apply_report, "imei", 9, "+15550001", 0, ReportOutcome.DELIVERED)
+    return job
+
+
+async def test_retried_until_2xx_in_order_with_a_stable_id(store: Store) -> None:
+    seen: list[tuple[str, str]] = []
+    answers = iter([500, 503, 200, 404, 200])
+
+    def receive(body: dict[str, Any], headers: dict[str, str]) -> int:
+        seen.append((body["type"], headers["webhook-id"]))
+        return next(answers)
+
+    async def all_recorded() -> None:
+        while await store.read(lambda db: db.table("events").count_where("state = 'pending'")):
+            await asyncio.sleep(0.02)
+
+    runner, port = await start_listener(receive)
+    try:
+        job = await make_job(store, f"http://127.0.0.1:{port}/hook")
+        await run_sender(store, all_recorded)
+    finally:
+        await runner.cleanup()
+    assert [t for t, _ in seen] == ["sms.sent"] * 3 + ["sms.delivered"] * 2
+    assert len({i for t, i in seen if t == "sms.sent"}) == 1  # same webhook-id on retries
+    rows = await store.read(
+        lambda db: list(
+            db.query(
+                "SELECT type, state, attempts FROM events WHERE job_id = ? ORDER BY seq",
+                [job.job_id],
+            )
+        )
+    )
+    assert rows == [
+        {"type": "sms.sent", "state": "delivered", "attempts": 3},
+        {"type": "sms.delivered", "state": "delivered", "attempts": 2},
+    ]
+    attempts = await store.read(
+        lambda db: [
+            r["http_status"] for r in db.query("SELECT http_status FROM event_attempts ORDER BY at")
+        ]
+    )
+    assert attempts == [500, 503, 200, 404, 200]
+
+
+async def test_unreachable_endpoint_stays_pending(store: Store) -> None:
+    job = await make_job(store, "http://127.0.0.1:9/nothing-listens")
+    await run_sender(store, lambda: asyncio.sleep(0.5))
+    rows = await store.read(
+        lambda db: list(
+            db.query(
+                "SELECT state, attempts, last_error FROM events WHERE job_id = ? ORDER BY seq",
+                [job.job_id],
+            )
+        )
+    )
+    assert rows[0]["state"] == "pending" and rows[0]["attempts"] >= 2
+    assert "Connect" in rows[0]["last_error"]
+    assert rows[1]["attempts"] == 0  # the job's second event waits behind the first
+
+
+def test_schedule_matches_standard_webhooks_with_jitter() -> None:
+    rng = random.Random(0)
+    assert RETRY_SCHEDULE_S[:3] == (5.0, 300.0, 1800.0)
+    for attempts, base in [(1, 5.0), (2, 300.0), (7, 36000.0), (50, 36000.0)]:
+        delay = retry_delay(attempts, rng)
+        assert base * 0.9 <= delay <= base * 1.1
