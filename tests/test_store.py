@@ -190,3 +190,14 @@ async def test_commit_failure_is_a_store_error(tmp_path: Path) -> None:
         await store.write(readonly_write)
     assert (await store.read(jobs.get_job, job.job_id)).error is None
     await store.close()
+
+
+async def test_cancelled_caller_does_not_kill_the_store(store: Store) -> None:
+    job = await new_job(store)
+    waiting = asyncio.create_task(store.write(jobs.claim_job, job.job_id, "imei-1"), name="w")
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    # The store still answers, and the write was applied although nobody waited for it.
+    claimed = await store.read(jobs.get_job, job.job_id)
+    assert claimed is not None and claimed.state is JobState.SENDING

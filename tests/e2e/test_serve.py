@@ -68,7 +68,7 @@ async def test_thirty_jobs_through_three_emulated_modems(tmp_path: Path) -> None
     received: list[dict[str, Any]] = []
     arrived = asyncio.Event()
 
-    def on_ipn(body: dict[str, Any], headers: dict[str, str]) -> None:
+    def on_ipn(body: dict[str, Any], headers: dict[str, str]) -> None:  # answers 200
         assert headers["webhook-id"] == body["event_id"]
         received.append(body)
         if len(received) >= 2 * JOBS:
