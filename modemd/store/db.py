@@ -119,12 +119,22 @@ class Store:
             self._db.conn.close()
 
     def _process(self, batch: list[Any], loop: asyncio.AbstractEventLoop) -> None:
+        """Run the batch in queue order: consecutive writes share one commit, and a read
+        queued after a write sees it."""
+        writes: list[Any] = []
+        for item in batch:
+            if item[0]:
+                writes.append(item)
+                continue
+            if writes:
+                self._commit(writes, loop)
+                writes = []
+            self._call(item[1], item[2])
+        if writes:
+            self._commit(writes, loop)
+
+    def _commit(self, writes: list[Any], loop: asyncio.AbstractEventLoop) -> None:
         assert self._db is not None
-        writes = [item for item in batch if item[0]]
-        for _, call, future in (item for item in batch if not item[0]):
-            self._call(call, future)
-        if not writes:
-            return
         conn = self._db.conn
         results: list[tuple[Future[Any], bool, Any]] = []
         try:
