@@ -64,7 +64,7 @@ class DeviceWorker:
                 job = await self.pool.take(self.device_id)
             finally:
                 self.waiting = False
-            claimed = await self.store.write(job_rows.claim_job, job.job_id, self.device_id)
+            claimed = await self._claim(job)
             if claimed is None:
                 log.warning("job %s was no longer queued; skipped", job.job_id)
                 continue
@@ -78,6 +78,19 @@ class DeviceWorker:
                 await self.set_state(DeviceState.GONE)
                 return
             await self.set_state(DeviceState.READY)
+
+    async def _claim(self, job: Job) -> Job | None:
+        """Claim ``job`` for this device; a shutdown during the claim puts it back in line."""
+        claim = asyncio.ensure_future(
+            self.store.write(job_rows.claim_job, job.job_id, self.device_id)
+        )
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            claimed = await claim
+            if claimed is not None:  # claimed but nothing sent: not an unknown outcome
+                await self.store.write(job_rows.requeue, claimed, "stopped before sending")
+            raise
 
     async def _recover(self) -> bool:
         """After a failure: rest with capped doubling until the device answers; False if gone."""
