@@ -31,6 +31,8 @@ SEED = 1234
 READ_TIMEOUT_S = 2.0  # upper bound only: reads return as soon as the bytes are there
 QUIET_S = 0.15  # how long a test watches for bytes that must not come
 BYTE_GAP_S = 0.001  # pause between single-byte writes so each arrives on its own
+SLOW_SEND_S = 0.3  # latency where a test must see the radio busy
+SLOW_REPORT_S = 0.15  # report delay where a test must type a body first
 FAST = {"send_latency_s": (0.0, 0.0), "report_delay_s": 0.02}
 CTRL_Z, ESC = b"\x1a", b"\x1b"
 PROMPT = b"\r\n> "
@@ -104,8 +106,10 @@ class PtyClient:
         return await self.read_until(until)
 
     def close(self) -> None:
-        self._stop_reading()
-        os.close(self._fd)
+        if self._fd >= 0:
+            self._stop_reading()
+            os.close(self._fd)
+            self._fd = -1
 
 
 OpenModem = Callable[..., Awaitable[tuple[EmulatedModem, PtyClient]]]
@@ -170,7 +174,15 @@ async def test_echo_is_on_after_start_until_ate0(open_modem: OpenModem) -> None:
 async def test_unknown_or_malformed_commands_answer_error(open_modem: OpenModem) -> None:
     _, client = await open_modem()
     await client.command("ATE0")
-    for line in ("AT+FOO", "hello", "AT+CMGF=7", 'AT+CSCS="KOI8"', "AT+CSQ=1", 'AT+CPIN="1'):
+    for line in (
+        "AT+FOO",
+        "hello",
+        "AB+CSQ",
+        "AT+CMGF=7",
+        'AT+CSCS="KOI8"',
+        "AT+CSQ=1",
+        'AT+CPIN="1',
+    ):
         assert await client.command(line) == b"\r\nERROR\r\n", line
     assert await client.command("at+csq") == b"\r\n+CSQ: 20,99\r\n" + OK
 
@@ -341,7 +353,7 @@ async def test_hang_drops_everything_until_resume(open_modem: OpenModem) -> None
     modem, client = await open_modem()
     await client.command("ATE0")
     modem.hang()
-    client.write(b"AT\r")
+    client.write(b"ATE1\r")  # dropped unread: echo stays off
     assert await client.read_for(QUIET_S) == b""
     assert modem.state is PortState.HUNG
     modem.resume()
@@ -361,7 +373,8 @@ async def test_unplug_kills_the_port(open_modem: OpenModem) -> None:
 
 
 async def test_pyserial_client_reopens_and_sees_unplug(open_modem: OpenModem) -> None:
-    modem, _ = await open_modem()
+    modem, raw_client = await open_modem()
+    raw_client.close()  # two readers on one tty would steal each other's bytes
 
     def ask(line: bytes) -> bytes:
         with serial.Serial(modem.port, 115200, timeout=READ_TIMEOUT_S) as port:
@@ -428,11 +441,13 @@ async def test_bytes_fed_one_at_a_time(open_modem: OpenModem) -> None:
 
 
 async def test_commands_wait_while_the_modem_is_sending(open_modem: OpenModem) -> None:
-    _, client = await open_modem(send_latency_s=(0.1, 0.1))
+    _, client = await open_modem(send_latency_s=(SLOW_SEND_S, SLOW_SEND_S))
     await text_mode(client, fo=17)
     assert await client.command('AT+CMGS="+1555"', until=PROMPT) == PROMPT
     client.write(b"hi" + CTRL_Z + b"AT+CSQ\r")
-    assert await client.read_for(0.05) == b""  # the radio is busy: no answer, not even to CSQ
+    assert (
+        await client.read_for(SLOW_SEND_S / 3) == b""
+    )  # the radio is busy: no answer, not even to CSQ
     answer = await client.read_until(b"+CSQ: 20,99\r\n" + OK)
     assert answer == b"\r\n+CMGS: 0\r\n" + OK + b"\r\n+CSQ: 20,99\r\n" + OK
 
@@ -447,11 +462,13 @@ async def test_urc_noise_before_prompt_and_before_cmgs(open_modem: OpenModem) ->
 
 
 async def test_reports_wait_while_a_body_is_typed(open_modem: OpenModem) -> None:
-    _, client = await open_modem(report_delay_s=0.05)
+    _, client = await open_modem(report_delay_s=SLOW_REPORT_S)
     await text_mode(client)
     await send_text(client, b"first")
     assert await client.command('AT+CMGS="+1555"', until=PROMPT) == PROMPT
-    assert await client.read_for(0.2) == b""  # the report is due, but the link is reserved
+    assert (
+        await client.read_for(2 * SLOW_REPORT_S) == b""
+    )  # the report is due, but the link is reserved
     client.write(b"second" + CTRL_Z)
     after = await client.read_until(b"+CMGS: 1\r\n" + OK)
     assert re.fullmatch(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import termios
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -112,6 +113,9 @@ class SerialAtDriver:
             raise PortClosedError(f"{self.port}: cannot open: {exc}") from exc
         self._closed = False
         self._parser.reset()
+        # Bytes queued while nobody had the port open belong to a previous session.
+        with contextlib.suppress(serial.SerialException, OSError, termios.error):
+            self._serial.reset_input_buffer()
         asyncio.get_running_loop().add_reader(self._serial.fileno(), self._on_readable)
         try:
             self._info = await self._initialise()
