@@ -31,14 +31,18 @@ db_option = click.option(
 )
 
 
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     if not rows:
         click.echo("(none)")
         return
-    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in columns}
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
     for row in rows:
-        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+        click.echo("  ".join(_cell(row.get(c)).ljust(widths[c]) for c in columns))
 
 
 @click.group()
