@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 
 from modemd.at.transaction import Command
 
@@ -112,12 +111,3 @@ def first_value(responses: list[str]) -> str:
         if value:
             return value
     return ""
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    manufacturer: str
-    model: str
-    imei: str
-    imsi: str
-    iccid: str

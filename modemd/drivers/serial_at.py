@@ -126,6 +126,9 @@ class SerialAtDriver:
 
     async def close(self) -> None:
         """Stop reading and close the port; idempotent."""
+        self._close_port()
+
+    def _close_port(self) -> None:
         if self._serial is None:
             return
         ser, self._serial = self._serial, None
@@ -156,10 +159,7 @@ class SerialAtDriver:
         if self._closed:
             return
         log.warning("%s: port lost (%s)", self.port, why)
-        asyncio.get_running_loop().create_task(self.close(), name=f"close {self.port}")
-        self._closed = True
-        self._tx_done.set()
-        self._prompt.set()
+        self._close_port()
         if self._on_gone is not None:
             self._on_gone(self._info.device_id)
 
