@@ -1,4 +1,7 @@
-"""The ``modemd`` command: a thin click shell over the service and the store."""
+"""The ``modemd`` command: a thin click shell over the service and the store.
+
+The group lives here; commands of one area may live in a module of this package that is
+imported at the bottom of this file (each registers itself on ``main``)."""
 
 from __future__ import annotations
 
