@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from modemd.api.app import create_app, start_site
 from modemd.config import PortConfig, Settings
@@ -18,6 +17,8 @@ from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a step taking longer is stuck: log what hangs and go on
 
 
 def serial_factory(cfg: PortConfig) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
@@ -58,14 +59,34 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     finally:
         log.info("stopping")
         if runner is not None:
-            await runner.cleanup()
-        await bank.close()
+            await _shutdown_step("HTTP API", runner.cleanup())
+        await _shutdown_step("devices", bank.close())
         sender_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender_task
+        await _shutdown_step("IPN sender", asyncio.gather(sender_task, return_exceptions=True))
         if emulators is not None:
-            await emulators.close()
-        await store.close()
+            await _shutdown_step("emulators", emulators.close())
+        await _shutdown_step("store", store.close())
+        log.info("stopped")
+
+
+async def _shutdown_step(what: str, step: Awaitable[object]) -> None:
+    """Run one step of the shutdown; if it hangs, say what is stuck and go on."""
+    try:
+        async with asyncio.timeout(SHUTDOWN_STEP_TIMEOUT_S):
+            await step
+    except TimeoutError:
+        stuck = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        log.error(
+            "shutdown: %s did not stop within %.0f s; tasks still running: %s",
+            what,
+            SHUTDOWN_STEP_TIMEOUT_S,
+            "; ".join(f"{t.get_name()} at {_where(t)}" for t in stuck),
+        )
+
+
+def _where(task: asyncio.Task[object]) -> str:
+    frames = task.get_stack(limit=1)
+    return f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "?"
 
 
 async def _until_stopped() -> None:
