@@ -15,9 +15,12 @@ class JobState(enum.StrEnum):
     DELIVERED = "delivered"  # every part reported delivered (TP-Status 0x00-0x1F)
     FAILED = "failed"  # rejected by the modem/network, or a part reported failed
     UNKNOWN = "unknown"  # outcome not known (timeout after Ctrl-Z, crash): never resent by itself
+    EXPIRED = "expired"  # sent, but no final status report within the report window
 
 
-FINAL_JOB_STATES = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.UNKNOWN})
+FINAL_JOB_STATES = frozenset(
+    {JobState.DELIVERED, JobState.FAILED, JobState.UNKNOWN, JobState.EXPIRED}
+)
 
 # The only moves a job may make. SENDING -> QUEUED is a requeue after the device provably did
 # not submit anything (error before Ctrl-Z, or a +CMS ERROR that is transient).
@@ -26,11 +29,17 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.SENDING: frozenset(
         {JobState.SENT, JobState.FAILED, JobState.UNKNOWN, JobState.QUEUED}
     ),
-    JobState.SENT: frozenset({JobState.DELIVERED, JobState.FAILED}),
+    JobState.SENT: frozenset({JobState.DELIVERED, JobState.FAILED, JobState.EXPIRED}),
     JobState.DELIVERED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.UNKNOWN: frozenset(),
+    # A late report still settles an expired job: it was only "no news", never a verdict.
+    JobState.EXPIRED: frozenset({JobState.DELIVERED, JobState.FAILED}),
 }
+
+# Moves only a person may order (``modemd jobs retry``): the outcome was unknown or failed and
+# someone decided to send again. Never taken automatically.
+MANUAL_RETRY_FROM = frozenset({JobState.UNKNOWN, JobState.FAILED, JobState.EXPIRED})
 
 
 class DeviceState(enum.StrEnum):
@@ -55,6 +64,7 @@ class EventType(enum.StrEnum):
     SMS_DELIVERED = "sms.delivered"
     SMS_FAILED = "sms.failed"
     SMS_UNKNOWN = "sms.unknown"
+    SMS_EXPIRED = "sms.expired"
 
 
 class EventState(enum.StrEnum):
@@ -63,6 +73,7 @@ class EventState(enum.StrEnum):
     PENDING = "pending"  # waiting for (another) attempt
     DELIVERED = "delivered"  # the endpoint answered 2xx
     NO_ENDPOINT = "no_endpoint"  # the key has no IPN URL: kept for the record, never posted
+    FAILED = "failed"  # dead letter: retries exhausted or endpoint gone (410); replayable
 
 
 @dataclass(frozen=True, slots=True)

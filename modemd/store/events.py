@@ -16,17 +16,23 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import EventState, EventType, Job
+from modemd.store.endpoints import Endpoint, disable, get_endpoint
+
+MAX_ATTEMPTS = 8  # immediately + the 7 delays of the retry schedule; then a dead letter
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxEvent:
     event_id: str
     job_id: str
+    key_id: int
     type: str
-    payload: str  # the exact JSON body to POST
-    attempts: int
+    payload: str  # the exact JSON body, fixed at creation (signed as is, or form-encoded)
+    attempts: int  # attempts so far, replays included
+    retries: int  # attempts since the last replay: the position in the retry schedule
     url: str
     created_at: float
+    endpoint: Endpoint
 
 
 def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict[str, Any]) -> str:
@@ -48,7 +54,10 @@ def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict
         },
     }
     url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [job.key_id]).fetchone()
-    state = EventState.PENDING if url and url[0] else EventState.NO_ENDPOINT
+    state = EventState.NO_ENDPOINT
+    if url and url[0]:
+        endpoint = get_endpoint(db, job.key_id)  # its secret exists before the first post
+        state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
     db.table("events").insert(
         {
             "event_id": event_id,
@@ -70,7 +79,8 @@ def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict
 def due_events(db: sqlite_utils.Database, now: float, limit: int = 100) -> list[OutboxEvent]:
     """Pending events whose time has come and that are the oldest pending one of their job."""
     rows = db.query(
-        "SELECT e.event_id, e.job_id, e.type, e.payload, e.attempts, e.created_at, k.ipn_url "
+        "SELECT e.event_id, e.job_id, e.key_id, e.type, e.payload, e.attempts, e.schedule_base, "
+        "e.created_at, k.ipn_url "
         "FROM events e JOIN api_keys k USING (key_id) "
         "WHERE e.state = 'pending' AND e.next_attempt_at <= ? AND k.ipn_url IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM events o WHERE o.job_id = e.job_id "
@@ -82,13 +92,16 @@ def due_events(db: sqlite_utils.Database, now: float, limit: int = 100) -> list[
         OutboxEvent(
             event_id=r["event_id"],
             job_id=r["job_id"],
+            key_id=r["key_id"],
             type=r["type"],
             payload=r["payload"],
             attempts=r["attempts"],
+            retries=r["attempts"] - r["schedule_base"],
             url=r["ipn_url"],
             created_at=r["created_at"],
+            endpoint=get_endpoint(db, r["key_id"]),
         )
-        for r in rows
+        for r in list(rows)
     ]
 
 
@@ -109,8 +122,10 @@ def record_attempt(
     error: str | None,
     delivered: bool,
     next_attempt_at: float | None,
+    gone: bool = False,
 ) -> None:
-    """Log one POST and move the event on (delivered, or due again at ``next_attempt_at``)."""
+    """Log one POST and move the event on: delivered; due again at ``next_attempt_at``; a dead
+    letter when that is None; or, ``gone`` (410), the key's endpoint disabled."""
     now = time.time()
     row = db.execute("SELECT attempts FROM events WHERE event_id = ?", [event_id]).fetchone()
     attempt = int(row[0]) + 1
@@ -129,12 +144,73 @@ def record_attempt(
             "last_error = NULL WHERE event_id = ?",
             [attempt, now, event_id],
         )
-    else:
+    elif next_attempt_at is not None and not gone:
         db.execute(
             "UPDATE events SET attempts = ?, next_attempt_at = ?, last_error = ? "
             "WHERE event_id = ?",
             [attempt, next_attempt_at, error, event_id],
         )
+    else:
+        db.execute(
+            "UPDATE events SET state = 'failed', attempts = ?, last_error = ? WHERE event_id = ?",
+            [attempt, error, event_id],
+        )
+        if gone:
+            key_id = db.execute("SELECT key_id FROM events WHERE event_id = ?", [event_id])
+            disable(db, int(key_id.fetchone()[0]), error or "410 Gone")
+
+
+def replay(
+    db: sqlite_utils.Database,
+    *,
+    key_id: int | None = None,
+    event_id: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[str]:
+    """Make dead letters (one, or those created in a time range) due again now; their retry
+    schedule starts over. Returns the ids replayed."""
+    where, params = ["state = 'failed'"], []
+    for clause, value in (
+        ("key_id = ?", key_id),
+        ("event_id = ?", event_id),
+        ("created_at >= ?", since),
+        ("created_at < ?", until),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    ids = [
+        r[0]
+        for r in db.execute(
+            f"SELECT event_id FROM events WHERE {' AND '.join(where)} ORDER BY seq", params
+        )
+    ]
+    for event in ids:
+        db.execute(
+            "UPDATE events SET state = 'pending', next_attempt_at = ?, schedule_base = attempts "
+            "WHERE event_id = ?",
+            [time.time(), event],
+        )
+    return ids
+
+
+def list_by_state(
+    db: sqlite_utils.Database, state: str, key_id: int | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Events in ``state`` (e.g. the dead letters), oldest first."""
+    where = "state = ?"
+    params: list[Any] = [state]
+    if key_id is not None:
+        where += " AND key_id = ?"
+        params.append(key_id)
+    return list(
+        db.query(
+            "SELECT event_id, job_id, key_id, type, state, attempts, last_error, created_at, "
+            f"delivered_at FROM events WHERE {where} ORDER BY seq LIMIT ?",
+            [*params, limit],
+        )
+    )
 
 
 def list_events(db: sqlite_utils.Database, job_id: str) -> list[dict[str, Any]]:

@@ -2,23 +2,30 @@
 
 Woken by the store after every commit (no polling while idle); otherwise it sleeps until the
 earliest retry is due. A job's events go out in order: the outbox only hands out the oldest
-pending event of each job. Signing and the full retry policy of Standard Webhooks build on
-``RETRY_SCHEDULE_S`` and ``_post``.
+pending event of each job. Posts follow Standard Webhooks: signed ``webhook-id``/``-timestamp``/
+``-signature`` headers, 15 s timeout, no redirects, only 2xx counts, the Svix retry schedule,
+410 disables the endpoint, 429/503 honour Retry-After, then a dead letter that can be replayed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from urllib.parse import urlencode
 
 import aiohttp
 
 from modemd.store import events as outbox
 from modemd.store.db import Store
 from modemd.store.events import OutboxEvent
+from modemd.webhooks.signing import signature_header
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +35,8 @@ POST_TIMEOUT_S = 15.0  # Standard Webhooks recommends 15-30 s; Svix uses 15 s
 RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 JITTER = 0.1  # +-10 % so endpoints coming back are not hit by every retry at once
 MAX_CONCURRENT_POSTS = 16  # events of different jobs in flight at once
+RETRY_AFTER_MIN_S = 1.0  # a Retry-After of 0 would make us hammer the endpoint
+RETRY_AFTER_MAX_S = 36000.0  # never wait longer than the schedule's longest step for it
 IDLE_WAKE_S = 3600.0  # upper bound of a sleep with nothing due (a wake-up normally comes first)
 
 
@@ -99,48 +108,116 @@ class IpnSender:
     async def _deliver(self, event: OutboxEvent) -> None:
         try:
             async with self._limit:
-                status, error = await self._post(event)
-            delivered = status is not None and 200 <= status < 300
-            next_at = (
-                None
-                if delivered
-                else time.time() + retry_delay(event.attempts + 1, self._rng, self._schedule)
+                status, error, retry_after = await self._post(event)
+            plan = plan_next(
+                status, retry_after, event.retries + 1, time.time(), self._rng, self._schedule
             )
-            if not delivered:
+            if not plan.delivered:
                 log.warning(
-                    "IPN %s %s to %s failed (attempt %d): %s",
+                    "IPN %s %s to %s failed (attempt %d): %s%s",
                     event.type,
                     event.event_id,
                     event.url,
                     event.attempts + 1,
                     error,
+                    "" if plan.next_at else "; given up (dead letter, replayable)",
                 )
             await self.store.write(
                 outbox.record_attempt,
                 event.event_id,
                 http_status=status,
                 error=error,
-                delivered=delivered,
-                next_attempt_at=next_at,
+                delivered=plan.delivered,
+                next_attempt_at=plan.next_at,
+                gone=plan.gone,
             )
         finally:
             self._in_flight.discard(event.event_id)
             self.wake()  # the job's next event may now be due
 
-    async def _post(self, event: OutboxEvent) -> tuple[int | None, str | None]:
+    async def _post(self, event: OutboxEvent) -> tuple[int | None, str | None, str | None]:
+        """POST one event, signed; (HTTP status, error text, Retry-After header)."""
         assert self._session is not None
+        body, content_type = encode_body(event.payload, event.endpoint.format)
+        now = int(time.time())
         headers = {
-            "Content-Type": "application/json",
+            "Content-Type": content_type,
             "webhook-id": event.event_id,
-            "webhook-timestamp": str(int(time.time())),
+            "webhook-timestamp": str(now),
+            "webhook-signature": signature_header(
+                event.endpoint.signing_secrets(now), event.event_id, now, body
+            ),
             "User-Agent": "modemd-ipn/0.1",
         }
         try:
             async with self._session.post(
-                event.url, data=event.payload, headers=headers, allow_redirects=False
+                event.url, data=body, headers=headers, allow_redirects=False
             ) as response:
                 await response.read()
                 error = None if 200 <= response.status < 300 else f"HTTP {response.status}"
-                return response.status, error
+                return response.status, error, response.headers.get("Retry-After")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+            return None, f"{type(exc).__name__}: {exc}", None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    delivered: bool
+    next_at: float | None  # None and not delivered: a dead letter
+    gone: bool = False  # 410: disable the endpoint
+
+
+def plan_next(
+    status: int | None,
+    retry_after: str | None,
+    retries: int,
+    now: float,
+    rng: random.Random,
+    schedule: tuple[float, ...] = RETRY_SCHEDULE_S,
+) -> Plan:
+    """What follows an attempt: only 2xx delivers; 410 disables the endpoint; 429/503 honour
+    Retry-After; after ``MAX_ATTEMPTS`` since the last replay, a dead letter."""
+    if status is not None and 200 <= status < 300:
+        return Plan(True, None)
+    if status == HTTPStatus.GONE:
+        return Plan(False, None, gone=True)
+    if retries >= outbox.MAX_ATTEMPTS:
+        return Plan(False, None)
+    delay = retry_delay(retries, rng, schedule)
+    if status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE):
+        asked = parse_retry_after(retry_after, now)
+        if asked is not None:
+            delay = asked
+    return Plan(False, now + delay)
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), bounded."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, RETRY_AFTER_MIN_S), RETRY_AFTER_MAX_S)
+
+
+def encode_body(payload: str, body_format: str) -> tuple[bytes, str]:
+    """The bytes to POST: the JSON as stored, or its fields form-encoded (GenioApi-era)."""
+    if body_format != "form":
+        return payload.encode(), "application/json"
+    event = json.loads(payload)
+    fields = {
+        "type": event["type"],
+        "event_id": event["event_id"],
+        "timestamp": event["timestamp"],
+        **event["data"],
+    }
+    flat = {
+        k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items() if v is not None
+    }
+    return urlencode(flat).encode(), "application/x-www-form-urlencoded"

@@ -1,0 +1,95 @@
+"""IPN endpoint settings per key: the signing secret (with rotation), body format, disabling."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+ROTATION_OVERLAP_S = 24 * 3600  # after a rotation the old secret also signs for this long
+FORMATS = ("json", "form")
+SECRET_PREFIX = "whsec_"  # Standard Webhooks' way of showing a signing secret
+SECRET_BYTES = 24  # 192-bit keys, as Svix generates them
+
+
+def new_secret() -> str:
+    """A fresh signing secret, ``whsec_`` + base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    key_id: int
+    secret: str
+    previous_secret: str | None
+    previous_until: float | None
+    format: str
+    disabled_at: float | None
+    disabled_reason: str | None
+
+    def signing_secrets(self, now: float) -> list[str]:
+        """The secrets to sign with now: the current one, and the previous during rotation."""
+        live = [self.secret]
+        if self.previous_secret and self.previous_until and now < self.previous_until:
+            live.append(self.previous_secret)
+        return live
+
+
+def get_endpoint(db: sqlite_utils.Database, key_id: int) -> Endpoint:
+    """The key's endpoint settings, created with a fresh secret on first use."""
+    rows = list(db.table("ipn_endpoints").rows_where("key_id = ?", [key_id]))
+    if not rows:
+        row: dict[str, Any] = {
+            "key_id": key_id,
+            "secret": new_secret(),
+            "previous_secret": None,
+            "previous_until": None,
+            "format": "json",
+            "disabled_at": None,
+            "disabled_reason": None,
+        }
+        db.table("ipn_endpoints").insert(row)
+        rows = [row]
+    return Endpoint(**rows[0])
+
+
+def rotate_secret(db: sqlite_utils.Database, key_id: int) -> Endpoint:
+    """New secret; the old one keeps signing (second signature) for ``ROTATION_OVERLAP_S``."""
+    old = get_endpoint(db, key_id)
+    db.table("ipn_endpoints").update(
+        key_id,
+        {
+            "secret": new_secret(),
+            "previous_secret": old.secret,
+            "previous_until": time.time() + ROTATION_OVERLAP_S,
+        },
+    )
+    return get_endpoint(db, key_id)
+
+
+def set_format(db: sqlite_utils.Database, key_id: int, body_format: str) -> Endpoint:
+    if body_format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    get_endpoint(db, key_id)
+    db.table("ipn_endpoints").update(key_id, {"format": body_format})
+    return get_endpoint(db, key_id)
+
+
+def disable(db: sqlite_utils.Database, key_id: int, reason: str) -> None:
+    """Stop posting to the key's endpoint (it said 410 Gone); its pending events dead-letter."""
+    get_endpoint(db, key_id)
+    values = {"disabled_at": time.time(), "disabled_reason": reason}
+    db.table("ipn_endpoints").update(key_id, values)
+    db.execute(
+        "UPDATE events SET state = 'failed', last_error = ? WHERE key_id = ? AND state = 'pending'",
+        [f"endpoint disabled: {reason}", key_id],
+    )
+
+
+def enable(db: sqlite_utils.Database, key_id: int) -> None:
+    get_endpoint(db, key_id)
+    db.table("ipn_endpoints").update(key_id, {"disabled_at": None, "disabled_reason": None})
