@@ -126,3 +126,6 @@ class ApiKey:
     over_ip: bool  # any caller IP is allowed
     ipn_url: str | None
     label: str = ""
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed: 'https://a.example', 'b.example'
+    default_country: str | None = None  # ISO 3166 alpha-2 for numbers given without '+'
+    rate_limit: int | None = None  # requests per minute; None: unlimited

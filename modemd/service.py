@@ -13,6 +13,7 @@ from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
 from modemd.drivers.emulator import EmulatedBank
 from modemd.drivers.serial_at import SerialAtDriver
 from modemd.runtime.bank import Bank
+from modemd.runtime.expiry import expire_forever
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
@@ -41,6 +42,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     sender = IpnSender(store)
     store.on_commit.append(sender.wake)
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
+    expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
     runner = None
     try:
         await bank.start()
@@ -61,8 +63,11 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         if runner is not None:
             await _shutdown_step("HTTP API", runner.cleanup())
         await _shutdown_step("devices", bank.close())
-        sender_task.cancel()
-        await _shutdown_step("IPN sender", asyncio.gather(sender_task, return_exceptions=True))
+        for task in (sender_task, expiry_task):
+            task.cancel()
+        await _shutdown_step(
+            "IPN sender", asyncio.gather(sender_task, expiry_task, return_exceptions=True)
+        )
         if emulators is not None:
             await _shutdown_step("emulators", emulators.close())
         await _shutdown_step("store", store.close())

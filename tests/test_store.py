@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,27 @@ async def test_cancelled_caller_does_not_kill_the_store(store: Store) -> None:
     # The store still answers, and the write was applied although nobody waited for it.
     claimed = await store.read(jobs.get_job, job.job_id)
     assert claimed is not None and claimed.state is JobState.SENDING
+
+
+async def test_unreported_jobs_expire_and_a_late_report_still_settles(store: Store) -> None:
+    job = await new_job(store)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    await store.write(jobs.mark_sent, claimed, [SentPart(1, 4)])
+    assert await store.write(jobs.expire_unreported, time.time()) == []  # not yet
+    later = time.time() + jobs.REPORT_WINDOW_S + 1
+    expired = await store.write(jobs.expire_unreported, later)
+    assert [(j.job_id, j.state) for j in expired] == [(job.job_id, JobState.EXPIRED)]
+    rows = await store.read(events.list_events, job.job_id)
+    assert [r["type"] for r in rows] == ["sms.sent", "sms.expired"]
+
+
+async def test_operator_retry_only_from_unknown_failed_expired(store: Store) -> None:
+    job = await new_job(store)
+    with pytest.raises(InvalidTransitionError, match="only"):
+        await store.write(jobs.retry_by_operator, job.job_id)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    await store.write(jobs.mark_unknown, claimed, "timeout after Ctrl-Z")
+    again = await store.write(jobs.retry_by_operator, job.job_id)
+    assert again.state is JobState.QUEUED and again.device_id is None
+    assert "retried by operator" in (again.error or "")
+    assert await store.write(jobs.claim_job, job.job_id, "imei-2") is not None

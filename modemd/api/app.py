@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from modemd.api import ipn_routes
 from modemd.api.contract import StatusCode, body
 from modemd.api.validation import RequestError, ip_allowed, parse_send, read_apikey
 from modemd.errors import StoreError
@@ -185,6 +186,7 @@ def create_app(store: Store, bank: Bank) -> web.Application:
     app.router.add_post("/api/v1/send", send)
     app.router.add_get("/api/v1/jobs/{job_id}", get_job)
     app.router.add_get("/api/v1/devices", list_devices)
+    ipn_routes.add_routes(app, store, bank, _key_of)  # issue 5: dead letters, replay, retry
     return app
 
 

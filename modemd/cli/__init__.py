@@ -11,7 +11,6 @@ import logging
 import sys
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -21,7 +20,6 @@ from modemd.api.listener import start_listener
 from modemd.drivers import emulator
 from modemd.errors import ConfigError
 from modemd.store import devices as device_rows
-from modemd.store import jobs as job_rows
 from modemd.store import keys as key_rows
 from modemd.store.db import connect
 
@@ -165,26 +163,6 @@ def devices(db: str) -> None:
 
 
 @main.command()
-@click.argument("job_id", required=False)
-@click.option("--state", default=None, help="Only jobs in this state.")
-@click.option("--limit", default=50, show_default=True)
-@db_option
-def jobs(job_id: str | None, state: str | None, limit: int, db: str) -> None:
-    """List recent jobs, or show one."""
-    database = connect(db)
-    if job_id:
-        detail = job_rows.get_job_detail(database, job_id)
-        if detail is None:
-            raise click.ClickException(f"no job {job_id}")
-        click.echo(json.dumps(detail, indent=2))
-        return
-    rows = job_rows.list_jobs(database, state=state, limit=limit)
-    for row in rows:
-        row["created_at"] = datetime.fromtimestamp(row["created_at"], UTC).strftime("%F %T")
-    _table(rows, ["job_id", "pin", "to", "state", "device_id", "parts", "created_at", "error"])
-
-
-@main.command()
 @click.option(
     "--url",
     default=f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}",
@@ -198,10 +176,15 @@ def jobs(job_id: str | None, state: str | None, limit: int, db: str) -> None:
 def send(url: str, key: str, pin: str | None, to: str, msg: str) -> None:
     """Send an SMS through a running daemon (prints the API's answer)."""
     payload = {"apikey": key, "to": to, "msg": msg, **({"pin": pin} if pin else {})}
+    call_api(url, "/api/v1/send", payload, key)
+
+
+def call_api(url: str, path: str, payload: dict[str, Any], key: str) -> dict[str, Any]:
+    """POST JSON to a running daemon; print the answer; exit 1 unless it says 200."""
     request = urllib.request.Request(
-        url.rstrip("/") + "/api/v1/send",
+        url.rstrip("/") + path,
         data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
         method="POST",
     )
     try:
@@ -212,8 +195,24 @@ def send(url: str, key: str, pin: str | None, to: str, msg: str) -> None:
     except urllib.error.URLError as exc:
         raise click.ClickException(f"cannot reach {url}: {exc.reason}") from exc
     click.echo(body.decode())
-    if json.loads(body).get("response") != "200":
+    try:
+        answer: dict[str, Any] = json.loads(body)
+    except ValueError as exc:
+        raise click.ClickException(f"{url} answered something that is not JSON") from exc
+    if answer.get("response") != "200":
         sys.exit(1)
+    return answer
+
+
+url_option = click.option(
+    "--url",
+    default=f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}",
+    show_default=True,
+    help="The daemon's API.",
+)
+key_option = click.option(
+    "--key", envvar="MODEMD_KEY", required=True, help="API key (env MODEMD_KEY)."
+)
 
 
 @main.command()
@@ -243,3 +242,6 @@ def ipn_listen(host: str, port: int) -> None:
             await runner.cleanup()
 
     asyncio.run(run())
+
+
+from modemd.cli import ipn, jobs  # noqa: E402,F401  (register their commands)

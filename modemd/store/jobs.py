@@ -15,13 +15,14 @@ from modemd.errors import InvalidTransitionError
 from modemd.model import (
     FINAL_JOB_STATES,
     JOB_TRANSITIONS,
+    MANUAL_RETRY_FROM,
     EventType,
     Job,
     JobState,
     SentPart,
 )
 from modemd.sms.status import ReportOutcome
-from modemd.store import events
+from modemd.store import events, wallet
 
 REPORT_WINDOW_S = 72 * 3600  # a status report older than this matches no sent part
 
@@ -150,15 +151,18 @@ def _move(
     current = get_job(db, job.job_id)
     if current is None:
         raise InvalidTransitionError(f"{job.job_id}: no such job")
-    if new not in JOB_TRANSITIONS[current.state]:
+    manual = fields.pop("_manual", False) and current.state in MANUAL_RETRY_FROM
+    if new not in JOB_TRANSITIONS[current.state] and not manual:
         raise InvalidTransitionError(f"{job.job_id}: {current.state} -> {new} is not allowed")
     now = time.time()
     values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
-    if new in FINAL_JOB_STATES:
-        values["final_at"] = now
+    values["final_at"] = now if new in FINAL_JOB_STATES else None
     db.table("jobs").update(_seq(db, job.job_id), values)
     moved = get_job(db, job.job_id)
     assert moved is not None
+    # Credit follows the job in the same transaction (charge when sent, refund when it failed
+    # before the network); a job accepted without a wallet has no ledger rows: nothing happens.
+    wallet.settle(db, moved, current.state)
     if event is not None:
         events.add_event(db, moved, event, event_data or {})
     return moved
@@ -236,6 +240,57 @@ def requeue(db: sqlite_utils.Database, job: Job, error: str) -> Job:
     return _move(db, job, JobState.QUEUED, device_id=None, error=error)
 
 
+def retry_by_operator(db: sqlite_utils.Database, job_id: str) -> Job:
+    """A person decided to send an unknown/failed/expired job again: back in the queue.
+
+    Never called by the daemon itself. The old parts' TP-MRs are dropped (reports for them
+    would be stored as unmatched)."""
+    job = get_job(db, job_id)
+    if job is None:
+        raise InvalidTransitionError(f"{job_id}: no such job")
+    if job.state not in MANUAL_RETRY_FROM:
+        raise InvalidTransitionError(
+            f"{job_id} is {job.state}: only {', '.join(sorted(MANUAL_RETRY_FROM))} jobs can be "
+            "retried"
+        )
+    db.execute("DELETE FROM job_parts WHERE job_id = ?", [job_id])
+    return _move(
+        db,
+        job,
+        JobState.QUEUED,
+        device_id=None,
+        error=f"retried by operator after {job.state}",
+        attempts=0,
+        sent_at=None,
+        _manual=True,
+    )
+
+
+def expire_unreported(db: sqlite_utils.Database, now: float) -> list[Job]:
+    """Sent jobs with no final report within the window become ``expired`` (IPN says so).
+
+    Devices that cannot route reports (no CNMI) never get one: their jobs stay ``sent``."""
+    rows = db.query(
+        "SELECT j.job_id FROM jobs j LEFT JOIN devices d USING (device_id) "
+        "WHERE j.state = 'sent' AND j.sent_at < ? AND coalesce(d.reports, 1) = 1 ORDER BY j.seq",
+        [now - REPORT_WINDOW_S],
+    )
+    expired = []
+    for row in list(rows):
+        job = get_job(db, row["job_id"])
+        assert job is not None
+        expired.append(
+            _move(
+                db,
+                job,
+                JobState.EXPIRED,
+                event=EventType.SMS_EXPIRED,
+                event_data={"error": f"no status report within {REPORT_WINDOW_S // 3600} h"},
+            )
+        )
+    return expired
+
+
 def attempts(db: sqlite_utils.Database, job_id: str) -> int:
     row = db.execute("SELECT attempts FROM jobs WHERE job_id = ?", [job_id]).fetchone()
     return int(row[0]) if row else 0
@@ -299,7 +354,7 @@ def apply_report(
         row[0] for row in db.execute("SELECT state FROM job_parts WHERE job_id = ?", [job.job_id])
     ]
     data = {"tp_status": tp_status, "message_reference": mr}
-    if job.state is JobState.SENT and "failed" in states:
+    if job.state in (JobState.SENT, JobState.EXPIRED) and "failed" in states:
         job = _move(
             db,
             job,
@@ -309,7 +364,7 @@ def apply_report(
             error=f"TP-Status 0x{tp_status:02X}",
         )
     elif (
-        job.state is JobState.SENT
+        job.state in (JobState.SENT, JobState.EXPIRED)
         and len(states) == job.parts
         and all(s == "delivered" for s in states)
     ):

@@ -37,7 +37,9 @@ JITTER = 0.1  # +-10 % so endpoints coming back are not hit by every retry at on
 MAX_CONCURRENT_POSTS = 16  # events of different jobs in flight at once
 RETRY_AFTER_MIN_S = 1.0  # a Retry-After of 0 would make us hammer the endpoint
 RETRY_AFTER_MAX_S = 36000.0  # never wait longer than the schedule's longest step for it
-IDLE_WAKE_S = 3600.0  # upper bound of a sleep with nothing due (a wake-up normally comes first)
+# Commits of this process wake the sender at once; this bound is how soon it notices a replay
+# made by another process (``modemd ipn replay`` writes the database directly).
+IDLE_WAKE_S = 30.0
 
 
 def retry_delay(

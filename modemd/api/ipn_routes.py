@@ -1,0 +1,106 @@
+"""IPN dead letters and replays, and operator retries of jobs, over the API (key-scoped)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from modemd.errors import InvalidTransitionError
+from modemd.model import ApiKey, EventState
+from modemd.runtime.bank import Bank
+from modemd.store import events as outbox
+from modemd.store import jobs as job_rows
+from modemd.store.db import Store
+
+log = logging.getLogger(__name__)
+
+Authenticate = Callable[[web.Request], Awaitable[ApiKey | web.Response]]
+EVENT_STATES = {s.value for s in EventState}
+
+
+def _problem(status: int, message: str) -> web.Response:
+    return web.json_response({"response": str(status), "message": message}, status=status)
+
+
+def _when(value: str | None, name: str) -> float | None:
+    """An ISO-8601 time or Unix seconds from the query string."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(reason=f"{name}: not a time: {value[:40]!r}") from exc
+
+
+def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Authenticate) -> None:
+    """Register the IPN and retry routes on ``app``."""
+
+    async def list_ipn(request: web.Request) -> web.Response:
+        """GET /api/v1/ipn?state=failed: the key's events in a state (dead letters)."""
+        key = await authenticate(request)
+        if isinstance(key, web.Response):
+            return key
+        state = request.query.get("state", EventState.FAILED.value)
+        if state not in EVENT_STATES:
+            return _problem(400, f"state must be one of {', '.join(sorted(EVENT_STATES))}")
+        rows = await store.read(outbox.list_by_state, state, key.key_id)
+        return web.json_response({"response": "200", "events": rows})
+
+    async def replay_one(request: web.Request) -> web.Response:
+        """POST /api/v1/ipn/{event_id}/replay: send a dead letter again (same webhook-id)."""
+        key = await authenticate(request)
+        if isinstance(key, web.Response):
+            return key
+        event_id = request.match_info["event_id"]
+        replayed = await store.write(outbox.replay, key_id=key.key_id, event_id=event_id)
+        if not replayed:
+            return _problem(404, f"no dead letter {event_id} for this key")
+        log.info("IPN %s replayed on request of key %d", event_id, key.key_id)
+        return web.json_response({"response": "200", "replayed": replayed})
+
+    async def replay_range(request: web.Request) -> web.Response:
+        """POST /api/v1/ipn/replay?since=&until=: every dead letter created in the range."""
+        key = await authenticate(request)
+        if isinstance(key, web.Response):
+            return key
+        since = _when(request.query.get("since"), "since")
+        until = _when(request.query.get("until"), "until")
+        replayed = await store.write(outbox.replay, key_id=key.key_id, since=since, until=until)
+        log.info("%d IPNs replayed on request of key %d", len(replayed), key.key_id)
+        return web.json_response({"response": "200", "replayed": replayed})
+
+    async def retry_job(request: web.Request) -> web.Response:
+        """POST /api/v1/jobs/{job_id}/retry: a person resends an unknown/failed/expired job."""
+        key = await authenticate(request)
+        if isinstance(key, web.Response):
+            return key
+        job_id = request.match_info["job_id"]
+        job = await store.read(job_rows.get_job, job_id)
+        if job is None or job.key_id != key.key_id:
+            return _problem(404, "no such job")
+        try:
+            queued = await store.write(job_rows.retry_by_operator, job_id)
+        except InvalidTransitionError as exc:
+            return _problem(409, str(exc))
+        log.warning("job %s retried by its key's owner after %s", job_id, job.state)
+        offers = bank.submit(queued)
+        return web.json_response(
+            {
+                "response": "200",
+                "job_id": job_id,
+                "state": queued.state,
+                "records": [o.device_id for o in offers],
+            }
+        )
+
+    app.router.add_get("/api/v1/ipn", list_ipn)
+    app.router.add_post("/api/v1/ipn/replay", replay_range)
+    app.router.add_post("/api/v1/ipn/{event_id}/replay", replay_one)
+    app.router.add_post("/api/v1/jobs/{job_id}/retry", retry_job)

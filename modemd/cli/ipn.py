@@ -1,0 +1,98 @@
+"""``modemd ipn``: dead letters, replays, and each key's endpoint (secret, format, enable)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from modemd.cli import _table, db_option, main
+from modemd.store import endpoints
+from modemd.store import events as outbox
+from modemd.store.db import connect
+
+
+def _time(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO-8601 time: {value}") from exc
+
+
+@main.group()
+def ipn() -> None:
+    """IPN outbox: dead letters, replay, signing secrets."""
+
+
+@ipn.command("list")
+@click.option(
+    "--state",
+    default="failed",
+    show_default=True,
+    type=click.Choice(["pending", "delivered", "failed", "no_endpoint"]),
+)
+@click.option("--key-id", type=int, default=None)
+@db_option
+def list_events(state: str, key_id: int | None, db: str) -> None:
+    """Events in a state (default: dead letters)."""
+    _table(
+        outbox.list_by_state(connect(db), state, key_id),
+        ["event_id", "job_id", "key_id", "type", "attempts", "last_error"],
+    )
+
+
+@ipn.command("replay")
+@click.argument("event_id", required=False)
+@click.option("--since", default=None, help="ISO-8601: dead letters created from then ...")
+@click.option("--until", default=None, help="... until then (exclusive).")
+@click.option("--key-id", type=int, default=None)
+@db_option
+def replay(
+    event_id: str | None, since: str | None, until: str | None, key_id: int | None, db: str
+) -> None:
+    """Send dead letters again (same webhook-id); a running daemon picks them up within 30 s."""
+    if event_id is None and since is None and until is None and key_id is None:
+        raise click.UsageError("name an EVENT_ID, or a range with --since/--until/--key-id")
+    ids = outbox.replay(
+        connect(db), key_id=key_id, event_id=event_id, since=_time(since), until=_time(until)
+    )
+    click.echo(f"{len(ids)} events replayed")
+    for event in ids:
+        click.echo(event)
+
+
+@ipn.command("secret")
+@click.argument("key_id", type=int)
+@click.option(
+    "--rotate", is_flag=True, help="New secret; the old one also signs for 24 h (two signatures)."
+)
+@db_option
+def secret(key_id: int, rotate: bool, db: str) -> None:
+    """Print the key's signing secret (whsec_...), for verifying IPNs."""
+    database = connect(db)
+    endpoint = (endpoints.rotate_secret if rotate else endpoints.get_endpoint)(database, key_id)
+    click.echo(endpoint.secret)
+
+
+@ipn.command("format")
+@click.argument("key_id", type=int)
+@click.argument("body_format", type=click.Choice(list(endpoints.FORMATS)))
+@db_option
+def set_format(key_id: int, body_format: str, db: str) -> None:
+    """JSON bodies (default) or form-encoded fields for GenioApi-era scripts."""
+    endpoints.set_format(connect(db), key_id, body_format)
+    click.echo(f"key {key_id}: IPN bodies are {body_format}")
+
+
+@ipn.command("enable")
+@click.argument("key_id", type=int)
+@db_option
+def enable(key_id: int, db: str) -> None:
+    """Post to an endpoint again after it answered 410 Gone."""
+    endpoints.enable(connect(db), key_id)
+    click.echo(
+        f"key {key_id}: IPN endpoint enabled; replay its dead letters with "
+        f"`modemd ipn replay --key-id {key_id}`"
+    )

@@ -1,0 +1,49 @@
+"""``modemd jobs``: list, show, and (a person's decision) retry jobs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import click
+
+from modemd.cli import _table, call_api, db_option, key_option, main, url_option
+from modemd.store import jobs as job_rows
+from modemd.store.db import connect
+
+
+@main.group(invoke_without_command=True)
+@click.option("--state", default=None, help="Only jobs in this state.")
+@click.option("--limit", default=50, show_default=True)
+@db_option
+@click.pass_context
+def jobs(ctx: click.Context, state: str | None, limit: int, db: str) -> None:
+    """Recent jobs (newest first); subcommands show or retry one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = job_rows.list_jobs(connect(db), state=state, limit=limit)
+    for row in rows:
+        row["created_at"] = datetime.fromtimestamp(row["created_at"], UTC).strftime("%F %T")
+    _table(rows, ["job_id", "pin", "to", "state", "device_id", "parts", "created_at", "error"])
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@db_option
+def show(job_id: str, db: str) -> None:
+    """One job with its parts (TP-MR, TP-Status) and timestamps, as JSON."""
+    detail = job_rows.get_job_detail(connect(db), job_id)
+    if detail is None:
+        raise click.ClickException(f"no job {job_id}")
+    click.echo(json.dumps(detail, indent=2))
+
+
+@jobs.command("retry")
+@click.argument("job_id")
+@url_option
+@key_option
+def retry(job_id: str, url: str, key: str) -> None:
+    """Send an unknown/failed/expired job again, through the running daemon.
+
+    modemd never does this by itself: for an unknown job the SMS may already have gone out."""
+    call_api(url, f"/api/v1/jobs/{job_id}/retry", {}, key)
