@@ -150,3 +150,12 @@ def test_response_parsers() -> None:
     assert at.parse_message_reference([]) is None
     assert at.parse_smsc(['"+31653131313",145']) == "+31653131313"
     assert at.parse_smsc(['"",129']) is None
+
+
+def test_stored_message_parsers() -> None:
+    assert at.parse_cdsi('+CDSI: "SR",3') == 3
+    assert at.parse_cdsi("+CDSI: SM, 12") == 12
+    assert at.parse_cdsi("+CDS: 25") is None
+    listing = ["1,1,,25", "0006D60B91", "7,0,,30", "07911326"]
+    assert at.parse_listing(listing) == [(1, "0006D60B91"), (7, "07911326")]
+    assert at.parse_listing([]) == []

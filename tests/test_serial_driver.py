@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from modemd.at import commands as at
 from modemd.at.transaction import Command
 from modemd.drivers.emulator import EmulatedBank, EmulatedModem
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
@@ -218,3 +219,31 @@ async def test_garbage_from_the_modem_does_not_break_the_driver(
     assert h.reports == []
     await driver.send_sms("+31612345678", "still fine")
     assert h.modem.accepted[-1].text == "still fine"
+
+
+async def test_stored_reports_are_read_and_freed(emulate: Callable[..., Any]) -> None:
+    h = await emulate(cds_direct=False)  # firmware that only stores reports (+CDSI)
+    driver = h.build()
+    info = await driver.open()
+    assert info.reports is True
+    parts = await driver.send_sms("+31612345678", "stored report")
+    await asyncio.wait_for(h.report_arrived.wait(), 5)
+    _, report = h.reports[0]
+    assert (report.reference, report.recipient, report.status) == (parts[0].mr, "+31612345678", 0)
+    await asyncio.sleep(0.1)  # the AT+CMGD after the read
+    assert at.parse_listing(await driver.command(at.LIST_ALL_PDU)) == []
+
+
+async def test_reports_stored_while_nobody_listened_are_read_at_open(
+    emulate: Callable[..., Any],
+) -> None:
+    h = await emulate(cds_direct=False, report_delay_s=0.3)
+    driver = h.build()
+    await driver.open()
+    parts = await driver.send_sms("+31612345678", "daemon dies now")
+    await driver.close()  # the daemon is gone before the report comes
+    await asyncio.sleep(0.5)
+    assert h.reports == []
+    second = h.build()  # a new daemon opens the same modem
+    await second.open()
+    assert [(r.reference, r.status) for _, r in h.reports] == [(parts[0].mr, 0)]

@@ -22,6 +22,9 @@ SIGNAL = Command("AT+CSQ", prefix="+CSQ:")
 SMSC = Command("AT+CSCA?", prefix="+CSCA:")
 # mode 2: buffer URCs while the line is busy; mt 1: +CMTI for incoming; ds 1: +CDS routed directly.
 NEW_MESSAGE_INDICATIONS = Command("AT+CNMI=2,1,0,1,0")
+# The same with ds 2: reports stored on the modem, announced as +CDSI (firmware without ds 1).
+NEW_MESSAGE_INDICATIONS_STORED = Command("AT+CNMI=2,1,0,2,0")
+LIST_ALL_PDU = Command("AT+CMGL=4", prefix="+CMGL:")  # every stored message, PDU mode
 KEEP_LINK_OPEN = Command("AT+CMMS=1")  # 27.005: keep the relay link open between sends
 
 CTRL_Z = b"\x1a"
@@ -31,6 +34,38 @@ ESC = b"\x1b"
 def cmgs_pdu(tpdu_length: int) -> Command:
     """``AT+CMGS=<length>`` for PDU mode."""
     return Command(f"AT+CMGS={tpdu_length}", prefix="+CMGS:")
+
+
+def read_message(index: int) -> Command:
+    """``AT+CMGR=<index>``: a stored message (PDU mode: ``+CMGR: <stat>,,<len>`` + PDU)."""
+    return Command(f"AT+CMGR={index}", prefix="+CMGR:")
+
+
+def delete_message(index: int) -> Command:
+    return Command(f"AT+CMGD={index}")
+
+
+_CDSI = re.compile(r'^\+CDSI:\s*"?(\w+)"?\s*,\s*(\d+)')
+
+
+def parse_cdsi(line: str) -> int | None:
+    """``+CDSI: "SR",3`` (or ``"SM"``) -> 3."""
+    match = _CDSI.match(line)
+    return int(match.group(2)) if match else None
+
+
+def parse_listing(responses: list[str]) -> list[tuple[int, str]]:
+    """``+CMGL: <index>,<stat>,[<alpha>],<len>`` + PDU lines -> [(index, pdu)]."""
+    listed: list[tuple[int, str]] = []
+    index: int | None = None
+    for value in responses:
+        head = value.split(",")[0].strip()
+        if index is None and head.isdigit() and "," in value:
+            index = int(head)
+        elif index is not None:
+            listed.append((index, value.strip()))
+            index = None
+    return listed
 
 
 def set_smsc(number: str) -> Command:

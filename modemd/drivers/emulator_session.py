@@ -1,7 +1,7 @@
 """The emulated modem's AT line discipline, sans-IO: bytes in, bytes out, submissions out.
 
-Status reports routed with AT+CNMI ds=2 (stored, announced by +CDSI) are not emulated: with
-ds=2 no report is emitted at all. URCs follow the CNMI mode: 0 keeps them buffered, 1 drops
+Status reports routed with AT+CNMI ds=2 are stored and announced by +CDSI (PDU mode; see
+``emulator_storage``). URCs follow the CNMI mode: 0 keeps them buffered, 1 drops
 them while the link is reserved (after the "> " prompt), 2 and 3 buffer them there and flush
 them when the body ends.
 """
@@ -22,6 +22,7 @@ from .emulator_at import (
     CRLF,
     CTRL_Z,
     DELETE,
+    ERROR,
     ESC,
     LF,
     LINE_ENCODING,
@@ -46,6 +47,7 @@ from .emulator_commands import (
     quoted_number,
 )
 from .emulator_profile import MessageFormat, ModemProfile
+from .emulator_storage import ReportStorage
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ CNMI_LIMITS = (3, 3, 3, 2, 1)  # highest mode, mt, bm, ds, bfr
 CNMI_MODE, CNMI_DS, CNMI_BFR = 0, 3, 4  # indices in the CNMI tuple
 CNMI_MODE_BUFFER, CNMI_MODE_DISCARD_WHEN_RESERVED = 0, 1
 CNMI_DS_DIRECT = 1  # status reports routed as +CDS
+CNMI_DS_STORED = 2  # status reports stored, announced as +CDSI
 NOISE_URCS = ('+ZDONR: "Emulated",1,1,"CS_PS","ROAM_OFF"', '+ZPASR: "GPRS"')  # plus ^RSSI
 
 
@@ -114,7 +117,25 @@ class ModemSession:
             cnmi = self._commands.tuple_setting(
                 "+CNMI", "cnmi", CNMI_LIMITS, changed=self._cnmi_changed, test=f"+CNMI: {ranges}"
             )
+            if not profile.cds_direct:
+                cnmi = self._without_direct_reports(cnmi)
             self._commands.register("+CNMI", cnmi)
+        self._storage = ReportStorage(self._commands.cms)
+        for name, handler in self._storage.handlers().items():
+            self._commands.register(name, handler)
+
+    @staticmethod
+    def _without_direct_reports(cnmi: Handler) -> Handler:
+        """Firmware that only stores reports: AT+CNMI with ds=1 answers ERROR."""
+        assert cnmi.set is not None
+        setter = cnmi.set
+
+        def refuse_ds1(params: tuple[Param, ...]) -> Reply:
+            if len(params) > CNMI_DS and params[CNMI_DS].text == str(CNMI_DS_DIRECT):
+                return ERROR
+            return setter(params)
+
+        return Handler(exec=cnmi.exec, read=cnmi.read, set=refuse_ds1, test=cnmi.test)
 
     @property
     def state(self) -> LineState:
@@ -148,7 +169,15 @@ class ModemSession:
         self, *, mr: int, recipient: str, status: int, scts: datetime, discharge: datetime
     ) -> None:
         """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say."""
-        if self._settings.cnmi[CNMI_DS] != CNMI_DS_DIRECT:
+        routing = self._settings.cnmi[CNMI_DS]
+        if routing == CNMI_DS_STORED and self._settings.format is MessageFormat.PDU:
+            index = self._storage.store(
+                pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)
+            )
+            if index is not None:
+                self._urc(frame_line(f'+CDSI: "SR",{index}'))
+            return
+        if routing != CNMI_DS_DIRECT:
             return
         if self._settings.format is MessageFormat.PDU:
             hex_pdu = pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)

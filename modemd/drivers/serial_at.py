@@ -12,8 +12,9 @@ import contextlib
 import logging
 import random
 import termios
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import serial
 
@@ -22,6 +23,7 @@ from modemd.at.parser import AtParser, Line, Prompt, Urc
 from modemd.at.results import ErrorClass, FinalKind, classify_cms
 from modemd.at.transaction import Command, Disposition, Transaction
 from modemd.errors import (
+    DeviceError,
     DeviceTimeoutError,
     ModemCommandError,
     PortClosedError,
@@ -89,6 +91,8 @@ class SerialAtDriver:
         self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.MODEM, port=port)
         self._signal: int | None = None
         self._smsc: str | None = None
+        self._stored_reports = False  # reports routed to storage (+CDSI), not as +CDS
+        self._tasks: set[asyncio.Task[None]] = set()  # reads of stored reports
         self._concat_ref = random.randrange(256)  # 23.040 concatenation reference, per message
 
     @property
@@ -127,6 +131,9 @@ class SerialAtDriver:
     async def close(self) -> None:
         """Stop reading and close the port; idempotent."""
         self._close_port()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _close_port(self) -> None:
         if self._serial is None:
@@ -195,6 +202,10 @@ class SerialAtDriver:
                 )
 
     def _handle_urc(self, urc: Urc) -> None:
+        index = at.parse_cdsi(urc.text)
+        if index is not None:
+            self._spawn(self._read_stored_report(index), f"read report {index}")
+            return
         if not urc.text.startswith("+CDS:"):
             log.debug("%s: URC %r", self.port, urc.text)
             return
@@ -206,8 +217,46 @@ class SerialAtDriver:
         except ValueError as exc:
             log.warning("%s: unreadable status report %r %r: %s", self.port, urc.text, urc.pdu, exc)
             return
+        self._deliver_report(report)
+
+    def _deliver_report(self, report: StatusReport) -> None:
         if self._on_report is not None:
             self._on_report(self._info.device_id, report)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=f"{self.port} {what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read_stored_report(self, index: int) -> None:
+        """+CDSI: read the stored report (AT+CMGR), hand it on, then free it (AT+CMGD)."""
+        try:
+            responses = await self.command(at.read_message(index))
+            report = parse_status_report_pdu(responses[-1])
+        except (DeviceError, ValueError, IndexError) as exc:
+            log.warning("%s: stored report %d unreadable: %s", self.port, index, exc)
+            return
+        self._deliver_report(report)
+        with contextlib.suppress(DeviceError):
+            await self.command(at.delete_message(index))
+
+    async def _read_stored_reports(self) -> None:
+        """At open: every stored status report (AT+CMGL=4), handed on, then freed."""
+        try:
+            listed = at.parse_listing(await self.command(at.LIST_ALL_PDU))
+        except DeviceError as exc:
+            log.warning("%s: cannot list stored messages: %s", self.port, exc)
+            return
+        for index, hex_pdu in listed:
+            try:
+                report = parse_status_report_pdu(hex_pdu)
+            except ValueError:
+                continue  # an incoming SMS, not a report: left for the inbound reader
+            self._deliver_report(report)
+            with contextlib.suppress(DeviceError):
+                await self.command(at.delete_message(index))
+        if listed:
+            log.info("%s: %d stored messages found at open", self.port, len(listed))
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -319,6 +368,9 @@ class SerialAtDriver:
         await self.command(at.PDU_MODE)
         self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
         reports = await self._optional(at.NEW_MESSAGE_INDICATIONS) is not None
+        if not reports and await self._optional(at.NEW_MESSAGE_INDICATIONS_STORED) is not None:
+            reports = True
+            self._stored_reports = True
         await self._optional(at.KEEP_LINK_OPEN)
         self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
         info = DeviceInfo(
@@ -340,6 +392,9 @@ class SerialAtDriver:
             info.device_id,
             "yes" if reports else "no: AT+CNMI refused",
         )
+        self._info = info
+        if self._stored_reports:
+            await self._read_stored_reports()  # those that came while nobody was listening
         return info
 
     # -- sending ----------------------------------------------------------------------------------
