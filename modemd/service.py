@@ -8,9 +8,13 @@ import signal
 from collections.abc import Awaitable, Callable
 
 from modemd.api.app import create_app, start_site
-from modemd.config import PortConfig, Settings
+from modemd.api.auth import api_config
+from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
 from modemd.drivers.emulator import EmulatedBank
+from modemd.drivers.phone import PhoneDriver
+from modemd.drivers.phone_emulator import EmulatedPhoneBank
+from modemd.drivers.phone_protocol import Pacer
 from modemd.drivers.serial_at import SerialAtDriver
 from modemd.runtime.bank import Bank
 from modemd.runtime.expiry import expire_forever
@@ -33,11 +37,31 @@ def serial_factory(cfg: PortConfig) -> Callable[[ReportHandler, GoneHandler], Sm
     return build
 
 
+def phone_factory(cfg: PhoneConfig) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
+    """A factory the bank calls to build the driver of the phone ``cfg``."""
+
+    def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
+        pacer = Pacer(cfg.pace_parts) if cfg.pace_parts else None
+        return PhoneDriver(
+            cfg.url,
+            cfg.pin,
+            username=cfg.username,
+            password=cfg.password,
+            on_report=on_report,
+            on_gone=on_gone,
+            pacer=pacer,
+        )
+
+    return build
+
+
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
     """Run the daemon until SIGTERM/SIGINT (or cancellation)."""
+    stop = _stop_on_signals()  # before anything is announced: a SIGTERM then still drains
     store = Store(settings.db)
     await store.start()
     emulators: EmulatedBank | None = None
+    phone_emulators: EmulatedPhoneBank | None = None
     bank = Bank(store)
     sender = IpnSender(store)
     store.on_commit.append(sender.wake)
@@ -51,14 +75,30 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             emulators = EmulatedBank.create(settings.simulate, record=settings.record)
             await emulators.start()
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
-        attached = await asyncio.gather(*(bank.attach(serial_factory(p)) for p in ports))
-        log.info("%d of %d devices ready", sum(w is not None for w in attached), len(ports))
-        runner, port = await start_site(create_app(store, bank), settings.host, settings.port)
+        phones = list(settings.phones)
+        if settings.simulate_phones:
+            phone_emulators = EmulatedPhoneBank.create(
+                settings.simulate_phones, record=settings.record
+            )
+            await phone_emulators.start()
+            phones += [
+                PhoneConfig(p.url, settings.simulate_pin, p.profile.password)
+                for p in phone_emulators.phones
+            ]
+        attached = await asyncio.gather(
+            *(bank.attach(serial_factory(p)) for p in ports),
+            *(bank.attach(phone_factory(p)) for p in phones),
+        )
+        total = len(ports) + len(phones)
+        log.info("%d of %d devices ready", sum(w is not None for w in attached), total)
+        api = api_config(settings.trusted_proxies, settings.admin_token)
+        runner, port = await start_site(create_app(store, bank, api), settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
         if ready is not None:
             ready(port)
-        await _until_stopped()
+        await stop.wait()
     finally:
+        _restore_signals()
         log.info("stopping")
         if runner is not None:
             await _shutdown_step("HTTP API", runner.cleanup())
@@ -70,6 +110,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         )
         if emulators is not None:
             await _shutdown_step("emulators", emulators.close())
+        if phone_emulators is not None:
+            await _shutdown_step("emulated phones", phone_emulators.close())
         await _shutdown_step("store", store.close())
         log.info("stopped")
 
@@ -94,13 +136,19 @@ def _where(task: asyncio.Task[object]) -> str:
     return f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "?"
 
 
-async def _until_stopped() -> None:
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM/SIGINT (instead of dying at once)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+    return stop
+
+
+def _restore_signals() -> None:
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.remove_signal_handler(signum)

@@ -109,6 +109,17 @@ async def test_emoji_ucs2_round_trip(emulate: Callable[..., Any]) -> None:
     assert "".join(m.text for m in h.modem.accepted) == "ciao 👋 " * 12
 
 
+async def test_direct_cds_when_the_modem_cannot_store_reports(
+    emulate: Callable[..., Any],
+) -> None:
+    h = await emulate(cds_stored=False)  # CNMI ds=2 refused: reports come as +CDS
+    driver = h.build()
+    assert (await driver.open()).reports is True
+    parts = await driver.send_sms("+31612345678", "direct")
+    await asyncio.wait_for(h.report_arrived.wait(), 5)
+    assert h.reports[0][1].reference == parts[0].mr
+
+
 async def test_survives_missing_ok_and_urc_noise(emulate: Callable[..., Any]) -> None:
     h = await emulate(cpin_without_ok=True, urc_noise=True)
     driver = h.build()

@@ -20,10 +20,12 @@ SIM_STATE = Command("AT+CPIN?", prefix="+CPIN:", final_optional=True)
 REGISTRATION = Command("AT+CREG?", prefix="+CREG:")
 SIGNAL = Command("AT+CSQ", prefix="+CSQ:")
 SMSC = Command("AT+CSCA?", prefix="+CSCA:")
-# mode 2: buffer URCs while the line is busy; mt 1: +CMTI for incoming; ds 1: +CDS routed directly.
-NEW_MESSAGE_INDICATIONS = Command("AT+CNMI=2,1,0,1,0")
-# The same with ds 2: reports stored on the modem, announced as +CDSI (firmware without ds 1).
+# mode 2: buffer URCs while the line is busy; mt 1: +CMTI for incoming. ds 2: status reports
+# stored on the modem and announced as +CDSI: they survive a daemon crash or power loss of the
+# host (read, committed, only then deleted). ds 1 (+CDS routed directly) is the fallback for
+# firmware without report storage: a report arriving while the daemon is down is lost.
 NEW_MESSAGE_INDICATIONS_STORED = Command("AT+CNMI=2,1,0,2,0")
+NEW_MESSAGE_INDICATIONS = Command("AT+CNMI=2,1,0,1,0")
 LIST_ALL_PDU = Command("AT+CMGL=4", prefix="+CMGL:")  # every stored message, PDU mode
 KEEP_LINK_OPEN = Command("AT+CMMS=1")  # 27.005: keep the relay link open between sends
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import Protocol, runtime_checkable
 
 from modemd.model import DeviceInfo, SentPart
 from modemd.sms.pdu import StatusReport
 
-ReportHandler = Callable[[str, StatusReport], None]  # (device_id, report)
+# (device_id, report) -> optionally an awaitable that ends when the report is stored
+ReportHandler = Callable[[str, StatusReport], Awaitable[object] | None]
 GoneHandler = Callable[[str], None]  # (device_id)
 
 
@@ -38,4 +39,17 @@ class SmsDevice(Protocol):
 
     async def close(self) -> None:
         """Release the device; idempotent."""
+        ...
+
+
+@runtime_checkable
+class RadioHealth(Protocol):
+    """A device that tells its network registration and signal (a modem; a phone does not)."""
+
+    async def check_registration(self) -> int | None:
+        """The network registration status (+CREG <stat>: 1 home, 5 roaming)."""
+        ...
+
+    async def check_signal(self) -> int | None:
+        """The signal (+CSQ <rssi>, 0..31, 99 unknown)."""
         ...

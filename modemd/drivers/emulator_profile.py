@@ -53,6 +53,7 @@ class ModemProfile:
     cms_error_rate: float = 0.0  # ... with this probability (1.0 = always)
     supports_cnmi: bool = True  # False: AT+CNMI answers ERROR, so no +CDS ever comes
     cds_direct: bool = True  # False: CNMI ds=1 refused; reports only stored (+CDSI, ds=2)
+    cds_stored: bool = True  # False: CNMI ds=2 refused; reports only routed directly (+CDS)
     wipes_smsc_on_csmp: bool = False  # Qualcomm/ZTE: AT+CSMP empties the SMSC (-> CMS 330)
     cpin_without_ok: bool = False  # Wavecom: "+CPIN: ..." with no final OK
     urc_noise: bool = False  # vendor URCs before the "> " prompt and before "+CMGS:"

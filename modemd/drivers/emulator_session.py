@@ -117,25 +117,26 @@ class ModemSession:
             cnmi = self._commands.tuple_setting(
                 "+CNMI", "cnmi", CNMI_LIMITS, changed=self._cnmi_changed, test=f"+CNMI: {ranges}"
             )
-            if not profile.cds_direct:
-                cnmi = self._without_direct_reports(cnmi)
+            refused = {CNMI_DS_DIRECT: not profile.cds_direct,
+                       CNMI_DS_STORED: not profile.cds_stored}
+            cnmi = self._refusing_routing(cnmi, {ds for ds, no in refused.items() if no})
             self._commands.register("+CNMI", cnmi)
         self._storage = ReportStorage(self._commands.cms)
         for name, handler in self._storage.handlers().items():
             self._commands.register(name, handler)
 
     @staticmethod
-    def _without_direct_reports(cnmi: Handler) -> Handler:
-        """Firmware that only stores reports: AT+CNMI with ds=1 answers ERROR."""
+    def _refusing_routing(cnmi: Handler, refused: set[int]) -> Handler:
+        """Firmware that lacks some report routings: AT+CNMI with such a ds answers ERROR."""
         assert cnmi.set is not None
         setter = cnmi.set
 
-        def refuse_ds1(params: tuple[Param, ...]) -> Reply:
-            if len(params) > CNMI_DS and params[CNMI_DS].text == str(CNMI_DS_DIRECT):
+        def checked(params: tuple[Param, ...]) -> Reply:
+            if len(params) > CNMI_DS and params[CNMI_DS].text in {str(ds) for ds in refused}:
                 return ERROR
             return setter(params)
 
-        return Handler(exec=cnmi.exec, read=cnmi.read, set=refuse_ds1, test=cnmi.test)
+        return Handler(exec=cnmi.exec, read=cnmi.read, set=checked, test=cnmi.test)
 
     @property
     def state(self) -> LineState:

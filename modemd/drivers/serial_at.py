@@ -12,7 +12,7 @@ import contextlib
 import logging
 import random
 import termios
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,7 @@ from modemd.errors import (
     PortClosedError,
     SendError,
 )
-from modemd.model import DeviceInfo, DeviceKind, SentPart
+from modemd.model import DeviceInfo, DeviceKind, DeviceState, SentPart
 from modemd.sms.pdu import (
     StatusReport,
     build_submit_pdus,
@@ -39,6 +39,9 @@ from modemd.sms.pdu import (
 
 log = logging.getLogger(__name__)
 
+SimPin = str | Callable[[str], str | None]  # a fixed SIM PIN, or a lookup by the SIM's ICCID
+
+READ_CHUNK_BYTES = 4096  # no TIOCINQ (in_waiting): umockdev's ttys do not support it
 BAUDRATE = 115200  # USB modems ignore it; RS-232 modems (SIM800 boards) default to it or autobaud
 COMMAND_TIMEOUT_S = 5.0  # Quectel/SIMCom list 300 ms for most commands; 5 s covers slow firmware
 PROMPT_TIMEOUT_S = 10.0  # "> " normally follows AT+CMGS within ~100 ms; before it nothing is sent
@@ -60,6 +63,7 @@ class Timeouts:
     prompt_s: float = PROMPT_TIMEOUT_S
     cmgs_s: float = CMGS_TIMEOUT_S
     registration_s: float = REGISTRATION_TIMEOUT_S
+    wake_s: float = WAKE_TIMEOUT_S
 
 
 class SerialAtDriver:
@@ -70,9 +74,10 @@ class SerialAtDriver:
         port: str,
         pin: str,
         *,
-        sim_pin: str | None = None,
-        on_report: Callable[[str, StatusReport], None] | None = None,
+        sim_pin: SimPin | None = None,
+        on_report: Callable[[str, StatusReport], Awaitable[object] | None] | None = None,
         on_gone: Callable[[str], None] | None = None,
+        on_phase: Callable[[DeviceState], None] | None = None,
         timeouts: Timeouts = Timeouts(),
     ) -> None:
         self.port = port
@@ -81,6 +86,7 @@ class SerialAtDriver:
         self._sim_pin = sim_pin
         self._on_report = on_report
         self._on_gone = on_gone
+        self._on_phase = on_phase
         self._serial: serial.Serial | None = None
         self._parser = AtParser()
         self._lock = asyncio.Lock()
@@ -92,6 +98,7 @@ class SerialAtDriver:
         self._signal: int | None = None
         self._smsc: str | None = None
         self._stored_reports = False  # reports routed to storage (+CDSI), not as +CDS
+        self._early_reports: list[StatusReport] = []  # +CDS seen before the IMEI is known
         self._tasks: set[asyncio.Task[None]] = set()  # reads of stored reports
         self._concat_ref = random.randrange(256)  # 23.040 concatenation reference, per message
 
@@ -111,6 +118,16 @@ class SerialAtDriver:
 
     async def open(self) -> DeviceInfo:
         """Open the port, initialise the modem, and return its identity."""
+        self.open_port()
+        try:
+            self._info = await self._initialise()
+        except BaseException:
+            await self.close()
+            raise
+        return self._info
+
+    def open_port(self) -> None:
+        """Open the port and start reading, without a word to the modem (``open`` does both)."""
         try:
             self._serial = serial.Serial(self.port, BAUDRATE, timeout=0, write_timeout=2)
         except (serial.SerialException, OSError) as exc:
@@ -121,12 +138,6 @@ class SerialAtDriver:
         with contextlib.suppress(serial.SerialException, OSError, termios.error):
             self._serial.reset_input_buffer()
         asyncio.get_running_loop().add_reader(self._serial.fileno(), self._on_readable)
-        try:
-            self._info = await self._initialise()
-        except BaseException:
-            await self.close()
-            raise
-        return self._info
 
     async def close(self) -> None:
         """Stop reading and close the port; idempotent."""
@@ -152,7 +163,7 @@ class SerialAtDriver:
         if ser is None:
             return
         try:
-            data = ser.read(max(1, ser.in_waiting))
+            data = ser.read(READ_CHUNK_BYTES)  # non-blocking: what is there, up to this
         except (serial.SerialException, OSError, TypeError) as exc:
             self._port_lost(str(exc))
             return
@@ -204,7 +215,8 @@ class SerialAtDriver:
     def _handle_urc(self, urc: Urc) -> None:
         index = at.parse_cdsi(urc.text)
         if index is not None:
-            self._spawn(self._read_stored_report(index), f"read report {index}")
+            if self._info.device_id:  # during open, the AT+CMGL catch-up will read it
+                self._spawn(self._read_stored_report(index), f"read report {index}")
             return
         if not urc.text.startswith("+CDS:"):
             log.debug("%s: URC %r", self.port, urc.text)
@@ -217,11 +229,26 @@ class SerialAtDriver:
         except ValueError as exc:
             log.warning("%s: unreadable status report %r %r: %s", self.port, urc.text, urc.pdu, exc)
             return
-        self._deliver_report(report)
+        self._deliver_report(report)  # routed directly: nothing to free
 
-    def _deliver_report(self, report: StatusReport) -> None:
-        if self._on_report is not None:
-            self._on_report(self._info.device_id, report)
+    def _deliver_report(self, report: StatusReport) -> Awaitable[object] | None:
+        """Hand a report on; the handler may return an awaitable that ends once it is stored.
+
+        Before the modem is identified (during open) reports wait: they need its IMEI."""
+        if not self._info.device_id:
+            self._early_reports.append(report)
+            return None
+        if self._on_report is None:
+            return None
+        return self._on_report(self._info.device_id, report)
+
+    async def _deliver_then_delete(self, report: StatusReport, index: int) -> None:
+        """A stored report is freed on the modem only after the handler has stored it."""
+        stored = self._deliver_report(report)
+        if stored is not None:
+            await asyncio.shield(stored)
+        with contextlib.suppress(DeviceError):
+            await self.command(at.delete_message(index))
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{self.port} {what}")
@@ -236,9 +263,7 @@ class SerialAtDriver:
         except (DeviceError, ValueError, IndexError) as exc:
             log.warning("%s: stored report %d unreadable: %s", self.port, index, exc)
             return
-        self._deliver_report(report)
-        with contextlib.suppress(DeviceError):
-            await self.command(at.delete_message(index))
+        await self._deliver_then_delete(report, index)
 
     async def _read_stored_reports(self) -> None:
         """At open: every stored status report (AT+CMGL=4), handed on, then freed."""
@@ -252,9 +277,7 @@ class SerialAtDriver:
                 report = parse_status_report_pdu(hex_pdu)
             except ValueError:
                 continue  # an incoming SMS, not a report: left for the inbound reader
-            self._deliver_report(report)
-            with contextlib.suppress(DeviceError):
-                await self.command(at.delete_message(index))
+            await self._deliver_then_delete(report, index)
         if listed:
             log.info("%s: %d stored messages found at open", self.port, len(listed))
 
@@ -307,13 +330,13 @@ class SerialAtDriver:
 
     # -- initialisation -----------------------------------------------------------------------
 
-    async def _wake(self) -> None:
+    async def _wake(self, attempts: int = WAKE_ATTEMPTS) -> None:
         """ESC aborts a half-typed CMGS left by a crash; then AT until it answers."""
         self._write(at.ESC)
         last: Exception | None = None
-        for _ in range(WAKE_ATTEMPTS):
+        for _ in range(attempts):
             try:
-                await self.command(at.AT, timeout=WAKE_TIMEOUT_S)
+                await self.command(at.AT, timeout=self.timeouts.wake_s)
                 return
             except (DeviceTimeoutError, ModemCommandError) as exc:
                 last = exc
@@ -326,7 +349,11 @@ class SerialAtDriver:
             log.info("%s: %s not supported (%s)", self.port, command.text, exc.result)
             return None
 
-    async def _unlock_sim(self) -> None:
+    def _phase(self, state: DeviceState) -> None:
+        if self._on_phase is not None:
+            self._on_phase(state)
+
+    async def _unlock_sim(self, iccid: str) -> None:
         while True:
             try:
                 state = at.parse_sim_state(await self.command(at.SIM_STATE))
@@ -337,8 +364,9 @@ class SerialAtDriver:
                 raise
             if state is at.SimState.READY:
                 return
-            if state is at.SimState.SIM_PIN and self._sim_pin:
-                sim_pin, self._sim_pin = self._sim_pin, None  # never retried: 3 tries lock it
+            sim_pin = self._sim_pin(iccid) if callable(self._sim_pin) else self._sim_pin
+            if state is at.SimState.SIM_PIN and sim_pin:
+                self._sim_pin = None  # never retried: 3 wrong tries lock the SIM
                 await self.command(Command(f'AT+CPIN="{sim_pin}"'))
                 continue
             raise ModemCommandError(at.SIM_STATE.text, f"SIM not ready: {state.value}")
@@ -356,21 +384,25 @@ class SerialAtDriver:
 
     async def _initialise(self) -> DeviceInfo:
         await self._wake()
+        self._phase(DeviceState.IDENTIFYING)
         await self.command(at.ECHO_OFF)
         await self.command(at.ERRORS_NUMERIC)
         manufacturer = at.first_value(await self._optional(at.MANUFACTURER) or [])
         model = at.first_value(await self._optional(at.MODEL) or [])
         imei = at.first_value(await self.command(at.IMEI))
-        await self._unlock_sim()
-        imsi = at.first_value(await self._optional(at.IMSI) or [])
+        # The ICCID is readable on a locked SIM on most modems: it selects the SIM PIN.
         iccid = at.first_value(await self._optional(at.ICCID) or [])
+        await self._unlock_sim(iccid)
+        imsi = at.first_value(await self._optional(at.IMSI) or [])
+        iccid = iccid or at.first_value(await self._optional(at.ICCID) or [])
+        self._phase(DeviceState.SEARCHING_NETWORK)
         await self._wait_registered()
         await self.command(at.PDU_MODE)
         self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
-        reports = await self._optional(at.NEW_MESSAGE_INDICATIONS) is not None
-        if not reports and await self._optional(at.NEW_MESSAGE_INDICATIONS_STORED) is not None:
-            reports = True
-            self._stored_reports = True
+        self._stored_reports = await self._optional(at.NEW_MESSAGE_INDICATIONS_STORED) is not None
+        reports = self._stored_reports or (
+            await self._optional(at.NEW_MESSAGE_INDICATIONS) is not None
+        )
         await self._optional(at.KEEP_LINK_OPEN)
         self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
         info = DeviceInfo(
@@ -393,6 +425,9 @@ class SerialAtDriver:
             "yes" if reports else "no: AT+CNMI refused",
         )
         self._info = info
+        early, self._early_reports = self._early_reports, []
+        for report in early:
+            self._deliver_report(report)
         if self._stored_reports:
             await self._read_stored_reports()  # those that came while nobody was listening
         return info
@@ -488,15 +523,19 @@ class SerialAtDriver:
         with contextlib.suppress(PortClosedError):
             self._write(at.ESC)
 
-    async def probe(self) -> bool:
-        """ESC then AT: True when the modem answers."""
+    async def probe(self, attempts: int = WAKE_ATTEMPTS) -> bool:
+        """ESC then AT (``attempts`` times at most): True when the modem answers."""
         if self._closed:
             return False
         try:
-            await self._wake()
+            await self._wake(attempts)
         except (DeviceTimeoutError, PortClosedError):
             return False
         return True
+
+    async def check_registration(self) -> int | None:
+        """Ask AT+CREG?; the <stat> (1 home, 5 roaming: registered)."""
+        return at.parse_registration(await self.command(at.REGISTRATION))
 
     async def check_signal(self) -> int | None:
         """Ask AT+CSQ; remember and return rssi."""

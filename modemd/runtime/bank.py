@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
 from modemd.errors import DeviceError
-from modemd.model import DeviceState, Job
+from modemd.model import NO_PACING, DeviceState, Job, Pacing
+from modemd.runtime.lifecycle import DeviceLife
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.worker import DeviceWorker
 from modemd.sms.pdu import StatusReport
@@ -35,8 +36,9 @@ class Offer:
 class Bank:
     """Every attached device, grouped into pools by pin."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, pacing: Callable[[str], Pacing] | None = None) -> None:
         self.store = store
+        self.pacing = pacing or (lambda _device_id: NO_PACING)
         self.pools: dict[str, PoolQueue] = {}
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -74,14 +76,22 @@ class Bank:
     def has_device(self, pin: str, device_id: str) -> bool:
         return bool(self.offers(pin, device_id))
 
-    async def attach(self, factory: DeviceFactory) -> DeviceWorker | None:
+    async def attach(
+        self, factory: DeviceFactory, life: DeviceLife | None = None, *, raise_errors: bool = False
+    ) -> DeviceWorker | None:
         """Build a device wired to this bank, open it, record it, start its worker.
 
-        None when it cannot be opened (the reason is logged)."""
+        ``life`` follows the device through opening (the caller wires the driver's phases to it).
+        None when it cannot be opened (the reason is logged), or the error with ``raise_errors``.
+        A device whose IMEI comes back after it was gone (a replug) takes its old place."""
         device = factory(self.on_report, self._on_gone)
+        if life is None:
+            life = DeviceLife(getattr(device, "port", "?"), DeviceState.OPENING)
         try:
             info = await device.open()
         except DeviceError as exc:
+            if raise_errors:
+                raise
             log.error("device on %s unusable: %s", getattr(device, "port", "?"), exc)
             return None
         old = self.workers.get(info.device_id)
@@ -89,8 +99,13 @@ class Bank:
             log.error("device %s already attached; %s ignored", info.device_id, info.port)
             await device.close()
             return None
+        old_task = self._tasks.pop(info.device_id, None)
+        if old_task is not None:  # the same modem, replugged: its old worker is ending
+            await asyncio.gather(old_task, return_exceptions=True)
         await self.store.write(device_rows.upsert_device, info, DeviceState.READY)
-        worker = DeviceWorker(device, self.pool(info.pin), self.store)
+        worker = DeviceWorker(
+            device, self.pool(info.pin), self.store, life=life, pacing=self.pacing(info.device_id)
+        )
         self.workers[info.device_id] = worker
         task = asyncio.create_task(self._run_worker(worker), name=f"worker {info.device_id}")
         self._tasks[info.device_id] = task
@@ -105,28 +120,40 @@ class Bank:
             raise
         except Exception:
             log.exception("worker of %s crashed", worker.device_id)
-            worker.state = DeviceState.GONE
+            worker.life.transition(DeviceState.GONE, "worker crashed")
         finally:
             await worker.device.close()
 
+    async def detach(self, device_id: str, reason: str) -> None:
+        """The device was removed (udev): close it now. An idle worker leaves its pool at once;
+        a busy one records its job's outcome (``unknown`` once the PDU was out) and stops."""
+        worker = self.workers.get(device_id)
+        if worker is None or worker.state is DeviceState.GONE:
+            return
+        log.info("device %s removed: %s", device_id, reason)
+        await worker.device.close()
+        self._on_gone(device_id)
+
     def _on_gone(self, device_id: str) -> None:
-        """Driver callback: the port died. An idle worker stops now; a busy one learns it
-        from its failed send (and records the job's outcome first)."""
+        """Driver callback: the port died. A worker without a job stops now; a busy one learns
+        it from its failed send (and records the job's outcome first)."""
         worker = self.workers.get(device_id)
         if worker is None:
             return
         log.warning("device %s gone: out of pool %s", device_id, worker.device.info.pin)
         task = self._tasks.get(device_id)
-        if worker.waiting and task is not None:
+        if worker.current is None and task is not None:  # not holding a job: stop it now
             task.cancel()
 
-    def on_report(self, device_id: str, report: StatusReport) -> None:
-        """Driver callback (on the loop): store the report off the reader path."""
+    def on_report(self, device_id: str, report: StatusReport) -> asyncio.Task[None]:
+        """Driver callback (on the loop): store the report off the reader path; the task ends
+        when it is committed (a modem frees a stored report only then)."""
         task = asyncio.create_task(
             self._apply_report(device_id, report), name=f"report {device_id} {report.reference}"
         )
         self._report_tasks.add(task)
         task.add_done_callback(self._report_tasks.discard)
+        return task
 
     async def _apply_report(self, device_id: str, report: StatusReport) -> None:
         outcome = classify_tp_status(report.status)
