@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modemd.errors import ConfigError
+from modemd.model import NO_PACING, Pacing
 
 DEFAULT_DB = "modemd.db"
 DEFAULT_HOST = "127.0.0.1"
@@ -26,6 +28,36 @@ class PortConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PhoneConfig:
+    """An Android phone running SMSGate's local server, reached at ``url``."""
+
+    url: str
+    pin: str
+    password: str
+    username: str = "sms"
+    pace_parts: int | None = None  # SMS parts per minute; None: the driver's default
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRule:
+    """Config fallback for a device without a ``MODEMD_PIN`` udev rule: match, then pin."""
+
+    key: str  # the udev property matched: ID_SERIAL or ID_PATH
+    value: str  # ID_PATH matches the USB port path itself or any interface below it
+    pin: str
+
+    def matches(self, properties: dict[str, str]) -> bool:
+        found = properties.get(self.key)
+        if found is None:
+            return False
+        return found == self.value or (self.key == "ID_PATH" and found.startswith(self.value + ":"))
+
+
+LABEL_KEYS = {"id_serial": "ID_SERIAL", "id_path": "ID_PATH"}
+PACING_KEYS = {"min_gap_s": (int, float), "daily_cap": (int,), "monthly_cap": (int,)}
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     db: str = DEFAULT_DB
     host: str = DEFAULT_HOST
@@ -33,7 +65,19 @@ class Settings:
     devices: tuple[PortConfig, ...] = field(default_factory=tuple)
     simulate: int = 0  # emulated modems to start in-process
     simulate_pin: str = DEFAULT_PIN
+    phones: tuple[PhoneConfig, ...] = ()  # [[phones]] entries of the config file
+    simulate_phones: int = 0  # emulated SMSGate phones to start in-process (same pin)
     record: str | None = None  # JSON-lines record of what the emulated network accepted
+    trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For the API believes
+    admin_token: str | None = None  # admin API from anywhere with this Bearer token (else loopback)
+    udev: bool = False  # discover labelled modems through udev and follow hot-plug
+    labels: tuple[LabelRule, ...] = ()  # pins of devices that no udev rule labels
+    sim_pins: dict[str, str] = field(default_factory=dict)  # ICCID -> SIM PIN
+    pacing: Pacing = NO_PACING  # every device's, unless pacing_by_device has its IMEI
+    pacing_by_device: dict[str, Pacing] = field(default_factory=dict)
+
+    def pacing_of(self, device_id: str) -> Pacing:
+        return self.pacing_by_device.get(device_id, self.pacing)
 
 
 def parse_device(spec: str, default_pin: str) -> PortConfig:
@@ -53,11 +97,20 @@ def _from_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config {path}: {exc}") from exc
     values: dict[str, Any] = {}
     server = data.get("server", {})
-    for name, kind in (("db", str), ("host", str), ("port", int)):
+    for name, kind in (("db", str), ("host", str), ("port", int), ("admin_token", str)):
         if name in server:
             if not isinstance(server[name], kind):
                 raise ConfigError(f"config {path}: server.{name} must be {kind.__name__}")
             values[name] = server[name]
+    proxies = server.get("trusted_proxies", [])
+    if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+        raise ConfigError(f"config {path}: server.trusted_proxies must be a list of addresses")
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"config {path}: server.trusted_proxies: {proxy!r}: {exc}") from exc
+    values["trusted_proxies"] = tuple(proxies)
     devices = []
     for i, entry in enumerate(data.get("devices", [])):
         if not isinstance(entry, dict) or not isinstance(entry.get("port"), str):
@@ -71,7 +124,72 @@ def _from_file(path: Path) -> dict[str, Any]:
             )
         )
     values["devices"] = tuple(devices)
+    values["phones"] = _phones(data.get("phones", []), path)
+    values.update(_hardware(path, data))
     return values
+
+
+def _hardware(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The [udev], [sim_pins] and [pacing] tables."""
+    values: dict[str, Any] = {}
+    udev = data.get("udev", {})
+    if "enabled" in udev:
+        if not isinstance(udev["enabled"], bool):
+            raise ConfigError(f"config {path}: udev.enabled must be true or false")
+        values["udev"] = udev["enabled"]
+    labels = []
+    for i, entry in enumerate(udev.get("labels", [])):
+        keys = [k for k in LABEL_KEYS if isinstance(entry, dict) and k in entry]
+        if len(keys) != 1 or not isinstance(entry.get("pin"), str | int):
+            raise ConfigError(
+                f"config {path}: udev.labels[{i}] needs a 'pin' and one of id_serial, id_path"
+            )
+        labels.append(LabelRule(LABEL_KEYS[keys[0]], str(entry[keys[0]]), str(entry["pin"])))
+    values["labels"] = tuple(labels)
+    sim_pins = data.get("sim_pins", {})
+    if not isinstance(sim_pins, dict):
+        raise ConfigError(f'config {path}: sim_pins must be a table of ICCID = "PIN"')
+    values["sim_pins"] = {str(iccid): str(pin) for iccid, pin in sim_pins.items()}
+    pacing = data.get("pacing", {})
+    values["pacing"] = _pacing(path, "pacing", pacing)
+    values["pacing_by_device"] = {
+        str(imei): _pacing(path, f"pacing.devices.{imei}", table, values["pacing"])
+        for imei, table in pacing.get("devices", {}).items()
+    }
+    return values
+
+
+def _pacing(path: Path, where: str, table: Any, base: Pacing = NO_PACING) -> Pacing:
+    if not isinstance(table, dict):
+        raise ConfigError(f"config {path}: {where} must be a table")
+    values: dict[str, Any] = {}
+    for name, kinds in PACING_KEYS.items():
+        if name in table:
+            value = table[name]
+            if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+                raise ConfigError(f"config {path}: {where}.{name} must be a number >= 0")
+            values[name] = value
+    return replace(base, **values)
+
+
+def _phones(entries: Any, path: Path) -> tuple[PhoneConfig, ...]:
+    """``[[phones]]``: url, pin, password (required), username, pace_parts."""
+    phones = []
+    for i, entry in enumerate(entries if isinstance(entries, list) else [None]):
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(k), str) for k in ("url", "password")
+        ):
+            raise ConfigError(f"config {path}: phones[{i}] needs 'url' and 'password' strings")
+        if not isinstance(entry.get("pin"), str | int):
+            raise ConfigError(f"config {path}: phones[{i}] needs a 'pin'")
+        pace = entry.get("pace_parts")
+        if pace is not None and (not isinstance(pace, int) or pace < 1):
+            raise ConfigError(f"config {path}: phones[{i}].pace_parts must be a positive integer")
+        username = str(entry.get("username", "sms"))
+        phones.append(
+            PhoneConfig(entry["url"], str(entry["pin"]), entry["password"], username, pace)
+        )
+    return tuple(phones)
 
 
 def load(config: str | None = None, **flags: Any) -> Settings:
@@ -81,6 +199,8 @@ def load(config: str | None = None, **flags: Any) -> Settings:
         settings = replace(settings, **_from_file(Path(config)))
     if os.environ.get("MODEMD_DB"):
         settings = replace(settings, db=os.environ["MODEMD_DB"])
+    if os.environ.get("MODEMD_ADMIN_TOKEN"):
+        settings = replace(settings, admin_token=os.environ["MODEMD_ADMIN_TOKEN"])
     extra_devices = flags.pop("extra_devices", ())
     settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
     if extra_devices:
@@ -89,4 +209,6 @@ def load(config: str | None = None, **flags: Any) -> Settings:
         raise ConfigError(f"port {settings.port} is out of range")
     if settings.simulate < 0:
         raise ConfigError("--simulate must be 0 or more")
+    if settings.simulate_phones < 0:
+        raise ConfigError("--simulate-phones must be 0 or more")
     return settings

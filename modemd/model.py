@@ -43,13 +43,45 @@ MANUAL_RETRY_FROM = frozenset({JobState.UNKNOWN, JobState.FAILED, JobState.EXPIR
 
 
 class DeviceState(enum.StrEnum):
-    """Life of one device as the runtime sees it."""
+    """Life of one device, from the udev event that shows it to its removal."""
 
-    OPENING = "opening"  # port being opened and initialised
+    DISCOVERED = "discovered"  # seen (udev add, or named in the config); waiting for quiet
+    OPENING = "opening"  # finding the AT port, opening it, waking the modem (ESC + AT)
+    IDENTIFYING = "identifying"  # reading maker, model, IMEI, ICCID; unlocking the SIM
+    SIM_LOCKED = "sim_locked"  # SIM needs a PIN we lack, refused ours, or a PUK: a person acts
+    SEARCHING_NETWORK = "searching_network"  # SIM ready; waiting for +CREG 1 or 5
     READY = "ready"  # idle, waiting for a job of its pool
     BUSY = "busy"  # sending a job
-    BACKING_OFF = "backing_off"  # failed to answer; will reopen after a delay
+    BACKING_OFF = "backing_off"  # stopped answering or failed; retried after a capped delay
     GONE = "gone"  # port closed or unplugged; out of its pool
+
+
+# The moves a device may make; anything else is a bug and is logged as one.
+DEVICE_TRANSITIONS: dict[DeviceState, frozenset[DeviceState]] = {
+    DeviceState.DISCOVERED: frozenset({DeviceState.OPENING, DeviceState.GONE}),
+    # A driver that reports no phases (a test double, a phone) goes from OPENING to READY.
+    DeviceState.OPENING: frozenset(
+        {DeviceState.IDENTIFYING, DeviceState.READY, DeviceState.BACKING_OFF, DeviceState.GONE}
+    ),
+    DeviceState.IDENTIFYING: frozenset(
+        {
+            DeviceState.SEARCHING_NETWORK,
+            DeviceState.SIM_LOCKED,
+            DeviceState.BACKING_OFF,
+            DeviceState.GONE,
+        }
+    ),
+    DeviceState.SIM_LOCKED: frozenset({DeviceState.GONE}),
+    DeviceState.SEARCHING_NETWORK: frozenset(
+        {DeviceState.READY, DeviceState.BACKING_OFF, DeviceState.GONE}
+    ),
+    DeviceState.READY: frozenset(
+        {DeviceState.BUSY, DeviceState.BACKING_OFF, DeviceState.SEARCHING_NETWORK, DeviceState.GONE}
+    ),
+    DeviceState.BUSY: frozenset({DeviceState.READY, DeviceState.BACKING_OFF, DeviceState.GONE}),
+    DeviceState.BACKING_OFF: frozenset({DeviceState.OPENING, DeviceState.READY, DeviceState.GONE}),
+    DeviceState.GONE: frozenset({DeviceState.DISCOVERED}),
+}
 
 
 class DeviceKind(enum.StrEnum):
@@ -74,6 +106,18 @@ class EventState(enum.StrEnum):
     DELIVERED = "delivered"  # the endpoint answered 2xx
     NO_ENDPOINT = "no_endpoint"  # the key has no IPN URL: kept for the record, never posted
     FAILED = "failed"  # dead letter: retries exhausted or endpoint gone (410); replayable
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How fast one device may send; None: no cap."""
+
+    min_gap_s: float = 0.0  # between the end of one send and the start of the next
+    daily_cap: int | None = None  # SMS parts per calendar day (local time)
+    monthly_cap: int | None = None  # SMS parts per calendar month (local time)
+
+
+NO_PACING = Pacing()
 
 
 @dataclass(frozen=True, slots=True)

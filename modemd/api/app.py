@@ -1,35 +1,59 @@
-"""The HTTP API (aiohttp): the send endpoint of the GenioApi contract, jobs, devices."""
+"""The HTTP API (aiohttp): the send endpoint of the GenioApi contract, jobs, devices, balance."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
+import sqlite_utils
 from aiohttp import web
 
-from modemd.api import ipn_routes
-from modemd.api.contract import StatusCode, body
-from modemd.api.validation import RequestError, ip_allowed, parse_send, read_apikey
+from modemd.api import admin, docs, ipn_routes
+from modemd.api.auth import (
+    CONFIG,
+    STORE,
+    ApiConfig,
+    RateLimitedError,
+    authenticate,
+    caller_ip,
+)
+from modemd.api.contract import (
+    PAYLOAD_TOO_LARGE,
+    RATE_LIMITED,
+    STORE_ERROR,
+    OtherAnswer,
+    StatusCode,
+    body,
+    other_body,
+)
+from modemd.api.cors import cors_headers
+from modemd.api.validation import RequestError, SendRequest, parse_send
 from modemd.errors import StoreError
-from modemd.model import ApiKey
+from modemd.model import ApiKey, Job
 from modemd.runtime.bank import Bank
 from modemd.sms.encoding import split_message
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
-from modemd.store import keys as key_rows
+from modemd.store import wallet
 from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # a send is < 8 KB even as UCS-2 form data; larger is abuse or a bug
-STORE: web.AppKey[Store] = web.AppKey("store", Store)
 BANK: web.AppKey[Bank] = web.AppKey("bank", Bank)
 
 
 def _answer(code: StatusCode, message: str, **extra: Any) -> web.Response:
     payload = body(code, message=message, **extra)
     return web.json_response(payload, status=int(payload["response"]))
+
+
+def _other(
+    answer: OtherAnswer, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response(other_body(answer, message), status=answer.http, headers=headers)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -60,58 +84,68 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
             exc.status,
             exc.reason,
         )
+        if exc.status == PAYLOAD_TOO_LARGE.http:
+            return _other(PAYLOAD_TOO_LARGE, f"the body is over {MAX_BODY_BYTES} bytes")
         return _error(exc.status, exc.reason)
+    except RateLimitedError as exc:
+        log.info(
+            "%s %s from %s: rate limited: %s", request.method, request.path, request.remote, exc
+        )
+        retry_after = str(max(1, math.ceil(exc.retry_after_s)))
+        return _other(
+            RATE_LIMITED, f"{exc}; retry in {retry_after} s", {"Retry-After": retry_after}
+        )
     except StoreError as exc:
         log.error("%s %s: store failed: %s", request.method, request.path, exc)
-        return web.json_response(
-            {
-                "response": "503",
-                "status_code": "",
-                "status": "store_error",
-                "message": "the job store cannot write right now; nothing was accepted",
-            },
-            status=503,
-        )
+        return _other(STORE_ERROR, "the job store cannot write right now; nothing was accepted")
 
 
 async def _fields(request: web.Request) -> dict[str, Any]:
     """The request's fields: JSON object, or form (urlencoded / multipart), or query string."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length or 0)
     if request.content_type == "application/json":
         raw = await request.read()
         try:
             data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RequestError(StatusCode.PARAM_ERROR, f"malformed JSON: {exc}") from exc
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # ValueError also covers integers too long to convert; RecursionError deep nesting
+            raise RequestError(StatusCode.PARAM_ERROR, f"malformed JSON: {exc}"[:200]) from exc
         if not isinstance(data, dict):
             raise RequestError(StatusCode.PARAM_ERROR, "the JSON body must be an object")
         return data
     if request.method == "POST" and request.can_read_body:
         try:
             return dict(await request.post())
-        except UnicodeDecodeError as exc:
-            raise RequestError(StatusCode.PARAM_ERROR, f"malformed form: {exc}") from exc
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise RequestError(StatusCode.PARAM_ERROR, f"malformed form: {exc}"[:200]) from exc
     return dict(request.query)
 
 
-async def _authenticate(request: web.Request, fields: dict[str, Any]) -> tuple[ApiKey, StatusCode]:
-    secret = read_apikey(fields, request.headers.get("Authorization"))
-    key = await request.app[STORE].read(key_rows.find_key, secret)
-    if key is None:
-        raise RequestError(StatusCode.API_KEY_ERROR, "unknown or revoked apikey")
-    peer = request.remote or ""
-    if key.over_ip:
-        return key, StatusCode.OK_OVER_IP
-    if ip_allowed(peer, key.allow_ips):
-        return key, StatusCode.OK_IP
-    raise RequestError(StatusCode.UNAUTHORIZED_IP, f"IP {peer} is not allowed for this apikey")
+def _accept(
+    db: sqlite_utils.Database, key: ApiKey, wanted: SendRequest, pin: str
+) -> tuple[Job, int | None]:
+    """Insert the job and reserve its cost in one transaction (no credit: neither happens)."""
+    split = split_message(wanted.msg)
+    job = job_rows.insert_job(
+        db,
+        key_id=key.key_id,
+        pin=pin,
+        to=wanted.to,
+        message=wanted.msg,
+        parts=split.count,
+        encoding=split.encoding.value,
+        id_device=wanted.id_device,
+    )
+    return job, wallet.reserve(db, job, wanted.country)
 
 
 async def send(request: web.Request) -> web.Response:
     """POST /api/v1/send: accept a job durably and offer it to the pool."""
     try:
         fields = await _fields(request)
-        key, ok_code = await _authenticate(request, fields)
-        wanted = parse_send(fields)
+        key, ok_code = await authenticate(request, fields)
+        wanted = parse_send(fields, key.default_country)
         pin = wanted.pin or key.pin
         if pin != key.pin:
             raise RequestError(StatusCode.API_KEY_ERROR, f"this apikey is not valid for pin {pin}")
@@ -121,27 +155,23 @@ async def send(request: web.Request) -> web.Response:
                 StatusCode.TOKEN_OR_ID_DEVICE_ERROR,
                 f"device {wanted.id_device} is not in the pool of pin {pin}",
             )
+        job, cost = await request.app[STORE].write(_accept, key, wanted, pin)
     except RequestError as exc:
-        log.info("send from %s refused: %s (%s)", request.remote, exc.message, exc.code.name)
+        log.info("send from %s refused: %s (%s)", caller_ip(request), exc.message, exc.code.name)
         return _answer(exc.code, exc.message)
-    split = split_message(wanted.msg)
-    job = await request.app[STORE].write(
-        job_rows.insert_job,
-        key_id=key.key_id,
-        pin=pin,
-        to=wanted.to,
-        message=wanted.msg,
-        parts=split.count,
-        encoding=split.encoding.value,
-        id_device=wanted.id_device,
-    )
+    except wallet.InsufficientCreditError as exc:
+        log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
+        return _answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
     offers = bank.submit(job)
     return _answer(
         ok_code,
         "accepted: handed to the pool; the IPN reports sent and delivered",
         job_id=job.job_id,
-        parts=split.count,
-        encoding=split.encoding.value,
+        to=job.to,
+        length=len(job.message),
+        parts=job.parts,
+        encoding=job.encoding,
+        **({"cost": wallet.format_amount(cost)} if cost is not None else {}),
         records=[
             {"device_id": o.device_id, "pin": o.pin, "kind": o.kind, "state": "offered"}
             for o in offers
@@ -150,9 +180,11 @@ async def send(request: web.Request) -> web.Response:
 
 
 async def _key_of(request: web.Request) -> ApiKey | web.Response:
+    """The key of a GET route (``?apikey=`` or Bearer), or the answer refusing it."""
     try:
-        key, _ = await _authenticate(request, dict(request.query))
+        key, _ = await authenticate(request, dict(request.query))
     except RequestError as exc:
+        log.info("%s from %s refused: %s", request.path, caller_ip(request), exc.message)
         return _answer(exc.code, exc.message)
     return key
 
@@ -179,14 +211,37 @@ async def list_devices(request: web.Request) -> web.Response:
     )
 
 
-def create_app(store: Store, bank: Bank) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_as_json])
+async def get_balance(request: web.Request) -> web.Response:
+    """GET /api/v1/balance: the key's credit (``enabled`` false: sends are not priced)."""
+    key = await _key_of(request)
+    if isinstance(key, web.Response):
+        return key
+    found = await request.app[STORE].read(wallet.balance, key.key_id)
+    return web.json_response(
+        {
+            "response": "200",
+            "enabled": found.enabled,
+            "balance": wallet.format_amount(found.available),
+            "reserved": wallet.format_amount(found.reserved),
+            "spent": wallet.format_amount(found.spent),
+        }
+    )
+
+
+def create_app(store: Store, bank: Bank, config: ApiConfig | None = None) -> web.Application:
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
+    )
     app[STORE] = store
     app[BANK] = bank
+    app[CONFIG] = config or ApiConfig()
     app.router.add_post("/api/v1/send", send)
     app.router.add_get("/api/v1/jobs/{job_id}", get_job)
     app.router.add_get("/api/v1/devices", list_devices)
+    app.router.add_get("/api/v1/balance", get_balance)
+    admin.add_routes(app)  # /admin/v1/...: keys, wallets, prices (localhost or admin token)
     ipn_routes.add_routes(app, store, bank, _key_of)  # issue 5: dead letters, replay, retry
+    docs.add_routes(app, _key_of)  # issue 6: /openapi.json, /docs, /api/v1/samples/{lang}
     return app
 
 

@@ -1,8 +1,11 @@
-"""The GenioApi contract: status codes 1-9 with their names and HTTP statuses."""
+"""The GenioApi contract: status codes 1-9 with their names and HTTP statuses, and the few
+answers outside it. README's tables are generated from here (``markdown_tables``; a test checks
+that README carries them verbatim)."""
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -17,7 +20,7 @@ class StatusCode(enum.IntEnum):
     TOKEN_OR_ID_DEVICE_ERROR = 6  # id_device unknown or not in the pin's pool
     MISSING_TO_NUMBER = 7
     MISSING_MSG = 8
-    BALANCE_ERROR = 9  # insufficient credit (wallets come later)
+    BALANCE_ERROR = 9  # the key's wallet cannot cover the cost
 
 
 STATUS_NAMES: dict[StatusCode, str] = {
@@ -44,6 +47,37 @@ HTTP_STATUS: dict[StatusCode, int] = {
     StatusCode.BALANCE_ERROR: 402,
 }
 
+WHEN: dict[StatusCode, str] = {
+    StatusCode.OK_IP: "key ok, caller IP in the key's allow list",
+    StatusCode.OK_OVER_IP: "key ok, the key accepts any IP (`--over-ip`)",
+    StatusCode.API_KEY_ERROR: "no key, a wrong or revoked key, or a key of another pin",
+    StatusCode.UNAUTHORIZED_IP: "key ok, caller IP not in the allow list",
+    StatusCode.PARAM_ERROR: "malformed JSON/form/UTF-8, wrong types, a `to` that is not a phone "
+    "number (letters, a sign, too long, impossible), a text over 1600 characters",
+    StatusCode.TOKEN_OR_ID_DEVICE_ERROR: "`id_device` is not a device of the pin's pool",
+    StatusCode.MISSING_TO_NUMBER: "`to` missing or empty",
+    StatusCode.MISSING_MSG: "`msg` missing or empty",
+    StatusCode.BALANCE_ERROR: "the key has a wallet and its credit is less than the send's cost",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OtherAnswer:
+    """An answer outside codes 1-9 (transport and server conditions)."""
+
+    http: int
+    status: str
+    status_code: str  # what the body's ``status_code`` carries
+    when: str
+
+
+PAYLOAD_TOO_LARGE = OtherAnswer(413, "param_error", "5", "a body over 64 KiB")
+RATE_LIMITED = OtherAnswer(
+    429, "rate_limited", "", "over the key's rate limit; `Retry-After` says in how many seconds"
+)
+STORE_ERROR = OtherAnswer(503, "store_error", "", "the database cannot write; nothing was accepted")
+OTHER_ANSWERS = (PAYLOAD_TOO_LARGE, RATE_LIMITED, STORE_ERROR)
+
 
 def body(code: StatusCode, **extra: Any) -> dict[str, Any]:
     """The JSON body every send answer carries (codes as strings, as the seed has them)."""
@@ -53,3 +87,27 @@ def body(code: StatusCode, **extra: Any) -> dict[str, Any]:
         "status": STATUS_NAMES[code],
         **extra,
     }
+
+
+def other_body(answer: OtherAnswer, message: str) -> dict[str, Any]:
+    """The JSON body of an answer outside codes 1-9."""
+    return {
+        "response": str(answer.http),
+        "status_code": answer.status_code,
+        "status": answer.status,
+        "message": message,
+    }
+
+
+def markdown_tables() -> str:
+    """README's table of codes, then the table of other answers."""
+    lines = ["| status_code | status | HTTP | when |", "|---|---|---|---|"]
+    lines += [
+        f"| {c.value} | {STATUS_NAMES[c]} | {HTTP_STATUS[c]} | {WHEN[c]} |" for c in StatusCode
+    ]
+    lines += ["", "| HTTP | status | status_code | when |", "|---|---|---|---|"]
+    lines += [
+        f"| {a.http} | {a.status} | {a.status_code or '(empty)'} | {a.when} |"
+        for a in OTHER_ANSWERS
+    ]
+    return "\n".join(lines) + "\n"

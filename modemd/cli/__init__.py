@@ -20,7 +20,6 @@ from modemd.api.listener import start_listener
 from modemd.drivers import emulator
 from modemd.errors import ConfigError
 from modemd.store import devices as device_rows
-from modemd.store import keys as key_rows
 from modemd.store.db import connect
 
 db_option = click.option(
@@ -65,7 +64,10 @@ def main(verbose: int) -> None:
 @click.option("--port", type=int, default=None, help=f"Listen port [{config.DEFAULT_PORT}].")
 @click.option("--db", envvar="MODEMD_DB", default=None, help="SQLite file [modemd.db].")
 @click.option("--simulate", type=int, default=None, help="Start N emulated modems in-process.")
-@click.option("--pin", default=None, help="Pin label of the emulated modems.")
+@click.option(
+    "--simulate-phones", type=int, default=None, help="Start N emulated SMSGate phones in-process."
+)
+@click.option("--pin", default=None, help="Pin label of the emulated modems and phones.")
 @click.option(
     "--device",
     "devices",
@@ -80,6 +82,7 @@ def serve(
     port: int | None,
     db: str | None,
     simulate: int | None,
+    simulate_phones: int | None,
     pin: str | None,
     devices: tuple[str, ...],
     record: str | None,
@@ -93,6 +96,7 @@ def serve(
             port=port,
             db=db,
             simulate=simulate,
+            simulate_phones=simulate_phones,
             simulate_pin=pin,
             record=record,
             extra_devices=[config.parse_device(d, default_pin) for d in devices],
@@ -100,56 +104,6 @@ def serve(
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     asyncio.run(service.serve(settings))
-
-
-@main.group()
-def keys() -> None:
-    """Manage API keys."""
-
-
-@keys.command("create")
-@click.option("--pin", required=True, help="The pool this key sends to.")
-@click.option(
-    "--allow-ip",
-    "allow_ips",
-    multiple=True,
-    metavar="ADDR_OR_CIDR",
-    help="Caller addresses allowed (repeatable; v4 or v6).",
-)
-@click.option("--over-ip", is_flag=True, help="Accept calls from any IP (status_code 2).")
-@click.option("--ipn-url", default=None, help="Where IPNs are POSTed.")
-@click.option("--label", default="", help="A name for humans.")
-@db_option
-def keys_create(
-    pin: str, allow_ips: tuple[str, ...], over_ip: bool, ipn_url: str | None, label: str, db: str
-) -> None:
-    """Create a key; the key itself is printed once, on the last line."""
-    if ipn_url and not ipn_url.startswith(("http://", "https://")):
-        raise click.BadParameter("must start with http:// or https://", param_hint="--ipn-url")
-    if not allow_ips and not over_ip:
-        click.echo(
-            "note: no --allow-ip and no --over-ip: every call will get unauthorized_ip", err=True
-        )
-    key, secret = key_rows.create_key(
-        connect(db),
-        pin=pin,
-        allow_ips=list(allow_ips),
-        over_ip=over_ip,
-        ipn_url=ipn_url,
-        label=label,
-    )
-    click.echo(f"key {key.key_id} for pin {pin} created; store it now, it is not shown again:")
-    click.echo(secret)
-
-
-@keys.command("list")
-@db_option
-def keys_list(db: str) -> None:
-    """List keys (never the secret)."""
-    _table(
-        key_rows.list_keys(connect(db)),
-        ["key_id", "prefix", "pin", "over_ip", "allow_ips", "ipn_url", "revoked_at"],
-    )
 
 
 @main.command()
@@ -244,4 +198,4 @@ def ipn_listen(host: str, port: int) -> None:
     asyncio.run(run())
 
 
-from modemd.cli import ipn, jobs  # noqa: E402,F401  (register their commands)
+from modemd.cli import ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)

@@ -5,19 +5,23 @@ The master side is served from the asyncio loop (``loop.add_reader``/``add_write
 no polling); the emulator keeps a slave fd of its own open so the client may close and reopen
 the port. Bytes written while no client has the port open wait in the pty, as they would not
 on a real UART: a client should flush its input after opening.
+
+Benchmarks observe the line from outside: ``EmulatedModem.on_input`` / ``on_output`` (default
+None) are called with every chunk read from / written to the pty as it happens, on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import fcntl
 import logging
 import os
 import random
 import sys
 import time
 import tty
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +56,7 @@ MAX_OUTPUT_BACKLOG_BYTES = 64 * 1024  # unread output beyond this is lost, as on
 TP_MR_MODULUS = 256  # TP-MR is one octet
 TP_STATUS_NO_INTERWORKING = 0x45  # permanent error: what a failed delivery reports
 RNG_SEED_BITS = 64
+TIOCGPTPEER = 0x5441  # <asm-generic/ioctls.h>: open the slave of a pty master (Linux >= 4.13)
 
 
 class PortState(enum.Enum):
@@ -91,6 +96,8 @@ class EmulatedModem:
         self._writer_armed = False
         self._next_mr = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.on_input: Callable[[bytes], None] | None = None  # each chunk the client wrote
+        self.on_output: Callable[[bytes], None] | None = None  # each chunk written to the pty
 
     @property
     def port(self) -> str:
@@ -111,13 +118,28 @@ class EmulatedModem:
 
     async def start(self) -> None:
         """Open the pty and start answering on it."""
+        master, slave = os.openpty()
+        self._serve(master, slave, os.ttyname(slave))
+
+    async def start_on(self, master: int, port: str) -> None:
+        """Answer on the pty whose master side is ``master`` (taken over: closed on unplug).
+
+        For a pty made by someone else, e.g. the one behind a umockdev device node; ``port``
+        is the name clients open it by. A slave fd of our own keeps the pty alive while no
+        client has it open."""
+        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY)
+        self._serve(master, slave, port)
+
+    def _serve(self, master: int, slave: int, port: str) -> None:
         if self._state is not PortState.NEW:
+            os.close(master)
+            os.close(slave)
             raise RuntimeError(f"{self.name} was already started")
         self._loop = asyncio.get_running_loop()
-        self._master, self._slave = os.openpty()
+        self._master, self._slave = master, slave
         tty.setraw(self._slave)
         os.set_blocking(self._master, False)
-        self._port = os.ttyname(self._slave)
+        self._port = port
         self._loop.add_reader(self._master, self._on_readable)
         self._set_state(PortState.OPEN)
 
@@ -170,6 +192,8 @@ class EmulatedModem:
             self.unplug()
             return
         if self._state is PortState.OPEN and data:
+            if self.on_input is not None:
+                self.on_input(data)
             self._pump(self._session.feed(data))
 
     def _pump(self, submission: Submission | None) -> None:
@@ -185,6 +209,8 @@ class EmulatedModem:
         if len(data) > room:
             log.warning("%s: client not reading, %d bytes lost", self.name, len(data) - room)
         self._out += data[:room]
+        if self.on_output is not None:
+            self.on_output(data[:room])
         self._on_writable()
 
     def _on_writable(self) -> None:

@@ -1,17 +1,23 @@
-"""One worker per device: take the next job of the pool, claim it, send it, record the outcome."""
+"""One worker per device: take the next job of the pool, claim it, send it, record the outcome;
+between jobs, check the device's health and keep to its pacing."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
-from modemd.drivers.base import SmsDevice
-from modemd.errors import SendError, StoreError
-from modemd.model import DeviceState, Job
+from modemd.at.commands import REGISTERED_STATES
+from modemd.drivers.base import RadioHealth, SmsDevice
+from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
+from modemd.model import NO_PACING, DeviceState, Job, Pacing
+from modemd.runtime.lifecycle import DeviceLife
 from modemd.runtime.pool import PoolQueue
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
+from modemd.store import pacing as pacing_rows
 from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -19,6 +25,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # transient failures (provably nothing sent) before a job is failed
 BACKOFF_FIRST_S = 2.0  # after a transient failure the device rests, so others take the job
 BACKOFF_MAX_S = 300.0  # cap of the doubling rest of a device that keeps failing
+HEALTH_INTERVAL_S = 60.0  # an idle device is asked AT+CREG? and AT+CSQ this often
+WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable (logged)
+CAP_RECHECK_MAX_S = 3600.0  # a capped device looks again at least hourly (clock changes)
 
 
 class DeviceWorker:
@@ -30,26 +39,40 @@ class DeviceWorker:
         pool: PoolQueue,
         store: Store,
         on_state: Callable[[str, DeviceState], None] | None = None,
+        *,
+        life: DeviceLife | None = None,
+        pacing: Pacing = NO_PACING,
+        health_interval_s: float = HEALTH_INTERVAL_S,
     ) -> None:
         self.device = device
         self.pool = pool
         self.store = store
-        self.state = DeviceState.READY
+        self.life = life if life is not None else DeviceLife(device.info.device_id)
+        self.life.name = device.info.device_id
+        if self.life.state is not DeviceState.READY:
+            self.life.transition(DeviceState.READY)
+        self.pacing = pacing
+        self.health_interval_s = health_interval_s
         self._on_state = on_state
         self.current: Job | None = None
         self.waiting = False  # parked in the pool's take(): safe to cancel
         self._failed = False  # the last send failed for a reason that may lie in the device
+        self._last_send = float("-inf")  # monotonic end of the last send
+        self._weak = False  # the last signal reading was weak (logged once per episode)
 
     @property
     def device_id(self) -> str:
         return self.device.info.device_id
 
-    async def set_state(self, state: DeviceState) -> None:
-        """The one place a device changes state; logged and stored."""
+    @property
+    def state(self) -> DeviceState:
+        return self.life.state
+
+    async def set_state(self, state: DeviceState, reason: str = "") -> None:
+        """Change state (``DeviceLife.transition`` logs it) and store it."""
         if state is self.state:
             return
-        log.info("device %s: %s -> %s", self.device_id, self.state.value, state.value)
-        self.state = state
+        self.life.transition(state, reason)
         await self.store.write(
             device_rows.set_device_state, self.device_id, state, self.device.signal
         )
@@ -59,11 +82,13 @@ class DeviceWorker:
     async def run(self) -> None:
         """Serve jobs until cancelled or the device dies."""
         while True:
-            self.waiting = True
-            try:
-                job = await self.pool.take(self.device_id)
-            finally:
-                self.waiting = False
+            await self._keep_pace()
+            job = await self._next_job()
+            if job is None:  # nothing to send for a while: look at the device
+                if not await self._check_health():
+                    await self.set_state(DeviceState.GONE)
+                    return
+                continue
             claimed = await self._claim(job)
             if claimed is None:
                 log.warning("job %s was no longer queued; skipped", job.job_id)
@@ -74,10 +99,22 @@ class DeviceWorker:
                 gone = await self._send(claimed)
             finally:
                 self.current = None
+                self._last_send = time.monotonic()
             if gone or not await self._recover():
                 await self.set_state(DeviceState.GONE)
                 return
             await self.set_state(DeviceState.READY)
+
+    async def _next_job(self) -> Job | None:
+        """The next job of the pool, or None when none came within the health interval."""
+        self.waiting = True
+        try:
+            async with asyncio.timeout(self.health_interval_s):
+                return await self.pool.take(self.device_id)
+        except TimeoutError:
+            return None
+        finally:
+            self.waiting = False
 
     async def _claim(self, job: Job) -> Job | None:
         """Claim ``job`` for this device; a shutdown during the claim puts it back in line."""
@@ -92,21 +129,83 @@ class DeviceWorker:
                 await self.store.write(job_rows.requeue, claimed, "stopped before sending")
             raise
 
-    async def _recover(self) -> bool:
+    async def _recover(self, reason: str = "") -> bool:
         """After a failure: rest with capped doubling until the device answers; False if gone."""
         if not self._failed:
             return True
         delay = BACKOFF_FIRST_S
+        await self.set_state(DeviceState.BACKING_OFF, reason)
         while True:
-            await self.set_state(DeviceState.BACKING_OFF)
             await asyncio.sleep(delay)
             if self.device.closed:
                 return False
             if await self.device.probe():
                 log.info("device %s: recovered", self.device_id)
                 self._failed = False
+                await self.set_state(DeviceState.READY)
                 return True
+            log.debug("device %s: still not answering; next try in %.0f s", self.device_id, delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def _check_health(self) -> bool:
+        """Registration and signal of an idle device; False when it is gone."""
+        if not isinstance(self.device, RadioHealth):
+            return not self.device.closed
+        delay = BACKOFF_FIRST_S
+        while True:
+            try:
+                stat = await self.device.check_registration()
+                rssi = await self.device.check_signal()
+            except PortClosedError:
+                return False
+            except DeviceError as exc:
+                self._failed = True
+                return await self._recover(f"health check: {exc}")
+            if stat in REGISTERED_STATES:
+                break
+            await self.set_state(DeviceState.SEARCHING_NETWORK, f"+CREG stat {stat}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX_S)
+        self._note_signal(rssi)
+        await self.set_state(DeviceState.READY)
+        await self.store.write(device_rows.set_device_state, self.device_id, self.state, rssi)
+        return True
+
+    def _note_signal(self, rssi: int | None) -> None:
+        weak = rssi is not None and (rssi < WEAK_SIGNAL_RSSI or rssi == 99)
+        if weak and not self._weak:
+            log.warning("device %s: weak signal (+CSQ %s)", self.device_id, rssi)
+        elif self._weak and not weak:
+            log.info("device %s: signal back (+CSQ %s)", self.device_id, rssi)
+        self._weak = weak
+
+    async def _keep_pace(self) -> None:
+        """Wait out the minimum gap since the last send and any daily/monthly cap."""
+        gap = self.pacing.min_gap_s - (time.monotonic() - self._last_send)
+        if gap > 0:
+            await asyncio.sleep(gap)
+        while (wait := await self._cap_wait()) is not None:
+            seconds, why = wait
+            await self.set_state(DeviceState.BACKING_OFF, why)
+            await asyncio.sleep(min(seconds, CAP_RECHECK_MAX_S))
+        await self.set_state(DeviceState.READY)
+
+    async def _cap_wait(self) -> tuple[float, str] | None:
+        """Seconds until the cap that stops this device lifts, and why; None when none does."""
+        now = datetime.now().astimezone()
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        month = day.replace(day=1)
+        caps = (
+            (self.pacing.daily_cap, day, _next_day(day), "daily"),
+            (self.pacing.monthly_cap, month, _next_month(month), "monthly"),
+        )
+        for cap, start, end, name in caps:
+            if cap is None:
+                continue
+            sent = await self.store.read(pacing_rows.parts_sent_since, self.device_id, start)
+            if sent >= cap:
+                return (end - now).total_seconds(), f"{name} cap of {cap} SMS reached"
+        return None
 
     async def _send(self, job: Job) -> bool:
         """Send ``job`` and record what happened; True when the device is gone."""
@@ -151,3 +250,11 @@ class DeviceWorker:
             log.warning("job %s failed on %s: %s", job.job_id, self.device_id, exc)
             await self.store.write(job_rows.mark_failed, job, str(exc), exc.code)
         return bool(gone)
+
+
+def _next_day(day: datetime) -> datetime:
+    return day + timedelta(days=1)
+
+
+def _next_month(month: datetime) -> datetime:
+    return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)

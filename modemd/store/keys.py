@@ -1,5 +1,8 @@
 """API keys: only a SHA-256 of each key is stored; lookups by a short prefix, comparison in
-constant time. Keys are 32 random bytes, so a fast hash is enough (no password stretching)."""
+constant time. Keys are 32 random bytes, so a fast hash is enough (no password stretching).
+
+A rotation gives the same key (same id, settings, wallet, jobs) a new secret; the old secret may
+keep working for a grace period. A revocation ends the key and any grace at once."""
 
 from __future__ import annotations
 
@@ -16,10 +19,19 @@ from modemd.model import ApiKey
 
 KEY_PREFIX = "mdk_"
 LOOKUP_CHARS = 12  # characters of the key kept in clear for lookup (prefix included)
+LISTED = (
+    "key_id, prefix, pin, allow_ips, over_ip, ipn_url, label, cors_origins, default_country, "
+    "rate_limit, created_at, revoked_at, previous_until"
+)
 
 
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _new_secret() -> tuple[str, dict[str, str]]:
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    return secret, {"prefix": secret[:LOOKUP_CHARS], "hash": _hash(secret)}
 
 
 def _key(row: dict[str, Any]) -> ApiKey:
@@ -30,6 +42,9 @@ def _key(row: dict[str, Any]) -> ApiKey:
         over_ip=bool(row["over_ip"]),
         ipn_url=row["ipn_url"],
         label=row["label"],
+        cors_origins=tuple(json.loads(row["cors_origins"])),
+        default_country=row["default_country"],
+        rate_limit=row["rate_limit"],
     )
 
 
@@ -37,22 +52,27 @@ def create_key(
     db: sqlite_utils.Database,
     *,
     pin: str,
-    allow_ips: list[str],
+    allow_ips: list[str] | tuple[str, ...],
     over_ip: bool,
     ipn_url: str | None,
     label: str = "",
+    cors_origins: list[str] | tuple[str, ...] = (),
+    default_country: str | None = None,
+    rate_limit: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key; return it and the secret, which is never stored nor shown again."""
-    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    secret, stored = _new_secret()
     db.table("api_keys").insert(
         {
-            "prefix": secret[:LOOKUP_CHARS],
-            "hash": _hash(secret),
+            **stored,
             "pin": pin,
-            "allow_ips": json.dumps(allow_ips),
+            "allow_ips": json.dumps(list(allow_ips)),
             "over_ip": int(over_ip),
             "ipn_url": ipn_url,
             "label": label,
+            "cors_origins": json.dumps(list(cors_origins)),
+            "default_country": default_country,
+            "rate_limit": rate_limit,
             "created_at": time.time(),
             "revoked_at": None,
         }
@@ -61,25 +81,81 @@ def create_key(
     return _key(db.table("api_keys").get(row[0])), secret
 
 
-def find_key(db: sqlite_utils.Database, secret: str) -> ApiKey | None:
-    """The live key ``secret`` is, or None."""
+def find_key(db: sqlite_utils.Database, secret: str, now: float | None = None) -> ApiKey | None:
+    """The live key ``secret`` is (its current secret, or the previous one in its grace)."""
     if not secret.startswith(KEY_PREFIX) or len(secret) <= LOOKUP_CHARS:
         return None
-    rows = list(
-        db.table("api_keys").rows_where(
-            "prefix = ? AND revoked_at IS NULL", [secret[:LOOKUP_CHARS]]
-        )
+    now = time.time() if now is None else now
+    lookup, digest = secret[:LOOKUP_CHARS], _hash(secret)
+    rows = db.query(
+        "SELECT * FROM api_keys WHERE revoked_at IS NULL AND "
+        "(prefix = ? OR (previous_prefix = ? AND previous_until > ?))",
+        [lookup, lookup, now],
     )
     for row in rows:
-        if hmac.compare_digest(row["hash"], _hash(secret)):
+        current = row["prefix"] == lookup and hmac.compare_digest(row["hash"], digest)
+        previous = row["previous_prefix"] == lookup and hmac.compare_digest(
+            row["previous_hash"] or "", digest
+        )
+        if current or previous:
             return _key(row)
     return None
 
 
+def get_key(db: sqlite_utils.Database, key_id: int) -> ApiKey | None:
+    """The live key with this id, or None (unknown or revoked)."""
+    rows = list(db.table("api_keys").rows_where("key_id = ? AND revoked_at IS NULL", [key_id]))
+    return _key(rows[0]) if rows else None
+
+
 def list_keys(db: sqlite_utils.Database) -> list[dict[str, Any]]:
-    return list(
-        db.query(
-            "SELECT key_id, prefix, pin, allow_ips, over_ip, ipn_url, label, created_at, "
-            "revoked_at FROM api_keys ORDER BY key_id"
+    """Every key, revoked ones included, never a secret nor a hash."""
+    rows = list(db.query(f"SELECT {LISTED} FROM api_keys ORDER BY key_id"))
+    for row in rows:
+        row["allow_ips"], row["cors_origins"] = (
+            json.loads(row["allow_ips"]),
+            json.loads(row["cors_origins"]),
         )
+        row["over_ip"] = bool(row["over_ip"])
+    return rows
+
+
+def revoke_key(db: sqlite_utils.Database, key_id: int) -> bool:
+    """End the key now (and a rotated-out secret with it); False if unknown or already revoked."""
+    cursor = db.execute(
+        "UPDATE api_keys SET revoked_at = ?, previous_until = NULL "
+        "WHERE key_id = ? AND revoked_at IS NULL",
+        [time.time(), key_id],
     )
+    return cursor.rowcount == 1
+
+
+def rotate_key(
+    db: sqlite_utils.Database, key_id: int, grace_s: float = 0.0
+) -> tuple[ApiKey, str] | None:
+    """A new secret for the key; the old one keeps working ``grace_s`` seconds. None: no key."""
+    key = get_key(db, key_id)
+    if key is None:
+        return None
+    old = db.table("api_keys").get(key_id)
+    secret, stored = _new_secret()
+    db.table("api_keys").update(
+        key_id,
+        {
+            **stored,
+            "previous_prefix": old["prefix"] if grace_s > 0 else None,
+            "previous_hash": old["hash"] if grace_s > 0 else None,
+            "previous_until": time.time() + grace_s if grace_s > 0 else None,
+        },
+    )
+    return key, secret
+
+
+def live_cors_origins(db: sqlite_utils.Database) -> set[str]:
+    """Every origin some live key lists (a preflight carries no key to narrow it down)."""
+    origins: set[str] = set()
+    for (raw,) in db.execute(
+        "SELECT cors_origins FROM api_keys WHERE revoked_at IS NULL AND cors_origins != '[]'"
+    ):
+        origins.update(json.loads(raw))
+    return origins

@@ -1,0 +1,114 @@
+"""Backlog throughput: N modems at L seconds per send, with more jobs queued than they can take.
+
+The backlog is loaded first through the API of a daemon with no modems, which is then stopped;
+a second daemon on the same database opens the N modems and finds the jobs queued. At the pty
+each modem's sends are stamped: start = ``AT+CMGS=`` arriving, end = the network's ``+CMGS``.
+The physical limit is N / L parts per second. While the backlog lasts a modem should start its
+next send the moment the last one ended, so the achieved rate is measured per modem from its
+first send's start to its last send's start (attach order does not count), summed over modems:
+
+    ratio = sum(sends - 1) * L / sum(last start - first start)
+
+The largest gap is the longest time any modem waited between one send's end and its next start.
+The wall ratio (all jobs / (last end - first start) against N / L) also counts the start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.harness import (
+    Daemon,
+    LineTap,
+    UsageSampler,
+    create_key,
+    emulated_bank,
+    percentile,
+    profiled,
+    wait_until,
+    workdir,
+)
+
+LOADERS = 32  # concurrent clients filling the backlog
+REPORT_DELAY_S = 0.5  # status reports arrive during the run, as they would on a network
+DRAIN_SLACK_S = 60.0  # on top of the ideal drain time before the run is given up
+
+
+async def run(
+    modems: int, latency_s: float, rounds: int, profile: Path | None = None
+) -> dict[str, Any]:
+    """Drain ``modems * rounds`` jobs through ``modems`` modems taking ``latency_s`` per send."""
+    jobs = modems * rounds
+    tmp = workdir()
+    db = tmp / "modemd.db"
+    key = await create_key(db)
+    async with Daemon(db, []) as loader:
+        await _load(loader, key, jobs)
+    async with emulated_bank(
+        modems, send_latency_s=(latency_s, latency_s), report_delay_s=REPORT_DELAY_S
+    ) as taps:
+        daemon = Daemon(db, [t.modem.port for t in taps])
+        async with (
+            daemon,
+            profiled(daemon.pid, profile),
+            UsageSampler(daemon.pid) as usage,
+            UsageSampler(os.getpid()) as own,
+        ):
+            await wait_until(
+                lambda: sum(len(t.accepted_at) for t in taps) >= jobs,
+                taps[0].changed,
+                rounds * latency_s * 3 + DRAIN_SLACK_S,
+            )
+        return _summary(taps, latency_s, jobs) | {
+            "cpu_percent": round(usage.cpu_percent, 1),
+            "cpu_ms_per_send": round(1000 * usage.cpu_s / jobs, 3),
+            "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
+            "rss_mb_peak": round(usage.peak_rss_mb, 1),
+        }
+
+
+async def _load(daemon: Daemon, key: str, jobs: int) -> None:
+    """POST ``jobs`` jobs with ``LOADERS`` concurrent clients."""
+    numbers = iter(range(jobs))
+    url = f"{daemon.url}/api/v1/send"
+
+    async def client(session: aiohttp.ClientSession) -> None:
+        for n in numbers:
+            payload = {"apikey": key, "to": f"+39333{n:07d}", "msg": "bench backlog"}
+            async with session.post(url, json=payload) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"send refused: {response.status} {await response.text()}")
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(client(session) for _ in range(LOADERS)))
+
+
+def _summary(taps: list[LineTap], latency_s: float, jobs: int) -> dict[str, Any]:
+    busy = 0
+    span = 0.0
+    gaps: list[float] = []
+    for tap in taps:
+        starts, ends = tap.cmgs_at, tap.accepted_at
+        if len(starts) >= 2:
+            busy += len(starts) - 1
+            span += starts[-1] - starts[0]
+        gaps += [nxt - end for end, nxt in zip(ends, starts[1:], strict=False)]
+    first = min(t.cmgs_at[0] for t in taps if t.cmgs_at)
+    last = max(t.accepted_at[-1] for t in taps if t.accepted_at)
+    ideal = len(taps) / latency_s
+    return {
+        "modems": len(taps),
+        "latency_s": latency_s,
+        "jobs": jobs,
+        "ratio": round(busy * latency_s / span, 4) if span else float("nan"),
+        "ratio_wall": round(jobs / (last - first) / ideal, 4),
+        "parts_per_s": round(busy / span * len(taps), 1) if span else float("nan"),
+        "limit_parts_per_s": round(ideal, 1),
+        "gap_p50_ms": round(percentile(gaps, 50) * 1000, 1),
+        "gap_max_ms": round(max(gaps, default=float("nan")) * 1000, 1),
+    }

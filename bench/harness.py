@@ -1,0 +1,297 @@
+"""What every scenario needs: the daemon as a subprocess, taps on emulated ptys, statistics.
+
+The daemon is driven only from outside: ``python -m modemd`` subprocesses (``keys create``,
+``serve``), its HTTP API, and the ptys of emulated modems it opens with ``--device PORT:PIN``.
+Times are ``time.time()`` of this process, the same clock the emulator stamps accepts with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modemd.drivers.emulator import EmulatedBank, EmulatedModem
+
+PIN = "7"  # pool label of every benchmark modem
+READY_TIMEOUT_S = 120.0  # 64 modems initialise concurrently; far more than they ever need
+STOP_TIMEOUT_S = 20.0  # SIGTERM to exit; the daemon bounds each shutdown step to 10 s
+CMGS = b"AT+CMGS="
+CDS = b"+CDS"
+TAIL_BYTES = 16  # a command split across two reads is still recognised
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+TICKS_S = os.sysconf("SC_CLK_TCK")
+LISTENING = re.compile(r"API listening on http://[\d.]+:(\d+)")
+DEVICES_READY = re.compile(r"(\d+) of (\d+) devices ready")
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile of ``values`` (p in 0..100); NaN when empty."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def workdir() -> Path:
+    """A fresh temporary directory for one scenario's database."""
+    return Path(tempfile.mkdtemp(prefix="modemd-bench-"))
+
+
+async def modemd_cli(*args: str) -> str:
+    """Run one ``modemd`` command; its stdout (raises with its stderr when it fails)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "modemd", *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"modemd {' '.join(args)} failed: {err.decode(errors='replace')}")
+    return out.decode()
+
+
+async def create_key(db: Path, ipn_url: str | None = None) -> str:
+    """A new over-IP key of the benchmark pool (the secret is the last word printed)."""
+    extra = ["--ipn-url", ipn_url] if ipn_url else []
+    printed = await modemd_cli("keys", "create", "--pin", PIN, "--over-ip", "--db", str(db), *extra)
+    return printed.split()[-1]
+
+
+class LineTap:
+    """What one emulated modem's pty saw: AT+CMGS arrivals and +CDS emissions, stamped."""
+
+    def __init__(self, modem: EmulatedModem, changed: asyncio.Event) -> None:
+        self.modem = modem
+        self.changed = changed  # shared by the bank's taps: set on every stamp
+        self.cmgs_at: list[float] = []
+        self.cds_at: list[float] = []
+        self._tail_in = b""
+        self._tail_out = b""
+        modem.on_input = self._on_input
+        modem.on_output = self._on_output
+
+    def _on_input(self, data: bytes) -> None:
+        self._tail_in = _stamp(self._tail_in + data, CMGS, self.cmgs_at, self.changed)
+
+    def _on_output(self, data: bytes) -> None:
+        self._tail_out = _stamp(self._tail_out + data, CDS, self.cds_at, self.changed)
+
+    @property
+    def accepted_at(self) -> list[float]:
+        """When the emulated network accepted each part (the send ended)."""
+        return [m.at for m in self.modem.accepted]
+
+
+def _stamp(seen: bytes, needle: bytes, stamps: list[float], changed: asyncio.Event) -> bytes:
+    """Stamp each ``needle`` in ``seen``; return the tail to prepend to the next chunk."""
+    if needle in seen:
+        stamps.extend([time.time()] * seen.count(needle))
+        changed.set()
+        seen = seen.rsplit(needle, 1)[1]
+    return seen[-TAIL_BYTES:]
+
+
+@asynccontextmanager
+async def emulated_bank(count: int, **profile: Any) -> AsyncIterator[list[LineTap]]:
+    """``count`` emulated modems serving ptys in this process, each with a tap."""
+    bank = EmulatedBank.create(count, seed=count, profile_overrides=profile)
+    await bank.start()
+    changed = asyncio.Event()
+    try:
+        yield [LineTap(m, changed) for m in bank.modems]
+    finally:
+        await bank.close()
+
+
+class Daemon:
+    """``modemd serve`` as a subprocess on a free loopback port."""
+
+    def __init__(self, db: Path, ports: list[str]) -> None:
+        self.db = db
+        self.ports = ports
+        self.port = 0
+        self.ready_s = 0.0  # spawn to "API listening"
+        self.devices_ready = 0  # as the daemon logged it before listening
+        self.log: list[str] = []
+        self._proc: asyncio.subprocess.Process | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    async def start(self) -> None:
+        """Spawn the daemon and wait until its API listens."""
+        devices = [arg for p in self.ports for arg in ("--device", f"{p}:{PIN}")]
+        serve = ["serve", "--db", str(self.db), "--host", "127.0.0.1", "--port", "0", *devices]
+        started = time.perf_counter()
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "modemd",
+            *serve,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            while not self.port:
+                line = await self._line()
+                if counted := DEVICES_READY.search(line):
+                    self.devices_ready = int(counted.group(1))
+                if match := LISTENING.search(line):
+                    self.port = int(match.group(1))
+        self.ready_s = time.perf_counter() - started
+        if self.devices_ready != len(self.ports):
+            raise RuntimeError(f"{self.devices_ready} of {len(self.ports)} modems ready")
+        self._drain = asyncio.create_task(self._keep_reading(), name="daemon stderr")
+
+    async def _line(self) -> str:
+        assert self._proc is not None and self._proc.stderr is not None
+        raw = await self._proc.stderr.readline()
+        if not raw:
+            raise RuntimeError("modemd serve exited:\n" + "".join(self.log[-30:]))
+        line = raw.decode(errors="replace")
+        self.log.append(line)
+        del self.log[:-200]
+        return line
+
+    async def _keep_reading(self) -> None:
+        while True:
+            await self._line()
+
+    async def stop(self) -> None:
+        """SIGTERM, then wait; kill if it does not stop in time."""
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._drain is not None:
+            self._drain.cancel()
+            await asyncio.gather(self._drain, return_exceptions=True)
+
+    async def __aenter__(self) -> Daemon:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+
+@asynccontextmanager
+async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
+    """With ``out``: py-spy samples ``pid`` (all threads) meanwhile and writes a flame graph."""
+    spy_path = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    if out is None or spy_path is None:
+        yield
+        return
+    spy = await asyncio.create_subprocess_exec(
+        spy_path, "record", "--pid", str(pid), "--threads", "--idle", "--rate", "200",
+        "--format", "raw", "-o", str(out),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    await asyncio.sleep(0.5)  # attached before the measured window starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT_S):
+                await spy.wait()
+        except TimeoutError:
+            spy.kill()
+            await spy.wait()
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One process's resident memory and CPU seconds at one moment."""
+
+    rss_mb: float
+    cpu_s: float
+    at: float
+
+    @classmethod
+    def of(cls, pid: int) -> Usage:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        statm = Path(f"/proc/{pid}/statm").read_text().split()
+        cpu = (int(fields[11]) + int(fields[12])) / TICKS_S  # utime + stime
+        return cls(int(statm[1]) * PAGE_KB / 1024, cpu, time.perf_counter())
+
+    def cpu_percent_since(self, earlier: Usage) -> float:
+        """Average CPU use between ``earlier`` and this sample (100 = one core)."""
+        return 100 * (self.cpu_s - earlier.cpu_s) / max(self.at - earlier.at, 1e-9)
+
+
+class UsageSampler:
+    """Samples a process every ``every_s`` while running; keeps the peak RSS."""
+
+    def __init__(self, pid: int, every_s: float = 0.25) -> None:
+        self.pid = pid
+        self.every_s = every_s
+        self.first = Usage.of(pid)
+        self.last = self.first
+        self.peak_rss_mb = self.first.rss_mb
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> UsageSampler:
+        self._task = asyncio.create_task(self._run(), name="usage sampler")
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._sample()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.every_s)
+            self._sample()
+
+    def _sample(self) -> None:
+        self.last = Usage.of(self.pid)
+        self.peak_rss_mb = max(self.peak_rss_mb, self.last.rss_mb)
+
+    @property
+    def cpu_percent(self) -> float:
+        return self.last.cpu_percent_since(self.first)
+
+    @property
+    def cpu_s(self) -> float:
+        """CPU seconds the process used while sampled (load on the machine barely moves it)."""
+        return self.last.cpu_s - self.first.cpu_s
+
+
+async def wait_until(check: Callable[[], bool], changed: asyncio.Event, timeout_s: float) -> None:
+    """Wait until ``check()`` holds, looking again each time ``changed`` is set."""
+    async with asyncio.timeout(timeout_s):
+        while not check():
+            changed.clear()
+            await changed.wait()

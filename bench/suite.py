@@ -1,0 +1,220 @@
+"""``bench/run``: every scenario against the physical limit; a table and bench/results/latest.json.
+
+Ratios are measured within one run (modemd against the limit of its modems, against a bare
+aiohttp endpoint on the same machine), because absolute numbers move with whatever else the
+machine is doing; the load average before and after is recorded with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import accept, backlog, dispatch, footprint
+from bench.harness import workdir
+
+RESULTS = Path(__file__).parent / "results"
+SUITE_TIMEOUT_S = 900.0  # the whole suite stops by itself; a full run takes ~2 min on 2 cores
+SCENARIO_TIMEOUT_S = 300.0  # a stuck scenario is recorded as failed and the next one runs
+MODEMS = 64
+FSYNC_ROUNDS = 200
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much work each scenario does."""
+
+    dispatch_jobs: int
+    rounds_3s: int
+    rounds_100ms: int
+    accept_s: float
+    idle_s: float
+
+
+FULL = Size(dispatch_jobs=1000, rounds_3s=4, rounds_100ms=30, accept_s=5.0, idle_s=5.0)
+QUICK = Size(dispatch_jobs=200, rounds_3s=2, rounds_100ms=10, accept_s=2.0, idle_s=2.0)
+
+# (key, label, unit, target text, passes) in the order of the table
+ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
+    ("dispatch_p50_ms", "dispatch 200 -> AT+CMGS, p50", "ms", "", None),
+    ("dispatch_p99_ms", "dispatch 200 -> AT+CMGS, p99", "ms", "<= 50", lambda v: v <= 50),
+    ("throughput_ratio_3s", "backlog ratio, 64 x 3 s", "", ">= 0.97", lambda v: v >= 0.97),
+    ("gap_max_ms_3s", "  largest idle gap", "ms", "", None),
+    ("throughput_ratio_100ms", "backlog ratio, 64 x 0.1 s", "", ">= 0.97", lambda v: v >= 0.97),
+    ("gap_max_ms_100ms", "  largest idle gap", "ms", "", None),
+    ("accept_rps", "durable accepts/s, 64 clients", "/s", ">= 3000", lambda v: v >= 3000),
+    ("accept_p50_ms", "  accept p50", "ms", "", None),
+    ("accept_p99_ms", "  accept p99", "ms", "<= 50", lambda v: v <= 50),
+    ("bare_rps", "bare aiohttp endpoint", "/s", "", None),
+    ("accept_ratio_vs_bare", "  accepts / bare", "", "", None),
+    ("accept_cpu_ms", "  daemon CPU per accept", "ms", "", None),
+    ("bare_cpu_ms", "  bare CPU per request", "ms", "", None),
+    ("ipn_p50_ms", "IPN +CDS -> POST, p50", "ms", "", None),
+    ("ipn_p99_ms", "IPN +CDS -> POST, p99", "ms", "<= 100", lambda v: v <= 100),
+    ("ready_s_64", "time to ready, 64 modems", "s", "", None),
+    ("rss_mb_64_idle", "RSS, 64 idle modems", "MB", "<= 100", lambda v: v <= 100),
+    ("cpu_percent_64_idle", "  CPU, 64 idle", "%", "", None),
+    ("rss_mb_64_busy", "RSS, 64 busy modems", "MB", "<= 100", lambda v: v <= 100),
+    ("cpu_percent_64_busy", "  CPU, 64 busy (0.1 s)", "%", "", None),
+    ("cpu_ms_per_send_100ms", "  daemon CPU per send", "ms", "", None),
+]
+
+
+async def _footprint(size: Size, _profile: Path | None) -> dict[str, Any]:
+    idle = await footprint.run(MODEMS, size.idle_s)
+    return {
+        "ready_s_64": idle["ready_s"],
+        "rss_mb_64_idle": idle["rss_mb"],
+        "cpu_percent_64_idle": idle["cpu_percent"],
+    }
+
+
+async def _dispatch(size: Size, profile: Path | None) -> dict[str, Any]:
+    return await dispatch.run(size.dispatch_jobs, 4, _file(profile, "dispatch"))
+
+
+async def _accept(size: Size, profile: Path | None) -> dict[str, Any]:
+    return await accept.run(size.accept_s, _file(profile, "accept"))
+
+
+async def _backlog_3s(size: Size, profile: Path | None) -> dict[str, Any]:
+    result = await backlog.run(MODEMS, 3.0, size.rounds_3s, _file(profile, "backlog-3s"))
+    return {
+        "throughput_ratio_3s": result["ratio"],
+        "gap_max_ms_3s": result["gap_max_ms"],
+        "backlog_3s": result,
+    }
+
+
+async def _backlog_100ms(size: Size, profile: Path | None) -> dict[str, Any]:
+    result = await backlog.run(MODEMS, 0.1, size.rounds_100ms, _file(profile, "backlog-100ms"))
+    return {
+        "throughput_ratio_100ms": result["ratio"],
+        "gap_max_ms_100ms": result["gap_max_ms"],
+        "rss_mb_64_busy": result["rss_mb_peak"],
+        "cpu_percent_64_busy": result["cpu_percent"],
+        "cpu_ms_per_send_100ms": result["cpu_ms_per_send"],
+        "backlog_100ms": result,
+    }
+
+
+Scenario = Callable[[Size, Path | None], Awaitable[dict[str, Any]]]
+SCENARIOS: dict[str, Scenario] = {
+    "footprint": _footprint,
+    "dispatch": _dispatch,
+    "accept": _accept,
+    "backlog-3s": _backlog_3s,
+    "backlog-100ms": _backlog_100ms,
+}
+
+
+def _file(directory: Path | None, name: str) -> Path | None:
+    return None if directory is None else directory / f"{name}.txt"
+
+
+def bare_fsync_ms(directory: Path, rounds: int = FSYNC_ROUNDS) -> float:
+    """Mean time of one 256-byte write + fsync on the disk holding the benchmark databases."""
+    path = directory / "fsync.probe"
+    with open(path, "wb") as f:
+        start = time.perf_counter()
+        for _ in range(rounds):
+            f.write(b"x" * 256)
+            f.flush()
+            os.fsync(f.fileno())
+        return (time.perf_counter() - start) / rounds * 1000
+
+
+def machine() -> dict[str, Any]:
+    """What ran the benchmark: CPUs, Python, commit, load now."""
+    head = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+        check=False,
+    ).stdout.strip()
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": head or None,
+        "fsync_ms": round(bare_fsync_ms(workdir()), 3),
+    }
+
+
+async def run_all(names: list[str], size: Size, profile: Path | None) -> dict[str, Any]:
+    """Run ``names`` in order; a failing scenario is recorded and the others still run."""
+    results: dict[str, Any] = {"machine": machine(), "loadavg_before": os.getloadavg()}
+    errors: dict[str, str] = {}
+    for name in names:
+        started = time.perf_counter()
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        try:
+            async with asyncio.timeout(SCENARIO_TIMEOUT_S):
+                results |= await SCENARIOS[name](size, profile)
+        except Exception as exc:
+            traceback.print_exc()
+            errors[name] = f"{type(exc).__name__}: {exc}"
+        results.setdefault("scenario_s", {})[name] = round(time.perf_counter() - started, 1)
+    results["loadavg_after"] = os.getloadavg()
+    results["errors"] = errors
+    return results
+
+
+def table(results: dict[str, Any]) -> str:
+    """The results as an aligned text table with the issue's targets."""
+    lines = [f"{'metric':<34} {'measured':>10}  {'target':<8} ok", "-" * 60]
+    for key, label, unit, target, passes in ROWS:
+        value = results.get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            shown, ok = "-", ""
+        else:
+            shown = f"{value:,.2f}" if isinstance(value, float) and value < 100 else f"{value:,.0f}"
+            ok = "" if passes is None else ("yes" if passes(value) else "NO")
+        lines.append(f"{label:<34} {shown + ' ' + unit:>10}  {target:<8} {ok}")
+    load = " ".join(f"{x:.2f}" for x in results["loadavg_after"])
+    lines.append(f"machine: {results['machine']['cpus']} CPUs, load {load}, "
+                 f"fsync {results['machine']['fsync_ms']} ms")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Parse options, run, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (smoke test)")
+    parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), help="run only these")
+    parser.add_argument("--profile", type=Path, help="py-spy each measured window into DIR")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    options = parser.parse_args()
+    if options.profile is not None:
+        options.profile.mkdir(parents=True, exist_ok=True)
+    size = QUICK if options.quick else FULL
+    names = options.only or list(SCENARIOS)
+    started = time.perf_counter()
+    results = asyncio.run(_bounded(run_all(names, size, options.profile)))
+    results["size"] = "quick" if options.quick else "full"
+    results["duration_s"] = round(time.perf_counter() - started, 1)
+    results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    options.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"written to {options.out}", flush=True)
+    if results["errors"]:
+        raise SystemExit(f"failed scenarios: {', '.join(results['errors'])}")
+
+
+async def _bounded(work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    async with asyncio.timeout(SUITE_TIMEOUT_S):
+        return await work

@@ -1,0 +1,111 @@
+"""Who is calling: the client's address (the socket's peer; X-Forwarded-For believed only from
+configured trusted proxies), the API key and its rules, and the admin."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from modemd.api.contract import StatusCode
+from modemd.api.keyspec import check_network
+from modemd.api.ratelimit import RateLimiter
+from modemd.api.validation import RequestError, ip_allowed, plain_address, read_apikey
+from modemd.model import ApiKey
+from modemd.store import keys as key_rows
+from modemd.store.db import Store
+
+log = logging.getLogger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    """What the API needs beyond the store and the bank."""
+
+    trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
+    admin_token: str | None = None  # admin API from anywhere with ``Bearer <token>``
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+
+
+def api_config(trusted_proxies: Iterable[str] = (), admin_token: str | None = None) -> ApiConfig:
+    """Checked config; a bad proxy entry raises ``ValueError`` naming it."""
+    networks = tuple(ipaddress.ip_network(check_network(p)) for p in trusted_proxies)
+    return ApiConfig(trusted_proxies=networks, admin_token=admin_token or None)
+
+
+STORE: web.AppKey[Store] = web.AppKey("store", Store)
+CONFIG: web.AppKey[ApiConfig] = web.AppKey("api_config", ApiConfig)
+CALLER_KEY: web.RequestKey[ApiKey] = web.RequestKey("api_key", ApiKey)  # CORS reads it
+
+
+class RateLimitedError(Exception):
+    """The key is over its rate limit."""
+
+    def __init__(self, key: ApiKey, retry_after_s: float) -> None:
+        super().__init__(f"key {key.key_id} over {key.rate_limit}/min")
+        self.retry_after_s = retry_after_s
+
+
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, proxies: tuple) -> bool:
+    return any(address.version == n.version and address in n for n in proxies)
+
+
+def client_ip(peer: str, forwarded_for: list[str], proxies: tuple[Network, ...]) -> str:
+    """The caller: the peer, or, when the peer is a trusted proxy, the nearest untrusted hop."""
+    address = plain_address(peer)
+    if address is None:
+        return peer
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+    while _trusted(address, proxies) and hops:
+        hop = hops.pop()
+        nearer = plain_address(hop)
+        if nearer is None:  # garbage from the client side: nobody to believe
+            return hop[:64]
+        address = nearer
+    return str(address)
+
+
+def caller_ip(request: web.Request) -> str:
+    """``client_ip`` of this request."""
+    return client_ip(
+        request.remote or "",
+        request.headers.getall("X-Forwarded-For", []),
+        request.app[CONFIG].trusted_proxies,
+    )
+
+
+async def authenticate(
+    request: web.Request, fields: dict[str, object]
+) -> tuple[ApiKey, StatusCode]:
+    """The key and the ok code (1 or 2), or ``RequestError`` 3/4, or ``RateLimitedError``."""
+    secret = read_apikey(fields, request.headers.get("Authorization"))
+    key = await request.app[STORE].read(key_rows.find_key, secret)
+    if key is None:
+        raise RequestError(StatusCode.API_KEY_ERROR, "unknown or revoked apikey")
+    request[CALLER_KEY] = key
+    wait = request.app[CONFIG].limiter.wait_s(key.key_id, key.rate_limit)
+    if wait > 0:
+        raise RateLimitedError(key, wait)
+    if key.over_ip:
+        return key, StatusCode.OK_OVER_IP
+    ip = caller_ip(request)
+    if ip_allowed(ip, key.allow_ips):
+        return key, StatusCode.OK_IP
+    raise RequestError(StatusCode.UNAUTHORIZED_IP, f"IP {ip} is not allowed for this apikey")
+
+
+def is_admin(request: web.Request) -> bool:
+    """The admin token, or a loopback peer that is not relaying someone else's request."""
+    token = request.app[CONFIG].admin_token
+    given = request.headers.get("Authorization", "")
+    if token and given.lower().startswith("bearer "):
+        return hmac.compare_digest(given[7:].strip().encode(), token.encode())
+    peer = plain_address(request.remote or "")
+    relayed = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    return peer is not None and peer.is_loopback and not relayed

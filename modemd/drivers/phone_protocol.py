@@ -1,0 +1,65 @@
+"""SMSGate's message states and ids, and pacing under Android's SMS limit: sans-IO."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import deque
+from typing import Any
+
+PACE_PARTS = 25  # parts per window we allow ourselves: under Android's 30 (SmsUsageMonitor)
+PACE_WINDOW_S = 60.0  # Android's check period (SmsUsageMonitor, 60000 ms)
+TP_STATUS_DELIVERED = 0x00  # 23.040: short message received by the SME
+TP_STATUS_FAILED = 0x40  # 23.040: a permanent error; the app's own reason is logged
+LIST_PAGE = 100
+OUR_ID = re.compile(r"^modemd-(\d+)-(\d+)$")
+# SmsManager errors after which another attempt (maybe on another device) can work.
+TRANSIENT_APP_ERRORS = frozenset(
+    {"RESULT_ERROR_LIMIT_EXCEEDED", "RESULT_ERROR_RADIO_OFF", "RESULT_ERROR_NO_SERVICE"}
+)
+PROCESSED, SENT, DELIVERED, FAILED = "Processed", "Sent", "Delivered", "Failed"
+PENDING_STATES = frozenset({"Pending", "Cancelling"})  # not yet handed to the radio
+KNOWN_STATES = frozenset({*PENDING_STATES, PROCESSED, SENT, DELIVERED, FAILED, "Cancelled"})
+
+
+class Pacer:
+    """Parts sent in a sliding window, sans-IO: how long to wait before sending ``parts``."""
+
+    def __init__(self, max_parts: int = PACE_PARTS, window_s: float = PACE_WINDOW_S) -> None:
+        self.max_parts = max_parts
+        self.window_s = window_s
+        self._sent: deque[tuple[float, int]] = deque()
+
+    def wait_s(self, parts: int, now: float) -> float:
+        while self._sent and self._sent[0][0] <= now - self.window_s:
+            self._sent.popleft()
+        total = sum(n for _, n in self._sent)
+        if total + parts <= self.max_parts or not self._sent:
+            return 0.0
+        for at, n in self._sent:  # the oldest sends leave the window first
+            total -= n
+            if total + parts <= self.max_parts:
+                return max(0.0, at + self.window_s - now)
+        return max(0.0, self._sent[-1][0] + self.window_s - now)  # bigger than the window
+
+    def record(self, parts: int, now: float) -> None:
+        self._sent.append((now, parts))
+
+
+def parse_json(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def recipient_state(data: Any) -> tuple[str | None, str | None]:
+    """The state of our only recipient (the message's own state as a fallback) and its error."""
+    if not isinstance(data, dict):
+        return None, None
+    recipients = data.get("recipients") or [{}]
+    first = recipients[0] if isinstance(recipients[0], dict) else {}
+    state = first.get("state") or data.get("state")
+    return (str(state) if state is not None else None), first.get("error")

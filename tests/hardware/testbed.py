@@ -1,0 +1,235 @@
+"""The test side of ``testbed_server.py``: fake USB modems in a umockdev testbed, served by
+emulated modems on the ptys behind their device nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modemd.drivers.emulator import EmulatedModem, ModemProfile
+from modemd.drivers.emulator_profile import emulated_identity
+
+SERVER = Path(__file__).with_name("testbed_server.py")
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: the one python3-gi is built for
+USB_ROOT = "/devices/pci0000:00/0000:00:14.0/usb1"
+PCI_PATH = "pci-0000:00:14.0"
+PRELOAD = "libumockdev-preload"
+
+
+def preloaded() -> bool:
+    return PRELOAD in os.environ.get("LD_PRELOAD", "")
+
+
+class Testbed:
+    """A umockdev testbed in a helper process; this process sees it while it is entered."""
+
+    def __init__(self, sock_path: Path) -> None:
+        self._proc = subprocess.Popen(
+            ["umockdev-wrapper", SYSTEM_PYTHON, str(SERVER), str(sock_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k != "UMOCKDEV_DIR"},
+        )
+        assert self._proc.stdout is not None
+        self.root = self._proc.stdout.readline().strip()
+        if not self.root:
+            self._proc.wait()
+            raise RuntimeError("testbed server did not start")
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.connect(str(sock_path))
+        self._file = self._sock.makefile("rb")
+
+    def close(self) -> None:
+        self._file.close()
+        self._sock.close()
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        self._proc.wait(timeout=10)
+
+    def _call(self, **request: str) -> dict[str, object]:
+        self._sock.sendall(json.dumps(request).encode() + b"\n")
+        answer: dict[str, object] = json.loads(self._file.readline())
+        if not answer.get("ok"):
+            raise RuntimeError(f"testbed {request['op']}: {answer}")
+        return answer
+
+    # Async: while the server sends uevents our loop must drain them (umockdev's event
+    # sockets queue only net.unix.max_dgram_qlen datagrams, 10 by default).
+
+    async def add(self, text: str) -> None:
+        """Add devices; umockdev sends an "add" uevent for each."""
+        await asyncio.to_thread(self._call, op="add", text=text)
+
+    async def remove(self, syspath: str) -> None:
+        await asyncio.to_thread(self._call, op="remove", syspath=syspath)
+
+    async def uevent(self, syspath: str, action: str) -> None:
+        await asyncio.to_thread(self._call, op="uevent", syspath=syspath, action=action)
+
+    async def master_fd(self, devnode: str) -> int:
+        return await asyncio.to_thread(self._master_fd, devnode)
+
+    def _master_fd(self, devnode: str) -> int:
+        self._sock.sendall(json.dumps({"op": "fd", "devnode": devnode}).encode() + b"\n")
+        # The reply is one short line; the fd rides on it.
+        data, fds, _flags, _addr = socket.recv_fds(self._sock, 1024, 1)
+        if not fds:
+            raise RuntimeError(f"testbed has no pty for {devnode}: {data!r}")
+        return fds[0]
+
+
+@dataclass
+class TtySpec:
+    """One tty interface of a fake USB modem."""
+
+    name: str  # ttyUSB2
+    interface: int  # USB interface number
+    role: str = "at"  # "at": an emulated modem; "silent": never answers; "noise": binary junk
+    properties: dict[str, str] = field(default_factory=dict)  # udev properties (MODEMD_PIN ...)
+
+
+@dataclass
+class FakeUsbModem:
+    """A USB modem in the testbed: its usb_device, interfaces and ttys."""
+
+    usb_port: str  # "3" -> USB device 1-3 on bus 1, port path ...-usb-0:3
+    serial: str
+    ttys: list[TtySpec]
+    vendor: str = "2c7c"
+    product: str = "0125"
+
+    @property
+    def syspath(self) -> str:
+        return f"/sys{USB_ROOT}/1-{self.usb_port}"
+
+    @property
+    def id_path(self) -> str:
+        return f"{PCI_PATH}-usb-0:{self.usb_port}"
+
+    def tty_syspath(self, tty: TtySpec) -> str:
+        return f"{self.syspath}/1-{self.usb_port}:1.{tty.interface}/{tty.name}/tty/{tty.name}"
+
+    def text(self) -> str:
+        """The umockdev description of the device and all its ports."""
+        id_serial = f"Quectel_EC25_{self.serial}"
+        blocks = [
+            f"P: {USB_ROOT}/1-{self.usb_port}\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\n"
+            f"E: ID_SERIAL={id_serial}\nA: serial={self.serial}\nA: idVendor={self.vendor}\n"
+            f"A: idProduct={self.product}\n"
+        ]
+        for tty in self.ttys:
+            iface = f"1-{self.usb_port}:1.{tty.interface}"
+            blocks.append(
+                f"P: {USB_ROOT}/1-{self.usb_port}/{iface}\nE: SUBSYSTEM=usb\n"
+                f"E: DEVTYPE=usb_interface\nA: bInterfaceNumber={tty.interface:02x}\n"
+            )
+            props = {
+                "SUBSYSTEM": "tty",
+                "DEVNAME": f"/dev/{tty.name}",
+                "ID_SERIAL": id_serial,
+                "ID_SERIAL_SHORT": self.serial,
+                "ID_VENDOR_ID": self.vendor,
+                "ID_MODEL_ID": self.product,
+                "ID_PATH": f"{self.id_path}:1.{tty.interface}",
+                "ID_USB_INTERFACE_NUM": f"{tty.interface:02x}",
+                **tty.properties,
+            }
+            lines = "".join(f"E: {k}={v}\n" for k, v in props.items())
+            blocks.append(f"P: {self.tty_syspath(tty)[4:]}\nN: {tty.name}\n{lines}")
+        return "\n".join(blocks)
+
+
+class Noise:
+    """A port that answers anything with binary junk (a GPS or diagnostics port)."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        os.set_blocking(master, False)
+        asyncio.get_running_loop().add_reader(master, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            os.read(self.master, 4096)
+            os.write(self.master, random.randbytes(64) + b"\r\n")
+        except OSError:
+            self.close()
+
+    def close(self) -> None:
+        if self.master >= 0:
+            asyncio.get_running_loop().remove_reader(self.master)
+            os.close(self.master)
+            self.master = -1
+
+
+class Bench:
+    """Plug and unplug fake modems; each AT port is answered by an emulated modem."""
+
+    def __init__(self, testbed: Testbed) -> None:
+        self.testbed = testbed
+        self.modems: dict[str, EmulatedModem] = {}  # by devnode
+        self.noise: dict[str, Noise] = {}
+        self.held: dict[str, int] = {}  # silent ports: master fds kept, never read
+
+    async def plug(
+        self, usb: FakeUsbModem, identity: int = 0, **profile: object
+    ) -> EmulatedModem | None:
+        """Add ``usb`` to the testbed and serve its ports; the emulated modem of its AT port."""
+        await self.testbed.add(usb.text())
+        emulated = None
+        for tty in usb.ttys:
+            devnode = f"/dev/{tty.name}"
+            fd = await self.testbed.master_fd(devnode)
+            if tty.role == "at":
+                ident = emulated_identity(identity)
+                modem = EmulatedModem(
+                    ModemProfile(imei=ident.imei, imsi=ident.imsi, iccid=ident.iccid, **profile),  # type: ignore[arg-type]
+                    name=tty.name,
+                )
+                await modem.start_on(fd, devnode)
+                self.modems[devnode] = emulated = modem
+            elif tty.role == "noise":
+                self.noise[devnode] = Noise(fd)
+            else:
+                self.held[devnode] = fd
+        return emulated
+
+    async def unplug(self, usb: FakeUsbModem) -> None:
+        """Hang up its ports (as the kernel does) and remove it: "remove" uevents."""
+        for tty in usb.ttys:
+            self._drop(f"/dev/{tty.name}")
+        await self.testbed.remove(usb.syspath)
+
+    def _drop(self, devnode: str) -> None:
+        if (modem := self.modems.pop(devnode, None)) is not None:
+            modem.unplug()
+        if (noise := self.noise.pop(devnode, None)) is not None:
+            noise.close()
+        if (fd := self.held.pop(devnode, None)) is not None:
+            os.close(fd)
+
+    async def close(self) -> None:
+        for modem in self.modems.values():
+            await modem.close()
+        for noise in self.noise.values():
+            noise.close()
+        for fd in self.held.values():
+            os.close(fd)
+
+
+@contextmanager
+def entered(testbed: Testbed) -> Iterator[None]:
+    """This process (and the children it starts) see ``testbed`` instead of the real /sys."""
+    os.environ["UMOCKDEV_DIR"] = testbed.root
+    try:
+        yield
+    finally:
+        del os.environ["UMOCKDEV_DIR"]
