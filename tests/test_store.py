@@ -226,3 +226,28 @@ async def test_operator_retry_only_from_unknown_failed_expired(store: Store) -> 
     assert again.state is JobState.QUEUED and again.device_id is None
     assert "retried by operator" in (again.error or "")
     assert await store.write(jobs.claim_job, job.job_id, "imei-2") is not None
+
+
+async def test_a_report_settles_the_one_matching_unknown_job(store: Store) -> None:
+    job = await new_job(store)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    await store.write(jobs.mark_unknown, claimed, "killed after Ctrl-Z")
+    other = await store.write(jobs.apply_report, "imei-2", 7, "+31612345678", 0,
+                              ReportOutcome.DELIVERED)
+    assert other.job is None  # another device's report proves nothing
+    result = await store.write(jobs.apply_report, "imei-1", 7, "+31612345678", 0,
+                               ReportOutcome.DELIVERED)
+    assert result.job is not None and result.job.state is JobState.DELIVERED
+    rows = await store.read(events.list_events, job.job_id)
+    assert [r["type"] for r in rows] == ["sms.unknown", "sms.delivered"]
+
+
+async def test_ambiguous_unknown_jobs_stay_unknown(store: Store) -> None:
+    for _ in range(2):
+        job = await new_job(store)
+        claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+        await store.write(jobs.mark_unknown, claimed, "killed")
+    result = await store.write(jobs.apply_report, "imei-1", 7, "+31612345678", 0,
+                               ReportOutcome.DELIVERED)
+    assert result.job is None
+    assert await store.read(lambda db: db.table("jobs").count_where("state = 'unknown'")) == 2

@@ -342,7 +342,9 @@ def apply_report(
         }
     )
     if match is None:
-        return ReportResult(None, outcome)
+        return ReportResult(
+            settle_unknown_by_report(db, device_id, digits, tp_status, outcome), outcome
+        )
     db.execute(
         "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
         "WHERE job_id = ? AND part = ?",
@@ -370,6 +372,48 @@ def apply_report(
     ):
         job = _move(db, job, JobState.DELIVERED, event=EventType.SMS_DELIVERED, event_data=data)
     return ReportResult(job, outcome)
+
+
+def settle_unknown_by_report(
+    db: sqlite_utils.Database,
+    device_id: str,
+    digits: str,
+    tp_status: int,
+    outcome: ReportOutcome,
+) -> Job | None:
+    """A report matching no recorded part may still be about an ``unknown`` job: one whose
+    +CMGS answer was lost (crash, unplug, timeout) on this device, to this recipient. With
+    exactly one such single-part job in the window, the report settles it; otherwise (none,
+    several, multipart) it stays unknown. Never a resend."""
+    if outcome is ReportOutcome.PENDING:
+        return None
+    candidates = [
+        row["job_id"]
+        for row in db.query(
+            "SELECT job_id, to_number FROM jobs WHERE state = 'unknown' AND device_id = ? "
+            "AND parts = 1 AND updated_at >= ?",
+            [device_id, time.time() - REPORT_WINDOW_S],
+        )
+        if row["to_number"].lstrip("+") == digits
+    ]
+    if len(candidates) != 1:
+        return None
+    job = get_job(db, candidates[0])
+    assert job is not None
+    db.execute(
+        "UPDATE status_reports SET job_id = ? WHERE report_id = last_insert_rowid()", [job.job_id]
+    )
+    data = {"tp_status": tp_status, "settled_from": "unknown"}
+    if outcome is ReportOutcome.DELIVERED:
+        return _move(db, job, JobState.DELIVERED, event=EventType.SMS_DELIVERED, event_data=data)
+    return _move(
+        db,
+        job,
+        JobState.FAILED,
+        event=EventType.SMS_FAILED,
+        event_data={**data, "error": f"status report: TP-Status 0x{tp_status:02X}"},
+        error=f"TP-Status 0x{tp_status:02X}",
+    )
 
 
 def counts_by_state(db: sqlite_utils.Database) -> dict[str, int]:
