@@ -6,6 +6,7 @@ import click
 
 from modemd.api.keyspec import KeySettingsError, check_settings
 from modemd.cli import _table, db_option, main
+from modemd.store import endpoints
 from modemd.store import keys as key_rows
 from modemd.store.db import connect
 
@@ -78,7 +79,12 @@ def keys_create(
         click.echo(
             "note: no --allow-ip and no --over-ip: every call will get unauthorized_ip", err=True
         )
-    key, secret = key_rows.create_key(connect(db), **wanted.columns())
+    database = connect(db)
+    key, secret = key_rows.create_key(database, **wanted.columns())
+    if wanted.columns().get("ipn_url"):
+        signing = endpoints.get_endpoint(database, key.key_id).secret
+        click.echo(f"IPN signing secret (verify webhook-signature with it; also "
+                   f"`modemd ipn secret {key.key_id}`): {signing}")
     click.echo(f"key {key.key_id} for pin {pin} created; store it now, it is not shown again:")
     click.echo(secret)
 
