@@ -186,10 +186,10 @@ async def test_kill_minus_nine_loses_nothing_and_sends_nothing_twice(tmp_path: P
         assert received[-1] == f"sms.{row['state']}", (job_id, received)
         assert received.index(received[-1]) == len(received) - 1
         assert len(set(received)) == len(received)  # one id per event
-        if row["state"] == "delivered":
-            assert received == ["sms.sent", "sms.delivered"]
+        if row["state"] == "delivered":  # unknown first when a kill hid its +CMGS
+            assert received in (["sms.sent", "sms.delivered"], ["sms.unknown", "sms.delivered"])
         token = row["message"].split()[-1]
-        if row["state"] in ("delivered", "expired") or "sms.sent" in received:
+        if row["state"] in ("delivered", "expired") or "sms.sent" in received:  # went out
             assert sent_tokens[token] == 1, (job_id, token)
 
 
