@@ -11,7 +11,10 @@ IPN arrived: every job meets an idle modem.
 from __future__ import annotations
 
 import asyncio
+import operator
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import aiohttp
 
 from bench.harness import (
     Daemon,
+    LineTap,
     UsageSampler,
     create_key,
     emulated_bank,
@@ -80,8 +84,17 @@ async def _post(session: aiohttp.ClientSession, daemon: Daemon, key: str, n: int
         return str(answer["job_id"])
 
 
+def _cmgs_counts(taps: list[LineTap]) -> list[int]:
+    return [len(t.cmgs_at) for t in taps]
+
+
+def _moved_from(taps: list[LineTap], before: list[int]) -> Callable[[], bool]:
+    """True once some modem saw an AT+CMGS= since ``before`` was counted."""
+    return lambda: _cmgs_counts(taps) != before
+
+
 async def _measure(
-    daemon: Daemon, key: str, taps: list[Any], ipn_at: dict[str, float], jobs: int
+    daemon: Daemon, key: str, taps: list[LineTap], ipn_at: dict[str, float], jobs: int
 ) -> dict[str, Any]:
     changed = taps[0].changed
     dispatch_ms: list[float] = []
@@ -90,19 +103,19 @@ async def _measure(
     missing_ipn = 0
     async with aiohttp.ClientSession() as session:
         for n in range(1, jobs + 1):
-            before = [len(t.cmgs_at) for t in taps]
+            before = _cmgs_counts(taps)
             reports = [len(t.cds_at) for t in taps]
             posted = time.time()
             job_id = await _post(session, daemon, key, n)
             answered = time.time()
             accept_ms.append((answered - posted) * 1000)
-            await wait_until(
-                lambda b=before: [len(t.cmgs_at) for t in taps] != b, changed, STEP_TIMEOUT_S
-            )
+            await wait_until(_moved_from(taps, before), changed, STEP_TIMEOUT_S)
             tap = next(t for t, b in zip(taps, before, strict=True) if len(t.cmgs_at) > b)
             dispatch_ms.append((tap.cmgs_at[-1] - answered) * 1000)
             try:
-                await wait_until(lambda j=job_id: j in ipn_at, changed, STEP_TIMEOUT_S)
+                await wait_until(
+                    partial(operator.contains, ipn_at, job_id), changed, STEP_TIMEOUT_S
+                )
             except TimeoutError:
                 missing_ipn += 1
                 continue

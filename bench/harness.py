@@ -32,6 +32,7 @@ CDS = b"+CDS"
 TAIL_BYTES = 16  # a command split across two reads is still recognised
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 TICKS_S = os.sysconf("SC_CLK_TCK")
+PROFILE_WAITING = False  # py-spy --idle: also sample threads that wait (select, fsync, queue)
 LISTENING = re.compile(r"API listening on http://[\d.]+:(\d+)")
 DEVICES_READY = re.compile(r"(\d+) of (\d+) devices ready")
 
@@ -206,13 +207,14 @@ class Daemon:
 
 @asynccontextmanager
 async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
-    """With ``out``: py-spy samples ``pid`` (all threads) meanwhile and writes a flame graph."""
+    """With ``out``: py-spy samples ``pid`` (all threads) meanwhile; collapsed stacks to ``out``."""
     spy_path = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     if out is None or spy_path is None:
         yield
         return
+    idle = ["--idle"] if PROFILE_WAITING else []
     spy = await asyncio.create_subprocess_exec(
-        spy_path, "record", "--pid", str(pid), "--threads", "--idle", "--rate", "200",
+        spy_path, "record", "--pid", str(pid), "--threads", "--rate", "200", *idle,
         "--format", "raw", "-o", str(out),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

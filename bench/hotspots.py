@@ -31,11 +31,11 @@ def summarise(path: Path, top: int) -> str:
     leaves: dict[str, Counter[str]] = defaultdict(Counter)
     totals: dict[str, Counter[str]] = defaultdict(Counter)
     for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
+        stack, _, weight_text = line.rpartition(" ")
         frames = stack.split(";")
         match = THREAD.match(frames[0])
         thread = re.sub(r"\d+", "N", match["name"]) if match else "?"
-        weight = int(count)
+        weight = int(weight_text)
         samples[thread] += weight
         leaves[thread][frame_name(frames[-1])] += weight
         for name in {frame_name(f) for f in frames[1:] if "modemd/" in f}:

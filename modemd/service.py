@@ -16,6 +16,9 @@ from modemd.drivers.phone import PhoneDriver
 from modemd.drivers.phone_emulator import EmulatedPhoneBank
 from modemd.drivers.phone_protocol import Pacer
 from modemd.drivers.serial_at import SerialAtDriver
+from modemd.hardware.hotplug import HotPlug
+from modemd.hardware.udev import Udev
+from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.runtime.bank import Bank
 from modemd.runtime.expiry import expire_forever
 from modemd.store.db import Store
@@ -62,7 +65,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     await store.start()
     emulators: EmulatedBank | None = None
     phone_emulators: EmulatedPhoneBank | None = None
-    bank = Bank(store)
+    bank = Bank(store, pacing=settings.pacing_of)
+    hotplug: HotPlug | None = None
+    watchdog: asyncio.Task[None] | None = None
     sender = IpnSender(store)
     store.on_commit.append(sender.wake)
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
@@ -91,18 +96,31 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         )
         total = len(ports) + len(phones)
         log.info("%d of %d devices ready", sum(w is not None for w in attached), total)
+        if settings.udev:
+            hotplug = HotPlug(bank, Udev(), labels=settings.labels, sim_pins=settings.sim_pins)
+            await hotplug.start()
+            log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
         api = api_config(settings.trusted_proxies, settings.admin_token)
         runner, port = await start_site(create_app(store, bank, api), settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
         if ready is not None:
             ready(port)
+        notify("READY=1")
+        if (interval := watchdog_interval_s()) is not None:
+            watchdog = asyncio.create_task(feed_watchdog(interval), name="systemd watchdog")
         await stop.wait()
     finally:
+        notify("STOPPING=1")
         _restore_signals()
         log.info("stopping")
+        if hotplug is not None:
+            await _shutdown_step("udev", hotplug.close())
         if runner is not None:
             await _shutdown_step("HTTP API", runner.cleanup())
         await _shutdown_step("devices", bank.close())
+        if watchdog is not None:  # fed until the devices are closed: a hung close gets killed
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
         for task in (sender_task, expiry_task):
             task.cancel()
         await _shutdown_step(

@@ -76,6 +76,11 @@ def main(verbose: int) -> None:
     help="Use a serial port directly (repeatable).",
 )
 @click.option("--record", default=None, help="Emulated network: JSON line per accepted SMS.")
+@click.option(
+    "--udev/--no-udev",
+    default=None,
+    help="Find modems labelled MODEMD_PIN by udev and follow hot-plug [config udev.enabled].",
+)
 def serve(
     config_file: str | None,
     host: str | None,
@@ -86,6 +91,7 @@ def serve(
     pin: str | None,
     devices: tuple[str, ...],
     record: str | None,
+    udev: bool | None,
 ) -> None:
     """Run the daemon."""
     try:
@@ -99,6 +105,7 @@ def serve(
             simulate_phones=simulate_phones,
             simulate_pin=pin,
             record=record,
+            udev=udev,
             extra_devices=[config.parse_device(d, default_pin) for d in devices],
         )
     except ConfigError as exc:
@@ -198,4 +205,4 @@ def ipn_listen(host: str, port: int) -> None:
     asyncio.run(run())
 
 
-from modemd.cli import ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)

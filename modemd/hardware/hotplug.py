@@ -16,7 +16,7 @@ from modemd.config import LabelRule
 from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.errors import DeviceError, ModemCommandError
-from modemd.hardware.discovery import Modem, find_at_port, group
+from modemd.hardware.discovery import PROBE_TIMEOUT_S, Modem, find_at_port, group
 from modemd.hardware.udev import Udev, UdevEvent
 from modemd.model import DeviceState
 from modemd.runtime.bank import Bank
@@ -82,6 +82,7 @@ class HotPlug:
         timeouts: Timeouts | None = None,
         debounce_s: float = DEBOUNCE_S,
         retry_first_s: float = RETRY_FIRST_S,
+        probe_timeout_s: float = PROBE_TIMEOUT_S,
     ) -> None:
         self.bank = bank
         self.udev = udev
@@ -90,6 +91,7 @@ class HotPlug:
         self.timeouts = timeouts or Timeouts()
         self.debounce_s = debounce_s
         self.retry_first_s = retry_first_s
+        self.probe_timeout_s = probe_timeout_s
         self.slots: dict[str, _Slot] = {}
         self.timings: list[tuple[str, str, float]] = []  # (what, device, seconds) for reports
         self._detaching: set[asyncio.Task[None]] = set()
@@ -205,7 +207,7 @@ class HotPlug:
         modem = modems[0]
         slot.life.name = modem.name
         slot.life.transition(DeviceState.OPENING, f"pin {modem.pin} ({modem.label_source})")
-        port = await find_at_port(modem, self.timeouts.wake_s)
+        port = await find_at_port(modem, self.probe_timeout_s)
         if port is None:
             slot.life.transition(DeviceState.BACKING_OFF, "no port answers AT")
             return False

@@ -8,8 +8,16 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from .daemon import create_key, ipn_listener, running_daemon, send_batch, sent_then_delivered
-from .daemon import MODEMD, drain, wait_for_api  # noqa: F401  (tests/faults imports them here)
+from .daemon import (  # noqa: F401  (tests/faults imports them here)
+    MODEMD,
+    create_key,
+    drain,
+    ipn_listener,
+    running_daemon,
+    send_batch,
+    sent_then_delivered,
+    wait_for_api,
+)
 
 JOBS = 30
 DONE_TIMEOUT_S = 120.0

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -18,7 +17,7 @@ from modemd.runtime.bank import Bank
 from modemd.store import devices, jobs, keys
 from modemd.store.db import Store
 
-from .testbed import Bench, FakeUsbModem, TtySpec
+from .testbed import Bench, FakeUsbModem, TtySpec, until
 
 FAST = Timeouts(command_s=1.0, prompt_s=0.5, cmgs_s=5.0, registration_s=2.0, wake_s=0.3)
 QUICK = {"send_latency_s": (0.02, 0.08), "report_delay_s": 0.01}
@@ -39,13 +38,6 @@ def modem(port: str, *, pin: str = "4711", first_tty: int | None = None) -> Fake
             TtySpec(f"ttyUSB{base + 2}", 2, "at", dict(label)),
         ],
     )
-
-
-async def until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while not (result := check()):
-            await asyncio.sleep(0.01)
-        return result
 
 
 class Rig:
@@ -91,6 +83,7 @@ async def rig(store: Store, bench: Bench) -> AsyncIterator[Rig]:
         timeouts=FAST,
         debounce_s=0.1,
         retry_first_s=0.5,
+        probe_timeout_s=0.3,
     )
     await hotplug.start()
     yield Rig(store, bank, hotplug, bench)

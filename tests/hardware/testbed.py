@@ -9,10 +9,11 @@ import os
 import random
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from modemd.drivers.emulator import EmulatedModem, ModemProfile
 from modemd.drivers.emulator_profile import emulated_identity
@@ -55,7 +56,7 @@ class Testbed:
         self._proc.stdin.close()
         self._proc.wait(timeout=10)
 
-    def _call(self, **request: str) -> dict[str, object]:
+    def _call(self, **request: object) -> dict[str, object]:
         self._sock.sendall(json.dumps(request).encode() + b"\n")
         answer: dict[str, object] = json.loads(self._file.readline())
         if not answer.get("ok"):
@@ -69,8 +70,8 @@ class Testbed:
         """Add devices; umockdev sends an "add" uevent for each."""
         await asyncio.to_thread(self._call, op="add", text=text)
 
-    async def remove(self, syspath: str) -> None:
-        await asyncio.to_thread(self._call, op="remove", syspath=syspath)
+    async def remove(self, syspath: str, *, hangup: bool = True) -> None:
+        await asyncio.to_thread(self._call, op="remove", syspath=syspath, hangup=hangup)
 
     async def uevent(self, syspath: str, action: str) -> None:
         await asyncio.to_thread(self._call, op="uevent", syspath=syspath, action=action)
@@ -202,11 +203,16 @@ class Bench:
                 self.held[devnode] = fd
         return emulated
 
-    async def unplug(self, usb: FakeUsbModem) -> None:
-        """Hang up its ports (as the kernel does) and remove it: "remove" uevents."""
-        for tty in usb.ttys:
-            self._drop(f"/dev/{tty.name}")
-        await self.testbed.remove(usb.syspath)
+    async def unplug(self, usb: FakeUsbModem, *, hangup_first: bool = True) -> None:
+        """Hang up its ports and remove it ("remove" uevents), in the kernel's order; or
+        the other way round, to see what udev alone does."""
+        if hangup_first:
+            for tty in usb.ttys:
+                self._drop(f"/dev/{tty.name}")
+        await self.testbed.remove(usb.syspath, hangup=hangup_first)
+        if not hangup_first:
+            for tty in usb.ttys:
+                self._drop(f"/dev/{tty.name}")
 
     def _drop(self, devnode: str) -> None:
         if (modem := self.modems.pop(devnode, None)) is not None:
@@ -223,6 +229,15 @@ class Bench:
             noise.close()
         for fd in self.held.values():
             os.close(fd)
+
+
+async def until(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll ``check`` until it returns something true, and return that (tests watch from
+    outside, where polling is the only way)."""
+    async with asyncio.timeout(timeout):
+        while not (result := check()):
+            await asyncio.sleep(0.01)
+        return result
 
 
 @contextmanager

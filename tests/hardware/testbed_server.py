@@ -10,8 +10,9 @@ the testbed's devices as real (pyudev included) and gets their uevents. Requests
 
     {"op": "add", "text": "<umockdev device description>"}  -> {"ok": true}
     {"op": "fd", "devnode": "/dev/ttyUSB2"}  -> {"ok": true} + the pty master (SCM_RIGHTS)
-    {"op": "remove", "syspath": "/sys/devices/..."}  -> {"ok": true}: the ptys of its nodes
-        and its children's hung up, then "remove" uevents, deepest first (as on an unplug)
+    {"op": "remove", "syspath": "/sys/devices/...", "hangup": true}  -> {"ok": true}: the ptys
+        of its nodes and its children's hung up (unless "hangup" is false), then "remove"
+        uevents, deepest first (as on an unplug)
     {"op": "uevent", "syspath": "...", "action": "add"}  -> {"ok": true}
 
 It stops when stdin closes. Not a modemd module: it runs outside the project's venv.
@@ -60,7 +61,7 @@ def serve(testbed, conn, devnull):
             elif op == "remove":
                 devices = devices_under(testbed, request["syspath"])
                 masters = [testbed.get_dev_fd(node) for _, node in devices if node]
-                for fd in masters:
+                for fd in masters if request.get("hangup", True) else []:
                     if fd >= 0:  # hang up: the testbed's master fd now points at /dev/null
                         os.dup2(devnull, fd)
                 for path, _node in devices:  # umockdev < 0.18.4 sends no "remove" itself

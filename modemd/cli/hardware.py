@@ -1,0 +1,81 @@
+"""Hardware commands: ``modemd doctor`` and ``modemd udev-rule``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from modemd import config
+from modemd.cli import main
+from modemd.errors import ConfigError
+from modemd.hardware.discovery import PIN_LABEL
+from modemd.hardware.doctor import examine
+from modemd.hardware.udev import Port, Udev
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False))
+def doctor(config_file: str | None) -> None:
+    """Say for every tty and USB net device whether modemd can use it, and why not."""
+    try:
+        labels = config.load(config_file).labels
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    findings = asyncio.run(examine(Udev(), labels))
+    if not findings:
+        click.echo("no USB or labelled tty found (is the modem plugged in? see `modemd udev-rule`)")
+        sys.exit(1)
+    for finding in findings:
+        click.echo(f"{'ok ' if finding.ok else 'BAD'} {finding.device}: {finding.words}")
+    if not all(f.ok for f in findings):
+        sys.exit(1)
+
+
+@main.command("udev-rule")
+@click.option("--pin", required=True, help="The pool the device belongs to.")
+@click.option(
+    "--by",
+    type=click.Choice(["port", "serial"]),
+    default="port",
+    show_default=True,
+    help="Match the physical USB port (a modem bank) or the device's serial number.",
+)
+@click.argument("device")
+def udev_rule(pin: str, by: str, device: str) -> None:
+    """Print a udev rule that labels the attached DEVICE (/dev/ttyUSB2) with --pin."""
+    if not PIN_LABEL.fullmatch(pin):
+        raise click.BadParameter("1-32 letters, digits, '.', '_' or '-'", param_hint="--pin")
+    port = next((p for p in Udev().ports() if p.devnode == device), None)
+    if port is None:
+        raise click.ClickException(f"udev knows no tty {device}")
+    click.echo(rule_for(port, pin, by))
+
+
+def rule_for(port: Port, pin: str, by: str) -> str:
+    """Two lines: the pin for every port of the device, and MODEMD_PORT=at for this one."""
+    props = port.properties
+    if by == "serial":
+        serial = props.get("ID_SERIAL_SHORT")
+        if not serial or not props.get("ID_VENDOR_ID"):
+            raise click.ClickException(f"{port.devnode} has no USB serial number: use --by port")
+        match = f'ATTRS{{idVendor}}=="{props["ID_VENDOR_ID"]}", ATTRS{{serial}}=="{serial}"'
+        this_port = f'ATTRS{{bInterfaceNumber}}=="{props.get("ID_USB_INTERFACE_NUM", "00")}"'
+    else:
+        id_path = props.get("ID_PATH")
+        if not id_path:
+            raise click.ClickException(f"{port.devnode} has no ID_PATH: use --by serial")
+        usb_port, _, interface = id_path.rpartition(":") if port.usb else (id_path, "", "")
+        match = f'ENV{{ID_PATH}}=="{usb_port}:*"' if interface else f'ENV{{ID_PATH}}=="{id_path}"'
+        this_port = f'ENV{{ID_PATH}}=="{id_path}"'
+    label = (
+        f'ENV{{MODEMD_PIN}}="{pin}", ENV{{ID_MM_DEVICE_IGNORE}}="1", '
+        f'GROUP="dialout", MODE="0660", SYMLINK+="modemd/{pin}/%k"'
+    )
+    what = props.get("ID_SERIAL", port.devnode)
+    return (
+        f"# {what}: pool {pin} (put in /etc/udev/rules.d/70-modemd.rules)\n"
+        f'SUBSYSTEM=="tty", {match}, {label}\n'
+        f'SUBSYSTEM=="tty", {match}, {this_port}, ENV{{MODEMD_PORT}}="at"'
+    )

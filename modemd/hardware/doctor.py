@@ -1,0 +1,140 @@
+"""``modemd doctor``: for every tty and net device, whether modemd can use it, in plain words."""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from modemd.at import commands as at
+from modemd.config import LabelRule
+from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.errors import DeviceError, ModemCommandError, PortClosedError
+from modemd.hardware.discovery import PROBE_TIMEOUT_S, Modem, find_at_port, group
+from modemd.hardware.hotplug import sim_problem
+from modemd.hardware.udev import Port, Udev
+
+WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable
+CREG_WORDS = {
+    0: "not registered and not searching (no network, or the SIM has no service)",
+    2: "not registered, still searching for a network",
+    3: "registration denied by the network (SIM barred or not activated)",
+    4: "registration state unknown",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What doctor says about one device."""
+
+    device: str  # /dev/ttyUSB2, or a net interface
+    ok: bool
+    words: str
+
+
+def holders(devnode: str) -> list[str]:
+    """Processes that have ``devnode`` open ("ModemManager (pid 812)"); needs root for others'."""
+    target = os.path.realpath(devnode)
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") == target for fd in fds):
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+                found.append(f"{name} (pid {pid})")
+        except OSError:
+            continue
+    return found
+
+
+async def examine(
+    udev: Udev, labels: tuple[LabelRule, ...] = (), timeout_s: float = PROBE_TIMEOUT_S
+) -> list[Finding]:
+    """Findings for every labelled or USB tty, and every USB net interface."""
+    ports = [p for p in udev.ports("tty") if p.usb or "MODEMD_PIN" in p.properties]
+    modems, unusable = group(ports, labels)
+    findings = [Finding(u.port.devnode, False, u.why) for u in unusable]
+    for modem in modems:
+        findings += await _examine_modem(modem.ports, modem.pin, timeout_s)
+    for port in udev.ports("net"):
+        if port.usb:
+            findings.append(Finding(port.devnode, False, _net_words(port)))
+    return sorted(findings, key=lambda f: f.device)
+
+
+async def _examine_modem(ports: tuple[Port, ...], pin: str, timeout_s: float) -> list[Finding]:
+    first = ports[0]
+    for port in ports:
+        if (problem := _access_problem(port)) is not None:
+            return [Finding(port.devnode, False, problem)]
+    mm = _modem_manager_words(first)
+    at_port = await find_at_port(Modem(first.parent, pin, "", ports), timeout_s)
+    if at_port is None:
+        names = ", ".join(p.devnode for p in ports)
+        return [Finding(first.devnode, False, f"no answer to AT on {names}{mm}")]
+    ok, words = await _examine_at(at_port.devnode, timeout_s)
+    return [Finding(at_port.devnode, ok and not mm, f"pin {pin}: {words}{mm}")]
+
+
+def _access_problem(port: Port) -> str | None:
+    try:
+        fd = os.open(port.devnode, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.EACCES:
+            return "permission denied: run modemd in group dialout (the rule sets GROUP=dialout)"
+        if exc.errno == errno.EBUSY:
+            return "port busy: " + (", ".join(holders(port.devnode)) or "another process")
+        return f"cannot open: {exc.strerror}"
+    os.close(fd)
+    held = [h for h in holders(port.devnode) if not h.startswith("modemd")]
+    if held:
+        return f"port held by {', '.join(held)}" + (
+            ': set ENV{ID_MM_DEVICE_IGNORE}="1" in its udev rule'
+            if any("ModemManager" in h for h in held)
+            else ""
+        )
+    return None
+
+
+def _modem_manager_words(port: Port) -> str:
+    if port.properties.get("ID_MM_DEVICE_IGNORE") == "1":
+        return ""
+    return '; ModemManager may grab it: set ENV{ID_MM_DEVICE_IGNORE}="1" in its udev rule'
+
+
+async def _examine_at(devnode: str, timeout_s: float) -> tuple[bool, str]:
+    """ESC + AT, SIM, registration and signal, in plain words."""
+    driver = SerialAtDriver(devnode, "", timeouts=Timeouts(command_s=2.0, wake_s=timeout_s))
+    try:
+        driver.open_port()
+        if not await driver.probe(attempts=1):
+            return False, "no answer to AT"
+        await driver.command(at.ERRORS_NUMERIC)
+        sim = at.parse_sim_state(await driver.command(at.SIM_STATE))
+        if sim is at.SimState.SIM_PIN:
+            return False, "SIM PIN needed: add the SIM's ICCID to [sim_pins] in the config"
+        if sim is at.SimState.SIM_PUK:
+            return False, "SIM blocked: PUK needed (unblock it in a phone)"
+        if sim is not at.SimState.READY:
+            return False, f"SIM not ready ({sim.value})"
+        stat = await driver.check_registration()
+        if stat not in at.REGISTERED_STATES:
+            return False, CREG_WORDS.get(stat or 4, f"not registered (+CREG stat {stat})")
+        rssi = await driver.check_signal()
+        if rssi is None or rssi == 99 or rssi < WEAK_SIGNAL_RSSI:
+            return False, f"weak signal (+CSQ {rssi}): move the antenna or the modem"
+        return True, f"usable: SIM ready, registered, signal +CSQ {rssi}"
+    except ModemCommandError as exc:
+        return False, sim_problem(exc) or f"modem refused: {exc}"
+    except PortClosedError as exc:
+        return False, f"port closed: {exc}"
+    except DeviceError as exc:
+        return False, f"modem stopped answering: {exc}"
+    finally:
+        await driver.close()
+
+
+def _net_words(port: Port) -> str:
+    driver = port.properties.get("ID_USB_DRIVER", "usb")
+    return f"USB network interface ({driver}): a tethered phone; doctor checks only modems"

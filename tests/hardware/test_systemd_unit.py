@@ -1,0 +1,64 @@
+"""systemd/modemd.service: valid for systemd, hardened to an exposure score of 2.0 or lower."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+UNIT = Path(__file__).parents[2] / "systemd" / "modemd.service"
+MAX_EXPOSURE = 2.0  # the issue's bar; stock Debian daemons score 2.3-4.3
+
+needs_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze missing: apt-get install systemd (scripts/apt-packages lists it)",
+)
+
+
+def unit_here(tmp_path: Path) -> Path:
+    """The unit with ExecStart pointing at this venv's modemd (verify wants a real file)."""
+    modemd = Path(sys.executable).with_name("modemd")
+    text = re.sub(r"^ExecStart=\S+", f"ExecStart={modemd}", UNIT.read_text(), flags=re.M)
+    copy = tmp_path / "modemd.service"
+    copy.write_text(text)
+    return copy
+
+
+@needs_analyze
+def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit_here(tmp_path))],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "modemd.service" not in result.stderr  # no warning about our unit
+
+
+@needs_analyze
+def test_unit_exposure_score_is_at_most_2(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(unit_here(tmp_path))],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    match = re.search(r"Overall exposure level for modemd\.service: ([\d.]+)", result.stdout)
+    assert match is not None, result.stdout + result.stderr
+    assert float(match.group(1)) <= MAX_EXPOSURE
+
+
+def test_unit_is_notify_with_watchdog_restart_and_state_directory() -> None:
+    settings = dict(
+        line.split("=", 1) for line in UNIT.read_text().splitlines() if re.match(r"^\w+=", line)
+    )
+    assert settings["Type"] == "notify"
+    assert int(settings["WatchdogSec"]) > 0
+    assert settings["Restart"] == "on-failure"
+    assert settings["StateDirectory"] == "modemd"
+    assert settings["DevicePolicy"] == "closed"
