@@ -14,7 +14,7 @@ GoneHandler = Callable[[str], None]  # (device_id)
 
 
 class SmsDevice(Protocol):
-    """A device that sends SMS. Implementations: ``SerialAtDriver``."""
+    """A device that sends SMS. Implementations: ``SerialAtDriver``, ``PhoneDriver``."""
 
     @property
     def info(self) -> DeviceInfo: ...

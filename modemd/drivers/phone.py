@@ -11,7 +11,6 @@ restarts; at open, the phone's unfinished ``modemd-*`` messages are polled again
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import time
@@ -21,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from modemd.drivers.base import GoneHandler, ReportHandler
-from modemd.errors import DeviceError, SendError
+from modemd.errors import SendError
 from modemd.model import DeviceInfo, DeviceKind, SentPart
 from modemd.sms.encoding import split_message
 from modemd.sms.pdu import StatusReport
@@ -38,6 +37,9 @@ from .phone_protocol import (
     TP_STATUS_FAILED,
     TRANSIENT_APP_ERRORS,
     Pacer,
+    PhoneRequestError,
+    Tracked,
+    basic_auth,
     parse_json,
     recipient_state,
 )
@@ -57,21 +59,6 @@ GONE_AFTER_FAILURES = 3  # consecutive failed requests before the phone is out o
 TRACK_FOR_S = 72 * 3600  # the store's report window: later news matches no job anyway
 
 
-def basic_auth(username: str, password: str) -> dict[str, str]:
-    """The ``Authorization`` header of HTTP Basic auth (aiohttp 4 drops ``BasicAuth``)."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return {"Authorization": f"Basic {token}"}
-
-
-class PhoneRequestError(DeviceError):
-    """A request to the phone failed; ``reached`` says if the phone may have got it."""
-
-    def __init__(self, message: str, *, status: int | None = None, reached: bool = True) -> None:
-        super().__init__(message)
-        self.status = status  # the HTTP status of a refusal; None when no answer came
-        self.reached = reached  # False only when the connection was never made
-
-
 @dataclass(frozen=True, slots=True)
 class PhoneTimings:
     """The driver's timeouts and intervals; tests and slow phones inject their own."""
@@ -82,19 +69,6 @@ class PhoneTimings:
     poll_s: float = POLL_INTERVAL_S
     liveness_s: float = LIVENESS_INTERVAL_S
     retry_pause_s: float = RETRY_PAUSE_S
-
-
-@dataclass(slots=True)
-class _Tracked:
-    """A message handed to the radio whose final state we still wait for."""
-
-    message_id: str
-    ref: int
-    parts: int
-    to: str
-    since: float
-    due: float
-    state: str = PROCESSED
 
 
 class PhoneDriver:
@@ -125,7 +99,7 @@ class PhoneDriver:
         self._failures = 0
         self._last_ok = 0.0
         self._next_ref = 0
-        self._tracked: dict[str, _Tracked] = {}
+        self._tracked: dict[str, Tracked] = {}
         self._poller: asyncio.Task[None] | None = None
 
     @property
@@ -277,7 +251,7 @@ class PhoneDriver:
             return
         ref, parts = int(match.group(1)), int(match.group(2))
         to = str(recipients[0].get("phoneNumber", ""))
-        self._tracked[message["id"]] = _Tracked(message["id"], ref, parts, to, now, now)
+        self._tracked[message["id"]] = Tracked(message["id"], ref, parts, to, now, now)
         self._next_ref = max(self._next_ref, ref + parts)
         log.info("%s: resumed polling %s (%s)", self.url, message["id"], message.get("state"))
 
@@ -302,7 +276,7 @@ class PhoneDriver:
             self.pacer.record(parts, time.monotonic())
         now = time.monotonic()
         due = now + self.timings.poll_s
-        self._tracked[message_id] = _Tracked(message_id, ref, parts, to, now, due, state)
+        self._tracked[message_id] = Tracked(message_id, ref, parts, to, now, due, state)
         return [SentPart(part=i + 1, mr=ref + i) for i in range(parts)]
 
     async def _post(self, message_id: str, to: str, text: str) -> None:
@@ -397,7 +371,7 @@ class PhoneDriver:
                 with contextlib.suppress(PhoneRequestError):
                     await self._request("GET", "/")
 
-    async def _poll_one(self, tracked: _Tracked, now: float) -> None:
+    async def _poll_one(self, tracked: Tracked, now: float) -> None:
         try:
             _, data, _ = await self._request("GET", f"/messages/{tracked.message_id}")
         except PhoneRequestError as exc:
@@ -434,7 +408,7 @@ class PhoneDriver:
             slower = self.timings.poll_s * (now - tracked.since) / 60.0
             tracked.due = now + min(MAX_POLL_INTERVAL_S, max(self.timings.poll_s, slower))
 
-    def _settle(self, tracked: _Tracked, tp_status: int) -> None:
+    def _settle(self, tracked: Tracked, tp_status: int) -> None:
         """Report every part's outcome as a status report (the store correlates by ref)."""
         self._tracked.pop(tracked.message_id, None)
         if self._on_report is None:

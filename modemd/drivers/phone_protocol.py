@@ -1,11 +1,15 @@
-"""SMSGate's message states and ids, and pacing under Android's SMS limit: sans-IO."""
+"""SMSGate's message states, ids, errors and auth, and pacing under Android's SMS limit: sans-IO."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
+
+from modemd.errors import DeviceError
 
 PACE_PARTS = 25  # parts per window we allow ourselves: under Android's 30 (SmsUsageMonitor)
 PACE_WINDOW_S = 60.0  # Android's check period (SmsUsageMonitor, 60000 ms)
@@ -63,3 +67,31 @@ def recipient_state(data: Any) -> tuple[str | None, str | None]:
     first = recipients[0] if isinstance(recipients[0], dict) else {}
     state = first.get("state") or data.get("state")
     return (str(state) if state is not None else None), first.get("error")
+
+
+def basic_auth(username: str, password: str) -> dict[str, str]:
+    """The ``Authorization`` header of HTTP Basic auth (aiohttp 4 drops ``BasicAuth``)."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
+class PhoneRequestError(DeviceError):
+    """A request to the phone failed; ``reached`` says if the phone may have got it."""
+
+    def __init__(self, message: str, *, status: int | None = None, reached: bool = True) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status of a refusal; None when no answer came
+        self.reached = reached  # False only when the connection was never made
+
+
+@dataclass(slots=True)
+class Tracked:
+    """A message handed to the radio whose final state we still wait for."""
+
+    message_id: str
+    ref: int
+    parts: int
+    to: str
+    since: float
+    due: float
+    state: str = PROCESSED
