@@ -33,6 +33,10 @@ class SmsDevice(Protocol):
     @property
     def closed(self) -> bool: ...
 
+    def ready_in_s(self) -> float:
+        """Seconds before the device's own rate limit allows another send (0: now)."""
+        ...
+
     async def probe(self) -> bool:
         """Is the device answering? (Aborts any half-done operation first.)"""
         ...

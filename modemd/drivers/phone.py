@@ -215,6 +215,10 @@ class PhoneDriver:
             session, self._session = self._session, None
             await session.close()
 
+    def ready_in_s(self) -> float:
+        """Time until the pacer allows one more part (Android's limit, counted in parts)."""
+        return self.pacer.wait_s(1, time.monotonic())
+
     async def probe(self) -> bool:
         """The authenticated ``GET /`` (``/health`` fails on a phone without mobile data)."""
         if self._closed:

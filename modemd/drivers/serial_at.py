@@ -523,6 +523,10 @@ class SerialAtDriver:
         with contextlib.suppress(PortClosedError):
             self._write(at.ESC)
 
+    def ready_in_s(self) -> float:
+        """A modem has no rate limit of its own (pacing from config is the worker's)."""
+        return 0.0
+
     async def probe(self, attempts: int = WAKE_ATTEMPTS) -> bool:
         """ESC then AT (``attempts`` times at most): True when the modem answers."""
         if self._closed:

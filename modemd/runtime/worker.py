@@ -180,10 +180,15 @@ class DeviceWorker:
         self._weak = weak
 
     async def _keep_pace(self) -> None:
-        """Wait out the minimum gap since the last send and any daily/monthly cap."""
+        """Wait out the minimum gap, the device's own rate limit and any daily/monthly cap."""
         gap = self.pacing.min_gap_s - (time.monotonic() - self._last_send)
         if gap > 0:
             await asyncio.sleep(gap)
+        # The device's own limit (a phone's 30 SMS/min): wait before taking a job, so the
+        # job goes to an idle device of the pool meanwhile instead of waiting here.
+        own = self.device.ready_in_s()  # after it, one part is allowed: the window has moved
+        if own > 0:
+            await asyncio.sleep(own)
         while (wait := await self._cap_wait()) is not None:
             seconds, why = wait
             await self.set_state(DeviceState.BACKING_OFF, why)

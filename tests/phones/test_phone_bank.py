@@ -7,6 +7,7 @@ from typing import Any
 
 from modemd.drivers.phone import PhoneDriver
 from modemd.drivers.phone_emulator import EmulatedPhone
+from modemd.drivers.phone_protocol import Pacer
 from modemd.model import DeviceState, Job, JobState
 from modemd.runtime.bank import Bank
 from modemd.runtime.worker import DeviceWorker
@@ -96,5 +97,39 @@ async def test_phone_gone_mid_send_leaves_the_job_unknown(store: Store, make_pho
                 await asyncio.sleep(0.01)
         assert bank.offers("4711") == []  # out of its pool at once
         assert len(phone.messages) == 1  # never resent
+    finally:
+        await bank.close()
+
+
+async def test_a_paced_phone_leaves_the_next_job_to_an_idle_device(
+    store: Store, make_phone: Any
+) -> None:
+    """At its rate limit a phone does not take a job; another device of the pool sends it."""
+    phones = [await make_phone(), await make_phone()]
+    bank = Bank(store)
+    await bank.start()
+
+    def paced(phone: EmulatedPhone) -> Any:
+        return lambda on_report, on_gone: PhoneDriver(
+            phone.url,
+            "4711",
+            password=phone.profile.password,
+            timings=FAST,
+            on_report=on_report,
+            on_gone=on_gone,
+            pacer=Pacer(max_parts=1, window_s=60),
+        )
+
+    try:
+        assert await bank.attach(paced(phones[0])) is not None
+        first = await state_of(
+            store, await queue_job(store, bank, "+393330000011"), JobState.DELIVERED
+        )
+        # The first phone has used its budget; the second joins the pool after it.
+        assert await bank.attach(paced(phones[1])) is not None
+        second = await state_of(
+            store, await queue_job(store, bank, "+393330000012"), JobState.DELIVERED
+        )
+        assert (first.device_id, second.device_id) == ("phone0", "phone1")
     finally:
         await bank.close()
