@@ -7,10 +7,11 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from builders import DEVICE, TO, sent_job
+
 from modemd.api.listener import start_listener
-from modemd.model import SentPart
 from modemd.sms.status import ReportOutcome
-from modemd.store import jobs, keys
+from modemd.store import jobs
 from modemd.store.db import Store
 from modemd.webhooks.sender import RETRY_SCHEDULE_S, IpnSender, retry_delay
 
@@ -32,19 +33,8 @@ async def run_sender(
 
 
 async def make_job(store: Store, url: str) -> Any:
-    key, _ = await store.write(keys.create_key, pin="1", allow_ips=[], over_ip=True, ipn_url=url)
-    job = await store.write(
-        jobs.insert_job,
-        key_id=key.key_id,
-        pin="1",
-        to="+15550001",
-        message="m",
-        parts=1,
-        encoding="gsm7",
-    )
-    claimed = await store.write(jobs.claim_job, job.job_id, "imei")
-    await store.write(jobs.mark_sent, claimed, [SentPart(1, 9)])
-    await store.write(jobs.apply_report, "imei", 9, "+15550001", 0, ReportOutcome.DELIVERED)
+    _, job = await sent_job(store, url, mr=9)
+    await store.write(jobs.apply_report, DEVICE, 9, TO, 0, ReportOutcome.DELIVERED)
     return job
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from builders import key_and_job
 
 from modemd.api.app import create_app, start_site
 from modemd.model import JobState, SentPart
@@ -27,22 +28,7 @@ async def api(store: Store) -> AsyncIterator[dict[str, Any]]:
 
 
 async def key_with_dead_letter(store: Store) -> tuple[str, str, str]:
-    key, secret = await store.write(
-        keys.create_key,
-        pin="1",
-        allow_ips=["127.0.0.1"],
-        over_ip=False,
-        ipn_url="http://127.0.0.1:9/x",
-    )
-    job = await store.write(
-        jobs.insert_job,
-        key_id=key.key_id,
-        pin="1",
-        to="+15550001",
-        message="m",
-        parts=1,
-        encoding="gsm7",
-    )
+    _, secret, job = await key_and_job(store, "http://127.0.0.1:9/x", allow_ips=("127.0.0.1",))
     claimed = await store.write(jobs.claim_job, job.job_id, "imei")
     await store.write(jobs.mark_unknown, claimed, "timeout after Ctrl-Z")
     event_id = (await store.read(events.list_events, job.job_id))[0]["event_id"]

@@ -15,11 +15,11 @@ from urllib.parse import parse_qs
 import pytest
 import standardwebhooks
 from aiohttp import web
+from builders import sent_job as build_sent_job
 
 from modemd.api.app import start_site
-from modemd.model import SentPart
 from modemd.sms.status import ReportOutcome
-from modemd.store import endpoints, events, jobs, keys
+from modemd.store import endpoints, events, jobs
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender, parse_retry_after, plan_next
 from modemd.webhooks.signing import sign, verify
@@ -53,18 +53,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def sent_job(store: Store, url: str) -> tuple[int, str]:
-    key, _ = await store.write(keys.create_key, pin="1", allow_ips=[], over_ip=True, ipn_url=url)
-    job = await store.write(
-        jobs.insert_job,
-        key_id=key.key_id,
-        pin="1",
-        to="+15550001",
-        message="m",
-        parts=1,
-        encoding="gsm7",
-    )
-    claimed = await store.write(jobs.claim_job, job.job_id, "imei")
-    await store.write(jobs.mark_sent, claimed, [SentPart(1, 9)])
+    key, job = await build_sent_job(store, url)
     return key.key_id, job.job_id
 
 

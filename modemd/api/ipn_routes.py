@@ -18,6 +18,8 @@ from modemd.store.db import Store
 log = logging.getLogger(__name__)
 
 Authenticate = Callable[[web.Request], Awaitable[ApiKey | web.Response]]
+KeyedHandler = Callable[[web.Request, ApiKey], Awaitable[web.Response]]
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 EVENT_STATES = {s.value for s in EventState}
 
 
@@ -42,22 +44,27 @@ def _when(value: str | None, name: str) -> float | None:
 def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Authenticate) -> None:
     """Register the IPN and retry routes on ``app``."""
 
-    async def list_ipn(request: web.Request) -> web.Response:
+    def keyed(handler: KeyedHandler) -> Handler:
+        """The handler runs only for a request with a valid key (the key is passed on)."""
+
+        async def checked(request: web.Request) -> web.Response:
+            key = await authenticate(request)
+            if isinstance(key, web.Response):
+                return key
+            return await handler(request, key)
+
+        return checked
+
+    async def list_ipn(request: web.Request, key: ApiKey) -> web.Response:
         """GET /api/v1/ipn?state=failed: the key's events in a state (dead letters)."""
-        key = await authenticate(request)
-        if isinstance(key, web.Response):
-            return key
         state = request.query.get("state", EventState.FAILED.value)
         if state not in EVENT_STATES:
             return _problem(400, f"state must be one of {', '.join(sorted(EVENT_STATES))}")
         rows = await store.read(outbox.list_by_state, state, key.key_id)
         return web.json_response({"response": "200", "events": rows})
 
-    async def replay_one(request: web.Request) -> web.Response:
+    async def replay_one(request: web.Request, key: ApiKey) -> web.Response:
         """POST /api/v1/ipn/{event_id}/replay: send a dead letter again (same webhook-id)."""
-        key = await authenticate(request)
-        if isinstance(key, web.Response):
-            return key
         event_id = request.match_info["event_id"]
         replayed = await store.write(outbox.replay, key_id=key.key_id, event_id=event_id)
         if not replayed:
@@ -65,22 +72,16 @@ def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Aut
         log.info("IPN %s replayed on request of key %d", event_id, key.key_id)
         return web.json_response({"response": "200", "replayed": replayed})
 
-    async def replay_range(request: web.Request) -> web.Response:
+    async def replay_range(request: web.Request, key: ApiKey) -> web.Response:
         """POST /api/v1/ipn/replay?since=&until=: every dead letter created in the range."""
-        key = await authenticate(request)
-        if isinstance(key, web.Response):
-            return key
         since = _when(request.query.get("since"), "since")
         until = _when(request.query.get("until"), "until")
         replayed = await store.write(outbox.replay, key_id=key.key_id, since=since, until=until)
         log.info("%d IPNs replayed on request of key %d", len(replayed), key.key_id)
         return web.json_response({"response": "200", "replayed": replayed})
 
-    async def retry_job(request: web.Request) -> web.Response:
+    async def retry_job(request: web.Request, key: ApiKey) -> web.Response:
         """POST /api/v1/jobs/{job_id}/retry: a person resends an unknown/failed/expired job."""
-        key = await authenticate(request)
-        if isinstance(key, web.Response):
-            return key
         job_id = request.match_info["job_id"]
         job = await store.read(job_rows.get_job, job_id)
         if job is None or job.key_id != key.key_id:
@@ -100,7 +101,7 @@ def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Aut
             }
         )
 
-    app.router.add_get("/api/v1/ipn", list_ipn)
-    app.router.add_post("/api/v1/ipn/replay", replay_range)
-    app.router.add_post("/api/v1/ipn/{event_id}/replay", replay_one)
-    app.router.add_post("/api/v1/jobs/{job_id}/retry", retry_job)
+    app.router.add_get("/api/v1/ipn", keyed(list_ipn))
+    app.router.add_post("/api/v1/ipn/replay", keyed(replay_range))
+    app.router.add_post("/api/v1/ipn/{event_id}/replay", keyed(replay_one))
+    app.router.add_post("/api/v1/jobs/{job_id}/retry", keyed(retry_job))

@@ -357,21 +357,35 @@ def apply_report(
     ]
     data = {"tp_status": tp_status, "message_reference": mr}
     if job.state in (JobState.SENT, JobState.EXPIRED) and "failed" in states:
-        job = _move(
-            db,
-            job,
-            JobState.FAILED,
-            event=EventType.SMS_FAILED,
-            event_data={**data, "error": f"status report: TP-Status 0x{tp_status:02X}"},
-            error=f"TP-Status 0x{tp_status:02X}",
-        )
+        job = _settle(db, job, ReportOutcome.FAILED, tp_status, data)
     elif (
         job.state in (JobState.SENT, JobState.EXPIRED)
         and len(states) == job.parts
         and all(s == "delivered" for s in states)
     ):
-        job = _move(db, job, JobState.DELIVERED, event=EventType.SMS_DELIVERED, event_data=data)
+        job = _settle(db, job, ReportOutcome.DELIVERED, tp_status, data)
     return ReportResult(job, outcome)
+
+
+def _settle(
+    db: sqlite_utils.Database,
+    job: Job,
+    outcome: ReportOutcome,
+    tp_status: int,
+    data: dict[str, Any],
+) -> Job:
+    """The final verdict of status reports: delivered, or failed with the TP-Status."""
+    if outcome is ReportOutcome.DELIVERED:
+        return _move(db, job, JobState.DELIVERED, event=EventType.SMS_DELIVERED, event_data=data)
+    error = f"TP-Status 0x{tp_status:02X}"
+    return _move(
+        db,
+        job,
+        JobState.FAILED,
+        event=EventType.SMS_FAILED,
+        event_data={**data, "error": f"status report: {error}"},
+        error=error,
+    )
 
 
 def settle_unknown_by_report(
@@ -403,17 +417,7 @@ def settle_unknown_by_report(
     db.execute(
         "UPDATE status_reports SET job_id = ? WHERE report_id = last_insert_rowid()", [job.job_id]
     )
-    data = {"tp_status": tp_status, "settled_from": "unknown"}
-    if outcome is ReportOutcome.DELIVERED:
-        return _move(db, job, JobState.DELIVERED, event=EventType.SMS_DELIVERED, event_data=data)
-    return _move(
-        db,
-        job,
-        JobState.FAILED,
-        event=EventType.SMS_FAILED,
-        event_data={**data, "error": f"status report: TP-Status 0x{tp_status:02X}"},
-        error=f"TP-Status 0x{tp_status:02X}",
-    )
+    return _settle(db, job, outcome, tp_status, {"tp_status": tp_status, "settled_from": "unknown"})
 
 
 def counts_by_state(db: sqlite_utils.Database) -> dict[str, int]:

@@ -1,0 +1,30 @@
+"""Test data built through the store's own functions (no SQL of its own)."""
+
+from __future__ import annotations
+
+from modemd.model import ApiKey, Job, SentPart
+from modemd.store import jobs, keys
+from modemd.store.db import Store
+
+TO = "+15550001"
+DEVICE = "imei"
+
+
+async def key_and_job(
+    store: Store, ipn_url: str | None, *, allow_ips: tuple[str, ...] = (), pin: str = "1"
+) -> tuple[ApiKey, str, Job]:
+    """A key (any IP unless ``allow_ips``) and one queued job of it; (key, secret, job)."""
+    key, secret = await store.write(
+        keys.create_key, pin=pin, allow_ips=list(allow_ips), over_ip=not allow_ips, ipn_url=ipn_url
+    )
+    job = await store.write(
+        jobs.insert_job, key_id=key.key_id, pin=pin, to=TO, message="m", parts=1, encoding="gsm7"
+    )
+    return key, secret, job
+
+
+async def sent_job(store: Store, ipn_url: str | None, mr: int = 9) -> tuple[ApiKey, Job]:
+    """A job claimed by ``DEVICE`` and sent as TP-MR ``mr`` (its ``sms.sent`` is pending)."""
+    key, _, job = await key_and_job(store, ipn_url)
+    claimed = await store.write(jobs.claim_job, job.job_id, DEVICE)
+    return key, await store.write(jobs.mark_sent, claimed, [SentPart(1, mr)])
