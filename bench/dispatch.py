@@ -34,8 +34,9 @@ from bench.harness import (
 from modemd.api.listener import start_listener
 
 STEP_TIMEOUT_S = 3.0  # one job's send or IPN; far above anything seen
-# A +CDS arriving before modemd committed the job as sent matches no part and is dropped (a race
-# in the daemon, seen with a 0 s delay): keep the report just behind the send, as on a network.
+# A +CDS routed directly (the fallback when a modem refuses stored reports) that arrives before
+# modemd committed the job as sent matches no part, and its IPN never comes: a race in the
+# daemon, seen with a 0 s delay. The report comes just behind the send, as on a network.
 REPORT_DELAY_S = 0.02
 DELIVERED = "sms.delivered"
 

@@ -86,6 +86,7 @@ class LineTap:
 
     def _on_output(self, data: bytes) -> None:
         self._tail_out = _stamp(self._tail_out + data, CDS, self.cds_at, self.changed)
+        self.changed.set()  # an answer may end a send (the network's accept comes with +CMGS)
 
     @property
     def accepted_at(self) -> list[float]:
@@ -205,13 +206,20 @@ class Daemon:
         await self.stop()
 
 
+def pyspy() -> str | None:
+    """The py-spy next to this Python (the venv) or on PATH."""
+    return shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+
 @asynccontextmanager
 async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
     """With ``out``: py-spy samples ``pid`` (all threads) meanwhile; collapsed stacks to ``out``."""
-    spy_path = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    if out is None or spy_path is None:
+    if out is None:
         yield
         return
+    spy_path = pyspy()
+    if spy_path is None:
+        raise RuntimeError("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
     idle = ["--idle"] if PROFILE_WAITING else []
     spy = await asyncio.create_subprocess_exec(
         spy_path, "record", "--pid", str(pid), "--threads", "--rate", "200", *idle,

@@ -200,6 +200,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     options = parser.parse_args()
     if options.profile is not None:
+        if harness.pyspy() is None:
+            raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
         options.profile.mkdir(parents=True, exist_ok=True)
         harness.PROFILE_WAITING = options.waiting
     size = QUICK if options.quick else FULL

@@ -27,7 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from .emulator_at import LineState
+from .emulator_commands import SimState
 from .emulator_profile import (
+    CREG_STATES,
+    RSSI_MAX,
+    RSSI_UNKNOWN,
     SERIAL_SPACE,
     AcceptedMessage,
     MessageFormat,
@@ -174,6 +178,33 @@ class EmulatedModem:
         self.unplug()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- runtime knobs: the radio and the SIM change while a client is connected ---------
+
+    def set_registration(self, stat: int) -> None:
+        """+CREG <stat> from now on (0 idle, 1 home, 2 searching, 3 denied, 5 roaming)."""
+        if stat not in CREG_STATES:
+            raise ValueError("registration must be 0..5")
+        log.info("%s: +CREG stat %d", self.name, stat)
+        self._session.commands.registration = stat
+
+    def set_signal(self, rssi: int) -> None:
+        """+CSQ <rssi> from now on."""
+        if not (0 <= rssi <= RSSI_MAX or rssi == RSSI_UNKNOWN):
+            raise ValueError("rssi must be 0..31 or 99")
+        self._session.commands.rssi = rssi
+
+    def remove_sim(self) -> None:
+        """Pull the SIM: SIM commands answer +CME ERROR: 10, SMS commands +CMS ERROR: 310."""
+        self._session.commands.set_sim(SimState.ABSENT)
+
+    def insert_sim(self) -> None:
+        """Put the SIM back: locked again when the profile has a sim_pin."""
+        self._session.commands.set_sim(SimState.PIN if self.profile.sim_pin else SimState.READY)
+
+    def block_sim(self) -> None:
+        """The SIM asks for its PUK (as after 3 wrong PINs): +CME ERROR: 12 / +CMS ERROR: 316."""
+        self._session.commands.set_sim(SimState.PUK)
 
     def _set_state(self, new: PortState) -> None:
         log.info("%s: port %s -> %s", self.name, self._state.value, new.value)
