@@ -36,6 +36,11 @@ class PhoneConfig:
     password: str
     username: str = "sms"
     pace_parts: int | None = None  # SMS parts per minute; None: the driver's default
+    # A tethered phone found by udev (url ""): matched by any of these; address from its link.
+    interface: str | None = None  # usb0, enx<mac>
+    mac: str | None = None  # the interface's MAC address
+    serial: str | None = None  # the phone's USB serial (ID_SERIAL_SHORT or ID_SERIAL)
+    app_port: int = 8080  # SMSGate's local server port (8080 unless changed in the app)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ class LabelRule:
 
 
 LABEL_KEYS = {"id_serial": "ID_SERIAL", "id_path": "ID_PATH"}
+PHONE_MATCH_KEYS = ("interface", "mac", "serial")  # how [[phones]] names a tethered phone
 PACING_KEYS = {"min_gap_s": (int, float), "daily_cap": (int,), "monthly_cap": (int,)}
 
 
@@ -176,18 +182,37 @@ def _phones(entries: Any, path: Path) -> tuple[PhoneConfig, ...]:
     """``[[phones]]``: url, pin, password (required), username, pace_parts."""
     phones = []
     for i, entry in enumerate(entries if isinstance(entries, list) else [None]):
-        if not isinstance(entry, dict) or not all(
-            isinstance(entry.get(k), str) for k in ("url", "password")
+        found = {k: entry[k] for k in PHONE_MATCH_KEYS if isinstance(entry, dict) and k in entry}
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("password"), str)
+            or not (isinstance(entry.get("url"), str) or found)
+            or not all(isinstance(v, str) for v in found.values())
         ):
-            raise ConfigError(f"config {path}: phones[{i}] needs 'url' and 'password' strings")
-        if not isinstance(entry.get("pin"), str | int):
+            raise ConfigError(
+                f"config {path}: phones[{i}] needs 'url' and 'password' strings (or, for a "
+                "tethered phone found by udev, 'password' and one of interface, mac, serial)"
+            )
+        pin = entry.get("pin")  # a tethered phone may take its pin from udev's MODEMD_PIN
+        if not isinstance(pin, str | int) and (pin is not None or "url" in entry):
             raise ConfigError(f"config {path}: phones[{i}] needs a 'pin'")
+        app_port = entry.get("port", 8080)
+        if isinstance(app_port, bool) or not isinstance(app_port, int) or not 0 < app_port < 65536:
+            raise ConfigError(f"config {path}: phones[{i}].port must be a TCP port (1-65535)")
         pace = entry.get("pace_parts")
         if pace is not None and (not isinstance(pace, int) or pace < 1):
             raise ConfigError(f"config {path}: phones[{i}].pace_parts must be a positive integer")
         username = str(entry.get("username", "sms"))
         phones.append(
-            PhoneConfig(entry["url"], str(entry["pin"]), entry["password"], username, pace)
+            PhoneConfig(
+                entry.get("url", ""),
+                "" if pin is None else str(pin),
+                entry["password"],
+                username,
+                pace,
+                **found,
+                app_port=app_port,
+            )
         )
     return tuple(phones)
 

@@ -12,11 +12,10 @@ from modemd.api.auth import api_config
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
 from modemd.drivers.emulator import EmulatedBank
-from modemd.drivers.phone import PhoneDriver
 from modemd.drivers.phone_emulator import EmulatedPhoneBank
-from modemd.drivers.phone_protocol import Pacer
 from modemd.drivers.serial_at import SerialAtDriver
 from modemd.hardware.hotplug import HotPlug
+from modemd.hardware.net import PhoneHotPlug, phone_factory
 from modemd.hardware.udev import Udev
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.runtime.bank import Bank
@@ -40,24 +39,6 @@ def serial_factory(cfg: PortConfig) -> Callable[[ReportHandler, GoneHandler], Sm
     return build
 
 
-def phone_factory(cfg: PhoneConfig) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
-    """A factory the bank calls to build the driver of the phone ``cfg``."""
-
-    def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
-        pacer = Pacer(cfg.pace_parts) if cfg.pace_parts else None
-        return PhoneDriver(
-            cfg.url,
-            cfg.pin,
-            username=cfg.username,
-            password=cfg.password,
-            on_report=on_report,
-            on_gone=on_gone,
-            pacer=pacer,
-        )
-
-    return build
-
-
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
     """Run the daemon until SIGTERM/SIGINT (or cancellation)."""
     stop = _stop_on_signals()  # before anything is announced: a SIGTERM then still drains
@@ -67,6 +48,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     phone_emulators: EmulatedPhoneBank | None = None
     bank = Bank(store, pacing=settings.pacing_of)
     hotplug: HotPlug | None = None
+    phone_plug: PhoneHotPlug | None = None
     watchdog: asyncio.Task[None] | None = None
     sender = IpnSender(store)
     store.on_commit.append(sender.wake)
@@ -80,7 +62,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             emulators = EmulatedBank.create(settings.simulate, record=settings.record)
             await emulators.start()
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
-        phones = list(settings.phones)
+        phones = [p for p in settings.phones if p.url]  # the others are found by udev
         if settings.simulate_phones:
             phone_emulators = EmulatedPhoneBank.create(
                 settings.simulate_phones, record=settings.record
@@ -99,6 +81,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         if settings.udev:
             hotplug = HotPlug(bank, Udev(), labels=settings.labels, sim_pins=settings.sim_pins)
             await hotplug.start()
+            phone_plug = PhoneHotPlug(bank, Udev(), phones=settings.phones, labels=settings.labels)
+            await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
         api = api_config(settings.trusted_proxies, settings.admin_token)
         runner, port = await start_site(create_app(store, bank, api), settings.host, settings.port)
@@ -115,6 +99,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         log.info("stopping")
         if hotplug is not None:
             await _shutdown_step("udev", hotplug.close())
+        if phone_plug is not None:
+            await _shutdown_step("udev (phones)", phone_plug.close())
         if runner is not None:
             await _shutdown_step("HTTP API", runner.cleanup())
         await _shutdown_step("devices", bank.close())

@@ -232,11 +232,13 @@ async def test_a_report_settles_the_one_matching_unknown_job(store: Store) -> No
     job = await new_job(store)
     claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
     await store.write(jobs.mark_unknown, claimed, "killed after Ctrl-Z")
-    other = await store.write(jobs.apply_report, "imei-2", 7, "+31612345678", 0,
-                              ReportOutcome.DELIVERED)
+    other = await store.write(
+        jobs.apply_report, "imei-2", 7, "+31612345678", 0, ReportOutcome.DELIVERED
+    )
     assert other.job is None  # another device's report proves nothing
-    result = await store.write(jobs.apply_report, "imei-1", 7, "+31612345678", 0,
-                               ReportOutcome.DELIVERED)
+    result = await store.write(
+        jobs.apply_report, "imei-1", 7, "+31612345678", 0, ReportOutcome.DELIVERED
+    )
     assert result.job is not None and result.job.state is JobState.DELIVERED
     rows = await store.read(events.list_events, job.job_id)
     assert [r["type"] for r in rows] == ["sms.unknown", "sms.delivered"]
@@ -247,7 +249,36 @@ async def test_ambiguous_unknown_jobs_stay_unknown(store: Store) -> None:
         job = await new_job(store)
         claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
         await store.write(jobs.mark_unknown, claimed, "killed")
-    result = await store.write(jobs.apply_report, "imei-1", 7, "+31612345678", 0,
-                               ReportOutcome.DELIVERED)
+    result = await store.write(
+        jobs.apply_report, "imei-1", 7, "+31612345678", 0, ReportOutcome.DELIVERED
+    )
     assert result.job is None
     assert await store.read(lambda db: db.table("jobs").count_where("state = 'unknown'")) == 2
+
+
+async def test_a_report_before_its_part_is_recorded_is_adopted(store: Store) -> None:
+    job = await new_job(store, parts=2)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    # Part 1's report arrives while part 2 is still being sent: nothing to match yet.
+    early = await store.write(
+        jobs.apply_report, "imei-1", 40, "+31612345678", 0, ReportOutcome.DELIVERED
+    )
+    assert early.job is None
+    sent = await store.write(jobs.mark_sent, claimed, [SentPart(1, 40), SentPart(2, 41)])
+    assert sent.state is JobState.SENT  # part 2 still has no report
+    parts = (await store.read(jobs.get_job_detail, job.job_id))["part_details"]
+    assert [p["state"] for p in parts] == ["delivered", "sent"]
+    last = await store.write(
+        jobs.apply_report, "imei-1", 41, "+31612345678", 0, ReportOutcome.DELIVERED
+    )
+    assert last.job is not None and last.job.state is JobState.DELIVERED
+
+
+async def test_an_early_failed_report_fails_the_job_at_once(store: Store) -> None:
+    job = await new_job(store)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    await store.write(jobs.apply_report, "imei-1", 5, "+31612345678", 0x41, ReportOutcome.FAILED)
+    settled = await store.write(jobs.mark_sent, claimed, [SentPart(1, 5)])
+    assert settled.state is JobState.FAILED
+    rows = await store.read(events.list_events, job.job_id)
+    assert [r["type"] for r in rows] == ["sms.sent", "sms.failed"]

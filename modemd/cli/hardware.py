@@ -20,10 +20,10 @@ from modemd.hardware.udev import Port, Udev
 def doctor(config_file: str | None) -> None:
     """Say for every tty and USB net device whether modemd can use it, and why not."""
     try:
-        labels = config.load(config_file).labels
+        settings = config.load(config_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    findings = asyncio.run(examine(Udev(), labels))
+    findings = asyncio.run(examine(Udev(), settings.labels, phones=settings.phones))
     if not findings:
         click.echo("no USB or labelled tty found (is the modem plugged in? see `modemd udev-rule`)")
         sys.exit(1)

@@ -57,3 +57,12 @@ class RadioHealth(Protocol):
     async def check_signal(self) -> int | None:
         """The signal (+CSQ <rssi>, 0..31, 99 unknown)."""
         ...
+
+
+@runtime_checkable
+class Reopenable(Protocol):
+    """A device that can be revived by closing and reopening its port (a modem)."""
+
+    async def reopen(self) -> str:
+        """Reopen and set the session up again; return the device_id it now answers with."""
+        ...

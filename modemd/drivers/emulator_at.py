@@ -48,6 +48,7 @@ class CmeError(enum.IntEnum):
     """+CME ERROR codes (27.007 9.2) the emulator gives."""
 
     OPERATION_NOT_ALLOWED = 3
+    SIM_NOT_INSERTED = 10
     SIM_PIN_REQUIRED = 11
     SIM_PUK_REQUIRED = 12
     INCORRECT_PASSWORD = 16
@@ -55,6 +56,7 @@ class CmeError(enum.IntEnum):
 
 CME_VERBOSE = {  # AT+CMEE=2 texts
     CmeError.OPERATION_NOT_ALLOWED: "operation not allowed",
+    CmeError.SIM_NOT_INSERTED: "SIM not inserted",
     CmeError.SIM_PIN_REQUIRED: "SIM PIN required",
     CmeError.SIM_PUK_REQUIRED: "SIM PUK required",
     CmeError.INCORRECT_PASSWORD: "incorrect password",
@@ -66,6 +68,7 @@ class CmsError(enum.IntEnum):
 
     INVALID_PDU_PARAMETER = 304
     INVALID_TEXT_PARAMETER = 305
+    SIM_NOT_INSERTED = 310
     SIM_PIN_REQUIRED = 311
     SIM_PUK_REQUIRED = 316
     SMSC_ADDRESS_UNKNOWN = 330

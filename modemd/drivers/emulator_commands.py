@@ -42,11 +42,13 @@ class SimState(enum.Enum):
     READY = "READY"  # no PIN set, or the right PIN was given
     PIN = "SIM PIN"  # waiting for AT+CPIN="<sim_pin>"
     PUK = "SIM PUK"  # blocked after PIN_ATTEMPTS wrong PINs (emulated SIMs have no PUK)
+    ABSENT = "SIM ABSENT"  # removed: AT+CPIN? itself answers +CME ERROR: 10
 
 
 SIM_ERRORS = {  # what a locked SIM answers to ME commands (+CME) and SMS commands (+CMS)
     SimState.PIN: (CmeError.SIM_PIN_REQUIRED, CmsError.SIM_PIN_REQUIRED),
     SimState.PUK: (CmeError.SIM_PUK_REQUIRED, CmsError.SIM_PUK_REQUIRED),
+    SimState.ABSENT: (CmeError.SIM_NOT_INSERTED, CmsError.SIM_NOT_INSERTED),
 }
 
 
@@ -118,8 +120,17 @@ class ModemCommands:
         self.settings = Settings()
         self.sim = SimState.PIN if profile.sim_pin else SimState.READY
         self.smsc = profile.smsc  # "" once a quirky AT+CSMP wiped it
+        self.registration = profile.registration  # +CREG <stat> while the SIM is ready
+        self.rssi = profile.rssi
         self._pin_attempts_left = PIN_ATTEMPTS
         self._handlers = self._build_handlers()
+
+    def set_sim(self, state: SimState) -> None:
+        """Runtime knob: the SIM is removed (ABSENT), blocked (PUK), locked or ready."""
+        log.info("%s: SIM %s -> %s", self._name, self.sim.value, state.value)
+        self.sim = state
+        if state is SimState.PIN:
+            self._pin_attempts_left = PIN_ATTEMPTS
 
     def register(self, name: str, handler: Handler) -> None:
         """Add (or replace) the handler of command ``name`` ("+CMGS", "Z" ...)."""
@@ -237,25 +248,31 @@ class ModemCommands:
         return OK
 
     def _iccid(self) -> Reply:
+        if self.sim is SimState.ABSENT:  # a locked SIM's ICCID is readable, a missing one's not
+            return self.cme(CmeError.SIM_NOT_INSERTED)
         return Reply((f"+CCID: {self._profile.iccid}",))
 
     def _imsi(self) -> Reply:
         return self.sim_error(sms=False) or Reply((self._profile.imsi,))
 
     def _signal(self) -> Reply:
-        return Reply((f"+CSQ: {self._profile.rssi},99",))
+        return Reply((f"+CSQ: {self.rssi},99",))
 
     def _registration(self) -> Reply:
-        stat = self._profile.registration if self.sim is SimState.READY else 0
+        stat = self.registration if self.sim is SimState.READY else 0
         return Reply((f"+CREG: {self.settings.creg},{stat}",))
 
     def _pin_state(self) -> Reply:
+        if self.sim is SimState.ABSENT:
+            return self.cme(CmeError.SIM_NOT_INSERTED)
         final = None if self._profile.cpin_without_ok else "OK"
         return Reply((f"+CPIN: {self.sim.value}",), final=final)
 
     def _enter_pin(self, params: tuple[Param, ...]) -> Reply:
         if len(params) != 1:
             raise ValueError("AT+CPIN=<pin> takes one parameter")
+        if self.sim is SimState.ABSENT:
+            return self.cme(CmeError.SIM_NOT_INSERTED)
         if self.sim is SimState.PUK:
             return self.cme(CmeError.SIM_PUK_REQUIRED)
         if self.sim is SimState.READY:

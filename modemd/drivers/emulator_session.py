@@ -117,8 +117,10 @@ class ModemSession:
             cnmi = self._commands.tuple_setting(
                 "+CNMI", "cnmi", CNMI_LIMITS, changed=self._cnmi_changed, test=f"+CNMI: {ranges}"
             )
-            refused = {CNMI_DS_DIRECT: not profile.cds_direct,
-                       CNMI_DS_STORED: not profile.cds_stored}
+            refused = {
+                CNMI_DS_DIRECT: not profile.cds_direct,
+                CNMI_DS_STORED: not profile.cds_stored,
+            }
             cnmi = self._refusing_routing(cnmi, {ds for ds, no in refused.items() if no})
             self._commands.register("+CNMI", cnmi)
         self._storage = ReportStorage(self._commands.cms)
@@ -142,6 +144,11 @@ class ModemSession:
     def state(self) -> LineState:
         """Current line state."""
         return self._state
+
+    @property
+    def commands(self) -> ModemCommands:
+        """Settings, SIM and radio state (the runtime knobs live there)."""
+        return self._commands
 
     @property
     def _settings(self) -> Settings:
@@ -272,7 +279,7 @@ class ModemSession:
         blocked = self._commands.sim_error(sms=True)
         if blocked:
             return blocked
-        if self._profile.registration not in REGISTERED:
+        if self._commands.registration not in REGISTERED:
             return self._commands.cms(CmsError.NO_NETWORK_SERVICE)
         try:
             if self._settings.format is MessageFormat.PDU:

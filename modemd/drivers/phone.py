@@ -117,9 +117,15 @@ class PhoneDriver:
     # -- HTTP ---------------------------------------------------------------------------------
 
     async def _request(
-        self, method: str, path: str, *, body: Any = None, params: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        accept: tuple[int, ...] = (),
     ) -> tuple[int, Any, int | None]:
-        """One request; (status, JSON body, X-Total-Count). Refusals raise with ``status``."""
+        """One request; (status, JSON body, X-Total-Count). Refusals (but ``accept``) raise."""
         if self._session is None:
             raise PhoneRequestError(f"{self.url}: closed", reached=False)
         try:
@@ -145,7 +151,7 @@ class PhoneDriver:
                 status=status,
             )
         data = parse_json(raw)
-        if status >= 300:
+        if status >= 300 and status not in accept:
             message = data.get("message") if isinstance(data, dict) else data
             raise PhoneRequestError(
                 f"{self.url}: {method} {path}: {status} {message}", status=status
@@ -167,12 +173,7 @@ class PhoneDriver:
 
     async def open(self) -> DeviceInfo:
         """Check the app answers with our credentials, apply FIFO, resume unfinished messages."""
-        # A fresh connection per request: a POST on a pooled connection the phone dropped fails
-        # ambiguously (did it get it?); a refused connect proves nothing was sent.
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(force_close=True),
-            timeout=aiohttp.ClientTimeout(total=self.timings.http_s),
-        )
+        self._session = self._new_session()
         self._failures = 0
         try:
             _, root, _ = await self._request("GET", "/")
@@ -201,6 +202,25 @@ class PhoneDriver:
         )
         log.info("%s: ready: phone %s %s", self.url, self._info.device_id, self._info.model)
         return self._info
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        # A fresh connection per request: a POST on a pooled connection the phone dropped fails
+        # ambiguously (did it get it?); a refused connect proves nothing was sent.
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(force_close=True),
+            timeout=aiohttp.ClientTimeout(total=self.timings.http_s),
+        )
+
+    async def diagnose(self) -> tuple[Any, int, Any]:
+        """Read-only, for ``doctor``: ``GET /`` (raises ``PhoneRequestError``), then ``/health``
+        (status and body: 500 whenever one of its checks fails, e.g. no Internet)."""
+        self._session = self._session or self._new_session()
+        try:
+            _, root, _ = await self._request("GET", "/")
+            status, health, _ = await self._request("GET", "/health", accept=(500,))
+        finally:
+            await self.close()
+        return root, status, health
 
     async def close(self) -> None:
         """Stop polling and close the HTTP session; idempotent."""

@@ -52,6 +52,7 @@ WAKE_ATTEMPTS = 3  # "AT" tries at open: the first may meet a half-typed line or
 REGISTRATION_TIMEOUT_S = 60.0  # time to wait for +CREG stat 1/5 at open
 REGISTRATION_POLL_S = 1.0  # how often AT+CREG? is asked while searching
 SIM_BUSY_RETRY_S = 2.0  # +CME ERROR: 14 (SIM busy) right after boot: ask again after this
+ESC_SETTLE_S = 0.2  # a modem left in a CMGS body answers ESC with OK within ms: let it pass
 SMSC_UNKNOWN = 330  # +CMS ERROR: 330, SMSC address unknown (after a CSMP wiped it)
 
 
@@ -330,9 +331,13 @@ class SerialAtDriver:
 
     # -- initialisation -----------------------------------------------------------------------
 
-    async def _wake(self, attempts: int = WAKE_ATTEMPTS) -> None:
-        """ESC aborts a half-typed CMGS left by a crash; then AT until it answers."""
+    async def _wake(self, attempts: int = WAKE_ATTEMPTS, settle_s: float = 0.0) -> None:
+        """ESC aborts a half-typed CMGS left by a crash; then AT until it answers.
+
+        ``settle_s``: wait after ESC so an OK it draws is not taken for the answer to AT."""
         self._write(at.ESC)
+        if settle_s > 0:
+            await asyncio.sleep(settle_s)
         last: Exception | None = None
         for _ in range(attempts):
             try:
@@ -385,8 +390,7 @@ class SerialAtDriver:
     async def _initialise(self) -> DeviceInfo:
         await self._wake()
         self._phase(DeviceState.IDENTIFYING)
-        await self.command(at.ECHO_OFF)
-        await self.command(at.ERRORS_NUMERIC)
+        await self._set_up_line()
         manufacturer = at.first_value(await self._optional(at.MANUFACTURER) or [])
         model = at.first_value(await self._optional(at.MODEL) or [])
         imei = at.first_value(await self.command(at.IMEI))
@@ -431,6 +435,36 @@ class SerialAtDriver:
         if self._stored_reports:
             await self._read_stored_reports()  # those that came while nobody was listening
         return info
+
+    async def _set_up_line(self) -> None:
+        """Echo off, numeric errors: what every (re)opened session needs first."""
+        await self.command(at.ECHO_OFF)
+        await self.command(at.ERRORS_NUMERIC)
+
+    async def reopen(self) -> str:
+        """Close the port, open it again, ESC + AT, redo the session set-up; return the IMEI.
+
+        What open chose stays (PDU mode, the same report routing); stored reports are read.
+        A caller that finds another IMEI must drop the device: this driver keeps its identity."""
+        if self._closed:
+            raise PortClosedError(f"{self.port}: port is closed")
+        async with self._lock:  # a command in flight finishes (or times out) first
+            self._close_port()
+            self.open_port()
+        await self._wake(settle_s=ESC_SETTLE_S)
+        await self._set_up_line()
+        device_id = at.first_value(await self.command(at.IMEI)) or self.port
+        if device_id != self._info.device_id:
+            return device_id
+        await self.command(at.PDU_MODE)
+        if self._stored_reports:
+            await self.command(at.NEW_MESSAGE_INDICATIONS_STORED)
+        elif self._info.reports:
+            await self.command(at.NEW_MESSAGE_INDICATIONS)
+        await self._optional(at.KEEP_LINK_OPEN)
+        if self._stored_reports:
+            await self._read_stored_reports()  # those that came while it did not answer
+        return device_id
 
     # -- sending ----------------------------------------------------------------------------------
 

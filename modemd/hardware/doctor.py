@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modemd.at import commands as at
-from modemd.config import LabelRule
+from modemd.config import LabelRule, PhoneConfig
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.errors import DeviceError, ModemCommandError, PortClosedError
 from modemd.hardware.discovery import PROBE_TIMEOUT_S, Modem, find_at_port, group
 from modemd.hardware.hotplug import sim_problem
+from modemd.hardware.net import ROUTE_TABLE, diagnose, is_phone_link
 from modemd.hardware.udev import Port, Udev
 
 WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable
@@ -49,17 +50,21 @@ def holders(devnode: str) -> list[str]:
 
 
 async def examine(
-    udev: Udev, labels: tuple[LabelRule, ...] = (), timeout_s: float = PROBE_TIMEOUT_S
+    udev: Udev,
+    labels: tuple[LabelRule, ...] = (),
+    timeout_s: float = PROBE_TIMEOUT_S,
+    *,
+    phones: tuple[PhoneConfig, ...] = (),
+    route_table: str = ROUTE_TABLE,
 ) -> list[Finding]:
-    """Findings for every labelled or USB tty, and every USB net interface."""
+    """Findings for every labelled or USB tty, and every tethered phone's net interface."""
     ports = [p for p in udev.ports("tty") if p.usb or "MODEMD_PIN" in p.properties]
     modems, unusable = group(ports, labels)
     findings = [Finding(u.port.devnode, False, u.why) for u in unusable]
     for modem in modems:
         findings += await _examine_modem(modem.ports, modem.pin, timeout_s)
-    for port in udev.ports("net"):
-        if port.usb:
-            findings.append(Finding(port.devnode, False, _net_words(port)))
+    for port in filter(is_phone_link, udev.ports("net")):
+        findings.append(Finding(port.devnode, *await diagnose(port, phones, labels, route_table)))
     return sorted(findings, key=lambda f: f.device)
 
 
@@ -133,8 +138,3 @@ async def _examine_at(devnode: str, timeout_s: float) -> tuple[bool, str]:
         return False, f"modem stopped answering: {exc}"
     finally:
         await driver.close()
-
-
-def _net_words(port: Port) -> str:
-    driver = port.properties.get("ID_USB_DRIVER", "usb")
-    return f"USB network interface ({driver}): a tethered phone; doctor checks only modems"

@@ -99,12 +99,15 @@ class Udev:
                 found.append(port)
         return sorted(found, key=lambda p: p.syspath)
 
-    def watch(self, on_event: Callable[[UdevEvent], None]) -> None:
-        """Call ``on_event`` on the running loop for every tty event, until ``stop``."""
+    def watch(
+        self, on_event: Callable[[UdevEvent], None], subsystems: tuple[str, ...] = ("tty",)
+    ) -> None:
+        """Call ``on_event`` on the loop for every event of ``subsystems``, until ``stop``."""
         if self._monitor is not None:
             raise RuntimeError("already watching")
         monitor = pyudev.Monitor.from_netlink(self._context)
-        monitor.filter_by("tty")
+        for subsystem in subsystems:
+            monitor.filter_by(subsystem)
         monitor.start()
         self._monitor = monitor
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from modemd.at.commands import REGISTERED_STATES
-from modemd.drivers.base import RadioHealth, SmsDevice
+from modemd.drivers.base import RadioHealth, Reopenable, SmsDevice
 from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
 from modemd.model import NO_PACING, DeviceState, Job, Pacing
 from modemd.runtime.lifecycle import DeviceLife
@@ -43,6 +43,7 @@ class DeviceWorker:
         life: DeviceLife | None = None,
         pacing: Pacing = NO_PACING,
         health_interval_s: float = HEALTH_INTERVAL_S,
+        backoff_first_s: float = BACKOFF_FIRST_S,
     ) -> None:
         self.device = device
         self.pool = pool
@@ -53,10 +54,11 @@ class DeviceWorker:
             self.life.transition(DeviceState.READY)
         self.pacing = pacing
         self.health_interval_s = health_interval_s
+        self.backoff_first_s = backoff_first_s
         self._on_state = on_state
         self.current: Job | None = None
         self.waiting = False  # parked in the pool's take(): safe to cancel
-        self._failed = False  # the last send failed for a reason that may lie in the device
+        self._failure: str | None = None  # why the device is suspect (None: it is not)
         self._last_send = float("-inf")  # monotonic end of the last send
         self._weak = False  # the last signal reading was weak (logged once per episode)
 
@@ -100,7 +102,7 @@ class DeviceWorker:
             finally:
                 self.current = None
                 self._last_send = time.monotonic()
-            if gone or not await self._recover():
+            if gone or (self._failure is not None and not await self._check_health()):
                 await self.set_state(DeviceState.GONE)
                 return
             await self.set_state(DeviceState.READY)
@@ -129,43 +131,69 @@ class DeviceWorker:
                 await self.store.write(job_rows.requeue, claimed, "stopped before sending")
             raise
 
-    async def _recover(self, reason: str = "") -> bool:
-        """After a failure: rest with capped doubling until the device answers; False if gone."""
-        if not self._failed:
-            return True
-        delay = BACKOFF_FIRST_S
-        await self.set_state(DeviceState.BACKING_OFF, reason)
+    async def _recover(self) -> bool:
+        """Rest with capped doubling between tries to revive the device; False if it is gone."""
+        delay = self.backoff_first_s
+        await self.set_state(DeviceState.BACKING_OFF, self._failure or "")
         while True:
             await asyncio.sleep(delay)
             if self.device.closed:
                 return False
-            if await self.device.probe():
+            revived = await self._revive()
+            if revived is None:
+                return False
+            if revived:
                 log.info("device %s: recovered", self.device_id)
-                self._failed = False
+                self._failure = None
                 await self.set_state(DeviceState.READY)
                 return True
-            log.debug("device %s: still not answering; next try in %.0f s", self.device_id, delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
+            log.debug("device %s: still not answering; next try in %.1f s", self.device_id, delay)
+
+    async def _revive(self) -> bool | None:
+        """One try: reopen a modem's port (probe other devices). None: gone or replaced."""
+        if not isinstance(self.device, Reopenable):
+            return await self.device.probe()
+        try:
+            device_id = await self.device.reopen()
+        except PortClosedError as exc:
+            log.warning("device %s: cannot reopen: %s", self.device_id, exc)
+            return None
+        except DeviceError as exc:
+            log.debug("device %s: reopen failed: %s", self.device_id, exc)
+            return False
+        if device_id != self.device_id:
+            log.error(
+                "device %s: %s now answers as IMEI %s, another modem; it leaves the pool",
+                self.device_id,
+                self.device.info.port,
+                device_id,
+            )
+            return None
+        return True
 
     async def _check_health(self) -> bool:
-        """Registration and signal of an idle device; False when it is gone."""
-        if not isinstance(self.device, RadioHealth):
-            return not self.device.closed
-        delay = BACKOFF_FIRST_S
+        """Revive a suspect device, then wait until it is registered; False when it is gone."""
+        searching_s = self.backoff_first_s
         while True:
+            if self._failure is not None and not await self._recover():
+                return False
+            if not isinstance(self.device, RadioHealth):
+                return not self.device.closed
             try:
                 stat = await self.device.check_registration()
                 rssi = await self.device.check_signal()
             except PortClosedError:
                 return False
             except DeviceError as exc:
-                self._failed = True
-                return await self._recover(f"health check: {exc}")
+                self._failure = f"health check: {exc}"
+                continue
             if stat in REGISTERED_STATES:
                 break
+            # Out of the idle pool meanwhile: the pool's jobs go to the other devices.
             await self.set_state(DeviceState.SEARCHING_NETWORK, f"+CREG stat {stat}")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX_S)
+            await asyncio.sleep(searching_s)
+            searching_s = min(searching_s * 2, BACKOFF_MAX_S)
         self._note_signal(rssi)
         await self.set_state(DeviceState.READY)
         await self.store.write(device_rows.set_device_state, self.device_id, self.state, rssi)
@@ -239,7 +267,8 @@ class DeviceWorker:
 
     async def _record_failure(self, job: Job, exc: SendError) -> bool:
         gone = self.device.closed
-        self._failed = exc.transient
+        # A transient error, or silence after Ctrl-Z, may lie in the device: revive it first.
+        self._failure = str(exc) if exc.transient or not exc.outcome_known else None
         if not exc.outcome_known:
             log.warning("job %s: outcome unknown on %s: %s", job.job_id, self.device_id, exc)
             await self.store.write(job_rows.mark_unknown, job, str(exc))

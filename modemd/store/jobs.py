@@ -21,7 +21,7 @@ from modemd.model import (
     JobState,
     SentPart,
 )
-from modemd.sms.status import ReportOutcome
+from modemd.sms.status import ReportOutcome, classify_tp_status
 from modemd.store import events, wallet
 
 REPORT_WINDOW_S = 72 * 3600  # a status report older than this matches no sent part
@@ -202,7 +202,7 @@ def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job
         }
         for p in parts
     )
-    return _move(
+    sent = _move(
         db,
         job,
         JobState.SENT,
@@ -210,6 +210,7 @@ def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job
         event_data={"message_references": [p.mr for p in parts]},
         sent_at=now,
     )
+    return _adopt_early_reports(db, sent, parts, since=job.updated_at)  # the claim time
 
 
 def mark_failed(db: sqlite_utils.Database, job: Job, error: str, code: int | None = None) -> Job:
@@ -352,19 +353,55 @@ def apply_report(
     )
     job = get_job(db, match["job_id"])
     assert job is not None
+    return ReportResult(_judge(db, job, tp_status, mr), outcome)
+
+
+def _judge(db: sqlite_utils.Database, job: Job, tp_status: int, mr: int) -> Job:
+    """After a part's report: failed if any part failed, delivered once every part is."""
+    if job.state not in (JobState.SENT, JobState.EXPIRED):
+        return job  # still sending: mark_sent judges once every part is recorded
     states = [
         row[0] for row in db.execute("SELECT state FROM job_parts WHERE job_id = ?", [job.job_id])
     ]
     data = {"tp_status": tp_status, "message_reference": mr}
-    if job.state in (JobState.SENT, JobState.EXPIRED) and "failed" in states:
-        job = _settle(db, job, ReportOutcome.FAILED, tp_status, data)
-    elif (
-        job.state in (JobState.SENT, JobState.EXPIRED)
-        and len(states) == job.parts
-        and all(s == "delivered" for s in states)
-    ):
-        job = _settle(db, job, ReportOutcome.DELIVERED, tp_status, data)
-    return ReportResult(job, outcome)
+    if "failed" in states:
+        return _settle(db, job, ReportOutcome.FAILED, tp_status, data)
+    if len(states) == job.parts and all(s == "delivered" for s in states):
+        return _settle(db, job, ReportOutcome.DELIVERED, tp_status, data)
+    return job
+
+
+def _adopt_early_reports(
+    db: sqlite_utils.Database, job: Job, parts: list[SentPart], *, since: float
+) -> Job:
+    """Reports that came before their part was recorded (part 1's report while part 2 was
+    still being sent; a fast SMSC) were stored unmatched: match them now."""
+    last: tuple[int, int] | None = None
+    for part in parts:
+        rows = list(
+            db.query(
+                "SELECT report_id, recipient, tp_status FROM status_reports WHERE job_id IS NULL "
+                "AND device_id = ? AND mr = ? AND received_at >= ? ORDER BY report_id",
+                [job.device_id, part.mr, since],
+            )
+        )
+        row = next((r for r in rows if r["recipient"].lstrip("+") == job.to.lstrip("+")), None)
+        if row is None and rows:
+            row = rows[0]
+        if row is None:
+            continue
+        outcome = classify_tp_status(row["tp_status"])
+        db.execute(
+            "UPDATE status_reports SET job_id = ? WHERE report_id = ?",
+            [job.job_id, row["report_id"]],
+        )
+        db.execute(
+            "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
+            "WHERE job_id = ? AND part = ?",
+            [outcome.value, row["tp_status"], time.time(), job.job_id, part.part],
+        )
+        last = (row["tp_status"], part.mr)
+    return job if last is None else _judge(db, job, *last)
 
 
 def _settle(

@@ -149,6 +149,49 @@ class FakeUsbModem:
         return "\n".join(blocks)
 
 
+@dataclass
+class FakeUsbPhone:
+    """An Android phone in USB tethering: a usb_device, one interface and its net device."""
+
+    usb_port: str  # "7" -> USB device 1-7
+    serial: str
+    interface: str = "usb0"
+    driver: str = "rndis_host"  # rndis_host, cdc_ncm or cdc_ether
+    mac: str = "02:00:00:00:00:07"
+    properties: dict[str, str] = field(default_factory=dict)  # MODEMD_PIN ...
+
+    @property
+    def syspath(self) -> str:
+        return f"/sys{USB_ROOT}/1-{self.usb_port}"
+
+    @property
+    def net_syspath(self) -> str:
+        return f"{self.syspath}/1-{self.usb_port}:1.0/net/{self.interface}"
+
+    def text(self) -> str:
+        """The umockdev description of the phone's USB device and its net interface."""
+        iface = f"1-{self.usb_port}:1.0"
+        props = {
+            "SUBSYSTEM": "net",
+            "INTERFACE": self.interface,
+            "ID_USB_DRIVER": self.driver,
+            "ID_SERIAL": f"Google_Pixel_{self.serial}",
+            "ID_SERIAL_SHORT": self.serial,
+            "ID_VENDOR_ID": "18d1",
+            "ID_MODEL_ID": "4ee4",
+            "ID_PATH": f"{PCI_PATH}-usb-0:{self.usb_port}:1.0",
+            **self.properties,
+        }
+        lines = "".join(f"E: {k}={v}\n" for k, v in props.items())
+        return (
+            f"P: {USB_ROOT}/1-{self.usb_port}\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\n"
+            f"A: serial={self.serial}\nA: idVendor=18d1\nA: idProduct=4ee4\n\n"
+            f"P: {USB_ROOT}/1-{self.usb_port}/{iface}\nE: SUBSYSTEM=usb\n"
+            f"E: DEVTYPE=usb_interface\nE: DRIVER={self.driver}\nA: bInterfaceNumber=00\n\n"
+            f"P: {self.net_syspath[4:]}\n{lines}A: address={self.mac}\n"
+        )
+
+
 class Noise:
     """A port that answers anything with binary junk (a GPS or diagnostics port)."""
 
