@@ -186,5 +186,10 @@ class Bank:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         self._tasks.clear()
+        # A task cancelled before it first ran never reached its own cleanup: close every
+        # device here too (close is idempotent).
+        await asyncio.gather(
+            *(w.device.close() for w in self.workers.values()), return_exceptions=True
+        )
         if self._report_tasks:
             await asyncio.gather(*self._report_tasks, return_exceptions=True)

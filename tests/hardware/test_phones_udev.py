@@ -77,9 +77,6 @@ class Rig:
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
-        # A worker is READY before its task first runs, and Bank.close cancels a task that never
-        # ran without closing its device: let it start.
-        await asyncio.sleep(0)
         await self.plug.close()
         await self.bank.close()
         for what, device, seconds in self.plug.measured:
