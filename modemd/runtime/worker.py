@@ -16,6 +16,7 @@ from modemd.model import NO_PACING, DeviceState, Job, Pacing
 from modemd.runtime.lifecycle import DeviceLife
 from modemd.runtime.pool import PoolQueue
 from modemd.store import devices as device_rows
+from modemd.store import dispatch as dispatch_rows
 from modemd.store import jobs as job_rows
 from modemd.store import pacing as pacing_rows
 from modemd.store.db import Store
@@ -58,6 +59,7 @@ class DeviceWorker:
         self._on_state = on_state
         self.current: Job | None = None
         self.waiting = False  # parked in the pool's take(): safe to cancel
+        self._ready_stored = False  # the last send's record already set the device ready
         self._failure: str | None = None  # why the device is suspect (None: it is not)
         self._last_send = float("-inf")  # monotonic end of the last send
         self._weak = False  # the last signal reading was weak (logged once per episode)
@@ -70,14 +72,18 @@ class DeviceWorker:
     def state(self) -> DeviceState:
         return self.life.state
 
-    async def set_state(self, state: DeviceState, reason: str = "") -> None:
-        """Change state (``DeviceLife.transition`` logs it) and store it."""
+    async def set_state(
+        self, state: DeviceState, reason: str = "", *, stored: bool = False
+    ) -> None:
+        """Change state (``DeviceLife.transition`` logs it) and store it (unless the write
+        that caused it already did: ``stored``)."""
         if state is self.state:
             return
         self.life.transition(state, reason)
-        await self.store.write(
-            device_rows.set_device_state, self.device_id, state, self.device.signal
-        )
+        if not stored:
+            await self.store.write(
+                device_rows.set_device_state, self.device_id, state, self.device.signal
+            )
         if self._on_state is not None:
             self._on_state(self.device_id, state)
 
@@ -96,7 +102,7 @@ class DeviceWorker:
                 log.warning("job %s was no longer queued; skipped", job.job_id)
                 continue
             self.current = claimed
-            await self.set_state(DeviceState.BUSY)
+            await self.set_state(DeviceState.BUSY, stored=True)  # with the claim
             try:
                 gone = await self._send(claimed)
             finally:
@@ -105,7 +111,8 @@ class DeviceWorker:
             if gone or (self._failure is not None and not await self._check_health()):
                 await self.set_state(DeviceState.GONE)
                 return
-            await self.set_state(DeviceState.READY)
+            await self.set_state(DeviceState.READY, stored=self._ready_stored)
+            self._ready_stored = False
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval."""
@@ -121,7 +128,8 @@ class DeviceWorker:
     async def _claim(self, job: Job) -> Job | None:
         """Claim ``job`` for this device; a shutdown during the claim puts it back in line."""
         claim = asyncio.ensure_future(
-            self.store.write(job_rows.claim_job, job.job_id, self.device_id)
+            self.store.write(dispatch_rows.claim_for, job.job_id, self.device_id,
+                             self.device.signal)
         )
         try:
             return await asyncio.shield(claim)
@@ -253,7 +261,8 @@ class DeviceWorker:
             )
             raise
         try:
-            await self.store.write(job_rows.mark_sent, job, parts)
+            await self.store.write(dispatch_rows.record_sent, job, parts, self.device.signal)
+            self._ready_stored = True  # the device row says ready already
         except StoreError:
             log.exception("job %s sent (MR %s) but not recorded", job.job_id, parts)
             raise

@@ -86,9 +86,9 @@ class Store:
         return await self._submit(False, lambda db: fn(db, *args, **kwargs))
 
     async def _submit(self, write: bool, call: Callable[[sqlite_utils.Database], T]) -> T:
-        future: Future[T] = Future()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put((write, call, future))
-        return await asyncio.wrap_future(future)
+        return await future
 
     # -- the store's thread -----------------------------------------------------------------
 
@@ -114,29 +114,41 @@ class Store:
                         self._queue.put(_STOP)
                         break
                     batch.append(nxt)
-                self._process(batch, loop)
+                outcomes: list[Any] = []
+                committed = self._process(batch, outcomes)
+                loop.call_soon_threadsafe(self._deliver, outcomes, committed)
         finally:
             self._db.conn.close()
 
-    def _process(self, batch: list[Any], loop: asyncio.AbstractEventLoop) -> None:
+    def _deliver(self, outcomes: list[Any], committed: bool) -> None:
+        """On the loop: resolve a whole batch at once (one wake-up), then the commit hooks."""
+        for future, ok, value in outcomes:
+            _resolve(future, ok, value)
+        if committed:
+            for callback in self.on_commit:
+                callback()
+
+    def _process(self, batch: list[Any], outcomes: list[Any]) -> bool:
         """Run the batch in queue order: consecutive writes share one commit, and a read
-        queued after a write sees it."""
+        queued after a write sees it. True when something was committed."""
         writes: list[Any] = []
+        committed = False
         for item in batch:
             if item[0]:
                 writes.append(item)
                 continue
             if writes:
-                self._commit(writes, loop)
+                committed |= self._commit(writes, outcomes)
                 writes = []
-            self._call(item[1], item[2])
+            self._call(item[1], item[2], outcomes)
         if writes:
-            self._commit(writes, loop)
+            committed |= self._commit(writes, outcomes)
+        return committed
 
-    def _commit(self, writes: list[Any], loop: asyncio.AbstractEventLoop) -> None:
+    def _commit(self, writes: list[Any], outcomes: list[Any]) -> bool:
         assert self._db is not None
         conn = self._db.conn
-        results: list[tuple[Future[Any], bool, Any]] = []
+        results: list[tuple[Any, bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for _, call, future in writes:
@@ -160,25 +172,24 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             error = StoreError(f"database write failed: {exc}")
-            for _, _, future in writes:
-                _resolve(future, False, error)
-            return
-        for future, ok, value in results:
-            _resolve(future, ok, value)
-        for callback in self.on_commit:
-            loop.call_soon_threadsafe(callback)
+            outcomes.extend((future, False, error) for _, _, future in writes)
+            return False
+        outcomes.extend(results)
+        return True
 
-    def _call(self, call: Callable[[sqlite_utils.Database], Any], future: Future[Any]) -> None:
+    def _call(
+        self, call: Callable[[sqlite_utils.Database], Any], future: Any, outcomes: list[Any]
+    ) -> None:
         assert self._db is not None
         try:
-            _resolve(future, True, call(self._db))
+            outcomes.append((future, True, call(self._db)))
         except Exception as exc:
-            _resolve(future, False, exc)
+            outcomes.append((future, False, exc))
 
 
-def _resolve(future: Future[Any], ok: bool, value: Any) -> None:
+def _resolve(future: Any, ok: bool, value: Any) -> None:
     """Hand the outcome to the caller, unless the caller gave up waiting (the write stands)."""
-    if future.cancelled():
+    if future.done():
         return
     if ok:
         future.set_result(value)

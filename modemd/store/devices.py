@@ -35,10 +35,11 @@ def upsert_device(db: sqlite_utils.Database, info: DeviceInfo, state: DeviceStat
 def set_device_state(
     db: sqlite_utils.Database, device_id: str, state: DeviceState, signal: int | None = None
 ) -> None:
-    values: dict[str, Any] = {"state": state.value, "last_seen": time.time()}
-    if signal is not None:
-        values["signal"] = signal
-    db.table("devices").update(device_id, values)
+    db.conn.execute(
+        "UPDATE devices SET state = ?, last_seen = ?, signal = coalesce(?, signal) "
+        "WHERE device_id = ?",
+        [state.value, time.time(), signal, device_id],
+    )
 
 
 def list_devices(db: sqlite_utils.Database) -> list[dict[str, Any]]:

@@ -78,13 +78,19 @@ def insert_job(
         "created_at": now,
         "updated_at": now,
     }
-    db.table("jobs").insert(row)
+    db.conn.execute(
+        f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+        list(row.values()),
+    )
     return _job(row)
 
 
 def get_job(db: sqlite_utils.Database, job_id: str) -> Job | None:
-    rows = list(db.table("jobs").rows_where("job_id = ?", [job_id]))
-    return _job(rows[0]) if rows else None
+    cursor = db.conn.execute("SELECT * FROM jobs WHERE job_id = ?", [job_id])
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return _job(dict(zip([d[0] for d in cursor.description], row, strict=False)))
 
 
 def get_job_detail(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
@@ -157,7 +163,10 @@ def _move(
     now = time.time()
     values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
     values["final_at"] = now if new in FINAL_JOB_STATES else None
-    db.table("jobs").update(_seq(db, job.job_id), values)
+    db.conn.execute(
+        f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE job_id = ?",
+        [*values.values(), job.job_id],
+    )
     moved = get_job(db, job.job_id)
     assert moved is not None
     # Credit follows the job in the same transaction (charge when sent, refund when it failed
@@ -166,11 +175,6 @@ def _move(
     if event is not None:
         events.add_event(db, moved, event, event_data or {})
     return moved
-
-
-def _seq(db: sqlite_utils.Database, job_id: str) -> int:
-    row = db.execute("SELECT seq FROM jobs WHERE job_id = ?", [job_id]).fetchone()
-    return int(row[0])
 
 
 def claim_job(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | None:
@@ -189,18 +193,10 @@ def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job
     """Every part got its TP-MR: record them, event ``sms.sent``."""
     assert job.device_id is not None
     now = time.time()
-    db.table("job_parts").insert_all(
-        {
-            "job_id": job.job_id,
-            "part": p.part,
-            "device_id": job.device_id,
-            "mr": p.mr,
-            "state": "sent",
-            "tp_status": None,
-            "sent_at": now,
-            "report_at": None,
-        }
-        for p in parts
+    db.conn.executemany(
+        "INSERT INTO job_parts (job_id, part, device_id, mr, state, tp_status, sent_at, "
+        "report_at) VALUES (?, ?, ?, ?, 'sent', NULL, ?, NULL)",
+        [(job.job_id, p.part, job.device_id, p.mr, now) for p in parts],
     )
     sent = _move(
         db,

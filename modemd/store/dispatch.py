@@ -1,0 +1,30 @@
+"""A send's two writes, each with the device's state in the same transaction: claiming a job
+makes its device busy; recording it sent makes the device ready. Two commits per send, not four.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from modemd.model import DeviceState, Job, SentPart
+from modemd.store import devices, jobs
+
+
+def claim_for(
+    db: sqlite_utils.Database, job_id: str, device_id: str, signal: int | None
+) -> Job | None:
+    """``jobs.claim_job``, and the device is ``busy`` when it got the job."""
+    claimed = jobs.claim_job(db, job_id, device_id)
+    if claimed is not None:
+        devices.set_device_state(db, device_id, DeviceState.BUSY, signal)
+    return claimed
+
+
+def record_sent(
+    db: sqlite_utils.Database, job: Job, parts: list[SentPart], signal: int | None
+) -> Job:
+    """``jobs.mark_sent``, and its device is ``ready`` again."""
+    sent = jobs.mark_sent(db, job, parts)
+    assert job.device_id is not None
+    devices.set_device_state(db, job.device_id, DeviceState.READY, signal)
+    return sent
