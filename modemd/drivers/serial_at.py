@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 import termios
 from collections.abc import Awaitable, Callable, Coroutine
@@ -187,6 +188,13 @@ class SerialAtDriver:
         if ser is None or self._closed:
             raise PortClosedError(f"{self.port}: port is closed")
         try:
+            # The port is non-blocking (pyserial opens it O_NONBLOCK): a plain write takes the
+            # few bytes of a command at once. pyserial's own write select()s after every call,
+            # which costs the loop more than the write itself; it is kept for a full buffer.
+            written = os.write(ser.fileno(), data)
+            if written < len(data):
+                ser.write(data[written:])
+        except BlockingIOError:
             ser.write(data)
         except (serial.SerialException, OSError) as exc:
             raise PortClosedError(f"{self.port}: write failed: {exc}") from exc

@@ -31,7 +31,13 @@ class DeviceLife:
         if state not in DEVICE_TRANSITIONS[previous]:
             log.error("device %s: unexpected move %s -> %s", self.name, previous, state)
         suffix = f" ({reason})" if reason else ""
-        level = logging.WARNING if state in _TROUBLE else logging.INFO
+        level = (
+            logging.WARNING
+            if state in _TROUBLE
+            else logging.DEBUG
+            if {previous, state} == _ROUTINE  # twice per send: noise
+            else logging.INFO
+        )
         log.log(level, "device %s: %s -> %s%s", self.name, previous, state, suffix)
         self.state, self.reason, self.since = state, reason, time.monotonic()
         for listener in list(self.listeners):
@@ -39,3 +45,4 @@ class DeviceLife:
 
 
 _TROUBLE = frozenset({DeviceState.SIM_LOCKED, DeviceState.BACKING_OFF, DeviceState.GONE})
+_ROUTINE = {DeviceState.READY, DeviceState.BUSY}  # each send; the job's own line says it
