@@ -25,7 +25,10 @@ from modemd.webhooks.sender import IpnSender
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a step taking longer is stuck: log what hangs and go on
+SHUTDOWN_STEP_TIMEOUT_S = 10.0
+# Sends in flight at SIGTERM may finish for this long (typical AT+CMGS: 2-6 s, tails 15-25 s);
+# the unit's TimeoutStopSec=60 leaves room for the rest of the shutdown.
+DRAIN_TIMEOUT_S = 40.0  # a step taking longer is stuck: log what hangs and go on
 
 
 def serial_factory(cfg: PortConfig) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
@@ -103,6 +106,11 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await _shutdown_step("udev (phones)", phone_plug.close())
         if runner is not None:
             await _shutdown_step("HTTP API", runner.cleanup())
+        await _shutdown_step(
+            "draining sends",
+            bank.drain(DRAIN_TIMEOUT_S),
+            timeout_s=DRAIN_TIMEOUT_S + SHUTDOWN_STEP_TIMEOUT_S,
+        )
         await _shutdown_step("devices", bank.close())
         if watchdog is not None:  # fed until the devices are closed: a hung close gets killed
             watchdog.cancel()
@@ -120,17 +128,19 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         log.info("stopped")
 
 
-async def _shutdown_step(what: str, step: Awaitable[object]) -> None:
+async def _shutdown_step(
+    what: str, step: Awaitable[object], timeout_s: float = SHUTDOWN_STEP_TIMEOUT_S
+) -> None:
     """Run one step of the shutdown; if it hangs, say what is stuck and go on."""
     try:
-        async with asyncio.timeout(SHUTDOWN_STEP_TIMEOUT_S):
+        async with asyncio.timeout(timeout_s):
             await step
     except TimeoutError:
         stuck = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         log.error(
             "shutdown: %s did not stop within %.0f s; tasks still running: %s",
             what,
-            SHUTDOWN_STEP_TIMEOUT_S,
+            timeout_s,
             "; ".join(f"{t.get_name()} at {_where(t)}" for t in stuck),
         )
 

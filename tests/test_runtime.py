@@ -142,3 +142,17 @@ async def test_failed_status_report_fails_the_job(rig: Rig) -> None:
     rows = await rig.store.read(events.list_events, job.job_id)
     assert [r["type"] for r in rows] == ["sms.sent", "sms.failed"]
     assert "0x46" in (failed.error or "")
+
+
+@pytest.mark.parametrize("rig", [{"send_latency_s": (0.5, 0.5)}], indirect=True)
+async def test_drain_lets_the_send_in_flight_finish_and_claims_nothing_new(rig: Rig) -> None:
+    first = await rig.submit()
+    await wait_state(rig.store, first.job_id, JobState.SENDING)
+    await rig.bank.drain(timeout_s=5)
+    done = await rig.store.read(jobs.get_job, first.job_id)
+    assert done is not None and done.state in (JobState.SENT, JobState.DELIVERED)
+    later = await rig.submit(to="+31600000009")
+    await asyncio.sleep(0.3)
+    waiting = await rig.store.read(jobs.get_job, later.job_id)
+    assert waiting is not None and waiting.state is JobState.QUEUED  # left for the next start
+    assert sum(len(m.accepted) for m in rig.emulators.modems) == 1

@@ -180,6 +180,32 @@ class Bank:
         elif outcome is ReportOutcome.PENDING:
             log.info("job %s: SC still trying (TP-Status 0x%02X)", result.job.job_id, report.status)
 
+    async def drain(self, timeout_s: float) -> None:
+        """Shutdown, first step: no device takes a new job; sends in flight may finish (up to
+        ``timeout_s``); idle workers stop now. ``close`` then ends whatever is left (a send
+        still in flight is marked unknown)."""
+        busy = []
+        for device_id, worker in self.workers.items():
+            worker.draining = True
+            task = self._tasks.get(device_id)
+            if task is None or task.done():
+                continue
+            if worker.current is None:
+                task.cancel()
+            else:
+                busy.append(task)
+        if not busy:
+            return
+        log.info("draining: %d sends in flight, waiting up to %.0f s", len(busy), timeout_s)
+        _, pending = await asyncio.wait(busy, timeout=timeout_s)
+        if pending:
+            log.warning(
+                "draining: %d sends still in flight after %.0f s; their jobs will be "
+                "marked unknown",
+                len(pending),
+                timeout_s,
+            )
+
     async def close(self) -> None:
         """Cancel every worker and wait for them (and pending report writes)."""
         for task in self._tasks.values():

@@ -60,6 +60,7 @@ class DeviceWorker:
         self.current: Job | None = None
         self.waiting = False  # parked in the pool's take(): safe to cancel
         self._ready_stored = False  # the last send's record already set the device ready
+        self.draining = False  # shutting down: finish the send in flight, take no new job
         self._failure: str | None = None  # why the device is suspect (None: it is not)
         self._last_send = float("-inf")  # monotonic end of the last send
         self._weak = False  # the last signal reading was weak (logged once per episode)
@@ -88,8 +89,8 @@ class DeviceWorker:
             self._on_state(self.device_id, state)
 
     async def run(self) -> None:
-        """Serve jobs until cancelled or the device dies."""
-        while True:
+        """Serve jobs until cancelled, drained, or the device dies."""
+        while not self.draining:
             await self._keep_pace()
             job = await self._next_job()
             if job is None:  # nothing to send for a while: look at the device
@@ -113,6 +114,7 @@ class DeviceWorker:
                 return
             await self.set_state(DeviceState.READY, stored=self._ready_stored)
             self._ready_stored = False
+        log.info("device %s: drained", self.device_id)
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval."""
