@@ -41,6 +41,8 @@ class PhoneConfig:
     mac: str | None = None  # the interface's MAC address
     serial: str | None = None  # the phone's USB serial (ID_SERIAL_SHORT or ID_SERIAL)
     app_port: int = 8080  # SMSGate's local server port (8080 unless changed in the app)
+    webhook_url: str | None = None  # the app posts hints here (both set: on; default off)
+    signing_key: str | None = None  # the app signs them with it (HMAC-SHA256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +205,11 @@ def _phones(entries: Any, path: Path) -> tuple[PhoneConfig, ...]:
         if pace is not None and (not isinstance(pace, int) or pace < 1):
             raise ConfigError(f"config {path}: phones[{i}].pace_parts must be a positive integer")
         username = str(entry.get("username", "sms"))
+        hook = {k: entry[k] for k in ("webhook_url", "signing_key") if k in entry}
+        if hook and (len(hook) != 2 or not all(isinstance(v, str) and v for v in hook.values())):
+            raise ConfigError(
+                f"config {path}: phones[{i}] needs both 'webhook_url' and 'signing_key' strings"
+            )
         phones.append(
             PhoneConfig(
                 entry.get("url", ""),
@@ -212,6 +219,7 @@ def _phones(entries: Any, path: Path) -> tuple[PhoneConfig, ...]:
                 pace,
                 **found,
                 app_port=app_port,
+                **hook,
             )
         )
     return tuple(phones)

@@ -5,7 +5,8 @@ request retried after a timeout gets 409 instead of a second SMS. ``send_sms`` r
 app says ``Processed`` (handed to the radio, like ``+CMGS``); later states are learnt by polling
 ``GET /messages/{id}`` and reported as status reports with ``reference`` = the part's ref, so
 the store settles the job as it does for a modem. Refs are millisecond timestamps, unique across
-restarts; at open, the phone's unfinished ``modemd-*`` messages are polled again.
+restarts; at open, the phone's unfinished ``modemd-*`` messages are polled again. Optional
+webhooks are only hints: ``hint`` polls the message at once; its state still comes from a GET.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ LIVENESS_INTERVAL_S = 10.0  # GET / when no request proved the phone alive for t
 DUE_SLACK_S = 0.01  # asyncio timers may fire this early: a poll so close is due
 GONE_AFTER_FAILURES = 3  # consecutive failed requests before the phone is out of its pool
 TRACK_FOR_S = 72 * 3600  # the store's report window: later news matches no job anyway
+HOOK_EVENTS = ("sms:sent", "sms:delivered", "sms:failed")  # registered as modemd-<state>
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ class PhoneDriver:
         on_gone: GoneHandler | None = None,
         timings: PhoneTimings = PhoneTimings(),
         pacer: Pacer | None = None,
+        webhook_url: str | None = None,
+        signing_key: str | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.port = self.url  # what the bank logs for a device it cannot open
@@ -101,6 +105,11 @@ class PhoneDriver:
         self._next_ref = 0
         self._tracked: dict[str, Tracked] = {}
         self._poller: asyncio.Task[None] | None = None
+        self.webhook_url = webhook_url  # "{device_id}" in it is replaced by the phone's id
+        self.signing_key = signing_key  # None: webhooks off, polling alone
+        self._sending: dict[str, bool] = {}  # ids posted, not yet Processed -> hinted meanwhile
+        self._hinted: set[str] = set()  # tracked ids to poll at once (a webhook said so)
+        self._wake = asyncio.Event()
 
     @property
     def info(self) -> DeviceInfo:
@@ -192,6 +201,7 @@ class PhoneDriver:
                 model=str(root.get("model", "")) if isinstance(root, dict) else "",
             )
             self._next_ref = int(time.time() * 1000)
+            await self._register_webhooks()
             await self._resume_unfinished()
         except BaseException:
             await self.close()
@@ -249,6 +259,38 @@ class PhoneDriver:
             return False
         return True
 
+    async def _register_webhooks(self) -> None:
+        """Ask the app to post signed hints to ``webhook_url``; a refusal leaves polling alone."""
+        if not self.webhook_url or not self.signing_key:
+            return
+        url = self.webhook_url.replace("{device_id}", self._info.device_id)
+        try:
+            await self._request(
+                "PATCH",
+                "/settings",
+                body={"webhooks": {"internet_required": False, "signing_key": self.signing_key}},
+            )
+            for event in HOOK_EVENTS:
+                hook_id = "modemd-" + event.partition(":")[2]
+                await self._request(
+                    "POST", "/webhooks", body={"id": hook_id, "url": url, "event": event}
+                )
+        except PhoneRequestError as exc:
+            log.warning("%s: webhooks not registered (%s): polling only", self.url, exc)
+            return
+        log.info("%s: webhooks to %s", self.url, url)
+
+    def hint(self, message_id: str) -> bool:
+        """A webhook said ``message_id`` may have changed: poll it now; False if not ours."""
+        if message_id in self._sending:
+            self._sending[message_id] = True  # polled as soon as send_sms tracks it
+            return True
+        if message_id not in self._tracked or self._closed:
+            return False
+        self._hinted.add(message_id)
+        self._wake.set()
+        return True
+
     async def _resume_unfinished(self) -> None:
         """Track our messages the phone has not finished (sent before a restart)."""
         now = time.monotonic()
@@ -293,14 +335,20 @@ class PhoneDriver:
         ref = max(self._next_ref, int(time.time() * 1000))
         self._next_ref = ref + parts
         message_id = f"modemd-{ref}-{parts}"
-        await self._post(message_id, to, text)
+        self._sending[message_id] = False
         try:
-            state = await self._await_processed(message_id, parts)
-        finally:  # the phone counts it against Android's limit whatever came of it
-            self.pacer.record(parts, time.monotonic())
+            await self._post(message_id, to, text)
+            try:
+                state = await self._await_processed(message_id, parts)
+            finally:  # the phone counts it against Android's limit whatever came of it
+                self.pacer.record(parts, time.monotonic())
+        finally:
+            hinted = self._sending.pop(message_id)
         now = time.monotonic()
         due = now + self.timings.poll_s
         self._tracked[message_id] = Tracked(message_id, ref, parts, to, now, due, state)
+        if hinted:
+            self.hint(message_id)
         return [SentPart(part=i + 1, mr=ref + i) for i in range(parts)]
 
     async def _post(self, message_id: str, to: str, text: str) -> None:
@@ -384,9 +432,12 @@ class PhoneDriver:
             if self._tracked:
                 next_due = min(t.due for t in self._tracked.values())
                 wait = min(wait, max(0.0, next_due - time.monotonic()))
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):  # a hint wakes it early
+                await asyncio.wait_for(self._wake.wait(), wait)
+            self._wake.clear()
             now = time.monotonic() + DUE_SLACK_S
-            due = [t for t in self._tracked.values() if t.due <= now]
+            hinted, self._hinted = self._hinted, set()
+            due = [t for t in self._tracked.values() if t.due <= now or t.message_id in hinted]
             for tracked in due:
                 if self._closed:
                     return

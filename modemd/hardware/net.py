@@ -189,6 +189,8 @@ def phone_factory(
             on_gone=on_gone,
             pacer=Pacer(cfg.pace_parts) if cfg.pace_parts else None,
             timings=timings or PhoneTimings(),
+            webhook_url=cfg.webhook_url,
+            signing_key=cfg.signing_key,
         )
 
     return build
