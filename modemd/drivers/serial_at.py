@@ -1,8 +1,7 @@
-"""A GSM modem on a serial port, spoken to with AT commands from the asyncio loop.
+"""A GSM modem on a serial port: identity, SIM, registration, sending, status reports.
 
-pyserial opens the port non-blocking; its fd is watched with ``loop.add_reader`` (no thread,
-no polling). Framing and line classification are sans-IO (``modemd.at``); this module only
-moves bytes, keeps one command in flight under a lock, and applies timeouts.
+The port itself (non-blocking I/O on the loop, one command in flight, timeouts) is
+``modemd.drivers.at_port.AtPort``; this module knows what the commands mean.
 """
 
 from __future__ import annotations
@@ -10,19 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import termios
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import serial
-
 from modemd.at import commands as at
-from modemd.at.parser import AtParser, Line, Prompt, Urc
+from modemd.at.parser import Urc
 from modemd.at.results import ErrorClass, FinalKind, classify_cms
-from modemd.at.transaction import Command, Disposition, Transaction
+from modemd.at.transaction import Command, Transaction
+from modemd.drivers.at_port import AtPort
 from modemd.errors import (
     DeviceError,
     DeviceTimeoutError,
@@ -42,12 +38,9 @@ log = logging.getLogger(__name__)
 
 SimPin = str | Callable[[str], str | None]  # a fixed SIM PIN, or a lookup by the SIM's ICCID
 
-READ_CHUNK_BYTES = 4096  # no TIOCINQ (in_waiting): umockdev's ttys do not support it
-BAUDRATE = 115200  # USB modems ignore it; RS-232 modems (SIM800 boards) default to it or autobaud
 COMMAND_TIMEOUT_S = 5.0  # Quectel/SIMCom list 300 ms for most commands; 5 s covers slow firmware
 PROMPT_TIMEOUT_S = 10.0  # "> " normally follows AT+CMGS within ~100 ms; before it nothing is sent
 CMGS_TIMEOUT_S = 120.0  # Quectel UGxx AT manual 9.8: max response time "determined by network"
-FINAL_GRACE_S = 0.5  # wait for the OK some modems omit (Wavecom "+CPIN: READY" without OK)
 WAKE_TIMEOUT_S = 2.0  # "AT" is answered in milliseconds by a live modem
 WAKE_ATTEMPTS = 3  # "AT" tries at open: the first may meet a half-typed line or autobaud
 REGISTRATION_TIMEOUT_S = 60.0  # time to wait for +CREG stat 1/5 at open
@@ -68,7 +61,7 @@ class Timeouts:
     wake_s: float = WAKE_TIMEOUT_S
 
 
-class SerialAtDriver:
+class SerialAtDriver(AtPort):
     """One modem on one serial port."""
 
     def __init__(
@@ -82,20 +75,13 @@ class SerialAtDriver:
         on_phase: Callable[[DeviceState], None] | None = None,
         timeouts: Timeouts = Timeouts(),
     ) -> None:
-        self.port = port
+        super().__init__(port, timeouts.command_s)
         self.timeouts = timeouts
         self.pin = pin
         self._sim_pin = sim_pin
         self._on_report = on_report
         self._on_gone = on_gone
         self._on_phase = on_phase
-        self._serial: serial.Serial | None = None
-        self._parser = AtParser()
-        self._lock = asyncio.Lock()
-        self._tx: Transaction | None = None
-        self._tx_done: asyncio.Event = asyncio.Event()
-        self._prompt: asyncio.Event = asyncio.Event()
-        self._closed = False
         self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.MODEM, port=port)
         self._signal: int | None = None
         self._smsc: str | None = None
@@ -112,10 +98,6 @@ class SerialAtDriver:
     def signal(self) -> int | None:
         return self._signal
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
     # -- port I/O -------------------------------------------------------------------------
 
     async def open(self) -> DeviceInfo:
@@ -128,19 +110,6 @@ class SerialAtDriver:
             raise
         return self._info
 
-    def open_port(self) -> None:
-        """Open the port and start reading, without a word to the modem (``open`` does both)."""
-        try:
-            self._serial = serial.Serial(self.port, BAUDRATE, timeout=0, write_timeout=2)
-        except (serial.SerialException, OSError) as exc:
-            raise PortClosedError(f"{self.port}: cannot open: {exc}") from exc
-        self._closed = False
-        self._parser.reset()
-        # Bytes queued while nobody had the port open belong to a previous session.
-        with contextlib.suppress(serial.SerialException, OSError, termios.error):
-            self._serial.reset_input_buffer()
-        asyncio.get_running_loop().add_reader(self._serial.fileno(), self._on_readable)
-
     async def close(self) -> None:
         """Stop reading and close the port; idempotent."""
         self._close_port()
@@ -148,78 +117,11 @@ class SerialAtDriver:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _close_port(self) -> None:
-        if self._serial is None:
-            return
-        ser, self._serial = self._serial, None
-        self._closed = True
-        with contextlib.suppress(ValueError, OSError):  # fd already invalid: the port died
-            asyncio.get_running_loop().remove_reader(ser.fileno())
-        with contextlib.suppress(serial.SerialException, OSError):
-            ser.close()
-        self._tx_done.set()
-        self._prompt.set()
-
-    def _on_readable(self) -> None:
-        ser = self._serial
-        if ser is None:
-            return
-        try:
-            data = ser.read(READ_CHUNK_BYTES)  # non-blocking: what is there, up to this
-        except (serial.SerialException, OSError, TypeError) as exc:
-            self._port_lost(str(exc))
-            return
-        if not data:
-            self._port_lost("end of file")
-            return
-        for event in self._parser.feed(data):
-            self._dispatch(event)
-
-    def _port_lost(self, why: str) -> None:
-        if self._closed:
-            return
-        log.warning("%s: port lost (%s)", self.port, why)
-        self._close_port()
-        if self._on_gone is not None:
-            self._on_gone(self._info.device_id)
-
-    def _write(self, data: bytes) -> None:
-        ser = self._serial
-        if ser is None or self._closed:
-            raise PortClosedError(f"{self.port}: port is closed")
-        try:
-            # The port is non-blocking (pyserial opens it O_NONBLOCK): a plain write takes the
-            # few bytes of a command at once. pyserial's own write select()s after every call,
-            # which costs the loop more than the write itself; it is kept for a full buffer.
-            written = os.write(ser.fileno(), data)
-            if written < len(data):
-                ser.write(data[written:])
-        except BlockingIOError:
-            ser.write(data)
-        except (serial.SerialException, OSError) as exc:
-            raise PortClosedError(f"{self.port}: write failed: {exc}") from exc
-
     # -- framing -> transactions and URCs ---------------------------------------------------
 
-    def _dispatch(self, event: Line | Prompt | Urc) -> None:
-        if isinstance(event, Prompt):
-            self._prompt.set()
-        elif isinstance(event, Urc):
-            self._handle_urc(event)
-        elif self._tx is None:
-            if event.text not in ("OK",):
-                log.debug("%s: unsolicited line %r", self.port, event.text)
-        else:
-            disposition = self._tx.on_line(event.text)
-            if disposition is Disposition.FINAL:
-                self._tx_done.set()
-            elif disposition is Disposition.UNSOLICITED:
-                log.debug(
-                    "%s: unsolicited line %r during %s",
-                    self.port,
-                    event.text,
-                    self._tx.command.text,
-                )
+    def _lost(self) -> None:
+        if self._on_gone is not None:
+            self._on_gone(self._info.device_id)
 
     def _handle_urc(self, urc: Urc) -> None:
         index = at.parse_cdsi(urc.text)
@@ -289,53 +191,6 @@ class SerialAtDriver:
             await self._deliver_then_delete(report, index)
         if listed:
             log.info("%s: %d stored messages found at open", self.port, len(listed))
-
-    # -- commands ---------------------------------------------------------------------------
-
-    async def _wait(self, event: asyncio.Event, timeout: float, what: str) -> None:
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError as exc:
-            raise DeviceTimeoutError(f"{self.port}: no answer to {what} in {timeout} s") from exc
-        if self._closed:
-            raise PortClosedError(f"{self.port}: port closed during {what}")
-
-    async def _run(self, command: Command, timeout: float) -> Transaction:
-        """Write ``command``, collect its answer; the caller holds the lock."""
-        tx = Transaction(command)
-        self._tx = tx
-        self._tx_done.clear()
-        try:
-            self._write(command.text.encode("ascii") + b"\r")
-            if command.final_optional:
-                await self._wait_final_optional(tx, timeout)
-            else:
-                await self._wait(self._tx_done, timeout, command.text)
-        finally:
-            self._tx = None
-        return tx
-
-    async def _wait_final_optional(self, tx: Transaction, timeout: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not tx.done:
-            remaining = deadline - loop.time()
-            if tx.prefixed_seen:
-                remaining = min(remaining, FINAL_GRACE_S)
-            try:
-                await self._wait(self._tx_done, max(remaining, 0.0), tx.command.text)
-            except DeviceTimeoutError:
-                if tx.prefixed_seen:
-                    return  # the answer came without a final result: accept it
-                raise
-
-    async def command(self, command: Command, timeout: float | None = None) -> list[str]:
-        """Run one command; return its response lines or raise ``ModemCommandError``."""
-        async with self._lock:
-            tx = await self._run(command, timeout or self.timeouts.command_s)
-        if tx.final is not None and not tx.final.ok:
-            raise ModemCommandError(command.text, tx.final.text, tx.final.code)
-        return tx.responses
 
     # -- initialisation -----------------------------------------------------------------------
 
