@@ -33,7 +33,7 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.DELIVERED: frozenset(),
     JobState.FAILED: frozenset(),
     # A status report is evidence that an unknown send did reach the network (see
-    # store.jobs.settle_unknown_by_report): never a resend, only a verdict.
+    # store.reports.settle_unknown_by_report): never a resend, only a verdict.
     JobState.UNKNOWN: frozenset({JobState.DELIVERED, JobState.FAILED}),
     # A late report still settles an expired job: it was only "no news", never a verdict.
     JobState.EXPIRED: frozenset({JobState.DELIVERED, JobState.FAILED}),

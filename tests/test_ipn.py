@@ -11,7 +11,7 @@ from builders import DEVICE, TO, sent_job
 
 from modemd.api.listener import start_listener
 from modemd.sms.status import ReportOutcome
-from modemd.store import jobs
+from modemd.store import reports
 from modemd.store.db import Store
 from modemd.webhooks.sender import RETRY_SCHEDULE_S, IpnSender, retry_delay
 
@@ -34,7 +34,7 @@ async def run_sender(
 
 async def make_job(store: Store, url: str) -> Any:
     _, job = await sent_job(store, url, mr=9)
-    await store.write(jobs.apply_report, DEVICE, 9, TO, 0, ReportOutcome.DELIVERED)
+    await store.write(reports.apply_report, DEVICE, 9, TO, 0, ReportOutcome.DELIVERED)
     return job
 
 

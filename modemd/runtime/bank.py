@@ -17,6 +17,7 @@ from modemd.sms.pdu import StatusReport
 from modemd.sms.status import ReportOutcome, classify_tp_status
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
+from modemd.store import reports as report_rows
 from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ class Bank:
                 "%s: reserved TP-Status 0x%02X, treated as pending", device_id, report.status
             )
         result = await self.store.write(
-            job_rows.apply_report,
+            report_rows.apply_report,
             device_id,
             report.reference,
             report.recipient,
