@@ -205,8 +205,10 @@ class DeviceWorker:
             await asyncio.sleep(searching_s)
             searching_s = min(searching_s * 2, BACKOFF_MAX_S)
         self._note_signal(rssi)
-        await self.set_state(DeviceState.READY)
-        await self.store.write(device_rows.set_device_state, self.device_id, self.state, rssi)
+        # One write stores the state and the fresh signal (also when the state is unchanged).
+        await self.store.write(device_rows.set_device_state, self.device_id, DeviceState.READY,
+                               rssi)
+        await self.set_state(DeviceState.READY, stored=True)
         return True
 
     def _note_signal(self, rssi: int | None) -> None:

@@ -88,6 +88,13 @@ def due_events(db: sqlite_utils.Database, now: float, limit: int = 100) -> list[
         "ORDER BY e.seq LIMIT ?",
         [now, limit],
     )
+    endpoints: dict[int, Endpoint] = {}  # one look-up per key, not per event
+
+    def endpoint_of(key_id: int) -> Endpoint:
+        if key_id not in endpoints:
+            endpoints[key_id] = get_endpoint(db, key_id)
+        return endpoints[key_id]
+
     return [
         OutboxEvent(
             event_id=r["event_id"],
@@ -99,7 +106,7 @@ def due_events(db: sqlite_utils.Database, now: float, limit: int = 100) -> list[
             retries=r["attempts"] - r["schedule_base"],
             url=r["ipn_url"],
             created_at=r["created_at"],
-            endpoint=get_endpoint(db, r["key_id"]),
+            endpoint=endpoint_of(r["key_id"]),
         )
         for r in list(rows)
     ]
