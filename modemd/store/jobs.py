@@ -297,7 +297,3 @@ def recover_interrupted(db: sqlite_utils.Database) -> list[Job]:
     """At start-up: a job left in ``sending`` by a crash has an unknown outcome."""
     stuck = [_job(r) for r in db.table("jobs").rows_where("state = ?", ["sending"], order_by="seq")]
     return [mark_unknown(db, job, "daemon stopped while sending") for job in stuck]
-
-
-def counts_by_state(db: sqlite_utils.Database) -> dict[str, int]:
-    return {row[0]: row[1] for row in db.execute("SELECT state, count(*) FROM jobs GROUP BY 1")}
