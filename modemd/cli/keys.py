@@ -83,8 +83,10 @@ def keys_create(
     key, secret = key_rows.create_key(database, **wanted.columns())
     if wanted.columns().get("ipn_url"):
         signing = endpoints.get_endpoint(database, key.key_id).secret
-        click.echo(f"IPN signing secret (verify webhook-signature with it; also "
-                   f"`modemd ipn secret {key.key_id}`): {signing}")
+        click.echo(
+            f"IPN signing secret (verify webhook-signature with it; also "
+            f"`modemd ipn secret {key.key_id}`): {signing}"
+        )
     click.echo(f"key {key.key_id} for pin {pin} created; store it now, it is not shown again:")
     click.echo(secret)
 

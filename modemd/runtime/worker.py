@@ -130,8 +130,9 @@ class DeviceWorker:
     async def _claim(self, job: Job) -> Job | None:
         """Claim ``job`` for this device; a shutdown during the claim puts it back in line."""
         claim = asyncio.ensure_future(
-            self.store.write(dispatch_rows.claim_for, job.job_id, self.device_id,
-                             self.device.signal)
+            self.store.write(
+                dispatch_rows.claim_for, job.job_id, self.device_id, self.device.signal
+            )
         )
         try:
             return await asyncio.shield(claim)
@@ -206,8 +207,9 @@ class DeviceWorker:
             searching_s = min(searching_s * 2, BACKOFF_MAX_S)
         self._note_signal(rssi)
         # One write stores the state and the fresh signal (also when the state is unchanged).
-        await self.store.write(device_rows.set_device_state, self.device_id, DeviceState.READY,
-                               rssi)
+        await self.store.write(
+            device_rows.set_device_state, self.device_id, DeviceState.READY, rssi
+        )
         await self.set_state(DeviceState.READY, stored=True)
         return True
 
