@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import enum
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger("modemd.devices")
 
 
 class JobState(enum.StrEnum):
@@ -86,6 +91,44 @@ DEVICE_TRANSITIONS: dict[DeviceState, frozenset[DeviceState]] = {
 }
 
 
+StateListener = Callable[["DeviceLife", DeviceState], None]  # (life, previous state)
+
+
+class DeviceLife:
+    """Where one device stands; ``name`` is its port until its IMEI is known."""
+
+    def __init__(self, name: str, state: DeviceState = DeviceState.DISCOVERED) -> None:
+        self.name = name
+        self.state = state
+        self.reason = ""  # why it is in this state, in plain words ("" when obvious)
+        self.since = time.monotonic()
+        self.listeners: list[StateListener] = []
+
+    def transition(self, state: DeviceState, reason: str = "") -> None:
+        """Move to ``state``: the one place a device changes state. Logs every change."""
+        if state is self.state:
+            return
+        previous = self.state
+        if state not in DEVICE_TRANSITIONS[previous]:
+            log.error("device %s: unexpected move %s -> %s", self.name, previous, state)
+        suffix = f" ({reason})" if reason else ""
+        level = (
+            logging.WARNING
+            if state in _TROUBLE
+            else logging.DEBUG
+            if {previous, state} == _ROUTINE  # twice per send: noise
+            else logging.INFO
+        )
+        log.log(level, "device %s: %s -> %s%s", self.name, previous, state, suffix)
+        self.state, self.reason, self.since = state, reason, time.monotonic()
+        for listener in list(self.listeners):
+            listener(self, previous)
+
+
+_TROUBLE = frozenset({DeviceState.SIM_LOCKED, DeviceState.BACKING_OFF, DeviceState.GONE})
+_ROUTINE = {DeviceState.READY, DeviceState.BUSY}  # each send; the job's own line says it
+
+
 class DeviceKind(enum.StrEnum):
     MODEM = "modem"  # USB/serial GSM modem spoken to with AT commands
     PHONE = "phone"  # Android phone running the SMS gateway app
@@ -158,10 +201,40 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class SentPart:
-    """What the modem answered for one submitted part."""
+    """What the device answered for one submitted part."""
 
     part: int  # 1-based
-    mr: int  # TP-MR from +CMGS
+    # The part's reference for delivery reports: a modem's TP-MR from +CMGS (0-255, wraps); a
+    # phone's own part number (unique across restarts, since the app keeps old messages).
+    mr: int
+
+
+class DeliveryOutcome(enum.StrEnum):
+    """What a delivery report says about one submitted part."""
+
+    DELIVERED = "delivered"  # the recipient's phone has it
+    PENDING = "pending"  # the network is still trying: a later report follows
+    FAILED = "failed"  # the network gave up on it
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """News about one submitted part, whatever the device (a modem's status report, a phone
+    app's message state); the store matches it to the part by ``reference`` and recipient."""
+
+    reference: int  # the part's reference as ``send_sms`` returned it (``SentPart.mr``)
+    recipient: str
+    outcome: DeliveryOutcome
+    detail: str  # in plain words for logs and errors: "TP-Status 0x45", "app: Failed (...)"
+    network_status: int | None = None  # the network's own code when it gave one (TP-Status)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A device's network registration as its health check found it."""
+
+    registered: bool  # may send now
+    why: str  # plain words: "home network", "roaming", "searching (+CREG stat 2)"
 
 
 @dataclass(frozen=True, slots=True)

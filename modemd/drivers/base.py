@@ -1,15 +1,14 @@
-"""What the runtime needs from a device, whatever it is (modem now, phone later)."""
+"""What the runtime needs from a device, in model terms, whatever it is (a modem, a phone)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from modemd.model import DeviceInfo, SentPart
-from modemd.sms.pdu import StatusReport
+from modemd.model import DeliveryReport, DeviceInfo, Registration, SentPart
 
 # (device_id, report) -> optionally an awaitable that ends when the report is stored
-ReportHandler = Callable[[str, StatusReport], Awaitable[object] | None]
+ReportHandler = Callable[[str, DeliveryReport], Awaitable[object] | None]
 GoneHandler = Callable[[str], None]  # (device_id)
 
 
@@ -50,8 +49,8 @@ class SmsDevice(Protocol):
 class RadioHealth(Protocol):
     """A device that tells its network registration and signal (a modem; a phone does not)."""
 
-    async def check_registration(self) -> int | None:
-        """The network registration status (+CREG <stat>: 1 home, 5 roaming)."""
+    async def check_registration(self) -> Registration:
+        """Is the device registered on a network (and if not, why)?"""
         ...
 
     async def check_signal(self) -> int | None:

@@ -3,9 +3,10 @@
 One recipient per ``POST /messages`` with our own message id ``modemd-<ref>-<parts>``, so a
 request retried after a timeout gets 409 instead of a second SMS. ``send_sms`` returns when the
 app says ``Processed`` (handed to the radio, like ``+CMGS``); later states are learnt by polling
-``GET /messages/{id}`` and reported as status reports with ``reference`` = the part's ref, so
-the store settles the job as it does for a modem. Refs are millisecond timestamps, unique across
-restarts; at open, the phone's unfinished ``modemd-*`` messages are polled again. Optional
+``GET /messages/{id}`` and reported as delivery reports with ``reference`` = the part's ref, so
+the store settles the job as it does for a modem. Refs start from the clock in milliseconds, so
+they stay unique across restarts (the app keeps old messages under our ids); at open, the
+phone's unfinished ``modemd-*`` messages are polled again. Optional
 webhooks are only hints: ``hint`` polls the message at once; its state still comes from a GET.
 """
 
@@ -22,9 +23,8 @@ import aiohttp
 
 from modemd.drivers.base import GoneHandler, ReportHandler
 from modemd.errors import SendError
-from modemd.model import DeviceInfo, DeviceKind, SentPart
+from modemd.model import DeliveryOutcome, DeliveryReport, DeviceInfo, DeviceKind, SentPart
 from modemd.sms.encoding import split_message
-from modemd.sms.pdu import StatusReport
 
 from .phone_protocol import (
     DELIVERED,
@@ -34,8 +34,6 @@ from .phone_protocol import (
     OUR_ID,
     PROCESSED,
     SENT,
-    TP_STATUS_DELIVERED,
-    TP_STATUS_FAILED,
     TRANSIENT_APP_ERRORS,
     Pacer,
     PhoneRequestError,
@@ -460,10 +458,10 @@ class PhoneDriver:
             return
         state, error = recipient_state(data)
         if state == DELIVERED:
-            self._settle(tracked, TP_STATUS_DELIVERED)
+            self._settle(tracked, DeliveryOutcome.DELIVERED, f"app: {state}")
         elif state in (FAILED, "Cancelled"):
             log.warning("%s: %s: %s (%s)", self.url, tracked.message_id, state, error)
-            self._settle(tracked, TP_STATUS_FAILED)
+            self._settle(tracked, DeliveryOutcome.FAILED, f"app: {state} ({error or 'no reason'})")
         elif now - tracked.since > TRACK_FOR_S:
             log.warning(
                 "%s: %s still %s after %d h: no longer polled",
@@ -483,13 +481,13 @@ class PhoneDriver:
             slower = self.timings.poll_s * (now - tracked.since) / 60.0
             tracked.due = now + min(MAX_POLL_INTERVAL_S, max(self.timings.poll_s, slower))
 
-    def _settle(self, tracked: Tracked, tp_status: int) -> None:
-        """Report every part's outcome as a status report (the store correlates by ref)."""
+    def _settle(self, tracked: Tracked, outcome: DeliveryOutcome, detail: str) -> None:
+        """Report every part's outcome (the store correlates by ref)."""
         self._tracked.pop(tracked.message_id, None)
         if self._on_report is None:
             return
         for index in range(tracked.parts):
             self._on_report(
                 self._info.device_id,
-                StatusReport(tracked.ref + index, tracked.to, tp_status, None, None),
+                DeliveryReport(tracked.ref + index, tracked.to, outcome, detail),
             )

@@ -17,12 +17,6 @@ from modemd.hardware.net import ROUTE_TABLE, diagnose, is_phone_link
 from modemd.hardware.udev import Port, Udev
 
 WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable
-CREG_WORDS = {
-    0: "not registered and not searching (no network, or the SIM has no service)",
-    2: "not registered, still searching for a network",
-    3: "registration denied by the network (SIM barred or not activated)",
-    4: "registration state unknown",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,9 +117,9 @@ async def _examine_at(devnode: str, timeout_s: float) -> tuple[bool, str]:
             return False, "SIM blocked: PUK needed (unblock it in a phone)"
         if sim is not at.SimState.READY:
             return False, f"SIM not ready ({sim.value})"
-        stat = await driver.check_registration()
+        stat = at.parse_registration(await driver.command(at.REGISTRATION))
         if stat not in at.REGISTERED_STATES:
-            return False, CREG_WORDS.get(stat or 4, f"not registered (+CREG stat {stat})")
+            return False, at.REGISTRATION_WORDS.get(stat or 4, f"not registered (+CREG {stat})")
         rssi = await driver.check_signal()
         if rssi is None or rssi == 99 or rssi < WEAK_SIGNAL_RSSI:
             return False, f"weak signal (+CSQ {rssi}): move the antenna or the modem"

@@ -18,9 +18,8 @@ from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.errors import DeviceError, ModemCommandError
 from modemd.hardware.discovery import PROBE_TIMEOUT_S, Modem, find_at_port, group
 from modemd.hardware.udev import Udev, UdevEvent
-from modemd.model import DeviceState
+from modemd.model import DeviceLife, DeviceState
 from modemd.runtime.bank import Bank
-from modemd.runtime.lifecycle import DeviceLife
 
 log = logging.getLogger(__name__)
 

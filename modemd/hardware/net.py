@@ -24,9 +24,8 @@ from modemd.drivers.phone_protocol import Pacer, PhoneRequestError
 from modemd.errors import DeviceError
 from modemd.hardware.discovery import label_of
 from modemd.hardware.udev import Port, Udev, UdevEvent
-from modemd.model import DeviceState
+from modemd.model import DeviceLife, DeviceState
 from modemd.runtime.bank import Bank
-from modemd.runtime.lifecycle import DeviceLife
 
 log = logging.getLogger(__name__)
 

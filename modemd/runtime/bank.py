@@ -9,12 +9,17 @@ from dataclasses import dataclass
 
 from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
 from modemd.errors import DeviceError
-from modemd.model import NO_PACING, DeviceState, Job, Pacing
-from modemd.runtime.lifecycle import DeviceLife
+from modemd.model import (
+    NO_PACING,
+    DeliveryOutcome,
+    DeliveryReport,
+    DeviceLife,
+    DeviceState,
+    Job,
+    Pacing,
+)
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.worker import DeviceWorker
-from modemd.sms.pdu import StatusReport
-from modemd.sms.status import ReportOutcome, classify_tp_status
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
 from modemd.store import reports as report_rows
@@ -146,7 +151,7 @@ class Bank:
         if worker.current is None and task is not None:  # not holding a job: stop it now
             task.cancel()
 
-    def on_report(self, device_id: str, report: StatusReport) -> asyncio.Task[None]:
+    def on_report(self, device_id: str, report: DeliveryReport) -> asyncio.Task[None]:
         """Driver callback (on the loop): store the report off the reader path; the task ends
         when it is committed (a modem frees a stored report only then)."""
         task = asyncio.create_task(
@@ -156,30 +161,18 @@ class Bank:
         task.add_done_callback(self._report_tasks.discard)
         return task
 
-    async def _apply_report(self, device_id: str, report: StatusReport) -> None:
-        outcome = classify_tp_status(report.status)
-        if report.status >= 0x80:
-            log.warning(
-                "%s: reserved TP-Status 0x%02X, treated as pending", device_id, report.status
-            )
-        result = await self.store.write(
-            report_rows.apply_report,
-            device_id,
-            report.reference,
-            report.recipient,
-            report.status,
-            outcome,
-        )
+    async def _apply_report(self, device_id: str, report: DeliveryReport) -> None:
+        result = await self.store.write(report_rows.apply_report, device_id, report)
         if result.job is None:
             log.warning(
-                "%s: status report MR %d for %s (TP-Status 0x%02X) matches no sent part; stored",
+                "%s: status report MR %d for %s (%s) matches no sent part; stored",
                 device_id,
                 report.reference,
                 report.recipient,
-                report.status,
+                report.detail,
             )
-        elif outcome is ReportOutcome.PENDING:
-            log.info("job %s: SC still trying (TP-Status 0x%02X)", result.job.job_id, report.status)
+        elif report.outcome is DeliveryOutcome.PENDING:
+            log.info("job %s: SC still trying (%s)", result.job.job_id, report.detail)
 
     async def drain(self, timeout_s: float) -> None:
         """Shutdown, first step: no device takes a new job; sends in flight may finish (up to

@@ -1,0 +1,117 @@
+"""The one place a device description becomes a driver (python-can's ``BACKENDS``).
+
+A description is plain data: a modem's AT port (from the config, a ``--device`` flag, udev
+hot-plug, or an emulated modem's pty) or an SMSGate phone's local server (a ``[[phones]]``
+entry, a tethered phone found by udev, or an emulated phone). ``Wiring`` carries the callbacks
+the runtime gives every driver it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from modemd.drivers.base import GoneHandler, PhaseHandler, ReportHandler, SmsDevice
+from modemd.drivers.phone import PhoneDriver, PhoneTimings
+from modemd.drivers.phone_protocol import Pacer
+from modemd.drivers.serial_at import SerialAtDriver, SimPin, Timeouts
+from modemd.model import PhoneConfig
+
+
+@dataclass(frozen=True, slots=True)
+class SerialModem:
+    """A GSM modem behind an AT port."""
+
+    port: str
+    pin: str
+    sim_pin: SimPin | None = None  # a fixed SIM PIN, or a lookup by the SIM's ICCID
+    timeouts: Timeouts = Timeouts()
+
+
+@dataclass(frozen=True, slots=True)
+class SmsGatePhone:
+    """An Android phone running SMSGate's local server at ``url``."""
+
+    url: str
+    pin: str
+    password: str
+    username: str = "sms"
+    pace_parts: int | None = None  # SMS parts per minute; None: the driver's default
+    webhook_url: str | None = None  # the app posts hints here (with signing_key; else off)
+    signing_key: str | None = None
+    timings: PhoneTimings = PhoneTimings()
+
+
+DeviceSpec = SerialModem | SmsGatePhone
+
+
+@dataclass(frozen=True, slots=True)
+class Wiring:
+    """What a driver tells the runtime: delivery reports, its death, its opening phases."""
+
+    on_report: ReportHandler | None = None
+    on_gone: GoneHandler | None = None
+    on_phase: PhaseHandler | None = None
+
+
+NO_WIRING = Wiring()
+DriverFactory = Callable[[Wiring], SmsDevice]
+
+
+def phone_of(
+    cfg: PhoneConfig,
+    *,
+    url: str | None = None,
+    pin: str | None = None,
+    timings: PhoneTimings | None = None,
+) -> SmsGatePhone:
+    """The description of the phone of a ``[[phones]]`` entry (at ``url``, when found by udev)."""
+    return SmsGatePhone(
+        url or cfg.url,
+        pin or cfg.pin,
+        cfg.password,
+        username=cfg.username,
+        pace_parts=cfg.pace_parts,
+        webhook_url=cfg.webhook_url,
+        signing_key=cfg.signing_key,
+        timings=timings or PhoneTimings(),
+    )
+
+
+def build_modem(spec: SerialModem, wiring: Wiring = NO_WIRING) -> SerialAtDriver:
+    return SerialAtDriver(
+        spec.port,
+        spec.pin,
+        sim_pin=spec.sim_pin,
+        on_report=wiring.on_report,
+        on_gone=wiring.on_gone,
+        on_phase=wiring.on_phase,
+        timeouts=spec.timeouts,
+    )
+
+
+def build_phone(spec: SmsGatePhone, wiring: Wiring = NO_WIRING) -> PhoneDriver:
+    return PhoneDriver(
+        spec.url,
+        spec.pin,
+        username=spec.username,
+        password=spec.password,
+        on_report=wiring.on_report,
+        on_gone=wiring.on_gone,
+        pacer=Pacer(spec.pace_parts) if spec.pace_parts else None,
+        timings=spec.timings,
+        webhook_url=spec.webhook_url,
+        signing_key=spec.signing_key,
+    )
+
+
+def build_driver(spec: DeviceSpec, wiring: Wiring = NO_WIRING) -> SmsDevice:
+    """The driver for ``spec``, wired to the runtime's callbacks."""
+    if isinstance(spec, SerialModem):
+        return build_modem(spec, wiring)
+    return build_phone(spec, wiring)
+
+
+def factory(spec: DeviceSpec) -> DriverFactory:
+    """What the bank calls to build the driver of ``spec`` wired to itself."""
+    return lambda wiring: build_driver(spec, wiring)
