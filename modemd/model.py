@@ -237,6 +237,24 @@ class Registration:
     why: str  # plain words: "home network", "roaming", "searching (+CREG stat 2)"
 
 
+class HintKind(enum.StrEnum):
+    """What a device made of a hint (a phone app's webhook)."""
+
+    ACTED = "acted"  # it polls the message now
+    DUPLICATE = "duplicate"  # already acted on (the app posts some twice)
+    NO_DEVICE = "no_device"  # no such device, or it takes no hints
+    UNSIGNED = "unsigned"  # bad or missing signature
+    STALE = "stale"  # timestamp too far off (a replay)
+    MALFORMED = "malformed"  # not the app's envelope
+    NOT_WAITING = "not_waiting"  # signed and fresh, but about nothing the device waits for
+
+
+@dataclass(frozen=True, slots=True)
+class HintVerdict:
+    kind: HintKind
+    detail: str  # plain words for the caller and the log
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
     key_id: int
@@ -248,3 +266,36 @@ class ApiKey:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed: 'https://a.example', 'b.example'
     default_country: str | None = None  # ISO 3166 alpha-2 for numbers given without '+'
     rate_limit: int | None = None  # requests per minute; None: unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneConfig:
+    """An Android phone running SMSGate's local server, reached at ``url``."""
+
+    url: str
+    pin: str
+    password: str
+    username: str = "sms"
+    pace_parts: int | None = None  # SMS parts per minute; None: the driver's default
+    # A tethered phone found by udev (url ""): matched by any of these; address from its link.
+    interface: str | None = None  # usb0, enx<mac>
+    mac: str | None = None  # the interface's MAC address
+    serial: str | None = None  # the phone's USB serial (ID_SERIAL_SHORT or ID_SERIAL)
+    app_port: int = 8080  # SMSGate's local server port (8080 unless changed in the app)
+    webhook_url: str | None = None  # the app posts hints here (both set: on; default off)
+    signing_key: str | None = None  # the app signs them with it (HMAC-SHA256)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRule:
+    """Config fallback for a device without a ``MODEMD_PIN`` udev rule: match, then pin."""
+
+    key: str  # the udev property matched: ID_SERIAL or ID_PATH
+    value: str  # ID_PATH matches the USB port path itself or any interface below it
+    pin: str
+
+    def matches(self, properties: dict[str, str]) -> bool:
+        found = properties.get(self.key)
+        if found is None:
+            return False
+        return found == self.value or (self.key == "ID_PATH" and found.startswith(self.value + ":"))

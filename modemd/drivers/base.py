@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, runtime_checkable
 
-from modemd.model import DeliveryReport, DeviceInfo, Registration, SentPart
+from modemd.model import (
+    DeliveryReport,
+    DeviceInfo,
+    DeviceState,
+    HintVerdict,
+    Registration,
+    SentPart,
+)
 
 # (device_id, report) -> optionally an awaitable that ends when the report is stored
 ReportHandler = Callable[[str, DeliveryReport], Awaitable[object] | None]
 GoneHandler = Callable[[str], None]  # (device_id)
+PhaseHandler = Callable[[DeviceState], None]  # a step of opening: identifying, searching ...
 
 
 class SmsDevice(Protocol):
@@ -55,6 +63,15 @@ class RadioHealth(Protocol):
 
     async def check_signal(self) -> int | None:
         """The signal (+CSQ <rssi>, 0..31, 99 unknown)."""
+        ...
+
+
+@runtime_checkable
+class Hintable(Protocol):
+    """A device whose app may tell us, signed, that something changed (a phone's webhook)."""
+
+    def hint(self, body: bytes, headers: Mapping[str, str], now: float) -> HintVerdict:
+        """Check the hint (signature, freshness, shape, duplicates) and act on it."""
         ...
 
 

@@ -16,14 +16,24 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from modemd.drivers.base import GoneHandler, ReportHandler
+from modemd.drivers.phone_hooks import HOOK_EVENTS, SeenIds, judge_hint
 from modemd.errors import SendError
-from modemd.model import DeliveryOutcome, DeliveryReport, DeviceInfo, DeviceKind, SentPart
+from modemd.model import (
+    DeliveryOutcome,
+    DeliveryReport,
+    DeviceInfo,
+    DeviceKind,
+    HintKind,
+    HintVerdict,
+    SentPart,
+)
 from modemd.sms.encoding import split_message
 
 from .phone_protocol import (
@@ -56,7 +66,6 @@ LIVENESS_INTERVAL_S = 10.0  # GET / when no request proved the phone alive for t
 DUE_SLACK_S = 0.01  # asyncio timers may fire this early: a poll so close is due
 GONE_AFTER_FAILURES = 3  # consecutive failed requests before the phone is out of its pool
 TRACK_FOR_S = 72 * 3600  # the store's report window: later news matches no job anyway
-HOOK_EVENTS = ("sms:sent", "sms:delivered", "sms:failed")  # registered as modemd-<state>
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +116,7 @@ class PhoneDriver:
         self.signing_key = signing_key  # None: webhooks off, polling alone
         self._sending: dict[str, bool] = {}  # ids posted, not yet Processed -> hinted meanwhile
         self._hinted: set[str] = set()  # tracked ids to poll at once (a webhook said so)
+        self._seen = SeenIds()  # webhook envelopes already acted on
         self._wake = asyncio.Event()
 
     @property
@@ -278,8 +288,14 @@ class PhoneDriver:
             return
         log.info("%s: webhooks to %s", self.url, url)
 
-    def hint(self, message_id: str) -> bool:
-        """A webhook said ``message_id`` may have changed: poll it now; False if not ours."""
+    def hint(self, body: bytes, headers: Mapping[str, str], now: float) -> HintVerdict:
+        """A webhook from the app (``Hintable``): checked, then ``message_id`` polled at once."""
+        if not self.signing_key:
+            return HintVerdict(HintKind.NO_DEVICE, "webhooks are off for this phone")
+        return judge_hint(self.signing_key, self._seen, body, headers, now, self.poll_now)
+
+    def poll_now(self, message_id: str) -> bool:
+        """``message_id`` may have changed: poll it now; False if not ours."""
         if message_id in self._sending:
             self._sending[message_id] = True  # polled as soon as send_sms tracks it
             return True
@@ -346,7 +362,7 @@ class PhoneDriver:
         due = now + self.timings.poll_s
         self._tracked[message_id] = Tracked(message_id, ref, parts, to, now, due, state)
         if hinted:
-            self.hint(message_id)
+            self.poll_now(message_id)
         return [SentPart(part=i + 1, mr=ref + i) for i in range(parts)]
 
     async def _post(self, message_id: str, to: str, text: str) -> None:

@@ -8,14 +8,18 @@ the runtime gives every driver it runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from modemd.drivers.base import GoneHandler, PhaseHandler, ReportHandler, SmsDevice
 from modemd.drivers.phone import PhoneDriver, PhoneTimings
 from modemd.drivers.phone_protocol import Pacer
 from modemd.drivers.serial_at import SerialAtDriver, SimPin, Timeouts
-from modemd.model import PhoneConfig
+from modemd.model import DeviceLife, PhoneConfig
+
+DEFAULT_TIMEOUTS = Timeouts()
+DEFAULT_TIMINGS = PhoneTimings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +29,7 @@ class SerialModem:
     port: str
     pin: str
     sim_pin: SimPin | None = None  # a fixed SIM PIN, or a lookup by the SIM's ICCID
-    timeouts: Timeouts = Timeouts()
+    timeouts: Timeouts = DEFAULT_TIMEOUTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +43,7 @@ class SmsGatePhone:
     pace_parts: int | None = None  # SMS parts per minute; None: the driver's default
     webhook_url: str | None = None  # the app posts hints here (with signing_key; else off)
     signing_key: str | None = None
-    timings: PhoneTimings = PhoneTimings()
+    timings: PhoneTimings = DEFAULT_TIMINGS
 
 
 DeviceSpec = SerialModem | SmsGatePhone
@@ -56,6 +60,10 @@ class Wiring:
 
 NO_WIRING = Wiring()
 DriverFactory = Callable[[Wiring], SmsDevice]
+# What hot-plug is given to put a found device into service: its device_id once attached, None
+# when the same device is attached already; raises ``DeviceError`` when it cannot be opened.
+Attach = Callable[[DeviceSpec, DeviceLife], Awaitable[str | None]]
+Detach = Callable[[str, str], Coroutine[Any, Any, None]]  # (device_id, reason)
 
 
 def phone_of(

@@ -16,16 +16,17 @@ from typing import Any
 
 from modemd.at import commands as at
 from modemd.at.parser import Urc
-from modemd.at.results import ErrorClass, FinalKind, classify_cms
+from modemd.at.results import ErrorClass, FinalKind, classify_cms, sim_problem
 from modemd.at.transaction import Command, Transaction
 from modemd.drivers.at_port import AtPort
-from modemd.drivers.base import ReportHandler
+from modemd.drivers.base import PhaseHandler, ReportHandler
 from modemd.errors import (
     DeviceError,
     DeviceTimeoutError,
     ModemCommandError,
     PortClosedError,
     SendError,
+    SimLockedError,
 )
 from modemd.model import (
     DeliveryReport,
@@ -81,7 +82,7 @@ class SerialAtDriver(AtPort):
         sim_pin: SimPin | None = None,
         on_report: ReportHandler | None = None,
         on_gone: Callable[[str], None] | None = None,
-        on_phase: Callable[[DeviceState], None] | None = None,
+        on_phase: PhaseHandler | None = None,
         timeouts: Timeouts = Timeouts(),
     ) -> None:
         super().__init__(port, timeouts.command_s)
@@ -114,6 +115,12 @@ class SerialAtDriver(AtPort):
         self.open_port()
         try:
             self._info = await self._initialise()
+        except ModemCommandError as exc:
+            await self.close()
+            problem = sim_problem(exc.code, exc.result)
+            if problem is None:
+                raise
+            raise SimLockedError(exc.command, exc.result, exc.code, problem) from exc
         except BaseException:
             await self.close()
             raise
