@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from modemd import config
-from modemd.drivers.emulator import EmulatedBank, EmulatedModem
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.errors import ConfigError
 from modemd.model import DeviceState, JobState, Pacing
 from modemd.runtime.pool import PoolQueue

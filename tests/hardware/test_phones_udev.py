@@ -14,7 +14,7 @@ import pytest
 from modemd import config
 from modemd.config import PhoneConfig
 from modemd.drivers.phone import PhoneTimings
-from modemd.drivers.phone_emulator import EmulatedPhone, EmulatedPhoneBank
+from modemd.emulators.phone import EmulatedPhone, EmulatedPhoneBank
 from modemd.errors import ConfigError
 from modemd.hardware.doctor import examine
 from modemd.hardware.net import PhoneHotPlug
