@@ -125,6 +125,37 @@ def parse_command(body: str) -> Command:
     return Command(name, CommandMode.SET, split_params(extended["params"]))
 
 
+_BASIC_HEAD = re.compile(r"(&[A-Z]|[A-Z])\d*", re.IGNORECASE)
+
+
+def split_command_line(body: str) -> list[str]:
+    """What follows "AT" as one command each (V.250 5.2.1): ``+CMEE=1;+CREG=2`` is two, and
+    basic commands chain without a separator (``E0+CMEE=1``). Semicolons inside quotes stay."""
+    segments: list[str] = []
+    current: list[str] = []
+    in_quotes = False
+    for char in body:
+        if char == '"':
+            in_quotes = not in_quotes
+        if char == ";" and not in_quotes:
+            segments.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    segments.append("".join(current).strip())
+    commands: list[str] = []
+    for index, segment in enumerate(segments):
+        if not segment and index:
+            continue  # "AT+CMEE=1;" ends with an empty command
+        while segment[:1] not in ("", "+", "^") and (head := _BASIC_HEAD.match(segment)):
+            if head.end() == len(segment):
+                break
+            commands.append(head.group())
+            segment = segment[head.end() :]
+        commands.append(segment)
+    return commands
+
+
 def split_params(text: str) -> tuple[Param, ...]:
     """Split ``a,"b,c",d`` into parameters; ValueError on a stray or unbalanced quote."""
     fields: list[str] = []
