@@ -32,7 +32,15 @@ async def test_a_line_with_several_commands_runs_them_all_and_answers_once(
 async def test_unknown_commands_still_answer_error(open_modem: OpenModem) -> None:
     _, client = await open_modem()
     await client.command("ATE0")
-    for line in ("AT+NOSUCH", "AT+CFUN=9", "AT+CFUN=1,2", "AT$TSSPCSW=?", "ATV1", "AT+COPS=5"):
+    for line in (
+        "AT+NOSUCH",
+        "AT+CFUN=9",
+        "AT+CFUN=1,2",
+        "AT$TSSPCSW=?",
+        "ATV1",
+        "AT+COPS=5",
+        'AT+CSCA="+1;E0',
+    ):
         assert await client.command(line) == b"\r\nERROR\r\n", line
 
 

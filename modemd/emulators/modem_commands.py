@@ -145,8 +145,12 @@ class ModemCommands:
         first failure stops the rest)."""
         if line[:2].upper() != "AT":
             return ERROR
+        try:
+            bodies = split_command_line(line[2:])
+        except ValueError:
+            return ERROR
         lines: list[str] = []
-        for body in split_command_line(line[2:]):
+        for body in bodies:
             reply = self._execute_one(body)
             lines += reply.lines
             if reply.final != OK.final or reply.prompt:
