@@ -36,13 +36,9 @@ class SerialModem:
 class SmsGatePhone:
     """An Android phone running SMSGate's local server at ``url``."""
 
-    url: str
+    config: PhoneConfig  # credentials, pacing, webhooks
+    url: str  # the entry's own url, or the one found for a tethered phone
     pin: str
-    password: str
-    username: str = "sms"
-    pace_parts: int | None = None  # SMS parts per minute; None: the driver's default
-    webhook_url: str | None = None  # the app posts hints here (with signing_key; else off)
-    signing_key: str | None = None
     timings: PhoneTimings = DEFAULT_TIMINGS
 
 
@@ -74,16 +70,7 @@ def phone_of(
     timings: PhoneTimings | None = None,
 ) -> SmsGatePhone:
     """The description of the phone of a ``[[phones]]`` entry (at ``url``, when found by udev)."""
-    return SmsGatePhone(
-        url or cfg.url,
-        pin or cfg.pin,
-        cfg.password,
-        username=cfg.username,
-        pace_parts=cfg.pace_parts,
-        webhook_url=cfg.webhook_url,
-        signing_key=cfg.signing_key,
-        timings=timings or PhoneTimings(),
-    )
+    return SmsGatePhone(cfg, url or cfg.url, pin or cfg.pin, timings or DEFAULT_TIMINGS)
 
 
 def build_modem(spec: SerialModem, wiring: Wiring = NO_WIRING) -> SerialAtDriver:
@@ -99,17 +86,18 @@ def build_modem(spec: SerialModem, wiring: Wiring = NO_WIRING) -> SerialAtDriver
 
 
 def build_phone(spec: SmsGatePhone, wiring: Wiring = NO_WIRING) -> PhoneDriver:
+    cfg = spec.config
     return PhoneDriver(
         spec.url,
         spec.pin,
-        username=spec.username,
-        password=spec.password,
+        username=cfg.username,
+        password=cfg.password,
         on_report=wiring.on_report,
         on_gone=wiring.on_gone,
-        pacer=Pacer(spec.pace_parts) if spec.pace_parts else None,
+        pacer=Pacer(cfg.pace_parts) if cfg.pace_parts else None,
         timings=spec.timings,
-        webhook_url=spec.webhook_url,
-        signing_key=spec.signing_key,
+        webhook_url=cfg.webhook_url,
+        signing_key=cfg.signing_key,
     )
 
 

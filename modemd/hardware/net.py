@@ -179,15 +179,8 @@ async def diagnose(
     if isinstance(found, NotYet):
         return False, found.why
     cfg, where = found.config, f"pin {found.pin}: {found.url}"
-    driver = registry.build_phone(
-        registry.SmsGatePhone(
-            found.url,
-            found.pin,
-            cfg.password,
-            username=cfg.username,
-            timings=PhoneTimings(http_s=timeout_s),
-        )
-    )
+    timings = PhoneTimings(http_s=timeout_s)
+    driver = registry.build_phone(registry.SmsGatePhone(cfg, found.url, found.pin, timings))
     try:
         root, status, health = await driver.diagnose()
     except PhoneRequestError as exc:
