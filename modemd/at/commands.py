@@ -30,7 +30,6 @@ NEW_MESSAGE_INDICATIONS = Command("AT+CNMI=2,1,0,1,0")
 LIST_ALL_PDU = Command("AT+CMGL=4", prefix="+CMGL:")  # every stored message, PDU mode
 KEEP_LINK_OPEN = Command("AT+CMMS=1")  # 27.005: keep the relay link open between sends
 
-CTRL_Z = b"\x1a"
 ESC = b"\x1b"
 
 

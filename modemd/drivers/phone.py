@@ -6,8 +6,8 @@ app says ``Processed`` (handed to the radio, like ``+CMGS``); later states are l
 ``GET /messages/{id}`` and reported as delivery reports with ``reference`` = the part's ref, so
 the store settles the job as it does for a modem. Refs start from the clock in milliseconds, so
 they stay unique across restarts (the app keeps old messages under our ids); at open, the
-phone's unfinished ``modemd-*`` messages are polled again. Optional
-webhooks are only hints: ``hint`` polls the message at once; its state still comes from a GET.
+phone's unfinished ``modemd-*`` messages are polled again. Optional webhooks are only hints:
+``hint`` polls the message at once; its state still comes from a GET.
 """
 
 from __future__ import annotations
@@ -17,67 +17,39 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
 from modemd.drivers.base import GoneHandler, ReportHandler
+from modemd.drivers.phone_client import SmsGateClient
 from modemd.drivers.phone_hooks import HOOK_EVENTS, SeenIds, judge_hint
 from modemd.errors import SendError
-from modemd.model import (
-    DeliveryOutcome,
-    DeliveryReport,
-    DeviceInfo,
-    DeviceKind,
-    HintKind,
-    HintVerdict,
-    SentPart,
-)
+from modemd.model import DeliveryOutcome as Outcome
+from modemd.model import DeliveryReport, DeviceInfo, DeviceKind, HintKind, HintVerdict, SentPart
 from modemd.sms.encoding import split_message
 
 from .phone_protocol import (
+    DEFAULT_TIMINGS,
     DELIVERED,
+    DUE_SLACK_S,
     FAILED,
+    GONE_AFTER_FAILURES,
     KNOWN_STATES,
-    LIST_PAGE,
-    OUR_ID,
+    MAX_POLL_INTERVAL_S,
+    POST_ATTEMPTS,
     PROCESSED,
     SENT,
+    TRACK_FOR_S,
     TRANSIENT_APP_ERRORS,
     Pacer,
     PhoneRequestError,
+    PhoneTimings,
     Tracked,
     basic_auth,
-    parse_json,
     recipient_state,
+    tracked_from,
 )
 
 log = logging.getLogger(__name__)
-
-HTTP_TIMEOUT_S = 10.0  # a tethered phone answers in ms; a dozing one (Doze) in seconds
-POST_ATTEMPTS = 3  # the same id each time: the app answers 409 once it has the message
-RETRY_PAUSE_S = 0.5  # between two attempts of one request
-PROCESSED_TIMEOUT_S = 60.0  # Pending -> Processed; the app sends one at a time (send_interval)
-SEND_POLL_S = 0.1  # how often GET /messages/{id} is asked while a send waits for Processed
-POLL_INTERVAL_S = 2.0  # how often a sent message is polled for Delivered/Failed, when young
-MAX_POLL_INTERVAL_S = 60.0  # polling slows with a message's age, up to this
-LIVENESS_INTERVAL_S = 10.0  # GET / when no request proved the phone alive for this long
-DUE_SLACK_S = 0.01  # asyncio timers may fire this early: a poll so close is due
-GONE_AFTER_FAILURES = 3  # consecutive failed requests before the phone is out of its pool
-TRACK_FOR_S = 72 * 3600  # the store's report window: later news matches no job anyway
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneTimings:
-    """The driver's timeouts and intervals; tests and slow phones inject their own."""
-
-    http_s: float = HTTP_TIMEOUT_S
-    processed_s: float = PROCESSED_TIMEOUT_S
-    send_poll_s: float = SEND_POLL_S
-    poll_s: float = POLL_INTERVAL_S
-    liveness_s: float = LIVENESS_INTERVAL_S
-    retry_pause_s: float = RETRY_PAUSE_S
 
 
 class PhoneDriver:
@@ -92,7 +64,7 @@ class PhoneDriver:
         password: str,
         on_report: ReportHandler | None = None,
         on_gone: GoneHandler | None = None,
-        timings: PhoneTimings = PhoneTimings(),
+        timings: PhoneTimings = DEFAULT_TIMINGS,
         pacer: Pacer | None = None,
         webhook_url: str | None = None,
         signing_key: str | None = None,
@@ -101,14 +73,11 @@ class PhoneDriver:
         self.port = self.url  # what the bank logs for a device it cannot open
         self.timings = timings
         self.pacer = pacer or Pacer()
-        self._auth = basic_auth(username, password)
+        self._http = SmsGateClient(self.url, basic_auth(username, password), self._failed)
         self._on_report = on_report
         self._on_gone = on_gone
-        self._session: aiohttp.ClientSession | None = None
         self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.PHONE, port=self.url)
         self._closed = True
-        self._failures = 0
-        self._last_ok = 0.0
         self._next_ref = 0
         self._tracked: dict[str, Tracked] = {}
         self._poller: asyncio.Task[None] | None = None
@@ -131,54 +100,9 @@ class PhoneDriver:
     def closed(self) -> bool:
         return self._closed
 
-    # -- HTTP ---------------------------------------------------------------------------------
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        accept: tuple[int, ...] = (),
-    ) -> tuple[int, Any, int | None]:
-        """One request; (status, JSON body, X-Total-Count). Refusals (but ``accept``) raise."""
-        if self._session is None:
-            raise PhoneRequestError(f"{self.url}: closed", reached=False)
-        try:
-            async with self._session.request(
-                method, self.url + path, json=body, params=params, headers=self._auth
-            ) as response:
-                raw = await response.read()
-                status, ctype = response.status, response.content_type
-                total = response.headers.get("X-Total-Count")
-        except aiohttp.ClientConnectorError as exc:
-            self._failed()
-            raise PhoneRequestError(f"{self.url}: cannot connect: {exc}", reached=False) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self._failed()
-            why = str(exc) or f"no answer in {self.timings.http_s} s"
-            raise PhoneRequestError(f"{self.url}: {method} {path}: {why}") from exc
-        self._failures, self._last_ok = 0, time.monotonic()
-        if status == 401:
-            raise PhoneRequestError(f"{self.url}: wrong username or password (401)", status=status)
-        if raw and ctype != "application/json":
-            raise PhoneRequestError(
-                f"{self.url}: answers {ctype}, not SMSGate's JSON API (HTTP {status})",
-                status=status,
-            )
-        data = parse_json(raw)
-        if status >= 300 and status not in accept:
-            message = data.get("message") if isinstance(data, dict) else data
-            raise PhoneRequestError(
-                f"{self.url}: {method} {path}: {status} {message}", status=status
-            )
-        return status, data, int(total) if total and total.isdigit() else None
-
-    def _failed(self) -> None:
-        self._failures += 1
-        if self._failures >= GONE_AFTER_FAILURES and not self._closed:
-            self._lost(f"{self._failures} requests in a row failed")
+    def _failed(self, failures: int) -> None:
+        if failures >= GONE_AFTER_FAILURES and not self._closed:
+            self._lost(f"{failures} requests in a row failed")
 
     def _lost(self, why: str) -> None:
         log.warning("phone %s (%s): gone: %s", self._info.device_id, self.url, why)
@@ -186,16 +110,13 @@ class PhoneDriver:
         if self._on_gone is not None:
             self._on_gone(self._info.device_id)
 
-    # -- life ----------------------------------------------------------------------------------
-
     async def open(self) -> DeviceInfo:
         """Check the app answers with our credentials, apply FIFO, resume unfinished messages."""
-        self._session = self._new_session()
-        self._failures = 0
+        self._http.start(self.timings.http_s)
         try:
-            _, root, _ = await self._request("GET", "/")
-            _, devices, _ = await self._request("GET", "/device")
-            await self._request(
+            _, root, _ = await self._http.request("GET", "/")
+            _, devices, _ = await self._http.request("GET", "/device")
+            await self._http.request(
                 "PATCH", "/settings", body={"messages": {"processing_order": "FIFO"}}
             )
             first = devices[0] if isinstance(devices, list) and devices else {}
@@ -221,21 +142,13 @@ class PhoneDriver:
         log.info("%s: ready: phone %s %s", self.url, self._info.device_id, self._info.model)
         return self._info
 
-    def _new_session(self) -> aiohttp.ClientSession:
-        # A fresh connection per request: a POST on a pooled connection the phone dropped fails
-        # ambiguously (did it get it?); a refused connect proves nothing was sent.
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(force_close=True),
-            timeout=aiohttp.ClientTimeout(total=self.timings.http_s),
-        )
-
     async def diagnose(self) -> tuple[Any, int, Any]:
         """Read-only, for ``doctor``: ``GET /`` (raises ``PhoneRequestError``), then ``/health``
         (status and body: 500 whenever one of its checks fails, e.g. no Internet)."""
-        self._session = self._session or self._new_session()
+        self._http.start(self.timings.http_s)
         try:
-            _, root, _ = await self._request("GET", "/")
-            status, health, _ = await self._request("GET", "/health", accept=(500,))
+            _, root, _ = await self._http.request("GET", "/")
+            status, health, _ = await self._http.request("GET", "/health", accept=(500,))
         finally:
             await self.close()
         return root, status, health
@@ -249,9 +162,7 @@ class PhoneDriver:
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        await self._http.close()
 
     def ready_in_s(self) -> float:
         """Time until the pacer allows one more part (Android's limit, counted in parts)."""
@@ -262,7 +173,7 @@ class PhoneDriver:
         if self._closed:
             return False
         try:
-            await self._request("GET", "/")
+            await self._http.request("GET", "/")
         except PhoneRequestError:
             return False
         return True
@@ -273,16 +184,7 @@ class PhoneDriver:
             return
         url = self.webhook_url.replace("{device_id}", self._info.device_id)
         try:
-            await self._request(
-                "PATCH",
-                "/settings",
-                body={"webhooks": {"internet_required": False, "signing_key": self.signing_key}},
-            )
-            for event in HOOK_EVENTS:
-                hook_id = "modemd-" + event.partition(":")[2]
-                await self._request(
-                    "POST", "/webhooks", body={"id": hook_id, "url": url, "event": event}
-                )
+            await self._http.register_webhooks(url, self.signing_key, HOOK_EVENTS)
         except PhoneRequestError as exc:
             log.warning("%s: webhooks not registered (%s): polling only", self.url, exc)
             return
@@ -309,33 +211,21 @@ class PhoneDriver:
         """Track our messages the phone has not finished (sent before a restart)."""
         now = time.monotonic()
         for state in (PROCESSED, SENT):  # a Pending one belongs to a job now 'unknown'
-            offset, total = 0, 1
-            while offset < total:
-                try:
-                    _, page, count = await self._request(
-                        "GET",
-                        "/messages",
-                        params={"state": state, "limit": str(LIST_PAGE), "offset": str(offset)},
-                    )
-                except PhoneRequestError as exc:
-                    log.info("%s: cannot list %s messages (%s): not resumed", self.url, state, exc)
-                    return
-                for message in page if isinstance(page, list) else []:
-                    self._adopt(message, now)
-                offset, total = offset + LIST_PAGE, count if count is not None else 0
+            try:
+                messages = await self._http.list_messages(state)
+            except PhoneRequestError as exc:
+                log.info("%s: cannot list %s messages (%s): not resumed", self.url, state, exc)
+                return
+            for message in messages:
+                self._adopt(message, now)
 
     def _adopt(self, message: dict[str, Any], now: float) -> None:
-        match = OUR_ID.match(str(message.get("id", "")))
-        recipients = message.get("recipients") or [{}]
-        if match is None:
+        tracked = tracked_from(message, now)
+        if tracked is None:
             return
-        ref, parts = int(match.group(1)), int(match.group(2))
-        to = str(recipients[0].get("phoneNumber", ""))
-        self._tracked[message["id"]] = Tracked(message["id"], ref, parts, to, now, now)
-        self._next_ref = max(self._next_ref, ref + parts)
+        self._tracked[tracked.message_id] = tracked
+        self._next_ref = max(self._next_ref, tracked.ref + tracked.parts)
         log.info("%s: resumed polling %s (%s)", self.url, message["id"], message.get("state"))
-
-    # -- sending ---------------------------------------------------------------------------------
 
     async def send_sms(self, to: str, text: str) -> list[SentPart]:
         """Queue ``text`` for ``to`` on the phone and wait for ``Processed``; else ``SendError``."""
@@ -374,7 +264,9 @@ class PhoneDriver:
             if attempt:
                 await asyncio.sleep(self.timings.retry_pause_s)
             try:
-                await self._request("POST", "/messages", body={**body, "withDeliveryReport": True})
+                await self._http.request(
+                    "POST", "/messages", body={**body, "withDeliveryReport": True}
+                )
                 return
             except PhoneRequestError as exc:
                 last = exc
@@ -396,7 +288,7 @@ class PhoneDriver:
         seen: set[str | None] = set()
         while True:
             try:
-                _, data, _ = await self._request("GET", f"/messages/{message_id}")
+                _, data, _ = await self._http.request("GET", f"/messages/{message_id}")
                 state, error = recipient_state(data)
             except PhoneRequestError as exc:
                 if self._closed:
@@ -426,7 +318,7 @@ class PhoneDriver:
         """Not processed in time: cancel it if still Pending (then nothing went out)."""
         waited = f"not processed in {self.timings.processed_s} s"
         try:
-            await self._request("DELETE", f"/messages/{message_id}")
+            await self._http.request("DELETE", f"/messages/{message_id}")
         except PhoneRequestError as exc:
             return SendError(
                 f"{self.url}: {message_id} {waited}; cancel failed: {exc}",
@@ -436,8 +328,6 @@ class PhoneDriver:
         return SendError(
             f"{self.url}: {message_id} {waited}; cancelled", outcome_known=True, transient=True
         )
-
-    # -- polling ---------------------------------------------------------------------------------
 
     async def _poll_forever(self) -> None:
         """Poll tracked messages when due; prove liveness with ``GET /`` when idle."""
@@ -456,13 +346,13 @@ class PhoneDriver:
                 if self._closed:
                     return
                 await self._poll_one(tracked, now)
-            if not due and now - self._last_ok >= self.timings.liveness_s:
+            if not due and now - self._http.last_ok >= self.timings.liveness_s:
                 with contextlib.suppress(PhoneRequestError):
-                    await self._request("GET", "/")
+                    await self._http.request("GET", "/")
 
     async def _poll_one(self, tracked: Tracked, now: float) -> None:
         try:
-            _, data, _ = await self._request("GET", f"/messages/{tracked.message_id}")
+            _, data, _ = await self._http.request("GET", f"/messages/{tracked.message_id}")
         except PhoneRequestError as exc:
             if exc.status == 404:
                 log.warning(
@@ -474,10 +364,10 @@ class PhoneDriver:
             return
         state, error = recipient_state(data)
         if state == DELIVERED:
-            self._settle(tracked, DeliveryOutcome.DELIVERED, f"app: {state}")
+            self._settle(tracked, Outcome.DELIVERED, f"app: {state}")
         elif state in (FAILED, "Cancelled"):
             log.warning("%s: %s: %s (%s)", self.url, tracked.message_id, state, error)
-            self._settle(tracked, DeliveryOutcome.FAILED, f"app: {state} ({error or 'no reason'})")
+            self._settle(tracked, Outcome.FAILED, f"app: {state} ({error or 'no reason'})")
         elif now - tracked.since > TRACK_FOR_S:
             log.warning(
                 "%s: %s still %s after %d h: no longer polled",
@@ -497,7 +387,7 @@ class PhoneDriver:
             slower = self.timings.poll_s * (now - tracked.since) / 60.0
             tracked.due = now + min(MAX_POLL_INTERVAL_S, max(self.timings.poll_s, slower))
 
-    def _settle(self, tracked: Tracked, outcome: DeliveryOutcome, detail: str) -> None:
+    def _settle(self, tracked: Tracked, outcome: Outcome, detail: str) -> None:
         """Report every part's outcome (the store correlates by ref)."""
         self._tracked.pop(tracked.message_id, None)
         if self._on_report is None:

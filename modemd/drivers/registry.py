@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from modemd.drivers.base import GoneHandler, PhaseHandler, ReportHandler, SmsDevice
-from modemd.drivers.phone import PhoneDriver, PhoneTimings
-from modemd.drivers.phone_protocol import Pacer
+from modemd.drivers.phone import PhoneDriver
+from modemd.drivers.phone_protocol import DEFAULT_TIMINGS, Pacer, PhoneTimings
 from modemd.drivers.serial_at import SerialAtDriver, SimPin, Timeouts
 from modemd.model import DeviceLife, PhoneConfig
 
 DEFAULT_TIMEOUTS = Timeouts()
-DEFAULT_TIMINGS = PhoneTimings()
 
 
 @dataclass(frozen=True, slots=True)

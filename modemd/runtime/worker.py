@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from modemd.drivers.base import RadioHealth, Reopenable, SmsDevice
@@ -21,7 +20,7 @@ from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3  # transient failures (provably nothing sent) before a job is failed
+MAX_SEND_ATTEMPTS = 3  # tries of one job (each provably sent nothing) before it is failed
 BACKOFF_FIRST_S = 2.0  # after a transient failure the device rests, so others take the job
 BACKOFF_MAX_S = 300.0  # cap of the doubling rest of a device that keeps failing
 HEALTH_INTERVAL_S = 60.0  # an idle device is asked AT+CREG? and AT+CSQ this often
@@ -37,7 +36,6 @@ class DeviceWorker:
         device: SmsDevice,
         pool: PoolQueue,
         store: Store,
-        on_state: Callable[[str, DeviceState], None] | None = None,
         *,
         life: DeviceLife | None = None,
         pacing: Pacing = NO_PACING,
@@ -54,9 +52,7 @@ class DeviceWorker:
         self.pacing = pacing
         self.health_interval_s = health_interval_s
         self.backoff_first_s = backoff_first_s
-        self._on_state = on_state
         self.current: Job | None = None
-        self.waiting = False  # parked in the pool's take(): safe to cancel
         self._ready_stored = False  # the last send's record already set the device ready
         self.draining = False  # shutting down: finish the send in flight, take no new job
         self._failure: str | None = None  # why the device is suspect (None: it is not)
@@ -83,8 +79,6 @@ class DeviceWorker:
             await self.store.write(
                 device_rows.set_device_state, self.device_id, state, self.device.signal
             )
-        if self._on_state is not None:
-            self._on_state(self.device_id, state)
 
     async def run(self) -> None:
         """Serve jobs until cancelled, drained, or the device dies."""
@@ -116,14 +110,11 @@ class DeviceWorker:
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval."""
-        self.waiting = True
         try:
             async with asyncio.timeout(self.health_interval_s):
                 return await self.pool.take(self.device_id)
         except TimeoutError:
             return None
-        finally:
-            self.waiting = False
 
     async def _claim(self, job: Job) -> Job | None:
         """Claim ``job`` for this device; a shutdown during the claim puts it back in line."""
@@ -286,7 +277,8 @@ class DeviceWorker:
             log.warning("job %s: outcome unknown on %s: %s", job.job_id, self.device_id, exc)
             await self.store.write(job_rows.mark_unknown, job, str(exc))
         elif (
-            exc.transient and (await self.store.read(job_rows.attempts, job.job_id)) < MAX_ATTEMPTS
+            exc.transient
+            and (await self.store.read(job_rows.attempts, job.job_id)) < MAX_SEND_ATTEMPTS
         ):
             log.info(
                 "job %s: not sent on %s (%s); back in the queue", job.job_id, self.device_id, exc
