@@ -6,17 +6,14 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-from .phone import AppState
-
-if TYPE_CHECKING:
-    from .phone import EmulatedPhone
+from .phone_app import AppState, PhoneApp
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PHONE: web.AppKey[EmulatedPhone] = web.AppKey("phone")
+PHONE: web.AppKey[PhoneApp] = web.AppKey("phone")
 HTML_PAGE = "<html><body><h1>Welcome</h1>Sign in to use this network.</body></html>"
 DEFAULT_LIST_LIMIT = 50
 
@@ -25,11 +22,11 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
 
-def _phone(request: web.Request) -> EmulatedPhone:
+def _phone(request: web.Request) -> PhoneApp:
     return request.app[PHONE]
 
 
-def _authorised(request: web.Request, phone: EmulatedPhone) -> bool:
+def _authorised(request: web.Request, phone: PhoneApp) -> bool:
     scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "basic":
         return False
@@ -172,7 +169,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def create_app(phone: EmulatedPhone) -> web.Application:
+def create_app(phone: PhoneApp) -> web.Application:
     """The app's local server for ``phone``."""
     app = web.Application(middlewares=[knobs_and_auth])
     app[PHONE] = phone

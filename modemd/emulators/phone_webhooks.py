@@ -8,12 +8,11 @@ import json
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
-if TYPE_CHECKING:
-    from .phone import AppState, EmulatedMessage, EmulatedPhone
+from .phone_app import AppState, EmulatedMessage, PhoneApp
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ def sign(key: str, body: bytes, timestamp: str) -> str:
 class WebhookDispatcher:
     """Registered webhooks of one emulated phone and the posting of its events."""
 
-    def __init__(self, phone: EmulatedPhone) -> None:
+    def __init__(self, phone: PhoneApp) -> None:
         self.phone = phone
         self.hooks: dict[str, dict[str, str]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -74,9 +73,7 @@ class WebhookDispatcher:
                     2 if self.phone.rng.random() < self.phone.profile.duplicate_webhook_rate else 1
                 )
                 for _ in range(copies):
-                    self.phone._spawn(
-                        self._post(hook["url"], body), f"phone {self.phone.name} hook"
-                    )
+                    self.phone.spawn(self._post(hook["url"], body), f"phone {self.phone.name} hook")
 
     def _envelope(
         self,
