@@ -10,7 +10,7 @@ from typing import Any
 import sqlite_utils
 from aiohttp import web
 
-from modemd.api import admin, docs, ipn_routes, phone_hooks
+from modemd.api import admin, docs, health, ipn_routes, phone_hooks
 from modemd.api.auth import (
     CONFIG,
     STORE,
@@ -32,6 +32,7 @@ from modemd.api.cors import cors_headers
 from modemd.api.validation import RequestError, SendRequest, parse_send
 from modemd.errors import StoreError
 from modemd.model import ApiKey, Job
+from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
 from modemd.sms.encoding import split_message
 from modemd.store import devices as device_rows
@@ -228,7 +229,14 @@ async def get_balance(request: web.Request) -> web.Response:
     )
 
 
-def create_app(store: Store, bank: Bank, config: ApiConfig | None = None) -> web.Application:
+def create_app(
+    store: Store,
+    bank: Bank,
+    config: ApiConfig | None = None,
+    *,
+    metrics: Metrics | None = None,
+    metrics_token: str | None = None,
+) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
     )
@@ -243,6 +251,7 @@ def create_app(store: Store, bank: Bank, config: ApiConfig | None = None) -> web
     ipn_routes.add_routes(app, store, bank, _key_of)  # issue 5: dead letters, replay, retry
     docs.add_routes(app, _key_of)  # issue 6: /openapi.json, /docs, /api/v1/samples/{lang}
     phone_hooks.add_routes(app, bank)  # issue 10: phone webhooks, hints to poll at once
+    health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
     return app
 
 
