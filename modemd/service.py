@@ -90,7 +90,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
         api = api_config(settings.trusted_proxies, settings.admin_token)
-        app = create_app(store, bank, api, metrics=metrics)
+        app = create_app(
+            store, bank, api, metrics=metrics, metrics_token=settings.option("server.metrics_token")
+        )
         runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
         if ready is not None:
