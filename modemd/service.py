@@ -91,7 +91,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
         api = api_config(settings.trusted_proxies, settings.admin_token)
         app = create_app(
-            store, bank, api, metrics=metrics, metrics_token=settings.option("server.metrics_token")
+            store,
+            bank,
+            api,
+            metrics=metrics,
+            metrics_token=settings.option("server.metrics_token"),
+            pacing=settings.pacing_of,
         )
         runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
