@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -17,6 +18,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = "/usr/bin/chromium"
 SCREENS = Path(__file__).parents[1] / "artifacts" / "screens"  # gitignored; CI keeps them
 WAIT_S = 30.0
+STALE_RETRIES = 5  # the page's live part is swapped every few seconds: look again
 PHONE = (390, 844)  # CSS pixels of a common phone screen
 DESKTOP = (1280, 1000)
 
@@ -55,22 +57,41 @@ class Browser:
         self.driver.find_element(By.CSS_SELECTOR, "#login button").click()
         self.wait_for("#devices")
 
-    def wait_for(self, css: str) -> WebElement:
-        return WebDriverWait(self.driver, WAIT_S).until(
-            lambda d: d.find_element(By.CSS_SELECTOR, css)
+    def _wait(self) -> WebDriverWait:
+        return WebDriverWait(
+            self.driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,)
         )
+
+    def wait_for(self, css: str) -> WebElement:
+        return self._wait().until(lambda d: d.find_element(By.CSS_SELECTOR, css))
 
     def wait_until_text(self, css: str, text: str) -> None:
         """Wait (the page refreshes itself) until ``css`` contains ``text``."""
-        WebDriverWait(self.driver, WAIT_S).until(
+        self._wait().until(
             lambda d: any(text in e.text for e in d.find_elements(By.CSS_SELECTOR, css))
         )
 
-    def all(self, css: str) -> list[WebElement]:
-        return self.driver.find_elements(By.CSS_SELECTOR, css)
+    def text_of(self, css: str) -> str:
+        return self._wait().until(lambda d: d.find_element(By.CSS_SELECTOR, css).text)
+
+    def attrs(self, css: str, name: str) -> list[str | None]:
+        """Attribute ``name`` of every element matching ``css`` (read again if swapped)."""
+        for _ in range(STALE_RETRIES):
+            try:
+                found = self.driver.find_elements(By.CSS_SELECTOR, css)
+                return [e.get_attribute(name) for e in found]
+            except StaleElementReferenceException:
+                continue
+        raise AssertionError(f"{css} kept going stale")
 
     def click(self, css: str) -> None:
-        self.wait_for(css).click()
+        for _ in range(STALE_RETRIES):
+            try:
+                self.wait_for(css).click()
+                return
+            except StaleElementReferenceException:
+                continue  # swapped by the refresh between finding and clicking
+        raise AssertionError(f"{css} kept going stale")
 
     def type(self, css: str, text: str) -> None:
         self.wait_for(css).send_keys(text)
@@ -80,8 +101,16 @@ class Browser:
 
     def bars(self, chart: str) -> dict[tuple[str, str], int]:
         """The chart's bars: (label, series) -> the number the bar carries."""
+        for _ in range(STALE_RETRIES):
+            try:
+                return self._bars(chart)
+            except StaleElementReferenceException:
+                continue
+        raise AssertionError(f"#{chart} kept going stale")
+
+    def _bars(self, chart: str) -> dict[tuple[str, str], int]:
         found = {}
-        for rect in self.all(f"#{chart} rect.bar"):
+        for rect in self.driver.find_elements(By.CSS_SELECTOR, f"#{chart} rect.bar"):
             label, series = rect.get_attribute("data-label"), rect.get_attribute("data-series")
             title = rect.find_element(By.TAG_NAME, "title").get_attribute("textContent")
             value = int(rect.get_attribute("data-value") or -1)

@@ -41,9 +41,10 @@ async def test_console_in_a_browser(tmp_path: Path, browser: Browser) -> None:
         run = asyncio.to_thread
         await run(browser.sign_in, gw.url, ADMIN_TOKEN)
         assert "Overview" in await run(browser.title)
-        rows = await run(browser.all, "#devices tbody tr")
-        assert len(rows) == len(gw.modems)
-        assert all("ready" in r.text for r in rows)
+        shown = await run(browser.attrs, "#devices tbody tr", "data-device-id")
+        assert sorted(shown) == sorted(m.profile.imei for m in gw.modems)
+        assert await run(browser.attrs, "#devices tbody tr", "class") == ["up"] * 3
+        assert "ready" in await run(browser.text_of, "#devices tbody tr td.state")
         today = time.strftime("%Y-%m-%d")
         bars = await run(browser.bars, "chart-days")
         assert len(bars) == 14 * 3
@@ -60,12 +61,13 @@ async def test_console_in_a_browser(tmp_path: Path, browser: Browser) -> None:
 
         # A job's timeline: accepted, sent, its part's report, IPN attempts.
         await run(browser.open, f"{gw.url}/console/jobs?number=3933310")
-        assert len(await run(browser.all, "#jobs tbody tr")) == DELIVERED_JOBS
+        assert len(await run(browser.attrs, "#jobs tbody tr", "data-job-id")) == DELIVERED_JOBS
         await run(browser.screenshot, "jobs")
         await run(browser.click, f'tr[data-job-id="{delivered[0]}"] a')
-        steps = [e.get_attribute("data-step") for e in await run(browser.all, "#timeline li")]
+        steps = await run(browser.attrs, "#timeline li", "data-step")
         assert steps == ["accepted", "sent", "part", "final"]
-        assert len(await run(browser.all, "#events ol.attempts li")) == 2  # sent, delivered
+        attempts = await run(browser.attrs, "#events ol.attempts li", "class")
+        assert len(attempts) == 2  # sent, delivered: one attempt each
         await run(browser.screenshot, "job-timeline")
 
         # A dead letter, replayed from the IPN page, is delivered.
@@ -97,11 +99,10 @@ async def test_console_in_a_browser(tmp_path: Path, browser: Browser) -> None:
         await run(browser.type, '#create-key input[name="pin"]', "5555")
         await run(browser.type, '#create-key input[name="label"]', "from the browser")
         await run(browser.click, "#create-key button")
-        secret = (await run(browser.wait_for, "#new-secret code")).text
+        secret = await run(browser.text_of, "#new-secret code")
         assert secret.startswith("mdk_")
         await run(browser.screenshot, "keys-created")
-        row = await run(browser.wait_for, 'tr.live[data-key-id="3"]')
-        assert "from the browser" in row.text
+        assert "from the browser" in await run(browser.text_of, 'tr.live[data-key-id="3"]')
         await run(browser.click, 'tr[data-key-id="3"] button.revoke')
         await run(browser.wait_until_text, 'tr[data-key-id="3"] .key-state', "revoked")
         assert secret not in await run(lambda: browser.driver.page_source)  # shown once only
