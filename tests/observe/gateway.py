@@ -19,12 +19,11 @@ import aiohttp
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.api.listener import start_listener
-from modemd.config import PortConfig
+from modemd.drivers import registry
 from modemd.emulators.modem import EmulatedBank
 from modemd.model import JobState
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
-from modemd.service import serial_factory
 from modemd.store import jobs, keys
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
@@ -117,7 +116,7 @@ async def running_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
         stack.push_async_callback(bank.close)
         for emulated, pin in ((delivering, DELIVERING), (failing, FAILING)):
             for modem in emulated.modems:
-                assert await bank.attach(serial_factory(PortConfig(modem.port, pin)))
+                assert await bank.attach(registry.factory(registry.SerialModem(modem.port, pin)))
         sender = IpnSender(store, rng=random.Random(1), schedule=FAST_RETRIES_S)
         store.on_commit.append(sender.wake)
         task = asyncio.create_task(sender.run(), name="ipn sender")

@@ -10,9 +10,8 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from modemd.config import PortConfig
+from modemd.drivers import registry
 from modemd.model import JobState
-from modemd.service import serial_factory
 
 from .gateway import ADMIN_TOKEN, DELIVERING, FAILING, METRICS_TOKEN, Gateway, running_gateway
 
@@ -157,7 +156,7 @@ async def test_a_pool_without_modems_shows_but_does_not_make_the_daemon_unready(
         assert (await gw.get("/readyz"))[0] == 200  # its jobs are still accepted
         ready = labelled(await scrape(gw), "modemd_pool_ready_devices")
         assert ready[(("pin", FAILING),)] == 0
-        assert await gw.bank.attach(serial_factory(PortConfig(last.port, FAILING)))
+        assert await gw.bank.attach(registry.factory(registry.SerialModem(last.port, FAILING)))
         await until_status(gw, f"/readyz?pin={FAILING}", 200)
         ready = labelled(await scrape(gw), "modemd_pool_ready_devices")
         assert ready[(("pin", FAILING),)] == 1
