@@ -8,7 +8,7 @@ import sys
 import click
 
 from modemd import config
-from modemd.cli import main
+from modemd.cli import CONFIG_HELP, main
 from modemd.errors import ConfigError
 from modemd.hardware.discovery import PIN_LABEL
 from modemd.hardware.doctor import examine
@@ -16,14 +16,17 @@ from modemd.hardware.udev import Port, Udev
 
 
 @main.command()
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--config", "config_file", default=None, metavar="FILE", help=CONFIG_HELP)
 def doctor(config_file: str | None) -> None:
-    """Say for every tty and USB net device whether modemd can use it, and why not."""
+    """Say for every tty and USB net device (and every port the config lists) whether modemd
+    can use it, and why not."""
     try:
-        settings = config.load(config_file)
+        settings = config.load(config.config_file(config_file))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    findings = asyncio.run(examine(Udev(), settings.labels, phones=settings.phones))
+    findings = asyncio.run(
+        examine(Udev(), settings.labels, phones=settings.phones, devices=settings.devices)
+    )
     if not findings:
         click.echo("no USB or labelled tty found (is the modem plugged in? see `modemd udev-rule`)")
         sys.exit(1)
