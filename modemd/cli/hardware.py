@@ -63,8 +63,10 @@ def rule_for(port: Port, pin: str, by: str) -> str:
         serial = props.get("ID_SERIAL_SHORT")
         if not serial or not props.get("ID_VENDOR_ID"):
             raise click.ClickException(f"{port.devnode} has no USB serial number: use --by port")
-        match = f'ATTRS{{idVendor}}=="{props["ID_VENDOR_ID"]}", ATTRS{{serial}}=="{serial}"'
-        this_port = f'ATTRS{{bInterfaceNumber}}=="{props.get("ID_USB_INTERFACE_NUM", "00")}"'
+        # Properties of the tty itself: ATTRS{serial} (USB device) and ATTRS{bInterfaceNumber}
+        # (interface) on one line never match, udev wants every ATTRS on the same device.
+        match = f'ENV{{ID_VENDOR_ID}}=="{props["ID_VENDOR_ID"]}", ENV{{ID_SERIAL_SHORT}}=="{serial}"'
+        this_port = f'ENV{{ID_USB_INTERFACE_NUM}}=="{props.get("ID_USB_INTERFACE_NUM", "00")}"'
     else:
         id_path = props.get("ID_PATH")
         if not id_path:
@@ -80,5 +82,6 @@ def rule_for(port: Port, pin: str, by: str) -> str:
     return (
         f"# {what}: pool {pin} (put in /etc/udev/rules.d/70-modemd.rules)\n"
         f'SUBSYSTEM=="tty", {match}, {label}\n'
-        f'SUBSYSTEM=="tty", {match}, {this_port}, ENV{{MODEMD_PORT}}="at"'
+        f'SUBSYSTEM=="tty", {this_port if by == "port" else f"{match}, {this_port}"}, '
+        'ENV{MODEMD_PORT}="at"'
     )
