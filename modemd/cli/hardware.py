@@ -65,7 +65,8 @@ def rule_for(port: Port, pin: str, by: str) -> str:
             raise click.ClickException(f"{port.devnode} has no USB serial number: use --by port")
         # Properties of the tty itself: ATTRS{serial} (USB device) and ATTRS{bInterfaceNumber}
         # (interface) on one line never match, udev wants every ATTRS on the same device.
-        match = f'ENV{{ID_VENDOR_ID}}=="{props["ID_VENDOR_ID"]}", ENV{{ID_SERIAL_SHORT}}=="{serial}"'
+        vendor = props["ID_VENDOR_ID"]
+        match = f'ENV{{ID_VENDOR_ID}}=="{vendor}", ENV{{ID_SERIAL_SHORT}}=="{serial}"'
         this_port = f'ENV{{ID_USB_INTERFACE_NUM}}=="{props.get("ID_USB_INTERFACE_NUM", "00")}"'
     else:
         id_path = props.get("ID_PATH")

@@ -14,7 +14,7 @@ def port_holder(port: int, proc: Path = Path("/proc")) -> str | None:
     inodes = set()
     for table in ("tcp", "tcp6"):
         try:
-            lines = (proc / "net" / table).read_text().splitlines()[1:]
+            lines = (proc / "self" / "net" / table).read_text().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
