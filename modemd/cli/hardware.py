@@ -25,7 +25,12 @@ def doctor(config_file: str | None) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     findings = asyncio.run(
-        examine(Udev(), settings.labels, phones=settings.phones, devices=settings.devices)
+        examine(
+            Udev(),
+            settings.labels,
+            phones=settings.phones,
+            devices=tuple((d.port, d.pin) for d in settings.devices),
+        )
     )
     if not findings:
         click.echo("no USB or labelled tty found (is the modem plugged in? see `modemd udev-rule`)")
