@@ -230,6 +230,28 @@ class DeliveryReport:
 
 
 @dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A received SMS, whole (its parts joined) or what arrived of it, in model terms."""
+
+    # The same message read twice (a crash before AT+CMGD, an SMSC retry, the phone app's
+    # duplicate) has the same key: the store keeps it once.
+    natural_key: str
+    sender: str  # "+<E.164>", other digits as received, or an alphanumeric name
+    text: str | None  # None for 8-bit data
+    data: bytes | None  # 8-bit data; None for text
+    encoding: str  # gsm7 | ucs2 | 8bit
+    parts: int  # parts the message announced
+    missing: tuple[int, ...] = ()  # parts that never came: delivered incomplete
+    sent_at: float | None = None  # when the SMSC took it (SCTS), Unix seconds
+    flash: bool = False  # class 0: meant for the screen, not the inbox
+    raw: tuple[str, ...] = ()  # the PDUs as received, for the record
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.missing)
+
+
+@dataclass(frozen=True, slots=True)
 class Registration:
     """A device's network registration as its health check found it."""
 

@@ -17,7 +17,7 @@ from modemd.at.parser import Urc
 from modemd.at.results import ErrorClass, FinalKind, classify_cms, sim_problem
 from modemd.at.transaction import Command
 from modemd.drivers.at_port import ESC, AtPort
-from modemd.drivers.base import PhaseHandler, ReportHandler
+from modemd.drivers.base import InboundHandler, PhaseHandler, ReportHandler
 from modemd.drivers.modem_messages import ModemMessages
 from modemd.errors import (
     DeviceError,
@@ -79,10 +79,13 @@ class SerialAtDriver:
         on_report: ReportHandler | None = None,
         on_gone: Callable[[str], None] | None = None,
         on_phase: PhaseHandler | None = None,
+        on_inbound: InboundHandler | None = None,
         timeouts: Timeouts = Timeouts(),
     ) -> None:
         self._at = AtPort(port, timeouts.command_s, on_urc=self._on_urc, on_lost=self._lost)
-        self._messages = ModemMessages(self._at, lambda: self._info.device_id, on_report)
+        self._messages = ModemMessages(
+            self._at, lambda: self._info.device_id, on_report, on_inbound
+        )
         self.timeouts = timeouts
         self.pin = pin
         self._sim_pin = sim_pin
@@ -224,6 +227,7 @@ class SerialAtDriver:
         await self._wait_registered()
         await self.command(at.PDU_MODE)
         self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
+        await self._choose_storage()
         self._stored_reports = await self._optional(at.NEW_MESSAGE_INDICATIONS_STORED) is not None
         reports = self._stored_reports or (
             await self._optional(at.NEW_MESSAGE_INDICATIONS) is not None
@@ -251,9 +255,23 @@ class SerialAtDriver:
         )
         self._info = info
         self._messages.identified()
-        if self._stored_reports:
+        if self._reads_storage:
             await self._messages.read_stored()  # those that came while nobody was listening
         return info
+
+    @property
+    def _reads_storage(self) -> bool:
+        return self._stored_reports or self._messages.inbox is not None
+
+    async def _choose_storage(self) -> None:
+        """Messages in the SIM (AT+CPMS); a full memory is read out at once."""
+        usage = at.parse_storage(await self._optional(at.STORAGE_SIM) or [])
+        if usage is None:
+            return
+        used, total = usage
+        log.info("%s: message memory %d of %d used", self.port, used, total)
+        if total and used >= total:
+            self._messages.memory_full(f"{used} of {total} at open")
 
     async def _set_up_line(self) -> None:
         """Echo off, numeric errors: what every (re)opened session needs first."""
@@ -279,7 +297,7 @@ class SerialAtDriver:
         elif self._info.reports:
             await self.command(at.NEW_MESSAGE_INDICATIONS)
         await self._optional(at.KEEP_LINK_OPEN)
-        if self._stored_reports:
+        if self._reads_storage:
             await self._messages.read_stored()  # those that came while it did not answer
         return device_id
 

@@ -41,6 +41,7 @@ from .profile import (
     SendRecorder,
     emulated_identity,
 )
+from .sms_centre import SmsCentre
 
 __all__ = [
     "AcceptedMessage",
@@ -84,6 +85,7 @@ class EmulatedModem:
         recorder: SendRecorder | None = None,
         rng: random.Random | None = None,
         pin: str | None = None,
+        storage: Path | None = None,
     ) -> None:
         self.profile = profile
         self.name = name
@@ -91,7 +93,8 @@ class EmulatedModem:
         self.accepted: list[AcceptedMessage] = []
         self._recorder = recorder
         self._rng = rng if rng is not None else random.Random()
-        self._session = ModemSession(profile, self._rng, name=name)
+        self._session = ModemSession(profile, self._rng, name=name, storage_path=storage)
+        self.network = SmsCentre(self._session, self._rng, lambda: self._pump(None))
         self.faults = ModemFaults(name)
         self.faults.attach(self._session)
         self._own_pty = False  # made by start(): a USB reset can make a new one
@@ -367,8 +370,10 @@ class EmulatedBank:
         record: str | Path | None = None,
         profile_overrides: dict[str, Any] | None = None,
         seed: int | None = None,
+        storage_dir: str | Path | None = None,
     ) -> EmulatedBank:
-        """Build ``count`` modems; ``seed`` fixes their identities and all their randomness."""
+        """Build ``count`` modems; ``seed`` fixes their identities and all their randomness.
+        ``storage_dir``: each modem's SIM memory lives in ``<imei>.sim.json`` there."""
         if not 1 <= count <= SERIAL_SPACE:
             raise ValueError(f"count must be in 1..{SERIAL_SPACE}")
         bank_rng = random.Random(seed)
@@ -386,7 +391,14 @@ class EmulatedBank:
             rng = random.Random(bank_rng.getrandbits(RNG_SEED_BITS))
             modems.append(
                 EmulatedModem(
-                    profile, name=f"emu{index}", recorder=recorder, rng=rng, pin=pin_label
+                    profile,
+                    name=f"emu{index}",
+                    recorder=recorder,
+                    rng=rng,
+                    pin=pin_label,
+                    storage=Path(storage_dir) / f"{identity.imei}.sim.json"
+                    if storage_dir is not None
+                    else None,
                 )
             )
         return cls(modems)

@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from modemd.sms import pdu
 
@@ -49,7 +50,7 @@ from .modem_commands import (
     quoted_number,
 )
 from .modem_radio import Radio
-from .modem_storage import ReportStorage
+from .modem_storage import REPORT, MessageStorage, tpdu_octets
 from .profile import MessageFormat, ModemProfile
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ DCS_ALPHABET_MASK = 0x0C
 DCS_UCS2 = 0x08
 CDS_TEXT_FIRST_OCTET = 6  # first octet of an SMS-STATUS-REPORT, as text-mode +CDS shows it
 CNMI_LIMITS = (3, 3, 3, 2, 1)  # highest mode, mt, bm, ds, bfr
-CNMI_MODE, CNMI_DS, CNMI_BFR = 0, 3, 4  # indices in the CNMI tuple
+CNMI_MODE, CNMI_MT, CNMI_DS, CNMI_BFR = 0, 1, 3, 4  # indices in the CNMI tuple
+CNMI_MT_STORED, CNMI_MT_DIRECT, CNMI_MT_CLASS3 = 1, 2, 3  # +CMTI; +CMT; +CMT for class 3
 CNMI_MODE_BUFFER, CNMI_MODE_DISCARD_WHEN_RESERVED = 0, 1
 CNMI_DS_DIRECT = 1  # status reports routed as +CDS
 CNMI_DS_STORED = 2  # status reports stored, announced as +CDSI
@@ -97,7 +99,14 @@ class _Refused(Exception):
 class ModemSession:
     """One modem's AT state machine; its owner moves the bytes and plays the network."""
 
-    def __init__(self, profile: ModemProfile, rng: random.Random, *, name: str) -> None:
+    def __init__(
+        self,
+        profile: ModemProfile,
+        rng: random.Random,
+        *,
+        name: str,
+        storage_path: Path | None = None,
+    ) -> None:
         self._profile = profile
         self._rng = rng
         self._name = name
@@ -125,8 +134,11 @@ class ModemSession:
             }
             cnmi = self._refusing_routing(cnmi, {ds for ds, no in refused.items() if no})
             self._commands.register("+CNMI", cnmi)
-        self._storage = ReportStorage(self._commands.cms)
-        for name, handler in self._storage.handlers().items():
+        self.storage = MessageStorage(
+            self._commands.cms, slots=profile.storage_slots, path=storage_path
+        )
+        self._commands.storage_usage = lambda: (self.storage.used, self.storage.slots)
+        for name, handler in self.storage.handlers().items():
             self._commands.register(name, handler)
         self._radio = Radio(self._commands, profile, reset=self._module_reset, urc=self.unsolicited)
         for name, handler in self._radio.handlers().items():
@@ -190,8 +202,8 @@ class ModemSession:
         """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say."""
         routing = self._settings.cnmi[CNMI_DS]
         if routing == CNMI_DS_STORED and self._settings.format is MessageFormat.PDU:
-            index = self._storage.store(
-                pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)
+            index = self.storage.store(
+                pdu.build_status_report_pdu(mr, recipient, status, scts, discharge), REPORT
             )
             if index is not None:
                 self._urc(frame_line(f'+CDSI: "SR",{index}'))
@@ -208,6 +220,20 @@ class ModemSession:
         times = f'"{format_scts(scts)}","{format_scts(discharge)}"'
         line = f'+CDS: {CDS_TEXT_FIRST_OCTET},{mr},"{address}",{toa},{times},{status}'
         self._urc(frame_line(line))
+
+    def deliver_sms(self, hex_pdu: str) -> bool:
+        """An SMS-DELIVER arrives from the network, routed as AT+CNMI <mt> says: stored (0, 1:
+        with +CMTI) or routed as +CMT (2, 3). False when the memory is full: not taken."""
+        mt = self._settings.cnmi[CNMI_MT]
+        if mt in (CNMI_MT_DIRECT, CNMI_MT_CLASS3) and self._settings.format is MessageFormat.PDU:
+            self._urc(frame_line(f"+CMT: ,{tpdu_octets(hex_pdu)}") + hex_pdu.encode() + CRLF)
+            return True
+        index = self.storage.store(hex_pdu)
+        if index is None:
+            return False
+        if mt == CNMI_MT_STORED:
+            self._urc(frame_line(f'+CMTI: "SM",{index}'))
+        return True
 
     def _set_state(self, new: LineState) -> None:
         """Change the line state; leaving BODY releases the URCs deferred meanwhile."""
