@@ -175,3 +175,4 @@ class ApiKey:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed: 'https://a.example', 'b.example'
     default_country: str | None = None  # ISO 3166 alpha-2 for numbers given without '+'
     rate_limit: int | None = None  # requests per minute; None: unlimited
+    transactional: bool = False  # OTPs, alerts: its sends reach numbers that opted out
