@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .emulator_at import (
+from .modem_at import (
     CME_VERBOSE,
     ERROR,
     OK,
@@ -22,7 +22,7 @@ from .emulator_at import (
     encode_te_string,
     parse_command,
 )
-from .emulator_profile import OCTET_MAX, MessageFormat, ModemProfile
+from .profile import OCTET_MAX, MessageFormat, ModemProfile
 
 log = logging.getLogger(__name__)
 

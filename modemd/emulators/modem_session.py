@@ -1,7 +1,7 @@
 """The emulated modem's AT line discipline, sans-IO: bytes in, bytes out, submissions out.
 
 Status reports routed with AT+CNMI ds=2 are stored and announced by +CDSI (PDU mode; see
-``emulator_storage``). URCs follow the CNMI mode: 0 keeps them buffered, 1 drops
+``modem_storage``). URCs follow the CNMI mode: 0 keeps them buffered, 1 drops
 them while the link is reserved (after the "> " prompt), 2 and 3 buffer them there and flush
 them when the body ends.
 """
@@ -16,7 +16,7 @@ from datetime import datetime
 
 from modemd.sms import pdu
 
-from .emulator_at import (
+from .modem_at import (
     BACKSPACE,
     CR,
     CRLF,
@@ -37,7 +37,7 @@ from .emulator_at import (
     frame_line,
     utf16_units,
 )
-from .emulator_commands import (
+from .modem_commands import (
     TOA_INTERNATIONAL,
     TOA_UNKNOWN,
     Handler,
@@ -46,8 +46,8 @@ from .emulator_commands import (
     one_int,
     quoted_number,
 )
-from .emulator_profile import MessageFormat, ModemProfile
-from .emulator_storage import ReportStorage
+from .modem_storage import ReportStorage
+from .profile import MessageFormat, ModemProfile
 
 log = logging.getLogger(__name__)
 

@@ -26,9 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .emulator_at import LineState
-from .emulator_commands import SimState
-from .emulator_profile import (
+from .modem_at import LineState
+from .modem_commands import SimState
+from .modem_session import ModemSession, Submission
+from .profile import (
     CREG_STATES,
     RSSI_MAX,
     RSSI_UNKNOWN,
@@ -39,7 +40,6 @@ from .emulator_profile import (
     SendRecorder,
     emulated_identity,
 )
-from .emulator_session import ModemSession, Submission
 
 __all__ = [
     "AcceptedMessage",
