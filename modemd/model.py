@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class JobState(enum.StrEnum):
@@ -176,3 +176,12 @@ class ApiKey:
     default_country: str | None = None  # ISO 3166 alpha-2 for numbers given without '+'
     rate_limit: int | None = None  # requests per minute; None: unlimited
     transactional: bool = False  # OTPs, alerts: its sends reach numbers that opted out
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A number in a contact list, with what its replies may say about it."""
+
+    number: str  # E.164
+    name: str = ""
+    fields: dict[str, str] = field(default_factory=dict)  # more columns, for placeholders

@@ -21,7 +21,7 @@ from modemd.api.keyed import (
 )
 from modemd.api.validation import RequestError
 from modemd.conversations.members_csv import export_members, parse_members
-from modemd.model import ApiKey
+from modemd.model import ApiKey, Member
 from modemd.store import contacts
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,7 @@ def _member(key: ApiKey, raw: Any) -> contacts.Member:
         isinstance(k, str) and isinstance(v, str | int | float) for k, v in fields.items()
     ):
         raise ValueError("'fields' must be an object of names to strings")
-    return contacts.Member(
-        number_of(key, raw.get("number")), name, {k: str(v) for k, v in fields.items()}
-    )
+    return Member(number_of(key, raw.get("number")), name, {k: str(v) for k, v in fields.items()})
 
 
 async def list_lists(request: web.Request, key: ApiKey) -> web.StreamResponse:

@@ -14,6 +14,7 @@ import sqlite_utils
 from modemd.api.validation import RequestError, normalise_number
 from modemd.cli import _table, db_option, main
 from modemd.conversations.members_csv import CsvImportError, export_members, parse_members
+from modemd.model import Member
 from modemd.store import contacts, optouts
 from modemd.store.contacts import ConflictError, NotFoundError
 from modemd.store.db import connect
@@ -137,7 +138,7 @@ def lists_add(
     pairs = dict(f.split("=", 1) for f in fields if "=" in f)
     if len(pairs) != len(fields):
         raise click.BadParameter("fields are KEY=VALUE", param_hint="--field")
-    member = contacts.Member(checked_number(number, country), name, pairs)
+    member = Member(checked_number(number, country), name, pairs)
     counts = write(db, contacts.add_members, pin, ref, [member], "cli")
     click.echo(f"{member.number}: {'added' if counts['added'] else 'updated'}")
 

@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from modemd.store.contacts import Member
+from modemd.model import Member
 
 NUMBER_COLUMNS = ("number", "phone", "mobile", "msisdn", "to", "tel", "telephone", "cell")
 SEPARATORS = (",", ";", "\t")

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
+
+from modemd.model import Member
 
 MAX_NAME_CHARS = 64
 LIST_NAME = re.compile(r"^[^\s].{0,63}$")  # no leading space; JOIN takes the rest of the text
@@ -26,13 +27,6 @@ class NotFoundError(LookupError):
 
 class ConflictError(ValueError):
     """The change collides with what is stored, e.g. a list name taken (API: 409)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    number: str  # E.164
-    name: str = ""
-    fields: dict[str, str] = field(default_factory=dict)  # more columns, for placeholders
 
 
 def check_list_name(name: Any) -> str:
