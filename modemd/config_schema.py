@@ -16,13 +16,12 @@ from typing import Any, TypeAlias
 
 import phonenumbers
 
+from modemd.conversations.words import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP
+
 DEFAULT_DB = "modemd.db"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_PIN = "1000"
-DEFAULT_HELP = "Reply STOP to stop receiving messages, START to receive them again."
-DEFAULT_STOP = "You will receive no more messages from this number. Reply START to undo."
-DEFAULT_START = "You will receive messages from this number again. Reply STOP to stop."
 REQUIRED = object()  # a key's default when the key must be given
 
 
@@ -104,6 +103,14 @@ HOURS = _kind(
         is not None
     ),
     str.strip,
+)
+NUMBERS = _kind(
+    "a list of E.164 numbers (+393331234567)",
+    lambda v: (
+        isinstance(v, list)
+        and all(isinstance(n, str) and re.fullmatch(r"\+[0-9]{4,15}", n) for n in v)
+    ),
+    tuple,
 )
 WORDS = _kind(
     "a list of words",
@@ -323,6 +330,13 @@ SCHEMA = Section(
                 ),
                 Key("start_words", WORDS, (), "more opt-in words", '["ALTA"]'),
                 Key("help_words", WORDS, (), "more help words", '["AIUTO", "AYUDA"]'),
+                Key(
+                    "own_numbers",
+                    NUMBERS,
+                    (),
+                    "this pool's SIM numbers: never answered automatically (no loops)",
+                    '["+393330000001"]',
+                ),
             ),
             each="<pin>",
         ),

@@ -243,7 +243,7 @@ def create_app(store: Store, bank: Bank, config: ApiConfig | None = None) -> web
     ipn_routes.add_routes(app, store, bank, _key_of)  # issue 5: dead letters, replay, retry
     docs.add_routes(app, _key_of)  # issue 6: /openapi.json, /docs, /api/v1/samples/{lang}
     phone_hooks.add_routes(app, bank)  # issue 10: phone webhooks, hints to poll at once
-    conversations.add_routes(app, _key_of)  # issue 15: lists, opt-outs, rules, surveys
+    conversations.add_routes(app, _key_of, bank)  # issue 15: lists, opt-outs, rules, surveys
     return app
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from modemd.api import lists, optouts
-from modemd.api.keyed import Authenticate
+from modemd.api import lists, optouts, rules, surveys
+from modemd.api.keyed import BANK, Authenticate
+from modemd.runtime.bank import Bank
 
 
-def add_routes(app: web.Application, authenticate: Authenticate) -> None:
+def add_routes(app: web.Application, authenticate: Authenticate, bank: Bank) -> None:
     """``/api/v1/lists``, ``/api/v1/optouts``, ``/api/v1/rules``, ``/api/v1/surveys``."""
-    lists.add_routes(app, authenticate)
-    optouts.add_routes(app, authenticate)
+    app[BANK] = bank
+    for area in (lists, optouts, rules, surveys):
+        area.add_routes(app, authenticate)

@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo
 
 from modemd.conversations import questions as q
 from modemd.conversations.words import (
+    DEFAULT_HELP,
+    DEFAULT_START,
+    DEFAULT_STOP,
     HELP_WORDS,
     JOIN_WORD,
     START_WORDS,
@@ -69,9 +72,9 @@ class Inbound:
 class PoolPolicy:
     """A pool's ``[pools."<pin>"]`` settings, as the engine needs them."""
 
-    help_text: str
-    stop_reply: str
-    start_reply: str
+    help_text: str = DEFAULT_HELP
+    stop_reply: str = DEFAULT_STOP
+    start_reply: str = DEFAULT_START
     stop_words: frozenset[str] = STOP_WORDS
     start_words: frozenset[str] = START_WORDS
     help_words: frozenset[str] = HELP_WORDS
@@ -80,16 +83,17 @@ class PoolPolicy:
 
     @classmethod
     def from_config(cls, table: dict[str, object]) -> PoolPolicy:
-        """From the config's ``[pools."<pin>"]`` table (schema-checked, defaults filled)."""
+        """From the config's ``[pools."<pin>"]`` table (schema-checked; a key absent, or the
+        whole table for a pool the file does not name: the defaults)."""
         hours = table.get("quiet_hours")
         quiet = None
         if isinstance(hours, str):
             start, end = (time.fromisoformat(h) for h in hours.split("-"))
             quiet = (start, end)
         return cls(
-            help_text=str(table["help_text"]),
-            stop_reply=str(table["stop_reply"]),
-            start_reply=str(table["start_reply"]),
+            help_text=str(table.get("help_text") or DEFAULT_HELP),
+            stop_reply=str(table.get("stop_reply") or DEFAULT_STOP),
+            start_reply=str(table.get("start_reply") or DEFAULT_START),
             stop_words=word_set(STOP_WORDS, table.get("stop_words") or ()),  # type: ignore[arg-type]
             start_words=word_set(START_WORDS, table.get("start_words") or ()),  # type: ignore[arg-type]
             help_words=word_set(HELP_WORDS, table.get("help_words") or ()),  # type: ignore[arg-type]

@@ -13,6 +13,9 @@ STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT
 START_WORDS = frozenset({"START", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 JOIN_WORD = "JOIN"
+DEFAULT_HELP = "Reply STOP to stop receiving messages, START to receive them again."
+DEFAULT_STOP = "You will receive no more messages from this number. Reply START to undo."
+DEFAULT_START = "You will receive messages from this number again. Reply STOP to stop."
 MAX_PATTERN_CHARS = 200
 REGEX_TIMEOUT_S = 0.05  # a rule's regex on one SMS (<= 1600 chars); past it the rule is skipped
 # A group that holds a quantifier and is itself quantified: (a+)+, (\w*)*, (x{2,})+ ...

@@ -77,9 +77,11 @@ def handle(
     msg: Inbound,
     policy: PoolPolicy,
     own: frozenset[str] = frozenset(),
+    reply_device: str | None = None,
 ) -> tuple[Decision, Job | None]:
     """Decide and store; the reply's job when it is due now (the caller offers it to the
-    pool), None when there is no reply or it waits for the end of quiet hours."""
+    pool), None when there is no reply or it waits for the end of quiet hours. The reply is
+    sent by ``reply_device`` (the one that received, while it is in the pool) or any."""
     decision = decide(msg, context(db, msg, policy, own))
     _apply(db, msg, decision)
     job = None
@@ -90,7 +92,7 @@ def handle(
             msg.sender,
             tag=decision.reply.tag,
             text=decision.reply.text,
-            id_device=msg.device_id,
+            id_device=reply_device,
             due_at=decision.reply.due_at,
             cause=json.dumps({"from": msg.sender, "text": msg.text[:160]}, ensure_ascii=False),
         )

@@ -16,7 +16,7 @@ from modemd.conversations.engine import Session, SurveyOutcome, SurveyStep
 from modemd.conversations.questions import prompt, question_from_json
 from modemd.conversations.specs import SurveySpec
 from modemd.model import Job
-from modemd.store.contacts import DIGITS, ConflictError, NotFoundError
+from modemd.store.contacts import DIGITS, ConflictError, NotFoundError, all_members
 from modemd.store.optouts import is_opted_out
 from modemd.store.pool_events import SURVEY_ANSWERED, SURVEY_COMPLETED, add_pool_event
 from modemd.store.replies import record_reply
@@ -217,3 +217,11 @@ def respondent_answers(db: sqlite_utils.Database, session_id: int) -> list[str |
         ).fetchall()
     )
     return [given.get(i) for i in range(len(json.loads(questions)))]
+
+
+def start_for_list(
+    db: sqlite_utils.Database, pin: str, ref: str | int, list_ref: str | int, now: float
+) -> tuple[list[Job], list[str]]:
+    """``start`` for every member of a list of the pool."""
+    numbers = [m["number"] for m in all_members(db, pin, list_ref)]
+    return start(db, pin, ref, numbers, now)

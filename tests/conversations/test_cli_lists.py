@@ -59,3 +59,42 @@ def test_optouts_from_the_command_line(tmp_path: Path) -> None:
     assert code == 0 and "opted in" in out
     code, out = run(db, "optouts", "show", "--pin", "4711", "+393331234567")
     assert out.count("cli") == 2
+
+
+def test_rules_and_surveys_from_the_command_line(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    code, out = run(db, "rules", "add", "--pin", "4711", "--kind", "regex", "--pattern", "(a+)+")
+    assert code == 2  # --reply missing
+    code, out = run(
+        db, "rules", "add", "--pin", "4711", "--kind", "regex", "--pattern", "(a+)+", "--reply", "x"
+    )
+    assert code == 2 and "nests quantifiers" in out
+    code, out = run(
+        db,
+        "rules",
+        "add",
+        "--pin",
+        "4711",
+        "--kind",
+        "exact",
+        "--pattern",
+        "HOURS",
+        "--reply",
+        "9-18",
+    )
+    assert code == 0 and "rule 1 added" in out
+    assert "HOURS" in run(db, "rules", "list", "--pin", "4711")[1]
+    assert run(db, "rules", "remove", "--pin", "4711", "1")[0] == 0
+    assert run(db, "rules", "remove", "--pin", "4711", "1")[0] == 1
+    survey = tmp_path / "s.json"
+    survey.write_text('{"name": "Taste", "questions": [{"type": "yes_no", "text": "Happy?"}]}')
+    code, out = run(db, "surveys", "create", "--pin", "4711", str(survey))
+    assert code == 0 and "survey 1 'Taste' created" in out
+    survey.write_text('{"name": "Bad", "questions": [{"type": "essay", "text": "?"}]}')
+    code, out = run(db, "surveys", "create", "--pin", "4711", str(survey))
+    assert code == 1 and "question 1" in out
+    assert "Taste" in run(db, "surveys", "list", "--pin", "4711")[1]
+    code, out = run(db, "surveys", "results", "--pin", "4711", "taste", "--csv")
+    assert out.splitlines() == ["number,state,started_at,ended_at,q1"]
+    code, out = run(db, "surveys", "results", "--pin", "4711", "taste")
+    assert "Q1 Happy? (0 answers) yes: 0, no: 0" in out

@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from modemd.config_schema import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP
 from modemd.conversations.engine import (
     Action,
     Context,
@@ -21,7 +20,13 @@ from modemd.conversations.engine import (
     decide,
     quiet_until,
 )
-from modemd.conversations.words import check_pattern, regex_matches
+from modemd.conversations.words import (
+    DEFAULT_HELP,
+    DEFAULT_START,
+    DEFAULT_STOP,
+    check_pattern,
+    regex_matches,
+)
 
 POLICY = PoolPolicy.from_config(
     {

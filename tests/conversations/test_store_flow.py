@@ -9,9 +9,9 @@ from dataclasses import replace
 from datetime import time as clock
 from typing import Any
 
-from modemd.config_schema import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP
 from modemd.conversations.engine import Action, Inbound, PoolPolicy
 from modemd.conversations.specs import check_rule, check_survey
+from modemd.conversations.words import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP
 from modemd.store import contacts, optouts, replies, rules, survey_results, surveys
 from modemd.store.conversations import handle
 from modemd.store.db import Store
@@ -32,7 +32,7 @@ SURVEY = {
 
 async def text(store: Store, body: str, sender: str = ANNA, **kw: Any) -> tuple[Any, Any]:
     msg = Inbound(PIN, sender, body, "350000990000008", kw.pop("at", time.time()))
-    return await store.write(handle, msg, kw.pop("policy", POLICY))
+    return await store.write(handle, msg, kw.pop("policy", POLICY), frozenset(), msg.device_id)
 
 
 async def test_join_then_stop_then_start(store: Store) -> None:
