@@ -50,6 +50,14 @@ def keyed(authenticate: Authenticate, handler: KeyedHandler) -> Handler:
     return checked
 
 
+def add_keyed_routes(
+    app: web.Application, authenticate: Authenticate, routes: list[tuple[str, str, KeyedHandler]]
+) -> None:
+    """Register ``(method, path, handler)`` routes, each behind ``keyed``."""
+    for method, path, handler in routes:
+        app.router.add_route(method, path, keyed(authenticate, handler))
+
+
 async def json_object(request: web.Request) -> dict[str, Any]:
     """The body as a JSON object (``ValueError`` otherwise)."""
     try:

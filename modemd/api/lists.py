@@ -11,8 +11,9 @@ from aiohttp import web
 from modemd.api.auth import STORE
 from modemd.api.keyed import (
     Authenticate,
+    KeyedHandler,
+    add_keyed_routes,
     json_object,
-    keyed,
     number_of,
     page_args,
     text_field,
@@ -141,7 +142,7 @@ async def remove_member(request: web.Request, key: ApiKey) -> web.StreamResponse
 
 
 def add_routes(app: web.Application, authenticate: Authenticate) -> None:
-    routes = [
+    routes: list[tuple[str, str, KeyedHandler]] = [
         ("GET", "/api/v1/lists", list_lists),
         ("POST", "/api/v1/lists", create_list),
         ("GET", "/api/v1/lists/{list_id}", get_list),
@@ -152,5 +153,4 @@ def add_routes(app: web.Application, authenticate: Authenticate) -> None:
         ("POST", "/api/v1/lists/{list_id}/import", import_members),
         ("DELETE", "/api/v1/lists/{list_id}/members/{number}", remove_member),
     ]
-    for method, path, handler in routes:
-        app.router.add_route(method, path, keyed(authenticate, handler))
+    add_keyed_routes(app, authenticate, routes)

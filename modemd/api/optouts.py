@@ -7,7 +7,15 @@ import logging
 from aiohttp import web
 
 from modemd.api.auth import STORE
-from modemd.api.keyed import Authenticate, json_object, keyed, number_of, page_args, text_field
+from modemd.api.keyed import (
+    Authenticate,
+    KeyedHandler,
+    add_keyed_routes,
+    json_object,
+    number_of,
+    page_args,
+    text_field,
+)
 from modemd.model import ApiKey
 from modemd.store import optouts
 
@@ -59,11 +67,10 @@ async def opt_in(request: web.Request, key: ApiKey) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application, authenticate: Authenticate) -> None:
-    routes = [
+    routes: list[tuple[str, str, KeyedHandler]] = [
         ("GET", "/api/v1/optouts", list_optouts),
         ("POST", "/api/v1/optouts", opt_out),
         ("GET", "/api/v1/optouts/{number}", get_optout),
         ("DELETE", "/api/v1/optouts/{number}", opt_in),
     ]
-    for method, path, handler in routes:
-        app.router.add_route(method, path, keyed(authenticate, handler))
+    add_keyed_routes(app, authenticate, routes)

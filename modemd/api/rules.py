@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from modemd.api.auth import STORE
-from modemd.api.keyed import Authenticate, json_object, keyed
+from modemd.api.keyed import Authenticate, KeyedHandler, add_keyed_routes, json_object
 from modemd.conversations.specs import check_rule
 from modemd.model import ApiKey
 from modemd.store import rules
@@ -54,12 +54,11 @@ async def delete_rule(request: web.Request, key: ApiKey) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application, authenticate: Authenticate) -> None:
-    routes = [
+    routes: list[tuple[str, str, KeyedHandler]] = [
         ("GET", "/api/v1/rules", list_rules),
         ("POST", "/api/v1/rules", create_rule),
         ("GET", "/api/v1/rules/{rule_id}", get_rule),
         ("PUT", "/api/v1/rules/{rule_id}", replace_rule),
         ("DELETE", "/api/v1/rules/{rule_id}", delete_rule),
     ]
-    for method, path, handler in routes:
-        app.router.add_route(method, path, keyed(authenticate, handler))
+    add_keyed_routes(app, authenticate, routes)

@@ -9,7 +9,15 @@ import time
 from aiohttp import web
 
 from modemd.api.auth import STORE
-from modemd.api.keyed import BANK, Authenticate, json_object, keyed, number_of, wants_csv
+from modemd.api.keyed import (
+    BANK,
+    Authenticate,
+    KeyedHandler,
+    add_keyed_routes,
+    json_object,
+    number_of,
+    wants_csv,
+)
 from modemd.conversations.specs import check_survey
 from modemd.model import ApiKey
 from modemd.store import survey_results, surveys
@@ -88,7 +96,7 @@ async def results(request: web.Request, key: ApiKey) -> web.StreamResponse:
 
 
 def add_routes(app: web.Application, authenticate: Authenticate) -> None:
-    routes = [
+    routes: list[tuple[str, str, KeyedHandler]] = [
         ("GET", "/api/v1/surveys", list_surveys),
         ("POST", "/api/v1/surveys", create_survey),
         ("GET", "/api/v1/surveys/{survey_id}", get_survey),
@@ -96,5 +104,4 @@ def add_routes(app: web.Application, authenticate: Authenticate) -> None:
         ("POST", "/api/v1/surveys/{survey_id}/start", start_survey),
         ("GET", "/api/v1/surveys/{survey_id}/results", results),
     ]
-    for method, path, handler in routes:
-        app.router.add_route(method, path, keyed(authenticate, handler))
+    add_keyed_routes(app, authenticate, routes)

@@ -29,6 +29,15 @@ class ConflictError(ValueError):
     """The change collides with what is stored, e.g. a list name taken (API: 409)."""
 
 
+def read_cursor(cursor: str | None, letter: str) -> int:
+    """The row id after which a page starts (``<letter><id>``; none: 0)."""
+    if not cursor:
+        return 0
+    if not cursor.startswith(letter) or not DIGITS.fullmatch(cursor[1:]):
+        raise ValueError("cursor: not one this API returned")
+    return int(cursor[1:])
+
+
 def check_list_name(name: Any) -> str:
     """A list name: 1-64 characters, not starting with a space (``ValueError`` otherwise)."""
     if not isinstance(name, str) or not LIST_NAME.match(name.strip() or " "):
@@ -188,11 +197,7 @@ def members_page(
     """Members in the order they were added, ``limit`` from after ``cursor``; and the next
     cursor (None: this was the last page). A cursor stays valid while members change."""
     list_id = find_list_id(db, pin, ref)
-    after = 0
-    if cursor:
-        if not DIGITS.fullmatch(cursor[1:]) or not cursor.startswith("m"):
-            raise ValueError("cursor: not one this API returned")
-        after = int(cursor[1:])
+    after = read_cursor(cursor, "m")
     limit = max(1, min(limit, MAX_PAGE))
     rows = db.execute(
         "SELECT rowid, number, name, fields, source, added_at FROM list_members "

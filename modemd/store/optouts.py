@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
-from modemd.store.contacts import DIGITS
+from modemd.store.contacts import read_cursor
 from modemd.store.pool_events import CONTACT_OPTED_IN, CONTACT_OPTED_OUT, add_pool_event
 
 SOURCES = ("keyword", "api", "import", "cli")
@@ -95,11 +95,7 @@ def list_opted_out(
     db: sqlite_utils.Database, pin: str, cursor: str | None = None, limit: int = 100
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Numbers opted out now, oldest change first, with the change that did it; next cursor."""
-    after = 0
-    if cursor:
-        if not DIGITS.fullmatch(cursor[1:]) or not cursor.startswith("o"):
-            raise ValueError("cursor: not one this API returned")
-        after = int(cursor[1:])
+    after = read_cursor(cursor, "o")
     limit = max(1, min(limit, MAX_PAGE))
     rows = db.execute(
         "SELECT c.change_id, c.number, c.source, c.message, c.device_id, c.changed_at "

@@ -26,20 +26,23 @@ def _row(db: sqlite_utils.Database, pin: str, rule_id: int) -> dict[str, Any]:
     return found
 
 
+def _values(spec: RuleSpec) -> list[Any]:
+    """kind, pattern, reply, priority, period_s, enabled: as stored."""
+    return [
+        spec.kind.value,
+        spec.pattern,
+        spec.reply,
+        spec.priority,
+        spec.period_s,
+        int(spec.enabled),
+    ]
+
+
 def create_rule(db: sqlite_utils.Database, pin: str, spec: RuleSpec) -> dict[str, Any]:
     cursor = db.execute(
         "INSERT INTO keyword_rules (pin, kind, pattern, reply, priority, period_s, enabled, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            pin,
-            spec.kind.value,
-            spec.pattern,
-            spec.reply,
-            spec.priority,
-            spec.period_s,
-            int(spec.enabled),
-            time.time(),
-        ],
+        [pin, *_values(spec), time.time()],
     )
     return _row(db, pin, int(cursor.lastrowid or 0))
 
@@ -51,15 +54,7 @@ def replace_rule(
     db.execute(
         "UPDATE keyword_rules SET kind = ?, pattern = ?, reply = ?, priority = ?, period_s = ?, "
         "enabled = ? WHERE rule_id = ?",
-        [
-            spec.kind.value,
-            spec.pattern,
-            spec.reply,
-            spec.priority,
-            spec.period_s,
-            int(spec.enabled),
-            rule_id,
-        ],
+        [*_values(spec), rule_id],
     )
     return _row(db, pin, rule_id)
 
