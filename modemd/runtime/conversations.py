@@ -8,6 +8,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from modemd.conversations.engine import Decision, Inbound, PoolPolicy
 from modemd.runtime.bank import Bank
@@ -34,6 +35,16 @@ class Conversations:
         self.bank = bank
         self.policy = policy
         self.own_numbers = own_numbers
+
+    @classmethod
+    def from_pools(
+        cls, store: Store, bank: Bank, pools: dict[str, dict[str, Any]]
+    ) -> Conversations:
+        """From the config's ``[pools."<pin>"]`` tables (a pool not named: the defaults)."""
+        policies = {pin: PoolPolicy.from_config(table) for pin, table in pools.items()}
+        default = PoolPolicy()
+        own = frozenset(n for table in pools.values() for n in table.get("own_numbers") or ())
+        return cls(store, bank, lambda pin: policies.get(pin, default), lambda: own)
 
     async def on_inbound(self, msg: Inbound) -> Decision:
         """Call after ``msg`` is committed; returns what was decided."""

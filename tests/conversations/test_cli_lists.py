@@ -98,3 +98,12 @@ def test_rules_and_surveys_from_the_command_line(tmp_path: Path) -> None:
     assert out.splitlines() == ["number,state,started_at,ended_at,q1"]
     code, out = run(db, "surveys", "results", "--pin", "4711", "taste")
     assert "Q1 Happy? (0 answers) yes: 0, no: 0" in out
+
+
+def test_transactional_keys_are_visible_in_keys_list(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    assert run(db, "keys", "create", "--pin", "4711", "--over-ip", "--transactional")[0] == 0
+    assert run(db, "keys", "create", "--pin", "4711", "--over-ip")[0] == 0
+    lines = run(db, "keys", "list")[1].splitlines()
+    at = lines[0].index("TRANSACTIONAL")  # columns are padded: read at the header's offset
+    assert [line[at:].split()[0] for line in lines[1:]] == ["True", "False"]
