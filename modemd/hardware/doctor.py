@@ -8,21 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modemd.at import commands as at
-from modemd.config import LabelRule, PhoneConfig
-from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.at.results import sim_problem
+from modemd.drivers.registry import SerialModem, build_modem
+from modemd.drivers.serial_at import Timeouts
 from modemd.errors import DeviceError, ModemCommandError, PortClosedError
 from modemd.hardware.discovery import PROBE_TIMEOUT_S, Modem, find_at_port, group
-from modemd.hardware.hotplug import sim_problem
 from modemd.hardware.net import ROUTE_TABLE, diagnose, is_phone_link
 from modemd.hardware.udev import Port, Udev
+from modemd.model import LabelRule, PhoneConfig
 
 WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable
-CREG_WORDS = {
-    0: "not registered and not searching (no network, or the SIM has no service)",
-    2: "not registered, still searching for a network",
-    3: "registration denied by the network (SIM barred or not activated)",
-    4: "registration state unknown",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +105,8 @@ def _modem_manager_words(port: Port) -> str:
 
 async def _examine_at(devnode: str, timeout_s: float) -> tuple[bool, str]:
     """ESC + AT, SIM, registration and signal, in plain words."""
-    driver = SerialAtDriver(devnode, "", timeouts=Timeouts(command_s=2.0, wake_s=timeout_s))
+    timeouts = Timeouts(command_s=2.0, wake_s=timeout_s)
+    driver = build_modem(SerialModem(devnode, "", timeouts=timeouts))
     try:
         driver.open_port()
         if not await driver.probe(attempts=1):
@@ -123,15 +119,15 @@ async def _examine_at(devnode: str, timeout_s: float) -> tuple[bool, str]:
             return False, "SIM blocked: PUK needed (unblock it in a phone)"
         if sim is not at.SimState.READY:
             return False, f"SIM not ready ({sim.value})"
-        stat = await driver.check_registration()
+        stat = at.parse_registration(await driver.command(at.REGISTRATION))
         if stat not in at.REGISTERED_STATES:
-            return False, CREG_WORDS.get(stat or 4, f"not registered (+CREG stat {stat})")
+            return False, at.REGISTRATION_WORDS.get(stat or 4, f"not registered (+CREG {stat})")
         rssi = await driver.check_signal()
         if rssi is None or rssi == 99 or rssi < WEAK_SIGNAL_RSSI:
             return False, f"weak signal (+CSQ {rssi}): move the antenna or the modem"
         return True, f"usable: SIM ready, registered, signal +CSQ {rssi}"
     except ModemCommandError as exc:
-        return False, sim_problem(exc) or f"modem refused: {exc}"
+        return False, sim_problem(exc.code, exc.result) or f"modem refused: {exc}"
     except PortClosedError as exc:
         return False, f"port closed: {exc}"
     except DeviceError as exc:

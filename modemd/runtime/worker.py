@@ -9,11 +9,9 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from modemd.at.commands import REGISTERED_STATES
 from modemd.drivers.base import RadioHealth, Reopenable, SmsDevice
 from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
-from modemd.model import NO_PACING, DeviceState, Job, Pacing
-from modemd.runtime.lifecycle import DeviceLife
+from modemd.model import NO_PACING, DeviceLife, DeviceState, Job, Pacing
 from modemd.runtime.pool import PoolQueue
 from modemd.store import devices as device_rows
 from modemd.store import dispatch as dispatch_rows
@@ -192,17 +190,17 @@ class DeviceWorker:
             if not isinstance(self.device, RadioHealth):
                 return not self.device.closed
             try:
-                stat = await self.device.check_registration()
+                registration = await self.device.check_registration()
                 rssi = await self.device.check_signal()
             except PortClosedError:
                 return False
             except DeviceError as exc:
                 self._failure = f"health check: {exc}"
                 continue
-            if stat in REGISTERED_STATES:
+            if registration.registered:
                 break
             # Out of the idle pool meanwhile: the pool's jobs go to the other devices.
-            await self.set_state(DeviceState.SEARCHING_NETWORK, f"+CREG stat {stat}")
+            await self.set_state(DeviceState.SEARCHING_NETWORK, registration.why)
             await asyncio.sleep(searching_s)
             searching_s = min(searching_s * 2, BACKOFF_MAX_S)
         self._note_signal(rssi)
