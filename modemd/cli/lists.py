@@ -12,12 +12,11 @@ import click
 import sqlite_utils
 
 from modemd.api.validation import RequestError, normalise_number
-from modemd.cli import _table, db_option, main
+from modemd.cli import _table, db_option, main, open_db
 from modemd.conversations.members_csv import CsvImportError, export_members, parse_members
 from modemd.model import Member
 from modemd.store import contacts, optouts
 from modemd.store.contacts import ConflictError, NotFoundError
-from modemd.store.db import connect
 
 T = TypeVar("T")
 
@@ -29,7 +28,7 @@ country_option = click.option(
 
 def write(db: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run ``fn(database, ...)`` in one transaction; store errors become CLI errors."""
-    database = connect(db)
+    database = open_db(db, create=True)
     conn = database.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -46,7 +45,7 @@ def write(db: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def read(db: str, fn: Callable[..., T], *args: Any) -> T:
     try:
-        return fn(connect(db), *args)
+        return fn(open_db(db), *args)
     except (NotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -199,7 +198,7 @@ def optouts_list(pin: str, db: str) -> None:
     """Numbers opted out now, with when, how and the message that did it."""
     rows: list[dict[str, Any]] = []
     cursor: str | None = None
-    database = connect(db)
+    database = open_db(db)
     while True:
         page, cursor = optouts.list_opted_out(database, pin, cursor, 1000)
         rows += page

@@ -32,7 +32,12 @@ def rules_list(pin: str, db: str) -> None:
 
 @rules_group.command("add")
 @pin_option
-@click.option("--kind", type=click.Choice([k.value for k in RuleKind]), required=True)
+@click.option(
+    "--kind",
+    type=click.Choice([k.value for k in RuleKind]),
+    required=True,
+    help="exact: the whole message; prefix: its first words; regex; default: anything.",
+)
 @click.option("--pattern", default="", help="The keyword (exact, prefix) or the regex.")
 @click.option("--reply", required=True, help="Template: {from} {text} {name} and list fields.")
 @click.option("--priority", type=int, default=100, show_default=True, help="Lower first.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +52,20 @@ async def examine(
     *,
     phones: tuple[PhoneConfig, ...] = (),
     route_table: str = ROUTE_TABLE,
+    devices: tuple[tuple[str, str], ...] = (),
 ) -> list[Finding]:
-    """Findings for every labelled or USB tty, and every tethered phone's net interface."""
-    ports = [p for p in udev.ports("tty") if p.usb or "MODEMD_PIN" in p.properties]
+    """Findings for every labelled or USB tty, every tethered phone's net interface, and every
+    (port, pin) the config lists (``[[devices]]``)."""
+    listed = _real_paths(tty for tty, _ in devices)
+    ports = [
+        p
+        for p in udev.ports("tty")
+        if (p.usb or "MODEMD_PIN" in p.properties) and not _real_paths([p.devnode]) & listed
+    ]
     modems, unusable = group(ports, labels)
     findings = [Finding(u.port.devnode, False, u.why) for u in unusable]
+    for tty, pin in devices:
+        findings.append(await _examine_listed(tty, pin, timeout_s))
     for modem in modems:
         findings += await _examine_modem(modem.ports, modem.pin, timeout_s)
     for port in filter(is_phone_link, udev.ports("net")):
@@ -66,7 +76,7 @@ async def examine(
 async def _examine_modem(ports: tuple[Port, ...], pin: str, timeout_s: float) -> list[Finding]:
     first = ports[0]
     for port in ports:
-        if (problem := _access_problem(port)) is not None:
+        if (problem := _access_problem(port.devnode)) is not None:
             return [Finding(port.devnode, False, problem)]
     mm = _modem_manager_words(first)
     at_port = await find_at_port(Modem(first.parent, pin, "", ports), timeout_s)
@@ -77,17 +87,29 @@ async def _examine_modem(ports: tuple[Port, ...], pin: str, timeout_s: float) ->
     return [Finding(at_port.devnode, ok and not mm, f"pin {pin}: {words}{mm}")]
 
 
-def _access_problem(port: Port) -> str | None:
+def _real_paths(paths: Iterable[str]) -> set[str]:
+    return {os.path.realpath(path) for path in paths}
+
+
+async def _examine_listed(port: str, pin: str, timeout_s: float) -> Finding:
+    """A port named in the config: usable as it is, whatever udev says of it."""
+    if (problem := _access_problem(port)) is not None:
+        return Finding(port, False, f"pin {pin} (config): {problem}")
+    ok, words = await _examine_at(port, timeout_s)
+    return Finding(port, ok, f"pin {pin} (config): {words}")
+
+
+def _access_problem(devnode: str) -> str | None:
     try:
-        fd = os.open(port.devnode, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        fd = os.open(devnode, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.EACCES:
             return "permission denied: run modemd in group dialout (the rule sets GROUP=dialout)"
         if exc.errno == errno.EBUSY:
-            return "port busy: " + (", ".join(holders(port.devnode)) or "another process")
+            return "port busy: " + (", ".join(holders(devnode)) or "another process")
         return f"cannot open: {exc.strerror}"
     os.close(fd)
-    held = [h for h in holders(port.devnode) if not h.startswith("modemd")]
+    held = [h for h in holders(devnode) if not h.startswith("modemd")]
     if held:
         return f"port held by {', '.join(held)}" + (
             ': set ENV{ID_MM_DEVICE_IGNORE}="1" in its udev rule'

@@ -27,7 +27,10 @@ from modemd.model import DeviceLife, DeviceState, LabelRule, PhoneConfig
 
 log = logging.getLogger(__name__)
 
-ROUTE_TABLE = "/proc/net/route"  # the kernel's IPv4 routes; tests inject a file of their own
+# The kernel's IPv4 routes (tests inject a file of their own). Not /proc/net/route: the unit's
+# ProcSubset=pid hides /proc/net, while /proc/self/net (this process's network namespace, the
+# same table) stays visible.
+ROUTE_TABLE = "/proc/self/net/route"
 PHONE_DRIVERS = frozenset({"rndis_host", "cdc_ncm", "cdc_ether"})  # USB tethering (ID_USB_DRIVER)
 RTF_GATEWAY = 0x0002  # route flag: via a gateway (linux/route.h)
 DEBOUNCE_S = 0.1  # one interface per phone; udev's rename (usb0 -> enx...) follows within ms
