@@ -142,6 +142,7 @@ class EventType(enum.StrEnum):
     SMS_FAILED = "sms.failed"
     SMS_UNKNOWN = "sms.unknown"
     SMS_EXPIRED = "sms.expired"
+    SMS_RECEIVED = "sms.received"  # an inbound SMS answering one of the key's jobs
 
 
 class EventState(enum.StrEnum):

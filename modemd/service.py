@@ -6,9 +6,11 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
+from modemd.api.simulator import DeliverMo
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.drivers import registry
 from modemd.emulators.modem import EmulatedBank
@@ -39,7 +41,13 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     emulators: EmulatedBank | None = None
     phone_emulators: EmulatedPhoneBank | None = None
     metrics = Metrics(pacing=settings.pacing_of)
-    bank = Bank(store, pacing=settings.pacing_of, observer=metrics)
+    pools = settings.option("pools") or {}
+    bank = Bank(
+        store,
+        pacing=settings.pacing_of,
+        observer=metrics,
+        country=lambda pin: (pools.get(pin) or {}).get("country"),
+    )
     hotplug: HotPlug | None = None
     phone_plug: PhoneHotPlug | None = None
     watchdog: asyncio.Task[None] | None = None
@@ -52,7 +60,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         await bank.start()
         ports = list(settings.devices)
         if settings.simulate:
-            emulators = EmulatedBank.create(settings.simulate, record=settings.record)
+            emulators = EmulatedBank.create(
+                settings.simulate, record=settings.record, storage_dir=Path(settings.db).parent
+            )
             await emulators.start()
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
         phones = [p for p in settings.phones if p.url]  # the others are found by udev
@@ -99,6 +109,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             metrics=metrics,
             metrics_token=settings.option("server.metrics_token"),
             pacing=settings.pacing_of,
+            simulator=_network_of(emulators, settings.simulate_pin) if emulators else None,
         )
         runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
@@ -138,6 +149,20 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await _shutdown_step("emulated phones", phone_emulators.close())
         await _shutdown_step("store", store.close())
         log.info("stopped")
+
+
+def _network_of(emulators: EmulatedBank, pin: str) -> DeliverMo:
+    """``POST /simulator/v1/mo``: the emulated network stores an SMS in a modem of ``pin``."""
+
+    async def deliver(sender: str, text: str, device_id: str | None, key_pin: str) -> str:
+        modems = [m for m in emulators.modems if device_id in (None, m.profile.imei)]
+        if key_pin != pin or not modems:
+            raise LookupError(f"no emulated modem {device_id or ''} in pool {key_pin}".strip())
+        modem = modems[0] if device_id else min(modems, key=lambda m: len(m.network.waiting))
+        modem.network.send(sender, text)
+        return modem.profile.imei
+
+    return deliver
 
 
 async def _shutdown_step(

@@ -11,7 +11,17 @@ from typing import Any
 import sqlite_utils
 from aiohttp import web
 
-from modemd.api import admin, console, conversations, docs, health, ipn_routes, phone_hooks
+from modemd.api import (
+    admin,
+    console,
+    conversations,
+    docs,
+    health,
+    inbox,
+    ipn_routes,
+    phone_hooks,
+)
+from modemd.api import simulator as simulation
 from modemd.api.auth import (
     CONFIG,
     STORE,
@@ -238,6 +248,7 @@ def create_app(
     metrics: Metrics | None = None,
     metrics_token: str | None = None,
     pacing: Callable[[str], Pacing] | None = None,
+    simulator: simulation.DeliverMo | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
@@ -253,6 +264,9 @@ def create_app(
     ipn_routes.add_routes(app, store, bank, _key_of)  # issue 5: dead letters, replay, retry
     docs.add_routes(app, _key_of)  # issue 6: /openapi.json, /docs, /api/v1/samples/{lang}
     phone_hooks.add_routes(app, bank)  # issue 10: phone webhooks, hints to poll at once
+    inbox.add_routes(app, store, _key_of)  # issue 14: received SMS
+    if simulator is not None:  # --simulate only: the routes do not exist otherwise
+        simulation.add_routes(app, _key_of, simulator)
     health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
     console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
     conversations.add_routes(app, _key_of, bank)  # issue 15: lists, opt-outs, rules, surveys
