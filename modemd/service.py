@@ -13,7 +13,7 @@ from modemd.api.auth import api_config
 from modemd.api.simulator import DeliverMo
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.drivers import registry
-from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.emulators.phone import EmulatedPhoneBank
 from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.net import PhoneHotPlug

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from modemd.at import commands as at
 from modemd.drivers import registry
-from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import InboundSms
 
 LONG = ("Three parts of GSM-7 text arrive out of order, one of them twice. " * 7)[:400]

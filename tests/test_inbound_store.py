@@ -9,7 +9,7 @@ import json
 from builders import TO, sent_job
 
 from modemd.drivers import registry
-from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import InboundSms
 from modemd.runtime.bank import Bank
 from modemd.runtime.inbound import e164

@@ -12,7 +12,8 @@ import pytest
 from modemd.at import commands as at
 from modemd.at.transaction import Command
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
-from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.errors import DeviceError, ModemCommandError, SendError
 from modemd.model import DeliveryReport
 

@@ -21,7 +21,7 @@ import sqlite_utils
 from modemd import config, service
 from modemd.api.listener import start_listener
 from modemd.cli.sockets import port_holder
-from modemd.emulators import modem as emulated_modem
+from modemd.emulators import modem_bank as emulated_modem
 from modemd.errors import ConfigError, ModemdError
 from modemd.store import devices as device_rows
 from modemd.store.db import connect

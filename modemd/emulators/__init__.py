@@ -3,7 +3,8 @@
 Fakes only at the radio, used by ``--simulate``, ``modemd emulate``, the demos and the tests."""
 
 from modemd.emulators.faults import FaultKind
-from modemd.emulators.modem import EmulatedBank, EmulatedModem, PortState, serve
+from modemd.emulators.modem import EmulatedModem, PortState
+from modemd.emulators.modem_bank import EmulatedBank, serve
 from modemd.emulators.phone import EmulatedPhone, EmulatedPhoneBank
 from modemd.emulators.phone_app import AppState, PhoneProfile
 from modemd.emulators.phone_webhooks import sign

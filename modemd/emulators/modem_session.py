@@ -1,9 +1,8 @@
 """The emulated modem's AT line discipline, sans-IO: bytes in, bytes out, submissions out.
 
-Status reports routed with AT+CNMI ds=2 are stored and announced by +CDSI (PDU mode; see
-``modem_storage``). URCs follow the CNMI mode: 0 keeps them buffered, 1 drops
-them while the link is reserved (after the "> " prompt), 2 and 3 buffer them there and flush
-them when the body ends.
+What the network delivers is routed as AT+CNMI says (``modem_routing``). URCs follow the CNMI
+mode: 0 keeps them buffered, 1 drops them while the link is reserved (after the "> " prompt),
+2 and 3 buffer them there and flush them when the body ends.
 """
 
 from __future__ import annotations
@@ -13,15 +12,14 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from modemd.sms import pdu
 
 from .modem_at import (
     BACKSPACE,
     CR,
-    CRLF,
     CTRL_Z,
     DELETE,
     ERROR,
@@ -34,14 +32,10 @@ from .modem_at import (
     Param,
     Reply,
     decode_text_body,
-    encode_te_string,
-    format_scts,
     frame_line,
     utf16_units,
 )
 from .modem_commands import (
-    TOA_INTERNATIONAL,
-    TOA_UNKNOWN,
     Handler,
     ModemCommands,
     Settings,
@@ -50,7 +44,14 @@ from .modem_commands import (
     quoted_number,
 )
 from .modem_radio import Radio
-from .modem_storage import REPORT, MessageStorage, tpdu_octets
+from .modem_routing import (
+    CNMI_DS,
+    CNMI_DS_DIRECT,
+    CNMI_DS_STORED,
+    route_sms,
+    route_status_report,
+)
+from .modem_storage import MessageStorage
 from .profile import MessageFormat, ModemProfile
 
 log = logging.getLogger(__name__)
@@ -66,13 +67,9 @@ FO_STATUS_REPORT_REQUEST = 0x20  # TP-SRR bit of the SMS-SUBMIT first octet (AT+
 CSMP_FO, CSMP_DCS = 0, 3  # indices in the CSMP tuple
 DCS_ALPHABET_MASK = 0x0C
 DCS_UCS2 = 0x08
-CDS_TEXT_FIRST_OCTET = 6  # first octet of an SMS-STATUS-REPORT, as text-mode +CDS shows it
 CNMI_LIMITS = (3, 3, 3, 2, 1)  # highest mode, mt, bm, ds, bfr
-CNMI_MODE, CNMI_MT, CNMI_DS, CNMI_BFR = 0, 1, 3, 4  # indices in the CNMI tuple
-CNMI_MT_STORED, CNMI_MT_DIRECT, CNMI_MT_CLASS3 = 1, 2, 3  # +CMTI; +CMT; +CMT for class 3
+CNMI_MODE, CNMI_BFR = 0, 4  # indices in the CNMI tuple
 CNMI_MODE_BUFFER, CNMI_MODE_DISCARD_WHEN_RESERVED = 0, 1
-CNMI_DS_DIRECT = 1  # status reports routed as +CDS
-CNMI_DS_STORED = 2  # status reports stored, announced as +CDSI
 NOISE_URCS = ('+ZDONR: "Emulated",1,1,"CS_PS","ROAM_OFF"', '+ZPASR: "GPRS"')  # plus ^RSSI
 
 
@@ -196,44 +193,13 @@ class ModemSession:
         """The network refused the submission with +CMS ERROR: ``code``."""
         return self._finish_send(self._commands.cms(code))
 
-    def deliver_status_report(
-        self, *, mr: int, recipient: str, status: int, scts: datetime, discharge: datetime
-    ) -> None:
-        """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say."""
-        routing = self._settings.cnmi[CNMI_DS]
-        if routing == CNMI_DS_STORED and self._settings.format is MessageFormat.PDU:
-            index = self.storage.store(
-                pdu.build_status_report_pdu(mr, recipient, status, scts, discharge), REPORT
-            )
-            if index is not None:
-                self._urc(frame_line(f'+CDSI: "SR",{index}'))
-            return
-        if routing != CNMI_DS_DIRECT:
-            return
-        if self._settings.format is MessageFormat.PDU:
-            hex_pdu = pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)
-            octets = len(hex_pdu) // 2 - 1 - int(hex_pdu[:2], 16)
-            self._urc(frame_line(f"+CDS: {octets}") + hex_pdu.encode("ascii") + CRLF)
-            return
-        address = encode_te_string(recipient, self._settings.charset)
-        toa = TOA_INTERNATIONAL if recipient.startswith("+") else TOA_UNKNOWN
-        times = f'"{format_scts(scts)}","{format_scts(discharge)}"'
-        line = f'+CDS: {CDS_TEXT_FIRST_OCTET},{mr},"{address}",{toa},{times},{status}'
-        self._urc(frame_line(line))
+    def deliver_status_report(self, **report: Any) -> None:
+        """A status report arrives from the network (``modem_routing``)."""
+        route_status_report(self._settings, self.storage, self._urc, **report)
 
     def deliver_sms(self, hex_pdu: str) -> bool:
-        """An SMS-DELIVER arrives from the network, routed as AT+CNMI <mt> says: stored (0, 1:
-        with +CMTI) or routed as +CMT (2, 3). False when the memory is full: not taken."""
-        mt = self._settings.cnmi[CNMI_MT]
-        if mt in (CNMI_MT_DIRECT, CNMI_MT_CLASS3) and self._settings.format is MessageFormat.PDU:
-            self._urc(frame_line(f"+CMT: ,{tpdu_octets(hex_pdu)}") + hex_pdu.encode() + CRLF)
-            return True
-        index = self.storage.store(hex_pdu)
-        if index is None:
-            return False
-        if mt == CNMI_MT_STORED:
-            self._urc(frame_line(f'+CMTI: "SM",{index}'))
-        return True
+        """An SMS-DELIVER arrives from the network; False when the memory is full."""
+        return route_sms(self._settings, self.storage, self._urc, hex_pdu)
 
     def _set_state(self, new: LineState) -> None:
         """Change the line state; leaving BODY releases the URCs deferred meanwhile."""
