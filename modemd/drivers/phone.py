@@ -4,10 +4,9 @@ One recipient per ``POST /messages`` with our own message id ``modemd-<ref>-<par
 request retried after a timeout gets 409 instead of a second SMS. ``send_sms`` returns when the
 app says ``Processed`` (handed to the radio, like ``+CMGS``); later states are learnt by polling
 ``GET /messages/{id}`` and reported as delivery reports with ``reference`` = the part's ref, so
-the store settles the job as it does for a modem. Refs start from the clock in milliseconds, so
-they stay unique across restarts (the app keeps old messages under our ids); at open, the
-phone's unfinished ``modemd-*`` messages are polled again. Optional webhooks are only hints:
-``hint`` polls the message at once; its state still comes from a GET.
+the store settles the job as it does for a modem. Refs start from the clock in milliseconds
+(unique across restarts); at open, unfinished ``modemd-*`` messages are polled again. Received
+SMS come from ``phone_inbox``. Webhooks are only hints: a GET still says what happened.
 """
 
 from __future__ import annotations
@@ -19,9 +18,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from modemd.drivers.base import GoneHandler, ReportHandler
+from modemd.drivers.base import GoneHandler, InboundHandler, ReportHandler
 from modemd.drivers.phone_client import SmsGateClient
-from modemd.drivers.phone_hooks import HOOK_EVENTS, SeenIds, judge_hint
+from modemd.drivers.phone_hooks import HOOK_EVENTS, RECEIVED_EVENT, SeenIds, judge_hint
+from modemd.drivers.phone_inbox import PhoneInbox
 from modemd.errors import SendError
 from modemd.model import DeliveryOutcome as Outcome
 from modemd.model import DeliveryReport, DeviceInfo, DeviceKind, HintKind, HintVerdict, SentPart
@@ -68,6 +68,7 @@ class PhoneDriver:
         pacer: Pacer | None = None,
         webhook_url: str | None = None,
         signing_key: str | None = None,
+        on_inbound: InboundHandler | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.port = self.url  # what the bank logs for a device it cannot open
@@ -76,6 +77,7 @@ class PhoneDriver:
         self._http = SmsGateClient(self.url, basic_auth(username, password), self._failed)
         self._on_report = on_report
         self._on_gone = on_gone
+
         self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.PHONE, port=self.url)
         self._closed = True
         self._next_ref = 0
@@ -87,6 +89,11 @@ class PhoneDriver:
         self._hinted: set[str] = set()  # tracked ids to poll at once (a webhook said so)
         self._seen = SeenIds()  # webhook envelopes already acted on
         self._wake = asyncio.Event()
+        self._inbox = (
+            PhoneInbox(self._http, lambda: self._info.device_id, on_inbound, self._wake)
+            if on_inbound
+            else None
+        )
 
     @property
     def info(self) -> DeviceInfo:
@@ -143,15 +150,12 @@ class PhoneDriver:
         return self._info
 
     async def diagnose(self) -> tuple[Any, int, Any]:
-        """Read-only, for ``doctor``: ``GET /`` (raises ``PhoneRequestError``), then ``/health``
-        (status and body: 500 whenever one of its checks fails, e.g. no Internet)."""
+        """Read-only, for ``doctor``: ``GET /``, then ``/health`` (``SmsGateClient.diagnose``)."""
         self._http.start(self.timings.http_s)
         try:
-            _, root, _ = await self._http.request("GET", "/")
-            status, health, _ = await self._http.request("GET", "/health", accept=(500,))
+            return await self._http.diagnose()
         finally:
             await self.close()
-        return root, status, health
 
     async def close(self) -> None:
         """Stop polling and close the HTTP session; idempotent."""
@@ -183,8 +187,9 @@ class PhoneDriver:
         if not self.webhook_url or not self.signing_key:
             return
         url = self.webhook_url.replace("{device_id}", self._info.device_id)
+        events = (*HOOK_EVENTS, RECEIVED_EVENT) if self._inbox is not None else HOOK_EVENTS
         try:
-            await self._http.register_webhooks(url, self.signing_key, HOOK_EVENTS)
+            await self._http.register_webhooks(url, self.signing_key, events)
         except PhoneRequestError as exc:
             log.warning("%s: webhooks not registered (%s): polling only", self.url, exc)
             return
@@ -194,7 +199,8 @@ class PhoneDriver:
         """A webhook from the app (``Hintable``): checked, then ``message_id`` polled at once."""
         if not self.signing_key:
             return HintVerdict(HintKind.NO_DEVICE, "webhooks are off for this phone")
-        return judge_hint(self.signing_key, self._seen, body, headers, now, self.poll_now)
+        inbox = self._inbox.hint if self._inbox is not None and not self._closed else None
+        return judge_hint(self.signing_key, self._seen, body, headers, now, self.poll_now, inbox)
 
     def poll_now(self, message_id: str) -> bool:
         """``message_id`` may have changed: poll it now; False if not ours."""
@@ -209,23 +215,16 @@ class PhoneDriver:
 
     async def _resume_unfinished(self) -> None:
         """Track our messages the phone has not finished (sent before a restart)."""
-        now = time.monotonic()
         for state in (PROCESSED, SENT):  # a Pending one belongs to a job now 'unknown'
             try:
                 messages = await self._http.list_messages(state)
             except PhoneRequestError as exc:
                 log.info("%s: cannot list %s messages (%s): not resumed", self.url, state, exc)
                 return
-            for message in messages:
-                self._adopt(message, now)
-
-    def _adopt(self, message: dict[str, Any], now: float) -> None:
-        tracked = tracked_from(message, now)
-        if tracked is None:
-            return
-        self._tracked[tracked.message_id] = tracked
-        self._next_ref = max(self._next_ref, tracked.ref + tracked.parts)
-        log.info("%s: resumed polling %s (%s)", self.url, message["id"], message.get("state"))
+            for tracked in filter(None, (tracked_from(m, time.monotonic()) for m in messages)):
+                self._tracked[tracked.message_id] = tracked
+                self._next_ref = max(self._next_ref, tracked.ref + tracked.parts)
+                log.info("%s: resumed polling %s (%s)", self.url, tracked.message_id, state)
 
     async def send_sms(self, to: str, text: str) -> list[SentPart]:
         """Queue ``text`` for ``to`` on the phone and wait for ``Processed``; else ``SendError``."""
@@ -346,6 +345,8 @@ class PhoneDriver:
                 if self._closed:
                     return
                 await self._poll_one(tracked, now)
+            if self._inbox is not None and self._inbox.due(self.timings.poll_s):
+                await self._inbox.poll()
             if not due and now - self._http.last_ok >= self.timings.liveness_s:
                 with contextlib.suppress(PhoneRequestError):
                     await self._http.request("GET", "/")

@@ -82,13 +82,27 @@ class SmsGateClient:
             )
         return status, data, int(total) if total and total.isdigit() else None
 
+    async def diagnose(self) -> tuple[Any, int, Any]:
+        """``GET /`` (raises), then ``/health``: its status and body (500: a check failed)."""
+        _, root, _ = await self.request("GET", "/")
+        status, health, _ = await self.request("GET", "/health", accept=(500,))
+        return root, status, health
+
     async def list_messages(self, state: str) -> list[dict[str, Any]]:
-        """Every message in ``state``, page by page (``X-Total-Count`` says how many)."""
+        """Every message in ``state``."""
+        return await self._pages("/messages", {"state": state})
+
+    async def list_inbox(self, since: str) -> list[dict[str, Any]]:
+        """The received SMS from ``since`` (ISO-8601) on."""
+        return await self._pages("/inbox", {"from": since})
+
+    async def _pages(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every item of a listing, page by page (``X-Total-Count`` says how many)."""
         found: list[dict[str, Any]] = []
         offset, total = 0, 1
         while offset < total:
-            params = {"state": state, "limit": str(LIST_PAGE), "offset": str(offset)}
-            _, page, count = await self.request("GET", "/messages", params=params)
+            paged = {**params, "limit": str(LIST_PAGE), "offset": str(offset)}
+            _, page, count = await self.request("GET", path, params=paged)
             found += [m for m in page if isinstance(m, dict)] if isinstance(page, list) else []
             offset, total = offset + LIST_PAGE, count if count is not None else 0
         return found

@@ -105,6 +105,7 @@ def build_phone(spec: SmsGatePhone, wiring: Wiring = NO_WIRING) -> PhoneDriver:
         timings=spec.timings,
         webhook_url=cfg.webhook_url,
         signing_key=cfg.signing_key,
+        on_inbound=wiring.on_inbound,
     )
 
 

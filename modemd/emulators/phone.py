@@ -55,6 +55,7 @@ class EmulatedPhone:
         self.recorder = recorder
         self.rng = rng or random.Random()
         self.messages: dict[str, EmulatedMessage] = {}
+        self.inbox: list[dict[str, Any]] = []  # received SMS, oldest first (GET /inbox)
         self.settings: dict[str, dict[str, Any]] = {
             "messages": {"processing_order": "LIFO", "limit_period": "Disabled"},
             "webhooks": {"internet_required": True, "retry_count": 15},
@@ -140,6 +141,21 @@ class EmulatedPhone:
             return False
         self._move(message, AppState.CANCELLED)
         return True
+
+    def receive(self, sender: str, text: str) -> dict[str, Any]:
+        """The network delivers an SMS: into the inbox, then the ``sms:received`` webhooks."""
+        entry = {
+            "id": secrets.token_urlsafe(16),
+            "type": "SMS",
+            "sender": sender,
+            "recipient": None,
+            "simNumber": 1,
+            "contentPreview": text,
+            "createdAt": now_iso(),
+        }
+        self.inbox.append(entry)
+        self.webhooks.emit_received(entry)
+        return entry
 
     def patch_settings(self, patch: dict[str, Any]) -> None:
         """``PATCH /settings``: merge each section; ``ValueError`` on a malformed one."""

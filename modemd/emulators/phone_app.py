@@ -103,6 +103,7 @@ class PhoneApp(Protocol):
     hang: bool
     html: bool
     stall_posts: int
+    inbox: list[dict[str, Any]]
 
     @property
     def webhooks(self) -> Webhooks: ...
