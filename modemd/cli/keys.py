@@ -5,10 +5,9 @@ from __future__ import annotations
 import click
 
 from modemd.api.keyspec import KeySettingsError, check_settings
-from modemd.cli import _table, db_option, main
+from modemd.cli import _table, db_option, main, open_db
 from modemd.store import endpoints
 from modemd.store import keys as key_rows
-from modemd.store.db import connect
 
 MAX_GRACE_S = 30 * 24 * 3600  # as the admin API: a month at most
 FLAGS = {  # setting named in a KeySettingsError -> the flag that set it
@@ -46,6 +45,11 @@ def keys() -> None:
 )
 @click.option("--country", default=None, help="Default country (ISO: IT) for national numbers.")
 @click.option("--rate-limit", type=int, default=None, help="Requests per minute (default: none).")
+@click.option(
+    "--transactional",
+    is_flag=True,
+    help="One-time passwords, alerts: may send to numbers that opted out (STOP).",
+)
 @click.option("--label", default="", help="A name for humans.")
 @db_option
 def keys_create(
@@ -56,6 +60,7 @@ def keys_create(
     cors_origins: tuple[str, ...],
     country: str | None,
     rate_limit: int | None,
+    transactional: bool,
     label: str,
     db: str,
 ) -> None:
@@ -68,6 +73,7 @@ def keys_create(
         "cors_origins": list(cors_origins),
         "default_country": country,
         "rate_limit": rate_limit,
+        "transactional": transactional,
         "label": label,
     }
     try:
@@ -79,7 +85,7 @@ def keys_create(
         click.echo(
             "note: no --allow-ip and no --over-ip: every call will get unauthorized_ip", err=True
         )
-    database = connect(db)
+    database = open_db(db, create=True)
     key, secret = key_rows.create_key(database, **wanted.columns())
     if wanted.columns().get("ipn_url"):
         signing = endpoints.get_endpoint(database, key.key_id).secret
@@ -95,12 +101,14 @@ def keys_create(
 @db_option
 def keys_list(db: str) -> None:
     """List keys (never the secret)."""
-    rows = key_rows.list_keys(connect(db))
+    rows = key_rows.list_keys(open_db(db))
     for row in rows:
         row["allow_ips"] = ",".join(row["allow_ips"])
         row["cors_origins"] = ",".join(row["cors_origins"])
-    columns = ["key_id", "prefix", "pin", "over_ip", "allow_ips", "cors_origins"]
-    _table(rows, [*columns, "default_country", "rate_limit", "ipn_url", "revoked_at"])
+    columns = ["key_id", "label", "prefix", "pin", "over_ip", "allow_ips", "cors_origins"]
+    _table(
+        rows, [*columns, "default_country", "rate_limit", "transactional", "ipn_url", "revoked_at"]
+    )
 
 
 @keys.command("revoke")
@@ -108,7 +116,7 @@ def keys_list(db: str) -> None:
 @db_option
 def keys_revoke(key_id: int, db: str) -> None:
     """End a key now (its rotated-out secret too)."""
-    if not key_rows.revoke_key(connect(db), key_id):
+    if not key_rows.revoke_key(open_db(db), key_id):
         raise click.ClickException(f"no live key {key_id}")
     click.echo(f"key {key_id} revoked")
 
@@ -125,7 +133,7 @@ def keys_revoke(key_id: int, db: str) -> None:
 @db_option
 def keys_rotate(key_id: int, grace: int, db: str) -> None:
     """A new secret for the same key (settings, wallet, jobs kept), printed once, last line."""
-    rotated = key_rows.rotate_key(connect(db), key_id, float(grace))
+    rotated = key_rows.rotate_key(open_db(db), key_id, float(grace))
     if rotated is None:
         raise click.ClickException(f"no live key {key_id}")
     click.echo(f"key {key_id} rotated; the old secret works {grace} s more; store this one now:")
