@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -12,17 +13,20 @@ from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.api.simulator import DeliverMo
 from modemd.config import PhoneConfig, PortConfig, Settings
+from modemd.conversations.engine import Inbound
 from modemd.drivers import registry
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.emulators.phone import EmulatedPhoneBank
 from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
+from modemd.model import InboundSms
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
 from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
+from modemd.runtime.inbound import InboundListener
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
@@ -57,6 +61,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
     talk = Conversations.from_pools(store, bank, settings.option("pools"))
+    bank.inbound_listeners.append(_to_conversations(talk))
     talk_task: asyncio.Task[None] | None = None
     runner = None
     try:
@@ -152,6 +157,15 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await _shutdown_step("emulated phones", phone_emulators.close())
         await _shutdown_step("store", store.close())
         log.info("stopped")
+
+
+def _to_conversations(talk: Conversations) -> InboundListener:
+    """Each stored inbound SMS goes through the conversation engine (rules, opt-out, surveys)."""
+
+    def listener(pin: str, sender: str, device_id: str, sms: InboundSms) -> Awaitable[object]:
+        return talk.on_inbound(Inbound(pin, sender, sms.text or "", device_id, time.time()))
+
+    return listener
 
 
 def _network_of(emulators: EmulatedBank, pin: str) -> DeliverMo:
