@@ -17,6 +17,8 @@ from modemd.store import events
 from modemd.store import inbound as inbound_rows
 from modemd.store.db import Store
 
+TEST_TIMEOUT_S = 120.0  # the whole test; a hang fails with the stack of what it waited for
+
 
 async def until(condition: object, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
@@ -40,7 +42,7 @@ async def test_a_reply_is_stored_once_and_announced_to_the_jobs_key(store: Store
     bank.inbound_listeners.append(
         lambda pin, sender, device, sms: seen.append((pin, sender, device))
     )
-    async with EmulatedBank.create(1, seed=7, pin_label="1") as emulators:
+    async with asyncio.timeout(TEST_TIMEOUT_S), EmulatedBank.create(1, seed=7) as emulators:
         modem = emulators.modems[0]
         spec = registry.SerialModem(modem.port, "1")
         worker = await bank.attach(registry.factory(spec))
