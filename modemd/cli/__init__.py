@@ -9,10 +9,13 @@ import asyncio
 import errno
 import json
 import logging
+import os
+import pwd
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -73,7 +76,25 @@ def db_option(fn: F) -> F:
 def open_db(path: str, *, create: bool = False) -> sqlite_utils.Database:
     """The database at ``path``; only commands that add something may ``create`` it."""
     check_database(path, must_exist=not create)
+    become_owner_of(Path(path).absolute().parent)
     return connect(path)
+
+
+def become_owner_of(directory: Path) -> None:
+    """Run by root on the daemon's database (/var/lib/modemd, owned by modemd), act as that
+    owner, so that a database, WAL or journal it creates stays writable by the daemon."""
+    if os.geteuid() != 0 or not directory.is_dir():
+        return
+    owner = directory.stat()
+    if owner.st_uid == 0:
+        return
+    try:
+        name = pwd.getpwuid(owner.st_uid).pw_name
+        os.initgroups(name, owner.st_gid)
+    except KeyError:  # no such user any more: only its ids
+        os.setgroups([])
+    os.setgid(owner.st_gid)
+    os.setuid(owner.st_uid)
 
 
 def run_until_interrupted(work: Coroutine[Any, Any, None]) -> None:
