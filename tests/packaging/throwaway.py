@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).parents[2]
-SOURCE = "/tmp/modemd-src"
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # a root login's, no venv  # where the checkout is copied inside the throwaway root
+SOURCE = "/tmp/modemd-src"  # where the checkout is copied inside the throwaway root
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # a root login's, no venv
 
 
 def sources(into: Path) -> None:
