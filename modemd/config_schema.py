@@ -213,6 +213,20 @@ SCHEMA = Section(
                 ),
             ),
         ),
+        Section(
+            "retention",
+            "how long finished jobs stay in the database (the ledger always stays)",
+            (
+                Key(
+                    "jobs_days",
+                    POSITIVE,
+                    None,
+                    "prune delivered, failed and expired jobs older than this (never `unknown`)",
+                    "90",
+                ),
+                Key("batch", POSITIVE, 500, "jobs deleted per transaction", "500"),
+            ),
+        ),
         Mapping(
             "sim_pins",
             "<ICCID>",

@@ -19,6 +19,7 @@ from modemd.hardware.udev import Udev
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.runtime.bank import Bank
 from modemd.runtime.expiry import expire_forever
+from modemd.runtime.retention import prune_forever
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
@@ -45,6 +46,10 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     store.on_commit.append(sender.wake)
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
+    days, batch = settings.option("retention.jobs_days"), settings.option("retention.batch")
+    retention_task = asyncio.create_task(
+        prune_forever(store, days, batch) if days else asyncio.sleep(0), name="retention"
+    )
     runner = None
     try:
         await bank.start()
@@ -117,10 +122,11 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         if watchdog is not None:  # fed until the devices are closed: a hung close gets killed
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
-        for task in (sender_task, expiry_task):
+        for task in (sender_task, expiry_task, retention_task):
             task.cancel()
         await _shutdown_step(
-            "IPN sender", asyncio.gather(sender_task, expiry_task, return_exceptions=True)
+            "IPN sender",
+            asyncio.gather(sender_task, expiry_task, retention_task, return_exceptions=True),
         )
         if emulators is not None:
             await _shutdown_step("emulators", emulators.close())

@@ -40,6 +40,15 @@ def _remember_config(ctx: click.Context, param: click.Parameter, value: str | No
         ctx.meta["modemd.config"] = value
 
 
+def current_settings() -> config.Settings:
+    """The config as this command sees it (its --config, $MODEMD_CONFIG, the installed one)."""
+    ctx = click.get_current_context()
+    try:
+        return config.load(config.config_file(ctx.meta.get("modemd.config")))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _resolve_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
     """--db here, else --db given to the group (``jobs --db X show``), else the config's."""
     if value:
@@ -47,10 +56,7 @@ def _resolve_db(ctx: click.Context, param: click.Parameter, value: str | None) -
         return value
     if "modemd.db" in ctx.meta:
         return str(ctx.meta["modemd.db"])
-    try:
-        return config.load(config.config_file(ctx.meta.get("modemd.config"))).db
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    return current_settings().db
 
 
 def db_option(fn: F) -> F:
@@ -318,4 +324,4 @@ def ipn_listen(host: str, port: int) -> None:
     run_until_interrupted(run())
 
 
-from modemd.cli import configfile, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import configfile, database, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)

@@ -73,3 +73,22 @@ def test_unit_runs_the_installed_modemd_as_user_modemd() -> None:
     assert "DynamicUser" not in settings and settings["SupplementaryGroups"] == "dialout"
     assert settings["RuntimeDirectory"] == "modemd"  # /run/modemd/admin.sock
     assert int(settings["LimitNOFILE"]) >= 4096
+
+
+def test_readme_backup_timer_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("```ini\n# /etc/systemd/system/modemd-backup.service\n", 1)[1]
+    service, timer = block.split("```", 1)[0].split("\n# /etc/systemd/system/modemd-backup.timer\n")
+    modemd = Path(sys.executable).with_name("modemd")
+    (tmp_path / "modemd-backup.service").write_text(
+        service.replace("/opt/modemd/bin/modemd", str(modemd))
+    )
+    (tmp_path / "modemd-backup.timer").write_text(timer)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "modemd-backup.timer", "modemd-backup.service"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "modemd-backup" not in result.stderr
