@@ -17,6 +17,7 @@ from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
+from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
 from modemd.runtime.expiry import expire_forever
 from modemd.runtime.retention import prune_forever
@@ -38,7 +39,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     await store.start()
     emulators: EmulatedBank | None = None
     phone_emulators: EmulatedPhoneBank | None = None
-    bank = Bank(store, pacing=settings.pacing_of)
+    metrics = Metrics(pacing=settings.pacing_of)
+    bank = Bank(store, pacing=settings.pacing_of, observer=metrics)
     hotplug: HotPlug | None = None
     phone_plug: PhoneHotPlug | None = None
     watchdog: asyncio.Task[None] | None = None
@@ -95,7 +97,15 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
         api = api_config(settings.trusted_proxies, settings.admin_token)
-        runner, port = await start_site(create_app(store, bank, api), settings.host, settings.port)
+        app = create_app(
+            store,
+            bank,
+            api,
+            metrics=metrics,
+            metrics_token=settings.option("server.metrics_token"),
+            pacing=settings.pacing_of,
+        )
+        runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
         if ready is not None:
             ready(port)

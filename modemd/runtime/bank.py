@@ -22,6 +22,7 @@ from modemd.model import (
     Job,
     Pacing,
 )
+from modemd.runtime.observer import NO_OBSERVER, SendObserver
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.worker import DeviceWorker
 from modemd.store import devices as device_rows
@@ -44,9 +45,16 @@ class Offer:
 class Bank:
     """Every attached device, grouped into pools by pin."""
 
-    def __init__(self, store: Store, *, pacing: Callable[[str], Pacing] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        pacing: Callable[[str], Pacing] | None = None,
+        observer: SendObserver = NO_OBSERVER,
+    ) -> None:
         self.store = store
         self.pacing = pacing or (lambda _device_id: NO_PACING)
+        self.observer = observer  # told about each send (the metrics)
         self.pools: dict[str, PoolQueue] = {}
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -117,7 +125,12 @@ class Bank:
             await asyncio.gather(old_task, return_exceptions=True)
         await self.store.write(device_rows.upsert_device, info, DeviceState.READY)
         worker = DeviceWorker(
-            device, self.pool(info.pin), self.store, life=life, pacing=self.pacing(info.device_id)
+            device,
+            self.pool(info.pin),
+            self.store,
+            life=life,
+            pacing=self.pacing(info.device_id),
+            observer=self.observer,
         )
         self.workers[info.device_id] = worker
         task = asyncio.create_task(self._run_worker(worker), name=f"worker {info.device_id}")

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from modemd.drivers.base import RadioHealth, Reopenable, SmsDevice
 from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, Job, Pacing
+from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
 from modemd.runtime.pool import PoolQueue
 from modemd.store import devices as device_rows
 from modemd.store import dispatch as dispatch_rows
@@ -41,6 +42,7 @@ class DeviceWorker:
         *,
         life: DeviceLife | None = None,
         pacing: Pacing = NO_PACING,
+        observer: SendObserver = NO_OBSERVER,
         health_interval_s: float = HEALTH_INTERVAL_S,
         backoff_first_s: float = BACKOFF_FIRST_S,
     ) -> None:
@@ -52,6 +54,7 @@ class DeviceWorker:
         if self.life.state is not DeviceState.READY:
             self.life.transition(DeviceState.READY)
         self.pacing = pacing
+        self.observer = observer
         self.health_interval_s = health_interval_s
         self.backoff_first_s = backoff_first_s
         self._on_state = on_state
@@ -254,16 +257,23 @@ class DeviceWorker:
 
     async def _send(self, job: Job) -> bool:
         """Send ``job`` and record what happened; True when the device is gone."""
+        self.observer.send_started(job, self.device_id)
+        started = time.monotonic()
         try:
             parts = await self.device.send_sms(job.to, job.message)
         except SendError as exc:
+            self._observe(job, exc, started)
             return await self._record_failure(job, exc)
         except asyncio.CancelledError:
+            self._observe(
+                job, SendError("cancelled", outcome_known=False, transient=False), started
+            )
             # Shutdown mid-send: the modem may finish on its own. Never resend automatically.
             await asyncio.shield(
                 self.store.write(job_rows.mark_unknown, job, "stopped while sending")
             )
             raise
+        self._observe(job, None, started)
         try:
             await self.store.write(dispatch_rows.record_sent, job, parts, self.device.signal)
             self._ready_stored = True  # the device row says ready already
@@ -277,6 +287,10 @@ class DeviceWorker:
             ",".join(str(p.mr) for p in parts),
         )
         return False
+
+    def _observe(self, job: Job, error: SendError | None, started: float) -> None:
+        result = send_result(error)
+        self.observer.send_finished(job, self.device_id, result, time.monotonic() - started)
 
     async def _record_failure(self, job: Job, exc: SendError) -> bool:
         gone = self.device.closed
