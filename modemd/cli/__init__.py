@@ -324,4 +324,15 @@ def ipn_listen(host: str, port: int) -> None:
     run_until_interrupted(run())
 
 
-from modemd.cli import configfile, console, database, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import (  # noqa: E402,F401  (register their commands)
+    configfile,
+    console,
+    database,
+    hardware,
+    ipn,
+    jobs,
+    keys,
+    lists,
+    rules,
+    wallet,
+)
