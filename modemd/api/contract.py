@@ -1,6 +1,6 @@
 """The GenioApi contract: status codes 1-9 with their names and HTTP statuses, modemd's
-extensions 10-12, and the few answers outside it. README's tables are generated from here (``markdown_tables``; a test checks
-that README carries them verbatim)."""
+extensions 10-12, and the few answers outside it. README's tables are generated from here
+(``markdown_tables``; a test checks that README carries them verbatim)."""
 
 from __future__ import annotations
 
