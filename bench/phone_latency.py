@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from modemd.drivers.emulator import EmulatedBank
 from modemd.drivers.phone import PhoneDriver, PhoneTimings
-from modemd.drivers.phone_emulator import EmulatedPhone, PhoneProfile
 from modemd.drivers.phone_protocol import Pacer
 from modemd.drivers.serial_at import SerialAtDriver
-from modemd.sms.pdu import StatusReport
+from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.phone import EmulatedPhone, PhoneProfile
+from modemd.model import DeliveryReport
 
 UNPACED = Pacer(max_parts=10**9)  # the bench measures latency, not Android's limit
 
@@ -81,7 +81,7 @@ async def poll_delays(sends: int, poll_s: float) -> list[float]:
 
     done = asyncio.Event()
 
-    def on_report(_device: str, report: StatusReport) -> None:
+    def on_report(_device: str, report: DeliveryReport) -> None:
         arrived[report.reference] = time.time()
         if len(arrived) == sends:
             done.set()
