@@ -25,10 +25,10 @@ from modemd.webhooks.sender import IpnSender
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_STEP_TIMEOUT_S = 10.0
+SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a shutdown step taking longer is stuck: log it and go on
 # Sends in flight at SIGTERM may finish for this long (typical AT+CMGS: 2-6 s, tails 15-25 s);
 # the unit's TimeoutStopSec=60 leaves room for the rest of the shutdown.
-DRAIN_TIMEOUT_S = 40.0  # a step taking longer is stuck: log what hangs and go on
+DRAIN_TIMEOUT_S = 40.0
 
 
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from modemd.api.answers import answer
 from modemd.api.auth import STORE, caller_ip, is_admin
 from modemd.api.keyspec import KeySettingsError, check_destination, check_settings
 from modemd.store import keys as key_rows
@@ -23,21 +24,17 @@ Handler = Callable[[web.Request], Awaitable[web.Response]]
 MAX_GRACE_S = 30 * 24 * 3600  # a rotated-out key living longer than a month is a forgotten one
 
 
-def _problem(status: int, message: str) -> web.Response:
-    return web.json_response({"response": str(status), "message": message}, status=status)
-
-
 def _admin_only(handler: Handler) -> Handler:
     async def guarded(request: web.Request) -> web.Response:
         if not is_admin(request):
             log.warning(
                 "admin %s %s from %s refused", request.method, request.path, caller_ip(request)
             )
-            return _problem(403, "the admin API answers localhost or the admin token only")
+            return answer(403, "the admin API answers localhost or the admin token only")
         try:
             return await handler(request)
         except (KeySettingsError, ValueError) as exc:
-            return _problem(400, str(exc))
+            return answer(400, str(exc))
 
     return guarded
 
@@ -76,7 +73,7 @@ async def create_key(request: web.Request) -> web.Response:
 async def revoke_key(request: web.Request) -> web.Response:
     key_id = _key_id(request)
     if not await request.app[STORE].write(key_rows.revoke_key, key_id):
-        return _problem(404, f"no live key {key_id}")
+        return answer(404, f"no live key {key_id}")
     log.info("admin: key %d revoked", key_id)
     return web.json_response({"response": "200", "key_id": key_id, "revoked": True})
 
@@ -89,7 +86,7 @@ async def rotate_key(request: web.Request) -> web.Response:
         raise ValueError(f"grace_s must be a number of seconds from 0 to {MAX_GRACE_S}")
     rotated = await request.app[STORE].write(key_rows.rotate_key, key_id, float(grace))
     if rotated is None:
-        return _problem(404, f"no live key {key_id}")
+        return answer(404, f"no live key {key_id}")
     log.info("admin: key %d rotated (old secret valid %s s more)", key_id, grace)
     return web.json_response({"response": "200", "key_id": key_id, "apikey": rotated[1]})
 
@@ -118,7 +115,7 @@ async def topup(request: web.Request) -> web.Response:
     amount = wallet.parse_amount(data.get("amount", ""))
     store = request.app[STORE]
     if await store.read(key_rows.get_key, key_id) is None:
-        return _problem(404, f"no live key {key_id}")
+        return answer(404, f"no live key {key_id}")
     await store.write(wallet.topup, key_id, amount, str(data.get("note") or "")[:200])
     log.info("admin: key %d topped up by %s", key_id, wallet.format_amount(amount))
     return await show_wallet(request)

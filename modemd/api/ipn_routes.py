@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from modemd.api.answers import answer
 from modemd.errors import InvalidTransitionError
 from modemd.model import ApiKey, EventState
 from modemd.runtime.bank import Bank
@@ -21,10 +22,6 @@ Authenticate = Callable[[web.Request], Awaitable[ApiKey | web.Response]]
 KeyedHandler = Callable[[web.Request, ApiKey], Awaitable[web.Response]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 EVENT_STATES = {s.value for s in EventState}
-
-
-def _problem(status: int, message: str) -> web.Response:
-    return web.json_response({"response": str(status), "message": message}, status=status)
 
 
 def _when(value: str | None, name: str) -> float | None:
@@ -55,7 +52,7 @@ def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Aut
         """GET /api/v1/ipn?state=failed: the key's events in a state (dead letters)."""
         state = request.query.get("state", EventState.FAILED.value)
         if state not in EVENT_STATES:
-            return _problem(400, f"state must be one of {', '.join(sorted(EVENT_STATES))}")
+            return answer(400, f"state must be one of {', '.join(sorted(EVENT_STATES))}")
         rows = await store.read(outbox.list_by_state, state, key.key_id)
         return web.json_response({"response": "200", "events": rows})
 
@@ -64,7 +61,7 @@ def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Aut
         event_id = request.match_info["event_id"]
         replayed = await store.write(outbox.replay, key_id=key.key_id, event_id=event_id)
         if not replayed:
-            return _problem(404, f"no dead letter {event_id} for this key")
+            return answer(404, f"no dead letter {event_id} for this key")
         log.info("IPN %s replayed on request of key %d", event_id, key.key_id)
         return web.json_response({"response": "200", "replayed": replayed})
 
@@ -81,11 +78,11 @@ def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Aut
         job_id = request.match_info["job_id"]
         job = await store.read(job_rows.get_job, job_id)
         if job is None or job.key_id != key.key_id:
-            return _problem(404, "no such job")
+            return answer(404, "no such job")
         try:
             queued = await store.write(job_rows.retry_by_operator, job_id)
         except InvalidTransitionError as exc:
-            return _problem(409, str(exc))
+            return answer(409, str(exc))
         log.warning("job %s retried by its key's owner after %s", job_id, job.state)
         offers = bank.submit(queued)
         return web.json_response(

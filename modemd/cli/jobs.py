@@ -6,7 +6,7 @@ import json
 
 import click
 
-from modemd.cli import _table, call_api, db_option, key_option, main, open_db, url_option
+from modemd.cli.common import _table, call_api, db_option, key_option, main, open_db, url_option
 from modemd.model import JobState
 from modemd.store import jobs as job_rows
 

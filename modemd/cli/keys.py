@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modemd.api.keyspec import KeySettingsError, check_settings
-from modemd.cli import _table, db_option, main, open_db
+from modemd.cli.common import _table, db_option, main, open_db
 from modemd.store import endpoints
 from modemd.store import keys as key_rows
 
@@ -81,7 +81,7 @@ def keys_create(
     database = open_db(db, create=True)
     key, secret = key_rows.create_key(database, **wanted.columns())
     if wanted.columns().get("ipn_url"):
-        signing = endpoints.get_endpoint(database, key.key_id).secret
+        signing = endpoints.ensure_endpoint(database, key.key_id).secret
         click.echo(
             f"IPN signing secret (verify webhook-signature with it; also "
             f"`modemd ipn secret {key.key_id}`): {signing}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modemd.api.keyspec import KeySettingsError, check_destination
-from modemd.cli import _table, db_option, main, open_db
+from modemd.cli.common import _table, db_option, main, open_db
 from modemd.store import keys as key_rows
 from modemd.store import wallet as wallets
 
@@ -47,6 +47,8 @@ def wallet_topup(key_id: int, amount: str, note: str, db: str) -> None:
 def wallet_show(key_id: int, limit: int, db: str) -> None:
     """Balance, reserved and spent credit of a key, and its last ledger rows."""
     database = open_db(db)
+    if not key_rows.key_exists(database, key_id):
+        raise click.ClickException(f"no key {key_id} (see `modemd keys list`)")
     found = wallets.balance(database, key_id)
     if not found.enabled:
         click.echo(f"key {key_id}: no wallet (sends are not priced)")

@@ -1,0 +1,37 @@
+"""The only sqlite-utils user: one SQLite file, one writer thread, numbered migrations.
+
+What the rest of modemd may use: ``Store`` (the async front: ``read``/``write`` run a function
+on the store's thread, a write resolves after its commit), ``connect`` (the CLI's direct
+connection), and the area modules below, whose functions take the database as first argument and
+plain values after it. Nothing outside ``store/`` writes SQL."""
+
+from modemd.store import (
+    accept,
+    devices,
+    dispatch,
+    endpoints,
+    events,
+    jobs,
+    keys,
+    pacing,
+    reports,
+    transitions,
+    wallet,
+)
+from modemd.store.db import Store, connect
+
+__all__ = [
+    "Store",
+    "accept",
+    "connect",
+    "devices",
+    "dispatch",
+    "endpoints",
+    "events",
+    "jobs",
+    "keys",
+    "pacing",
+    "reports",
+    "transitions",
+    "wallet",
+]

@@ -108,6 +108,12 @@ def get_key(db: sqlite_utils.Database, key_id: int) -> ApiKey | None:
     return _key(rows[0]) if rows else None
 
 
+def key_exists(db: sqlite_utils.Database, key_id: int) -> bool:
+    """A key with this id was ever created (revoked ones too: their jobs and ledger remain)."""
+    row = db.execute("SELECT 1 FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
+    return row is not None
+
+
 def list_keys(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Every key, revoked ones included, never a secret nor a hash."""
     rows = list(db.query(f"SELECT {LISTED} FROM api_keys ORDER BY key_id"))
