@@ -167,6 +167,33 @@ SCHEMA = Section(
             ),
         ),
         Section(
+            "limits",
+            "the SMS-pumping guard: sends per API key per hour to one destination (off if unset)",
+            (
+                Key(
+                    "per_recipient_per_hour",
+                    POSITIVE,
+                    None,
+                    "sends to one number per key per hour; more answer blocked_destination",
+                    "10",
+                ),
+                Key(
+                    "per_prefix_per_hour",
+                    POSITIVE,
+                    None,
+                    "sends to one number prefix (prefix_digits long) per key per hour",
+                    "200",
+                ),
+                Key(
+                    "prefix_digits",
+                    POSITIVE,
+                    5,
+                    "digits of the prefix per_prefix_per_hour counts (+39333...: +39333)",
+                    "5",
+                ),
+            ),
+        ),
+        Section(
             "devices",
             "a serial port used directly (RS-232 modem, a `modemd emulate` pty)",
             (

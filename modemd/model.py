@@ -266,6 +266,7 @@ class ApiKey:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed: 'https://a.example', 'b.example'
     default_country: str | None = None  # ISO 3166 alpha-2 for numbers given without '+'
     rate_limit: int | None = None  # requests per minute; None: unlimited
+    allow_premium: bool = False  # may send to premium-rate, shared-cost numbers and short codes
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
 from modemd.runtime.expiry import expire_forever
+from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
@@ -91,7 +92,15 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             )
             await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
-        api = api_config(settings.trusted_proxies, settings.admin_token)
+        api = api_config(
+            settings.trusted_proxies,
+            settings.admin_token,
+            DestinationLimits(
+                prefix_digits=settings.option("limits.prefix_digits"),
+                per_prefix_per_hour=settings.option("limits.per_prefix_per_hour"),
+                per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
+            ),
+        )
         app = create_app(
             store,
             bank,

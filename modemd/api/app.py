@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -22,20 +21,17 @@ from modemd.api.auth import (
 )
 from modemd.api.contract import PAYLOAD_TOO_LARGE, RATE_LIMITED, STORE_ERROR, StatusCode
 from modemd.api.cors import cors_headers
-from modemd.api.validation import RequestError, parse_send
+from modemd.api.send import BANK, MAX_BODY_BYTES, send
+from modemd.api.validation import RequestError
 from modemd.errors import StoreError
 from modemd.model import ApiKey, Pacing
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
-from modemd.sms.encoding import split_message
-from modemd.store import Store, accept, wallet
+from modemd.store import Store, wallet
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 64 * 1024  # a send is < 8 KB even as UCS-2 form data; larger is abuse or a bug
-BANK: web.AppKey[Bank] = web.AppKey("bank", Bank)
 
 
 @web.middleware
@@ -73,80 +69,6 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
     except StoreError as exc:
         log.error("%s %s: store failed: %s", request.method, request.path, exc)
         return answer(STORE_ERROR, "the job store cannot write right now; nothing was accepted")
-
-
-async def _fields(request: web.Request) -> dict[str, Any]:
-    """The request's fields: JSON object, or form (urlencoded / multipart), or query string."""
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length or 0)
-    if request.content_type == "application/json":
-        raw = await request.read()
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            # ValueError also covers integers too long to convert; RecursionError deep nesting
-            raise RequestError(StatusCode.PARAM_ERROR, f"malformed JSON: {exc}"[:200]) from exc
-        if not isinstance(data, dict):
-            raise RequestError(StatusCode.PARAM_ERROR, "the JSON body must be an object")
-        return data
-    if request.method == "POST" and request.can_read_body:
-        try:
-            return dict(await request.post())
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise RequestError(StatusCode.PARAM_ERROR, f"malformed form: {exc}"[:200]) from exc
-    return dict(request.query)
-
-
-async def send(request: web.Request) -> web.Response:
-    """POST /api/v1/send: accept a job durably and offer it to the pool."""
-    try:
-        fields = await _fields(request)
-        key, ok_code = await authenticate(request, fields)
-        wanted = parse_send(fields, key.default_country)
-        pin = wanted.pin or key.pin
-        if pin != key.pin:
-            raise RequestError(StatusCode.API_KEY_ERROR, f"this apikey is not valid for pin {pin}")
-        bank = request.app[BANK]
-        if wanted.id_device is not None and not bank.has_device(pin, wanted.id_device):
-            raise RequestError(
-                StatusCode.TOKEN_OR_ID_DEVICE_ERROR,
-                f"device {wanted.id_device} is not in the pool of pin {pin}",
-            )
-        split = split_message(wanted.msg)
-        accepted = await request.app[STORE].write(
-            accept.accept_send,
-            key_id=key.key_id,
-            pin=pin,
-            to=wanted.to,
-            message=wanted.msg,
-            parts=split.count,
-            encoding=split.encoding.value,
-            id_device=wanted.id_device,
-            country=wanted.country,
-        )
-    except RequestError as exc:
-        log.info("send from %s refused: %s (%s)", caller_ip(request), exc.message, exc.code.name)
-        return answer(exc.code, exc.message)
-    except wallet.InsufficientCreditError as exc:
-        log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
-        return answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
-    job, cost = accepted.job, accepted.cost
-    offers = bank.submit(job)
-    priced: dict[str, Any] = {} if cost is None else {"cost": wallet.format_amount(cost)}
-    return answer(
-        ok_code,
-        "accepted: handed to the pool; the IPN reports sent and delivered",
-        job_id=job.job_id,
-        to=job.to,
-        length=len(job.message),
-        parts=job.parts,
-        encoding=job.encoding,
-        **priced,
-        records=[
-            {"device_id": o.device_id, "pin": o.pin, "kind": o.kind, "state": "offered"}
-            for o in offers
-        ],
-    )
 
 
 async def _key_of(request: web.Request) -> ApiKey | web.Response:

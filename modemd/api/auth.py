@@ -17,6 +17,7 @@ from modemd.api.ratelimit import RateLimiter
 from modemd.api.validation import RequestError, ip_allowed, plain_address, read_apikey
 from modemd.model import ApiKey
 from modemd.store import keys as key_rows
+from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -31,12 +32,21 @@ class ApiConfig:
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
     admin_token: str | None = None  # admin API from anywhere with ``Bearer <token>``
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    destination_limits: DestinationLimits | None = None  # the SMS-pumping guard ([limits])
 
 
-def api_config(trusted_proxies: Iterable[str] = (), admin_token: str | None = None) -> ApiConfig:
+def api_config(
+    trusted_proxies: Iterable[str] = (),
+    admin_token: str | None = None,
+    destination_limits: DestinationLimits | None = None,
+) -> ApiConfig:
     """Checked config; a bad proxy entry raises ``ValueError`` naming it."""
     networks = tuple(ipaddress.ip_network(check_network(p)) for p in trusted_proxies)
-    return ApiConfig(trusted_proxies=networks, admin_token=admin_token or None)
+    return ApiConfig(
+        trusted_proxies=networks,
+        admin_token=admin_token or None,
+        destination_limits=destination_limits,
+    )
 
 
 STORE: web.AppKey[Store] = web.AppKey("store", Store)

@@ -45,6 +45,12 @@ def keys() -> None:
 )
 @click.option("--country", default=None, help="Default country (ISO: IT) for national numbers.")
 @click.option("--rate-limit", type=int, default=None, help="Requests per minute (default: none).")
+@click.option(
+    "--allow-premium",
+    is_flag=True,
+    help="May send to premium-rate and shared-cost numbers and to short codes (refused by "
+    "default: SMS pumping).",
+)
 @click.option("--label", default="", help="A name for humans.")
 @db_option
 def keys_create(
@@ -55,6 +61,7 @@ def keys_create(
     cors_origins: tuple[str, ...],
     country: str | None,
     rate_limit: int | None,
+    allow_premium: bool,
     label: str,
     db: str,
 ) -> None:
@@ -67,6 +74,7 @@ def keys_create(
         "cors_origins": list(cors_origins),
         "default_country": country,
         "rate_limit": rate_limit,
+        "allow_premium": allow_premium,
         "label": label,
     }
     try:

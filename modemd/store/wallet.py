@@ -145,6 +145,16 @@ def reserve(db: sqlite_utils.Database, job: Job, country: str | None) -> int | N
     return cost
 
 
+def reserved_for(db: sqlite_utils.Database, job: Job) -> int | None:
+    """What was reserved when ``job`` was accepted; None when its key had no wallet then."""
+    row = db.execute(
+        "SELECT -sum(amount) FROM ledger WHERE job_id = ? AND kind = 'reserve'", [job.job_id]
+    ).fetchone()
+    if row[0] is not None:
+        return int(row[0])
+    return 0 if has_wallet(db, job.key_id) else None
+
+
 def settle(db: sqlite_utils.Database, job: Job, previous: JobState) -> None:
     """Move the credit held for ``job`` after it went ``previous`` -> ``job.state``."""
     if job.state not in (JobState.SENT, JobState.UNKNOWN, JobState.FAILED):

@@ -19,7 +19,7 @@ KEYS: dict[str, dict[str, Any]] = {
     "any": {"over_ip": True},
     "remote": {"allow_ips": ["192.0.2.0/24", "2001:db8::/32"]},
     "web": {"over_ip": True, "cors_origins": ["https://app.example.com", "*.shop.example"]},
-    "italy": {"over_ip": True, "default_country": "IT"},
+    "italy": {"over_ip": True, "default_country": "IT", "allow_premium": True},
     "slow": {"over_ip": True, "rate_limit": 2},
     "other_pin": {"over_ip": True, "pin": "9999"},
 }
