@@ -4,10 +4,14 @@ answer 500, and a pool with no devices."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from api_harness import Api, MakeApi
+from click.testing import CliRunner
 
 from modemd.api.auth import ApiConfig
+from modemd.cli import main
 from modemd.store import accept, jobs, refusals
 
 
@@ -138,3 +142,10 @@ async def test_a_pool_without_devices_says_so(api: Api) -> None:
     assert status == 200 and body["devices_available"] == 0 and body["records"] == []
     queued = await api.store.read(jobs.queued_jobs)
     assert [j.job_id for j in queued] == [body["job_id"]]
+
+
+async def test_the_operator_sees_refusals(api: Api, tmp_path: Path) -> None:
+    await api.send(json=api.ok(to="+39899123456"))
+    result = CliRunner().invoke(main, ["jobs", "--refused", "--db", str(api.store.path)])
+    assert result.exit_code == 0, result.output
+    assert "1 premium_rate" in result.output and "+39899123456" in result.output
