@@ -133,8 +133,16 @@ SCHEMA = Section(
                     "admin_token",
                     STR,
                     None,
-                    "admin API from anywhere with this Bearer token (env MODEMD_ADMIN_TOKEN)",
+                    "admin API over TCP with this Bearer token (env MODEMD_ADMIN_TOKEN)",
                     '"long-random"',
+                ),
+                Key(
+                    "admin_socket",
+                    STR,
+                    "/run/modemd/admin.sock",
+                    "admin API on this Unix socket (mode 0660; served when its directory "
+                    'exists, systemd\'s RuntimeDirectory); "" for none',
+                    '"/run/modemd/admin.sock"',
                 ),
                 Key(
                     "metrics_token",

@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from modemd.api.adminsocket import start_admin_socket
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.config import PhoneConfig, PortConfig, Settings
@@ -111,6 +112,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         )
         runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
+        if settings.option("server.admin_socket"):
+            await start_admin_socket(runner, settings.option("server.admin_socket"))
         if ready is not None:
             ready(port)
         notify("READY=1")

@@ -52,9 +52,11 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
         )
         if exc.status == PAYLOAD_TOO_LARGE.http:
             return answer(PAYLOAD_TOO_LARGE, f"the body is over {MAX_BODY_BYTES} bytes")
+        allow = exc.headers.get("Allow")  # a 405 says which methods the route has
         return answer(
             exc.status,
             exc.reason,
+            headers={"Allow": allow} if allow else None,
             status_code=str(StatusCode.PARAM_ERROR.value),
             status="param_error",
         )

@@ -11,6 +11,7 @@ from modemd.api.answers import answer
 from modemd.errors import InvalidTransitionError
 from modemd.model import ApiKey, EventState
 from modemd.runtime.bank import Bank
+from modemd.store import audit
 from modemd.store import events as outbox
 from modemd.store import jobs as job_rows
 from modemd.store.db import Store
@@ -59,7 +60,15 @@ def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Aut
     async def replay_one(request: web.Request, key: ApiKey) -> web.Response:
         """POST /api/v1/ipn/{event_id}/replay: send a dead letter again (same webhook-id)."""
         event_id = request.match_info["event_id"]
-        replayed = await store.write(outbox.replay, key_id=key.key_id, event_id=event_id)
+        replayed = await store.write(
+            audit.audited,
+            f"api key {key.key_id}",
+            "ipn.replay",
+            event_id,
+            outbox.replay,
+            key_id=key.key_id,
+            event_id=event_id,
+        )
         if not replayed:
             return answer(404, f"no dead letter {event_id} for this key")
         log.info("IPN %s replayed on request of key %d", event_id, key.key_id)
@@ -69,7 +78,16 @@ def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Aut
         """POST /api/v1/ipn/replay?since=&until=: every dead letter created in the range."""
         since = _when(request.query.get("since"), "since")
         until = _when(request.query.get("until"), "until")
-        replayed = await store.write(outbox.replay, key_id=key.key_id, since=since, until=until)
+        replayed = await store.write(
+            audit.audited,
+            f"api key {key.key_id}",
+            "ipn.replay",
+            f"key {key.key_id}",
+            outbox.replay,
+            key_id=key.key_id,
+            since=since,
+            until=until,
+        )
         log.info("%d IPNs replayed on request of key %d", len(replayed), key.key_id)
         return web.json_response({"response": "200", "replayed": replayed})
 

@@ -155,6 +155,6 @@ def ipn_listen(host: str, port: int) -> None:
     run_until_interrupted(run())
 
 
-from modemd.cli import configfile, console, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import audit, configfile, console, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
 
 __all__ = ["main"]

@@ -8,6 +8,8 @@ import asyncio
 import errno
 import json
 import logging
+import os
+import pwd
 import sys
 import urllib.error
 import urllib.request
@@ -20,6 +22,7 @@ import sqlite_utils
 from modemd import config
 from modemd.cli.sockets import port_holder
 from modemd.errors import ConfigError, ModemdError
+from modemd.store import audit
 from modemd.store.db import connect
 from modemd.store.files import check_database
 from modemd.timefmt import local_iso
@@ -64,6 +67,21 @@ def db_option(fn: F) -> F:
         callback=_remember_config,
         help=CONFIG_HELP,
     )(fn)
+
+
+def cli_actor() -> str:
+    """Who runs this command, for the audit log."""
+    try:
+        return f"cli {pwd.getpwuid(os.geteuid()).pw_name}"
+    except KeyError:
+        return f"cli uid {os.geteuid()}"
+
+
+def audited(
+    database: sqlite_utils.Database, action: str, target: str, fn: Any, *args: Any, **kwargs: Any
+) -> Any:
+    """Run a store change and its audit row (who: this command's user) in one transaction."""
+    return audit.audited_transaction(database, cli_actor(), action, target, fn, *args, **kwargs)
 
 
 def open_db(path: str, *, create: bool = False) -> sqlite_utils.Database:

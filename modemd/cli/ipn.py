@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modemd.cli.common import _table, db_option, main, open_db
+from modemd.cli.common import _table, audited, db_option, main, open_db
 from modemd.store import endpoints, keys
 from modemd.store import events as outbox
 from modemd.timefmt import parse_time
@@ -65,8 +65,11 @@ def replay(
             raise click.ClickException(f"no event {event_id} (see `modemd ipn list`)")
         if state != "failed":
             raise click.ClickException(f"event {event_id} is {state}, not a dead letter")
-    ids = outbox.replay(
+    ids = audited(
         database,
+        "ipn.replay",
+        event_id or (f"key {key_id}" if key_id is not None else "dead letters"),
+        outbox.replay,
         key_id=key_id,
         event_id=event_id,
         since=_time(since, "--since"),

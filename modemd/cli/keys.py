@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modemd.api.keyspec import KeySettingsError, check_settings
-from modemd.cli.common import _table, db_option, main, open_db
+from modemd.cli.common import _table, audited, db_option, main, open_db
 from modemd.store import endpoints
 from modemd.store import keys as key_rows
 
@@ -87,7 +87,7 @@ def keys_create(
             "note: no --allow-ip and no --over-ip: every call will get unauthorized_ip", err=True
         )
     database = open_db(db, create=True)
-    key, secret = key_rows.create_key(database, **wanted.columns())
+    key, secret = audited(database, "key.create", "key", key_rows.create_key, **wanted.columns())
     if wanted.columns().get("ipn_url"):
         signing = endpoints.ensure_endpoint(database, key.key_id).secret
         click.echo(
@@ -115,7 +115,7 @@ def keys_list(db: str) -> None:
 @db_option
 def keys_revoke(key_id: int, db: str) -> None:
     """End a key now (its rotated-out secret too)."""
-    if not key_rows.revoke_key(open_db(db), key_id):
+    if not audited(open_db(db), "key.revoke", f"key {key_id}", key_rows.revoke_key, key_id):
         raise click.ClickException(f"no live key {key_id}")
     click.echo(f"key {key_id} revoked")
 
@@ -132,7 +132,9 @@ def keys_revoke(key_id: int, db: str) -> None:
 @db_option
 def keys_rotate(key_id: int, grace: int, db: str) -> None:
     """A new secret for the same key (settings, wallet, jobs kept), printed once, last line."""
-    rotated = key_rows.rotate_key(open_db(db), key_id, float(grace))
+    rotated = audited(
+        open_db(db), "key.rotate", f"key {key_id}", key_rows.rotate_key, key_id, float(grace)
+    )
     if rotated is None:
         raise click.ClickException(f"no live key {key_id}")
     click.echo(f"key {key_id} rotated; the old secret works {grace} s more; store this one now:")

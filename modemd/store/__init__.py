@@ -7,6 +7,7 @@ plain values after it. Nothing outside ``store/`` writes SQL."""
 
 from modemd.store import (
     accept,
+    audit,
     devices,
     dispatch,
     endpoints,
@@ -24,6 +25,7 @@ from modemd.store.db import Store, connect
 __all__ = [
     "Store",
     "accept",
+    "audit",
     "connect",
     "devices",
     "dispatch",

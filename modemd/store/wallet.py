@@ -100,14 +100,16 @@ def ledger_rows(db: sqlite_utils.Database, key_id: int, limit: int = 20) -> list
     )
 
 
-def set_price(db: sqlite_utils.Database, destination: str, per_part: int) -> None:
-    """Price of one part to ``+<prefix>``, a country ``IT``, or ``*`` (everything else)."""
+def set_price(db: sqlite_utils.Database, destination: str, per_part: int) -> str:
+    """Price of one part to ``+<prefix>``, a country ``IT``, or ``*`` (everything else);
+    returns the destination."""
     if per_part < 0:
         raise ValueError("a price cannot be negative")
     db.table("prices").upsert(
         {"destination": destination, "per_part": per_part, "updated_at": time.time()},
         pk="destination",
     )
+    return destination
 
 
 def list_prices(db: sqlite_utils.Database) -> list[dict[str, Any]]:
