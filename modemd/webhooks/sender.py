@@ -104,8 +104,11 @@ class IpnSender:
             # What is due is in flight or waits behind an in-flight event of its job: each
             # finished post wakes us. With nothing in flight, look again shortly.
             delay = IDLE_WAKE_S if self._posts else 0.05
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+        # comes as the wake-up does (the sender then never stopped; seen as a hung shutdown).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
 
     def _start(self, event: OutboxEvent) -> None:
         self._in_flight.add(event.event_id)
