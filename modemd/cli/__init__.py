@@ -155,6 +155,17 @@ def ipn_listen(host: str, port: int) -> None:
     run_until_interrupted(run())
 
 
-from modemd.cli import audit, configfile, console, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import (  # noqa: E402,F401  (register their commands)
+    audit,
+    configfile,
+    console,
+    hardware,
+    ipn,
+    jobs,
+    keys,
+    lists,
+    rules,
+    wallet,
+)
 
 __all__ = ["main"]

@@ -46,6 +46,11 @@ def keys() -> None:
 @click.option("--country", default=None, help="Default country (ISO: IT) for national numbers.")
 @click.option("--rate-limit", type=int, default=None, help="Requests per minute (default: none).")
 @click.option(
+    "--transactional",
+    is_flag=True,
+    help="One-time passwords, alerts: may send to numbers that opted out (STOP).",
+)
+@click.option(
     "--allow-premium",
     is_flag=True,
     help="May send to premium-rate and shared-cost numbers and to short codes (refused by "
@@ -61,6 +66,7 @@ def keys_create(
     cors_origins: tuple[str, ...],
     country: str | None,
     rate_limit: int | None,
+    transactional: bool,
     allow_premium: bool,
     label: str,
     db: str,
@@ -74,6 +80,7 @@ def keys_create(
         "cors_origins": list(cors_origins),
         "default_country": country,
         "rate_limit": rate_limit,
+        "transactional": transactional,
         "allow_premium": allow_premium,
         "label": label,
     }
@@ -107,7 +114,9 @@ def keys_list(db: str) -> None:
         row["allow_ips"] = ",".join(row["allow_ips"])
         row["cors_origins"] = ",".join(row["cors_origins"])
     columns = ["key_id", "label", "prefix", "pin", "over_ip", "allow_ips", "cors_origins"]
-    _table(rows, [*columns, "default_country", "rate_limit", "ipn_url", "revoked_at"])
+    _table(
+        rows, [*columns, "default_country", "rate_limit", "transactional", "ipn_url", "revoked_at"]
+    )
 
 
 @keys.command("revoke")
