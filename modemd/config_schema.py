@@ -223,6 +223,27 @@ SCHEMA = Section(
             ),
         ),
         Section(
+            "ipn",
+            "where IPNs may go: never this daemon's own API, link-local or metadata addresses",
+            (
+                Key(
+                    "deny_loopback",
+                    BOOL,
+                    False,
+                    "refuse IPN URLs that resolve to loopback (127.0.0.0/8, ::1)",
+                    "true",
+                ),
+                Key(
+                    "deny_private",
+                    BOOL,
+                    False,
+                    "refuse IPN URLs that resolve to private ranges (10/8, 172.16/12, "
+                    "192.168/16, fc00::/7); allowed by default: installers post to their LAN",
+                    "true",
+                ),
+            ),
+        ),
+        Section(
             "limits",
             "the SMS-pumping guard: sends per API key per hour to one destination (off if unset)",
             (

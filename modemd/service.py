@@ -23,6 +23,7 @@ from modemd.runtime.bank import Bank
 from modemd.runtime.expiry import expire_forever
 from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
+from modemd.webhooks.egress import EgressPolicy, own_addresses
 from modemd.webhooks.sender import IpnSender
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,11 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         )
         runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
+        sender.egress = EgressPolicy(
+            deny_loopback=settings.option("ipn.deny_loopback"),
+            deny_private=settings.option("ipn.deny_private"),
+            own=own_addresses(settings.host, port),
+        )
         if settings.option("server.admin_socket"):
             await start_admin_socket(runner, settings.option("server.admin_socket"))
         if ready is not None:
