@@ -193,6 +193,13 @@ SCHEMA = Section(
                     '"/run/modemd/admin.sock"',
                 ),
                 Key(
+                    "failed_auth_per_minute",
+                    POSITIVE,
+                    10,
+                    "wrong API keys per caller address per minute; more answer 429",
+                    "10",
+                ),
+                Key(
                     "metrics_token",
                     STR,
                     None,

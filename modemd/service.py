@@ -102,6 +102,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 per_prefix_per_hour=settings.option("limits.per_prefix_per_hour"),
                 per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
             ),
+            settings.option("server.failed_auth_per_minute"),
         )
         app = create_app(
             store,

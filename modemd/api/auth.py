@@ -14,7 +14,7 @@ from aiohttp import web
 from modemd.api.adminsocket import unix_peer
 from modemd.api.contract import StatusCode
 from modemd.api.keyspec import check_network
-from modemd.api.ratelimit import FailedAuthLimiter, RateLimiter
+from modemd.api.ratelimit import FAILED_AUTH_PER_MINUTE, FailedAuthLimiter, RateLimiter
 from modemd.api.validation import RequestError, ip_allowed, plain_address, read_apikey
 from modemd.model import ApiKey
 from modemd.store import keys as key_rows
@@ -41,6 +41,7 @@ def api_config(
     trusted_proxies: Iterable[str] = (),
     admin_token: str | None = None,
     destination_limits: DestinationLimits | None = None,
+    failed_auth_per_minute: int = FAILED_AUTH_PER_MINUTE,
 ) -> ApiConfig:
     """Checked config; a bad proxy entry raises ``ValueError`` naming it."""
     networks = tuple(ipaddress.ip_network(check_network(p)) for p in trusted_proxies)
@@ -48,6 +49,7 @@ def api_config(
         trusted_proxies=networks,
         admin_token=admin_token or None,
         destination_limits=destination_limits,
+        failed_auth=FailedAuthLimiter(failed_auth_per_minute),
     )
 
 
