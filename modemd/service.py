@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from modemd.api.adminsocket import start_admin_socket
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.config import PhoneConfig, PortConfig, Settings
@@ -19,17 +20,20 @@ from modemd.hardware.udev import Udev
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
+from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
 from modemd.runtime.retention import prune_forever
+from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
+from modemd.webhooks.egress import EgressPolicy, own_addresses
 from modemd.webhooks.sender import IpnSender
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_STEP_TIMEOUT_S = 10.0
+SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a shutdown step taking longer is stuck: log it and go on
 # Sends in flight at SIGTERM may finish for this long (typical AT+CMGS: 2-6 s, tails 15-25 s);
 # the unit's TimeoutStopSec=60 leaves room for the rest of the shutdown.
-DRAIN_TIMEOUT_S = 40.0  # a step taking longer is stuck: log what hangs and go on
+DRAIN_TIMEOUT_S = 40.0
 
 
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
@@ -52,9 +56,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     retention_task = asyncio.create_task(
         prune_forever(store, days, batch) if days else asyncio.sleep(0), name="retention"
     )
+    talk = Conversations.from_pools(store, bank, settings.option("pools"))
+    talk_task: asyncio.Task[None] | None = None
     runner = None
     try:
         await bank.start()
+        talk_task = asyncio.create_task(talk.run(), name="conversations")  # after the refill
         ports = list(settings.devices)
         if settings.simulate:
             emulators = EmulatedBank.create(settings.simulate, record=settings.record)
@@ -96,7 +103,16 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             )
             await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
-        api = api_config(settings.trusted_proxies, settings.admin_token)
+        api = api_config(
+            settings.trusted_proxies,
+            settings.admin_token,
+            DestinationLimits(
+                prefix_digits=settings.option("limits.prefix_digits"),
+                per_prefix_per_hour=settings.option("limits.per_prefix_per_hour"),
+                per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
+            ),
+            settings.option("server.failed_auth_per_minute"),
+        )
         app = create_app(
             store,
             bank,
@@ -107,6 +123,13 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         )
         runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
+        sender.egress = EgressPolicy(
+            deny_loopback=settings.option("ipn.deny_loopback"),
+            deny_private=settings.option("ipn.deny_private"),
+            own=own_addresses(settings.host, port),
+        )
+        if settings.option("server.admin_socket"):
+            await start_admin_socket(runner, settings.option("server.admin_socket"))
         if ready is not None:
             ready(port)
         notify("READY=1")
@@ -132,12 +155,10 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         if watchdog is not None:  # fed until the devices are closed: a hung close gets killed
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
-        for task in (sender_task, expiry_task, retention_task):
+        tasks = [sender_task, expiry_task, retention_task, *([talk_task] if talk_task else [])]
+        for task in tasks:
             task.cancel()
-        await _shutdown_step(
-            "IPN sender",
-            asyncio.gather(sender_task, expiry_task, retention_task, return_exceptions=True),
-        )
+        await _shutdown_step("IPN sender", asyncio.gather(*tasks, return_exceptions=True))
         if emulators is not None:
             await _shutdown_step("emulators", emulators.close())
         if phone_emulators is not None:

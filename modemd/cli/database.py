@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from modemd.cli import become_owner_of, current_settings, db_option, main, open_db
+from modemd.cli.common import become_owner_of, current_settings, db_option, main, open_db
 from modemd.hardware.doctor import holders
 from modemd.store import files, retention
 from modemd.timefmt import local_iso
