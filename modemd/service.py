@@ -19,7 +19,9 @@ from modemd.hardware.net import PhoneHotPlug, phone_factory
 from modemd.hardware.udev import Udev
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.runtime.bank import Bank
+from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.expiry import expire_forever
+from modemd.runtime.feeder import Feeder
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
@@ -57,9 +59,17 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     store.on_commit.append(sender.wake)
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
+    feeder = Feeder(store, bank)
+    campaigns = CampaignRunner(store, feeder)
+    time_tasks: list[asyncio.Task[None]] = []
     runner = None
     try:
         await bank.start()
+        await campaigns.recover()
+        time_tasks += [
+            asyncio.create_task(feeder.run(), name="feeder"),
+            asyncio.create_task(campaigns.run(), name="campaign progress"),
+        ]
         ports = list(settings.devices)
         if settings.simulate:
             emulators = EmulatedBank.create(settings.simulate, record=settings.record)
@@ -88,7 +98,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
         api = api_config(settings.trusted_proxies, settings.admin_token)
-        runner, port = await start_site(create_app(store, bank, api), settings.host, settings.port)
+        app = create_app(store, bank, api, runner=campaigns)
+        runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
         if ready is not None:
             ready(port)
@@ -110,6 +121,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             "draining sends",
             bank.drain(DRAIN_TIMEOUT_S),
             timeout_s=DRAIN_TIMEOUT_S + SHUTDOWN_STEP_TIMEOUT_S,
+        )
+        for task in time_tasks:
+            task.cancel()
+        await _shutdown_step(
+            "feeder and campaigns",
+            asyncio.gather(*time_tasks, campaigns.close(), return_exceptions=True),
         )
         await _shutdown_step("devices", bank.close())
         if watchdog is not None:  # fed until the devices are closed: a hung close gets killed

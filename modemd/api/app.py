@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from typing import Any
 
 import sqlite_utils
 from aiohttp import web
 
-from modemd.api import admin, docs, ipn_routes, phone_hooks
+from modemd.api import admin, campaigns, docs, ipn_routes, phone_hooks
 from modemd.api.auth import (
     CONFIG,
     STORE,
@@ -19,6 +20,7 @@ from modemd.api.auth import (
     authenticate,
     caller_ip,
 )
+from modemd.api.campaigns import dispatch
 from modemd.api.contract import (
     PAYLOAD_TOO_LARGE,
     RATE_LIMITED,
@@ -29,13 +31,17 @@ from modemd.api.contract import (
     other_body,
 )
 from modemd.api.cors import cors_headers
+from modemd.api.timing import Timing, parse_timing
 from modemd.api.validation import RequestError, SendRequest, parse_send
 from modemd.errors import StoreError
 from modemd.model import ApiKey, Job
 from modemd.runtime.bank import Bank
+from modemd.runtime.campaigns import CampaignRunner
+from modemd.runtime.feeder import Feeder
 from modemd.sms.encoding import split_message
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
+from modemd.store import queue as queue_rows
 from modemd.store import wallet
 from modemd.store.db import Store
 
@@ -123,10 +129,11 @@ async def _fields(request: web.Request) -> dict[str, Any]:
 
 
 def _accept(
-    db: sqlite_utils.Database, key: ApiKey, wanted: SendRequest, pin: str
+    db: sqlite_utils.Database, key: ApiKey, wanted: SendRequest, pin: str, timing: Timing
 ) -> tuple[Job, int | None]:
     """Insert the job and reserve its cost in one transaction (no credit: neither happens)."""
     split = split_message(wanted.msg)
+    now = time.time()
     job = job_rows.insert_job(
         db,
         key_id=key.key_id,
@@ -136,6 +143,11 @@ def _accept(
         parts=split.count,
         encoding=split.encoding.value,
         id_device=wanted.id_device,
+        lane=timing.lane or queue_rows.key_lane(db, key.key_id),
+        send_at=timing.send_at,
+        valid_until=timing.valid_until
+        or queue_rows.default_valid_until(db, key.key_id, now, timing.send_at),
+        now=now,
     )
     return job, wallet.reserve(db, job, wanted.country)
 
@@ -146,6 +158,7 @@ async def send(request: web.Request) -> web.Response:
         fields = await _fields(request)
         key, ok_code = await authenticate(request, fields)
         wanted = parse_send(fields, key.default_country)
+        timing = parse_timing(fields, time.time())
         pin = wanted.pin or key.pin
         if pin != key.pin:
             raise RequestError(StatusCode.API_KEY_ERROR, f"this apikey is not valid for pin {pin}")
@@ -155,14 +168,14 @@ async def send(request: web.Request) -> web.Response:
                 StatusCode.TOKEN_OR_ID_DEVICE_ERROR,
                 f"device {wanted.id_device} is not in the pool of pin {pin}",
             )
-        job, cost = await request.app[STORE].write(_accept, key, wanted, pin)
+        job, cost = await request.app[STORE].write(_accept, key, wanted, pin, timing)
     except RequestError as exc:
         log.info("send from %s refused: %s (%s)", caller_ip(request), exc.message, exc.code.name)
         return _answer(exc.code, exc.message)
     except wallet.InsufficientCreditError as exc:
         log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
         return _answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
-    offers = bank.submit(job)
+    offers = dispatch(request.app, job)
     return _answer(
         ok_code,
         "accepted: handed to the pool; the IPN reports sent and delivered",
@@ -228,7 +241,13 @@ async def get_balance(request: web.Request) -> web.Response:
     )
 
 
-def create_app(store: Store, bank: Bank, config: ApiConfig | None = None) -> web.Application:
+def create_app(
+    store: Store,
+    bank: Bank,
+    config: ApiConfig | None = None,
+    *,
+    runner: CampaignRunner | None = None,
+) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
     )
@@ -243,6 +262,9 @@ def create_app(store: Store, bank: Bank, config: ApiConfig | None = None) -> web
     ipn_routes.add_routes(app, store, bank, _key_of)  # issue 5: dead letters, replay, retry
     docs.add_routes(app, _key_of)  # issue 6: /openapi.json, /docs, /api/v1/samples/{lang}
     phone_hooks.add_routes(app, bank)  # issue 10: phone webhooks, hints to poll at once
+    # issue 16: campaigns, job cancel; without a runner (tests of other routes) one that is
+    # never run: deferred and bulk jobs then wait in the database
+    campaigns.add_routes(app, runner or CampaignRunner(store, Feeder(store, bank)), _key_of)
     return app
 
 

@@ -19,6 +19,7 @@ from modemd.model import (
     EventType,
     Job,
     JobState,
+    Lane,
     SentPart,
 )
 from modemd.store import events, reports, wallet
@@ -31,7 +32,7 @@ def new_job_id() -> str:
     return f"job_{int(time.time() * 1000):x}{secrets.token_hex(4)}"
 
 
-def _job(row: dict[str, Any]) -> Job:
+def row_to_job(row: dict[str, Any]) -> Job:
     return Job(
         job_id=row["job_id"],
         key_id=row["key_id"],
@@ -46,6 +47,10 @@ def _job(row: dict[str, Any]) -> Job:
         error=row["error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        lane=Lane(row["lane"]),
+        send_at=row["send_at"],
+        valid_until=row["valid_until"],
+        campaign_id=row["campaign_id"],
     )
 
 
@@ -59,9 +64,14 @@ def insert_job(
     parts: int,
     encoding: str,
     id_device: str | None = None,
+    lane: Lane = Lane.HIGH,
+    send_at: float | None = None,
+    valid_until: float | None = None,
+    campaign_id: str | None = None,
+    now: float | None = None,
 ) -> Job:
     """Insert a new queued job."""
-    now = time.time()
+    now = time.time() if now is None else now
     row = {
         "job_id": new_job_id(),
         "key_id": key_id,
@@ -76,12 +86,16 @@ def insert_job(
         "error": None,
         "created_at": now,
         "updated_at": now,
+        "lane": lane.value,
+        "send_at": send_at,
+        "valid_until": valid_until,
+        "campaign_id": campaign_id,
     }
     db.conn.execute(
         f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
         list(row.values()),
     )
-    return _job(row)
+    return row_to_job(row)
 
 
 def get_job(db: sqlite_utils.Database, job_id: str) -> Job | None:
@@ -89,7 +103,7 @@ def get_job(db: sqlite_utils.Database, job_id: str) -> Job | None:
     row = cursor.fetchone()
     if row is None:
         return None
-    return _job(dict(zip([d[0] for d in cursor.description], row, strict=False)))
+    return row_to_job(dict(zip([d[0] for d in cursor.description], row, strict=False)))
 
 
 def get_job_detail(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
@@ -120,6 +134,10 @@ def get_job_detail(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | N
         "updated_at": row["updated_at"],
         "sent_at": row["sent_at"],
         "final_at": row["final_at"],
+        "lane": row["lane"],
+        "send_at": row["send_at"],
+        "valid_until": row["valid_until"],
+        "campaign_id": row["campaign_id"],
         "part_details": parts,
     }
 
@@ -139,8 +157,14 @@ def list_jobs(
 
 
 def queued_jobs(db: sqlite_utils.Database) -> list[Job]:
-    """Every queued job in queue order (start-up: refill the pools)."""
-    return [_job(r) for r in db.table("jobs").rows_where("state = ?", ["queued"], order_by="seq")]
+    """Queued high-lane jobs due now, in queue order (start-up: refill the pools). The others
+    (bulk lane, a later ``send_at``) are fed to the pools by ``runtime.feeder``."""
+    return [
+        row_to_job(r)
+        for r in db.table("jobs").rows_where(
+            "state = 'queued' AND lane = 'high' AND send_at IS NULL", order_by="seq"
+        )
+    ]
 
 
 def move_job(
@@ -177,11 +201,16 @@ def move_job(
 
 
 def claim_job(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | None:
-    """Atomically give a queued job to ``device_id``; None when it is no longer queued."""
+    """Atomically give a queued job to ``device_id``; None when it is no longer queued, is past
+    its ``valid_until``, or its campaign is not running (paused or cancelled since it was fed)."""
+    now = time.time()
     cursor = db.execute(
         "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
-        "updated_at = ? WHERE job_id = ? AND state = 'queued'",
-        [device_id, time.time(), job_id],
+        "updated_at = ? WHERE job_id = ? AND state = 'queued' "
+        "AND (valid_until IS NULL OR valid_until > ?) AND (campaign_id IS NULL OR EXISTS "
+        "(SELECT 1 FROM campaigns c WHERE c.campaign_id = jobs.campaign_id "
+        "AND c.state = 'running'))",
+        [device_id, now, job_id, now],
     )
     if cursor.rowcount != 1:
         return None
@@ -295,5 +324,7 @@ def attempts(db: sqlite_utils.Database, job_id: str) -> int:
 
 def recover_interrupted(db: sqlite_utils.Database) -> list[Job]:
     """At start-up: a job left in ``sending`` by a crash has an unknown outcome."""
-    stuck = [_job(r) for r in db.table("jobs").rows_where("state = ?", ["sending"], order_by="seq")]
+    stuck = [
+        row_to_job(r) for r in db.table("jobs").rows_where("state = ?", ["sending"], order_by="seq")
+    ]
     return [mark_unknown(db, job, "daemon stopped while sending") for job in stuck]

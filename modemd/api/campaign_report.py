@@ -1,0 +1,147 @@
+"""A campaign's rows checked one by one: the number (E.164 after normalisation, duplicates found
+on it), every placeholder of the template filled, the text's length; the validation report
+counts them (``valid``, ``duplicates``, ``invalid`` with row, column and reason). No I/O."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from modemd.api.contract import StatusCode
+from modemd.api.validation import MAX_MESSAGE_CHARS, RequestError, normalise_number
+from modemd.sms.encoding import split_message
+from modemd.store.campaigns import Recipient
+
+NUMBER_COLUMNS = ("to", "number", "phone", "mobile", "msisdn", "telephone", "tel")
+MAX_INVALID_LISTED = 1000  # the report lists this many invalid rows; ``invalid_count`` has all
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .-]*$")
+
+
+def placeholders(template: str) -> list[str]:
+    """The ``{name}`` placeholders of ``template`` (``{{``/``}}`` are literal braces)."""
+    found = []
+    for match in _TOKEN.finditer(template):
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            continue
+        name = match.group(1)
+        if name is None or not _NAME.match(name.strip()):
+            raise RequestError(
+                StatusCode.PARAM_ERROR,
+                f"template: {token!r} at character {match.start() + 1} is not a placeholder "
+                "like {name} (write {{ and }} for literal braces)",
+            )
+        found.append(name.strip())
+    return found
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """``template`` with each ``{name}`` replaced by its value."""
+
+    def one(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        return values[match.group(1).strip()]
+
+    return _TOKEN.sub(one, template)
+
+
+@dataclass
+class RowChecker:
+    """Checks rows against one header and template; keeps the report's counts."""
+
+    template: str
+    header: list[str]
+    default_country: str | None
+    rows: int = 0
+    valid: int = 0
+    duplicates: int = 0
+    blank: int = 0
+    invalid_count: int = 0
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+    parts: Counter[str] = field(default_factory=Counter)
+    messages: Counter[str] = field(default_factory=Counter)
+    _seen: set[str] = field(default_factory=set)
+    _columns: dict[str, int] = field(default_factory=dict)
+    _number: int = 0
+    _names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._columns = {}
+        for i, name in enumerate(self.header):
+            self._columns.setdefault(name.strip().lower(), i)
+        number = next((self._columns[c] for c in NUMBER_COLUMNS if c in self._columns), None)
+        if number is None:
+            raise RequestError(
+                StatusCode.PARAM_ERROR,
+                f"row 1 (the header) has no number column: name one of {', '.join(NUMBER_COLUMNS)}"
+                f" (columns: {', '.join(self.header)[:200]})",
+            )
+        self._number = number
+        self._names = placeholders(self.template)
+        for name in self._names:
+            if name.lower() not in self._columns:
+                raise RequestError(
+                    StatusCode.PARAM_ERROR,
+                    f"template placeholder {{{name}}} has no column "
+                    f"(columns: {', '.join(self.header)[:200]})",
+                )
+
+    def check(self, line: int, cells: list[str]) -> Recipient | None:
+        """The recipient of row ``line`` (1-based, the header is 1), or None (counted)."""
+        if not any(cells):
+            self.blank += 1
+            return None
+        self.rows += 1
+        raw = cells[self._number] if self._number < len(cells) else ""
+        if not raw:
+            return self._invalid(line, self.header[self._number], "no number")
+        try:
+            to, country = normalise_number(raw, self.default_country)
+        except RequestError as exc:
+            return self._invalid(line, self.header[self._number], exc.message.replace("'to' ", ""))
+        values = {}
+        for name in self._names:
+            i = self._columns[name.lower()]
+            value = cells[i] if i < len(cells) else ""
+            if not value:
+                return self._invalid(line, self.header[i], f"no value for {{{name}}}")
+            values[name] = value
+        message = render(self.template, values)
+        if len(message) > MAX_MESSAGE_CHARS:
+            return self._invalid(
+                line, "", f"the message has {len(message)} characters; at most {MAX_MESSAGE_CHARS}"
+            )
+        if to in self._seen:
+            self.duplicates += 1
+            return None
+        self._seen.add(to)
+        split = split_message(message)
+        self.valid += 1
+        self.parts[split.encoding.value] += split.count
+        self.messages[split.encoding.value] += 1
+        return Recipient(line, to, country, message, split.count, split.encoding.value)
+
+    def _invalid(self, line: int, column: str, reason: str) -> Recipient | None:
+        self.invalid_count += 1
+        if len(self.invalid) < MAX_INVALID_LISTED:
+            self.invalid.append({"row": line, "column": column, "reason": reason})
+        return None
+
+    def report(self) -> dict[str, Any]:
+        """The counts (the caller adds cost, time, opted-out and blocked counts)."""
+        return {
+            "rows": self.rows,
+            "valid": self.valid,
+            "duplicates": self.duplicates,
+            "invalid_count": self.invalid_count,
+            "invalid": self.invalid,
+            "blank_rows": self.blank,
+            "messages": dict(self.messages),
+            "parts": dict(self.parts),
+            "total_parts": sum(self.parts.values()),
+        }
