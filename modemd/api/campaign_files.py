@@ -91,16 +91,17 @@ def rows(path: Path, kind: FileKind) -> Iterator[list[str]]:
 
 def _xlsx_rows(path: Path) -> Iterator[list[str]]:
     # openpyxl's read-only mode streams the sheet's XML: the workbook is never loaded whole
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
-        raise bad_file(f"the file is not a readable XLSX workbook: {exc}"[:200]) from exc
-    try:
-        sheet = book.worksheets[0]
-        for values in sheet.iter_rows(values_only=True):
-            yield [_cell(v) for v in values]
-    finally:
-        book.close()
+    with path.open("rb") as f:  # a file object: openpyxl would judge a path by its suffix
+        try:
+            book = openpyxl.load_workbook(f, read_only=True, data_only=True)
+        except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+            raise bad_file(f"the file is not a readable XLSX workbook: {exc}"[:200]) from exc
+        try:
+            sheet = book.worksheets[0]
+            for values in sheet.iter_rows(values_only=True):
+                yield [_cell(v) for v in values]
+        finally:
+            book.close()
 
 
 def _cell(value: Any) -> str:

@@ -205,4 +205,4 @@ def ipn_listen(host: str, port: int) -> None:
     asyncio.run(run())
 
 
-from modemd.cli import hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import campaigns, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)

@@ -24,7 +24,7 @@ from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
-FEED_TICK_S = 0.25  # while bulk jobs wait: a pool's bulk lane holds ~1 s of work (see below)
+FEED_TICK_S = 0.25  # while bulk jobs wait (a pool whose bulk lane runs low wakes it sooner)
 IDLE_TICK_S = 1.0  # nothing bulk waiting: look again this often (wake() cuts it short)
 LAPSE_SWEEP_S = 5.0  # claims refuse a job past valid_until at once; the sweep only records it
 FED_GRACE_S = 30.0  # a fed job taken by a device is claimed within this (one store write)
@@ -109,8 +109,9 @@ class Feeder:
             if self.quiet(pin, now):
                 continue
             pool = self.bank.pool(pin)
-            devices = len(self.bank.offers(pin))
-            room = max(BULK_MIN_WAITING, BULK_PER_DEVICE * devices) - pool.waiting(Lane.BULK)
+            target = max(BULK_MIN_WAITING, BULK_PER_DEVICE * len(self.bank.offers(pin)))
+            pool.on_bulk_low, pool.bulk_low_water = self.wake, target // 2
+            room = target - pool.waiting(Lane.BULK)
             if room <= 0:
                 continue
             candidates = await self.store.read(queue_rows.due_bulk, pin, now, room + len(self._fed))

@@ -29,6 +29,10 @@ class PoolQueue:
         default_factory=lambda: {lane: deque() for lane in LANE_ORDER}
     )
     _idle: deque[_Waiter] = field(default_factory=deque)
+    # Called when a device took a bulk job and fewer than ``bulk_low_water`` remain (the
+    # feeder tops the lane up from the database).
+    on_bulk_low: Callable[[], None] | None = None
+    bulk_low_water: int = 0
 
     def __len__(self) -> int:
         return sum(len(jobs) for jobs in self._lanes.values())
@@ -69,6 +73,8 @@ class PoolQueue:
             for job in jobs:
                 if _may_send(job, device_id):
                     jobs.remove(job)
+                    if lane is Lane.BULK and len(jobs) < self.bulk_low_water and self.on_bulk_low:
+                        self.on_bulk_low()
                     return job
         waiter = _Waiter(device_id, asyncio.get_running_loop().create_future())
         self._idle.append(waiter)
