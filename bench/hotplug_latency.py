@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 
 from hardware.testbed import Bench, FakeUsbModem, Testbed, TtySpec, entered
 
-from modemd.drivers.emulator_profile import emulated_identity
+from modemd.emulators.profile import emulated_identity
 from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.udev import Udev
 from modemd.model import DeviceState

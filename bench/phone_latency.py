@@ -18,11 +18,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from modemd.drivers.emulator import EmulatedBank
 from modemd.drivers.phone import PhoneDriver, PhoneTimings
-from modemd.drivers.phone_emulator import EmulatedPhone, PhoneProfile
 from modemd.drivers.phone_protocol import Pacer
 from modemd.drivers.serial_at import SerialAtDriver
+from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.phone import EmulatedPhone, PhoneProfile
 from modemd.sms.pdu import StatusReport
 
 UNPACED = Pacer(max_parts=10**9)  # the bench measures latency, not Android's limit

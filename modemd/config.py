@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from modemd.config_check import defaults, validate
+from modemd.config_schema import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PIN, DEFAULT_PORT
 from modemd.errors import ConfigError
 from modemd.model import NO_PACING, Pacing
 
-DEFAULT_DB = "modemd.db"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
-DEFAULT_PIN = "1000"
+SYSTEM_CONFIG = "/etc/modemd/modemd.toml"  # the installer writes it; daemon and CLI read it
+SERVER_KEYS = ("db", "host", "port", "admin_token", "trusted_proxies")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +61,7 @@ class LabelRule:
 
 LABEL_KEYS = {"id_serial": "ID_SERIAL", "id_path": "ID_PATH"}
 PHONE_MATCH_KEYS = ("interface", "mac", "serial")  # how [[phones]] names a tethered phone
-PACING_KEYS = {"min_gap_s": (int, float), "daily_cap": (int,), "monthly_cap": (int,)}
+PACING_KEYS = ("min_gap_s", "daily_cap", "monthly_cap")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +82,21 @@ class Settings:
     sim_pins: dict[str, str] = field(default_factory=dict)  # ICCID -> SIM PIN
     pacing: Pacing = NO_PACING  # every device's, unless pacing_by_device has its IMEI
     pacing_by_device: dict[str, Pacing] = field(default_factory=dict)
+    # The config file as checked against the schema, every default filled in: see option().
+    document: dict[str, Any] = field(default_factory=defaults)
 
     def pacing_of(self, device_id: str) -> Pacing:
         return self.pacing_by_device.get(device_id, self.pacing)
+
+    def option(self, name: str) -> Any:
+        """A config value by its dotted name (``"server.port"``, ``"pools"``): the file's or
+        the schema's default. Flags and environment are applied to the fields above only."""
+        value: Any = self.document
+        for part in name.split("."):
+            if not isinstance(value, dict) or part not in value:
+                raise KeyError(f"no config key {name} in the schema")
+            value = value[part]
+        return value
 
 
 def parse_device(spec: str, default_pin: str) -> PortConfig:
@@ -96,129 +107,98 @@ def parse_device(spec: str, default_pin: str) -> PortConfig:
     return PortConfig(port=port, pin=pin or default_pin)
 
 
-def _from_file(path: Path) -> dict[str, Any]:
+def config_file(explicit: str | None = None) -> str | None:
+    """--config, else $MODEMD_CONFIG (set but empty: no file), else SYSTEM_CONFIG if present."""
+    if explicit:
+        return explicit
+    if "MODEMD_CONFIG" in os.environ:
+        return os.environ["MODEMD_CONFIG"] or None
+    return SYSTEM_CONFIG if Path(SYSTEM_CONFIG).exists() else None
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The file checked against the schema, every default filled in (ConfigError otherwise)."""
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text()
     except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config {path}: not UTF-8 text ({exc.reason})") from exc
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path}: {exc}") from exc
-    values: dict[str, Any] = {}
-    server = data.get("server", {})
-    for name, kind in (("db", str), ("host", str), ("port", int), ("admin_token", str)):
-        if name in server:
-            if not isinstance(server[name], kind):
-                raise ConfigError(f"config {path}: server.{name} must be {kind.__name__}")
-            values[name] = server[name]
-    proxies = server.get("trusted_proxies", [])
-    if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
-        raise ConfigError(f"config {path}: server.trusted_proxies must be a list of addresses")
-    for proxy in proxies:
-        try:
-            ipaddress.ip_network(proxy, strict=False)
-        except ValueError as exc:
-            raise ConfigError(f"config {path}: server.trusted_proxies: {proxy!r}: {exc}") from exc
-    values["trusted_proxies"] = tuple(proxies)
-    devices = []
-    for i, entry in enumerate(data.get("devices", [])):
-        if not isinstance(entry, dict) or not isinstance(entry.get("port"), str):
-            raise ConfigError(f"config {path}: devices[{i}] needs a 'port' string")
-        if not isinstance(entry.get("pin"), str | int):
-            raise ConfigError(f"config {path}: devices[{i}] needs a 'pin'")
-        sim_pin = entry.get("sim_pin")
-        devices.append(
-            PortConfig(
-                entry["port"], str(entry["pin"]), str(sim_pin) if sim_pin is not None else None
-            )
-        )
-    values["devices"] = tuple(devices)
-    values["phones"] = _phones(data.get("phones", []), path)
-    values.update(_hardware(path, data))
+    return validate(data, text, str(path))
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    document = read_file(path)
+    server = document["server"]
+    values: dict[str, Any] = {name: server[name] for name in SERVER_KEYS}
+    values["devices"] = tuple(
+        PortConfig(entry["port"], entry["pin"], entry["sim_pin"]) for entry in document["devices"]
+    )
+    values["phones"] = _phones(document["phones"], path)
+    values.update(_hardware(path, document))
+    values["document"] = document
     return values
 
 
-def _hardware(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+def _hardware(path: Path, document: dict[str, Any]) -> dict[str, Any]:
     """The [udev], [sim_pins] and [pacing] tables."""
-    values: dict[str, Any] = {}
-    udev = data.get("udev", {})
-    if "enabled" in udev:
-        if not isinstance(udev["enabled"], bool):
-            raise ConfigError(f"config {path}: udev.enabled must be true or false")
-        values["udev"] = udev["enabled"]
+    udev = document["udev"]
     labels = []
-    for i, entry in enumerate(udev.get("labels", [])):
-        keys = [k for k in LABEL_KEYS if isinstance(entry, dict) and k in entry]
-        if len(keys) != 1 or not isinstance(entry.get("pin"), str | int):
+    for i, entry in enumerate(udev["labels"]):
+        keys = [k for k in LABEL_KEYS if entry[k] is not None]
+        if len(keys) != 1:
             raise ConfigError(
                 f"config {path}: udev.labels[{i}] needs a 'pin' and one of id_serial, id_path"
             )
-        labels.append(LabelRule(LABEL_KEYS[keys[0]], str(entry[keys[0]]), str(entry["pin"])))
-    values["labels"] = tuple(labels)
-    sim_pins = data.get("sim_pins", {})
-    if not isinstance(sim_pins, dict):
-        raise ConfigError(f'config {path}: sim_pins must be a table of ICCID = "PIN"')
-    values["sim_pins"] = {str(iccid): str(pin) for iccid, pin in sim_pins.items()}
-    pacing = data.get("pacing", {})
-    values["pacing"] = _pacing(path, "pacing", pacing)
-    values["pacing_by_device"] = {
-        str(imei): _pacing(path, f"pacing.devices.{imei}", table, values["pacing"])
-        for imei, table in pacing.get("devices", {}).items()
+        labels.append(LabelRule(LABEL_KEYS[keys[0]], entry[keys[0]], entry["pin"]))
+    pacing = _pacing(document["pacing"])
+    return {
+        "udev": udev["enabled"],
+        "labels": tuple(labels),
+        "sim_pins": dict(document["sim_pins"]),
+        "pacing": pacing,
+        "pacing_by_device": {
+            imei: _pacing(table, pacing) for imei, table in document["pacing"]["devices"].items()
+        },
     }
-    return values
 
 
-def _pacing(path: Path, where: str, table: Any, base: Pacing = NO_PACING) -> Pacing:
-    if not isinstance(table, dict):
-        raise ConfigError(f"config {path}: {where} must be a table")
-    values: dict[str, Any] = {}
-    for name, kinds in PACING_KEYS.items():
-        if name in table:
-            value = table[name]
-            if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
-                raise ConfigError(f"config {path}: {where}.{name} must be a number >= 0")
-            values[name] = value
-    return replace(base, **values)
+def _pacing(table: dict[str, Any], base: Pacing = NO_PACING) -> Pacing:
+    return replace(base, **{k: table[k] for k in PACING_KEYS if table[k] is not None})
 
 
-def _phones(entries: Any, path: Path) -> tuple[PhoneConfig, ...]:
-    """``[[phones]]``: url, pin, password (required), username, pace_parts."""
+def _phones(entries: list[dict[str, Any]], path: Path) -> tuple[PhoneConfig, ...]:
+    """``[[phones]]``: a url, or (a tethered phone found by udev) one of interface, mac, serial."""
     phones = []
-    for i, entry in enumerate(entries if isinstance(entries, list) else [None]):
-        found = {k: entry[k] for k in PHONE_MATCH_KEYS if isinstance(entry, dict) and k in entry}
-        if (
-            not isinstance(entry, dict)
-            or not isinstance(entry.get("password"), str)
-            or not (isinstance(entry.get("url"), str) or found)
-            or not all(isinstance(v, str) for v in found.values())
-        ):
+    for i, entry in enumerate(entries):
+        found = {k: entry[k] for k in PHONE_MATCH_KEYS if entry[k] is not None}
+        if entry["url"] is None and not found:
             raise ConfigError(
                 f"config {path}: phones[{i}] needs 'url' and 'password' strings (or, for a "
                 "tethered phone found by udev, 'password' and one of interface, mac, serial)"
             )
-        pin = entry.get("pin")  # a tethered phone may take its pin from udev's MODEMD_PIN
-        if not isinstance(pin, str | int) and (pin is not None or "url" in entry):
+        if entry["pin"] is None and entry["url"] is not None:
             raise ConfigError(f"config {path}: phones[{i}] needs a 'pin'")
-        app_port = entry.get("port", 8080)
-        if isinstance(app_port, bool) or not isinstance(app_port, int) or not 0 < app_port < 65536:
-            raise ConfigError(f"config {path}: phones[{i}].port must be a TCP port (1-65535)")
-        pace = entry.get("pace_parts")
-        if pace is not None and (not isinstance(pace, int) or pace < 1):
-            raise ConfigError(f"config {path}: phones[{i}].pace_parts must be a positive integer")
-        username = str(entry.get("username", "sms"))
-        hook = {k: entry[k] for k in ("webhook_url", "signing_key") if k in entry}
-        if hook and (len(hook) != 2 or not all(isinstance(v, str) and v for v in hook.values())):
+        hook = {k: entry[k] for k in ("webhook_url", "signing_key") if entry[k]}
+        if (entry["webhook_url"] is not None or entry["signing_key"] is not None) and len(
+            hook
+        ) != 2:
             raise ConfigError(
                 f"config {path}: phones[{i}] needs both 'webhook_url' and 'signing_key' strings"
             )
         phones.append(
             PhoneConfig(
-                entry.get("url", ""),
-                "" if pin is None else str(pin),
+                entry["url"] or "",
+                entry["pin"] or "",
                 entry["password"],
-                username,
-                pace,
+                entry["username"],
+                entry["pace_parts"],
                 **found,
-                app_port=app_port,
+                app_port=entry["port"],
                 **hook,
             )
         )

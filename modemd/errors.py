@@ -2,6 +2,7 @@
 
 ModemdError
 ├── ConfigError                  bad config file / flags
+├── PduError                     an SMS PDU that cannot be decoded (``raw`` keeps it)
 ├── StoreError                   SQLite could not do what was asked
 │   └── InvalidTransitionError   a job state change the state machine forbids
 └── DeviceError                  anything a device did wrong
@@ -20,6 +21,17 @@ class ModemdError(Exception):
 
 class ConfigError(ModemdError):
     """The configuration is invalid."""
+
+
+class PduError(ModemdError, ValueError):
+    """A PDU is malformed or truncated. ``raw`` is the PDU as received (hex), "" if not known.
+
+    Also a ValueError: the SUBMIT and STATUS-REPORT parsers promised ValueError before it existed.
+    """
+
+    def __init__(self, message: str, *, raw: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw
 
 
 class StoreError(ModemdError):

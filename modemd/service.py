@@ -11,9 +11,9 @@ from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.emulator import EmulatedBank
-from modemd.drivers.phone_emulator import EmulatedPhoneBank
 from modemd.drivers.serial_at import SerialAtDriver
+from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.phone import EmulatedPhoneBank
 from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.net import PhoneHotPlug, phone_factory
 from modemd.hardware.udev import Udev

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import serial
 
-from modemd.drivers.emulator import (
+from modemd.emulators.modem import (
     EmulatedBank,
     EmulatedModem,
     LineState,
@@ -24,7 +24,7 @@ from modemd.drivers.emulator import (
     SendRecorder,
     serve,
 )
-from modemd.drivers.emulator_profile import emulated_identity
+from modemd.emulators.profile import emulated_identity
 from modemd.sms import pdu
 
 SEED = 1234

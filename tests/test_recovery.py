@@ -12,8 +12,8 @@ import pytest
 from hardware.testbed import until
 
 from modemd.at.transaction import Command
-from modemd.drivers.emulator import EmulatedBank, EmulatedModem
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.errors import ModemCommandError, SendError
 from modemd.model import DeviceState, Job, JobState, Pacing
 from modemd.runtime.bank import Bank

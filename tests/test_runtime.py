@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.emulator import EmulatedBank
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.emulators.modem import EmulatedBank
 from modemd.model import DeviceState, Job, JobState
 from modemd.runtime.bank import Bank
 from modemd.store import events, jobs, keys

@@ -11,8 +11,8 @@ import pytest
 
 from modemd.at import commands as at
 from modemd.at.transaction import Command
-from modemd.drivers.emulator import EmulatedBank, EmulatedModem
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.errors import DeviceError, ModemCommandError, SendError
 from modemd.sms.pdu import StatusReport
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from modemd.api.campaign_files import MAX_FILE_BYTES
 from modemd.api.contract import StatusCode
@@ -56,7 +57,13 @@ async def read_upload(request: web.Request) -> Upload:
     upload = Upload(fields=dict(request.query))
     try:
         if request.content_type == "multipart/form-data":
-            await _multipart(request, upload)
+            try:
+                await _multipart(request, upload)
+            except (HttpProcessingError, ValueError, AssertionError) as exc:
+                # aiohttp's multipart reader: a malformed part header, boundary or encoding
+                raise RequestError(
+                    StatusCode.PARAM_ERROR, f"malformed multipart body: {exc}"[:200]
+                ) from exc
         elif request.content_type == "application/json":
             data = await _json(request)
             upload.fields.update(data)

@@ -17,7 +17,7 @@ import click
 
 from modemd import config, service
 from modemd.api.listener import start_listener
-from modemd.drivers import emulator
+from modemd.emulators import modem as emulated_modem
 from modemd.errors import ConfigError
 from modemd.store import devices as device_rows
 from modemd.store.db import connect
@@ -181,7 +181,7 @@ key_option = click.option(
 @click.option("--record", default=None, help="Append a JSON line per accepted SMS here.")
 def emulate(count: int, record: str | None) -> None:
     """Serve emulated modems on ptys (paths printed) until stopped."""
-    asyncio.run(emulator.serve(count, record))
+    asyncio.run(emulated_modem.serve(count, record))
 
 
 @main.command("ipn-listen")
@@ -205,4 +205,12 @@ def ipn_listen(host: str, port: int) -> None:
     asyncio.run(run())
 
 
-from modemd.cli import campaigns, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import (  # noqa: E402,F401  (register their commands)
+    campaigns,
+    configfile,
+    hardware,
+    ipn,
+    jobs,
+    keys,
+    wallet,
+)

@@ -16,9 +16,9 @@ from api_docs.contract import Contract
 
 from modemd.api.app import create_app, start_site
 from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.emulator import EmulatedBank
-from modemd.drivers.emulator_profile import SendRecorder
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.profile import SendRecorder
 from modemd.runtime.bank import Bank
 from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.feeder import Feeder
@@ -50,7 +50,8 @@ class Rig:
 
     async def post(self, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         """POST with the key; the answer is checked against api/openapi.yaml."""
-        async with self.session.post(self.url + path, headers=self.auth, **kwargs) as r:
+        kwargs.setdefault("headers", self.auth)
+        async with self.session.post(self.url + path, **kwargs) as r:
             answer = await r.json()
         SPEC.check(_route(path), "post", r.status, "application/json", answer)
         return r.status, answer

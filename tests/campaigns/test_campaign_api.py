@@ -230,6 +230,17 @@ async def test_bad_uploads_get_precise_errors_and_create_nothing(rig: Rig) -> No
             "in the past",
         ),
     ]
+    boundary = "b0undary"
+    bad_header = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="\xc3\x86\x1a"\r\n\r\nx\r\n'
+        f"--{boundary}--\r\n"
+    ).encode("latin-1")
+    status, answer = await rig.post(
+        "/api/v1/campaigns",
+        data=bad_header,
+        headers={**rig.auth, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert status == 400 and "malformed multipart body" in answer["message"]
     for data, http, says in cases:
         status, answer = await rig.post("/api/v1/campaigns", data=data)
         assert (status, says in answer["message"]) == (http, True), answer

@@ -7,7 +7,7 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-from modemd.drivers.emulator_profile import SendRecorder
+from modemd.emulators.profile import SendRecorder
 
 from .daemon import create_key, ipn_listener, running_daemon, send_batch, sent_then_delivered
 

@@ -7,8 +7,8 @@ from collections import Counter
 from typing import Any
 
 from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.emulator import EmulatedBank
 from modemd.drivers.serial_at import SerialAtDriver
+from modemd.emulators.modem import EmulatedBank
 from modemd.runtime.bank import Bank
 from modemd.store import jobs, keys
 from modemd.store.db import Store

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from modemd import config
-from modemd.drivers.emulator import EmulatedBank, EmulatedModem
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.errors import ConfigError
 from modemd.model import DeviceState, JobState, Pacing
 from modemd.runtime.pool import PoolQueue
@@ -117,7 +117,7 @@ def test_hardware_config(tmp_path: Path) -> None:
     [
         ("[udev]\nenabled = 1\n", "udev.enabled must be true or false"),
         ('[[udev.labels]]\npin = "1"\n', "udev.labels[0] needs a 'pin' and one of"),
-        ("[pacing]\ndaily_cap = -1\n", "pacing.daily_cap must be a number >= 0"),
+        ("[pacing]\ndaily_cap = -1\n", "pacing.daily_cap must be a whole number >= 0"),
     ],
 )
 def test_bad_hardware_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:

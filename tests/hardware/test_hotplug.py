@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from modemd.drivers.emulator_profile import emulated_identity
 from modemd.drivers.serial_at import Timeouts
+from modemd.emulators.profile import emulated_identity
 from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.udev import Udev
 from modemd.model import DeviceState, Job, JobState

@@ -14,7 +14,7 @@ import pytest
 from modemd import config
 from modemd.config import PhoneConfig
 from modemd.drivers.phone import PhoneTimings
-from modemd.drivers.phone_emulator import EmulatedPhone, EmulatedPhoneBank
+from modemd.emulators.phone import EmulatedPhone, EmulatedPhoneBank
 from modemd.errors import ConfigError
 from modemd.hardware.doctor import examine
 from modemd.hardware.net import PhoneHotPlug
@@ -251,5 +251,5 @@ def test_tethered_phone_entries_in_the_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"phones\[0\].port must be a TCP port"):
         config.load(str(path))
     path.write_text('[[phones]]\nserial = 7\npassword = "x"\n')
-    with pytest.raises(ConfigError, match="one of interface, mac, serial"):
+    with pytest.raises(ConfigError, match=r"phones\[0\].serial must be a string"):
         config.load(str(path))

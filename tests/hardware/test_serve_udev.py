@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from modemd.drivers.emulator_profile import emulated_identity
+from modemd.emulators.profile import emulated_identity
 
 from .testbed import Bench, FakeUsbModem, TtySpec
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modemd.drivers.emulator import EmulatedModem, ModemProfile
-from modemd.drivers.emulator_profile import emulated_identity
+from modemd.emulators.modem import EmulatedModem, ModemProfile
+from modemd.emulators.profile import emulated_identity
 
 SERVER = Path(__file__).with_name("testbed_server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: the one python3-gi is built for

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from modemd.drivers.emulator_profile import SendRecorder
 from modemd.drivers.phone import PhoneDriver, PhoneTimings
-from modemd.drivers.phone_emulator import EmulatedPhone, PhoneProfile
+from modemd.emulators.phone import EmulatedPhone, PhoneProfile
+from modemd.emulators.profile import SendRecorder
 from modemd.sms.pdu import StatusReport
 
 FAST = PhoneTimings(

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from modemd.drivers.phone import PhoneDriver
-from modemd.drivers.phone_emulator import EmulatedPhone
 from modemd.drivers.phone_protocol import Pacer
+from modemd.emulators.phone import EmulatedPhone
 from modemd.model import DeviceState, Job, JobState
 from modemd.runtime.bank import Bank
 from modemd.runtime.worker import DeviceWorker

@@ -28,7 +28,8 @@ def test_phones_from_the_config_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("entry", "words"),
     [
-        ('url = "http://p:8080"\npin = "1"', "needs 'url' and 'password'"),
+        ('url = "http://p:8080"\npin = "1"', "needs a 'password'"),
+        ('pin = "1"\npassword = "x"', "needs 'url' and 'password'"),
         ('url = "http://p:8080"\npassword = "x"', "needs a 'pin'"),
         ('url = "http://p"\npin = "1"\npassword = "x"\npace_parts = 0', "pace_parts"),
     ],

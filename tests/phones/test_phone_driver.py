@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from modemd.drivers.emulator_profile import SendRecorder
 from modemd.drivers.phone import PhoneTimings
-from modemd.drivers.phone_emulator import EmulatedPhone
+from modemd.emulators.phone import EmulatedPhone
+from modemd.emulators.profile import SendRecorder
 from modemd.errors import DeviceError, SendError
 from modemd.model import DeviceKind
 

@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 
 from modemd.api.listener import start_listener
-from modemd.drivers.emulator_profile import SendRecorder
 from modemd.drivers.phone import basic_auth
-from modemd.drivers.phone_emulator import EmulatedPhone
+from modemd.emulators.phone import EmulatedPhone
+from modemd.emulators.profile import SendRecorder
 
 WAIT_S = 5.0
 

@@ -17,8 +17,8 @@ import pytest
 from modemd import config
 from modemd.api.app import create_app, start_site
 from modemd.drivers.phone import PhoneDriver
-from modemd.drivers.phone_emulator import AppState, EmulatedPhone
-from modemd.drivers.phone_emulator_webhooks import sign
+from modemd.emulators.phone import AppState, EmulatedPhone
+from modemd.emulators.phone_webhooks import sign
 from modemd.errors import ConfigError
 from modemd.hardware.net import phone_factory
 from modemd.model import Job, JobState

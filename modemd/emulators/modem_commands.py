@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .emulator_at import (
+from .modem_at import (
     CME_VERBOSE,
     ERROR,
     OK,
@@ -21,8 +21,9 @@ from .emulator_at import (
     decode_te_string,
     encode_te_string,
     parse_command,
+    split_command_line,
 )
-from .emulator_profile import OCTET_MAX, MessageFormat, ModemProfile
+from .profile import OCTET_MAX, MessageFormat, ModemProfile
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ class Settings:
     charset: Charset = Charset.GSM
     csmp: tuple[int, ...] = (17, 167, 0, 0)  # fo, vp, pid, dcs
     cnmi: tuple[int, ...] = (2, 1, 0, 0, 0)  # mode, mt, bm, ds, bfr
-    creg: int = 0
+    creg: int = 0  # +CREG URCs: 0 off, 1 <stat>, 2 <stat> and location
+    cgreg: int = 0  # +CGREG (packet domain), as +CREG
+    cereg: int = 0  # +CEREG (LTE), as +CREG
     cmms: int = 0
 
     @property
@@ -118,6 +121,7 @@ class ModemCommands:
         self._profile = profile
         self._name = name
         self.settings = Settings()
+        self.sim_pin = profile.sim_pin  # a fault may lock a SIM that had no PIN
         self.sim = SimState.PIN if profile.sim_pin else SimState.READY
         self.smsc = profile.smsc  # "" once a quirky AT+CSMP wiped it
         self.registration = profile.registration  # +CREG <stat> while the SIM is ready
@@ -137,11 +141,25 @@ class ModemCommands:
         self._handlers[name] = handler
 
     def execute(self, line: str) -> Reply:
-        """Run one stripped, non-empty command line."""
+        """Run one stripped, non-empty command line (several commands: one final result, the
+        first failure stops the rest)."""
         if line[:2].upper() != "AT":
             return ERROR
         try:
-            command = parse_command(line[2:])
+            bodies = split_command_line(line[2:])
+        except ValueError:
+            return ERROR
+        lines: list[str] = []
+        for body in bodies:
+            reply = self._execute_one(body)
+            lines += reply.lines
+            if reply.final != OK.final or reply.prompt:
+                return Reply(tuple(lines), reply.final, reply.prompt)
+        return Reply(tuple(lines))
+
+    def _execute_one(self, body: str) -> Reply:
+        try:
+            command = parse_command(body)
             handler = self._handlers[command.name]
             if command.mode is CommandMode.TEST and handler.test is not None:
                 return Reply((handler.test,) if handler.test else ())
@@ -186,7 +204,6 @@ class ModemCommands:
             "+CCID": Handler(exec=self._iccid, read=self._iccid),
             "+CIMI": Handler(exec=self._imsi),
             "+CSQ": Handler(exec=self._signal, test="+CSQ: (0-31,99),(0-7,99)"),
-            "+CREG": self._int_setting("+CREG", "creg", 2, read=self._registration),
             "+CMEE": self._int_setting("+CMEE", "cmee", CMEE_VERBOSE),
             "+CMGF": self._int_setting("+CMGF", "cmgf", 1),
             "+CMMS": self._int_setting("+CMMS", "cmms", 2),
@@ -207,9 +224,7 @@ class ModemCommands:
             ),
         }
 
-    def _int_setting(
-        self, name: str, field: str, high: int, read: Callable[[], Reply] | None = None
-    ) -> Handler:
+    def _int_setting(self, name: str, field: str, high: int) -> Handler:
         """A ``name=<0..high>`` setting kept in ``Settings.<field>``, with its ? and =? forms."""
 
         def read_value() -> Reply:
@@ -219,7 +234,7 @@ class ModemCommands:
             setattr(self.settings, field, one_int(params, 0, high))
             return OK
 
-        return Handler(read=read or read_value, set=set_value, test=f"{name}: (0-{high})")
+        return Handler(read=read_value, set=set_value, test=f"{name}: (0-{high})")
 
     def tuple_setting(
         self,
@@ -258,10 +273,6 @@ class ModemCommands:
     def _signal(self) -> Reply:
         return Reply((f"+CSQ: {self.rssi},99",))
 
-    def _registration(self) -> Reply:
-        stat = self.registration if self.sim is SimState.READY else 0
-        return Reply((f"+CREG: {self.settings.creg},{stat}",))
-
     def _pin_state(self) -> Reply:
         if self.sim is SimState.ABSENT:
             return self.cme(CmeError.SIM_NOT_INSERTED)
@@ -277,7 +288,7 @@ class ModemCommands:
             return self.cme(CmeError.SIM_PUK_REQUIRED)
         if self.sim is SimState.READY:
             return self.cme(CmeError.OPERATION_NOT_ALLOWED)
-        if params[0].text == self._profile.sim_pin:
+        if params[0].text == self.sim_pin:
             self.sim = SimState.READY
             log.info("%s: SIM unlocked", self._name)
             return OK

@@ -59,6 +59,10 @@ class ModemProfile:
     urc_noise: bool = False  # vendor URCs before the "> " prompt and before "+CMGS:"
     firmware: str = "modemd-emulator 1.0"  # AT+CGMR
     smsc: str = "+15550000000"  # SMS centre address stored on the SIM (AT+CSCA?)
+    operator: str = "modemd Test Network"  # AT+COPS? long alphanumeric name (format 0)
+    operator_short: str = "modemd"  # AT+COPS? short name (format 1); format 2 is TEST_PLMN
+    own_number: str | None = None  # AT+CNUM: the SIM's own number (None: the SIM lacks it)
+    lte_only: bool = False  # registers only in the LTE domain: +CREG/+CGREG say 0, +CEREG 1
 
     def __post_init__(self) -> None:
         """Reject knobs no modem could have."""

@@ -8,8 +8,8 @@ Stored reports outlive the host: a daemon that restarts lists and reads them.
 
 from __future__ import annotations
 
-from .emulator_at import Param, Reply
-from .emulator_commands import Handler, one_int
+from .modem_at import Param, Reply
+from .modem_commands import Handler, one_int
 
 STORAGE_SLOTS = 20  # a SIM keeps about this many SMS; a full store refuses new reports
 CMS_INVALID_INDEX = 321  # 27.005 3.2.5: invalid memory index

@@ -1,7 +1,7 @@
 """The emulated modem's AT line discipline, sans-IO: bytes in, bytes out, submissions out.
 
 Status reports routed with AT+CNMI ds=2 are stored and announced by +CDSI (PDU mode; see
-``emulator_storage``). URCs follow the CNMI mode: 0 keeps them buffered, 1 drops
+``modem_storage``). URCs follow the CNMI mode: 0 keeps them buffered, 1 drops
 them while the link is reserved (after the "> " prompt), 2 and 3 buffer them there and flush
 them when the body ends.
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 import collections
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from modemd.sms import pdu
 
-from .emulator_at import (
+from .modem_at import (
     BACKSPACE,
     CR,
     CRLF,
@@ -37,17 +38,19 @@ from .emulator_at import (
     frame_line,
     utf16_units,
 )
-from .emulator_commands import (
+from .modem_commands import (
     TOA_INTERNATIONAL,
     TOA_UNKNOWN,
     Handler,
     ModemCommands,
     Settings,
+    SimState,
     one_int,
     quoted_number,
 )
-from .emulator_profile import MessageFormat, ModemProfile
-from .emulator_storage import ReportStorage
+from .modem_radio import Radio
+from .modem_storage import ReportStorage
+from .profile import MessageFormat, ModemProfile
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,6 @@ CSMP_FO, CSMP_DCS = 0, 3  # indices in the CSMP tuple
 DCS_ALPHABET_MASK = 0x0C
 DCS_UCS2 = 0x08
 CDS_TEXT_FIRST_OCTET = 6  # first octet of an SMS-STATUS-REPORT, as text-mode +CDS shows it
-REGISTERED = frozenset({1, 5})  # +CREG stat: home, roaming
 CNMI_LIMITS = (3, 3, 3, 2, 1)  # highest mode, mt, bm, ds, bfr
 CNMI_MODE, CNMI_DS, CNMI_BFR = 0, 3, 4  # indices in the CNMI tuple
 CNMI_MODE_BUFFER, CNMI_MODE_DISCARD_WHEN_RESERVED = 0, 1
@@ -126,6 +128,10 @@ class ModemSession:
         self._storage = ReportStorage(self._commands.cms)
         for name, handler in self._storage.handlers().items():
             self._commands.register(name, handler)
+        self._radio = Radio(self._commands, profile, reset=self._module_reset, urc=self.unsolicited)
+        for name, handler in self._radio.handlers().items():
+            self._commands.register(name, handler)
+        self.admits: Callable[[str], bool] = lambda _line: True  # a hung firmware drops lines
 
     @staticmethod
     def _refusing_routing(cnmi: Handler, refused: set[int]) -> Handler:
@@ -149,6 +155,11 @@ class ModemSession:
     def commands(self) -> ModemCommands:
         """Settings, SIM and radio state (the runtime knobs live there)."""
         return self._commands
+
+    @property
+    def radio(self) -> Radio:
+        """Power, operator and registration (the network knobs live there)."""
+        return self._radio
 
     @property
     def _settings(self) -> Settings:
@@ -249,13 +260,17 @@ class ModemSession:
         return None
 
     def _run_line(self, raw: bytes) -> None:
+        if not self.admits(raw.decode(LINE_ENCODING)):
+            return
         if self._settings.echo:
             self._out += raw + b"\r"
         text = raw.decode(LINE_ENCODING).strip()
         if not text:
             return
+        before = self._radio.stats()
         reply = self._commands.execute(text)
         self._out += reply.render()
+        self._radio.announce(before)
         if reply.prompt:
             self._set_state(LineState.BODY)
 
@@ -266,6 +281,19 @@ class ModemSession:
         self._commands.settings = Settings()
         self._deferred.clear()
         return OK
+
+    def _module_reset(self) -> None:
+        """AT+CFUN=<fun>,1: the module reboots: default settings, nothing buffered, and a SIM
+        with a PIN wants it again."""
+        self._reset()
+        self._commands.set_sim(SimState.PIN if self._commands.sim_pin else SimState.READY)
+
+    def unsolicited(self, line: str) -> None:
+        """A URC outside AT+CNMI's routing (+CREG ...): now, or after the SMS body."""
+        if self._state is LineState.BODY:
+            self._deferred.append(frame_line(line))
+        else:
+            self._out += frame_line(line)
 
     def _cnmi_changed(self) -> None:
         """A CNMI mode other than 0 releases (bfr=0) or discards (bfr=1) the buffered URCs."""
@@ -279,7 +307,7 @@ class ModemSession:
         blocked = self._commands.sim_error(sms=True)
         if blocked:
             return blocked
-        if self._commands.registration not in REGISTERED:
+        if not self._radio.registered():
             return self._commands.cms(CmsError.NO_NETWORK_SERVICE)
         try:
             if self._settings.format is MessageFormat.PDU:

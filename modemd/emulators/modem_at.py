@@ -125,15 +125,40 @@ def parse_command(body: str) -> Command:
     return Command(name, CommandMode.SET, split_params(extended["params"]))
 
 
+_BASIC_HEAD = re.compile(r"(&[A-Z]|[A-Z])\d*", re.IGNORECASE)
+
+
+def split_command_line(body: str) -> list[str]:
+    """What follows "AT" as one command each (V.250 5.2.1): ``+CMEE=1;+CREG=2`` is two, and
+    basic commands chain without a separator (``E0+CMEE=1``). Semicolons inside quotes stay."""
+    commands: list[str] = []
+    for index, segment in enumerate(s.strip() for s in _split_outside_quotes(body, ";")):
+        if not segment and index:
+            continue  # "AT+CMEE=1;" ends with an empty command
+        while segment[:1] not in ("", "+", "^") and (head := _BASIC_HEAD.match(segment)):
+            if head.end() == len(segment):
+                break
+            commands.append(head.group())
+            segment = segment[head.end() :]
+        commands.append(segment)
+    return commands
+
+
 def split_params(text: str) -> tuple[Param, ...]:
     """Split ``a,"b,c",d`` into parameters; ValueError on a stray or unbalanced quote."""
+    return tuple(_param(field.strip()) for field in _split_outside_quotes(text, ","))
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[str]:
+    """``text`` cut at each ``separator`` outside double quotes; ValueError when a quote is
+    left open."""
     fields: list[str] = []
     current: list[str] = []
     in_quotes = False
     for char in text:
         if char == '"':
             in_quotes = not in_quotes
-        if char == "," and not in_quotes:
+        if char == separator and not in_quotes:
             fields.append("".join(current))
             current = []
         else:
@@ -141,7 +166,7 @@ def split_params(text: str) -> tuple[Param, ...]:
     if in_quotes:
         raise ValueError(f"unbalanced quotes in {text!r}")
     fields.append("".join(current))
-    return tuple(_param(field.strip()) for field in fields)
+    return fields
 
 
 def _param(field: str) -> Param:

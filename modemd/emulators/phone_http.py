@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .phone_emulator import AppState
+from .phone import AppState
 
 if TYPE_CHECKING:
-    from .phone_emulator import EmulatedPhone
+    from .phone import EmulatedPhone
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PHONE: web.AppKey[EmulatedPhone] = web.AppKey("phone")

@@ -26,9 +26,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .emulator_at import LineState
-from .emulator_commands import SimState
-from .emulator_profile import (
+from .faults import FaultKind, ModemFaults
+from .modem_at import LineState
+from .modem_commands import SimState
+from .modem_session import ModemSession, Submission
+from .profile import (
     CREG_STATES,
     RSSI_MAX,
     RSSI_UNKNOWN,
@@ -39,7 +41,6 @@ from .emulator_profile import (
     SendRecorder,
     emulated_identity,
 )
-from .emulator_session import ModemSession, Submission
 
 __all__ = [
     "AcceptedMessage",
@@ -91,6 +92,9 @@ class EmulatedModem:
         self._recorder = recorder
         self._rng = rng if rng is not None else random.Random()
         self._session = ModemSession(profile, self._rng, name=name)
+        self.faults = ModemFaults(name)
+        self.faults.attach(self._session)
+        self._own_pty = False  # made by start(): a USB reset can make a new one
         self._state = PortState.NEW
         self._loop: asyncio.AbstractEventLoop | None = None
         self._master: int | None = None
@@ -102,6 +106,7 @@ class EmulatedModem:
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_input: Callable[[bytes], None] | None = None  # each chunk the client wrote
         self.on_output: Callable[[bytes], None] | None = None  # each chunk written to the pty
+        self.on_replug: Callable[[EmulatedModem], None] | None = None  # new port after USB reset
 
     @property
     def port(self) -> str:
@@ -124,6 +129,7 @@ class EmulatedModem:
         """Open the pty and start answering on it."""
         master, slave = os.openpty()
         self._serve(master, slave, os.ttyname(slave))
+        self._own_pty = True
 
     async def start_on(self, master: int, port: str) -> None:
         """Answer on the pty whose master side is ``master`` (taken over: closed on unplug).
@@ -158,6 +164,29 @@ class EmulatedModem:
         if self._state is PortState.HUNG:
             self._set_state(PortState.OPEN)
 
+    def inject(self, kind: FaultKind | str) -> None:
+        """Give the modem a fault (``modemd.emulators.faults``), or ``clear`` them all."""
+        self.faults.inject(FaultKind(kind))
+        if self.faults.hung:
+            self._drop_output()
+        self._pump(None)
+
+    async def usb_reset(self) -> None:
+        """What USBDEVFS_RESET does to a modem: its port goes away, it boots again, and a new
+        port (another pty) appears with the same IMEI; ``on_replug`` is told."""
+        if not self._own_pty:
+            raise RuntimeError(f"{self.name}: only a modem on its own pty can be reset")
+        self.unplug()
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._session = ModemSession(self.profile, self._rng, name=self.name)
+        self.faults.usb_reset(self._session)
+        self._set_state(PortState.NEW)
+        await self.start()
+        log.info("%s: back after a USB reset on %s", self.name, self.port)
+        if self.on_replug is not None:
+            self.on_replug(self)
+
     def unplug(self) -> None:
         """Close the pty: the client's port dies; in-flight sends and reports are lost."""
         if self._state is PortState.UNPLUGGED:
@@ -186,7 +215,8 @@ class EmulatedModem:
         if stat not in CREG_STATES:
             raise ValueError("registration must be 0..5")
         log.info("%s: +CREG stat %d", self.name, stat)
-        self._session.commands.registration = stat
+        self._session.radio.set_network(stat)
+        self._pump(None)
 
     def set_signal(self, rssi: int) -> None:
         """+CSQ <rssi> from now on."""
@@ -234,7 +264,7 @@ class EmulatedModem:
             self._spawn(self._send(submission), "send")
 
     def _emit(self, data: bytes) -> None:
-        if not data or self._state is not PortState.OPEN:
+        if not data or self._state is not PortState.OPEN or self.faults.hung:
             return
         room = MAX_OUTPUT_BACKLOG_BYTES - len(self._out)
         if len(data) > room:

@@ -6,7 +6,7 @@ Processed -> Sent -> Delivered | Failed, LIFO processing until ``PATCH /settings
 FIFO, Android's 30-SMS-per-minute limit (parts counted) failing further sends with
 ``RESULT_ERROR_LIMIT_EXCEEDED``, ``/health`` answering 500 while "offline", webhooks only to
 ``https://`` or ``http://127.0.0.1`` and signed, sometimes posted twice. Knobs: latency, failure,
-a phone that hangs, answers HTML, or goes away. The routes are in ``phone_emulator_http``.
+a phone that hangs, answers HTML, or goes away. The routes are in ``phone_http``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from aiohttp import web
 
 from modemd.sms.encoding import split_message
 
-from .emulator_profile import AcceptedMessage, MessageFormat, SendRecorder
-from .phone_emulator_webhooks import WebhookDispatcher
+from .phone_webhooks import WebhookDispatcher
+from .profile import AcceptedMessage, MessageFormat, SendRecorder
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class EmulatedPhone:
 
     async def start(self, port: int = 0) -> None:
         """Serve on 127.0.0.1 (``port`` 0: any free one) and start processing."""
-        from .phone_emulator_http import create_app  # the routes need this class
+        from .phone_http import create_app  # the routes need this class
 
         self._release.clear()
         self._runner = web.AppRunner(create_app(self), access_log=None, shutdown_timeout=1.0)

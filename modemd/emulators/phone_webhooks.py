@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 if TYPE_CHECKING:
-    from .phone_emulator import AppState, EmulatedMessage, EmulatedPhone
+    from .phone import AppState, EmulatedMessage, EmulatedPhone
 
 log = logging.getLogger(__name__)
 

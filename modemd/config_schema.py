@@ -1,0 +1,237 @@
+"""Every section and key of the config file, declared once: kind, default, help, example.
+
+Adding a key is one line in ``SCHEMA``; it is then validated (unknown keys and sections are
+errors with file, line and "did you mean"), documented (``reference_markdown`` is the README's
+"Configuration reference", a test keeps them equal), in the commented template the installer
+writes (``template``), and readable as ``settings.option("section.key")``."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeAlias
+
+DEFAULT_DB = "modemd.db"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_PIN = "1000"
+REQUIRED = object()  # a key's default when the key must be given
+
+
+class Invalid(ValueError):
+    """A value of the wrong kind; the message says what was expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """What a value may be: ``words`` for messages, ``check`` returns it normalised."""
+
+    words: str
+    check: Callable[[Any], Any]
+
+
+def _kind(words: str, test: Callable[[Any], bool], convert: Callable[[Any], Any] = lambda v: v):
+    def check(value: Any) -> Any:
+        if not test(value):
+            raise Invalid(words)
+        return convert(value)
+
+    return Kind(words, check)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_address(value: Any) -> bool:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+STR = _kind("a string", lambda v: isinstance(v, str))
+BOOL = _kind("true or false", lambda v: isinstance(v, bool))
+LABEL = _kind("a string or a number", lambda v: isinstance(v, str) or _is_int(v), str)
+TCP_PORT = _kind("a TCP port (1-65535)", lambda v: _is_int(v) and 0 < v < 65536)
+LISTEN_PORT = _kind(
+    "a TCP port (1-65535, 0: any free port)", lambda v: _is_int(v) and 0 <= v < 65536
+)
+COUNT = _kind("a whole number >= 0", lambda v: _is_int(v) and v >= 0)
+POSITIVE = _kind("a whole number >= 1", lambda v: _is_int(v) and v >= 1)
+SECONDS = _kind(
+    "a number >= 0", lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+)
+ADDRESSES = _kind(
+    "a list of addresses or CIDRs",
+    lambda v: isinstance(v, list) and all(isinstance(a, str) and _is_address(a) for a in v),
+    tuple,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """``name = value``; ``example`` is TOML text for the docs and the template."""
+
+    name: str
+    kind: Kind
+    default: Any
+    help: str
+    example: str
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """``[name]`` (``array``: ``[[name]]``, repeatable; ``each``: ``[name."<each>"]`` tables)."""
+
+    name: str
+    help: str
+    entries: tuple[Node, ...]
+    array: bool = False
+    each: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """``[name]`` whose keys are free (``"<each>" = value``), every value of one kind."""
+
+    name: str
+    each: str
+    kind: Kind
+    help: str
+    example: str
+
+
+Node: TypeAlias = Key | Section | Mapping
+PACING = (
+    Key("min_gap_s", SECONDS, 0.0, "seconds between the end of one send and the next", "3"),
+    Key("daily_cap", COUNT, None, "SMS parts per calendar day (local time)", "400"),
+    Key("monthly_cap", COUNT, None, "SMS parts per calendar month (local time)", "8000"),
+)
+SCHEMA = Section(
+    "",
+    "the whole file",
+    (
+        Section(
+            "server",
+            "the HTTP API and the database",
+            (
+                Key("host", STR, DEFAULT_HOST, "listen address", '"0.0.0.0"'),
+                Key("port", LISTEN_PORT, DEFAULT_PORT, "listen port", "8080"),
+                Key("db", STR, DEFAULT_DB, "SQLite database file", '"/var/lib/modemd/modemd.db"'),
+                Key(
+                    "trusted_proxies",
+                    ADDRESSES,
+                    (),
+                    "peers whose X-Forwarded-For is believed",
+                    '["127.0.0.1"]',
+                ),
+                Key(
+                    "admin_token",
+                    STR,
+                    None,
+                    "admin API from anywhere with this Bearer token (env MODEMD_ADMIN_TOKEN)",
+                    '"long-random"',
+                ),
+            ),
+        ),
+        Section(
+            "devices",
+            "a serial port used directly (RS-232 modem, a `modemd emulate` pty)",
+            (
+                Key("port", STR, REQUIRED, "the tty", '"/dev/ttyUSB2"'),
+                Key("pin", LABEL, REQUIRED, "its pool", '"4711"'),
+                Key(
+                    "sim_pin",
+                    LABEL,
+                    None,
+                    "the SIM's PIN; never retried after a wrong one",
+                    '"1234"',
+                ),
+            ),
+            array=True,
+        ),
+        Section(
+            "phones",
+            "an Android phone running SMSGate's local server (`url`, or found by udev by one of "
+            "`serial`, `mac`, `interface`)",
+            (
+                Key(
+                    "url",
+                    STR,
+                    None,
+                    "a phone at a fixed address (Wi-Fi, LAN)",
+                    '"http://10.0.0.2:8080"',
+                ),
+                Key("pin", LABEL, None, "its pool (or MODEMD_PIN from its udev rule)", '"4711"'),
+                Key("password", STR, REQUIRED, "shown in the app", '"AbCd1234"'),
+                Key("username", STR, "sms", "shown in the app", '"sms"'),
+                Key("port", TCP_PORT, 8080, "the app's port (tethered phones)", "8080"),
+                Key("pace_parts", POSITIVE, None, "SMS parts per minute (Android allows 30)", "25"),
+                Key("serial", STR, None, "a tethered phone's USB serial", '"0A1B2C3D4E5F"'),
+                Key("mac", STR, None, "a tethered phone's interface MAC", '"02:00:00:00:00:07"'),
+                Key("interface", STR, None, "a tethered phone's interface", '"usb0"'),
+                Key(
+                    "webhook_url",
+                    STR,
+                    None,
+                    "the app posts hints here (with signing_key)",
+                    '"https://gw.example.com/api/v1/phones/{device_id}/webhook"',
+                ),
+                Key("signing_key", STR, None, "the app signs its hints with it", '"long-random"'),
+            ),
+            array=True,
+        ),
+        Section(
+            "udev",
+            "discovery of modems and tethered phones through udev",
+            (
+                Key("enabled", BOOL, False, "find labelled devices and follow hot-plug", "true"),
+                Section(
+                    "labels",
+                    "a pin for devices no udev rule labels: one of `id_path`, `id_serial`",
+                    (
+                        Key(
+                            "id_path",
+                            STR,
+                            None,
+                            "the USB port (every interface below it)",
+                            '"pci-0000:00:14.0-usb-0:3.1"',
+                        ),
+                        Key(
+                            "id_serial",
+                            STR,
+                            None,
+                            "udev's ID_SERIAL",
+                            '"Quectel_EC25_0123456789AB"',
+                        ),
+                        Key("pin", LABEL, REQUIRED, "the pool", '"4711"'),
+                    ),
+                    array=True,
+                ),
+            ),
+        ),
+        Mapping(
+            "sim_pins",
+            "<ICCID>",
+            LABEL,
+            "SIM PIN by ICCID; a wrong PIN is never tried twice",
+            '"1234"',
+        ),
+        Section(
+            "pacing",
+            "how fast every device may send (enforced before each job is taken)",
+            (
+                *PACING,
+                Section(
+                    "devices",
+                    "one device (IMEI) with its own caps; a key not given is [pacing]'s",
+                    tuple(replace(key, default=None) for key in PACING),
+                    each="<IMEI>",
+                ),
+            ),
+        ),
+    ),
+)
