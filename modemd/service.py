@@ -22,6 +22,7 @@ from modemd.runtime.bank import Bank
 from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.expiry import expire_forever
 from modemd.runtime.feeder import Feeder
+from modemd.runtime.scheduler import Scheduler
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
@@ -61,6 +62,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
     feeder = Feeder(store, bank)
     campaigns = CampaignRunner(store, feeder)
+    scheduler = Scheduler(store, campaigns)
     time_tasks: list[asyncio.Task[None]] = []
     runner = None
     try:
@@ -69,6 +71,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         time_tasks += [
             asyncio.create_task(feeder.run(), name="feeder"),
             asyncio.create_task(campaigns.run(), name="campaign progress"),
+            asyncio.create_task(scheduler.run(), name="scheduler"),
         ]
         ports = list(settings.devices)
         if settings.simulate:

@@ -11,7 +11,7 @@ from typing import Any
 import sqlite_utils
 from aiohttp import web
 
-from modemd.api import admin, campaigns, docs, ipn_routes, phone_hooks
+from modemd.api import admin, campaigns, docs, ipn_routes, phone_hooks, schedules
 from modemd.api.auth import (
     CONFIG,
     STORE,
@@ -265,6 +265,7 @@ def create_app(
     # issue 16: campaigns, job cancel; without a runner (tests of other routes) one that is
     # never run: deferred and bulk jobs then wait in the database
     campaigns.add_routes(app, runner or CampaignRunner(store, Feeder(store, bank)), _key_of)
+    schedules.add_routes(app, store, _key_of)  # issue 16: each slot makes a campaign
     return app
 
 

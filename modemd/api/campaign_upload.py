@@ -65,7 +65,7 @@ async def read_upload(request: web.Request) -> Upload:
                     StatusCode.PARAM_ERROR, f"malformed multipart body: {exc}"[:200]
                 ) from exc
         elif request.content_type == "application/json":
-            data = await _json(request)
+            data = await read_json(request)
             upload.fields.update(data)
             recipients = data.get("recipients")
             if not isinstance(recipients, list):
@@ -135,7 +135,8 @@ async def _chunk(source: Any) -> bytes:
     return bytes(await source.read(CHUNK_BYTES))
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """A JSON object body of up to 50 MB (the app's own limit is for sends)."""
     raw = bytearray()
     while chunk := await request.content.read(CHUNK_BYTES):
         raw += chunk

@@ -12,11 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
+from modemd.api.answers import problem, refused
 from modemd.api.auth import authenticate, caller_ip
 from modemd.api.campaign_files import MAX_FILE_BYTES, inspect, rows
 from modemd.api.campaign_report import RowChecker
 from modemd.api.campaign_upload import TooLargeError, Upload, json_rows, read_upload
-from modemd.api.contract import StatusCode, body
+from modemd.api.contract import StatusCode
 from modemd.api.timing import parse_timing
 from modemd.api.validation import RequestError
 from modemd.errors import InvalidTransitionError
@@ -46,15 +47,6 @@ def dispatch(app: web.Application, job: Job) -> list[Offer]:
         return feeder.bank.submit(job)
     feeder.wake()
     return feeder.bank.offers(job.pin, job.id_device)
-
-
-def _refused(exc: RequestError) -> web.Response:
-    payload = body(exc.code, message=exc.message)
-    return web.json_response(payload, status=int(payload["response"]))
-
-
-def _problem(status: int, message: str) -> web.Response:
-    return web.json_response({"response": str(status), "message": message}, status=status)
 
 
 def _options(fields: dict[str, Any], now: float) -> dict[str, Any]:
@@ -126,7 +118,7 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
             )
         except RequestError as exc:
             log.info("campaign from %s refused: %s", caller_ip(request), exc.message)
-            answer = _refused(exc)
+            answer = refused(exc)
             if isinstance(exc, NoValidRowsError):
                 payload = json.loads(answer.body)  # type: ignore[arg-type]
                 return web.json_response({**payload, "report": exc.report}, status=answer.status)
@@ -221,10 +213,10 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
             try:
                 return await action(request, key)
             except LookupError as exc:
-                return _problem(404, str(exc).strip("'\""))
+                return problem(404, str(exc).strip("'\""))
             except InvalidTransitionError as exc:
                 log.info("%s refused: %s", request.path, exc)
-                return _problem(409, str(exc))
+                return problem(409, str(exc))
 
         return handler
 

@@ -243,3 +243,96 @@ def show(campaign_id: str, key: str, url: str) -> None:
     """One campaign with its report and counts, as JSON."""
     answer = _ok(_request(url, f"/api/v1/campaigns/{campaign_id}", key))
     click.echo(json.dumps(answer["campaign"], indent=2))
+
+
+@main.group()
+def schedules() -> None:
+    """Repeated sends: each slot of a cron expression or RRULE makes one campaign."""
+
+
+@schedules.command("add")
+@click.option("--template", required=True, help="Message text; {column} placeholders.")
+@click.option("--cron", default=None, help='A cron expression, e.g. "30 9 * * 1-5".')
+@click.option("--rrule", default=None, help='An RFC 5545 RRULE, e.g. "FREQ=WEEKLY;BYDAY=MO".')
+@click.option("--tz", "timezone", default="UTC", show_default=True, help="IANA time zone.")
+@click.option(
+    "--missed",
+    type=click.Choice(["skip", "run_once"]),
+    default="run_once",
+    show_default=True,
+    help="Slots that came while the daemon was down.",
+)
+@click.option("--name", default="")
+@click.option("--to", "numbers", multiple=True, help="A recipient (repeat).")
+@click.option(
+    "--recipients",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help='A JSON file: ["+39...", {"to": "+39...", "name": "Anna"}].',
+)
+@key_option
+@url_option
+def add_schedule(
+    template: str,
+    cron: str | None,
+    rrule: str | None,
+    timezone: str,
+    missed: str,
+    name: str,
+    numbers: tuple[str, ...],
+    recipients: Path | None,
+    key: str,
+    url: str,
+) -> None:
+    """Add a schedule (through the running daemon); prints it with its next slots."""
+    listed: list[Any] = list(numbers)
+    if recipients is not None:
+        try:
+            loaded = json.loads(recipients.read_text("utf-8"))
+        except ValueError as exc:
+            raise click.ClickException(f"{recipients}: not JSON: {exc}") from exc
+        if not isinstance(loaded, list):
+            raise click.ClickException(f"{recipients}: a JSON list is needed")
+        listed += loaded
+    payload = {
+        "template": template,
+        "timezone": timezone,
+        "missed": missed,
+        "name": name,
+        "recipients": listed,
+        **({"cron": cron} if cron else {}),
+        **({"rrule": rrule} if rrule else {}),
+    }
+    answer = _ok(
+        _request(
+            url,
+            "/api/v1/schedules",
+            key,
+            method="POST",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    )
+    click.echo(json.dumps(answer["schedule"], indent=2))
+
+
+@schedules.command("list")
+@key_option
+@url_option
+def list_schedules(key: str, url: str) -> None:
+    """The key's schedules with their next slot."""
+    for row in _ok(_request(url, "/api/v1/schedules", key))["schedules"]:
+        click.echo(
+            f"{row['schedule_id']}  {row['kind']} {row['expression']!r} {row['timezone']}  "
+            f"next {row['next_slot']}  {row['name']}"
+        )
+
+
+@schedules.command("remove")
+@click.argument("schedule_id")
+@key_option
+@url_option
+def remove_schedule(schedule_id: str, key: str, url: str) -> None:
+    """Stop a schedule (its past runs stay)."""
+    _ok(_request(url, f"/api/v1/schedules/{schedule_id}", key, method="DELETE"))
+    click.echo(f"{schedule_id}: removed")

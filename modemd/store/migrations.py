@@ -217,8 +217,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             timezone TEXT NOT NULL,
             missed TEXT NOT NULL,            -- skip | run_once: slots missed while down
             template TEXT NOT NULL,
-            recipients TEXT NOT NULL,        -- JSON list of {"to", ...placeholders}
+            recipients TEXT NOT NULL,        -- JSON list of validated, filled-in recipients
+            report TEXT NOT NULL,            -- their validation report (JSON)
+            lane TEXT NOT NULL DEFAULT 'bulk',
+            ttl_s REAL,                      -- of each run's jobs
+            start REAL NOT NULL,             -- the rule's epoch (RRULE's DTSTART)
+            anchor TEXT,                     -- wall time an RRULE restarts from (its last slot)
             next_slot REAL,                  -- NULL: it never fires again
+            last_slot REAL,                  -- the last slot dealt with (run or skipped)
             created_at REAL NOT NULL,
             deleted_at REAL
         );
