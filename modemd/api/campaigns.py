@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from modemd.api.answers import problem, refused
+from modemd.api.answers import KeyOf, refused
+from modemd.api.answers import keyed as answers_keyed
 from modemd.api.auth import authenticate, caller_ip
 from modemd.api.campaign_files import MAX_FILE_BYTES, inspect, rows
 from modemd.api.campaign_report import RowChecker
@@ -20,7 +21,6 @@ from modemd.api.campaign_upload import TooLargeError, Upload, json_rows, read_up
 from modemd.api.contract import StatusCode
 from modemd.api.timing import parse_timing
 from modemd.api.validation import RequestError
-from modemd.errors import InvalidTransitionError
 from modemd.model import ApiKey, CampaignState, Job, Lane
 from modemd.runtime.bank import Offer
 from modemd.runtime.campaigns import CampaignRunner
@@ -31,7 +31,6 @@ from modemd.store import wallet
 log = logging.getLogger(__name__)
 
 RUNNER: web.AppKey[CampaignRunner] = web.AppKey("campaign_runner", CampaignRunner)
-KeyOf = Callable[[web.Request], Awaitable[ApiKey | web.Response]]
 ROW_BATCH = 2000  # rows checked (in a thread) and stored per step
 DEFAULT_SEND_S = 3.0  # a modem's AT+CMGS takes 2-6 s (service.DRAIN_TIMEOUT_S's note)
 MIN_PROGRESS_EVERY_S = 1.0
@@ -205,20 +204,7 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
             "estimated_time_s": round(report["total_parts"] / rate, 1) if rate else None,
         }
 
-    def keyed(action: Callable[[web.Request, ApiKey], Awaitable[web.StreamResponse]]) -> Any:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            key = await key_of(request)
-            if isinstance(key, web.Response):
-                return key
-            try:
-                return await action(request, key)
-            except LookupError as exc:
-                return problem(404, str(exc).strip("'\""))
-            except InvalidTransitionError as exc:
-                log.info("%s refused: %s", request.path, exc)
-                return problem(409, str(exc))
-
-        return handler
+    keyed = answers_keyed(key_of)
 
     async def list_all(request: web.Request, key: ApiKey) -> web.Response:
         found = await store.read(campaign_rows.list_campaigns, key.pin)

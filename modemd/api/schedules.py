@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from modemd.api.answers import problem, refused
+from modemd.api.answers import KeyOf, refused
+from modemd.api.answers import keyed as answers_keyed
 from modemd.api.auth import authenticate, caller_ip
 from modemd.api.campaign_report import RowChecker
 from modemd.api.campaign_upload import TooLargeError, json_rows, read_json
@@ -24,7 +24,6 @@ from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
-KeyOf = Callable[[web.Request], Awaitable[ApiKey | web.Response]]
 MAX_SCHEDULE_RECIPIENTS = 10_000  # each slot copies them into a campaign in one transaction
 
 
@@ -126,17 +125,7 @@ def add_routes(app: web.Application, store: Store, key_of: KeyOf) -> None:
         shown = await store.read(schedule_rows.detail, schedule_id, pin)
         return web.json_response({"response": "200", "schedule": {**shown, "upcoming": upcoming}})
 
-    def keyed(action: Callable[[web.Request, ApiKey], Awaitable[web.Response]]) -> Any:
-        async def handler(request: web.Request) -> web.Response:
-            key = await key_of(request)
-            if isinstance(key, web.Response):
-                return key
-            try:
-                return await action(request, key)
-            except LookupError as exc:
-                return problem(404, str(exc).strip("'\""))
-
-        return handler
+    keyed = answers_keyed(key_of)
 
     async def list_all(request: web.Request, key: ApiKey) -> web.Response:
         found = await store.read(schedule_rows.list_schedules, key.pin)

@@ -3,6 +3,7 @@ or the process restarts), missed slots by policy; an injected clock, never minut
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -133,15 +134,19 @@ async def test_each_slot_makes_one_campaign_even_when_ticks_repeat_or_restart(st
 async def test_the_same_slot_advanced_twice_runs_once(store: Store) -> None:
     start = 1_800_000_000.0
     schedule_id = await _scheduled(store, "FREQ=SECONDLY", start)
-    made = await store.write(
-        schedule_rows.advance,
-        schedule_id,
-        expected=start + 1,
-        runs=[start + 1],
-        last_slot=start + 1,
-        next_slot=start + 2,
-        anchor=None,
-    )
+
+    def run_first_slot() -> Awaitable[list[str]]:
+        return store.write(
+            schedule_rows.advance,
+            schedule_id,
+            expected=start + 1,
+            runs=[start + 1],
+            last_slot=start + 1,
+            next_slot=start + 2,
+            anchor=None,
+        )
+
+    made = await run_first_slot()
     assert len(made) == 1
     # As if a crash lost the schedule's advance but kept the run: the slot is refused.
     await store.write(
@@ -149,15 +154,7 @@ async def test_the_same_slot_advanced_twice_runs_once(store: Store) -> None:
             "UPDATE schedules SET next_slot = ? WHERE schedule_id = ?", [start + 1, schedule_id]
         )
     )
-    again = await store.write(
-        schedule_rows.advance,
-        schedule_id,
-        expected=start + 1,
-        runs=[start + 1],
-        last_slot=start + 1,
-        next_slot=start + 2,
-        anchor=None,
-    )
+    again = await run_first_slot()
     assert again == [] and await _runs(store, schedule_id) == [start + 1]
 
 
