@@ -10,14 +10,14 @@ from collections.abc import Awaitable, Callable
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.config import PhoneConfig, PortConfig, Settings
-from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.serial_at import SerialAtDriver
+from modemd.drivers import registry
 from modemd.emulators.modem import EmulatedBank
 from modemd.emulators.phone import EmulatedPhoneBank
 from modemd.hardware.hotplug import HotPlug
-from modemd.hardware.net import PhoneHotPlug, phone_factory
+from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
+from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
 from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.expiry import expire_forever
@@ -34,17 +34,6 @@ SHUTDOWN_STEP_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 40.0  # a step taking longer is stuck: log what hangs and go on
 
 
-def serial_factory(cfg: PortConfig) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
-    """A factory the bank calls to build the driver of ``cfg`` wired to its callbacks."""
-
-    def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
-        return SerialAtDriver(
-            cfg.port, cfg.pin, sim_pin=cfg.sim_pin, on_report=on_report, on_gone=on_gone
-        )
-
-    return build
-
-
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
     """Run the daemon until SIGTERM/SIGINT (or cancellation)."""
     stop = _stop_on_signals()  # before anything is announced: a SIGTERM then still drains
@@ -52,7 +41,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     await store.start()
     emulators: EmulatedBank | None = None
     phone_emulators: EmulatedPhoneBank | None = None
-    bank = Bank(store, pacing=settings.pacing_of)
+    metrics = Metrics(pacing=settings.pacing_of)
+    bank = Bank(store, pacing=settings.pacing_of, observer=metrics)
     hotplug: HotPlug | None = None
     phone_plug: PhoneHotPlug | None = None
     watchdog: asyncio.Task[None] | None = None
@@ -88,20 +78,42 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 PhoneConfig(p.url, settings.simulate_pin, p.profile.password)
                 for p in phone_emulators.phones
             ]
-        attached = await asyncio.gather(
-            *(bank.attach(serial_factory(p)) for p in ports),
-            *(bank.attach(phone_factory(p)) for p in phones),
-        )
+        by_iccid = settings.sim_pins.get  # [sim_pins] serve every modem, as under udev
+        specs: list[registry.DeviceSpec] = [
+            *(registry.SerialModem(p.port, p.pin, p.sim_pin or by_iccid) for p in ports),
+            *(registry.phone_of(p) for p in phones),
+        ]
+        attached = await asyncio.gather(*(bank.attach(registry.factory(s)) for s in specs))
         total = len(ports) + len(phones)
         log.info("%d of %d devices ready", sum(w is not None for w in attached), total)
         if settings.udev:
-            hotplug = HotPlug(bank, Udev(), labels=settings.labels, sim_pins=settings.sim_pins)
+            hotplug = HotPlug(
+                Udev(),
+                attach=bank.attach_spec,
+                detach=bank.detach,
+                labels=settings.labels,
+                sim_pins=settings.sim_pins,
+            )
             await hotplug.start()
-            phone_plug = PhoneHotPlug(bank, Udev(), phones=settings.phones, labels=settings.labels)
+            phone_plug = PhoneHotPlug(
+                Udev(),
+                attach=bank.attach_spec,
+                detach=bank.detach,
+                phones=settings.phones,
+                labels=settings.labels,
+            )
             await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
         api = api_config(settings.trusted_proxies, settings.admin_token)
-        app = create_app(store, bank, api, runner=campaigns)
+        app = create_app(
+            store,
+            bank,
+            api,
+            metrics=metrics,
+            metrics_token=settings.option("server.metrics_token"),
+            pacing=settings.pacing_of,
+            runner=campaigns,
+        )
         runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
         if ready is not None:

@@ -6,12 +6,22 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import sqlite_utils
 from aiohttp import web
 
-from modemd.api import admin, campaigns, docs, ipn_routes, phone_hooks, schedules
+from modemd.api import (
+    admin,
+    campaigns,
+    console,
+    docs,
+    health,
+    ipn_routes,
+    phone_hooks,
+    schedules,
+)
 from modemd.api.auth import (
     CONFIG,
     STORE,
@@ -34,7 +44,8 @@ from modemd.api.cors import cors_headers
 from modemd.api.timing import Timing, parse_timing
 from modemd.api.validation import RequestError, SendRequest, parse_send
 from modemd.errors import StoreError
-from modemd.model import ApiKey, Job
+from modemd.model import ApiKey, Job, Pacing
+from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
 from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.feeder import Feeder
@@ -246,6 +257,9 @@ def create_app(
     bank: Bank,
     config: ApiConfig | None = None,
     *,
+    metrics: Metrics | None = None,
+    metrics_token: str | None = None,
+    pacing: Callable[[str], Pacing] | None = None,
     runner: CampaignRunner | None = None,
 ) -> web.Application:
     app = web.Application(
@@ -266,6 +280,8 @@ def create_app(
     # never run: deferred and bulk jobs then wait in the database
     campaigns.add_routes(app, runner or CampaignRunner(store, Feeder(store, bank)), _key_of)
     schedules.add_routes(app, store, _key_of)  # issue 16: each slot makes a campaign
+    health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
+    console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
     return app
 
 

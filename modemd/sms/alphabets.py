@@ -9,15 +9,21 @@ character, "escape escape" shows a space; each such oddity is also reported in `
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from modemd.sms.encoding import GSM7_BASIC, GSM7_ESCAPE, GSM7_EXTENSION
-from modemd.sms.national import LOCKING_SHIFT_TABLES, SINGLE_SHIFT_TABLES
+from modemd.sms.national import LOCKING_SHIFT_TABLES, SINGLE_SHIFT_TABLES, UNDEFINED
 
 DEFAULT_LANGUAGE = 0
+_SPANISH = 2  # 23.038 A.3.2: no Spanish locking shift table, the default alphabet applies
 
 # Language id (23.038 6.2.1.2.4) -> 128 characters indexed by septet; index 0x1B is the escape.
-_LOCKING: dict[int, str] = {DEFAULT_LANGUAGE: GSM7_BASIC, **LOCKING_SHIFT_TABLES}
+_LOCKING: dict[int, str] = {
+    DEFAULT_LANGUAGE: GSM7_BASIC,
+    _SPANISH: GSM7_BASIC,
+    **LOCKING_SHIFT_TABLES,
+}
 # Language id -> {septet after the escape: character}.
 _SINGLE: dict[int, dict[int, str]] = {
     DEFAULT_LANGUAGE: {code: char for char, code in GSM7_EXTENSION.items()},
@@ -72,20 +78,19 @@ def decode_septets(
             escaped = True
         else:
             chars.append(main[code])
+            if main[code] == UNDEFINED:
+                notes.append(f"septet 0x{code:02X} is undefined in locking shift table {locking}")
     if escaped:
         chars.append(" ")
         notes.append("text ends with a lone escape, shown as a space")
-    return GsmText("".join(chars), tuple(notes))
+    return GsmText("".join(chars), tuple(dict.fromkeys(notes)))
 
 
 def encode_septets(
     text: str, locking: int = DEFAULT_LANGUAGE, single: int = DEFAULT_LANGUAGE
 ) -> bytes:
     """Text to unpacked septet values with the named tables; ValueError for a missing character."""
-    if locking not in _LOCKING or single not in _SINGLE:
-        raise ValueError(f"no shift tables for languages {locking}/{single}")
-    main = {char: code for code, char in enumerate(_LOCKING[locking]) if code != GSM7_ESCAPE}
-    shift = {char: code for code, char in _SINGLE[single].items()}
+    main, shift = _reverse_tables(locking, single)
     septets = bytearray()
     for char in text:
         if char in main:
@@ -95,3 +100,16 @@ def encode_septets(
         else:
             raise ValueError(f"character {char!r} is not in GSM-7 tables {locking}/{single}")
     return bytes(septets)
+
+
+@functools.cache
+def _reverse_tables(locking: int, single: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Character -> septet for a locking table and a single shift table."""
+    if locking not in _LOCKING or single not in _SINGLE:
+        raise ValueError(f"no shift tables for languages {locking}/{single}")
+    main = {
+        char: code
+        for code, char in enumerate(_LOCKING[locking])
+        if code != GSM7_ESCAPE and char != UNDEFINED
+    }
+    return main, {char: code for code, char in _SINGLE[single].items()}
