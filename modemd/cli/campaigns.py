@@ -158,9 +158,9 @@ def send(
     if wait or wait_delivered:
         final = _watch(url, key, campaign_id, wait_delivered)
         counts = final["counts"]
-        click.echo(
-            "done: " + ", ".join(f"{s} {counts[s]}" for s in (*LEFT_QUEUE, "queued") if counts[s])
-        )
+        left = sum(counts[s] for s in LEFT_QUEUE)
+        states = ", ".join(f"{s} {counts[s]}" for s in (*LEFT_QUEUE, "queued") if counts[s])
+        click.echo(f"done: {left} of {final['total']} left the queue: {states}")
         if any(counts[s] for s in NOT_OK):
             sys.exit(1)
 

@@ -15,8 +15,8 @@ import yaml
 from api_docs.contract import Contract
 
 from modemd.api.app import create_app, start_site
-from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.drivers import registry
+from modemd.drivers.serial_at import Timeouts
 from modemd.emulators.modem import EmulatedBank
 from modemd.emulators.profile import SendRecorder
 from modemd.runtime.bank import Bank
@@ -105,10 +105,7 @@ async def rig(store: Store, tmp_path: Path) -> AsyncIterator[Rig]:
     ]
 
     def factory(port: str) -> Any:
-        def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
-            return SerialAtDriver(port, PIN, on_report=on_report, on_gone=on_gone, timeouts=FAST)
-
-        return build
+        return registry.factory(registry.SerialModem(port, PIN, timeouts=FAST))
 
     for modem in emulators.modems:
         assert await bank.attach(factory(modem.port)) is not None
