@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
+from modemd.quiet import parse_windows, zone
+
 DEFAULT_DB = "modemd.db"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -104,6 +106,27 @@ class Mapping:
     help: str
     example: str
 
+
+def _windows_ok(value: Any) -> bool:
+    try:
+        parse_windows(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _zone_ok(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and zone(value) is not None
+    except ValueError:
+        return False
+
+
+QUIET_HOURS = _kind(
+    'local hours "HH:MM-HH:MM" (or a list of them; "21:00-08:00" crosses midnight)',
+    lambda v: isinstance(v, str | list) and _windows_ok(v),
+)
+TIME_ZONE = _kind('an IANA time zone such as "Europe/Rome"', _zone_ok)
 
 Node: TypeAlias = Key | Section | Mapping
 PACING = (
@@ -248,6 +271,27 @@ SCHEMA = Section(
             LABEL,
             "SIM PIN by ICCID; a wrong PIN is never tried twice",
             '"1234"',
+        ),
+        Section(
+            "pools",
+            "settings of one pool (its pin)",
+            (
+                Key(
+                    "quiet_hours",
+                    QUIET_HOURS,
+                    None,
+                    "campaign (bulk-lane) jobs wait during these hours; API sends do not",
+                    '"21:00-08:00"',
+                ),
+                Key(
+                    "timezone",
+                    TIME_ZONE,
+                    None,
+                    "the pool's time zone for quiet_hours (default: the machine's)",
+                    '"Europe/Rome"',
+                ),
+            ),
+            each="<pin>",
         ),
         Section(
             "pacing",

@@ -18,6 +18,7 @@ from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe.metrics import Metrics
+from modemd.quiet import quiet_hours
 from modemd.runtime.bank import Bank
 from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.expiry import expire_forever
@@ -50,7 +51,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     store.on_commit.append(sender.wake)
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
-    feeder = Feeder(store, bank)
+    feeder = Feeder(store, bank, quiet=quiet_hours(settings.option("pools")))
     campaigns = CampaignRunner(store, feeder)
     scheduler = Scheduler(store, campaigns)
     time_tasks: list[asyncio.Task[None]] = []
