@@ -262,7 +262,7 @@ def schedules() -> None:
     show_default=True,
     help="Slots that came while the daemon was down.",
 )
-@click.option("--name", default="")
+@click.option("--name", default="", help="A name to recognise the schedule by.")
 @click.option("--to", "numbers", multiple=True, help="A recipient (repeat).")
 @click.option(
     "--recipients",
