@@ -168,48 +168,60 @@ def queue_batch(db: sqlite_utils.Database, campaign_id: str, limit: int) -> int:
         return 0
     rows = db.execute(
         "SELECT row, to_number, country, message, parts, encoding FROM campaign_recipients "
-        "WHERE campaign_id = ? AND job_id IS NULL ORDER BY row LIMIT ?",
-        [campaign_id, limit],
+        "WHERE campaign_id = ? AND row > ? ORDER BY row LIMIT ?",  # the PK's order
+        [campaign_id, row["queued_row"], limit],
     ).fetchall()
     if not rows:
         return 0
     now = time.time()
-    priced = wallet.has_wallet(db, row["key_id"])
-    available = wallet.balance(db, row["key_id"]).available if priced else 0
-    made = 0
-    for number, (line, to, country, message, parts, encoding) in enumerate(rows):
-        job = jobs.insert_job(
-            db,
-            key_id=row["key_id"],
-            pin=row["pin"],
-            to=to,
-            message=message,
-            parts=parts,
-            encoding=encoding,
-            lane=Lane(row["lane"]),
-            send_at=row["send_at"],
-            valid_until=_valid_until(db, row, now),
-            campaign_id=campaign_id,
-            now=now + number * 1e-6,  # distinct, ordered created_at within the batch
-        )
-        if priced:
-            db.execute("SAVEPOINT credit")
-            try:
-                available = wallet.reserve_within(db, job, country, available)
-            except wallet.InsufficientCreditError as exc:
-                db.execute("ROLLBACK TO credit")
-                db.execute("RELEASE credit")
-                db.execute("DELETE FROM jobs WHERE job_id = ?", [job.job_id])
-                _move(db, campaign_id, CampaignState.PAUSED, reason=f"out of credit: {exc}")
+    take = rows
+    costs: list[int] = []
+    if wallet.has_wallet(db, row["key_id"]):
+        available = wallet.balance(db, row["key_id"]).available
+        for i, (_, to, country, _, parts, _) in enumerate(rows):
+            cost = wallet.price_per_part(db, to, country) * parts
+            if cost > available:
+                take = rows[:i]
+                short = wallet.InsufficientCreditError(available, cost)
+                _move(db, campaign_id, CampaignState.PAUSED, reason=f"out of credit: {short}")
                 break
-            db.execute("RELEASE credit")
-        db.execute(
-            "UPDATE campaign_recipients SET job_id = ? WHERE campaign_id = ? AND row = ?",
-            [job.job_id, campaign_id, line],
-        )
-        made += 1
+            available -= cost
+            costs.append(cost)
+    shared = {
+        "key_id": row["key_id"],
+        "pin": row["pin"],
+        "lane": row["lane"],
+        "send_at": row["send_at"],
+        "valid_until": _valid_until(db, row, now),
+        "campaign_id": campaign_id,
+    }
+    ids = [jobs.new_job_id() for _ in take]
+    jobs.insert_many(
+        db,
+        shared,
+        [
+            {
+                "job_id": job_id,
+                "to_number": to,
+                "message": message,
+                "parts": parts,
+                "encoding": encoding,
+                "created_at": now + n * 1e-6,  # distinct and ordered within the batch
+            }
+            for n, (job_id, (_, to, _, message, parts, encoding)) in enumerate(
+                zip(ids, take, strict=True)
+            )
+        ],
+    )
+    wallet.reserve_costs(db, row["key_id"], list(zip(ids, costs, strict=False)))
+    db.conn.executemany(
+        "UPDATE campaign_recipients SET job_id = ? WHERE campaign_id = ? AND row = ?",
+        [(job_id, campaign_id, line) for job_id, (line, *_) in zip(ids, take, strict=True)],
+    )
+    made = len(take)
     db.execute(
-        "UPDATE campaigns SET queued = queued + ? WHERE campaign_id = ?", [made, campaign_id]
+        "UPDATE campaigns SET queued = queued + ?, queued_row = ? WHERE campaign_id = ?",
+        [made, take[-1][0] if take else row["queued_row"], campaign_id],
     )
     return made
 

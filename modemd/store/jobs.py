@@ -98,6 +98,21 @@ def insert_job(
     return row_to_job(row)
 
 
+def insert_many(
+    db: sqlite_utils.Database, shared: dict[str, Any], each: list[dict[str, Any]]
+) -> None:
+    """Insert queued jobs in one statement (a campaign's batch): ``shared`` columns plus each
+    row's own (``job_id``, ``to_number``, ``message``, ``parts``, ``encoding``, ``created_at``)."""
+    if not each:
+        return
+    base = {"state": JobState.QUEUED.value, "id_device": None, "device_id": None, "error": None}
+    columns = [*base, *shared, *each[0], "updated_at"]
+    db.conn.executemany(
+        f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        [[*base.values(), *shared.values(), *row.values(), row["created_at"]] for row in each],
+    )
+
+
 def get_job(db: sqlite_utils.Database, job_id: str) -> Job | None:
     cursor = db.conn.execute("SELECT * FROM jobs WHERE job_id = ?", [job_id])
     row = cursor.fetchone()

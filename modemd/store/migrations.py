@@ -210,7 +210,6 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE jobs ADD COLUMN valid_until REAL;    -- queued past it: lapsed
         ALTER TABLE jobs ADD COLUMN campaign_id TEXT;    -- the campaign that queued it
         CREATE INDEX jobs_feed ON jobs(state, pin, lane, seq);
-        CREATE INDEX jobs_lapse ON jobs(state, valid_until);
         CREATE INDEX jobs_campaign ON jobs(campaign_id, state);
         ALTER TABLE api_keys ADD COLUMN lane TEXT;              -- default lane of its sends
         ALTER TABLE api_keys ADD COLUMN max_queue_age_s REAL;   -- NULL: 24 h
@@ -233,6 +232,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             progress_at REAL,                -- last campaign.progress event
             total INTEGER NOT NULL DEFAULT 0,   -- valid recipients
             queued INTEGER NOT NULL DEFAULT 0,  -- of them, made jobs so far
+            queued_row INTEGER NOT NULL DEFAULT 0,  -- recipients up to this row are jobs
             created_at REAL NOT NULL,
             started_at REAL,
             finished_at REAL

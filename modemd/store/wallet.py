@@ -183,3 +183,13 @@ def reserve_within(db: sqlite_utils.Database, job: Job, country: str | None, ava
         raise InsufficientCreditError(available, cost)
     _add(db, job.key_id, "reserve", -cost, job_id=job.job_id)
     return available - cost
+
+
+def reserve_costs(db: sqlite_utils.Database, key_id: int, costs: list[tuple[str, int]]) -> None:
+    """Hold each ``(job_id, cost)`` of a batch the caller checked against the balance."""
+    now = time.time()
+    db.conn.executemany(
+        "INSERT INTO ledger (key_id, job_id, kind, amount, note, created_at) "
+        "VALUES (?, ?, 'reserve', ?, '', ?)",
+        [(key_id, job_id, -cost, now) for job_id, cost in costs if cost],
+    )

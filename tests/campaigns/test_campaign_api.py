@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import openpyxl
 
-from modemd.store import events, jobs
+from modemd.store import events, jobs, wallet
 
 from .conftest import MODEMS, Rig
 
@@ -249,3 +249,28 @@ async def test_bad_uploads_get_precise_errors_and_create_nothing(rig: Rig) -> No
         {"row": 2, "column": "to", "reason": "is not a phone number: '+39abc'"}
     ]
     assert await rig.store.read(lambda db: list(db.conn.iterdump())) == before
+
+
+async def test_credit_is_reserved_per_job_and_a_campaign_out_of_credit_pauses(rig: Rig) -> None:
+    await rig.store.write(wallet.set_price, "*", 1000)  # 0.1 per part
+    await rig.store.write(wallet.topup, rig.key_id, 25_000)  # 2.5: 25 messages
+    good = numbers(40, 20000)
+    status, answer = await rig.post(
+        "/api/v1/campaigns", json={"template": "Hi", "recipients": good}
+    )
+    assert status == 200 and answer["campaign"]["report"]["estimated_cost"] == "4.0000"
+    campaign_id = answer["campaign"]["campaign_id"]
+    await rig.post(f"/api/v1/campaigns/{campaign_id}/start")
+    paused = await rig.campaign_until(campaign_id, "paused")
+    assert paused["reason"].startswith("out of credit: credit 0.0000 < cost 0.1000")
+    # 25 jobs were queued with their credit reserved; paused, none of them starts.
+    assert (paused["counts"]["queued"], paused["counts"]["not_queued"]) == (25, 15)
+    balance = await rig.store.read(wallet.balance, rig.key_id)
+    assert (balance.available, balance.reserved) == (0, 25_000)
+    assert rig.sent_numbers() == []
+    await rig.store.write(wallet.topup, rig.key_id, 15_000)
+    status, _ = await rig.post(f"/api/v1/campaigns/{campaign_id}/resume")
+    assert status == 200
+    await rig.campaign_until(campaign_id, "done")
+    assert Counter(rig.sent_numbers()) == Counter(good)
+    assert (await rig.store.read(wallet.balance, rig.key_id)).spent == 40_000
