@@ -8,11 +8,15 @@ writes (``template``), and readable as ``settings.option("section.key")``."""
 from __future__ import annotations
 
 import ipaddress
+import re
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
-from modemd.quiet import parse_windows, zone
+import phonenumbers
+
+from modemd.conversations.words import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP
 
 DEFAULT_DB = "modemd.db"
 DEFAULT_HOST = "127.0.0.1"
@@ -74,6 +78,48 @@ ADDRESSES = _kind(
 )
 
 
+def _is_zone(value: Any) -> bool:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (TypeError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return False
+    return True
+
+
+COUNTRY = _kind(
+    "an ISO 3166 alpha-2 country code (IT)",
+    lambda v: isinstance(v, str) and v.upper() in phonenumbers.SUPPORTED_REGIONS,
+    str.upper,
+)
+TIMEZONE = _kind("an IANA time zone (Europe/Rome)", lambda v: isinstance(v, str) and _is_zone(v))
+HOURS = _kind(
+    '"HH:MM-HH:MM" (local time; may span midnight)',
+    lambda v: (
+        isinstance(v, str)
+        and re.fullmatch(
+            r"([01][0-9]|2[0-3]):[0-5][0-9]-"
+            r"([01][0-9]|2[0-3]):[0-5][0-9]",
+            v.strip(),
+        )
+        is not None
+    ),
+    str.strip,
+)
+NUMBERS = _kind(
+    "a list of E.164 numbers (+393331234567)",
+    lambda v: (
+        isinstance(v, list)
+        and all(isinstance(n, str) and re.fullmatch(r"\+[0-9]{4,15}", n) for n in v)
+    ),
+    tuple,
+)
+WORDS = _kind(
+    "a list of words",
+    lambda v: isinstance(v, list) and all(isinstance(w, str) and w.strip() for w in v),
+    tuple,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Key:
     """``name = value``; ``example`` is TOML text for the docs and the template."""
@@ -106,27 +152,6 @@ class Mapping:
     help: str
     example: str
 
-
-def _windows_ok(value: Any) -> bool:
-    try:
-        parse_windows(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def _zone_ok(value: Any) -> bool:
-    try:
-        return isinstance(value, str) and zone(value) is not None
-    except ValueError:
-        return False
-
-
-QUIET_HOURS = _kind(
-    'local hours "HH:MM-HH:MM" (or a list of them; "21:00-08:00" crosses midnight)',
-    lambda v: isinstance(v, str | list) and _windows_ok(v),
-)
-TIME_ZONE = _kind('an IANA time zone such as "Europe/Rome"', _zone_ok)
 
 Node: TypeAlias = Key | Section | Mapping
 PACING = (
@@ -273,27 +298,6 @@ SCHEMA = Section(
             '"1234"',
         ),
         Section(
-            "pools",
-            "settings of one pool (its pin)",
-            (
-                Key(
-                    "quiet_hours",
-                    QUIET_HOURS,
-                    None,
-                    "campaign (bulk-lane) jobs wait during these hours; API sends do not",
-                    '"21:00-08:00"',
-                ),
-                Key(
-                    "timezone",
-                    TIME_ZONE,
-                    None,
-                    "the pool's time zone for quiet_hours (default: the machine's)",
-                    '"Europe/Rome"',
-                ),
-            ),
-            each="<pin>",
-        ),
-        Section(
             "pacing",
             "how fast every device may send (enforced before each job is taken)",
             (
@@ -305,6 +309,66 @@ SCHEMA = Section(
                     each="<IMEI>",
                 ),
             ),
+        ),
+        Section(
+            "pools",
+            "one pool (pin): its country, and how it answers inbound SMS",
+            (
+                Key("country", COUNTRY, None, "country of national numbers texting in", '"IT"'),
+                Key(
+                    "timezone",
+                    TIMEZONE,
+                    "UTC",
+                    "the pool's local time (quiet hours)",
+                    '"Europe/Rome"',
+                ),
+                Key(
+                    "quiet_hours",
+                    HOURS,
+                    None,
+                    "no automatic reply and no campaign (bulk-lane) job in these hours (they "
+                    "wait); STOP/START/HELP/JOIN replies and high-lane sends exempt",
+                    '"21:00-08:00"',
+                ),
+                Key(
+                    "help_text",
+                    STR,
+                    DEFAULT_HELP,
+                    "the answer to HELP and INFO",
+                    '"Info: shop.example/sms. STOP per non ricevere altri messaggi."',
+                ),
+                Key(
+                    "stop_reply",
+                    STR,
+                    DEFAULT_STOP,
+                    "the answer to STOP and its synonyms",
+                    '"Non riceverai altri messaggi. START per riattivarli."',
+                ),
+                Key(
+                    "start_reply",
+                    STR,
+                    DEFAULT_START,
+                    "the answer to START, UNSTOP",
+                    '"Riceverai di nuovo i nostri messaggi. STOP per smettere."',
+                ),
+                Key(
+                    "stop_words",
+                    WORDS,
+                    (),
+                    "more opt-out words (any language)",
+                    '["ANNULLA", "BAJA"]',
+                ),
+                Key("start_words", WORDS, (), "more opt-in words", '["ALTA"]'),
+                Key("help_words", WORDS, (), "more help words", '["AIUTO", "AYUDA"]'),
+                Key(
+                    "own_numbers",
+                    NUMBERS,
+                    (),
+                    "this pool's SIM numbers: never answered automatically (no loops)",
+                    '["+393330000001"]',
+                ),
+            ),
+            each="<pin>",
         ),
     ),
 )

@@ -16,6 +16,7 @@ from modemd.api import (
     admin,
     campaigns,
     console,
+    conversations,
     docs,
     health,
     ipn_routes,
@@ -282,6 +283,7 @@ def create_app(
     schedules.add_routes(app, store, _key_of)  # issue 16: each slot makes a campaign
     health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
     console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
+    conversations.add_routes(app, _key_of, bank)  # issue 15: lists, opt-outs, rules, surveys
     return app
 
 

@@ -305,5 +305,7 @@ from modemd.cli import (  # noqa: E402,F401  (register their commands)
     ipn,
     jobs,
     keys,
+    lists,
+    rules,
     wallet,
 )
