@@ -112,9 +112,11 @@ class RowChecker:
     template: str
     header: list[str]
     default_country: str | None
+    opted_out_numbers: set[str] = field(default_factory=set)  # the pool's: skipped, counted
     rows: int = 0
     valid: int = 0
     duplicates: int = 0
+    opted_out: int = 0
     blank: int = 0
     invalid_count: int = 0
     invalid: list[dict[str, Any]] = field(default_factory=list)
@@ -175,6 +177,9 @@ class RowChecker:
             self.duplicates += 1
             return None
         self._seen.add(to)
+        if to in self.opted_out_numbers:
+            self.opted_out += 1
+            return None
         split = split_message(message)
         self.valid += 1
         self.parts[split.encoding.value] += split.count
@@ -188,11 +193,12 @@ class RowChecker:
         return None
 
     def report(self) -> dict[str, Any]:
-        """The counts (the caller adds cost, time, opted-out and blocked counts)."""
+        """The counts (the caller adds cost, time and the blocked count)."""
         return {
             "rows": self.rows,
             "valid": self.valid,
             "duplicates": self.duplicates,
+            "opted_out": self.opted_out,
             "invalid_count": self.invalid_count,
             "invalid": self.invalid,
             "blank_rows": self.blank,

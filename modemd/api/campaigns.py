@@ -25,8 +25,8 @@ from modemd.model import ApiKey, CampaignState, Job, Lane
 from modemd.runtime.bank import Offer
 from modemd.runtime.campaigns import CampaignRunner
 from modemd.store import campaigns as campaign_rows
+from modemd.store import optouts, wallet
 from modemd.store import queue as queue_rows
-from modemd.store import wallet
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,8 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
         header = await asyncio.to_thread(next, source, None)
         if header is None:
             raise RequestError(StatusCode.PARAM_ERROR, "the file has no rows")
-        checker = RowChecker(options["template"], header, key.default_country)
+        opted_out = await store.read(optouts.opted_out_numbers, pin)
+        checker = RowChecker(options["template"], header, key.default_country, opted_out)
         campaign_id = (
             None
             if dry
@@ -195,9 +196,8 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
             worker = bank.workers[offer.device_id]
             rate += 1.0 / (measured.get(offer.device_id, DEFAULT_SEND_S) + worker.pacing.min_gap_s)
         return {
-            # Not available yet: the opt-out list (issue 15) and a destination block list do
-            # not exist; null says "not checked", never "none found".
-            "opted_out": None,
+            # Not available yet: no destination block list exists; null says "not checked",
+            # never "none found".
             "blocked": None,
             "estimated_cost": wallet.format_amount(cost) if priced else None,
             "devices": len(bank.offers(pin)),

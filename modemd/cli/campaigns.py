@@ -20,7 +20,9 @@ POLL_S = 0.5  # progress is asked for this often
 PLAIN_EVERY_S = 5.0  # without a terminal: one progress line this often
 BAR_WIDTH = 30
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# Jobs that left the queue, and recipients skipped because they opted out meanwhile
 LEFT_QUEUE = ("sent", "delivered", "failed", "unknown", "expired", "lapsed", "cancelled")
+DEALT_WITH = (*LEFT_QUEUE, "opted_out")
 UNSETTLED = ("queued", "sending", "sent")  # --wait-delivered waits until none is in these
 NOT_OK = ("failed", "unknown", "lapsed", "cancelled")
 
@@ -158,8 +160,8 @@ def send(
     if wait or wait_delivered:
         final = _watch(url, key, campaign_id, wait_delivered)
         counts = final["counts"]
-        left = sum(counts[s] for s in LEFT_QUEUE)
-        states = ", ".join(f"{s} {counts[s]}" for s in (*LEFT_QUEUE, "queued") if counts[s])
+        left = sum(counts[s] for s in DEALT_WITH)
+        states = ", ".join(f"{s} {counts[s]}" for s in (*DEALT_WITH, "queued") if counts[s])
         click.echo(f"done: {left} of {final['total']} left the queue: {states}")
         if any(counts[s] for s in NOT_OK):
             sys.exit(1)
@@ -192,7 +194,7 @@ def progress_line(shown: dict[str, Any], *, bar: bool) -> str:
     """``[#####-----]  50% sent 10 delivered 8 failed 0 rate 3.2/s ETA 3 s``."""
     counts, total = shown["counts"], max(shown["total"], 1)
     eta = "-" if shown["eta_s"] is None else f"{shown['eta_s']:.0f} s"
-    left = sum(counts[s] for s in LEFT_QUEUE)
+    left = sum(counts[s] for s in DEALT_WITH)
     done_share = left / total
     text = (
         f"{done_share:4.0%} sent {counts['sent'] + counts['delivered']} "

@@ -24,7 +24,7 @@ from modemd.model import (
     JobState,
     Lane,
 )
-from modemd.store import events, jobs, queue, wallet
+from modemd.store import events, jobs, optouts, queue, wallet
 
 IDLE_GAP_S = 600.0  # a device's sends further apart than this had idle time between them
 # Job states that have left the queue (the campaign is done when every job is in one of them).
@@ -161,8 +161,9 @@ def cancel(db: sqlite_utils.Database, campaign_id: str, pin: str) -> dict[str, A
 
 
 def queue_batch(db: sqlite_utils.Database, campaign_id: str, limit: int) -> int:
-    """Make jobs of up to ``limit`` recipients not yet queued, reserving each one's credit;
-    returns how many. Out of credit: the campaign pauses with the reason, 0 more this time."""
+    """Make jobs of up to ``limit`` recipients not yet queued, reserving each one's credit, and
+    skip those who opted out since the validation; returns how many rows were dealt with. Out
+    of credit: the campaign pauses with the reason."""
     row = _get(db, campaign_id)
     if row["state"] != CampaignState.RUNNING.value:
         return 0
@@ -174,19 +175,28 @@ def queue_batch(db: sqlite_utils.Database, campaign_id: str, limit: int) -> int:
     if not rows:
         return 0
     now = time.time()
-    take = rows
+    excluded = optouts.opted_out_numbers(db, row["pin"])  # who opted out since validation
+    priced = wallet.has_wallet(db, row["key_id"])
+    available = wallet.balance(db, row["key_id"]).available if priced else 0
+    take: list[Any] = []
     costs: list[int] = []
-    if wallet.has_wallet(db, row["key_id"]):
-        available = wallet.balance(db, row["key_id"]).available
-        for i, (_, to, country, _, parts, _) in enumerate(rows):
-            cost = wallet.price_per_part(db, to, country) * parts
-            if cost > available:
-                take = rows[:i]
-                short = wallet.InsufficientCreditError(available, cost)
-                _move(db, campaign_id, CampaignState.PAUSED, reason=f"out of credit: {short}")
-                break
-            available -= cost
-            costs.append(cost)
+    skipped = 0
+    last = row["queued_row"]  # the last row dealt with (made a job, or skipped)
+    for recipient in rows:
+        line, to, country, _, parts, _ = recipient
+        if to in excluded:
+            skipped += 1
+            last = line
+            continue
+        cost = wallet.price_per_part(db, to, country) * parts if priced else 0
+        if cost > available:
+            short = wallet.InsufficientCreditError(available, cost)
+            _move(db, campaign_id, CampaignState.PAUSED, reason=f"out of credit: {short}")
+            break
+        available -= cost
+        costs.append(cost)
+        take.append(recipient)
+        last = line
     shared = {
         "key_id": row["key_id"],
         "pin": row["pin"],
@@ -220,10 +230,11 @@ def queue_batch(db: sqlite_utils.Database, campaign_id: str, limit: int) -> int:
     )
     made = len(take)
     db.execute(
-        "UPDATE campaigns SET queued = queued + ?, queued_row = ? WHERE campaign_id = ?",
-        [made, take[-1][0] if take else row["queued_row"], campaign_id],
+        "UPDATE campaigns SET queued = queued + ?, opted_out = opted_out + ?, queued_row = ? "
+        "WHERE campaign_id = ?",
+        [made, skipped, last, campaign_id],
     )
-    return made
+    return made + skipped
 
 
 def _valid_until(db: sqlite_utils.Database, row: dict[str, Any], now: float) -> float:
@@ -237,7 +248,8 @@ def unqueued_running(db: sqlite_utils.Database) -> list[str]:
     return [
         r[0]
         for r in db.execute(
-            "SELECT campaign_id FROM campaigns WHERE state = 'running' AND queued < total"
+            "SELECT campaign_id FROM campaigns WHERE state = 'running' "
+            "AND queued + opted_out < total"
         )
     ]
 
@@ -254,14 +266,16 @@ def rate_limits(db: sqlite_utils.Database) -> dict[str, int]:
 
 
 def counts(db: sqlite_utils.Database, campaign_id: str) -> dict[str, int]:
-    """Jobs by state; ``not_queued``: valid recipients not made jobs yet."""
+    """Jobs by state; ``opted_out``: recipients skipped when queued (they opted out after the
+    validation); ``not_queued``: valid recipients not dealt with yet."""
     found = {s.value: 0 for s in JobState}
     for state, count in db.execute(
         "SELECT state, count(*) FROM jobs WHERE campaign_id = ? GROUP BY state", [campaign_id]
     ):
         found[state] = count
     row = _get(db, campaign_id)
-    found["not_queued"] = row["total"] - row["queued"]
+    found["opted_out"] = row["opted_out"]  # skipped when queued: they opted out meanwhile
+    found["not_queued"] = row["total"] - row["queued"] - row["opted_out"]
     return found
 
 
@@ -270,7 +284,7 @@ def detail(db: sqlite_utils.Database, campaign_id: str, now: float | None = None
     row = _get(db, campaign_id)
     now = time.time() if now is None else now
     by_state = counts(db, campaign_id)
-    left = sum(by_state[s] for s in LEFT_QUEUE)
+    left = sum(by_state[s] for s in LEFT_QUEUE) + by_state["opted_out"]
     waiting = row["total"] - left
     rate = None
     if row["started_at"] and left:
@@ -330,7 +344,7 @@ def tick(db: sqlite_utils.Database, now: float) -> list[str]:
             "SELECT count(*) FROM jobs WHERE campaign_id = ? AND state IN ('queued', 'sending')",
             [campaign_id],
         ).fetchone()[0]
-        if row["queued"] == row["total"] and in_queue == 0:
+        if row["queued"] + row["opted_out"] == row["total"] and in_queue == 0:
             _move(db, campaign_id, CampaignState.DONE)
             _finish_event(db, campaign_id)
             done.append(campaign_id)

@@ -328,6 +328,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             total INTEGER NOT NULL DEFAULT 0,   -- valid recipients
             queued INTEGER NOT NULL DEFAULT 0,  -- of them, made jobs so far
             queued_row INTEGER NOT NULL DEFAULT 0,  -- recipients up to this row are jobs
+            opted_out INTEGER NOT NULL DEFAULT 0,   -- recipients skipped: opted out by then
             created_at REAL NOT NULL,
             started_at REAL,
             finished_at REAL

@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import openpyxl
 
-from modemd.store import events, jobs, wallet
+from modemd.store import events, jobs, optouts, wallet
 
-from .conftest import MODEMS, Rig
+from .conftest import MODEMS, PIN, Rig
 
 ROWS = 1000
 INVALID = 7
@@ -274,3 +274,21 @@ async def test_credit_is_reserved_per_job_and_a_campaign_out_of_credit_pauses(ri
     await rig.campaign_until(campaign_id, "done")
     assert Counter(rig.sent_numbers()) == Counter(good)
     assert (await rig.store.read(wallet.balance, rig.key_id)).spent == 40_000
+
+
+async def test_opted_out_numbers_are_skipped_at_validation_and_when_queued(rig: Rig) -> None:
+    good = numbers(30, 30000)
+    await rig.store.write(optouts.set_opt_out, PIN, good[0], True, source="api")
+    status, answer = await rig.post(
+        "/api/v1/campaigns", json={"template": "Hi", "recipients": good}
+    )
+    assert status == 200
+    report = answer["campaign"]["report"]
+    assert (report["valid"], report["opted_out"]) == (29, 1)
+    campaign_id = answer["campaign"]["campaign_id"]
+    # Texted STOP after the validation, before the start: skipped when queued.
+    await rig.store.write(optouts.set_opt_out, PIN, good[1], True, source="keyword")
+    await rig.post(f"/api/v1/campaigns/{campaign_id}/start")
+    done = await rig.campaign_until(campaign_id, "done")
+    assert done["counts"]["opted_out"] == 1 and done["counts"]["not_queued"] == 0
+    assert Counter(rig.sent_numbers()) == Counter(good[2:])
