@@ -68,9 +68,12 @@ async def read_upload(request: web.Request) -> Upload:
             data = await read_json(request)
             upload.fields.update(data)
             recipients = data.get("recipients")
+            if recipients is None and data.get("list") not in (None, ""):
+                return upload  # a contact list of the pool: read by the caller
             if not isinstance(recipients, list):
                 raise RequestError(
-                    StatusCode.PARAM_ERROR, "'recipients' must be a list (or upload a file)"
+                    StatusCode.PARAM_ERROR,
+                    "'recipients' must be a list (or give a contact 'list', or upload a file)",
                 )
             upload.recipients = recipients
         elif request.content_type in FILE_TYPES:

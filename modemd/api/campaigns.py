@@ -25,7 +25,7 @@ from modemd.model import ApiKey, CampaignState, Job, Lane
 from modemd.runtime.bank import Offer
 from modemd.runtime.campaigns import CampaignRunner
 from modemd.store import campaigns as campaign_rows
-from modemd.store import optouts, wallet
+from modemd.store import contacts, optouts, wallet
 from modemd.store import queue as queue_rows
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,8 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
             source, first = rows(upload.path, kind), 1
         elif upload.recipients is not None:
             source, first = json_rows(upload.recipients), 0
+        elif upload.fields.get("list") not in (None, ""):
+            source, first = json_rows(await _list_members(pin, upload.fields["list"])), 0
         else:
             raise RequestError(StatusCode.PARAM_ERROR, "no file and no 'recipients'")
         header = await asyncio.to_thread(next, source, None)
@@ -183,6 +185,16 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
             checker.duplicates,
         )
         return await store.read(campaign_rows.detail, campaign_id)
+
+    async def _list_members(pin: str, ref: Any) -> list[dict[str, str]]:
+        """A contact list's members as recipients: ``to``, ``name`` and their own fields."""
+        if not isinstance(ref, str | int) or isinstance(ref, bool):
+            raise RequestError(StatusCode.PARAM_ERROR, "'list' must be a list's id or name")
+        try:
+            members = await store.read(contacts.all_members, pin, ref)
+        except contacts.NotFoundError as exc:
+            raise RequestError(StatusCode.PARAM_ERROR, f"no contact list {ref!r}") from exc
+        return [{**m["fields"], "name": m["name"] or "", "to": m["number"]} for m in members]
 
     async def _estimates(
         request: web.Request, key: ApiKey, pin: str, report: dict[str, Any], cost: int

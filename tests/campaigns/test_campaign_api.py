@@ -11,7 +11,8 @@ from typing import Any
 import aiohttp
 import openpyxl
 
-from modemd.store import events, jobs, optouts, wallet
+from modemd.model import Member
+from modemd.store import contacts, events, jobs, optouts, wallet
 
 from .conftest import MODEMS, PIN, Rig
 
@@ -292,3 +293,19 @@ async def test_opted_out_numbers_are_skipped_at_validation_and_when_queued(rig: 
     done = await rig.campaign_until(campaign_id, "done")
     assert done["counts"]["opted_out"] == 1 and done["counts"]["not_queued"] == 0
     assert Counter(rig.sent_numbers()) == Counter(good[2:])
+
+
+async def test_a_contact_list_as_the_recipients(rig: Rig) -> None:
+    await rig.store.write(contacts.create_list, PIN, "Clients")
+    members = [Member("+393331110001", "Anna", {"city": "Roma"}), Member("+393331110002", "Bo")]
+    await rig.store.write(contacts.add_members, PIN, "clients", members, "api")
+    status, answer = await rig.post(
+        "/api/v1/campaigns?dry_run=1", json={"template": "Ciao {name} da {city}", "list": "clients"}
+    )
+    assert status == 200
+    report = answer["campaign"]["report"]
+    assert report["valid"] == 1 and report["invalid"] == [
+        {"row": 2, "column": "city", "reason": "no value for {city}"}
+    ]
+    status, answer = await rig.post("/api/v1/campaigns", json={"template": "x", "list": "nope"})
+    assert status == 400 and "no contact list 'nope'" in answer["message"]
