@@ -103,7 +103,7 @@ class Feeder:
         self._fed = {j: v for j, v in self._fed.items() if v[0] > now - FED_GRACE_S}
         for job in await self.store.read(queue_rows.due_high, now, HIGH_BATCH):
             self._hand(job, now)
-        pins = await self.store.read(queue_rows.bulk_pins)
+        pins = await self.store.read(queue_rows.bulk_pins, set(self.bank.pools))
         rates = await self.store.read(campaign_rows.rate_limits) if pins else {}
         for pin in pins:
             if self.quiet(pin, now):

@@ -122,14 +122,20 @@ def due_bulk(db: sqlite_utils.Database, pin: str, now: float, limit: int) -> lis
     )
 
 
-def bulk_pins(db: sqlite_utils.Database) -> list[str]:
-    """Pins that have queued bulk-lane jobs."""
-    return [
-        r[0]
-        for r in db.execute(
-            "SELECT DISTINCT pin FROM jobs WHERE state = 'queued' AND lane = 'bulk'"
-        ).fetchall()
-    ]
+def bulk_pins(db: sqlite_utils.Database, pools: set[str]) -> list[str]:
+    """Of ``pools`` and the pins of running campaigns, those with queued bulk-lane jobs (an
+    index seek per pin: never a scan of a big campaign's jobs)."""
+    pins = pools | {
+        r[0] for r in db.execute("SELECT DISTINCT pin FROM campaigns WHERE state = 'running'")
+    }
+    return sorted(
+        pin
+        for pin in pins
+        if db.execute(
+            "SELECT 1 FROM jobs WHERE state = 'queued' AND pin = ? AND lane = 'bulk' LIMIT 1",
+            [pin],
+        ).fetchone()
+    )
 
 
 def next_send_at(db: sqlite_utils.Database, now: float) -> float | None:
