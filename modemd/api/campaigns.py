@@ -248,18 +248,22 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
         )
         await response.prepare(request)
         last = None
-        while True:
-            shown = await store.read(campaign_rows.detail, campaign_id)
-            finished = shown["state"] in FINISHED
-            seen = (shown["state"], json.dumps(shown["counts"]))
-            if seen != last or finished:
-                kind = "done" if finished else "progress"
-                await response.write(f"event: {kind}\ndata: {json.dumps(shown)}\n\n".encode())
-                last = seen
-            if finished:
-                break
-            await asyncio.sleep(SSE_INTERVAL_S)
-        await response.write_eof()
+        try:
+            while True:
+                shown = await store.read(campaign_rows.detail, campaign_id)
+                finished = shown["state"] in FINISHED
+                seen = (shown["state"], json.dumps(shown["counts"]))
+                if seen != last or finished:
+                    kind = "done" if finished else "progress"
+                    data = json.dumps(shown)
+                    await response.write(f"event: {kind}\ndata: {data}\n\n".encode())
+                    last = seen
+                if finished:
+                    break
+                await asyncio.sleep(SSE_INTERVAL_S)
+            await response.write_eof()
+        except ConnectionResetError:  # the client went away: nothing to answer
+            log.debug("event stream of %s: client gone", campaign_id)
         return response
 
     async def cancel_job(request: web.Request, key: ApiKey) -> web.Response:

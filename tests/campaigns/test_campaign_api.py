@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections import Counter
 from typing import Any
 
@@ -309,3 +310,26 @@ async def test_a_contact_list_as_the_recipients(rig: Rig) -> None:
     ]
     status, answer = await rig.post("/api/v1/campaigns", json={"template": "x", "list": "nope"})
     assert status == 400 and "no contact list 'nope'" in answer["message"]
+
+
+async def test_the_event_stream_shows_progress_then_done(rig: Rig) -> None:
+    good = numbers(60, 40000)
+    _, answer = await rig.post("/api/v1/campaigns", json={"template": "Hi", "recipients": good})
+    campaign_id = answer["campaign"]["campaign_id"]
+    await rig.post(f"/api/v1/campaigns/{campaign_id}/start")
+    events_seen: list[tuple[str, dict[str, Any]]] = []
+    async with rig.session.get(
+        f"{rig.url}/api/v1/campaigns/{campaign_id}/events", headers=rig.auth
+    ) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+        kind = ""
+        async for raw in r.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: "):
+                events_seen.append((kind, json.loads(line[6:])))
+    assert [k for k, _ in events_seen][-1] == "done"
+    assert all(k == "progress" for k, _ in events_seen[:-1])
+    left = [sum(c["counts"][s] for s in ("sent", "delivered")) for _, c in events_seen]
+    assert left == sorted(left) and left[-1] == len(good)
