@@ -1,13 +1,16 @@
-"""JSON answers shared by the campaign and schedule routes."""
+"""The one way the API answers with an error (and a send with its code): JSON carrying
+``response`` (the HTTP status as a string) and, for the contract's answers, ``status_code`` and
+``status``."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from modemd.api.contract import body
+from modemd.api.contract import OtherAnswer, StatusCode, body, other_body
 from modemd.api.validation import RequestError
 from modemd.errors import InvalidTransitionError
 from modemd.model import ApiKey
@@ -19,15 +22,32 @@ KeyedAction = Callable[[web.Request, ApiKey], Awaitable[web.StreamResponse]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def answer(
+    what: StatusCode | OtherAnswer | int,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
+    """A contract code (1-12), an answer outside the codes (413, 429, 503), or a plain HTTP
+    status for the routes outside the send contract (admin, jobs, IPN, webhooks)."""
+    if isinstance(what, StatusCode):
+        payload = body(what, message=message, **extra)
+    elif isinstance(what, OtherAnswer):
+        payload = {**other_body(what, message), **extra}
+    else:
+        payload = {"response": str(what), "message": message, **extra}
+    return web.json_response(payload, status=int(payload["response"]), headers=headers)
+
+
 def refused(exc: RequestError) -> web.Response:
-    """A request refused with its GenioApi code (``response``, ``status_code``, ``status``)."""
-    payload = body(exc.code, message=exc.message)
-    return web.json_response(payload, status=int(payload["response"]))
+    """A request refused with its contract code."""
+    return answer(exc.code, exc.message)
 
 
 def problem(status: int, message: str) -> web.Response:
     """An answer outside the codes: 404 (not yours or none), 409 (not in this state)."""
-    return web.json_response({"response": str(status), "message": message}, status=status)
+    return answer(status, message)
 
 
 def keyed(key_of: KeyOf) -> Callable[[KeyedAction], Handler]:

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from modemd.cli import key_option, main, url_option
+from modemd.cli.common import key_option, main, url_option
 
 POLL_S = 0.5  # progress is asked for this often
 PLAIN_EVERY_S = 5.0  # without a terminal: one progress line this often

@@ -10,6 +10,7 @@ import sqlite_utils
 from modemd.errors import InvalidTransitionError
 from modemd.model import EventType, Job, JobState, Lane
 from modemd.store import jobs
+from modemd.store.transitions import job_from_row
 
 DEFAULT_MAX_QUEUE_AGE_S = 24 * 3600.0  # issue 16: a job nobody could send in a day is stale
 MAX_SEND_AHEAD_S = 366 * 24 * 3600.0  # send_at at most a year ahead (leap years included)
@@ -149,4 +150,4 @@ def next_send_at(db: sqlite_utils.Database, now: float) -> float | None:
 def _jobs_where(db: sqlite_utils.Database, where: str, params: list[Any]) -> list[Job]:
     cursor = db.execute(f"SELECT * FROM jobs WHERE {where}", params)
     names = [d[0] for d in cursor.description]
-    return [jobs.row_to_job(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+    return [job_from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
