@@ -361,7 +361,7 @@ SCHEMA = Section(
                     "jobs_days",
                     POSITIVE,
                     None,
-                    "prune delivered, failed and expired jobs older than this (never `unknown`)",
+                    "prune finished jobs older than this many days (never `unknown` ones)",
                     "90",
                 ),
                 Key("batch", POSITIVE, 500, "jobs deleted per transaction", "500"),
@@ -403,7 +403,8 @@ SCHEMA = Section(
                     "quiet_hours",
                     HOURS,
                     None,
-                    "no automatic reply in these hours (it waits); STOP/START/HELP/JOIN exempt",
+                    "no automatic reply and no campaign (bulk-lane) job in these hours (they "
+                    "wait); STOP/START/HELP/JOIN replies and high-lane sends exempt",
                     '"21:00-08:00"',
                 ),
                 Key(

@@ -44,6 +44,8 @@ async def test_prune_takes_finished_jobs_and_keeps_the_rest(store: Store) -> Non
     _, _, queued = await key_and_job(store, None)
     undelivered_ipn = await delivered(store, "http://127.0.0.1:9/ipn", mr=10)
 
+    with sqlite3.connect(store.path) as conn:  # a client's Idempotency-Key for it, long stale
+        conn.execute("INSERT INTO idempotency_keys VALUES (?, 'k1', 'h', ?, 0)", (key.key_id, gone))
     assert await store.write(retention.prune_jobs, FUTURE) == 2
     for job_id in (gone, failed.job_id):
         assert await store.read(jobs.get_job_detail, job_id) is None

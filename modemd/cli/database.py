@@ -58,8 +58,8 @@ def restore(file: str, yes: bool, db: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Only say how many jobs would go.")
 @db_option
 def prune(days: int | None, dry_run: bool, db: str) -> None:
-    """Delete finished jobs (delivered, failed, expired) older than --days, in small batches,
-    with their parts, reports and IPN events; the ledger stays."""
+    """Delete finished jobs (not `unknown` ones) older than --days, in small batches, with
+    their parts, reports and IPN events; the ledger stays."""
     settings_days = days or current_settings().option("retention.jobs_days")
     if settings_days is None:
         raise click.UsageError("no --days and no retention.jobs_days in the config")

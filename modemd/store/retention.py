@@ -1,6 +1,7 @@
 """Retention: finished jobs older than N days leave the database in small batches.
 
-A job goes with its parts, its status reports, its IPN events and their attempts. Kept: the
+A job goes with its parts, its status reports, its IPN events and their attempts, and its
+(long stale) idempotency key; a campaign's recipient row keeps the job id. Kept: the
 ledger (money: its rows keep the job id), keys, prices, and every job that is not finished
 (``unknown`` waits for a person) or that still has an IPN event to deliver."""
 
@@ -10,7 +11,10 @@ from typing import Any
 
 import sqlite_utils
 
-PRUNED_STATES = ("delivered", "failed", "expired")  # final; never `unknown`: a person decides
+from modemd.model import FINAL_JOB_STATES, JobState
+
+# Final states, but never `unknown`: for those a person decides.
+PRUNED_STATES = tuple(sorted(state.value for state in FINAL_JOB_STATES - {JobState.UNKNOWN}))
 DEFAULT_BATCH = 500  # jobs per transaction: each commit stays in milliseconds, sends go between
 
 
@@ -40,6 +44,7 @@ def _delete(db: sqlite_utils.Database, ids: list[str]) -> None:
         f"DELETE FROM event_attempts WHERE event_id IN "
         f"(SELECT event_id FROM events WHERE job_id IN ({marks}))",
         f"DELETE FROM events WHERE job_id IN ({marks})",
+        f"DELETE FROM idempotency_keys WHERE job_id IN ({marks})",  # stale: a window of 24 h
         f"DELETE FROM status_reports WHERE job_id IN ({marks})",
         f"DELETE FROM job_parts WHERE job_id IN ({marks})",
         f"DELETE FROM jobs WHERE job_id IN ({marks})",
