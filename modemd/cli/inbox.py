@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from modemd.cli import _table, call_api, db_option, key_option, main, open_db, url_option
+from modemd.cli.common import _table, call_api, db_option, key_option, main, open_db, url_option
 from modemd.store import inbound as inbound_rows
 from modemd.timefmt import parse_time
 

@@ -74,7 +74,7 @@ def store_inbound(
     if reply is not None:
         item = get_inbound(db, inbound_id)
         assert item is not None
-        events.queue_event(db, reply[1], reply[0], EventType.SMS_RECEIVED, item)
+        events.add_subject_event(db, reply[1], reply[0], EventType.SMS_RECEIVED, item)
     return Stored(inbound_id, False, reply[0] if reply else None)
 
 
