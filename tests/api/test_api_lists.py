@@ -160,3 +160,16 @@ async def test_opt_out_events_go_to_keys_of_the_pool_with_an_ipn_url(api: Api) -
         "device_id": None,
         "changed_at": data["changed_at"],
     }
+
+
+async def test_a_csv_file_larger_than_an_api_body_imports(api: Api) -> None:
+    await call(api, "POST", "/api/v1/lists", json={"name": "big"})
+    rows = "".join(f"+3933310{i:05d},Person number {i},Somewhere far away\n" for i in range(3000))
+    data = ("number,name,city\n" + rows).encode()
+    assert len(data) > 64 * 1024  # the send API's body limit does not apply to files
+    status, answer = await call(api, "POST", "/api/v1/lists/big/import", data=data)
+    assert status == 200 and answer["added"] == 3000
+    status, too_big = await call(
+        api, "POST", "/api/v1/lists/big/import", data=b"number\n" + b"+393331234567\n" * 700_000
+    )
+    assert status == 400 and "over" in too_big["message"]
