@@ -173,3 +173,17 @@ async def test_a_csv_file_larger_than_an_api_body_imports(api: Api) -> None:
         api, "POST", "/api/v1/lists/big/import", data=b"number\n" + b"+393331234567\n" * 700_000
     )
     assert status == 400 and "over" in too_big["message"]
+
+
+async def test_opt_outs_imported_from_a_file_whole_or_not_at_all(api: Api) -> None:
+    await call(api, "POST", "/api/v1/optouts", json={"number": "+393331111111"})
+    before = await api.dump()
+    bad = b"number;note\n+393331111111;old\nnot-a-number;x\n"
+    status, answer = await call(api, "POST", "/api/v1/optouts/import", data=bad)
+    assert status == 400 and "line 3" in answer["message"]
+    assert await api.dump() == before
+    good = "\ufeffnumber;note\n+393331111111;old\n3332222222;from the old system\n".encode()
+    status, answer = await call(api, "POST", "/api/v1/optouts/import", data=good)
+    assert status == 200 and (answer["opted_out"], answer["already"]) == (1, 1)
+    status, state = await call(api, "GET", "/api/v1/optouts/+393332222222")
+    assert state["opted_out"] and state["changes"][0]["source"] == "import"
