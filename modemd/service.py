@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from modemd.api.adminsocket import start_admin_socket
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.config import PhoneConfig, PortConfig, Settings
@@ -21,15 +22,16 @@ from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
 from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
+from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_STEP_TIMEOUT_S = 10.0
+SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a shutdown step taking longer is stuck: log it and go on
 # Sends in flight at SIGTERM may finish for this long (typical AT+CMGS: 2-6 s, tails 15-25 s);
 # the unit's TimeoutStopSec=60 leaves room for the rest of the shutdown.
-DRAIN_TIMEOUT_S = 40.0  # a step taking longer is stuck: log what hangs and go on
+DRAIN_TIMEOUT_S = 40.0
 
 
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
@@ -95,7 +97,15 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             )
             await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
-        api = api_config(settings.trusted_proxies, settings.admin_token)
+        api = api_config(
+            settings.trusted_proxies,
+            settings.admin_token,
+            DestinationLimits(
+                prefix_digits=settings.option("limits.prefix_digits"),
+                per_prefix_per_hour=settings.option("limits.per_prefix_per_hour"),
+                per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
+            ),
+        )
         app = create_app(
             store,
             bank,
@@ -106,6 +116,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         )
         runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
+        if settings.option("server.admin_socket"):
+            await start_admin_socket(runner, settings.option("server.admin_socket"))
         if ready is not None:
             ready(port)
         notify("READY=1")
