@@ -28,7 +28,7 @@ from modemd.api.validation import (
 from modemd.model import ApiKey
 from modemd.runtime.bank import Bank
 from modemd.sms.encoding import split_message
-from modemd.store import accept, refusals, wallet
+from modemd.store import accept, optouts, refusals, wallet
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,7 @@ async def send(request: web.Request) -> web.Response:
                 else accept.Idempotency(idempotency, _request_hash(pin, wanted))
             ),
             limits=request.app[CONFIG].destination_limits,
+            transactional=key.transactional,
         )
     except RequestError as exc:
         log.info("send from %s refused: %s (%s)", caller_ip(request), exc.message, exc.code.name)
@@ -127,6 +128,9 @@ async def send(request: web.Request) -> web.Response:
     except wallet.InsufficientCreditError as exc:
         log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
         return answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
+    except optouts.OptedOutError as exc:
+        log.info("send from %s refused: %s (OPTED_OUT)", caller_ip(request), exc)
+        return answer(StatusCode.OPTED_OUT, str(exc))
     except accept.IdempotencyConflictError as exc:
         log.info("send from %s refused: %s (IDEMPOTENCY_CONFLICT)", caller_ip(request), exc)
         return answer(StatusCode.IDEMPOTENCY_CONFLICT, str(exc))

@@ -14,7 +14,7 @@ import sqlite_utils
 
 from modemd.errors import ModemdError
 from modemd.model import Job
-from modemd.store import jobs, wallet
+from modemd.store import jobs, optouts, wallet
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600  # an Idempotency-Key is remembered this long (issue 18)
 LIMIT_WINDOW_S = 3600  # destination limits count the sends of the last hour
@@ -68,6 +68,7 @@ def accept_send(
     country: str | None,
     idempotency: Idempotency | None = None,
     limits: DestinationLimits | None = None,
+    transactional: bool = False,
 ) -> Accepted:
     """Insert the queued job and reserve its cost (no credit: neither happens)."""
     now = time.time()
@@ -75,6 +76,7 @@ def accept_send(
         first = _first_of(db, key_id, idempotency, now)
         if first is not None:
             return first
+    optouts.refuse_opted_out(db, pin, to, transactional)  # STOP holds (code 10)
     if limits is not None:
         _check_limits(db, key_id, to, limits, now)
     job = jobs.insert_job(

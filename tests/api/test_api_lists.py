@@ -187,3 +187,29 @@ async def test_opt_outs_imported_from_a_file_whole_or_not_at_all(api: Api) -> No
     assert status == 200 and (answer["opted_out"], answer["already"]) == (1, 1)
     status, state = await call(api, "GET", "/api/v1/optouts/+393332222222")
     assert state["opted_out"] and state["changes"][0]["source"] == "import"
+
+
+async def test_send_to_an_opted_out_number_is_refused_unless_transactional(api: Api) -> None:
+    from modemd.store import keys
+
+    await call(api, "POST", "/api/v1/optouts", json={"number": "+393331234567"})
+    before = await api.dump()
+    status, refused = await api.send(json=api.ok())  # to +39 333 1234567
+    assert (status, refused["response"], refused["status_code"], refused["status"]) == (
+        409,
+        "409",
+        "10",
+        "opted_out",
+    )
+    assert await api.dump() == before  # nothing stored
+    _, otp_key = await api.store.write(
+        lambda db: keys.create_key(
+            db, pin="4711", allow_ips=[], over_ip=True, ipn_url=None, transactional=True
+        )
+    )
+    status, sent = await api.send(json={**api.ok(), "apikey": otp_key, "msg": "code 123456"})
+    assert status == 200 and sent["status_code"] == "2"  # one-time passwords still reach it
+    status, other = await api.send(json=api.ok(to="+393339999999"))
+    assert status == 200 and other["to"] == "+393339999999"  # only that number is refused
+    await call(api, "DELETE", "/api/v1/optouts/+393331234567")
+    assert (await api.send(json=api.ok()))[0] == 200

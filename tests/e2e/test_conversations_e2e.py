@@ -68,6 +68,9 @@ async def test_list_import_opt_out_and_survey_start(tmp_path: Path) -> None:
                 session, "POST", f"{base}/optouts", key, json={"number": "+393331000002"}
             )
             assert status == 200
+            send = {"to": "+393331000002", "msg": "Sale!", "pin": "4711"}
+            status, refused = await api(session, "POST", f"{base}/send", key, json=send)
+            assert (status, refused["status_code"], refused["status"]) == (409, "10", "opted_out")
             await ipns.wait(1, DONE_TIMEOUT_S)  # contact.opted_out, signed, at the key's URL
             assert ipns.received[0]["type"] == "contact.opted_out"
             assert ipns.received[0]["data"]["number"] == "+393331000002"
