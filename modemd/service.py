@@ -6,20 +6,23 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.serial_at import SerialAtDriver
-from modemd.emulators.modem import EmulatedBank
+from modemd.drivers.serial_at import SerialAtDriver, SimPin
+from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.emulators.phone import EmulatedPhoneBank
 from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.net import PhoneHotPlug, phone_factory
 from modemd.hardware.udev import Udev
+from modemd.hardware.usb_reset import usb_reset
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.runtime.bank import Bank
 from modemd.runtime.expiry import expire_forever
+from modemd.runtime.recovery import RecoverySettings
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
@@ -31,15 +34,43 @@ SHUTDOWN_STEP_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 40.0  # a step taking longer is stuck: log what hangs and go on
 
 
-def serial_factory(cfg: PortConfig) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
-    """A factory the bank calls to build the driver of ``cfg`` wired to its callbacks."""
+def serial_factory(
+    cfg: PortConfig, sim_pins: dict[str, str] | None = None
+) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
+    """A factory the bank calls to build the driver of ``cfg`` wired to its callbacks; a port
+    without its own ``sim_pin`` finds its SIM's PIN in ``sim_pins`` (by ICCID)."""
+    sim_pin: SimPin | None = cfg.sim_pin or (sim_pins or {}).get
 
     def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
         return SerialAtDriver(
-            cfg.port, cfg.pin, sim_pin=cfg.sim_pin, on_report=on_report, on_gone=on_gone
+            cfg.port, cfg.pin, sim_pin=sim_pin, on_report=on_report, on_gone=on_gone
         )
 
     return build
+
+
+def recovery_settings(settings: Settings) -> RecoverySettings:
+    """``[recovery]`` of the config file."""
+    return RecoverySettings(
+        **{f.name: settings.option(f"recovery.{f.name}") for f in fields(RecoverySettings)}
+    )
+
+
+class UsbResetter:
+    """The ladder's USB reset: an emulated modem's own (``--simulate``), else the ioctl."""
+
+    def __init__(self) -> None:
+        self.emulated: dict[str, EmulatedModem] = {}  # port -> modem
+
+    def add(self, modem: EmulatedModem) -> None:
+        self.emulated[modem.port] = modem
+
+    async def __call__(self, port: str) -> None:
+        modem = self.emulated.pop(port, None)
+        if modem is None:
+            await usb_reset(port)
+            return
+        await modem.usb_reset()
 
 
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
@@ -49,7 +80,13 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     await store.start()
     emulators: EmulatedBank | None = None
     phone_emulators: EmulatedPhoneBank | None = None
-    bank = Bank(store, pacing=settings.pacing_of)
+    resetter = UsbResetter()
+    bank = Bank(
+        store,
+        pacing=settings.pacing_of,
+        recovery=recovery_settings(settings),
+        usb_reset=resetter,
+    )
     hotplug: HotPlug | None = None
     phone_plug: PhoneHotPlug | None = None
     watchdog: asyncio.Task[None] | None = None
@@ -65,6 +102,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             emulators = EmulatedBank.create(settings.simulate, record=settings.record)
             await emulators.start()
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
+            for modem in emulators.modems:
+                resetter.add(modem)
+                modem.on_replug = _replugged(bank, resetter, settings)
         phones = [p for p in settings.phones if p.url]  # the others are found by udev
         if settings.simulate_phones:
             phone_emulators = EmulatedPhoneBank.create(
@@ -76,7 +116,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 for p in phone_emulators.phones
             ]
         attached = await asyncio.gather(
-            *(bank.attach(serial_factory(p)) for p in ports),
+            *(bank.attach(serial_factory(p, settings.sim_pins)) for p in ports),
             *(bank.attach(phone_factory(p)) for p in phones),
         )
         total = len(ports) + len(phones)
@@ -126,6 +166,24 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await _shutdown_step("emulated phones", phone_emulators.close())
         await _shutdown_step("store", store.close())
         log.info("stopped")
+
+
+def _replugged(
+    bank: Bank, resetter: UsbResetter, settings: Settings
+) -> Callable[[EmulatedModem], None]:
+    """An emulated modem back after a USB reset, on a new pty: attach it as hot-plug would."""
+    attaching: set[asyncio.Task[object]] = set()
+
+    def attach(modem: EmulatedModem) -> None:
+        resetter.add(modem)
+        port = PortConfig(modem.port, settings.simulate_pin)
+        task = asyncio.create_task(
+            bank.attach(serial_factory(port, settings.sim_pins)), name=f"replug {modem.name}"
+        )
+        attaching.add(task)
+        task.add_done_callback(attaching.discard)
+
+    return attach
 
 
 async def _shutdown_step(

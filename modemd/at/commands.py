@@ -148,3 +148,34 @@ def first_value(responses: list[str]) -> str:
         if value:
             return value
     return ""
+
+
+# -- recovery and registration events --------------------------------------------------------
+
+RADIO_OFF = Command("AT+CFUN=0")  # 27.007 8.2: minimum functionality (radio off)
+RADIO_ON = Command("AT+CFUN=1")  # full functionality
+MODULE_RESET = Command("AT+CFUN=1,1")  # reset the module, then full functionality
+# +CxREG=2: a URC at every change of registration, with the cell; one per domain, because an
+# LTE-only modem registers only in +CEREG (and a packet-only one only in +CGREG).
+REGISTRATION_DOMAINS = ("+CREG", "+CGREG", "+CEREG")
+
+
+def registration_urcs_on(domain: str) -> Command:
+    """``AT+CREG=2`` (or +CGREG, +CEREG): registration changes as URCs, with location."""
+    return Command(f"AT{domain}=2")
+
+
+def registration_query(domain: str) -> Command:
+    """``AT+CREG?`` (or +CGREG?, +CEREG?)."""
+    return Command(f"AT{domain}?", prefix=f"{domain}:")
+
+
+def parse_registration_urc(line: str) -> tuple[str, int] | None:
+    """``+CEREG: 1,"00A1","0000ABCD",7`` -> ("+CEREG", 1): the URC's first field is <stat>
+    (a read answer has <n> first: see ``parse_registration``)."""
+    head, colon, rest = line.partition(":")
+    domain = head.strip().upper()
+    if not colon or domain not in REGISTRATION_DOMAINS:
+        return None
+    first = rest.split(",")[0].strip()
+    return (domain, int(first)) if first.isdigit() else None

@@ -37,32 +37,53 @@ class OutboxEvent:
 
 def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict[str, Any]) -> str:
     """Write the event for ``job``'s new state; return its id."""
+    data = {
+        "job_id": job.job_id,
+        "pin": job.pin,
+        "to": job.to,
+        "device_id": job.device_id,
+        "parts": job.parts,
+        "status": job.state.value,
+        **extra,
+    }
+    return _insert_event(db, job.job_id, job.key_id, type_, data)
+
+
+def add_device_event(
+    db: sqlite_utils.Database, pin: str, device_id: str, type_: EventType, data: dict[str, Any]
+) -> list[str]:
+    """A device's event (``device.failed``, ``device.recovered``) for every live key of its
+    pool that has an IPN URL; their ids. A device's events keep their order like a job's."""
+    keys = db.execute(
+        "SELECT key_id FROM api_keys WHERE pin = ? AND revoked_at IS NULL "
+        "AND ipn_url IS NOT NULL AND ipn_url != '' ORDER BY key_id",
+        [pin],
+    ).fetchall()
+    body = {"device_id": device_id, "pin": pin, **data}
+    return [_insert_event(db, f"device:{device_id}", key_id, type_, body) for (key_id,) in keys]
+
+
+def _insert_event(
+    db: sqlite_utils.Database, job_id: str, key_id: int, type_: EventType, data: dict[str, Any]
+) -> str:
     now = time.time()
     event_id = f"evt_{secrets.token_hex(12)}"
     body = {
         "type": type_.value,
         "event_id": event_id,
         "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-        "data": {
-            "job_id": job.job_id,
-            "pin": job.pin,
-            "to": job.to,
-            "device_id": job.device_id,
-            "parts": job.parts,
-            "status": job.state.value,
-            **extra,
-        },
+        "data": data,
     }
-    url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [job.key_id]).fetchone()
+    url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
     state = EventState.NO_ENDPOINT
     if url and url[0]:
-        endpoint = get_endpoint(db, job.key_id)  # its secret exists before the first post
+        endpoint = get_endpoint(db, key_id)  # its secret exists before the first post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
     db.table("events").insert(
         {
             "event_id": event_id,
-            "job_id": job.job_id,
-            "key_id": job.key_id,
+            "job_id": job_id,
+            "key_id": key_id,
             "type": type_.value,
             "payload": json.dumps(body, separators=(",", ":")),
             "state": state.value,
