@@ -59,7 +59,7 @@ async def measure(
     try:
         with entered(bed):
             bench = Bench(bed)
-            hotplug = HotPlug(bank, Udev())
+            hotplug = HotPlug(Udev(), attach=bank.attach_spec, detach=bank.detach)
             await hotplug.start()
             hangup = []
             for cycle in range(cycles):

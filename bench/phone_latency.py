@@ -23,7 +23,7 @@ from modemd.drivers.phone_protocol import Pacer
 from modemd.drivers.serial_at import SerialAtDriver
 from modemd.emulators.modem import EmulatedBank
 from modemd.emulators.phone import EmulatedPhone, PhoneProfile
-from modemd.sms.pdu import StatusReport
+from modemd.model import DeliveryReport
 
 UNPACED = Pacer(max_parts=10**9)  # the bench measures latency, not Android's limit
 
@@ -81,7 +81,7 @@ async def poll_delays(sends: int, poll_s: float) -> list[float]:
 
     done = asyncio.Event()
 
-    def on_report(_device: str, report: StatusReport) -> None:
+    def on_report(_device: str, report: DeliveryReport) -> None:
         arrived[report.reference] = time.time()
         if len(arrived) == sends:
             done.set()

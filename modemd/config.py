@@ -11,7 +11,7 @@ from typing import Any
 from modemd.config_check import defaults, validate
 from modemd.config_schema import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PIN, DEFAULT_PORT
 from modemd.errors import ConfigError
-from modemd.model import NO_PACING, Pacing
+from modemd.model import NO_PACING, LabelRule, Pacing, PhoneConfig
 
 SYSTEM_CONFIG = "/etc/modemd/modemd.toml"  # the installer writes it; daemon and CLI read it
 SERVER_KEYS = ("db", "host", "port", "admin_token", "trusted_proxies")
@@ -24,39 +24,6 @@ class PortConfig:
     port: str
     pin: str
     sim_pin: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneConfig:
-    """An Android phone running SMSGate's local server, reached at ``url``."""
-
-    url: str
-    pin: str
-    password: str
-    username: str = "sms"
-    pace_parts: int | None = None  # SMS parts per minute; None: the driver's default
-    # A tethered phone found by udev (url ""): matched by any of these; address from its link.
-    interface: str | None = None  # usb0, enx<mac>
-    mac: str | None = None  # the interface's MAC address
-    serial: str | None = None  # the phone's USB serial (ID_SERIAL_SHORT or ID_SERIAL)
-    app_port: int = 8080  # SMSGate's local server port (8080 unless changed in the app)
-    webhook_url: str | None = None  # the app posts hints here (both set: on; default off)
-    signing_key: str | None = None  # the app signs them with it (HMAC-SHA256)
-
-
-@dataclass(frozen=True, slots=True)
-class LabelRule:
-    """Config fallback for a device without a ``MODEMD_PIN`` udev rule: match, then pin."""
-
-    key: str  # the udev property matched: ID_SERIAL or ID_PATH
-    value: str  # ID_PATH matches the USB port path itself or any interface below it
-    pin: str
-
-    def matches(self, properties: dict[str, str]) -> bool:
-        found = properties.get(self.key)
-        if found is None:
-            return False
-        return found == self.value or (self.key == "ID_PATH" and found.startswith(self.value + ":"))
 
 
 LABEL_KEYS = {"id_serial": "ID_SERIAL", "id_path": "ID_PATH"}

@@ -64,6 +64,7 @@ POSITIVE = _kind("a whole number >= 1", lambda v: _is_int(v) and v >= 1)
 SECONDS = _kind(
     "a number >= 0", lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
 )
+LOG_FORMAT = _kind('"text" or "json"', lambda v: v in ("text", "json"))
 ADDRESSES = _kind(
     "a list of addresses or CIDRs",
     lambda v: isinstance(v, list) and all(isinstance(a, str) and _is_address(a) for a in v),
@@ -134,6 +135,34 @@ SCHEMA = Section(
                     None,
                     "admin API from anywhere with this Bearer token (env MODEMD_ADMIN_TOKEN)",
                     '"long-random"',
+                ),
+                Key(
+                    "metrics_token",
+                    STR,
+                    None,
+                    "GET /metrics with this Bearer token (read-only; the admin token works too)",
+                    '"another-long-random"',
+                ),
+                Key(
+                    "tls_cert",
+                    STR,
+                    None,
+                    "serve API and console over HTTPS with this PEM certificate (chain)",
+                    '"/etc/modemd/tls/cert.pem"',
+                ),
+                Key(
+                    "tls_key",
+                    STR,
+                    None,
+                    "the certificate's PEM private key (both or neither)",
+                    '"/etc/modemd/tls/key.pem"',
+                ),
+                Key(
+                    "log_format",
+                    LOG_FORMAT,
+                    "text",
+                    "log lines as text or JSON (event, job_id, device_id, pin); --log-format",
+                    '"json"',
                 ),
             ),
         ),

@@ -2,13 +2,15 @@
 
 ModemdError
 ├── ConfigError                  bad config file / flags
+├── PduError                     an SMS PDU that cannot be decoded (``raw`` keeps it)
 ├── StoreError                   SQLite could not do what was asked
 │   └── InvalidTransitionError   a job state change the state machine forbids
 └── DeviceError                  anything a device did wrong
     ├── PortClosedError          the port went away (unplug, EIO)
     ├── DeviceTimeoutError       no final result within the command's timeout
     ├── ModemCommandError        final ERROR / +CME ERROR / +CMS ERROR (``code``)
-    └── SendError                a send failed; ``submitted`` tells if the network may have it
+    │   └── SimLockedError       the SIM needs a person (none, PIN missing or wrong, PUK)
+    └── SendError                a send failed; ``outcome_known`` False: the network may have it
 """
 
 from __future__ import annotations
@@ -20,6 +22,17 @@ class ModemdError(Exception):
 
 class ConfigError(ModemdError):
     """The configuration is invalid."""
+
+
+class PduError(ModemdError, ValueError):
+    """A PDU is malformed or truncated. ``raw`` is the PDU as received (hex), "" if not known.
+
+    Also a ValueError: the SUBMIT and STATUS-REPORT parsers promised ValueError before it existed.
+    """
+
+    def __init__(self, message: str, *, raw: str = "") -> None:
+        super().__init__(message)
+        self.raw = raw
 
 
 class StoreError(ModemdError):
@@ -52,11 +65,20 @@ class ModemCommandError(DeviceError):
         self.code = code  # the number of +CMS/+CME ERROR, None for plain ERROR
 
 
+class SimLockedError(ModemCommandError):
+    """The SIM cannot be used until a person acts; ``problem`` says what, in plain words."""
+
+    def __init__(self, command: str, result: str, code: int | None, problem: str) -> None:
+        super().__init__(command, result, code)
+        self.problem = problem
+
+
 class SendError(DeviceError):
     """A send did not complete.
 
-    ``submitted`` is False when nothing reached the network for sure (safe to requeue),
-    True/None when the outcome is unknown (never resend automatically).
+    ``outcome_known`` is True when the device says for sure what happened (with ``transient``:
+    nothing reached the network, safe to requeue); False when the network may have the message
+    (never resend automatically).
     """
 
     def __init__(

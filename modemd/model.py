@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import enum
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger("modemd.devices")
 
 
 class JobState(enum.StrEnum):
@@ -101,6 +106,44 @@ DEVICE_TRANSITIONS: dict[DeviceState, frozenset[DeviceState]] = {
 }
 
 
+StateListener = Callable[["DeviceLife", DeviceState], None]  # (life, previous state)
+
+
+class DeviceLife:
+    """Where one device stands; ``name`` is its port until its IMEI is known."""
+
+    def __init__(self, name: str, state: DeviceState = DeviceState.DISCOVERED) -> None:
+        self.name = name
+        self.state = state
+        self.reason = ""  # why it is in this state, in plain words ("" when obvious)
+        self.since = time.monotonic()
+        self.listeners: list[StateListener] = []
+
+    def transition(self, state: DeviceState, reason: str = "") -> None:
+        """Move to ``state``: the one place a device changes state. Logs every change."""
+        if state is self.state:
+            return
+        previous = self.state
+        if state not in DEVICE_TRANSITIONS[previous]:
+            log.error("device %s: unexpected move %s -> %s", self.name, previous, state)
+        suffix = f" ({reason})" if reason else ""
+        level = (
+            logging.WARNING
+            if state in _TROUBLE
+            else logging.DEBUG
+            if {previous, state} == _ROUTINE  # twice per send: noise
+            else logging.INFO
+        )
+        log.log(level, "device %s: %s -> %s%s", self.name, previous, state, suffix)
+        self.state, self.reason, self.since = state, reason, time.monotonic()
+        for listener in list(self.listeners):
+            listener(self, previous)
+
+
+_TROUBLE = frozenset({DeviceState.SIM_LOCKED, DeviceState.BACKING_OFF, DeviceState.GONE})
+_ROUTINE = {DeviceState.READY, DeviceState.BUSY}  # each send; the job's own line says it
+
+
 class DeviceKind(enum.StrEnum):
     MODEM = "modem"  # USB/serial GSM modem spoken to with AT commands
     PHONE = "phone"  # Android phone running the SMS gateway app
@@ -175,10 +218,58 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class SentPart:
-    """What the modem answered for one submitted part."""
+    """What the device answered for one submitted part."""
 
     part: int  # 1-based
-    mr: int  # TP-MR from +CMGS
+    # The part's reference for delivery reports: a modem's TP-MR from +CMGS (0-255, wraps); a
+    # phone's own part number (unique across restarts, since the app keeps old messages).
+    mr: int
+
+
+class DeliveryOutcome(enum.StrEnum):
+    """What a delivery report says about one submitted part."""
+
+    DELIVERED = "delivered"  # the recipient's phone has it
+    PENDING = "pending"  # the network is still trying: a later report follows
+    FAILED = "failed"  # the network gave up on it
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """News about one submitted part, whatever the device (a modem's status report, a phone
+    app's message state); the store matches it to the part by ``reference`` and recipient."""
+
+    reference: int  # the part's reference as ``send_sms`` returned it (``SentPart.mr``)
+    recipient: str
+    outcome: DeliveryOutcome
+    detail: str  # in plain words for logs and errors: "TP-Status 0x45", "app: Failed (...)"
+    network_status: int | None = None  # the network's own code when it gave one (TP-Status)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A device's network registration as its health check found it."""
+
+    registered: bool  # may send now
+    why: str  # plain words: "home network", "roaming", "searching (+CREG stat 2)"
+
+
+class HintKind(enum.StrEnum):
+    """What a device made of a hint (a phone app's webhook)."""
+
+    ACTED = "acted"  # it polls the message now
+    DUPLICATE = "duplicate"  # already acted on (the app posts some twice)
+    NO_DEVICE = "no_device"  # no such device, or it takes no hints
+    UNSIGNED = "unsigned"  # bad or missing signature
+    STALE = "stale"  # timestamp too far off (a replay)
+    MALFORMED = "malformed"  # not the app's envelope
+    NOT_WAITING = "not_waiting"  # signed and fresh, but about nothing the device waits for
+
+
+@dataclass(frozen=True, slots=True)
+class HintVerdict:
+    kind: HintKind
+    detail: str  # plain words for the caller and the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,3 +283,36 @@ class ApiKey:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed: 'https://a.example', 'b.example'
     default_country: str | None = None  # ISO 3166 alpha-2 for numbers given without '+'
     rate_limit: int | None = None  # requests per minute; None: unlimited
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneConfig:
+    """An Android phone running SMSGate's local server, reached at ``url``."""
+
+    url: str
+    pin: str
+    password: str
+    username: str = "sms"
+    pace_parts: int | None = None  # SMS parts per minute; None: the driver's default
+    # A tethered phone found by udev (url ""): matched by any of these; address from its link.
+    interface: str | None = None  # usb0, enx<mac>
+    mac: str | None = None  # the interface's MAC address
+    serial: str | None = None  # the phone's USB serial (ID_SERIAL_SHORT or ID_SERIAL)
+    app_port: int = 8080  # SMSGate's local server port (8080 unless changed in the app)
+    webhook_url: str | None = None  # the app posts hints here (both set: on; default off)
+    signing_key: str | None = None  # the app signs them with it (HMAC-SHA256)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRule:
+    """Config fallback for a device without a ``MODEMD_PIN`` udev rule: match, then pin."""
+
+    key: str  # the udev property matched: ID_SERIAL or ID_PATH
+    value: str  # ID_PATH matches the USB port path itself or any interface below it
+    pin: str
+
+    def matches(self, properties: dict[str, str]) -> bool:
+        found = properties.get(self.key)
+        if found is None:
+            return False
+        return found == self.value or (self.key == "ID_PATH" and found.startswith(self.value + ":"))

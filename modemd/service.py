@@ -11,15 +11,15 @@ from dataclasses import fields
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.config import PhoneConfig, PortConfig, Settings
-from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.serial_at import SerialAtDriver, SimPin
+from modemd.drivers import registry
 from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.emulators.phone import EmulatedPhoneBank
 from modemd.hardware.hotplug import HotPlug
-from modemd.hardware.net import PhoneHotPlug, phone_factory
+from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
 from modemd.hardware.usb_reset import usb_reset
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
+from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
 from modemd.runtime.expiry import expire_forever
 from modemd.runtime.recovery import RecoverySettings
@@ -32,21 +32,6 @@ SHUTDOWN_STEP_TIMEOUT_S = 10.0
 # Sends in flight at SIGTERM may finish for this long (typical AT+CMGS: 2-6 s, tails 15-25 s);
 # the unit's TimeoutStopSec=60 leaves room for the rest of the shutdown.
 DRAIN_TIMEOUT_S = 40.0  # a step taking longer is stuck: log what hangs and go on
-
-
-def serial_factory(
-    cfg: PortConfig, sim_pins: dict[str, str] | None = None
-) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
-    """A factory the bank calls to build the driver of ``cfg`` wired to its callbacks; a port
-    without its own ``sim_pin`` finds its SIM's PIN in ``sim_pins`` (by ICCID)."""
-    sim_pin: SimPin | None = cfg.sim_pin or (sim_pins or {}).get
-
-    def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
-        return SerialAtDriver(
-            cfg.port, cfg.pin, sim_pin=sim_pin, on_report=on_report, on_gone=on_gone
-        )
-
-    return build
 
 
 def recovery_settings(settings: Settings) -> RecoverySettings:
@@ -80,10 +65,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     await store.start()
     emulators: EmulatedBank | None = None
     phone_emulators: EmulatedPhoneBank | None = None
+    metrics = Metrics(pacing=settings.pacing_of)
     resetter = UsbResetter()
     bank = Bank(
         store,
         pacing=settings.pacing_of,
+        observer=metrics,
         recovery=recovery_settings(settings),
         usb_reset=resetter,
     )
@@ -115,20 +102,42 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 PhoneConfig(p.url, settings.simulate_pin, p.profile.password)
                 for p in phone_emulators.phones
             ]
-        attached = await asyncio.gather(
-            *(bank.attach(serial_factory(p, settings.sim_pins)) for p in ports),
-            *(bank.attach(phone_factory(p)) for p in phones),
-        )
+        by_iccid = settings.sim_pins.get  # [sim_pins] serve every modem, as under udev
+        specs: list[registry.DeviceSpec] = [
+            *(registry.SerialModem(p.port, p.pin, p.sim_pin or by_iccid) for p in ports),
+            *(registry.phone_of(p) for p in phones),
+        ]
+        attached = await asyncio.gather(*(bank.attach(registry.factory(s)) for s in specs))
         total = len(ports) + len(phones)
         log.info("%d of %d devices ready", sum(w is not None for w in attached), total)
         if settings.udev:
-            hotplug = HotPlug(bank, Udev(), labels=settings.labels, sim_pins=settings.sim_pins)
+            hotplug = HotPlug(
+                Udev(),
+                attach=bank.attach_spec,
+                detach=bank.detach,
+                labels=settings.labels,
+                sim_pins=settings.sim_pins,
+            )
             await hotplug.start()
-            phone_plug = PhoneHotPlug(bank, Udev(), phones=settings.phones, labels=settings.labels)
+            phone_plug = PhoneHotPlug(
+                Udev(),
+                attach=bank.attach_spec,
+                detach=bank.detach,
+                phones=settings.phones,
+                labels=settings.labels,
+            )
             await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
         api = api_config(settings.trusted_proxies, settings.admin_token)
-        runner, port = await start_site(create_app(store, bank, api), settings.host, settings.port)
+        app = create_app(
+            store,
+            bank,
+            api,
+            metrics=metrics,
+            metrics_token=settings.option("server.metrics_token"),
+            pacing=settings.pacing_of,
+        )
+        runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
         if ready is not None:
             ready(port)
@@ -176,10 +185,8 @@ def _replugged(
 
     def attach(modem: EmulatedModem) -> None:
         resetter.add(modem)
-        port = PortConfig(modem.port, settings.simulate_pin)
-        task = asyncio.create_task(
-            bank.attach(serial_factory(port, settings.sim_pins)), name=f"replug {modem.name}"
-        )
+        spec = registry.SerialModem(modem.port, settings.simulate_pin, settings.sim_pins.get)
+        task = asyncio.create_task(bank.attach(registry.factory(spec)), name=f"replug {modem.name}")
         attaching.add(task)
         task.add_done_callback(attaching.discard)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from modemd.model import ApiKey, Job, SentPart
+from modemd.model import ApiKey, DeliveryReport, Job, SentPart
+from modemd.sms.pdu import StatusReport
+from modemd.sms.status import delivery_report
 from modemd.store import jobs, keys
 from modemd.store.db import Store
 
@@ -28,3 +30,8 @@ async def sent_job(store: Store, ipn_url: str | None, mr: int = 9) -> tuple[ApiK
     key, _, job = await key_and_job(store, ipn_url)
     claimed = await store.write(jobs.claim_job, job.job_id, DEVICE)
     return key, await store.write(jobs.mark_sent, claimed, [SentPart(1, mr)])
+
+
+def tp_report(mr: int, recipient: str, tp_status: int) -> DeliveryReport:
+    """A modem's status report (TP-MR, recipient, TP-Status) as the driver hands it on."""
+    return delivery_report(StatusReport(mr, recipient, tp_status, None, None))

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from modemd.store.db import Store
+
+# An installed /etc/modemd/modemd.toml must never leak into tests (nor into the daemons and CLI
+# subprocesses they start, which inherit this): set but empty means "no config file".
+os.environ["MODEMD_CONFIG"] = ""
+os.environ.pop("MODEMD_DB", None)
 
 
 @pytest.fixture

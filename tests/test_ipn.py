@@ -7,10 +7,9 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from builders import DEVICE, TO, sent_job
+from builders import DEVICE, TO, sent_job, tp_report
 
 from modemd.api.listener import start_listener
-from modemd.sms.status import ReportOutcome
 from modemd.store import reports
 from modemd.store.db import Store
 from modemd.webhooks.sender import RETRY_SCHEDULE_S, IpnSender, retry_delay
@@ -34,7 +33,7 @@ async def run_sender(
 
 async def make_job(store: Store, url: str) -> Any:
     _, job = await sent_job(store, url, mr=9)
-    await store.write(reports.apply_report, DEVICE, 9, TO, 0, ReportOutcome.DELIVERED)
+    await store.write(reports.apply_report, DEVICE, tp_report(9, TO, 0))
     return job
 
 

@@ -16,9 +16,9 @@ import pytest
 import standardwebhooks
 from aiohttp import web
 from builders import sent_job as build_sent_job
+from builders import tp_report
 
 from modemd.api.app import start_site
-from modemd.sms.status import ReportOutcome
 from modemd.store import endpoints, events, reports
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender, parse_retry_after, plan_next
@@ -120,7 +120,7 @@ async def test_410_disables_the_endpoint_and_replay_brings_it_back(
     store: Store, receiver: Receiver
 ) -> None:
     key_id, job_id = await sent_job(store, receiver.url)
-    await store.write(reports.apply_report, "imei", 9, "+15550001", 0, ReportOutcome.DELIVERED)
+    await store.write(reports.apply_report, "imei", tp_report(9, "+15550001", 0))
     receiver.answers = [410]
 
     async def both_failed() -> bool:

@@ -12,8 +12,8 @@ from dataclasses import replace
 import pytest
 from hardware.testbed import until
 
-from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.drivers import registry
+from modemd.drivers.serial_at import Timeouts
 from modemd.emulators.faults import FAULT_SIM_PIN, FaultKind
 from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.errors import DeviceError
@@ -61,14 +61,8 @@ class Ladder:
             modem.on_replug = self._replugged
             assert await self.bank.attach(self._factory(modem)) is not None
 
-    def _factory(self, modem: EmulatedModem) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
-        def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
-            return SerialAtDriver(
-                modem.port, PIN, sim_pin=self.sim_pins.get, on_report=on_report,
-                on_gone=on_gone, timeouts=FAST,
-            )  # fmt: skip
-
-        return build
+    def _factory(self, modem: EmulatedModem) -> registry.DriverFactory:
+        return registry.factory(registry.SerialModem(modem.port, PIN, self.sim_pins.get, FAST))
 
     def _replugged(self, modem: EmulatedModem) -> None:
         self.resetter.add(modem)

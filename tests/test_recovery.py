@@ -15,9 +15,8 @@ from modemd.at.transaction import Command
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.errors import ModemCommandError, SendError
-from modemd.model import DeviceState, Job, JobState, Pacing
+from modemd.model import DeviceLife, DeviceState, Job, JobState, Pacing
 from modemd.runtime.bank import Bank
-from modemd.runtime.lifecycle import DeviceLife
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import RecoverySettings
 from modemd.runtime.worker import DeviceWorker
@@ -257,4 +256,5 @@ async def test_sim_knobs_answer_as_a_modem_would(rig: Rig) -> None:
     assert error.value.code == 12
     modem.insert_sim()
     assert await driver.command(Command("AT+CPIN?", prefix="+CPIN:")) == ["READY"]
-    assert await driver.check_registration() == 1
+    registration = await driver.check_registration()
+    assert registration.registered and registration.why.startswith("+CREG stat 1:")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.drivers import registry
+from modemd.drivers.serial_at import Timeouts
 from modemd.emulators.modem import EmulatedBank
 from modemd.model import DeviceState, Job, JobState
 from modemd.runtime.bank import Bank
@@ -65,10 +65,7 @@ async def rig(store: Store, request: pytest.FixtureRequest) -> AsyncIterator[Rig
     await bank.start()
 
     def factory(port: str) -> Any:
-        def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
-            return SerialAtDriver(port, "4711", on_report=on_report, on_gone=on_gone, timeouts=FAST)
-
-        return build
+        return registry.factory(registry.SerialModem(port, "4711", timeouts=FAST))
 
     for modem in emulators.modems:
         assert await bank.attach(factory(modem.port)) is not None

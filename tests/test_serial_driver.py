@@ -14,7 +14,7 @@ from modemd.at.transaction import Command
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.errors import DeviceError, ModemCommandError, SendError
-from modemd.sms.pdu import StatusReport
+from modemd.model import DeliveryReport
 
 FAST = Timeouts(command_s=1.0, prompt_s=1.0, cmgs_s=1.0, registration_s=1.0)
 
@@ -22,13 +22,13 @@ FAST = Timeouts(command_s=1.0, prompt_s=1.0, cmgs_s=1.0, registration_s=1.0)
 class Harness:
     def __init__(self, modem: EmulatedModem) -> None:
         self.modem = modem
-        self.reports: list[tuple[str, StatusReport]] = []
+        self.reports: list[tuple[str, DeliveryReport]] = []
         self.report_arrived = asyncio.Event()
         self.gone: list[str] = []
         self.driver: SerialAtDriver | None = None
 
     def build(self, **kwargs: Any) -> SerialAtDriver:
-        def on_report(device_id: str, report: StatusReport) -> None:
+        def on_report(device_id: str, report: DeliveryReport) -> None:
             self.reports.append((device_id, report))
             self.report_arrived.set()
 
@@ -87,7 +87,7 @@ async def test_send_single_part_and_correlatable_report(emulate: Callable[..., A
     await asyncio.wait_for(h.report_arrived.wait(), 5)
     device_id, report = h.reports[0]
     assert device_id == h.modem.profile.imei
-    assert (report.reference, report.recipient, report.status) == (0, "+31612345678", 0)
+    assert (report.reference, report.recipient, report.network_status) == (0, "+31612345678", 0)
 
 
 async def test_multipart_gets_one_mr_per_part(emulate: Callable[..., Any]) -> None:
@@ -240,7 +240,11 @@ async def test_stored_reports_are_read_and_freed(emulate: Callable[..., Any]) ->
     parts = await driver.send_sms("+31612345678", "stored report")
     await asyncio.wait_for(h.report_arrived.wait(), 5)
     _, report = h.reports[0]
-    assert (report.reference, report.recipient, report.status) == (parts[0].mr, "+31612345678", 0)
+    assert (report.reference, report.recipient, report.network_status) == (
+        parts[0].mr,
+        "+31612345678",
+        0,
+    )
     await asyncio.sleep(0.1)  # the AT+CMGD after the read
     assert at.parse_listing(await driver.command(at.LIST_ALL_PDU)) == []
 
@@ -257,4 +261,4 @@ async def test_reports_stored_while_nobody_listened_are_read_at_open(
     assert h.reports == []
     second = h.build()  # a new daemon opens the same modem
     await second.open()
-    assert [(r.reference, r.status) for _, r in h.reports] == [(parts[0].mr, 0)]
+    assert [(r.reference, r.network_status) for _, r in h.reports] == [(parts[0].mr, 0)]

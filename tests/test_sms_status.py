@@ -7,13 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import gsmmodem.pdu
 import pytest
 
+from modemd.model import DeliveryOutcome as ReportOutcome
 from modemd.sms.pdu import (
     StatusReport,
     build_status_report_pdu,
     parse_status_report_pdu,
     parse_status_report_text,
 )
-from modemd.sms.status import ReportOutcome, classify_tp_status, is_reserved_tp_status
+from modemd.sms.status import classify_tp_status, is_reserved_tp_status
 
 
 def zone(hours: int, minutes: int = 0) -> timezone:

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+from builders import tp_report
 
 from modemd.errors import InvalidTransitionError, StoreError
 from modemd.model import EventType, JobState, SentPart
-from modemd.sms.status import ReportOutcome
 from modemd.store import events, jobs, keys, reports
 from modemd.store.db import Store, connect
 from modemd.store.migrations import MIGRATIONS
@@ -52,9 +52,7 @@ async def test_job_lifecycle_writes_events_in_order(store: Store) -> None:
     assert await store.write(jobs.claim_job, job.job_id, "imei-2") is None  # exactly one claim
     sent = await store.write(jobs.mark_sent, claimed, [SentPart(1, 7)])
     assert sent.state is JobState.SENT
-    result = await store.write(
-        reports.apply_report, "imei-1", 7, "+31612345678", 0, ReportOutcome.DELIVERED
-    )
+    result = await store.write(reports.apply_report, "imei-1", tp_report(7, "+31612345678", 0))
     assert result.job is not None and result.job.state is JobState.DELIVERED
     rows = await store.read(events.list_events, job.job_id)
     assert [r["type"] for r in rows] == [EventType.SMS_SENT, EventType.SMS_DELIVERED]
@@ -77,17 +75,11 @@ async def test_multipart_delivered_only_when_every_part_is(store: Store) -> None
     job = await new_job(store, parts=2)
     claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
     await store.write(jobs.mark_sent, claimed, [SentPart(1, 255), SentPart(2, 0)])
-    first = await store.write(
-        reports.apply_report, "imei-1", 255, "+31612345678", 0, ReportOutcome.DELIVERED
-    )
+    first = await store.write(reports.apply_report, "imei-1", tp_report(255, "+31612345678", 0))
     assert first.job.state is JobState.SENT
-    pending = await store.write(
-        reports.apply_report, "imei-1", 0, "+31612345678", 0x21, ReportOutcome.PENDING
-    )
+    pending = await store.write(reports.apply_report, "imei-1", tp_report(0, "+31612345678", 0x21))
     assert pending.job.state is JobState.SENT
-    last = await store.write(
-        reports.apply_report, "imei-1", 0, "+31612345678", 0, ReportOutcome.DELIVERED
-    )
+    last = await store.write(reports.apply_report, "imei-1", tp_report(0, "+31612345678", 0))
     assert last.job.state is JobState.DELIVERED
 
 
@@ -95,16 +87,12 @@ async def test_failed_report_fails_the_job(store: Store) -> None:
     job = await new_job(store)
     claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
     await store.write(jobs.mark_sent, claimed, [SentPart(1, 3)])
-    result = await store.write(
-        reports.apply_report, "imei-1", 3, "31612345678", 0x45, ReportOutcome.FAILED
-    )
+    result = await store.write(reports.apply_report, "imei-1", tp_report(3, "31612345678", 0x45))
     assert result.job.state is JobState.FAILED and "0x45" in result.job.error
 
 
 async def test_unmatched_report_is_kept(store: Store) -> None:
-    result = await store.write(
-        reports.apply_report, "imei-9", 99, "+1555", 0, ReportOutcome.DELIVERED
-    )
+    result = await store.write(reports.apply_report, "imei-9", tp_report(99, "+1555", 0))
     assert result.job is None
     rows = await store.read(lambda db: list(db["status_reports"].rows))
     assert rows[0]["mr"] == 99 and rows[0]["job_id"] is None
@@ -116,9 +104,7 @@ async def test_mr_wrap_matches_the_most_recent_send(store: Store) -> None:
     for job in (old, new):
         claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
         await store.write(jobs.mark_sent, claimed, [SentPart(1, 5)])
-    result = await store.write(
-        reports.apply_report, "imei-1", 5, "+31612345678", 0, ReportOutcome.DELIVERED
-    )
+    result = await store.write(reports.apply_report, "imei-1", tp_report(5, "+31612345678", 0))
     assert result.job.job_id == new.job_id
 
 
@@ -234,13 +220,9 @@ async def test_a_report_settles_the_one_matching_unknown_job(store: Store) -> No
     job = await new_job(store)
     claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
     await store.write(jobs.mark_unknown, claimed, "killed after Ctrl-Z")
-    other = await store.write(
-        reports.apply_report, "imei-2", 7, "+31612345678", 0, ReportOutcome.DELIVERED
-    )
+    other = await store.write(reports.apply_report, "imei-2", tp_report(7, "+31612345678", 0))
     assert other.job is None  # another device's report proves nothing
-    result = await store.write(
-        reports.apply_report, "imei-1", 7, "+31612345678", 0, ReportOutcome.DELIVERED
-    )
+    result = await store.write(reports.apply_report, "imei-1", tp_report(7, "+31612345678", 0))
     assert result.job is not None and result.job.state is JobState.DELIVERED
     rows = await store.read(events.list_events, job.job_id)
     assert [r["type"] for r in rows] == ["sms.unknown", "sms.delivered"]
@@ -251,9 +233,7 @@ async def test_ambiguous_unknown_jobs_stay_unknown(store: Store) -> None:
         job = await new_job(store)
         claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
         await store.write(jobs.mark_unknown, claimed, "killed")
-    result = await store.write(
-        reports.apply_report, "imei-1", 7, "+31612345678", 0, ReportOutcome.DELIVERED
-    )
+    result = await store.write(reports.apply_report, "imei-1", tp_report(7, "+31612345678", 0))
     assert result.job is None
     assert await store.read(lambda db: db.table("jobs").count_where("state = 'unknown'")) == 2
 
@@ -262,24 +242,20 @@ async def test_a_report_before_its_part_is_recorded_is_adopted(store: Store) -> 
     job = await new_job(store, parts=2)
     claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
     # Part 1's report arrives while part 2 is still being sent: nothing to match yet.
-    early = await store.write(
-        reports.apply_report, "imei-1", 40, "+31612345678", 0, ReportOutcome.DELIVERED
-    )
+    early = await store.write(reports.apply_report, "imei-1", tp_report(40, "+31612345678", 0))
     assert early.job is None
     sent = await store.write(jobs.mark_sent, claimed, [SentPart(1, 40), SentPart(2, 41)])
     assert sent.state is JobState.SENT  # part 2 still has no report
     parts = (await store.read(jobs.get_job_detail, job.job_id))["part_details"]
     assert [p["state"] for p in parts] == ["delivered", "sent"]
-    last = await store.write(
-        reports.apply_report, "imei-1", 41, "+31612345678", 0, ReportOutcome.DELIVERED
-    )
+    last = await store.write(reports.apply_report, "imei-1", tp_report(41, "+31612345678", 0))
     assert last.job is not None and last.job.state is JobState.DELIVERED
 
 
 async def test_an_early_failed_report_fails_the_job_at_once(store: Store) -> None:
     job = await new_job(store)
     claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
-    await store.write(reports.apply_report, "imei-1", 5, "+31612345678", 0x41, ReportOutcome.FAILED)
+    await store.write(reports.apply_report, "imei-1", tp_report(5, "+31612345678", 0x41))
     settled = await store.write(jobs.mark_sent, claimed, [SentPart(1, 5)])
     assert settled.state is JobState.FAILED
     rows = await store.read(events.list_events, job.job_id)

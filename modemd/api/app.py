@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import sqlite_utils
 from aiohttp import web
 
-from modemd.api import admin, docs, ipn_routes, phone_hooks
+from modemd.api import admin, console, docs, health, ipn_routes, phone_hooks
 from modemd.api.auth import (
     CONFIG,
     STORE,
@@ -31,7 +32,8 @@ from modemd.api.contract import (
 from modemd.api.cors import cors_headers
 from modemd.api.validation import RequestError, SendRequest, parse_send
 from modemd.errors import StoreError
-from modemd.model import ApiKey, Job
+from modemd.model import ApiKey, Job, Pacing
+from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
 from modemd.sms.encoding import split_message
 from modemd.store import devices as device_rows
@@ -228,7 +230,15 @@ async def get_balance(request: web.Request) -> web.Response:
     )
 
 
-def create_app(store: Store, bank: Bank, config: ApiConfig | None = None) -> web.Application:
+def create_app(
+    store: Store,
+    bank: Bank,
+    config: ApiConfig | None = None,
+    *,
+    metrics: Metrics | None = None,
+    metrics_token: str | None = None,
+    pacing: Callable[[str], Pacing] | None = None,
+) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
     )
@@ -243,6 +253,8 @@ def create_app(store: Store, bank: Bank, config: ApiConfig | None = None) -> web
     ipn_routes.add_routes(app, store, bank, _key_of)  # issue 5: dead letters, replay, retry
     docs.add_routes(app, _key_of)  # issue 6: /openapi.json, /docs, /api/v1/samples/{lang}
     phone_hooks.add_routes(app, bank)  # issue 10: phone webhooks, hints to poll at once
+    health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
+    console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
     return app
 
 

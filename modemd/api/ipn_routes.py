@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
 from aiohttp import web
 
@@ -14,6 +13,7 @@ from modemd.runtime.bank import Bank
 from modemd.store import events as outbox
 from modemd.store import jobs as job_rows
 from modemd.store.db import Store
+from modemd.timefmt import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,7 @@ def _when(value: str | None, name: str) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value).timestamp()
+        return parse_time(value)
     except ValueError as exc:
         raise web.HTTPBadRequest(reason=f"{name}: not a time: {value[:40]!r}") from exc
 

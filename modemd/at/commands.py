@@ -6,6 +6,7 @@ import enum
 import re
 
 from modemd.at.transaction import Command
+from modemd.model import Registration
 
 AT = Command("AT")
 ECHO_OFF = Command("ATE0")
@@ -94,6 +95,20 @@ def parse_sim_state(responses: list[str]) -> SimState:
 
 
 REGISTERED_STATES = frozenset({1, 5})  # home, roaming
+REGISTRATION_WORDS = {  # 27.007 7.2 <stat>
+    0: "not registered and not searching (no network, or the SIM has no service)",
+    1: "registered, home network",
+    2: "not registered, still searching for a network",
+    3: "registration denied by the network (SIM barred or not activated)",
+    4: "registration state unknown",
+    5: "registered, roaming",
+}
+
+
+def registration_of(stat: int | None) -> Registration:
+    """A +CREG <stat> in model terms."""
+    words = REGISTRATION_WORDS.get(stat if stat is not None else 4, "not registered")
+    return Registration(stat in REGISTERED_STATES, f"+CREG stat {stat}: {words}")
 
 
 def parse_registration(responses: list[str]) -> int | None:

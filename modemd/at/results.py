@@ -64,3 +64,29 @@ TRANSIENT_CMS_CODES: frozenset[int] = frozenset({38, 41, 42, 47, 314, 331, 332, 
 def classify_cms(code: int | None) -> ErrorClass:
     """Transient or permanent, by the table above."""
     return ErrorClass.TRANSIENT if code in TRANSIENT_CMS_CODES else ErrorClass.PERMANENT
+
+
+CME_SIM_NOT_INSERTED = 10
+CME_SIM_PIN_REQUIRED = 11
+CME_SIM_PUK_REQUIRED = 12
+CME_SIM_FAILURE = 13
+CME_INCORRECT_PASSWORD = 16
+# Answers after which trying again cannot help (a person must act); the SIM is never retried.
+SIM_PROBLEMS = {
+    CME_SIM_NOT_INSERTED: "no SIM inserted",
+    CME_SIM_PIN_REQUIRED: "SIM PIN needed: add the SIM's ICCID to [sim_pins]",
+    CME_SIM_PUK_REQUIRED: "SIM blocked: PUK needed (put the SIM in a phone to unblock it)",
+    CME_SIM_FAILURE: "SIM failure",
+    CME_INCORRECT_PASSWORD: "wrong SIM PIN in [sim_pins]: not retried (3 tries block the SIM)",
+}
+
+
+def sim_problem(code: int | None, result: str) -> str | None:
+    """What is wrong with the SIM in plain words (+CME code or the answer's text), or None."""
+    if code in SIM_PROBLEMS:
+        return SIM_PROBLEMS[code]
+    if "SIM PUK" in result:
+        return SIM_PROBLEMS[CME_SIM_PUK_REQUIRED]
+    if "SIM PIN" in result:
+        return SIM_PROBLEMS[CME_SIM_PIN_REQUIRED]
+    return None

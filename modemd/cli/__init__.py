@@ -6,46 +6,129 @@ imported at the bottom of this file (each registers itself on ``main``)."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import sys
 import urllib.error
 import urllib.request
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import click
+import sqlite_utils
 
 from modemd import config, service
 from modemd.api.listener import start_listener
+from modemd.cli.sockets import port_holder
 from modemd.emulators import modem as emulated_modem
-from modemd.errors import ConfigError
+from modemd.errors import ConfigError, ModemdError
 from modemd.store import devices as device_rows
 from modemd.store.db import connect
+from modemd.store.files import check_database
+from modemd.timefmt import local_iso
 
-db_option = click.option(
-    "--db",
-    envvar="MODEMD_DB",
-    default=config.DEFAULT_DB,
-    show_default=True,
-    help="SQLite database file (env MODEMD_DB).",
-)
+F = TypeVar("F", bound=Callable[..., Any])
+CONFIG_HELP = "TOML config file [$MODEMD_CONFIG, else /etc/modemd/modemd.toml if present]."
 
 
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+def _remember_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta["modemd.config"] = value
+
+
+def _resolve_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """--db here, else --db given to the group (``jobs --db X show``), else the config's."""
+    if value:
+        ctx.meta["modemd.db"] = value
+        return value
+    if "modemd.db" in ctx.meta:
+        return str(ctx.meta["modemd.db"])
+    try:
+        return config.load(config.config_file(ctx.meta.get("modemd.config"))).db
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def db_option(fn: F) -> F:
+    """``--db`` (the database path, resolved as the daemon does) and ``--config``."""
+    fn = click.option(
+        "--db",
+        default=None,
+        metavar="PATH",
+        callback=_resolve_db,
+        help="SQLite database file [$MODEMD_DB, else server.db of the config, else ./modemd.db].",
+    )(fn)
+    return click.option(
+        "--config",
+        default=None,
+        metavar="FILE",
+        expose_value=False,
+        is_eager=True,
+        callback=_remember_config,
+        help=CONFIG_HELP,
+    )(fn)
+
+
+def open_db(path: str, *, create: bool = False) -> sqlite_utils.Database:
+    """The database at ``path``; only commands that add something may ``create`` it."""
+    check_database(path, must_exist=not create)
+    return connect(path)
+
+
+def run_until_interrupted(work: Coroutine[Any, Any, None]) -> None:
+    """Run a foreground service until Ctrl-C, which is how it is meant to stop (exit 0)."""
+    try:
+        asyncio.run(work)
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+
+
+def in_use(exc: OSError, host: str, port: int, choose: str) -> click.ClickException:
+    """A bind that failed because the port is taken, as one line naming the holder if known."""
+    if exc.errno != errno.EADDRINUSE:
+        raise exc
+    holder = port_holder(port)
+    by = f" by {holder}" if holder else ""
+    return click.ClickException(f"port {port} on {host} is in use{by}: stop it, or choose {choose}")
+
+
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if column.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
+        return local_iso(value)
+    return str(value)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     if not rows:
         click.echo("(none)")
         return
-    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) for c in columns}
-    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns))
-    for row in rows:
-        click.echo("  ".join(_cell(row.get(c)).ljust(widths[c]) for c in columns))
+    cells = [{c: _cell(c, r.get(c)) for c in columns} for r in rows]
+    widths = {c: max(len(c), *(len(r[c]) for r in cells)) for c in columns}
+    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in cells:
+        click.echo("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
 
 
-@click.group()
+class ModemdGroup(click.Group):
+    """modemd's own errors (bad config, unusable database) end as one ``Error:`` line, exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModemdError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except PermissionError as exc:
+            raise click.ClickException(
+                f"{exc.filename or ''}: {exc.strerror} (run as the daemon's user, "
+                "e.g. sudo -u modemd modemd ...)"
+            ) from exc
+
+
+@click.group(cls=ModemdGroup)
+@click.version_option(package_name="modemd", prog_name="modemd", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 def main(verbose: int) -> None:
     """modemd: an SMS gateway over banks of USB GSM modems."""
@@ -54,15 +137,17 @@ def main(verbose: int) -> None:
 
 
 @main.command()
+@click.option("--config", "config_file", default=None, metavar="FILE", help=CONFIG_HELP)
+@click.option("--host", default=None, help=f"Listen address [server.host, {config.DEFAULT_HOST}].")
 @click.option(
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="TOML config file.",
+    "--port", type=int, default=None, help=f"Listen port [server.port, {config.DEFAULT_PORT}]."
 )
-@click.option("--host", default=None, help=f"Listen address [{config.DEFAULT_HOST}].")
-@click.option("--port", type=int, default=None, help=f"Listen port [{config.DEFAULT_PORT}].")
-@click.option("--db", envvar="MODEMD_DB", default=None, help="SQLite file [modemd.db].")
+@click.option(
+    "--db",
+    default=None,
+    metavar="PATH",
+    help="SQLite database file [$MODEMD_DB, else server.db, else ./modemd.db]; created if absent.",
+)
 @click.option("--simulate", type=int, default=None, help="Start N emulated modems in-process.")
 @click.option(
     "--simulate-phones", type=int, default=None, help="Start N emulated SMSGate phones in-process."
@@ -94,10 +179,10 @@ def serve(
     udev: bool | None,
 ) -> None:
     """Run the daemon."""
+    default_pin = pin or config.DEFAULT_PIN
     try:
-        default_pin = pin or config.DEFAULT_PIN
         settings = config.load(
-            config_file,
+            config.config_file(config_file),
             host=host,
             port=port,
             db=db,
@@ -110,7 +195,11 @@ def serve(
         )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    asyncio.run(service.serve(settings))
+    check_database(settings.db, must_exist=False)
+    try:
+        asyncio.run(service.serve(settings))
+    except OSError as exc:
+        raise in_use(exc, settings.host, settings.port, "--port or server.port") from exc
 
 
 @main.command()
@@ -118,7 +207,7 @@ def serve(
 def devices(db: str) -> None:
     """List devices as last seen by the daemon."""
     _table(
-        device_rows.list_devices(connect(db)),
+        device_rows.list_devices(open_db(db)),
         ["device_id", "pin", "kind", "state", "port", "signal", "model"],
     )
 
@@ -131,9 +220,9 @@ def devices(db: str) -> None:
     help="The daemon's API.",
 )
 @click.option("--key", envvar="MODEMD_KEY", required=True, help="API key (env MODEMD_KEY).")
-@click.option("--pin", default=None)
-@click.option("--to", required=True)
-@click.option("--msg", required=True)
+@click.option("--pin", default=None, help="The key's pin (optional: the key knows it).")
+@click.option("--to", required=True, help="The recipient: +393331234567, or national digits.")
+@click.option("--msg", required=True, help="The text (long texts are sent in parts).")
 def send(url: str, key: str, pin: str | None, to: str, msg: str) -> None:
     """Send an SMS through a running daemon (prints the API's answer)."""
     payload = {"apikey": key, "to": to, "msg": msg, **({"pin": pin} if pin else {})}
@@ -181,12 +270,12 @@ key_option = click.option(
 @click.option("--record", default=None, help="Append a JSON line per accepted SMS here.")
 def emulate(count: int, record: str | None) -> None:
     """Serve emulated modems on ptys (paths printed) until stopped."""
-    asyncio.run(emulated_modem.serve(count, record))
+    run_until_interrupted(emulated_modem.serve(count, record))
 
 
 @main.command("ipn-listen")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8099, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
+@click.option("--port", default=8099, show_default=True, help="Listen port (0: any free port).")
 def ipn_listen(host: str, port: int) -> None:
     """Print every IPN POSTed here (a receiver for development)."""
 
@@ -195,14 +284,17 @@ def ipn_listen(host: str, port: int) -> None:
         return None
 
     async def run() -> None:
-        runner, bound = await start_listener(show, host, port)
+        try:
+            runner, bound = await start_listener(show, host, port)
+        except OSError as exc:
+            raise in_use(exc, host, port, "another with --port") from exc
         click.echo(f"listening for IPNs on http://{host}:{bound}/")
         try:
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
 
-    asyncio.run(run())
+    run_until_interrupted(run())
 
 
-from modemd.cli import configfile, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import configfile, console, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)

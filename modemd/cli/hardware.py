@@ -8,7 +8,7 @@ import sys
 import click
 
 from modemd import config
-from modemd.cli import main
+from modemd.cli import CONFIG_HELP, main
 from modemd.errors import ConfigError
 from modemd.hardware.discovery import PIN_LABEL
 from modemd.hardware.doctor import examine
@@ -16,14 +16,22 @@ from modemd.hardware.udev import Port, Udev
 
 
 @main.command()
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--config", "config_file", default=None, metavar="FILE", help=CONFIG_HELP)
 def doctor(config_file: str | None) -> None:
-    """Say for every tty and USB net device whether modemd can use it, and why not."""
+    """Say for every tty and USB net device (and every port the config lists) whether modemd
+    can use it, and why not."""
     try:
-        settings = config.load(config_file)
+        settings = config.load(config.config_file(config_file))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
-    findings = asyncio.run(examine(Udev(), settings.labels, phones=settings.phones))
+    findings = asyncio.run(
+        examine(
+            Udev(),
+            settings.labels,
+            phones=settings.phones,
+            devices=tuple((d.port, d.pin) for d in settings.devices),
+        )
+    )
     if not findings:
         click.echo("no USB or labelled tty found (is the modem plugged in? see `modemd udev-rule`)")
         sys.exit(1)
@@ -60,8 +68,11 @@ def rule_for(port: Port, pin: str, by: str) -> str:
         serial = props.get("ID_SERIAL_SHORT")
         if not serial or not props.get("ID_VENDOR_ID"):
             raise click.ClickException(f"{port.devnode} has no USB serial number: use --by port")
-        match = f'ATTRS{{idVendor}}=="{props["ID_VENDOR_ID"]}", ATTRS{{serial}}=="{serial}"'
-        this_port = f'ATTRS{{bInterfaceNumber}}=="{props.get("ID_USB_INTERFACE_NUM", "00")}"'
+        # Properties of the tty itself: ATTRS{serial} (USB device) and ATTRS{bInterfaceNumber}
+        # (interface) on one line never match, udev wants every ATTRS on the same device.
+        vendor = props["ID_VENDOR_ID"]
+        match = f'ENV{{ID_VENDOR_ID}}=="{vendor}", ENV{{ID_SERIAL_SHORT}}=="{serial}"'
+        this_port = f'ENV{{ID_USB_INTERFACE_NUM}}=="{props.get("ID_USB_INTERFACE_NUM", "00")}"'
     else:
         id_path = props.get("ID_PATH")
         if not id_path:
@@ -77,5 +88,6 @@ def rule_for(port: Port, pin: str, by: str) -> str:
     return (
         f"# {what}: pool {pin} (put in /etc/udev/rules.d/70-modemd.rules)\n"
         f'SUBSYSTEM=="tty", {match}, {label}\n'
-        f'SUBSYSTEM=="tty", {match}, {this_port}, ENV{{MODEMD_PORT}}="at"'
+        f'SUBSYSTEM=="tty", {this_port if by == "port" else f"{match}, {this_port}"}, '
+        'ENV{MODEMD_PORT}="at"'
     )

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import click
 
-from modemd.cli import _table, db_option, main
+from modemd.cli import _table, db_option, main, open_db
 from modemd.store import endpoints
 from modemd.store import events as outbox
-from modemd.store.db import connect
+from modemd.timefmt import parse_time
 
 
-def _time(value: str | None) -> float | None:
+def _time(value: str | None, name: str) -> float | None:
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value).timestamp()
+        return parse_time(value)
     except ValueError as exc:
-        raise click.BadParameter(f"not an ISO-8601 time: {value}") from exc
+        raise click.BadParameter(
+            f"not a time: {value} (ISO-8601 or Unix seconds)", param_hint=name
+        ) from exc
 
 
 @main.group()
@@ -32,22 +32,25 @@ def ipn() -> None:
     default="failed",
     show_default=True,
     type=click.Choice(["pending", "delivered", "failed", "no_endpoint"]),
+    help="Which events: failed ones are dead letters.",
 )
-@click.option("--key-id", type=int, default=None)
+@click.option("--key-id", type=int, default=None, help="Only this key's events.")
 @db_option
 def list_events(state: str, key_id: int | None, db: str) -> None:
     """Events in a state (default: dead letters)."""
     _table(
-        outbox.list_by_state(connect(db), state, key_id),
+        outbox.list_by_state(open_db(db), state, key_id),
         ["event_id", "job_id", "key_id", "type", "attempts", "last_error"],
     )
 
 
 @ipn.command("replay")
 @click.argument("event_id", required=False)
-@click.option("--since", default=None, help="ISO-8601: dead letters created from then ...")
+@click.option(
+    "--since", default=None, help="Dead letters created from then (ISO-8601 or Unix seconds) ..."
+)
 @click.option("--until", default=None, help="... until then (exclusive).")
-@click.option("--key-id", type=int, default=None)
+@click.option("--key-id", type=int, default=None, help="Only this key's dead letters.")
 @db_option
 def replay(
     event_id: str | None, since: str | None, until: str | None, key_id: int | None, db: str
@@ -56,7 +59,11 @@ def replay(
     if event_id is None and since is None and until is None and key_id is None:
         raise click.UsageError("name an EVENT_ID, or a range with --since/--until/--key-id")
     ids = outbox.replay(
-        connect(db), key_id=key_id, event_id=event_id, since=_time(since), until=_time(until)
+        open_db(db),
+        key_id=key_id,
+        event_id=event_id,
+        since=_time(since, "--since"),
+        until=_time(until, "--until"),
     )
     click.echo(f"{len(ids)} events replayed")
     for event in ids:
@@ -71,7 +78,7 @@ def replay(
 @db_option
 def secret(key_id: int, rotate: bool, db: str) -> None:
     """Print the key's signing secret (whsec_...), for verifying IPNs."""
-    database = connect(db)
+    database = open_db(db)
     endpoint = (endpoints.rotate_secret if rotate else endpoints.get_endpoint)(database, key_id)
     click.echo(endpoint.secret)
 
@@ -82,7 +89,7 @@ def secret(key_id: int, rotate: bool, db: str) -> None:
 @db_option
 def set_format(key_id: int, body_format: str, db: str) -> None:
     """JSON bodies (default) or form-encoded fields for GenioApi-era scripts."""
-    endpoints.set_format(connect(db), key_id, body_format)
+    endpoints.set_format(open_db(db), key_id, body_format)
     click.echo(f"key {key_id}: IPN bodies are {body_format}")
 
 
@@ -91,7 +98,7 @@ def set_format(key_id: int, body_format: str, db: str) -> None:
 @db_option
 def enable(key_id: int, db: str) -> None:
     """Post to an endpoint again after it answered 410 Gone."""
-    endpoints.enable(connect(db), key_id)
+    endpoints.enable(open_db(db), key_id)
     click.echo(
         f"key {key_id}: IPN endpoint enabled; replay its dead letters with "
         f"`modemd ipn replay --key-id {key_id}`"

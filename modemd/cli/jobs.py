@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import click
 
-from modemd.cli import _table, call_api, db_option, key_option, main, url_option
+from modemd.cli import _table, call_api, db_option, key_option, main, open_db, url_option
+from modemd.model import JobState
 from modemd.store import jobs as job_rows
-from modemd.store.db import connect
 
 
 @main.group(invoke_without_command=True)
-@click.option("--state", default=None, help="Only jobs in this state.")
-@click.option("--limit", default=50, show_default=True)
+@click.option(
+    "--state",
+    default=None,
+    type=click.Choice([state.value for state in JobState]),
+    help="Only jobs in this state.",
+)
+@click.option("--limit", default=50, show_default=True, help="Newest N jobs.")
 @db_option
 @click.pass_context
 def jobs(ctx: click.Context, state: str | None, limit: int, db: str) -> None:
     """Recent jobs (newest first); subcommands show or retry one."""
     if ctx.invoked_subcommand is not None:
-        return
-    rows = job_rows.list_jobs(connect(db), state=state, limit=limit)
-    for row in rows:
-        row["created_at"] = datetime.fromtimestamp(row["created_at"], UTC).strftime("%F %T")
+        return  # its own options, or these (`jobs --db X show ID`)
+    rows = job_rows.list_jobs(open_db(db), state=state, limit=limit)
     _table(rows, ["job_id", "pin", "to", "state", "device_id", "parts", "created_at", "error"])
 
 
@@ -32,7 +34,7 @@ def jobs(ctx: click.Context, state: str | None, limit: int, db: str) -> None:
 @db_option
 def show(job_id: str, db: str) -> None:
     """One job with its parts (TP-MR, TP-Status) and timestamps, as JSON."""
-    detail = job_rows.get_job_detail(connect(db), job_id)
+    detail = job_rows.get_job_detail(open_db(db), job_id)
     if detail is None:
         raise click.ClickException(f"no job {job_id}")
     click.echo(json.dumps(detail, indent=2))

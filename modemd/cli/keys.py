@@ -5,10 +5,9 @@ from __future__ import annotations
 import click
 
 from modemd.api.keyspec import KeySettingsError, check_settings
-from modemd.cli import _table, db_option, main
+from modemd.cli import _table, db_option, main, open_db
 from modemd.store import endpoints
 from modemd.store import keys as key_rows
-from modemd.store.db import connect
 
 MAX_GRACE_S = 30 * 24 * 3600  # as the admin API: a month at most
 FLAGS = {  # setting named in a KeySettingsError -> the flag that set it
@@ -79,7 +78,7 @@ def keys_create(
         click.echo(
             "note: no --allow-ip and no --over-ip: every call will get unauthorized_ip", err=True
         )
-    database = connect(db)
+    database = open_db(db, create=True)
     key, secret = key_rows.create_key(database, **wanted.columns())
     if wanted.columns().get("ipn_url"):
         signing = endpoints.get_endpoint(database, key.key_id).secret
@@ -95,11 +94,11 @@ def keys_create(
 @db_option
 def keys_list(db: str) -> None:
     """List keys (never the secret)."""
-    rows = key_rows.list_keys(connect(db))
+    rows = key_rows.list_keys(open_db(db))
     for row in rows:
         row["allow_ips"] = ",".join(row["allow_ips"])
         row["cors_origins"] = ",".join(row["cors_origins"])
-    columns = ["key_id", "prefix", "pin", "over_ip", "allow_ips", "cors_origins"]
+    columns = ["key_id", "label", "prefix", "pin", "over_ip", "allow_ips", "cors_origins"]
     _table(rows, [*columns, "default_country", "rate_limit", "ipn_url", "revoked_at"])
 
 
@@ -108,7 +107,7 @@ def keys_list(db: str) -> None:
 @db_option
 def keys_revoke(key_id: int, db: str) -> None:
     """End a key now (its rotated-out secret too)."""
-    if not key_rows.revoke_key(connect(db), key_id):
+    if not key_rows.revoke_key(open_db(db), key_id):
         raise click.ClickException(f"no live key {key_id}")
     click.echo(f"key {key_id} revoked")
 
@@ -125,7 +124,7 @@ def keys_revoke(key_id: int, db: str) -> None:
 @db_option
 def keys_rotate(key_id: int, grace: int, db: str) -> None:
     """A new secret for the same key (settings, wallet, jobs kept), printed once, last line."""
-    rotated = key_rows.rotate_key(connect(db), key_id, float(grace))
+    rotated = key_rows.rotate_key(open_db(db), key_id, float(grace))
     if rotated is None:
         raise click.ClickException(f"no live key {key_id}")
     click.echo(f"key {key_id} rotated; the old secret works {grace} s more; store this one now:")

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
 from modemd.api.keyspec import KeySettingsError, check_destination
-from modemd.cli import _table, db_option, main
+from modemd.cli import _table, db_option, main, open_db
 from modemd.store import keys as key_rows
 from modemd.store import wallet as wallets
-from modemd.store.db import connect
 
 
 def _amount(text: str, hint: str) -> int:
@@ -35,7 +32,7 @@ def wallet_topup(key_id: int, amount: str, note: str, db: str) -> None:
     value = _amount(amount, "AMOUNT")
     if value <= 0:
         raise click.BadParameter("must be positive", param_hint="AMOUNT")
-    database = connect(db)
+    database = open_db(db)
     if key_rows.get_key(database, key_id) is None:
         raise click.ClickException(f"no live key {key_id}")
     with database.conn:
@@ -49,7 +46,7 @@ def wallet_topup(key_id: int, amount: str, note: str, db: str) -> None:
 @db_option
 def wallet_show(key_id: int, limit: int, db: str) -> None:
     """Balance, reserved and spent credit of a key, and its last ledger rows."""
-    database = connect(db)
+    database = open_db(db)
     found = wallets.balance(database, key_id)
     if not found.enabled:
         click.echo(f"key {key_id}: no wallet (sends are not priced)")
@@ -62,7 +59,6 @@ def wallet_show(key_id: int, limit: int, db: str) -> None:
     rows = wallets.ledger_rows(database, key_id, limit)
     for row in rows:
         row["amount"] = wallets.format_amount(row["amount"])
-        row["created_at"] = datetime.fromtimestamp(row["created_at"], UTC).strftime("%F %T")
     _table(rows, ["entry_id", "created_at", "kind", "amount", "job_id", "note"])
 
 
@@ -77,7 +73,7 @@ def wallet_price(destination: str, per_part: str, db: str) -> None:
     except KeySettingsError as exc:
         raise click.BadParameter(str(exc), param_hint="DESTINATION") from exc
     price = _amount(per_part, "PER_PART")
-    database = connect(db)
+    database = open_db(db, create=True)
     with database.conn:
         wallets.set_price(database, where, price)
     click.echo(f"{where}: {wallets.format_amount(price)} per part")
@@ -87,7 +83,7 @@ def wallet_price(destination: str, per_part: str, db: str) -> None:
 @db_option
 def wallet_prices(db: str) -> None:
     """The price list (longest prefix wins, then the country, then '*'; no match: free)."""
-    rows = wallets.list_prices(connect(db))
+    rows = wallets.list_prices(open_db(db))
     for row in rows:
         row["per_part"] = wallets.format_amount(row["per_part"])
     _table(rows, ["destination", "per_part"])

@@ -1,16 +1,23 @@
-"""What the runtime needs from a device, whatever it is (modem now, phone later)."""
+"""What the runtime needs from a device, in model terms, whatever it is (a modem, a phone)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, runtime_checkable
 
-from modemd.model import DeviceInfo, SentPart
-from modemd.sms.pdu import StatusReport
+from modemd.model import (
+    DeliveryReport,
+    DeviceInfo,
+    DeviceState,
+    HintVerdict,
+    Registration,
+    SentPart,
+)
 
 # (device_id, report) -> optionally an awaitable that ends when the report is stored
-ReportHandler = Callable[[str, StatusReport], Awaitable[object] | None]
+ReportHandler = Callable[[str, DeliveryReport], Awaitable[object] | None]
 GoneHandler = Callable[[str], None]  # (device_id)
+PhaseHandler = Callable[[DeviceState], None]  # a step of opening: identifying, searching ...
 
 
 class SmsDevice(Protocol):
@@ -50,12 +57,21 @@ class SmsDevice(Protocol):
 class RadioHealth(Protocol):
     """A device that tells its network registration and signal (a modem; a phone does not)."""
 
-    async def check_registration(self) -> int | None:
-        """The network registration status (+CREG <stat>: 1 home, 5 roaming)."""
+    async def check_registration(self) -> Registration:
+        """Is the device registered on a network (and if not, why)?"""
         ...
 
     async def check_signal(self) -> int | None:
         """The signal (+CSQ <rssi>, 0..31, 99 unknown)."""
+        ...
+
+
+@runtime_checkable
+class Hintable(Protocol):
+    """A device whose app may tell us, signed, that something changed (a phone's webhook)."""
+
+    def hint(self, body: bytes, headers: Mapping[str, str], now: float) -> HintVerdict:
+        """Check the hint (signature, freshness, shape, duplicates) and act on it."""
         ...
 
 

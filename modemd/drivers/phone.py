@@ -3,9 +3,10 @@
 One recipient per ``POST /messages`` with our own message id ``modemd-<ref>-<parts>``, so a
 request retried after a timeout gets 409 instead of a second SMS. ``send_sms`` returns when the
 app says ``Processed`` (handed to the radio, like ``+CMGS``); later states are learnt by polling
-``GET /messages/{id}`` and reported as status reports with ``reference`` = the part's ref, so
-the store settles the job as it does for a modem. Refs are millisecond timestamps, unique across
-restarts; at open, the phone's unfinished ``modemd-*`` messages are polled again. Optional
+``GET /messages/{id}`` and reported as delivery reports with ``reference`` = the part's ref, so
+the store settles the job as it does for a modem. Refs start from the clock in milliseconds, so
+they stay unique across restarts (the app keeps old messages under our ids); at open, the
+phone's unfinished ``modemd-*`` messages are polled again. Optional
 webhooks are only hints: ``hint`` polls the message at once; its state still comes from a GET.
 """
 
@@ -15,16 +16,25 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from modemd.drivers.base import GoneHandler, ReportHandler
+from modemd.drivers.phone_hooks import HOOK_EVENTS, SeenIds, judge_hint
 from modemd.errors import SendError
-from modemd.model import DeviceInfo, DeviceKind, SentPart
+from modemd.model import (
+    DeliveryOutcome,
+    DeliveryReport,
+    DeviceInfo,
+    DeviceKind,
+    HintKind,
+    HintVerdict,
+    SentPart,
+)
 from modemd.sms.encoding import split_message
-from modemd.sms.pdu import StatusReport
 
 from .phone_protocol import (
     DELIVERED,
@@ -34,8 +44,6 @@ from .phone_protocol import (
     OUR_ID,
     PROCESSED,
     SENT,
-    TP_STATUS_DELIVERED,
-    TP_STATUS_FAILED,
     TRANSIENT_APP_ERRORS,
     Pacer,
     PhoneRequestError,
@@ -58,7 +66,6 @@ LIVENESS_INTERVAL_S = 10.0  # GET / when no request proved the phone alive for t
 DUE_SLACK_S = 0.01  # asyncio timers may fire this early: a poll so close is due
 GONE_AFTER_FAILURES = 3  # consecutive failed requests before the phone is out of its pool
 TRACK_FOR_S = 72 * 3600  # the store's report window: later news matches no job anyway
-HOOK_EVENTS = ("sms:sent", "sms:delivered", "sms:failed")  # registered as modemd-<state>
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,7 @@ class PhoneDriver:
         self.signing_key = signing_key  # None: webhooks off, polling alone
         self._sending: dict[str, bool] = {}  # ids posted, not yet Processed -> hinted meanwhile
         self._hinted: set[str] = set()  # tracked ids to poll at once (a webhook said so)
+        self._seen = SeenIds()  # webhook envelopes already acted on
         self._wake = asyncio.Event()
 
     @property
@@ -280,8 +288,14 @@ class PhoneDriver:
             return
         log.info("%s: webhooks to %s", self.url, url)
 
-    def hint(self, message_id: str) -> bool:
-        """A webhook said ``message_id`` may have changed: poll it now; False if not ours."""
+    def hint(self, body: bytes, headers: Mapping[str, str], now: float) -> HintVerdict:
+        """A webhook from the app (``Hintable``): checked, then ``message_id`` polled at once."""
+        if not self.signing_key:
+            return HintVerdict(HintKind.NO_DEVICE, "webhooks are off for this phone")
+        return judge_hint(self.signing_key, self._seen, body, headers, now, self.poll_now)
+
+    def poll_now(self, message_id: str) -> bool:
+        """``message_id`` may have changed: poll it now; False if not ours."""
         if message_id in self._sending:
             self._sending[message_id] = True  # polled as soon as send_sms tracks it
             return True
@@ -348,7 +362,7 @@ class PhoneDriver:
         due = now + self.timings.poll_s
         self._tracked[message_id] = Tracked(message_id, ref, parts, to, now, due, state)
         if hinted:
-            self.hint(message_id)
+            self.poll_now(message_id)
         return [SentPart(part=i + 1, mr=ref + i) for i in range(parts)]
 
     async def _post(self, message_id: str, to: str, text: str) -> None:
@@ -460,10 +474,10 @@ class PhoneDriver:
             return
         state, error = recipient_state(data)
         if state == DELIVERED:
-            self._settle(tracked, TP_STATUS_DELIVERED)
+            self._settle(tracked, DeliveryOutcome.DELIVERED, f"app: {state}")
         elif state in (FAILED, "Cancelled"):
             log.warning("%s: %s: %s (%s)", self.url, tracked.message_id, state, error)
-            self._settle(tracked, TP_STATUS_FAILED)
+            self._settle(tracked, DeliveryOutcome.FAILED, f"app: {state} ({error or 'no reason'})")
         elif now - tracked.since > TRACK_FOR_S:
             log.warning(
                 "%s: %s still %s after %d h: no longer polled",
@@ -483,13 +497,13 @@ class PhoneDriver:
             slower = self.timings.poll_s * (now - tracked.since) / 60.0
             tracked.due = now + min(MAX_POLL_INTERVAL_S, max(self.timings.poll_s, slower))
 
-    def _settle(self, tracked: Tracked, tp_status: int) -> None:
-        """Report every part's outcome as a status report (the store correlates by ref)."""
+    def _settle(self, tracked: Tracked, outcome: DeliveryOutcome, detail: str) -> None:
+        """Report every part's outcome (the store correlates by ref)."""
         self._tracked.pop(tracked.message_id, None)
         if self._on_report is None:
             return
         for index in range(tracked.parts):
             self._on_report(
                 self._info.device_id,
-                StatusReport(tracked.ref + index, tracked.to, tp_status, None, None),
+                DeliveryReport(tracked.ref + index, tracked.to, outcome, detail),
             )

@@ -13,8 +13,6 @@ from modemd.errors import DeviceError
 
 PACE_PARTS = 25  # parts per window we allow ourselves: under Android's 30 (SmsUsageMonitor)
 PACE_WINDOW_S = 60.0  # Android's check period (SmsUsageMonitor, 60000 ms)
-TP_STATUS_DELIVERED = 0x00  # 23.040: short message received by the SME
-TP_STATUS_FAILED = 0x40  # 23.040: a permanent error; the app's own reason is logged
 LIST_PAGE = 100
 OUR_ID = re.compile(r"^modemd-(\d+)-(\d+)$")
 # SmsManager errors after which another attempt (maybe on another device) can work.

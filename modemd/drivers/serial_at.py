@@ -16,10 +16,11 @@ from typing import Any
 
 from modemd.at import commands as at
 from modemd.at.parser import Urc
-from modemd.at.results import ErrorClass, FinalKind, classify_cms
+from modemd.at.results import ErrorClass, FinalKind, classify_cms, sim_problem
 from modemd.at.transaction import Command, Transaction
 from modemd.drivers import modem_resets
 from modemd.drivers.at_port import AtPort
+from modemd.drivers.base import PhaseHandler, ReportHandler
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import (
     DeviceError,
@@ -27,14 +28,23 @@ from modemd.errors import (
     ModemCommandError,
     PortClosedError,
     SendError,
+    SimLockedError,
 )
-from modemd.model import DeviceInfo, DeviceKind, DeviceState, SentPart
+from modemd.model import (
+    DeliveryReport,
+    DeviceInfo,
+    DeviceKind,
+    DeviceState,
+    Registration,
+    SentPart,
+)
 from modemd.sms.pdu import (
     StatusReport,
     build_submit_pdus,
     parse_status_report_pdu,
     parse_status_report_text,
 )
+from modemd.sms.status import delivery_report, is_reserved_tp_status
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +82,9 @@ class SerialAtDriver(AtPort):
         pin: str,
         *,
         sim_pin: SimPin | None = None,
-        on_report: Callable[[str, StatusReport], Awaitable[object] | None] | None = None,
+        on_report: ReportHandler | None = None,
         on_gone: Callable[[str], None] | None = None,
-        on_phase: Callable[[DeviceState], None] | None = None,
+        on_phase: PhaseHandler | None = None,
         timeouts: Timeouts = Timeouts(),
     ) -> None:
         super().__init__(port, timeouts.command_s)
@@ -88,7 +98,7 @@ class SerialAtDriver(AtPort):
         self._signal: int | None = None
         self._smsc: str | None = None
         self._stored_reports = False  # reports routed to storage (+CDSI), not as +CDS
-        self._early_reports: list[StatusReport] = []  # +CDS seen before the IMEI is known
+        self._early_reports: list[DeliveryReport] = []  # +CDS seen before the IMEI is known
         self._tasks: set[asyncio.Task[None]] = set()  # reads of stored reports
         self._concat_ref = random.randrange(256)  # 23.040 concatenation reference, per message
         self.registration = RegistrationTracker()  # fed by +CxREG URCs and read answers
@@ -108,6 +118,12 @@ class SerialAtDriver(AtPort):
         self.open_port()
         try:
             self._info = await self._initialise()
+        except ModemCommandError as exc:
+            await self.close()
+            problem = sim_problem(exc.code, exc.result)
+            if problem is None:
+                raise
+            raise SimLockedError(exc.command, exc.result, exc.code, problem) from exc
         except BaseException:
             await self.close()
             raise
@@ -150,13 +166,21 @@ class SerialAtDriver(AtPort):
             return
         self._deliver_report(report)  # routed directly: nothing to free
 
-    def _deliver_report(self, report: StatusReport) -> Awaitable[object] | None:
+    def _deliver_report(self, status_report: StatusReport) -> Awaitable[object] | None:
         """Hand a report on; the handler may return an awaitable that ends once it is stored.
 
         Before the modem is identified (during open) reports wait: they need its IMEI."""
+        if is_reserved_tp_status(status_report.status):
+            log.warning(
+                "%s: reserved TP-Status 0x%02X, treated as pending", self.port, status_report.status
+            )
+        report = delivery_report(status_report)
         if not self._info.device_id:
             self._early_reports.append(report)
             return None
+        return self._hand_on(report)
+
+    def _hand_on(self, report: DeliveryReport) -> Awaitable[object] | None:
         if self._on_report is None:
             return None
         return self._on_report(self._info.device_id, report)
@@ -258,11 +282,11 @@ class SerialAtDriver(AtPort):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeouts.registration_s
         while True:
-            stat = await self.check_registration()
-            if stat in at.REGISTERED_STATES:
+            registration = await self.check_registration()
+            if registration.registered:
                 return
             if loop.time() > deadline:
-                raise DeviceTimeoutError(f"{self.port}: not registered (stat {stat})")
+                raise DeviceTimeoutError(f"{self.port}: not registered ({registration.why})")
             await asyncio.sleep(REGISTRATION_POLL_S)
 
     async def _initialise(self, *, wait_network: bool = True) -> DeviceInfo:
@@ -313,7 +337,7 @@ class SerialAtDriver(AtPort):
         self._info = info
         early, self._early_reports = self._early_reports, []
         for report in early:
-            self._deliver_report(report)
+            self._hand_on(report)
         if self._stored_reports:
             await self._read_stored_reports()  # those that came while nobody was listening
         return info
@@ -461,13 +485,13 @@ class SerialAtDriver(AtPort):
         """AT+CFUN=1,1, boot, then start over (``modem_resets``); the IMEI."""
         return await modem_resets.reset_module(self, timeout_s, boot_s)
 
-    async def check_registration(self) -> int | None:
-        """Ask AT+CREG? (and +CGREG?, +CEREG? where supported); the <stat> of a registered
-        domain (1 home, 5 roaming), else +CREG's."""
+    async def check_registration(self) -> Registration:
+        """Ask AT+CREG? (and +CGREG?, +CEREG? where supported): registered when any domain
+        says 1 (home) or 5 (roaming)."""
         for domain in self.registration.domains:
             answer = await self.command(at.registration_query(domain))
             self.registration.update(domain, at.parse_registration(answer))
-        return self.registration.stat
+        return at.registration_of(self.registration.stat)
 
     async def check_signal(self) -> int | None:
         """Ask AT+CSQ; remember and return rssi."""

@@ -12,10 +12,11 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from modemd.config import LabelRule
-from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.drivers.registry import SerialModem, build_modem
+from modemd.drivers.serial_at import Timeouts
 from modemd.errors import PortClosedError
 from modemd.hardware.udev import Port
+from modemd.model import LabelRule
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ async def find_at_port(modem: Modem, timeout_s: float = PROBE_TIMEOUT_S) -> Port
 
 async def answers_at(devnode: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
     """Does ``devnode`` answer ESC + AT? Opening is retried briefly on EACCES/ENOENT."""
-    driver = SerialAtDriver(devnode, "", timeouts=Timeouts(wake_s=timeout_s))
+    driver = build_modem(SerialModem(devnode, "", timeouts=Timeouts(wake_s=timeout_s)))
     for delay in (*OPEN_RETRY_DELAYS_S, None):
         try:
             driver.open_port()

@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from modemd.at import commands as at
-from modemd.config import LabelRule, PhoneConfig
-from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.at.results import sim_problem
+from modemd.drivers.registry import SerialModem, build_modem
+from modemd.drivers.serial_at import Timeouts
 from modemd.errors import DeviceError, ModemCommandError, PortClosedError
 from modemd.hardware.discovery import PROBE_TIMEOUT_S, Modem, find_at_port, group
-from modemd.hardware.hotplug import sim_problem
 from modemd.hardware.net import ROUTE_TABLE, diagnose, is_phone_link
 from modemd.hardware.udev import Port, Udev
+from modemd.model import LabelRule, PhoneConfig
 
 WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable
-CREG_WORDS = {
-    0: "not registered and not searching (no network, or the SIM has no service)",
-    2: "not registered, still searching for a network",
-    3: "registration denied by the network (SIM barred or not activated)",
-    4: "registration state unknown",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +52,20 @@ async def examine(
     *,
     phones: tuple[PhoneConfig, ...] = (),
     route_table: str = ROUTE_TABLE,
+    devices: tuple[tuple[str, str], ...] = (),
 ) -> list[Finding]:
-    """Findings for every labelled or USB tty, and every tethered phone's net interface."""
-    ports = [p for p in udev.ports("tty") if p.usb or "MODEMD_PIN" in p.properties]
+    """Findings for every labelled or USB tty, every tethered phone's net interface, and every
+    (port, pin) the config lists (``[[devices]]``)."""
+    listed = _real_paths(tty for tty, _ in devices)
+    ports = [
+        p
+        for p in udev.ports("tty")
+        if (p.usb or "MODEMD_PIN" in p.properties) and not _real_paths([p.devnode]) & listed
+    ]
     modems, unusable = group(ports, labels)
     findings = [Finding(u.port.devnode, False, u.why) for u in unusable]
+    for tty, pin in devices:
+        findings.append(await _examine_listed(tty, pin, timeout_s))
     for modem in modems:
         findings += await _examine_modem(modem.ports, modem.pin, timeout_s)
     for port in filter(is_phone_link, udev.ports("net")):
@@ -71,7 +76,7 @@ async def examine(
 async def _examine_modem(ports: tuple[Port, ...], pin: str, timeout_s: float) -> list[Finding]:
     first = ports[0]
     for port in ports:
-        if (problem := _access_problem(port)) is not None:
+        if (problem := _access_problem(port.devnode)) is not None:
             return [Finding(port.devnode, False, problem)]
     mm = _modem_manager_words(first)
     at_port = await find_at_port(Modem(first.parent, pin, "", ports), timeout_s)
@@ -82,17 +87,29 @@ async def _examine_modem(ports: tuple[Port, ...], pin: str, timeout_s: float) ->
     return [Finding(at_port.devnode, ok and not mm, f"pin {pin}: {words}{mm}")]
 
 
-def _access_problem(port: Port) -> str | None:
+def _real_paths(paths: Iterable[str]) -> set[str]:
+    return {os.path.realpath(path) for path in paths}
+
+
+async def _examine_listed(port: str, pin: str, timeout_s: float) -> Finding:
+    """A port named in the config: usable as it is, whatever udev says of it."""
+    if (problem := _access_problem(port)) is not None:
+        return Finding(port, False, f"pin {pin} (config): {problem}")
+    ok, words = await _examine_at(port, timeout_s)
+    return Finding(port, ok, f"pin {pin} (config): {words}")
+
+
+def _access_problem(devnode: str) -> str | None:
     try:
-        fd = os.open(port.devnode, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        fd = os.open(devnode, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.EACCES:
             return "permission denied: run modemd in group dialout (the rule sets GROUP=dialout)"
         if exc.errno == errno.EBUSY:
-            return "port busy: " + (", ".join(holders(port.devnode)) or "another process")
+            return "port busy: " + (", ".join(holders(devnode)) or "another process")
         return f"cannot open: {exc.strerror}"
     os.close(fd)
-    held = [h for h in holders(port.devnode) if not h.startswith("modemd")]
+    held = [h for h in holders(devnode) if not h.startswith("modemd")]
     if held:
         return f"port held by {', '.join(held)}" + (
             ': set ENV{ID_MM_DEVICE_IGNORE}="1" in its udev rule'
@@ -110,7 +127,8 @@ def _modem_manager_words(port: Port) -> str:
 
 async def _examine_at(devnode: str, timeout_s: float) -> tuple[bool, str]:
     """ESC + AT, SIM, registration and signal, in plain words."""
-    driver = SerialAtDriver(devnode, "", timeouts=Timeouts(command_s=2.0, wake_s=timeout_s))
+    timeouts = Timeouts(command_s=2.0, wake_s=timeout_s)
+    driver = build_modem(SerialModem(devnode, "", timeouts=timeouts))
     try:
         driver.open_port()
         if not await driver.probe(attempts=1):
@@ -123,15 +141,15 @@ async def _examine_at(devnode: str, timeout_s: float) -> tuple[bool, str]:
             return False, "SIM blocked: PUK needed (unblock it in a phone)"
         if sim is not at.SimState.READY:
             return False, f"SIM not ready ({sim.value})"
-        stat = await driver.check_registration()
+        stat = at.parse_registration(await driver.command(at.REGISTRATION))
         if stat not in at.REGISTERED_STATES:
-            return False, CREG_WORDS.get(stat or 4, f"not registered (+CREG stat {stat})")
+            return False, at.REGISTRATION_WORDS.get(stat or 4, f"not registered (+CREG {stat})")
         rssi = await driver.check_signal()
         if rssi is None or rssi == 99 or rssi < WEAK_SIGNAL_RSSI:
             return False, f"weak signal (+CSQ {rssi}): move the antenna or the modem"
         return True, f"usable: SIM ready, registered, signal +CSQ {rssi}"
     except ModemCommandError as exc:
-        return False, sim_problem(exc) or f"modem refused: {exc}"
+        return False, sim_problem(exc.code, exc.result) or f"modem refused: {exc}"
     except PortClosedError as exc:
         return False, f"port closed: {exc}"
     except DeviceError as exc:

@@ -9,50 +9,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from modemd.config import LabelRule
-from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.serial_at import SerialAtDriver, Timeouts
-from modemd.errors import DeviceError, ModemCommandError
-from modemd.hardware.discovery import PROBE_TIMEOUT_S, Modem, find_at_port, group
+from modemd.drivers.registry import Attach, Detach, SerialModem
+from modemd.drivers.serial_at import Timeouts
+from modemd.errors import DeviceError, SimLockedError
+from modemd.hardware.discovery import PROBE_TIMEOUT_S, find_at_port, group
 from modemd.hardware.udev import Udev, UdevEvent
-from modemd.model import DeviceState
-from modemd.runtime.bank import Bank
-from modemd.runtime.lifecycle import DeviceLife
+from modemd.model import DeviceLife, DeviceState, LabelRule
 
 log = logging.getLogger(__name__)
 
 DEBOUNCE_S = 0.3  # quiet time after the last event of a USB device before it is opened
 RETRY_FIRST_S = 5.0  # a modem that did not come up is tried again after this ...
 RETRY_MAX_S = 300.0  # ... doubling up to this, while it stays plugged in
-CME_SIM_NOT_INSERTED = 10
-CME_SIM_PIN_REQUIRED = 11
-CME_SIM_PUK_REQUIRED = 12
-CME_SIM_FAILURE = 13
-CME_INCORRECT_PASSWORD = 16
-# Answers after which trying again cannot help (a person must act); the SIM is never retried.
-SIM_PROBLEMS = {
-    CME_SIM_NOT_INSERTED: "no SIM inserted",
-    CME_SIM_PIN_REQUIRED: "SIM PIN needed: add the SIM's ICCID to [sim_pins]",
-    CME_SIM_PUK_REQUIRED: "SIM blocked: PUK needed (put the SIM in a phone to unblock it)",
-    CME_SIM_FAILURE: "SIM failure",
-    CME_INCORRECT_PASSWORD: "wrong SIM PIN in [sim_pins]: not retried (3 tries block the SIM)",
-}
-
-
-def sim_problem(exc: DeviceError) -> str | None:
-    """What is wrong with the SIM in plain words, None when the error is not the SIM's."""
-    if not isinstance(exc, ModemCommandError):
-        return None
-    if exc.code in SIM_PROBLEMS:
-        return SIM_PROBLEMS[exc.code]
-    if "SIM PUK" in exc.result:
-        return SIM_PROBLEMS[CME_SIM_PUK_REQUIRED]
-    if "SIM PIN" in exc.result:
-        return SIM_PROBLEMS[CME_SIM_PIN_REQUIRED]
-    return None
 
 
 @dataclass(eq=False)
@@ -74,9 +44,10 @@ class HotPlug:
 
     def __init__(
         self,
-        bank: Bank,
         udev: Udev,
         *,
+        attach: Attach,
+        detach: Detach,
         labels: tuple[LabelRule, ...] = (),
         sim_pins: dict[str, str] | None = None,
         timeouts: Timeouts | None = None,
@@ -84,7 +55,8 @@ class HotPlug:
         retry_first_s: float = RETRY_FIRST_S,
         probe_timeout_s: float = PROBE_TIMEOUT_S,
     ) -> None:
-        self.bank = bank
+        self.attach = attach
+        self.detach = detach
         self.udev = udev
         self.labels = labels
         self.sim_pins = dict(sim_pins or {})
@@ -155,7 +127,7 @@ class HotPlug:
         if slot.device_id is not None:
             self._time_leaving(slot.life, slot.device_id, removed_at)
             task = asyncio.create_task(
-                self.bank.detach(slot.device_id, "udev remove"), name=f"detach {slot.device_id}"
+                self.detach(slot.device_id, "udev remove"), name=f"detach {slot.device_id}"
             )
             self._detaching.add(task)
             task.add_done_callback(self._detaching.discard)
@@ -211,35 +183,16 @@ class HotPlug:
         if port is None:
             slot.life.transition(DeviceState.BACKING_OFF, "no port answers AT")
             return False
+        spec = SerialModem(port.devnode, modem.pin, self.sim_pins.get, self.timeouts)
         try:
-            worker = await self.bank.attach(
-                self._factory(modem, port.devnode, slot.life), slot.life, raise_errors=True
-            )
+            device_id = await self.attach(spec, slot.life)
+        except SimLockedError:
+            return False  # the life says sim_locked: a person acts
         except DeviceError as exc:
-            problem = sim_problem(exc)
-            if problem is not None:
-                slot.life.transition(DeviceState.SIM_LOCKED, problem)
-            else:
-                slot.life.transition(DeviceState.BACKING_OFF, str(exc))
+            slot.life.transition(DeviceState.BACKING_OFF, str(exc))
             return False
-        if worker is None:  # the same IMEI is attached on another port
+        if device_id is None:  # the same IMEI is attached on another port
             return True
-        slot.device_id, slot.port = worker.device_id, port.devnode
-        self._timed("add->ready", worker.device_id, slot.seen_at)
+        slot.device_id, slot.port = device_id, port.devnode
+        self._timed("add->ready", device_id, slot.seen_at)
         return True
-
-    def _factory(
-        self, modem: Modem, devnode: str, life: DeviceLife
-    ) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
-        def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
-            return SerialAtDriver(
-                devnode,
-                modem.pin,
-                sim_pin=self.sim_pins.get,
-                on_report=on_report,
-                on_gone=on_gone,
-                on_phase=life.transition,
-                timeouts=self.timeouts,
-            )
-
-        return build

@@ -13,24 +13,24 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from modemd.config import LabelRule, PhoneConfig
-from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.phone import PhoneDriver, PhoneTimings
-from modemd.drivers.phone_protocol import Pacer, PhoneRequestError
+from modemd.drivers import registry
+from modemd.drivers.phone import PhoneTimings
+from modemd.drivers.phone_protocol import PhoneRequestError
+from modemd.drivers.registry import Attach, Detach
 from modemd.errors import DeviceError
 from modemd.hardware.discovery import label_of
 from modemd.hardware.udev import Port, Udev, UdevEvent
-from modemd.model import DeviceState
-from modemd.runtime.bank import Bank
-from modemd.runtime.lifecycle import DeviceLife
+from modemd.model import DeviceLife, DeviceState, LabelRule, PhoneConfig
 
 log = logging.getLogger(__name__)
 
-ROUTE_TABLE = "/proc/net/route"  # the kernel's IPv4 routes; tests inject a file of their own
+# The kernel's IPv4 routes (tests inject a file of their own). Not /proc/net/route: the unit's
+# ProcSubset=pid hides /proc/net, while /proc/self/net (this process's network namespace, the
+# same table) stays visible.
+ROUTE_TABLE = "/proc/self/net/route"
 PHONE_DRIVERS = frozenset({"rndis_host", "cdc_ncm", "cdc_ether"})  # USB tethering (ID_USB_DRIVER)
 RTF_GATEWAY = 0x0002  # route flag: via a gateway (linux/route.h)
 DEBOUNCE_S = 0.1  # one interface per phone; udev's rename (usb0 -> enx...) follows within ms
@@ -170,32 +170,6 @@ def plan(
     return TetheredPhone(port, pin, cfg, f"http://{gateway}:{cfg.app_port}")
 
 
-def phone_factory(
-    cfg: PhoneConfig,
-    *,
-    url: str | None = None,
-    pin: str | None = None,
-    timings: PhoneTimings | None = None,
-) -> Callable[[ReportHandler, GoneHandler], SmsDevice]:
-    """A factory the bank calls to build the driver of the phone ``cfg`` (at ``url``)."""
-
-    def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
-        return PhoneDriver(
-            url or cfg.url,
-            pin or cfg.pin,
-            username=cfg.username,
-            password=cfg.password,
-            on_report=on_report,
-            on_gone=on_gone,
-            pacer=Pacer(cfg.pace_parts) if cfg.pace_parts else None,
-            timings=timings or PhoneTimings(),
-            webhook_url=cfg.webhook_url,
-            signing_key=cfg.signing_key,
-        )
-
-    return build
-
-
 async def diagnose(
     port: Port,
     phones: tuple[PhoneConfig, ...],
@@ -208,13 +182,8 @@ async def diagnose(
     if isinstance(found, NotYet):
         return False, found.why
     cfg, where = found.config, f"pin {found.pin}: {found.url}"
-    driver = PhoneDriver(
-        found.url,
-        found.pin,
-        username=cfg.username,
-        password=cfg.password,
-        timings=PhoneTimings(http_s=timeout_s),
-    )
+    timings = PhoneTimings(http_s=timeout_s)
+    driver = registry.build_phone(registry.SmsGatePhone(cfg, found.url, found.pin, timings))
     try:
         root, status, health = await driver.diagnose()
     except PhoneRequestError as exc:
@@ -258,9 +227,10 @@ class PhoneHotPlug:
 
     def __init__(
         self,
-        bank: Bank,
         udev: Udev,
         *,
+        attach: Attach,
+        detach: Detach,
         phones: tuple[PhoneConfig, ...],
         labels: tuple[LabelRule, ...] = (),
         route_table: str = ROUTE_TABLE,
@@ -268,7 +238,8 @@ class PhoneHotPlug:
         retry_first_s: float = RETRY_FIRST_S,
         timings: PhoneTimings | None = None,
     ) -> None:
-        self.bank = bank
+        self.attach = attach
+        self.detach = detach
         self.udev = udev
         self.phones = phones
         self.labels = labels
@@ -337,7 +308,7 @@ class PhoneHotPlug:
             return
         device_id = link.device_id
         task = asyncio.create_task(
-            self.bank.detach(device_id, "udev remove"), name=f"detach {device_id}"
+            self.detach(device_id, "udev remove"), name=f"detach {device_id}"
         )
         self._detaching.add(task)
         task.add_done_callback(self._detaching.discard)
@@ -371,17 +342,17 @@ class PhoneHotPlug:
     async def _attach(self, link: _Link, phone: TetheredPhone) -> bool:
         """One attempt; True when attached (or already attached elsewhere)."""
         link.life.transition(DeviceState.OPENING, f"pin {phone.pin} at {phone.url}")
-        factory = phone_factory(phone.config, url=phone.url, pin=phone.pin, timings=self.timings)
+        spec = registry.phone_of(phone.config, url=phone.url, pin=phone.pin, timings=self.timings)
         try:
-            worker = await self.bank.attach(factory, link.life, raise_errors=True)
+            device_id = await self.attach(spec, link.life)
         except DeviceError as exc:
             link.life.transition(DeviceState.BACKING_OFF, str(exc))
             return False
-        if worker is None:
+        if device_id is None:
             return True
-        link.device_id = worker.device_id
+        link.device_id = device_id
         link.life.listeners.append(self._on_change)
-        self._timed("add->ready", worker.device_id, link.seen_at)
+        self._timed("add->ready", device_id, link.seen_at)
         return True
 
     def _on_change(self, life: DeviceLife, _previous: DeviceState) -> None:

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.errors import DeviceError
-from modemd.model import NO_PACING, DeviceState, EventType, Job, Pacing
-from modemd.runtime.lifecycle import DeviceLife
+from modemd.drivers import registry
+from modemd.drivers.base import Hintable
+from modemd.drivers.registry import DeviceSpec, DriverFactory, Wiring
+from modemd.errors import DeviceError, SimLockedError
+from modemd.model import (
+    NO_PACING,
+    DeliveryOutcome,
+    DeliveryReport,
+    DeviceLife,
+    DeviceState,
+    EventType,
+    HintKind,
+    HintVerdict,
+    Job,
+    Pacing,
+)
+from modemd.runtime.observer import NO_OBSERVER, SendObserver
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, RecoveryStep, UsbReset
 from modemd.runtime.worker import DeviceWorker
-from modemd.sms.pdu import StatusReport
-from modemd.sms.status import ReportOutcome, classify_tp_status
 from modemd.store import devices as device_rows
 from modemd.store import events as event_rows
 from modemd.store import jobs as job_rows
@@ -23,8 +34,6 @@ from modemd.store import reports as report_rows
 from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
-
-DeviceFactory = Callable[[ReportHandler, GoneHandler], SmsDevice]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +53,13 @@ class Bank:
         store: Store,
         *,
         pacing: Callable[[str], Pacing] | None = None,
+        observer: SendObserver = NO_OBSERVER,
         recovery: RecoverySettings = DEFAULT_RECOVERY,
         usb_reset: UsbReset | None = None,
     ) -> None:
         self.store = store
         self.pacing = pacing or (lambda _device_id: NO_PACING)
+        self.observer = observer  # told about each send (the metrics)
         self.recovery = recovery
         self.usb_reset = usb_reset
         self._returning: dict[str, asyncio.TimerHandle] = {}  # reset away, expected back
@@ -90,22 +101,27 @@ class Bank:
         return bool(self.offers(pin, device_id))
 
     async def attach(
-        self, factory: DeviceFactory, life: DeviceLife | None = None, *, raise_errors: bool = False
+        self, factory: DriverFactory, life: DeviceLife | None = None, *, raise_errors: bool = False
     ) -> DeviceWorker | None:
         """Build a device wired to this bank, open it, record it, start its worker.
 
-        ``life`` follows the device through opening (the caller wires the driver's phases to it).
-        None when it cannot be opened (the reason is logged), or the error with ``raise_errors``.
-        A device whose IMEI comes back after it was gone (a replug) takes its old place."""
-        device = factory(self.on_report, self._on_gone)
+        ``life`` follows the device through opening (its phases; ``sim_locked`` when its SIM
+        needs a person). None when it cannot be opened (the reason is logged), or the error with
+        ``raise_errors``. A device whose IMEI comes back after it was gone (a replug) takes its
+        old place."""
         if life is None:
-            life = DeviceLife(getattr(device, "port", "?"), DeviceState.OPENING)
+            life = DeviceLife("?", DeviceState.OPENING)
+        device = factory(Wiring(self.on_report, self._on_gone, life.transition))
+        if life.name == "?":
+            life.name = device.info.port
         try:
             info = await device.open()
         except DeviceError as exc:
+            if isinstance(exc, SimLockedError):
+                life.transition(DeviceState.SIM_LOCKED, exc.problem)
             if raise_errors:
                 raise
-            log.error("device on %s unusable: %s", getattr(device, "port", "?"), exc)
+            log.error("device on %s unusable: %s", device.info.port, exc)
             return None
         old = self.workers.get(info.device_id)
         if old is not None and (old.returning is not None or old.ladder.climbing):
@@ -126,6 +142,7 @@ class Bank:
             self.store,
             life=life,
             pacing=self.pacing(info.device_id),
+            observer=self.observer,
             recovery=self.recovery,
             usb_reset=self.usb_reset,
         )
@@ -137,6 +154,11 @@ class Bank:
         task = asyncio.create_task(self._run_worker(worker), name=f"worker {info.device_id}")
         self._tasks[info.device_id] = task
         return worker
+
+    async def attach_spec(self, spec: DeviceSpec, life: DeviceLife) -> str | None:
+        """``registry.Attach`` for hot-plug: attach the described device; its device_id."""
+        worker = await self.attach(registry.factory(spec), life, raise_errors=True)
+        return None if worker is None else worker.device_id
 
     async def _came_back(self, worker: DeviceWorker, step: RecoveryStep) -> None:
         """A device reset away by ``step`` is attached again: it recovered after that step."""
@@ -221,7 +243,16 @@ class Bank:
         if worker.current is None and task is not None:  # not holding a job: stop it now
             task.cancel()
 
-    def on_report(self, device_id: str, report: StatusReport) -> asyncio.Task[None]:
+    def hint(
+        self, device_id: str, body: bytes, headers: Mapping[str, str], now: float
+    ) -> HintVerdict:
+        """A device's app says something changed (a phone's webhook): the device judges it."""
+        worker = self.workers.get(device_id)
+        if worker is None or not isinstance(worker.device, Hintable):
+            return HintVerdict(HintKind.NO_DEVICE, "no such phone with webhooks")
+        return worker.device.hint(body, headers, now)
+
+    def on_report(self, device_id: str, report: DeliveryReport) -> asyncio.Task[None]:
         """Driver callback (on the loop): store the report off the reader path; the task ends
         when it is committed (a modem frees a stored report only then)."""
         task = asyncio.create_task(
@@ -231,30 +262,18 @@ class Bank:
         task.add_done_callback(self._report_tasks.discard)
         return task
 
-    async def _apply_report(self, device_id: str, report: StatusReport) -> None:
-        outcome = classify_tp_status(report.status)
-        if report.status >= 0x80:
-            log.warning(
-                "%s: reserved TP-Status 0x%02X, treated as pending", device_id, report.status
-            )
-        result = await self.store.write(
-            report_rows.apply_report,
-            device_id,
-            report.reference,
-            report.recipient,
-            report.status,
-            outcome,
-        )
+    async def _apply_report(self, device_id: str, report: DeliveryReport) -> None:
+        result = await self.store.write(report_rows.apply_report, device_id, report)
         if result.job is None:
             log.warning(
-                "%s: status report MR %d for %s (TP-Status 0x%02X) matches no sent part; stored",
+                "%s: status report MR %d for %s (%s) matches no sent part; stored",
                 device_id,
                 report.reference,
                 report.recipient,
-                report.status,
+                report.detail,
             )
-        elif outcome is ReportOutcome.PENDING:
-            log.info("job %s: SC still trying (TP-Status 0x%02X)", result.job.job_id, report.status)
+        elif report.outcome is DeliveryOutcome.PENDING:
+            log.info("job %s: SC still trying (%s)", result.job.job_id, report.detail)
 
     async def drain(self, timeout_s: float) -> None:
         """Shutdown, first step: no device takes a new job; sends in flight may finish (up to

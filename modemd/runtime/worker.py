@@ -10,12 +10,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from modemd.at.commands import REGISTERED_STATES
 from modemd.drivers.base import RadioHealth, SmsDevice
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
-from modemd.model import NO_PACING, DeviceState, EventType, Job, Pacing
-from modemd.runtime.lifecycle import DeviceLife
+from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
+from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import (
     DEFAULT_RECOVERY,
@@ -54,6 +53,7 @@ class DeviceWorker:
         *,
         life: DeviceLife | None = None,
         pacing: Pacing = NO_PACING,
+        observer: SendObserver = NO_OBSERVER,
         health_interval_s: float | None = None,
         backoff_first_s: float = BACKOFF_FIRST_S,
         recovery: RecoverySettings = DEFAULT_RECOVERY,
@@ -67,6 +67,7 @@ class DeviceWorker:
         if self.life.state is not DeviceState.READY:
             self.life.transition(DeviceState.READY)
         self.pacing = pacing
+        self.observer = observer
         # An idle device is probed this often: a hang is noticed within it.
         self.health_interval_s = health_interval_s or recovery.probe_interval_s
         self.backoff_first_s = backoff_first_s
@@ -238,17 +239,17 @@ class DeviceWorker:
             if not isinstance(self.device, RadioHealth):
                 return not self.device.closed
             try:
-                stat = await self.device.check_registration()
+                registration = await self.device.check_registration()
                 rssi = await self.device.check_signal()
             except PortClosedError:
                 return False
             except DeviceError as exc:
                 self._failure = f"health check: {exc}"
                 continue
-            if stat in REGISTERED_STATES:
+            if registration.registered:
                 break
             # Out of the idle pool meanwhile: the pool's jobs go to the other devices.
-            await self.set_state(DeviceState.SEARCHING_NETWORK, f"+CREG stat {stat}")
+            await self.set_state(DeviceState.SEARCHING_NETWORK, registration.why)
             await self._rest(searching_s)
             searching_s = min(searching_s * 2, BACKOFF_MAX_S)
         self._note_signal(rssi)
@@ -302,16 +303,23 @@ class DeviceWorker:
 
     async def _send(self, job: Job) -> bool:
         """Send ``job`` and record what happened; True when the device is gone."""
+        self.observer.send_started(job, self.device_id)
+        started = time.monotonic()
         try:
             parts = await self.device.send_sms(job.to, job.message)
         except SendError as exc:
+            self._observe(job, exc, started)
             return await self._record_failure(job, exc)
         except asyncio.CancelledError:
+            self._observe(
+                job, SendError("cancelled", outcome_known=False, transient=False), started
+            )
             # Shutdown mid-send: the modem may finish on its own. Never resend automatically.
             await asyncio.shield(
                 self.store.write(job_rows.mark_unknown, job, "stopped while sending")
             )
             raise
+        self._observe(job, None, started)
         try:
             await self.store.write(dispatch_rows.record_sent, job, parts, self.device.signal)
             self._ready_stored = True  # the device row says ready already
@@ -325,6 +333,10 @@ class DeviceWorker:
             ",".join(str(p.mr) for p in parts),
         )
         return False
+
+    def _observe(self, job: Job, error: SendError | None, started: float) -> None:
+        result = send_result(error)
+        self.observer.send_finished(job, self.device_id, result, time.monotonic() - started)
 
     async def _record_failure(self, job: Job, exc: SendError) -> bool:
         gone = self.device.closed

@@ -72,9 +72,9 @@ _EXTENSION_CHARS: dict[int, str] = {code: char for char, code in GSM7_EXTENSION.
 def split_message(text: str) -> SplitMessage:
     """Choose the encoding for ``text`` and split it into SMS parts."""
     if is_gsm7(text):
-        parts = _split(text, gsm7_septet_cost, GSM7_SINGLE_SEPTETS, GSM7_PART_SEPTETS)
+        parts = split_by_cost(text, gsm7_septet_cost, GSM7_SINGLE_SEPTETS, GSM7_PART_SEPTETS)
         return SplitMessage(Encoding.GSM7, parts)
-    parts = _split(text, utf16_unit_cost, UCS2_SINGLE_UNITS, UCS2_PART_UNITS)
+    parts = split_by_cost(text, utf16_unit_cost, UCS2_SINGLE_UNITS, UCS2_PART_UNITS)
     return SplitMessage(Encoding.UCS2, parts)
 
 
@@ -126,7 +126,7 @@ def decode_gsm7(septets: bytes) -> str:
     return "".join(chars)
 
 
-def _split(
+def split_by_cost(
     text: str, cost: Callable[[str], int], single_limit: int, part_limit: int
 ) -> tuple[str, ...]:
     """Greedy split by ``cost`` per character; characters are never cut, so nor are pairs."""

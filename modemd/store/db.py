@@ -15,6 +15,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -56,6 +57,8 @@ class Store:
         self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
         self.on_commit: list[Callable[[], None]] = []  # run on the loop after each commit
+        # Called on the store's thread with each commit's duration in seconds (metrics).
+        self.on_commit_seconds: list[Callable[[float], None]] = []
 
     async def start(self) -> None:
         """Open the file (migrations included) on the store's thread."""
@@ -149,6 +152,7 @@ class Store:
         assert self._db is not None
         conn = self._db.conn
         results: list[tuple[Any, bool, Any]] = []
+        started = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             for _, call, future in writes:
@@ -166,6 +170,8 @@ class Store:
                     conn.execute("RELEASE job")
                     results.append((future, True, value))
             conn.execute("COMMIT")
+            for observe in self.on_commit_seconds:
+                observe(time.perf_counter() - started)
         except sqlite3.Error as exc:
             # The commit itself failed (disk full, I/O error): nothing of the batch is durable.
             log.error("store commit failed, %d writes rolled back: %s", len(writes), exc)

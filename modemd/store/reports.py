@@ -10,28 +10,21 @@ from typing import Any
 
 import sqlite_utils
 
-from modemd.model import EventType, Job, JobState, SentPart
-from modemd.sms.status import ReportOutcome, classify_tp_status
+from modemd.model import DeliveryOutcome, DeliveryReport, EventType, Job, JobState, SentPart
 from modemd.store import jobs
 
 
 @dataclass(frozen=True, slots=True)
 class ReportResult:
     job: Job | None  # the job the report matched, after the update; None when unmatched
-    outcome: ReportOutcome
+    outcome: DeliveryOutcome
 
 
-def apply_report(
-    db: sqlite_utils.Database,
-    device_id: str,
-    mr: int,
-    recipient: str,
-    tp_status: int,
-    outcome: ReportOutcome,
-) -> ReportResult:
-    """Correlate a status report with the most recent matching part and move its job."""
+def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryReport) -> ReportResult:
+    """Correlate a delivery report with the most recent matching part and move its job."""
     now = time.time()
-    digits = recipient.lstrip("+")
+    mr, outcome = report.reference, report.outcome
+    digits = report.recipient.lstrip("+")
     candidates = list(
         db.query(
             "SELECT p.job_id, p.part, j.to_number FROM job_parts p JOIN jobs j USING (job_id) "
@@ -48,38 +41,38 @@ def apply_report(
         {
             "device_id": device_id,
             "mr": mr,
-            "recipient": recipient,
-            "tp_status": tp_status,
+            "recipient": report.recipient,
+            "outcome": outcome.value,
+            "detail": report.detail,
+            "tp_status": report.network_status,
             "job_id": match["job_id"] if match else None,
             "received_at": now,
         }
     )
     if match is None:
-        return ReportResult(
-            settle_unknown_by_report(db, device_id, digits, tp_status, outcome), outcome
-        )
+        return ReportResult(settle_unknown_by_report(db, device_id, digits, report), outcome)
     db.execute(
         "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
         "WHERE job_id = ? AND part = ?",
-        [outcome.value, tp_status, now, match["job_id"], match["part"]],
+        [outcome.value, report.network_status, now, match["job_id"], match["part"]],
     )
     job = jobs.get_job(db, match["job_id"])
     assert job is not None
-    return ReportResult(_judge(db, job, tp_status, mr), outcome)
+    return ReportResult(_judge(db, job, report), outcome)
 
 
-def _judge(db: sqlite_utils.Database, job: Job, tp_status: int, mr: int) -> Job:
+def _judge(db: sqlite_utils.Database, job: Job, report: DeliveryReport) -> Job:
     """After a part's report: failed if any part failed, delivered once every part is."""
     if job.state not in (JobState.SENT, JobState.EXPIRED):
         return job  # still sending: mark_sent judges once every part is recorded
     states = [
         row[0] for row in db.execute("SELECT state FROM job_parts WHERE job_id = ?", [job.job_id])
     ]
-    data = {"tp_status": tp_status, "message_reference": mr}
+    data = {"tp_status": report.network_status, "message_reference": report.reference}
     if "failed" in states:
-        return _settle(db, job, ReportOutcome.FAILED, tp_status, data)
+        return _settle(db, job, DeliveryOutcome.FAILED, report, data)
     if len(states) == job.parts and all(s == "delivered" for s in states):
-        return _settle(db, job, ReportOutcome.DELIVERED, tp_status, data)
+        return _settle(db, job, DeliveryOutcome.DELIVERED, report, data)
     return job
 
 
@@ -88,11 +81,12 @@ def adopt_early_reports(
 ) -> Job:
     """Reports that came before their part was recorded (part 1's report while part 2 was
     still being sent; a fast SMSC) were stored unmatched: match them now."""
-    last: tuple[int, int] | None = None
+    last: DeliveryReport | None = None
     for part in parts:
         rows = list(
             db.query(
-                "SELECT report_id, recipient, tp_status FROM status_reports WHERE job_id IS NULL "
+                "SELECT report_id, recipient, outcome, detail, tp_status FROM status_reports "
+                "WHERE job_id IS NULL "
                 "AND device_id = ? AND mr = ? AND received_at >= ? ORDER BY report_id",
                 [job.device_id, part.mr, since],
             )
@@ -102,7 +96,13 @@ def adopt_early_reports(
             row = rows[0]
         if row is None:
             continue
-        outcome = classify_tp_status(row["tp_status"])
+        report = DeliveryReport(
+            part.mr,
+            row["recipient"],
+            DeliveryOutcome(row["outcome"]),
+            row["detail"],
+            row["tp_status"],
+        )
         db.execute(
             "UPDATE status_reports SET job_id = ? WHERE report_id = ?",
             [job.job_id, row["report_id"]],
@@ -110,25 +110,25 @@ def adopt_early_reports(
         db.execute(
             "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
             "WHERE job_id = ? AND part = ?",
-            [outcome.value, row["tp_status"], time.time(), job.job_id, part.part],
+            [report.outcome.value, report.network_status, time.time(), job.job_id, part.part],
         )
-        last = (row["tp_status"], part.mr)
-    return job if last is None else _judge(db, job, *last)
+        last = report
+    return job if last is None else _judge(db, job, last)
 
 
 def _settle(
     db: sqlite_utils.Database,
     job: Job,
-    outcome: ReportOutcome,
-    tp_status: int,
+    outcome: DeliveryOutcome,
+    report: DeliveryReport,
     data: dict[str, Any],
 ) -> Job:
-    """The final verdict of status reports: delivered, or failed with the TP-Status."""
-    if outcome is ReportOutcome.DELIVERED:
+    """The final verdict of delivery reports: delivered, or failed with the report's detail."""
+    if outcome is DeliveryOutcome.DELIVERED:
         return jobs.move_job(
             db, job, JobState.DELIVERED, event=EventType.SMS_DELIVERED, event_data=data
         )
-    error = f"TP-Status 0x{tp_status:02X}"
+    error = report.detail
     return jobs.move_job(
         db,
         job,
@@ -143,14 +143,13 @@ def settle_unknown_by_report(
     db: sqlite_utils.Database,
     device_id: str,
     digits: str,
-    tp_status: int,
-    outcome: ReportOutcome,
+    report: DeliveryReport,
 ) -> Job | None:
     """A report matching no recorded part may still be about an ``unknown`` job: one whose
     +CMGS answer was lost (crash, unplug, timeout) on this device, to this recipient. With
     exactly one such single-part job in the window, the report settles it; otherwise (none,
     several, multipart) it stays unknown. Never a resend."""
-    if outcome is ReportOutcome.PENDING:
+    if report.outcome is DeliveryOutcome.PENDING:
         return None
     candidates = [
         row["job_id"]
@@ -168,4 +167,5 @@ def settle_unknown_by_report(
     db.execute(
         "UPDATE status_reports SET job_id = ? WHERE report_id = last_insert_rowid()", [job.job_id]
     )
-    return _settle(db, job, outcome, tp_status, {"tp_status": tp_status, "settled_from": "unknown"})
+    data = {"tp_status": report.network_status, "settled_from": "unknown"}
+    return _settle(db, job, report.outcome, report, data)

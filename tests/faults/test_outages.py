@@ -9,12 +9,12 @@ from collections import defaultdict
 from typing import Any
 
 import aiohttp
+from builders import tp_report
 
 from modemd.api.app import create_app, start_site
 from modemd.api.listener import start_listener
 from modemd.model import SentPart
 from modemd.runtime.bank import Bank
-from modemd.sms.status import ReportOutcome
 from modemd.store import jobs, keys, reports
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
@@ -42,9 +42,7 @@ async def test_receiver_down_then_back_gets_everything_in_order(store: Store) ->
         )
         claimed = await store.write(jobs.claim_job, job.job_id, "imei")
         await store.write(jobs.mark_sent, claimed, [SentPart(1, n)])
-        await store.write(
-            reports.apply_report, "imei", n, f"+1555{n:04d}", 0, ReportOutcome.DELIVERED
-        )
+        await store.write(reports.apply_report, "imei", tp_report(n, f"+1555{n:04d}", 0))
         job_ids.append(job.job_id)
     sender = IpnSender(store, rng=random.Random(2), schedule=(0.05, 0.1, 0.2))
     store.on_commit.append(sender.wake)

@@ -6,8 +6,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from modemd.drivers.base import GoneHandler, ReportHandler, SmsDevice
-from modemd.drivers.serial_at import SerialAtDriver
+from modemd.drivers import registry
 from modemd.emulators.modem import EmulatedBank
 from modemd.runtime.bank import Bank
 from modemd.store import jobs, keys
@@ -18,10 +17,7 @@ SETTLE_S = 60.0
 
 
 def factory(port: str) -> Any:
-    def build(on_report: ReportHandler, on_gone: GoneHandler) -> SmsDevice:
-        return SerialAtDriver(port, "1", on_report=on_report, on_gone=on_gone)
-
-    return build
+    return registry.factory(registry.SerialModem(port, "1"))
 
 
 async def test_cms_storm_never_duplicates_and_settles(store: Store) -> None:

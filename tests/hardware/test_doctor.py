@@ -73,11 +73,10 @@ async def test_udev_rule_for_an_attached_modem(bench: Bench) -> None:
         'ENV{ID_MM_DEVICE_IGNORE}="1", GROUP="dialout", MODE="0660", SYMLINK+="modemd/4711/%k"'
     )
     assert at_port == (
-        'SUBSYSTEM=="tty", ENV{ID_PATH}=="pci-0000:00:14.0-usb-0:3:*", '
-        'ENV{ID_PATH}=="pci-0000:00:14.0-usb-0:3:1.2", ENV{MODEMD_PORT}="at"'
+        'SUBSYSTEM=="tty", ENV{ID_PATH}=="pci-0000:00:14.0-usb-0:3:1.2", ENV{MODEMD_PORT}="at"'
     )
     code, out = await run("udev-rule", "--pin", "4711", "--by", "serial", "/dev/ttyUSB14")
-    assert 'ATTRS{idVendor}=="2c7c", ATTRS{serial}=="SER3"' in out
-    assert 'ATTRS{bInterfaceNumber}=="02", ENV{MODEMD_PORT}="at"' in out
+    assert 'ENV{ID_VENDOR_ID}=="2c7c", ENV{ID_SERIAL_SHORT}=="SER3"' in out
+    assert 'ENV{ID_USB_INTERFACE_NUM}=="02", ENV{MODEMD_PORT}="at"' in out
     code, out = await run("udev-rule", "--pin", "bad pin", "/dev/ttyUSB14")
     assert code == 2 and "--pin" in out

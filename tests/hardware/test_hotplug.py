@@ -77,8 +77,9 @@ async def rig(store: Store, bench: Bench) -> AsyncIterator[Rig]:
     bank = Bank(store)
     await bank.start()
     hotplug = HotPlug(
-        bank,
         Udev(),
+        attach=bank.attach_spec,
+        detach=bank.detach,
         sim_pins={emulated_identity(7).iccid: "1234"},
         timeouts=FAST,
         debounce_s=0.1,
@@ -97,7 +98,9 @@ async def test_modem_plugged_in_before_start_is_found(store: Store, bench: Bench
     await bench.plug(modem("3"), identity=0, **QUICK)
     bank = Bank(store)
     await bank.start()
-    hotplug = HotPlug(bank, Udev(), timeouts=FAST, debounce_s=0.05)
+    hotplug = HotPlug(
+        Udev(), attach=bank.attach_spec, detach=bank.detach, timeouts=FAST, debounce_s=0.05
+    )
     await hotplug.start()
     try:
         worker = await until(lambda: bank.workers.get(emulated_identity(0).imei))

@@ -62,8 +62,9 @@ class Rig:
         self.store = store
         self.bank = Bank(store)
         self.plug = PhoneHotPlug(
-            self.bank,
             Udev(),
+            attach=self.bank.attach_spec,
+            detach=self.bank.detach,
             phones=phones,
             route_table=route_table,
             debounce_s=0.05,

@@ -12,7 +12,7 @@ import pytest
 from modemd.drivers.phone import PhoneDriver, PhoneTimings
 from modemd.emulators.phone import EmulatedPhone, PhoneProfile
 from modemd.emulators.profile import SendRecorder
-from modemd.sms.pdu import StatusReport
+from modemd.model import DeliveryReport
 
 FAST = PhoneTimings(
     http_s=1.0, processed_s=2.0, send_poll_s=0.01, poll_s=0.02, liveness_s=0.2, retry_pause_s=0.01
@@ -23,7 +23,7 @@ FAST = PhoneTimings(
 class Seen:
     """What a driver told its bank."""
 
-    reports: list[StatusReport] = field(default_factory=list)
+    reports: list[DeliveryReport] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
 
 

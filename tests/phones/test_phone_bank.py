@@ -39,13 +39,13 @@ async def queue_job(store: Store, bank: Bank, to: str) -> Job:
 
 async def attach(bank: Bank, phone: EmulatedPhone) -> DeviceWorker | None:
     return await bank.attach(
-        lambda on_report, on_gone: PhoneDriver(
+        lambda wiring: PhoneDriver(
             phone.url,
             "4711",
             password=phone.profile.password,
             timings=FAST,
-            on_report=on_report,
-            on_gone=on_gone,
+            on_report=wiring.on_report,
+            on_gone=wiring.on_gone,
         )
     )
 
@@ -110,13 +110,13 @@ async def test_a_paced_phone_leaves_the_next_job_to_an_idle_device(
     await bank.start()
 
     def paced(phone: EmulatedPhone) -> Any:
-        return lambda on_report, on_gone: PhoneDriver(
+        return lambda wiring: PhoneDriver(
             phone.url,
             "4711",
             password=phone.profile.password,
             timings=FAST,
-            on_report=on_report,
-            on_gone=on_gone,
+            on_report=wiring.on_report,
+            on_gone=wiring.on_gone,
             pacer=Pacer(max_parts=1, window_s=60),
         )
 

@@ -13,7 +13,7 @@ from modemd.drivers.phone import PhoneTimings
 from modemd.emulators.phone import EmulatedPhone
 from modemd.emulators.profile import SendRecorder
 from modemd.errors import DeviceError, SendError
-from modemd.model import DeviceKind
+from modemd.model import DeliveryOutcome, DeviceKind
 
 from .conftest import FAST, Seen
 
@@ -54,9 +54,9 @@ async def test_send_returns_at_processed_and_polling_reports_delivery(
     assert message.id == f"modemd-{parts[0].mr}-2" and message.phone_numbers == [TO]
     assert message.state.value in ("Processed", "Sent")  # not waiting for delivery
     await until(lambda: len(seen.reports) == 2)
-    assert {(r.reference, r.recipient, r.status) for r in seen.reports} == {
-        (parts[0].mr, TO, 0x00),
-        (parts[1].mr, TO, 0x00),
+    assert {(r.reference, r.recipient, r.outcome) for r in seen.reports} == {
+        (parts[0].mr, TO, DeliveryOutcome.DELIVERED),
+        (parts[1].mr, TO, DeliveryOutcome.DELIVERED),
     }
 
 
@@ -67,7 +67,7 @@ async def test_failed_delivery_is_a_failed_report(make_phone: Any, make_driver: 
     await driver.open()
     (part,) = await driver.send_sms(TO, "hello")
     await until(lambda: len(seen.reports) == 1)
-    assert (seen.reports[0].reference, seen.reports[0].status) == (part.mr, 0x40)
+    assert (seen.reports[0].reference, seen.reports[0].outcome) == (part.mr, DeliveryOutcome.FAILED)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ async def test_unknown_state_is_logged_and_waited_out(
     with caplog.at_level(logging.WARNING, logger="modemd.drivers.phone"):
         await until(lambda: "Teleported" in caplog.text)
     await until(lambda: len(seen.reports) == 1)
-    assert seen.reports[0].status == 0x00
+    assert seen.reports[0].outcome is DeliveryOutcome.DELIVERED
 
 
 async def test_restart_resumes_polling_unfinished_messages(
@@ -171,7 +171,10 @@ async def test_restart_resumes_polling_unfinished_messages(
     seen = Seen()
     await make_driver(phone, seen).open()
     await until(lambda: len(seen.reports) == 1)
-    assert (seen.reports[0].reference, seen.reports[0].status) == (part.mr, 0x00)
+    assert (seen.reports[0].reference, seen.reports[0].outcome) == (
+        part.mr,
+        DeliveryOutcome.DELIVERED,
+    )
 
 
 async def test_gone_while_idle_is_noticed_by_liveness(make_phone: Any, make_driver: Any) -> None:

@@ -16,11 +16,12 @@ import pytest
 
 from modemd import config
 from modemd.api.app import create_app, start_site
+from modemd.drivers import registry
 from modemd.drivers.phone import PhoneDriver
+from modemd.drivers.registry import Wiring
 from modemd.emulators.phone import AppState, EmulatedPhone
 from modemd.emulators.phone_webhooks import sign
 from modemd.errors import ConfigError
-from modemd.hardware.net import phone_factory
 from modemd.model import Job, JobState
 from modemd.runtime.bank import Bank
 from modemd.store import events
@@ -39,9 +40,9 @@ class CountingDriver(PhoneDriver):
 
     hints = 0
 
-    def hint(self, message_id: str) -> bool:
+    def poll_now(self, message_id: str) -> bool:
         self.hints += 1
-        return super().hint(message_id)
+        return super().poll_now(message_id)
 
 
 @dataclass
@@ -89,15 +90,15 @@ async def daemon(store: Store, make_phone: Any) -> AsyncIterator[Any]:
         url = f"http://127.0.0.1:{port}/api/v1/phones/{{device_id}}/webhook"
         drivers: list[CountingDriver] = []
 
-        def build(on_report: Any, on_gone: Any) -> CountingDriver:
+        def build(wiring: Wiring) -> CountingDriver:
             drivers.append(
                 CountingDriver(
                     phone.url,
                     "4711",
                     password=phone.profile.password,
                     timings=SLOW_POLL,
-                    on_report=on_report,
-                    on_gone=on_gone,
+                    on_report=wiring.on_report,
+                    on_gone=wiring.on_gone,
                     webhook_url=url,
                     signing_key=KEY,
                 )
@@ -182,7 +183,7 @@ def test_the_config_keys_reach_the_driver(tmp_path: Path) -> None:
         config.load(str(path))
     path.write_text(entry + 'webhook_url = "https://gw/hook"\nsigning_key = "k"\n')
     (phone,) = config.load(str(path)).phones
-    driver = phone_factory(phone)(lambda *_: None, lambda _: None)
+    driver = registry.build_driver(registry.phone_of(phone))
     assert isinstance(driver, PhoneDriver)
     assert (driver.webhook_url, driver.signing_key) == ("https://gw/hook", "k")
     path.write_text(entry)

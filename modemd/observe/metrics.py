@@ -1,0 +1,196 @@
+"""Prometheus metrics (own registry, text format). Counters count jobs, not parts, since the
+daemon started; they are fed from committed rows (jobs, outbox events, IPN attempts) read after
+a watermark taken at start-up, so they always agree with the database. Levels (queue depth,
+devices, dead letters) are read at each scrape. Labels are bounded: pins, device ids, states,
+``+CMS`` codes; never a phone number or a job id."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from modemd.model import NO_PACING, DeviceState, Job, Pacing
+from modemd.store import stats
+from modemd.store.db import Store
+
+__all__ = ["CONTENT_TYPE", "UP_STATES", "Metrics", "rssi_to_dbm"]
+
+# The classic text format (0.0.4) that every Prometheus 2.x parses; our names need no escaping.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+UP_STATES = frozenset({DeviceState.READY.value, DeviceState.BUSY.value})  # in its pool, usable
+# accept -> AT+CMGS: ~1 ms on an idle pool (bench/run), minutes when a pool is backlogged
+DISPATCH_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
+# AT+CMGS: 2-6 s typical, tails of 15-25 s (reference/at-sms.md); a phone's Processed likewise
+SEND_BUCKETS_S = (0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120)
+COMMIT_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+
+prometheus_client.disable_created_metrics()  # no *_created series: they double the output
+
+
+def rssi_to_dbm(rssi: int | None) -> int | None:
+    """+CSQ <rssi> (0..31) as dBm (27.007: 0 = -113 dBm or less, 2 dB a step); 99: unknown."""
+    if rssi is None or not 0 <= rssi <= 31:
+        return None
+    return -113 + 2 * rssi
+
+
+def _period_starts(now: float) -> tuple[float, float]:
+    day = (
+        datetime.fromtimestamp(now).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    return day.timestamp(), day.replace(day=1).timestamp()
+
+
+class Metrics:
+    """The daemon's metrics; ``refresh`` before rendering (the route does both)."""
+
+    def __init__(self, pacing: Callable[[str], Pacing] | None = None) -> None:
+        self.pacing = pacing or (lambda _device_id: NO_PACING)
+        self.registry = r = CollectorRegistry()
+        self.accepted = Counter(
+            "modemd_jobs_accepted", "Jobs accepted (durable) since start", ["pin"], registry=r
+        )
+        self.finished = Counter(
+            "modemd_jobs_finished",
+            "Jobs that reached a final state since start",
+            ["pin", "state"],
+            registry=r,
+        )
+        self.dispatch = Histogram(
+            "modemd_dispatch_seconds",
+            "From accept to the start of the send (AT+CMGS)",
+            buckets=DISPATCH_BUCKETS_S,
+            registry=r,
+        )
+        self.send = Histogram(
+            "modemd_send_seconds",
+            "Duration of one send (AT+CMGS to its final result)",
+            buckets=SEND_BUCKETS_S,
+            registry=r,
+        )
+        self.sends = Counter(
+            "modemd_sends",
+            "Sends by device and result: ok, cms_<code>, unknown, error",
+            ["device_id", "result"],
+            registry=r,
+        )
+        self.device_up = Gauge(
+            "modemd_device_up",
+            "1 when the device is in its pool (ready or busy)",
+            ["device_id", "pin", "kind"],
+            registry=r,
+        )
+        self.signal = Gauge(
+            "modemd_device_signal_dbm", "Last signal reading", ["device_id"], registry=r
+        )
+        self.parts = Gauge(
+            "modemd_device_parts",
+            "SMS parts sent in the current calendar day or month",
+            ["device_id", "period"],
+            registry=r,
+        )
+        self.cap = Gauge(
+            "modemd_device_cap_parts",
+            "The device's cap of SMS parts per day or month (only capped devices)",
+            ["device_id", "period"],
+            registry=r,
+        )
+        self.queue = Gauge("modemd_queue_depth", "Jobs queued per pool", ["pin"], registry=r)
+        self.pool_ready = Gauge(
+            "modemd_pool_ready_devices", "Devices ready or busy per pool", ["pin"], registry=r
+        )
+        self.ipn_attempts = Counter("modemd_ipn_attempts", "IPN POSTs since start", registry=r)
+        self.ipn_failures = Counter(
+            "modemd_ipn_failures", "IPN POSTs not answered 2xx since start", registry=r
+        )
+        self.dead_letters = Gauge(
+            "modemd_ipn_dead_letters", "IPN events failed for good (replayable)", registry=r
+        )
+        self.endpoints_disabled = Gauge(
+            "modemd_ipn_endpoints_disabled", "IPN endpoints disabled by 410 Gone", registry=r
+        )
+        self.commit = Histogram(
+            "modemd_store_commit_seconds",
+            "Duration of one group commit (fsync included)",
+            buckets=COMMIT_BUCKETS_S,
+            registry=r,
+        )
+        self.started = Gauge(
+            "modemd_start_time_seconds", "When the daemon started (Unix seconds)", registry=r
+        )
+        self.started_at = time.time()
+        self.started.set(self.started_at)
+        self._mark: stats.Watermark | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self, store: Store) -> None:
+        """Count from now on; the store's commits feed the commit histogram."""
+        if self._mark is not None:
+            return
+        self._mark = await store.read(stats.watermark)
+        store.on_commit_seconds.append(self.commit.observe)
+
+    async def refresh(self, store: Store) -> stats.Snapshot:
+        """Add what was committed since the last refresh; read the levels."""
+        async with self._lock:  # two scrapes at once must not count the same rows twice
+            if self._mark is None:
+                await self.start(store)
+            assert self._mark is not None
+            activity = await store.read(stats.activity_since, self._mark)
+            self._mark = activity.mark
+            day, month = _period_starts(time.time())
+            snap = await store.read(stats.snapshot, day, month)
+        self._apply(activity, snap)
+        return snap
+
+    def _apply(self, activity: stats.Activity, snap: stats.Snapshot) -> None:
+        pins = {d["pin"] for d in snap.devices} | set(snap.queued) | set(activity.accepted)
+        for pin in pins:
+            self.accepted.labels(pin)  # every known pool shows, at 0 when idle
+        for pin, n in activity.accepted.items():
+            self.accepted.labels(pin).inc(n)
+        for (pin, state), n in activity.finished.items():
+            self.finished.labels(pin, state).inc(n)
+        self.ipn_attempts.inc(activity.ipn_attempts)
+        self.ipn_failures.inc(activity.ipn_failures)
+        for gauge in (self.device_up, self.signal, self.parts, self.cap, self.queue):
+            gauge.clear()
+        self.pool_ready.clear()
+        ready = dict.fromkeys(pins, 0)
+        for d in snap.devices:
+            up = d["state"] in UP_STATES
+            ready[d["pin"]] += up
+            self.device_up.labels(d["device_id"], d["pin"], d["kind"]).set(int(up))
+            if (dbm := rssi_to_dbm(d["signal"])) is not None:
+                self.signal.labels(d["device_id"]).set(dbm)
+            pacing = self.pacing(d["device_id"])
+            for period, used, cap in (
+                ("day", snap.parts_today, pacing.daily_cap),
+                ("month", snap.parts_month, pacing.monthly_cap),
+            ):
+                self.parts.labels(d["device_id"], period).set(used.get(d["device_id"], 0))
+                if cap is not None:
+                    self.cap.labels(d["device_id"], period).set(cap)
+        for pin in pins:
+            self.queue.labels(pin).set(snap.queued.get(pin, 0))
+            self.pool_ready.labels(pin).set(ready[pin])
+        self.dead_letters.set(snap.dead_letters)
+        self.endpoints_disabled.set(snap.disabled_endpoints)
+
+    # -- fed by the runtime (a SendObserver) ----------------------------------------------
+
+    def send_started(self, job: Job, device_id: str) -> None:
+        """A device is about to submit ``job`` (accept -> here is the dispatch time)."""
+        self.dispatch.observe(max(0.0, time.time() - job.created_at))
+
+    def send_finished(self, job: Job, device_id: str, result: str, seconds: float) -> None:
+        self.send.observe(seconds)
+        self.sends.labels(device_id, result).inc()
+
+    def render(self) -> bytes:
+        return prometheus_client.generate_latest(self.registry)

@@ -1,0 +1,62 @@
+"""The database as a file: is it one modemd can open (before anything creates or migrates it)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from modemd.errors import StoreError
+from modemd.store.migrations import MIGRATIONS
+
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 file
+KNOWN_VERSION = max(version for version, _, _ in MIGRATIONS)
+
+
+def check_database(path: str | Path, *, must_exist: bool) -> None:
+    """StoreError, with what to do, unless ``path`` is a modemd database this version can use
+    (or, ``must_exist`` false, nothing yet: it will be created)."""
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file (try {path / 'modemd.db'})")
+    if not path.exists():
+        if must_exist:
+            raise StoreError(
+                f"no database at {path} (check --db, $MODEMD_DB or server.db in the config; "
+                "`modemd serve` creates it)"
+            )
+        if not path.parent.is_dir():
+            raise StoreError(f"cannot create {path}: no directory {path.parent}")
+        return
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if header and header != SQLITE_MAGIC:
+        raise StoreError(f"{path} is not a SQLite database (a modemd database is one)")
+    version = schema_version(path)
+    if version > KNOWN_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer modemd (schema version {version}, this modemd knows "
+            f"up to {KNOWN_VERSION}): upgrade modemd, or restore a backup made by this version"
+        )
+
+
+def schema_version(path: str | Path) -> int:
+    """The highest migration applied to the file (0: none), read without writing to it."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+    try:
+        found = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if found is None:
+            return 0
+        (version,) = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+        return int(version or 0)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not a usable SQLite database: {exc}") from exc
+    finally:
+        conn.close()

@@ -1,0 +1,205 @@
+"""Figures for the operator console and ``/metrics``: activity since a watermark, queue depths,
+device rows, daily charts. Reads only, except ``probe_write`` (the readiness check)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from modemd.model import FINAL_JOB_STATES, EventState
+
+__all__ = [
+    "Activity",
+    "DayCounts",
+    "Snapshot",
+    "Watermark",
+    "activity_since",
+    "daily_counts",
+    "device_counts",
+    "probe_write",
+    "snapshot",
+    "watermark",
+]
+
+PROBE_PAD_BYTES = 2048  # more than fits in a page's free space: the probe needs the file to grow
+FINAL_STATES = frozenset(s.value for s in FINAL_JOB_STATES)
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """The newest row seen of each growing table (counters count rows after it)."""
+
+    jobs_seq: int = 0
+    events_seq: int = 0
+    attempts_rowid: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What was committed after a watermark, and the watermark to use next time."""
+
+    mark: Watermark
+    accepted: dict[str, int] = field(default_factory=dict)  # pin -> jobs
+    finished: dict[tuple[str, str], int] = field(default_factory=dict)  # (pin, state) -> jobs
+    ipn_attempts: int = 0
+    ipn_failures: int = 0  # attempts not answered 2xx (error, timeout, other status)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Current levels: queue depth per pin, devices as stored, dead letters, parts per device."""
+
+    queued: dict[str, int]
+    devices: list[dict[str, Any]]
+    dead_letters: int
+    parts_today: dict[str, int]  # device_id -> SMS parts since the start of the day
+    parts_month: dict[str, int]
+    disabled_endpoints: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayCounts:
+    """Jobs accepted in one bucket (a day, a device) and how far they got."""
+
+    label: str
+    accepted: int
+    sent: int  # reached the network (+CMGS or the phone's Processed)
+    delivered: int
+    failed: int
+
+
+def _one(db: sqlite_utils.Database, sql: str, params: list[Any] | None = None) -> int:
+    row = db.execute(sql, params or []).fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def watermark(db: sqlite_utils.Database) -> Watermark:
+    """The current end of the jobs, events and attempts tables (counting starts after it)."""
+    return Watermark(
+        _one(db, "SELECT max(seq) FROM jobs"),
+        _one(db, "SELECT max(seq) FROM events"),
+        _one(db, "SELECT max(rowid) FROM event_attempts"),
+    )
+
+
+def activity_since(db: sqlite_utils.Database, mark: Watermark) -> Activity:
+    """Jobs accepted, jobs finished (a final event written) and IPN attempts after ``mark``.
+
+    A job settled twice (``unknown``, then ``delivered`` by a late report) counts in both."""
+    new = watermark(db)
+    accepted = {
+        str(pin): int(n)
+        for pin, n in db.execute(
+            "SELECT pin, COUNT(*) FROM jobs WHERE seq > ? AND seq <= ? GROUP BY pin",
+            [mark.jobs_seq, new.jobs_seq],
+        )
+    }
+    finished: dict[tuple[str, str], int] = {}
+    for pin, type_, n in db.execute(
+        "SELECT j.pin, e.type, COUNT(*) FROM events e JOIN jobs j ON j.job_id = e.job_id "
+        "WHERE e.seq > ? AND e.seq <= ? GROUP BY j.pin, e.type",
+        [mark.events_seq, new.events_seq],
+    ):
+        state = str(type_).removeprefix("sms.")
+        if state in FINAL_STATES:
+            finished[(str(pin), state)] = int(n)
+    row = db.execute(
+        "SELECT COUNT(*), SUM(http_status IS NULL OR http_status < 200 OR http_status > 299) "
+        "FROM event_attempts WHERE rowid > ? AND rowid <= ?",
+        [mark.attempts_rowid, new.attempts_rowid],
+    ).fetchone()
+    return Activity(new, accepted, finished, int(row[0] or 0), int(row[1] or 0))
+
+
+def _parts_since(db: sqlite_utils.Database, since: float) -> dict[str, int]:
+    devices = [r[0] for r in db.execute("SELECT device_id FROM devices")]
+    counts = {
+        d: _one(
+            db, "SELECT COUNT(*) FROM job_parts WHERE device_id = ? AND sent_at >= ?", [d, since]
+        )
+        for d in devices
+    }
+    return {d: n for d, n in counts.items() if n}
+
+
+def snapshot(db: sqlite_utils.Database, day_start: float, month_start: float) -> Snapshot:
+    """Levels now; ``day_start``/``month_start`` (Unix seconds) bound the parts counted."""
+    queued = {
+        str(pin): int(n)
+        for pin, n in db.execute(
+            "SELECT pin, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY pin"
+        )
+    }
+    devices = list(
+        db.query(
+            "SELECT device_id, pin, kind, state, port, signal, manufacturer, model, last_seen "
+            "FROM devices ORDER BY pin, device_id"
+        )
+    )
+    for device in devices:
+        device["last_error"] = _last_error(db, device["device_id"], day_start - 13 * 86400)
+    return Snapshot(
+        queued=queued,
+        devices=devices,
+        dead_letters=_one(
+            db, "SELECT COUNT(*) FROM events WHERE state = ?", [EventState.FAILED.value]
+        ),
+        parts_today=_parts_since(db, day_start),
+        parts_month=_parts_since(db, month_start),
+        disabled_endpoints=_one(
+            db, "SELECT COUNT(*) FROM ipn_endpoints WHERE disabled_at IS NOT NULL"
+        ),
+    )
+
+
+def _last_error(db: sqlite_utils.Database, device_id: str, since: float) -> str | None:
+    row = db.execute(
+        "SELECT error FROM jobs WHERE created_at >= ? AND device_id = ? AND error IS NOT NULL "
+        "ORDER BY updated_at DESC LIMIT 1",
+        [since, device_id],
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+_FUNNEL = (
+    "COUNT(*), SUM(sent_at IS NOT NULL OR state IN ('sent', 'delivered')), "
+    "SUM(state = 'delivered'), SUM(state = 'failed')"
+)
+
+
+def daily_counts(db: sqlite_utils.Database, day_starts: list[float]) -> list[DayCounts]:
+    """For each local day starting at ``day_starts`` (ascending, one day apart), the jobs
+    accepted that day: how many reached the network, were delivered, failed."""
+    out = []
+    for i, start in enumerate(day_starts):
+        end = day_starts[i + 1] if i + 1 < len(day_starts) else start + 86400 * 1.5
+        row = db.execute(
+            f"SELECT {_FUNNEL} FROM jobs WHERE created_at >= ? AND created_at < ?", [start, end]
+        ).fetchone()
+        label = time.strftime("%Y-%m-%d", time.localtime(start))
+        out.append(DayCounts(label, *(int(v or 0) for v in row)))
+    return out
+
+
+def device_counts(db: sqlite_utils.Database, since: float) -> list[DayCounts]:
+    """Jobs accepted since ``since`` by the device that took them (labels are device ids)."""
+    return [
+        DayCounts(str(device_id), *(int(v or 0) for v in rest))
+        for device_id, *rest in db.execute(
+            f"SELECT device_id, {_FUNNEL} FROM jobs WHERE created_at >= ? "
+            "AND device_id IS NOT NULL GROUP BY device_id ORDER BY device_id",
+            [since],
+        )
+    ]
+
+
+def probe_write(db: sqlite_utils.Database) -> None:
+    """Write (and remove) a row that needs a fresh page: fails as a job insert would when the
+    disk is full, the file read-only or the database locked."""
+    db.execute(
+        "INSERT INTO health_probe (at, pad) VALUES (?, zeroblob(?))", [time.time(), PROBE_PAD_BYTES]
+    )
+    db.execute("DELETE FROM health_probe")

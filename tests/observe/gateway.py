@@ -1,0 +1,142 @@
+"""A whole gateway in the test's loop: real SQLite file, emulated modems on ptys, the API and
+console on a real socket, the IPN sender posting to a local receiver whose answer a test sets.
+
+Pool 4711 has two modems whose reports say delivered; pool 4712 has one modem whose reports
+all say failed (TP-Status 0x45), so a test knows exactly what each send ends as."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from modemd.api.app import create_app, start_site
+from modemd.api.auth import api_config
+from modemd.api.listener import start_listener
+from modemd.drivers import registry
+from modemd.emulators.modem import EmulatedBank
+from modemd.model import JobState
+from modemd.observe.metrics import Metrics
+from modemd.runtime.bank import Bank
+from modemd.store import jobs, keys
+from modemd.store.db import Store
+from modemd.webhooks.sender import IpnSender
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+METRICS_TOKEN = "test-metrics-token-abcdef"
+DELIVERING, FAILING = "4711", "4712"
+FAST_RETRIES_S = (0.01,) * 7  # a dead letter after 8 quick attempts
+SETTLE_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Receiver:
+    """The IPN endpoint: records what it got, answers ``status``."""
+
+    status: int = 200
+    got: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, body: dict[str, Any], headers: dict[str, str]) -> int:
+        self.got.append(body)
+        return self.status
+
+
+@dataclass
+class Gateway:
+    url: str
+    store: Store
+    bank: Bank
+    metrics: Metrics
+    receiver: Receiver
+    keys: dict[str, str]  # pin -> API key
+    key_ids: dict[str, int]
+    modems: list[Any]
+    session: aiohttp.ClientSession
+
+    async def send(self, pin: str, to: str, msg: str = "hello") -> str:
+        payload = {"apikey": self.keys[pin], "pin": pin, "to": to, "msg": msg}
+        async with self.session.post(self.url + "/api/v1/send", json=payload) as r:
+            answer = await r.json()
+            assert r.status == 200, answer
+            return str(answer["job_id"])
+
+    async def get(self, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        async with self.session.get(self.url + path, **kwargs) as r:
+            return r.status, await r.json(content_type=None)
+
+    async def text(self, path: str, **kwargs: Any) -> tuple[int, str, str]:
+        """Status, Content-Type and body text of a GET."""
+        async with self.session.get(self.url + path, **kwargs) as r:
+            return r.status, r.headers.get("Content-Type", ""), await r.text()
+
+    async def settled(self, job_ids: list[str], states: set[JobState]) -> None:
+        """Wait until every job is in one of ``states``."""
+        async with asyncio.timeout(SETTLE_TIMEOUT_S):
+            while True:
+                found = [await self.store.read(jobs.get_job, j) for j in job_ids]
+                if all(j is not None and j.state in states for j in found):
+                    return
+                await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def running_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    async with AsyncExitStack() as stack:
+        store = Store(tmp_path / "modemd.db")
+        await store.start()
+        stack.push_async_callback(store.close)
+        receiver = Receiver()
+        runner, ipn_port = await start_listener(receiver)
+        stack.push_async_callback(runner.cleanup)
+        made, ids = {}, {}
+        for pin in (DELIVERING, FAILING):
+            key, secret = await store.write(
+                keys.create_key,
+                pin=pin,
+                allow_ips=[],
+                over_ip=True,
+                ipn_url=f"http://127.0.0.1:{ipn_port}/ipn",
+                label=f"pool {pin}",
+            )
+            made[pin], ids[pin] = secret, key.key_id
+        delivering = EmulatedBank.create(2, seed=17)
+        failing = EmulatedBank.create(1, seed=18, profile_overrides={"tp_status": 0x45})
+        for emulated in (delivering, failing):
+            await emulated.start()
+            stack.push_async_callback(emulated.close)
+        metrics = Metrics()
+        bank = Bank(store, observer=metrics)
+        await bank.start()
+        stack.push_async_callback(bank.close)
+        for emulated, pin in ((delivering, DELIVERING), (failing, FAILING)):
+            for modem in emulated.modems:
+                assert await bank.attach(registry.factory(registry.SerialModem(modem.port, pin)))
+        sender = IpnSender(store, rng=random.Random(1), schedule=FAST_RETRIES_S)
+        store.on_commit.append(sender.wake)
+        task = asyncio.create_task(sender.run(), name="ipn sender")
+
+        async def stop_sender() -> None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+        stack.push_async_callback(stop_sender)
+        app = create_app(
+            store,
+            bank,
+            api_config((), ADMIN_TOKEN),
+            metrics=metrics,
+            metrics_token=METRICS_TOKEN,
+        )
+        site, port = await start_site(app, "127.0.0.1", 0)
+        stack.push_async_callback(site.cleanup)
+        session = aiohttp.ClientSession()
+        stack.push_async_callback(session.close)
+        modems = delivering.modems + failing.modems
+        url = f"http://127.0.0.1:{port}"
+        yield Gateway(url, store, bank, metrics, receiver, made, ids, modems, session)

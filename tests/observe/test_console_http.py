@@ -1,0 +1,111 @@
+"""The console over plain HTTP: who may sign in, cookies, CSRF on every form, the pages answer,
+the partial refresh, and the console password (``modemd console passwd``)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from modemd.store import console as console_rows
+
+from .gateway import ADMIN_TOKEN, DELIVERING, Gateway, running_gateway
+
+PASSWORD = "correct horse battery"
+
+
+async def sign_in(gw: Gateway, session: aiohttp.ClientSession, token: str) -> int:
+    async with session.get(gw.url + "/console/login") as r:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+    assert csrf
+    form = {"csrf": csrf.group(1), "token": token}
+    async with session.post(gw.url + "/console/login", data=form, allow_redirects=False) as r:
+        if r.status == 303:
+            cookie = r.headers["Set-Cookie"]
+            assert (
+                "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console" in cookie
+            )
+        return r.status
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found
+    return found.group(1)
+
+
+async def test_sign_in_pages_and_csrf(tmp_path: Path) -> None:
+    async with (
+        running_gateway(tmp_path) as gw,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
+    ):
+        async with browser.get(gw.url + "/", allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/console/"
+        async with browser.get(gw.url + "/console/", allow_redirects=False) as r:
+            assert r.status == 303 and r.headers["Location"] == "/console/login"
+        assert await sign_in(gw, browser, "wrong") == 401
+        assert await sign_in(gw, browser, gw.keys[DELIVERING]) == 401  # an API key is not admin
+        # A form posted without the login page's cookie-bound token is refused.
+        async with (
+            aiohttp.ClientSession() as stranger,
+            stranger.post(gw.url + "/console/login", data={"token": ADMIN_TOKEN, "csrf": "x"}) as r,
+        ):
+            assert r.status == 403
+        assert await sign_in(gw, browser, ADMIN_TOKEN) == 303
+        for path in ("/console/", "/console/jobs", "/console/keys", "/console/ipn"):
+            async with browser.get(gw.url + path) as r:
+                assert r.status == 200, path
+                assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+                page = await r.text()
+                assert 'id="live"' in page and "Sign out" in page
+        async with browser.get(gw.url + "/console/", headers={"X-Console-Partial": "1"}) as r:
+            partial = await r.text()
+            assert 'id="devices"' in partial and "<html" not in partial
+        # Every form needs the session's CSRF token.
+        async with browser.post(gw.url + "/console/keys", data={"pin": "1"}) as r:
+            assert r.status == 403
+        count = len(await gw.store.read(lambda db: list(db["api_keys"].rows)))
+        async with browser.get(gw.url + "/console/keys") as r:
+            csrf = csrf_of(await r.text())
+        async with browser.post(
+            gw.url + "/console/keys", data={"pin": "77", "csrf": csrf, "over_ip": "on"}
+        ) as r:
+            assert r.status == 200 and "shown only once" in await r.text()
+        assert len(await gw.store.read(lambda db: list(db["api_keys"].rows))) == count + 1
+        async with browser.post(
+            gw.url + "/console/logout", data={"csrf": csrf}, allow_redirects=False
+        ) as r:
+            assert r.status == 303
+        async with browser.get(gw.url + "/console/keys", allow_redirects=False) as r:
+            assert r.status == 303  # the session is gone
+
+
+def passwd(db: str, password: str) -> subprocess.CompletedProcess[str]:
+    """``modemd console passwd`` with the password typed twice."""
+    return subprocess.run(
+        [sys.executable, "-m", "modemd", "console", "passwd", "--db", db],
+        input=f"{password}\n{password}\n",
+        capture_output=True,
+        text=True,
+    )
+
+
+async def test_console_password_from_the_cli(tmp_path: Path) -> None:
+    async with (
+        running_gateway(tmp_path) as gw,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
+    ):
+        db = str(gw.store.path)
+        short = await asyncio.to_thread(passwd, db, "short")
+        assert short.returncode == 1 and "at least" in short.stderr
+        done = await asyncio.to_thread(passwd, db, PASSWORD)
+        assert done.returncode == 0, done.stderr
+        stored = await gw.store.read(lambda db: db.execute("SELECT * FROM console_auth").fetchall())
+        assert PASSWORD not in repr(stored)
+        assert await gw.store.read(console_rows.check_password, PASSWORD)
+        assert await sign_in(gw, browser, PASSWORD + "x") == 401
+        assert await sign_in(gw, browser, PASSWORD) == 303

@@ -1,0 +1,162 @@
+"""/metrics against the database after a known batch; /healthz; /readyz flipping when the store
+cannot write and, per pool, when its last modem leaves and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from modemd.drivers import registry
+from modemd.model import JobState
+
+from .gateway import ADMIN_TOKEN, DELIVERING, FAILING, METRICS_TOKEN, Gateway, running_gateway
+
+BATCH = {DELIVERING: 16, FAILING: 4}
+FLIP_TIMEOUT_S = 30.0
+
+
+async def scrape(gw: Gateway, token: str = METRICS_TOKEN) -> dict[tuple[str, tuple], float]:
+    """Every sample of /metrics (parsed by Prometheus' own text parser) by name and labels."""
+    status, content_type, text = await gw.text(
+        "/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert status == 200
+    assert content_type.startswith("text/plain; version=0.0.4")
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def labelled(samples: dict[tuple[str, tuple], float], name: str) -> dict[tuple, float]:
+    return {labels: v for (n, labels), v in samples.items() if n == name}
+
+
+async def ipn_quiet(gw: Gateway) -> None:
+    """Wait until no IPN event is pending."""
+    async with asyncio.timeout(FLIP_TIMEOUT_S):
+        while await gw.store.read(
+            lambda db: db.execute("SELECT COUNT(*) FROM events WHERE state = 'pending'").fetchone()[
+                0
+            ]
+        ):
+            await asyncio.sleep(0.05)
+
+
+async def test_counters_match_the_database_after_a_batch(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as gw:
+        before = await scrape(gw)
+        assert labelled(before, "modemd_jobs_accepted_total") == {
+            (("pin", DELIVERING),): 0,
+            (("pin", FAILING),): 0,
+        }
+        job_ids = [
+            await gw.send(pin, f"+3933300{pin}{n:02d}")
+            for pin, n_jobs in BATCH.items()
+            for n in range(n_jobs)
+        ]
+        await gw.settled(job_ids, {JobState.DELIVERED, JobState.FAILED})
+        await ipn_quiet(gw)
+        samples = await scrape(gw)
+
+        def rows(sql: str) -> list[tuple]:
+            return gw.store.read(lambda db: [tuple(r) for r in db.execute(sql)])
+
+        by_pin = dict(await rows("SELECT pin, COUNT(*) FROM jobs GROUP BY pin"))
+        by_state = {
+            (pin, state): n
+            for pin, state, n in await rows("SELECT pin, state, COUNT(*) FROM jobs GROUP BY 1, 2")
+        }
+        attempts = (await rows("SELECT COUNT(*) FROM event_attempts"))[0][0]
+        parts = dict(await rows("SELECT device_id, COUNT(*) FROM job_parts GROUP BY device_id"))
+
+    assert by_pin == BATCH
+    assert by_state == {(DELIVERING, "delivered"): 16, (FAILING, "failed"): 4}
+    accepted = labelled(samples, "modemd_jobs_accepted_total")
+    assert {dict(k)["pin"]: v for k, v in accepted.items()} == by_pin
+    finished = labelled(samples, "modemd_jobs_finished_total")
+    assert {(dict(k)["pin"], dict(k)["state"]): v for k, v in finished.items()} == by_state
+    assert samples[("modemd_ipn_attempts_total", ())] == attempts == 2 * sum(BATCH.values())
+    assert samples[("modemd_ipn_failures_total", ())] == 0
+    assert samples[("modemd_ipn_dead_letters", ())] == 0
+    up = labelled(samples, "modemd_device_up")
+    assert Counter(dict(k)["pin"] for k, v in up.items() if v == 1) == {DELIVERING: 2, FAILING: 1}
+    assert {dict(k)["kind"] for k in up} == {"modem"}
+    ready = labelled(samples, "modemd_pool_ready_devices")
+    assert ready == {(("pin", DELIVERING),): 2, (("pin", FAILING),): 1}
+    assert set(labelled(samples, "modemd_queue_depth").values()) == {0}
+    today = {
+        dict(k)["device_id"]: v
+        for k, v in labelled(samples, "modemd_device_parts").items()
+        if dict(k)["period"] == "day"
+    }
+    assert today == parts
+    assert set(labelled(samples, "modemd_device_signal_dbm").values()) == {-113 + 2 * 20}
+    assert samples[("modemd_store_commit_seconds_count", ())] > 0
+    total = sum(BATCH.values())  # every job was sent once (failures come later, by report)
+    assert samples[("modemd_dispatch_seconds_count", ())] == total
+    assert samples[("modemd_send_seconds_count", ())] == total
+    sends = labelled(samples, "modemd_sends_total")
+    assert {dict(k)["result"] for k in sends} == {"ok"} and sum(sends.values()) == total
+    assert {dict(k)["device_id"]: v for k, v in sends.items()} == parts
+    # Labels stay bounded: no phone number, no job id anywhere.
+    flat = repr(samples)
+    assert "+39333" not in flat and "job_" not in flat
+
+
+async def test_metrics_need_the_metrics_or_admin_token(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as gw:
+        assert (await gw.get("/metrics"))[0] == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert (await gw.get("/metrics", headers=wrong))[0] == 401
+        key = {"Authorization": f"Bearer {gw.keys[DELIVERING]}"}  # an API key is not enough
+        assert (await gw.get("/metrics", headers=key))[0] == 401
+        assert ("modemd_start_time_seconds", ()) in await scrape(gw, ADMIN_TOKEN)
+
+
+async def test_readyz_flips_when_the_store_cannot_write(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as gw:
+        status, body = await gw.get("/healthz")
+        assert status == 200 and body["status"] == "ok"
+        status, body = await gw.get("/readyz")
+        assert status == 200 and body["pools"][DELIVERING]["ready_devices"] == 2
+        await gw.store.write(lambda db: db.execute("PRAGMA query_only = ON"))
+        try:
+            body = await until_status(gw, "/readyz", 503)
+            assert "cannot write" in body["reasons"][0]
+            assert (await gw.get("/healthz"))[0] == 200  # alive, only not ready
+        finally:
+            await gw.store.read(lambda db: db.execute("PRAGMA query_only = OFF"))
+        await until_status(gw, "/readyz", 200)
+
+
+async def until_status(gw: Gateway, path: str, status: int) -> dict[str, Any]:
+    async with asyncio.timeout(FLIP_TIMEOUT_S):
+        while True:
+            got, body = await gw.get(path)
+            if got == status:
+                return body
+            await asyncio.sleep(0.2)
+
+
+async def test_a_pool_without_modems_shows_but_does_not_make_the_daemon_unready(
+    tmp_path: Path,
+) -> None:
+    async with running_gateway(tmp_path) as gw:
+        assert (await gw.get(f"/readyz?pin={FAILING}"))[0] == 200
+        last = gw.modems[-1]
+        await gw.bank.detach(last.profile.imei, "unplugged (test)")
+        body = await until_status(gw, f"/readyz?pin={FAILING}", 503)
+        assert body["reasons"] == [f"pool {FAILING} has no ready device"]
+        assert (await gw.get("/readyz"))[0] == 200  # its jobs are still accepted
+        ready = labelled(await scrape(gw), "modemd_pool_ready_devices")
+        assert ready[(("pin", FAILING),)] == 0
+        assert await gw.bank.attach(registry.factory(registry.SerialModem(last.port, FAILING)))
+        await until_status(gw, f"/readyz?pin={FAILING}", 200)
+        ready = labelled(await scrape(gw), "modemd_pool_ready_devices")
+        assert ready[(("pin", FAILING),)] == 1
