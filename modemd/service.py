@@ -10,6 +10,7 @@ from dataclasses import fields
 
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
+from modemd.api.simulator import EmulatedDevices
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.drivers import registry
 from modemd.emulators.modem import EmulatedBank, EmulatedModem
@@ -136,6 +137,11 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             metrics=metrics,
             metrics_token=settings.option("server.metrics_token"),
             pacing=settings.pacing_of,
+            simulated=(
+                EmulatedDevices(emulators.modems, settings.simulate_pin)
+                if emulators is not None
+                else None
+            ),
         )
         runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)

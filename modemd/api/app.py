@@ -11,7 +11,7 @@ from typing import Any
 import sqlite_utils
 from aiohttp import web
 
-from modemd.api import admin, console, docs, health, ipn_routes, phone_hooks
+from modemd.api import admin, console, docs, health, ipn_routes, phone_hooks, simulator
 from modemd.api.auth import (
     CONFIG,
     STORE,
@@ -238,6 +238,7 @@ def create_app(
     metrics: Metrics | None = None,
     metrics_token: str | None = None,
     pacing: Callable[[str], Pacing] | None = None,
+    simulated: simulator.EmulatedDevices | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
@@ -255,6 +256,8 @@ def create_app(
     phone_hooks.add_routes(app, bank)  # issue 10: phone webhooks, hints to poll at once
     health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
     console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
+    if simulated is not None:  # only with --simulate: drive the emulated devices
+        simulator.add_routes(app, simulated, _key_of)
     return app
 
 

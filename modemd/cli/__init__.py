@@ -297,4 +297,4 @@ def ipn_listen(host: str, port: int) -> None:
     run_until_interrupted(run())
 
 
-from modemd.cli import configfile, console, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import configfile, console, hardware, ipn, jobs, keys, simulator, wallet  # noqa: E402,F401  (register their commands)
