@@ -35,6 +35,8 @@ from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
+CLOSE_RETRY_S = 1.0  # a worker not ended this long after its cancel is cancelled again
+
 
 @dataclass(frozen=True, slots=True)
 class Offer:
@@ -303,9 +305,13 @@ class Bank:
 
     async def close(self) -> None:
         """Cancel every worker and wait for them (and pending report writes)."""
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        pending = set(self._tasks.values())
+        while pending:  # again if a cancellation got lost (3.11 can lose one in a race)
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CLOSE_RETRY_S)
+            if pending:
+                log.warning("%d workers still running after cancel; cancelling again", len(pending))
         self._tasks.clear()
         # A task cancelled before it first ran never reached its own cleanup: close every
         # device here too (close is idempotent).
