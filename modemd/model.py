@@ -316,3 +316,12 @@ class LabelRule:
         if found is None:
             return False
         return found == self.value or (self.key == "ID_PATH" and found.startswith(self.value + ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class RadioStatus:
+    """What a modem says about its network, for the operator (``modemd devices``, the API)."""
+
+    operator: str | None  # the network's name (AT+COPS?), None when not registered
+    registration: str  # home, roaming, searching, denied, not_registered or unknown
+    own_number: str | None  # the SIM's own number (AT+CNUM), None when it does not know it

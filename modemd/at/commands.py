@@ -194,3 +194,26 @@ def parse_registration_urc(line: str) -> tuple[str, int] | None:
         return None
     first = rest.split(",")[0].strip()
     return (domain, int(first)) if first.isdigit() else None
+
+
+OPERATOR_FORMAT_LONG = Command("AT+COPS=3,0")  # +COPS? answers the long alphanumeric name
+OPERATOR = Command("AT+COPS?", prefix="+COPS:")
+OWN_NUMBER = Command("AT+CNUM", prefix="+CNUM:")
+
+
+def parse_operator(responses: list[str]) -> str | None:
+    """``+COPS: 0,0,"Vodafone IT",7`` -> "Vodafone IT"; None when not registered (``+COPS: 0``)."""
+    for value in responses:
+        match = _QUOTED.search(value)
+        if match and match.group(1).strip():
+            return match.group(1).strip()
+    return None
+
+
+def parse_own_number(responses: list[str]) -> str | None:
+    """``+CNUM: "","+393331234567",145`` -> the number; None when the SIM does not know it."""
+    for value in responses:
+        numbers = [q for q in _QUOTED.findall(value) if q.strip().lstrip("+").isdigit()]
+        if numbers:
+            return numbers[0].strip()
+    return None

@@ -10,6 +10,7 @@ from modemd.model import (
     DeviceInfo,
     DeviceState,
     HintVerdict,
+    RadioStatus,
     Registration,
     SentPart,
 )
@@ -96,3 +97,12 @@ class Resettable(Protocol):
     async def reset_radio(self, timeout_s: float) -> str: ...
 
     async def reset_module(self, timeout_s: float, boot_s: float) -> str: ...
+
+
+@runtime_checkable
+class RadioDetails(Protocol):
+    """A device that names its network and its own number (a modem)."""
+
+    async def radio_status(self) -> RadioStatus:
+        """Operator, registration, own number, as of now."""
+        ...

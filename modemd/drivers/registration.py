@@ -9,6 +9,14 @@ from collections.abc import Callable
 from modemd.at.commands import REGISTERED_STATES, REGISTRATION_DOMAINS
 
 ROAMING = 5  # <stat> 5: registered, roaming
+REGISTRATION_NAMES = {  # 27.007 7.2 <stat>, as modemd devices and the API say it
+    0: "not_registered",
+    1: "home",
+    2: "searching",
+    3: "denied",
+    4: "unknown",
+    5: "roaming",
+}
 
 RegistrationListener = Callable[[bool], None]  # (registered now)
 
@@ -36,6 +44,12 @@ class RegistrationTracker:
     @property
     def roaming(self) -> bool:
         return self.registered and ROAMING in self.stats.values()
+
+    @property
+    def words(self) -> str:
+        """home, roaming, searching, denied, not_registered or unknown."""
+        stat = self.stat
+        return REGISTRATION_NAMES.get(stat if stat is not None else 4, "unknown")
 
     @property
     def stat(self) -> int | None:

@@ -35,6 +35,7 @@ from modemd.model import (
     DeviceInfo,
     DeviceKind,
     DeviceState,
+    RadioStatus,
     Registration,
     SentPart,
 )
@@ -102,6 +103,8 @@ class SerialAtDriver(AtPort):
         self._tasks: set[asyncio.Task[None]] = set()  # reads of stored reports
         self._concat_ref = random.randrange(256)  # 23.040 concatenation reference, per message
         self.registration = RegistrationTracker()  # fed by +CxREG URCs and read answers
+        self.operator: str | None = None  # AT+COPS? long name, None when not registered
+        self.own_number: str | None = None  # AT+CNUM, None when the SIM does not know it
 
     @property
     def info(self) -> DeviceInfo:
@@ -315,6 +318,9 @@ class SerialAtDriver(AtPort):
         )
         await self._optional(at.KEEP_LINK_OPEN)
         self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
+        self.own_number = at.parse_own_number(await self._optional(at.OWN_NUMBER) or [])
+        if await self._optional(at.OPERATOR_FORMAT_LONG) is not None:
+            await self.check_operator()
         info = DeviceInfo(
             device_id=imei or self.port,
             pin=self.pin,
@@ -492,6 +498,16 @@ class SerialAtDriver(AtPort):
             answer = await self.command(at.registration_query(domain))
             self.registration.update(domain, at.parse_registration(answer))
         return at.registration_of(self.registration.stat)
+
+    async def check_operator(self) -> str | None:
+        """Ask AT+COPS?; remember and return the operator's name (None: not registered)."""
+        answer = await self._optional(at.OPERATOR)
+        self.operator = at.parse_operator(answer or [])
+        return self.operator
+
+    async def radio_status(self) -> RadioStatus:
+        """Operator (asked now), registration (as last seen), own number (read at open)."""
+        return RadioStatus(await self.check_operator(), self.registration.words, self.own_number)
 
     async def check_signal(self) -> int | None:
         """Ask AT+CSQ; remember and return rssi."""

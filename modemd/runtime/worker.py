@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from modemd.drivers.base import RadioHealth, SmsDevice
+from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
@@ -191,6 +191,7 @@ class DeviceWorker:
         away: ``returning`` says by which step). When every step fails the device is failed
         (an IPN says so) and the ladder is climbed again after ``retry_failed_s``."""
         await self.set_state(DeviceState.BACKING_OFF, self._failure or "")
+        await self.store.write(device_rows.note_error, self.device_id, self._failure or "")
         failed_reported = False
         while True:
             climb = await self.ladder.climb(self.device)
@@ -198,6 +199,7 @@ class DeviceWorker:
                 log.warning("device %s: recovered after %s", self.device_id, climb.step)
                 self._failure = None
                 await self._device_event(EventType.DEVICE_RECOVERED, climb, "")
+                await self.store.write(device_rows.note_recovered, self.device_id, climb.step)
                 await self.set_state(DeviceState.READY, f"recovered after {climb.step}")
                 return True
             if climb.outcome is Outcome.RETURNING:
@@ -241,6 +243,11 @@ class DeviceWorker:
             try:
                 registration = await self.device.check_registration()
                 rssi = await self.device.check_signal()
+                status = (
+                    await self.device.radio_status()
+                    if isinstance(self.device, RadioDetails)
+                    else None
+                )
             except PortClosedError:
                 return False
             except DeviceError as exc:
@@ -254,9 +261,14 @@ class DeviceWorker:
             searching_s = min(searching_s * 2, BACKOFF_MAX_S)
         self._note_signal(rssi)
         # One write stores the state and the fresh signal (also when the state is unchanged).
-        await self.store.write(
-            device_rows.set_device_state, self.device_id, DeviceState.READY, rssi
-        )
+        if status is not None:
+            await self.store.write(
+                device_rows.set_health, self.device_id, DeviceState.READY, rssi, status
+            )
+        else:
+            await self.store.write(
+                device_rows.set_device_state, self.device_id, DeviceState.READY, rssi
+            )
         await self.set_state(DeviceState.READY, stored=True)
         return True
 
@@ -342,6 +354,7 @@ class DeviceWorker:
         gone = self.device.closed
         # A transient error, or silence after Ctrl-Z, may lie in the device: revive it first.
         self._failure = str(exc) if exc.transient or not exc.outcome_known else None
+        await self.store.write(device_rows.note_error, self.device_id, str(exc))
         if not exc.outcome_known:
             log.warning("job %s: outcome unknown on %s: %s", job.job_id, self.device_id, exc)
             await self.store.write(job_rows.mark_unknown, job, str(exc))

@@ -201,6 +201,19 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX job_parts_device_sent ON job_parts(device_id, sent_at);
         """,
     ),
+    (
+        6,
+        "device health: operator, registration, own number, last error and success, recovery",
+        """
+        ALTER TABLE devices ADD COLUMN operator TEXT;         -- AT+COPS? long name
+        ALTER TABLE devices ADD COLUMN registration TEXT;     -- home, roaming, searching ...
+        ALTER TABLE devices ADD COLUMN own_number TEXT;       -- AT+CNUM, when the SIM knows it
+        ALTER TABLE devices ADD COLUMN last_error TEXT;       -- why it last failed, plain words
+        ALTER TABLE devices ADD COLUMN last_error_at REAL;
+        ALTER TABLE devices ADD COLUMN last_success_at REAL;  -- its last send the network took
+        ALTER TABLE devices ADD COLUMN recovered_after TEXT   -- the step that last revived it
+        """,
+    ),
 ]
 
 
