@@ -6,7 +6,7 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger("modemd.devices")
 
@@ -283,6 +283,8 @@ class ApiKey:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed: 'https://a.example', 'b.example'
     default_country: str | None = None  # ISO 3166 alpha-2 for numbers given without '+'
     rate_limit: int | None = None  # requests per minute; None: unlimited
+    transactional: bool = False  # OTPs, alerts: its sends reach numbers that opted out
+    allow_premium: bool = False  # may send to premium-rate, shared-cost numbers and short codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +318,15 @@ class LabelRule:
         if found is None:
             return False
         return found == self.value or (self.key == "ID_PATH" and found.startswith(self.value + ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A number in a contact list, with what its replies may say about it."""
+
+    number: str  # E.164
+    name: str = ""
+    fields: dict[str, str] = field(default_factory=dict)  # more columns, for placeholders
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The simulator API, only with ``--simulate``: ``/simulator/v1/...`` drives the emulated
 devices of a running demo so that a person can watch modemd react (the routes do not exist
 otherwise). Taken with an API key of the device's pool (``?apikey=`` or Bearer) or as admin
-(loopback, or ``Authorization: Bearer <admin_token>``)."""
+(the admin socket, or ``Authorization: Bearer <admin_token>``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from modemd.api.auth import caller_ip, is_admin
+from modemd.api.auth import admin_actor, caller_ip
 from modemd.emulators.faults import FaultKind
 from modemd.emulators.modem import EmulatedModem
 from modemd.model import ApiKey
@@ -31,7 +31,7 @@ def add_routes(app: web.Application, simulated: EmulatedDevices, key_of: KeyOf) 
     async def inject_fault(request: web.Request) -> web.Response:
         device_id = request.match_info["device_id"]
         device = simulated.device(device_id)
-        if not is_admin(request):
+        if admin_actor(request) is None:
             key = await key_of(request)
             if isinstance(key, web.Response):
                 return key
