@@ -94,6 +94,7 @@ DEVICE_TRANSITIONS: dict[DeviceState, frozenset[DeviceState]] = {
     DeviceState.BACKING_OFF: frozenset(
         {
             DeviceState.OPENING,
+            DeviceState.IDENTIFYING,  # a reopen or reset starts over (and may find the SIM locked)
             DeviceState.READY,
             DeviceState.SIM_LOCKED,
             DeviceState.SEARCHING_NETWORK,

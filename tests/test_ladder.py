@@ -22,7 +22,7 @@ from modemd.model import DeviceState, JobState
 from modemd.runtime.bank import Bank
 from modemd.runtime.recovery import RecoverySettings
 from modemd.service import UsbResetter
-from modemd.store import events, jobs, keys
+from modemd.store import devices, events, jobs, keys
 from modemd.store.db import Store
 
 PIN = "4711"
@@ -110,8 +110,9 @@ MakeLadder = Callable[..., Awaitable[Ladder]]
 async def make_ladder(store: Store) -> AsyncIterator[MakeLadder]:
     built: list[Ladder] = []
 
-    async def make(count: int = 1, **recovery: object) -> Ladder:
-        emulators = EmulatedBank.create(count, seed=21, profile_overrides=OVERRIDES)
+    async def make(count: int = 1, own_number: str | None = None, **recovery: object) -> Ladder:
+        overrides = {**OVERRIDES, "own_number": own_number}
+        emulators = EmulatedBank.create(count, seed=21, profile_overrides=overrides)
         await emulators.start()
         ladder = Ladder(store, emulators, replace(FAST_RECOVERY, **recovery))
         built.append(ladder)
@@ -166,6 +167,40 @@ async def test_hung_until_cfun_recovers_after_the_radio_reset_and_loses_no_job(
     ]
     await until(lambda: ladder.state(hung) is DeviceState.READY)
     assert await ladder.device_events(hung) == ["device.recovered"]
+    await until(lambda: ladder.bank.workers[hung.profile.imei].ladder.climbing is False)
+    rows = {r["device_id"]: r for r in await ladder.store.read(devices.list_devices)}
+    health = rows[hung.profile.imei]
+    assert health["recovered_after"] == "radio_reset"
+    assert "prompt" in health["last_error"] or "AT+" in health["last_error"]  # what timed out
+    assert health["iccid"] == hung.profile.iccid
+    other_health = rows[other.profile.imei]
+    assert other_health["last_success_at"] is not None
+    assert (other_health["signal_dbm"], other_health["bars"]) == (-73, 4)  # +CSQ: 20
+
+
+async def test_health_names_the_operator_the_registration_and_the_own_number(
+    make_ladder: MakeLadder,
+) -> None:
+    ladder = await make_ladder(1, own_number="+15557654321")
+    (modem,) = ladder.emulators.modems
+    imei = modem.profile.imei
+
+    async def health() -> dict[str, object]:
+        rows = await ladder.store.read(devices.list_devices)
+        return next(r for r in rows if r["device_id"] == imei)
+
+    async with asyncio.timeout(SETTLE_TIMEOUT_S):  # the first health check writes it
+        while (await health())["operator"] is None:
+            await asyncio.sleep(0.05)
+    row = await health()
+    assert (row["operator"], row["registration"], row["roaming"]) == (
+        "modemd Test Network", "home", False,
+    )  # fmt: skip
+    assert row["own_number"] == "+15557654321"
+    modem.set_registration(5)
+    async with asyncio.timeout(SETTLE_TIMEOUT_S):
+        while not (await health())["roaming"]:
+            await asyncio.sleep(0.05)
 
 
 async def test_hung_until_usb_reset_recovers_on_a_new_port_when_usb_reset_is_on(
