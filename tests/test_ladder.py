@@ -17,6 +17,7 @@ from modemd.drivers.serial_at import Timeouts
 from modemd.emulators.faults import FAULT_SIM_PIN, FaultKind
 from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.errors import DeviceError
+from modemd.hardware.doctor import recovery_findings
 from modemd.hardware.usb_reset import usb_reset
 from modemd.model import DeviceState, JobState
 from modemd.runtime.bank import Bank
@@ -239,6 +240,10 @@ async def test_hung_until_usb_reset_fails_when_usb_reset_is_off(
         "module_reset",
         "failed",
     ]
+    rows = await ladder.store.read(devices.list_devices)
+    (finding,) = recovery_findings(rows, usb_reset=False)  # what modemd doctor says
+    assert not finding.ok and finding.device.startswith(modem.profile.imei)
+    assert "failed: recovery gave up" in finding.words and "usb_reset = true" in finding.words
     await until(lambda: steps(caplog, modem.profile.imei).count("esc_at") == 2)  # retried
     assert await ladder.device_events(modem) == ["device.failed"]  # said once, not per retry
     modem.inject(FaultKind.CLEAR)  # a person fixed it: the next retry finds it

@@ -6,8 +6,7 @@ import os
 
 import click
 
-from modemd.cli import main
-from modemd.cli.common import call_api, url_option
+from modemd.cli.common import call_api, main, url_option
 from modemd.emulators.faults import FaultKind
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from modemd.at import commands as at
-
-if TYPE_CHECKING:
-    from modemd.drivers.serial_at import SerialAtDriver
+from modemd.at.transaction import Command
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +21,17 @@ CFUN_TIMEOUT_S = 15.0
 MODULE_BOOT_S = 10.0
 
 
-async def reset_radio(driver: SerialAtDriver, timeout_s: float = CFUN_TIMEOUT_S) -> str:
+class AtLink(Protocol):
+    """What a reset needs of the driver (``SerialAtDriver``): its port, commands, a restart."""
+
+    port: str
+
+    async def command(self, command: Command, timeout: float | None = None) -> list[str]: ...
+
+    async def restart(self) -> str: ...
+
+
+async def reset_radio(driver: AtLink, timeout_s: float = CFUN_TIMEOUT_S) -> str:
     """Radio off, radio on, start over; the IMEI the modem then answers with."""
     await driver.command(at.RADIO_OFF, timeout=timeout_s)
     await driver.command(at.RADIO_ON, timeout=timeout_s)
@@ -31,7 +39,7 @@ async def reset_radio(driver: SerialAtDriver, timeout_s: float = CFUN_TIMEOUT_S)
 
 
 async def reset_module(
-    driver: SerialAtDriver, timeout_s: float = CFUN_TIMEOUT_S, boot_s: float = MODULE_BOOT_S
+    driver: AtLink, timeout_s: float = CFUN_TIMEOUT_S, boot_s: float = MODULE_BOOT_S
 ) -> str:
     """Reset the module (where AT+CFUN=1,1 is supported: else ``ModemCommandError``), wait for
     it to boot, start over; the IMEI it then answers with."""
