@@ -28,6 +28,7 @@ from modemd.runtime.expiry import expire_forever
 from modemd.runtime.recovery import RecoverySettings
 from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
+from modemd.webhooks.egress import EgressPolicy, own_addresses
 from modemd.webhooks.sender import IpnSender
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 per_prefix_per_hour=settings.option("limits.per_prefix_per_hour"),
                 per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
             ),
+            settings.option("server.failed_auth_per_minute"),
         )
         app = create_app(
             store,
@@ -159,6 +161,11 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         )
         runner, port = await start_site(app, settings.host, settings.port)
         log.info("API listening on http://%s:%d", settings.host, port)
+        sender.egress = EgressPolicy(
+            deny_loopback=settings.option("ipn.deny_loopback"),
+            deny_private=settings.option("ipn.deny_private"),
+            own=own_addresses(settings.host, port),
+        )
         if settings.option("server.admin_socket"):
             await start_admin_socket(runner, settings.option("server.admin_socket"))
         if ready is not None:

@@ -30,6 +30,7 @@ from modemd.api.auth import (
 )
 from modemd.api.contract import PAYLOAD_TOO_LARGE, RATE_LIMITED, STORE_ERROR, StatusCode
 from modemd.api.cors import cors_headers
+from modemd.api.guard import KEEPALIVE_TIMEOUT_S, GuardedSite, Limits
 from modemd.api.send import BANK, MAX_BODY_BYTES, send
 from modemd.api.validation import RequestError
 from modemd.errors import StoreError
@@ -163,12 +164,13 @@ def create_app(
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Serve ``app`` on ``host:port`` (0: any free port); return the runner and the port."""
-    runner = web.AppRunner(app, access_log=None)
+async def start_site(
+    app: web.Application, host: str, port: int, limits: Limits | None = None
+) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (0: any free port), with header and body timeouts and a
+    connection cap (``guard``); return the runner and the port."""
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT_S)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = GuardedSite(runner, host, port, limits or Limits())
     await site.start()
-    server = site._server
-    bound = server.sockets[0].getsockname()[1] if server is not None else port  # type: ignore[attr-defined]
-    return runner, int(bound)
+    return runner, site.port

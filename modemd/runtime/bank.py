@@ -266,7 +266,14 @@ class Bank:
 
     async def _apply_report(self, device_id: str, report: DeliveryReport) -> None:
         result = await self.store.write(report_rows.apply_report, device_id, report)
-        if result.job is None:
+        if result.job is None and result.awaits is not None:
+            log.info(
+                "%s: status report MR %d came before job %s recorded its parts; kept for it",
+                device_id,
+                report.reference,
+                result.awaits,
+            )
+        elif result.job is None:
             log.warning(
                 "%s: status report MR %d for %s (%s) matches no sent part; stored",
                 device_id,
