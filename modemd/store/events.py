@@ -50,7 +50,7 @@ def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict
         "status": job.state.value,
         **extra,
     }
-    return _insert_event(db, job.job_id, job.key_id, type_, data)
+    return add_subject_event(db, job.key_id, job.job_id, type_, data)
 
 
 def add_device_event(
@@ -64,12 +64,14 @@ def add_device_event(
         [pin],
     ).fetchall()
     body = {"device_id": device_id, "pin": pin, **data}
-    return [_insert_event(db, f"device:{device_id}", key_id, type_, body) for (key_id,) in keys]
+    return [add_subject_event(db, key_id, f"device:{device_id}", type_, body) for (key_id,) in keys]
 
 
-def _insert_event(
-    db: sqlite_utils.Database, job_id: str, key_id: int, type_: EventType, data: dict[str, Any]
+def add_subject_event(
+    db: sqlite_utils.Database, key_id: int, subject_id: str, type_: EventType, data: dict[str, Any]
 ) -> str:
+    """Write an event about ``subject_id`` (a job, or a campaign: its events keep their order
+    like a job's); return its id."""
     now = time.time()
     event_id = f"evt_{secrets.token_hex(12)}"
     body = {
@@ -86,7 +88,7 @@ def _insert_event(
     db.table("events").insert(
         {
             "event_id": event_id,
-            "job_id": job_id,
+            "job_id": subject_id,
             "key_id": key_id,
             "type": type_.value,
             "payload": json.dumps(body, separators=(",", ":")),
