@@ -135,3 +135,22 @@ def test_message_key_differs_from_its_parts_keys_and_is_stable() -> None:
     [again] = feed(Reassembler(), items[::-1])
     assert first.natural_key == again.natural_key
     assert first.natural_key not in {item.natural_key for item in items}
+
+
+def test_memory_of_delivered_parts_is_bounded() -> None:
+    """A flood cannot grow the repeat filter: past max_done parts the oldest are forgotten."""
+    first, second = parts(LONG, ref=1), parts(LONG, ref=2)
+    bounded = Reassembler(max_done=3)
+    assert len(feed(bounded, first + second)) == 2
+    assert bounded.add("dev-a", first[0], 10.0) == [] and bounded.pending == 1  # forgotten
+    roomy = Reassembler()
+    feed(roomy, first + second)
+    assert roomy.add("dev-a", first[0], 10.0) == [] and roomy.pending == 0  # still known
+
+
+def test_flush_forgets_delivered_parts_after_the_timeout() -> None:
+    reassembler = Reassembler()
+    items = parts(LONG)
+    feed(reassembler, items)  # completed at t=2
+    reassembler.flush(now=2.0 + 60.0, timeout_s=60.0)
+    assert reassembler.add("dev-a", items[0], 63.0) == [] and reassembler.pending == 1
