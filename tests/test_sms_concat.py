@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from modemd.sms.concat import InboundMessage, Reassembler
+from modemd.sms.dcs import Alphabet
 from modemd.sms.deliver import Deliver, decode_deliver
 from modemd.sms.deliver_build import build_deliver
 
@@ -154,3 +157,12 @@ def test_flush_forgets_delivered_parts_after_the_timeout() -> None:
     feed(reassembler, items)  # completed at t=2
     reassembler.flush(now=2.0 + 60.0, timeout_s=60.0)
     assert reassembler.add("dev-a", items[0], 63.0) == [] and reassembler.pending == 1
+
+
+def test_build_deliver_refuses_contradictions() -> None:
+    with pytest.raises(ValueError, match="either text or data"):
+        build_deliver("+1", "hi", scts=SCTS, data=b"x")
+    with pytest.raises(ValueError, match="carries data"):
+        build_deliver("+1", "hi", scts=SCTS, alphabet=Alphabet.DATA)
+    with pytest.raises(ValueError, match="8 or 16"):
+        build_deliver("+1", "hi", scts=SCTS, reference_bits=12)
