@@ -19,6 +19,7 @@ from modemd.hardware.udev import Udev
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
+from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
@@ -47,9 +48,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     store.on_commit.append(sender.wake)
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
+    talk = Conversations.from_pools(store, bank, settings.option("pools"))
+    talk_task: asyncio.Task[None] | None = None
     runner = None
     try:
         await bank.start()
+        talk_task = asyncio.create_task(talk.run(), name="conversations")  # after the refill
         ports = list(settings.devices)
         if settings.simulate:
             emulators = EmulatedBank.create(settings.simulate, record=settings.record)
@@ -127,11 +131,10 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         if watchdog is not None:  # fed until the devices are closed: a hung close gets killed
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
-        for task in (sender_task, expiry_task):
+        tasks = [sender_task, expiry_task, *([talk_task] if talk_task else [])]
+        for task in tasks:
             task.cancel()
-        await _shutdown_step(
-            "IPN sender", asyncio.gather(sender_task, expiry_task, return_exceptions=True)
-        )
+        await _shutdown_step("IPN sender", asyncio.gather(*tasks, return_exceptions=True))
         if emulators is not None:
             await _shutdown_step("emulators", emulators.close())
         if phone_emulators is not None:
