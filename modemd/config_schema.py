@@ -181,8 +181,23 @@ SCHEMA = Section(
                     "admin_token",
                     STR,
                     None,
-                    "admin API from anywhere with this Bearer token (env MODEMD_ADMIN_TOKEN)",
+                    "admin API over TCP with this Bearer token (env MODEMD_ADMIN_TOKEN)",
                     '"long-random"',
+                ),
+                Key(
+                    "admin_socket",
+                    STR,
+                    "/run/modemd/admin.sock",
+                    "admin API on this Unix socket (mode 0660; served when its directory "
+                    'exists, systemd\'s RuntimeDirectory); "" for none',
+                    '"/run/modemd/admin.sock"',
+                ),
+                Key(
+                    "failed_auth_per_minute",
+                    POSITIVE,
+                    10,
+                    "wrong API keys per caller address per minute; more answer 429",
+                    "10",
                 ),
                 Key(
                     "metrics_token",
@@ -211,6 +226,54 @@ SCHEMA = Section(
                     "text",
                     "log lines as text or JSON (event, job_id, device_id, pin); --log-format",
                     '"json"',
+                ),
+            ),
+        ),
+        Section(
+            "ipn",
+            "where IPNs may go: never this daemon's own API, link-local or metadata addresses",
+            (
+                Key(
+                    "deny_loopback",
+                    BOOL,
+                    False,
+                    "refuse IPN URLs that resolve to loopback (127.0.0.0/8, ::1)",
+                    "true",
+                ),
+                Key(
+                    "deny_private",
+                    BOOL,
+                    False,
+                    "refuse IPN URLs that resolve to private ranges (10/8, 172.16/12, "
+                    "192.168/16, fc00::/7); allowed by default: installers post to their LAN",
+                    "true",
+                ),
+            ),
+        ),
+        Section(
+            "limits",
+            "the SMS-pumping guard: sends per API key per hour to one destination (off if unset)",
+            (
+                Key(
+                    "per_recipient_per_hour",
+                    POSITIVE,
+                    None,
+                    "sends to one number per key per hour; more answer blocked_destination",
+                    "10",
+                ),
+                Key(
+                    "per_prefix_per_hour",
+                    POSITIVE,
+                    None,
+                    "sends to one number prefix (prefix_digits long) per key per hour",
+                    "200",
+                ),
+                Key(
+                    "prefix_digits",
+                    POSITIVE,
+                    5,
+                    "digits of the prefix per_prefix_per_hour counts (+39333...: +39333)",
+                    "5",
                 ),
             ),
         ),
@@ -326,7 +389,8 @@ SCHEMA = Section(
                     "quiet_hours",
                     HOURS,
                     None,
-                    "no automatic reply in these hours (it waits); STOP/START/HELP/JOIN exempt",
+                    "no automatic reply and no campaign (bulk-lane) job in these hours (they "
+                    "wait); STOP/START/HELP/JOIN replies and high-lane sends exempt",
                     '"21:00-08:00"',
                 ),
                 Key(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modemd.cli import db_option, main
+from modemd.cli.common import db_option, main
 from modemd.store import console as console_rows
 from modemd.store.db import connect
 

@@ -16,9 +16,13 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import EventState, EventType, Job
-from modemd.store.endpoints import Endpoint, disable, get_endpoint
-
-MAX_ATTEMPTS = 8  # immediately + the 7 delays of the retry schedule; then a dead letter
+from modemd.store.endpoints import (
+    Endpoint,
+    disable,
+    endpoint_from_row,
+    ensure_endpoint,
+    ensure_pending_endpoints,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,32 +41,41 @@ class OutboxEvent:
 
 def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict[str, Any]) -> str:
     """Write the event for ``job``'s new state; return its id."""
+    data = {
+        "job_id": job.job_id,
+        "pin": job.pin,
+        "to": job.to,
+        "device_id": job.device_id,
+        "parts": job.parts,
+        "status": job.state.value,
+        **extra,
+    }
+    return add_subject_event(db, job.key_id, job.job_id, type_, data)
+
+
+def add_subject_event(
+    db: sqlite_utils.Database, key_id: int, subject_id: str, type_: EventType, data: dict[str, Any]
+) -> str:
+    """Write an event about ``subject_id`` (a job, or a campaign: its events keep their order
+    like a job's); return its id."""
     now = time.time()
     event_id = f"evt_{secrets.token_hex(12)}"
     body = {
         "type": type_.value,
         "event_id": event_id,
         "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-        "data": {
-            "job_id": job.job_id,
-            "pin": job.pin,
-            "to": job.to,
-            "device_id": job.device_id,
-            "parts": job.parts,
-            "status": job.state.value,
-            **extra,
-        },
+        "data": data,
     }
-    url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [job.key_id]).fetchone()
+    url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
     state = EventState.NO_ENDPOINT
     if url and url[0]:
-        endpoint = get_endpoint(db, job.key_id)  # its secret exists before the first post
+        endpoint = ensure_endpoint(db, key_id)  # its secret exists before the first post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
     db.table("events").insert(
         {
             "event_id": event_id,
-            "job_id": job.job_id,
-            "key_id": job.key_id,
+            "job_id": subject_id,
+            "key_id": key_id,
             "type": type_.value,
             "payload": json.dumps(body, separators=(",", ":")),
             "state": state.value,
@@ -77,24 +90,19 @@ def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict
 
 
 def due_events(db: sqlite_utils.Database, now: float, limit: int = 100) -> list[OutboxEvent]:
-    """Pending events whose time has come and that are the oldest pending one of their job."""
+    """Pending events whose time has come and that are the oldest pending one of their job
+    (a read: every pending event's endpoint exists, see ``ensure_pending_endpoints``)."""
     rows = db.query(
         "SELECT e.event_id, e.job_id, e.key_id, e.type, e.payload, e.attempts, e.schedule_base, "
-        "e.created_at, k.ipn_url "
-        "FROM events e JOIN api_keys k USING (key_id) "
+        "e.created_at, k.ipn_url, p.secret, p.previous_secret, p.previous_until, p.format, "
+        "p.disabled_at, p.disabled_reason "
+        "FROM events e JOIN api_keys k USING (key_id) JOIN ipn_endpoints p USING (key_id) "
         "WHERE e.state = 'pending' AND e.next_attempt_at <= ? AND k.ipn_url IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM events o WHERE o.job_id = e.job_id "
         "  AND o.state = 'pending' AND o.seq < e.seq) "
         "ORDER BY e.seq LIMIT ?",
         [now, limit],
     )
-    endpoints: dict[int, Endpoint] = {}  # one look-up per key, not per event
-
-    def endpoint_of(key_id: int) -> Endpoint:
-        if key_id not in endpoints:
-            endpoints[key_id] = get_endpoint(db, key_id)
-        return endpoints[key_id]
-
     return [
         OutboxEvent(
             event_id=r["event_id"],
@@ -106,7 +114,7 @@ def due_events(db: sqlite_utils.Database, now: float, limit: int = 100) -> list[
             retries=r["attempts"] - r["schedule_base"],
             url=r["ipn_url"],
             created_at=r["created_at"],
-            endpoint=endpoint_of(r["key_id"]),
+            endpoint=endpoint_from_row(r),
         )
         for r in list(rows)
     ]
@@ -199,6 +207,7 @@ def replay(
             "WHERE event_id = ?",
             [time.time(), event],
         )
+    ensure_pending_endpoints(db)  # dead letters from before schema 3 had no endpoint row
     return ids
 
 
@@ -218,6 +227,12 @@ def list_by_state(
             [*params, limit],
         )
     )
+
+
+def event_state(db: sqlite_utils.Database, event_id: str) -> str | None:
+    """The event's state, None when there is no such event."""
+    row = db.execute("SELECT state FROM events WHERE event_id = ?", [event_id]).fetchone()
+    return None if row is None else str(row[0])
 
 
 def list_events(db: sqlite_utils.Database, job_id: str) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.errors import ModemdError
-from modemd.model import Job, JobState
+from modemd.model import NEVER_SENT_STATES, Job, JobState
 
 SCALE = 10_000  # ledger amounts are in 1/10000 of the currency unit
 MAX_AMOUNT = 10**12  # 100 million units: a larger top-up or price is a typo
@@ -100,14 +100,16 @@ def ledger_rows(db: sqlite_utils.Database, key_id: int, limit: int = 20) -> list
     )
 
 
-def set_price(db: sqlite_utils.Database, destination: str, per_part: int) -> None:
-    """Price of one part to ``+<prefix>``, a country ``IT``, or ``*`` (everything else)."""
+def set_price(db: sqlite_utils.Database, destination: str, per_part: int) -> str:
+    """Price of one part to ``+<prefix>``, a country ``IT``, or ``*`` (everything else);
+    returns the destination."""
     if per_part < 0:
         raise ValueError("a price cannot be negative")
     db.table("prices").upsert(
         {"destination": destination, "per_part": per_part, "updated_at": time.time()},
         pk="destination",
     )
+    return destination
 
 
 def list_prices(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -145,9 +147,19 @@ def reserve(db: sqlite_utils.Database, job: Job, country: str | None) -> int | N
     return cost
 
 
+def reserved_for(db: sqlite_utils.Database, job: Job) -> int | None:
+    """What was reserved when ``job`` was accepted; None when its key had no wallet then."""
+    row = db.execute(
+        "SELECT -sum(amount) FROM ledger WHERE job_id = ? AND kind = 'reserve'", [job.job_id]
+    ).fetchone()
+    if row[0] is not None:
+        return int(row[0])
+    return 0 if has_wallet(db, job.key_id) else None
+
+
 def settle(db: sqlite_utils.Database, job: Job, previous: JobState) -> None:
     """Move the credit held for ``job`` after it went ``previous`` -> ``job.state``."""
-    if job.state not in (JobState.SENT, JobState.UNKNOWN, JobState.FAILED):
+    if job.state not in (JobState.SENT, JobState.UNKNOWN, JobState.FAILED, *NEVER_SENT_STATES):
         return
     row = db.execute(
         "SELECT coalesce(-sum(amount), 0), "
@@ -160,6 +172,10 @@ def settle(db: sqlite_utils.Database, job: Job, previous: JobState) -> None:
     if reserves == 0:  # no wallet at accept, or a free destination
         return
     cost = int(row[1]) // reserves  # what one send of this job costs
+    if job.state in NEVER_SENT_STATES:
+        if held:
+            _add(db, job.key_id, "refund", held, job_id=job.job_id, note=job.state.value)
+        return
     if job.state is JobState.FAILED:
         if previous in (JobState.QUEUED, JobState.SENDING) and held:
             _add(db, job.key_id, "refund", held, job_id=job.job_id, note="not sent")
@@ -167,3 +183,25 @@ def settle(db: sqlite_utils.Database, job: Job, previous: JobState) -> None:
     if held:
         _add(db, job.key_id, "release", held, job_id=job.job_id)
     _add(db, job.key_id, "charge", -cost, job_id=job.job_id, note=job.state.value)
+
+
+def reserve_within(db: sqlite_utils.Database, job: Job, country: str | None, available: int) -> int:
+    """``reserve`` for one job of a batch whose balance the caller read once (``available``);
+    returns what is left. Raises ``InsufficientCreditError`` when the job's cost exceeds it."""
+    cost = price_per_part(db, job.to, country) * job.parts
+    if cost == 0:
+        return available
+    if available < cost:
+        raise InsufficientCreditError(available, cost)
+    _add(db, job.key_id, "reserve", -cost, job_id=job.job_id)
+    return available - cost
+
+
+def reserve_costs(db: sqlite_utils.Database, key_id: int, costs: list[tuple[str, int]]) -> None:
+    """Hold each ``(job_id, cost)`` of a batch the caller checked against the balance."""
+    now = time.time()
+    db.conn.executemany(
+        "INSERT INTO ledger (key_id, job_id, kind, amount, note, created_at) "
+        "VALUES (?, ?, 'reserve', ?, '', ?)",
+        [(key_id, job_id, -cost, now) for job_id, cost in costs if cost],
+    )

@@ -18,13 +18,14 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
+from modemd.store import Store, endpoints
 from modemd.store import events as outbox
-from modemd.store.db import Store
 from modemd.store.events import OutboxEvent
+from modemd.webhooks.egress import EgressPolicy
 from modemd.webhooks.signing import signature_header
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ POST_TIMEOUT_S = 15.0  # Standard Webhooks recommends 15-30 s; Svix uses 15 s
 # Delay before attempt n+1 after n failures (Svix's schedule): immediately, 5 s, 5 min, 30 min,
 # 2 h, 5 h, 10 h, 10 h; then every 10 h (retried until acknowledged).
 RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+# Posts of one event since it was created or last replayed (not its lifetime ``attempts``):
+# immediately + the 7 delays of the schedule; then it is a dead letter.
+POSTS_BEFORE_DEAD_LETTER = 8
 JITTER = 0.1  # +-10 % so endpoints coming back are not hit by every retry at once
 MAX_CONCURRENT_POSTS = 16  # events of different jobs in flight at once
 RETRY_AFTER_MIN_S = 1.0  # a Retry-After of 0 would make us hammer the endpoint
@@ -59,8 +63,11 @@ class IpnSender:
         *,
         rng: random.Random | None = None,
         schedule: tuple[float, ...] = RETRY_SCHEDULE_S,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.store = store
+        # Read at every connect: the wiring adds the API's own address once it is bound.
+        self.egress = egress or EgressPolicy()
         self._schedule = schedule
         self._wake = asyncio.Event()
         self._rng = rng or random.Random()
@@ -76,7 +83,13 @@ class IpnSender:
     async def run(self) -> None:
         """Deliver until cancelled."""
         timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        # Events left pending by a database from before signed endpoints get their secret now:
+        # the outbox is then read without writing.
+        await self.store.write(endpoints.ensure_pending_endpoints)
+        connector = aiohttp.TCPConnector(
+            socket_factory=lambda info: self.egress.socket_factory(info)
+        )
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             self._session = session
             try:
                 while True:
@@ -98,8 +111,11 @@ class IpnSender:
             # What is due is in flight or waits behind an in-flight event of its job: each
             # finished post wakes us. With nothing in flight, look again shortly.
             delay = IDLE_WAKE_S if self._posts else 0.05
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+        # comes as the wake-up does (the sender then never stopped; seen as a hung shutdown).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
 
     def _start(self, event: OutboxEvent) -> None:
         self._in_flight.add(event.event_id)
@@ -119,7 +135,7 @@ class IpnSender:
                     "IPN %s %s to %s failed (attempt %d): %s%s",
                     event.type,
                     event.event_id,
-                    event.url,
+                    redact(event.url),
                     event.attempts + 1,
                     error,
                     "" if plan.next_at else "; given up (dead letter, replayable)",
@@ -178,12 +194,12 @@ def plan_next(
     schedule: tuple[float, ...] = RETRY_SCHEDULE_S,
 ) -> Plan:
     """What follows an attempt: only 2xx delivers; 410 disables the endpoint; 429/503 honour
-    Retry-After; after ``MAX_ATTEMPTS`` since the last replay, a dead letter."""
+    Retry-After; after ``POSTS_BEFORE_DEAD_LETTER`` since the last replay, a dead letter."""
     if status is not None and 200 <= status < 300:
         return Plan(True, None)
     if status == HTTPStatus.GONE:
         return Plan(False, None, gone=True)
-    if retries >= outbox.MAX_ATTEMPTS:
+    if retries >= POSTS_BEFORE_DEAD_LETTER:
         return Plan(False, None)
     delay = retry_delay(retries, rng, schedule)
     if status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE):
@@ -206,6 +222,23 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         except (TypeError, ValueError):
             return None
     return min(max(seconds, RETRY_AFTER_MIN_S), RETRY_AFTER_MAX_S)
+
+
+def redact(url: str) -> str:
+    """``url`` for a log line: no user or password, query values replaced (tokens live there)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unparsable URL)"
+    netloc = (
+        ("***@" if parts.username or parts.password else "")
+        + (f"[{host}]" if ":" in host else host)
+        + port
+    )
+    query = "&".join(f"{name}=***" for name, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def encode_body(payload: str, body_format: str) -> tuple[bytes, str]:
