@@ -389,7 +389,8 @@ SCHEMA = Section(
                     "quiet_hours",
                     HOURS,
                     None,
-                    "no automatic reply in these hours (it waits); STOP/START/HELP/JOIN exempt",
+                    "no automatic reply and no campaign (bulk-lane) job in these hours (they "
+                    "wait); STOP/START/HELP/JOIN replies and high-lane sends exempt",
                     '"21:00-08:00"',
                 ),
                 Key(

@@ -9,7 +9,17 @@ from typing import Any
 
 from aiohttp import web
 
-from modemd.api import admin, console, conversations, docs, health, ipn_routes, phone_hooks
+from modemd.api import (
+    admin,
+    campaigns,
+    console,
+    conversations,
+    docs,
+    health,
+    ipn_routes,
+    phone_hooks,
+    schedules,
+)
 from modemd.api.answers import answer
 from modemd.api.auth import (
     CONFIG,
@@ -28,6 +38,8 @@ from modemd.errors import StoreError
 from modemd.model import ApiKey, Pacing
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
+from modemd.runtime.campaigns import CampaignRunner
+from modemd.runtime.feeder import Feeder
 from modemd.store import Store, wallet
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
@@ -131,6 +143,7 @@ def create_app(
     metrics: Metrics | None = None,
     metrics_token: str | None = None,
     pacing: Callable[[str], Pacing] | None = None,
+    runner: CampaignRunner | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
@@ -149,6 +162,10 @@ def create_app(
     health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
     console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
     conversations.add_routes(app, _key_of, bank)  # issue 15: lists, opt-outs, rules, surveys
+    # issue 16: campaigns, job cancel; without a runner (tests of other routes) one that is
+    # never run: deferred and bulk jobs then wait in the database
+    campaigns.add_routes(app, runner or CampaignRunner(store, Feeder(store, bank)), _key_of)
+    schedules.add_routes(app, store, _key_of)  # issue 16: each slot makes a campaign
     return app
 
 

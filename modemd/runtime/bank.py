@@ -80,6 +80,10 @@ class Bank:
         self.pool(job.pin).put(job)
         return offers
 
+    def withdraw(self, which: Callable[[Job], bool]) -> list[Job]:
+        """Take back from every pool the waiting jobs ``which`` selects."""
+        return [job for pool in self.pools.values() for job in pool.withdraw(which)]
+
     def offers(self, pin: str, id_device: str | None = None) -> list[Offer]:
         return [
             Offer(w.device_id, pin, w.device.info.kind.value)
