@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modemd.at import commands as at
 from modemd.at.results import sim_problem
@@ -14,7 +15,7 @@ from modemd.drivers.registry import SerialModem, build_modem
 from modemd.drivers.serial_at import Timeouts
 from modemd.errors import DeviceError, ModemCommandError, PortClosedError
 from modemd.hardware.discovery import PROBE_TIMEOUT_S, Modem, find_at_port, group
-from modemd.hardware.net import ROUTE_TABLE, diagnose, is_phone_link
+from modemd.hardware.net import ROUTE_TABLE, check_app, diagnose, is_phone_link
 from modemd.hardware.udev import Port, Udev
 from modemd.model import LabelRule, PhoneConfig
 
@@ -54,8 +55,8 @@ async def examine(
     route_table: str = ROUTE_TABLE,
     devices: tuple[tuple[str, str], ...] = (),
 ) -> list[Finding]:
-    """Findings for every labelled or USB tty, every tethered phone's net interface, and every
-    (port, pin) the config lists (``[[devices]]``)."""
+    """Findings for every labelled or USB tty, every tethered phone's net interface, every
+    (port, pin) the config lists (``[[devices]]``) and every phone it lists by URL."""
     listed = _real_paths(tty for tty, _ in devices)
     ports = [
         p
@@ -70,6 +71,8 @@ async def examine(
         findings += await _examine_modem(modem.ports, modem.pin, timeout_s)
     for port in filter(is_phone_link, udev.ports("net")):
         findings.append(Finding(port.devnode, *await diagnose(port, phones, labels, route_table)))
+    for phone in (p for p in phones if p.url):  # at a fixed address: no udev involved
+        findings.append(Finding(phone.url, *await check_app(phone, phone.url, phone.pin, "config")))
     return sorted(findings, key=lambda f: f.device)
 
 
@@ -156,3 +159,27 @@ async def _examine_at(devnode: str, timeout_s: float) -> tuple[bool, str]:
         return False, f"modem stopped answering: {exc}"
     finally:
         await driver.close()
+
+
+GIVEN_UP = ("failed", "sim_locked")  # states where the daemon waits for a person
+
+
+def recovery_findings(devices: list[dict[str, Any]], usb_reset: bool) -> list[Finding]:
+    """What the running daemon gave up on (its database's device rows), in plain words."""
+    findings = []
+    for row in devices:
+        if row["state"] not in GIVEN_UP:
+            continue
+        why = row.get("last_error") or "no reason recorded"
+        if row["state"] == "sim_locked":
+            advice = "the SIM wants a PIN the config lacks (add its ICCID to [sim_pins]) or a PUK"
+        elif usb_reset:
+            advice = "power-cycle or replug it (the daemon retries hourly)"
+        else:
+            advice = (
+                "power-cycle or replug it, or set [recovery] usb_reset = true so the daemon "
+                "resets it over USB (the daemon retries hourly)"
+            )
+        words = f"{row['state']}: recovery gave up (last error: {why}); {advice}"
+        findings.append(Finding(f"{row['device_id']} ({row.get('port') or '?'})", False, words))
+    return findings
