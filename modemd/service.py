@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
+from modemd.api.tls import server_context
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.drivers import registry
 from modemd.emulators.modem import EmulatedBank
@@ -33,6 +34,8 @@ DRAIN_TIMEOUT_S = 40.0  # a step taking longer is stuck: log what hangs and go o
 
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
     """Run the daemon until SIGTERM/SIGINT (or cancellation)."""
+    # A wrong certificate is an error before anything starts.
+    tls = server_context(settings.option("server.tls_cert"), settings.option("server.tls_key"))
     stop = _stop_on_signals()  # before anything is announced: a SIGTERM then still drains
     store = Store(settings.db)
     await store.start()
@@ -100,8 +103,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             metrics_token=settings.option("server.metrics_token"),
             pacing=settings.pacing_of,
         )
-        runner, port = await start_site(app, settings.host, settings.port)
-        log.info("API listening on http://%s:%d", settings.host, port)
+        runner, port = await start_site(app, settings.host, settings.port, tls)
+        scheme = "https" if tls else "http"
+        log.info("API listening on %s://%s:%d", scheme, settings.host, port)
         if ready is not None:
             ready(port)
         notify("READY=1")

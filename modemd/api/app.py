@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -258,11 +259,14 @@ def create_app(
     return app
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Serve ``app`` on ``host:port`` (0: any free port); return the runner and the port."""
+async def start_site(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port`` (0: any free port; HTTPS with ``ssl_context``); return
+    the runner and the port."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     server = site._server
     bound = server.sockets[0].getsockname()[1] if server is not None else port  # type: ignore[attr-defined]
