@@ -32,6 +32,13 @@ SHUTDOWN_STEP_TIMEOUT_S = 10.0
 DRAIN_TIMEOUT_S = 40.0  # a step taking longer is stuck: log what hangs and go on
 
 
+def secrets_of(settings: Settings) -> list[str]:
+    """Values of the config that must never appear in a log line."""
+    found = [settings.admin_token, settings.option("server.metrics_token")]
+    found += [p.password for p in settings.phones] + [p.signing_key for p in settings.phones]
+    return [s for s in found if s]  # SIM PINs are never logged (and 4 digits match anything)
+
+
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
     """Run the daemon until SIGTERM/SIGINT (or cancellation)."""
     # A wrong certificate is an error before anything starts.

@@ -23,6 +23,7 @@ from modemd.api.listener import start_listener
 from modemd.cli.sockets import port_holder
 from modemd.emulators import modem as emulated_modem
 from modemd.errors import ConfigError, ModemdError
+from modemd.observe import logs
 from modemd.store import devices as device_rows
 from modemd.store.db import connect
 from modemd.store.files import check_database
@@ -133,7 +134,7 @@ class ModemdGroup(click.Group):
 def main(verbose: int) -> None:
     """modemd: an SMS gateway over banks of USB GSM modems."""
     level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level, "text")
 
 
 @main.command()
@@ -166,6 +167,12 @@ def main(verbose: int) -> None:
     default=None,
     help="Find modems labelled MODEMD_PIN by udev and follow hot-plug [config udev.enabled].",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default=None,
+    help="Log lines as text or JSON objects [server.log_format, text].",
+)
 def serve(
     config_file: str | None,
     host: str | None,
@@ -177,6 +184,7 @@ def serve(
     devices: tuple[str, ...],
     record: str | None,
     udev: bool | None,
+    log_format: str | None,
 ) -> None:
     """Run the daemon."""
     default_pin = pin or config.DEFAULT_PIN
@@ -196,6 +204,11 @@ def serve(
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     check_database(settings.db, must_exist=False)
+    logs.configure(
+        logging.getLogger().level,
+        log_format or settings.option("server.log_format"),
+        known_secrets=service.secrets_of(settings),
+    )
     try:
         asyncio.run(service.serve(settings))
     except OSError as exc:
