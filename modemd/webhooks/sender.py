@@ -98,8 +98,11 @@ class IpnSender:
             # What is due is in flight or waits behind an in-flight event of its job: each
             # finished post wakes us. With nothing in flight, look again shortly.
             delay = IDLE_WAKE_S if self._posts else 0.05
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that lands as the wake-up does, and the sender then never stops (a hung shutdown).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
 
     def _start(self, event: OutboxEvent) -> None:
         self._in_flight.add(event.event_id)
