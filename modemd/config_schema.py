@@ -8,9 +8,15 @@ writes (``template``), and readable as ``settings.option("section.key")``."""
 from __future__ import annotations
 
 import ipaddress
+import re
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
+
+import phonenumbers
+
+from modemd.conversations.words import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP
 
 DEFAULT_DB = "modemd.db"
 DEFAULT_HOST = "127.0.0.1"
@@ -68,6 +74,48 @@ LOG_FORMAT = _kind('"text" or "json"', lambda v: v in ("text", "json"))
 ADDRESSES = _kind(
     "a list of addresses or CIDRs",
     lambda v: isinstance(v, list) and all(isinstance(a, str) and _is_address(a) for a in v),
+    tuple,
+)
+
+
+def _is_zone(value: Any) -> bool:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (TypeError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return False
+    return True
+
+
+COUNTRY = _kind(
+    "an ISO 3166 alpha-2 country code (IT)",
+    lambda v: isinstance(v, str) and v.upper() in phonenumbers.SUPPORTED_REGIONS,
+    str.upper,
+)
+TIMEZONE = _kind("an IANA time zone (Europe/Rome)", lambda v: isinstance(v, str) and _is_zone(v))
+HOURS = _kind(
+    '"HH:MM-HH:MM" (local time; may span midnight)',
+    lambda v: (
+        isinstance(v, str)
+        and re.fullmatch(
+            r"([01][0-9]|2[0-3]):[0-5][0-9]-"
+            r"([01][0-9]|2[0-3]):[0-5][0-9]",
+            v.strip(),
+        )
+        is not None
+    ),
+    str.strip,
+)
+NUMBERS = _kind(
+    "a list of E.164 numbers (+393331234567)",
+    lambda v: (
+        isinstance(v, list)
+        and all(isinstance(n, str) and re.fullmatch(r"\+[0-9]{4,15}", n) for n in v)
+    ),
+    tuple,
+)
+WORDS = _kind(
+    "a list of words",
+    lambda v: isinstance(v, list) and all(isinstance(w, str) and w.strip() for w in v),
     tuple,
 )
 
@@ -261,6 +309,65 @@ SCHEMA = Section(
                     each="<IMEI>",
                 ),
             ),
+        ),
+        Section(
+            "pools",
+            "one pool (pin): its country, and how it answers inbound SMS",
+            (
+                Key("country", COUNTRY, None, "country of national numbers texting in", '"IT"'),
+                Key(
+                    "timezone",
+                    TIMEZONE,
+                    "UTC",
+                    "the pool's local time (quiet hours)",
+                    '"Europe/Rome"',
+                ),
+                Key(
+                    "quiet_hours",
+                    HOURS,
+                    None,
+                    "no automatic reply in these hours (it waits); STOP/START/HELP/JOIN exempt",
+                    '"21:00-08:00"',
+                ),
+                Key(
+                    "help_text",
+                    STR,
+                    DEFAULT_HELP,
+                    "the answer to HELP and INFO",
+                    '"Info: shop.example/sms. STOP per non ricevere altri messaggi."',
+                ),
+                Key(
+                    "stop_reply",
+                    STR,
+                    DEFAULT_STOP,
+                    "the answer to STOP and its synonyms",
+                    '"Non riceverai altri messaggi. START per riattivarli."',
+                ),
+                Key(
+                    "start_reply",
+                    STR,
+                    DEFAULT_START,
+                    "the answer to START, UNSTOP",
+                    '"Riceverai di nuovo i nostri messaggi. STOP per smettere."',
+                ),
+                Key(
+                    "stop_words",
+                    WORDS,
+                    (),
+                    "more opt-out words (any language)",
+                    '["ANNULLA", "BAJA"]',
+                ),
+                Key("start_words", WORDS, (), "more opt-in words", '["ALTA"]'),
+                Key("help_words", WORDS, (), "more help words", '["AIUTO", "AYUDA"]'),
+                Key(
+                    "own_numbers",
+                    NUMBERS,
+                    (),
+                    "this pool's SIM numbers: never answered automatically (no loops)",
+                    '["+393330000001"]',
+                ),
+            ),
+            each="<pin>",
         ),
     ),
 )

@@ -6,7 +6,7 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 log = logging.getLogger("modemd.devices")
 
@@ -266,6 +266,7 @@ class ApiKey:
     cors_origins: tuple[str, ...] = ()  # browser origins allowed: 'https://a.example', 'b.example'
     default_country: str | None = None  # ISO 3166 alpha-2 for numbers given without '+'
     rate_limit: int | None = None  # requests per minute; None: unlimited
+    transactional: bool = False  # OTPs, alerts: its sends reach numbers that opted out
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,3 +300,12 @@ class LabelRule:
         if found is None:
             return False
         return found == self.value or (self.key == "ID_PATH" and found.startswith(self.value + ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A number in a contact list, with what its replies may say about it."""
+
+    number: str  # E.164
+    name: str = ""
+    fields: dict[str, str] = field(default_factory=dict)  # more columns, for placeholders

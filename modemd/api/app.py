@@ -12,7 +12,7 @@ from typing import Any
 import sqlite_utils
 from aiohttp import web
 
-from modemd.api import admin, console, docs, health, ipn_routes, phone_hooks
+from modemd.api import admin, console, conversations, docs, health, ipn_routes, phone_hooks
 from modemd.api.auth import (
     CONFIG,
     STORE,
@@ -256,6 +256,7 @@ def create_app(
     phone_hooks.add_routes(app, bank)  # issue 10: phone webhooks, hints to poll at once
     health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
     console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
+    conversations.add_routes(app, _key_of, bank)  # issue 15: lists, opt-outs, rules, surveys
     return app
 
 

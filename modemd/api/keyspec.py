@@ -31,6 +31,7 @@ class KeySettings:
     cors_origins: tuple[str, ...] = ()
     default_country: str | None = None
     rate_limit: int | None = None
+    transactional: bool = False  # one-time passwords, alerts: may send to opted-out numbers
 
     def columns(self) -> dict[str, Any]:
         """As keyword arguments of ``store.keys.create_key``."""
@@ -116,7 +117,7 @@ def check_settings(data: dict[str, Any]) -> KeySettings:
     pin = data.get("pin")
     if isinstance(pin, bool) or not isinstance(pin, str | int) or not str(pin).strip():
         raise KeySettingsError("pin: required")
-    for flag in ("over_ip",):
+    for flag in ("over_ip", "transactional"):
         if not isinstance(data.get(flag, False), bool):
             raise KeySettingsError(f"{flag}: must be true or false")
     label = data.get("label") or ""
@@ -136,4 +137,5 @@ def check_settings(data: dict[str, Any]) -> KeySettings:
         cors_origins=tuple(dict.fromkeys(check_origin(e) for e in _strings(data, "cors_origins"))),
         default_country=check_country(country) if country else None,
         rate_limit=check_rate_limit(rate) if rate is not None else None,
+        transactional=bool(data.get("transactional", False)),
     )

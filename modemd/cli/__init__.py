@@ -310,4 +310,4 @@ def ipn_listen(host: str, port: int) -> None:
     run_until_interrupted(run())
 
 
-from modemd.cli import configfile, console, hardware, ipn, jobs, keys, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import configfile, console, hardware, ipn, jobs, keys, lists, rules, wallet  # noqa: E402,F401  (register their commands)

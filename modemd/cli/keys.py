@@ -45,6 +45,11 @@ def keys() -> None:
 )
 @click.option("--country", default=None, help="Default country (ISO: IT) for national numbers.")
 @click.option("--rate-limit", type=int, default=None, help="Requests per minute (default: none).")
+@click.option(
+    "--transactional",
+    is_flag=True,
+    help="One-time passwords, alerts: may send to numbers that opted out (STOP).",
+)
 @click.option("--label", default="", help="A name for humans.")
 @db_option
 def keys_create(
@@ -55,6 +60,7 @@ def keys_create(
     cors_origins: tuple[str, ...],
     country: str | None,
     rate_limit: int | None,
+    transactional: bool,
     label: str,
     db: str,
 ) -> None:
@@ -67,6 +73,7 @@ def keys_create(
         "cors_origins": list(cors_origins),
         "default_country": country,
         "rate_limit": rate_limit,
+        "transactional": transactional,
         "label": label,
     }
     try:
@@ -99,7 +106,9 @@ def keys_list(db: str) -> None:
         row["allow_ips"] = ",".join(row["allow_ips"])
         row["cors_origins"] = ",".join(row["cors_origins"])
     columns = ["key_id", "label", "prefix", "pin", "over_ip", "allow_ips", "cors_origins"]
-    _table(rows, [*columns, "default_country", "rate_limit", "ipn_url", "revoked_at"])
+    _table(
+        rows, [*columns, "default_country", "rate_limit", "transactional", "ipn_url", "revoked_at"]
+    )
 
 
 @keys.command("revoke")

@@ -21,7 +21,7 @@ KEY_PREFIX = "mdk_"
 LOOKUP_CHARS = 12  # characters of the key kept in clear for lookup (prefix included)
 LISTED = (
     "key_id, prefix, pin, allow_ips, over_ip, ipn_url, label, cors_origins, default_country, "
-    "rate_limit, created_at, revoked_at, previous_until"
+    "rate_limit, transactional, created_at, revoked_at, previous_until"
 )
 
 
@@ -45,6 +45,7 @@ def _key(row: dict[str, Any]) -> ApiKey:
         cors_origins=tuple(json.loads(row["cors_origins"])),
         default_country=row["default_country"],
         rate_limit=row["rate_limit"],
+        transactional=bool(row["transactional"]),
     )
 
 
@@ -59,6 +60,7 @@ def create_key(
     cors_origins: list[str] | tuple[str, ...] = (),
     default_country: str | None = None,
     rate_limit: int | None = None,
+    transactional: bool = False,
 ) -> tuple[ApiKey, str]:
     """Create a key; return it and the secret, which is never stored nor shown again."""
     secret, stored = _new_secret()
@@ -73,6 +75,7 @@ def create_key(
             "cors_origins": json.dumps(list(cors_origins)),
             "default_country": default_country,
             "rate_limit": rate_limit,
+            "transactional": int(transactional),
             "created_at": time.time(),
             "revoked_at": None,
         }
@@ -117,6 +120,7 @@ def list_keys(db: sqlite_utils.Database) -> list[dict[str, Any]]:
             json.loads(row["cors_origins"]),
         )
         row["over_ip"] = bool(row["over_ip"])
+        row["transactional"] = bool(row["transactional"])
     return rows
 
 

@@ -1,0 +1,81 @@
+"""Inbound SMS into conversations: each stored message goes through the engine (in one store
+transaction) and its reply, if any, is offered to the pool like any job. A timer releases
+replies held by quiet hours and ends survey sessions that timed out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from modemd.conversations.engine import Decision, Inbound, PoolPolicy
+from modemd.runtime.bank import Bank
+from modemd.store import replies, surveys
+from modemd.store.conversations import handle
+from modemd.store.db import Store
+
+log = logging.getLogger(__name__)
+
+TICK_S = 30.0  # quiet hours end on the minute: a reply waits at most this much longer
+
+
+class Conversations:
+    """The bridge from stored inbound messages to replies; ``policy(pin)`` is the pool's."""
+
+    def __init__(
+        self,
+        store: Store,
+        bank: Bank,
+        policy: Callable[[str], PoolPolicy],
+        own_numbers: Callable[[], frozenset[str]] = frozenset,
+    ) -> None:
+        self.store = store
+        self.bank = bank
+        self.policy = policy
+        self.own_numbers = own_numbers
+
+    @classmethod
+    def from_pools(
+        cls, store: Store, bank: Bank, pools: dict[str, dict[str, Any]]
+    ) -> Conversations:
+        """From the config's ``[pools."<pin>"]`` tables (a pool not named: the defaults)."""
+        policies = {pin: PoolPolicy.from_config(table) for pin, table in pools.items()}
+        default = PoolPolicy()
+        own = frozenset(n for table in pools.values() for n in table.get("own_numbers") or ())
+        return cls(store, bank, lambda pin: policies.get(pin, default), lambda: own)
+
+    async def on_inbound(self, msg: Inbound) -> Decision:
+        """Call after ``msg`` is committed; returns what was decided."""
+        device = (
+            msg.device_id
+            if msg.device_id and self.bank.has_device(msg.pin, msg.device_id)
+            else None
+        )
+        decision, job = await self.store.write(
+            handle, msg, self.policy(msg.pin), self.own_numbers(), device
+        )
+        if job is not None:
+            self.bank.submit(job)
+        return decision
+
+    async def tick(self, now: float | None = None) -> int:
+        """Release replies whose quiet hours are over; end sessions past their timeout."""
+        now = time.time() if now is None else now
+        jobs = await self.store.write(replies.release_due, now)
+        for job in jobs:
+            self.bank.submit(job)
+        ended = await self.store.write(surveys.expire, now)
+        if jobs or ended:
+            log.info("%d held replies released, %d survey sessions timed out", len(jobs), ended)
+        return len(jobs)
+
+    async def run(self) -> None:
+        """``tick`` forever (cancel to stop)."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("conversations: releasing held replies failed; trying again")
+            await asyncio.sleep(TICK_S)
