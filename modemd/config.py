@@ -43,7 +43,9 @@ class Settings:
     simulate_phones: int = 0  # emulated SMSGate phones to start in-process (same pin)
     record: str | None = None  # JSON-lines record of what the emulated network accepted
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For the API believes
-    admin_token: str | None = None  # admin API from anywhere with this Bearer token (else loopback)
+    admin_token: str | None = (
+        None  # admin API over TCP with this Bearer token (else only the socket)
+    )
     udev: bool = False  # discover labelled modems through udev and follow hot-plug
     labels: tuple[LabelRule, ...] = ()  # pins of devices that no udev rule labels
     sim_pins: dict[str, str] = field(default_factory=dict)  # ICCID -> SIM PIN

@@ -181,8 +181,16 @@ SCHEMA = Section(
                     "admin_token",
                     STR,
                     None,
-                    "admin API from anywhere with this Bearer token (env MODEMD_ADMIN_TOKEN)",
+                    "admin API over TCP with this Bearer token (env MODEMD_ADMIN_TOKEN)",
                     '"long-random"',
+                ),
+                Key(
+                    "admin_socket",
+                    STR,
+                    "/run/modemd/admin.sock",
+                    "admin API on this Unix socket (mode 0660; served when its directory "
+                    'exists, systemd\'s RuntimeDirectory); "" for none',
+                    '"/run/modemd/admin.sock"',
                 ),
                 Key(
                     "metrics_token",
@@ -211,6 +219,33 @@ SCHEMA = Section(
                     "text",
                     "log lines as text or JSON (event, job_id, device_id, pin); --log-format",
                     '"json"',
+                ),
+            ),
+        ),
+        Section(
+            "limits",
+            "the SMS-pumping guard: sends per API key per hour to one destination (off if unset)",
+            (
+                Key(
+                    "per_recipient_per_hour",
+                    POSITIVE,
+                    None,
+                    "sends to one number per key per hour; more answer blocked_destination",
+                    "10",
+                ),
+                Key(
+                    "per_prefix_per_hour",
+                    POSITIVE,
+                    None,
+                    "sends to one number prefix (prefix_digits long) per key per hour",
+                    "200",
+                ),
+                Key(
+                    "prefix_digits",
+                    POSITIVE,
+                    5,
+                    "digits of the prefix per_prefix_per_hour counts (+39333...: +39333)",
+                    "5",
                 ),
             ),
         ),

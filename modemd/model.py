@@ -267,6 +267,7 @@ class ApiKey:
     default_country: str | None = None  # ISO 3166 alpha-2 for numbers given without '+'
     rate_limit: int | None = None  # requests per minute; None: unlimited
     transactional: bool = False  # OTPs, alerts: its sends reach numbers that opted out
+    allow_premium: bool = False  # may send to premium-rate, shared-cost numbers and short codes
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from modemd.api.adminsocket import start_admin_socket
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.api.tls import server_context
@@ -20,16 +21,18 @@ from modemd.hardware.udev import Udev
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
+from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
+from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_STEP_TIMEOUT_S = 10.0
+SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a shutdown step taking longer is stuck: log it and go on
 # Sends in flight at SIGTERM may finish for this long (typical AT+CMGS: 2-6 s, tails 15-25 s);
 # the unit's TimeoutStopSec=60 leaves room for the rest of the shutdown.
-DRAIN_TIMEOUT_S = 40.0  # a step taking longer is stuck: log what hangs and go on
+DRAIN_TIMEOUT_S = 40.0
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -57,9 +60,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     store.on_commit.append(sender.wake)
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
+    talk = Conversations.from_pools(store, bank, settings.option("pools"))
+    talk_task: asyncio.Task[None] | None = None
     runner = None
     try:
         await bank.start()
+        talk_task = asyncio.create_task(talk.run(), name="conversations")  # after the refill
         ports = list(settings.devices)
         if settings.simulate:
             emulators = EmulatedBank.create(settings.simulate, record=settings.record)
@@ -101,7 +107,15 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             )
             await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
-        api = api_config(settings.trusted_proxies, settings.admin_token)
+        api = api_config(
+            settings.trusted_proxies,
+            settings.admin_token,
+            DestinationLimits(
+                prefix_digits=settings.option("limits.prefix_digits"),
+                per_prefix_per_hour=settings.option("limits.per_prefix_per_hour"),
+                per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
+            ),
+        )
         app = create_app(
             store,
             bank,
@@ -113,6 +127,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         runner, port = await start_site(app, settings.host, settings.port, tls)
         scheme = "https" if tls else "http"
         log.info("API listening on %s://%s:%d", scheme, settings.host, port)
+        if settings.option("server.admin_socket"):
+            await start_admin_socket(runner, settings.option("server.admin_socket"))
         if ready is not None:
             ready(port)
         notify("READY=1")
@@ -138,11 +154,10 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         if watchdog is not None:  # fed until the devices are closed: a hung close gets killed
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
-        for task in (sender_task, expiry_task):
+        tasks = [sender_task, expiry_task, *([talk_task] if talk_task else [])]
+        for task in tasks:
             task.cancel()
-        await _shutdown_step(
-            "IPN sender", asyncio.gather(sender_task, expiry_task, return_exceptions=True)
-        )
+        await _shutdown_step("IPN sender", asyncio.gather(*tasks, return_exceptions=True))
         if emulators is not None:
             await _shutdown_step("emulators", emulators.close())
         if phone_emulators is not None:

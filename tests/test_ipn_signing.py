@@ -21,7 +21,12 @@ from builders import tp_report
 from modemd.api.app import start_site
 from modemd.store import endpoints, events, reports
 from modemd.store.db import Store
-from modemd.webhooks.sender import IpnSender, parse_retry_after, plan_next
+from modemd.webhooks.sender import (
+    POSTS_BEFORE_DEAD_LETTER,
+    IpnSender,
+    parse_retry_after,
+    plan_next,
+)
 from modemd.webhooks.signing import sign, verify
 
 QUICK = (0.02, 0.02, 0.02)
@@ -152,13 +157,13 @@ async def test_410_disables_the_endpoint_and_replay_brings_it_back(
 
 async def test_exhausted_retries_make_a_dead_letter(store: Store, receiver: Receiver) -> None:
     _, job_id = await sent_job(store, receiver.url)
-    receiver.answers = [500] * events.MAX_ATTEMPTS
+    receiver.answers = [500] * POSTS_BEFORE_DEAD_LETTER
 
     async def dead() -> bool:
         return await event_states(store, job_id) == [("sms.sent", "failed")]
 
     await deliver(store, dead)
-    assert len(receiver.requests) == events.MAX_ATTEMPTS
+    assert len(receiver.requests) == POSTS_BEFORE_DEAD_LETTER
     before = datetime.now(UTC).timestamp() - 60
     replayed = await store.write(events.replay, since=before, until=before + 3600)
     assert len(replayed) == 1
@@ -170,7 +175,7 @@ def test_plan_next_table() -> None:
     assert plan_next(204, None, 1, now, rng).delivered
     assert plan_next(410, None, 1, now, rng).gone
     assert plan_next(302, None, 1, now, rng).next_at is not None  # redirects are failures
-    assert plan_next(500, None, events.MAX_ATTEMPTS, now, rng).next_at is None
+    assert plan_next(500, None, POSTS_BEFORE_DEAD_LETTER, now, rng).next_at is None
     assert plan_next(429, "120", 1, now, rng).next_at == now + 120
     assert plan_next(503, "0", 1, now, rng).next_at == now + 1  # bounded below
     assert 4.5 <= plan_next(500, "120", 1, now, rng).next_at - now <= 5.5  # only 429/503 ask

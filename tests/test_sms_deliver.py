@@ -9,7 +9,7 @@ import pytest
 
 from modemd.errors import PduError
 from modemd.sms.dcs import Alphabet, WaitingKind, parse_dcs
-from modemd.sms.deliver import decode_deliver
+from modemd.sms.deliver import MessageType, decode_deliver, message_type
 from modemd.sms.tpdu import TON_ALPHANUMERIC, TON_INTERNATIONAL, TON_UNKNOWN
 from modemd.sms.udh import Concat
 
@@ -410,3 +410,53 @@ def test_natural_key_tells_messages_apart() -> None:
     part1 = decode_deliver(pdu(first="44", dcs="08", ud="08050003010201" + "0041"))
     part2 = decode_deliver(pdu(first="44", dcs="08", ud="08050003010202" + "0041"))
     assert part1.natural_key != part2.natural_key  # same text, same second, other part
+
+
+def test_cmgr_length_with_the_smsc_part() -> None:
+    """python-gsmmodem test_modem.py: a recorded "+CMGR: 0,,35" and its PDU (SMSC part first)."""
+    pdu = "07917248014000F3240B917247587706F400003110824115248012C8329BFD06C9C373B8B82C97E741F034"
+    deliver = decode_deliver(pdu, tpdu_length=35)
+    assert (deliver.sender.value, deliver.text) == ("+27748577604", "Hello raspberry pi")
+    assert deliver.smsc is not None and deliver.smsc.value == "+27841004003"
+    assert deliver.scts == datetime(2013, 1, 28, 14, 51, 42, tzinfo=zone(8))
+    assert deliver.notes == ()
+
+
+def test_cmgr_length_without_the_smsc_part() -> None:
+    tpdu = pdu()[2:]  # a modem that prints only the TPDU
+    deliver = decode_deliver(tpdu, tpdu_length=len(tpdu) // 2)
+    assert (deliver.smsc, deliver.text) == (None, "hello")
+
+
+def test_cmgr_length_that_does_not_match_is_noted() -> None:
+    deliver = decode_deliver(pdu(), tpdu_length=99)
+    assert deliver.text == "hello"
+    assert deliver.notes == (f"<length> 99 does not match the PDU's {len(pdu()) // 2} octets",)
+
+
+@pytest.mark.parametrize(
+    ("hex_pdu", "kind"),
+    [
+        pytest.param(GSMMODEM[0].pdu, MessageType.DELIVER, id="deliver"),
+        pytest.param(  # ModemManager test_pdu_not_stored: a status report read from memory
+            "07914356060013F1065A098136397339F7219011700463802190117004638030",
+            MessageType.STATUS_REPORT,
+            id="status-report",
+        ),
+        pytest.param(  # ModemManager test_pdu_stored_by_us: a SUBMIT the host wrote (+CMGW)
+            "002100098136397339F70008224F60597D4F60597D4F60597D4F60597D4F60597D4F60597D4F60597D4F60"
+            "597D4F60",
+            MessageType.SUBMIT,
+            id="submit",
+        ),
+        pytest.param("0003", MessageType.RESERVED, id="reserved"),
+    ],
+)
+def test_message_type_of_a_stored_pdu(hex_pdu: str, kind: MessageType) -> None:
+    assert message_type(hex_pdu) is kind
+
+
+def test_message_type_of_garbage_is_a_pdu_error() -> None:
+    with pytest.raises(PduError) as caught:
+        message_type("05")
+    assert caught.value.raw == "05"

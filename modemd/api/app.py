@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import ssl
 from collections.abc import Callable
 from typing import Any
 
-import sqlite_utils
 from aiohttp import web
 
 from modemd.api import admin, console, conversations, docs, health, ipn_routes, phone_hooks
+from modemd.api.answers import answer
 from modemd.api.auth import (
     CONFIG,
     STORE,
@@ -21,54 +20,19 @@ from modemd.api.auth import (
     authenticate,
     caller_ip,
 )
-from modemd.api.contract import (
-    PAYLOAD_TOO_LARGE,
-    RATE_LIMITED,
-    STORE_ERROR,
-    OtherAnswer,
-    StatusCode,
-    body,
-    other_body,
-)
+from modemd.api.contract import PAYLOAD_TOO_LARGE, RATE_LIMITED, STORE_ERROR, StatusCode
 from modemd.api.cors import cors_headers
-from modemd.api.validation import RequestError, SendRequest, parse_send
+from modemd.api.send import BANK, MAX_BODY_BYTES, send
+from modemd.api.validation import RequestError
 from modemd.errors import StoreError
-from modemd.model import ApiKey, Job, Pacing
+from modemd.model import ApiKey, Pacing
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
-from modemd.sms.encoding import split_message
+from modemd.store import Store, wallet
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
-from modemd.store import wallet
-from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 64 * 1024  # a send is < 8 KB even as UCS-2 form data; larger is abuse or a bug
-BANK: web.AppKey[Bank] = web.AppKey("bank", Bank)
-
-
-def _answer(code: StatusCode, message: str, **extra: Any) -> web.Response:
-    payload = body(code, message=message, **extra)
-    return web.json_response(payload, status=int(payload["response"]))
-
-
-def _other(
-    answer: OtherAnswer, message: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.json_response(other_body(answer, message), status=answer.http, headers=headers)
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response(
-        {
-            "response": str(status),
-            "status_code": str(StatusCode.PARAM_ERROR.value),
-            "status": "param_error",
-            "message": message,
-        },
-        status=status,
-    )
 
 
 @web.middleware
@@ -88,98 +52,26 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
             exc.reason,
         )
         if exc.status == PAYLOAD_TOO_LARGE.http:
-            return _other(PAYLOAD_TOO_LARGE, f"the body is over {MAX_BODY_BYTES} bytes")
-        return _error(exc.status, exc.reason)
+            return answer(PAYLOAD_TOO_LARGE, f"the body is over {MAX_BODY_BYTES} bytes")
+        allow = exc.headers.get("Allow")  # a 405 says which methods the route has
+        return answer(
+            exc.status,
+            exc.reason,
+            headers={"Allow": allow} if allow else None,
+            status_code=str(StatusCode.PARAM_ERROR.value),
+            status="param_error",
+        )
     except RateLimitedError as exc:
         log.info(
             "%s %s from %s: rate limited: %s", request.method, request.path, request.remote, exc
         )
         retry_after = str(max(1, math.ceil(exc.retry_after_s)))
-        return _other(
-            RATE_LIMITED, f"{exc}; retry in {retry_after} s", {"Retry-After": retry_after}
+        return answer(
+            RATE_LIMITED, f"{exc}; retry in {retry_after} s", headers={"Retry-After": retry_after}
         )
     except StoreError as exc:
         log.error("%s %s: store failed: %s", request.method, request.path, exc)
-        return _other(STORE_ERROR, "the job store cannot write right now; nothing was accepted")
-
-
-async def _fields(request: web.Request) -> dict[str, Any]:
-    """The request's fields: JSON object, or form (urlencoded / multipart), or query string."""
-    if (request.content_length or 0) > MAX_BODY_BYTES:
-        raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length or 0)
-    if request.content_type == "application/json":
-        raw = await request.read()
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            # ValueError also covers integers too long to convert; RecursionError deep nesting
-            raise RequestError(StatusCode.PARAM_ERROR, f"malformed JSON: {exc}"[:200]) from exc
-        if not isinstance(data, dict):
-            raise RequestError(StatusCode.PARAM_ERROR, "the JSON body must be an object")
-        return data
-    if request.method == "POST" and request.can_read_body:
-        try:
-            return dict(await request.post())
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise RequestError(StatusCode.PARAM_ERROR, f"malformed form: {exc}"[:200]) from exc
-    return dict(request.query)
-
-
-def _accept(
-    db: sqlite_utils.Database, key: ApiKey, wanted: SendRequest, pin: str
-) -> tuple[Job, int | None]:
-    """Insert the job and reserve its cost in one transaction (no credit: neither happens)."""
-    split = split_message(wanted.msg)
-    job = job_rows.insert_job(
-        db,
-        key_id=key.key_id,
-        pin=pin,
-        to=wanted.to,
-        message=wanted.msg,
-        parts=split.count,
-        encoding=split.encoding.value,
-        id_device=wanted.id_device,
-    )
-    return job, wallet.reserve(db, job, wanted.country)
-
-
-async def send(request: web.Request) -> web.Response:
-    """POST /api/v1/send: accept a job durably and offer it to the pool."""
-    try:
-        fields = await _fields(request)
-        key, ok_code = await authenticate(request, fields)
-        wanted = parse_send(fields, key.default_country)
-        pin = wanted.pin or key.pin
-        if pin != key.pin:
-            raise RequestError(StatusCode.API_KEY_ERROR, f"this apikey is not valid for pin {pin}")
-        bank = request.app[BANK]
-        if wanted.id_device is not None and not bank.has_device(pin, wanted.id_device):
-            raise RequestError(
-                StatusCode.TOKEN_OR_ID_DEVICE_ERROR,
-                f"device {wanted.id_device} is not in the pool of pin {pin}",
-            )
-        job, cost = await request.app[STORE].write(_accept, key, wanted, pin)
-    except RequestError as exc:
-        log.info("send from %s refused: %s (%s)", caller_ip(request), exc.message, exc.code.name)
-        return _answer(exc.code, exc.message)
-    except wallet.InsufficientCreditError as exc:
-        log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
-        return _answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
-    offers = bank.submit(job)
-    return _answer(
-        ok_code,
-        "accepted: handed to the pool; the IPN reports sent and delivered",
-        job_id=job.job_id,
-        to=job.to,
-        length=len(job.message),
-        parts=job.parts,
-        encoding=job.encoding,
-        **({"cost": wallet.format_amount(cost)} if cost is not None else {}),
-        records=[
-            {"device_id": o.device_id, "pin": o.pin, "kind": o.kind, "state": "offered"}
-            for o in offers
-        ],
-    )
+        return answer(STORE_ERROR, "the job store cannot write right now; nothing was accepted")
 
 
 async def _key_of(request: web.Request) -> ApiKey | web.Response:
@@ -188,7 +80,7 @@ async def _key_of(request: web.Request) -> ApiKey | web.Response:
         key, _ = await authenticate(request, dict(request.query))
     except RequestError as exc:
         log.info("%s from %s refused: %s", request.path, caller_ip(request), exc.message)
-        return _answer(exc.code, exc.message)
+        return answer(exc.code, exc.message)
     return key
 
 
@@ -199,7 +91,7 @@ async def get_job(request: web.Request) -> web.Response:
         return key
     detail = await request.app[STORE].read(job_rows.get_job_detail, request.match_info["job_id"])
     if detail is None or detail["pin"] != key.pin:
-        return web.json_response({"response": "404", "message": "no such job"}, status=404)
+        return answer(404, "no such job")
     return web.json_response({"response": "200", "job": detail})
 
 

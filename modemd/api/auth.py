@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from modemd.api.adminsocket import unix_peer
 from modemd.api.contract import StatusCode
 from modemd.api.keyspec import check_network
 from modemd.api.ratelimit import RateLimiter
 from modemd.api.validation import RequestError, ip_allowed, plain_address, read_apikey
 from modemd.model import ApiKey
 from modemd.store import keys as key_rows
+from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -31,12 +33,21 @@ class ApiConfig:
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
     admin_token: str | None = None  # admin API from anywhere with ``Bearer <token>``
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    destination_limits: DestinationLimits | None = None  # the SMS-pumping guard ([limits])
 
 
-def api_config(trusted_proxies: Iterable[str] = (), admin_token: str | None = None) -> ApiConfig:
+def api_config(
+    trusted_proxies: Iterable[str] = (),
+    admin_token: str | None = None,
+    destination_limits: DestinationLimits | None = None,
+) -> ApiConfig:
     """Checked config; a bad proxy entry raises ``ValueError`` naming it."""
     networks = tuple(ipaddress.ip_network(check_network(p)) for p in trusted_proxies)
-    return ApiConfig(trusted_proxies=networks, admin_token=admin_token or None)
+    return ApiConfig(
+        trusted_proxies=networks,
+        admin_token=admin_token or None,
+        destination_limits=destination_limits,
+    )
 
 
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
@@ -100,12 +111,20 @@ async def authenticate(
     raise RequestError(StatusCode.UNAUTHORIZED_IP, f"IP {ip} is not allowed for this apikey")
 
 
-def is_admin(request: web.Request) -> bool:
-    """The admin token, or a loopback peer that is not relaying someone else's request."""
+def admin_actor(request: web.Request) -> str | None:
+    """Who is asking for the admin API: a peer of the admin Unix socket (the socket file's
+    permissions let it connect; its credentials are read with SO_PEERCRED), or the bearer of
+    the admin token; None for anyone else. Never because of the address it comes from."""
+    peer = unix_peer(request)
+    if peer is not None:
+        return peer
     token = request.app[CONFIG].admin_token
     given = request.headers.get("Authorization", "")
-    if token and given.lower().startswith("bearer "):
-        return hmac.compare_digest(given[7:].strip().encode(), token.encode())
-    peer = plain_address(request.remote or "")
-    relayed = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
-    return peer is not None and peer.is_loopback and not relayed
+    presented = given[7:].strip().encode(errors="replace")
+    if (
+        token
+        and given.lower().startswith("bearer ")
+        and hmac.compare_digest(presented, token.encode())
+    ):
+        return "admin token"
+    return None

@@ -1,6 +1,6 @@
-"""The GenioApi contract: status codes 1-9 with their names and HTTP statuses, and the few
-answers outside it. README's tables are generated from here (``markdown_tables``; a test checks
-that README carries them verbatim)."""
+"""The GenioApi contract: status codes 1-9 with their names and HTTP statuses, modemd's
+extensions 10-12, and the few answers outside it. README's tables are generated from here
+(``markdown_tables``; a test checks that README carries them verbatim)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ class StatusCode(enum.IntEnum):
     MISSING_TO_NUMBER = 7
     MISSING_MSG = 8
     BALANCE_ERROR = 9  # the key's wallet cannot cover the cost
+    # modemd's extensions (GenioApi stops at 9); a client that knows only 1-9 still has HTTP
+    OPTED_OUT = 10  # the recipient asked not to be sent to (STOP)
+    BLOCKED_DESTINATION = 11  # premium/shared-cost/short-code number, or a destination limit
+    IDEMPOTENCY_CONFLICT = 12  # an Idempotency-Key seen before with a different request
 
 
 STATUS_NAMES: dict[StatusCode, str] = {
@@ -33,6 +37,9 @@ STATUS_NAMES: dict[StatusCode, str] = {
     StatusCode.MISSING_TO_NUMBER: "missing_to_number",
     StatusCode.MISSING_MSG: "missing_msg",
     StatusCode.BALANCE_ERROR: "balance_error",
+    StatusCode.OPTED_OUT: "opted_out",
+    StatusCode.BLOCKED_DESTINATION: "blocked_destination",
+    StatusCode.IDEMPOTENCY_CONFLICT: "idempotency_conflict",
 }
 
 HTTP_STATUS: dict[StatusCode, int] = {
@@ -45,6 +52,9 @@ HTTP_STATUS: dict[StatusCode, int] = {
     StatusCode.MISSING_TO_NUMBER: 400,
     StatusCode.MISSING_MSG: 400,
     StatusCode.BALANCE_ERROR: 402,
+    StatusCode.OPTED_OUT: 409,
+    StatusCode.BLOCKED_DESTINATION: 422,
+    StatusCode.IDEMPOTENCY_CONFLICT: 422,
 }
 
 WHEN: dict[StatusCode, str] = {
@@ -58,6 +68,11 @@ WHEN: dict[StatusCode, str] = {
     StatusCode.MISSING_TO_NUMBER: "`to` missing or empty",
     StatusCode.MISSING_MSG: "`msg` missing or empty",
     StatusCode.BALANCE_ERROR: "the key has a wallet and its credit is less than the send's cost",
+    StatusCode.OPTED_OUT: "the recipient opted out of messages from this pin (replied STOP)",
+    StatusCode.BLOCKED_DESTINATION: "a destination the key may not send to (premium rate, "
+    "shared cost, short code) or over a per-destination limit; the message says which",
+    StatusCode.IDEMPOTENCY_CONFLICT: "an `Idempotency-Key` already used in the last 24 h with "
+    "a different request",
 }
 
 

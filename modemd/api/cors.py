@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from modemd.api.answers import answer
 from modemd.api.auth import CALLER_KEY, STORE
 from modemd.store import keys as key_rows
 
@@ -46,10 +47,8 @@ async def _preflight(request: web.Request, origin: str) -> web.Response:
     allowed = key.cors_origins if key else await store.read(key_rows.live_cors_origins)
     if not origin_allowed(origin, allowed):
         log.info("CORS preflight %s from origin %.100r refused", request.path, origin)
-        return web.json_response(
-            {"response": "403", "status": "cors_origin_refused", "message": "origin not allowed"},
-            status=403,
-            headers={"Vary": "Origin"},
+        return answer(
+            403, "origin not allowed", headers={"Vary": "Origin"}, status="cors_origin_refused"
         )
     return web.Response(
         status=204,

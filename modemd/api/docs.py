@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from modemd.api.answers import answer
 from modemd.model import ApiKey
 
 SPEC_DIR = Path(__file__).parent / "spec"
@@ -65,9 +66,9 @@ def _operation_html(method: str, path: str, op: dict[str, Any]) -> list[str]:
     if body:
         out.append("<p>Body: " + ", ".join(f"<code>{_cell(t)}</code>" for t in body))
     out.append("<ul>")
-    for status, answer in op.get("responses", {}).items():
-        ref = answer.get("$ref", "")
-        text = answer.get("description") or ref.rsplit("/", 1)[-1]
+    for status, response in op.get("responses", {}).items():
+        ref = response.get("$ref", "")
+        text = response.get("description") or ref.rsplit("/", 1)[-1]
         out.append(f"<li><code>{_cell(status)}</code> {_cell(text)}</li>")
     out.append("</ul>")
     return out
@@ -178,7 +179,7 @@ def add_routes(app: web.Application, key_of: KeyOf) -> None:
         lang = request.match_info["lang"]
         if lang not in SAMPLE_FILES:
             message = f"no sample for {lang[:32]!r}; try one of {', '.join(SAMPLE_FILES)}"
-            return web.json_response({"response": "404", "message": message}, status=404)
+            return answer(404, message)
         return web.Response(
             text=sample_source(lang, key.pin),
             content_type="text/plain",

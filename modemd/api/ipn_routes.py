@@ -7,9 +7,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from modemd.api.answers import answer
 from modemd.errors import InvalidTransitionError
 from modemd.model import ApiKey, EventState
 from modemd.runtime.bank import Bank
+from modemd.store import audit
 from modemd.store import events as outbox
 from modemd.store import jobs as job_rows
 from modemd.store.db import Store
@@ -21,10 +23,6 @@ Authenticate = Callable[[web.Request], Awaitable[ApiKey | web.Response]]
 KeyedHandler = Callable[[web.Request, ApiKey], Awaitable[web.Response]]
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 EVENT_STATES = {s.value for s in EventState}
-
-
-def _problem(status: int, message: str) -> web.Response:
-    return web.json_response({"response": str(status), "message": message}, status=status)
 
 
 def _when(value: str | None, name: str) -> float | None:
@@ -55,16 +53,24 @@ def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Aut
         """GET /api/v1/ipn?state=failed: the key's events in a state (dead letters)."""
         state = request.query.get("state", EventState.FAILED.value)
         if state not in EVENT_STATES:
-            return _problem(400, f"state must be one of {', '.join(sorted(EVENT_STATES))}")
+            return answer(400, f"state must be one of {', '.join(sorted(EVENT_STATES))}")
         rows = await store.read(outbox.list_by_state, state, key.key_id)
         return web.json_response({"response": "200", "events": rows})
 
     async def replay_one(request: web.Request, key: ApiKey) -> web.Response:
         """POST /api/v1/ipn/{event_id}/replay: send a dead letter again (same webhook-id)."""
         event_id = request.match_info["event_id"]
-        replayed = await store.write(outbox.replay, key_id=key.key_id, event_id=event_id)
+        replayed = await store.write(
+            audit.audited,
+            f"api key {key.key_id}",
+            "ipn.replay",
+            event_id,
+            outbox.replay,
+            key_id=key.key_id,
+            event_id=event_id,
+        )
         if not replayed:
-            return _problem(404, f"no dead letter {event_id} for this key")
+            return answer(404, f"no dead letter {event_id} for this key")
         log.info("IPN %s replayed on request of key %d", event_id, key.key_id)
         return web.json_response({"response": "200", "replayed": replayed})
 
@@ -72,7 +78,16 @@ def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Aut
         """POST /api/v1/ipn/replay?since=&until=: every dead letter created in the range."""
         since = _when(request.query.get("since"), "since")
         until = _when(request.query.get("until"), "until")
-        replayed = await store.write(outbox.replay, key_id=key.key_id, since=since, until=until)
+        replayed = await store.write(
+            audit.audited,
+            f"api key {key.key_id}",
+            "ipn.replay",
+            f"key {key.key_id}",
+            outbox.replay,
+            key_id=key.key_id,
+            since=since,
+            until=until,
+        )
         log.info("%d IPNs replayed on request of key %d", len(replayed), key.key_id)
         return web.json_response({"response": "200", "replayed": replayed})
 
@@ -81,11 +96,11 @@ def add_routes(app: web.Application, store: Store, bank: Bank, authenticate: Aut
         job_id = request.match_info["job_id"]
         job = await store.read(job_rows.get_job, job_id)
         if job is None or job.key_id != key.key_id:
-            return _problem(404, "no such job")
+            return answer(404, "no such job")
         try:
             queued = await store.write(job_rows.retry_by_operator, job_id)
         except InvalidTransitionError as exc:
-            return _problem(409, str(exc))
+            return answer(409, str(exc))
         log.warning("job %s retried by its key's owner after %s", job_id, job.state)
         offers = bank.submit(queued)
         return web.json_response(

@@ -32,6 +32,7 @@ class KeySettings:
     default_country: str | None = None
     rate_limit: int | None = None
     transactional: bool = False  # one-time passwords, alerts: may send to opted-out numbers
+    allow_premium: bool = False  # premium-rate, shared-cost numbers and short codes allowed
 
     def columns(self) -> dict[str, Any]:
         """As keyword arguments of ``store.keys.create_key``."""
@@ -117,7 +118,7 @@ def check_settings(data: dict[str, Any]) -> KeySettings:
     pin = data.get("pin")
     if isinstance(pin, bool) or not isinstance(pin, str | int) or not str(pin).strip():
         raise KeySettingsError("pin: required")
-    for flag in ("over_ip", "transactional"):
+    for flag in ("over_ip", "transactional", "allow_premium"):
         if not isinstance(data.get(flag, False), bool):
             raise KeySettingsError(f"{flag}: must be true or false")
     label = data.get("label") or ""
@@ -138,4 +139,5 @@ def check_settings(data: dict[str, Any]) -> KeySettings:
         default_country=check_country(country) if country else None,
         rate_limit=check_rate_limit(rate) if rate is not None else None,
         transactional=bool(data.get("transactional", False)),
+        allow_premium=bool(data.get("allow_premium", False)),
     )

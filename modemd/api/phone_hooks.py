@@ -12,6 +12,7 @@ import time
 
 from aiohttp import web
 
+from modemd.api.answers import answer
 from modemd.model import HintKind
 from modemd.runtime.bank import Bank
 
@@ -29,10 +30,6 @@ STATUS = {
 }
 
 
-def _answer(status: int, message: str) -> web.Response:
-    return web.json_response({"response": str(status), "message": message}, status=status)
-
-
 async def phone_webhook(request: web.Request) -> web.Response:
     """Hand the webhook to the device it names; answer what it made of it."""
     device_id = request.match_info["device_id"]
@@ -43,7 +40,7 @@ async def phone_webhook(request: web.Request) -> web.Response:
         log.info(
             "phone webhook %s from %s: %d %s", request.path, request.remote, status, verdict.detail
         )
-    return _answer(status, f"phone {device_id}: {verdict.detail}")
+    return answer(status, f"phone {device_id}: {verdict.detail}")
 
 
 def add_routes(app: web.Application, bank: Bank) -> None:

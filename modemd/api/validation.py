@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +12,17 @@ import phonenumbers
 
 from modemd.api.contract import StatusCode
 
+log = logging.getLogger(__name__)
+
 MAX_MESSAGE_CHARS = 1600  # ~10 GSM-7 parts; longer texts are almost always a client bug
 MAX_SHORT_CODE_DIGITS = 6  # national short codes (e.g. 4916) are never given a country prefix
+MAX_IDEMPOTENCY_KEY_CHARS = 255  # Stripe's limit; a UUID is 36
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
+# Number types that cost the sender (toll fraud, "SMS pumping"): refused unless the key allows.
+BLOCKED_TYPES = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE: "premium_rate",
+    phonenumbers.PhoneNumberType.SHARED_COST: "shared_cost",
+}
 _DIALLED = re.compile(r"^\+?[0-9(][0-9\s\-().]*$")  # '+' only in front; no sign, no letters
 _SEPARATORS = re.compile(r"[\s\-().]")
 _DIGITS = re.compile(r"^[0-9]{3,15}$")  # E.164 allows 15 digits; short codes 3+
@@ -36,6 +46,17 @@ class RequestError(Exception):
         self.message = message
 
 
+def _utf8(value: str, name: str) -> str:
+    """``value`` if it can be stored and sent: JSON's ``\\ud800`` (a lone surrogate) cannot."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RequestError(
+            StatusCode.PARAM_ERROR, f"'{name}' is not valid Unicode (a lone surrogate?)"
+        ) from exc
+    return value
+
+
 def _text(fields: dict[str, Any], name: str) -> str:
     value = fields.get(name)
     if value is None:
@@ -44,7 +65,7 @@ def _text(fields: dict[str, Any], name: str) -> str:
         raise RequestError(StatusCode.PARAM_ERROR, f"'{name}' must be a string")
     if isinstance(value, int) and value < 0:
         raise RequestError(StatusCode.PARAM_ERROR, f"'{name}' cannot be negative")
-    return str(value).strip()
+    return _utf8(str(value), name).strip()
 
 
 def read_apikey(fields: dict[str, Any], authorization: str | None) -> str:
@@ -70,8 +91,15 @@ def normalise_number(raw: str, default_country: str | None) -> tuple[str, str | 
             StatusCode.PARAM_ERROR, f"'to' must have 3 to 15 digits: {digits[:32]!r}"
         )
     international = digits.startswith("+")
-    if not international and (default_country is None or len(digits) <= MAX_SHORT_CODE_DIGITS):
+    if not international and len(digits) <= MAX_SHORT_CODE_DIGITS:
         return digits, default_country
+    if not international and default_country is None:
+        raise RequestError(
+            StatusCode.PARAM_ERROR,
+            f"'to' {digits} has no '+' and the key has no default country: which country? "
+            "Send it as +<country code><number> (a '+' in a form or URL must be sent as %2B, "
+            "else it arrives as a space and is lost)",
+        )
     try:
         number = phonenumbers.parse(digits, None if international else default_country)
     except phonenumbers.NumberParseException as exc:
@@ -82,17 +110,29 @@ def normalise_number(raw: str, default_country: str | None) -> tuple[str, str | 
     return e164, phonenumbers.region_code_for_number(number)
 
 
-def parse_send(fields: dict[str, Any], default_country: str | None = None) -> SendRequest:
-    """Check the message fields (after the key): number, then text. Unknown fields are ignored."""
+def _lost_plus(value: Any) -> Any:
+    """A form-encoded ``to=+39...`` arrives as ``" 39..."`` (``+`` means space there): the one
+    leading space before digits is the sender's ``+``."""
+    if isinstance(value, str) and re.match(r"^ [0-9]", value):
+        return "+" + value[1:]
+    return value
+
+
+def parse_send(
+    fields: dict[str, Any], default_country: str | None = None, *, form: bool = False
+) -> SendRequest:
+    """Check the message fields (after the key): number, then text. Unknown fields are ignored.
+
+    ``form``: the fields were URL-encoded, where a ``+`` not written as ``%2B`` became a space."""
     pin = _text(fields, "pin")
-    raw_to = _text(fields, "to")
+    raw_to = _text({"to": _lost_plus(fields.get("to")) if form else fields.get("to")}, "to")
     if not raw_to:
         raise RequestError(StatusCode.MISSING_TO_NUMBER, "missing 'to' number")
     to, country = normalise_number(raw_to, default_country)
     msg_value = fields.get("msg")
     if msg_value is not None and not isinstance(msg_value, str):
         raise RequestError(StatusCode.PARAM_ERROR, "'msg' must be a string")
-    msg = msg_value or ""
+    msg = _utf8(msg_value or "", "msg")
     if not msg.strip():
         raise RequestError(StatusCode.MISSING_MSG, "missing 'msg'")
     if len(msg) > MAX_MESSAGE_CHARS:
@@ -101,6 +141,44 @@ def parse_send(fields: dict[str, Any], default_country: str | None = None) -> Se
         )
     id_device = _text(fields, "id_device") or None
     return SendRequest(pin=pin, to=to, country=country, msg=msg, id_device=id_device)
+
+
+def blocked_number(to: str) -> tuple[str, str] | None:
+    """(reason, detail) when ``to`` is a number a key may not send to by default: a short code,
+    a premium-rate or shared-cost number; None otherwise (numbers of unknown type pass, logged)."""
+    if not to.startswith("+"):
+        if len(to) <= MAX_SHORT_CODE_DIGITS:
+            return "short_code", f"{to} is a short code (premium services use them)"
+        return None
+    try:
+        number = phonenumbers.parse(to, None)
+    except phonenumbers.NumberParseException:
+        return None
+    kind = phonenumbers.number_type(number)
+    if kind in BLOCKED_TYPES:
+        name = BLOCKED_TYPES[kind]
+        return name, f"{to} is a {name.replace('_', '-')} number; this key may not send to it"
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        log.info("send to %s: number type unknown to phonenumbers; allowed", to)
+    return None
+
+
+def idempotency_key(fields: dict[str, Any], header: str | None) -> str | None:
+    """The ``Idempotency-Key`` header, or the ``idempotency_key`` field; None when absent."""
+    value = header if header is not None else fields.get("idempotency_key")
+    if value is None or value == "":
+        return None
+    if (
+        not isinstance(value, str)
+        or not _IDEMPOTENCY_KEY.match(value)
+        or len(value) > MAX_IDEMPOTENCY_KEY_CHARS
+    ):
+        raise RequestError(
+            StatusCode.PARAM_ERROR,
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII "
+            "characters without spaces (a UUID is best)",
+        )
+    return value
 
 
 def plain_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -1,140 +1,35 @@
 """The ``modemd`` command: a thin click shell over the service and the store.
 
-The group lives here; commands of one area may live in a module of this package that is
-imported at the bottom of this file (each registers itself on ``main``)."""
+The group and what commands share live in ``common``; the daemon's own commands are here, and
+each area's commands in a module of this package imported at the bottom of this file (each
+registers itself on ``main``)."""
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import logging
-import sys
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-import sqlite_utils
 
 from modemd import config, service
 from modemd.api.listener import start_listener
-from modemd.cli.sockets import port_holder
+from modemd.cli.common import (
+    CONFIG_HELP,
+    _table,
+    call_api,
+    db_option,
+    in_use,
+    main,
+    open_db,
+    run_until_interrupted,
+)
 from modemd.emulators import modem as emulated_modem
-from modemd.errors import ConfigError, ModemdError
+from modemd.errors import ConfigError
 from modemd.observe import logs
 from modemd.store import devices as device_rows
-from modemd.store.db import connect
 from modemd.store.files import check_database
-from modemd.timefmt import local_iso
-
-F = TypeVar("F", bound=Callable[..., Any])
-CONFIG_HELP = "TOML config file [$MODEMD_CONFIG, else /etc/modemd/modemd.toml if present]."
-
-
-def _remember_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value:
-        ctx.meta["modemd.config"] = value
-
-
-def _resolve_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
-    """--db here, else --db given to the group (``jobs --db X show``), else the config's."""
-    if value:
-        ctx.meta["modemd.db"] = value
-        return value
-    if "modemd.db" in ctx.meta:
-        return str(ctx.meta["modemd.db"])
-    try:
-        return config.load(config.config_file(ctx.meta.get("modemd.config"))).db
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def db_option(fn: F) -> F:
-    """``--db`` (the database path, resolved as the daemon does) and ``--config``."""
-    fn = click.option(
-        "--db",
-        default=None,
-        metavar="PATH",
-        callback=_resolve_db,
-        help="SQLite database file [$MODEMD_DB, else server.db of the config, else ./modemd.db].",
-    )(fn)
-    return click.option(
-        "--config",
-        default=None,
-        metavar="FILE",
-        expose_value=False,
-        is_eager=True,
-        callback=_remember_config,
-        help=CONFIG_HELP,
-    )(fn)
-
-
-def open_db(path: str, *, create: bool = False) -> sqlite_utils.Database:
-    """The database at ``path``; only commands that add something may ``create`` it."""
-    check_database(path, must_exist=not create)
-    return connect(path)
-
-
-def run_until_interrupted(work: Coroutine[Any, Any, None]) -> None:
-    """Run a foreground service until Ctrl-C, which is how it is meant to stop (exit 0)."""
-    try:
-        asyncio.run(work)
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
-
-
-def in_use(exc: OSError, host: str, port: int, choose: str) -> click.ClickException:
-    """A bind that failed because the port is taken, as one line naming the holder if known."""
-    if exc.errno != errno.EADDRINUSE:
-        raise exc
-    holder = port_holder(port)
-    by = f" by {holder}" if holder else ""
-    return click.ClickException(f"port {port} on {host} is in use{by}: stop it, or choose {choose}")
-
-
-def _cell(column: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if column.endswith("_at") and isinstance(value, int | float) and not isinstance(value, bool):
-        return local_iso(value)
-    return str(value)
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if not rows:
-        click.echo("(none)")
-        return
-    cells = [{c: _cell(c, r.get(c)) for c in columns} for r in rows]
-    widths = {c: max(len(c), *(len(r[c]) for r in cells)) for c in columns}
-    click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
-    for row in cells:
-        click.echo("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
-
-
-class ModemdGroup(click.Group):
-    """modemd's own errors (bad config, unusable database) end as one ``Error:`` line, exit 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ModemdError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except PermissionError as exc:
-            raise click.ClickException(
-                f"{exc.filename or ''}: {exc.strerror} (run as the daemon's user, "
-                "e.g. sudo -u modemd modemd ...)"
-            ) from exc
-
-
-@click.group(cls=ModemdGroup)
-@click.version_option(package_name="modemd", prog_name="modemd", message="%(prog)s %(version)s")
-@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
-def main(verbose: int) -> None:
-    """modemd: an SMS gateway over banks of USB GSM modems."""
-    level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
-    logs.configure(level, "text")
 
 
 @main.command()
@@ -242,42 +137,6 @@ def send(url: str, key: str, pin: str | None, to: str, msg: str) -> None:
     call_api(url, "/api/v1/send", payload, key)
 
 
-def call_api(url: str, path: str, payload: dict[str, Any], key: str) -> dict[str, Any]:
-    """POST JSON to a running daemon; print the answer; exit 1 unless it says 200."""
-    request = urllib.request.Request(
-        url.rstrip("/") + path,
-        data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            body = response.read()
-    except urllib.error.HTTPError as exc:
-        body = exc.read()
-    except urllib.error.URLError as exc:
-        raise click.ClickException(f"cannot reach {url}: {exc.reason}") from exc
-    click.echo(body.decode())
-    try:
-        answer: dict[str, Any] = json.loads(body)
-    except ValueError as exc:
-        raise click.ClickException(f"{url} answered something that is not JSON") from exc
-    if answer.get("response") != "200":
-        sys.exit(1)
-    return answer
-
-
-url_option = click.option(
-    "--url",
-    default=f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}",
-    show_default=True,
-    help="The daemon's API.",
-)
-key_option = click.option(
-    "--key", envvar="MODEMD_KEY", required=True, help="API key (env MODEMD_KEY)."
-)
-
-
 @main.command()
 @click.option("--count", default=3, show_default=True, help="Number of emulated modems.")
 @click.option("--record", default=None, help="Append a JSON line per accepted SMS here.")
@@ -310,4 +169,17 @@ def ipn_listen(host: str, port: int) -> None:
     run_until_interrupted(run())
 
 
-from modemd.cli import configfile, console, hardware, ipn, jobs, keys, lists, rules, wallet  # noqa: E402,F401  (register their commands)
+from modemd.cli import (  # noqa: E402,F401  (register their commands)
+    audit,
+    configfile,
+    console,
+    hardware,
+    ipn,
+    jobs,
+    keys,
+    lists,
+    rules,
+    wallet,
+)
+
+__all__ = ["main"]

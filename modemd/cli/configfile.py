@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from modemd import config
-from modemd.cli import main
+from modemd.cli.common import main
 from modemd.config_check import template
 from modemd.errors import ConfigError
 

@@ -8,7 +8,7 @@ import sys
 import click
 
 from modemd import config
-from modemd.cli import CONFIG_HELP, main
+from modemd.cli.common import CONFIG_HELP, main
 from modemd.errors import ConfigError
 from modemd.hardware.discovery import PIN_LABEL
 from modemd.hardware.doctor import examine

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from modemd.cli import _table, db_option, main, open_db
-from modemd.store import endpoints
+from modemd.cli.common import _table, audited, db_option, main, open_db
+from modemd.store import endpoints, keys
 from modemd.store import events as outbox
 from modemd.timefmt import parse_time
 
@@ -58,8 +58,18 @@ def replay(
     """Send dead letters again (same webhook-id); a running daemon picks them up within 30 s."""
     if event_id is None and since is None and until is None and key_id is None:
         raise click.UsageError("name an EVENT_ID, or a range with --since/--until/--key-id")
-    ids = outbox.replay(
-        open_db(db),
+    database = open_db(db)
+    if event_id is not None:
+        state = outbox.event_state(database, event_id)
+        if state is None:
+            raise click.ClickException(f"no event {event_id} (see `modemd ipn list`)")
+        if state != "failed":
+            raise click.ClickException(f"event {event_id} is {state}, not a dead letter")
+    ids = audited(
+        database,
+        "ipn.replay",
+        event_id or (f"key {key_id}" if key_id is not None else "dead letters"),
+        outbox.replay,
         key_id=key_id,
         event_id=event_id,
         since=_time(since, "--since"),
@@ -79,7 +89,9 @@ def replay(
 def secret(key_id: int, rotate: bool, db: str) -> None:
     """Print the key's signing secret (whsec_...), for verifying IPNs."""
     database = open_db(db)
-    endpoint = (endpoints.rotate_secret if rotate else endpoints.get_endpoint)(database, key_id)
+    if not keys.key_exists(database, key_id):
+        raise click.ClickException(f"no key {key_id} (see `modemd keys list`)")
+    endpoint = (endpoints.rotate_secret if rotate else endpoints.ensure_endpoint)(database, key_id)
     click.echo(endpoint.secret)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modemd.api.keyspec import KeySettingsError, check_settings
-from modemd.cli import _table, db_option, main, open_db
+from modemd.cli.common import _table, audited, db_option, main, open_db
 from modemd.store import endpoints
 from modemd.store import keys as key_rows
 
@@ -50,6 +50,12 @@ def keys() -> None:
     is_flag=True,
     help="One-time passwords, alerts: may send to numbers that opted out (STOP).",
 )
+@click.option(
+    "--allow-premium",
+    is_flag=True,
+    help="May send to premium-rate and shared-cost numbers and to short codes (refused by "
+    "default: SMS pumping).",
+)
 @click.option("--label", default="", help="A name for humans.")
 @db_option
 def keys_create(
@@ -61,6 +67,7 @@ def keys_create(
     country: str | None,
     rate_limit: int | None,
     transactional: bool,
+    allow_premium: bool,
     label: str,
     db: str,
 ) -> None:
@@ -74,6 +81,7 @@ def keys_create(
         "default_country": country,
         "rate_limit": rate_limit,
         "transactional": transactional,
+        "allow_premium": allow_premium,
         "label": label,
     }
     try:
@@ -86,9 +94,9 @@ def keys_create(
             "note: no --allow-ip and no --over-ip: every call will get unauthorized_ip", err=True
         )
     database = open_db(db, create=True)
-    key, secret = key_rows.create_key(database, **wanted.columns())
+    key, secret = audited(database, "key.create", "key", key_rows.create_key, **wanted.columns())
     if wanted.columns().get("ipn_url"):
-        signing = endpoints.get_endpoint(database, key.key_id).secret
+        signing = endpoints.ensure_endpoint(database, key.key_id).secret
         click.echo(
             f"IPN signing secret (verify webhook-signature with it; also "
             f"`modemd ipn secret {key.key_id}`): {signing}"
@@ -116,7 +124,7 @@ def keys_list(db: str) -> None:
 @db_option
 def keys_revoke(key_id: int, db: str) -> None:
     """End a key now (its rotated-out secret too)."""
-    if not key_rows.revoke_key(open_db(db), key_id):
+    if not audited(open_db(db), "key.revoke", f"key {key_id}", key_rows.revoke_key, key_id):
         raise click.ClickException(f"no live key {key_id}")
     click.echo(f"key {key_id} revoked")
 
@@ -133,7 +141,9 @@ def keys_revoke(key_id: int, db: str) -> None:
 @db_option
 def keys_rotate(key_id: int, grace: int, db: str) -> None:
     """A new secret for the same key (settings, wallet, jobs kept), printed once, last line."""
-    rotated = key_rows.rotate_key(open_db(db), key_id, float(grace))
+    rotated = audited(
+        open_db(db), "key.rotate", f"key {key_id}", key_rows.rotate_key, key_id, float(grace)
+    )
     if rotated is None:
         raise click.ClickException(f"no live key {key_id}")
     click.echo(f"key {key_id} rotated; the old secret works {grace} s more; store this one now:")

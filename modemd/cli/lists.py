@@ -12,7 +12,7 @@ import click
 import sqlite_utils
 
 from modemd.api.validation import RequestError, normalise_number
-from modemd.cli import _table, db_option, main, open_db
+from modemd.cli.common import _table, db_option, main, open_db
 from modemd.conversations.members_csv import CsvImportError, export_members, parse_members
 from modemd.model import Member
 from modemd.store import contacts, optouts

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from modemd.cli import _table, call_api, db_option, key_option, main, url_option
+from modemd.cli.common import _table, call_api, db_option, key_option, main, url_option
 from modemd.cli.lists import pin_option, read, write
 from modemd.conversations.engine import RuleKind
 from modemd.conversations.specs import DEFAULT_PERIOD_S, check_rule, check_survey

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from modemd.api.keyspec import KeySettingsError, check_destination
-from modemd.cli import _table, db_option, main, open_db
+from modemd.cli.common import _table, audited, db_option, main, open_db
 from modemd.store import keys as key_rows
 from modemd.store import wallet as wallets
 
@@ -36,7 +36,9 @@ def wallet_topup(key_id: int, amount: str, note: str, db: str) -> None:
     if key_rows.get_key(database, key_id) is None:
         raise click.ClickException(f"no live key {key_id}")
     with database.conn:
-        found = wallets.topup(database, key_id, value, note)
+        found = audited(
+            database, "wallet.topup", f"key {key_id}", wallets.topup, key_id, value, note
+        )
     click.echo(f"key {key_id}: balance {wallets.format_amount(found.available)}")
 
 
@@ -47,6 +49,8 @@ def wallet_topup(key_id: int, amount: str, note: str, db: str) -> None:
 def wallet_show(key_id: int, limit: int, db: str) -> None:
     """Balance, reserved and spent credit of a key, and its last ledger rows."""
     database = open_db(db)
+    if not key_rows.key_exists(database, key_id):
+        raise click.ClickException(f"no key {key_id} (see `modemd keys list`)")
     found = wallets.balance(database, key_id)
     if not found.enabled:
         click.echo(f"key {key_id}: no wallet (sends are not priced)")
@@ -75,7 +79,7 @@ def wallet_price(destination: str, per_part: str, db: str) -> None:
     price = _amount(per_part, "PER_PART")
     database = open_db(db, create=True)
     with database.conn:
-        wallets.set_price(database, where, price)
+        audited(database, "price.set", where, wallets.set_price, where, price)
     click.echo(f"{where}: {wallets.format_amount(price)} per part")
 
 

@@ -80,6 +80,7 @@ class PoolPolicy:
     help_words: frozenset[str] = HELP_WORDS
     timezone: str = "UTC"
     quiet_hours: tuple[time, time] | None = None  # [start, end) local time; may span midnight
+    country: str | None = None  # ISO region of national numbers texting in (IT)
 
     @classmethod
     def from_config(cls, table: dict[str, object]) -> PoolPolicy:
@@ -99,6 +100,7 @@ class PoolPolicy:
             help_words=word_set(HELP_WORDS, table.get("help_words") or ()),  # type: ignore[arg-type]
             timezone=str(table.get("timezone") or "UTC"),
             quiet_hours=quiet,
+            country=str(table["country"]) if table.get("country") else None,
         )
 
 

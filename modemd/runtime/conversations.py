@@ -8,9 +8,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from modemd.conversations.engine import Decision, Inbound, PoolPolicy
+import phonenumbers
+
+from modemd.conversations.engine import MAX_SHORT_CODE_DIGITS, Decision, Inbound, PoolPolicy
 from modemd.runtime.bank import Bank
 from modemd.store import replies, surveys
 from modemd.store.conversations import handle
@@ -19,6 +22,20 @@ from modemd.store.db import Store
 log = logging.getLogger(__name__)
 
 TICK_S = 30.0  # quiet hours end on the minute: a reply waits at most this much longer
+
+
+def international(sender: str, country: str | None) -> str:
+    """A national number (digits, longer than a short code) as E.164 with the pool's country,
+    so it matches the numbers jobs were sent to; anything else as it is."""
+    if country is None or not sender.isdigit() or len(sender) <= MAX_SHORT_CODE_DIGITS:
+        return sender
+    try:
+        number = phonenumbers.parse(sender, country)
+    except phonenumbers.NumberParseException:
+        return sender
+    if not phonenumbers.is_possible_number(number):
+        return sender
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class Conversations:
@@ -48,14 +65,14 @@ class Conversations:
 
     async def on_inbound(self, msg: Inbound) -> Decision:
         """Call after ``msg`` is committed; returns what was decided."""
+        policy = self.policy(msg.pin)
+        msg = replace(msg, sender=international(msg.sender, policy.country))
         device = (
             msg.device_id
             if msg.device_id and self.bank.has_device(msg.pin, msg.device_id)
             else None
         )
-        decision, job = await self.store.write(
-            handle, msg, self.policy(msg.pin), self.own_numbers(), device
-        )
+        decision, job = await self.store.write(handle, msg, policy, self.own_numbers(), device)
         if job is not None:
             self.bank.submit(job)
         return decision

@@ -8,6 +8,7 @@ time stamp that is no date, a lone UTF-16 surrogate) is decoded and listed in ``
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 from dataclasses import dataclass
@@ -28,12 +29,25 @@ from modemd.sms.udh import NO_HEADER, Concat, UserDataHeader, parse_udh
 
 __all__ = [
     "Deliver",
+    "MessageType",
     "decode_deliver",
     "decode_text",
+    "message_type",
 ]
 
 
 MTI_DELIVER = 0x00
+
+
+class MessageType(enum.IntEnum):
+    """TP-MTI of a PDU a modem hands up (from the network, or stored by the modem itself)."""
+
+    DELIVER = 0  # an inbound message
+    SUBMIT = 1  # an outbound message the modem stored (+CMGW) or a listing of sent ones
+    STATUS_REPORT = 2  # a delivery report
+    RESERVED = 3  # 23.040 reserves it: log and keep the raw PDU
+
+
 _MTI_MASK = 0x03
 _MMS = 0x04  # TP-More-Messages-to-Send, set when there are NO more messages
 _SRI = 0x20  # TP-Status-Report-Indication
@@ -93,11 +107,28 @@ class Deliver:
         return hashlib.sha256(canonical.encode()).hexdigest()[:_KEY_HEX_DIGITS]
 
 
-def decode_deliver(pdu_hex: str) -> Deliver:
-    """Decode an SMS-DELIVER PDU (SMSC part first); PduError with ``raw`` if it cannot be."""
+def decode_deliver(pdu_hex: str, *, tpdu_length: int | None = None) -> Deliver:
+    """Decode an SMS-DELIVER PDU; PduError with ``raw`` if it cannot be.
+
+    ``tpdu_length`` is the <length> of +CMGR/+CMGL/+CMT (octets after the SMSC part): when the
+    hex holds exactly that many octets the modem left the SMSC part out, else it comes first.
+    """
     raw = "".join(pdu_hex.split()).upper()
     try:
-        return _decode(raw)
+        return _decode(raw, tpdu_length)
+    except PduError as exc:
+        raise PduError(str(exc), raw=raw) from None
+
+
+def message_type(pdu_hex: str, *, tpdu_length: int | None = None) -> MessageType:
+    """What a stored or routed PDU is (23.040 9.2.3.1), to pick its decoder; PduError if garbage.
+
+    A modem's memory holds DELIVERs, STATUS-REPORTs and SUBMITs side by side (+CMGL=4).
+    """
+    raw = "".join(pdu_hex.split()).upper()
+    try:
+        reader, _ = _open(raw, tpdu_length, [])
+        return MessageType(reader.octet("first octet") & _MTI_MASK)
     except PduError as exc:
         raise PduError(str(exc), raw=raw) from None
 
@@ -118,9 +149,20 @@ def decode_text(
     return text, tuple(notes)
 
 
-def _decode(raw: str) -> Deliver:
-    reader = PduReader(from_hex(raw))
-    smsc = reader.smsc()
+def _open(raw: str, tpdu_length: int | None, notes: list[str]) -> tuple[PduReader, Address | None]:
+    """A reader at the first octet, and the SMSC part (absent: exactly ``tpdu_length`` octets)."""
+    data = from_hex(raw)
+    reader = PduReader(data)
+    if tpdu_length is not None and tpdu_length == len(data):
+        return reader, None
+    if tpdu_length is not None and 1 + data[0] + tpdu_length != len(data):
+        notes.append(f"<length> {tpdu_length} does not match the PDU's {len(data)} octets")
+    return reader, reader.smsc()
+
+
+def _decode(raw: str, tpdu_length: int | None) -> Deliver:
+    notes: list[str] = []
+    reader, smsc = _open(raw, tpdu_length, notes)
     first = reader.octet("first octet")
     if first & _MTI_MASK != MTI_DELIVER:
         raise PduError(f"not an SMS-DELIVER: TP-MTI is {first & _MTI_MASK}")
@@ -129,7 +171,6 @@ def _decode(raw: str) -> Deliver:
     dcs = parse_dcs(reader.octet("TP-DCS"))
     scts_raw = reader.take(7, "TP-SCTS")
     udl = reader.octet("TP-UDL")
-    notes: list[str] = []
     if dcs.reserved:
         notes.append(f"reserved TP-DCS 0x{dcs.raw:02X} read as {dcs.alphabet.value}")
     scts = decode_timestamp(scts_raw)

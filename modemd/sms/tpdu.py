@@ -54,8 +54,8 @@ class PduReader:
         self._pos = 0
 
     @property
-    def position(self) -> int:
-        return self._pos
+    def remaining(self) -> int:
+        return len(self._data) - self._pos
 
     def take(self, count: int, field: str) -> bytes:
         """Return the next ``count`` octets."""
@@ -209,9 +209,22 @@ def pack_septets(header: bytes, offset: int, septets: bytes) -> bytes:
 
 
 def unpack_septets(data: bytes, count: int) -> bytes:
-    """The first ``count`` septets of packed ``data``, header septets included."""
-    bits = int.from_bytes(data, "little")
-    return bytes((bits >> (7 * index)) & 0x7F for index in range(count))
+    """The first ``count`` septets of packed ``data``, header septets included (0 past the end)."""
+    septets = bytearray()
+    carry = held = 0  # bits not yet emitted, and how many
+    for octet in data:
+        if len(septets) == count:
+            break
+        carry |= octet << held
+        held += 8
+        while held >= 7 and len(septets) < count:
+            septets.append(carry & 0x7F)
+            carry >>= 7
+            held -= 7
+    while len(septets) < count:
+        septets.append(carry & 0x7F)
+        carry >>= 7
+    return bytes(septets)
 
 
 def _address_value(toa: int, data: bytes, semi_octets: int) -> Address:

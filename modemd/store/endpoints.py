@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import secrets
 import time
 from dataclasses import dataclass
@@ -39,27 +40,53 @@ class Endpoint:
         return live
 
 
-def get_endpoint(db: sqlite_utils.Database, key_id: int) -> Endpoint:
-    """The key's endpoint settings, created with a fresh secret on first use."""
+def endpoint_from_row(row: Any) -> Endpoint:
+    """An ``Endpoint`` from a row carrying its columns (under their own names)."""
+    return Endpoint(**{f.name: row[f.name] for f in dataclasses.fields(Endpoint)})
+
+
+def get_endpoint(db: sqlite_utils.Database, key_id: int) -> Endpoint | None:
+    """The key's endpoint settings; None before its first IPN (a read never creates one)."""
     rows = list(db.table("ipn_endpoints").rows_where("key_id = ?", [key_id]))
-    if not rows:
-        row: dict[str, Any] = {
-            "key_id": key_id,
-            "secret": new_secret(),
-            "previous_secret": None,
-            "previous_until": None,
-            "format": "json",
-            "disabled_at": None,
-            "disabled_reason": None,
-        }
-        db.table("ipn_endpoints").insert(row)
-        rows = [row]
-    return Endpoint(**rows[0])
+    return endpoint_from_row(rows[0]) if rows else None
+
+
+def ensure_endpoint(db: sqlite_utils.Database, key_id: int) -> Endpoint:
+    """The key's endpoint settings, created with a fresh secret on first use (a write)."""
+    found = get_endpoint(db, key_id)
+    if found is not None:
+        return found
+    row: dict[str, Any] = {
+        "key_id": key_id,
+        "secret": new_secret(),
+        "previous_secret": None,
+        "previous_until": None,
+        "format": "json",
+        "disabled_at": None,
+        "disabled_reason": None,
+    }
+    db.table("ipn_endpoints").insert(row)
+    return Endpoint(**row)
+
+
+def ensure_pending_endpoints(db: sqlite_utils.Database) -> int:
+    """Endpoints for keys with pending events but none yet (events from before schema 3, or
+    replayed from then): the sender signs only with a stored secret. Returns how many."""
+    missing = [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT e.key_id FROM events e LEFT JOIN ipn_endpoints p USING (key_id) "
+            "WHERE e.state = 'pending' AND p.key_id IS NULL"
+        )
+    ]
+    for key_id in missing:
+        ensure_endpoint(db, key_id)
+    return len(missing)
 
 
 def rotate_secret(db: sqlite_utils.Database, key_id: int) -> Endpoint:
     """New secret; the old one keeps signing (second signature) for ``ROTATION_OVERLAP_S``."""
-    old = get_endpoint(db, key_id)
+    old = ensure_endpoint(db, key_id)
     db.table("ipn_endpoints").update(
         key_id,
         {
@@ -68,20 +95,20 @@ def rotate_secret(db: sqlite_utils.Database, key_id: int) -> Endpoint:
             "previous_until": time.time() + ROTATION_OVERLAP_S,
         },
     )
-    return get_endpoint(db, key_id)
+    return ensure_endpoint(db, key_id)
 
 
 def set_format(db: sqlite_utils.Database, key_id: int, body_format: str) -> Endpoint:
     if body_format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    get_endpoint(db, key_id)
+    ensure_endpoint(db, key_id)
     db.table("ipn_endpoints").update(key_id, {"format": body_format})
-    return get_endpoint(db, key_id)
+    return ensure_endpoint(db, key_id)
 
 
 def disable(db: sqlite_utils.Database, key_id: int, reason: str) -> None:
     """Stop posting to the key's endpoint (it said 410 Gone); its pending events dead-letter."""
-    get_endpoint(db, key_id)
+    ensure_endpoint(db, key_id)
     values = {"disabled_at": time.time(), "disabled_reason": reason}
     db.table("ipn_endpoints").update(key_id, values)
     db.execute(
@@ -91,5 +118,5 @@ def disable(db: sqlite_utils.Database, key_id: int, reason: str) -> None:
 
 
 def enable(db: sqlite_utils.Database, key_id: int) -> None:
-    get_endpoint(db, key_id)
+    ensure_endpoint(db, key_id)
     db.table("ipn_endpoints").update(key_id, {"disabled_at": None, "disabled_reason": None})

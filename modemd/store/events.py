@@ -16,9 +16,13 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import EventState, EventType, Job
-from modemd.store.endpoints import Endpoint, disable, get_endpoint
-
-MAX_ATTEMPTS = 8  # immediately + the 7 delays of the retry schedule; then a dead letter
+from modemd.store.endpoints import (
+    Endpoint,
+    disable,
+    endpoint_from_row,
+    ensure_endpoint,
+    ensure_pending_endpoints,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +60,7 @@ def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict
     url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [job.key_id]).fetchone()
     state = EventState.NO_ENDPOINT
     if url and url[0]:
-        endpoint = get_endpoint(db, job.key_id)  # its secret exists before the first post
+        endpoint = ensure_endpoint(db, job.key_id)  # its secret exists before the first post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
     db.table("events").insert(
         {
@@ -77,24 +81,19 @@ def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict
 
 
 def due_events(db: sqlite_utils.Database, now: float, limit: int = 100) -> list[OutboxEvent]:
-    """Pending events whose time has come and that are the oldest pending one of their job."""
+    """Pending events whose time has come and that are the oldest pending one of their job
+    (a read: every pending event's endpoint exists, see ``ensure_pending_endpoints``)."""
     rows = db.query(
         "SELECT e.event_id, e.job_id, e.key_id, e.type, e.payload, e.attempts, e.schedule_base, "
-        "e.created_at, k.ipn_url "
-        "FROM events e JOIN api_keys k USING (key_id) "
+        "e.created_at, k.ipn_url, p.secret, p.previous_secret, p.previous_until, p.format, "
+        "p.disabled_at, p.disabled_reason "
+        "FROM events e JOIN api_keys k USING (key_id) JOIN ipn_endpoints p USING (key_id) "
         "WHERE e.state = 'pending' AND e.next_attempt_at <= ? AND k.ipn_url IS NOT NULL "
         "AND NOT EXISTS (SELECT 1 FROM events o WHERE o.job_id = e.job_id "
         "  AND o.state = 'pending' AND o.seq < e.seq) "
         "ORDER BY e.seq LIMIT ?",
         [now, limit],
     )
-    endpoints: dict[int, Endpoint] = {}  # one look-up per key, not per event
-
-    def endpoint_of(key_id: int) -> Endpoint:
-        if key_id not in endpoints:
-            endpoints[key_id] = get_endpoint(db, key_id)
-        return endpoints[key_id]
-
     return [
         OutboxEvent(
             event_id=r["event_id"],
@@ -106,7 +105,7 @@ def due_events(db: sqlite_utils.Database, now: float, limit: int = 100) -> list[
             retries=r["attempts"] - r["schedule_base"],
             url=r["ipn_url"],
             created_at=r["created_at"],
-            endpoint=endpoint_of(r["key_id"]),
+            endpoint=endpoint_from_row(r),
         )
         for r in list(rows)
     ]
@@ -199,6 +198,7 @@ def replay(
             "WHERE event_id = ?",
             [time.time(), event],
         )
+    ensure_pending_endpoints(db)  # dead letters from before schema 3 had no endpoint row
     return ids
 
 
@@ -218,6 +218,12 @@ def list_by_state(
             [*params, limit],
         )
     )
+
+
+def event_state(db: sqlite_utils.Database, event_id: str) -> str | None:
+    """The event's state, None when there is no such event."""
+    row = db.execute("SELECT state FROM events WHERE event_id = ?", [event_id]).fetchone()
+    return None if row is None else str(row[0])
 
 
 def list_events(db: sqlite_utils.Database, job_id: str) -> list[dict[str, Any]]:

@@ -13,40 +13,39 @@ import sqlite_utils
 
 from modemd.errors import InvalidTransitionError
 from modemd.model import (
-    FINAL_JOB_STATES,
-    JOB_TRANSITIONS,
     MANUAL_RETRY_FROM,
     EventType,
     Job,
     JobState,
     SentPart,
 )
-from modemd.store import events, reports, wallet
+from modemd.store import reports
+from modemd.store.transitions import REPORT_WINDOW_S, get_job, job_from_row, move_job
 
-REPORT_WINDOW_S = 72 * 3600  # a status report older than this matches no sent part
+__all__ = [
+    "REPORT_WINDOW_S",
+    "attempts",
+    "claim_job",
+    "expire_unreported",
+    "get_job",
+    "get_job_detail",
+    "insert_job",
+    "list_jobs",
+    "mark_failed",
+    "mark_sent",
+    "mark_unknown",
+    "move_job",
+    "new_job_id",
+    "queued_jobs",
+    "recover_interrupted",
+    "requeue",
+    "retry_by_operator",
+]
 
 
 def new_job_id() -> str:
     """Time-ordered, unguessable: ``job_`` + ms timestamp hex + 8 random hex."""
     return f"job_{int(time.time() * 1000):x}{secrets.token_hex(4)}"
-
-
-def _job(row: dict[str, Any]) -> Job:
-    return Job(
-        job_id=row["job_id"],
-        key_id=row["key_id"],
-        pin=row["pin"],
-        to=row["to_number"],
-        message=row["message"],
-        state=JobState(row["state"]),
-        id_device=row["id_device"],
-        device_id=row["device_id"],
-        parts=row["parts"],
-        encoding=row["encoding"],
-        error=row["error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
 
 
 def insert_job(
@@ -81,15 +80,7 @@ def insert_job(
         f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
         list(row.values()),
     )
-    return _job(row)
-
-
-def get_job(db: sqlite_utils.Database, job_id: str) -> Job | None:
-    cursor = db.conn.execute("SELECT * FROM jobs WHERE job_id = ?", [job_id])
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return _job(dict(zip([d[0] for d in cursor.description], row, strict=False)))
+    return job_from_row(row)
 
 
 def get_job_detail(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
@@ -140,40 +131,10 @@ def list_jobs(
 
 def queued_jobs(db: sqlite_utils.Database) -> list[Job]:
     """Every queued job in queue order (start-up: refill the pools)."""
-    return [_job(r) for r in db.table("jobs").rows_where("state = ?", ["queued"], order_by="seq")]
-
-
-def move_job(
-    db: sqlite_utils.Database,
-    job: Job,
-    new: JobState,
-    *,
-    event: EventType | None = None,
-    event_data: dict[str, Any] | None = None,
-    **fields: Any,
-) -> Job:
-    """The one place a job changes state: checks the transition, updates, writes the event."""
-    current = get_job(db, job.job_id)
-    if current is None:
-        raise InvalidTransitionError(f"{job.job_id}: no such job")
-    manual = fields.pop("_manual", False) and current.state in MANUAL_RETRY_FROM
-    if new not in JOB_TRANSITIONS[current.state] and not manual:
-        raise InvalidTransitionError(f"{job.job_id}: {current.state} -> {new} is not allowed")
-    now = time.time()
-    values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
-    values["final_at"] = now if new in FINAL_JOB_STATES else None
-    db.conn.execute(
-        f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE job_id = ?",
-        [*values.values(), job.job_id],
-    )
-    moved = get_job(db, job.job_id)
-    assert moved is not None
-    # Credit follows the job in the same transaction (charge when sent, refund when it failed
-    # before the network); a job accepted without a wallet has no ledger rows: nothing happens.
-    wallet.settle(db, moved, current.state)
-    if event is not None:
-        events.add_event(db, moved, event, event_data or {})
-    return moved
+    return [
+        job_from_row(r)
+        for r in db.table("jobs").rows_where("state = ?", ["queued"], order_by="seq")
+    ]
 
 
 def claim_job(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | None:
@@ -295,5 +256,8 @@ def attempts(db: sqlite_utils.Database, job_id: str) -> int:
 
 def recover_interrupted(db: sqlite_utils.Database) -> list[Job]:
     """At start-up: a job left in ``sending`` by a crash has an unknown outcome."""
-    stuck = [_job(r) for r in db.table("jobs").rows_where("state = ?", ["sending"], order_by="seq")]
+    stuck = [
+        job_from_row(r)
+        for r in db.table("jobs").rows_where("state = ?", ["sending"], order_by="seq")
+    ]
     return [mark_unknown(db, job, "daemon stopped while sending") for job in stuck]

@@ -21,7 +21,7 @@ KEY_PREFIX = "mdk_"
 LOOKUP_CHARS = 12  # characters of the key kept in clear for lookup (prefix included)
 LISTED = (
     "key_id, prefix, pin, allow_ips, over_ip, ipn_url, label, cors_origins, default_country, "
-    "rate_limit, transactional, created_at, revoked_at, previous_until"
+    "rate_limit, transactional, allow_premium, created_at, revoked_at, previous_until"
 )
 
 
@@ -46,6 +46,7 @@ def _key(row: dict[str, Any]) -> ApiKey:
         default_country=row["default_country"],
         rate_limit=row["rate_limit"],
         transactional=bool(row["transactional"]),
+        allow_premium=bool(row["allow_premium"]),
     )
 
 
@@ -61,6 +62,7 @@ def create_key(
     default_country: str | None = None,
     rate_limit: int | None = None,
     transactional: bool = False,
+    allow_premium: bool = False,
 ) -> tuple[ApiKey, str]:
     """Create a key; return it and the secret, which is never stored nor shown again."""
     secret, stored = _new_secret()
@@ -76,6 +78,7 @@ def create_key(
             "default_country": default_country,
             "rate_limit": rate_limit,
             "transactional": int(transactional),
+            "allow_premium": int(allow_premium),
             "created_at": time.time(),
             "revoked_at": None,
         }
@@ -111,6 +114,12 @@ def get_key(db: sqlite_utils.Database, key_id: int) -> ApiKey | None:
     return _key(rows[0]) if rows else None
 
 
+def key_exists(db: sqlite_utils.Database, key_id: int) -> bool:
+    """A key with this id was ever created (revoked ones too: their jobs and ledger remain)."""
+    row = db.execute("SELECT 1 FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
+    return row is not None
+
+
 def list_keys(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Every key, revoked ones included, never a secret nor a hash."""
     rows = list(db.query(f"SELECT {LISTED} FROM api_keys ORDER BY key_id"))
@@ -121,6 +130,7 @@ def list_keys(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         )
         row["over_ip"] = bool(row["over_ip"])
         row["transactional"] = bool(row["transactional"])
+        row["allow_premium"] = bool(row["allow_premium"])
     return rows
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import EventState
-from modemd.store.endpoints import get_endpoint
+from modemd.store.endpoints import ensure_endpoint
 
 CONTACT_OPTED_OUT = "contact.opted_out"
 CONTACT_OPTED_IN = "contact.opted_in"
@@ -44,7 +44,7 @@ def add_pool_event(
             "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
             "data": {"pin": pin, **data},
         }
-        endpoint = get_endpoint(db, key_id)
+        endpoint = ensure_endpoint(db, key_id)  # a write: its secret exists before the post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
         db.execute(
             "INSERT INTO events (event_id, job_id, key_id, type, payload, state, attempts, "

@@ -11,7 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import DeliveryOutcome, DeliveryReport, EventType, Job, JobState, SentPart
-from modemd.store import jobs
+from modemd.store import transitions as jobs  # the state door, not store.jobs (no circle)
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,14 +100,16 @@ def ledger_rows(db: sqlite_utils.Database, key_id: int, limit: int = 20) -> list
     )
 
 
-def set_price(db: sqlite_utils.Database, destination: str, per_part: int) -> None:
-    """Price of one part to ``+<prefix>``, a country ``IT``, or ``*`` (everything else)."""
+def set_price(db: sqlite_utils.Database, destination: str, per_part: int) -> str:
+    """Price of one part to ``+<prefix>``, a country ``IT``, or ``*`` (everything else);
+    returns the destination."""
     if per_part < 0:
         raise ValueError("a price cannot be negative")
     db.table("prices").upsert(
         {"destination": destination, "per_part": per_part, "updated_at": time.time()},
         pk="destination",
     )
+    return destination
 
 
 def list_prices(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -143,6 +145,16 @@ def reserve(db: sqlite_utils.Database, job: Job, country: str | None) -> int | N
         raise InsufficientCreditError(available, cost)
     _add(db, job.key_id, "reserve", -cost, job_id=job.job_id)
     return cost
+
+
+def reserved_for(db: sqlite_utils.Database, job: Job) -> int | None:
+    """What was reserved when ``job`` was accepted; None when its key had no wallet then."""
+    row = db.execute(
+        "SELECT -sum(amount) FROM ledger WHERE job_id = ? AND kind = 'reserve'", [job.job_id]
+    ).fetchone()
+    if row[0] is not None:
+        return int(row[0])
+    return 0 if has_wallet(db, job.key_id) else None
 
 
 def settle(db: sqlite_utils.Database, job: Job, previous: JobState) -> None:

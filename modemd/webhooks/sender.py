@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from modemd.store import Store, endpoints
 from modemd.store import events as outbox
-from modemd.store.db import Store
 from modemd.store.events import OutboxEvent
 from modemd.webhooks.signing import signature_header
 
@@ -33,6 +33,9 @@ POST_TIMEOUT_S = 15.0  # Standard Webhooks recommends 15-30 s; Svix uses 15 s
 # Delay before attempt n+1 after n failures (Svix's schedule): immediately, 5 s, 5 min, 30 min,
 # 2 h, 5 h, 10 h, 10 h; then every 10 h (retried until acknowledged).
 RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+# Posts of one event since it was created or last replayed (not its lifetime ``attempts``):
+# immediately + the 7 delays of the schedule; then it is a dead letter.
+POSTS_BEFORE_DEAD_LETTER = 8
 JITTER = 0.1  # +-10 % so endpoints coming back are not hit by every retry at once
 MAX_CONCURRENT_POSTS = 16  # events of different jobs in flight at once
 RETRY_AFTER_MIN_S = 1.0  # a Retry-After of 0 would make us hammer the endpoint
@@ -76,6 +79,9 @@ class IpnSender:
     async def run(self) -> None:
         """Deliver until cancelled."""
         timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
+        # Events left pending by a database from before signed endpoints get their secret now:
+        # the outbox is then read without writing.
+        await self.store.write(endpoints.ensure_pending_endpoints)
         async with aiohttp.ClientSession(timeout=timeout) as session:
             self._session = session
             try:
@@ -98,8 +104,8 @@ class IpnSender:
             # What is due is in flight or waits behind an in-flight event of its job: each
             # finished post wakes us. With nothing in flight, look again shortly.
             delay = IDLE_WAKE_S if self._posts else 0.05
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
-        # that lands as the wake-up does, and the sender then never stops (a hung shutdown).
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+        # comes as the wake-up does (the sender then never stopped; seen as a hung shutdown).
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await self._wake.wait()
@@ -181,12 +187,12 @@ def plan_next(
     schedule: tuple[float, ...] = RETRY_SCHEDULE_S,
 ) -> Plan:
     """What follows an attempt: only 2xx delivers; 410 disables the endpoint; 429/503 honour
-    Retry-After; after ``MAX_ATTEMPTS`` since the last replay, a dead letter."""
+    Retry-After; after ``POSTS_BEFORE_DEAD_LETTER`` since the last replay, a dead letter."""
     if status is not None and 200 <= status < 300:
         return Plan(True, None)
     if status == HTTPStatus.GONE:
         return Plan(False, None, gone=True)
-    if retries >= outbox.MAX_ATTEMPTS:
+    if retries >= POSTS_BEFORE_DEAD_LETTER:
         return Plan(False, None)
     delay = retry_delay(retries, rng, schedule)
     if status in (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE):

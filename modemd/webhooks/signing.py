@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 
-from modemd.store.endpoints import SECRET_PREFIX
+from modemd.store.endpoints import SECRET_PREFIX  # the store mints secrets in this format
 
 
 def _key(secret: str) -> bytes:

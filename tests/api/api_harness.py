@@ -8,18 +8,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from modemd.runtime.bank import Bank
 from modemd.store import jobs
 from modemd.store.db import Store
 
 PIN = "4711"
+ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # the admin API over TCP needs the token
 KEYS: dict[str, dict[str, Any]] = {
     "local": {"allow_ips": ["127.0.0.0/8"]},
     "any": {"over_ip": True},
     "remote": {"allow_ips": ["192.0.2.0/24", "2001:db8::/32"]},
     "web": {"over_ip": True, "cors_origins": ["https://app.example.com", "*.shop.example"]},
-    "italy": {"over_ip": True, "default_country": "IT"},
+    "italy": {"over_ip": True, "default_country": "IT", "allow_premium": True},
     "slow": {"over_ip": True, "rate_limit": 2},
     "other_pin": {"over_ip": True, "pin": "9999"},
 }
@@ -33,6 +36,7 @@ class Api:
     bank: Bank
     keys: dict[str, str]
     key_ids: dict[str, int] = field(default_factory=dict)
+    runner: web.AppRunner | None = None  # the API's runner (the admin socket test serves it too)
 
     async def send(self, **kwargs: Any) -> tuple[int, dict[str, Any]]:
         async with self.session.post(self.url + "/api/v1/send", **kwargs) as r:

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
-from api_harness import KEYS, PIN, Api, MakeApi
+from api_harness import ADMIN_TOKEN, KEYS, PIN, Api, MakeApi
 
 from modemd.api.app import create_app, start_site
-from modemd.api.auth import ApiConfig
+from modemd.api.auth import ApiConfig, api_config
 from modemd.runtime.bank import Bank
 from modemd.store import keys
 from modemd.store.db import Store
@@ -29,11 +29,12 @@ async def make_api(store: Store) -> AsyncIterator[MakeApi]:
             wanted = {"pin": PIN, "allow_ips": [], "over_ip": False, "ipn_url": None, **settings}
             key, secret = await store.write(lambda db, w=wanted: keys.create_key(db, **w))
             made[name], ids[name] = secret, key.key_id
+        config = config or api_config(admin_token=ADMIN_TOKEN)
         runner, port = await start_site(create_app(store, bank, config), "127.0.0.1", 0)
         cleanups.append(runner.cleanup)
         session = aiohttp.ClientSession()
         cleanups.append(session.close)
-        return Api(f"http://127.0.0.1:{port}", session, store, bank, made, ids)
+        return Api(f"http://127.0.0.1:{port}", session, store, bank, made, ids, runner)
 
     yield build
     for cleanup in reversed(cleanups):

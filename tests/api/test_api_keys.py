@@ -7,7 +7,7 @@ import ipaddress
 from pathlib import Path
 
 import pytest
-from api_harness import Api, MakeApi
+from api_harness import ADMIN, Api, MakeApi
 from click.testing import CliRunner
 
 from modemd.api.app import create_app, start_site
@@ -108,19 +108,19 @@ async def test_ipv6_loopback_caller(api: Api) -> None:
 async def test_rotate_and_revoke_over_the_admin_api(api: Api) -> None:
     key_id, old = api.key_ids["any"], api.keys["any"]
     async with api.session.post(
-        f"{api.url}/admin/v1/keys/{key_id}/rotate", json={"grace_s": 3600}
+        f"{api.url}/admin/v1/keys/{key_id}/rotate", json={"grace_s": 3600}, headers=ADMIN
     ) as r:
         rotated = await r.json()
     assert r.status == 200 and rotated["apikey"] != old
     for secret in (old, rotated["apikey"]):  # both work during the grace
         status, _ = await api.send(json={**api.ok("any"), "apikey": secret})
         assert status == 200
-    async with api.session.post(f"{api.url}/admin/v1/keys/{key_id}/revoke") as r:
+    async with api.session.post(f"{api.url}/admin/v1/keys/{key_id}/revoke", headers=ADMIN) as r:
         assert r.status == 200
     for secret in (old, rotated["apikey"]):
         status, body = await api.send(json={**api.ok("any"), "apikey": secret})
         assert (status, body["status_code"]) == (401, "3")
-    async with api.session.post(f"{api.url}/admin/v1/keys/{key_id}/revoke") as r:
+    async with api.session.post(f"{api.url}/admin/v1/keys/{key_id}/revoke", headers=ADMIN) as r:
         assert r.status == 404
 
 
@@ -134,15 +134,15 @@ async def test_rotation_without_grace_ends_the_old_secret(api: Api) -> None:
 
 async def test_admin_creates_and_lists_keys(api: Api) -> None:
     wanted = {"pin": "5000", "allow_ips": ["::ffff:127.0.0.1"], "default_country": "it"}
-    async with api.session.post(f"{api.url}/admin/v1/keys", json=wanted) as r:
+    async with api.session.post(f"{api.url}/admin/v1/keys", json=wanted, headers=ADMIN) as r:
         made = await r.json()
     assert r.status == 201 and made["apikey"].startswith("mdk_")
-    _, listed = await api.get("/admin/v1/keys")
+    _, listed = await api.get("/admin/v1/keys", headers=ADMIN)
     row = next(k for k in listed["keys"] if k["key_id"] == made["key_id"])
     assert row["allow_ips"] == ["127.0.0.1/32"] and row["default_country"] == "IT"
     assert all("hash" not in k and made["apikey"] not in str(k) for k in listed["keys"])
     async with api.session.post(
-        f"{api.url}/admin/v1/keys", json={"pin": "1", "rate_limit": -1}
+        f"{api.url}/admin/v1/keys", json={"pin": "1", "rate_limit": -1}, headers=ADMIN
     ) as r:
         assert r.status == 400 and "rate_limit" in (await r.json())["message"]
 

@@ -25,7 +25,7 @@ def expect(body: dict, status: int, code: StatusCode) -> None:
 
 def test_readme_carries_the_generated_tables() -> None:
     assert markdown_tables() in README
-    assert len(markdown_tables().splitlines()) == 2 + 9 + 1 + 2 + 3
+    assert len(markdown_tables().splitlines()) == 2 + 12 + 1 + 2 + 3
 
 
 async def test_accept_ok_ip(api: Api) -> None:
@@ -67,9 +67,17 @@ async def test_default_country_normalises(api: Api, to: str, country: str, diall
     assert status == 200 and body["to"] == dialled
 
 
-async def test_without_default_country_digits_are_kept(api: Api) -> None:
-    status, body = await api.send(json=api.ok(to="393331234567"))
-    assert status == 200 and body["to"] == "393331234567"
+async def test_without_default_country_long_numbers_need_a_plus(api: Api) -> None:
+    # Issue 22 item 7: 393331234567 without '+' and without a key country is ambiguous (it
+    # used to be dialled as a national number); JSON numbers and form bodies alike.
+    for request in (
+        {"json": api.ok(to="393331234567")},
+        {"json": api.ok(to=393331234567)},
+        {"data": {**api.ok(), "to": "393331234567"}},
+    ):
+        status, body = await api.send(**request)
+        assert (status, body["status_code"]) == (400, "5"), body
+        assert "'+'" in body["message"] and "%2B" in body["message"]
 
 
 @pytest.mark.parametrize(

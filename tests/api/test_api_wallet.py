@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from api_harness import Api
+from api_harness import ADMIN, Api
 from click.testing import CliRunner
 
 from modemd.cli import main
@@ -121,19 +121,21 @@ async def test_no_wallet_no_ledger(api: Api) -> None:
 async def test_admin_topup_and_prices(api: Api) -> None:
     key_id = api.key_ids["any"]
     async with api.session.post(
-        f"{api.url}/admin/v1/prices", json={"destination": "it", "per_part": "0.05"}
+        f"{api.url}/admin/v1/prices", json={"destination": "it", "per_part": "0.05"}, headers=ADMIN
     ) as r:
         assert r.status == 200 and (await r.json())["prices"][0]["destination"] == "IT"
     async with api.session.post(
-        f"{api.url}/admin/v1/keys/{key_id}/topup", json={"amount": "2.50"}
+        f"{api.url}/admin/v1/keys/{key_id}/topup", json={"amount": "2.50"}, headers=ADMIN
     ) as r:
         shown = await r.json()
     assert shown["enabled"] and shown["balance"] == "2.5000"
     async with api.session.post(
-        f"{api.url}/admin/v1/keys/{key_id}/topup", json={"amount": "-1"}
+        f"{api.url}/admin/v1/keys/{key_id}/topup", json={"amount": "-1"}, headers=ADMIN
     ) as r:
         assert r.status == 400
-    async with api.session.post(f"{api.url}/admin/v1/keys/999/topup", json={"amount": "1"}) as r:
+    async with api.session.post(
+        f"{api.url}/admin/v1/keys/999/topup", json={"amount": "1"}, headers=ADMIN
+    ) as r:
         assert r.status == 404
 
 

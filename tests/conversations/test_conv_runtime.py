@@ -8,7 +8,7 @@ import time
 from modemd.conversations.engine import Action, Inbound
 from modemd.conversations.specs import check_rule
 from modemd.runtime.bank import Bank
-from modemd.runtime.conversations import Conversations
+from modemd.runtime.conversations import Conversations, international
 from modemd.store import jobs, rules
 from modemd.store.db import Store
 
@@ -19,6 +19,7 @@ POOLS = {
         "quiet_hours": "00:00-23:59",
         "timezone": "UTC",
         "own_numbers": ["+393330000001"],
+        "country": "IT",
     }
 }
 
@@ -29,7 +30,7 @@ async def test_replies_are_offered_to_the_pool_and_held_ones_released(store: Sto
     try:
         talk = Conversations.from_pools(store, bank, POOLS)
         now = time.time()
-        msg = Inbound("4711", "+393331234567", "basta!", "350000990000008", now)
+        msg = Inbound("4711", "3331234567", "basta!", "350000990000008", now)  # national
         decision = await talk.on_inbound(msg)
         assert decision.action is Action.OPT_OUT and decision.reply is not None
         queued = await store.read(jobs.queued_jobs)
@@ -48,3 +49,11 @@ async def test_replies_are_offered_to_the_pool_and_held_ones_released(store: Sto
         assert len(bank.pool("4711")) == 2
     finally:
         await bank.close()
+
+
+def test_national_senders_are_read_with_the_pool_country() -> None:
+    assert international("3331234567", "IT") == "+393331234567"
+    assert international("+393331234567", "IT") == "+393331234567"
+    assert international("4916", "IT") == "4916"  # a short code stays one
+    assert international("ACME", "IT") == "ACME"
+    assert international("3331234567", None) == "3331234567"

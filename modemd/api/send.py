@@ -1,0 +1,179 @@
+"""POST /api/v1/send: read the fields, authenticate, check, accept durably, offer to the pool.
+
+Refusals answer the contract's codes; what the daemon accepted is on disk before the answer.
+An ``Idempotency-Key`` (header, or ``idempotency_key`` for form clients) makes a retry return
+the first answer's job instead of a second job."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.helpers import parse_mimetype
+from aiohttp.http_exceptions import HttpProcessingError
+
+from modemd.api.answers import answer
+from modemd.api.auth import CONFIG, STORE, authenticate, caller_ip
+from modemd.api.contract import StatusCode
+from modemd.api.validation import (
+    RequestError,
+    SendRequest,
+    blocked_number,
+    idempotency_key,
+    parse_send,
+)
+from modemd.model import ApiKey
+from modemd.runtime.bank import Bank
+from modemd.sms.encoding import split_message
+from modemd.store import accept, refusals, wallet
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024  # a send is < 8 KB even as UCS-2 form data; larger is abuse or a bug
+BANK: web.AppKey[Bank] = web.AppKey("bank", Bank)
+FORM = "application/x-www-form-urlencoded"
+
+
+async def read_fields(request: web.Request) -> dict[str, Any]:
+    """The request's fields: JSON object, or form (urlencoded / multipart), or query string."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length or 0)
+    if request.content_type == "application/json":
+        raw = await request.read()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            # ValueError also covers integers too long to convert; RecursionError deep nesting
+            raise RequestError(StatusCode.PARAM_ERROR, f"malformed JSON: {exc}"[:200]) from exc
+        if not isinstance(data, dict):
+            raise RequestError(StatusCode.PARAM_ERROR, "the JSON body must be an object")
+        return data
+    if request.method == "POST" and request.can_read_body:
+        if request.content_type.startswith("multipart/"):
+            boundary = parse_mimetype(request.headers.get("Content-Type", "")).parameters.get(
+                "boundary", ""
+            )
+            if not boundary.strip('"'):
+                raise RequestError(
+                    StatusCode.PARAM_ERROR, "malformed form: multipart without a boundary"
+                )
+        try:
+            return dict(await request.post())
+        except (UnicodeDecodeError, ValueError, HttpProcessingError, AssertionError) as exc:
+            # HttpProcessingError: aiohttp's InvalidHeader for a multipart without a boundary;
+            # AssertionError: its multipart reader's checks of a body that breaks the format
+            raise RequestError(StatusCode.PARAM_ERROR, f"malformed form: {exc}"[:200]) from exc
+    return dict(request.query)
+
+
+def _form_encoded(request: web.Request) -> bool:
+    """Fields that went through URL encoding, where a '+' arrives as a space."""
+    return request.content_type == FORM or request.method == "GET" or not request.can_read_body
+
+
+def _request_hash(pin: str, wanted: SendRequest) -> str:
+    """The request an Idempotency-Key stands for, as accepted (not as spelled)."""
+    fields = [pin, wanted.to, wanted.msg, wanted.id_device]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+
+
+async def send(request: web.Request) -> web.Response:
+    """POST /api/v1/send: accept a job durably and offer it to the pool."""
+    key: ApiKey | None = None
+    to = ""
+    try:
+        fields = await read_fields(request)
+        key, ok_code = await authenticate(request, fields)
+        wanted = parse_send(fields, key.default_country, form=_form_encoded(request))
+        to = wanted.to
+        pin = wanted.pin or key.pin
+        if pin != key.pin:
+            raise RequestError(StatusCode.API_KEY_ERROR, f"this apikey is not valid for pin {pin}")
+        bank = request.app[BANK]
+        if wanted.id_device is not None and not bank.has_device(pin, wanted.id_device):
+            raise RequestError(
+                StatusCode.TOKEN_OR_ID_DEVICE_ERROR,
+                f"device {wanted.id_device} is not in the pool of pin {pin}",
+            )
+        if not key.allow_premium:
+            blocked = blocked_number(wanted.to)
+            if blocked is not None:
+                raise accept.BlockedDestinationError(*blocked)
+        idempotency = idempotency_key(fields, request.headers.get("Idempotency-Key"))
+        split = split_message(wanted.msg)
+        accepted = await request.app[STORE].write(
+            accept.accept_send,
+            key_id=key.key_id,
+            pin=pin,
+            to=wanted.to,
+            message=wanted.msg,
+            parts=split.count,
+            encoding=split.encoding.value,
+            id_device=wanted.id_device,
+            country=wanted.country,
+            idempotency=(
+                None
+                if idempotency is None
+                else accept.Idempotency(idempotency, _request_hash(pin, wanted))
+            ),
+            limits=request.app[CONFIG].destination_limits,
+        )
+    except RequestError as exc:
+        log.info("send from %s refused: %s (%s)", caller_ip(request), exc.message, exc.code.name)
+        return answer(exc.code, exc.message)
+    except wallet.InsufficientCreditError as exc:
+        log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
+        return answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
+    except accept.IdempotencyConflictError as exc:
+        log.info("send from %s refused: %s (IDEMPOTENCY_CONFLICT)", caller_ip(request), exc)
+        return answer(StatusCode.IDEMPOTENCY_CONFLICT, str(exc))
+    except accept.BlockedDestinationError as exc:
+        assert key is not None
+        return await _blocked(request, key, to, exc)
+    return _accepted(request, ok_code, accepted)
+
+
+async def _blocked(
+    request: web.Request, key: ApiKey, to: str, exc: accept.BlockedDestinationError
+) -> web.Response:
+    """Refused as blocked_destination: logged, kept (``modemd jobs --refused``), answered."""
+    log.warning(
+        "send from %s with key %d to %s refused: %s (%s)",
+        caller_ip(request),
+        key.key_id,
+        to,
+        exc.detail,
+        exc.reason,
+    )
+    await request.app[STORE].write(refusals.record_refusal, key.key_id, to, exc.reason, exc.detail)
+    return answer(StatusCode.BLOCKED_DESTINATION, exc.detail, reason=exc.reason)
+
+
+def _accepted(request: web.Request, ok_code: StatusCode, accepted: accept.Accepted) -> web.Response:
+    job, cost = accepted.job, accepted.cost
+    extra: dict[str, Any] = {} if cost is None else {"cost": wallet.format_amount(cost)}
+    bank = request.app[BANK]
+    if accepted.replayed:  # the first answer's job; it is not offered again
+        offers = []
+        extra.update(idempotent_replay=True, state=job.state.value)
+        log.info("send: Idempotency-Key seen before, answering job %s again", job.job_id)
+    else:
+        offers = bank.submit(job)
+    return answer(
+        ok_code,
+        "accepted: handed to the pool; the IPN reports sent and delivered",
+        job_id=job.job_id,
+        to=job.to,
+        length=len(job.message),
+        parts=job.parts,
+        encoding=job.encoding,
+        **extra,
+        devices_available=len(bank.offers(job.pin)),
+        records=[
+            {"device_id": o.device_id, "pin": o.pin, "kind": o.kind, "state": "offered"}
+            for o in offers
+        ],
+    )

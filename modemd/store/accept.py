@@ -1,0 +1,143 @@
+"""A send's accept transaction: the job and the reserve of its cost, together or not at all.
+
+Takes plain values (the API splits the text and normalises the number before); runs inside the
+store's write transaction, so a refusal raised here (no credit, an idempotency conflict, a
+destination over its limit) drops the job with its savepoint. Checks that count earlier sends
+run here too, so two concurrent requests cannot both pass them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from modemd.errors import ModemdError
+from modemd.model import Job
+from modemd.store import jobs, wallet
+
+IDEMPOTENCY_WINDOW_S = 24 * 3600  # an Idempotency-Key is remembered this long (issue 18)
+LIMIT_WINDOW_S = 3600  # destination limits count the sends of the last hour
+
+
+class IdempotencyConflictError(ModemdError):
+    """The Idempotency-Key was used in the window with a different request (code 12)."""
+
+
+class BlockedDestinationError(ModemdError):
+    """A destination this key may not send to now (code 11); ``reason`` is a short word."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    key: str  # the client's Idempotency-Key
+    request_hash: str  # sha256 of the normalised request
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationLimits:
+    """SMS pumping guard: sends per key per hour to one number prefix and to one recipient."""
+
+    prefix_digits: int = 5  # '+39333...' counts under '+39333'
+    per_prefix_per_hour: int | None = None
+    per_recipient_per_hour: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    job: Job
+    cost: int | None  # reserved, in 1/10000 units; None: the key has no wallet
+    replayed: bool = False  # True: the Idempotency-Key's first job, nothing new was written
+
+
+def accept_send(
+    db: sqlite_utils.Database,
+    *,
+    key_id: int,
+    pin: str,
+    to: str,
+    message: str,
+    parts: int,
+    encoding: str,
+    id_device: str | None,
+    country: str | None,
+    idempotency: Idempotency | None = None,
+    limits: DestinationLimits | None = None,
+) -> Accepted:
+    """Insert the queued job and reserve its cost (no credit: neither happens)."""
+    now = time.time()
+    if idempotency is not None:
+        first = _first_of(db, key_id, idempotency, now)
+        if first is not None:
+            return first
+    if limits is not None:
+        _check_limits(db, key_id, to, limits, now)
+    job = jobs.insert_job(
+        db,
+        key_id=key_id,
+        pin=pin,
+        to=to,
+        message=message,
+        parts=parts,
+        encoding=encoding,
+        id_device=id_device,
+    )
+    cost = wallet.reserve(db, job, country)
+    if idempotency is not None:
+        db.execute(
+            "INSERT INTO idempotency_keys (key_id, idempotency_key, request_hash, job_id, "
+            "created_at) VALUES (?, ?, ?, ?, ?)",
+            [key_id, idempotency.key, idempotency.request_hash, job.job_id, now],
+        )
+    return Accepted(job, cost)
+
+
+def _first_of(
+    db: sqlite_utils.Database, key_id: int, idempotency: Idempotency, now: float
+) -> Accepted | None:
+    """The first job sent with this Idempotency-Key, or None (a stale key is forgotten)."""
+    db.execute(
+        "DELETE FROM idempotency_keys WHERE key_id = ? AND idempotency_key = ? AND created_at < ?",
+        [key_id, idempotency.key, now - IDEMPOTENCY_WINDOW_S],
+    )
+    row = db.execute(
+        "SELECT request_hash, job_id FROM idempotency_keys WHERE key_id = ? "
+        "AND idempotency_key = ?",
+        [key_id, idempotency.key],
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0] != idempotency.request_hash:
+        raise IdempotencyConflictError(
+            f"Idempotency-Key {idempotency.key[:64]!r} was used for a different request"
+        )
+    job = jobs.get_job(db, row[1])
+    assert job is not None
+    return Accepted(job, wallet.reserved_for(db, job), replayed=True)
+
+
+def _check_limits(
+    db: sqlite_utils.Database, key_id: int, to: str, limits: DestinationLimits, now: float
+) -> None:
+    since = now - LIMIT_WINDOW_S
+    prefix = to[: limits.prefix_digits + (1 if to.startswith("+") else 0)]
+    for limit, where, value, reason in (
+        (limits.per_recipient_per_hour, "to_number = ?", to, "recipient_limit"),
+        (limits.per_prefix_per_hour, "substr(to_number, 1, ?) = ?", prefix, "prefix_limit"),
+    ):
+        if limit is None:
+            continue
+        params = [len(prefix), prefix] if reason == "prefix_limit" else [value]
+        count = db.execute(
+            f"SELECT count(*) FROM jobs WHERE key_id = ? AND created_at >= ? AND {where}",
+            [key_id, since, *params],
+        ).fetchone()[0]
+        if count >= limit:
+            raise BlockedDestinationError(
+                reason, f"{count} sends to {value} in the last hour; this key's limit is {limit}"
+            )

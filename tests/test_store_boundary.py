@@ -1,0 +1,123 @@
+"""The store's boundary: the accept transaction takes plain values and is all or nothing, reads
+never write, and the CLI refuses unknown key and event ids instead of creating rows for them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import sent_job
+from click.testing import CliRunner
+
+from modemd.cli import main
+from modemd.store import Store, accept, connect, endpoints, events, jobs, keys, wallet
+
+
+def accept_args(key_id: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "key_id": key_id,
+        "pin": "1",
+        "to": "+393331234567",
+        "message": "hi",
+        "parts": 2,
+        "encoding": "gsm7",
+        "id_device": None,
+        "country": None,
+        **extra,
+    }
+
+
+async def test_accept_reserves_the_cost_with_the_job(store: Store) -> None:
+    key, _ = await store.write(keys.create_key, pin="1", allow_ips=[], over_ip=True, ipn_url=None)
+    await store.write(wallet.topup, key.key_id, 10_000)
+    await store.write(wallet.set_price, "+39", 2_000)
+    accepted = await store.write(accept.accept_send, **accept_args(key.key_id))
+    assert accepted.cost == 4_000 and accepted.job.parts == 2
+    assert (await store.read(wallet.balance, key.key_id)).reserved == 4_000
+    with pytest.raises(wallet.InsufficientCreditError):
+        await store.write(accept.accept_send, **accept_args(key.key_id, parts=4))
+    assert [j.job_id for j in await store.read(jobs.queued_jobs)] == [accepted.job.job_id]
+
+
+async def test_reads_never_write(store: Store) -> None:
+    key, job = await sent_job(store, "http://127.0.0.1:9/ipn")
+    other, _ = await store.write(
+        keys.create_key, pin="2", allow_ips=[], over_ip=True, ipn_url="http://127.0.0.1:9/x"
+    )
+    # The endpoint row of the first key goes (a database from before signed endpoints).
+    await store.write(lambda db: db.execute("DELETE FROM ipn_endpoints"))
+
+    def reads(db: Any) -> tuple[int, list[Any]]:
+        before = db.conn.total_changes
+        seen = [
+            events.due_events(db, 10**10),
+            events.next_due_at(db),
+            endpoints.get_endpoint(db, key.key_id),
+            endpoints.get_endpoint(db, other.key_id),
+            endpoints.get_endpoint(db, 77),
+            events.list_by_state(db, "pending"),
+            jobs.get_job_detail(db, job.job_id),
+            wallet.balance(db, 77),
+        ]
+        return db.conn.total_changes - before, seen
+
+    changes, seen = await store.read(reads)
+    assert changes == 0
+    assert seen[0] == [] and seen[2] is None and seen[3] is None and seen[4] is None
+    # The sender's start (a write) gives pending events their endpoint; then they are due.
+    assert await store.write(endpoints.ensure_pending_endpoints) == 1
+    due = await store.read(events.due_events, 10**10)
+    assert [e.job_id for e in due] == [job.job_id]
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ipn", "secret", "77"], "Error: no key 77"),
+        (["ipn", "secret", "77", "--rotate"], "Error: no key 77"),
+        (["wallet", "show", "99"], "Error: no key 99"),
+        (["ipn", "replay", "evt_nope"], "Error: no event evt_nope"),
+    ],
+    ids=" ".join,
+)
+def test_cli_unknown_ids_are_errors_that_write_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    db = tmp_path / "m.db"
+    code, out = cli("keys", "create", "--pin", "7", "--over-ip", "--db", str(db))
+    assert code == 0, out
+    before = connect(db).conn.total_changes
+    code, out = cli(*args, "--db", str(db))
+    assert code == 1 and message in out, out
+    database = connect(db)
+    assert database.execute("SELECT count(*) FROM ipn_endpoints").fetchone()[0] == 0
+    assert database.conn.total_changes == before == 0
+
+
+def test_cli_replay_of_a_delivered_event_says_it_is_no_dead_letter(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    cli(
+        "keys",
+        "create",
+        "--pin",
+        "7",
+        "--over-ip",
+        "--ipn-url",
+        "http://127.0.0.1:9/",
+        "--db",
+        str(db),
+    )
+    database = connect(db)
+    job = jobs.insert_job(
+        database, key_id=1, pin="7", to="+15550001", message="m", parts=1, encoding="gsm7"
+    )
+    jobs.mark_failed(database, job, "no")
+    event_id = events.list_events(database, job.job_id)[0]["event_id"]
+    code, out = cli("ipn", "replay", event_id, "--db", str(db))
+    assert code == 1 and f"event {event_id} is pending, not a dead letter" in out
