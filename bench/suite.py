@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import accept, backlog, dispatch, footprint, harness
+from bench import accept, backlog, campaign, dispatch, footprint, harness
 from bench.harness import workdir
 
 RESULTS = Path(__file__).parent / "results"
-SUITE_TIMEOUT_S = 900.0  # the whole suite stops by itself; a full run takes ~2 min on 2 cores
-SCENARIO_TIMEOUT_S = 300.0  # a stuck scenario is recorded as failed and the next one runs
+SUITE_TIMEOUT_S = 1500.0  # the whole suite stops by itself; a full run takes ~8 min on 2 cores
+SCENARIO_TIMEOUT_S = 420.0  # a stuck scenario is recorded as failed (campaign-mix: ~5.5 min)
 MODEMS = 64
 FSYNC_ROUNDS = 200
 
@@ -41,10 +41,20 @@ class Size:
     rounds_100ms: int
     accept_s: float
     idle_s: float
+    campaign_file_rows: int = 100_000
+    campaign_mix_rows: int = 10_000
 
 
 FULL = Size(dispatch_jobs=1000, rounds_3s=4, rounds_100ms=30, accept_s=5.0, idle_s=5.0)
-QUICK = Size(dispatch_jobs=200, rounds_3s=2, rounds_100ms=10, accept_s=2.0, idle_s=2.0)
+QUICK = Size(
+    dispatch_jobs=200,
+    rounds_3s=2,
+    rounds_100ms=10,
+    accept_s=2.0,
+    idle_s=2.0,
+    campaign_file_rows=20_000,
+    campaign_mix_rows=1_000,
+)
 
 # (key, label, unit, target text, passes) in the order of the table
 ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
@@ -69,6 +79,10 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("rss_mb_64_busy", "RSS, 64 busy modems", "MB", "<= 100", lambda v: v <= 100),
     ("cpu_percent_64_busy", "  CPU, 64 busy (0.1 s)", "%", "", None),
     ("cpu_ms_per_send_100ms", "  daemon CPU per send", "ms", "", None),
+    ("campaign_file_s", "campaign CSV validated + queued", "s", "<= 10 (100k)", None),
+    ("campaign_rss_growth_mb", "  RSS growth", "MB", "<= 50", lambda v: v <= 50),
+    ("campaign_ratio", "campaign ratio, 16 x 0.5 s", "", ">= 0.97", lambda v: v >= 0.97),
+    ("campaign_api_p99_ms", "  API send 200 -> AT+CMGS, p99", "ms", "<= 500", lambda v: v <= 500),
 ]
 
 
@@ -110,6 +124,24 @@ async def _backlog_100ms(size: Size, profile: Path | None) -> dict[str, Any]:
     }
 
 
+async def _campaign_file(size: Size, _profile: Path | None) -> dict[str, Any]:
+    result = await campaign.run_file(size.campaign_file_rows)
+    return {
+        "campaign_file_s": result["total_s"],
+        "campaign_rss_growth_mb": result["rss_growth_mb"],
+        "campaign_file": result,
+    }
+
+
+async def _campaign_mix(size: Size, _profile: Path | None) -> dict[str, Any]:
+    result = await campaign.run_mix(16, 0.5, size.campaign_mix_rows)
+    return {
+        "campaign_ratio": result["ratio"],
+        "campaign_api_p99_ms": result["api_p99_ms"],
+        "campaign_mix": result,
+    }
+
+
 Scenario = Callable[[Size, Path | None], Awaitable[dict[str, Any]]]
 SCENARIOS: dict[str, Scenario] = {
     "footprint": _footprint,
@@ -117,6 +149,8 @@ SCENARIOS: dict[str, Scenario] = {
     "accept": _accept,
     "backlog-3s": _backlog_3s,
     "backlog-100ms": _backlog_100ms,
+    "campaign-file": _campaign_file,
+    "campaign-mix": _campaign_mix,
 }
 
 

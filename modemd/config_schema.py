@@ -193,6 +193,13 @@ SCHEMA = Section(
                     '"/run/modemd/admin.sock"',
                 ),
                 Key(
+                    "failed_auth_per_minute",
+                    POSITIVE,
+                    10,
+                    "wrong API keys per caller address per minute; more answer 429",
+                    "10",
+                ),
+                Key(
                     "metrics_token",
                     STR,
                     None,
@@ -219,6 +226,27 @@ SCHEMA = Section(
                     "text",
                     "log lines as text or JSON (event, job_id, device_id, pin); --log-format",
                     '"json"',
+                ),
+            ),
+        ),
+        Section(
+            "ipn",
+            "where IPNs may go: never this daemon's own API, link-local or metadata addresses",
+            (
+                Key(
+                    "deny_loopback",
+                    BOOL,
+                    False,
+                    "refuse IPN URLs that resolve to loopback (127.0.0.0/8, ::1)",
+                    "true",
+                ),
+                Key(
+                    "deny_private",
+                    BOOL,
+                    False,
+                    "refuse IPN URLs that resolve to private ranges (10/8, 172.16/12, "
+                    "192.168/16, fc00::/7); allowed by default: installers post to their LAN",
+                    "true",
                 ),
             ),
         ),
@@ -361,7 +389,8 @@ SCHEMA = Section(
                     "quiet_hours",
                     HOURS,
                     None,
-                    "no automatic reply in these hours (it waits); STOP/START/HELP/JOIN exempt",
+                    "no automatic reply and no campaign (bulk-lane) job in these hours (they "
+                    "wait); STOP/START/HELP/JOIN replies and high-lane sends exempt",
                     '"21:00-08:00"',
                 ),
                 Key(

@@ -21,16 +21,29 @@ class JobState(enum.StrEnum):
     FAILED = "failed"  # rejected by the modem/network, or a part reported failed
     UNKNOWN = "unknown"  # outcome not known (timeout after Ctrl-Z, crash): never resent by itself
     EXPIRED = "expired"  # sent, but no final status report within the report window
+    LAPSED = "lapsed"  # still queued at its valid_until (or the key's max queue age): never sent
+    CANCELLED = "cancelled"  # cancelled while queued (the job, or its campaign): never sent
 
 
 FINAL_JOB_STATES = frozenset(
-    {JobState.DELIVERED, JobState.FAILED, JobState.UNKNOWN, JobState.EXPIRED}
+    {
+        JobState.DELIVERED,
+        JobState.FAILED,
+        JobState.UNKNOWN,
+        JobState.EXPIRED,
+        JobState.LAPSED,
+        JobState.CANCELLED,
+    }
 )
+# Final states of a job that never reached the network (its credit is refunded).
+NEVER_SENT_STATES = frozenset({JobState.LAPSED, JobState.CANCELLED})
 
 # The only moves a job may make. SENDING -> QUEUED is a requeue after the device provably did
 # not submit anything (error before Ctrl-Z, or a +CMS ERROR that is transient).
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
-    JobState.QUEUED: frozenset({JobState.SENDING, JobState.FAILED}),
+    JobState.QUEUED: frozenset(
+        {JobState.SENDING, JobState.FAILED, JobState.LAPSED, JobState.CANCELLED}
+    ),
     JobState.SENDING: frozenset(
         {JobState.SENT, JobState.FAILED, JobState.UNKNOWN, JobState.QUEUED}
     ),
@@ -42,11 +55,46 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.UNKNOWN: frozenset({JobState.DELIVERED, JobState.FAILED}),
     # A late report still settles an expired job: it was only "no news", never a verdict.
     JobState.EXPIRED: frozenset({JobState.DELIVERED, JobState.FAILED}),
+    JobState.LAPSED: frozenset(),
+    JobState.CANCELLED: frozenset(),
 }
 
 # Moves only a person may order (``modemd jobs retry``): the outcome was unknown or failed and
 # someone decided to send again. Never taken automatically.
 MANUAL_RETRY_FROM = frozenset({JobState.UNKNOWN, JobState.FAILED, JobState.EXPIRED})
+
+
+class Lane(enum.StrEnum):
+    """Priority lane of a job: a device takes the oldest job of the highest non-empty lane."""
+
+    HIGH = "high"  # API sends by default (one-time passwords must not wait behind a campaign)
+    BULK = "bulk"  # campaign jobs by default
+
+
+LANE_ORDER = (Lane.HIGH, Lane.BULK)  # highest first
+
+
+class CampaignState(enum.StrEnum):
+    """Life of a campaign, from its validated file to its last job leaving the queue."""
+
+    VALIDATING = "validating"  # the file is being read (left over after a crash: discarded)
+    DRAFT = "draft"  # validated: the report is ready, nothing is queued yet
+    RUNNING = "running"  # its jobs are being queued and sent
+    PAUSED = "paused"  # no job of it starts (by the client, or out of credit: see reason)
+    CANCELLED = "cancelled"  # its queued jobs ended cancelled; what was in flight finished
+    DONE = "done"  # every job left the queue (sent, failed, unknown, lapsed)
+
+
+CAMPAIGN_TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
+    CampaignState.VALIDATING: frozenset({CampaignState.DRAFT}),
+    CampaignState.DRAFT: frozenset({CampaignState.RUNNING, CampaignState.CANCELLED}),
+    CampaignState.RUNNING: frozenset(
+        {CampaignState.PAUSED, CampaignState.CANCELLED, CampaignState.DONE}
+    ),
+    CampaignState.PAUSED: frozenset({CampaignState.RUNNING, CampaignState.CANCELLED}),
+    CampaignState.CANCELLED: frozenset(),
+    CampaignState.DONE: frozenset(),
+}
 
 
 class DeviceState(enum.StrEnum):
@@ -142,6 +190,10 @@ class EventType(enum.StrEnum):
     SMS_FAILED = "sms.failed"
     SMS_UNKNOWN = "sms.unknown"
     SMS_EXPIRED = "sms.expired"
+    SMS_LAPSED = "sms.lapsed"
+    SMS_CANCELLED = "sms.cancelled"
+    CAMPAIGN_PROGRESS = "campaign.progress"
+    CAMPAIGN_DONE = "campaign.done"
 
 
 class EventState(enum.StrEnum):
@@ -197,6 +249,10 @@ class Job:
     error: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    lane: Lane = Lane.HIGH
+    send_at: float | None = None  # not before (Unix seconds); None: at once
+    valid_until: float | None = None  # still queued then: lapsed; None: never
+    campaign_id: str | None = None  # the campaign that queued it
 
 
 @dataclass(frozen=True, slots=True)

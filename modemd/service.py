@@ -20,11 +20,16 @@ from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe.metrics import Metrics
+from modemd.quiet import quiet_hours
 from modemd.runtime.bank import Bank
+from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
+from modemd.runtime.feeder import Feeder
+from modemd.runtime.scheduler import Scheduler
 from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
+from modemd.webhooks.egress import EgressPolicy, own_addresses
 from modemd.webhooks.sender import IpnSender
 
 log = logging.getLogger(__name__)
@@ -60,12 +65,22 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     store.on_commit.append(sender.wake)
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
+    feeder = Feeder(store, bank, quiet=quiet_hours(settings.option("pools")))
+    campaigns = CampaignRunner(store, feeder)
+    scheduler = Scheduler(store, campaigns)
+    time_tasks: list[asyncio.Task[None]] = []
     talk = Conversations.from_pools(store, bank, settings.option("pools"))
     talk_task: asyncio.Task[None] | None = None
     runner = None
     try:
         await bank.start()
         talk_task = asyncio.create_task(talk.run(), name="conversations")  # after the refill
+        await campaigns.recover()
+        time_tasks += [
+            asyncio.create_task(feeder.run(), name="feeder"),
+            asyncio.create_task(campaigns.run(), name="campaign progress"),
+            asyncio.create_task(scheduler.run(), name="scheduler"),
+        ]
         ports = list(settings.devices)
         if settings.simulate:
             emulators = EmulatedBank.create(settings.simulate, record=settings.record)
@@ -115,6 +130,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 per_prefix_per_hour=settings.option("limits.per_prefix_per_hour"),
                 per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
             ),
+            settings.option("server.failed_auth_per_minute"),
         )
         app = create_app(
             store,
@@ -123,10 +139,16 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             metrics=metrics,
             metrics_token=settings.option("server.metrics_token"),
             pacing=settings.pacing_of,
+            runner=campaigns,
         )
-        runner, port = await start_site(app, settings.host, settings.port, tls)
+        runner, port = await start_site(app, settings.host, settings.port, ssl_context=tls)
         scheme = "https" if tls else "http"
         log.info("API listening on %s://%s:%d", scheme, settings.host, port)
+        sender.egress = EgressPolicy(
+            deny_loopback=settings.option("ipn.deny_loopback"),
+            deny_private=settings.option("ipn.deny_private"),
+            own=own_addresses(settings.host, port),
+        )
         if settings.option("server.admin_socket"):
             await start_admin_socket(runner, settings.option("server.admin_socket"))
         if ready is not None:
@@ -149,6 +171,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             "draining sends",
             bank.drain(DRAIN_TIMEOUT_S),
             timeout_s=DRAIN_TIMEOUT_S + SHUTDOWN_STEP_TIMEOUT_S,
+        )
+        for task in time_tasks:
+            task.cancel()
+        await _shutdown_step(
+            "feeder and campaigns",
+            asyncio.gather(*time_tasks, campaigns.close(), return_exceptions=True),
         )
         await _shutdown_step("devices", bank.close())
         if watchdog is not None:  # fed until the devices are closed: a hung close gets killed

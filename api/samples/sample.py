@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""modemd sample (Python 3, standard library only): send an SMS, verify an IPN signature.
+"""modemd sample (Python 3, standard library only): send an SMS, send a CSV file as a
+campaign, verify an IPN signature.
 
   MODEMD_APIKEY=mdk_... python3 sample.py send +393331234567 "Hello"
+  MODEMD_APIKEY=mdk_... python3 sample.py bulk clients.csv "Hello {name}"   (columns to,name)
   python3 sample.py verify < ipn-body.json   (headers in WEBHOOK_ID, WEBHOOK_TIMESTAMP,
                                               WEBHOOK_SIGNATURE; secret in MODEMD_IPN_SECRET)
 Settings: MODEMD_URL, MODEMD_APIKEY, MODEMD_PIN, MODEMD_TO, MODEMD_MSG (or the arguments).
@@ -15,6 +17,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 URL = os.environ.get("MODEMD_URL", "http://127.0.0.1:8080")
@@ -22,23 +25,40 @@ PIN = os.environ.get("MODEMD_PIN", "YOUR_PIN")
 TOLERANCE_S = 300  # Standard Webhooks: refuse signatures older or newer than 5 minutes
 
 
-def send(to: str, msg: str) -> bool:
-    """POST /api/v1/send; print the answer; True when accepted (status_code 1 or 2)."""
+def call(path: str, body: bytes, content_type: str = "application/json") -> dict:
+    """POST to the API with the key; the JSON answer (4xx/5xx carry one too), printed."""
     request = urllib.request.Request(
-        URL.rstrip("/") + "/api/v1/send",
-        data=json.dumps({"pin": PIN, "to": to, "msg": msg}).encode(),
+        URL.rstrip("/") + path,
+        data=body,
         headers={
-            "Content-Type": "application/json",
+            "Content-Type": content_type,
             "Authorization": "Bearer " + os.environ["MODEMD_APIKEY"],
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=300) as response:
             answer = json.load(response)
-    except urllib.error.HTTPError as error:  # 4xx/5xx still carry a JSON body
+    except urllib.error.HTTPError as error:
         answer = json.load(error)
     print(json.dumps(answer))
+    return answer
+
+
+def send(to: str, msg: str) -> bool:
+    """POST /api/v1/send; True when accepted (status_code 1 or 2)."""
+    answer = call("/api/v1/send", json.dumps({"pin": PIN, "to": to, "msg": msg}).encode())
     return answer.get("status_code") in ("1", "2")
+
+
+def bulk(path: str, template: str) -> bool:
+    """POST a CSV file as a campaign (its validation report), then start it."""
+    query = urllib.parse.urlencode({"pin": PIN, "template": template})
+    with open(path, "rb") as f:
+        draft = call("/api/v1/campaigns?" + query, f.read(), "text/csv")
+    if draft.get("response") != "200":
+        return False
+    started = call(f"/api/v1/campaigns/{draft['campaign']['campaign_id']}/start", b"")
+    return started.get("response") == "200"
 
 
 def verify_ipn(secret: str, msg_id: str, timestamp: str, signature: str, body: bytes) -> bool:
@@ -61,6 +81,8 @@ def main(argv: list[str]) -> int:
         to = argv[2] if len(argv) > 2 else os.environ.get("MODEMD_TO", "")
         msg = argv[3] if len(argv) > 3 else os.environ.get("MODEMD_MSG", "Hello from modemd")
         return 0 if send(to, msg) else 1
+    if mode == "bulk" and len(argv) > 3:
+        return 0 if bulk(argv[2], argv[3]) else 1
     if mode == "verify":
         ok = verify_ipn(
             os.environ["MODEMD_IPN_SECRET"],
@@ -71,7 +93,7 @@ def main(argv: list[str]) -> int:
         )
         print("valid" if ok else "invalid")
         return 0 if ok else 1
-    print("usage: sample.py [send [TO [MSG]] | verify]", file=sys.stderr)
+    print("usage: sample.py [send [TO [MSG]] | bulk FILE TEMPLATE | verify]", file=sys.stderr)
     return 2
 
 

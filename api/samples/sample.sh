@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# modemd sample (curl, openssl, coreutils): send an SMS, verify an IPN signature.
+# modemd sample (curl, openssl, coreutils): send an SMS, send a CSV file as a campaign,
+# verify an IPN signature.
 #
 #   MODEMD_APIKEY=mdk_... ./sample.sh send +393331234567 "Hello"
+#   MODEMD_APIKEY=mdk_... ./sample.sh bulk clients.csv "Hello {name}"   (columns to,name)
 #   ./sample.sh verify < ipn-body.json   (headers in WEBHOOK_ID, WEBHOOK_TIMESTAMP,
 #                                         WEBHOOK_SIGNATURE; secret in MODEMD_IPN_SECRET)
 # Settings: MODEMD_URL, MODEMD_APIKEY, MODEMD_PIN, MODEMD_TO, MODEMD_MSG (or the arguments).
@@ -18,6 +20,18 @@ send() {  # POST /api/v1/send as a form; print the answer; succeed when status_c
     --data-urlencode "pin=${PIN}" --data-urlencode "to=$1" --data-urlencode "msg=$2")
   echo "$answer"
   grep -Eq '"status_code": ?"[12]"' <<<"$answer"
+}
+
+bulk() {  # POST a CSV file as a campaign (its validation report), then start it
+  local draft id
+  draft=$(curl -sS --max-time 300 "${URL%/}/api/v1/campaigns" \
+    -H "Authorization: Bearer ${MODEMD_APIKEY}" \
+    -F "pin=${PIN}" -F "template=$2" -F "file=@$1;type=text/csv")
+  echo "$draft"
+  id=$(grep -Eo '"campaign_id": ?"cmp_[0-9a-f]+"' <<<"$draft" | head -1 | grep -Eo 'cmp_[0-9a-f]+') \
+    || return 1
+  curl -sS --max-time 30 -X POST "${URL%/}/api/v1/campaigns/${id}/start" \
+    -H "Authorization: Bearer ${MODEMD_APIKEY}" | tee /dev/stderr | grep -q '"response": \?"200"'
 }
 
 verify_ipn() {  # body on stdin; succeed when signed with $MODEMD_IPN_SECRET less than 5 min ago
@@ -40,6 +54,7 @@ verify_ipn() {  # body on stdin; succeed when signed with $MODEMD_IPN_SECRET les
 
 case "${1:-send}" in
   send) send "${2:-${MODEMD_TO:-}}" "${3:-${MODEMD_MSG:-Hello from modemd}}" ;;
+  bulk) bulk "$2" "$3" ;;
   verify) if verify_ipn; then echo valid; else echo invalid; exit 1; fi ;;
-  *) echo "usage: sample.sh [send [TO [MSG]] | verify]" >&2; exit 2 ;;
+  *) echo "usage: sample.sh [send [TO [MSG]] | bulk FILE TEMPLATE | verify]" >&2; exit 2 ;;
 esac

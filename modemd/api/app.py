@@ -10,7 +10,17 @@ from typing import Any
 
 from aiohttp import web
 
-from modemd.api import admin, console, conversations, docs, health, ipn_routes, phone_hooks
+from modemd.api import (
+    admin,
+    campaigns,
+    console,
+    conversations,
+    docs,
+    health,
+    ipn_routes,
+    phone_hooks,
+    schedules,
+)
 from modemd.api.answers import answer
 from modemd.api.auth import (
     CONFIG,
@@ -22,12 +32,15 @@ from modemd.api.auth import (
 )
 from modemd.api.contract import PAYLOAD_TOO_LARGE, RATE_LIMITED, STORE_ERROR, StatusCode
 from modemd.api.cors import cors_headers
+from modemd.api.guard import KEEPALIVE_TIMEOUT_S, GuardedSite, Limits
 from modemd.api.send import BANK, MAX_BODY_BYTES, send
 from modemd.api.validation import RequestError
 from modemd.errors import StoreError
 from modemd.model import ApiKey, Pacing
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
+from modemd.runtime.campaigns import CampaignRunner
+from modemd.runtime.feeder import Feeder
 from modemd.store import Store, wallet
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
@@ -131,6 +144,7 @@ def create_app(
     metrics: Metrics | None = None,
     metrics_token: str | None = None,
     pacing: Callable[[str], Pacing] | None = None,
+    runner: CampaignRunner | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
@@ -149,18 +163,24 @@ def create_app(
     health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
     console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
     conversations.add_routes(app, _key_of, bank)  # issue 15: lists, opt-outs, rules, surveys
+    # issue 16: campaigns, job cancel; without a runner (tests of other routes) one that is
+    # never run: deferred and bulk jobs then wait in the database
+    campaigns.add_routes(app, runner or CampaignRunner(store, Feeder(store, bank)), _key_of)
+    schedules.add_routes(app, store, _key_of)  # issue 16: each slot makes a campaign
     return app
 
 
 async def start_site(
-    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    limits: Limits | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Serve ``app`` on ``host:port`` (0: any free port; HTTPS with ``ssl_context``); return
-    the runner and the port."""
-    runner = web.AppRunner(app, access_log=None)
+    """Serve ``app`` on ``host:port`` (0: any free port; HTTPS with ``ssl_context``), with
+    header and body timeouts and a connection cap (``guard``); return the runner and the port."""
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT_S)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    site = GuardedSite(runner, host, port, limits or Limits(), ssl_context)
     await site.start()
-    server = site._server
-    bound = server.sockets[0].getsockname()[1] if server is not None else port  # type: ignore[attr-defined]
-    return runner, int(bound)
+    return runner, site.port

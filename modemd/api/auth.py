@@ -14,7 +14,7 @@ from aiohttp import web
 from modemd.api.adminsocket import unix_peer
 from modemd.api.contract import StatusCode
 from modemd.api.keyspec import check_network
-from modemd.api.ratelimit import RateLimiter
+from modemd.api.ratelimit import FAILED_AUTH_PER_MINUTE, FailedAuthLimiter, RateLimiter
 from modemd.api.validation import RequestError, ip_allowed, plain_address, read_apikey
 from modemd.model import ApiKey
 from modemd.store import keys as key_rows
@@ -33,6 +33,7 @@ class ApiConfig:
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For is believed
     admin_token: str | None = None  # admin API from anywhere with ``Bearer <token>``
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    failed_auth: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
     destination_limits: DestinationLimits | None = None  # the SMS-pumping guard ([limits])
 
 
@@ -40,6 +41,7 @@ def api_config(
     trusted_proxies: Iterable[str] = (),
     admin_token: str | None = None,
     destination_limits: DestinationLimits | None = None,
+    failed_auth_per_minute: int = FAILED_AUTH_PER_MINUTE,
 ) -> ApiConfig:
     """Checked config; a bad proxy entry raises ``ValueError`` naming it."""
     networks = tuple(ipaddress.ip_network(check_network(p)) for p in trusted_proxies)
@@ -47,6 +49,7 @@ def api_config(
         trusted_proxies=networks,
         admin_token=admin_token or None,
         destination_limits=destination_limits,
+        failed_auth=FailedAuthLimiter(failed_auth_per_minute),
     )
 
 
@@ -56,10 +59,10 @@ CALLER_KEY: web.RequestKey[ApiKey] = web.RequestKey("api_key", ApiKey)  # CORS r
 
 
 class RateLimitedError(Exception):
-    """The key is over its rate limit."""
+    """The key is over its rate limit, or the caller's address over its failed authentications."""
 
-    def __init__(self, key: ApiKey, retry_after_s: float) -> None:
-        super().__init__(f"key {key.key_id} over {key.rate_limit}/min")
+    def __init__(self, why: str, retry_after_s: float) -> None:
+        super().__init__(why)
         self.retry_after_s = retry_after_s
 
 
@@ -95,14 +98,22 @@ async def authenticate(
     request: web.Request, fields: dict[str, object]
 ) -> tuple[ApiKey, StatusCode]:
     """The key and the ok code (1 or 2), or ``RequestError`` 3/4, or ``RateLimitedError``."""
+    config = request.app[CONFIG]
+    address = caller_ip(request)
+    throttled = config.failed_auth.wait_s(address)
+    if throttled > 0:
+        raise RateLimitedError(f"too many wrong keys from {address}", throttled)
     secret = read_apikey(fields, request.headers.get("Authorization"))
     key = await request.app[STORE].read(key_rows.find_key, secret)
     if key is None:
+        config.failed_auth.failed(address)
+        if config.failed_auth.wait_s(address) > 0:
+            log.warning("failed authentications from %s: throttled", address)
         raise RequestError(StatusCode.API_KEY_ERROR, "unknown or revoked apikey")
     request[CALLER_KEY] = key
-    wait = request.app[CONFIG].limiter.wait_s(key.key_id, key.rate_limit)
+    wait = config.limiter.wait_s(key.key_id, key.rate_limit)
     if wait > 0:
-        raise RateLimitedError(key, wait)
+        raise RateLimitedError(f"key {key.key_id} over {key.rate_limit}/min", wait)
     if key.over_ip:
         return key, StatusCode.OK_OVER_IP
     ip = caller_ip(request)

@@ -88,7 +88,11 @@ class OtherAnswer:
 
 PAYLOAD_TOO_LARGE = OtherAnswer(413, "param_error", "5", "a body over 64 KiB")
 RATE_LIMITED = OtherAnswer(
-    429, "rate_limited", "", "over the key's rate limit; `Retry-After` says in how many seconds"
+    429,
+    "rate_limited",
+    "",
+    "over the key's rate limit, or too many wrong keys from the caller's address; "
+    "`Retry-After` says in how many seconds",
 )
 STORE_ERROR = OtherAnswer(503, "store_error", "", "the database cannot write; nothing was accepted")
 OTHER_ANSWERS = (PAYLOAD_TOO_LARGE, RATE_LIMITED, STORE_ERROR)

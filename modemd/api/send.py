@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +18,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from modemd.api.answers import answer
 from modemd.api.auth import CONFIG, STORE, authenticate, caller_ip
+from modemd.api.campaigns import dispatch
 from modemd.api.contract import StatusCode
+from modemd.api.timing import parse_timing
 from modemd.api.validation import (
     RequestError,
     SendRequest,
@@ -88,6 +91,7 @@ async def send(request: web.Request) -> web.Response:
         fields = await read_fields(request)
         key, ok_code = await authenticate(request, fields)
         wanted = parse_send(fields, key.default_country, form=_form_encoded(request))
+        timing = parse_timing(fields, time.time())
         to = wanted.to
         pin = wanted.pin or key.pin
         if pin != key.pin:
@@ -120,6 +124,9 @@ async def send(request: web.Request) -> web.Response:
                 else accept.Idempotency(idempotency, _request_hash(pin, wanted))
             ),
             limits=request.app[CONFIG].destination_limits,
+            lane=timing.lane,
+            send_at=timing.send_at,
+            valid_until=timing.valid_until,
         )
     except RequestError as exc:
         log.info("send from %s refused: %s (%s)", caller_ip(request), exc.message, exc.code.name)
@@ -161,7 +168,7 @@ def _accepted(request: web.Request, ok_code: StatusCode, accepted: accept.Accept
         extra.update(idempotent_replay=True, state=job.state.value)
         log.info("send: Idempotency-Key seen before, answering job %s again", job.job_id)
     else:
-        offers = bank.submit(job)
+        offers = dispatch(request.app, job)  # high lane now; deferred and bulk: the feeder
     return answer(
         ok_code,
         "accepted: handed to the pool; the IPN reports sent and delivered",

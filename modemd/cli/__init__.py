@@ -171,6 +171,7 @@ def ipn_listen(host: str, port: int) -> None:
 
 from modemd.cli import (  # noqa: E402,F401  (register their commands)
     audit,
+    campaigns,
     configfile,
     console,
     hardware,

@@ -80,6 +80,10 @@ class Bank:
         self.pool(job.pin).put(job)
         return offers
 
+    def withdraw(self, which: Callable[[Job], bool]) -> list[Job]:
+        """Take back from every pool the waiting jobs ``which`` selects."""
+        return [job for pool in self.pools.values() for job in pool.withdraw(which)]
+
     def offers(self, pin: str, id_device: str | None = None) -> list[Offer]:
         return [
             Offer(w.device_id, pin, w.device.info.kind.value)
@@ -197,7 +201,14 @@ class Bank:
 
     async def _apply_report(self, device_id: str, report: DeliveryReport) -> None:
         result = await self.store.write(report_rows.apply_report, device_id, report)
-        if result.job is None:
+        if result.job is None and result.awaits is not None:
+            log.info(
+                "%s: status report MR %d came before job %s recorded its parts; kept for it",
+                device_id,
+                report.reference,
+                result.awaits,
+            )
+        elif result.job is None:
             log.warning(
                 "%s: status report MR %d for %s (%s) matches no sent part; stored",
                 device_id,

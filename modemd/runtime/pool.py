@@ -1,7 +1,8 @@
-"""A pool's waiting line: jobs in FIFO order, idle devices in FIFO order.
+"""A pool's waiting line: jobs in FIFO order per lane, idle devices in FIFO order.
 
-``put`` hands a job straight to the longest-idle device that may send it, or queues it;
-``take`` returns the oldest job the device may send, or parks the device until one comes.
+``put`` hands a job straight to the longest-idle device that may send it, or queues it in its
+lane; ``take`` returns the oldest job the device may send from the highest lane that has one,
+or parks the device until one comes.
 No polling: a parked device wakes the moment a job is put. Each job goes to exactly one taker.
 """
 
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from modemd.model import Job
+from modemd.model import LANE_ORDER, Job, Lane
 
 
 @dataclass(slots=True)
@@ -23,11 +25,34 @@ class _Waiter:
 @dataclass(slots=True)
 class PoolQueue:
     pin: str
-    _jobs: deque[Job] = field(default_factory=deque)
+    _lanes: dict[Lane, deque[Job]] = field(
+        default_factory=lambda: {lane: deque() for lane in LANE_ORDER}
+    )
     _idle: deque[_Waiter] = field(default_factory=deque)
+    # Called when a device took a bulk job and fewer than ``bulk_low_water`` remain (the
+    # feeder tops the lane up from the database).
+    on_bulk_low: Callable[[], None] | None = None
+    bulk_low_water: int = 0
 
     def __len__(self) -> int:
-        return len(self._jobs)
+        return sum(len(jobs) for jobs in self._lanes.values())
+
+    def waiting(self, lane: Lane) -> int:
+        """Jobs waiting in ``lane``."""
+        return len(self._lanes[lane])
+
+    def job_ids(self) -> set[str]:
+        return {job.job_id for jobs in self._lanes.values() for job in jobs}
+
+    def withdraw(self, which: Callable[[Job], bool]) -> list[Job]:
+        """Take back the waiting jobs ``which`` selects (paused, cancelled, lapsed)."""
+        taken = []
+        for lane, jobs in self._lanes.items():
+            kept = deque(job for job in jobs if not which(job))
+            if len(kept) != len(jobs):
+                taken += [job for job in jobs if which(job)]
+                self._lanes[lane] = kept
+        return taken
 
     def put(self, job: Job, *, front: bool = False) -> None:
         """Offer ``job`` to the pool."""
@@ -37,16 +62,20 @@ class PoolQueue:
                 waiter.future.set_result(job)
                 return
         if front:
-            self._jobs.appendleft(job)
+            self._lanes[job.lane].appendleft(job)
         else:
-            self._jobs.append(job)
+            self._lanes[job.lane].append(job)
 
     async def take(self, device_id: str) -> Job:
         """The next job ``device_id`` may send; waits while there is none."""
-        for job in self._jobs:
-            if _may_send(job, device_id):
-                self._jobs.remove(job)
-                return job
+        for lane in LANE_ORDER:
+            jobs = self._lanes[lane]
+            for job in jobs:
+                if _may_send(job, device_id):
+                    jobs.remove(job)
+                    if lane is Lane.BULK and len(jobs) < self.bulk_low_water and self.on_bulk_low:
+                        self.on_bulk_low()
+                    return job
         waiter = _Waiter(device_id, asyncio.get_running_loop().create_future())
         self._idle.append(waiter)
         try:

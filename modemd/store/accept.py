@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from modemd.errors import ModemdError
-from modemd.model import Job
-from modemd.store import jobs, wallet
+from modemd.model import Job, Lane
+from modemd.store import jobs, queue, wallet
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600  # an Idempotency-Key is remembered this long (issue 18)
 LIMIT_WINDOW_S = 3600  # destination limits count the sends of the last hour
@@ -68,8 +68,12 @@ def accept_send(
     country: str | None,
     idempotency: Idempotency | None = None,
     limits: DestinationLimits | None = None,
+    lane: Lane | None = None,
+    send_at: float | None = None,
+    valid_until: float | None = None,
 ) -> Accepted:
-    """Insert the queued job and reserve its cost (no credit: neither happens)."""
+    """Insert the queued job and reserve its cost (no credit: neither happens). ``lane``
+    None: the key's; ``valid_until`` None: max(now, send_at) + the key's max queue age."""
     now = time.time()
     if idempotency is not None:
         first = _first_of(db, key_id, idempotency, now)
@@ -86,6 +90,10 @@ def accept_send(
         parts=parts,
         encoding=encoding,
         id_device=id_device,
+        lane=lane or queue.key_lane(db, key_id),
+        send_at=send_at,
+        valid_until=valid_until or queue.default_valid_until(db, key_id, now, send_at),
+        now=now,
     )
     cost = wallet.reserve(db, job, country)
     if idempotency is not None:

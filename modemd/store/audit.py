@@ -69,19 +69,12 @@ def list_audit(
     )
 
 
-def audited_transaction(
-    db: sqlite_utils.Database,
-    actor: str,
-    action: str,
-    target: str,
-    fn: Callable[..., T],
-    *args: Any,
-    **kwargs: Any,
-) -> T:
-    """``audited`` in its own transaction, for a direct connection (the CLI's ``connect``)."""
+def audited_transaction(db: sqlite_utils.Database, *args: Any, **kwargs: Any) -> Any:
+    """``audited`` (same arguments after ``db``) in its own transaction, for a direct
+    connection (the CLI's ``connect``)."""
     db.conn.execute("BEGIN IMMEDIATE")
     try:
-        result = audited(db, actor, action, target, fn, *args, **kwargs)
+        result = audited(db, *args, **kwargs)
     except BaseException:
         db.conn.execute("ROLLBACK")
         raise

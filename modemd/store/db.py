@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +40,7 @@ _STOP = object()
 def connect(path: str | Path) -> sqlite_utils.Database:
     """Open ``path`` with the pragmas modemd relies on and bring its schema up to date."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    private_file(Path(path))
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode=WAL")
@@ -46,6 +49,26 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     db = sqlite_utils.Database(conn)
     migrate(db)
     return db
+
+
+FILE_MODE = 0o600  # IPN signing secrets and message texts live in the database
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` 0600 whatever the umask (SQLite gives its -wal and -shm the database
+    file's mode), or tighten an existing database and its companions, logged."""
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
+        os.chmod(path, FILE_MODE)
+        return
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077 and file.stat().st_uid == os.geteuid():
+                os.chmod(file, FILE_MODE)
+                log.warning("%s was readable by others (mode %o): now 0600", file, mode)
+        except FileNotFoundError:
+            continue
 
 
 class Store:

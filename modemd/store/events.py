@@ -41,32 +41,41 @@ class OutboxEvent:
 
 def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict[str, Any]) -> str:
     """Write the event for ``job``'s new state; return its id."""
+    data = {
+        "job_id": job.job_id,
+        "pin": job.pin,
+        "to": job.to,
+        "device_id": job.device_id,
+        "parts": job.parts,
+        "status": job.state.value,
+        **extra,
+    }
+    return add_subject_event(db, job.key_id, job.job_id, type_, data)
+
+
+def add_subject_event(
+    db: sqlite_utils.Database, key_id: int, subject_id: str, type_: EventType, data: dict[str, Any]
+) -> str:
+    """Write an event about ``subject_id`` (a job, or a campaign: its events keep their order
+    like a job's); return its id."""
     now = time.time()
     event_id = f"evt_{secrets.token_hex(12)}"
     body = {
         "type": type_.value,
         "event_id": event_id,
         "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-        "data": {
-            "job_id": job.job_id,
-            "pin": job.pin,
-            "to": job.to,
-            "device_id": job.device_id,
-            "parts": job.parts,
-            "status": job.state.value,
-            **extra,
-        },
+        "data": data,
     }
-    url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [job.key_id]).fetchone()
+    url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
     state = EventState.NO_ENDPOINT
     if url and url[0]:
-        endpoint = ensure_endpoint(db, job.key_id)  # its secret exists before the first post
+        endpoint = ensure_endpoint(db, key_id)  # its secret exists before the first post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
     db.table("events").insert(
         {
             "event_id": event_id,
-            "job_id": job.job_id,
-            "key_id": job.key_id,
+            "job_id": subject_id,
+            "key_id": key_id,
             "type": type_.value,
             "payload": json.dumps(body, separators=(",", ":")),
             "state": state.value,

@@ -17,6 +17,7 @@ from modemd.model import (
     EventType,
     Job,
     JobState,
+    Lane,
     SentPart,
 )
 from modemd.store import reports
@@ -30,6 +31,7 @@ __all__ = [
     "get_job",
     "get_job_detail",
     "insert_job",
+    "insert_many",
     "list_jobs",
     "mark_failed",
     "mark_sent",
@@ -58,9 +60,14 @@ def insert_job(
     parts: int,
     encoding: str,
     id_device: str | None = None,
+    lane: Lane = Lane.HIGH,
+    send_at: float | None = None,
+    valid_until: float | None = None,
+    campaign_id: str | None = None,
+    now: float | None = None,
 ) -> Job:
     """Insert a new queued job."""
-    now = time.time()
+    now = time.time() if now is None else now
     row = {
         "job_id": new_job_id(),
         "key_id": key_id,
@@ -75,12 +82,31 @@ def insert_job(
         "error": None,
         "created_at": now,
         "updated_at": now,
+        "lane": lane.value,
+        "send_at": send_at,
+        "valid_until": valid_until,
+        "campaign_id": campaign_id,
     }
     db.conn.execute(
         f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
         list(row.values()),
     )
     return job_from_row(row)
+
+
+def insert_many(
+    db: sqlite_utils.Database, shared: dict[str, Any], each: list[dict[str, Any]]
+) -> None:
+    """Insert queued jobs in one statement (a campaign's batch): ``shared`` columns plus each
+    row's own (``job_id``, ``to_number``, ``message``, ``parts``, ``encoding``, ``created_at``)."""
+    if not each:
+        return
+    base = {"state": JobState.QUEUED.value, "id_device": None, "device_id": None, "error": None}
+    columns = [*base, *shared, *each[0], "updated_at"]
+    db.conn.executemany(
+        f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        [[*base.values(), *shared.values(), *row.values(), row["created_at"]] for row in each],
+    )
 
 
 def get_job_detail(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
@@ -111,6 +137,10 @@ def get_job_detail(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | N
         "updated_at": row["updated_at"],
         "sent_at": row["sent_at"],
         "final_at": row["final_at"],
+        "lane": row["lane"],
+        "send_at": row["send_at"],
+        "valid_until": row["valid_until"],
+        "campaign_id": row["campaign_id"],
         "part_details": parts,
     }
 
@@ -130,19 +160,27 @@ def list_jobs(
 
 
 def queued_jobs(db: sqlite_utils.Database) -> list[Job]:
-    """Every queued job in queue order (start-up: refill the pools)."""
+    """Queued high-lane jobs due now, in queue order (start-up: refill the pools). The others
+    (bulk lane, a later ``send_at``) are fed to the pools by ``runtime.feeder``."""
     return [
         job_from_row(r)
-        for r in db.table("jobs").rows_where("state = ?", ["queued"], order_by="seq")
+        for r in db.table("jobs").rows_where(
+            "state = 'queued' AND lane = 'high' AND send_at IS NULL", order_by="seq"
+        )
     ]
 
 
 def claim_job(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | None:
-    """Atomically give a queued job to ``device_id``; None when it is no longer queued."""
+    """Atomically give a queued job to ``device_id``; None when it is no longer queued, is past
+    its ``valid_until``, or its campaign is not running (paused or cancelled since it was fed)."""
+    now = time.time()
     cursor = db.execute(
         "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
-        "updated_at = ? WHERE job_id = ? AND state = 'queued'",
-        [device_id, time.time(), job_id],
+        "updated_at = ? WHERE job_id = ? AND state = 'queued' "
+        "AND (valid_until IS NULL OR valid_until > ?) AND (campaign_id IS NULL OR EXISTS "
+        "(SELECT 1 FROM campaigns c WHERE c.campaign_id = jobs.campaign_id "
+        "AND c.state = 'running'))",
+        [device_id, now, job_id, now],
     )
     if cursor.rowcount != 1:
         return None

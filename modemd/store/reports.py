@@ -18,6 +18,9 @@ from modemd.store import transitions as jobs  # the state door, not store.jobs (
 class ReportResult:
     job: Job | None  # the job the report matched, after the update; None when unmatched
     outcome: DeliveryOutcome
+    # Unmatched, but a job to that recipient is being sent on that device: its parts are
+    # recorded when the last one is accepted, and this early report is adopted then.
+    awaits: str | None = None
 
 
 def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryReport) -> ReportResult:
@@ -50,7 +53,8 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
         }
     )
     if match is None:
-        return ReportResult(settle_unknown_by_report(db, device_id, digits, report), outcome)
+        settled = settle_unknown_by_report(db, device_id, digits, report)
+        return ReportResult(settled, outcome, None if settled else _sending(db, device_id, digits))
     db.execute(
         "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
         "WHERE job_id = ? AND part = ?",
@@ -59,6 +63,17 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
     job = jobs.get_job(db, match["job_id"])
     assert job is not None
     return ReportResult(_judge(db, job, report), outcome)
+
+
+def _sending(db: sqlite_utils.Database, device_id: str, digits: str) -> str | None:
+    """The job being sent on ``device_id`` to that number, if any (a multipart job whose first
+    parts' reports come before its last part is accepted)."""
+    for row in db.execute(
+        "SELECT job_id, to_number FROM jobs WHERE state = 'sending' AND device_id = ?", [device_id]
+    ):
+        if row[1].lstrip("+") == digits:
+            return str(row[0])
+    return None
 
 
 def _judge(db: sqlite_utils.Database, job: Job, report: DeliveryReport) -> Job:

@@ -16,6 +16,7 @@ from modemd.model import (
     EventType,
     Job,
     JobState,
+    Lane,
 )
 from modemd.store import events, wallet
 
@@ -37,6 +38,10 @@ def job_from_row(row: dict[str, Any]) -> Job:
         error=row["error"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        lane=Lane(row["lane"]),
+        send_at=row["send_at"],
+        valid_until=row["valid_until"],
+        campaign_id=row["campaign_id"],
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.errors import ModemdError
-from modemd.model import Job, JobState
+from modemd.model import NEVER_SENT_STATES, Job, JobState
 
 SCALE = 10_000  # ledger amounts are in 1/10000 of the currency unit
 MAX_AMOUNT = 10**12  # 100 million units: a larger top-up or price is a typo
@@ -159,7 +159,7 @@ def reserved_for(db: sqlite_utils.Database, job: Job) -> int | None:
 
 def settle(db: sqlite_utils.Database, job: Job, previous: JobState) -> None:
     """Move the credit held for ``job`` after it went ``previous`` -> ``job.state``."""
-    if job.state not in (JobState.SENT, JobState.UNKNOWN, JobState.FAILED):
+    if job.state not in (JobState.SENT, JobState.UNKNOWN, JobState.FAILED, *NEVER_SENT_STATES):
         return
     row = db.execute(
         "SELECT coalesce(-sum(amount), 0), "
@@ -172,6 +172,10 @@ def settle(db: sqlite_utils.Database, job: Job, previous: JobState) -> None:
     if reserves == 0:  # no wallet at accept, or a free destination
         return
     cost = int(row[1]) // reserves  # what one send of this job costs
+    if job.state in NEVER_SENT_STATES:
+        if held:
+            _add(db, job.key_id, "refund", held, job_id=job.job_id, note=job.state.value)
+        return
     if job.state is JobState.FAILED:
         if previous in (JobState.QUEUED, JobState.SENDING) and held:
             _add(db, job.key_id, "refund", held, job_id=job.job_id, note="not sent")
@@ -179,3 +183,25 @@ def settle(db: sqlite_utils.Database, job: Job, previous: JobState) -> None:
     if held:
         _add(db, job.key_id, "release", held, job_id=job.job_id)
     _add(db, job.key_id, "charge", -cost, job_id=job.job_id, note=job.state.value)
+
+
+def reserve_within(db: sqlite_utils.Database, job: Job, country: str | None, available: int) -> int:
+    """``reserve`` for one job of a batch whose balance the caller read once (``available``);
+    returns what is left. Raises ``InsufficientCreditError`` when the job's cost exceeds it."""
+    cost = price_per_part(db, job.to, country) * job.parts
+    if cost == 0:
+        return available
+    if available < cost:
+        raise InsufficientCreditError(available, cost)
+    _add(db, job.key_id, "reserve", -cost, job_id=job.job_id)
+    return available - cost
+
+
+def reserve_costs(db: sqlite_utils.Database, key_id: int, costs: list[tuple[str, int]]) -> None:
+    """Hold each ``(job_id, cost)`` of a batch the caller checked against the balance."""
+    now = time.time()
+    db.conn.executemany(
+        "INSERT INTO ledger (key_id, job_id, kind, amount, note, created_at) "
+        "VALUES (?, ?, 'reserve', ?, '', ?)",
+        [(key_id, job_id, -cost, now) for job_id, cost in costs if cost],
+    )

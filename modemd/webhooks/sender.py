@@ -18,13 +18,14 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
 from modemd.store import Store, endpoints
 from modemd.store import events as outbox
 from modemd.store.events import OutboxEvent
+from modemd.webhooks.egress import EgressPolicy
 from modemd.webhooks.signing import signature_header
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,11 @@ class IpnSender:
         *,
         rng: random.Random | None = None,
         schedule: tuple[float, ...] = RETRY_SCHEDULE_S,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.store = store
+        # Read at every connect: the wiring adds the API's own address once it is bound.
+        self.egress = egress or EgressPolicy()
         self._schedule = schedule
         self._wake = asyncio.Event()
         self._rng = rng or random.Random()
@@ -82,7 +86,10 @@ class IpnSender:
         # Events left pending by a database from before signed endpoints get their secret now:
         # the outbox is then read without writing.
         await self.store.write(endpoints.ensure_pending_endpoints)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        connector = aiohttp.TCPConnector(
+            socket_factory=lambda info: self.egress.socket_factory(info)
+        )
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             self._session = session
             try:
                 while True:
@@ -128,7 +135,7 @@ class IpnSender:
                     "IPN %s %s to %s failed (attempt %d): %s%s",
                     event.type,
                     event.event_id,
-                    event.url,
+                    redact(event.url),
                     event.attempts + 1,
                     error,
                     "" if plan.next_at else "; given up (dead letter, replayable)",
@@ -215,6 +222,23 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         except (TypeError, ValueError):
             return None
     return min(max(seconds, RETRY_AFTER_MIN_S), RETRY_AFTER_MAX_S)
+
+
+def redact(url: str) -> str:
+    """``url`` for a log line: no user or password, query values replaced (tokens live there)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unparsable URL)"
+    netloc = (
+        ("***@" if parts.username or parts.password else "")
+        + (f"[{host}]" if ":" in host else host)
+        + port
+    )
+    query = "&".join(f"{name}=***" for name, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def encode_body(payload: str, body_format: str) -> tuple[bytes, str]:

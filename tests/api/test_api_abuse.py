@@ -149,3 +149,18 @@ async def test_the_operator_sees_refusals(api: Api, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["jobs", "--refused", "--db", str(api.store.path)])
     assert result.exit_code == 0, result.output
     assert "1 premium_rate" in result.output and "+39899123456" in result.output
+
+
+async def test_wrong_keys_are_throttled_per_address(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = {**api.ok(), "apikey": "mdk_guessguessguessguessguess"}
+    statuses = [(await api.send(json=wrong))[0] for _ in range(10)]
+    assert statuses == [401] * 10
+    async with api.session.post(api.url + "/api/v1/send", json=wrong) as r:
+        body = await r.json()
+        assert (r.status, body["status"]) == (429, "rate_limited")
+        assert int(r.headers["Retry-After"]) >= 1
+    status, body = await api.send(json=api.ok())  # the right key from there waits too
+    assert status == 429
+    assert "failed authentications from 127.0.0.1: throttled" in caplog.text

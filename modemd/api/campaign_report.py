@@ -1,0 +1,208 @@
+"""A campaign's rows checked one by one: the number (E.164 after normalisation, duplicates found
+on it), every placeholder of the template filled, the text's length; the validation report
+counts them (``valid``, ``duplicates``, ``invalid`` with row, column and reason). No I/O."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import phonenumbers
+from phonenumbers import PhoneMetadata
+
+from modemd.api.contract import StatusCode
+from modemd.api.validation import MAX_MESSAGE_CHARS, RequestError, normalise_number
+from modemd.sms.encoding import split_message
+from modemd.store.campaigns import Recipient
+
+NUMBER_COLUMNS = ("to", "number", "phone", "mobile", "msisdn", "telephone", "tel")
+MAX_INVALID_LISTED = 1000  # the report lists this many invalid rows; ``invalid_count`` has all
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .-]*$")
+_PLAIN_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_SEPARATORS = re.compile(r"[\s\-().]")  # as the send API drops them
+REGION_PREFIX_DIGITS = 6  # a number's region follows from its first national digits (+39 06698)
+
+
+def fast_e164(raw: str) -> tuple[str, str | None] | None:
+    """``normalise_number`` for the common case of a file of numbers already in E.164 form,
+    at a fifth of the cost (a 100,000-row file): the country code split off by hand, the
+    length checked by phonenumbers, the region looked up once per number prefix. None: not
+    that case (a national prefix after the country code, a leading zero...): the caller uses
+    ``normalise_number``."""
+    digits = _SEPARATORS.sub("", raw)
+    if not _PLAIN_E164.match(digits):
+        return None
+    for size in (1, 2, 3):
+        code = int(digits[1 : 1 + size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[1 + size :]
+    prefix = _national_prefix(code)
+    if national.startswith("0") or (prefix is not None and prefix.match(national)):
+        return None
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    if not phonenumbers.is_possible_number(number):
+        return None  # the slow path says why
+    return digits, _region(code, national[:REGION_PREFIX_DIGITS], national)
+
+
+@lru_cache(maxsize=256)
+def _national_prefix(code: int) -> re.Pattern[str] | None:
+    """What parsing strips after the country code (US 1, RU 8, carrier codes): such numbers
+    take the slow path."""
+    region = phonenumbers.region_code_for_country_code(code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    if metadata is None:
+        return None
+    prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
+    return re.compile(prefix) if prefix else None
+
+
+_regions: dict[tuple[int, str], str | None] = {}
+
+
+def _region(code: int, prefix: str, national: str) -> str | None:
+    key = (code, prefix)
+    if key not in _regions:
+        number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+        _regions[key] = phonenumbers.region_code_for_number(number)
+    return _regions[key]
+
+
+def placeholders(template: str) -> list[str]:
+    """The ``{name}`` placeholders of ``template`` (``{{``/``}}`` are literal braces)."""
+    found = []
+    for match in _TOKEN.finditer(template):
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            continue
+        name = match.group(1)
+        if name is None or not _NAME.match(name.strip()):
+            raise RequestError(
+                StatusCode.PARAM_ERROR,
+                f"template: {token!r} at character {match.start() + 1} is not a placeholder "
+                "like {name} (write {{ and }} for literal braces)",
+            )
+        found.append(name.strip())
+    return found
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """``template`` with each ``{name}`` replaced by its value."""
+
+    def one(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        return values[match.group(1).strip()]
+
+    return _TOKEN.sub(one, template)
+
+
+@dataclass
+class RowChecker:
+    """Checks rows against one header and template; keeps the report's counts."""
+
+    template: str
+    header: list[str]
+    default_country: str | None
+    opted_out_numbers: set[str] = field(default_factory=set)  # the pool's: skipped, counted
+    rows: int = 0
+    valid: int = 0
+    duplicates: int = 0
+    opted_out: int = 0
+    blank: int = 0
+    invalid_count: int = 0
+    invalid: list[dict[str, Any]] = field(default_factory=list)
+    parts: Counter[str] = field(default_factory=Counter)
+    messages: Counter[str] = field(default_factory=Counter)
+    _seen: set[str] = field(default_factory=set)
+    _columns: dict[str, int] = field(default_factory=dict)
+    _number: int = 0
+    _names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._columns = {}
+        for i, name in enumerate(self.header):
+            self._columns.setdefault(name.strip().lower(), i)
+        number = next((self._columns[c] for c in NUMBER_COLUMNS if c in self._columns), None)
+        if number is None:
+            raise RequestError(
+                StatusCode.PARAM_ERROR,
+                f"row 1 (the header) has no number column: name one of {', '.join(NUMBER_COLUMNS)}"
+                f" (columns: {', '.join(self.header)[:200]})",
+            )
+        self._number = number
+        self._names = placeholders(self.template)
+        for name in self._names:
+            if name.lower() not in self._columns:
+                raise RequestError(
+                    StatusCode.PARAM_ERROR,
+                    f"template placeholder {{{name}}} has no column "
+                    f"(columns: {', '.join(self.header)[:200]})",
+                )
+
+    def check(self, line: int, cells: list[str]) -> Recipient | None:
+        """The recipient of row ``line`` (1-based, the header is 1), or None (counted)."""
+        if not any(cells):
+            self.blank += 1
+            return None
+        self.rows += 1
+        raw = cells[self._number] if self._number < len(cells) else ""
+        if not raw:
+            return self._invalid(line, self.header[self._number], "no number")
+        try:
+            to, country = fast_e164(raw) or normalise_number(raw, self.default_country)
+        except RequestError as exc:
+            return self._invalid(line, self.header[self._number], exc.message.replace("'to' ", ""))
+        values = {}
+        for name in self._names:
+            i = self._columns[name.lower()]
+            value = cells[i] if i < len(cells) else ""
+            if not value:
+                return self._invalid(line, self.header[i], f"no value for {{{name}}}")
+            values[name] = value
+        message = render(self.template, values)
+        if len(message) > MAX_MESSAGE_CHARS:
+            return self._invalid(
+                line, "", f"the message has {len(message)} characters; at most {MAX_MESSAGE_CHARS}"
+            )
+        if to in self._seen:
+            self.duplicates += 1
+            return None
+        self._seen.add(to)
+        if to in self.opted_out_numbers:
+            self.opted_out += 1
+            return None
+        split = split_message(message)
+        self.valid += 1
+        self.parts[split.encoding.value] += split.count
+        self.messages[split.encoding.value] += 1
+        return Recipient(line, to, country, message, split.count, split.encoding.value)
+
+    def _invalid(self, line: int, column: str, reason: str) -> Recipient | None:
+        self.invalid_count += 1
+        if len(self.invalid) < MAX_INVALID_LISTED:
+            self.invalid.append({"row": line, "column": column, "reason": reason})
+        return None
+
+    def report(self) -> dict[str, Any]:
+        """The counts (the caller adds cost, time and the blocked count)."""
+        return {
+            "rows": self.rows,
+            "valid": self.valid,
+            "duplicates": self.duplicates,
+            "opted_out": self.opted_out,
+            "invalid_count": self.invalid_count,
+            "invalid": self.invalid,
+            "blank_rows": self.blank,
+            "messages": dict(self.messages),
+            "parts": dict(self.parts),
+            "total_parts": sum(self.parts.values()),
+        }

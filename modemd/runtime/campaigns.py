@@ -1,0 +1,101 @@
+"""Campaigns at run time: their recipients become jobs in batches (the store's writer is never
+held long, so API sends keep their latency), the feeder is told, and once a second running
+campaigns are checked for progress and completion (``campaign.progress``, ``campaign.done``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from modemd.runtime.feeder import Clock, Feeder
+from modemd.store import campaigns as campaign_rows
+from modemd.store.db import Store
+
+log = logging.getLogger(__name__)
+
+QUEUE_BATCH = 2000  # recipients made jobs per write: ~50 ms of the writer at a time
+TICK_S = 1.0  # progress and completion are looked at this often
+
+
+class CampaignRunner:
+    """Owns the queueing tasks and the tick task; the API's campaign actions go through it."""
+
+    def __init__(self, store: Store, feeder: Feeder, *, clock: Clock = time.time) -> None:
+        self.store = store
+        self.feeder = feeder
+        self.clock = clock
+        self._queueing: dict[str, asyncio.Task[None]] = {}
+
+    async def recover(self) -> None:
+        """At start-up: drop half-validated campaigns, finish queueing the running ones."""
+        dropped = await self.store.write(campaign_rows.discard_unfinished)
+        if dropped:
+            log.warning("%d campaigns were being validated when modemd stopped: removed", dropped)
+        for campaign_id in await self.store.read(campaign_rows.unqueued_running):
+            self.queue(campaign_id)
+
+    async def start(self, campaign_id: str, pin: str) -> dict[str, Any]:
+        shown = await self.store.write(campaign_rows.start, campaign_id, pin)
+        log.info("campaign %s started: %d recipients", campaign_id, shown["total"])
+        self.queue(campaign_id)
+        return shown
+
+    async def pause(self, campaign_id: str, pin: str) -> dict[str, Any]:
+        shown = await self.store.write(
+            campaign_rows.pause, campaign_id, pin, "paused by the client"
+        )
+        taken = self.feeder.withdraw_campaign(campaign_id)
+        log.info("campaign %s paused (%d jobs taken back from the pool)", campaign_id, taken)
+        return shown
+
+    async def resume(self, campaign_id: str, pin: str) -> dict[str, Any]:
+        shown = await self.store.write(campaign_rows.resume, campaign_id, pin)
+        self.feeder.forget_campaign(campaign_id)
+        log.info("campaign %s resumed", campaign_id)
+        self.queue(campaign_id)
+        return shown
+
+    async def cancel(self, campaign_id: str, pin: str) -> dict[str, Any]:
+        shown = await self.store.write(campaign_rows.cancel, campaign_id, pin)
+        self.feeder.withdraw_campaign(campaign_id)
+        log.info("campaign %s cancelled", campaign_id)
+        return shown
+
+    def queue(self, campaign_id: str) -> None:
+        """Make the campaign's remaining recipients jobs (one task per campaign)."""
+        running = self._queueing.get(campaign_id)
+        if running is not None and not running.done():
+            return
+        self._queueing[campaign_id] = asyncio.create_task(
+            self._queue(campaign_id), name=f"queue campaign {campaign_id}"
+        )
+
+    async def _queue(self, campaign_id: str) -> None:
+        total = 0
+        while made := await self.store.write(campaign_rows.queue_batch, campaign_id, QUEUE_BATCH):
+            total += made
+            self.feeder.wake()
+        if total:
+            log.info("campaign %s: %d jobs queued", campaign_id, total)
+        self._queueing.pop(campaign_id, None)
+
+    async def queued(self) -> None:
+        """Wait until every queueing task has finished (tests, benchmarks)."""
+        while self._queueing:
+            await asyncio.gather(*self._queueing.values(), return_exceptions=True)
+
+    async def run(self) -> None:
+        """Progress and completion, once a second, until cancelled."""
+        while True:
+            for campaign_id in await self.store.write(campaign_rows.tick, self.clock()):
+                log.info("campaign %s done: every job left the queue", campaign_id)
+            await asyncio.sleep(TICK_S)
+
+    async def close(self) -> None:
+        tasks = list(self._queueing.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._queueing.clear()

@@ -1,0 +1,153 @@
+"""Queued jobs in time: the ones the feeder hands to the pools later (bulk lane, a later
+``send_at``), the ones that lapse (still queued at ``valid_until``), and cancelling one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+
+from modemd.errors import InvalidTransitionError
+from modemd.model import EventType, Job, JobState, Lane
+from modemd.store import jobs
+from modemd.store.transitions import job_from_row
+
+DEFAULT_MAX_QUEUE_AGE_S = 24 * 3600.0  # issue 16: a job nobody could send in a day is stale
+MAX_SEND_AHEAD_S = 366 * 24 * 3600.0  # send_at at most a year ahead (leap years included)
+LAPSE_BATCH = 500  # jobs lapsed per write at most: a big campaign never holds the writer long
+
+
+def max_queue_age_s(db: sqlite_utils.Database, key_id: int) -> float:
+    """The key's maximum queue age (default 24 h)."""
+    row = db.execute("SELECT max_queue_age_s FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
+    return float(row[0]) if row and row[0] else DEFAULT_MAX_QUEUE_AGE_S
+
+
+def key_lane(db: sqlite_utils.Database, key_id: int) -> Lane:
+    """The lane of the key's sends when a request names none (default high)."""
+    row = db.execute("SELECT lane FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
+    return Lane(row[0]) if row and row[0] else Lane.HIGH
+
+
+def default_valid_until(
+    db: sqlite_utils.Database, key_id: int, accepted: float, send_at: float | None
+) -> float:
+    """max(accepted, send_at) + the key's maximum queue age."""
+    return max(accepted, send_at or accepted) + max_queue_age_s(db, key_id)
+
+
+def lapse_overdue(db: sqlite_utils.Database, now: float) -> list[Job]:
+    """Queued jobs past their ``valid_until`` become ``lapsed`` (never sent; IPN ``sms.lapsed``,
+    credit refunded). At most ``LAPSE_BATCH`` per call; the caller repeats while it gets some."""
+    rows = db.execute(
+        "SELECT job_id FROM jobs WHERE state = 'queued' AND valid_until <= ? "
+        "ORDER BY valid_until LIMIT ?",
+        [now, LAPSE_BATCH],
+    ).fetchall()
+    lapsed = []
+    for (job_id,) in rows:
+        job = jobs.get_job(db, job_id)
+        assert job is not None
+        lapsed.append(
+            jobs.move_job(
+                db,
+                job,
+                JobState.LAPSED,
+                event=EventType.SMS_LAPSED,
+                event_data={"valid_until": job.valid_until},
+                error="still queued at valid_until: never sent",
+            )
+        )
+    return lapsed
+
+
+def cancel_job(db: sqlite_utils.Database, job_id: str, pin: str) -> Job:
+    """A queued job of ``pin`` ends ``cancelled`` (IPN ``sms.cancelled``, credit refunded).
+
+    ``InvalidTransitionError`` when there is no such job or it is no longer queued."""
+    job = jobs.get_job(db, job_id)
+    if job is None or job.pin != pin:
+        raise LookupError(f"no job {job_id}")
+    if job.state is not JobState.QUEUED:
+        raise InvalidTransitionError(f"{job_id} is {job.state}: only a queued job can be cancelled")
+    return jobs.move_job(
+        db,
+        job,
+        JobState.CANCELLED,
+        event=EventType.SMS_CANCELLED,
+        event_data={"reason": "cancelled by the client"},
+        error="cancelled",
+    )
+
+
+def cancel_campaign_jobs(db: sqlite_utils.Database, campaign_id: str, reason: str) -> int:
+    """Every still-queued job of the campaign ends ``cancelled``; returns how many."""
+    rows = db.execute(
+        "SELECT job_id FROM jobs WHERE campaign_id = ? AND state = 'queued' ORDER BY seq",
+        [campaign_id],
+    ).fetchall()
+    for (job_id,) in rows:
+        job = jobs.get_job(db, job_id)
+        assert job is not None
+        jobs.move_job(
+            db,
+            job,
+            JobState.CANCELLED,
+            event=EventType.SMS_CANCELLED,
+            event_data={"reason": reason, "campaign_id": campaign_id},
+            error=reason,
+        )
+    return len(rows)
+
+
+def due_high(db: sqlite_utils.Database, now: float, limit: int) -> list[Job]:
+    """High-lane jobs whose ``send_at`` has come, oldest first."""
+    return _jobs_where(
+        db,
+        "state = 'queued' AND lane = 'high' AND send_at IS NOT NULL AND send_at <= ? "
+        "ORDER BY seq LIMIT ?",
+        [now, limit],
+    )
+
+
+def due_bulk(db: sqlite_utils.Database, pin: str, now: float, limit: int) -> list[Job]:
+    """The oldest bulk-lane jobs of ``pin`` that may go now: due, and not of a campaign that is
+    paused or cancelled."""
+    return _jobs_where(
+        db,
+        "state = 'queued' AND pin = ? AND lane = 'bulk' AND (send_at IS NULL OR send_at <= ?) "
+        "AND (campaign_id IS NULL OR EXISTS (SELECT 1 FROM campaigns c "
+        "WHERE c.campaign_id = jobs.campaign_id AND c.state = 'running')) "
+        "ORDER BY seq LIMIT ?",
+        [pin, now, limit],
+    )
+
+
+def bulk_pins(db: sqlite_utils.Database, pools: set[str]) -> list[str]:
+    """Of ``pools`` and the pins of running campaigns, those with queued bulk-lane jobs (an
+    index seek per pin: never a scan of a big campaign's jobs)."""
+    pins = pools | {
+        r[0] for r in db.execute("SELECT DISTINCT pin FROM campaigns WHERE state = 'running'")
+    }
+    return sorted(
+        pin
+        for pin in pins
+        if db.execute(
+            "SELECT 1 FROM jobs WHERE state = 'queued' AND pin = ? AND lane = 'bulk' LIMIT 1",
+            [pin],
+        ).fetchone()
+    )
+
+
+def next_send_at(db: sqlite_utils.Database, now: float) -> float | None:
+    """The earliest future ``send_at`` of a queued job (the feeder sleeps until then)."""
+    row = db.execute(
+        "SELECT min(send_at) FROM jobs WHERE state = 'queued' AND send_at > ?", [now]
+    ).fetchone()
+    return row[0] if row and row[0] is not None else None
+
+
+def _jobs_where(db: sqlite_utils.Database, where: str, params: list[Any]) -> list[Job]:
+    cursor = db.execute(f"SELECT * FROM jobs WHERE {where}", params)
+    names = [d[0] for d in cursor.description]
+    return [job_from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
