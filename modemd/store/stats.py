@@ -53,7 +53,8 @@ class Activity:
 class Snapshot:
     """Current levels: queue depth per pin, devices as stored, dead letters, parts per device."""
 
-    queued: dict[str, int]
+    queued: dict[str, int]  # pin -> jobs queued in any lane
+    lanes: dict[tuple[str, str], int]  # (pin, lane) -> jobs queued
     devices: list[dict[str, Any]]
     dead_letters: int
     parts_today: dict[str, int]  # device_id -> SMS parts since the start of the day
@@ -131,12 +132,15 @@ def snapshot(
 ) -> Snapshot:
     """Levels now; ``day_start``/``month_start`` (Unix seconds) bound the parts counted;
     ``with_errors``: each device's last send error (the console; a scrape needs none)."""
-    queued = {
-        str(pin): int(n)
-        for pin, n in db.execute(
-            "SELECT pin, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY pin"
+    lanes = {
+        (str(pin), str(lane)): int(n)
+        for pin, lane, n in db.execute(
+            "SELECT pin, lane, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY pin, lane"
         )
     }
+    queued: dict[str, int] = {}
+    for (pin, _), n in lanes.items():
+        queued[pin] = queued.get(pin, 0) + n
     devices = list(
         db.query(
             "SELECT device_id, pin, kind, state, port, signal, manufacturer, model, last_seen "
@@ -148,6 +152,7 @@ def snapshot(
         device["last_error"] = errors.get(device["device_id"])
     return Snapshot(
         queued=queued,
+        lanes=lanes,
         devices=devices,
         dead_letters=_one(
             db, "SELECT COUNT(*) FROM events WHERE state = ?", [EventState.FAILED.value]

@@ -18,7 +18,7 @@ from modemd.api.auth import STORE
 from modemd.api.console.auth import Render, redirect, signed_in
 from modemd.api.console.charts import bar_chart
 from modemd.api.keyspec import KeySettingsError, check_destination, check_settings
-from modemd.model import JobState, Pacing
+from modemd.model import LANE_ORDER, JobState, Pacing
 from modemd.observe.metrics import UP_STATES, rssi_to_dbm
 from modemd.store import console as console_rows
 from modemd.store import endpoints, stats, wallet
@@ -131,17 +131,19 @@ def add_routes(app: web.Application, render: Render, pacing: Callable[[str], Pac
         today = await store.read(stats.device_counts, today_start)
         sent = sum(d.sent for d in days)
         pools: dict[str, dict[str, int]] = {}
+        empty = {"devices": 0, "ready": 0} | {lane.value: 0 for lane in LANE_ORDER}
         for d in snap.devices:
-            pool = pools.setdefault(d["pin"], {"devices": 0, "ready": 0, "queued": 0})
+            pool = pools.setdefault(d["pin"], dict(empty))
             pool["devices"] += 1
             pool["ready"] += d["state"] in UP_STATES
-        for pin, n in snap.queued.items():
-            pools.setdefault(pin, {"devices": 0, "ready": 0, "queued": 0})["queued"] = n
+        for (pin, lane), n in snap.lanes.items():
+            pools.setdefault(pin, dict(empty))[lane] = n
         return render(
             request,
             "overview.html",
             devices=_device_rows(snap, pacing),
             pools=dict(sorted(pools.items())),
+            lanes=[lane.value for lane in LANE_ORDER],
             dead_letters=snap.dead_letters,
             days_chart=bar_chart("chart-days", f"Jobs per day, last {CHART_DAYS} days", days),
             devices_chart=bar_chart("chart-devices", "Jobs per device today", today, 6),
