@@ -353,6 +353,20 @@ SCHEMA = Section(
                 ),
             ),
         ),
+        Section(
+            "retention",
+            "how long finished jobs stay in the database (the ledger always stays)",
+            (
+                Key(
+                    "jobs_days",
+                    POSITIVE,
+                    None,
+                    "prune finished jobs older than this many days (never `unknown` ones)",
+                    "90",
+                ),
+                Key("batch", POSITIVE, 500, "jobs deleted per transaction", "500"),
+            ),
+        ),
         Mapping(
             "sim_pins",
             "<ICCID>",

@@ -26,6 +26,7 @@ from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
 from modemd.runtime.feeder import Feeder
+from modemd.runtime.retention import prune_forever
 from modemd.runtime.scheduler import Scheduler
 from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
@@ -65,6 +66,10 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     store.on_commit.append(sender.wake)
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
+    days, batch = settings.option("retention.jobs_days"), settings.option("retention.batch")
+    retention_task = asyncio.create_task(
+        prune_forever(store, days, batch) if days else asyncio.sleep(0), name="retention"
+    )
     feeder = Feeder(store, bank, quiet=quiet_hours(settings.option("pools")))
     campaigns = CampaignRunner(store, feeder)
     scheduler = Scheduler(store, campaigns)
@@ -182,7 +187,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         if watchdog is not None:  # fed until the devices are closed: a hung close gets killed
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
-        tasks = [sender_task, expiry_task, *([talk_task] if talk_task else [])]
+        tasks = [sender_task, expiry_task, retention_task, *([talk_task] if talk_task else [])]
         for task in tasks:
             task.cancel()
         await _shutdown_step("IPN sender", asyncio.gather(*tasks, return_exceptions=True))

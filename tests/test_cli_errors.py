@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from modemd.cli import main
+from modemd.emulators.phone import EmulatedPhoneBank
 
 MODEMD = [sys.executable, "-m", "modemd"]
 LOCAL_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d")
@@ -215,3 +216,22 @@ def test_the_demo_says_what_it_does_before_each_slow_step() -> None:
     assert len(slow) == 3
     for start, end in zip([0, *slow], slow, strict=False):
         assert any(line.strip().startswith("say ") for line in lines[start:end]), lines[end]
+
+
+async def test_doctor_checks_the_phones_the_config_lists(tmp_path: Path) -> None:
+    async with EmulatedPhoneBank.create(1) as bank:
+        phone = bank.phones[0]
+        config = tmp_path / "modemd.toml"
+        password = phone.profile.password
+        config.write_text(
+            f'[[phones]]\nurl = "{phone.url}"\npin = "4711"\npassword = "{password}"\n'
+            f'[[phones]]\nurl = "{phone.url}/"\npin = "4712"\npassword = "wrong"\n'
+        )
+        proc = await asyncio.create_subprocess_exec(
+            *MODEMD, "doctor", "--config", str(config), stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    lines = [line for line in out.decode().splitlines() if phone.url in line]
+    assert len(lines) == 2, out.decode()
+    assert lines[0].startswith(f"ok  {phone.url}: pin 4711: {phone.url}: usable"), lines
+    assert "pin 4712" in lines[1] and "wrong username or password (401)" in lines[1], lines

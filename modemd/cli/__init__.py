@@ -174,6 +174,7 @@ from modemd.cli import (  # noqa: E402,F401  (register their commands)
     campaigns,
     configfile,
     console,
+    database,
     hardware,
     ipn,
     jobs,

@@ -14,6 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -44,8 +45,14 @@ def _resolve_db(ctx: click.Context, param: click.Parameter, value: str | None) -
         return value
     if "modemd.db" in ctx.meta:
         return str(ctx.meta["modemd.db"])
+    return current_settings().db
+
+
+def current_settings() -> config.Settings:
+    """The config as this command sees it (its --config, $MODEMD_CONFIG, the installed one)."""
+    ctx = click.get_current_context()
     try:
-        return config.load(config.config_file(ctx.meta.get("modemd.config"))).db
+        return config.load(config.config_file(ctx.meta.get("modemd.config")))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -88,7 +95,25 @@ def audited(
 def open_db(path: str, *, create: bool = False) -> sqlite_utils.Database:
     """The database at ``path``; only commands that add something may ``create`` it."""
     check_database(path, must_exist=not create)
+    become_owner_of(Path(path).absolute().parent)
     return connect(path)
+
+
+def become_owner_of(directory: Path) -> None:
+    """Run by root on the daemon's database (/var/lib/modemd, owned by modemd), act as that
+    owner, so that a database, WAL or journal it creates stays writable by the daemon."""
+    if os.geteuid() != 0 or not directory.is_dir():
+        return
+    owner = directory.stat()
+    if owner.st_uid == 0:
+        return
+    try:
+        name = pwd.getpwuid(owner.st_uid).pw_name
+        os.initgroups(name, owner.st_gid)
+    except KeyError:  # no such user any more: only its ids
+        os.setgroups([])
+    os.setgid(owner.st_gid)
+    os.setuid(owner.st_uid)
 
 
 def run_until_interrupted(work: Coroutine[Any, Any, None]) -> None:

@@ -14,7 +14,7 @@ from modemd.drivers.registry import SerialModem, build_modem
 from modemd.drivers.serial_at import Timeouts
 from modemd.errors import DeviceError, ModemCommandError, PortClosedError
 from modemd.hardware.discovery import PROBE_TIMEOUT_S, Modem, find_at_port, group
-from modemd.hardware.net import ROUTE_TABLE, diagnose, is_phone_link
+from modemd.hardware.net import ROUTE_TABLE, check_app, diagnose, is_phone_link
 from modemd.hardware.udev import Port, Udev
 from modemd.model import LabelRule, PhoneConfig
 
@@ -54,8 +54,8 @@ async def examine(
     route_table: str = ROUTE_TABLE,
     devices: tuple[tuple[str, str], ...] = (),
 ) -> list[Finding]:
-    """Findings for every labelled or USB tty, every tethered phone's net interface, and every
-    (port, pin) the config lists (``[[devices]]``)."""
+    """Findings for every labelled or USB tty, every tethered phone's net interface, every
+    (port, pin) the config lists (``[[devices]]``) and every phone it lists by URL."""
     listed = _real_paths(tty for tty, _ in devices)
     ports = [
         p
@@ -70,6 +70,8 @@ async def examine(
         findings += await _examine_modem(modem.ports, modem.pin, timeout_s)
     for port in filter(is_phone_link, udev.ports("net")):
         findings.append(Finding(port.devnode, *await diagnose(port, phones, labels, route_table)))
+    for phone in (p for p in phones if p.url):  # at a fixed address: no udev involved
+        findings.append(Finding(phone.url, *await check_app(phone, phone.url, phone.pin, "config")))
     return sorted(findings, key=lambda f: f.device)
 
 

@@ -181,9 +181,16 @@ async def diagnose(
     found = plan(port, phones, labels, route_table)
     if isinstance(found, NotYet):
         return False, found.why
-    cfg, where = found.config, f"pin {found.pin}: {found.url}"
+    return await check_app(found.config, found.url, found.pin, f"{port.name}'s gateway", timeout_s)
+
+
+async def check_app(
+    cfg: PhoneConfig, url: str, pin: str, what: str, timeout_s: float = CHECK_TIMEOUT_S
+) -> tuple[bool, str]:
+    """For ``doctor``: does SMSGate answer at ``url`` (``what`` it is, for the words)."""
+    where = f"pin {pin}: {url}"
     timings = PhoneTimings(http_s=timeout_s)
-    driver = registry.build_phone(registry.SmsGatePhone(cfg, found.url, found.pin, timings))
+    driver = registry.build_phone(registry.SmsGatePhone(cfg, url, pin, timings))
     try:
         root, status, health = await driver.diagnose()
     except PhoneRequestError as exc:
@@ -191,8 +198,8 @@ async def diagnose(
             return False, f"{where}: wrong username or password (401): copy them from the app"
         if exc.status is None:
             return False, (
-                f"{where} ({port.name}'s gateway) does not answer: is SMSGate's local server "
-                f"on, on port {cfg.app_port}? ({exc})"
+                f"{where} ({what}) does not answer: is SMSGate's local server on, on port "
+                f"{cfg.app_port}? ({exc})"
             )
         return False, f"{where}: {exc}"
     model = root.get("model", "?") if isinstance(root, dict) else "?"

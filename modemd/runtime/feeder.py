@@ -31,6 +31,7 @@ FED_GRACE_S = 30.0  # a fed job taken by a device is claimed within this (one st
 BULK_PER_DEVICE = 2  # bulk jobs waiting per device of the pool: > one tick of sends
 BULK_MIN_WAITING = 8  # ... and at least this many (a pool whose devices are still opening)
 HIGH_BATCH = 1000  # due high-lane jobs handed over per tick at most
+FEED_SLACK = 64  # rows read past those fed: room to skip a rate-limited campaign's jobs
 
 Clock = Callable[[], float]
 QuietHours = Callable[[str, float], bool]  # (pin, now) -> no bulk sends now
@@ -114,7 +115,11 @@ class Feeder:
             room = target - pool.waiting(Lane.BULK)
             if room <= 0:
                 continue
-            candidates = await self.store.read(queue_rows.due_bulk, pin, now, room + len(self._fed))
+            # The oldest due jobs are those already fed (waiting in the lane, or in a device's
+            # hands before its claim), then new ones: read just enough of both (not every job
+            # fed in the last FED_GRACE_S).
+            limit = room + target + len(self.bank.offers(pin)) + FEED_SLACK
+            candidates = await self.store.read(queue_rows.due_bulk, pin, now, limit)
             for job in candidates:
                 if room <= 0:
                     break

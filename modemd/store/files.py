@@ -1,8 +1,10 @@
-"""The database as a file: is it one modemd can open (before anything creates or migrates it)."""
+"""The database as a file: is it one modemd can open (before anything creates or migrates it);
+online backup and restore with SQLite's backup API."""
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from modemd.errors import StoreError
@@ -60,3 +62,53 @@ def schema_version(path: str | Path) -> int:
         raise StoreError(f"{path} is not a usable SQLite database: {exc}") from exc
     finally:
         conn.close()
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+
+
+def backup(source: str | Path, target: str | Path) -> int:
+    """Copy the database at ``source`` to the new file ``target`` (size in bytes), safe while
+    the daemon writes: one read transaction sees one consistent state (WAL lets writers go on)."""
+    source, target = Path(source), Path(target)
+    check_database(source, must_exist=True)
+    if target.exists():
+        raise StoreError(f"{target} exists: a backup never overwrites, choose a new file name")
+    if not target.parent.is_dir():
+        raise StoreError(f"no directory {target.parent} for the backup")
+    _copy(source, target)
+    return target.stat().st_size
+
+
+def _copy(source: Path, target: Path) -> None:
+    """SQLite's backup API, in one step (a stepped copy restarts after every write of another
+    process, so a busy daemon could starve it), then a quick check of the copy."""
+    src = _read_only(source)
+    try:
+        dst = sqlite3.connect(str(target))
+        try:
+            src.backup(dst)
+            (verdict,) = dst.execute("PRAGMA quick_check").fetchone()
+        finally:
+            dst.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot copy {source} to {target}: {exc}") from exc
+    finally:
+        src.close()
+    if verdict != "ok":
+        raise StoreError(f"the copy {target} fails SQLite's quick_check: {verdict}")
+
+
+def restore(backup_file: str | Path, target: str | Path) -> Path | None:
+    """Replace the database at ``target`` with ``backup_file`` (checked first); the database it
+    replaces is kept beside it (returned). The daemon must be stopped: the caller checks."""
+    backup_file, target = Path(backup_file), Path(target)
+    check_database(backup_file, must_exist=True)
+    check_database(target, must_exist=False)
+    kept = None
+    if target.exists():
+        kept = target.with_name(f"{target.name}.before-restore-{time.strftime('%Y%m%dT%H%M%S')}")
+        _copy(target, kept)
+    _copy(backup_file, target)
+    return kept

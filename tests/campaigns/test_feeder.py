@@ -10,7 +10,7 @@ from modemd.model import Job, JobState, Lane
 from modemd.quiet import quiet_hours
 from modemd.runtime.bank import Bank
 from modemd.runtime.feeder import BULK_MIN_WAITING, Feeder
-from modemd.store import jobs, keys
+from modemd.store import campaigns, jobs, keys
 from modemd.store.db import Store
 
 ROME = ZoneInfo("Europe/Rome")
@@ -78,3 +78,26 @@ async def test_a_job_past_valid_until_lapses_and_leaves_the_pool(store: Store) -
     assert bank.pool("7").job_ids() == set()
     lapsed = await store.read(jobs.get_job, job.job_id)
     assert lapsed is not None and lapsed.state is JobState.LAPSED
+
+
+async def test_a_campaign_rate_limit_feeds_at_most_that_many_a_minute(store: Store) -> None:
+    bank = Bank(store)
+    clock = Clock(MORNING)
+    feeder = Feeder(store, bank, clock=clock)
+    key, _ = await store.write(keys.create_key, pin="7", allow_ips=[], over_ip=True, ipn_url=None)
+    campaign_id = await store.write(
+        campaigns.create, key_id=key.key_id, pin="7", template="m", rate_per_min=5
+    )
+    recipients = [
+        campaigns.Recipient(n + 2, f"+3933300001{n:02d}", "IT", "m", 1, "gsm7") for n in range(12)
+    ]
+    await store.write(campaigns.add_recipients, campaign_id, recipients)
+    await store.write(campaigns.finish_validation, campaign_id, {"valid": 12})
+    await store.write(campaigns.start, campaign_id, "7")
+    assert await store.write(campaigns.queue_batch, campaign_id, 100) == 12
+    await feeder.feed_once()
+    await feeder.feed_once()
+    assert bank.pool("7").waiting(Lane.BULK) == 5
+    clock.now += 61  # a minute later five more may go; the lane holds BULK_MIN_WAITING
+    await feeder.feed_once()
+    assert bank.pool("7").waiting(Lane.BULK) == min(10, BULK_MIN_WAITING)
