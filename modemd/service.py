@@ -6,18 +6,21 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 
 from modemd.api.adminsocket import start_admin_socket
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
+from modemd.api.simulator import EmulatedDevices
 from modemd.api.tls import server_context
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.drivers import registry
-from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.modem import EmulatedBank, EmulatedModem
 from modemd.emulators.phone import EmulatedPhoneBank
 from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
+from modemd.hardware.usb_reset import usb_reset
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe.metrics import Metrics
 from modemd.quiet import quiet_hours
@@ -26,6 +29,7 @@ from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
 from modemd.runtime.feeder import Feeder
+from modemd.runtime.recovery import RecoverySettings
 from modemd.runtime.retention import prune_forever
 from modemd.runtime.scheduler import Scheduler
 from modemd.store.accept import DestinationLimits
@@ -48,6 +52,30 @@ def secrets_of(settings: Settings) -> list[str]:
     return [s for s in found if s]  # SIM PINs are never logged (and 4 digits match anything)
 
 
+def recovery_settings(settings: Settings) -> RecoverySettings:
+    """``[recovery]`` of the config file."""
+    return RecoverySettings(
+        **{f.name: settings.option(f"recovery.{f.name}") for f in fields(RecoverySettings)}
+    )
+
+
+class UsbResetter:
+    """The ladder's USB reset: an emulated modem's own (``--simulate``), else the ioctl."""
+
+    def __init__(self) -> None:
+        self.emulated: dict[str, EmulatedModem] = {}  # port -> modem
+
+    def add(self, modem: EmulatedModem) -> None:
+        self.emulated[modem.port] = modem
+
+    async def __call__(self, port: str) -> None:
+        modem = self.emulated.pop(port, None)
+        if modem is None:
+            await usb_reset(port)
+            return
+        await modem.usb_reset()
+
+
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
     """Run the daemon until SIGTERM/SIGINT (or cancellation)."""
     # A wrong certificate is an error before anything starts.
@@ -58,7 +86,14 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     emulators: EmulatedBank | None = None
     phone_emulators: EmulatedPhoneBank | None = None
     metrics = Metrics(pacing=settings.pacing_of)
-    bank = Bank(store, pacing=settings.pacing_of, observer=metrics)
+    resetter = UsbResetter()
+    bank = Bank(
+        store,
+        pacing=settings.pacing_of,
+        observer=metrics,
+        recovery=recovery_settings(settings),
+        usb_reset=resetter,
+    )
     hotplug: HotPlug | None = None
     phone_plug: PhoneHotPlug | None = None
     watchdog: asyncio.Task[None] | None = None
@@ -91,6 +126,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             emulators = EmulatedBank.create(settings.simulate, record=settings.record)
             await emulators.start()
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
+            for modem in emulators.modems:
+                resetter.add(modem)
+                modem.on_replug = _replugged(bank, resetter, settings)
         phones = [p for p in settings.phones if p.url]  # the others are found by udev
         if settings.simulate_phones:
             phone_emulators = EmulatedPhoneBank.create(
@@ -144,6 +182,11 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             metrics=metrics,
             metrics_token=settings.option("server.metrics_token"),
             pacing=settings.pacing_of,
+            simulated=(
+                EmulatedDevices(emulators.modems, settings.simulate_pin)
+                if emulators is not None
+                else None
+            ),
             runner=campaigns,
         )
         runner, port = await start_site(app, settings.host, settings.port, ssl_context=tls)
@@ -197,6 +240,22 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await _shutdown_step("emulated phones", phone_emulators.close())
         await _shutdown_step("store", store.close())
         log.info("stopped")
+
+
+def _replugged(
+    bank: Bank, resetter: UsbResetter, settings: Settings
+) -> Callable[[EmulatedModem], None]:
+    """An emulated modem back after a USB reset, on a new pty: attach it as hot-plug would."""
+    attaching: set[asyncio.Task[object]] = set()
+
+    def attach(modem: EmulatedModem) -> None:
+        resetter.add(modem)
+        spec = registry.SerialModem(modem.port, settings.simulate_pin, settings.sim_pins.get)
+        task = asyncio.create_task(bank.attach(registry.factory(spec)), name=f"replug {modem.name}")
+        attaching.add(task)
+        task.add_done_callback(attaching.discard)
+
+    return attach
 
 
 async def _shutdown_step(

@@ -124,7 +124,13 @@ NOT_YET_BROKEN = [
 
 
 def test_no_import_circles() -> None:
-    assert cycles(modules()) == NOT_YET_BROKEN
+    assert [c for c in cycles(modules()) if c not in NOT_YET_BROKEN] == []
+
+
+def test_listed_circles_still_exist() -> None:
+    found = cycles(modules())
+    for circle in NOT_YET_BROKEN:
+        assert circle in found, f"{circle} is broken: remove it from NOT_YET_BROKEN"
 
 
 def test_the_cycle_finder_finds_cycles() -> None:

@@ -20,6 +20,7 @@ from modemd.api import (
     ipn_routes,
     phone_hooks,
     schedules,
+    simulator,
 )
 from modemd.api.answers import answer
 from modemd.api.auth import (
@@ -144,6 +145,7 @@ def create_app(
     metrics: Metrics | None = None,
     metrics_token: str | None = None,
     pacing: Callable[[str], Pacing] | None = None,
+    simulated: simulator.EmulatedDevices | None = None,
     runner: CampaignRunner | None = None,
 ) -> web.Application:
     app = web.Application(
@@ -167,6 +169,8 @@ def create_app(
     # never run: deferred and bulk jobs then wait in the database
     campaigns.add_routes(app, runner or CampaignRunner(store, Feeder(store, bank)), _key_of)
     schedules.add_routes(app, store, _key_of)  # issue 16: each slot makes a campaign
+    if simulated is not None:  # only with --simulate: drive the emulated devices
+        simulator.add_routes(app, simulated, _key_of)
     return app
 
 

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT_S = 10.0  # issue 18: a request line and headers take milliseconds, not seconds
 BODY_MIN_BYTES_PER_S = 1024.0  # the slowest honest upload we wait for (64 KiB in 64 s)
-MAX_CONNECTIONS = 4096  # open at once; the unit's LimitNOFILE (8192) leaves room for the rest
+MAX_CONNECTIONS = 3072  # open at once; the unit's LimitNOFILE=4096 leaves 1024 for the rest
 KEEPALIVE_TIMEOUT_S = 15.0  # an idle kept-alive connection is closed after this
 _LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]{1,12})", re.IGNORECASE)
 

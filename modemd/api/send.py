@@ -77,10 +77,20 @@ def _form_encoded(request: web.Request) -> bool:
     return request.content_type == FORM or request.method == "GET" or not request.can_read_body
 
 
-def _request_hash(pin: str, wanted: SendRequest) -> str:
-    """The request an Idempotency-Key stands for, as accepted (not as spelled)."""
-    fields = [pin, wanted.to, wanted.msg, wanted.id_device]
-    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+TIMING_FIELDS = ("lane", "send_at", "valid_until", "ttl")  # as given: a ttl is relative to now
+
+
+def _request_hash(pin: str, wanted: SendRequest, fields: dict[str, Any]) -> str:
+    """The request an Idempotency-Key stands for: the message as accepted (not as spelled),
+    and when to send it as asked."""
+    asked = [
+        pin,
+        wanted.to,
+        wanted.msg,
+        wanted.id_device,
+        *(str(fields.get(f)) for f in TIMING_FIELDS),
+    ]
+    return hashlib.sha256(json.dumps(asked).encode()).hexdigest()
 
 
 async def send(request: web.Request) -> web.Response:
@@ -121,7 +131,7 @@ async def send(request: web.Request) -> web.Response:
             idempotency=(
                 None
                 if idempotency is None
-                else accept.Idempotency(idempotency, _request_hash(pin, wanted))
+                else accept.Idempotency(idempotency, _request_hash(pin, wanted, fields))
             ),
             limits=request.app[CONFIG].destination_limits,
             lane=timing.lane,

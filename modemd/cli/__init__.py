@@ -116,7 +116,21 @@ def devices(db: str) -> None:
     """List devices as last seen by the daemon."""
     _table(
         device_rows.list_devices(open_db(db)),
-        ["device_id", "pin", "kind", "state", "port", "signal", "model"],
+        [
+            "device_id",
+            "pin",
+            "kind",
+            "state",
+            "signal_dbm",
+            "bars",
+            "operator",
+            "registration",
+            "iccid",
+            "own_number",
+            "last_success_at",
+            "last_error",
+            "recovered_after",
+        ],
     )
 
 
@@ -181,6 +195,7 @@ from modemd.cli import (  # noqa: E402,F401  (register their commands)
     keys,
     lists,
     rules,
+    simulator,
     wallet,
 )
 

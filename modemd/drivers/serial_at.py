@@ -18,8 +18,10 @@ from modemd.at import commands as at
 from modemd.at.parser import Urc
 from modemd.at.results import ErrorClass, FinalKind, classify_cms, sim_problem
 from modemd.at.transaction import Command, Transaction
+from modemd.drivers import modem_resets
 from modemd.drivers.at_port import AtPort
 from modemd.drivers.base import PhaseHandler, ReportHandler
+from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import (
     DeviceError,
     DeviceTimeoutError,
@@ -33,6 +35,7 @@ from modemd.model import (
     DeviceInfo,
     DeviceKind,
     DeviceState,
+    RadioStatus,
     Registration,
     SentPart,
 )
@@ -99,6 +102,9 @@ class SerialAtDriver(AtPort):
         self._early_reports: list[DeliveryReport] = []  # +CDS seen before the IMEI is known
         self._tasks: set[asyncio.Task[None]] = set()  # reads of stored reports
         self._concat_ref = random.randrange(256)  # 23.040 concatenation reference, per message
+        self.registration = RegistrationTracker()  # fed by +CxREG URCs and read answers
+        self.operator: str | None = None  # AT+COPS? long name, None when not registered
+        self.own_number: str | None = None  # AT+CNUM, None when the SIM does not know it
 
     @property
     def info(self) -> DeviceInfo:
@@ -140,6 +146,11 @@ class SerialAtDriver(AtPort):
             self._on_gone(self._info.device_id)
 
     def _handle_urc(self, urc: Urc) -> None:
+        registration = at.parse_registration_urc(urc.text)
+        if registration is not None:
+            log.info("%s: %s stat %d", self.port, *registration)
+            self.registration.update(*registration)
+            return
         index = at.parse_cdsi(urc.text)
         if index is not None:
             if self._info.device_id:  # during open, the AT+CMGL catch-up will read it
@@ -246,6 +257,9 @@ class SerialAtDriver(AtPort):
             self._on_phase(state)
 
     async def _unlock_sim(self, iccid: str) -> None:
+        """Enter the SIM PIN when asked (once per call); a PIN that worked is kept for the next
+        reset, one the SIM refused is dropped: 3 wrong tries lock the SIM."""
+        tried = False
         while True:
             try:
                 state = at.parse_sim_state(await self.command(at.SIM_STATE))
@@ -257,9 +271,13 @@ class SerialAtDriver(AtPort):
             if state is at.SimState.READY:
                 return
             sim_pin = self._sim_pin(iccid) if callable(self._sim_pin) else self._sim_pin
-            if state is at.SimState.SIM_PIN and sim_pin:
-                self._sim_pin = None  # never retried: 3 wrong tries lock the SIM
-                await self.command(Command(f'AT+CPIN="{sim_pin}"'))
+            if state is at.SimState.SIM_PIN and sim_pin and not tried:
+                tried = True
+                try:
+                    await self.command(Command(f'AT+CPIN="{sim_pin}"'))
+                except ModemCommandError:
+                    self._sim_pin = None  # never retried
+                    raise
                 continue
             raise ModemCommandError(at.SIM_STATE.text, f"SIM not ready: {state.value}")
 
@@ -267,15 +285,15 @@ class SerialAtDriver(AtPort):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeouts.registration_s
         while True:
-            stat = at.parse_registration(await self.command(at.REGISTRATION))
-            if stat in at.REGISTERED_STATES:
+            registration = await self.check_registration()
+            if registration.registered:
                 return
             if loop.time() > deadline:
-                raise DeviceTimeoutError(f"{self.port}: not registered (stat {stat})")
+                raise DeviceTimeoutError(f"{self.port}: not registered ({registration.why})")
             await asyncio.sleep(REGISTRATION_POLL_S)
 
-    async def _initialise(self) -> DeviceInfo:
-        await self._wake()
+    async def _initialise(self, *, wait_network: bool = True) -> DeviceInfo:
+        await self._wake(settle_s=0.0 if wait_network else ESC_SETTLE_S)
         self._phase(DeviceState.IDENTIFYING)
         await self._set_up_line()
         manufacturer = at.first_value(await self._optional(at.MANUFACTURER) or [])
@@ -287,7 +305,11 @@ class SerialAtDriver(AtPort):
         imsi = at.first_value(await self._optional(at.IMSI) or [])
         iccid = iccid or at.first_value(await self._optional(at.ICCID) or [])
         self._phase(DeviceState.SEARCHING_NETWORK)
-        await self._wait_registered()
+        for domain in at.REGISTRATION_DOMAINS:  # losing the network is then seen at once
+            if await self._optional(at.registration_urcs_on(domain)) is not None:
+                self.registration.supported(domain)
+        if wait_network:
+            await self._wait_registered()
         await self.command(at.PDU_MODE)
         self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
         self._stored_reports = await self._optional(at.NEW_MESSAGE_INDICATIONS_STORED) is not None
@@ -296,6 +318,9 @@ class SerialAtDriver(AtPort):
         )
         await self._optional(at.KEEP_LINK_OPEN)
         self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
+        self.own_number = at.parse_own_number(await self._optional(at.OWN_NUMBER) or [])
+        if await self._optional(at.OPERATOR_FORMAT_LONG) is not None:
+            await self.check_operator()
         info = DeviceInfo(
             device_id=imei or self.port,
             pin=self.pin,
@@ -329,29 +354,24 @@ class SerialAtDriver(AtPort):
         await self.command(at.ERRORS_NUMERIC)
 
     async def reopen(self) -> str:
-        """Close the port, open it again, ESC + AT, redo the session set-up; return the IMEI.
-
-        What open chose stays (PDU mode, the same report routing); stored reports are read.
-        A caller that finds another IMEI must drop the device: this driver keeps its identity."""
+        """Close the port, open it again and start over (``restart``); return the IMEI."""
         if self._closed:
             raise PortClosedError(f"{self.port}: port is closed")
         async with self._lock:  # a command in flight finishes (or times out) first
             self._close_port()
             self.open_port()
-        await self._wake(settle_s=ESC_SETTLE_S)
-        await self._set_up_line()
-        device_id = at.first_value(await self.command(at.IMEI)) or self.port
-        if device_id != self._info.device_id:
-            return device_id
-        await self.command(at.PDU_MODE)
-        if self._stored_reports:
-            await self.command(at.NEW_MESSAGE_INDICATIONS_STORED)
-        elif self._info.reports:
-            await self.command(at.NEW_MESSAGE_INDICATIONS)
-        await self._optional(at.KEEP_LINK_OPEN)
-        if self._stored_reports:
-            await self._read_stored_reports()  # those that came while it did not answer
-        return device_id
+        return await self.restart()
+
+    async def restart(self) -> str:
+        """After a reopen or a reset, everything open does again (ESC + AT, identity, the SIM
+        and its PIN, SMSC, report routing, stored reports) except waiting for the network;
+        return the IMEI it answers with. A caller that finds another IMEI must drop the
+        device: this driver then keeps its old identity."""
+        known = self._info
+        info = await self._initialise(wait_network=False)
+        if known.device_id and info.device_id != known.device_id:
+            self._info = known
+        return info.device_id
 
     # -- sending ----------------------------------------------------------------------------------
 
@@ -458,9 +478,36 @@ class SerialAtDriver(AtPort):
             return False
         return True
 
+    async def catch_up(self) -> None:
+        """Read what the modem stored while it did not answer (status reports)."""
+        if self._stored_reports:
+            await self._read_stored_reports()
+
+    async def reset_radio(self, timeout_s: float) -> str:
+        """AT+CFUN=0, AT+CFUN=1, then start over (``modem_resets``); the IMEI."""
+        return await modem_resets.reset_radio(self, timeout_s)
+
+    async def reset_module(self, timeout_s: float, boot_s: float) -> str:
+        """AT+CFUN=1,1, boot, then start over (``modem_resets``); the IMEI."""
+        return await modem_resets.reset_module(self, timeout_s, boot_s)
+
     async def check_registration(self) -> Registration:
-        """Ask AT+CREG?: registered when <stat> is 1 (home) or 5 (roaming)."""
-        return at.registration_of(at.parse_registration(await self.command(at.REGISTRATION)))
+        """Ask AT+CREG? (and +CGREG?, +CEREG? where supported): registered when any domain
+        says 1 (home) or 5 (roaming)."""
+        for domain in self.registration.domains:
+            answer = await self.command(at.registration_query(domain))
+            self.registration.update(domain, at.parse_registration(answer))
+        return at.registration_of(self.registration.stat)
+
+    async def check_operator(self) -> str | None:
+        """Ask AT+COPS?; remember and return the operator's name (None: not registered)."""
+        answer = await self._optional(at.OPERATOR)
+        self.operator = at.parse_operator(answer or [])
+        return self.operator
+
+    async def radio_status(self) -> RadioStatus:
+        """Operator (asked now), registration (as last seen), own number (read at open)."""
+        return RadioStatus(await self.check_operator(), self.registration.words, self.own_number)
 
     async def check_signal(self) -> int | None:
         """Ask AT+CSQ; remember and return rssi."""
