@@ -20,6 +20,7 @@ from modemd.api.answers import answer
 from modemd.api.auth import CONFIG, STORE, authenticate, caller_ip
 from modemd.api.campaigns import dispatch
 from modemd.api.contract import StatusCode
+from modemd.api.send_many import send_many, several
 from modemd.api.timing import parse_timing
 from modemd.api.validation import (
     RequestError,
@@ -100,6 +101,9 @@ async def send(request: web.Request) -> web.Response:
     try:
         fields = await read_fields(request)
         key, ok_code = await authenticate(request, fields)
+        raws = several(fields.get("to"), form=_form_encoded(request))
+        if raws is not None:  # issue 16: one job per recipient, each with its own code
+            return await send_many(request, fields, key, ok_code, raws, _form_encoded(request))
         wanted = parse_send(fields, key.default_country, form=_form_encoded(request))
         timing = parse_timing(fields, time.time())
         to = wanted.to
