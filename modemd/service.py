@@ -12,6 +12,7 @@ from modemd.api.adminsocket import start_admin_socket
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.api.simulator import EmulatedDevices
+from modemd.api.tls import server_context
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.drivers import registry
 from modemd.emulators.modem import EmulatedBank, EmulatedModem
@@ -44,6 +45,13 @@ SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a shutdown step taking longer is stuck: log it
 DRAIN_TIMEOUT_S = 40.0
 
 
+def secrets_of(settings: Settings) -> list[str]:
+    """Values of the config that must never appear in a log line."""
+    found = [settings.admin_token, settings.option("server.metrics_token")]
+    found += [p.password for p in settings.phones] + [p.signing_key for p in settings.phones]
+    return [s for s in found if s]  # SIM PINs are never logged (and 4 digits match anything)
+
+
 def recovery_settings(settings: Settings) -> RecoverySettings:
     """``[recovery]`` of the config file."""
     return RecoverySettings(
@@ -70,6 +78,8 @@ class UsbResetter:
 
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
     """Run the daemon until SIGTERM/SIGINT (or cancellation)."""
+    # A wrong certificate is an error before anything starts.
+    tls = server_context(settings.option("server.tls_cert"), settings.option("server.tls_key"))
     stop = _stop_on_signals()  # before anything is announced: a SIGTERM then still drains
     store = Store(settings.db)
     await store.start()
@@ -179,8 +189,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             ),
             runner=campaigns,
         )
-        runner, port = await start_site(app, settings.host, settings.port)
-        log.info("API listening on http://%s:%d", settings.host, port)
+        runner, port = await start_site(app, settings.host, settings.port, ssl_context=tls)
+        scheme = "https" if tls else "http"
+        log.info("API listening on %s://%s:%d", scheme, settings.host, port)
         sender.egress = EgressPolicy(
             deny_loopback=settings.option("ipn.deny_loopback"),
             deny_private=settings.option("ipn.deny_private"),

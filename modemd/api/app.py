@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -174,12 +175,16 @@ def create_app(
 
 
 async def start_site(
-    app: web.Application, host: str, port: int, limits: Limits | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    limits: Limits | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Serve ``app`` on ``host:port`` (0: any free port), with header and body timeouts and a
-    connection cap (``guard``); return the runner and the port."""
+    """Serve ``app`` on ``host:port`` (0: any free port; HTTPS with ``ssl_context``), with
+    header and body timeouts and a connection cap (``guard``); return the runner and the port."""
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT_S)
     await runner.setup()
-    site = GuardedSite(runner, host, port, limits or Limits())
+    site = GuardedSite(runner, host, port, limits or Limits(), ssl_context)
     await site.start()
     return runner, site.port

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 import socket
+import ssl
 from typing import Any
 
 from aiohttp import web
@@ -139,8 +140,15 @@ class GuardedProtocol(asyncio.Protocol):
 class GuardedSite(web.TCPSite):
     """``web.TCPSite`` whose connections go through ``GuardedProtocol``."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int, limits: Limits) -> None:
-        super().__init__(runner, host, port)
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        limits: Limits,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(runner, host, port, ssl_context=ssl_context)
         self.limits = limits
 
     async def start(self) -> None:
@@ -154,6 +162,7 @@ class GuardedSite(web.TCPSite):
             self._port,
             reuse_address=True,
             family=socket.AF_UNSPEC,
+            ssl=self._ssl_context,  # [server] tls_cert/tls_key: the guard sees decrypted bytes
         )
 
     @property

@@ -23,6 +23,7 @@ import sqlite_utils
 from modemd import config
 from modemd.cli.sockets import port_holder
 from modemd.errors import ConfigError, ModemdError
+from modemd.observe import logs
 from modemd.store import audit
 from modemd.store.db import connect
 from modemd.store.files import check_database
@@ -191,7 +192,7 @@ class ModemdGroup(click.Group):
 def main(verbose: int) -> None:
     """modemd: an SMS gateway over banks of USB GSM modems."""
     level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level, "text")
 
 
 def call_api(url: str, path: str, payload: dict[str, Any], key: str) -> dict[str, Any]:

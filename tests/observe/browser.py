@@ -96,6 +96,11 @@ class Browser:
     def type(self, css: str, text: str) -> None:
         self.wait_for(css).send_keys(text)
 
+    def replace_text(self, css: str, text: str) -> None:
+        field = self.wait_for(css)
+        field.clear()
+        field.send_keys(text)
+
     def title(self) -> str:
         return self.driver.title
 
