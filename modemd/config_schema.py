@@ -375,6 +375,39 @@ SCHEMA = Section(
             '"1234"',
         ),
         Section(
+            "recovery",
+            "the ladder a modem that stops answering climbs: ESC + AT, reopen, AT+CFUN=0/1, "
+            "AT+CFUN=1,1, USB reset; then `failed`, retried hourly",
+            (
+                Key(
+                    "usb_reset",
+                    BOOL,
+                    False,
+                    "reset a hung modem over USB (USBDEVFS_RESET on its /dev/bus/usb node; the "
+                    "udev rule and the unit must allow it)",
+                    "true",
+                ),
+                Key("probe_interval_s", SECONDS, 25.0, "an idle modem is probed this often", "25"),
+                Key("step_pause_s", SECONDS, 1.0, "pause between two steps", "1"),
+                Key("cfun_timeout_s", SECONDS, 15.0, "wait for an answer to AT+CFUN", "15"),
+                Key("module_boot_s", SECONDS, 10.0, "boot time after AT+CFUN=1,1", "10"),
+                Key(
+                    "return_timeout_s",
+                    SECONDS,
+                    60.0,
+                    "a modem reset away must be back (same IMEI) within this",
+                    "60",
+                ),
+                Key(
+                    "retry_failed_s",
+                    SECONDS,
+                    3600.0,
+                    "a failed modem climbs the ladder again after this",
+                    "3600",
+                ),
+            ),
+        ),
+        Section(
             "pacing",
             "how fast every device may send (enforced before each job is taken)",
             (

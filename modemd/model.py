@@ -107,7 +107,8 @@ class DeviceState(enum.StrEnum):
     SEARCHING_NETWORK = "searching_network"  # SIM ready; waiting for +CREG 1 or 5
     READY = "ready"  # idle, waiting for a job of its pool
     BUSY = "busy"  # sending a job
-    BACKING_OFF = "backing_off"  # stopped answering or failed; retried after a capped delay
+    BACKING_OFF = "backing_off"  # stopped answering: climbing the recovery ladder
+    FAILED = "failed"  # every recovery step failed: a person must look; retried hourly
     GONE = "gone"  # port closed or unplugged; out of its pool
 
 
@@ -126,7 +127,11 @@ DEVICE_TRANSITIONS: dict[DeviceState, frozenset[DeviceState]] = {
             DeviceState.GONE,
         }
     ),
-    DeviceState.SIM_LOCKED: frozenset({DeviceState.GONE}),
+    # A reset brings identification again: a SIM may then want its PIN (sim_locked); the
+    # hourly retry of a failed or locked device starts over from opening.
+    DeviceState.SIM_LOCKED: frozenset(
+        {DeviceState.OPENING, DeviceState.BACKING_OFF, DeviceState.GONE}
+    ),
     DeviceState.SEARCHING_NETWORK: frozenset(
         {DeviceState.READY, DeviceState.BACKING_OFF, DeviceState.GONE}
     ),
@@ -134,7 +139,18 @@ DEVICE_TRANSITIONS: dict[DeviceState, frozenset[DeviceState]] = {
         {DeviceState.BUSY, DeviceState.BACKING_OFF, DeviceState.SEARCHING_NETWORK, DeviceState.GONE}
     ),
     DeviceState.BUSY: frozenset({DeviceState.READY, DeviceState.BACKING_OFF, DeviceState.GONE}),
-    DeviceState.BACKING_OFF: frozenset({DeviceState.OPENING, DeviceState.READY, DeviceState.GONE}),
+    DeviceState.BACKING_OFF: frozenset(
+        {
+            DeviceState.OPENING,
+            DeviceState.IDENTIFYING,  # a reopen or reset starts over (and may find the SIM locked)
+            DeviceState.READY,
+            DeviceState.SIM_LOCKED,
+            DeviceState.SEARCHING_NETWORK,
+            DeviceState.FAILED,
+            DeviceState.GONE,
+        }
+    ),
+    DeviceState.FAILED: frozenset({DeviceState.BACKING_OFF, DeviceState.GONE}),
     DeviceState.GONE: frozenset({DeviceState.DISCOVERED}),
 }
 
@@ -195,6 +211,8 @@ class EventType(enum.StrEnum):
     CAMPAIGN_PROGRESS = "campaign.progress"
     CAMPAIGN_DONE = "campaign.done"
     SMS_RECEIVED = "sms.received"  # an inbound SMS answering one of the key's jobs
+    DEVICE_FAILED = "device.failed"  # the recovery ladder gave up on a device
+    DEVICE_RECOVERED = "device.recovered"  # a device answers again (after which step)
 
 
 class EventState(enum.StrEnum):
@@ -389,3 +407,12 @@ class Member:
     number: str  # E.164
     name: str = ""
     fields: dict[str, str] = field(default_factory=dict)  # more columns, for placeholders
+
+
+@dataclass(frozen=True, slots=True)
+class RadioStatus:
+    """What a modem says about its network, for the operator (``modemd devices``, the API)."""
+
+    operator: str | None  # the network's name (AT+COPS?), None when not registered
+    registration: str  # home, roaming, searching, denied, not_registered or unknown
+    own_number: str | None  # the SIM's own number (AT+CNUM), None when it does not know it

@@ -7,20 +7,24 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import fields
 from pathlib import Path
 
 from modemd.api.adminsocket import start_admin_socket
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
-from modemd.api.simulator import DeliverMo
+from modemd.api.simulator import EmulatedDevices
+from modemd.api.tls import server_context
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.conversations.engine import Inbound
 from modemd.drivers import registry
+from modemd.emulators.modem import EmulatedModem
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.emulators.phone import EmulatedPhoneBank
 from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
+from modemd.hardware.usb_reset import usb_reset
 from modemd.model import InboundSms
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe.metrics import Metrics
@@ -31,6 +35,7 @@ from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
 from modemd.runtime.feeder import Feeder
 from modemd.runtime.inbound import InboundListener
+from modemd.runtime.recovery import RecoverySettings
 from modemd.runtime.retention import prune_forever
 from modemd.runtime.scheduler import Scheduler
 from modemd.store.accept import DestinationLimits
@@ -46,8 +51,41 @@ SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a shutdown step taking longer is stuck: log it
 DRAIN_TIMEOUT_S = 40.0
 
 
+def secrets_of(settings: Settings) -> list[str]:
+    """Values of the config that must never appear in a log line."""
+    found = [settings.admin_token, settings.option("server.metrics_token")]
+    found += [p.password for p in settings.phones] + [p.signing_key for p in settings.phones]
+    return [s for s in found if s]  # SIM PINs are never logged (and 4 digits match anything)
+
+
+def recovery_settings(settings: Settings) -> RecoverySettings:
+    """``[recovery]`` of the config file."""
+    return RecoverySettings(
+        **{f.name: settings.option(f"recovery.{f.name}") for f in fields(RecoverySettings)}
+    )
+
+
+class UsbResetter:
+    """The ladder's USB reset: an emulated modem's own (``--simulate``), else the ioctl."""
+
+    def __init__(self) -> None:
+        self.emulated: dict[str, EmulatedModem] = {}  # port -> modem
+
+    def add(self, modem: EmulatedModem) -> None:
+        self.emulated[modem.port] = modem
+
+    async def __call__(self, port: str) -> None:
+        modem = self.emulated.pop(port, None)
+        if modem is None:
+            await usb_reset(port)
+            return
+        await modem.usb_reset()
+
+
 async def serve(settings: Settings, *, ready: Callable[[int], None] | None = None) -> None:
     """Run the daemon until SIGTERM/SIGINT (or cancellation)."""
+    # A wrong certificate is an error before anything starts.
+    tls = server_context(settings.option("server.tls_cert"), settings.option("server.tls_key"))
     stop = _stop_on_signals()  # before anything is announced: a SIGTERM then still drains
     store = Store(settings.db)
     await store.start()
@@ -55,11 +93,14 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     phone_emulators: EmulatedPhoneBank | None = None
     metrics = Metrics(pacing=settings.pacing_of)
     pools = settings.option("pools") or {}
+    resetter = UsbResetter()
     bank = Bank(
         store,
         pacing=settings.pacing_of,
         observer=metrics,
         country=lambda pin: (pools.get(pin) or {}).get("country"),
+        recovery=recovery_settings(settings),
+        usb_reset=resetter,
     )
     hotplug: HotPlug | None = None
     phone_plug: PhoneHotPlug | None = None
@@ -96,6 +137,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             )
             await emulators.start()
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
+            for modem in emulators.modems:
+                resetter.add(modem)
+                modem.on_replug = _replugged(bank, resetter, settings)
         phones = [p for p in settings.phones if p.url]  # the others are found by udev
         if settings.simulate_phones:
             phone_emulators = EmulatedPhoneBank.create(
@@ -149,11 +193,16 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             metrics=metrics,
             metrics_token=settings.option("server.metrics_token"),
             pacing=settings.pacing_of,
+            simulated=(
+                EmulatedDevices(emulators.modems, settings.simulate_pin)
+                if emulators is not None
+                else None
+            ),
             runner=campaigns,
-            simulator=_network_of(emulators, settings.simulate_pin) if emulators else None,
         )
-        runner, port = await start_site(app, settings.host, settings.port)
-        log.info("API listening on http://%s:%d", settings.host, port)
+        runner, port = await start_site(app, settings.host, settings.port, ssl_context=tls)
+        scheme = "https" if tls else "http"
+        log.info("API listening on %s://%s:%d", scheme, settings.host, port)
         sender.egress = EgressPolicy(
             deny_loopback=settings.option("ipn.deny_loopback"),
             deny_private=settings.option("ipn.deny_private"),
@@ -213,18 +262,20 @@ def _to_conversations(talk: Conversations) -> InboundListener:
     return listener
 
 
-def _network_of(emulators: EmulatedBank, pin: str) -> DeliverMo:
-    """``POST /simulator/v1/mo``: the emulated network stores an SMS in a modem of ``pin``."""
+def _replugged(
+    bank: Bank, resetter: UsbResetter, settings: Settings
+) -> Callable[[EmulatedModem], None]:
+    """An emulated modem back after a USB reset, on a new pty: attach it as hot-plug would."""
+    attaching: set[asyncio.Task[object]] = set()
 
-    async def deliver(sender: str, text: str, device_id: str | None, key_pin: str) -> str:
-        modems = [m for m in emulators.modems if device_id in (None, m.profile.imei)]
-        if key_pin != pin or not modems:
-            raise LookupError(f"no emulated modem {device_id or ''} in pool {key_pin}".strip())
-        modem = modems[0] if device_id else min(modems, key=lambda m: len(m.network.waiting))
-        modem.network.send(sender, text)
-        return modem.profile.imei
+    def attach(modem: EmulatedModem) -> None:
+        resetter.add(modem)
+        spec = registry.SerialModem(modem.port, settings.simulate_pin, settings.sim_pins.get)
+        task = asyncio.create_task(bank.attach(registry.factory(spec)), name=f"replug {modem.name}")
+        attaching.add(task)
+        task.add_done_callback(attaching.discard)
 
-    return deliver
+    return attach
 
 
 async def _shutdown_step(

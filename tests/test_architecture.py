@@ -115,9 +115,6 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# Issue 13 point 5 names this circle; it is not broken yet (phone_http needs AppState from
-# phone at run time, phone imports phone_http when it starts). Listed so that no other circle can
-# come in meanwhile; the test fails once it is gone, so this line goes with it.
 def test_no_import_circles() -> None:
     assert cycles(modules()) == []
 

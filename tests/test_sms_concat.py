@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from modemd.sms.concat import InboundMessage, Reassembler
+from modemd.sms.dcs import Alphabet
 from modemd.sms.deliver import Deliver, decode_deliver
 from modemd.sms.deliver_build import build_deliver
 
@@ -135,3 +138,31 @@ def test_message_key_differs_from_its_parts_keys_and_is_stable() -> None:
     [again] = feed(Reassembler(), items[::-1])
     assert first.natural_key == again.natural_key
     assert first.natural_key not in {item.natural_key for item in items}
+
+
+def test_memory_of_delivered_parts_is_bounded() -> None:
+    """A flood cannot grow the repeat filter: past max_done parts the oldest are forgotten."""
+    first, second = parts(LONG, ref=1), parts(LONG, ref=2)
+    bounded = Reassembler(max_done=3)
+    assert len(feed(bounded, first + second)) == 2
+    assert bounded.add("dev-a", first[0], 10.0) == [] and bounded.pending == 1  # forgotten
+    roomy = Reassembler()
+    feed(roomy, first + second)
+    assert roomy.add("dev-a", first[0], 10.0) == [] and roomy.pending == 0  # still known
+
+
+def test_flush_forgets_delivered_parts_after_the_timeout() -> None:
+    reassembler = Reassembler()
+    items = parts(LONG)
+    feed(reassembler, items)  # completed at t=2
+    reassembler.flush(now=2.0 + 60.0, timeout_s=60.0)
+    assert reassembler.add("dev-a", items[0], 63.0) == [] and reassembler.pending == 1
+
+
+def test_build_deliver_refuses_contradictions() -> None:
+    with pytest.raises(ValueError, match="either text or data"):
+        build_deliver("+1", "hi", scts=SCTS, data=b"x")
+    with pytest.raises(ValueError, match="carries data"):
+        build_deliver("+1", "hi", scts=SCTS, alphabet=Alphabet.DATA)
+    with pytest.raises(ValueError, match="8 or 16"):
+        build_deliver("+1", "hi", scts=SCTS, reference_bits=12)

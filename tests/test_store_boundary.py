@@ -3,14 +3,16 @@ never write, and the CLI refuses unknown key and event ids instead of creating r
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from builders import sent_job
 from click.testing import CliRunner
 
-from modemd.cli import main
+from modemd.cli import common, main
 from modemd.store import Store, accept, connect, endpoints, events, jobs, keys, wallet
 
 
@@ -121,3 +123,18 @@ def test_cli_replay_of_a_delivered_event_says_it_is_no_dead_letter(tmp_path: Pat
     event_id = events.list_events(database, job.job_id)[0]["event_id"]
     code, out = cli("ipn", "replay", event_id, "--db", str(db))
     assert code == 1 and f"event {event_id} is pending, not a dead letter" in out
+
+
+def test_the_cli_opens_only_a_database_it_owns(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    assert cli("keys", "create", "--pin", "7", "--over-ip", "--db", str(db))[0] == 0
+    if os.geteuid() != 0:  # cannot give a file away: a file of root's is someone else's
+        with pytest.raises(click.ClickException, match="belongs to root"):
+            common._owned("/")
+        return
+    owner = 65534  # nobody
+    for path in tmp_path.glob("m.db*"):
+        os.chown(path, owner, -1)
+    code, out = cli("keys", "list", "--db", str(db))
+    assert code == 1 and "belongs to" in out and "sudo -u" in out, out
+    assert all(p.stat().st_uid == owner for p in tmp_path.glob("m.db*"))  # nothing of root's

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +21,8 @@ from modemd.api import (
     ipn_routes,
     phone_hooks,
     schedules,
+    simulator,
 )
-from modemd.api import simulator as simulation
 from modemd.api.answers import answer
 from modemd.api.auth import (
     CONFIG,
@@ -145,8 +146,8 @@ def create_app(
     metrics: Metrics | None = None,
     metrics_token: str | None = None,
     pacing: Callable[[str], Pacing] | None = None,
+    simulated: simulator.EmulatedDevices | None = None,
     runner: CampaignRunner | None = None,
-    simulator: simulation.DeliverMo | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
@@ -163,8 +164,6 @@ def create_app(
     docs.add_routes(app, _key_of)  # issue 6: /openapi.json, /docs, /api/v1/samples/{lang}
     phone_hooks.add_routes(app, bank)  # issue 10: phone webhooks, hints to poll at once
     inbox.add_routes(app, store, _key_of)  # issue 14: received SMS
-    if simulator is not None:  # --simulate only: the routes do not exist otherwise
-        simulation.add_routes(app, _key_of, simulator)
     health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
     console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
     conversations.add_routes(app, _key_of, bank)  # issue 15: lists, opt-outs, rules, surveys
@@ -172,16 +171,22 @@ def create_app(
     # never run: deferred and bulk jobs then wait in the database
     campaigns.add_routes(app, runner or CampaignRunner(store, Feeder(store, bank)), _key_of)
     schedules.add_routes(app, store, _key_of)  # issue 16: each slot makes a campaign
+    if simulated is not None:  # only with --simulate: drive the emulated devices
+        simulator.add_routes(app, simulated, _key_of)
     return app
 
 
 async def start_site(
-    app: web.Application, host: str, port: int, limits: Limits | None = None
+    app: web.Application,
+    host: str,
+    port: int,
+    limits: Limits | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Serve ``app`` on ``host:port`` (0: any free port), with header and body timeouts and a
-    connection cap (``guard``); return the runner and the port."""
+    """Serve ``app`` on ``host:port`` (0: any free port; HTTPS with ``ssl_context``), with
+    header and body timeouts and a connection cap (``guard``); return the runner and the port."""
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT_S)
     await runner.setup()
-    site = GuardedSite(runner, host, port, limits or Limits())
+    site = GuardedSite(runner, host, port, limits or Limits(), ssl_context)
     await site.start()
     return runner, site.port

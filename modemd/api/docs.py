@@ -106,6 +106,60 @@ def render_docs(spec: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+ASSETS = Path(__file__).parent / "docs_assets"  # swagger-ui/ is swagger-ui-dist, unmodified
+# Swagger UI sets style attributes; everything else comes from the daemon itself.
+DOCS_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def _toc(spec: dict[str, Any]) -> list[str]:
+    """Links to every operation, by tag in the spec's order (Swagger UI's deep links)."""
+    by_tag: dict[str, list[tuple[str, str, str]]] = {t["name"]: [] for t in spec.get("tags", [])}
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            tag = (op.get("tags") or ["default"])[0]
+            by_tag.setdefault(tag, []).append((method.upper(), path, op["operationId"]))
+    out = ["<nav id='toc' aria-label='Contents'><details open><summary>Contents</summary><ul>"]
+    for tag, ops in by_tag.items():
+        for method, path, op_id in ops:
+            href = f"#/{html.escape(tag)}/{html.escape(op_id)}"
+            out.append(
+                f"<li><a href='{href}' data-operation='{html.escape(op_id)}'>"
+                f"<code>{method} {html.escape(path)}</code></a> ({html.escape(tag)})</li>"
+            )
+    out.append("</ul></details></nav>")
+    return out
+
+
+def render_page(spec: dict[str, Any]) -> str:
+    """/docs: Swagger UI (request bodies, examples, a try-it form) under a table of contents;
+    the plain reference (``render_docs``) for browsers without scripts."""
+    plain = render_docs(spec)
+    body = plain[plain.index("<body>") + len("<body>") : plain.rindex("</body>")]
+    title = _cell(spec["info"]["title"])
+    return "\n".join(
+        [
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+            f"<title>{title}</title>",
+            "<link rel='stylesheet' href='/docs/assets/swagger-ui/swagger-ui.css'>",
+            "<link rel='stylesheet' href='/docs/assets/docs.css'></head><body>",
+            f"<header class='docs'><strong>{title}</strong> · "
+            "<a href='/openapi.json'>/openapi.json</a> · <a href='/console/'>console</a></header>",
+            *_toc(spec),
+            "<div id='swagger-ui'></div>",
+            f"<noscript>{body}</noscript>",
+            "<script src='/docs/assets/swagger-ui/swagger-ui-bundle.js'></script>",
+            "<script src='/docs/assets/docs.js'></script>",
+            "</body></html>",
+        ]
+    )
+
+
 def add_routes(app: web.Application, key_of: KeyOf) -> None:
     """Register the docs routes; ``key_of`` authenticates like the other GET routes."""
 
@@ -113,7 +167,9 @@ def add_routes(app: web.Application, key_of: KeyOf) -> None:
         return web.json_response(load_spec())
 
     async def docs_page(request: web.Request) -> web.Response:
-        return web.Response(text=render_docs(load_spec()), content_type="text/html")
+        return web.Response(
+            text=render_page(load_spec()), content_type="text/html", headers=DOCS_HEADERS
+        )
 
     async def sample(request: web.Request) -> web.Response:
         """GET /api/v1/samples/{lang}: the CODE button."""
@@ -132,4 +188,5 @@ def add_routes(app: web.Application, key_of: KeyOf) -> None:
 
     app.router.add_get("/openapi.json", openapi_json)
     app.router.add_get("/docs", docs_page)
+    app.router.add_static("/docs/assets", ASSETS)
     app.router.add_get("/api/v1/samples/{lang}", sample)

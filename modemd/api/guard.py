@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 import socket
+import ssl
 from typing import Any
 
 from aiohttp import web
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT_S = 10.0  # issue 18: a request line and headers take milliseconds, not seconds
 BODY_MIN_BYTES_PER_S = 1024.0  # the slowest honest upload we wait for (64 KiB in 64 s)
-MAX_CONNECTIONS = 4096  # open at once; the unit's LimitNOFILE (8192) leaves room for the rest
+MAX_CONNECTIONS = 3072  # open at once; the unit's LimitNOFILE=4096 leaves 1024 for the rest
 KEEPALIVE_TIMEOUT_S = 15.0  # an idle kept-alive connection is closed after this
 _LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]{1,12})", re.IGNORECASE)
 
@@ -139,8 +140,15 @@ class GuardedProtocol(asyncio.Protocol):
 class GuardedSite(web.TCPSite):
     """``web.TCPSite`` whose connections go through ``GuardedProtocol``."""
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int, limits: Limits) -> None:
-        super().__init__(runner, host, port)
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        host: str,
+        port: int,
+        limits: Limits,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(runner, host, port, ssl_context=ssl_context)
         self.limits = limits
 
     async def start(self) -> None:
@@ -154,6 +162,7 @@ class GuardedSite(web.TCPSite):
             self._port,
             reuse_address=True,
             family=socket.AF_UNSPEC,
+            ssl=self._ssl_context,  # [server] tls_cert/tls_key: the guard sees decrypted bytes
         )
 
     @property

@@ -89,6 +89,18 @@ def number_of(key: ApiKey, raw: Any) -> str:
     return number
 
 
+def csv_number(key: ApiKey) -> Callable[[str], str]:
+    """``number_of`` for the cells of a CSV file (``ValueError`` for one that is no number)."""
+
+    def normalise(cell: str) -> str:
+        try:
+            return number_of(key, cell)
+        except RequestError as exc:
+            raise ValueError(exc.message) from exc
+
+    return normalise
+
+
 def text_field(data: dict[str, Any], name: str, *, required: bool = False) -> str | None:
     value = data.get(name)
     if value is None and not required:

@@ -13,6 +13,7 @@ from modemd.api.keyed import (
     Authenticate,
     KeyedHandler,
     add_keyed_routes,
+    csv_number,
     json_object,
     number_of,
     page_args,
@@ -20,7 +21,6 @@ from modemd.api.keyed import (
     upload,
     wants_csv,
 )
-from modemd.api.validation import RequestError
 from modemd.conversations.members_csv import export_members, parse_members
 from modemd.model import ApiKey, Member
 from modemd.store import contacts
@@ -120,14 +120,7 @@ async def add_members(request: web.Request, key: ApiKey) -> web.StreamResponse:
 
 async def import_members(request: web.Request, key: ApiKey) -> web.StreamResponse:
     """The body is a CSV file; stored whole or, at the first bad line, not at all."""
-
-    def normalise(cell: str) -> str:
-        try:
-            return number_of(key, cell)
-        except RequestError as exc:
-            raise ValueError(exc.message) from exc
-
-    wanted = parse_members(await upload(request), normalise)
+    wanted = parse_members(await upload(request), csv_number(key))
     ref = request.match_info["list_id"]
     counts = await request.app[STORE].write(contacts.add_members, key.pin, ref, wanted, "import")
     log.info("key %d: %s imported into list %s", key.key_id, counts, ref)

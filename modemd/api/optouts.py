@@ -11,11 +11,14 @@ from modemd.api.keyed import (
     Authenticate,
     KeyedHandler,
     add_keyed_routes,
+    csv_number,
     json_object,
     number_of,
     page_args,
     text_field,
+    upload,
 )
+from modemd.conversations.members_csv import parse_members
 from modemd.model import ApiKey
 from modemd.store import optouts
 
@@ -66,10 +69,19 @@ async def opt_in(request: web.Request, key: ApiKey) -> web.StreamResponse:
     )
 
 
+async def import_optouts(request: web.Request, key: ApiKey) -> web.StreamResponse:
+    """A CSV file with a number column (another system's opt-outs): all or none."""
+    numbers = [m.number for m in parse_members(await upload(request), csv_number(key))]
+    counts = await request.app[STORE].write(optouts.import_opt_outs, key.pin, numbers)
+    log.info("key %d: opt-outs imported into pool %s: %s", key.key_id, key.pin, counts)
+    return web.json_response({"response": "200", **counts})
+
+
 def add_routes(app: web.Application, authenticate: Authenticate) -> None:
     routes: list[tuple[str, str, KeyedHandler]] = [
         ("GET", "/api/v1/optouts", list_optouts),
         ("POST", "/api/v1/optouts", opt_out),
+        ("POST", "/api/v1/optouts/import", import_optouts),
         ("GET", "/api/v1/optouts/{number}", get_optout),
         ("DELETE", "/api/v1/optouts/{number}", opt_in),
     ]

@@ -20,6 +20,7 @@ from modemd.api.answers import answer
 from modemd.api.auth import CONFIG, STORE, authenticate, caller_ip
 from modemd.api.campaigns import dispatch
 from modemd.api.contract import StatusCode
+from modemd.api.send_many import send_many, several
 from modemd.api.timing import parse_timing
 from modemd.api.validation import (
     RequestError,
@@ -31,7 +32,7 @@ from modemd.api.validation import (
 from modemd.model import ApiKey
 from modemd.runtime.bank import Bank
 from modemd.sms.encoding import split_message
-from modemd.store import accept, refusals, wallet
+from modemd.store import accept, optouts, refusals, wallet
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,20 @@ def _form_encoded(request: web.Request) -> bool:
     return request.content_type == FORM or request.method == "GET" or not request.can_read_body
 
 
-def _request_hash(pin: str, wanted: SendRequest) -> str:
-    """The request an Idempotency-Key stands for, as accepted (not as spelled)."""
-    fields = [pin, wanted.to, wanted.msg, wanted.id_device]
-    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+TIMING_FIELDS = ("lane", "send_at", "valid_until", "ttl")  # as given: a ttl is relative to now
+
+
+def _request_hash(pin: str, wanted: SendRequest, fields: dict[str, Any]) -> str:
+    """The request an Idempotency-Key stands for: the message as accepted (not as spelled),
+    and when to send it as asked."""
+    asked = [
+        pin,
+        wanted.to,
+        wanted.msg,
+        wanted.id_device,
+        *(str(fields.get(f)) for f in TIMING_FIELDS),
+    ]
+    return hashlib.sha256(json.dumps(asked).encode()).hexdigest()
 
 
 async def send(request: web.Request) -> web.Response:
@@ -90,6 +101,9 @@ async def send(request: web.Request) -> web.Response:
     try:
         fields = await read_fields(request)
         key, ok_code = await authenticate(request, fields)
+        raws = several(fields.get("to"), form=_form_encoded(request))
+        if raws is not None:  # issue 16: one job per recipient, each with its own code
+            return await send_many(request, fields, key, ok_code, raws, _form_encoded(request))
         wanted = parse_send(fields, key.default_country, form=_form_encoded(request))
         timing = parse_timing(fields, time.time())
         to = wanted.to
@@ -121,12 +135,13 @@ async def send(request: web.Request) -> web.Response:
             idempotency=(
                 None
                 if idempotency is None
-                else accept.Idempotency(idempotency, _request_hash(pin, wanted))
+                else accept.Idempotency(idempotency, _request_hash(pin, wanted, fields))
             ),
             limits=request.app[CONFIG].destination_limits,
             lane=timing.lane,
             send_at=timing.send_at,
             valid_until=timing.valid_until,
+            transactional=key.transactional,
         )
     except RequestError as exc:
         log.info("send from %s refused: %s (%s)", caller_ip(request), exc.message, exc.code.name)
@@ -134,6 +149,9 @@ async def send(request: web.Request) -> web.Response:
     except wallet.InsufficientCreditError as exc:
         log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
         return answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
+    except optouts.OptedOutError as exc:
+        log.info("send from %s refused: %s (OPTED_OUT)", caller_ip(request), exc)
+        return answer(StatusCode.OPTED_OUT, str(exc))
     except accept.IdempotencyConflictError as exc:
         log.info("send from %s refused: %s (IDEMPOTENCY_CONFLICT)", caller_ip(request), exc)
         return answer(StatusCode.IDEMPOTENCY_CONFLICT, str(exc))

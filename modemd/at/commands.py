@@ -183,3 +183,57 @@ def first_value(responses: list[str]) -> str:
         if value:
             return value
     return ""
+
+
+# -- recovery and registration events --------------------------------------------------------
+
+RADIO_OFF = Command("AT+CFUN=0")  # 27.007 8.2: minimum functionality (radio off)
+RADIO_ON = Command("AT+CFUN=1")  # full functionality
+MODULE_RESET = Command("AT+CFUN=1,1")  # reset the module, then full functionality
+# +CxREG=2: a URC at every change of registration, with the cell; one per domain, because an
+# LTE-only modem registers only in +CEREG (and a packet-only one only in +CGREG).
+REGISTRATION_DOMAINS = ("+CREG", "+CGREG", "+CEREG")
+
+
+def registration_urcs_on(domain: str) -> Command:
+    """``AT+CREG=2`` (or +CGREG, +CEREG): registration changes as URCs, with location."""
+    return Command(f"AT{domain}=2")
+
+
+def registration_query(domain: str) -> Command:
+    """``AT+CREG?`` (or +CGREG?, +CEREG?)."""
+    return Command(f"AT{domain}?", prefix=f"{domain}:")
+
+
+def parse_registration_urc(line: str) -> tuple[str, int] | None:
+    """``+CEREG: 1,"00A1","0000ABCD",7`` -> ("+CEREG", 1): the URC's first field is <stat>
+    (a read answer has <n> first: see ``parse_registration``)."""
+    head, colon, rest = line.partition(":")
+    domain = head.strip().upper()
+    if not colon or domain not in REGISTRATION_DOMAINS:
+        return None
+    first = rest.split(",")[0].strip()
+    return (domain, int(first)) if first.isdigit() else None
+
+
+OPERATOR_FORMAT_LONG = Command("AT+COPS=3,0")  # +COPS? answers the long alphanumeric name
+OPERATOR = Command("AT+COPS?", prefix="+COPS:")
+OWN_NUMBER = Command("AT+CNUM", prefix="+CNUM:")
+
+
+def parse_operator(responses: list[str]) -> str | None:
+    """``+COPS: 0,0,"Vodafone IT",7`` -> "Vodafone IT"; None when not registered (``+COPS: 0``)."""
+    for value in responses:
+        match = _QUOTED.search(value)
+        if match and match.group(1).strip():
+            return match.group(1).strip()
+    return None
+
+
+def parse_own_number(responses: list[str]) -> str | None:
+    """``+CNUM: "","+393331234567",145`` -> the number; None when the SIM does not know it."""
+    for value in responses:
+        numbers = [q for q in _QUOTED.findall(value) if q.strip().lstrip("+").isdigit()]
+        if numbers:
+            return numbers[0].strip()
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import click
@@ -26,6 +27,7 @@ from modemd.cli.common import (
 )
 from modemd.emulators import modem_bank as emulated_modem
 from modemd.errors import ConfigError
+from modemd.observe import logs
 from modemd.store import devices as device_rows
 from modemd.store.files import check_database
 
@@ -60,6 +62,12 @@ from modemd.store.files import check_database
     default=None,
     help="Find modems labelled MODEMD_PIN by udev and follow hot-plug [config udev.enabled].",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(logs.FORMATS),
+    default=None,
+    help="Log lines as text or JSON objects [server.log_format, text].",
+)
 def serve(
     config_file: str | None,
     host: str | None,
@@ -71,6 +79,7 @@ def serve(
     devices: tuple[str, ...],
     record: str | None,
     udev: bool | None,
+    log_format: str | None,
 ) -> None:
     """Run the daemon."""
     default_pin = pin or config.DEFAULT_PIN
@@ -90,6 +99,11 @@ def serve(
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     check_database(settings.db, must_exist=False)
+    logs.configure(
+        logging.getLogger().level,
+        log_format or settings.option("server.log_format"),
+        known_secrets=service.secrets_of(settings),
+    )
     try:
         asyncio.run(service.serve(settings))
     except OSError as exc:
@@ -102,7 +116,21 @@ def devices(db: str) -> None:
     """List devices as last seen by the daemon."""
     _table(
         device_rows.list_devices(open_db(db)),
-        ["device_id", "pin", "kind", "state", "port", "signal", "model"],
+        [
+            "device_id",
+            "pin",
+            "kind",
+            "state",
+            "signal_dbm",
+            "bars",
+            "operator",
+            "registration",
+            "iccid",
+            "own_number",
+            "last_success_at",
+            "last_error",
+            "recovered_after",
+        ],
     )
 
 
@@ -168,6 +196,7 @@ from modemd.cli import (  # noqa: E402,F401  (register their commands)
     keys,
     lists,
     rules,
+    simulator,
     wallet,
 )
 

@@ -23,6 +23,7 @@ import sqlite_utils
 from modemd import config
 from modemd.cli.sockets import port_holder
 from modemd.errors import ConfigError, ModemdError
+from modemd.observe import logs
 from modemd.store import audit
 from modemd.store.db import connect
 from modemd.store.files import check_database
@@ -94,7 +95,8 @@ def audited(
 def open_db(path: str, *, create: bool = False) -> sqlite_utils.Database:
     """The database at ``path``; only commands that add something may ``create`` it."""
     check_database(path, must_exist=not create)
-    become_owner_of(Path(path).absolute().parent)
+    become_owner_of(Path(path).absolute().parent)  # root acts as the daemon's user
+    _owned(path)  # anyone else must be the database's owner
     return connect(path)
 
 
@@ -113,6 +115,24 @@ def become_owner_of(directory: Path) -> None:
         os.setgroups([])
     os.setgid(owner.st_gid)
     os.setuid(owner.st_uid)
+
+
+def _owned(path: str) -> None:
+    """Only the database's owner opens it directly: anyone else (root too) would leave -wal and
+    -shm files the daemon cannot write, or read secrets it should not."""
+    try:
+        owner = os.stat(path).st_uid
+    except FileNotFoundError:
+        return
+    if owner != os.geteuid():
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = f"uid {owner}"
+        raise click.ClickException(
+            f"{path} belongs to {name}: run as that user (sudo -u {name} modemd ...), or use "
+            "the daemon's admin socket"
+        )
 
 
 def run_until_interrupted(work: Coroutine[Any, Any, None]) -> None:
@@ -172,7 +192,7 @@ class ModemdGroup(click.Group):
 def main(verbose: int) -> None:
     """modemd: an SMS gateway over banks of USB GSM modems."""
     level = logging.WARNING - 10 * min(verbose, 2) if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level, "text")
 
 
 def call_api(url: str, path: str, payload: dict[str, Any], key: str) -> dict[str, Any]:

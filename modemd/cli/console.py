@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from modemd.cli.common import db_option, main
+from modemd.cli.common import db_option, main, open_db
 from modemd.store import console as console_rows
-from modemd.store.db import connect
 
 
 @main.group()
@@ -20,7 +19,7 @@ def passwd(db: str) -> None:
     """Set the console password (asked twice; the admin token also signs in)."""
     password = click.prompt("Console password", hide_input=True, confirmation_prompt=True)
     try:
-        console_rows.set_password(connect(db), password)
+        console_rows.set_password(open_db(db), password)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("console password set: sign in at /console/login")

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
+from pathlib import Path
 
 import click
 
 from modemd import config
-from modemd.cli.common import CONFIG_HELP, main
+from modemd.cli.common import CONFIG_HELP, main, open_db
 from modemd.errors import ConfigError
 from modemd.hardware.discovery import PIN_LABEL
-from modemd.hardware.doctor import examine
+from modemd.hardware.doctor import Finding, examine, recovery_findings
 from modemd.hardware.udev import Port, Udev
+from modemd.store import devices as device_rows
 
 
 @main.command()
@@ -32,6 +35,7 @@ def doctor(config_file: str | None) -> None:
             devices=tuple((d.port, d.pin) for d in settings.devices),
         )
     )
+    findings += _given_up(settings.db, bool(settings.option("recovery.usb_reset")))
     if not findings:
         click.echo("no USB or labelled tty found (is the modem plugged in? see `modemd udev-rule`)")
         sys.exit(1)
@@ -39,6 +43,17 @@ def doctor(config_file: str | None) -> None:
         click.echo(f"{'ok ' if finding.ok else 'BAD'} {finding.device}: {finding.words}")
     if not all(f.ok for f in findings):
         sys.exit(1)
+
+
+def _given_up(db: str, usb_reset: bool) -> list[Finding]:
+    """The devices the daemon's recovery gave up on, from its database (none without one)."""
+    if not Path(db).exists():
+        return []
+    try:
+        rows = device_rows.list_devices(open_db(db))
+    except (click.ClickException, sqlite3.Error):
+        return []  # a database of another version or not readable: the ports speak for themselves
+    return recovery_findings(rows, usb_reset)
 
 
 @main.command("udev-rule")

@@ -154,6 +154,16 @@ def lists_remove(pin: str, ref: str, number: str, country: str | None, db: str) 
     click.echo("removed")
 
 
+def _parsed(file: Path, country: str | None) -> list[Member]:
+    """The rows of a CSV file, or a CLI error naming every bad line."""
+    try:
+        return parse_members(file.read_bytes(), lambda cell: e164(cell, country))
+    except CsvImportError as exc:
+        for error in exc.errors:
+            click.echo(f"{file}: {error}", err=True)
+        raise click.ClickException(f"{file}: nothing imported") from exc
+
+
 @lists_group.command("import")
 @pin_option
 @click.argument("ref")
@@ -162,12 +172,7 @@ def lists_remove(pin: str, ref: str, number: str, country: str | None, db: str) 
 @db_option
 def lists_import(pin: str, ref: str, file: Path, country: str | None, db: str) -> None:
     """Import a CSV FILE into list REF: all rows, or none at the first bad line."""
-    try:
-        members = parse_members(file.read_bytes(), lambda cell: e164(cell, country))
-    except CsvImportError as exc:
-        for error in exc.errors:
-            click.echo(f"{file}: {error}", err=True)
-        raise click.ClickException(f"{file}: nothing imported") from exc
+    members = _parsed(file, country)
     counts = write(db, contacts.add_members, pin, ref, members, "import")
     click.echo(f"{counts['added']} added, {counts['updated']} updated")
 
@@ -237,6 +242,19 @@ def optouts_remove(pin: str, number: str, country: str | None, db: str) -> None:
     e = checked_number(number, country)
     changed = _set(db, pin, e, False, None)
     click.echo(f"{e}: opted in" if changed else f"{e}: was not opted out")
+
+
+@optouts_group.command("import")
+@pin_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--note", default=None, help="Kept with each opt-out (where the list came from).")
+@country_option
+@db_option
+def optouts_import(pin: str, file: Path, note: str | None, country: str | None, db: str) -> None:
+    """Opt out every number of a CSV FILE (a number column): all, or none at a bad line."""
+    members = _parsed(file, country)
+    counts = write(db, optouts.import_opt_outs, pin, [m.number for m in members], note)
+    click.echo(f"{counts['opted_out']} opted out, {counts['already']} already were")
 
 
 @optouts_group.command("show")

@@ -228,7 +228,9 @@ def _reply(
 def _system(
     msg: Inbound, ctx: Context, action: Action, text: str, note: str, list_id: int | None = None
 ) -> Decision:
-    reply = _reply(msg, ctx, text, action.value, SYSTEM_REPLY_PERIOD_S, exempt=True)
+    """An answer to the person's own keyword; once per keyword (and list) per 5 minutes."""
+    tag = action.value if list_id is None else f"{action.value}:{list_id}"
+    reply = _reply(msg, ctx, text, tag, SYSTEM_REPLY_PERIOD_S, exempt=True)
     return Decision(action, note if reply else f"{note}; confirmed recently", reply, list_id)
 
 

@@ -148,28 +148,29 @@ class AtPort:
             else:
                 log.debug("%s: unexpected '> '", self.port)
         elif isinstance(event, Urc):
-            if self._on_urc is not None:
-                self._on_urc(event)
-            else:
-                log.debug("%s: URC %r", self.port, event.text)
+            self._urc(event)
         elif self._tx is None:
             if event.text not in ("OK",):
-                log.debug("%s: unsolicited line %r", self.port, event.text)
+                self._urc(Urc(event.text))  # +CREG: 1 and other URCs of no fixed prefix
         else:
             disposition = self._tx.on_line(event.text)
             if disposition is Disposition.FINAL:
                 self._tx_done.set()
             elif disposition is Disposition.UNSOLICITED:
-                log.debug(
-                    "%s: unsolicited line %r during %s",
-                    self.port,
-                    event.text,
-                    self._tx.command.text,
-                )
+                self._urc(Urc(event.text))
+
+    def _urc(self, urc: Urc) -> None:
+        if self._on_urc is not None:
+            self._on_urc(urc)
+        else:
+            log.debug("%s: URC %r", self.port, urc.text)
 
     async def _wait(self, event: asyncio.Event, timeout: float, what: str) -> None:
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            # Not wait_for: on Python 3.11 it loses a cancellation that meets the event being
+            # set (the worker then never stops); asyncio.timeout keeps it.
+            async with asyncio.timeout(timeout):
+                await event.wait()
         except TimeoutError as exc:
             raise DeviceTimeoutError(f"{self.port}: no answer to {what} in {timeout} s") from exc
         if self._closed:

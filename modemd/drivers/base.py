@@ -11,6 +11,7 @@ from modemd.model import (
     DeviceState,
     HintVerdict,
     InboundSms,
+    RadioStatus,
     Registration,
     SentPart,
 )
@@ -84,4 +85,27 @@ class Reopenable(Protocol):
 
     async def reopen(self) -> str:
         """Reopen and set the session up again; return the device_id it now answers with."""
+        ...
+
+
+@runtime_checkable
+class Resettable(Protocol):
+    """A device whose radio and module can be reset (a modem); each returns the device_id it
+    answers with after starting over."""
+
+    async def catch_up(self) -> None:
+        """After ESC + AT revived it: read what it stored meanwhile (status reports)."""
+        ...
+
+    async def reset_radio(self, timeout_s: float) -> str: ...
+
+    async def reset_module(self, timeout_s: float, boot_s: float) -> str: ...
+
+
+@runtime_checkable
+class RadioDetails(Protocol):
+    """A device that names its network and its own number (a modem)."""
+
+    async def radio_status(self) -> RadioStatus:
+        """Operator, registration, own number, as of now."""
         ...

@@ -16,9 +16,11 @@ from modemd.at import commands as at
 from modemd.at.parser import Urc
 from modemd.at.results import ErrorClass, FinalKind, classify_cms, sim_problem
 from modemd.at.transaction import Command
+from modemd.drivers import modem_resets
 from modemd.drivers.at_port import ESC, AtPort
 from modemd.drivers.base import InboundHandler, PhaseHandler, ReportHandler
 from modemd.drivers.modem_messages import ModemMessages
+from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import (
     DeviceError,
     DeviceTimeoutError,
@@ -33,6 +35,7 @@ from modemd.model import (
     DeviceInfo,
     DeviceKind,
     DeviceState,
+    RadioStatus,
     Registration,
     SentPart,
 )
@@ -96,6 +99,9 @@ class SerialAtDriver:
         self._smsc: str | None = None
         self._stored_reports = False  # reports routed to storage (+CDSI), not as +CDS
         self._concat_ref = random.randrange(256)  # 23.040 concatenation reference, per message
+        self.registration = RegistrationTracker()  # fed by +CxREG URCs and read answers
+        self.operator: str | None = None  # AT+COPS? long name, None when not registered
+        self.own_number: str | None = None  # AT+CNUM, None when the SIM does not know it
 
     @property
     def info(self) -> DeviceInfo:
@@ -152,6 +158,11 @@ class SerialAtDriver:
             self._on_gone(self._info.device_id)
 
     def _on_urc(self, urc: Urc) -> None:
+        registration = at.parse_registration_urc(urc.text)
+        if registration is not None:
+            log.info("%s: %s stat %d", self.port, *registration)
+            self.registration.update(*registration)
+            return
         if not self._messages.on_urc(urc):
             log.debug("%s: URC %r", self.port, urc.text)
 
@@ -183,6 +194,9 @@ class SerialAtDriver:
             self._on_phase(state)
 
     async def _unlock_sim(self, iccid: str) -> None:
+        """Enter the SIM PIN when asked (once per call); a PIN that worked is kept for the next
+        reset, one the SIM refused is dropped: 3 wrong tries lock the SIM."""
+        tried = False
         while True:
             try:
                 state = at.parse_sim_state(await self.command(at.SIM_STATE))
@@ -194,9 +208,13 @@ class SerialAtDriver:
             if state is at.SimState.READY:
                 return
             sim_pin = self._sim_pin(iccid) if callable(self._sim_pin) else self._sim_pin
-            if state is at.SimState.SIM_PIN and sim_pin:
-                self._sim_pin = None  # never retried: 3 wrong tries lock the SIM
-                await self.command(Command(f'AT+CPIN="{sim_pin}"'))
+            if state is at.SimState.SIM_PIN and sim_pin and not tried:
+                tried = True
+                try:
+                    await self.command(Command(f'AT+CPIN="{sim_pin}"'))
+                except ModemCommandError:
+                    self._sim_pin = None  # never retried
+                    raise
                 continue
             raise ModemCommandError(at.SIM_STATE.text, f"SIM not ready: {state.value}")
 
@@ -204,15 +222,15 @@ class SerialAtDriver:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeouts.registration_s
         while True:
-            stat = at.parse_registration(await self.command(at.REGISTRATION))
-            if stat in at.REGISTERED_STATES:
+            registration = await self.check_registration()
+            if registration.registered:
                 return
             if loop.time() > deadline:
-                raise DeviceTimeoutError(f"{self.port}: not registered (stat {stat})")
+                raise DeviceTimeoutError(f"{self.port}: not registered ({registration.why})")
             await asyncio.sleep(REGISTRATION_POLL_S)
 
-    async def _initialise(self) -> DeviceInfo:
-        await self._wake()
+    async def _initialise(self, *, wait_network: bool = True) -> DeviceInfo:
+        await self._wake(settle_s=0.0 if wait_network else ESC_SETTLE_S)
         self._phase(DeviceState.IDENTIFYING)
         await self._set_up_line()
         manufacturer = at.first_value(await self._optional(at.MANUFACTURER) or [])
@@ -224,7 +242,11 @@ class SerialAtDriver:
         imsi = at.first_value(await self._optional(at.IMSI) or [])
         iccid = iccid or at.first_value(await self._optional(at.ICCID) or [])
         self._phase(DeviceState.SEARCHING_NETWORK)
-        await self._wait_registered()
+        for domain in at.REGISTRATION_DOMAINS:  # losing the network is then seen at once
+            if await self._optional(at.registration_urcs_on(domain)) is not None:
+                self.registration.supported(domain)
+        if wait_network:
+            await self._wait_registered()
         await self.command(at.PDU_MODE)
         self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
         await self._choose_storage()
@@ -234,6 +256,9 @@ class SerialAtDriver:
         )
         await self._optional(at.KEEP_LINK_OPEN)
         self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
+        self.own_number = at.parse_own_number(await self._optional(at.OWN_NUMBER) or [])
+        if await self._optional(at.OPERATOR_FORMAT_LONG) is not None:
+            await self.check_operator()
         info = DeviceInfo(
             device_id=imei or self.port,
             pin=self.pin,
@@ -279,27 +304,22 @@ class SerialAtDriver:
         await self.command(at.ERRORS_NUMERIC)
 
     async def reopen(self) -> str:
-        """Close the port, open it again, ESC + AT, redo the session set-up; return the IMEI.
-
-        What open chose stays (PDU mode, the same report routing); stored reports are read.
-        A caller that finds another IMEI must drop the device: this driver keeps its identity."""
+        """Close the port, open it again and start over (``restart``); return the IMEI."""
         if self.closed:
             raise PortClosedError(f"{self.port}: port is closed")
         await self._at.reopen()  # a command in flight finishes (or times out) first
-        await self._wake(settle_s=ESC_SETTLE_S)
-        await self._set_up_line()
-        device_id = at.first_value(await self.command(at.IMEI)) or self.port
-        if device_id != self._info.device_id:
-            return device_id
-        await self.command(at.PDU_MODE)
-        if self._stored_reports:
-            await self.command(at.NEW_MESSAGE_INDICATIONS_STORED)
-        elif self._info.reports:
-            await self.command(at.NEW_MESSAGE_INDICATIONS)
-        await self._optional(at.KEEP_LINK_OPEN)
-        if self._reads_storage:
-            await self._messages.read_stored()  # those that came while it did not answer
-        return device_id
+        return await self.restart()
+
+    async def restart(self) -> str:
+        """After a reopen or a reset, everything open does again (ESC + AT, identity, the SIM
+        and its PIN, SMSC, report routing, stored reports and messages) except waiting for the
+        network; return the IMEI it answers with. A caller that finds another IMEI must drop
+        the device: this driver then keeps its old identity."""
+        known = self._info
+        info = await self._initialise(wait_network=False)
+        if known.device_id and info.device_id != known.device_id:
+            self._info = known
+        return info.device_id
 
     async def send_sms(self, to: str, text: str) -> list[SentPart]:
         """Submit every part with AT+CMGS in PDU mode; raise ``SendError`` on failure."""
@@ -374,9 +394,36 @@ class SerialAtDriver:
             return False
         return True
 
+    async def catch_up(self) -> None:
+        """Read what the modem stored while it did not answer (status reports, messages)."""
+        if self._reads_storage:
+            await self._messages.read_stored()
+
+    async def reset_radio(self, timeout_s: float) -> str:
+        """AT+CFUN=0, AT+CFUN=1, then start over (``modem_resets``); the IMEI."""
+        return await modem_resets.reset_radio(self, timeout_s)
+
+    async def reset_module(self, timeout_s: float, boot_s: float) -> str:
+        """AT+CFUN=1,1, boot, then start over (``modem_resets``); the IMEI."""
+        return await modem_resets.reset_module(self, timeout_s, boot_s)
+
     async def check_registration(self) -> Registration:
-        """Ask AT+CREG?: registered when <stat> is 1 (home) or 5 (roaming)."""
-        return at.registration_of(at.parse_registration(await self.command(at.REGISTRATION)))
+        """Ask AT+CREG? (and +CGREG?, +CEREG? where supported): registered when any domain
+        says 1 (home) or 5 (roaming)."""
+        for domain in self.registration.domains:
+            answer = await self.command(at.registration_query(domain))
+            self.registration.update(domain, at.parse_registration(answer))
+        return at.registration_of(self.registration.stat)
+
+    async def check_operator(self) -> str | None:
+        """Ask AT+COPS?; remember and return the operator's name (None: not registered)."""
+        answer = await self._optional(at.OPERATOR)
+        self.operator = at.parse_operator(answer or [])
+        return self.operator
+
+    async def radio_status(self) -> RadioStatus:
+        """Operator (asked now), registration (as last seen), own number (read at open)."""
+        return RadioStatus(await self.check_operator(), self.registration.words, self.own_number)
 
     async def check_signal(self) -> int | None:
         """Ask AT+CSQ; remember and return rssi."""

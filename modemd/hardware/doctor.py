@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from modemd.at import commands as at
 from modemd.at.results import sim_problem
@@ -158,3 +159,27 @@ async def _examine_at(devnode: str, timeout_s: float) -> tuple[bool, str]:
         return False, f"modem stopped answering: {exc}"
     finally:
         await driver.close()
+
+
+GIVEN_UP = ("failed", "sim_locked")  # states where the daemon waits for a person
+
+
+def recovery_findings(devices: list[dict[str, Any]], usb_reset: bool) -> list[Finding]:
+    """What the running daemon gave up on (its database's device rows), in plain words."""
+    findings = []
+    for row in devices:
+        if row["state"] not in GIVEN_UP:
+            continue
+        why = row.get("last_error") or "no reason recorded"
+        if row["state"] == "sim_locked":
+            advice = "the SIM wants a PIN the config lacks (add its ICCID to [sim_pins]) or a PUK"
+        elif usb_reset:
+            advice = "power-cycle or replug it (the daemon retries hourly)"
+        else:
+            advice = (
+                "power-cycle or replug it, or set [recovery] usb_reset = true so the daemon "
+                "resets it over USB (the daemon retries hourly)"
+            )
+        words = f"{row['state']}: recovery gave up (last error: {why}); {advice}"
+        findings.append(Finding(f"{row['device_id']} ({row.get('port') or '?'})", False, words))
+    return findings

@@ -14,7 +14,7 @@ from datetime import datetime
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from modemd.model import NO_PACING, DeviceState, Job, Pacing
+from modemd.model import LANE_ORDER, NO_PACING, DeviceState, Job, Pacing
 from modemd.store import stats
 from modemd.store.db import Store
 
@@ -100,7 +100,9 @@ class Metrics:
             ["device_id", "period"],
             registry=r,
         )
-        self.queue = Gauge("modemd_queue_depth", "Jobs queued per pool", ["pin"], registry=r)
+        self.queue = Gauge(
+            "modemd_queue_depth", "Jobs queued per pool and lane", ["pin", "lane"], registry=r
+        )
         self.pool_ready = Gauge(
             "modemd_pool_ready_devices", "Devices ready or busy per pool", ["pin"], registry=r
         )
@@ -177,7 +179,8 @@ class Metrics:
                 if cap is not None:
                     self.cap.labels(d["device_id"], period).set(cap)
         for pin in pins:
-            self.queue.labels(pin).set(snap.queued.get(pin, 0))
+            for lane in LANE_ORDER:
+                self.queue.labels(pin, lane.value).set(snap.lanes.get((pin, lane.value), 0))
             self.pool_ready.labels(pin).set(ready[pin])
         self.dead_letters.set(snap.dead_letters)
         self.endpoints_disabled.set(snap.disabled_endpoints)

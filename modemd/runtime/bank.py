@@ -17,6 +17,7 @@ from modemd.model import (
     DeliveryReport,
     DeviceLife,
     DeviceState,
+    EventType,
     HintKind,
     HintVerdict,
     InboundSms,
@@ -26,13 +27,17 @@ from modemd.model import (
 from modemd.runtime.inbound import InboundListener, receive
 from modemd.runtime.observer import NO_OBSERVER, SendObserver
 from modemd.runtime.pool import PoolQueue
+from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, RecoveryStep, UsbReset
 from modemd.runtime.worker import DeviceWorker
 from modemd.store import devices as device_rows
+from modemd.store import events as event_rows
 from modemd.store import jobs as job_rows
 from modemd.store import reports as report_rows
 from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
+
+CLOSE_RETRY_S = 1.0  # a worker not ended this long after its cancel is cancelled again
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +59,17 @@ class Bank:
         pacing: Callable[[str], Pacing] | None = None,
         observer: SendObserver = NO_OBSERVER,
         country: Callable[[str], str | None] = lambda _pin: None,
+        recovery: RecoverySettings = DEFAULT_RECOVERY,
+        usb_reset: UsbReset | None = None,
     ) -> None:
         self.store = store
         self.country = country  # a pool's country: national senders are read with it
         self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
         self.pacing = pacing or (lambda _device_id: NO_PACING)
         self.observer = observer  # told about each send (the metrics)
+        self.recovery = recovery
+        self.usb_reset = usb_reset
+        self._returning: dict[str, asyncio.TimerHandle] = {}  # reset away, expected back
         self.pools: dict[str, PoolQueue] = {}
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -129,6 +139,10 @@ class Bank:
             log.error("device on %s unusable: %s", device.info.port, exc)
             return None
         old = self.workers.get(info.device_id)
+        if old is not None and (old.returning is not None or old.ladder.climbing):
+            old_task = self._tasks.get(info.device_id)  # reset away and back already:
+            if old_task is not None:  # let the old worker end first
+                await asyncio.gather(old_task, return_exceptions=True)
         if old is not None and old.state is not DeviceState.GONE:
             log.error("device %s already attached; %s ignored", info.device_id, info.port)
             await device.close()
@@ -144,7 +158,13 @@ class Bank:
             life=life,
             pacing=self.pacing(info.device_id),
             observer=self.observer,
+            recovery=self.recovery,
+            usb_reset=self.usb_reset,
         )
+        if old is not None:
+            worker.ladder.counts = old.ladder.counts  # the device's history goes on
+            if old.returning is not None:
+                await self._came_back(worker, old.returning)
         self.workers[info.device_id] = worker
         task = asyncio.create_task(self._run_worker(worker), name=f"worker {info.device_id}")
         self._tasks[info.device_id] = task
@@ -155,9 +175,56 @@ class Bank:
         worker = await self.attach(registry.factory(spec), life, raise_errors=True)
         return None if worker is None else worker.device_id
 
+    async def _came_back(self, worker: DeviceWorker, step: RecoveryStep) -> None:
+        """A device reset away by ``step`` is attached again: it recovered after that step."""
+        timer = self._returning.pop(worker.device_id, None)
+        if timer is not None:
+            timer.cancel()
+        log.warning("device %s: recovered after %s", worker.device_id, step)
+        await self.store.write(
+            event_rows.add_device_event,
+            worker.device.info.pin,
+            worker.device_id,
+            EventType.DEVICE_RECOVERED,
+            {"step": step, "reason": "", "state": ""},
+        )
+
+    def _expect_back(self, worker: DeviceWorker, step: RecoveryStep) -> None:
+        """``worker``'s device was reset away by ``step``: failed unless it is back in time."""
+
+        def too_late() -> None:
+            self._returning.pop(worker.device_id, None)
+            if self.workers.get(worker.device_id) is worker:
+                task = asyncio.create_task(
+                    self._never_came_back(worker, step), name=f"failed {worker.device_id}"
+                )
+                self._report_tasks.add(task)
+                task.add_done_callback(self._report_tasks.discard)
+
+        loop = asyncio.get_running_loop()
+        self._returning[worker.device_id] = loop.call_later(
+            self.recovery.return_timeout_s, too_late
+        )
+
+    async def _never_came_back(self, worker: DeviceWorker, step: RecoveryStep) -> None:
+        why = f"not back {self.recovery.return_timeout_s:.0f} s after {step}"
+        log.error("device %s: failed: %s", worker.device_id, why)
+        worker.returning = None
+        worker.life.transition(DeviceState.FAILED, why)
+        await self.store.write(device_rows.set_device_state, worker.device_id, DeviceState.FAILED)
+        await self.store.write(
+            event_rows.add_device_event,
+            worker.device.info.pin,
+            worker.device_id,
+            EventType.DEVICE_FAILED,
+            {"step": step, "reason": why, "state": DeviceState.FAILED.value},
+        )
+
     async def _run_worker(self, worker: DeviceWorker) -> None:
         try:
             await worker.run()
+            if worker.returning is not None:
+                self._expect_back(worker, worker.returning)
         except asyncio.CancelledError:
             if worker.device.closed:
                 await worker.set_state(DeviceState.GONE)
@@ -186,6 +253,8 @@ class Bank:
             return
         log.warning("device %s gone: out of pool %s", device_id, worker.device.info.pin)
         task = self._tasks.get(device_id)
+        if worker.ladder.climbing:
+            return  # a recovery step closed or reset the port: the ladder sees it
         if worker.current is None and task is not None:  # not holding a job: stop it now
             task.cancel()
 
@@ -271,9 +340,13 @@ class Bank:
 
     async def close(self) -> None:
         """Cancel every worker and wait for them (and pending report writes)."""
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        pending = set(self._tasks.values())
+        while pending:  # again if a cancellation got lost (3.11 can lose one in a race)
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=CLOSE_RETRY_S)
+            if pending:
+                log.warning("%d workers still running after cancel; cancelling again", len(pending))
         self._tasks.clear()
         # A task cancelled before it first ran never reached its own cleanup: close every
         # device here too (close is idempotent).

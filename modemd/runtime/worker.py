@@ -4,17 +4,29 @@ between jobs, check the device's health and keep to its pacing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
 
-from modemd.drivers.base import RadioHealth, Reopenable, SmsDevice
+from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice
+from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
-from modemd.model import NO_PACING, DeviceLife, DeviceState, Job, Pacing
+from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
 from modemd.runtime.pool import PoolQueue
+from modemd.runtime.recovery import (
+    DEFAULT_RECOVERY,
+    Climb,
+    Ladder,
+    Outcome,
+    RecoverySettings,
+    RecoveryStep,
+    UsbReset,
+)
 from modemd.store import devices as device_rows
 from modemd.store import dispatch as dispatch_rows
+from modemd.store import events as event_rows
 from modemd.store import jobs as job_rows
 from modemd.store import pacing as pacing_rows
 from modemd.store.db import Store
@@ -24,7 +36,6 @@ log = logging.getLogger(__name__)
 MAX_SEND_ATTEMPTS = 3  # tries of one job (each provably sent nothing) before it is failed
 BACKOFF_FIRST_S = 2.0  # after a transient failure the device rests, so others take the job
 BACKOFF_MAX_S = 300.0  # cap of the doubling rest of a device that keeps failing
-HEALTH_INTERVAL_S = 60.0  # an idle device is asked AT+CREG? and AT+CSQ this often
 WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable (logged)
 CAP_RECHECK_MAX_S = 3600.0  # a capped device looks again at least hourly (clock changes)
 
@@ -41,8 +52,10 @@ class DeviceWorker:
         life: DeviceLife | None = None,
         pacing: Pacing = NO_PACING,
         observer: SendObserver = NO_OBSERVER,
-        health_interval_s: float = HEALTH_INTERVAL_S,
+        health_interval_s: float | None = None,
         backoff_first_s: float = BACKOFF_FIRST_S,
+        recovery: RecoverySettings = DEFAULT_RECOVERY,
+        usb_reset: UsbReset | None = None,
     ) -> None:
         self.device = device
         self.pool = pool
@@ -53,8 +66,16 @@ class DeviceWorker:
             self.life.transition(DeviceState.READY)
         self.pacing = pacing
         self.observer = observer
-        self.health_interval_s = health_interval_s
+        # An idle device is probed this often: a hang is noticed within it.
+        self.health_interval_s = health_interval_s or recovery.probe_interval_s
         self.backoff_first_s = backoff_first_s
+        self.recovery = recovery
+        self.ladder = Ladder(device.info.device_id, recovery, usb_reset)
+        self.returning: RecoveryStep | None = None  # reset away by this step; should come back
+        self._nudge = asyncio.Event()  # registration changed: look at the device now
+        tracker = getattr(device, "registration", None)
+        if isinstance(tracker, RegistrationTracker):
+            tracker.listener = self._registration_changed
         self.current: Job | None = None
         self._ready_stored = False  # the last send's record already set the device ready
         self.draining = False  # shutting down: finish the send in flight, take no new job
@@ -112,12 +133,35 @@ class DeviceWorker:
         log.info("device %s: drained", self.device_id)
 
     async def _next_job(self) -> Job | None:
-        """The next job of the pool, or None when none came within the health interval."""
+        """The next job of the pool, or None when none came within the health interval or the
+        registration changed (a +CREG URC): the device is looked at before it takes a job."""
+        take = asyncio.ensure_future(self.pool.take(self.device_id))
+        nudged = asyncio.ensure_future(self._nudge.wait())
         try:
-            async with asyncio.timeout(self.health_interval_s):
-                return await self.pool.take(self.device_id)
-        except TimeoutError:
-            return None
+            await asyncio.wait(
+                {take, nudged}, timeout=self.health_interval_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            nudged.cancel()
+            if not take.done():
+                take.cancel()  # the pool gives a job handed over meanwhile back, first in line
+                await asyncio.gather(take, return_exceptions=True)
+        self._nudge.clear()
+        return take.result() if take.done() and not take.cancelled() else None
+
+    def _registration_changed(self, registered: bool) -> None:
+        """Driver callback (a +CREG/+CGREG/+CEREG URC): out of the pool at once when lost."""
+        log.info(
+            "device %s: %s", self.device_id, "registered" if registered else "lost the network"
+        )
+        self._nudge.set()
+
+    async def _rest(self, seconds: float) -> None:
+        """Sleep, unless the registration changes first."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._nudge.wait()
+        self._nudge.clear()
 
     async def _claim(self, job: Job) -> Job | None:
         """Claim ``job`` for this device; a shutdown during the claim puts it back in line."""
@@ -135,45 +179,50 @@ class DeviceWorker:
             raise
 
     async def _recover(self) -> bool:
-        """Rest with capped doubling between tries to revive the device; False if it is gone."""
-        delay = self.backoff_first_s
+        """Climb the recovery ladder until the device answers; False when it is gone (or reset
+        away: ``returning`` says by which step). When every step fails the device is failed
+        (an IPN says so) and the ladder is climbed again after ``retry_failed_s``."""
         await self.set_state(DeviceState.BACKING_OFF, self._failure or "")
+        await self.store.write(device_rows.note_error, self.device_id, self._failure or "")
+        failed_reported = False
         while True:
-            await asyncio.sleep(delay)
-            if self.device.closed:
-                return False
-            revived = await self._revive()
-            if revived is None:
-                return False
-            if revived:
-                log.info("device %s: recovered", self.device_id)
+            climb = await self.ladder.climb(self.device)
+            if climb.outcome is Outcome.RECOVERED:
+                log.warning("device %s: recovered after %s", self.device_id, climb.step)
                 self._failure = None
-                await self.set_state(DeviceState.READY)
+                await self._device_event(EventType.DEVICE_RECOVERED, climb, "")
+                await self.store.write(device_rows.note_recovered, self.device_id, climb.step)
+                await self.set_state(DeviceState.READY, f"recovered after {climb.step}")
                 return True
-            delay = min(delay * 2, BACKOFF_MAX_S)
-            log.debug("device %s: still not answering; next try in %.1f s", self.device_id, delay)
+            if climb.outcome is Outcome.RETURNING:
+                self.returning = climb.step
+                return False
+            if climb.outcome in (Outcome.GONE, Outcome.REPLACED):
+                log.error("device %s: %s (%s)", self.device_id, climb.outcome, climb.why)
+                return False
+            state = DeviceState.SIM_LOCKED
+            if climb.outcome is Outcome.FAILED:
+                state = DeviceState.FAILED
+                log.error(
+                    "device %s: failed: every recovery step failed (last: %s: %s); "
+                    "next try in %.0f s",
+                    self.device_id,
+                    climb.step,
+                    climb.why,
+                    self.recovery.retry_failed_s,
+                )
+            if not failed_reported:  # said once, not at each hourly retry
+                await self._device_event(EventType.DEVICE_FAILED, climb, state.value)
+                failed_reported = True
+            await self.set_state(state, f"{climb.step}: {climb.why}")
+            await asyncio.sleep(self.recovery.retry_failed_s)
+            await self.set_state(DeviceState.BACKING_OFF, "trying again")
 
-    async def _revive(self) -> bool | None:
-        """One try: reopen a modem's port (probe other devices). None: gone or replaced."""
-        if not isinstance(self.device, Reopenable):
-            return await self.device.probe()
-        try:
-            device_id = await self.device.reopen()
-        except PortClosedError as exc:
-            log.warning("device %s: cannot reopen: %s", self.device_id, exc)
-            return None
-        except DeviceError as exc:
-            log.debug("device %s: reopen failed: %s", self.device_id, exc)
-            return False
-        if device_id != self.device_id:
-            log.error(
-                "device %s: %s now answers as IMEI %s, another modem; it leaves the pool",
-                self.device_id,
-                self.device.info.port,
-                device_id,
-            )
-            return None
-        return True
+    async def _device_event(self, type_: EventType, climb: Climb, state: str) -> None:
+        data = {"step": climb.step, "reason": climb.why or self._failure or "", "state": state}
+        await self.store.write(
+            event_rows.add_device_event, self.device.info.pin, self.device_id, type_, data
+        )
 
     async def _check_health(self) -> bool:
         """Revive a suspect device, then wait until it is registered; False when it is gone."""
@@ -186,6 +235,11 @@ class DeviceWorker:
             try:
                 registration = await self.device.check_registration()
                 rssi = await self.device.check_signal()
+                status = (
+                    await self.device.radio_status()
+                    if isinstance(self.device, RadioDetails)
+                    else None
+                )
             except PortClosedError:
                 return False
             except DeviceError as exc:
@@ -195,13 +249,18 @@ class DeviceWorker:
                 break
             # Out of the idle pool meanwhile: the pool's jobs go to the other devices.
             await self.set_state(DeviceState.SEARCHING_NETWORK, registration.why)
-            await asyncio.sleep(searching_s)
+            await self._rest(searching_s)
             searching_s = min(searching_s * 2, BACKOFF_MAX_S)
         self._note_signal(rssi)
         # One write stores the state and the fresh signal (also when the state is unchanged).
-        await self.store.write(
-            device_rows.set_device_state, self.device_id, DeviceState.READY, rssi
-        )
+        if status is not None:
+            await self.store.write(
+                device_rows.set_health, self.device_id, DeviceState.READY, rssi, status
+            )
+        else:
+            await self.store.write(
+                device_rows.set_device_state, self.device_id, DeviceState.READY, rssi
+            )
         await self.set_state(DeviceState.READY, stored=True)
         return True
 
@@ -287,6 +346,7 @@ class DeviceWorker:
         gone = self.device.closed
         # A transient error, or silence after Ctrl-Z, may lie in the device: revive it first.
         self._failure = str(exc) if exc.transient or not exc.outcome_known else None
+        await self.store.write(device_rows.note_error, self.device_id, str(exc))
         if not exc.outcome_known:
             log.warning("job %s: outcome unknown on %s: %s", job.job_id, self.device_id, exc)
             await self.store.write(job_rows.mark_unknown, job, str(exc))

@@ -9,6 +9,7 @@ the state after a restart, feed the stored but unassembled parts back with their
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from modemd.sms.deliver import Deliver, decode_text
 from modemd.sms.tpdu import Address
 
 __all__ = [
+    "DEFAULT_MAX_DONE",
     "DEFAULT_MAX_PENDING",
     "DEFAULT_TIMEOUT_S",
     "GroupKey",
@@ -27,6 +29,7 @@ __all__ = [
 
 DEFAULT_TIMEOUT_S = 24 * 3600.0  # issue 14: parts still missing after 24 h go out as incomplete
 DEFAULT_MAX_PENDING = 10_000  # messages in assembly; past it the oldest goes out incomplete
+DEFAULT_MAX_DONE = 100_000  # parts remembered after delivery (~10 MB) to drop late repeats
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +81,15 @@ class _Group:
 class Reassembler:
     """Collects parts; ``add`` returns the message once its last part is in."""
 
-    def __init__(self, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+    def __init__(
+        self, max_pending: int = DEFAULT_MAX_PENDING, max_done: int = DEFAULT_MAX_DONE
+    ) -> None:
         self._max_pending = max_pending
+        self._max_done = max_done
         self._groups: dict[GroupKey, _Group] = {}
-        self._done: dict[str, float] = {}  # natural keys of parts already delivered -> when
+        # Natural keys of parts already delivered -> when, oldest first; kept for one timeout
+        # and at most max_done of them, so a flood cannot grow it without bound.
+        self._done: OrderedDict[str, float] = OrderedDict()
 
     @property
     def pending(self) -> int:
@@ -117,7 +125,8 @@ class Reassembler:
         ]
         expired.sort(key=lambda key: self._groups[key].first_seen)
         out = [self._finish(key, now) for key in expired]
-        self._done = {key: when for key, when in self._done.items() if now - when < timeout_s}
+        while self._done and now - next(iter(self._done.values())) >= timeout_s:
+            self._done.popitem(last=False)
         return out
 
     def _finish(self, key: GroupKey, now: float) -> InboundMessage:
@@ -125,6 +134,9 @@ class Reassembler:
         parts = [group.parts[number] for number in sorted(group.parts)]
         for part in parts:
             self._done[part.natural_key] = now
+            self._done.move_to_end(part.natural_key)
+        while len(self._done) > self._max_done:
+            self._done.popitem(last=False)
         return _assemble(key.device, parts[0].sender, parts, key.total, group.first_seen)
 
 

@@ -22,10 +22,8 @@ from modemd.sms.tpdu import (
     PduReader,
     decode_timestamp,
     from_hex,
-    header_septets,
-    unpack_septets,
 )
-from modemd.sms.udh import NO_HEADER, Concat, UserDataHeader, parse_udh
+from modemd.sms.udh import Concat, UserDataHeader, split_user_data
 
 __all__ = [
     "Deliver",
@@ -186,17 +184,9 @@ def _decode(raw: str, tpdu_length: int | None) -> Deliver:
     if needed > _MAX_USER_DATA_OCTETS:
         notes.append(f"TP-UDL {udl} is over the {_MAX_USER_DATA_OCTETS}-octet maximum")
     user_data = rest[:needed]
-    header, header_octets = _read_header(user_data, bool(first & _UDHI))
-    fill_bits = 0
+    split = split_user_data(user_data, udl, septets=septets, has_header=bool(first & _UDHI))
+    header, body = split.header, split.body
     text: str | None = None
-    if septets:
-        offset = header_septets(header_octets)
-        if offset > udl:
-            raise PduError(f"TP-UDL {udl} septets is shorter than the {offset}-septet header")
-        fill_bits = offset * 7 - header_octets * 8
-        body = unpack_septets(user_data, udl)[offset:]
-    else:
-        body = user_data[header_octets:]
     if dcs.compressed:
         notes.append("compressed user data (23.042) is not supported: body kept undecoded")
     elif dcs.alphabet is not Alphabet.DATA:
@@ -211,7 +201,7 @@ def _decode(raw: str, tpdu_length: int | None) -> Deliver:
         pid=pid,
         dcs=dcs,
         header=header,
-        fill_bits=fill_bits,
+        fill_bits=split.fill_bits,
         text=text,
         body=body,
         user_data=user_data,
@@ -220,15 +210,3 @@ def _decode(raw: str, tpdu_length: int | None) -> Deliver:
         reply_path=bool(first & _RP),
         notes=tuple(notes),
     )
-
-
-def _read_header(user_data: bytes, present: bool) -> tuple[UserDataHeader, int]:
-    """The UDH and the octets it takes (UDHL included); NO_HEADER and 0 without TP-UDHI."""
-    if not present:
-        return NO_HEADER, 0
-    if not user_data:
-        raise PduError("TP-UDHI is set but the user data is empty")
-    octets = 1 + user_data[0]
-    if octets > len(user_data):
-        raise PduError("user data header is longer than the user data")
-    return parse_udh(user_data[1:octets]), octets

@@ -66,6 +66,8 @@ def build_deliver(
         raise ValueError("give either text or data")
     if reference_bits not in (8, 16):
         raise ValueError("reference_bits must be 8 or 16")
+    if alphabet is Alphabet.DATA and data is None:
+        raise ValueError("the 8-bit alphabet carries data, not text")
     if data is not None:
         alphabet = Alphabet.DATA
     elif alphabet is None:

@@ -26,9 +26,8 @@ from modemd.sms.tpdu import (
     header_septets,
     make_timestamp,
     pack_septets,
-    unpack_septets,
 )
-from modemd.sms.udh import concat_element, encode_udh, parse_udh
+from modemd.sms.udh import concat_element, encode_udh, split_user_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,19 +221,12 @@ def _decode_user_data(
     expected = udl if encoding is Encoding.UCS2 else (udl * 7 + 7) // 8
     if len(data) != expected:
         raise PduError(f"TP-UDL {udl} means {expected} octets of user data, PDU has {len(data)}")
-    header = b""
-    if has_header:
-        header = data[: 1 + data[0]] if data else b""
-        if not header or len(header) != 1 + header[0]:
-            raise PduError("user data header is longer than the user data")
-    found = parse_udh(header[1:]).concat
+    user_data = split_user_data(data, udl, septets=encoding is Encoding.GSM7, has_header=has_header)
+    found = user_data.header.concat
     concat = (found.reference, found.part, found.total) if found else None
     if encoding is Encoding.UCS2:
         try:
-            return data[len(header) :].decode("utf-16-be"), concat
+            return user_data.body.decode("utf-16-be"), concat
         except UnicodeDecodeError as exc:
             raise PduError(f"UCS-2 user data is not valid UTF-16BE: {exc.reason}") from None
-    offset = header_septets(len(header))
-    if offset > udl:
-        raise PduError(f"TP-UDL {udl} septets is shorter than the {offset}-septet header")
-    return decode_gsm7(unpack_septets(data, udl)[offset:]), concat
+    return decode_gsm7(user_data.body), concat

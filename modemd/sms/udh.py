@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modemd.errors import PduError
+from modemd.sms.tpdu import header_septets, unpack_septets
 
 IEI_CONCAT_8BIT = 0x00  # 23.040 9.2.3.24.1: reference, total, part (1 octet each)
 IEI_CONCAT_16BIT = 0x08  # 23.040 9.2.3.24.8: 2-octet reference, total, part
@@ -42,6 +43,32 @@ class UserDataHeader:
 
 
 NO_HEADER = UserDataHeader((), None, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class UserData:
+    header: UserDataHeader
+    body: bytes  # after the header: septet values (GSM-7) or octets (8-bit, UCS-2)
+    fill_bits: int  # GSM-7: padding bits between the header and the first septet
+
+
+def split_user_data(user_data: bytes, udl: int, *, septets: bool, has_header: bool) -> UserData:
+    """Header and body of TP-UD holding TP-UDL's worth of octets (septets when ``septets``)."""
+    header, header_octets = NO_HEADER, 0
+    if has_header:
+        if not user_data:
+            raise PduError("TP-UDHI is set but the user data is empty")
+        header_octets = 1 + user_data[0]
+        if header_octets > len(user_data):
+            raise PduError("user data header is longer than the user data")
+        header = parse_udh(user_data[1:header_octets])
+    if not septets:
+        return UserData(header, user_data[header_octets:], 0)
+    offset = header_septets(header_octets)
+    if offset > udl:
+        raise PduError(f"TP-UDL {udl} septets is shorter than the {offset}-septet header")
+    body = unpack_septets(user_data, udl)[offset:]
+    return UserData(header, body, offset * 7 - header_octets * 8)
 
 
 def parse_udh(elements: bytes) -> UserDataHeader:

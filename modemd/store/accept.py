@@ -14,7 +14,7 @@ import sqlite_utils
 
 from modemd.errors import ModemdError
 from modemd.model import Job, Lane
-from modemd.store import jobs, queue, wallet
+from modemd.store import jobs, optouts, queue, wallet
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600  # an Idempotency-Key is remembered this long (issue 18)
 LIMIT_WINDOW_S = 3600  # destination limits count the sends of the last hour
@@ -71,6 +71,7 @@ def accept_send(
     lane: Lane | None = None,
     send_at: float | None = None,
     valid_until: float | None = None,
+    transactional: bool = False,
 ) -> Accepted:
     """Insert the queued job and reserve its cost (no credit: neither happens). ``lane``
     None: the key's; ``valid_until`` None: max(now, send_at) + the key's max queue age."""
@@ -79,6 +80,7 @@ def accept_send(
         first = _first_of(db, key_id, idempotency, now)
         if first is not None:
             return first
+    optouts.refuse_opted_out(db, pin, to, transactional)  # STOP holds (code 10)
     if limits is not None:
         _check_limits(db, key_id, to, limits, now)
     job = jobs.insert_job(
@@ -149,3 +151,65 @@ def _check_limits(
             raise BlockedDestinationError(
                 reason, f"{count} sends to {value} in the last hour; this key's limit is {limit}"
             )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One recipient of a send to several: its job, or why it was refused."""
+
+    to: str
+    job: Job | None
+    refusal: str | None  # opted_out | blocked_destination (None: accepted)
+    detail: str = ""
+    cost: int | None = None
+
+
+def accept_many(
+    db: sqlite_utils.Database,
+    *,
+    key_id: int,
+    pin: str,
+    recipients: list[tuple[str, str | None, str | None]],
+    message: str,
+    parts: int,
+    encoding: str,
+    id_device: str | None,
+    transactional: bool,
+    limits: DestinationLimits | None = None,
+    lane: Lane | None = None,
+    send_at: float | None = None,
+    valid_until: float | None = None,
+) -> list[Outcome]:
+    """A send to several recipients ``(to, country, blocked detail or None)``: one job each,
+    except an opted-out number (not for a transactional key) or a blocked destination, which
+    get their refusal. Too little credit for all of them raises ``InsufficientCreditError``:
+    the caller's savepoint then drops every job of the request."""
+    outcomes = []
+    for to, country, blocked in recipients:
+        if blocked is not None:
+            outcomes.append(Outcome(to, None, "blocked_destination", blocked))
+            continue
+        if not transactional and optouts.is_opted_out(db, pin, to):
+            outcomes.append(Outcome(to, None, "opted_out", f"{to} opted out of pool {pin}"))
+            continue
+        try:
+            accepted = accept_send(
+                db,
+                key_id=key_id,
+                pin=pin,
+                to=to,
+                message=message,
+                parts=parts,
+                encoding=encoding,
+                id_device=id_device,
+                country=country,
+                limits=limits,
+                lane=lane,
+                send_at=send_at,
+                valid_until=valid_until,
+            )
+        except BlockedDestinationError as exc:  # over a destination limit (nothing written)
+            outcomes.append(Outcome(to, None, "blocked_destination", exc.detail))
+            continue
+        outcomes.append(Outcome(to, accepted.job, None, cost=accepted.cost))
+    return outcomes

@@ -19,6 +19,7 @@ __all__ = [
     "disabled_endpoints",
     "has_password",
     "job_timeline",
+    "known_pins",
     "search_jobs",
     "set_password",
 ]
@@ -120,3 +121,14 @@ def disabled_endpoints(db: sqlite_utils.Database) -> list[dict[str, Any]]:
             "WHERE e.disabled_at IS NOT NULL ORDER BY e.key_id"
         )
     )
+
+
+def known_pins(db: sqlite_utils.Database) -> list[str]:
+    """Every pool anything refers to: keys, devices, contact lists."""
+    return [
+        str(r[0])
+        for r in db.execute(
+            "SELECT pin FROM api_keys UNION SELECT pin FROM devices "
+            "UNION SELECT pin FROM contact_lists ORDER BY 1"
+        )
+    ]

@@ -27,4 +27,5 @@ def record_sent(
     sent = jobs.mark_sent(db, job, parts)
     assert job.device_id is not None
     devices.set_device_state(db, job.device_id, DeviceState.READY, signal)
+    devices.note_success(db, job.device_id)
     return sent

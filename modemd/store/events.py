@@ -53,6 +53,20 @@ def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict
     return add_subject_event(db, job.key_id, job.job_id, type_, data)
 
 
+def add_device_event(
+    db: sqlite_utils.Database, pin: str, device_id: str, type_: EventType, data: dict[str, Any]
+) -> list[str]:
+    """A device's event (``device.failed``, ``device.recovered``) for every live key of its
+    pool that has an IPN URL; their ids. A device's events keep their order like a job's."""
+    keys = db.execute(
+        "SELECT key_id FROM api_keys WHERE pin = ? AND revoked_at IS NULL "
+        "AND ipn_url IS NOT NULL AND ipn_url != '' ORDER BY key_id",
+        [pin],
+    ).fetchall()
+    body = {"device_id": device_id, "pin": pin, **data}
+    return [add_subject_event(db, key_id, f"device:{device_id}", type_, body) for (key_id,) in keys]
+
+
 def add_subject_event(
     db: sqlite_utils.Database, key_id: int, subject_id: str, type_: EventType, data: dict[str, Any]
 ) -> str:

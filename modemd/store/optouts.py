@@ -127,3 +127,13 @@ def history(db: sqlite_utils.Database, pin: str, number: str) -> list[dict[str, 
         }
         for r in rows
     ]
+
+
+def import_opt_outs(
+    db: sqlite_utils.Database, pin: str, numbers: list[str], note: str | None = None
+) -> dict[str, int]:
+    """Opt every number out (source ``import``), in the caller's one transaction."""
+    changed = sum(
+        set_opt_out(db, pin, number, True, source="import", message=note) for number in numbers
+    )
+    return {"opted_out": changed, "already": len(numbers) - changed}

@@ -105,7 +105,7 @@ def release_due(db: sqlite_utils.Database, now: float) -> list[Job]:
     ).fetchall()
     made = []
     for reply_id, pin, number, tag, text, id_device in rows:
-        if tag not in EXEMPT_TAGS and is_opted_out(db, pin, number):
+        if tag.split(":")[0] not in EXEMPT_TAGS and is_opted_out(db, pin, number):
             db.execute("UPDATE auto_replies SET state = 'dropped' WHERE reply_id = ?", [reply_id])
             continue
         job = _job(db, pin, number, text, id_device)

@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 PROBE_PAD_BYTES = 2048  # more than fits in a page's free space: the probe needs the file to grow
+LAST_ERROR_DAYS = 2  # the console's "last error" of a device: from today's and yesterday's jobs
 FINAL_STATES = frozenset(s.value for s in FINAL_JOB_STATES)
 
 
@@ -52,7 +53,8 @@ class Activity:
 class Snapshot:
     """Current levels: queue depth per pin, devices as stored, dead letters, parts per device."""
 
-    queued: dict[str, int]
+    queued: dict[str, int]  # pin -> jobs queued in any lane
+    lanes: dict[tuple[str, str], int]  # (pin, lane) -> jobs queued
     devices: list[dict[str, Any]]
     dead_letters: int
     parts_today: dict[str, int]  # device_id -> SMS parts since the start of the day
@@ -125,24 +127,32 @@ def _parts_since(db: sqlite_utils.Database, since: float) -> dict[str, int]:
     return {d: n for d, n in counts.items() if n}
 
 
-def snapshot(db: sqlite_utils.Database, day_start: float, month_start: float) -> Snapshot:
-    """Levels now; ``day_start``/``month_start`` (Unix seconds) bound the parts counted."""
-    queued = {
-        str(pin): int(n)
-        for pin, n in db.execute(
-            "SELECT pin, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY pin"
+def snapshot(
+    db: sqlite_utils.Database, day_start: float, month_start: float, with_errors: bool = False
+) -> Snapshot:
+    """Levels now; ``day_start``/``month_start`` (Unix seconds) bound the parts counted;
+    ``with_errors``: each device's last send error (the console; a scrape needs none)."""
+    lanes = {
+        (str(pin), str(lane)): int(n)
+        for pin, lane, n in db.execute(
+            "SELECT pin, lane, COUNT(*) FROM jobs WHERE state = 'queued' GROUP BY pin, lane"
         )
     }
+    queued: dict[str, int] = {}
+    for (pin, _), n in lanes.items():
+        queued[pin] = queued.get(pin, 0) + n
     devices = list(
         db.query(
             "SELECT device_id, pin, kind, state, port, signal, manufacturer, model, last_seen "
             "FROM devices ORDER BY pin, device_id"
         )
     )
+    errors = _last_errors(db, day_start - LAST_ERROR_DAYS * 86400) if with_errors else {}
     for device in devices:
-        device["last_error"] = _last_error(db, device["device_id"], day_start - 13 * 86400)
+        device["last_error"] = errors.get(device["device_id"])
     return Snapshot(
         queued=queued,
+        lanes=lanes,
         devices=devices,
         dead_letters=_one(
             db, "SELECT COUNT(*) FROM events WHERE state = ?", [EventState.FAILED.value]
@@ -155,13 +165,16 @@ def snapshot(db: sqlite_utils.Database, day_start: float, month_start: float) ->
     )
 
 
-def _last_error(db: sqlite_utils.Database, device_id: str, since: float) -> str | None:
-    row = db.execute(
-        "SELECT error FROM jobs WHERE created_at >= ? AND device_id = ? AND error IS NOT NULL "
-        "ORDER BY updated_at DESC LIMIT 1",
-        [since, device_id],
-    ).fetchone()
-    return str(row[0]) if row else None
+def _last_errors(db: sqlite_utils.Database, since: float) -> dict[str, str]:
+    """Each device's latest send error among the jobs accepted since ``since`` (one pass)."""
+    latest: dict[str, str] = {}
+    for device_id, error in db.execute(
+        "SELECT device_id, error FROM jobs WHERE created_at >= ? AND error IS NOT NULL "
+        "AND device_id IS NOT NULL ORDER BY updated_at",
+        [since],
+    ):
+        latest[str(device_id)] = str(error)
+    return latest
 
 
 _FUNNEL = (
@@ -170,12 +183,11 @@ _FUNNEL = (
 )
 
 
-def daily_counts(db: sqlite_utils.Database, day_starts: list[float]) -> list[DayCounts]:
-    """For each local day starting at ``day_starts`` (ascending, one day apart), the jobs
-    accepted that day: how many reached the network, were delivered, failed."""
+def daily_counts(db: sqlite_utils.Database, days: list[tuple[float, float]]) -> list[DayCounts]:
+    """For each local day ``(start, end)`` (Unix seconds), the jobs accepted that day: how many
+    reached the network, were delivered, failed."""
     out = []
-    for i, start in enumerate(day_starts):
-        end = day_starts[i + 1] if i + 1 < len(day_starts) else start + 86400 * 1.5
+    for start, end in days:
         row = db.execute(
             f"SELECT {_FUNNEL} FROM jobs WHERE created_at >= ? AND created_at < ?", [start, end]
         ).fetchone()

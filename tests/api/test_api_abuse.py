@@ -164,3 +164,10 @@ async def test_wrong_keys_are_throttled_per_address(
     status, body = await api.send(json=api.ok())  # the right key from there waits too
     assert status == 429
     assert "failed authentications from 127.0.0.1: throttled" in caplog.text
+
+
+async def test_same_idempotency_key_other_timing_is_a_conflict(api: Api) -> None:
+    headers = {"Idempotency-Key": "timed-1"}
+    assert (await api.send(json=api.ok(), headers=headers))[0] == 200
+    status, body = await api.send(json=api.ok(ttl=600), headers=headers)
+    assert (status, body["status_code"]) == (422, "12"), body

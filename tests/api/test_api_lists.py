@@ -160,3 +160,56 @@ async def test_opt_out_events_go_to_keys_of_the_pool_with_an_ipn_url(api: Api) -
         "device_id": None,
         "changed_at": data["changed_at"],
     }
+
+
+async def test_a_csv_file_larger_than_an_api_body_imports(api: Api) -> None:
+    await call(api, "POST", "/api/v1/lists", json={"name": "big"})
+    rows = "".join(f"+3933310{i:05d},Person number {i},Somewhere far away\n" for i in range(3000))
+    data = ("number,name,city\n" + rows).encode()
+    assert len(data) > 64 * 1024  # the send API's body limit does not apply to files
+    status, answer = await call(api, "POST", "/api/v1/lists/big/import", data=data)
+    assert status == 200 and answer["added"] == 3000
+    status, too_big = await call(
+        api, "POST", "/api/v1/lists/big/import", data=b"number\n" + b"+393331234567\n" * 700_000
+    )
+    assert status == 400 and "over" in too_big["message"]
+
+
+async def test_opt_outs_imported_from_a_file_whole_or_not_at_all(api: Api) -> None:
+    await call(api, "POST", "/api/v1/optouts", json={"number": "+393331111111"})
+    before = await api.dump()
+    bad = b"number;note\n+393331111111;old\nnot-a-number;x\n"
+    status, answer = await call(api, "POST", "/api/v1/optouts/import", data=bad)
+    assert status == 400 and "line 3" in answer["message"]
+    assert await api.dump() == before
+    good = "\ufeffnumber;note\n+393331111111;old\n3332222222;from the old system\n".encode()
+    status, answer = await call(api, "POST", "/api/v1/optouts/import", data=good)
+    assert status == 200 and (answer["opted_out"], answer["already"]) == (1, 1)
+    status, state = await call(api, "GET", "/api/v1/optouts/+393332222222")
+    assert state["opted_out"] and state["changes"][0]["source"] == "import"
+
+
+async def test_send_to_an_opted_out_number_is_refused_unless_transactional(api: Api) -> None:
+    from modemd.store import keys
+
+    await call(api, "POST", "/api/v1/optouts", json={"number": "+393331234567"})
+    before = await api.dump()
+    status, refused = await api.send(json=api.ok())  # to +39 333 1234567
+    assert (status, refused["response"], refused["status_code"], refused["status"]) == (
+        409,
+        "409",
+        "10",
+        "opted_out",
+    )
+    assert await api.dump() == before  # nothing stored
+    _, otp_key = await api.store.write(
+        lambda db: keys.create_key(
+            db, pin="4711", allow_ips=[], over_ip=True, ipn_url=None, transactional=True
+        )
+    )
+    status, sent = await api.send(json={**api.ok(), "apikey": otp_key, "msg": "code 123456"})
+    assert status == 200 and sent["status_code"] == "2"  # one-time passwords still reach it
+    status, other = await api.send(json=api.ok(to="+393339999999"))
+    assert status == 200 and other["to"] == "+393339999999"  # only that number is refused
+    await call(api, "DELETE", "/api/v1/optouts/+393331234567")
+    assert (await api.send(json=api.ok()))[0] == 200

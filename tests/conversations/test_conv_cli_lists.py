@@ -107,3 +107,13 @@ def test_transactional_keys_are_visible_in_keys_list(tmp_path: Path) -> None:
     lines = run(db, "keys", "list")[1].splitlines()
     at = lines[0].index("TRANSACTIONAL")  # columns are padded: read at the header's offset
     assert [line[at:].split()[0] for line in lines[1:]] == ["True", "False"]
+
+
+def test_opt_outs_imported_from_the_command_line(tmp_path: Path) -> None:
+    db, csv = tmp_path / "m.db", tmp_path / "stop.csv"
+    csv.write_text("phone\n+393331234567\n3339999999\n")
+    code, out = run(db, "optouts", "import", "--pin", "4711", str(csv), "--note", "old system")
+    assert code == 1 and "line 3" in out and "nothing imported" in out  # no country given
+    code, out = run(db, "optouts", "import", "--pin", "4711", str(csv), "--country", "IT")
+    assert code == 0 and "2 opted out, 0 already were" in out
+    assert "import" in run(db, "optouts", "show", "--pin", "4711", "+393339999999")[1]

@@ -96,6 +96,13 @@ def test_join_a_list_by_name_in_any_case_with_the_default_welcome() -> None:
     assert check("JOIN NOSUCH").action is Action.RULE  # no such list: the rules have it
 
 
+def test_joining_two_lists_in_a_row_welcomes_to_both() -> None:
+    sports = ListInfo(3, "Sports", True, None)
+    recent = ctx(lists=(NEWS, sports), last_reply_at={"join:1": NOON - 10})
+    assert check("JOIN NEWS", recent).reply is None  # just welcomed to NEWS
+    assert check("JOIN SPORTS", recent).reply.text.startswith("Welcome to Sports")  # type: ignore[union-attr]
+
+
 def test_stop_with_a_list_name_leaves_only_that_list() -> None:
     decision = check("STOP news")
     assert decision.action is Action.LEAVE and decision.list_id == 1

@@ -54,7 +54,7 @@ async def wait_for_api(proc: asyncio.subprocess.Process, log: list[str]) -> int:
                 raise AssertionError("daemon exited:\n" + "".join(log))
             line = raw.decode()
             log.append(line)
-            if match := re.search(r"API listening on http://[\d.]+:(\d+)", line):
+            if match := re.search(r"API listening on https?://[\d.]+:(\d+)", line):
                 return int(match.group(1))
 
 

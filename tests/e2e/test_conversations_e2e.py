@@ -1,17 +1,19 @@
-"""End to end on ``modemd serve --simulate 2``: a list imported as CSV, a number opted out over
-the API, a survey started for the list; the emulated network's record shows the first question
-went to each member once, and never to the number that opted out."""
+"""End to end on ``modemd serve --simulate 2``: a list imported as CSV, a number opted out
+over the API, a survey started for the list with ``modemd surveys start``; the emulated
+network's record shows the first question went to each member once, never to the number that
+opted out."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from .daemon import create_key, ipn_listener, running_daemon
+from .daemon import MODEMD, create_key, ipn_listener, running_daemon
 
 DONE_TIMEOUT_S = 120.0
 SURVEY = {
@@ -66,14 +68,22 @@ async def test_list_import_opt_out_and_survey_start(tmp_path: Path) -> None:
                 session, "POST", f"{base}/optouts", key, json={"number": "+393331000002"}
             )
             assert status == 200
+            send = {"to": "+393331000002", "msg": "Sale!", "pin": "4711"}
+            status, refused = await api(session, "POST", f"{base}/send", key, json=send)
+            assert (status, refused["status_code"], refused["status"]) == (409, "10", "opted_out")
             await ipns.wait(1, DONE_TIMEOUT_S)  # contact.opted_out, signed, at the key's URL
             assert ipns.received[0]["type"] == "contact.opted_out"
             assert ipns.received[0]["data"]["number"] == "+393331000002"
             assert (await api(session, "POST", f"{base}/surveys", key, json=SURVEY))[0] == 201
-            status, started = await api(
-                session, "POST", f"{base}/surveys/taste/start", key, json={"list": "NEWS"}
+            cli = [*MODEMD, "surveys", "start", "taste", "--list", "NEWS", "--key", key]
+            out = await asyncio.to_thread(
+                subprocess.run,
+                [*cli, "--url", f"http://127.0.0.1:{port}"],
+                capture_output=True,
+                text=True,
+                check=True,
             )
-            assert status == 200 and started["skipped_opted_out"] == ["+393331000002"]
+            assert json.loads(out.stdout)["skipped_opted_out"] == ["+393331000002"]
             accepted = await sent_to(record, 2)
             await asyncio.sleep(1)  # anything more would show up now
             accepted = await sent_to(record, 2)

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -19,6 +19,7 @@ CHROMIUM = "/usr/bin/chromium"
 SCREENS = Path(__file__).parents[1] / "artifacts" / "screens"  # gitignored; CI keeps them
 WAIT_S = 30.0
 STALE_RETRIES = 5  # the page's live part is swapped every few seconds: look again
+LOAD_TRIES = 3  # chromedriver: "Timed out receiving message from renderer": load again
 PHONE = (390, 844)  # CSS pixels of a common phone screen
 DESKTOP = (1280, 1000)
 
@@ -32,6 +33,8 @@ class Browser:
             "--headless=new",
             "--no-sandbox",  # CI runs as root
             "--disable-gpu",
+            "--disable-quic",
+            "--disable-dev-shm-usage",
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
@@ -48,7 +51,13 @@ class Browser:
         self._profile.cleanup()
 
     def open(self, url: str) -> None:
-        self.driver.get(url)
+        for attempt in range(1, LOAD_TRIES + 1):
+            try:
+                self.driver.get(url)
+                return
+            except TimeoutException:
+                if attempt == LOAD_TRIES:
+                    raise
 
     def sign_in(self, base: str, token: str) -> None:
         self.open(base + "/console/")
@@ -95,6 +104,11 @@ class Browser:
 
     def type(self, css: str, text: str) -> None:
         self.wait_for(css).send_keys(text)
+
+    def replace_text(self, css: str, text: str) -> None:
+        field = self.wait_for(css)
+        field.clear()
+        field.send_keys(text)
 
     def title(self) -> str:
         return self.driver.title

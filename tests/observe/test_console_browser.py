@@ -107,3 +107,32 @@ async def test_console_in_a_browser(tmp_path: Path, browser: Browser) -> None:
         await run(browser.wait_until_text, 'tr[data-key-id="3"] .key-state', "revoked")
         assert secret not in await run(lambda: browser.driver.page_source)  # shown once only
         await run(browser.screenshot, "keys-revoked")
+
+
+async def test_docs_page_shows_bodies_and_tries_a_send(tmp_path: Path, browser: Browser) -> None:
+    async with running_gateway(tmp_path) as gw:
+        run = asyncio.to_thread
+        await run(browser.open, f"{gw.url}/docs")
+        toc = await run(browser.attrs, "#toc a", "data-operation")
+        assert {"sendSms", "getJob", "getMetrics", "adminCreateKey"} <= set(toc)
+        await run(browser.click, "#operations-sms-sendSms button.opblock-summary-control")
+        body = await run(browser.text_of, "#operations-sms-sendSms .opblock-section-request-body")
+        assert "Hello from modemd" in body  # the example
+        await run(browser.click, "#operations-sms-sendSms button.try-out__btn")
+        payload = (
+            f'{{"apikey": "{gw.keys[DELIVERING]}", "pin": "{DELIVERING}", '
+            '"to": "+393331234567", "msg": "tried from /docs"}'
+        )
+        await run(
+            browser.replace_text, "#operations-sms-sendSms textarea.body-param__text", payload
+        )
+        await run(browser.screenshot, "docs-try-it")
+        await run(browser.click, "#operations-sms-sendSms button.execute")
+        await run(browser.wait_until_text, "#operations-sms-sendSms .live-responses-table", "200")
+        answer = await run(
+            browser.text_of, "#operations-sms-sendSms .live-responses-table .microlight"
+        )
+        assert '"status": "ok_over_ip"' in answer or '"status":"ok_over_ip"' in answer
+        await run(browser.screenshot, "docs-answer")
+        sent = await gw.store.read(lambda db: db.execute("SELECT message FROM jobs").fetchall())
+        assert [tuple(r) for r in sent] == [("tried from /docs",)]

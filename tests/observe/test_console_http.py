@@ -8,9 +8,12 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from modemd.model import Member
+from modemd.store import campaigns, contacts, optouts
 from modemd.store import console as console_rows
 
 from .gateway import ADMIN_TOKEN, DELIVERING, Gateway, running_gateway
@@ -109,3 +112,36 @@ async def test_console_password_from_the_cli(tmp_path: Path) -> None:
         assert await gw.store.read(console_rows.check_password, PASSWORD)
         assert await sign_in(gw, browser, PASSWORD + "x") == 401
         assert await sign_in(gw, browser, PASSWORD) == 303
+
+
+async def test_lists_and_campaigns_pages(tmp_path: Path) -> None:
+    async with (
+        running_gateway(tmp_path) as gw,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
+    ):
+        await gw.store.write(contacts.create_list, DELIVERING, "Customers")
+        members = [Member("+393331110001"), Member("+393331110002")]
+        await gw.store.write(contacts.add_members, DELIVERING, "Customers", members, "api")
+        await gw.store.write(optouts.set_opt_out, DELIVERING, "+393331110002", True, source="api")
+
+        def draft(db: Any) -> str:
+            found = campaigns.create(
+                db, key_id=gw.key_ids[DELIVERING], pin=DELIVERING, template="Hi", name="Spring"
+            )
+            rows = [campaigns.Recipient(n + 2, f"+39333222{n:04d}", None, "Hi", 1, "gsm7")
+                    for n in range(4)]  # fmt: skip
+            campaigns.add_recipients(db, found, rows)
+            campaigns.finish_validation(db, found, {})
+            return found
+
+        campaign_id = await gw.store.write(draft)
+        assert await sign_in(gw, browser, ADMIN_TOKEN) == 303
+        async with browser.get(gw.url + "/console/lists") as r:
+            page = await r.text()
+        assert r.status == 200 and "Customers" in page and "+393331110002" in page
+        assert '<td class="members">2</td>' in page
+        async with browser.get(gw.url + "/console/campaigns") as r:
+            page = await r.text()
+        assert r.status == 200 and f'data-campaign-id="{campaign_id}"' in page
+        assert "Spring" in page and "draft" in page
+        assert 'href="/console/campaigns"' in page and 'href="/console/lists"' in page  # menu

@@ -89,7 +89,11 @@ async def test_counters_match_the_database_after_a_batch(tmp_path: Path) -> None
     assert {dict(k)["kind"] for k in up} == {"modem"}
     ready = labelled(samples, "modemd_pool_ready_devices")
     assert ready == {(("pin", DELIVERING),): 2, (("pin", FAILING),): 1}
-    assert set(labelled(samples, "modemd_queue_depth").values()) == {0}
+    queue = labelled(samples, "modemd_queue_depth")
+    assert set(queue.values()) == {0}
+    assert {(dict(k)["pin"], dict(k)["lane"]) for k in queue} == {
+        (pin, lane) for pin in BATCH for lane in ("high", "bulk")
+    }
     today = {
         dict(k)["device_id"]: v
         for k, v in labelled(samples, "modemd_device_parts").items()
@@ -154,9 +158,14 @@ async def test_a_pool_without_modems_shows_but_does_not_make_the_daemon_unready(
         body = await until_status(gw, f"/readyz?pin={FAILING}", 503)
         assert body["reasons"] == [f"pool {FAILING} has no ready device"]
         assert (await gw.get("/readyz"))[0] == 200  # its jobs are still accepted
-        ready = labelled(await scrape(gw), "modemd_pool_ready_devices")
-        assert ready[(("pin", FAILING),)] == 0
+        samples = await scrape(gw)
+        assert labelled(samples, "modemd_pool_ready_devices")[(("pin", FAILING),)] == 0
+        waiting = await gw.send(FAILING, "+393331000000")  # accepted: it queues in its lane
+        samples = await scrape(gw)
+        assert samples[("modemd_queue_depth", (("lane", "high"), ("pin", FAILING)))] == 1
+        assert (await gw.get("/readyz"))[1]["pools"][FAILING]["queued"] == 1
         assert await gw.bank.attach(registry.factory(registry.SerialModem(last.port, FAILING)))
         await until_status(gw, f"/readyz?pin={FAILING}", 200)
         ready = labelled(await scrape(gw), "modemd_pool_ready_devices")
         assert ready[(("pin", FAILING),)] == 1
+        await gw.settled([waiting], {JobState.FAILED})  # sent by the modem that came back

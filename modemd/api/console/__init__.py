@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
-from modemd.api.console import auth, pages
+from modemd.api.console import auth, more, pages
 from modemd.model import NO_PACING, Pacing
 from modemd.store import wallet
 
@@ -102,3 +102,5 @@ def add_routes(app: web.Application, pacing: Callable[[str], Pacing] | None = No
     app.router.add_post("/console/logout", auth.logout)
     app.router.add_static("/console/static", HERE / "static", append_version=True)
     pages.add_routes(app, render, pacing or (lambda _device_id: NO_PACING))
+    for title, path, handler in more.pages(render):
+        add_page(app, title, path, handler)

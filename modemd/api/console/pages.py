@@ -5,7 +5,9 @@ new secret, the page with the secret shown once)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -16,29 +18,55 @@ from modemd.api.auth import STORE
 from modemd.api.console.auth import Render, redirect, signed_in
 from modemd.api.console.charts import bar_chart
 from modemd.api.keyspec import KeySettingsError, check_destination, check_settings
-from modemd.model import JobState, Pacing
+from modemd.model import LANE_ORDER, JobState, Pacing
 from modemd.observe.metrics import UP_STATES, rssi_to_dbm
 from modemd.store import console as console_rows
 from modemd.store import endpoints, stats, wallet
 from modemd.store import events as outbox
 from modemd.store import keys as key_rows
+from modemd.store.db import Store
 
 __all__ = ["add_routes"]
 
 log = logging.getLogger(__name__)
 
 CHART_DAYS = 14
+SETTLED_AFTER_S = 4 * 86400  # a day ended this long ago: its jobs' reports are in (72 h window)
+KEEP_SETTLED_S = 600.0  # such a day's counts are read again after this (an operator's retry)
 SIGNAL_BARS_DBM = (-105, -95, -85, -75)  # one bar per threshold passed (0-4 bars)
 
 
-def _day_starts(days: int) -> list[float]:
+def _days(count: int) -> list[tuple[float, float]]:
+    """The last ``count`` local days as (start, end), oldest first (a DST day is 23 or 25 h)."""
     today = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    starts = []
-    for back in range(days - 1, -1, -1):
-        # Step in local dates (a DST change makes a day 23 or 25 hours long).
-        day = datetime.fromordinal(today.toordinal() - back).astimezone()
-        starts.append(day.timestamp())
-    return starts
+    bounds = [
+        datetime.fromordinal(today.toordinal() - back).astimezone().timestamp()
+        for back in range(count - 1, -2, -1)
+    ]
+    return list(itertools.pairwise(bounds))
+
+
+class DayCache:
+    """Counts of days that can hardly change any more (reports come within 72 h) are kept a
+    while, so a refreshing overview re-reads only the recent days (bench/console_stats.py)."""
+
+    def __init__(self) -> None:
+        self._kept: dict[float, tuple[float, stats.DayCounts]] = {}
+
+    async def counts(self, store: Store, days: list[tuple[float, float]]) -> list[stats.DayCounts]:
+        now = time.time()
+        stale = [
+            (start, end)
+            for start, end in days
+            if end > now - SETTLED_AFTER_S
+            or now - self._kept.get(start, (float("-inf"), None))[0] > KEEP_SETTLED_S
+        ]
+        for (start, _), counted in zip(
+            stale, await store.read(stats.daily_counts, stale), strict=True
+        ):
+            self._kept[start] = (now, counted)
+        self._kept = {s: v for s, v in self._kept.items() if s >= days[0][0]}
+        return [self._kept[start][1] for start, _ in days]
 
 
 def _device_rows(snap: stats.Snapshot, pacing: Callable[[str], Pacing]) -> list[dict[str, Any]]:
@@ -93,25 +121,29 @@ def _key_settings(form: Any) -> dict[str, Any]:
 def add_routes(app: web.Application, render: Render, pacing: Callable[[str], Pacing]) -> None:
     """Register the pages and their forms (all behind a signed-in session)."""
     store = app[STORE]
+    cache = DayCache()
 
     async def overview(request: web.Request) -> web.Response:
-        starts = _day_starts(CHART_DAYS)
-        snap = await store.read(stats.snapshot, starts[-1], starts[-1])
-        days = await store.read(stats.daily_counts, starts)
-        today = await store.read(stats.device_counts, starts[-1])
+        windows = _days(CHART_DAYS)
+        today_start = windows[-1][0]
+        snap = await store.read(stats.snapshot, today_start, today_start, True)
+        days = await cache.counts(store, windows)
+        today = await store.read(stats.device_counts, today_start)
         sent = sum(d.sent for d in days)
         pools: dict[str, dict[str, int]] = {}
+        empty = {"devices": 0, "ready": 0} | {lane.value: 0 for lane in LANE_ORDER}
         for d in snap.devices:
-            pool = pools.setdefault(d["pin"], {"devices": 0, "ready": 0, "queued": 0})
+            pool = pools.setdefault(d["pin"], dict(empty))
             pool["devices"] += 1
             pool["ready"] += d["state"] in UP_STATES
-        for pin, n in snap.queued.items():
-            pools.setdefault(pin, {"devices": 0, "ready": 0, "queued": 0})["queued"] = n
+        for (pin, lane), n in snap.lanes.items():
+            pools.setdefault(pin, dict(empty))[lane] = n
         return render(
             request,
             "overview.html",
             devices=_device_rows(snap, pacing),
             pools=dict(sorted(pools.items())),
+            lanes=[lane.value for lane in LANE_ORDER],
             dead_letters=snap.dead_letters,
             days_chart=bar_chart("chart-days", f"Jobs per day, last {CHART_DAYS} days", days),
             devices_chart=bar_chart("chart-devices", "Jobs per device today", today, 6),

@@ -1,0 +1,149 @@
+"""Log lines an operator and a log pipeline can read: one line per event, as text or JSON, with
+``event``, ``job_id``, ``device_id`` and ``pin`` fields; no timestamp and a syslog priority
+prefix under journald (it stamps lines itself); secrets and URL credentials never written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+__all__ = ["FORMATS", "JsonFormatter", "TextFormatter", "configure", "fields_of", "redact"]
+
+FORMATS = ("text", "json")
+MIN_KNOWN_SECRET = 8  # shorter configured values would blank out ordinary digits
+# sd-daemon(3): "<N>" at the start of a line sets its priority (syslog levels)
+PRIORITY = {
+    logging.DEBUG: 7,
+    logging.INFO: 6,
+    logging.WARNING: 4,
+    logging.ERROR: 3,
+    logging.CRITICAL: 2,
+}
+_PLACEHOLDER = re.compile(r"%[-#0 +]*(?:\d+|\*)?(?:\.\d+)?[sdrfxXeEgGio%]")
+_JOB = re.compile(r"\bjob_[0-9a-f]{8,}\b")
+_DEVICE = re.compile(r"\b(?:device|modem|phone) ([\w.:-]+?)(?=[:,;)]|\s|$)|\b(\d{15})\b")
+_PIN = re.compile(r"\b(?:pin|pool) ([\w.+-]{1,64})\b")
+_SECRETS = [  # (pattern, replacement)
+    (re.compile(r"\b(mdk_)[\w-]{4,}"), r"\1***"),  # API keys
+    (re.compile(r"\b(whsec_)[\w+/=-]{4,}"), r"\1***"),  # IPN signing secrets
+    (re.compile(r"(?i)\b(bearer\s+)[\w.~+/=-]+"), r"\1***"),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]*@"), r"\1***:***@"),
+    (re.compile(r"(?i)([?&;](?:apikey|api_key|token|password|secret|key)=)[^&\s'\"]+"), r"\1***"),
+    (
+        re.compile(r"(?i)((?:password|passwd|secret|token)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+        r"\1***",
+    ),
+]
+
+
+def redact(text: str, known: Iterable[str] = ()) -> str:
+    """``text`` with API keys, signing secrets, bearer tokens, URL credentials and the
+    configured secrets (``known``) replaced by ``***``."""
+    for secret in known:
+        if len(secret) >= MIN_KNOWN_SECRET:
+            text = text.replace(secret, "***")
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _event(record: logging.LogRecord) -> str:
+    """An explicit ``extra={"event": ...}``, else a stable name from the message template."""
+    explicit = getattr(record, "event", None)
+    if explicit:
+        return str(explicit)
+    words = re.findall(r"[a-z]+", _PLACEHOLDER.sub(" ", str(record.msg)).lower())
+    return ".".join(words[:5]) or record.funcName
+
+
+def fields_of(record: logging.LogRecord, message: str) -> dict[str, str]:
+    """``job_id``, ``device_id``, ``pin``: from ``extra=`` or, else, read off the message."""
+    found: dict[str, str] = {}
+    for name in ("job_id", "device_id", "pin"):
+        if value := getattr(record, name, None):
+            found[name] = str(value)
+    if "job_id" not in found and (job := _JOB.search(message)):
+        found["job_id"] = job.group(0)
+    if "device_id" not in found and (device := _DEVICE.search(message)):
+        found["device_id"] = device.group(1) or device.group(2)
+    if "pin" not in found and (pin := _PIN.search(message)):
+        found["pin"] = pin.group(1)
+    return found
+
+
+class _Base(logging.Formatter):
+    def __init__(self, *, journald: bool, known: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.journald = journald
+        self.known = tuple(known)
+
+    def message(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return redact(text, self.known)
+
+    def prefix(self, record: logging.LogRecord) -> str:
+        level = max((lv for lv in PRIORITY if lv <= record.levelno), default=logging.DEBUG)
+        return f"<{PRIORITY[level]}>" if self.journald else ""
+
+
+class TextFormatter(_Base):
+    """``2026-12-01T10:00:00.123+00:00 INFO modemd.runtime.worker: job ... sent``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        body = f"{record.name}: {self.message(record)}"
+        if self.journald:  # journald adds time and host; the priority says the level
+            return self.prefix(record) + body
+        stamp = datetime.fromtimestamp(record.created).astimezone().isoformat("T", "milliseconds")
+        return f"{stamp} {record.levelname} {body}"
+
+
+class JsonFormatter(_Base):
+    """One JSON object per line: ts (not under journald), level, logger, event, message and
+    the job_id/device_id/pin fields found."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = self.message(record)
+        line: dict[str, Any] = {}
+        if not self.journald:
+            line["ts"] = datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds"
+            )
+        line.update(
+            level=record.levelname.lower(),
+            logger=record.name,
+            event=_event(record),
+            message=message,
+            **fields_of(record, message),
+        )
+        return self.prefix(record) + json.dumps(line, ensure_ascii=False)
+
+
+def configure(
+    level: int,
+    log_format: str = "text",
+    *,
+    known_secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> logging.Handler:
+    """Replace the root logger's handlers with one writing ``log_format`` to ``stream``."""
+    if log_format not in FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(FORMATS)}")
+    journald = bool((os.environ if environ is None else environ).get("JOURNAL_STREAM"))
+    kind = JsonFormatter if log_format == "json" else TextFormatter
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(kind(journald=journald, known=known_secrets))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler

@@ -1,0 +1,73 @@
+"""POST /api/v1/send with several recipients: one job each with its own code; a malformed
+field or too little credit for all of them refuses the whole request and writes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from modemd.store import optouts, wallet
+
+from .conftest import PIN, SPEC, Rig
+
+SEND = "/api/v1/send"
+
+
+async def _send(rig: Rig, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    async with rig.session.post(rig.url + SEND, **kwargs) as r:
+        answer = await r.json()
+    SPEC.check(SEND, "post", r.status, "application/json", answer)
+    return r.status, answer
+
+
+async def test_each_recipient_gets_its_own_job_or_refusal(rig: Rig) -> None:
+    good = ["+393331110001", "+393331110002", "+393331110003"]
+    await rig.store.write(optouts.set_opt_out, PIN, "+393331110009", True, source="api")
+    status, answer = await _send(
+        rig,
+        json={
+            "apikey": rig.apikey,
+            "to": [*good, "+393331110009", "+39899123456"],
+            "msg": "hello all",
+        },
+    )
+    assert status == 200 and answer["status_code"] == "2"
+    codes = [(r["to"], r["status_code"], r["job_id"] is not None) for r in answer["results"]]
+    assert codes == [
+        *((n, "2", True) for n in good),
+        ("+393331110009", "10", False),
+        ("+39899123456", "11", False),
+    ]
+    async with asyncio.timeout(30):
+        while len(rig.sent_numbers()) < len(good):
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
+    assert Counter(rig.sent_numbers()) == Counter(good)
+    # Comma-separated, form-encoded, the '+' written as such: the same.
+    status, answer = await _send(
+        rig, data={"apikey": rig.apikey, "to": "+393331110004, +393331110005", "msg": "hi"}
+    )
+    assert status == 200 and [r["status_code"] for r in answer["results"]] == ["2", "2"]
+
+
+async def test_a_bad_number_or_too_little_credit_refuses_everything(rig: Rig) -> None:
+    before = await rig.store.read(lambda db: list(db.conn.iterdump()))
+    status, answer = await _send(
+        rig, json={"apikey": rig.apikey, "to": ["+393331110001", "+39abc"], "msg": "m"}
+    )
+    assert status == 400 and answer["status_code"] == "5" and "'to'[1]" in answer["message"]
+    status, answer = await _send(
+        rig, json={"apikey": rig.apikey, "to": ["+393331110001"] * 1001, "msg": "m"}
+    )
+    assert status == 400 and "1 to 1000" in answer["message"]
+    assert await rig.store.read(lambda db: list(db.conn.iterdump())) == before
+    await rig.store.write(wallet.set_price, "*", 1000)
+    await rig.store.write(wallet.topup, rig.key_id, 1500)  # one message, not two
+    before = await rig.store.read(lambda db: list(db.conn.iterdump()))
+    status, answer = await _send(
+        rig, json={"apikey": rig.apikey, "to": ["+393331110001", "+393331110002"], "msg": "m"}
+    )
+    assert status == 402 and answer["status_code"] == "9"
+    assert await rig.store.read(lambda db: list(db.conn.iterdump())) == before
+    assert rig.sent_numbers() == []

@@ -1,0 +1,105 @@
+"""Log lines: text or JSON with event/job_id/device_id/pin, no timestamps under journald,
+syslog priorities, secrets never written; and the daemon itself logging JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from modemd.observe import logs
+
+JOB = "job_18c2f0a1b2cdeadbeef"
+IMEI = "350000990000008"
+
+
+def emit(fmt: str, *, journald: bool = False, level: int = logging.INFO, **kwargs: object) -> str:
+    out = io.StringIO()
+    environ = {"JOURNAL_STREAM": "8:12345"} if journald else {}
+    handler = logs.configure(logging.DEBUG, fmt, stream=out, environ=environ, **kwargs)  # type: ignore[arg-type]
+    try:
+        logging.getLogger("modemd.runtime.worker").log(
+            level, "job %s sent by %s (MR %s)", JOB, IMEI, 7
+        )
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return out.getvalue()
+
+
+def test_json_lines_carry_event_and_ids() -> None:
+    line = json.loads(emit("json"))
+    assert line["event"] == "job.sent.by.mr"
+    assert line["job_id"] == JOB and line["device_id"] == IMEI
+    assert line["level"] == "info" and line["logger"] == "modemd.runtime.worker"
+    assert line["message"] == f"job {JOB} sent by {IMEI} (MR 7)"
+    assert line["ts"].endswith("+00:00")
+
+
+def test_explicit_fields_win() -> None:
+    out = io.StringIO()
+    handler = logs.configure(logging.INFO, "json", stream=out, environ={})
+    try:
+        logging.getLogger("x").info(
+            "pool %s has no ready device", "4711", extra={"event": "pool.empty", "pin": "4711"}
+        )
+    finally:
+        logging.getLogger().removeHandler(handler)
+    line = json.loads(out.getvalue())
+    assert line["event"] == "pool.empty" and line["pin"] == "4711"
+
+
+def test_under_journald_no_timestamp_and_a_syslog_priority() -> None:
+    text = emit("text", journald=True, level=logging.WARNING)
+    assert text == f"<4>modemd.runtime.worker: job {JOB} sent by {IMEI} (MR 7)\n"
+    line = emit("json", journald=True, level=logging.ERROR)
+    assert line.startswith("<3>{") and "ts" not in json.loads(line[3:])
+    assert emit("text").split(" ")[1] == "INFO"  # on a terminal: time, level, logger
+
+
+def test_secrets_and_url_credentials_are_never_written() -> None:
+    said = (
+        "key mdk_AbCdEf0123456789 secret whsec_c2VjcmV0IHNlY3JldA== "
+        "Authorization: Bearer admin-token-123 url https://user:pa55@hooks.example/x?apikey=zz9 "
+        'password="hunter2hunter2" configured s3cr3t-admin-value'
+    )
+    out = logs.redact(said, ["s3cr3t-admin-value", "1234"])
+    for secret in ("AbCdEf0123456789", "c2VjcmV0", "admin-token-123", "pa55", "zz9", "hunter2"):
+        assert secret not in out, out
+    assert "s3cr3t-admin-value" not in out
+    assert "https://***:***@hooks.example/x" in out
+    assert logs.redact("to +393331234567", ["1234"]) == "to +393331234567"  # too short to blank
+
+
+async def test_the_daemon_logs_json_under_journald(tmp_path: Path) -> None:
+    token = "admin-token-for-log-test"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "modemd", "serve", "--simulate", "1", "--port", "0",
+        "--db", str(tmp_path / "modemd.db"), "--log-format", "json",
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "JOURNAL_STREAM": "8:1", "MODEMD_ADMIN_TOKEN": token,
+             "MODEMD_CONFIG": ""},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    lines = []
+    try:
+        async with asyncio.timeout(60):
+            while raw := await proc.stderr.readline():
+                lines.append(raw.decode())
+                if "API listening" in lines[-1]:
+                    break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, tail = await proc.communicate()
+        lines += tail.decode().splitlines(keepends=True)
+    assert await proc.wait() == 0
+    for line in lines:
+        assert line[0] == "<" and line[2] == ">", line
+        entry = json.loads(line[3:])
+        assert {"level", "logger", "event", "message"} <= set(entry) and "ts" not in entry
+        assert token not in line
+    assert any(json.loads(x[3:]).get("device_id") for x in lines)  # a device's own lines
