@@ -168,7 +168,8 @@ class DeviceWorker:
         self._nudge.clear()
 
     async def _claim(self, job: Job) -> Job | None:
-        """Claim ``job`` for this device; a shutdown during the claim puts it back in line."""
+        """Claim ``job`` for this device; a shutdown during the claim (or the device unplugged:
+        the bank cancels an idle worker) puts it back in line, in the database and the pool."""
         claim = asyncio.ensure_future(
             self.store.write(
                 dispatch_rows.claim_for, job.job_id, self.device_id, self.device.signal
@@ -179,7 +180,10 @@ class DeviceWorker:
         except asyncio.CancelledError:
             claimed = await claim
             if claimed is not None:  # claimed but nothing sent: not an unknown outcome
-                await self.store.write(job_rows.requeue, claimed, "stopped before sending")
+                requeued = await self.store.write(
+                    job_rows.requeue, claimed, "stopped before sending"
+                )
+                self.pool.put(requeued, front=True)  # and the pool's other devices may take it
             raise
 
     async def _recover(self) -> bool:
