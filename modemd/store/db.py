@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 256  # writes folded into one commit at most
 BUSY_TIMEOUT_MS = 5000  # another process (the CLI) holding the write lock briefly
+# While idle the store thread looks at ``PRAGMA data_version`` this often, so a change another
+# process commits (``modemd keys revoke``) reaches the caches within it; busy, at every batch.
+DATA_VERSION_POLL_S = 0.25
+# api_keys changed through this connection: the store's generation moves (see Store.generation).
+WATCHED = [("api_keys", op) for op in ("INSERT", "UPDATE", "DELETE")]
 
 _STOP = object()
 
@@ -82,6 +87,10 @@ class Store:
         self.on_commit: list[Callable[[], None]] = []  # run on the loop after each commit
         # Called on the store's thread with each commit's duration in seconds (metrics).
         self.on_commit_seconds: list[Callable[[float], None]] = []
+        # Moves (on the store's thread) when another process committed, or when a row of a
+        # WATCHED table changed here: a cache of such rows (store.keys.KeyCache) starts over.
+        self.generation = 0
+        self._data_version = 0
 
     async def start(self) -> None:
         """Open the file (migrations included) on the store's thread."""
@@ -124,10 +133,16 @@ class Store:
         except Exception as exc:
             ready.set_exception(StoreError(f"cannot open {self.path}: {exc}"))
             return
+        self._watch(self._db.conn)
         ready.set_result(None)
         try:
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=DATA_VERSION_POLL_S)
+                except queue.Empty:
+                    self._look_for_outside_changes()
+                    continue
+                self._look_for_outside_changes()  # before the batch: a read in it may be cached
                 if item is _STOP:
                     return
                 batch = [item]
@@ -145,6 +160,26 @@ class Store:
                 loop.call_soon_threadsafe(self._deliver, outcomes, committed)
         finally:
             self._db.conn.close()
+
+    def _watch(self, conn: sqlite3.Connection) -> None:
+        """Temporary (this connection's own) triggers move the generation on WATCHED changes."""
+        conn.create_function("modemd_changed", 0, self._changed)
+        for table, op in WATCHED:
+            conn.execute(
+                f"CREATE TEMP TRIGGER IF NOT EXISTS modemd_{table}_{op.lower()} AFTER {op} "
+                f"ON main.{table} BEGIN SELECT modemd_changed(); END"
+            )
+        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+
+    def _changed(self) -> None:
+        self.generation += 1
+
+    def _look_for_outside_changes(self) -> None:
+        assert self._db is not None
+        version = self._db.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._changed()
 
     def _deliver(self, outcomes: list[Any], committed: bool) -> None:
         """On the loop: resolve a whole batch at once (one wake-up), then the commit hooks."""

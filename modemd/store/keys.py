@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import ApiKey
+from modemd.store.db import Store
 
 KEY_PREFIX = "mdk_"
 LOOKUP_CHARS = 12  # characters of the key kept in clear for lookup (prefix included)
@@ -89,8 +91,15 @@ def create_key(
 
 def find_key(db: sqlite_utils.Database, secret: str, now: float | None = None) -> ApiKey | None:
     """The live key ``secret`` is (its current secret, or the previous one in its grace)."""
+    return find_key_until(db, secret, now)[0]
+
+
+def find_key_until(
+    db: sqlite_utils.Database, secret: str, now: float | None = None
+) -> tuple[ApiKey | None, float]:
+    """``find_key`` and until when the secret stays valid if nothing changes (a grace's end)."""
     if not secret.startswith(KEY_PREFIX) or len(secret) <= LOOKUP_CHARS:
-        return None
+        return None, 0.0
     now = time.time() if now is None else now
     lookup, digest = secret[:LOOKUP_CHARS], _hash(secret)
     rows = db.query(
@@ -103,9 +112,46 @@ def find_key(db: sqlite_utils.Database, secret: str, now: float | None = None) -
         previous = row["previous_prefix"] == lookup and hmac.compare_digest(
             row["previous_hash"] or "", digest
         )
-        if current or previous:
-            return _key(row)
-    return None
+        if current:
+            return _key(row), math.inf
+        if previous:
+            return _key(row), row["previous_until"]
+    return None, 0.0
+
+
+CACHED_KEYS_MAX = 4096  # live secrets remembered at most (wrong ones never are); then start over
+
+
+class KeyCache:
+    """``find_key`` for the API without a trip to the store's thread for a secret seen before.
+
+    Only live keys are remembered, by the SHA-256 of their secret, and only until their grace
+    (if any) ends. Everything is forgotten when the store's generation moves: a change to
+    api_keys through the daemon (revoke, rotate, edit), at once; a commit by another process
+    (``modemd keys revoke``), within ``DATA_VERSION_POLL_S``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._generation = store.generation
+        self._entries: dict[str, tuple[ApiKey, float]] = {}
+
+    async def find(self, secret: str) -> ApiKey | None:
+        """The live key ``secret`` is, or None."""
+        generation = self._store.generation
+        if generation != self._generation:
+            self._entries.clear()
+            self._generation = generation
+        digest = _hash(secret)
+        cached = self._entries.get(digest)
+        now = time.time()
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        key, until = await self._store.read(find_key_until, secret, now)
+        if key is not None and self._store.generation == generation:  # nothing moved meanwhile
+            if len(self._entries) >= CACHED_KEYS_MAX:
+                self._entries.clear()
+            self._entries[digest] = (key, until)
+        return key
 
 
 def get_key(db: sqlite_utils.Database, key_id: int) -> ApiKey | None:
