@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -21,6 +22,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from modemd.emulators.modem import EmulatedBank, EmulatedModem
 
@@ -125,6 +128,7 @@ class Daemon:
         self.ready_s = 0.0  # spawn to "API listening"
         self.devices_ready = 0  # as the daemon logged it before listening
         self.log: list[str] = []
+        self.admin_token = secrets.token_urlsafe(24)  # for /metrics
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
 
@@ -150,6 +154,7 @@ class Daemon:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env={**os.environ, "MODEMD_ADMIN_TOKEN": self.admin_token},
         )
         async with asyncio.timeout(READY_TIMEOUT_S):
             while not self.port:
@@ -162,6 +167,19 @@ class Daemon:
         if self.devices_ready != len(self.ports):
             raise RuntimeError(f"{self.devices_ready} of {len(self.ports)} modems ready")
         self._drain = asyncio.create_task(self._keep_reading(), name="daemon stderr")
+
+    async def metric(self, name: str) -> float:
+        """The value of one unlabelled sample of the daemon's /metrics (0 when absent)."""
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.url}/metrics", headers=headers) as response,
+        ):
+            text = await response.text()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return 0.0
 
     async def _line(self) -> str:
         assert self._proc is not None and self._proc.stderr is not None

@@ -71,6 +71,7 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("accept_rps", "durable accepts/s, 64 clients", "/s", ">= 3000", lambda v: v >= 3000),
     ("accept_p50_ms", "  accept p50", "ms", "", None),
     ("accept_p99_ms", "  accept p99", "ms", "<= 50", lambda v: v <= 50),
+    ("accepts_per_commit", "  accepts per commit (group)", "", "", None),
     ("bare_rps", "bare aiohttp endpoint", "/s", "", None),
     ("accept_ratio_vs_bare", "  accepts / bare", "", "", None),
     ("accept_cpu_ms", "  daemon CPU per accept", "ms", "", None),
