@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 
@@ -277,18 +277,15 @@ class Usage:
         return 100 * (self.cpu_s - earlier.cpu_s) / max(self.at - earlier.at, 1e-9)
 
 
-class UsageSampler:
-    """Samples a process every ``every_s`` while running; keeps the peak RSS."""
+class Sampler:
+    """Calls ``_sample`` every ``every_s`` while in use, and once more at the end."""
 
-    def __init__(self, pid: int, every_s: float = 0.25) -> None:
-        self.pid = pid
-        self.every_s = every_s
-        self.first = Usage.of(pid)
-        self.last = self.first
-        self.peak_rss_mb = self.first.rss_mb
+    every_s = 0.25
+
+    def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> UsageSampler:
+    async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._run(), name="usage sampler")
         return self
 
@@ -302,6 +299,20 @@ class UsageSampler:
         while True:
             await asyncio.sleep(self.every_s)
             self._sample()
+
+    def _sample(self) -> None:
+        raise NotImplementedError
+
+
+class UsageSampler(Sampler):
+    """Samples a process while running; keeps the peak RSS."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__()
+        self.pid = pid
+        self.first = Usage.of(pid)
+        self.last = self.first
+        self.peak_rss_mb = self.first.rss_mb
 
     def _sample(self) -> None:
         self.last = Usage.of(self.pid)

@@ -38,6 +38,7 @@ from bench.backlog import summary
 from bench.harness import (
     Daemon,
     LineTap,
+    Sampler,
     create_key,
     emulated_bank,
     percentile,
@@ -53,7 +54,6 @@ BACKLOG_JOBS = 40
 IDLE_S = 1.5  # between warm-up and the measured work, and after each dispatched job's send
 STEP_TIMEOUT_S = 30.0  # one job reaching a modem; smsd's default polling would need 10 s
 PEER_STOP_TIMEOUT_S = 20.0
-SAMPLE_S = 0.25
 
 SMSD_GLOBAL = {
     "delaytime": "1",  # seconds a process sleeps with nothing to do (default 10, minimum 1)
@@ -112,30 +112,15 @@ def process_group(pgid: int) -> list[int]:
     return found
 
 
-class GroupSampler:
+class GroupSampler(Sampler):
     """Samples a peer's processes while the measured work runs: CPU used, peak PSS."""
 
     def __init__(self, pids: Callable[[], list[int]]) -> None:
+        super().__init__()
         self.pids = pids
         self.first = group_usage(pids())
         self.cpu_s = 0.0
         self.peak_pss_mb = self.first.pss_mb
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> GroupSampler:
-        self._task = asyncio.create_task(self._run(), name="peer usage sampler")
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        self._sample()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(SAMPLE_S)
-            self._sample()
 
     def _sample(self) -> None:
         now = group_usage(self.pids())
