@@ -90,6 +90,7 @@ class Store:
         # Moves (on the store's thread) when another process committed, or when a row of a
         # WATCHED table changed here: a cache of such rows (store.keys.KeyCache) starts over.
         self.generation = 0
+        self.watched = False  # True once changes are watched (SQLite only); else nothing caches
         self._data_version = 0
 
     async def start(self) -> None:
@@ -130,10 +131,10 @@ class Store:
     def _run(self, loop: asyncio.AbstractEventLoop, ready: Future[None]) -> None:
         try:
             self._db = connect(self.path)
+            self._watch(self._db.conn)
         except Exception as exc:
             ready.set_exception(StoreError(f"cannot open {self.path}: {exc}"))
             return
-        self._watch(self._db.conn)
         ready.set_result(None)
         try:
             while True:
@@ -161,8 +162,10 @@ class Store:
         finally:
             self._db.conn.close()
 
-    def _watch(self, conn: sqlite3.Connection) -> None:
+    def _watch(self, conn: Any) -> None:
         """Temporary (this connection's own) triggers move the generation on WATCHED changes."""
+        if not isinstance(conn, sqlite3.Connection):
+            return
         conn.create_function("modemd_changed", 0, self._changed)
         for table, op in WATCHED:
             conn.execute(
@@ -170,12 +173,15 @@ class Store:
                 f"ON main.{table} BEGIN SELECT modemd_changed(); END"
             )
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self.watched = True
 
     def _changed(self) -> None:
         self.generation += 1
 
     def _look_for_outside_changes(self) -> None:
         assert self._db is not None
+        if not self.watched:
+            return
         version = self._db.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._data_version = version

@@ -137,6 +137,8 @@ class KeyCache:
 
     async def find(self, secret: str) -> ApiKey | None:
         """The live key ``secret`` is, or None."""
+        if not self._store.watched:  # changes by others would go unseen: no caching
+            return await self._store.read(find_key, secret)
         generation = self._store.generation
         if generation != self._generation:
             self._entries.clear()
