@@ -22,6 +22,7 @@ from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
 from modemd.hardware.usb_reset import usb_reset
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
+from modemd.observe import looplag
 from modemd.observe.metrics import Metrics
 from modemd.quiet import quiet_hours
 from modemd.runtime.bank import Bank
@@ -120,6 +121,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             asyncio.create_task(feeder.run(), name="feeder"),
             asyncio.create_task(campaigns.run(), name="campaign progress"),
             asyncio.create_task(scheduler.run(), name="scheduler"),
+            asyncio.create_task(looplag.probe(metrics.observe_loop), name="loop lag probe"),
         ]
         ports = list(settings.devices)
         if settings.simulate:
