@@ -25,9 +25,12 @@ import aiohttp
 
 from bench.harness import (
     Daemon,
+    OwnLag,
     UsageSampler,
     create_key,
+    daemon_lateness,
     emulated_bank,
+    lag_summary,
     percentile,
     profiled,
     wait_until,
@@ -58,18 +61,25 @@ async def run(
             profiled(daemon.pid, profile),
             UsageSampler(daemon.pid) as usage,
             UsageSampler(os.getpid()) as own,
+            OwnLag() as own_lag,
         ):
+            late_before = await daemon_lateness(daemon)
             await wait_until(
                 lambda: sum(len(t.accepted_at) for t in taps) >= jobs,
                 taps[0].changed,
                 rounds * latency_s * 3 + DRAIN_SLACK_S,
             )
-        return summary(taps, latency_s, jobs) | {
-            "cpu_percent": round(usage.cpu_percent, 1),
-            "cpu_ms_per_send": round(1000 * usage.cpu_s / jobs, 3),
-            "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
-            "rss_mb_peak": round(usage.peak_rss_mb, 1),
-        }
+            lag = lag_summary(late_before, await daemon_lateness(daemon), own_lag)
+        return (
+            lag
+            | summary(taps, latency_s, jobs)
+            | {
+                "cpu_percent": round(usage.cpu_percent, 1),
+                "cpu_ms_per_send": round(1000 * usage.cpu_s / jobs, 3),
+                "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
+                "rss_mb_peak": round(usage.peak_rss_mb, 1),
+            }
+        )
 
 
 async def _load(daemon: Daemon, key: str, jobs: int) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Self
 import aiohttp
 
 from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.observe import looplag
 
 PIN = "7"  # pool label of every benchmark modem
 READY_TIMEOUT_S = 120.0  # 64 modems initialise concurrently; far more than they ever need
@@ -36,6 +37,7 @@ TAIL_BYTES = 16  # a command split across two reads is still recognised
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 TICKS_S = os.sysconf("SC_CLK_TCK")
 PROFILE_WAITING = False  # py-spy --idle: also sample threads that wait (select, fsync, queue)
+LATE_METRIC = "modemd_loop_late_seconds_total"
 LISTENING = re.compile(r"API listening on http://[\d.]+:(\d+)")
 DEVICES_READY = re.compile(r"(\d+) of (\d+) devices ready")
 
@@ -222,6 +224,48 @@ class Daemon:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.stop()
+
+
+class OwnLag:
+    """This process's loop lag while in use (observe.looplag): the largest, and the late
+    wake-ups' causes. Emulated modems run on this loop, so its lag delays their stamps."""
+
+    def __init__(self) -> None:
+        self.max_s = 0.0
+        self.late_s = dict.fromkeys(looplag.CAUSES, 0.0)
+        self._task: asyncio.Task[None] | None = None
+
+    def _observe(self, lag_s: float, causes: dict[str, float]) -> None:
+        self.max_s = max(self.max_s, lag_s)
+        for cause, seconds in causes.items():
+            self.late_s[cause] += seconds
+
+    async def __aenter__(self) -> OwnLag:
+        self._task = asyncio.create_task(looplag.probe(self._observe), name="bench loop lag")
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def daemon_lateness(daemon: Daemon) -> dict[str, float]:
+    """The daemon's late loop wake-ups so far, in seconds by cause, and its largest lag."""
+    late = {
+        cause: await daemon.metric(f'{LATE_METRIC}{{cause="{cause}"}}') for cause in looplag.CAUSES
+    }
+    return late | {"max": await daemon.metric("modemd_loop_lag_max_seconds")}
+
+
+def lag_summary(before: dict[str, float], after: dict[str, float], own: OwnLag) -> dict[str, Any]:
+    """Loop lag during a window: the daemon's late seconds by cause, and this process's."""
+    return {
+        "daemon_lag_max_ms": round(after["max"] * 1000, 1),  # since the daemon started
+        "daemon_late_ms": {c: round((after[c] - before[c]) * 1000, 1) for c in looplag.CAUSES},
+        "bench_lag_max_ms": round(own.max_s * 1000, 1),
+        "bench_late_ms": {c: round(v * 1000, 1) for c, v in own.late_s.items()},
+    }
 
 
 def pyspy() -> str | None:
