@@ -25,7 +25,8 @@ from typing import Any, Self
 
 import aiohttp
 
-from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.observe import looplag
 
 PIN = "7"  # pool label of every benchmark modem
