@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-PROBE_S = 0.25  # one wake-up this often: negligible CPU, and a stall of 10 ms or more is seen
+PROBE_S = 1.0  # one wake-up a second (each costs ~0.3 ms of CPU): stalls are sampled, not all seen
 LATE_S = 0.01  # a wake-up later than this is attributed to a cause
 SCHEDSTAT = Path("/proc/thread-self/schedstat")  # run ns, wait-for-a-CPU ns, timeslices
 CAUSES = ("machine", "computing", "blocked")
@@ -52,9 +52,9 @@ def attribute(
 async def probe(observe: Callable[[float, dict[str, float]], None]) -> None:
     """Forever: ``observe(lag_s, causes)`` after each wake-up (causes empty unless late)."""
     loop = asyncio.get_running_loop()
+    before = thread_times()  # one read per wake-up: the last one's is the next one's start
     while True:
-        started, before = loop.time(), thread_times()
-        wall = time.perf_counter()
+        started, wall = loop.time(), time.perf_counter()
         await asyncio.sleep(PROBE_S)
         interval = time.perf_counter() - wall
         lag = max(loop.time() - started - PROBE_S, 0.0)
@@ -63,3 +63,4 @@ async def probe(observe: Callable[[float, dict[str, float]], None]) -> None:
         if lag > LATE_S and before is not None and after is not None:
             causes = attribute(lag, after[0] - before[0], after[1] - before[1], interval)
         observe(lag, causes)
+        before = after

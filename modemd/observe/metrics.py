@@ -126,7 +126,7 @@ class Metrics:
         )
         self.loop_lag = Histogram(
             "modemd_loop_lag_seconds",
-            "How late the event loop ran a timer (probed every 0.25 s)",
+            "How late the event loop ran a timer (probed once a second)",
             buckets=LAG_BUCKETS_S,
             registry=r,
         )

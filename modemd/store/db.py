@@ -35,7 +35,7 @@ MAX_BATCH = 256  # writes folded into one commit at most
 BUSY_TIMEOUT_MS = 5000  # another process (the CLI) holding the write lock briefly
 # While idle the store thread looks at ``PRAGMA data_version`` this often, so a change another
 # process commits (``modemd keys revoke``) reaches the caches within it; busy, at every batch.
-DATA_VERSION_POLL_S = 0.25
+DATA_VERSION_POLL_S = 1.0
 # api_keys changed through this connection: the store's generation moves (see Store.generation).
 WATCHED = [("api_keys", op) for op in ("INSERT", "UPDATE", "DELETE")]
 

@@ -16,7 +16,7 @@ from modemd.model import ApiKey
 from modemd.store import keys
 from modemd.store.db import Store
 
-DEADLINE_S = 20.0  # a change by another process shows within 0.25 s; generous under load
+DEADLINE_S = 20.0  # a change by another process shows within 1 s; generous under load
 POLL_S = 0.05
 
 
