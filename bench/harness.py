@@ -286,7 +286,7 @@ async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
     idle = ["--idle"] if PROFILE_WAITING else []
     spy = await asyncio.create_subprocess_exec(
         spy_path, "record", "--pid", str(pid), "--threads", "--rate", "200", *idle,
-        "--format", "raw", "-o", str(out),
+        "--format", "raw", "-o", str(out), "--nonblocking",
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     await asyncio.sleep(0.5)  # attached before the measured window starts
