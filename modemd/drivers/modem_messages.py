@@ -19,8 +19,9 @@ from modemd.at.parser import Urc
 from modemd.drivers.at_port import AtPort
 from modemd.drivers.base import InboundHandler, ReportHandler
 from modemd.drivers.modem_inbox import ModemInbox
-from modemd.errors import DeviceError
+from modemd.errors import DeviceError, PduError
 from modemd.model import DeliveryReport
+from modemd.sms.deliver import MessageType, message_type
 from modemd.sms.pdu import StatusReport, parse_status_report_pdu, parse_status_report_text
 from modemd.sms.status import delivery_report, is_reserved_tp_status
 
@@ -51,7 +52,7 @@ class ModemMessages:
         index = at.parse_cmti(urc.text)
         if index is not None:
             if self.inbox is not None and self._device_id():  # else read at open (AT+CMGL)
-                self._spawn(self._read_inbound(index), f"read SMS {index}")
+                self._spawn(self._read_one(index), f"read SMS {index}")
             return True
         if urc.text.startswith(at.MEMORY_FULL_URCS):
             self.memory_full(urc.text)
@@ -59,7 +60,7 @@ class ModemMessages:
         index = at.parse_cdsi(urc.text)
         if index is not None:
             if self._device_id():  # during open, the AT+CMGL catch-up will read it
-                self._spawn(self._read_stored_report(index), f"read report {index}")
+                self._spawn(self._read_one(index), f"read report {index}")
             return True
         if not urc.text.startswith("+CDS:"):
             return False
@@ -91,20 +92,15 @@ class ModemMessages:
             self._spawn(self.read_stored(), "drain memory")
 
     async def read_stored(self) -> None:
-        """Every stored message (AT+CMGL=4): reports and received SMS handed on, then freed."""
+        """Every stored message (AT+CMGL=4), each by its TP-MTI: reports and received SMS
+        handed on, each freed once committed; what is neither is logged and left."""
         try:
             listed = at.parse_listing(await self._at.command(at.LIST_ALL_PDU))
         except DeviceError as exc:
             log.warning("%s: cannot list stored messages: %s", self._at.port, exc)
             return
-        for index, hex_pdu in listed:
-            try:
-                report = parse_status_report_pdu(hex_pdu)
-            except ValueError:
-                if self.inbox is not None:  # an SMS-DELIVER (or garbage: kept raw)
-                    await self.inbox.take(index, hex_pdu)
-                continue
-            await self._deliver_then_delete(report, index)
+        for stored in listed:
+            await self._take_stored(stored)
         if listed:
             log.info("%s: %d stored messages read", self._at.port, len(listed))
         self._memory_full_logged = False
@@ -138,6 +134,9 @@ class ModemMessages:
         stored = self._deliver(report)
         if stored is not None:
             await asyncio.shield(stored)
+        await self._delete(index)
+
+    async def _delete(self, index: int) -> None:
         with contextlib.suppress(DeviceError):
             await self._at.command(at.delete_message(index))
 
@@ -146,23 +145,42 @@ class ModemMessages:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _read_inbound(self, index: int) -> None:
-        """+CMTI: read the stored SMS (AT+CMGR); the inbox joins, hands on and frees it."""
-        assert self.inbox is not None
+    async def _read_one(self, index: int) -> None:
+        """+CMTI or +CDSI: read what is stored at ``index`` (AT+CMGR) and take it."""
         try:
-            responses = await self._at.command(at.read_message(index))
-            hex_pdu = responses[-1]
-        except (DeviceError, IndexError) as exc:
-            log.warning("%s: stored SMS %d unreadable: %s", self._at.port, index, exc)
+            stored = at.parse_read(index, await self._at.command(at.read_message(index)))
+        except DeviceError as exc:
+            log.warning("%s: stored message %d unreadable: %s", self._at.port, index, exc)
             return
-        await self.inbox.take(index, hex_pdu)
+        if stored is None:
+            log.warning("%s: memory index %d is empty", self._at.port, index)
+            return
+        await self._take_stored(stored)
 
-    async def _read_stored_report(self, index: int) -> None:
-        """+CDSI: read the stored report (AT+CMGR), hand it on, then free it (AT+CMGD)."""
+    async def _take_stored(self, stored: at.StoredPdu) -> None:
+        """Hand on one stored PDU by its TP-MTI, so a report is never decoded as an SMS nor
+        an SMS as a report; each is freed (AT+CMGD) only once its handler committed it."""
+        assert stored.index is not None
+        pdu = stored.with_smsc
         try:
-            responses = await self._at.command(at.read_message(index))
-            report = parse_status_report_pdu(responses[-1])
-        except (DeviceError, ValueError, IndexError) as exc:
-            log.warning("%s: stored report %d unreadable: %s", self._at.port, index, exc)
-            return
-        await self._deliver_then_delete(report, index)
+            kind: MessageType | None = message_type(pdu)
+        except PduError:
+            kind = None  # garbage: the inbox keeps it raw
+        if kind is MessageType.STATUS_REPORT:
+            try:
+                report = parse_status_report_pdu(pdu)
+            except ValueError as exc:  # nothing to commit: the log line is its only record
+                log.warning(
+                    "%s: unreadable stored report %d freed: %s (PDU %s)",
+                    self._at.port,
+                    stored.index,
+                    exc,
+                    pdu,
+                )
+                await self._delete(stored.index)
+                return
+            await self._deliver_then_delete(report, stored.index)
+        elif kind is MessageType.SUBMIT:  # written by someone else (AT+CMGW): not ours to free
+            log.info("%s: stored SMS-SUBMIT at %d left alone", self._at.port, stored.index)
+        elif self.inbox is not None:  # an SMS-DELIVER, reserved TP-MTI or garbage (kept raw)
+            await self.inbox.take(stored.index, pdu)
