@@ -108,6 +108,10 @@ class Bank:
             and (id_device is None or id_device == w.device_id)
         ]
 
+    def own_numbers(self) -> frozenset[str]:
+        """The own numbers (AT+CNUM) of the SIMs in the bank: never answered automatically."""
+        return frozenset(w.own_number for w in self.workers.values() if w.own_number)
+
     def has_device(self, pin: str, device_id: str) -> bool:
         return bool(self.offers(pin, device_id))
 
