@@ -28,6 +28,13 @@ SMSC = Command("AT+CSCA?", prefix="+CSCA:")
 # firmware without report storage: a report arriving while the daemon is down is lost.
 NEW_MESSAGE_INDICATIONS_STORED = Command("AT+CNMI=2,1,0,2,0")
 NEW_MESSAGE_INDICATIONS = Command("AT+CNMI=2,1,0,1,0")
+# Firmware that cannot store new SMS (mt 1 refused) routes them as +CMT (mt 2). In phase 2+
+# (AT+CSMS=1) the modem leaves each with the network until AT+CNMA, sent once it is stored.
+DIRECT_INDICATIONS_STORED_REPORTS = Command("AT+CNMI=2,2,0,2,0")
+DIRECT_INDICATIONS = Command("AT+CNMI=2,2,0,1,0")
+PHASE_2_PLUS = Command("AT+CSMS=1", prefix="+CSMS:")
+PHASE_2 = Command("AT+CSMS=0", prefix="+CSMS:")
+ACKNOWLEDGE = Command("AT+CNMA")  # 27.005 3.4.4: the +CMT is taken (PDU mode, no <n>)
 LIST_ALL_PDU = Command("AT+CMGL=4", prefix="+CMGL:")  # every stored message, PDU mode
 KEEP_LINK_OPEN = Command("AT+CMMS=1")  # 27.005: keep the relay link open between sends
 

@@ -55,21 +55,24 @@ class ModemInbox:
         """Messages still waiting for parts."""
         return self._reassembler.pending
 
-    async def take(self, index: int, hex_pdu: str) -> None:
-        """A stored SMS-DELIVER at ``index``: join, hand on what it completes, free it."""
+    async def take(self, index: int | None, hex_pdu: str) -> None:
+        """An SMS-DELIVER stored at ``index`` (None: routed as +CMT, nothing to free): join,
+        hand on what it completes, free it; returns once what it completed is stored."""
+        where = "+CMT" if index is None else f"index {index}"
+        indexes = set() if index is None else {index}
         try:
             part = decode_deliver(hex_pdu)
         except PduError as exc:
-            log.warning("%s: undecodable SMS at %d kept raw: %s", self._at.port, index, exc)
-            await self._hand_on_then_free(raw_message(hex_pdu), {index})
+            log.warning("%s: undecodable SMS (%s) kept raw: %s", self._at.port, where, exc)
+            await self._hand_on_then_free(raw_message(hex_pdu), indexes)
             return
         if part.notes:
-            log.info("%s: SMS at %d decoded with notes: %s", self._at.port, index, part.notes)
+            log.info("%s: SMS (%s) decoded with notes: %s", self._at.port, where, part.notes)
         key = part.natural_key
         if key in self._done:  # a repeat of a part already stored: nothing new
-            await self._free({index})
+            await self._free(indexes)
             return
-        self._indexes.setdefault(key, set()).add(index)
+        self._indexes.setdefault(key, set()).update(indexes)
         for message in self._reassembler.add(self._device_id(), part, self._clock()):
             await self._finish(message)
         await self.flush()

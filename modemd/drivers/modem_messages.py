@@ -16,10 +16,11 @@ from typing import Any
 
 from modemd.at import commands as at
 from modemd.at.parser import Urc
+from modemd.at.transaction import Command
 from modemd.drivers.at_port import AtPort
 from modemd.drivers.base import InboundHandler, ReportHandler
 from modemd.drivers.modem_inbox import ModemInbox
-from modemd.errors import DeviceError, PduError
+from modemd.errors import DeviceError, ModemCommandError, PduError
 from modemd.model import DeliveryReport
 from modemd.sms.deliver import MessageType, message_type
 from modemd.sms.pdu import StatusReport, parse_status_report_pdu, parse_status_report_text
@@ -45,10 +46,18 @@ class ModemMessages:
         self._device_id = device_id  # "" until the modem is identified
         self._on_report = on_report
         self._early: list[DeliveryReport] = []  # +CDS seen before the IMEI is known
+        self._early_direct: list[at.StoredPdu] = []  # +CMT seen before the IMEI is known
+        self.acknowledge = False  # phase 2+: each +CMT taken is acknowledged (AT+CNMA)
         self._tasks: set[asyncio.Task[None]] = set()  # reads of stored messages
 
     def on_urc(self, urc: Urc) -> bool:
         """Act on a URC about messages; False when it is about something else."""
+        if urc.text.startswith("+CMT:"):
+            if urc.pdu is not None and self.inbox is not None:  # else the network keeps it
+                self._early_direct.append(at.parse_cmt(urc.text, urc.pdu))
+                if self._device_id():
+                    self.identified()
+            return True
         index = at.parse_cmti(urc.text)
         if index is not None:
             if self.inbox is not None and self._device_id():  # else read at open (AT+CMGL)
@@ -77,11 +86,55 @@ class ModemMessages:
         self._deliver(report)  # routed directly: nothing to free
         return True
 
+    async def route(self) -> tuple[bool, bool]:
+        """AT+CNMI: new SMS stored (+CMTI) where the modem can, else routed (+CMT, acknowledged
+        in phase 2+); status reports stored (+CDSI), else routed (+CDS).
+        (reports come at all, reports are stored)."""
+        self.acknowledge = False
+        stored_first = (
+            (at.NEW_MESSAGE_INDICATIONS_STORED, True),
+            (at.NEW_MESSAGE_INDICATIONS, False),
+        )
+        if (found := await self._first_accepted(stored_first)) is not None:
+            return True, found
+        phase2plus = await self._accepted(at.PHASE_2_PLUS)
+        direct = ((at.DIRECT_INDICATIONS_STORED_REPORTS, True), (at.DIRECT_INDICATIONS, False))
+        if (found := await self._first_accepted(direct)) is not None:
+            self.acknowledge = phase2plus
+            if not phase2plus:
+                log.warning(
+                    "%s: SMS routed as +CMT in phase 2 (no AT+CNMA): "
+                    "one arriving before it is stored is lost",
+                    self._at.port,
+                )
+            return True, found
+        if phase2plus:
+            await self._accepted(at.PHASE_2)
+        return False, False
+
+    async def _first_accepted(self, choices: tuple[tuple[Command, bool], ...]) -> bool | None:
+        """The flag of the first command the modem accepts; None when it refuses them all."""
+        for command, flag in choices:
+            if await self._accepted(command):
+                return flag
+        return None
+
+    async def _accepted(self, command: Command) -> bool:
+        try:
+            await self._at.command(command)
+        except ModemCommandError as exc:
+            log.info("%s: %s not supported (%s)", self._at.port, command.text, exc.result)
+            return False
+        return True
+
     def identified(self) -> None:
         """The modem's IMEI is known: hand on the reports that waited for it."""
         early, self._early = self._early, []
         for report in early:
             self._hand_on(report)
+        direct, self._early_direct = self._early_direct, []
+        for routed in direct:
+            self._spawn(self._take_direct(routed), "take +CMT")
 
     def memory_full(self, why: str) -> None:
         """The message memory is full: read it out (logged once per episode)."""
@@ -156,6 +209,18 @@ class ModemMessages:
             log.warning("%s: memory index %d is empty", self._at.port, index)
             return
         await self._take_stored(stored)
+
+    async def _take_direct(self, routed: at.StoredPdu) -> None:
+        """+CMT: join and hand on; in phase 2+ acknowledge once stored (a part: once held), so
+        a crash before that leaves the message with the network, which delivers it again."""
+        assert self.inbox is not None
+        await self.inbox.take(None, routed.with_smsc)
+        if not self.acknowledge:
+            return
+        try:
+            await self._at.command(at.ACKNOWLEDGE)
+        except DeviceError as exc:  # too late: the network delivers it again, stored once
+            log.warning("%s: AT+CNMA failed (%s): the SMS will come again", self._at.port, exc)
 
     async def _take_stored(self, stored: at.StoredPdu) -> None:
         """Hand on one stored PDU by its TP-MTI, so a report is never decoded as an SMS nor

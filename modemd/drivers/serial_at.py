@@ -250,10 +250,7 @@ class SerialAtDriver:
         await self.command(at.PDU_MODE)
         self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
         await self._choose_storage()
-        self._stored_reports = await self._optional(at.NEW_MESSAGE_INDICATIONS_STORED) is not None
-        reports = self._stored_reports or (
-            await self._optional(at.NEW_MESSAGE_INDICATIONS) is not None
-        )
+        reports, self._stored_reports = await self._messages.route()
         await self._optional(at.KEEP_LINK_OPEN)
         self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
         self.own_number = at.parse_own_number(await self._optional(at.OWN_NUMBER) or [])

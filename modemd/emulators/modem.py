@@ -89,7 +89,12 @@ class EmulatedModem:
         self._recorder = recorder
         self._rng = rng if rng is not None else random.Random()
         self._session = ModemSession(profile, self._rng, name=name, storage_path=storage)
-        self.network = SmsCentre(self._session, self._rng, lambda: self._pump(None))
+        self.network = SmsCentre(
+            self._session,
+            self._rng,
+            lambda: self._pump(None),
+            ack_timeout_s=profile.cnma_timeout_s,
+        )
         self.faults = ModemFaults(name)
         self.faults.attach(self._session)
         self._own_pty = False  # made by start(): a USB reset can make a new one
@@ -203,6 +208,7 @@ class EmulatedModem:
     async def close(self) -> None:
         """Unplug and wait for every task of this modem to end."""
         self.unplug()
+        self.network.close()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
