@@ -4,19 +4,17 @@ its handler committed it. Byte by byte through the sans-IO layer, then over a re
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from inbound_side import Committer, opened, until
 
 from modemd.at import commands as at
 from modemd.at.parser import AtParser, Line, Urc
 from modemd.at.transaction import Disposition, Transaction
-from modemd.drivers import registry
 from modemd.emulators.modem_at import frame_line
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.emulators.modem_storage import REC_UNREAD, REPORT
-from modemd.model import DeliveryReport, InboundSms
 from modemd.sms.deliver import MessageType, message_type
 from modemd.sms.deliver_build import build_deliver
 from modemd.sms.pdu import build_status_report_pdu, build_submit_pdus
@@ -81,45 +79,14 @@ def test_a_mixed_listing_sorts_by_tp_mti_however_the_bytes_come(chunk: int) -> N
     ]
 
 
-class Committer:
-    """The runtime's side: on each commit, notes what the SIM held at that moment."""
-
-    def __init__(self, held: object) -> None:
-        self._held = held
-        self.reports: list[tuple[DeliveryReport, set[str]]] = []
-        self.messages: list[tuple[InboundSms, set[str]]] = []
-
-    def _later(self, into: list, item: object) -> asyncio.Task[None]:  # type: ignore[type-arg]
-        async def commit() -> None:
-            await asyncio.sleep(0.01)
-            into.append((item, set(self._held())))  # type: ignore[operator]
-
-        return asyncio.ensure_future(commit())
-
-    def on_report(self, _device_id: str, report: DeliveryReport) -> asyncio.Task[None]:
-        return self._later(self.reports, report)
-
-    def on_inbound(self, _device_id: str, sms: InboundSms) -> asyncio.Task[None]:
-        return self._later(self.messages, sms)
-
-
-async def until(condition: object, timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
-
-
 async def test_a_mixed_memory_at_open_goes_each_its_way_freed_after_its_commit() -> None:
     async with EmulatedBank.create(1, seed=21) as bank:
         modem = bank.modems[0]
         storage = modem._session.storage
         for _, stat, pdu in MIXED:
             storage.store(pdu, REPORT if message_type(pdu) is MessageType.STATUS_REPORT else stat)
-        committer = Committer(lambda: [pdu for _, pdu in storage._messages.values()])
-        wiring = registry.Wiring(on_report=committer.on_report, on_inbound=committer.on_inbound)
-        driver = registry.build_driver(registry.SerialModem(modem.port, "4711"), wiring)
-        await driver.open()
-        try:
+        committer = Committer(lambda: {pdu for _, pdu in storage._messages.values()})
+        async with opened(modem, committer):
             await until(lambda: storage.used == 1)  # the SUBMIT stays: not ours to free
             assert [pdu for _, pdu in storage._messages.values()] == [SUBMIT]
             by_ref = {r.reference: (r, held) for r, held in committer.reports}
@@ -135,5 +102,3 @@ async def test_a_mixed_memory_at_open_goes_each_its_way_freed_after_its_commit()
             modem._pump(None)  # written to the pty now
             await until(lambda: len(committer.reports) == 3 and storage.used == 1)
             assert committer.reports[-1][0].reference == 43 and len(committer.messages) == 2
-        finally:
-            await driver.close()
