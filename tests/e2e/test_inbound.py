@@ -25,7 +25,8 @@ async def test_texts_to_the_simulated_bank_arrive_once_each(tmp_path: Path) -> N
     db = tmp_path / "modemd.db"
     numbers = [f"+3933355{n:05d}" for n in range(len(TEXTS))]
     async with ipn_listener() as (ipns, ipn_url):
-        key = await asyncio.to_thread(create_key, db, ipn_url)
+        events = "sms.sent,sms.delivered,sms.received"
+        key = await asyncio.to_thread(create_key, db, ipn_url, events=events)
         args = ["--simulate", "2", "--pin", "4711", "--db", str(db)]
         async with running_daemon(*args) as port, aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{port}"
