@@ -101,6 +101,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         country=lambda pin: (pools.get(pin) or {}).get("country"),
         recovery=recovery_settings(settings),
         usb_reset=resetter,
+        multipart_timeout_s=settings.option("inbound.multipart_timeout_s"),
     )
     hotplug: HotPlug | None = None
     phone_plug: PhoneHotPlug | None = None

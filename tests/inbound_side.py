@@ -53,8 +53,11 @@ async def until(condition: Callable[[], object], timeout: float = 20.0) -> None:
             await asyncio.sleep(0.02)
 
 
-def driver_for(modem: EmulatedModem, committer: Committer) -> registry.SmsDevice:
-    wiring = registry.Wiring(on_report=committer.on_report, on_inbound=committer.on_inbound)
+def driver_for(modem: EmulatedModem, committer: Committer, **wired: float) -> registry.SmsDevice:
+    """A driver of ``modem`` wired to ``committer`` (``wired``: more Wiring fields)."""
+    wiring = registry.Wiring(
+        on_report=committer.on_report, on_inbound=committer.on_inbound, **wired
+    )
     return registry.build_driver(registry.SerialModem(modem.port, "4711"), wiring)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from inbound_side import Committer, driver_for, until
@@ -10,6 +11,7 @@ from inbound_side import Committer, driver_for, until
 from modemd.at import commands as at
 from modemd.drivers import registry
 from modemd.emulators.modem_bank import EmulatedBank
+from modemd.sms import build_deliver
 
 LONG = ("Three parts of GSM-7 text arrive out of order, one of them twice. " * 7)[:400]
 
@@ -81,5 +83,27 @@ async def test_a_full_memory_at_start_is_drained_and_sending_still_works() -> No
             ]
             parts = await driver.send_sms("+393339999999", "still sending")
             assert parts and modem.accepted[-1].text == "still sending"
+        finally:
+            await driver.close()
+
+
+async def test_parts_still_missing_after_the_timeout_go_out_incomplete_by_a_timer() -> None:
+    async with EmulatedBank.create(1, seed=6) as bank:
+        modem, received = bank.modems[0], Committer()
+        first, second, _lost = build_deliver(
+            "+447700900123", LONG, scts=datetime.now(UTC), concat_ref=77
+        )
+        driver = driver_for(modem, received, multipart_timeout_s=0.5)
+        await driver.open()
+        try:
+            for pdu in (second, first):  # the third part never comes
+                assert modem._session.deliver_sms(pdu)
+            modem._pump(None)
+            # Nothing else arrives: the timer alone gives the message out.
+            await until(lambda: len(received.messages) == 1)
+            sms = received.messages[0][0]
+            assert sms.incomplete and sms.missing == (3,) and sms.parts == 3
+            assert sms.text == LONG[: len(sms.text or "")] and len(sms.text or "") == 2 * 153
+            await until(lambda: modem._session.storage.used == 0)  # its parts freed
         finally:
             await driver.close()

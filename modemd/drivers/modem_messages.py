@@ -19,7 +19,7 @@ from modemd.at.parser import Urc
 from modemd.at.transaction import Command
 from modemd.drivers.at_port import AtPort
 from modemd.drivers.base import InboundHandler, ReportHandler
-from modemd.drivers.modem_inbox import ModemInbox
+from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S, ModemInbox
 from modemd.errors import DeviceError, ModemCommandError, PduError
 from modemd.model import DeliveryReport
 from modemd.sms.deliver import MessageType, message_type
@@ -38,17 +38,25 @@ class ModemMessages:
         device_id: Callable[[], str],
         on_report: ReportHandler | None,
         on_inbound: InboundHandler | None = None,
+        *,
+        multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
     ) -> None:
         self._at = port
+        self._tasks: set[asyncio.Task[None]] = set()  # reads of stored messages, timers
         # No handler: received SMS stay on the SIM (a probe, a test of sending alone).
-        self.inbox = ModemInbox(port, device_id, on_inbound) if on_inbound else None
+        self.inbox = (
+            ModemInbox(
+                port, device_id, on_inbound, spawn=self._spawn, timeout_s=multipart_timeout_s
+            )
+            if on_inbound
+            else None
+        )
         self._memory_full_logged = False
         self._device_id = device_id  # "" until the modem is identified
         self._on_report = on_report
         self._early: list[DeliveryReport] = []  # +CDS seen before the IMEI is known
         self._early_direct: list[at.StoredPdu] = []  # +CMT seen before the IMEI is known
         self.acknowledge = False  # phase 2+: each +CMT taken is acknowledged (AT+CNMA)
-        self._tasks: set[asyncio.Task[None]] = set()  # reads of stored messages
 
     def on_urc(self, urc: Urc) -> bool:
         """Act on a URC about messages; False when it is about something else."""

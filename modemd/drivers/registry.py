@@ -19,6 +19,7 @@ from modemd.drivers.base import (
     ReportHandler,
     SmsDevice,
 )
+from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.phone import PhoneDriver
 from modemd.drivers.phone_protocol import DEFAULT_TIMINGS, Pacer, PhoneTimings
 from modemd.drivers.serial_at import SerialAtDriver, SimPin, Timeouts
@@ -58,6 +59,7 @@ class Wiring:
     on_gone: GoneHandler | None = None
     on_phase: PhaseHandler | None = None
     on_inbound: InboundHandler | None = None  # received SMS; the device frees them once stored
+    multipart_timeout_s: float = MULTIPART_TIMEOUT_S  # a long SMS's missing parts: out incomplete
 
 
 NO_WIRING = Wiring()
@@ -89,6 +91,7 @@ def build_modem(spec: SerialModem, wiring: Wiring = NO_WIRING) -> SerialAtDriver
         on_phase=wiring.on_phase,
         on_inbound=wiring.on_inbound,
         timeouts=spec.timeouts,
+        multipart_timeout_s=wiring.multipart_timeout_s,
     )
 
 

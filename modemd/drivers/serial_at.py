@@ -19,6 +19,7 @@ from modemd.at.transaction import Command
 from modemd.drivers import modem_resets
 from modemd.drivers.at_port import ESC, AtPort
 from modemd.drivers.base import InboundHandler, PhaseHandler, ReportHandler
+from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.modem_messages import ModemMessages
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import (
@@ -84,10 +85,15 @@ class SerialAtDriver:
         on_phase: PhaseHandler | None = None,
         on_inbound: InboundHandler | None = None,
         timeouts: Timeouts = Timeouts(),
+        multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
     ) -> None:
         self._at = AtPort(port, timeouts.command_s, on_urc=self._on_urc, on_lost=self._lost)
         self._messages = ModemMessages(
-            self._at, lambda: self._info.device_id, on_report, on_inbound
+            self._at,
+            lambda: self._info.device_id,
+            on_report,
+            on_inbound,
+            multipart_timeout_s=multipart_timeout_s,
         )
         self.timeouts = timeouts
         self.pin = pin

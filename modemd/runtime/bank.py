@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from modemd.drivers import registry
 from modemd.drivers.base import Hintable, InboundHandler, SmsDevice
+from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.registry import DeviceSpec, DriverFactory, Wiring
 from modemd.errors import DeviceError, SimLockedError
 from modemd.model import (
@@ -61,8 +62,10 @@ class Bank:
         country: Callable[[str], str | None] = lambda _pin: None,
         recovery: RecoverySettings = DEFAULT_RECOVERY,
         usb_reset: UsbReset | None = None,
+        multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
     ) -> None:
         self.store = store
+        self.multipart_timeout_s = multipart_timeout_s  # [inbound] multipart_timeout_s
         self.country = country  # a pool's country: national senders are read with it
         self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
         self.pacing = pacing or (lambda _device_id: NO_PACING)
@@ -128,7 +131,13 @@ class Bank:
             life = DeviceLife("?", DeviceState.OPENING)
         built: list[SmsDevice] = []  # the inbound callback needs the device's identity
         device = factory(
-            Wiring(self.on_report, self._on_gone, life.transition, self._inbound_of(built))
+            Wiring(
+                self.on_report,
+                self._on_gone,
+                life.transition,
+                self._inbound_of(built),
+                self.multipart_timeout_s,
+            )
         )
         built.append(device)
         if life.name == "?":
