@@ -15,6 +15,7 @@ from typing import Any
 from modemd.drivers.base import (
     GoneHandler,
     InboundHandler,
+    InboxCursor,
     PhaseHandler,
     ReportHandler,
     SmsDevice,
@@ -60,6 +61,7 @@ class Wiring:
     on_phase: PhaseHandler | None = None
     on_inbound: InboundHandler | None = None  # received SMS; the device frees them once stored
     multipart_timeout_s: float = MULTIPART_TIMEOUT_S  # a long SMS's missing parts: out incomplete
+    inbox_cursor: InboxCursor | None = None  # a phone's stored inbox cursor
 
 
 NO_WIRING = Wiring()
@@ -109,6 +111,7 @@ def build_phone(spec: SmsGatePhone, wiring: Wiring = NO_WIRING) -> PhoneDriver:
         webhook_url=cfg.webhook_url,
         signing_key=cfg.signing_key,
         on_inbound=wiring.on_inbound,
+        inbox_cursor=wiring.inbox_cursor,
     )
 
 

@@ -32,6 +32,7 @@ from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, Recovery
 from modemd.runtime.worker import DeviceWorker
 from modemd.store import devices as device_rows
 from modemd.store import events as event_rows
+from modemd.store import inbound as inbound_rows
 from modemd.store import jobs as job_rows
 from modemd.store import reports as report_rows
 from modemd.store.db import Store
@@ -77,6 +78,9 @@ class Bank:
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._report_tasks: set[asyncio.Task[None]] = set()
+
+    async def _phone_cursor(self, device_id: str) -> float | None:
+        return await self.store.read(inbound_rows.phone_cursor, device_id)
 
     def pool(self, pin: str) -> PoolQueue:
         return self.pools.setdefault(pin, PoolQueue(pin))
@@ -137,6 +141,7 @@ class Bank:
                 life.transition,
                 self._inbound_of(built),
                 self.multipart_timeout_s,
+                self._phone_cursor,
             )
         )
         built.append(device)

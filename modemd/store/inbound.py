@@ -89,6 +89,15 @@ def _pool_keys(db: sqlite_utils.Database, pin: str) -> list[int]:
     return [int(key_id) for (key_id,) in rows]
 
 
+def phone_cursor(db: sqlite_utils.Database, device_id: str) -> float | None:
+    """The app's time of the newest SMS stored from the phone ``device_id`` (its inbox cursor)."""
+    row = db.execute(
+        "SELECT MAX(sent_at) FROM inbound WHERE device_id = ? AND natural_key LIKE 'app-%'",
+        [device_id],
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
+
+
 def as_item(row: dict[str, Any]) -> dict[str, Any]:
     """A stored message as the API, the CLI and the ``sms.received`` IPN show it."""
     data = row["data"]
