@@ -137,6 +137,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 settings.simulate, record=settings.record, storage_dir=Path(settings.db).parent
             )
             await emulators.start()
+            if settings.simulate_replies:
+                emulators.answer_with(settings.simulate_replies)
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
             for modem in emulators.modems:
                 resetter.add(modem)

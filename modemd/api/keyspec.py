@@ -12,8 +12,9 @@ from typing import Any
 
 import phonenumbers
 
-from modemd.model import EventType
+from modemd.model import DEFAULT_EVENTS, EventType
 
+DEFAULT_WORD = "default"  # in events: the default set of event types
 MAX_RATE_PER_MIN = 1_000_000  # beyond this a limit means nothing; a typo more likely
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 _ORIGIN = re.compile(r"^(https?)://([^/:?#\s]+)(:[0-9]{1,5})?$")
@@ -96,8 +97,10 @@ def check_ipn_url(value: str) -> str:
 
 
 def check_events(names: list[str]) -> tuple[str, ...]:
-    """IPN event types (``sms.received``, or comma-separated), each one modemd posts."""
-    chosen = [n.strip() for name in names for n in name.split(",") if n.strip()]
+    """IPN event types (``sms.received``, or comma-separated), each one modemd posts;
+    ``default`` stands for the default set (``default,sms.received``)."""
+    given = [n.strip() for name in names for n in name.split(",") if n.strip()]
+    chosen = [e for n in given for e in (DEFAULT_EVENTS if n == DEFAULT_WORD else (n,))]
     known = {t.value for t in EventType}
     unknown = [name for name in chosen if name not in known]
     if unknown or not chosen:

@@ -63,8 +63,9 @@ def keys() -> None:
     "events",
     multiple=True,
     metavar="TYPE[,TYPE]",
-    help="IPN event types it receives (repeatable or comma-separated; default: every type "
-    "except sms.received). sms.received: the pool's inbound SMS, not replies to other keys' jobs.",
+    help="IPN event types it receives (repeatable or comma-separated; 'default': every type "
+    "but sms.received, also what no --events gives). sms.received: the pool's inbound SMS, "
+    "never replies to other keys' jobs. E.g. --events default,sms.received",
 )
 @click.option("--label", default="", help="A name for humans.")
 @db_option

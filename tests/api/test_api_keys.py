@@ -161,6 +161,8 @@ async def test_keys_choose_their_ipn_events_default_as_before_inbound(api: Api) 
     assert events[made["key_id"]] == ["sms.received", "sms.delivered"]
     assert events[api.key_ids["any"]] == list(DEFAULT_EVENTS)  # made without events
     assert "sms.received" not in DEFAULT_EVENTS and "sms.unknown" in DEFAULT_EVENTS
+    both = check_settings({"pin": "1", "events": ["default,sms.received"]}).events
+    assert both == (*DEFAULT_EVENTS, "sms.received")
     before = await api.dump()
     bad = {"pin": "5000", "events": ["sms.delivered", "sms.recieved"]}
     async with api.session.post(f"{api.url}/admin/v1/keys", json=bad, headers=ADMIN) as r:
