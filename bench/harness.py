@@ -67,9 +67,11 @@ async def modemd_cli(*args: str) -> str:
     return out.decode()
 
 
-async def create_key(db: Path, ipn_url: str | None = None) -> str:
-    """A new over-IP key of the benchmark pool (the secret is the last word printed)."""
+async def create_key(db: Path, ipn_url: str | None = None, events: str | None = None) -> str:
+    """A new over-IP key of the benchmark pool (the secret is the last word printed);
+    ``events``: its --events (default: every type but sms.received)."""
     extra = ["--ipn-url", ipn_url] if ipn_url else []
+    extra += ["--events", events] if events else []
     printed = await modemd_cli("keys", "create", "--pin", PIN, "--over-ip", "--db", str(db), *extra)
     return printed.split()[-1]
 

@@ -42,6 +42,7 @@ class Settings:
     phones: tuple[PhoneConfig, ...] = ()  # [[phones]] entries of the config file
     simulate_phones: int = 0  # emulated SMSGate phones to start in-process (same pin)
     record: str | None = None  # JSON-lines record of what the emulated network accepted
+    simulate_replies: str | None = None  # emulated handsets answer each SMS with this text
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For the API believes
     admin_token: str | None = (
         None  # admin API over TCP with this Bearer token (else only the socket)
@@ -193,4 +194,8 @@ def load(config: str | None = None, **flags: Any) -> Settings:
         raise ConfigError("--simulate must be 0 or more")
     if settings.simulate_phones < 0:
         raise ConfigError("--simulate-phones must be 0 or more")
+    if settings.simulate_replies is not None and not settings.simulate_replies.strip():
+        raise ConfigError("--simulate-replies needs a text")
+    if settings.simulate_replies and not settings.simulate:
+        raise ConfigError("--simulate-replies needs --simulate N (emulated modems)")
     return settings

@@ -238,6 +238,20 @@ SCHEMA = Section(
             ),
         ),
         Section(
+            "inbound",
+            "received SMS",
+            (
+                Key(
+                    "multipart_timeout_s",
+                    SECONDS,
+                    86400.0,
+                    "parts of a long SMS still missing this long after the first arrived: what "
+                    "came goes out as one message marked incomplete (counted again from a restart)",
+                    "86400",
+                ),
+            ),
+        ),
+        Section(
             "retention",
             "how long finished jobs stay in the database (the ledger always stays)",
             (

@@ -102,6 +102,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         country=lambda pin: (pools.get(pin) or {}).get("country"),
         recovery=recovery_settings(settings),
         usb_reset=resetter,
+        multipart_timeout_s=settings.option("inbound.multipart_timeout_s"),
     )
     hotplug: HotPlug | None = None
     phone_plug: PhoneHotPlug | None = None
@@ -138,6 +139,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 settings.simulate, record=settings.record, storage_dir=Path(settings.db).parent
             )
             await emulators.start()
+            if settings.simulate_replies:
+                emulators.answer_with(settings.simulate_replies)
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
             for modem in emulators.modems:
                 resetter.add(modem)

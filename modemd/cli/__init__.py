@@ -58,6 +58,13 @@ from modemd.store.files import check_database
 )
 @click.option("--record", default=None, help="Emulated network: JSON line per accepted SMS.")
 @click.option(
+    "--simulate-replies",
+    default=None,
+    metavar="TEXT",
+    help="Emulated network: each number the emulated modems text answers with TEXT a few "
+    "seconds later (at most once a minute per number).",
+)
+@click.option(
     "--udev/--no-udev",
     default=None,
     help="Find modems labelled MODEMD_PIN by udev and follow hot-plug [config udev.enabled].",
@@ -78,6 +85,7 @@ def serve(
     pin: str | None,
     devices: tuple[str, ...],
     record: str | None,
+    simulate_replies: str | None,
     udev: bool | None,
     log_format: str | None,
 ) -> None:
@@ -93,6 +101,7 @@ def serve(
             simulate_phones=simulate_phones,
             simulate_pin=pin,
             record=record,
+            simulate_replies=simulate_replies,
             udev=udev,
             extra_devices=[config.parse_device(d, default_pin) for d in devices],
         )

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .handsets import Handsets
 from .modem import EmulatedModem
 from .profile import SERIAL_SPACE, ModemProfile, SendRecorder, emulated_identity
 
@@ -70,6 +71,13 @@ class EmulatedBank:
         except BaseException:
             await self.close()
             raise
+
+    def answer_with(self, text: str, **timing: Any) -> None:
+        """Every number the modems text answers with ``text`` (``Handsets``: delay, cooldown);
+        one handset per number, whichever modem texted it."""
+        handsets = Handsets(text, random.Random(), **timing)
+        for modem in self.modems:
+            modem.handsets = handsets
 
     async def close(self) -> None:
         """Close every modem and wait for their tasks."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from modemd.drivers import registry
 from modemd.drivers.base import Hintable, InboundHandler, SmsDevice
+from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.registry import DeviceSpec, DriverFactory, Wiring
 from modemd.errors import DeviceError, SimLockedError
 from modemd.model import (
@@ -31,6 +32,7 @@ from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, Recovery
 from modemd.runtime.worker import DeviceWorker
 from modemd.store import devices as device_rows
 from modemd.store import events as event_rows
+from modemd.store import inbound as inbound_rows
 from modemd.store import jobs as job_rows
 from modemd.store import reports as report_rows
 from modemd.store.db import Store
@@ -61,8 +63,10 @@ class Bank:
         country: Callable[[str], str | None] = lambda _pin: None,
         recovery: RecoverySettings = DEFAULT_RECOVERY,
         usb_reset: UsbReset | None = None,
+        multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
     ) -> None:
         self.store = store
+        self.multipart_timeout_s = multipart_timeout_s  # [inbound] multipart_timeout_s
         self.country = country  # a pool's country: national senders are read with it
         self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
         self.pacing = pacing or (lambda _device_id: NO_PACING)
@@ -74,6 +78,9 @@ class Bank:
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._report_tasks: set[asyncio.Task[None]] = set()
+
+    async def _phone_cursor(self, device_id: str) -> float | None:
+        return await self.store.read(inbound_rows.phone_cursor, device_id)
 
     def pool(self, pin: str) -> PoolQueue:
         return self.pools.setdefault(pin, PoolQueue(pin))
@@ -128,7 +135,14 @@ class Bank:
             life = DeviceLife("?", DeviceState.OPENING)
         built: list[SmsDevice] = []  # the inbound callback needs the device's identity
         device = factory(
-            Wiring(self.on_report, self._on_gone, life.transition, self._inbound_of(built))
+            Wiring(
+                self.on_report,
+                self._on_gone,
+                life.transition,
+                self._inbound_of(built),
+                self.multipart_timeout_s,
+                self._phone_cursor,
+            )
         )
         built.append(device)
         if life.name == "?":
