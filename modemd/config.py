@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from modemd.caps import CapsPolicy, PoolCaps
 from modemd.config_check import defaults, validate
 from modemd.config_schema import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PIN, DEFAULT_PORT
 from modemd.errors import ConfigError
@@ -52,11 +53,20 @@ class Settings:
     sim_pins: dict[str, str] = field(default_factory=dict)  # ICCID -> SIM PIN
     pacing: Pacing = NO_PACING  # every device's, unless pacing_by_device has its IMEI
     pacing_by_device: dict[str, Pacing] = field(default_factory=dict)
+    pacing_by_sim: dict[str, Pacing] = field(default_factory=dict)  # ICCID -> its own caps
     # The config file as checked against the schema, every default filled in: see option().
     document: dict[str, Any] = field(default_factory=defaults)
 
-    def pacing_of(self, device_id: str) -> Pacing:
+    def pacing_of(self, device_id: str, iccid: str = "") -> Pacing:
+        """The SIM's own pacing, else the device's, else [pacing]'s (caps count per SIM)."""
+        if iccid in self.pacing_by_sim:
+            return self.pacing_by_sim[iccid]
         return self.pacing_by_device.get(device_id, self.pacing)
+
+    def caps(self) -> CapsPolicy:
+        """Every cap: each SIM's ([pacing], [pacing.sims], [pacing.devices]), each pool's and
+        each key's ([pools."<pin>"])."""
+        return CapsPolicy(self.pacing_of, PoolCaps.from_config(self.option("pools") or {}))
 
     def option(self, name: str) -> Any:
         """A config value by its dotted name (``"server.port"``, ``"pools"``): the file's or
@@ -133,6 +143,9 @@ def _hardware(path: Path, document: dict[str, Any]) -> dict[str, Any]:
         "pacing": pacing,
         "pacing_by_device": {
             imei: _pacing(table, pacing) for imei, table in document["pacing"]["devices"].items()
+        },
+        "pacing_by_sim": {
+            iccid: _pacing(table, pacing) for iccid, table in document["pacing"]["sims"].items()
         },
     }
 

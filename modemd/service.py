@@ -94,10 +94,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     phone_emulators: EmulatedPhoneBank | None = None
     metrics = Metrics(pacing=settings.pacing_of)
     pools = settings.option("pools") or {}
+    caps = settings.caps()
     resetter = UsbResetter()
     bank = Bank(
         store,
         pacing=settings.pacing_of,
+        pool_caps=caps.pools.pool,
         observer=metrics,
         country=lambda pin: (pools.get(pin) or {}).get("country"),
         recovery=recovery_settings(settings),
@@ -190,6 +192,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
             ),
             settings.option("server.failed_auth_per_minute"),
+            caps=caps,
         )
         app = create_app(
             store,

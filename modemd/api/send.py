@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -138,6 +139,7 @@ async def send(request: web.Request) -> web.Response:
                 else accept.Idempotency(idempotency, _request_hash(pin, wanted, fields))
             ),
             limits=request.app[CONFIG].destination_limits,
+            key_caps=request.app[CONFIG].caps.key(pin),
             lane=timing.lane,
             send_at=timing.send_at,
             valid_until=timing.valid_until,
@@ -149,6 +151,14 @@ async def send(request: web.Request) -> web.Response:
     except wallet.InsufficientCreditError as exc:
         log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
         return answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
+    except accept.KeyCapError as exc:
+        log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
+        return answer(
+            StatusCode.BALANCE_ERROR,
+            exc.detail,
+            reason=exc.reason,
+            headers={"Retry-After": str(math.ceil(exc.retry_after_s))},
+        )
     except optouts.OptedOutError as exc:
         log.info("send from %s refused: %s (OPTED_OUT)", caller_ip(request), exc)
         return answer(StatusCode.OPTED_OUT, str(exc))

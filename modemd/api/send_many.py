@@ -96,6 +96,7 @@ async def send_many(
         id_device=wanted.id_device,
         transactional=key.transactional,
         limits=request.app[CONFIG].destination_limits,
+        key_caps=request.app[CONFIG].caps.key(pin),
         lane=timing.lane,
         send_at=timing.send_at,
         valid_until=timing.valid_until,

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from modemd.caps import NO_CAPS, Caps
 from modemd.drivers import registry
 from modemd.drivers.base import Hintable, InboundHandler, SmsDevice
 from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
@@ -58,7 +59,8 @@ class Bank:
         self,
         store: Store,
         *,
-        pacing: Callable[[str], Pacing] | None = None,
+        pacing: Callable[[str, str], Pacing] | None = None,
+        pool_caps: Callable[[str], Caps] = lambda _pin: NO_CAPS,
         observer: SendObserver = NO_OBSERVER,
         country: Callable[[str], str | None] = lambda _pin: None,
         recovery: RecoverySettings = DEFAULT_RECOVERY,
@@ -69,7 +71,8 @@ class Bank:
         self.multipart_timeout_s = multipart_timeout_s  # [inbound] multipart_timeout_s
         self.country = country  # a pool's country: national senders are read with it
         self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
-        self.pacing = pacing or (lambda _device_id: NO_PACING)
+        self.pacing = pacing or (lambda _device_id, _iccid: NO_PACING)  # by IMEI and ICCID
+        self.pool_caps = pool_caps
         self.observer = observer  # told about each send (the metrics)
         self.recovery = recovery
         self.usb_reset = usb_reset
@@ -174,7 +177,8 @@ class Bank:
             self.pool(info.pin),
             self.store,
             life=life,
-            pacing=self.pacing(info.device_id),
+            pacing=self.pacing(info.device_id, info.iccid),
+            pool_caps=self.pool_caps(info.pin),
             observer=self.observer,
             recovery=self.recovery,
             usb_reset=self.usb_reset,

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from modemd import caps
+from modemd.caps import NO_CAPS, Caps
 from modemd.errors import ModemdError
 from modemd.model import Job, Lane
-from modemd.store import jobs, optouts, queue, wallet
+from modemd.store import jobs, optouts, pacing, queue, wallet
 
 IDEMPOTENCY_WINDOW_S = 24 * 3600  # an Idempotency-Key is remembered this long (issue 18)
 LIMIT_WINDOW_S = 3600  # destination limits count the sends of the last hour
@@ -31,6 +33,17 @@ class BlockedDestinationError(ModemdError):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+class KeyCapError(ModemdError):
+    """The key's daily or monthly cap would be passed (code 9, as no credit: nothing is
+    accepted); ``retry_after_s`` says when the cap lifts."""
+
+    def __init__(self, reason: str, detail: str, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.reason = reason  # daily_cap | monthly_cap
+        self.detail = detail
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +85,7 @@ def accept_send(
     send_at: float | None = None,
     valid_until: float | None = None,
     transactional: bool = False,
+    key_caps: Caps = NO_CAPS,
 ) -> Accepted:
     """Insert the queued job and reserve its cost (no credit: neither happens). ``lane``
     None: the key's; ``valid_until`` None: max(now, send_at) + the key's max queue age."""
@@ -83,6 +97,8 @@ def accept_send(
     optouts.refuse_opted_out(db, pin, to, transactional)  # STOP holds (code 10)
     if limits is not None:
         _check_limits(db, key_id, to, limits, now)
+    if key_caps.any:
+        _check_key_caps(db, key_id, parts, key_caps)
     job = jobs.insert_job(
         db,
         key_id=key_id,
@@ -153,6 +169,20 @@ def _check_limits(
             )
 
 
+def _check_key_caps(db: sqlite_utils.Database, key_id: int, parts: int, limit: Caps) -> None:
+    window = caps.window()
+    usage = pacing.key_usage(db, key_id, window)
+    hit = caps.reached(limit, usage, window, adding=parts)
+    if hit is not None:
+        used = usage.today if hit.period == "daily" else usage.month
+        raise KeyCapError(
+            f"{hit.period}_cap",
+            f"this key's {hit.period} cap is {hit.cap} SMS parts: {used} accepted, this send "
+            f"has {parts}; the cap lifts at {hit.until.isoformat(timespec='seconds')}",
+            hit.seconds(window),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """One recipient of a send to several: its job, or why it was refused."""
@@ -179,11 +209,13 @@ def accept_many(
     lane: Lane | None = None,
     send_at: float | None = None,
     valid_until: float | None = None,
+    key_caps: Caps = NO_CAPS,
 ) -> list[Outcome]:
     """A send to several recipients ``(to, country, blocked detail or None)``: one job each,
     except an opted-out number (not for a transactional key) or a blocked destination, which
-    get their refusal. Too little credit for all of them raises ``InsufficientCreditError``:
-    the caller's savepoint then drops every job of the request."""
+    get their refusal. Too little credit for all of them raises ``InsufficientCreditError``,
+    too many parts for the key's cap ``KeyCapError``: the caller's savepoint then drops every
+    job of the request."""
     outcomes = []
     for to, country, blocked in recipients:
         if blocked is not None:
@@ -207,6 +239,7 @@ def accept_many(
                 lane=lane,
                 send_at=send_at,
                 valid_until=valid_until,
+                key_caps=key_caps,
             )
         except BlockedDestinationError as exc:  # over a destination limit (nothing written)
             outcomes.append(Outcome(to, None, "blocked_destination", exc.detail))

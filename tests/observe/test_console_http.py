@@ -12,8 +12,8 @@ from typing import Any
 
 import aiohttp
 
-from modemd.model import Member
-from modemd.store import campaigns, contacts, optouts
+from modemd.model import DeviceInfo, DeviceKind, DeviceState, Member
+from modemd.store import campaigns, contacts, devices, optouts
 from modemd.store import console as console_rows
 
 from .gateway import ADMIN_TOKEN, DELIVERING, Gateway, running_gateway
@@ -65,9 +65,20 @@ async def test_sign_in_pages_and_csrf(tmp_path: Path) -> None:
                 assert "default-src 'self'" in r.headers["Content-Security-Policy"]
                 page = await r.text()
                 assert 'id="live"' in page and "Sign out" in page
+        # A device the recovery ladder gave up on says so (issue 19), not only by IPN.
+        gone = DeviceInfo("350000990000990", DELIVERING, DeviceKind.MODEM, "/dev/ttyUSB9")
+        await gw.store.write(devices.upsert_device, gone, DeviceState.FAILED)
+        await gw.store.write(devices.note_error, gone.device_id, "health check: no answer")
         async with browser.get(gw.url + "/console/", headers={"X-Console-Partial": "1"}) as r:
             partial = await r.text()
             assert 'id="devices"' in partial and "<html" not in partial
+        start = partial.index(f'data-device-id="{gone.device_id}"')
+        row = partial[start : partial.index("</tr>", start)]
+        assert 'class="state">failed<' in row
+        assert (
+            '<strong class="failed">recovery gave up (retried hourly): health check: no answer'
+            in row
+        )
         # Every form needs the session's CSRF token.
         async with browser.post(gw.url + "/console/keys", data={"pin": "1"}) as r:
             assert r.status == 403
