@@ -75,10 +75,15 @@ def _print_report(report: dict[str, Any]) -> None:
     for field in ("opted_out", "blocked"):
         shown = "not checked" if report.get(field) is None else report[field]
         click.echo(f"{field.replace('_', ' ')}: {shown}")
-    for item in report["invalid"]:
-        click.echo(f"  row {item['row']} column {item['column'] or '-'}: {item['reason']}")
-    if report["invalid_count"] > len(report["invalid"]):
-        click.echo(f"  ... and {report['invalid_count'] - len(report['invalid'])} more")
+    for listed, count in (
+        ("invalid", report["invalid_count"]),
+        ("blocked_rows", report.get("blocked") or 0),
+    ):
+        items = report.get(listed, [])
+        for item in items:
+            click.echo(f"  row {item['row']} column {item['column'] or '-'}: {item['reason']}")
+        if count > len(items):
+            click.echo(f"  ... and {count - len(items)} more")
     parts = ", ".join(f"{n} {enc}" for enc, n in report.get("parts", {}).items()) or "none"
     click.echo(f"parts: {report.get('total_parts', 0)} ({parts})")
     if report.get("estimated_cost") is not None:

@@ -131,7 +131,7 @@ async def test_lists_and_campaigns_pages(tmp_path: Path) -> None:
             rows = [campaigns.Recipient(n + 2, f"+39333222{n:04d}", None, "Hi", 1, "gsm7")
                     for n in range(4)]  # fmt: skip
             campaigns.add_recipients(db, found, rows)
-            campaigns.finish_validation(db, found, {})
+            campaigns.finish_validation(db, found, {"opted_out": 2, "blocked": 3})
             return found
 
         campaign_id = await gw.store.write(draft)
@@ -144,4 +144,5 @@ async def test_lists_and_campaigns_pages(tmp_path: Path) -> None:
             page = await r.text()
         assert r.status == 200 and f'data-campaign-id="{campaign_id}"' in page
         assert "Spring" in page and "draft" in page
+        assert '<td class="opted-out">2</td><td class="blocked">3</td>' in page
         assert 'href="/console/campaigns"' in page and 'href="/console/lists"' in page  # menu
