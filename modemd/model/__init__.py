@@ -1,14 +1,15 @@
-"""Domain values shared by every layer: frozen dataclasses and explicit state enums."""
+"""Domain values shared by every layer: frozen dataclasses and explicit state enums (a
+device's life and its moves in ``life.py``)."""
 
 from __future__ import annotations
 
 import enum
-import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-log = logging.getLogger("modemd.devices")
+from modemd.model.life import DEVICE_TRANSITIONS as DEVICE_TRANSITIONS
+from modemd.model.life import DeviceLife as DeviceLife
+from modemd.model.life import DeviceState as DeviceState
+from modemd.model.life import StateListener as StateListener
 
 
 class JobState(enum.StrEnum):
@@ -97,102 +98,6 @@ CAMPAIGN_TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
 }
 
 
-class DeviceState(enum.StrEnum):
-    """Life of one device, from the udev event that shows it to its removal."""
-
-    DISCOVERED = "discovered"  # seen (udev add, or named in the config); waiting for quiet
-    OPENING = "opening"  # finding the AT port, opening it, waking the modem (ESC + AT)
-    IDENTIFYING = "identifying"  # reading maker, model, IMEI, ICCID; unlocking the SIM
-    SIM_LOCKED = "sim_locked"  # SIM needs a PIN we lack, refused ours, or a PUK: a person acts
-    SEARCHING_NETWORK = "searching_network"  # SIM ready; waiting for +CREG 1 or 5
-    READY = "ready"  # idle, waiting for a job of its pool
-    BUSY = "busy"  # sending a job
-    BACKING_OFF = "backing_off"  # stopped answering: climbing the recovery ladder
-    FAILED = "failed"  # every recovery step failed: a person must look; retried hourly
-    GONE = "gone"  # port closed or unplugged; out of its pool
-
-
-# The moves a device may make; anything else is a bug and is logged as one.
-DEVICE_TRANSITIONS: dict[DeviceState, frozenset[DeviceState]] = {
-    DeviceState.DISCOVERED: frozenset({DeviceState.OPENING, DeviceState.GONE}),
-    # A driver that reports no phases (a test double, a phone) goes from OPENING to READY.
-    DeviceState.OPENING: frozenset(
-        {DeviceState.IDENTIFYING, DeviceState.READY, DeviceState.BACKING_OFF, DeviceState.GONE}
-    ),
-    DeviceState.IDENTIFYING: frozenset(
-        {
-            DeviceState.SEARCHING_NETWORK,
-            DeviceState.SIM_LOCKED,
-            DeviceState.BACKING_OFF,
-            DeviceState.GONE,
-        }
-    ),
-    # A reset brings identification again: a SIM may then want its PIN (sim_locked); the
-    # hourly retry of a failed or locked device starts over from opening.
-    DeviceState.SIM_LOCKED: frozenset(
-        {DeviceState.OPENING, DeviceState.BACKING_OFF, DeviceState.GONE}
-    ),
-    DeviceState.SEARCHING_NETWORK: frozenset(
-        {DeviceState.READY, DeviceState.BACKING_OFF, DeviceState.GONE}
-    ),
-    DeviceState.READY: frozenset(
-        {DeviceState.BUSY, DeviceState.BACKING_OFF, DeviceState.SEARCHING_NETWORK, DeviceState.GONE}
-    ),
-    DeviceState.BUSY: frozenset({DeviceState.READY, DeviceState.BACKING_OFF, DeviceState.GONE}),
-    DeviceState.BACKING_OFF: frozenset(
-        {
-            DeviceState.OPENING,
-            DeviceState.IDENTIFYING,  # a reopen or reset starts over (and may find the SIM locked)
-            DeviceState.READY,
-            DeviceState.SIM_LOCKED,
-            DeviceState.SEARCHING_NETWORK,
-            DeviceState.FAILED,
-            DeviceState.GONE,
-        }
-    ),
-    DeviceState.FAILED: frozenset({DeviceState.BACKING_OFF, DeviceState.GONE}),
-    DeviceState.GONE: frozenset({DeviceState.DISCOVERED}),
-}
-
-
-StateListener = Callable[["DeviceLife", DeviceState], None]  # (life, previous state)
-
-
-class DeviceLife:
-    """Where one device stands; ``name`` is its port until its IMEI is known."""
-
-    def __init__(self, name: str, state: DeviceState = DeviceState.DISCOVERED) -> None:
-        self.name = name
-        self.state = state
-        self.reason = ""  # why it is in this state, in plain words ("" when obvious)
-        self.since = time.monotonic()
-        self.listeners: list[StateListener] = []
-
-    def transition(self, state: DeviceState, reason: str = "") -> None:
-        """Move to ``state``: the one place a device changes state. Logs every change."""
-        if state is self.state:
-            return
-        previous = self.state
-        if state not in DEVICE_TRANSITIONS[previous]:
-            log.error("device %s: unexpected move %s -> %s", self.name, previous, state)
-        suffix = f" ({reason})" if reason else ""
-        level = (
-            logging.WARNING
-            if state in _TROUBLE
-            else logging.DEBUG
-            if {previous, state} == _ROUTINE  # twice per send: noise
-            else logging.INFO
-        )
-        log.log(level, "device %s: %s -> %s%s", self.name, previous, state, suffix)
-        self.state, self.reason, self.since = state, reason, time.monotonic()
-        for listener in list(self.listeners):
-            listener(self, previous)
-
-
-_TROUBLE = frozenset({DeviceState.SIM_LOCKED, DeviceState.BACKING_OFF, DeviceState.GONE})
-_ROUTINE = {DeviceState.READY, DeviceState.BUSY}  # each send; the job's own line says it
-
-
 class DeviceKind(enum.StrEnum):
     MODEM = "modem"  # USB/serial GSM modem spoken to with AT commands
     PHONE = "phone"  # Android phone running the SMS gateway app
@@ -210,6 +115,7 @@ class EventType(enum.StrEnum):
     SMS_CANCELLED = "sms.cancelled"
     CAMPAIGN_PROGRESS = "campaign.progress"
     CAMPAIGN_DONE = "campaign.done"
+    SMS_RECEIVED = "sms.received"  # an inbound SMS answering one of the key's jobs
     DEVICE_FAILED = "device.failed"  # the recovery ladder gave up on a device
     DEVICE_RECOVERED = "device.recovered"  # a device answers again (after which step)
 
@@ -301,6 +207,28 @@ class DeliveryReport:
     outcome: DeliveryOutcome
     detail: str  # in plain words for logs and errors: "TP-Status 0x45", "app: Failed (...)"
     network_status: int | None = None  # the network's own code when it gave one (TP-Status)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A received SMS, whole (its parts joined) or what arrived of it, in model terms."""
+
+    # The same message read twice (a crash before AT+CMGD, an SMSC retry, the phone app's
+    # duplicate) has the same key: the store keeps it once.
+    natural_key: str
+    sender: str  # "+<E.164>", other digits as received, or an alphanumeric name
+    text: str | None  # None for 8-bit data
+    data: bytes | None  # 8-bit data; None for text
+    encoding: str  # gsm7 | ucs2 | 8bit
+    parts: int  # parts the message announced
+    missing: tuple[int, ...] = ()  # parts that never came: delivered incomplete
+    sent_at: float | None = None  # when the SMSC took it (SCTS), Unix seconds
+    flash: bool = False  # class 0: meant for the screen, not the inbox
+    raw: tuple[str, ...] = ()  # the PDUs as received, for the record
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.missing)
 
 
 @dataclass(frozen=True, slots=True)
