@@ -80,7 +80,8 @@ SCHEMA = Section(
                     "failed_auth_per_minute",
                     POSITIVE,
                     10,
-                    "wrong API keys per caller address per minute; more answer 429",
+                    "wrong API keys or console tokens per caller address per minute; "
+                    "more answer 429",
                     "10",
                 ),
                 Key(
