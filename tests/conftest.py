@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import pgcluster
 import pytest
 
 from modemd.store.db import Store
@@ -23,6 +24,20 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await db.start()
     yield db
     await db.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The run's throwaway PostgreSQL cluster (tests/pgcluster.py): its maintenance database URL."""
+    with pgcluster.cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database of this test only."""
+    with pgcluster.fresh_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from modemd.errors import StoreError
+from modemd.store.location import is_postgres
 from modemd.store.migrations import MIGRATIONS
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 file
@@ -17,6 +18,8 @@ KNOWN_VERSION = max(version for version, _, _ in MIGRATIONS)
 def check_database(path: str | Path, *, must_exist: bool) -> None:
     """StoreError, with what to do, unless ``path`` is a modemd database this version can use
     (or, ``must_exist`` false, nothing yet: it will be created)."""
+    if is_postgres(str(path)):
+        raise StoreError("PostgreSQL databases are not supported by this version of modemd yet")
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a database file (try {path / 'modemd.db'})")
