@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from modemd.store.db import connect
+
 CLUSTER_SCRIPT = Path(__file__).parent.parent / "scripts" / "pg-cluster"
 ENV = "MODEMD_TEST_PG"
 
@@ -63,3 +65,15 @@ def fresh_database(server: str, template: str = "template1") -> Iterator[str]:
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+TEMPLATE = "modemd_template"
+
+
+def migrated_template(server: str) -> str:
+    """Create database TEMPLATE on ``server`` with every migration applied; its name."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    connect(database_url(server, TEMPLATE)).close()
+    return TEMPLATE

@@ -19,7 +19,7 @@ def check_database(path: str | Path, *, must_exist: bool) -> None:
     """StoreError, with what to do, unless ``path`` is a modemd database this version can use
     (or, ``must_exist`` false, nothing yet: it will be created)."""
     if is_postgres(str(path)):
-        raise StoreError("PostgreSQL databases are not supported by this version of modemd yet")
+        return  # a server's database: connecting tells (``modemd db check``)
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a database file (try {path / 'modemd.db'})")
