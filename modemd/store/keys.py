@@ -83,6 +83,7 @@ def create_key(
             "revoked_at": None,
         }
     )
+    assert table.last_rowid is not None
     return _key(table.get(table.last_rowid)), secret
 
 
