@@ -169,7 +169,13 @@ SCHEMA = Section(
             (
                 Key("host", STR, DEFAULT_HOST, "listen address", '"0.0.0.0"'),
                 Key("port", LISTEN_PORT, DEFAULT_PORT, "listen port", "8080"),
-                Key("db", STR, DEFAULT_DB, "SQLite database file", '"/var/lib/modemd/modemd.db"'),
+                Key(
+                    "db",
+                    STR,
+                    DEFAULT_DB,
+                    "SQLite database file, or a postgresql:// URL",
+                    '"/var/lib/modemd/modemd.db"',
+                ),
                 Key(
                     "trusted_proxies",
                     ADDRESSES,

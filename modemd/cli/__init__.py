@@ -42,7 +42,8 @@ from modemd.store.files import check_database
     "--db",
     default=None,
     metavar="PATH",
-    help="SQLite database file [$MODEMD_DB, else server.db, else ./modemd.db]; created if absent.",
+    help="SQLite database file or postgresql:// URL [$MODEMD_DB, else server.db, else "
+    "./modemd.db]; a file is created if absent.",
 )
 @click.option("--simulate", type=int, default=None, help="Start N emulated modems in-process.")
 @click.option(

@@ -65,7 +65,8 @@ def db_option(fn: F) -> F:
         default=None,
         metavar="PATH",
         callback=_resolve_db,
-        help="SQLite database file [$MODEMD_DB, else server.db of the config, else ./modemd.db].",
+        help="SQLite database file or postgresql:// URL [$MODEMD_DB, else server.db of the "
+        "config, else ./modemd.db].",
     )(fn)
     return click.option(
         "--config",

@@ -67,6 +67,14 @@ def schema_version(path: str | Path) -> int:
         conn.close()
 
 
+def _not_postgres(db: str) -> None:
+    if is_postgres(db):
+        raise StoreError(
+            "modemd db backup/restore copy a SQLite file; back up a PostgreSQL database with "
+            "pg_dump and restore it with pg_restore (or psql)"
+        )
+
+
 def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
 
@@ -74,6 +82,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
 def backup(source: str | Path, target: str | Path) -> int:
     """Copy the database at ``source`` to the new file ``target`` (size in bytes), safe while
     the daemon writes: one read transaction sees one consistent state (WAL lets writers go on)."""
+    _not_postgres(str(source))
     source, target = Path(source), Path(target)
     check_database(source, must_exist=True)
     if target.exists():
@@ -106,6 +115,7 @@ def _copy(source: Path, target: Path) -> None:
 def restore(backup_file: str | Path, target: str | Path) -> Path | None:
     """Replace the database at ``target`` with ``backup_file`` (checked first); the database it
     replaces is kept beside it (returned). The daemon must be stopped: the caller checks."""
+    _not_postgres(str(target))
     backup_file, target = Path(backup_file), Path(target)
     check_database(backup_file, must_exist=True)
     check_database(target, must_exist=False)

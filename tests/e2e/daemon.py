@@ -23,7 +23,7 @@ READY_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 60.0
 
 
-def create_key(db: Path, ipn_url: str, pin: str = "4711") -> str:
+def create_key(db: Path | str, ipn_url: str, pin: str = "4711") -> str:
     out = subprocess.run(
         [
             *MODEMD,
