@@ -89,7 +89,10 @@ async def run_file(rows: int) -> dict[str, Any]:
             campaign_id = await _create(daemon.url, key, csv_file)
             validated = time.perf_counter()
             async with aiohttp.ClientSession() as session, asyncio.timeout(STEP_TIMEOUT_S):
-                while (await _show(session, daemon.url, key, campaign_id))["counts"]["not_queued"]:
+                while True:  # polled: the progress route is what a client watches
+                    shown = await _show(session, daemon.url, key, campaign_id)
+                    if not shown["counts"]["not_queued"]:
+                        break
                     await asyncio.sleep(0.05)
             queued = time.perf_counter()
     return {
@@ -111,22 +114,22 @@ async def run_mix(modems: int, latency_s: float, rows: int) -> dict[str, Any]:
     write_csv(csv_file, rows)
     key = await create_key(db)
     accepted: dict[str, float] = {}
-    async with emulated_bank(
-        modems, send_latency_s=(latency_s, latency_s), report_delay_s=0.5
-    ) as taps:
-        async with Daemon(db, [t.modem.port for t in taps]) as daemon:
-            await _create(daemon.url, key, csv_file)
-            sender = asyncio.create_task(_api_sends(daemon.url, key, accepted), name="api sends")
-            try:
-                await wait_until(
-                    lambda: sum(len(t.accepted_at) for t in taps) >= rows,
-                    taps[0].changed,
-                    rows / modems * latency_s * 2 + DRAIN_SLACK_S,
-                )
-            finally:
-                sender.cancel()
-                await asyncio.gather(sender, return_exceptions=True)
-            await wait_until(lambda: _all_sent(taps, accepted), taps[0].changed, DRAIN_SLACK_S)
+    async with (
+        emulated_bank(modems, send_latency_s=(latency_s, latency_s), report_delay_s=0.5) as taps,
+        Daemon(db, [t.modem.port for t in taps]) as daemon,
+    ):
+        await _create(daemon.url, key, csv_file)
+        sender = asyncio.create_task(_api_sends(daemon.url, key, accepted), name="api sends")
+        try:
+            await wait_until(
+                lambda: sum(len(t.accepted_at) for t in taps) >= rows,
+                taps[0].changed,
+                rows / modems * latency_s * 2 + DRAIN_SLACK_S,
+            )
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        await wait_until(lambda: _all_sent(taps, accepted), taps[0].changed, DRAIN_SLACK_S)
     latencies = _api_latencies(taps, accepted)
     return {
         "modems": modems,

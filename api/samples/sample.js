@@ -1,30 +1,46 @@
 #!/usr/bin/env node
-// modemd sample (Node.js 18+, built-ins only): send an SMS, verify an IPN signature.
+// modemd sample (Node.js 18+, built-ins only): send an SMS, send a CSV file as a campaign,
+// verify an IPN signature.
 //
 //   MODEMD_APIKEY=mdk_... node sample.js send +393331234567 "Hello"
+//   MODEMD_APIKEY=mdk_... node sample.js bulk clients.csv "Hello {name}"   (columns to,name)
 //   node sample.js verify < ipn-body.json   (headers in WEBHOOK_ID, WEBHOOK_TIMESTAMP,
 //                                            WEBHOOK_SIGNATURE; secret in MODEMD_IPN_SECRET)
 // Settings: MODEMD_URL, MODEMD_APIKEY, MODEMD_PIN, MODEMD_TO, MODEMD_MSG (or the arguments).
 "use strict";
 const crypto = require("node:crypto");
+const fs = require("node:fs");
 
 const URL_ = process.env.MODEMD_URL || "http://127.0.0.1:8080";
 const PIN = process.env.MODEMD_PIN || "YOUR_PIN";
 const TOLERANCE_S = 300; // Standard Webhooks: refuse signatures older or newer than 5 minutes
 
-// POST /api/v1/send; print the answer; true when accepted (status_code 1 or 2).
-async function send(to, msg) {
-  const response = await fetch(URL_.replace(/\/$/, "") + "/api/v1/send", {
+// POST to the API with the key; print the answer and return it parsed (errors are JSON too).
+async function call(path, body, type = "application/json") {
+  const response = await fetch(URL_.replace(/\/$/, "") + path, {
     method: "POST",
-    headers: {
-      "Content-Type": "application/json",
-      Authorization: "Bearer " + process.env.MODEMD_APIKEY,
-    },
-    body: JSON.stringify({ pin: PIN, to, msg }),
+    headers: { "Content-Type": type, Authorization: "Bearer " + process.env.MODEMD_APIKEY },
+    body,
   });
-  const answer = await response.json(); // errors carry a JSON body too
-  console.log(JSON.stringify(answer));
+  const raw = await response.text();
+  console.log(raw);
+  return JSON.parse(raw);
+}
+
+// POST /api/v1/send; true when accepted (status_code 1 or 2).
+async function send(to, msg) {
+  const answer = await call("/api/v1/send", JSON.stringify({ pin: PIN, to, msg }));
   return answer.status_code === "1" || answer.status_code === "2";
+}
+
+// POST a CSV file as a campaign (the answer is its validation report), then start it.
+async function bulk(file, template) {
+  const query = new URLSearchParams({ pin: PIN, template });
+  const draft = await call("/api/v1/campaigns?" + query, fs.readFileSync(file), "text/csv");
+  if (draft.response !== "200") return false;
+  const id = encodeURIComponent(draft.campaign.campaign_id);
+  const started = await call(`/api/v1/campaigns/${id}/start`, "");
+  return started.response === "200";
 }
 
 // True when body (a Buffer) is an IPN signed with secret (whsec_...) less than 5 min ago.
@@ -58,6 +74,9 @@ async function main(args) {
     const msg = args[2] || process.env.MODEMD_MSG || "Hello from modemd";
     return (await send(to, msg)) ? 0 : 1;
   }
+  if (mode === "bulk" && args.length > 2) {
+    return (await bulk(args[1], args[2])) ? 0 : 1;
+  }
   if (mode === "verify") {
     const env = process.env;
     const ok = verifyIpn(env.MODEMD_IPN_SECRET, env.WEBHOOK_ID || "", env.WEBHOOK_TIMESTAMP || "0",
@@ -65,7 +84,7 @@ async function main(args) {
     console.log(ok ? "valid" : "invalid");
     return ok ? 0 : 1;
   }
-  console.error("usage: node sample.js [send [TO [MSG]] | verify]");
+  console.error("usage: node sample.js [send [TO [MSG]] | bulk FILE TEMPLATE | verify]");
   return 2;
 }
 

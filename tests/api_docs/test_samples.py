@@ -1,5 +1,6 @@
 """Every sample of api/samples, as the CODE button serves it (pin filled in), sends a real SMS
-through the live daemon and tells a genuine IPN from a forged or stale one."""
+through the live daemon, sends a CSV file as a campaign, and tells a genuine IPN from a forged
+or stale one."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import base64
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,16 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from standardwebhooks.webhooks import Webhook
 
 from api_docs.live import Daemon, Ipn
+from api_docs.sample_build import require_toolchains, sample_command
 from modemd.api import docs
 from modemd.store.db import connect
 
 RUN_TIMEOUT_S = 60.0
-TOOLS = ("bash", "curl", "openssl", "python3", "php", "node", "go", "javac", "java")
+BULK_ROWS = 3  # a campaign per sample: the feature, not the throughput (bench/campaign.py)
 
 
 def _prepare(daemon: Daemon, lang: str, folder: Path) -> list[str]:
@@ -35,22 +35,7 @@ def _prepare(daemon: Daemon, lang: str, folder: Path) -> list[str]:
         timeout=10,
     )
     assert answer.status_code == 200, answer.text
-    source = folder / docs.SAMPLE_FILES[lang]
-    source.write_text(answer.text, "utf-8")
-    if lang == "go":
-        env = {**os.environ, "GOCACHE": str(folder / "gocache"), "GOPATH": str(folder / "gopath")}
-        subprocess.run(
-            ["go", "build", "-o", str(folder / "sample"), str(source)],
-            check=True,
-            env=env,
-            timeout=RUN_TIMEOUT_S,
-        )
-        return [str(folder / "sample")]
-    if lang == "java":
-        subprocess.run(["javac", "-d", str(folder), str(source)], check=True, timeout=RUN_TIMEOUT_S)
-        return ["java", "-cp", str(folder), "Sample"]
-    interpreter = {"curl": "bash", "python": "python3", "php": "php", "javascript": "node"}
-    return [interpreter[lang], str(source)]
+    return sample_command(lang, answer.text, folder)
 
 
 def _run(
@@ -86,9 +71,10 @@ def _sign(secret: str, ipn: Ipn, when: int) -> str:
 
 
 def _check_sample(daemon: Daemon, lang: str, to: str, folder: Path) -> str:
-    """Send through the sample, wait for its IPN, verify it with the sample; return a summary."""
-    folder.mkdir()
+    """Send through the sample, wait for its IPN, verify it with the sample, send a CSV file
+    as a campaign; return a summary."""
     command = _prepare(daemon, lang, folder)
+    _check_bulk(daemon, lang, command, to, folder)
     env = {"MODEMD_URL": daemon.url, "MODEMD_APIKEY": daemon.keys["local"]}
     code, out = _run(command, "send", to, f"hello from the {lang} sample", env=env)
     assert code == 0, f"{lang} send failed:\n{out}"
@@ -120,6 +106,31 @@ def _check_sample(daemon: Daemon, lang: str, to: str, folder: Path) -> str:
     return f"{lang}: sent, verified a reference signature"
 
 
+def _check_bulk(daemon: Daemon, lang: str, command: list[str], to: str, folder: Path) -> None:
+    """``sample bulk FILE TEMPLATE``: the campaign is validated, started, and each row's
+    number gets exactly one job, delivered, with the row's name in its text."""
+    numbers = [f"{to[:-4]}9{to[-1]}{row:02d}" for row in range(BULK_ROWS)]  # +39347000 9 n rr
+    csv_file = folder / "clients.csv"
+    csv_file.write_text("to,name\n" + "".join(f"{n},N{i}\n" for i, n in enumerate(numbers)))
+    env = {"MODEMD_URL": daemon.url, "MODEMD_APIKEY": daemon.keys["local"]}
+    code, out = _run(command, "bulk", str(csv_file), "Hello {name}", env=env)
+    assert code == 0, f"{lang} bulk failed:\n{out}"
+    answers = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert answers[0]["campaign"]["report"]["valid"] == BULK_ROWS, out
+    assert answers[-1]["campaign"]["state"] == "running", out
+    daemon.receiver.wait_for(lambda got: all(_delivered_to(n, got) for n in numbers), 60)
+    db = connect(daemon.db)
+    try:
+        marks = ",".join("?" * len(numbers))
+        jobs = db.execute(
+            f"SELECT to_number, message FROM jobs WHERE to_number IN ({marks}) ORDER BY to_number",
+            numbers,
+        ).fetchall()
+    finally:
+        db.close()
+    assert [tuple(job) for job in jobs] == [(n, f"Hello N{i}") for i, n in enumerate(numbers)]
+
+
 def _endpoint_secret(daemon: Daemon) -> str | None:
     """The local key's signing secret as the daemon stored it (until `keys create` shows it)."""
     try:
@@ -148,10 +159,7 @@ def _event(ipn: Ipn) -> dict[str, Any]:
 
 
 def test_every_sample_sends_and_verifies(daemon: Daemon, tmp_path: Path) -> None:
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing and not os.environ.get("CI"):
-        pytest.skip(f"toolchains missing (scripts/apt-packages installs them): {missing}")
-    assert not missing, f"CI lacks {missing}: scripts/apt-packages must list them"
+    require_toolchains()
     langs = list(docs.SAMPLE_FILES)
     numbers = {lang: f"+3934700{n:05d}" for n, lang in enumerate(langs)}
     with ThreadPoolExecutor(max_workers=len(langs)) as pool:
