@@ -177,6 +177,20 @@ SCHEMA = Section(
                     '"/var/lib/modemd/modemd.db"',
                 ),
                 Key(
+                    "host_id",
+                    STR,
+                    None,
+                    "this host's name among hosts sharing a PostgreSQL db (default: machine id)",
+                    '"cupboard-2"',
+                ),
+                Key(
+                    "host_lease_s",
+                    SECONDS,
+                    30.0,
+                    "a host sharing the db silent this long is dead: others take over",
+                    "30",
+                ),
+                Key(
                     "trusted_proxies",
                     ADDRESSES,
                     (),

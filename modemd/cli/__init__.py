@@ -45,6 +45,12 @@ from modemd.store.files import check_database
     help="SQLite database file or postgresql:// URL [$MODEMD_DB, else server.db, else "
     "./modemd.db]; a file is created if absent.",
 )
+@click.option(
+    "--host-id",
+    default=None,
+    help="This host's name among hosts sharing a PostgreSQL database [server.host_id, else "
+    "the machine id].",
+)
 @click.option("--simulate", type=int, default=None, help="Start N emulated modems in-process.")
 @click.option(
     "--simulate-phones", type=int, default=None, help="Start N emulated SMSGate phones in-process."
@@ -74,6 +80,7 @@ def serve(
     host: str | None,
     port: int | None,
     db: str | None,
+    host_id: str | None,
     simulate: int | None,
     simulate_phones: int | None,
     pin: str | None,
@@ -90,6 +97,7 @@ def serve(
             host=host,
             port=port,
             db=db,
+            host_id=host_id,
             simulate=simulate,
             simulate_phones=simulate_phones,
             simulate_pin=pin,

@@ -75,8 +75,9 @@ class Bank:
 
     async def start(self) -> None:
         """Recover from the last run, then refill the pools with queued jobs."""
-        await self.store.write(device_rows.mark_all_gone)
-        for job in await self.store.write(job_rows.recover_interrupted):
+        host = self.store.host_id  # several hosts: only this one's devices and jobs
+        await self.store.write(device_rows.mark_all_gone, host)
+        for job in await self.store.write(job_rows.recover_interrupted, host):
             log.warning("job %s was being sent when modemd stopped: outcome unknown", job.job_id)
         queued = await self.store.read(job_rows.queued_jobs)
         for job in queued:
@@ -102,6 +103,10 @@ class Bank:
             and w.state is not DeviceState.GONE
             and (id_device is None or id_device == w.device_id)
         ]
+
+    def device_ids(self) -> list[str]:
+        """The devices attached here now (not gone)."""
+        return [d for d, w in self.workers.items() if w.state is not DeviceState.GONE]
 
     def has_device(self, pin: str, device_id: str) -> bool:
         return bool(self.offers(pin, device_id))
@@ -141,7 +146,9 @@ class Bank:
         old_task = self._tasks.pop(info.device_id, None)
         if old_task is not None:  # the same modem, replugged: its old worker is ending
             await asyncio.gather(old_task, return_exceptions=True)
-        await self.store.write(device_rows.upsert_device, info, DeviceState.READY)
+        await self.store.write(
+            device_rows.upsert_device, info, DeviceState.READY, self.store.host_id
+        )
         worker = DeviceWorker(
             device,
             self.pool(info.pin),

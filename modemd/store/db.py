@@ -29,7 +29,7 @@ import sqlite_utils
 from modemd.errors import StoreError
 from modemd.store import dialect
 from modemd.store.location import is_postgres, redacted
-from modemd.store.pg import PgDatabase
+from modemd.store.pg import Listener, PgDatabase
 from modemd.store.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,13 @@ def private_file(path: Path) -> None:
 class Store:
     """Async front of the database; all SQL runs on one thread."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, host_id: str | None = None) -> None:
         self.path = str(path)  # a file, or a PostgreSQL URL
+        # PostgreSQL may be shared by several hosts: this one's id (None: SQLite, a lone host).
+        self.host_id = host_id if is_postgres(self.path) else None
+        self._listener: Listener | None = None
+        # Run on the loop when another host (or this one) made a job claimable (PostgreSQL).
+        self.on_queue_notify: list[Callable[[], None]] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
@@ -107,9 +112,21 @@ class Store:
         )
         self._thread.start()
         await asyncio.wrap_future(ready)
+        if is_postgres(self.path):
+            self._listener = Listener(
+                self.path, dialect.QUEUE_CHANNEL, lambda: loop.call_soon_threadsafe(self._notified)
+            )
+            self._listener.start()
+
+    def _notified(self) -> None:
+        for callback in self.on_queue_notify:
+            callback()
 
     async def close(self) -> None:
         """Finish queued work, then close the connection."""
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.stop)
+            self._listener = None
         if self._thread is None:
             return
         self._queue.put(_STOP)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from functools import lru_cache
+from typing import Any
 
 import psycopg
 
@@ -71,3 +72,24 @@ def ddl(sql: str) -> str:
     for pattern, replacement in _DDL_RULES:
         sql = pattern.sub(replacement, sql)
     return sql
+
+
+# -- what only PostgreSQL has (several hosts on one database) ------------------------------------
+
+QUEUE_CHANNEL = "modemd_queue"  # NOTIFY: a job became claimable (hosts wake their feeders)
+
+
+def is_postgres(db: object) -> bool:
+    return getattr(db, "dialect", "sqlite") == "postgresql"
+
+
+def skip_locked(db: object) -> str:
+    """The row-lock clause that lets hosts take different rows at once (SQLite: one writer,
+    nothing to skip)."""
+    return "FOR UPDATE SKIP LOCKED" if is_postgres(db) else ""
+
+
+def notify_queue(db: Any) -> None:
+    """Tell the other hosts, when this transaction commits, that a job may be claimed."""
+    if is_postgres(db):
+        db.execute(f"NOTIFY {QUEUE_CHANNEL}")

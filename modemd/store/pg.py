@@ -8,8 +8,10 @@ savepoints, ``COMMIT``), exactly as with the SQLite connection; SQL goes through
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -18,6 +20,8 @@ from psycopg.postgres import types as pg_types
 
 from modemd.store import dialect
 from modemd.store.location import redacted
+
+log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10  # libpq connect_timeout: a host down or unreachable fails, not hangs
 _INSERT_INTO = re.compile(r"^\s*INSERT INTO (\w+)", re.IGNORECASE)
@@ -224,3 +228,42 @@ class PgDatabase:
 
     def close(self) -> None:
         self.conn.close()
+
+
+LISTEN_POLL_S = 1.0  # how often the listener's thread looks whether it should stop
+RELISTEN_S = 2.0  # after a lost connection, listen again this much later
+
+
+class Listener:
+    """LISTEN on a channel on a connection of its own (its own thread); ``callback`` is called
+    on that thread for each NOTIFY, and once after every reconnection (something may have been
+    missed meanwhile)."""
+
+    def __init__(self, url: str, channel: str, callback: Callable[[], object]) -> None:
+        self.url = url
+        self.channel = channel
+        self.callback = callback
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"listen {channel}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+                ) as conn:
+                    conn.execute(f"LISTEN {self.channel}")
+                    self.callback()
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=LISTEN_POLL_S):
+                            self.callback()
+            except psycopg.Error as exc:
+                log.warning("LISTEN %s on %s: %s", self.channel, redacted(self.url), exc)
+                self._stop.wait(RELISTEN_S)

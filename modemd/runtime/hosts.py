@@ -1,0 +1,62 @@
+"""This host among the hosts sharing one PostgreSQL database: it beats (with the devices it
+holds) a few times per lease, and takes over after any host that stopped beating."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from modemd.store import hosts as host_rows
+from modemd.store.db import Store
+
+log = logging.getLogger(__name__)
+
+BEATS_PER_LEASE = 3  # a host misses two beats before the others call it dead
+MACHINE_ID = Path("/etc/machine-id")  # systemd's: stable per installation, unique per machine
+
+
+def default_host_id() -> str:
+    """The machine id (two hosts on one machine must each be given their own)."""
+    try:
+        return MACHINE_ID.read_text().strip() or "localhost"
+    except OSError:
+        return "localhost"
+
+
+class HostKeeper:
+    """Owns one task (``run``): heartbeat and takeover of dead hosts."""
+
+    def __init__(
+        self,
+        store: Store,
+        host_id: str,
+        devices: Callable[[], list[str]],
+        *,
+        lease_s: float = host_rows.DEFAULT_LEASE_S,
+        on_takeover: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.host_id = host_id
+        self.devices = devices  # ids of the devices this host holds now
+        self.lease_s = lease_s
+        self.on_takeover = on_takeover
+
+    async def beat(self) -> None:
+        await self.store.write(host_rows.beat, self.host_id, self.devices())
+
+    async def run(self) -> None:
+        """Beat and watch until cancelled."""
+        while True:
+            await self.beat()
+            dead = await self.store.write(host_rows.take_over_dead, self.host_id, self.lease_s)
+            for host in dead:
+                log.warning(
+                    "host %s silent for %.0f s: its sending jobs are unknown, its devices gone",
+                    host,
+                    self.lease_s,
+                )
+            if dead and self.on_takeover is not None:
+                self.on_takeover()
+            await asyncio.sleep(self.lease_s / BEATS_PER_LEASE)
