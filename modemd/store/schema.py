@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
+from modemd.errors import StoreError
 from modemd.store import dialect
+from modemd.store.files import schema_version
+from modemd.store.location import is_postgres as is_postgres_url
+from modemd.store.location import redacted
 from modemd.store.migrations import MIGRATIONS
+from modemd.store.pg import PgDatabase
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +38,6 @@ PG_REWRITES: dict[int, list[tuple[str, str]]] = {
 }
 
 
-def is_postgres(db: Any) -> bool:
-    return getattr(db, "dialect", "sqlite") == "postgresql"
-
-
 def statements(version: int, sql: str, postgres: bool) -> list[str]:
     """Migration ``version``'s statements for one engine."""
     found = [s for s in sql.split(";") if s.strip()]
@@ -49,7 +51,7 @@ def statements(version: int, sql: str, postgres: bool) -> list[str]:
 def migrate(db: Any) -> list[int]:
     """Apply the migrations this database lacks, each in its own transaction."""
     conn = db.conn
-    postgres = is_postgres(db)
+    postgres = dialect.is_postgres(db)
     if postgres:
         conn.execute("SELECT pg_advisory_lock(?)", [MIGRATION_LOCK])
     try:
@@ -87,3 +89,32 @@ def _apply(conn: Any, postgres: bool) -> list[int]:
         log.info("migration %d applied: %s", version, name)
         applied.append(version)
     return applied
+
+
+def version(db: Any) -> int:
+    """The highest migration applied (0: none)."""
+    if dialect.is_postgres(db):
+        found = db.execute("SELECT to_regclass('schema_migrations')").fetchone()
+    else:
+        found = db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+    if found is None or found[0] is None:
+        return 0
+    row = db.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def stored_version(location: str) -> int:
+    """The schema version at ``location`` (a file or a PostgreSQL URL), read without migrating;
+    StoreError when it cannot be opened."""
+    if not is_postgres_url(location):
+        return schema_version(location) if Path(location).exists() else 0
+    try:
+        db = PgDatabase(location)
+    except dialect.DATABASE_ERRORS as exc:
+        raise StoreError(f"cannot open {redacted(location)}: {exc}") from exc
+    try:
+        return version(db)
+    finally:
+        db.close()
