@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 
 PIN = "7"  # pool label of every benchmark modem
 READY_TIMEOUT_S = 120.0  # 64 modems initialise concurrently; far more than they ever need

@@ -18,10 +18,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from modemd.drivers.phone import PhoneDriver, PhoneTimings
-from modemd.drivers.phone_protocol import Pacer
+from modemd.drivers.phone import PhoneDriver
+from modemd.drivers.phone_protocol import Pacer, PhoneTimings
 from modemd.drivers.serial_at import SerialAtDriver
-from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.emulators.phone import EmulatedPhone, PhoneProfile
 from modemd.model import DeliveryReport
 

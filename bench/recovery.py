@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from modemd.drivers import registry
 from modemd.emulators.faults import FAULT_SIM_PIN, FaultKind
-from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import DeviceState
 from modemd.runtime.bank import Bank
 from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings

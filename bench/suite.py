@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import accept, backlog, campaign, dispatch, footprint, harness
+from bench import accept, backlog, campaign, dispatch, footprint, harness, inbound
 from bench.harness import workdir
 
 RESULTS = Path(__file__).parent / "results"
@@ -73,6 +73,8 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("bare_cpu_ms", "  bare CPU per request", "ms", "", None),
     ("ipn_p50_ms", "IPN report URC -> POST, p50", "ms", "", None),
     ("ipn_p99_ms", "IPN report URC -> POST, p99", "ms", "<= 100", lambda v: v <= 100),
+    ("inbound_p50_ms", "inbound +CMTI -> sms.received POST, p50", "ms", "", None),
+    ("inbound_p99_ms", "inbound +CMTI -> sms.received POST, p99", "ms", "", None),
     ("ready_s_64", "time to ready, 64 modems", "s", "", None),
     ("rss_mb_64_idle", "RSS, 64 idle modems", "MB", "<= 100", lambda v: v <= 100),
     ("cpu_percent_64_idle", "  CPU, 64 idle", "%", "", None),
@@ -142,6 +144,10 @@ async def _campaign_mix(size: Size, _profile: Path | None) -> dict[str, Any]:
     }
 
 
+async def _inbound(size: Size, _profile: Path | None) -> dict[str, Any]:
+    return await inbound.run(size.dispatch_jobs // 4)
+
+
 Scenario = Callable[[Size, Path | None], Awaitable[dict[str, Any]]]
 SCENARIOS: dict[str, Scenario] = {
     "footprint": _footprint,
@@ -151,6 +157,7 @@ SCENARIOS: dict[str, Scenario] = {
     "backlog-100ms": _backlog_100ms,
     "campaign-file": _campaign_file,
     "campaign-mix": _campaign_mix,
+    "inbound": _inbound,
 }
 
 

@@ -8,6 +8,8 @@ ModemdError
 └── DeviceError                  anything a device did wrong
     ├── PortClosedError          the port went away (unplug, EIO)
     ├── DeviceTimeoutError       no final result within the command's timeout
+    ├── NoPromptError            no "> " for a command with a body: nothing of it was sent
+    ├── NoFinalResultError       the body went out, no final result came: outcome unknown
     ├── ModemCommandError        final ERROR / +CME ERROR / +CMS ERROR (``code``)
     │   └── SimLockedError       the SIM needs a person (none, PIN missing or wrong, PUK)
     └── SendError                a send failed; ``outcome_known`` False: the network may have it
@@ -53,6 +55,14 @@ class PortClosedError(DeviceError):
 
 class DeviceTimeoutError(DeviceError):
     """A command got no final result in time."""
+
+
+class NoPromptError(DeviceError):
+    """A command that takes a body (AT+CMGS) got no ``> `` prompt: nothing was sent."""
+
+
+class NoFinalResultError(DeviceError):
+    """The body went out after ``> `` and no final result came: the modem may have sent it."""
 
 
 class ModemCommandError(DeviceError):

@@ -210,6 +210,7 @@ class EventType(enum.StrEnum):
     SMS_CANCELLED = "sms.cancelled"
     CAMPAIGN_PROGRESS = "campaign.progress"
     CAMPAIGN_DONE = "campaign.done"
+    SMS_RECEIVED = "sms.received"  # an inbound SMS answering one of the key's jobs
     DEVICE_FAILED = "device.failed"  # the recovery ladder gave up on a device
     DEVICE_RECOVERED = "device.recovered"  # a device answers again (after which step)
 
@@ -301,6 +302,28 @@ class DeliveryReport:
     outcome: DeliveryOutcome
     detail: str  # in plain words for logs and errors: "TP-Status 0x45", "app: Failed (...)"
     network_status: int | None = None  # the network's own code when it gave one (TP-Status)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A received SMS, whole (its parts joined) or what arrived of it, in model terms."""
+
+    # The same message read twice (a crash before AT+CMGD, an SMSC retry, the phone app's
+    # duplicate) has the same key: the store keeps it once.
+    natural_key: str
+    sender: str  # "+<E.164>", other digits as received, or an alphanumeric name
+    text: str | None  # None for 8-bit data
+    data: bytes | None  # 8-bit data; None for text
+    encoding: str  # gsm7 | ucs2 | 8bit
+    parts: int  # parts the message announced
+    missing: tuple[int, ...] = ()  # parts that never came: delivered incomplete
+    sent_at: float | None = None  # when the SMSC took it (SCTS), Unix seconds
+    flash: bool = False  # class 0: meant for the screen, not the inbox
+    raw: tuple[str, ...] = ()  # the PDUs as received, for the record
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.missing)
 
 
 @dataclass(frozen=True, slots=True)

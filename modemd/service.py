@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
+from pathlib import Path
 
 from modemd.api.adminsocket import start_admin_socket
 from modemd.api.app import create_app, start_site
@@ -14,13 +16,16 @@ from modemd.api.auth import api_config
 from modemd.api.simulator import EmulatedDevices
 from modemd.api.tls import server_context
 from modemd.config import PhoneConfig, PortConfig, Settings
+from modemd.conversations.engine import Inbound
 from modemd.drivers import registry
-from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.emulators.phone import EmulatedPhoneBank
 from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
 from modemd.hardware.usb_reset import usb_reset
+from modemd.model import InboundSms
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe.metrics import Metrics
 from modemd.quiet import quiet_hours
@@ -30,6 +35,7 @@ from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
 from modemd.runtime.feeder import Feeder
 from modemd.runtime.hosts import HostKeeper, default_host_id
+from modemd.runtime.inbound import InboundListener
 from modemd.runtime.recovery import RecoverySettings
 from modemd.runtime.retention import prune_forever
 from modemd.runtime.scheduler import Scheduler
@@ -88,11 +94,13 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     emulators: EmulatedBank | None = None
     phone_emulators: EmulatedPhoneBank | None = None
     metrics = Metrics(pacing=settings.pacing_of)
+    pools = settings.option("pools") or {}
     resetter = UsbResetter()
     bank = Bank(
         store,
         pacing=settings.pacing_of,
         observer=metrics,
+        country=lambda pin: (pools.get(pin) or {}).get("country"),
         recovery=recovery_settings(settings),
         usb_reset=resetter,
     )
@@ -114,6 +122,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     scheduler = Scheduler(store, campaigns)
     time_tasks: list[asyncio.Task[None]] = []
     talk = Conversations.from_pools(store, bank, settings.option("pools"))
+    bank.inbound_listeners.append(_to_conversations(talk))
     talk_task: asyncio.Task[None] | None = None
     runner = None
     try:
@@ -139,7 +148,11 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         ports = list(settings.devices)
         if settings.simulate:
             emulators = EmulatedBank.create(
-                settings.simulate, record=settings.record, identities_of=settings.host_id
+                settings.simulate,
+                record=settings.record,
+                # SIM memory beside a SQLite file; on a database server, in memory only.
+                storage_dir=None if shared else Path(settings.db).parent,
+                identities_of=settings.host_id,
             )
             await emulators.start()
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
@@ -257,6 +270,15 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await _shutdown_step("emulated phones", phone_emulators.close())
         await _shutdown_step("store", store.close())
         log.info("stopped")
+
+
+def _to_conversations(talk: Conversations) -> InboundListener:
+    """Each stored inbound SMS goes through the conversation engine (rules, opt-out, surveys)."""
+
+    def listener(pin: str, sender: str, device_id: str, sms: InboundSms) -> Awaitable[object]:
+        return talk.on_inbound(Inbound(pin, sender, sms.text or "", device_id, time.time()))
+
+    return listener
 
 
 def _replugged(

@@ -62,12 +62,6 @@ def modules() -> dict[str, set[str]]:
     return {m: {n for n in names if n in found and n != m} for m, names in found.items()}
 
 
-# Landed before this test by the conversations work (a held reply's parts are counted in the
-# store); listed so nothing else comes in meanwhile. Fix: the engine's Reply carries its parts
-# and encoding (and the held row keeps them); then this entry goes.
-NOT_YET_FIXED = {"modemd.store.replies imports modemd.sms.encoding"}
-
-
 @pytest.mark.parametrize(("folder", "banned", "why"), FORBIDDEN, ids=[f[0] for f in FORBIDDEN])
 def test_folder_does_not_import(folder: str, banned: tuple[str, ...], why: str) -> None:
     wrong = sorted(
@@ -77,7 +71,7 @@ def test_folder_does_not_import(folder: str, banned: tuple[str, ...], why: str) 
         for name in names
         if any(name == b or name.startswith(b + ".") for b in banned)
     )
-    assert sorted(set(wrong) - NOT_YET_FIXED) == [], f"{why}: {wrong}"
+    assert wrong == [], f"{why}: {wrong}"
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -115,35 +109,13 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# Issue 13 point 5 names this circle; it is not broken yet (phone_http needs AppState from
-# phone at run time, phone imports phone_http when it starts). Listed so that no other circle can
-# come in meanwhile; the test fails once it is gone, so this line goes with it.
-NOT_YET_BROKEN = [
-    ["modemd.emulators.phone", "modemd.emulators.phone_http", "modemd.emulators.phone_webhooks"]
-]
-
-
 def test_no_import_circles() -> None:
-    assert [c for c in cycles(modules()) if c not in NOT_YET_BROKEN] == []
-
-
-def test_listed_circles_still_exist() -> None:
-    found = cycles(modules())
-    for circle in NOT_YET_BROKEN:
-        assert circle in found, f"{circle} is broken: remove it from NOT_YET_BROKEN"
+    assert cycles(modules()) == []
 
 
 def test_the_cycle_finder_finds_cycles() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
-
-
-def test_listed_exceptions_still_exist() -> None:
-    """An exception that is fixed must leave the lists above (they only ever shrink)."""
-    names = all_imports()
-    for entry in NOT_YET_FIXED:
-        module, _, name = entry.split()
-        assert name in names[module], f"{entry} is fixed: remove it from NOT_YET_FIXED"
 
 
 def test_no_private_name_crosses_a_folder() -> None:

@@ -15,15 +15,8 @@ from typing import Any
 import pytest
 import serial
 
-from modemd.emulators.modem import (
-    EmulatedBank,
-    EmulatedModem,
-    LineState,
-    ModemProfile,
-    PortState,
-    SendRecorder,
-    serve,
-)
+from modemd.emulators.modem import EmulatedModem, LineState, ModemProfile, PortState, SendRecorder
+from modemd.emulators.modem_bank import EmulatedBank, serve
 from modemd.emulators.profile import emulated_identity
 from modemd.sms import pdu
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.modem_bank import EmulatedBank
 
 ANSWER_TIMEOUT_S = 2.0  # upper bound only: the answer comes in milliseconds
 

@@ -15,7 +15,8 @@ from hardware.testbed import until
 from modemd.drivers import registry
 from modemd.drivers.serial_at import Timeouts
 from modemd.emulators.faults import FAULT_SIM_PIN, FaultKind
-from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.errors import DeviceError
 from modemd.hardware.doctor import recovery_findings
 from modemd.hardware.usb_reset import usb_reset

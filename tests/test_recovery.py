@@ -13,7 +13,8 @@ from hardware.testbed import until
 
 from modemd.at.transaction import Command
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
-from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.errors import ModemCommandError, SendError
 from modemd.model import DeviceLife, DeviceState, Job, JobState, Pacing
 from modemd.runtime.bank import Bank

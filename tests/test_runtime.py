@@ -10,7 +10,7 @@ import pytest
 
 from modemd.drivers import registry
 from modemd.drivers.serial_at import Timeouts
-from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import DeviceState, Job, JobState
 from modemd.runtime.bank import Bank
 from modemd.store import events, jobs, keys

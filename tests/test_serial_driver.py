@@ -12,7 +12,8 @@ import pytest
 from modemd.at import commands as at
 from modemd.at.transaction import Command
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
-from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.errors import DeviceError, ModemCommandError, SendError
 from modemd.model import DeliveryReport
 
@@ -225,8 +226,8 @@ async def test_garbage_from_the_modem_does_not_break_the_driver(
     h = await emulate()
     driver = h.build()
     await driver.open()
-    for event in driver._parser.feed(b'\r\n\xff\xfe+CDS: 3\r\nZZ\r\n+CDS: 6,1,"x\r\n'):
-        driver._dispatch(event)  # what a noisy line would deliver
+    for event in driver._at._parser.feed(b'\r\n\xff\xfe+CDS: 3\r\nZZ\r\n+CDS: 6,1,"x\r\n'):
+        driver._at._dispatch(event)  # what a noisy line would deliver
     assert h.reports == []
     await driver.send_sms("+31612345678", "still fine")
     assert h.modem.accepted[-1].text == "still fine"

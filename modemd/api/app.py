@@ -17,6 +17,7 @@ from modemd.api import (
     conversations,
     docs,
     health,
+    inbox,
     ipn_routes,
     phone_hooks,
     schedules,
@@ -162,6 +163,7 @@ def create_app(
     ipn_routes.add_routes(app, store, bank, _key_of)  # issue 5: dead letters, replay, retry
     docs.add_routes(app, _key_of)  # issue 6: /openapi.json, /docs, /api/v1/samples/{lang}
     phone_hooks.add_routes(app, bank)  # issue 10: phone webhooks, hints to poll at once
+    inbox.add_routes(app, store, _key_of)  # issue 14: received SMS
     health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
     console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
     conversations.add_routes(app, _key_of, bank)  # issue 15: lists, opt-outs, rules, surveys

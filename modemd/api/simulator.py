@@ -1,64 +1,33 @@
 """The simulator API, only with ``--simulate``: ``/simulator/v1/...`` drives the emulated
 devices of a running demo so that a person can watch modemd react (the routes do not exist
-otherwise). Taken with an API key of the device's pool (``?apikey=`` or Bearer) or as admin
-(the admin socket, or ``Authorization: Bearer <admin_token>``)."""
+otherwise).
+
+``POST /simulator/v1/devices/{device_id}/fault`` gives an emulated modem a fault.
+
+``POST /simulator/v1/mo`` ``{"from", "text", "device_id"?}`` texts the bank: a 2xx means the
+emulated network has put the message in an emulated modem's SIM memory (which outlives the
+daemon). The modem is one of the caller's pool (any pool for the admin).
+
+Both take an API key of the pool (``?apikey=`` or Bearer) or the admin (the admin socket, or
+``Authorization: Bearer <admin_token>``).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from modemd.api.auth import admin_actor, caller_ip
+from modemd.api.keyed import Authenticate, problem, text_field
 from modemd.emulators.faults import FaultKind
 from modemd.emulators.modem import EmulatedModem
-from modemd.model import ApiKey
 
 log = logging.getLogger(__name__)
 
-KeyOf = Callable[[web.Request], Awaitable[ApiKey | web.Response]]
-
-
-def _problem(status: int, message: str) -> web.Response:
-    return web.json_response({"response": str(status), "message": message}, status=status)
-
-
-def add_routes(app: web.Application, simulated: EmulatedDevices, key_of: KeyOf) -> None:
-    """``POST /simulator/v1/devices/{device_id}/fault``."""
-
-    async def inject_fault(request: web.Request) -> web.Response:
-        device_id = request.match_info["device_id"]
-        device = simulated.device(device_id)
-        if admin_actor(request) is None:
-            key = await key_of(request)
-            if isinstance(key, web.Response):
-                return key
-            if device is not None and key.pin != simulated.pin_of(device_id):
-                device = None  # another pool's device: as if it did not exist
-        if device is None:
-            return _problem(404, f"no emulated device {device_id} in this pool")
-        try:
-            body = json.loads((await request.read()).decode("utf-8") or "{}")
-            kind = FaultKind(body["kind"]) if isinstance(body, dict) else None
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
-            kind = None
-        if kind is None:
-            kinds = ", ".join(k.value for k in FaultKind)
-            return _problem(400, f'the body must be {{"kind": ...}} with one of: {kinds}')
-        log.warning("simulator: fault %s on %s (from %s)", kind, device_id, caller_ip(request))
-        device.inject(kind)
-        return web.json_response(
-            {
-                "response": "200",
-                "device_id": device_id,
-                "kind": kind.value,
-                "active": simulated.active_faults(device_id),
-            }
-        )
-
-    app.router.add_post("/simulator/v1/devices/{device_id}/fault", inject_fault)
+MAX_TEXT_CHARS = 1600  # ten concatenated parts of GSM-7: plenty for a demo
+MAX_SENDER_CHARS = 20
 
 
 class EmulatedDevices:
@@ -76,3 +45,88 @@ class EmulatedDevices:
 
     def active_faults(self, device_id: str) -> list[str]:
         return sorted(self._modems[device_id].faults.active)
+
+    def deliver_mo(self, sender: str, text: str, device_id: str | None, key_pin: str) -> str:
+        """The emulated network stores an SMS in a modem of ``key_pin`` (the named one, else
+        the one with the fewest messages waiting); LookupError: no such modem in that pool."""
+        modems = [m for m in self._modems.values() if device_id in (None, m.profile.imei)]
+        if key_pin != self._pin or not modems:
+            raise LookupError(f"no emulated modem {device_id or ''} in pool {key_pin}".strip())
+        modem = modems[0] if device_id else min(modems, key=lambda m: len(m.network.waiting))
+        modem.network.send(sender, text)
+        return modem.profile.imei
+
+
+def add_routes(app: web.Application, simulated: EmulatedDevices, key_of: Authenticate) -> None:
+    """``POST /simulator/v1/devices/{device_id}/fault`` and ``POST /simulator/v1/mo``."""
+
+    async def pool_of(request: web.Request) -> str | web.Response | None:
+        """The caller's pool; None for the admin (every pool); an answer when refused."""
+        if admin_actor(request) is not None:
+            return None
+        key = await key_of(request)
+        return key if isinstance(key, web.Response) else key.pin
+
+    async def inject_fault(request: web.Request) -> web.Response:
+        device_id = request.match_info["device_id"]
+        device = simulated.device(device_id)
+        pin = await pool_of(request)
+        if isinstance(pin, web.Response):
+            return pin
+        if device is not None and pin is not None and pin != simulated.pin_of(device_id):
+            device = None  # another pool's device: as if it did not exist
+        if device is None:
+            return problem(404, f"no emulated device {device_id} in this pool")
+        try:
+            body = json.loads((await request.read()).decode("utf-8") or "{}")
+            kind = FaultKind(body["kind"]) if isinstance(body, dict) else None
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
+            kind = None
+        if kind is None:
+            kinds = ", ".join(k.value for k in FaultKind)
+            return problem(400, f'the body must be {{"kind": ...}} with one of: {kinds}')
+        log.warning("simulator: fault %s on %s (from %s)", kind, device_id, caller_ip(request))
+        device.inject(kind)
+        return web.json_response(
+            {
+                "response": "200",
+                "device_id": device_id,
+                "kind": kind.value,
+                "active": simulated.active_faults(device_id),
+            }
+        )
+
+    async def mo(request: web.Request) -> web.Response:
+        """The emulated network delivers an SMS from ``from`` to a modem of the caller's pool."""
+        pin = await pool_of(request)
+        if isinstance(pin, web.Response):
+            return pin
+        try:
+            sender, text, device_id = _mo_fields(await request.read())
+            device = simulated.deliver_mo(sender, text, device_id, pin or simulated.pin_of(""))
+        except ValueError as exc:
+            return problem(400, str(exc))
+        except LookupError as exc:
+            return problem(404, str(exc))
+        log.info("simulator: SMS from %s to %s (from %s)", sender, device, caller_ip(request))
+        body = {"response": "202", "message": "stored in the emulated SIM", "device_id": device}
+        return web.json_response(body, status=202)
+
+    app.router.add_post("/simulator/v1/devices/{device_id}/fault", inject_fault)
+    app.router.add_post("/simulator/v1/mo", mo)
+
+
+def _mo_fields(raw: bytes) -> tuple[str, str, str | None]:
+    """``from``, ``text`` and ``device_id`` of a /simulator/v1/mo body; ValueError says why not."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError("the body must be a JSON object") from exc
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    sender = text_field(data, "from", required=True) or ""
+    text = text_field(data, "text", required=True) or ""
+    device_id = text_field(data, "device_id")
+    if len(sender) > MAX_SENDER_CHARS or len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"'from' takes {MAX_SENDER_CHARS} and 'text' {MAX_TEXT_CHARS} characters")
+    return sender, text, device_id

@@ -30,7 +30,6 @@ NEW_MESSAGE_INDICATIONS = Command("AT+CNMI=2,1,0,1,0")
 LIST_ALL_PDU = Command("AT+CMGL=4", prefix="+CMGL:")  # every stored message, PDU mode
 KEEP_LINK_OPEN = Command("AT+CMMS=1")  # 27.005: keep the relay link open between sends
 
-CTRL_Z = b"\x1a"
 ESC = b"\x1b"
 
 
@@ -49,6 +48,27 @@ def delete_message(index: int) -> Command:
 
 
 _CDSI = re.compile(r'^\+CDSI:\s*"?(\w+)"?\s*,\s*(\d+)')
+
+
+_CMTI = re.compile(r'^\+CMTI:\s*"?([A-Z]{2})"?\s*,\s*(\d+)')
+_CPMS = re.compile(r"^(\d+)\s*,\s*(\d+)")
+MEMORY_FULL_URCS = ("^SMMEMFULL",)  # Huawei says so; most say nothing until +CMS ERROR: 322
+STORAGE_SIM = Command('AT+CPMS="SM","SM","SM"', prefix="+CPMS:")  # read, write, receive: SIM
+
+
+def parse_cmti(line: str) -> int | None:
+    """``+CMTI: "SM",3`` -> 3 (a new message stored at index 3)."""
+    match = _CMTI.match(line)
+    return int(match.group(2)) if match else None
+
+
+def parse_storage(responses: list[str]) -> tuple[int, int] | None:
+    """``+CPMS: <used1>,<total1>,...`` -> (used, total) of the first memory."""
+    for value in responses:
+        match = _CPMS.match(value.strip())
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    return None
 
 
 def parse_cdsi(line: str) -> int | None:

@@ -51,6 +51,7 @@ URC_PREFIXES: tuple[str, ...] = (
     "+CDS:",
     "+CDSI:",
     "+CMTI:",
+    "^SMMEMFULL",
     "+CMT:",
     "+CBM:",
     "+CUSD:",

@@ -25,7 +25,7 @@ from modemd.cli.common import (
     open_db,
     run_until_interrupted,
 )
-from modemd.emulators import modem as emulated_modem
+from modemd.emulators import modem_bank as emulated_modem
 from modemd.errors import ConfigError
 from modemd.observe import logs
 from modemd.store import devices as device_rows
@@ -199,6 +199,7 @@ from modemd.cli import (  # noqa: E402,F401  (register their commands)
     console,
     database,
     hardware,
+    inbox,
     ipn,
     jobs,
     keys,

@@ -38,6 +38,12 @@ class Question:
         return {k: v for k, v in asdict(self).items() if v not in (None, {})}
 
 
+def reply_size(text: str) -> tuple[int, str]:
+    """The SMS parts and encoding of a reply's text: what its job is recorded with."""
+    split = split_message(text)
+    return split.count, split.encoding.value
+
+
 def fits(text: str, what: str) -> str:
     """``text`` if it fits in ``MAX_PARTS`` SMS parts, else ``ValueError`` naming ``what``."""
     parts = split_message(text).count

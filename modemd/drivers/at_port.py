@@ -1,9 +1,9 @@
 """A serial port that speaks AT: non-blocking pyserial on the asyncio loop, one command in flight.
 
 The port's fd is watched with ``loop.add_reader`` (no thread, no polling); bytes go through the
-sans-IO framer (``modemd.at.parser``) and each line to the command in flight
-(``modemd.at.transaction``). Subclasses (the modem driver) get URCs and the port's death through
-two hooks, ``_handle_urc`` and ``_lost``.
+sans-IO framer (``modemd.at.parser``) and each line, and the ``> `` prompt, to the command in
+flight (``modemd.at.transaction``). The modem driver holds one ``AtPort`` and learns of URCs and
+of the port's death through two callbacks; it runs commands with ``command`` and ``exchange``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,19 @@ import contextlib
 import logging
 import os
 import termios
+from collections.abc import Callable
 
 import serial
 
 from modemd.at.parser import AtParser, Line, Prompt, Urc
-from modemd.at.transaction import Command, Disposition, Transaction
-from modemd.errors import DeviceTimeoutError, ModemCommandError, PortClosedError
+from modemd.at.transaction import Command, Disposition, Phase, Transaction
+from modemd.errors import (
+    DeviceTimeoutError,
+    ModemCommandError,
+    NoFinalResultError,
+    NoPromptError,
+    PortClosedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +34,24 @@ BAUDRATE = 115200  # USB modems ignore it; RS-232 modems (SIM800 boards) default
 FINAL_GRACE_S = 0.5  # wait for the OK some modems omit (Wavecom "+CPIN: READY" without OK)
 
 
-class AtPort:
-    """Port I/O and command transactions; what the commands mean is the subclass's."""
+ESC = b"\x1b"  # aborts a half-typed SMS body (27.005 3.5.1)
 
-    def __init__(self, port: str, command_timeout_s: float) -> None:
+
+class AtPort:
+    """Port I/O and command transactions; what the commands mean is the driver's."""
+
+    def __init__(
+        self,
+        port: str,
+        command_timeout_s: float,
+        *,
+        on_urc: Callable[[Urc], None] | None = None,
+        on_lost: Callable[[], None] | None = None,
+    ) -> None:
         self.port = port
         self.command_timeout_s = command_timeout_s
+        self._on_urc = on_urc
+        self._on_lost = on_lost
         self._serial: serial.Serial | None = None
         self._parser = AtParser()
         self._lock = asyncio.Lock()  # one command in flight
@@ -58,7 +77,8 @@ class AtPort:
             self._serial.reset_input_buffer()
         asyncio.get_running_loop().add_reader(self._serial.fileno(), self._on_readable)
 
-    def _close_port(self) -> None:
+    def close(self) -> None:
+        """Stop reading and close the port; idempotent."""
         if self._serial is None:
             return
         ser, self._serial = self._serial, None
@@ -68,7 +88,7 @@ class AtPort:
         with contextlib.suppress(serial.SerialException, OSError):
             ser.close()
         self._tx_done.set()
-        self._prompt.set()
+        self._prompt.set()  # wakes a wait for the prompt: it learns the port closed
 
     def _on_readable(self) -> None:
         ser = self._serial
@@ -89,17 +109,18 @@ class AtPort:
         if self._closed:
             return
         log.warning("%s: port lost (%s)", self.port, why)
-        self._close_port()
-        self._lost()
+        self.close()
+        if self._on_lost is not None:
+            self._on_lost()
 
-    def _lost(self) -> None:
-        """Hook: the port died under us (after it is closed)."""
+    async def reopen(self) -> None:
+        """Close and open again, once the command in flight is over (or timed out)."""
+        async with self._lock:
+            self.close()
+            self.open_port()
 
-    def _handle_urc(self, urc: Urc) -> None:
-        """Hook: an unsolicited result code arrived."""
-        log.debug("%s: URC %r", self.port, urc.text)
-
-    def _write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> None:
+        """Write raw bytes now (ESC), outside any transaction."""
         ser = self._serial
         if ser is None or self._closed:
             raise PortClosedError(f"{self.port}: port is closed")
@@ -115,24 +136,34 @@ class AtPort:
         except (serial.SerialException, OSError) as exc:
             raise PortClosedError(f"{self.port}: write failed: {exc}") from exc
 
-    # -- framing -> transactions ----------------------------------------------------------
-
     def _dispatch(self, event: Line | Prompt | Urc) -> None:
         if isinstance(event, Prompt):
-            self._prompt.set()
+            body = self._tx.on_prompt() if self._tx is not None else None
+            if body is not None:
+                self._prompt.set()
+                # At once, on the loop: the modem waits for it. A closed port: the command's
+                # wait learns it.
+                with contextlib.suppress(PortClosedError):
+                    self.write(body)
+            else:
+                log.debug("%s: unexpected '> '", self.port)
         elif isinstance(event, Urc):
-            self._handle_urc(event)
+            self._urc(event)
         elif self._tx is None:
             if event.text not in ("OK",):
-                self._handle_urc(Urc(event.text))  # +CREG: 1 and other URCs of no fixed prefix
+                self._urc(Urc(event.text))  # +CREG: 1 and other URCs of no fixed prefix
         else:
             disposition = self._tx.on_line(event.text)
             if disposition is Disposition.FINAL:
                 self._tx_done.set()
             elif disposition is Disposition.UNSOLICITED:
-                self._handle_urc(Urc(event.text))
+                self._urc(Urc(event.text))
 
-    # -- commands ---------------------------------------------------------------------------
+    def _urc(self, urc: Urc) -> None:
+        if self._on_urc is not None:
+            self._on_urc(urc)
+        else:
+            log.debug("%s: URC %r", self.port, urc.text)
 
     async def _wait(self, event: asyncio.Event, timeout: float, what: str) -> None:
         try:
@@ -151,7 +182,7 @@ class AtPort:
         self._tx = tx
         self._tx_done.clear()
         try:
-            self._write(command.text.encode("ascii") + b"\r")
+            self.write(command.text.encode("ascii") + b"\r")
             if command.final_optional:
                 await self._wait_final_optional(tx, timeout)
             else:
@@ -159,6 +190,54 @@ class AtPort:
         finally:
             self._tx = None
         return tx
+
+    async def exchange(
+        self, command: Command, body: bytes, *, prompt_timeout: float, final_timeout: float
+    ) -> Transaction:
+        """Run a command that takes a body after ``> `` (AT+CMGS); return the transaction,
+        whose final result may be an error (then nothing was sent).
+
+        Raises ``NoPromptError`` when no prompt (nor final result) came: nothing was sent, ESC
+        has aborted the command. Raises ``NoFinalResultError`` when the body went out and no
+        final result followed: the modem may have sent it (outcome unknown)."""
+        async with self._lock:
+            tx = Transaction(command, body=body)
+            self._tx = tx
+            self._tx_done.clear()
+            self._prompt.clear()
+            try:
+                try:
+                    self.write(command.text.encode("ascii") + b"\r")
+                    await self._wait_prompt_or_final(prompt_timeout)
+                except (DeviceTimeoutError, PortClosedError) as exc:
+                    if tx.phase is Phase.PROMPT:
+                        with contextlib.suppress(PortClosedError):
+                            self.write(ESC)
+                        raise NoPromptError(str(exc)) from exc
+                    raise NoFinalResultError(str(exc)) from exc
+                if tx.phase is Phase.FINAL:
+                    try:
+                        await self._wait(self._tx_done, final_timeout, command.text)
+                    except (DeviceTimeoutError, PortClosedError) as exc:
+                        raise NoFinalResultError(str(exc)) from exc
+            finally:
+                self._tx = None
+        return tx
+
+    async def _wait_prompt_or_final(self, timeout: float) -> None:
+        prompt = asyncio.ensure_future(self._prompt.wait())
+        final = asyncio.ensure_future(self._tx_done.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {prompt, final}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            prompt.cancel()
+            final.cancel()
+        if self._closed:
+            raise PortClosedError(f"{self.port}: port closed waiting for the prompt")
+        if not done:
+            raise DeviceTimeoutError(f"{self.port}: no '> ' prompt in {timeout} s")
 
     async def _wait_final_optional(self, tx: Transaction, timeout: float) -> None:
         loop = asyncio.get_running_loop()

@@ -10,6 +10,7 @@ from modemd.model import (
     DeviceInfo,
     DeviceState,
     HintVerdict,
+    InboundSms,
     RadioStatus,
     Registration,
     SentPart,
@@ -18,6 +19,8 @@ from modemd.model import (
 # (device_id, report) -> optionally an awaitable that ends when the report is stored
 ReportHandler = Callable[[str, DeliveryReport], Awaitable[object] | None]
 GoneHandler = Callable[[str], None]  # (device_id)
+# (device_id, sms) -> optionally an awaitable that ends when the message is stored
+InboundHandler = Callable[[str, InboundSms], Awaitable[object] | None]
 PhaseHandler = Callable[[DeviceState], None]  # a step of opening: identifying, searching ...
 
 

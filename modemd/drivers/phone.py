@@ -4,10 +4,9 @@ One recipient per ``POST /messages`` with our own message id ``modemd-<ref>-<par
 request retried after a timeout gets 409 instead of a second SMS. ``send_sms`` returns when the
 app says ``Processed`` (handed to the radio, like ``+CMGS``); later states are learnt by polling
 ``GET /messages/{id}`` and reported as delivery reports with ``reference`` = the part's ref, so
-the store settles the job as it does for a modem. Refs start from the clock in milliseconds, so
-they stay unique across restarts (the app keeps old messages under our ids); at open, the
-phone's unfinished ``modemd-*`` messages are polled again. Optional
-webhooks are only hints: ``hint`` polls the message at once; its state still comes from a GET.
+the store settles the job as it does for a modem. Refs start from the clock in milliseconds
+(unique across restarts); at open, unfinished ``modemd-*`` messages are polled again. Received
+SMS come from ``phone_inbox``. Webhooks are only hints: a GET still says what happened.
 """
 
 from __future__ import annotations
@@ -17,67 +16,40 @@ import contextlib
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-
-from modemd.drivers.base import GoneHandler, ReportHandler
-from modemd.drivers.phone_hooks import HOOK_EVENTS, SeenIds, judge_hint
+from modemd.drivers.base import GoneHandler, InboundHandler, ReportHandler
+from modemd.drivers.phone_client import SmsGateClient
+from modemd.drivers.phone_hooks import HOOK_EVENTS, RECEIVED_EVENT, SeenIds, judge_hint
+from modemd.drivers.phone_inbox import PhoneInbox
 from modemd.errors import SendError
-from modemd.model import (
-    DeliveryOutcome,
-    DeliveryReport,
-    DeviceInfo,
-    DeviceKind,
-    HintKind,
-    HintVerdict,
-    SentPart,
-)
+from modemd.model import DeliveryOutcome as Outcome
+from modemd.model import DeliveryReport, DeviceInfo, DeviceKind, HintKind, HintVerdict, SentPart
 from modemd.sms.encoding import split_message
 
 from .phone_protocol import (
+    DEFAULT_TIMINGS,
     DELIVERED,
+    DUE_SLACK_S,
     FAILED,
+    GONE_AFTER_FAILURES,
     KNOWN_STATES,
-    LIST_PAGE,
-    OUR_ID,
+    MAX_POLL_INTERVAL_S,
+    POST_ATTEMPTS,
     PROCESSED,
     SENT,
+    TRACK_FOR_S,
     TRANSIENT_APP_ERRORS,
     Pacer,
     PhoneRequestError,
+    PhoneTimings,
     Tracked,
     basic_auth,
-    parse_json,
     recipient_state,
+    tracked_from,
 )
 
 log = logging.getLogger(__name__)
-
-HTTP_TIMEOUT_S = 10.0  # a tethered phone answers in ms; a dozing one (Doze) in seconds
-POST_ATTEMPTS = 3  # the same id each time: the app answers 409 once it has the message
-RETRY_PAUSE_S = 0.5  # between two attempts of one request
-PROCESSED_TIMEOUT_S = 60.0  # Pending -> Processed; the app sends one at a time (send_interval)
-SEND_POLL_S = 0.1  # how often GET /messages/{id} is asked while a send waits for Processed
-POLL_INTERVAL_S = 2.0  # how often a sent message is polled for Delivered/Failed, when young
-MAX_POLL_INTERVAL_S = 60.0  # polling slows with a message's age, up to this
-LIVENESS_INTERVAL_S = 10.0  # GET / when no request proved the phone alive for this long
-DUE_SLACK_S = 0.01  # asyncio timers may fire this early: a poll so close is due
-GONE_AFTER_FAILURES = 3  # consecutive failed requests before the phone is out of its pool
-TRACK_FOR_S = 72 * 3600  # the store's report window: later news matches no job anyway
-
-
-@dataclass(frozen=True, slots=True)
-class PhoneTimings:
-    """The driver's timeouts and intervals; tests and slow phones inject their own."""
-
-    http_s: float = HTTP_TIMEOUT_S
-    processed_s: float = PROCESSED_TIMEOUT_S
-    send_poll_s: float = SEND_POLL_S
-    poll_s: float = POLL_INTERVAL_S
-    liveness_s: float = LIVENESS_INTERVAL_S
-    retry_pause_s: float = RETRY_PAUSE_S
 
 
 class PhoneDriver:
@@ -92,23 +64,22 @@ class PhoneDriver:
         password: str,
         on_report: ReportHandler | None = None,
         on_gone: GoneHandler | None = None,
-        timings: PhoneTimings = PhoneTimings(),
+        timings: PhoneTimings = DEFAULT_TIMINGS,
         pacer: Pacer | None = None,
         webhook_url: str | None = None,
         signing_key: str | None = None,
+        on_inbound: InboundHandler | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.port = self.url  # what the bank logs for a device it cannot open
         self.timings = timings
         self.pacer = pacer or Pacer()
-        self._auth = basic_auth(username, password)
+        self._http = SmsGateClient(self.url, basic_auth(username, password), self._failed)
         self._on_report = on_report
         self._on_gone = on_gone
-        self._session: aiohttp.ClientSession | None = None
+
         self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.PHONE, port=self.url)
         self._closed = True
-        self._failures = 0
-        self._last_ok = 0.0
         self._next_ref = 0
         self._tracked: dict[str, Tracked] = {}
         self._poller: asyncio.Task[None] | None = None
@@ -118,6 +89,11 @@ class PhoneDriver:
         self._hinted: set[str] = set()  # tracked ids to poll at once (a webhook said so)
         self._seen = SeenIds()  # webhook envelopes already acted on
         self._wake = asyncio.Event()
+        self._inbox = (
+            PhoneInbox(self._http, lambda: self._info.device_id, on_inbound, self._wake)
+            if on_inbound
+            else None
+        )
 
     @property
     def info(self) -> DeviceInfo:
@@ -131,54 +107,9 @@ class PhoneDriver:
     def closed(self) -> bool:
         return self._closed
 
-    # -- HTTP ---------------------------------------------------------------------------------
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        accept: tuple[int, ...] = (),
-    ) -> tuple[int, Any, int | None]:
-        """One request; (status, JSON body, X-Total-Count). Refusals (but ``accept``) raise."""
-        if self._session is None:
-            raise PhoneRequestError(f"{self.url}: closed", reached=False)
-        try:
-            async with self._session.request(
-                method, self.url + path, json=body, params=params, headers=self._auth
-            ) as response:
-                raw = await response.read()
-                status, ctype = response.status, response.content_type
-                total = response.headers.get("X-Total-Count")
-        except aiohttp.ClientConnectorError as exc:
-            self._failed()
-            raise PhoneRequestError(f"{self.url}: cannot connect: {exc}", reached=False) from exc
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self._failed()
-            why = str(exc) or f"no answer in {self.timings.http_s} s"
-            raise PhoneRequestError(f"{self.url}: {method} {path}: {why}") from exc
-        self._failures, self._last_ok = 0, time.monotonic()
-        if status == 401:
-            raise PhoneRequestError(f"{self.url}: wrong username or password (401)", status=status)
-        if raw and ctype != "application/json":
-            raise PhoneRequestError(
-                f"{self.url}: answers {ctype}, not SMSGate's JSON API (HTTP {status})",
-                status=status,
-            )
-        data = parse_json(raw)
-        if status >= 300 and status not in accept:
-            message = data.get("message") if isinstance(data, dict) else data
-            raise PhoneRequestError(
-                f"{self.url}: {method} {path}: {status} {message}", status=status
-            )
-        return status, data, int(total) if total and total.isdigit() else None
-
-    def _failed(self) -> None:
-        self._failures += 1
-        if self._failures >= GONE_AFTER_FAILURES and not self._closed:
-            self._lost(f"{self._failures} requests in a row failed")
+    def _failed(self, failures: int) -> None:
+        if failures >= GONE_AFTER_FAILURES and not self._closed:
+            self._lost(f"{failures} requests in a row failed")
 
     def _lost(self, why: str) -> None:
         log.warning("phone %s (%s): gone: %s", self._info.device_id, self.url, why)
@@ -186,16 +117,13 @@ class PhoneDriver:
         if self._on_gone is not None:
             self._on_gone(self._info.device_id)
 
-    # -- life ----------------------------------------------------------------------------------
-
     async def open(self) -> DeviceInfo:
         """Check the app answers with our credentials, apply FIFO, resume unfinished messages."""
-        self._session = self._new_session()
-        self._failures = 0
+        self._http.start(self.timings.http_s)
         try:
-            _, root, _ = await self._request("GET", "/")
-            _, devices, _ = await self._request("GET", "/device")
-            await self._request(
+            _, root, _ = await self._http.request("GET", "/")
+            _, devices, _ = await self._http.request("GET", "/device")
+            await self._http.request(
                 "PATCH", "/settings", body={"messages": {"processing_order": "FIFO"}}
             )
             first = devices[0] if isinstance(devices, list) and devices else {}
@@ -221,24 +149,13 @@ class PhoneDriver:
         log.info("%s: ready: phone %s %s", self.url, self._info.device_id, self._info.model)
         return self._info
 
-    def _new_session(self) -> aiohttp.ClientSession:
-        # A fresh connection per request: a POST on a pooled connection the phone dropped fails
-        # ambiguously (did it get it?); a refused connect proves nothing was sent.
-        return aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(force_close=True),
-            timeout=aiohttp.ClientTimeout(total=self.timings.http_s),
-        )
-
     async def diagnose(self) -> tuple[Any, int, Any]:
-        """Read-only, for ``doctor``: ``GET /`` (raises ``PhoneRequestError``), then ``/health``
-        (status and body: 500 whenever one of its checks fails, e.g. no Internet)."""
-        self._session = self._session or self._new_session()
+        """Read-only, for ``doctor``: ``GET /``, then ``/health`` (``SmsGateClient.diagnose``)."""
+        self._http.start(self.timings.http_s)
         try:
-            _, root, _ = await self._request("GET", "/")
-            status, health, _ = await self._request("GET", "/health", accept=(500,))
+            return await self._http.diagnose()
         finally:
             await self.close()
-        return root, status, health
 
     async def close(self) -> None:
         """Stop polling and close the HTTP session; idempotent."""
@@ -249,9 +166,7 @@ class PhoneDriver:
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        await self._http.close()
 
     def ready_in_s(self) -> float:
         """Time until the pacer allows one more part (Android's limit, counted in parts)."""
@@ -262,7 +177,7 @@ class PhoneDriver:
         if self._closed:
             return False
         try:
-            await self._request("GET", "/")
+            await self._http.request("GET", "/")
         except PhoneRequestError:
             return False
         return True
@@ -272,17 +187,9 @@ class PhoneDriver:
         if not self.webhook_url or not self.signing_key:
             return
         url = self.webhook_url.replace("{device_id}", self._info.device_id)
+        events = (*HOOK_EVENTS, RECEIVED_EVENT) if self._inbox is not None else HOOK_EVENTS
         try:
-            await self._request(
-                "PATCH",
-                "/settings",
-                body={"webhooks": {"internet_required": False, "signing_key": self.signing_key}},
-            )
-            for event in HOOK_EVENTS:
-                hook_id = "modemd-" + event.partition(":")[2]
-                await self._request(
-                    "POST", "/webhooks", body={"id": hook_id, "url": url, "event": event}
-                )
+            await self._http.register_webhooks(url, self.signing_key, events)
         except PhoneRequestError as exc:
             log.warning("%s: webhooks not registered (%s): polling only", self.url, exc)
             return
@@ -292,7 +199,8 @@ class PhoneDriver:
         """A webhook from the app (``Hintable``): checked, then ``message_id`` polled at once."""
         if not self.signing_key:
             return HintVerdict(HintKind.NO_DEVICE, "webhooks are off for this phone")
-        return judge_hint(self.signing_key, self._seen, body, headers, now, self.poll_now)
+        inbox = self._inbox.hint if self._inbox is not None and not self._closed else None
+        return judge_hint(self.signing_key, self._seen, body, headers, now, self.poll_now, inbox)
 
     def poll_now(self, message_id: str) -> bool:
         """``message_id`` may have changed: poll it now; False if not ours."""
@@ -307,35 +215,16 @@ class PhoneDriver:
 
     async def _resume_unfinished(self) -> None:
         """Track our messages the phone has not finished (sent before a restart)."""
-        now = time.monotonic()
         for state in (PROCESSED, SENT):  # a Pending one belongs to a job now 'unknown'
-            offset, total = 0, 1
-            while offset < total:
-                try:
-                    _, page, count = await self._request(
-                        "GET",
-                        "/messages",
-                        params={"state": state, "limit": str(LIST_PAGE), "offset": str(offset)},
-                    )
-                except PhoneRequestError as exc:
-                    log.info("%s: cannot list %s messages (%s): not resumed", self.url, state, exc)
-                    return
-                for message in page if isinstance(page, list) else []:
-                    self._adopt(message, now)
-                offset, total = offset + LIST_PAGE, count if count is not None else 0
-
-    def _adopt(self, message: dict[str, Any], now: float) -> None:
-        match = OUR_ID.match(str(message.get("id", "")))
-        recipients = message.get("recipients") or [{}]
-        if match is None:
-            return
-        ref, parts = int(match.group(1)), int(match.group(2))
-        to = str(recipients[0].get("phoneNumber", ""))
-        self._tracked[message["id"]] = Tracked(message["id"], ref, parts, to, now, now)
-        self._next_ref = max(self._next_ref, ref + parts)
-        log.info("%s: resumed polling %s (%s)", self.url, message["id"], message.get("state"))
-
-    # -- sending ---------------------------------------------------------------------------------
+            try:
+                messages = await self._http.list_messages(state)
+            except PhoneRequestError as exc:
+                log.info("%s: cannot list %s messages (%s): not resumed", self.url, state, exc)
+                return
+            for tracked in filter(None, (tracked_from(m, time.monotonic()) for m in messages)):
+                self._tracked[tracked.message_id] = tracked
+                self._next_ref = max(self._next_ref, tracked.ref + tracked.parts)
+                log.info("%s: resumed polling %s (%s)", self.url, tracked.message_id, state)
 
     async def send_sms(self, to: str, text: str) -> list[SentPart]:
         """Queue ``text`` for ``to`` on the phone and wait for ``Processed``; else ``SendError``."""
@@ -374,7 +263,9 @@ class PhoneDriver:
             if attempt:
                 await asyncio.sleep(self.timings.retry_pause_s)
             try:
-                await self._request("POST", "/messages", body={**body, "withDeliveryReport": True})
+                await self._http.request(
+                    "POST", "/messages", body={**body, "withDeliveryReport": True}
+                )
                 return
             except PhoneRequestError as exc:
                 last = exc
@@ -396,7 +287,7 @@ class PhoneDriver:
         seen: set[str | None] = set()
         while True:
             try:
-                _, data, _ = await self._request("GET", f"/messages/{message_id}")
+                _, data, _ = await self._http.request("GET", f"/messages/{message_id}")
                 state, error = recipient_state(data)
             except PhoneRequestError as exc:
                 if self._closed:
@@ -426,7 +317,7 @@ class PhoneDriver:
         """Not processed in time: cancel it if still Pending (then nothing went out)."""
         waited = f"not processed in {self.timings.processed_s} s"
         try:
-            await self._request("DELETE", f"/messages/{message_id}")
+            await self._http.request("DELETE", f"/messages/{message_id}")
         except PhoneRequestError as exc:
             return SendError(
                 f"{self.url}: {message_id} {waited}; cancel failed: {exc}",
@@ -436,8 +327,6 @@ class PhoneDriver:
         return SendError(
             f"{self.url}: {message_id} {waited}; cancelled", outcome_known=True, transient=True
         )
-
-    # -- polling ---------------------------------------------------------------------------------
 
     async def _poll_forever(self) -> None:
         """Poll tracked messages when due; prove liveness with ``GET /`` when idle."""
@@ -456,13 +345,15 @@ class PhoneDriver:
                 if self._closed:
                     return
                 await self._poll_one(tracked, now)
-            if not due and now - self._last_ok >= self.timings.liveness_s:
+            if self._inbox is not None and self._inbox.due(self.timings.poll_s):
+                await self._inbox.poll()
+            if not due and now - self._http.last_ok >= self.timings.liveness_s:
                 with contextlib.suppress(PhoneRequestError):
-                    await self._request("GET", "/")
+                    await self._http.request("GET", "/")
 
     async def _poll_one(self, tracked: Tracked, now: float) -> None:
         try:
-            _, data, _ = await self._request("GET", f"/messages/{tracked.message_id}")
+            _, data, _ = await self._http.request("GET", f"/messages/{tracked.message_id}")
         except PhoneRequestError as exc:
             if exc.status == 404:
                 log.warning(
@@ -474,10 +365,10 @@ class PhoneDriver:
             return
         state, error = recipient_state(data)
         if state == DELIVERED:
-            self._settle(tracked, DeliveryOutcome.DELIVERED, f"app: {state}")
+            self._settle(tracked, Outcome.DELIVERED, f"app: {state}")
         elif state in (FAILED, "Cancelled"):
             log.warning("%s: %s: %s (%s)", self.url, tracked.message_id, state, error)
-            self._settle(tracked, DeliveryOutcome.FAILED, f"app: {state} ({error or 'no reason'})")
+            self._settle(tracked, Outcome.FAILED, f"app: {state} ({error or 'no reason'})")
         elif now - tracked.since > TRACK_FOR_S:
             log.warning(
                 "%s: %s still %s after %d h: no longer polled",
@@ -497,7 +388,7 @@ class PhoneDriver:
             slower = self.timings.poll_s * (now - tracked.since) / 60.0
             tracked.due = now + min(MAX_POLL_INTERVAL_S, max(self.timings.poll_s, slower))
 
-    def _settle(self, tracked: Tracked, outcome: DeliveryOutcome, detail: str) -> None:
+    def _settle(self, tracked: Tracked, outcome: Outcome, detail: str) -> None:
         """Report every part's outcome (the store correlates by ref)."""
         self._tracked.pop(tracked.message_id, None)
         if self._on_report is None:

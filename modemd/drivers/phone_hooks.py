@@ -19,6 +19,7 @@ from modemd.model import HintKind, HintVerdict
 MAX_AGE_S = 300.0  # SMSGate's docs: refuse an X-Timestamp over 5 minutes off (replays)
 SEEN_IDS = 4096  # envelope ids remembered: the app retries and sometimes posts twice
 HOOK_EVENTS = ("sms:sent", "sms:delivered", "sms:failed")  # registered as modemd-<state>
+RECEIVED_EVENT = "sms:received"  # registered too when the runtime takes received SMS
 
 
 class SeenIds:
@@ -57,8 +58,9 @@ def fresh(timestamp: str, now: float) -> bool:
     return abs(now - at) <= MAX_AGE_S
 
 
-def envelope_ids(body: bytes) -> tuple[str, str] | None:
-    """The envelope's ``id`` and ``payload.messageId``; None if the JSON is not such an object."""
+def envelope_ids(body: bytes) -> tuple[str, str, str] | None:
+    """The envelope's ``id``, ``event`` and ``payload.messageId``; None if the JSON is not such
+    an object."""
     try:
         data: Any = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -69,7 +71,7 @@ def envelope_ids(body: bytes) -> tuple[str, str] | None:
     envelope_id, message_id = data.get("id"), payload.get("messageId")
     if not isinstance(envelope_id, str) or not isinstance(message_id, str):
         return None
-    return envelope_id, message_id
+    return envelope_id, str(data.get("event", "")), message_id
 
 
 def judge_hint(
@@ -79,6 +81,7 @@ def judge_hint(
     headers: Mapping[str, str],
     now: float,
     poll_now: Callable[[str], bool],
+    poll_inbox: Callable[[], bool] | None = None,
 ) -> HintVerdict:
     """Verify signature and freshness, drop duplicates, and ask ``poll_now`` for the message."""
     timestamp = headers.get("X-Timestamp", "")
@@ -91,10 +94,13 @@ def judge_hint(
         return HintVerdict(
             HintKind.MALFORMED, "not a webhook envelope with id and payload.messageId"
         )
-    envelope_id, message_id = ids
+    envelope_id, event, message_id = ids
     if envelope_id in seen:
         return HintVerdict(HintKind.DUPLICATE, "duplicate: already acted on")
-    if not poll_now(message_id):
+    if event == RECEIVED_EVENT:
+        if poll_inbox is None or not poll_inbox():
+            return HintVerdict(HintKind.NOT_WAITING, "not reading its inbox")
+    elif not poll_now(message_id):
         return HintVerdict(HintKind.NOT_WAITING, f"not waiting for {message_id[:80]}")
     seen.add(envelope_id)
     return HintVerdict(HintKind.ACTED, "polling the message now")

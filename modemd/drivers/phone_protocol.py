@@ -11,6 +11,32 @@ from typing import Any
 
 from modemd.errors import DeviceError
 
+HTTP_TIMEOUT_S = 10.0  # a tethered phone answers in ms; a dozing one (Doze) in seconds
+POST_ATTEMPTS = 3  # the same id each time: the app answers 409 once it has the message
+RETRY_PAUSE_S = 0.5  # between two attempts of one request
+PROCESSED_TIMEOUT_S = 60.0  # Pending -> Processed; the app sends one at a time (send_interval)
+SEND_POLL_S = 0.1  # how often GET /messages/{id} is asked while a send waits for Processed
+POLL_INTERVAL_S = 2.0  # how often a sent message is polled for Delivered/Failed, when young
+MAX_POLL_INTERVAL_S = 60.0  # polling slows with a message's age, up to this
+LIVENESS_INTERVAL_S = 10.0  # GET / when no request proved the phone alive for this long
+DUE_SLACK_S = 0.01  # asyncio timers may fire this early: a poll so close is due
+GONE_AFTER_FAILURES = 3  # consecutive failed requests before the phone is out of its pool
+TRACK_FOR_S = 72 * 3600  # the store's report window: later news matches no job anyway
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneTimings:
+    """The driver's timeouts and intervals; tests and slow phones inject their own."""
+
+    http_s: float = HTTP_TIMEOUT_S
+    processed_s: float = PROCESSED_TIMEOUT_S
+    send_poll_s: float = SEND_POLL_S
+    poll_s: float = POLL_INTERVAL_S
+    liveness_s: float = LIVENESS_INTERVAL_S
+    retry_pause_s: float = RETRY_PAUSE_S
+
+
+DEFAULT_TIMINGS = PhoneTimings()
 PACE_PARTS = 25  # parts per window we allow ourselves: under Android's 30 (SmsUsageMonitor)
 PACE_WINDOW_S = 60.0  # Android's check period (SmsUsageMonitor, 60000 ms)
 LIST_PAGE = 100
@@ -93,3 +119,13 @@ class Tracked:
     since: float
     due: float
     state: str = PROCESSED
+
+
+def tracked_from(message: dict[str, Any], now: float) -> Tracked | None:
+    """One of our messages (id ``modemd-<ref>-<parts>``) listed by the app, to poll again."""
+    match = OUR_ID.match(str(message.get("id", "")))
+    if match is None:
+        return None
+    recipients = message.get("recipients") or [{}]
+    to = str(recipients[0].get("phoneNumber", ""))
+    return Tracked(message["id"], int(match.group(1)), int(match.group(2)), to, now, now)

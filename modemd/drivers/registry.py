@@ -12,14 +12,19 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from modemd.drivers.base import GoneHandler, PhaseHandler, ReportHandler, SmsDevice
-from modemd.drivers.phone import PhoneDriver, PhoneTimings
-from modemd.drivers.phone_protocol import Pacer
+from modemd.drivers.base import (
+    GoneHandler,
+    InboundHandler,
+    PhaseHandler,
+    ReportHandler,
+    SmsDevice,
+)
+from modemd.drivers.phone import PhoneDriver
+from modemd.drivers.phone_protocol import DEFAULT_TIMINGS, Pacer, PhoneTimings
 from modemd.drivers.serial_at import SerialAtDriver, SimPin, Timeouts
 from modemd.model import DeviceLife, PhoneConfig
 
 DEFAULT_TIMEOUTS = Timeouts()
-DEFAULT_TIMINGS = PhoneTimings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,7 @@ class Wiring:
     on_report: ReportHandler | None = None
     on_gone: GoneHandler | None = None
     on_phase: PhaseHandler | None = None
+    on_inbound: InboundHandler | None = None  # received SMS; the device frees them once stored
 
 
 NO_WIRING = Wiring()
@@ -81,6 +87,7 @@ def build_modem(spec: SerialModem, wiring: Wiring = NO_WIRING) -> SerialAtDriver
         on_report=wiring.on_report,
         on_gone=wiring.on_gone,
         on_phase=wiring.on_phase,
+        on_inbound=wiring.on_inbound,
         timeouts=spec.timeouts,
     )
 
@@ -98,6 +105,7 @@ def build_phone(spec: SmsGatePhone, wiring: Wiring = NO_WIRING) -> PhoneDriver:
         timings=spec.timings,
         webhook_url=cfg.webhook_url,
         signing_key=cfg.signing_key,
+        on_inbound=wiring.on_inbound,
     )
 
 

@@ -1,37 +1,37 @@
 """A GSM modem on a serial port: identity, SIM, registration, sending, status reports.
 
-The port itself (non-blocking I/O on the loop, one command in flight, timeouts) is
-``modemd.drivers.at_port.AtPort``; this module knows what the commands mean.
+The driver holds an ``AtPort`` (non-blocking I/O on the loop, one command in flight, timeouts,
+the ``> `` prompt) and knows what the commands mean.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from modemd.at import commands as at
 from modemd.at.parser import Urc
 from modemd.at.results import ErrorClass, FinalKind, classify_cms, sim_problem
-from modemd.at.transaction import Command, Transaction
+from modemd.at.transaction import Command
 from modemd.drivers import modem_resets
-from modemd.drivers.at_port import AtPort
-from modemd.drivers.base import PhaseHandler, ReportHandler
+from modemd.drivers.at_port import ESC, AtPort
+from modemd.drivers.base import InboundHandler, PhaseHandler, ReportHandler
+from modemd.drivers.modem_messages import ModemMessages
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import (
     DeviceError,
     DeviceTimeoutError,
     ModemCommandError,
+    NoFinalResultError,
+    NoPromptError,
     PortClosedError,
     SendError,
     SimLockedError,
 )
 from modemd.model import (
-    DeliveryReport,
     DeviceInfo,
     DeviceKind,
     DeviceState,
@@ -40,12 +40,8 @@ from modemd.model import (
     SentPart,
 )
 from modemd.sms.pdu import (
-    StatusReport,
     build_submit_pdus,
-    parse_status_report_pdu,
-    parse_status_report_text,
 )
-from modemd.sms.status import delivery_report, is_reserved_tp_status
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +70,7 @@ class Timeouts:
     wake_s: float = WAKE_TIMEOUT_S
 
 
-class SerialAtDriver(AtPort):
+class SerialAtDriver:
     """One modem on one serial port."""
 
     def __init__(
@@ -86,21 +82,22 @@ class SerialAtDriver(AtPort):
         on_report: ReportHandler | None = None,
         on_gone: Callable[[str], None] | None = None,
         on_phase: PhaseHandler | None = None,
+        on_inbound: InboundHandler | None = None,
         timeouts: Timeouts = Timeouts(),
     ) -> None:
-        super().__init__(port, timeouts.command_s)
+        self._at = AtPort(port, timeouts.command_s, on_urc=self._on_urc, on_lost=self._lost)
+        self._messages = ModemMessages(
+            self._at, lambda: self._info.device_id, on_report, on_inbound
+        )
         self.timeouts = timeouts
         self.pin = pin
         self._sim_pin = sim_pin
-        self._on_report = on_report
         self._on_gone = on_gone
         self._on_phase = on_phase
         self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.MODEM, port=port)
         self._signal: int | None = None
         self._smsc: str | None = None
         self._stored_reports = False  # reports routed to storage (+CDSI), not as +CDS
-        self._early_reports: list[DeliveryReport] = []  # +CDS seen before the IMEI is known
-        self._tasks: set[asyncio.Task[None]] = set()  # reads of stored reports
         self._concat_ref = random.randrange(256)  # 23.040 concatenation reference, per message
         self.registration = RegistrationTracker()  # fed by +CxREG URCs and read answers
         self.operator: str | None = None  # AT+COPS? long name, None when not registered
@@ -114,7 +111,26 @@ class SerialAtDriver(AtPort):
     def signal(self) -> int | None:
         return self._signal
 
-    # -- port I/O -------------------------------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        return self._at.closed
+
+    @property
+    def port(self) -> str:
+        """The tty path: unstable, the next open may find another device behind it."""
+        return self._at.port
+
+    @port.setter
+    def port(self, path: str) -> None:
+        self._at.port = path
+
+    def open_port(self) -> None:
+        """Open the port without a word to the modem (probing); ``open`` also initialises."""
+        self._at.open_port()
+
+    async def command(self, command: Command, timeout: float | None = None) -> list[str]:
+        """Run one command; its response lines, or ``ModemCommandError``."""
+        return await self._at.command(command, timeout)
 
     async def open(self) -> DeviceInfo:
         """Open the port, initialise the modem, and return its identity."""
@@ -134,106 +150,27 @@ class SerialAtDriver(AtPort):
 
     async def close(self) -> None:
         """Stop reading and close the port; idempotent."""
-        self._close_port()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    # -- framing -> transactions and URCs ---------------------------------------------------
+        self._at.close()
+        await self._messages.close()
 
     def _lost(self) -> None:
         if self._on_gone is not None:
             self._on_gone(self._info.device_id)
 
-    def _handle_urc(self, urc: Urc) -> None:
+    def _on_urc(self, urc: Urc) -> None:
         registration = at.parse_registration_urc(urc.text)
         if registration is not None:
             log.info("%s: %s stat %d", self.port, *registration)
             self.registration.update(*registration)
             return
-        index = at.parse_cdsi(urc.text)
-        if index is not None:
-            if self._info.device_id:  # during open, the AT+CMGL catch-up will read it
-                self._spawn(self._read_stored_report(index), f"read report {index}")
-            return
-        if not urc.text.startswith("+CDS:"):
+        if not self._messages.on_urc(urc):
             log.debug("%s: URC %r", self.port, urc.text)
-            return
-        try:
-            if urc.pdu is not None:
-                report = parse_status_report_pdu(urc.pdu)
-            else:
-                report = parse_status_report_text(urc.text)
-        except ValueError as exc:
-            log.warning("%s: unreadable status report %r %r: %s", self.port, urc.text, urc.pdu, exc)
-            return
-        self._deliver_report(report)  # routed directly: nothing to free
-
-    def _deliver_report(self, status_report: StatusReport) -> Awaitable[object] | None:
-        """Hand a report on; the handler may return an awaitable that ends once it is stored.
-
-        Before the modem is identified (during open) reports wait: they need its IMEI."""
-        if is_reserved_tp_status(status_report.status):
-            log.warning(
-                "%s: reserved TP-Status 0x%02X, treated as pending", self.port, status_report.status
-            )
-        report = delivery_report(status_report)
-        if not self._info.device_id:
-            self._early_reports.append(report)
-            return None
-        return self._hand_on(report)
-
-    def _hand_on(self, report: DeliveryReport) -> Awaitable[object] | None:
-        if self._on_report is None:
-            return None
-        return self._on_report(self._info.device_id, report)
-
-    async def _deliver_then_delete(self, report: StatusReport, index: int) -> None:
-        """A stored report is freed on the modem only after the handler has stored it."""
-        stored = self._deliver_report(report)
-        if stored is not None:
-            await asyncio.shield(stored)
-        with contextlib.suppress(DeviceError):
-            await self.command(at.delete_message(index))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=f"{self.port} {what}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _read_stored_report(self, index: int) -> None:
-        """+CDSI: read the stored report (AT+CMGR), hand it on, then free it (AT+CMGD)."""
-        try:
-            responses = await self.command(at.read_message(index))
-            report = parse_status_report_pdu(responses[-1])
-        except (DeviceError, ValueError, IndexError) as exc:
-            log.warning("%s: stored report %d unreadable: %s", self.port, index, exc)
-            return
-        await self._deliver_then_delete(report, index)
-
-    async def _read_stored_reports(self) -> None:
-        """At open: every stored status report (AT+CMGL=4), handed on, then freed."""
-        try:
-            listed = at.parse_listing(await self.command(at.LIST_ALL_PDU))
-        except DeviceError as exc:
-            log.warning("%s: cannot list stored messages: %s", self.port, exc)
-            return
-        for index, hex_pdu in listed:
-            try:
-                report = parse_status_report_pdu(hex_pdu)
-            except ValueError:
-                continue  # an incoming SMS, not a report: left for the inbound reader
-            await self._deliver_then_delete(report, index)
-        if listed:
-            log.info("%s: %d stored messages found at open", self.port, len(listed))
-
-    # -- initialisation -----------------------------------------------------------------------
 
     async def _wake(self, attempts: int = WAKE_ATTEMPTS, settle_s: float = 0.0) -> None:
         """ESC aborts a half-typed CMGS left by a crash; then AT until it answers.
 
         ``settle_s``: wait after ESC so an OK it draws is not taken for the answer to AT."""
-        self._write(at.ESC)
+        self._at.write(ESC)
         if settle_s > 0:
             await asyncio.sleep(settle_s)
         last: Exception | None = None
@@ -312,6 +249,7 @@ class SerialAtDriver(AtPort):
             await self._wait_registered()
         await self.command(at.PDU_MODE)
         self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
+        await self._choose_storage()
         self._stored_reports = await self._optional(at.NEW_MESSAGE_INDICATIONS_STORED) is not None
         reports = self._stored_reports or (
             await self._optional(at.NEW_MESSAGE_INDICATIONS) is not None
@@ -341,12 +279,24 @@ class SerialAtDriver(AtPort):
             "yes" if reports else "no: AT+CNMI refused",
         )
         self._info = info
-        early, self._early_reports = self._early_reports, []
-        for report in early:
-            self._hand_on(report)
-        if self._stored_reports:
-            await self._read_stored_reports()  # those that came while nobody was listening
+        self._messages.identified()
+        if self._reads_storage:
+            await self._messages.read_stored()  # those that came while nobody was listening
         return info
+
+    @property
+    def _reads_storage(self) -> bool:
+        return self._stored_reports or self._messages.inbox is not None
+
+    async def _choose_storage(self) -> None:
+        """Messages in the SIM (AT+CPMS); a full memory is read out at once."""
+        usage = at.parse_storage(await self._optional(at.STORAGE_SIM) or [])
+        if usage is None:
+            return
+        used, total = usage
+        log.info("%s: message memory %d of %d used", self.port, used, total)
+        if total and used >= total:
+            self._messages.memory_full(f"{used} of {total} at open")
 
     async def _set_up_line(self) -> None:
         """Echo off, numeric errors: what every (re)opened session needs first."""
@@ -355,25 +305,21 @@ class SerialAtDriver(AtPort):
 
     async def reopen(self) -> str:
         """Close the port, open it again and start over (``restart``); return the IMEI."""
-        if self._closed:
+        if self.closed:
             raise PortClosedError(f"{self.port}: port is closed")
-        async with self._lock:  # a command in flight finishes (or times out) first
-            self._close_port()
-            self.open_port()
+        await self._at.reopen()  # a command in flight finishes (or times out) first
         return await self.restart()
 
     async def restart(self) -> str:
         """After a reopen or a reset, everything open does again (ESC + AT, identity, the SIM
-        and its PIN, SMSC, report routing, stored reports) except waiting for the network;
-        return the IMEI it answers with. A caller that finds another IMEI must drop the
-        device: this driver then keeps its old identity."""
+        and its PIN, SMSC, report routing, stored reports and messages) except waiting for the
+        network; return the IMEI it answers with. A caller that finds another IMEI must drop
+        the device: this driver then keeps its old identity."""
         known = self._info
         info = await self._initialise(wait_network=False)
         if known.device_id and info.device_id != known.device_id:
             self._info = known
         return info.device_id
-
-    # -- sending ----------------------------------------------------------------------------------
 
     async def send_sms(self, to: str, text: str) -> list[SentPart]:
         """Submit every part with AT+CMGS in PDU mode; raise ``SendError`` on failure."""
@@ -395,17 +341,16 @@ class SerialAtDriver(AtPort):
         return sent
 
     async def _submit(self, tpdu_length: int, hex_pdu: str) -> int:
-        async with self._lock:
-            result = await self._submit_locked(tpdu_length, hex_pdu)
-            if isinstance(result, int):
-                return result
-            if result.code == SMSC_UNKNOWN and self._smsc:
-                log.warning("%s: SMSC lost (+CMS ERROR: 330), restoring %s", self.port, self._smsc)
-                await self._run(at.set_smsc(self._smsc), self.timeouts.command_s)
-                retried = await self._submit_locked(tpdu_length, hex_pdu)
-                if isinstance(retried, int):
-                    return retried
-                result = retried
+        result = await self._submit_once(tpdu_length, hex_pdu)
+        if isinstance(result, ModemCommandError) and result.code == SMSC_UNKNOWN and self._smsc:
+            log.warning("%s: SMSC lost (+CMS ERROR: 330), restoring %s", self.port, self._smsc)
+            try:
+                await self.command(at.set_smsc(self._smsc))
+            except DeviceError as exc:  # the second try says what is wrong
+                log.warning("%s: cannot restore the SMSC: %s", self.port, exc)
+            result = await self._submit_once(tpdu_length, hex_pdu)
+        if isinstance(result, int):
+            return result
         raise SendError(
             f"{self.port}: {result.result}",
             outcome_known=True,
@@ -413,56 +358,27 @@ class SerialAtDriver(AtPort):
             code=result.code,
         )
 
-    async def _submit_locked(self, tpdu_length: int, hex_pdu: str) -> int | ModemCommandError:
+    async def _submit_once(self, tpdu_length: int, hex_pdu: str) -> int | ModemCommandError:
         """One CMGS; the MR, or the modem's error result. Raises ``SendError`` otherwise."""
         command = at.cmgs_pdu(tpdu_length)
-        tx = Transaction(command)
-        self._tx = tx
-        self._tx_done.clear()
-        self._prompt.clear()
         try:
-            try:
-                self._write(command.text.encode("ascii") + b"\r")
-                await self._wait_prompt_or_final(tx)
-            except (DeviceTimeoutError, PortClosedError) as exc:
-                self._abort_quietly()
-                raise SendError(str(exc), outcome_known=True, transient=True) from exc
-            if tx.final is not None:  # an error instead of the prompt: nothing was submitted
-                return ModemCommandError(command.text, tx.final.text, tx.final.code)
-            try:
-                self._write(hex_pdu.encode("ascii") + at.CTRL_Z)
-                await self._wait(self._tx_done, self.timeouts.cmgs_s, command.text)
-            except (DeviceTimeoutError, PortClosedError) as exc:
-                # After Ctrl-Z the modem completes the send on its own: outcome unknown.
-                raise SendError(str(exc), outcome_known=False, transient=False) from exc
-        finally:
-            self._tx = None
+            tx = await self._at.exchange(
+                command,
+                hex_pdu.encode("ascii"),
+                prompt_timeout=self.timeouts.prompt_s,
+                final_timeout=self.timeouts.cmgs_s,
+            )
+        except NoPromptError as exc:  # nothing of the PDU went out
+            raise SendError(str(exc), outcome_known=True, transient=True) from exc
+        except NoFinalResultError as exc:  # after Ctrl-Z the modem completes the send alone
+            raise SendError(str(exc), outcome_known=False, transient=False) from exc
         assert tx.final is not None
-        if tx.final.kind is not FinalKind.OK:
+        if tx.final.kind is not FinalKind.OK:  # an error instead of the prompt, or after it
             return ModemCommandError(command.text, tx.final.text, tx.final.code)
         mr = at.parse_message_reference(tx.responses)
         if mr is None:
             raise SendError(f"{self.port}: OK without +CMGS", outcome_known=False, transient=False)
         return mr
-
-    async def _wait_prompt_or_final(self, tx: Transaction) -> None:
-        prompt = asyncio.ensure_future(self._prompt.wait())
-        final = asyncio.ensure_future(self._tx_done.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {prompt, final}, timeout=self.timeouts.prompt_s, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            prompt.cancel()
-            final.cancel()
-        if self._closed:
-            raise PortClosedError(f"{self.port}: port closed waiting for the prompt")
-        if not done:
-            raise DeviceTimeoutError(f"{self.port}: no '> ' prompt in {self.timeouts.prompt_s} s")
-
-    def _abort_quietly(self) -> None:
-        with contextlib.suppress(PortClosedError):
-            self._write(at.ESC)
 
     def ready_in_s(self) -> float:
         """A modem has no rate limit of its own (pacing from config is the worker's)."""
@@ -470,7 +386,7 @@ class SerialAtDriver(AtPort):
 
     async def probe(self, attempts: int = WAKE_ATTEMPTS) -> bool:
         """ESC then AT (``attempts`` times at most): True when the modem answers."""
-        if self._closed:
+        if self.closed:
             return False
         try:
             await self._wake(attempts)
@@ -479,9 +395,9 @@ class SerialAtDriver(AtPort):
         return True
 
     async def catch_up(self) -> None:
-        """Read what the modem stored while it did not answer (status reports)."""
-        if self._stored_reports:
-            await self._read_stored_reports()
+        """Read what the modem stored while it did not answer (status reports, messages)."""
+        if self._reads_storage:
+            await self._messages.read_stored()
 
     async def reset_radio(self, timeout_s: float) -> str:
         """AT+CFUN=0, AT+CFUN=1, then start over (``modem_resets``); the IMEI."""

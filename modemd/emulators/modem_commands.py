@@ -33,7 +33,7 @@ TOA_INTERNATIONAL = 145  # type of address of a "+" number
 TOA_UNKNOWN = 129
 NUMBER = re.compile(r"\+?[0-9*#]{1,20}")
 STORAGES = ("SM", "ME", "MT", "SR")  # memories AT+CPMS accepts
-STORAGE_USED, STORAGE_TOTAL = 0, 30  # emulated memories stay empty
+STORAGE_USED, STORAGE_TOTAL = 0, 30  # until the session gives its message memory
 CSMP_FIELDS = 4  # fo, vp, pid, dcs
 
 
@@ -127,6 +127,8 @@ class ModemCommands:
         self.registration = profile.registration  # +CREG <stat> while the SIM is ready
         self.rssi = profile.rssi
         self._pin_attempts_left = PIN_ATTEMPTS
+        # (used, total) of the message memory, as AT+CPMS reports it
+        self.storage_usage: Callable[[], tuple[int, int]] = lambda: (STORAGE_USED, STORAGE_TOTAL)
         self._handlers = self._build_handlers()
 
     def set_sim(self, state: SimState) -> None:
@@ -320,11 +322,11 @@ class ModemCommands:
         return blocked or OK
 
     def _storage(self) -> Reply:
-        counts = f"{STORAGE_USED},{STORAGE_TOTAL}"
+        counts = "{},{}".format(*self.storage_usage())
         return self.sim_error(sms=True) or Reply(("+CPMS: " + ",".join([f'"SM",{counts}'] * 3),))
 
     def _select_storage(self, params: tuple[Param, ...]) -> Reply:
         if not 1 <= len(params) <= 3 or any(p.text.upper() not in STORAGES for p in params):
             raise ValueError("AT+CPMS takes 1..3 known memories")
-        counts = f"{STORAGE_USED},{STORAGE_TOTAL}"
+        counts = "{},{}".format(*self.storage_usage())
         return self.sim_error(sms=True) or Reply(("+CPMS: " + ",".join([counts] * 3),))

@@ -1,9 +1,8 @@
 """The emulated modem's AT line discipline, sans-IO: bytes in, bytes out, submissions out.
 
-Status reports routed with AT+CNMI ds=2 are stored and announced by +CDSI (PDU mode; see
-``modem_storage``). URCs follow the CNMI mode: 0 keeps them buffered, 1 drops
-them while the link is reserved (after the "> " prompt), 2 and 3 buffer them there and flush
-them when the body ends.
+What the network delivers is routed as AT+CNMI says (``modem_routing``). URCs follow the CNMI
+mode: 0 keeps them buffered, 1 drops them while the link is reserved (after the "> " prompt),
+2 and 3 buffer them there and flush them when the body ends.
 """
 
 from __future__ import annotations
@@ -13,14 +12,14 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from modemd.sms import pdu
 
 from .modem_at import (
     BACKSPACE,
     CR,
-    CRLF,
     CTRL_Z,
     DELETE,
     ERROR,
@@ -33,14 +32,10 @@ from .modem_at import (
     Param,
     Reply,
     decode_text_body,
-    encode_te_string,
-    format_scts,
     frame_line,
     utf16_units,
 )
 from .modem_commands import (
-    TOA_INTERNATIONAL,
-    TOA_UNKNOWN,
     Handler,
     ModemCommands,
     Settings,
@@ -49,7 +44,14 @@ from .modem_commands import (
     quoted_number,
 )
 from .modem_radio import Radio
-from .modem_storage import ReportStorage
+from .modem_routing import (
+    CNMI_DS,
+    CNMI_DS_DIRECT,
+    CNMI_DS_STORED,
+    route_sms,
+    route_status_report,
+)
+from .modem_storage import MessageStorage
 from .profile import MessageFormat, ModemProfile
 
 log = logging.getLogger(__name__)
@@ -65,12 +67,9 @@ FO_STATUS_REPORT_REQUEST = 0x20  # TP-SRR bit of the SMS-SUBMIT first octet (AT+
 CSMP_FO, CSMP_DCS = 0, 3  # indices in the CSMP tuple
 DCS_ALPHABET_MASK = 0x0C
 DCS_UCS2 = 0x08
-CDS_TEXT_FIRST_OCTET = 6  # first octet of an SMS-STATUS-REPORT, as text-mode +CDS shows it
 CNMI_LIMITS = (3, 3, 3, 2, 1)  # highest mode, mt, bm, ds, bfr
-CNMI_MODE, CNMI_DS, CNMI_BFR = 0, 3, 4  # indices in the CNMI tuple
+CNMI_MODE, CNMI_BFR = 0, 4  # indices in the CNMI tuple
 CNMI_MODE_BUFFER, CNMI_MODE_DISCARD_WHEN_RESERVED = 0, 1
-CNMI_DS_DIRECT = 1  # status reports routed as +CDS
-CNMI_DS_STORED = 2  # status reports stored, announced as +CDSI
 NOISE_URCS = ('+ZDONR: "Emulated",1,1,"CS_PS","ROAM_OFF"', '+ZPASR: "GPRS"')  # plus ^RSSI
 
 
@@ -97,7 +96,14 @@ class _Refused(Exception):
 class ModemSession:
     """One modem's AT state machine; its owner moves the bytes and plays the network."""
 
-    def __init__(self, profile: ModemProfile, rng: random.Random, *, name: str) -> None:
+    def __init__(
+        self,
+        profile: ModemProfile,
+        rng: random.Random,
+        *,
+        name: str,
+        storage_path: Path | None = None,
+    ) -> None:
         self._profile = profile
         self._rng = rng
         self._name = name
@@ -125,8 +131,11 @@ class ModemSession:
             }
             cnmi = self._refusing_routing(cnmi, {ds for ds, no in refused.items() if no})
             self._commands.register("+CNMI", cnmi)
-        self._storage = ReportStorage(self._commands.cms)
-        for name, handler in self._storage.handlers().items():
+        self.storage = MessageStorage(
+            self._commands.cms, slots=profile.storage_slots, path=storage_path
+        )
+        self._commands.storage_usage = lambda: (self.storage.used, self.storage.slots)
+        for name, handler in self.storage.handlers().items():
             self._commands.register(name, handler)
         self._radio = Radio(self._commands, profile, reset=self._module_reset, urc=self.unsolicited)
         for name, handler in self._radio.handlers().items():
@@ -184,30 +193,13 @@ class ModemSession:
         """The network refused the submission with +CMS ERROR: ``code``."""
         return self._finish_send(self._commands.cms(code))
 
-    def deliver_status_report(
-        self, *, mr: int, recipient: str, status: int, scts: datetime, discharge: datetime
-    ) -> None:
-        """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say."""
-        routing = self._settings.cnmi[CNMI_DS]
-        if routing == CNMI_DS_STORED and self._settings.format is MessageFormat.PDU:
-            index = self._storage.store(
-                pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)
-            )
-            if index is not None:
-                self._urc(frame_line(f'+CDSI: "SR",{index}'))
-            return
-        if routing != CNMI_DS_DIRECT:
-            return
-        if self._settings.format is MessageFormat.PDU:
-            hex_pdu = pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)
-            octets = len(hex_pdu) // 2 - 1 - int(hex_pdu[:2], 16)
-            self._urc(frame_line(f"+CDS: {octets}") + hex_pdu.encode("ascii") + CRLF)
-            return
-        address = encode_te_string(recipient, self._settings.charset)
-        toa = TOA_INTERNATIONAL if recipient.startswith("+") else TOA_UNKNOWN
-        times = f'"{format_scts(scts)}","{format_scts(discharge)}"'
-        line = f'+CDS: {CDS_TEXT_FIRST_OCTET},{mr},"{address}",{toa},{times},{status}'
-        self._urc(frame_line(line))
+    def deliver_status_report(self, **report: Any) -> None:
+        """A status report arrives from the network (``modem_routing``)."""
+        route_status_report(self._settings, self.storage, self._urc, **report)
+
+    def deliver_sms(self, hex_pdu: str) -> bool:
+        """An SMS-DELIVER arrives from the network; False when the memory is full."""
+        return route_sms(self._settings, self.storage, self._urc, hex_pdu)
 
     def _set_state(self, new: LineState) -> None:
         """Change the line state; leaving BODY releases the URCs deferred meanwhile."""

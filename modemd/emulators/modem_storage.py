@@ -1,19 +1,29 @@
-"""The emulated modem's message storage for status reports routed with AT+CNMI ds=2.
+"""The emulated modem's message memory ("SM", the SIM): received SMS and stored status reports.
 
-Such a report is stored (memory "SR") and announced by ``+CDSI: "SR",<index>``; the host reads
-it with AT+CMGR=<index> (PDU mode: ``+CMGR: ,,<length>`` then the PDU, as real modems omit
-<stat> for reports), lists everything with AT+CMGL=<stat>, and frees it with AT+CMGD=<index>.
-Stored reports outlive the host: a daemon that restarts lists and reads them.
+A received SMS (AT+CNMI mt=1) is stored and announced by ``+CMTI: "SM",<index>``; a status
+report routed with ds=2 by ``+CDSI: "SR",<index>``; both share the memory's slots, as on real
+SIMs. The host reads with AT+CMGR=<index> (PDU mode: ``+CMGR: <stat>,,<length>`` then the PDU;
+real modems omit <stat> for reports), lists with AT+CMGL=<stat>, frees with AT+CMGD=<index>,
+and asks AT+CPMS (``ModemCommands``) for the usage. A full memory stores nothing more: the
+network keeps the message and tries again once a slot is free. With a file, the memory
+outlives the emulator like a SIM outlives the daemon's death (written whole, fsync'd, renamed).
 """
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
 from .modem_at import Param, Reply
 from .modem_commands import Handler, one_int
 
-STORAGE_SLOTS = 20  # a SIM keeps about this many SMS; a full store refuses new reports
+STORAGE_SLOTS = 20  # a SIM keeps about this many SMS; a full store refuses new messages
 CMS_INVALID_INDEX = 321  # 27.005 3.2.5: invalid memory index
 CMGL_ALL = 4  # AT+CMGL=4: every stored message (PDU mode)
+REC_UNREAD, REC_READ = 0, 1  # <stat> of a received message (27.005 3.1)
+REPORT = -1  # a stored status report: no <stat> in +CMGR
 
 
 def tpdu_octets(hex_pdu: str) -> int:
@@ -21,28 +31,52 @@ def tpdu_octets(hex_pdu: str) -> int:
     return len(hex_pdu) // 2 - 1 - int(hex_pdu[:2], 16)
 
 
-class ReportStorage:
-    """Stored status report PDUs by index (1-based, lowest free slot first)."""
+class MessageStorage:
+    """Stored PDUs by index (1-based, lowest free slot first), with their <stat>."""
 
-    def __init__(self, cms: object) -> None:
-        self._reports: dict[int, str] = {}
+    def __init__(
+        self, cms: object, *, slots: int = STORAGE_SLOTS, path: Path | None = None
+    ) -> None:
         self._cms = cms  # ModemCommands.cms: the +CMS ERROR reply of the current CMEE
+        self.slots = slots
+        self.path = path
+        self._messages: dict[int, tuple[int, str]] = {}  # index -> (stat, PDU)
+        self.on_freed: Callable[[], None] | None = None  # a slot became free
+        if path is not None and path.exists():
+            saved = json.loads(path.read_text())
+            self._messages = {int(i): (int(stat), pdu) for i, (stat, pdu) in saved.items()}
 
-    def store(self, hex_pdu: str) -> int | None:
-        """Keep a report; its index, or None when the storage is full (the report is lost)."""
-        free = [i for i in range(1, STORAGE_SLOTS + 1) if i not in self._reports]
+    @property
+    def used(self) -> int:
+        return len(self._messages)
+
+    def store(self, hex_pdu: str, stat: int = REC_UNREAD) -> int | None:
+        """Keep a message; its index, or None when the memory is full."""
+        free = [i for i in range(1, self.slots + 1) if i not in self._messages]
         if not free:
             return None
-        self._reports[free[0]] = hex_pdu
+        self._messages[free[0]] = (stat, hex_pdu)
+        self._save()
         return free[0]
 
     def handlers(self) -> dict[str, Handler]:
-        """AT+CMGR, AT+CMGL and AT+CMGD over this storage."""
+        """AT+CMGR, AT+CMGL, AT+CMGD and AT+CPMS over this memory."""
         return {
             "+CMGR": Handler(set=self._read),
             "+CMGL": Handler(set=self._list, test="+CMGL: (0-4)"),
             "+CMGD": Handler(set=self._delete),
         }
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        temporary = self.path.with_suffix(".tmp")
+        data = json.dumps({str(i): list(m) for i, m in self._messages.items()})
+        with open(temporary, "w") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.path)
 
     def _error(self) -> Reply:
         reply = self._cms(CMS_INVALID_INDEX)  # type: ignore[operator]
@@ -50,21 +84,30 @@ class ReportStorage:
         return reply
 
     def _read(self, params: tuple[Param, ...]) -> Reply:
-        hex_pdu = self._reports.get(one_int(params, 0, 255))
-        if hex_pdu is None:
+        index = one_int(params, 0, 255)
+        found = self._messages.get(index)
+        if found is None:
             return self._error()
-        return Reply((f"+CMGR: ,,{tpdu_octets(hex_pdu)}", hex_pdu))
+        stat, hex_pdu = found
+        if stat == REC_UNREAD:
+            self._messages[index] = (REC_READ, hex_pdu)
+            self._save()
+        shown = "" if stat == REPORT else str(stat)
+        return Reply((f"+CMGR: {shown},,{tpdu_octets(hex_pdu)}", hex_pdu))
 
     def _list(self, params: tuple[Param, ...]) -> Reply:
         one_int(params, 0, CMGL_ALL)
         lines: list[str] = []
-        for index in sorted(self._reports):
-            hex_pdu = self._reports[index]
-            lines += [f"+CMGL: {index},1,,{tpdu_octets(hex_pdu)}", hex_pdu]
+        for index in sorted(self._messages):
+            stat, hex_pdu = self._messages[index]
+            lines += [f"+CMGL: {index},{max(stat, REC_READ)},,{tpdu_octets(hex_pdu)}", hex_pdu]
         return Reply(tuple(lines))
 
     def _delete(self, params: tuple[Param, ...]) -> Reply:
         index = int(params[0].text) if params and params[0].text.isdigit() else -1
-        if self._reports.pop(index, None) is None:
+        if self._messages.pop(index, None) is None:
             return self._error()
+        self._save()
+        if self.on_freed is not None:
+            self.on_freed()
         return Reply()

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
 import logging
 import random
 import secrets
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,82 +25,18 @@ from aiohttp import web
 
 from modemd.sms.encoding import split_message
 
+from .phone_app import (
+    LIMIT_EXCEEDED,
+    AppState,
+    EmulatedMessage,
+    PhoneProfile,
+    now_iso,
+)
+from .phone_http import create_app
 from .phone_webhooks import WebhookDispatcher
 from .profile import AcceptedMessage, MessageFormat, SendRecorder
 
 log = logging.getLogger(__name__)
-
-ANDROID_SMS_LIMIT = 30  # SmsUsageMonitor DEFAULT_SMS_MAX_COUNT: SMS per app per check period
-ANDROID_SMS_WINDOW_S = 60.0  # SmsUsageMonitor DEFAULT_SMS_CHECK_PERIOD (60000 ms)
-LIMIT_EXCEEDED = "RESULT_ERROR_LIMIT_EXCEEDED"  # SmsManager result the app stores as the error
-
-
-class AppState(enum.StrEnum):
-    """States of a message and of each recipient, as the app names them."""
-
-    PENDING = "Pending"  # queued in the app
-    PROCESSED = "Processed"  # handed to Android's SmsManager
-    SENT = "Sent"  # the radio sent it (sent PendingIntent: RESULT_OK)
-    DELIVERED = "Delivered"  # the status report said delivered
-    FAILED = "Failed"  # SmsManager error or failed status report; ``error`` says why
-    CANCELLED = "Cancelled"  # DELETE while Pending (v1.67+)
-
-
-@dataclass(frozen=True)
-class PhoneProfile:
-    """Identity and behaviour knobs of one emulated phone."""
-
-    device_id: str
-    password: str
-    username: str = "sms"
-    model: str = "Emulated Pixel"
-    manufacturer: str = "modemd"
-    process_delay_s: float = 0.02  # Pending -> Processed (the app's queue, one at a time)
-    sent_delay_s: float = 0.05  # Processed -> Sent
-    delivered_delay_s: float = 0.1  # Sent -> Delivered
-    send_error: str | None = None  # fail processing with this SmsManager error ...
-    send_error_rate: float = 0.0  # ... with this probability
-    delivery_failure_rate: float = 0.0  # share of Sent messages whose report says failed
-    limit_count: int = ANDROID_SMS_LIMIT  # parts per window before LIMIT_EXCEEDED
-    limit_window_s: float = ANDROID_SMS_WINDOW_S
-    duplicate_webhook_rate: float = 0.0  # share of webhook events posted twice
-
-
-@dataclass
-class EmulatedMessage:
-    """One message the app accepted."""
-
-    id: str
-    text: str
-    phone_numbers: list[str]
-    seq: int
-    recipients: list[dict[str, Any]] = field(default_factory=list)
-    states: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def state(self) -> AppState:
-        """The message state the app derives from its recipients."""
-        states = {AppState(r["state"]) for r in self.recipients}
-        for state in (AppState.PENDING, AppState.PROCESSED, AppState.SENT, AppState.DELIVERED):
-            if state in states:
-                return state
-        return AppState.CANCELLED if AppState.CANCELLED in states else AppState.FAILED
-
-    def as_json(self, device_id: str) -> dict[str, Any]:
-        """The app's state object (null fields omitted)."""
-        return {
-            "id": self.id,
-            "deviceId": device_id,
-            "state": self.state.value,
-            "isHashed": False,
-            "isEncrypted": False,
-            "recipients": [{k: v for k, v in r.items() if v is not None} for r in self.recipients],
-            "states": self.states,
-        }
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).astimezone().isoformat(timespec="milliseconds")
 
 
 class EmulatedPhone:
@@ -122,6 +55,7 @@ class EmulatedPhone:
         self.recorder = recorder
         self.rng = rng or random.Random()
         self.messages: dict[str, EmulatedMessage] = {}
+        self.inbox: list[dict[str, Any]] = []  # received SMS, oldest first (GET /inbox)
         self.settings: dict[str, dict[str, Any]] = {
             "messages": {"processing_order": "LIFO", "limit_period": "Disabled"},
             "webhooks": {"internet_required": True, "retry_count": 15},
@@ -148,7 +82,6 @@ class EmulatedPhone:
 
     async def start(self, port: int = 0) -> None:
         """Serve on 127.0.0.1 (``port`` 0: any free one) and start processing."""
-        from .phone_http import create_app  # the routes need this class
 
         self._release.clear()
         self._runner = web.AppRunner(create_app(self), access_log=None, shutdown_timeout=1.0)
@@ -158,7 +91,7 @@ class EmulatedPhone:
         server = site._server
         assert server is not None
         self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
-        self._spawn(self._process_forever(), f"phone {self.name} queue")
+        self.spawn(self._process_forever(), f"phone {self.name} queue")
 
     async def go_away(self) -> None:
         """Unplugged: the server stops (connections refused) and the queue freezes."""
@@ -175,7 +108,7 @@ class EmulatedPhone:
         await self.go_away()
         await self.webhooks.close()
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -196,7 +129,7 @@ class EmulatedPhone:
         message.recipients = [
             {"phoneNumber": n, "state": AppState.PENDING.value, "error": None} for n in numbers
         ]
-        message.states[AppState.PENDING.value] = _now_iso()
+        message.states[AppState.PENDING.value] = now_iso()
         self.messages[message_id] = message
         self._wake.set()
         return message
@@ -208,6 +141,21 @@ class EmulatedPhone:
             return False
         self._move(message, AppState.CANCELLED)
         return True
+
+    def receive(self, sender: str, text: str) -> dict[str, Any]:
+        """The network delivers an SMS: into the inbox, then the ``sms:received`` webhooks."""
+        entry = {
+            "id": secrets.token_urlsafe(16),
+            "type": "SMS",
+            "sender": sender,
+            "recipient": None,
+            "simNumber": 1,
+            "contentPreview": text,
+            "createdAt": now_iso(),
+        }
+        self.inbox.append(entry)
+        self.webhooks.emit_received(entry)
+        return entry
 
     def patch_settings(self, patch: dict[str, Any]) -> None:
         """``PATCH /settings``: merge each section; ``ValueError`` on a malformed one."""
@@ -258,7 +206,7 @@ class EmulatedPhone:
         for number in message.phone_numbers:
             for index, text in enumerate(parts, 1):
                 self._record(message, number, text, index, len(parts))
-        self._spawn(self._radio(message), f"phone {self.name} radio {message.id}")
+        self.spawn(self._radio(message), f"phone {self.name} radio {message.id}")
 
     def _limit_error(self, parts: int) -> str | None:
         now = time.monotonic()
@@ -301,7 +249,7 @@ class EmulatedPhone:
         for recipient in message.recipients:
             recipient["state"] = state.value
             recipient["error"] = error
-        message.states[state.value] = _now_iso()
+        message.states[state.value] = now_iso()
         self.webhooks.emit(message, state, error)
 
 

@@ -6,17 +6,15 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
-from .phone import AppState
-
-if TYPE_CHECKING:
-    from .phone import EmulatedPhone
+from .phone_app import AppState, PhoneApp
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PHONE: web.AppKey[EmulatedPhone] = web.AppKey("phone")
+PHONE: web.AppKey[PhoneApp] = web.AppKey("phone")
 HTML_PAGE = "<html><body><h1>Welcome</h1>Sign in to use this network.</body></html>"
 DEFAULT_LIST_LIMIT = 50
 
@@ -25,11 +23,11 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
 
-def _phone(request: web.Request) -> EmulatedPhone:
+def _phone(request: web.Request) -> PhoneApp:
     return request.app[PHONE]
 
 
-def _authorised(request: web.Request, phone: EmulatedPhone) -> bool:
+def _authorised(request: web.Request, phone: PhoneApp) -> bool:
     scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "basic":
         return False
@@ -139,6 +137,31 @@ async def list_messages(request: web.Request) -> web.Response:
     return web.json_response(page, headers={"X-Total-Count": str(len(found))})
 
 
+async def list_inbox(request: web.Request) -> web.Response:
+    """``GET /inbox?limit=&offset=&from=&to=`` (v1.59+): received SMS, newest first."""
+    phone = _phone(request)
+    try:
+        limit = int(request.query.get("limit", DEFAULT_LIST_LIMIT))
+        offset = int(request.query.get("offset", 0))
+        since = _instant(request.query.get("from"))
+        until = _instant(request.query.get("to"))
+    except ValueError as exc:
+        return _error(400, str(exc))
+    found = [e for e in reversed(phone.inbox) if _within(e["createdAt"], since, until)]
+    return web.json_response(
+        found[offset : offset + limit], headers={"X-Total-Count": str(len(found))}
+    )
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _within(created: str, since: datetime | None, until: datetime | None) -> bool:
+    at = datetime.fromisoformat(created)
+    return (since is None or at >= since) and (until is None or at < until)
+
+
 async def get_settings(request: web.Request) -> web.Response:
     settings = _phone(request).settings
     shown = {
@@ -172,7 +195,7 @@ async def delete_webhook(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-def create_app(phone: EmulatedPhone) -> web.Application:
+def create_app(phone: PhoneApp) -> web.Application:
     """The app's local server for ``phone``."""
     app = web.Application(middlewares=[knobs_and_auth])
     app[PHONE] = phone
@@ -185,6 +208,7 @@ def create_app(phone: EmulatedPhone) -> web.Application:
         app.router.add_get(prefix + "/{id}", get_message)
         app.router.add_delete(prefix + "/{id}", delete_message)
     app.router.add_get("/settings", get_settings)
+    app.router.add_get("/inbox", list_inbox)
     app.router.add_patch("/settings", patch_settings)
     app.router.add_post("/webhooks", post_webhook)
     app.router.add_get("/webhooks", list_webhooks)

@@ -8,12 +8,11 @@ import json
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
-if TYPE_CHECKING:
-    from .phone import AppState, EmulatedMessage, EmulatedPhone
+from .phone_app import AppState, EmulatedMessage, PhoneApp
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +23,7 @@ EVENTS = {  # message state -> the webhook event the app posts for it
     "Failed": "sms:failed",
     "Cancelled": "sms:cancelled",
 }
+RECEIVED = "sms:received"
 KNOWN_EVENTS = frozenset(
     {*EVENTS.values(), "sms:received", "sms:data-received", "system:ping", "app:started"}
 )
@@ -42,7 +42,7 @@ def sign(key: str, body: bytes, timestamp: str) -> str:
 class WebhookDispatcher:
     """Registered webhooks of one emulated phone and the posting of its events."""
 
-    def __init__(self, phone: EmulatedPhone) -> None:
+    def __init__(self, phone: PhoneApp) -> None:
         self.phone = phone
         self.hooks: dict[str, dict[str, str]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -61,22 +61,44 @@ class WebhookDispatcher:
     def emit(self, message: EmulatedMessage, state: AppState, error: str | None) -> None:
         """Post the event of ``state`` to every hook that wants it, once per recipient."""
         event = EVENTS.get(state.value)
-        hooks = [h for h in self.hooks.values() if h["event"] == event]
-        if not hooks:
-            return
-        if self.phone.settings["webhooks"].get("internet_required", True) and not self.phone.online:
-            log.info("phone %s: %s held: no Internet", self.phone.name, event)
-            return
-        for hook in hooks:
+        for hook in self._wanting(event):
             for recipient in message.recipients:
                 body = self._envelope(hook, message, recipient["phoneNumber"], state, error)
-                copies = (
-                    2 if self.phone.rng.random() < self.phone.profile.duplicate_webhook_rate else 1
-                )
-                for _ in range(copies):
-                    self.phone._spawn(
-                        self._post(hook["url"], body), f"phone {self.phone.name} hook"
-                    )
+                self._post_maybe_twice(hook["url"], body)
+
+    def emit_received(self, entry: dict[str, Any]) -> None:
+        """``sms:received`` for a message the inbox got (sometimes posted twice, as the app)."""
+        for hook in self._wanting(RECEIVED):
+            payload = {
+                "messageId": entry["id"],
+                "message": entry["contentPreview"],
+                "sender": entry["sender"],
+                "phoneNumber": entry["sender"],
+                "simNumber": entry["simNumber"],
+                "receivedAt": entry["createdAt"],
+            }
+            envelope = {
+                "id": secrets.token_urlsafe(12),
+                "webhookId": hook["id"],
+                "event": RECEIVED,
+                "deviceId": self.phone.profile.device_id,
+                "payload": payload,
+            }
+            self._post_maybe_twice(hook["url"], json.dumps(envelope).encode())
+
+    def _wanting(self, event: str | None) -> list[dict[str, str]]:
+        """The hooks of ``event``; none while the app waits for an Internet it lacks."""
+        hooks = [h for h in self.hooks.values() if h["event"] == event]
+        waits = self.phone.settings["webhooks"].get("internet_required", True)
+        if hooks and waits and not self.phone.online:
+            log.info("phone %s: %s held: no Internet", self.phone.name, event)
+            return []
+        return hooks
+
+    def _post_maybe_twice(self, url: str, body: bytes) -> None:
+        copies = 2 if self.phone.rng.random() < self.phone.profile.duplicate_webhook_rate else 1
+        for _ in range(copies):
+            self.phone.spawn(self._post(url, body), f"phone {self.phone.name} hook")
 
     def _envelope(
         self,

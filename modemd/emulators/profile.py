@@ -62,6 +62,7 @@ class ModemProfile:
     operator: str = "modemd Test Network"  # AT+COPS? long alphanumeric name (format 0)
     operator_short: str = "modemd"  # AT+COPS? short name (format 1); format 2 is TEST_PLMN
     own_number: str | None = None  # AT+CNUM: the SIM's own number (None: the SIM lacks it)
+    storage_slots: int = 20  # messages the SIM memory holds (AT+CPMS total)
     lte_only: bool = False  # registers only in the LTE domain: +CREG/+CGREG say 0, +CEREG 1
 
     def __post_init__(self) -> None:

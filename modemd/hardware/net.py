@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modemd.drivers import registry
-from modemd.drivers.phone import PhoneTimings
-from modemd.drivers.phone_protocol import PhoneRequestError
+from modemd.drivers.phone_protocol import PhoneRequestError, PhoneTimings
 from modemd.drivers.registry import Attach, Detach
 from modemd.errors import DeviceError
 from modemd.hardware.discovery import label_of

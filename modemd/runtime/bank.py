@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from modemd.drivers import registry
-from modemd.drivers.base import Hintable
+from modemd.drivers.base import Hintable, InboundHandler, SmsDevice
 from modemd.drivers.registry import DeviceSpec, DriverFactory, Wiring
 from modemd.errors import DeviceError, SimLockedError
 from modemd.model import (
@@ -20,9 +20,11 @@ from modemd.model import (
     EventType,
     HintKind,
     HintVerdict,
+    InboundSms,
     Job,
     Pacing,
 )
+from modemd.runtime.inbound import InboundListener, receive
 from modemd.runtime.observer import NO_OBSERVER, SendObserver
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, RecoveryStep, UsbReset
@@ -56,10 +58,13 @@ class Bank:
         *,
         pacing: Callable[[str], Pacing] | None = None,
         observer: SendObserver = NO_OBSERVER,
+        country: Callable[[str], str | None] = lambda _pin: None,
         recovery: RecoverySettings = DEFAULT_RECOVERY,
         usb_reset: UsbReset | None = None,
     ) -> None:
         self.store = store
+        self.country = country  # a pool's country: national senders are read with it
+        self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
         self.pacing = pacing or (lambda _device_id: NO_PACING)
         self.observer = observer  # told about each send (the metrics)
         self.recovery = recovery
@@ -122,7 +127,11 @@ class Bank:
         old place."""
         if life is None:
             life = DeviceLife("?", DeviceState.OPENING)
-        device = factory(Wiring(self.on_report, self._on_gone, life.transition))
+        built: list[SmsDevice] = []  # the inbound callback needs the device's identity
+        device = factory(
+            Wiring(self.on_report, self._on_gone, life.transition, self._inbound_of(built))
+        )
+        built.append(device)
         if life.name == "?":
             life.name = device.info.port
         try:
@@ -264,6 +273,21 @@ class Bank:
         if worker is None or not isinstance(worker.device, Hintable):
             return HintVerdict(HintKind.NO_DEVICE, "no such phone with webhooks")
         return worker.device.hint(body, headers, now)
+
+    def _inbound_of(self, built: list[SmsDevice]) -> InboundHandler:
+        """Driver callback for received SMS (also during open, for those stored meanwhile):
+        stored off the reader path; the task ends once committed (a modem frees its memory
+        only then)."""
+
+        def on_inbound(device_id: str, sms: InboundSms) -> asyncio.Task[None]:
+            info = built[0].info
+            coro = receive(self.store, info, sms, self.country(info.pin), self.inbound_listeners)
+            task = asyncio.create_task(coro, name=f"inbound {device_id}")
+            self._report_tasks.add(task)
+            task.add_done_callback(self._report_tasks.discard)
+            return task
+
+        return on_inbound
 
     def on_report(self, device_id: str, report: DeliveryReport) -> asyncio.Task[None]:
         """Driver callback (on the loop): store the report off the reader path; the task ends

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice
@@ -34,7 +33,7 @@ from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3  # transient failures (provably nothing sent) before a job is failed
+MAX_SEND_ATTEMPTS = 3  # tries of one job (each provably sent nothing) before it is failed
 BACKOFF_FIRST_S = 2.0  # after a transient failure the device rests, so others take the job
 BACKOFF_MAX_S = 300.0  # cap of the doubling rest of a device that keeps failing
 WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable (logged)
@@ -49,7 +48,6 @@ class DeviceWorker:
         device: SmsDevice,
         pool: PoolQueue,
         store: Store,
-        on_state: Callable[[str, DeviceState], None] | None = None,
         *,
         life: DeviceLife | None = None,
         pacing: Pacing = NO_PACING,
@@ -78,9 +76,7 @@ class DeviceWorker:
         tracker = getattr(device, "registration", None)
         if isinstance(tracker, RegistrationTracker):
             tracker.listener = self._registration_changed
-        self._on_state = on_state
         self.current: Job | None = None
-        self.waiting = False  # parked in the pool's take(): safe to cancel
         self._ready_stored = False  # the last send's record already set the device ready
         self.draining = False  # shutting down: finish the send in flight, take no new job
         self._failure: str | None = None  # why the device is suspect (None: it is not)
@@ -107,8 +103,6 @@ class DeviceWorker:
             await self.store.write(
                 device_rows.set_device_state, self.device_id, state, self.device.signal
             )
-        if self._on_state is not None:
-            self._on_state(self.device_id, state)
 
     async def run(self) -> None:
         """Serve jobs until cancelled, drained, or the device dies."""
@@ -141,7 +135,6 @@ class DeviceWorker:
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval or the
         registration changed (a +CREG URC): the device is looked at before it takes a job."""
-        self.waiting = True
         take = asyncio.ensure_future(self.pool.take(self.device_id))
         nudged = asyncio.ensure_future(self._nudge.wait())
         try:
@@ -149,7 +142,6 @@ class DeviceWorker:
                 {take, nudged}, timeout=self.health_interval_s, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
-            self.waiting = False
             nudged.cancel()
             if not take.done():
                 take.cancel()  # the pool gives a job handed over meanwhile back, first in line
@@ -359,7 +351,8 @@ class DeviceWorker:
             log.warning("job %s: outcome unknown on %s: %s", job.job_id, self.device_id, exc)
             await self.store.write(job_rows.mark_unknown, job, str(exc))
         elif (
-            exc.transient and (await self.store.read(job_rows.attempts, job.job_id)) < MAX_ATTEMPTS
+            exc.transient
+            and (await self.store.read(job_rows.attempts, job.job_id)) < MAX_SEND_ATTEMPTS
         ):
             log.info(
                 "job %s: not sent on %s (%s); back in the queue", job.job_id, self.device_id, exc

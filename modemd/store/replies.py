@@ -10,8 +10,8 @@ import time
 
 import sqlite_utils
 
+from modemd.conversations.questions import reply_size
 from modemd.model import Job
-from modemd.sms.encoding import split_message
 from modemd.store import jobs as job_rows
 from modemd.store.optouts import is_opted_out
 
@@ -36,15 +36,15 @@ def system_key_id(db: sqlite_utils.Database, pin: str) -> int:
 
 
 def _job(db: sqlite_utils.Database, pin: str, number: str, text: str, id_device: str | None) -> Job:
-    split = split_message(text)
+    parts, encoding = reply_size(text)
     return job_rows.insert_job(
         db,
         key_id=system_key_id(db, pin),
         pin=pin,
         to=number,
         message=text,
-        parts=split.count,
-        encoding=split.encoding.value,
+        parts=parts,
+        encoding=encoding,
         id_device=id_device,
     )
 

@@ -17,7 +17,7 @@ from api_docs.contract import Contract
 from modemd.api.app import create_app, start_site
 from modemd.drivers import registry
 from modemd.drivers.serial_at import Timeouts
-from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.emulators.profile import SendRecorder
 from modemd.runtime.bank import Bank
 from modemd.runtime.campaigns import CampaignRunner

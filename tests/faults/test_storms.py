@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from modemd.drivers import registry
-from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.runtime.bank import Bank
 from modemd.store import jobs, keys
 from modemd.store.db import Store

@@ -10,7 +10,8 @@ import pytest
 
 from modemd import config
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
-from modemd.emulators.modem import EmulatedBank, EmulatedModem
+from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.errors import ConfigError
 from modemd.model import DeviceState, JobState, Pacing
 from modemd.runtime.pool import PoolQueue

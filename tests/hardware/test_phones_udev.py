@@ -13,7 +13,7 @@ import pytest
 
 from modemd import config
 from modemd.config import PhoneConfig
-from modemd.drivers.phone import PhoneTimings
+from modemd.drivers.phone_protocol import PhoneTimings
 from modemd.emulators.phone import EmulatedPhone, EmulatedPhoneBank
 from modemd.errors import ConfigError
 from modemd.hardware.doctor import examine

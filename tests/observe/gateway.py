@@ -20,7 +20,7 @@ from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.api.listener import start_listener
 from modemd.drivers import registry
-from modemd.emulators.modem import EmulatedBank
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import JobState
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from modemd.drivers.phone import PhoneDriver, PhoneTimings
+from modemd.drivers.phone import PhoneDriver
+from modemd.drivers.phone_protocol import PhoneTimings
 from modemd.emulators.phone import EmulatedPhone, PhoneProfile
 from modemd.emulators.profile import SendRecorder
 from modemd.model import DeliveryReport

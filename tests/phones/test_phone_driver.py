@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from modemd.drivers.phone import PhoneTimings
+from modemd.drivers.phone_protocol import PhoneTimings
 from modemd.emulators.phone import EmulatedPhone
 from modemd.emulators.profile import SendRecorder
 from modemd.errors import DeviceError, SendError

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from modemd.api.listener import start_listener
-from modemd.drivers.phone import basic_auth
+from modemd.drivers.phone_protocol import basic_auth
 from modemd.emulators.phone import EmulatedPhone
 from modemd.emulators.profile import SendRecorder
 

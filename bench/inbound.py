@@ -1,0 +1,77 @@
+"""Inbound latency: the emulated network's ``+CMTI`` written to the pty -> the ``sms.received``
+IPN arriving at a listener in this process. Each number first gets a job (a received SMS is
+posted to the key whose job it answers); then one text at a time is delivered to a modem, the
+next only after the last one's IPN arrived. Measured: modemd's AT+CMGR, decode, commit (one
+write: the message and its event) and the IPN sender's post; AT+CMGD follows the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+
+from bench.harness import Daemon, create_key, emulated_bank, percentile, wait_until, workdir
+from modemd.api.listener import start_listener
+
+STEP_TIMEOUT_S = 5.0
+SENDS_SETTLE_S = 1.0  # the jobs are claimed and sent (send latency 0) well within this
+RECEIVED = "sms.received"
+CMTI = b"+CMTI:"
+
+
+async def run(messages: int, modems: int = 2) -> dict[str, Any]:
+    """Measure ``messages`` received SMS, one at a time, over ``modems`` idle modems."""
+    tmp = workdir()
+    posted: dict[str, float] = {}  # sender -> IPN arrival
+    async with emulated_bank(modems, send_latency_s=(0.0, 0.0), report_delay_s=0.0) as taps:
+        changed = taps[0].changed
+        cmti: list[float] = []
+        for tap in taps:
+            tap.modem.on_output = lambda data, seen=cmti: _stamp(data, seen, changed)
+
+        def on_ipn(body: dict[str, Any], _headers: dict[str, str]) -> None:
+            if body.get("type") == RECEIVED:
+                posted[str(body["data"]["from"])] = time.time()
+                changed.set()
+
+        listener, ipn_port = await start_listener(on_ipn)
+        try:
+            key = await create_key(tmp / "modemd.db", f"http://127.0.0.1:{ipn_port}/ipn")
+            async with Daemon(tmp / "modemd.db", [t.modem.port for t in taps]) as daemon:
+                numbers = [f"+39334{n:07d}" for n in range(messages + 1)]
+                await _jobs_to(daemon, key, numbers)
+                latencies = []
+                for n, number in enumerate(numbers):
+                    before = len(cmti)
+                    taps[n % len(taps)].modem.network.send(number, f"reply {n}")
+                    await wait_until(
+                        lambda number=number: number in posted, changed, STEP_TIMEOUT_S
+                    )
+                    if n and len(cmti) > before:  # the first one warms up: not measured
+                        latencies.append((posted[number] - cmti[before]) * 1000)
+        finally:
+            await listener.cleanup()
+    return {
+        "inbound_messages": len(latencies),
+        "inbound_p50_ms": round(percentile(latencies, 50), 2),
+        "inbound_p99_ms": round(percentile(latencies, 99), 2),
+    }
+
+
+def _stamp(data: bytes, stamps: list[float], changed: Any) -> None:
+    stamps.extend([time.time()] * data.count(CMTI))
+    changed.set()
+
+
+async def _jobs_to(daemon: Daemon, key: str, numbers: list[str]) -> None:
+    """One job to each number, each sent (answered by the network) before the texts come."""
+    async with aiohttp.ClientSession() as session:
+        for number in numbers:
+            payload = {"apikey": key, "to": number, "msg": "bench inbound"}
+            async with session.post(f"{daemon.url}/api/v1/send", json=payload) as response:
+                if response.status != 200:
+                    raise RuntimeError(f"send refused: {response.status}")
+    await asyncio.sleep(SENDS_SETTLE_S + 0.02 * len(numbers))  # sent at once by idle modems

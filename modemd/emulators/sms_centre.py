@@ -1,0 +1,58 @@
+"""The emulated network's side of received SMS: the SMS centre that delivers to one modem.
+
+A text becomes SMS-DELIVER PDUs (concatenated when long); a demo or a test may have the parts
+arrive out of order or one part twice, as real networks sometimes do. A PDU the modem cannot
+take (its memory is full) waits here and is delivered again when a slot frees, like an SMSC
+retrying: a full SIM delays messages, it never loses them.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from modemd.sms import build_deliver
+
+from .modem_session import ModemSession
+
+
+class SmsCentre:
+    """Delivers SMS to one emulated modem's session, keeping what does not fit yet."""
+
+    def __init__(
+        self, session: ModemSession, rng: random.Random, flush: Callable[[], None]
+    ) -> None:
+        self._session = session
+        self._rng = rng
+        self._flush = flush  # write what the session produced (the URCs)
+        self.waiting: collections.deque[str] = collections.deque()  # PDUs the SIM had no room for
+        self._reference = rng.randrange(256)
+        session.storage.on_freed = self.retry
+
+    def send(
+        self,
+        sender: str,
+        text: str,
+        *,
+        out_of_order: bool = False,
+        repeat_part: bool = False,
+        at: datetime | None = None,
+    ) -> list[str]:
+        """Deliver ``text`` from ``sender``; the PDUs, in the order they were sent."""
+        self._reference = (self._reference + 1) & 0xFF
+        pdus = build_deliver(sender, text, scts=at or datetime.now(UTC), concat_ref=self._reference)
+        if out_of_order and len(pdus) > 1:
+            self._rng.shuffle(pdus)
+        if repeat_part:
+            pdus.insert(self._rng.randrange(len(pdus) + 1), self._rng.choice(pdus))
+        self.waiting.extend(pdus)
+        self.retry()
+        return pdus
+
+    def retry(self) -> None:
+        """Hand the waiting PDUs to the modem, in order, until its memory is full."""
+        while self.waiting and self._session.deliver_sms(self.waiting[0]):
+            self.waiting.popleft()
+        self._flush()

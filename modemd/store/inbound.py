@@ -1,0 +1,153 @@
+"""Inbound SMS: each stored once (its natural key per device), matched to the job it answers,
+announced as ``sms.received`` to that job's key, in the same transaction. Listed by the inbox
+API and CLI with a cursor (the row id). Functions run inside the store's transaction."""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from modemd.model import EventType, InboundSms
+from modemd.store import events
+
+REPLY_WINDOW_S = 30 * 86400.0  # a message answers the pool's latest job to its sender this recent
+ITEM_COLUMNS = (
+    "inbound_id, pin, device_id, sender, text, data, encoding, parts, incomplete, "
+    "sent_at, received_at, reply_to_job_id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    inbound_id: int
+    duplicate: bool  # already stored (read twice): no new event
+    reply_to_job_id: str | None
+
+
+def store_inbound(
+    db: sqlite_utils.Database,
+    device_id: str,
+    pin: str,
+    iccid: str,
+    sender: str,
+    sms: InboundSms,
+) -> Stored:
+    """Keep ``sms`` (``sender`` already in E.164 when a number) once; announce it once."""
+    found = db.execute(
+        "SELECT inbound_id, reply_to_job_id FROM inbound WHERE device_id = ? AND natural_key = ?",
+        [device_id, sms.natural_key],
+    ).fetchone()
+    if found is not None:
+        return Stored(found[0], True, found[1])
+    now = time.time()
+    reply = db.execute(
+        "SELECT job_id, key_id FROM jobs WHERE pin = ? AND to_number = ? AND created_at >= ? "
+        "AND state NOT IN ('queued', 'failed') ORDER BY seq DESC LIMIT 1",
+        [pin, sender, now - REPLY_WINDOW_S],
+    ).fetchone()
+    cursor = db.execute(
+        "INSERT INTO inbound (natural_key, pin, device_id, iccid, sender, text, data, encoding, "
+        "parts, incomplete, sent_at, received_at, reply_to_job_id, raw) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            sms.natural_key,
+            pin,
+            device_id,
+            iccid,
+            sender,
+            sms.text,
+            sms.data,
+            sms.encoding,
+            sms.parts,
+            int(sms.incomplete),
+            sms.sent_at,
+            now,
+            reply[0] if reply else None,
+            " ".join(sms.raw),
+        ],
+    )
+    inbound_id = int(cursor.lastrowid or 0)
+    if reply is not None:
+        item = get_inbound(db, inbound_id)
+        assert item is not None
+        events.add_subject_event(db, reply[1], reply[0], EventType.SMS_RECEIVED, item)
+    return Stored(inbound_id, False, reply[0] if reply else None)
+
+
+def as_item(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored message as the API, the CLI and the ``sms.received`` IPN show it."""
+    data = row["data"]
+    return {
+        "id": row["inbound_id"],
+        "from": row["sender"],
+        "text": row["text"],
+        "data": base64.b64encode(data).decode() if data is not None else None,
+        "encoding": row["encoding"],
+        "pin": row["pin"],
+        "device_id": row["device_id"],
+        "sent_at": row["sent_at"],
+        "received_at": row["received_at"],
+        "parts": row["parts"],
+        "incomplete": bool(row["incomplete"]),
+        "reply_to_job_id": row["reply_to_job_id"],
+    }
+
+
+# A key sees its pool's messages that answer none of another key's jobs.
+VISIBLE = (
+    "pin = ? AND (reply_to_job_id IS NULL OR reply_to_job_id IN "
+    "(SELECT job_id FROM jobs WHERE key_id = ?))"
+)
+
+
+def get_inbound(
+    db: sqlite_utils.Database,
+    inbound_id: int,
+    *,
+    pin: str | None = None,
+    key_id: int | None = None,
+) -> dict[str, Any] | None:
+    """One message; with ``pin`` and ``key_id``, only one that key may see."""
+    sql = f"SELECT {ITEM_COLUMNS} FROM inbound WHERE inbound_id = ?"
+    params: list[object] = [inbound_id]
+    if pin is not None and key_id is not None:
+        sql += f" AND {VISIBLE}"
+        params += [pin, key_id]
+    rows = list(db.query(sql, params))
+    return as_item(rows[0]) if rows else None
+
+
+def list_inbound(
+    db: sqlite_utils.Database,
+    *,
+    pin: str | None = None,
+    key_id: int | None = None,
+    sender: str | None = None,
+    device_id: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Messages after the cursor ``after_id``, oldest first, filtered (with ``pin`` and
+    ``key_id``: only those that key may see)."""
+    where: list[str] = ["inbound_id > ?"]
+    params: list[object] = [after_id]
+    if pin is not None and key_id is not None:
+        where.append(VISIBLE)
+        params += [pin, key_id]
+    for column, op, value in (
+        ("sender", "=", sender),
+        ("device_id", "=", device_id),
+        ("received_at", ">=", since),
+        ("received_at", "<", until),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            params.append(value)
+    sql = f"SELECT {ITEM_COLUMNS} FROM inbound WHERE {' AND '.join(where)} "
+    return [as_item(r) for r in db.query(sql + "ORDER BY inbound_id LIMIT ?", [*params, limit])]
