@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from modemd.cli import main
 from modemd.model import DeviceInfo, DeviceKind, DeviceState, JobState
-from modemd.store import devices, events, hosts, jobs
+from modemd.store import devices, dispatch, events, hosts, jobs
 from modemd.store.db import Store, connect
 
 
@@ -127,3 +127,17 @@ def test_db_migrate_and_check(pg_url: str, tmp_path: Path) -> None:
     database.close()
     newer = runner.invoke(main, ["db", "check", "--db", pg_url])
     assert newer.exit_code == 1 and "upgrade modemd" in newer.output
+
+
+async def test_a_job_another_host_claimed_is_replaced_by_the_next(pg_url: str) -> None:
+    store = Store(pg_url, host_id="a")
+    await store.start()
+    try:
+        first, second = [(await key_and_job(store, None))[2] for _ in range(2)]
+        await store.write(jobs.claim_job, first.job_id, "other-host-device")
+        claimed = await store.write(dispatch.claim_for, first.job_id, DEVICE, None)
+        assert claimed is not None and claimed.job_id == second.job_id
+        assert claimed.state is JobState.SENDING and claimed.device_id == DEVICE
+        assert await store.write(dispatch.claim_for, first.job_id, DEVICE, None) is None
+    finally:
+        await store.close()

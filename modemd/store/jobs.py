@@ -27,6 +27,7 @@ __all__ = [
     "REPORT_WINDOW_S",
     "attempts",
     "claim_job",
+    "claim_next_high",
     "expire_unreported",
     "get_job",
     "get_job_detail",
@@ -189,6 +190,23 @@ def claim_job(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | N
     if cursor.rowcount != 1:
         return None
     return get_job(db, job_id)
+
+
+def claim_next_high(db: sqlite_utils.Database, pin: str, device_id: str) -> Job | None:
+    """Hosts sharing the database: the oldest high-lane API send of ``pin`` that ``device_id``
+    may take now, claimed, its row lock taken with SKIP LOCKED (rows another host is claiming
+    are passed over); None when there is none. Campaign jobs keep their feeder (rates, quiet
+    hours)."""
+    now = time.time()
+    row = db.execute(
+        "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
+        "updated_at = ? WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' AND pin = ? "
+        "AND lane = 'high' AND campaign_id IS NULL AND (send_at IS NULL OR send_at <= ?) "
+        "AND (valid_until IS NULL OR valid_until > ?) AND (id_device IS NULL OR id_device = ?) "
+        f"ORDER BY seq LIMIT 1 {dialect.skip_locked(db)}) RETURNING job_id",
+        [device_id, now, pin, now, now, device_id],
+    ).fetchone()
+    return get_job(db, row[0]) if row else None
 
 
 def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job:
