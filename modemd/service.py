@@ -137,8 +137,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         if shared:
             keeper = HostKeeper(
                 store,
+                bank,
                 host_id,
-                bank.device_ids,
                 lease_s=settings.option("server.host_lease_s"),
                 on_takeover=feeder.wake,
             )

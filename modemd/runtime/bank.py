@@ -71,6 +71,8 @@ class Bank:
         self.usb_reset = usb_reset
         self._returning: dict[str, asyncio.TimerHandle] = {}  # reset away, expected back
         self.pools: dict[str, PoolQueue] = {}
+        # Devices of the other live hosts sharing the database, by pool (runtime.hosts).
+        self.remote: dict[str, list[Offer]] = {}
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._report_tasks: set[asyncio.Task[None]] = set()
@@ -108,6 +110,10 @@ class Bank:
             and w.state is not DeviceState.GONE
             and (id_device is None or id_device == w.device_id)
         ]
+
+    def remote_offers(self, pin: str, id_device: str | None = None) -> list[Offer]:
+        """The pool's devices on other live hosts (a job is fed to every host's pools)."""
+        return [o for o in self.remote.get(pin, []) if id_device in (None, o.device_id)]
 
     def device_ids(self) -> list[str]:
         """The devices attached here now (not gone)."""

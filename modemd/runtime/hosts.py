@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from modemd.runtime.bank import Bank, Offer
 from modemd.store import hosts as host_rows
 from modemd.store.db import Store
 
@@ -31,20 +32,27 @@ class HostKeeper:
     def __init__(
         self,
         store: Store,
+        bank: Bank,
         host_id: str,
-        devices: Callable[[], list[str]],
         *,
         lease_s: float = host_rows.DEFAULT_LEASE_S,
         on_takeover: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
+        self.bank = bank
         self.host_id = host_id
-        self.devices = devices  # ids of the devices this host holds now
         self.lease_s = lease_s
         self.on_takeover = on_takeover
 
     async def beat(self) -> None:
-        await self.store.write(host_rows.beat, self.host_id, self.devices())
+        """Alive, with these devices; learn the other live hosts' devices (API answers)."""
+        await self.store.write(host_rows.beat, self.host_id, self.bank.device_ids())
+        remote: dict[str, list[Offer]] = {}
+        for row in await self.store.read(host_rows.remote_devices, self.host_id, self.lease_s):
+            remote.setdefault(row["pin"], []).append(
+                Offer(row["device_id"], row["pin"], row["kind"])
+            )
+        self.bank.remote = remote
 
     async def run(self) -> None:
         """Beat and watch until cancelled."""

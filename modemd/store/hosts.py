@@ -48,6 +48,18 @@ def live_hosts(db: sqlite_utils.Database, lease_s: float) -> list[dict[str, Any]
     )
 
 
+def remote_devices(db: sqlite_utils.Database, host_id: str, lease_s: float) -> list[dict[str, Any]]:
+    """The devices other live hosts hold (not gone): device_id, pin, kind, host_id."""
+    return list(
+        db.query(
+            "SELECT d.device_id, d.pin, d.kind, d.host_id FROM devices d JOIN hosts h "
+            "USING (host_id) WHERE d.host_id != ? AND d.state != 'gone' AND h.heartbeat_at >= ? "
+            "AND h.down_at IS NULL ORDER BY d.pin, d.device_id",
+            [host_id, time.time() - lease_s],
+        )
+    )
+
+
 def all_hosts(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return list(db.query("SELECT * FROM hosts ORDER BY host_id"))
 

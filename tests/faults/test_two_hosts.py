@@ -141,7 +141,10 @@ async def _run(url: str, tmp: Path, ipns: Ipns, ipn_url: str) -> None:
                     f"http://127.0.0.1:{host.port}/api/v1/send", json=payload
                 ) as answer:
                     assert answer.status == 200, await answer.text()
-                    accepted[(await answer.json())["job_id"]] = number
+                    body = await answer.json()
+                    accepted[body["job_id"]] = number
+                    if host is b and index < kill_at:  # the pool's devices on both hosts
+                        assert len(body["records"]) == 2 * MODEMS == body["devices_available"]
                 await asyncio.sleep(SUBMIT_GAP_S)
         jobs = await settled(url, b.log)
     finally:
