@@ -9,7 +9,8 @@ import re
 import tomllib
 from typing import Any
 
-from modemd.config_schema import REQUIRED, SCHEMA, Invalid, Key, Mapping, Node, Section
+from modemd.config_kinds import Invalid, Key, Mapping, Node, Section
+from modemd.config_schema import REQUIRED, SCHEMA
 from modemd.errors import ConfigError
 
 _KEY = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""

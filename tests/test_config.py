@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from modemd import config
 from modemd.cli import main
 from modemd.config_check import line_numbers, reference_markdown, template
-from modemd.config_schema import SCHEMA, Key, Mapping, Section
+from modemd.config_kinds import Key, Mapping, Section
+from modemd.config_schema import SCHEMA
 from modemd.errors import ConfigError
 
 README = (Path(__file__).parent.parent / "README.md").read_text()

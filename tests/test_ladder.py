@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
 import pytest
 from hardware.testbed import until
 
+from modemd.conversations.engine import Action, Inbound
 from modemd.drivers import registry
 from modemd.drivers.serial_at import Timeouts
 from modemd.emulators.faults import FAULT_SIM_PIN, FaultKind
@@ -22,6 +24,7 @@ from modemd.hardware.doctor import recovery_findings
 from modemd.hardware.usb_reset import usb_reset
 from modemd.model import DeviceState, JobState
 from modemd.runtime.bank import Bank
+from modemd.runtime.conversations import Conversations
 from modemd.runtime.recovery import RecoverySettings
 from modemd.service import UsbResetter
 from modemd.store import devices, events, jobs, keys
@@ -199,6 +202,10 @@ async def test_health_names_the_operator_the_registration_and_the_own_number(
         "modemd Test Network", "home", False,
     )  # fmt: skip
     assert row["own_number"] == "+15557654321"
+    assert ladder.bank.own_numbers() == {"+15557654321"}
+    talk = Conversations.from_pools(ladder.store, ladder.bank, {})  # no own_numbers configured
+    ours = Inbound(PIN, "+15557654321", "STOP", imei, time.time())
+    assert (await talk.on_inbound(ours)).action is Action.NONE  # no reply loop with our SIM
     modem.set_registration(5)
     async with asyncio.timeout(SETTLE_TIMEOUT_S):
         while not (await health())["roaming"]:

@@ -119,6 +119,10 @@ class Bank:
         """The devices attached here now (not gone)."""
         return [d for d, w in self.workers.items() if w.state is not DeviceState.GONE]
 
+    def own_numbers(self) -> frozenset[str]:
+        """The own numbers (AT+CNUM) of the SIMs in the bank: never answered automatically."""
+        return frozenset(w.own_number for w in self.workers.values() if w.own_number)
+
     def has_device(self, pin: str, device_id: str) -> bool:
         return bool(self.offers(pin, device_id))
 

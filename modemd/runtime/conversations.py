@@ -57,11 +57,14 @@ class Conversations:
     def from_pools(
         cls, store: Store, bank: Bank, pools: dict[str, dict[str, Any]]
     ) -> Conversations:
-        """From the config's ``[pools."<pin>"]`` tables (a pool not named: the defaults)."""
+        """From the config's ``[pools."<pin>"]`` tables (a pool not named: the defaults); our
+        own numbers are those the config lists and those the bank's SIMs know (AT+CNUM)."""
         policies = {pin: PoolPolicy.from_config(table) for pin, table in pools.items()}
         default = PoolPolicy()
         own = frozenset(n for table in pools.values() for n in table.get("own_numbers") or ())
-        return cls(store, bank, lambda pin: policies.get(pin, default), lambda: own)
+        return cls(
+            store, bank, lambda pin: policies.get(pin, default), lambda: own | bank.own_numbers()
+        )
 
     async def on_inbound(self, msg: Inbound) -> Decision:
         """Call after ``msg`` is committed; returns what was decided."""

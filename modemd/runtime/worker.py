@@ -77,6 +77,7 @@ class DeviceWorker:
         if isinstance(tracker, RegistrationTracker):
             tracker.listener = self._registration_changed
         self.current: Job | None = None
+        self.own_number: str | None = None  # its SIM's (AT+CNUM), from the last health check
         self._ready_stored = False  # the last send's record already set the device ready
         self.draining = False  # shutting down: finish the send in flight, take no new job
         self._failure: str | None = None  # why the device is suspect (None: it is not)
@@ -254,6 +255,7 @@ class DeviceWorker:
         self._note_signal(rssi)
         # One write stores the state and the fresh signal (also when the state is unchanged).
         if status is not None:
+            self.own_number = status.own_number
             await self.store.write(
                 device_rows.set_health, self.device_id, DeviceState.READY, rssi, status
             )

@@ -91,19 +91,24 @@ JOBS_SQL = (
 )
 
 
+DOWN_SQL = "SELECT host_id FROM hosts WHERE down_at IS NOT NULL"  # taken over
+
+
 def _finished(job_id: str, number: str, state: str, host: str | None) -> bool:
     """Delivered; or unknown; or sent by the dead host (its report waits on its modem)."""
     return state in ("delivered", "unknown") or (state == "sent" and host == "host-a")
 
 
 async def settled(url: str, log: list[str]) -> list[tuple[Any, ...]]:
-    """Every job once none is queued or sending (or still waiting for its report)."""
+    """Every job once none is queued or sending (or still waiting for its report) and the
+    dead host was taken over."""
     jobs: list[tuple[Any, ...]] = []
     try:
         async with asyncio.timeout(SETTLE_TIMEOUT_S):
             while True:
                 jobs = await asyncio.to_thread(rows, url, JOBS_SQL)
-                if len(jobs) == JOBS and all(_finished(*j) for j in jobs):
+                down = await asyncio.to_thread(rows, url, DOWN_SQL)
+                if len(jobs) == JOBS and all(_finished(*j) for j in jobs) and down:
                     return jobs
                 await asyncio.sleep(0.5)
     except TimeoutError:
@@ -166,7 +171,7 @@ async def _run(url: str, tmp: Path, ipns: Ipns, ipn_url: str) -> None:
             assert out[number] == 1, job_id
         else:  # unknown: only what host-a's devices were sending when it died
             assert state == "unknown" and host == "host-a", job_id
-    down = rows(url, "SELECT host_id FROM hosts WHERE down_at IS NOT NULL")
+    down = rows(url, DOWN_SQL)
     assert down == [("host-a",)]
     delivered_after = [j for j in jobs if j[2] == "delivered" and j[3] == "host-b"]
     assert delivered_after  # the other host finished the work
