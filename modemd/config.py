@@ -15,7 +15,7 @@ from modemd.errors import ConfigError
 from modemd.model import NO_PACING, LabelRule, Pacing, PhoneConfig
 
 SYSTEM_CONFIG = "/etc/modemd/modemd.toml"  # the installer writes it; daemon and CLI read it
-SERVER_KEYS = ("db", "host", "port", "admin_token", "trusted_proxies")
+SERVER_KEYS = ("db", "host", "port", "admin_token", "trusted_proxies", "host_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,7 @@ PACING_KEYS = ("min_gap_s", "daily_cap", "monthly_cap")
 @dataclass(frozen=True, slots=True)
 class Settings:
     db: str = DEFAULT_DB
+    host_id: str | None = None  # among hosts sharing a PostgreSQL database (None: machine id)
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     devices: tuple[PortConfig, ...] = field(default_factory=tuple)

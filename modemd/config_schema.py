@@ -53,7 +53,27 @@ SCHEMA = Section(
             (
                 Key("host", STR, DEFAULT_HOST, "listen address", '"0.0.0.0"'),
                 Key("port", LISTEN_PORT, DEFAULT_PORT, "listen port", "8080"),
-                Key("db", STR, DEFAULT_DB, "SQLite database file", '"/var/lib/modemd/modemd.db"'),
+                Key(
+                    "db",
+                    STR,
+                    DEFAULT_DB,
+                    "SQLite database file, or a postgresql:// URL",
+                    '"/var/lib/modemd/modemd.db"',
+                ),
+                Key(
+                    "host_id",
+                    STR,
+                    None,
+                    "this host's name among hosts sharing a PostgreSQL db (default: machine id)",
+                    '"cupboard-2"',
+                ),
+                Key(
+                    "host_lease_s",
+                    SECONDS,
+                    30.0,
+                    "a host sharing the db silent this long is dead: others take over",
+                    "30",
+                ),
                 Key(
                     "trusted_proxies",
                     ADDRESSES,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modemd.model import ApiKey, DeliveryReport, Job, SentPart
 from modemd.sms.pdu import StatusReport
 from modemd.sms.status import delivery_report
@@ -54,3 +56,22 @@ async def sent_job(
 def tp_report(mr: int, recipient: str, tp_status: int) -> DeliveryReport:
     """A modem's status report (TP-MR, recipient, TP-Status) as the driver hands it on."""
     return delivery_report(StatusReport(mr, recipient, tp_status, None, None))
+
+
+def dump(db: Any) -> list[str]:
+    """Every row of every table as text, on either engine: equal before and after means nothing
+    was written."""
+    if getattr(db, "dialect", "sqlite") != "postgresql":
+        return list(db.conn.iterdump())
+    tables = [
+        row[0]
+        for row in db.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() ORDER BY table_name"
+        ).fetchall()
+    ]
+    return [
+        f"{table}: {row}"
+        for table in tables
+        for row in sorted(map(repr, db.execute(f"SELECT * FROM {table}").fetchall()))
+    ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from builders import TO, sent_job
 
 from modemd.drivers import registry
@@ -21,6 +22,9 @@ from modemd.store.db import Store
 FIRST = "+15550002222"  # the first key's job went here
 L = "+15550003333"  # the listening key's job went here
 TEST_TIMEOUT_S = 120.0  # the whole test; a hang fails with the stack of what it waited for
+
+
+pytestmark = pytest.mark.both_engines  # store promises hold on SQLite and PostgreSQL
 
 
 async def until(condition: object, timeout: float = 10.0) -> None:

@@ -42,10 +42,11 @@ def dispatch(app: web.Application, job: Job) -> list[Offer]:
     """Offer an accepted job: a high-lane job due now goes to its pool at once; the others
     wait in the database for the feeder (their time, or room in the bulk lane)."""
     feeder = app[RUNNER].feeder
+    remote = feeder.bank.remote_offers(job.pin, job.id_device)  # other hosts' (PostgreSQL)
     if job.lane is Lane.HIGH and job.send_at is None:
-        return feeder.bank.submit(job)
+        return feeder.bank.submit(job) + remote
     feeder.wake()
-    return feeder.bank.offers(job.pin, job.id_device)
+    return feeder.bank.offers(job.pin, job.id_device) + remote
 
 
 def _options(fields: dict[str, Any], now: float) -> dict[str, Any]:

@@ -191,7 +191,7 @@ def _accepted(request: web.Request, ok_code: StatusCode, accepted: accept.Accept
         parts=job.parts,
         encoding=job.encoding,
         **extra,
-        devices_available=len(bank.offers(job.pin)),
+        devices_available=len(bank.offers(job.pin)) + len(bank.remote_offers(job.pin)),
         records=[
             {"device_id": o.device_id, "pin": o.pin, "kind": o.kind, "state": "offered"}
             for o in offers

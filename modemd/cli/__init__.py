@@ -44,7 +44,14 @@ from modemd.store.files import check_database
     "--db",
     default=None,
     metavar="PATH",
-    help="SQLite database file [$MODEMD_DB, else server.db, else ./modemd.db]; created if absent.",
+    help="SQLite database file or postgresql:// URL [$MODEMD_DB, else server.db, else "
+    "./modemd.db]; a file is created if absent.",
+)
+@click.option(
+    "--host-id",
+    default=None,
+    help="This host's name among hosts sharing a PostgreSQL database [server.host_id, else "
+    "the machine id].",
 )
 @click.option("--simulate", type=int, default=None, help="Start N emulated modems in-process.")
 @click.option(
@@ -82,6 +89,7 @@ def serve(
     host: str | None,
     port: int | None,
     db: str | None,
+    host_id: str | None,
     simulate: int | None,
     simulate_phones: int | None,
     pin: str | None,
@@ -99,6 +107,7 @@ def serve(
             host=host,
             port=port,
             db=db,
+            host_id=host_id,
             simulate=simulate,
             simulate_phones=simulate_phones,
             simulate_pin=pin,

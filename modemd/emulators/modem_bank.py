@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import sys
@@ -32,13 +33,19 @@ class EmulatedBank:
         profile_overrides: dict[str, Any] | None = None,
         seed: int | None = None,
         storage_dir: str | Path | None = None,
+        identities_of: str | None = None,
     ) -> EmulatedBank:
         """Build ``count`` modems; ``seed`` fixes their identities and all their randomness.
-        ``storage_dir``: each modem's SIM memory lives in ``<imei>.sim.json`` there."""
+        ``storage_dir``: each modem's SIM memory lives in ``<imei>.sim.json`` there.
+        ``identities_of`` (a host id) places their identities by that name instead, so that
+        the banks of two hosts do not share an IMEI."""
         if not 1 <= count <= SERIAL_SPACE:
             raise ValueError(f"count must be in 1..{SERIAL_SPACE}")
         bank_rng = random.Random(seed)
         first_serial = 0 if seed is None else bank_rng.randrange(SERIAL_SPACE - count + 1)
+        if identities_of is not None:
+            digest = hashlib.sha256(identities_of.encode()).digest()
+            first_serial = int.from_bytes(digest[:8], "big") % (SERIAL_SPACE - count + 1)
         recorder = SendRecorder(record) if record is not None else None
         modems = []
         for index in range(count):

@@ -78,6 +78,8 @@ class Bank:
         self.usb_reset = usb_reset
         self._returning: dict[str, asyncio.TimerHandle] = {}  # reset away, expected back
         self.pools: dict[str, PoolQueue] = {}
+        # Devices of the other live hosts sharing the database, by pool (runtime.hosts).
+        self.remote: dict[str, list[Offer]] = {}
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._report_tasks: set[asyncio.Task[None]] = set()
@@ -90,8 +92,9 @@ class Bank:
 
     async def start(self) -> None:
         """Recover from the last run, then refill the pools with queued jobs."""
-        await self.store.write(device_rows.mark_all_gone)
-        for job in await self.store.write(job_rows.recover_interrupted):
+        host = self.store.host_id  # several hosts: only this one's devices and jobs
+        await self.store.write(device_rows.mark_all_gone, host)
+        for job in await self.store.write(job_rows.recover_interrupted, host):
             log.warning("job %s was being sent when modemd stopped: outcome unknown", job.job_id)
         queued = await self.store.read(job_rows.queued_jobs)
         for job in queued:
@@ -117,6 +120,14 @@ class Bank:
             and w.state is not DeviceState.GONE
             and (id_device is None or id_device == w.device_id)
         ]
+
+    def remote_offers(self, pin: str, id_device: str | None = None) -> list[Offer]:
+        """The pool's devices on other live hosts (a job is fed to every host's pools)."""
+        return [o for o in self.remote.get(pin, []) if id_device in (None, o.device_id)]
+
+    def device_ids(self) -> list[str]:
+        """The devices attached here now (not gone)."""
+        return [d for d, w in self.workers.items() if w.state is not DeviceState.GONE]
 
     def own_numbers(self) -> frozenset[str]:
         """The own numbers (AT+CNUM) of the SIMs in the bank: never answered automatically."""
@@ -171,7 +182,9 @@ class Bank:
         old_task = self._tasks.pop(info.device_id, None)
         if old_task is not None:  # the same modem, replugged: its old worker is ending
             await asyncio.gather(old_task, return_exceptions=True)
-        await self.store.write(device_rows.upsert_device, info, DeviceState.READY)
+        await self.store.write(
+            device_rows.upsert_device, info, DeviceState.READY, self.store.host_id
+        )
         worker = DeviceWorker(
             device,
             self.pool(info.pin),

@@ -75,7 +75,7 @@ def create_key(
 ) -> tuple[ApiKey, str]:
     """Create a key; return it and the secret, which is never stored nor shown again."""
     secret, stored = _new_secret()
-    db.table("api_keys").insert(
+    table = db.table("api_keys").insert(
         {
             **stored,
             "pin": pin,
@@ -93,8 +93,8 @@ def create_key(
             "revoked_at": None,
         }
     )
-    row = db.execute("SELECT last_insert_rowid()").fetchone()
-    return _key(db.table("api_keys").get(row[0])), secret
+    assert table.last_rowid is not None
+    return _key(table.get(table.last_rowid)), secret
 
 
 def find_key(db: sqlite_utils.Database, secret: str, now: float | None = None) -> ApiKey | None:

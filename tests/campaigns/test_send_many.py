@@ -7,9 +7,15 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import pytest
+from builders import dump
+
 from modemd.store import optouts, wallet
 
 from .conftest import PIN, SPEC, Rig
+
+pytestmark = pytest.mark.both_engines  # store promises hold on SQLite and PostgreSQL
+
 
 SEND = "/api/v1/send"
 
@@ -52,7 +58,7 @@ async def test_each_recipient_gets_its_own_job_or_refusal(rig: Rig) -> None:
 
 
 async def test_a_bad_number_or_too_little_credit_refuses_everything(rig: Rig) -> None:
-    before = await rig.store.read(lambda db: list(db.conn.iterdump()))
+    before = await rig.store.read(dump)
     status, answer = await _send(
         rig, json={"apikey": rig.apikey, "to": ["+393331110001", "+39abc"], "msg": "m"}
     )
@@ -61,15 +67,15 @@ async def test_a_bad_number_or_too_little_credit_refuses_everything(rig: Rig) ->
         rig, json={"apikey": rig.apikey, "to": ["+393331110001"] * 1001, "msg": "m"}
     )
     assert status == 400 and "1 to 1000" in answer["message"]
-    assert await rig.store.read(lambda db: list(db.conn.iterdump())) == before
+    assert await rig.store.read(dump) == before
     await rig.store.write(wallet.set_price, "*", 1000)
     await rig.store.write(wallet.topup, rig.key_id, 1500)  # one message, not two
-    before = await rig.store.read(lambda db: list(db.conn.iterdump()))
+    before = await rig.store.read(dump)
     status, answer = await _send(
         rig, json={"apikey": rig.apikey, "to": ["+393331110001", "+393331110002"], "msg": "m"}
     )
     assert status == 402 and answer["status_code"] == "9"
-    assert await rig.store.read(lambda db: list(db.conn.iterdump())) == before
+    assert await rig.store.read(dump) == before
     assert rig.sent_numbers() == []
 
 

@@ -23,7 +23,7 @@ READY_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 60.0
 
 
-def create_key(db: Path, ipn_url: str, pin: str = "4711", events: str | None = None) -> str:
+def create_key(db: Path | str, ipn_url: str, pin: str = "4711", events: str | None = None) -> str:
     """A new key of ``pin`` posting to ``ipn_url`` (``events``: its --events, else the default)."""
     out = subprocess.run(
         [
