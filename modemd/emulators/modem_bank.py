@@ -145,13 +145,15 @@ class _Commands:
 
     def __init__(self, bank: EmulatedBank) -> None:
         self.bank = bank
-        self.fd = sys.stdin.fileno()
         self.pending = b""
         self.loop = asyncio.get_running_loop()
-        try:
-            self.loop.add_reader(self.fd, self._readable)
+        self.fd = -1
+        try:  # no descriptor at all (stdin replaced in-process) is no commands too
+            fd = sys.stdin.fileno()
+            self.loop.add_reader(fd, self._readable)
         except (OSError, ValueError):
-            self.fd = -1
+            return
+        self.fd = fd
 
     def _readable(self) -> None:
         try:

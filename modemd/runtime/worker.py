@@ -349,7 +349,11 @@ class DeviceWorker:
             )
             raise
         self._observe(job, None, started)
-        nxt = None if self.draining else followup.next_job_now(self.pool, self.device, self.pacing)
+        nxt = (
+            None
+            if self.draining
+            else followup.next_job_now(self.pool, self.device, self.pacing, self.pool_caps)
+        )
         try:
             if nxt is None:
                 await self.store.write(dispatch_rows.record_sent, job, parts, self.device.signal)
