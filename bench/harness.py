@@ -67,9 +67,11 @@ async def modemd_cli(*args: str) -> str:
     return out.decode()
 
 
-async def create_key(db: Path, ipn_url: str | None = None) -> str:
-    """A new over-IP key of the benchmark pool (the secret is the last word printed)."""
+async def create_key(db: Path | str, ipn_url: str | None = None, events: str | None = None) -> str:
+    """A new over-IP key of the benchmark pool (the secret is the last word printed);
+    ``events``: its --events (default: every type but sms.received)."""
     extra = ["--ipn-url", ipn_url] if ipn_url else []
+    extra += ["--events", events] if events else []
     printed = await modemd_cli("keys", "create", "--pin", PIN, "--over-ip", "--db", str(db), *extra)
     return printed.split()[-1]
 
@@ -124,9 +126,13 @@ async def emulated_bank(count: int, **profile: Any) -> AsyncIterator[list[LineTa
 class Daemon:
     """``modemd serve`` as a subprocess on a free loopback port."""
 
-    def __init__(self, db: Path, ports: list[str]) -> None:
-        self.db = db
+    def __init__(
+        self, db: Path | str, ports: list[str], *, simulate: int = 0, host_id: str | None = None
+    ) -> None:
+        self.db = db  # a SQLite file, or a PostgreSQL URL
         self.ports = ports
+        self.simulate = simulate  # emulated modems inside the daemon (--simulate)
+        self.host_id = host_id
         self.port = 0
         self.ready_s = 0.0  # spawn to "API listening"
         self.devices_ready = 0  # as the daemon logged it before listening
@@ -147,6 +153,10 @@ class Daemon:
     async def start(self) -> None:
         """Spawn the daemon and wait until its API listens."""
         devices = [arg for p in self.ports for arg in ("--device", f"{p}:{PIN}")]
+        if self.simulate:
+            devices += ["--simulate", str(self.simulate), "--pin", PIN]
+        if self.host_id:
+            devices += ["--host-id", self.host_id]
         serve = ["serve", "--db", str(self.db), "--host", "127.0.0.1", "--port", "0", *devices]
         started = time.perf_counter()
         self._proc = await asyncio.create_subprocess_exec(
@@ -167,7 +177,7 @@ class Daemon:
                 if match := LISTENING.search(line):
                     self.port = int(match.group(1))
         self.ready_s = time.perf_counter() - started
-        if self.devices_ready != len(self.ports):
+        if self.devices_ready != len(self.ports) + self.simulate:
             raise RuntimeError(f"{self.devices_ready} of {len(self.ports)} modems ready")
         self._drain = asyncio.create_task(self._keep_reading(), name="daemon stderr")
 

@@ -41,7 +41,9 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
 
         listener, ipn_port = await start_listener(on_ipn)
         try:
-            key = await create_key(tmp / "modemd.db", f"http://127.0.0.1:{ipn_port}/ipn")
+            key = await create_key(
+                tmp / "modemd.db", f"http://127.0.0.1:{ipn_port}/ipn", f"sms.sent,{RECEIVED}"
+            )
             async with Daemon(tmp / "modemd.db", [t.modem.port for t in taps]) as daemon:
                 numbers = [f"+39334{n:07d}" for n in range(messages + 1)]
                 await _jobs_to(daemon, key, numbers)

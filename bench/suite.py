@@ -137,8 +137,8 @@ async def _backlog_100ms(size: Size, profile: Path | None) -> dict[str, Any]:
     }
 
 
-async def _campaign_file(size: Size, _profile: Path | None) -> dict[str, Any]:
-    result = await campaign.run_file(size.campaign_file_rows)
+async def _campaign_file(size: Size, profile: Path | None) -> dict[str, Any]:
+    result = await campaign.run_file(size.campaign_file_rows, _file(profile, "campaign-file"))
     return {
         "campaign_file_s": result["total_s"],
         "campaign_rss_growth_mb": result["rss_growth_mb"],
@@ -146,8 +146,8 @@ async def _campaign_file(size: Size, _profile: Path | None) -> dict[str, Any]:
     }
 
 
-async def _campaign_mix(size: Size, _profile: Path | None) -> dict[str, Any]:
-    result = await campaign.run_mix(16, 0.5, size.campaign_mix_rows)
+async def _campaign_mix(size: Size, profile: Path | None) -> dict[str, Any]:
+    result = await campaign.run_mix(16, 0.5, size.campaign_mix_rows, _file(profile, "campaign-mix"))
     return {
         "campaign_ratio": result["ratio"],
         "campaign_api_p99_ms": result["api_p99_ms"],

@@ -87,6 +87,12 @@ class Metrics:
             ["device_id", "pin", "kind"],
             registry=r,
         )
+        self.failed = Gauge(
+            "modemd_device_failed",
+            "1 when every recovery step failed (state failed, device.failed posted), else 0",
+            ["device_id", "pin"],
+            registry=r,
+        )
         self.signal = Gauge(
             "modemd_device_signal_dbm", "Last signal reading", ["device_id"], registry=r
         )
@@ -189,7 +195,7 @@ class Metrics:
             self.finished.labels(pin, state).inc(n)
         self.ipn_attempts.inc(activity.ipn_attempts)
         self.ipn_failures.inc(activity.ipn_failures)
-        for gauge in (self.device_up, self.signal, self.parts, self.cap, self.queue):
+        for gauge in (self.device_up, self.failed, self.signal, self.parts, self.cap, self.queue):
             gauge.clear()
         self.pool_ready.clear()
         ready = dict.fromkeys(pins, 0)
@@ -197,6 +203,8 @@ class Metrics:
             up = d["state"] in UP_STATES
             ready[d["pin"]] += up
             self.device_up.labels(d["device_id"], d["pin"], d["kind"]).set(int(up))
+            failed = d["state"] == DeviceState.FAILED.value
+            self.failed.labels(d["device_id"], d["pin"]).set(int(failed))
             if (dbm := rssi_to_dbm(d["signal"])) is not None:
                 self.signal.labels(d["device_id"]).set(dbm)
             pacing = self.pacing(d["device_id"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from modemd.caps import NO_CAPS, Caps
 from modemd.drivers.base import SmsDevice
 from modemd.model import Job, Pacing, SentPart
 from modemd.runtime.pool import PoolQueue
@@ -17,10 +18,15 @@ from modemd.store.db import Store
 log = logging.getLogger(__name__)
 
 
-def next_job_now(pool: PoolQueue, device: SmsDevice, pacing: Pacing) -> Job | None:
+def next_job_now(
+    pool: PoolQueue, device: SmsDevice, pacing: Pacing, pool_caps: Caps = NO_CAPS
+) -> Job | None:
     """The device's next job, if one waits and nothing has to come between the two sends:
-    a pacing gap, a daily or monthly cap to look up, the device's own rate limit."""
+    a pacing gap, a daily or monthly cap to look up (the SIM's or the pool's), the device's
+    own rate limit."""
     if pacing.min_gap_s > 0 or pacing.daily_cap is not None or pacing.monthly_cap is not None:
+        return None
+    if pool_caps.any:
         return None
     if device.ready_in_s() > 0:
         return None

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from modemd.model import DeviceState, Job, SentPart
-from modemd.store import devices, jobs
+from modemd.model import DeviceState, Job, Lane, SentPart
+from modemd.store import devices, dialect, jobs
 
 
 def claim_for(
     db: sqlite_utils.Database, job_id: str, device_id: str, signal: int | None
 ) -> Job | None:
-    """``jobs.claim_job``, and the device is ``busy`` when it got the job."""
+    """``jobs.claim_job``, and the device is ``busy`` when it got the job. On a database
+    shared by hosts, a high-lane job another host took first is replaced by the next one this
+    device may send (every host's pools hold every such job: no claim is wasted)."""
     claimed = jobs.claim_job(db, job_id, device_id)
+    if claimed is None and dialect.is_postgres(db):
+        taken = jobs.get_job(db, job_id)
+        if taken is not None and taken.lane is Lane.HIGH:
+            claimed = jobs.claim_next_high(db, taken.pin, device_id)
     if claimed is not None:
         devices.set_device_state(db, device_id, DeviceState.BUSY, signal)
     return claimed

@@ -16,14 +16,14 @@ from typing import Any
 
 import sqlite_utils
 
-from modemd.model import ApiKey
+from modemd.model import DEFAULT_EVENTS, ApiKey
 from modemd.store.db import Store
 
 KEY_PREFIX = "mdk_"
 LOOKUP_CHARS = 12  # characters of the key kept in clear for lookup (prefix included)
 LISTED = (
     "key_id, prefix, pin, allow_ips, over_ip, ipn_url, label, cors_origins, default_country, "
-    "rate_limit, transactional, allow_premium, created_at, revoked_at, previous_until"
+    "rate_limit, transactional, allow_premium, events, created_at, revoked_at, previous_until"
 )
 
 
@@ -49,7 +49,13 @@ def _key(row: dict[str, Any]) -> ApiKey:
         rate_limit=row["rate_limit"],
         transactional=bool(row["transactional"]),
         allow_premium=bool(row["allow_premium"]),
+        events=key_events(row["events"]),
     )
+
+
+def key_events(stored: str | None) -> tuple[str, ...]:
+    """A key's IPN event types from its ``events`` column (NULL: the default set)."""
+    return DEFAULT_EVENTS if stored is None else tuple(json.loads(stored))
 
 
 def create_key(
@@ -65,10 +71,11 @@ def create_key(
     rate_limit: int | None = None,
     transactional: bool = False,
     allow_premium: bool = False,
+    events: list[str] | tuple[str, ...] | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key; return it and the secret, which is never stored nor shown again."""
     secret, stored = _new_secret()
-    db.table("api_keys").insert(
+    table = db.table("api_keys").insert(
         {
             **stored,
             "pin": pin,
@@ -81,12 +88,13 @@ def create_key(
             "rate_limit": rate_limit,
             "transactional": int(transactional),
             "allow_premium": int(allow_premium),
+            "events": json.dumps(list(events)) if events is not None else None,
             "created_at": time.time(),
             "revoked_at": None,
         }
     )
-    row = db.execute("SELECT last_insert_rowid()").fetchone()
-    return _key(db.table("api_keys").get(row[0])), secret
+    assert table.last_rowid is not None
+    return _key(table.get(table.last_rowid)), secret
 
 
 def find_key(db: sqlite_utils.Database, secret: str, now: float | None = None) -> ApiKey | None:
@@ -179,6 +187,7 @@ def list_keys(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         row["over_ip"] = bool(row["over_ip"])
         row["transactional"] = bool(row["transactional"])
         row["allow_premium"] = bool(row["allow_premium"])
+        row["events"] = list(key_events(row["events"]))
     return rows
 
 
