@@ -15,7 +15,7 @@ from modemd.errors import ConfigError
 from modemd.model import NO_PACING, LabelRule, Pacing, PhoneConfig
 
 SYSTEM_CONFIG = "/etc/modemd/modemd.toml"  # the installer writes it; daemon and CLI read it
-SERVER_KEYS = ("db", "host", "port", "admin_token", "trusted_proxies")
+SERVER_KEYS = ("db", "host", "port", "admin_token", "trusted_proxies", "host_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,7 @@ PACING_KEYS = ("min_gap_s", "daily_cap", "monthly_cap")
 @dataclass(frozen=True, slots=True)
 class Settings:
     db: str = DEFAULT_DB
+    host_id: str | None = None  # among hosts sharing a PostgreSQL database (None: machine id)
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     devices: tuple[PortConfig, ...] = field(default_factory=tuple)
@@ -43,6 +44,7 @@ class Settings:
     phones: tuple[PhoneConfig, ...] = ()  # [[phones]] entries of the config file
     simulate_phones: int = 0  # emulated SMSGate phones to start in-process (same pin)
     record: str | None = None  # JSON-lines record of what the emulated network accepted
+    simulate_replies: str | None = None  # emulated handsets answer each SMS with this text
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For the API believes
     admin_token: str | None = (
         None  # admin API over TCP with this Bearer token (else only the socket)
@@ -206,4 +208,8 @@ def load(config: str | None = None, **flags: Any) -> Settings:
         raise ConfigError("--simulate must be 0 or more")
     if settings.simulate_phones < 0:
         raise ConfigError("--simulate-phones must be 0 or more")
+    if settings.simulate_replies is not None and not settings.simulate_replies.strip():
+        raise ConfigError("--simulate-replies needs a text")
+    if settings.simulate_replies and not settings.simulate:
+        raise ConfigError("--simulate-replies needs --simulate N (emulated modems)")
     return settings

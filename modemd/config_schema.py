@@ -53,7 +53,27 @@ SCHEMA = Section(
             (
                 Key("host", STR, DEFAULT_HOST, "listen address", '"0.0.0.0"'),
                 Key("port", LISTEN_PORT, DEFAULT_PORT, "listen port", "8080"),
-                Key("db", STR, DEFAULT_DB, "SQLite database file", '"/var/lib/modemd/modemd.db"'),
+                Key(
+                    "db",
+                    STR,
+                    DEFAULT_DB,
+                    "SQLite database file, or a postgresql:// URL",
+                    '"/var/lib/modemd/modemd.db"',
+                ),
+                Key(
+                    "host_id",
+                    STR,
+                    None,
+                    "this host's name among hosts sharing a PostgreSQL db (default: machine id)",
+                    '"cupboard-2"',
+                ),
+                Key(
+                    "host_lease_s",
+                    SECONDS,
+                    30.0,
+                    "a host sharing the db silent this long is dead: others take over",
+                    "30",
+                ),
                 Key(
                     "trusted_proxies",
                     ADDRESSES,
@@ -80,7 +100,8 @@ SCHEMA = Section(
                     "failed_auth_per_minute",
                     POSITIVE,
                     10,
-                    "wrong API keys per caller address per minute; more answer 429",
+                    "wrong API keys or console tokens per caller address per minute; "
+                    "more answer 429",
                     "10",
                 ),
                 Key(
@@ -234,6 +255,20 @@ SCHEMA = Section(
                         Key("pin", LABEL, REQUIRED, "the pool", '"4711"'),
                     ),
                     array=True,
+                ),
+            ),
+        ),
+        Section(
+            "inbound",
+            "received SMS",
+            (
+                Key(
+                    "multipart_timeout_s",
+                    SECONDS,
+                    86400.0,
+                    "parts of a long SMS still missing this long after the first arrived: what "
+                    "came goes out as one message marked incomplete (counted again from a restart)",
+                    "86400",
                 ),
             ),
         ),

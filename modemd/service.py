@@ -27,6 +27,7 @@ from modemd.hardware.udev import Udev
 from modemd.hardware.usb_reset import usb_reset
 from modemd.model import InboundSms
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
+from modemd.observe import looplag
 from modemd.observe.metrics import Metrics
 from modemd.quiet import quiet_hours
 from modemd.runtime.bank import Bank
@@ -34,6 +35,7 @@ from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.conversations import Conversations
 from modemd.runtime.expiry import expire_forever
 from modemd.runtime.feeder import Feeder
+from modemd.runtime.hosts import HostKeeper, default_host_id
 from modemd.runtime.inbound import InboundListener
 from modemd.runtime.recovery import RecoverySettings
 from modemd.runtime.retention import prune_forever
@@ -87,7 +89,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     # A wrong certificate is an error before anything starts.
     tls = server_context(settings.option("server.tls_cert"), settings.option("server.tls_key"))
     stop = _stop_on_signals()  # before anything is announced: a SIGTERM then still drains
-    store = Store(settings.db)
+    host_id = settings.host_id or default_host_id()
+    store = Store(settings.db, host_id=host_id)  # a host id only matters on PostgreSQL
     await store.start()
     emulators: EmulatedBank | None = None
     phone_emulators: EmulatedPhoneBank | None = None
@@ -103,6 +106,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         country=lambda pin: (pools.get(pin) or {}).get("country"),
         recovery=recovery_settings(settings),
         usb_reset=resetter,
+        multipart_timeout_s=settings.option("inbound.multipart_timeout_s"),
     )
     hotplug: HotPlug | None = None
     phone_plug: PhoneHotPlug | None = None
@@ -115,7 +119,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     retention_task = asyncio.create_task(
         prune_forever(store, days, batch) if days else asyncio.sleep(0), name="retention"
     )
-    feeder = Feeder(store, bank, quiet=quiet_hours(settings.option("pools")))
+    shared = store.host_id is not None  # PostgreSQL: other hosts may share the queue
+    feeder = Feeder(store, bank, quiet=quiet_hours(settings.option("pools")), shared=shared)
+    store.on_queue_notify.append(feeder.wake)
     campaigns = CampaignRunner(store, feeder)
     scheduler = Scheduler(store, campaigns)
     time_tasks: list[asyncio.Task[None]] = []
@@ -131,13 +137,31 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             asyncio.create_task(feeder.run(), name="feeder"),
             asyncio.create_task(campaigns.run(), name="campaign progress"),
             asyncio.create_task(scheduler.run(), name="scheduler"),
+            asyncio.create_task(looplag.probe(metrics.observe_loop), name="loop lag probe"),
         ]
+        if shared:
+            keeper = HostKeeper(
+                store,
+                bank,
+                host_id,
+                lease_s=settings.option("server.host_lease_s"),
+                on_takeover=feeder.wake,
+            )
+            await keeper.beat()
+            time_tasks.append(asyncio.create_task(keeper.run(), name="host heartbeat"))
+            log.info("host %s on a shared database", host_id)
         ports = list(settings.devices)
         if settings.simulate:
             emulators = EmulatedBank.create(
-                settings.simulate, record=settings.record, storage_dir=Path(settings.db).parent
+                settings.simulate,
+                record=settings.record,
+                # SIM memory beside a SQLite file; on a database server, in memory only.
+                storage_dir=None if shared else Path(settings.db).parent,
+                identities_of=settings.host_id,
             )
             await emulators.start()
+            if settings.simulate_replies:
+                emulators.answer_with(settings.simulate_replies)
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
             for modem in emulators.modems:
                 resetter.add(modem)

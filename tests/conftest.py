@@ -1,12 +1,14 @@
-"""Shared fixtures: a real SQLite file per test, and a check that no task outlives its test."""
+"""Shared fixtures: a real database per test (SQLite, or PostgreSQL for both_engines tests), and
+a check that no task outlives its test."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import pgcluster
 import pytest
 
 from modemd.store.db import Store
@@ -17,12 +19,63 @@ os.environ["MODEMD_CONFIG"] = ""
 os.environ.pop("MODEMD_DB", None)
 
 
+ENGINES = ("sqlite", "postgresql")
+# The engine of the ``store`` and ``db_location`` fixtures when a test is not marked
+# ``both_engines``: SQLite, the embedded default (MODEMD_TEST_ENGINE=postgresql runs those tests
+# on PostgreSQL instead, to try the whole suite there).
+DEFAULT_ENGINE = os.environ.get("MODEMD_TEST_ENGINE", "sqlite")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``both_engines`` runs once per engine (its store or database location)."""
+    wants = {"store", "db_location"} & set(metafunc.fixturenames)
+    if wants and metafunc.definition.get_closest_marker("both_engines"):
+        metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    db = Store(tmp_path / "modemd.db")
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", DEFAULT_ENGINE))
+
+
+@pytest.fixture
+def db_location(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where this test's database is: a SQLite file path, or a fresh PostgreSQL database's URL
+    (copied from the migrated template)."""
+    if engine == "sqlite":
+        yield str(tmp_path / "modemd.db")
+        return
+    server, template = request.getfixturevalue("pg_server"), request.getfixturevalue("pg_template")
+    with pgcluster.fresh_database(server, template) as url:
+        yield url
+
+
+@pytest.fixture
+async def store(db_location: str) -> AsyncIterator[Store]:
+    db = Store(db_location)
     await db.start()
     yield db
     await db.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The run's throwaway PostgreSQL cluster (tests/pgcluster.py): its maintenance database URL."""
+    with pgcluster.cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database of this test only."""
+    with pgcluster.fresh_database(pg_server) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: str) -> str:
+    """A database with every migration applied, copied for each test (faster than migrating)."""
+    return pgcluster.migrated_template(pg_server)
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,8 @@ from modemd.runtime.bank import Bank
 from modemd.store import jobs, reports
 from modemd.store.db import Store
 
+pytestmark = pytest.mark.both_engines  # store promises hold on SQLite and PostgreSQL
+
 
 async def test_an_early_report_names_the_job_it_waits_for(
     store: Store, caplog: pytest.LogCaptureFixture

@@ -7,12 +7,16 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from builders import DEVICE, TO, sent_job, tp_report
 
 from modemd.api.listener import start_listener
 from modemd.store import reports
 from modemd.store.db import Store
 from modemd.webhooks.sender import RETRY_SCHEDULE_S, IpnSender, retry_delay
+
+pytestmark = pytest.mark.both_engines  # store promises hold on SQLite and PostgreSQL
+
 
 QUICK = (0.05, 0.05, 0.05)
 

@@ -1,4 +1,5 @@
-"""The store on a real SQLite file: migrations, the job state machine, the outbox, reports."""
+"""The store on a real SQLite file and a real PostgreSQL database: migrations, the job state
+machine, the outbox, reports."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from modemd.model import EventType, JobState, SentPart
 from modemd.store import events, jobs, keys, reports
 from modemd.store.db import Store, connect
 from modemd.store.migrations import MIGRATIONS
+
+pytestmark = pytest.mark.both_engines
 
 
 async def new_job(store: Store, ipn_url: str | None = "http://127.0.0.1:9/ipn", parts: int = 1):
@@ -108,13 +111,13 @@ async def test_mr_wrap_matches_the_most_recent_send(store: Store) -> None:
     assert result.job.job_id == new.job_id
 
 
-async def test_sending_at_crash_becomes_unknown(tmp_path: Path) -> None:
-    first = Store(tmp_path / "m.db")
+async def test_sending_at_crash_becomes_unknown(db_location: str) -> None:
+    first = Store(db_location)
     await first.start()
     job = await new_job(first)
     await first.write(jobs.claim_job, job.job_id, "imei-1")
     await first.close()
-    second = Store(tmp_path / "m.db")
+    second = Store(db_location)
     await second.start()
     recovered = await second.write(jobs.recover_interrupted)
     assert [j.job_id for j in recovered] == [job.job_id]

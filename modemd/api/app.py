@@ -27,6 +27,7 @@ from modemd.api import (
 from modemd.api.answers import answer
 from modemd.api.auth import (
     CONFIG,
+    KEYS,
     STORE,
     ApiConfig,
     RateLimitedError,
@@ -47,6 +48,7 @@ from modemd.runtime.feeder import Feeder
 from modemd.store import Store, wallet
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
+from modemd.store import keys as key_rows
 from modemd.store import pacing as pacing_rows
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,7 @@ def create_app(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
     )
     app[STORE] = store
+    app[KEYS] = key_rows.KeyCache(store)
     app[BANK] = bank
     app[CONFIG] = config or ApiConfig()
     app.router.add_post("/api/v1/send", send)

@@ -61,6 +61,7 @@ def api_config(
 
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 CONFIG: web.AppKey[ApiConfig] = web.AppKey("api_config", ApiConfig)
+KEYS: web.AppKey[key_rows.KeyCache] = web.AppKey("key_cache", key_rows.KeyCache)
 CALLER_KEY: web.RequestKey[ApiKey] = web.RequestKey("api_key", ApiKey)  # CORS reads it
 
 
@@ -110,7 +111,7 @@ async def authenticate(
     if throttled > 0:
         raise RateLimitedError(f"too many wrong keys from {address}", throttled)
     secret = read_apikey(fields, request.headers.get("Authorization"))
-    key = await request.app[STORE].read(key_rows.find_key, secret)
+    key = await request.app[KEYS].find(secret)
     if key is None:
         config.failed_auth.failed(address)
         if config.failed_auth.wait_s(address) > 0:

@@ -42,10 +42,11 @@ def dispatch(app: web.Application, job: Job) -> list[Offer]:
     """Offer an accepted job: a high-lane job due now goes to its pool at once; the others
     wait in the database for the feeder (their time, or room in the bulk lane)."""
     feeder = app[RUNNER].feeder
+    remote = feeder.bank.remote_offers(job.pin, job.id_device)  # other hosts' (PostgreSQL)
     if job.lane is Lane.HIGH and job.send_at is None:
-        return feeder.bank.submit(job)
+        return feeder.bank.submit(job) + remote
     feeder.wake()
-    return feeder.bank.offers(job.pin, job.id_device)
+    return feeder.bank.offers(job.pin, job.id_device) + remote
 
 
 def _options(fields: dict[str, Any], now: float) -> dict[str, Any]:
@@ -146,7 +147,9 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
         if header is None:
             raise RequestError(StatusCode.PARAM_ERROR, "the file has no rows")
         opted_out = await store.read(optouts.opted_out_numbers, pin)
-        checker = RowChecker(options["template"], header, key.default_country, opted_out)
+        checker = RowChecker(
+            options["template"], header, key.default_country, opted_out, key.allow_premium
+        )
         campaign_id = (
             None
             if dry
@@ -208,9 +211,6 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
             worker = bank.workers[offer.device_id]
             rate += 1.0 / (measured.get(offer.device_id, DEFAULT_SEND_S) + worker.pacing.min_gap_s)
         return {
-            # Not available yet: no destination block list exists; null says "not checked",
-            # never "none found".
-            "blocked": None,
             "estimated_cost": wallet.format_amount(cost) if priced else None,
             "devices": len(bank.offers(pin)),
             "estimated_time_s": round(report["total_parts"] / rate, 1) if rate else None,

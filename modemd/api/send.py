@@ -6,7 +6,6 @@ the first answer's job instead of a second job."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -21,11 +20,10 @@ from modemd.api.answers import answer
 from modemd.api.auth import CONFIG, STORE, authenticate, caller_ip
 from modemd.api.campaigns import dispatch
 from modemd.api.contract import StatusCode
-from modemd.api.send_many import send_many, several
+from modemd.api.send_many import request_hash, send_many, several
 from modemd.api.timing import parse_timing
 from modemd.api.validation import (
     RequestError,
-    SendRequest,
     blocked_number,
     idempotency_key,
     parse_send,
@@ -79,22 +77,6 @@ def _form_encoded(request: web.Request) -> bool:
     return request.content_type == FORM or request.method == "GET" or not request.can_read_body
 
 
-TIMING_FIELDS = ("lane", "send_at", "valid_until", "ttl")  # as given: a ttl is relative to now
-
-
-def _request_hash(pin: str, wanted: SendRequest, fields: dict[str, Any]) -> str:
-    """The request an Idempotency-Key stands for: the message as accepted (not as spelled),
-    and when to send it as asked."""
-    asked = [
-        pin,
-        wanted.to,
-        wanted.msg,
-        wanted.id_device,
-        *(str(fields.get(f)) for f in TIMING_FIELDS),
-    ]
-    return hashlib.sha256(json.dumps(asked).encode()).hexdigest()
-
-
 async def send(request: web.Request) -> web.Response:
     """POST /api/v1/send: accept a job durably and offer it to the pool."""
     key: ApiKey | None = None
@@ -136,7 +118,10 @@ async def send(request: web.Request) -> web.Response:
             idempotency=(
                 None
                 if idempotency is None
-                else accept.Idempotency(idempotency, _request_hash(pin, wanted, fields))
+                else accept.Idempotency(
+                    idempotency,
+                    request_hash(pin, wanted.to, wanted.msg, wanted.id_device, fields),
+                )
             ),
             limits=request.app[CONFIG].destination_limits,
             key_caps=request.app[CONFIG].caps.key(pin),
@@ -206,7 +191,7 @@ def _accepted(request: web.Request, ok_code: StatusCode, accepted: accept.Accept
         parts=job.parts,
         encoding=job.encoding,
         **extra,
-        devices_available=len(bank.offers(job.pin)),
+        devices_available=len(bank.offers(job.pin)) + len(bank.remote_offers(job.pin)),
         records=[
             {"device_id": o.device_id, "pin": o.pin, "kind": o.kind, "state": "offered"}
             for o in offers

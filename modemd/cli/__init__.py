@@ -44,7 +44,14 @@ from modemd.store.files import check_database
     "--db",
     default=None,
     metavar="PATH",
-    help="SQLite database file [$MODEMD_DB, else server.db, else ./modemd.db]; created if absent.",
+    help="SQLite database file or postgresql:// URL [$MODEMD_DB, else server.db, else "
+    "./modemd.db]; a file is created if absent.",
+)
+@click.option(
+    "--host-id",
+    default=None,
+    help="This host's name among hosts sharing a PostgreSQL database [server.host_id, else "
+    "the machine id].",
 )
 @click.option("--simulate", type=int, default=None, help="Start N emulated modems in-process.")
 @click.option(
@@ -59,6 +66,13 @@ from modemd.store.files import check_database
     help="Use a serial port directly (repeatable).",
 )
 @click.option("--record", default=None, help="Emulated network: JSON line per accepted SMS.")
+@click.option(
+    "--simulate-replies",
+    default=None,
+    metavar="TEXT",
+    help="Emulated network: each number the emulated modems text answers with TEXT a few "
+    "seconds later (at most once a minute per number).",
+)
 @click.option(
     "--udev/--no-udev",
     default=None,
@@ -75,11 +89,13 @@ def serve(
     host: str | None,
     port: int | None,
     db: str | None,
+    host_id: str | None,
     simulate: int | None,
     simulate_phones: int | None,
     pin: str | None,
     devices: tuple[str, ...],
     record: str | None,
+    simulate_replies: str | None,
     udev: bool | None,
     log_format: str | None,
 ) -> None:
@@ -91,10 +107,12 @@ def serve(
             host=host,
             port=port,
             db=db,
+            host_id=host_id,
             simulate=simulate,
             simulate_phones=simulate_phones,
             simulate_pin=pin,
             record=record,
+            simulate_replies=simulate_replies,
             udev=udev,
             extra_devices=[config.parse_device(d, default_pin) for d in devices],
         )

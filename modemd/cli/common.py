@@ -27,6 +27,7 @@ from modemd.observe import logs
 from modemd.store import audit
 from modemd.store.db import connect
 from modemd.store.files import check_database
+from modemd.store.location import is_postgres
 from modemd.timefmt import local_iso
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,7 +65,8 @@ def db_option(fn: F) -> F:
         default=None,
         metavar="PATH",
         callback=_resolve_db,
-        help="SQLite database file [$MODEMD_DB, else server.db of the config, else ./modemd.db].",
+        help="SQLite database file or postgresql:// URL [$MODEMD_DB, else server.db of the "
+        "config, else ./modemd.db].",
     )(fn)
     return click.option(
         "--config",
@@ -95,6 +97,8 @@ def audited(
 def open_db(path: str, *, create: bool = False) -> sqlite_utils.Database:
     """The database at ``path``; only commands that add something may ``create`` it."""
     check_database(path, must_exist=not create)
+    if is_postgres(path):
+        return connect(path)
     become_owner_of(Path(path).absolute().parent)  # root acts as the daemon's user
     _owned(path)  # anyone else must be the database's owner
     return connect(path)

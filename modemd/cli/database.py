@@ -1,4 +1,5 @@
-"""``modemd db``: online backup, restore, and pruning what retention would prune."""
+"""``modemd db``: online backup, restore, pruning what retention would prune, migrations and a
+check of the database (and, on PostgreSQL, of the hosts sharing it)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ import click
 
 from modemd.cli.common import become_owner_of, current_settings, db_option, main, open_db
 from modemd.hardware.doctor import holders
-from modemd.store import files, retention
+from modemd.store import files, retention, schema
+from modemd.store import hosts as host_rows
+from modemd.store.files import check_database
+from modemd.store.location import is_postgres, redacted
 from modemd.timefmt import local_iso
 
 
 @main.group("db")
 def db_group() -> None:
-    """Back up, restore and prune the database (SQLite)."""
+    """Back up, restore, prune, migrate and check the database."""
 
 
 @db_group.command("backup")
@@ -72,3 +76,46 @@ def prune(days: int | None, dry_run: bool, db: str) -> None:
         return
     pruned = retention.prune_all(database, cutoff)
     click.echo(f"{pruned} jobs finished before {local_iso(cutoff)} pruned")
+
+
+KNOWN = files.KNOWN_VERSION
+
+
+@db_group.command("migrate")
+@db_option
+def migrate(db: str) -> None:
+    """Bring the database's schema up to date now (`modemd serve` does it at start); safe
+    while other hosts run."""
+    check_database(db, must_exist=False)
+    before = schema.stored_version(db)
+    open_db(db, create=True).close()
+    after = schema.stored_version(db)
+    done = f"migrations {before + 1}-{after} applied" if after > before else "already up to date"
+    click.echo(f"{redacted(db)}: schema version {after}, {done}")
+
+
+@db_group.command("check")
+@db_option
+def check(db: str) -> None:
+    """Can the database be reached, is its schema this modemd's, which hosts are alive; exit
+    1 when something is wrong."""
+    check_database(db, must_exist=True)
+    found = schema.stored_version(db)
+    click.echo(f"{redacted(db)}: reachable, schema version {found} (this modemd: {KNOWN})")
+    if found < KNOWN:
+        raise click.ClickException(f"schema {found} is older: run `modemd db migrate`")
+    if found > KNOWN:
+        raise click.ClickException(f"schema {found} is newer: upgrade modemd")
+    if not is_postgres(db):
+        click.echo("hosts: this one (SQLite: a single host)")
+        return
+    lease = current_settings().option("server.host_lease_s")
+    database = open_db(db)
+    try:
+        alive = host_rows.live_hosts(database, lease)
+    finally:
+        database.close()
+    click.echo(f"hosts alive (heard within {lease:g} s): {len(alive)}")
+    for host in alive:
+        beat = local_iso(host["heartbeat_at"])
+        click.echo(f"  {host['host_id']}: {host['devices']} devices, last beat {beat}")

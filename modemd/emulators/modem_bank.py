@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import sys
 from pathlib import Path
 from typing import Any
 
+from .handsets import Handsets
 from .modem import EmulatedModem
 from .profile import SERIAL_SPACE, ModemProfile, SendRecorder, emulated_identity
 
@@ -31,13 +33,19 @@ class EmulatedBank:
         profile_overrides: dict[str, Any] | None = None,
         seed: int | None = None,
         storage_dir: str | Path | None = None,
+        identities_of: str | None = None,
     ) -> EmulatedBank:
         """Build ``count`` modems; ``seed`` fixes their identities and all their randomness.
-        ``storage_dir``: each modem's SIM memory lives in ``<imei>.sim.json`` there."""
+        ``storage_dir``: each modem's SIM memory lives in ``<imei>.sim.json`` there.
+        ``identities_of`` (a host id) places their identities by that name instead, so that
+        the banks of two hosts do not share an IMEI."""
         if not 1 <= count <= SERIAL_SPACE:
             raise ValueError(f"count must be in 1..{SERIAL_SPACE}")
         bank_rng = random.Random(seed)
         first_serial = 0 if seed is None else bank_rng.randrange(SERIAL_SPACE - count + 1)
+        if identities_of is not None:
+            digest = hashlib.sha256(identities_of.encode()).digest()
+            first_serial = int.from_bytes(digest[:8], "big") % (SERIAL_SPACE - count + 1)
         recorder = SendRecorder(record) if record is not None else None
         modems = []
         for index in range(count):
@@ -71,6 +79,13 @@ class EmulatedBank:
         except BaseException:
             await self.close()
             raise
+
+    def answer_with(self, text: str, **timing: Any) -> None:
+        """Every number the modems text answers with ``text`` (``Handsets``: delay, cooldown);
+        one handset per number, whichever modem texted it."""
+        handsets = Handsets(text, random.Random(), **timing)
+        for modem in self.modems:
+            modem.handsets = handsets
 
     async def close(self) -> None:
         """Close every modem and wait for their tasks."""
@@ -130,13 +145,15 @@ class _Commands:
 
     def __init__(self, bank: EmulatedBank) -> None:
         self.bank = bank
-        self.fd = sys.stdin.fileno()
         self.pending = b""
         self.loop = asyncio.get_running_loop()
-        try:
-            self.loop.add_reader(self.fd, self._readable)
+        self.fd = -1
+        try:  # no descriptor at all (stdin replaced in-process) is no commands too
+            fd = sys.stdin.fileno()
+            self.loop.add_reader(fd, self._readable)
         except (OSError, ValueError):
-            self.fd = -1
+            return
+        self.fd = fd
 
     def _readable(self) -> None:
         try:

@@ -15,6 +15,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modemd.model import LANE_ORDER, NO_PACING, DeviceState, Job, Pacing
+from modemd.observe import looplag
 from modemd.store import stats
 from modemd.store.db import Store
 
@@ -28,6 +29,7 @@ DISPATCH_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 # AT+CMGS: 2-6 s typical, tails of 15-25 s (reference/at-sms.md); a phone's Processed likewise
 SEND_BUCKETS_S = (0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120)
 COMMIT_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+LAG_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 
 prometheus_client.disable_created_metrics()  # no *_created series: they double the output
 
@@ -128,13 +130,40 @@ class Metrics:
             buckets=COMMIT_BUCKETS_S,
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "modemd_loop_lag_seconds",
+            "How late the event loop ran a timer (probed once a second)",
+            buckets=LAG_BUCKETS_S,
+            registry=r,
+        )
+        self.loop_lag_max = Gauge(
+            "modemd_loop_lag_max_seconds", "The largest loop lag since start", registry=r
+        )
+        self.loop_late = Counter(
+            "modemd_loop_late_seconds",
+            "Lateness of late loop wake-ups (over 10 ms) by cause: machine, computing, blocked",
+            ["cause"],
+            registry=r,
+        )
+        for cause in looplag.CAUSES:
+            self.loop_late.labels(cause)  # each shows, at 0 while the loop keeps time
         self.started = Gauge(
             "modemd_start_time_seconds", "When the daemon started (Unix seconds)", registry=r
         )
         self.started_at = time.time()
         self.started.set(self.started_at)
+        self._lag_max = 0.0
         self._mark: stats.Watermark | None = None
         self._lock = asyncio.Lock()
+
+    def observe_loop(self, lag_s: float, causes: dict[str, float]) -> None:
+        """One loop-lag probe (observe.looplag): its lag, and a late one's causes."""
+        self.loop_lag.observe(lag_s)
+        if lag_s > self._lag_max:
+            self._lag_max = lag_s
+            self.loop_lag_max.set(lag_s)
+        for cause, seconds in causes.items():
+            self.loop_late.labels(cause).inc(seconds)
 
     async def start(self, store: Store) -> None:
         """Count from now on; the store's commits feed the commit histogram."""

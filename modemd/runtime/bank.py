@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from modemd.caps import NO_CAPS, Caps
 from modemd.drivers import registry
 from modemd.drivers.base import Hintable, InboundHandler, SmsDevice
+from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.registry import DeviceSpec, DriverFactory, Wiring
 from modemd.errors import DeviceError, SimLockedError
 from modemd.model import (
@@ -32,6 +33,7 @@ from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, Recovery
 from modemd.runtime.worker import DeviceWorker
 from modemd.store import devices as device_rows
 from modemd.store import events as event_rows
+from modemd.store import inbound as inbound_rows
 from modemd.store import jobs as job_rows
 from modemd.store import reports as report_rows
 from modemd.store.db import Store
@@ -63,8 +65,10 @@ class Bank:
         country: Callable[[str], str | None] = lambda _pin: None,
         recovery: RecoverySettings = DEFAULT_RECOVERY,
         usb_reset: UsbReset | None = None,
+        multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
     ) -> None:
         self.store = store
+        self.multipart_timeout_s = multipart_timeout_s  # [inbound] multipart_timeout_s
         self.country = country  # a pool's country: national senders are read with it
         self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
         self.pacing = pacing or (lambda _device_id, _iccid: NO_PACING)  # by IMEI and ICCID
@@ -74,17 +78,23 @@ class Bank:
         self.usb_reset = usb_reset
         self._returning: dict[str, asyncio.TimerHandle] = {}  # reset away, expected back
         self.pools: dict[str, PoolQueue] = {}
+        # Devices of the other live hosts sharing the database, by pool (runtime.hosts).
+        self.remote: dict[str, list[Offer]] = {}
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._report_tasks: set[asyncio.Task[None]] = set()
+
+    async def _phone_cursor(self, device_id: str) -> float | None:
+        return await self.store.read(inbound_rows.phone_cursor, device_id)
 
     def pool(self, pin: str) -> PoolQueue:
         return self.pools.setdefault(pin, PoolQueue(pin))
 
     async def start(self) -> None:
         """Recover from the last run, then refill the pools with queued jobs."""
-        await self.store.write(device_rows.mark_all_gone)
-        for job in await self.store.write(job_rows.recover_interrupted):
+        host = self.store.host_id  # several hosts: only this one's devices and jobs
+        await self.store.write(device_rows.mark_all_gone, host)
+        for job in await self.store.write(job_rows.recover_interrupted, host):
             log.warning("job %s was being sent when modemd stopped: outcome unknown", job.job_id)
         queued = await self.store.read(job_rows.queued_jobs)
         for job in queued:
@@ -111,6 +121,14 @@ class Bank:
             and (id_device is None or id_device == w.device_id)
         ]
 
+    def remote_offers(self, pin: str, id_device: str | None = None) -> list[Offer]:
+        """The pool's devices on other live hosts (a job is fed to every host's pools)."""
+        return [o for o in self.remote.get(pin, []) if id_device in (None, o.device_id)]
+
+    def device_ids(self) -> list[str]:
+        """The devices attached here now (not gone)."""
+        return [d for d, w in self.workers.items() if w.state is not DeviceState.GONE]
+
     def own_numbers(self) -> frozenset[str]:
         """The own numbers (AT+CNUM) of the SIMs in the bank: never answered automatically."""
         return frozenset(w.own_number for w in self.workers.values() if w.own_number)
@@ -131,7 +149,14 @@ class Bank:
             life = DeviceLife("?", DeviceState.OPENING)
         built: list[SmsDevice] = []  # the inbound callback needs the device's identity
         device = factory(
-            Wiring(self.on_report, self._on_gone, life.transition, self._inbound_of(built))
+            Wiring(
+                self.on_report,
+                self._on_gone,
+                life.transition,
+                self._inbound_of(built),
+                self.multipart_timeout_s,
+                self._phone_cursor,
+            )
         )
         built.append(device)
         if life.name == "?":
@@ -157,7 +182,9 @@ class Bank:
         old_task = self._tasks.pop(info.device_id, None)
         if old_task is not None:  # the same modem, replugged: its old worker is ending
             await asyncio.gather(old_task, return_exceptions=True)
-        await self.store.write(device_rows.upsert_device, info, DeviceState.READY)
+        await self.store.write(
+            device_rows.upsert_device, info, DeviceState.READY, self.store.host_id
+        )
         worker = DeviceWorker(
             device,
             self.pool(info.pin),

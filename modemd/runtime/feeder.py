@@ -59,8 +59,11 @@ class Feeder:
         *,
         quiet: QuietHours | None = None,
         clock: Clock = time.time,
+        shared: bool = False,
     ) -> None:
         self.store = store
+        # Hosts share the database: every queued high-lane job is fed, not only deferred ones.
+        self.due_high = queue_rows.claimable_high if shared else queue_rows.due_high
         self.bank = bank
         self.quiet = quiet or (lambda _pin, _now: False)
         self.clock = clock
@@ -102,8 +105,12 @@ class Feeder:
             self._last_sweep = now
             await self.lapse(now)
         self._fed = {j: v for j, v in self._fed.items() if v[0] > now - FED_GRACE_S}
-        for job in await self.store.read(queue_rows.due_high, now, HIGH_BATCH):
-            self._hand(job, now)
+        waiting: dict[str, set[str]] = {}  # per pin, read once per round
+        for job in await self.store.read(self.due_high, now, HIGH_BATCH):
+            if job.pin not in waiting:
+                waiting[job.pin] = self.bank.pool(job.pin).job_ids()
+            if job.job_id not in waiting[job.pin] and job.job_id not in self._fed:
+                self._hand(job, now)
         pins = await self.store.read(queue_rows.bulk_pins, set(self.bank.pools))
         rates = await self.store.read(campaign_rows.rate_limits) if pins else {}
         for pin in pins:
@@ -153,8 +160,6 @@ class Feeder:
         return True
 
     def _hand(self, job: Job, now: float) -> None:
-        if job.lane is Lane.HIGH and self._handed(job):
-            return
         self._fed[job.job_id] = (now, job.campaign_id)
         self.bank.submit(job)
 

@@ -14,6 +14,7 @@ from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
+from modemd.runtime import followup
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import (
@@ -80,6 +81,7 @@ class DeviceWorker:
         if isinstance(tracker, RegistrationTracker):
             tracker.listener = self._registration_changed
         self.current: Job | None = None
+        self._next: Job | None = None  # claimed in the commit that recorded the last send
         self.own_number: str | None = None  # its SIM's (AT+CNUM), from the last health check
         self._ready_stored = False  # the last send's record already set the device ready
         self.draining = False  # shutting down: finish the send in flight, take no new job
@@ -111,17 +113,19 @@ class DeviceWorker:
     async def run(self) -> None:
         """Serve jobs until cancelled, drained, or the device dies."""
         while not self.draining:
-            await self._keep_pace()
-            job = await self._next_job()
-            if job is None:  # nothing to send for a while: look at the device
-                if not await self._check_health():
-                    await self.set_state(DeviceState.GONE)
-                    return
-                continue
-            claimed = await self._claim(job)
+            claimed, self._next = self._next, None  # claimed with the last send's record
             if claimed is None:
-                log.warning("job %s was no longer queued; skipped", job.job_id)
-                continue
+                await self._keep_pace()
+                job = await self._next_job()
+                if job is None:  # nothing to send for a while: look at the device
+                    if not await self._check_health():
+                        await self.set_state(DeviceState.GONE)
+                        return
+                    continue
+                claimed = await self._claim(job)
+                if claimed is None:
+                    log.warning("job %s was no longer queued; skipped", job.job_id)
+                    continue
             self.current = claimed
             await self.set_state(DeviceState.BUSY, stored=True)  # with the claim
             try:
@@ -130,11 +134,19 @@ class DeviceWorker:
                 self.current = None
                 self._last_send = time.monotonic()
             if gone or (self._failure is not None and not await self._check_health()):
+                await self._release_next()
                 await self.set_state(DeviceState.GONE)
                 return
             await self.set_state(DeviceState.READY, stored=self._ready_stored)
             self._ready_stored = False
+        await self._release_next()
         log.info("device %s: drained", self.device_id)
+
+    async def _release_next(self) -> None:
+        """A job claimed with the last record but not to be sent here goes back to the queue."""
+        if self._next is not None:
+            job, self._next = self._next, None
+            await self.store.write(job_rows.requeue, job, "stopped before sending")
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval or the
@@ -341,9 +353,19 @@ class DeviceWorker:
             )
             raise
         self._observe(job, None, started)
+        nxt = (
+            None
+            if self.draining
+            else followup.next_job_now(self.pool, self.device, self.pacing, self.pool_caps)
+        )
         try:
-            await self.store.write(dispatch_rows.record_sent, job, parts, self.device.signal)
-            self._ready_stored = True  # the device row says ready already
+            if nxt is None:
+                await self.store.write(dispatch_rows.record_sent, job, parts, self.device.signal)
+            else:
+                self._next = await followup.record_and_claim(
+                    self.store, self.pool, job, parts, self.device.signal, nxt
+                )
+            self._ready_stored = True  # the device row says ready (or busy with the next job)
         except StoreError:
             log.exception("job %s sent (MR %s) but not recorded", job.job_id, parts)
             raise

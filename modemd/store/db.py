@@ -23,22 +23,39 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import sqlite_utils
 
 from modemd.errors import StoreError
-from modemd.store.migrations import migrate
+from modemd.store import dialect
+from modemd.store.location import is_postgres, redacted
+from modemd.store.pg import Listener, PgDatabase
+from modemd.store.schema import migrate
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_BATCH = 256  # writes folded into one commit at most
 BUSY_TIMEOUT_MS = 5000  # another process (the CLI) holding the write lock briefly
+# While idle the store thread looks at ``PRAGMA data_version`` this often, so a change another
+# process commits (``modemd keys revoke``) reaches the caches within it; busy, at every batch.
+DATA_VERSION_POLL_S = 1.0
+# api_keys changed through this connection: the store's generation moves (see Store.generation).
+WATCHED = [("api_keys", op) for op in ("INSERT", "UPDATE", "DELETE")]
 
 _STOP = object()
 
 
 def connect(path: str | Path) -> sqlite_utils.Database:
-    """Open ``path`` with the pragmas modemd relies on and bring its schema up to date."""
+    """Open ``path`` (a SQLite file, or a PostgreSQL URL) with the settings modemd relies on and
+    bring its schema up to date."""
+    if is_postgres(str(path)):
+        try:
+            database = PgDatabase(str(path))
+            migrate(database)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open {redacted(str(path))}: {exc}") from exc
+        return database  # type: ignore[return-value]  # the same surface, duck-typed
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     private_file(Path(path))
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
@@ -74,27 +91,52 @@ def private_file(path: Path) -> None:
 class Store:
     """Async front of the database; all SQL runs on one thread."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, *, host_id: str | None = None) -> None:
+        self.path = str(path)  # a file, or a PostgreSQL URL
+        # PostgreSQL may be shared by several hosts: this one's id (None: SQLite, a lone host).
+        self.host_id = host_id if is_postgres(self.path) else None
+        self._listener: Listener | None = None
+        # Run on the loop when another host (or this one) made a job claimable (PostgreSQL).
+        self.on_queue_notify: list[Callable[[], None]] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
         self.on_commit: list[Callable[[], None]] = []  # run on the loop after each commit
         # Called on the store's thread with each commit's duration in seconds (metrics).
         self.on_commit_seconds: list[Callable[[float], None]] = []
+        # Moves (on the store's thread) when another process committed, or when a row of a
+        # WATCHED table changed here: a cache of such rows (store.keys.KeyCache) starts over.
+        self.generation = 0
+        self.watched = False  # True once changes are watched (SQLite only); else nothing caches
+        self._data_version = 0
 
     async def start(self) -> None:
         """Open the file (migrations included) on the store's thread."""
         ready: Future[None] = Future()
         loop = asyncio.get_running_loop()
         self._thread = threading.Thread(
-            target=self._run, args=(loop, ready), name=f"store {self.path.name}", daemon=True
+            target=self._run,
+            args=(loop, ready),
+            name="store postgresql" if is_postgres(self.path) else f"store {Path(self.path).name}",
+            daemon=True,
         )
         self._thread.start()
         await asyncio.wrap_future(ready)
+        if is_postgres(self.path):
+            self._listener = Listener(
+                self.path, dialect.QUEUE_CHANNEL, lambda: loop.call_soon_threadsafe(self._notified)
+            )
+            self._listener.start()
+
+    def _notified(self) -> None:
+        for callback in self.on_queue_notify:
+            callback()
 
     async def close(self) -> None:
         """Finish queued work, then close the connection."""
+        if self._listener is not None:
+            await asyncio.to_thread(self._listener.stop)
+            self._listener = None
         if self._thread is None:
             return
         self._queue.put(_STOP)
@@ -121,13 +163,19 @@ class Store:
     def _run(self, loop: asyncio.AbstractEventLoop, ready: Future[None]) -> None:
         try:
             self._db = connect(self.path)
+            self._watch(self._db.conn)
         except Exception as exc:
-            ready.set_exception(StoreError(f"cannot open {self.path}: {exc}"))
+            ready.set_exception(StoreError(f"cannot open {redacted(self.path)}: {exc}"))
             return
         ready.set_result(None)
         try:
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=DATA_VERSION_POLL_S)
+                except queue.Empty:
+                    self._look_for_outside_changes()
+                    continue
+                self._look_for_outside_changes()  # before the batch: a read in it may be cached
                 if item is _STOP:
                     return
                 batch = [item]
@@ -145,6 +193,31 @@ class Store:
                 loop.call_soon_threadsafe(self._deliver, outcomes, committed)
         finally:
             self._db.conn.close()
+
+    def _watch(self, conn: Any) -> None:
+        """Temporary (this connection's own) triggers move the generation on WATCHED changes."""
+        if not isinstance(conn, sqlite3.Connection):
+            return
+        conn.create_function("modemd_changed", 0, self._changed)
+        for table, op in WATCHED:
+            conn.execute(
+                f"CREATE TEMP TRIGGER IF NOT EXISTS modemd_{table}_{op.lower()} AFTER {op} "
+                f"ON main.{table} BEGIN SELECT modemd_changed(); END"
+            )
+        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self.watched = True
+
+    def _changed(self) -> None:
+        self.generation += 1
+
+    def _look_for_outside_changes(self) -> None:
+        assert self._db is not None
+        if not self.watched:
+            return
+        version = self._db.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._changed()
 
     def _deliver(self, outcomes: list[Any], committed: bool) -> None:
         """On the loop: resolve a whole batch at once (one wake-up), then the commit hooks."""
@@ -185,7 +258,7 @@ class Store:
                 except Exception as exc:
                     conn.execute("ROLLBACK TO job")
                     conn.execute("RELEASE job")
-                    if isinstance(exc, sqlite3.Error):  # disk full, I/O error, corruption
+                    if isinstance(exc, dialect.DATABASE_ERRORS):  # disk full, I/O, corruption
                         log.error("store write failed: %s", exc)
                         exc = StoreError(f"database write failed: {exc}")
                     results.append((future, False, exc))
@@ -195,7 +268,7 @@ class Store:
             conn.execute("COMMIT")
             for observe in self.on_commit_seconds:
                 observe(time.perf_counter() - started)
-        except sqlite3.Error as exc:
+        except dialect.DATABASE_ERRORS as exc:
             # The commit itself failed (disk full, I/O error): nothing of the batch is durable.
             log.error("store commit failed, %d writes rolled back: %s", len(writes), exc)
             if conn.in_transaction:

@@ -13,7 +13,9 @@ RSSI_UNKNOWN = 99  # +CSQ: not known or not detectable
 BAR_EDGES = (2, 10, 15, 20)  # +CSQ rssi at which each of the 4 bars lights
 
 
-def upsert_device(db: sqlite_utils.Database, info: DeviceInfo, state: DeviceState) -> None:
+def upsert_device(
+    db: sqlite_utils.Database, info: DeviceInfo, state: DeviceState, host_id: str | None = None
+) -> None:
     now = time.time()
     existing = db.table("devices").count_where("device_id = ?", [info.device_id])
     values = {
@@ -28,6 +30,7 @@ def upsert_device(db: sqlite_utils.Database, info: DeviceInfo, state: DeviceStat
         "iccid": info.iccid,
         "reports": int(info.reports),
         "last_seen": now,
+        "host_id": host_id,
     }
     if existing:
         db.table("devices").update(info.device_id, values)
@@ -119,6 +122,10 @@ def list_devices(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     ]
 
 
-def mark_all_gone(db: sqlite_utils.Database) -> None:
-    """At start-up nothing is attached yet."""
-    db.execute("UPDATE devices SET state = 'gone'")
+def mark_all_gone(db: sqlite_utils.Database, host_id: str | None = None) -> None:
+    """At start-up nothing is attached yet (with ``host_id``: to this host; another host's
+    devices stay as that host keeps them)."""
+    if host_id is None:
+        db.execute("UPDATE devices SET state = 'gone'")
+        return
+    db.execute("UPDATE devices SET state = 'gone' WHERE host_id IS NULL OR host_id = ?", [host_id])

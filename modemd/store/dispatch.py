@@ -1,20 +1,27 @@
 """A send's two writes, each with the device's state in the same transaction: claiming a job
-makes its device busy; recording it sent makes the device ready. Two commits per send, not four.
+makes its device busy; recording it sent makes the device ready. Two commits per send, not four;
+while a backlog waits, one: the record of a send also claims the device's next job.
 """
 
 from __future__ import annotations
 
 import sqlite_utils
 
-from modemd.model import DeviceState, Job, SentPart
-from modemd.store import devices, jobs
+from modemd.model import DeviceState, Job, Lane, SentPart
+from modemd.store import devices, dialect, jobs
 
 
 def claim_for(
     db: sqlite_utils.Database, job_id: str, device_id: str, signal: int | None
 ) -> Job | None:
-    """``jobs.claim_job``, and the device is ``busy`` when it got the job."""
+    """``jobs.claim_job``, and the device is ``busy`` when it got the job. On a database
+    shared by hosts, a high-lane job another host took first is replaced by the next one this
+    device may send (every host's pools hold every such job: no claim is wasted)."""
     claimed = jobs.claim_job(db, job_id, device_id)
+    if claimed is None and dialect.is_postgres(db):
+        taken = jobs.get_job(db, job_id)
+        if taken is not None and taken.lane is Lane.HIGH:
+            claimed = jobs.claim_next_high(db, taken.pin, device_id)
     if claimed is not None:
         devices.set_device_state(db, device_id, DeviceState.BUSY, signal)
     return claimed
@@ -29,3 +36,18 @@ def record_sent(
     devices.set_device_state(db, job.device_id, DeviceState.READY, signal)
     devices.note_success(db, job.device_id)
     return sent
+
+
+def record_sent_and_claim(
+    db: sqlite_utils.Database,
+    job: Job,
+    parts: list[SentPart],
+    signal: int | None,
+    next_job_id: str,
+) -> tuple[Job, Job | None]:
+    """``record_sent``, then ``claim_for`` the device's next job in the same transaction: the
+    device goes from one send to the next on one commit. The next job is None when it was no
+    longer queued (the device is then ready)."""
+    sent = record_sent(db, job, parts, signal)
+    assert job.device_id is not None
+    return sent, claim_for(db, next_job_id, job.device_id, signal)

@@ -16,6 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import EventState, EventType, Job
+from modemd.store import keys
 from modemd.store.endpoints import (
     Endpoint,
     disable,
@@ -39,8 +40,10 @@ class OutboxEvent:
     endpoint: Endpoint
 
 
-def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict[str, Any]) -> str:
-    """Write the event for ``job``'s new state; return its id."""
+def add_event(
+    db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict[str, Any]
+) -> str | None:
+    """Write the event for ``job``'s new state; its id (None: the key does not take it)."""
     data = {
         "job_id": job.job_id,
         "pin": job.pin,
@@ -64,14 +67,18 @@ def add_device_event(
         [pin],
     ).fetchall()
     body = {"device_id": device_id, "pin": pin, **data}
-    return [add_subject_event(db, key_id, f"device:{device_id}", type_, body) for (key_id,) in keys]
+    ids = (add_subject_event(db, key_id, f"device:{device_id}", type_, body) for (key_id,) in keys)
+    return [event_id for event_id in ids if event_id is not None]
 
 
 def add_subject_event(
     db: sqlite_utils.Database, key_id: int, subject_id: str, type_: EventType, data: dict[str, Any]
-) -> str:
+) -> str | None:
     """Write an event about ``subject_id`` (a job, or a campaign: its events keep their order
-    like a job's); return its id."""
+    like a job's); return its id, or None when the key does not take events of that type."""
+    key = db.execute("SELECT ipn_url, events FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
+    if key is not None and type_.value not in keys.key_events(key[1]):
+        return None
     now = time.time()
     event_id = f"evt_{secrets.token_hex(12)}"
     body = {
@@ -80,9 +87,8 @@ def add_subject_event(
         "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
         "data": data,
     }
-    url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
     state = EventState.NO_ENDPOINT
-    if url and url[0]:
+    if key is not None and key[0]:
         endpoint = ensure_endpoint(db, key_id)  # its secret exists before the first post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
     db.table("events").insert(
@@ -103,19 +109,29 @@ def add_subject_event(
     return event_id
 
 
-def due_events(db: sqlite_utils.Database, now: float, limit: int = 100) -> list[OutboxEvent]:
+def due_events(
+    db: sqlite_utils.Database, now: float, limit: int = 100, *, leased_to: str | None = None
+) -> list[OutboxEvent]:
     """Pending events whose time has come and that are the oldest pending one of their job
-    (a read: every pending event's endpoint exists, see ``ensure_pending_endpoints``)."""
+    (a read: every pending event's endpoint exists, see ``ensure_pending_endpoints``).
+
+    ``leased_to`` (hosts sharing the database): only events no other host holds a live lease
+    on, skipping rows another host is taking at this moment; the caller leases them."""
+    lease = ""
+    params: list[Any] = [now, limit]
+    if leased_to is not None:
+        lease = "AND (e.lease_until IS NULL OR e.lease_until < ? OR e.lease_host = ?) "
+        params = [now, now, leased_to, limit]
     rows = db.query(
         "SELECT e.event_id, e.job_id, e.key_id, e.type, e.payload, e.attempts, e.schedule_base, "
         "e.created_at, k.ipn_url, p.secret, p.previous_secret, p.previous_until, p.format, "
         "p.disabled_at, p.disabled_reason "
         "FROM events e JOIN api_keys k USING (key_id) JOIN ipn_endpoints p USING (key_id) "
         "WHERE e.state = 'pending' AND e.next_attempt_at <= ? AND k.ipn_url IS NOT NULL "
-        "AND NOT EXISTS (SELECT 1 FROM events o WHERE o.job_id = e.job_id "
+        f"{lease}AND NOT EXISTS (SELECT 1 FROM events o WHERE o.job_id = e.job_id "
         "  AND o.state = 'pending' AND o.seq < e.seq) "
-        "ORDER BY e.seq LIMIT ?",
-        [now, limit],
+        f"ORDER BY e.seq LIMIT ? {'FOR UPDATE OF e SKIP LOCKED' if leased_to else ''}",
+        params,
     )
     return [
         OutboxEvent(
@@ -134,11 +150,37 @@ def due_events(db: sqlite_utils.Database, now: float, limit: int = 100) -> list[
     ]
 
 
-def next_due_at(db: sqlite_utils.Database) -> float | None:
-    """When the earliest pending event is due, None when there is none."""
+FREE_LEASE = "lease_host = NULL, lease_until = NULL, "  # an attempt was recorded
+
+
+def take_due_events(
+    db: sqlite_utils.Database, now: float, host_id: str, lease_s: float, limit: int = 100
+) -> list[OutboxEvent]:
+    """``due_events`` leased to ``host_id`` for ``lease_s``: no other host posts them meanwhile
+    (a host that dies holding a lease: another posts them after it, same ``webhook-id``)."""
+    due = due_events(db, now, limit, leased_to=host_id)
+    if due:
+        marks = ", ".join("?" * len(due))
+        db.execute(
+            f"UPDATE events SET lease_host = ?, lease_until = ? WHERE event_id IN ({marks})",
+            [host_id, now + lease_s, *(event.event_id for event in due)],
+        )
+    return due
+
+
+def next_due_at(db: sqlite_utils.Database, host_id: str | None = None) -> float | None:
+    """When the earliest pending event is due, None when there is none (with ``host_id``: an
+    event another host holds a lease on is due for this one when the lease ends)."""
+    due = "e.next_attempt_at"
+    if host_id is not None:
+        due = (
+            "CASE WHEN e.lease_host != ? AND e.lease_until > e.next_attempt_at "
+            "THEN e.lease_until ELSE e.next_attempt_at END"
+        )
     row = db.execute(
-        "SELECT min(e.next_attempt_at) FROM events e JOIN api_keys k USING (key_id) "
-        "WHERE e.state = 'pending' AND k.ipn_url IS NOT NULL"
+        f"SELECT min({due}) FROM events e JOIN api_keys k USING (key_id) "
+        "WHERE e.state = 'pending' AND k.ipn_url IS NOT NULL",
+        [host_id] if host_id is not None else [],
     ).fetchone()
     return row[0] if row and row[0] is not None else None
 
@@ -169,19 +211,20 @@ def record_attempt(
     )
     if delivered:
         db.execute(
-            "UPDATE events SET state = 'delivered', attempts = ?, delivered_at = ?, "
+            f"UPDATE events SET {FREE_LEASE}state = 'delivered', attempts = ?, delivered_at = ?, "
             "last_error = NULL WHERE event_id = ?",
             [attempt, now, event_id],
         )
     elif next_attempt_at is not None and not gone:
         db.execute(
-            "UPDATE events SET attempts = ?, next_attempt_at = ?, last_error = ? "
+            f"UPDATE events SET {FREE_LEASE}attempts = ?, next_attempt_at = ?, last_error = ? "
             "WHERE event_id = ?",
             [attempt, next_attempt_at, error, event_id],
         )
     else:
         db.execute(
-            "UPDATE events SET state = 'failed', attempts = ?, last_error = ? WHERE event_id = ?",
+            f"UPDATE events SET {FREE_LEASE}state = 'failed', attempts = ?, last_error = ? "
+            "WHERE event_id = ?",
             [attempt, error, event_id],
         )
         if gone:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from modemd.errors import StoreError
+from modemd.store.location import is_postgres
 from modemd.store.migrations import MIGRATIONS
 
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 file
@@ -17,6 +18,8 @@ KNOWN_VERSION = max(version for version, _, _ in MIGRATIONS)
 def check_database(path: str | Path, *, must_exist: bool) -> None:
     """StoreError, with what to do, unless ``path`` is a modemd database this version can use
     (or, ``must_exist`` false, nothing yet: it will be created)."""
+    if is_postgres(str(path)):
+        return  # a server's database: connecting tells (``modemd db check``)
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a database file (try {path / 'modemd.db'})")
@@ -64,6 +67,14 @@ def schema_version(path: str | Path) -> int:
         conn.close()
 
 
+def _not_postgres(db: str) -> None:
+    if is_postgres(db):
+        raise StoreError(
+            "modemd db backup/restore copy a SQLite file; back up a PostgreSQL database with "
+            "pg_dump and restore it with pg_restore (or psql)"
+        )
+
+
 def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
 
@@ -71,6 +82,7 @@ def _read_only(path: Path) -> sqlite3.Connection:
 def backup(source: str | Path, target: str | Path) -> int:
     """Copy the database at ``source`` to the new file ``target`` (size in bytes), safe while
     the daemon writes: one read transaction sees one consistent state (WAL lets writers go on)."""
+    _not_postgres(str(source))
     source, target = Path(source), Path(target)
     check_database(source, must_exist=True)
     if target.exists():
@@ -103,6 +115,7 @@ def _copy(source: Path, target: Path) -> None:
 def restore(backup_file: str | Path, target: str | Path) -> Path | None:
     """Replace the database at ``target`` with ``backup_file`` (checked first); the database it
     replaces is kept beside it (returned). The daemon must be stopped: the caller checks."""
+    _not_postgres(str(target))
     backup_file, target = Path(backup_file), Path(target)
     check_database(backup_file, must_exist=True)
     check_database(target, must_exist=False)

@@ -20,13 +20,14 @@ from modemd.model import (
     Lane,
     SentPart,
 )
-from modemd.store import reports
+from modemd.store import dialect, reports
 from modemd.store.transitions import REPORT_WINDOW_S, get_job, job_from_row, move_job
 
 __all__ = [
     "REPORT_WINDOW_S",
     "attempts",
     "claim_job",
+    "claim_next_high",
     "expire_unreported",
     "get_job",
     "get_job_detail",
@@ -91,6 +92,7 @@ def insert_job(
         f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
         list(row.values()),
     )
+    dialect.notify_queue(db)
     return job_from_row(row)
 
 
@@ -107,6 +109,7 @@ def insert_many(
         f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
         [[*base.values(), *shared.values(), *row.values(), row["created_at"]] for row in each],
     )
+    dialect.notify_queue(db)
 
 
 def get_job_detail(db: sqlite_utils.Database, job_id: str) -> dict[str, Any] | None:
@@ -174,17 +177,36 @@ def claim_job(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | N
     """Atomically give a queued job to ``device_id``; None when it is no longer queued, is past
     its ``valid_until``, or its campaign is not running (paused or cancelled since it was fed)."""
     now = time.time()
+    # Another host claiming the same job holds its row: skip it rather than wait.
     cursor = db.execute(
         "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
         "updated_at = ? WHERE job_id = ? AND state = 'queued' "
         "AND (valid_until IS NULL OR valid_until > ?) AND (campaign_id IS NULL OR EXISTS "
         "(SELECT 1 FROM campaigns c WHERE c.campaign_id = jobs.campaign_id "
-        "AND c.state = 'running'))",
-        [device_id, now, job_id, now],
+        "AND c.state = 'running')) AND seq IN (SELECT seq FROM jobs WHERE job_id = ? "
+        f"{dialect.skip_locked(db)})",
+        [device_id, now, job_id, now, job_id],
     )
     if cursor.rowcount != 1:
         return None
     return get_job(db, job_id)
+
+
+def claim_next_high(db: sqlite_utils.Database, pin: str, device_id: str) -> Job | None:
+    """Hosts sharing the database: the oldest high-lane API send of ``pin`` that ``device_id``
+    may take now, claimed, its row lock taken with SKIP LOCKED (rows another host is claiming
+    are passed over); None when there is none. Campaign jobs keep their feeder (rates, quiet
+    hours)."""
+    now = time.time()
+    row = db.execute(
+        "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
+        "updated_at = ? WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' AND pin = ? "
+        "AND lane = 'high' AND campaign_id IS NULL AND (send_at IS NULL OR send_at <= ?) "
+        "AND (valid_until IS NULL OR valid_until > ?) AND (id_device IS NULL OR id_device = ?) "
+        f"ORDER BY seq LIMIT 1 {dialect.skip_locked(db)}) RETURNING job_id",
+        [device_id, now, pin, now, now, device_id],
+    ).fetchone()
+    return get_job(db, row[0]) if row else None
 
 
 def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job:
@@ -235,6 +257,7 @@ def mark_unknown(db: sqlite_utils.Database, job: Job, error: str) -> Job:
 
 def requeue(db: sqlite_utils.Database, job: Job, error: str) -> Job:
     """Nothing reached the network: the job may go to another device."""
+    dialect.notify_queue(db)
     return move_job(db, job, JobState.QUEUED, device_id=None, error=error)
 
 
@@ -294,10 +317,16 @@ def attempts(db: sqlite_utils.Database, job_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def recover_interrupted(db: sqlite_utils.Database) -> list[Job]:
-    """At start-up: a job left in ``sending`` by a crash has an unknown outcome."""
-    stuck = [
-        job_from_row(r)
-        for r in db.table("jobs").rows_where("state = ?", ["sending"], order_by="seq")
-    ]
+def recover_interrupted(db: sqlite_utils.Database, host_id: str | None = None) -> list[Job]:
+    """At start-up: a job left in ``sending`` by a crash has an unknown outcome. With
+    ``host_id`` (hosts sharing the database) only the jobs of this host's devices (or of a
+    device no host claimed): the others' jobs are theirs."""
+    where, params = "state = ?", ["sending"]
+    if host_id is not None:
+        where += (
+            " AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.device_id = jobs.device_id "
+            "AND d.host_id IS NOT NULL AND d.host_id != ?)"
+        )
+        params.append(host_id)
+    stuck = [job_from_row(r) for r in db.table("jobs").rows_where(where, params, order_by="seq")]
     return [mark_unknown(db, job, "daemon stopped while sending") for job in stuck]

@@ -1,13 +1,7 @@
-"""Numbered schema migrations. Append only: a released migration is never edited."""
+"""Numbered schema migrations, written for SQLite (``store.schema`` applies them to either
+engine). Append only: a released migration is never edited."""
 
 from __future__ import annotations
-
-import logging
-import time
-
-import sqlite_utils
-
-log = logging.getLogger(__name__)
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
@@ -449,6 +443,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         11,
+        "each key chooses the IPN event types it receives",
+        """
+        -- a JSON list of event types, NULL: every type of before inbound SMS (all but
+        -- sms.received), so receivers written for them get nothing new unasked
+        ALTER TABLE api_keys ADD COLUMN events TEXT
+        """,
+    ),
+    (
+        12,
         "caps follow the SIM: each sent part keeps the ICCID it went out on",
         """
         -- the SIM (ICCID) that sent the part, empty for a device without one (a phone)
@@ -459,33 +462,35 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX jobs_pin_sent ON jobs(pin, sent_at)
         """,
     ),
+    (
+        13,
+        "idempotency keys of sends to several recipients",
+        """
+        CREATE TABLE idempotent_batches (
+            key_id INTEGER NOT NULL REFERENCES api_keys(key_id),
+            idempotency_key TEXT NOT NULL,   -- the client's Idempotency-Key, as sent
+            request_hash TEXT NOT NULL,      -- sha256 of the normalised request
+            outcomes TEXT NOT NULL,          -- JSON, per recipient: to, job_id, refusal, detail
+            created_at REAL NOT NULL,        -- a key is remembered 24 h
+            PRIMARY KEY (key_id, idempotency_key)
+        );
+        CREATE INDEX idempotent_batches_created ON idempotent_batches(created_at)
+        """,
+    ),
+    (
+        14,
+        "hosts sharing one database: heartbeats, the host of each device, IPN leases",
+        """
+        CREATE TABLE hosts (
+            host_id TEXT PRIMARY KEY,        -- --host-id / server.host_id (default: machine id)
+            started_at REAL NOT NULL,
+            heartbeat_at REAL NOT NULL,      -- a host silent for the lease timeout is dead
+            down_at REAL                     -- when another host took over after its death
+        );
+        ALTER TABLE devices ADD COLUMN host_id TEXT;     -- the host the device is attached to
+        ALTER TABLE events ADD COLUMN lease_host TEXT;   -- the host posting it now ...
+        ALTER TABLE events ADD COLUMN lease_until REAL;  -- ... until then (then anyone may)
+        CREATE INDEX devices_host ON devices(host_id)
+        """,
+    ),
 ]
-
-
-def migrate(db: sqlite_utils.Database) -> list[int]:
-    """Apply the migrations this database lacks, each in its own transaction."""
-    conn = db.conn
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
-    )
-    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    applied = []
-    for version, name, sql in MIGRATIONS:
-        if version in done:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time())
-            )
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-        log.info("migration %d applied: %s", version, name)
-        applied.append(version)
-    return applied

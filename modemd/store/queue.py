@@ -110,6 +110,17 @@ def due_high(db: sqlite_utils.Database, now: float, limit: int) -> list[Job]:
     )
 
 
+def claimable_high(db: sqlite_utils.Database, now: float, limit: int) -> list[Job]:
+    """Every high-lane job that may go now, oldest first: on a database shared by hosts a job
+    accepted by one is offered to the pools of all (the first claim wins)."""
+    return _jobs_where(
+        db,
+        "state = 'queued' AND lane = 'high' AND (send_at IS NULL OR send_at <= ?) "
+        "ORDER BY seq LIMIT ?",
+        [now, limit],
+    )
+
+
 def due_bulk(db: sqlite_utils.Database, pin: str, now: float, limit: int) -> list[Job]:
     """The oldest bulk-lane jobs of ``pin`` that may go now: due, and not of a campaign that is
     paused or cancelled."""

@@ -40,7 +40,7 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
     match = next((c for c in candidates if c["to_number"].lstrip("+") == digits), None)
     if match is None and candidates:
         match = candidates[0]
-    db.table("status_reports").insert(
+    stored = db.table("status_reports").insert(
         {
             "device_id": device_id,
             "mr": mr,
@@ -53,7 +53,7 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
         }
     )
     if match is None:
-        settled = settle_unknown_by_report(db, device_id, digits, report)
+        settled = settle_unknown_by_report(db, device_id, digits, report, stored.last_rowid)
         return ReportResult(settled, outcome, None if settled else _sending(db, device_id, digits))
     db.execute(
         "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
@@ -159,6 +159,7 @@ def settle_unknown_by_report(
     device_id: str,
     digits: str,
     report: DeliveryReport,
+    report_id: int | None,
 ) -> Job | None:
     """A report matching no recorded part may still be about an ``unknown`` job: one whose
     +CMGS answer was lost (crash, unplug, timeout) on this device, to this recipient. With
@@ -179,8 +180,6 @@ def settle_unknown_by_report(
         return None
     job = jobs.get_job(db, candidates[0])
     assert job is not None
-    db.execute(
-        "UPDATE status_reports SET job_id = ? WHERE report_id = last_insert_rowid()", [job.job_id]
-    )
+    db.execute("UPDATE status_reports SET job_id = ? WHERE report_id = ?", [job.job_id, report_id])
     data = {"tp_status": report.network_status, "settled_from": "unknown"}
     return _settle(db, job, report.outcome, report, data)

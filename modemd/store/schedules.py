@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import time
 from dataclasses import asdict
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import Lane
-from modemd.store import campaigns
+from modemd.store import campaigns, dialect
 from modemd.store.campaigns import Recipient
 
 MISSED_POLICIES = ("skip", "run_once")
@@ -186,7 +185,7 @@ def _run(db: sqlite_utils.Database, schedule: dict[str, Any], slot: float) -> st
             schedule_id=schedule["schedule_id"],
             slot=slot,
         )
-    except sqlite3.IntegrityError:  # campaigns(schedule_id, slot) is unique: it ran already
+    except dialect.INTEGRITY_ERRORS:  # campaigns(schedule_id, slot) is unique: it ran already
         db.execute("ROLLBACK TO slot")
         db.execute("RELEASE slot")
         return None

@@ -169,8 +169,9 @@ def record_step(
         _end(db, "session_id = ?", [step.session_id], "abandoned", now)
         return
     db.execute(
-        "INSERT OR REPLACE INTO survey_answers (session_id, question, value, raw, answered_at) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO survey_answers (session_id, question, value, raw, answered_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id, question) DO UPDATE SET "
+        "value = excluded.value, raw = excluded.raw, answered_at = excluded.answered_at",
         [step.session_id, step.question, step.value, raw, now],
     )
     db.execute(

@@ -31,6 +31,9 @@ from modemd.webhooks.signing import signature_header
 log = logging.getLogger(__name__)
 
 POST_TIMEOUT_S = 15.0  # Standard Webhooks recommends 15-30 s; Svix uses 15 s
+# Hosts sharing a database: an event taken by one is the others' again this long after (its
+# host died mid-post); longer than a post can last, with room for the post's queueing here.
+LEASE_S = 4 * POST_TIMEOUT_S
 # Delay before attempt n+1 after n failures (Svix's schedule): immediately, 5 s, 5 min, 30 min,
 # 2 h, 5 h, 10 h, 10 h; then every 10 h (retried until acknowledged).
 RETRY_SCHEDULE_S = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -94,7 +97,7 @@ class IpnSender:
             try:
                 while True:
                     self._wake.clear()
-                    due = await self.store.read(outbox.due_events, time.time())
+                    due = await self._due()
                     for event in due:
                         if event.event_id not in self._in_flight:
                             self._start(event)
@@ -104,8 +107,16 @@ class IpnSender:
                     task.cancel()
                 await asyncio.gather(*self._posts, return_exceptions=True)
 
+    async def _due(self) -> list[OutboxEvent]:
+        """The events to post now: on a shared database, leased to this host (each posted by
+        exactly one host); alone, a plain read."""
+        host = self.store.host_id
+        if host is None:
+            return await self.store.read(outbox.due_events, time.time())
+        return await self.store.write(outbox.take_due_events, time.time(), host, LEASE_S)
+
     async def _sleep_until_due(self) -> None:
-        next_at = await self.store.read(outbox.next_due_at)
+        next_at = await self.store.read(outbox.next_due_at, self.store.host_id)
         delay = IDLE_WAKE_S if next_at is None else max(0.0, next_at - time.time())
         if delay == 0.0:
             # What is due is in flight or waits behind an in-flight event of its job: each

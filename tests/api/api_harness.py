@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from builders import dump
 
 from modemd.runtime.bank import Bank
 from modemd.store import jobs
@@ -48,7 +49,7 @@ class Api:
 
     async def dump(self) -> list[str]:
         """Every row of every table, as SQL: equal before and after means nothing was written."""
-        return await self.store.read(lambda db: list(db.conn.iterdump()))
+        return await self.store.read(dump)
 
     async def job_count(self) -> int:
         return len(await self.store.read(jobs.list_jobs))

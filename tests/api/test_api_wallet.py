@@ -14,6 +14,8 @@ from modemd.model import SentPart
 from modemd.store import jobs, wallet
 from modemd.store.db import Store
 
+pytestmark = pytest.mark.both_engines  # store promises hold on SQLite and PostgreSQL
+
 
 async def fund(api: Api, key: str, amount: str, prices: dict[str, str]) -> None:
     key_id = api.key_ids[key]

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import openpyxl
+from builders import dump
 
 from modemd.model import Member
 from modemd.store import contacts, events, jobs, optouts, wallet
@@ -213,7 +214,7 @@ async def test_xlsx_and_encodings_and_separators(rig: Rig) -> None:
 
 
 async def test_bad_uploads_get_precise_errors_and_create_nothing(rig: Rig) -> None:
-    before = await rig.store.read(lambda db: list(db.conn.iterdump()))
+    before = await rig.store.read(dump)
     cases = [
         (form(b"\x89PNG\r\n\x1a\n\x00\x00\x00", template="x"), 400, "not CSV or XLSX"),
         (form(b"\xd0\xcf\x11\xe0rest", template="x"), 400, ".xls"),
@@ -250,7 +251,7 @@ async def test_bad_uploads_get_precise_errors_and_create_nothing(rig: Rig) -> No
     assert no_rows[1]["report"]["invalid"] == [
         {"row": 2, "column": "to", "reason": "is not a phone number: '+39abc'"}
     ]
-    assert await rig.store.read(lambda db: list(db.conn.iterdump())) == before
+    assert await rig.store.read(dump) == before
 
 
 async def test_credit_is_reserved_per_job_and_a_campaign_out_of_credit_pauses(rig: Rig) -> None:

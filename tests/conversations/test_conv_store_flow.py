@@ -9,12 +9,17 @@ from dataclasses import replace
 from datetime import time as clock
 from typing import Any
 
+import pytest
+
 from modemd.conversations.engine import Action, Inbound, PoolPolicy
 from modemd.conversations.specs import check_rule, check_survey
 from modemd.conversations.words import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP
 from modemd.store import contacts, optouts, replies, rules, survey_results, surveys
 from modemd.store.conversations import handle
 from modemd.store.db import Store
+
+pytestmark = pytest.mark.both_engines  # store promises hold on SQLite and PostgreSQL
+
 
 PIN = "4711"
 ANNA = "+393331234567"

@@ -8,6 +8,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from .daemon import (  # noqa: F401  (tests/faults imports them here)
     MODEMD,
     create_key,
@@ -23,8 +25,9 @@ JOBS = 30
 DONE_TIMEOUT_S = 120.0
 
 
-async def test_thirty_jobs_through_three_emulated_modems(tmp_path: Path) -> None:
-    db, record = tmp_path / "modemd.db", tmp_path / "network.jsonl"
+@pytest.mark.both_engines
+async def test_thirty_jobs_through_three_emulated_modems(tmp_path: Path, db_location: str) -> None:
+    db, record = db_location, tmp_path / "network.jsonl"
     numbers = [f"+3933300{n:05d}" for n in range(JOBS)]
     async with ipn_listener() as (ipns, ipn_url):
         key = await asyncio.to_thread(create_key, db, ipn_url)
