@@ -86,3 +86,4 @@ async def test_a_shutdown_during_the_record_puts_the_claimed_next_job_back(store
         raise AssertionError("the cancellation was swallowed")
     assert await _state(store, first) is JobState.SENT
     assert await _state(store, second) is JobState.QUEUED  # nothing was sent: back in line
+    assert pool.job_ids() == {second.job_id}  # and in the pool: another device may take it

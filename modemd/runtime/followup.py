@@ -46,8 +46,9 @@ async def record_and_claim(
         _, claimed = await asyncio.shield(write)
     except asyncio.CancelledError:
         _, claimed = await write
-        if claimed is not None:
-            await store.write(job_rows.requeue, claimed, "stopped before sending")
+        if claimed is not None:  # back in the database and in the pool, first in line
+            requeued = await store.write(job_rows.requeue, claimed, "stopped before sending")
+            pool.put(requeued, front=True)
         raise
     except BaseException:
         pool.put(nxt, front=True)

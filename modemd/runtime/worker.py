@@ -146,7 +146,13 @@ class DeviceWorker:
         """A job claimed with the last record but not to be sent here goes back to the queue."""
         if self._next is not None:
             job, self._next = self._next, None
-            await self.store.write(job_rows.requeue, job, "stopped before sending")
+            await self._requeue(job)
+
+    async def _requeue(self, job: Job) -> None:
+        """A job this device claimed but did not send goes back to the queue: in the database
+        and in the pool (else the pool's other devices never see it until a restart)."""
+        requeued = await self.store.write(job_rows.requeue, job, "stopped before sending")
+        self.pool.put(requeued, front=True)
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval or the
@@ -192,10 +198,7 @@ class DeviceWorker:
         except asyncio.CancelledError:
             claimed = await claim
             if claimed is not None:  # claimed but nothing sent: not an unknown outcome
-                requeued = await self.store.write(
-                    job_rows.requeue, claimed, "stopped before sending"
-                )
-                self.pool.put(requeued, front=True)  # and the pool's other devices may take it
+                await self._requeue(claimed)
             raise
 
     async def _recover(self) -> bool:
