@@ -6,7 +6,6 @@ the first answer's job instead of a second job."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -26,6 +25,7 @@ from modemd.api.timing import parse_timing
 from modemd.api.validation import (
     RequestError,
     idempotency_key,
+    json_body,
     parse_send,
 )
 from modemd.model import ApiKey
@@ -45,15 +45,7 @@ async def read_fields(request: web.Request) -> dict[str, Any]:
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length or 0)
     if request.content_type == "application/json":
-        raw = await request.read()
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            # ValueError also covers integers too long to convert; RecursionError deep nesting
-            raise RequestError(StatusCode.PARAM_ERROR, f"malformed JSON: {exc}"[:200]) from exc
-        if not isinstance(data, dict):
-            raise RequestError(StatusCode.PARAM_ERROR, "the JSON body must be an object")
-        return data
+        return json_body(await request.read())
     if request.method == "POST" and request.can_read_body:
         if request.content_type.startswith("multipart/"):
             boundary = parse_mimetype(request.headers.get("Content-Type", "")).parameters.get(

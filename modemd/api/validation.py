@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -44,6 +45,18 @@ class RequestError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def json_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object; ``RequestError`` (code 5) names what is wrong."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError also covers integers too long to convert; RecursionError deep nesting
+        raise RequestError(StatusCode.PARAM_ERROR, f"malformed JSON: {exc}"[:200]) from exc
+    if not isinstance(data, dict):
+        raise RequestError(StatusCode.PARAM_ERROR, "the JSON body must be an object")
+    return data
 
 
 def _utf8(value: str, name: str) -> str:
