@@ -146,6 +146,20 @@ class ModemMessages:
         for routed in direct:
             self._spawn(self._take_direct(routed), "take +CMT")
 
+    async def choose_storage(self) -> None:
+        """Messages in the SIM (AT+CPMS); a full memory is read out at once."""
+        try:
+            usage = at.parse_storage(await self._at.command(at.STORAGE_SIM))
+        except ModemCommandError as exc:
+            log.info("%s: %s not supported (%s)", self._at.port, at.STORAGE_SIM.text, exc.result)
+            return
+        if usage is None:
+            return
+        used, total = usage
+        log.info("%s: message memory %d of %d used", self._at.port, used, total)
+        if total and used >= total:
+            self.memory_full(f"{used} of {total} at open")
+
     def memory_full(self, why: str) -> None:
         """The message memory is full: read it out (logged once per episode)."""
         if not self._memory_full_logged:
