@@ -17,13 +17,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from modemd.api.answers import answer
 from modemd.api.auth import CONFIG, STORE, authenticate, caller_ip
+from modemd.api.campaign_report import blocked_destination
 from modemd.api.campaigns import dispatch
 from modemd.api.contract import StatusCode
 from modemd.api.send_many import request_hash, send_many, several
 from modemd.api.timing import parse_timing
 from modemd.api.validation import (
     RequestError,
-    blocked_number,
     idempotency_key,
     json_body,
     parse_send,
@@ -92,7 +92,7 @@ async def send(request: web.Request) -> web.Response:
                 f"device {wanted.id_device} is not in the pool of pin {pin}",
             )
         if not key.allow_premium:
-            blocked = blocked_number(wanted.to)
+            blocked = blocked_destination(wanted.to, wanted.country, log_unknown=True)
             if blocked is not None:
                 raise accept.BlockedDestinationError(*blocked)
         idempotency = idempotency_key(fields, request.headers.get("Idempotency-Key"))

@@ -172,8 +172,13 @@ def blocked_number(to: str) -> tuple[str, str] | None:
         name = BLOCKED_TYPES[kind]
         return name, f"{to} is a {name.replace('_', '-')} number; this key may not send to it"
     if kind == phonenumbers.PhoneNumberType.UNKNOWN:
-        log.info("send to %s: number type unknown to phonenumbers; allowed", to)
+        unknown_type(to)
     return None
+
+
+def unknown_type(to: str) -> None:
+    """Log a number of a type phonenumbers does not know (allowed: the sysadmin may look)."""
+    log.info("send to %s: number type unknown to phonenumbers; allowed", to)
 
 
 def idempotency_key(fields: dict[str, Any], header: str | None) -> str | None:

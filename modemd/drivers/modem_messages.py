@@ -91,7 +91,9 @@ class ModemMessages:
                 "%s: unreadable status report %r %r: %s", self._at.port, urc.text, urc.pdu, exc
             )
             return True
-        self._deliver(report)  # routed directly: nothing to free
+        stored = self._deliver(report)  # routed directly: nothing to free
+        if self.acknowledge and urc.pdu is not None:  # phase 2+: AT+CNMA once it is stored
+            self._spawn(self._acknowledge_after(stored), "acknowledge +CDS")
         return True
 
     async def route(self) -> tuple[bool, bool]:
@@ -237,12 +239,17 @@ class ModemMessages:
         a crash before that leaves the message with the network, which delivers it again."""
         assert self.inbox is not None
         await self.inbox.take(None, routed.with_smsc)
-        if not self.acknowledge:
-            return
+        if self.acknowledge:
+            await self._acknowledge_after(None)
+
+    async def _acknowledge_after(self, stored: Awaitable[object] | None) -> None:
+        """AT+CNMA once ``stored`` (the commit of what the +CMT or +CDS said) has ended."""
+        if stored is not None:
+            await asyncio.shield(stored)
         try:
             await self._at.command(at.ACKNOWLEDGE)
         except DeviceError as exc:  # too late: the network delivers it again, stored once
-            log.warning("%s: AT+CNMA failed (%s): the SMS will come again", self._at.port, exc)
+            log.warning("%s: AT+CNMA failed (%s): it will come again", self._at.port, exc)
 
     async def _take_stored(self, stored: at.StoredPdu) -> None:
         """Hand on one stored PDU by its TP-MTI, so a report is never decoded as an SMS nor
