@@ -182,14 +182,32 @@ class PgDatabase:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.conn = PgConnection(self._connect())
+        self._keys: dict[str, str] = {}
+
+    def _connect(self) -> psycopg.Connection[Any]:
         try:
-            raw = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            raw = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
-            raise psycopg.OperationalError(f"cannot connect to {redacted(url)}: {exc}") from exc
+            raise psycopg.OperationalError(
+                f"cannot connect to {redacted(self.url)}: {exc}"
+            ) from exc
         raw.adapters.register_dumper(bool, _BoolAsInt)
         raw.adapters.register_loader("numeric", _NumericAsNumber)
-        self.conn = PgConnection(raw)
-        self._keys: dict[str, str] = {}
+        return raw
+
+    def reconnect_if_lost(self) -> None:
+        """A connection the server closed (a restart, a failover) is opened again before the
+        next batch; the batch that met the loss failed with a StoreError. Still down: the next
+        batch fails the same way and tries again."""
+        if not (self.conn.raw.broken or self.conn.raw.closed):
+            return
+        try:
+            self.conn.raw = self._connect()
+        except psycopg.Error as exc:
+            log.error("PostgreSQL still unreachable: %s", exc)
+            return
+        log.warning("reconnected to %s", redacted(self.url))
 
     def learn_schema(self) -> None:
         """Which column of each table is its identity (after migrations changed the schema)."""
