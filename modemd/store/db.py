@@ -115,7 +115,10 @@ class Store:
         await asyncio.wrap_future(ready)
         if is_postgres(self.path):
             self._listener = Listener(
-                self.path, dialect.QUEUE_CHANNEL, lambda: loop.call_soon_threadsafe(self._notified)
+                self.path,
+                dialect.QUEUE_CHANNEL,
+                lambda: loop.call_soon_threadsafe(self._notified),
+                ignore=self.host_id or "",
             )
             self._listener.start()
 
@@ -154,6 +157,8 @@ class Store:
     def _run(self, loop: asyncio.AbstractEventLoop, ready: Future[None]) -> None:
         try:
             self._db = connect(self.path)
+            if isinstance(self._db, PgDatabase):
+                self._db.host_id = self.host_id
         except Exception as exc:
             ready.set_exception(StoreError(f"cannot open {redacted(self.path)}: {exc}"))
             return
