@@ -17,17 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from bench.harness import (
     Daemon,
-    LineTap,
+    OwnLag,
     UsageSampler,
     create_key,
+    daemon_lateness,
     emulated_bank,
+    lag_summary,
     percentile,
     profiled,
     wait_until,
@@ -58,18 +61,25 @@ async def run(
             profiled(daemon.pid, profile),
             UsageSampler(daemon.pid) as usage,
             UsageSampler(os.getpid()) as own,
+            OwnLag() as own_lag,
         ):
+            late_before = await daemon_lateness(daemon)
             await wait_until(
                 lambda: sum(len(t.accepted_at) for t in taps) >= jobs,
                 taps[0].changed,
                 rounds * latency_s * 3 + DRAIN_SLACK_S,
             )
-        return _summary(taps, latency_s, jobs) | {
-            "cpu_percent": round(usage.cpu_percent, 1),
-            "cpu_ms_per_send": round(1000 * usage.cpu_s / jobs, 3),
-            "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
-            "rss_mb_peak": round(usage.peak_rss_mb, 1),
-        }
+            lag = lag_summary(late_before, await daemon_lateness(daemon), own_lag)
+        return (
+            lag
+            | summary(taps, latency_s, jobs)
+            | {
+                "cpu_percent": round(usage.cpu_percent, 1),
+                "cpu_ms_per_send": round(1000 * usage.cpu_s / jobs, 3),
+                "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
+                "rss_mb_peak": round(usage.peak_rss_mb, 1),
+            }
+        )
 
 
 async def _load(daemon: Daemon, key: str, jobs: int) -> None:
@@ -88,7 +98,18 @@ async def _load(daemon: Daemon, key: str, jobs: int) -> None:
         await asyncio.gather(*(client(session) for _ in range(LOADERS)))
 
 
-def _summary(taps: list[LineTap], latency_s: float, jobs: int) -> dict[str, Any]:
+class Sends(Protocol):
+    """One modem's sends as the pty saw them: starts (AT+CMGS=) and ends (the network's accept)."""
+
+    @property
+    def cmgs_at(self) -> list[float]: ...
+
+    @property
+    def accepted_at(self) -> list[float]: ...
+
+
+def summary(taps: Sequence[Sends], latency_s: float, jobs: int) -> dict[str, Any]:
+    """Ratio to the physical limit per modem, the wall ratio and the gaps (module docstring)."""
     busy = 0
     span = 0.0
     gaps: list[float] = []

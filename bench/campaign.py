@@ -31,6 +31,7 @@ from bench.harness import (
     create_key,
     emulated_bank,
     percentile,
+    profiled,
     wait_until,
     workdir,
 )
@@ -75,8 +76,9 @@ async def _show(session: aiohttp.ClientSession, url: str, key: str, campaign_id:
         return (await r.json())["campaign"]
 
 
-async def run_file(rows: int) -> dict[str, Any]:
-    """Validate and queue a ``rows``-row CSV on a daemon without modems."""
+async def run_file(rows: int, profile: Path | None = None) -> dict[str, Any]:
+    """Validate and queue a ``rows``-row CSV on a daemon without modems (``profile``: py-spy
+    the daemon meanwhile into that file)."""
     tmp = workdir()
     db = tmp / "modemd.db"
     csv_file = tmp / "campaign.csv"
@@ -84,7 +86,7 @@ async def run_file(rows: int) -> dict[str, Any]:
     key = await create_key(db)
     async with Daemon(db, []) as daemon:
         before = Usage.of(daemon.pid).rss_mb
-        async with UsageSampler(daemon.pid) as usage:
+        async with profiled(daemon.pid, profile), UsageSampler(daemon.pid) as usage:
             started = time.perf_counter()
             campaign_id = await _create(daemon.url, key, csv_file)
             validated = time.perf_counter()
@@ -106,8 +108,11 @@ async def run_file(rows: int) -> dict[str, Any]:
     }
 
 
-async def run_mix(modems: int, latency_s: float, rows: int) -> dict[str, Any]:
-    """A ``rows``-row campaign on ``modems`` modems at ``latency_s``, one API send a second."""
+async def run_mix(
+    modems: int, latency_s: float, rows: int, profile: Path | None = None
+) -> dict[str, Any]:
+    """A ``rows``-row campaign on ``modems`` modems at ``latency_s``, one API send a second
+    (``profile``: py-spy the daemon meanwhile into that file)."""
     tmp = workdir()
     db = tmp / "modemd.db"
     csv_file = tmp / "campaign.csv"
@@ -117,6 +122,7 @@ async def run_mix(modems: int, latency_s: float, rows: int) -> dict[str, Any]:
     async with (
         emulated_bank(modems, send_latency_s=(latency_s, latency_s), report_delay_s=0.5) as taps,
         Daemon(db, [t.modem.port for t in taps]) as daemon,
+        profiled(daemon.pid, profile),
     ):
         await _create(daemon.url, key, csv_file)
         sender = asyncio.create_task(_api_sends(daemon.url, key, accepted), name="api sends")

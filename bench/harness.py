@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,10 +21,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+
+import aiohttp
 
 from modemd.emulators.modem import EmulatedModem
 from modemd.emulators.modem_bank import EmulatedBank
+from modemd.observe import looplag
 
 PIN = "7"  # pool label of every benchmark modem
 READY_TIMEOUT_S = 120.0  # 64 modems initialise concurrently; far more than they ever need
@@ -34,6 +38,7 @@ TAIL_BYTES = 16  # a command split across two reads is still recognised
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 TICKS_S = os.sysconf("SC_CLK_TCK")
 PROFILE_WAITING = False  # py-spy --idle: also sample threads that wait (select, fsync, queue)
+LATE_METRIC = "modemd_loop_late_seconds_total"
 LISTENING = re.compile(r"API listening on http://[\d.]+:(\d+)")
 DEVICES_READY = re.compile(r"(\d+) of (\d+) devices ready")
 
@@ -62,9 +67,11 @@ async def modemd_cli(*args: str) -> str:
     return out.decode()
 
 
-async def create_key(db: Path | str, ipn_url: str | None = None) -> str:
-    """A new over-IP key of the benchmark pool (the secret is the last word printed)."""
+async def create_key(db: Path | str, ipn_url: str | None = None, events: str | None = None) -> str:
+    """A new over-IP key of the benchmark pool (the secret is the last word printed);
+    ``events``: its --events (default: every type but sms.received)."""
     extra = ["--ipn-url", ipn_url] if ipn_url else []
+    extra += ["--events", events] if events else []
     printed = await modemd_cli("keys", "create", "--pin", PIN, "--over-ip", "--db", str(db), *extra)
     return printed.split()[-1]
 
@@ -130,6 +137,7 @@ class Daemon:
         self.ready_s = 0.0  # spawn to "API listening"
         self.devices_ready = 0  # as the daemon logged it before listening
         self.log: list[str] = []
+        self.admin_token = secrets.token_urlsafe(24)  # for /metrics
         self._proc: asyncio.subprocess.Process | None = None
         self._drain: asyncio.Task[None] | None = None
 
@@ -159,6 +167,7 @@ class Daemon:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env={**os.environ, "MODEMD_ADMIN_TOKEN": self.admin_token},
         )
         async with asyncio.timeout(READY_TIMEOUT_S):
             while not self.port:
@@ -171,6 +180,19 @@ class Daemon:
         if self.devices_ready != len(self.ports) + self.simulate:
             raise RuntimeError(f"{self.devices_ready} of {len(self.ports)} modems ready")
         self._drain = asyncio.create_task(self._keep_reading(), name="daemon stderr")
+
+    async def metric(self, name: str) -> float:
+        """The value of one unlabelled sample of the daemon's /metrics (0 when absent)."""
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{self.url}/metrics", headers=headers) as response,
+        ):
+            text = await response.text()
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return 0.0
 
     async def _line(self) -> str:
         assert self._proc is not None and self._proc.stderr is not None
@@ -215,6 +237,48 @@ class Daemon:
         await self.stop()
 
 
+class OwnLag:
+    """This process's loop lag while in use (observe.looplag): the largest, and the late
+    wake-ups' causes. Emulated modems run on this loop, so its lag delays their stamps."""
+
+    def __init__(self) -> None:
+        self.max_s = 0.0
+        self.late_s = dict.fromkeys(looplag.CAUSES, 0.0)
+        self._task: asyncio.Task[None] | None = None
+
+    def _observe(self, lag_s: float, causes: dict[str, float]) -> None:
+        self.max_s = max(self.max_s, lag_s)
+        for cause, seconds in causes.items():
+            self.late_s[cause] += seconds
+
+    async def __aenter__(self) -> OwnLag:
+        self._task = asyncio.create_task(looplag.probe(self._observe), name="bench loop lag")
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def daemon_lateness(daemon: Daemon) -> dict[str, float]:
+    """The daemon's late loop wake-ups so far, in seconds by cause, and its largest lag."""
+    late = {
+        cause: await daemon.metric(f'{LATE_METRIC}{{cause="{cause}"}}') for cause in looplag.CAUSES
+    }
+    return late | {"max": await daemon.metric("modemd_loop_lag_max_seconds")}
+
+
+def lag_summary(before: dict[str, float], after: dict[str, float], own: OwnLag) -> dict[str, Any]:
+    """Loop lag during a window: the daemon's late seconds by cause, and this process's."""
+    return {
+        "daemon_lag_max_ms": round(after["max"] * 1000, 1),  # since the daemon started
+        "daemon_late_ms": {c: round((after[c] - before[c]) * 1000, 1) for c in looplag.CAUSES},
+        "bench_lag_max_ms": round(own.max_s * 1000, 1),
+        "bench_late_ms": {c: round(v * 1000, 1) for c, v in own.late_s.items()},
+    }
+
+
 def pyspy() -> str | None:
     """The py-spy next to this Python (the venv) or on PATH."""
     return shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
@@ -232,7 +296,7 @@ async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
     idle = ["--idle"] if PROFILE_WAITING else []
     spy = await asyncio.create_subprocess_exec(
         spy_path, "record", "--pid", str(pid), "--threads", "--rate", "200", *idle,
-        "--format", "raw", "-o", str(out),
+        "--format", "raw", "-o", str(out), "--nonblocking",
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     await asyncio.sleep(0.5)  # attached before the measured window starts
@@ -268,18 +332,15 @@ class Usage:
         return 100 * (self.cpu_s - earlier.cpu_s) / max(self.at - earlier.at, 1e-9)
 
 
-class UsageSampler:
-    """Samples a process every ``every_s`` while running; keeps the peak RSS."""
+class Sampler:
+    """Calls ``_sample`` every ``every_s`` while in use, and once more at the end."""
 
-    def __init__(self, pid: int, every_s: float = 0.25) -> None:
-        self.pid = pid
-        self.every_s = every_s
-        self.first = Usage.of(pid)
-        self.last = self.first
-        self.peak_rss_mb = self.first.rss_mb
+    every_s = 0.25
+
+    def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> UsageSampler:
+    async def __aenter__(self) -> Self:
         self._task = asyncio.create_task(self._run(), name="usage sampler")
         return self
 
@@ -293,6 +354,20 @@ class UsageSampler:
         while True:
             await asyncio.sleep(self.every_s)
             self._sample()
+
+    def _sample(self) -> None:
+        raise NotImplementedError
+
+
+class UsageSampler(Sampler):
+    """Samples a process while running; keeps the peak RSS."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__()
+        self.pid = pid
+        self.first = Usage.of(pid)
+        self.last = self.first
+        self.peak_rss_mb = self.first.rss_mb
 
     def _sample(self) -> None:
         self.last = Usage.of(self.pid)

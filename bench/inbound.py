@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
+from operator import contains
 from typing import Any
 
 import aiohttp
@@ -39,7 +41,9 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
 
         listener, ipn_port = await start_listener(on_ipn)
         try:
-            key = await create_key(tmp / "modemd.db", f"http://127.0.0.1:{ipn_port}/ipn")
+            key = await create_key(
+                tmp / "modemd.db", f"http://127.0.0.1:{ipn_port}/ipn", f"sms.sent,{RECEIVED}"
+            )
             async with Daemon(tmp / "modemd.db", [t.modem.port for t in taps]) as daemon:
                 numbers = [f"+39334{n:07d}" for n in range(messages + 1)]
                 await _jobs_to(daemon, key, numbers)
@@ -47,9 +51,7 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
                 for n, number in enumerate(numbers):
                     before = len(cmti)
                     taps[n % len(taps)].modem.network.send(number, f"reply {n}")
-                    await wait_until(
-                        lambda number=number: number in posted, changed, STEP_TIMEOUT_S
-                    )
+                    await wait_until(partial(contains, posted, number), changed, STEP_TIMEOUT_S)
                     if n and len(cmti) > before:  # the first one warms up: not measured
                         latencies.append((posted[number] - cmti[before]) * 1000)
         finally:

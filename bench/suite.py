@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import accept, backlog, campaign, dispatch, footprint, harness, inbound
+from bench import accept, backlog, campaign, dispatch, footprint, harness, inbound, peers
 from bench.harness import workdir
 
 RESULTS = Path(__file__).parent / "results"
 SUITE_TIMEOUT_S = 1500.0  # the whole suite stops by itself; a full run takes ~8 min on 2 cores
 SCENARIO_TIMEOUT_S = 420.0  # a stuck scenario is recorded as failed (campaign-mix: ~5.5 min)
 MODEMS = 64
+SCALE_MODEMS = 256  # --scale: a large bank on one host
+SCALE_LATENCY_S = 1.0
 FSYNC_ROUNDS = 200
 
 
@@ -43,6 +45,7 @@ class Size:
     idle_s: float
     campaign_file_rows: int = 100_000
     campaign_mix_rows: int = 10_000
+    rounds_scale: int = 10
 
 
 FULL = Size(dispatch_jobs=1000, rounds_3s=4, rounds_100ms=30, accept_s=5.0, idle_s=5.0)
@@ -54,6 +57,7 @@ QUICK = Size(
     idle_s=2.0,
     campaign_file_rows=20_000,
     campaign_mix_rows=1_000,
+    rounds_scale=3,
 )
 
 # (key, label, unit, target text, passes) in the order of the table
@@ -67,6 +71,7 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("accept_rps", "durable accepts/s, 64 clients", "/s", ">= 3000", lambda v: v >= 3000),
     ("accept_p50_ms", "  accept p50", "ms", "", None),
     ("accept_p99_ms", "  accept p99", "ms", "<= 50", lambda v: v <= 50),
+    ("accepts_per_commit", "  accepts per commit (group)", "", "", None),
     ("bare_rps", "bare aiohttp endpoint", "/s", "", None),
     ("accept_ratio_vs_bare", "  accepts / bare", "", "", None),
     ("accept_cpu_ms", "  daemon CPU per accept", "ms", "", None),
@@ -81,6 +86,12 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("rss_mb_64_busy", "RSS, 64 busy modems", "MB", "<= 100", lambda v: v <= 100),
     ("cpu_percent_64_busy", "  CPU, 64 busy (0.1 s)", "%", "", None),
     ("cpu_ms_per_send_100ms", "  daemon CPU per send", "ms", "", None),
+    ("ready_s_256", "time to ready, 256 modems", "s", "<= 2", lambda v: v <= 2),
+    ("rss_mb_256_idle", "RSS, 256 idle modems", "MB", "<= 100", lambda v: v <= 100),
+    ("throughput_ratio_256", "backlog ratio, 256 x 1 s", "", ">= 0.95", lambda v: v >= 0.95),
+    ("gap_max_ms_256", "  largest idle gap", "ms", "", None),
+    ("rss_mb_256_busy", "  RSS, 256 busy", "MB", "<= 100", lambda v: v <= 100),
+    ("cpu_ms_per_send_256", "  daemon CPU per send", "ms", "", None),
     ("campaign_file_s", "campaign CSV validated + queued", "s", "<= 10 (100k)", None),
     ("campaign_rss_growth_mb", "  RSS growth", "MB", "<= 50", lambda v: v <= 50),
     ("campaign_ratio", "campaign ratio, 16 x 0.5 s", "", ">= 0.97", lambda v: v >= 0.97),
@@ -126,8 +137,8 @@ async def _backlog_100ms(size: Size, profile: Path | None) -> dict[str, Any]:
     }
 
 
-async def _campaign_file(size: Size, _profile: Path | None) -> dict[str, Any]:
-    result = await campaign.run_file(size.campaign_file_rows)
+async def _campaign_file(size: Size, profile: Path | None) -> dict[str, Any]:
+    result = await campaign.run_file(size.campaign_file_rows, _file(profile, "campaign-file"))
     return {
         "campaign_file_s": result["total_s"],
         "campaign_rss_growth_mb": result["rss_growth_mb"],
@@ -135,13 +146,33 @@ async def _campaign_file(size: Size, _profile: Path | None) -> dict[str, Any]:
     }
 
 
-async def _campaign_mix(size: Size, _profile: Path | None) -> dict[str, Any]:
-    result = await campaign.run_mix(16, 0.5, size.campaign_mix_rows)
+async def _campaign_mix(size: Size, profile: Path | None) -> dict[str, Any]:
+    result = await campaign.run_mix(16, 0.5, size.campaign_mix_rows, _file(profile, "campaign-mix"))
     return {
         "campaign_ratio": result["ratio"],
         "campaign_api_p99_ms": result["api_p99_ms"],
         "campaign_mix": result,
     }
+
+
+async def _scale(size: Size, profile: Path | None) -> dict[str, Any]:
+    idle = await footprint.run(SCALE_MODEMS, size.idle_s)
+    busy = await backlog.run(
+        SCALE_MODEMS, SCALE_LATENCY_S, size.rounds_scale, _file(profile, "backlog-256")
+    )
+    return {
+        "ready_s_256": idle["ready_s"],
+        "rss_mb_256_idle": idle["rss_mb"],
+        "throughput_ratio_256": busy["ratio"],
+        "gap_max_ms_256": busy["gap_max_ms"],
+        "rss_mb_256_busy": busy["rss_mb_peak"],
+        "cpu_ms_per_send_256": busy["cpu_ms_per_send"],
+        "backlog_256": busy,
+    }
+
+
+async def _peers(_size: Size, _profile: Path | None) -> dict[str, Any]:
+    return await peers.run()
 
 
 async def _inbound(size: Size, _profile: Path | None) -> dict[str, Any]:
@@ -158,7 +189,10 @@ SCENARIOS: dict[str, Scenario] = {
     "campaign-file": _campaign_file,
     "campaign-mix": _campaign_mix,
     "inbound": _inbound,
+    "peers": _peers,
+    "scale": _scale,
 }
+OPTIONAL = {"peers", "scale"}  # only when asked (--peers, --scale, --only): long or need apt
 
 
 def _file(directory: Path | None, name: str) -> Path | None:
@@ -237,6 +271,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller runs (smoke test)")
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS), help="run only these")
     parser.add_argument("--profile", type=Path, help="py-spy each measured window into DIR")
+    parser.add_argument("--peers", action="store_true", help="also smsd side by side (bench.peers)")
+    parser.add_argument("--scale", action="store_true", help=f"also {SCALE_MODEMS} modems")
     parser.add_argument("--waiting", action="store_true", help="profile waiting threads too")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     options = parser.parse_args()
@@ -246,7 +282,9 @@ def main() -> None:
         options.profile.mkdir(parents=True, exist_ok=True)
         harness.PROFILE_WAITING = options.waiting
     size = QUICK if options.quick else FULL
-    names = options.only or list(SCENARIOS)
+    names = options.only or [name for name in SCENARIOS if name not in OPTIONAL]
+    names += [name for name, asked in [("peers", options.peers), ("scale", options.scale)]
+              if asked and name not in names]  # fmt: skip
     started = time.perf_counter()
     results = asyncio.run(_bounded(run_all(names, size, options.profile)))
     results["size"] = "quick" if options.quick else "full"
@@ -255,6 +293,8 @@ def main() -> None:
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
+    if "peers" in results:
+        print(peers.table(results))
     print(f"written to {options.out}", flush=True)
     if results["errors"]:
         raise SystemExit(f"failed scenarios: {', '.join(results['errors'])}")

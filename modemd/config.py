@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from modemd.caps import CapsPolicy, PoolCaps
 from modemd.config_check import defaults, validate
 from modemd.config_schema import DEFAULT_DB, DEFAULT_HOST, DEFAULT_PIN, DEFAULT_PORT
 from modemd.errors import ConfigError
@@ -43,6 +44,7 @@ class Settings:
     phones: tuple[PhoneConfig, ...] = ()  # [[phones]] entries of the config file
     simulate_phones: int = 0  # emulated SMSGate phones to start in-process (same pin)
     record: str | None = None  # JSON-lines record of what the emulated network accepted
+    simulate_replies: str | None = None  # emulated handsets answer each SMS with this text
     trusted_proxies: tuple[str, ...] = ()  # peers whose X-Forwarded-For the API believes
     admin_token: str | None = (
         None  # admin API over TCP with this Bearer token (else only the socket)
@@ -52,11 +54,20 @@ class Settings:
     sim_pins: dict[str, str] = field(default_factory=dict)  # ICCID -> SIM PIN
     pacing: Pacing = NO_PACING  # every device's, unless pacing_by_device has its IMEI
     pacing_by_device: dict[str, Pacing] = field(default_factory=dict)
+    pacing_by_sim: dict[str, Pacing] = field(default_factory=dict)  # ICCID -> its own caps
     # The config file as checked against the schema, every default filled in: see option().
     document: dict[str, Any] = field(default_factory=defaults)
 
-    def pacing_of(self, device_id: str) -> Pacing:
+    def pacing_of(self, device_id: str, iccid: str = "") -> Pacing:
+        """The SIM's own pacing, else the device's, else [pacing]'s (caps count per SIM)."""
+        if iccid in self.pacing_by_sim:
+            return self.pacing_by_sim[iccid]
         return self.pacing_by_device.get(device_id, self.pacing)
+
+    def caps(self) -> CapsPolicy:
+        """Every cap: each SIM's ([pacing], [pacing.sims], [pacing.devices]), each pool's and
+        each key's ([pools."<pin>"])."""
+        return CapsPolicy(self.pacing_of, PoolCaps.from_config(self.option("pools") or {}))
 
     def option(self, name: str) -> Any:
         """A config value by its dotted name (``"server.port"``, ``"pools"``): the file's or
@@ -134,6 +145,9 @@ def _hardware(path: Path, document: dict[str, Any]) -> dict[str, Any]:
         "pacing_by_device": {
             imei: _pacing(table, pacing) for imei, table in document["pacing"]["devices"].items()
         },
+        "pacing_by_sim": {
+            iccid: _pacing(table, pacing) for iccid, table in document["pacing"]["sims"].items()
+        },
     }
 
 
@@ -194,4 +208,8 @@ def load(config: str | None = None, **flags: Any) -> Settings:
         raise ConfigError("--simulate must be 0 or more")
     if settings.simulate_phones < 0:
         raise ConfigError("--simulate-phones must be 0 or more")
+    if settings.simulate_replies is not None and not settings.simulate_replies.strip():
+        raise ConfigError("--simulate-replies needs a text")
+    if settings.simulate_replies and not settings.simulate:
+        raise ConfigError("--simulate-replies needs --simulate N (emulated modems)")
     return settings

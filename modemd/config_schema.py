@@ -40,8 +40,8 @@ REQUIRED = object()  # a key's default when the key must be given
 
 PACING = (
     Key("min_gap_s", SECONDS, 0.0, "seconds between the end of one send and the next", "3"),
-    Key("daily_cap", COUNT, None, "SMS parts per calendar day (local time)", "400"),
-    Key("monthly_cap", COUNT, None, "SMS parts per calendar month (local time)", "8000"),
+    Key("daily_cap", COUNT, None, "SMS parts per calendar day (local time), per SIM", "400"),
+    Key("monthly_cap", COUNT, None, "SMS parts per calendar month (local time), per SIM", "8000"),
 )
 SCHEMA = Section(
     "",
@@ -100,7 +100,8 @@ SCHEMA = Section(
                     "failed_auth_per_minute",
                     POSITIVE,
                     10,
-                    "wrong API keys per caller address per minute; more answer 429",
+                    "wrong API keys or console tokens per caller address per minute; "
+                    "more answer 429",
                     "10",
                 ),
                 Key(
@@ -258,6 +259,20 @@ SCHEMA = Section(
             ),
         ),
         Section(
+            "inbound",
+            "received SMS",
+            (
+                Key(
+                    "multipart_timeout_s",
+                    SECONDS,
+                    86400.0,
+                    "parts of a long SMS still missing this long after the first arrived: what "
+                    "came goes out as one message marked incomplete (counted again from a restart)",
+                    "86400",
+                ),
+            ),
+        ),
+        Section(
             "retention",
             "how long finished jobs stay in the database (the ledger always stays)",
             (
@@ -322,6 +337,12 @@ SCHEMA = Section(
                     tuple(replace(key, default=None) for key in PACING),
                     each="<IMEI>",
                 ),
+                Section(
+                    "sims",
+                    "one SIM (ICCID) with its own caps, in any device (before [pacing.devices])",
+                    tuple(replace(key, default=None) for key in PACING),
+                    each="<ICCID>",
+                ),
             ),
         ),
         Section(
@@ -329,6 +350,22 @@ SCHEMA = Section(
             "one pool (pin): its country, and how it answers inbound SMS",
             (
                 Key("country", COUNTRY, None, "country of national numbers texting in", '"IT"'),
+                Key("daily_cap", COUNT, None, "SMS parts per day, all devices of the pool", "2000"),
+                Key("monthly_cap", COUNT, None, "SMS parts per month, the whole pool", "40000"),
+                Key(
+                    "key_daily_cap",
+                    COUNT,
+                    None,
+                    "SMS parts each API key of the pool may have accepted per day (more: code 9)",
+                    "500",
+                ),
+                Key(
+                    "key_monthly_cap",
+                    COUNT,
+                    None,
+                    "SMS parts each API key of the pool may have accepted per month",
+                    "10000",
+                ),
                 Key(
                     "timezone",
                     TIMEZONE,

@@ -27,6 +27,7 @@ from modemd.hardware.udev import Udev
 from modemd.hardware.usb_reset import usb_reset
 from modemd.model import InboundSms
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
+from modemd.observe import looplag
 from modemd.observe.metrics import Metrics
 from modemd.quiet import quiet_hours
 from modemd.runtime.bank import Bank
@@ -95,14 +96,17 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     phone_emulators: EmulatedPhoneBank | None = None
     metrics = Metrics(pacing=settings.pacing_of)
     pools = settings.option("pools") or {}
+    caps = settings.caps()
     resetter = UsbResetter()
     bank = Bank(
         store,
         pacing=settings.pacing_of,
+        pool_caps=caps.pools.pool,
         observer=metrics,
         country=lambda pin: (pools.get(pin) or {}).get("country"),
         recovery=recovery_settings(settings),
         usb_reset=resetter,
+        multipart_timeout_s=settings.option("inbound.multipart_timeout_s"),
     )
     hotplug: HotPlug | None = None
     phone_plug: PhoneHotPlug | None = None
@@ -133,6 +137,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             asyncio.create_task(feeder.run(), name="feeder"),
             asyncio.create_task(campaigns.run(), name="campaign progress"),
             asyncio.create_task(scheduler.run(), name="scheduler"),
+            asyncio.create_task(looplag.probe(metrics.observe_loop), name="loop lag probe"),
         ]
         if shared:
             keeper = HostKeeper(
@@ -155,6 +160,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 identities_of=settings.host_id,
             )
             await emulators.start()
+            if settings.simulate_replies:
+                emulators.answer_with(settings.simulate_replies)
             ports += [PortConfig(m.port, settings.simulate_pin) for m in emulators.modems]
             for modem in emulators.modems:
                 resetter.add(modem)
@@ -204,6 +211,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
             ),
             settings.option("server.failed_auth_per_minute"),
+            caps=caps,
         )
         app = create_app(
             store,

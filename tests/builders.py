@@ -15,21 +15,40 @@ DEVICE = "imei"
 
 
 async def key_and_job(
-    store: Store, ipn_url: str | None, *, allow_ips: tuple[str, ...] = (), pin: str = "1"
+    store: Store,
+    ipn_url: str | None,
+    *,
+    allow_ips: tuple[str, ...] = (),
+    pin: str = "1",
+    events: tuple[str, ...] | None = None,
+    to: str = TO,
 ) -> tuple[ApiKey, str, Job]:
-    """A key (any IP unless ``allow_ips``) and one queued job of it; (key, secret, job)."""
+    """A key (any IP unless ``allow_ips``; the default IPN events unless ``events``) and one
+    queued job of it to ``to``; (key, secret, job)."""
     key, secret = await store.write(
-        keys.create_key, pin=pin, allow_ips=list(allow_ips), over_ip=not allow_ips, ipn_url=ipn_url
+        keys.create_key,
+        pin=pin,
+        allow_ips=list(allow_ips),
+        over_ip=not allow_ips,
+        ipn_url=ipn_url,
+        events=events,
     )
     job = await store.write(
-        jobs.insert_job, key_id=key.key_id, pin=pin, to=TO, message="m", parts=1, encoding="gsm7"
+        jobs.insert_job, key_id=key.key_id, pin=pin, to=to, message="m", parts=1, encoding="gsm7"
     )
     return key, secret, job
 
 
-async def sent_job(store: Store, ipn_url: str | None, mr: int = 9) -> tuple[ApiKey, Job]:
+async def sent_job(
+    store: Store,
+    ipn_url: str | None,
+    mr: int = 9,
+    *,
+    events: tuple[str, ...] | None = None,
+    to: str = TO,
+) -> tuple[ApiKey, Job]:
     """A job claimed by ``DEVICE`` and sent as TP-MR ``mr`` (its ``sms.sent`` is pending)."""
-    key, _, job = await key_and_job(store, ipn_url)
+    key, _, job = await key_and_job(store, ipn_url, events=events, to=to)
     claimed = await store.write(jobs.claim_job, job.job_id, DEVICE)
     return key, await store.write(jobs.mark_sent, claimed, [SentPart(1, mr)])
 

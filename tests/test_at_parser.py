@@ -157,5 +157,17 @@ def test_stored_message_parsers() -> None:
     assert at.parse_cdsi("+CDSI: SM, 12") == 12
     assert at.parse_cdsi("+CDS: 25") is None
     listing = ["1,1,,25", "0006D60B91", "7,0,,30", "07911326"]
-    assert at.parse_listing(listing) == [(1, "0006D60B91"), (7, "07911326")]
+    assert at.parse_listing(listing) == [
+        at.StoredPdu(1, 25, "0006D60B91"),
+        at.StoredPdu(7, 30, "07911326"),
+    ]
     assert at.parse_listing([]) == []
+    assert at.parse_read(3, ["1,,4", "0006D60B"]) == at.StoredPdu(3, 4, "0006D60B")
+    assert at.parse_read(3, [",,4", "0006D60B"]) == at.StoredPdu(3, 4, "0006D60B")  # a report
+    assert at.parse_read(3, []) is None
+    assert at.parse_cmt("+CMT: ,3", "06D60B") == at.StoredPdu(None, 3, "06D60B")
+    assert at.parse_cmt('+CMT: "Alice",3', "0006D60B").length == 3
+    # The SMSC part is put first when the modem left it out (exactly <length> octets).
+    assert at.StoredPdu(1, 3, "06 d6 0b").with_smsc == "0006D60B"
+    assert at.StoredPdu(1, 3, "0006D60B").with_smsc == "0006D60B"
+    assert at.StoredPdu(1, None, "0006D60B").with_smsc == "0006D60B"

@@ -3,40 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
+
+from inbound_side import Committer, driver_for, until
 
 from modemd.at import commands as at
 from modemd.drivers import registry
-from modemd.emulators.modem import EmulatedModem
 from modemd.emulators.modem_bank import EmulatedBank
-from modemd.model import InboundSms
+from modemd.sms import build_deliver
 
 LONG = ("Three parts of GSM-7 text arrive out of order, one of them twice. " * 7)[:400]
-
-
-class Received:
-    """The runtime's side: collects messages, 'commits' each after a short pause."""
-
-    def __init__(self) -> None:
-        self.messages: list[InboundSms] = []
-
-    def on_inbound(self, _device_id: str, sms: InboundSms) -> asyncio.Task[None]:
-        async def commit() -> None:
-            await asyncio.sleep(0.01)
-            self.messages.append(sms)
-
-        return asyncio.ensure_future(commit())
-
-
-async def until(condition: object, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():  # type: ignore[operator]
-            await asyncio.sleep(0.02)
-
-
-def driver_for(modem: EmulatedModem, received: Received) -> registry.SmsDevice:
-    wiring = registry.Wiring(on_inbound=received.on_inbound)
-    return registry.build_driver(registry.SerialModem(modem.port, "4711"), wiring)
 
 
 async def used(driver: registry.SmsDevice) -> tuple[int, int] | None:
@@ -46,7 +23,7 @@ async def used(driver: registry.SmsDevice) -> tuple[int, int] | None:
 
 async def test_texts_arrive_once_joined_and_the_memory_is_freed() -> None:
     async with EmulatedBank.create(1, seed=3) as bank:
-        modem, received = bank.modems[0], Received()
+        modem, received = bank.modems[0], Committer()
         driver = driver_for(modem, received)
         await driver.open()
         try:
@@ -55,15 +32,15 @@ async def test_texts_arrive_once_joined_and_the_memory_is_freed() -> None:
             modem.network.send("+447700900123", LONG, out_of_order=True, repeat_part=True)
             await until(lambda: len(received.messages) == 3)
             await asyncio.sleep(0.2)  # a late repeat would show up here
-            texts = {m.sender: m.text for m in received.messages}
+            texts = received.texts
             assert texts == {
                 "+393331234567": "ciao, à bientôt",
                 "+15550001111": "emoji 😀 in UCS-2",
                 "+447700900123": LONG,
             }
-            joined = next(m for m in received.messages if m.parts > 1)
+            joined = next(m for m, _ in received.messages if m.parts > 1)
             assert joined.parts == 3 and not joined.incomplete and joined.encoding == "gsm7"
-            assert len({m.natural_key for m in received.messages}) == 3
+            assert len({m.natural_key for m, _ in received.messages}) == 3
             await until(lambda: modem._session.storage.used == 0)
             assert await used(driver) == (0, modem.profile.storage_slots)
         finally:
@@ -78,12 +55,12 @@ async def test_messages_stored_while_nobody_listened_are_read_at_open(tmp_path: 
     saved = await asyncio.to_thread(lambda: next(tmp_path.glob("*.sim.json")).read_text())
     assert "while" not in saved and len(saved) > 40  # stored as a PDU, like a SIM
     async with EmulatedBank.create(1, seed=4, storage_dir=tmp_path) as again:  # same IMEI
-        received = Received()
+        received = Committer()
         driver = driver_for(again.modems[0], received)
         await driver.open()
         try:
             await until(lambda: len(received.messages) == 1)
-            assert received.messages[0].text == "while you were away"
+            assert received.messages[0][0].text == "while you were away"
             await until(lambda: again.modems[0]._session.storage.used == 0)
         finally:
             await driver.close()
@@ -96,15 +73,37 @@ async def test_a_full_memory_at_start_is_drained_and_sending_still_works() -> No
         for n in range(7):  # 4 fill the SIM, 3 wait in the network
             modem.network.send(f"+3933300000{n:02d}", f"message {n}")
         assert modem._session.storage.used == 4 and len(modem.network.waiting) == 3
-        received = Received()
+        received = Committer()
         driver = driver_for(modem, received)
         await driver.open()
         try:
             await until(lambda: len(received.messages) == 7)
-            assert sorted(m.text or "" for m in received.messages) == [
+            assert sorted(m.text or "" for m, _ in received.messages) == [
                 f"message {n}" for n in range(7)
             ]
             parts = await driver.send_sms("+393339999999", "still sending")
             assert parts and modem.accepted[-1].text == "still sending"
+        finally:
+            await driver.close()
+
+
+async def test_parts_still_missing_after_the_timeout_go_out_incomplete_by_a_timer() -> None:
+    async with EmulatedBank.create(1, seed=6) as bank:
+        modem, received = bank.modems[0], Committer()
+        first, second, _lost = build_deliver(
+            "+447700900123", LONG, scts=datetime.now(UTC), concat_ref=77
+        )
+        driver = driver_for(modem, received, multipart_timeout_s=0.5)
+        await driver.open()
+        try:
+            for pdu in (second, first):  # the third part never comes
+                assert modem._session.deliver_sms(pdu)
+            modem._pump(None)
+            # Nothing else arrives: the timer alone gives the message out.
+            await until(lambda: len(received.messages) == 1)
+            sms = received.messages[0][0]
+            assert sms.incomplete and sms.missing == (3,) and sms.parts == 3
+            assert sms.text == LONG[: len(sms.text or "")] and len(sms.text or "") == 2 * 153
+            await until(lambda: modem._session.storage.used == 0)  # its parts freed
         finally:
             await driver.close()

@@ -1,5 +1,6 @@
 """Received SMS through the bank into the store: once each, matched to the job it answers,
-announced as sms.received to that job's key only; national senders read with the pool's country."""
+announced as sms.received to that job's key (a reply) or to the pool's keys (anything else), each
+only when it chose sms.received (--events); national senders read with the pool's country."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from builders import TO, sent_job
 
 from modemd.drivers import registry
 from modemd.emulators.modem_bank import EmulatedBank
-from modemd.model import InboundSms
+from modemd.model import DEFAULT_EVENTS, InboundSms
 from modemd.runtime.bank import Bank
 from modemd.runtime.inbound import e164
 from modemd.store import events
 from modemd.store import inbound as inbound_rows
 from modemd.store.db import Store
 
+FIRST = "+15550002222"  # the first key's job went here
+L = "+15550003333"  # the listening key's job went here
 TEST_TIMEOUT_S = 120.0  # the whole test; a hang fails with the stack of what it waited for
 
 
@@ -39,8 +42,10 @@ def test_senders_in_e164_with_the_pools_country() -> None:
 
 
 async def test_a_reply_is_stored_once_and_announced_to_the_jobs_key(store: Store) -> None:
-    first_key, _ = await sent_job(store, "https://receiver.example/ipn")
-    other_key, other = await sent_job(store, "https://other.example/ipn")  # later, another key
+    inbound = (*DEFAULT_EVENTS, "sms.received")
+    first_key, _ = await sent_job(store, "https://receiver.example/ipn", to=FIRST)  # default set
+    other_key, other = await sent_job(store, "https://other.example/ipn", events=inbound)
+    listener, _ = await sent_job(store, "https://all.example/ipn", events=("sms.received",), to=L)
     seen: list[tuple[str, str, str]] = []
     bank = Bank(store, country=lambda pin: "IT")
     bank.inbound_listeners.append(
@@ -54,22 +59,26 @@ async def test_a_reply_is_stored_once_and_announced_to_the_jobs_key(store: Store
         try:
             modem.network.send(TO, "yes please")
             modem.network.send("3331234567", "national sender")
-            await until(lambda: len(seen) == 2)
+            modem.network.send(FIRST, "to a key that did not ask")
+            await until(lambda: len(seen) == 3)
             rows = await store.read(inbound_rows.list_inbound)
             by_sender = {r["from"]: r for r in rows}
             assert by_sender[TO]["text"] == "yes please"
             assert by_sender[TO]["reply_to_job_id"] == other.job_id  # the latest job to TO
             assert by_sender["+393331234567"]["reply_to_job_id"] is None
             received = [
-                json.loads(e["payload"])
+                (json.loads(e["payload"])["data"]["text"], e["key_id"])
                 for e in await store.read(lambda db: list(db["events"].rows))
                 if e["type"] == "sms.received"
             ]
-            assert [r["data"]["text"] for r in received] == ["yes please"]
-            owners = await store.read(
-                lambda db: [e["key_id"] for e in db["events"].rows if e["type"] == "sms.received"]
-            )
-            assert owners == [other_key.key_id] != [first_key.key_id]  # the job it answers
+            # A reply only to the key of the job it answers (when it asked: first_key did not),
+            # never to another key; the rest to every key of the pool that asked.
+            assert sorted(received) == [
+                ("national sender", other_key.key_id),
+                ("national sender", listener.key_id),
+                ("yes please", other_key.key_id),
+            ]
+            assert first_key.events == DEFAULT_EVENTS and "sms.received" not in DEFAULT_EVENTS
             # Read twice (a crash between the commit and AT+CMGD): stored once, no new event.
             natural_key = await store.read(
                 lambda db: db.execute(
@@ -81,7 +90,7 @@ async def test_a_reply_is_stored_once_and_announced_to_the_jobs_key(store: Store
                 inbound_rows.store_inbound, worker.device_id, "1", "", TO, again
             )
             assert stored.duplicate
-            assert len(await store.read(inbound_rows.list_inbound)) == 2
+            assert len(await store.read(inbound_rows.list_inbound)) == 3
             assert len(await store.read(events.list_events, other.job_id)) == 2  # sent, received
         finally:
             await bank.close()

@@ -5,6 +5,7 @@ jobs, events and ledger intact, and the daemon's code then works on it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import shutil
@@ -138,3 +139,14 @@ async def test_the_daemon_works_on_an_upgraded_database(old_db: Path) -> None:
         await asyncio.gather(task, return_exceptions=True)
         await store.close()
         await runner.cleanup()
+
+
+def test_upgrade_gives_old_parts_the_iccid_of_their_device(tmp_path: Path) -> None:
+    """Migration 11: caps follow the SIM; parts sent before it count for the SIM that their
+    device holds at the upgrade (the best guess there is)."""
+    copy = tmp_path / "modemd.db"
+    shutil.copy(DATABASES / "schema_v10.db", copy)
+    with contextlib.closing(sqlite3.connect(copy)) as conn, conn:
+        conn.execute("UPDATE devices SET iccid = '8900101000000000017'")
+    connect(copy).conn.close()
+    assert rows(copy, "SELECT DISTINCT iccid FROM job_parts") == [("8900101000000000017",)]

@@ -6,6 +6,7 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from modemd.cli import main
 from modemd.errors import StoreError
 from modemd.model import JobState
 from modemd.runtime.retention import prune_now
-from modemd.store import files, jobs, reports, retention, wallet
+from modemd.store import files, idempotency, jobs, reports, retention, wallet
 from modemd.store.db import Store, connect
 
 HOLD = (  # a process with the database open, as a running daemon has
@@ -58,6 +59,21 @@ async def test_prune_takes_finished_jobs_and_keeps_the_rest(store: Store) -> Non
     ledger = await store.read(wallet.ledger_rows, key.key_id)
     assert [row["note"] for row in ledger] == ["kept"]
     assert await store.write(retention.prune_jobs, FUTURE) == 0
+
+
+async def test_prune_forgets_batch_idempotency_keys_after_their_window(store: Store) -> None:
+    key, _, _ = await key_and_job(store, None)
+    now = time.time()
+    with sqlite3.connect(store.path) as conn:  # several-recipient sends' keys: one a day old
+        for name, at in (("stale", now - idempotency.IDEMPOTENCY_WINDOW_S - 1), ("fresh", now)):
+            conn.execute(
+                "INSERT INTO idempotent_batches VALUES (?, ?, 'h', '[]', ?)", (key.key_id, name, at)
+            )
+    await store.write(retention.prune_jobs, 0.0)  # no job is old enough: the keys still go
+    left = await store.read(
+        lambda db: [r[0] for r in db.execute("SELECT idempotency_key FROM idempotent_batches")]
+    )
+    assert left == ["fresh"]
 
 
 @pytest.mark.both_engines

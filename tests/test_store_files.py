@@ -23,7 +23,7 @@ async def test_a_new_database_and_its_wal_are_private(tmp_path: Path) -> None:
         await store.start()
         await store.write(lambda db: db.execute("CREATE TABLE t (x)"))
         wal, shm = Path(f"{store.path}-wal"), Path(f"{store.path}-shm")
-        assert mode(store.path) == 0o600 and mode(wal) == 0o600 and mode(shm) == 0o600
+        assert mode(Path(store.path)) == 0o600 and mode(wal) == 0o600 and mode(shm) == 0o600
         await store.close()
     finally:
         os.umask(old)

@@ -7,7 +7,6 @@ same transaction. Never CORS-enabled."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,6 +15,7 @@ from aiohttp import web
 
 from modemd.api.answers import answer
 from modemd.api.auth import STORE, admin_actor, caller_ip
+from modemd.api.keyed import json_object
 from modemd.api.keyspec import KeySettingsError, check_destination, check_settings
 from modemd.store import audit, wallet
 from modemd.store import keys as key_rows
@@ -47,16 +47,6 @@ def _admin_only(handler: Handler) -> Handler:
     return guarded
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        data = json.loads((await request.read()).decode("utf-8") or "{}")
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValueError("the body must be a JSON object") from exc
-    if not isinstance(data, dict):
-        raise ValueError("the body must be a JSON object")
-    return data
-
-
 class UnknownKeyError(LookupError):
     """The path names no key (404)."""
 
@@ -82,7 +72,7 @@ async def list_keys(request: web.Request) -> web.Response:
 
 
 async def create_key(request: web.Request) -> web.Response:
-    wanted = check_settings(await _json(request))
+    wanted = check_settings(await json_object(request))
     key, secret = await request.app[STORE].write(
         *_audited(request, "key.create", "key"), key_rows.create_key, **wanted.columns()
     )
@@ -105,7 +95,7 @@ async def revoke_key(request: web.Request) -> web.Response:
 
 async def rotate_key(request: web.Request) -> web.Response:
     key_id = _key_id(request)
-    grace = (await _json(request)).get("grace_s", 0)
+    grace = (await json_object(request)).get("grace_s", 0)
     number = isinstance(grace, int | float) and not isinstance(grace, bool)
     if not number or not 0 <= grace <= MAX_GRACE_S:
         raise ValueError(f"grace_s must be a number of seconds from 0 to {MAX_GRACE_S}")
@@ -143,7 +133,7 @@ async def show_wallet(request: web.Request) -> web.Response:
 
 async def topup(request: web.Request) -> web.Response:
     key_id = _key_id(request)
-    data = await _json(request)
+    data = await json_object(request)
     amount = wallet.parse_amount(data.get("amount", ""))
     store = request.app[STORE]
     if await store.read(key_rows.get_key, key_id) is None:
@@ -163,7 +153,7 @@ async def list_prices(request: web.Request) -> web.Response:
 
 
 async def set_price(request: web.Request) -> web.Response:
-    data = await _json(request)
+    data = await json_object(request)
     destination = check_destination(str(data.get("destination", "")))
     per_part = wallet.parse_amount(data.get("per_part", ""))
     await request.app[STORE].write(

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from modemd import caps
 from modemd.api import (
     admin,
     campaigns,
@@ -26,6 +27,7 @@ from modemd.api import (
 from modemd.api.answers import answer
 from modemd.api.auth import (
     CONFIG,
+    KEYS,
     STORE,
     ApiConfig,
     RateLimitedError,
@@ -46,6 +48,8 @@ from modemd.runtime.feeder import Feeder
 from modemd.store import Store, wallet
 from modemd.store import devices as device_rows
 from modemd.store import jobs as job_rows
+from modemd.store import keys as key_rows
+from modemd.store import pacing as pacing_rows
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +119,17 @@ async def list_devices(request: web.Request) -> web.Response:
     key = await _key_of(request)
     if isinstance(key, web.Response):
         return key
-    rows = await request.app[STORE].read(device_rows.list_devices)
+    store, policy = request.app[STORE], request.app[CONFIG].caps
+    rows = [r for r in await store.read(device_rows.list_devices) if r["pin"] == key.pin]
+    window = caps.window()
+    usage = await store.read(pacing_rows.device_usage, rows, window)
+    accepted = await store.read(pacing_rows.key_usage, key.key_id, window)
     return web.json_response(
-        {"response": "200", "devices": [r for r in rows if r["pin"] == key.pin]}
+        {
+            "response": "200",
+            "devices": policy.rows(rows, usage, window),
+            "key_caps": caps.counts(policy.key(key.pin), accepted, "accepted"),
+        }
     )
 
 
@@ -153,6 +165,7 @@ def create_app(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
     )
     app[STORE] = store
+    app[KEYS] = key_rows.KeyCache(store)
     app[BANK] = bank
     app[CONFIG] = config or ApiConfig()
     app.router.add_post("/api/v1/send", send)

@@ -16,6 +16,7 @@ from modemd.api.contract import StatusCode
 from modemd.api.keyspec import check_network
 from modemd.api.ratelimit import FAILED_AUTH_PER_MINUTE, FailedAuthLimiter, RateLimiter
 from modemd.api.validation import RequestError, ip_allowed, plain_address, read_apikey
+from modemd.caps import CapsPolicy
 from modemd.model import ApiKey
 from modemd.store import keys as key_rows
 from modemd.store.accept import DestinationLimits
@@ -35,6 +36,9 @@ class ApiConfig:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     failed_auth: FailedAuthLimiter = field(default_factory=FailedAuthLimiter)
     destination_limits: DestinationLimits | None = None  # the SMS-pumping guard ([limits])
+    caps: CapsPolicy = field(
+        default_factory=CapsPolicy
+    )  # SIM and pool caps (shown), each key's (enforced)
 
 
 def api_config(
@@ -42,6 +46,7 @@ def api_config(
     admin_token: str | None = None,
     destination_limits: DestinationLimits | None = None,
     failed_auth_per_minute: int = FAILED_AUTH_PER_MINUTE,
+    caps: CapsPolicy | None = None,
 ) -> ApiConfig:
     """Checked config; a bad proxy entry raises ``ValueError`` naming it."""
     networks = tuple(ipaddress.ip_network(check_network(p)) for p in trusted_proxies)
@@ -50,11 +55,13 @@ def api_config(
         admin_token=admin_token or None,
         destination_limits=destination_limits,
         failed_auth=FailedAuthLimiter(failed_auth_per_minute),
+        caps=caps or CapsPolicy(),
     )
 
 
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 CONFIG: web.AppKey[ApiConfig] = web.AppKey("api_config", ApiConfig)
+KEYS: web.AppKey[key_rows.KeyCache] = web.AppKey("key_cache", key_rows.KeyCache)
 CALLER_KEY: web.RequestKey[ApiKey] = web.RequestKey("api_key", ApiKey)  # CORS reads it
 
 
@@ -104,7 +111,7 @@ async def authenticate(
     if throttled > 0:
         raise RateLimitedError(f"too many wrong keys from {address}", throttled)
     secret = read_apikey(fields, request.headers.get("Authorization"))
-    key = await request.app[STORE].read(key_rows.find_key, secret)
+    key = await request.app[KEYS].find(secret)
     if key is None:
         config.failed_auth.failed(address)
         if config.failed_auth.wait_s(address) > 0:

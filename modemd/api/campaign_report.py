@@ -1,6 +1,7 @@
 """A campaign's rows checked one by one: the number (E.164 after normalisation, duplicates found
-on it), every placeholder of the template filled, the text's length; the validation report
-counts them (``valid``, ``duplicates``, ``invalid`` with row, column and reason). No I/O."""
+on it), every placeholder of the template filled, the text's length, the pool's opt-outs and
+the key's blocked destinations; the validation report counts them (``valid``, ``duplicates``,
+``opted_out``, ``blocked``, ``invalid`` with row, column and reason). No I/O."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ import phonenumbers
 from phonenumbers import PhoneMetadata
 
 from modemd.api.contract import StatusCode
-from modemd.api.validation import MAX_MESSAGE_CHARS, RequestError, normalise_number
+from modemd.api.validation import (
+    BLOCKED_TYPES,
+    MAX_MESSAGE_CHARS,
+    RequestError,
+    blocked_number,
+    normalise_number,
+)
 from modemd.sms.encoding import split_message
 from modemd.store.campaigns import Recipient
 
@@ -75,6 +82,43 @@ def _region(code: int, prefix: str, national: str) -> str | None:
     return _regions[key]
 
 
+def blocked_destination(to: str, region: str | None) -> tuple[str, str] | None:
+    """``blocked_number`` (premium rate, shared cost, short code) at a sixth of its cost for
+    an E.164 number whose region is known: only the pattern tests that decide those types,
+    in phonenumbers' own order (a toll-free match ends the search before shared cost)."""
+    metadata = PhoneMetadata.metadata_for_region(region) if region else None
+    if metadata is None or not to.startswith("+"):
+        return blocked_number(to)
+    national = to[1 + len(str(metadata.country_code)) :]
+    if not _matches(national, metadata.general_desc):
+        return None  # phonenumbers' UNKNOWN: allowed (the slow path logs it)
+    for desc, kind in (
+        (metadata.premium_rate, phonenumbers.PhoneNumberType.PREMIUM_RATE),
+        (metadata.toll_free, phonenumbers.PhoneNumberType.TOLL_FREE),
+        (metadata.shared_cost, phonenumbers.PhoneNumberType.SHARED_COST),
+    ):
+        if _matches(national, desc):
+            if kind not in BLOCKED_TYPES:
+                return None
+            name = BLOCKED_TYPES[kind]
+            return name, f"{to} is a {name.replace('_', '-')} number; this key may not send to it"
+    return None
+
+
+def _matches(national: str, desc: Any) -> bool:
+    """phonenumbers' test of a number against one type's description (lengths, then pattern)."""
+    if desc is None or desc.national_number_pattern is None:
+        return False
+    if desc.possible_length and len(national) not in desc.possible_length:
+        return False
+    return _pattern(desc.national_number_pattern).fullmatch(national) is not None
+
+
+@lru_cache(maxsize=1024)
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text)
+
+
 def placeholders(template: str) -> list[str]:
     """The ``{name}`` placeholders of ``template`` (``{{``/``}}`` are literal braces)."""
     found = []
@@ -113,10 +157,13 @@ class RowChecker:
     header: list[str]
     default_country: str | None
     opted_out_numbers: set[str] = field(default_factory=set)  # the pool's: skipped, counted
+    allow_premium: bool = False  # the key's: else blocked destinations are skipped, counted
     rows: int = 0
     valid: int = 0
     duplicates: int = 0
     opted_out: int = 0
+    blocked: int = 0
+    blocked_rows: list[dict[str, Any]] = field(default_factory=list)
     blank: int = 0
     invalid_count: int = 0
     invalid: list[dict[str, Any]] = field(default_factory=list)
@@ -180,6 +227,12 @@ class RowChecker:
         if to in self.opted_out_numbers:
             self.opted_out += 1
             return None
+        if not self.allow_premium and (refused := blocked_destination(to, country)):
+            self.blocked += 1
+            if len(self.blocked_rows) < MAX_INVALID_LISTED:
+                column = self.header[self._number]
+                self.blocked_rows.append({"row": line, "column": column, "reason": refused[1]})
+            return None
         split = split_message(message)
         self.valid += 1
         self.parts[split.encoding.value] += split.count
@@ -193,12 +246,14 @@ class RowChecker:
         return None
 
     def report(self) -> dict[str, Any]:
-        """The counts (the caller adds cost, time and the blocked count)."""
+        """The counts (the caller adds cost and time)."""
         return {
             "rows": self.rows,
             "valid": self.valid,
             "duplicates": self.duplicates,
             "opted_out": self.opted_out,
+            "blocked": self.blocked,
+            "blocked_rows": self.blocked_rows,
             "invalid_count": self.invalid_count,
             "invalid": self.invalid,
             "blank_rows": self.blank,

@@ -147,7 +147,9 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
         if header is None:
             raise RequestError(StatusCode.PARAM_ERROR, "the file has no rows")
         opted_out = await store.read(optouts.opted_out_numbers, pin)
-        checker = RowChecker(options["template"], header, key.default_country, opted_out)
+        checker = RowChecker(
+            options["template"], header, key.default_country, opted_out, key.allow_premium
+        )
         campaign_id = (
             None
             if dry
@@ -209,9 +211,6 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
             worker = bank.workers[offer.device_id]
             rate += 1.0 / (measured.get(offer.device_id, DEFAULT_SEND_S) + worker.pacing.min_gap_s)
         return {
-            # Not available yet: no destination block list exists; null says "not checked",
-            # never "none found".
-            "blocked": None,
             "estimated_cost": wallet.format_amount(cost) if priced else None,
             "devices": len(bank.offers(pin)),
             "estimated_time_s": round(report["total_parts"] / rate, 1) if rate else None,

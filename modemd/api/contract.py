@@ -67,7 +67,9 @@ WHEN: dict[StatusCode, str] = {
     StatusCode.TOKEN_OR_ID_DEVICE_ERROR: "`id_device` is not a device of the pin's pool",
     StatusCode.MISSING_TO_NUMBER: "`to` missing or empty",
     StatusCode.MISSING_MSG: "`msg` missing or empty",
-    StatusCode.BALANCE_ERROR: "the key has a wallet and its credit is less than the send's cost",
+    StatusCode.BALANCE_ERROR: "the key has a wallet and its credit is less than the send's "
+    "cost, or the send would pass the key's daily or monthly cap (`reason`: `daily_cap`, "
+    "`monthly_cap`; `Retry-After`: seconds until it lifts)",
     StatusCode.OPTED_OUT: "the recipient opted out of messages from this pin (replied STOP)",
     StatusCode.BLOCKED_DESTINATION: "a destination the key may not send to (premium rate, "
     "shared cost, short code) or over a per-destination limit; the message says which",

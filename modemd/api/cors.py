@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from modemd.api.answers import answer
-from modemd.api.auth import CALLER_KEY, STORE
+from modemd.api.auth import CALLER_KEY, KEYS, STORE
 from modemd.store import keys as key_rows
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ async def _preflight(request: web.Request, origin: str) -> web.Response:
     """Answer an OPTIONS preflight: the key in ``?apikey=`` narrows it, else any live key."""
     store = request.app[STORE]
     secret = request.query.get("apikey", "")
-    key = await store.read(key_rows.find_key, secret) if secret else None
+    key = await request.app[KEYS].find(secret) if secret else None
     allowed = key.cors_origins if key else await store.read(key_rows.live_cors_origins)
     if not origin_allowed(origin, allowed):
         log.info("CORS preflight %s from origin %.100r refused", request.path, origin)

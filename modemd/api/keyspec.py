@@ -12,6 +12,9 @@ from typing import Any
 
 import phonenumbers
 
+from modemd.model import DEFAULT_EVENTS, EventType
+
+DEFAULT_WORD = "default"  # in events: the default set of event types
 MAX_RATE_PER_MIN = 1_000_000  # beyond this a limit means nothing; a typo more likely
 _HOST = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
 _ORIGIN = re.compile(r"^(https?)://([^/:?#\s]+)(:[0-9]{1,5})?$")
@@ -33,6 +36,7 @@ class KeySettings:
     rate_limit: int | None = None
     transactional: bool = False  # one-time passwords, alerts: may send to opted-out numbers
     allow_premium: bool = False  # premium-rate, shared-cost numbers and short codes allowed
+    events: tuple[str, ...] | None = None  # IPN event types it receives; None: DEFAULT_EVENTS
 
     def columns(self) -> dict[str, Any]:
         """As keyword arguments of ``store.keys.create_key``."""
@@ -92,6 +96,21 @@ def check_ipn_url(value: str) -> str:
     return url
 
 
+def check_events(names: list[str]) -> tuple[str, ...]:
+    """IPN event types (``sms.received``, or comma-separated), each one modemd posts;
+    ``default`` stands for the default set (``default,sms.received``)."""
+    given = [n.strip() for name in names for n in name.split(",") if n.strip()]
+    chosen = [e for n in given for e in (DEFAULT_EVENTS if n == DEFAULT_WORD else (n,))]
+    known = {t.value for t in EventType}
+    unknown = [name for name in chosen if name not in known]
+    if unknown or not chosen:
+        raise KeySettingsError(
+            f"events: {', '.join(map(repr, unknown)) or 'none given'}: choose among "
+            f"{', '.join(sorted(known))}"
+        )
+    return tuple(dict.fromkeys(chosen))
+
+
 def check_rate_limit(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise KeySettingsError("rate_limit: must be a whole number of requests per minute")
@@ -140,4 +159,5 @@ def check_settings(data: dict[str, Any]) -> KeySettings:
         rate_limit=check_rate_limit(rate) if rate is not None else None,
         transactional=bool(data.get("transactional", False)),
         allow_premium=bool(data.get("allow_premium", False)),
+        events=check_events(_strings(data, "events")) if data.get("events") is not None else None,
     )

@@ -35,7 +35,7 @@ def _text(fields: dict[str, Any], name: str, default: str = "") -> str:
 
 
 def parse_schedule(
-    fields: dict[str, Any], default_country: str | None, now: float
+    fields: dict[str, Any], default_country: str | None, now: float, allow_premium: bool = False
 ) -> dict[str, Any]:
     """The schedule's settings and validated recipients, or ``RequestError``."""
     template = _text(fields, "template")
@@ -64,7 +64,7 @@ def parse_schedule(
     if lane_value not in {lane.value for lane in Lane}:
         raise RequestError(StatusCode.PARAM_ERROR, "'lane' must be one of high, bulk")
     rows = json_rows(recipients)
-    checker = RowChecker(template, next(rows), default_country)
+    checker = RowChecker(template, next(rows), default_country, allow_premium=allow_premium)
     valid = [r for line, cells in enumerate(rows, 1) if (r := checker.check(line, cells))]
     report = checker.report()
     if not valid:
@@ -99,7 +99,7 @@ def add_routes(app: web.Application, store: Store, key_of: KeyOf) -> None:
                     StatusCode.API_KEY_ERROR, f"this apikey is not valid for pin {pin}"
                 )
             now = time.time()
-            wanted = parse_schedule(fields, key.default_country, now)
+            wanted = parse_schedule(fields, key.default_country, now, key.allow_premium)
         except TooLargeError:
             return refused(RequestError(StatusCode.PARAM_ERROR, "the body is over 50 MB"))
         except RequestError as exc:

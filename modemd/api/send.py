@@ -6,9 +6,9 @@ the first answer's job instead of a second job."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import math
 import time
 from typing import Any
 
@@ -20,11 +20,10 @@ from modemd.api.answers import answer
 from modemd.api.auth import CONFIG, STORE, authenticate, caller_ip
 from modemd.api.campaigns import dispatch
 from modemd.api.contract import StatusCode
-from modemd.api.send_many import send_many, several
+from modemd.api.send_many import request_hash, send_many, several
 from modemd.api.timing import parse_timing
 from modemd.api.validation import (
     RequestError,
-    SendRequest,
     blocked_number,
     idempotency_key,
     parse_send,
@@ -78,22 +77,6 @@ def _form_encoded(request: web.Request) -> bool:
     return request.content_type == FORM or request.method == "GET" or not request.can_read_body
 
 
-TIMING_FIELDS = ("lane", "send_at", "valid_until", "ttl")  # as given: a ttl is relative to now
-
-
-def _request_hash(pin: str, wanted: SendRequest, fields: dict[str, Any]) -> str:
-    """The request an Idempotency-Key stands for: the message as accepted (not as spelled),
-    and when to send it as asked."""
-    asked = [
-        pin,
-        wanted.to,
-        wanted.msg,
-        wanted.id_device,
-        *(str(fields.get(f)) for f in TIMING_FIELDS),
-    ]
-    return hashlib.sha256(json.dumps(asked).encode()).hexdigest()
-
-
 async def send(request: web.Request) -> web.Response:
     """POST /api/v1/send: accept a job durably and offer it to the pool."""
     key: ApiKey | None = None
@@ -135,9 +118,13 @@ async def send(request: web.Request) -> web.Response:
             idempotency=(
                 None
                 if idempotency is None
-                else accept.Idempotency(idempotency, _request_hash(pin, wanted, fields))
+                else accept.Idempotency(
+                    idempotency,
+                    request_hash(pin, wanted.to, wanted.msg, wanted.id_device, fields),
+                )
             ),
             limits=request.app[CONFIG].destination_limits,
+            key_caps=request.app[CONFIG].caps.key(pin),
             lane=timing.lane,
             send_at=timing.send_at,
             valid_until=timing.valid_until,
@@ -149,6 +136,14 @@ async def send(request: web.Request) -> web.Response:
     except wallet.InsufficientCreditError as exc:
         log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
         return answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
+    except accept.KeyCapError as exc:
+        log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
+        return answer(
+            StatusCode.BALANCE_ERROR,
+            exc.detail,
+            reason=exc.reason,
+            headers={"Retry-After": str(math.ceil(exc.retry_after_s))},
+        )
     except optouts.OptedOutError as exc:
         log.info("send from %s refused: %s (OPTED_OUT)", caller_ip(request), exc)
         return answer(StatusCode.OPTED_OUT, str(exc))

@@ -1,10 +1,13 @@
 """``POST /api/v1/send`` with several recipients (``to`` a list, or numbers separated by
 commas; at most 1,000): one job each. A malformed field, a malformed number or too little
 credit for all of them refuses the whole request (nothing written); otherwise every recipient
-gets its own code: accepted, opted out (10) or blocked destination (11)."""
+gets its own code: accepted, opted out (10) or blocked destination (11). An Idempotency-Key
+covers the whole request: a retry answers the first outcomes again, nothing is written."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import time
@@ -17,7 +20,13 @@ from modemd.api.auth import CONFIG, STORE
 from modemd.api.campaigns import RUNNER, dispatch
 from modemd.api.contract import STATUS_NAMES, StatusCode
 from modemd.api.timing import parse_timing
-from modemd.api.validation import RequestError, blocked_number, normalise_number, parse_send
+from modemd.api.validation import (
+    RequestError,
+    blocked_number,
+    idempotency_key,
+    normalise_number,
+    parse_send,
+)
 from modemd.model import ApiKey
 from modemd.sms.encoding import split_message
 from modemd.store import accept, wallet
@@ -29,6 +38,16 @@ REFUSALS = {
     "opted_out": StatusCode.OPTED_OUT,
     "blocked_destination": StatusCode.BLOCKED_DESTINATION,
 }
+TIMING_FIELDS = ("lane", "send_at", "valid_until", "ttl")  # as given: a ttl is relative to now
+
+
+def request_hash(
+    pin: str, to: str | list[str], msg: str, id_device: str | None, fields: dict[str, Any]
+) -> str:
+    """The request an Idempotency-Key stands for: the recipients and message as accepted (not
+    as spelled; a list is another request than one number), and when to send as asked."""
+    asked = [pin, to, msg, id_device, *(str(fields.get(f)) for f in TIMING_FIELDS)]
+    return hashlib.sha256(json.dumps(asked).encode()).hexdigest()
 
 
 def several(value: Any, form: bool = False) -> list[str] | None:
@@ -59,10 +78,6 @@ async def send_many(
         raise RequestError(
             StatusCode.PARAM_ERROR, f"'to' lists {len(raws)} numbers: 1 to {MAX_RECIPIENTS}"
         )
-    if fields.get("idempotency_key") or request.headers.get("Idempotency-Key"):
-        raise RequestError(
-            StatusCode.PARAM_ERROR, "an Idempotency-Key is for one recipient; send them one by one"
-        )
     wanted = parse_send({**fields, "to": raws[0] or "-"}, key.default_country, form=form)
     timing = parse_timing(fields, time.time())
     recipients = []
@@ -85,7 +100,9 @@ async def send_many(
             f"device {wanted.id_device} is not in the pool of pin {pin}",
         )
     split = split_message(wanted.msg)
-    outcomes = await request.app[STORE].write(
+    seen = idempotency_key(fields, request.headers.get("Idempotency-Key"))
+    numbers = [to for to, _, _ in recipients]
+    batch = await request.app[STORE].write(
         accept.accept_many,
         key_id=key.key_id,
         pin=pin,
@@ -96,29 +113,47 @@ async def send_many(
         id_device=wanted.id_device,
         transactional=key.transactional,
         limits=request.app[CONFIG].destination_limits,
+        key_caps=request.app[CONFIG].caps.key(pin),
         lane=timing.lane,
         send_at=timing.send_at,
         valid_until=timing.valid_until,
+        idempotency=(
+            None
+            if seen is None
+            else accept.Idempotency(
+                seen, request_hash(pin, numbers, wanted.msg, wanted.id_device, fields)
+            )
+        ),
     )
+    if batch.replayed:
+        log.info("send: Idempotency-Key seen before, answering its %d recipients again", len(raws))
     results = []
-    for outcome in outcomes:
+    for outcome in batch.outcomes:
         if outcome.job is None:
             code = REFUSALS[outcome.refusal or "blocked_destination"]
             log.info("send to %s refused: %s", outcome.to, outcome.detail)
             results.append(_result(outcome.to, None, code, [], message=outcome.detail))
             continue
-        offers = dispatch(request.app, outcome.job)
+        extra: dict[str, Any] = {}
+        if outcome.cost is not None:
+            extra["cost"] = wallet.format_amount(outcome.cost)
+        if batch.replayed:  # the first answer's job; it is not offered again
+            offers = []
+            extra["state"] = outcome.job.state.value
+        else:
+            offers = dispatch(request.app, outcome.job)
         records = [
             {"device_id": o.device_id, "pin": o.pin, "kind": o.kind, "state": "offered"}
             for o in offers
         ]
-        extra = {} if outcome.cost is None else {"cost": wallet.format_amount(outcome.cost)}
         results.append(_result(outcome.to, outcome.job.job_id, ok_code, records, **extra))
     accepted = sum(1 for r in results if r["job_id"])
+    replay: dict[str, Any] = {"idempotent_replay": True} if batch.replayed else {}
     return answer(
         ok_code,
         f"{accepted} of {len(results)} recipients accepted; each has its own code",
         results=results,
+        **replay,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
+from dataclasses import dataclass
 
 from modemd.at.transaction import Command
 from modemd.model import Registration
@@ -27,6 +28,13 @@ SMSC = Command("AT+CSCA?", prefix="+CSCA:")
 # firmware without report storage: a report arriving while the daemon is down is lost.
 NEW_MESSAGE_INDICATIONS_STORED = Command("AT+CNMI=2,1,0,2,0")
 NEW_MESSAGE_INDICATIONS = Command("AT+CNMI=2,1,0,1,0")
+# Firmware that cannot store new SMS (mt 1 refused) routes them as +CMT (mt 2). In phase 2+
+# (AT+CSMS=1) the modem leaves each with the network until AT+CNMA, sent once it is stored.
+DIRECT_INDICATIONS_STORED_REPORTS = Command("AT+CNMI=2,2,0,2,0")
+DIRECT_INDICATIONS = Command("AT+CNMI=2,2,0,1,0")
+PHASE_2_PLUS = Command("AT+CSMS=1", prefix="+CSMS:")
+PHASE_2 = Command("AT+CSMS=0", prefix="+CSMS:")
+ACKNOWLEDGE = Command("AT+CNMA")  # 27.005 3.4.4: the +CMT is taken (PDU mode, no <n>)
 LIST_ALL_PDU = Command("AT+CMGL=4", prefix="+CMGL:")  # every stored message, PDU mode
 KEEP_LINK_OPEN = Command("AT+CMMS=1")  # 27.005: keep the relay link open between sends
 
@@ -77,18 +85,52 @@ def parse_cdsi(line: str) -> int | None:
     return int(match.group(2)) if match else None
 
 
-def parse_listing(responses: list[str]) -> list[tuple[int, str]]:
-    """``+CMGL: <index>,<stat>,[<alpha>],<len>`` + PDU lines -> [(index, pdu)]."""
-    listed: list[tuple[int, str]] = []
-    index: int | None = None
+@dataclass(frozen=True, slots=True)
+class StoredPdu:
+    """One message read from the modem's memory (AT+CMGL, AT+CMGR) or routed (+CMT)."""
+
+    index: int | None  # its memory index; None when routed (+CMT) and not stored
+    length: int | None  # <length>: TPDU octets, SMSC part excluded; None when left out
+    pdu: str  # the hex PDU line, as the modem wrote it
+
+    @property
+    def with_smsc(self) -> str:
+        """The PDU with its SMSC part: ``00`` put first when the modem left it out (the line
+        holds exactly <length> octets), upper-case hex without spaces."""
+        raw = "".join(self.pdu.split()).upper()
+        return "00" + raw if self.length is not None and len(raw) == 2 * self.length else raw
+
+
+def _length(fields: list[str]) -> int | None:
+    """The last field of ``<index>,<stat>,[<alpha>],<length>`` (or ``<stat>,,<length>``)."""
+    last = fields[-1].strip() if fields else ""
+    return int(last) if last.isdigit() else None
+
+
+def parse_listing(responses: list[str]) -> list[StoredPdu]:
+    """``+CMGL: <index>,<stat>,[<alpha>],<length>`` + PDU lines -> one StoredPdu each."""
+    listed: list[StoredPdu] = []
+    head: list[str] | None = None
     for value in responses:
-        head = value.split(",")[0].strip()
-        if index is None and head.isdigit() and "," in value:
-            index = int(head)
-        elif index is not None:
-            listed.append((index, value.strip()))
-            index = None
+        fields = value.split(",")
+        if head is None and fields[0].strip().isdigit() and len(fields) > 1:
+            head = fields
+        elif head is not None:
+            listed.append(StoredPdu(int(head[0]), _length(head), value.strip()))
+            head = None
     return listed
+
+
+def parse_read(index: int, responses: list[str]) -> StoredPdu | None:
+    """``+CMGR: [<stat>],[<alpha>],<length>`` + PDU line -> the StoredPdu; None when absent."""
+    if len(responses) < 2 or not responses[-1].strip():
+        return None
+    return StoredPdu(index, _length(responses[-2].split(",")), responses[-1].strip())
+
+
+def parse_cmt(line: str, pdu: str) -> StoredPdu:
+    """``+CMT: [<alpha>],<length>`` + PDU line (a message routed directly, CNMI mt=2)."""
+    return StoredPdu(None, _length(line.split(":", 1)[-1].split(",")), pdu.strip())
 
 
 def set_smsc(number: str) -> Command:

@@ -13,12 +13,13 @@ from typing import Any
 
 import click
 
-from modemd import config, service
+from modemd import caps, config, service
 from modemd.api.listener import start_listener
 from modemd.cli.common import (
     CONFIG_HELP,
     _table,
     call_api,
+    current_settings,
     db_option,
     in_use,
     main,
@@ -29,6 +30,7 @@ from modemd.emulators import modem_bank as emulated_modem
 from modemd.errors import ConfigError
 from modemd.observe import logs
 from modemd.store import devices as device_rows
+from modemd.store import pacing as pacing_rows
 from modemd.store.files import check_database
 
 
@@ -65,6 +67,13 @@ from modemd.store.files import check_database
 )
 @click.option("--record", default=None, help="Emulated network: JSON line per accepted SMS.")
 @click.option(
+    "--simulate-replies",
+    default=None,
+    metavar="TEXT",
+    help="Emulated network: each number the emulated modems text answers with TEXT a few "
+    "seconds later (at most once a minute per number).",
+)
+@click.option(
     "--udev/--no-udev",
     default=None,
     help="Find modems labelled MODEMD_PIN by udev and follow hot-plug [config udev.enabled].",
@@ -86,6 +95,7 @@ def serve(
     pin: str | None,
     devices: tuple[str, ...],
     record: str | None,
+    simulate_replies: str | None,
     udev: bool | None,
     log_format: str | None,
 ) -> None:
@@ -102,6 +112,7 @@ def serve(
             simulate_phones=simulate_phones,
             simulate_pin=pin,
             record=record,
+            simulate_replies=simulate_replies,
             udev=udev,
             extra_devices=[config.parse_device(d, default_pin) for d in devices],
         )
@@ -122,9 +133,20 @@ def serve(
 @main.command()
 @db_option
 def devices(db: str) -> None:
-    """List devices as last seen by the daemon."""
+    """List devices as last seen by the daemon, with their SIM's and pool's caps."""
+    found = open_db(db)
+    rows = device_rows.list_devices(found)
+    window = caps.window()
+    listed = (
+        current_settings().caps().rows(rows, pacing_rows.device_usage(found, rows, window), window)
+    )
+    for row in listed:
+        for whose in ("sim", "pool"):
+            counted = row[f"{whose}_caps"]
+            row[f"{whose}_today"] = _of(counted["sent_today"], counted["daily_cap"])
+            row[f"{whose}_month"] = _of(counted["sent_month"], counted["monthly_cap"])
     _table(
-        device_rows.list_devices(open_db(db)),
+        listed,
         [
             "device_id",
             "pin",
@@ -139,8 +161,18 @@ def devices(db: str) -> None:
             "last_success_at",
             "last_error",
             "recovered_after",
+            "sim_today",
+            "sim_month",
+            "pool_today",
+            "pool_month",
+            "capped",
         ],
     )
+
+
+def _of(used: int, cap: int | None) -> str:
+    """``12/400`` (parts of the cap), or ``12`` without a cap."""
+    return str(used) if cap is None else f"{used}/{cap}"
 
 
 @main.command()

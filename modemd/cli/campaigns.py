@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -75,10 +76,15 @@ def _print_report(report: dict[str, Any]) -> None:
     for field in ("opted_out", "blocked"):
         shown = "not checked" if report.get(field) is None else report[field]
         click.echo(f"{field.replace('_', ' ')}: {shown}")
-    for item in report["invalid"]:
-        click.echo(f"  row {item['row']} column {item['column'] or '-'}: {item['reason']}")
-    if report["invalid_count"] > len(report["invalid"]):
-        click.echo(f"  ... and {report['invalid_count'] - len(report['invalid'])} more")
+    for listed, count in (
+        ("invalid", report["invalid_count"]),
+        ("blocked_rows", report.get("blocked") or 0),
+    ):
+        items = report.get(listed, [])
+        for item in items:
+            click.echo(f"  row {item['row']} column {item['column'] or '-'}: {item['reason']}")
+        if count > len(items):
+            click.echo(f"  ... and {count - len(items)} more")
     parts = ", ".join(f"{n} {enc}" for enc, n in report.get("parts", {}).items()) or "none"
     click.echo(f"parts: {report.get('total_parts', 0)} ({parts})")
     if report.get("estimated_cost") is not None:
@@ -209,7 +215,7 @@ def progress_line(shown: dict[str, Any], *, bar: bool) -> str:
 
 
 def _act(action: str) -> Any:
-    @campaigns.command(action)
+    @campaigns.command(action, help=f"{action.capitalize()} a campaign.")
     @click.argument("campaign_id")
     @key_option
     @url_option
@@ -217,7 +223,6 @@ def _act(action: str) -> Any:
         answer = _ok(_request(url, f"/api/v1/campaigns/{campaign_id}/{action}", key, method="POST"))
         click.echo(f"{campaign_id}: {answer['campaign']['state']}")
 
-    command.__doc__ = f"{action.capitalize()} a campaign."
     return command
 
 
@@ -225,16 +230,26 @@ for _action in ("pause", "resume", "cancel"):
     _act(_action)
 
 
-@campaigns.command("list")
-@key_option
-@url_option
-def list_campaigns(key: str, url: str) -> None:
-    """The key's campaigns, newest first."""
-    for row in _ok(_request(url, "/api/v1/campaigns", key))["campaigns"]:
-        click.echo(
-            f"{row['campaign_id']}  {row['state']:<9}  {row['queued']}/{row['total']}  "
-            f"{row['name']}"
-        )
+def _lister(group: click.Group, path: str, line: Callable[[dict[str, Any]], str], doc: str) -> None:
+    """``GROUP list``: one line per row of ``GET path`` (its answer's list is named as the
+    path's last word)."""
+
+    @group.command("list", help=doc)
+    @key_option
+    @url_option
+    def command(key: str, url: str) -> None:
+        for row in _ok(_request(url, path, key))[path.rsplit("/", 1)[-1]]:
+            click.echo(line(row))
+
+
+_lister(
+    campaigns,
+    "/api/v1/campaigns",
+    lambda row: (
+        f"{row['campaign_id']}  {row['state']:<9}  {row['queued']}/{row['total']}  {row['name']}"
+    ),
+    "The key's campaigns, newest first.",
+)
 
 
 @campaigns.command("show")
@@ -318,16 +333,15 @@ def add_schedule(
     click.echo(json.dumps(answer["schedule"], indent=2))
 
 
-@schedules.command("list")
-@key_option
-@url_option
-def list_schedules(key: str, url: str) -> None:
-    """The key's schedules with their next slot."""
-    for row in _ok(_request(url, "/api/v1/schedules", key))["schedules"]:
-        click.echo(
-            f"{row['schedule_id']}  {row['kind']} {row['expression']!r} {row['timezone']}  "
-            f"next {row['next_slot']}  {row['name']}"
-        )
+_lister(
+    schedules,
+    "/api/v1/schedules",
+    lambda row: (
+        f"{row['schedule_id']}  {row['kind']} {row['expression']!r} {row['timezone']}  "
+        f"next {row['next_slot']}  {row['name']}"
+    ),
+    "The key's schedules with their next slot.",
+)
 
 
 @schedules.command("remove")

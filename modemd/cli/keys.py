@@ -6,6 +6,7 @@ import click
 
 from modemd.api.keyspec import KeySettingsError, check_settings
 from modemd.cli.common import _table, audited, db_option, main, open_db
+from modemd.model import DEFAULT_EVENTS
 from modemd.store import endpoints
 from modemd.store import keys as key_rows
 
@@ -17,6 +18,7 @@ FLAGS = {  # setting named in a KeySettingsError -> the flag that set it
     "default_country": "--country",
     "rate_limit": "--rate-limit",
     "pin": "--pin",
+    "events": "--events",
 }
 
 
@@ -56,6 +58,15 @@ def keys() -> None:
     help="May send to premium-rate and shared-cost numbers and to short codes (refused by "
     "default: SMS pumping).",
 )
+@click.option(
+    "--events",
+    "events",
+    multiple=True,
+    metavar="TYPE[,TYPE]",
+    help="IPN event types it receives (repeatable or comma-separated; 'default': every type "
+    "but sms.received, also what no --events gives). sms.received: the pool's inbound SMS, "
+    "never replies to other keys' jobs. E.g. --events default,sms.received",
+)
 @click.option("--label", default="", help="A name for humans.")
 @db_option
 def keys_create(
@@ -68,6 +79,7 @@ def keys_create(
     rate_limit: int | None,
     transactional: bool,
     allow_premium: bool,
+    events: tuple[str, ...],
     label: str,
     db: str,
 ) -> None:
@@ -83,6 +95,7 @@ def keys_create(
         "transactional": transactional,
         "allow_premium": allow_premium,
         "label": label,
+        "events": list(events) or None,
     }
     try:
         wanted = check_settings(raw)
@@ -113,10 +126,11 @@ def keys_list(db: str) -> None:
     for row in rows:
         row["allow_ips"] = ",".join(row["allow_ips"])
         row["cors_origins"] = ",".join(row["cors_origins"])
+        default = tuple(row["events"]) == DEFAULT_EVENTS
+        row["events"] = "default" if default else ",".join(row["events"])
     columns = ["key_id", "label", "prefix", "pin", "over_ip", "allow_ips", "cors_origins"]
-    _table(
-        rows, [*columns, "default_country", "rate_limit", "transactional", "ipn_url", "revoked_at"]
-    )
+    settings = ["default_country", "rate_limit", "transactional", "events", "ipn_url"]
+    _table(rows, [*columns, *settings, "revoked_at"])
 
 
 @keys.command("revoke")

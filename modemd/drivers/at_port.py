@@ -95,8 +95,13 @@ class AtPort:
         if ser is None:
             return
         try:
-            data = ser.read(READ_CHUNK_BYTES)  # non-blocking: what is there, up to this
-        except (serial.SerialException, OSError, TypeError) as exc:
+            # A plain read of the non-blocking tty: pyserial's read select()s first, and
+            # select() refuses descriptors above 1023, which a bank of ~200 ports reaches (each
+            # port holds 5: the tty and pyserial's two pipes).
+            data = os.read(ser.fileno(), READ_CHUNK_BYTES)
+        except BlockingIOError:
+            return  # woken with nothing to read
+        except (serial.SerialException, OSError, TypeError, ValueError) as exc:
             self._port_lost(str(exc))
             return
         if not data:
@@ -128,12 +133,13 @@ class AtPort:
             # The port is non-blocking (pyserial opens it O_NONBLOCK): a plain write takes the
             # few bytes of a command at once. pyserial's own write select()s after every call,
             # which costs the loop more than the write itself; it is kept for a full buffer.
-            written = os.write(ser.fileno(), data)
-            if written < len(data):
+            try:
+                written = os.write(ser.fileno(), data)
+            except BlockingIOError:
+                written = 0
+            if written < len(data):  # ValueError: select() above descriptor 1023
                 ser.write(data[written:])
-        except BlockingIOError:
-            ser.write(data)
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, ValueError) as exc:
             raise PortClosedError(f"{self.port}: write failed: {exc}") from exc
 
     def _dispatch(self, event: Line | Prompt | Urc) -> None:

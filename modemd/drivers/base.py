@@ -21,6 +21,8 @@ ReportHandler = Callable[[str, DeliveryReport], Awaitable[object] | None]
 GoneHandler = Callable[[str], None]  # (device_id)
 # (device_id, sms) -> optionally an awaitable that ends when the message is stored
 InboundHandler = Callable[[str, InboundSms], Awaitable[object] | None]
+# device_id -> the app's time (Unix s) of the newest SMS stored from it; None: none stored
+InboxCursor = Callable[[str], Awaitable[float | None]]
 PhaseHandler = Callable[[DeviceState], None]  # a step of opening: identifying, searching ...
 
 

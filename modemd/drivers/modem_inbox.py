@@ -16,7 +16,8 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from modemd.at import commands as at
 from modemd.drivers.at_port import AtPort
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DONE_KEYS = 4096  # natural keys of parts already committed: a late repeat is freed at once
 MULTIPART_TIMEOUT_S = 24 * 3600.0  # issue 14: parts missing after this go out incomplete
+Spawn = Callable[[Coroutine[Any, Any, None], str], None]  # an owned task (cancelled at close)
 
 
 class ModemInbox:
@@ -40,12 +42,17 @@ class ModemInbox:
         device_id: Callable[[], str],
         on_inbound: InboundHandler,
         *,
+        spawn: Spawn,
+        timeout_s: float = MULTIPART_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._at = port
         self._device_id = device_id
         self._on_inbound = on_inbound
+        self._spawn = spawn
+        self.timeout_s = timeout_s  # parts missing this long after the first: out incomplete
         self._clock = clock
+        self._expiring = False  # the timer task that gives out overdue messages runs
         self._reassembler = Reassembler()
         self._indexes: dict[str, set[int]] = {}  # part natural key -> memory indexes holding it
         self._done: OrderedDict[str, None] = OrderedDict()  # parts whose message is stored
@@ -55,29 +62,44 @@ class ModemInbox:
         """Messages still waiting for parts."""
         return self._reassembler.pending
 
-    async def take(self, index: int, hex_pdu: str) -> None:
-        """A stored SMS-DELIVER at ``index``: join, hand on what it completes, free it."""
+    async def take(self, index: int | None, hex_pdu: str) -> None:
+        """An SMS-DELIVER stored at ``index`` (None: routed as +CMT, nothing to free): join,
+        hand on what it completes, free it; returns once what it completed is stored."""
+        where = "+CMT" if index is None else f"index {index}"
+        indexes = set() if index is None else {index}
         try:
             part = decode_deliver(hex_pdu)
         except PduError as exc:
-            log.warning("%s: undecodable SMS at %d kept raw: %s", self._at.port, index, exc)
-            await self._hand_on_then_free(raw_message(hex_pdu), {index})
+            log.warning("%s: undecodable SMS (%s) kept raw: %s", self._at.port, where, exc)
+            await self._hand_on_then_free(raw_message(hex_pdu), indexes)
             return
         if part.notes:
-            log.info("%s: SMS at %d decoded with notes: %s", self._at.port, index, part.notes)
+            log.info("%s: SMS (%s) decoded with notes: %s", self._at.port, where, part.notes)
         key = part.natural_key
         if key in self._done:  # a repeat of a part already stored: nothing new
-            await self._free({index})
+            await self._free(indexes)
             return
-        self._indexes.setdefault(key, set()).add(index)
+        self._indexes.setdefault(key, set()).update(indexes)
         for message in self._reassembler.add(self._device_id(), part, self._clock()):
             await self._finish(message)
         await self.flush()
+        if self._reassembler.pending and not self._expiring:
+            self._expiring = True
+            self._spawn(self._expire(), "incomplete SMS timer")
 
-    async def flush(self, timeout_s: float = MULTIPART_TIMEOUT_S) -> None:
+    async def flush(self) -> None:
         """Messages whose missing parts are overdue go out incomplete, with what arrived."""
-        for message in self._reassembler.flush(self._clock(), timeout_s):
+        for message in self._reassembler.flush(self._clock(), self.timeout_s):
             await self._finish(message)
+
+    async def _expire(self) -> None:
+        """Sleep until the oldest waiting message is due, give it out; until none waits."""
+        try:
+            while (due := self._reassembler.next_due(self.timeout_s)) is not None:
+                await asyncio.sleep(max(0.0, due - self._clock()))
+                await self.flush()
+        finally:
+            self._expiring = False
 
     async def _finish(self, message: InboundMessage) -> None:
         keys = {p.natural_key for p in message.parts}

@@ -16,11 +16,13 @@ from typing import Any
 
 from modemd.at import commands as at
 from modemd.at.parser import Urc
+from modemd.at.transaction import Command
 from modemd.drivers.at_port import AtPort
 from modemd.drivers.base import InboundHandler, ReportHandler
-from modemd.drivers.modem_inbox import ModemInbox
-from modemd.errors import DeviceError
+from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S, ModemInbox
+from modemd.errors import DeviceError, ModemCommandError, PduError
 from modemd.model import DeliveryReport
+from modemd.sms.deliver import MessageType, message_type
 from modemd.sms.pdu import StatusReport, parse_status_report_pdu, parse_status_report_text
 from modemd.sms.status import delivery_report, is_reserved_tp_status
 
@@ -36,22 +38,38 @@ class ModemMessages:
         device_id: Callable[[], str],
         on_report: ReportHandler | None,
         on_inbound: InboundHandler | None = None,
+        *,
+        multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
     ) -> None:
         self._at = port
+        self._tasks: set[asyncio.Task[None]] = set()  # reads of stored messages, timers
         # No handler: received SMS stay on the SIM (a probe, a test of sending alone).
-        self.inbox = ModemInbox(port, device_id, on_inbound) if on_inbound else None
+        self.inbox = (
+            ModemInbox(
+                port, device_id, on_inbound, spawn=self._spawn, timeout_s=multipart_timeout_s
+            )
+            if on_inbound
+            else None
+        )
         self._memory_full_logged = False
         self._device_id = device_id  # "" until the modem is identified
         self._on_report = on_report
         self._early: list[DeliveryReport] = []  # +CDS seen before the IMEI is known
-        self._tasks: set[asyncio.Task[None]] = set()  # reads of stored messages
+        self._early_direct: list[at.StoredPdu] = []  # +CMT seen before the IMEI is known
+        self.acknowledge = False  # phase 2+: each +CMT taken is acknowledged (AT+CNMA)
 
     def on_urc(self, urc: Urc) -> bool:
         """Act on a URC about messages; False when it is about something else."""
+        if urc.text.startswith("+CMT:"):
+            if urc.pdu is not None and self.inbox is not None:  # else the network keeps it
+                self._early_direct.append(at.parse_cmt(urc.text, urc.pdu))
+                if self._device_id():
+                    self.identified()
+            return True
         index = at.parse_cmti(urc.text)
         if index is not None:
             if self.inbox is not None and self._device_id():  # else read at open (AT+CMGL)
-                self._spawn(self._read_inbound(index), f"read SMS {index}")
+                self._spawn(self._read_one(index), f"read SMS {index}")
             return True
         if urc.text.startswith(at.MEMORY_FULL_URCS):
             self.memory_full(urc.text)
@@ -59,7 +77,7 @@ class ModemMessages:
         index = at.parse_cdsi(urc.text)
         if index is not None:
             if self._device_id():  # during open, the AT+CMGL catch-up will read it
-                self._spawn(self._read_stored_report(index), f"read report {index}")
+                self._spawn(self._read_one(index), f"read report {index}")
             return True
         if not urc.text.startswith("+CDS:"):
             return False
@@ -76,11 +94,55 @@ class ModemMessages:
         self._deliver(report)  # routed directly: nothing to free
         return True
 
+    async def route(self) -> tuple[bool, bool]:
+        """AT+CNMI: new SMS stored (+CMTI) where the modem can, else routed (+CMT, acknowledged
+        in phase 2+); status reports stored (+CDSI), else routed (+CDS).
+        (reports come at all, reports are stored)."""
+        self.acknowledge = False
+        stored_first = (
+            (at.NEW_MESSAGE_INDICATIONS_STORED, True),
+            (at.NEW_MESSAGE_INDICATIONS, False),
+        )
+        if (found := await self._first_accepted(stored_first)) is not None:
+            return True, found
+        phase2plus = await self._accepted(at.PHASE_2_PLUS)
+        direct = ((at.DIRECT_INDICATIONS_STORED_REPORTS, True), (at.DIRECT_INDICATIONS, False))
+        if (found := await self._first_accepted(direct)) is not None:
+            self.acknowledge = phase2plus
+            if not phase2plus:
+                log.warning(
+                    "%s: SMS routed as +CMT in phase 2 (no AT+CNMA): "
+                    "one arriving before it is stored is lost",
+                    self._at.port,
+                )
+            return True, found
+        if phase2plus:
+            await self._accepted(at.PHASE_2)
+        return False, False
+
+    async def _first_accepted(self, choices: tuple[tuple[Command, bool], ...]) -> bool | None:
+        """The flag of the first command the modem accepts; None when it refuses them all."""
+        for command, flag in choices:
+            if await self._accepted(command):
+                return flag
+        return None
+
+    async def _accepted(self, command: Command) -> bool:
+        try:
+            await self._at.command(command)
+        except ModemCommandError as exc:
+            log.info("%s: %s not supported (%s)", self._at.port, command.text, exc.result)
+            return False
+        return True
+
     def identified(self) -> None:
         """The modem's IMEI is known: hand on the reports that waited for it."""
         early, self._early = self._early, []
         for report in early:
             self._hand_on(report)
+        direct, self._early_direct = self._early_direct, []
+        for routed in direct:
+            self._spawn(self._take_direct(routed), "take +CMT")
 
     def memory_full(self, why: str) -> None:
         """The message memory is full: read it out (logged once per episode)."""
@@ -91,20 +153,15 @@ class ModemMessages:
             self._spawn(self.read_stored(), "drain memory")
 
     async def read_stored(self) -> None:
-        """Every stored message (AT+CMGL=4): reports and received SMS handed on, then freed."""
+        """Every stored message (AT+CMGL=4), each by its TP-MTI: reports and received SMS
+        handed on, each freed once committed; what is neither is logged and left."""
         try:
             listed = at.parse_listing(await self._at.command(at.LIST_ALL_PDU))
         except DeviceError as exc:
             log.warning("%s: cannot list stored messages: %s", self._at.port, exc)
             return
-        for index, hex_pdu in listed:
-            try:
-                report = parse_status_report_pdu(hex_pdu)
-            except ValueError:
-                if self.inbox is not None:  # an SMS-DELIVER (or garbage: kept raw)
-                    await self.inbox.take(index, hex_pdu)
-                continue
-            await self._deliver_then_delete(report, index)
+        for stored in listed:
+            await self._take_stored(stored)
         if listed:
             log.info("%s: %d stored messages read", self._at.port, len(listed))
         self._memory_full_logged = False
@@ -138,6 +195,9 @@ class ModemMessages:
         stored = self._deliver(report)
         if stored is not None:
             await asyncio.shield(stored)
+        await self._delete(index)
+
+    async def _delete(self, index: int) -> None:
         with contextlib.suppress(DeviceError):
             await self._at.command(at.delete_message(index))
 
@@ -146,23 +206,54 @@ class ModemMessages:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _read_inbound(self, index: int) -> None:
-        """+CMTI: read the stored SMS (AT+CMGR); the inbox joins, hands on and frees it."""
-        assert self.inbox is not None
+    async def _read_one(self, index: int) -> None:
+        """+CMTI or +CDSI: read what is stored at ``index`` (AT+CMGR) and take it."""
         try:
-            responses = await self._at.command(at.read_message(index))
-            hex_pdu = responses[-1]
-        except (DeviceError, IndexError) as exc:
-            log.warning("%s: stored SMS %d unreadable: %s", self._at.port, index, exc)
+            stored = at.parse_read(index, await self._at.command(at.read_message(index)))
+        except DeviceError as exc:
+            log.warning("%s: stored message %d unreadable: %s", self._at.port, index, exc)
             return
-        await self.inbox.take(index, hex_pdu)
+        if stored is None:
+            log.warning("%s: memory index %d is empty", self._at.port, index)
+            return
+        await self._take_stored(stored)
 
-    async def _read_stored_report(self, index: int) -> None:
-        """+CDSI: read the stored report (AT+CMGR), hand it on, then free it (AT+CMGD)."""
-        try:
-            responses = await self._at.command(at.read_message(index))
-            report = parse_status_report_pdu(responses[-1])
-        except (DeviceError, ValueError, IndexError) as exc:
-            log.warning("%s: stored report %d unreadable: %s", self._at.port, index, exc)
+    async def _take_direct(self, routed: at.StoredPdu) -> None:
+        """+CMT: join and hand on; in phase 2+ acknowledge once stored (a part: once held), so
+        a crash before that leaves the message with the network, which delivers it again."""
+        assert self.inbox is not None
+        await self.inbox.take(None, routed.with_smsc)
+        if not self.acknowledge:
             return
-        await self._deliver_then_delete(report, index)
+        try:
+            await self._at.command(at.ACKNOWLEDGE)
+        except DeviceError as exc:  # too late: the network delivers it again, stored once
+            log.warning("%s: AT+CNMA failed (%s): the SMS will come again", self._at.port, exc)
+
+    async def _take_stored(self, stored: at.StoredPdu) -> None:
+        """Hand on one stored PDU by its TP-MTI, so a report is never decoded as an SMS nor
+        an SMS as a report; each is freed (AT+CMGD) only once its handler committed it."""
+        assert stored.index is not None
+        pdu = stored.with_smsc
+        try:
+            kind: MessageType | None = message_type(pdu)
+        except PduError:
+            kind = None  # garbage: the inbox keeps it raw
+        if kind is MessageType.STATUS_REPORT:
+            try:
+                report = parse_status_report_pdu(pdu)
+            except ValueError as exc:  # nothing to commit: the log line is its only record
+                log.warning(
+                    "%s: unreadable stored report %d freed: %s (PDU %s)",
+                    self._at.port,
+                    stored.index,
+                    exc,
+                    pdu,
+                )
+                await self._delete(stored.index)
+                return
+            await self._deliver_then_delete(report, stored.index)
+        elif kind is MessageType.SUBMIT:  # written by someone else (AT+CMGW): not ours to free
+            log.info("%s: stored SMS-SUBMIT at %d left alone", self._at.port, stored.index)
+        elif self.inbox is not None:  # an SMS-DELIVER, reserved TP-MTI or garbage (kept raw)
+            await self.inbox.take(stored.index, pdu)

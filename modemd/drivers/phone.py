@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from modemd.drivers.base import GoneHandler, InboundHandler, ReportHandler
+from modemd.drivers.base import GoneHandler, InboundHandler, InboxCursor, ReportHandler
 from modemd.drivers.phone_client import SmsGateClient
 from modemd.drivers.phone_hooks import HOOK_EVENTS, RECEIVED_EVENT, SeenIds, judge_hint
 from modemd.drivers.phone_inbox import PhoneInbox
@@ -69,6 +69,7 @@ class PhoneDriver:
         webhook_url: str | None = None,
         signing_key: str | None = None,
         on_inbound: InboundHandler | None = None,
+        inbox_cursor: InboxCursor | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.port = self.url  # what the bank logs for a device it cannot open
@@ -77,7 +78,6 @@ class PhoneDriver:
         self._http = SmsGateClient(self.url, basic_auth(username, password), self._failed)
         self._on_report = on_report
         self._on_gone = on_gone
-
         self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.PHONE, port=self.url)
         self._closed = True
         self._next_ref = 0
@@ -89,10 +89,8 @@ class PhoneDriver:
         self._hinted: set[str] = set()  # tracked ids to poll at once (a webhook said so)
         self._seen = SeenIds()  # webhook envelopes already acted on
         self._wake = asyncio.Event()
-        self._inbox = (
-            PhoneInbox(self._http, lambda: self._info.device_id, on_inbound, self._wake)
-            if on_inbound
-            else None
+        self._inbox = on_inbound and PhoneInbox(
+            self._http, lambda: self._info.device_id, on_inbound, self._wake, inbox_cursor
         )
 
     @property

@@ -1,9 +1,11 @@
 """A phone's received SMS: the app's ``GET /inbox`` polled with a time cursor, each message
 handed on once per run (the store keeps it once across runs: its key is the app's id).
 
-At open the cursor starts ``LOOKBACK_S`` back, so what came while modemd was down is read
-again; messages already stored are recognised by the store, never stored twice. A signed
-``sms:received`` webhook only makes the next poll come at once.
+At open the cursor is the one stored (``cursor``: the app's time of the newest message the
+store kept from this phone), so what came while modemd was down is read however long that was;
+a phone never read starts ``LOOKBACK_S`` back. Messages already stored are recognised by the
+store, never stored twice. A signed ``sms:received`` webhook only makes the next poll come at
+once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from modemd.drivers.base import InboundHandler
+from modemd.drivers.base import InboundHandler, InboxCursor
 from modemd.drivers.phone_client import SmsGateClient
 from modemd.drivers.phone_protocol import PhoneRequestError
 from modemd.model import InboundSms
@@ -36,8 +38,10 @@ class PhoneInbox:
         device_id: Callable[[], str],
         on_inbound: InboundHandler,
         wake: asyncio.Event,
+        cursor: InboxCursor | None = None,
     ) -> None:
         self._wake = wake  # wakes the driver's poller
+        self._cursor = cursor  # asked once, at the first poll (the device id is known then)
         self._http = http
         self._device_id = device_id
         self._on_inbound = on_inbound
@@ -58,6 +62,12 @@ class PhoneInbox:
     async def poll(self) -> int:
         """Read the inbox from the cursor; the number of new messages handed on."""
         self.hinted, self._polled_at = False, time.monotonic()
+        if self._cursor is not None:
+            cursor = await self._cursor(self._device_id())
+            self._cursor = None
+            if cursor is not None:
+                self._since = cursor
+                log.info("%s: inbox read from the stored cursor %.3f", self._http.url, cursor)
         since = datetime.fromtimestamp(self._since, UTC).isoformat(timespec="milliseconds")
         try:
             items = await self._http.list_inbox(since)

@@ -15,10 +15,12 @@ from typing import Any
 from modemd.drivers.base import (
     GoneHandler,
     InboundHandler,
+    InboxCursor,
     PhaseHandler,
     ReportHandler,
     SmsDevice,
 )
+from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.phone import PhoneDriver
 from modemd.drivers.phone_protocol import DEFAULT_TIMINGS, Pacer, PhoneTimings
 from modemd.drivers.serial_at import SerialAtDriver, SimPin, Timeouts
@@ -58,6 +60,8 @@ class Wiring:
     on_gone: GoneHandler | None = None
     on_phase: PhaseHandler | None = None
     on_inbound: InboundHandler | None = None  # received SMS; the device frees them once stored
+    multipart_timeout_s: float = MULTIPART_TIMEOUT_S  # a long SMS's missing parts: out incomplete
+    inbox_cursor: InboxCursor | None = None  # a phone's stored inbox cursor
 
 
 NO_WIRING = Wiring()
@@ -89,6 +93,7 @@ def build_modem(spec: SerialModem, wiring: Wiring = NO_WIRING) -> SerialAtDriver
         on_phase=wiring.on_phase,
         on_inbound=wiring.on_inbound,
         timeouts=spec.timeouts,
+        multipart_timeout_s=wiring.multipart_timeout_s,
     )
 
 
@@ -106,6 +111,7 @@ def build_phone(spec: SmsGatePhone, wiring: Wiring = NO_WIRING) -> PhoneDriver:
         webhook_url=cfg.webhook_url,
         signing_key=cfg.signing_key,
         on_inbound=wiring.on_inbound,
+        inbox_cursor=wiring.inbox_cursor,
     )
 
 

@@ -19,6 +19,7 @@ from modemd.at.transaction import Command
 from modemd.drivers import modem_resets
 from modemd.drivers.at_port import ESC, AtPort
 from modemd.drivers.base import InboundHandler, PhaseHandler, ReportHandler
+from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.modem_messages import ModemMessages
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import (
@@ -84,10 +85,15 @@ class SerialAtDriver:
         on_phase: PhaseHandler | None = None,
         on_inbound: InboundHandler | None = None,
         timeouts: Timeouts = Timeouts(),
+        multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
     ) -> None:
         self._at = AtPort(port, timeouts.command_s, on_urc=self._on_urc, on_lost=self._lost)
         self._messages = ModemMessages(
-            self._at, lambda: self._info.device_id, on_report, on_inbound
+            self._at,
+            lambda: self._info.device_id,
+            on_report,
+            on_inbound,
+            multipart_timeout_s=multipart_timeout_s,
         )
         self.timeouts = timeouts
         self.pin = pin
@@ -250,10 +256,7 @@ class SerialAtDriver:
         await self.command(at.PDU_MODE)
         self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
         await self._choose_storage()
-        self._stored_reports = await self._optional(at.NEW_MESSAGE_INDICATIONS_STORED) is not None
-        reports = self._stored_reports or (
-            await self._optional(at.NEW_MESSAGE_INDICATIONS) is not None
-        )
+        reports, self._stored_reports = await self._messages.route()
         await self._optional(at.KEEP_LINK_OPEN)
         self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
         self.own_number = at.parse_own_number(await self._optional(at.OWN_NUMBER) or [])

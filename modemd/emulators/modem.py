@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .faults import FaultKind, ModemFaults
+from .handsets import Handsets
 from .modem_at import LineState
 from .modem_commands import SimState
 from .modem_session import ModemSession, Submission
@@ -89,7 +90,13 @@ class EmulatedModem:
         self._recorder = recorder
         self._rng = rng if rng is not None else random.Random()
         self._session = ModemSession(profile, self._rng, name=name, storage_path=storage)
-        self.network = SmsCentre(self._session, self._rng, lambda: self._pump(None))
+        self.handsets: Handsets | None = None  # emulated recipients that answer (demos)
+        self.network = SmsCentre(
+            self._session,
+            self._rng,
+            lambda: self._pump(None),
+            ack_timeout_s=profile.cnma_timeout_s,
+        )
         self.faults = ModemFaults(name)
         self.faults.attach(self._session)
         self._own_pty = False  # made by start(): a USB reset can make a new one
@@ -203,6 +210,7 @@ class EmulatedModem:
     async def close(self) -> None:
         """Unplug and wait for every task of this modem to end."""
         self.unplug()
+        self.network.close()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -315,6 +323,15 @@ class EmulatedModem:
         self._pump(self._session.accept_submission(message.mr))
         if submission.report_requested:
             self._spawn(self._report(message), f"report mr={message.mr}")
+        if self.handsets is not None and message.part == message.total:
+            reply = self.handsets.reply(message.to, time.monotonic())
+            if reply is not None:
+                self._spawn(self._answer(message.to, *reply), f"reply from {message.to}")
+
+    async def _answer(self, number: str, text: str, delay_s: float) -> None:
+        """The handset of ``number`` answers (``--simulate-replies``)."""
+        await asyncio.sleep(delay_s)
+        self.network.send(number, text)
 
     def _accept(self, submission: Submission) -> AcceptedMessage:
         """Give the next TP-MR and record the message as gone out."""

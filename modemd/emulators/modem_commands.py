@@ -67,6 +67,7 @@ class Settings:
     cgreg: int = 0  # +CGREG (packet domain), as +CREG
     cereg: int = 0  # +CEREG (LTE), as +CREG
     cmms: int = 0
+    csms: int = 0  # AT+CSMS: 0 phase 2 (the modem acknowledges +CMT itself), 1 phase 2+ (AT+CNMA)
 
     @property
     def format(self) -> MessageFormat:

@@ -1,16 +1,23 @@
 """How the emulated modem hands what the network delivers to the host, as AT+CNMI and AT+CMGF
 say: status reports stored (+CDSI, ds=2) or routed (+CDS, ds=1); received SMS stored (mt 0, 1:
-with +CMTI) or routed (+CMT, mt 2, 3)."""
+with +CMTI) or routed (+CMT, mt 2, 3).
+
+A routed SMS in phase 2+ (AT+CSMS=1) is the network's until the host acknowledges it with
+AT+CNMA (27.005 3.4.4): no other +CMT comes meanwhile; a negative acknowledgement, or none
+within the network's timer, leaves the message with the network, which delivers it again
+later, and the modem turns routing off (CNMI mt and ds 0) as 27.005 says. The emulator holds
+only +CMT for an acknowledgement, not +CDS.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 
 from modemd.sms import pdu
 
-from .modem_at import CRLF, encode_te_string, format_scts, frame_line
-from .modem_commands import TOA_INTERNATIONAL, TOA_UNKNOWN, Settings
+from .modem_at import CRLF, ERROR, Param, Reply, encode_te_string, format_scts, frame_line
+from .modem_commands import TOA_INTERNATIONAL, TOA_UNKNOWN, Handler, Settings, one_int
 from .modem_storage import REPORT, MessageStorage, tpdu_octets
 from .profile import MessageFormat
 
@@ -19,6 +26,9 @@ CNMI_MT, CNMI_DS = 1, 3  # indices in the CNMI tuple
 CNMI_MT_STORED, CNMI_MT_DIRECT, CNMI_MT_CLASS3 = 1, 2, 3  # +CMTI; +CMT; +CMT for class 3
 CNMI_DS_DIRECT = 1  # status reports routed as +CDS
 CNMI_DS_STORED = 2  # status reports stored, announced as +CDSI
+CSMS_PHASE2_PLUS = 1  # AT+CSMS=1: routed messages wait for AT+CNMA
+CNMA_NACK = 2  # AT+CNMA=2: negative acknowledgement (PDU mode)
+CMS_NO_CNMA_EXPECTED = 340  # 27.005 3.2.5: no +CNMA acknowledgement expected
 
 
 def route_status_report(
@@ -69,3 +79,77 @@ def route_sms(
     if mt == CNMI_MT_STORED:
         urc(frame_line(f'+CMTI: "SM",{index}'))
     return True
+
+
+def refusing_routing(cnmi: Handler, mt: Collection[int], ds: Collection[int]) -> Handler:
+    """Firmware that lacks some routings: AT+CNMI with such an mt or ds answers ERROR."""
+    assert cnmi.set is not None
+    setter = cnmi.set
+    refused = ((CNMI_MT, {str(v) for v in mt}), (CNMI_DS, {str(v) for v in ds}))
+
+    def checked(params: tuple[Param, ...]) -> Reply:
+        if any(len(params) > i and params[i].text in values for i, values in refused):
+            return ERROR
+        return setter(params)
+
+    return Handler(exec=cnmi.exec, read=cnmi.read, set=checked, test=cnmi.test)
+
+
+class DirectAcks:
+    """AT+CSMS and AT+CNMA: the +CMT routed in phase 2+ that waits for its acknowledgement."""
+
+    def __init__(self, settings: Callable[[], Settings], cms: Callable[[int], Reply]) -> None:
+        self._settings = settings
+        self._cms = cms
+        self.phase2plus = True  # False: firmware refuses AT+CSMS=1
+        self.awaiting: str | None = None  # the PDU of the +CMT not yet acknowledged
+        self.on_answer: Callable[[bool], None] | None = None  # the network: taken or not
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "+CSMS": Handler(
+                set=self._set_service,
+                read=lambda: Reply((f"+CSMS: {self._settings().csms},1,1,1",)),
+                test=f"+CSMS: (0-{int(self.phase2plus)})",
+            ),
+            "+CNMA": Handler(exec=lambda: self._answer(0), set=self._answer_with),
+        }
+
+    def hold(self, hex_pdu: str) -> bool:
+        """After ``route_sms``: True when ``hex_pdu`` went out as a +CMT that waits for AT+CNMA."""
+        settings = self._settings()
+        direct = settings.cnmi[CNMI_MT] in (CNMI_MT_DIRECT, CNMI_MT_CLASS3)
+        if settings.csms != CSMS_PHASE2_PLUS or not direct:
+            return False
+        self.awaiting = hex_pdu
+        return True
+
+    def timed_out(self) -> None:
+        """No AT+CNMA in time: the network keeps the message; routing to the host is off."""
+        if self.awaiting is None:
+            return
+        cnmi = list(self._settings().cnmi)
+        cnmi[CNMI_MT] = cnmi[CNMI_DS] = 0
+        self._settings().cnmi = tuple(cnmi)
+        self._settle(taken=False)
+
+    def _set_service(self, params: tuple[Param, ...]) -> Reply:
+        service = one_int(params, 0, 1)
+        if service == CSMS_PHASE2_PLUS and not self.phase2plus:
+            return ERROR
+        self._settings().csms = service
+        return Reply(("+CSMS: 1,1,1",))
+
+    def _answer_with(self, params: tuple[Param, ...]) -> Reply:
+        return self._answer(params[0].as_int(0, CNMA_NACK) if params else 0)
+
+    def _answer(self, n: int) -> Reply:
+        if self.awaiting is None or self._settings().csms != CSMS_PHASE2_PLUS:
+            return self._cms(CMS_NO_CNMA_EXPECTED)
+        self._settle(taken=n != CNMA_NACK)
+        return Reply()
+
+    def _settle(self, *, taken: bool) -> None:
+        self.awaiting = None
+        if self.on_answer is not None:
+            self.on_answer(taken)

@@ -22,7 +22,6 @@ from .modem_at import (
     CR,
     CTRL_Z,
     DELETE,
-    ERROR,
     ESC,
     LF,
     LINE_ENCODING,
@@ -45,9 +44,11 @@ from .modem_commands import (
 )
 from .modem_radio import Radio
 from .modem_routing import (
-    CNMI_DS,
     CNMI_DS_DIRECT,
     CNMI_DS_STORED,
+    CNMI_MT_STORED,
+    DirectAcks,
+    refusing_routing,
     route_sms,
     route_status_report,
 )
@@ -129,31 +130,23 @@ class ModemSession:
                 CNMI_DS_DIRECT: not profile.cds_direct,
                 CNMI_DS_STORED: not profile.cds_stored,
             }
-            cnmi = self._refusing_routing(cnmi, {ds for ds, no in refused.items() if no})
+            mt = () if profile.storage_routing else (CNMI_MT_STORED,)
+            cnmi = refusing_routing(cnmi, mt, {ds for ds, no in refused.items() if no})
             self._commands.register("+CNMI", cnmi)
         self.storage = MessageStorage(
             self._commands.cms, slots=profile.storage_slots, path=storage_path
         )
         self._commands.storage_usage = lambda: (self.storage.used, self.storage.slots)
+        self.acks = DirectAcks(lambda: self._settings, self._commands.cms)
+        self.acks.phase2plus = profile.phase2plus
+        for name, handler in self.acks.handlers().items():
+            self._commands.register(name, handler)
         for name, handler in self.storage.handlers().items():
             self._commands.register(name, handler)
         self._radio = Radio(self._commands, profile, reset=self._module_reset, urc=self.unsolicited)
         for name, handler in self._radio.handlers().items():
             self._commands.register(name, handler)
         self.admits: Callable[[str], bool] = lambda _line: True  # a hung firmware drops lines
-
-    @staticmethod
-    def _refusing_routing(cnmi: Handler, refused: set[int]) -> Handler:
-        """Firmware that lacks some report routings: AT+CNMI with such a ds answers ERROR."""
-        assert cnmi.set is not None
-        setter = cnmi.set
-
-        def checked(params: tuple[Param, ...]) -> Reply:
-            if len(params) > CNMI_DS and params[CNMI_DS].text in {str(ds) for ds in refused}:
-                return ERROR
-            return setter(params)
-
-        return Handler(exec=cnmi.exec, read=cnmi.read, set=checked, test=cnmi.test)
 
     @property
     def state(self) -> LineState:
@@ -198,8 +191,12 @@ class ModemSession:
         route_status_report(self._settings, self.storage, self._urc, **report)
 
     def deliver_sms(self, hex_pdu: str) -> bool:
-        """An SMS-DELIVER arrives from the network; False when the memory is full."""
-        return route_sms(self._settings, self.storage, self._urc, hex_pdu)
+        """An SMS-DELIVER arrives from the network; False when not taken (yet): the memory is
+        full, or a +CMT waits for AT+CNMA (``acks.on_answer`` tells)."""
+        if self.acks.awaiting is not None:
+            return False
+        taken = route_sms(self._settings, self.storage, self._urc, hex_pdu)
+        return taken and not self.acks.hold(hex_pdu)
 
     def _set_state(self, new: LineState) -> None:
         """Change the line state; leaving BODY releases the URCs deferred meanwhile."""

@@ -56,6 +56,7 @@ class EmulatedPhone:
         self.rng = rng or random.Random()
         self.messages: dict[str, EmulatedMessage] = {}
         self.inbox: list[dict[str, Any]] = []  # received SMS, oldest first (GET /inbox)
+        self.inbox_reads: list[str] = []  # the ``from`` of each GET /inbox, as asked
         self.settings: dict[str, dict[str, Any]] = {
             "messages": {"processing_order": "LIFO", "limit_period": "Disabled"},
             "webhooks": {"internet_required": True, "retry_count": 15},

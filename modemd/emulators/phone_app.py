@@ -104,6 +104,7 @@ class PhoneApp(Protocol):
     html: bool
     stall_posts: int
     inbox: list[dict[str, Any]]
+    inbox_reads: list[str]  # the ``from`` of each GET /inbox, as asked
 
     @property
     def webhooks(self) -> Webhooks: ...

@@ -147,6 +147,7 @@ async def list_inbox(request: web.Request) -> web.Response:
         until = _instant(request.query.get("to"))
     except ValueError as exc:
         return _error(400, str(exc))
+    phone.inbox_reads.append(request.query.get("from", ""))
     found = [e for e in reversed(phone.inbox) if _within(e["createdAt"], since, until)]
     return web.json_response(
         found[offset : offset + limit], headers={"X-Total-Count": str(len(found))}

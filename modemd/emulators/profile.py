@@ -54,6 +54,9 @@ class ModemProfile:
     supports_cnmi: bool = True  # False: AT+CNMI answers ERROR, so no +CDS ever comes
     cds_direct: bool = True  # False: CNMI ds=1 refused; reports only stored (+CDSI, ds=2)
     cds_stored: bool = True  # False: CNMI ds=2 refused; reports only routed directly (+CDS)
+    storage_routing: bool = True  # False: CNMI mt=1 refused; new SMS only routed as +CMT (mt=2)
+    phase2plus: bool = True  # AT+CSMS=1 accepted: each +CMT then waits for AT+CNMA
+    cnma_timeout_s: float = 15.0  # 24.011 TR2M (12-20 s): no AT+CNMA by then, the network retries
     wipes_smsc_on_csmp: bool = False  # Qualcomm/ZTE: AT+CSMP empties the SMSC (-> CMS 330)
     cpin_without_ok: bool = False  # Wavecom: "+CPIN: ..." with no final OK
     urc_noise: bool = False  # vendor URCs before the "> " prompt and before "+CMGS:"
@@ -74,6 +77,7 @@ class ModemProfile:
             "rssi must be 0..31 or 99": 0 <= self.rssi <= RSSI_MAX or self.rssi == RSSI_UNKNOWN,
             "send_latency_s must be 0 <= min <= max": 0 <= low <= high,
             "report_delay_s must be >= 0": self.report_delay_s >= 0,
+            "cnma_timeout_s must be > 0": self.cnma_timeout_s > 0,
             "tp_status must be one octet": 0 <= self.tp_status <= OCTET_MAX,
             "delivery_failure_rate must be 0..1": 0.0 <= self.delivery_failure_rate <= 1.0,
             "cms_error_rate must be 0..1": 0.0 <= self.cms_error_rate <= 1.0,

@@ -3,11 +3,14 @@
 A text becomes SMS-DELIVER PDUs (concatenated when long); a demo or a test may have the parts
 arrive out of order or one part twice, as real networks sometimes do. A PDU the modem cannot
 take (its memory is full) waits here and is delivered again when a slot frees, like an SMSC
-retrying: a full SIM delays messages, it never loses them.
+retrying: a full SIM delays messages, it never loses them. A PDU routed as +CMT in phase 2+
+stays here until the host acknowledges it (AT+CNMA); refused or not acknowledged within the
+profile's ``cnma_timeout_s``, it is delivered again after ``REDELIVERY_S``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import random
 from collections.abc import Callable
@@ -17,14 +20,24 @@ from modemd.sms import build_deliver
 
 from .modem_session import ModemSession
 
+REDELIVERY_S = 1.0  # an SMSC retries after minutes; the emulated one after a second
+
 
 class SmsCentre:
     """Delivers SMS to one emulated modem's session, keeping what does not fit yet."""
 
     def __init__(
-        self, session: ModemSession, rng: random.Random, flush: Callable[[], None]
+        self,
+        session: ModemSession,
+        rng: random.Random,
+        flush: Callable[[], None],
+        *,
+        ack_timeout_s: float = 15.0,
     ) -> None:
         self._session = session
+        self._ack_timeout_s = ack_timeout_s
+        self._timer: asyncio.TimerHandle | None = None  # the +CMT's wait for AT+CNMA, or a retry
+        session.acks.on_answer = self._answered
         self._rng = rng
         self._flush = flush  # write what the session produced (the URCs)
         self.waiting: collections.deque[str] = collections.deque()  # PDUs the SIM had no room for
@@ -55,4 +68,26 @@ class SmsCentre:
         """Hand the waiting PDUs to the modem, in order, until its memory is full."""
         while self.waiting and self._session.deliver_sms(self.waiting[0]):
             self.waiting.popleft()
+        if self._session.acks.awaiting is not None and self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._ack_timeout_s, self._session.acks.timed_out)
         self._flush()
+
+    def close(self) -> None:
+        """Stop the timers (the modem is going away)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _answered(self, taken: bool) -> None:
+        """The host acknowledged the +CMT (taken) or not: the next one, or this one later."""
+        self.close()
+        if taken:
+            self.waiting.popleft()
+            self.retry()
+        else:
+            self._timer = asyncio.get_running_loop().call_later(REDELIVERY_S, self._redeliver)
+
+    def _redeliver(self) -> None:
+        self._timer = None
+        self.retry()

@@ -120,6 +120,13 @@ class EventType(enum.StrEnum):
     DEVICE_RECOVERED = "device.recovered"  # a device answers again (after which step)
 
 
+# What a key receives unless it chose (``--events``): every type of before inbound SMS, so a
+# receiver written for them gets nothing new unasked; ``sms.received`` only to keys that ask.
+DEFAULT_EVENTS: tuple[str, ...] = tuple(
+    t.value for t in EventType if t is not EventType.SMS_RECEIVED
+)
+
+
 class EventState(enum.StrEnum):
     """Delivery state of one outbox event."""
 
@@ -270,6 +277,7 @@ class ApiKey:
     rate_limit: int | None = None  # requests per minute; None: unlimited
     transactional: bool = False  # OTPs, alerts: its sends reach numbers that opted out
     allow_premium: bool = False  # may send to premium-rate, shared-cost numbers and short codes
+    events: tuple[str, ...] = DEFAULT_EVENTS  # IPN event types it receives (``--events``)
 
 
 @dataclass(frozen=True, slots=True)

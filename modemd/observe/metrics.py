@@ -15,6 +15,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modemd.model import LANE_ORDER, NO_PACING, DeviceState, Job, Pacing
+from modemd.observe import looplag
 from modemd.store import stats
 from modemd.store.db import Store
 
@@ -28,6 +29,7 @@ DISPATCH_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 3
 # AT+CMGS: 2-6 s typical, tails of 15-25 s (reference/at-sms.md); a phone's Processed likewise
 SEND_BUCKETS_S = (0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120)
 COMMIT_BUCKETS_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+LAG_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 
 prometheus_client.disable_created_metrics()  # no *_created series: they double the output
 
@@ -85,6 +87,12 @@ class Metrics:
             ["device_id", "pin", "kind"],
             registry=r,
         )
+        self.failed = Gauge(
+            "modemd_device_failed",
+            "1 when every recovery step failed (state failed, device.failed posted), else 0",
+            ["device_id", "pin"],
+            registry=r,
+        )
         self.signal = Gauge(
             "modemd_device_signal_dbm", "Last signal reading", ["device_id"], registry=r
         )
@@ -122,13 +130,40 @@ class Metrics:
             buckets=COMMIT_BUCKETS_S,
             registry=r,
         )
+        self.loop_lag = Histogram(
+            "modemd_loop_lag_seconds",
+            "How late the event loop ran a timer (probed once a second)",
+            buckets=LAG_BUCKETS_S,
+            registry=r,
+        )
+        self.loop_lag_max = Gauge(
+            "modemd_loop_lag_max_seconds", "The largest loop lag since start", registry=r
+        )
+        self.loop_late = Counter(
+            "modemd_loop_late_seconds",
+            "Lateness of late loop wake-ups (over 10 ms) by cause: machine, computing, blocked",
+            ["cause"],
+            registry=r,
+        )
+        for cause in looplag.CAUSES:
+            self.loop_late.labels(cause)  # each shows, at 0 while the loop keeps time
         self.started = Gauge(
             "modemd_start_time_seconds", "When the daemon started (Unix seconds)", registry=r
         )
         self.started_at = time.time()
         self.started.set(self.started_at)
+        self._lag_max = 0.0
         self._mark: stats.Watermark | None = None
         self._lock = asyncio.Lock()
+
+    def observe_loop(self, lag_s: float, causes: dict[str, float]) -> None:
+        """One loop-lag probe (observe.looplag): its lag, and a late one's causes."""
+        self.loop_lag.observe(lag_s)
+        if lag_s > self._lag_max:
+            self._lag_max = lag_s
+            self.loop_lag_max.set(lag_s)
+        for cause, seconds in causes.items():
+            self.loop_late.labels(cause).inc(seconds)
 
     async def start(self, store: Store) -> None:
         """Count from now on; the store's commits feed the commit histogram."""
@@ -160,7 +195,7 @@ class Metrics:
             self.finished.labels(pin, state).inc(n)
         self.ipn_attempts.inc(activity.ipn_attempts)
         self.ipn_failures.inc(activity.ipn_failures)
-        for gauge in (self.device_up, self.signal, self.parts, self.cap, self.queue):
+        for gauge in (self.device_up, self.failed, self.signal, self.parts, self.cap, self.queue):
             gauge.clear()
         self.pool_ready.clear()
         ready = dict.fromkeys(pins, 0)
@@ -168,6 +203,8 @@ class Metrics:
             up = d["state"] in UP_STATES
             ready[d["pin"]] += up
             self.device_up.labels(d["device_id"], d["pin"], d["kind"]).set(int(up))
+            failed = d["state"] == DeviceState.FAILED.value
+            self.failed.labels(d["device_id"], d["pin"]).set(int(failed))
             if (dbm := rssi_to_dbm(d["signal"])) is not None:
                 self.signal.labels(d["device_id"]).set(dbm)
             pacing = self.pacing(d["device_id"])

@@ -7,8 +7,10 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from modemd.caps import NO_CAPS, Caps
 from modemd.drivers import registry
 from modemd.drivers.base import Hintable, InboundHandler, SmsDevice
+from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.registry import DeviceSpec, DriverFactory, Wiring
 from modemd.errors import DeviceError, SimLockedError
 from modemd.model import (
@@ -31,6 +33,7 @@ from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, Recovery
 from modemd.runtime.worker import DeviceWorker
 from modemd.store import devices as device_rows
 from modemd.store import events as event_rows
+from modemd.store import inbound as inbound_rows
 from modemd.store import jobs as job_rows
 from modemd.store import reports as report_rows
 from modemd.store.db import Store
@@ -56,16 +59,20 @@ class Bank:
         self,
         store: Store,
         *,
-        pacing: Callable[[str], Pacing] | None = None,
+        pacing: Callable[[str, str], Pacing] | None = None,
+        pool_caps: Callable[[str], Caps] = lambda _pin: NO_CAPS,
         observer: SendObserver = NO_OBSERVER,
         country: Callable[[str], str | None] = lambda _pin: None,
         recovery: RecoverySettings = DEFAULT_RECOVERY,
         usb_reset: UsbReset | None = None,
+        multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
     ) -> None:
         self.store = store
+        self.multipart_timeout_s = multipart_timeout_s  # [inbound] multipart_timeout_s
         self.country = country  # a pool's country: national senders are read with it
         self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
-        self.pacing = pacing or (lambda _device_id: NO_PACING)
+        self.pacing = pacing or (lambda _device_id, _iccid: NO_PACING)  # by IMEI and ICCID
+        self.pool_caps = pool_caps
         self.observer = observer  # told about each send (the metrics)
         self.recovery = recovery
         self.usb_reset = usb_reset
@@ -76,6 +83,9 @@ class Bank:
         self.workers: dict[str, DeviceWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._report_tasks: set[asyncio.Task[None]] = set()
+
+    async def _phone_cursor(self, device_id: str) -> float | None:
+        return await self.store.read(inbound_rows.phone_cursor, device_id)
 
     def pool(self, pin: str) -> PoolQueue:
         return self.pools.setdefault(pin, PoolQueue(pin))
@@ -139,7 +149,14 @@ class Bank:
             life = DeviceLife("?", DeviceState.OPENING)
         built: list[SmsDevice] = []  # the inbound callback needs the device's identity
         device = factory(
-            Wiring(self.on_report, self._on_gone, life.transition, self._inbound_of(built))
+            Wiring(
+                self.on_report,
+                self._on_gone,
+                life.transition,
+                self._inbound_of(built),
+                self.multipart_timeout_s,
+                self._phone_cursor,
+            )
         )
         built.append(device)
         if life.name == "?":
@@ -173,7 +190,8 @@ class Bank:
             self.pool(info.pin),
             self.store,
             life=life,
-            pacing=self.pacing(info.device_id),
+            pacing=self.pacing(info.device_id, info.iccid),
+            pool_caps=self.pool_caps(info.pin),
             observer=self.observer,
             recovery=self.recovery,
             usb_reset=self.usb_reset,

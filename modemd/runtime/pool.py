@@ -66,8 +66,8 @@ class PoolQueue:
         else:
             self._lanes[job.lane].append(job)
 
-    async def take(self, device_id: str) -> Job:
-        """The next job ``device_id`` may send; waits while there is none."""
+    def take_nowait(self, device_id: str) -> Job | None:
+        """The next job ``device_id`` may send when one waits; None at once otherwise."""
         for lane in LANE_ORDER:
             jobs = self._lanes[lane]
             for job in jobs:
@@ -76,6 +76,13 @@ class PoolQueue:
                     if lane is Lane.BULK and len(jobs) < self.bulk_low_water and self.on_bulk_low:
                         self.on_bulk_low()
                     return job
+        return None
+
+    async def take(self, device_id: str) -> Job:
+        """The next job ``device_id`` may send; waits while there is none."""
+        job = self.take_nowait(device_id)
+        if job is not None:
+            return job
         waiter = _Waiter(device_id, asyncio.get_running_loop().create_future())
         self._idle.append(waiter)
         try:

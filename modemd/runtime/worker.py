@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import datetime, timedelta
 
+from modemd import caps
+from modemd.caps import NO_CAPS, Caps
 from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
+from modemd.runtime import followup
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import (
@@ -51,6 +53,7 @@ class DeviceWorker:
         *,
         life: DeviceLife | None = None,
         pacing: Pacing = NO_PACING,
+        pool_caps: Caps = NO_CAPS,
         observer: SendObserver = NO_OBSERVER,
         health_interval_s: float | None = None,
         backoff_first_s: float = BACKOFF_FIRST_S,
@@ -64,7 +67,8 @@ class DeviceWorker:
         self.life.name = device.info.device_id
         if self.life.state is not DeviceState.READY:
             self.life.transition(DeviceState.READY)
-        self.pacing = pacing
+        self.pacing = pacing  # min gap, and the caps of the SIM it holds
+        self.pool_caps = pool_caps
         self.observer = observer
         # An idle device is probed this often: a hang is noticed within it.
         self.health_interval_s = health_interval_s or recovery.probe_interval_s
@@ -77,6 +81,7 @@ class DeviceWorker:
         if isinstance(tracker, RegistrationTracker):
             tracker.listener = self._registration_changed
         self.current: Job | None = None
+        self._next: Job | None = None  # claimed in the commit that recorded the last send
         self.own_number: str | None = None  # its SIM's (AT+CNUM), from the last health check
         self._ready_stored = False  # the last send's record already set the device ready
         self.draining = False  # shutting down: finish the send in flight, take no new job
@@ -108,17 +113,19 @@ class DeviceWorker:
     async def run(self) -> None:
         """Serve jobs until cancelled, drained, or the device dies."""
         while not self.draining:
-            await self._keep_pace()
-            job = await self._next_job()
-            if job is None:  # nothing to send for a while: look at the device
-                if not await self._check_health():
-                    await self.set_state(DeviceState.GONE)
-                    return
-                continue
-            claimed = await self._claim(job)
+            claimed, self._next = self._next, None  # claimed with the last send's record
             if claimed is None:
-                log.warning("job %s was no longer queued; skipped", job.job_id)
-                continue
+                await self._keep_pace()
+                job = await self._next_job()
+                if job is None:  # nothing to send for a while: look at the device
+                    if not await self._check_health():
+                        await self.set_state(DeviceState.GONE)
+                        return
+                    continue
+                claimed = await self._claim(job)
+                if claimed is None:
+                    log.warning("job %s was no longer queued; skipped", job.job_id)
+                    continue
             self.current = claimed
             await self.set_state(DeviceState.BUSY, stored=True)  # with the claim
             try:
@@ -127,11 +134,19 @@ class DeviceWorker:
                 self.current = None
                 self._last_send = time.monotonic()
             if gone or (self._failure is not None and not await self._check_health()):
+                await self._release_next()
                 await self.set_state(DeviceState.GONE)
                 return
             await self.set_state(DeviceState.READY, stored=self._ready_stored)
             self._ready_stored = False
+        await self._release_next()
         log.info("device %s: drained", self.device_id)
+
+    async def _release_next(self) -> None:
+        """A job claimed with the last record but not to be sent here goes back to the queue."""
+        if self._next is not None:
+            job, self._next = self._next, None
+            await self.store.write(job_rows.requeue, job, "stopped before sending")
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval or the
@@ -291,20 +306,28 @@ class DeviceWorker:
         await self.set_state(DeviceState.READY)
 
     async def _cap_wait(self) -> tuple[float, str] | None:
-        """Seconds until the cap that stops this device lifts, and why; None when none does."""
-        now = datetime.now().astimezone()
-        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        month = day.replace(day=1)
-        caps = (
-            (self.pacing.daily_cap, day, _next_day(day), "daily"),
-            (self.pacing.monthly_cap, month, _next_month(month), "monthly"),
-        )
-        for cap, start, end, name in caps:
-            if cap is None:
+        """Seconds until the cap that stops this device lifts, and why; None when none does.
+        The SIM's caps count what the SIM sent in any device; the pool's, every device's."""
+        window = caps.window()
+        iccid = self.device.info.iccid
+        sim = Caps(self.pacing.daily_cap, self.pacing.monthly_cap)
+        for whose, limit, usage in (
+            (
+                f"SIM {iccid}" if iccid else "device",
+                sim,
+                lambda: self.store.read(pacing_rows.sim_usage, iccid, self.device_id, window),
+            ),
+            (
+                f"pool {self.pool.pin}",
+                self.pool_caps,
+                lambda: self.store.read(pacing_rows.pool_usage, self.pool.pin, window),
+            ),
+        ):
+            if not limit.any:
                 continue
-            sent = await self.store.read(pacing_rows.parts_sent_since, self.device_id, start)
-            if sent >= cap:
-                return (end - now).total_seconds(), f"{name} cap of {cap} SMS reached"
+            hit = caps.reached(limit, await usage(), window)
+            if hit is not None:
+                return hit.seconds(window), hit.words(whose)
         return None
 
     async def _send(self, job: Job) -> bool:
@@ -326,9 +349,19 @@ class DeviceWorker:
             )
             raise
         self._observe(job, None, started)
+        nxt = (
+            None
+            if self.draining
+            else followup.next_job_now(self.pool, self.device, self.pacing, self.pool_caps)
+        )
         try:
-            await self.store.write(dispatch_rows.record_sent, job, parts, self.device.signal)
-            self._ready_stored = True  # the device row says ready already
+            if nxt is None:
+                await self.store.write(dispatch_rows.record_sent, job, parts, self.device.signal)
+            else:
+                self._next = await followup.record_and_claim(
+                    self.store, self.pool, job, parts, self.device.signal, nxt
+                )
+            self._ready_stored = True  # the device row says ready (or busy with the next job)
         except StoreError:
             log.exception("job %s sent (MR %s) but not recorded", job.job_id, parts)
             raise
@@ -365,11 +398,3 @@ class DeviceWorker:
             log.warning("job %s failed on %s: %s", job.job_id, self.device_id, exc)
             await self.store.write(job_rows.mark_failed, job, str(exc), exc.code)
         return bool(gone)
-
-
-def _next_day(day: datetime) -> datetime:
-    return day + timedelta(days=1)
-
-
-def _next_month(month: datetime) -> datetime:
-    return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)

@@ -96,6 +96,12 @@ class Reassembler:
         """Messages waiting for parts."""
         return len(self._groups)
 
+    def next_due(self, timeout_s: float) -> float | None:
+        """When the oldest waiting message times out (``flush`` then gives it out); None: none."""
+        if not self._groups:
+            return None
+        return min(group.first_seen for group in self._groups.values()) + timeout_s
+
     def add(self, device: str, part: Deliver, now: float) -> list[InboundMessage]:
         """Take one part; return the messages it completes (at most one) or pushes out (cap)."""
         concat = part.concat

@@ -9,19 +9,32 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
+from modemd import caps
+from modemd.caps import NO_CAPS, Caps
 from modemd.errors import ModemdError
 from modemd.model import Job, Lane
-from modemd.store import jobs, optouts, queue, wallet
+from modemd.store import idempotency as keys_seen
+from modemd.store import jobs, optouts, pacing, queue, wallet
+from modemd.store.idempotency import Idempotency, IdempotencyConflictError
 
-IDEMPOTENCY_WINDOW_S = 24 * 3600  # an Idempotency-Key is remembered this long (issue 18)
+__all__ = [
+    "Accepted",
+    "Batch",
+    "BlockedDestinationError",
+    "DestinationLimits",
+    "Idempotency",
+    "IdempotencyConflictError",
+    "KeyCapError",
+    "Outcome",
+    "accept_many",
+    "accept_send",
+]
+
 LIMIT_WINDOW_S = 3600  # destination limits count the sends of the last hour
-
-
-class IdempotencyConflictError(ModemdError):
-    """The Idempotency-Key was used in the window with a different request (code 12)."""
 
 
 class BlockedDestinationError(ModemdError):
@@ -33,10 +46,15 @@ class BlockedDestinationError(ModemdError):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
-class Idempotency:
-    key: str  # the client's Idempotency-Key
-    request_hash: str  # sha256 of the normalised request
+class KeyCapError(ModemdError):
+    """The key's daily or monthly cap would be passed (code 9, as no credit: nothing is
+    accepted); ``retry_after_s`` says when the cap lifts."""
+
+    def __init__(self, reason: str, detail: str, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.reason = reason  # daily_cap | monthly_cap
+        self.detail = detail
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,17 +90,22 @@ def accept_send(
     send_at: float | None = None,
     valid_until: float | None = None,
     transactional: bool = False,
+    key_caps: Caps = NO_CAPS,
 ) -> Accepted:
     """Insert the queued job and reserve its cost (no credit: neither happens). ``lane``
     None: the key's; ``valid_until`` None: max(now, send_at) + the key's max queue age."""
     now = time.time()
     if idempotency is not None:
-        first = _first_of(db, key_id, idempotency, now)
+        first = keys_seen.first_job(db, key_id, idempotency, now)
         if first is not None:
-            return first
+            job = jobs.get_job(db, first)
+            assert job is not None  # retention removes the key with its job
+            return Accepted(job, wallet.reserved_for(db, job), replayed=True)
     optouts.refuse_opted_out(db, pin, to, transactional)  # STOP holds (code 10)
     if limits is not None:
         _check_limits(db, key_id, to, limits, now)
+    if key_caps.any:
+        _check_key_caps(db, key_id, parts, key_caps)
     job = jobs.insert_job(
         db,
         key_id=key_id,
@@ -99,36 +122,8 @@ def accept_send(
     )
     cost = wallet.reserve(db, job, country)
     if idempotency is not None:
-        db.execute(
-            "INSERT INTO idempotency_keys (key_id, idempotency_key, request_hash, job_id, "
-            "created_at) VALUES (?, ?, ?, ?, ?)",
-            [key_id, idempotency.key, idempotency.request_hash, job.job_id, now],
-        )
+        keys_seen.remember_job(db, key_id, idempotency, job.job_id, now)
     return Accepted(job, cost)
-
-
-def _first_of(
-    db: sqlite_utils.Database, key_id: int, idempotency: Idempotency, now: float
-) -> Accepted | None:
-    """The first job sent with this Idempotency-Key, or None (a stale key is forgotten)."""
-    db.execute(
-        "DELETE FROM idempotency_keys WHERE key_id = ? AND idempotency_key = ? AND created_at < ?",
-        [key_id, idempotency.key, now - IDEMPOTENCY_WINDOW_S],
-    )
-    row = db.execute(
-        "SELECT request_hash, job_id FROM idempotency_keys WHERE key_id = ? "
-        "AND idempotency_key = ?",
-        [key_id, idempotency.key],
-    ).fetchone()
-    if row is None:
-        return None
-    if row[0] != idempotency.request_hash:
-        raise IdempotencyConflictError(
-            f"Idempotency-Key {idempotency.key[:64]!r} was used for a different request"
-        )
-    job = jobs.get_job(db, row[1])
-    assert job is not None
-    return Accepted(job, wallet.reserved_for(db, job), replayed=True)
 
 
 def _check_limits(
@@ -153,6 +148,20 @@ def _check_limits(
             )
 
 
+def _check_key_caps(db: sqlite_utils.Database, key_id: int, parts: int, limit: Caps) -> None:
+    window = caps.window()
+    usage = pacing.key_usage(db, key_id, window)
+    hit = caps.reached(limit, usage, window, adding=parts)
+    if hit is not None:
+        used = usage.today if hit.period == "daily" else usage.month
+        raise KeyCapError(
+            f"{hit.period}_cap",
+            f"this key's {hit.period} cap is {hit.cap} SMS parts: {used} accepted, this send "
+            f"has {parts}; the cap lifts at {hit.until.isoformat(timespec='seconds')}",
+            hit.seconds(window),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """One recipient of a send to several: its job, or why it was refused."""
@@ -162,6 +171,12 @@ class Outcome:
     refusal: str | None  # opted_out | blocked_destination (None: accepted)
     detail: str = ""
     cost: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    outcomes: list[Outcome]
+    replayed: bool = False  # the Idempotency-Key's first outcomes: nothing new was written
 
 
 def accept_many(
@@ -179,11 +194,20 @@ def accept_many(
     lane: Lane | None = None,
     send_at: float | None = None,
     valid_until: float | None = None,
-) -> list[Outcome]:
+    key_caps: Caps = NO_CAPS,
+    idempotency: Idempotency | None = None,
+) -> Batch:
     """A send to several recipients ``(to, country, blocked detail or None)``: one job each,
     except an opted-out number (not for a transactional key) or a blocked destination, which
-    get their refusal. Too little credit for all of them raises ``InsufficientCreditError``:
-    the caller's savepoint then drops every job of the request."""
+    get their refusal. Too little credit for all of them raises ``InsufficientCreditError``,
+    too many parts for the key's cap ``KeyCapError``: the caller's savepoint then drops every
+    job of the request. With an Idempotency-Key seen before for the same request: its first
+    outcomes again, nothing new written."""
+    now = time.time()
+    if idempotency is not None:
+        first = keys_seen.first_batch(db, key_id, idempotency, now)
+        if first is not None:
+            return Batch([_outcome_again(db, seen) for seen in first], replayed=True)
     outcomes = []
     for to, country, blocked in recipients:
         if blocked is not None:
@@ -207,9 +231,26 @@ def accept_many(
                 lane=lane,
                 send_at=send_at,
                 valid_until=valid_until,
+                key_caps=key_caps,
             )
         except BlockedDestinationError as exc:  # over a destination limit (nothing written)
             outcomes.append(Outcome(to, None, "blocked_destination", exc.detail))
             continue
         outcomes.append(Outcome(to, accepted.job, None, cost=accepted.cost))
-    return outcomes
+    if idempotency is not None:
+        kept = [
+            {"to": o.to, "job_id": o.job.job_id if o.job else None, "refusal": o.refusal,
+             "detail": o.detail}
+            for o in outcomes
+        ]  # fmt: skip
+        keys_seen.remember_batch(db, key_id, idempotency, kept, now)
+    return Batch(outcomes)
+
+
+def _outcome_again(db: sqlite_utils.Database, seen: dict[str, Any]) -> Outcome:
+    """A recipient's outcome as the first answer gave it; its job as it is now."""
+    if seen["job_id"] is None:
+        return Outcome(seen["to"], None, seen["refusal"], seen["detail"])
+    job = jobs.get_job(db, seen["job_id"])
+    assert job is not None  # retention keeps jobs at least a day, the key 24 h
+    return Outcome(seen["to"], job, None, cost=wallet.reserved_for(db, job))

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 256  # writes folded into one commit at most
 BUSY_TIMEOUT_MS = 5000  # another process (the CLI) holding the write lock briefly
+# While idle the store thread looks at ``PRAGMA data_version`` this often, so a change another
+# process commits (``modemd keys revoke``) reaches the caches within it; busy, at every batch.
+DATA_VERSION_POLL_S = 1.0
+# api_keys changed through this connection: the store's generation moves (see Store.generation).
+WATCHED = [("api_keys", op) for op in ("INSERT", "UPDATE", "DELETE")]
 
 _STOP = object()
 
@@ -100,6 +105,11 @@ class Store:
         self.on_commit: list[Callable[[], None]] = []  # run on the loop after each commit
         # Called on the store's thread with each commit's duration in seconds (metrics).
         self.on_commit_seconds: list[Callable[[float], None]] = []
+        # Moves (on the store's thread) when another process committed, or when a row of a
+        # WATCHED table changed here: a cache of such rows (store.keys.KeyCache) starts over.
+        self.generation = 0
+        self.watched = False  # True once changes are watched (SQLite only); else nothing caches
+        self._data_version = 0
 
     async def start(self) -> None:
         """Open the file (migrations included) on the store's thread."""
@@ -159,13 +169,19 @@ class Store:
             self._db = connect(self.path)
             if isinstance(self._db, PgDatabase):
                 self._db.host_id = self.host_id
+            self._watch(self._db.conn)
         except Exception as exc:
             ready.set_exception(StoreError(f"cannot open {redacted(self.path)}: {exc}"))
             return
         ready.set_result(None)
         try:
             while True:
-                item = self._queue.get()
+                try:
+                    item = self._queue.get(timeout=DATA_VERSION_POLL_S)
+                except queue.Empty:
+                    self._look_for_outside_changes()
+                    continue
+                self._look_for_outside_changes()  # before the batch: a read in it may be cached
                 if item is _STOP:
                     return
                 batch = [item]
@@ -185,6 +201,31 @@ class Store:
                 loop.call_soon_threadsafe(self._deliver, outcomes, committed)
         finally:
             self._db.conn.close()
+
+    def _watch(self, conn: Any) -> None:
+        """Temporary (this connection's own) triggers move the generation on WATCHED changes."""
+        if not isinstance(conn, sqlite3.Connection):
+            return
+        conn.create_function("modemd_changed", 0, self._changed)
+        for table, op in WATCHED:
+            conn.execute(
+                f"CREATE TEMP TRIGGER IF NOT EXISTS modemd_{table}_{op.lower()} AFTER {op} "
+                f"ON main.{table} BEGIN SELECT modemd_changed(); END"
+            )
+        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
+        self.watched = True
+
+    def _changed(self) -> None:
+        self.generation += 1
+
+    def _look_for_outside_changes(self) -> None:
+        assert self._db is not None
+        if not self.watched:
+            return
+        version = self._db.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._changed()
 
     def _deliver(self, outcomes: list[Any], committed: bool) -> None:
         """On the loop: resolve a whole batch at once (one wake-up), then the commit hooks."""

@@ -1,5 +1,6 @@
 """A send's two writes, each with the device's state in the same transaction: claiming a job
-makes its device busy; recording it sent makes the device ready. Two commits per send, not four.
+makes its device busy; recording it sent makes the device ready. Two commits per send, not four;
+while a backlog waits, one: the record of a send also claims the device's next job.
 """
 
 from __future__ import annotations
@@ -35,3 +36,18 @@ def record_sent(
     devices.set_device_state(db, job.device_id, DeviceState.READY, signal)
     devices.note_success(db, job.device_id)
     return sent
+
+
+def record_sent_and_claim(
+    db: sqlite_utils.Database,
+    job: Job,
+    parts: list[SentPart],
+    signal: int | None,
+    next_job_id: str,
+) -> tuple[Job, Job | None]:
+    """``record_sent``, then ``claim_for`` the device's next job in the same transaction: the
+    device goes from one send to the next on one commit. The next job is None when it was no
+    longer queued (the device is then ready)."""
+    sent = record_sent(db, job, parts, signal)
+    assert job.device_id is not None
+    return sent, claim_for(db, next_job_id, job.device_id, signal)

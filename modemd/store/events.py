@@ -16,6 +16,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import EventState, EventType, Job
+from modemd.store import keys
 from modemd.store.endpoints import (
     Endpoint,
     disable,
@@ -39,8 +40,10 @@ class OutboxEvent:
     endpoint: Endpoint
 
 
-def add_event(db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict[str, Any]) -> str:
-    """Write the event for ``job``'s new state; return its id."""
+def add_event(
+    db: sqlite_utils.Database, job: Job, type_: EventType, extra: dict[str, Any]
+) -> str | None:
+    """Write the event for ``job``'s new state; its id (None: the key does not take it)."""
     data = {
         "job_id": job.job_id,
         "pin": job.pin,
@@ -64,14 +67,18 @@ def add_device_event(
         [pin],
     ).fetchall()
     body = {"device_id": device_id, "pin": pin, **data}
-    return [add_subject_event(db, key_id, f"device:{device_id}", type_, body) for (key_id,) in keys]
+    ids = (add_subject_event(db, key_id, f"device:{device_id}", type_, body) for (key_id,) in keys)
+    return [event_id for event_id in ids if event_id is not None]
 
 
 def add_subject_event(
     db: sqlite_utils.Database, key_id: int, subject_id: str, type_: EventType, data: dict[str, Any]
-) -> str:
+) -> str | None:
     """Write an event about ``subject_id`` (a job, or a campaign: its events keep their order
-    like a job's); return its id."""
+    like a job's); return its id, or None when the key does not take events of that type."""
+    key = db.execute("SELECT ipn_url, events FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
+    if key is not None and type_.value not in keys.key_events(key[1]):
+        return None
     now = time.time()
     event_id = f"evt_{secrets.token_hex(12)}"
     body = {
@@ -80,9 +87,8 @@ def add_subject_event(
         "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
         "data": data,
     }
-    url = db.execute("SELECT ipn_url FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
     state = EventState.NO_ENDPOINT
-    if url and url[0]:
+    if key is not None and key[0]:
         endpoint = ensure_endpoint(db, key_id)  # its secret exists before the first post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
     db.table("events").insert(

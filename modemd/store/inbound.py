@@ -71,11 +71,31 @@ def store_inbound(
         ],
     )
     inbound_id = int(cursor.lastrowid or 0)
-    if reply is not None:
-        item = get_inbound(db, inbound_id)
-        assert item is not None
-        events.add_subject_event(db, reply[1], reply[0], EventType.SMS_RECEIVED, item)
+    item = get_inbound(db, inbound_id)
+    assert item is not None
+    # A reply goes to the key of the job it answers, anything else to every key of the pool;
+    # each only when it takes sms.received (--events).
+    key_ids = [reply[1]] if reply is not None else _pool_keys(db, pin)
+    for key_id in key_ids:
+        subject = reply[0] if reply is not None else f"inbound:{inbound_id}"
+        events.add_subject_event(db, key_id, subject, EventType.SMS_RECEIVED, item)
     return Stored(inbound_id, False, reply[0] if reply else None)
+
+
+def _pool_keys(db: sqlite_utils.Database, pin: str) -> list[int]:
+    rows = db.execute(
+        "SELECT key_id FROM api_keys WHERE pin = ? AND revoked_at IS NULL ORDER BY key_id", [pin]
+    )
+    return [int(key_id) for (key_id,) in rows]
+
+
+def phone_cursor(db: sqlite_utils.Database, device_id: str) -> float | None:
+    """The app's time of the newest SMS stored from the phone ``device_id`` (its inbox cursor)."""
+    row = db.execute(
+        "SELECT MAX(sent_at) FROM inbound WHERE device_id = ? AND natural_key LIKE 'app-%'",
+        [device_id],
+    ).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
 
 
 def as_item(row: dict[str, Any]) -> dict[str, Any]:

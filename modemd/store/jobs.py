@@ -213,10 +213,12 @@ def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job
     """Every part got its TP-MR: record them, event ``sms.sent``."""
     assert job.device_id is not None
     now = time.time()
+    # The SIM the device holds now: caps follow the SIM (store/pacing.py).
     db.conn.executemany(
         "INSERT INTO job_parts (job_id, part, device_id, mr, state, tp_status, sent_at, "
-        "report_at) VALUES (?, ?, ?, ?, 'sent', NULL, ?, NULL)",
-        [(job.job_id, p.part, job.device_id, p.mr, now) for p in parts],
+        "report_at, iccid) VALUES (?, ?, ?, ?, 'sent', NULL, ?, NULL, COALESCE((SELECT "
+        "iccid FROM devices WHERE device_id = ?), ''))",
+        [(job.job_id, p.part, job.device_id, p.mr, now, job.device_id) for p in parts],
     )
     sent = move_job(
         db,

@@ -9,19 +9,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 from typing import Any
 
 import sqlite_utils
 
-from modemd.model import ApiKey
+from modemd.model import DEFAULT_EVENTS, ApiKey
+from modemd.store.db import Store
 
 KEY_PREFIX = "mdk_"
 LOOKUP_CHARS = 12  # characters of the key kept in clear for lookup (prefix included)
 LISTED = (
     "key_id, prefix, pin, allow_ips, over_ip, ipn_url, label, cors_origins, default_country, "
-    "rate_limit, transactional, allow_premium, created_at, revoked_at, previous_until"
+    "rate_limit, transactional, allow_premium, events, created_at, revoked_at, previous_until"
 )
 
 
@@ -47,7 +49,13 @@ def _key(row: dict[str, Any]) -> ApiKey:
         rate_limit=row["rate_limit"],
         transactional=bool(row["transactional"]),
         allow_premium=bool(row["allow_premium"]),
+        events=key_events(row["events"]),
     )
+
+
+def key_events(stored: str | None) -> tuple[str, ...]:
+    """A key's IPN event types from its ``events`` column (NULL: the default set)."""
+    return DEFAULT_EVENTS if stored is None else tuple(json.loads(stored))
 
 
 def create_key(
@@ -63,6 +71,7 @@ def create_key(
     rate_limit: int | None = None,
     transactional: bool = False,
     allow_premium: bool = False,
+    events: list[str] | tuple[str, ...] | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key; return it and the secret, which is never stored nor shown again."""
     secret, stored = _new_secret()
@@ -79,6 +88,7 @@ def create_key(
             "rate_limit": rate_limit,
             "transactional": int(transactional),
             "allow_premium": int(allow_premium),
+            "events": json.dumps(list(events)) if events is not None else None,
             "created_at": time.time(),
             "revoked_at": None,
         }
@@ -89,8 +99,15 @@ def create_key(
 
 def find_key(db: sqlite_utils.Database, secret: str, now: float | None = None) -> ApiKey | None:
     """The live key ``secret`` is (its current secret, or the previous one in its grace)."""
+    return find_key_until(db, secret, now)[0]
+
+
+def find_key_until(
+    db: sqlite_utils.Database, secret: str, now: float | None = None
+) -> tuple[ApiKey | None, float]:
+    """``find_key`` and until when the secret stays valid if nothing changes (a grace's end)."""
     if not secret.startswith(KEY_PREFIX) or len(secret) <= LOOKUP_CHARS:
-        return None
+        return None, 0.0
     now = time.time() if now is None else now
     lookup, digest = secret[:LOOKUP_CHARS], _hash(secret)
     rows = db.query(
@@ -103,9 +120,48 @@ def find_key(db: sqlite_utils.Database, secret: str, now: float | None = None) -
         previous = row["previous_prefix"] == lookup and hmac.compare_digest(
             row["previous_hash"] or "", digest
         )
-        if current or previous:
-            return _key(row)
-    return None
+        if current:
+            return _key(row), math.inf
+        if previous:
+            return _key(row), row["previous_until"]
+    return None, 0.0
+
+
+CACHED_KEYS_MAX = 4096  # live secrets remembered at most (wrong ones never are); then start over
+
+
+class KeyCache:
+    """``find_key`` for the API without a trip to the store's thread for a secret seen before.
+
+    Only live keys are remembered, by the SHA-256 of their secret, and only until their grace
+    (if any) ends. Everything is forgotten when the store's generation moves: a change to
+    api_keys through the daemon (revoke, rotate, edit), at once; a commit by another process
+    (``modemd keys revoke``), within ``DATA_VERSION_POLL_S``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._generation = store.generation
+        self._entries: dict[str, tuple[ApiKey, float]] = {}
+
+    async def find(self, secret: str) -> ApiKey | None:
+        """The live key ``secret`` is, or None."""
+        if not self._store.watched:  # changes by others would go unseen: no caching
+            return await self._store.read(find_key, secret)
+        generation = self._store.generation
+        if generation != self._generation:
+            self._entries.clear()
+            self._generation = generation
+        digest = _hash(secret)
+        cached = self._entries.get(digest)
+        now = time.time()
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        key, until = await self._store.read(find_key_until, secret, now)
+        if key is not None and self._store.generation == generation:  # nothing moved meanwhile
+            if len(self._entries) >= CACHED_KEYS_MAX:
+                self._entries.clear()
+            self._entries[digest] = (key, until)
+        return key
 
 
 def get_key(db: sqlite_utils.Database, key_id: int) -> ApiKey | None:
@@ -131,6 +187,7 @@ def list_keys(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         row["over_ip"] = bool(row["over_ip"])
         row["transactional"] = bool(row["transactional"])
         row["allow_premium"] = bool(row["allow_premium"])
+        row["events"] = list(key_events(row["events"]))
     return rows
 
 

@@ -443,6 +443,42 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         11,
+        "each key chooses the IPN event types it receives",
+        """
+        -- a JSON list of event types, NULL: every type of before inbound SMS (all but
+        -- sms.received), so receivers written for them get nothing new unasked
+        ALTER TABLE api_keys ADD COLUMN events TEXT
+        """,
+    ),
+    (
+        12,
+        "caps follow the SIM: each sent part keeps the ICCID it went out on",
+        """
+        -- the SIM (ICCID) that sent the part, empty for a device without one (a phone)
+        ALTER TABLE job_parts ADD COLUMN iccid TEXT NOT NULL DEFAULT '';
+        UPDATE job_parts SET iccid = COALESCE(
+            (SELECT d.iccid FROM devices d WHERE d.device_id = job_parts.device_id), '');
+        CREATE INDEX job_parts_iccid_sent ON job_parts(iccid, sent_at);
+        CREATE INDEX jobs_pin_sent ON jobs(pin, sent_at)
+        """,
+    ),
+    (
+        13,
+        "idempotency keys of sends to several recipients",
+        """
+        CREATE TABLE idempotent_batches (
+            key_id INTEGER NOT NULL REFERENCES api_keys(key_id),
+            idempotency_key TEXT NOT NULL,   -- the client's Idempotency-Key, as sent
+            request_hash TEXT NOT NULL,      -- sha256 of the normalised request
+            outcomes TEXT NOT NULL,          -- JSON, per recipient: to, job_id, refusal, detail
+            created_at REAL NOT NULL,        -- a key is remembered 24 h
+            PRIMARY KEY (key_id, idempotency_key)
+        );
+        CREATE INDEX idempotent_batches_created ON idempotent_batches(created_at)
+        """,
+    ),
+    (
+        14,
         "hosts sharing one database: heartbeats, the host of each device, IPN leases",
         """
         CREATE TABLE hosts (

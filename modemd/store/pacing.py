@@ -1,16 +1,70 @@
-"""What pacing needs to know: how many SMS parts a device sent since a moment."""
+"""What caps need to know: SMS parts sent by a SIM or a pool, and accepted for a key, in the
+day and month of a window (``modemd.caps``). Reads only."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Any
 
 import sqlite_utils
 
+from modemd.caps import Usage, Window
+from modemd.model import NEVER_SENT_STATES
 
-def parts_sent_since(db: sqlite_utils.Database, device_id: str, since: datetime) -> int:
-    """SMS parts ``device_id`` submitted at or after ``since`` (each part is one SMS)."""
-    row = db.execute(
-        "SELECT COUNT(*) FROM job_parts WHERE device_id = ? AND sent_at >= ?",
-        [device_id, since.timestamp()],
-    ).fetchone()
-    return int(row[0])
+# Parts of the day and of the month in one pass over the month's rows (plain SQL).
+_TODAY_AND_MONTH = "COALESCE(SUM(CASE WHEN {t} >= ? THEN {n} ELSE 0 END), 0), COALESCE(SUM({n}), 0)"
+
+
+def _usage(db: sqlite_utils.Database, sql: str, params: list[Any]) -> Usage:
+    today, month = db.execute(sql, params).fetchone()
+    return Usage(int(today), int(month))
+
+
+def sim_usage(db: sqlite_utils.Database, iccid: str, device_id: str, window: Window) -> Usage:
+    """Parts the SIM ``iccid`` sent, in whichever device it was; a device without an ICCID
+    (a phone) counts its own parts."""
+    subject, value = ("iccid = ?", iccid) if iccid else ("iccid = '' AND device_id = ?", device_id)
+    return _usage(
+        db,
+        f"SELECT {_TODAY_AND_MONTH.format(t='sent_at', n=1)} FROM job_parts "
+        f"WHERE {subject} AND sent_at >= ?",
+        [window.day_start.timestamp(), value, window.month_start.timestamp()],
+    )
+
+
+def pool_usage(db: sqlite_utils.Database, pin: str, window: Window) -> Usage:
+    """Parts the devices of pool ``pin`` sent."""
+    return _usage(
+        db,
+        f"SELECT {_TODAY_AND_MONTH.format(t='sent_at', n='parts')} FROM jobs "
+        "WHERE pin = ? AND sent_at >= ?",
+        [window.day_start.timestamp(), pin, window.month_start.timestamp()],
+    )
+
+
+def key_usage(db: sqlite_utils.Database, key_id: int, window: Window) -> Usage:
+    """Parts accepted for API key ``key_id`` (jobs that ended never sent do not count)."""
+    never = sorted(s.value for s in NEVER_SENT_STATES)
+    marks = ", ".join("?" for _ in never)
+    return _usage(
+        db,
+        f"SELECT {_TODAY_AND_MONTH.format(t='created_at', n='parts')} FROM jobs "
+        f"WHERE key_id = ? AND created_at >= ? AND state NOT IN ({marks})",
+        [window.day_start.timestamp(), key_id, window.month_start.timestamp(), *never],
+    )
+
+
+def device_usage(
+    db: sqlite_utils.Database, devices: list[dict[str, Any]], window: Window
+) -> dict[str, dict[str, Usage]]:
+    """For each device row (``device_id``, ``iccid``, ``pin``): its SIM's and its pool's usage
+    (``{"sim": ..., "pool": ...}``), each pool counted once."""
+    pools: dict[str, Usage] = {}
+    found = {}
+    for d in devices:
+        if d["pin"] not in pools:
+            pools[d["pin"]] = pool_usage(db, d["pin"], window)
+        found[d["device_id"]] = {
+            "sim": sim_usage(db, d["iccid"] or "", d["device_id"], window),
+            "pool": pools[d["pin"]],
+        }
+    return found

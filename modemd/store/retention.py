@@ -7,11 +7,13 @@ ledger (money: its rows keep the job id), keys, prices, and every job that is no
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlite_utils
 
 from modemd.model import FINAL_JOB_STATES, JobState
+from modemd.store import idempotency
 
 # Final states, but never `unknown`: for those a person decides.
 PRUNED_STATES = tuple(sorted(state.value for state in FINAL_JOB_STATES - {JobState.UNKNOWN}))
@@ -35,6 +37,7 @@ def prune_jobs(db: sqlite_utils.Database, older_than: float, limit: int = DEFAUL
     ]
     if ids:
         _delete(db, ids)
+    idempotency.forget_stale(db, time.time())  # a batch's key: its own 24 h, not its jobs'
     return len(ids)
 
 

@@ -143,8 +143,8 @@ def snapshot(
         queued[pin] = queued.get(pin, 0) + n
     devices = list(
         db.query(
-            "SELECT device_id, pin, kind, state, port, signal, manufacturer, model, last_seen "
-            "FROM devices ORDER BY pin, device_id"
+            "SELECT device_id, pin, kind, state, port, signal, manufacturer, model, last_seen, "
+            "last_error AS device_error FROM devices ORDER BY pin, device_id"
         )
     )
     errors = _last_errors(db, day_start - LAST_ERROR_DAYS * 86400) if with_errors else {}

@@ -14,6 +14,7 @@ from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config, client_ip
 from modemd.api.keyspec import KeySettingsError, check_network, check_settings
 from modemd.cli import main
+from modemd.model import DEFAULT_EVENTS
 from modemd.store import keys
 
 PROXIES = tuple(ipaddress.ip_network(n) for n in ("127.0.0.1/32", "10.0.0.0/8"))
@@ -62,6 +63,9 @@ def test_allow_list_entries_are_canonical(entry: str, network: str) -> None:
         {"pin": "1", "rate_limit": True},
         {"pin": "1", "ipn_url": "ftp://x"},
         {"pin": "1", "over_ip": "yes"},
+        {"pin": "1", "events": ["sms.recieved"]},
+        {"pin": "1", "events": []},
+        {"pin": "1", "events": [1]},
     ],
 )
 def test_bad_key_settings(bad: dict) -> None:
@@ -145,6 +149,43 @@ async def test_admin_creates_and_lists_keys(api: Api) -> None:
         f"{api.url}/admin/v1/keys", json={"pin": "1", "rate_limit": -1}, headers=ADMIN
     ) as r:
         assert r.status == 400 and "rate_limit" in (await r.json())["message"]
+
+
+async def test_keys_choose_their_ipn_events_default_as_before_inbound(api: Api) -> None:
+    wanted = {"pin": "5000", "over_ip": True, "events": ["sms.received", "sms.delivered"]}
+    async with api.session.post(f"{api.url}/admin/v1/keys", json=wanted, headers=ADMIN) as r:
+        made = await r.json()
+    assert r.status == 201
+    _, listed = await api.get("/admin/v1/keys", headers=ADMIN)
+    events = {k["key_id"]: k["events"] for k in listed["keys"]}
+    assert events[made["key_id"]] == ["sms.received", "sms.delivered"]
+    assert events[api.key_ids["any"]] == list(DEFAULT_EVENTS)  # made without events
+    assert "sms.received" not in DEFAULT_EVENTS and "sms.unknown" in DEFAULT_EVENTS
+    both = check_settings({"pin": "1", "events": ["default,sms.received"]}).events
+    assert both == (*DEFAULT_EVENTS, "sms.received")
+    before = await api.dump()
+    bad = {"pin": "5000", "events": ["sms.delivered", "sms.recieved"]}
+    async with api.session.post(f"{api.url}/admin/v1/keys", json=bad, headers=ADMIN) as r:
+        body = await r.json()
+    assert r.status == 400 and body["response"] == "400" and "'sms.recieved'" in body["message"]
+    assert await api.dump() == before
+
+
+EVENTS = ("--events", "sms.sent,sms.received", "--events", "device.failed")
+
+
+def test_cli_keys_create_with_events(tmp_path: Path) -> None:
+    db = str(tmp_path / "k.db")
+    runner = CliRunner()
+    made = runner.invoke(
+        main,
+        ["keys", "create", "--pin", "7", "--over-ip", "--db", db, *EVENTS],
+    )
+    assert made.exit_code == 0, made.output
+    listed = runner.invoke(main, ["keys", "list", "--db", db])
+    assert "sms.received" in listed.output
+    bad = runner.invoke(main, ["keys", "create", "--pin", "7", "--events", "nope", "--db", db])
+    assert bad.exit_code == 2 and "--events" in bad.output and "'nope'" in bad.output
 
 
 async def test_admin_refuses_relayed_callers_and_wrong_tokens(make_api: MakeApi) -> None:

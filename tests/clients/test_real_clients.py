@@ -28,6 +28,14 @@ class Emulator:
     port: str
     imei: str
     record: Path
+    proc: subprocess.Popen[str]
+
+    def network(self, command: str) -> str:
+        """A command to the emulated network on the emulator's stdin; its one-line answer."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
 
     def accepted(self) -> list[tuple[str, str]]:
         return [(m.to, m.text) for m in SendRecorder.read(self.record)]
@@ -39,6 +47,7 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
     record = tmp_path / "network.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "modemd", "emulate", "--count", "1", "--record", str(record)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -46,7 +55,7 @@ def emulator(tmp_path: Path) -> Iterator[Emulator]:
     try:
         assert proc.stdout is not None
         _name, port, imei = proc.stdout.readline().split()  # "emu0 /dev/pts/N IMEI"
-        yield Emulator(port, imei, record)
+        yield Emulator(port, imei, record, proc)
     finally:
         proc.terminate()
         proc.wait(START_TIMEOUT_S)
@@ -131,3 +140,21 @@ def test_python_gsmmodem_connects_names_the_network_and_sends(emulator: Emulator
     finally:
         modem.close()
     assert emulator.accepted() == [("+393331234567", "hello from gsmmodem")]
+
+
+def test_python_gsmmodem_receives_an_sms_from_the_emulated_network(emulator: Emulator) -> None:
+    received: list[tuple[str, str]] = []
+    modem = GsmModem(
+        emulator.port,
+        115200,
+        smsReceivedCallbackFunc=lambda sms: received.append((sms.number, sms.text)),
+    )
+    modem.connect()
+    try:
+        answer = emulator.network("sms emu0 +393331234567 ciao from the network")
+        assert answer == "sms to emu0: 1 part(s) from +393331234567"
+        wait_for(lambda: bool(received), "GsmModem's smsReceivedCallbackFunc")  # +CMTI, AT+CMGR
+        assert received == [("+393331234567", "ciao from the network")]
+        assert emulator.network("sms emu9 +1 x") == "no emulated modem emu9"
+    finally:
+        modem.close()

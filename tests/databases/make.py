@@ -34,6 +34,7 @@ KEY = {
     "cors_origins": "[]",
     "default_country": "IT",
     "rate_limit": None,
+    "events": None,  # v11: the default set
 }
 
 

@@ -23,7 +23,8 @@ READY_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 60.0
 
 
-def create_key(db: Path | str, ipn_url: str, pin: str = "4711") -> str:
+def create_key(db: Path | str, ipn_url: str, pin: str = "4711", events: str | None = None) -> str:
+    """A new key of ``pin`` posting to ``ipn_url`` (``events``: its --events, else the default)."""
     out = subprocess.run(
         [
             *MODEMD,
@@ -37,6 +38,7 @@ def create_key(db: Path | str, ipn_url: str, pin: str = "4711") -> str:
             ipn_url,
             "--db",
             str(db),
+            *(["--events", events] if events else []),
         ],
         check=True,
         capture_output=True,

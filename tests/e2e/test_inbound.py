@@ -5,10 +5,13 @@ inbox API lists every message once with its exact text."""
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from modemd.emulators.handsets import Handsets
 
 from .daemon import create_key, ipn_listener, running_daemon, send_batch
 
@@ -25,7 +28,8 @@ async def test_texts_to_the_simulated_bank_arrive_once_each(tmp_path: Path) -> N
     db = tmp_path / "modemd.db"
     numbers = [f"+3933355{n:05d}" for n in range(len(TEXTS))]
     async with ipn_listener() as (ipns, ipn_url):
-        key = await asyncio.to_thread(create_key, db, ipn_url)
+        events = "sms.sent,sms.delivered,sms.received"
+        key = await asyncio.to_thread(create_key, db, ipn_url, events=events)
         args = ["--simulate", "2", "--pin", "4711", "--db", str(db)]
         async with running_daemon(*args) as port, aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{port}"
@@ -75,3 +79,28 @@ async def _get(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -
     async with http.get(url, headers=headers) as r:
         assert r.status == 200, await r.text()
         return await r.json()
+
+
+async def test_simulated_handsets_answer_so_the_two_way_loop_shows(tmp_path: Path) -> None:
+    db = tmp_path / "modemd.db"
+    numbers = ["+393335550001", "+393335550002"]
+    async with ipn_listener() as (ipns, ipn_url):
+        key = await asyncio.to_thread(create_key, db, ipn_url, events="sms.sent,sms.received")
+        args = ["--simulate", "2", "--pin", "4711", "--simulate-replies", "Sì, grazie!"]
+        async with running_daemon(*args, "--db", str(db)) as port:
+            jobs = await send_batch(port, key, numbers)
+            await ipns.wait(2 * len(numbers), WAIT_S)  # sent, then each handset's answer
+            await asyncio.sleep(0.5)
+        received = [e["data"] for e in ipns.received if e["type"] == "sms.received"]
+        assert sorted(r["from"] for r in received) == numbers
+        assert {r["text"] for r in received} == {"Sì, grazie!"}
+        assert {r["reply_to_job_id"] for r in received} == {j["job_id"] for j in jobs}
+
+
+def test_handsets_answer_once_a_minute_at_most() -> None:
+    handsets = Handsets("ok", random.Random(1), delay_s=(1.0, 2.0), cooldown_s=60.0)
+    text, delay = handsets.reply("+393330000001", now=100.0) or ("", 0.0)
+    assert text == "ok" and 1.0 <= delay <= 2.0
+    assert handsets.reply("+393330000001", now=159.0) is None  # an auto-reply answered again
+    assert handsets.reply("+393330000002", now=159.0) is not None  # another number
+    assert handsets.reply("+393330000001", now=160.0) is not None

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.daemon import MODEMD, create_key, ipn_listener, running_daemon
 from modemd.api.app import create_app
@@ -16,7 +17,10 @@ from modemd.runtime.bank import Bank
 from modemd.store.db import Store
 
 IPN_TIMEOUT_S = 60.0
-FAST_RECOVERY = """
+METRICS_TOKEN = "metrics-token-for-the-simulator-test"
+FAST_RECOVERY = f"""
+[server]
+metrics_token = "{METRICS_TOKEN}"
 [recovery]
 probe_interval_s = 0.5
 step_pause_s = 0.05
@@ -43,6 +47,22 @@ async def devices(port: int, key: str) -> list[dict[str, Any]]:
         session.get(f"http://127.0.0.1:{port}/api/v1/devices", params={"apikey": key}) as answer,
     ):
         return list((await answer.json())["devices"])
+
+
+async def failed_gauge(port: int) -> dict[tuple[str, str], float]:
+    """``modemd_device_failed`` by (device_id, pin), scraped from /metrics."""
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics", headers=headers) as answer,
+    ):
+        text = await answer.text()
+    return {
+        (s.labels["device_id"], s.labels["pin"]): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "modemd_device_failed"
+    }
 
 
 async def test_a_fault_over_http_is_healed_by_the_ladder_and_told_by_ipn(tmp_path: Path) -> None:
@@ -82,6 +102,8 @@ async def test_a_fault_over_http_is_healed_by_the_ladder_and_told_by_ipn(tmp_pat
                     device_id
                 ] != "failed":
                     await asyncio.sleep(0.05)
+            failed = await failed_gauge(port)  # a metric besides the IPN
+            assert failed[(device_id, "4711")] == 1 and sorted(failed.values()) == [0, 1]
 
 
 async def test_without_simulate_there_is_no_simulator_route(store: Store) -> None:

@@ -85,7 +85,8 @@ async def test_idle_modem_that_stops_answering_backs_off_and_recovers(one: One) 
 async def test_daily_cap_stops_the_device_taking_jobs(one: One) -> None:
     ids = [await one.submit(n) for n in range(3)]
     await until(lambda: one.worker.state is DeviceState.BACKING_OFF)
-    assert one.worker.life.reason == "daily cap of 2 SMS reached"
+    iccid = one.modem.profile.iccid
+    assert one.worker.life.reason == f"SIM {iccid} daily cap of 2 SMS reached"
     states = [(await one.store.read(jobs.get_job, i)).state for i in ids]
     assert states.count(JobState.QUEUED) == 1 and len(one.worker.pool) == 1
 

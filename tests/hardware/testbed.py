@@ -73,6 +73,15 @@ class Testbed:
     async def remove(self, syspath: str, *, hangup: bool = True) -> None:
         await asyncio.to_thread(self._call, op="remove", syspath=syspath, hangup=hangup)
 
+    async def watch_reset(self, devnode: str) -> None:
+        """USBDEVFS_RESET on ``devnode`` (a /dev/bus/usb node) succeeds and is counted."""
+        await asyncio.to_thread(self._call, op="watch_reset", devnode=devnode)
+
+    async def resets(self, devnode: str) -> int:
+        """How many USBDEVFS_RESET ioctls ``devnode`` received."""
+        answer = await asyncio.to_thread(self._call, op="resets", devnode=devnode)
+        return int(answer["resets"])  # type: ignore[call-overload]
+
     async def uevent(self, syspath: str, action: str) -> None:
         await asyncio.to_thread(self._call, op="uevent", syspath=syspath, action=action)
 
@@ -107,10 +116,15 @@ class FakeUsbModem:
     ttys: list[TtySpec]
     vendor: str = "2c7c"
     product: str = "0125"
+    devnum: int | None = None  # with one, the usb_device has its /dev/bus/usb/001/<devnum> node
 
     @property
     def syspath(self) -> str:
         return f"/sys{USB_ROOT}/1-{self.usb_port}"
+
+    @property
+    def usb_node(self) -> str | None:
+        return None if self.devnum is None else f"/dev/bus/usb/001/{self.devnum:03d}"
 
     @property
     def id_path(self) -> str:
@@ -119,13 +133,28 @@ class FakeUsbModem:
     def tty_syspath(self, tty: TtySpec) -> str:
         return f"{self.syspath}/1-{self.usb_port}:1.{tty.interface}/{tty.name}/tty/{tty.name}"
 
+    def _dev_attr(self, tty: TtySpec) -> str:
+        """``A: dev=188:<n>`` (ttyUSB's major) when the modem has a USB node: then a stat of
+        the tty gives its device number, from which udev finds the device (and its parents)."""
+        if self.devnum is None or not tty.name.startswith("ttyUSB"):
+            return ""
+        minor = int(tty.name[6:])
+        return f"E: MAJOR=188\nE: MINOR={minor}\nA: dev=188:{minor}\n"
+
     def text(self) -> str:
         """The umockdev description of the device and all its ports."""
         id_serial = f"Quectel_EC25_{self.serial}"
+        node = ""
+        if self.usb_node is not None:  # as the kernel names it: bus 1, the device's number
+            node = (
+                f"N: {self.usb_node[5:]}\nE: DEVNAME={self.usb_node}\nE: BUSNUM=001\n"
+                f"E: DEVNUM={self.devnum:03d}\nA: busnum=1\nA: devnum={self.devnum}\n"
+                f"E: MAJOR=189\nE: MINOR={self.devnum - 1}\nA: dev=189:{self.devnum - 1}\n"
+            )
         blocks = [
             f"P: {USB_ROOT}/1-{self.usb_port}\nE: SUBSYSTEM=usb\nE: DEVTYPE=usb_device\n"
             f"E: ID_SERIAL={id_serial}\nA: serial={self.serial}\nA: idVendor={self.vendor}\n"
-            f"A: idProduct={self.product}\n"
+            f"A: idProduct={self.product}\n{node}"
         ]
         for tty in self.ttys:
             iface = f"1-{self.usb_port}:1.{tty.interface}"
@@ -145,7 +174,9 @@ class FakeUsbModem:
                 **tty.properties,
             }
             lines = "".join(f"E: {k}={v}\n" for k, v in props.items())
-            blocks.append(f"P: {self.tty_syspath(tty)[4:]}\nN: {tty.name}\n{lines}")
+            blocks.append(
+                f"P: {self.tty_syspath(tty)[4:]}\nN: {tty.name}\n{lines}{self._dev_attr(tty)}"
+            )
         return "\n".join(blocks)
 
 

@@ -14,6 +14,10 @@ the testbed's devices as real (pyudev included) and gets their uevents. Requests
         of its nodes and its children's hung up (unless "hangup" is false), then "remove"
         uevents, deepest first (as on an unplug)
     {"op": "uevent", "syspath": "...", "action": "add"}  -> {"ok": true}
+    {"op": "watch_reset", "devnode": "/dev/bus/usb/001/004"}  -> {"ok": true}: from now on the
+        USBDEVFS_RESET ioctl on that node succeeds and is counted (umockdev forwards ioctls on
+        a node to a handler attached to it; any other ioctl there fails as unhandled)
+    {"op": "resets", "devnode": "..."}  -> {"ok": true, "resets": <count>}
 
 It stops when stdin closes. Not a modemd module: it runs outside the project's venv.
 """
@@ -27,7 +31,28 @@ import threading
 import gi
 
 gi.require_version("UMockdev", "1.0")
-from gi.repository import UMockdev  # noqa: E402
+from gi.repository import GLib, UMockdev  # noqa: E402
+
+USBDEVFS_RESET = 0x5514  # _IO('U', 20), <linux/usbdevice_fs.h>
+RESETS = {}  # devnode -> USBDEVFS_RESET ioctls received
+HANDLERS = []  # kept alive while attached
+
+
+def watch_reset(testbed, devnode):
+    """Answer USBDEVFS_RESET on ``devnode`` as the kernel would (0), counting each."""
+    RESETS.setdefault(devnode, 0)
+
+    def handle(_handler, client):
+        if client.get_request() != USBDEVFS_RESET:
+            return False
+        RESETS[devnode] += 1
+        client.complete(0, 0)
+        return True
+
+    handler = UMockdev.IoctlBase()
+    handler.connect("handle-ioctl", handle)
+    testbed.attach_ioctl(devnode, handler)
+    HANDLERS.append(handler)
 
 
 def devices_under(testbed, syspath):
@@ -46,6 +71,26 @@ def devices_under(testbed, syspath):
                     node = name if name.startswith("/dev/") else "/dev/" + name
         found.append((path[len(root) :], node))
     return sorted(found, key=lambda item: -item[0].count("/"))
+
+
+def forget_nodes(testbed, nodes):
+    """Drop what umockdev 0.17 leaves of removed tty nodes: the node's link to its pty and the
+    pty's map entry. Else the next device given the freed pty number cannot be added (a modem
+    replugged after a USB reset)."""
+    dev = testbed.get_root_dir() + "/dev"
+    for node in nodes:
+        path = testbed.get_root_dir() + node
+        if not os.path.islink(path):
+            continue
+        target = os.readlink(path)
+        os.unlink(path)
+        if target.startswith("/dev/pts/"):
+            mapped = os.path.join(dev, ".ptymap", target.replace("/", "_"))
+            if os.path.lexists(mapped):
+                os.unlink(mapped)
+        name = os.path.join(dev, ".node", node[len("/dev/") :].replace("/", "_"))
+        if os.path.lexists(name):
+            os.unlink(name)
 
 
 def serve(testbed, conn, devnull):
@@ -67,6 +112,13 @@ def serve(testbed, conn, devnull):
                 for path, _node in devices:  # umockdev < 0.18.4 sends no "remove" itself
                     testbed.uevent(path, "remove")
                 testbed.remove_device(request["syspath"])
+                forget_nodes(testbed, [node for _, node in devices if node])
+            elif op == "watch_reset":
+                watch_reset(testbed, request["devnode"])
+            elif op == "resets":
+                count = RESETS.get(request["devnode"], 0)
+                conn.sendall(json.dumps({"ok": True, "resets": count}).encode() + b"\n")
+                continue
             elif op == "fd":
                 fd = testbed.get_dev_fd(request["devnode"])
                 reply = json.dumps({"ok": fd >= 0}).encode() + b"\n"
@@ -97,6 +149,8 @@ def main():
             threading.Thread(target=serve, args=(testbed, conn, devnull), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
+    # Ioctl handlers are served from GLib's default main context.
+    threading.Thread(target=GLib.MainLoop().run, daemon=True).start()
     sys.stdin.read()  # until the test closes our stdin
     listener.close()
 

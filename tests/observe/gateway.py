@@ -7,6 +7,7 @@ all say failed (TP-Status 0x45), so a test knows exactly what each send ends as.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -24,7 +25,7 @@ from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import JobState
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
-from modemd.store import jobs, keys
+from modemd.store import keys
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
 
@@ -77,16 +78,29 @@ class Gateway:
 
     async def settled(self, job_ids: list[str], states: set[JobState]) -> None:
         """Wait until every job is in one of ``states``."""
+        wanted = {state.value for state in states}
+
+        def settled_count(db: Any) -> int:
+            marks = ",".join("?" * len(wanted))
+            return int(
+                db.execute(
+                    f"SELECT count(*) FROM jobs WHERE state IN ({marks}) AND job_id IN "
+                    "(SELECT value FROM json_each(?))",
+                    [*wanted, json.dumps(job_ids)],
+                ).fetchone()[0]
+            )
+
         async with asyncio.timeout(SETTLE_TIMEOUT_S):
-            while True:
-                found = [await self.store.read(jobs.get_job, j) for j in job_ids]
-                if all(j is not None and j.state in states for j in found):
-                    return
+            while await self.store.read(settled_count) < len(job_ids):
                 await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
-async def running_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+async def running_gateway(
+    tmp_path: Path, send_latency_s: tuple[float, float] | None = None
+) -> AsyncIterator[Gateway]:
+    """``send_latency_s``: the emulated radio's time per send (its profile's when None)."""
+    fast = {} if send_latency_s is None else {"send_latency_s": send_latency_s}
     async with AsyncExitStack() as stack:
         store = Store(tmp_path / "modemd.db")
         await store.start()
@@ -105,8 +119,8 @@ async def running_gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
                 label=f"pool {pin}",
             )
             made[pin], ids[pin] = secret, key.key_id
-        delivering = EmulatedBank.create(2, seed=17)
-        failing = EmulatedBank.create(1, seed=18, profile_overrides={"tp_status": 0x45})
+        delivering = EmulatedBank.create(2, seed=17, profile_overrides=fast)
+        failing = EmulatedBank.create(1, seed=18, profile_overrides={**fast, "tp_status": 0x45})
         for emulated in (delivering, failing):
             await emulated.start()
             stack.push_async_callback(emulated.close)

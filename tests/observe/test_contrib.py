@@ -38,6 +38,7 @@ def test_promtool_checks_and_unit_tests_the_rules() -> None:
     alerts = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]}
     assert {
         "ModemdDeviceDown",
+        "ModemdDeviceFailed",
         "ModemdQueueGrowing",
         "ModemdIpnDeadLetters",
         "ModemdDeliveryRatioFalling",

@@ -15,7 +15,8 @@ from modemd.model import JobState
 
 from .gateway import ADMIN_TOKEN, DELIVERING, FAILING, METRICS_TOKEN, Gateway, running_gateway
 
-BATCH = {DELIVERING: 16, FAILING: 4}
+BATCH = {DELIVERING: 160, FAILING: 40}  # 200 jobs, as issue 17 asks
+FAST_RADIO_S = (0.001, 0.005)  # per send: 200 jobs through 3 modems in seconds
 FLIP_TIMEOUT_S = 30.0
 
 
@@ -49,17 +50,18 @@ async def ipn_quiet(gw: Gateway) -> None:
 
 
 async def test_counters_match_the_database_after_a_batch(tmp_path: Path) -> None:
-    async with running_gateway(tmp_path) as gw:
+    async with running_gateway(tmp_path, FAST_RADIO_S) as gw:
         before = await scrape(gw)
         assert labelled(before, "modemd_jobs_accepted_total") == {
             (("pin", DELIVERING),): 0,
             (("pin", FAILING),): 0,
         }
-        job_ids = [
-            await gw.send(pin, f"+3933300{pin}{n:02d}")
+        sends = [
+            gw.send(pin, f"+393330{pin}{n:03d}")
             for pin, n_jobs in BATCH.items()
             for n in range(n_jobs)
         ]
+        job_ids = list(await asyncio.gather(*sends))
         await gw.settled(job_ids, {JobState.DELIVERED, JobState.FAILED})
         await ipn_quiet(gw)
         samples = await scrape(gw)
@@ -76,7 +78,7 @@ async def test_counters_match_the_database_after_a_batch(tmp_path: Path) -> None
         parts = dict(await rows("SELECT device_id, COUNT(*) FROM job_parts GROUP BY device_id"))
 
     assert by_pin == BATCH
-    assert by_state == {(DELIVERING, "delivered"): 16, (FAILING, "failed"): 4}
+    assert by_state == {(DELIVERING, "delivered"): 160, (FAILING, "failed"): 40}
     accepted = labelled(samples, "modemd_jobs_accepted_total")
     assert {dict(k)["pin"]: v for k, v in accepted.items()} == by_pin
     finished = labelled(samples, "modemd_jobs_finished_total")

@@ -1,11 +1,14 @@
 """Console sign-in: the admin token or the console password (``modemd console passwd``) buys an
 in-memory session behind an HttpOnly, SameSite=Strict cookie; every form carries the session's
-CSRF token (the login form a cookie-bound one). Never an address or a header grants access."""
+CSRF token (the login form a cookie-bound one). Never an address or a header grants access.
+Wrong tokens count against the caller's address in the API's failed-auth limiter (one budget
+for guessing keys and guessing the console's token); each sign-in is in the audit log."""
 
 from __future__ import annotations
 
 import hmac
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from modemd.api.auth import CONFIG, STORE, caller_ip
+from modemd.store import audit
 from modemd.store import console as console_rows
 
 __all__ = [
@@ -124,11 +128,14 @@ def login_page(render: Render) -> Handler:
     return page
 
 
-async def _accepts(request: web.Request, given: str) -> bool:
+async def _accepts(request: web.Request, given: str) -> str | None:
+    """Who ``given`` signs in as (the audit log's actor), or None."""
     token = request.app[CONFIG].admin_token
     if token and hmac.compare_digest(given.encode(), token.encode()):
-        return True
-    return await request.app[STORE].read(console_rows.check_password, given)
+        return "admin token"
+    if await request.app[STORE].read(console_rows.check_password, given):
+        return "console password"
+    return None
 
 
 def login(render: Render) -> Handler:
@@ -137,14 +144,33 @@ def login(render: Render) -> Handler:
         expected = request.cookies.get(LOGIN_COOKIE, "")
         if not expected or not hmac.compare_digest(str(form.get("csrf", "")), expected):
             return web.Response(status=403, text="stale login form; reload the page")
+        address = caller_ip(request)
+        limiter = request.app[CONFIG].failed_auth
+        wait = limiter.wait_s(address)
+        if wait > 0:  # checked before the token: a guess while throttled is not even tried
+            log.warning("console sign-in from %s throttled (%.0f s)", address, wait)
+            response = render(
+                request,
+                "login.html",
+                status=429,
+                login_csrf=expected,
+                error=f"too many wrong tokens from your address; try again in {math.ceil(wait)} s",
+            )
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
         given = str(form.get("token", ""))
-        if not given or not await _accepts(request, given):
-            log.warning("console sign-in from %s refused", caller_ip(request))
+        actor = await _accepts(request, given) if given else None
+        if actor is None:
+            limiter.failed(address)
+            log.warning("console sign-in from %s refused", address)
             return render(
                 request, "login.html", status=401, login_csrf=expected, error="not accepted"
             )
+        await request.app[STORE].write(
+            audit.record, actor, "console.login", "console", f"from {address}"
+        )
         token, _ = request.app[SESSIONS].new()
-        log.info("console: signed in from %s", caller_ip(request))
+        log.info("console: signed in from %s with the %s", address, actor)
         response = redirect("/console/")
         _cookie(response, request, SESSION_COOKIE, token)
         response.del_cookie(LOGIN_COOKIE, path="/console")

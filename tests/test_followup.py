@@ -1,0 +1,88 @@
+"""While a backlog waits, the write that records a send also claims the device's next job:
+one commit between two sends instead of two (real store, real driver on an emulated modem)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from test_runtime import FAST, wait_state
+
+from modemd.drivers import registry
+from modemd.emulators.modem_bank import EmulatedBank
+from modemd.model import Job, JobState, SentPart
+from modemd.runtime import followup
+from modemd.runtime.bank import Bank
+from modemd.runtime.pool import PoolQueue
+from modemd.store import dispatch, jobs, keys
+from modemd.store.db import Store
+
+JOBS = 6
+REPORT_LATER_S = 600.0  # no status report (and its commit) arrives during the test
+
+
+async def _jobs(store: Store, count: int) -> list[Job]:
+    key, _ = await store.write(
+        keys.create_key, pin="4711", allow_ips=[], over_ip=True, ipn_url=None
+    )
+    return [
+        await store.write(
+            jobs.insert_job, key_id=key.key_id, pin="4711", to="+31612345678",
+            message=f"job {n}", parts=1, encoding="gsm7",
+        )
+        for n in range(count)
+    ]  # fmt: skip
+
+
+async def _state(store: Store, job: Job) -> JobState:
+    found = await store.read(jobs.get_job, job.job_id)
+    assert found is not None
+    return found.state
+
+
+async def test_a_backlog_goes_out_on_one_commit_per_send(store: Store) -> None:
+    emulators = EmulatedBank.create(
+        1,
+        seed=5,
+        profile_overrides={"send_latency_s": (0.0, 0.0), "report_delay_s": REPORT_LATER_S},
+    )
+    await emulators.start()
+    bank = Bank(store)
+    await bank.start()
+    try:
+        modem = emulators.modems[0]
+        spec = registry.SerialModem(modem.port, "4711", timeouts=FAST)
+        assert await bank.attach(registry.factory(spec))
+        queued = await _jobs(store, JOBS)
+        commits: list[float] = []
+        store.on_commit_seconds.append(commits.append)
+        for job in queued:
+            bank.submit(job)
+        for job in queued:
+            await wait_state(store, job.job_id, JobState.SENT)
+        # claim 1, then each record with the next claim, then the last record: JOBS + 1
+        # (two per send without the follow-up: 2 * JOBS)
+        assert len(commits) <= JOBS + 2, len(commits)
+        assert [m.text for m in modem.accepted] == [f"job {n}" for n in range(JOBS)]
+    finally:
+        await bank.close()
+        await emulators.close()
+
+
+async def test_a_shutdown_during_the_record_puts_the_claimed_next_job_back(store: Store) -> None:
+    first, second = await _jobs(store, 2)
+    sending = await store.write(dispatch.claim_for, first.job_id, "dev1", None)
+    assert sending is not None
+    pool = PoolQueue("4711")
+    recording = asyncio.create_task(
+        followup.record_and_claim(store, pool, sending, [SentPart(part=1, mr=7)], None, second)
+    )
+    await asyncio.sleep(0)  # the write is queued; the shutdown comes before it commits
+    recording.cancel()
+    try:
+        await recording
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the cancellation was swallowed")
+    assert await _state(store, first) is JobState.SENT
+    assert await _state(store, second) is JobState.QUEUED  # nothing was sent: back in line
