@@ -1,9 +1,10 @@
 """Every section and key of the config file, declared once: kind, default, help, example.
 
-Adding a key is one line in ``SCHEMA``; it is then validated (unknown keys and sections are
-errors with file, line and "did you mean"), documented (``reference_markdown`` is the README's
-"Configuration reference", a test keeps them equal), in the commented template the installer
-writes (``template``), and readable as ``settings.option("section.key")``."""
+Adding a key is one line in ``SCHEMA`` (a pool's: in ``config_pools.POOLS``); it is then
+validated (unknown keys and sections are errors with file, line and "did you mean"), documented
+(``reference_markdown`` is the README's "Configuration reference", a test keeps them equal), in
+the commented template the installer writes (``template``), and readable as
+``settings.option("section.key")``."""
 
 from __future__ import annotations
 
@@ -13,23 +14,18 @@ from modemd.config_kinds import (
     ADDRESSES,
     BOOL,
     COUNT,
-    COUNTRY,
-    HOURS,
     LABEL,
     LISTEN_PORT,
     LOG_FORMAT,
-    NUMBERS,
     POSITIVE,
     SECONDS,
     STR,
     TCP_PORT,
-    TIMEZONE,
-    WORDS,
     Key,
     Mapping,
     Section,
 )
-from modemd.conversations.words import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP
+from modemd.config_pools import POOLS
 
 DEFAULT_DB = "modemd.db"
 DEFAULT_HOST = "127.0.0.1"
@@ -345,81 +341,6 @@ SCHEMA = Section(
                 ),
             ),
         ),
-        Section(
-            "pools",
-            "one pool (pin): its country, and how it answers inbound SMS",
-            (
-                Key("country", COUNTRY, None, "country of national numbers texting in", '"IT"'),
-                Key("daily_cap", COUNT, None, "SMS parts per day, all devices of the pool", "2000"),
-                Key("monthly_cap", COUNT, None, "SMS parts per month, the whole pool", "40000"),
-                Key(
-                    "key_daily_cap",
-                    COUNT,
-                    None,
-                    "SMS parts each API key of the pool may have accepted per day (more: code 9)",
-                    "500",
-                ),
-                Key(
-                    "key_monthly_cap",
-                    COUNT,
-                    None,
-                    "SMS parts each API key of the pool may have accepted per month",
-                    "10000",
-                ),
-                Key(
-                    "timezone",
-                    TIMEZONE,
-                    "UTC",
-                    "the pool's local time (quiet hours)",
-                    '"Europe/Rome"',
-                ),
-                Key(
-                    "quiet_hours",
-                    HOURS,
-                    None,
-                    "no automatic reply and no campaign (bulk-lane) job in these hours (they "
-                    "wait); STOP/START/HELP/JOIN replies and high-lane sends exempt",
-                    '"21:00-08:00"',
-                ),
-                Key(
-                    "help_text",
-                    STR,
-                    DEFAULT_HELP,
-                    "the answer to HELP and INFO",
-                    '"Info: shop.example/sms. STOP per non ricevere altri messaggi."',
-                ),
-                Key(
-                    "stop_reply",
-                    STR,
-                    DEFAULT_STOP,
-                    "the answer to STOP and its synonyms",
-                    '"Non riceverai altri messaggi. START per riattivarli."',
-                ),
-                Key(
-                    "start_reply",
-                    STR,
-                    DEFAULT_START,
-                    "the answer to START, UNSTOP",
-                    '"Riceverai di nuovo i nostri messaggi. STOP per smettere."',
-                ),
-                Key(
-                    "stop_words",
-                    WORDS,
-                    (),
-                    "more opt-out words (any language)",
-                    '["ANNULLA", "BAJA"]',
-                ),
-                Key("start_words", WORDS, (), "more opt-in words", '["ALTA"]'),
-                Key("help_words", WORDS, (), "more help words", '["AIUTO", "AYUDA"]'),
-                Key(
-                    "own_numbers",
-                    NUMBERS,
-                    (),
-                    "this pool's SIM numbers: never answered automatically (no loops)",
-                    '["+393330000001"]',
-                ),
-            ),
-            each="<pin>",
-        ),
+        POOLS,
     ),
 )

@@ -67,3 +67,22 @@ async def test_phase_2_firmware_routes_without_acknowledgement() -> None:
             assert committer.messages == [(committer.messages[0][0], 0)]  # taken on arrival
             assert committer.texts == {"+393331234567": "no ack needed"}
             assert b"AT+CNMA" not in wire
+
+
+async def test_routed_reports_are_acknowledged_too_and_routing_stays_on() -> None:
+    overrides = {**NO_STORAGE, "cds_stored": False, "cnma_timeout_s": 3.0}
+    async with EmulatedBank.create(1, seed=34, profile_overrides=overrides) as bank:
+        modem = bank.modems[0]
+        committer, wire = Committer(), tap_input(modem)
+        answers = bytearray()
+        modem.on_output = answers.extend
+        async with opened(modem, committer) as driver:
+            assert b"AT+CNMI=2,2,0,1,0\r" in wire  # SMS and reports both routed (+CMT, +CDS)
+            for n in range(3):
+                modem.network.send(f"+39333000100{n}", f"reply {n}")
+                await driver.send_sms(f"+39333000200{n}", f"out {n}")
+            await until(lambda: len(committer.messages) == 3 and len(committer.reports) == 3)
+            await until(lambda: wire.count(b"AT+CNMA\r") == 6 and not modem._session.acks.busy)
+            assert sorted(committer.texts.values()) == ["reply 0", "reply 1", "reply 2"]
+            assert b"+CMS ERROR: 340" not in answers  # each AT+CNMA answered one URC
+            assert modem._session._settings.cnmi[1:4:2] == (2, 1)  # never timed out

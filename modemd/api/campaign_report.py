@@ -21,6 +21,7 @@ from modemd.api.validation import (
     RequestError,
     blocked_number,
     normalise_number,
+    unknown_type,
 )
 from modemd.sms.encoding import split_message
 from modemd.store.campaigns import Recipient
@@ -82,16 +83,22 @@ def _region(code: int, prefix: str, national: str) -> str | None:
     return _regions[key]
 
 
-def blocked_destination(to: str, region: str | None) -> tuple[str, str] | None:
+def blocked_destination(
+    to: str, region: str | None, *, log_unknown: bool = False
+) -> tuple[str, str] | None:
     """``blocked_number`` (premium rate, shared cost, short code) at a sixth of its cost for
     an E.164 number whose region is known: only the pattern tests that decide those types,
-    in phonenumbers' own order (a toll-free match ends the search before shared cost)."""
+    in phonenumbers' own order (a toll-free match ends the search before shared cost).
+    ``log_unknown``: a number of unknown type is logged, as ``blocked_number`` does (a send;
+    not each row of a campaign)."""
     metadata = PhoneMetadata.metadata_for_region(region) if region else None
     if metadata is None or not to.startswith("+"):
         return blocked_number(to)
     national = to[1 + len(str(metadata.country_code)) :]
     if not _matches(national, metadata.general_desc):
-        return None  # phonenumbers' UNKNOWN: allowed (the slow path logs it)
+        if log_unknown:
+            unknown_type(to)
+        return None  # phonenumbers' UNKNOWN: allowed
     for desc, kind in (
         (metadata.premium_rate, phonenumbers.PhoneNumberType.PREMIUM_RATE),
         (metadata.toll_free, phonenumbers.PhoneNumberType.TOLL_FREE),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from modemd.api.campaign_files import MAX_FILE_BYTES
 from modemd.api.contract import StatusCode
-from modemd.api.validation import RequestError
+from modemd.api.validation import RequestError, json_body
 
 MAX_FIELD_BYTES = 64 * 1024  # a form field (the template is at most 1600 characters)
 MAX_RECIPIENTS_JSON = 1_000_000  # recipients given as JSON
@@ -145,13 +144,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raw += chunk
         if len(raw) > MAX_FILE_BYTES:
             raise TooLargeError
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise RequestError(StatusCode.PARAM_ERROR, f"malformed JSON: {exc}"[:200]) from exc
-    if not isinstance(data, dict):
-        raise RequestError(StatusCode.PARAM_ERROR, "the JSON body must be an object")
-    return data
+    return json_body(bytes(raw))
 
 
 def json_rows(recipients: list[Any]) -> Iterator[list[str]]:

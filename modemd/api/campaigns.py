@@ -24,8 +24,8 @@ from modemd.api.validation import RequestError, valid_utf8
 from modemd.model import ApiKey, CampaignState, Job, Lane
 from modemd.runtime.bank import Offer
 from modemd.runtime.campaigns import CampaignRunner
+from modemd.store import campaign_views, contacts, optouts, wallet
 from modemd.store import campaigns as campaign_rows
-from modemd.store import contacts, optouts, wallet
 from modemd.store import queue as queue_rows
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
             checker.invalid_count,
             checker.duplicates,
         )
-        return await store.read(campaign_rows.detail, campaign_id)
+        return await store.read(campaign_views.detail, campaign_id)
 
     async def _list_members(pin: str, ref: Any) -> list[dict[str, str]]:
         """A contact list's members as recipients: ``to``, ``name`` and their own fields."""
@@ -206,7 +206,7 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
     ) -> dict[str, Any]:
         """Cost (with a wallet) and time at the pool's measured rate."""
         priced = await store.read(wallet.has_wallet, key.key_id)
-        measured = await store.read(campaign_rows.measured_send_s, pin, time.time())
+        measured = await store.read(campaign_views.measured_send_s, pin, time.time())
         bank = runner.feeder.bank
         rate = 0.0
         for offer in bank.offers(pin):
@@ -221,14 +221,14 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
     keyed = answers_keyed(key_of)
 
     async def list_all(request: web.Request, key: ApiKey) -> web.Response:
-        found = await store.read(campaign_rows.list_campaigns, key.pin)
+        found = await store.read(campaign_views.list_campaigns, key.pin)
         return web.json_response({"response": "200", "campaigns": found})
 
     async def show(request: web.Request, key: ApiKey) -> web.Response:
         campaign_id = request.match_info["campaign_id"]
         if await store.read(campaign_rows.get_pin, campaign_id) != key.pin:
             raise LookupError(f"no campaign {campaign_id}")
-        shown = await store.read(campaign_rows.detail, campaign_id)
+        shown = await store.read(campaign_views.detail, campaign_id)
         return web.json_response({"response": "200", "campaign": shown})
 
     def action(name: str) -> Callable[[web.Request, ApiKey], Awaitable[web.Response]]:
@@ -252,7 +252,7 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
         last = None
         try:
             while True:
-                shown = await store.read(campaign_rows.detail, campaign_id)
+                shown = await store.read(campaign_views.detail, campaign_id)
                 finished = shown["state"] in FINISHED
                 seen = (shown["state"], json.dumps(shown["counts"]))
                 if seen != last or finished:

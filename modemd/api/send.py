@@ -6,7 +6,6 @@ the first answer's job instead of a second job."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -18,14 +17,15 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from modemd.api.answers import answer
 from modemd.api.auth import CONFIG, STORE, authenticate, caller_ip
+from modemd.api.campaign_report import blocked_destination
 from modemd.api.campaigns import dispatch
 from modemd.api.contract import StatusCode
 from modemd.api.send_many import request_hash, send_many, several
 from modemd.api.timing import parse_timing
 from modemd.api.validation import (
     RequestError,
-    blocked_number,
     idempotency_key,
+    json_body,
     parse_send,
 )
 from modemd.model import ApiKey
@@ -45,15 +45,7 @@ async def read_fields(request: web.Request) -> dict[str, Any]:
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length or 0)
     if request.content_type == "application/json":
-        raw = await request.read()
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            # ValueError also covers integers too long to convert; RecursionError deep nesting
-            raise RequestError(StatusCode.PARAM_ERROR, f"malformed JSON: {exc}"[:200]) from exc
-        if not isinstance(data, dict):
-            raise RequestError(StatusCode.PARAM_ERROR, "the JSON body must be an object")
-        return data
+        return json_body(await request.read())
     if request.method == "POST" and request.can_read_body:
         if request.content_type.startswith("multipart/"):
             boundary = parse_mimetype(request.headers.get("Content-Type", "")).parameters.get(
@@ -100,7 +92,7 @@ async def send(request: web.Request) -> web.Response:
                 f"device {wanted.id_device} is not in the pool of pin {pin}",
             )
         if not key.allow_premium:
-            blocked = blocked_number(wanted.to)
+            blocked = blocked_destination(wanted.to, wanted.country, log_unknown=True)
             if blocked is not None:
                 raise accept.BlockedDestinationError(*blocked)
         idempotency = idempotency_key(fields, request.headers.get("Idempotency-Key"))

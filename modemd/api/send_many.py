@@ -17,12 +17,12 @@ from aiohttp import web
 
 from modemd.api.answers import answer
 from modemd.api.auth import CONFIG, STORE
+from modemd.api.campaign_report import blocked_destination
 from modemd.api.campaigns import RUNNER, dispatch
 from modemd.api.contract import STATUS_NAMES, StatusCode
 from modemd.api.timing import parse_timing
 from modemd.api.validation import (
     RequestError,
-    blocked_number,
     idempotency_key,
     normalise_number,
     parse_send,
@@ -88,7 +88,7 @@ async def send_many(
             to, country = normalise_number(raw, key.default_country)
         except RequestError as exc:
             raise RequestError(exc.code, f"'to'[{index}]: {exc.message}") from exc
-        blocked = None if key.allow_premium else blocked_number(to)
+        blocked = None if key.allow_premium else blocked_destination(to, country, log_unknown=True)
         recipients.append((to, country, blocked[1] if blocked else None))
     pin = wanted.pin or key.pin
     if pin != key.pin:

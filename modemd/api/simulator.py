@@ -14,13 +14,13 @@ Both take an API key of the pool (``?apikey=`` or Bearer) or the admin (the admi
 
 from __future__ import annotations
 
-import json
 import logging
+from typing import Any
 
 from aiohttp import web
 
 from modemd.api.auth import admin_actor, caller_ip
-from modemd.api.keyed import Authenticate, problem, text_field
+from modemd.api.keyed import Authenticate, json_object, problem, text_field
 from modemd.emulators.faults import FaultKind
 from modemd.emulators.modem import EmulatedModem
 
@@ -78,9 +78,8 @@ def add_routes(app: web.Application, simulated: EmulatedDevices, key_of: Authent
         if device is None:
             return problem(404, f"no emulated device {device_id} in this pool")
         try:
-            body = json.loads((await request.read()).decode("utf-8") or "{}")
-            kind = FaultKind(body["kind"]) if isinstance(body, dict) else None
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError):
+            kind: FaultKind | None = FaultKind((await json_object(request))["kind"])
+        except (ValueError, KeyError, TypeError):
             kind = None
         if kind is None:
             kinds = ", ".join(k.value for k in FaultKind)
@@ -102,7 +101,7 @@ def add_routes(app: web.Application, simulated: EmulatedDevices, key_of: Authent
         if isinstance(pin, web.Response):
             return pin
         try:
-            sender, text, device_id = _mo_fields(await request.read())
+            sender, text, device_id = _mo_fields(await json_object(request))
             device = simulated.deliver_mo(sender, text, device_id, pin or simulated.pin_of(""))
         except ValueError as exc:
             return problem(400, str(exc))
@@ -116,14 +115,8 @@ def add_routes(app: web.Application, simulated: EmulatedDevices, key_of: Authent
     app.router.add_post("/simulator/v1/mo", mo)
 
 
-def _mo_fields(raw: bytes) -> tuple[str, str, str | None]:
+def _mo_fields(data: dict[str, Any]) -> tuple[str, str, str | None]:
     """``from``, ``text`` and ``device_id`` of a /simulator/v1/mo body; ValueError says why not."""
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ValueError("the body must be a JSON object") from exc
-    if not isinstance(data, dict):
-        raise ValueError("the body must be a JSON object")
     sender = text_field(data, "from", required=True) or ""
     text = text_field(data, "text", required=True) or ""
     device_id = text_field(data, "device_id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -44,6 +45,18 @@ class RequestError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def json_body(raw: bytes) -> dict[str, Any]:
+    """A request body as a JSON object; ``RequestError`` (code 5) names what is wrong."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError also covers integers too long to convert; RecursionError deep nesting
+        raise RequestError(StatusCode.PARAM_ERROR, f"malformed JSON: {exc}"[:200]) from exc
+    if not isinstance(data, dict):
+        raise RequestError(StatusCode.PARAM_ERROR, "the JSON body must be an object")
+    return data
 
 
 def valid_utf8(value: str, name: str) -> str:
@@ -159,8 +172,13 @@ def blocked_number(to: str) -> tuple[str, str] | None:
         name = BLOCKED_TYPES[kind]
         return name, f"{to} is a {name.replace('_', '-')} number; this key may not send to it"
     if kind == phonenumbers.PhoneNumberType.UNKNOWN:
-        log.info("send to %s: number type unknown to phonenumbers; allowed", to)
+        unknown_type(to)
     return None
+
+
+def unknown_type(to: str) -> None:
+    """Log a number of a type phonenumbers does not know (allowed: the sysadmin may look)."""
+    log.info("send to %s: number type unknown to phonenumbers; allowed", to)
 
 
 def idempotency_key(fields: dict[str, Any], header: str | None) -> str | None:

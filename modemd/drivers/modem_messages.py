@@ -91,7 +91,9 @@ class ModemMessages:
                 "%s: unreadable status report %r %r: %s", self._at.port, urc.text, urc.pdu, exc
             )
             return True
-        self._deliver(report)  # routed directly: nothing to free
+        stored = self._deliver(report)  # routed directly: nothing to free
+        if self.acknowledge and urc.pdu is not None:  # phase 2+: AT+CNMA once it is stored
+            self._spawn(self._acknowledge_after(stored), "acknowledge +CDS")
         return True
 
     async def route(self) -> tuple[bool, bool]:
@@ -143,6 +145,20 @@ class ModemMessages:
         direct, self._early_direct = self._early_direct, []
         for routed in direct:
             self._spawn(self._take_direct(routed), "take +CMT")
+
+    async def choose_storage(self) -> None:
+        """Messages in the SIM (AT+CPMS); a full memory is read out at once."""
+        try:
+            usage = at.parse_storage(await self._at.command(at.STORAGE_SIM))
+        except ModemCommandError as exc:
+            log.info("%s: %s not supported (%s)", self._at.port, at.STORAGE_SIM.text, exc.result)
+            return
+        if usage is None:
+            return
+        used, total = usage
+        log.info("%s: message memory %d of %d used", self._at.port, used, total)
+        if total and used >= total:
+            self.memory_full(f"{used} of {total} at open")
 
     def memory_full(self, why: str) -> None:
         """The message memory is full: read it out (logged once per episode)."""
@@ -223,12 +239,17 @@ class ModemMessages:
         a crash before that leaves the message with the network, which delivers it again."""
         assert self.inbox is not None
         await self.inbox.take(None, routed.with_smsc)
-        if not self.acknowledge:
-            return
+        if self.acknowledge:
+            await self._acknowledge_after(None)
+
+    async def _acknowledge_after(self, stored: Awaitable[object] | None) -> None:
+        """AT+CNMA once ``stored`` (the commit of what the +CMT or +CDS said) has ended."""
+        if stored is not None:
+            await asyncio.shield(stored)
         try:
             await self._at.command(at.ACKNOWLEDGE)
         except DeviceError as exc:  # too late: the network delivers it again, stored once
-            log.warning("%s: AT+CNMA failed (%s): the SMS will come again", self._at.port, exc)
+            log.warning("%s: AT+CNMA failed (%s): it will come again", self._at.port, exc)
 
     async def _take_stored(self, stored: at.StoredPdu) -> None:
         """Hand on one stored PDU by its TP-MTI, so a report is never decoded as an SMS nor

@@ -21,6 +21,7 @@ from modemd.drivers.at_port import ESC, AtPort
 from modemd.drivers.base import InboundHandler, PhaseHandler, ReportHandler
 from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.modem_messages import ModemMessages
+from modemd.drivers.modem_sim import SimPin, SimUnlock
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import (
     DeviceError,
@@ -46,7 +47,6 @@ from modemd.sms.pdu import (
 
 log = logging.getLogger(__name__)
 
-SimPin = str | Callable[[str], str | None]  # a fixed SIM PIN, or a lookup by the SIM's ICCID
 
 COMMAND_TIMEOUT_S = 5.0  # Quectel/SIMCom list 300 ms for most commands; 5 s covers slow firmware
 PROMPT_TIMEOUT_S = 10.0  # "> " normally follows AT+CMGS within ~100 ms; before it nothing is sent
@@ -55,7 +55,6 @@ WAKE_TIMEOUT_S = 2.0  # "AT" is answered in milliseconds by a live modem
 WAKE_ATTEMPTS = 3  # "AT" tries at open: the first may meet a half-typed line or autobaud
 REGISTRATION_TIMEOUT_S = 60.0  # time to wait for +CREG stat 1/5 at open
 REGISTRATION_POLL_S = 1.0  # how often AT+CREG? is asked while searching
-SIM_BUSY_RETRY_S = 2.0  # +CME ERROR: 14 (SIM busy) right after boot: ask again after this
 ESC_SETTLE_S = 0.2  # a modem left in a CMGS body answers ESC with OK within ms: let it pass
 SMSC_UNKNOWN = 330  # +CMS ERROR: 330, SMSC address unknown (after a CSMP wiped it)
 
@@ -97,7 +96,7 @@ class SerialAtDriver:
         )
         self.timeouts = timeouts
         self.pin = pin
-        self._sim_pin = sim_pin
+        self._sim = SimUnlock(sim_pin)
         self._on_gone = on_gone
         self._on_phase = on_phase
         self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.MODEM, port=port)
@@ -199,31 +198,6 @@ class SerialAtDriver:
         if self._on_phase is not None:
             self._on_phase(state)
 
-    async def _unlock_sim(self, iccid: str) -> None:
-        """Enter the SIM PIN when asked (once per call); a PIN that worked is kept for the next
-        reset, one the SIM refused is dropped: 3 wrong tries lock the SIM."""
-        tried = False
-        while True:
-            try:
-                state = at.parse_sim_state(await self.command(at.SIM_STATE))
-            except ModemCommandError as exc:
-                if exc.code == 14:  # SIM busy, right after boot
-                    await asyncio.sleep(SIM_BUSY_RETRY_S)
-                    continue
-                raise
-            if state is at.SimState.READY:
-                return
-            sim_pin = self._sim_pin(iccid) if callable(self._sim_pin) else self._sim_pin
-            if state is at.SimState.SIM_PIN and sim_pin and not tried:
-                tried = True
-                try:
-                    await self.command(Command(f'AT+CPIN="{sim_pin}"'))
-                except ModemCommandError:
-                    self._sim_pin = None  # never retried
-                    raise
-                continue
-            raise ModemCommandError(at.SIM_STATE.text, f"SIM not ready: {state.value}")
-
     async def _wait_registered(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeouts.registration_s
@@ -244,7 +218,7 @@ class SerialAtDriver:
         imei = at.first_value(await self.command(at.IMEI))
         # The ICCID is readable on a locked SIM on most modems: it selects the SIM PIN.
         iccid = at.first_value(await self._optional(at.ICCID) or [])
-        await self._unlock_sim(iccid)
+        await self._sim.unlock(self, iccid)
         imsi = at.first_value(await self._optional(at.IMSI) or [])
         iccid = iccid or at.first_value(await self._optional(at.ICCID) or [])
         self._phase(DeviceState.SEARCHING_NETWORK)
@@ -255,7 +229,7 @@ class SerialAtDriver:
             await self._wait_registered()
         await self.command(at.PDU_MODE)
         self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
-        await self._choose_storage()
+        await self._messages.choose_storage()
         reports, self._stored_reports = await self._messages.route()
         await self._optional(at.KEEP_LINK_OPEN)
         self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
@@ -290,16 +264,6 @@ class SerialAtDriver:
     @property
     def _reads_storage(self) -> bool:
         return self._stored_reports or self._messages.inbox is not None
-
-    async def _choose_storage(self) -> None:
-        """Messages in the SIM (AT+CPMS); a full memory is read out at once."""
-        usage = at.parse_storage(await self._optional(at.STORAGE_SIM) or [])
-        if usage is None:
-            return
-        used, total = usage
-        log.info("%s: message memory %d of %d used", self.port, used, total)
-        if total and used >= total:
-            self._messages.memory_full(f"{used} of {total} at open")
 
     async def _set_up_line(self) -> None:
         """Echo off, numeric errors: what every (re)opened session needs first."""

@@ -364,4 +364,5 @@ class EmulatedModem:
             scts=datetime.fromtimestamp(message.at, UTC),
             discharge=datetime.now(UTC),
         )
+        self.network.arm()  # a +CDS in phase 2+ waits for AT+CNMA
         self._pump(None)

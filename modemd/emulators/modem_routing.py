@@ -5,12 +5,14 @@ with +CMTI) or routed (+CMT, mt 2, 3).
 A routed SMS in phase 2+ (AT+CSMS=1) is the network's until the host acknowledges it with
 AT+CNMA (27.005 3.4.4): no other +CMT comes meanwhile; a negative acknowledgement, or none
 within the network's timer, leaves the message with the network, which delivers it again
-later, and the modem turns routing off (CNMI mt and ds 0) as 27.005 says. The emulator holds
-only +CMT for an acknowledgement, not +CDS.
+later, and the modem turns routing off (CNMI mt and ds 0) as 27.005 says. A status report
+routed as +CDS in phase 2+ waits for AT+CNMA the same way (one +CMT or +CDS at a time); one
+never acknowledged is dropped with the routing (a real network may send it again later).
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Collection
 from datetime import datetime
 
@@ -41,8 +43,10 @@ def route_status_report(
     status: int,
     scts: datetime,
     discharge: datetime,
+    routed: Callable[[bytes], None] | None = None,
 ) -> None:
-    """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say."""
+    """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say
+    (``routed``: where a PDU-mode +CDS goes, the acknowledgement's keeper; default ``urc``)."""
     routing = settings.cnmi[CNMI_DS]
     if routing == CNMI_DS_STORED and settings.format is MessageFormat.PDU:
         index = storage.store(
@@ -55,7 +59,8 @@ def route_status_report(
         return
     if settings.format is MessageFormat.PDU:
         hex_pdu = pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)
-        urc(frame_line(f"+CDS: {tpdu_octets(hex_pdu)}") + hex_pdu.encode("ascii") + CRLF)
+        framed = frame_line(f"+CDS: {tpdu_octets(hex_pdu)}") + hex_pdu.encode("ascii") + CRLF
+        (routed or urc)(framed)
         return
     address = encode_te_string(recipient, settings.charset)
     toa = TOA_INTERNATIONAL if recipient.startswith("+") else TOA_UNKNOWN
@@ -98,12 +103,36 @@ def refusing_routing(cnmi: Handler, mt: Collection[int], ds: Collection[int]) ->
 class DirectAcks:
     """AT+CSMS and AT+CNMA: the +CMT routed in phase 2+ that waits for its acknowledgement."""
 
-    def __init__(self, settings: Callable[[], Settings], cms: Callable[[int], Reply]) -> None:
+    def __init__(
+        self,
+        settings: Callable[[], Settings],
+        cms: Callable[[int], Reply],
+        urc: Callable[[bytes], None],
+    ) -> None:
         self._settings = settings
         self._cms = cms
+        self._urc = urc
         self.phase2plus = True  # False: firmware refuses AT+CSMS=1
         self.awaiting: str | None = None  # the PDU of the +CMT not yet acknowledged
+        self.report_held = False  # a +CDS waits for AT+CNMA
+        self._reports: collections.deque[bytes] = collections.deque()  # +CDS behind it
         self.on_answer: Callable[[bool], None] | None = None  # the network: taken or not
+        self.on_free: Callable[[], None] | None = None  # the network may route a +CMT again
+
+    @property
+    def busy(self) -> bool:
+        """A +CMT or +CDS waits for AT+CNMA: nothing else is routed meanwhile."""
+        return self.awaiting is not None or self.report_held
+
+    def route_report(self, data: bytes) -> None:
+        """A +CDS: at once in phase 2 (the modem acknowledges it), else held until AT+CNMA."""
+        if self._settings().csms != CSMS_PHASE2_PLUS:
+            self._urc(data)
+        elif self.busy:
+            self._reports.append(data)
+        else:
+            self.report_held = True
+            self._urc(data)
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -125,13 +154,19 @@ class DirectAcks:
         return True
 
     def timed_out(self) -> None:
-        """No AT+CNMA in time: the network keeps the message; routing to the host is off."""
-        if self.awaiting is None:
+        """No AT+CNMA in time: the network keeps the message (reports are dropped); routing to
+        the host is off."""
+        if not self.busy:
             return
         cnmi = list(self._settings().cnmi)
         cnmi[CNMI_MT] = cnmi[CNMI_DS] = 0
         self._settings().cnmi = tuple(cnmi)
-        self._settle(taken=False)
+        self.report_held = False
+        self._reports.clear()
+        if self.awaiting is not None:
+            self._settle(taken=False)
+        elif self.on_free is not None:
+            self.on_free()
 
     def _set_service(self, params: tuple[Param, ...]) -> Reply:
         service = one_int(params, 0, 1)
@@ -144,9 +179,17 @@ class DirectAcks:
         return self._answer(params[0].as_int(0, CNMA_NACK) if params else 0)
 
     def _answer(self, n: int) -> Reply:
-        if self.awaiting is None or self._settings().csms != CSMS_PHASE2_PLUS:
+        if not self.busy or self._settings().csms != CSMS_PHASE2_PLUS:
             return self._cms(CMS_NO_CNMA_EXPECTED)
-        self._settle(taken=n != CNMA_NACK)
+        if self.report_held:  # a NACK of a report: dropped, as after a timeout
+            self.report_held = False
+        else:
+            self._settle(taken=n != CNMA_NACK)  # the network may route the next +CMT at once
+        if not self.busy and self._reports:
+            self.report_held = True
+            self._urc(self._reports.popleft())
+        elif not self.busy and self.on_free is not None:
+            self.on_free()
         return Reply()
 
     def _settle(self, *, taken: bool) -> None:

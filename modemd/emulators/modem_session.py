@@ -137,7 +137,7 @@ class ModemSession:
             self._commands.cms, slots=profile.storage_slots, path=storage_path
         )
         self._commands.storage_usage = lambda: (self.storage.used, self.storage.slots)
-        self.acks = DirectAcks(lambda: self._settings, self._commands.cms)
+        self.acks = DirectAcks(lambda: self._settings, self._commands.cms, self._urc)
         self.acks.phase2plus = profile.phase2plus
         for name, handler in self.acks.handlers().items():
             self._commands.register(name, handler)
@@ -188,12 +188,13 @@ class ModemSession:
 
     def deliver_status_report(self, **report: Any) -> None:
         """A status report arrives from the network (``modem_routing``)."""
-        route_status_report(self._settings, self.storage, self._urc, **report)
+        routed = self.acks.route_report
+        route_status_report(self._settings, self.storage, self._urc, routed=routed, **report)
 
     def deliver_sms(self, hex_pdu: str) -> bool:
         """An SMS-DELIVER arrives from the network; False when not taken (yet): the memory is
         full, or a +CMT waits for AT+CNMA (``acks.on_answer`` tells)."""
-        if self.acks.awaiting is not None:
+        if self.acks.busy:
             return False
         taken = route_sms(self._settings, self.storage, self._urc, hex_pdu)
         return taken and not self.acks.hold(hex_pdu)

@@ -38,6 +38,7 @@ class SmsCentre:
         self._ack_timeout_s = ack_timeout_s
         self._timer: asyncio.TimerHandle | None = None  # the +CMT's wait for AT+CNMA, or a retry
         session.acks.on_answer = self._answered
+        session.acks.on_free = self.retry
         self._rng = rng
         self._flush = flush  # write what the session produced (the URCs)
         self.waiting: collections.deque[str] = collections.deque()  # PDUs the SIM had no room for
@@ -68,10 +69,18 @@ class SmsCentre:
         """Hand the waiting PDUs to the modem, in order, until its memory is full."""
         while self.waiting and self._session.deliver_sms(self.waiting[0]):
             self.waiting.popleft()
-        if self._session.acks.awaiting is not None and self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self._ack_timeout_s, self._session.acks.timed_out)
+        self.arm()
         self._flush()
+
+    def arm(self) -> None:
+        """A +CMT or +CDS waits for AT+CNMA: the modem gives up after the profile's time."""
+        if self._session.acks.busy and self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._ack_timeout_s, self._ack_timeout)
+
+    def _ack_timeout(self) -> None:
+        self._timer = None
+        self._session.acks.timed_out()
 
     def close(self) -> None:
         """Stop the timers (the modem is going away)."""

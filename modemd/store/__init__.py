@@ -8,6 +8,7 @@ plain values after it. Nothing outside ``store/`` writes SQL."""
 from modemd.store import (
     accept,
     audit,
+    campaign_views,
     campaigns,
     console,
     contacts,
@@ -40,6 +41,7 @@ __all__ = [
     "Store",
     "accept",
     "audit",
+    "campaign_views",
     "campaigns",
     "connect",
     "console",

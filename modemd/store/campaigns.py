@@ -21,15 +21,10 @@ from modemd.model import (
     CAMPAIGN_TRANSITIONS,
     CampaignState,
     EventType,
-    JobState,
     Lane,
 )
 from modemd.store import events, jobs, optouts, queue, wallet
-
-IDLE_GAP_S = 600.0  # a device's sends further apart than this had idle time between them
-# Job states that have left the queue (the campaign is done when every job is in one of them).
-LEFT_QUEUE = tuple(s.value for s in JobState if s not in (JobState.QUEUED, JobState.SENDING))
-
+from modemd.store.campaign_views import detail, row_of
 
 EVENT_FIELDS = (
     *("campaign_id", "pin", "name", "state", "reason", "total", "counts"),
@@ -102,7 +97,7 @@ def add_recipients(db: sqlite_utils.Database, campaign_id: str, batch: list[Reci
     db.execute(
         "UPDATE campaigns SET total = total + ? WHERE campaign_id = ?", [len(batch), campaign_id]
     )
-    return batch_cost(db, _get(db, campaign_id)["key_id"], batch)
+    return batch_cost(db, row_of(db, campaign_id)["key_id"], batch)
 
 
 def finish_validation(db: sqlite_utils.Database, campaign_id: str, report: dict[str, Any]) -> None:
@@ -116,7 +111,7 @@ def finish_validation(db: sqlite_utils.Database, campaign_id: str, report: dict[
 
 def discard(db: sqlite_utils.Database, campaign_id: str) -> None:
     """Remove a campaign that never got past validation (nothing of it is kept)."""
-    row = _get(db, campaign_id)
+    row = row_of(db, campaign_id)
     if row["state"] != CampaignState.VALIDATING.value:
         raise InvalidTransitionError(f"{campaign_id} is {row['state']}: not discarded")
     db.execute("DELETE FROM campaign_recipients WHERE campaign_id = ?", [campaign_id])
@@ -164,7 +159,7 @@ def queue_batch(db: sqlite_utils.Database, campaign_id: str, limit: int) -> int:
     """Make jobs of up to ``limit`` recipients not yet queued, reserving each one's credit, and
     skip those who opted out since the validation; returns how many rows were dealt with. Out
     of credit: the campaign pauses with the reason."""
-    row = _get(db, campaign_id)
+    row = row_of(db, campaign_id)
     if row["state"] != CampaignState.RUNNING.value:
         return 0
     rows = db.execute(
@@ -265,70 +260,6 @@ def rate_limits(db: sqlite_utils.Database) -> dict[str, int]:
     }
 
 
-def counts(db: sqlite_utils.Database, campaign_id: str) -> dict[str, int]:
-    """Jobs by state; ``opted_out``: recipients skipped when queued (they opted out after the
-    validation); ``not_queued``: valid recipients not dealt with yet."""
-    found = {s.value: 0 for s in JobState}
-    for state, count in db.execute(
-        "SELECT state, count(*) FROM jobs WHERE campaign_id = ? GROUP BY state", [campaign_id]
-    ):
-        found[state] = count
-    row = _get(db, campaign_id)
-    found["opted_out"] = row["opted_out"]  # skipped when queued: they opted out meanwhile
-    found["not_queued"] = row["total"] - row["queued"] - row["opted_out"]
-    return found
-
-
-def detail(db: sqlite_utils.Database, campaign_id: str, now: float | None = None) -> dict[str, Any]:
-    """A campaign as the API shows it: settings, report, counts, rate and ETA."""
-    row = _get(db, campaign_id)
-    now = time.time() if now is None else now
-    by_state = counts(db, campaign_id)
-    left = sum(by_state[s] for s in LEFT_QUEUE) + by_state["opted_out"]
-    waiting = row["total"] - left
-    rate = None
-    if row["started_at"] and left:
-        rate = left / max(now - row["started_at"], 1e-3)  # jobs per second since the start
-    running = row["state"] == CampaignState.RUNNING.value
-    return {
-        "campaign_id": row["campaign_id"],
-        "pin": row["pin"],
-        "name": row["name"],
-        "state": row["state"],
-        "reason": row["reason"],
-        "template": row["template"],
-        "lane": row["lane"],
-        "rate_per_min": row["rate_per_min"],
-        "send_at": row["send_at"],
-        "ttl_s": row["ttl_s"],
-        "schedule_id": row["schedule_id"],
-        "slot": row["slot"],
-        "total": row["total"],
-        "counts": by_state,
-        "rate_per_s": round(rate, 3) if rate is not None else None,
-        "eta_s": round(waiting / rate, 1) if rate and running and waiting else None,
-        "report": json.loads(row["report"]),
-        "created_at": row["created_at"],
-        "started_at": row["started_at"],
-        "finished_at": row["finished_at"],
-    }
-
-
-def list_campaigns(
-    db: sqlite_utils.Database, pin: str | None = None, limit: int = 50
-) -> list[dict[str, Any]]:
-    """Newest first, without the reports."""
-    where, params = ("pin = ?", [pin]) if pin is not None else ("1 = 1", [])
-    return list(
-        db.query(
-            "SELECT campaign_id, pin, name, state, reason, total, queued, created_at, started_at, "
-            f"finished_at FROM campaigns WHERE {where} AND state != 'validating' "
-            "ORDER BY created_at DESC LIMIT ?",
-            [*params, limit],
-        )
-    )
-
-
 def get_pin(db: sqlite_utils.Database, campaign_id: str) -> str | None:
     row = db.execute("SELECT pin FROM campaigns WHERE campaign_id = ?", [campaign_id]).fetchone()
     return row[0] if row else None
@@ -366,15 +297,7 @@ def _finish_event(db: sqlite_utils.Database, campaign_id: str) -> None:
 def _event(db: sqlite_utils.Database, campaign_id: str, type_: EventType, now: float) -> None:
     shown = detail(db, campaign_id, now)
     data = {k: shown[k] for k in EVENT_FIELDS}
-    events.add_subject_event(db, _get(db, campaign_id)["key_id"], campaign_id, type_, data)
-
-
-def _get(db: sqlite_utils.Database, campaign_id: str) -> dict[str, Any]:
-    cursor = db.execute("SELECT * FROM campaigns WHERE campaign_id = ?", [campaign_id])
-    row = cursor.fetchone()
-    if row is None:
-        raise LookupError(f"no campaign {campaign_id}")
-    return dict(zip([d[0] for d in cursor.description], row, strict=True))
+    events.add_subject_event(db, row_of(db, campaign_id)["key_id"], campaign_id, type_, data)
 
 
 def _own(db: sqlite_utils.Database, campaign_id: str, pin: str) -> None:
@@ -385,7 +308,7 @@ def _own(db: sqlite_utils.Database, campaign_id: str, pin: str) -> None:
 
 def _move(db: sqlite_utils.Database, campaign_id: str, new: CampaignState, **fields: Any) -> None:
     """The one place a campaign changes state."""
-    current = CampaignState(_get(db, campaign_id)["state"])
+    current = CampaignState(row_of(db, campaign_id)["state"])
     if new not in CAMPAIGN_TRANSITIONS[current]:
         raise InvalidTransitionError(
             f"campaign {campaign_id} is {current.value}: it cannot become {new.value}"
@@ -395,22 +318,6 @@ def _move(db: sqlite_utils.Database, campaign_id: str, new: CampaignState, **fie
         f"UPDATE campaigns SET {', '.join(f'{k} = ?' for k in values)} WHERE campaign_id = ?",
         [*values.values(), campaign_id],
     )
-
-
-def measured_send_s(db: sqlite_utils.Database, pin: str, now: float) -> dict[str, float]:
-    """Per device of ``pin``: the median time between its consecutive sends of the last hour
-    (a send and its pacing, while it had work; longer gaps were idle time and are left out)."""
-    gaps: dict[str, list[float]] = {}
-    last: dict[str, float] = {}
-    for device_id, sent_at in db.execute(
-        "SELECT device_id, sent_at FROM jobs WHERE pin = ? AND sent_at > ? "
-        "ORDER BY device_id, sent_at",
-        [pin, now - 3600],
-    ):
-        if device_id in last and sent_at - last[device_id] < IDLE_GAP_S:
-            gaps.setdefault(device_id, []).append(sent_at - last[device_id])
-        last[device_id] = sent_at
-    return {d: sorted(g)[len(g) // 2] for d, g in gaps.items()}
 
 
 def batch_cost(db: sqlite_utils.Database, key_id: int, batch: list[Recipient]) -> int:

@@ -58,6 +58,15 @@ async def test_idempotency_key_is_per_api_key(api: Api) -> None:
     assert mine["job_id"] != theirs["job_id"] and await job_count(api) == 2
 
 
+async def test_a_number_of_unknown_type_is_accepted_and_logged(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    status, body = await api.send(json=api.ok(to="+390001234567"))  # no Italian range: +39 000
+    assert (status, body["status_code"]) == (200, "1"), body
+    assert "send to +390001234567: number type unknown to phonenumbers; allowed" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("to", "reason"),
     [

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from modemd.api.auth import STORE
 from modemd.api.console.auth import Render
-from modemd.store import campaigns, contacts, optouts
+from modemd.store import campaign_views, contacts, optouts
 from modemd.store import console as console_rows
 
 __all__ = ["CAMPAIGNS_SHOWN", "OPTOUTS_SHOWN", "pages"]
@@ -35,8 +35,8 @@ def pages(render: Render) -> list[tuple[str, str, Handler]]:
     async def campaigns_page(request: web.Request) -> web.Response:
         store = request.app[STORE]
         shown = []
-        for row in await store.read(campaigns.list_campaigns, None, CAMPAIGNS_SHOWN):
-            found = await store.read(campaigns.detail, row["campaign_id"])
+        for row in await store.read(campaign_views.list_campaigns, None, CAMPAIGNS_SHOWN):
+            found = await store.read(campaign_views.detail, row["campaign_id"])
             counts = found["counts"]
             total = max(found["total"], 1)
             found["progress"] = {
