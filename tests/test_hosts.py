@@ -4,6 +4,7 @@ host (once, whoever notices), claims and IPN leases that two hosts take at the s
 
 from __future__ import annotations
 
+import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -141,3 +142,26 @@ async def test_a_job_another_host_claimed_is_replaced_by_the_next(pg_url: str) -
         assert await store.write(dispatch.claim_for, first.job_id, DEVICE, None) is None
     finally:
         await store.close()
+
+
+async def test_a_job_queued_on_one_host_wakes_the_others(pg_url: str) -> None:
+    a, b = Store(pg_url, host_id="a"), Store(pg_url, host_id="b")
+    woken: dict[str, asyncio.Event] = {"a": asyncio.Event(), "b": asyncio.Event()}
+    a.on_queue_notify.append(woken["a"].set)
+    b.on_queue_notify.append(woken["b"].set)
+    await a.start()
+    await b.start()
+    try:
+        async with asyncio.timeout(30):  # each listener wakes once when it starts listening
+            await woken["a"].wait()
+            await woken["b"].wait()
+        woken["a"].clear()
+        woken["b"].clear()
+        await key_and_job(b, None)  # committed on b: NOTIFY with b's id
+        async with asyncio.timeout(30):
+            await woken["a"].wait()
+        await a.write(lambda db: None)  # a's own round trip: b's notice had time to come
+        assert not woken["b"].is_set()  # its own commit does not wake it
+    finally:
+        await a.close()
+        await b.close()

@@ -33,6 +33,7 @@ async def delivered(store: Store, ipn_url: str | None = None, mr: int = 9) -> st
     return job.job_id
 
 
+@pytest.mark.both_engines
 async def test_prune_takes_finished_jobs_and_keeps_the_rest(store: Store) -> None:
     gone = await delivered(store)
     key, _, failed = await key_and_job(store, None)
@@ -45,8 +46,11 @@ async def test_prune_takes_finished_jobs_and_keeps_the_rest(store: Store) -> Non
     _, _, queued = await key_and_job(store, None)
     undelivered_ipn = await delivered(store, "http://127.0.0.1:9/ipn", mr=10)
 
-    with sqlite3.connect(store.path) as conn:  # a client's Idempotency-Key for it, long stale
-        conn.execute("INSERT INTO idempotency_keys VALUES (?, 'k1', 'h', ?, 0)", (key.key_id, gone))
+    await store.write(  # a client's Idempotency-Key for it, long stale
+        lambda db: db.execute(
+            "INSERT INTO idempotency_keys VALUES (?, 'k1', 'h', ?, 0)", (key.key_id, gone)
+        )
+    )
     assert await store.write(retention.prune_jobs, FUTURE) == 2
     for job_id in (gone, failed.job_id):
         assert await store.read(jobs.get_job_detail, job_id) is None
@@ -72,6 +76,7 @@ async def test_prune_forgets_batch_idempotency_keys_after_their_window(store: St
     assert left == ["fresh"]
 
 
+@pytest.mark.both_engines
 async def test_prune_goes_in_batches_with_commits_between(store: Store) -> None:
     for mr in range(5):
         await delivered(store, mr=mr)

@@ -7,12 +7,13 @@ import asyncio
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
 from modemd.cli import main
 from modemd.errors import StoreError
-from modemd.store import dialect
+from modemd.store import dialect, keys
 from modemd.store.db import Store, connect
 from modemd.store.migrations import MIGRATIONS
 from modemd.store.schema import PG_EXTRA
@@ -129,3 +130,20 @@ def test_file_backup_and_restore_point_to_pg_dump(pg_url: str, tmp_path: Path) -
         result = CliRunner().invoke(main, ["db", *args, "--db", pg_url])
         assert result.exit_code == 1 and "pg_dump" in result.output, result.output
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_lost_connection_fails_one_batch_then_the_store_reconnects(pg_url: str) -> None:
+    store = Store(pg_url)
+    await store.start()
+    try:
+        pid = await store.read(lambda db: db.execute("SELECT pg_backend_pid()").fetchone()[0])
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        with pytest.raises(StoreError, match="database write failed"):
+            await store.write(lambda db: db.execute("SELECT 1"))
+        made, _ = await store.write(
+            lambda db: keys.create_key(db, pin="1", allow_ips=[], over_ip=True, ipn_url=None)
+        )
+        assert (await store.read(keys.get_key, made.key_id)) is not None
+    finally:
+        await store.close()

@@ -20,7 +20,7 @@ from modemd.api.campaign_report import RowChecker
 from modemd.api.campaign_upload import TooLargeError, Upload, json_rows, read_upload
 from modemd.api.contract import StatusCode
 from modemd.api.timing import parse_timing
-from modemd.api.validation import RequestError
+from modemd.api.validation import RequestError, valid_utf8
 from modemd.model import ApiKey, CampaignState, Job, Lane
 from modemd.runtime.bank import Offer
 from modemd.runtime.campaigns import CampaignRunner
@@ -193,6 +193,8 @@ def add_routes(app: web.Application, runner: CampaignRunner, key_of: KeyOf) -> N
         """A contact list's members as recipients: ``to``, ``name`` and their own fields."""
         if not isinstance(ref, str | int) or isinstance(ref, bool):
             raise RequestError(StatusCode.PARAM_ERROR, "'list' must be a list's id or name")
+        if isinstance(ref, str):
+            valid_utf8(ref, "list")  # a lone surrogate cannot be looked up (it was a 500)
         try:
             members = await store.read(contacts.all_members, pin, ref)
         except contacts.NotFoundError as exc:

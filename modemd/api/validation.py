@@ -59,7 +59,7 @@ def json_body(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def _utf8(value: str, name: str) -> str:
+def valid_utf8(value: str, name: str) -> str:
     """``value`` if it can be stored and sent: JSON's ``\\ud800`` (a lone surrogate) cannot."""
     try:
         value.encode("utf-8")
@@ -78,7 +78,7 @@ def _text(fields: dict[str, Any], name: str) -> str:
         raise RequestError(StatusCode.PARAM_ERROR, f"'{name}' must be a string")
     if isinstance(value, int) and value < 0:
         raise RequestError(StatusCode.PARAM_ERROR, f"'{name}' cannot be negative")
-    return _utf8(str(value), name).strip()
+    return valid_utf8(str(value), name).strip()
 
 
 def read_apikey(fields: dict[str, Any], authorization: str | None) -> str:
@@ -145,7 +145,7 @@ def parse_send(
     msg_value = fields.get("msg")
     if msg_value is not None and not isinstance(msg_value, str):
         raise RequestError(StatusCode.PARAM_ERROR, "'msg' must be a string")
-    msg = _utf8(msg_value or "", "msg")
+    msg = valid_utf8(msg_value or "", "msg")
     if not msg.strip():
         raise RequestError(StatusCode.MISSING_MSG, "missing 'msg'")
     if len(msg) > MAX_MESSAGE_CHARS:

@@ -11,6 +11,7 @@ WAL, so an awaited ``write`` means "on disk". Futures resolve only after the com
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -124,7 +125,10 @@ class Store:
         await asyncio.wrap_future(ready)
         if is_postgres(self.path):
             self._listener = Listener(
-                self.path, dialect.QUEUE_CHANNEL, lambda: loop.call_soon_threadsafe(self._notified)
+                self.path,
+                dialect.QUEUE_CHANNEL,
+                lambda: loop.call_soon_threadsafe(self._notified),
+                ignore=self.host_id or "",
             )
             self._listener.start()
 
@@ -163,6 +167,8 @@ class Store:
     def _run(self, loop: asyncio.AbstractEventLoop, ready: Future[None]) -> None:
         try:
             self._db = connect(self.path)
+            if isinstance(self._db, PgDatabase):
+                self._db.host_id = self.host_id
             self._watch(self._db.conn)
         except Exception as exc:
             ready.set_exception(StoreError(f"cannot open {redacted(self.path)}: {exc}"))
@@ -188,6 +194,8 @@ class Store:
                         self._queue.put(_STOP)
                         break
                     batch.append(nxt)
+                if isinstance(self._db, PgDatabase):
+                    self._db.reconnect_if_lost()
                 outcomes: list[Any] = []
                 committed = self._process(batch, outcomes)
                 loop.call_soon_threadsafe(self._deliver, outcomes, committed)
@@ -271,8 +279,10 @@ class Store:
         except dialect.DATABASE_ERRORS as exc:
             # The commit itself failed (disk full, I/O error): nothing of the batch is durable.
             log.error("store commit failed, %d writes rolled back: %s", len(writes), exc)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            # A lost connection cannot roll back: the server already dropped the transaction.
+            with contextlib.suppress(*dialect.DATABASE_ERRORS):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
             error = StoreError(f"database write failed: {exc}")
             outcomes.extend((future, False, error) for _, _, future in writes)
             return False

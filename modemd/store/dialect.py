@@ -90,6 +90,7 @@ def skip_locked(db: object) -> str:
 
 
 def notify_queue(db: Any) -> None:
-    """Tell the other hosts, when this transaction commits, that a job may be claimed."""
+    """Tell the other hosts, when this transaction commits, that a job may be claimed (the
+    payload names this host: its own listener ignores it; repeats in one transaction merge)."""
     if is_postgres(db):
-        db.execute(f"NOTIFY {QUEUE_CHANNEL}")
+        db.execute("SELECT pg_notify(?, ?)", [QUEUE_CHANNEL, db.host_id or ""])

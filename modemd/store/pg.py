@@ -179,17 +179,36 @@ class PgDatabase:
     """``sqlite_utils.Database``'s surface the store uses, on PostgreSQL."""
 
     dialect = "postgresql"
+    host_id: str | None = None  # this host's, in its NOTIFY payloads (the Store sets it)
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.conn = PgConnection(self._connect())
+        self._keys: dict[str, str] = {}
+
+    def _connect(self) -> psycopg.Connection[Any]:
         try:
-            raw = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            raw = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
-            raise psycopg.OperationalError(f"cannot connect to {redacted(url)}: {exc}") from exc
+            raise psycopg.OperationalError(
+                f"cannot connect to {redacted(self.url)}: {exc}"
+            ) from exc
         raw.adapters.register_dumper(bool, _BoolAsInt)
         raw.adapters.register_loader("numeric", _NumericAsNumber)
-        self.conn = PgConnection(raw)
-        self._keys: dict[str, str] = {}
+        return raw
+
+    def reconnect_if_lost(self) -> None:
+        """A connection the server closed (a restart, a failover) is opened again before the
+        next batch; the batch that met the loss failed with a StoreError. Still down: the next
+        batch fails the same way and tries again."""
+        if not (self.conn.raw.broken or self.conn.raw.closed):
+            return
+        try:
+            self.conn.raw = self._connect()
+        except psycopg.Error as exc:
+            log.error("PostgreSQL still unreachable: %s", exc)
+            return
+        log.warning("reconnected to %s", redacted(self.url))
 
     def learn_schema(self) -> None:
         """Which column of each table is its identity (after migrations changed the schema)."""
@@ -236,13 +255,16 @@ RELISTEN_S = 2.0  # after a lost connection, listen again this much later
 
 class Listener:
     """LISTEN on a channel on a connection of its own (its own thread); ``callback`` is called
-    on that thread for each NOTIFY, and once after every reconnection (something may have been
-    missed meanwhile)."""
+    on that thread for each NOTIFY whose payload is not ``ignore`` (this host's own), and once
+    after every reconnection (something may have been missed meanwhile)."""
 
-    def __init__(self, url: str, channel: str, callback: Callable[[], object]) -> None:
+    def __init__(
+        self, url: str, channel: str, callback: Callable[[], object], ignore: str = ""
+    ) -> None:
         self.url = url
         self.channel = channel
         self.callback = callback
+        self.ignore = ignore  # NOTIFY payload of this host's own commits
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"listen {channel}", daemon=True)
 
@@ -262,8 +284,9 @@ class Listener:
                     conn.execute(f"LISTEN {self.channel}")
                     self.callback()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=LISTEN_POLL_S):
-                            self.callback()
+                        for note in conn.notifies(timeout=LISTEN_POLL_S):
+                            if note.payload != self.ignore:
+                                self.callback()
             except psycopg.Error as exc:
                 log.warning("LISTEN %s on %s: %s", self.channel, redacted(self.url), exc)
                 self._stop.wait(RELISTEN_S)

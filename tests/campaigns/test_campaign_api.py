@@ -311,6 +311,8 @@ async def test_a_contact_list_as_the_recipients(rig: Rig) -> None:
     ]
     status, answer = await rig.post("/api/v1/campaigns", json={"template": "x", "list": "nope"})
     assert status == 400 and "no contact list 'nope'" in answer["message"]
+    status, answer = await rig.post("/api/v1/campaigns", json={"template": "x", "list": "\ud956x"})
+    assert status == 400 and "'list' is not valid Unicode" in answer["message"]  # was a 500
 
 
 async def test_the_event_stream_shows_progress_then_done(rig: Rig) -> None:
