@@ -2,13 +2,16 @@
 console on a real socket, the IPN sender posting to a local receiver whose answer a test sets.
 
 Pool 4711 has two modems whose reports say delivered; pool 4712 has one modem whose reports
-all say failed (TP-Status 0x45), so a test knows exactly what each send ends as."""
+all say failed (TP-Status 0x45), so a test knows exactly what each send ends as. Each key also
+takes ``sms.received``; each received SMS goes through the conversation engine (defaults), as
+in ``modemd serve``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,11 +23,13 @@ import aiohttp
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.api.listener import start_listener
+from modemd.conversations.engine import Inbound
 from modemd.drivers import registry
 from modemd.emulators.modem_bank import EmulatedBank
-from modemd.model import JobState
+from modemd.model import DEFAULT_EVENTS, EventType, InboundSms, JobState
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
+from modemd.runtime.conversations import Conversations
 from modemd.store import keys
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
@@ -117,6 +122,7 @@ async def running_gateway(
                 over_ip=True,
                 ipn_url=f"http://127.0.0.1:{ipn_port}/ipn",
                 label=f"pool {pin}",
+                events=(*DEFAULT_EVENTS, EventType.SMS_RECEIVED.value),
             )
             made[pin], ids[pin] = secret, key.key_id
         delivering = EmulatedBank.create(2, seed=17, profile_overrides=fast)
@@ -128,6 +134,12 @@ async def running_gateway(
         bank = Bank(store, observer=metrics)
         await bank.start()
         stack.push_async_callback(bank.close)
+        talk = Conversations.from_pools(store, bank, {})
+
+        def to_conversations(pin: str, sender: str, device_id: str, sms: InboundSms) -> Any:
+            return talk.on_inbound(Inbound(pin, sender, sms.text or "", device_id, time.time()))
+
+        bank.inbound_listeners.append(to_conversations)
         for emulated, pin in ((delivering, DELIVERING), (failing, FAILING)):
             for modem in emulated.modems:
                 assert await bank.attach(registry.factory(registry.SerialModem(modem.port, pin)))
