@@ -84,7 +84,9 @@ async def measure(path: Path) -> None:
         day = now - now % DAY_S
         days = [(day - k * DAY_S, day - (k - 1) * DAY_S) for k in range(13, -1, -1)]
         mark = await store.read(stats.watermark)
-        recent = stats.Watermark(mark.jobs_seq - 100, mark.events_seq, mark.attempts_rowid)
+        recent = stats.Watermark(
+            mark.jobs_seq - 100, mark.events_seq, mark.attempts_rowid, mark.inbound_id
+        )
         reads = {
             "snapshot (overview: with last errors)": (stats.snapshot, day, day - 20 * DAY_S, True),
             "snapshot (/metrics)": (stats.snapshot, day, day - 20 * DAY_S),

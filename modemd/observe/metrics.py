@@ -1,6 +1,7 @@
 """Prometheus metrics (own registry, text format). Counters count jobs, not parts, since the
 daemon started; they are fed from committed rows (jobs, outbox events, IPN attempts) read after
-a watermark taken at start-up, so they always agree with the database. Levels (queue depth,
+a watermark taken at start-up, so they always agree with the database; received SMS count the
+same way (the inbound table). Levels (queue depth,
 devices, dead letters) are read at each scrape. Labels are bounded: pins, device ids, states,
 ``+CMS`` codes; never a phone number or a job id."""
 
@@ -79,6 +80,12 @@ class Metrics:
             "modemd_sends",
             "Sends by device and result: ok, cms_<code>, unknown, error",
             ["device_id", "result"],
+            registry=r,
+        )
+        self.received = Counter(
+            "modemd_received",
+            "SMS received and stored since start (a long one once) by pool and device",
+            ["pin", "device_id"],
             registry=r,
         )
         self.device_up = Gauge(
@@ -193,6 +200,10 @@ class Metrics:
             self.accepted.labels(pin).inc(n)
         for (pin, state), n in activity.finished.items():
             self.finished.labels(pin, state).inc(n)
+        for d in snap.devices:
+            self.received.labels(d["pin"], d["device_id"])  # each device shows, at 0 when quiet
+        for (pin, device_id), n in activity.received.items():
+            self.received.labels(pin, device_id).inc(n)
         self.ipn_attempts.inc(activity.ipn_attempts)
         self.ipn_failures.inc(activity.ipn_failures)
         for gauge in (self.device_up, self.failed, self.signal, self.parts, self.cap, self.queue):

@@ -36,6 +36,7 @@ class Watermark:
     jobs_seq: int = 0
     events_seq: int = 0
     attempts_rowid: int = 0
+    inbound_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class Activity:
     finished: dict[tuple[str, str], int] = field(default_factory=dict)  # (pin, state) -> jobs
     ipn_attempts: int = 0
     ipn_failures: int = 0  # attempts not answered 2xx (error, timeout, other status)
+    received: dict[tuple[str, str], int] = field(default_factory=dict)  # (pin, device) -> SMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +81,19 @@ def _one(db: sqlite_utils.Database, sql: str, params: list[Any] | None = None) -
 
 
 def watermark(db: sqlite_utils.Database) -> Watermark:
-    """The current end of the jobs, events and attempts tables (counting starts after it)."""
+    """The current end of the jobs, events, attempts and inbound tables (counting starts after
+    it)."""
     return Watermark(
         _one(db, "SELECT max(seq) FROM jobs"),
         _one(db, "SELECT max(seq) FROM events"),
         _one(db, "SELECT max(rowid) FROM event_attempts"),
+        _one(db, "SELECT max(inbound_id) FROM inbound"),
     )
 
 
 def activity_since(db: sqlite_utils.Database, mark: Watermark) -> Activity:
-    """Jobs accepted, jobs finished (a final event written) and IPN attempts after ``mark``.
+    """Jobs accepted, jobs finished (a final event written), IPN attempts and received SMS (a
+    long one once, joined) after ``mark``.
 
     A job settled twice (``unknown``, then ``delivered`` by a late report) counts in both."""
     new = watermark(db)
@@ -113,7 +118,15 @@ def activity_since(db: sqlite_utils.Database, mark: Watermark) -> Activity:
         "FROM event_attempts WHERE rowid > ? AND rowid <= ?",
         [mark.attempts_rowid, new.attempts_rowid],
     ).fetchone()
-    return Activity(new, accepted, finished, int(row[0] or 0), int(row[1] or 0))
+    received = {
+        (str(pin), str(device_id)): int(n)
+        for pin, device_id, n in db.execute(
+            "SELECT pin, device_id, COUNT(*) FROM inbound WHERE inbound_id > ? AND inbound_id <= ? "
+            "GROUP BY pin, device_id",
+            [mark.inbound_id, new.inbound_id],
+        )
+    }
+    return Activity(new, accepted, finished, int(row[0] or 0), int(row[1] or 0), received)
 
 
 def _parts_since(db: sqlite_utils.Database, since: float) -> dict[str, int]:

@@ -171,3 +171,35 @@ async def test_a_pool_without_modems_shows_but_does_not_make_the_daemon_unready(
         ready = labelled(await scrape(gw), "modemd_pool_ready_devices")
         assert ready[(("pin", FAILING),)] == 1
         await gw.settled([waiting], {JobState.FAILED})  # sent by the modem that came back
+
+
+async def test_received_counter_matches_the_database(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as gw:
+        before = labelled(await scrape(gw), "modemd_received_total")
+        devices = {m.profile.imei: DELIVERING for m in gw.modems[:2]}
+        devices[gw.modems[-1].profile.imei] = FAILING
+        assert before == {
+            (("device_id", imei), ("pin", pin)): 0 for imei, pin in devices.items()
+        }  # every device shows, at 0
+        first, second, failing = gw.modems
+        first.network.send("+393334440001", "one")
+        first.network.send("+393334440002", "two")
+        long_text = "three parts, whatever their order. " * 12
+        second.network.send("+393334440003", long_text, out_of_order=True, repeat_part=True)
+        failing.network.send("BANK", "a pool of its own")
+
+        def stored(db: Any) -> dict[tuple, int]:
+            rows = db.execute("SELECT pin, device_id, COUNT(*) FROM inbound GROUP BY 1, 2")
+            return {(("device_id", d), ("pin", p)): n for p, d, n in rows}
+
+        async with asyncio.timeout(FLIP_TIMEOUT_S):
+            while sum((in_db := await gw.store.read(stored)).values()) < 4:
+                await asyncio.sleep(0.05)
+        counted = labelled(await scrape(gw), "modemd_received_total")
+    assert in_db == {
+        (("device_id", first.profile.imei), ("pin", DELIVERING)): 2,
+        (("device_id", second.profile.imei), ("pin", DELIVERING)): 1,  # 3 parts, one message
+        (("device_id", failing.profile.imei), ("pin", FAILING)): 1,
+    }
+    assert counted == in_db
+    assert "+39333" not in repr(counted) and "BANK" not in repr(counted)  # no sender in labels
