@@ -22,12 +22,21 @@ def _usage(db: sqlite_utils.Database, sql: str, params: list[Any]) -> Usage:
 def sim_usage(db: sqlite_utils.Database, iccid: str, device_id: str, window: Window) -> Usage:
     """Parts the SIM ``iccid`` sent, in whichever device it was; a device without an ICCID
     (a phone) counts its own parts."""
+    return sim_parts(
+        db, iccid, device_id, window.day_start.timestamp(), window.month_start.timestamp()
+    )
+
+
+def sim_parts(
+    db: sqlite_utils.Database, iccid: str, device_id: str, day_start: float, month_start: float
+) -> Usage:
+    """``sim_usage`` from Unix-second bounds: parts since ``day_start`` and ``month_start``."""
     subject, value = ("iccid = ?", iccid) if iccid else ("iccid = '' AND device_id = ?", device_id)
     return _usage(
         db,
         f"SELECT {_TODAY_AND_MONTH.format(t='sent_at', n=1)} FROM job_parts "
         f"WHERE {subject} AND sent_at >= ?",
-        [window.day_start.timestamp(), value, window.month_start.timestamp()],
+        [day_start, value, month_start],
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import FINAL_JOB_STATES, EventState
+from modemd.store import pacing
 
 __all__ = [
     "Activity",
@@ -59,7 +60,9 @@ class Snapshot:
     lanes: dict[tuple[str, str], int]  # (pin, lane) -> jobs queued
     devices: list[dict[str, Any]]
     dead_letters: int
-    parts_today: dict[str, int]  # device_id -> SMS parts since the start of the day
+    # device_id -> SMS parts sent since the start of the day (month) by the SIM (ICCID) last seen
+    # in the device, in whichever device it was then; a device without an ICCID: its own parts
+    parts_today: dict[str, int]
     parts_month: dict[str, int]
     disabled_endpoints: int
 
@@ -129,21 +132,11 @@ def activity_since(db: sqlite_utils.Database, mark: Watermark) -> Activity:
     return Activity(new, accepted, finished, int(row[0] or 0), int(row[1] or 0), received)
 
 
-def _parts_since(db: sqlite_utils.Database, since: float) -> dict[str, int]:
-    devices = [r[0] for r in db.execute("SELECT device_id FROM devices")]
-    counts = {
-        d: _one(
-            db, "SELECT COUNT(*) FROM job_parts WHERE device_id = ? AND sent_at >= ?", [d, since]
-        )
-        for d in devices
-    }
-    return {d: n for d, n in counts.items() if n}
-
-
 def snapshot(
     db: sqlite_utils.Database, day_start: float, month_start: float, with_errors: bool = False
 ) -> Snapshot:
-    """Levels now; ``day_start``/``month_start`` (Unix seconds) bound the parts counted;
+    """Levels now; ``day_start``/``month_start`` (Unix seconds) bound the parts counted (each
+    device's SIM's, as its caps count them);
     ``with_errors``: each device's last send error (the console; a scrape needs none)."""
     lanes = {
         (str(pin), str(lane)): int(n)
@@ -157,12 +150,15 @@ def snapshot(
     devices = list(
         db.query(
             "SELECT device_id, pin, kind, state, port, signal, manufacturer, model, last_seen, "
-            "last_error AS device_error FROM devices ORDER BY pin, device_id"
+            "iccid, last_error AS device_error FROM devices ORDER BY pin, device_id"
         )
     )
     errors = _last_errors(db, day_start - LAST_ERROR_DAYS * 86400) if with_errors else {}
+    parts_today, parts_month = {}, {}
     for device in devices:
         device["last_error"] = errors.get(device["device_id"])
+        used = pacing.sim_parts(db, device["iccid"], device["device_id"], day_start, month_start)
+        parts_today[device["device_id"]], parts_month[device["device_id"]] = used.today, used.month
     return Snapshot(
         queued=queued,
         lanes=lanes,
@@ -170,8 +166,8 @@ def snapshot(
         dead_letters=_one(
             db, "SELECT COUNT(*) FROM events WHERE state = ?", [EventState.FAILED.value]
         ),
-        parts_today=_parts_since(db, day_start),
-        parts_month=_parts_since(db, month_start),
+        parts_today=parts_today,
+        parts_month=parts_month,
         disabled_endpoints=_one(
             db, "SELECT COUNT(*) FROM ipn_endpoints WHERE disabled_at IS NOT NULL"
         ),

@@ -12,7 +12,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +26,7 @@ from modemd.api.listener import start_listener
 from modemd.conversations.engine import Inbound
 from modemd.drivers import registry
 from modemd.emulators.modem_bank import EmulatedBank
-from modemd.model import DEFAULT_EVENTS, EventType, InboundSms, JobState
+from modemd.model import DEFAULT_EVENTS, EventType, InboundSms, JobState, Pacing
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
 from modemd.runtime.conversations import Conversations
@@ -102,9 +102,12 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    tmp_path: Path, send_latency_s: tuple[float, float] | None = None
+    tmp_path: Path,
+    send_latency_s: tuple[float, float] | None = None,
+    pacing: Callable[[str, str], Pacing] | None = None,
 ) -> AsyncIterator[Gateway]:
-    """``send_latency_s``: the emulated radio's time per send (its profile's when None)."""
+    """``send_latency_s``: the emulated radio's time per send (its profile's when None);
+    ``pacing``: each SIM's pacing and caps by IMEI and ICCID (as ``Settings.pacing_of``)."""
     fast = {} if send_latency_s is None else {"send_latency_s": send_latency_s}
     async with AsyncExitStack() as stack:
         store = Store(tmp_path / "modemd.db")
@@ -130,8 +133,8 @@ async def running_gateway(
         for emulated in (delivering, failing):
             await emulated.start()
             stack.push_async_callback(emulated.close)
-        metrics = Metrics()
-        bank = Bank(store, observer=metrics)
+        metrics = Metrics(pacing)
+        bank = Bank(store, observer=metrics, pacing=pacing)
         await bank.start()
         stack.push_async_callback(bank.close)
         talk = Conversations.from_pools(store, bank, {})
@@ -158,6 +161,7 @@ async def running_gateway(
             api_config((), ADMIN_TOKEN),
             metrics=metrics,
             metrics_token=METRICS_TOKEN,
+            pacing=pacing,
         )
         site, port = await start_site(app, "127.0.0.1", 0)
         stack.push_async_callback(site.cleanup)

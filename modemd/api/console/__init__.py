@@ -87,7 +87,7 @@ def add_page(app: web.Application, title: str, path: str, handler: auth.Handler)
     app.router.add_get(path, auth.signed_in(handler))
 
 
-def add_routes(app: web.Application, pacing: Callable[[str], Pacing] | None = None) -> None:
+def add_routes(app: web.Application, pacing: Callable[[str, str], Pacing] | None = None) -> None:
     """``/`` -> ``/console/``; the login, the pages, their forms and the static files."""
     app[ENV] = environment()
     app[auth.SESSIONS] = auth.Sessions()
@@ -101,6 +101,6 @@ def add_routes(app: web.Application, pacing: Callable[[str], Pacing] | None = No
     app.router.add_post("/console/login", auth.login(render))
     app.router.add_post("/console/logout", auth.logout)
     app.router.add_static("/console/static", HERE / "static", append_version=True)
-    pages.add_routes(app, render, pacing or (lambda _device_id: NO_PACING))
+    pages.add_routes(app, render, pacing or (lambda _device_id, _iccid: NO_PACING))
     for title, path, handler in more.pages(render):
         add_page(app, title, path, handler)

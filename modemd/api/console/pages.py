@@ -69,19 +69,23 @@ class DayCache:
         return [self._kept[start][1] for start, _ in days]
 
 
-def _device_rows(snap: stats.Snapshot, pacing: Callable[[str], Pacing]) -> list[dict[str, Any]]:
+def _device_rows(
+    snap: stats.Snapshot, pacing: Callable[[str, str], Pacing]
+) -> list[dict[str, Any]]:
     rows = []
     for d in snap.devices:
         dbm = rssi_to_dbm(d["signal"])
-        cap = pacing(d["device_id"]).daily_cap
+        cap = pacing(d["device_id"], d["iccid"] or "").daily_cap  # the SIM's cap
+        today = snap.parts_today.get(d["device_id"], 0)
         rows.append(
             {
                 **d,
                 "up": d["state"] in UP_STATES,
                 "dbm": dbm,
                 "bars": sum(dbm >= t for t in SIGNAL_BARS_DBM) if dbm is not None else None,
-                "parts_today": snap.parts_today.get(d["device_id"], 0),
+                "parts_today": today,
                 "daily_cap": cap,
+                "capped": cap is not None and today >= cap,
             }
         )
     return rows
@@ -118,7 +122,7 @@ def _key_settings(form: Any) -> dict[str, Any]:
     return wanted
 
 
-def add_routes(app: web.Application, render: Render, pacing: Callable[[str], Pacing]) -> None:
+def add_routes(app: web.Application, render: Render, pacing: Callable[[str, str], Pacing]) -> None:
     """Register the pages and their forms (all behind a signed-in session)."""
     store = app[STORE]
     cache = DayCache()
