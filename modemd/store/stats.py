@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
-from modemd.model import FINAL_JOB_STATES, EventState
+from modemd.model import FINAL_JOB_STATES, DeviceKind, EventState
 from modemd.store import pacing
 
 __all__ = [
@@ -157,7 +157,14 @@ def snapshot(
     parts_today, parts_month = {}, {}
     for device in devices:
         device["last_error"] = errors.get(device["device_id"])
-        used = pacing.sim_parts(db, device["iccid"], device["device_id"], day_start, month_start)
+        used = pacing.sim_parts(
+            db,
+            device["iccid"],
+            device["device_id"],
+            day_start,
+            month_start,
+            phone=device["kind"] == DeviceKind.PHONE.value,
+        )
         parts_today[device["device_id"]], parts_month[device["device_id"]] = used.today, used.month
     return Snapshot(
         queued=queued,
