@@ -12,7 +12,8 @@ import sqlite_utils
 from modemd.model import EventType
 from modemd.store.conversations import reply_cause
 
-__all__ = ["PAGE_SIZE", "PAGE_SIZE_MAX", "inbound_page"]
+__all__ = ["PAGE_SIZE", "PAGE_SIZE_MAX", "answers_to", "inbound_page"]
+ANSWERS_SHOWN = 20  # on a job's page; the inbound page has them all
 
 PAGE_SIZE = 50
 PAGE_SIZE_MAX = 200
@@ -39,6 +40,7 @@ def inbound_page(
     device_id: str | None = None,
     sender: str | None = None,
     before_id: int | None = None,
+    inbound_id: int | None = None,
     limit: int = PAGE_SIZE,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Messages (a long one joined, as stored) newest first, filtered; with each its ``ipn``
@@ -48,6 +50,7 @@ def inbound_page(
     params: list[object] = []
     for clause, value in (
         ("inbound_id < ?", before_id),
+        ("inbound_id = ?", inbound_id),
         ("pin = ?", pin or None),
         ("device_id = ?", device_id or None),
         ("sender LIKE ? ESCAPE '\\'", _like(sender[:MATCH_CHARS]) if sender else None),
@@ -112,5 +115,16 @@ def _replies(db: sqlite_utils.Database, row: dict[str, Any]) -> list[dict[str, A
                 row["sender"],
                 row["inbound_id"],
             ],
+        )
+    )
+
+
+def answers_to(db: sqlite_utils.Database, job_id: str) -> list[dict[str, Any]]:
+    """The first messages received that answer ``job_id`` (its timeline shows them)."""
+    return list(
+        db.query(
+            "SELECT inbound_id, sender, text, encoding, parts, received_at FROM inbound "
+            "WHERE reply_to_job_id = ? ORDER BY inbound_id LIMIT ?",
+            [job_id, ANSWERS_SHOWN],
         )
     )

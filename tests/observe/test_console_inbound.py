@@ -126,6 +126,28 @@ async def test_received_sms_page(tmp_path: Path) -> None:
         assert 'class="older"' not in second and 'class="newest"' in second
         # A hand-edited query is read as no filter, not an error.
         assert len(table_rows(await page_of(browser, gw, "?before=x&limit=-3"))) == 3
+        # One message by its id; the job it answers lists it among its answers.
+        assert list(table_rows(await page_of(browser, gw, f"?id={evil_id}"))) == [evil_id]
+        async with browser.get(f"{gw.url}/console/jobs/{job_id}") as r:
+            job_page = await r.text()
+        answers = job_page[job_page.index('<ul id="answers">') :]
+        assert f'<a href="/console/inbound?id={evil_id}">{CUSTOMER}</a>' in answers
+        assert "<script>alert" not in job_page
+        # An announcement that failed for good links to the dead letters, which link back.
+        gw.receiver.status = 500
+        modem_of(gw, FAILING).network.send(STRANGER, "are you there?")
+
+        def dead(db: Any) -> Any:
+            return db.execute(
+                "SELECT job_id FROM events WHERE type = 'sms.received' AND state = 'failed'"
+            ).fetchone()
+
+        subject = (await until(lambda: gw.store.read(dead)))[0]
+        lost_id = int(subject.removeprefix("inbound:"))
+        lost = table_rows(await page_of(browser, gw))[lost_id]
+        assert '<a href="/console/ipn">dead letter</a> (8 attempts)' in lost
+        async with browser.get(gw.url + "/console/ipn") as r:
+            assert f'<a href="/console/inbound?id={lost_id}">{subject}</a>' in await r.text()
         # The live part refreshes alone.
         async with browser.get(
             gw.url + "/console/inbound", headers={"X-Console-Partial": "1"}

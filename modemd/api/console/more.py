@@ -41,6 +41,7 @@ def pages(render: Render) -> list[tuple[str, str, Handler]]:
             inbound_views.inbound_page,
             **{name: value or None for name, value in filters.items()},
             before_id=_page_number(q.get("before"), None),
+            inbound_id=_page_number(q.get("id"), None),
             limit=limit,
         )
         devices = await store.read(device_rows.list_devices)
@@ -49,7 +50,7 @@ def pages(render: Render) -> list[tuple[str, str, Handler]]:
             "inbound.html",
             messages=messages,
             query=filters,
-            paged="before" in q,
+            paged="before" in q or "id" in q,
             older=None if older is None else {**filters, "before": older, "limit": limit},
             pins=await store.read(console_rows.known_pins),
             devices=sorted(d["device_id"] for d in devices),

@@ -21,7 +21,7 @@ from modemd.api.keyspec import KeySettingsError, check_destination, check_settin
 from modemd.model import LANE_ORDER, JobState, Pacing
 from modemd.observe.metrics import UP_STATES, rssi_to_dbm
 from modemd.store import console as console_rows
-from modemd.store import endpoints, stats, wallet
+from modemd.store import endpoints, inbound_views, stats, wallet
 from modemd.store import events as outbox
 from modemd.store import keys as key_rows
 from modemd.store.db import Store
@@ -171,7 +171,8 @@ def add_routes(app: web.Application, render: Render, pacing: Callable[[str, str]
         timeline = await store.read(console_rows.job_timeline, request.match_info["job_id"])
         if timeline is None:
             return render(request, "message.html", status=404, message="no such job")
-        return render(request, "job.html", job=timeline)
+        answers = await store.read(inbound_views.answers_to, timeline["job_id"])
+        return render(request, "job.html", job={**timeline, "answers": answers})
 
     async def keys_page(request: web.Request, **extra: Any) -> web.Response:
         rows = await store.read(key_rows.list_keys)
