@@ -21,6 +21,7 @@ __all__ = [
     "daily_counts",
     "device_counts",
     "probe_write",
+    "received_since",
     "snapshot",
     "watermark",
 ]
@@ -222,6 +223,16 @@ def device_counts(db: sqlite_utils.Database, since: float) -> list[DayCounts]:
             [since],
         )
     ]
+
+
+def received_since(db: sqlite_utils.Database, since: float) -> dict[str, int]:
+    """SMS received (stored) since ``since`` per pool."""
+    return {
+        str(pin): int(n)
+        for pin, n in db.execute(
+            "SELECT pin, COUNT(*) FROM inbound WHERE received_at >= ? GROUP BY pin", [since]
+        )
+    }
 
 
 def probe_write(db: sqlite_utils.Database) -> None:

@@ -148,6 +148,14 @@ async def test_received_sms_page(tmp_path: Path) -> None:
         assert '<a href="/console/ipn">dead letter</a> (8 attempts)' in lost
         async with browser.get(gw.url + "/console/ipn") as r:
             assert f'<a href="/console/inbound?id={lost_id}">{subject}</a>' in await r.text()
+        # The overview counts each pool's SMS received today, linked to them.
+        async with browser.get(gw.url + "/console/") as r:
+            overview = await r.text()
+        for pin in (DELIVERING, FAILING):
+            row = overview[overview.index(f'<tr data-pin="{pin}"') :]
+            row = row[: row.index("</tr>")]
+            link = f'<td class="received"><a href="/console/inbound?pin={pin}">2</a></td>'
+            assert link in row, row
         # The live part refreshes alone.
         async with browser.get(
             gw.url + "/console/inbound", headers={"X-Console-Partial": "1"}

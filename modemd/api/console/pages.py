@@ -135,13 +135,15 @@ def add_routes(app: web.Application, render: Render, pacing: Callable[[str, str]
         today = await store.read(stats.device_counts, today_start)
         sent = sum(d.sent for d in days)
         pools: dict[str, dict[str, int]] = {}
-        empty = {"devices": 0, "ready": 0} | {lane.value: 0 for lane in LANE_ORDER}
+        empty = {"devices": 0, "ready": 0, "received": 0} | {lane.value: 0 for lane in LANE_ORDER}
         for d in snap.devices:
             pool = pools.setdefault(d["pin"], dict(empty))
             pool["devices"] += 1
             pool["ready"] += d["state"] in UP_STATES
         for (pin, lane), n in snap.lanes.items():
             pools.setdefault(pin, dict(empty))[lane] = n
+        for pin, n in (await store.read(stats.received_since, today_start)).items():
+            pools.setdefault(pin, dict(empty))["received"] = n
         return render(
             request,
             "overview.html",
