@@ -1,9 +1,8 @@
 """Prometheus metrics (own registry, text format). Counters count jobs, not parts, since the
-daemon started; they are fed from committed rows (jobs, outbox events, IPN attempts) read after
-a watermark taken at start-up, so they always agree with the database; received SMS count the
-same way (the inbound table). Levels (queue depth,
-devices, dead letters) are read at each scrape. Labels are bounded: pins, device ids, states,
-``+CMS`` codes; never a phone number or a job id."""
+daemon started; they are fed from committed rows (jobs, outbox events, IPN attempts, received
+SMS) read after a watermark taken at start-up, so they always agree with the database. Levels
+(queue depth, devices, each SIM's parts against its caps, dead letters) are read at each scrape.
+Labels are bounded: pins, device ids, states, ``+CMS`` codes; never a phone number or a job id."""
 
 from __future__ import annotations
 

@@ -21,13 +21,13 @@ CAMPAIGNS_SHOWN = 50  # the newest
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
-def _page_number(value: str | None, default: int | None) -> int | None:
-    """A positive whole number from the query, else ``default`` (a hand-edited URL)."""
+def _page_number(value: str | None) -> int | None:
+    """A positive whole number from the query, else None (absent, or a hand-edited URL)."""
     try:
         number = int(value or "")
     except ValueError:
-        return default
-    return number if number > 0 else default
+        return None
+    return number if number > 0 else None
 
 
 def pages(render: Render) -> list[tuple[str, str, Handler]]:
@@ -36,12 +36,12 @@ def pages(render: Render) -> list[tuple[str, str, Handler]]:
     async def inbound_page(request: web.Request) -> web.Response:
         store, q = request.app[STORE], request.query
         filters = {name: q.get(name, "").strip() for name in ("pin", "device_id", "sender")}
-        limit = _page_number(q.get("limit"), inbound_views.PAGE_SIZE) or inbound_views.PAGE_SIZE
+        limit = _page_number(q.get("limit")) or inbound_views.PAGE_SIZE
         messages, older = await store.read(
             inbound_views.inbound_page,
             **{name: value or None for name, value in filters.items()},
-            before_id=_page_number(q.get("before"), None),
-            inbound_id=_page_number(q.get("id"), None),
+            before_id=_page_number(q.get("before")),
+            inbound_id=_page_number(q.get("id")),
             limit=limit,
         )
         devices = await store.read(device_rows.list_devices)
