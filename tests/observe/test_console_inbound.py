@@ -48,6 +48,11 @@ async def received(gw: Gateway, count: int) -> list[dict[str, Any]]:
     return await until(lambda: gw.store.read(rows))
 
 
+def help_reply(db: Any) -> Any:
+    """The automatic reply's job (the engine answers HELP after the message is committed)."""
+    return db.execute("SELECT job_id FROM auto_replies WHERE job_id IS NOT NULL").fetchone()
+
+
 def table_rows(page: str) -> dict[int, str]:
     """Each message row of the page by its id."""
     return {
@@ -77,6 +82,7 @@ async def test_received_sms_page(tmp_path: Path) -> None:
         modem_of(gw, DELIVERING).network.send(HELPLESS, "HELP")  # the engine answers it
         stored = await received(gw, 3)
         evil_id, long_id, help_id = (row["inbound_id"] for row in stored)
+        await until(lambda: gw.store.read(help_reply))  # the engine runs after the commit
 
         async with browser.get(gw.url + "/console/inbound", allow_redirects=False) as r:
             assert r.status == 303 and r.headers["Location"] == "/console/login"
@@ -100,9 +106,7 @@ async def test_received_sms_page(tmp_path: Path) -> None:
         assert "incomplete" not in rows[long_id]
         assert f"key {gw.key_ids[FAILING]}: delivered" in rows[long_id]
         # HELP got the pool's help text as an automatic reply, sent as a job.
-        reply_job = await gw.store.read(
-            lambda db: db.execute("SELECT job_id FROM auto_replies").fetchone()[0]
-        )
+        reply_job = (await until(lambda: gw.store.read(help_reply)))[0]
         assert 'data-reply-id="1">help: ' in rows[help_id]
         assert f'<a href="/console/jobs/{reply_job}">queued</a>' in rows[help_id]
         assert "data-reply-id" not in rows[evil_id] + rows[long_id]
