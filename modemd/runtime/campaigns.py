@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
+from modemd.caps import NO_CAPS, Caps
 from modemd.runtime.feeder import Clock, Feeder
 from modemd.store import campaigns as campaign_rows
+from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -22,10 +25,20 @@ TICK_S = 1.0  # progress and completion are looked at this often
 class CampaignRunner:
     """Owns the queueing tasks and the tick task; the API's campaign actions go through it."""
 
-    def __init__(self, store: Store, feeder: Feeder, *, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        feeder: Feeder,
+        *,
+        clock: Clock = time.time,
+        limits: DestinationLimits | None = None,
+        key_caps: Callable[[str], Caps] = lambda _pin: NO_CAPS,
+    ) -> None:
         self.store = store
         self.feeder = feeder
         self.clock = clock
+        self.limits = limits  # the key's hourly [limits], as /send applies them
+        self.key_caps = key_caps  # pin -> each key's daily and monthly caps of that pool
         self._queueing: dict[str, asyncio.Task[None]] = {}
 
     async def recover(self) -> None:
@@ -74,7 +87,15 @@ class CampaignRunner:
 
     async def _queue(self, campaign_id: str) -> None:
         total = 0
-        while made := await self.store.write(campaign_rows.queue_batch, campaign_id, QUEUE_BATCH):
+        pin = await self.store.read(campaign_rows.get_pin, campaign_id)
+        key_caps = self.key_caps(pin) if pin is not None else NO_CAPS
+        while made := await self.store.write(
+            campaign_rows.queue_batch,
+            campaign_id,
+            QUEUE_BATCH,
+            limits=self.limits,
+            key_caps=key_caps,
+        ):
             total += made
             self.feeder.wake()
         if total:
