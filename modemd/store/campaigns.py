@@ -326,6 +326,21 @@ def tick(db: sqlite_utils.Database, now: float) -> list[str]:
     return done
 
 
+def next_check_at(db: sqlite_utils.Database, now: float, done_check_s: float) -> float | None:
+    """When ``tick`` has something to look at: a running campaign's next progress event, its
+    ``send_at`` if its jobs wait for it, else ``now + done_check_s`` (its last job may leave
+    the queue any time); None when no campaign runs."""
+    row = db.execute(
+        "SELECT min(coalesce(progress_at, started_at, ?) + progress_every_s), "
+        "min(CASE WHEN send_at > ? THEN send_at ELSE ? END) FROM campaigns "
+        "WHERE state = 'running'",
+        [now, now, now + done_check_s],
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return float(min(row[0], row[1]))
+
+
 def _finish_event(db: sqlite_utils.Database, campaign_id: str) -> None:
     db.execute(
         "UPDATE campaigns SET finished_at = ? WHERE campaign_id = ?", [time.time(), campaign_id]
