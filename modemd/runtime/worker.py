@@ -12,9 +12,9 @@ from modemd import caps
 from modemd.caps import NO_CAPS, Caps
 from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice
 from modemd.drivers.registration import RegistrationTracker
-from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
+from modemd.errors import DeviceError, PortClosedError, SendError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
-from modemd.runtime import followup
+from modemd.runtime import followup, outcome
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import (
@@ -35,10 +35,10 @@ from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
-MAX_SEND_ATTEMPTS = 3  # tries of one job (each provably sent nothing) before it is failed
 BACKOFF_FIRST_S = 2.0  # after a transient failure the device rests, so others take the job
 BACKOFF_MAX_S = 300.0  # cap of the doubling rest of a device that keeps failing
 WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable (logged)
+STOPPED_BEFORE = "stopped before sending"  # why a claimed job went back to the queue
 CAP_RECHECK_MAX_S = 3600.0  # a capped device looks again at least hourly (clock changes)
 
 
@@ -146,13 +146,7 @@ class DeviceWorker:
         """A job claimed with the last record but not to be sent here goes back to the queue."""
         if self._next is not None:
             job, self._next = self._next, None
-            await self._requeue(job)
-
-    async def _requeue(self, job: Job) -> None:
-        """A job this device claimed but did not send goes back to the queue: in the database
-        and in the pool (else the pool's other devices never see it until a restart)."""
-        requeued = await self.store.write(job_rows.requeue, job, "stopped before sending")
-        self.pool.put(requeued, front=True)
+            await outcome.requeue(self.store, self.pool, job, STOPPED_BEFORE)
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval or the
@@ -198,7 +192,7 @@ class DeviceWorker:
         except asyncio.CancelledError:
             claimed = await claim
             if claimed is not None:  # claimed but nothing sent: not an unknown outcome
-                await self._requeue(claimed)
+                await outcome.requeue(self.store, self.pool, claimed, STOPPED_BEFORE)
             raise
 
     async def _recover(self) -> bool:
@@ -361,23 +355,10 @@ class DeviceWorker:
             if self.draining
             else followup.next_job_now(self.pool, self.device, self.pacing, self.pool_caps)
         )
-        try:
-            if nxt is None:
-                await self.store.write(dispatch_rows.record_sent, job, parts, self.device.signal)
-            else:
-                self._next = await followup.record_and_claim(
-                    self.store, self.pool, job, parts, self.device.signal, nxt
-                )
-            self._ready_stored = True  # the device row says ready (or busy with the next job)
-        except StoreError:
-            log.exception("job %s sent (MR %s) but not recorded", job.job_id, parts)
-            raise
-        log.info(
-            "job %s sent by %s (MR %s)",
-            job.job_id,
-            self.device_id,
-            ",".join(str(p.mr) for p in parts),
+        self._next = await outcome.record_sent(
+            self.store, self.pool, job, parts, self.device.signal, nxt
         )
+        self._ready_stored = True  # the device row says ready (or busy with the next job)
         return False
 
     def _observe(self, job: Job, error: SendError | None, started: float) -> None:
@@ -388,20 +369,5 @@ class DeviceWorker:
         gone = self.device.closed
         # A transient error, or silence after Ctrl-Z, may lie in the device: revive it first.
         self._failure = str(exc) if exc.transient or not exc.outcome_known else None
-        await self.store.write(device_rows.note_error, self.device_id, str(exc))
-        if not exc.outcome_known:
-            log.warning("job %s: outcome unknown on %s: %s", job.job_id, self.device_id, exc)
-            await self.store.write(job_rows.mark_unknown, job, str(exc))
-        elif (
-            exc.transient
-            and (await self.store.read(job_rows.attempts, job.job_id)) < MAX_SEND_ATTEMPTS
-        ):
-            log.info(
-                "job %s: not sent on %s (%s); back in the queue", job.job_id, self.device_id, exc
-            )
-            requeued = await self.store.write(job_rows.requeue, job, str(exc))
-            self.pool.put(requeued, front=True)
-        else:
-            log.warning("job %s failed on %s: %s", job.job_id, self.device_id, exc)
-            await self.store.write(job_rows.mark_failed, job, str(exc), exc.code)
+        await outcome.record_failure(self.store, self.pool, self.device_id, job, exc)
         return bool(gone)
