@@ -195,6 +195,22 @@ async def test_hang_after_ctrl_z_is_unknown(emulate: Callable[..., Any]) -> None
     assert caught.value.outcome_known is False  # never resend automatically
 
 
+async def test_on_submit_runs_once_per_part_before_its_pdu_reaches_the_modem(
+    emulate: Callable[..., Any],
+) -> None:
+    h = await emulate()
+    driver = h.build()
+    await driver.open()
+    seen: list[int] = []  # messages the modem had accepted when on_submit ran
+    driver.on_submit = lambda: seen.append(len(h.modem.accepted))
+    await driver.send_sms("+31612345678", "x" * 200)  # two parts
+    assert seen == [0, 1] and len(h.modem.accepted) == 2
+    h.modem.hang()  # no prompt: nothing submitted, on_submit not called
+    with pytest.raises(SendError):
+        await driver.send_sms("+31612345678", "lost?")
+    assert seen == [0, 1]
+
+
 async def test_unplug_mid_send_is_unknown_and_reported_gone(emulate: Callable[..., Any]) -> None:
     h = await emulate(send_latency_s=(5.0, 5.0))
     driver = h.build()

@@ -41,9 +41,7 @@ from modemd.model import (
     Registration,
     SentPart,
 )
-from modemd.sms.pdu import (
-    build_submit_pdus,
-)
+from modemd.sms.pdu import build_submit_pdus
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +105,7 @@ class SerialAtDriver:
         self.registration = RegistrationTracker()  # fed by +CxREG URCs and read answers
         self.operator: str | None = None  # AT+COPS? long name, None when not registered
         self.own_number: str | None = None  # AT+CNUM, None when the SIM does not know it
+        self.on_submit: Callable[[], None] | None = None  # base.SubmitAware
 
     @property
     def info(self) -> DeviceInfo:
@@ -334,6 +333,7 @@ class SerialAtDriver:
                 hex_pdu.encode("ascii"),
                 prompt_timeout=self.timeouts.prompt_s,
                 final_timeout=self.timeouts.cmgs_s,
+                before_body=self.on_submit,
             )
         except NoPromptError as exc:  # nothing of the PDU went out
             raise SendError(str(exc), outcome_known=True, transient=True) from exc

@@ -10,12 +10,13 @@ import time
 
 from modemd import caps
 from modemd.caps import NO_CAPS, Caps
-from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice
+from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice, SubmitAware
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import DeviceError, PortClosedError, SendError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
-from modemd.runtime import followup, outcome
+from modemd.runtime import followup
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
+from modemd.runtime.outcome import STOPPED_BEFORE, OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import (
     DEFAULT_RECOVERY,
@@ -27,18 +28,16 @@ from modemd.runtime.recovery import (
     UsbReset,
 )
 from modemd.store import devices as device_rows
-from modemd.store import dispatch as dispatch_rows
 from modemd.store import events as event_rows
-from modemd.store import jobs as job_rows
 from modemd.store import pacing as pacing_rows
 from modemd.store.db import Store
+from modemd.store.submits import SubmitLog
 
 log = logging.getLogger(__name__)
 
 BACKOFF_FIRST_S = 2.0  # after a transient failure the device rests, so others take the job
 BACKOFF_MAX_S = 300.0  # cap of the doubling rest of a device that keeps failing
 WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable (logged)
-STOPPED_BEFORE = "stopped before sending"  # why a claimed job went back to the queue
 CAP_RECHECK_MAX_S = 3600.0  # a capped device looks again at least hourly (clock changes)
 
 
@@ -59,10 +58,15 @@ class DeviceWorker:
         backoff_first_s: float = BACKOFF_FIRST_S,
         recovery: RecoverySettings = DEFAULT_RECOVERY,
         usb_reset: UsbReset | None = None,
+        submits: SubmitLog | None = None,
     ) -> None:
         self.device = device
         self.pool = pool
         self.store = store
+        # ``submits``: the bank's submit log (None: off, an interrupted send is unknown).
+        self.outcomes = OutcomeRecorder(store, pool, submits or SubmitLog(None))
+        if isinstance(device, SubmitAware):  # the driver says when the PDU is about to go
+            device.on_submit = self._submitting
         self.life = life if life is not None else DeviceLife(device.info.device_id)
         self.life.name = device.info.device_id
         if self.life.state is not DeviceState.READY:
@@ -122,7 +126,7 @@ class DeviceWorker:
                         await self.set_state(DeviceState.GONE)
                         return
                     continue
-                claimed = await self._claim(job)
+                claimed = await self.outcomes.claim(job, self.device_id, self.device.signal)
                 if claimed is None:
                     log.warning("job %s was no longer queued; skipped", job.job_id)
                     continue
@@ -146,7 +150,7 @@ class DeviceWorker:
         """A job claimed with the last record but not to be sent here goes back to the queue."""
         if self._next is not None:
             job, self._next = self._next, None
-            await outcome.requeue(self.store, self.pool, job, STOPPED_BEFORE)
+            await self.outcomes.requeue(job, STOPPED_BEFORE)
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval or the
@@ -165,6 +169,11 @@ class DeviceWorker:
         self._nudge.clear()
         return take.result() if take.done() and not take.cancelled() else None
 
+    def _submitting(self) -> None:
+        """Driver callback, just before it writes the bytes that submit the current job."""
+        if self.current is not None:
+            self.outcomes.submits.submit(self.current.job_id)
+
     def _registration_changed(self, registered: bool) -> None:
         """Driver callback (a +CREG/+CGREG/+CEREG URC): out of the pool at once when lost."""
         log.info(
@@ -178,22 +187,6 @@ class DeviceWorker:
             async with asyncio.timeout(seconds):
                 await self._nudge.wait()
         self._nudge.clear()
-
-    async def _claim(self, job: Job) -> Job | None:
-        """Claim ``job`` for this device; a shutdown during the claim (or the device unplugged:
-        the bank cancels an idle worker) puts it back in line, in the database and the pool."""
-        claim = asyncio.ensure_future(
-            self.store.write(
-                dispatch_rows.claim_for, job.job_id, self.device_id, self.device.signal
-            )
-        )
-        try:
-            return await asyncio.shield(claim)
-        except asyncio.CancelledError:
-            claimed = await claim
-            if claimed is not None:  # claimed but nothing sent: not an unknown outcome
-                await outcome.requeue(self.store, self.pool, claimed, STOPPED_BEFORE)
-            raise
 
     async def _recover(self) -> bool:
         """Climb the recovery ladder until the device answers; False when it is gone (or reset
@@ -335,6 +328,8 @@ class DeviceWorker:
         """Send ``job`` and record what happened; True when the device is gone."""
         self.observer.send_started(job, self.device_id)
         started = time.monotonic()
+        if not isinstance(self.device, SubmitAware):  # may leave it from the first byte
+            self.outcomes.submits.submit(job.job_id)
         try:
             parts = await self.device.send_sms(job.to, job.message)
         except SendError as exc:
@@ -344,10 +339,8 @@ class DeviceWorker:
             self._observe(
                 job, SendError("cancelled", outcome_known=False, transient=False), started
             )
-            # Shutdown mid-send: the modem may finish on its own. Never resend automatically.
-            await asyncio.shield(
-                self.store.write(job_rows.mark_unknown, job, "stopped while sending")
-            )
+            # Shutdown mid-send: unknown once the PDU may have gone out (never resent).
+            await asyncio.shield(self.outcomes.stopped(job))
             raise
         self._observe(job, None, started)
         nxt = (
@@ -355,9 +348,7 @@ class DeviceWorker:
             if self.draining
             else followup.next_job_now(self.pool, self.device, self.pacing, self.pool_caps)
         )
-        self._next = await outcome.record_sent(
-            self.store, self.pool, job, parts, self.device.signal, nxt
-        )
+        self._next = await self.outcomes.sent(job, parts, self.device.signal, nxt)
         self._ready_stored = True  # the device row says ready (or busy with the next job)
         return False
 
@@ -369,5 +360,5 @@ class DeviceWorker:
         gone = self.device.closed
         # A transient error, or silence after Ctrl-Z, may lie in the device: revive it first.
         self._failure = str(exc) if exc.transient or not exc.outcome_known else None
-        await outcome.record_failure(self.store, self.pool, self.device_id, job, exc)
+        await self.outcomes.failure(self.device_id, job, exc)
         return bool(gone)
