@@ -69,6 +69,14 @@ class SubmitAware(Protocol):
 
 
 @runtime_checkable
+class Tidy(Protocol):
+    """A device with housekeeping best done while it idles (a modem frees the stored status
+    reports it has read and committed: ``AT+CMGD``), never between two sends of a backlog."""
+
+    async def tidy(self) -> None: ...
+
+
+@runtime_checkable
 class RadioHealth(Protocol):
     """A device that tells its network registration and signal (a modem; a phone does not)."""
 

@@ -33,14 +33,7 @@ from modemd.errors import (
     SendError,
     SimLockedError,
 )
-from modemd.model import (
-    DeviceInfo,
-    DeviceKind,
-    DeviceState,
-    RadioStatus,
-    Registration,
-    SentPart,
-)
+from modemd.model import DeviceInfo, DeviceKind, DeviceState, RadioStatus, Registration, SentPart
 from modemd.sms.pdu import build_submit_pdus
 
 log = logging.getLogger(__name__)
@@ -289,6 +282,7 @@ class SerialAtDriver:
 
     async def send_sms(self, to: str, text: str) -> list[SentPart]:
         """Submit every part with AT+CMGS in PDU mode; raise ``SendError`` on failure."""
+        self._messages.idle = False  # reports read meanwhile wait (FREE_BATCH) for the idle
         self._concat_ref = (self._concat_ref + 1) & 0xFF
         pdus = build_submit_pdus(
             to, text, request_status_report=self._info.reports, concat_ref=self._concat_ref
@@ -346,6 +340,11 @@ class SerialAtDriver:
         if mr is None:
             raise SendError(f"{self.port}: OK without +CMGS", outcome_known=False, transient=False)
         return mr
+
+    async def tidy(self) -> None:
+        """Idle until the next send: free the stored reports read (``base.Tidy``)."""
+        self._messages.idle = True
+        await self._messages.free_read()
 
     def ready_in_s(self) -> float:
         """A modem has no rate limit of its own (pacing from config is the worker's)."""

@@ -10,7 +10,7 @@ import time
 
 from modemd import caps
 from modemd.caps import NO_CAPS, Caps
-from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice, SubmitAware
+from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice, SubmitAware, Tidy
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import DeviceError, PortClosedError, SendError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
@@ -154,7 +154,12 @@ class DeviceWorker:
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval or the
-        registration changed (a +CREG URC): the device is looked at before it takes a job."""
+        registration changed (a +CREG URC): the device is looked at before it takes a job.
+        Before it waits, an idle device does its housekeeping (``base.Tidy``)."""
+        if (job := self.pool.take_nowait(self.device_id)) is not None:
+            return job
+        if isinstance(self.device, Tidy):
+            await self.device.tidy()
         take = asyncio.ensure_future(self.pool.take(self.device_id))
         nudged = asyncio.ensure_future(self._nudge.wait())
         try:
