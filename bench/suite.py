@@ -87,6 +87,9 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("cpu_percent_64_busy", "  CPU, 64 busy (0.1 s)", "%", "", None),
     ("cpu_ms_per_send_100ms", "  daemon CPU per send", "ms", "", None),
     ("ready_s_256", "time to ready, 256 modems", "s", "<= 2", lambda v: v <= 2),
+    ("ready_cpu_s_256", "  daemon CPU to ready", "s", "", None),
+    ("import_cpu_s", "    of which imports", "s", "", None),
+    ("ready_emulators_cpu_s_256", "  emulated modems' CPU meanwhile", "s", "", None),
     ("rss_mb_256_idle", "RSS, 256 idle modems", "MB", "<= 100", lambda v: v <= 100),
     ("throughput_ratio_256", "backlog ratio, 256 x 1 s", "", ">= 0.95", lambda v: v >= 0.95),
     ("gap_max_ms_256", "  largest idle gap", "ms", "", None),
@@ -162,6 +165,9 @@ async def _scale(size: Size, profile: Path | None) -> dict[str, Any]:
     )
     return {
         "ready_s_256": idle["ready_s"],
+        "ready_cpu_s_256": idle["ready_cpu_s"],
+        "import_cpu_s": idle["import_cpu_s"],
+        "ready_emulators_cpu_s_256": idle["ready_emulators_cpu_s"],
         "rss_mb_256_idle": idle["rss_mb"],
         "throughput_ratio_256": busy["ratio"],
         "gap_max_ms_256": busy["gap_max_ms"],
