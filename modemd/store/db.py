@@ -41,8 +41,9 @@ BUSY_TIMEOUT_MS = 5000  # another process (the CLI) holding the write lock brief
 # While idle the store thread looks at ``PRAGMA data_version`` this often, so a change another
 # process commits (``modemd keys revoke``) reaches the caches within it; busy, at every batch.
 DATA_VERSION_POLL_S = 1.0
-# api_keys changed through this connection: the store's generation moves (see Store.generation).
-WATCHED = [("api_keys", op) for op in ("INSERT", "UPDATE", "DELETE")]
+# Tables whose changes through this connection are counted (Store.changes): a cache of api_keys
+# rows starts over when they move (Store.generation), the IPN sender wakes when the outbox does.
+WATCHED = ("api_keys", "events")
 
 _STOP = object()
 
@@ -103,18 +104,28 @@ class Store:
         self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
         self.on_commit: list[Callable[[], None]] = []  # run on the loop after each commit
+        # Run on the loop after a commit that changed the table (any commit when not watched)
+        # or when another process committed: a reader of it looks again (no poll, no waste).
+        self.on_change: dict[str, list[Callable[[], None]]] = {table: [] for table in WATCHED}
         # Called on the store's thread with each commit's duration in seconds (metrics).
         self.on_commit_seconds: list[Callable[[float], None]] = []
-        # Moves (on the store's thread) when another process committed, or when a row of a
-        # WATCHED table changed here: a cache of such rows (store.keys.KeyCache) starts over.
-        self.generation = 0
+        # Per WATCHED table, moves (on the store's thread) when a row of it changed here, or
+        # when another process committed anything.
+        self.changes = dict.fromkeys(WATCHED, 0)
         self.watched = False  # True once changes are watched (SQLite only); else nothing caches
         self._data_version = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def generation(self) -> int:
+        """Moves when api_keys may have changed: a cache of keys (store.keys.KeyCache) starts
+        over."""
+        return self.changes["api_keys"]
 
     async def start(self) -> None:
         """Open the file (migrations included) on the store's thread."""
         ready: Future[None] = Future()
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(
             target=self._run,
             args=(loop, ready),
@@ -197,26 +208,33 @@ class Store:
                 if isinstance(self._db, PgDatabase):
                     self._db.reconnect_if_lost()
                 outcomes: list[Any] = []
+                before = dict(self.changes)
                 committed = self._process(batch, outcomes)
-                loop.call_soon_threadsafe(self._deliver, outcomes, committed)
+                moved = [
+                    table
+                    for table in WATCHED
+                    if committed and (self.changes[table] != before[table] or not self.watched)
+                ]
+                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved)
         finally:
             self._db.conn.close()
 
     def _watch(self, conn: Any) -> None:
-        """Temporary (this connection's own) triggers move the generation on WATCHED changes."""
+        """Temporary (this connection's own) triggers count the changes of WATCHED tables."""
         if not isinstance(conn, sqlite3.Connection):
             return
-        conn.create_function("modemd_changed", 0, self._changed)
-        for table, op in WATCHED:
-            conn.execute(
-                f"CREATE TEMP TRIGGER IF NOT EXISTS modemd_{table}_{op.lower()} AFTER {op} "
-                f"ON main.{table} BEGIN SELECT modemd_changed(); END"
-            )
+        conn.create_function("modemd_changed", 1, self._changed)
+        for table in WATCHED:
+            for op in ("INSERT", "UPDATE", "DELETE"):
+                conn.execute(
+                    f"CREATE TEMP TRIGGER IF NOT EXISTS modemd_{table}_{op.lower()} AFTER {op} "
+                    f"ON main.{table} BEGIN SELECT modemd_changed('{table}'); END"
+                )
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         self.watched = True
 
-    def _changed(self) -> None:
-        self.generation += 1
+    def _changed(self, table: str) -> None:
+        self.changes[table] += 1
 
     def _look_for_outside_changes(self) -> None:
         assert self._db is not None
@@ -225,14 +243,21 @@ class Store:
         version = self._db.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._data_version = version
-            self._changed()
+            for table in WATCHED:
+                self._changed(table)
+            if self._loop is not None:  # e.g. ``modemd ipn replay``: the sender looks now
+                self._loop.call_soon_threadsafe(self._deliver, [], False, list(WATCHED))
 
-    def _deliver(self, outcomes: list[Any], committed: bool) -> None:
-        """On the loop: resolve a whole batch at once (one wake-up), then the commit hooks."""
+    def _deliver(self, outcomes: list[Any], committed: bool, moved: list[str]) -> None:
+        """On the loop: resolve a whole batch at once (one wake-up), then the hooks of a commit
+        and of the WATCHED tables that moved (with another process's commit, all of them)."""
         for future, ok, value in outcomes:
             _resolve(future, ok, value)
         if committed:
             for callback in self.on_commit:
+                callback()
+        for table in moved:
+            for callback in self.on_change[table]:
                 callback()
 
     def _process(self, batch: list[Any], outcomes: list[Any]) -> bool:

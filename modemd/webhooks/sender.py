@@ -1,8 +1,9 @@
 """IPN sender: posts committed outbox events to each key's IPN URL until one answers 2xx.
 
-Woken by the store after every commit (no polling while idle); otherwise it sleeps until the
-earliest retry is due. A job's events go out in order: the outbox only hands out the oldest
-pending event of each job. Posts follow Standard Webhooks: signed ``webhook-id``/``-timestamp``/
+Woken by the store after every commit that changed the outbox or the keys, and after another
+process's commit (no polling while idle); otherwise it sleeps until the earliest retry is
+due. A job's events go out in order: the outbox only hands out the oldest pending event of each
+job. Posts follow Standard Webhooks: signed ``webhook-id``/``-timestamp``/
 ``-signature`` headers, 15 s timeout, no redirects, only 2xx counts, the Svix retry schedule,
 410 disables the endpoint, 429/503 honour Retry-After, then a dead letter that can be replayed.
 """
@@ -44,8 +45,8 @@ JITTER = 0.1  # +-10 % so endpoints coming back are not hit by every retry at on
 MAX_CONCURRENT_POSTS = 16  # events of different jobs in flight at once
 RETRY_AFTER_MIN_S = 1.0  # a Retry-After of 0 would make us hammer the endpoint
 RETRY_AFTER_MAX_S = 36000.0  # never wait longer than the schedule's longest step for it
-# Commits of this process wake the sender at once; this bound is how soon it notices a replay
-# made by another process (``modemd ipn replay`` writes the database directly).
+# Commits wake the sender at once (another process's within store.DATA_VERSION_POLL_S, on
+# SQLite); this bound is how soon it looks anyway (PostgreSQL: a replay by another host).
 IDLE_WAKE_S = 30.0
 
 
