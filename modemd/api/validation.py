@@ -244,6 +244,7 @@ def idempotency_key(fields: dict[str, Any], header: str | None) -> str | None:
     return value
 
 
+@functools.lru_cache(maxsize=1024)  # every request's peer: a few callers, parsed once each
 def plain_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An address (IPv6-mapped IPv4 as the IPv4; a zone index dropped), or None if not one."""
     try:
