@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -20,6 +19,7 @@ from modemd.api.validation import (
     MAX_MESSAGE_CHARS,
     RequestError,
     blocked_number,
+    matches_desc,
     normalise_number,
     unknown_type,
 )
@@ -44,7 +44,7 @@ def blocked_destination(
     if metadata is None or not to.startswith("+"):
         return blocked_number(to)
     national = to[1 + len(str(metadata.country_code)) :]
-    if not _matches(national, metadata.general_desc):
+    if not matches_desc(national, metadata.general_desc):
         if log_unknown:
             unknown_type(to)
         return None  # phonenumbers' UNKNOWN: allowed
@@ -53,26 +53,12 @@ def blocked_destination(
         (metadata.toll_free, phonenumbers.PhoneNumberType.TOLL_FREE),
         (metadata.shared_cost, phonenumbers.PhoneNumberType.SHARED_COST),
     ):
-        if _matches(national, desc):
+        if matches_desc(national, desc):
             if kind not in BLOCKED_TYPES:
                 return None
             name = BLOCKED_TYPES[kind]
             return name, f"{to} is a {name.replace('_', '-')} number; this key may not send to it"
     return None
-
-
-def _matches(national: str, desc: Any) -> bool:
-    """phonenumbers' test of a number against one type's description (lengths, then pattern)."""
-    if desc is None or desc.national_number_pattern is None:
-        return False
-    if desc.possible_length and len(national) not in desc.possible_length:
-        return False
-    return _pattern(desc.national_number_pattern).fullmatch(national) is not None
-
-
-@lru_cache(maxsize=1024)
-def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text)
 
 
 def placeholders(template: str) -> list[str]:

@@ -124,7 +124,54 @@ def plain_e164(raw: str) -> tuple[str, str | None] | None:
     number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
     if not phonenumbers.is_possible_number(number):
         return None
-    return raw, phonenumbers.region_code_for_number(number)
+    return raw, _region(code, national)
+
+
+def _region(code: int, national: str) -> str | None:
+    """``phonenumbers.region_code_for_number``: the country code's one region, or the first of
+    its regions whose leading digits match or that gives the number a type."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
+    if not regions:
+        return None
+    if len(regions) == 1:
+        return regions[0]
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if _pattern(metadata.leading_digits).match(national):
+                return region
+        elif _typed(national, metadata):
+            return region
+    return None
+
+
+def _typed(national: str, metadata: PhoneMetadata) -> bool:
+    """phonenumbers' number type is not UNKNOWN, asked in the order of the likeliest answers
+    (its own order finds the type; any match will do here)."""
+    if not matches_desc(national, metadata.general_desc):
+        return False
+    descs = [metadata.fixed_line, metadata.premium_rate, metadata.toll_free, metadata.shared_cost]
+    descs += [metadata.voip, metadata.personal_number, metadata.pager, metadata.uan]
+    descs.append(metadata.voicemail)
+    if not metadata.same_mobile_and_fixed_line_pattern:  # else phonenumbers never asks mobile
+        descs.insert(0, metadata.mobile)
+    return any(matches_desc(national, desc) for desc in descs)
+
+
+def matches_desc(national: str, desc: Any) -> bool:
+    """phonenumbers' test of a number against one type's description (lengths, then pattern)."""
+    if desc is None or desc.national_number_pattern is None:
+        return False
+    if desc.possible_length and len(national) not in desc.possible_length:
+        return False
+    return _pattern(desc.national_number_pattern).fullmatch(national) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text)
 
 
 @functools.cache
