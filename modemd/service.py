@@ -112,9 +112,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     phone_plug: PhoneHotPlug | None = None
     watchdog: asyncio.Task[None] | None = None
     sender = IpnSender(store)
-    # A commit that touched the outbox, or the keys (an IPN URL set): not every accept's.
-    store.on_change["events"].append(sender.wake)
-    store.on_change["api_keys"].append(sender.wake)
+    sender.listen()  # commits that touch the outbox or the keys, not every accept's
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
     days, batch = settings.option("retention.jobs_days"), settings.option("retention.batch")

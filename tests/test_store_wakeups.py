@@ -1,10 +1,13 @@
 """Who the store wakes after a commit: ``on_commit`` after every one, ``on_change[table]`` only
 after one that changed that table (the IPN sender on the outbox: an accept, which writes no
-event, wakes nobody), and, on SQLite, after another process's commit too."""
+event, wakes nobody), and, on SQLite, after another process's commit too; ``after_change``
+reads run on the store's thread right after such a commit and hand their result over."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 
@@ -91,3 +94,29 @@ async def test_another_process_commit_wakes_the_outbox_readers(
     async with asyncio.timeout(DEADLINE_S):
         await wakes.outbox.wait()
     assert wakes.commits == 0  # nothing was committed by this store
+
+
+async def test_a_read_after_an_outbox_change_hands_over_what_is_due(store: Store) -> None:
+    if not store.watched:  # only under MODEMD_TEST_ENGINE=postgresql
+        pytest.skip("PostgreSQL: changes are not watched, the sender reads for itself")
+    job = await store.write(_new_job)
+    handed: list[list[str]] = []
+    threads: list[str] = []
+
+    def due(db) -> list[str]:
+        threads.append(threading.current_thread().name)
+        return [e.event_id for e in events.due_events(db, time.time() + 1)]
+
+    store.after_change["events"].append((due, handed.append))
+    await store.write(
+        lambda db: jobs.insert_job(
+            db, key_id=job.key_id, pin="4711", to="+31612345679", message="x", parts=1,
+            encoding="gsm7",
+        )
+    )  # fmt: skip
+    await asyncio.sleep(0)
+    assert handed == []  # no event written: nothing read
+    event_id = await store.write(events.add_event, job, EventType.SMS_SENT, {})
+    await asyncio.sleep(0)  # handed over in the same loop callback as the write's answer
+    assert handed == [[event_id]]
+    assert len(threads) == 1 and threads[0].startswith("store ")  # the store's own thread

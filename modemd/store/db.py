@@ -107,6 +107,12 @@ class Store:
         # Run on the loop after a commit that changed the table (any commit when not watched)
         # or when another process committed: a reader of it looks again (no poll, no waste).
         self.on_change: dict[str, list[Callable[[], None]]] = {table: [] for table in WATCHED}
+        # (read, take): ``read(db)`` runs on the store's thread right after a commit that
+        # changed the table, and ``take`` gets its result on the loop with the batch's outcomes:
+        # what a reader wants to know about a change, without a trip of its own (the IPN
+        # sender's due events). Only where changes are watched (else every commit would read).
+        self.after_change: dict[str, list[tuple[Callable[[Any], Any], Callable[[Any], None]]]]
+        self.after_change = {table: [] for table in WATCHED}
         # Called on the store's thread with each commit's duration in seconds (metrics).
         self.on_commit_seconds: list[Callable[[float], None]] = []
         # Per WATCHED table, moves (on the store's thread) when a row of it changed here, or
@@ -215,7 +221,8 @@ class Store:
                     for table in WATCHED
                     if committed and (self.changes[table] != before[table] or not self.watched)
                 ]
-                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved)
+                reads = self._after_change(moved) if self.watched else []
+                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, reads)
         finally:
             self._db.conn.close()
 
@@ -246,9 +253,28 @@ class Store:
             for table in WATCHED:
                 self._changed(table)
             if self._loop is not None:  # e.g. ``modemd ipn replay``: the sender looks now
-                self._loop.call_soon_threadsafe(self._deliver, [], False, list(WATCHED))
+                reads = self._after_change(list(WATCHED))
+                self._loop.call_soon_threadsafe(self._deliver, [], False, list(WATCHED), reads)
 
-    def _deliver(self, outcomes: list[Any], committed: bool, moved: list[str]) -> None:
+    def _after_change(self, moved: list[str]) -> list[tuple[Callable[[Any], None], Any]]:
+        """The ``after_change`` reads of the tables that moved, each with its taker."""
+        assert self._db is not None
+        reads = []
+        for table in moved:
+            for read, take in self.after_change[table]:
+                try:
+                    reads.append((take, read(self._db)))
+                except dialect.DATABASE_ERRORS as exc:  # the reader's own trip will tell
+                    log.warning("read after a change of %s failed: %s", table, exc)
+        return reads
+
+    def _deliver(
+        self,
+        outcomes: list[Any],
+        committed: bool,
+        moved: list[str],
+        reads: list[tuple[Callable[[Any], None], Any]],
+    ) -> None:
         """On the loop: resolve a whole batch at once (one wake-up), then the hooks of a commit
         and of the WATCHED tables that moved (with another process's commit, all of them)."""
         for future, ok, value in outcomes:
@@ -256,6 +282,8 @@ class Store:
         if committed:
             for callback in self.on_commit:
                 callback()
+        for take, value in reads:
+            take(value)
         for table in moved:
             for callback in self.on_change[table]:
                 callback()

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -84,6 +85,30 @@ class IpnSender:
         """Something was committed: look at the outbox now."""
         self._wake.set()
 
+    def listen(self) -> None:
+        """Learn of the store's commits. A lone host on SQLite: each commit that changed the
+        outbox hands over what is due at once, read on the store's thread right after it (no
+        trip of the sender's own between the commit and the POST); otherwise, and for a
+        change of keys (an IPN URL set), the sender is woken and reads the outbox itself."""
+        if self.store.watched and self.store.host_id is None:
+            self.store.after_change["events"].append((self._due_now, self.offer))
+        else:
+            self.store.on_change["events"].append(self.wake)
+        self.store.on_change["api_keys"].append(self.wake)
+
+    @staticmethod
+    def _due_now(db: Any) -> list[OutboxEvent]:
+        return outbox.due_events(db, time.time())
+
+    def offer(self, due: list[OutboxEvent]) -> None:
+        """Post these due events now (those not in flight already), on the loop."""
+        if self._session is None:  # not running yet (or any more): its own read finds them
+            self.wake()
+            return
+        for event in due:
+            if event.event_id not in self._in_flight:
+                self._start(event)
+
     async def run(self) -> None:
         """Deliver until cancelled."""
         timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
@@ -98,12 +123,10 @@ class IpnSender:
             try:
                 while True:
                     self._wake.clear()
-                    due = await self._due()
-                    for event in due:
-                        if event.event_id not in self._in_flight:
-                            self._start(event)
+                    self.offer(await self._due())
                     await self._sleep_until_due()
             finally:
+                self._session = None  # an offer from now on only wakes (nobody)
                 for task in self._posts:
                     task.cancel()
                 await asyncio.gather(*self._posts, return_exceptions=True)
