@@ -182,17 +182,23 @@ class Daemon:
         self._drain = asyncio.create_task(self._keep_reading(), name="daemon stderr")
 
     async def metric(self, name: str) -> float:
-        """The value of one unlabelled sample of the daemon's /metrics (0 when absent)."""
+        """The value of one sample of the daemon's /metrics, labels written out (0 if absent)."""
+        return (await self.metrics([name]))[name]
+
+    async def metrics(self, names: list[str]) -> dict[str, float]:
+        """Several samples from one read of /metrics (0 for those absent)."""
         headers = {"Authorization": f"Bearer {self.admin_token}"}
         async with (
             aiohttp.ClientSession() as session,
             session.get(f"{self.url}/metrics", headers=headers) as response,
         ):
             text = await response.text()
+        found = dict.fromkeys(names, 0.0)
         for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return 0.0
+            name, _, value = line.rpartition(" ")
+            if name in found:
+                found[name] = float(value)
+        return found
 
     async def _line(self) -> str:
         assert self._proc is not None and self._proc.stderr is not None

@@ -6,7 +6,9 @@ write: the message and its event) and the IPN sender's post; AT+CMGD follows the
 
 Split at the event's own ``timestamp`` (taken when it is written, just before its commit;
 milliseconds, truncated): ``+CMTI`` -> event is the modem side (reading and storing the text),
-event -> POST at the listener is the commit and the IPN sender.
+event -> POST at the listener is the commit and the IPN sender. How long the daemon's commits
+took meanwhile (its histogram: the bucket holding the 99th percentile) says how much of that is
+the fsync.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import aiohttp
 
 from bench.harness import Daemon, create_key, emulated_bank, percentile, wait_until, workdir
 from modemd.api.listener import start_listener
+from modemd.observe.metrics import COMMIT_BUCKETS_S
 
 STEP_TIMEOUT_S = 5.0
 SENDS_SETTLE_S = 1.0  # the jobs are claimed and sent (send latency 0) well within this
@@ -55,6 +58,7 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
                 numbers = [f"+39334{n:07d}" for n in range(messages + 1)]
                 await _jobs_to(daemon, key, numbers)
                 latencies, modem_side, ipn_side = [], [], []
+                commits_before = await daemon.metrics(COMMIT_BUCKETS)
                 for n, number in enumerate(numbers):
                     before = len(cmti)
                     taps[n % len(taps)].modem.network.send(number, f"reply {n}")
@@ -63,6 +67,7 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
                         latencies.append((posted[number] - cmti[before]) * 1000)
                         modem_side.append((written[number] - cmti[before]) * 1000)
                         ipn_side.append((posted[number] - written[number]) * 1000)
+                commits = await daemon.metrics(COMMIT_BUCKETS)
         finally:
             await listener.cleanup()
     return {
@@ -72,7 +77,26 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
         "inbound_modem_p99_ms": round(percentile(modem_side, 99), 2),
         "inbound_ipn_p50_ms": round(percentile(ipn_side, 50), 2),
         "inbound_ipn_p99_ms": round(percentile(ipn_side, 99), 2),
+        "inbound_commit_p99_under_ms": _p99_bucket(commits_before, commits),
     }
+
+
+# As prometheus_client writes them: 1 -> "1.0"; the last is every commit ("+Inf").
+COMMIT_BUCKETS = [
+    f'modemd_store_commit_seconds_bucket{{le="{le}"}}'
+    for le in (*map(float, COMMIT_BUCKETS_S), "+Inf")
+]
+
+
+def _p99_bucket(before: dict[str, float], after: dict[str, float]) -> float | None:
+    """The upper bound (ms) of the commit histogram's bucket holding the 99th percentile of the
+    commits between two reads; None past the last bucket."""
+    counts = [after[name] - before[name] for name in COMMIT_BUCKETS]  # cumulative
+    total = counts.pop()
+    for le, count in zip(COMMIT_BUCKETS_S, counts, strict=True):
+        if total and count >= 0.99 * total:
+            return le * 1000
+    return None
 
 
 def _stamp_of(body: dict[str, Any]) -> float:

@@ -83,6 +83,7 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("inbound_modem_p99_ms", "  +CMTI -> event written (modem), p99", "ms", "", None),
     ("inbound_ipn_p50_ms", "  event -> POST (commit + IPN), p50", "ms", "", None),
     ("inbound_ipn_p99_ms", "  event -> POST (commit + IPN), p99", "ms", "<= 20", lambda v: v <= 20),
+    ("inbound_commit_p99_under_ms", "  of which the commit, p99 under", "ms", "", None),
     ("ready_s_64", "time to ready, 64 modems", "s", "", None),
     ("rss_mb_64_idle", "RSS, 64 idle modems", "MB", "<= 100", lambda v: v <= 100),
     ("cpu_percent_64_idle", "  CPU, 64 idle", "%", "", None),
