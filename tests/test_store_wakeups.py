@@ -14,6 +14,7 @@ import pytest
 from modemd.model import EventType
 from modemd.store import events, jobs, keys
 from modemd.store.db import Store, connect
+from modemd.store.location import is_postgres
 
 DEADLINE_S = 20.0  # another process's commit shows within DATA_VERSION_POLL_S; generous
 
@@ -48,8 +49,8 @@ async def test_only_a_commit_that_touches_the_outbox_wakes_its_readers(store: St
     )  # fmt: skip
     await asyncio.sleep(0)  # the hooks run on the loop right after the futures resolve
     assert wakes.commits == 1
-    # Where changes are not watched (PostgreSQL), every commit counts as one.
-    assert wakes.outbox.is_set() is not store.watched
+    assert store.watched  # SQLite by its triggers, PostgreSQL by the statements it runs
+    assert not wakes.outbox.is_set()
     wakes.outbox.clear()
     await store.read(lambda db: db.execute("SELECT count(*) FROM jobs").fetchone())
     await asyncio.sleep(0)
@@ -81,7 +82,7 @@ async def test_a_rolled_back_event_leaves_the_outbox_empty(store: Store) -> None
 async def test_another_process_commit_wakes_the_outbox_readers(
     store: Store, db_location: str
 ) -> None:
-    if not store.watched:  # only under MODEMD_TEST_ENGINE=postgresql
+    if is_postgres(db_location):  # only under MODEMD_TEST_ENGINE=postgresql
         pytest.skip("PostgreSQL: another host's events are seen by the sender's own clock")
     job = await store.write(_new_job)
     wakes = Wakes(store)
@@ -96,9 +97,8 @@ async def test_another_process_commit_wakes_the_outbox_readers(
     assert wakes.commits == 0  # nothing was committed by this store
 
 
+@pytest.mark.both_engines
 async def test_a_read_after_an_outbox_change_hands_over_what_is_due(store: Store) -> None:
-    if not store.watched:  # only under MODEMD_TEST_ENGINE=postgresql
-        pytest.skip("PostgreSQL: changes are not watched, the sender reads for itself")
     job = await store.write(_new_job)
     handed: list[list[str]] = []
     threads: list[str] = []

@@ -30,7 +30,7 @@ import sqlite_utils
 from modemd.errors import StoreError
 from modemd.store import dialect
 from modemd.store.location import is_postgres, redacted
-from modemd.store.pg import Listener, PgDatabase
+from modemd.store.pg import Listener, PgConnection, PgDatabase
 from modemd.store.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -118,15 +118,17 @@ class Store:
         # Per WATCHED table, moves (on the store's thread) when a row of it changed here, or
         # when another process committed anything.
         self.changes = dict.fromkeys(WATCHED, 0)
-        self.watched = False  # True once changes are watched (SQLite only); else nothing caches
+        self.watched = False  # True once changes are watched (after start); else nothing caches
         self._data_version = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._keys_listener: Listener | None = None
+        self._keys_elsewhere = 0  # NOTIFYs of api_keys changes (PostgreSQL; on the loop only)
 
     @property
     def generation(self) -> int:
         """Moves when api_keys may have changed: a cache of keys (store.keys.KeyCache) starts
-        over."""
-        return self.changes["api_keys"]
+        over (on PostgreSQL also when another process's change was notified)."""
+        return self.changes["api_keys"] + self._keys_elsewhere
 
     async def start(self) -> None:
         """Open the file (migrations included) on the store's thread."""
@@ -148,6 +150,17 @@ class Store:
                 ignore=self.host_id or "",
             )
             self._listener.start()
+            # Every writer of api_keys NOTIFYs (store.pg): a change by another host or the
+            # CLI empties the key cache when it arrives (and after a reconnection).
+            self._keys_listener = Listener(
+                self.path,
+                dialect.KEYS_CHANNEL,
+                lambda: loop.call_soon_threadsafe(self._keys_changed_elsewhere),
+            )
+            self._keys_listener.start()
+
+    def _keys_changed_elsewhere(self) -> None:
+        self._keys_elsewhere += 1
 
     def _notified(self) -> None:
         for callback in self.on_queue_notify:
@@ -155,9 +168,10 @@ class Store:
 
     async def close(self) -> None:
         """Finish queued work, then close the connection."""
-        if self._listener is not None:
-            await asyncio.to_thread(self._listener.stop)
-            self._listener = None
+        for listener in (self._listener, self._keys_listener):
+            if listener is not None:
+                await asyncio.to_thread(listener.stop)
+        self._listener = self._keys_listener = None
         if self._thread is None:
             return
         self._queue.put(_STOP)
@@ -227,7 +241,12 @@ class Store:
             self._db.conn.close()
 
     def _watch(self, conn: Any) -> None:
-        """Temporary (this connection's own) triggers count the changes of WATCHED tables."""
+        """Temporary (this connection's own) triggers count the changes of WATCHED tables; on
+        PostgreSQL the connection tells of each write itself."""
+        if isinstance(conn, PgConnection):
+            conn.on_write = self._changed
+            self.watched = True
+            return
         if not isinstance(conn, sqlite3.Connection):
             return
         conn.create_function("modemd_changed", 1, self._changed)
@@ -241,12 +260,13 @@ class Store:
         self.watched = True
 
     def _changed(self, table: str) -> None:
-        self.changes[table] += 1
+        if table in self.changes:
+            self.changes[table] += 1
 
     def _look_for_outside_changes(self) -> None:
         assert self._db is not None
-        if not self.watched:
-            return
+        if not self.watched or not isinstance(self._db.conn, sqlite3.Connection):
+            return  # PostgreSQL: other processes' key changes come by NOTIFY
         version = self._db.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._data_version = version
