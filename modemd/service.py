@@ -112,7 +112,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     phone_plug: PhoneHotPlug | None = None
     watchdog: asyncio.Task[None] | None = None
     sender = IpnSender(store)
-    store.on_commit.append(sender.wake)
+    sender.listen()  # commits that touch the outbox or the keys, not every accept's
     sender_task = asyncio.create_task(sender.run(), name="ipn sender")
     expiry_task = asyncio.create_task(expire_forever(store), name="report expiry")
     days, batch = settings.option("retention.jobs_days"), settings.option("retention.batch")

@@ -25,14 +25,13 @@ async def run_sender(
     store: Store, until: Callable[[], Awaitable[object]], schedule: tuple[float, ...] = QUICK
 ) -> None:
     sender = IpnSender(store, rng=random.Random(1), schedule=schedule)
-    store.on_commit.append(sender.wake)
+    sender.listen()  # as the daemon wires it: SQLite hands due events over after each commit
     task = asyncio.create_task(sender.run(), name="ipn sender")
     try:
         await asyncio.wait_for(until(), 10)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        store.on_commit.remove(sender.wake)
 
 
 async def make_job(store: Store, url: str) -> Any:

@@ -123,10 +123,9 @@ async def authenticate(
         raise RateLimitedError(f"key {key.key_id} over {key.rate_limit}/min", wait)
     if key.over_ip:
         return key, StatusCode.OK_OVER_IP
-    ip = caller_ip(request)
-    if ip_allowed(ip, key.allow_ips):
+    if ip_allowed(address, key.allow_ips):
         return key, StatusCode.OK_IP
-    raise RequestError(StatusCode.UNAUTHORIZED_IP, f"IP {ip} is not allowed for this apikey")
+    raise RequestError(StatusCode.UNAUTHORIZED_IP, f"IP {address} is not allowed for this apikey")
 
 
 def admin_actor(request: web.Request) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from modemd.api.contract import StatusCode
 
@@ -27,6 +29,8 @@ BLOCKED_TYPES = {
 _DIALLED = re.compile(r"^\+?[0-9(][0-9\s\-().]*$")  # '+' only in front; no sign, no letters
 _SEPARATORS = re.compile(r"[\s\-().]")
 _DIGITS = re.compile(r"^[0-9]{3,15}$")  # E.164 allows 15 digits; short codes 3+
+_PLAIN_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # '+' and 7 to 15 digits, nothing else
+MAX_COUNTRY_CODE_DIGITS = 3  # ITU E.164: country codes have 1 to 3 digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,95 @@ def normalise_number(raw: str, default_country: str | None) -> tuple[str, str | 
     """``raw`` as E.164 with its region; national numbers need ``default_country``.
 
     Without a '+' and without a default country (or for a short code) the digits are kept as
-    they are, as the modem will dial them."""
+    they are, as the modem will dial them. A plain E.164 number takes ``plain_e164`` (a third
+    of the cost); everything else, and whatever that cannot vouch for, ``parse_number``."""
+    return plain_e164(raw) or parse_number(raw, default_country)
+
+
+def plain_e164(raw: str) -> tuple[str, str | None] | None:
+    """``parse_number``'s answer for '+' and 7-15 digits, without phonenumbers' parser: the
+    country code split off as it does, the length and region checked by phonenumbers itself.
+    None whenever parsing could change the digits (a national prefix or leading zero after the
+    country code) or would refuse them: then only ``parse_number`` answers."""
+    if not _PLAIN_E164.fullmatch(raw):
+        return None
+    for size in range(1, MAX_COUNTRY_CODE_DIGITS + 1):
+        code = int(raw[1 : 1 + size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = raw[1 + size :]
+    prefix = _national_prefix(code)
+    if national.startswith("0") or (prefix is not None and prefix.match(national)):
+        return None
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return raw, _region(code, national)
+
+
+def _region(code: int, national: str) -> str | None:
+    """``phonenumbers.region_code_for_number``: the country code's one region, or the first of
+    its regions whose leading digits match or that gives the number a type."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code)
+    if not regions:
+        return None
+    if len(regions) == 1:
+        return regions[0]
+    for region in regions:
+        metadata = PhoneMetadata.metadata_for_region(region.upper(), None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if _pattern(metadata.leading_digits).match(national):
+                return region
+        elif _typed(national, metadata):
+            return region
+    return None
+
+
+def _typed(national: str, metadata: PhoneMetadata) -> bool:
+    """phonenumbers' number type is not UNKNOWN, asked in the order of the likeliest answers
+    (its own order finds the type; any match will do here)."""
+    if not matches_desc(national, metadata.general_desc):
+        return False
+    descs = [metadata.fixed_line, metadata.premium_rate, metadata.toll_free, metadata.shared_cost]
+    descs += [metadata.voip, metadata.personal_number, metadata.pager, metadata.uan]
+    descs.append(metadata.voicemail)
+    if not metadata.same_mobile_and_fixed_line_pattern:  # else phonenumbers never asks mobile
+        descs.insert(0, metadata.mobile)
+    return any(matches_desc(national, desc) for desc in descs)
+
+
+def matches_desc(national: str, desc: Any) -> bool:
+    """phonenumbers' test of a number against one type's description (lengths, then pattern)."""
+    if desc is None or desc.national_number_pattern is None:
+        return False
+    if desc.possible_length and len(national) not in desc.possible_length:
+        return False
+    return _pattern(desc.national_number_pattern).fullmatch(national) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text)
+
+
+@functools.cache
+def _national_prefix(code: int) -> re.Pattern[str] | None:
+    """What phonenumbers' parse may strip after this country code (a national prefix, a
+    carrier code): a number starting with it is left to ``parse_number``."""
+    region = phonenumbers.region_code_for_country_code(code)
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    if metadata is None:
+        return None
+    prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
+    return re.compile(prefix) if prefix else None
+
+
+def parse_number(raw: str, default_country: str | None) -> tuple[str, str | None]:
+    """``normalise_number`` by phonenumbers' parser, for any number a person may type."""
     if not _DIALLED.match(raw):
         raise RequestError(StatusCode.PARAM_ERROR, f"'to' is not a phone number: {raw[:32]!r}")
     digits = _SEPARATORS.sub("", raw)
@@ -199,6 +291,7 @@ def idempotency_key(fields: dict[str, Any], header: str | None) -> str | None:
     return value
 
 
+@functools.lru_cache(maxsize=1024)  # every request's peer: a few callers, parsed once each
 def plain_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An address (IPv6-mapped IPv4 as the IPv4; a zone index dropped), or None if not one."""
     try:

@@ -32,7 +32,7 @@ from modemd.store.location import is_postgres, redacted
 from modemd.store.schema import migrate
 
 if TYPE_CHECKING:  # psycopg is imported only when PostgreSQL is used (store.dialect)
-    from modemd.store.pg import Listener, PgDatabase
+    from modemd.store.pg import Listener, PgConnection, PgDatabase
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,9 @@ BUSY_TIMEOUT_MS = 5000  # another process (the CLI) holding the write lock brief
 # While idle the store thread looks at ``PRAGMA data_version`` this often, so a change another
 # process commits (``modemd keys revoke``) reaches the caches within it; busy, at every batch.
 DATA_VERSION_POLL_S = 1.0
-# api_keys changed through this connection: the store's generation moves (see Store.generation).
-WATCHED = [("api_keys", op) for op in ("INSERT", "UPDATE", "DELETE")]
+# Tables whose changes through this connection are counted (Store.changes): a cache of api_keys
+# rows starts over when they move (Store.generation), the IPN sender wakes when the outbox does.
+WATCHED = ("api_keys", "events")
 
 _STOP = object()
 
@@ -107,18 +108,36 @@ class Store:
         self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
         self.on_commit: list[Callable[[], None]] = []  # run on the loop after each commit
+        # Run on the loop after a commit that changed the table (any commit when not watched)
+        # or when another process committed: a reader of it looks again (no poll, no waste).
+        self.on_change: dict[str, list[Callable[[], None]]] = {table: [] for table in WATCHED}
+        # (read, take): ``read(db)`` runs on the store's thread right after a commit that
+        # changed the table, and ``take`` gets its result on the loop with the batch's outcomes:
+        # what a reader wants to know about a change, without a trip of its own (the IPN
+        # sender's due events). Only where changes are watched (else every commit would read).
+        self.after_change: dict[str, list[tuple[Callable[[Any], Any], Callable[[Any], None]]]]
+        self.after_change = {table: [] for table in WATCHED}
         # Called on the store's thread with each commit's duration in seconds (metrics).
         self.on_commit_seconds: list[Callable[[float], None]] = []
-        # Moves (on the store's thread) when another process committed, or when a row of a
-        # WATCHED table changed here: a cache of such rows (store.keys.KeyCache) starts over.
-        self.generation = 0
-        self.watched = False  # True once changes are watched (SQLite only); else nothing caches
+        # Per WATCHED table, moves (on the store's thread) when a row of it changed here, or
+        # when another process committed anything.
+        self.changes = dict.fromkeys(WATCHED, 0)
+        self.watched = False  # True once changes are watched (after start); else nothing caches
         self._data_version = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._keys_listener: Listener | None = None
+        self._keys_elsewhere = 0  # NOTIFYs of api_keys changes (PostgreSQL; on the loop only)
+
+    @property
+    def generation(self) -> int:
+        """Moves when api_keys may have changed: a cache of keys (store.keys.KeyCache) starts
+        over (on PostgreSQL also when another process's change was notified)."""
+        return self.changes["api_keys"] + self._keys_elsewhere
 
     async def start(self) -> None:
         """Open the file (migrations included) on the store's thread."""
         ready: Future[None] = Future()
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._thread = threading.Thread(
             target=self._run,
             args=(loop, ready),
@@ -137,6 +156,17 @@ class Store:
                 ignore=self.host_id or "",
             )
             self._listener.start()
+            # Every writer of api_keys NOTIFYs (store.pg): a change by another host or the
+            # CLI empties the key cache when it arrives (and after a reconnection).
+            self._keys_listener = Listener(
+                self.path,
+                dialect.KEYS_CHANNEL,
+                lambda: loop.call_soon_threadsafe(self._keys_changed_elsewhere),
+            )
+            self._keys_listener.start()
+
+    def _keys_changed_elsewhere(self) -> None:
+        self._keys_elsewhere += 1
 
     def _notified(self) -> None:
         for callback in self.on_queue_notify:
@@ -144,9 +174,10 @@ class Store:
 
     async def close(self) -> None:
         """Finish queued work, then close the connection."""
-        if self._listener is not None:
-            await asyncio.to_thread(self._listener.stop)
-            self._listener = None
+        for listener in (self._listener, self._keys_listener):
+            if listener is not None:
+                await asyncio.to_thread(listener.stop)
+        self._listener = self._keys_listener = None
         if self._thread is None:
             return
         self._queue.put(_STOP)
@@ -203,42 +234,84 @@ class Store:
                 if self._postgres:
                     cast("PgDatabase", self._db).reconnect_if_lost()
                 outcomes: list[Any] = []
+                before = dict(self.changes)
                 committed = self._process(batch, outcomes)
-                loop.call_soon_threadsafe(self._deliver, outcomes, committed)
+                moved = [
+                    table
+                    for table in WATCHED
+                    if committed and (self.changes[table] != before[table] or not self.watched)
+                ]
+                reads = self._after_change(moved) if self.watched else []
+                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, reads)
         finally:
             self._db.conn.close()
 
     def _watch(self, conn: Any) -> None:
-        """Temporary (this connection's own) triggers move the generation on WATCHED changes."""
+        """Temporary (this connection's own) triggers count the changes of WATCHED tables; on
+        PostgreSQL the connection tells of each write itself."""
+        if self._postgres:
+            cast("PgConnection", conn).on_write = self._changed
+            self.watched = True
+            return
         if not isinstance(conn, sqlite3.Connection):
             return
-        conn.create_function("modemd_changed", 0, self._changed)
-        for table, op in WATCHED:
-            conn.execute(
-                f"CREATE TEMP TRIGGER IF NOT EXISTS modemd_{table}_{op.lower()} AFTER {op} "
-                f"ON main.{table} BEGIN SELECT modemd_changed(); END"
-            )
+        conn.create_function("modemd_changed", 1, self._changed)
+        for table in WATCHED:
+            for op in ("INSERT", "UPDATE", "DELETE"):
+                conn.execute(
+                    f"CREATE TEMP TRIGGER IF NOT EXISTS modemd_{table}_{op.lower()} AFTER {op} "
+                    f"ON main.{table} BEGIN SELECT modemd_changed('{table}'); END"
+                )
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         self.watched = True
 
-    def _changed(self) -> None:
-        self.generation += 1
+    def _changed(self, table: str) -> None:
+        if table in self.changes:
+            self.changes[table] += 1
 
     def _look_for_outside_changes(self) -> None:
         assert self._db is not None
-        if not self.watched:
-            return
+        if not self.watched or not isinstance(self._db.conn, sqlite3.Connection):
+            return  # PostgreSQL: other processes' key changes come by NOTIFY
         version = self._db.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._data_version = version
-            self._changed()
+            for table in WATCHED:
+                self._changed(table)
+            if self._loop is not None:  # e.g. ``modemd ipn replay``: the sender looks now
+                reads = self._after_change(list(WATCHED))
+                self._loop.call_soon_threadsafe(self._deliver, [], False, list(WATCHED), reads)
 
-    def _deliver(self, outcomes: list[Any], committed: bool) -> None:
-        """On the loop: resolve a whole batch at once (one wake-up), then the commit hooks."""
+    def _after_change(self, moved: list[str]) -> list[tuple[Callable[[Any], None], Any]]:
+        """The ``after_change`` reads of the tables that moved, each with its taker."""
+        assert self._db is not None
+        reads = []
+        for table in moved:
+            for read, take in self.after_change[table]:
+                try:
+                    reads.append((take, read(self._db)))
+                except dialect.DATABASE_ERRORS as exc:  # the reader's own trip will tell
+                    log.warning("read after a change of %s failed: %s", table, exc)
+        return reads
+
+    def _deliver(
+        self,
+        outcomes: list[Any],
+        committed: bool,
+        moved: list[str],
+        reads: list[tuple[Callable[[Any], None], Any]],
+    ) -> None:
+        """On the loop: resolve a whole batch at once (one wake-up), then the hooks of a commit
+        and of the WATCHED tables that moved (with another process's commit, all of them)."""
         for future, ok, value in outcomes:
             _resolve(future, ok, value)
         if committed:
             for callback in self.on_commit:
+                callback()
+        for take, value in reads:
+            take(value)
+        for table in moved:
+            for callback in self.on_change[table]:
                 callback()
 
     def _process(self, batch: list[Any], outcomes: list[Any]) -> bool:

@@ -86,6 +86,7 @@ def ddl(sql: str) -> str:
 # -- what only PostgreSQL has (several hosts on one database) ------------------------------------
 
 QUEUE_CHANNEL = "modemd_queue"  # NOTIFY: a job became claimable (hosts wake their feeders)
+KEYS_CHANNEL = "modemd_keys"  # NOTIFY: api_keys changed (hosts empty their key caches)
 
 
 def is_postgres(db: object) -> bool:

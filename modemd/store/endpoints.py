@@ -45,10 +45,14 @@ def endpoint_from_row(row: Any) -> Endpoint:
     return Endpoint(**{f.name: row[f.name] for f in dataclasses.fields(Endpoint)})
 
 
+_COLUMNS = ", ".join(f.name for f in dataclasses.fields(Endpoint))
+
+
 def get_endpoint(db: sqlite_utils.Database, key_id: int) -> Endpoint | None:
     """The key's endpoint settings; None before its first IPN (a read never creates one)."""
-    rows = list(db.table("ipn_endpoints").rows_where("key_id = ?", [key_id]))
-    return endpoint_from_row(rows[0]) if rows else None
+    # plain SQL: every event written asks (sqlite-utils' table() reads the schema each time)
+    row = db.execute(f"SELECT {_COLUMNS} FROM ipn_endpoints WHERE key_id = ?", [key_id]).fetchone()
+    return None if row is None else Endpoint(*row)
 
 
 def ensure_endpoint(db: sqlite_utils.Database, key_id: int) -> Endpoint:

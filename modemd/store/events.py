@@ -91,22 +91,17 @@ def add_subject_event(
     if key is not None and key[0]:
         endpoint = ensure_endpoint(db, key_id)  # its secret exists before the first post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
-    db.table("events").insert(
-        {
-            "event_id": event_id,
-            "job_id": subject_id,
-            "key_id": key_id,
-            "type": type_.value,
-            "payload": json.dumps(body, separators=(",", ":")),
-            "state": state.value,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "last_error": None,
-            "created_at": now,
-            "delivered_at": None,
-        }
-    )
+    payload = json.dumps(body, separators=(",", ":"))
+    db.execute(_INSERT, [event_id, subject_id, key_id, type_.value, payload, state.value, now, now])
     return event_id
+
+
+# Plain SQL: every state change writes one (sqlite-utils' insert reads the schema each time).
+_INSERT = (
+    "INSERT INTO events (event_id, job_id, key_id, type, payload, state, attempts, "
+    "next_attempt_at, last_error, created_at, delivered_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, 0, ?, NULL, ?, NULL)"
+)
 
 
 def due_events(

@@ -136,7 +136,8 @@ class KeyCache:
     Only live keys are remembered, by the SHA-256 of their secret, and only until their grace
     (if any) ends. Everything is forgotten when the store's generation moves: a change to
     api_keys through the daemon (revoke, rotate, edit), at once; a commit by another process
-    (``modemd keys revoke``), within ``DATA_VERSION_POLL_S``."""
+    (``modemd keys revoke``), within ``DATA_VERSION_POLL_S`` on SQLite, when its NOTIFY
+    arrives on PostgreSQL (another host's too)."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10  # libpq connect_timeout: a host down or unreachable fails, not hangs
 _INSERT_INTO = re.compile(r"^\s*INSERT INTO (\w+)", re.IGNORECASE)
+_WRITES_TO = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
+# Writes to these tables also NOTIFY their channel (at commit): every process that writes
+# them (the daemon, the CLI) tells every host, whose caches of those rows start over.
+NOTIFY_ON_WRITE = {"api_keys": dialect.KEYS_CHANNEL}
 
 
 class _BoolAsInt(Dumper):
@@ -74,6 +78,9 @@ class PgConnection:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.raw = conn
         self.identity: dict[str, str] = {}  # table -> its identity column (its "rowid")
+        # Called with the table's name before each INSERT, UPDATE or DELETE (the store counts
+        # the changes of the tables it watches, as its SQLite triggers do).
+        self.on_write: Callable[[str], object] | None = None
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
         text = dialect.statement(sql)
@@ -88,11 +95,23 @@ class PgConnection:
         if returning:
             rows = cursor.fetchall()
             lastrowid = rows[-1][0] if rows else None
+        written = _WRITES_TO.match(text)
+        if written:  # after the write: in autocommit (the CLI) the NOTIFY goes out at once
+            self._wrote(written.group(1).lower())
         return PgCursor(cursor, lastrowid)
+
+    def _wrote(self, table: str) -> None:
+        if self.on_write is not None:
+            self.on_write(table)
+        if table in NOTIFY_ON_WRITE:  # merged with its repeats; sent if the transaction commits
+            self.raw.execute("SELECT pg_notify(%s, %s)", (NOTIFY_ON_WRITE[table], table))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PgCursor:
         cursor = self.raw.cursor()
         cursor.executemany(dialect.statement(sql), [tuple(row) for row in rows])
+        written = _WRITES_TO.match(sql)
+        if written:
+            self._wrote(written.group(1).lower())
         return PgCursor(cursor)
 
     @property

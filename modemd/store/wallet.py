@@ -64,7 +64,8 @@ def _add(db: sqlite_utils.Database, key_id: int, kind: str, amount: int, **extra
 
 
 def has_wallet(db: sqlite_utils.Database, key_id: int) -> bool:
-    return bool(db.table("wallets").count_where("key_id = ?", [key_id]))
+    # plain SQL: every accept asks, and sqlite-utils' table() looks up the schema each time
+    return db.execute("SELECT 1 FROM wallets WHERE key_id = ?", [key_id]).fetchone() is not None
 
 
 def topup(db: sqlite_utils.Database, key_id: int, amount: int, note: str = "") -> Balance:

@@ -1,8 +1,9 @@
 """IPN sender: posts committed outbox events to each key's IPN URL until one answers 2xx.
 
-Woken by the store after every commit (no polling while idle); otherwise it sleeps until the
-earliest retry is due. A job's events go out in order: the outbox only hands out the oldest
-pending event of each job. Posts follow Standard Webhooks: signed ``webhook-id``/``-timestamp``/
+Woken by the store after every commit that changed the outbox or the keys, and after another
+process's commit (no polling while idle); otherwise it sleeps until the earliest retry is
+due. A job's events go out in order: the outbox only hands out the oldest pending event of each
+job. Posts follow Standard Webhooks: signed ``webhook-id``/``-timestamp``/
 ``-signature`` headers, 15 s timeout, no redirects, only 2xx counts, the Svix retry schedule,
 410 disables the endpoint, 429/503 honour Retry-After, then a dead letter that can be replayed.
 """
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -44,8 +46,8 @@ JITTER = 0.1  # +-10 % so endpoints coming back are not hit by every retry at on
 MAX_CONCURRENT_POSTS = 16  # events of different jobs in flight at once
 RETRY_AFTER_MIN_S = 1.0  # a Retry-After of 0 would make us hammer the endpoint
 RETRY_AFTER_MAX_S = 36000.0  # never wait longer than the schedule's longest step for it
-# Commits of this process wake the sender at once; this bound is how soon it notices a replay
-# made by another process (``modemd ipn replay`` writes the database directly).
+# Commits wake the sender at once (another process's within store.DATA_VERSION_POLL_S, on
+# SQLite); this bound is how soon it looks anyway (PostgreSQL: a replay by another host).
 IDLE_WAKE_S = 30.0
 
 
@@ -83,6 +85,30 @@ class IpnSender:
         """Something was committed: look at the outbox now."""
         self._wake.set()
 
+    def listen(self) -> None:
+        """Learn of the store's commits. A lone host on SQLite: each commit that changed the
+        outbox hands over what is due at once, read on the store's thread right after it (no
+        trip of the sender's own between the commit and the POST); otherwise, and for a
+        change of keys (an IPN URL set), the sender is woken and reads the outbox itself."""
+        if self.store.watched and self.store.host_id is None:
+            self.store.after_change["events"].append((self._due_now, self.offer))
+        else:
+            self.store.on_change["events"].append(self.wake)
+        self.store.on_change["api_keys"].append(self.wake)
+
+    @staticmethod
+    def _due_now(db: Any) -> list[OutboxEvent]:
+        return outbox.due_events(db, time.time())
+
+    def offer(self, due: list[OutboxEvent]) -> None:
+        """Post these due events now (those not in flight already), on the loop."""
+        if self._session is None:  # not running yet (or any more): its own read finds them
+            self.wake()
+            return
+        for event in due:
+            if event.event_id not in self._in_flight:
+                self._start(event)
+
     async def run(self) -> None:
         """Deliver until cancelled."""
         timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
@@ -97,12 +123,10 @@ class IpnSender:
             try:
                 while True:
                     self._wake.clear()
-                    due = await self._due()
-                    for event in due:
-                        if event.event_id not in self._in_flight:
-                            self._start(event)
+                    self.offer(await self._due())
                     await self._sleep_until_due()
             finally:
+                self._session = None  # an offer from now on only wakes (nobody)
                 for task in self._posts:
                     task.cancel()
                 await asyncio.gather(*self._posts, return_exceptions=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import pytest
 from api_harness import Api
 from click.testing import CliRunner
 
@@ -38,6 +39,7 @@ async def _found(cache: keys.KeyCache, secret: str) -> ApiKey:
     return key
 
 
+@pytest.mark.both_engines
 async def test_a_secret_seen_before_is_served_from_the_cache(store: Store) -> None:
     made, secret = await _new_key(store)
     cache = keys.KeyCache(store)
@@ -49,6 +51,7 @@ async def test_a_secret_seen_before_is_served_from_the_cache(store: Store) -> No
     assert await cache.find(secret) is None
 
 
+@pytest.mark.both_engines
 async def test_an_edit_through_the_daemon_shows_at_once(store: Store) -> None:
     made, secret = await _new_key(store)
     cache = keys.KeyCache(store)
@@ -59,6 +62,7 @@ async def test_an_edit_through_the_daemon_shows_at_once(store: Store) -> None:
     assert (await _found(cache, secret)).rate_limit == 5
 
 
+@pytest.mark.both_engines  # SQLite: data_version; PostgreSQL: the CLI's NOTIFY
 async def test_a_key_revoked_by_the_cli_stops_working(api: Api) -> None:
     status, _ = await api.send(json=api.ok("any"))
     assert status == 200  # the key is now cached
