@@ -29,6 +29,7 @@ from modemd.model import (
 from modemd.runtime import outcome
 from modemd.runtime.inbound import InboundListener, receive
 from modemd.runtime.observer import NO_OBSERVER, SendObserver
+from modemd.runtime.opening import OPEN_CONCURRENCY, OpenSlot
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, RecoveryStep, UsbReset
 from modemd.runtime.worker import DeviceWorker
@@ -68,8 +69,10 @@ class Bank:
         recovery: RecoverySettings = DEFAULT_RECOVERY,
         usb_reset: UsbReset | None = None,
         multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
+        open_concurrency: int = OPEN_CONCURRENCY,
     ) -> None:
         self.store = store
+        self._opening = asyncio.Semaphore(open_concurrency)  # OPEN_CONCURRENCY
         self.multipart_timeout_s = multipart_timeout_s  # [inbound] multipart_timeout_s
         self.country = country  # a pool's country: national senders are read with it
         self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
@@ -91,7 +94,9 @@ class Bank:
         return await self.store.read(inbound_rows.phone_cursor, device_id)
 
     def pool(self, pin: str) -> PoolQueue:
-        return self.pools.setdefault(pin, PoolQueue(pin))
+        if (pool := self.pools.get(pin)) is None:  # not setdefault: it builds one per call
+            pool = self.pools[pin] = PoolQueue(pin)
+        return pool
 
     async def start(self) -> None:
         """Recover from the last run, then refill the pools with queued jobs."""
@@ -150,11 +155,12 @@ class Bank:
         if life is None:
             life = DeviceLife("?", DeviceState.OPENING)
         built: list[SmsDevice] = []  # the inbound callback needs the device's identity
+        slot = OpenSlot(self._opening, life)
         device = factory(
             Wiring(
                 self.on_report,
                 self._on_gone,
-                life.transition,
+                slot.on_phase,
                 self._inbound_of(built),
                 self.multipart_timeout_s,
                 self._phone_cursor,
@@ -164,7 +170,8 @@ class Bank:
         if life.name == "?":
             life.name = device.info.port
         try:
-            info = await device.open()
+            async with slot:
+                info = await device.open()
         except DeviceError as exc:
             if isinstance(exc, SimLockedError):
                 life.transition(DeviceState.SIM_LOCKED, exc.problem)
