@@ -4,6 +4,8 @@ real store)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from test_store import new_job
@@ -85,6 +87,45 @@ def test_the_log_is_rewritten_with_its_open_jobs_only(tmp_path: Path) -> None:
     assert len(unwritten) < 10
     run.claim("job_after")  # appends to the new file
     assert "job_after" in (_log(path).never_written() or set())
+
+
+def _break_writes(path: Path) -> None:
+    """Every later write to the open log fails as on a full disk (ENOSPC): /dev/full is put
+    in the place of its descriptor."""
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                full = os.open("/dev/full", os.O_WRONLY)
+                os.dup2(full, int(fd))
+                os.close(full)
+                return
+    raise AssertionError(f"{path} is not open")
+
+
+def test_a_failed_write_leaves_no_file_that_could_requeue_a_written_job(tmp_path: Path) -> None:
+    path = tmp_path / "modemd.db-submits"
+    run = _log(path)
+    run.start()
+    run.claim("job_x")
+    _break_writes(path)
+    assert run.submit("job_x") is True  # the file is gone: sending may go on, unlogged
+    assert not path.exists() and _log(path).never_written() is None
+    assert run.submitted("job_x")  # a shutdown now calls it unknown, never requeues it
+    run.claim("job_y")  # the log stays off: nothing is written again this run
+    assert not path.exists()
+
+
+def test_a_failed_start_removes_the_last_runs_log(tmp_path: Path) -> None:
+    path = tmp_path / "modemd.db-submits"
+    crashed = _log(path)
+    crashed.start()
+    crashed.claim("job_x")  # queued again at the next start, then claimed by that run
+    (tmp_path / "modemd.db-submits.new").mkdir()  # the new file cannot be written
+    restarted = _log(path)
+    assert restarted.never_written() == {"job_x"}
+    restarted.start()
+    assert not path.exists()  # else a crash would requeue job_x again, even once written
+    assert restarted.submit("job_x") is True and _log(path).never_written() is None
 
 
 async def test_recovery_requeues_only_what_the_log_proves_unwritten(

@@ -181,10 +181,10 @@ class DeviceWorker:
         self._nudge.clear()
         return take.result() if take.done() and not take.cancelled() else None
 
-    def _submitting(self) -> None:
-        """Driver callback, just before it writes the bytes that submit the current job."""
-        if self.current is not None:
-            self.outcomes.submits.submit(self.current.job_id)
+    def _submitting(self) -> bool:
+        """Driver callback, just before it writes the bytes that submit the current job;
+        False: they must not be (the submit log can neither say so nor be made untrusted)."""
+        return self.current is None or self.outcomes.submits.submit(self.current.job_id)
 
     def _registration_changed(self, registered: bool) -> None:
         """Driver callback (a +CREG/+CGREG/+CEREG URC): out of the pool at once when lost."""
@@ -340,8 +340,11 @@ class DeviceWorker:
         """Send ``job`` and record what happened; True when the device is gone."""
         self.observer.send_started(job, self.device_id)
         started = time.monotonic()
-        if not isinstance(self.device, SubmitAware):  # may leave it from the first byte
-            self.outcomes.submits.submit(job.job_id)
+        if not isinstance(self.device, SubmitAware) and not self.outcomes.submits.submit(
+            job.job_id
+        ):  # it may leave from the first byte, and that cannot be written down: not sent
+            refused = SendError("submit log unwritable", outcome_known=True, transient=True)
+            return await self._record_failure(job, refused)
         try:
             parts = await self.device.send_sms(job.to, job.message)
         except SendError as exc:
