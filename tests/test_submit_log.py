@@ -24,6 +24,21 @@ def _log(path: Path, boot: str = BOOT) -> SubmitLog:
     return SubmitLog(path, boot)
 
 
+def _descriptor(path: Path) -> int:
+    """This process's open descriptor of ``path`` (the log a run holds)."""
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
+                return int(fd)
+    raise AssertionError(f"{path} is not open")
+
+
+def _die(path: Path) -> None:
+    """What kill -9 does to a run's log: its descriptor closed (the lock goes), the file and
+    what was written stay."""
+    os.close(_descriptor(path))
+
+
 def test_claimed_but_never_written_is_all_a_restart_may_requeue(tmp_path: Path) -> None:
     path = tmp_path / "modemd.db-submits"
     run = _log(path)
@@ -33,7 +48,8 @@ def test_claimed_but_never_written_is_all_a_restart_may_requeue(tmp_path: Path) 
     run.submit("job_a")
     run.submit("job_a")  # a second part: said once
     run.settled("job_c")  # recorded: its lines may stay until a rewrite
-    # kill -9 here: nothing is closed; the next run reads what the kernel holds.
+    assert _log(path).never_written() is None  # the run lives: its claims are its own
+    _die(path)  # kill -9: the next run reads what the kernel holds
     assert path.read_text().count("submit job_a") == 1
     assert _log(path).never_written() == {"job_b", "job_c"}
 
@@ -43,6 +59,7 @@ def test_another_boot_or_a_torn_line_trusts_nothing(tmp_path: Path) -> None:
     run = _log(path)
     run.start()
     run.claim("job_a")
+    _die(path)
     assert _log(path, OTHER_BOOT).never_written() is None  # lines may be lost with the kernel
     with path.open("a") as torn:
         torn.write("submit job_")  # cut in the middle of a write
@@ -82,24 +99,19 @@ def test_the_log_is_rewritten_with_its_open_jobs_only(tmp_path: Path) -> None:
         run.claim(job_id)
         run.settled(job_id)
     assert path.stat().st_size < 1024  # rewritten: the open jobs and the few claimed since
-    unwritten = _log(path).never_written()
-    assert unwritten is not None and "job_open" in unwritten and "job_sent" not in unwritten
-    assert len(unwritten) < 10
     run.claim("job_after")  # appends to the new file
-    assert "job_after" in (_log(path).never_written() or set())
+    _die(path)
+    unwritten = _log(path).never_written()
+    assert unwritten is not None and {"job_open", "job_after"} <= unwritten
+    assert "job_sent" not in unwritten and len(unwritten) < 10
 
 
 def _break_writes(path: Path) -> None:
     """Every later write to the open log fails as on a full disk (ENOSPC): /dev/full is put
     in the place of its descriptor."""
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/self/fd/{fd}") == str(path):
-                full = os.open("/dev/full", os.O_WRONLY)
-                os.dup2(full, int(fd))
-                os.close(full)
-                return
-    raise AssertionError(f"{path} is not open")
+    full = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, _descriptor(path))
+    os.close(full)
 
 
 def test_a_failed_write_leaves_no_file_that_could_requeue_a_written_job(tmp_path: Path) -> None:
@@ -120,6 +132,7 @@ def test_a_failed_start_removes_the_last_runs_log(tmp_path: Path) -> None:
     crashed = _log(path)
     crashed.start()
     crashed.claim("job_x")  # queued again at the next start, then claimed by that run
+    _die(path)
     (tmp_path / "modemd.db-submits.new").mkdir()  # the new file cannot be written
     restarted = _log(path)
     assert restarted.never_written() == {"job_x"}
@@ -138,6 +151,7 @@ async def test_recovery_requeues_only_what_the_log_proves_unwritten(
     for job in (written, unwritten):
         crashed.claim(job.job_id)
     crashed.submit(written.job_id)
+    _die(path)
     for job in (written, unwritten, unlogged):  # unlogged: claimed by a run without the log
         await store.write(jobs.claim_job, job.job_id, "imei-1")
     restarted = _log(path)
@@ -155,5 +169,7 @@ async def test_recovery_requeues_only_what_the_log_proves_unwritten(
     assert [r["type"] for r in await store.read(events.list_events, written.job_id)] == [
         EventType.SMS_UNKNOWN
     ]
-    # This run's log began afresh: the crashed run's lines are gone.
+    # This run's log began afresh (the crashed run's lines are gone), held by this run.
+    assert _log(path).never_written() is None
+    _die(path)
     assert _log(path).never_written() == set()

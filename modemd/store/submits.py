@@ -20,13 +20,15 @@ log is written without fsync, and trusted only where that is enough:
   still open and is rewritten (temp file + rename: atomic for a reader after a crash) when it
   passes ``COMPACT_AT_BYTES``.
 - Only a database of one host (SQLite): on a shared PostgreSQL another host's claims are not in
-  this log.
+  this log. The run that writes the log holds it locked (``flock``): a log locked by a live
+  process (a second modemd on the same file) is not trusted either.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 from pathlib import Path
@@ -74,7 +76,14 @@ class SubmitLog:
         if self.path is None:
             return None
         try:
-            text = self.path.read_text(encoding="ascii")
+            with self.path.open("rb") as file:
+                # The run that writes a log holds it locked until it ends (or dies): a lock
+                # taken elsewhere is a live modemd on this database, whose claims are its own.
+                fcntl.flock(file.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                text = file.read().decode("ascii")
+        except BlockingIOError:
+            log.warning("%s: in use by a live process (another modemd?): not trusted", self.path)
+            return None
         except (OSError, UnicodeDecodeError):
             return None
         lines = text.split("\n")
@@ -197,6 +206,7 @@ class SubmitLog:
         tmp = self.path.with_name(self.path.name + ".new")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, FILE_MODE)
         try:  # the old file stays in place (and in use) unless the whole new one is written
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until this run ends or dies
             if os.write(fd, data) != len(data):
                 raise OSError(errno.ENOSPC, "short write")
             os.replace(tmp, self.path)
