@@ -24,6 +24,14 @@ def _log(path: Path, boot: str = BOOT) -> SubmitLog:
     return SubmitLog(path, boot)
 
 
+def _running(tmp_path: Path, *claimed: str) -> tuple[Path, SubmitLog]:
+    """A run's log, started, with ``claimed`` claimed."""
+    path, run = _running(tmp_path)
+    for job_id in claimed:
+        run.claim(job_id)
+    return path, run
+
+
 def _descriptor(path: Path) -> int:
     """This process's open descriptor of ``path`` (the log a run holds)."""
     for fd in os.listdir("/proc/self/fd"):
@@ -40,9 +48,7 @@ def _die(path: Path) -> None:
 
 
 def test_claimed_but_never_written_is_all_a_restart_may_requeue(tmp_path: Path) -> None:
-    path = tmp_path / "modemd.db-submits"
-    run = _log(path)
-    run.start()
+    path, run = _running(tmp_path)
     for job_id in ("job_a", "job_b", "job_c"):
         run.claim(job_id)
     run.submit("job_a")
@@ -55,10 +61,7 @@ def test_claimed_but_never_written_is_all_a_restart_may_requeue(tmp_path: Path) 
 
 
 def test_another_boot_or_a_torn_line_trusts_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "modemd.db-submits"
-    run = _log(path)
-    run.start()
-    run.claim("job_a")
+    path, _run = _running(tmp_path, "job_a")
     _die(path)
     assert _log(path, OTHER_BOOT).never_written() is None  # lines may be lost with the kernel
     with path.open("a") as torn:
@@ -72,10 +75,7 @@ def test_another_boot_or_a_torn_line_trusts_nothing(tmp_path: Path) -> None:
 def test_a_clean_stop_removes_the_log_and_an_off_log_calls_everything_submitted(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "modemd.db-submits"
-    run = _log(path)
-    run.start()
-    run.claim("job_a")
+    path, run = _running(tmp_path, "job_a")
     assert not run.submitted("job_a")
     run.close()
     assert not path.exists()
@@ -87,11 +87,7 @@ def test_a_clean_stop_removes_the_log_and_an_off_log_calls_everything_submitted(
 
 
 def test_the_log_is_rewritten_with_its_open_jobs_only(tmp_path: Path) -> None:
-    path = tmp_path / "modemd.db-submits"
-    run = _log(path)
-    run.start()
-    run.claim("job_open")
-    run.claim("job_sent")
+    path, run = _running(tmp_path, "job_open", "job_sent")
     run.submit("job_sent")
     line = "claim job_" + "x" * 40 + "\n"
     for n in range(COMPACT_AT_BYTES // len(line) + 1):
@@ -115,10 +111,7 @@ def _break_writes(path: Path) -> None:
 
 
 def test_a_failed_write_leaves_no_file_that_could_requeue_a_written_job(tmp_path: Path) -> None:
-    path = tmp_path / "modemd.db-submits"
-    run = _log(path)
-    run.start()
-    run.claim("job_x")
+    path, run = _running(tmp_path, "job_x")
     _break_writes(path)
     assert run.submit("job_x") is True  # the file is gone: sending may go on, unlogged
     assert not path.exists() and _log(path).never_written() is None
