@@ -26,7 +26,9 @@ def _log(path: Path, boot: str = BOOT) -> SubmitLog:
 
 def _running(tmp_path: Path, *claimed: str) -> tuple[Path, SubmitLog]:
     """A run's log, started, with ``claimed`` claimed."""
-    path, run = _running(tmp_path)
+    path = tmp_path / "modemd.db-submits"
+    run = _log(path)
+    run.start()
     for job_id in claimed:
         run.claim(job_id)
     return path, run
