@@ -58,7 +58,8 @@ class AtPort:
         self._tx: Transaction | None = None
         self._tx_done: asyncio.Event = asyncio.Event()
         self._prompt: asyncio.Event = asyncio.Event()
-        self._before_body: Callable[[], None] | None = None  # of the exchange in flight
+        self._before_body: Callable[[], bool] | None = None  # of the exchange in flight
+        self._refused = False  # that hook said the body must not go out: ESC was sent instead
         self._closed = False
 
     @property
@@ -148,8 +149,9 @@ class AtPort:
             body = self._tx.on_prompt() if self._tx is not None else None
             if body is not None:
                 self._prompt.set()
-                if self._before_body is not None:  # no await between it and the write
-                    self._before_body()
+                # No await between the hook and the write. Refused: abort the message instead.
+                if self._before_body is not None and not self._before_body():
+                    self._refused, body = True, ESC
                 # At once, on the loop: the modem waits for it. A closed port: the command's
                 # wait learns it.
                 with contextlib.suppress(PortClosedError):
@@ -207,18 +209,19 @@ class AtPort:
         *,
         prompt_timeout: float,
         final_timeout: float,
-        before_body: Callable[[], None] | None = None,
+        before_body: Callable[[], bool] | None = None,
     ) -> Transaction:
         """Run a command that takes a body after ``> `` (AT+CMGS); return the transaction,
         whose final result may be an error (then nothing was sent). ``before_body`` runs
-        just before the body (and its Ctrl-Z) is written: from then on the modem may send.
+        just before the body (and its Ctrl-Z) is written: from then on the modem may send;
+        when it answers False, ESC goes instead and ``NoPromptError`` says nothing was sent.
 
         Raises ``NoPromptError`` when no prompt (nor final result) came: nothing was sent, ESC
         has aborted the command. Raises ``NoFinalResultError`` when the body went out and no
         final result followed: the modem may have sent it (outcome unknown)."""
         async with self._lock:
             tx = Transaction(command, body=body)
-            self._tx, self._before_body = tx, before_body
+            self._tx, self._before_body, self._refused = tx, before_body, False
             self._tx_done.clear()
             self._prompt.clear()
             try:
@@ -235,7 +238,11 @@ class AtPort:
                     try:
                         await self._wait(self._tx_done, final_timeout, command.text)
                     except (DeviceTimeoutError, PortClosedError) as exc:
+                        if self._refused:
+                            raise NoPromptError(f"{self.port}: body refused: {exc}") from exc
                         raise NoFinalResultError(str(exc)) from exc
+                if self._refused:  # the modem answered the ESC: nothing was submitted
+                    raise NoPromptError(f"{self.port}: {command.text}: body refused, aborted")
             finally:
                 self._tx, self._before_body = None, None
         return tx
