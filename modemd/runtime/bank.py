@@ -26,6 +26,7 @@ from modemd.model import (
     Job,
     Pacing,
 )
+from modemd.runtime import outcome
 from modemd.runtime.inbound import InboundListener, receive
 from modemd.runtime.observer import NO_OBSERVER, SendObserver
 from modemd.runtime.opening import OPEN_CONCURRENCY, OpenSlot
@@ -38,6 +39,7 @@ from modemd.store import inbound as inbound_rows
 from modemd.store import jobs as job_rows
 from modemd.store import reports as report_rows
 from modemd.store.db import Store
+from modemd.store.submits import SubmitLog
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,7 @@ class Bank:
         # Devices of the other live hosts sharing the database, by pool (runtime.hosts).
         self.remote: dict[str, list[Offer]] = {}
         self.workers: dict[str, DeviceWorker] = {}
+        self.submits = SubmitLog.beside(store.path)  # which claimed jobs may have gone out
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._report_tasks: set[asyncio.Task[None]] = set()
 
@@ -99,8 +102,7 @@ class Bank:
         """Recover from the last run, then refill the pools with queued jobs."""
         host = self.store.host_id  # several hosts: only this one's devices and jobs
         await self.store.write(device_rows.mark_all_gone, host)
-        for job in await self.store.write(job_rows.recover_interrupted, host):
-            log.warning("job %s was being sent when modemd stopped: outcome unknown", job.job_id)
+        await outcome.recover_interrupted(self.store, self.submits)
         queued = await self.store.read(job_rows.queued_jobs)
         for job in queued:
             self.pool(job.pin).put(job)
@@ -202,6 +204,7 @@ class Bank:
             observer=self.observer,
             recovery=self.recovery,
             usb_reset=self.usb_reset,
+            submits=self.submits,
         )
         if old is not None:
             worker.ladder.counts = old.ladder.counts  # the device's history goes on
@@ -397,3 +400,4 @@ class Bank:
         )
         if self._report_tasks:
             await asyncio.gather(*self._report_tasks, return_exceptions=True)
+        self.submits.close()
