@@ -196,6 +196,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 detach=bank.detach,
                 labels=settings.labels,
                 sim_pins=settings.sim_pins,
+                opening=bank.opening,
             )
             await hotplug.start()
             phone_plug = PhoneHotPlug(

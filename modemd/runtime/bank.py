@@ -72,7 +72,7 @@ class Bank:
         open_concurrency: int = OPEN_CONCURRENCY,
     ) -> None:
         self.store = store
-        self._opening = asyncio.Semaphore(open_concurrency)  # OPEN_CONCURRENCY
+        self.opening = asyncio.Semaphore(open_concurrency)  # OPEN_CONCURRENCY (hot-plug's too)
         self.multipart_timeout_s = multipart_timeout_s  # [inbound] multipart_timeout_s
         self.country = country  # a pool's country: national senders are read with it
         self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
@@ -151,7 +151,7 @@ class Bank:
         if life is None:
             life = DeviceLife("?", DeviceState.OPENING)
         built: list[SmsDevice] = []  # the inbound callback needs the device's identity
-        slot = OpenSlot(self._opening, life)
+        slot = OpenSlot(self.opening, life)
         device = factory(
             Wiring(
                 self.on_report,
