@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -193,15 +194,9 @@ async def test_a_modem_is_probed_only_when_a_place_to_open_ports_is_free(
 ) -> None:
     bank = Bank(store, open_concurrency=1)
     await bank.start()
-    hotplug = HotPlug(
-        Udev(),
-        attach=bank.attach_spec,
-        detach=bank.detach,
-        timeouts=FAST,
-        debounce_s=0.05,
-        probe_timeout_s=0.3,
-        opening=bank.opening,
-    )
+    quick: dict[str, Any] = {"timeouts": FAST, "debounce_s": 0.05, "probe_timeout_s": 0.3}
+    hotplug = HotPlug(Udev(), attach=bank.attach_spec, detach=bank.detach, **quick)
+    hotplug.opening = bank.opening  # as modemd serve wires it
     await hotplug.start()
     await bank.opening.acquire()  # the one place is taken (another modem opening)
     held = True
