@@ -15,14 +15,16 @@ Both take an API key of the pool (``?apikey=`` or Bearer) or the admin (the admi
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from modemd.api.auth import admin_actor, caller_ip
 from modemd.api.keyed import Authenticate, json_object, problem, text_field
-from modemd.emulators.faults import FaultKind
-from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.fault_kinds import FaultKind
+
+if TYPE_CHECKING:  # the emulators are imported only with --simulate (service.py)
+    from modemd.emulators.modem import EmulatedModem
 
 log = logging.getLogger(__name__)
 

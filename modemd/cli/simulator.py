@@ -7,7 +7,7 @@ import os
 import click
 
 from modemd.cli.common import call_api, main, url_option
-from modemd.emulators.faults import FaultKind
+from modemd.emulators.fault_kinds import FaultKind
 
 
 @main.group()

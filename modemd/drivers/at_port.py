@@ -19,6 +19,7 @@ import serial
 
 from modemd.at.parser import AtParser, Line, Prompt, Urc
 from modemd.at.transaction import Command, Disposition, Phase, Transaction
+from modemd.drivers.tty import Tty, write_rest
 from modemd.errors import (
     DeviceTimeoutError,
     ModemCommandError,
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK_BYTES = 4096  # no TIOCINQ (in_waiting): umockdev's ttys do not support it
 BAUDRATE = 115200  # USB modems ignore it; RS-232 modems (SIM800 boards) default to it or autobaud
+WRITE_TIMEOUT_S = 2.0  # a full output buffer that does not drain: the port is stuck
 FINAL_GRACE_S = 0.5  # wait for the OK some modems omit (Wavecom "+CPIN: READY" without OK)
 
 
@@ -69,7 +71,7 @@ class AtPort:
     def open_port(self) -> None:
         """Open the port and start reading, without a word to the modem (``open`` does both)."""
         try:
-            self._serial = serial.Serial(self.port, BAUDRATE, timeout=0, write_timeout=2)
+            self._serial = Tty(self.port, BAUDRATE, timeout=0, write_timeout=WRITE_TIMEOUT_S)
         except (serial.SerialException, OSError) as exc:
             raise PortClosedError(f"{self.port}: cannot open: {exc}") from exc
         self._closed = False
@@ -98,8 +100,8 @@ class AtPort:
             return
         try:
             # A plain read of the non-blocking tty: pyserial's read select()s first, and
-            # select() refuses descriptors above 1023, which a bank of ~200 ports reaches (each
-            # port holds 5: the tty and pyserial's two pipes).
+            # select() refuses descriptors above 1023, which a large bank (or many API
+            # connections) reaches; the port has no abort pipe to select on either (drivers.tty).
             data = os.read(ser.fileno(), READ_CHUNK_BYTES)
         except BlockingIOError:
             return  # woken with nothing to read
@@ -133,14 +135,8 @@ class AtPort:
             raise PortClosedError(f"{self.port}: port is closed")
         try:
             # The port is non-blocking (pyserial opens it O_NONBLOCK): a plain write takes the
-            # few bytes of a command at once. pyserial's own write select()s after every call,
-            # which costs the loop more than the write itself; it is kept for a full buffer.
-            try:
-                written = os.write(ser.fileno(), data)
-            except BlockingIOError:
-                written = 0
-            if written < len(data):  # ValueError: select() above descriptor 1023
-                ser.write(data[written:])
+            # few bytes of a command at once; a full buffer is waited for (tty.write_rest).
+            write_rest(ser.fileno(), data, WRITE_TIMEOUT_S)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise PortClosedError(f"{self.port}: write failed: {exc}") from exc
 
