@@ -248,6 +248,7 @@ async def test_a_per_second_schedule_runs_once_per_slot_across_restart_and_kill9
     states = Counter(r[0] for r in await asyncio.to_thread(_db_rows, db, "SELECT state FROM jobs"))
     sent = len(SendRecorder.read(record))
     # One job per run; a kill may leave its send unknown (never resent), never a second one.
-    assert sum(states.values()) == len(slots)
-    assert sent <= len(slots) and sent >= len(slots) - states["unknown"] - states["queued"]
+    assert sum(states.values()) == len(slots), states
+    said = f"{len(slots)} slots, {sent} sent, jobs {dict(states)}"
+    assert sent <= len(slots) and sent >= len(slots) - states["unknown"] - states["queued"], said
     assert json.dumps(dict(states))
