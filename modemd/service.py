@@ -230,8 +230,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             metrics_token=settings.option("server.metrics_token"),
             pacing=settings.pacing_of,
             simulated=(
-                EmulatedDevices(emulators.modems, settings.simulate_pin)
-                if emulators is not None
+                EmulatedDevices(
+                    emulators.modems if emulators is not None else [],
+                    settings.simulate_pin,
+                    phone_emulators.phones if phone_emulators is not None else [],
+                )
+                if emulators is not None or phone_emulators is not None
                 else None
             ),
             runner=campaigns,
