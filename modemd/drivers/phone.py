@@ -45,6 +45,7 @@ from .phone_protocol import (
     PhoneRequestError,
     PhoneTimings,
     Tracked,
+    app_result,
     basic_auth,
     draw_ref,
     message_id,
@@ -299,7 +300,7 @@ class PhoneDriver:
                     f"{self.url}: {message_id}: {state} ({error or 'no reason given'})",
                     outcome_known=True,
                     transient=state == "Cancelled"
-                    or (error in TRANSIENT_APP_ERRORS and parts == 1),
+                    or (app_result(error) in TRANSIENT_APP_ERRORS and parts == 1),
                 )
             if state not in KNOWN_STATES and state not in seen and state is not None:
                 log.warning("%s: %s: unknown state %r, still waiting", self.url, message_id, state)
