@@ -37,6 +37,7 @@ from .phone_protocol import (
     ID_DRAWS,
     KNOWN_STATES,
     MAX_POLL_INTERVAL_S,
+    PENDING,
     PROCESSED,
     SENT,
     TRACK_FOR_S,
@@ -216,14 +217,16 @@ class PhoneDriver:
         return True
 
     async def _resume_unfinished(self) -> None:
-        """Track our messages the phone has not finished (sent before a restart)."""
-        for state in (PROCESSED, SENT):  # a Pending one belongs to a job now 'unknown'
+        """Track our messages the phone has not finished (before a restart or unplug); a Pending
+        one's job is ``unknown``: its report settles it (by device and recipient), no resend."""
+        for state in (PENDING, PROCESSED, SENT):
             try:
                 messages = await self._http.list_messages(state)
             except PhoneRequestError as exc:
                 log.info("%s: cannot list %s messages (%s): not resumed", self.url, state, exc)
                 return
             for tracked in filter(None, (tracked_from(m, time.monotonic()) for m in messages)):
+                tracked.state = state
                 self._tracked[tracked.message_id] = tracked
                 log.info("%s: resumed polling %s (%s)", self.url, tracked.message_id, state)
 

@@ -71,7 +71,8 @@ TRANSIENT_APP_ERRORS = frozenset(
 )
 APP_RESULT = re.compile(r"\bRESULT_[A-Z_]+\b")
 PROCESSED, SENT, DELIVERED, FAILED = "Processed", "Sent", "Delivered", "Failed"
-PENDING_STATES = frozenset({"Pending", "Cancelling"})  # not yet handed to the radio
+PENDING = "Pending"
+PENDING_STATES = frozenset({PENDING, "Cancelling"})  # not yet handed to the radio
 KNOWN_STATES = frozenset({*PENDING_STATES, PROCESSED, SENT, DELIVERED, FAILED, "Cancelled"})
 
 
