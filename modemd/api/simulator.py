@@ -74,6 +74,9 @@ class EmulatedDevices:
     def _known(self, device_id: str) -> bool:
         return device_id in self._modems or device_id in self._phones
 
+    def is_phone(self, device_id: str) -> bool:
+        return device_id in self._phones
+
     def where(self, device_id: str) -> str:
         """Where the emulated network put an SMS for ``device_id`` (for the route's answer)."""
         return "the emulated phone's inbox" if device_id in self._phones else "the emulated SIM"
@@ -97,6 +100,8 @@ def add_routes(app: web.Application, simulated: EmulatedDevices, key_of: Authent
             return pin
         if device is not None and pin is not None and pin != simulated.pin_of(device_id):
             device = None  # another pool's device: as if it did not exist
+        if device is None and simulated.is_phone(device_id) and pin in (None, simulated.pin_of("")):
+            return problem(400, f"{device_id} is an emulated phone: faults are for emulated modems")
         if device is None:
             return problem(404, f"no emulated device {device_id} in this pool")
         try:
