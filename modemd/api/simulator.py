@@ -58,7 +58,8 @@ class EmulatedDevices:
         """The emulated network delivers an SMS to a device of ``key_pin``: the named one, else
         the modem with the fewest messages waiting, else (a pool of phones only) the phone that
         received the fewest; LookupError: no such device in that pool."""
-        found = key_pin == self._pin and (device_id is None or self._known(device_id))
+        known = self._known(device_id) if device_id else bool(self._modems or self._phones)
+        found = key_pin == self._pin and known
         if not found:
             raise LookupError(f"no emulated device {device_id or ''} in pool {key_pin}".strip())
         if device_id in self._phones or (device_id is None and not self._modems):
