@@ -60,7 +60,8 @@ class EmulatedDevices:
         """The emulated network delivers an SMS to a device of ``key_pin``: the named one, else
         the modem with the fewest messages waiting, else (a pool of phones only) the phone that
         received the fewest; LookupError: no such device in that pool."""
-        found = key_pin == self._pin and (device_id is None or self._known(device_id))
+        known = self._known(device_id) if device_id else bool(self._modems or self._phones)
+        found = key_pin == self._pin and known
         if not found:
             raise LookupError(f"no emulated device {device_id or ''} in pool {key_pin}".strip())
         if device_id in self._phones or (device_id is None and not self._modems):
@@ -75,6 +76,9 @@ class EmulatedDevices:
 
     def _known(self, device_id: str) -> bool:
         return device_id in self._modems or device_id in self._phones
+
+    def is_phone(self, device_id: str) -> bool:
+        return device_id in self._phones
 
     def where(self, device_id: str) -> str:
         """Where the emulated network put an SMS for ``device_id`` (for the route's answer)."""
@@ -99,6 +103,8 @@ def add_routes(app: web.Application, simulated: EmulatedDevices, key_of: Authent
             return pin
         if device is not None and pin is not None and pin != simulated.pin_of(device_id):
             device = None  # another pool's device: as if it did not exist
+        if device is None and simulated.is_phone(device_id) and pin in (None, simulated.pin_of("")):
+            return problem(400, f"{device_id} is an emulated phone: faults are for emulated modems")
         if device is None:
             return problem(404, f"no emulated device {device_id} in this pool")
         try:

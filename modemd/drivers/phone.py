@@ -37,6 +37,7 @@ from .phone_protocol import (
     ID_DRAWS,
     KNOWN_STATES,
     MAX_POLL_INTERVAL_S,
+    PENDING,
     PROCESSED,
     SENT,
     TRACK_FOR_S,
@@ -45,6 +46,7 @@ from .phone_protocol import (
     PhoneRequestError,
     PhoneTimings,
     Tracked,
+    app_result,
     basic_auth,
     draw_ref,
     message_id,
@@ -215,14 +217,16 @@ class PhoneDriver:
         return True
 
     async def _resume_unfinished(self) -> None:
-        """Track our messages the phone has not finished (sent before a restart)."""
-        for state in (PROCESSED, SENT):  # a Pending one belongs to a job now 'unknown'
+        """Track our messages the phone has not finished (before a restart or unplug); a Pending
+        one's job is ``unknown``: its report settles it (by device and recipient), no resend."""
+        for state in (PENDING, PROCESSED, SENT):
             try:
                 messages = await self._http.list_messages(state)
             except PhoneRequestError as exc:
                 log.info("%s: cannot list %s messages (%s): not resumed", self.url, state, exc)
                 return
             for tracked in filter(None, (tracked_from(m, time.monotonic()) for m in messages)):
+                tracked.state = state
                 self._tracked[tracked.message_id] = tracked
                 log.info("%s: resumed polling %s (%s)", self.url, tracked.message_id, state)
 
@@ -299,7 +303,7 @@ class PhoneDriver:
                     f"{self.url}: {message_id}: {state} ({error or 'no reason given'})",
                     outcome_known=True,
                     transient=state == "Cancelled"
-                    or (error in TRANSIENT_APP_ERRORS and parts == 1),
+                    or (app_result(error) in TRANSIENT_APP_ERRORS and parts == 1),
                 )
             if state not in KNOWN_STATES and state not in seen and state is not None:
                 log.warning("%s: %s: unknown state %r, still waiting", self.url, message_id, state)

@@ -54,12 +54,25 @@ REF_BITS = 53
 MAX_PARTS = 256  # ref .. ref + parts - 1 are the parts' refs: all stay under 2**REF_BITS
 MAX_ID_CHARS = 36  # SMSGate's API: a client message id is a string of at most 36 characters
 ID_DRAWS = 3  # fresh ids tried when the phone says each is taken (409 before we reached it)
-# SmsManager errors after which another attempt (maybe on another device) can work.
+# SmsManager results after which another attempt (maybe on another device) can work: the radio
+# did not send. The app's error is a sentence around the name ("Send result: RESULT_ERROR_NO_
+# SERVICE (Failed because service is currently unavailable)"): ``app_result`` finds it.
 TRANSIENT_APP_ERRORS = frozenset(
-    {"RESULT_ERROR_LIMIT_EXCEEDED", "RESULT_ERROR_RADIO_OFF", "RESULT_ERROR_NO_SERVICE"}
+    {
+        "RESULT_ERROR_LIMIT_EXCEEDED",
+        "RESULT_ERROR_RADIO_OFF",
+        "RESULT_ERROR_NO_SERVICE",
+        "RESULT_RADIO_NOT_AVAILABLE",
+        "RESULT_RIL_RADIO_NOT_AVAILABLE",
+        "RESULT_RIL_NETWORK_NOT_READY",
+        "RESULT_RIL_REQUEST_RATE_LIMITED",
+        "RESULT_RIL_SMS_SEND_FAIL_RETRY",
+    }
 )
+APP_RESULT = re.compile(r"\bRESULT_[A-Z_]+\b")
 PROCESSED, SENT, DELIVERED, FAILED = "Processed", "Sent", "Delivered", "Failed"
-PENDING_STATES = frozenset({"Pending", "Cancelling"})  # not yet handed to the radio
+PENDING = "Pending"
+PENDING_STATES = frozenset({PENDING, "Cancelling"})  # not yet handed to the radio
 KNOWN_STATES = frozenset({*PENDING_STATES, PROCESSED, SENT, DELIVERED, FAILED, "Cancelled"})
 
 
@@ -114,6 +127,12 @@ def recipient_state(data: Any) -> tuple[str | None, str | None]:
     first = recipients[0] if isinstance(recipients[0], dict) else {}
     state = first.get("state") or data.get("state")
     return (str(state) if state is not None else None), first.get("error")
+
+
+def app_result(error: str | None) -> str | None:
+    """The SmsManager result named in the app's error text (None when it names none)."""
+    match = APP_RESULT.search(error or "")
+    return match.group(0) if match else None
 
 
 def basic_auth(username: str, password: str) -> dict[str, str]:

@@ -30,13 +30,17 @@ from .phone_app import (
     AppState,
     EmulatedMessage,
     PhoneProfile,
+    delivery_error,
     now_iso,
+    send_result_error,
 )
 from .phone_http import create_app
 from .phone_webhooks import WebhookDispatcher
 from .profile import AcceptedMessage, MessageFormat, SendRecorder
 
 log = logging.getLogger(__name__)
+
+TP_STATUS_PERMANENT = 0x41  # "incompatible destination": a report of a permanent failure
 
 
 class EmulatedPhone:
@@ -202,7 +206,7 @@ class EmulatedPhone:
         if error is None and self.rng.random() < self.profile.send_error_rate:
             error = self.profile.send_error or "RESULT_ERROR_GENERIC_FAILURE"
         if error is not None:
-            self._move(message, AppState.FAILED, error)
+            self._move(message, AppState.FAILED, send_result_error(error))
             return
         for number in message.phone_numbers:
             for index, text in enumerate(parts, 1):
@@ -241,7 +245,7 @@ class EmulatedPhone:
         self._move(message, AppState.SENT)
         await asyncio.sleep(self.profile.delivered_delay_s)
         if self.rng.random() < self.profile.delivery_failure_rate:
-            self._move(message, AppState.FAILED, "RESULT_ERROR_GENERIC_FAILURE")
+            self._move(message, AppState.FAILED, delivery_error(TP_STATUS_PERMANENT))
         else:
             self._move(message, AppState.DELIVERED)
 

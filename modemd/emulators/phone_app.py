@@ -12,7 +12,26 @@ from typing import Any, Protocol
 
 ANDROID_SMS_LIMIT = 30  # SmsUsageMonitor DEFAULT_SMS_MAX_COUNT: SMS per app per check period
 ANDROID_SMS_WINDOW_S = 60.0  # SmsUsageMonitor DEFAULT_SMS_CHECK_PERIOD (60000 ms)
-LIMIT_EXCEEDED = "RESULT_ERROR_LIMIT_EXCEEDED"  # SmsManager result the app stores as the error
+LIMIT_EXCEEDED = "RESULT_ERROR_LIMIT_EXCEEDED"  # SmsManager's result when Android's limit trips
+# What the app stores as a recipient's error (MessagesService.resultToErrorMessage, v1.x): the
+# SmsManager result's name inside a sentence, never the bare name.
+SEND_RESULT_WHY = {
+    "RESULT_ERROR_GENERIC_FAILURE": "Generic failure cause",
+    "RESULT_ERROR_RADIO_OFF": "Failed because radio was explicitly turned off",
+    "RESULT_ERROR_NO_SERVICE": "Failed because service is currently unavailable",
+    LIMIT_EXCEEDED: "Failed because we reached the sending queue limit",
+}
+EMULATED_SMSC = "+393359609600"  # the service centre named in a failed delivery's error
+
+
+def send_result_error(result: str) -> str:
+    """The app's error text for a failed send with SmsManager ``result``."""
+    return f"Send result: {result} ({SEND_RESULT_WHY.get(result, 'emulated failure')})"
+
+
+def delivery_error(tp_status: int) -> str:
+    """The app's error text for a status report that says failed (TP-Status ``tp_status``)."""
+    return f"Delivery result from SC {EMULATED_SMSC}: {tp_status}"
 
 
 class AppState(enum.StrEnum):

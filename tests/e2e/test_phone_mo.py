@@ -36,6 +36,9 @@ async def test_texts_to_simulated_phones_arrive_as_sms_received(tmp_path: Path) 
             status, answer = await _post(http, f"{base}/simulator/v1/mo", body, auth)
             assert (status, answer["device_id"]) == (202, phones[1]), answer
             assert "phone" in answer["message"]
+            url = f"{base}/simulator/v1/devices/{phones[0]}/fault"
+            status, answer = await _post(http, url, {"kind": "clear"}, auth)
+            assert status == 400 and "emulated phone" in answer["message"]  # modem faults only
             missing = {**body, "device_id": "emuphone-none"}
             status, answer = await _post(http, f"{base}/simulator/v1/mo", missing, auth)
             assert (status, answer["response"]) == (404, "404")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from modemd.drivers.phone import PhoneDriver
@@ -97,6 +98,34 @@ async def test_phone_gone_mid_send_leaves_the_job_unknown(store: Store, make_pho
                 await asyncio.sleep(0.01)
         assert bank.offers("4711") == []  # out of its pool at once
         assert len(phone.messages) == 1  # never resent
+    finally:
+        await bank.close()
+
+
+async def test_an_unknown_job_is_settled_when_its_phone_comes_back(
+    store: Store, make_phone: Any
+) -> None:
+    """Unplugged while the app held the message (Pending): the job is unknown; plugged in
+    again, the phone sends it, and its delivery settles the job: once, never resent."""
+    phone = await make_phone(process_delay_s=10.0)
+    bank = Bank(store)
+    await bank.start()
+    try:
+        assert await attach(bank, phone) is not None
+        job = await queue_job(store, bank, "+393330000003")
+        async with asyncio.timeout(WAIT_S):
+            while not phone.messages:
+                await asyncio.sleep(0.01)
+        await phone.go_away()
+        await state_of(store, job, JobState.UNKNOWN)
+        phone.profile = dataclasses.replace(phone.profile, process_delay_s=0.02)
+        await phone.start()  # plugged in again, the message still Pending in the app
+        async with asyncio.timeout(WAIT_S):
+            while await attach(bank, phone) is None:  # the old worker may still be leaving
+                await asyncio.sleep(0.05)
+        delivered = await state_of(store, job, JobState.DELIVERED)
+        assert delivered.device_id == "phone0"
+        assert len(phone.messages) == 1 and await store.read(job_rows.attempts, job.job_id) == 1
     finally:
         await bank.close()
 

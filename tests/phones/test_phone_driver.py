@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from modemd.drivers.phone_protocol import PhoneTimings
+from modemd.drivers.phone_protocol import TRANSIENT_APP_ERRORS, PhoneTimings, app_result
 from modemd.emulators.phone import EmulatedPhone
 from modemd.emulators.profile import SendRecorder
 from modemd.errors import DeviceError, SendError
@@ -84,6 +84,16 @@ async def test_refused_by_the_radio_is_a_known_outcome(
         await driver.send_sms(TO, "hello")
     assert caught.value.outcome_known and caught.value.transient is transient
     assert error in str(caught.value) and on_air(phone) == []
+
+
+def test_the_result_is_read_out_of_the_apps_error_sentence() -> None:
+    words = "Send result: RESULT_RIL_NETWORK_NOT_READY (The network is not ready to perform it)"
+    assert app_result(words) in TRANSIENT_APP_ERRORS
+    assert app_result("Send result: RESULT_ERROR_GENERIC_FAILURE (Generic failure cause)") == (
+        "RESULT_ERROR_GENERIC_FAILURE"
+    )
+    assert app_result("sendSMS: Invalid phone number") is None
+    assert app_result(None) is None
 
 
 async def test_timeout_on_send_then_retry_sends_once(make_phone: Any, make_driver: Any) -> None:

@@ -98,7 +98,10 @@ async def test_limit_exceeded_after_thirty_parts_a_minute(make_phone: Any) -> No
         lambda: all(m.state.value in ("Delivered", "Failed") for m in phone.messages.values())
     )
     failed = [m for m in phone.messages.values() if m.state.value == "Failed"]
-    assert [m.recipients[0]["error"] for m in failed] == ["RESULT_ERROR_LIMIT_EXCEEDED"]
+    assert [m.recipients[0]["error"] for m in failed] == [  # as the app words it
+        "Send result: RESULT_ERROR_LIMIT_EXCEEDED "
+        "(Failed because we reached the sending queue limit)"
+    ]
     assert phone.limit_tripped == 1
     assert phone.recorder is not None
     assert len(SendRecorder.read(phone.recorder.path)) == 30  # the refused one never went out

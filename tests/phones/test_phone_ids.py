@@ -38,10 +38,10 @@ def test_ids_fit_the_app_and_give_back_their_ref() -> None:
 
 async def test_an_id_the_phone_has_is_drawn_again(make_phone: Any, make_driver: Any) -> None:
     phone = await make_phone()
-    other = phone.accept(message_id(42, 1), "another daemon's message", ["+393330000009"])
     seen = Seen()
     driver = make_driver(phone, seen, refs=iter([42, 4242]).__next__)
-    await driver.open()
+    await driver.open()  # then another daemon posts (at open it would be resumed as ours)
+    other = phone.accept(message_id(42, 1), "another daemon's message", ["+393330000009"])
     (part,) = await driver.send_sms(TO, "ours")
     assert part.mr == 4242
     assert phone.messages[message_id(4242, 1)].text == "ours"
@@ -56,10 +56,10 @@ async def test_ids_taken_again_and_again_fail_known_and_send_nothing(
     make_phone: Any, make_driver: Any
 ) -> None:
     phone = await make_phone()
-    for ref in (1, 2, 3):
-        phone.accept(message_id(ref, 1), "not ours", ["+393330000009"])
     driver = make_driver(phone, refs=count(1).__next__)
     await driver.open()
+    for ref in (1, 2, 3):
+        phone.accept(message_id(ref, 1), "not ours", ["+393330000009"])
     with pytest.raises(SendError) as caught:
         await driver.send_sms(TO, "ours")
     assert caught.value.outcome_known and caught.value.transient  # another device may try
