@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 LAPSE_RECHECK_S = 5.0  # the first valid_until is looked up at most this often (a scan)
 FED_GRACE_S = 30.0  # a fed job taken by a device is claimed within this (one store write)
-BULK_PER_DEVICE = 2  # bulk jobs waiting per device of the pool: > one tick of sends
+BULK_PER_DEVICE = 4  # bulk jobs waiting per device: it refills at half, two sends each ahead
 BULK_MIN_WAITING = 8  # ... and at least this many (a pool whose devices are still opening)
 HIGH_BATCH = 1000  # due high-lane jobs handed over per tick at most
 FEED_SLACK = 64  # rows read past those fed: room to skip a rate-limited campaign's jobs
@@ -104,50 +104,45 @@ class Feeder:
 
     async def feed_once(self) -> float | None:
         """One round: lapse, due high-lane jobs, bulk top-ups. Returns when to come back
-        (None: only when woken)."""
+        (None: only when woken). Two reads of the store a round (each may wait behind a
+        commit of the busy writer): what is due, then each pool's bulk candidates."""
         now = self.clock()
         self._later = None
         if self._next_lapse is not None and self._next_lapse <= now:
             await self.lapse(now)
             self._lapse_known_at = float("-inf")  # look the next one up this round
         self._fed = {j: v for j, v in self._fed.items() if v[0] > now - FED_GRACE_S}
+        # A job with an early valid_until may have come since the last look-up: a new one is
+        # due LAPSE_RECHECK_S after it (claims refuse a lapsed job meanwhile).
+        recheck = now - self._lapse_known_at >= LAPSE_RECHECK_S
+        pools = set(self.bank.pools)
+        high, pins, rates, (send_at, first_valid_until) = await self.store.read(
+            lambda db: (
+                self.due_high(db, now, HIGH_BATCH),
+                queue_rows.bulk_pins(db, pools),
+                campaign_rows.rate_limits(db),
+                queue_rows.next_times(db, now, recheck),
+            )
+        )
+        if recheck:
+            self._next_lapse, self._lapse_known_at = first_valid_until, now
         waiting: dict[str, set[str]] = {}  # per pin, read once per round
-        for job in await self.store.read(self.due_high, now, HIGH_BATCH):
+        for job in high:
             if job.pin not in waiting:
                 waiting[job.pin] = self.bank.pool(job.pin).job_ids()
             if job.job_id not in waiting[job.pin] and job.job_id not in self._fed:
                 self._hand(job, now)
-        pins = await self.store.read(queue_rows.bulk_pins, set(self.bank.pools))
-        rates = await self.store.read(campaign_rows.rate_limits) if pins else {}
-        for pin in pins:
-            quiet_until = self.quiet(pin, now)
-            if quiet_until is not None:
-                self._come_back(quiet_until)
-                continue
-            pool = self.bank.pool(pin)
-            target = max(BULK_MIN_WAITING, BULK_PER_DEVICE * len(self.bank.offers(pin)))
-            pool.on_bulk_low, pool.bulk_low_water = self.wake, target // 2
-            room = target - pool.waiting(Lane.BULK)
-            if room <= 0:
-                continue
+        rooms = self._bulk_rooms(pins, now)
+        if rooms:
             # The oldest due jobs are those already fed (waiting in the lane, or in a device's
             # hands before its claim), then new ones: read just enough of both (not every job
             # fed in the last FED_GRACE_S).
-            limit = room + target + len(self.bank.offers(pin)) + FEED_SLACK
-            candidates = await self.store.read(queue_rows.due_bulk, pin, now, limit)
-            for job in candidates:
-                if room <= 0:
-                    break
-                if self._handed(job) or not self._within_rate(job, rates, now):
-                    continue
-                self._hand(job, now)
-                room -= 1
-        # A job with an early valid_until may have come since the last look-up: a new one is
-        # due LAPSE_RECHECK_S after it (claims refuse a lapsed job meanwhile).
-        recheck = now - self._lapse_known_at >= LAPSE_RECHECK_S
-        send_at, first_valid_until = await self.store.read(queue_rows.next_times, now, recheck)
-        if recheck:
-            self._next_lapse, self._lapse_known_at = first_valid_until, now
+            limits = {pin: room + extra for pin, (room, extra) in rooms.items()}
+            candidates = await self.store.read(
+                lambda db: {pin: queue_rows.due_bulk(db, pin, now, n) for pin, n in limits.items()}
+            )
+            for pin, jobs in candidates.items():
+                self._top_up(pin, jobs, rooms[pin][0], rates, now)
         oldest_fed = min((v[0] for v in self._fed.values()), default=None)
         return earliest(
             self._later,
@@ -156,6 +151,38 @@ class Feeder:
             None if recheck else self._lapse_known_at + LAPSE_RECHECK_S,
             None if oldest_fed is None else oldest_fed + FED_GRACE_S,
         )
+
+    def _bulk_rooms(self, pins: list[str], now: float) -> dict[str, tuple[int, int]]:
+        """Per pin not in its quiet hours: room in its bulk lane, and how many more rows to
+        read past it (jobs fed already, a rate-limited campaign's skipped ones)."""
+        rooms = {}
+        for pin in pins:
+            quiet_until = self.quiet(pin, now)
+            if quiet_until is not None:
+                self._come_back(quiet_until)
+                continue
+            pool = self.bank.pool(pin)
+            devices = len(self.bank.offers(pin))
+            target = max(BULK_MIN_WAITING, BULK_PER_DEVICE * devices)
+            pool.on_bulk_low, pool.bulk_low_water = self.wake, target // 2
+            room = target - pool.waiting(Lane.BULK)
+            if room > 0:
+                rooms[pin] = (room, target + devices + FEED_SLACK)
+        return rooms
+
+    def _top_up(
+        self, pin: str, candidates: list[Job], room: int, rates: dict[str, int], now: float
+    ) -> None:
+        handed = self.bank.pool(pin).job_ids()
+        for job in candidates:
+            if room <= 0:
+                return
+            if job.job_id in self._fed or job.job_id in handed:
+                continue
+            if not self._within_rate(job, rates, now):
+                continue
+            self._hand(job, now)
+            room -= 1
 
     def _come_back(self, at: float) -> None:
         self._later = earliest(self._later, at)
@@ -169,9 +196,6 @@ class Feeder:
                 log.info("%d queued jobs lapsed (past valid_until, never sent)", len(lapsed))
             if len(lapsed) < queue_rows.LAPSE_BATCH:
                 return
-
-    def _handed(self, job: Job) -> bool:
-        return job.job_id in self._fed or job.job_id in self.bank.pool(job.pin).job_ids()
 
     def _within_rate(self, job: Job, rates: dict[str, int], now: float) -> bool:
         limit = rates.get(job.campaign_id or "")

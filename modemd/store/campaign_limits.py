@@ -48,6 +48,11 @@ class HourlyCounts:
         self.prefixes[self.prefix(to)] += 1
 
 
+def limited(limits: DestinationLimits) -> bool:
+    """Whether ``limits`` limit anything (unset ``[limits]``: nothing is counted)."""
+    return limits.per_recipient_per_hour is not None or limits.per_prefix_per_hour is not None
+
+
 def hourly_counts(
     db: sqlite_utils.Database,
     key_id: int,

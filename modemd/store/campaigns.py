@@ -189,7 +189,7 @@ def queue_batch(
     available = wallet.balance(db, row["key_id"]).available if priced else 0
     hourly = (
         limiting.hourly_counts(db, row["key_id"], [r[1] for r in rows], limits, now)
-        if limits is not None
+        if limits is not None and limiting.limited(limits)
         else None
     )
     room = limiting.cap_room(db, row["key_id"], key_caps)
