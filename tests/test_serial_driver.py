@@ -357,3 +357,26 @@ async def test_reports_stored_while_nobody_listened_are_read_at_open(
     second = h.build()  # a new daemon opens the same modem
     await second.open()
     assert [(r.reference, r.network_status) for _, r in h.reports] == [(parts[0].mr, 0)]
+
+
+async def test_a_listing_skips_reports_read_and_waiting_to_be_freed(
+    emulate: Callable[..., Any],
+) -> None:
+    """Memory full while reports read under a backlog wait for their batch free: the listing
+    (AT+CMGL) must not hand them on again nor queue their indexes twice (a second AT+CMGD of an
+    index frees the next message the modem stores there, a report lost)."""
+    h = await emulate(cds_direct=False, cmgd_flags=False, report_delay_s=0.0)
+    driver = h.build()
+    await driver.open()
+    waiting = FREE_BATCH // 2
+    for n in range(waiting):  # a backlog: read at once, freed later (FREE_BATCH)
+        await driver.send_sms("+31612345678", f"backlog {n}")
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    assert len(h.reports) == waiting and await _used(driver) == waiting
+    seen = _commands(h)
+    await driver._messages.read_stored()  # what a memory-full indication starts
+    deletes = [c for c in seen if c.startswith("AT+CMGD")]
+    assert len(h.reports) == waiting, "reports handed on twice"
+    assert len(deletes) == waiting == len(set(deletes)), seen
+    assert await _used(driver) == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -64,6 +65,11 @@ class ModemMessages:
         self.delete_flags = False  # AT+CMGD=<i>,1 (every read message) taken: probed at open
         self._freeable: list[int] = []  # stored reports read and committed, not yet freed
         self._unsettled = 0  # stored messages read (so "read" on the modem), not yet committed
+        # Memory indexes held: being read, or a report read and waiting in ``_freeable``. A
+        # listing (AT+CMGL: at open, memory full) skips them, so no message is handed on twice
+        # and no index queued twice: a second AT+CMGD of an index would free the next message
+        # the modem stores there, unread.
+        self._held: Counter[int] = Counter()
         # Nothing to send here (set by ``tidy``, cleared by a send): free what is read at once.
         self.idle = True
 
@@ -189,7 +195,10 @@ class ModemMessages:
         try:
             listed = at.parse_listing(await self._at.command(at.LIST_ALL_PDU))
             for stored in listed:
-                await self._take_stored(stored)
+                assert stored.index is not None
+                if not self._held[stored.index]:  # else being read, or read and not yet freed
+                    self._held[stored.index] += 1
+                    await self._take_held(stored.index, stored)
         except DeviceError as exc:
             log.warning("%s: cannot list stored messages: %s", self._at.port, exc)
             return
@@ -244,6 +253,8 @@ class ModemMessages:
             if self.delete_flags and self._unsettled == 0 and not holding:
                 try:  # no await between the checks above and the command taking its turn
                     await self._at.command(at.delete_read(indexes[0]))
+                    for index in indexes:
+                        self._release(index)
                     return
                 except ModemCommandError as exc:
                     log.info("%s: AT+CMGD with a delflag refused: %s", self._at.port, exc)
@@ -256,6 +267,7 @@ class ModemMessages:
                 except DeviceError:
                     indexes = indexes[n:]
                     raise
+                self._release(index)
         except DeviceError as exc:  # the port: freed at the next idle moment, or read again
             log.info("%s: stored reports not freed yet: %s", self._at.port, exc)
             self._freeable[:0] = indexes
@@ -273,14 +285,17 @@ class ModemMessages:
         """+CMTI or +CDSI: read what is stored at ``index`` (AT+CMGR) and take it; free the
         reports read so far while the modem idles, or once ``FREE_BATCH`` wait."""
         self._unsettled += 1
+        self._held[index] += 1
         try:
             stored = at.parse_read(index, await self._at.command(at.read_message(index)))
             if stored is None:
                 log.warning("%s: memory index %d is empty", self._at.port, index)
+                self._release(index)
                 return
-            await self._take_stored(stored)
+            await self._take_held(index, stored)
         except DeviceError as exc:
             log.warning("%s: stored message %d unreadable: %s", self._at.port, index, exc)
+            self._release(index)
             return
         finally:
             self._unsettled -= 1
@@ -304,7 +319,22 @@ class ModemMessages:
         except DeviceError as exc:  # too late: the network delivers it again, stored once
             log.warning("%s: AT+CNMA failed (%s): it will come again", self._at.port, exc)
 
-    async def _take_stored(self, stored: at.StoredPdu) -> None:
+    async def _take_held(self, index: int, stored: at.StoredPdu) -> None:
+        """Take ``stored`` (its index held); the hold ends here unless a report now waits in
+        ``_freeable``, whose free ends it."""
+        kept = False
+        try:
+            kept = await self._take_stored(stored)
+        finally:
+            if not kept:
+                self._release(index)
+
+    def _release(self, index: int) -> None:
+        self._held[index] -= 1
+        if self._held[index] <= 0:
+            del self._held[index]
+
+    async def _take_stored(self, stored: at.StoredPdu) -> bool:
         """Hand on one stored PDU by its TP-MTI, so a report is never decoded as an SMS nor
         an SMS as a report; each is freed (AT+CMGD) only once its handler committed it."""
         assert stored.index is not None
@@ -325,9 +355,11 @@ class ModemMessages:
                     pdu,
                 )
                 await self._delete(stored.index)
-                return
+                return False
             await self._deliver_then_delete(report, stored.index)
+            return True
         elif kind is MessageType.SUBMIT:  # written by someone else (AT+CMGW): not ours to free
             log.info("%s: stored SMS-SUBMIT at %d left alone", self._at.port, stored.index)
         elif self.inbox is not None:  # an SMS-DELIVER, reserved TP-MTI or garbage (kept raw)
             await self.inbox.take(stored.index, pdu)
+        return False
