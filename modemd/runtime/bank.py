@@ -88,7 +88,10 @@ class Bank:
         return await self.store.read(inbound_rows.phone_cursor, device_id)
 
     def pool(self, pin: str) -> PoolQueue:
-        return self.pools.setdefault(pin, PoolQueue(pin))
+        found = self.pools.get(pin)  # not setdefault: a PoolQueue is dear to build per accept
+        if found is None:
+            found = self.pools[pin] = PoolQueue(pin)
+        return found
 
     async def start(self) -> None:
         """Recover from the last run, then refill the pools with queued jobs."""
