@@ -77,6 +77,7 @@ async def run(
                 "cpu_percent": round(usage.cpu_percent, 1),
                 "cpu_ms_per_send": round(1000 * usage.cpu_s / jobs, 3),
                 "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
+                "bench_cpu_ms_per_send": round(1000 * own.cpu_s / jobs, 3),
                 "rss_mb_peak": round(usage.peak_rss_mb, 1),
             }
         )

@@ -1,8 +1,10 @@
 """What the console's overview and a /metrics scrape cost the store thread on a big database:
-N jobs over the last 14 days on D devices (one part each, a share failed), then each read the
-overview and /metrics make, timed on the store's own thread (every other write waits meanwhile).
+N jobs over the last 14 days on D devices, each with its SIM (one part each, a share failed),
+N/10 received SMS (a third of them answering a job, each announced by an IPN), then each read
+the overview, the inbound page and /metrics make, timed on the store's own thread (every other
+write waits meanwhile).
 
-    .venv/bin/python bench/console_stats.py [--jobs 200000] [--devices 64]
+    .venv/bin/python bench/console_stats.py [--jobs 200000] [--devices 64] [--phones 0]
 
 Prints the median and the worst of 5 runs per read, in ms, and the load average."""
 
@@ -10,22 +12,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from modemd.store import stats
+from modemd.store import inbound_views, stats
 from modemd.store.db import Store, connect
 
 DAY_S = 86400
 RUNS = 5
 
 
-def fill(path: Path, jobs: int, devices: int) -> None:
-    """Jobs created over 14 days, each sent by one device; about 5 % failed with an error."""
+def fill(path: Path, jobs: int, devices: int, phones: int) -> None:
+    """Jobs created over 14 days, each sent by one device; about 5 % failed with an error. The
+    last ``phones`` devices have no SIM of their own (no ICCID: their caps count per device)."""
     db = connect(path)
     conn = db.conn
     rng = random.Random(7)
@@ -36,10 +41,11 @@ def fill(path: Path, jobs: int, devices: int) -> None:
         [now],
     )
     imeis = [f"35000099{n:07d}" for n in range(devices)]
+    iccids = {d: f"893900{n:013d}" if n < devices - phones else "" for n, d in enumerate(imeis)}
     conn.executemany(
-        "INSERT INTO devices (device_id, pin, kind, port, state, signal, first_seen, last_seen) "
-        "VALUES (?, '1', 'modem', '/dev/null', 'ready', 20, ?, ?)",
-        [(d, now, now) for d in imeis],
+        "INSERT INTO devices (device_id, pin, kind, port, state, signal, iccid, first_seen, "
+        "last_seen) VALUES (?, '1', ?, '/dev/null', 'ready', 20, ?, ?, ?)",
+        [(d, "modem" if iccids[d] else "phone", iccids[d], now, now) for d in imeis],
     )
     rows, parts = [], []
     for seq in range(1, jobs + 1):
@@ -51,7 +57,7 @@ def fill(path: Path, jobs: int, devices: int) -> None:
         rows.append(
             (seq, job_id, created, device, state, "TP-Status 0x45" if failed else None, created)
         )
-        parts.append((job_id, device, seq % 256, state, created + 2))
+        parts.append((job_id, device, seq % 256, state, created + 2, iccids[device]))
     conn.executemany(
         "INSERT INTO jobs (seq, job_id, key_id, pin, to_number, message, state, device_id, "
         "parts, encoding, error, created_at, updated_at, sent_at, final_at) "
@@ -59,12 +65,34 @@ def fill(path: Path, jobs: int, devices: int) -> None:
         [(s, j, st, d, e, c, c, c + 2, c + 5) for s, j, c, d, st, e, _ in rows],
     )
     conn.executemany(
-        "INSERT INTO job_parts (job_id, part, device_id, mr, state, sent_at) "
-        "VALUES (?, 1, ?, ?, ?, ?)",
+        "INSERT INTO job_parts (job_id, part, device_id, mr, state, sent_at, iccid) "
+        "VALUES (?, 1, ?, ?, ?, ?, ?)",
         parts,
     )
+    fill_inbound(conn, rows[::10], rng)
     conn.execute("COMMIT")
     conn.close()
+
+
+def fill_inbound(conn: Any, jobs: list[tuple], rng: random.Random) -> None:
+    """One received SMS per job given (a third answer it), each with its sms.received IPN."""
+    messages, events = [], []
+    for n, (_, job_id, created, device, *_rest) in enumerate(jobs, start=1):
+        reply = job_id if n % 3 == 0 else None
+        sender = "+393331234567" if reply else f"+3933{rng.randrange(10**8):08d}"
+        messages.append((n, f"k{n}", device, sender, f"text {n}", created + 60, reply))
+        body = json.dumps({"type": "sms.received", "data": {"id": n}})
+        events.append((f"evt_in{n}", reply or f"inbound:{n}", body, created + 60))
+    conn.executemany(
+        "INSERT INTO inbound (inbound_id, natural_key, pin, device_id, sender, text, encoding, "
+        "parts, received_at, reply_to_job_id) VALUES (?, ?, '1', ?, ?, ?, 'gsm7', 1, ?, ?)",
+        messages,
+    )
+    conn.executemany(
+        "INSERT INTO events (event_id, job_id, key_id, type, payload, state, next_attempt_at, "
+        "created_at) VALUES (?, ?, 1, 'sms.received', ?, 'delivered', 0, ?)",
+        events,
+    )
 
 
 async def timed(store: Store, fn, *args) -> tuple[float, float]:
@@ -84,7 +112,9 @@ async def measure(path: Path) -> None:
         day = now - now % DAY_S
         days = [(day - k * DAY_S, day - (k - 1) * DAY_S) for k in range(13, -1, -1)]
         mark = await store.read(stats.watermark)
-        recent = stats.Watermark(mark.jobs_seq - 100, mark.events_seq, mark.attempts_rowid)
+        recent = stats.Watermark(
+            mark.jobs_seq - 100, mark.events_seq, mark.attempts_rowid, mark.inbound_id
+        )
         reads = {
             "snapshot (overview: with last errors)": (stats.snapshot, day, day - 20 * DAY_S, True),
             "snapshot (/metrics)": (stats.snapshot, day, day - 20 * DAY_S),
@@ -92,6 +122,10 @@ async def measure(path: Path) -> None:
             "daily_counts (4 recent days, refresh)": (stats.daily_counts, days[-4:]),
             "device_counts (today)": (stats.device_counts, day),
             "activity_since (100 new jobs)": (stats.activity_since, recent),
+            "inbound_page (newest 50)": (inbound_views.inbound_page,),
+            "inbound_page (sender digits)": (
+                lambda db: inbound_views.inbound_page(db, sender="1234"),
+            ),
         }
         for name, (fn, *args) in reads.items():
             median, worst = await timed(store, fn, *args)
@@ -104,11 +138,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200_000)
     parser.add_argument("--devices", type=int, default=64)
+    parser.add_argument("--phones", type=int, default=0, help="devices without an ICCID")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "modemd.db"
         started = time.perf_counter()
-        fill(path, args.jobs, args.devices)
+        fill(path, args.jobs, args.devices, args.phones)
         print(
             f"{args.jobs} jobs on {args.devices} devices written in "
             f"{time.perf_counter() - started:.1f} s; load {os.getloadavg()[0]:.1f}"

@@ -65,7 +65,7 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
                 numbers = [f"+39334{n:07d}" for n in range(messages + 1)]
                 await _jobs_to(daemon, key, numbers)
                 latencies, modem_side, ipn_side = [], [], []
-                commits_before = await daemon.metrics(COMMIT_BUCKETS)
+                commits_before = await daemon.metrics()
                 for n, number in enumerate(numbers):
                     before = len(cmti)
                     taps[n % len(taps)].modem.network.send(number, f"reply {n}")
@@ -74,7 +74,7 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
                         latencies.append((posted[number] - cmti[before]) * 1000)
                         modem_side.append((written[number] - cmti[before]) * 1000)
                         ipn_side.append((posted[number] - written[number]) * 1000)
-                commits = await daemon.metrics(COMMIT_BUCKETS)
+                commits = await daemon.metrics()
         finally:
             await listener.cleanup()
     return {
@@ -98,7 +98,7 @@ COMMIT_BUCKETS = [
 def _p99_bucket(before: dict[str, float], after: dict[str, float]) -> float | None:
     """The upper bound (ms) of the commit histogram's bucket holding the 99th percentile of the
     commits between two reads; None past the last bucket."""
-    counts = [after[name] - before[name] for name in COMMIT_BUCKETS]  # cumulative
+    counts = [after.get(name, 0.0) - before.get(name, 0.0) for name in COMMIT_BUCKETS]
     total = counts.pop()
     for le, count in zip(COMMIT_BUCKETS_S, counts, strict=True):
         if total and count >= 0.99 * total:

@@ -10,7 +10,8 @@ from typing import Any
 from modemd.conversations.engine import PoolPolicy, quiet_until
 
 
-def quiet_hours(pools: dict[str, dict[str, Any]]) -> Callable[[str, float], bool]:
-    """``(pin, instant) -> quiet?`` from the config's ``[pools."<pin>"]`` tables."""
+def quiet_hours(pools: dict[str, dict[str, Any]]) -> Callable[[str, float], float | None]:
+    """``(pin, instant) -> when its quiet hours end`` (None: not quiet then) from the config's
+    ``[pools."<pin>"]`` tables."""
     policies = {pin: PoolPolicy.from_config(table) for pin, table in pools.items()}
-    return lambda pin, instant: pin in policies and quiet_until(policies[pin], instant) is not None
+    return lambda pin, instant: quiet_until(policies[pin], instant) if pin in policies else None

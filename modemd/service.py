@@ -122,7 +122,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     shared = store.host_id is not None  # PostgreSQL: other hosts may share the queue
     feeder = Feeder(store, bank, quiet=quiet_hours(settings.option("pools")), shared=shared)
     store.on_queue_notify.append(feeder.wake)
-    campaigns = CampaignRunner(store, feeder)
+    limits = DestinationLimits(
+        prefix_digits=settings.option("limits.prefix_digits"),
+        per_prefix_per_hour=settings.option("limits.per_prefix_per_hour"),
+        per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
+    )
+    campaigns = CampaignRunner(store, feeder, limits=limits, key_caps=caps.key)
     scheduler = Scheduler(store, campaigns)
     time_tasks: list[asyncio.Task[None]] = []
     talk = Conversations.from_pools(store, bank, settings.option("pools"))
@@ -205,11 +210,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         api = api_config(
             settings.trusted_proxies,
             settings.admin_token,
-            DestinationLimits(
-                prefix_digits=settings.option("limits.prefix_digits"),
-                per_prefix_per_hour=settings.option("limits.per_prefix_per_hour"),
-                per_recipient_per_hour=settings.option("limits.per_recipient_per_hour"),
-            ),
+            limits,
             settings.option("server.failed_auth_per_minute"),
             caps=caps,
         )

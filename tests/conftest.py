@@ -1,5 +1,5 @@
-"""Shared fixtures: a real database per test (SQLite, or PostgreSQL for both_engines tests), and
-a check that no task outlives its test."""
+"""Shared fixtures: a real database per test (SQLite, or PostgreSQL for both_engines tests), a
+check that no task outlives its test, and in CI no skipped test."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pgcluster
 import pytest
+from no_skip_in_ci import pytest_runtest_makereport  # noqa: F401 (the hook, registered here)
 
 from modemd.store.db import Store
 

@@ -71,9 +71,12 @@ TEMPLATE = "modemd_template"
 
 
 def migrated_template(server: str) -> str:
-    """Create database TEMPLATE on ``server`` with every migration applied; its name."""
+    """Create a template database on ``server`` with every migration applied; its name. One per
+    pytest-xdist worker (``modemd_template_gw0`` ...): the workers share the cluster, and one
+    worker must not drop the template another is copying from."""
+    name = f"{TEMPLATE}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
     with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
-    connect(database_url(server, TEMPLATE)).close()
-    return TEMPLATE
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    connect(database_url(server, name)).close()
+    return name

@@ -171,3 +171,11 @@ def test_stored_message_parsers() -> None:
     assert at.StoredPdu(1, 3, "06 d6 0b").with_smsc == "0006D60B"
     assert at.StoredPdu(1, 3, "0006D60B").with_smsc == "0006D60B"
     assert at.StoredPdu(1, None, "0006D60B").with_smsc == "0006D60B"
+
+
+def test_delete_flags_are_read_from_the_test_command_however_written() -> None:
+    offered = ["+CMGD: (1-20),(0-4)", "+CMGD: (0-39),(0,1,2,3,4)", "+CMGD: (1,2,3),(1)"]
+    refused = ["+CMGD: (1-20)", "+CMGD: (1-20),(0)", "+CMGD: (1-20),(2-4)", "COMMAND NOT SUPPORT"]
+    assert [at.parse_delete_flags([line]) for line in offered] == [True] * 3
+    assert [at.parse_delete_flags([line]) for line in refused] == [False] * 4
+    assert at.delete_read(3).text == "AT+CMGD=3,1"

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from modemd.at import commands as at
 from modemd.at.transaction import Command
+from modemd.drivers.modem_messages import FREE_BATCH
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.emulators.modem import EmulatedModem
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.errors import DeviceError, ModemCommandError, SendError
 from modemd.model import DeliveryReport
+from modemd.sms import build_deliver
 
 FAST = Timeouts(command_s=1.0, prompt_s=1.0, cmgs_s=1.0, registration_s=1.0)
 
@@ -195,6 +198,22 @@ async def test_hang_after_ctrl_z_is_unknown(emulate: Callable[..., Any]) -> None
     assert caught.value.outcome_known is False  # never resend automatically
 
 
+async def test_on_submit_runs_once_per_part_before_its_pdu_reaches_the_modem(
+    emulate: Callable[..., Any],
+) -> None:
+    h = await emulate()
+    driver = h.build()
+    await driver.open()
+    seen: list[int] = []  # messages the modem had accepted when on_submit ran
+    driver.on_submit = lambda: seen.append(len(h.modem.accepted))
+    await driver.send_sms("+31612345678", "x" * 200)  # two parts
+    assert seen == [0, 1] and len(h.modem.accepted) == 2
+    h.modem.hang()  # no prompt: nothing submitted, on_submit not called
+    with pytest.raises(SendError):
+        await driver.send_sms("+31612345678", "lost?")
+    assert seen == [0, 1]
+
+
 async def test_unplug_mid_send_is_unknown_and_reported_gone(emulate: Callable[..., Any]) -> None:
     h = await emulate(send_latency_s=(5.0, 5.0))
     driver = h.build()
@@ -246,8 +265,63 @@ async def test_stored_reports_are_read_and_freed(emulate: Callable[..., Any]) ->
         "+31612345678",
         0,
     )
-    await asyncio.sleep(0.1)  # the AT+CMGD after the read
+    await asyncio.sleep(0.1)
+    assert await _used(driver) == 1  # read, committed, kept until the modem idles
+    await driver.tidy()  # the worker has nothing to send
     assert at.parse_listing(await driver.command(at.LIST_ALL_PDU)) == []
+
+
+async def _used(driver: SerialAtDriver) -> int:
+    usage = at.parse_storage(await driver.command(at.STORAGE_SIM))
+    assert usage is not None
+    return usage[0]
+
+
+def _commands(h: Harness) -> list[str]:
+    """Every command line the emulated modem reads from now on."""
+    seen: list[str] = []
+    h.modem.on_input = lambda data: seen.extend(
+        line.decode(errors="replace") for line in data.split(b"\r") if line.startswith(b"AT")
+    )
+    return seen
+
+
+@pytest.mark.parametrize(("flags", "frees"), [(True, 1), (False, FREE_BATCH)])
+async def test_reports_read_under_a_backlog_are_freed_in_a_batch(
+    emulate: Callable[..., Any], flags: bool, frees: int
+) -> None:
+    h = await emulate(cds_direct=False, cmgd_flags=flags, report_delay_s=0.0)
+    driver = h.build()
+    await driver.open()
+    assert driver._messages.delete_flags is flags
+    seen = _commands(h)
+    for n in range(FREE_BATCH):  # a backlog: no idle moment between the sends
+        await driver.send_sms("+31612345678", f"backlog {n}")
+        await asyncio.sleep(0.05)  # its report: +CDSI, read at once (AT+CMGR)
+    await asyncio.sleep(0.2)
+    deletes = [c for c in seen if c.startswith("AT+CMGD")]
+    assert len(deletes) == frees, seen
+    assert len([c for c in seen if c.startswith("AT+CMGR")]) == FREE_BATCH
+    assert await _used(driver) == 0 and len(h.reports) == FREE_BATCH
+
+
+async def test_a_delflag_never_frees_a_part_still_waiting_for_its_sibling(
+    emulate: Callable[..., Any],
+) -> None:
+    h = await emulate(cds_direct=False, report_delay_s=0.0)
+    driver = h.build(on_inbound=lambda _device, _sms: None)
+    await driver.open()
+    first, _ = build_deliver("+31699999999", "y" * 200, scts=datetime.now(UTC), concat_ref=9)
+    h.modem.network.waiting.append(first)  # the network has delivered part 1 only
+    h.modem.network.retry()
+    await asyncio.sleep(0.2)  # part 1 read, kept on the SIM until part 2 comes
+    seen = _commands(h)
+    await driver.send_sms("+31612345678", "a send")
+    await asyncio.sleep(0.2)
+    await driver.tidy()
+    assert [c for c in seen if c.startswith("AT+CMGD")] == [seen[-1]]
+    assert not seen[-1].endswith(",1")  # per index: the part stays
+    assert await _used(driver) == 1
 
 
 async def test_reports_stored_while_nobody_listened_are_read_at_open(

@@ -157,7 +157,7 @@ def create_app(
     *,
     metrics: Metrics | None = None,
     metrics_token: str | None = None,
-    pacing: Callable[[str], Pacing] | None = None,
+    pacing: Callable[[str, str], Pacing] | None = None,  # by IMEI and ICCID
     simulated: simulator.EmulatedDevices | None = None,
     runner: CampaignRunner | None = None,
 ) -> web.Application:

@@ -12,9 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
-
 from modemd.api.contract import StatusCode
 from modemd.api.validation import RequestError
 
@@ -90,6 +87,11 @@ def rows(path: Path, kind: FileKind) -> Iterator[list[str]]:
 
 
 def _xlsx_rows(path: Path) -> Iterator[list[str]]:
+    # Imported here: openpyxl is a tenth of the daemon's import time (its start, README
+    # "256 modems"), and only an XLSX upload needs it.
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
     # openpyxl's read-only mode streams the sheet's XML: the workbook is never loaded whole
     with path.open("rb") as f:  # a file object: openpyxl would judge a path by its suffix
         try:

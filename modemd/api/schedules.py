@@ -14,6 +14,7 @@ from modemd.api.answers import keyed as answers_keyed
 from modemd.api.auth import authenticate, caller_ip
 from modemd.api.campaign_report import RowChecker
 from modemd.api.campaign_upload import TooLargeError, json_rows, read_json
+from modemd.api.campaigns import RUNNER
 from modemd.api.contract import StatusCode
 from modemd.api.timing import parse_ttl
 from modemd.api.validation import RequestError
@@ -115,6 +116,7 @@ def add_routes(app: web.Application, store: Store, key_of: KeyOf) -> None:
             next_slot=upcoming[0],
             **wanted,
         )
+        request.app[RUNNER].schedules_changed()  # the scheduler sleeps until the next slot
         log.info(
             "schedule %s created by key %d: %s %s",
             schedule_id,
@@ -138,6 +140,7 @@ def add_routes(app: web.Application, store: Store, key_of: KeyOf) -> None:
     async def remove(request: web.Request, key: ApiKey) -> web.Response:
         schedule_id = request.match_info["schedule_id"]
         await store.write(schedule_rows.remove, schedule_id, key.pin)
+        request.app[RUNNER].schedules_changed()
         log.info("schedule %s removed by key %d", schedule_id, key.key_id)
         return web.json_response({"response": "200", "schedule_id": schedule_id})
 

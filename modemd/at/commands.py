@@ -55,6 +55,36 @@ def delete_message(index: int) -> Command:
     return Command(f"AT+CMGD={index}")
 
 
+DELETE_TEST = Command("AT+CMGD=?", prefix="+CMGD:")  # the indexes and the delflags it takes
+DELFLAG_READ = 1  # 27.005 3.5.4: AT+CMGD=<i>,1 frees every read message, <i> ignored
+_RANGES = re.compile(r"\(([^)]*)\)")
+
+
+def delete_read(index: int) -> Command:
+    """``AT+CMGD=<index>,1``: every read message at once (stored reports once read too)."""
+    return Command(f"AT+CMGD={index},{DELFLAG_READ}")
+
+
+def parse_delete_flags(lines: list[str]) -> bool:
+    """Whether ``+CMGD: (1-20),(0-4)`` offers delflag 1; firmware that takes an index only
+    answers one range (``+CMGD: (1-20)``), or ERROR."""
+    for line in lines:
+        ranges = _RANGES.findall(line)
+        if len(ranges) >= 2:
+            return DELFLAG_READ in _numbers(ranges[1])
+    return False
+
+
+def _numbers(text: str) -> set[int]:
+    """``0-4`` or ``0,1,2`` (or a mix) as the set of numbers it names."""
+    found: set[int] = set()
+    for item in text.split(","):
+        low, _, high = item.strip().partition("-")
+        if low.isdigit() and (not high or high.isdigit()):
+            found.update(range(int(low), int(high or low) + 1))
+    return found
+
+
 _CDSI = re.compile(r'^\+CDSI:\s*"?(\w+)"?\s*,\s*(\d+)')
 
 

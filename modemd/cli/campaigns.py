@@ -23,7 +23,7 @@ BAR_WIDTH = 30
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Jobs that left the queue, and recipients skipped because they opted out meanwhile
 LEFT_QUEUE = ("sent", "delivered", "failed", "unknown", "expired", "lapsed", "cancelled")
-DEALT_WITH = (*LEFT_QUEUE, "opted_out")
+DEALT_WITH = (*LEFT_QUEUE, "opted_out", "limited")
 UNSETTLED = ("queued", "sending", "sent")  # --wait-delivered waits until none is in these
 NOT_OK = ("failed", "unknown", "lapsed", "cancelled")
 

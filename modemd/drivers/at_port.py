@@ -58,6 +58,7 @@ class AtPort:
         self._tx: Transaction | None = None
         self._tx_done: asyncio.Event = asyncio.Event()
         self._prompt: asyncio.Event = asyncio.Event()
+        self._before_body: Callable[[], None] | None = None  # of the exchange in flight
         self._closed = False
 
     @property
@@ -147,6 +148,8 @@ class AtPort:
             body = self._tx.on_prompt() if self._tx is not None else None
             if body is not None:
                 self._prompt.set()
+                if self._before_body is not None:  # no await between it and the write
+                    self._before_body()
                 # At once, on the loop: the modem waits for it. A closed port: the command's
                 # wait learns it.
                 with contextlib.suppress(PortClosedError):
@@ -198,17 +201,24 @@ class AtPort:
         return tx
 
     async def exchange(
-        self, command: Command, body: bytes, *, prompt_timeout: float, final_timeout: float
+        self,
+        command: Command,
+        body: bytes,
+        *,
+        prompt_timeout: float,
+        final_timeout: float,
+        before_body: Callable[[], None] | None = None,
     ) -> Transaction:
         """Run a command that takes a body after ``> `` (AT+CMGS); return the transaction,
-        whose final result may be an error (then nothing was sent).
+        whose final result may be an error (then nothing was sent). ``before_body`` runs
+        just before the body (and its Ctrl-Z) is written: from then on the modem may send.
 
         Raises ``NoPromptError`` when no prompt (nor final result) came: nothing was sent, ESC
         has aborted the command. Raises ``NoFinalResultError`` when the body went out and no
         final result followed: the modem may have sent it (outcome unknown)."""
         async with self._lock:
             tx = Transaction(command, body=body)
-            self._tx = tx
+            self._tx, self._before_body = tx, before_body
             self._tx_done.clear()
             self._prompt.clear()
             try:
@@ -227,7 +237,7 @@ class AtPort:
                     except (DeviceTimeoutError, PortClosedError) as exc:
                         raise NoFinalResultError(str(exc)) from exc
             finally:
-                self._tx = None
+                self._tx, self._before_body = None, None
         return tx
 
     async def _wait_prompt_or_final(self, timeout: float) -> None:

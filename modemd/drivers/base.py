@@ -60,6 +60,23 @@ class SmsDevice(Protocol):
 
 
 @runtime_checkable
+class SubmitAware(Protocol):
+    """A device that says when a message may leave it: ``on_submit`` runs just before the
+    bytes that submit it (a modem's PDU and Ctrl-Z) are written, once per part. A job never
+    that far goes back to the queue after a crash (``store.submits``)."""
+
+    on_submit: Callable[[], None] | None
+
+
+@runtime_checkable
+class Tidy(Protocol):
+    """A device with housekeeping best done while it idles (a modem frees the stored status
+    reports it has read and committed: ``AT+CMGD``), never between two sends of a backlog."""
+
+    async def tidy(self) -> None: ...
+
+
+@runtime_checkable
 class RadioHealth(Protocol):
     """A device that tells its network registration and signal (a modem; a phone does not)."""
 

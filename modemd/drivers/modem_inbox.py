@@ -58,6 +58,11 @@ class ModemInbox:
         self._done: OrderedDict[str, None] = OrderedDict()  # parts whose message is stored
 
     @property
+    def holding(self) -> bool:
+        """Parts of a long message kept on the SIM until it is whole (read, not committed)."""
+        return bool(self._indexes)
+
+    @property
     def waiting_parts(self) -> int:
         """Messages still waiting for parts."""
         return self._reassembler.pending
@@ -103,9 +108,11 @@ class ModemInbox:
 
     async def _finish(self, message: InboundMessage) -> None:
         keys = {p.natural_key for p in message.parts}
-        indexes = set().union(*(self._indexes.pop(k, set()) for k in keys))
+        # Held (``holding``) until stored and freed: no delflag AT+CMGD may take them before.
+        indexes = set().union(*(self._indexes.get(k, set()) for k in keys))
         await self._hand_on_then_free(model_message(message), indexes)
         for key in keys:
+            self._indexes.pop(key, None)
             self._done[key] = None
             while len(self._done) > DONE_KEYS:
                 self._done.popitem(last=False)

@@ -28,6 +28,10 @@ from modemd.sms.status import delivery_report, is_reserved_tp_status
 
 log = logging.getLogger(__name__)
 
+# Stored reports read and committed wait to be freed while the modem idles (``free_read``), or
+# between two sends once this many wait: the SIM (~20 slots) must not fill under a backlog.
+FREE_BATCH = 8
+
 
 class ModemMessages:
     """Reads, hands on and frees what the modem reports; owns the tasks that do it."""
@@ -57,6 +61,11 @@ class ModemMessages:
         self._early: list[DeliveryReport] = []  # +CDS seen before the IMEI is known
         self._early_direct: list[at.StoredPdu] = []  # +CMT seen before the IMEI is known
         self.acknowledge = False  # phase 2+: each +CMT taken is acknowledged (AT+CNMA)
+        self.delete_flags = False  # AT+CMGD=<i>,1 (every read message) taken: probed at open
+        self._freeable: list[int] = []  # stored reports read and committed, not yet freed
+        self._unsettled = 0  # stored messages read (so "read" on the modem), not yet committed
+        # Nothing to send here (set by ``tidy``, cleared by a send): free what is read at once.
+        self.idle = True
 
     def on_urc(self, urc: Urc) -> bool:
         """Act on a URC about messages; False when it is about something else."""
@@ -147,7 +156,12 @@ class ModemMessages:
             self._spawn(self._take_direct(routed), "take +CMT")
 
     async def choose_storage(self) -> None:
-        """Messages in the SIM (AT+CPMS); a full memory is read out at once."""
+        """Messages in the SIM (AT+CPMS); a full memory is read out at once. Whether the
+        modem frees every read message in one AT+CMGD (delflag 1, not all firmware has it)."""
+        try:
+            self.delete_flags = at.parse_delete_flags(await self._at.command(at.DELETE_TEST))
+        except ModemCommandError:
+            self.delete_flags = False
         try:
             usage = at.parse_storage(await self._at.command(at.STORAGE_SIM))
         except ModemCommandError as exc:
@@ -171,13 +185,17 @@ class ModemMessages:
     async def read_stored(self) -> None:
         """Every stored message (AT+CMGL=4), each by its TP-MTI: reports and received SMS
         handed on, each freed once committed; what is neither is logged and left."""
+        self._unsettled += 1  # AT+CMGL marks every one read
         try:
             listed = at.parse_listing(await self._at.command(at.LIST_ALL_PDU))
+            for stored in listed:
+                await self._take_stored(stored)
         except DeviceError as exc:
             log.warning("%s: cannot list stored messages: %s", self._at.port, exc)
             return
-        for stored in listed:
-            await self._take_stored(stored)
+        finally:
+            self._unsettled -= 1
+        await self.free_read()
         if listed:
             log.info("%s: %d stored messages read", self._at.port, len(listed))
         self._memory_full_logged = False
@@ -207,11 +225,40 @@ class ModemMessages:
         return self._on_report(self._device_id(), report)
 
     async def _deliver_then_delete(self, report: StatusReport, index: int) -> None:
-        """A stored report is freed on the modem only after the handler has stored it."""
+        """A stored report is freed on the modem only after the handler has stored it: later,
+        with others (``free_read``)."""
         stored = self._deliver(report)
         if stored is not None:
             await asyncio.shield(stored)
-        await self._delete(index)
+        self._freeable.append(index)
+
+    async def free_read(self) -> None:
+        """Free the stored reports read and committed: one ``AT+CMGD=<i>,1`` where the modem
+        takes it and nothing else read waits for its commit (a received SMS being stored, the
+        parts of a long one kept on the SIM until it is whole), else an AT+CMGD per index."""
+        indexes, self._freeable = self._freeable, []
+        if not indexes:
+            return
+        holding = self.inbox is not None and self.inbox.holding
+        try:
+            if self.delete_flags and self._unsettled == 0 and not holding:
+                try:  # no await between the checks above and the command taking its turn
+                    await self._at.command(at.delete_read(indexes[0]))
+                    return
+                except ModemCommandError as exc:
+                    log.info("%s: AT+CMGD with a delflag refused: %s", self._at.port, exc)
+                    self.delete_flags = False
+            for n, index in enumerate(indexes):
+                try:
+                    await self._at.command(at.delete_message(index))
+                except ModemCommandError as exc:  # gone already: nothing to free
+                    log.info("%s: AT+CMGD=%d: %s", self._at.port, index, exc.result)
+                except DeviceError:
+                    indexes = indexes[n:]
+                    raise
+        except DeviceError as exc:  # the port: freed at the next idle moment, or read again
+            log.info("%s: stored reports not freed yet: %s", self._at.port, exc)
+            self._freeable[:0] = indexes
 
     async def _delete(self, index: int) -> None:
         with contextlib.suppress(DeviceError):
@@ -223,16 +270,22 @@ class ModemMessages:
         task.add_done_callback(self._tasks.discard)
 
     async def _read_one(self, index: int) -> None:
-        """+CMTI or +CDSI: read what is stored at ``index`` (AT+CMGR) and take it."""
+        """+CMTI or +CDSI: read what is stored at ``index`` (AT+CMGR) and take it; free the
+        reports read so far while the modem idles, or once ``FREE_BATCH`` wait."""
+        self._unsettled += 1
         try:
             stored = at.parse_read(index, await self._at.command(at.read_message(index)))
+            if stored is None:
+                log.warning("%s: memory index %d is empty", self._at.port, index)
+                return
+            await self._take_stored(stored)
         except DeviceError as exc:
             log.warning("%s: stored message %d unreadable: %s", self._at.port, index, exc)
             return
-        if stored is None:
-            log.warning("%s: memory index %d is empty", self._at.port, index)
-            return
-        await self._take_stored(stored)
+        finally:
+            self._unsettled -= 1
+        if self.idle or len(self._freeable) >= FREE_BATCH:
+            await self.free_read()
 
     async def _take_direct(self, routed: at.StoredPdu) -> None:
         """+CMT: join and hand on; in phase 2+ acknowledge once stored (a part: once held), so

@@ -33,17 +33,8 @@ from modemd.errors import (
     SendError,
     SimLockedError,
 )
-from modemd.model import (
-    DeviceInfo,
-    DeviceKind,
-    DeviceState,
-    RadioStatus,
-    Registration,
-    SentPart,
-)
-from modemd.sms.pdu import (
-    build_submit_pdus,
-)
+from modemd.model import DeviceInfo, DeviceKind, DeviceState, RadioStatus, Registration, SentPart
+from modemd.sms.pdu import build_submit_pdus
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +98,7 @@ class SerialAtDriver:
         self.registration = RegistrationTracker()  # fed by +CxREG URCs and read answers
         self.operator: str | None = None  # AT+COPS? long name, None when not registered
         self.own_number: str | None = None  # AT+CNUM, None when the SIM does not know it
+        self.on_submit: Callable[[], None] | None = None  # base.SubmitAware
 
     @property
     def info(self) -> DeviceInfo:
@@ -290,6 +282,7 @@ class SerialAtDriver:
 
     async def send_sms(self, to: str, text: str) -> list[SentPart]:
         """Submit every part with AT+CMGS in PDU mode; raise ``SendError`` on failure."""
+        self._messages.idle = False  # reports read meanwhile wait (FREE_BATCH) for the idle
         self._concat_ref = (self._concat_ref + 1) & 0xFF
         pdus = build_submit_pdus(
             to, text, request_status_report=self._info.reports, concat_ref=self._concat_ref
@@ -334,6 +327,7 @@ class SerialAtDriver:
                 hex_pdu.encode("ascii"),
                 prompt_timeout=self.timeouts.prompt_s,
                 final_timeout=self.timeouts.cmgs_s,
+                before_body=self.on_submit,
             )
         except NoPromptError as exc:  # nothing of the PDU went out
             raise SendError(str(exc), outcome_known=True, transient=True) from exc
@@ -346,6 +340,11 @@ class SerialAtDriver:
         if mr is None:
             raise SendError(f"{self.port}: OK without +CMGS", outcome_known=False, transient=False)
         return mr
+
+    async def tidy(self) -> None:
+        """Idle until the next send: free the stored reports read (``base.Tidy``)."""
+        self._messages.idle = True
+        await self._messages.free_read()
 
     def ready_in_s(self) -> float:
         """A modem has no rate limit of its own (pacing from config is the worker's)."""

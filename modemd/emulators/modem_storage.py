@@ -23,7 +23,9 @@ STORAGE_SLOTS = 20  # a SIM keeps about this many SMS; a full store refuses new 
 CMS_INVALID_INDEX = 321  # 27.005 3.2.5: invalid memory index
 CMGL_ALL = 4  # AT+CMGL=4: every stored message (PDU mode)
 REC_UNREAD, REC_READ = 0, 1  # <stat> of a received message (27.005 3.1)
-REPORT = -1  # a stored status report: no <stat> in +CMGR
+REPORT = -1  # a stored status report, not yet read: no <stat> in +CMGR
+REPORT_READ = -2  # the same once read (AT+CMGR, AT+CMGL): freed by AT+CMGD=<i>,1 like a read SMS
+DELFLAG_ALL = 4  # AT+CMGD=<i>,<delflag> (27.005 3.5.4): 1 read, 2 +sent, 3 +unsent, 4 all
 
 
 def tpdu_octets(hex_pdu: str) -> int:
@@ -35,10 +37,16 @@ class MessageStorage:
     """Stored PDUs by index (1-based, lowest free slot first), with their <stat>."""
 
     def __init__(
-        self, cms: object, *, slots: int = STORAGE_SLOTS, path: Path | None = None
+        self,
+        cms: object,
+        *,
+        slots: int = STORAGE_SLOTS,
+        path: Path | None = None,
+        delete_flags: bool = True,
     ) -> None:
         self._cms = cms  # ModemCommands.cms: the +CMS ERROR reply of the current CMEE
         self.slots = slots
+        self.delete_flags = delete_flags  # False: AT+CMGD takes an index only (older firmware)
         self.path = path
         self._messages: dict[int, tuple[int, str]] = {}  # index -> (stat, PDU)
         self.on_freed: Callable[[], None] | None = None  # a slot became free
@@ -64,7 +72,7 @@ class MessageStorage:
         return {
             "+CMGR": Handler(set=self._read),
             "+CMGL": Handler(set=self._list, test="+CMGL: (0-4)"),
-            "+CMGD": Handler(set=self._delete),
+            "+CMGD": Handler(set=self._delete, test=self._delete_test()),
         }
 
     def _save(self) -> None:
@@ -89,10 +97,10 @@ class MessageStorage:
         if found is None:
             return self._error()
         stat, hex_pdu = found
-        if stat == REC_UNREAD:
-            self._messages[index] = (REC_READ, hex_pdu)
+        if stat in (REC_UNREAD, REPORT):
+            self._messages[index] = (REC_READ if stat == REC_UNREAD else REPORT_READ, hex_pdu)
             self._save()
-        shown = "" if stat == REPORT else str(stat)
+        shown = "" if stat in (REPORT, REPORT_READ) else str(stat)
         return Reply((f"+CMGR: {shown},,{tpdu_octets(hex_pdu)}", hex_pdu))
 
     def _list(self, params: tuple[Param, ...]) -> Reply:
@@ -101,13 +109,36 @@ class MessageStorage:
         for index in sorted(self._messages):
             stat, hex_pdu = self._messages[index]
             lines += [f"+CMGL: {index},{max(stat, REC_READ)},,{tpdu_octets(hex_pdu)}", hex_pdu]
+            if stat in (REC_UNREAD, REPORT):  # listed: now read
+                self._messages[index] = (REC_READ if stat == REC_UNREAD else REPORT_READ, hex_pdu)
+        self._save()
         return Reply(tuple(lines))
 
+    def _delete_test(self) -> str:
+        flags = f",(0-{DELFLAG_ALL})" if self.delete_flags else ""
+        return f"+CMGD: (1-{self.slots}){flags}"
+
     def _delete(self, params: tuple[Param, ...]) -> Reply:
+        """AT+CMGD=<index>[,<delflag>]: one message, or (delflag 1-4, index ignored) every read
+        one (1; 2 and 3 add sent and unsent messages, which this memory never holds) or all
+        (4). Without ``delete_flags`` a delflag is an error."""
         index = int(params[0].text) if params and params[0].text.isdigit() else -1
-        if self._messages.pop(index, None) is None:
+        flag = int(params[1].text) if len(params) > 1 and params[1].text.isdigit() else 0
+        if len(params) > 1 and (not self.delete_flags or not 0 <= flag <= DELFLAG_ALL):
             return self._error()
+        if flag:
+            gone = [
+                i
+                for i, (stat, _) in self._messages.items()
+                if flag == DELFLAG_ALL or stat in (REC_READ, REPORT_READ)
+            ]
+        else:
+            gone = [index] if index in self._messages else []
+        if not gone and not flag:
+            return self._error()
+        for i in gone:
+            del self._messages[i]
         self._save()
-        if self.on_freed is not None:
+        if gone and self.on_freed is not None:
             self.on_freed()
         return Reply()

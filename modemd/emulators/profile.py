@@ -66,6 +66,7 @@ class ModemProfile:
     operator_short: str = "modemd"  # AT+COPS? short name (format 1); format 2 is TEST_PLMN
     own_number: str | None = None  # AT+CNUM: the SIM's own number (None: the SIM lacks it)
     storage_slots: int = 20  # messages the SIM memory holds (AT+CPMS total)
+    cmgd_flags: bool = True  # AT+CMGD=<i>,<delflag> accepted (27.005); False: an index only
     lte_only: bool = False  # registers only in the LTE domain: +CREG/+CGREG say 0, +CEREG 1
 
     def __post_init__(self) -> None:

@@ -1,19 +1,19 @@
 """Prometheus metrics (own registry, text format). Counters count jobs, not parts, since the
-daemon started; they are fed from committed rows (jobs, outbox events, IPN attempts) read after
-a watermark taken at start-up, so they always agree with the database. Levels (queue depth,
-devices, dead letters) are read at each scrape. Labels are bounded: pins, device ids, states,
-``+CMS`` codes; never a phone number or a job id."""
+daemon started; they are fed from committed rows (jobs, outbox events, IPN attempts, received
+SMS) read after a watermark taken at start-up, so they always agree with the database. Levels
+(queue depth, devices, each SIM's parts against its caps, dead letters) are read at each scrape.
+Labels are bounded: pins, device ids, states, ``+CMS`` codes; never a phone number or a job id."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from modemd import caps
 from modemd.model import LANE_ORDER, NO_PACING, DeviceState, Job, Pacing
 from modemd.observe import looplag
 from modemd.store import stats
@@ -41,18 +41,11 @@ def rssi_to_dbm(rssi: int | None) -> int | None:
     return -113 + 2 * rssi
 
 
-def _period_starts(now: float) -> tuple[float, float]:
-    day = (
-        datetime.fromtimestamp(now).astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    )
-    return day.timestamp(), day.replace(day=1).timestamp()
-
-
 class Metrics:
     """The daemon's metrics; ``refresh`` before rendering (the route does both)."""
 
-    def __init__(self, pacing: Callable[[str], Pacing] | None = None) -> None:
-        self.pacing = pacing or (lambda _device_id: NO_PACING)
+    def __init__(self, pacing: Callable[[str, str], Pacing] | None = None) -> None:
+        self.pacing = pacing or (lambda _device_id, _iccid: NO_PACING)  # by IMEI and ICCID
         self.registry = r = CollectorRegistry()
         self.accepted = Counter(
             "modemd_jobs_accepted", "Jobs accepted (durable) since start", ["pin"], registry=r
@@ -81,6 +74,12 @@ class Metrics:
             ["device_id", "result"],
             registry=r,
         )
+        self.received = Counter(
+            "modemd_received",
+            "SMS received and stored since start (a long one once) by pool and device",
+            ["pin", "device_id"],
+            registry=r,
+        )
         self.device_up = Gauge(
             "modemd_device_up",
             "1 when the device is in its pool (ready or busy)",
@@ -98,13 +97,13 @@ class Metrics:
         )
         self.parts = Gauge(
             "modemd_device_parts",
-            "SMS parts sent in the current calendar day or month",
+            "SMS parts sent in the current calendar day or month by the SIM (ICCID) in the device",
             ["device_id", "period"],
             registry=r,
         )
         self.cap = Gauge(
             "modemd_device_cap_parts",
-            "The device's cap of SMS parts per day or month (only capped devices)",
+            "The cap of SMS parts per day or month of the SIM in the device (only capped ones)",
             ["device_id", "period"],
             registry=r,
         )
@@ -180,7 +179,8 @@ class Metrics:
             assert self._mark is not None
             activity = await store.read(stats.activity_since, self._mark)
             self._mark = activity.mark
-            day, month = _period_starts(time.time())
+            window = caps.window()  # the calendar day and month the caps count in
+            day, month = window.day_start.timestamp(), window.month_start.timestamp()
             snap = await store.read(stats.snapshot, day, month)
         self._apply(activity, snap)
         return snap
@@ -193,6 +193,10 @@ class Metrics:
             self.accepted.labels(pin).inc(n)
         for (pin, state), n in activity.finished.items():
             self.finished.labels(pin, state).inc(n)
+        for d in snap.devices:
+            self.received.labels(d["pin"], d["device_id"])  # each device shows, at 0 when quiet
+        for (pin, device_id), n in activity.received.items():
+            self.received.labels(pin, device_id).inc(n)
         self.ipn_attempts.inc(activity.ipn_attempts)
         self.ipn_failures.inc(activity.ipn_failures)
         for gauge in (self.device_up, self.failed, self.signal, self.parts, self.cap, self.queue):
@@ -207,7 +211,7 @@ class Metrics:
             self.failed.labels(d["device_id"], d["pin"]).set(int(failed))
             if (dbm := rssi_to_dbm(d["signal"])) is not None:
                 self.signal.labels(d["device_id"]).set(dbm)
-            pacing = self.pacing(d["device_id"])
+            pacing = self.pacing(d["device_id"], d["iccid"] or "")  # the SIM's caps
             for period, used, cap in (
                 ("day", snap.parts_today, pacing.daily_cap),
                 ("month", snap.parts_month, pacing.monthly_cap),

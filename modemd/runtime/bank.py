@@ -26,8 +26,10 @@ from modemd.model import (
     Job,
     Pacing,
 )
+from modemd.runtime import outcome
 from modemd.runtime.inbound import InboundListener, receive
 from modemd.runtime.observer import NO_OBSERVER, SendObserver
+from modemd.runtime.opening import OPEN_CONCURRENCY, OpenSlot
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, RecoveryStep, UsbReset
 from modemd.runtime.worker import DeviceWorker
@@ -37,6 +39,7 @@ from modemd.store import inbound as inbound_rows
 from modemd.store import jobs as job_rows
 from modemd.store import reports as report_rows
 from modemd.store.db import Store
+from modemd.store.submits import SubmitLog
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,10 @@ class Bank:
         recovery: RecoverySettings = DEFAULT_RECOVERY,
         usb_reset: UsbReset | None = None,
         multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
+        open_concurrency: int = OPEN_CONCURRENCY,
     ) -> None:
         self.store = store
+        self._opening = asyncio.Semaphore(open_concurrency)  # OPEN_CONCURRENCY
         self.multipart_timeout_s = multipart_timeout_s  # [inbound] multipart_timeout_s
         self.country = country  # a pool's country: national senders are read with it
         self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
@@ -81,6 +86,7 @@ class Bank:
         # Devices of the other live hosts sharing the database, by pool (runtime.hosts).
         self.remote: dict[str, list[Offer]] = {}
         self.workers: dict[str, DeviceWorker] = {}
+        self.submits = SubmitLog.beside(store.path)  # which claimed jobs may have gone out
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._report_tasks: set[asyncio.Task[None]] = set()
 
@@ -88,17 +94,15 @@ class Bank:
         return await self.store.read(inbound_rows.phone_cursor, device_id)
 
     def pool(self, pin: str) -> PoolQueue:
-        found = self.pools.get(pin)  # not setdefault: a PoolQueue is dear to build per accept
-        if found is None:
-            found = self.pools[pin] = PoolQueue(pin)
-        return found
+        if (pool := self.pools.get(pin)) is None:  # not setdefault: it builds one per call
+            pool = self.pools[pin] = PoolQueue(pin)
+        return pool
 
     async def start(self) -> None:
         """Recover from the last run, then refill the pools with queued jobs."""
         host = self.store.host_id  # several hosts: only this one's devices and jobs
         await self.store.write(device_rows.mark_all_gone, host)
-        for job in await self.store.write(job_rows.recover_interrupted, host):
-            log.warning("job %s was being sent when modemd stopped: outcome unknown", job.job_id)
+        await outcome.recover_interrupted(self.store, self.submits)
         queued = await self.store.read(job_rows.queued_jobs)
         for job in queued:
             self.pool(job.pin).put(job)
@@ -151,11 +155,12 @@ class Bank:
         if life is None:
             life = DeviceLife("?", DeviceState.OPENING)
         built: list[SmsDevice] = []  # the inbound callback needs the device's identity
+        slot = OpenSlot(self._opening, life)
         device = factory(
             Wiring(
                 self.on_report,
                 self._on_gone,
-                life.transition,
+                slot.on_phase,
                 self._inbound_of(built),
                 self.multipart_timeout_s,
                 self._phone_cursor,
@@ -165,7 +170,8 @@ class Bank:
         if life.name == "?":
             life.name = device.info.port
         try:
-            info = await device.open()
+            async with slot:
+                info = await device.open()
         except DeviceError as exc:
             if isinstance(exc, SimLockedError):
                 life.transition(DeviceState.SIM_LOCKED, exc.problem)
@@ -198,6 +204,7 @@ class Bank:
             observer=self.observer,
             recovery=self.recovery,
             usb_reset=self.usb_reset,
+            submits=self.submits,
         )
         if old is not None:
             worker.ladder.counts = old.ladder.counts  # the device's history goes on
@@ -393,3 +400,4 @@ class Bank:
         )
         if self._report_tasks:
             await asyncio.gather(*self._report_tasks, return_exceptions=True)
+        self.submits.close()

@@ -1,10 +1,10 @@
 """Inbound SMS into conversations: each stored message goes through the engine (in one store
-transaction) and its reply, if any, is offered to the pool like any job. A timer releases
-replies held by quiet hours and ends survey sessions that timed out."""
+transaction) and its reply, if any, is offered to the pool like any job. A loop releases
+replies held by quiet hours and ends survey sessions that timed out, each when its time comes
+(it sleeps until the first; a held reply or a survey step wakes it)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -14,6 +14,7 @@ from typing import Any
 import phonenumbers
 
 from modemd.conversations.engine import MAX_SHORT_CODE_DIGITS, Decision, Inbound, PoolPolicy
+from modemd.runtime.alarm import Alarm, earliest
 from modemd.runtime.bank import Bank
 from modemd.store import replies, surveys
 from modemd.store.conversations import handle
@@ -21,7 +22,7 @@ from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
-TICK_S = 30.0  # quiet hours end on the minute: a reply waits at most this much longer
+RETRY_S = 30.0  # after a failed round (the database busy or gone), the next try
 
 
 def international(sender: str, country: str | None) -> str:
@@ -52,6 +53,7 @@ class Conversations:
         self.bank = bank
         self.policy = policy
         self.own_numbers = own_numbers
+        self.alarm = Alarm()
 
     @classmethod
     def from_pools(
@@ -78,6 +80,8 @@ class Conversations:
         decision, job = await self.store.write(handle, msg, policy, self.own_numbers(), device)
         if job is not None:
             self.bank.submit(job)
+        elif decision.reply is not None or decision.survey is not None:
+            self.alarm.ring()  # a reply held for later, or a survey session's new timeout
         return decision
 
     async def tick(self, now: float | None = None) -> int:
@@ -91,11 +95,22 @@ class Conversations:
             log.info("%d held replies released, %d survey sessions timed out", len(jobs), ended)
         return len(jobs)
 
+    async def next_due_at(self) -> float | None:
+        """When ``tick`` has something to do next: a held reply's release, a session's end."""
+        return earliest(
+            await self.store.read(replies.next_release_at),
+            await self.store.read(surveys.next_expiry_at),
+        )
+
     async def run(self) -> None:
-        """``tick`` forever (cancel to stop)."""
+        """``tick`` whenever something is due (cancel to stop)."""
         while True:
+            self.alarm.take()
+            due = None
             try:
                 await self.tick()
+                due = await self.next_due_at()
             except Exception:
                 log.exception("conversations: releasing held replies failed; trying again")
-            await asyncio.sleep(TICK_S)
+                due = time.time() + RETRY_S
+            await self.alarm.sleep(due)

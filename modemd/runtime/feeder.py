@@ -5,11 +5,15 @@ jobs (campaigns) are handed over a few at a time, keeping each pool's bulk lane 
 enough that no device idles: a 100,000-job campaign never sits in memory, and an API send put
 in the high lane meanwhile is the next job a device takes. A pool in its quiet hours gets no
 bulk jobs; a campaign with a rate limit gets at most that many per minute. Jobs still queued
-past their ``valid_until`` lapse here (``sms.lapsed``)."""
+past their ``valid_until`` lapse here (``sms.lapsed``).
+
+No tick: the feeder wakes when work is made (``wake``: a deferred or bulk job accepted, a
+campaign queued or resumed, a pool's bulk lane running low) and otherwise sleeps until the
+first time it knows of: the next ``send_at`` or ``valid_until`` of a queued job, the end of a
+pool's quiet hours, a rate-limited campaign's room, a fed job's grace."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from modemd.model import Job, Lane
+from modemd.runtime.alarm import Alarm, earliest
 from modemd.runtime.bank import Bank
 from modemd.store import campaigns as campaign_rows
 from modemd.store import queue as queue_rows
@@ -24,9 +29,6 @@ from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
-FEED_TICK_S = 0.25  # while bulk jobs wait (a pool whose bulk lane runs low wakes it sooner)
-IDLE_TICK_S = 1.0  # nothing bulk waiting: look again this often (wake() cuts it short)
-LAPSE_SWEEP_S = 5.0  # claims refuse a job past valid_until at once; the sweep only records it
 FED_GRACE_S = 30.0  # a fed job taken by a device is claimed within this (one store write)
 BULK_PER_DEVICE = 2  # bulk jobs waiting per device of the pool: > one tick of sends
 BULK_MIN_WAITING = 8  # ... and at least this many (a pool whose devices are still opening)
@@ -34,7 +36,7 @@ HIGH_BATCH = 1000  # due high-lane jobs handed over per tick at most
 FEED_SLACK = 64  # rows read past those fed: room to skip a rate-limited campaign's jobs
 
 Clock = Callable[[], float]
-QuietHours = Callable[[str, float], bool]  # (pin, now) -> no bulk sends now
+QuietHours = Callable[[str, float], float | None]  # (pin, now) -> end of its quiet hours
 
 
 @dataclass(slots=True)
@@ -47,6 +49,10 @@ class _RateWindow:
         while self.fed and self.fed[0] <= now - 60.0:
             self.fed.popleft()
         return max(0, limit - len(self.fed))
+
+    def next_room(self) -> float:
+        """When the oldest job fed leaves the window (call when there is no room)."""
+        return self.fed[0] + 60.0
 
 
 class Feeder:
@@ -65,15 +71,16 @@ class Feeder:
         # Hosts share the database: every queued high-lane job is fed, not only deferred ones.
         self.due_high = queue_rows.claimable_high if shared else queue_rows.due_high
         self.bank = bank
-        self.quiet = quiet or (lambda _pin, _now: False)
+        self.quiet = quiet or (lambda _pin, _now: None)
         self.clock = clock
-        self._wake = asyncio.Event()
+        self.alarm = Alarm(clock)
         self._fed: dict[str, tuple[float, str | None]] = {}  # job_id -> (when, campaign)
         self._rates: dict[str, _RateWindow] = {}
-        self._last_sweep = float("-inf")
+        self._next_lapse: float | None = float("-inf")  # the first valid_until (None: no job)
+        self._later: float | None = None  # the first time this round found to come back at
 
     def wake(self) -> None:
-        self._wake.set()
+        self.alarm.ring()
 
     def withdraw_campaign(self, campaign_id: str) -> int:
         """Take a paused or cancelled campaign's jobs back from the pools (not yet claimed)."""
@@ -90,19 +97,15 @@ class Feeder:
     async def run(self) -> None:
         """Feed until cancelled."""
         while True:
-            busy = await self.feed_once()
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(FEED_TICK_S if busy else IDLE_TICK_S):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            self.alarm.take()
+            await self.alarm.sleep(await self.feed_once())
 
-    async def feed_once(self) -> bool:
-        """One round: lapse, due high-lane jobs, bulk top-ups. True when bulk jobs wait."""
+    async def feed_once(self) -> float | None:
+        """One round: lapse, due high-lane jobs, bulk top-ups. Returns when to come back
+        (None: only when woken)."""
         now = self.clock()
-        if now - self._last_sweep >= LAPSE_SWEEP_S:
-            self._last_sweep = now
+        self._later = None
+        if self._next_lapse is not None and self._next_lapse <= now:
             await self.lapse(now)
         self._fed = {j: v for j, v in self._fed.items() if v[0] > now - FED_GRACE_S}
         waiting: dict[str, set[str]] = {}  # per pin, read once per round
@@ -114,7 +117,9 @@ class Feeder:
         pins = await self.store.read(queue_rows.bulk_pins, set(self.bank.pools))
         rates = await self.store.read(campaign_rows.rate_limits) if pins else {}
         for pin in pins:
-            if self.quiet(pin, now):
+            quiet_until = self.quiet(pin, now)
+            if quiet_until is not None:
+                self._come_back(quiet_until)
                 continue
             pool = self.bank.pool(pin)
             target = max(BULK_MIN_WAITING, BULK_PER_DEVICE * len(self.bank.offers(pin)))
@@ -134,7 +139,17 @@ class Feeder:
                     continue
                 self._hand(job, now)
                 room -= 1
-        return bool(pins)
+        send_at, self._next_lapse = await self.store.read(queue_rows.next_times, now)
+        oldest_fed = min((v[0] for v in self._fed.values()), default=None)
+        return earliest(
+            self._later,
+            send_at,
+            self._next_lapse,
+            None if oldest_fed is None else oldest_fed + FED_GRACE_S,
+        )
+
+    def _come_back(self, at: float) -> None:
+        self._later = earliest(self._later, at)
 
     async def lapse(self, now: float) -> None:
         """Record as ``lapsed`` every queued job past its ``valid_until`` (in batches)."""
@@ -155,6 +170,7 @@ class Feeder:
             return True
         window = self._rates.setdefault(job.campaign_id or "", _RateWindow())
         if window.room(limit, now) <= 0:
+            self._come_back(window.next_room())
             return False
         window.fed.append(now)
         return True

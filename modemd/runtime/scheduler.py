@@ -1,4 +1,5 @@
-"""The scheduler: each slot of a schedule becomes one campaign. Slots that came while the
+"""The scheduler: each slot of a schedule becomes one campaign, run when it comes (the loop
+sleeps until the earliest next slot, or until a schedule is added). Slots that came while the
 daemon was down (older than ``MISSED_GRACE_S``) follow the schedule's policy: ``skip`` drops
 them, ``run_once`` runs the latest of them once. The clock is injectable (tests)."""
 
@@ -10,6 +11,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from modemd.runtime.alarm import Alarm
 from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.feeder import Clock
 from modemd.runtime.slots import Rule, anchorable, slots_with_walls
@@ -18,7 +20,6 @@ from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.5  # slots are looked for this often (a per-second RRULE is the finest we support)
 MISSED_GRACE_S = 60.0  # a slot older than this when found was missed (the daemon was down)
 MAX_SLOTS_PER_TICK = 10_000  # a long outage of a per-second schedule: the rest are dropped
 
@@ -43,11 +44,15 @@ class Scheduler:
         self.runner = runner
         self.clock = clock
         self.grace_s = grace_s
+        self.alarm = Alarm(clock)
+        runner.on_schedules_changed.append(self.alarm.ring)
 
     async def run(self) -> None:
+        """Run each slot when it comes (a new schedule wakes it), until cancelled."""
         while True:
+            self.alarm.take()
             await self.tick()
-            await asyncio.sleep(TICK_S)
+            await self.alarm.sleep(await self.store.read(schedule_rows.next_due_at))
 
     async def tick(self) -> list[str]:
         """Run what is due; returns the campaigns made."""

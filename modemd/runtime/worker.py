@@ -10,12 +10,13 @@ import time
 
 from modemd import caps
 from modemd.caps import NO_CAPS, Caps
-from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice
+from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice, SubmitAware, Tidy
 from modemd.drivers.registration import RegistrationTracker
-from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
+from modemd.errors import DeviceError, PortClosedError, SendError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
 from modemd.runtime import followup
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
+from modemd.runtime.outcome import STOPPED_BEFORE, OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import (
     DEFAULT_RECOVERY,
@@ -27,15 +28,13 @@ from modemd.runtime.recovery import (
     UsbReset,
 )
 from modemd.store import devices as device_rows
-from modemd.store import dispatch as dispatch_rows
 from modemd.store import events as event_rows
-from modemd.store import jobs as job_rows
 from modemd.store import pacing as pacing_rows
 from modemd.store.db import Store
+from modemd.store.submits import SubmitLog
 
 log = logging.getLogger(__name__)
 
-MAX_SEND_ATTEMPTS = 3  # tries of one job (each provably sent nothing) before it is failed
 BACKOFF_FIRST_S = 2.0  # after a transient failure the device rests, so others take the job
 BACKOFF_MAX_S = 300.0  # cap of the doubling rest of a device that keeps failing
 WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable (logged)
@@ -59,10 +58,15 @@ class DeviceWorker:
         backoff_first_s: float = BACKOFF_FIRST_S,
         recovery: RecoverySettings = DEFAULT_RECOVERY,
         usb_reset: UsbReset | None = None,
+        submits: SubmitLog | None = None,
     ) -> None:
         self.device = device
         self.pool = pool
         self.store = store
+        # ``submits``: the bank's submit log (None: off, an interrupted send is unknown).
+        self.outcomes = OutcomeRecorder(store, pool, submits or SubmitLog(None))
+        if isinstance(device, SubmitAware):  # the driver says when the PDU is about to go
+            device.on_submit = self._submitting
         self.life = life if life is not None else DeviceLife(device.info.device_id)
         self.life.name = device.info.device_id
         if self.life.state is not DeviceState.READY:
@@ -122,7 +126,7 @@ class DeviceWorker:
                         await self.set_state(DeviceState.GONE)
                         return
                     continue
-                claimed = await self._claim(job)
+                claimed = await self.outcomes.claim(job, self.device_id, self.device.signal)
                 if claimed is None:
                     log.warning("job %s was no longer queued; skipped", job.job_id)
                     continue
@@ -146,17 +150,16 @@ class DeviceWorker:
         """A job claimed with the last record but not to be sent here goes back to the queue."""
         if self._next is not None:
             job, self._next = self._next, None
-            await self._requeue(job)
-
-    async def _requeue(self, job: Job) -> None:
-        """A job this device claimed but did not send goes back to the queue: in the database
-        and in the pool (else the pool's other devices never see it until a restart)."""
-        requeued = await self.store.write(job_rows.requeue, job, "stopped before sending")
-        self.pool.put(requeued, front=True)
+            await self.outcomes.requeue(job, STOPPED_BEFORE)
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval or the
-        registration changed (a +CREG URC): the device is looked at before it takes a job."""
+        registration changed (a +CREG URC): the device is looked at before it takes a job.
+        Before it waits, an idle device does its housekeeping (``base.Tidy``)."""
+        if (job := self.pool.take_nowait(self.device_id)) is not None:
+            return job
+        if isinstance(self.device, Tidy):
+            await self.device.tidy()
         take = asyncio.ensure_future(self.pool.take(self.device_id))
         nudged = asyncio.ensure_future(self._nudge.wait())
         try:
@@ -171,6 +174,11 @@ class DeviceWorker:
         self._nudge.clear()
         return take.result() if take.done() and not take.cancelled() else None
 
+    def _submitting(self) -> None:
+        """Driver callback, just before it writes the bytes that submit the current job."""
+        if self.current is not None:
+            self.outcomes.submits.submit(self.current.job_id)
+
     def _registration_changed(self, registered: bool) -> None:
         """Driver callback (a +CREG/+CGREG/+CEREG URC): out of the pool at once when lost."""
         log.info(
@@ -184,22 +192,6 @@ class DeviceWorker:
             async with asyncio.timeout(seconds):
                 await self._nudge.wait()
         self._nudge.clear()
-
-    async def _claim(self, job: Job) -> Job | None:
-        """Claim ``job`` for this device; a shutdown during the claim (or the device unplugged:
-        the bank cancels an idle worker) puts it back in line, in the database and the pool."""
-        claim = asyncio.ensure_future(
-            self.store.write(
-                dispatch_rows.claim_for, job.job_id, self.device_id, self.device.signal
-            )
-        )
-        try:
-            return await asyncio.shield(claim)
-        except asyncio.CancelledError:
-            claimed = await claim
-            if claimed is not None:  # claimed but nothing sent: not an unknown outcome
-                await self._requeue(claimed)
-            raise
 
     async def _recover(self) -> bool:
         """Climb the recovery ladder until the device answers; False when it is gone (or reset
@@ -341,6 +333,8 @@ class DeviceWorker:
         """Send ``job`` and record what happened; True when the device is gone."""
         self.observer.send_started(job, self.device_id)
         started = time.monotonic()
+        if not isinstance(self.device, SubmitAware):  # may leave it from the first byte
+            self.outcomes.submits.submit(job.job_id)
         try:
             parts = await self.device.send_sms(job.to, job.message)
         except SendError as exc:
@@ -350,10 +344,8 @@ class DeviceWorker:
             self._observe(
                 job, SendError("cancelled", outcome_known=False, transient=False), started
             )
-            # Shutdown mid-send: the modem may finish on its own. Never resend automatically.
-            await asyncio.shield(
-                self.store.write(job_rows.mark_unknown, job, "stopped while sending")
-            )
+            # Shutdown mid-send: unknown once the PDU may have gone out (never resent).
+            await asyncio.shield(self.outcomes.stopped(job))
             raise
         self._observe(job, None, started)
         nxt = (
@@ -361,23 +353,8 @@ class DeviceWorker:
             if self.draining
             else followup.next_job_now(self.pool, self.device, self.pacing, self.pool_caps)
         )
-        try:
-            if nxt is None:
-                await self.store.write(dispatch_rows.record_sent, job, parts, self.device.signal)
-            else:
-                self._next = await followup.record_and_claim(
-                    self.store, self.pool, job, parts, self.device.signal, nxt
-                )
-            self._ready_stored = True  # the device row says ready (or busy with the next job)
-        except StoreError:
-            log.exception("job %s sent (MR %s) but not recorded", job.job_id, parts)
-            raise
-        log.info(
-            "job %s sent by %s (MR %s)",
-            job.job_id,
-            self.device_id,
-            ",".join(str(p.mr) for p in parts),
-        )
+        self._next = await self.outcomes.sent(job, parts, self.device.signal, nxt)
+        self._ready_stored = True  # the device row says ready (or busy with the next job)
         return False
 
     def _observe(self, job: Job, error: SendError | None, started: float) -> None:
@@ -388,20 +365,5 @@ class DeviceWorker:
         gone = self.device.closed
         # A transient error, or silence after Ctrl-Z, may lie in the device: revive it first.
         self._failure = str(exc) if exc.transient or not exc.outcome_known else None
-        await self.store.write(device_rows.note_error, self.device_id, str(exc))
-        if not exc.outcome_known:
-            log.warning("job %s: outcome unknown on %s: %s", job.job_id, self.device_id, exc)
-            await self.store.write(job_rows.mark_unknown, job, str(exc))
-        elif (
-            exc.transient
-            and (await self.store.read(job_rows.attempts, job.job_id)) < MAX_SEND_ATTEMPTS
-        ):
-            log.info(
-                "job %s: not sent on %s (%s); back in the queue", job.job_id, self.device_id, exc
-            )
-            requeued = await self.store.write(job_rows.requeue, job, str(exc))
-            self.pool.put(requeued, front=True)
-        else:
-            log.warning("job %s failed on %s: %s", job.job_id, self.device_id, exc)
-            await self.store.write(job_rows.mark_failed, job, str(exc), exc.code)
+        await self.outcomes.failure(self.device_id, job, exc)
         return bool(gone)

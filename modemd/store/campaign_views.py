@@ -27,7 +27,8 @@ def row_of(db: sqlite_utils.Database, campaign_id: str) -> dict[str, Any]:
 
 def counts(db: sqlite_utils.Database, campaign_id: str) -> dict[str, int]:
     """Jobs by state; ``opted_out``: recipients skipped when queued (they opted out after the
-    validation); ``not_queued``: valid recipients not dealt with yet."""
+    validation); ``limited``: refused when queued (the key's hourly limits); ``not_queued``:
+    valid recipients not dealt with yet."""
     found = {s.value: 0 for s in JobState}
     for state, count in db.execute(
         "SELECT state, count(*) FROM jobs WHERE campaign_id = ? GROUP BY state", [campaign_id]
@@ -35,7 +36,8 @@ def counts(db: sqlite_utils.Database, campaign_id: str) -> dict[str, int]:
         found[state] = count
     row = row_of(db, campaign_id)
     found["opted_out"] = row["opted_out"]  # skipped when queued: they opted out meanwhile
-    found["not_queued"] = row["total"] - row["queued"] - row["opted_out"]
+    found["limited"] = row["limited"]  # refused when queued: over the key's hourly [limits]
+    found["not_queued"] = row["total"] - row["queued"] - row["opted_out"] - row["limited"]
     return found
 
 
@@ -44,7 +46,7 @@ def detail(db: sqlite_utils.Database, campaign_id: str, now: float | None = None
     row = row_of(db, campaign_id)
     now = time.time() if now is None else now
     by_state = counts(db, campaign_id)
-    left = sum(by_state[s] for s in LEFT_QUEUE) + by_state["opted_out"]
+    left = sum(by_state[s] for s in LEFT_QUEUE) + by_state["opted_out"] + by_state["limited"]
     waiting = row["total"] - left
     rate = None
     if row["started_at"] and left:

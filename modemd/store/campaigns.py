@@ -9,6 +9,7 @@ a campaign that runs out of credit pauses with the reason. Every state change go
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 import sqlite_utils
 
+from modemd.caps import NO_CAPS, Caps
 from modemd.errors import InvalidTransitionError
 from modemd.model import (
     CAMPAIGN_TRANSITIONS,
@@ -23,8 +25,12 @@ from modemd.model import (
     EventType,
     Lane,
 )
+from modemd.store import campaign_limits as limiting
 from modemd.store import events, jobs, optouts, queue, wallet
+from modemd.store.accept import DestinationLimits
 from modemd.store.campaign_views import detail, row_of
+
+log = logging.getLogger(__name__)
 
 EVENT_FIELDS = (
     *("campaign_id", "pin", "name", "state", "reason", "total", "counts"),
@@ -155,10 +161,18 @@ def cancel(db: sqlite_utils.Database, campaign_id: str, pin: str) -> dict[str, A
     return detail(db, campaign_id)
 
 
-def queue_batch(db: sqlite_utils.Database, campaign_id: str, limit: int) -> int:
+def queue_batch(
+    db: sqlite_utils.Database,
+    campaign_id: str,
+    limit: int,
+    *,
+    limits: DestinationLimits | None = None,
+    key_caps: Caps = NO_CAPS,
+) -> int:
     """Make jobs of up to ``limit`` recipients not yet queued, reserving each one's credit, and
-    skip those who opted out since the validation; returns how many rows were dealt with. Out
-    of credit: the campaign pauses with the reason."""
+    skip those who opted out since the validation or who are over the key's hourly ``limits``
+    (kept as refusals, as ``/send`` refuses them); returns how many rows were dealt with. Out
+    of credit, or at the key's daily or monthly cap: the campaign pauses with the reason."""
     row = row_of(db, campaign_id)
     if row["state"] != CampaignState.RUNNING.value:
         return 0
@@ -173,21 +187,40 @@ def queue_batch(db: sqlite_utils.Database, campaign_id: str, limit: int) -> int:
     excluded = optouts.opted_out_numbers(db, row["pin"])  # who opted out since validation
     priced = wallet.has_wallet(db, row["key_id"])
     available = wallet.balance(db, row["key_id"]).available if priced else 0
+    hourly = (
+        limiting.hourly_counts(db, row["key_id"], [r[1] for r in rows], limits, now)
+        if limits is not None
+        else None
+    )
+    room = limiting.cap_room(db, row["key_id"], key_caps)
     take: list[Any] = []
     costs: list[int] = []
-    skipped = 0
+    skipped = limited = 0
     last = row["queued_row"]  # the last row dealt with (made a job, or skipped)
     for recipient in rows:
         line, to, country, _, parts, _ = recipient
-        if to in excluded:
-            skipped += 1
+        over = hourly.over(to) if hourly is not None else None
+        if to in excluded or over is not None:
+            if over is not None:
+                limiting.refuse_row(db, row["key_id"], campaign_id, to, over)
+                limited += 1
+            else:
+                skipped += 1
             last = line
             continue
+        capped = room.over(parts) if room is not None else None
+        if capped is not None:
+            _move(db, campaign_id, CampaignState.PAUSED, reason=capped)
+            break
         cost = wallet.price_per_part(db, to, country) * parts if priced else 0
         if cost > available:
             short = wallet.InsufficientCreditError(available, cost)
             _move(db, campaign_id, CampaignState.PAUSED, reason=f"out of credit: {short}")
             break
+        if hourly is not None:
+            hourly.add(to)
+        if room is not None:
+            room.add(parts)
         available -= cost
         costs.append(cost)
         take.append(recipient)
@@ -225,11 +258,17 @@ def queue_batch(db: sqlite_utils.Database, campaign_id: str, limit: int) -> int:
     )
     made = len(take)
     db.execute(
-        "UPDATE campaigns SET queued = queued + ?, opted_out = opted_out + ?, queued_row = ? "
-        "WHERE campaign_id = ?",
-        [made, skipped, last, campaign_id],
+        "UPDATE campaigns SET queued = queued + ?, opted_out = opted_out + ?, "
+        "limited = limited + ?, queued_row = ? WHERE campaign_id = ?",
+        [made, skipped, limited, last, campaign_id],
     )
-    return made + skipped
+    if limited:
+        log.warning(
+            "campaign %s: %d recipients over the key's hourly [limits], refused (not queued)",
+            campaign_id,
+            limited,
+        )
+    return made + skipped + limited
 
 
 def _valid_until(db: sqlite_utils.Database, row: dict[str, Any], now: float) -> float:
@@ -244,7 +283,7 @@ def unqueued_running(db: sqlite_utils.Database) -> list[str]:
         r[0]
         for r in db.execute(
             "SELECT campaign_id FROM campaigns WHERE state = 'running' "
-            "AND queued + opted_out < total"
+            "AND queued + opted_out + limited < total"
         )
     ]
 
@@ -275,7 +314,7 @@ def tick(db: sqlite_utils.Database, now: float) -> list[str]:
             "SELECT count(*) FROM jobs WHERE campaign_id = ? AND state IN ('queued', 'sending')",
             [campaign_id],
         ).fetchone()[0]
-        if row["queued"] + row["opted_out"] == row["total"] and in_queue == 0:
+        if row["queued"] + row["opted_out"] + row["limited"] == row["total"] and in_queue == 0:
             _move(db, campaign_id, CampaignState.DONE)
             _finish_event(db, campaign_id)
             done.append(campaign_id)
@@ -285,6 +324,21 @@ def tick(db: sqlite_utils.Database, now: float) -> list[str]:
                 "UPDATE campaigns SET progress_at = ? WHERE campaign_id = ?", [now, campaign_id]
             )
     return done
+
+
+def next_check_at(db: sqlite_utils.Database, now: float, done_check_s: float) -> float | None:
+    """When ``tick`` has something to look at: a running campaign's next progress event, its
+    ``send_at`` if its jobs wait for it, else ``now + done_check_s`` (its last job may leave
+    the queue any time); None when no campaign runs."""
+    row = db.execute(
+        "SELECT min(coalesce(progress_at, started_at, ?) + progress_every_s), "
+        "min(CASE WHEN send_at > ? THEN send_at ELSE ? END) FROM campaigns "
+        "WHERE state = 'running'",
+        [now, now, now + done_check_s],
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return float(min(row[0], row[1]))
 
 
 def _finish_event(db: sqlite_utils.Database, campaign_id: str) -> None:

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 LOOKBACK_S = 366 * 24 * 3600  # the longest rule period (a year) + a day
 
 
+def reply_cause(sender: str, text: str) -> str:
+    """What an automatic reply records as the message it answers (the console finds it so)."""
+    return json.dumps({"from": sender, "text": text[:160]}, ensure_ascii=False)
+
+
 def context(
     db: sqlite_utils.Database, msg: Inbound, policy: PoolPolicy, own: frozenset[str]
 ) -> Context:
@@ -94,7 +99,7 @@ def handle(
             text=decision.reply.text,
             id_device=reply_device,
             due_at=decision.reply.due_at,
-            cause=json.dumps({"from": msg.sender, "text": msg.text[:160]}, ensure_ascii=False),
+            cause=reply_cause(msg.sender, msg.text),
         )
     log.info(
         "inbound from %s in pool %s: %s (%s)%s",

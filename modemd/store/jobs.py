@@ -46,6 +46,10 @@ __all__ = [
 ]
 
 
+# Why a job claimed by a run that crashed is queued again (its submit log says so).
+NEVER_WRITTEN = "claimed, never written to the device before modemd stopped"
+
+
 def new_job_id() -> str:
     """Time-ordered, unguessable: ``job_`` + ms timestamp hex + 8 random hex."""
     return f"job_{int(time.time() * 1000):x}{secrets.token_hex(4)}"
@@ -317,10 +321,14 @@ def attempts(db: sqlite_utils.Database, job_id: str) -> int:
     return int(row[0]) if row else 0
 
 
-def recover_interrupted(db: sqlite_utils.Database, host_id: str | None = None) -> list[Job]:
-    """At start-up: a job left in ``sending`` by a crash has an unknown outcome. With
-    ``host_id`` (hosts sharing the database) only the jobs of this host's devices (or of a
-    device no host claimed): the others' jobs are theirs."""
+def recover_interrupted(
+    db: sqlite_utils.Database, host_id: str | None = None, never_written: set[str] | None = None
+) -> list[Job]:
+    """At start-up: a job left in ``sending`` by a crash has an unknown outcome, unless the
+    submit log (``store.submits``) proves it was claimed and never written to its device
+    (``never_written``): that one goes back to the queue. With ``host_id`` (hosts sharing the
+    database) only the jobs of this host's devices (or of a device no host claimed): the
+    others' jobs are theirs. Returns the jobs as they now stand."""
     where, params = "state = ?", ["sending"]
     if host_id is not None:
         where += (
@@ -329,4 +337,9 @@ def recover_interrupted(db: sqlite_utils.Database, host_id: str | None = None) -
         )
         params.append(host_id)
     stuck = [job_from_row(r) for r in db.table("jobs").rows_where(where, params, order_by="seq")]
-    return [mark_unknown(db, job, "daemon stopped while sending") for job in stuck]
+    return [
+        requeue(db, job, NEVER_WRITTEN)
+        if never_written is not None and job.job_id in never_written
+        else mark_unknown(db, job, "daemon stopped while sending")
+        for job in stuck
+    ]

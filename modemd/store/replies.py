@@ -95,6 +95,12 @@ def last_replies(
     return {r[0]: r[1] for r in rows}
 
 
+def next_release_at(db: sqlite_utils.Database) -> float | None:
+    """When the first held reply's quiet hours end (None: no reply is held)."""
+    row = db.execute("SELECT min(due_at) FROM auto_replies WHERE state = 'waiting'").fetchone()
+    return row[0] if row else None
+
+
 def release_due(db: sqlite_utils.Database, now: float) -> list[Job]:
     """Replies whose quiet hours ended become jobs; those to numbers that opted out meanwhile
     are dropped (unless they answer the person's own keyword)."""

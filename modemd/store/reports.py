@@ -40,20 +40,22 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
     match = next((c for c in candidates if c["to_number"].lstrip("+") == digits), None)
     if match is None and candidates:
         match = candidates[0]
-    stored = db.table("status_reports").insert(
-        {
-            "device_id": device_id,
-            "mr": mr,
-            "recipient": report.recipient,
-            "outcome": outcome.value,
-            "detail": report.detail,
-            "tp_status": report.network_status,
-            "job_id": match["job_id"] if match else None,
-            "received_at": now,
-        }
+    stored = db.execute(  # a plain INSERT: sqlite-utils' asks sqlite_master twice per row
+        "INSERT INTO status_reports (device_id, mr, recipient, outcome, detail, tp_status, "
+        "job_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            device_id,
+            mr,
+            report.recipient,
+            outcome.value,
+            report.detail,
+            report.network_status,
+            match["job_id"] if match else None,
+            now,
+        ],
     )
     if match is None:
-        settled = settle_unknown_by_report(db, device_id, digits, report, stored.last_rowid)
+        settled = settle_unknown_by_report(db, device_id, digits, report, stored.lastrowid)
         return ReportResult(settled, outcome, None if settled else _sending(db, device_id, digits))
     db.execute(
         "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "

@@ -9,7 +9,8 @@ from typing import Any
 
 import sqlite_utils
 
-from modemd.model import FINAL_JOB_STATES, EventState
+from modemd.model import FINAL_JOB_STATES, DeviceKind, EventState
+from modemd.store import pacing
 
 __all__ = [
     "Activity",
@@ -20,6 +21,7 @@ __all__ = [
     "daily_counts",
     "device_counts",
     "probe_write",
+    "received_since",
     "snapshot",
     "watermark",
 ]
@@ -36,6 +38,7 @@ class Watermark:
     jobs_seq: int = 0
     events_seq: int = 0
     attempts_rowid: int = 0
+    inbound_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class Activity:
     finished: dict[tuple[str, str], int] = field(default_factory=dict)  # (pin, state) -> jobs
     ipn_attempts: int = 0
     ipn_failures: int = 0  # attempts not answered 2xx (error, timeout, other status)
+    received: dict[tuple[str, str], int] = field(default_factory=dict)  # (pin, device) -> SMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,9 @@ class Snapshot:
     lanes: dict[tuple[str, str], int]  # (pin, lane) -> jobs queued
     devices: list[dict[str, Any]]
     dead_letters: int
-    parts_today: dict[str, int]  # device_id -> SMS parts since the start of the day
+    # device_id -> SMS parts sent since the start of the day (month) by the SIM (ICCID) last seen
+    # in the device, in whichever device it was then; a device without an ICCID: its own parts
+    parts_today: dict[str, int]
     parts_month: dict[str, int]
     disabled_endpoints: int
 
@@ -79,16 +85,19 @@ def _one(db: sqlite_utils.Database, sql: str, params: list[Any] | None = None) -
 
 
 def watermark(db: sqlite_utils.Database) -> Watermark:
-    """The current end of the jobs, events and attempts tables (counting starts after it)."""
+    """The current end of the jobs, events, attempts and inbound tables (counting starts after
+    it)."""
     return Watermark(
         _one(db, "SELECT max(seq) FROM jobs"),
         _one(db, "SELECT max(seq) FROM events"),
         _one(db, "SELECT max(rowid) FROM event_attempts"),
+        _one(db, "SELECT max(inbound_id) FROM inbound"),
     )
 
 
 def activity_since(db: sqlite_utils.Database, mark: Watermark) -> Activity:
-    """Jobs accepted, jobs finished (a final event written) and IPN attempts after ``mark``.
+    """Jobs accepted, jobs finished (a final event written), IPN attempts and received SMS (a
+    long one once, joined) after ``mark``.
 
     A job settled twice (``unknown``, then ``delivered`` by a late report) counts in both."""
     new = watermark(db)
@@ -113,24 +122,22 @@ def activity_since(db: sqlite_utils.Database, mark: Watermark) -> Activity:
         "FROM event_attempts WHERE rowid > ? AND rowid <= ?",
         [mark.attempts_rowid, new.attempts_rowid],
     ).fetchone()
-    return Activity(new, accepted, finished, int(row[0] or 0), int(row[1] or 0))
-
-
-def _parts_since(db: sqlite_utils.Database, since: float) -> dict[str, int]:
-    devices = [r[0] for r in db.execute("SELECT device_id FROM devices")]
-    counts = {
-        d: _one(
-            db, "SELECT COUNT(*) FROM job_parts WHERE device_id = ? AND sent_at >= ?", [d, since]
+    received = {
+        (str(pin), str(device_id)): int(n)
+        for pin, device_id, n in db.execute(
+            "SELECT pin, device_id, COUNT(*) FROM inbound WHERE inbound_id > ? AND inbound_id <= ? "
+            "GROUP BY pin, device_id",
+            [mark.inbound_id, new.inbound_id],
         )
-        for d in devices
     }
-    return {d: n for d, n in counts.items() if n}
+    return Activity(new, accepted, finished, int(row[0] or 0), int(row[1] or 0), received)
 
 
 def snapshot(
     db: sqlite_utils.Database, day_start: float, month_start: float, with_errors: bool = False
 ) -> Snapshot:
-    """Levels now; ``day_start``/``month_start`` (Unix seconds) bound the parts counted;
+    """Levels now; ``day_start``/``month_start`` (Unix seconds) bound the parts counted (each
+    device's SIM's, as its caps count them);
     ``with_errors``: each device's last send error (the console; a scrape needs none)."""
     lanes = {
         (str(pin), str(lane)): int(n)
@@ -144,12 +151,22 @@ def snapshot(
     devices = list(
         db.query(
             "SELECT device_id, pin, kind, state, port, signal, manufacturer, model, last_seen, "
-            "last_error AS device_error FROM devices ORDER BY pin, device_id"
+            "iccid, last_error AS device_error FROM devices ORDER BY pin, device_id"
         )
     )
     errors = _last_errors(db, day_start - LAST_ERROR_DAYS * 86400) if with_errors else {}
+    parts_today, parts_month = {}, {}
     for device in devices:
         device["last_error"] = errors.get(device["device_id"])
+        used = pacing.sim_parts(
+            db,
+            device["iccid"],
+            device["device_id"],
+            day_start,
+            month_start,
+            phone=device["kind"] == DeviceKind.PHONE.value,
+        )
+        parts_today[device["device_id"]], parts_month[device["device_id"]] = used.today, used.month
     return Snapshot(
         queued=queued,
         lanes=lanes,
@@ -157,8 +174,8 @@ def snapshot(
         dead_letters=_one(
             db, "SELECT COUNT(*) FROM events WHERE state = ?", [EventState.FAILED.value]
         ),
-        parts_today=_parts_since(db, day_start),
-        parts_month=_parts_since(db, month_start),
+        parts_today=parts_today,
+        parts_month=parts_month,
         disabled_endpoints=_one(
             db, "SELECT COUNT(*) FROM ipn_endpoints WHERE disabled_at IS NOT NULL"
         ),
@@ -206,6 +223,16 @@ def device_counts(db: sqlite_utils.Database, since: float) -> list[DayCounts]:
             [since],
         )
     ]
+
+
+def received_since(db: sqlite_utils.Database, since: float) -> dict[str, int]:
+    """SMS received (stored) since ``since`` per pool."""
+    return {
+        str(pin): int(n)
+        for pin, n in db.execute(
+            "SELECT pin, COUNT(*) FROM inbound WHERE received_at >= ? GROUP BY pin", [since]
+        )
+    }
 
 
 def probe_write(db: sqlite_utils.Database) -> None:

@@ -147,6 +147,14 @@ def active_session(db: sqlite_utils.Database, pin: str, number: str, now: float)
     return Session(row[0], row[1], questions, row[2], row[3], row[5], row[6])
 
 
+def next_expiry_at(db: sqlite_utils.Database) -> float | None:
+    """When the first open session times out (None: no session is open)."""
+    row = db.execute(
+        "SELECT min(expires_at) FROM survey_sessions WHERE state = 'active'"
+    ).fetchone()
+    return row[0] if row else None
+
+
 def expire(db: sqlite_utils.Database, now: float) -> int:
     """Sessions with no answer within their timeout end as ``timed_out``."""
     return _end(db, "expires_at <= ?", [now], "timed_out", now)

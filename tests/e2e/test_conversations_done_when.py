@@ -1,16 +1,13 @@
 """Issue 15's "Done when", end to end on ``modemd serve --simulate 2`` with the simulated
 network's inbound messages (``POST /simulator/v1/mo``): JOIN, STOP, START; a survey with a retry;
 two gateways answering each other stop after one automatic reply each. The emulated network's
-record (what really went out) is the judge.
-
-NOT RUN YET: inbound SMS (issue 14) and its simulator route do not exist, so pytest does not
-collect this file. Once they land and the daemon calls ``Conversations.on_inbound`` after each
-inbound message is committed, rename it to ``test_conversations_done_when.py``."""
+record (what really went out) is the judge."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -169,11 +166,24 @@ async def test_two_gateways_texting_each_other_do_not_loop(tmp_path: Path) -> No
                 await asyncio.sleep(0.2)
 
         relay_task = asyncio.create_task(relay(), name="network between gateways")
+
+        async def beside_relay(step: Awaitable[Any]) -> None:
+            """Await ``step``; a relay that dies meanwhile fails the test with its own error
+            (not as a wait for a message it will never deliver)."""
+            waiting = asyncio.ensure_future(step)
+            await asyncio.wait({waiting, relay_task}, return_when=asyncio.FIRST_COMPLETED)
+            if relay_task.done():
+                waiting.cancel()
+                await asyncio.gather(waiting, return_exceptions=True)
+                relay_task.result()  # raises what stopped the relay
+                raise AssertionError("the relay between the gateways stopped")
+            await waiting
+
         try:
             await gws["a"].text_in(sims["b"], "hello")  # B's SIM texts A once
-            await gws["a"].sent_to(sims["b"], 1)
-            await gws["b"].sent_to(sims["a"], 1)
-            await asyncio.sleep(3 * SETTLE_S)
+            await beside_relay(gws["a"].sent_to(sims["b"], 1))
+            await beside_relay(gws["b"].sent_to(sims["a"], 1))
+            await beside_relay(asyncio.sleep(3 * SETTLE_S))
         finally:
             relay_task.cancel()
             await asyncio.gather(relay_task, return_exceptions=True)

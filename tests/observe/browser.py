@@ -8,7 +8,11 @@ import tempfile
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    NoAlertPresentException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -109,6 +113,13 @@ class Browser:
         field = self.wait_for(css)
         field.clear()
         field.send_keys(text)
+
+    def alert(self) -> str | None:
+        """The text of an open JavaScript alert (a script that ran), None when there is none."""
+        try:
+            return self.driver.switch_to.alert.text
+        except NoAlertPresentException:
+            return None
 
     def title(self) -> str:
         return self.driver.title

@@ -2,14 +2,17 @@
 console on a real socket, the IPN sender posting to a local receiver whose answer a test sets.
 
 Pool 4711 has two modems whose reports say delivered; pool 4712 has one modem whose reports
-all say failed (TP-Status 0x45), so a test knows exactly what each send ends as."""
+all say failed (TP-Status 0x45), so a test knows exactly what each send ends as. Each key also
+takes ``sms.received``; each received SMS goes through the conversation engine (defaults), as
+in ``modemd serve``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +23,13 @@ import aiohttp
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
 from modemd.api.listener import start_listener
+from modemd.conversations.engine import Inbound
 from modemd.drivers import registry
 from modemd.emulators.modem_bank import EmulatedBank
-from modemd.model import JobState
+from modemd.model import DEFAULT_EVENTS, EventType, InboundSms, JobState, Pacing
 from modemd.observe.metrics import Metrics
 from modemd.runtime.bank import Bank
+from modemd.runtime.conversations import Conversations
 from modemd.store import keys
 from modemd.store.db import Store
 from modemd.webhooks.sender import IpnSender
@@ -97,9 +102,12 @@ class Gateway:
 
 @asynccontextmanager
 async def running_gateway(
-    tmp_path: Path, send_latency_s: tuple[float, float] | None = None
+    tmp_path: Path,
+    send_latency_s: tuple[float, float] | None = None,
+    pacing: Callable[[str, str], Pacing] | None = None,
 ) -> AsyncIterator[Gateway]:
-    """``send_latency_s``: the emulated radio's time per send (its profile's when None)."""
+    """``send_latency_s``: the emulated radio's time per send (its profile's when None);
+    ``pacing``: each SIM's pacing and caps by IMEI and ICCID (as ``Settings.pacing_of``)."""
     fast = {} if send_latency_s is None else {"send_latency_s": send_latency_s}
     async with AsyncExitStack() as stack:
         store = Store(tmp_path / "modemd.db")
@@ -117,6 +125,7 @@ async def running_gateway(
                 over_ip=True,
                 ipn_url=f"http://127.0.0.1:{ipn_port}/ipn",
                 label=f"pool {pin}",
+                events=(*DEFAULT_EVENTS, EventType.SMS_RECEIVED.value),
             )
             made[pin], ids[pin] = secret, key.key_id
         delivering = EmulatedBank.create(2, seed=17, profile_overrides=fast)
@@ -124,10 +133,16 @@ async def running_gateway(
         for emulated in (delivering, failing):
             await emulated.start()
             stack.push_async_callback(emulated.close)
-        metrics = Metrics()
-        bank = Bank(store, observer=metrics)
+        metrics = Metrics(pacing)
+        bank = Bank(store, observer=metrics, pacing=pacing)
         await bank.start()
         stack.push_async_callback(bank.close)
+        talk = Conversations.from_pools(store, bank, {})
+
+        def to_conversations(pin: str, sender: str, device_id: str, sms: InboundSms) -> Any:
+            return talk.on_inbound(Inbound(pin, sender, sms.text or "", device_id, time.time()))
+
+        bank.inbound_listeners.append(to_conversations)
         for emulated, pin in ((delivering, DELIVERING), (failing, FAILING)):
             for modem in emulated.modems:
                 assert await bank.attach(registry.factory(registry.SerialModem(modem.port, pin)))
@@ -146,6 +161,7 @@ async def running_gateway(
             api_config((), ADMIN_TOKEN),
             metrics=metrics,
             metrics_token=METRICS_TOKEN,
+            pacing=pacing,
         )
         site, port = await start_site(app, "127.0.0.1", 0)
         stack.push_async_callback(site.cleanup)

@@ -1,6 +1,7 @@
 """The console in a real browser (Debian's chromium, headless): sign in, the device table, a
-bar chart with the right counts after known sends, a dead letter replayed and delivered, a key
-created (shown once) and revoked. Screenshots of the main views go to tests/artifacts/screens."""
+bar chart with the right counts after known sends, a received SMS carrying markup shown as text,
+a dead letter replayed and delivered, a key created (shown once) and revoked. Screenshots of the
+main views go to tests/artifacts/screens."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from .browser import PHONE, Browser
 from .gateway import ADMIN_TOKEN, DELIVERING, FAILING, Gateway, running_gateway
 
 DELIVERED_JOBS, FAILED_JOBS = 5, 2
+EVIL = '<script>alert("sms")</script><img src=x onerror="alert(1)"> hi & bye'
 WAIT_S = 60.0
 
 
@@ -30,6 +33,12 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def dead_letters(gw: Gateway) -> list[dict]:
     return await gw.store.read(outbox.list_by_state, "failed")
+
+
+def announced(db: Any) -> bool:
+    """An SMS was received and its sms.received IPN acknowledged."""
+    sql = "SELECT COUNT(*) FROM events WHERE type = 'sms.received' AND state = 'delivered'"
+    return bool(db.execute(sql).fetchone()[0])
 
 
 async def test_console_in_a_browser(tmp_path: Path, browser: Browser) -> None:
@@ -69,6 +78,18 @@ async def test_console_in_a_browser(tmp_path: Path, browser: Browser) -> None:
         attempts = await run(browser.attrs, "#events ol.attempts li", "class")
         assert len(attempts) == 2  # sent, delivered: one attempt each
         await run(browser.screenshot, "job-timeline")
+
+        # A received SMS whose text is markup: the page shows the characters, runs nothing.
+        gw.modems[0].network.send("+393331000000", EVIL)  # answers delivered[0]
+        async with asyncio.timeout(WAIT_S):  # stored, and its IPN acknowledged
+            while not await gw.store.read(announced):
+                await asyncio.sleep(0.05)
+        await run(browser.click, 'nav a[href="/console/inbound"]')
+        assert await run(browser.text_of, "#inbound td.text .sms") == EVIL
+        assert await run(browser.alert) is None
+        assert await run(browser.attrs, "#inbound img", "src") == []
+        assert delivered[0] in await run(browser.text_of, "#inbound tbody tr")
+        await run(browser.screenshot, "inbound")
 
         # A dead letter, replayed from the IPN page, is delivered.
         gw.receiver.status = 500

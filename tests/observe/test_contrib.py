@@ -42,6 +42,7 @@ def test_promtool_checks_and_unit_tests_the_rules() -> None:
         "ModemdQueueGrowing",
         "ModemdIpnDeadLetters",
         "ModemdDeliveryRatioFalling",
+        "ModemdInboundStopped",
     } <= alerts
 
 

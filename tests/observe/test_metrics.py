@@ -4,16 +4,21 @@ cannot write and, per pool, when its last modem leaves and comes back."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from builders import key_and_job
 from prometheus_client.parser import text_string_to_metric_families
 
 from modemd.drivers import registry
-from modemd.model import JobState
+from modemd.model import DeviceInfo, DeviceKind, DeviceState, JobState, Pacing, SentPart
+from modemd.store import devices, jobs
 
 from .gateway import ADMIN_TOKEN, DELIVERING, FAILING, METRICS_TOKEN, Gateway, running_gateway
+from .test_console_http import sign_in
 
 BATCH = {DELIVERING: 160, FAILING: 40}  # 200 jobs, as issue 17 asks
 FAST_RADIO_S = (0.001, 0.005)  # per send: 200 jobs through 3 modems in seconds
@@ -171,3 +176,90 @@ async def test_a_pool_without_modems_shows_but_does_not_make_the_daemon_unready(
         ready = labelled(await scrape(gw), "modemd_pool_ready_devices")
         assert ready[(("pin", FAILING),)] == 1
         await gw.settled([waiting], {JobState.FAILED})  # sent by the modem that came back
+
+
+async def test_received_counter_matches_the_database(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path) as gw:
+        before = labelled(await scrape(gw), "modemd_received_total")
+        devices = {m.profile.imei: DELIVERING for m in gw.modems[:2]}
+        devices[gw.modems[-1].profile.imei] = FAILING
+        assert before == {
+            (("device_id", imei), ("pin", pin)): 0 for imei, pin in devices.items()
+        }  # every device shows, at 0
+        first, second, failing = gw.modems
+        first.network.send("+393334440001", "one")
+        first.network.send("+393334440002", "two")
+        long_text = "three parts, whatever their order. " * 12
+        second.network.send("+393334440003", long_text, out_of_order=True, repeat_part=True)
+        failing.network.send("BANK", "a pool of its own")
+
+        def stored(db: Any) -> dict[tuple, int]:
+            rows = db.execute("SELECT pin, device_id, COUNT(*) FROM inbound GROUP BY 1, 2")
+            return {(("device_id", d), ("pin", p)): n for p, d, n in rows}
+
+        async with asyncio.timeout(FLIP_TIMEOUT_S):
+            while sum((in_db := await gw.store.read(stored)).values()) < 4:
+                await asyncio.sleep(0.05)
+        counted = labelled(await scrape(gw), "modemd_received_total")
+    assert in_db == {
+        (("device_id", first.profile.imei), ("pin", DELIVERING)): 2,
+        (("device_id", second.profile.imei), ("pin", DELIVERING)): 1,  # 3 parts, one message
+        (("device_id", failing.profile.imei), ("pin", FAILING)): 1,
+    }
+    assert counted == in_db
+    assert "+39333" not in repr(counted) and "BANK" not in repr(counted)  # no sender in labels
+
+
+OLD_MODEM = "350000990000990"  # the SIM was in this modem earlier today
+SIM_CAPS = Pacing(daily_cap=5, monthly_cap=50)
+
+
+async def sent_before_in(store: Any, iccid: str, count: int) -> None:
+    """``count`` one-part jobs sent today by ``OLD_MODEM`` holding the SIM ``iccid``; then
+    another SIM goes into that modem."""
+    old = DeviceInfo(OLD_MODEM, "9999", DeviceKind.MODEM, "/dev/ttyUSB9", iccid=iccid)
+    await store.write(devices.upsert_device, old, DeviceState.READY)
+    for n in range(count):
+        _, _, job = await key_and_job(store, None, pin="9999", to=f"+3933355{n:05d}")
+        claimed = await store.write(jobs.claim_job, job.job_id, OLD_MODEM)
+        await store.write(jobs.mark_sent, claimed, [SentPart(1, n)])
+    other = DeviceInfo(OLD_MODEM, "9999", DeviceKind.MODEM, "/dev/ttyUSB9", iccid="8939" + "0" * 15)
+    await store.write(devices.upsert_device, other, DeviceState.GONE)
+
+
+async def test_parts_and_caps_follow_the_sim(tmp_path: Path) -> None:
+    """/metrics and the console's device table count what the SIM sent today, in this modem
+    and in the one it was in before, against the SIM's caps."""
+    holder = None
+
+    def pacing(device_id: str, iccid: str) -> Pacing:
+        return SIM_CAPS if iccid == holder else Pacing()
+
+    async with (
+        running_gateway(tmp_path, FAST_RADIO_S, pacing) as gw,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser,
+    ):
+        modem = gw.modems[-1]  # the only modem of its pool: it sends the pool's jobs
+        holder = modem.profile.iccid
+        await sent_before_in(gw.store, holder, 3)
+        job_ids = [await gw.send(FAILING, f"+3933366{n:05d}") for n in range(2)]
+        await gw.settled(job_ids, {JobState.FAILED})
+        samples = await scrape(gw)
+        assert await sign_in(gw, browser, ADMIN_TOKEN) == 303
+        async with browser.get(gw.url + "/console/") as r:
+            page = await r.text()
+
+    def of(name: str, device_id: str) -> dict[str, float]:
+        found = labelled(samples, name).items()
+        return {dict(k)["period"]: v for k, v in found if dict(k)["device_id"] == device_id}
+
+    imei = modem.profile.imei
+    assert of("modemd_device_parts", imei) == {"day": 5, "month": 5}  # 3 before + 2 here
+    assert of("modemd_device_cap_parts", imei) == {"day": 5, "month": 50}
+    assert of("modemd_device_parts", OLD_MODEM) == {"day": 0, "month": 0}  # another SIM now
+    assert of("modemd_device_cap_parts", OLD_MODEM) == {}  # not capped
+    row = page[page.index(f'data-device-id="{imei}"') :]
+    row = row[: row.index("</tr>")]
+    assert re.search(r'<td class="today error"[^>]*>5 / 5 <strong>cap reached</strong></td>', row)
+    old_row = page[page.index(f'data-device-id="{OLD_MODEM}"') :]
+    assert re.search(r'<td class="today"[^>]*>0</td>', old_row[: old_row.index("</tr>")])

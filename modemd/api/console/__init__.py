@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from aiohttp import web
@@ -49,6 +50,18 @@ def _when(value: float | None) -> str:
     return datetime.fromtimestamp(value).astimezone().isoformat(timespec="seconds")
 
 
+def _subject_link(subject: str) -> str:
+    """Where an IPN event's subject is shown: a job's timeline, a received SMS, a campaign, a
+    device (the overview)."""
+    if subject.startswith("inbound:"):
+        return f"/console/inbound?id={quote(subject.removeprefix('inbound:'))}"
+    if subject.startswith("device:"):
+        return "/console/"
+    if subject.startswith("cmp_"):
+        return "/console/campaigns"
+    return f"/console/jobs/{quote(subject)}"
+
+
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
@@ -57,6 +70,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["when"] = _when
     env.filters["money"] = wallet.format_amount
+    env.filters["subject_link"] = _subject_link
     return env
 
 
@@ -87,7 +101,7 @@ def add_page(app: web.Application, title: str, path: str, handler: auth.Handler)
     app.router.add_get(path, auth.signed_in(handler))
 
 
-def add_routes(app: web.Application, pacing: Callable[[str], Pacing] | None = None) -> None:
+def add_routes(app: web.Application, pacing: Callable[[str, str], Pacing] | None = None) -> None:
     """``/`` -> ``/console/``; the login, the pages, their forms and the static files."""
     app[ENV] = environment()
     app[auth.SESSIONS] = auth.Sessions()
@@ -101,6 +115,6 @@ def add_routes(app: web.Application, pacing: Callable[[str], Pacing] | None = No
     app.router.add_post("/console/login", auth.login(render))
     app.router.add_post("/console/logout", auth.logout)
     app.router.add_static("/console/static", HERE / "static", append_version=True)
-    pages.add_routes(app, render, pacing or (lambda _device_id: NO_PACING))
+    pages.add_routes(app, render, pacing or (lambda _device_id, _iccid: NO_PACING))
     for title, path, handler in more.pages(render):
         add_page(app, title, path, handler)

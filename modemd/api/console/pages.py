@@ -21,7 +21,7 @@ from modemd.api.keyspec import KeySettingsError, check_destination, check_settin
 from modemd.model import LANE_ORDER, JobState, Pacing
 from modemd.observe.metrics import UP_STATES, rssi_to_dbm
 from modemd.store import console as console_rows
-from modemd.store import endpoints, stats, wallet
+from modemd.store import endpoints, inbound_views, stats, wallet
 from modemd.store import events as outbox
 from modemd.store import keys as key_rows
 from modemd.store.db import Store
@@ -69,19 +69,23 @@ class DayCache:
         return [self._kept[start][1] for start, _ in days]
 
 
-def _device_rows(snap: stats.Snapshot, pacing: Callable[[str], Pacing]) -> list[dict[str, Any]]:
+def _device_rows(
+    snap: stats.Snapshot, pacing: Callable[[str, str], Pacing]
+) -> list[dict[str, Any]]:
     rows = []
     for d in snap.devices:
         dbm = rssi_to_dbm(d["signal"])
-        cap = pacing(d["device_id"]).daily_cap
+        cap = pacing(d["device_id"], d["iccid"] or "").daily_cap  # the SIM's cap
+        today = snap.parts_today.get(d["device_id"], 0)
         rows.append(
             {
                 **d,
                 "up": d["state"] in UP_STATES,
                 "dbm": dbm,
                 "bars": sum(dbm >= t for t in SIGNAL_BARS_DBM) if dbm is not None else None,
-                "parts_today": snap.parts_today.get(d["device_id"], 0),
+                "parts_today": today,
                 "daily_cap": cap,
+                "capped": cap is not None and today >= cap,
             }
         )
     return rows
@@ -118,7 +122,7 @@ def _key_settings(form: Any) -> dict[str, Any]:
     return wanted
 
 
-def add_routes(app: web.Application, render: Render, pacing: Callable[[str], Pacing]) -> None:
+def add_routes(app: web.Application, render: Render, pacing: Callable[[str, str], Pacing]) -> None:
     """Register the pages and their forms (all behind a signed-in session)."""
     store = app[STORE]
     cache = DayCache()
@@ -131,13 +135,15 @@ def add_routes(app: web.Application, render: Render, pacing: Callable[[str], Pac
         today = await store.read(stats.device_counts, today_start)
         sent = sum(d.sent for d in days)
         pools: dict[str, dict[str, int]] = {}
-        empty = {"devices": 0, "ready": 0} | {lane.value: 0 for lane in LANE_ORDER}
+        empty = {"devices": 0, "ready": 0, "received": 0} | {lane.value: 0 for lane in LANE_ORDER}
         for d in snap.devices:
             pool = pools.setdefault(d["pin"], dict(empty))
             pool["devices"] += 1
             pool["ready"] += d["state"] in UP_STATES
         for (pin, lane), n in snap.lanes.items():
             pools.setdefault(pin, dict(empty))[lane] = n
+        for pin, n in (await store.read(stats.received_since, today_start)).items():
+            pools.setdefault(pin, dict(empty))["received"] = n
         return render(
             request,
             "overview.html",
@@ -167,7 +173,8 @@ def add_routes(app: web.Application, render: Render, pacing: Callable[[str], Pac
         timeline = await store.read(console_rows.job_timeline, request.match_info["job_id"])
         if timeline is None:
             return render(request, "message.html", status=404, message="no such job")
-        return render(request, "job.html", job=timeline)
+        answers = await store.read(inbound_views.answers_to, timeline["job_id"])
+        return render(request, "job.html", job={**timeline, "answers": answers})
 
     async def keys_page(request: web.Request, **extra: Any) -> web.Response:
         rows = await store.read(key_rows.list_keys)

@@ -1,0 +1,123 @@
+"""What became of a send, written down: sent (claiming the device's next job in the same commit
+while a backlog waits), back in the queue (provably nothing went out), failed, or unknown; and
+the submit log (``store.submits``) told each claim and each settled job."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from modemd.errors import SendError, StoreError
+from modemd.model import Job, JobState, SentPart
+from modemd.runtime import followup
+from modemd.runtime.pool import PoolQueue
+from modemd.store import devices as device_rows
+from modemd.store import dispatch as dispatch_rows
+from modemd.store import jobs as job_rows
+from modemd.store.db import Store
+from modemd.store.submits import SubmitLog
+
+log = logging.getLogger(__name__)
+
+MAX_SEND_ATTEMPTS = 3  # tries of one job (each provably sent nothing) before it is failed
+STOPPED_BEFORE = "stopped before sending"  # why a claimed job went back to the queue
+
+
+async def recover_interrupted(store: Store, submits: SubmitLog) -> None:
+    """At start-up: each job the last run left ``sending`` goes back to the queue when its
+    submit log proves it never reached the device, else it is unknown; then this run's log
+    begins."""
+    never_written = submits.never_written()
+    for job in await store.write(job_rows.recover_interrupted, store.host_id, never_written):
+        if job.state is JobState.QUEUED:
+            log.info("job %s was claimed but not yet sent when modemd stopped: queued", job.job_id)
+        else:
+            log.warning("job %s was being sent when modemd stopped: outcome unknown", job.job_id)
+    submits.start()
+
+
+class OutcomeRecorder:
+    """Records the sends of one device's pool."""
+
+    def __init__(self, store: Store, pool: PoolQueue, submits: SubmitLog) -> None:
+        self.store = store
+        self.pool = pool
+        self.submits = submits
+
+    async def claim(self, job: Job, device_id: str, signal: int | None) -> Job | None:
+        """Claim ``job`` for ``device_id``; a shutdown during the claim (or the device
+        unplugged: the bank cancels an idle worker) puts it back in line."""
+        self.submits.claim(job.job_id)
+        claim = asyncio.ensure_future(
+            self.store.write(dispatch_rows.claim_for, job.job_id, device_id, signal)
+        )
+        try:
+            claimed = await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            claimed = await claim
+            if claimed is not None:  # claimed but nothing sent: not an unknown outcome
+                await self.requeue(claimed, STOPPED_BEFORE)
+            raise
+        if claimed is None:
+            self.submits.settled(job.job_id)
+        return claimed
+
+    async def sent(
+        self, job: Job, parts: list[SentPart], signal: int | None, nxt: Job | None
+    ) -> Job | None:
+        """Record ``job`` sent (the device ready again) and, when ``nxt`` waits, claim it in
+        the same commit; the claimed next job, or None."""
+        claimed = None
+        try:
+            if nxt is None:
+                await self.store.write(dispatch_rows.record_sent, job, parts, signal)
+            else:
+                self.submits.claim(nxt.job_id)
+                claimed = await followup.record_and_claim(
+                    self.store, self.pool, job, parts, signal, nxt
+                )
+        except StoreError:
+            log.exception("job %s sent (MR %s) but not recorded", job.job_id, parts)
+            raise
+        finally:
+            self.submits.settled(job.job_id)
+            if nxt is not None and claimed is None:
+                self.submits.settled(nxt.job_id)
+        mrs = ",".join(str(p.mr) for p in parts)
+        log.info("job %s sent by %s (MR %s)", job.job_id, job.device_id, mrs)
+        return claimed
+
+    async def requeue(self, job: Job, why: str) -> None:
+        """Nothing of ``job`` went out: back in the queue, in the database and in the pool
+        (first in line; else the pool's other devices never see it until a restart)."""
+        requeued = await self.store.write(job_rows.requeue, job, why)
+        self.submits.settled(job.job_id)
+        self.pool.put(requeued, front=True)
+
+    async def stopped(self, job: Job) -> None:
+        """A shutdown in the middle of ``job``'s send: back in the queue when nothing of it
+        reached the device, else unknown (the modem may finish alone: never resent)."""
+        if self.submits.submitted(job.job_id):
+            await self.store.write(job_rows.mark_unknown, job, "stopped while sending")
+            self.submits.settled(job.job_id)
+        else:
+            await self.requeue(job, STOPPED_BEFORE)
+
+    async def failure(self, device_id: str, job: Job, exc: SendError) -> None:
+        """A send that raised: unknown when the modem may have it, back in the queue when it
+        is transient and tries remain, else failed."""
+        await self.store.write(device_rows.note_error, device_id, str(exc))
+        if not exc.outcome_known:
+            log.warning("job %s: outcome unknown on %s: %s", job.job_id, device_id, exc)
+            await self.store.write(job_rows.mark_unknown, job, str(exc))
+        elif (
+            exc.transient
+            and (await self.store.read(job_rows.attempts, job.job_id)) < MAX_SEND_ATTEMPTS
+        ):
+            log.info("job %s: not sent on %s (%s); back in the queue", job.job_id, device_id, exc)
+            await self.requeue(job, str(exc))
+            return
+        else:
+            log.warning("job %s failed on %s: %s", job.job_id, device_id, exc)
+            await self.store.write(job_rows.mark_failed, job, str(exc), exc.code)
+        self.submits.settled(job.job_id)

@@ -1,0 +1,49 @@
+"""The parts the console and /metrics show per device are its SIM's, counted as the caps count
+them, on SQLite and PostgreSQL: a SIM's in whichever device it was, a phone's its own, a modem
+whose SIM has no readable ICCID only what it sent without one."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from builders import key_and_job
+
+from modemd.model import DeviceInfo, DeviceKind, DeviceState, SentPart
+from modemd.store import devices, jobs, stats
+from modemd.store.db import Store
+
+pytestmark = pytest.mark.both_engines
+SIM_X, SIM_Y = "89390000000000000011", "89390000000000000029"
+
+
+async def send_from(store: Store, device: DeviceInfo, count: int = 1) -> None:
+    """``device`` (as it is now: its SIM) sends ``count`` one-part jobs."""
+    await store.write(devices.upsert_device, device, DeviceState.READY)
+    for _ in range(count):
+        _, _, job = await key_and_job(store, None)
+        claimed = await store.write(jobs.claim_job, job.job_id, device.device_id)
+        await store.write(jobs.mark_sent, claimed, [SentPart(1, 1)])
+
+
+async def test_parts_per_sim_per_phone_and_without_iccid(store: Store) -> None:
+    phone = DeviceInfo("phone-1", "1", DeviceKind.PHONE, "http://phone")
+    modem_a = DeviceInfo("350000000000011", "1", DeviceKind.MODEM, "/dev/ttyUSB0", iccid=SIM_X)
+    modem_b = DeviceInfo("350000000000029", "1", DeviceKind.MODEM, "/dev/ttyUSB1", iccid=SIM_Y)
+    await send_from(store, phone, 2)
+    await send_from(store, modem_a, 1)
+    await send_from(store, modem_b, 3)  # SIM Y, then it leaves modem B ...
+    await send_from(store, DeviceInfo(modem_b.device_id, "1", DeviceKind.MODEM, "/dev/ttyUSB1"))
+    await send_from(store, DeviceInfo(modem_a.device_id, "1", DeviceKind.MODEM, "/dev/ttyUSB0",
+                                      iccid=SIM_Y))  # fmt: skip
+    # ... and sends once more from modem A, whose SIM X is gone.
+    now = time.time()
+    snap = await store.read(stats.snapshot, now - 3600, now - 7200)
+    assert snap.parts_today == {
+        phone.device_id: 2,
+        modem_a.device_id: 4,  # SIM Y: 3 in modem B, 1 here
+        modem_b.device_id: 1,  # no readable ICCID now: what it sent without one
+    }
+    assert snap.parts_month == snap.parts_today
+    later = await store.read(stats.snapshot, now + 3600, now - 7200)
+    assert set(later.parts_today.values()) == {0} and later.parts_month == snap.parts_today

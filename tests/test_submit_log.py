@@ -1,0 +1,118 @@
+"""The submit log (store.submits): which jobs a crashed run claimed and never wrote to a device;
+trusted only from the same boot and when whole; read by the start-up recovery (real files, a
+real store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_store import new_job
+
+from modemd.model import EventType, JobState
+from modemd.runtime.outcome import recover_interrupted
+from modemd.store import events, jobs
+from modemd.store.db import Store
+from modemd.store.submits import COMPACT_AT_BYTES, SubmitLog
+
+BOOT = "0f3c7a52-6f0e-4e57-9d1c-2b8e4f6a1d90"
+OTHER_BOOT = "7d1e2c3b-0000-4a4a-8b8b-123456789abc"
+
+
+def _log(path: Path, boot: str = BOOT) -> SubmitLog:
+    return SubmitLog(path, boot)
+
+
+def test_claimed_but_never_written_is_all_a_restart_may_requeue(tmp_path: Path) -> None:
+    path = tmp_path / "modemd.db-submits"
+    run = _log(path)
+    run.start()
+    for job_id in ("job_a", "job_b", "job_c"):
+        run.claim(job_id)
+    run.submit("job_a")
+    run.submit("job_a")  # a second part: said once
+    run.settled("job_c")  # recorded: its lines may stay until a rewrite
+    # kill -9 here: nothing is closed; the next run reads what the kernel holds.
+    assert path.read_text().count("submit job_a") == 1
+    assert _log(path).never_written() == {"job_b", "job_c"}
+
+
+def test_another_boot_or_a_torn_line_trusts_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "modemd.db-submits"
+    run = _log(path)
+    run.start()
+    run.claim("job_a")
+    assert _log(path, OTHER_BOOT).never_written() is None  # lines may be lost with the kernel
+    with path.open("a") as torn:
+        torn.write("submit job_")  # cut in the middle of a write
+    assert _log(path).never_written() is None
+    assert _log(tmp_path / "none").never_written() is None  # no log: a run without one
+    path.write_text(f"modemd-submits 1 {BOOT}\nsent job_a\n")
+    assert _log(path).never_written() is None  # a line it does not know
+
+
+def test_a_clean_stop_removes_the_log_and_an_off_log_calls_everything_submitted(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "modemd.db-submits"
+    run = _log(path)
+    run.start()
+    run.claim("job_a")
+    assert not run.submitted("job_a")
+    run.close()
+    assert not path.exists()
+    off = SubmitLog(None)
+    off.start()
+    off.claim("job_a")
+    assert off.submitted("job_a") and off.never_written() is None
+    assert SubmitLog.beside("postgresql://host/db").path is None  # shared by hosts: off
+
+
+def test_the_log_is_rewritten_with_its_open_jobs_only(tmp_path: Path) -> None:
+    path = tmp_path / "modemd.db-submits"
+    run = _log(path)
+    run.start()
+    run.claim("job_open")
+    run.claim("job_sent")
+    run.submit("job_sent")
+    line = "claim job_" + "x" * 40 + "\n"
+    for n in range(COMPACT_AT_BYTES // len(line) + 1):
+        job_id = f"job_{n:040d}"
+        run.claim(job_id)
+        run.settled(job_id)
+    assert path.stat().st_size < 1024  # rewritten: the open jobs and the few claimed since
+    unwritten = _log(path).never_written()
+    assert unwritten is not None and "job_open" in unwritten and "job_sent" not in unwritten
+    assert len(unwritten) < 10
+    run.claim("job_after")  # appends to the new file
+    assert "job_after" in (_log(path).never_written() or set())
+
+
+async def test_recovery_requeues_only_what_the_log_proves_unwritten(
+    tmp_path: Path, store: Store
+) -> None:
+    written, unwritten, unlogged = [await new_job(store) for _ in range(3)]
+    path = tmp_path / "modemd.db-submits"
+    crashed = _log(path)
+    crashed.start()
+    for job in (written, unwritten):
+        crashed.claim(job.job_id)
+    crashed.submit(written.job_id)
+    for job in (written, unwritten, unlogged):  # unlogged: claimed by a run without the log
+        await store.write(jobs.claim_job, job.job_id, "imei-1")
+    restarted = _log(path)
+    await recover_interrupted(store, restarted)
+    states = {
+        job.job_id: (await store.read(jobs.get_job, job.job_id)).state  # type: ignore[union-attr]
+        for job in (written, unwritten, unlogged)
+    }
+    assert states == {
+        written.job_id: JobState.UNKNOWN,
+        unwritten.job_id: JobState.QUEUED,
+        unlogged.job_id: JobState.UNKNOWN,
+    }
+    assert [r["type"] for r in await store.read(events.list_events, unwritten.job_id)] == []
+    assert [r["type"] for r in await store.read(events.list_events, written.job_id)] == [
+        EventType.SMS_UNKNOWN
+    ]
+    # This run's log began afresh: the crashed run's lines are gone.
+    assert _log(path).never_written() == set()
