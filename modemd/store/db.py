@@ -284,8 +284,8 @@ class Store:
             for read, take in self.after_change[table]:
                 try:
                     reads.append((take, read(self._db)))
-                except dialect.DATABASE_ERRORS as exc:  # the reader's own trip will tell
-                    log.warning("read after a change of %s failed: %s", table, exc)
+                except Exception:  # never the store's thread: the reader's own trip will tell
+                    log.exception("read after a change of %s failed", table)
         return reads
 
     def _deliver(
