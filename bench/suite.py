@@ -87,6 +87,7 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("accept_ratio_vs_bare", "  accepts / bare", "", "", None),
     ("accept_cpu_ms", "  daemon CPU per accept", "ms", "", None),
     ("bare_cpu_ms", "  bare CPU per request", "ms", "", None),
+    ("accept_rss_kb_per_queued_job", "  daemon RSS growth per queued job", "KB", "", None),
     ("ipn_p50_ms", "IPN report URC -> POST, p50", "ms", "", None),
     ("ipn_p99_ms", "IPN report URC -> POST, p99", "ms", "<= 100", lambda v: v <= 100),
     ("ipn_event_to_post_p50_ms", "  event -> POST (commit + IPN), p50", "ms", "", None),
