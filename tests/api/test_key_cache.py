@@ -45,7 +45,12 @@ async def test_a_secret_seen_before_is_served_from_the_cache(store: Store) -> No
     cache = keys.KeyCache(store)
     first = await _found(cache, secret)
     assert first.key_id == made.key_id
-    assert await cache.find(secret) is first  # the same object: no new row was read
+
+    async def served_from_cache() -> bool:  # PostgreSQL: once its listener has connected
+        seen = await _found(cache, secret)
+        return await cache.find(secret) is seen  # the same object: no new row was read
+
+    await _eventually(served_from_cache)
     assert await cache.find(secret + "x") is None  # a wrong secret is looked up, never cached
     await store.write(keys.revoke_key, made.key_id)
     assert await cache.find(secret) is None
