@@ -65,7 +65,7 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
                 numbers = [f"+39334{n:07d}" for n in range(messages + 1)]
                 await _jobs_to(daemon, key, numbers)
                 latencies, modem_side, ipn_side = [], [], []
-                commits_before = await daemon.metrics()
+                commits_before = await daemon.metrics(COMMIT_BUCKETS)
                 for n, number in enumerate(numbers):
                     before = len(cmti)
                     taps[n % len(taps)].modem.network.send(number, f"reply {n}")
@@ -74,7 +74,7 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
                         latencies.append((posted[number] - cmti[before]) * 1000)
                         modem_side.append((written[number] - cmti[before]) * 1000)
                         ipn_side.append((posted[number] - written[number]) * 1000)
-                commits = await daemon.metrics()
+                commits = await daemon.metrics(COMMIT_BUCKETS)
         finally:
             await listener.cleanup()
     return {

@@ -79,6 +79,8 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("gap_max_ms_3s", "  largest idle gap", "ms", "", None),
     ("throughput_ratio_100ms", "backlog ratio, 64 x 0.1 s", "", ">= 0.97", lambda v: v >= 0.97),
     ("gap_max_ms_100ms", "  largest idle gap", "ms", "", None),
+    ("gap_p50_ms_100ms", "  +CMGS -> next AT+CMGS=, p50", "ms", "<= 2", lambda v: v <= 2),
+    ("gap_p99_ms_100ms", "  +CMGS -> next AT+CMGS=, p99", "ms", "<= 10", lambda v: v <= 10),
     ("accept_rps", "durable accepts/s, 64 clients", "/s", ">= 3000", lambda v: v >= 3000),
     ("accept_p50_ms", "  accept p50", "ms", "", None),
     ("accept_p99_ms", "  accept p99", "ms", "<= 50", lambda v: v <= 50),
@@ -160,6 +162,8 @@ async def _backlog_100ms(size: Size, profile: Path | None) -> dict[str, Any]:
     return {
         "throughput_ratio_100ms": result["ratio"],
         "gap_max_ms_100ms": result["gap_max_ms"],
+        "gap_p50_ms_100ms": result["gap_p50_ms"],
+        "gap_p99_ms_100ms": result["gap_p99_ms"],
         "rss_mb_64_busy": result["rss_mb_peak"],
         "cpu_percent_64_busy": result["cpu_percent"],
         "cpu_ms_per_send_100ms": result["cpu_ms_per_send"],

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from modemd.api.adminsocket import start_admin_socket
 from modemd.api.app import create_app, start_site
@@ -18,9 +19,6 @@ from modemd.api.tls import server_context
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.conversations.engine import Inbound
 from modemd.drivers import registry
-from modemd.emulators.modem import EmulatedModem
-from modemd.emulators.modem_bank import EmulatedBank
-from modemd.emulators.phone import EmulatedPhoneBank
 from modemd.hardware.hotplug import HotPlug
 from modemd.hardware.net import PhoneHotPlug
 from modemd.hardware.udev import Udev
@@ -44,6 +42,11 @@ from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
 from modemd.webhooks.egress import EgressPolicy, own_addresses
 from modemd.webhooks.sender import IpnSender
+
+if TYPE_CHECKING:  # imported when --simulate asks for them: a tenth of a second of start
+    from modemd.emulators.modem import EmulatedModem
+    from modemd.emulators.modem_bank import EmulatedBank
+    from modemd.emulators.phone import EmulatedPhoneBank
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +160,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             log.info("host %s on a shared database", host_id)
         ports = list(settings.devices)
         if settings.simulate:
+            from modemd.emulators.modem_bank import EmulatedBank
+
             emulators = EmulatedBank.create(
                 settings.simulate,
                 record=settings.record,
@@ -173,6 +178,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 modem.on_replug = _replugged(bank, resetter, settings)
         phones = [p for p in settings.phones if p.url]  # the others are found by udev
         if settings.simulate_phones:
+            from modemd.emulators.phone import EmulatedPhoneBank
+
             phone_emulators = EmulatedPhoneBank.create(
                 settings.simulate_phones, record=settings.record
             )
@@ -196,6 +203,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 detach=bank.detach,
                 labels=settings.labels,
                 sim_pins=settings.sim_pins,
+                opening=bank.opening,
             )
             await hotplug.start()
             phone_plug = PhoneHotPlug(
@@ -222,8 +230,12 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             metrics_token=settings.option("server.metrics_token"),
             pacing=settings.pacing_of,
             simulated=(
-                EmulatedDevices(emulators.modems, settings.simulate_pin)
-                if emulators is not None
+                EmulatedDevices(
+                    emulators.modems if emulators is not None else [],
+                    settings.simulate_pin,
+                    phone_emulators.phones if phone_emulators is not None else [],
+                )
+                if emulators is not None or phone_emulators is not None
                 else None
             ),
             runner=campaigns,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pgcluster
 import pytest
 from no_skip_in_ci import pytest_runtest_makereport  # noqa: F401 (the hook, registered here)
+from slow_first import pytest_collection_modifyitems  # noqa: F401 (the hook, registered here)
 
 from modemd.store.db import Store
 

@@ -205,13 +205,33 @@ async def test_on_submit_runs_once_per_part_before_its_pdu_reaches_the_modem(
     driver = h.build()
     await driver.open()
     seen: list[int] = []  # messages the modem had accepted when on_submit ran
-    driver.on_submit = lambda: seen.append(len(h.modem.accepted))
+
+    def on_submit() -> bool:
+        seen.append(len(h.modem.accepted))
+        return True
+
+    driver.on_submit = on_submit
     await driver.send_sms("+31612345678", "x" * 200)  # two parts
     assert seen == [0, 1] and len(h.modem.accepted) == 2
     h.modem.hang()  # no prompt: nothing submitted, on_submit not called
     with pytest.raises(SendError):
         await driver.send_sms("+31612345678", "lost?")
     assert seen == [0, 1]
+
+
+async def test_a_refused_submission_aborts_with_esc_and_sends_nothing(
+    emulate: Callable[..., Any],
+) -> None:
+    h = await emulate()
+    driver = h.build()
+    await driver.open()
+    driver.on_submit = lambda: False  # the submit log can record nothing: must not go out
+    with pytest.raises(SendError) as caught:
+        await driver.send_sms("+31612345678", "not now")
+    assert caught.value.outcome_known is True and caught.value.transient is True
+    driver.on_submit = lambda: True
+    await driver.send_sms("+31612345678", "now")
+    assert [m.text for m in h.modem.accepted] == ["now"]
 
 
 async def test_unplug_mid_send_is_unknown_and_reported_gone(emulate: Callable[..., Any]) -> None:

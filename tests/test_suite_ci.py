@@ -1,12 +1,13 @@
-"""The suite's own rule, checked on a small suite run as scripts/test runs it (pytest-xdist
-workers): with CI set a skip fails the run, wherever the skip comes from (without CI it is an
-ordinary skip: pytest's own behaviour)."""
+"""The suite's own rules. The slow files it starts first exist. In CI a skip fails the run,
+wherever the skip comes from, also when reported by a pytest-xdist worker (checked on a small
+suite run as scripts/test runs it; without CI a skip is pytest's ordinary skip)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from slow_first import SLOW_FIRST
 
 pytest_plugins = ["pytester"]
 
@@ -47,3 +48,8 @@ def test_in_ci_a_skip_fails_the_run_from_the_workers(
     assert "XFAIL test_small.py::test_expected_failure" in out
     assert "PASSED test_small.py::test_passes" in out
     assert "[gw0] linux" in out  # the failures were reported by a worker
+
+
+def test_the_slow_files_started_first_exist() -> None:
+    root = Path(__file__).parent.parent
+    assert [p for p in SLOW_FIRST if not (root / p).is_file()] == []

@@ -6,7 +6,9 @@ otherwise).
 
 ``POST /simulator/v1/mo`` ``{"from", "text", "device_id"?}`` texts the bank: a 2xx means the
 emulated network has put the message in an emulated modem's SIM memory (which outlives the
-daemon). The modem is one of the caller's pool (any pool for the admin).
+daemon) or an emulated phone's SMSGate inbox (whose ``sms:received`` webhook and ``GET /inbox``
+the phone driver reads, as on a real phone). The device is one of the caller's pool (any pool for
+the admin).
 
 Both take an API key of the pool (``?apikey=`` or Bearer) or the admin (the admin socket, or
 ``Authorization: Bearer <admin_token>``).
@@ -15,14 +17,17 @@ Both take an API key of the pool (``?apikey=`` or Bearer) or the admin (the admi
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from modemd.api.auth import admin_actor, caller_ip
 from modemd.api.keyed import Authenticate, json_object, problem, text_field
-from modemd.emulators.faults import FaultKind
-from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.fault_kinds import FaultKind
+
+if TYPE_CHECKING:  # the emulators are imported only with --simulate (service.py)
+    from modemd.emulators.modem import EmulatedModem
+    from modemd.emulators.phone import EmulatedPhone
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +36,18 @@ MAX_SENDER_CHARS = 20
 
 
 class EmulatedDevices:
-    """The emulated modems of ``--simulate``, by IMEI, all in one pool."""
+    """The emulated modems (by IMEI) and phones (by the app's device id) of ``--simulate`` and
+    ``--simulate-phones``, all in one pool."""
 
-    def __init__(self, modems: list[EmulatedModem], pin: str) -> None:
+    def __init__(
+        self, modems: list[EmulatedModem], pin: str, phones: list[EmulatedPhone] | None = None
+    ) -> None:
         self._modems = {modem.profile.imei: modem for modem in modems}
+        self._phones = {phone.profile.device_id: phone for phone in phones or []}
         self._pin = pin
 
     def device(self, device_id: str) -> EmulatedModem | None:
+        """The emulated modem ``device_id`` (faults are modem faults)."""
         return self._modems.get(device_id)
 
     def pin_of(self, _device_id: str) -> str:
@@ -47,14 +57,28 @@ class EmulatedDevices:
         return sorted(self._modems[device_id].faults.active)
 
     def deliver_mo(self, sender: str, text: str, device_id: str | None, key_pin: str) -> str:
-        """The emulated network stores an SMS in a modem of ``key_pin`` (the named one, else
-        the one with the fewest messages waiting); LookupError: no such modem in that pool."""
-        modems = [m for m in self._modems.values() if device_id in (None, m.profile.imei)]
-        if key_pin != self._pin or not modems:
-            raise LookupError(f"no emulated modem {device_id or ''} in pool {key_pin}".strip())
-        modem = modems[0] if device_id else min(modems, key=lambda m: len(m.network.waiting))
+        """The emulated network delivers an SMS to a device of ``key_pin``: the named one, else
+        the modem with the fewest messages waiting, else (a pool of phones only) the phone that
+        received the fewest; LookupError: no such device in that pool."""
+        found = key_pin == self._pin and (device_id is None or self._known(device_id))
+        if not found:
+            raise LookupError(f"no emulated device {device_id or ''} in pool {key_pin}".strip())
+        if device_id in self._phones or (device_id is None and not self._modems):
+            phones = [self._phones[device_id]] if device_id else list(self._phones.values())
+            phone = min(phones, key=lambda p: len(p.inbox))
+            phone.receive(sender, text)
+            return phone.profile.device_id
+        modems = [self._modems[device_id]] if device_id else list(self._modems.values())
+        modem = min(modems, key=lambda m: len(m.network.waiting))
         modem.network.send(sender, text)
         return modem.profile.imei
+
+    def _known(self, device_id: str) -> bool:
+        return device_id in self._modems or device_id in self._phones
+
+    def where(self, device_id: str) -> str:
+        """Where the emulated network put an SMS for ``device_id`` (for the route's answer)."""
+        return "the emulated phone's inbox" if device_id in self._phones else "the emulated SIM"
 
 
 def add_routes(app: web.Application, simulated: EmulatedDevices, key_of: Authenticate) -> None:
@@ -108,7 +132,8 @@ def add_routes(app: web.Application, simulated: EmulatedDevices, key_of: Authent
         except LookupError as exc:
             return problem(404, str(exc))
         log.info("simulator: SMS from %s to %s (from %s)", sender, device, caller_ip(request))
-        body = {"response": "202", "message": "stored in the emulated SIM", "device_id": device}
+        where = simulated.where(device)
+        body = {"response": "202", "message": f"stored in {where}", "device_id": device}
         return web.json_response(body, status=202)
 
     app.router.add_post("/simulator/v1/devices/{device_id}/fault", inject_fault)

@@ -26,7 +26,6 @@ from modemd.cli.common import (
     open_db,
     run_until_interrupted,
 )
-from modemd.emulators import modem_bank as emulated_modem
 from modemd.errors import ConfigError
 from modemd.observe import logs
 from modemd.store import devices as device_rows
@@ -197,7 +196,9 @@ def send(url: str, key: str, pin: str | None, to: str, msg: str) -> None:
 @click.option("--record", default=None, help="Append a JSON line per accepted SMS here.")
 def emulate(count: int, record: str | None) -> None:
     """Serve emulated modems on ptys (paths printed) until stopped."""
-    run_until_interrupted(emulated_modem.serve(count, record))
+    from modemd.emulators import modem_bank  # only here and with --simulate (service.py)
+
+    run_until_interrupted(modem_bank.serve(count, record))
 
 
 @main.command("ipn-listen")

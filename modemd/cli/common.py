@@ -200,7 +200,8 @@ def main(verbose: int) -> None:
 
 
 def call_api(url: str, path: str, payload: dict[str, Any], key: str) -> dict[str, Any]:
-    """POST JSON to a running daemon; print the answer; exit 1 unless it says 200."""
+    """POST JSON to a running daemon; print the answer; exit 1 unless it says 2xx (the
+    simulator's 202 is a success too)."""
     request = urllib.request.Request(
         url.rstrip("/") + path,
         data=json.dumps(payload).encode(),
@@ -219,7 +220,7 @@ def call_api(url: str, path: str, payload: dict[str, Any], key: str) -> dict[str
         answer: dict[str, Any] = json.loads(body)
     except ValueError as exc:
         raise click.ClickException(f"{url} answered something that is not JSON") from exc
-    if answer.get("response") != "200":
+    if not str(answer.get("response", "")).startswith("2"):
         sys.exit(1)
     return answer
 

@@ -1,4 +1,4 @@
-"""``modemd inbox``: received SMS (issue 14); ``modemd simulate mo``: text the simulated bank."""
+"""``modemd inbox``: received SMS (issue 14)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from modemd.cli.common import _table, call_api, db_option, key_option, main, open_db, url_option
+from modemd.cli.common import _table, db_option, main, open_db
 from modemd.store import inbound as inbound_rows
 from modemd.timefmt import parse_time
 
@@ -33,20 +33,3 @@ def inbox(sender: str | None, since: str | None, limit: int, as_csv: bool, db: s
         writer.writerows([["" if r[c] is None else r[c] for c in COLUMNS] for r in rows])
         return
     _table(rows, COLUMNS)
-
-
-@main.group()
-def simulate() -> None:
-    """Play the simulated network of a daemon started with --simulate."""
-
-
-@simulate.command("mo")
-@click.option("--from", "sender", required=True, help="The sender's number (or name).")
-@click.option("--text", required=True, help="The message.")
-@click.option("--device", default=None, help="The emulated modem (IMEI) that receives it.")
-@url_option
-@key_option
-def mo(sender: str, text: str, device: str | None, url: str, key: str) -> None:
-    """Text the bank: the emulated network stores the SMS in an emulated modem's SIM."""
-    payload = {"from": sender, "text": text, **({"device_id": device} if device else {})}
-    call_api(url, "/simulator/v1/mo", payload, key)

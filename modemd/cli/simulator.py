@@ -1,4 +1,5 @@
-"""``modemd simulate``: drive the emulated devices of a daemon started with ``--simulate``."""
+"""``modemd simulate``: drive the emulated devices of a daemon started with ``--simulate`` or
+``--simulate-phones``: text them (``mo``), give a modem a fault (``fault``)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,28 @@ import os
 
 import click
 
-from modemd.cli.common import call_api, main, url_option
-from modemd.emulators.faults import FaultKind
+from modemd.cli.common import call_api, key_option, main, url_option
+from modemd.emulators.fault_kinds import FaultKind
 
 
 @main.group()
 def simulate() -> None:
     """Drive a --simulate daemon's emulated devices (watch modemd react)."""
+
+
+@simulate.command("mo")
+@click.option("--from", "sender", required=True, help="The sender's number (or name).")
+@click.option("--text", required=True, help="The message.")
+@click.option(
+    "--device", default=None, help="The emulated modem (IMEI) or phone (device id) that gets it."
+)
+@url_option
+@key_option
+def mo(sender: str, text: str, device: str | None, url: str, key: str) -> None:
+    """Text the bank: the emulated network stores the SMS in an emulated modem's SIM or an
+    emulated phone's inbox."""
+    payload = {"from": sender, "text": text, **({"device_id": device} if device else {})}
+    call_api(url, "/simulator/v1/mo", payload, key)
 
 
 @simulate.command("fault")

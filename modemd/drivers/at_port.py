@@ -19,6 +19,7 @@ import serial
 
 from modemd.at.parser import AtParser, Line, Prompt, Urc
 from modemd.at.transaction import Command, Disposition, Phase, Transaction
+from modemd.drivers.tty import Tty, write_rest
 from modemd.errors import (
     DeviceTimeoutError,
     ModemCommandError,
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK_BYTES = 4096  # no TIOCINQ (in_waiting): umockdev's ttys do not support it
 BAUDRATE = 115200  # USB modems ignore it; RS-232 modems (SIM800 boards) default to it or autobaud
+WRITE_TIMEOUT_S = 2.0  # a full output buffer that does not drain: the port is stuck
 FINAL_GRACE_S = 0.5  # wait for the OK some modems omit (Wavecom "+CPIN: READY" without OK)
 
 
@@ -58,7 +60,8 @@ class AtPort:
         self._tx: Transaction | None = None
         self._tx_done: asyncio.Event = asyncio.Event()
         self._prompt: asyncio.Event = asyncio.Event()
-        self._before_body: Callable[[], None] | None = None  # of the exchange in flight
+        self._before_body: Callable[[], bool] | None = None  # of the exchange in flight
+        self._refused = False  # that hook said the body must not go out: ESC was sent instead
         self._closed = False
 
     @property
@@ -68,7 +71,7 @@ class AtPort:
     def open_port(self) -> None:
         """Open the port and start reading, without a word to the modem (``open`` does both)."""
         try:
-            self._serial = serial.Serial(self.port, BAUDRATE, timeout=0, write_timeout=2)
+            self._serial = Tty(self.port, BAUDRATE, timeout=0, write_timeout=WRITE_TIMEOUT_S)
         except (serial.SerialException, OSError) as exc:
             raise PortClosedError(f"{self.port}: cannot open: {exc}") from exc
         self._closed = False
@@ -97,8 +100,8 @@ class AtPort:
             return
         try:
             # A plain read of the non-blocking tty: pyserial's read select()s first, and
-            # select() refuses descriptors above 1023, which a bank of ~200 ports reaches (each
-            # port holds 5: the tty and pyserial's two pipes).
+            # select() refuses descriptors above 1023, which a large bank (or many API
+            # connections) reaches; the port has no abort pipe to select on either (drivers.tty).
             data = os.read(ser.fileno(), READ_CHUNK_BYTES)
         except BlockingIOError:
             return  # woken with nothing to read
@@ -132,14 +135,8 @@ class AtPort:
             raise PortClosedError(f"{self.port}: port is closed")
         try:
             # The port is non-blocking (pyserial opens it O_NONBLOCK): a plain write takes the
-            # few bytes of a command at once. pyserial's own write select()s after every call,
-            # which costs the loop more than the write itself; it is kept for a full buffer.
-            try:
-                written = os.write(ser.fileno(), data)
-            except BlockingIOError:
-                written = 0
-            if written < len(data):  # ValueError: select() above descriptor 1023
-                ser.write(data[written:])
+            # few bytes of a command at once; a full buffer is waited for (tty.write_rest).
+            write_rest(ser.fileno(), data, WRITE_TIMEOUT_S)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise PortClosedError(f"{self.port}: write failed: {exc}") from exc
 
@@ -148,8 +145,9 @@ class AtPort:
             body = self._tx.on_prompt() if self._tx is not None else None
             if body is not None:
                 self._prompt.set()
-                if self._before_body is not None:  # no await between it and the write
-                    self._before_body()
+                # No await between the hook and the write. Refused: abort the message instead.
+                if self._before_body is not None and not self._before_body():
+                    self._refused, body = True, ESC
                 # At once, on the loop: the modem waits for it. A closed port: the command's
                 # wait learns it.
                 with contextlib.suppress(PortClosedError):
@@ -207,18 +205,19 @@ class AtPort:
         *,
         prompt_timeout: float,
         final_timeout: float,
-        before_body: Callable[[], None] | None = None,
+        before_body: Callable[[], bool] | None = None,
     ) -> Transaction:
         """Run a command that takes a body after ``> `` (AT+CMGS); return the transaction,
         whose final result may be an error (then nothing was sent). ``before_body`` runs
-        just before the body (and its Ctrl-Z) is written: from then on the modem may send.
+        just before the body (and its Ctrl-Z) is written: from then on the modem may send;
+        when it answers False, ESC goes instead and ``NoPromptError`` says nothing was sent.
 
         Raises ``NoPromptError`` when no prompt (nor final result) came: nothing was sent, ESC
         has aborted the command. Raises ``NoFinalResultError`` when the body went out and no
         final result followed: the modem may have sent it (outcome unknown)."""
         async with self._lock:
             tx = Transaction(command, body=body)
-            self._tx, self._before_body = tx, before_body
+            self._tx, self._before_body, self._refused = tx, before_body, False
             self._tx_done.clear()
             self._prompt.clear()
             try:
@@ -235,7 +234,11 @@ class AtPort:
                     try:
                         await self._wait(self._tx_done, final_timeout, command.text)
                     except (DeviceTimeoutError, PortClosedError) as exc:
+                        if self._refused:
+                            raise NoPromptError(f"{self.port}: body refused: {exc}") from exc
                         raise NoFinalResultError(str(exc)) from exc
+                if self._refused:  # the modem answered the ESC: nothing was submitted
+                    raise NoPromptError(f"{self.port}: {command.text}: body refused, aborted")
             finally:
                 self._tx, self._before_body = None, None
         return tx

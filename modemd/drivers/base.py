@@ -62,10 +62,11 @@ class SmsDevice(Protocol):
 @runtime_checkable
 class SubmitAware(Protocol):
     """A device that says when a message may leave it: ``on_submit`` runs just before the
-    bytes that submit it (a modem's PDU and Ctrl-Z) are written, once per part. A job never
-    that far goes back to the queue after a crash (``store.submits``)."""
+    bytes that submit it (a modem's PDU and Ctrl-Z) are written, once per part; False: they
+    must not be (nothing is sent, a known outcome). A job never that far goes back to the
+    queue after a crash (``store.submits``)."""
 
-    on_submit: Callable[[], None] | None
+    on_submit: Callable[[], bool] | None
 
 
 @runtime_checkable

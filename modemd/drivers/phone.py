@@ -1,11 +1,12 @@
 """An Android phone running SMSGate (local server), spoken to over HTTP: an ``SmsDevice``.
 
-One recipient per ``POST /messages`` with our own message id ``modemd-<ref>-<parts>``, so a
-request retried after a timeout gets 409 instead of a second SMS. ``send_sms`` returns when the
+One recipient per ``POST /messages`` with our own message id ``modemd-<ref>-<parts>`` (ref at
+random: ``phone_protocol.OUR_ID`` says why), so a request retried after a timeout gets 409
+instead of a second SMS. ``send_sms`` returns when the
 app says ``Processed`` (handed to the radio, like ``+CMGS``); later states are learnt by polling
 ``GET /messages/{id}`` and reported as delivery reports with ``reference`` = the part's ref, so
-the store settles the job as it does for a modem. Refs start from the clock in milliseconds
-(unique across restarts); at open, unfinished ``modemd-*`` messages are polled again. Received
+the store settles the job as it does for a modem. At open, unfinished ``modemd-*`` messages
+are polled again. Received
 SMS come from ``phone_inbox``. Webhooks are only hints: a GET still says what happened.
 """
 
@@ -15,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from modemd.drivers.base import GoneHandler, InboundHandler, InboxCursor, ReportHandler
@@ -33,9 +34,9 @@ from .phone_protocol import (
     DUE_SLACK_S,
     FAILED,
     GONE_AFTER_FAILURES,
+    ID_DRAWS,
     KNOWN_STATES,
     MAX_POLL_INTERVAL_S,
-    POST_ATTEMPTS,
     PROCESSED,
     SENT,
     TRACK_FOR_S,
@@ -45,6 +46,8 @@ from .phone_protocol import (
     PhoneTimings,
     Tracked,
     basic_auth,
+    draw_ref,
+    message_id,
     recipient_state,
     tracked_from,
 )
@@ -70,6 +73,7 @@ class PhoneDriver:
         signing_key: str | None = None,
         on_inbound: InboundHandler | None = None,
         inbox_cursor: InboxCursor | None = None,
+        refs: Callable[[], int] = draw_ref,
     ) -> None:
         self.url = url.rstrip("/")
         self.port = self.url  # what the bank logs for a device it cannot open
@@ -80,7 +84,7 @@ class PhoneDriver:
         self._on_gone = on_gone
         self._info = DeviceInfo(device_id="", pin=pin, kind=DeviceKind.PHONE, port=self.url)
         self._closed = True
-        self._next_ref = 0
+        self._refs = refs  # each message's first ref (tests inject ids the phone has)
         self._tracked: dict[str, Tracked] = {}
         self._poller: asyncio.Task[None] | None = None
         self.webhook_url = webhook_url  # "{device_id}" in it is replaced by the phone's id
@@ -134,7 +138,6 @@ class PhoneDriver:
                 manufacturer=manufacturer,
                 model=str(root.get("model", "")) if isinstance(root, dict) else "",
             )
-            self._next_ref = int(time.time() * 1000)
             await self._register_webhooks()
             await self._resume_unfinished()
         except BaseException:
@@ -221,7 +224,6 @@ class PhoneDriver:
                 return
             for tracked in filter(None, (tracked_from(m, time.monotonic()) for m in messages)):
                 self._tracked[tracked.message_id] = tracked
-                self._next_ref = max(self._next_ref, tracked.ref + tracked.parts)
                 log.info("%s: resumed polling %s (%s)", self.url, tracked.message_id, state)
 
     async def send_sms(self, to: str, text: str) -> list[SentPart]:
@@ -233,51 +235,46 @@ class PhoneDriver:
         if wait > 0:
             log.info("%s: pacing: next send in %.1f s", self.url, wait)
             await asyncio.sleep(wait)
-        ref = max(self._next_ref, int(time.time() * 1000))
-        self._next_ref = ref + parts
-        message_id = f"modemd-{ref}-{parts}"
-        self._sending[message_id] = False
+        ref, sending = await self._queue(to, text, parts)
         try:
-            await self._post(message_id, to, text)
             try:
-                state = await self._await_processed(message_id, parts)
+                state = await self._await_processed(sending, parts)
             finally:  # the phone counts it against Android's limit whatever came of it
                 self.pacer.record(parts, time.monotonic())
         finally:
-            hinted = self._sending.pop(message_id)
+            hinted = self._sending.pop(sending)
         now = time.monotonic()
         due = now + self.timings.poll_s
-        self._tracked[message_id] = Tracked(message_id, ref, parts, to, now, due, state)
+        self._tracked[sending] = Tracked(sending, ref, parts, to, now, due, state)
         if hinted:
-            self.poll_now(message_id)
+            self.poll_now(sending)
         return [SentPart(part=i + 1, mr=ref + i) for i in range(parts)]
 
-    async def _post(self, message_id: str, to: str, text: str) -> None:
-        """``POST /messages`` with our id, retried; returns once the phone has it."""
-        body = {"id": message_id, "textMessage": {"text": text}, "phoneNumbers": [to]}
-        reached = False  # an earlier attempt may have queued the message
-        last: PhoneRequestError | None = None
-        for attempt in range(POST_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(self.timings.retry_pause_s)
+    async def _queue(self, to: str, text: str, parts: int) -> tuple[int, str]:
+        """POST under a fresh id (its ref, the id); an id the phone has already (409 before
+        it ever got ours: another modemd's, or a past run's) is drawn again."""
+        for _ in range(ID_DRAWS):
+            ref = self._refs()
+            sending = message_id(ref, parts)
+            if sending in self._sending or sending in self._tracked:
+                continue
+            self._sending[sending] = False
             try:
-                await self._http.request(
-                    "POST", "/messages", body={**body, "withDeliveryReport": True}
-                )
-                return
-            except PhoneRequestError as exc:
-                last = exc
-                if exc.status == 409 and reached:
-                    log.info(
-                        "%s: %s: 409 on retry: the phone has it (sent once)", self.url, message_id
-                    )
-                    return
-                if exc.status is not None and exc.status < 500:  # refused: nothing new queued
-                    raise SendError(
-                        str(exc), outcome_known=not reached, transient=exc.status != 400
-                    ) from exc
-                reached = reached or exc.reached
-        raise SendError(str(last), outcome_known=not reached, transient=True) from last
+                taken = await self._http.post_message(sending, to, text, self.timings.retry_pause_s)
+            except BaseException:
+                self._sending.pop(sending, None)
+                raise
+            if not taken:
+                return ref, sending
+            self._sending.pop(sending, None)
+            log.warning(
+                "%s: message id %s is taken on the phone: drawing another", self.url, sending
+            )
+        raise SendError(
+            f"{self.url}: {ID_DRAWS} message ids in a row were taken on the phone",
+            outcome_known=True,
+            transient=True,
+        )
 
     async def _await_processed(self, message_id: str, parts: int) -> str:
         """Poll until the radio has the message; the state seen (Processed or later)."""

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
-from modemd.drivers.phone_protocol import LIST_PAGE, PhoneRequestError, parse_json
+from modemd.drivers.phone_protocol import LIST_PAGE, POST_ATTEMPTS, PhoneRequestError, parse_json
+from modemd.errors import SendError
+
+log = logging.getLogger(__name__)
 
 
 class SmsGateClient:
@@ -81,6 +86,32 @@ class SmsGateClient:
                 f"{self.url}: {method} {path}: {status} {message}", status=status
             )
         return status, data, int(total) if total and total.isdigit() else None
+
+    async def post_message(self, message_id: str, to: str, text: str, pause_s: float) -> bool:
+        """``POST /messages`` with our id, retried (the same id: a retry cannot send twice);
+        False once the phone has it; True when the id is another message's (409 before any
+        attempt of ours reached the phone: nothing queued). Else ``SendError``."""
+        body = {"id": message_id, "textMessage": {"text": text}, "phoneNumbers": [to]}
+        reached = False  # an earlier attempt may have queued the message
+        last: PhoneRequestError | None = None
+        for attempt in range(POST_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(pause_s)
+            try:
+                await self.request("POST", "/messages", body={**body, "withDeliveryReport": True})
+                return False
+            except PhoneRequestError as exc:
+                last = exc
+                if exc.status == 409:  # reached: an earlier attempt of ours queued it
+                    if reached:
+                        log.info("%s: %s: 409 on retry: the phone has it", self.url, message_id)
+                    return not reached
+                if exc.status is not None and exc.status < 500:  # refused: nothing new queued
+                    raise SendError(
+                        str(exc), outcome_known=not reached, transient=exc.status != 400
+                    ) from exc
+                reached = reached or exc.reached
+        raise SendError(str(last), outcome_known=not reached, transient=True) from last
 
     async def diagnose(self) -> tuple[Any, int, Any]:
         """``GET /`` (raises), then ``/health``: its status and body (500: a check failed)."""

@@ -26,6 +26,7 @@ from modemd.model import InboundSms
 log = logging.getLogger(__name__)
 
 LOOKBACK_S = 72 * 3600.0  # at open, the inbox is read this far back (the app keeps it longer)
+NO_INBOX_RETRY_S = 600.0  # an app without GET /inbox (before v1.59) is asked again this late
 SEEN_IDS = 4096  # ids handed on in this run
 
 
@@ -49,6 +50,7 @@ class PhoneInbox:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.hinted = False  # a webhook said a message came: poll at the next turn
         self._polled_at = float("-inf")  # monotonic
+        self._missing_until = float("-inf")  # monotonic: the app had no GET /inbox (404)
 
     def hint(self) -> bool:
         """A signed ``sms:received`` webhook: read the inbox at once."""
@@ -57,7 +59,10 @@ class PhoneInbox:
         return True
 
     def due(self, interval_s: float) -> bool:
-        return self.hinted or time.monotonic() - self._polled_at >= interval_s
+        now = time.monotonic()
+        if now < self._missing_until:
+            return False
+        return self.hinted or now - self._polled_at >= interval_s
 
     async def poll(self) -> int:
         """Read the inbox from the cursor; the number of new messages handed on."""
@@ -72,6 +77,15 @@ class PhoneInbox:
         try:
             items = await self._http.list_inbox(since)
         except PhoneRequestError as exc:
+            if exc.status == 404:  # said once, not every poll
+                if self._missing_until == float("-inf"):
+                    log.warning(
+                        "%s: the app has no GET /inbox (SMSGate before v1.59?): SMS received "
+                        "by this phone are not read; update the app",
+                        self._http.url,
+                    )
+                self._missing_until = time.monotonic() + NO_INBOX_RETRY_S
+                return 0
             log.info("%s: inbox not read: %s", self._http.url, exc)
             return 0
         handed = 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import secrets
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,18 @@ PACE_PARTS = 25  # parts per window we allow ourselves: under Android's 30 (SmsU
 PACE_WINDOW_S = 60.0  # Android's check period (SmsUsageMonitor, 60000 ms)
 LIST_PAGE = 100
 OUR_ID = re.compile(r"^modemd-(\d+)-(\d+)$")
+# Our message ids are ``modemd-<ref>-<parts>``, ``ref`` drawn at random per message, never from
+# the clock: two daemons on one phone, or a restart after the clock stepped back, would reuse
+# a clock-based id the app still has (it answers by id, so a poll could settle the wrong job).
+# The driver never sees the job id (``SmsDevice.send_sms(to, text)``); the id is still durable:
+# the store keeps each part's ref (``job_parts.mr``), so a job's id is ``modemd-<part 1's mr>-
+# <parts>``, and an id the phone already has is refused with 409 before anything is queued, so
+# the driver draws another (``ID_DRAWS``). 53 bits: refs reach JSON (IPN ``message_references``,
+# the jobs API), exact in JavaScript up to 2**53; two draws meet with odds ~n**2 / 2**54.
+REF_BITS = 53
+MAX_PARTS = 256  # ref .. ref + parts - 1 are the parts' refs: all stay under 2**REF_BITS
+MAX_ID_CHARS = 36  # SMSGate's API: a client message id is a string of at most 36 characters
+ID_DRAWS = 3  # fresh ids tried when the phone says each is taken (409 before we reached it)
 # SmsManager errors after which another attempt (maybe on another device) can work.
 TRANSIENT_APP_ERRORS = frozenset(
     {"RESULT_ERROR_LIMIT_EXCEEDED", "RESULT_ERROR_RADIO_OFF", "RESULT_ERROR_NO_SERVICE"}
@@ -48,6 +61,16 @@ TRANSIENT_APP_ERRORS = frozenset(
 PROCESSED, SENT, DELIVERED, FAILED = "Processed", "Sent", "Delivered", "Failed"
 PENDING_STATES = frozenset({"Pending", "Cancelling"})  # not yet handed to the radio
 KNOWN_STATES = frozenset({*PENDING_STATES, PROCESSED, SENT, DELIVERED, FAILED, "Cancelled"})
+
+
+def draw_ref() -> int:
+    """A message's first ref, at random (see ``OUR_ID``)."""
+    return secrets.randbelow(2**REF_BITS - MAX_PARTS)
+
+
+def message_id(ref: int, parts: int) -> str:
+    """Our id of the message whose first part's ref is ``ref``: ``modemd-<ref>-<parts>``."""
+    return f"modemd-{ref}-{parts}"
 
 
 class Pacer:

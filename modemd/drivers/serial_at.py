@@ -98,7 +98,7 @@ class SerialAtDriver:
         self.registration = RegistrationTracker()  # fed by +CxREG URCs and read answers
         self.operator: str | None = None  # AT+COPS? long name, None when not registered
         self.own_number: str | None = None  # AT+CNUM, None when the SIM does not know it
-        self.on_submit: Callable[[], None] | None = None  # base.SubmitAware
+        self.on_submit: Callable[[], bool] | None = None  # base.SubmitAware
 
     @property
     def info(self) -> DeviceInfo:

@@ -2,18 +2,26 @@
 
 Fakes only at the radio, used by ``--simulate``, ``modemd emulate``, the demos and the tests."""
 
-from modemd.emulators.faults import FaultKind
-from modemd.emulators.modem import EmulatedModem, PortState
-from modemd.emulators.modem_bank import EmulatedBank, serve
-from modemd.emulators.phone import EmulatedPhone, EmulatedPhoneBank
-from modemd.emulators.phone_app import AppState, PhoneProfile
-from modemd.emulators.phone_webhooks import sign
-from modemd.emulators.profile import (
-    AcceptedMessage,
-    ModemProfile,
-    SendRecorder,
-    emulated_identity,
-)
+from importlib import import_module
+from typing import Any
+
+# Loaded when first asked for (PEP 562): a daemon without --simulate never imports them.
+_WHERE = {
+    "FaultKind": "modemd.emulators.fault_kinds",
+    "EmulatedModem": "modemd.emulators.modem",
+    "PortState": "modemd.emulators.modem",
+    "EmulatedBank": "modemd.emulators.modem_bank",
+    "serve": "modemd.emulators.modem_bank",
+    "EmulatedPhone": "modemd.emulators.phone",
+    "EmulatedPhoneBank": "modemd.emulators.phone",
+    "AppState": "modemd.emulators.phone_app",
+    "PhoneProfile": "modemd.emulators.phone_app",
+    "sign": "modemd.emulators.phone_webhooks",
+    "AcceptedMessage": "modemd.emulators.profile",
+    "ModemProfile": "modemd.emulators.profile",
+    "SendRecorder": "modemd.emulators.profile",
+    "emulated_identity": "modemd.emulators.profile",
+}
 
 __all__ = [
     "AcceptedMessage",
@@ -31,3 +39,9 @@ __all__ = [
     "serve",
     "sign",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name]), name)

@@ -14,10 +14,10 @@ Each fault is cleared only by the step it names, as the firmware bugs it stands 
 
 from __future__ import annotations
 
-import enum
 import logging
 import re
 
+from .fault_kinds import FaultKind
 from .modem_commands import SimState
 from .modem_session import ModemSession
 
@@ -26,17 +26,6 @@ log = logging.getLogger(__name__)
 FAULT_SIM_PIN = "0000"  # what a pin_after_reset SIM wants when its profile has no PIN
 SEARCHING = 2  # +CREG <stat> of a modem the network dropped: not registered, searching
 _CFUN_SET = re.compile(r"\s*AT\s*\+CFUN\s*=", re.IGNORECASE)
-
-
-class FaultKind(enum.StrEnum):
-    """What goes wrong; the value is what the simulator route and CLI take."""
-
-    HANG_UNTIL_CFUN = "hang_until_cfun"
-    HANG_UNTIL_USB_RESET = "hang_until_usb_reset"
-    LOSE_REGISTRATION = "lose_registration"
-    PIN_AFTER_RESET = "pin_after_reset"
-    NEVER_RECOVER = "never_recover"
-    CLEAR = "clear"
 
 
 _CLEARED_BY_CFUN = frozenset({FaultKind.HANG_UNTIL_CFUN, FaultKind.PIN_AFTER_RESET})

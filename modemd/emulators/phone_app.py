@@ -44,6 +44,7 @@ class PhoneProfile:
     limit_count: int = ANDROID_SMS_LIMIT  # parts per window before LIMIT_EXCEEDED
     limit_window_s: float = ANDROID_SMS_WINDOW_S
     duplicate_webhook_rate: float = 0.0  # share of webhook events posted twice
+    has_inbox: bool = True  # False: an app before v1.59, without ``GET /inbox`` (404)
 
 
 @dataclass

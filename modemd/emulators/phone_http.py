@@ -209,7 +209,8 @@ def create_app(phone: PhoneApp) -> web.Application:
         app.router.add_get(prefix + "/{id}", get_message)
         app.router.add_delete(prefix + "/{id}", delete_message)
     app.router.add_get("/settings", get_settings)
-    app.router.add_get("/inbox", list_inbox)
+    if phone.profile.has_inbox:
+        app.router.add_get("/inbox", list_inbox)
     app.router.add_patch("/settings", patch_settings)
     app.router.add_post("/webhooks", post_webhook)
     app.router.add_get("/webhooks", list_webhooks)

@@ -7,6 +7,7 @@ starts its worker. A removal takes the device out of its pool at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ class HotPlug:
         debounce_s: float = DEBOUNCE_S,
         retry_first_s: float = RETRY_FIRST_S,
         probe_timeout_s: float = PROBE_TIMEOUT_S,
+        opening: asyncio.Semaphore | None = None,
     ) -> None:
         self.attach = attach
         self.detach = detach
@@ -64,6 +66,9 @@ class HotPlug:
         self.debounce_s = debounce_s
         self.retry_first_s = retry_first_s
         self.probe_timeout_s = probe_timeout_s
+        # The bank's places for opening ports (runtime.opening.OPEN_CONCURRENCY): probing an
+        # unhinted modem's ports opens them too, so a bank plugged in at once is probed in turn.
+        self.opening = opening
         self.slots: dict[str, _Slot] = {}
         self.timings: list[tuple[str, str, float]] = []  # (what, device, seconds) for reports
         self._detaching: set[asyncio.Task[None]] = set()
@@ -179,7 +184,8 @@ class HotPlug:
         modem = modems[0]
         slot.life.name = modem.name
         slot.life.transition(DeviceState.OPENING, f"pin {modem.pin} ({modem.label_source})")
-        port = await find_at_port(modem, self.probe_timeout_s)
+        async with self.opening if self.opening is not None else contextlib.nullcontext():
+            port = await find_at_port(modem, self.probe_timeout_s)
         if port is None:
             slot.life.transition(DeviceState.BACKING_OFF, "no port answers AT")
             return False

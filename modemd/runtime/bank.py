@@ -72,7 +72,7 @@ class Bank:
         open_concurrency: int = OPEN_CONCURRENCY,
     ) -> None:
         self.store = store
-        self._opening = asyncio.Semaphore(open_concurrency)  # OPEN_CONCURRENCY
+        self.opening = asyncio.Semaphore(open_concurrency)  # OPEN_CONCURRENCY (hot-plug's too)
         self.multipart_timeout_s = multipart_timeout_s  # [inbound] multipart_timeout_s
         self.country = country  # a pool's country: national senders are read with it
         self.inbound_listeners: list[InboundListener] = []  # told after each stored SMS
@@ -90,13 +90,9 @@ class Bank:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._report_tasks: set[asyncio.Task[None]] = set()
 
-    async def _phone_cursor(self, device_id: str) -> float | None:
-        return await self.store.read(inbound_rows.phone_cursor, device_id)
-
     def pool(self, pin: str) -> PoolQueue:
-        if (pool := self.pools.get(pin)) is None:  # not setdefault: it builds one per call
-            pool = self.pools[pin] = PoolQueue(pin)
-        return pool
+        found = self.pools.get(pin)  # not setdefault alone: it builds a PoolQueue per call
+        return found if found is not None else self.pools.setdefault(pin, PoolQueue(pin))
 
     async def start(self) -> None:
         """Recover from the last run, then refill the pools with queued jobs."""
@@ -155,7 +151,7 @@ class Bank:
         if life is None:
             life = DeviceLife("?", DeviceState.OPENING)
         built: list[SmsDevice] = []  # the inbound callback needs the device's identity
-        slot = OpenSlot(self._opening, life)
+        slot = OpenSlot(self.opening, life)
         device = factory(
             Wiring(
                 self.on_report,
@@ -163,7 +159,7 @@ class Bank:
                 slot.on_phase,
                 self._inbound_of(built),
                 self.multipart_timeout_s,
-                self._phone_cursor,
+                lambda device_id: self.store.read(inbound_rows.phone_cursor, device_id),
             )
         )
         built.append(device)

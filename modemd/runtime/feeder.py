@@ -29,6 +29,7 @@ from modemd.store.db import Store
 
 log = logging.getLogger(__name__)
 
+LAPSE_RECHECK_S = 5.0  # the first valid_until is looked up at most this often (a scan)
 FED_GRACE_S = 30.0  # a fed job taken by a device is claimed within this (one store write)
 BULK_PER_DEVICE = 2  # bulk jobs waiting per device of the pool: > one tick of sends
 BULK_MIN_WAITING = 8  # ... and at least this many (a pool whose devices are still opening)
@@ -77,6 +78,7 @@ class Feeder:
         self._fed: dict[str, tuple[float, str | None]] = {}  # job_id -> (when, campaign)
         self._rates: dict[str, _RateWindow] = {}
         self._next_lapse: float | None = float("-inf")  # the first valid_until (None: no job)
+        self._lapse_known_at = float("-inf")  # when _next_lapse was looked up
         self._later: float | None = None  # the first time this round found to come back at
 
     def wake(self) -> None:
@@ -107,6 +109,7 @@ class Feeder:
         self._later = None
         if self._next_lapse is not None and self._next_lapse <= now:
             await self.lapse(now)
+            self._lapse_known_at = float("-inf")  # look the next one up this round
         self._fed = {j: v for j, v in self._fed.items() if v[0] > now - FED_GRACE_S}
         waiting: dict[str, set[str]] = {}  # per pin, read once per round
         for job in await self.store.read(self.due_high, now, HIGH_BATCH):
@@ -139,12 +142,18 @@ class Feeder:
                     continue
                 self._hand(job, now)
                 room -= 1
-        send_at, self._next_lapse = await self.store.read(queue_rows.next_times, now)
+        # A job with an early valid_until may have come since the last look-up: a new one is
+        # due LAPSE_RECHECK_S after it (claims refuse a lapsed job meanwhile).
+        recheck = now - self._lapse_known_at >= LAPSE_RECHECK_S
+        send_at, first_valid_until = await self.store.read(queue_rows.next_times, now, recheck)
+        if recheck:
+            self._next_lapse, self._lapse_known_at = first_valid_until, now
         oldest_fed = min((v[0] for v in self._fed.values()), default=None)
         return earliest(
             self._later,
             send_at,
             self._next_lapse,
+            None if recheck else self._lapse_known_at + LAPSE_RECHECK_S,
             None if oldest_fed is None else oldest_fed + FED_GRACE_S,
         )
 

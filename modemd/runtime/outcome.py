@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from modemd import caps
+from modemd.caps import NO_CAPS, Caps, Reached
 from modemd.errors import SendError, StoreError
 from modemd.model import Job, JobState, SentPart
 from modemd.runtime import followup
@@ -44,22 +46,34 @@ class OutcomeRecorder:
         self.pool = pool
         self.submits = submits
 
-    async def claim(self, job: Job, device_id: str, signal: int | None) -> Job | None:
-        """Claim ``job`` for ``device_id``; a shutdown during the claim (or the device
-        unplugged: the bank cancels an idle worker) puts it back in line."""
+    async def claim(
+        self, job: Job, device_id: str, signal: int | None, pool_caps: Caps = NO_CAPS
+    ) -> Job | Reached | None:
+        """Claim ``job`` for ``device_id`` (within the pool's caps, counting its sends in
+        flight: when they stop it, ``job`` goes back to the pool and the cap is returned); a
+        shutdown during the claim (or the device unplugged: the bank cancels an idle worker)
+        puts it back in line."""
         self.submits.claim(job.job_id)
-        claim = asyncio.ensure_future(
+        write = (
             self.store.write(dispatch_rows.claim_for, job.job_id, device_id, signal)
+            if not pool_caps.any
+            else self.store.write(
+                dispatch_rows.claim_within_cap,
+                *(job.job_id, device_id, signal, self.pool.pin, pool_caps, caps.window()),
+            )
         )
+        claim = asyncio.ensure_future(write)
         try:
             claimed = await asyncio.shield(claim)
         except asyncio.CancelledError:
             claimed = await claim
-            if claimed is not None:  # claimed but nothing sent: not an unknown outcome
+            if isinstance(claimed, Job):  # claimed but nothing sent: not an unknown outcome
                 await self.requeue(claimed, STOPPED_BEFORE)
             raise
-        if claimed is None:
+        if not isinstance(claimed, Job):
             self.submits.settled(job.job_id)
+        if isinstance(claimed, Reached):
+            self.pool.put(job, front=True)
         return claimed
 
     async def sent(

@@ -9,7 +9,7 @@ import logging
 import time
 
 from modemd import caps
-from modemd.caps import NO_CAPS, Caps
+from modemd.caps import NO_CAPS, Caps, Reached
 from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice, SubmitAware, Tidy
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import DeviceError, PortClosedError, SendError
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 BACKOFF_FIRST_S = 2.0  # after a transient failure the device rests, so others take the job
 BACKOFF_MAX_S = 300.0  # cap of the doubling rest of a device that keeps failing
 WEAK_SIGNAL_RSSI = 10  # +CSQ below this (about -93 dBm): sends get unreliable (logged)
+CAP_IN_FLIGHT_RECHECK_S = 1.0  # a pool cap reached with sends in flight: they may fail
 CAP_RECHECK_MAX_S = 3600.0  # a capped device looks again at least hourly (clock changes)
 
 
@@ -126,10 +127,16 @@ class DeviceWorker:
                         await self.set_state(DeviceState.GONE)
                         return
                     continue
-                claimed = await self.outcomes.claim(job, self.device_id, self.device.signal)
-                if claimed is None:
+                got = await self.outcomes.claim(
+                    job, self.device_id, self.device.signal, self.pool_caps
+                )
+                if isinstance(got, Reached):  # the pool's cap, counting sends in flight
+                    await self._rest(CAP_IN_FLIGHT_RECHECK_S)
+                    continue
+                if got is None:
                     log.warning("job %s was no longer queued; skipped", job.job_id)
                     continue
+                claimed = got
             self.current = claimed
             await self.set_state(DeviceState.BUSY, stored=True)  # with the claim
             try:
@@ -174,10 +181,10 @@ class DeviceWorker:
         self._nudge.clear()
         return take.result() if take.done() and not take.cancelled() else None
 
-    def _submitting(self) -> None:
-        """Driver callback, just before it writes the bytes that submit the current job."""
-        if self.current is not None:
-            self.outcomes.submits.submit(self.current.job_id)
+    def _submitting(self) -> bool:
+        """Driver callback, just before it writes the bytes that submit the current job;
+        False: they must not be (the submit log can neither say so nor be made untrusted)."""
+        return self.current is None or self.outcomes.submits.submit(self.current.job_id)
 
     def _registration_changed(self, registered: bool) -> None:
         """Driver callback (a +CREG/+CGREG/+CEREG URC): out of the pool at once when lost."""
@@ -333,8 +340,11 @@ class DeviceWorker:
         """Send ``job`` and record what happened; True when the device is gone."""
         self.observer.send_started(job, self.device_id)
         started = time.monotonic()
-        if not isinstance(self.device, SubmitAware):  # may leave it from the first byte
-            self.outcomes.submits.submit(job.job_id)
+        if not isinstance(self.device, SubmitAware) and not self.outcomes.submits.submit(
+            job.job_id
+        ):  # it may leave from the first byte, and that cannot be written down: not sent
+            refused = SendError("submit log unwritable", outcome_known=True, transient=True)
+            return await self._record_failure(job, refused)
         try:
             parts = await self.device.send_sms(job.to, job.message)
         except SendError as exc:

@@ -22,16 +22,17 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import psycopg
 import sqlite_utils
 
 from modemd.errors import StoreError
 from modemd.store import dialect
 from modemd.store.location import is_postgres, redacted
-from modemd.store.pg import Listener, PgConnection, PgDatabase
 from modemd.store.schema import migrate
+
+if TYPE_CHECKING:  # psycopg is imported only when PostgreSQL is used (store.dialect)
+    from modemd.store.pg import Listener, PgConnection, PgDatabase
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,12 @@ def connect(path: str | Path) -> sqlite_utils.Database:
     """Open ``path`` (a SQLite file, or a PostgreSQL URL) with the settings modemd relies on and
     bring its schema up to date."""
     if is_postgres(str(path)):
+        from modemd.store.pg import PgDatabase
+
         try:
             database = PgDatabase(str(path))
             migrate(database)
-        except psycopg.Error as exc:
+        except dialect.DATABASE_ERRORS as exc:
             raise StoreError(f"cannot open {redacted(str(path))}: {exc}") from exc
         return database  # type: ignore[return-value]  # the same surface, duck-typed
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +98,7 @@ class Store:
 
     def __init__(self, path: str | Path, *, host_id: str | None = None) -> None:
         self.path = str(path)  # a file, or a PostgreSQL URL
+        self._postgres = is_postgres(self.path)
         # PostgreSQL may be shared by several hosts: this one's id (None: SQLite, a lone host).
         self.host_id = host_id if is_postgres(self.path) else None
         self._listener: Listener | None = None
@@ -143,6 +147,8 @@ class Store:
         self._thread.start()
         await asyncio.wrap_future(ready)
         if is_postgres(self.path):
+            from modemd.store.pg import Listener
+
             self._listener = Listener(
                 self.path,
                 dialect.QUEUE_CHANNEL,
@@ -200,8 +206,8 @@ class Store:
     def _run(self, loop: asyncio.AbstractEventLoop, ready: Future[None]) -> None:
         try:
             self._db = connect(self.path)
-            if isinstance(self._db, PgDatabase):
-                self._db.host_id = self.host_id
+            if self._postgres:
+                cast("PgDatabase", self._db).host_id = self.host_id
             self._watch(self._db.conn)
         except Exception as exc:
             ready.set_exception(StoreError(f"cannot open {redacted(self.path)}: {exc}"))
@@ -227,8 +233,8 @@ class Store:
                         self._queue.put(_STOP)
                         break
                     batch.append(nxt)
-                if isinstance(self._db, PgDatabase):
-                    self._db.reconnect_if_lost()
+                if self._postgres:
+                    cast("PgDatabase", self._db).reconnect_if_lost()
                 outcomes: list[Any] = []
                 before = dict(self.changes)
                 committed = self._process(batch, outcomes)
@@ -246,8 +252,8 @@ class Store:
     def _watch(self, conn: Any) -> None:
         """Temporary (this connection's own) triggers count the changes of WATCHED tables; on
         PostgreSQL the connection tells of each write itself."""
-        if isinstance(conn, PgConnection):
-            conn.on_write = self._changed
+        if self._postgres:
+            cast("PgConnection", conn).on_write = self._changed
             self.watched = True
             return
         if not isinstance(conn, sqlite3.Connection):

@@ -11,11 +11,20 @@ import sqlite3
 from functools import lru_cache
 from typing import Any
 
-import psycopg
-
 # What a database error is, whichever engine raised it (disk full, lost connection, constraint).
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
-INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
+# psycopg's join when store.pg is imported (only for PostgreSQL: psycopg is a tenth of the
+# daemon's import time), so read them as ``dialect.DATABASE_ERRORS`` where they are caught.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+
+
+def register_errors(database: type[Exception], integrity: type[Exception]) -> None:
+    """Another engine's error classes count as database (and integrity) errors too."""
+    global DATABASE_ERRORS, INTEGRITY_ERRORS
+    if database not in DATABASE_ERRORS:
+        DATABASE_ERRORS += (database,)
+        INTEGRITY_ERRORS += (integrity,)
+
 
 # -- statements (queries and writes) -------------------------------------------------------------
 

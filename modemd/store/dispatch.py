@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from modemd import caps
+from modemd.caps import Caps, Reached, Usage, Window
 from modemd.model import DeviceState, Job, Lane, SentPart
-from modemd.store import devices, dialect, jobs
+from modemd.store import devices, dialect, jobs, pacing
 
 
 def claim_for(
@@ -25,6 +27,31 @@ def claim_for(
     if claimed is not None:
         devices.set_device_state(db, device_id, DeviceState.BUSY, signal)
     return claimed
+
+
+def claim_within_cap(
+    db: sqlite_utils.Database,
+    job_id: str,
+    device_id: str,
+    signal: int | None,
+    pin: str,
+    limit: Caps,
+    window: Window,
+) -> Job | Reached | None:
+    """``claim_for``, unless the job's parts would pass its pool's cap (``limit``), counting
+    what the pool's devices sent in ``window`` and what they are sending now: checked in the
+    claim's own transaction, so two devices never both take the cap's last part. The cap
+    reached (nothing claimed), the claimed job, or None (no longer queued)."""
+    row = db.execute("SELECT parts FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+    if row is None:
+        return None
+    sent = pacing.pool_usage(db, pin, window)
+    (sending,) = db.execute(
+        "SELECT coalesce(sum(parts), 0) FROM jobs WHERE pin = ? AND state = 'sending'", [pin]
+    ).fetchone()
+    usage = Usage(sent.today + int(sending), sent.month + int(sending))
+    hit = caps.reached(limit, usage, window, adding=int(row[0]))
+    return hit if hit is not None else claim_for(db, job_id, device_id, signal)
 
 
 def record_sent(

@@ -91,24 +91,17 @@ def add_subject_event(
     if key is not None and key[0]:
         endpoint = ensure_endpoint(db, key_id)  # its secret exists before the first post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
-    # A plain INSERT: sqlite-utils' insert asks sqlite_master twice per row, and an event is
-    # written with every send and status report (a tenth of the store thread at 256 modems).
-    db.execute(
-        "INSERT INTO events (event_id, job_id, key_id, type, payload, state, attempts, "
-        "next_attempt_at, last_error, created_at, delivered_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, 0, ?, NULL, ?, NULL)",
-        [
-            event_id,
-            subject_id,
-            key_id,
-            type_.value,
-            json.dumps(body, separators=(",", ":")),
-            state.value,
-            now,
-            now,
-        ],
-    )
+    payload = json.dumps(body, separators=(",", ":"))
+    db.execute(_INSERT, [event_id, subject_id, key_id, type_.value, payload, state.value, now, now])
     return event_id
+
+
+# Plain SQL: every state change writes one (sqlite-utils' insert reads the schema each time).
+_INSERT = (
+    "INSERT INTO events (event_id, job_id, key_id, type, payload, state, attempts, "
+    "next_attempt_at, last_error, created_at, delivered_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, 0, ?, NULL, ?, NULL)"
+)
 
 
 def due_events(

@@ -23,6 +23,8 @@ from psycopg.postgres import types as pg_types
 from modemd.store import dialect
 from modemd.store.location import redacted
 
+dialect.register_errors(psycopg.Error, psycopg.IntegrityError)
+
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10  # libpq connect_timeout: a host down or unreachable fails, not hangs

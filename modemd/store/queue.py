@@ -150,14 +150,21 @@ def bulk_pins(db: sqlite_utils.Database, pools: set[str]) -> list[str]:
     )
 
 
-def next_times(db: sqlite_utils.Database, now: float) -> tuple[float | None, float | None]:
-    """The earliest future ``send_at`` and the earliest ``valid_until`` of the queued jobs (the
-    feeder sleeps until the first): two seeks in partial indexes of the queued jobs."""
+def next_times(
+    db: sqlite_utils.Database, now: float, valid_until: bool
+) -> tuple[float | None, float | None]:
+    """The earliest future ``send_at`` of a queued job (a seek in the partial index of the
+    deferred ones) and, when asked, the earliest ``valid_until`` of a queued job (a scan of
+    the queued jobs: an index of them all would cost every job's insert and claim)."""
     send_at = db.execute(
         "SELECT min(send_at) FROM jobs WHERE state = 'queued' AND send_at > ?", [now]
     ).fetchone()
-    valid_until = db.execute("SELECT min(valid_until) FROM jobs WHERE state = 'queued'").fetchone()
-    return (send_at[0] if send_at else None), (valid_until[0] if valid_until else None)
+    until = (
+        db.execute("SELECT min(valid_until) FROM jobs WHERE state = 'queued'").fetchone()
+        if valid_until
+        else None
+    )
+    return (send_at[0] if send_at else None), (until[0] if until else None)
 
 
 def _jobs_where(db: sqlite_utils.Database, where: str, params: list[Any]) -> list[Job]:

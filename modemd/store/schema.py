@@ -16,7 +16,6 @@ from modemd.store.files import schema_version
 from modemd.store.location import is_postgres as is_postgres_url
 from modemd.store.location import redacted
 from modemd.store.migrations import MIGRATIONS
-from modemd.store.pg import PgDatabase
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +109,8 @@ def stored_version(location: str) -> int:
     StoreError when it cannot be opened."""
     if not is_postgres_url(location):
         return schema_version(location) if Path(location).exists() else 0
+    from modemd.store.pg import PgDatabase  # psycopg only when PostgreSQL is used (dialect)
+
     try:
         db = PgDatabase(location)
     except dialect.DATABASE_ERRORS as exc:

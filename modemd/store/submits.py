@@ -20,12 +20,15 @@ log is written without fsync, and trusted only where that is enough:
   still open and is rewritten (temp file + rename: atomic for a reader after a crash) when it
   passes ``COMPACT_AT_BYTES``.
 - Only a database of one host (SQLite): on a shared PostgreSQL another host's claims are not in
-  this log.
+  this log. The run that writes the log holds it locked (``flock``): a log locked by a live
+  process (a second modemd on the same file) is not trusted either.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import logging
 import os
 from pathlib import Path
@@ -56,6 +59,9 @@ class SubmitLog:
         self.path = path if self.boot is not None else None
         self._fd: int | None = None
         self._open: dict[str, bool] = {}  # job id -> submitted, until its outcome is stored
+        # A write failed and the file could not be made untrusted: it may still say "claimed,
+        # never written" of a job about to be written, so no job may be submitted any more.
+        self._stuck = False
         self._size = 0
 
     @classmethod
@@ -70,7 +76,14 @@ class SubmitLog:
         if self.path is None:
             return None
         try:
-            text = self.path.read_text(encoding="ascii")
+            with self.path.open("rb") as file:
+                # The run that writes a log holds it locked until it ends (or dies): a lock
+                # taken elsewhere is a live modemd on this database, whose claims are its own.
+                fcntl.flock(file.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+                text = file.read().decode("ascii")
+        except BlockingIOError:
+            log.warning("%s: in use by a live process (another modemd?): not trusted", self.path)
+            return None
         except (OSError, UnicodeDecodeError):
             return None
         lines = text.split("\n")
@@ -94,8 +107,8 @@ class SubmitLog:
             return
         try:
             self._rewrite()
-        except OSError as exc:
-            log.warning("%s: cannot write the submit log (%s): it is off", self.path, exc)
+        except OSError as exc:  # the last run's file must go: it knows nothing of this run
+            self._off(f"cannot be started: {exc}")
             self.path = None
 
     def claim(self, job_id: str) -> None:
@@ -103,12 +116,14 @@ class SubmitLog:
         self._open.setdefault(job_id, False)
         self._append(f"claim {job_id}\n")
 
-    def submit(self, job_id: str) -> None:
-        """The bytes that submit ``job_id`` are about to be written (call just before)."""
+    def submit(self, job_id: str) -> bool:
+        """The bytes that submit ``job_id`` are about to be written (call just before); False:
+        they must not be, the log could neither say so nor be made untrusted (see ``_off``)."""
         if self._open.get(job_id):
-            return  # the next part of a long message: said once
+            return True  # the next part of a long message: said once
         self._open[job_id] = True
         self._append(f"submit {job_id}\n")
+        return not self._stuck
 
     def submitted(self, job_id: str) -> bool:
         """Whether ``job_id`` may have reached its device (True when the log is off)."""
@@ -120,8 +135,9 @@ class SubmitLog:
         if self._size > COMPACT_AT_BYTES and self.path is not None:
             try:
                 self._rewrite()
-            except OSError as exc:
+            except OSError as exc:  # the old file stays, whole; try again 1 MiB later
                 log.warning("%s: cannot compact the submit log: %s", self.path, exc)
+                self._size = 0
 
     def close(self) -> None:
         """A clean stop: nothing is left ``sending``, the log goes."""
@@ -137,13 +153,46 @@ class SubmitLog:
             return
         data = line.encode("ascii")
         try:
-            os.write(self._fd, data)
-        except OSError as exc:  # the log is off from here: a crash leaves jobs unknown
-            log.warning("%s: submit log write failed (%s); it is off", self.path, exc)
-            os.close(self._fd)
-            self._fd = None
+            if os.write(self._fd, data) != len(data):  # a short write: the disk is full
+                raise OSError(errno.ENOSPC, "short write")
+        except OSError as exc:
+            self._off(f"write failed: {exc}")
             return
         self._size += len(data)
+
+    def _off(self, why: str) -> None:
+        """A write failed: the file may now miss a line, so it must never be trusted. Removed
+        (needs no free space); else its header spoilt in place; else sends stop (``_stuck``).
+        From here on the log is off: a crash leaves every interrupted job unknown."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        if self.path is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as unlink_error:
+            try:
+                fd = os.open(self.path, os.O_WRONLY)
+                try:
+                    os.pwrite(fd, b"X", 0)  # "Xodemd-submits": never_written() refuses it
+                finally:
+                    os.close(fd)
+            except OSError as spoil_error:
+                log.error(
+                    "%s: submit log %s, and it can be neither removed (%s) nor spoilt (%s): "
+                    "no SMS is submitted until modemd restarts",
+                    self.path,
+                    why,
+                    unlink_error,
+                    spoil_error,
+                )
+                self._stuck = True
+                self.path = None
+                return
+        log.warning("%s: submit log %s: it is off (a crash leaves jobs unknown)", self.path, why)
+        self.path = None  # nothing more is written this run (a rewrite would trust it again)
 
     def _rewrite(self) -> None:
         """Write the header and the open jobs' lines to a new file and put it in place."""
@@ -156,11 +205,15 @@ class SubmitLog:
         data = "".join(lines).encode("ascii")
         tmp = self.path.with_name(self.path.name + ".new")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, FILE_MODE)
-        try:
-            os.write(fd, data)
+        try:  # the old file stays in place (and in use) unless the whole new one is written
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until this run ends or dies
+            if os.write(fd, data) != len(data):
+                raise OSError(errno.ENOSPC, "short write")
             os.replace(tmp, self.path)
         except OSError:
             os.close(fd)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
             raise
         if self._fd is not None:
             os.close(self._fd)

@@ -105,6 +105,7 @@ async def test_a_file_through_serve_simulate_16_with_the_cli(tmp_path: Path) -> 
                     "SELECT to_number FROM jobs WHERE lane = 'bulk' AND state = 'queued'",
                 )
             }
+            during = await _pause_then_resume(db, record, url, key)
             code, printed = await cli
             # A 200 MB upload is refused from its Content-Length, before any byte is read.
             connection = HTTPConnection("127.0.0.1", port, timeout=10)
@@ -129,10 +130,41 @@ async def test_a_file_through_serve_simulate_16_with_the_cli(tmp_path: Path) -> 
     valid = ROWS - INVALID - DUPLICATES
     assert f"done: {valid} of {valid} left the queue: " in printed, printed[-500:]
     sent = [m.to for m in SendRecorder.read(record)]
-    assert Counter(sent) == Counter([*good, otp])  # each valid number once, and the OTP
+    assert Counter(sent) == Counter([*good, otp, *during])  # each valid number once, the OTPs
     ahead = [n for n in sent[: sent.index(otp)] if n in queued]
     assert len(ahead) < 16, ahead  # only jobs already in a modem's hands went before it
     assert any(e["type"] == "campaign.done" for e in ipns.received)
+
+
+async def _until(found: Any) -> None:
+    async with asyncio.timeout(RUN_TIMEOUT_S):
+        while not await asyncio.to_thread(found):
+            await asyncio.sleep(0.05)
+
+
+async def _pause_then_resume(db: Path, record: Path, url: str, key: str) -> list[str]:
+    """Pause the campaign; once its jobs in flight are sent, API sends go out (the pool is at
+    work) and nothing of the campaign does; then resume. Returns the numbers sent meanwhile."""
+    (campaign_id,) = (await asyncio.to_thread(_db_rows, db, "SELECT campaign_id FROM campaigns"))[0]
+    auth = {"Authorization": f"Bearer {key}"}
+    during = [f"+44770090020{n}" for n in range(3)]
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{url}/api/v1/campaigns/{campaign_id}/pause", headers=auth) as r:
+            assert r.status == 200, await r.text()
+        in_flight = "SELECT count(*) FROM jobs WHERE campaign_id = ? AND state = 'sending'"
+        await _until(lambda: _db_rows(db, in_flight, campaign_id)[0][0] == 0)
+        settled = len(SendRecorder.read(record))
+        for to in during:
+            async with session.post(
+                url + "/api/v1/send", json={"apikey": key, "to": to, "msg": "code 7"}
+            ) as r:
+                assert r.status == 200
+        await _until(lambda: set(during) <= {m.to for m in SendRecorder.read(record)})
+        between = [m.to for m in SendRecorder.read(record)[settled:]]
+        async with session.post(f"{url}/api/v1/campaigns/{campaign_id}/resume", headers=auth) as r:
+            assert r.status == 200, await r.text()
+    assert sorted(between) == sorted(during)  # paused: the devices sent only the API's
+    return during
 
 
 class Restartable:
@@ -216,6 +248,7 @@ async def test_a_per_second_schedule_runs_once_per_slot_across_restart_and_kill9
     states = Counter(r[0] for r in await asyncio.to_thread(_db_rows, db, "SELECT state FROM jobs"))
     sent = len(SendRecorder.read(record))
     # One job per run; a kill may leave its send unknown (never resent), never a second one.
-    assert sum(states.values()) == len(slots)
-    assert sent <= len(slots) and sent >= len(slots) - states["unknown"] - states["queued"]
+    assert sum(states.values()) == len(slots), states
+    said = f"{len(slots)} slots, {sent} sent, jobs {dict(states)}"
+    assert sent <= len(slots) and sent >= len(slots) - states["unknown"] - states["queued"], said
     assert json.dumps(dict(states))

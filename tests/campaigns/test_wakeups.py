@@ -12,7 +12,7 @@ from modemd.api.schedules import parse_schedule
 from modemd.model import Lane
 from modemd.runtime.bank import Bank
 from modemd.runtime.campaigns import DONE_CHECK_S, CampaignRunner
-from modemd.runtime.feeder import FED_GRACE_S, Feeder
+from modemd.runtime.feeder import FED_GRACE_S, LAPSE_RECHECK_S, Feeder
 from modemd.runtime.scheduler import Scheduler
 from modemd.runtime.slots import next_slots
 from modemd.store import campaigns, jobs, keys
@@ -65,6 +65,9 @@ async def test_the_feeder_comes_back_at_the_first_send_at_or_valid_until(store: 
     assert await feeder.feed_once() is None  # nothing queued: only a wake-up brings it back
     await _job(store, key_id, 1, send_at=T0 + 90, valid_until=T0 + 500)
     second = await _job(store, key_id, 2, send_at=T0 + 40, valid_until=T0 + 300)
+    # Jobs came since the first valid_until was looked up: looked up again shortly.
+    assert await feeder.feed_once() == T0 + LAPSE_RECHECK_S
+    clock.now = T0 + LAPSE_RECHECK_S
     assert await feeder.feed_once() == T0 + 40
     clock.now = T0 + 40
     # The second is fed: its grace (fed again if no device claimed it) comes before T0 + 90.

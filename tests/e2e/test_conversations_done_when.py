@@ -49,12 +49,21 @@ class Gateway:
 
     async def sent_to(self, number: str, count: int) -> list[str]:
         """The texts sent to ``number`` once there are ``count`` of them."""
-        async with asyncio.timeout(TIMEOUT_S):
-            while True:
-                texts = [m["text"] for m in await asyncio.to_thread(self.sent) if m["to"] == number]
-                if len(texts) >= count:
-                    return texts
-                await asyncio.sleep(0.2)
+        texts: list[str] = []
+        try:
+            async with asyncio.timeout(TIMEOUT_S):
+                while True:
+                    sent = await asyncio.to_thread(self.sent)
+                    texts = [m["text"] for m in sent if m["to"] == number]
+                    if len(texts) >= count:
+                        return texts
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            _, inbox = await self.call("GET", "/api/v1/inbox")
+            raise AssertionError(
+                f"{self.base}: {len(texts)} of {count} texts to {number} in {TIMEOUT_S} s: "
+                f"{texts}; its inbox: {inbox}"
+            ) from None
 
 
 async def gateway_args(tmp: Path, name: str) -> tuple[list[str], Path, Path]:

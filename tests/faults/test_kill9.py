@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -35,17 +34,14 @@ SUBMIT_GAP_S = 0.02  # client pace: ~50 jobs/s offered, more than 4 emulated mod
 SETTLE_TIMEOUT_S = 60.0 + JOBS / 10
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Daemon:
-    """``modemd serve`` on fixed ports and database, restartable, killable."""
+    """``modemd serve`` on fixed modem ports and database, restartable, killable. Each start
+    takes a port the OS picks (``port``: the current one): a port kept across a kill could be
+    taken meanwhile by a test running beside this one."""
 
-    def __init__(self, db: Path, port: int, ptys: list[str]) -> None:
-        self.db, self.port, self.ptys = db, port, ptys
+    def __init__(self, db: Path, ptys: list[str]) -> None:
+        self.db, self.ptys = db, ptys
+        self.port = 0
         self.proc: asyncio.subprocess.Process | None = None
         self.log: list[str] = []
         self._drain: asyncio.Task[None] | None = None
@@ -58,12 +54,12 @@ class Daemon:
             "--db",
             str(self.db),
             "--port",
-            str(self.port),
+            "0",
             *devices,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
-        await wait_for_api(self.proc, self.log)
+        self.port = await wait_for_api(self.proc, self.log)
         assert self.proc.stderr is not None
         self._drain = asyncio.create_task(drain(self.proc.stderr, self.log), name="drain")
 
@@ -122,7 +118,7 @@ async def test_kill_minus_nine_loses_nothing_and_sends_nothing_twice(tmp_path: P
     db, record = tmp_path / "modemd.db", tmp_path / "network.jsonl"
     key = await asyncio.to_thread(create_key, db, f"http://127.0.0.1:{ipn_port}/ipn")
     emulators, ptys = await start_emulators(record)
-    daemon = Daemon(db, free_port(), ptys)
+    daemon = Daemon(db, ptys)
     accepted: dict[str, str] = {}  # job_id -> token
     unanswered = 0
     kills = 0

@@ -24,7 +24,7 @@ from modemd.api.listener import start_listener
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.store.db import connect
 
-from .test_kill9 import Daemon, free_port
+from .test_kill9 import Daemon
 
 MESSAGES = int(os.environ.get("MODEMD_FAULT_MESSAGES", "40"))
 KILLS = int(os.environ.get("MODEMD_FAULT_KILLS", "3"))
@@ -57,7 +57,7 @@ async def test_kill_minus_nine_while_sms_arrive_stores_each_once(tmp_path: Path)
     texts = [f"mo {n:04d} from a handset" for n in range(MESSAGES)]
     kills = 0
     async with EmulatedBank.create(2, seed=SEED) as bank:
-        daemon = Daemon(db, free_port(), [m.port for m in bank.modems])
+        daemon = Daemon(db, [m.port for m in bank.modems])
         try:
             await daemon.start()
             next_kill = time.monotonic() + rng.uniform(0.2, 1.0)

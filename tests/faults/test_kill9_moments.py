@@ -20,7 +20,7 @@ from modemd.emulators.modem_bank import EmulatedBank
 from modemd.store import events
 from modemd.store.db import connect
 
-from .test_kill9 import Daemon, free_port
+from .test_kill9 import Daemon
 
 SEND_LATENCY_S = 3.0  # Ctrl-Z -> +CMGS: long enough to kill the daemon in between
 WAIT_S = 30.0  # generous: the machine may be loaded
@@ -64,7 +64,7 @@ async def test_kill_9_before_the_pdu_requeues_and_after_it_leaves_unknown(tmp_pa
     listener, ipn_port = await start_listener(lambda _body, _headers: None)
     db = tmp_path / "modemd.db"
     key = await asyncio.to_thread(create_key, db, f"http://127.0.0.1:{ipn_port}/ipn")
-    daemon = Daemon(db, free_port(), [modem.port])
+    daemon = Daemon(db, [modem.port])
 
     def sent(text: str) -> int:
         return sum(1 for m in modem.accepted if m.text == text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -186,3 +187,35 @@ async def test_wrong_sim_pin_is_never_retried(rig: Rig) -> None:
     await asyncio.sleep(1.0)  # longer than the retry delay: still locked, nothing tried
     assert slot.life.state is DeviceState.SIM_LOCKED
     assert 8 not in [i for i in range(10) if rig.ready(i)]
+
+
+async def test_a_modem_is_probed_only_when_a_place_to_open_ports_is_free(
+    store: Store, bench: Bench
+) -> None:
+    bank = Bank(store, open_concurrency=1)
+    await bank.start()
+    quick: dict[str, Any] = {"timeouts": FAST, "debounce_s": 0.05, "probe_timeout_s": 0.3}
+    hotplug = HotPlug(Udev(), attach=bank.attach_spec, detach=bank.detach, **quick)
+    hotplug.opening = bank.opening  # as modemd serve wires it
+    await hotplug.start()
+    await bank.opening.acquire()  # the one place is taken (another modem opening)
+    held = True
+    try:
+        emulated = await bench.plug(modem("3"), identity=0, **QUICK)
+        assert emulated is not None
+        heard: list[bytes] = []
+        emulated.on_input = heard.append
+        await until(lambda: any(s.task is not None for s in hotplug.slots.values()))
+        await asyncio.sleep(1.0)  # three probe timeouts: its AT port would have been asked
+        assert heard == []
+        assert emulated_identity(0).imei not in bank.workers
+        bank.opening.release()
+        held = False
+        worker = await until(lambda: bank.workers.get(emulated_identity(0).imei))
+        await until(lambda: worker.state is DeviceState.READY)
+        assert heard  # probed and opened once the place was free
+    finally:
+        if held:
+            bank.opening.release()
+        await hotplug.close()
+        await bank.close()

@@ -119,7 +119,9 @@ async def test_a_modem_hung_until_a_usb_reset_comes_back_through_hot_plug(
     again = usb_modem(devnum=5, port=4)
     await bench.plug(again, identity=IDENTITY, **QUICK)
     await until(lambda: "recovered after usb_reset" in steps(caplog, imei), timeout=60)
-    back = await until(lambda: bank.workers.get(imei))
+    # "recovered" is logged while the bank attaches the new worker: until it is in place the
+    # bank still holds the hung one (gone, never ready again).
+    back = await until(lambda: (w := bank.workers.get(imei)) is not worker and w, timeout=30)
     await until(lambda: back.state is DeviceState.READY, timeout=30)
     assert steps(caplog, imei) == [
         "esc_at",

@@ -12,6 +12,20 @@ from pathlib import Path
 REPO = Path(__file__).parents[2]
 SOURCE = "/tmp/modemd-src"  # where the checkout is copied inside the throwaway root
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # a root login's, no venv
+# What an operator does after installing (sh; as root; no systemd running in a chroot); $UNIT is
+# where the installer put the unit.
+USE_IT = """
+modemd --version
+modemd config check
+modemd doctor > /tmp/doctor.txt 2>&1 || test $? = 1
+! grep -q Traceback /tmp/doctor.txt
+systemd-analyze verify "$UNIT"
+modemd keys create --pin 4711 --over-ip --label installed | tail -n 1 > /tmp/key
+modemd keys list | grep ' installed '
+test "$(stat -c %U:%G /var/lib/modemd/modemd.db)" = modemd:modemd
+id -nG modemd | grep -qw dialout
+test "$(stat -c %a /etc/modemd/modemd.toml)" = 640
+"""
 
 
 def sources(into: Path) -> None:

@@ -44,7 +44,7 @@ async def test_a_blocking_call_on_the_loop_counts_as_blocked() -> None:
     if looplag.thread_times() is None:
         pytest.fail("/proc/thread-self/schedstat is missing: Linux with schedstats is required")
     causes = await _stalled(lambda: time.sleep(STALL_S))
-    assert causes["blocked"] >= STALL_S / 4, causes
+    assert_put_down_to("blocked", causes)
 
 
 async def test_a_cpu_bound_callback_counts_as_computing() -> None:
@@ -54,4 +54,16 @@ async def test_a_cpu_bound_callback_counts_as_computing() -> None:
             pass
 
     causes = await _stalled(spin)
-    assert causes["computing"] >= STALL_S / 4, causes
+    assert_put_down_to("computing", causes)
+
+
+def assert_put_down_to(cause: str, causes: dict[str, float]) -> None:
+    """The stall is put down to ``cause``, never to the other one of the loop's own. A loaded
+    host (the suite runs beside other work) makes the loop thread wait for a CPU as well, and
+    that share of the lateness goes to ``machine`` first (looplag.attribute): only on a quiet
+    host must ``cause`` alone explain the stall."""
+    other = ({"computing", "blocked"} - {cause}).pop()
+    assert causes[other] < STALL_S / 4, causes
+    assert causes[cause] + causes["machine"] >= STALL_S / 4, causes
+    if causes["machine"] < STALL_S / 4:
+        assert causes[cause] >= STALL_S / 4, causes

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import time
 from typing import Any
 
@@ -70,3 +71,18 @@ async def test_a_signed_received_webhook_polls_the_inbox_at_once(
     assert driver.hint(body, headers, time.time()).kind is HintKind.DUPLICATE
     await until(lambda: len(got) == 1, timeout=5.0)  # long before the 30 s poll
     assert got[0].text == "hint me"
+
+
+async def test_an_app_without_an_inbox_is_said_once_not_every_poll(
+    make_phone: Any, make_driver: Any, caplog: Any
+) -> None:
+    phone = await make_phone(has_inbox=False)
+    seen: list[InboundSms] = []
+    driver = make_driver(phone, on_inbound=lambda _device, sms: seen.append(sms))
+    with caplog.at_level(logging.INFO, logger="modemd.drivers.phone_inbox"):
+        await driver.open()
+        (part,) = await driver.send_sms("+393331234567", "sending still works")
+        await asyncio.sleep(0.3)  # about 15 polls of FAST
+    said = [r for r in caplog.records if r.name == "modemd.drivers.phone_inbox"]
+    assert [(r.levelno, "v1.59" in r.getMessage()) for r in said] == [(logging.WARNING, True)]
+    assert part.mr >= 0 and not seen
