@@ -158,12 +158,12 @@ class Store:
             self._listener.start()
             # Every writer of api_keys NOTIFYs (store.pg): a change by another host or the
             # CLI empties the key cache when it arrives (and after a reconnection).
-            assert isinstance(self._db, PgDatabase)
+            database = cast("PgDatabase", self._db)
             self._keys_listener = Listener(
                 self.path,
                 dialect.KEYS_CHANNEL,
                 lambda: loop.call_soon_threadsafe(self._keys_changed_elsewhere),
-                ignore=self._db.conn.token,  # its own writes are counted as they are made
+                ignore=database.conn.token,  # its own writes are counted as they are made
             )
             self._keys_listener.start()
 
