@@ -88,6 +88,8 @@ async def run(seconds: float, profile: Path | None = None) -> dict[str, Any]:
         commits = await daemon.metric(COMMITS) - commits
     bare = await _bare(seconds)
     cpu_ms = 1000 * usage.cpu_s / max(load.completed, 1)
+    # Every accepted job stays queued (no modems): in the pool's memory and in the database.
+    grown_kb = 1024 * (usage.last.rss_mb - usage.first.rss_mb)
     return {
         "accept_rps": modemd["rps"],
         "accept_p50_ms": modemd["p50_ms"],
@@ -106,6 +108,7 @@ async def run(seconds: float, profile: Path | None = None) -> dict[str, Any]:
         "accept_cpu_ms": round(cpu_ms, 3),
         "bare_cpu_ms": bare["cpu_ms"],
         "accept_cpu_ratio_vs_bare": round(bare["cpu_ms"] / cpu_ms, 3),
+        "accept_rss_kb_per_queued_job": round(grown_kb / max(load.completed, 1), 2),
     }
 
 

@@ -31,6 +31,7 @@ from bench.harness import (
     wait_until,
     workdir,
 )
+from bench.inbound import event_time
 from modemd.api.listener import start_listener
 
 STEP_TIMEOUT_S = 3.0  # one job's send or IPN; far above anything seen
@@ -45,6 +46,7 @@ async def run(jobs: int, modems: int, profile: Path | None = None) -> dict[str, 
     """Measure ``jobs`` sequential jobs over ``modems`` idle modems."""
     tmp = workdir()
     ipn_at: dict[str, float] = {}
+    written: dict[str, float] = {}  # job -> its sms.delivered event's timestamp
     async with emulated_bank(
         modems, send_latency_s=(0.0, 0.0), report_delay_s=REPORT_DELAY_S
     ) as taps:
@@ -54,6 +56,7 @@ async def run(jobs: int, modems: int, profile: Path | None = None) -> dict[str, 
             job_id = (body.get("data") or {}).get("job_id")
             if body.get("type") == DELIVERED and job_id:
                 ipn_at[job_id] = time.time()
+                written[job_id] = event_time(body)
                 changed.set()
 
         listener, ipn_port = await start_listener(on_ipn)
@@ -62,7 +65,7 @@ async def run(jobs: int, modems: int, profile: Path | None = None) -> dict[str, 
             async with Daemon(tmp / "modemd.db", [t.modem.port for t in taps]) as daemon:
                 await _warm_up(daemon, key)
                 async with profiled(daemon.pid, profile), UsageSampler(daemon.pid) as usage:
-                    result = await _measure(daemon, key, taps, ipn_at, jobs)
+                    result = await _measure(daemon, key, taps, (ipn_at, written), jobs)
         finally:
             await listener.cleanup()
     result["dispatch_cpu_percent"] = round(usage.cpu_percent, 1)
@@ -95,12 +98,19 @@ def _moved_from(taps: list[LineTap], before: list[int]) -> Callable[[], bool]:
 
 
 async def _measure(
-    daemon: Daemon, key: str, taps: list[LineTap], ipn_at: dict[str, float], jobs: int
+    daemon: Daemon,
+    key: str,
+    taps: list[LineTap],
+    ipns: tuple[dict[str, float], dict[str, float]],
+    jobs: int,
 ) -> dict[str, Any]:
+    """``ipns``: each job's delivered IPN arrival and its event's timestamp, as they come."""
+    ipn_at, written = ipns
     changed = taps[0].changed
     dispatch_ms: list[float] = []
     accept_ms: list[float] = []
     ipn_ms: list[float] = []
+    ipn_side_ms: list[float] = []  # the event's timestamp -> the POST (commit + IPN sender)
     missing_ipn = 0
     async with aiohttp.ClientSession() as session:
         for n in range(1, jobs + 1):
@@ -123,6 +133,7 @@ async def _measure(
             cds = tap.cds_at[reports[taps.index(tap)] :]
             if cds:
                 ipn_ms.append((ipn_at[job_id] - cds[0]) * 1000)
+                ipn_side_ms.append((ipn_at[job_id] - written[job_id]) * 1000)
     return {
         "dispatch_jobs": jobs,
         "dispatch_p50_ms": round(percentile(dispatch_ms, 50), 2),
@@ -131,5 +142,7 @@ async def _measure(
         "accept_single_p50_ms": round(percentile(accept_ms, 50), 2),
         "ipn_p50_ms": round(percentile(ipn_ms, 50), 2),
         "ipn_p99_ms": round(percentile(ipn_ms, 99), 2),
+        "ipn_event_to_post_p50_ms": round(percentile(ipn_side_ms, 50), 2),
+        "ipn_event_to_post_p99_ms": round(percentile(ipn_side_ms, 99), 2),
         "ipn_missing": missing_ipn,
     }

@@ -22,7 +22,14 @@ from typing import Any
 
 import aiohttp
 
-from bench.harness import Daemon, create_key, emulated_bank, percentile, wait_until, workdir
+from bench.harness import (
+    Daemon,
+    create_key,
+    emulated_bank,
+    percentile,
+    wait_until,
+    workdir,
+)
 from modemd.api.listener import start_listener
 from modemd.observe.metrics import COMMIT_BUCKETS_S
 
@@ -46,7 +53,7 @@ async def run(messages: int, modems: int = 2) -> dict[str, Any]:
         def on_ipn(body: dict[str, Any], _headers: dict[str, str]) -> None:
             if body.get("type") == RECEIVED:
                 posted[str(body["data"]["from"])] = time.time()
-                written[str(body["data"]["from"])] = _stamp_of(body)
+                written[str(body["data"]["from"])] = event_time(body)
                 changed.set()
 
         listener, ipn_port = await start_listener(on_ipn)
@@ -91,17 +98,12 @@ COMMIT_BUCKETS = [
 def _p99_bucket(before: dict[str, float], after: dict[str, float]) -> float | None:
     """The upper bound (ms) of the commit histogram's bucket holding the 99th percentile of the
     commits between two reads; None past the last bucket."""
-    counts = [after[name] - before[name] for name in COMMIT_BUCKETS]  # cumulative
+    counts = [after.get(name, 0.0) - before.get(name, 0.0) for name in COMMIT_BUCKETS]
     total = counts.pop()
     for le, count in zip(COMMIT_BUCKETS_S, counts, strict=True):
         if total and count >= 0.99 * total:
             return le * 1000
     return None
-
-
-def _stamp_of(body: dict[str, Any]) -> float:
-    """The event's ``timestamp`` (ISO 8601, milliseconds) as epoch seconds."""
-    return datetime.fromisoformat(str(body["timestamp"])).timestamp()
 
 
 def _stamp(data: bytes, stamps: list[float], changed: Any) -> None:
@@ -118,3 +120,9 @@ async def _jobs_to(daemon: Daemon, key: str, numbers: list[str]) -> None:
                 if response.status != 200:
                     raise RuntimeError(f"send refused: {response.status}")
     await asyncio.sleep(SENDS_SETTLE_S + 0.02 * len(numbers))  # sent at once by idle modems
+
+
+def event_time(body: dict[str, Any]) -> float:
+    """An IPN event's ``timestamp`` (ISO 8601, milliseconds, taken as it was written, just
+    before its commit) as epoch seconds: where the modem's side of a latency ends."""
+    return datetime.fromisoformat(str(body["timestamp"])).timestamp()

@@ -8,8 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 from builders import DEVICE, TO, sent_job, tp_report
 
+from modemd.api.app import start_site
 from modemd.api.listener import start_listener
 from modemd.store import reports
 from modemd.store.db import Store
@@ -94,6 +96,33 @@ async def test_unreachable_endpoint_stays_pending(store: Store) -> None:
     assert rows[0]["state"] == "pending" and rows[0]["attempts"] >= 2
     assert "Connect" in rows[0]["last_error"]
     assert rows[1]["attempts"] == 0  # the job's second event waits behind the first
+
+
+async def test_posts_one_after_another_reuse_one_connection(store: Store) -> None:
+    """Each event is posted as soon as its commit hands it over, on the kept-alive connection of
+    the one before (no new TCP handshake per IPN)."""
+    peers: list[tuple[str, int]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        await request.read()
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner, port = await start_site(app, "127.0.0.1", 0)
+
+    async def three_in_turn() -> None:
+        for n in range(3):
+            await sent_job(store, f"http://127.0.0.1:{port}/hook", mr=n + 1)
+            while len(peers) < n + 1:  # the next job only once this one's IPN arrived
+                await asyncio.sleep(0.01)
+
+    try:
+        await run_sender(store, three_in_turn)
+    finally:
+        await runner.cleanup()
+    assert len(peers) == 3 and len(set(peers)) == 1
 
 
 def test_schedule_matches_standard_webhooks_with_jitter() -> None:

@@ -114,9 +114,22 @@ async def test_a_read_after_an_outbox_change_hands_over_what_is_due(store: Store
             encoding="gsm7",
         )
     )  # fmt: skip
-    await asyncio.sleep(0)
-    assert handed == []  # no event written: nothing read
     event_id = await store.write(events.add_event, job, EventType.SMS_SENT, {})
-    await asyncio.sleep(0)  # handed over in the same loop callback as the write's answer
+    async with asyncio.timeout(DEADLINE_S):  # right after the write's answer
+        while not handed:
+            await asyncio.sleep(0.01)
+    # Hand-overs keep the commits' order: the job's insert (no event) handed nothing before.
     assert handed == [[event_id]]
     assert len(threads) == 1 and threads[0].startswith("store ")  # the store's own thread
+
+
+async def test_a_failing_read_after_a_change_leaves_the_store_working(store: Store) -> None:
+    job = await store.write(_new_job)
+
+    def broken(db) -> None:
+        raise RuntimeError("a bug in a reader")
+
+    store.after_change["events"].append((broken, lambda _: None))
+    assert await store.write(events.add_event, job, EventType.SMS_SENT, {}) is not None
+    count = await store.read(lambda db: db.execute("SELECT count(*) FROM events").fetchone()[0])
+    assert count == 1  # the store's thread lives on

@@ -158,10 +158,12 @@ class Store:
             self._listener.start()
             # Every writer of api_keys NOTIFYs (store.pg): a change by another host or the
             # CLI empties the key cache when it arrives (and after a reconnection).
+            database = cast("PgDatabase", self._db)
             self._keys_listener = Listener(
                 self.path,
                 dialect.KEYS_CHANNEL,
                 lambda: loop.call_soon_threadsafe(self._keys_changed_elsewhere),
+                ignore=database.conn.token,  # its own writes are counted as they are made
             )
             self._keys_listener.start()
 
@@ -241,8 +243,9 @@ class Store:
                     for table in WATCHED
                     if committed and (self.changes[table] != before[table] or not self.watched)
                 ]
-                reads = self._after_change(moved) if self.watched else []
-                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, reads)
+                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved)
+                if self.watched:  # after the answers: the writers do not wait for the reads
+                    self._after_change(loop, moved)
         finally:
             self._db.conn.close()
 
@@ -279,28 +282,24 @@ class Store:
             for table in WATCHED:
                 self._changed(table)
             if self._loop is not None:  # e.g. ``modemd ipn replay``: the sender looks now
-                reads = self._after_change(list(WATCHED))
-                self._loop.call_soon_threadsafe(self._deliver, [], False, list(WATCHED), reads)
+                self._loop.call_soon_threadsafe(self._deliver, [], False, list(WATCHED))
+                self._after_change(self._loop, list(WATCHED))
 
-    def _after_change(self, moved: list[str]) -> list[tuple[Callable[[Any], None], Any]]:
-        """The ``after_change`` reads of the tables that moved, each with its taker."""
+    def _after_change(self, loop: asyncio.AbstractEventLoop, moved: list[str]) -> None:
+        """Run the ``after_change`` reads of the tables that moved; their takers get them on
+        the loop, after the batch's answers (same order as any later batch's: FIFO)."""
         assert self._db is not None
         reads = []
         for table in moved:
             for read, take in self.after_change[table]:
                 try:
                     reads.append((take, read(self._db)))
-                except dialect.DATABASE_ERRORS as exc:  # the reader's own trip will tell
-                    log.warning("read after a change of %s failed: %s", table, exc)
-        return reads
+                except Exception:  # never the store's thread: the reader's own trip will tell
+                    log.exception("read after a change of %s failed", table)
+        if reads:
+            loop.call_soon_threadsafe(_hand_over, reads)
 
-    def _deliver(
-        self,
-        outcomes: list[Any],
-        committed: bool,
-        moved: list[str],
-        reads: list[tuple[Callable[[Any], None], Any]],
-    ) -> None:
+    def _deliver(self, outcomes: list[Any], committed: bool, moved: list[str]) -> None:
         """On the loop: resolve a whole batch at once (one wake-up), then the hooks of a commit
         and of the WATCHED tables that moved (with another process's commit, all of them)."""
         for future, ok, value in outcomes:
@@ -308,8 +307,6 @@ class Store:
         if committed:
             for callback in self.on_commit:
                 callback()
-        for take, value in reads:
-            take(value)
         for table in moved:
             for callback in self.on_change[table]:
                 callback()
@@ -376,6 +373,11 @@ class Store:
             outcomes.append((future, True, call(self._db)))
         except Exception as exc:
             outcomes.append((future, False, exc))
+
+
+def _hand_over(reads: list[tuple[Callable[[Any], None], Any]]) -> None:
+    for take, value in reads:
+        take(value)
 
 
 def _resolve(future: Any, ok: bool, value: Any) -> None:

@@ -9,7 +9,9 @@ savepoints, ``COMMIT``), exactly as with the SQLite connection; SQL goes through
 from __future__ import annotations
 
 import logging
+import os
 import re
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -81,6 +83,9 @@ class PgConnection:
         # Called with the table's name before each INSERT, UPDATE or DELETE (the store counts
         # the changes of the tables it watches, as its SQLite triggers do).
         self.on_write: Callable[[str], object] | None = None
+        # This connection's NOTIFY payload: its own store counts its writes already, so its
+        # listener ignores them.
+        self.token = f"{os.getpid()}.{secrets.token_hex(6)}"
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> PgCursor:
         text = dialect.statement(sql)
@@ -104,7 +109,7 @@ class PgConnection:
         if self.on_write is not None:
             self.on_write(table)
         if table in NOTIFY_ON_WRITE:  # merged with its repeats; sent if the transaction commits
-            self.raw.execute("SELECT pg_notify(%s, %s)", (NOTIFY_ON_WRITE[table], table))
+            self.raw.execute("SELECT pg_notify(%s, %s)", (NOTIFY_ON_WRITE[table], self.token))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> PgCursor:
         cursor = self.raw.cursor()
