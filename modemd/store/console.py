@@ -13,6 +13,7 @@ import sqlite_utils
 
 from modemd.store import events as outbox
 from modemd.store import jobs
+from modemd.store.filters import given
 
 __all__ = [
     "check_password",
@@ -73,22 +74,21 @@ def search_jobs(
     until: float | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first, at most ``SEARCH_LIMIT``; ``number`` matches any part of the digits."""
-    where, params = ["1 = 1"], []
     digits = "".join(c for c in number or "" if c.isdigit())
-    for clause, value in (
-        ("to_number LIKE ?", f"%{digits}%" if digits else None),
-        ("state = ?", state or None),
-        ("key_id = ?", key_id),
-        ("created_at >= ?", since),
-        ("created_at < ?", until),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
+    where, params = given(
+        (
+            ("to_number LIKE ?", f"%{digits}%" if digits else None),
+            ("state = ?", state or None),
+            ("key_id = ?", key_id),
+            ("created_at >= ?", since),
+            ("created_at < ?", until),
+        )
+    )
     return list(
         db.query(
             "SELECT job_id, key_id, pin, to_number, state, device_id, parts, error, created_at, "
-            f"sent_at, final_at FROM jobs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
+            f"sent_at, final_at FROM jobs WHERE {' AND '.join(['1 = 1', *where])} "
+            "ORDER BY seq DESC LIMIT ?",
             [*params, SEARCH_LIMIT],
         )
     )

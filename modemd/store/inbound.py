@@ -13,6 +13,7 @@ import sqlite_utils
 
 from modemd.model import EventType, InboundSms
 from modemd.store import events
+from modemd.store.filters import given
 
 REPLY_WINDOW_S = 30 * 86400.0  # a message answers the pool's latest job to its sender this recent
 ITEM_COLUMNS = (
@@ -160,14 +161,15 @@ def list_inbound(
     if pin is not None and key_id is not None:
         where.append(VISIBLE)
         params += [pin, key_id]
-    for column, op, value in (
-        ("sender", "=", sender),
-        ("device_id", "=", device_id),
-        ("received_at", ">=", since),
-        ("received_at", "<", until),
-    ):
-        if value is not None:
-            where.append(f"{column} {op} ?")
-            params.append(value)
+    clauses, values = given(
+        (
+            ("sender = ?", sender),
+            ("device_id = ?", device_id),
+            ("received_at >= ?", since),
+            ("received_at < ?", until),
+        )
+    )
+    where += clauses
+    params += values
     sql = f"SELECT {ITEM_COLUMNS} FROM inbound WHERE {' AND '.join(where)} "
     return [as_item(r) for r in db.query(sql + "ORDER BY inbound_id LIMIT ?", [*params, limit])]

@@ -11,6 +11,7 @@ import sqlite_utils
 
 from modemd.model import EventType
 from modemd.store.conversations import reply_cause
+from modemd.store.filters import given
 
 __all__ = ["PAGE_SIZE", "PAGE_SIZE_MAX", "answers_to", "inbound_page"]
 ANSWERS_SHOWN = 20  # on a job's page; the inbound page has them all
@@ -46,22 +47,19 @@ def inbound_page(
     """Messages (a long one joined, as stored) newest first, filtered; with each its ``ipn``
     events and its ``replies``. Also the id to pass as ``before_id`` for the next (older)
     page, None when there is none."""
-    where: list[str] = ["1 = 1"]
-    params: list[object] = []
-    for clause, value in (
-        ("inbound_id < ?", before_id),
-        ("inbound_id = ?", inbound_id),
-        ("pin = ?", pin or None),
-        ("device_id = ?", device_id or None),
-        ("sender LIKE ? ESCAPE '\\'", _like(sender[:MATCH_CHARS]) if sender else None),
-    ):
-        if value is not None:
-            where.append(clause)
-            params.append(value)
+    where, params = given(
+        (
+            ("inbound_id < ?", before_id),
+            ("inbound_id = ?", inbound_id),
+            ("pin = ?", pin or None),
+            ("device_id = ?", device_id or None),
+            ("sender LIKE ? ESCAPE '\\'", _like(sender[:MATCH_CHARS]) if sender else None),
+        )
+    )
     limit = max(1, min(limit, PAGE_SIZE_MAX))
     rows = list(
         db.query(
-            f"SELECT {_COLUMNS} FROM inbound WHERE {' AND '.join(where)} "
+            f"SELECT {_COLUMNS} FROM inbound WHERE {' AND '.join(['1 = 1', *where])} "
             "ORDER BY inbound_id DESC LIMIT ?",
             [*params, limit + 1],
         )
