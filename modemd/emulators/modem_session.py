@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,9 @@ MAX_DEFERRED_URCS = 32  # CNMI buffer; the oldest URC is dropped when full (27.0
 CNMI_LIMITS = (3, 3, 3, 2, 1)  # highest mode, mt, bm, ds, bfr
 CNMI_MODE, CNMI_BFR = 0, 4  # indices in the CNMI tuple
 CNMI_MODE_BUFFER, CNMI_MODE_DISCARD_WHEN_RESERVED = 0, 1
+# Bytes that end a run of plain input: in a command line, and in an SMS body.
+_COMMAND_SPECIAL = re.compile(b"[%c%c%c%c%c%c]" % (CR, LF, ESC, CTRL_Z, BACKSPACE, DELETE))
+_BODY_END = re.compile(b"[%c%c]" % (CTRL_Z, ESC))
 NOISE_URCS = ('+ZDONR: "Emulated",1,1,"CS_PS","ROAM_OFF"', '+ZPASR: "GPRS"')  # plus ^RSSI
 
 
@@ -179,18 +183,32 @@ class ModemSession:
     # -- bytes in -------------------------------------------------------------------------
 
     def _drain(self) -> Submission | None:
-        """Consume queued input until it runs out or a submission puts the modem in SENDING."""
-        consumed = 0
+        """Consume queued input until it runs out or a submission puts the modem in SENDING.
+
+        Plain bytes are taken a run at a time; each special byte (``_COMMAND_SPECIAL``,
+        ``_BODY_END``) goes through ``_command_byte`` / ``_body_byte`` as it always did."""
+        data = self._input
+        pos = 0
         submission = None
-        for byte in self._input:
-            if self._state is LineState.SENDING:
-                break
-            consumed += 1
+        while pos < len(data) and self._state is not LineState.SENDING:
             if self._state is LineState.COMMAND:
-                self._command_byte(byte)
+                found = _COMMAND_SPECIAL.search(data, pos)
+                end = found.start() if found else len(data)
+                room = MAX_COMMAND_LINE_BYTES - len(self._line)
+                self._line += data[pos : pos + max(0, min(end - pos, room))]
+                if found is not None:
+                    self._command_byte(data[end])
             else:
-                submission = self._body_byte(byte)
-        del self._input[:consumed]
+                found = _BODY_END.search(data, pos)
+                end = found.start() if found else len(data)
+                room = MAX_BODY_BYTES - len(self._body)
+                self._body += data[pos : pos + max(0, min(end - pos, room))]
+                if self._settings.echo:
+                    self._out += data[pos:end]
+                if found is not None:
+                    submission = self._body_byte(data[end])
+            pos = end + 1 if found is not None else end
+        del data[:pos]
         return submission
 
     def _command_byte(self, byte: int) -> None:
