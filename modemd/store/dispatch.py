@@ -19,13 +19,18 @@ def claim_for(
     """``jobs.claim_job``, and the device is ``busy`` when it got the job. On a database
     shared by hosts, a high-lane job another host took first is replaced by the next one this
     device may send (every host's pools hold every such job: no claim is wasted)."""
+    claimed = _claim(db, job_id, device_id)
+    if claimed is not None:
+        devices.set_device_state(db, device_id, DeviceState.BUSY, signal)
+    return claimed
+
+
+def _claim(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | None:
     claimed = jobs.claim_job(db, job_id, device_id)
     if claimed is None and dialect.is_postgres(db):
         taken = jobs.get_job(db, job_id)
         if taken is not None and taken.lane is Lane.HIGH:
             claimed = jobs.claim_next_high(db, taken.pin, device_id)
-    if claimed is not None:
-        devices.set_device_state(db, device_id, DeviceState.BUSY, signal)
     return claimed
 
 
@@ -60,8 +65,7 @@ def record_sent(
     """``jobs.mark_sent``, and its device is ``ready`` again."""
     sent = jobs.mark_sent(db, job, parts)
     assert job.device_id is not None
-    devices.set_device_state(db, job.device_id, DeviceState.READY, signal)
-    devices.note_success(db, job.device_id)
+    devices.note_sent(db, job.device_id, DeviceState.READY, signal)
     return sent
 
 
@@ -73,8 +77,12 @@ def record_sent_and_claim(
     next_job_id: str,
 ) -> tuple[Job, Job | None]:
     """``record_sent``, then ``claim_for`` the device's next job in the same transaction: the
-    device goes from one send to the next on one commit. The next job is None when it was no
-    longer queued (the device is then ready)."""
-    sent = record_sent(db, job, parts, signal)
-    assert job.device_id is not None
-    return sent, claim_for(db, next_job_id, job.device_id, signal)
+    device goes from one send to the next on one commit, and its row is written once (busy
+    with the next job, or ready when that was no longer queued)."""
+    sent = jobs.mark_sent(db, job, parts)
+    device_id = job.device_id
+    assert device_id is not None
+    claimed = _claim(db, next_job_id, device_id)
+    state = DeviceState.READY if claimed is None else DeviceState.BUSY
+    devices.note_sent(db, device_id, state, signal)
+    return sent, claimed

@@ -97,34 +97,30 @@ def adopt_early_reports(
     db: sqlite_utils.Database, job: Job, parts: list[SentPart], *, since: float
 ) -> Job:
     """Reports that came before their part was recorded (part 1's report while part 2 was
-    still being sent; a fast SMSC) were stored unmatched: match them now."""
+    still being sent; a fast SMSC) were stored unmatched: match them now. One probe of the
+    unmatched reports' index (migration 018) for all the parts: nearly always it finds none."""
+    mrs = sorted({part.mr for part in parts})
+    rows = db.conn.execute(
+        "SELECT report_id, mr, recipient, outcome, detail, tp_status FROM status_reports "
+        f"WHERE job_id IS NULL AND device_id = ? AND mr IN ({', '.join('?' * len(mrs))}) "
+        "AND received_at >= ? ORDER BY report_id",
+        [job.device_id, *mrs, since],
+    ).fetchall()
+    if not rows:
+        return job
+    digits = job.to.lstrip("+")
     last: DeliveryReport | None = None
     for part in parts:
-        rows = list(
-            db.query(
-                "SELECT report_id, recipient, outcome, detail, tp_status FROM status_reports "
-                "WHERE job_id IS NULL "
-                "AND device_id = ? AND mr = ? AND received_at >= ? ORDER BY report_id",
-                [job.device_id, part.mr, since],
-            )
-        )
-        row = next((r for r in rows if r["recipient"].lstrip("+") == job.to.lstrip("+")), None)
-        if row is None and rows:
-            row = rows[0]
+        mine = [r for r in rows if r[1] == part.mr]
+        row = next((r for r in mine if r[2].lstrip("+") == digits), mine[0] if mine else None)
         if row is None:
             continue
-        report = DeliveryReport(
-            part.mr,
-            row["recipient"],
-            DeliveryOutcome(row["outcome"]),
-            row["detail"],
-            row["tp_status"],
+        rows.remove(row)  # two parts with one TP-MR (it wraps at 256) take two reports
+        report = DeliveryReport(part.mr, row[2], DeliveryOutcome(row[3]), row[4], row[5])
+        db.conn.execute(
+            "UPDATE status_reports SET job_id = ? WHERE report_id = ?", [job.job_id, row[0]]
         )
-        db.execute(
-            "UPDATE status_reports SET job_id = ? WHERE report_id = ?",
-            [job.job_id, row["report_id"]],
-        )
-        db.execute(
+        db.conn.execute(
             "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
             "WHERE job_id = ? AND part = ?",
             [report.outcome.value, report.network_status, time.time(), job.job_id, part.part],
