@@ -74,7 +74,7 @@ async def test_a_shutdown_during_the_record_puts_the_claimed_next_job_back(store
     assert sending is not None
     pool = PoolQueue("4711")
     recording = asyncio.create_task(
-        followup.record_and_claim(store, pool, sending, [SentPart(part=1, mr=7)], None, second)
+        followup.record_and_claim(store, pool, sending, [SentPart(part=1, mr=7)], None, [second])
     )
     await asyncio.sleep(0)  # the write is queued; the shutdown comes before it commits
     recording.cancel()

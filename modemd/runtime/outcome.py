@@ -77,26 +77,33 @@ class OutcomeRecorder:
         return claimed
 
     async def sent(
-        self, job: Job, parts: list[SentPart], signal: int | None, nxt: Job | None
-    ) -> Job | None:
-        """Record ``job`` sent (the device ready again) and, when ``nxt`` waits, claim it in
-        the same commit; the claimed next job, or None."""
-        claimed = None
+        self,
+        job: Job,
+        parts: list[SentPart],
+        signal: int | None,
+        nxt: list[Job],
+        *,
+        busy: bool = False,
+    ) -> list[Job]:
+        """Record ``job`` sent and claim ``nxt`` (the device's next jobs) in the same commit;
+        the device is ready again, or busy when it got a job or goes on with one it holds
+        (``busy``). The claimed jobs, in order."""
+        claimed: list[Job] = []
+        for one in nxt:
+            self.submits.claim(one.job_id)
         try:
-            if nxt is None:
-                await self.store.write(dispatch_rows.record_sent, job, parts, signal)
-            else:
-                self.submits.claim(nxt.job_id)
-                claimed = await followup.record_and_claim(
-                    self.store, self.pool, job, parts, signal, nxt
-                )
+            claimed = await followup.record_and_claim(
+                self.store, self.pool, job, parts, signal, nxt, busy=busy
+            )
         except StoreError:
             log.exception("job %s sent (MR %s) but not recorded", job.job_id, parts)
             raise
         finally:
             self.submits.settled(job.job_id)
-            if nxt is not None and claimed is None:
-                self.submits.settled(nxt.job_id)
+            kept = {one.job_id for one in claimed}
+            for one in nxt:
+                if one.job_id not in kept:
+                    self.submits.settled(one.job_id)
         mrs = ",".join(str(p.mr) for p in parts)
         log.info("job %s sent by %s (MR %s)", job.job_id, job.device_id, mrs)
         return claimed

@@ -1,9 +1,12 @@
 """A send's two writes, each with the device's state in the same transaction: claiming a job
 makes its device busy; recording it sent makes the device ready. Two commits per send, not four;
-while a backlog waits, one: the record of a send also claims the device's next job.
+while a backlog waits, one: the record of a send also claims the device's next jobs
+(``runtime.followup``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import sqlite_utils
 
@@ -59,30 +62,23 @@ def claim_within_cap(
     return hit if hit is not None else claim_for(db, job_id, device_id, signal)
 
 
-def record_sent(
-    db: sqlite_utils.Database, job: Job, parts: list[SentPart], signal: int | None
-) -> Job:
-    """``jobs.mark_sent``, and its device is ``ready`` again."""
-    sent = jobs.mark_sent(db, job, parts)
-    assert job.device_id is not None
-    devices.note_sent(db, job.device_id, DeviceState.READY, signal)
-    return sent
-
-
 def record_sent_and_claim(
     db: sqlite_utils.Database,
     job: Job,
     parts: list[SentPart],
     signal: int | None,
-    next_job_id: str,
-) -> tuple[Job, Job | None]:
-    """``record_sent``, then ``claim_for`` the device's next job in the same transaction: the
-    device goes from one send to the next on one commit, and its row is written once (busy
-    with the next job, or ready when that was no longer queued)."""
+    next_job_ids: Sequence[str],
+    *,
+    busy: bool = False,
+) -> tuple[Job, list[Job]]:
+    """``jobs.mark_sent``, then ``claim_for`` each of the device's next jobs in the same
+    transaction: the device goes from one send to the next on one commit, and its row is
+    written once: busy when it got a job or goes on with one it holds (``busy``), else ready
+    again. The claimed jobs in order; one no longer queued is left out."""
     sent = jobs.mark_sent(db, job, parts)
     device_id = job.device_id
     assert device_id is not None
-    claimed = _claim(db, next_job_id, device_id)
-    state = DeviceState.READY if claimed is None else DeviceState.BUSY
+    claimed = [one for one in (_claim(db, i, device_id) for i in next_job_ids) if one is not None]
+    state = DeviceState.BUSY if claimed or busy else DeviceState.READY
     devices.note_sent(db, device_id, state, signal)
     return sent, claimed
