@@ -23,24 +23,26 @@ class ReportResult:
     awaits: str | None = None
 
 
+_JOB_COLUMNS = jobs.job_columns("j")  # the matched part's job, read with it
+
+
 def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryReport) -> ReportResult:
     """Correlate a delivery report with the most recent matching part and move its job."""
     now = time.time()
     mr, outcome = report.reference, report.outcome
     digits = report.recipient.lstrip("+")
-    candidates = list(
-        db.query(
-            "SELECT p.job_id, p.part, j.to_number FROM job_parts p JOIN jobs j USING (job_id) "
-            "WHERE p.device_id = ? AND p.mr = ? AND p.sent_at >= ? "
-            "AND p.state IN ('sent', 'pending') ORDER BY p.sent_at DESC",
-            [device_id, mr, now - jobs.REPORT_WINDOW_S],
-        )
-    )
+    candidates = db.conn.execute(
+        f"SELECT p.part, {_JOB_COLUMNS} FROM job_parts p JOIN jobs j USING (job_id) "
+        "WHERE p.device_id = ? AND p.mr = ? AND p.sent_at >= ? "
+        "AND p.state IN ('sent', 'pending') ORDER BY p.sent_at DESC",
+        [device_id, mr, now - jobs.REPORT_WINDOW_S],
+    ).fetchall()
     # Prefer a part whose recipient matches; reports can garble the address, so fall back.
-    match = next((c for c in candidates if c["to_number"].lstrip("+") == digits), None)
+    match = next((c for c in candidates if c[4].lstrip("+") == digits), None)  # j.to_number
     if match is None and candidates:
         match = candidates[0]
-    stored = db.execute(  # a plain INSERT: sqlite-utils' asks sqlite_master twice per row
+    part, job = (None, None) if match is None else (match[0], jobs.job_from_tuple(match[1:]))
+    stored = db.conn.execute(  # a plain INSERT: sqlite-utils' asks sqlite_master twice per row
         "INSERT INTO status_reports (device_id, mr, recipient, outcome, detail, tp_status, "
         "job_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -50,20 +52,18 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
             outcome.value,
             report.detail,
             report.network_status,
-            match["job_id"] if match else None,
+            None if job is None else job.job_id,
             now,
         ],
     )
-    if match is None:
+    if job is None:
         settled = settle_unknown_by_report(db, device_id, digits, report, stored.lastrowid)
         return ReportResult(settled, outcome, None if settled else _sending(db, device_id, digits))
-    db.execute(
+    db.conn.execute(
         "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
         "WHERE job_id = ? AND part = ?",
-        [outcome.value, report.network_status, now, match["job_id"], match["part"]],
+        [outcome.value, report.network_status, now, job.job_id, part],
     )
-    job = jobs.get_job(db, match["job_id"])
-    assert job is not None
     return ReportResult(_judge(db, job, report), outcome)
 
 
@@ -82,9 +82,13 @@ def _judge(db: sqlite_utils.Database, job: Job, report: DeliveryReport) -> Job:
     """After a part's report: failed if any part failed, delivered once every part is."""
     if job.state not in (JobState.SENT, JobState.EXPIRED):
         return job  # still sending: mark_sent judges once every part is recorded
-    states = [
-        row[0] for row in db.execute("SELECT state FROM job_parts WHERE job_id = ?", [job.job_id])
-    ]
+    states = (  # a single part has just been given this report's outcome
+        [report.outcome.value]
+        if job.parts == 1
+        else [
+            r[0] for r in db.execute("SELECT state FROM job_parts WHERE job_id = ?", [job.job_id])
+        ]
+    )
     data = {"tp_status": report.network_status, "message_reference": report.reference}
     if "failed" in states:
         return _settle(db, job, DeliveryOutcome.FAILED, report, data)

@@ -52,6 +52,13 @@ JOB_COLUMNS = (
     "job_id, key_id, pin, to_number, message, state, id_device, device_id, parts, encoding, "
     "error, created_at, updated_at, lane, send_at, valid_until, campaign_id"
 )
+
+
+def job_columns(alias: str) -> str:
+    """``JOB_COLUMNS`` of the table named ``alias`` in a join."""
+    return ", ".join(f"{alias}.{name}" for name in JOB_COLUMNS.split(", "))
+
+
 _STATES = {state.value: state for state in JobState}  # a dict is faster than JobState(value)
 _LANES = {lane.value: lane for lane in Lane}
 
