@@ -114,7 +114,7 @@ async def test_a_bulk_job_is_not_claimed_ahead(rig: Rig) -> None:
 async def test_a_shutdown_puts_the_job_claimed_ahead_back_in_line(rig: Rig) -> None:
     first, second, third, fourth = await rig.queue(4)
     await until(lambda: f"claim {third.job_id}" in rig.lines(), timeout=20)
-    assert len(rig.worker._claimed) + rig.worker._asked <= CLAIMED_AHEAD + 1  # next + ahead
+    assert rig.worker.claimed.held <= CLAIMED_AHEAD + 1  # next + ahead
     rig.task.cancel()  # a shutdown in the middle of the second job's send
     await asyncio.gather(rig.task, return_exceptions=True)
     assert await rig.state(first) is JobState.SENT

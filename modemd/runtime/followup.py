@@ -14,17 +14,14 @@ between two sends (a pacing gap, a cap to look up, the device's own rate limit).
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections import deque
 
 from modemd.caps import NO_CAPS, Caps
 from modemd.drivers.base import SmsDevice
+from modemd.errors import StoreError
 from modemd.model import Job, Lane, Pacing, SentPart
+from modemd.runtime.outcome import STOPPED_BEFORE, OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
-from modemd.store import dispatch as dispatch_rows
-from modemd.store import jobs as job_rows
-from modemd.store.db import Store
-
-log = logging.getLogger(__name__)
 
 CLAIMED_AHEAD = 1  # high-lane jobs a device holds claimed beyond the one it sends next
 
@@ -55,44 +52,66 @@ def next_jobs(
     return taken
 
 
-async def record_and_claim(
-    store: Store,
-    pool: PoolQueue,
-    job: Job,
-    parts: list[SentPart],
-    signal: int | None,
-    nxt: list[Job],
-    *,
-    busy: bool = False,
-) -> list[Job]:
-    """Record ``job`` sent and claim ``nxt`` in one commit (``busy``: the device goes on with
-    a job it holds already); the claimed jobs, in order (those no longer queued are left out).
-    A failed write gives ``nxt`` back to the pool, first in line; a shutdown during the write
-    puts the claimed ones back in the queue (nothing of them was sent)."""
-    write = asyncio.ensure_future(
-        store.write(
-            dispatch_rows.record_sent_and_claim,
-            job,
-            parts,
-            signal,
-            [n.job_id for n in nxt],
-            busy=busy,
-        )
-    )
-    try:
-        _, claimed = await asyncio.shield(write)
-    except asyncio.CancelledError:
-        _, claimed = await write
-        for one in reversed(claimed):  # back in the database and in the pool, first in line
-            requeued = await store.write(job_rows.requeue, one, "stopped before sending")
-            pool.put(requeued, front=True)
-        raise
-    except BaseException:
-        for one in reversed(nxt):
-            pool.put(one, front=True)
-        raise
-    kept = {one.job_id for one in claimed}
-    for one in nxt:
-        if one.job_id not in kept:
-            log.warning("job %s was no longer queued; skipped", one.job_id)
-    return claimed
+class ClaimedLine:
+    """The jobs one device holds claimed (in order) and the record in flight that claims more."""
+
+    def __init__(self, outcomes: OutcomeRecorder, pool: PoolQueue, device_id: str) -> None:
+        self.outcomes = outcomes
+        self.pool = pool
+        self.device_id = device_id
+        self.jobs: deque[Job] = deque()  # claimed with a send's record, not sent yet
+        self.record: asyncio.Task[None] | None = None  # the last send's record, in flight
+        self.asked = 0  # jobs the records in flight are claiming
+
+    @property
+    def held(self) -> int:
+        """Jobs claimed, or being claimed by a record in flight, and not started yet."""
+        return len(self.jobs) + self.asked
+
+    async def next(self) -> Job | None:
+        """The next job claimed with a send's record (waiting for that record's commit when
+        it is the one that claims it), or None."""
+        if not self.jobs:
+            await self.settle()
+        return self.jobs.popleft() if self.jobs else None
+
+    async def settle(self) -> None:
+        """Wait for the last send's record (it commits during the next send, nearly always);
+        the jobs it claimed join the line. A cancelled caller leaves it in place."""
+        if self.record is not None:
+            await asyncio.shield(self.record)
+            self.record = None
+
+    async def release(self) -> None:
+        """The jobs claimed but not to be sent here go back to the queue, in their order."""
+        try:
+            await self.settle()
+        except StoreError:  # logged by the record; it claimed nothing
+            self.record = None
+        while self.jobs:  # the last first: each goes to the front of the pool's line
+            await self.outcomes.requeue(self.jobs.pop(), STOPPED_BEFORE)
+
+    def record_sent(
+        self, job: Job, parts: list[SentPart], signal: int | None, nxt: list[Job]
+    ) -> None:
+        """Record ``job`` sent and claim ``nxt`` (from ``next_jobs``) in the background, after
+        the record before it: when the next job is claimed already the device starts it at
+        once while this commits."""
+        previous, busy = self.record, self.held > 0  # busy: it goes on with a job it holds
+        self.asked += len(nxt)
+
+        async def record() -> None:
+            asked = len(nxt)
+            try:
+                if previous is not None:  # committed during this send, nearly always
+                    try:
+                        await previous
+                    except StoreError:  # logged there; this send is recorded all the same
+                        for one in reversed(nxt):
+                            self.pool.put(one, front=True)
+                        nxt.clear()
+                self.jobs.extend(await self.outcomes.sent(job, parts, signal, nxt, busy=busy))
+            finally:
+                self.asked -= asked
+
+        self.record = asyncio.create_task(record(), name=f"record {self.device_id}")

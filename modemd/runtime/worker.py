@@ -7,17 +7,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 
 from modemd import caps
 from modemd.caps import NO_CAPS, Caps, Reached
 from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice, SubmitAware, Tidy
 from modemd.drivers.registration import RegistrationTracker
-from modemd.errors import DeviceError, PortClosedError, SendError, StoreError
-from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing, SentPart
+from modemd.errors import DeviceError, PortClosedError, SendError
+from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
 from modemd.runtime import followup
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
-from modemd.runtime.outcome import STOPPED_BEFORE, OutcomeRecorder
+from modemd.runtime.outcome import OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import (
     DEFAULT_RECOVERY,
@@ -87,10 +86,8 @@ class DeviceWorker:
         if isinstance(tracker, RegistrationTracker):
             tracker.listener = self._registration_changed
         self.current: Job | None = None
-        # Claimed with a send's record and not sent yet, in order (``runtime.followup``).
-        self._claimed: deque[Job] = deque()
-        self._record: asyncio.Task[None] | None = None  # the last send's record, in flight
-        self._asked = 0  # jobs the records in flight are claiming
+        # Jobs claimed with a send's record, not sent yet (``runtime.followup``).
+        self.claimed = followup.ClaimedLine(self.outcomes, pool, device.info.device_id)
         self.own_number: str | None = None  # its SIM's (AT+CNUM), from the last health check
         self._ready_stored = False  # the last send's record already set the device ready
         self.draining = False  # shutting down: finish the send in flight, take no new job
@@ -125,14 +122,14 @@ class DeviceWorker:
             await self._serve()
         except BaseException:  # cancelled, or crashed: jobs claimed ahead were never sent
             try:
-                await asyncio.shield(self._release_claimed())
+                await asyncio.shield(self.claimed.release())
             except Exception:  # their submit log puts them back in the queue at the next start
                 log.exception("device %s: claimed jobs not put back", self.device_id)
             raise
 
     async def _serve(self) -> None:
         while not self.draining:
-            claimed = await self._claimed_next()
+            claimed = await self.claimed.next()
             if claimed is None:
                 await self._keep_pace()
                 job = await self._next_job()
@@ -159,37 +156,14 @@ class DeviceWorker:
                 self.current = None
                 self._last_send = time.monotonic()
             if gone or self._failure is not None:  # a suspect device holds no job meanwhile
-                await self._release_claimed()
+                await self.claimed.release()
             if gone or (self._failure is not None and not await self._check_health()):
                 await self.set_state(DeviceState.GONE)
                 return
             await self.set_state(DeviceState.READY, stored=self._ready_stored)
             self._ready_stored = False
-        await self._release_claimed()
+        await self.claimed.release()
         log.info("device %s: drained", self.device_id)
-
-    async def _claimed_next(self) -> Job | None:
-        """The next job claimed with a send's record (waiting for that record's commit when
-        it is the one that claims it), or None."""
-        if not self._claimed:
-            await self._settle_record()
-        return self._claimed.popleft() if self._claimed else None
-
-    async def _settle_record(self) -> None:
-        """Wait for the last send's record (it commits during the next send, nearly always);
-        the jobs it claimed join the line. A cancelled caller leaves it in place."""
-        if self._record is not None:
-            await asyncio.shield(self._record)
-            self._record = None
-
-    async def _release_claimed(self) -> None:
-        """Jobs claimed with a send's record but not to be sent here go back to the queue."""
-        try:
-            await self._settle_record()
-        except StoreError:  # logged by the record; it claimed nothing
-            self._record = None
-        while self._claimed:  # the last first: each goes to the front of the pool's line
-            await self.outcomes.requeue(self._claimed.pop(), STOPPED_BEFORE)
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval or the
@@ -388,44 +362,19 @@ class DeviceWorker:
             )
             # Shutdown mid-send: unknown once the PDU may have gone out (never resent); the
             # jobs claimed after it go back in line first, so that it stays ahead of them.
-            await asyncio.shield(self._release_claimed())
+            await asyncio.shield(self.claimed.release())
             await asyncio.shield(self.outcomes.stopped(job))
             raise
         self._observe(job, None, started)
-        self._record_sent(job, parts)
-        return False
-
-    def _record_sent(self, job: Job, parts: list[SentPart]) -> None:
-        """Record ``job`` sent, with the claim of the next jobs (``runtime.followup``), in the
-        background, after the record before it: when the next job is claimed already the
-        device starts it at once while this commits."""
-        signal = self.device.signal
-        previous = self._record
-        held = len(self._claimed) + self._asked  # claimed, or asked of a record in flight
+        held = self.claimed.held
         nxt = (
             []
             if self.draining
             else followup.next_jobs(self.pool, self.device, self.pacing, held, self.pool_caps)
         )
-        self._asked += len(nxt)
-
-        async def record() -> None:
-            asked = len(nxt)
-            try:
-                if previous is not None:  # committed during this send, nearly always
-                    try:
-                        await previous
-                    except StoreError:  # logged there; this send is recorded all the same
-                        for one in reversed(nxt):
-                            self.pool.put(one, front=True)
-                        nxt.clear()
-                claimed = await self.outcomes.sent(job, parts, signal, nxt, busy=held > 0)
-                self._claimed.extend(claimed)
-            finally:
-                self._asked -= asked
-
-        self._record = asyncio.create_task(record(), name=f"record {self.device_id}")
+        self.claimed.record_sent(job, parts, self.device.signal, nxt)
         self._ready_stored = True  # the device row says ready (or busy with the next job)
+        return False
 
     def _observe(self, job: Job, error: SendError | None, started: float) -> None:
         result = send_result(error)
