@@ -116,6 +116,13 @@ class DeviceWorker:
                 device_rows.set_device_state, self.device_id, state, self.device.signal
             )
 
+    @property
+    def busy(self) -> bool:
+        """A send in flight, its record in flight, or a job claimed for a next send (a drain
+        waits for them all)."""
+        claimed = self.claimed
+        return self.current is not None or claimed.record is not None or claimed.held > 0
+
     async def run(self) -> None:
         """Serve jobs until cancelled, drained, or the device dies."""
         try:
