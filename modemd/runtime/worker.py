@@ -115,8 +115,20 @@ class DeviceWorker:
                 device_rows.set_device_state, self.device_id, state, self.device.signal
             )
 
+    @property
+    def busy(self) -> bool:
+        """A send in flight, or a job claimed for the next one (a drain waits for both)."""
+        return self.current is not None or self._next is not None
+
     async def run(self) -> None:
         """Serve jobs until cancelled, drained, or the device dies."""
+        try:
+            await self._serve()
+        except asyncio.CancelledError:
+            await self._release_next()  # claimed with the last record, never started
+            raise
+
+    async def _serve(self) -> None:
         while not self.draining:
             claimed, self._next = self._next, None  # claimed with the last send's record
             if claimed is None:
