@@ -277,6 +277,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 else None
             ),
             runner=campaigns,
+            conversations_alarm=talk.alarm,
         )
         runner, port = await start_site(app, settings.host, settings.port, ssl_context=tls)
         _settle_garbage_collector()
