@@ -9,6 +9,7 @@ from collections import defaultdict
 from typing import Any
 
 import aiohttp
+import pytest
 from builders import tp_report
 
 from modemd.api.app import create_app, start_site
@@ -77,6 +78,7 @@ async def test_receiver_down_then_back_gets_everything_in_order(store: Store) ->
     assert failed_attempts >= 1
 
 
+@pytest.mark.sqlite_only  # the file is made full with PRAGMA max_page_count
 async def test_full_disk_is_a_clear_error_and_loses_nothing(store: Store) -> None:
     bank = Bank(store)
     await bank.start()
