@@ -19,6 +19,7 @@ import serial
 
 from modemd.at.parser import AtParser, Line, Prompt, Urc
 from modemd.at.transaction import Command, Disposition, Phase, Transaction
+from modemd.drivers.deadline import Deadline
 from modemd.drivers.tty import Tty, write_rest
 from modemd.errors import (
     DeviceTimeoutError,
@@ -58,8 +59,12 @@ class AtPort:
         self._parser = AtParser()
         self._lock = asyncio.Lock()  # one command in flight
         self._tx: Transaction | None = None
-        self._tx_done: asyncio.Event = asyncio.Event()
-        self._prompt: asyncio.Event = asyncio.Event()
+        # The wait in progress (at most one: one command in flight): resolved by the final
+        # result, by the prompt when ``_until_prompt``, by the port closing, or by ``_deadline``.
+        self._waiter: asyncio.Future[None] | None = None
+        self._until_prompt = False
+        self._timed_out = False
+        self._deadline = Deadline(self._expired)
         self._before_body: Callable[[], bool] | None = None  # of the exchange in flight
         self._refused = False  # that hook said the body must not go out: ESC was sent instead
         self._closed = False
@@ -91,8 +96,8 @@ class AtPort:
             asyncio.get_running_loop().remove_reader(ser.fileno())
         with contextlib.suppress(serial.SerialException, OSError):
             ser.close()
-        self._tx_done.set()
-        self._prompt.set()  # wakes a wait for the prompt: it learns the port closed
+        self._deadline.cancel()
+        self._wake()  # the wait in progress learns the port closed
 
     def _on_readable(self) -> None:
         ser = self._serial
@@ -144,7 +149,8 @@ class AtPort:
         if isinstance(event, Prompt):
             body = self._tx.on_prompt() if self._tx is not None else None
             if body is not None:
-                self._prompt.set()
+                if self._until_prompt:
+                    self._wake()
                 # No await between the hook and the write. Refused: abort the message instead.
                 if self._before_body is not None and not self._before_body():
                     self._refused, body = True, ESC
@@ -162,7 +168,7 @@ class AtPort:
         else:
             disposition = self._tx.on_line(event.text)
             if disposition is Disposition.FINAL:
-                self._tx_done.set()
+                self._wake()
             elif disposition is Disposition.UNSOLICITED:
                 self._urc(Urc(event.text))
 
@@ -172,28 +178,59 @@ class AtPort:
         else:
             log.debug("%s: URC %r", self.port, urc.text)
 
-    async def _wait(self, event: asyncio.Event, timeout: float, what: str) -> None:
-        try:
-            # Not wait_for: on Python 3.11 it loses a cancellation that meets the event being
-            # set (the worker then never stops); asyncio.timeout keeps it.
-            async with asyncio.timeout(timeout):
-                await event.wait()
-        except TimeoutError as exc:
-            raise DeviceTimeoutError(f"{self.port}: no answer to {what} in {timeout} s") from exc
+    def _wake(self) -> None:
+        """End the wait in progress (its stage is over, or the port closed)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._deadline.disarm()
+            waiter.set_result(None)
+
+    def _expired(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._timed_out = True
+            waiter.set_result(None)
+
+    def _stage_over(self, until_prompt: bool) -> bool:
+        tx = self._tx
+        if self._closed or tx is None or tx.done:
+            return True
+        return until_prompt and tx.body_sent
+
+    async def _wait(self, timeout: float, what: str, *, until_prompt: bool = False) -> None:
+        """Until the command in flight has its final result (``until_prompt``: or its ``> ``);
+        ``DeviceTimeoutError`` after ``timeout`` s, ``PortClosedError`` when the port closes.
+
+        A future of our own, not ``wait_for`` (on Python 3.11 it loses a cancellation that
+        meets the result; the worker then never stops) nor ``asyncio.timeout`` (a timer per
+        command): ``_deadline`` is the port's one timer."""
+        if not self._stage_over(until_prompt):
+            self._waiter = asyncio.get_running_loop().create_future()
+            self._until_prompt, self._timed_out = until_prompt, False
+            self._deadline.arm(timeout)
+            try:
+                await self._waiter
+            finally:
+                self._waiter, self._until_prompt = None, False
+                self._deadline.disarm()
         if self._closed:
             raise PortClosedError(f"{self.port}: port closed during {what}")
+        if self._timed_out:
+            self._timed_out = False
+            if until_prompt:
+                raise DeviceTimeoutError(f"{self.port}: no '> ' prompt in {timeout} s")
+            raise DeviceTimeoutError(f"{self.port}: no answer to {what} in {timeout} s")
 
     async def _run(self, command: Command, timeout: float) -> Transaction:
         """Write ``command``, collect its answer; the caller holds the lock."""
         tx = Transaction(command)
         self._tx = tx
-        self._tx_done.clear()
         try:
             self.write(command.text.encode("ascii") + b"\r")
             if command.final_optional:
                 await self._wait_final_optional(tx, timeout)
             else:
-                await self._wait(self._tx_done, timeout, command.text)
+                await self._wait(timeout, command.text)
         finally:
             self._tx = None
         return tx
@@ -218,12 +255,10 @@ class AtPort:
         async with self._lock:
             tx = Transaction(command, body=body)
             self._tx, self._before_body, self._refused = tx, before_body, False
-            self._tx_done.clear()
-            self._prompt.clear()
             try:
                 try:
                     self.write(command.text.encode("ascii") + b"\r")
-                    await self._wait_prompt_or_final(prompt_timeout)
+                    await self._wait(prompt_timeout, command.text, until_prompt=True)
                 except (DeviceTimeoutError, PortClosedError) as exc:
                     if tx.phase is Phase.PROMPT:
                         with contextlib.suppress(PortClosedError):
@@ -232,7 +267,7 @@ class AtPort:
                     raise NoFinalResultError(str(exc)) from exc
                 if tx.phase is Phase.FINAL:
                     try:
-                        await self._wait(self._tx_done, final_timeout, command.text)
+                        await self._wait(final_timeout, command.text)
                     except (DeviceTimeoutError, PortClosedError) as exc:
                         if self._refused:
                             raise NoPromptError(f"{self.port}: body refused: {exc}") from exc
@@ -243,21 +278,6 @@ class AtPort:
                 self._tx, self._before_body = None, None
         return tx
 
-    async def _wait_prompt_or_final(self, timeout: float) -> None:
-        prompt = asyncio.ensure_future(self._prompt.wait())
-        final = asyncio.ensure_future(self._tx_done.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {prompt, final}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            prompt.cancel()
-            final.cancel()
-        if self._closed:
-            raise PortClosedError(f"{self.port}: port closed waiting for the prompt")
-        if not done:
-            raise DeviceTimeoutError(f"{self.port}: no '> ' prompt in {timeout} s")
-
     async def _wait_final_optional(self, tx: Transaction, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -266,7 +286,7 @@ class AtPort:
             if tx.prefixed_seen:
                 remaining = min(remaining, FINAL_GRACE_S)
             try:
-                await self._wait(self._tx_done, max(remaining, 0.0), tx.command.text)
+                await self._wait(max(remaining, 0.0), tx.command.text)
             except DeviceTimeoutError:
                 if tx.prefixed_seen:
                     return  # the answer came without a final result: accept it

@@ -23,6 +23,7 @@ from modemd.drivers.base import GoneHandler, InboundHandler, InboxCursor, Report
 from modemd.drivers.phone_client import SmsGateClient
 from modemd.drivers.phone_hooks import HOOK_EVENTS, RECEIVED_EVENT, SeenIds, judge_hint
 from modemd.drivers.phone_inbox import PhoneInbox
+from modemd.drivers.phone_send import await_processed
 from modemd.errors import SendError
 from modemd.model import DeliveryOutcome as Outcome
 from modemd.model import DeliveryReport, DeviceInfo, DeviceKind, HintKind, HintVerdict, SentPart
@@ -41,12 +42,10 @@ from .phone_protocol import (
     PROCESSED,
     SENT,
     TRACK_FOR_S,
-    TRANSIENT_APP_ERRORS,
     Pacer,
     PhoneRequestError,
     PhoneTimings,
     Tracked,
-    app_result,
     basic_auth,
     draw_ref,
     message_id,
@@ -242,7 +241,9 @@ class PhoneDriver:
         ref, sending = await self._queue(to, text, parts)
         try:
             try:
-                state = await self._await_processed(sending, parts)
+                state = await await_processed(
+                    self._http, sending, parts, self.timings, lambda: self._closed
+                )
             finally:  # the phone counts it against Android's limit whatever came of it
                 self.pacer.record(parts, time.monotonic())
         finally:
@@ -278,53 +279,6 @@ class PhoneDriver:
             f"{self.url}: {ID_DRAWS} message ids in a row were taken on the phone",
             outcome_known=True,
             transient=True,
-        )
-
-    async def _await_processed(self, message_id: str, parts: int) -> str:
-        """Poll until the radio has the message; the state seen (Processed or later)."""
-        deadline = time.monotonic() + self.timings.processed_s
-        seen: set[str | None] = set()
-        while True:
-            try:
-                _, data, _ = await self._http.request("GET", f"/messages/{message_id}")
-                state, error = recipient_state(data)
-            except PhoneRequestError as exc:
-                if self._closed:
-                    raise SendError(
-                        f"{exc}; the phone had accepted {message_id}",
-                        outcome_known=False,
-                        transient=False,
-                    ) from exc
-                state, error = None, None
-            if state in (PROCESSED, SENT, DELIVERED):
-                return str(state)
-            if state in (FAILED, "Cancelled"):
-                raise SendError(
-                    f"{self.url}: {message_id}: {state} ({error or 'no reason given'})",
-                    outcome_known=True,
-                    transient=state == "Cancelled"
-                    or (app_result(error) in TRANSIENT_APP_ERRORS and parts == 1),
-                )
-            if state not in KNOWN_STATES and state not in seen and state is not None:
-                log.warning("%s: %s: unknown state %r, still waiting", self.url, message_id, state)
-            seen.add(state)
-            if time.monotonic() > deadline:
-                raise await self._give_up(message_id)
-            await asyncio.sleep(self.timings.send_poll_s)
-
-    async def _give_up(self, message_id: str) -> SendError:
-        """Not processed in time: cancel it if still Pending (then nothing went out)."""
-        waited = f"not processed in {self.timings.processed_s} s"
-        try:
-            await self._http.request("DELETE", f"/messages/{message_id}")
-        except PhoneRequestError as exc:
-            return SendError(
-                f"{self.url}: {message_id} {waited}; cancel failed: {exc}",
-                outcome_known=False,
-                transient=False,
-            )
-        return SendError(
-            f"{self.url}: {message_id} {waited}; cancelled", outcome_known=True, transient=True
         )
 
     async def _poll_forever(self) -> None:

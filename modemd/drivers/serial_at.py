@@ -10,25 +10,22 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from modemd.at import commands as at
 from modemd.at.parser import Urc
-from modemd.at.results import ErrorClass, FinalKind, classify_cms, sim_problem
+from modemd.at.results import sim_problem
 from modemd.at.transaction import Command
-from modemd.drivers import modem_resets
+from modemd.drivers import modem_resets, modem_send
 from modemd.drivers.at_port import ESC, AtPort
 from modemd.drivers.base import InboundHandler, PhaseHandler, ReportHandler
 from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.modem_messages import ModemMessages
+from modemd.drivers.modem_send import DEFAULT_TIMEOUTS, Timeouts
 from modemd.drivers.modem_sim import SimPin, SimUnlock
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import (
-    DeviceError,
     DeviceTimeoutError,
     ModemCommandError,
-    NoFinalResultError,
-    NoPromptError,
     PortClosedError,
     SendError,
     SimLockedError,
@@ -39,26 +36,9 @@ from modemd.sms.pdu import build_submit_pdus
 log = logging.getLogger(__name__)
 
 
-COMMAND_TIMEOUT_S = 5.0  # Quectel/SIMCom list 300 ms for most commands; 5 s covers slow firmware
-PROMPT_TIMEOUT_S = 10.0  # "> " normally follows AT+CMGS within ~100 ms; before it nothing is sent
-CMGS_TIMEOUT_S = 120.0  # Quectel UGxx AT manual 9.8: max response time "determined by network"
-WAKE_TIMEOUT_S = 2.0  # "AT" is answered in milliseconds by a live modem
 WAKE_ATTEMPTS = 3  # "AT" tries at open: the first may meet a half-typed line or autobaud
-REGISTRATION_TIMEOUT_S = 60.0  # time to wait for +CREG stat 1/5 at open
 REGISTRATION_POLL_S = 1.0  # how often AT+CREG? is asked while searching
 ESC_SETTLE_S = 0.2  # a modem left in a CMGS body answers ESC with OK within ms: let it pass
-SMSC_UNKNOWN = 330  # +CMS ERROR: 330, SMSC address unknown (after a CSMP wiped it)
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """The driver's timeouts; tests and slow links inject their own."""
-
-    command_s: float = COMMAND_TIMEOUT_S
-    prompt_s: float = PROMPT_TIMEOUT_S
-    cmgs_s: float = CMGS_TIMEOUT_S
-    registration_s: float = REGISTRATION_TIMEOUT_S
-    wake_s: float = WAKE_TIMEOUT_S
 
 
 class SerialAtDriver:
@@ -74,7 +54,7 @@ class SerialAtDriver:
         on_gone: Callable[[str], None] | None = None,
         on_phase: PhaseHandler | None = None,
         on_inbound: InboundHandler | None = None,
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
         multipart_timeout_s: float = MULTIPART_TIMEOUT_S,
     ) -> None:
         self._at = AtPort(port, timeouts.command_s, on_urc=self._on_urc, on_lost=self._lost)
@@ -290,7 +270,14 @@ class SerialAtDriver:
         sent: list[SentPart] = []
         for pdu in pdus:
             try:
-                mr = await self._submit(pdu.tpdu_length, pdu.hex)
+                mr = await modem_send.submit(
+                    self._at,
+                    pdu.tpdu_length,
+                    pdu.hex,
+                    timeouts=self.timeouts,
+                    smsc=self._smsc,
+                    before_body=self.on_submit,
+                )
             except SendError as exc:
                 exc.sent_parts = len(sent)
                 if sent:
@@ -299,47 +286,6 @@ class SerialAtDriver:
                 raise
             sent.append(SentPart(part=pdu.part, mr=mr))
         return sent
-
-    async def _submit(self, tpdu_length: int, hex_pdu: str) -> int:
-        result = await self._submit_once(tpdu_length, hex_pdu)
-        if isinstance(result, ModemCommandError) and result.code == SMSC_UNKNOWN and self._smsc:
-            log.warning("%s: SMSC lost (+CMS ERROR: 330), restoring %s", self.port, self._smsc)
-            try:
-                await self.command(at.set_smsc(self._smsc))
-            except DeviceError as exc:  # the second try says what is wrong
-                log.warning("%s: cannot restore the SMSC: %s", self.port, exc)
-            result = await self._submit_once(tpdu_length, hex_pdu)
-        if isinstance(result, int):
-            return result
-        raise SendError(
-            f"{self.port}: {result.result}",
-            outcome_known=True,
-            transient=classify_cms(result.code) is ErrorClass.TRANSIENT,
-            code=result.code,
-        )
-
-    async def _submit_once(self, tpdu_length: int, hex_pdu: str) -> int | ModemCommandError:
-        """One CMGS; the MR, or the modem's error result. Raises ``SendError`` otherwise."""
-        command = at.cmgs_pdu(tpdu_length)
-        try:
-            tx = await self._at.exchange(
-                command,
-                hex_pdu.encode("ascii"),
-                prompt_timeout=self.timeouts.prompt_s,
-                final_timeout=self.timeouts.cmgs_s,
-                before_body=self.on_submit,
-            )
-        except NoPromptError as exc:  # nothing of the PDU went out
-            raise SendError(str(exc), outcome_known=True, transient=True) from exc
-        except NoFinalResultError as exc:  # after Ctrl-Z the modem completes the send alone
-            raise SendError(str(exc), outcome_known=False, transient=False) from exc
-        assert tx.final is not None
-        if tx.final.kind is not FinalKind.OK:  # an error instead of the prompt, or after it
-            return ModemCommandError(command.text, tx.final.text, tx.final.code)
-        mr = at.parse_message_reference(tx.responses)
-        if mr is None:
-            raise SendError(f"{self.port}: OK without +CMGS", outcome_known=False, transient=False)
-        return mr
 
     async def tidy(self) -> None:
         """Idle until the next send: free the stored reports read (``base.Tidy``)."""

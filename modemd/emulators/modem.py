@@ -29,7 +29,8 @@ from .faults import FaultKind, ModemFaults
 from .handsets import Handsets
 from .modem_at import LineState
 from .modem_commands import SimState
-from .modem_session import ModemSession, Submission
+from .modem_session import ModemSession
+from .modem_submit import Submission
 from .profile import (
     CREG_STATES,
     RSSI_MAX,

@@ -10,12 +10,10 @@ from __future__ import annotations
 import collections
 import logging
 import random
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from modemd.sms import pdu
 
 from .modem_at import (
     BACKSPACE,
@@ -30,9 +28,7 @@ from .modem_at import (
     LineState,
     Param,
     Reply,
-    decode_text_body,
     frame_line,
-    utf16_units,
 )
 from .modem_commands import (
     Handler,
@@ -53,6 +49,7 @@ from .modem_routing import (
     route_status_report,
 )
 from .modem_storage import MessageStorage
+from .modem_submit import MAX_TPDU_OCTETS, Refused, Submission, read_pdu, read_text
 from .profile import MessageFormat, ModemProfile
 
 log = logging.getLogger(__name__)
@@ -61,37 +58,13 @@ MAX_COMMAND_LINE_BYTES = 1024  # longer lines are cut, as a modem's line buffer 
 MAX_BODY_BYTES = 1024  # an SMS body longer than this is cut (and then fails validation)
 MAX_QUEUED_INPUT_BYTES = 4096  # input waiting while SENDING; more is lost like a full UART FIFO
 MAX_DEFERRED_URCS = 32  # CNMI buffer; the oldest URC is dropped when full (27.005 3.4.1)
-MAX_TPDU_OCTETS = 164  # largest SMS-SUBMIT TPDU: 1+1+12 (DA)+1+1+7 (VP)+1+140 (UD)
-GSM_TEXT_MAX_CHARS = 160
-UCS2_TEXT_MAX_UNITS = 70
-FO_STATUS_REPORT_REQUEST = 0x20  # TP-SRR bit of the SMS-SUBMIT first octet (AT+CSMP <fo>)
-CSMP_FO, CSMP_DCS = 0, 3  # indices in the CSMP tuple
-DCS_ALPHABET_MASK = 0x0C
-DCS_UCS2 = 0x08
 CNMI_LIMITS = (3, 3, 3, 2, 1)  # highest mode, mt, bm, ds, bfr
 CNMI_MODE, CNMI_BFR = 0, 4  # indices in the CNMI tuple
 CNMI_MODE_BUFFER, CNMI_MODE_DISCARD_WHEN_RESERVED = 0, 1
+# Bytes that end a run of plain input: in a command line, and in an SMS body.
+_COMMAND_SPECIAL = re.compile(b"[%c%c%c%c%c%c]" % (CR, LF, ESC, CTRL_Z, BACKSPACE, DELETE))
+_BODY_END = re.compile(b"[%c%c]" % (CTRL_Z, ESC))
 NOISE_URCS = ('+ZDONR: "Emulated",1,1,"CS_PS","ROAM_OFF"', '+ZPASR: "GPRS"')  # plus ^RSSI
-
-
-@dataclass(frozen=True)
-class Submission:
-    """An SMS part handed to the network by Ctrl-Z."""
-
-    to: str
-    text: str
-    part: int
-    total: int
-    mode: MessageFormat
-    report_requested: bool
-
-
-class _Refused(Exception):
-    """The modem refuses a submitted body with +CMS ERROR: <code>."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 class ModemSession:
@@ -210,18 +183,32 @@ class ModemSession:
     # -- bytes in -------------------------------------------------------------------------
 
     def _drain(self) -> Submission | None:
-        """Consume queued input until it runs out or a submission puts the modem in SENDING."""
-        consumed = 0
+        """Consume queued input until it runs out or a submission puts the modem in SENDING.
+
+        Plain bytes are taken a run at a time; each special byte (``_COMMAND_SPECIAL``,
+        ``_BODY_END``) goes through ``_command_byte`` / ``_body_byte`` as it always did."""
+        data = self._input
+        pos = 0
         submission = None
-        for byte in self._input:
-            if self._state is LineState.SENDING:
-                break
-            consumed += 1
+        while pos < len(data) and self._state is not LineState.SENDING:
             if self._state is LineState.COMMAND:
-                self._command_byte(byte)
+                found = _COMMAND_SPECIAL.search(data, pos)
+                end = found.start() if found else len(data)
+                room = MAX_COMMAND_LINE_BYTES - len(self._line)
+                self._line += data[pos : pos + max(0, min(end - pos, room))]
+                if found is not None:
+                    self._command_byte(data[end])
             else:
-                submission = self._body_byte(byte)
-        del self._input[:consumed]
+                found = _BODY_END.search(data, pos)
+                end = found.start() if found else len(data)
+                room = MAX_BODY_BYTES - len(self._body)
+                self._body += data[pos : pos + max(0, min(end - pos, room))]
+                if self._settings.echo:
+                    self._out += data[pos:end]
+                if found is not None:
+                    submission = self._body_byte(data[end])
+            pos = end + 1 if found is not None else end
+        del data[:pos]
         return submission
 
     def _command_byte(self, byte: int) -> None:
@@ -325,12 +312,12 @@ class ModemSession:
         self._body.clear()
         try:
             if isinstance(self._target, int):
-                submission = self._read_pdu(body, self._target)
+                submission = read_pdu(body, self._target, self._commands.smsc)
             else:
-                submission = self._read_text(body, self._target)
+                submission = read_text(body, self._target, self._settings, self._commands.smsc)
         except (ValueError, IndexError, KeyError):
             code: int = self._invalid_parameter
-        except _Refused as refused:
+        except Refused as refused:
             code = refused.code
         else:
             self._set_state(LineState.SENDING)
@@ -338,37 +325,6 @@ class ModemSession:
         self._out += self._commands.cms(code).render()
         self._set_state(LineState.COMMAND)
         return None
-
-    def _read_pdu(self, body: bytes, tpdu_octets: int) -> Submission:
-        hex_pdu = "".join(body.decode("ascii").split()).upper()
-        raw = bytes.fromhex(hex_pdu)
-        smsc_octets = raw[0]
-        if len(raw) - 1 - smsc_octets != tpdu_octets:
-            raise ValueError(f"TPDU is {len(raw) - 1 - smsc_octets} octets, not {tpdu_octets}")
-        decoded = pdu.decode_submit_pdu(hex_pdu)
-        if smsc_octets == 0 and not self._commands.smsc:
-            raise _Refused(CmsError.SMSC_ADDRESS_UNKNOWN)
-        return Submission(
-            decoded.to,
-            decoded.text,
-            decoded.part,
-            decoded.total,
-            MessageFormat.PDU,
-            decoded.status_report_requested,
-        )
-
-    def _read_text(self, body: bytes, to: str) -> Submission:
-        text = decode_text_body(body, self._settings.charset)
-        if self._settings.csmp[CSMP_DCS] & DCS_ALPHABET_MASK == DCS_UCS2:
-            fits = utf16_units(text) <= UCS2_TEXT_MAX_UNITS
-        else:
-            fits = len(text) <= GSM_TEXT_MAX_CHARS
-        if not fits:
-            raise ValueError("text does not fit in one SMS")
-        if not self._commands.smsc:
-            raise _Refused(CmsError.SMSC_ADDRESS_UNKNOWN)
-        report = bool(self._settings.csmp[CSMP_FO] & FO_STATUS_REPORT_REQUEST)
-        return Submission(to, text, 1, 1, MessageFormat.TEXT, report)
 
     def _finish_send(self, reply: Reply) -> Submission | None:
         if self._state is not LineState.SENDING:
