@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import queue
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +27,7 @@ import sqlite_utils
 from modemd.errors import StoreError
 from modemd.store import dialect
 from modemd.store.location import is_postgres, redacted
-from modemd.store.schema import migrate
+from modemd.store.opening import connect
 
 if TYPE_CHECKING:  # psycopg is imported only when PostgreSQL is used (store.dialect)
     from modemd.store.pg import Listener, PgConnection, PgDatabase
@@ -38,7 +36,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_BATCH = 256  # writes folded into one commit at most
-BUSY_TIMEOUT_MS = 5000  # another process (the CLI) holding the write lock briefly
 # While idle the store thread looks at ``PRAGMA data_version`` this often, so a change another
 # process commits (``modemd keys revoke``) reaches the caches within it; busy, at every batch.
 DATA_VERSION_POLL_S = 1.0
@@ -47,50 +44,6 @@ DATA_VERSION_POLL_S = 1.0
 WATCHED = ("api_keys", "events")
 
 _STOP = object()
-
-
-def connect(path: str | Path) -> sqlite_utils.Database:
-    """Open ``path`` (a SQLite file, or a PostgreSQL URL) with the settings modemd relies on and
-    bring its schema up to date."""
-    if is_postgres(str(path)):
-        from modemd.store.pg import PgDatabase
-
-        try:
-            database = PgDatabase(str(path))
-            migrate(database)
-        except dialect.DATABASE_ERRORS as exc:
-            raise StoreError(f"cannot open {redacted(str(path))}: {exc}") from exc
-        return database  # type: ignore[return-value]  # the same surface, duck-typed
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    private_file(Path(path))
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit: an accept is durable
-    conn.execute("PRAGMA foreign_keys=ON")
-    db = sqlite_utils.Database(conn)
-    migrate(db)
-    return db
-
-
-FILE_MODE = 0o600  # IPN signing secrets and message texts live in the database
-
-
-def private_file(path: Path) -> None:
-    """Create ``path`` 0600 whatever the umask (SQLite gives its -wal and -shm the database
-    file's mode), or tighten an existing database and its companions, logged."""
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
-        os.chmod(path, FILE_MODE)
-        return
-    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        try:
-            mode = stat.S_IMODE(file.stat().st_mode)
-            if mode & 0o077 and file.stat().st_uid == os.geteuid():
-                os.chmod(file, FILE_MODE)
-                log.warning("%s was readable by others (mode %o): now 0600", file, mode)
-        except FileNotFoundError:
-            continue
 
 
 class Store:
