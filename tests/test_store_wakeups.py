@@ -72,10 +72,43 @@ async def test_a_rolled_back_event_leaves_the_outbox_empty(store: Store) -> None
 
     with pytest.raises(ValueError):
         await store.write(fails)
-    # The savepoint dropped the event; a spurious wake-up is harmless (the reader finds
+    # The rollback dropped the event; a spurious wake-up is harmless (the reader finds
     # nothing due), a missed one is not: the flag may be set, the outbox must be empty.
     assert await store.read(lambda db: db.execute("SELECT count(*) FROM events").fetchone()[0]) == 0
-    assert wakes.commits == 1
+    assert wakes.commits == 0  # a lone write that failed commits nothing
+
+
+@pytest.mark.both_engines
+async def test_a_failed_write_in_a_batch_is_undone_alone(store: Store) -> None:
+    job = await store.write(_new_job)
+    wakes = Wakes(store)
+    entered, hold = threading.Event(), threading.Event()
+
+    def held(db) -> bool:  # the store's thread waits in it while the batch queues
+        entered.set()
+        return hold.wait(DEADLINE_S)
+
+    holding = asyncio.ensure_future(store.write(held))
+    assert await asyncio.to_thread(entered.wait, DEADLINE_S)
+
+    def fails(db) -> None:
+        events.add_event(db, job, EventType.SMS_SENT, {})
+        raise ValueError("refused after the insert")
+
+    queued = [
+        store.write(events.add_event, job, EventType.SMS_SENT, {}),
+        store.write(fails),
+        store.write(events.add_event, job, EventType.SMS_DELIVERED, {}),
+    ]
+    tasks = [asyncio.ensure_future(write) for write in queued]
+    while store._queue.qsize() < len(queued):  # all three behind the held write: one batch
+        await asyncio.sleep(0.01)
+    hold.set()
+    first, failed, last = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(failed, ValueError) and first is not None and last is not None
+    kept = await store.read(lambda db: db.execute("SELECT event_id FROM events").fetchall())
+    assert sorted(row[0] for row in kept) == sorted([first, last])
+    assert await holding is True and wakes.commits == 2  # the held write's, then the batch's
 
 
 @pytest.mark.sqlite_only  # PostgreSQL: another host's events are seen by the sender's clock

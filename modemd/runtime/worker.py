@@ -8,13 +8,13 @@ import contextlib
 import logging
 import time
 
-from modemd import caps
 from modemd.caps import NO_CAPS, Caps, Reached
 from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice, SubmitAware, Tidy
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import DeviceError, PortClosedError, SendError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
 from modemd.runtime import followup
+from modemd.runtime.capwait import cap_wait
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
 from modemd.runtime.outcome import OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
@@ -29,7 +29,6 @@ from modemd.runtime.recovery import (
 )
 from modemd.store import devices as device_rows
 from modemd.store import events as event_rows
-from modemd.store import pacing as pacing_rows
 from modemd.store.db import Store
 from modemd.store.submits import SubmitLog
 
@@ -321,36 +320,12 @@ class DeviceWorker:
         own = self.device.ready_in_s()  # after it, one part is allowed: the window has moved
         if own > 0:
             await asyncio.sleep(own)
-        while (wait := await self._cap_wait()) is not None:
+        caps_of = (self.store, self.device, self.pacing, self.pool.pin, self.pool_caps)
+        while (wait := await cap_wait(*caps_of)) is not None:
             seconds, why = wait
             await self.set_state(DeviceState.BACKING_OFF, why)
             await asyncio.sleep(min(seconds, CAP_RECHECK_MAX_S))
         await self.set_state(DeviceState.READY)
-
-    async def _cap_wait(self) -> tuple[float, str] | None:
-        """Seconds until the cap that stops this device lifts, and why; None when none does.
-        The SIM's caps count what the SIM sent in any device; the pool's, every device's."""
-        window = caps.window()
-        iccid = self.device.info.iccid
-        sim = Caps(self.pacing.daily_cap, self.pacing.monthly_cap)
-        for whose, limit, usage in (
-            (
-                f"SIM {iccid}" if iccid else "device",
-                sim,
-                lambda: self.store.read(pacing_rows.sim_usage, iccid, self.device_id, window),
-            ),
-            (
-                f"pool {self.pool.pin}",
-                self.pool_caps,
-                lambda: self.store.read(pacing_rows.pool_usage, self.pool.pin, window),
-            ),
-        ):
-            if not limit.any:
-                continue
-            hit = caps.reached(limit, await usage(), window)
-            if hit is not None:
-                return hit.seconds(window), hit.words(whose)
-        return None
 
     async def _send(self, job: Job) -> bool:
         """Send ``job`` and record what happened; True when the device is gone."""

@@ -13,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import queue
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +27,7 @@ import sqlite_utils
 from modemd.errors import StoreError
 from modemd.store import dialect
 from modemd.store.location import is_postgres, redacted
-from modemd.store.schema import migrate
+from modemd.store.opening import connect
 
 if TYPE_CHECKING:  # psycopg is imported only when PostgreSQL is used (store.dialect)
     from modemd.store.pg import Listener, PgConnection, PgDatabase
@@ -38,59 +36,16 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_BATCH = 256  # writes folded into one commit at most
-BUSY_TIMEOUT_MS = 5000  # another process (the CLI) holding the write lock briefly
 # While idle the store thread looks at ``PRAGMA data_version`` this often, so a change another
-# process commits (``modemd keys revoke``) reaches the caches within it; busy, at every batch.
+# process commits (``modemd keys revoke``) reaches the caches within it; busy, before a batch
+# when it last looked this long ago (a look per batch was 8 % of the thread under accepts).
 DATA_VERSION_POLL_S = 1.0
+DATA_VERSION_BUSY_S = 0.05
 # Tables whose changes through this connection are counted (Store.changes): a cache of api_keys
 # rows starts over when they move (Store.generation), the IPN sender wakes when the outbox does.
 WATCHED = ("api_keys", "events")
 
 _STOP = object()
-
-
-def connect(path: str | Path) -> sqlite_utils.Database:
-    """Open ``path`` (a SQLite file, or a PostgreSQL URL) with the settings modemd relies on and
-    bring its schema up to date."""
-    if is_postgres(str(path)):
-        from modemd.store.pg import PgDatabase
-
-        try:
-            database = PgDatabase(str(path))
-            migrate(database)
-        except dialect.DATABASE_ERRORS as exc:
-            raise StoreError(f"cannot open {redacted(str(path))}: {exc}") from exc
-        return database  # type: ignore[return-value]  # the same surface, duck-typed
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    private_file(Path(path))
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit: an accept is durable
-    conn.execute("PRAGMA foreign_keys=ON")
-    db = sqlite_utils.Database(conn)
-    migrate(db)
-    return db
-
-
-FILE_MODE = 0o600  # IPN signing secrets and message texts live in the database
-
-
-def private_file(path: Path) -> None:
-    """Create ``path`` 0600 whatever the umask (SQLite gives its -wal and -shm the database
-    file's mode), or tighten an existing database and its companions, logged."""
-    if not path.exists():
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE))
-        os.chmod(path, FILE_MODE)
-        return
-    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        try:
-            mode = stat.S_IMODE(file.stat().st_mode)
-            if mode & 0o077 and file.stat().st_uid == os.geteuid():
-                os.chmod(file, FILE_MODE)
-                log.warning("%s was readable by others (mode %o): now 0600", file, mode)
-        except FileNotFoundError:
-            continue
 
 
 class Store:
@@ -124,6 +79,7 @@ class Store:
         self.changes = dict.fromkeys(WATCHED, 0)
         self.watched = False  # True once changes are watched (after start); else nothing caches
         self._data_version = 0
+        self._version_read_at = 0.0  # time.monotonic() of the last look at it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._keys_listener: Listener | None = None
         self._keys_elsewhere = 0  # NOTIFYs of api_keys changes (PostgreSQL; on the loop only)
@@ -220,7 +176,8 @@ class Store:
                 except queue.Empty:
                     self._look_for_outside_changes()
                     continue
-                self._look_for_outside_changes()  # before the batch: a read in it may be cached
+                if time.monotonic() - self._version_read_at >= DATA_VERSION_BUSY_S:
+                    self._look_for_outside_changes()  # before the batch: its reads may be cached
                 if item is _STOP:
                     return
                 batch = [item]
@@ -276,6 +233,7 @@ class Store:
         assert self._db is not None
         if not self.watched or not isinstance(self._db.conn, sqlite3.Connection):
             return  # PostgreSQL: other processes' key changes come by NOTIFY
+        self._version_read_at = time.monotonic()
         version = self._db.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._data_version = version
@@ -333,22 +291,32 @@ class Store:
         conn = self._db.conn
         results: list[tuple[Any, bool, Any]] = []
         started = time.perf_counter()
+        # Several writes share the commit: each runs in its own savepoint, so a failing one is
+        # undone alone. A lone write needs none (the transaction undoes it), and a savepoint
+        # is not free on SQLite: every page written under it is first copied to a journal.
+        alone = len(writes) == 1
         try:
             conn.execute("BEGIN IMMEDIATE")
             for _, call, future in writes:
-                conn.execute("SAVEPOINT job")
+                if not alone:
+                    conn.execute("SAVEPOINT job")
                 try:
                     value = call(self._db)
                 except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
+                    conn.execute("ROLLBACK" if alone else "ROLLBACK TO job")
+                    if not alone:
+                        conn.execute("RELEASE job")
                     if isinstance(exc, dialect.DATABASE_ERRORS):  # disk full, I/O, corruption
                         log.error("store write failed: %s", exc)
                         exc = StoreError(f"database write failed: {exc}")
                     results.append((future, False, exc))
                 else:
-                    conn.execute("RELEASE job")
+                    if not alone:
+                        conn.execute("RELEASE job")
                     results.append((future, True, value))
+            if alone and not results[0][1]:
+                outcomes.extend(results)  # rolled back: nothing to commit
+                return False
             conn.execute("COMMIT")
             for observe in self.on_commit_seconds:
                 observe(time.perf_counter() - started)

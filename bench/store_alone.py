@@ -1,0 +1,168 @@
+"""The store's work for one send alone, through the daemon's own Store (its thread, its group
+commit, ``synchronous=FULL``) on a real file: the claim, the record of the send with the claim
+of the next job, and the status report, each awaited (one write per commit, as on an idle
+bank), or ``--concurrent`` devices at once (several writes per commit, as on a busy one).
+
+Printed: the store thread's CPU per send (from /proc: user + system, the fsyncs' system time
+included) and the process's, the wall time per send, and with ``--statements`` the thread CPU
+of each statement the store ran (the larger ones first). Compare two snapshots by running each
+from its own directory, alternately: only ratios within one sitting mean anything.
+
+    .venv/bin/python -m bench.store_alone [--sends 1500] [--concurrent 1] [--statements]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import resource
+import sqlite3
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from modemd.model import (
+    DeliveryOutcome,
+    DeliveryReport,
+    DeviceInfo,
+    DeviceKind,
+    DeviceState,
+    Job,
+    SentPart,
+)
+from modemd.store import devices, dispatch, jobs, keys, reports
+from modemd.store.db import Store
+
+PIN = "bench"
+SIGNAL = 20
+
+
+class _Timed:
+    """A connection whose ``execute`` adds each statement's thread CPU to ``stats``."""
+
+    def __init__(self, conn: sqlite3.Connection, stats: dict[str, list[float]]) -> None:
+        self._conn = conn
+        self._stats = stats
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        started = time.thread_time()
+        cursor = self._conn.execute(sql, params)
+        entry = self._stats[" ".join(sql.split())[:70]]
+        entry[0] += 1
+        entry[1] += time.thread_time() - started
+        return cursor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def _thread_cpu_s(native_id: int) -> float:
+    """User + system CPU of one of this process's threads (clock ticks from /proc)."""
+    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _seed(db: Any, sends: int, devs: list[str]) -> list[Job]:
+    key, _ = keys.create_key(db, pin=PIN, allow_ips=[], over_ip=True, ipn_url=None)
+    for device_id in devs:
+        info = DeviceInfo(device_id, PIN, DeviceKind.MODEM, f"/dev/{device_id}")
+        devices.upsert_device(db, info, DeviceState.READY)
+    return [
+        jobs.insert_job(
+            db,
+            key_id=key.key_id,
+            pin=PIN,
+            to=f"+39333{n:07d}",
+            message="bench",
+            parts=1,
+            encoding="gsm7",
+        )
+        for n in range(sends + len(devs))
+    ]
+
+
+async def _device(store: Store, device_id: str, queue: list[Job], sends: int) -> None:
+    """Claim, then ``sends`` times: record the send with the next claim, then its report."""
+    current = await store.write(dispatch.claim_for, queue.pop(0).job_id, device_id, SIGNAL)
+    assert current is not None
+    for n in range(sends):
+        mr = n % 256
+        nxt = [queue.pop(0).job_id] if n < sends - 1 else []
+        sent, claimed = await store.write(
+            dispatch.record_sent_and_claim, current, [SentPart(1, mr)], SIGNAL, nxt
+        )
+        report = DeliveryReport(mr, sent.to, DeliveryOutcome.DELIVERED, "ok", 0)
+        await store.write(reports.apply_report, device_id, report)
+        if claimed:
+            current = claimed[0]
+
+
+async def run(sends: int, concurrent: int, statements: bool) -> dict[str, Any]:
+    """``sends`` sends spread over ``concurrent`` devices; the figures per send."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "bench.db")
+        await store.start()
+        stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+        devs = [f"dev{n}" for n in range(concurrent)]
+        queue = await store.write(_seed, sends, devs)
+        if statements:
+            await store.write(lambda db: setattr(db, "conn", _Timed(db.conn, stats)))
+        thread = store._thread
+        assert thread is not None and thread.native_id is not None
+        per_device = sends // concurrent
+        store_before = _thread_cpu_s(thread.native_id)
+        usage_before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        shares = [queue[n::concurrent] for n in range(concurrent)]
+        await asyncio.gather(
+            *(_device(store, d, q, per_device) for d, q in zip(devs, shares, strict=True))
+        )
+        wall = time.perf_counter() - started
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        store_cpu = _thread_cpu_s(thread.native_id) - store_before
+        done = await store.read(
+            lambda db: db.conn.execute(
+                "SELECT count(*) FROM jobs WHERE state = 'delivered'"
+            ).fetchone()[0]
+        )
+        await store.close()
+    total = per_device * concurrent
+    assert done == total, f"{done} of {total} delivered"
+    process = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
+    result: dict[str, Any] = {
+        "sends": total,
+        "concurrent": concurrent,
+        "threads": threading.active_count(),
+        "store_cpu_ms_per_send": round(1000 * store_cpu / total, 3),
+        "process_cpu_ms_per_send": round(1000 * process / total, 3),
+        "process_sys_ms_per_send": round(
+            1000 * (usage.ru_stime - usage_before.ru_stime) / total, 3
+        ),
+        "wall_ms_per_send": round(1000 * wall / total, 3),
+        "loadavg": os.getloadavg(),
+    }
+    if statements:
+        ranked = sorted(stats.items(), key=lambda item: -item[1][1])
+        result["statements_us_per_call"] = {
+            sql: [int(n), round(1e6 * spent / n, 1)] for sql, (n, spent) in ranked[:12]
+        }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sends", type=int, default=1500)
+    parser.add_argument("--concurrent", type=int, default=1, help="devices sending at once")
+    parser.add_argument("--statements", action="store_true", help="thread CPU per statement")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.sends, args.concurrent, args.statements))
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
