@@ -110,6 +110,7 @@ class ModemSession:
             self._commands.cms, slots=profile.storage_slots, path=storage_path
         )
         self.storage.delete_flags = profile.cmgd_flags
+        self.storage.lists_reports = profile.cmgl_lists_reports
         self._commands.storage_usage = lambda: (self.storage.used, self.storage.slots)
         self.acks = DirectAcks(lambda: self._settings, self._commands.cms, self._urc)
         self.acks.phase2plus = profile.phase2plus

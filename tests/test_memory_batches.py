@@ -1,0 +1,165 @@
+"""Stored messages read in batches: what +CMTI / +CDSI announce while a send is in flight is
+read by one AT+CMGL=0 right after it (before the next send), and received SMS are freed in a
+batch like status reports, never before their commit. Byte by byte through the sans-IO layer,
+then over a real pty against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from inbound_side import Committer, driver_for, until
+
+from modemd.at import commands as at
+from modemd.at.parser import AtParser, Line, Urc
+from modemd.at.transaction import Disposition, Transaction
+from modemd.drivers.serial_at import SerialAtDriver
+from modemd.emulators.modem import EmulatedModem, LineState
+from modemd.emulators.modem_bank import EmulatedBank
+from modemd.sms.deliver_build import build_deliver
+from modemd.sms.pdu import build_status_report_pdu
+
+SLOW_SEND = {"send_latency_s": (0.3, 0.3), "report_delay_s": 3600.0, "cds_direct": False}
+
+
+def _octets(hex_pdu: str) -> int:
+    return len(hex_pdu) // 2 - 1 - int(hex_pdu[:2], 16)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 4096])
+def test_an_unread_listing_with_urcs_between_its_lines_however_the_bytes_come(
+    chunk: int,
+) -> None:
+    from datetime import UTC, datetime
+
+    scts = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    sms = build_deliver("+393331234567", "ciao", scts=scts)[0]
+    report = build_status_report_pdu(7, "+393331234567", 0x00, scts, scts)
+    data = (
+        b"\r\n+CMGL: 3,0,,%d\r\n%s\r\n" % (_octets(sms), sms.encode())
+        + b'\r\n+CDSI: "SM",5\r\n'  # a URC between two entries
+        + b"\r\n+CMGL: 4,0,,%d\r\n%s\r\n" % (_octets(report), report.encode())
+        + b"\r\nOK\r\n"
+    )
+    parser, tx, urcs = AtParser(), Transaction(at.LIST_UNREAD_PDU), []
+    for i in range(0, len(data), chunk):
+        for event in parser.feed(data[i : i + chunk]):
+            if isinstance(event, Urc):
+                urcs.append(event.text)
+            elif isinstance(event, Line):
+                assert tx.on_line(event.text) is not Disposition.UNSOLICITED
+    assert tx.done and tx.final is not None and tx.final.ok
+    assert urcs == ['+CDSI: "SM",5']
+    listed = at.parse_listing(tx.responses)
+    assert [(s.index, s.pdu) for s in listed] == [(3, sms), (4, report)]
+
+
+def _commands(modem: EmulatedModem) -> list[str]:
+    """Every command line the modem reads from now on."""
+    seen: list[str] = []
+    modem.on_input = lambda data: seen.extend(
+        line.decode(errors="replace") for line in data.split(b"\r") if line.startswith(b"AT")
+    )
+    return seen
+
+
+async def _while_sending(
+    modem: EmulatedModem, driver: SerialAtDriver, meanwhile: Callable[[], None]
+) -> None:
+    """One send; ``meanwhile`` runs while the modem is busy with it (after Ctrl-Z)."""
+    send = asyncio.create_task(driver.send_sms("+393330000001", "a send"))
+    await until(lambda: modem.line_state is LineState.SENDING)
+    meanwhile()
+    await send
+
+
+async def test_what_arrives_during_a_send_is_read_by_one_listing_before_the_next_send() -> None:
+    async with EmulatedBank.create(1, seed=31, profile_overrides=SLOW_SEND) as bank:
+        modem, committer = bank.modems[0], Committer()
+        driver = driver_for(modem, committer)
+        assert isinstance(driver, SerialAtDriver)
+        await driver.open()
+        try:
+            await driver.send_sms("+393330000002", "its report comes later")
+            storage = modem._session.storage
+            seen = _commands(modem)
+
+            def arrive() -> None:
+                modem.deliver_report(modem.accepted[0])
+                modem.network.send("+447700900001", "first reply")
+                modem.network.send("+447700900002", "second reply")
+
+            await _while_sending(modem, driver, arrive)
+            await driver.send_sms("+393330000003", "the next send")  # a backlog: no tidy
+            await until(lambda: len(committer.messages) == 2 and len(committer.reports) == 1)
+            sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+            assert seen[sends[0] + 1] == "AT+CMGL=0", seen  # right after the send in flight
+            assert not [c for c in seen if c.startswith("AT+CMGR")], seen
+            assert sends[1] > seen.index("AT+CMGL=0")
+            assert sorted(m.text or "" for m, _ in committer.messages) == [
+                "first reply",
+                "second reply",
+            ]
+            assert committer.reports[0][0].reference == modem.accepted[0].mr
+            assert storage.used == 3  # committed, kept until the modem idles (FREE_BATCH)
+            await driver.tidy()
+            assert storage.used == 0
+            assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
+        finally:
+            await driver.close()
+
+
+async def test_received_sms_are_never_freed_before_their_commit() -> None:
+    async with EmulatedBank.create(1, seed=32, profile_overrides=SLOW_SEND) as bank:
+        modem, hold = bank.modems[0], asyncio.Event()
+        committer = Committer(hold=hold)
+        driver = driver_for(modem, committer)
+        assert isinstance(driver, SerialAtDriver)
+        await driver.open()
+        try:
+            storage = modem._session.storage
+            seen = _commands(modem)
+
+            def arrive() -> None:
+                modem.network.send("+447700900003", "kept until stored")
+                modem.network.send("+447700900004", "this one too")
+
+            await _while_sending(modem, driver, arrive)
+            await until(lambda: "AT+CMGL=0" in seen)
+            await driver.tidy()  # idle: yet nothing is committed, so nothing is freed
+            await asyncio.sleep(0.2)
+            assert storage.used == 2 and not [c for c in seen if c.startswith("AT+CMGD")]
+            hold.set()
+            await until(lambda: len(committer.messages) == 2 and storage.used == 0)
+            assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
+        finally:
+            await driver.close()
+
+
+async def test_a_listing_that_leaves_reports_out_falls_back_to_reading_each() -> None:
+    overrides = {**SLOW_SEND, "cmgl_lists_reports": False}
+    async with EmulatedBank.create(1, seed=33, profile_overrides=overrides) as bank:
+        modem, committer = bank.modems[0], Committer()
+        driver = driver_for(modem, committer)
+        assert isinstance(driver, SerialAtDriver)
+        await driver.open()
+        try:
+            for n in range(2):
+                await driver.send_sms(f"+39333000001{n}", "reports come later")
+            seen = _commands(modem)
+
+            def arrive() -> None:
+                for message in modem.accepted[:2]:
+                    modem.deliver_report(message)
+
+            await _while_sending(modem, driver, arrive)
+            await until(lambda: len(committer.reports) == 2)
+            reads = [c for c in seen if c.startswith(("AT+CMGL", "AT+CMGR"))]
+            assert reads == ["AT+CMGL=0", "AT+CMGR=1", "AT+CMGR=2"], seen
+            assert driver._messages.memory.list_unread is False  # from now on: AT+CMGR each
+            await _while_sending(modem, driver, lambda: modem.deliver_report(modem.accepted[2]))
+            await until(lambda: len(committer.reports) == 3)
+            assert [c for c in seen if c.startswith("AT+CMGL")] == ["AT+CMGL=0"]
+        finally:
+            await driver.close()
