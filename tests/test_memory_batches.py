@@ -6,7 +6,9 @@ then over a real pty against the emulator."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from inbound_side import Committer, driver_for, until
@@ -74,92 +76,88 @@ async def _while_sending(
     await send
 
 
-async def test_what_arrives_during_a_send_is_read_by_one_listing_before_the_next_send() -> None:
-    async with EmulatedBank.create(1, seed=31, profile_overrides=SLOW_SEND) as bank:
-        modem, committer = bank.modems[0], Committer()
+@contextlib.asynccontextmanager
+async def _modem(
+    seed: int, committer: Committer, **overrides: Any
+) -> AsyncIterator[tuple[EmulatedModem, SerialAtDriver]]:
+    """An emulated modem that sends slowly and its open driver, wired to ``committer``."""
+    profile = {**SLOW_SEND, **overrides}
+    async with EmulatedBank.create(1, seed=seed, profile_overrides=profile) as bank:
+        modem = bank.modems[0]
         driver = driver_for(modem, committer)
         assert isinstance(driver, SerialAtDriver)
         await driver.open()
         try:
-            await driver.send_sms("+393330000002", "its report comes later")
-            storage = modem._session.storage
-            seen = _commands(modem)
-
-            def arrive() -> None:
-                modem.deliver_report(modem.accepted[0])
-                modem.network.send("+447700900001", "first reply")
-                modem.network.send("+447700900002", "second reply")
-
-            await _while_sending(modem, driver, arrive)
-            await driver.send_sms("+393330000003", "the next send")  # a backlog: no tidy
-            await until(lambda: len(committer.messages) == 2 and len(committer.reports) == 1)
-            sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
-            assert seen[sends[0] + 1] == "AT+CMGL=0", seen  # right after the send in flight
-            assert not [c for c in seen if c.startswith("AT+CMGR")], seen
-            assert sends[1] > seen.index("AT+CMGL=0")
-            assert sorted(m.text or "" for m, _ in committer.messages) == [
-                "first reply",
-                "second reply",
-            ]
-            assert committer.reports[0][0].reference == modem.accepted[0].mr
-            assert storage.used == 3  # committed, kept until the modem idles (FREE_BATCH)
-            await driver.tidy()
-            assert storage.used == 0
-            assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
+            yield modem, driver
         finally:
             await driver.close()
+
+
+async def test_what_arrives_during_a_send_is_read_by_one_listing_before_the_next_send() -> None:
+    committer = Committer()
+    async with _modem(31, committer) as (modem, driver):
+        await driver.send_sms("+393330000002", "its report comes later")
+        storage = modem._session.storage
+        seen = _commands(modem)
+
+        def arrive() -> None:
+            modem.deliver_report(modem.accepted[0])
+            modem.network.send("+447700900001", "first reply")
+            modem.network.send("+447700900002", "second reply")
+
+        await _while_sending(modem, driver, arrive)
+        await driver.send_sms("+393330000003", "the next send")  # a backlog: no tidy
+        await until(lambda: len(committer.messages) == 2 and len(committer.reports) == 1)
+        sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+        assert seen[sends[0] + 1] == "AT+CMGL=0", seen  # right after the send in flight
+        assert not [c for c in seen if c.startswith("AT+CMGR")], seen
+        assert sends[1] > seen.index("AT+CMGL=0")
+        texts = sorted(m.text or "" for m, _ in committer.messages)
+        assert texts == ["first reply", "second reply"]
+        assert committer.reports[0][0].reference == modem.accepted[0].mr
+        assert storage.used == 3  # committed, kept until the modem idles (FREE_BATCH)
+        await driver.tidy()
+        assert storage.used == 0
+        assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
 
 
 async def test_received_sms_are_never_freed_before_their_commit() -> None:
-    async with EmulatedBank.create(1, seed=32, profile_overrides=SLOW_SEND) as bank:
-        modem, hold = bank.modems[0], asyncio.Event()
-        committer = Committer(hold=hold)
-        driver = driver_for(modem, committer)
-        assert isinstance(driver, SerialAtDriver)
-        await driver.open()
-        try:
-            storage = modem._session.storage
-            seen = _commands(modem)
+    hold = asyncio.Event()
+    committer = Committer(hold=hold)
+    async with _modem(32, committer) as (modem, driver):
+        storage = modem._session.storage
+        seen = _commands(modem)
 
-            def arrive() -> None:
-                modem.network.send("+447700900003", "kept until stored")
-                modem.network.send("+447700900004", "this one too")
+        def arrive() -> None:
+            modem.network.send("+447700900003", "kept until stored")
+            modem.network.send("+447700900004", "this one too")
 
-            await _while_sending(modem, driver, arrive)
-            await until(lambda: "AT+CMGL=0" in seen)
-            await driver.tidy()  # idle: yet nothing is committed, so nothing is freed
-            await asyncio.sleep(0.2)
-            assert storage.used == 2 and not [c for c in seen if c.startswith("AT+CMGD")]
-            hold.set()
-            await until(lambda: len(committer.messages) == 2 and storage.used == 0)
-            assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
-        finally:
-            await driver.close()
+        await _while_sending(modem, driver, arrive)
+        await until(lambda: "AT+CMGL=0" in seen)
+        await driver.tidy()  # idle: yet nothing is committed, so nothing is freed
+        await asyncio.sleep(0.2)
+        assert storage.used == 2 and not [c for c in seen if c.startswith("AT+CMGD")]
+        hold.set()
+        await until(lambda: len(committer.messages) == 2 and storage.used == 0)
+        assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
 
 
 async def test_a_listing_that_leaves_reports_out_falls_back_to_reading_each() -> None:
-    overrides = {**SLOW_SEND, "cmgl_lists_reports": False}
-    async with EmulatedBank.create(1, seed=33, profile_overrides=overrides) as bank:
-        modem, committer = bank.modems[0], Committer()
-        driver = driver_for(modem, committer)
-        assert isinstance(driver, SerialAtDriver)
-        await driver.open()
-        try:
-            for n in range(2):
-                await driver.send_sms(f"+39333000001{n}", "reports come later")
-            seen = _commands(modem)
+    committer = Committer()
+    async with _modem(33, committer, cmgl_lists_reports=False) as (modem, driver):
+        for n in range(2):
+            await driver.send_sms(f"+39333000001{n}", "reports come later")
+        seen = _commands(modem)
 
-            def arrive() -> None:
-                for message in modem.accepted[:2]:
-                    modem.deliver_report(message)
+        def arrive() -> None:
+            for message in modem.accepted[:2]:
+                modem.deliver_report(message)
 
-            await _while_sending(modem, driver, arrive)
-            await until(lambda: len(committer.reports) == 2)
-            reads = [c for c in seen if c.startswith(("AT+CMGL", "AT+CMGR"))]
-            assert reads == ["AT+CMGL=0", "AT+CMGR=1", "AT+CMGR=2"], seen
-            assert driver._messages.memory.list_unread is False  # from now on: AT+CMGR each
-            await _while_sending(modem, driver, lambda: modem.deliver_report(modem.accepted[2]))
-            await until(lambda: len(committer.reports) == 3)
-            assert [c for c in seen if c.startswith("AT+CMGL")] == ["AT+CMGL=0"]
-        finally:
-            await driver.close()
+        await _while_sending(modem, driver, arrive)
+        await until(lambda: len(committer.reports) == 2)
+        reads = [c for c in seen if c.startswith(("AT+CMGL", "AT+CMGR"))]
+        assert reads == ["AT+CMGL=0", "AT+CMGR=1", "AT+CMGR=2"], seen
+        assert driver._messages.memory.list_unread is False  # from now on: AT+CMGR each
+        await _while_sending(modem, driver, lambda: modem.deliver_report(modem.accepted[2]))
+        await until(lambda: len(committer.reports) == 3)
+        assert [c for c in seen if c.startswith("AT+CMGL")] == ["AT+CMGL=0"]
