@@ -260,8 +260,9 @@ class SerialAtDriver:
             self._info = known
         return info.device_id
 
-    async def send_sms(self, to: str, text: str) -> list[SentPart]:
-        """Submit every part with AT+CMGS in PDU mode; raise ``SendError`` on failure."""
+    async def send_sms(self, to: str, text: str, *, job_id: str = "") -> list[SentPart]:
+        """Submit every part with AT+CMGS in PDU mode (``job_id`` unused: the modem gives each
+        part its TP-MR); raise ``SendError`` on failure."""
         self._messages.memory.idle = False  # what is read meanwhile waits (FREE_BATCH)
         self._concat_ref = (self._concat_ref + 1) & 0xFF
         pdus = build_submit_pdus(
