@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +20,12 @@ from modemd.store.db import Store
 # subprocesses they start, which inherit this): set but empty means "no config file".
 os.environ["MODEMD_CONFIG"] = ""
 os.environ.pop("MODEMD_DB", None)
+
+# A suite started with `&` by a non-interactive shell inherits SIGINT ignored, and so would every
+# subprocess it starts (an ignored signal stays ignored across exec): the Ctrl-C tests would wait
+# for a command that never hears it. Caught (Python's default), it is reset to default on exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 ENGINES = ("sqlite", "postgresql")

@@ -203,7 +203,12 @@ async def test_doctor_checks_the_ports_the_config_lists(tmp_path: Path) -> None:
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
     finally:
         emulate.send_signal(signal.SIGINT)
-        await emulate.wait()
+        try:
+            await asyncio.wait_for(emulate.wait(), 60)
+        except TimeoutError:
+            emulate.kill()
+            await emulate.wait()
+            raise
     (line,) = [line for line in out.decode().splitlines() if port in line]
     assert line.startswith(f"ok  {port}: pin 4711 (config): usable: SIM ready, registered"), line
 

@@ -153,3 +153,24 @@ async def test_drain_lets_the_send_in_flight_finish_and_claims_nothing_new(rig: 
     waiting = await rig.store.read(jobs.get_job, later.job_id)
     assert waiting is not None and waiting.state is JobState.QUEUED  # left for the next start
     assert sum(len(m.accepted) for m in rig.emulators.modems) == 1
+
+
+@pytest.mark.parametrize("rig", [{"send_latency_s": (0.02, 0.05)}], indirect=True)
+@pytest.mark.parametrize("after_s", [0.05, 0.13, 0.21])
+async def test_drain_in_a_backlog_leaves_no_job_claimed_and_unsent(
+    rig: Rig, after_s: float
+) -> None:
+    """Each send's record claims the next job: a drain at any moment finishes the send in
+    flight and gives the job claimed for the next one back (none stays `sending`)."""
+    backlog = [await rig.submit(to=f"+3160000{n:04d}") for n in range(12)]
+    await asyncio.sleep(after_s)
+    await rig.bank.drain(timeout_s=5)
+    await rig.bank.close()
+    states = [
+        job.state
+        for job in [await rig.store.read(jobs.get_job, j.job_id) for j in backlog]
+        if job is not None
+    ]
+    went = sum(len(m.accepted) for m in rig.emulators.modems)
+    assert JobState.SENDING not in states, states
+    assert states.count(JobState.QUEUED) == len(backlog) - went, states

@@ -363,7 +363,7 @@ class Bank:
             task = self._tasks.get(device_id)
             if task is None or task.done():
                 continue
-            if worker.current is None:
+            if not worker.busy:
                 task.cancel()
             else:
                 busy.append(task)

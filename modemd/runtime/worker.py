@@ -116,8 +116,20 @@ class DeviceWorker:
                 device_rows.set_device_state, self.device_id, state, self.device.signal
             )
 
+    @property
+    def busy(self) -> bool:
+        """A send in flight, or a job claimed for the next one (a drain waits for both)."""
+        return self.current is not None or self._next is not None
+
     async def run(self) -> None:
         """Serve jobs until cancelled, drained, or the device dies."""
+        try:
+            await self._serve()
+        except asyncio.CancelledError:
+            await self._release_next()  # claimed with the last record, never started
+            raise
+
+    async def _serve(self) -> None:
         if isinstance(self.device, Resumable):  # a phone: its messages of our jobs, no other's
             await self.device.resume(lambda ids: self.store.read(transitions.known_jobs, ids))
         while not self.draining:
