@@ -16,6 +16,7 @@ from inbound_side import Committer, driver_for, until
 from modemd.at import commands as at
 from modemd.at.parser import AtParser, Line, Urc
 from modemd.at.transaction import Disposition, Transaction
+from modemd.drivers.modem_memory import FREE_BATCH
 from modemd.drivers.serial_at import SerialAtDriver
 from modemd.emulators.modem import EmulatedModem, LineState
 from modemd.emulators.modem_bank import EmulatedBank
@@ -161,3 +162,21 @@ async def test_a_listing_that_leaves_reports_out_falls_back_to_reading_each() ->
         await _while_sending(modem, driver, lambda: modem.deliver_report(modem.accepted[2]))
         await until(lambda: len(committer.reports) == 3)
         assert [c for c in seen if c.startswith("AT+CMGL")] == ["AT+CMGL=0"]
+
+
+async def test_under_a_backlog_reports_read_between_sends_are_freed_by_the_delflag() -> None:
+    """A report comes during every send and is read right after it: a read is always queued,
+    yet the batch goes as one AT+CMGD=<i>,1 once nothing read waits for its commit when the
+    command has its turn, never one AT+CMGD per report between two sends."""
+    committer = Committer()
+    backlog = {"send_latency_s": (0.05, 0.05), "report_delay_s": 0.02}
+    async with _modem(34, committer, **backlog) as (modem, driver):
+        seen = _commands(modem)
+        sends = 2 * FREE_BATCH + 2
+        for n in range(sends):  # no tidy between them: a backlog
+            await driver.send_sms(f"+3933300002{n:02d}", "backlog")
+        await until(lambda: len(committer.reports) == sends)
+        deletes = [c for c in seen if c.startswith("AT+CMGD")]
+        assert deletes and all(c.endswith(",1") for c in deletes), seen
+        assert len(deletes) <= sends // FREE_BATCH, seen
+        assert len([c for c in seen if c.startswith(("AT+CMGR", "AT+CMGL"))]) <= sends

@@ -294,8 +294,28 @@ class AtPort:
 
     async def command(self, command: Command, timeout: float | None = None) -> list[str]:
         """Run one command; return its response lines or raise ``ModemCommandError``."""
+        answer = await self.command_if(command, lambda: True, timeout)
+        assert answer is not None
+        return answer
+
+    async def command_if(
+        self, command: Command, guard: Callable[[], bool], timeout: float | None = None
+    ) -> list[str] | None:
+        """``command`` when ``guard()`` holds once the command has its turn (the commands
+        queued before it have run); None, nothing written, when it does not."""
+        built = await self.command_built(lambda: command if guard() else None, timeout)
+        return None if built is None else built[1]
+
+    async def command_built(
+        self, build: Callable[[], Command | None], timeout: float | None = None
+    ) -> tuple[Command, list[str]] | None:
+        """The command ``build()`` makes once it has its turn (from what is known then), and
+        its response lines; None, nothing written, when it makes none."""
         async with self._lock:
+            command = build()
+            if command is None:
+                return None
             tx = await self._run(command, timeout or self.command_timeout_s)
         if tx.final is not None and not tx.final.ok:
             raise ModemCommandError(command.text, tx.final.text, tx.final.code)
-        return tx.responses
+        return command, tx.responses

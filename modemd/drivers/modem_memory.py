@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from modemd.at import commands as at
+from modemd.at.transaction import Command
 from modemd.drivers.at_port import AtPort
 from modemd.errors import DeviceError, ModemCommandError
 
@@ -49,12 +50,16 @@ class MessageMemory:
         self.idle = True
         self._held: Counter[int] = Counter()  # indexes read and not yet freed (or given back)
         self._freeable: list[int] = []  # committed, waiting for ``free_read``
-        self._unsettled = 0  # reads queued or in flight, messages read and not yet committed
+        # Messages the modem has marked read (their AT+CMGR / AT+CMGL ran) and not yet
+        # committed: a delflag AT+CMGD runs only when none is, checked when it has its turn.
+        self._unsettled = 0
+        self._doubtful = False  # a read failed midway: it may be marked read, unseen by us
         self._announced: set[int] = set()  # +CMTI / +CDSI indexes not yet read
         # Indexes whose AT+CMGD is queued or in flight: a +CMTI / +CDSI for one of them is a
         # new message stored in the freed slot (``_renewed``), to read although still held.
         self._freeing: set[int] = set()
         self._renewed: set[int] = set()
+        self._unlisted: set[int] = set()  # announced, left out by an AT+CMGL=0 listing
         self._reading = False  # the task that reads them runs
 
     def announce(self, index: int) -> None:
@@ -64,49 +69,84 @@ class MessageMemory:
             self._renewed.add(index)
         if not self._reading:
             self._reading = True
-            # Counted now: a delflag AT+CMGD queued after this must not free what it reads.
-            self._unsettled += 1
             self._spawn(self._read_announced(), "read stored")
 
     async def _read_announced(self) -> None:
-        """Read what was announced, until nothing more is: one index by AT+CMGR, several (those
-        announced while a send was in flight) by one AT+CMGL=0."""
+        """Read what was announced, until nothing more is."""
         try:
             while self._announced:
-                fresh = sorted(i for i in self._announced if self._takes(i))
-                self._announced.clear()
-                if len(fresh) > 1 and self.list_unread:
-                    await self._read_unread(fresh)
-                else:
-                    for index in fresh:
-                        await self._read_index(index)
+                await self._read_next()
         finally:
             self._reading = False
-            self._unsettled -= 1
-        await self.free_due()
 
-    async def _read_unread(self, announced: list[int]) -> None:
+    async def _read_next(self) -> None:
+        """What is announced when the port is ours (after the send in flight): one index by
+        AT+CMGR, several by one AT+CMGL=0."""
+        picked: list[int] = []
         try:
-            listed = at.parse_listing(await self._at.command(at.LIST_UNREAD_PDU))
+            built = await self._at.command_built(lambda: self._pick(picked))
         except ModemCommandError as exc:
-            log.info("%s: %s refused (%s)", self._at.port, at.LIST_UNREAD_PDU.text, exc.result)
-            self.list_unread = False
-            listed = []
-        except DeviceError as exc:
-            log.warning("%s: cannot list unread messages: %s", self._at.port, exc)
-            return
-        self._take_all(listed)
-        self._announced -= {s.index for s in listed}  # their +CMTI / +CDSI came meanwhile
-        taken = {s.index for s in listed}
-        for index in announced:
-            if index not in taken and self._takes(index) and await self._read_index(index):
-                if self.list_unread:
-                    log.info(
-                        "%s: AT+CMGL=0 left out announced index %d: reading by AT+CMGR",
-                        self._at.port,
-                        index,
-                    )
+            if len(picked) > 1:  # the listing refused: each by AT+CMGR from now on
+                log.info("%s: %s refused (%s)", self._at.port, at.LIST_UNREAD_PDU.text, exc)
                 self.list_unread = False
+                self._announced.update(picked)
+            else:  # an answer: nothing was marked read
+                log.warning("%s: stored message %s unreadable: %s", self._at.port, picked, exc)
+                self._release(picked[0])
+            return
+        except DeviceError as exc:  # no answer: what it read may be marked read, unseen
+            log.warning("%s: stored messages %s not read: %s", self._at.port, picked, exc)
+            self._doubtful = True
+            if len(picked) == 1:
+                self._release(picked[0])
+            return
+        if built is None:
+            return
+        if len(picked) > 1:
+            self._took_listing(picked, at.parse_listing(built[1]))
+        else:
+            self._took_read(picked[0], at.parse_read(picked[0], built[1]))
+
+    def _pick(self, picked: list[int]) -> Command | None:
+        """At the read's turn: AT+CMGL=0 for several announced indexes, else AT+CMGR for one
+        (the others next); an index a listing left out is read alone (``_unlisted``)."""
+        fresh = sorted(i for i in self._announced if self._takes(i))
+        self._announced.clear()
+        if len(fresh) > 1 and self.list_unread and not self._unlisted & set(fresh):
+            picked.extend(fresh)
+            return at.LIST_UNREAD_PDU
+        if not fresh:
+            return None
+        first = min(self._unlisted & set(fresh), default=fresh[0])
+        self._announced.update(i for i in fresh if i != first)
+        picked.append(first)
+        self._hold(first)
+        return at.read_message(first)
+
+    def _took_listing(self, announced: list[int], listed: list[at.StoredPdu]) -> None:
+        self._take_all(listed)
+        taken = {s.index for s in listed}
+        self._announced -= taken  # their +CMTI / +CDSI came meanwhile
+        missing = [i for i in announced if i not in taken and self._takes(i)]
+        self._unlisted.update(missing)  # read by AT+CMGR: is the listing to be trusted?
+        self._announced.update(missing)
+
+    def _took_read(self, index: int, stored: at.StoredPdu | None) -> None:
+        unlisted = index in self._unlisted
+        self._unlisted.discard(index)
+        if stored is None:
+            log.warning("%s: memory index %d is empty", self._at.port, index)
+            self._release(index)
+            return
+        if unlisted and self.list_unread:
+            log.info(
+                "%s: AT+CMGL=0 left out announced index %d: AT+CMGR from now on",
+                self._at.port,
+                index,
+            )
+            self.list_unread = False
+        self._unsettled += 1
+        self._spawn(self._take_held(index, stored), f"take stored {index}")
 
     def _takes(self, index: int) -> bool:
         """Whether what is at ``index`` is to be taken: not held, or stored anew (renewed)."""
@@ -115,23 +155,6 @@ class MessageMemory:
     def _hold(self, index: int) -> None:
         self._held[index] += 1
         self._renewed.discard(index)
-
-    async def _read_index(self, index: int) -> bool:
-        """AT+CMGR=<index>, the message taken; False when there was none."""
-        self._hold(index)
-        try:
-            stored = at.parse_read(index, await self._at.command(at.read_message(index)))
-        except DeviceError as exc:
-            log.warning("%s: stored message %d unreadable: %s", self._at.port, index, exc)
-            self._release(index)
-            return False
-        if stored is None:
-            log.warning("%s: memory index %d is empty", self._at.port, index)
-            self._release(index)
-            return False
-        self._unsettled += 1
-        self._spawn(self._take_held(index, stored), f"take stored {index}")
-        return True
 
     def _take_all(self, listed: Iterable[at.StoredPdu]) -> list[Awaitable[None]]:
         """Take every listed message whose index is not held (being read, or waiting to be
@@ -166,15 +189,13 @@ class MessageMemory:
 
     async def list_all(self) -> None:
         """Every stored message (AT+CMGL=4): those not held taken, each freed once committed."""
-        self._unsettled += 1  # AT+CMGL marks every one read
         try:
             listed = at.parse_listing(await self._at.command(at.LIST_ALL_PDU))
-            takes = self._take_all(listed)
         except DeviceError as exc:
             log.warning("%s: cannot list stored messages: %s", self._at.port, exc)
             return
-        finally:
-            self._unsettled -= 1
+        self._doubtful = False  # whatever a failed read left marked read is taken now
+        takes = self._take_all(listed)
         await asyncio.gather(*takes)
         await self.free_read()
         if listed:
@@ -193,23 +214,25 @@ class MessageMemory:
             await self.free_read()
 
     async def free_read(self) -> None:
-        """Free what was read and committed: one ``AT+CMGD=<i>,1`` where the modem takes it and
-        nothing else read waits for its commit (a received SMS being stored, the parts of a
-        long one kept on the SIM until it is whole), else an AT+CMGD per index."""
+        """Free what was read and committed: one ``AT+CMGD=<i>,1`` where the modem takes it and,
+        when its turn comes, nothing else read waits for its commit (a received SMS being
+        stored); a read settling then puts the batch off until it is committed (``free_due``).
+        Else, and while parts of a long SMS are kept on the SIM, an AT+CMGD per index."""
         indexes, self._freeable = self._freeable, []
         if not indexes:
             return
         self._freeing.update(indexes)
         try:
-            if self.delete_flags and self._unsettled == 0 and not self._holding():
-                try:  # no await between the checks above and the command taking its turn
-                    await self._at.command(at.delete_read(indexes[0]))
+            if self.delete_flags and not self._doubtful and not self._holding():
+                freed = await self._free_all_read(indexes[0])
+                if freed:
                     for index in indexes:
                         self._release(index)
                     return
-                except ModemCommandError as exc:
-                    log.info("%s: AT+CMGD with a delflag refused: %s", self._at.port, exc)
-                    self.delete_flags = False
+                if freed is None and len(indexes) < 2 * FREE_BATCH:
+                    self._freeing.difference_update(indexes)
+                    self._freeable[:0] = indexes
+                    return
             for n, index in enumerate(indexes):
                 try:
                     await self._at.command(at.delete_message(index))
@@ -222,6 +245,21 @@ class MessageMemory:
         except DeviceError as exc:  # the port: freed at the next idle moment, or read again
             log.info("%s: stored messages not freed yet: %s", self._at.port, exc)
             self._freeable[:0] = indexes
+
+    async def _free_all_read(self, index: int) -> bool | None:
+        """``AT+CMGD=<index>,1`` if nothing read is uncommitted when it has its turn: True
+        done, None put off (a read settles), False refused (no delflags after all)."""
+
+        def ready() -> bool:
+            return self._unsettled == 0 and not self._doubtful and not self._holding()
+
+        try:
+            answer = await self._at.command_if(at.delete_read(index), ready)
+        except ModemCommandError as exc:
+            log.info("%s: AT+CMGD with a delflag refused: %s", self._at.port, exc)
+            self.delete_flags = False
+            return False
+        return None if answer is None else True
 
     async def free_now(self, index: int) -> None:
         """Free one index at once (an unreadable report: its log line is its only record)."""
