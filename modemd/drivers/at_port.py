@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import termios
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import serial
 
@@ -303,16 +303,21 @@ class AtPort:
     ) -> list[str] | None:
         """``command`` when ``guard()`` holds once the command has its turn (the commands
         queued before it have run); None, nothing written, when it does not."""
-        built = await self.command_built(lambda: command if guard() else None, timeout)
+
+        async def build() -> Command | None:
+            return command if guard() else None
+
+        built = await self.command_built(build, timeout)
         return None if built is None else built[1]
 
     async def command_built(
-        self, build: Callable[[], Command | None], timeout: float | None = None
+        self, build: Callable[[], Awaitable[Command | None]], timeout: float | None = None
     ) -> tuple[Command, list[str]] | None:
-        """The command ``build()`` makes once it has its turn (from what is known then), and
-        its response lines; None, nothing written, when it makes none."""
+        """The command ``build()`` makes once it has its turn (from what is known then; no
+        other command runs while it waits), and its response lines; None, nothing written,
+        when it makes none."""
         async with self._lock:
-            command = build()
+            command = await build()
             if command is None:
                 return None
             tx = await self._run(command, timeout or self.command_timeout_s)

@@ -13,6 +13,7 @@ modem stores there, unread).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 # Messages read and committed wait to be freed while the modem idles (``free_read``), or
 # between two sends once this many wait: the SIM (~20 slots) must not fill under a backlog.
 FREE_BATCH = 8
+# A delflag AT+CMGD waits, holding the port, this long at most for the reads that ran before it
+# to be committed (a group commit: milliseconds); one that takes longer (its take needs the port
+# itself) puts the batch off, one AT+CMGD per index when the batch is full.
+SETTLE_WAIT_S = 0.5
 
 # Hand on one stored PDU; True when its index stays held until ``free_later`` gives it back.
 Take = Callable[[at.StoredPdu], Awaitable[bool]]
@@ -53,6 +58,8 @@ class MessageMemory:
         # Messages the modem has marked read (their AT+CMGR / AT+CMGL ran) and not yet
         # committed: a delflag AT+CMGD runs only when none is, checked when it has its turn.
         self._unsettled = 0
+        self._settled = asyncio.Event()  # set while ``_unsettled`` is 0
+        self._settled.set()
         self._doubtful = False  # a read failed midway: it may be marked read, unseen by us
         self._announced: set[int] = set()  # +CMTI / +CDSI indexes not yet read
         # Indexes whose AT+CMGD is queued or in flight: a +CMTI / +CDSI for one of them is a
@@ -60,6 +67,7 @@ class MessageMemory:
         self._freeing: set[int] = set()
         self._renewed: set[int] = set()
         self._unlisted: set[int] = set()  # announced, left out by an AT+CMGL=0 listing
+        self._free_lock = asyncio.Lock()
         self._reading = False  # the task that reads them runs
 
     def announce(self, index: int) -> None:
@@ -84,7 +92,11 @@ class MessageMemory:
         AT+CMGR, several by one AT+CMGL=0."""
         picked: list[int] = []
         try:
-            built = await self._at.command_built(lambda: self._pick(picked))
+
+            async def build() -> Command | None:
+                return self._pick(picked)
+
+            built = await self._at.command_built(build)
         except ModemCommandError as exc:
             if len(picked) > 1:  # the listing refused: each by AT+CMGR from now on
                 log.info("%s: %s refused (%s)", self._at.port, at.LIST_UNREAD_PDU.text, exc)
@@ -145,7 +157,7 @@ class MessageMemory:
                 index,
             )
             self.list_unread = False
-        self._unsettled += 1
+        self._settle(+1)
         self._spawn(self._take_held(index, stored), f"take stored {index}")
 
     def _takes(self, index: int) -> bool:
@@ -164,7 +176,7 @@ class MessageMemory:
             assert stored.index is not None
             if self._takes(stored.index):
                 self._hold(stored.index)
-                self._unsettled += 1
+                self._settle(+1)
                 done = asyncio.get_running_loop().create_future()
                 self._spawn(self._take_held(stored.index, stored, done), f"take {stored.index}")
                 takes.append(done)
@@ -182,7 +194,7 @@ class MessageMemory:
         finally:
             if not kept:
                 self._release(index)
-            self._unsettled -= 1
+            self._settle(-1)
             if done is not None and not done.done():
                 done.set_result(None)
         await self.free_due()
@@ -214,25 +226,22 @@ class MessageMemory:
             await self.free_read()
 
     async def free_read(self) -> None:
-        """Free what was read and committed: one ``AT+CMGD=<i>,1`` where the modem takes it and,
-        when its turn comes, nothing else read waits for its commit (a received SMS being
-        stored); a read settling then puts the batch off until it is committed (``free_due``).
-        Else, and while parts of a long SMS are kept on the SIM, an AT+CMGD per index."""
+        """Free what was read and committed, one free at a time: one ``AT+CMGD=<i>,1`` where
+        the modem takes it and, when its turn comes, nothing read waits for its commit (it
+        then frees every index committed by that moment, ``_free_all_read``); a read settling
+        puts the batch off until it is committed (``free_due``). Else, and while parts of a
+        long SMS are kept on the SIM, an AT+CMGD per index."""
+        async with self._free_lock:  # a delflag would free what a per-index loop frees next
+            if self.delete_flags and not self._doubtful and not self._holding():
+                freed = await self._free_all_read()
+                if freed or (freed is None and len(self._freeable) < FREE_BATCH):
+                    return
+            await self._free_each()
+
+    async def _free_each(self) -> None:
         indexes, self._freeable = self._freeable, []
-        if not indexes:
-            return
         self._freeing.update(indexes)
         try:
-            if self.delete_flags and not self._doubtful and not self._holding():
-                freed = await self._free_all_read(indexes[0])
-                if freed:
-                    for index in indexes:
-                        self._release(index)
-                    return
-                if freed is None and len(indexes) < 2 * FREE_BATCH:
-                    self._freeing.difference_update(indexes)
-                    self._freeable[:0] = indexes
-                    return
             for n, index in enumerate(indexes):
                 try:
                     await self._at.command(at.delete_message(index))
@@ -244,22 +253,43 @@ class MessageMemory:
                 self._release(index)
         except DeviceError as exc:  # the port: freed at the next idle moment, or read again
             log.info("%s: stored messages not freed yet: %s", self._at.port, exc)
+            self._freeing.difference_update(indexes)
             self._freeable[:0] = indexes
 
-    async def _free_all_read(self, index: int) -> bool | None:
-        """``AT+CMGD=<index>,1`` if nothing read is uncommitted when it has its turn: True
-        done, None put off (a read settles), False refused (no delflags after all)."""
+    async def _free_all_read(self) -> bool | None:
+        """``AT+CMGD=<i>,1`` when, at its turn, nothing read is uncommitted: it frees every
+        index committed by then (taken at that moment: all are read on the modem). True done,
+        None put off (a read settles, nothing to free, the port failed), False refused."""
+        taken: list[int] = []
 
-        def ready() -> bool:
-            return self._unsettled == 0 and not self._doubtful and not self._holding()
+        async def build() -> Command | None:
+            if self._unsettled and not self._doubtful and not self._holding():
+                with contextlib.suppress(TimeoutError):  # its commit: ms; no command meanwhile
+                    async with asyncio.timeout(SETTLE_WAIT_S):
+                        await self._settled.wait()
+            if self._unsettled or self._doubtful or self._holding() or not self._freeable:
+                return None
+            taken.extend(self._freeable)
+            self._freeable.clear()
+            self._freeing.update(taken)
+            return at.delete_read(taken[0])
 
         try:
-            answer = await self._at.command_if(at.delete_read(index), ready)
-        except ModemCommandError as exc:
+            built = await self._at.command_built(build)
+        except DeviceError as exc:
+            self._freeing.difference_update(taken)
+            self._freeable[:0] = taken
+            if not isinstance(exc, ModemCommandError):  # the port: at the next idle moment
+                log.info("%s: stored messages not freed yet: %s", self._at.port, exc)
+                return None
             log.info("%s: AT+CMGD with a delflag refused: %s", self._at.port, exc)
             self.delete_flags = False
             return False
-        return None if answer is None else True
+        if built is None:
+            return None
+        for index in taken:
+            self._release(index)
+        return True
 
     async def free_now(self, index: int) -> None:
         """Free one index at once (an unreadable report: its log line is its only record)."""
@@ -268,6 +298,13 @@ class MessageMemory:
             await self._at.command(at.delete_message(index))
         except DeviceError as exc:
             log.info("%s: AT+CMGD=%d: %s", self._at.port, index, exc)
+
+    def _settle(self, change: int) -> None:
+        self._unsettled += change
+        if self._unsettled:
+            self._settled.clear()
+        else:
+            self._settled.set()
 
     def _release(self, index: int) -> None:
         self._freeing.discard(index)

@@ -13,6 +13,7 @@ never acknowledged is dropped with the routing (a real network may send it again
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Callable, Collection
 from datetime import datetime
 
@@ -22,6 +23,8 @@ from .modem_at import CRLF, ERROR, Param, Reply, encode_te_string, format_scts, 
 from .modem_commands import TOA_INTERNATIONAL, TOA_UNKNOWN, Handler, Settings, one_int
 from .modem_storage import REPORT, MessageStorage, tpdu_octets
 from .profile import MessageFormat
+
+log = logging.getLogger(__name__)
 
 CDS_TEXT_FIRST_OCTET = 6  # first octet of an SMS-STATUS-REPORT, as text-mode +CDS shows it
 CNMI_MT, CNMI_DS = 1, 3  # indices in the CNMI tuple
@@ -54,6 +57,8 @@ def route_status_report(
         )
         if index is not None:
             urc(frame_line(f'+CDSI: "SR",{index}'))
+        else:  # the network learns the memory is full; this emulator drops the report
+            log.warning("memory full: the status report of MR %d is dropped", mr)
         return
     if routing != CNMI_DS_DIRECT:
         return
