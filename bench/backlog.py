@@ -34,6 +34,7 @@ from bench.harness import (
     lag_summary,
     percentile,
     profiled,
+    thread_cpu_s,
     wait_until,
     workdir,
 )
@@ -65,11 +66,14 @@ async def run(
             OwnLag() as own_lag,
         ):
             late_before = await daemon_lateness(daemon)
+            threads_before = thread_cpu_s(daemon.pid)
             await wait_until(
                 lambda: sum(len(t.accepted_at) for t in taps) >= jobs,
                 taps[0].changed,
                 rounds * latency_s * 3 + DRAIN_SLACK_S,
             )
+            loop_after, others_after = thread_cpu_s(daemon.pid)
+            loop_s, others_s = loop_after - threads_before[0], others_after - threads_before[1]
             lag = lag_summary(late_before, await daemon_lateness(daemon), own_lag)
         return (
             lag
@@ -78,6 +82,9 @@ async def run(
             | {
                 "cpu_percent": round(usage.cpu_percent, 1),
                 "cpu_ms_per_send": round(1000 * usage.cpu_s / jobs, 3),
+                # of which the event loop's thread, and the others (the store's thread)
+                "loop_cpu_ms_per_send": round(1000 * loop_s / jobs, 3),
+                "threads_cpu_ms_per_send": round(1000 * others_s / jobs, 3),
                 "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
                 "bench_cpu_ms_per_send": round(1000 * own.cpu_s / jobs, 3),
                 "rss_mb_peak": round(usage.peak_rss_mb, 1),

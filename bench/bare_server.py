@@ -1,6 +1,7 @@
 """A bare aiohttp endpoint, the accept benchmark's yardstick: parse the JSON body, answer JSON.
 
-Nothing else: no key lookup, no database, no fsync. Run as a subprocess; prints its port.
+Nothing else: no key lookup, no database, no fsync. Run as a subprocess; prints its port. It
+runs on the event loop the daemon would (uvloop unless ``MODEMD_EVENT_LOOP=asyncio``).
 
     python -m bench.bare_server
 """
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 from aiohttp import web
+
+from modemd.service import EVENT_LOOP_ENV, loop_factory
 
 
 async def send(request: web.Request) -> web.Response:
@@ -35,4 +39,8 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # the daemon's loop (server.event_loop's default: uvloop), so that the ratio compares the
+    # daemon's own work, not two event loops; MODEMD_EVENT_LOOP=asyncio for asyncio's
+    factory = loop_factory(os.environ.get(EVENT_LOOP_ENV) or "uvloop")
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())

@@ -323,6 +323,23 @@ async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
             await spy.wait()
 
 
+def thread_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of ``pid``'s main thread (the daemon's event loop) and of all its
+    other threads together (the store's thread, executors), from /proc/PID/task."""
+    main = others = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        cpu = (int(fields[11]) + int(fields[12])) / TICKS_S
+        if task.name == str(pid):
+            main += cpu
+        else:
+            others += cpu
+    return main, others
+
+
 @dataclass(frozen=True)
 class Usage:
     """One process's resident memory and CPU seconds at one moment."""

@@ -59,6 +59,7 @@ SECONDS = _kind(
     "a number >= 0", lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
 )
 LOG_FORMAT = _kind('"text" or "json"', lambda v: v in ("text", "json"))
+EVENT_LOOP = _kind('"uvloop" or "asyncio"', lambda v: v in ("uvloop", "asyncio"))
 ADDRESSES = _kind(
     "a list of addresses or CIDRs",
     lambda v: isinstance(v, list) and all(isinstance(a, str) and _is_address(a) for a in v),

@@ -14,6 +14,7 @@ from modemd.config_kinds import (
     ADDRESSES,
     BOOL,
     COUNT,
+    EVENT_LOOP,
     LABEL,
     LISTEN_PORT,
     LOG_FORMAT,
@@ -127,6 +128,14 @@ SCHEMA = Section(
                     "text",
                     "log lines as text or JSON (event, job_id, device_id, pin); --log-format",
                     '"json"',
+                ),
+                Key(
+                    "event_loop",
+                    EVENT_LOOP,
+                    "uvloop",
+                    "the daemon's event loop: uvloop (libuv, when installed) or asyncio's own "
+                    "(env MODEMD_EVENT_LOOP)",
+                    '"asyncio"',
                 ),
             ),
         ),

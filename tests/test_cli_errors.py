@@ -107,6 +107,31 @@ def test_serve_on_a_port_in_use_names_the_holder(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("chosen", "logged"),
+    [(None, "event loop: uvloop "), ("asyncio", "event loop: asyncio's own")],
+)
+def test_serve_runs_on_uvloop_unless_told_otherwise(
+    tmp_path: Path, chosen: str | None, logged: str
+) -> None:
+    """server.event_loop (or MODEMD_EVENT_LOOP) picks the loop; the log says which one ran
+    (here until the port it was given turns out to be taken)."""
+    env = {k: v for k, v in os.environ.items() if k != "MODEMD_EVENT_LOOP"}
+    if chosen is not None:
+        env["MODEMD_EVENT_LOOP"] = chosen
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        serve = [*MODEMD, "serve", "--db", str(tmp_path / "m.db")]
+        port = ["--port", str(holder.getsockname()[1])]
+        proc = subprocess.run(serve + port, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1 and logged in proc.stderr, proc.stderr
+    env["MODEMD_EVENT_LOOP"] = "tokio"
+    proc = subprocess.run(serve, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert "Error: MODEMD_EVENT_LOOP='tokio': uvloop or asyncio" in proc.stderr
+
+
 def test_one_config_for_daemon_and_cli(tmp_path: Path) -> None:
     config = tmp_path / "modemd.toml"
     config.write_text(f'[server]\ndb = "{tmp_path / "from-config.db"}"\n')

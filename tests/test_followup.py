@@ -10,11 +10,12 @@ from test_runtime import FAST, wait_state
 from modemd.drivers import registry
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import Job, JobState, SentPart
-from modemd.runtime import followup
 from modemd.runtime.bank import Bank
+from modemd.runtime.outcome import OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
 from modemd.store import dispatch, jobs, keys
 from modemd.store.db import Store
+from modemd.store.submits import SubmitLog
 
 JOBS = 6
 REPORT_LATER_S = 600.0  # no status report (and its commit) arrives during the test
@@ -74,7 +75,9 @@ async def test_a_shutdown_during_the_record_puts_the_claimed_next_job_back(store
     assert sending is not None
     pool = PoolQueue("4711")
     recording = asyncio.create_task(
-        followup.record_and_claim(store, pool, sending, [SentPart(part=1, mr=7)], None, second)
+        OutcomeRecorder(store, pool, SubmitLog(None)).sent(
+            sending, [SentPart(part=1, mr=7)], None, [second]
+        )
     )
     await asyncio.sleep(0)  # the write is queued; the shutdown comes before it commits
     recording.cancel()

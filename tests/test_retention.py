@@ -64,11 +64,12 @@ async def test_prune_takes_finished_jobs_and_keeps_the_rest(store: Store) -> Non
 async def test_prune_forgets_batch_idempotency_keys_after_their_window(store: Store) -> None:
     key, _, _ = await key_and_job(store, None)
     now = time.time()
-    with sqlite3.connect(store.path) as conn:  # several-recipient sends' keys: one a day old
-        for name, at in (("stale", now - idempotency.IDEMPOTENCY_WINDOW_S - 1), ("fresh", now)):
-            conn.execute(
-                "INSERT INTO idempotent_batches VALUES (?, ?, 'h', '[]', ?)", (key.key_id, name, at)
+    for name, at in (("stale", now - idempotency.IDEMPOTENCY_WINDOW_S - 1), ("fresh", now)):
+        await store.write(  # several-recipient sends' keys: one a day old
+            lambda db, row=(key.key_id, name, at): db.execute(
+                "INSERT INTO idempotent_batches VALUES (?, ?, 'h', '[]', ?)", row
             )
+        )
     await store.write(retention.prune_jobs, 0.0)  # no job is old enough: the keys still go
     left = await store.read(
         lambda db: [r[0] for r in db.execute("SELECT idempotency_key FROM idempotent_batches")]
@@ -87,6 +88,7 @@ async def test_prune_goes_in_batches_with_commits_between(store: Store) -> None:
     assert len(commits) >= 3 + 1  # 2 + 2 + 1, each its own transaction
 
 
+@pytest.mark.sqlite_only  # PostgreSQL: pg_dump (test_store_postgres)
 async def test_backup_while_the_daemon_writes(store: Store, tmp_path: Path) -> None:
     await delivered(store)
     stop = asyncio.Event()
@@ -161,8 +163,9 @@ async def test_prune_command(store: Store, tmp_path: Path) -> None:
     config.write_text("[retention]\njobs_days = 1\n")
     code, out = cli("db", "prune", "--dry-run", "--config", str(config), "--db", db)
     assert code == 0 and out.startswith("0 jobs finished before")
-    with sqlite3.connect(db) as conn:  # the job finished two days ago
-        conn.execute("UPDATE jobs SET final_at = final_at - 2 * 86400")
+    await store.write(  # the job finished two days ago
+        lambda db: db.execute("UPDATE jobs SET final_at = final_at - 2 * 86400")
+    )
     code, out = cli("db", "prune", "--dry-run", "--config", str(config), "--db", db)
     assert code == 0 and out.startswith("1 jobs finished before")
     code, out = cli("db", "prune", "--config", str(config), "--db", db)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gsmmodem.pdu
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from modemd.sms.encoding import (
     GSM7_BASIC,
@@ -12,8 +14,11 @@ from modemd.sms.encoding import (
     SplitMessage,
     decode_gsm7,
     encode_gsm7,
+    gsm7_septet_cost,
     is_gsm7,
+    split_by_cost,
     split_message,
+    utf16_unit_cost,
 )
 
 # Independent of the module under test: 23.038 6.2.1.1 extension characters (two septets each).
@@ -185,3 +190,18 @@ def test_decode_gsm7_rejects_malformed(septet_values: bytes, message: str) -> No
 def test_encode_gsm7_rejects_non_gsm_text() -> None:
     with pytest.raises(ValueError, match="not in the GSM-7 alphabet"):
         encode_gsm7("price: 5 ₽")
+
+
+ALPHABET_SAMPLE = GSM7_BASIC.replace("\x1b", "") + EXTENSION_CHARS + CYRILLIC + EMOJI + "\ud800"
+
+
+@given(st.text(alphabet=ALPHABET_SAMPLE, max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_one_part_shortcut_agrees_with_the_split_by_cost(text: str) -> None:
+    """split_message counts a one-part text with str methods: the same answer as splitting
+    character by character (lone surrogates count one UTF-16 unit there too)."""
+    split = split_message(text)
+    gsm7 = all(char in GSM7_BASIC.replace("\x1b", "") + EXTENSION_CHARS for char in text)
+    cost, single, part = (gsm7_septet_cost, 160, 153) if gsm7 else (utf16_unit_cost, 70, 67)
+    assert split.encoding is (Encoding.GSM7 if gsm7 else Encoding.UCS2)
+    assert split.parts == split_by_cost(text, cost, single, part)

@@ -14,7 +14,6 @@ import pytest
 from modemd.model import EventType
 from modemd.store import events, jobs, keys
 from modemd.store.db import Store, connect
-from modemd.store.location import is_postgres
 
 DEADLINE_S = 20.0  # another process's commit shows within DATA_VERSION_POLL_S; generous
 
@@ -79,11 +78,10 @@ async def test_a_rolled_back_event_leaves_the_outbox_empty(store: Store) -> None
     assert wakes.commits == 1
 
 
+@pytest.mark.sqlite_only  # PostgreSQL: another host's events are seen by the sender's clock
 async def test_another_process_commit_wakes_the_outbox_readers(
     store: Store, db_location: str
 ) -> None:
-    if is_postgres(db_location):  # only under MODEMD_TEST_ENGINE=postgresql
-        pytest.skip("PostgreSQL: another host's events are seen by the sender's own clock")
     job = await store.write(_new_job)
     wakes = Wakes(store)
     other = connect(db_location)  # the CLI's connection, e.g. ``modemd ipn replay``

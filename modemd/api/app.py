@@ -42,6 +42,7 @@ from modemd.api.validation import RequestError
 from modemd.errors import StoreError
 from modemd.model import ApiKey, Pacing
 from modemd.observe.metrics import Metrics
+from modemd.runtime.alarm import Alarm
 from modemd.runtime.bank import Bank
 from modemd.runtime.campaigns import CampaignRunner
 from modemd.runtime.feeder import Feeder
@@ -160,6 +161,7 @@ def create_app(
     pacing: Callable[[str, str], Pacing] | None = None,  # by IMEI and ICCID
     simulated: simulator.EmulatedDevices | None = None,
     runner: CampaignRunner | None = None,
+    conversations_alarm: Alarm | None = None,
 ) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors_headers, errors_as_json]
@@ -179,7 +181,8 @@ def create_app(
     inbox.add_routes(app, store, _key_of)  # issue 14: received SMS
     health.add_routes(app, metrics or Metrics(), metrics_token)  # issue 17: health, /metrics
     console.add_routes(app, pacing)  # issue 17: the operator console (HTML) at /console/
-    conversations.add_routes(app, _key_of, bank)  # issue 15: lists, opt-outs, rules, surveys
+    # issue 15: lists, opt-outs, rules, surveys (started ones ring the conversations loop)
+    conversations.add_routes(app, _key_of, bank, conversations_alarm)
     # issue 16: campaigns, job cancel; without a runner (tests of other routes) one that is
     # never run: deferred and bulk jobs then wait in the database
     campaigns.add_routes(app, runner or CampaignRunner(store, Feeder(store, bank)), _key_of)

@@ -3,6 +3,7 @@ configured trusted proxies), the API key and its rules, and the admin."""
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
@@ -79,6 +80,8 @@ def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, proxies: tu
 
 def client_ip(peer: str, forwarded_for: list[str], proxies: tuple[Network, ...]) -> str:
     """The caller: the peer, or, when the peer is a trusted proxy, the nearest untrusted hop."""
+    if not (proxies and forwarded_for):  # nobody to believe: the peer (every send asks)
+        return _peer_text(peer)
     address = plain_address(peer)
     if address is None:
         return peer
@@ -90,6 +93,13 @@ def client_ip(peer: str, forwarded_for: list[str], proxies: tuple[Network, ...])
             return hop[:64]
         address = nearer
     return str(address)
+
+
+@functools.lru_cache(maxsize=1024)  # a few callers, each written out once
+def _peer_text(peer: str) -> str:
+    """``peer`` as ``client_ip`` writes an address (IPv6-mapped IPv4 as the IPv4), or as it is."""
+    address = plain_address(peer)
+    return peer if address is None else str(address)
 
 
 def caller_ip(request: web.Request) -> str:

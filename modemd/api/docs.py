@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from modemd.api.answers import answer
@@ -37,7 +36,9 @@ KeyOf = Callable[[web.Request], Awaitable[ApiKey | web.Response]]
 
 @functools.cache
 def load_spec() -> dict[str, Any]:
-    """``api/openapi.yaml`` as a dict (read once)."""
+    """``api/openapi.yaml`` as a dict (read once; PyYAML is imported then, not at start-up)."""
+    import yaml
+
     spec: dict[str, Any] = yaml.safe_load((SPEC_DIR / "openapi.yaml").read_text("utf-8"))
     return spec
 

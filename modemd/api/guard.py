@@ -13,7 +13,7 @@ import logging
 import re
 import socket
 import ssl
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -67,10 +67,10 @@ class GuardedProtocol(asyncio.Protocol):
         self.admitted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # a stream transport (asyncio's, or uvloop's, which subclasses none of asyncio's)
+        self._transport = cast(asyncio.Transport, transport)
         if not self.limits.admit(self):
-            transport.abort()
+            self._transport.abort()
             return
         self.admitted = True
         self._arm(self.limits.header_timeout_s, "no complete request headers")
@@ -167,5 +167,6 @@ class GuardedSite(web.TCPSite):
 
     @property
     def port(self) -> int:
-        assert isinstance(self._server, asyncio.Server)
-        return int(self._server.sockets[0].getsockname()[1])
+        assert self._server is not None
+        server = cast(asyncio.Server, self._server)  # or uvloop's Server: the same surface
+        return int(server.sockets[0].getsockname()[1])

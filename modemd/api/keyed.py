@@ -13,6 +13,7 @@ from aiohttp import web
 from modemd.api.auth import caller_ip
 from modemd.api.validation import RequestError, normalise_number
 from modemd.model import ApiKey
+from modemd.runtime.alarm import Alarm
 from modemd.runtime.bank import Bank
 from modemd.store.contacts import ConflictError, NotFoundError
 
@@ -22,6 +23,8 @@ Authenticate = Callable[[web.Request], Awaitable[ApiKey | web.Response]]
 KeyedHandler = Callable[[web.Request, ApiKey], Awaitable[web.StreamResponse]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BANK: web.AppKey[Bank] = web.AppKey("conversations_bank", Bank)  # surveys queue first questions
+# Rung once survey sessions start: the conversations loop then sleeps until their time-out.
+SURVEY_ALARM: web.AppKey[Alarm] = web.AppKey("survey_alarm", Alarm)
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024  # a CSV of 100,000 members with a few fields
 
 

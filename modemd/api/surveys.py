@@ -11,6 +11,7 @@ from aiohttp import web
 from modemd.api.auth import STORE
 from modemd.api.keyed import (
     BANK,
+    SURVEY_ALARM,
     Authenticate,
     KeyedHandler,
     add_keyed_routes,
@@ -71,6 +72,8 @@ async def start_survey(request: web.Request, key: ApiKey) -> web.StreamResponse:
     bank = request.app[BANK]
     for job in jobs:
         bank.submit(job)
+    if jobs:  # new sessions: their time-out may be the conversations loop's first deadline
+        request.app[SURVEY_ALARM].ring()
     log.info("key %d: survey %s started for %d numbers", key.key_id, ref, len(jobs))
     return web.json_response(
         {

@@ -121,10 +121,17 @@ def plain_e164(raw: str) -> tuple[str, str | None] | None:
     prefix = _national_prefix(code)
     if national.startswith("0") or (prefix is not None and prefix.match(national)):
         return None
-    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-    if not phonenumbers.is_possible_number(number):
+    if not _possible_length(code, len(national)):
         return None
     return raw, _region(code, national)
+
+
+@functools.cache  # ~250 country codes x 15 lengths at most
+def _possible_length(code: int, digits: int) -> bool:
+    """``phonenumbers.is_possible_number`` of a national number of ``digits`` digits without
+    a leading zero: it tests nothing but the country code's possible lengths."""
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int("1" * digits))
+    return bool(phonenumbers.is_possible_number(number))
 
 
 def _region(code: int, national: str) -> str | None:

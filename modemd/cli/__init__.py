@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from typing import Any
 
 import click
@@ -123,8 +124,12 @@ def serve(
         log_format or settings.option("server.log_format"),
         known_secrets=service.secrets_of(settings),
     )
+    choice = os.environ.get(service.EVENT_LOOP_ENV) or settings.option("server.event_loop")
+    if choice not in ("uvloop", "asyncio"):
+        raise click.ClickException(f"{service.EVENT_LOOP_ENV}={choice!r}: uvloop or asyncio")
     try:
-        asyncio.run(service.serve(settings))
+        with asyncio.Runner(loop_factory=service.loop_factory(choice)) as runner:
+            runner.run(service.serve(settings))
     except OSError as exc:
         raise in_use(exc, settings.host, settings.port, "--port or server.port") from exc
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:  # imported by the first regex rule: a daemon without one never loads it
+    import regex
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 START_WORDS = frozenset({"START", "UNSTOP"})
@@ -52,6 +54,8 @@ def check_pattern(pattern: str) -> regex.Pattern[str]:
             f"pattern {pattern!r} nests quantifiers (like (a+)+): it could take seconds on one "
             "SMS; write it without the inner or the outer repetition"
         )
+    import regex
+
     try:
         return regex.compile(pattern, regex.IGNORECASE | regex.V0)
     except regex.error as exc:

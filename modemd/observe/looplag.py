@@ -2,7 +2,7 @@
 
 A timer asks the loop to wake every ``PROBE_S``; how much later it runs is the loop's lag. For a
 late wake-up the loop thread's own scheduler statistics (``/proc/thread-self/schedstat``: time
-on a CPU, time waiting for one) split the lateness three ways:
+on a CPU, time waiting for one) split the lateness three ways, in proportion to each:
 
 - ``machine``: the thread was runnable but other processes had the CPUs (load on the host);
 - ``computing``: the thread ran Python all along (a long callback on the loop);
@@ -15,7 +15,6 @@ A send that starts late on an idle modem shows up here first, with its cause.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -34,19 +33,21 @@ def thread_times() -> tuple[float, float] | None:
     return int(running_ns) / 1e9, int(waiting_ns) / 1e9
 
 
-def attribute(
-    late_s: float, ran_s: float, waited_for_cpu_s: float, interval_s: float
-) -> dict[str, float]:
-    """Split ``late_s`` of a wake-up between the causes, from what the thread did meanwhile.
+def attribute(late_s: float, ran_s: float, waited_for_cpu_s: float) -> dict[str, float]:
+    """Split ``late_s`` of a wake-up between the causes, in proportion to what the thread did
+    meanwhile: ``ran_s`` on a CPU, ``waited_for_cpu_s`` runnable without one, and the sleep
+    beyond the planned one (``late_s - ran_s - waited_for_cpu_s`` when positive: the wake-up
+    came later than all the thread's running and waiting explain).
 
-    The interval held ``interval_s`` of wall time; the thread ran ``ran_s`` and waited for a
-    CPU ``waited_for_cpu_s`` of it; the rest it was asleep, of which the planned sleep was
-    ``interval_s - late_s``: what remains of the sleep beyond that was blocking."""
-    machine = min(late_s, waited_for_cpu_s)
-    computing = min(late_s - machine, ran_s)
-    asleep = max(interval_s - ran_s - waited_for_cpu_s, 0.0)
-    blocked = min(late_s - machine - computing, max(asleep - (interval_s - late_s), 0.0))
-    return {"machine": machine, "computing": computing, "blocked": blocked}
+    Proportional, not ``machine`` first: on a loaded host the thread waits for a CPU before
+    every callback, so its wait often exceeds the delay even when one long callback caused it;
+    giving the wait precedence hid that callback. The three shares add up to ``late_s``."""
+    if late_s <= 0:
+        return dict.fromkeys(CAUSES, 0.0)
+    overslept = max(late_s - ran_s - waited_for_cpu_s, 0.0)
+    weights = {"machine": waited_for_cpu_s, "computing": ran_s, "blocked": overslept}
+    total = sum(weights.values())  # >= late_s > 0
+    return {cause: late_s * weight / total for cause, weight in weights.items()}
 
 
 async def probe(observe: Callable[[float, dict[str, float]], None]) -> None:
@@ -54,13 +55,12 @@ async def probe(observe: Callable[[float, dict[str, float]], None]) -> None:
     loop = asyncio.get_running_loop()
     before = thread_times()  # one read per wake-up: the last one's is the next one's start
     while True:
-        started, wall = loop.time(), time.perf_counter()
+        started = loop.time()
         await asyncio.sleep(PROBE_S)
-        interval = time.perf_counter() - wall
         lag = max(loop.time() - started - PROBE_S, 0.0)
         after = thread_times()
         causes: dict[str, float] = {}
         if lag > LATE_S and before is not None and after is not None:
-            causes = attribute(lag, after[0] - before[0], after[1] - before[1], interval)
+            causes = attribute(lag, after[0] - before[0], after[1] - before[1])
         observe(lag, causes)
         before = after

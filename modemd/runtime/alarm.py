@@ -22,6 +22,10 @@ class Alarm:
     def __init__(self, clock: Clock = time.time) -> None:
         self.clock = clock
         self._rung = asyncio.Event()
+        # The deadline of the current (or last) sleep (None: none but ``SAFETY_WAKE_S``), and
+        # how many sleeps began: what the loop is waiting for, for whoever looks.
+        self.sleeping_until: float | None = None
+        self.sleeps = 0
 
     def ring(self) -> None:
         self._rung.set()
@@ -33,6 +37,7 @@ class Alarm:
     async def sleep(self, until: float | None) -> None:
         """Until rung, or until ``until`` on the clock (None: no deadline), or at most
         ``SAFETY_WAKE_S``."""
+        self.sleeping_until, self.sleeps = until, self.sleeps + 1
         delay = SAFETY_WAKE_S if until is None else min(until - self.clock(), SAFETY_WAKE_S)
         if delay <= 0:
             await asyncio.sleep(0)  # due already: let others run, then go

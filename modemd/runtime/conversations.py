@@ -1,7 +1,8 @@
 """Inbound SMS into conversations: each stored message goes through the engine (in one store
 transaction) and its reply, if any, is offered to the pool like any job. A loop releases
 replies held by quiet hours and ends survey sessions that timed out, each when its time comes
-(it sleeps until the first; a held reply or a survey step wakes it)."""
+(it sleeps until the first; a held reply, a survey step or a survey started through the API
+wakes it)."""
 
 from __future__ import annotations
 

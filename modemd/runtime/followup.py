@@ -1,58 +1,117 @@
-"""While a backlog waits, a device goes from one send to the next on one commit: the write that
-records a send also claims the device's next job (``store.dispatch.record_sent_and_claim``),
-so the next ``AT+CMGS`` waits for one commit instead of two in series."""
+"""While a backlog waits, a device goes from one send to the next without waiting for a commit.
+
+The write that records a send also claims the device's next jobs
+(``store.dispatch.record_sent_and_claim``). A device holds at most ``CLAIMED_AHEAD`` + 1 such
+jobs: the one it sends next and, from the high lane, one ahead. When a send ends and the next
+job is already claimed, the device starts it at once and the record of the send just ended
+(with the claim of the job after) commits during the new send: one commit per send, off the
+path between two sends. Every job is still claimed in a commit that precedes its ``AT+CMGS``.
+
+Only high-lane jobs are claimed ahead: a bulk job claimed one send early would keep a high-lane
+job that comes meanwhile waiting one more send. Nothing is claimed when something must come
+between two sends (a pacing gap, a cap to look up, the device's own rate limit)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections import deque
 
 from modemd.caps import NO_CAPS, Caps
 from modemd.drivers.base import SmsDevice
-from modemd.model import Job, Pacing, SentPart
+from modemd.errors import StoreError
+from modemd.model import Job, Lane, Pacing, SentPart
+from modemd.runtime.outcome import STOPPED_BEFORE, OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
-from modemd.store import dispatch as dispatch_rows
-from modemd.store import jobs as job_rows
-from modemd.store.db import Store
 
-log = logging.getLogger(__name__)
+CLAIMED_AHEAD = 1  # high-lane jobs a device holds claimed beyond the one it sends next
 
 
-def next_job_now(
-    pool: PoolQueue, device: SmsDevice, pacing: Pacing, pool_caps: Caps = NO_CAPS
-) -> Job | None:
-    """The device's next job, if one waits and nothing has to come between the two sends:
-    a pacing gap, a daily or monthly cap to look up (the SIM's or the pool's), the device's
-    own rate limit."""
+def next_jobs(
+    pool: PoolQueue, device: SmsDevice, pacing: Pacing, held: int, pool_caps: Caps = NO_CAPS
+) -> list[Job]:
+    """The jobs to claim with the record of a send, taken from the pool: the device's next one
+    when it ``held`` none, then high-lane ones until it holds ``CLAIMED_AHEAD`` + 1; none when
+    something has to come between two sends (a pacing gap, a daily or monthly cap to look up,
+    the SIM's or the pool's, the device's own rate limit)."""
     if pacing.min_gap_s > 0 or pacing.daily_cap is not None or pacing.monthly_cap is not None:
-        return None
-    if pool_caps.any:
-        return None
-    if device.ready_in_s() > 0:
-        return None
-    return pool.take_nowait(device.info.device_id)
+        return []
+    if pool_caps.any or device.ready_in_s() > 0:
+        return []
+    device_id = device.info.device_id
+    taken: list[Job] = []
+    if held == 0:
+        first = pool.take_nowait(device_id)
+        if first is None:
+            return taken
+        taken.append(first)
+    while held + len(taken) <= CLAIMED_AHEAD:
+        ahead = pool.take_nowait(device_id, only=Lane.HIGH)
+        if ahead is None:
+            break
+        taken.append(ahead)
+    return taken
 
 
-async def record_and_claim(
-    store: Store, pool: PoolQueue, job: Job, parts: list[SentPart], signal: int | None, nxt: Job
-) -> Job | None:
-    """Record ``job`` sent and claim ``nxt`` in one commit; the claimed job, or None when it
-    was no longer queued. A failed write gives ``nxt`` back to the pool, first in line; a
-    shutdown during the write puts a claimed ``nxt`` back in the queue (nothing was sent)."""
-    write = asyncio.ensure_future(
-        store.write(dispatch_rows.record_sent_and_claim, job, parts, signal, nxt.job_id)
-    )
-    try:
-        _, claimed = await asyncio.shield(write)
-    except asyncio.CancelledError:
-        _, claimed = await write
-        if claimed is not None:  # back in the database and in the pool, first in line
-            requeued = await store.write(job_rows.requeue, claimed, "stopped before sending")
-            pool.put(requeued, front=True)
-        raise
-    except BaseException:
-        pool.put(nxt, front=True)
-        raise
-    if claimed is None:
-        log.warning("job %s was no longer queued; skipped", nxt.job_id)
-    return claimed
+class ClaimedLine:
+    """The jobs one device holds claimed (in order) and the record in flight that claims more."""
+
+    def __init__(self, outcomes: OutcomeRecorder, pool: PoolQueue, device_id: str) -> None:
+        self.outcomes = outcomes
+        self.pool = pool
+        self.device_id = device_id
+        self.jobs: deque[Job] = deque()  # claimed with a send's record, not sent yet
+        self.record: asyncio.Task[None] | None = None  # the last send's record, in flight
+        self.asked = 0  # jobs the records in flight are claiming
+
+    @property
+    def held(self) -> int:
+        """Jobs claimed, or being claimed by a record in flight, and not started yet."""
+        return len(self.jobs) + self.asked
+
+    async def next(self) -> Job | None:
+        """The next job claimed with a send's record (waiting for that record's commit when
+        it is the one that claims it), or None."""
+        if not self.jobs:
+            await self.settle()
+        return self.jobs.popleft() if self.jobs else None
+
+    async def settle(self) -> None:
+        """Wait for the last send's record (it commits during the next send, nearly always);
+        the jobs it claimed join the line. A cancelled caller leaves it in place."""
+        if self.record is not None:
+            await asyncio.shield(self.record)
+            self.record = None
+
+    async def release(self) -> None:
+        """The jobs claimed but not to be sent here go back to the queue, in their order."""
+        try:
+            await self.settle()
+        except StoreError:  # logged by the record; it claimed nothing
+            self.record = None
+        while self.jobs:  # the last first: each goes to the front of the pool's line
+            await self.outcomes.requeue(self.jobs.pop(), STOPPED_BEFORE)
+
+    def record_sent(
+        self, job: Job, parts: list[SentPart], signal: int | None, nxt: list[Job]
+    ) -> None:
+        """Record ``job`` sent and claim ``nxt`` (from ``next_jobs``) in the background, after
+        the record before it: when the next job is claimed already the device starts it at
+        once while this commits."""
+        previous, busy = self.record, self.held > 0  # busy: it goes on with a job it holds
+        self.asked += len(nxt)
+
+        async def record() -> None:
+            asked = len(nxt)
+            try:
+                if previous is not None:  # committed during this send, nearly always
+                    try:
+                        await previous
+                    except StoreError:  # logged there; this send is recorded all the same
+                        for one in reversed(nxt):
+                            self.pool.put(one, front=True)
+                        nxt.clear()
+                self.jobs.extend(await self.outcomes.sent(job, parts, signal, nxt, busy=busy))
+            finally:
+                self.asked -= asked
+
+        self.record = asyncio.create_task(record(), name=f"record {self.device_id}")

@@ -1,6 +1,7 @@
-"""What became of a send, written down: sent (claiming the device's next job in the same commit
-while a backlog waits), back in the queue (provably nothing went out), failed, or unknown; and
-the submit log (``store.submits``) told each claim and each settled job."""
+"""What became of a send, written down: sent (claiming the device's next jobs in the same commit
+while a backlog waits, see ``runtime.followup``), back in the queue (provably nothing went
+out), failed, or unknown; and the submit log (``store.submits``) told each claim and each
+settled job."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from modemd import caps
 from modemd.caps import NO_CAPS, Caps, Reached
 from modemd.errors import SendError, StoreError
 from modemd.model import Job, JobState, SentPart
-from modemd.runtime import followup
 from modemd.runtime.pool import PoolQueue
 from modemd.store import devices as device_rows
 from modemd.store import dispatch as dispatch_rows
@@ -77,26 +77,52 @@ class OutcomeRecorder:
         return claimed
 
     async def sent(
-        self, job: Job, parts: list[SentPart], signal: int | None, nxt: Job | None
-    ) -> Job | None:
-        """Record ``job`` sent (the device ready again) and, when ``nxt`` waits, claim it in
-        the same commit; the claimed next job, or None."""
-        claimed = None
+        self,
+        job: Job,
+        parts: list[SentPart],
+        signal: int | None,
+        nxt: list[Job],
+        *,
+        busy: bool = False,
+    ) -> list[Job]:
+        """Record ``job`` sent and claim ``nxt`` (the device's next jobs) in the same commit;
+        the device is ready again, or busy when it got a job or goes on with one it holds
+        (``busy``). The claimed jobs, in order (one no longer queued is left out). A failed
+        write gives ``nxt`` back to the pool, first in line; a shutdown during the write puts
+        the claimed ones back in the queue (nothing of them was sent)."""
+        claimed: list[Job] = []
+        for one in nxt:
+            self.submits.claim(one.job_id)
+        write = asyncio.ensure_future(
+            self.store.write(
+                dispatch_rows.record_sent_and_claim,
+                *(job, parts, signal, [one.job_id for one in nxt]),
+                busy=busy,
+            )
+        )
         try:
-            if nxt is None:
-                await self.store.write(dispatch_rows.record_sent, job, parts, signal)
-            else:
-                self.submits.claim(nxt.job_id)
-                claimed = await followup.record_and_claim(
-                    self.store, self.pool, job, parts, signal, nxt
-                )
-        except StoreError:
-            log.exception("job %s sent (MR %s) but not recorded", job.job_id, parts)
+            _, claimed = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            _, taken = await write
+            for one in reversed(taken):  # back in the database and in the pool, first in line
+                pool_job = await self.store.write(job_rows.requeue, one, STOPPED_BEFORE)
+                self.pool.put(pool_job, front=True)
+            raise
+        except BaseException as exc:
+            for one in reversed(nxt):
+                self.pool.put(one, front=True)
+            if isinstance(exc, StoreError):
+                log.exception("job %s sent (MR %s) but not recorded", job.job_id, parts)
             raise
         finally:
             self.submits.settled(job.job_id)
-            if nxt is not None and claimed is None:
-                self.submits.settled(nxt.job_id)
+            kept = {one.job_id for one in claimed}
+            for one in nxt:
+                if one.job_id not in kept:
+                    self.submits.settled(one.job_id)
+        for one in nxt:
+            if one.job_id not in kept:
+                log.warning("job %s was no longer queued; skipped", one.job_id)
         mrs = ",".join(str(p.mr) for p in parts)
         log.info("job %s sent by %s (MR %s)", job.job_id, job.device_id, mrs)
         return claimed

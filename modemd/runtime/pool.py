@@ -66,9 +66,10 @@ class PoolQueue:
         else:
             self._lanes[job.lane].append(job)
 
-    def take_nowait(self, device_id: str) -> Job | None:
-        """The next job ``device_id`` may send when one waits; None at once otherwise."""
-        for lane in LANE_ORDER:
+    def take_nowait(self, device_id: str, *, only: Lane | None = None) -> Job | None:
+        """The next job ``device_id`` may send (of lane ``only``, when given) when one waits;
+        None at once otherwise."""
+        for lane in LANE_ORDER if only is None else (only,):
             jobs = self._lanes[lane]
             for job in jobs:
                 if _may_send(job, device_id):

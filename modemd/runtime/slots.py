@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from dateutil.rrule import rrule, rrulestr
 
 NEVER_HORIZON_DAYS = 366 * 5  # a rule with no slot in five years never fires (Feb 30)
@@ -53,6 +52,8 @@ def _instant(wall: datetime, zone: ZoneInfo) -> float:
 def _walls(rule: Rule, after_wall: datetime) -> Iterator[datetime]:
     """Wall-clock slots strictly after ``after_wall``, in order."""
     if rule.kind == "cron":
+        from croniter import CroniterBadDateError, croniter  # only where schedules are used
+
         cron = croniter(rule.expression, after_wall)
         while True:
             try:
@@ -110,6 +111,8 @@ def _shifts(zone: ZoneInfo, instant: float) -> bool:
 def check(kind: str, expression: str, timezone: str, start: float) -> Rule:
     """A usable rule, or ``RuleError``: a bad expression, an unknown zone, or one that never
     fires (within five years of ``start``)."""
+    from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
     try:
         zone = ZoneInfo(timezone)
     except (KeyError, ValueError) as exc:

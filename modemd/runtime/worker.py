@@ -16,7 +16,7 @@ from modemd.errors import DeviceError, PortClosedError, SendError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
 from modemd.runtime import followup
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
-from modemd.runtime.outcome import STOPPED_BEFORE, OutcomeRecorder
+from modemd.runtime.outcome import OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.recovery import (
     DEFAULT_RECOVERY,
@@ -87,7 +87,8 @@ class DeviceWorker:
         if isinstance(tracker, RegistrationTracker):
             tracker.listener = self._registration_changed
         self.current: Job | None = None
-        self._next: Job | None = None  # claimed in the commit that recorded the last send
+        # Jobs claimed with a send's record, not sent yet (``runtime.followup``).
+        self.claimed = followup.ClaimedLine(self.outcomes, pool, device.info.device_id)
         self.own_number: str | None = None  # its SIM's (AT+CNUM), from the last health check
         self._ready_stored = False  # the last send's record already set the device ready
         self.draining = False  # shutting down: finish the send in flight, take no new job
@@ -118,22 +119,27 @@ class DeviceWorker:
 
     @property
     def busy(self) -> bool:
-        """A send in flight, or a job claimed for the next one (a drain waits for both)."""
-        return self.current is not None or self._next is not None
+        """A send in flight, its record in flight, or a job claimed for a next send (a drain
+        waits for them all)."""
+        claimed = self.claimed
+        return self.current is not None or claimed.record is not None or claimed.held > 0
 
     async def run(self) -> None:
         """Serve jobs until cancelled, drained, or the device dies."""
         try:
             await self._serve()
-        except asyncio.CancelledError:
-            await self._release_next()  # claimed with the last record, never started
+        except BaseException:  # cancelled, or crashed: jobs claimed ahead were never sent
+            try:
+                await asyncio.shield(self.claimed.release())
+            except Exception:  # their submit log puts them back in the queue at the next start
+                log.exception("device %s: claimed jobs not put back", self.device_id)
             raise
 
     async def _serve(self) -> None:
         if isinstance(self.device, Resumable):  # a phone: its messages of our jobs, no other's
             await self.device.resume(lambda ids: self.store.read(transitions.known_jobs, ids))
         while not self.draining:
-            claimed, self._next = self._next, None  # claimed with the last send's record
+            claimed = await self.claimed.next()
             if claimed is None:
                 await self._keep_pace()
                 job = await self._next_job()
@@ -159,20 +165,15 @@ class DeviceWorker:
             finally:
                 self.current = None
                 self._last_send = time.monotonic()
+            if gone or self._failure is not None:  # a suspect device holds no job meanwhile
+                await self.claimed.release()
             if gone or (self._failure is not None and not await self._check_health()):
-                await self._release_next()
                 await self.set_state(DeviceState.GONE)
                 return
             await self.set_state(DeviceState.READY, stored=self._ready_stored)
             self._ready_stored = False
-        await self._release_next()
+        await self.claimed.release()
         log.info("device %s: drained", self.device_id)
-
-    async def _release_next(self) -> None:
-        """A job claimed with the last record but not to be sent here goes back to the queue."""
-        if self._next is not None:
-            job, self._next = self._next, None
-            await self.outcomes.requeue(job, STOPPED_BEFORE)
 
     async def _next_job(self) -> Job | None:
         """The next job of the pool, or None when none came within the health interval or the
@@ -369,16 +370,19 @@ class DeviceWorker:
             self._observe(
                 job, SendError("cancelled", outcome_known=False, transient=False), started
             )
-            # Shutdown mid-send: unknown once the PDU may have gone out (never resent).
+            # Shutdown mid-send: unknown once the PDU may have gone out (never resent); the
+            # jobs claimed after it go back in line first, so that it stays ahead of them.
+            await asyncio.shield(self.claimed.release())
             await asyncio.shield(self.outcomes.stopped(job))
             raise
         self._observe(job, None, started)
+        held = self.claimed.held
         nxt = (
-            None
+            []
             if self.draining
-            else followup.next_job_now(self.pool, self.device, self.pacing, self.pool_caps)
+            else followup.next_jobs(self.pool, self.device, self.pacing, held, self.pool_caps)
         )
-        self._next = await self.outcomes.sent(job, parts, self.device.signal, nxt)
+        self.claimed.record_sent(job, parts, self.device.signal, nxt)
         self._ready_stored = True  # the device row says ready (or busy with the next job)
         return False
 

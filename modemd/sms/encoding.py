@@ -69,18 +69,26 @@ _BASIC_CODES: dict[str, int] = {
 _EXTENSION_CHARS: dict[int, str] = {code: char for char, code in GSM7_EXTENSION.items()}
 
 
+_GSM7_CHARS = frozenset(_BASIC_CODES) | frozenset(GSM7_EXTENSION)
+
+
 def split_message(text: str) -> SplitMessage:
     """Choose the encoding for ``text`` and split it into SMS parts."""
     if is_gsm7(text):
+        # one part (most texts): counted with str methods, not a function call per character
+        if len(text) + sum(map(text.count, GSM7_EXTENSION)) <= GSM7_SINGLE_SEPTETS:
+            return SplitMessage(Encoding.GSM7, (text,))
         parts = split_by_cost(text, gsm7_septet_cost, GSM7_SINGLE_SEPTETS, GSM7_PART_SEPTETS)
         return SplitMessage(Encoding.GSM7, parts)
+    if len(text.encode("utf-16-le", "surrogatepass")) // 2 <= UCS2_SINGLE_UNITS:
+        return SplitMessage(Encoding.UCS2, (text,))
     parts = split_by_cost(text, utf16_unit_cost, UCS2_SINGLE_UNITS, UCS2_PART_UNITS)
     return SplitMessage(Encoding.UCS2, parts)
 
 
 def is_gsm7(text: str) -> bool:
     """True when every character of ``text`` is in the GSM-7 default or extension table."""
-    return all(char in _BASIC_CODES or char in GSM7_EXTENSION for char in text)
+    return _GSM7_CHARS.issuperset(text)
 
 
 def gsm7_septet_cost(char: str) -> int:

@@ -106,6 +106,10 @@ def accept_send(
         _check_limits(db, key_id, to, limits, now)
     if key_caps.any:
         _check_key_caps(db, key_id, parts, key_caps)
+    if lane is None or valid_until is None:  # the key's defaults, in one read
+        key_lane, max_age = queue.key_queue_settings(db, key_id)
+        lane = lane or key_lane
+        valid_until = valid_until or queue.valid_until_after(now, send_at, max_age)
     job = jobs.insert_job(
         db,
         key_id=key_id,
@@ -115,9 +119,9 @@ def accept_send(
         parts=parts,
         encoding=encoding,
         id_device=id_device,
-        lane=lane or queue.key_lane(db, key_id),
+        lane=lane,
         send_at=send_at,
-        valid_until=valid_until or queue.default_valid_until(db, key_id, now, send_at),
+        valid_until=valid_until,
         now=now,
     )
     cost = wallet.reserve(db, job, country)

@@ -80,10 +80,16 @@ def note_error(db: sqlite_utils.Database, device_id: str, error: str) -> None:
     )
 
 
-def note_success(db: sqlite_utils.Database, device_id: str) -> None:
-    """The network took a send of this device."""
+def note_sent(
+    db: sqlite_utils.Database, device_id: str, state: DeviceState, signal: int | None
+) -> None:
+    """The network took a send of this device, which is now in ``state`` (ready, or busy
+    with its next job), and its last success is now: one statement."""
+    now = time.time()
     db.conn.execute(
-        "UPDATE devices SET last_success_at = ? WHERE device_id = ?", [time.time(), device_id]
+        "UPDATE devices SET state = ?, last_seen = ?, signal = coalesce(?, signal), "
+        "last_success_at = ? WHERE device_id = ?",
+        [state.value, now, signal, now, device_id],
     )
 
 

@@ -1,9 +1,12 @@
 """A send's two writes, each with the device's state in the same transaction: claiming a job
 makes its device busy; recording it sent makes the device ready. Two commits per send, not four;
-while a backlog waits, one: the record of a send also claims the device's next job.
+while a backlog waits, one: the record of a send also claims the device's next jobs
+(``runtime.followup``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import sqlite_utils
 
@@ -19,13 +22,18 @@ def claim_for(
     """``jobs.claim_job``, and the device is ``busy`` when it got the job. On a database
     shared by hosts, a high-lane job another host took first is replaced by the next one this
     device may send (every host's pools hold every such job: no claim is wasted)."""
+    claimed = _claim(db, job_id, device_id)
+    if claimed is not None:
+        devices.set_device_state(db, device_id, DeviceState.BUSY, signal)
+    return claimed
+
+
+def _claim(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | None:
     claimed = jobs.claim_job(db, job_id, device_id)
     if claimed is None and dialect.is_postgres(db):
         taken = jobs.get_job(db, job_id)
         if taken is not None and taken.lane is Lane.HIGH:
             claimed = jobs.claim_next_high(db, taken.pin, device_id)
-    if claimed is not None:
-        devices.set_device_state(db, device_id, DeviceState.BUSY, signal)
     return claimed
 
 
@@ -54,27 +62,23 @@ def claim_within_cap(
     return hit if hit is not None else claim_for(db, job_id, device_id, signal)
 
 
-def record_sent(
-    db: sqlite_utils.Database, job: Job, parts: list[SentPart], signal: int | None
-) -> Job:
-    """``jobs.mark_sent``, and its device is ``ready`` again."""
-    sent = jobs.mark_sent(db, job, parts)
-    assert job.device_id is not None
-    devices.set_device_state(db, job.device_id, DeviceState.READY, signal)
-    devices.note_success(db, job.device_id)
-    return sent
-
-
 def record_sent_and_claim(
     db: sqlite_utils.Database,
     job: Job,
     parts: list[SentPart],
     signal: int | None,
-    next_job_id: str,
-) -> tuple[Job, Job | None]:
-    """``record_sent``, then ``claim_for`` the device's next job in the same transaction: the
-    device goes from one send to the next on one commit. The next job is None when it was no
-    longer queued (the device is then ready)."""
-    sent = record_sent(db, job, parts, signal)
-    assert job.device_id is not None
-    return sent, claim_for(db, next_job_id, job.device_id, signal)
+    next_job_ids: Sequence[str],
+    *,
+    busy: bool = False,
+) -> tuple[Job, list[Job]]:
+    """``jobs.mark_sent``, then ``claim_for`` each of the device's next jobs in the same
+    transaction: the device goes from one send to the next on one commit, and its row is
+    written once: busy when it got a job or goes on with one it holds (``busy``), else ready
+    again. The claimed jobs in order; one no longer queued is left out."""
+    sent = jobs.mark_sent(db, job, parts)
+    device_id = job.device_id
+    assert device_id is not None
+    claimed = [one for one in (_claim(db, i, device_id) for i in next_job_ids) if one is not None]
+    state = DeviceState.BUSY if claimed or busy else DeviceState.READY
+    devices.note_sent(db, device_id, state, signal)
+    return sent, claimed

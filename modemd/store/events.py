@@ -7,7 +7,6 @@ and delivers a job's events in order (an event waits while an older one of its j
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from modemd.store.endpoints import (
     ensure_endpoint,
     ensure_pending_endpoints,
 )
+from modemd.store.ids import new_event_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +76,13 @@ def add_subject_event(
 ) -> str | None:
     """Write an event about ``subject_id`` (a job, or a campaign: its events keep their order
     like a job's); return its id, or None when the key does not take events of that type."""
-    key = db.execute("SELECT ipn_url, events FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
+    key = db.conn.execute(
+        "SELECT ipn_url, events FROM api_keys WHERE key_id = ?", [key_id]
+    ).fetchone()
     if key is not None and type_.value not in keys.key_events(key[1]):
         return None
     now = time.time()
-    event_id = f"evt_{secrets.token_hex(12)}"
+    event_id = new_event_id()
     body = {
         "type": type_.value,
         "event_id": event_id,
@@ -92,7 +94,9 @@ def add_subject_event(
         endpoint = ensure_endpoint(db, key_id)  # its secret exists before the first post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
     payload = json.dumps(body, separators=(",", ":"))
-    db.execute(_INSERT, [event_id, subject_id, key_id, type_.value, payload, state.value, now, now])
+    db.conn.execute(
+        _INSERT, [event_id, subject_id, key_id, type_.value, payload, state.value, now, now]
+    )
     return event_id
 
 

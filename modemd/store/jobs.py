@@ -21,7 +21,14 @@ from modemd.model import (
     SentPart,
 )
 from modemd.store import dialect, reports
-from modemd.store.transitions import REPORT_WINDOW_S, get_job, job_from_row, move_job
+from modemd.store.transitions import (
+    JOB_COLUMNS,
+    REPORT_WINDOW_S,
+    get_job,
+    job_from_row,
+    job_from_tuple,
+    move_job,
+)
 
 __all__ = [
     "REPORT_WINDOW_S",
@@ -182,18 +189,16 @@ def claim_job(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | N
     its ``valid_until``, or its campaign is not running (paused or cancelled since it was fed)."""
     now = time.time()
     # Another host claiming the same job holds its row: skip it rather than wait.
-    cursor = db.execute(
+    row = db.conn.execute(
         "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
         "updated_at = ? WHERE job_id = ? AND state = 'queued' "
         "AND (valid_until IS NULL OR valid_until > ?) AND (campaign_id IS NULL OR EXISTS "
         "(SELECT 1 FROM campaigns c WHERE c.campaign_id = jobs.campaign_id "
         "AND c.state = 'running')) AND seq IN (SELECT seq FROM jobs WHERE job_id = ? "
-        f"{dialect.skip_locked(db)})",
+        f"{dialect.skip_locked(db)}) RETURNING {JOB_COLUMNS}",
         [device_id, now, job_id, now, job_id],
-    )
-    if cursor.rowcount != 1:
-        return None
-    return get_job(db, job_id)
+    ).fetchone()
+    return None if row is None else job_from_tuple(row)
 
 
 def claim_next_high(db: sqlite_utils.Database, pin: str, device_id: str) -> Job | None:
@@ -207,10 +212,10 @@ def claim_next_high(db: sqlite_utils.Database, pin: str, device_id: str) -> Job 
         "updated_at = ? WHERE seq = (SELECT seq FROM jobs WHERE state = 'queued' AND pin = ? "
         "AND lane = 'high' AND campaign_id IS NULL AND (send_at IS NULL OR send_at <= ?) "
         "AND (valid_until IS NULL OR valid_until > ?) AND (id_device IS NULL OR id_device = ?) "
-        f"ORDER BY seq LIMIT 1 {dialect.skip_locked(db)}) RETURNING job_id",
+        f"ORDER BY seq LIMIT 1 {dialect.skip_locked(db)}) RETURNING {JOB_COLUMNS}",
         [device_id, now, pin, now, now, device_id],
     ).fetchone()
-    return get_job(db, row[0]) if row else None
+    return job_from_tuple(row) if row else None
 
 
 def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job:

@@ -8,7 +8,6 @@ person's opt-out and opt-in, or one session's answers, arrive in order."""
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +16,7 @@ import sqlite_utils
 
 from modemd.model import EventState
 from modemd.store.endpoints import ensure_endpoint
+from modemd.store.ids import new_event_id
 
 CONTACT_OPTED_OUT = "contact.opted_out"
 CONTACT_OPTED_IN = "contact.opted_in"
@@ -37,7 +37,7 @@ def add_pool_event(
         [pin],
     ).fetchall()
     for (key_id,) in keys:
-        event_id = f"evt_{secrets.token_hex(12)}"
+        event_id = new_event_id()
         body = {
             "type": type_,
             "event_id": event_id,

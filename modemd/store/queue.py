@@ -17,23 +17,31 @@ MAX_SEND_AHEAD_S = 366 * 24 * 3600.0  # send_at at most a year ahead (leap years
 LAPSE_BATCH = 500  # jobs lapsed per write at most: a big campaign never holds the writer long
 
 
+def key_queue_settings(db: sqlite_utils.Database, key_id: int) -> tuple[Lane, float]:
+    """The lane of the key's sends when a request names none (default high) and its maximum
+    queue age (default 24 h), in one read (every accept asks)."""
+    row = db.execute(
+        "SELECT lane, max_queue_age_s FROM api_keys WHERE key_id = ?", [key_id]
+    ).fetchone()
+    lane = Lane(row[0]) if row and row[0] else Lane.HIGH
+    return lane, float(row[1]) if row and row[1] else DEFAULT_MAX_QUEUE_AGE_S
+
+
 def max_queue_age_s(db: sqlite_utils.Database, key_id: int) -> float:
     """The key's maximum queue age (default 24 h)."""
-    row = db.execute("SELECT max_queue_age_s FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
-    return float(row[0]) if row and row[0] else DEFAULT_MAX_QUEUE_AGE_S
+    return key_queue_settings(db, key_id)[1]
 
 
-def key_lane(db: sqlite_utils.Database, key_id: int) -> Lane:
-    """The lane of the key's sends when a request names none (default high)."""
-    row = db.execute("SELECT lane FROM api_keys WHERE key_id = ?", [key_id]).fetchone()
-    return Lane(row[0]) if row and row[0] else Lane.HIGH
+def valid_until_after(accepted: float, send_at: float | None, max_queue_age: float) -> float:
+    """max(accepted, send_at) + the key's maximum queue age."""
+    return max(accepted, send_at or accepted) + max_queue_age
 
 
 def default_valid_until(
     db: sqlite_utils.Database, key_id: int, accepted: float, send_at: float | None
 ) -> float:
     """max(accepted, send_at) + the key's maximum queue age."""
-    return max(accepted, send_at or accepted) + max_queue_age_s(db, key_id)
+    return valid_until_after(accepted, send_at, max_queue_age_s(db, key_id))
 
 
 def lapse_overdue(db: sqlite_utils.Database, now: float) -> list[Job]:

@@ -23,24 +23,26 @@ class ReportResult:
     awaits: str | None = None
 
 
+_JOB_COLUMNS = jobs.job_columns("j")  # the matched part's job, read with it
+
+
 def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryReport) -> ReportResult:
     """Correlate a delivery report with the most recent matching part and move its job."""
     now = time.time()
     mr, outcome = report.reference, report.outcome
     digits = report.recipient.lstrip("+")
-    candidates = list(
-        db.query(
-            "SELECT p.job_id, p.part, j.to_number FROM job_parts p JOIN jobs j USING (job_id) "
-            "WHERE p.device_id = ? AND p.mr = ? AND p.sent_at >= ? "
-            "AND p.state IN ('sent', 'pending') ORDER BY p.sent_at DESC",
-            [device_id, mr, now - jobs.REPORT_WINDOW_S],
-        )
-    )
+    candidates = db.conn.execute(
+        f"SELECT p.part, {_JOB_COLUMNS} FROM job_parts p JOIN jobs j USING (job_id) "
+        "WHERE p.device_id = ? AND p.mr = ? AND p.sent_at >= ? "
+        "AND p.state IN ('sent', 'pending') ORDER BY p.sent_at DESC",
+        [device_id, mr, now - jobs.REPORT_WINDOW_S],
+    ).fetchall()
     # Prefer a part whose recipient matches; reports can garble the address, so fall back.
-    match = next((c for c in candidates if c["to_number"].lstrip("+") == digits), None)
+    match = next((c for c in candidates if c[4].lstrip("+") == digits), None)  # j.to_number
     if match is None and candidates:
         match = candidates[0]
-    stored = db.execute(  # a plain INSERT: sqlite-utils' asks sqlite_master twice per row
+    part, job = (None, None) if match is None else (match[0], jobs.job_from_tuple(match[1:]))
+    stored = db.conn.execute(  # a plain INSERT: sqlite-utils' asks sqlite_master twice per row
         "INSERT INTO status_reports (device_id, mr, recipient, outcome, detail, tp_status, "
         "job_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -50,20 +52,18 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
             outcome.value,
             report.detail,
             report.network_status,
-            match["job_id"] if match else None,
+            None if job is None else job.job_id,
             now,
         ],
     )
-    if match is None:
+    if job is None:
         settled = settle_unknown_by_report(db, device_id, digits, report, stored.lastrowid)
         return ReportResult(settled, outcome, None if settled else _sending(db, device_id, digits))
-    db.execute(
+    db.conn.execute(
         "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
         "WHERE job_id = ? AND part = ?",
-        [outcome.value, report.network_status, now, match["job_id"], match["part"]],
+        [outcome.value, report.network_status, now, job.job_id, part],
     )
-    job = jobs.get_job(db, match["job_id"])
-    assert job is not None
     return ReportResult(_judge(db, job, report), outcome)
 
 
@@ -82,9 +82,13 @@ def _judge(db: sqlite_utils.Database, job: Job, report: DeliveryReport) -> Job:
     """After a part's report: failed if any part failed, delivered once every part is."""
     if job.state not in (JobState.SENT, JobState.EXPIRED):
         return job  # still sending: mark_sent judges once every part is recorded
-    states = [
-        row[0] for row in db.execute("SELECT state FROM job_parts WHERE job_id = ?", [job.job_id])
-    ]
+    states = (  # a single part has just been given this report's outcome
+        [report.outcome.value]
+        if job.parts == 1
+        else [
+            r[0] for r in db.execute("SELECT state FROM job_parts WHERE job_id = ?", [job.job_id])
+        ]
+    )
     data = {"tp_status": report.network_status, "message_reference": report.reference}
     if "failed" in states:
         return _settle(db, job, DeliveryOutcome.FAILED, report, data)
@@ -97,34 +101,30 @@ def adopt_early_reports(
     db: sqlite_utils.Database, job: Job, parts: list[SentPart], *, since: float
 ) -> Job:
     """Reports that came before their part was recorded (part 1's report while part 2 was
-    still being sent; a fast SMSC) were stored unmatched: match them now."""
+    still being sent; a fast SMSC) were stored unmatched: match them now. One probe of the
+    unmatched reports' index (migration 018) for all the parts: nearly always it finds none."""
+    mrs = sorted({part.mr for part in parts})
+    rows = db.conn.execute(
+        "SELECT report_id, mr, recipient, outcome, detail, tp_status FROM status_reports "
+        f"WHERE job_id IS NULL AND device_id = ? AND mr IN ({', '.join('?' * len(mrs))}) "
+        "AND received_at >= ? ORDER BY report_id",
+        [job.device_id, *mrs, since],
+    ).fetchall()
+    if not rows:
+        return job
+    digits = job.to.lstrip("+")
     last: DeliveryReport | None = None
     for part in parts:
-        rows = list(
-            db.query(
-                "SELECT report_id, recipient, outcome, detail, tp_status FROM status_reports "
-                "WHERE job_id IS NULL "
-                "AND device_id = ? AND mr = ? AND received_at >= ? ORDER BY report_id",
-                [job.device_id, part.mr, since],
-            )
-        )
-        row = next((r for r in rows if r["recipient"].lstrip("+") == job.to.lstrip("+")), None)
-        if row is None and rows:
-            row = rows[0]
+        mine = [r for r in rows if r[1] == part.mr]
+        row = next((r for r in mine if r[2].lstrip("+") == digits), mine[0] if mine else None)
         if row is None:
             continue
-        report = DeliveryReport(
-            part.mr,
-            row["recipient"],
-            DeliveryOutcome(row["outcome"]),
-            row["detail"],
-            row["tp_status"],
+        rows.remove(row)  # two parts with one TP-MR (it wraps at 256) take two reports
+        report = DeliveryReport(part.mr, row[2], DeliveryOutcome(row[3]), row[4], row[5])
+        db.conn.execute(
+            "UPDATE status_reports SET job_id = ? WHERE report_id = ?", [job.job_id, row[0]]
         )
-        db.execute(
-            "UPDATE status_reports SET job_id = ? WHERE report_id = ?",
-            [job.job_id, row["report_id"]],
-        )
-        db.execute(
+        db.conn.execute(
             "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
             "WHERE job_id = ? AND part = ?",
             [report.outcome.value, report.network_status, time.time(), job.job_id, part.part],

@@ -4,6 +4,7 @@ event in the same transaction). ``store.jobs`` and ``store.reports`` both move j
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import sqlite_utils
@@ -45,6 +46,46 @@ def job_from_row(row: dict[str, Any]) -> Job:
     )
 
 
+# The columns a Job is built from, in ``job_from_tuple``'s order: the hot path reads and
+# moves a job by these names (``SELECT *`` and a dict per row cost more than the statement).
+JOB_COLUMNS = (
+    "job_id, key_id, pin, to_number, message, state, id_device, device_id, parts, encoding, "
+    "error, created_at, updated_at, lane, send_at, valid_until, campaign_id"
+)
+
+
+def job_columns(alias: str) -> str:
+    """``JOB_COLUMNS`` of the table named ``alias`` in a join."""
+    return ", ".join(f"{alias}.{name}" for name in JOB_COLUMNS.split(", "))
+
+
+_STATES = {state.value: state for state in JobState}  # a dict is faster than JobState(value)
+_LANES = {lane.value: lane for lane in Lane}
+
+
+def job_from_tuple(row: Sequence[Any]) -> Job:
+    """A row of ``SELECT {JOB_COLUMNS}`` (or ``RETURNING`` them) as a Job."""
+    return Job(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        _STATES[row[5]],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        _LANES[row[13]],
+        row[14],
+        row[15],
+        row[16],
+    )
+
+
 def known_jobs(db: sqlite_utils.Database, job_ids: list[str]) -> set[str]:
     """Those of ``job_ids`` this store has (a phone's messages are made of job ids)."""
     if not job_ids:
@@ -55,11 +96,8 @@ def known_jobs(db: sqlite_utils.Database, job_ids: list[str]) -> set[str]:
 
 
 def get_job(db: sqlite_utils.Database, job_id: str) -> Job | None:
-    cursor = db.conn.execute("SELECT * FROM jobs WHERE job_id = ?", [job_id])
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return job_from_row(dict(zip([d[0] for d in cursor.description], row, strict=False)))
+    row = db.conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", [job_id]).fetchone()
+    return None if row is None else job_from_tuple(row)
 
 
 def move_job(
@@ -71,25 +109,41 @@ def move_job(
     event_data: dict[str, Any] | None = None,
     **fields: Any,
 ) -> Job:
-    """The one place a job changes state: checks the transition, updates, writes the event."""
-    current = get_job(db, job.job_id)
-    if current is None:
-        raise InvalidTransitionError(f"{job.job_id}: no such job")
-    manual = fields.pop("_manual", False) and current.state in MANUAL_RETRY_FROM
-    if new not in JOB_TRANSITIONS[current.state] and not manual:
-        raise InvalidTransitionError(f"{job.job_id}: {current.state} -> {new} is not allowed")
+    """The one place a job changes state: checks the transition, updates, writes the event.
+
+    The transition is checked against the row's state as stored. The caller's ``job`` usually
+    has it: then one ``UPDATE ... WHERE state = <the caller's> RETURNING`` checks, moves and
+    reads back; when the row moved meanwhile (a report, an operator) it is read first."""
+    manual = fields.pop("_manual", False)
     now = time.time()
     values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
     values["final_at"] = now if new in FINAL_JOB_STATES else None
-    db.conn.execute(
-        f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE job_id = ?",
-        [*values.values(), job.job_id],
+    update = (
+        f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE job_id = ? "
+        f"AND state = ? RETURNING {JOB_COLUMNS}"
     )
-    moved = get_job(db, job.job_id)
-    assert moved is not None
+    previous = job.state
+    row = None
+    if _allowed(previous, new, manual):
+        row = db.conn.execute(update, [*values.values(), job.job_id, previous.value]).fetchone()
+    if row is None:  # the caller's copy is stale: judge the move from the row as it is
+        current = get_job(db, job.job_id)
+        if current is None:
+            raise InvalidTransitionError(f"{job.job_id}: no such job")
+        previous = current.state
+        if not _allowed(previous, new, manual):
+            raise InvalidTransitionError(f"{job.job_id}: {previous} -> {new} is not allowed")
+        row = db.conn.execute(update, [*values.values(), job.job_id, previous.value]).fetchone()
+        if row is None:  # PostgreSQL: another host moved it between the two statements
+            raise InvalidTransitionError(f"{job.job_id}: moved by another process meanwhile")
+    moved = job_from_tuple(row)
     # Credit follows the job in the same transaction (charge when sent, refund when it failed
     # before the network); a job accepted without a wallet has no ledger rows: nothing happens.
-    wallet.settle(db, moved, current.state)
+    wallet.settle(db, moved, previous)
     if event is not None:
         events.add_event(db, moved, event, event_data or {})
     return moved
+
+
+def _allowed(current: JobState, new: JobState, manual: bool) -> bool:
+    return new in JOB_TRANSITIONS[current] or (manual and current in MANUAL_RETRY_FROM)

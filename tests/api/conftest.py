@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -20,7 +21,7 @@ async def make_api(store: Store) -> AsyncIterator[MakeApi]:
     """Build the API (optionally with a config); everything is closed after the test."""
     cleanups: list[Callable[[], Awaitable[None]]] = []
 
-    async def build(config: ApiConfig | None = None) -> Api:
+    async def build(config: ApiConfig | None = None, **app_options: Any) -> Api:
         bank = Bank(store)
         await bank.start()
         cleanups.append(bank.close)
@@ -30,7 +31,8 @@ async def make_api(store: Store) -> AsyncIterator[MakeApi]:
             key, secret = await store.write(lambda db, w=wanted: keys.create_key(db, **w))
             made[name], ids[name] = secret, key.key_id
         config = config or api_config(admin_token=ADMIN_TOKEN)
-        runner, port = await start_site(create_app(store, bank, config), "127.0.0.1", 0)
+        app = create_app(store, bank, config, **app_options)
+        runner, port = await start_site(app, "127.0.0.1", 0)
         cleanups.append(runner.cleanup)
         session = aiohttp.ClientSession()
         cleanups.append(session.close)

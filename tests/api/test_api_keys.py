@@ -38,6 +38,22 @@ def test_client_ip(peer: str, forwarded: list[str], caller: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("peer", "caller"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),  # mapped: the IPv4, as behind a proxy
+        ("fe80::1%eth0", "fe80::1"),
+        ("2001:DB8::1", "2001:db8::1"),  # written out as ipaddress does
+        ("not-an-ip", "not-an-ip"),
+    ],
+)
+def test_client_ip_without_trusted_proxies(peer: str, caller: str) -> None:
+    """No trusted proxy: the peer, whatever a client wrote in X-Forwarded-For."""
+    assert client_ip(peer, ["203.0.113.9"], ()) == caller
+    assert client_ip(peer, [], ()) == caller
+
+
+@pytest.mark.parametrize(
     ("entry", "network"),
     [
         ("192.0.2.1", "192.0.2.1/32"),

@@ -4,11 +4,19 @@ as JSON and CSV."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from api_harness import Api
+from api_harness import Api, MakeApi
 from test_api_lists import call
 
+from modemd.conversations.engine import PoolPolicy
+from modemd.runtime import alarm
+from modemd.runtime.bank import Bank
+from modemd.runtime.conversations import Conversations
+from modemd.store.db import Store
+
+DEADLINE_S = 30.0  # the loop's first round, however loaded the host
 SURVEY = {
     "name": "Taste",
     "questions": [
@@ -97,6 +105,35 @@ async def test_start_for_numbers_and_a_list_then_results(api: Api) -> None:
     assert one["survey"]["sessions"] == {"active": 2}
     status, _ = await call(api, "DELETE", "/api/v1/surveys/taste")
     assert status == 200  # nobody answered: it may go
+
+
+async def test_a_survey_started_wakes_the_conversations_loop(
+    make_api: MakeApi, store: Store
+) -> None:
+    """The loop that times sessions out sleeps until the first time-out it knows of; a start
+    through the API rings it, so it sleeps until the new session's: without the ring it slept
+    on (no session open) until SAFETY_WAKE_S, and ended the session up to that much late."""
+    talk = Conversations(store, Bank(store), lambda _pin: PoolPolicy())  # replies: none here
+    api = await make_api(conversations_alarm=talk.alarm)
+    assert (await call(api, "POST", "/api/v1/surveys", json=SURVEY))[0] == 201
+    loop = asyncio.create_task(talk.run(), name="conversations")
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            while talk.alarm.sleeps == 0:  # its first round done: asleep, nothing due
+                await asyncio.sleep(0.01)
+        assert talk.alarm.sleeping_until is None
+        body = {"numbers": ["+393331111111"]}
+        status, _ = await call(api, "POST", "/api/v1/surveys/taste/start", json=body)
+        assert status == 200
+        (expires_at,) = await store.read(
+            lambda db: db.execute("SELECT expires_at FROM survey_sessions").fetchone()
+        )
+        async with asyncio.timeout(alarm.SAFETY_WAKE_S / 2):  # before any wake-up of its own
+            while talk.alarm.sleeping_until != expires_at:
+                await asyncio.sleep(0.01)
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
 
 
 def test_conversation_events_are_in_the_spec() -> None:

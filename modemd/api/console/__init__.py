@@ -10,15 +10,17 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import jinja2
 from aiohttp import web
 
 from modemd.api.console import auth, more, pages
 from modemd.model import NO_PACING, Pacing
 from modemd.store import wallet
+
+if TYPE_CHECKING:  # imported with the first page shown: a daemon nobody opens never loads it
+    import jinja2
 
 __all__ = ["NAV", "add_page", "add_routes"]
 
@@ -41,7 +43,6 @@ NAV: list[tuple[str, str]] = [  # (title, path) in the menu, in order
     ("Keys", "/console/keys"),
     ("IPN", "/console/ipn"),
 ]
-ENV: web.AppKey[jinja2.Environment] = web.AppKey("console_templates", jinja2.Environment)
 
 
 def _when(value: float | None) -> str:
@@ -62,7 +63,24 @@ def _subject_link(subject: str) -> str:
     return f"/console/jobs/{quote(subject)}"
 
 
+class Templates:
+    """The console's Jinja2 environment, made at the first page asked for."""
+
+    def __init__(self) -> None:
+        self._env: jinja2.Environment | None = None
+
+    def get_template(self, name: str) -> jinja2.Template:
+        if self._env is None:
+            self._env = environment()
+        return self._env.get_template(name)
+
+
+TEMPLATES: web.AppKey[Templates] = web.AppKey("console_templates", Templates)
+
+
 def environment() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -76,7 +94,7 @@ def environment() -> jinja2.Environment:
 
 def render(request: web.Request, name: str, *, status: int = 200, **context: Any) -> web.Response:
     """Render ``name``; with the partial header only its ``live`` block (the refresh)."""
-    template = request.app[ENV].get_template(name)
+    template = request.app[TEMPLATES].get_template(name)
     values = {
         "nav": NAV,
         "path": request.path,
@@ -103,7 +121,7 @@ def add_page(app: web.Application, title: str, path: str, handler: auth.Handler)
 
 def add_routes(app: web.Application, pacing: Callable[[str, str], Pacing] | None = None) -> None:
     """``/`` -> ``/console/``; the login, the pages, their forms and the static files."""
-    app[ENV] = environment()
+    app[TEMPLATES] = Templates()
     app[auth.SESSIONS] = auth.Sessions()
 
     async def to_console(request: web.Request) -> web.Response:

@@ -1,0 +1,128 @@
+"""While a backlog waits, a device holds its next job claimed before the send in progress ends,
+and records that send while it sends the next (runtime/followup.py). Seen in the submit log's
+order (a claim line before the commit that claims, a submit line before the PDU goes): real
+store, real driver, an emulated modem on a pty."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from hardware.testbed import until
+
+from modemd.drivers.serial_at import SerialAtDriver, Timeouts
+from modemd.emulators.modem_bank import EmulatedBank
+from modemd.model import DeviceState, Job, JobState, Lane
+from modemd.runtime.followup import CLAIMED_AHEAD
+from modemd.runtime.pool import PoolQueue
+from modemd.runtime.worker import DeviceWorker
+from modemd.store import devices, jobs, keys
+from modemd.store.db import Store
+from modemd.store.submits import SubmitLog
+
+FAST = Timeouts(command_s=1.0, prompt_s=1.0, cmgs_s=10.0, registration_s=1.0, wake_s=0.3)
+BOOT = "0f3c7a52-6f0e-4e57-9d1c-2b8e4f6a1d90"
+JOBS = 5
+REPORT_LATER_S = 600.0  # no status report comes during a test
+
+
+class Rig:
+    def __init__(self, store: Store, driver: SerialAtDriver, log: Path, bank: EmulatedBank):
+        self.store, self.driver, self.log, self.bank = store, driver, log, bank
+        self.pool = PoolQueue("4711")
+        submits = SubmitLog(log, BOOT)
+        submits.start()
+        self.worker = DeviceWorker(driver, self.pool, store, health_interval_s=30.0,
+                                   submits=submits)  # fmt: skip
+        self.task = asyncio.create_task(self.worker.run(), name="worker under test")
+
+    def lines(self) -> list[str]:
+        return self.log.read_text().splitlines()[1:]
+
+    async def queue(self, count: int, lane: Lane = Lane.HIGH) -> list[Job]:
+        key, _ = await self.store.write(
+            keys.create_key, pin="4711", allow_ips=[], over_ip=True, ipn_url=None
+        )
+        made = [
+            await self.store.write(
+                jobs.insert_job, key_id=key.key_id, pin="4711", to=f"+3161234{n:04d}",
+                message=f"job {n}", parts=1, encoding="gsm7", lane=lane,
+            )
+            for n in range(count)
+        ]  # fmt: skip
+        for job in made:
+            self.pool.put(job)
+        return made
+
+    async def state(self, job: Job) -> JobState:
+        found = await self.store.read(jobs.get_job, job.job_id)
+        assert found is not None
+        return found.state
+
+
+@pytest.fixture
+async def rig(store: Store, tmp_path: Path) -> AsyncIterator[Rig]:
+    emulators = EmulatedBank.create(
+        1,
+        seed=3,
+        profile_overrides={"send_latency_s": (0.2, 0.2), "report_delay_s": REPORT_LATER_S},
+    )
+    await emulators.start()
+    driver = SerialAtDriver(emulators.modems[0].port, "4711", timeouts=FAST)
+    info = await driver.open()
+    await store.write(devices.upsert_device, info, DeviceState.READY)
+    made = Rig(store, driver, tmp_path / "modemd.db-submits", emulators)
+    try:
+        yield made
+    finally:
+        made.task.cancel()
+        await asyncio.gather(made.task, return_exceptions=True)
+        await driver.close()
+        await emulators.close()
+
+
+async def _all_sent(rig: Rig, queued: list[Job]) -> None:
+    async with asyncio.timeout(30):
+        while [await rig.state(job) for job in queued] != [JobState.SENT] * len(queued):
+            await asyncio.sleep(0.05)
+
+
+async def test_the_job_after_next_is_claimed_before_the_next_goes_out(rig: Rig) -> None:
+    queued = await rig.queue(JOBS)
+    await _all_sent(rig, queued)
+    lines = rig.lines()
+    for job in queued:  # each claimed once, submitted once, the claim first
+        assert lines.count(f"claim {job.job_id}") == lines.count(f"submit {job.job_id}") == 1
+        assert lines.index(f"claim {job.job_id}") < lines.index(f"submit {job.job_id}")
+    for later, sending in zip(queued[2:], queued[1:], strict=False):
+        assert lines.index(f"claim {later.job_id}") < lines.index(f"submit {sending.job_id}")
+    modem = rig.bank.modems[0]
+    assert [m.text for m in modem.accepted] == [f"job {n}" for n in range(JOBS)]
+
+
+async def test_a_bulk_job_is_not_claimed_ahead(rig: Rig) -> None:
+    # A high-lane job that comes meanwhile must not wait behind one more bulk send.
+    queued = await rig.queue(JOBS, lane=Lane.BULK)
+    await _all_sent(rig, queued)
+    lines = rig.lines()
+    for later, sending in zip(queued[1:], queued, strict=False):
+        assert lines.index(f"claim {later.job_id}") > lines.index(f"submit {sending.job_id}")
+
+
+async def test_a_shutdown_puts_the_job_claimed_ahead_back_in_line(rig: Rig) -> None:
+    first, second, third, fourth = await rig.queue(4)
+    await until(lambda: f"claim {third.job_id}" in rig.lines(), timeout=20)
+    assert rig.worker.claimed.held <= CLAIMED_AHEAD + 1  # next + ahead
+    rig.task.cancel()  # a shutdown in the middle of the second job's send
+    await asyncio.gather(rig.task, return_exceptions=True)
+    assert await rig.state(first) is JobState.SENT
+    assert await rig.state(second) in (JobState.SENT, JobState.UNKNOWN, JobState.QUEUED)
+    assert await rig.state(third) is JobState.QUEUED  # claimed ahead, never sent
+    assert await rig.state(fourth) is JobState.QUEUED
+    in_line = [job for job in (second, third, fourth) if await rig.state(job) is JobState.QUEUED]
+    waiting = [rig.pool.take_nowait("any") for _ in range(4)]
+    assert [job.job_id for job in waiting if job] == [job.job_id for job in in_line]
+    sent = [m.text for m in rig.bank.modems[0].accepted]
+    assert "job 2" not in sent and "job 3" not in sent
