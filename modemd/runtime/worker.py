@@ -67,7 +67,9 @@ class DeviceWorker:
         self.store = store
         # ``submits``: the bank's submit log (None: off, an interrupted send is unknown).
         self.outcomes = OutcomeRecorder(store, pool, submits or SubmitLog(None))
-        if isinstance(device, SubmitAware):  # the driver says when the PDU is about to go
+        # The driver says when the PDU is about to go (a Protocol's isinstance is slow: once).
+        self._submit_aware = isinstance(device, SubmitAware)
+        if isinstance(device, SubmitAware):
             device.on_submit = self._submitting
         self.life = life if life is not None else DeviceLife(device.info.device_id)
         self.life.name = device.info.device_id
@@ -170,7 +172,8 @@ class DeviceWorker:
             if gone or (self._failure is not None and not await self._check_health()):
                 await self.set_state(DeviceState.GONE)
                 return
-            await self.set_state(DeviceState.READY, stored=self._ready_stored)
+            if not self.claimed.jobs:  # else it goes straight on with a claimed job: still busy
+                await self.set_state(DeviceState.READY, stored=self._ready_stored)
             self._ready_stored = False
         await self.claimed.release()
         log.info("device %s: drained", self.device_id)
@@ -356,7 +359,7 @@ class DeviceWorker:
         """Send ``job`` and record what happened; True when the device is gone."""
         self.observer.send_started(job, self.device_id)
         started = time.monotonic()
-        if not isinstance(self.device, SubmitAware) and not self.outcomes.submits.submit(
+        if not self._submit_aware and not self.outcomes.submits.submit(
             job.job_id
         ):  # it may leave from the first byte, and that cannot be written down: not sent
             refused = SendError("submit log unwritable", outcome_known=True, transient=True)

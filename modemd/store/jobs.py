@@ -188,15 +188,18 @@ def claim_job(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | N
     """Atomically give a queued job to ``device_id``; None when it is no longer queued, is past
     its ``valid_until``, or its campaign is not running (paused or cancelled since it was fed)."""
     now = time.time()
-    # Another host claiming the same job holds its row: skip it rather than wait.
+    params: list[Any] = [device_id, now, job_id, now]
+    skip = dialect.skip_locked(db)
+    if skip:  # another host claiming the same job holds its row: skip it rather than wait
+        skip = f"AND seq IN (SELECT seq FROM jobs WHERE job_id = ? {skip}) "
+        params.append(job_id)
     row = db.conn.execute(
         "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
         "updated_at = ? WHERE job_id = ? AND state = 'queued' "
         "AND (valid_until IS NULL OR valid_until > ?) AND (campaign_id IS NULL OR EXISTS "
         "(SELECT 1 FROM campaigns c WHERE c.campaign_id = jobs.campaign_id "
-        "AND c.state = 'running')) AND seq IN (SELECT seq FROM jobs WHERE job_id = ? "
-        f"{dialect.skip_locked(db)}) RETURNING {JOB_COLUMNS}",
-        [device_id, now, job_id, now, job_id],
+        f"AND c.state = 'running')) {skip}RETURNING {JOB_COLUMNS}",
+        params,
     ).fetchone()
     return None if row is None else job_from_tuple(row)
 

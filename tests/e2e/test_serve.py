@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -49,3 +50,21 @@ async def test_thirty_jobs_through_three_emulated_modems(tmp_path: Path, db_loca
     for events in by_job.values():
         assert sender_of[events[0]["data"]["to"]] == events[0]["data"]["device_id"]
     assert len(set(sender_of.values())) == 3
+
+
+async def test_start_up_objects_are_frozen_out_of_collections(tmp_path: Path) -> None:
+    """Once listening, what start-up made leaves the garbage collector's work (the log says
+    how much), and the youngest generation is collected every 10,000 new objects."""
+    proc = await asyncio.create_subprocess_exec(
+        *MODEMD, "serve", "--db", str(tmp_path / "m.db"), "--port", "0",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    log: list[str] = []
+    try:
+        await wait_for_api(proc, log)
+    finally:
+        proc.terminate()
+        await proc.wait()
+    (line,) = [entry for entry in log if "garbage collector:" in entry]
+    match = re.search(r"start-up's (\d+) objects frozen; .* every 10000 new ones", line)
+    assert match is not None and int(match.group(1)) > 10_000, line
