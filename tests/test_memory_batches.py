@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,7 +21,7 @@ from modemd.at.parser import AtParser, Line, Urc
 from modemd.at.transaction import Disposition, Transaction
 from modemd.drivers.modem_memory import FREE_BATCH
 from modemd.drivers.serial_at import SerialAtDriver
-from modemd.emulators.modem import EmulatedModem, LineState
+from modemd.emulators.modem import AcceptedMessage, EmulatedModem, LineState, MessageFormat
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.sms.deliver_build import build_deliver
 from modemd.sms.pdu import build_status_report_pdu
@@ -218,3 +221,58 @@ async def test_frees_at_idle_moments_and_under_a_backlog_never_free_an_index_twi
         assert [a for a in answers if a.startswith(b"+CMS")] == [], seen
         assert len(committer.reports) == stored()
         assert len({r.reference for r, _ in committer.reports}) == len(committer.reports)
+
+
+async def test_a_report_meeting_a_full_memory_waits_in_the_network_until_a_free() -> None:
+    """RP-ERROR "memory capacity exceeded": the SMSC keeps the report and delivers it again
+    once the modem frees a slot (RP-SMMA), never drops it."""
+    async with EmulatedBank.create(1, seed=36, profile_overrides={"storage_slots": 2}) as bank:
+        modem = bank.modems[0]
+        fd = os.open(modem.port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            os.write(fd, b"ATE0\rAT+CMGF=0\rAT+CNMI=2,1,0,2,0\r")
+            await until(lambda: modem._session.commands.settings.cnmi[3] == 2)
+            sent = [_accepted(modem, mr) for mr in (7, 8, 9)]
+            for message in sent:
+                modem.deliver_report(message)
+            storage = modem._session.storage
+            assert storage.used == 2 and len(modem.network.waiting_reports) == 1
+            os.write(fd, b"AT+CMGD=1\r")  # a slot frees: the third report comes in
+            await until(lambda: not modem.network.waiting_reports)
+            assert storage.used == 2
+        finally:
+            os.close(fd)
+
+
+def _accepted(modem: EmulatedModem, mr: int) -> AcceptedMessage:
+    return AcceptedMessage(
+        modem.name,
+        modem.profile.imei,
+        mr,
+        "+393330000042",
+        "x",
+        1,
+        1,
+        MessageFormat.PDU,
+        time.time(),
+    )
+
+
+async def test_under_a_fast_backlog_the_network_never_keeps_a_report_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Reports read between fast sends (1-5 ms) are freed in time on a 20-slot SIM: the
+    network never has to keep one back. (A guard, not a proof of the half-memory threshold:
+    on a smaller SIM at this pace the reads themselves fall behind.)"""
+    committer = Committer()
+    fast = {"send_latency_s": (0.001, 0.005), "report_delay_s": 0.05}
+    async with _modem(37, committer, **fast) as (modem, driver):
+        storage = modem._session.storage
+        most = 0
+        with caplog.at_level(logging.INFO, logger="modemd.emulators.modem_routing"):
+            for n in range(80):  # a backlog: no tidy
+                await driver.send_sms(f"+393330004{n:03d}", "backlog")
+                most = max(most, storage.used)
+            await until(lambda: len(committer.reports) == 80)
+        assert "waits in the network" not in caplog.text
+        assert most < storage.slots

@@ -33,6 +33,7 @@ FREE_BATCH = 8
 # to be committed (a group commit: milliseconds); one that takes longer (its take needs the port
 # itself) puts the batch off, one AT+CMGD per index when the batch is full.
 SETTLE_WAIT_S = 0.5
+STORAGE_SLOTS = 20  # a SIM's usual size, until AT+CPMS says
 
 # Hand on one stored PDU; True when its index stays held until ``free_later`` gives it back.
 Take = Callable[[at.StoredPdu], Awaitable[bool]]
@@ -48,6 +49,7 @@ class MessageMemory:
         self._spawn = spawn
         self._holding = holding  # parts of a long SMS kept on the SIM until it is whole
         self.delete_flags = False  # AT+CMGD=<i>,1 (every read message) taken: probed at open
+        self.slots = STORAGE_SLOTS  # the memory's size (AT+CPMS at open)
         # AT+CMGL=0 lists what was announced; False once a modem was seen to leave one out
         # (its reports kept in another memory, say): then AT+CMGR per index.
         self.list_unread = True
@@ -222,8 +224,13 @@ class MessageMemory:
         """Free what waits when the modem idles, or once ``FREE_BATCH`` wait. Where the modem
         takes a delflag, reads still settling go first: the last one frees them all at once."""
         settling = self.delete_flags and self._unsettled > 0
-        if len(self._freeable) >= FREE_BATCH or (self.idle and not settling):
+        if len(self._freeable) >= FREE_BATCH or self._pressed() or (self.idle and not settling):
             await self.free_read()
+
+    def _pressed(self) -> bool:
+        """Half the memory holds what is read or announced: free before the next send, or the
+        network has to keep what comes next (a full memory)."""
+        return bool(self._freeable) and len(self._held) + len(self._announced) >= self.slots // 2
 
     async def free_read(self) -> None:
         """Free what was read and committed, one free at a time: one ``AT+CMGD=<i>,1`` where
@@ -234,7 +241,8 @@ class MessageMemory:
         async with self._free_lock:  # a delflag would free what a per-index loop frees next
             if self.delete_flags and not self._doubtful and not self._holding():
                 freed = await self._free_all_read()
-                if freed or (freed is None and len(self._freeable) < FREE_BATCH):
+                full = len(self._freeable) >= FREE_BATCH or self._pressed()
+                if freed or (freed is None and not full):
                     return
             await self._free_each()
 

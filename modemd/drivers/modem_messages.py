@@ -173,6 +173,8 @@ class ModemMessages:
         if usage is None:
             return
         used, total = usage
+        if total:
+            self.memory.slots = total
         log.info("%s: message memory %d of %d used", self._at.port, used, total)
         if total and used >= total:
             self.memory_full(f"{used} of {total} at open")

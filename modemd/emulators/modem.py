@@ -363,7 +363,7 @@ class EmulatedModem:
     def deliver_report(self, message: AcceptedMessage, tp_status: int | None = None) -> None:
         """The status report of ``message`` (one of ``accepted``) reaches the modem now, with
         ``tp_status`` (None: the profile's), routed as AT+CNMI says."""
-        self._session.deliver_status_report(
+        self.network.report(  # kept by the network while the memory is full
             mr=message.mr,
             recipient=message.to,
             status=self.profile.tp_status if tp_status is None else tp_status,

@@ -47,31 +47,34 @@ def route_status_report(
     scts: datetime,
     discharge: datetime,
     routed: Callable[[bytes], None] | None = None,
-) -> None:
+) -> bool:
     """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say
-    (``routed``: where a PDU-mode +CDS goes, the acknowledgement's keeper; default ``urc``)."""
+    (``routed``: where a PDU-mode +CDS goes, the acknowledgement's keeper; default ``urc``).
+    False when the memory is full: the network keeps it (RP-ERROR, memory capacity exceeded)
+    and delivers it again once a slot is freed (``SmsCentre``)."""
     routing = settings.cnmi[CNMI_DS]
     if routing == CNMI_DS_STORED and settings.format is MessageFormat.PDU:
         index = storage.store(
             pdu.build_status_report_pdu(mr, recipient, status, scts, discharge), REPORT
         )
-        if index is not None:
-            urc(frame_line(f'+CDSI: "SR",{index}'))
-        else:  # the network learns the memory is full; this emulator drops the report
-            log.warning("memory full: the status report of MR %d is dropped", mr)
-        return
+        if index is None:
+            log.info("memory full: the status report of MR %d waits in the network", mr)
+            return False
+        urc(frame_line(f'+CDSI: "SR",{index}'))
+        return True
     if routing != CNMI_DS_DIRECT:
-        return
+        return True
     if settings.format is MessageFormat.PDU:
         hex_pdu = pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)
         framed = frame_line(f"+CDS: {tpdu_octets(hex_pdu)}") + hex_pdu.encode("ascii") + CRLF
         (routed or urc)(framed)
-        return
+        return True
     address = encode_te_string(recipient, settings.charset)
     toa = TOA_INTERNATIONAL if recipient.startswith("+") else TOA_UNKNOWN
     times = f'"{format_scts(scts)}","{format_scts(discharge)}"'
     line = f'+CDS: {CDS_TEXT_FIRST_OCTET},{mr},"{address}",{toa},{times},{status}'
     urc(frame_line(line))
+    return True
 
 
 def route_sms(
