@@ -25,6 +25,7 @@ import aiohttp
 
 from bench.harness import (
     Daemon,
+    LineTap,
     OwnLag,
     UsageSampler,
     create_key,
@@ -77,6 +78,7 @@ async def run(
         return (
             lag
             | summary(taps, latency_s, jobs)
+            | line_counts(taps, jobs)
             | {
                 "cpu_percent": round(usage.cpu_percent, 1),
                 "cpu_ms_per_send": round(1000 * usage.cpu_s / jobs, 3),
@@ -141,4 +143,12 @@ def summary(taps: Sequence[Sends], latency_s: float, jobs: int) -> dict[str, Any
         "gap_p50_ms": round(percentile(gaps, 50) * 1000, 1),
         "gap_p99_ms": round(percentile(gaps, 99) * 1000, 1),  # issue 21: <= 10 ms
         "gap_max_ms": round(max(gaps, default=float("nan")) * 1000, 1),
+    }
+
+
+def line_counts(taps: Sequence[LineTap], jobs: int) -> dict[str, Any]:
+    """AT command lines and host writes per part sent (reports read and freed included)."""
+    return {
+        "commands_per_send": round(sum(t.commands for t in taps) / max(1, jobs), 2),
+        "host_writes_per_send": round(sum(t.host_writes for t in taps) / max(1, jobs), 2),
     }

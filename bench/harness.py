@@ -84,12 +84,16 @@ class LineTap:
         self.changed = changed  # shared by the bank's taps: set on every stamp
         self.cmgs_at: list[float] = []
         self.cds_at: list[float] = []
+        self.commands = 0  # command lines the host wrote (each ends with CR; a PDU body does not)
+        self.host_writes = 0  # chunks read from the host: about one per write() of the daemon
         self._tail_in = b""
         self._tail_out = b""
         modem.on_input = self._on_input
         modem.on_output = self._on_output
 
     def _on_input(self, data: bytes) -> None:
+        self.commands += data.count(b"\r")
+        self.host_writes += 1
         self._tail_in = _stamp(self._tail_in + data, CMGS, self.cmgs_at, self.changed)
 
     def _on_output(self, data: bytes) -> None:

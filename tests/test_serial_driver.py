@@ -12,7 +12,7 @@ import pytest
 
 from modemd.at import commands as at
 from modemd.at.transaction import Command
-from modemd.drivers.modem_messages import FREE_BATCH
+from modemd.drivers.modem_memory import FREE_BATCH
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.emulators.modem import EmulatedModem
 from modemd.emulators.modem_bank import EmulatedBank
@@ -313,7 +313,7 @@ async def test_reports_read_under_a_backlog_are_freed_in_a_batch(
     h = await emulate(cds_direct=False, cmgd_flags=flags, report_delay_s=0.0)
     driver = h.build()
     await driver.open()
-    assert driver._messages.delete_flags is flags
+    assert driver._messages.memory.delete_flags is flags
     seen = _commands(h)
     for n in range(FREE_BATCH):  # a backlog: no idle moment between the sends
         await driver.send_sms("+31612345678", f"backlog {n}")

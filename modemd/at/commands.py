@@ -36,6 +36,7 @@ PHASE_2_PLUS = Command("AT+CSMS=1", prefix="+CSMS:")
 PHASE_2 = Command("AT+CSMS=0", prefix="+CSMS:")
 ACKNOWLEDGE = Command("AT+CNMA")  # 27.005 3.4.4: the +CMT is taken (PDU mode, no <n>)
 LIST_ALL_PDU = Command("AT+CMGL=4", prefix="+CMGL:")  # every stored message, PDU mode
+LIST_UNREAD_PDU = Command("AT+CMGL=0", prefix="+CMGL:")  # those not yet read (and now read)
 KEEP_LINK_OPEN = Command("AT+CMMS=1")  # 27.005: keep the relay link open between sends
 
 ESC = b"\x1b"

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import termios
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import serial
 
@@ -294,8 +294,33 @@ class AtPort:
 
     async def command(self, command: Command, timeout: float | None = None) -> list[str]:
         """Run one command; return its response lines or raise ``ModemCommandError``."""
+        answer = await self.command_if(command, lambda: True, timeout)
+        assert answer is not None
+        return answer
+
+    async def command_if(
+        self, command: Command, guard: Callable[[], bool], timeout: float | None = None
+    ) -> list[str] | None:
+        """``command`` when ``guard()`` holds once the command has its turn (the commands
+        queued before it have run); None, nothing written, when it does not."""
+
+        async def build() -> Command | None:
+            return command if guard() else None
+
+        built = await self.command_built(build, timeout)
+        return None if built is None else built[1]
+
+    async def command_built(
+        self, build: Callable[[], Awaitable[Command | None]], timeout: float | None = None
+    ) -> tuple[Command, list[str]] | None:
+        """The command ``build()`` makes once it has its turn (from what is known then; no
+        other command runs while it waits), and its response lines; None, nothing written,
+        when it makes none."""
         async with self._lock:
+            command = await build()
+            if command is None:
+                return None
             tx = await self._run(command, timeout or self.command_timeout_s)
         if tx.final is not None and not tx.final.ok:
             raise ModemCommandError(command.text, tx.final.text, tx.final.code)
-        return tx.responses
+        return command, tx.responses

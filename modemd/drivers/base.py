@@ -23,6 +23,7 @@ GoneHandler = Callable[[str], None]  # (device_id)
 InboundHandler = Callable[[str, InboundSms], Awaitable[object] | None]
 # device_id -> the app's time (Unix s) of the newest SMS stored from it; None: none stored
 InboxCursor = Callable[[str], Awaitable[float | None]]
+JobsKnown = Callable[[list[str]], Awaitable[set[str]]]  # job ids -> those the store has
 PhaseHandler = Callable[[DeviceState], None]  # a step of opening: identifying, searching ...
 
 
@@ -39,8 +40,9 @@ class SmsDevice(Protocol):
         """Open and initialise; return the identity read from the device."""
         ...
 
-    async def send_sms(self, to: str, text: str) -> list[SentPart]:
-        """Send every part of ``text``; raise ``SendError`` saying what is known."""
+    async def send_sms(self, to: str, text: str, *, job_id: str = "") -> list[SentPart]:
+        """Send every part of ``text`` (of the job ``job_id``, "" for none); raise
+        ``SendError`` saying what is known."""
         ...
 
     @property
@@ -67,6 +69,14 @@ class SubmitAware(Protocol):
     queue after a crash (``store.submits``)."""
 
     on_submit: Callable[[], bool] | None
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A device that keeps messages across our restarts (a phone's app): it follows again
+    those found unfinished at open whose jobs ``known`` says this daemon has, not another's."""
+
+    async def resume(self, known: JobsKnown) -> None: ...
 
 
 @runtime_checkable

@@ -3,15 +3,15 @@
 Each stored SMS-DELIVER (announced by ``+CMTI``, or listed by ``AT+CMGL`` at open) is decoded
 and given to the reassembler (``modemd.sms.Reassembler``); its memory index stays taken until
 the whole message is committed by the runtime, then every index of its parts is freed with
-``AT+CMGD``. The SIM is so the durable store of parts still waiting for their siblings: a crash
-reads them all again at the next open, and the store keeps a message read twice only once
-(its natural key). A part that cannot be decoded is handed on raw, never dropped.
+the next batch (``modem_memory``). The SIM is so the durable store of parts still waiting for
+their siblings: a crash reads them all again at the next open, and the store keeps a message
+read twice only once (its natural key). A part that cannot be decoded is handed on raw, never
+dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -19,10 +19,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from modemd.at import commands as at
 from modemd.drivers.at_port import AtPort
 from modemd.drivers.base import InboundHandler
-from modemd.errors import DeviceError, PduError
+from modemd.drivers.modem_memory import MessageMemory
+from modemd.errors import PduError
 from modemd.model import InboundSms
 from modemd.sms import Deliver, InboundMessage, Reassembler, decode_deliver
 
@@ -43,6 +43,7 @@ class ModemInbox:
         on_inbound: InboundHandler,
         *,
         spawn: Spawn,
+        memory: MessageMemory,
         timeout_s: float = MULTIPART_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -50,6 +51,7 @@ class ModemInbox:
         self._device_id = device_id
         self._on_inbound = on_inbound
         self._spawn = spawn
+        self._memory = memory  # frees what is committed, in batches
         self.timeout_s = timeout_s  # parts missing this long after the first: out incomplete
         self._clock = clock
         self._expiring = False  # the timer task that gives out overdue messages runs
@@ -69,7 +71,8 @@ class ModemInbox:
 
     async def take(self, index: int | None, hex_pdu: str) -> None:
         """An SMS-DELIVER stored at ``index`` (None: routed as +CMT, nothing to free): join,
-        hand on what it completes, free it; returns once what it completed is stored."""
+        hand on what it completes, free it (with the next batch); returns once what it
+        completed is stored."""
         where = "+CMT" if index is None else f"index {index}"
         indexes = set() if index is None else {index}
         try:
@@ -82,7 +85,7 @@ class ModemInbox:
             log.info("%s: SMS (%s) decoded with notes: %s", self._at.port, where, part.notes)
         key = part.natural_key
         if key in self._done:  # a repeat of a part already stored: nothing new
-            await self._free(indexes)
+            self._memory.free_later(indexes)
             return
         self._indexes.setdefault(key, set()).update(indexes)
         for message in self._reassembler.add(self._device_id(), part, self._clock()):
@@ -103,6 +106,7 @@ class ModemInbox:
             while (due := self._reassembler.next_due(self.timeout_s)) is not None:
                 await asyncio.sleep(max(0.0, due - self._clock()))
                 await self.flush()
+                await self._memory.free_due()
         finally:
             self._expiring = False
 
@@ -122,12 +126,7 @@ class ModemInbox:
         stored = self._on_inbound(self._device_id(), sms)
         if stored is not None:
             await asyncio.shield(stored)
-        await self._free(indexes)
-
-    async def _free(self, indexes: set[int]) -> None:
-        for index in sorted(indexes):
-            with contextlib.suppress(DeviceError):
-                await self._at.command(at.delete_message(index))
+        self._memory.free_later(indexes)
 
 
 def model_message(message: InboundMessage) -> InboundSms:

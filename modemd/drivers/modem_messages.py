@@ -1,17 +1,15 @@
 """What a modem says about messages: status reports, routed (+CDS) or stored (+CDSI), and
 received SMS, stored (+CMTI) and handed to ``modem_inbox``.
 
-A stored message is freed on the modem (AT+CMGD) only after the runtime has committed what it
-said, so a crash in between reads it again at the next open (AT+CMGL) instead of losing it.
-Reports that come before the modem is identified wait: they need its IMEI.
+What is stored is read, held and freed by ``modem_memory`` (only after the runtime has
+committed it); this module tells reports from SMS and hands each on. Reports that come before
+the modem is identified wait: they need its IMEI.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -21,6 +19,7 @@ from modemd.at.transaction import Command
 from modemd.drivers.at_port import AtPort
 from modemd.drivers.base import InboundHandler, ReportHandler
 from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S, ModemInbox
+from modemd.drivers.modem_memory import MessageMemory
 from modemd.errors import DeviceError, ModemCommandError, PduError
 from modemd.model import DeliveryReport
 from modemd.sms.deliver import MessageType, message_type
@@ -28,10 +27,6 @@ from modemd.sms.pdu import StatusReport, parse_status_report_pdu, parse_status_r
 from modemd.sms.status import delivery_report, is_reserved_tp_status
 
 log = logging.getLogger(__name__)
-
-# Stored reports read and committed wait to be freed while the modem idles (``free_read``), or
-# between two sends once this many wait: the SIM (~20 slots) must not fill under a backlog.
-FREE_BATCH = 8
 
 
 class ModemMessages:
@@ -48,10 +43,21 @@ class ModemMessages:
     ) -> None:
         self._at = port
         self._tasks: set[asyncio.Task[None]] = set()  # reads of stored messages, timers
+        self.memory = MessageMemory(
+            port,
+            self._take_stored,
+            self._spawn,
+            lambda: self.inbox is not None and self.inbox.holding,
+        )
         # No handler: received SMS stay on the SIM (a probe, a test of sending alone).
         self.inbox = (
             ModemInbox(
-                port, device_id, on_inbound, spawn=self._spawn, timeout_s=multipart_timeout_s
+                port,
+                device_id,
+                on_inbound,
+                spawn=self._spawn,
+                memory=self.memory,
+                timeout_s=multipart_timeout_s,
             )
             if on_inbound
             else None
@@ -62,16 +68,6 @@ class ModemMessages:
         self._early: list[DeliveryReport] = []  # +CDS seen before the IMEI is known
         self._early_direct: list[at.StoredPdu] = []  # +CMT seen before the IMEI is known
         self.acknowledge = False  # phase 2+: each +CMT taken is acknowledged (AT+CNMA)
-        self.delete_flags = False  # AT+CMGD=<i>,1 (every read message) taken: probed at open
-        self._freeable: list[int] = []  # stored reports read and committed, not yet freed
-        self._unsettled = 0  # stored messages read (so "read" on the modem), not yet committed
-        # Memory indexes held: being read, or a report read and waiting in ``_freeable``. A
-        # listing (AT+CMGL: at open, memory full) skips them, so no message is handed on twice
-        # and no index queued twice: a second AT+CMGD of an index would free the next message
-        # the modem stores there, unread.
-        self._held: Counter[int] = Counter()
-        # Nothing to send here (set by ``tidy``, cleared by a send): free what is read at once.
-        self.idle = True
 
     def on_urc(self, urc: Urc) -> bool:
         """Act on a URC about messages; False when it is about something else."""
@@ -84,7 +80,7 @@ class ModemMessages:
         index = at.parse_cmti(urc.text)
         if index is not None:
             if self.inbox is not None and self._device_id():  # else read at open (AT+CMGL)
-                self._spawn(self._read_one(index), f"read SMS {index}")
+                self.memory.announce(index)
             return True
         if urc.text.startswith(at.MEMORY_FULL_URCS):
             self.memory_full(urc.text)
@@ -92,7 +88,7 @@ class ModemMessages:
         index = at.parse_cdsi(urc.text)
         if index is not None:
             if self._device_id():  # during open, the AT+CMGL catch-up will read it
-                self._spawn(self._read_one(index), f"read report {index}")
+                self.memory.announce(index)
             return True
         if not urc.text.startswith("+CDS:"):
             return False
@@ -165,9 +161,10 @@ class ModemMessages:
         """Messages in the SIM (AT+CPMS); a full memory is read out at once. Whether the
         modem frees every read message in one AT+CMGD (delflag 1, not all firmware has it)."""
         try:
-            self.delete_flags = at.parse_delete_flags(await self._at.command(at.DELETE_TEST))
+            flags = at.parse_delete_flags(await self._at.command(at.DELETE_TEST))
         except ModemCommandError:
-            self.delete_flags = False
+            flags = False
+        self.memory.delete_flags = flags
         try:
             usage = at.parse_storage(await self._at.command(at.STORAGE_SIM))
         except ModemCommandError as exc:
@@ -176,6 +173,8 @@ class ModemMessages:
         if usage is None:
             return
         used, total = usage
+        if total:
+            self.memory.slots = total
         log.info("%s: message memory %d of %d used", self._at.port, used, total)
         if total and used >= total:
             self.memory_full(f"{used} of {total} at open")
@@ -191,22 +190,7 @@ class ModemMessages:
     async def read_stored(self) -> None:
         """Every stored message (AT+CMGL=4), each by its TP-MTI: reports and received SMS
         handed on, each freed once committed; what is neither is logged and left."""
-        self._unsettled += 1  # AT+CMGL marks every one read
-        try:
-            listed = at.parse_listing(await self._at.command(at.LIST_ALL_PDU))
-            for stored in listed:
-                assert stored.index is not None
-                if not self._held[stored.index]:  # else being read, or read and not yet freed
-                    self._held[stored.index] += 1
-                    await self._take_held(stored.index, stored)
-        except DeviceError as exc:
-            log.warning("%s: cannot list stored messages: %s", self._at.port, exc)
-            return
-        finally:
-            self._unsettled -= 1
-        await self.free_read()
-        if listed:
-            log.info("%s: %d stored messages read", self._at.port, len(listed))
+        await self.memory.list_all()
         self._memory_full_logged = False
 
     async def close(self) -> None:
@@ -235,72 +219,16 @@ class ModemMessages:
 
     async def _deliver_then_delete(self, report: StatusReport, index: int) -> None:
         """A stored report is freed on the modem only after the handler has stored it: later,
-        with others (``free_read``)."""
+        with others (``modem_memory.free_later``)."""
         stored = self._deliver(report)
         if stored is not None:
             await asyncio.shield(stored)
-        self._freeable.append(index)
-
-    async def free_read(self) -> None:
-        """Free the stored reports read and committed: one ``AT+CMGD=<i>,1`` where the modem
-        takes it and nothing else read waits for its commit (a received SMS being stored, the
-        parts of a long one kept on the SIM until it is whole), else an AT+CMGD per index."""
-        indexes, self._freeable = self._freeable, []
-        if not indexes:
-            return
-        holding = self.inbox is not None and self.inbox.holding
-        try:
-            if self.delete_flags and self._unsettled == 0 and not holding:
-                try:  # no await between the checks above and the command taking its turn
-                    await self._at.command(at.delete_read(indexes[0]))
-                    for index in indexes:
-                        self._release(index)
-                    return
-                except ModemCommandError as exc:
-                    log.info("%s: AT+CMGD with a delflag refused: %s", self._at.port, exc)
-                    self.delete_flags = False
-            for n, index in enumerate(indexes):
-                try:
-                    await self._at.command(at.delete_message(index))
-                except ModemCommandError as exc:  # gone already: nothing to free
-                    log.info("%s: AT+CMGD=%d: %s", self._at.port, index, exc.result)
-                except DeviceError:
-                    indexes = indexes[n:]
-                    raise
-                self._release(index)
-        except DeviceError as exc:  # the port: freed at the next idle moment, or read again
-            log.info("%s: stored reports not freed yet: %s", self._at.port, exc)
-            self._freeable[:0] = indexes
-
-    async def _delete(self, index: int) -> None:
-        with contextlib.suppress(DeviceError):
-            await self._at.command(at.delete_message(index))
+        self.memory.free_later((index,))
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{self._at.port} {what}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _read_one(self, index: int) -> None:
-        """+CMTI or +CDSI: read what is stored at ``index`` (AT+CMGR) and take it; free the
-        reports read so far while the modem idles, or once ``FREE_BATCH`` wait."""
-        self._unsettled += 1
-        self._held[index] += 1
-        try:
-            stored = at.parse_read(index, await self._at.command(at.read_message(index)))
-            if stored is None:
-                log.warning("%s: memory index %d is empty", self._at.port, index)
-                self._release(index)
-                return
-            await self._take_held(index, stored)
-        except DeviceError as exc:
-            log.warning("%s: stored message %d unreadable: %s", self._at.port, index, exc)
-            self._release(index)
-            return
-        finally:
-            self._unsettled -= 1
-        if self.idle or len(self._freeable) >= FREE_BATCH:
-            await self.free_read()
 
     async def _take_direct(self, routed: at.StoredPdu) -> None:
         """+CMT: join and hand on; in phase 2+ acknowledge once stored (a part: once held), so
@@ -319,24 +247,10 @@ class ModemMessages:
         except DeviceError as exc:  # too late: the network delivers it again, stored once
             log.warning("%s: AT+CNMA failed (%s): it will come again", self._at.port, exc)
 
-    async def _take_held(self, index: int, stored: at.StoredPdu) -> None:
-        """Take ``stored`` (its index held); the hold ends here unless a report now waits in
-        ``_freeable``, whose free ends it."""
-        kept = False
-        try:
-            kept = await self._take_stored(stored)
-        finally:
-            if not kept:
-                self._release(index)
-
-    def _release(self, index: int) -> None:
-        self._held[index] -= 1
-        if self._held[index] <= 0:
-            del self._held[index]
-
     async def _take_stored(self, stored: at.StoredPdu) -> bool:
         """Hand on one stored PDU by its TP-MTI, so a report is never decoded as an SMS nor
-        an SMS as a report; each is freed (AT+CMGD) only once its handler committed it."""
+        an SMS as a report; each is freed (AT+CMGD) only once its handler committed it.
+        True: its index is kept until freed (``MessageMemory.free_later``)."""
         assert stored.index is not None
         pdu = stored.with_smsc
         try:
@@ -354,12 +268,13 @@ class ModemMessages:
                     exc,
                     pdu,
                 )
-                await self._delete(stored.index)
+                await self.memory.free_now(stored.index)
                 return False
             await self._deliver_then_delete(report, stored.index)
             return True
         elif kind is MessageType.SUBMIT:  # written by someone else (AT+CMGW): not ours to free
             log.info("%s: stored SMS-SUBMIT at %d left alone", self._at.port, stored.index)
         elif self.inbox is not None:  # an SMS-DELIVER, reserved TP-MTI or garbage (kept raw)
-            await self.inbox.take(stored.index, pdu)
+            await self.inbox.take(stored.index, pdu)  # freed by the inbox once committed
+            return True
         return False

@@ -1,12 +1,13 @@
 """An Android phone running SMSGate (local server), spoken to over HTTP: an ``SmsDevice``.
 
-One recipient per ``POST /messages`` with our own message id ``modemd-<ref>-<parts>`` (ref at
-random: ``phone_protocol.OUR_ID`` says why), so a request retried after a timeout gets 409
-instead of a second SMS. ``send_sms`` returns when the
+One recipient per ``POST /messages`` with our own message id, made of the job's id
+(``modemd-j<job>-<try>-<parts>``; without a job ``modemd-<ref>-<parts>``, ref at random:
+``phone_protocol.OUR_ID`` says why), so a request retried after a timeout gets 409 instead of
+a second SMS. ``send_sms`` returns when the
 app says ``Processed`` (handed to the radio, like ``+CMGS``); later states are learnt by polling
 ``GET /messages/{id}`` and reported as delivery reports with ``reference`` = the part's ref, so
-the store settles the job as it does for a modem. At open, unfinished ``modemd-*`` messages
-are polled again. Received
+the store settles the job as it does for a modem. Unfinished messages found at open are polled
+again once the store says their jobs are ours (``resume``; those of drawn ids at once). Received
 SMS come from ``phone_inbox``. Webhooks are only hints: a GET still says what happened.
 """
 
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from modemd.drivers.base import GoneHandler, InboundHandler, InboxCursor, ReportHandler
+from modemd.drivers.base import GoneHandler, InboundHandler, InboxCursor, JobsKnown, ReportHandler
 from modemd.drivers.phone_client import SmsGateClient
 from modemd.drivers.phone_hooks import HOOK_EVENTS, RECEIVED_EVENT, SeenIds, judge_hint
 from modemd.drivers.phone_inbox import PhoneInbox
@@ -35,7 +36,6 @@ from .phone_protocol import (
     DUE_SLACK_S,
     FAILED,
     GONE_AFTER_FAILURES,
-    ID_DRAWS,
     KNOWN_STATES,
     MAX_POLL_INTERVAL_S,
     PENDING,
@@ -47,8 +47,9 @@ from .phone_protocol import (
     PhoneTimings,
     Tracked,
     basic_auth,
+    candidate_ids,
     draw_ref,
-    message_id,
+    job_message_ids,
     recipient_state,
     tracked_from,
 )
@@ -87,6 +88,7 @@ class PhoneDriver:
         self._closed = True
         self._refs = refs  # each message's first ref (tests inject ids the phone has)
         self._tracked: dict[str, Tracked] = {}
+        self._unclaimed: dict[str, Tracked] = {}  # found at open, made of jobs: ``resume``
         self._poller: asyncio.Task[None] | None = None
         self.webhook_url = webhook_url  # "{device_id}" in it is replaced by the phone's id
         self.signing_key = signing_key  # None: webhooks off, polling alone
@@ -140,7 +142,7 @@ class PhoneDriver:
                 model=str(root.get("model", "")) if isinstance(root, dict) else "",
             )
             await self._register_webhooks()
-            await self._resume_unfinished()
+            await self._find_unfinished()
         except BaseException:
             await self.close()
             raise
@@ -215,9 +217,11 @@ class PhoneDriver:
         self._wake.set()
         return True
 
-    async def _resume_unfinished(self) -> None:
-        """Track our messages the phone has not finished (before a restart or unplug); a Pending
-        one's job is ``unknown``: its report settles it (by device and recipient), no resend."""
+    async def _find_unfinished(self) -> None:
+        """Messages with our ids the phone has not finished (sent before a restart or unplug):
+        those of drawn ids tracked at once (nothing tells whose they are), those made of a job
+        kept for ``resume``. A Pending one's job is ``unknown``: its report settles it (by
+        device and recipient), no resend."""
         for state in (PENDING, PROCESSED, SENT):
             try:
                 messages = await self._http.list_messages(state)
@@ -226,11 +230,38 @@ class PhoneDriver:
                 return
             for tracked in filter(None, (tracked_from(m, time.monotonic()) for m in messages)):
                 tracked.state = state
-                self._tracked[tracked.message_id] = tracked
-                log.info("%s: resumed polling %s (%s)", self.url, tracked.message_id, state)
+                if tracked.job_id is not None:
+                    self._unclaimed[tracked.message_id] = tracked
+                else:
+                    self._track_again(tracked)
 
-    async def send_sms(self, to: str, text: str) -> list[SentPart]:
-        """Queue ``text`` for ``to`` on the phone and wait for ``Processed``; else ``SendError``."""
+    def _track_again(self, tracked: Tracked) -> None:
+        self._tracked[tracked.message_id] = tracked
+        log.info("%s: resumed polling %s (%s)", self.url, tracked.message_id, tracked.state)
+
+    async def resume(self, known: JobsKnown) -> None:
+        """Poll again the unfinished messages found at open whose jobs ``known`` says are ours
+        (``base.Resumable``); another daemon's on the same phone are left to it."""
+        unclaimed, self._unclaimed = self._unclaimed, {}
+        jobs = {t.job_id for t in unclaimed.values() if t.job_id is not None}
+        try:
+            ours = await known(sorted(jobs)) if jobs else set()
+        except Exception:  # the store cannot say now: none adopted, none lost on the phone
+            log.exception("%s: cannot tell whose unfinished messages are ours", self.url)
+            ours = set()
+        others = 0
+        for tracked in unclaimed.values():
+            if tracked.job_id in ours:
+                self._track_again(tracked)
+            else:
+                others += 1
+        if others:
+            log.info("%s: %d unfinished messages of jobs not ours left alone", self.url, others)
+        self._wake.set()
+
+    async def send_sms(self, to: str, text: str, *, job_id: str = "") -> list[SentPart]:
+        """Queue ``text`` for ``to`` on the phone under an id made of ``job_id`` (none: drawn)
+        and wait for ``Processed``; else ``SendError``."""
         if self._closed:
             raise SendError(f"{self.url}: phone gone", outcome_known=True, transient=True)
         parts = split_message(text).count
@@ -238,7 +269,7 @@ class PhoneDriver:
         if wait > 0:
             log.info("%s: pacing: next send in %.1f s", self.url, wait)
             await asyncio.sleep(wait)
-        ref, sending = await self._queue(to, text, parts)
+        ref, sending = await self._queue(to, text, parts, job_message_ids(job_id, parts))
         try:
             try:
                 state = await await_processed(
@@ -255,12 +286,15 @@ class PhoneDriver:
             self.poll_now(sending)
         return [SentPart(part=i + 1, mr=ref + i) for i in range(parts)]
 
-    async def _queue(self, to: str, text: str, parts: int) -> tuple[int, str]:
+    async def _queue(
+        self, to: str, text: str, parts: int, ids: list[str] | None
+    ) -> tuple[int, str]:
         """POST under a fresh id (its ref, the id); an id the phone has already (409 before
-        it ever got ours: another modemd's, or a past run's) is drawn again."""
-        for _ in range(ID_DRAWS):
-            ref = self._refs()
-            sending = message_id(ref, parts)
+        it ever got ours: an earlier try of the job, or another modemd's, or a past run's
+        drawn id) is followed by the next."""
+        tried = 0
+        for ref, sending in candidate_ids(parts, ids, self._refs):
+            tried += 1
             if sending in self._sending or sending in self._tracked:
                 continue
             self._sending[sending] = False
@@ -272,11 +306,14 @@ class PhoneDriver:
             if not taken:
                 return ref, sending
             self._sending.pop(sending, None)
-            log.warning(
-                "%s: message id %s is taken on the phone: drawing another", self.url, sending
+            log.log(
+                logging.INFO if ids else logging.WARNING,
+                "%s: message id %s is taken on the phone: trying another",
+                self.url,
+                sending,
             )
         raise SendError(
-            f"{self.url}: {ID_DRAWS} message ids in a row were taken on the phone",
+            f"{self.url}: {tried} message ids in a row were taken on the phone",
             outcome_known=True,
             transient=True,
         )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import secrets
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +47,19 @@ OUR_ID = re.compile(r"^modemd-(\d+)-(\d+)$")
 # Our message ids are ``modemd-<ref>-<parts>``, ``ref`` drawn at random per message, never from
 # the clock: two daemons on one phone, or a restart after the clock stepped back, would reuse
 # a clock-based id the app still has (it answers by id, so a poll could settle the wrong job).
-# The driver never sees the job id (``SmsDevice.send_sms(to, text)``); the id is still durable:
-# the store keeps each part's ref (``job_parts.mr``), so a job's id is ``modemd-<part 1's mr>-
-# <parts>``, and an id the phone already has is refused with 409 before anything is queued, so
-# the driver draws another (``ID_DRAWS``). 53 bits: refs reach JSON (IPN ``message_references``,
-# the jobs API), exact in JavaScript up to 2**53; two draws meet with odds ~n**2 / 2**54.
+# That form is for sends without a job (a probe, a test); an id the phone already has is refused
+# with 409 before anything is queued, so the driver draws another (``ID_DRAWS``). 53 bits: refs
+# reach JSON (IPN ``message_references``, the jobs API), exact in JavaScript up to 2**53; two
+# draws meet with odds ~n**2 / 2**54.
+# A job's message (the worker passes its id) is ``modemd-j<job>-<try>-<parts>``: ``job_<hex>``
+# becomes ``j<hex>``, ``try`` counts the job's attempts on this phone (a job sent here again
+# after a failure finds its earlier id taken: 409, the next try). A restarted daemon resumes
+# only those whose job its store has (``PhoneDriver.resume``): two daemons on one phone never
+# adopt each other's. The parts' refs are a 53-bit digest of the id (``id_ref``): the store
+# keeps them (``job_parts.mr``) and a resumed message gives them back.
+JOB_ID = re.compile(r"^modemd-j([0-9a-z]+)-(\d+)-(\d+)$")
+JOB_PREFIX = "job_"  # what ``store.jobs.new_job_id`` gives
+JOB_TRIES = 16  # ids tried for one job: its earlier attempts on this phone answer 409
 REF_BITS = 53
 MAX_PARTS = 256  # ref .. ref + parts - 1 are the parts' refs: all stay under 2**REF_BITS
 MAX_ID_CHARS = 36  # SMSGate's API: a client message id is a string of at most 36 characters
@@ -84,6 +94,41 @@ def draw_ref() -> int:
 def message_id(ref: int, parts: int) -> str:
     """Our id of the message whose first part's ref is ``ref``: ``modemd-<ref>-<parts>``."""
     return f"modemd-{ref}-{parts}"
+
+
+def job_message_ids(job_id: str, parts: int) -> list[str] | None:
+    """The ids of ``job_id``'s message, one per try, in order; None for a job id of another
+    form, or too long for the app (then a drawn one, ``message_id``)."""
+    body = job_id.removeprefix(JOB_PREFIX)
+    if not job_id.startswith(JOB_PREFIX) or not body.isascii() or not body.isalnum():
+        return None
+    ids = [f"modemd-j{body.lower()}-{n}-{parts}" for n in range(1, JOB_TRIES + 1)]
+    return ids if len(ids[-1]) <= MAX_ID_CHARS else None
+
+
+def candidate_ids(
+    parts: int, ids: list[str] | None, draw: Callable[[], int]
+) -> Iterator[tuple[int, str]]:
+    """(ref, id) to try in turn: a job's tries (``job_message_ids``), else ``ID_DRAWS`` drawn
+    one at a time."""
+    if ids is not None:
+        yield from ((id_ref(sending), sending) for sending in ids)
+        return
+    for _ in range(ID_DRAWS):
+        ref = draw()
+        yield ref, message_id(ref, parts)
+
+
+def id_ref(message_id: str) -> int:
+    """The first part's ref of a job's message: a 53-bit digest of its id (``JOB_ID``)."""
+    digest = hashlib.sha256(message_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (2**REF_BITS - MAX_PARTS)
+
+
+def job_of(message_id: str) -> str | None:
+    """The job id a message id was made of; None for a drawn one."""
+    match = JOB_ID.match(message_id)
+    return JOB_PREFIX + match.group(1) if match else None
 
 
 class Pacer:
@@ -161,13 +206,17 @@ class Tracked:
     since: float
     due: float
     state: str = PROCESSED
+    job_id: str | None = None  # the job its id was made of (None: a drawn id)
 
 
 def tracked_from(message: dict[str, Any], now: float) -> Tracked | None:
-    """One of our messages (id ``modemd-<ref>-<parts>``) listed by the app, to poll again."""
-    match = OUR_ID.match(str(message.get("id", "")))
-    if match is None:
-        return None
+    """A message with one of our ids (``OUR_ID``, ``JOB_ID``) listed by the app, to poll."""
+    sent = str(message.get("id", ""))
     recipients = message.get("recipients") or [{}]
     to = str(recipients[0].get("phoneNumber", ""))
-    return Tracked(message["id"], int(match.group(1)), int(match.group(2)), to, now, now)
+    if match := OUR_ID.match(sent):
+        return Tracked(sent, int(match.group(1)), int(match.group(2)), to, now, now)
+    if match := JOB_ID.match(sent):
+        parts = int(match.group(3))
+        return Tracked(sent, id_ref(sent), parts, to, now, now, job_id=job_of(sent))
+    return None

@@ -260,9 +260,10 @@ class SerialAtDriver:
             self._info = known
         return info.device_id
 
-    async def send_sms(self, to: str, text: str) -> list[SentPart]:
-        """Submit every part with AT+CMGS in PDU mode; raise ``SendError`` on failure."""
-        self._messages.idle = False  # reports read meanwhile wait (FREE_BATCH) for the idle
+    async def send_sms(self, to: str, text: str, *, job_id: str = "") -> list[SentPart]:
+        """Submit every part with AT+CMGS in PDU mode (``job_id`` unused: the modem gives each
+        part its TP-MR); raise ``SendError`` on failure."""
+        self._messages.memory.idle = False  # what is read meanwhile waits (FREE_BATCH)
         self._concat_ref = (self._concat_ref + 1) & 0xFF
         pdus = build_submit_pdus(
             to, text, request_status_report=self._info.reports, concat_ref=self._concat_ref
@@ -288,9 +289,9 @@ class SerialAtDriver:
         return sent
 
     async def tidy(self) -> None:
-        """Idle until the next send: free the stored reports read (``base.Tidy``)."""
-        self._messages.idle = True
-        await self._messages.free_read()
+        """Idle until the next send: free the stored messages read and committed (``base.Tidy``)."""
+        self._messages.memory.idle = True
+        await self._messages.memory.free_read()
 
     def ready_in_s(self) -> float:
         """A modem has no rate limit of its own (pacing from config is the worker's)."""

@@ -358,10 +358,15 @@ class EmulatedModem:
         await asyncio.sleep(self.profile.report_delay_s)
         failure_rate = self.profile.delivery_failure_rate
         failed = failure_rate > 0 and self._rng.random() < failure_rate
-        self._session.deliver_status_report(
+        self.deliver_report(message, TP_STATUS_NO_INTERWORKING if failed else None)
+
+    def deliver_report(self, message: AcceptedMessage, tp_status: int | None = None) -> None:
+        """The status report of ``message`` (one of ``accepted``) reaches the modem now, with
+        ``tp_status`` (None: the profile's), routed as AT+CNMI says."""
+        self.network.report(  # kept by the network while the memory is full
             mr=message.mr,
             recipient=message.to,
-            status=TP_STATUS_NO_INTERWORKING if failed else self.profile.tp_status,
+            status=self.profile.tp_status if tp_status is None else tp_status,
             scts=datetime.fromtimestamp(message.at, UTC),
             discharge=datetime.now(UTC),
         )

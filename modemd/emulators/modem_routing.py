@@ -13,6 +13,7 @@ never acknowledged is dropped with the routing (a real network may send it again
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Callable, Collection
 from datetime import datetime
 
@@ -22,6 +23,8 @@ from .modem_at import CRLF, ERROR, Param, Reply, encode_te_string, format_scts, 
 from .modem_commands import TOA_INTERNATIONAL, TOA_UNKNOWN, Handler, Settings, one_int
 from .modem_storage import REPORT, MessageStorage, tpdu_octets
 from .profile import MessageFormat
+
+log = logging.getLogger(__name__)
 
 CDS_TEXT_FIRST_OCTET = 6  # first octet of an SMS-STATUS-REPORT, as text-mode +CDS shows it
 CNMI_MT, CNMI_DS = 1, 3  # indices in the CNMI tuple
@@ -44,29 +47,34 @@ def route_status_report(
     scts: datetime,
     discharge: datetime,
     routed: Callable[[bytes], None] | None = None,
-) -> None:
+) -> bool:
     """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say
-    (``routed``: where a PDU-mode +CDS goes, the acknowledgement's keeper; default ``urc``)."""
+    (``routed``: where a PDU-mode +CDS goes, the acknowledgement's keeper; default ``urc``).
+    False when the memory is full: the network keeps it (RP-ERROR, memory capacity exceeded)
+    and delivers it again once a slot is freed (``SmsCentre``)."""
     routing = settings.cnmi[CNMI_DS]
     if routing == CNMI_DS_STORED and settings.format is MessageFormat.PDU:
         index = storage.store(
             pdu.build_status_report_pdu(mr, recipient, status, scts, discharge), REPORT
         )
-        if index is not None:
-            urc(frame_line(f'+CDSI: "SR",{index}'))
-        return
+        if index is None:
+            log.info("memory full: the status report of MR %d waits in the network", mr)
+            return False
+        urc(frame_line(f'+CDSI: "SR",{index}'))
+        return True
     if routing != CNMI_DS_DIRECT:
-        return
+        return True
     if settings.format is MessageFormat.PDU:
         hex_pdu = pdu.build_status_report_pdu(mr, recipient, status, scts, discharge)
         framed = frame_line(f"+CDS: {tpdu_octets(hex_pdu)}") + hex_pdu.encode("ascii") + CRLF
         (routed or urc)(framed)
-        return
+        return True
     address = encode_te_string(recipient, settings.charset)
     toa = TOA_INTERNATIONAL if recipient.startswith("+") else TOA_UNKNOWN
     times = f'"{format_scts(scts)}","{format_scts(discharge)}"'
     line = f'+CDS: {CDS_TEXT_FIRST_OCTET},{mr},"{address}",{toa},{times},{status}'
     urc(frame_line(line))
+    return True
 
 
 def route_sms(

@@ -110,6 +110,7 @@ class ModemSession:
             self._commands.cms, slots=profile.storage_slots, path=storage_path
         )
         self.storage.delete_flags = profile.cmgd_flags
+        self.storage.lists_reports = profile.cmgl_lists_reports
         self._commands.storage_usage = lambda: (self.storage.used, self.storage.slots)
         self.acks = DirectAcks(lambda: self._settings, self._commands.cms, self._urc)
         self.acks.phase2plus = profile.phase2plus
@@ -160,10 +161,11 @@ class ModemSession:
         """The network refused the submission with +CMS ERROR: ``code``."""
         return self._finish_send(self._commands.cms(code))
 
-    def deliver_status_report(self, **report: Any) -> None:
-        """A status report arrives from the network (``modem_routing``)."""
+    def deliver_status_report(self, **report: Any) -> bool:
+        """A status report arrives from the network (``modem_routing``); False when the
+        memory is full (the network keeps it)."""
         routed = self.acks.route_report
-        route_status_report(self._settings, self.storage, self._urc, routed=routed, **report)
+        return route_status_report(self._settings, self.storage, self._urc, routed=routed, **report)
 
     def deliver_sms(self, hex_pdu: str) -> bool:
         """An SMS-DELIVER arrives from the network; False when not taken (yet): the memory is

@@ -47,6 +47,7 @@ class MessageStorage:
         self._cms = cms  # ModemCommands.cms: the +CMS ERROR reply of the current CMEE
         self.slots = slots
         self.delete_flags = delete_flags  # False: AT+CMGD takes an index only (older firmware)
+        self.lists_reports = True  # False: AT+CMGL leaves stored reports out (ModemProfile)
         self.path = path
         self._messages: dict[int, tuple[int, str]] = {}  # index -> (stat, PDU)
         self.on_freed: Callable[[], None] | None = None  # a slot became free
@@ -104,12 +105,19 @@ class MessageStorage:
         return Reply((f"+CMGR: {shown},,{tpdu_octets(hex_pdu)}", hex_pdu))
 
     def _list(self, params: tuple[Param, ...]) -> Reply:
-        one_int(params, 0, CMGL_ALL)
+        """AT+CMGL=<stat>: 0 the unread (SMS and reports), 1 the read, 2 and 3 stored
+        unsent/sent (never held here), 4 all; each listed with its <stat> as it was, then read."""
+        wanted = one_int(params, 0, CMGL_ALL)
         lines: list[str] = []
         for index in sorted(self._messages):
             stat, hex_pdu = self._messages[index]
-            lines += [f"+CMGL: {index},{max(stat, REC_READ)},,{tpdu_octets(hex_pdu)}", hex_pdu]
-            if stat in (REC_UNREAD, REPORT):  # listed: now read
+            shown = REC_UNREAD if stat in (REC_UNREAD, REPORT) else REC_READ
+            if wanted != CMGL_ALL and wanted != shown:
+                continue
+            if stat in (REPORT, REPORT_READ) and not self.lists_reports:
+                continue
+            lines += [f"+CMGL: {index},{shown},,{tpdu_octets(hex_pdu)}", hex_pdu]
+            if shown == REC_UNREAD:  # listed: now read
                 self._messages[index] = (REC_READ if stat == REC_UNREAD else REPORT_READ, hex_pdu)
         self._save()
         return Reply(tuple(lines))

@@ -67,6 +67,9 @@ class ModemProfile:
     own_number: str | None = None  # AT+CNUM: the SIM's own number (None: the SIM lacks it)
     storage_slots: int = 20  # messages the SIM memory holds (AT+CPMS total)
     cmgd_flags: bool = True  # AT+CMGD=<i>,<delflag> accepted (27.005); False: an index only
+    # False: AT+CMGL leaves stored status reports out, as firmware filing them apart does (gammu
+    # issues 156, 408: +CDSI announced one, AT+CMGL=4 answered a bare OK); AT+CMGR reads them.
+    cmgl_lists_reports: bool = True
     lte_only: bool = False  # registers only in the LTE domain: +CREG/+CGREG say 0, +CEREG 1
 
     def __post_init__(self) -> None:

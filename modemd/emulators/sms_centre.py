@@ -15,6 +15,7 @@ import collections
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from modemd.sms import build_deliver
 
@@ -42,6 +43,9 @@ class SmsCentre:
         self._rng = rng
         self._flush = flush  # write what the session produced (the URCs)
         self.waiting: collections.deque[str] = collections.deque()  # PDUs the SIM had no room for
+        # Status reports the SIM had no room for (RP-ERROR "memory capacity exceeded"): kept
+        # and delivered again once a slot is freed (the ME's RP-SMMA, 24.011), in order.
+        self.waiting_reports: collections.deque[dict[str, Any]] = collections.deque()
         self._reference = rng.randrange(256)
         session.storage.on_freed = self.retry
 
@@ -65,8 +69,17 @@ class SmsCentre:
         self.retry()
         return pdus
 
+    def report(self, **report: Any) -> None:
+        """A status report for the modem: now, or once its memory has room."""
+        self.waiting_reports.append(report)
+        self.retry()
+
     def retry(self) -> None:
-        """Hand the waiting PDUs to the modem, in order, until its memory is full."""
+        """Hand the waiting reports and PDUs to the modem, in order, until its memory is full."""
+        while self.waiting_reports and self._session.deliver_status_report(
+            **self.waiting_reports[0]
+        ):
+            self.waiting_reports.popleft()
         while self.waiting and self._session.deliver_sms(self.waiting[0]):
             self.waiting.popleft()
         self.arm()

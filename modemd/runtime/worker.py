@@ -9,7 +9,7 @@ import logging
 import time
 
 from modemd.caps import NO_CAPS, Caps, Reached
-from modemd.drivers.base import RadioDetails, RadioHealth, SmsDevice, SubmitAware, Tidy
+from modemd.drivers.base import RadioDetails, RadioHealth, Resumable, SmsDevice, SubmitAware, Tidy
 from modemd.drivers.registration import RegistrationTracker
 from modemd.errors import DeviceError, PortClosedError, SendError
 from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pacing
@@ -29,6 +29,7 @@ from modemd.runtime.recovery import (
 )
 from modemd.store import devices as device_rows
 from modemd.store import events as event_rows
+from modemd.store import transitions
 from modemd.store.db import Store
 from modemd.store.submits import SubmitLog
 
@@ -136,6 +137,8 @@ class DeviceWorker:
             raise
 
     async def _serve(self) -> None:
+        if isinstance(self.device, Resumable):  # a phone: its messages of our jobs, no other's
+            await self.device.resume(lambda ids: self.store.read(transitions.known_jobs, ids))
         while not self.draining:
             claimed = await self.claimed.next()
             if claimed is None:
@@ -337,7 +340,7 @@ class DeviceWorker:
             refused = SendError("submit log unwritable", outcome_known=True, transient=True)
             return await self._record_failure(job, refused)
         try:
-            parts = await self.device.send_sms(job.to, job.message)
+            parts = await self.device.send_sms(job.to, job.message, job_id=job.job_id)
         except SendError as exc:
             self._observe(job, exc, started)
             return await self._record_failure(job, exc)

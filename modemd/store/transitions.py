@@ -86,6 +86,15 @@ def job_from_tuple(row: Sequence[Any]) -> Job:
     )
 
 
+def known_jobs(db: sqlite_utils.Database, job_ids: list[str]) -> set[str]:
+    """Those of ``job_ids`` this store has (a phone's messages are made of job ids)."""
+    if not job_ids:
+        return set()
+    marks = ", ".join("?" * len(job_ids))
+    rows = db.conn.execute(f"SELECT job_id FROM jobs WHERE job_id IN ({marks})", job_ids)
+    return {row[0] for row in rows.fetchall()}
+
+
 def get_job(db: sqlite_utils.Database, job_id: str) -> Job | None:
     row = db.conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", [job_id]).fetchone()
     return None if row is None else job_from_tuple(row)

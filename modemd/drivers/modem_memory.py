@@ -1,0 +1,321 @@
+"""A modem's message memory as the driver keeps it: what +CMTI / +CDSI announce is read
+(AT+CMGR for one index, AT+CMGL=0 for several announced meanwhile: one command), everything
+is listed at open and when the memory is full (AT+CMGL=4), and what was committed is freed in
+batches (AT+CMGD=<i>,1 where the modem offers the delflag, else one AT+CMGD per index).
+
+A stored message is freed only after the runtime has committed what it said, so a crash in
+between reads it again at the next open instead of losing it. An index is *held* from its read
+until it is freed (or given back): a listing skips held indexes, so nothing is handed on twice
+and no index is freed twice (a second AT+CMGD of an index would free the next message the
+modem stores there, unread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
+
+from modemd.at import commands as at
+from modemd.at.transaction import Command
+from modemd.drivers.at_port import AtPort
+from modemd.errors import DeviceError, ModemCommandError
+
+log = logging.getLogger(__name__)
+
+# Messages read and committed wait to be freed while the modem idles (``free_read``), or
+# between two sends once this many wait: the SIM (~20 slots) must not fill under a backlog.
+FREE_BATCH = 8
+# A delflag AT+CMGD waits, holding the port, this long at most for the reads that ran before it
+# to be committed (a group commit: milliseconds); one that takes longer (its take needs the port
+# itself) puts the batch off, one AT+CMGD per index when the batch is full.
+SETTLE_WAIT_S = 0.5
+STORAGE_SLOTS = 20  # a SIM's usual size, until AT+CPMS says
+
+# Hand on one stored PDU; True when its index stays held until ``free_later`` gives it back.
+Take = Callable[[at.StoredPdu], Awaitable[bool]]
+Spawn = Callable[[Coroutine[Any, Any, None], str], None]  # an owned task (cancelled at close)
+
+
+class MessageMemory:
+    """Reads, holds and frees the indexes of one modem's message memory."""
+
+    def __init__(self, port: AtPort, take: Take, spawn: Spawn, holding: Callable[[], bool]) -> None:
+        self._at = port
+        self._take = take
+        self._spawn = spawn
+        self._holding = holding  # parts of a long SMS kept on the SIM until it is whole
+        self.delete_flags = False  # AT+CMGD=<i>,1 (every read message) taken: probed at open
+        self.slots = STORAGE_SLOTS  # the memory's size (AT+CPMS at open)
+        # AT+CMGL=0 lists what was announced; False once a modem was seen to leave one out
+        # (its reports kept in another memory, say): then AT+CMGR per index.
+        self.list_unread = True
+        # Nothing to send here (set by ``tidy``, cleared by a send): free what is read at once.
+        self.idle = True
+        self._held: Counter[int] = Counter()  # indexes read and not yet freed (or given back)
+        self._freeable: list[int] = []  # committed, waiting for ``free_read``
+        # Messages the modem has marked read (their AT+CMGR / AT+CMGL ran) and not yet
+        # committed: a delflag AT+CMGD runs only when none is, checked when it has its turn.
+        self._unsettled = 0
+        self._settled = asyncio.Event()  # set while ``_unsettled`` is 0
+        self._settled.set()
+        self._doubtful = False  # a read failed midway: it may be marked read, unseen by us
+        self._announced: set[int] = set()  # +CMTI / +CDSI indexes not yet read
+        # Indexes whose AT+CMGD is queued or in flight: a +CMTI / +CDSI for one of them is a
+        # new message stored in the freed slot (``_renewed``), to read although still held.
+        self._freeing: set[int] = set()
+        self._renewed: set[int] = set()
+        self._unlisted: set[int] = set()  # announced, left out by an AT+CMGL=0 listing
+        self._free_lock = asyncio.Lock()
+        self._reading = False  # the task that reads them runs
+
+    def announce(self, index: int) -> None:
+        """+CMTI / +CDSI: read ``index`` as soon as the command in flight is over."""
+        self._announced.add(index)
+        if index in self._freeing:
+            self._renewed.add(index)
+        if not self._reading:
+            self._reading = True
+            self._spawn(self._read_announced(), "read stored")
+
+    async def _read_announced(self) -> None:
+        """Read what was announced, until nothing more is."""
+        try:
+            while self._announced:
+                await self._read_next()
+        finally:
+            self._reading = False
+
+    async def _read_next(self) -> None:
+        """What is announced when the port is ours (after the send in flight): one index by
+        AT+CMGR, several by one AT+CMGL=0."""
+        picked: list[int] = []
+        try:
+
+            async def build() -> Command | None:
+                return self._pick(picked)
+
+            built = await self._at.command_built(build)
+        except ModemCommandError as exc:
+            if len(picked) > 1:  # the listing refused: each by AT+CMGR from now on
+                log.info("%s: %s refused (%s)", self._at.port, at.LIST_UNREAD_PDU.text, exc)
+                self.list_unread = False
+                self._announced.update(picked)
+            else:  # an answer: nothing was marked read
+                log.warning("%s: stored message %s unreadable: %s", self._at.port, picked, exc)
+                self._release(picked[0])
+            return
+        except DeviceError as exc:  # no answer: what it read may be marked read, unseen
+            log.warning("%s: stored messages %s not read: %s", self._at.port, picked, exc)
+            self._doubtful = True
+            if len(picked) == 1:
+                self._release(picked[0])
+            return
+        if built is None:
+            return
+        if len(picked) > 1:
+            self._took_listing(picked, at.parse_listing(built[1]))
+        else:
+            self._took_read(picked[0], at.parse_read(picked[0], built[1]))
+
+    def _pick(self, picked: list[int]) -> Command | None:
+        """At the read's turn: AT+CMGL=0 for several announced indexes, else AT+CMGR for one
+        (the others next); an index a listing left out is read alone (``_unlisted``)."""
+        fresh = sorted(i for i in self._announced if self._takes(i))
+        self._announced.clear()
+        if len(fresh) > 1 and self.list_unread and not self._unlisted & set(fresh):
+            picked.extend(fresh)
+            return at.LIST_UNREAD_PDU
+        if not fresh:
+            return None
+        first = min(self._unlisted & set(fresh), default=fresh[0])
+        self._announced.update(i for i in fresh if i != first)
+        picked.append(first)
+        self._hold(first)
+        return at.read_message(first)
+
+    def _took_listing(self, announced: list[int], listed: list[at.StoredPdu]) -> None:
+        self._take_all(listed)
+        taken = {s.index for s in listed}
+        self._announced -= taken  # their +CMTI / +CDSI came meanwhile
+        missing = [i for i in announced if i not in taken and self._takes(i)]
+        self._unlisted.update(missing)  # read by AT+CMGR: is the listing to be trusted?
+        self._announced.update(missing)
+
+    def _took_read(self, index: int, stored: at.StoredPdu | None) -> None:
+        unlisted = index in self._unlisted
+        self._unlisted.discard(index)
+        if stored is None:
+            log.warning("%s: memory index %d is empty", self._at.port, index)
+            self._release(index)
+            return
+        if unlisted and self.list_unread:
+            log.info(
+                "%s: AT+CMGL=0 left out announced index %d: AT+CMGR from now on",
+                self._at.port,
+                index,
+            )
+            self.list_unread = False
+        self._settle(+1)
+        self._spawn(self._take_held(index, stored), f"take stored {index}")
+
+    def _takes(self, index: int) -> bool:
+        """Whether what is at ``index`` is to be taken: not held, or stored anew (renewed)."""
+        return not self._held[index] or index in self._renewed
+
+    def _hold(self, index: int) -> None:
+        self._held[index] += 1
+        self._renewed.discard(index)
+
+    def _take_all(self, listed: Iterable[at.StoredPdu]) -> list[Awaitable[None]]:
+        """Take every listed message whose index is not held (being read, or waiting to be
+        freed), each in its own task: a commit awaited never holds up the next read."""
+        takes: list[Awaitable[None]] = []
+        for stored in listed:
+            assert stored.index is not None
+            if self._takes(stored.index):
+                self._hold(stored.index)
+                self._settle(+1)
+                done = asyncio.get_running_loop().create_future()
+                self._spawn(self._take_held(stored.index, stored, done), f"take {stored.index}")
+                takes.append(done)
+        return takes
+
+    async def _take_held(
+        self, index: int, stored: at.StoredPdu, done: asyncio.Future[None] | None = None
+    ) -> None:
+        """Take ``stored`` (its index held; the caller counted it unsettled); the hold ends
+        here unless the taker keeps it (then ``free_later`` ends it). Freed at once when the
+        modem idles, else once ``FREE_BATCH`` wait."""
+        kept = False
+        try:
+            kept = await self._take(stored)
+        finally:
+            if not kept:
+                self._release(index)
+            self._settle(-1)
+            if done is not None and not done.done():
+                done.set_result(None)
+        await self.free_due()
+
+    async def list_all(self) -> None:
+        """Every stored message (AT+CMGL=4): those not held taken, each freed once committed."""
+        try:
+            listed = at.parse_listing(await self._at.command(at.LIST_ALL_PDU))
+        except DeviceError as exc:
+            log.warning("%s: cannot list stored messages: %s", self._at.port, exc)
+            return
+        self._doubtful = False  # whatever a failed read left marked read is taken now
+        takes = self._take_all(listed)
+        await asyncio.gather(*takes)
+        await self.free_read()
+        if listed:
+            log.info("%s: %d stored messages read", self._at.port, len(listed))
+
+    def free_later(self, indexes: Iterable[int]) -> None:
+        """What was at ``indexes`` is committed: freed with the next batch (``free_due``);
+        their hold ends then."""
+        self._freeable.extend(sorted(indexes))
+
+    async def free_due(self) -> None:
+        """Free what waits when the modem idles, or once ``FREE_BATCH`` wait. Where the modem
+        takes a delflag, reads still settling go first: the last one frees them all at once."""
+        settling = self.delete_flags and self._unsettled > 0
+        if len(self._freeable) >= FREE_BATCH or self._pressed() or (self.idle and not settling):
+            await self.free_read()
+
+    def _pressed(self) -> bool:
+        """Half the memory holds what is read or announced: free before the next send, or the
+        network has to keep what comes next (a full memory)."""
+        return bool(self._freeable) and len(self._held) + len(self._announced) >= self.slots // 2
+
+    async def free_read(self) -> None:
+        """Free what was read and committed, one free at a time: one ``AT+CMGD=<i>,1`` where
+        the modem takes it and, when its turn comes, nothing read waits for its commit (it
+        then frees every index committed by that moment, ``_free_all_read``); a read settling
+        puts the batch off until it is committed (``free_due``). Else, and while parts of a
+        long SMS are kept on the SIM, an AT+CMGD per index."""
+        async with self._free_lock:  # a delflag would free what a per-index loop frees next
+            if self.delete_flags and not self._doubtful and not self._holding():
+                freed = await self._free_all_read()
+                full = len(self._freeable) >= FREE_BATCH or self._pressed()
+                if freed or (freed is None and not full):
+                    return
+            await self._free_each()
+
+    async def _free_each(self) -> None:
+        indexes, self._freeable = self._freeable, []
+        self._freeing.update(indexes)
+        try:
+            for n, index in enumerate(indexes):
+                try:
+                    await self._at.command(at.delete_message(index))
+                except ModemCommandError as exc:  # gone already: nothing to free
+                    log.info("%s: AT+CMGD=%d: %s", self._at.port, index, exc.result)
+                except DeviceError:
+                    indexes = indexes[n:]
+                    raise
+                self._release(index)
+        except DeviceError as exc:  # the port: freed at the next idle moment, or read again
+            log.info("%s: stored messages not freed yet: %s", self._at.port, exc)
+            self._freeing.difference_update(indexes)
+            self._freeable[:0] = indexes
+
+    async def _free_all_read(self) -> bool | None:
+        """``AT+CMGD=<i>,1`` when, at its turn, nothing read is uncommitted: it frees every
+        index committed by then (taken at that moment: all are read on the modem). True done,
+        None put off (a read settles, nothing to free, the port failed), False refused."""
+        taken: list[int] = []
+
+        async def build() -> Command | None:
+            if self._unsettled and not self._doubtful and not self._holding():
+                with contextlib.suppress(TimeoutError):  # its commit: ms; no command meanwhile
+                    async with asyncio.timeout(SETTLE_WAIT_S):
+                        await self._settled.wait()
+            if self._unsettled or self._doubtful or self._holding() or not self._freeable:
+                return None
+            taken.extend(self._freeable)
+            self._freeable.clear()
+            self._freeing.update(taken)
+            return at.delete_read(taken[0])
+
+        try:
+            built = await self._at.command_built(build)
+        except DeviceError as exc:
+            self._freeing.difference_update(taken)
+            self._freeable[:0] = taken
+            if not isinstance(exc, ModemCommandError):  # the port: at the next idle moment
+                log.info("%s: stored messages not freed yet: %s", self._at.port, exc)
+                return None
+            log.info("%s: AT+CMGD with a delflag refused: %s", self._at.port, exc)
+            self.delete_flags = False
+            return False
+        if built is None:
+            return None
+        for index in taken:
+            self._release(index)
+        return True
+
+    async def free_now(self, index: int) -> None:
+        """Free one index at once (an unreadable report: its log line is its only record)."""
+        self._freeing.add(index)
+        try:
+            await self._at.command(at.delete_message(index))
+        except DeviceError as exc:
+            log.info("%s: AT+CMGD=%d: %s", self._at.port, index, exc)
+
+    def _settle(self, change: int) -> None:
+        self._unsettled += change
+        if self._unsettled:
+            self._settled.clear()
+        else:
+            self._settled.set()
+
+    def _release(self, index: int) -> None:
+        self._freeing.discard(index)
+        self._held[index] -= 1
+        if self._held[index] <= 0:
+            del self._held[index]

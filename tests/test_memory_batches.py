@@ -1,0 +1,278 @@
+"""Stored messages read in batches: what +CMTI / +CDSI announce while a send is in flight is
+read by one AT+CMGL=0 right after it (before the next send), and received SMS are freed in a
+batch like status reports, never before their commit. Byte by byte through the sans-IO layer,
+then over a real pty against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from inbound_side import Committer, driver_for, until
+
+from modemd.at import commands as at
+from modemd.at.parser import AtParser, Line, Urc
+from modemd.at.transaction import Disposition, Transaction
+from modemd.drivers.modem_memory import FREE_BATCH
+from modemd.drivers.serial_at import SerialAtDriver
+from modemd.emulators.modem import AcceptedMessage, EmulatedModem, LineState, MessageFormat
+from modemd.emulators.modem_bank import EmulatedBank
+from modemd.sms.deliver_build import build_deliver
+from modemd.sms.pdu import build_status_report_pdu
+
+SLOW_SEND = {"send_latency_s": (0.3, 0.3), "report_delay_s": 3600.0, "cds_direct": False}
+
+
+def _octets(hex_pdu: str) -> int:
+    return len(hex_pdu) // 2 - 1 - int(hex_pdu[:2], 16)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 4096])
+def test_an_unread_listing_with_urcs_between_its_lines_however_the_bytes_come(
+    chunk: int,
+) -> None:
+    from datetime import UTC, datetime
+
+    scts = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    sms = build_deliver("+393331234567", "ciao", scts=scts)[0]
+    report = build_status_report_pdu(7, "+393331234567", 0x00, scts, scts)
+    data = (
+        b"\r\n+CMGL: 3,0,,%d\r\n%s\r\n" % (_octets(sms), sms.encode())
+        + b'\r\n+CDSI: "SM",5\r\n'  # a URC between two entries
+        + b"\r\n+CMGL: 4,0,,%d\r\n%s\r\n" % (_octets(report), report.encode())
+        + b"\r\nOK\r\n"
+    )
+    parser, tx, urcs = AtParser(), Transaction(at.LIST_UNREAD_PDU), []
+    for i in range(0, len(data), chunk):
+        for event in parser.feed(data[i : i + chunk]):
+            if isinstance(event, Urc):
+                urcs.append(event.text)
+            elif isinstance(event, Line):
+                assert tx.on_line(event.text) is not Disposition.UNSOLICITED
+    assert tx.done and tx.final is not None and tx.final.ok
+    assert urcs == ['+CDSI: "SM",5']
+    listed = at.parse_listing(tx.responses)
+    assert [(s.index, s.pdu) for s in listed] == [(3, sms), (4, report)]
+
+
+def _commands(modem: EmulatedModem) -> list[str]:
+    """Every command line the modem reads from now on."""
+    seen: list[str] = []
+    modem.on_input = lambda data: seen.extend(
+        line.decode(errors="replace") for line in data.split(b"\r") if line.startswith(b"AT")
+    )
+    return seen
+
+
+async def _while_sending(
+    modem: EmulatedModem, driver: SerialAtDriver, meanwhile: Callable[[], None]
+) -> None:
+    """One send; ``meanwhile`` runs while the modem is busy with it (after Ctrl-Z)."""
+    send = asyncio.create_task(driver.send_sms("+393330000001", "a send"))
+    await until(lambda: modem.line_state is LineState.SENDING)
+    meanwhile()
+    await send
+
+
+@contextlib.asynccontextmanager
+async def _modem(
+    seed: int, committer: Committer, **overrides: Any
+) -> AsyncIterator[tuple[EmulatedModem, SerialAtDriver]]:
+    """An emulated modem that sends slowly and its open driver, wired to ``committer``."""
+    profile = {**SLOW_SEND, **overrides}
+    async with EmulatedBank.create(1, seed=seed, profile_overrides=profile) as bank:
+        modem = bank.modems[0]
+        driver = driver_for(modem, committer)
+        assert isinstance(driver, SerialAtDriver)
+        await driver.open()
+        try:
+            yield modem, driver
+        finally:
+            await driver.close()
+
+
+async def test_what_arrives_during_a_send_is_read_by_one_listing_before_the_next_send() -> None:
+    committer = Committer()
+    async with _modem(31, committer) as (modem, driver):
+        await driver.send_sms("+393330000002", "its report comes later")
+        storage = modem._session.storage
+        seen = _commands(modem)
+
+        def arrive() -> None:
+            modem.deliver_report(modem.accepted[0])
+            modem.network.send("+447700900001", "first reply")
+            modem.network.send("+447700900002", "second reply")
+
+        await _while_sending(modem, driver, arrive)
+        await driver.send_sms("+393330000003", "the next send")  # a backlog: no tidy
+        await until(lambda: len(committer.messages) == 2 and len(committer.reports) == 1)
+        sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+        assert seen[sends[0] + 1] == "AT+CMGL=0", seen  # right after the send in flight
+        assert not [c for c in seen if c.startswith("AT+CMGR")], seen
+        assert sends[1] > seen.index("AT+CMGL=0")
+        texts = sorted(m.text or "" for m, _ in committer.messages)
+        assert texts == ["first reply", "second reply"]
+        assert committer.reports[0][0].reference == modem.accepted[0].mr
+        assert storage.used == 3  # committed, kept until the modem idles (FREE_BATCH)
+        await driver.tidy()
+        assert storage.used == 0
+        assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
+
+
+async def test_received_sms_are_never_freed_before_their_commit() -> None:
+    hold = asyncio.Event()
+    committer = Committer(hold=hold)
+    async with _modem(32, committer) as (modem, driver):
+        storage = modem._session.storage
+        seen = _commands(modem)
+
+        def arrive() -> None:
+            modem.network.send("+447700900003", "kept until stored")
+            modem.network.send("+447700900004", "this one too")
+
+        await _while_sending(modem, driver, arrive)
+        await until(lambda: "AT+CMGL=0" in seen)
+        await driver.tidy()  # idle: yet nothing is committed, so nothing is freed
+        await asyncio.sleep(0.2)
+        assert storage.used == 2 and not [c for c in seen if c.startswith("AT+CMGD")]
+        hold.set()
+        await until(lambda: len(committer.messages) == 2 and storage.used == 0)
+        assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
+
+
+async def test_a_listing_that_leaves_reports_out_falls_back_to_reading_each() -> None:
+    committer = Committer()
+    async with _modem(33, committer, cmgl_lists_reports=False) as (modem, driver):
+        for n in range(2):
+            await driver.send_sms(f"+39333000001{n}", "reports come later")
+        seen = _commands(modem)
+
+        def arrive() -> None:
+            for message in modem.accepted[:2]:
+                modem.deliver_report(message)
+
+        await _while_sending(modem, driver, arrive)
+        await until(lambda: len(committer.reports) == 2)
+        reads = [c for c in seen if c.startswith(("AT+CMGL", "AT+CMGR"))]
+        assert reads == ["AT+CMGL=0", "AT+CMGR=1", "AT+CMGR=2"], seen
+        assert driver._messages.memory.list_unread is False  # from now on: AT+CMGR each
+        await _while_sending(modem, driver, lambda: modem.deliver_report(modem.accepted[2]))
+        await until(lambda: len(committer.reports) == 3)
+        assert [c for c in seen if c.startswith("AT+CMGL")] == ["AT+CMGL=0"]
+
+
+async def test_under_a_backlog_reports_read_between_sends_are_freed_by_the_delflag() -> None:
+    """A report comes during every send and is read right after it: a read is always queued,
+    yet the batch goes as one AT+CMGD=<i>,1 once nothing read waits for its commit when the
+    command has its turn, never one AT+CMGD per report between two sends."""
+    committer = Committer()
+    backlog = {"send_latency_s": (0.05, 0.05), "report_delay_s": 0.02}
+    async with _modem(34, committer, **backlog) as (modem, driver):
+        seen = _commands(modem)
+        sends = 2 * FREE_BATCH + 2
+        for n in range(sends):  # no tidy between them: a backlog
+            await driver.send_sms(f"+3933300002{n:02d}", "backlog")
+        await until(lambda: len(committer.reports) == sends)
+        deletes = [c for c in seen if c.startswith("AT+CMGD")]
+        assert deletes and all(c.endswith(",1") for c in deletes), seen
+        assert len(deletes) <= sends // FREE_BATCH + 1, seen
+        assert len([c for c in seen if c.startswith(("AT+CMGR", "AT+CMGL"))]) <= sends
+
+
+def _answers(modem: EmulatedModem) -> list[bytes]:
+    """Every +CMS ERROR and +CDSI line the modem writes from now on."""
+    lines: list[bytes] = []
+    modem.on_output = lambda data: lines.extend(
+        line for line in data.split(b"\r\n") if line.startswith((b"+CMS ERROR", b"+CDSI"))
+    )
+    return lines
+
+
+async def test_frees_at_idle_moments_and_under_a_backlog_never_free_an_index_twice() -> None:
+    """Reports read while sends go on and the worker idles now and then: the frees (per index
+    while a read settles, the delflag once none does) never overlap, so no index is freed twice
+    (the second AT+CMGD of an index frees whatever the modem stored there next, unread)."""
+    committer = Committer()
+    fast = {"send_latency_s": (0.001, 0.005), "report_delay_s": 0.05}
+    async with _modem(35, committer, **fast) as (modem, driver):
+        answers = _answers(modem)
+        seen = _commands(modem)
+        sends = 150
+        for n in range(sends):
+            await driver.send_sms(f"+393330003{n:03d}", "stress")
+            if n % 3 == 2:
+                idle = asyncio.create_task(driver.tidy())  # the worker idles a moment
+                await asyncio.sleep(0.01)
+                await idle
+        await driver.tidy()
+        await asyncio.sleep(0.3)  # the last reports reach the modem (0.05 s after their send)
+        # Every report the modem stored (a full SIM drops one: the emulator logs it) is
+        # handed on, and none is freed twice (+CMS ERROR: 321, or a report lost unread).
+        stored = lambda: len([a for a in answers if a.startswith(b"+CDSI")])  # noqa: E731
+        await until(lambda: len(committer.reports) >= stored() > 0)
+        await driver.tidy()
+        await until(lambda: modem._session.storage.used == 0)
+        assert [a for a in answers if a.startswith(b"+CMS")] == [], seen
+        assert len(committer.reports) == stored()
+        assert len({r.reference for r, _ in committer.reports}) == len(committer.reports)
+
+
+async def test_a_report_meeting_a_full_memory_waits_in_the_network_until_a_free() -> None:
+    """RP-ERROR "memory capacity exceeded": the SMSC keeps the report and delivers it again
+    once the modem frees a slot (RP-SMMA), never drops it."""
+    async with EmulatedBank.create(1, seed=36, profile_overrides={"storage_slots": 2}) as bank:
+        modem = bank.modems[0]
+        fd = os.open(modem.port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        try:
+            os.write(fd, b"ATE0\rAT+CMGF=0\rAT+CNMI=2,1,0,2,0\r")
+            await until(lambda: modem._session.commands.settings.cnmi[3] == 2)
+            sent = [_accepted(modem, mr) for mr in (7, 8, 9)]
+            for message in sent:
+                modem.deliver_report(message)
+            storage = modem._session.storage
+            assert storage.used == 2 and len(modem.network.waiting_reports) == 1
+            os.write(fd, b"AT+CMGD=1\r")  # a slot frees: the third report comes in
+            await until(lambda: not modem.network.waiting_reports)
+            assert storage.used == 2
+        finally:
+            os.close(fd)
+
+
+def _accepted(modem: EmulatedModem, mr: int) -> AcceptedMessage:
+    return AcceptedMessage(
+        modem.name,
+        modem.profile.imei,
+        mr,
+        "+393330000042",
+        "x",
+        1,
+        1,
+        MessageFormat.PDU,
+        time.time(),
+    )
+
+
+async def test_under_a_fast_backlog_the_network_never_keeps_a_report_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Reports read between fast sends (1-5 ms) are freed in time on a 20-slot SIM: the
+    network never has to keep one back. (A guard, not a proof of the half-memory threshold:
+    on a smaller SIM at this pace the reads themselves fall behind.)"""
+    committer = Committer()
+    fast = {"send_latency_s": (0.001, 0.005), "report_delay_s": 0.05}
+    async with _modem(37, committer, **fast) as (modem, driver):
+        storage = modem._session.storage
+        most = 0
+        with caplog.at_level(logging.INFO, logger="modemd.emulators.modem_routing"):
+            for n in range(80):  # a backlog: no tidy
+                await driver.send_sms(f"+393330004{n:03d}", "backlog")
+                most = max(most, storage.used)
+            await until(lambda: len(committer.reports) == 80)
+        assert "waits in the network" not in caplog.text
+        assert most < storage.slots
