@@ -104,6 +104,9 @@ async def test_a_file_through_serve_simulate_16_with_the_cli(tmp_path: Path) -> 
                     "SELECT to_number FROM jobs WHERE lane = 'bulk' AND state = 'queued'",
                 )
             }
+            # The OTP is out before the pause: what the devices send while paused is only the
+            # API sends made during it.
+            await _until(lambda: otp in {m.to for m in SendRecorder.read(record)})
             during = await _pause_then_resume(db, record, url, key)
             code, printed = await cli
             # A 200 MB upload is refused from its Content-Length, before any byte is read.

@@ -95,40 +95,27 @@ class Gateway:
                 ).fetchone()[0]
             )
 
-        def unsettled(db: Any) -> list[tuple[Any, ...]]:
-            return [
-                tuple(r)
-                for r in db.execute(
-                    "SELECT job_id, state, device_id, error FROM jobs WHERE job_id IN "
-                    "(SELECT value FROM json_each(?))",
-                    [json.dumps(job_ids)],
-                )
-                if r[1] not in wanted
-            ]
+        def rows(sql: str, *params: Any) -> Any:
+            return self.store.read(lambda db: [tuple(r) for r in db.execute(sql, params)])
 
         try:
             async with asyncio.timeout(SETTLE_TIMEOUT_S):
                 while await self.store.read(settled_count) < len(job_ids):
                     await asyncio.sleep(0.05)
         except TimeoutError:
-            left = await self.store.read(unsettled)
-            parts = await self.store.read(
-                lambda db: [
-                    tuple(r)
-                    for r in db.execute(
-                        "SELECT p.job_id, p.part, p.mr, p.state, p.sent_at FROM job_parts p "
-                        "JOIN jobs j USING (job_id) WHERE j.state = 'sent'"
-                    )
-                ]
+            jobs = await rows(
+                "SELECT job_id, state, device_id, error FROM jobs WHERE job_id IN "
+                "(SELECT value FROM json_each(?))",
+                json.dumps(job_ids),
             )
-            orphans = await self.store.read(
-                lambda db: [
-                    tuple(r)
-                    for r in db.execute(
-                        "SELECT report_id, device_id, mr, recipient, outcome, received_at "
-                        "FROM status_reports WHERE job_id IS NULL"
-                    )
-                ]
+            left = [j for j in jobs if j[1] not in wanted]
+            parts = await rows(
+                "SELECT p.job_id, p.part, p.mr, p.state, p.sent_at FROM job_parts p "
+                "JOIN jobs j USING (job_id) WHERE j.state = 'sent'"
+            )
+            orphans = await rows(
+                "SELECT report_id, device_id, mr, recipient, outcome, received_at "
+                "FROM status_reports WHERE job_id IS NULL"
             )
             raise AssertionError(
                 f"{len(left)} jobs not settled: {left[:20]}\nparts: {parts[:20]}\n"
