@@ -10,7 +10,7 @@ import sqlite_utils
 from modemd.errors import InvalidTransitionError
 from modemd.model import EventType, Job, JobState, Lane
 from modemd.store import jobs
-from modemd.store.transitions import job_from_row
+from modemd.store.transitions import JOB_COLUMNS, job_from_tuple
 
 DEFAULT_MAX_QUEUE_AGE_S = 24 * 3600.0  # issue 16: a job nobody could send in a day is stale
 MAX_SEND_AHEAD_S = 366 * 24 * 3600.0  # send_at at most a year ahead (leap years included)
@@ -176,6 +176,5 @@ def next_times(
 
 
 def _jobs_where(db: sqlite_utils.Database, where: str, params: list[Any]) -> list[Job]:
-    cursor = db.execute(f"SELECT * FROM jobs WHERE {where}", params)
-    names = [d[0] for d in cursor.description]
-    return [job_from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+    rows = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE {where}", params).fetchall()
+    return [job_from_tuple(row) for row in rows]

@@ -4,7 +4,7 @@ event in the same transaction). ``store.jobs`` and ``store.reports`` both move j
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlite_utils
@@ -24,28 +24,6 @@ from modemd.store import events, wallet
 REPORT_WINDOW_S = 72 * 3600  # a status report older than this matches no sent part
 
 
-def job_from_row(row: dict[str, Any]) -> Job:
-    return Job(
-        job_id=row["job_id"],
-        key_id=row["key_id"],
-        pin=row["pin"],
-        to=row["to_number"],
-        message=row["message"],
-        state=JobState(row["state"]),
-        id_device=row["id_device"],
-        device_id=row["device_id"],
-        parts=row["parts"],
-        encoding=row["encoding"],
-        error=row["error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        lane=Lane(row["lane"]),
-        send_at=row["send_at"],
-        valid_until=row["valid_until"],
-        campaign_id=row["campaign_id"],
-    )
-
-
 # The columns a Job is built from, in ``job_from_tuple``'s order: the hot path reads and
 # moves a job by these names (``SELECT *`` and a dict per row cost more than the statement).
 JOB_COLUMNS = (
@@ -54,9 +32,12 @@ JOB_COLUMNS = (
 )
 
 
+_JOB_COLUMN_NAMES = tuple(JOB_COLUMNS.split(", "))
+
+
 def job_columns(alias: str) -> str:
     """``JOB_COLUMNS`` of the table named ``alias`` in a join."""
-    return ", ".join(f"{alias}.{name}" for name in JOB_COLUMNS.split(", "))
+    return ", ".join(f"{alias}.{name}" for name in _JOB_COLUMN_NAMES)
 
 
 _STATES = {state.value: state for state in JobState}  # a dict is faster than JobState(value)
@@ -84,6 +65,11 @@ def job_from_tuple(row: Sequence[Any]) -> Job:
         row[15],
         row[16],
     )
+
+
+def job_from_row(row: Mapping[str, Any]) -> Job:
+    """A row keyed by column name (``SELECT *``, sqlite-utils' rows, an insert's values)."""
+    return job_from_tuple([row[name] for name in _JOB_COLUMN_NAMES])
 
 
 def known_jobs(db: sqlite_utils.Database, job_ids: list[str]) -> set[str]:
