@@ -31,6 +31,7 @@ from bench import (
     footprint,
     harness,
     inbound,
+    ipn_busy,
     peers,
 )
 from bench.harness import workdir
@@ -97,6 +98,13 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     (
         "ipn_event_to_post_p99_ms",
         "  event -> POST (commit + IPN), p99",
+        "ms",
+        "<= 20",
+        lambda v: v <= 20,
+    ),
+    (
+        "ipn_busy_p99_ms",
+        "IPN on a busy modem, end of send -> POST, p99",
         "ms",
         "<= 20",
         lambda v: v <= 20,
@@ -240,6 +248,10 @@ async def _inbound(size: Size, _profile: Path | None) -> dict[str, Any]:
     return await inbound.run(size.dispatch_jobs // 4)
 
 
+async def _ipn_busy(_size: Size, profile: Path | None) -> dict[str, Any]:
+    return await ipn_busy.run(_file(profile, "ipn-busy"))
+
+
 Scenario = Callable[[Size, Path | None], Awaitable[dict[str, Any]]]
 SCENARIOS: dict[str, Scenario] = {
     "footprint": _footprint,
@@ -250,6 +262,7 @@ SCENARIOS: dict[str, Scenario] = {
     "campaign-file": _campaign_file,
     "campaign-mix": _campaign_mix,
     "inbound": _inbound,
+    "ipn-busy": _ipn_busy,
     "peers": _peers,
     "scale": _scale,
 }
