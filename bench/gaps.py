@@ -17,8 +17,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from bench.backlog import REPORT_DELAY_S, _load
-from bench.harness import Daemon, LineTap, create_key, emulated_bank, wait_until, workdir
+from bench.backlog import loaded
+from bench.harness import Daemon, LineTap, wait_until
 
 PROBE_S = 0.001  # this process's loop is looked at this often during the run
 LATE_S = 0.002  # a look later than this is kept as a stall of this process
@@ -59,13 +59,7 @@ async def _probe(stalls: list[tuple[float, float]]) -> None:
 
 async def run(modems: int, latency_s: float, rounds: int, top: int) -> None:
     jobs = modems * rounds
-    db = workdir() / "modemd.db"
-    key = await create_key(db)
-    async with Daemon(db, []) as loader:
-        await _load(loader, key, jobs)
-    async with emulated_bank(
-        modems, send_latency_s=(latency_s, latency_s), report_delay_s=REPORT_DELAY_S
-    ) as taps:
+    async with loaded(modems, latency_s, jobs) as (db, taps):
         lines = [Timeline() for _ in taps]
         for line, tap in zip(lines, taps, strict=True):
             line.tap(tap)
