@@ -131,7 +131,8 @@ async def test_in_a_backlog_a_read_comes_between_two_sends_only_when_it_cannot_w
 ) -> None:
     """A report and an SMS announced during a send, the next send following at once as in a
     backlog: read before it only when waiting for a later turn would be too long
-    (``ReadTurns.defer_s``, ``READ_DEFER_S`` in production), else once no send follows; nothing lost."""
+    (``ReadTurns.defer_s``, ``READ_DEFER_S`` in production), else once no send follows;
+    nothing lost."""
     committer = Committer()
     async with _modem(38, committer) as (modem, driver):
         await driver.send_sms("+393330000004", "its report comes later")
