@@ -271,8 +271,10 @@ def list_by_state(
     db: sqlite_utils.Database, state: str, key_id: int | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Events in ``state`` (e.g. the dead letters), oldest first."""
-    where = "state = ?"
-    params: list[Any] = [state]
+    # The state written out (one of EventState's): the partial indexes of pending events and
+    # of dead letters serve a query only when it names their state (021.sql).
+    where = f"state = '{EventState(state).value}'"
+    params: list[Any] = []
     if key_id is not None:
         where += " AND key_id = ?"
         params.append(key_id)
