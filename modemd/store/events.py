@@ -16,6 +16,7 @@ import sqlite_utils
 
 from modemd.model import EventState, EventType, Job
 from modemd.store import keys
+from modemd.store.db import replayable
 from modemd.store.endpoints import (
     Endpoint,
     disable,
@@ -184,6 +185,7 @@ def next_due_at(db: sqlite_utils.Database, host_id: str | None = None) -> float 
     return row[0] if row and row[0] is not None else None
 
 
+@replayable
 def record_attempt(
     db: sqlite_utils.Database,
     event_id: str,
