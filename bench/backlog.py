@@ -53,7 +53,7 @@ async def run(
     db = tmp / "modemd.db"
     key = await create_key(db)
     async with Daemon(db, []) as loader:
-        await _load(loader, key, jobs)
+        await load_backlog(loader, key, jobs)
     async with emulated_bank(
         modems, send_latency_s=(latency_s, latency_s), report_delay_s=REPORT_DELAY_S
     ) as taps:
@@ -92,7 +92,7 @@ async def run(
         )
 
 
-async def _load(daemon: Daemon, key: str, jobs: int) -> None:
+async def load_backlog(daemon: Daemon, key: str, jobs: int) -> None:
     """POST ``jobs`` jobs with ``LOADERS`` concurrent clients."""
     numbers = iter(range(jobs))
     url = f"{daemon.url}/api/v1/send"

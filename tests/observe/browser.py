@@ -47,6 +47,11 @@ class Browser:
             f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
         ):
             options.add_argument(flag)
+        # "eager": a page counts as loaded at DOMContentLoaded; every test waits for the
+        # element it needs anyway. With "normal", chromedriver waits for the load event too,
+        # and on a loaded machine the renderer's answer can miss the page-load timeout
+        # ("Timed out receiving message from renderer"), seen in 2 of 6 loaded full runs.
+        options.page_load_strategy = "eager"
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.set_page_load_timeout(WAIT_S)
 

@@ -1,0 +1,107 @@
+"""Status report -> ``sms.delivered`` POST on busy modems.
+
+Issue 21 asks for p99 <= 20 ms "from the end of the command in progress on a busy one": one
+command is in flight per port, so a report that arrives while its modem is sending can only be
+read once that send ends. Here ``MODEMS`` modems drain a backlog at ``LATENCY_S`` per send, and
+the network reports each part ``REPORT_DELAY_S`` after accepting it (shorter than a send), so a
+report arrives in the middle of its modem's next send. Per report: its URC on the pty (the
+tap's stamp), the end of the send in progress then (the network's ``+CMGS`` on that modem; the
+URC itself when the modem was between sends), and the IPN's arrival at a listener in this
+process. Measured: arrival - that end. A daemon that put reports off until its modem idles
+(or reads them every few sends) shows here, not in the idle-modem IPN of ``bench.dispatch``.
+
+Reports are matched to URCs by order: one modem's reports come in the order of its accepted
+parts (same delay for each), so the k-th accepted part's report is the k-th ``+CDS`` URC.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.backlog import load_backlog
+from bench.harness import (
+    Daemon,
+    LineTap,
+    create_key,
+    emulated_bank,
+    percentile,
+    profiled,
+    wait_until,
+    workdir,
+)
+from modemd.api.listener import start_listener
+
+MODEMS = 16
+LATENCY_S = 0.25  # per send: long enough that every report lands inside a send
+REPORT_DELAY_S = 0.1  # the network's report after the accept: inside the modem's next send
+ROUNDS = 20  # jobs per modem
+DRAIN_SLACK_S = 60.0  # on top of the ideal drain time before the run is given up
+DELIVERED = "sms.delivered"
+
+
+async def run(profile: Path | None = None) -> dict[str, Any]:
+    """Drain ``MODEMS * ROUNDS`` jobs; the latency of each report's IPN past its modem's send."""
+    jobs = MODEMS * ROUNDS
+    arrived: dict[tuple[str, str], float] = {}  # (device_id, to) -> the IPN's arrival
+
+    async with emulated_bank(
+        MODEMS, send_latency_s=(LATENCY_S, LATENCY_S), report_delay_s=REPORT_DELAY_S
+    ) as taps:
+
+        def on_ipn(body: dict[str, Any], _headers: dict[str, str]) -> None:
+            data = body.get("data") or {}
+            if body.get("type") == DELIVERED:
+                arrived[(str(data.get("device_id")), str(data.get("to")))] = time.time()
+                taps[0].changed.set()
+
+        listener, port = await start_listener(on_ipn)
+        try:
+            db = workdir() / "modemd.db"
+            key = await create_key(db, f"http://127.0.0.1:{port}/ipn", events=DELIVERED)
+            async with Daemon(db, []) as loader:
+                await load_backlog(loader, key, jobs)
+            daemon = Daemon(db, [t.modem.port for t in taps])
+            async with daemon, profiled(daemon.pid, profile):
+                await wait_until(
+                    lambda: len(arrived) >= jobs,
+                    taps[0].changed,
+                    ROUNDS * LATENCY_S * 3 + DRAIN_SLACK_S,
+                )
+        finally:
+            await listener.cleanup()
+        return measure(taps, arrived, jobs)
+
+
+def measure(
+    taps: list[LineTap], arrived: dict[tuple[str, str], float], jobs: int
+) -> dict[str, Any]:
+    """Each report's IPN arrival minus the end of its modem's send in progress at the URC."""
+    busy_ms: list[float] = []
+    idle_ms: list[float] = []
+    unmatched = 0
+    for tap in taps:
+        accepted = tap.modem.accepted
+        ends = [m.at for m in accepted]
+        for k, message in enumerate(accepted):
+            at = arrived.get((message.imei, message.to))
+            if at is None or k >= len(tap.cds_at):
+                unmatched += 1
+                continue
+            urc = tap.cds_at[k]
+            i = bisect.bisect_left(ends, urc)  # the first send that ended after the URC
+            sending = i < len(ends) and i < len(tap.cmgs_at) and tap.cmgs_at[i] <= urc
+            (busy_ms if sending else idle_ms).append((at - (ends[i] if sending else urc)) * 1000)
+    return {
+        "ipn_busy_modems": len(taps),
+        "ipn_busy_jobs": jobs,
+        "ipn_busy_reports_mid_send": len(busy_ms),
+        "ipn_busy_reports_between_sends": len(idle_ms),
+        "ipn_busy_unmatched": unmatched,
+        "ipn_busy_p50_ms": round(percentile(busy_ms, 50), 2),
+        "ipn_busy_p99_ms": round(percentile(busy_ms, 99), 2),
+        "ipn_busy_max_ms": round(max(busy_ms, default=float("nan")), 2),
+        "ipn_between_sends_p99_ms": round(percentile(idle_ms, 99), 2),
+    }
