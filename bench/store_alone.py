@@ -5,10 +5,12 @@ bank), or ``--concurrent`` devices at once (several writes per commit, as on a b
 
 Printed: the store thread's CPU per send (from /proc: user + system, the fsyncs' system time
 included) and the process's, the wall time per send, and with ``--statements`` the thread CPU
-of each statement the store ran (the larger ones first). Compare two snapshots by running each
-from its own directory, alternately: only ratios within one sitting mean anything.
+of each statement the store ran (the larger ones first); with ``--pages`` (checkpoints off for
+the run) the WAL frames per send and the table or index each frame's page belongs to. Compare
+two snapshots by running each from its own directory, alternately: only ratios within one
+sitting mean anything.
 
-    .venv/bin/python -m bench.store_alone [--sends 1500] [--concurrent 1] [--statements]
+    .venv/bin/python -m bench.store_alone [--sends 1500] [--concurrent 1] [--statements] [--pages]
 """
 
 from __future__ import annotations
@@ -67,6 +69,30 @@ def _thread_cpu_s(native_id: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+WAL_HEADER = 32  # bytes before the first frame (sqlite.org/fileformat.html, "WAL File Format")
+FRAME_HEADER = 24  # a frame: page number (4 bytes, big-endian), commit size (4), salts, checksums
+
+
+def _wal_pages(db: Any, wal: Path) -> tuple[int, int, dict[str, int]]:
+    """Frames in ``wal`` (checkpoints off for the run), commits among them, and frames per
+    table or index (dbstat maps a page to its b-tree)."""
+    page_size = db.conn.execute("PRAGMA page_size").fetchone()[0]
+    owner = dict(db.conn.execute("SELECT pageno, name FROM dbstat"))
+    frames = commits = 0
+    tally: collections.Counter[str] = collections.Counter()
+    with wal.open("rb") as file:
+        file.seek(WAL_HEADER)
+        while header := file.read(FRAME_HEADER):
+            if len(header) < FRAME_HEADER:
+                break
+            page, size = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:8], "big")
+            frames += 1
+            commits += size != 0
+            tally[owner.get(page, "(free or other)")] += 1
+            file.seek(page_size, os.SEEK_CUR)
+    return frames, commits, dict(tally.most_common())
+
+
 def _seed(db: Any, sends: int, devs: list[str]) -> list[Job]:
     key, _ = keys.create_key(db, pin=PIN, allow_ips=[], over_ip=True, ipn_url=None)
     for device_id in devs:
@@ -102,14 +128,18 @@ async def _device(store: Store, device_id: str, queue: list[Job], sends: int) ->
             current = claimed[0]
 
 
-async def run(sends: int, concurrent: int, statements: bool) -> dict[str, Any]:
+async def run(sends: int, concurrent: int, statements: bool, pages: bool) -> dict[str, Any]:
     """``sends`` sends spread over ``concurrent`` devices; the figures per send."""
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "bench.db")
+        path = Path(tmp) / "bench.db"
+        store = Store(path)
         await store.start()
         stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
         devs = [f"dev{n}" for n in range(concurrent)]
         queue = await store.write(_seed, sends, devs)
+        if pages:  # every frame stays in the WAL; counted from its start
+            await store.read(lambda db: db.conn.execute("PRAGMA wal_autocheckpoint=0"))
+            await store.read(lambda db: db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)"))
         if statements:
             await store.write(lambda db: setattr(db, "conn", _Timed(db.conn, stats)))
         thread = store._thread
@@ -130,6 +160,7 @@ async def run(sends: int, concurrent: int, statements: bool) -> dict[str, Any]:
                 "SELECT count(*) FROM jobs WHERE state = 'delivered'"
             ).fetchone()[0]
         )
+        wal = await store.read(_wal_pages, Path(f"{path}-wal")) if pages else None
         await store.close()
     total = per_device * concurrent
     assert done == total, f"{done} of {total} delivered"
@@ -146,10 +177,15 @@ async def run(sends: int, concurrent: int, statements: bool) -> dict[str, Any]:
         "wall_ms_per_send": round(1000 * wall / total, 3),
         "loadavg": os.getloadavg(),
     }
+    if wal is not None:
+        frames, commits, tally = wal
+        result["wal_pages_per_send"] = round(frames / total, 2)
+        result["commits_per_send"] = round(commits / total, 2)
+        result["wal_pages_per_send_by_btree"] = {k: round(v / total, 2) for k, v in tally.items()}
     if statements:
         ranked = sorted(stats.items(), key=lambda item: -item[1][1])
         result["statements_us_per_call"] = {
-            sql: [int(n), round(1e6 * spent / n, 1)] for sql, (n, spent) in ranked[:12]
+            sql: [int(n), round(1e6 * spent / n, 1)] for sql, (n, spent) in ranked[:20]
         }
     return result
 
@@ -159,8 +195,9 @@ def main() -> None:
     parser.add_argument("--sends", type=int, default=1500)
     parser.add_argument("--concurrent", type=int, default=1, help="devices sending at once")
     parser.add_argument("--statements", action="store_true", help="thread CPU per statement")
+    parser.add_argument("--pages", action="store_true", help="WAL pages per send, by b-tree")
     args = parser.parse_args()
-    result = asyncio.run(run(args.sends, args.concurrent, args.statements))
+    result = asyncio.run(run(args.sends, args.concurrent, args.statements, args.pages))
     print(json.dumps(result, indent=1))
 
 
