@@ -42,6 +42,7 @@ from bench.harness import (
 LOADERS = 32  # concurrent clients filling the backlog
 REPORT_DELAY_S = 0.5  # status reports arrive during the run, as they would on a network
 DRAIN_SLACK_S = 60.0  # on top of the ideal drain time before the run is given up
+COMMITS = "modemd_store_commit_seconds_count"  # the daemon's group commits so far
 
 
 async def run(
@@ -65,6 +66,7 @@ async def run(
             UsageSampler(os.getpid()) as own,
             OwnLag() as own_lag,
         ):
+            commits_before = await daemon.metric(COMMITS)
             late_before = await daemon_lateness(daemon)
             threads_before = thread_cpu_s(daemon.pid)
             await wait_until(
@@ -75,6 +77,7 @@ async def run(
             loop_after, others_after = thread_cpu_s(daemon.pid)
             loop_s, others_s = loop_after - threads_before[0], others_after - threads_before[1]
             lag = lag_summary(late_before, await daemon_lateness(daemon), own_lag)
+            commits = await daemon.metric(COMMITS) - commits_before
         return (
             lag
             | summary(taps, latency_s, jobs)
@@ -88,6 +91,7 @@ async def run(
                 "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
                 "bench_cpu_ms_per_send": round(1000 * own.cpu_s / jobs, 3),
                 "rss_mb_peak": round(usage.peak_rss_mb, 1),
+                "commits_per_send": round(commits / jobs, 3),  # the store's group commits
             }
         )
 
