@@ -14,7 +14,7 @@ import os
 
 from aiohttp import web
 
-from modemd.service import EVENT_LOOP_ENV, loop_factory
+from modemd.serving import EVENT_LOOP_ENV, loop_factory
 
 
 async def send(request: web.Request) -> web.Response:

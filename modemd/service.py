@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
@@ -39,6 +37,13 @@ from modemd.runtime.inbound import InboundListener
 from modemd.runtime.recovery import RecoverySettings
 from modemd.runtime.retention import prune_forever
 from modemd.runtime.scheduler import Scheduler
+from modemd.serving import (
+    SHUTDOWN_STEP_TIMEOUT_S,
+    restore_signals,
+    settle_garbage_collector,
+    shutdown_step,
+    stop_on_signals,
+)
 from modemd.store.accept import DestinationLimits
 from modemd.store.db import Store
 from modemd.webhooks.egress import EgressPolicy, own_addresses
@@ -51,47 +56,9 @@ if TYPE_CHECKING:  # imported when --simulate asks for them: a tenth of a second
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a shutdown step taking longer is stuck: log it and go on
 # Sends in flight at SIGTERM may finish for this long (typical AT+CMGS: 2-6 s, tails 15-25 s);
 # the unit's TimeoutStopSec=60 leaves room for the rest of the shutdown.
 DRAIN_TIMEOUT_S = 40.0
-
-
-# CPython collects its youngest generation every 700 new objects: under 64 API clients that
-# was ~40 collections a second, 3-4 % of the loop (bench accept; README, Round 3: accepts).
-GC_YOUNG_THRESHOLD = 10_000
-EVENT_LOOP_ENV = "MODEMD_EVENT_LOOP"  # over server.event_loop: "uvloop" or "asyncio"
-
-
-def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The loop ``serve`` runs on: uvloop's (libuv, written in C) when ``choice`` is "uvloop"
-    and it is installed, else asyncio's own (None). bench/run: uvloop took a fifth to a
-    quarter off the 200 -> AT+CMGS and status report -> IPN p50s (README, Round 3: accepts)."""
-    if choice != "uvloop":
-        log.info("event loop: asyncio's own")
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        log.warning("server.event_loop is uvloop, which is not installed: asyncio's own loop")
-        return None
-    log.info("event loop: uvloop %s", uvloop.__version__)
-    return uvloop.new_event_loop
-
-
-def _settle_garbage_collector() -> None:
-    """What start-up made lives as long as the daemon: it leaves every later collection
-    (``gc.freeze``), and the youngest generation is collected less often."""
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
-    log.info(
-        "garbage collector: start-up's %d objects frozen; the youngest generation collected "
-        "every %d new ones",
-        gc.get_freeze_count(),
-        GC_YOUNG_THRESHOLD,
-    )
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -129,7 +96,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     """Run the daemon until SIGTERM/SIGINT (or cancellation)."""
     # A wrong certificate is an error before anything starts.
     tls = server_context(settings.option("server.tls_cert"), settings.option("server.tls_key"))
-    stop = _stop_on_signals()  # before anything is announced: a SIGTERM then still drains
+    stop = stop_on_signals()  # before anything is announced: a SIGTERM then still drains
     host_id = settings.host_id or default_host_id()
     store = Store(settings.db, host_id=host_id)  # a host id only matters on PostgreSQL
     await store.start()
@@ -280,7 +247,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             conversations_alarm=talk.alarm,
         )
         runner, port = await start_site(app, settings.host, settings.port, ssl_context=tls)
-        _settle_garbage_collector()
+        settle_garbage_collector()
         scheme = "https" if tls else "http"
         log.info("API listening on %s://%s:%d", scheme, settings.host, port)
         sender.egress = EgressPolicy(
@@ -298,38 +265,38 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         await stop.wait()
     finally:
         notify("STOPPING=1")
-        _restore_signals()
+        restore_signals()
         log.info("stopping")
         if hotplug is not None:
-            await _shutdown_step("udev", hotplug.close())
+            await shutdown_step("udev", hotplug.close())
         if phone_plug is not None:
-            await _shutdown_step("udev (phones)", phone_plug.close())
+            await shutdown_step("udev (phones)", phone_plug.close())
         if runner is not None:
-            await _shutdown_step("HTTP API", runner.cleanup())
-        await _shutdown_step(
+            await shutdown_step("HTTP API", runner.cleanup())
+        await shutdown_step(
             "draining sends",
             bank.drain(DRAIN_TIMEOUT_S),
             timeout_s=DRAIN_TIMEOUT_S + SHUTDOWN_STEP_TIMEOUT_S,
         )
         for task in time_tasks:
             task.cancel()
-        await _shutdown_step(
+        await shutdown_step(
             "feeder and campaigns",
             asyncio.gather(*time_tasks, campaigns.close(), return_exceptions=True),
         )
-        await _shutdown_step("devices", bank.close())
+        await shutdown_step("devices", bank.close())
         if watchdog is not None:  # fed until the devices are closed: a hung close gets killed
             watchdog.cancel()
             await asyncio.gather(watchdog, return_exceptions=True)
         tasks = [sender_task, expiry_task, retention_task, *([talk_task] if talk_task else [])]
         for task in tasks:
             task.cancel()
-        await _shutdown_step("IPN sender", asyncio.gather(*tasks, return_exceptions=True))
+        await shutdown_step("IPN sender", asyncio.gather(*tasks, return_exceptions=True))
         if emulators is not None:
-            await _shutdown_step("emulators", emulators.close())
+            await shutdown_step("emulators", emulators.close())
         if phone_emulators is not None:
-            await _shutdown_step("emulated phones", phone_emulators.close())
-        await _shutdown_step("store", store.close())
+            await shutdown_step("emulated phones", phone_emulators.close())
+        await shutdown_step("store", store.close())
         log.info("stopped")
 
 
@@ -356,43 +323,3 @@ def _replugged(
         task.add_done_callback(attaching.discard)
 
     return attach
-
-
-async def _shutdown_step(
-    what: str, step: Awaitable[object], timeout_s: float = SHUTDOWN_STEP_TIMEOUT_S
-) -> None:
-    """Run one step of the shutdown; if it hangs, say what is stuck and go on."""
-    try:
-        async with asyncio.timeout(timeout_s):
-            await step
-    except TimeoutError:
-        stuck = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        log.error(
-            "shutdown: %s did not stop within %.0f s; tasks still running: %s",
-            what,
-            timeout_s,
-            "; ".join(f"{t.get_name()} at {_where(t)}" for t in stuck),
-        )
-
-
-def _where(task: asyncio.Task[object]) -> str:
-    frames = task.get_stack(limit=1)
-    return f"{frames[0].f_code.co_filename}:{frames[0].f_lineno}" if frames else "?"
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-def _stop_on_signals() -> asyncio.Event:
-    """An event set by SIGTERM/SIGINT (instead of dying at once)."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop.set)
-    return stop
-
-
-def _restore_signals() -> None:
-    loop = asyncio.get_running_loop()
-    for signum in STOP_SIGNALS:
-        loop.remove_signal_handler(signum)

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from modemd import caps, config, service
+from modemd import caps, config, service, serving
 from modemd.api.listener import start_listener
 from modemd.cli.common import (
     CONFIG_HELP,
@@ -124,11 +124,11 @@ def serve(
         log_format or settings.option("server.log_format"),
         known_secrets=service.secrets_of(settings),
     )
-    choice = os.environ.get(service.EVENT_LOOP_ENV) or settings.option("server.event_loop")
+    choice = os.environ.get(serving.EVENT_LOOP_ENV) or settings.option("server.event_loop")
     if choice not in ("uvloop", "asyncio"):
-        raise click.ClickException(f"{service.EVENT_LOOP_ENV}={choice!r}: uvloop or asyncio")
+        raise click.ClickException(f"{serving.EVENT_LOOP_ENV}={choice!r}: uvloop or asyncio")
     try:
-        with asyncio.Runner(loop_factory=service.loop_factory(choice)) as runner:
+        with asyncio.Runner(loop_factory=serving.loop_factory(choice)) as runner:
             runner.run(service.serve(settings))
     except OSError as exc:
         raise in_use(exc, settings.host, settings.port, "--port or server.port") from exc

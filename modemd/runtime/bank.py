@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 
 from modemd.caps import NO_CAPS, Caps
@@ -15,11 +15,9 @@ from modemd.drivers.registry import DeviceSpec, DriverFactory, Wiring
 from modemd.errors import DeviceError, SimLockedError
 from modemd.model import (
     NO_PACING,
-    DeliveryOutcome,
     DeliveryReport,
     DeviceLife,
     DeviceState,
-    EventType,
     HintKind,
     HintVerdict,
     InboundSms,
@@ -31,13 +29,13 @@ from modemd.runtime.inbound import InboundListener, receive
 from modemd.runtime.observer import NO_OBSERVER, SendObserver
 from modemd.runtime.opening import OPEN_CONCURRENCY, OpenSlot
 from modemd.runtime.pool import PoolQueue
-from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, RecoveryStep, UsbReset
+from modemd.runtime.recovery import DEFAULT_RECOVERY, RecoverySettings, UsbReset
+from modemd.runtime.reports import apply_report
+from modemd.runtime.returning import Returns
 from modemd.runtime.worker import DeviceWorker
 from modemd.store import devices as device_rows
-from modemd.store import events as event_rows
 from modemd.store import inbound as inbound_rows
 from modemd.store import jobs as job_rows
-from modemd.store import reports as report_rows
 from modemd.store.db import Store
 from modemd.store.submits import SubmitLog
 
@@ -81,7 +79,6 @@ class Bank:
         self.observer = observer  # told about each send (the metrics)
         self.recovery = recovery
         self.usb_reset = usb_reset
-        self._returning: dict[str, asyncio.TimerHandle] = {}  # reset away, expected back
         self.pools: dict[str, PoolQueue] = {}
         # Devices of the other live hosts sharing the database, by pool (runtime.hosts).
         self.remote: dict[str, list[Offer]] = {}
@@ -89,6 +86,7 @@ class Bank:
         self.submits = SubmitLog.beside(store.path)  # which claimed jobs may have gone out
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._report_tasks: set[asyncio.Task[None]] = set()
+        self.returns = Returns(store, recovery, self.workers, self.spawn)  # reset away
 
     def pool(self, pin: str) -> PoolQueue:
         found = self.pools.get(pin)  # not setdefault alone: it builds a PoolQueue per call
@@ -205,7 +203,7 @@ class Bank:
         if old is not None:
             worker.ladder.counts = old.ladder.counts  # the device's history goes on
             if old.returning is not None:
-                await self._came_back(worker, old.returning)
+                await self.returns.came_back(worker, old.returning)
         self.workers[info.device_id] = worker
         task = asyncio.create_task(self._run_worker(worker), name=f"worker {info.device_id}")
         self._tasks[info.device_id] = task
@@ -216,56 +214,11 @@ class Bank:
         worker = await self.attach(registry.factory(spec), life, raise_errors=True)
         return None if worker is None else worker.device_id
 
-    async def _came_back(self, worker: DeviceWorker, step: RecoveryStep) -> None:
-        """A device reset away by ``step`` is attached again: it recovered after that step."""
-        timer = self._returning.pop(worker.device_id, None)
-        if timer is not None:
-            timer.cancel()
-        log.warning("device %s: recovered after %s", worker.device_id, step)
-        await self.store.write(
-            event_rows.add_device_event,
-            worker.device.info.pin,
-            worker.device_id,
-            EventType.DEVICE_RECOVERED,
-            {"step": step, "reason": "", "state": ""},
-        )
-
-    def _expect_back(self, worker: DeviceWorker, step: RecoveryStep) -> None:
-        """``worker``'s device was reset away by ``step``: failed unless it is back in time."""
-
-        def too_late() -> None:
-            self._returning.pop(worker.device_id, None)
-            if self.workers.get(worker.device_id) is worker:
-                task = asyncio.create_task(
-                    self._never_came_back(worker, step), name=f"failed {worker.device_id}"
-                )
-                self._report_tasks.add(task)
-                task.add_done_callback(self._report_tasks.discard)
-
-        loop = asyncio.get_running_loop()
-        self._returning[worker.device_id] = loop.call_later(
-            self.recovery.return_timeout_s, too_late
-        )
-
-    async def _never_came_back(self, worker: DeviceWorker, step: RecoveryStep) -> None:
-        why = f"not back {self.recovery.return_timeout_s:.0f} s after {step}"
-        log.error("device %s: failed: %s", worker.device_id, why)
-        worker.returning = None
-        worker.life.transition(DeviceState.FAILED, why)
-        await self.store.write(device_rows.set_device_state, worker.device_id, DeviceState.FAILED)
-        await self.store.write(
-            event_rows.add_device_event,
-            worker.device.info.pin,
-            worker.device_id,
-            EventType.DEVICE_FAILED,
-            {"step": step, "reason": why, "state": DeviceState.FAILED.value},
-        )
-
     async def _run_worker(self, worker: DeviceWorker) -> None:
         try:
             await worker.run()
             if worker.returning is not None:
-                self._expect_back(worker, worker.returning)
+                self.returns.expect(worker, worker.returning)
         except asyncio.CancelledError:
             if worker.device.closed:
                 await worker.set_state(DeviceState.GONE)
@@ -316,42 +269,22 @@ class Bank:
         def on_inbound(device_id: str, sms: InboundSms) -> asyncio.Task[None]:
             info = built[0].info
             coro = receive(self.store, info, sms, self.country(info.pin), self.inbound_listeners)
-            task = asyncio.create_task(coro, name=f"inbound {device_id}")
-            self._report_tasks.add(task)
-            task.add_done_callback(self._report_tasks.discard)
-            return task
+            return self.spawn(coro, f"inbound {device_id}")
 
         return on_inbound
 
     def on_report(self, device_id: str, report: DeliveryReport) -> asyncio.Task[None]:
         """Driver callback (on the loop): store the report off the reader path; the task ends
         when it is committed (a modem frees a stored report only then)."""
-        task = asyncio.create_task(
-            self._apply_report(device_id, report), name=f"report {device_id} {report.reference}"
-        )
+        coro = apply_report(self.store, device_id, report)
+        return self.spawn(coro, f"report {device_id} {report.reference}")
+
+    def spawn(self, coro: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
+        """A task of the bank's (a report's or an inbound SMS's write...), awaited by ``close``."""
+        task = asyncio.create_task(coro, name=name)
         self._report_tasks.add(task)
         task.add_done_callback(self._report_tasks.discard)
         return task
-
-    async def _apply_report(self, device_id: str, report: DeliveryReport) -> None:
-        result = await self.store.write(report_rows.apply_report, device_id, report)
-        if result.job is None and result.awaits is not None:
-            log.info(
-                "%s: status report MR %d came before job %s recorded its parts; kept for it",
-                device_id,
-                report.reference,
-                result.awaits,
-            )
-        elif result.job is None:
-            log.warning(
-                "%s: status report MR %d for %s (%s) matches no sent part; stored",
-                device_id,
-                report.reference,
-                report.recipient,
-                report.detail,
-            )
-        elif report.outcome is DeliveryOutcome.PENDING:
-            log.info("job %s: SC still trying (%s)", result.job.job_id, report.detail)
 
     async def drain(self, timeout_s: float) -> None:
         """Shutdown, first step: no device takes a new job; sends in flight may finish (up to
