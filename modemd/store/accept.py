@@ -2,8 +2,10 @@
 
 Takes plain values (the API splits the text and normalises the number before); runs inside the
 store's write transaction, so a refusal raised here (no credit, an idempotency conflict, a
-destination over its limit) drops the job with its savepoint. Checks that count earlier sends
-run here too, so two concurrent requests cannot both pass them."""
+destination over its limit) drops the job and nothing else: accepts are ``replayable``, so a
+batch of them shares a commit without a savepoint each, and one refused makes the store roll
+the batch back and run it again with savepoints. Checks that count earlier sends run here
+too, so two concurrent requests cannot both pass them."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from modemd.errors import ModemdError
 from modemd.model import Job, Lane
 from modemd.store import idempotency as keys_seen
 from modemd.store import jobs, optouts, pacing, queue, wallet
+from modemd.store.db import replayable
 from modemd.store.idempotency import Idempotency, IdempotencyConflictError
 
 __all__ = [
@@ -73,6 +76,7 @@ class Accepted:
     replayed: bool = False  # True: the Idempotency-Key's first job, nothing new was written
 
 
+@replayable  # nothing but rows of the transaction: run again after a rollback, as if once
 def accept_send(
     db: sqlite_utils.Database,
     *,
@@ -213,6 +217,7 @@ class Batch:
     replayed: bool = False  # the Idempotency-Key's first outcomes: nothing new was written
 
 
+@replayable
 def accept_many(
     db: sqlite_utils.Database,
     *,
