@@ -204,15 +204,21 @@ class BatchedStreamHandler(logging.StreamHandler):
         except RuntimeError:
             return False
         self._loop = loop
-        loop.call_later(LOG_FLUSH_S, self.flush)
+        loop.call_later(LOG_FLUSH_S, self._flush_due_now)
         return True
+
+    def _flush_due_now(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # the stream failed (journald gone): said as a line's failure is
+            self.handleError(logging.makeLogRecord({"msg": "lines written together"}))
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._loop = None
-            if self._waiting:
-                self.stream.write("".join(self._waiting))
-                self._waiting.clear()
+            waiting, self._waiting = self._waiting, []  # written once, even if the write fails
+            if waiting:
+                self.stream.write("".join(waiting))
             super().flush()
 
 
