@@ -39,6 +39,8 @@ from bench.harness import (
     wait_until,
     workdir,
 )
+from bench.timeline import CpuWait, TimelineTap
+from bench.timeline import summary as timeline_summary
 
 LOADERS = 32  # concurrent clients filling the backlog
 REPORT_DELAY_S = 0.5  # status reports arrive during the run, as they would on a network
@@ -46,12 +48,19 @@ DRAIN_SLACK_S = 60.0  # on top of the ideal drain time before the run is given u
 
 
 async def run(
-    modems: int, latency_s: float, rounds: int, profile: Path | None = None
+    modems: int,
+    latency_s: float,
+    rounds: int,
+    profile: Path | None = None,
+    *,
+    timeline: bool = False,
 ) -> dict[str, Any]:
-    """Drain ``modems * rounds`` jobs through ``modems`` modems taking ``latency_s`` per send."""
+    """Drain ``modems * rounds`` jobs through ``modems`` modems taking ``latency_s`` per send;
+    ``timeline``: also where the wait between two sends goes (``bench.timeline``)."""
     jobs = modems * rounds
     async with loaded(modems, latency_s, jobs) as (db, taps):
         daemon = Daemon(db, [t.modem.port for t in taps])
+        timelines = [TimelineTap(t) for t in taps] if timeline else []
         async with (
             daemon,
             profiled(daemon.pid, profile),
@@ -61,6 +70,7 @@ async def run(
         ):
             late_before = await daemon_lateness(daemon)
             threads_before = thread_cpu_s(daemon.pid)
+            cpu_wait = CpuWait(daemon.pid, os.getpid())
             await wait_until(
                 lambda: sum(len(t.accepted_at) for t in taps) >= jobs,
                 taps[0].changed,
@@ -69,6 +79,9 @@ async def run(
             loop_after, others_after = thread_cpu_s(daemon.pid)
             loop_s, others_s = loop_after - threads_before[0], others_after - threads_before[1]
             lag = lag_summary(late_before, await daemon_lateness(daemon), own_lag)
+            waits = cpu_wait.per_send_ms(jobs)
+        if timelines:
+            lag["timeline"] = timeline_summary(timelines) | waits
         return (
             lag
             | summary(taps, latency_s, jobs)
