@@ -81,9 +81,9 @@ async def run(modems: int, latency_s: float, rounds: int, top: int) -> None:
                 await asyncio.gather(probe, return_exceptions=True)
             lag = lag_summary(before, await daemon_lateness(daemon), OwnLag())
     gaps = [
-        (nxt - end, n, end, nxt)
+        (nxt - end, n, end, nxt, k)
         for n, tap in enumerate(taps)
-        for end, nxt in zip(tap.accepted_at, tap.cmgs_at[1:], strict=False)
+        for k, (end, nxt) in enumerate(zip(tap.accepted_at, tap.cmgs_at[1:], strict=False), 1)
     ]
     gaps.sort(reverse=True)
     print(f"{modems} modems x {latency_s} s, {jobs} jobs: {len(gaps)} gaps, ", end="")
@@ -92,14 +92,18 @@ async def run(modems: int, latency_s: float, rounds: int, top: int) -> None:
         f"the daemon: {lag['daemon_late_ms']} late (ms, by cause); its garbage collector ", end=""
     )
     print(f"{lag['daemon_gc_ms']} ms by generation, longest pass {lag['daemon_gc_max_ms']} ms")
-    for gap, n, end, nxt in gaps[:top]:
+    by_send = [max((g[0] for g in gaps if g[4] == k), default=0.0) for k in range(1, rounds)]
+    print("largest gap after each modem's send 1, 2, ... (ms):", end=" ")
+    print(", ".join(f"{g * 1000:.1f}" for g in by_send))
+    for gap, n, end, nxt, k in gaps[:top]:
         overlapping = sum(1 for g in gaps if g[1] != n and g[2] < nxt and g[3] > end)
         burst = sorted(g[0] for g in gaps if abs(g[2] - end) <= BURST_S)
         late = [
             f"{(t - end) * 1000:+.1f}:{s * 1000:.1f}" for t, s in stalls if end - 0.05 < t < nxt
         ]
         print(
-            f"\nmodem {n}: gap {gap * 1000:.1f} ms; {overlapping} other modems in a gap meanwhile;"
+            f"\nmodem {n}, after its send {k}: gap {gap * 1000:.1f} ms; "
+            f"{overlapping} other modems in a gap meanwhile;"
         )
         print(f"  this process late (ms after the end: ms late): {', '.join(late) or 'no'}")
         print(

@@ -79,6 +79,7 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("dispatch_p99_ms", "dispatch 200 -> AT+CMGS, p99", "ms", "<= 50", lambda v: v <= 50),
     ("throughput_ratio_3s", "backlog ratio, 64 x 3 s", "", ">= 0.99", lambda v: v >= 0.99),
     ("gap_max_ms_3s", "  largest idle gap", "ms", "<= 10", lambda v: v <= 10),
+    ("gc_longest_ms_3s", "  daemon's longest GC pass", "ms", "", None),
     ("throughput_ratio_100ms", "backlog ratio, 64 x 0.1 s", "", ">= 0.97", lambda v: v >= 0.97),
     ("gap_max_ms_100ms", "  largest idle gap", "ms", "", None),
     ("gap_p50_ms_100ms", "  +CMGS -> next AT+CMGS=, p50", "ms", "<= 2", lambda v: v <= 2),
@@ -131,6 +132,8 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("rss_mb_64_busy", "RSS, 64 busy modems", "MB", "<= 100", lambda v: v <= 100),
     ("cpu_percent_64_busy", "  CPU, 64 busy (0.1 s)", "%", "", None),
     ("cpu_ms_per_send_100ms", "  daemon CPU per send", "ms", "<= 1", lambda v: v <= 1),
+    ("loop_cpu_ms_per_send_100ms", "    of which the event loop", "ms", "", None),
+    ("gc_ms_100ms", "    GC meanwhile (threads stop)", "ms", "", None),
     ("ready_s_256", "time to ready, 256 modems", "s", "<= 2", lambda v: v <= 2),
     ("ready_cpu_s_256", "  daemon CPU to ready", "s", "", None),
     ("import_cpu_s", "    of which imports", "s", "", None),
@@ -175,6 +178,7 @@ async def _backlog_3s(size: Size, profile: Path | None) -> dict[str, Any]:
     return {
         "throughput_ratio_3s": result["ratio"],
         "gap_max_ms_3s": result["gap_max_ms"],
+        "gc_longest_ms_3s": result["daemon_gc_max_ms"],
         "backlog_3s": result,
     }
 
@@ -189,6 +193,8 @@ async def _backlog_100ms(size: Size, profile: Path | None) -> dict[str, Any]:
         "rss_mb_64_busy": result["rss_mb_peak"],
         "cpu_percent_64_busy": result["cpu_percent"],
         "cpu_ms_per_send_100ms": result["cpu_ms_per_send"],
+        "loop_cpu_ms_per_send_100ms": result["loop_cpu_ms_per_send"],
+        "gc_ms_100ms": sum(result["daemon_gc_ms"]),
         "backlog_100ms": result,
     }
 

@@ -4,6 +4,7 @@ one commit between two sends instead of two (real store, real driver on an emula
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from test_runtime import FAST, wait_state
 
@@ -11,6 +12,7 @@ from modemd.drivers import registry
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import Job, JobState, SentPart
 from modemd.runtime.bank import Bank
+from modemd.runtime.followup import ClaimedLine
 from modemd.runtime.outcome import OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
 from modemd.store import dispatch, jobs, keys
@@ -19,6 +21,7 @@ from modemd.store.submits import SubmitLog
 
 JOBS = 6
 REPORT_LATER_S = 600.0  # no status report (and its commit) arrives during the test
+FLIP_S = 30.0  # generous: a give-back is a commit on a loaded machine
 
 
 async def _jobs(store: Store, count: int) -> list[Job]:
@@ -90,3 +93,30 @@ async def test_a_shutdown_during_the_record_puts_the_claimed_next_job_back(store
     assert await _state(store, first) is JobState.SENT
     assert await _state(store, second) is JobState.QUEUED  # nothing was sent: back in line
     assert pool.job_ids() == {second.job_id}  # and in the pool: another device may take it
+
+
+async def test_a_device_going_idle_gets_a_held_job_it_may_send(store: Store) -> None:
+    free, pinned = await _jobs(store, 2)
+    pinned = dataclasses.replace(pinned, id_device="dev1")  # only dev1 may send it
+    pool = PoolQueue("4711")
+    line = ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "dev1")
+    for job in (free, pinned):
+        held = await store.write(dispatch.claim_for, job.job_id, "dev1", None)
+        assert held is not None
+        line.jobs.append(dataclasses.replace(held, id_device=job.id_device))
+    line.join()
+    try:
+        got = await asyncio.wait_for(pool.take("dev2"), FLIP_S)  # parks: dev1 gives one back
+        assert got.job_id == free.job_id and got.state is JobState.QUEUED
+        assert await _state(store, free) is JobState.QUEUED  # committed before it was handed
+        assert [job.job_id for job in line.jobs] == [pinned.job_id]  # never in two lines
+        third = asyncio.ensure_future(pool.take("dev3"))
+        await asyncio.sleep(0.05)
+        assert not third.done()  # the pinned one stays with dev1
+        third.cancel()
+        await asyncio.gather(third, return_exceptions=True)
+    finally:
+        line.leave()
+    assert pool.givers == []
+    await line.release()  # dev1 stops: what it held goes back too
+    assert await _state(store, pinned) is JobState.QUEUED

@@ -38,6 +38,7 @@ PRIORITY = {
     logging.ERROR: 3,
     logging.CRITICAL: 2,
 }
+_PREFIXES = {level: f"<{priority}>" for level, priority in PRIORITY.items()}
 _PLACEHOLDER = re.compile(r"%[-#0 +]*(?:\d+|\*)?(?:\.\d+)?[sdrfxXeEgGio%]")
 _JOB = re.compile(r"\bjob_[0-9a-f]{8,}\b")
 _DEVICE = re.compile(r"\b(?:device|modem|phone) ([\w.:-]+?)(?=[:,;)]|\s|$)|\b(\d{15})\b")
@@ -116,8 +117,12 @@ class _Base(logging.Formatter):
         return redact(text, self.known)
 
     def prefix(self, record: logging.LogRecord) -> str:
+        if not self.journald:
+            return ""
+        if (known := _PREFIXES.get(record.levelno)) is not None:  # the usual levels: a lookup
+            return known
         level = max((lv for lv in PRIORITY if lv <= record.levelno), default=logging.DEBUG)
-        return f"<{PRIORITY[level]}>" if self.journald else ""
+        return f"<{PRIORITY[level]}>"
 
 
 class TextFormatter(_Base):
@@ -199,15 +204,21 @@ class BatchedStreamHandler(logging.StreamHandler):
         except RuntimeError:
             return False
         self._loop = loop
-        loop.call_later(LOG_FLUSH_S, self.flush)
+        loop.call_later(LOG_FLUSH_S, self._flush_due_now)
         return True
+
+    def _flush_due_now(self) -> None:
+        try:
+            self.flush()
+        except Exception:  # the stream failed (journald gone): said as a line's failure is
+            self.handleError(logging.makeLogRecord({"msg": "lines written together"}))
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._loop = None
-            if self._waiting:
-                self.stream.write("".join(self._waiting))
-                self._waiting.clear()
+            waiting, self._waiting = self._waiting, []  # written once, even if the write fails
+            if waiting:
+                self.stream.write("".join(waiting))
             super().flush()
 
 

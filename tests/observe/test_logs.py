@@ -13,6 +13,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
 from modemd.observe import logs
 
 JOB = "job_18c2f0a1b2cdeadbeef"
@@ -160,5 +162,23 @@ class Writes(io.StringIO):
         self.writes: list[str] = []
 
     def write(self, text: str) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
         self.writes.append(text)
         return len(text)
+
+
+async def test_a_failing_stream_is_reported_not_raised_on_the_loop(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = Writes()
+    handler = logs.configure(logging.INFO, "text", stream=out, environ={"JOURNAL_STREAM": "1"})
+    try:
+        logging.getLogger("x").info("lost with the stream")
+        out.close()  # journald went away
+        async with asyncio.timeout(30):
+            while "Logging error" not in capsys.readouterr().err:
+                await asyncio.sleep(logs.LOG_FLUSH_S)
+        logging.getLogger("x").info("the next burst is tried afresh")
+    finally:
+        logging.getLogger().removeHandler(handler)
