@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,14 +58,7 @@ async def run(
     """Drain ``modems * rounds`` jobs through ``modems`` modems taking ``latency_s`` per send;
     ``timeline``: also where the wait between two sends goes (``bench.timeline``)."""
     jobs = modems * rounds
-    tmp = workdir()
-    db = tmp / "modemd.db"
-    key = await create_key(db)
-    async with Daemon(db, []) as loader:
-        await load_backlog(loader, key, jobs)
-    async with emulated_bank(
-        modems, send_latency_s=(latency_s, latency_s), report_delay_s=REPORT_DELAY_S
-    ) as taps:
+    async with loaded(modems, latency_s, jobs) as (db, taps):
         daemon = Daemon(db, [t.modem.port for t in taps])
         timelines = [TimelineTap(t) for t in taps] if timeline else []
         async with (
@@ -103,6 +97,22 @@ async def run(
                 "rss_mb_peak": round(usage.peak_rss_mb, 1),
             }
         )
+
+
+@asynccontextmanager
+async def loaded(
+    modems: int, latency_s: float, jobs: int
+) -> AsyncIterator[tuple[Path, list[LineTap]]]:
+    """A database with ``jobs`` queued (through the API of a daemon without modems, stopped
+    since) and ``modems`` emulated modems at ``latency_s`` per send, not opened yet."""
+    db = workdir() / "modemd.db"
+    key = await create_key(db)
+    async with Daemon(db, []) as loader:
+        await load_backlog(loader, key, jobs)
+    async with emulated_bank(
+        modems, send_latency_s=(latency_s, latency_s), report_delay_s=REPORT_DELAY_S
+    ) as taps:
+        yield db, taps
 
 
 async def load_backlog(daemon: Daemon, key: str, jobs: int) -> None:

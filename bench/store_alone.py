@@ -95,8 +95,9 @@ def _wal_pages(db: Any, wal: Path) -> tuple[int, int, dict[str, int]]:
 
 def _seed(db: Any, sends: int, devs: list[str]) -> list[Job]:
     key, _ = keys.create_key(db, pin=PIN, allow_ips=[], over_ip=True, ipn_url=None)
-    for device_id in devs:
-        info = DeviceInfo(device_id, PIN, DeviceKind.MODEM, f"/dev/{device_id}")
+    for n, device_id in enumerate(devs):  # a modem holds a SIM: its parts are counted by ICCID
+        iccid = f"89390100{n:011d}"
+        info = DeviceInfo(device_id, PIN, DeviceKind.MODEM, f"/dev/{device_id}", iccid=iccid)
         devices.upsert_device(db, info, DeviceState.READY)
     return [
         jobs.insert_job(

@@ -46,6 +46,20 @@ DATA_VERSION_BUSY_S = 0.05
 WATCHED = ("api_keys", "events")
 
 _STOP = object()
+# What a queued call is: a read, a write, or a ``replayable`` write.
+_READ, _WRITE, _REPLAYABLE = 0, 1, 2
+_REPLAYABLE_MARK = "_modemd_replayable"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def replayable(fn: F) -> F:
+    """Mark a write function whose only effect is on the database (no state of its own kept,
+    nothing done outside the transaction), so that running it again after a rollback is as
+    if it ran once: batches of such writes share a commit without a savepoint each
+    (``Store._commit``)."""
+    setattr(fn, _REPLAYABLE_MARK, True)
+    return fn
 
 
 class Store:
@@ -146,13 +160,14 @@ class Store:
         """Run ``fn(db, *args, **kwargs)`` in a write transaction; return once committed.
 
         A caller cancelled while waiting does not cancel the write: it is applied anyway."""
-        return await self._submit(True, lambda db: fn(db, *args, **kwargs))
+        kind = _REPLAYABLE if getattr(fn, _REPLAYABLE_MARK, False) else _WRITE
+        return await self._submit(kind, lambda db: fn(db, *args, **kwargs))
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(db, *args, **kwargs)`` outside any write transaction."""
-        return await self._submit(False, lambda db: fn(db, *args, **kwargs))
+        return await self._submit(_READ, lambda db: fn(db, *args, **kwargs))
 
-    async def _submit(self, write: bool, call: Callable[[sqlite_utils.Database], T]) -> T:
+    async def _submit(self, write: int, call: Callable[[sqlite_utils.Database], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put((write, call, future))
         return await future
@@ -287,36 +302,53 @@ class Store:
         return committed
 
     def _commit(self, writes: list[Any], outcomes: list[Any]) -> bool:
+        """Apply ``writes`` in one transaction and commit it; True when committed.
+
+        Several writes sharing the commit run each in its own savepoint, so a failing one is
+        undone alone. A savepoint is not free on SQLite (every page written under it is first
+        copied to a journal), so a lone write runs without one (the transaction undoes it), and
+        so does a batch of ``replayable`` writes: should one of them fail, the whole batch is
+        rolled back and run again, a savepoint each."""
+        optimistic = len(writes) == 1 or all(item[0] == _REPLAYABLE for item in writes)
+        committed = self._transaction(writes, outcomes, savepoints=not optimistic)
+        if committed is None:  # a replayable write failed: all rolled back, run them again
+            committed = self._transaction(writes, outcomes, savepoints=True)
+        assert committed is not None  # with savepoints a failing write is undone alone
+        return committed
+
+    def _transaction(
+        self, writes: list[Any], outcomes: list[Any], *, savepoints: bool
+    ) -> bool | None:
+        """``_commit``'s one try: None when a write failed in a batch without savepoints
+        (everything rolled back, nothing answered yet)."""
         assert self._db is not None
         conn = self._db.conn
         results: list[tuple[Any, bool, Any]] = []
         started = time.perf_counter()
-        # Several writes share the commit: each runs in its own savepoint, so a failing one is
-        # undone alone. A lone write needs none (the transaction undoes it), and a savepoint
-        # is not free on SQLite: every page written under it is first copied to a journal.
-        alone = len(writes) == 1
         try:
             conn.execute("BEGIN IMMEDIATE")
             for _, call, future in writes:
-                if not alone:
+                if savepoints:
                     conn.execute("SAVEPOINT job")
                 try:
                     value = call(self._db)
                 except Exception as exc:
-                    conn.execute("ROLLBACK" if alone else "ROLLBACK TO job")
-                    if not alone:
+                    conn.execute("ROLLBACK TO job" if savepoints else "ROLLBACK")
+                    if savepoints:
                         conn.execute("RELEASE job")
+                    elif len(writes) > 1:
+                        return None
                     if isinstance(exc, dialect.DATABASE_ERRORS):  # disk full, I/O, corruption
                         log.error("store write failed: %s", exc)
                         exc = StoreError(f"database write failed: {exc}")
                     results.append((future, False, exc))
+                    if not savepoints:  # a lone write, rolled back: nothing to commit
+                        outcomes.extend(results)
+                        return False
                 else:
-                    if not alone:
+                    if savepoints:
                         conn.execute("RELEASE job")
                     results.append((future, True, value))
-            if alone and not results[0][1]:
-                outcomes.extend(results)  # rolled back: nothing to commit
-                return False
             conn.execute("COMMIT")
             for observe in self.on_commit_seconds:
                 observe(time.perf_counter() - started)

@@ -8,6 +8,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import DeviceInfo, DeviceState, RadioStatus
+from modemd.store.db import replayable
 
 RSSI_UNKNOWN = 99  # +CSQ: not known or not detectable
 BAR_EDGES = (2, 10, 15, 20)  # +CSQ rssi at which each of the 4 bars lights
@@ -38,6 +39,7 @@ def upsert_device(
         db.table("devices").insert({**values, "signal": None, "first_seen": now})
 
 
+@replayable
 def set_device_state(
     db: sqlite_utils.Database, device_id: str, state: DeviceState, signal: int | None = None
 ) -> None:
@@ -72,6 +74,7 @@ def set_health(
     )
 
 
+@replayable
 def note_error(db: sqlite_utils.Database, device_id: str, error: str) -> None:
     """Why the device last failed (a send, a probe, the ladder), in plain words."""
     db.conn.execute(

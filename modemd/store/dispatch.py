@@ -14,8 +14,10 @@ from modemd import caps
 from modemd.caps import Caps, Reached, Usage, Window
 from modemd.model import DeviceState, Job, Lane, SentPart
 from modemd.store import devices, dialect, jobs, pacing
+from modemd.store.db import replayable
 
 
+@replayable
 def claim_for(
     db: sqlite_utils.Database, job_id: str, device_id: str, signal: int | None
 ) -> Job | None:
@@ -37,6 +39,7 @@ def _claim(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | None
     return claimed
 
 
+@replayable
 def claim_within_cap(
     db: sqlite_utils.Database,
     job_id: str,
@@ -62,6 +65,7 @@ def claim_within_cap(
     return hit if hit is not None else claim_for(db, job_id, device_id, signal)
 
 
+@replayable
 def record_sent_and_claim(
     db: sqlite_utils.Database,
     job: Job,

@@ -16,6 +16,7 @@ import sqlite_utils
 
 from modemd.model import EventState, EventType, Job
 from modemd.store import keys
+from modemd.store.db import replayable
 from modemd.store.endpoints import (
     Endpoint,
     disable,
@@ -184,6 +185,7 @@ def next_due_at(db: sqlite_utils.Database, host_id: str | None = None) -> float 
     return row[0] if row and row[0] is not None else None
 
 
+@replayable
 def record_attempt(
     db: sqlite_utils.Database,
     event_id: str,
@@ -271,8 +273,10 @@ def list_by_state(
     db: sqlite_utils.Database, state: str, key_id: int | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Events in ``state`` (e.g. the dead letters), oldest first."""
-    where = "state = ?"
-    params: list[Any] = [state]
+    # The state written out (one of EventState's): the partial indexes of pending events and
+    # of dead letters serve a query only when it names their state (021.sql).
+    where = f"state = '{EventState(state).value}'"
+    params: list[Any] = []
     if key_id is not None:
         where += " AND key_id = ?"
         params.append(key_id)

@@ -21,6 +21,7 @@ from modemd.model import (
     SentPart,
 )
 from modemd.store import dialect, reports
+from modemd.store.db import replayable
 from modemd.store.transitions import (
     JOB_COLUMNS,
     REPORT_WINDOW_S,
@@ -244,6 +245,7 @@ def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job
     return reports.adopt_early_reports(db, sent, parts, since=job.updated_at)  # claim time
 
 
+@replayable
 def mark_failed(db: sqlite_utils.Database, job: Job, error: str, code: int | None = None) -> Job:
     return move_job(
         db,
@@ -255,6 +257,7 @@ def mark_failed(db: sqlite_utils.Database, job: Job, error: str, code: int | Non
     )
 
 
+@replayable
 def mark_unknown(db: sqlite_utils.Database, job: Job, error: str) -> Job:
     """The network may or may not have the message: never resend it automatically."""
     return move_job(
@@ -267,6 +270,7 @@ def mark_unknown(db: sqlite_utils.Database, job: Job, error: str) -> Job:
     )
 
 
+@replayable
 def requeue(db: sqlite_utils.Database, job: Job, error: str) -> Job:
     """Nothing reached the network: the job may go to another device."""
     dialect.notify_queue(db)

@@ -33,18 +33,12 @@ def sim_parts(
     device_id: str,
     day_start: float,
     month_start: float,
-    *,
-    phone: bool = False,
 ) -> Usage:
     """``sim_usage`` from Unix-second bounds: parts since ``day_start`` and ``month_start``.
-    ``phone``: the device never holds an ICCID, so its parts are all its own (counted on the
-    device's index alone, with no row read: bench/console_stats.py --phones)."""
-    if iccid:
-        subject, value = "iccid = ?", iccid
-    elif phone:
-        subject, value = "device_id = ?", device_id
-    else:  # ``iccid || ''`` keeps the planner off the ICCID index, where '' is every phone's
-        subject, value = "device_id = ? AND iccid || '' = ''", device_id
+    A device without an ICCID (a phone) counts on its own index, which holds only the parts
+    sent without one (021.sql: ``iccid = ''`` written out lets the planner use it), and reads
+    no row (bench/console_stats.py --phones)."""
+    subject, value = ("iccid = ?", iccid) if iccid else ("device_id = ? AND iccid = ''", device_id)
     # Two counts over an index range each: 3x faster than summing a CASE per row of the month.
     sql = f"SELECT COUNT(*) FROM job_parts WHERE {subject} AND sent_at >= ?"
     today, month = (db.execute(sql, [value, t]).fetchone()[0] for t in (day_start, month_start))

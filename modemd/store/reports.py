@@ -12,6 +12,7 @@ import sqlite_utils
 
 from modemd.model import DeliveryOutcome, DeliveryReport, EventType, Job, JobState, SentPart
 from modemd.store import transitions as jobs  # the state door, not store.jobs (no circle)
+from modemd.store.db import replayable
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,7 @@ class ReportResult:
 _JOB_COLUMNS = jobs.job_columns("j")  # the matched part's job, read with it
 
 
+@replayable
 def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryReport) -> ReportResult:
     """Correlate a delivery report with the most recent matching part and move its job."""
     now = time.time()

@@ -1,0 +1,102 @@
+"""Writes sharing a commit: a batch of ``replayable`` writes runs without savepoints, and when
+one of them fails the batch is rolled back and run again with a savepoint each, so only the
+failing write is undone; a batch with any other write keeps a savepoint per write."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable
+from typing import Any
+
+import pytest
+import sqlite_utils
+
+from modemd.store import jobs, keys
+from modemd.store.db import Store, replayable
+
+pytestmark = pytest.mark.both_engines
+
+
+@replayable
+def _note(db: sqlite_utils.Database, job_id: str, text: str) -> str:
+    db.conn.execute("UPDATE jobs SET error = ? WHERE job_id = ?", [text, job_id])
+    return text
+
+
+@replayable
+def _note_then_fail(db: sqlite_utils.Database, job_id: str) -> None:
+    _note(db, job_id, "half")
+    raise RuntimeError("boom")
+
+
+def _plain_note(db: sqlite_utils.Database, job_id: str, text: str) -> str:
+    return _note(db, job_id, text)
+
+
+async def _jobs(store: Store, count: int) -> list[str]:
+    def insert(db: sqlite_utils.Database) -> list[str]:
+        key, _ = keys.create_key(db, pin="4711", allow_ips=[], over_ip=True, ipn_url=None)
+        return [
+            jobs.insert_job(
+                db, key_id=key.key_id, pin="4711", to="+31612345678", message="hi", parts=1,
+                encoding="gsm7",
+            ).job_id
+            for _ in range(count)
+        ]  # fmt: skip
+
+    return await store.write(insert)
+
+
+async def _one_batch(store: Store, *writes: Awaitable[Any]) -> list[Any]:
+    """Run ``writes`` as one batch: the store's thread is held by a read until all are queued."""
+    gate = threading.Event()
+    held = asyncio.ensure_future(store.read(lambda db: gate.wait(10)))
+    pending = [asyncio.ensure_future(write) for write in writes]
+    await asyncio.sleep(0)  # each write is in the queue
+    gate.set()
+    await held
+    return await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _errors(store: Store, job_ids: list[str]) -> list[str | None]:
+    return [(await store.read(jobs.get_job, job_id)).error for job_id in job_ids]
+
+
+async def test_a_failing_replayable_write_is_undone_alone(store: Store) -> None:
+    a, b, c = await _jobs(store, 3)
+    results = await _one_batch(
+        store,
+        store.write(_note, a, "one"),
+        store.write(_note_then_fail, b),
+        store.write(_note, c, "three"),
+    )
+    assert results[0] == "one" and results[2] == "three"
+    assert isinstance(results[1], RuntimeError)
+    assert await _errors(store, [a, b, c]) == ["one", None, "three"]
+
+
+async def test_a_batch_of_replayable_writes_commits_them_all(store: Store) -> None:
+    job_ids = await _jobs(store, 4)
+    results = await _one_batch(
+        store, *(store.write(_note, j, f"n{n}") for n, j in enumerate(job_ids))
+    )
+    assert results == ["n0", "n1", "n2", "n3"]
+    assert await _errors(store, job_ids) == results
+
+
+@pytest.mark.sqlite_only  # the statements are seen through SQLite's trace
+async def test_savepoints_only_where_a_write_is_not_replayable(store: Store) -> None:
+    job_ids = await _jobs(store, 2)
+    seen: list[str] = []
+    await store.read(lambda db: db.conn.set_trace_callback(seen.append))
+    await _one_batch(
+        store, store.write(_note, job_ids[0], "a"), store.write(_note, job_ids[1], "b")
+    )
+    assert not [sql for sql in seen if sql.startswith("SAVEPOINT")]
+    await _one_batch(
+        store, store.write(_note, job_ids[0], "c"), store.write(_plain_note, job_ids[1], "d")
+    )
+    assert len([sql for sql in seen if sql.startswith("SAVEPOINT")]) == 2
+    await store.read(lambda db: db.conn.set_trace_callback(None))
+    assert await _errors(store, job_ids) == ["c", "d"]
