@@ -12,6 +12,10 @@ import time
 
 from inbound_side import Committer, commands_seen, driver_for, emulated_driver, until
 
+from modemd.at import commands as at
+from modemd.at.transaction import Command
+from modemd.drivers.at_port import AtPort
+from modemd.drivers.memory_select import MemoryPort, Selection
 from modemd.emulators.modem import AcceptedMessage, EmulatedModem, MessageFormat
 from modemd.emulators.modem_bank import EmulatedBank
 
@@ -128,3 +132,23 @@ async def test_reports_kept_in_sr_while_nobody_listened_are_read_at_open() -> No
             await until(lambda: modem._session.memories.reports.used == 0)
         finally:
             await second.close()
+
+
+async def test_a_modem_refusing_the_selection_is_read_as_its_one_memory() -> None:
+    """A +CDSI that says "SR" on firmware whose AT+CPMS refuses "SR": the read goes to the
+    modem's one memory, where the report is (logged once, not tried again)."""
+    async with EmulatedBank.create(1, seed=44, profile_overrides={"cds_direct": False}) as bank:
+        modem = bank.modems[0]
+        port = AtPort(modem.port, 5.0)
+        port.open_port()
+        try:
+            for line in ("ATE0", "AT+CMGF=0", "AT+CNMI=2,1,0,2,0"):
+                await port.command(Command(line))
+            modem.deliver_report(_accepted(modem, 9))
+            reports = MemoryPort(port, Selection(), at.REPORT_MEMORY)
+            for _ in range(2):
+                answer = await reports.command(at.read_message(1))
+                assert at.parse_read(1, answer) is not None
+            assert reports.selectable is False
+        finally:
+            port.close()
