@@ -74,7 +74,7 @@ async def run(
             threads_before = thread_cpu_s(daemon.pid)
             cpu_wait = CpuWait(daemon.pid, os.getpid())
             await wait_until(
-                lambda: sum(len(t.accepted_at) for t in taps) >= jobs,
+                lambda: sum(len(t.modem.accepted) for t in taps) >= jobs,  # no list per look
                 taps[0].changed,
                 rounds * latency_s * 3 + DRAIN_SLACK_S,
             )

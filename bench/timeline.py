@@ -36,6 +36,7 @@ from bench.harness import LineTap, percentile
 KINDS = {b"AT+CMGS=": "send", b"AT+CMGR=": "read", b"AT+CMGL=": "read", b"AT+CMGD=": "free"}
 ANNOUNCED = re.compile(rb'\+(?:CDSI|CMTI): "?\w+"?,(\d+)')
 COMMAND_END = re.compile(rb"[\r\x1a\x1b]")
+LARGEST = 5  # the longest waits, each with its pieces
 LISTED = re.compile(rb"\+CMGL: (\d+),")
 
 
@@ -185,6 +186,10 @@ def summary(taps: Sequence[TimelineTap]) -> dict[str, Any]:
             for k, v in sorted(by_kind.items())
         },
         "commands_per_send_by_kind": {k: round(v / sends, 3) for k, v in commands.items()},
+        "largest_gaps": [
+            (ms(length), [(kind, ms(seconds)) for kind, seconds in pieces])
+            for length, pieces in sorted(gaps, key=lambda g: g[0])[-LARGEST:]
+        ],
         "share_with_read": round(len(with_read) / n, 3),
         "gap_p50_ms_with_read": ms(percentile(with_read, 50)),
         "gap_p50_ms_nothing_between": ms(percentile(without, 50)),

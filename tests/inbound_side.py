@@ -10,6 +10,7 @@ from typing import Any
 
 from modemd.drivers import registry
 from modemd.emulators.modem import EmulatedModem
+from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import DeliveryReport, InboundSms
 
 COMMIT_S = 0.02  # a commit takes a moment: a premature delete or acknowledgement shows
@@ -77,3 +78,23 @@ def tap_input(modem: EmulatedModem) -> bytearray:
     written = bytearray()
     modem.on_input = written.extend
     return written
+
+
+@contextlib.asynccontextmanager
+async def emulated_driver(
+    seed: int, committer: Committer, **profile: Any
+) -> AsyncIterator[tuple[EmulatedModem, registry.SmsDevice]]:
+    """One emulated modem with ``profile`` and its open driver, wired to ``committer``."""
+    async with EmulatedBank.create(1, seed=seed, profile_overrides=profile) as bank:
+        modem = bank.modems[0]
+        async with opened(modem, committer) as driver:
+            yield modem, driver
+
+
+def commands_seen(modem: EmulatedModem) -> list[str]:
+    """Every command line ``modem`` reads from now on."""
+    seen: list[str] = []
+    modem.on_input = lambda data: seen.extend(
+        line.decode(errors="replace") for line in data.split(b"\r") if line.startswith(b"AT")
+    )
+    return seen

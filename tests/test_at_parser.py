@@ -152,6 +152,43 @@ def test_response_parsers() -> None:
     assert at.parse_smsc(['"",129']) is None
 
 
+def test_report_memory_commands_and_answers() -> None:
+    """+CDSI names the memory; AT+CPMS="SR" selects <mem1> only; AT+CPMS=? lists what <mem1>
+    takes (SIM7600: "SR" for reading only), in the shapes firmware writes it."""
+    assert at.parse_cdsi_memory('+CDSI: "SR",3') == ("SR", 3)
+    assert at.parse_cdsi_memory("+CDSI: sm, 12") == ("SM", 12)
+    assert at.parse_cdsi_memory('+CMTI: "SM",1') is None
+    assert at.select_read_memory("SR").text == 'AT+CPMS="SR"'
+    offered = '+CPMS: ("ME","MT","SM","SR"),("ME","MT","SM"),("ME","SM")'
+    assert at.parse_read_memories([offered]) == {"ME", "MT", "SM", "SR"}
+    assert at.parse_read_memories(['+CPMS: ("SM"),("SM"),("SM")']) == {"SM"}
+    assert at.parse_read_memories(['+CPMS: "SM","ME"']) == {"SM", "ME"}
+    assert at.parse_read_memories(["+CPMS: 1,2"]) == set()
+    assert at.parse_storage(["1,50,0,100,0,100"]) == (1, 50)  # the answer to AT+CPMS="SR"
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4096])
+def test_a_read_in_the_report_memory_byte_by_byte(chunk: int) -> None:
+    """AT+CPMS="SR" then AT+CMGR=<i>, a +CDSI arriving between them, however the bytes come."""
+    wire = (
+        b"\r\n+CPMS: 1,50,0,20,0,20\r\n\r\nOK\r\n"
+        + b'\r\n+CDSI: "SR",2\r\n'
+        + b"\r\n+CMGR: ,,25\r\n0006D60B911326880736F4\r\n\r\nOK\r\n"
+    )
+    parser = AtParser()
+    events = [e for i in range(0, len(wire), chunk) for e in parser.feed(wire[i : i + chunk])]
+    assert [e.text for e in events if isinstance(e, Urc)] == ['+CDSI: "SR",2']
+    lines = iter(e.text for e in events if isinstance(e, Line))
+    answers = []
+    for command in (at.select_read_memory("SR"), at.read_message(1)):
+        tx = Transaction(command)
+        while not tx.done:
+            assert tx.on_line(next(lines)) is not Disposition.UNSOLICITED
+        answers.append(tx.responses)
+    assert at.parse_storage(answers[0]) == (1, 50)
+    assert at.parse_read(1, answers[1]) == at.StoredPdu(1, 25, "0006D60B911326880736F4")
+
+
 def test_stored_message_parsers() -> None:
     assert at.parse_cdsi('+CDSI: "SR",3') == 3
     assert at.parse_cdsi("+CDSI: SM, 12") == 12

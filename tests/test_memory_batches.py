@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from inbound_side import Committer, driver_for, until
+from inbound_side import Committer, commands_seen, emulated_driver, until
 
 from modemd.at import commands as at
 from modemd.at.parser import AtParser, Line, Urc
@@ -61,15 +61,6 @@ def test_an_unread_listing_with_urcs_between_its_lines_however_the_bytes_come(
     assert [(s.index, s.pdu) for s in listed] == [(3, sms), (4, report)]
 
 
-def _commands(modem: EmulatedModem) -> list[str]:
-    """Every command line the modem reads from now on."""
-    seen: list[str] = []
-    modem.on_input = lambda data: seen.extend(
-        line.decode(errors="replace") for line in data.split(b"\r") if line.startswith(b"AT")
-    )
-    return seen
-
-
 async def _while_sending(
     modem: EmulatedModem, driver: SerialAtDriver, meanwhile: Callable[[], None]
 ) -> None:
@@ -85,16 +76,9 @@ async def _modem(
     seed: int, committer: Committer, **overrides: Any
 ) -> AsyncIterator[tuple[EmulatedModem, SerialAtDriver]]:
     """An emulated modem that sends slowly and its open driver, wired to ``committer``."""
-    profile = {**SLOW_SEND, **overrides}
-    async with EmulatedBank.create(1, seed=seed, profile_overrides=profile) as bank:
-        modem = bank.modems[0]
-        driver = driver_for(modem, committer)
+    async with emulated_driver(seed, committer, **{**SLOW_SEND, **overrides}) as (modem, driver):
         assert isinstance(driver, SerialAtDriver)
-        await driver.open()
-        try:
-            yield modem, driver
-        finally:
-            await driver.close()
+        yield modem, driver
 
 
 async def test_what_arrives_during_a_send_is_read_by_one_listing_before_the_next_send() -> None:
@@ -102,7 +86,7 @@ async def test_what_arrives_during_a_send_is_read_by_one_listing_before_the_next
     async with _modem(31, committer) as (modem, driver):
         await driver.send_sms("+393330000002", "its report comes later")
         storage = modem._session.storage
-        seen = _commands(modem)
+        seen = commands_seen(modem)
 
         def arrive() -> None:
             modem.deliver_report(modem.accepted[0])
@@ -137,7 +121,7 @@ async def test_in_a_backlog_a_read_comes_between_two_sends_only_when_it_cannot_w
     async with _modem(38, committer) as (modem, driver):
         await driver.send_sms("+393330000004", "its report comes later")
         driver._messages.memory.turns.defer_s = defer_s
-        seen = _commands(modem)
+        seen = commands_seen(modem)
 
         async def backlog() -> None:
             await driver.send_sms("+393330000005", "a send")
@@ -163,7 +147,7 @@ async def test_received_sms_are_never_freed_before_their_commit() -> None:
     committer = Committer(hold=hold)
     async with _modem(32, committer) as (modem, driver):
         storage = modem._session.storage
-        seen = _commands(modem)
+        seen = commands_seen(modem)
 
         def arrive() -> None:
             modem.network.send("+447700900003", "kept until stored")
@@ -184,7 +168,7 @@ async def test_a_listing_that_leaves_reports_out_falls_back_to_reading_each() ->
     async with _modem(33, committer, cmgl_lists_reports=False) as (modem, driver):
         for n in range(2):
             await driver.send_sms(f"+39333000001{n}", "reports come later")
-        seen = _commands(modem)
+        seen = commands_seen(modem)
 
         def arrive() -> None:
             for message in modem.accepted[:2]:
@@ -207,7 +191,7 @@ async def test_under_a_backlog_reports_read_between_sends_are_freed_by_the_delfl
     committer = Committer()
     backlog = {"send_latency_s": (0.05, 0.05), "report_delay_s": 0.02}
     async with _modem(34, committer, **backlog) as (modem, driver):
-        seen = _commands(modem)
+        seen = commands_seen(modem)
         sends = 2 * FREE_BATCH + 2
         for n in range(sends):  # no tidy between them: a backlog
             await driver.send_sms(f"+3933300002{n:02d}", "backlog")
@@ -235,7 +219,7 @@ async def test_frees_at_idle_moments_and_under_a_backlog_never_free_an_index_twi
     fast = {"send_latency_s": (0.001, 0.005), "report_delay_s": 0.05}
     async with _modem(35, committer, **fast) as (modem, driver):
         answers = _answers(modem)
-        seen = _commands(modem)
+        seen = commands_seen(modem)
         sends = 150
         for n in range(sends):
             await driver.send_sms(f"+393330003{n:03d}", "stress")

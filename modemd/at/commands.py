@@ -116,6 +116,36 @@ def parse_cdsi(line: str) -> int | None:
     return int(match.group(2)) if match else None
 
 
+def parse_cdsi_memory(line: str) -> tuple[str, int] | None:
+    """``+CDSI: "SR",3`` -> ("SR", 3): the memory the report is kept in, and its index."""
+    match = _CDSI.match(line)
+    return (match.group(1).upper(), int(match.group(2))) if match else None
+
+
+MAIN_MEMORY = "SM"  # where modemd keeps what is read and received (``STORAGE_SIM``)
+REPORT_MEMORY = "SR"  # status reports kept apart (SIM7600, ZTE): +CDSI: "SR",<i>
+MEMORIES_TEST = Command("AT+CPMS=?", prefix="+CPMS:")  # the memories each of mem1..3 takes
+
+
+def select_read_memory(memory: str) -> Command:
+    """``AT+CPMS="SR"``: <mem1>, the memory AT+CMGR / AT+CMGL / AT+CMGD act on, only (27.005
+    3.2.2); mem2 and mem3 (writing, receiving) stay as they are."""
+    return Command(f'AT+CPMS="{memory}"', prefix="+CPMS:")
+
+
+def parse_read_memories(responses: list[str]) -> set[str]:
+    """``+CPMS: ("ME","MT","SM","SR"),("ME","MT","SM"),("ME","SM")`` -> the memories <mem1>
+    takes; ``+CPMS: "SM","ME"`` (no parentheses) as well; empty when unparsable."""
+    for value in responses:
+        groups = _RANGES.findall(value)
+        first = groups[0] if groups else value.split(":", 1)[-1]
+        names = {n.strip().strip('"').upper() for n in first.split(",")}
+        found = {n for n in names if n.isalpha()}
+        if found:
+            return found
+    return set()
+
+
 @dataclass(frozen=True, slots=True)
 class StoredPdu:
     """One message read from the modem's memory (AT+CMGL, AT+CMGR) or routed (+CMT)."""

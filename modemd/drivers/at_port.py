@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import termios
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import serial
 
@@ -316,11 +316,22 @@ class AtPort:
         """The command ``build()`` makes once it has its turn (from what is known then; no
         other command runs while it waits), and its response lines; None, nothing written,
         when it makes none."""
-        async with self._lock:
+        async with self.held() as run:
             command = await build()
             if command is None:
                 return None
-            tx = await self._run(command, timeout or self.command_timeout_s)
+            return command, await run(command, timeout)
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[Callable[[Command, float | None], Awaitable[list[str]]]]:
+        """The port for several commands in a row, no other between them (``AT+CPMS`` then the
+        read it selects the memory for): yields ``run(command, timeout)``, which returns the
+        response lines or raises ``ModemCommandError``."""
+        async with self._lock:
+            yield self._checked
+
+    async def _checked(self, command: Command, timeout: float | None) -> list[str]:
+        tx = await self._run(command, timeout or self.command_timeout_s)
         if tx.final is not None and not tx.final.ok:
             raise ModemCommandError(command.text, tx.final.text, tx.final.code)
-        return command, tx.responses
+        return tx.responses

@@ -23,7 +23,7 @@ from typing import Any
 
 from modemd.at import commands as at
 from modemd.at.transaction import Command
-from modemd.drivers.at_port import AtPort
+from modemd.drivers.memory_select import MemoryPort
 from modemd.drivers.read_turns import ReadTurns
 from modemd.errors import DeviceError, ModemCommandError
 
@@ -46,7 +46,9 @@ Spawn = Callable[[Coroutine[Any, Any, None], str], None]  # an owned task (cance
 class MessageMemory:
     """Reads, holds and frees the indexes of one modem's message memory."""
 
-    def __init__(self, port: AtPort, take: Take, spawn: Spawn, holding: Callable[[], bool]) -> None:
+    def __init__(
+        self, port: MemoryPort, take: Take, spawn: Spawn, holding: Callable[[], bool]
+    ) -> None:
         self._at = port
         self._take = take
         self._spawn = spawn

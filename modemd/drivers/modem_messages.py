@@ -18,6 +18,7 @@ from modemd.at.parser import Urc
 from modemd.at.transaction import Command
 from modemd.drivers.at_port import AtPort
 from modemd.drivers.base import InboundHandler, ReportHandler
+from modemd.drivers.memory_select import MemoryPort, Selection
 from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S, ModemInbox
 from modemd.drivers.modem_memory import MessageMemory
 from modemd.errors import DeviceError, ModemCommandError, PduError
@@ -43,12 +44,12 @@ class ModemMessages:
     ) -> None:
         self._at = port
         self._tasks: set[asyncio.Task[None]] = set()  # reads of stored messages, timers
-        self.memory = MessageMemory(
-            port,
-            self._take_stored,
-            self._spawn,
-            lambda: self.inbox is not None and self.inbox.holding,
+        self._selection = Selection()  # the memory AT+CMGR / AT+CMGD act on (<mem1>)
+        self.memory = self._new_memory(
+            at.MAIN_MEMORY, lambda: self.inbox is not None and self.inbox.holding
         )
+        # Status reports kept in a memory of their own ("SR"), where AT+CPMS=? offers one.
+        self._apart: dict[str, MessageMemory] = {}
         # No handler: received SMS stay on the SIM (a probe, a test of sending alone).
         self.inbox = (
             ModemInbox(
@@ -85,10 +86,11 @@ class ModemMessages:
         if urc.text.startswith(at.MEMORY_FULL_URCS):
             self.memory_full(urc.text)
             return True
-        index = at.parse_cdsi(urc.text)
-        if index is not None:
+        kept = at.parse_cdsi_memory(urc.text)
+        if kept is not None:
+            memory, index = kept
             if self._device_id():  # during open, the AT+CMGL catch-up will read it
-                self.memory.announce(index)
+                self._apart.get(memory, self.memory).announce(index)
             return True
         if not urc.text.startswith("+CDS:"):
             return False
@@ -148,6 +150,49 @@ class ModemMessages:
             return False
         return True
 
+    def _new_memory(self, name: str, holding: Callable[[], bool]) -> MessageMemory:
+        port = MemoryPort(self._at, self._selection, name)
+        memory = MessageMemory(
+            port, lambda stored: self._take_stored(stored, memory), self._spawn, holding
+        )
+        port.on_size = lambda slots: setattr(memory, "slots", slots)
+        return memory
+
+    @property
+    def memories(self) -> list[MessageMemory]:
+        """The main memory and those the modem keeps status reports in apart."""
+        return [self.memory, *self._apart.values()]
+
+    async def keep_reports_apart(self) -> None:
+        """Where ``AT+CPMS=?`` offers a status report memory ("SR") for reading, a ``+CDSI``
+        naming it is read and freed there (``memory_select``), and it is listed at open."""
+        if at.REPORT_MEMORY in self._apart:
+            return
+        try:
+            offered = at.parse_read_memories(await self._at.command(at.MEMORIES_TEST))
+        except ModemCommandError as exc:
+            log.info("%s: %s: %s", self._at.port, at.MEMORIES_TEST.text, exc.result)
+            return
+        if at.REPORT_MEMORY in offered:
+            apart = self._new_memory(at.REPORT_MEMORY, lambda: False)
+            apart.delete_flags = self.memory.delete_flags
+            self._apart[at.REPORT_MEMORY] = apart
+
+    async def before_send(self) -> None:
+        """A part is about to be sent: each memory's due reads and frees (``read_turns``)."""
+        for memory in self.memories:
+            await memory.before_send()
+
+    def after_send(self, seconds: float) -> None:
+        for memory in self.memories:
+            memory.after_send(seconds)
+
+    async def tidy(self) -> None:
+        """Idle until the next send: free what was read and committed, in every memory."""
+        for memory in self.memories:
+            memory.idle = True
+            await memory.free_read()
+
     def identified(self) -> None:
         """The modem's IMEI is known: hand on the reports that waited for it."""
         early, self._early = self._early, []
@@ -164,12 +209,15 @@ class ModemMessages:
             flags = at.parse_delete_flags(await self._at.command(at.DELETE_TEST))
         except ModemCommandError:
             flags = False
-        self.memory.delete_flags = flags
+        for memory in self.memories:
+            memory.delete_flags = flags
         try:
             usage = at.parse_storage(await self._at.command(at.STORAGE_SIM))
         except ModemCommandError as exc:
             log.info("%s: %s not supported (%s)", self._at.port, at.STORAGE_SIM.text, exc.result)
             return
+        finally:
+            self._selection.reset()  # refused: the modem's default memory, as before
         if usage is None:
             return
         used, total = usage
@@ -190,7 +238,8 @@ class ModemMessages:
     async def read_stored(self) -> None:
         """Every stored message (AT+CMGL=4), each by its TP-MTI: reports and received SMS
         handed on, each freed once committed; what is neither is logged and left."""
-        await self.memory.list_all()
+        for memory in self.memories:
+            await memory.list_all()
         self._memory_full_logged = False
 
     async def close(self) -> None:
@@ -217,13 +266,15 @@ class ModemMessages:
             return None
         return self._on_report(self._device_id(), report)
 
-    async def _deliver_then_delete(self, report: StatusReport, index: int) -> None:
+    async def _deliver_then_delete(
+        self, report: StatusReport, index: int, memory: MessageMemory
+    ) -> None:
         """A stored report is freed on the modem only after the handler has stored it: later,
         with others (``modem_memory.free_later``)."""
         stored = self._deliver(report)
         if stored is not None:
             await asyncio.shield(stored)
-        self.memory.free_later((index,))
+        memory.free_later((index,))
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{self._at.port} {what}")
@@ -247,7 +298,7 @@ class ModemMessages:
         except DeviceError as exc:  # too late: the network delivers it again, stored once
             log.warning("%s: AT+CNMA failed (%s): it will come again", self._at.port, exc)
 
-    async def _take_stored(self, stored: at.StoredPdu) -> bool:
+    async def _take_stored(self, stored: at.StoredPdu, memory: MessageMemory) -> bool:
         """Hand on one stored PDU by its TP-MTI, so a report is never decoded as an SMS nor
         an SMS as a report; each is freed (AT+CMGD) only once its handler committed it.
         True: its index is kept until freed (``MessageMemory.free_later``)."""
@@ -268,12 +319,18 @@ class ModemMessages:
                     exc,
                     pdu,
                 )
-                await self.memory.free_now(stored.index)
+                await memory.free_now(stored.index)
                 return False
-            await self._deliver_then_delete(report, stored.index)
+            await self._deliver_then_delete(report, stored.index, memory)
             return True
         elif kind is MessageType.SUBMIT:  # written by someone else (AT+CMGW): not ours to free
             log.info("%s: stored SMS-SUBMIT at %d left alone", self._at.port, stored.index)
+        elif memory is not self.memory:  # the inbox reads and frees the SIM's messages only
+            log.warning(
+                "%s: a message other than a report at %d of the reports' memory left alone",
+                self._at.port,
+                stored.index,
+            )
         elif self.inbox is not None:  # an SMS-DELIVER, reserved TP-MTI or garbage (kept raw)
             await self.inbox.take(stored.index, pdu)  # freed by the inbox once committed
             return True

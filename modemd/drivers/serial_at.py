@@ -204,6 +204,8 @@ class SerialAtDriver:
         self._smsc = at.parse_smsc(await self._optional(at.SMSC) or [])
         await self._messages.choose_storage()
         reports, self._stored_reports = await self._messages.route()
+        if self._stored_reports:
+            await self._messages.keep_reports_apart()
         await self._optional(at.KEEP_LINK_OPEN)
         self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
         self.own_number = at.parse_own_number(await self._optional(at.OWN_NUMBER) or [])
@@ -268,12 +270,11 @@ class SerialAtDriver:
         pdus = build_submit_pdus(
             to, text, request_status_report=self._info.reports, concat_ref=self._concat_ref
         )
-        memory = self._messages.memory
         sent: list[SentPart] = []
         for pdu in pdus:
             started = time.monotonic()
             try:
-                await memory.before_send()  # what comes meanwhile waits (READ_DEFER_S)
+                await self._messages.before_send()  # what comes meanwhile waits (read_turns)
                 started = time.monotonic()
                 mr = await modem_send.submit(
                     self._at,
@@ -290,14 +291,13 @@ class SerialAtDriver:
                     exc.transient = False
                 raise
             finally:
-                memory.after_send(time.monotonic() - started)
+                self._messages.after_send(time.monotonic() - started)
             sent.append(SentPart(part=pdu.part, mr=mr))
         return sent
 
     async def tidy(self) -> None:
         """Idle until the next send: free the stored messages read and committed (``base.Tidy``)."""
-        self._messages.memory.idle = True
-        await self._messages.memory.free_read()
+        await self._messages.tidy()
 
     def ready_in_s(self) -> float:
         """A modem has no rate limit of its own (pacing from config is the worker's)."""

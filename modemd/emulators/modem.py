@@ -110,6 +110,10 @@ class EmulatedModem:
         self._writer_armed = False
         self._next_mr = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        # The network's delays (a send's answer, its report): timer callbacks, not a task and
+        # its sleep each, which answered a loop turn later (bench.emulator_alone, 64 x 0.1 s,
+        # load 10: ratio 0.79-0.85 -> 0.86-0.93 against a trivial client, 6 pairs).
+        self._timers: set[asyncio.TimerHandle] = set()
         self.on_input: Callable[[bytes], None] | None = None  # each chunk the client wrote
         self.on_output: Callable[[bytes], None] | None = None  # each chunk written to the pty
         self.on_replug: Callable[[EmulatedModem], None] | None = None  # new port after USB reset
@@ -206,6 +210,9 @@ class EmulatedModem:
         self._master = self._slave = None
         for task in list(self._tasks):
             task.cancel()
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         self._set_state(PortState.UNPLUGGED)
 
     async def close(self) -> None:
@@ -268,7 +275,8 @@ class EmulatedModem:
         """Write what the session produced; hand a new submission to the radio."""
         self._emit(self._session.data_to_send())
         if submission is not None:
-            self._spawn(self._send(submission), "send")
+            delay = self._rng.uniform(*self.profile.send_latency_s)
+            self._later(delay, self._network_answers, submission)
 
     def _emit(self, data: bytes) -> None:
         if not data or self._state is not PortState.OPEN or self.faults.hung:
@@ -313,9 +321,19 @@ class EmulatedModem:
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("%s: %s failed", self.name, task.get_name(), exc_info=error)
 
-    async def _send(self, submission: Submission) -> None:
-        """The network takes its time, then refuses or accepts the submission."""
-        await asyncio.sleep(self._rng.uniform(*self.profile.send_latency_s))
+    def _later(self, delay_s: float, callback: Callable[..., None], *args: Any) -> None:
+        """``callback(*args)`` in ``delay_s`` unless the modem is unplugged first."""
+        assert self._loop is not None
+
+        def run() -> None:
+            self._timers.discard(handle)
+            callback(*args)
+
+        handle = self._loop.call_later(delay_s, run)
+        self._timers.add(handle)
+
+    def _network_answers(self, submission: Submission) -> None:
+        """The network has taken its time: it refuses or accepts the submission."""
         code = self.profile.cms_error
         if code is not None and self._rng.random() < self.profile.cms_error_rate:
             self._pump(self._session.reject_submission(code))
@@ -323,7 +341,7 @@ class EmulatedModem:
         message = self._accept(submission)
         self._pump(self._session.accept_submission(message.mr))
         if submission.report_requested:
-            self._spawn(self._report(message), f"report mr={message.mr}")
+            self._later(self.profile.report_delay_s, self._report, message)
         if self.handsets is not None and message.part == message.total:
             reply = self.handsets.reply(message.to, time.monotonic())
             if reply is not None:
@@ -353,9 +371,8 @@ class EmulatedModem:
             self._recorder.record(message)
         return message
 
-    async def _report(self, message: AcceptedMessage) -> None:
-        """The SMSC's status report reaches the modem after the profile's delay."""
-        await asyncio.sleep(self.profile.report_delay_s)
+    def _report(self, message: AcceptedMessage) -> None:
+        """The SMSC's status report reaches the modem (the profile's delay after the send)."""
         failure_rate = self.profile.delivery_failure_rate
         failed = failure_rate > 0 and self._rng.random() < failure_rate
         self.deliver_report(message, TP_STATUS_NO_INTERWORKING if failed else None)

@@ -32,8 +32,6 @@ CMEE_VERBOSE = 2
 TOA_INTERNATIONAL = 145  # type of address of a "+" number
 TOA_UNKNOWN = 129
 NUMBER = re.compile(r"\+?[0-9*#]{1,20}")
-STORAGES = ("SM", "ME", "MT", "SR")  # memories AT+CPMS accepts
-STORAGE_USED, STORAGE_TOTAL = 0, 30  # until the session gives its message memory
 CSMP_FIELDS = 4  # fo, vp, pid, dcs
 
 
@@ -128,8 +126,6 @@ class ModemCommands:
         self.registration = profile.registration  # +CREG <stat> while the SIM is ready
         self.rssi = profile.rssi
         self._pin_attempts_left = PIN_ATTEMPTS
-        # (used, total) of the message memory, as AT+CPMS reports it
-        self.storage_usage: Callable[[], tuple[int, int]] = lambda: (STORAGE_USED, STORAGE_TOTAL)
         self._handlers = self._build_handlers()
 
     def set_sim(self, state: SimState) -> None:
@@ -193,7 +189,6 @@ class ModemCommands:
 
     def _build_handlers(self) -> dict[str, Handler]:
         profile = self._profile
-        storages = "(" + ",".join(f'"{s}"' for s in STORAGES) + ")"
         return {
             "": Handler(exec=lambda: OK),
             "E": Handler(exec=lambda: self._echo(0), set=lambda ps: self._echo(one_int(ps, 0, 1))),
@@ -220,11 +215,6 @@ class ModemCommands:
                 "+CSMP", "csmp", (OCTET_MAX,) * CSMP_FIELDS, changed=self._csmp_changed
             ),
             "+CSCA": Handler(read=self._smsc_address, set=self._set_smsc),
-            "+CPMS": Handler(
-                read=self._storage,
-                set=self._select_storage,
-                test=f"+CPMS: {storages},{storages},{storages}",
-            ),
         }
 
     def _int_setting(self, name: str, field: str, high: int) -> Handler:
@@ -321,13 +311,3 @@ class ModemCommands:
         if blocked is None:
             self.smsc = quoted_number(params, self.settings.charset)
         return blocked or OK
-
-    def _storage(self) -> Reply:
-        counts = "{},{}".format(*self.storage_usage())
-        return self.sim_error(sms=True) or Reply(("+CPMS: " + ",".join([f'"SM",{counts}'] * 3),))
-
-    def _select_storage(self, params: tuple[Param, ...]) -> Reply:
-        if not 1 <= len(params) <= 3 or any(p.text.upper() not in STORAGES for p in params):
-            raise ValueError("AT+CPMS takes 1..3 known memories")
-        counts = "{},{}".format(*self.storage_usage())
-        return self.sim_error(sms=True) or Reply(("+CPMS: " + ",".join([counts] * 3),))

@@ -46,10 +46,12 @@ def route_status_report(
     status: int,
     scts: datetime,
     discharge: datetime,
+    memory: str = "SM",
     routed: Callable[[bytes], None] | None = None,
 ) -> bool:
     """A status report arrives from the network; route it as AT+CNMI and AT+CMGF say
-    (``routed``: where a PDU-mode +CDS goes, the acknowledgement's keeper; default ``urc``).
+    (``memory``: the name ``storage`` has in +CDSI; ``routed``: where a PDU-mode +CDS goes,
+    the acknowledgement's keeper; default ``urc``).
     False when the memory is full: the network keeps it (RP-ERROR, memory capacity exceeded)
     and delivers it again once a slot is freed (``SmsCentre``)."""
     routing = settings.cnmi[CNMI_DS]
@@ -60,7 +62,7 @@ def route_status_report(
         if index is None:
             log.info("memory full: the status report of MR %d waits in the network", mr)
             return False
-        urc(frame_line(f'+CDSI: "SR",{index}'))
+        urc(frame_line(f'+CDSI: "{memory}",{index}'))
         return True
     if routing != CNMI_DS_DIRECT:
         return True

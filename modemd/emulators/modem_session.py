@@ -38,6 +38,7 @@ from .modem_commands import (
     one_int,
     quoted_number,
 )
+from .modem_memories import REPORTS, Memories
 from .modem_radio import Radio
 from .modem_routing import (
     CNMI_DS_DIRECT,
@@ -106,22 +107,30 @@ class ModemSession:
             mt = () if profile.storage_routing else (CNMI_MT_STORED,)
             cnmi = refusing_routing(cnmi, mt, {ds for ds, no in refused.items() if no})
             self._commands.register("+CNMI", cnmi)
-        self.storage = MessageStorage(
-            self._commands.cms, slots=profile.storage_slots, path=storage_path
+        self.storage = self._storage(profile, storage_path)
+        apart = profile.report_memory == REPORTS
+        reports_path = storage_path.with_suffix(".sr.json") if storage_path else None
+        self.memories = Memories(
+            self.storage,
+            self._storage(profile, reports_path) if apart else None,
+            lambda: self._commands.sim_error(sms=True),
         )
-        self.storage.delete_flags = profile.cmgd_flags
-        self.storage.lists_reports = profile.cmgl_lists_reports
-        self._commands.storage_usage = lambda: (self.storage.used, self.storage.slots)
         self.acks = DirectAcks(lambda: self._settings, self._commands.cms, self._urc)
         self.acks.phase2plus = profile.phase2plus
         for name, handler in self.acks.handlers().items():
             self._commands.register(name, handler)
-        for name, handler in self.storage.handlers().items():
+        for name, handler in self.memories.handlers().items():
             self._commands.register(name, handler)
         self._radio = Radio(self._commands, profile, reset=self._module_reset, urc=self.unsolicited)
         for name, handler in self._radio.handlers().items():
             self._commands.register(name, handler)
         self.admits: Callable[[str], bool] = lambda _line: True  # a hung firmware drops lines
+
+    def _storage(self, profile: ModemProfile, path: Path | None) -> MessageStorage:
+        storage = MessageStorage(self._commands.cms, slots=profile.storage_slots, path=path)
+        storage.delete_flags = profile.cmgd_flags
+        storage.lists_reports = profile.cmgl_lists_reports
+        return storage
 
     @property
     def state(self) -> LineState:
@@ -165,7 +174,15 @@ class ModemSession:
         """A status report arrives from the network (``modem_routing``); False when the
         memory is full (the network keeps it)."""
         routed = self.acks.route_report
-        return route_status_report(self._settings, self.storage, self._urc, routed=routed, **report)
+        memories = self.memories
+        return route_status_report(
+            self._settings,
+            memories.reports,
+            self._urc,
+            memory=memories.report_memory,
+            routed=routed,
+            **report,
+        )
 
     def deliver_sms(self, hex_pdu: str) -> bool:
         """An SMS-DELIVER arrives from the network; False when not taken (yet): the memory is

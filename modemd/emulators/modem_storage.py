@@ -1,12 +1,13 @@
 """The emulated modem's message memory ("SM", the SIM): received SMS and stored status reports.
 
 A received SMS (AT+CNMI mt=1) is stored and announced by ``+CMTI: "SM",<index>``; a status
-report routed with ds=2 by ``+CDSI: "SR",<index>``; both share the memory's slots, as on real
-SIMs. The host reads with AT+CMGR=<index> (PDU mode: ``+CMGR: <stat>,,<length>`` then the PDU;
-real modems omit <stat> for reports), lists with AT+CMGL=<stat>, frees with AT+CMGD=<index>,
-and asks AT+CPMS (``ModemCommands``) for the usage. A full memory stores nothing more: the
-network keeps the message and tries again once a slot is free. With a file, the memory
-outlives the emulator like a SIM outlives the daemon's death (written whole, fsync'd, renamed).
+report routed with ds=2 by ``+CDSI: "SM",<index>``; both share the memory's slots, as on most
+SIMs (a modem that keeps reports apart has a second store, "SR": ``modem_memories``). The host
+reads with AT+CMGR=<index> (PDU mode: ``+CMGR: <stat>,,<length>`` then the PDU; real modems
+omit <stat> for reports), lists with AT+CMGL=<stat>, frees with AT+CMGD=<index>, and asks
+AT+CPMS (``modem_memories``) for the usage. A full memory stores nothing more: the network
+keeps the message and tries again once a slot is free. With a file, the memory outlives the
+emulator like a SIM outlives the daemon's death (written whole, fsync'd, renamed).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .modem_at import Param, Reply
-from .modem_commands import Handler, one_int
+from .modem_commands import one_int
 
 STORAGE_SLOTS = 20  # a SIM keeps about this many SMS; a full store refuses new messages
 CMS_INVALID_INDEX = 321  # 27.005 3.2.5: invalid memory index
@@ -25,6 +26,7 @@ CMGL_ALL = 4  # AT+CMGL=4: every stored message (PDU mode)
 REC_UNREAD, REC_READ = 0, 1  # <stat> of a received message (27.005 3.1)
 REPORT = -1  # a stored status report, not yet read: no <stat> in +CMGR
 REPORT_READ = -2  # the same once read (AT+CMGR, AT+CMGL): freed by AT+CMGD=<i>,1 like a read SMS
+LIST_TEST = "+CMGL: (0-4)"  # AT+CMGL=? in PDU mode
 DELFLAG_ALL = 4  # AT+CMGD=<i>,<delflag> (27.005 3.5.4): 1 read, 2 +sent, 3 +unsent, 4 all
 
 
@@ -68,14 +70,6 @@ class MessageStorage:
         self._save()
         return free[0]
 
-    def handlers(self) -> dict[str, Handler]:
-        """AT+CMGR, AT+CMGL, AT+CMGD and AT+CPMS over this memory."""
-        return {
-            "+CMGR": Handler(set=self._read),
-            "+CMGL": Handler(set=self._list, test="+CMGL: (0-4)"),
-            "+CMGD": Handler(set=self._delete, test=self._delete_test()),
-        }
-
     def _save(self) -> None:
         if self.path is None:
             return
@@ -92,7 +86,7 @@ class MessageStorage:
         assert isinstance(reply, Reply)
         return reply
 
-    def _read(self, params: tuple[Param, ...]) -> Reply:
+    def read_message(self, params: tuple[Param, ...]) -> Reply:
         index = one_int(params, 0, 255)
         found = self._messages.get(index)
         if found is None:
@@ -104,7 +98,7 @@ class MessageStorage:
         shown = "" if stat in (REPORT, REPORT_READ) else str(stat)
         return Reply((f"+CMGR: {shown},,{tpdu_octets(hex_pdu)}", hex_pdu))
 
-    def _list(self, params: tuple[Param, ...]) -> Reply:
+    def list_messages(self, params: tuple[Param, ...]) -> Reply:
         """AT+CMGL=<stat>: 0 the unread (SMS and reports), 1 the read, 2 and 3 stored
         unsent/sent (never held here), 4 all; each listed with its <stat> as it was, then read."""
         wanted = one_int(params, 0, CMGL_ALL)
@@ -122,11 +116,11 @@ class MessageStorage:
         self._save()
         return Reply(tuple(lines))
 
-    def _delete_test(self) -> str:
+    def delete_test(self) -> str:
         flags = f",(0-{DELFLAG_ALL})" if self.delete_flags else ""
         return f"+CMGD: (1-{self.slots}){flags}"
 
-    def _delete(self, params: tuple[Param, ...]) -> Reply:
+    def delete_messages(self, params: tuple[Param, ...]) -> Reply:
         """AT+CMGD=<index>[,<delflag>]: one message, or (delflag 1-4, index ignored) every read
         one (1; 2 and 3 add sent and unsent messages, which this memory never holds) or all
         (4). Without ``delete_flags`` a delflag is an error."""

@@ -71,6 +71,9 @@ class ModemProfile:
     # issues 156, 408: +CDSI announced one, AT+CMGL=4 answered a bare OK); AT+CMGR reads them.
     cmgl_lists_reports: bool = True
     lte_only: bool = False  # registers only in the LTE domain: +CREG/+CGREG say 0, +CEREG 1
+    # "SR": status reports kept in a memory of their own (SIM7600, ZTE): +CDSI: "SR",<i>, read
+    # and freed only with AT+CPMS="SR" selected (``modem_memories``); "SM": with received SMS.
+    report_memory: str = "SM"
 
     def __post_init__(self) -> None:
         """Reject knobs no modem could have."""
@@ -86,6 +89,7 @@ class ModemProfile:
             "delivery_failure_rate must be 0..1": 0.0 <= self.delivery_failure_rate <= 1.0,
             "cms_error_rate must be 0..1": 0.0 <= self.cms_error_rate <= 1.0,
             "cms_error must be positive": self.cms_error is None or self.cms_error > 0,
+            'report_memory must be "SM" or "SR"': self.report_memory in ("SM", "SR"),
         }
         failed = [rule for rule, ok in checks.items() if not ok]
         if failed:

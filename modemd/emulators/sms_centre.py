@@ -47,7 +47,8 @@ class SmsCentre:
         # and delivered again once a slot is freed (the ME's RP-SMMA, 24.011), in order.
         self.waiting_reports: collections.deque[dict[str, Any]] = collections.deque()
         self._reference = rng.randrange(256)
-        session.storage.on_freed = self.retry
+        for storage in session.memories.all:
+            storage.on_freed = self.retry
 
     def send(
         self,
