@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +39,8 @@ from bench.harness import (
     wait_until,
     workdir,
 )
+from bench.timeline import CpuWait, TimelineTap
+from bench.timeline import summary as timeline_summary
 
 LOADERS = 32  # concurrent clients filling the backlog
 REPORT_DELAY_S = 0.5  # status reports arrive during the run, as they would on a network
@@ -46,19 +49,19 @@ COMMITS = "modemd_store_commit_seconds_count"  # the daemon's group commits so f
 
 
 async def run(
-    modems: int, latency_s: float, rounds: int, profile: Path | None = None
+    modems: int,
+    latency_s: float,
+    rounds: int,
+    profile: Path | None = None,
+    *,
+    timeline: bool = False,
 ) -> dict[str, Any]:
-    """Drain ``modems * rounds`` jobs through ``modems`` modems taking ``latency_s`` per send."""
+    """Drain ``modems * rounds`` jobs through ``modems`` modems taking ``latency_s`` per send;
+    ``timeline``: also where the wait between two sends goes (``bench.timeline``)."""
     jobs = modems * rounds
-    tmp = workdir()
-    db = tmp / "modemd.db"
-    key = await create_key(db)
-    async with Daemon(db, []) as loader:
-        await load_backlog(loader, key, jobs)
-    async with emulated_bank(
-        modems, send_latency_s=(latency_s, latency_s), report_delay_s=REPORT_DELAY_S
-    ) as taps:
+    async with loaded(modems, latency_s, jobs) as (db, taps):
         daemon = Daemon(db, [t.modem.port for t in taps])
+        timelines = [TimelineTap(t) for t in taps] if timeline else []
         async with (
             daemon,
             profiled(daemon.pid, profile),
@@ -69,6 +72,7 @@ async def run(
             commits_before = await daemon.metric(COMMITS)
             late_before = await daemon_lateness(daemon)
             threads_before = thread_cpu_s(daemon.pid)
+            cpu_wait = CpuWait(daemon.pid, os.getpid())
             await wait_until(
                 lambda: sum(len(t.accepted_at) for t in taps) >= jobs,
                 taps[0].changed,
@@ -78,6 +82,9 @@ async def run(
             loop_s, others_s = loop_after - threads_before[0], others_after - threads_before[1]
             lag = lag_summary(late_before, await daemon_lateness(daemon), own_lag)
             commits = await daemon.metric(COMMITS) - commits_before
+            waits = cpu_wait.per_send_ms(jobs)
+        if timelines:
+            lag["timeline"] = timeline_summary(timelines) | waits
         return (
             lag
             | summary(taps, latency_s, jobs)
@@ -94,6 +101,22 @@ async def run(
                 "commits_per_send": round(commits / jobs, 3),  # the store's group commits
             }
         )
+
+
+@asynccontextmanager
+async def loaded(
+    modems: int, latency_s: float, jobs: int
+) -> AsyncIterator[tuple[Path, list[LineTap]]]:
+    """A database with ``jobs`` queued (through the API of a daemon without modems, stopped
+    since) and ``modems`` emulated modems at ``latency_s`` per send, not opened yet."""
+    db = workdir() / "modemd.db"
+    key = await create_key(db)
+    async with Daemon(db, []) as loader:
+        await load_backlog(loader, key, jobs)
+    async with emulated_bank(
+        modems, send_latency_s=(latency_s, latency_s), report_delay_s=REPORT_DELAY_S
+    ) as taps:
+        yield db, taps
 
 
 async def load_backlog(daemon: Daemon, key: str, jobs: int) -> None:

@@ -39,6 +39,7 @@ from modemd.runtime.retention import prune_forever
 from modemd.runtime.scheduler import Scheduler
 from modemd.serving import (
     SHUTDOWN_STEP_TIMEOUT_S,
+    flush_logs,
     restore_signals,
     settle_garbage_collector,
     shutdown_step,
@@ -250,6 +251,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         settle_garbage_collector()
         scheme = "https" if tls else "http"
         log.info("API listening on %s://%s:%d", scheme, settings.host, port)
+        flush_logs()  # the line that says it is ready goes out now, not with the next burst
         sender.egress = EgressPolicy(
             deny_loopback=settings.option("ipn.deny_loopback"),
             deny_private=settings.option("ipn.deny_private"),

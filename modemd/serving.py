@@ -19,6 +19,12 @@ GC_YOUNG_THRESHOLD = 10_000
 EVENT_LOOP_ENV = "MODEMD_EVENT_LOOP"  # over server.event_loop: "uvloop" or "asyncio"
 
 
+def flush_logs() -> None:
+    """Write out the log lines waiting to be written together (``observe.logs``)."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+
 def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """The loop ``serve`` runs on: uvloop's (libuv, written in C) when ``choice`` is "uvloop"
     and it is installed, else asyncio's own (None). bench/run: uvloop took a fifth to a

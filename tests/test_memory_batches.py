@@ -125,6 +125,39 @@ async def test_what_arrives_during_a_send_is_read_by_one_listing_before_the_next
         assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
 
 
+@pytest.mark.parametrize(("defer_s", "between"), [(3600.0, False), (0.0, True)])
+async def test_in_a_backlog_a_read_comes_between_two_sends_only_when_it_cannot_wait(
+    defer_s: float, between: bool
+) -> None:
+    """A report and an SMS announced during a send, the next send following at once as in a
+    backlog: read before it only when waiting for a later turn would be too long
+    (``ReadTurns.defer_s``, ``READ_DEFER_S`` in production), else once no send follows;
+    nothing lost."""
+    committer = Committer()
+    async with _modem(38, committer) as (modem, driver):
+        await driver.send_sms("+393330000004", "its report comes later")
+        driver._messages.memory.turns.defer_s = defer_s
+        seen = _commands(modem)
+
+        async def backlog() -> None:
+            await driver.send_sms("+393330000005", "a send")
+            await driver.send_sms("+393330000006", "the next, at once")
+
+        sending = asyncio.create_task(backlog())
+        await until(lambda: modem.line_state is LineState.SENDING)
+        modem.deliver_report(modem.accepted[0])
+        modem.network.send("+447700900005", "a reply")
+        await sending
+        await until(lambda: len(committer.reports) == 1 and len(committer.messages) == 1)
+        sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+        reads = [n for n, c in enumerate(seen) if c.startswith(("AT+CMGL", "AT+CMGR"))]
+        assert len(sends) == 2 and reads, seen
+        assert (sends[0] < reads[0] < sends[1]) is between, seen
+        assert seen[reads[0]] == "AT+CMGL=0", seen  # both by one listing
+        assert committer.reports[0][0].reference == modem.accepted[0].mr
+        assert committer.texts == {"+447700900005": "a reply"}
+
+
 async def test_received_sms_are_never_freed_before_their_commit() -> None:
     hold = asyncio.Event()
     committer = Committer(hold=hold)

@@ -28,15 +28,18 @@ JOBS = 5
 REPORT_LATER_S = 600.0  # no status report comes during a test
 
 
-class Rig:
-    def __init__(self, store: Store, driver: SerialAtDriver, log: Path, bank: EmulatedBank):
-        self.store, self.driver, self.log, self.bank = store, driver, log, bank
-        self.pool = PoolQueue("4711")
-        submits = SubmitLog(log, BOOT)
-        submits.start()
-        self.worker = DeviceWorker(driver, self.pool, store, health_interval_s=30.0,
-                                   submits=submits)  # fmt: skip
-        self.task = asyncio.create_task(self.worker.run(), name="worker under test")
+class Queue:
+    """A pool, its jobs in a real store and the submit log of the workers sending them."""
+
+    def __init__(self, store: Store, log: Path) -> None:
+        self.store, self.log, self.pool = store, log, PoolQueue("4711")
+        self.submits = SubmitLog(log, BOOT)
+        self.submits.start()
+
+    def new_worker(self, driver: SerialAtDriver) -> DeviceWorker:
+        return DeviceWorker(
+            driver, self.pool, self.store, health_interval_s=30.0, submits=self.submits
+        )
 
     def lines(self) -> list[str]:
         return self.log.read_text().splitlines()[1:]
@@ -62,6 +65,14 @@ class Rig:
         return found.state
 
 
+class Rig(Queue):
+    def __init__(self, store: Store, driver: SerialAtDriver, log: Path, bank: EmulatedBank):
+        super().__init__(store, log)
+        self.driver, self.bank = driver, bank
+        self.worker = self.new_worker(driver)
+        self.task = asyncio.create_task(self.worker.run(), name="worker under test")
+
+
 @pytest.fixture
 async def rig(store: Store, tmp_path: Path) -> AsyncIterator[Rig]:
     emulators = EmulatedBank.create(
@@ -83,7 +94,7 @@ async def rig(store: Store, tmp_path: Path) -> AsyncIterator[Rig]:
         await emulators.close()
 
 
-async def _all_sent(rig: Rig, queued: list[Job]) -> None:
+async def _all_sent(rig: Queue, queued: list[Job]) -> None:
     async with asyncio.timeout(30):
         while [await rig.state(job) for job in queued] != [JobState.SENT] * len(queued):
             await asyncio.sleep(0.05)
@@ -126,3 +137,52 @@ async def test_a_shutdown_puts_the_job_claimed_ahead_back_in_line(rig: Rig) -> N
     assert [job.job_id for job in waiting if job] == [job.job_id for job in in_line]
     sent = [m.text for m in rig.bank.modems[0].accepted]
     assert "job 2" not in sent and "job 3" not in sent
+
+
+async def test_a_device_going_idle_takes_the_job_another_claimed_ahead(
+    store: Store, tmp_path: Path
+) -> None:
+    # End of a backlog: the slow modem sends its second job and holds the third claimed; the
+    # other modem comes idle: the third goes back (committed) and it claims and sends it.
+    banks = [
+        EmulatedBank.create(
+            1,
+            seed=seed,
+            profile_overrides={"send_latency_s": (latency, latency), "report_delay_s": 600.0},
+        )
+        for seed, latency in ((3, 3.0), (5, 0.2))
+    ]
+    drivers: list[SerialAtDriver] = []
+    tasks: list[asyncio.Task[None]] = []
+    rig = Queue(store, tmp_path / "modemd.db-submits")
+    try:
+        for bank in banks:
+            await bank.start()
+            drivers.append(SerialAtDriver(bank.modems[0].port, "4711", timeouts=FAST))
+            await store.write(devices.upsert_device, await drivers[-1].open(), DeviceState.READY)
+        assert drivers[0].info.device_id != drivers[1].info.device_id
+        workers = [rig.new_worker(driver) for driver in drivers]
+        tasks.append(asyncio.create_task(workers[0].run(), name="slow worker"))
+        first, second, third = await rig.queue(3)
+        await until(lambda: f"submit {second.job_id}" in rig.lines(), timeout=30)
+        assert [job.job_id for job in workers[0].claimed.jobs] == [third.job_id]
+        tasks.append(asyncio.create_task(workers[1].run(), name="fast worker"))
+        slow, fast = (bank.modems[0] for bank in banks)
+        await until(lambda: bool(fast.accepted), timeout=30)
+        assert [m.text for m in slow.accepted] == ["job 0"]  # its second send still going
+        await _all_sent(rig, [first, second, third])
+        assert [m.text for m in slow.accepted] == ["job 0", "job 1"]
+        assert [m.text for m in fast.accepted] == ["job 2"]  # sent once, by the idle one
+        lines = rig.lines()
+        assert lines.count(f"claim {third.job_id}") == 2  # by the slow one, then the fast one
+        assert lines.count(f"submit {third.job_id}") == 1
+        found = await store.read(jobs.get_job, third.job_id)
+        assert found is not None and found.device_id == drivers[1].info.device_id
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for driver in drivers:
+            await driver.close()
+        for bank in banks:
+            await bank.close()

@@ -1,7 +1,9 @@
 """A modem's message memory as the driver keeps it: what +CMTI / +CDSI announce is read
-(AT+CMGR for one index, AT+CMGL=0 for several announced meanwhile: one command), everything
-is listed at open and when the memory is full (AT+CMGL=4), and what was committed is freed in
-batches (AT+CMGD=<i>,1 where the modem offers the delflag, else one AT+CMGD per index).
+(AT+CMGR for one index, AT+CMGL=0 for several announced meanwhile: one command) when the port
+is free, or, while the modem sends, before the next send once it cannot wait (``read_turns``);
+everything is listed at open and when the memory is full (AT+CMGL=4), and what was committed
+is freed in batches (AT+CMGD=<i>,1 where the modem offers the delflag, else one AT+CMGD per
+index), at a send's turn or when the modem idles.
 
 A stored message is freed only after the runtime has committed what it said, so a crash in
 between reads it again at the next open instead of losing it. An index is *held* from its read
@@ -22,6 +24,7 @@ from typing import Any
 from modemd.at import commands as at
 from modemd.at.transaction import Command
 from modemd.drivers.at_port import AtPort
+from modemd.drivers.read_turns import ReadTurns
 from modemd.errors import DeviceError, ModemCommandError
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ class MessageMemory:
         self._settled.set()
         self._doubtful = False  # a read failed midway: it may be marked read, unseen by us
         self._announced: set[int] = set()  # +CMTI / +CDSI indexes not yet read
+        self.turns = ReadTurns()  # while the modem sends: reads between two sends or later
         # Indexes whose AT+CMGD is queued or in flight: a +CMTI / +CDSI for one of them is a
         # new message stored in the freed slot (``_renewed``), to read although still held.
         self._freeing: set[int] = set()
@@ -75,6 +79,7 @@ class MessageMemory:
     def announce(self, index: int) -> None:
         """+CMTI / +CDSI: read ``index`` as soon as the command in flight is over."""
         self._announced.add(index)
+        self._note_announced()
         if index in self._freeing:
             self._renewed.add(index)
         if not self._reading:
@@ -82,17 +87,46 @@ class MessageMemory:
             self._spawn(self._read_announced(), "read stored")
 
     async def _read_announced(self) -> None:
-        """Read what was announced, until nothing more is."""
+        """Read what was announced, until nothing more is; while a part is sent, what is due is
+        read before the next one (``before_send``), the rest once no send follows at once."""
         try:
             while self._announced:
+                await self.turns.not_sending()
                 await self._read_next()
         finally:
             self._reading = False
+
+    def _note_announced(self) -> None:
+        self.turns.note(bool(self._announced))
+
+    def _reads_due(self) -> bool:
+        """Something announced would wait too long if read after the next send
+        (``read_turns``), or half the memory is taken (what comes next would find it full)."""
+        return bool(self._announced) and (self.turns.due() or self._crowded())
+
+    async def before_send(self) -> None:
+        """A part is about to be sent: what is due is freed (``FREE_BATCH``: one
+        ``AT+CMGD=<i>,1`` where the modem takes it) and read (one ``AT+CMGL=0``) first, in the
+        sender's task; the rest waits for a later turn. The port is the send's until
+        ``after_send``."""
+        self.idle = False
+        self.turns.started()
+        if len(self._freeable) >= FREE_BATCH or self._pressed():
+            await self.free_read(settle_s=0.0)  # a send waits: no commit is waited for
+        for _ in range(len(self._announced) + 1):  # one listing, else one AT+CMGR each
+            if not self._reads_due():
+                break
+            await self._read_next()
+
+    def after_send(self, seconds: float) -> None:
+        """The part's send is over (``seconds`` long): reads not taken before it may run."""
+        self.turns.ended(seconds)
 
     async def _read_next(self) -> None:
         """What is announced when the port is ours (after the send in flight): one index by
         AT+CMGR, several by one AT+CMGL=0."""
         picked: list[int] = []
+        since = self.turns.since
         try:
 
             async def build() -> Command | None:
@@ -104,6 +138,7 @@ class MessageMemory:
                 log.info("%s: %s refused (%s)", self._at.port, at.LIST_UNREAD_PDU.text, exc)
                 self.list_unread = False
                 self._announced.update(picked)
+                self._note_announced()
             else:  # an answer: nothing was marked read
                 log.warning("%s: stored message %s unreadable: %s", self._at.port, picked, exc)
                 self._release(picked[0])
@@ -117,7 +152,7 @@ class MessageMemory:
         if built is None:
             return
         if len(picked) > 1:
-            self._took_listing(picked, at.parse_listing(built[1]))
+            self._took_listing(picked, at.parse_listing(built[1]), since)
         else:
             self._took_read(picked[0], at.parse_read(picked[0], built[1]))
 
@@ -128,22 +163,30 @@ class MessageMemory:
         self._announced.clear()
         if len(fresh) > 1 and self.list_unread and not self._unlisted & set(fresh):
             picked.extend(fresh)
+            self._note_announced()
             return at.LIST_UNREAD_PDU
         if not fresh:
+            self._note_announced()
             return None
         first = min(self._unlisted & set(fresh), default=fresh[0])
-        self._announced.update(i for i in fresh if i != first)
+        self._announced.update(i for i in fresh if i != first)  # the oldest's time stays
+        self._note_announced()
         picked.append(first)
         self._hold(first)
         return at.read_message(first)
 
-    def _took_listing(self, announced: list[int], listed: list[at.StoredPdu]) -> None:
+    def _took_listing(
+        self, announced: list[int], listed: list[at.StoredPdu], since: float | None
+    ) -> None:
         self._take_all(listed)
         taken = {s.index for s in listed}
         self._announced -= taken  # their +CMTI / +CDSI came meanwhile
         missing = [i for i in announced if i not in taken and self._takes(i)]
         self._unlisted.update(missing)  # read by AT+CMGR: is the listing to be trusted?
         self._announced.update(missing)
+        self._note_announced()
+        if missing:  # as old as they were: read next
+            self.turns.keep_since(since)
 
     def _took_read(self, index: int, stored: at.StoredPdu | None) -> None:
         unlisted = index in self._unlisted
@@ -221,26 +264,33 @@ class MessageMemory:
         self._freeable.extend(sorted(indexes))
 
     async def free_due(self) -> None:
-        """Free what waits when the modem idles, or once ``FREE_BATCH`` wait. Where the modem
+        """Free what waits when the modem idles, or once ``FREE_BATCH`` wait; while a part is
+        sent, at the next send's turn (``before_send``), not between the two. Where the modem
         takes a delflag, reads still settling go first: the last one frees them all at once."""
         settling = self.delete_flags and self._unsettled > 0
-        if len(self._freeable) >= FREE_BATCH or self._pressed() or (self.idle and not settling):
+        full = len(self._freeable) >= FREE_BATCH or self._pressed()
+        if (full and not self.turns.sending) or (self.idle and not settling):
             await self.free_read()
 
     def _pressed(self) -> bool:
         """Half the memory holds what is read or announced: free before the next send, or the
         network has to keep what comes next (a full memory)."""
-        return bool(self._freeable) and len(self._held) + len(self._announced) >= self.slots // 2
+        return bool(self._freeable) and self._crowded()
 
-    async def free_read(self) -> None:
+    def _crowded(self) -> bool:
+        """Half the memory holds what is read or announced."""
+        return len(self._held) + len(self._announced) >= self.slots // 2
+
+    async def free_read(self, settle_s: float = SETTLE_WAIT_S) -> None:
         """Free what was read and committed, one free at a time: one ``AT+CMGD=<i>,1`` where
         the modem takes it and, when its turn comes, nothing read waits for its commit (it
-        then frees every index committed by that moment, ``_free_all_read``); a read settling
-        puts the batch off until it is committed (``free_due``). Else, and while parts of a
-        long SMS are kept on the SIM, an AT+CMGD per index."""
+        waits ``settle_s`` at most, then frees every index committed by that moment,
+        ``_free_all_read``); a read settling puts the batch off until it is committed
+        (``free_due``). Else, and while parts of a long SMS are kept on the SIM, an AT+CMGD
+        per index."""
         async with self._free_lock:  # a delflag would free what a per-index loop frees next
             if self.delete_flags and not self._doubtful and not self._holding():
-                freed = await self._free_all_read()
+                freed = await self._free_all_read(settle_s)
                 full = len(self._freeable) >= FREE_BATCH or self._pressed()
                 if freed or (freed is None and not full):
                     return
@@ -264,16 +314,16 @@ class MessageMemory:
             self._freeing.difference_update(indexes)
             self._freeable[:0] = indexes
 
-    async def _free_all_read(self) -> bool | None:
+    async def _free_all_read(self, settle_s: float) -> bool | None:
         """``AT+CMGD=<i>,1`` when, at its turn, nothing read is uncommitted: it frees every
         index committed by then (taken at that moment: all are read on the modem). True done,
         None put off (a read settles, nothing to free, the port failed), False refused."""
         taken: list[int] = []
 
         async def build() -> Command | None:
-            if self._unsettled and not self._doubtful and not self._holding():
+            if self._unsettled and not self._doubtful and not self._holding() and settle_s:
                 with contextlib.suppress(TimeoutError):  # its commit: ms; no command meanwhile
-                    async with asyncio.timeout(SETTLE_WAIT_S):
+                    async with asyncio.timeout(settle_s):
                         await self._settled.wait()
             if self._unsettled or self._doubtful or self._holding() or not self._freeable:
                 return None

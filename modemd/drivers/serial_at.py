@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 
 from modemd.at import commands as at
@@ -263,14 +264,17 @@ class SerialAtDriver:
     async def send_sms(self, to: str, text: str, *, job_id: str = "") -> list[SentPart]:
         """Submit every part with AT+CMGS in PDU mode (``job_id`` unused: the modem gives each
         part its TP-MR); raise ``SendError`` on failure."""
-        self._messages.memory.idle = False  # what is read meanwhile waits (FREE_BATCH)
         self._concat_ref = (self._concat_ref + 1) & 0xFF
         pdus = build_submit_pdus(
             to, text, request_status_report=self._info.reports, concat_ref=self._concat_ref
         )
+        memory = self._messages.memory
         sent: list[SentPart] = []
         for pdu in pdus:
+            started = time.monotonic()
             try:
+                await memory.before_send()  # what comes meanwhile waits (READ_DEFER_S)
+                started = time.monotonic()
                 mr = await modem_send.submit(
                     self._at,
                     pdu.tpdu_length,
@@ -285,6 +289,8 @@ class SerialAtDriver:
                     # Earlier parts are out: resending the message would duplicate them.
                     exc.transient = False
                 raise
+            finally:
+                memory.after_send(time.monotonic() - started)
             sent.append(SentPart(part=pdu.part, mr=mr))
         return sent
 

@@ -152,6 +152,7 @@ class Metrics:
         self.started_at = time.time()
         self.started.set(self.started_at)
         self._lag_max = 0.0
+        self._sends: dict[tuple[str, str], Counter] = {}  # modemd_sends' series, by labels
         self._mark: stats.Watermark | None = None
         self._lock = asyncio.Lock()
 
@@ -234,7 +235,10 @@ class Metrics:
 
     def send_finished(self, job: Job, device_id: str, result: str, seconds: float) -> None:
         self.send.observe(seconds)
-        self.sends.labels(device_id, result).inc()
+        key = (device_id, result)
+        if (child := self._sends.get(key)) is None:  # labels() costs 5 us a send, a lookup 0.1
+            child = self._sends[key] = self.sends.labels(device_id, result)
+        child.inc()
 
     def render(self) -> bytes:
         return prometheus_client.generate_latest(self.registry)

@@ -9,11 +9,17 @@ path between two sends. Every job is still claimed in a commit that precedes its
 
 Only high-lane jobs are claimed ahead: a bulk job claimed one send early would keep a high-lane
 job that comes meanwhile waiting one more send. Nothing is claimed when something must come
-between two sends (a pacing gap, a cap to look up, the device's own rate limit)."""
+between two sends (a pacing gap, a cap to look up, the device's own rate limit).
+
+At the end of a backlog another device of the pool may go idle while this one sends with jobs
+claimed ahead: the last of them goes back to the queue (committed first) and so to the idle
+device, which claims it again (committed before its ``AT+CMGS``). A job is in one device's
+line at a time, and leaves it before the commit that gives it back."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 
 from modemd.caps import NO_CAPS, Caps
@@ -22,6 +28,8 @@ from modemd.errors import StoreError
 from modemd.model import Job, Lane, Pacing, SentPart
 from modemd.runtime.outcome import STOPPED_BEFORE, OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
+
+log = logging.getLogger(__name__)
 
 CLAIMED_AHEAD = 1  # high-lane jobs a device holds claimed beyond the one it sends next
 
@@ -62,6 +70,46 @@ class ClaimedLine:
         self.jobs: deque[Job] = deque()  # claimed with a send's record, not sent yet
         self.record: asyncio.Task[None] | None = None  # the last send's record, in flight
         self.asked = 0  # jobs the records in flight are claiming
+        self._giving: set[asyncio.Task[None]] = set()  # jobs going back for an idle device
+
+    def join(self) -> None:
+        """Offer the jobs held here to the pool's devices that go idle (``PoolQueue.givers``)."""
+        self.pool.givers.append(self.give_back)
+
+    def leave(self) -> None:
+        if self.give_back in self.pool.givers:
+            self.pool.givers.remove(self.give_back)
+
+    def give_back(self, device_id: str) -> bool:
+        """``device_id`` of the pool would wait idle: the last job held here that it may send
+        goes back to the queue, and to it (in the background). False when there is none."""
+        for job in reversed(self.jobs):
+            if job.id_device in (None, device_id):
+                self.jobs.remove(job)  # out of the line first: this device never starts it
+                log.debug("job %s: given back by %s for %s", job.job_id, self.device_id, device_id)
+                task = asyncio.create_task(
+                    self.outcomes.requeue(job, STOPPED_BEFORE), name=f"give back {self.device_id}"
+                )
+                self._giving.add(task)
+                task.add_done_callback(self._given)
+                return True
+        return False
+
+    def _given(self, task: asyncio.Task[None]) -> None:
+        self._giving.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # stays claimed until the
+            log.error(  # next start finds it never submitted and queues it again
+                "device %s: a job claimed ahead not given back: %s",
+                self.device_id,
+                task.exception(),
+            )
+
+    def _offer_to_idle(self, keep: int) -> None:
+        """The jobs a record just claimed beyond the first ``keep``, to the devices of the pool
+        that went idle meanwhile."""
+        for device_id in self.pool.idle_devices():
+            if len(self.jobs) <= keep or not self.give_back(device_id):
+                return
 
     @property
     def held(self) -> int:
@@ -88,6 +136,8 @@ class ClaimedLine:
             await self.settle()
         except StoreError:  # logged by the record; it claimed nothing
             self.record = None
+        if self._giving:  # those given back are back in the queue before the rest follow
+            await asyncio.gather(*self._giving, return_exceptions=True)
         while self.jobs:  # the last first: each goes to the front of the pool's line
             await self.outcomes.requeue(self.jobs.pop(), STOPPED_BEFORE)
 
@@ -113,5 +163,8 @@ class ClaimedLine:
                 self.jobs.extend(await self.outcomes.sent(job, parts, signal, nxt, busy=busy))
             finally:
                 self.asked -= asked
+            # Busy: this device sends meanwhile and each job waits for that send to end; else
+            # it waits for this record and starts the first at once.
+            self._offer_to_idle(keep=0 if busy else 1)
 
         self.record = asyncio.create_task(record(), name=f"record {self.device_id}")

@@ -4,6 +4,8 @@
 lane; ``take`` returns the oldest job the device may send from the highest lane that has one,
 or parks the device until one comes.
 No polling: a parked device wakes the moment a job is put. Each job goes to exactly one taker.
+A device about to park first asks the pool's ``givers`` (devices holding jobs claimed ahead,
+``runtime.followup``) for one of them: it comes back through ``put``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class PoolQueue:
     # feeder tops the lane up from the database).
     on_bulk_low: Callable[[], None] | None = None
     bulk_low_water: int = 0
+    # Devices holding jobs claimed ahead: ``give(device_id)`` gives one that device may send
+    # back to the pool (in the background) and says whether it did.
+    givers: list[Callable[[str], bool]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return sum(len(jobs) for jobs in self._lanes.values())
@@ -86,6 +91,9 @@ class PoolQueue:
             return job
         waiter = _Waiter(device_id, asyncio.get_running_loop().create_future())
         self._idle.append(waiter)
+        for give in self.givers:  # a job claimed ahead by a busy device, rather than idling
+            if give(device_id):
+                break
         try:
             return await waiter.future
         except asyncio.CancelledError:

@@ -127,6 +127,7 @@ class DeviceWorker:
 
     async def run(self) -> None:
         """Serve jobs until cancelled, drained, or the device dies."""
+        self.claimed.join()  # it gives back a job claimed ahead to an idle device of the pool
         try:
             await self._serve()
         except BaseException:  # cancelled, or crashed: jobs claimed ahead were never sent
@@ -135,6 +136,8 @@ class DeviceWorker:
             except Exception:  # their submit log puts them back in the queue at the next start
                 log.exception("device %s: claimed jobs not put back", self.device_id)
             raise
+        finally:
+            self.claimed.leave()
 
     async def _serve(self) -> None:
         if isinstance(self.device, Resumable):  # a phone: its messages of our jobs, no other's

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from modemd.observe import logs
@@ -103,3 +104,61 @@ async def test_the_daemon_logs_json_under_journald(tmp_path: Path) -> None:
         assert {"level", "logger", "event", "message"} <= set(entry) and "ts" not in entry
         assert token not in line
     assert any(json.loads(x[3:]).get("device_id") for x in lines)  # a device's own lines
+
+
+def test_the_cached_stamp_is_the_local_iso_time() -> None:
+    formatter = logs.TextFormatter(journald=False)
+    start = 1_790_000_000.0  # several seconds, fractions that round up to the next second too
+    for created in [start + n * 0.1234567 for n in range(40)] + [start + 0.9999996, start + 2]:
+        expected = datetime.fromtimestamp(created).astimezone().isoformat("T", "milliseconds")
+        assert formatter.stamp(created) == expected, created
+
+
+async def test_lines_of_a_burst_on_the_loop_are_written_together() -> None:
+    out = Writes()
+    handler = logs.configure(logging.DEBUG, "text", stream=out, environ={"JOURNAL_STREAM": "1"})
+    log = logging.getLogger("modemd.runtime.worker")
+    try:
+        for n in range(5):
+            log.info("job %d sent", n)
+        assert out.writes == []  # waiting for the burst's end
+        log.warning("device %s: weak signal", IMEI)  # written at once, after those before it
+        assert "".join(out.writes).splitlines() == [
+            *(f"<6>modemd.runtime.worker: job {n} sent" for n in range(5)),
+            f"<4>modemd.runtime.worker: device {IMEI}: weak signal",
+        ]
+        log.debug("job 5 sent")
+        async with asyncio.timeout(30):  # the timer writes it (within LOG_FLUSH_S)
+            while len(out.writes) < 2:
+                await asyncio.sleep(logs.LOG_FLUSH_S)
+        assert out.writes[-1] == "<7>modemd.runtime.worker: job 5 sent\n"
+        await asyncio.to_thread(log.info, "from the store's thread")  # no loop there: at once
+        assert out.writes[-1] == "<6>modemd.runtime.worker: from the store's thread\n"
+        log.info("last words")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.flush()  # as logging.shutdown() at exit
+    assert out.writes[-1] == "<6>modemd.runtime.worker: last words\n"
+
+
+def test_outside_a_loop_every_line_is_written_at_once() -> None:
+    out = Writes()
+    handler = logs.configure(logging.INFO, "text", stream=out, environ={"JOURNAL_STREAM": "1"})
+    try:
+        asyncio.run(asyncio.sleep(0))  # a loop that ran and is gone leaves nothing due on it
+        logging.getLogger("x").info("one")
+        assert out.writes == ["<6>x: one\n"]
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+class Writes(io.StringIO):
+    """A stream that keeps each write apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
