@@ -81,8 +81,8 @@ async def run(
             loop_after, others_after = thread_cpu_s(daemon.pid)
             loop_s, others_s = loop_after - threads_before[0], others_after - threads_before[1]
             lag = lag_summary(late_before, await daemon_lateness(daemon), own_lag)
-            commits = await daemon.metric(COMMITS) - commits_before
             waits = cpu_wait.per_send_ms(jobs)
+            commits = await daemon.metric(COMMITS) - commits_before
         if timelines:
             lag["timeline"] = timeline_summary(timelines) | waits
         return (
