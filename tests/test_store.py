@@ -12,7 +12,7 @@ from builders import tp_report
 
 from modemd.errors import InvalidTransitionError, StoreError
 from modemd.model import EventType, JobState, SentPart
-from modemd.store import events, jobs, keys, reports
+from modemd.store import endpoints, events, jobs, keys, reports
 from modemd.store.db import Store, connect
 from modemd.store.migrations import MIGRATIONS
 
@@ -286,3 +286,21 @@ async def test_a_stale_copy_still_moves_and_returns_the_row_as_stored(store: Sto
     sent = await store.write(jobs.mark_sent, first, [SentPart(1, 4)])
     assert sent == await store.read(jobs.get_job, job.job_id)
     assert sent.device_id == "imei-2"
+
+
+async def test_an_event_is_born_pending_with_its_endpoint_or_failed_when_disabled(
+    store: Store,
+) -> None:
+    job = await new_job(store)
+    assert await store.read(endpoints.get_endpoint, job.key_id) is None
+    await store.write(events.add_event, job, EventType.SMS_SENT, {})
+    assert await store.read(endpoints.get_endpoint, job.key_id) is not None  # its secret first
+    await store.write(endpoints.disable, job.key_id, "410 Gone")
+    await store.write(events.add_event, job, EventType.SMS_DELIVERED, {})
+    rows = await store.read(events.list_events, job.job_id)
+    # the first was pending until the endpoint went (then dead-lettered); the second born so
+    assert [(r["type"], r["state"]) for r in rows] == [
+        ("sms.sent", "failed"),
+        ("sms.delivered", "failed"),
+    ]
+    assert [r["last_error"] for r in rows] == ["endpoint disabled: 410 Gone", None]
