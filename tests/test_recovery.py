@@ -194,7 +194,8 @@ async def test_another_imei_after_reopen_leaves_the_pool(rig: Rig) -> None:
         first.hang()
         await until(lambda: rig.workers[0].state is DeviceState.GONE)
         assert rig.drivers[0].info.device_id == first.profile.imei  # it keeps its identity
-        assert rig.pool.idle_devices() == [second.profile.imei]
+        # the second waits in the pool between its own health checks (not during one)
+        await until(lambda: rig.pool.idle_devices() == [second.profile.imei])
         job = await rig.job_in(await rig.submit(1), JobState.SENT, JobState.DELIVERED)
         assert job.device_id == second.profile.imei
         await rig.drivers[0].close()
