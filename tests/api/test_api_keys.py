@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config, client_ip
 from modemd.api.keyspec import KeySettingsError, check_network, check_settings
+from modemd.api.validation import ip_allowed
 from modemd.cli import main
 from modemd.model import DEFAULT_EVENTS
 from modemd.store import keys
@@ -51,6 +52,29 @@ def test_client_ip_without_trusted_proxies(peer: str, caller: str) -> None:
     """No trusted proxy: the peer, whatever a client wrote in X-Forwarded-For."""
     assert client_ip(peer, ["203.0.113.9"], ()) == caller
     assert client_ip(peer, [], ()) == caller
+
+
+ALLOW = ("10.0.0.0/8", "2001:db8::/32", "not-a-network", "192.0.2.7")
+
+
+@pytest.mark.parametrize(
+    ("peer", "allowed"),
+    [
+        ("10.9.8.7", True),
+        ("::ffff:10.9.8.7", True),  # IPv6-mapped IPv4 counts as the IPv4
+        ("2001:db8::5", True),
+        ("192.0.2.7", True),  # a lone address
+        ("192.0.2.8", False),
+        ("11.0.0.1", False),
+        ("2001:db9::1", False),
+        ("not-an-ip", False),
+    ],
+)
+def test_ip_allowed_by_a_list_parsed_once(peer: str, allowed: bool) -> None:
+    """The allow list's networks are parsed once per list (cached), an unparsable entry left
+    out; every call answers as if parsed afresh, the same list asked twice too."""
+    assert ip_allowed(peer, ALLOW) is allowed
+    assert ip_allowed(peer, ALLOW) is allowed
 
 
 @pytest.mark.parametrize(
