@@ -309,3 +309,30 @@ async def test_under_a_fast_backlog_the_network_never_keeps_a_report_back(
             await until(lambda: len(committer.reports) == 80)
         assert "waits in the network" not in caplog.text
         assert most < storage.slots
+
+
+@pytest.mark.parametrize("slots", [8, 12])
+async def test_a_small_sim_under_a_fast_backlog_keeps_up_and_loses_no_report(slots: int) -> None:
+    """8-12 slots, sends of 1-3 ms, a report a few ms after each: once half the memory is taken
+    the driver reads, waits for the commits and frees before the next send, so the network
+    never finds the memory full (it would keep the report back: minutes on a real network),
+    and every report is read and matched to its send."""
+    committer = Committer()
+    fast = {"send_latency_s": (0.001, 0.003), "report_delay_s": 0.005, "storage_slots": slots}
+    async with _modem(39, committer, **fast) as (modem, driver):
+        answers = _answers(modem)
+        storage = modem._session.storage
+        kept_back = most = 0
+        sends = 60
+        for n in range(sends):  # a backlog: no tidy
+            await driver.send_sms(f"+393330005{n:03d}", "small SIM")
+            most = max(most, storage.used)
+            kept_back = max(kept_back, len(modem.network.waiting_reports))
+        await until(lambda: len(committer.reports) == sends)
+        await driver.tidy()
+        await until(lambda: storage.used == 0)
+        assert [a for a in answers if a.startswith(b"+CMS")] == []
+        assert sorted(r.reference for r, _ in committer.reports) == sorted(
+            m.mr for m in modem.accepted
+        )
+        assert kept_back == 0 and most < slots, (most, kept_back)

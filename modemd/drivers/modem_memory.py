@@ -107,8 +107,10 @@ class MessageMemory:
     async def before_send(self) -> None:
         """A part is about to be sent: what is due is freed (``FREE_BATCH``: one
         ``AT+CMGD=<i>,1`` where the modem takes it) and read (one ``AT+CMGL=0``) first, in the
-        sender's task; the rest waits for a later turn. The port is the send's until
-        ``after_send``."""
+        sender's task; the rest waits for a later turn. When half the memory is still taken,
+        the send waits for the reads' commits and their free: on a small SIM with fast sends
+        the network would otherwise find it full and keep what comes next back (for minutes,
+        on a real network). The port is the send's until ``after_send``."""
         self.idle = False
         self.turns.started()
         if len(self._freeable) >= FREE_BATCH or self._pressed():
@@ -117,6 +119,12 @@ class MessageMemory:
             if not self._reads_due():
                 break
             await self._read_next()
+        if self._crowded() and self._unsettled:  # what comes during the send needs room
+            with contextlib.suppress(TimeoutError):  # their commits: ms (a small, fast SIM)
+                async with asyncio.timeout(SETTLE_WAIT_S):
+                    await self._settled.wait()
+            if self._freeable:
+                await self.free_read(settle_s=0.0)
 
     def after_send(self, seconds: float) -> None:
         """The part's send is over (``seconds`` long): reads not taken before it may run."""
