@@ -45,6 +45,7 @@ from bench.timeline import summary as timeline_summary
 LOADERS = 32  # concurrent clients filling the backlog
 REPORT_DELAY_S = 0.5  # status reports arrive during the run, as they would on a network
 DRAIN_SLACK_S = 60.0  # on top of the ideal drain time before the run is given up
+COMMITS = "modemd_store_commit_seconds_count"  # the daemon's group commits so far
 
 
 async def run(
@@ -68,6 +69,7 @@ async def run(
             UsageSampler(os.getpid()) as own,
             OwnLag() as own_lag,
         ):
+            commits_before = await daemon.metric(COMMITS)
             late_before = await daemon_lateness(daemon)
             threads_before = thread_cpu_s(daemon.pid)
             cpu_wait = CpuWait(daemon.pid, os.getpid())
@@ -80,6 +82,7 @@ async def run(
             loop_s, others_s = loop_after - threads_before[0], others_after - threads_before[1]
             lag = lag_summary(late_before, await daemon_lateness(daemon), own_lag)
             waits = cpu_wait.per_send_ms(jobs)
+            commits = await daemon.metric(COMMITS) - commits_before
         if timelines:
             lag["timeline"] = timeline_summary(timelines) | waits
         return (
@@ -95,6 +98,7 @@ async def run(
                 "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
                 "bench_cpu_ms_per_send": round(1000 * own.cpu_s / jobs, 3),
                 "rss_mb_peak": round(usage.peak_rss_mb, 1),
+                "commits_per_send": round(commits / jobs, 3),  # the store's group commits
             }
         )
 

@@ -4,8 +4,10 @@ Runs one backlog like ``bench.backlog`` (jobs loaded first, then N emulated mode
 per send) and, for the largest gaps between one send's end (the network's ``+CMGS``) and the
 modem's next ``AT+CMGS=``, prints what that modem's pty carried in between, how many other
 modems were in a gap at the same moment (a stall of a whole loop shows on many at once; the
-chain of one modem, such as a stored report read before the next send, on that one alone) and
-how late this process's own loop was then (the emulated modems stamp on it).
+chain of one modem, such as a stored report read before the next send, on that one alone), how
+many sends ended together with it (at a fixed send time the modems stay in step, and the
+daemon answers a burst one modem after the other) and how late this process's own loop was
+then (the emulated modems stamp on it).
 
     .venv/bin/python -m bench.gaps [--modems 64] [--latency 3] [--rounds 4] [--top 10]
 """
@@ -18,11 +20,12 @@ import time
 from dataclasses import dataclass, field
 
 from bench.backlog import loaded
-from bench.harness import Daemon, LineTap, wait_until
+from bench.harness import Daemon, LineTap, OwnLag, daemon_lateness, lag_summary, wait_until
 
 PROBE_S = 0.001  # this process's loop is looked at this often during the run
 LATE_S = 0.002  # a look later than this is kept as a stall of this process
 AROUND_S = 0.005  # a gap's timeline starts this long before the send's end
+BURST_S = 0.005  # sends that ended this close together reached the daemon as one burst
 
 
 @dataclass
@@ -64,7 +67,8 @@ async def run(modems: int, latency_s: float, rounds: int, top: int) -> None:
         for line, tap in zip(lines, taps, strict=True):
             line.tap(tap)
         stalls: list[tuple[float, float]] = []
-        async with Daemon(db, [t.modem.port for t in taps]):
+        async with Daemon(db, [t.modem.port for t in taps]) as daemon:
+            before = await daemon_lateness(daemon)
             probe = asyncio.create_task(_probe(stalls), name="bench stalls")
             try:
                 await wait_until(
@@ -75,6 +79,7 @@ async def run(modems: int, latency_s: float, rounds: int, top: int) -> None:
             finally:
                 probe.cancel()
                 await asyncio.gather(probe, return_exceptions=True)
+            lag = lag_summary(before, await daemon_lateness(daemon), OwnLag())
     gaps = [
         (nxt - end, n, end, nxt)
         for n, tap in enumerate(taps)
@@ -83,8 +88,13 @@ async def run(modems: int, latency_s: float, rounds: int, top: int) -> None:
     gaps.sort(reverse=True)
     print(f"{modems} modems x {latency_s} s, {jobs} jobs: {len(gaps)} gaps, ", end="")
     print(f"this process late > {LATE_S * 1000:.0f} ms {len(stalls)} times")
+    print(
+        f"the daemon: {lag['daemon_late_ms']} late (ms, by cause); its garbage collector ", end=""
+    )
+    print(f"{lag['daemon_gc_ms']} ms by generation, longest pass {lag['daemon_gc_max_ms']} ms")
     for gap, n, end, nxt in gaps[:top]:
         overlapping = sum(1 for g in gaps if g[1] != n and g[2] < nxt and g[3] > end)
+        burst = sorted(g[0] for g in gaps if abs(g[2] - end) <= BURST_S)
         late = [
             f"{(t - end) * 1000:+.1f}:{s * 1000:.1f}" for t, s in stalls if end - 0.05 < t < nxt
         ]
@@ -92,6 +102,10 @@ async def run(modems: int, latency_s: float, rounds: int, top: int) -> None:
             f"\nmodem {n}: gap {gap * 1000:.1f} ms; {overlapping} other modems in a gap meanwhile;"
         )
         print(f"  this process late (ms after the end: ms late): {', '.join(late) or 'no'}")
+        print(
+            f"  {len(burst)} sends ended within {BURST_S * 1000:.0f} ms of it; their gaps "
+            f"(ms): min {burst[0] * 1000:.1f}, median {burst[len(burst) // 2] * 1000:.1f}"
+        )
         for at, way, data in lines[n].events:
             if end - AROUND_S <= at <= nxt + 0.0005:
                 print(f"  {(at - end) * 1000:+8.2f} ms {way} {data[:60]!r}")

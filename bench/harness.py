@@ -28,6 +28,7 @@ import aiohttp
 from modemd.emulators.modem import EmulatedModem
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.observe import looplag
+from modemd.observe.gcpause import GENERATIONS
 
 PIN = "7"  # pool label of every benchmark modem
 READY_TIMEOUT_S = 120.0  # 64 modems initialise concurrently; far more than they ever need
@@ -39,6 +40,7 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 TICKS_S = os.sysconf("SC_CLK_TCK")
 PROFILE_WAITING = False  # py-spy --idle: also sample threads that wait (select, fsync, queue)
 LATE_METRIC = "modemd_loop_late_seconds_total"
+GC_METRIC = "modemd_gc_seconds_total"
 LISTENING = re.compile(r"API listening on http://[\d.]+:(\d+)")
 DEVICES_READY = re.compile(r"(\d+) of (\d+) devices ready")
 
@@ -275,9 +277,10 @@ async def daemon_lateness(daemon: Daemon) -> dict[str, float]:
     """The daemon's late loop wake-ups so far, in seconds by cause, and its largest lag."""
     # One read of /metrics: a page with 256 devices costs the daemon tens of ms (README).
     names = {c: f'{LATE_METRIC}{{cause="{c}"}}' for c in looplag.CAUSES}
-    samples = await daemon.metrics([*names.values(), "modemd_loop_lag_max_seconds"])
-    late = {cause: samples[name] for cause, name in names.items()}
-    return late | {"max": samples["modemd_loop_lag_max_seconds"]}
+    names |= {f"gc{g}": f'{GC_METRIC}{{generation="{g}"}}' for g in GENERATIONS}
+    names |= {"max": "modemd_loop_lag_max_seconds", "gc_max": "modemd_gc_pause_max_seconds"}
+    samples = await daemon.metrics(list(names.values()))
+    return {key: samples[name] for key, name in names.items()}
 
 
 def lag_summary(before: dict[str, float], after: dict[str, float], own: OwnLag) -> dict[str, Any]:
@@ -285,6 +288,11 @@ def lag_summary(before: dict[str, float], after: dict[str, float], own: OwnLag) 
     return {
         "daemon_lag_max_ms": round(after["max"] * 1000, 1),  # since the daemon started
         "daemon_late_ms": {c: round((after[c] - before[c]) * 1000, 1) for c in looplag.CAUSES},
+        # the daemon's garbage collector meanwhile (it holds every thread), by generation
+        "daemon_gc_ms": [
+            round((after[f"gc{g}"] - before[f"gc{g}"]) * 1000, 1) for g in GENERATIONS
+        ],
+        "daemon_gc_max_ms": round(after["gc_max"] * 1000, 1),  # its longest pass since start
         "bench_lag_max_ms": round(own.max_s * 1000, 1),
         "bench_late_ms": {c: round(v * 1000, 1) for c, v in own.late_s.items()},
     }

@@ -115,11 +115,12 @@ def _seed(db: Any, sends: int, devs: list[str]) -> list[Job]:
 
 async def _device(store: Store, device_id: str, queue: list[Job], sends: int) -> None:
     """Claim, then ``sends`` times: record the send with the next claim, then its report."""
-    current = await store.write(dispatch.claim_for, queue.pop(0).job_id, device_id, SIGNAL)
+    first = queue.pop(0)
+    current = await store.write(dispatch.claim_for, first.job_id, device_id, SIGNAL, first)
     assert current is not None
     for n in range(sends):
         mr = n % 256
-        nxt = [queue.pop(0).job_id] if n < sends - 1 else []
+        nxt = [queue.pop(0)] if n < sends - 1 else []
         sent, claimed = await store.write(
             dispatch.record_sent_and_claim, current, [SentPart(1, mr)], SIGNAL, nxt
         )

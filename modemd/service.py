@@ -249,6 +249,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         )
         runner, port = await start_site(app, settings.host, settings.port, ssl_context=tls)
         settle_garbage_collector()
+        metrics.gc.install()  # each collection timed from here on (/metrics)
         scheme = "https" if tls else "http"
         log.info("API listening on %s://%s:%d", scheme, settings.host, port)
         flush_logs()  # the line that says it is ready goes out now, not with the next burst
@@ -299,6 +300,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         if phone_emulators is not None:
             await shutdown_step("emulated phones", phone_emulators.close())
         await shutdown_step("store", store.close())
+        metrics.gc.remove()
         log.info("stopped")
 
 

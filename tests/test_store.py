@@ -263,3 +263,26 @@ async def test_an_early_failed_report_fails_the_job_at_once(store: Store) -> Non
     assert settled.state is JobState.FAILED
     rows = await store.read(events.list_events, job.job_id)
     assert [r["type"] for r in rows] == ["sms.sent", "sms.failed"]
+
+
+async def test_a_move_from_the_callers_copy_returns_the_row_as_stored(store: Store) -> None:
+    job = await new_job(store)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1", job)  # the queued copy
+    assert claimed == await store.read(jobs.get_job, job.job_id)
+    sent = await store.write(jobs.mark_sent, claimed, [SentPart(1, 3)])
+    assert sent == await store.read(jobs.get_job, job.job_id)
+    assert (sent.state, sent.device_id) == (JobState.SENT, "imei-1")
+
+
+async def test_a_stale_copy_still_moves_and_returns_the_row_as_stored(store: Store) -> None:
+    job = await new_job(store)
+    first = await store.write(jobs.claim_job, job.job_id, "imei-1", job)
+    await store.write(jobs.requeue, first, "unplugged")
+    # ``job`` is queued but older than the row: the claim reads it back
+    again = await store.write(jobs.claim_job, job.job_id, "imei-2", job)
+    assert again == await store.read(jobs.get_job, job.job_id)
+    assert (again.device_id, again.error) == ("imei-2", "unplugged")
+    # ``first`` is sending, as the row is, but on another device since: the row's is returned
+    sent = await store.write(jobs.mark_sent, first, [SentPart(1, 4)])
+    assert sent == await store.read(jobs.get_job, job.job_id)
+    assert sent.device_id == "imei-2"

@@ -61,6 +61,32 @@ async def test_only_a_commit_that_touches_the_outbox_wakes_its_readers(store: St
     assert wakes.commits == 2
 
 
+@pytest.mark.sqlite_only  # PostgreSQL's connection counts every write to the outbox
+async def test_only_an_event_to_post_wakes_the_outbox_readers(store: Store) -> None:
+    """An event without an endpoint, or one the sender recorded delivered, is nothing to post:
+    its commit wakes no reader of the outbox (every send writes two such events)."""
+    job = await store.write(_new_job, None)  # a key without an IPN URL
+    wakes = Wakes(store)
+    await store.write(events.add_event, job, EventType.SMS_SENT, {})
+    await asyncio.sleep(0)
+    assert wakes.commits == 1 and not wakes.outbox.is_set()
+    posted = await store.write(_new_job)
+    event_id = await store.write(events.add_event, posted, EventType.SMS_SENT, {})
+    async with asyncio.timeout(DEADLINE_S):
+        await wakes.outbox.wait()  # pending: the sender posts it
+    wakes.outbox.clear()
+    await store.write(
+        events.record_attempt, event_id, http_status=200, error=None, delivered=True,
+        next_attempt_at=None,
+    )  # fmt: skip
+    await asyncio.sleep(0)
+    assert wakes.commits == 4 and not wakes.outbox.is_set()
+    states = await store.read(
+        lambda db: db.execute("SELECT state FROM events ORDER BY seq").fetchall()
+    )
+    assert [s for (s,) in states] == ["no_endpoint", "delivered"]
+
+
 @pytest.mark.both_engines
 async def test_a_rolled_back_event_leaves_the_outbox_empty(store: Store) -> None:
     job = await store.write(_new_job)

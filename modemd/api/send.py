@@ -76,17 +76,18 @@ async def send(request: web.Request) -> web.Response:
     try:
         fields = await read_fields(request)
         key, ok_code = await authenticate(request, fields)
-        raws = several(fields.get("to"), form=_form_encoded(request))
+        form = _form_encoded(request)
+        raws = several(fields.get("to"), form=form)
         if raws is not None:  # issue 16: one job per recipient, each with its own code
-            return await send_many(request, fields, key, ok_code, raws, _form_encoded(request))
-        wanted = parse_send(fields, key.default_country, form=_form_encoded(request))
+            return await send_many(request, fields, key, ok_code, raws, form)
+        wanted = parse_send(fields, key.default_country, form=form)
         timing = parse_timing(fields, time.time())
         to = wanted.to
         pin = wanted.pin or key.pin
         if pin != key.pin:
             raise RequestError(StatusCode.API_KEY_ERROR, f"this apikey is not valid for pin {pin}")
-        bank = request.app[BANK]
-        if wanted.id_device is not None and not bank.has_device(pin, wanted.id_device):
+        app = request.app
+        if wanted.id_device is not None and not app[BANK].has_device(pin, wanted.id_device):
             raise RequestError(
                 StatusCode.TOKEN_OR_ID_DEVICE_ERROR,
                 f"device {wanted.id_device} is not in the pool of pin {pin}",
@@ -97,7 +98,8 @@ async def send(request: web.Request) -> web.Response:
                 raise accept.BlockedDestinationError(*blocked)
         idempotency = idempotency_key(fields, request.headers.get("Idempotency-Key"))
         split = split_message(wanted.msg)
-        accepted = await request.app[STORE].write(
+        config = app[CONFIG]
+        accepted = await app[STORE].write(
             accept.accept_send,
             key_id=key.key_id,
             pin=pin,
@@ -115,8 +117,8 @@ async def send(request: web.Request) -> web.Response:
                     request_hash(pin, wanted.to, wanted.msg, wanted.id_device, fields),
                 )
             ),
-            limits=request.app[CONFIG].destination_limits,
-            key_caps=request.app[CONFIG].caps.key(pin),
+            limits=config.destination_limits,
+            key_caps=config.caps.key(pin),
             lane=timing.lane,
             send_at=timing.send_at,
             valid_until=timing.valid_until,

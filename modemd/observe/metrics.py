@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from modemd import caps
 from modemd.model import LANE_ORDER, NO_PACING, DeviceState, Job, Pacing
 from modemd.observe import looplag
+from modemd.observe.gcpause import GENERATIONS, GcPauses
 from modemd.store import stats
 from modemd.store.db import Store
 
@@ -146,6 +147,19 @@ class Metrics:
         )
         for cause in looplag.CAUSES:
             self.loop_late.labels(cause)  # each shows, at 0 while the loop keeps time
+        self.gc_seconds = Counter(
+            "modemd_gc_seconds",
+            "Time the garbage collector held every thread, by generation (0-2)",
+            ["generation"],
+            registry=r,
+        )
+        self.gc_longest = Gauge(
+            "modemd_gc_pause_max_seconds", "The longest garbage-collector pass", registry=r
+        )
+        self.gc = GcPauses()  # the wiring installs it (``serve``); read at each refresh
+        self._gc_seen = [0.0, 0.0, 0.0]
+        for generation in GENERATIONS:
+            self.gc_seconds.labels(generation)  # each shows, at 0 until it runs
         self.started = Gauge(
             "modemd_start_time_seconds", "When the daemon started (Unix seconds)", registry=r
         )
@@ -226,6 +240,14 @@ class Metrics:
             self.pool_ready.labels(pin).set(ready[pin])
         self.dead_letters.set(snap.dead_letters)
         self.endpoints_disabled.set(snap.disabled_endpoints)
+        self._read_gc()
+
+    def _read_gc(self) -> None:
+        for n, generation in enumerate(GENERATIONS):
+            total = self.gc.seconds[n]
+            self.gc_seconds.labels(generation).inc(total - self._gc_seen[n])
+            self._gc_seen[n] = total
+        self.gc_longest.set(self.gc.longest_s)
 
     # -- fed by the runtime (a SendObserver) ----------------------------------------------
 

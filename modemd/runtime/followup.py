@@ -165,6 +165,7 @@ class ClaimedLine:
                 self.asked -= asked
             # Busy: this device sends meanwhile and each job waits for that send to end; else
             # it waits for this record and starts the first at once.
-            self._offer_to_idle(keep=0 if busy else 1)
+            if len(self.jobs) > (keep := 0 if busy else 1):
+                self._offer_to_idle(keep)
 
         self.record = asyncio.create_task(record(), name=f"record {self.device_id}")

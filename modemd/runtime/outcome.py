@@ -55,11 +55,11 @@ class OutcomeRecorder:
         puts it back in line."""
         self.submits.claim(job.job_id)
         write = (
-            self.store.write(dispatch_rows.claim_for, job.job_id, device_id, signal)
+            self.store.write(dispatch_rows.claim_for, job.job_id, device_id, signal, job)
             if not pool_caps.any
             else self.store.write(
                 dispatch_rows.claim_within_cap,
-                *(job.job_id, device_id, signal, self.pool.pin, pool_caps, caps.window()),
+                *(job.job_id, device_id, signal, self.pool.pin, pool_caps, caps.window(), job),
             )
         )
         claim = asyncio.ensure_future(write)
@@ -96,7 +96,7 @@ class OutcomeRecorder:
         write = asyncio.ensure_future(
             self.store.write(
                 dispatch_rows.record_sent_and_claim,
-                *(job, parts, signal, [one.job_id for one in nxt]),
+                *(job, parts, signal, nxt),
                 busy=busy,
             )
         )

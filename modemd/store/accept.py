@@ -101,15 +101,15 @@ def accept_send(
             job = jobs.get_job(db, first)
             assert job is not None  # retention removes the key with its job
             return Accepted(job, wallet.reserved_for(db, job), replayed=True)
-    optouts.refuse_opted_out(db, pin, to, transactional)  # STOP holds (code 10)
+    context = _read_context(db, key_id, pin, to)
+    if context.opted_out and not transactional:  # STOP holds (code 10)
+        raise optouts.OptedOutError(pin, to)
     if limits is not None:
         _check_limits(db, key_id, to, limits, now)
     if key_caps.any:
         _check_key_caps(db, key_id, parts, key_caps)
-    if lane is None or valid_until is None:  # the key's defaults, in one read
-        key_lane, max_age = queue.key_queue_settings(db, key_id)
-        lane = lane or key_lane
-        valid_until = valid_until or queue.valid_until_after(now, send_at, max_age)
+    lane = lane or context.lane
+    valid_until = valid_until or queue.valid_until_after(now, send_at, context.max_queue_age)
     job = jobs.insert_job(
         db,
         key_id=key_id,
@@ -124,10 +124,40 @@ def accept_send(
         valid_until=valid_until,
         now=now,
     )
-    cost = wallet.reserve(db, job, country)
+    cost = wallet.reserve(db, job, country) if context.wallet else None
     if idempotency is not None:
         keys_seen.remember_job(db, key_id, idempotency, job.job_id, now)
     return Accepted(job, cost)
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What an accept reads before its insert: the recipient's opt-out, the key's queue
+    defaults, whether the key has a wallet."""
+
+    opted_out: bool
+    lane: Lane
+    max_queue_age: float
+    wallet: bool
+
+
+# One statement instead of three (each a trip through sqlite3 on the store's thread, which
+# gives the event loop the GIL and waits to take it back): the same reads as
+# optouts.is_opted_out, queue.key_queue_settings and wallet.has_wallet.
+_CONTEXT = (
+    "SELECT (SELECT opted_out FROM optout_changes WHERE pin = ? AND number = ? "
+    "ORDER BY change_id DESC LIMIT 1), "
+    "(SELECT lane FROM api_keys WHERE key_id = ?), "
+    "(SELECT max_queue_age_s FROM api_keys WHERE key_id = ?), "
+    "EXISTS (SELECT 1 FROM wallets WHERE key_id = ?)"
+)
+
+
+def _read_context(db: sqlite_utils.Database, key_id: int, pin: str, to: str) -> _Context:
+    opted_out, lane, max_age, has_wallet = db.execute(
+        _CONTEXT, [pin, to, key_id, key_id, key_id]
+    ).fetchone()
+    return _Context(bool(opted_out), *queue.queue_settings(lane, max_age), bool(has_wallet))
 
 
 def _check_limits(

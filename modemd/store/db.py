@@ -44,6 +44,14 @@ DATA_VERSION_BUSY_S = 0.05
 # Tables whose changes through this connection are counted (Store.changes): a cache of api_keys
 # rows starts over when they move (Store.generation), the IPN sender wakes when the outbox does.
 WATCHED = ("api_keys", "events")
+# On SQLite, the changes counted (by temporary triggers): every one of api_keys; of the outbox, a
+# row pending after it, what the IPN sender posts (an event without an endpoint, a delivery
+# recorded, a deletion wake nobody; the sender wakes itself after each post it finished).
+PENDING = "WHEN NEW.state = 'pending' "
+COUNTED = {
+    "api_keys": {"INSERT": "", "UPDATE": "", "DELETE": ""},
+    "events": {"INSERT": PENDING, "UPDATE": PENDING},
+}
 
 _STOP = object()
 # What a queued call is: a read, a write, or a ``replayable`` write.
@@ -232,10 +240,10 @@ class Store:
             return
         conn.create_function("modemd_changed", 1, self._changed)
         for table in WATCHED:
-            for op in ("INSERT", "UPDATE", "DELETE"):
+            for op, when in COUNTED[table].items():
                 conn.execute(
                     f"CREATE TEMP TRIGGER IF NOT EXISTS modemd_{table}_{op.lower()} AFTER {op} "
-                    f"ON main.{table} BEGIN SELECT modemd_changed('{table}'); END"
+                    f"ON main.{table} {when}BEGIN SELECT modemd_changed('{table}'); END"
                 )
         self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
         self.watched = True

@@ -19,19 +19,26 @@ from modemd.store.db import replayable
 
 @replayable
 def claim_for(
-    db: sqlite_utils.Database, job_id: str, device_id: str, signal: int | None
+    db: sqlite_utils.Database,
+    job_id: str,
+    device_id: str,
+    signal: int | None,
+    queued: Job | None = None,
 ) -> Job | None:
-    """``jobs.claim_job``, and the device is ``busy`` when it got the job. On a database
-    shared by hosts, a high-lane job another host took first is replaced by the next one this
-    device may send (every host's pools hold every such job: no claim is wasted)."""
-    claimed = _claim(db, job_id, device_id)
+    """``jobs.claim_job`` (``queued``: the caller's copy of the job), and the device is
+    ``busy`` when it got the job. On a database shared by hosts, a high-lane job another host
+    took first is replaced by the next one this device may send (every host's pools hold every
+    such job: no claim is wasted)."""
+    claimed = _claim(db, job_id, device_id, queued)
     if claimed is not None:
         devices.set_device_state(db, device_id, DeviceState.BUSY, signal)
     return claimed
 
 
-def _claim(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | None:
-    claimed = jobs.claim_job(db, job_id, device_id)
+def _claim(
+    db: sqlite_utils.Database, job_id: str, device_id: str, queued: Job | None = None
+) -> Job | None:
+    claimed = jobs.claim_job(db, job_id, device_id, queued)
     if claimed is None and dialect.is_postgres(db):
         taken = jobs.get_job(db, job_id)
         if taken is not None and taken.lane is Lane.HIGH:
@@ -48,6 +55,7 @@ def claim_within_cap(
     pin: str,
     limit: Caps,
     window: Window,
+    queued: Job | None = None,
 ) -> Job | Reached | None:
     """``claim_for``, unless the job's parts would pass its pool's cap (``limit``), counting
     what the pool's devices sent in ``window`` and what they are sending now: checked in the
@@ -62,7 +70,7 @@ def claim_within_cap(
     ).fetchone()
     usage = Usage(sent.today + int(sending), sent.month + int(sending))
     hit = caps.reached(limit, usage, window, adding=int(row[0]))
-    return hit if hit is not None else claim_for(db, job_id, device_id, signal)
+    return hit if hit is not None else claim_for(db, job_id, device_id, signal, queued)
 
 
 @replayable
@@ -71,18 +79,19 @@ def record_sent_and_claim(
     job: Job,
     parts: list[SentPart],
     signal: int | None,
-    next_job_ids: Sequence[str],
+    nxt: Sequence[Job],
     *,
     busy: bool = False,
 ) -> tuple[Job, list[Job]]:
-    """``jobs.mark_sent``, then ``claim_for`` each of the device's next jobs in the same
-    transaction: the device goes from one send to the next on one commit, and its row is
-    written once: busy when it got a job or goes on with one it holds (``busy``), else ready
-    again. The claimed jobs in order; one no longer queued is left out."""
+    """``jobs.mark_sent``, then ``claim_for`` each of the device's next jobs (the caller's
+    queued copies) in the same transaction: the device goes from one send to the next on one
+    commit, and its row is written once: busy when it got a job or goes on with one it holds
+    (``busy``), else ready again. The claimed jobs in order; one no longer queued is left out."""
     sent = jobs.mark_sent(db, job, parts)
     device_id = job.device_id
     assert device_id is not None
-    claimed = [one for one in (_claim(db, i, device_id) for i in next_job_ids) if one is not None]
+    taken = (_claim(db, one.job_id, device_id, one) for one in nxt)
+    claimed = [one for one in taken if one is not None]
     state = DeviceState.BUSY if claimed or busy else DeviceState.READY
     devices.note_sent(db, device_id, state, signal)
     return sent, claimed

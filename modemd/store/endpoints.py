@@ -40,11 +40,6 @@ class Endpoint:
         return live
 
 
-def endpoint_from_row(row: Any) -> Endpoint:
-    """An ``Endpoint`` from a row carrying its columns (under their own names)."""
-    return Endpoint(**{f.name: row[f.name] for f in dataclasses.fields(Endpoint)})
-
-
 _COLUMNS = ", ".join(f.name for f in dataclasses.fields(Endpoint))
 
 

@@ -25,6 +25,7 @@ from modemd.store.db import replayable
 from modemd.store.transitions import (
     JOB_COLUMNS,
     REPORT_WINDOW_S,
+    as_moved,
     get_job,
     job_from_row,
     job_from_tuple,
@@ -185,23 +186,31 @@ def queued_jobs(db: sqlite_utils.Database) -> list[Job]:
     ]
 
 
-def claim_job(db: sqlite_utils.Database, job_id: str, device_id: str) -> Job | None:
+def claim_job(
+    db: sqlite_utils.Database, job_id: str, device_id: str, queued: Job | None = None
+) -> Job | None:
     """Atomically give a queued job to ``device_id``; None when it is no longer queued, is past
-    its ``valid_until``, or its campaign is not running (paused or cancelled since it was fed)."""
+    its ``valid_until``, or its campaign is not running (paused or cancelled since it was fed).
+    ``queued``: the caller's copy of the queued job; when the row is still that (its
+    ``updated_at``), the claimed job is built from it instead of read back."""
     now = time.time()
     params: list[Any] = [device_id, now, job_id, now]
     skip = dialect.skip_locked(db)
     if skip:  # another host claiming the same job holds its row: skip it rather than wait
         skip = f"AND seq IN (SELECT seq FROM jobs WHERE job_id = ? {skip}) "
         params.append(job_id)
-    row = db.conn.execute(
+    claim = (
         "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
         "updated_at = ? WHERE job_id = ? AND state = 'queued' "
         "AND (valid_until IS NULL OR valid_until > ?) AND (campaign_id IS NULL OR EXISTS "
         "(SELECT 1 FROM campaigns c WHERE c.campaign_id = jobs.campaign_id "
-        f"AND c.state = 'running')) {skip}RETURNING {JOB_COLUMNS}",
-        params,
-    ).fetchone()
+        f"AND c.state = 'running')) {skip}"
+    )
+    if queued is not None and queued.job_id == job_id:
+        guarded = db.conn.execute(f"{claim}AND updated_at = ?", [*params, queued.updated_at])
+        if guarded.rowcount == 1:
+            return as_moved(queued, JobState.SENDING, now, {"device_id": device_id})
+    row = db.conn.execute(f"{claim}RETURNING {JOB_COLUMNS}", params).fetchone()
     return None if row is None else job_from_tuple(row)
 
 

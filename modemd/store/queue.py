@@ -23,8 +23,12 @@ def key_queue_settings(db: sqlite_utils.Database, key_id: int) -> tuple[Lane, fl
     row = db.execute(
         "SELECT lane, max_queue_age_s FROM api_keys WHERE key_id = ?", [key_id]
     ).fetchone()
-    lane = Lane(row[0]) if row and row[0] else Lane.HIGH
-    return lane, float(row[1]) if row and row[1] else DEFAULT_MAX_QUEUE_AGE_S
+    return queue_settings(*(row or (None, None)))
+
+
+def queue_settings(lane: str | None, max_queue_age: float | None) -> tuple[Lane, float]:
+    """The key's stored ``lane`` and ``max_queue_age_s`` (NULL: the defaults) as values."""
+    return Lane(lane) if lane else Lane.HIGH, float(max_queue_age or DEFAULT_MAX_QUEUE_AGE_S)
 
 
 def max_queue_age_s(db: sqlite_utils.Database, key_id: int) -> float:

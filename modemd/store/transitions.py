@@ -98,37 +98,65 @@ def move_job(
     """The one place a job changes state: checks the transition, updates, writes the event.
 
     The transition is checked against the row's state as stored. The caller's ``job`` usually
-    has it: then one ``UPDATE ... WHERE state = <the caller's> RETURNING`` checks, moves and
-    reads back; when the row moved meanwhile (a report, an operator) it is read first."""
+    is the row as stored (every change of a job sets its ``updated_at``): then one ``UPDATE
+    ... WHERE state = <the caller's> AND updated_at = <the caller's>`` checks and moves, and
+    the moved job is the caller's with the new values (a read back of every column cost more
+    than the move). When the row moved meanwhile (a report, an operator) it is read first."""
     manual = fields.pop("_manual", False)
     now = time.time()
     values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
     values["final_at"] = now if new in FINAL_JOB_STATES else None
     update = (
-        f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE job_id = ? "
-        f"AND state = ? RETURNING {JOB_COLUMNS}"
+        f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE job_id = ? AND state = ?"
     )
     previous = job.state
-    row = None
+    moved = None
     if _allowed(previous, new, manual):
-        row = db.conn.execute(update, [*values.values(), job.job_id, previous.value]).fetchone()
-    if row is None:  # the caller's copy is stale: judge the move from the row as it is
+        params = [*values.values(), job.job_id, previous.value, job.updated_at]
+        if db.conn.execute(f"{update} AND updated_at = ?", params).rowcount == 1:
+            moved = as_moved(job, new, now, fields)
+    if moved is None:  # the caller's copy is stale: judge the move from the row as it is
         current = get_job(db, job.job_id)
         if current is None:
             raise InvalidTransitionError(f"{job.job_id}: no such job")
         previous = current.state
         if not _allowed(previous, new, manual):
             raise InvalidTransitionError(f"{job.job_id}: {previous} -> {new} is not allowed")
-        row = db.conn.execute(update, [*values.values(), job.job_id, previous.value]).fetchone()
+        params = [*values.values(), job.job_id, previous.value]
+        row = db.conn.execute(f"{update} RETURNING {JOB_COLUMNS}", params).fetchone()
         if row is None:  # PostgreSQL: another host moved it between the two statements
             raise InvalidTransitionError(f"{job.job_id}: moved by another process meanwhile")
-    moved = job_from_tuple(row)
+        moved = job_from_tuple(row)
     # Credit follows the job in the same transaction (charge when sent, refund when it failed
     # before the network); a job accepted without a wallet has no ledger rows: nothing happens.
     wallet.settle(db, moved, previous)
     if event is not None:
         events.add_event(db, moved, event, event_data or {})
     return moved
+
+
+def as_moved(job: Job, state: JobState, now: float, fields: Mapping[str, Any]) -> Job:
+    """``job`` as a move left its row: the new state and ``updated_at``, and the fields set that
+    a Job holds (``device_id``, ``error``); positional, like ``job_from_tuple``."""
+    return Job(
+        job.job_id,
+        job.key_id,
+        job.pin,
+        job.to,
+        job.message,
+        state,
+        job.id_device,
+        fields.get("device_id", job.device_id),
+        job.parts,
+        job.encoding,
+        fields.get("error", job.error),
+        job.created_at,
+        now,
+        job.lane,
+        job.send_at,
+        job.valid_until,
+        job.campaign_id,
+    )
 
 
 def _allowed(current: JobState, new: JobState, manual: bool) -> bool:

@@ -130,20 +130,19 @@ class Browser:
         return self.driver.title
 
     def bars(self, chart: str) -> dict[tuple[str, str], int]:
-        """The chart's bars: (label, series) -> the number the bar carries."""
-        for _ in range(STALE_RETRIES):
-            try:
-                return self._bars(chart)
-            except StaleElementReferenceException:
-                continue
-        raise AssertionError(f"#{chart} kept going stale")
-
-    def _bars(self, chart: str) -> dict[tuple[str, str], int]:
+        """The chart's bars: (label, series) -> the number the bar carries. Read in one script
+        run, between two of the page's refreshes: element by element (four WebDriver calls a
+        bar) the reading outlasted a refresh on a loaded machine and kept going stale."""
+        rows = self.driver.execute_script(
+            """return Array.from(document.querySelectorAll(arguments[0])).map(rect => [
+                rect.getAttribute("data-label"), rect.getAttribute("data-series"),
+                rect.getAttribute("data-value"),
+                (rect.querySelector("title") || {}).textContent]);""",
+            f"#{chart} rect.bar",
+        )
         found = {}
-        for rect in self.driver.find_elements(By.CSS_SELECTOR, f"#{chart} rect.bar"):
-            label, series = rect.get_attribute("data-label"), rect.get_attribute("data-series")
-            title = rect.find_element(By.TAG_NAME, "title").get_attribute("textContent")
-            value = int(rect.get_attribute("data-value") or -1)
+        for label, series, value_text, title in rows:
+            value = int(value_text or -1)
             assert title == f"{label} {series}: {value}"  # what a screen reader says
             found[(str(label), str(series))] = value
         return found

@@ -4,6 +4,7 @@ cannot write and, per pool, when its last modem leaves and comes back."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 from collections import Counter
 from pathlib import Path
@@ -263,3 +264,21 @@ async def test_parts_and_caps_follow_the_sim(tmp_path: Path) -> None:
     assert re.search(r'<td class="today error"[^>]*>5 / 5 <strong>cap reached</strong></td>', row)
     old_row = page[page.index(f'data-device-id="{OLD_MODEM}"') :]
     assert re.search(r'<td class="today"[^>]*>0</td>', old_row[: old_row.index("</tr>")])
+
+
+async def test_garbage_collector_passes_are_timed_by_generation(tmp_path: Path) -> None:
+    async with running_gateway(tmp_path, FAST_RADIO_S) as gw:
+        gw.metrics.gc.install()  # as ``serve`` does once started
+        try:
+            gc.collect(0)
+            gc.collect(2)
+            samples = await scrape(gw)
+        finally:
+            gw.metrics.gc.remove()
+    spent = {
+        dict(k)["generation"]: v for k, v in labelled(samples, "modemd_gc_seconds_total").items()
+    }
+    assert set(spent) == {"0", "1", "2"}
+    assert spent["0"] > 0 and spent["2"] > 0
+    longest = samples[("modemd_gc_pause_max_seconds", ())]
+    assert 0 < longest <= sum(spent.values())
