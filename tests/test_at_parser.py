@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from modemd.at import commands as at
-from modemd.at.parser import AtParser, Line, Prompt, Urc
+from modemd.at.parser import MAX_LINE_BYTES, PROMPT, AtParser, Event, Line, Prompt, Urc
 from modemd.at.results import ErrorClass, FinalKind, classify_cms, parse_final
 from modemd.at.transaction import Command, Disposition, Transaction
 
@@ -216,3 +218,44 @@ def test_delete_flags_are_read_from_the_test_command_however_written() -> None:
     assert [at.parse_delete_flags([line]) for line in offered] == [True] * 3
     assert [at.parse_delete_flags([line]) for line in refused] == [False] * 4
     assert at.delete_read(3).text == "AT+CMGD=3,1"
+
+
+class _ByteAtATime(AtParser):
+    """The reference framer: one byte at a time (what ``AtParser.feed`` did before it took a
+    run of bytes without a line end at once)."""
+
+    def feed(self, data: bytes) -> list[Event]:
+        events: list[Event] = []
+        for byte in data:
+            if byte in b"\r\n":
+                self._end_line(events)
+                continue
+            self._buf.append(byte)
+            if self._buf == PROMPT:
+                self._buf.clear()
+                events.append(Prompt())
+            elif len(self._buf) > MAX_LINE_BYTES:
+                events.append(Line(self._buf.decode("latin-1").strip()))
+                self._buf.clear()
+        return events
+
+
+def test_runs_of_bytes_frame_as_one_byte_at_a_time_would() -> None:
+    """Prompts, URCs (two-line ones too), overlong garbage and split line ends, in random
+    mixes and random chunks: the same events as the byte-at-a-time reference."""
+    rng = random.Random(21)
+    pieces = [b"\r\n", b"\r", b"\n", b"> ", b">", b" ", b"OK", b"+CDS: 25", b"0006D6",
+              b"+CMT: ,3", b'+CDSI: "SR",3', b"x" * (MAX_LINE_BYTES + 900), b"+CMGS: 5",
+              b"^RSSI: 3", b"\xff\x00"]  # fmt: skip
+    for _ in range(300):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randrange(1, 30)))
+        runs, reference = AtParser(), _ByteAtATime()
+        got: list[Event] = []
+        want: list[Event] = []
+        at = 0
+        while at < len(data):
+            size = rng.choice([1, 2, 3, 7, 50, 4096, 10_000])
+            got += runs.feed(data[at : at + size])
+            want += reference.feed(data[at : at + size])
+            at += size
+        assert got == want, data[:120]

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 PROMPT = b"> "
-CR, LF = 0x0D, 0x0A
+_LINE_END = re.compile(rb"[\r\n]")
 MAX_LINE_BYTES = 4096  # longer lines are garbage (a PDU line is at most ~360 hex chars)
 
 
@@ -90,21 +90,33 @@ class AtParser:
         self._pending_urc: str | None = None  # a two-line URC waiting for its PDU line
 
     def feed(self, data: bytes) -> list[Event]:
-        """Consume ``data``; return the events completed by it, in order."""
+        """Consume ``data``; return the events completed by it, in order.
+
+        A run of bytes without a line end at a time (the same events as byte by byte: a
+        prompt can only be where a line starts, and an overlong line is cut every
+        ``MAX_LINE_BYTES`` + 1 bytes)."""
         events: list[Event] = []
-        for byte in data:
-            if byte in (CR, LF):
-                self._end_line(events)
-                continue
-            self._buf.append(byte)
-            if self._buf == PROMPT:
-                self._buf.clear()
-                events.append(Prompt())
-            elif len(self._buf) > MAX_LINE_BYTES:
-                # Garbage with no line end: drop it rather than grow without bound.
-                events.append(Line(self._decode()))
-                self._buf.clear()
+        *ended, rest = _LINE_END.split(data)
+        for run in ended:
+            self._take(run, events)
+            self._end_line(events)
+        self._take(rest, events)
         return events
+
+    def _take(self, run: bytes, events: list[Event]) -> None:
+        """Add a run of bytes with no line end to the line in progress."""
+        buf = self._buf
+        buf += run
+        while buf:
+            if buf.startswith(PROMPT):
+                del buf[: len(PROMPT)]
+                events.append(Prompt())
+            elif len(buf) > MAX_LINE_BYTES:
+                # Garbage with no line end: drop it rather than grow without bound.
+                events.append(Line(buf[: MAX_LINE_BYTES + 1].decode("latin-1").strip()))
+                del buf[: MAX_LINE_BYTES + 1]
+            else:
+                return
 
     def reset(self) -> None:
         """Forget partial input (after reopening a port)."""

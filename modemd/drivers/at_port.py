@@ -316,11 +316,11 @@ class AtPort:
         """The command ``build()`` makes once it has its turn (from what is known then; no
         other command runs while it waits), and its response lines; None, nothing written,
         when it makes none."""
-        async with self.held() as run:
+        async with self._lock:  # not ``held``: no generator per command on this path
             command = await build()
             if command is None:
                 return None
-            return command, await run(command, timeout)
+            return command, await self._checked(command, timeout)
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[Callable[[Command, float | None], Awaitable[list[str]]]]:
