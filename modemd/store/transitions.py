@@ -3,6 +3,7 @@ event in the same transaction). ``store.jobs`` and ``store.reports`` both move j
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,6 +34,8 @@ JOB_COLUMNS = (
 
 
 _JOB_COLUMN_NAMES = tuple(JOB_COLUMNS.split(", "))
+
+_JOB_FIELDS = frozenset(field.name for field in dataclasses.fields(Job))
 
 
 def job_columns(alias: str) -> str:
@@ -136,27 +139,10 @@ def move_job(
 
 
 def as_moved(job: Job, state: JobState, now: float, fields: Mapping[str, Any]) -> Job:
-    """``job`` as a move left its row: the new state and ``updated_at``, and the fields set that
-    a Job holds (``device_id``, ``error``); positional, like ``job_from_tuple``."""
-    return Job(
-        job.job_id,
-        job.key_id,
-        job.pin,
-        job.to,
-        job.message,
-        state,
-        job.id_device,
-        fields.get("device_id", job.device_id),
-        job.parts,
-        job.encoding,
-        fields.get("error", job.error),
-        job.created_at,
-        now,
-        job.lane,
-        job.send_at,
-        job.valid_until,
-        job.campaign_id,
-    )
+    """``job`` as a move left its row: the new state and ``updated_at``, and whichever of the
+    fields set a Job holds (``device_id``, ``error``)."""
+    held = {name: value for name, value in fields.items() if name in _JOB_FIELDS}
+    return dataclasses.replace(job, state=state, updated_at=now, **held)
 
 
 def _allowed(current: JobState, new: JobState, manual: bool) -> bool:
