@@ -76,6 +76,15 @@ def recovery_settings(settings: Settings) -> RecoverySettings:
     )
 
 
+def sim_storage(database: str, shared: bool) -> Path | None:
+    """Where ``--simulate``'s SIM memories live: ``<database>-sims/`` beside a SQLite file, so
+    that two daemons whose databases share a folder never share a SIM file (their emulated
+    modems may have the same IMEIs); on a database server or ``:memory:``, nowhere."""
+    if shared or database == ":memory:":
+        return None
+    return Path(f"{database}-sims")
+
+
 class UsbResetter:
     """The ladder's USB reset: an emulated modem's own (``--simulate``), else the ioctl."""
 
@@ -171,8 +180,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             emulators = EmulatedBank.create(
                 settings.simulate,
                 record=settings.record,
-                # SIM memory beside a SQLite file; on a database server, in memory only.
-                storage_dir=None if shared else Path(settings.db).parent,
+                storage_dir=sim_storage(settings.db, shared),
                 identities_of=settings.host_id,
             )
             await emulators.start()

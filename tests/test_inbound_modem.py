@@ -11,6 +11,7 @@ from inbound_side import Committer, driver_for, until
 from modemd.at import commands as at
 from modemd.drivers import registry
 from modemd.emulators.modem_bank import EmulatedBank
+from modemd.service import sim_storage
 from modemd.sms import build_deliver
 
 LONG = ("Three parts of GSM-7 text arrive out of order, one of them twice. " * 7)[:400]
@@ -64,6 +65,26 @@ async def test_messages_stored_while_nobody_listened_are_read_at_open(tmp_path: 
             await until(lambda: again.modems[0]._session.storage.used == 0)
         finally:
             await driver.close()
+
+
+async def test_two_databases_in_one_folder_keep_their_simulated_sims_apart(
+    tmp_path: Path,
+) -> None:
+    """Two ``--simulate`` daemons beside each other have modems with the same IMEIs: each
+    keeps its SIMs in ``<database>-sims/`` (one shared file raced on its rename: a 500)."""
+    folders = [sim_storage(str(tmp_path / name), shared=False) for name in ("a.db", "b.db")]
+    assert folders[0] != folders[1] and None not in folders
+    assert sim_storage(":memory:", shared=False) is None
+    assert sim_storage("postgresql://host/modemd", shared=True) is None
+    for folder, text in zip(folders, ("for a", "for b"), strict=True):
+        async with EmulatedBank.create(1, seed=4, storage_dir=folder) as bank:  # same IMEI
+            bank.modems[0].network.send("+393330000001", text)
+    found = await asyncio.to_thread(lambda: list(tmp_path.glob("*/*.sim.json")))
+    files = sorted(p.relative_to(tmp_path).parts[0] for p in found)
+    assert files == ["a.db-sims", "b.db-sims"]
+    for folder in folders:
+        async with EmulatedBank.create(1, seed=4, storage_dir=folder) as again:
+            assert again.modems[0]._session.storage.used == 1  # its own message only
 
 
 async def test_a_full_memory_at_start_is_drained_and_sending_still_works() -> None:

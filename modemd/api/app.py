@@ -34,7 +34,13 @@ from modemd.api.auth import (
     authenticate,
     caller_ip,
 )
-from modemd.api.contract import PAYLOAD_TOO_LARGE, RATE_LIMITED, STORE_ERROR, StatusCode
+from modemd.api.contract import (
+    INTERNAL_ERROR,
+    PAYLOAD_TOO_LARGE,
+    RATE_LIMITED,
+    STORE_ERROR,
+    StatusCode,
+)
 from modemd.api.cors import cors_headers
 from modemd.api.guard import KEEPALIVE_TIMEOUT_S, GuardedSite, Limits
 from modemd.api.send import BANK, MAX_BODY_BYTES, send
@@ -92,6 +98,9 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
     except StoreError as exc:
         log.error("%s %s: store failed: %s", request.method, request.path, exc)
         return answer(STORE_ERROR, "the job store cannot write right now; nothing was accepted")
+    except Exception:  # a bug: the caller still gets JSON, the sysadmin the traceback
+        log.exception("%s %s from %s: internal error", request.method, request.path, request.remote)
+        return answer(INTERNAL_ERROR, "internal error (a bug in modemd): the log has the details")
 
 
 async def _key_of(request: web.Request) -> ApiKey | web.Response:

@@ -97,7 +97,14 @@ RATE_LIMITED = OtherAnswer(
     "`Retry-After` says in how many seconds",
 )
 STORE_ERROR = OtherAnswer(503, "store_error", "", "the database cannot write; nothing was accepted")
-OTHER_ANSWERS = (PAYLOAD_TOO_LARGE, RATE_LIMITED, STORE_ERROR)
+INTERNAL_ERROR = OtherAnswer(
+    500,
+    "internal_error",
+    "",
+    "a bug in modemd (the log has its traceback; please report it); what the request did "
+    "before the failure stays done",
+)
+OTHER_ANSWERS = (PAYLOAD_TOO_LARGE, RATE_LIMITED, STORE_ERROR, INTERNAL_ERROR)
 
 
 def body(code: StatusCode, **extra: Any) -> dict[str, Any]:

@@ -47,6 +47,8 @@ class EmulatedBank:
             digest = hashlib.sha256(identities_of.encode()).digest()
             first_serial = int.from_bytes(digest[:8], "big") % (SERIAL_SPACE - count + 1)
         recorder = SendRecorder(record) if record is not None else None
+        if storage_dir is not None:
+            Path(storage_dir).mkdir(exist_ok=True)
         modems = []
         for index in range(count):
             identity = emulated_identity(first_serial + index)

@@ -25,7 +25,7 @@ def expect(body: dict, status: int, code: StatusCode) -> None:
 
 def test_readme_carries_the_generated_tables() -> None:
     assert markdown_tables() in README
-    assert len(markdown_tables().splitlines()) == 2 + 12 + 1 + 2 + 3
+    assert len(markdown_tables().splitlines()) == 2 + 12 + 1 + 2 + 4
 
 
 async def test_accept_ok_ip(api: Api) -> None:

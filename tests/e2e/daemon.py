@@ -21,6 +21,7 @@ from modemd.api.listener import start_listener
 MODEMD = [sys.executable, "-m", "modemd"]
 READY_TIMEOUT_S = 60.0
 EXIT_TIMEOUT_S = 60.0
+LOG_LINES_ON_FAILURE = 2000  # the daemon log lines a failed test shows (the last ones)
 
 
 def create_key(db: Path | str, ipn_url: str, pin: str = "4711", events: str | None = None) -> str:
@@ -110,11 +111,16 @@ async def running_daemon(*args: str) -> AsyncIterator[int]:
     )
     log: list[str] = []
     drainer: asyncio.Task[None] | None = None
+    failed = False
     try:
         port = await wait_for_api(proc, log)
         assert proc.stderr is not None
         drainer = asyncio.create_task(drain(proc.stderr, log), name="drain daemon log")
-        yield port
+        try:
+            yield port
+        except BaseException:
+            failed = True
+            raise
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
@@ -126,6 +132,8 @@ async def running_daemon(*args: str) -> AsyncIterator[int]:
             log.append(f"-- killed: no exit within {EXIT_TIMEOUT_S} s of SIGTERM --\n")
         if drainer is not None:
             await drainer
+        if failed:  # the test failed inside: its report shows why the daemon answered so
+            print("".join(log[-LOG_LINES_ON_FAILURE:]))  # pytest prints a failure's stdout
     assert code == 0, "".join(log)
 
 
