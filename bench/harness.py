@@ -19,12 +19,15 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 
+from bench.usage import Sampler as Sampler  # re-exported: the scenarios import them from here
+from bench.usage import Usage as Usage
+from bench.usage import UsageSampler as UsageSampler
+from bench.usage import thread_cpu_s as thread_cpu_s
 from modemd.emulators.modem import EmulatedModem
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.observe import looplag
@@ -36,8 +39,6 @@ STOP_TIMEOUT_S = 20.0  # SIGTERM to exit; the daemon bounds each shutdown step t
 CMGS = b"AT+CMGS="
 CDS = b"+CDS"
 TAIL_BYTES = 16  # a command split across two reads is still recognised
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-TICKS_S = os.sysconf("SC_CLK_TCK")
 PROFILE_WAITING = False  # py-spy --idle: also sample threads that wait (select, fsync, queue)
 LATE_METRIC = "modemd_loop_late_seconds_total"
 GC_METRIC = "modemd_gc_seconds_total"
@@ -329,94 +330,6 @@ async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
         except TimeoutError:
             spy.kill()
             await spy.wait()
-
-
-def thread_cpu_s(pid: int) -> tuple[float, float]:
-    """CPU seconds so far of ``pid``'s main thread (the daemon's event loop) and of all its
-    other threads together (the store's thread, executors), from /proc/PID/task."""
-    main = others = 0.0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the thread ended meanwhile
-            continue
-        cpu = (int(fields[11]) + int(fields[12])) / TICKS_S
-        if task.name == str(pid):
-            main += cpu
-        else:
-            others += cpu
-    return main, others
-
-
-@dataclass(frozen=True)
-class Usage:
-    """One process's resident memory and CPU seconds at one moment."""
-
-    rss_mb: float
-    cpu_s: float
-    at: float
-
-    @classmethod
-    def of(cls, pid: int) -> Usage:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        statm = Path(f"/proc/{pid}/statm").read_text().split()
-        cpu = (int(fields[11]) + int(fields[12])) / TICKS_S  # utime + stime
-        return cls(int(statm[1]) * PAGE_KB / 1024, cpu, time.perf_counter())
-
-    def cpu_percent_since(self, earlier: Usage) -> float:
-        """Average CPU use between ``earlier`` and this sample (100 = one core)."""
-        return 100 * (self.cpu_s - earlier.cpu_s) / max(self.at - earlier.at, 1e-9)
-
-
-class Sampler:
-    """Calls ``_sample`` every ``every_s`` while in use, and once more at the end."""
-
-    every_s = 0.25
-
-    def __init__(self) -> None:
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._run(), name="usage sampler")
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        self._sample()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every_s)
-            self._sample()
-
-    def _sample(self) -> None:
-        raise NotImplementedError
-
-
-class UsageSampler(Sampler):
-    """Samples a process while running; keeps the peak RSS."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__()
-        self.pid = pid
-        self.first = Usage.of(pid)
-        self.last = self.first
-        self.peak_rss_mb = self.first.rss_mb
-
-    def _sample(self) -> None:
-        self.last = Usage.of(self.pid)
-        self.peak_rss_mb = max(self.peak_rss_mb, self.last.rss_mb)
-
-    @property
-    def cpu_percent(self) -> float:
-        return self.last.cpu_percent_since(self.first)
-
-    @property
-    def cpu_s(self) -> float:
-        """CPU seconds the process used while sampled (load on the machine barely moves it)."""
-        return self.last.cpu_s - self.first.cpu_s
 
 
 async def wait_until(check: Callable[[], bool], changed: asyncio.Event, timeout_s: float) -> None:
