@@ -1,0 +1,113 @@
+"""The rows of ``bench/run``'s table: each result's label, unit and issue 21's target."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+# (key, label, unit, target text, passes) in the order of the table; the targets are issue 21's
+# (performance round 2), which tightened round 1's (3 s ratio 0.97, accept p99 50 ms, IPN 100 ms)
+ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
+    ("dispatch_p50_ms", "dispatch 200 -> AT+CMGS, p50", "ms", "", None),
+    ("dispatch_p99_ms", "dispatch 200 -> AT+CMGS, p99", "ms", "<= 50", lambda v: v <= 50),
+    ("throughput_ratio_3s", "backlog ratio, 64 x 3 s", "", ">= 0.99", lambda v: v >= 0.99),
+    ("gap_max_ms_3s", "  largest idle gap", "ms", "<= 10", lambda v: v <= 10),
+    ("gc_longest_ms_3s", "  daemon's longest GC pass", "ms", "", None),
+    ("throughput_ratio_100ms", "backlog ratio, 64 x 0.1 s", "", ">= 0.97", lambda v: v >= 0.97),
+    ("gap_max_ms_100ms", "  largest idle gap", "ms", "", None),
+    ("gap_p50_ms_100ms", "  +CMGS -> next AT+CMGS=, p50", "ms", "<= 2", lambda v: v <= 2),
+    ("gap_p99_ms_100ms", "  +CMGS -> next AT+CMGS=, p99", "ms", "<= 10", lambda v: v <= 10),
+    ("accept_rps", "durable accepts/s, 64 clients", "/s", "", None),
+    ("accept_p50_ms", "  accept p50", "ms", "", None),
+    ("accept_p99_ms", "  accept p99", "ms", "<= 25", lambda v: v <= 25),
+    ("accepts_per_commit", "  accepts per commit (group)", "", "", None),
+    ("bare_rps", "bare aiohttp endpoint", "/s", "", None),
+    ("bare_p50_ms", "  bare p50", "ms", "", None),
+    ("bare_p99_ms", "  bare p99 (the same client)", "ms", "", None),
+    ("accept_ratio_vs_bare", "  accepts / bare", "", ">= 0.5", lambda v: v >= 0.5),
+    ("accept_cpu_ms", "  daemon CPU per accept", "ms", "", None),
+    ("accept_loop_cpu_ms", "    of which the event loop", "ms", "", None),
+    ("accept_store_cpu_ms", "    of which the store thread", "ms", "", None),
+    ("bare_cpu_ms", "  bare CPU per request", "ms", "", None),
+    ("accept_rss_kb_per_queued_job", "  daemon RSS growth per queued job", "KB", "", None),
+    ("ipn_p50_ms", "IPN report URC -> POST, p50", "ms", "", None),
+    ("ipn_p99_ms", "IPN report URC -> POST, p99", "ms", "<= 20", lambda v: v <= 20),
+    ("ipn_event_to_post_p50_ms", "  event -> POST (commit + IPN), p50", "ms", "", None),
+    (
+        "ipn_event_to_post_p99_ms",
+        "  event -> POST (commit + IPN), p99",
+        "ms",
+        "<= 20",
+        lambda v: v <= 20,
+    ),
+    (
+        "ipn_busy_p99_ms",
+        "IPN on a busy modem, end of send -> POST, p99",
+        "ms",
+        "<= 20",
+        lambda v: v <= 20,
+    ),
+    ("inbound_p50_ms", "inbound +CMTI -> sms.received POST, p50", "ms", "", None),
+    (
+        "inbound_p99_ms",
+        "inbound +CMTI -> sms.received POST, p99",
+        "ms",
+        "<= 20",
+        lambda v: v <= 20,
+    ),
+    ("inbound_modem_p99_ms", "  +CMTI -> event written (modem), p99", "ms", "", None),
+    ("inbound_ipn_p50_ms", "  event -> POST (commit + IPN), p50", "ms", "", None),
+    ("inbound_ipn_p99_ms", "  event -> POST (commit + IPN), p99", "ms", "<= 20", lambda v: v <= 20),
+    ("inbound_commit_p99_under_ms", "  of which the commit, p99 under", "ms", "", None),
+    ("ready_s_64", "time to ready, 64 modems", "s", "", None),
+    ("rss_mb_64_idle", "RSS, 64 idle modems", "MB", "<= 100", lambda v: v <= 100),
+    ("cpu_percent_64_idle", "  CPU, 64 idle", "%", "", None),
+    ("rss_mb_64_busy", "RSS, 64 busy modems", "MB", "<= 100", lambda v: v <= 100),
+    ("cpu_percent_64_busy", "  CPU, 64 busy (0.1 s)", "%", "", None),
+    ("cpu_ms_per_send_100ms", "  daemon CPU per send", "ms", "<= 1", lambda v: v <= 1),
+    ("loop_cpu_ms_per_send_100ms", "    of which the event loop", "ms", "", None),
+    ("gc_ms_100ms", "    GC meanwhile (threads stop)", "ms", "", None),
+    ("ready_s_256", "time to ready, 256 modems", "s", "<= 2", lambda v: v <= 2),
+    ("ready_cpu_s_256", "  daemon CPU to ready", "s", "", None),
+    ("import_cpu_s", "    of which imports", "s", "", None),
+    ("ready_emulators_cpu_s_256", "  emulated modems' CPU meanwhile", "s", "", None),
+    ("rss_mb_256_idle", "RSS, 256 idle modems", "MB", "<= 100", lambda v: v <= 100),
+    ("throughput_ratio_256", "backlog ratio, 256 x 1 s", "", ">= 0.95", lambda v: v >= 0.95),
+    ("gap_max_ms_256", "  largest idle gap", "ms", "", None),
+    ("rss_mb_256_busy", "  RSS, 256 busy", "MB", "<= 100", lambda v: v <= 100),
+    ("cpu_ms_per_send_256", "  daemon CPU per send", "ms", "<= 1", lambda v: v <= 1),
+    ("bench_cpu_ms_per_send_256", "  emulators' (+ bench) CPU per send", "ms", "", None),
+    ("emulator_ratio_256", "  emulators alone, trivial client", "", "", None),
+    ("emulator_gap_p50_ms_256", "    its idle gap p50", "ms", "", None),
+    ("peers_ratio_4x1s", "backlog ratio, 4 x 1 s (--peers)", "", ">= 0.99", lambda v: v >= 0.99),
+    ("peers_gap_max_ms_4x1s", "  largest idle gap", "ms", "<= 10", lambda v: v <= 10),
+    ("peers_columns_behind", "  columns behind smsd (not RSS)", "", "0", lambda v: v == 0),
+    ("campaign_file_s", "campaign CSV validated + queued", "s", "<= 10 (100k)", None),
+    ("campaign_rss_growth_mb", "  RSS growth", "MB", "<= 50", lambda v: v <= 50),
+    ("campaign_ratio", "campaign ratio, 16 x 0.5 s", "", ">= 0.97", lambda v: v >= 0.97),
+    ("campaign_api_p99_ms", "  API send 200 -> AT+CMGS, p99", "ms", "<= 500", lambda v: v <= 500),
+]
+
+
+def table(results: dict[str, Any]) -> str:
+    """The results as an aligned text table with the issue's targets."""
+    lines = [f"{'metric':<34} {'measured':>10}  {'target':<8} ok", "-" * 60]
+    for key, label, unit, target, passes in ROWS:
+        value = results.get(key)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            shown, ok = "-", ""
+        else:
+            shown = (
+                f"{value:.4f}"  # a ratio: 0.9959 is not 1.00
+                if not unit and isinstance(value, float) and value < 2
+                else f"{value:,.2f}"
+                if isinstance(value, float) and value < 100
+                else f"{value:,.0f}"
+            )
+            ok = "" if passes is None else ("yes" if passes(value) else "NO")
+        lines.append(f"{label:<34} {shown + ' ' + unit:>10}  {target:<8} {ok}")
+    load = " ".join(f"{x:.2f}" for x in results["loadavg_after"])
+    lines.append(f"machine: {results['machine']['cpus']} CPUs, load {load}, "
+                 f"fsync {results['machine']['fsync_ms']} ms")  # fmt: skip
+    return "\n".join(lines)
