@@ -9,6 +9,15 @@ first send's start to its last send's start (attach order does not count), summe
 
     ratio = sum(sends - 1) * L / sum(last start - first start)
 
+With a ``spread``, each send's time at the network is drawn (seeded) uniformly within
+L * (1 +- spread), as on real networks (2-6 s, no two alike), and the ideal is the sum of the
+drawn times that a modem's sends took (from each PDU's Ctrl-Z to its ``+CMGS`` at the pty):
+
+    ratio = sum(network time of each send but the last) / sum(last start - first start)
+
+Without one (the lockstep variant, as in rounds 1-4), every send takes exactly L, so modems that
+start together end together, in bursts.
+
 The largest gap is the longest time any modem waited between one send's end and its next start.
 The wall ratio (all jobs / (last end - first start) against N / L) also counts the start-up.
 """
@@ -55,11 +64,13 @@ async def run(
     profile: Path | None = None,
     *,
     timeline: bool = False,
+    spread: float = 0.0,
 ) -> dict[str, Any]:
-    """Drain ``modems * rounds`` jobs through ``modems`` modems taking ``latency_s`` per send;
-    ``timeline``: also where the wait between two sends goes (``bench.timeline``)."""
+    """Drain ``modems * rounds`` jobs through ``modems`` modems taking ``latency_s`` per send
+    (drawn within ``latency_s * (1 +- spread)``); ``timeline``: also where the wait between two
+    sends goes (``bench.timeline``)."""
     jobs = modems * rounds
-    async with loaded(modems, latency_s, jobs) as (db, taps):
+    async with loaded(modems, latency_s, jobs, spread) as (db, taps):
         daemon = Daemon(db, [t.modem.port for t in taps])
         timelines = [TimelineTap(t) for t in taps] if timeline else []
         async with (
@@ -87,7 +98,7 @@ async def run(
             lag["timeline"] = timeline_summary(timelines) | waits
         return (
             lag
-            | summary(taps, latency_s, jobs)
+            | summary(taps, latency_s, jobs, [t.network_s() for t in taps] if spread else None)
             | line_counts(taps, jobs)
             | {
                 "cpu_percent": round(usage.cpu_percent, 1),
@@ -99,22 +110,26 @@ async def run(
                 "bench_cpu_ms_per_send": round(1000 * own.cpu_s / jobs, 3),
                 "rss_mb_peak": round(usage.peak_rss_mb, 1),
                 "commits_per_send": round(commits / jobs, 3),  # the store's group commits
+                "spread": spread,
             }
         )
 
 
 @asynccontextmanager
 async def loaded(
-    modems: int, latency_s: float, jobs: int
+    modems: int, latency_s: float, jobs: int, spread: float = 0.0
 ) -> AsyncIterator[tuple[Path, list[LineTap]]]:
     """A database with ``jobs`` queued (through the API of a daemon without modems, stopped
-    since) and ``modems`` emulated modems at ``latency_s`` per send, not opened yet."""
+    since) and ``modems`` emulated modems at ``latency_s`` per send (within ``1 +- spread``
+    of it), not opened yet."""
     db = workdir() / "modemd.db"
     key = await create_key(db)
     async with Daemon(db, []) as loader:
         await load_backlog(loader, key, jobs)
     async with emulated_bank(
-        modems, send_latency_s=(latency_s, latency_s), report_delay_s=REPORT_DELAY_S
+        modems,
+        send_latency_s=(latency_s * (1 - spread), latency_s * (1 + spread)),
+        report_delay_s=REPORT_DELAY_S,
     ) as taps:
         yield db, taps
 
@@ -145,15 +160,24 @@ class Sends(Protocol):
     def accepted_at(self) -> list[float]: ...
 
 
-def summary(taps: Sequence[Sends], latency_s: float, jobs: int) -> dict[str, Any]:
-    """Ratio to the physical limit per modem, the wall ratio and the gaps (module docstring)."""
+def summary(
+    taps: Sequence[Sends],
+    latency_s: float,
+    jobs: int,
+    network: Sequence[list[float]] | None = None,
+) -> dict[str, Any]:
+    """Ratio to the physical limit per modem, the wall ratio and the gaps (module docstring);
+    ``network``: each tap's sends' own times at the network (else each took ``latency_s``)."""
     busy = 0
+    ideal_s = 0.0
     span = 0.0
     gaps: list[float] = []
-    for tap in taps:
+    for k, tap in enumerate(taps):
         starts, ends = tap.cmgs_at, tap.accepted_at
         if len(starts) >= 2:
             busy += len(starts) - 1
+            counted = len(starts) - 1  # each send but the last, whose end is past the span
+            ideal_s += latency_s * counted if network is None else sum(network[k][:counted])
             span += starts[-1] - starts[0]
         gaps += [nxt - end for end, nxt in zip(ends, starts[1:], strict=False)]
     first = min(t.cmgs_at[0] for t in taps if t.cmgs_at)
@@ -163,13 +187,15 @@ def summary(taps: Sequence[Sends], latency_s: float, jobs: int) -> dict[str, Any
         "modems": len(taps),
         "latency_s": latency_s,
         "jobs": jobs,
-        "ratio": round(busy * latency_s / span, 4) if span else float("nan"),
+        "ratio": round(ideal_s / span, 4) if span else float("nan"),
         "ratio_wall": round(jobs / (last - first) / ideal, 4),
         "parts_per_s": round(busy / span * len(taps), 1) if span else float("nan"),
         "limit_parts_per_s": round(ideal, 1),
         "gap_p50_ms": round(percentile(gaps, 50) * 1000, 1),
         "gap_p99_ms": round(percentile(gaps, 99) * 1000, 1),  # issue 21: <= 10 ms
         "gap_max_ms": round(max(gaps, default=float("nan")) * 1000, 1),
+        # the sends' own times at the network, on average (the spread keeps the nominal mean)
+        "network_mean_s": round(ideal_s / busy, 4) if busy else float("nan"),
     }
 
 

@@ -9,7 +9,7 @@ many sends ended together with it (at a fixed send time the modems stay in step,
 daemon answers a burst one modem after the other) and how late this process's own loop was
 then (the emulated modems stamp on it).
 
-    .venv/bin/python -m bench.gaps [--modems 64] [--latency 3] [--rounds 4] [--top 10]
+    .venv/bin/python -m bench.gaps [--modems 64] [--latency 3] [--rounds 4] [--top 10] [--spread 0.33]
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ async def _probe(stalls: list[tuple[float, float]]) -> None:
             stalls.append((time.time(), late))
 
 
-async def run(modems: int, latency_s: float, rounds: int, top: int) -> None:
+async def run(modems: int, latency_s: float, rounds: int, top: int, spread: float = 0.0) -> None:
     jobs = modems * rounds
-    async with loaded(modems, latency_s, jobs) as (db, taps):
+    async with loaded(modems, latency_s, jobs, spread) as (db, taps):
         lines = [Timeline() for _ in taps]
         for line, tap in zip(lines, taps, strict=True):
             line.tap(tap)
@@ -121,8 +121,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--spread", type=float, default=0.0, help="send times L * (1 +- this)")
     options = parser.parse_args()
-    asyncio.run(run(options.modems, options.latency, options.rounds, options.top))
+    asyncio.run(run(options.modems, options.latency, options.rounds, options.top, options.spread))
 
 
 if __name__ == "__main__":

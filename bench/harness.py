@@ -8,6 +8,7 @@ Times are ``time.time()`` of this process, the same clock the emulator stamps ac
 from __future__ import annotations
 
 import asyncio
+import bisect
 import compileall
 import functools
 import importlib.util
@@ -41,6 +42,7 @@ READY_TIMEOUT_S = 120.0  # 64 modems initialise concurrently; far more than they
 STOP_TIMEOUT_S = 20.0  # SIGTERM to exit; the daemon bounds each shutdown step to 10 s
 CMGS = b"AT+CMGS="
 CDS = b"+CDS"
+CTRL_Z = b"\x1a"  # ends a PDU: the modem submits it
 TAIL_BYTES = 16  # a command split across two reads is still recognised
 PROFILE_WAITING = False  # py-spy --idle: also sample threads that wait (select, fsync, queue)
 LATE_METRIC = "modemd_loop_late_seconds_total"
@@ -102,6 +104,7 @@ class LineTap:
         self.changed = changed  # shared by the bank's taps: set on every stamp
         self.cmgs_at: list[float] = []
         self.cds_at: list[float] = []
+        self.submitted_at: list[float] = []  # the PDU's Ctrl-Z arrived: the network's part begins
         self.commands = 0  # command lines the host wrote (each ends with CR; a PDU body does not)
         self.host_writes = 0  # chunks read from the host: about one per write() of the daemon
         self._tail_in = b""
@@ -113,6 +116,8 @@ class LineTap:
         self.commands += data.count(b"\r")
         self.host_writes += 1
         self._tail_in = _stamp(self._tail_in + data, CMGS, self.cmgs_at, self.changed)
+        if CTRL_Z in data:
+            self.submitted_at.extend([time.time()] * data.count(CTRL_Z))
 
     def _on_output(self, data: bytes) -> None:
         self._tail_out = _stamp(self._tail_out + data, CDS, self.cds_at, self.changed)
@@ -122,6 +127,11 @@ class LineTap:
     def accepted_at(self) -> list[float]:
         """When the emulated network accepted each part (the send ended)."""
         return [m.at for m in self.modem.accepted]
+
+    def network_s(self) -> list[float]:
+        """Each accepted part's time at the network: its Ctrl-Z's arrival -> its ``+CMGS``."""
+        return [end - self.submitted_at[bisect.bisect(self.submitted_at, end) - 1]
+                for end in self.accepted_at]  # fmt: skip
 
 
 def _stamp(seen: bytes, needle: bytes, stamps: list[float], changed: asyncio.Event) -> bytes:
