@@ -9,7 +9,8 @@ many sends ended together with it (at a fixed send time the modems stay in step,
 daemon answers a burst one modem after the other) and how late this process's own loop was
 then (the emulated modems stamp on it).
 
-    .venv/bin/python -m bench.gaps [--modems 64] [--latency 3] [--rounds 4] [--top 10] [--spread 0.33]
+    .venv/bin/python -m bench.gaps [--modems 64] [--latency 3] [--rounds 4] [--top 10] \
+        [--spread 0.33]
 """
 
 from __future__ import annotations
