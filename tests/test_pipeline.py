@@ -15,7 +15,7 @@ from hardware.testbed import until
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import DeviceState, Job, JobState, Lane
-from modemd.runtime.followup import CLAIMED_AHEAD
+from modemd.runtime.followup import CLAIMED_AHEAD, GIVEN_BACK
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.worker import DeviceWorker
 from modemd.store import devices, jobs, keys
@@ -178,6 +178,7 @@ async def test_a_device_going_idle_takes_the_job_another_claimed_ahead(
         assert lines.count(f"submit {third.job_id}") == 1
         found = await store.read(jobs.get_job, third.job_id)
         assert found is not None and found.device_id == drivers[1].info.device_id
+        assert found.error == GIVEN_BACK  # its own reason: nothing failed or stopped
     finally:
         for task in tasks:
             task.cancel()

@@ -32,6 +32,9 @@ from modemd.runtime.pool import PoolQueue
 log = logging.getLogger(__name__)
 
 CLAIMED_AHEAD = 1  # high-lane jobs a device holds claimed beyond the one it sends next
+# Why a job claimed ahead went back to the queue for an idle device: nothing failed or stopped
+# (a shutdown's or a crash's give-back says ``STOPPED_BEFORE``)
+GIVEN_BACK = "claimed ahead, given back unsent for an idle device"
 
 
 def next_jobs(
@@ -88,7 +91,7 @@ class ClaimedLine:
                 self.jobs.remove(job)  # out of the line first: this device never starts it
                 log.debug("job %s: given back by %s for %s", job.job_id, self.device_id, device_id)
                 task = asyncio.create_task(
-                    self.outcomes.requeue(job, STOPPED_BEFORE), name=f"give back {self.device_id}"
+                    self.outcomes.requeue(job, GIVEN_BACK), name=f"give back {self.device_id}"
                 )
                 self._giving.add(task)
                 task.add_done_callback(self._given)
