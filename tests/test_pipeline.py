@@ -107,6 +107,9 @@ async def test_the_job_after_next_is_claimed_before_the_next_goes_out(rig: Rig) 
     for job in queued:  # each claimed once, submitted once, the claim first
         assert lines.count(f"claim {job.job_id}") == lines.count(f"submit {job.job_id}") == 1
         assert lines.index(f"claim {job.job_id}") < lines.index(f"submit {job.job_id}")
+    # from the first send on: the second job is claimed while the first is sent, alone
+    assert lines.index(f"claim {queued[1].job_id}") < lines.index(f"submit {queued[0].job_id}")
+    assert lines.index(f"claim {queued[1].job_id}") + 1 < lines.index(f"claim {queued[2].job_id}")
     for later, sending in zip(queued[2:], queued[1:], strict=False):
         assert lines.index(f"claim {later.job_id}") < lines.index(f"submit {sending.job_id}")
     modem = rig.bank.modems[0]

@@ -2,8 +2,9 @@
 
 The write that records a send also claims the device's next jobs
 (``store.dispatch.record_sent_and_claim``). A device holds at most ``CLAIMED_AHEAD`` + 1 such
-jobs: the one it sends next and, from the high lane, one ahead. When a send ends and the next
-job is already claimed, the device starts it at once and the record of the send just ended
+jobs: the one it sends next and, from the high lane, one ahead. A device that starts a
+send holding nothing claims its next job (high lane) during that send. When a send ends and the
+next job is already claimed, the device starts it at once and the record of the send just ended
 (with the claim of the job after) commits during the new send: one commit per send, off the
 path between two sends. Every job is still claimed in a commit that precedes its ``AT+CMGS``.
 
@@ -143,6 +144,36 @@ class ClaimedLine:
             await asyncio.gather(*self._giving, return_exceptions=True)
         while self.jobs:  # the last first: each goes to the front of the pool's line
             await self.outcomes.requeue(self.jobs.pop(), STOPPED_BEFORE)
+
+    def claim_ahead(self, jobs: list[Job], signal: int | None) -> None:
+        """A device starts a send holding nothing: claim ``jobs`` (from ``next_jobs``) during
+        it, so that its next send does not wait for the commit of this one's record (which
+        then claims the job after, as between any two sends of a backlog)."""
+        if not jobs:
+            return
+        previous = self.record
+        self.asked += len(jobs)
+
+        async def claim() -> None:
+            try:
+                if previous is not None:
+                    await asyncio.gather(previous, return_exceptions=True)  # logged there
+                for job in jobs:
+                    got = await self.outcomes.claim(job, self.device_id, signal)
+                    if isinstance(got, Job):
+                        self.jobs.append(got)
+                    elif got is None:
+                        log.warning("job %s was no longer queued; skipped", job.job_id)
+            except StoreError:  # those not claimed stay queued: back in the pool, first in line
+                log.exception("device %s: jobs not claimed ahead", self.device_id)
+                for job in reversed(jobs):
+                    if all(job.job_id != held.job_id for held in self.jobs):
+                        self.outcomes.submits.settled(job.job_id)
+                        self.pool.put(job, front=True)
+            finally:
+                self.asked -= len(jobs)
+
+        self.record = asyncio.create_task(claim(), name=f"claim ahead {self.device_id}")
 
     def record_sent(
         self, job: Job, parts: list[SentPart], signal: int | None, nxt: list[Job]

@@ -162,6 +162,8 @@ class DeviceWorker:
                     log.warning("job %s was no longer queued; skipped", job.job_id)
                     continue
                 claimed = got
+                if not self.draining:  # its next one, during this send (``runtime.followup``)
+                    self.claimed.claim_ahead(self._next_jobs(held=1), self.device.signal)
             self.current = claimed
             await self.set_state(DeviceState.BUSY, stored=True)  # with the claim
             try:
@@ -357,15 +359,13 @@ class DeviceWorker:
             await asyncio.shield(self.outcomes.stopped(job))
             raise
         self._observe(job, None, started)
-        held = self.claimed.held
-        nxt = (
-            []
-            if self.draining
-            else followup.next_jobs(self.pool, self.device, self.pacing, held, self.pool_caps)
-        )
+        nxt = [] if self.draining else self._next_jobs(self.claimed.held)
         self.claimed.record_sent(job, parts, self.device.signal, nxt)
         self._ready_stored = True  # the device row says ready (or busy with the next job)
         return False
+
+    def _next_jobs(self, held: int) -> list[Job]:
+        return followup.next_jobs(self.pool, self.device, self.pacing, held, self.pool_caps)
 
     def _observe(self, job: Job, error: SendError | None, started: float) -> None:
         result = send_result(error)
