@@ -34,7 +34,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.backlog import summary
+from bench.backlog import Window, summary
 from bench.harness import (
     Daemon,
     LineTap,
@@ -233,14 +233,6 @@ async def _dispatch(submit: Submit, taps: list[LineTap], first: int) -> list[flo
         await _all_sent(taps, sent + 1, STEP_TIMEOUT_S)
         await asyncio.sleep(IDLE_S)
     return latencies
-
-
-@dataclass(frozen=True)
-class Window:
-    """One modem's sends from some moment on (the shape bench.backlog.summary reads)."""
-
-    cmgs_at: list[float]
-    accepted_at: list[float]
 
 
 async def _backlog(submit: Submit, taps: list[LineTap], first: int) -> dict[str, Any]:

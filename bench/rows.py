@@ -89,6 +89,8 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("rss_mb_256_idle", "RSS, 256 idle modems", "MB", "<= 100", lambda v: v <= 100),
     ("throughput_ratio_256", "backlog ratio, 256 x 1 s", "", ">= 0.95", lambda v: v >= 0.95),
     ("gap_max_ms_256", "  largest idle gap", "ms", "", None),
+    ("throughput_ratio_256_ready", "  of the sends begun after ready", "", "", None),
+    ("sent_before_ready_256", "  sends ended before ready", "", "", None),
     ("rss_mb_256_busy", "  RSS, 256 busy", "MB", "<= 100", lambda v: v <= 100),
     ("cpu_ms_per_send_256", "  daemon CPU per send", "ms", "<= 1", lambda v: v <= 1),
     ("bench_cpu_ms_per_send_256", "  emulators' (+ bench) CPU per send", "ms", "", None),

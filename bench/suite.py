@@ -175,6 +175,8 @@ async def _scale(size: Size, profile: Path | None) -> dict[str, Any]:
         "ready_emulators_cpu_s_256": idle["ready_emulators_cpu_s"],
         "rss_mb_256_idle": idle["rss_mb"],
         "throughput_ratio_256": busy["ratio"],
+        "throughput_ratio_256_ready": busy["ratio_in_window"],
+        "sent_before_ready_256": busy["sent_before_window"],
         "gap_max_ms_256": busy["gap_max_ms"],
         "rss_mb_256_busy": busy["rss_mb_peak"],
         "cpu_ms_per_send_256": busy["cpu_ms_per_send"],
