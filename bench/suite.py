@@ -93,11 +93,19 @@ async def _accept(size: Size, profile: Path | None) -> dict[str, Any]:
     return await accept.run(size.accept_s, _file(profile, "accept"))
 
 
+def _gaps(result: dict[str, Any], suffix: str) -> dict[str, Any]:
+    """A backlog's ratio and gaps under the table's keys for ``suffix``."""
+    return {
+        f"throughput_ratio_{suffix}": result["ratio"],
+        f"gap_max_ms_{suffix}": result["gap_max_ms"],
+        f"gap_p50_ms_{suffix}": result["gap_p50_ms"],
+        f"gap_p99_ms_{suffix}": result["gap_p99_ms"],
+    }
+
+
 async def _backlog_3s(size: Size, profile: Path | None) -> dict[str, Any]:
     result = await backlog.run(MODEMS, 3.0, size.rounds_3s, _file(profile, "backlog-3s"))
-    return {
-        "throughput_ratio_3s": result["ratio"],
-        "gap_max_ms_3s": result["gap_max_ms"],
+    return _gaps(result, "3s") | {
         "gc_longest_ms_3s": result["daemon_gc_max_ms"],
         "backlog_3s": result,
     }
@@ -105,11 +113,7 @@ async def _backlog_3s(size: Size, profile: Path | None) -> dict[str, Any]:
 
 async def _backlog_100ms(size: Size, profile: Path | None) -> dict[str, Any]:
     result = await backlog.run(MODEMS, 0.1, size.rounds_100ms, _file(profile, "backlog-100ms"))
-    return {
-        "throughput_ratio_100ms": result["ratio"],
-        "gap_max_ms_100ms": result["gap_max_ms"],
-        "gap_p50_ms_100ms": result["gap_p50_ms"],
-        "gap_p99_ms_100ms": result["gap_p99_ms"],
+    return _gaps(result, "100ms") | {
         "rss_mb_64_busy": result["rss_mb_peak"],
         "cpu_percent_64_busy": result["cpu_percent"],
         "cpu_ms_per_send_100ms": result["cpu_ms_per_send"],
@@ -119,29 +123,20 @@ async def _backlog_100ms(size: Size, profile: Path | None) -> dict[str, Any]:
     }
 
 
+async def _backlog_spread(
+    latency_s: float, rounds: int, name: str, profile: Path | None
+) -> dict[str, Any]:
+    result = await backlog.run(MODEMS, latency_s, rounds, _file(profile, name), spread=SPREAD)
+    suffix = name.removeprefix("backlog-").replace("-", "_")  # 3s_spread, 100ms_spread
+    return _gaps(result, suffix) | {name.replace("-", "_"): result}
+
+
 async def _backlog_3s_spread(size: Size, profile: Path | None) -> dict[str, Any]:
-    result = await backlog.run(
-        MODEMS, 3.0, size.rounds_3s, _file(profile, "backlog-3s-spread"), spread=SPREAD
-    )
-    return {
-        "throughput_ratio_3s_spread": result["ratio"],
-        "gap_max_ms_3s_spread": result["gap_max_ms"],
-        "gap_p50_ms_3s_spread": result["gap_p50_ms"],
-        "backlog_3s_spread": result,
-    }
+    return await _backlog_spread(3.0, size.rounds_3s, "backlog-3s-spread", profile)
 
 
 async def _backlog_100ms_spread(size: Size, profile: Path | None) -> dict[str, Any]:
-    result = await backlog.run(
-        MODEMS, 0.1, size.rounds_100ms, _file(profile, "backlog-100ms-spread"), spread=SPREAD
-    )
-    return {
-        "throughput_ratio_100ms_spread": result["ratio"],
-        "gap_max_ms_100ms_spread": result["gap_max_ms"],
-        "gap_p50_ms_100ms_spread": result["gap_p50_ms"],
-        "gap_p99_ms_100ms_spread": result["gap_p99_ms"],
-        "backlog_100ms_spread": result,
-    }
+    return await _backlog_spread(0.1, size.rounds_100ms, "backlog-100ms-spread", profile)
 
 
 async def _campaign_file(size: Size, profile: Path | None) -> dict[str, Any]:
