@@ -16,6 +16,8 @@ SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a shutdown step taking longer is stuck: log it
 # CPython collects its youngest generation every 700 new objects: under 64 API clients that
 # was ~40 collections a second, 3-4 % of the loop (bench accept; README, Round 3: accepts).
 GC_YOUNG_THRESHOLD = 10_000
+# CPython's switch interval stays at its 5 ms: 1 ms lowered the 64 x 0.1 s backlog ratio and
+# the accepts per commit in four alternating pairs (README, Round 5: the loop and 256 modems).
 EVENT_LOOP_ENV = "MODEMD_EVENT_LOOP"  # over server.event_loop: "uvloop" or "asyncio"
 
 
