@@ -81,8 +81,7 @@ async def run(
             UsageSampler(os.getpid()) as own,
             OwnLag() as own_lag,
         ):
-            commits_before = await daemon.metric(COMMITS)
-            late_before = await daemon_lateness(daemon)
+            late_before = await daemon_lateness(daemon, COMMITS)  # one scrape each side
             threads_before = thread_cpu_s(daemon.pid)
             begun = [len(t.cmgs_at) for t in taps]  # sends begun before the window
             done_before = sum(len(t.modem.accepted) for t in taps)  # ... and ended
@@ -94,9 +93,10 @@ async def run(
             )
             loop_after, others_after = thread_cpu_s(daemon.pid)
             loop_s, others_s = loop_after - threads_before[0], others_after - threads_before[1]
-            lag = lag_summary(late_before, await daemon_lateness(daemon), own_lag)
+            late_after = await daemon_lateness(daemon, COMMITS)
+            lag = lag_summary(late_before, late_after, own_lag)
             waits = cpu_wait.per_send_ms(jobs)
-            commits = await daemon.metric(COMMITS) - commits_before
+            commits = late_after[COMMITS] - late_before[COMMITS]
         if timelines:
             lag["timeline"] = timeline_summary(timelines) | waits
         network = [t.network_s() for t in taps] if spread else None
@@ -120,7 +120,7 @@ async def run(
                 "gap_max_ms_in_window": in_window["gap_max_ms"],
                 "sent_before_window": done_before,
                 "cpu_percent": round(usage.cpu_percent, 1),
-                # the daemon's threads from ready (after two /metrics scrapes) to the last send,
+                # the daemon's threads from ready (after a /metrics scrape) to the last send,
                 # over the sends that ended meanwhile
                 "cpu_ms_per_send": round(1000 * (loop_s + others_s) / sends, 3),
                 # of which the event loop's thread, and the others (the store's thread)

@@ -300,10 +300,12 @@ class OwnLag:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
-async def daemon_lateness(daemon: Daemon) -> dict[str, float]:
-    """The daemon's late loop wake-ups so far, in seconds by cause, and its largest lag."""
-    # One read of /metrics: a page with 256 devices costs the daemon tens of ms (README).
+async def daemon_lateness(daemon: Daemon, *extra: str) -> dict[str, float]:
+    """The daemon's late loop wake-ups so far, in seconds by cause, and its largest lag; and the
+    ``extra`` samples, under their names."""
+    # One read of /metrics: a page with 256 devices costs the daemon's loop 50-80 ms (README)
     names = {c: f'{LATE_METRIC}{{cause="{c}"}}' for c in looplag.CAUSES}
+    names |= {name: name for name in extra}
     names |= {f"gc{g}": f'{GC_METRIC}{{generation="{g}"}}' for g in GENERATIONS}
     names |= {"max": "modemd_loop_lag_max_seconds", "gc_max": "modemd_gc_pause_max_seconds"}
     samples = await daemon.metrics(list(names.values()))
