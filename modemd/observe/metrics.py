@@ -42,6 +42,30 @@ def rssi_to_dbm(rssi: int | None) -> int | None:
     return -113 + 2 * rssi
 
 
+class _Levels:
+    """A labelled gauge's series as one scrape sets them: those not set again are removed (a
+    device gone). Its series are kept between scrapes (``labels()`` cost ~8 us each: with 256
+    devices, clearing and building them again was ~15 ms of the loop per scrape)."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self.gauge = gauge
+        self._series: dict[tuple[str, ...], Gauge] = {}
+        self._set: set[tuple[str, ...]] = set()
+
+    def set(self, labels: tuple[str, ...], value: float) -> None:
+        if (series := self._series.get(labels)) is None:
+            series = self._series[labels] = self.gauge.labels(*labels)
+        series.set(value)
+        self._set.add(labels)
+
+    def done(self) -> None:
+        """The scrape set every series it wanted: the others go."""
+        for labels in self._series.keys() - self._set:
+            del self._series[labels]
+            self.gauge.remove(*labels)
+        self._set.clear()
+
+
 class Metrics:
     """The daemon's metrics; ``refresh`` before rendering (the route does both)."""
 
@@ -167,6 +191,12 @@ class Metrics:
         self.started.set(self.started_at)
         self._lag_max = 0.0
         self._sends: dict[tuple[str, str], Counter] = {}  # modemd_sends' series, by labels
+        self._received_shown: set[tuple[str, str]] = set()  # modemd_received's, at 0 or more
+        levels = (self.device_up, self.failed, self.signal, self.parts, self.cap, self.queue)
+        self._up, self._failed, self._signal, self._parts, self._cap, self._queue = (
+            _Levels(gauge) for gauge in levels
+        )
+        self._pool_ready = _Levels(self.pool_ready)
         self._mark: stats.Watermark | None = None
         self._lock = asyncio.Lock()
 
@@ -208,36 +238,39 @@ class Metrics:
             self.accepted.labels(pin).inc(n)
         for (pin, state), n in activity.finished.items():
             self.finished.labels(pin, state).inc(n)
-        for d in snap.devices:
-            self.received.labels(d["pin"], d["device_id"])  # each device shows, at 0 when quiet
+        for d in snap.devices:  # each device shows, at 0 when quiet
+            if (shown := (d["pin"], d["device_id"])) not in self._received_shown:
+                self.received.labels(*shown)
+                self._received_shown.add(shown)
         for (pin, device_id), n in activity.received.items():
             self.received.labels(pin, device_id).inc(n)
         self.ipn_attempts.inc(activity.ipn_attempts)
         self.ipn_failures.inc(activity.ipn_failures)
-        for gauge in (self.device_up, self.failed, self.signal, self.parts, self.cap, self.queue):
-            gauge.clear()
-        self.pool_ready.clear()
         ready = dict.fromkeys(pins, 0)
         for d in snap.devices:
+            device_id = d["device_id"]
             up = d["state"] in UP_STATES
             ready[d["pin"]] += up
-            self.device_up.labels(d["device_id"], d["pin"], d["kind"]).set(int(up))
-            failed = d["state"] == DeviceState.FAILED.value
-            self.failed.labels(d["device_id"], d["pin"]).set(int(failed))
+            self._up.set((device_id, d["pin"], d["kind"]), int(up))
+            self._failed.set((device_id, d["pin"]), int(d["state"] == DeviceState.FAILED.value))
             if (dbm := rssi_to_dbm(d["signal"])) is not None:
-                self.signal.labels(d["device_id"]).set(dbm)
-            pacing = self.pacing(d["device_id"], d["iccid"] or "")  # the SIM's caps
+                self._signal.set((device_id,), dbm)
+            pacing = self.pacing(device_id, d["iccid"] or "")  # the SIM's caps
             for period, used, cap in (
                 ("day", snap.parts_today, pacing.daily_cap),
                 ("month", snap.parts_month, pacing.monthly_cap),
             ):
-                self.parts.labels(d["device_id"], period).set(used.get(d["device_id"], 0))
+                self._parts.set((device_id, period), used.get(device_id, 0))
                 if cap is not None:
-                    self.cap.labels(d["device_id"], period).set(cap)
+                    self._cap.set((device_id, period), cap)
         for pin in pins:
             for lane in LANE_ORDER:
-                self.queue.labels(pin, lane.value).set(snap.lanes.get((pin, lane.value), 0))
-            self.pool_ready.labels(pin).set(ready[pin])
+                self._queue.set((pin, lane.value), snap.lanes.get((pin, lane.value), 0))
+            self._pool_ready.set((pin,), ready[pin])
+        for levels in (self._up, self._failed, self._signal, self._parts, self._cap):
+            levels.done()
+        self._queue.done()
+        self._pool_ready.done()
         self.dead_letters.set(snap.dead_letters)
         self.endpoints_disabled.set(snap.disabled_endpoints)
         self._read_gc()
