@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modemd import caps
 from modemd.model import LANE_ORDER, NO_PACING, DeviceState, Job, Pacing
-from modemd.observe import looplag
+from modemd.observe import exposition, looplag
 from modemd.observe.gcpause import GENERATIONS, GcPauses
 from modemd.store import stats
 from modemd.store.db import Store
@@ -296,4 +296,4 @@ class Metrics:
         child.inc()
 
     def render(self) -> bytes:
-        return prometheus_client.generate_latest(self.registry)
+        return exposition.render(self.registry)
