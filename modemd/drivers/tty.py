@@ -17,8 +17,6 @@ from typing import Any
 
 import serial
 
-from modemd.heldwrite import write_held
-
 _ABORT_PIPES = (
     "pipe_abort_read_r",
     "pipe_abort_read_w",
@@ -50,12 +48,7 @@ class Tty(serial.Serial):
 
 def write_rest(fd: int, data: bytes, timeout_s: float) -> None:
     """Write all of ``data`` to the non-blocking ``fd``, waiting (``poll``) while its buffer is
-    full; ``TimeoutError`` when it stays full ``timeout_s``. The first try keeps the GIL
-    (``heldwrite``): a command or a PDU mostly goes out whole in it."""
-    with contextlib.suppress(BlockingIOError):
-        data = data[write_held(fd, data) :]
-        if not data:
-            return
+    full; ``TimeoutError`` when it stays full ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     poller = select.poll()
     poller.register(fd, select.POLLOUT)

@@ -33,7 +33,6 @@ import logging
 import os
 from pathlib import Path
 
-from modemd.heldwrite import write_held
 from modemd.store.location import is_postgres
 
 log = logging.getLogger(__name__)
@@ -154,8 +153,7 @@ class SubmitLog:
             return
         data = line.encode("ascii")
         try:
-            # The GIL held (``heldwrite``): the PDU's write follows with no other thread between.
-            if write_held(self._fd, data) != len(data):  # a short write: the disk is full
+            if os.write(self._fd, data) != len(data):  # a short write: the disk is full
                 raise OSError(errno.ENOSPC, "short write")
         except OSError as exc:
             self._off(f"write failed: {exc}")
