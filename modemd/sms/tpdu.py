@@ -209,10 +209,32 @@ def header_septets(header_octets: int) -> int:
 
 def pack_septets(header: bytes, offset: int, septets: bytes) -> bytes:
     """Pack septets LSB first after ``header``, starting at septet ``offset`` (23.038 6.1.2.1)."""
-    bits = int.from_bytes(header, "little")
-    for index, septet in enumerate(septets):
-        bits |= septet << (7 * (offset + index))
+    if len(septets) > _PACK_MAX_SEPTETS:
+        packed = 0
+        for index, septet in enumerate(septets):
+            packed |= septet << (7 * index)
+    else:  # one octet per septet, the gaps closed in log2(n) whole-number steps, not n
+        packed = int.from_bytes(septets, "little")
+        for low, high, shift in _PACK_STEPS[(len(septets) - 1).bit_length()]:
+            packed = (packed & low) | ((packed & high) >> shift)
+    bits = packed << (7 * offset) | int.from_bytes(header, "little")
     return bits.to_bytes((7 * (offset + len(septets)) + 7) // 8, "little")
+
+
+def _pack_steps(steps: int) -> list[tuple[int, int, int]]:
+    """Masks to squeeze 8-bit lanes of 7 bits into a row: step k joins groups of 2^(k+1)
+    lanes, the upper half's ``7 * 2^k`` bits moved down next to the lower half's."""
+    out = []
+    for k in range(steps):
+        group, held = 16 << k, 7 << k
+        repeats = (8 << steps) // group
+        low = sum(((1 << held) - 1) << (group * i) for i in range(repeats))
+        out.append((low, low << (group // 2), group // 2 - held))
+    return out
+
+
+_PACK_STEPS = [_pack_steps(steps) for steps in range(9)]  # by steps: masks as wide as needed
+_PACK_MAX_SEPTETS = 1 << (len(_PACK_STEPS) - 1)
 
 
 def unpack_septets(data: bytes, count: int) -> bytes:
