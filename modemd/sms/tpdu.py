@@ -33,6 +33,7 @@ _HEX_TO_DIGIT = str.maketrans(
 )
 _DIGIT_TO_HEX = str.maketrans(SEMI_OCTET_DIGITS, "0123456789abcde")
 _SEMI_OCTETS = re.compile("[0-9*#abc]*")
+_SWAPPED_BCD = [value % 10 << 4 | value // 10 for value in range(100)]  # 0..99, units high
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,15 @@ def encode_timestamp(moment: datetime, field: str) -> bytes:
     size = abs(quarters)
     sign = _TZ_NEGATIVE if quarters < 0 else 0
     zone = (size // 10) | sign | (size % 10) << 4
-    return encode_semi_octets(moment.strftime("%y%m%d%H%M%S")) + bytes((zone,))
+    fields = (
+        moment.year - 2000,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+    )
+    return bytes([_SWAPPED_BCD[field] for field in fields] + [zone])
 
 
 def decode_timestamp(data: bytes) -> datetime | None:
