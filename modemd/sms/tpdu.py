@@ -6,6 +6,7 @@ centre time stamps and septet packing. Malformed input raises PduError naming th
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -34,6 +35,10 @@ _HEX_TO_DIGIT = str.maketrans(
 _DIGIT_TO_HEX = str.maketrans(SEMI_OCTET_DIGITS, "0123456789abcde")
 _SEMI_OCTETS = re.compile("[0-9*#abc]*")
 _SWAPPED_BCD = [value % 10 << 4 | value // 10 for value in range(100)]  # 0..99, units high
+_NOT_BCD = -1  # an octet with a nibble above 9: no date
+_SWAPPED_BCD_VALUE = [_NOT_BCD] * 256
+for _value, _octet in enumerate(_SWAPPED_BCD):
+    _SWAPPED_BCD_VALUE[_octet] = _value
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,12 +193,9 @@ def encode_timestamp(moment: datetime, field: str) -> bytes:
 
 def decode_timestamp(data: bytes) -> datetime | None:
     """A 7-octet timestamp, or None when it holds no valid date (seen from real SMSCs)."""
-    fields: list[int] = []
-    for octet in data[:6]:
-        tens, units = octet & 0x0F, octet >> 4
-        if tens > 9 or units > 9:
-            return None
-        fields.append(tens * 10 + units)
+    fields = [_SWAPPED_BCD_VALUE[octet] for octet in data[:6]]
+    if _NOT_BCD in fields:
+        return None
     zone = data[6]
     if zone >> 4 > 9:
         return None
@@ -205,10 +207,15 @@ def make_timestamp(fields: list[int], quarters: int) -> datetime | None:
     """Build from [yy, MM, dd, hh, mm, ss] and a quarter-hour offset; None if impossible."""
     year, month, day, hour, minute, second = fields
     try:
-        zone = timezone(timedelta(minutes=15 * quarters))
-        return datetime(2000 + year, month, day, hour, minute, second, tzinfo=zone)
+        return datetime(2000 + year, month, day, hour, minute, second, tzinfo=_zone(quarters))
     except ValueError:
         return None
+
+
+@functools.lru_cache(maxsize=2 * _MAX_TZ_QUARTERS + 1)
+def _zone(quarters: int) -> timezone:
+    """The fixed-offset zone of ``quarters`` quarter hours (one object each, not one a stamp)."""
+    return timezone(timedelta(minutes=15 * quarters))
 
 
 def header_septets(header_octets: int) -> int:
