@@ -2,9 +2,8 @@
 
 The backlog scenarios run the emulated modems on this process's loop beside the daemon, on the
 same cores; a ratio is only the daemon's if the modems answer at once. Here a client in a
-subprocess, with no database and no logic (``ATE0`` once as the daemon, then ``AT+CMGS=<n>``, the
-PDU at the prompt, wait for the final result, again), sends through the same bank for
-``seconds``. Printed: the ratio to the
+subprocess, with no database and no logic (``AT+CMGS=<n>``, the PDU at the prompt, wait for the
+final result, again), sends through the same bank for ``seconds``. Printed: the ratio to the
 limit and the gaps as bench.backlog counts them (for the client's, they should be ~0), this
 process's CPU per send (the emulators' cost, to set beside the daemon's) and its loop's
 largest lag.
@@ -75,16 +74,7 @@ def client(seconds: float, ports: list[str]) -> int:
         fd = os.open(port, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         seen[fd], prompted[fd] = b"", False
         selector.register(fd, selectors.EVENT_READ)
-        os.write(fd, b"ATE0\r")  # echo off, as the daemon sets it: no echo to write back
-    echoing = set(seen)
-    while echoing:
-        for key, _ in selector.select(timeout=CLIENT_GRACE_S):
-            fd = int(key.fd)
-            seen[fd] += os.read(fd, 4096)
-            if b"\r\nOK\r\n" in seen[fd] and fd in echoing:
-                echoing.discard(fd)
-                seen[fd] = b""
-                os.write(fd, command)
+        os.write(fd, command)
     sends, deadline = 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
         for key, _ in selector.select(timeout=0.1):
