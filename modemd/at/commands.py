@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ KEEP_LINK_OPEN = Command("AT+CMMS=1")  # 27.005: keep the relay link open betwee
 ESC = b"\x1b"
 
 
+@functools.cache  # one per TPDU length (at most 164): built once, not at every send
 def cmgs_pdu(tpdu_length: int) -> Command:
     """``AT+CMGS=<length>`` for PDU mode."""
     return Command(f"AT+CMGS={tpdu_length}", prefix="+CMGS:")

@@ -154,10 +154,13 @@ class AtPort:
                 # No await between the hook and the write. Refused: abort the message instead.
                 if self._before_body is not None and not self._before_body():
                     self._refused, body = True, ESC
-                # At once, on the loop: the modem waits for it. A closed port: the command's
-                # wait learns it.
-                with contextlib.suppress(PortClosedError):
+                # At once, on the loop: the modem waits for it, and nothing but this call lies
+                # between the submit log's line (``before_body``) and the PDU's write(). A
+                # closed port: the command's wait learns it.
+                try:
                     self.write(body)
+                except PortClosedError:
+                    return
             else:
                 log.debug("%s: unexpected '> '", self.port)
         elif isinstance(event, Urc):

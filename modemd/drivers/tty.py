@@ -48,7 +48,13 @@ class Tty(serial.Serial):
 
 def write_rest(fd: int, data: bytes, timeout_s: float) -> None:
     """Write all of ``data`` to the non-blocking ``fd``, waiting (``poll``) while its buffer is
-    full; ``TimeoutError`` when it stays full ``timeout_s``."""
+    full; ``TimeoutError`` when it stays full ``timeout_s``. The first try comes before any
+    set-up: a command or a PDU mostly goes out whole in it (and the PDU right after the submit
+    log's line, ``store.submits``)."""
+    with contextlib.suppress(BlockingIOError):
+        data = data[os.write(fd, data) :]
+        if not data:
+            return
     deadline = time.monotonic() + timeout_s
     poller = select.poll()
     poller.register(fd, select.POLLOUT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ CRLF = b"\r\n"
 PROMPT = b"\r\n> "  # asks for the SMS body; no line end follows
 LINE_ENCODING = "latin-1"  # the wire is bytes; one byte per character both ways
 SECONDS_PER_QUARTER_HOUR = 900  # SCTS time zones count quarter hours
+PARSED_LINES = 512  # command lines kept parsed: a host repeats a few (AT+CMGS=<n>, AT+CMGL=0 ...)
 
 
 class LineState(enum.Enum):
@@ -102,6 +104,7 @@ _BASIC = re.compile(r"(?P<name>[EZI]|&F)(?P<value>\d*)", re.IGNORECASE)
 _EXTENDED = re.compile(r"(?P<name>[+^][A-Z]+)(?P<suffix>=\?|\?|=(?P<params>.*))?", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=PARSED_LINES)
 def parse_command(body: str) -> Command:
     """Parse what follows "AT" on a command line; ValueError when it is no command."""
     if not body:
@@ -128,7 +131,8 @@ def parse_command(body: str) -> Command:
 _BASIC_HEAD = re.compile(r"(&[A-Z]|[A-Z])\d*", re.IGNORECASE)
 
 
-def split_command_line(body: str) -> list[str]:
+@functools.lru_cache(maxsize=PARSED_LINES)
+def split_command_line(body: str) -> tuple[str, ...]:
     """What follows "AT" as one command each (V.250 5.2.1): ``+CMEE=1;+CREG=2`` is two, and
     basic commands chain without a separator (``E0+CMEE=1``). Semicolons inside quotes stay."""
     commands: list[str] = []
@@ -141,7 +145,7 @@ def split_command_line(body: str) -> list[str]:
             commands.append(head.group())
             segment = segment[head.end() :]
         commands.append(segment)
-    return commands
+    return tuple(commands)
 
 
 def split_params(text: str) -> tuple[Param, ...]:
