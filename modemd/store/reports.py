@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import DeliveryOutcome, DeliveryReport, EventType, Job, JobState, SentPart
+from modemd.store import dialect
 from modemd.store import transitions as jobs  # the state door, not store.jobs (no circle)
 from modemd.store.db import replayable
 
@@ -25,6 +26,14 @@ class ReportResult:
 
 
 _JOB_COLUMNS = jobs.job_columns("j")  # the matched part's job, read with it
+
+# When this process last stored an unmatched report, per device (SQLite: one process writes
+# the reports of a file's devices): a part recorded on a device with none stored since its
+# job's claim, nor before this process started, has no early report to adopt, and is recorded
+# without the probe (``adopt_early_reports``). A write rolled back leaves its mark: one probe
+# more, never one less.
+_UNMATCHED_AT: dict[str, float] = {}
+_WATCHING_SINCE = time.time()
 
 
 @replayable
@@ -59,6 +68,7 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
         ],
     )
     if job is None:
+        _UNMATCHED_AT[device_id] = now
         settled = settle_unknown_by_report(db, device_id, digits, report, stored.lastrowid)
         return ReportResult(settled, outcome, None if settled else _sending(db, device_id, digits))
     db.conn.execute(
@@ -105,6 +115,10 @@ def adopt_early_reports(
     """Reports that came before their part was recorded (part 1's report while part 2 was
     still being sent; a fast SMSC) were stored unmatched: match them now. One probe of the
     unmatched reports' index (migration 018) for all the parts: nearly always it finds none."""
+    latest = _UNMATCHED_AT.get(job.device_id or "", 0.0)
+    # Hosts sharing a database (PostgreSQL): another may have stored one.
+    if since > _WATCHING_SINCE and latest < since and not dialect.is_postgres(db):
+        return job
     mrs = sorted({part.mr for part in parts})
     rows = db.conn.execute(
         "SELECT report_id, mr, recipient, outcome, detail, tp_status FROM status_reports "
