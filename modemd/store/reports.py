@@ -26,6 +26,14 @@ class ReportResult:
 
 
 _JOB_COLUMNS = jobs.job_columns("j")  # the matched part's job, read with it
+# A report's candidates: the parts awaiting a report sent with its reference on its device in
+# the window, newest first, each with its job.
+_MATCH = (
+    f"SELECT p.part, {_JOB_COLUMNS} FROM job_parts p JOIN jobs j USING (job_id) "
+    "WHERE p.device_id = ? AND p.mr = ? AND p.sent_at >= ? "
+    "AND p.state IN ('sent', 'pending') ORDER BY p.sent_at DESC"
+)
+_LATEST = f"{_MATCH} LIMIT 1"
 
 # When this process last stored an unmatched report, per device (SQLite: one process writes
 # the reports of a file's devices): a part recorded on a device with none stored since its
@@ -42,16 +50,15 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
     now = time.time()
     mr, outcome = report.reference, report.outcome
     digits = report.recipient.lstrip("+")
-    candidates = db.conn.execute(
-        f"SELECT p.part, {_JOB_COLUMNS} FROM job_parts p JOIN jobs j USING (job_id) "
-        "WHERE p.device_id = ? AND p.mr = ? AND p.sent_at >= ? "
-        "AND p.state IN ('sent', 'pending') ORDER BY p.sent_at DESC",
-        [device_id, mr, now - jobs.REPORT_WINDOW_S],
-    ).fetchall()
-    # Prefer a part whose recipient matches; reports can garble the address, so fall back.
-    match = next((c for c in candidates if c[4].lstrip("+") == digits), None)  # j.to_number
-    if match is None and candidates:
-        match = candidates[0]
+    window = [device_id, mr, now - jobs.REPORT_WINDOW_S]
+    # The latest part awaiting a report with that reference, first: nearly always the one.
+    # (Without LIMIT 1 sqlite3 looks for a second row: as the TP-MR wraps at 256, each report
+    # read every part the modem sent with that reference in the window, and its state.)
+    match = latest = db.conn.execute(_LATEST, window).fetchone()
+    if latest is not None and latest[4].lstrip("+") != digits:  # j.to_number
+        # Prefer a part whose recipient matches; reports can garble the address, so fall back.
+        candidates = db.conn.execute(_MATCH, window)
+        match = next((c for c in candidates if c[4].lstrip("+") == digits), latest)
     part, job = (None, None) if match is None else (match[0], jobs.job_from_tuple(match[1:]))
     stored = db.conn.execute(  # a plain INSERT: sqlite-utils' asks sqlite_master twice per row
         "INSERT INTO status_reports (device_id, mr, recipient, outcome, detail, tp_status, "
