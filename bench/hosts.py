@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import psycopg
 
-from bench.accept import Load
+from bench.accept import AiohttpLoad as Load  # the PostgreSQL runs keep their client
 from bench.harness import PIN, Daemon, create_key, workdir
 
 CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "pg-cluster"

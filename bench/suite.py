@@ -32,6 +32,7 @@ from bench import (
     harness,
     inbound,
     ipn_busy,
+    loops,
     peers,
 )
 from bench.harness import workdir
@@ -84,19 +85,7 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("gap_max_ms_100ms", "  largest idle gap", "ms", "", None),
     ("gap_p50_ms_100ms", "  +CMGS -> next AT+CMGS=, p50", "ms", "<= 2", lambda v: v <= 2),
     ("gap_p99_ms_100ms", "  +CMGS -> next AT+CMGS=, p99", "ms", "<= 10", lambda v: v <= 10),
-    ("accept_rps", "durable accepts/s, 64 clients", "/s", "", None),
-    ("accept_p50_ms", "  accept p50", "ms", "", None),
-    ("accept_p99_ms", "  accept p99", "ms", "<= 25", lambda v: v <= 25),
-    ("accepts_per_commit", "  accepts per commit (group)", "", "", None),
-    ("bare_rps", "bare aiohttp endpoint", "/s", "", None),
-    ("bare_p50_ms", "  bare p50", "ms", "", None),
-    ("bare_p99_ms", "  bare p99 (the same client)", "ms", "", None),
-    ("accept_ratio_vs_bare", "  accepts / bare", "", ">= 0.5", lambda v: v >= 0.5),
-    ("accept_cpu_ms", "  daemon CPU per accept", "ms", "", None),
-    ("accept_loop_cpu_ms", "    of which the event loop", "ms", "", None),
-    ("accept_store_cpu_ms", "    of which the store thread", "ms", "", None),
-    ("bare_cpu_ms", "  bare CPU per request", "ms", "", None),
-    ("accept_rss_kb_per_queued_job", "  daemon RSS growth per queued job", "KB", "", None),
+    *accept.ROWS,
     ("ipn_p50_ms", "IPN report URC -> POST, p50", "ms", "", None),
     ("ipn_p99_ms", "IPN report URC -> POST, p99", "ms", "<= 20", lambda v: v <= 20),
     ("ipn_event_to_post_p50_ms", "  event -> POST (commit + IPN), p50", "ms", "", None),
@@ -376,7 +365,7 @@ def main() -> None:
     names += [name for name, asked in [("peers", options.peers), ("scale", options.scale)]
               if asked and name not in names]  # fmt: skip
     started = time.perf_counter()
-    results = asyncio.run(_bounded(run_all(names, size, options.profile)))
+    results = loops.run(_bounded(run_all(names, size, options.profile)))
     results["size"] = "quick" if options.quick else "full"
     results["duration_s"] = round(time.perf_counter() - started, 1)
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
