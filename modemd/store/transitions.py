@@ -4,6 +4,7 @@ event in the same transaction). ``store.jobs`` and ``store.reports`` both move j
 from __future__ import annotations
 
 import dataclasses
+import functools
 import operator
 import time
 from collections.abc import Mapping, Sequence
@@ -113,9 +114,7 @@ def move_job(
     now = time.time()
     values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
     values["final_at"] = now if new in FINAL_JOB_STATES else None
-    update = (
-        f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE job_id = ? AND state = ?"
-    )
+    update = _update_of(tuple(values))
     previous = job.state
     moved = None
     if _allowed(previous, new, manual):
@@ -140,6 +139,14 @@ def move_job(
     if event is not None:
         events.add_event(db, moved, event, event_data or {})
     return moved
+
+
+@functools.cache
+def _update_of(columns: tuple[str, ...]) -> str:
+    """A move's UPDATE of ``columns``, made once per set of columns (a few kinds of move)."""
+    return (
+        f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in columns)} WHERE job_id = ? AND state = ?"
+    )
 
 
 def as_moved(job: Job, state: JobState, now: float, fields: Mapping[str, Any]) -> Job:
