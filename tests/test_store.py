@@ -111,6 +111,48 @@ async def test_mr_wrap_matches_the_most_recent_send(store: Store) -> None:
     assert result.job.job_id == new.job_id
 
 
+def _sent_to(db, key_id: int, to: str, mr: int):
+    job = jobs.insert_job(
+        db, key_id=key_id, pin="4711", to=to, message="hi", parts=1, encoding="gsm7"
+    )
+    return jobs.mark_sent(db, jobs.claim_job(db, job.job_id, "imei-1"), [SentPart(1, mr)])
+
+
+async def test_a_report_prefers_the_part_of_its_recipient_else_the_latest(store: Store) -> None:
+    """The latest part with the report's TP-MR is tried first; when its recipient is not the
+    report's, an older part to the report's recipient is the match, else the latest is."""
+    key_id = (await new_job(store)).key_id
+    older, latest, other = [
+        await store.write(_sent_to, key_id, to, mr)
+        for to, mr in (("+31611111111", 7), ("+31622222222", 7), ("+31633333333", 8))
+    ]
+    garbled = await store.write(reports.apply_report, "imei-1", tp_report(8, "+3169999", 0))
+    assert garbled.job.job_id == other.job_id  # the only part with TP-MR 8
+    result = await store.write(reports.apply_report, "imei-1", tp_report(7, "31611111111", 0))
+    assert result.job.job_id == older.job_id and result.job.state is JobState.DELIVERED
+    result = await store.write(reports.apply_report, "imei-1", tp_report(7, "+31600000000", 0))
+    assert result.job.job_id == latest.job_id  # no part to that number: the latest awaiting
+
+
+async def test_a_report_after_the_reference_wrapped_matches_the_part_awaiting_it(
+    store: Store,
+) -> None:
+    key_id = (await new_job(store)).key_id
+
+    def send_and_report(db):  # 260 sends (TP-MR n % 256), each reported but the last three
+        sent = []
+        for n in range(260):
+            sent.append(_sent_to(db, key_id, "+31612345678", n % 256))
+            if n < 257:
+                report = tp_report(n % 256, "+31612345678", 0)
+                assert reports.apply_report(db, "imei-1", report).job.job_id == sent[n].job_id
+        return sent
+
+    sent = await store.write(send_and_report)
+    result = await store.write(reports.apply_report, "imei-1", tp_report(1, "+31612345678", 0))
+    assert result.job.job_id == sent[257].job_id  # TP-MR 1: the second part sent with it
+
+
 async def test_sending_at_crash_becomes_unknown(db_location: str) -> None:
     first = Store(db_location)
     await first.start()

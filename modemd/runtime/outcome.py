@@ -54,15 +54,14 @@ class OutcomeRecorder:
         shutdown during the claim (or the device unplugged: the bank cancels an idle worker)
         puts it back in line."""
         self.submits.claim(job.job_id)
-        write = (
-            self.store.write(dispatch_rows.claim_for, job.job_id, device_id, signal, job)
+        claim = (
+            self.store.queue_write(dispatch_rows.claim_for, job.job_id, device_id, signal, job)
             if not pool_caps.any
-            else self.store.write(
+            else self.store.queue_write(
                 dispatch_rows.claim_within_cap,
                 *(job.job_id, device_id, signal, self.pool.pin, pool_caps, caps.window(), job),
             )
         )
-        claim = asyncio.ensure_future(write)
         try:
             claimed = await asyncio.shield(claim)
         except asyncio.CancelledError:
@@ -93,12 +92,8 @@ class OutcomeRecorder:
         claimed: list[Job] = []
         for one in nxt:
             self.submits.claim(one.job_id)
-        write = asyncio.ensure_future(
-            self.store.write(
-                dispatch_rows.record_sent_and_claim,
-                *(job, parts, signal, nxt),
-                busy=busy,
-            )
+        write = self.store.queue_write(
+            dispatch_rows.record_sent_and_claim, *(job, parts, signal, nxt), busy=busy
         )
         try:
             _, claimed = await asyncio.shield(write)

@@ -156,16 +156,21 @@ class Store:
         """Run ``fn(db, *args, **kwargs)`` in a write transaction; return once committed.
 
         A caller cancelled while waiting does not cancel the write: it is applied anyway."""
-        return await self._submit(batches.kind_of(fn), lambda db: fn(db, *args, **kwargs))
+        return await self.queue_write(fn, *args, **kwargs)
+
+    def queue_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+        """``write``, queued now: its future resolves once committed. The send path shields
+        it to get the outcome after a cancellation (no task wrapped around a coroutine)."""
+        return self._put(batches.kind_of(fn), lambda db: fn(db, *args, **kwargs))
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(db, *args, **kwargs)`` outside any write transaction."""
-        return await self._submit(batches.READ, lambda db: fn(db, *args, **kwargs))
+        return await self._put(batches.READ, lambda db: fn(db, *args, **kwargs))
 
-    async def _submit(self, write: int, call: Callable[[sqlite_utils.Database], T]) -> T:
+    def _put(self, kind: int, call: Callable[[sqlite_utils.Database], T]) -> asyncio.Future[T]:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((write, call, future))
-        return await future
+        self._queue.put((kind, call, future))
+        return future
 
     # -- the store's thread -----------------------------------------------------------------
 

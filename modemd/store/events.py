@@ -7,10 +7,8 @@ and delivers a job's events in order (an event waits while an older one of its j
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
@@ -24,6 +22,7 @@ from modemd.store.endpoints import (
     ensure_endpoint,
     ensure_pending_endpoints,
 )
+from modemd.store.event_body import event_body
 from modemd.store.ids import new_event_id
 
 
@@ -87,19 +86,13 @@ def add_subject_event(
         return None
     now = time.time()
     event_id = new_event_id()
-    body = {
-        "type": type_.value,
-        "event_id": event_id,
-        "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-        "data": data,
-    }
     state = EventState.NO_ENDPOINT
     if key is not None and key[0]:
         disabled_at = key[3]
         if key[2] is None:  # its secret exists before the first post
             disabled_at = ensure_endpoint(db, key_id).disabled_at
         state = EventState.FAILED if disabled_at else EventState.PENDING
-    payload = json.dumps(body, separators=(",", ":"))
+    payload = event_body(type_.value, event_id, now, data)
     db.conn.execute(
         _INSERT, [event_id, subject_id, key_id, type_.value, payload, state.value, now, now]
     )

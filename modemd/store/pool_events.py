@@ -7,15 +7,14 @@ person's opt-out and opt-in, or one session's answers, arrive in order."""
 
 from __future__ import annotations
 
-import json
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
 
 from modemd.model import EventState
 from modemd.store.endpoints import ensure_endpoint
+from modemd.store.event_body import event_body
 from modemd.store.ids import new_event_id
 
 CONTACT_OPTED_OUT = "contact.opted_out"
@@ -38,12 +37,6 @@ def add_pool_event(
     ).fetchall()
     for (key_id,) in keys:
         event_id = new_event_id()
-        body = {
-            "type": type_,
-            "event_id": event_id,
-            "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
-            "data": {"pin": pin, **data},
-        }
         endpoint = ensure_endpoint(db, key_id)  # a write: its secret exists before the post
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
         db.execute(
@@ -55,7 +48,7 @@ def add_pool_event(
                 group,
                 key_id,
                 type_,
-                json.dumps(body, separators=(",", ":")),
+                event_body(type_, event_id, now, {"pin": pin, **data}),
                 state.value,
                 now,
                 now,

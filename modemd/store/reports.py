@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import DeliveryOutcome, DeliveryReport, EventType, Job, JobState, SentPart
+from modemd.store import dialect
 from modemd.store import transitions as jobs  # the state door, not store.jobs (no circle)
 from modemd.store.db import replayable
 
@@ -25,6 +26,22 @@ class ReportResult:
 
 
 _JOB_COLUMNS = jobs.job_columns("j")  # the matched part's job, read with it
+# A report's candidates: the parts awaiting a report sent with its reference on its device in
+# the window, newest first, each with its job.
+_MATCH = (
+    f"SELECT p.part, {_JOB_COLUMNS} FROM job_parts p JOIN jobs j USING (job_id) "
+    "WHERE p.device_id = ? AND p.mr = ? AND p.sent_at >= ? "
+    "AND p.state IN ('sent', 'pending') ORDER BY p.sent_at DESC"
+)
+_LATEST = f"{_MATCH} LIMIT 1"
+
+# When this process last stored an unmatched report, per device (SQLite: one process writes
+# the reports of a file's devices): a part recorded on a device with none stored since its
+# job's claim, nor before this process started, has no early report to adopt, and is recorded
+# without the probe (``adopt_early_reports``). A write rolled back leaves its mark: one probe
+# more, never one less.
+_UNMATCHED_AT: dict[str, float] = {}
+_WATCHING_SINCE = time.time()
 
 
 @replayable
@@ -33,16 +50,15 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
     now = time.time()
     mr, outcome = report.reference, report.outcome
     digits = report.recipient.lstrip("+")
-    candidates = db.conn.execute(
-        f"SELECT p.part, {_JOB_COLUMNS} FROM job_parts p JOIN jobs j USING (job_id) "
-        "WHERE p.device_id = ? AND p.mr = ? AND p.sent_at >= ? "
-        "AND p.state IN ('sent', 'pending') ORDER BY p.sent_at DESC",
-        [device_id, mr, now - jobs.REPORT_WINDOW_S],
-    ).fetchall()
-    # Prefer a part whose recipient matches; reports can garble the address, so fall back.
-    match = next((c for c in candidates if c[4].lstrip("+") == digits), None)  # j.to_number
-    if match is None and candidates:
-        match = candidates[0]
+    window = [device_id, mr, now - jobs.REPORT_WINDOW_S]
+    # The latest part awaiting a report with that reference, first: nearly always the one.
+    # (Without LIMIT 1 sqlite3 looks for a second row: as the TP-MR wraps at 256, each report
+    # read every part the modem sent with that reference in the window, and its state.)
+    match = latest = db.conn.execute(_LATEST, window).fetchone()
+    if latest is not None and latest[4].lstrip("+") != digits:  # j.to_number
+        # Prefer a part whose recipient matches; reports can garble the address, so fall back.
+        candidates = db.conn.execute(_MATCH, window)
+        match = next((c for c in candidates if c[4].lstrip("+") == digits), latest)
     part, job = (None, None) if match is None else (match[0], jobs.job_from_tuple(match[1:]))
     stored = db.conn.execute(  # a plain INSERT: sqlite-utils' asks sqlite_master twice per row
         "INSERT INTO status_reports (device_id, mr, recipient, outcome, detail, tp_status, "
@@ -59,6 +75,7 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
         ],
     )
     if job is None:
+        _UNMATCHED_AT[device_id] = now
         settled = settle_unknown_by_report(db, device_id, digits, report, stored.lastrowid)
         return ReportResult(settled, outcome, None if settled else _sending(db, device_id, digits))
     db.conn.execute(
@@ -105,6 +122,10 @@ def adopt_early_reports(
     """Reports that came before their part was recorded (part 1's report while part 2 was
     still being sent; a fast SMSC) were stored unmatched: match them now. One probe of the
     unmatched reports' index (migration 018) for all the parts: nearly always it finds none."""
+    latest = _UNMATCHED_AT.get(job.device_id or "", 0.0)
+    # Hosts sharing a database (PostgreSQL): another may have stored one.
+    if since > _WATCHING_SINCE and latest < since and not dialect.is_postgres(db):
+        return job
     mrs = sorted({part.mr for part in parts})
     rows = db.conn.execute(
         "SELECT report_id, mr, recipient, outcome, detail, tp_status FROM status_reports "

@@ -4,6 +4,8 @@ event in the same transaction). ``store.jobs`` and ``store.reports`` both move j
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,7 +37,10 @@ JOB_COLUMNS = (
 
 _JOB_COLUMN_NAMES = tuple(JOB_COLUMNS.split(", "))
 
-_JOB_FIELDS = frozenset(field.name for field in dataclasses.fields(Job))
+# A Job's fields in its constructor's order, and their positions.
+_JOB_FIELDS = {field.name: at for at, field in enumerate(dataclasses.fields(Job))}
+_JOB_VALUES = operator.attrgetter(*_JOB_FIELDS)
+_STATE, _UPDATED_AT = _JOB_FIELDS["state"], _JOB_FIELDS["updated_at"]
 
 
 def job_columns(alias: str) -> str:
@@ -109,9 +114,7 @@ def move_job(
     now = time.time()
     values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
     values["final_at"] = now if new in FINAL_JOB_STATES else None
-    update = (
-        f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in values)} WHERE job_id = ? AND state = ?"
-    )
+    update = _update_of(tuple(values))
     previous = job.state
     moved = None
     if _allowed(previous, new, manual):
@@ -138,11 +141,25 @@ def move_job(
     return moved
 
 
+@functools.cache
+def _update_of(columns: tuple[str, ...]) -> str:
+    """A move's UPDATE of ``columns``, made once per set of columns (a few kinds of move)."""
+    return (
+        f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in columns)} WHERE job_id = ? AND state = ?"
+    )
+
+
 def as_moved(job: Job, state: JobState, now: float, fields: Mapping[str, Any]) -> Job:
     """``job`` as a move left its row: the new state and ``updated_at``, and whichever of the
-    fields set a Job holds (``device_id``, ``error``)."""
-    held = {name: value for name, value in fields.items() if name in _JOB_FIELDS}
-    return dataclasses.replace(job, state=state, updated_at=now, **held)
+    fields set a Job holds (``device_id``, ``error``). Built positionally: three a send, and
+    ``dataclasses.replace`` looks the fields up on each call (twice the time)."""
+    values = list(_JOB_VALUES(job))
+    values[_STATE], values[_UPDATED_AT] = state, now
+    for name, value in fields.items():
+        at = _JOB_FIELDS.get(name)
+        if at is not None:
+            values[at] = value
+    return Job(*values)
 
 
 def _allowed(current: JobState, new: JobState, manual: bool) -> bool:
