@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any
 
+from bench import loops
 from bench.backlog import REPORT_DELAY_S, summary
 from bench.harness import OwnLag, emulated_bank
 from modemd.sms.pdu import build_submit_pdus
@@ -100,7 +101,7 @@ def main() -> None:
     if options.client is not None:
         print(json.dumps({"sends": client(options.client, options.ports)}))
         return
-    result = asyncio.run(run(options.modems, options.latency, options.seconds))
+    result = loops.run(run(options.modems, options.latency, options.seconds))
     print(json.dumps(result | {"loadavg": os.getloadavg()}, indent=2))
 
 

@@ -32,6 +32,7 @@ from bench import (
     harness,
     inbound,
     ipn_busy,
+    loops,
     peers,
 )
 from bench.harness import workdir
@@ -364,7 +365,7 @@ def main() -> None:
     names += [name for name, asked in [("peers", options.peers), ("scale", options.scale)]
               if asked and name not in names]  # fmt: skip
     started = time.perf_counter()
-    results = asyncio.run(_bounded(run_all(names, size, options.profile)))
+    results = loops.run(_bounded(run_all(names, size, options.profile)))
     results["size"] = "quick" if options.quick else "full"
     results["duration_s"] = round(time.perf_counter() - started, 1)
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")

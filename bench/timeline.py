@@ -22,7 +22,6 @@ read``): what deferring reads costs the report.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 import time
@@ -201,7 +200,7 @@ def summary(taps: Sequence[TimelineTap]) -> dict[str, Any]:
 
 
 def main() -> None:
-    from bench import backlog
+    from bench import backlog, loops
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modems", type=int, default=8)
@@ -209,7 +208,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--profile", type=Path, default=None, help="py-spy raw output file")
     args = parser.parse_args()
-    result = asyncio.run(
+    result = loops.run(
         backlog.run(args.modems, args.latency, args.rounds, args.profile, timeline=True)
     )
     print(json.dumps(result, indent=1))

@@ -152,6 +152,8 @@ def split_params(text: str) -> tuple[Param, ...]:
 def _split_outside_quotes(text: str, separator: str) -> list[str]:
     """``text`` cut at each ``separator`` outside double quotes; ValueError when a quote is
     left open."""
+    if '"' not in text:
+        return text.split(separator)
     fields: list[str] = []
     current: list[str] = []
     in_quotes = False

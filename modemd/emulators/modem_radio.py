@@ -83,18 +83,21 @@ class Radio:
         return self._commands.registration
 
     def stats(self) -> dict[str, int]:
-        """Every domain's <stat>: take it before a change, give it to ``announce`` after."""
-        return {domain: self.stat(domain) for domain in DOMAINS}
+        """The <stat> of each domain whose URCs the host enabled: take it before a change,
+        give it to ``announce`` after (none enabled, as mostly: nothing to look at)."""
+        settings = self._commands.settings
+        return {d: self.stat(d) for d, field in DOMAINS.items() if getattr(settings, field)}
 
     def registered(self) -> bool:
         """Any domain says home or roaming: SMS can go out."""
-        return any(stat in REGISTERED for stat in self.stats().values())
+        return any(self.stat(domain) in REGISTERED for domain in DOMAINS)
 
     def announce(self, before: dict[str, int]) -> None:
         """A +CxREG URC for each domain whose <stat> changed, where the host enabled it."""
-        for domain, field in DOMAINS.items():
-            mode = getattr(self._commands.settings, field)
-            if mode and self.stat(domain) != before[domain]:
+        settings = self._commands.settings
+        for domain, stat in before.items():
+            mode = getattr(settings, DOMAINS[domain])
+            if mode and self.stat(domain) != stat:
                 self._urc(f"{domain}: {self._registration_fields(domain, mode)}")
 
     def set_network(self, stat: int) -> None:

@@ -10,6 +10,7 @@ The GSM-7 tables live here (not in python-gsmmodem-new, whose copy has 0x5F as "
 
 from __future__ import annotations
 
+import codecs
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,6 +68,12 @@ _BASIC_CODES: dict[str, int] = {
     char: code for code, char in enumerate(GSM7_BASIC) if code != GSM7_ESCAPE
 }
 _EXTENSION_CHARS: dict[int, str] = {code: char for char, code in GSM7_EXTENSION.items()}
+# The tables as charmap codecs (C loops). Encoding: a character -> its septet, or the escape
+# and its extension code. Decoding (the basic table only): the escape decodes to nothing
+# ("\ufffe" is charmap's "undefined"), a text with escapes takes the loop.
+_CHARMAP_ENCODING: dict[int, int | bytes] = {ord(c): code for c, code in _BASIC_CODES.items()}
+_CHARMAP_ENCODING |= {ord(c): bytes((GSM7_ESCAPE, code)) for c, code in GSM7_EXTENSION.items()}
+_CHARMAP_DECODING = GSM7_BASIC.replace(chr(GSM7_ESCAPE), "\ufffe")
 
 
 _GSM7_CHARS = frozenset(_BASIC_CODES) | frozenset(GSM7_EXTENSION)
@@ -103,19 +110,20 @@ def utf16_unit_cost(char: str) -> int:
 
 def encode_gsm7(text: str) -> bytes:
     """Map ``text`` to unpacked GSM-7 septet values (escape + code for extension characters)."""
-    septets = bytearray()
-    for char in text:
-        if char in GSM7_EXTENSION:
-            septets += bytes((GSM7_ESCAPE, GSM7_EXTENSION[char]))
-        elif char in _BASIC_CODES:
-            septets.append(_BASIC_CODES[char])
-        else:
-            raise ValueError(f"character {char!r} is not in the GSM-7 alphabet")
-    return bytes(septets)
+    try:
+        return codecs.charmap_encode(text, "strict", _CHARMAP_ENCODING)[0]
+    except UnicodeEncodeError as error:
+        char = text[error.start]
+        raise ValueError(f"character {char!r} is not in the GSM-7 alphabet") from None
 
 
 def decode_gsm7(septets: bytes) -> str:
     """Map unpacked GSM-7 septet values back to text (inverse of :func:`encode_gsm7`)."""
+    if GSM7_ESCAPE not in septets:
+        try:
+            return codecs.charmap_decode(septets, "strict", _CHARMAP_DECODING)[0]
+        except UnicodeDecodeError as error:
+            raise ValueError(f"0x{septets[error.start]:02X} is not a septet") from None
     chars: list[str] = []
     escaped = False
     for septet in septets:

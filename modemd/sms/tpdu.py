@@ -6,6 +6,7 @@ centre time stamps and septet packing. Malformed input raises PduError naming th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -26,6 +27,12 @@ _TOA_EXTENSION = 0x80  # bit 7 of a type-of-address octet is always 1
 _TZ_NEGATIVE = 0x08  # sign bit of the time-zone octet (bit 3)
 _MAX_TZ_QUARTERS = 79  # 3 bits of tens + one BCD digit
 _MAX_SMSC_OCTETS = 11  # type of address + 10 octets of digits
+_NIBBLES_SWAPPED = bytes((octet & 0x0F) << 4 | octet >> 4 for octet in range(256))
+_HEX_TO_DIGIT = str.maketrans(
+    dict(zip("0123456789abcdef", [*SEMI_OCTET_DIGITS, None], strict=True))
+)
+_DIGIT_TO_HEX = str.maketrans(SEMI_OCTET_DIGITS, "0123456789abcde")
+_SEMI_OCTETS = re.compile("[0-9*#abc]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,16 +149,16 @@ def encode_alphanumeric_address(name: str) -> bytes:
 
 def encode_semi_octets(digits: str) -> bytes:
     """Swapped-nibble BCD, first digit in the low nibble, odd count padded with 0xF."""
-    nibbles = [SEMI_OCTET_DIGITS.index(digit) for digit in digits]
-    if len(nibbles) % 2:
-        nibbles.append(0xF)
-    return bytes(low | high << 4 for low, high in zip(nibbles[::2], nibbles[1::2], strict=True))
+    if _SEMI_OCTETS.fullmatch(digits) is None:
+        raise ValueError(f"{digits!r} holds a character that is no semi-octet digit")
+    high_first = digits.translate(_DIGIT_TO_HEX) + "f" * (len(digits) % 2)
+    return bytes.fromhex(high_first).translate(_NIBBLES_SWAPPED)
 
 
 def decode_semi_octets(data: bytes, count: int) -> str:
     """First ``count`` semi-octets as digits (A-E map to * # a b c; filler F is dropped)."""
-    nibbles = [nibble for octet in data for nibble in (octet & 0x0F, octet >> 4)][:count]
-    return "".join(SEMI_OCTET_DIGITS[nibble] for nibble in nibbles if nibble != 0xF)
+    low_first = data[: (count + 1) // 2].translate(_NIBBLES_SWAPPED).hex()
+    return low_first[:count].translate(_HEX_TO_DIGIT)
 
 
 def encode_timestamp(moment: datetime, field: str) -> bytes:
@@ -210,21 +217,8 @@ def pack_septets(header: bytes, offset: int, septets: bytes) -> bytes:
 
 def unpack_septets(data: bytes, count: int) -> bytes:
     """The first ``count`` septets of packed ``data``, header septets included (0 past the end)."""
-    septets = bytearray()
-    carry = held = 0  # bits not yet emitted, and how many
-    for octet in data:
-        if len(septets) == count:
-            break
-        carry |= octet << held
-        held += 8
-        while held >= 7 and len(septets) < count:
-            septets.append(carry & 0x7F)
-            carry >>= 7
-            held -= 7
-    while len(septets) < count:
-        septets.append(carry & 0x7F)
-        carry >>= 7
-    return bytes(septets)
+    bits = int.from_bytes(data[: (7 * count + 7) // 8], "little")
+    return bytes([(bits >> shift) & 0x7F for shift in range(0, 7 * count, 7)])
 
 
 def _address_value(toa: int, data: bytes, semi_octets: int) -> Address:

@@ -11,7 +11,6 @@ WAL, so an awaited ``write`` means "on disk". Futures resolve only after the com
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import queue
 import sqlite3
@@ -25,7 +24,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import sqlite_utils
 
 from modemd.errors import StoreError
-from modemd.store import dialect
+from modemd.store import batches, dialect
+from modemd.store.batches import replayable
 from modemd.store.location import is_postgres, redacted
 from modemd.store.opening import connect
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # psycopg is imported only when PostgreSQL is used (store.dia
     from modemd.store.pg import Listener, PgConnection, PgDatabase
 
 log = logging.getLogger(__name__)
+
+__all__ = ["MAX_BATCH", "Store", "connect", "replayable"]  # replayable: from store.batches
 
 T = TypeVar("T")
 MAX_BATCH = 256  # writes folded into one commit at most
@@ -54,20 +56,6 @@ COUNTED = {
 }
 
 _STOP = object()
-# What a queued call is: a read, a write, or a ``replayable`` write.
-_READ, _WRITE, _REPLAYABLE = 0, 1, 2
-_REPLAYABLE_MARK = "_modemd_replayable"
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def replayable(fn: F) -> F:
-    """Mark a write function whose only effect is on the database (no state of its own kept,
-    nothing done outside the transaction), so that running it again after a rollback is as
-    if it ran once: batches of such writes share a commit without a savepoint each
-    (``Store._commit``)."""
-    setattr(fn, _REPLAYABLE_MARK, True)
-    return fn
 
 
 class Store:
@@ -168,12 +156,11 @@ class Store:
         """Run ``fn(db, *args, **kwargs)`` in a write transaction; return once committed.
 
         A caller cancelled while waiting does not cancel the write: it is applied anyway."""
-        kind = _REPLAYABLE if getattr(fn, _REPLAYABLE_MARK, False) else _WRITE
-        return await self._submit(kind, lambda db: fn(db, *args, **kwargs))
+        return await self._submit(batches.kind_of(fn), lambda db: fn(db, *args, **kwargs))
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(db, *args, **kwargs)`` outside any write transaction."""
-        return await self._submit(_READ, lambda db: fn(db, *args, **kwargs))
+        return await self._submit(batches.READ, lambda db: fn(db, *args, **kwargs))
 
     async def _submit(self, write: int, call: Callable[[sqlite_utils.Database], T]) -> T:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -293,94 +280,8 @@ class Store:
                 callback()
 
     def _process(self, batch: list[Any], outcomes: list[Any]) -> bool:
-        """Run the batch in queue order: consecutive writes share one commit, and a read
-        queued after a write sees it. True when something was committed."""
-        writes: list[Any] = []
-        committed = False
-        for item in batch:
-            if item[0]:
-                writes.append(item)
-                continue
-            if writes:
-                committed |= self._commit(writes, outcomes)
-                writes = []
-            self._call(item[1], item[2], outcomes)
-        if writes:
-            committed |= self._commit(writes, outcomes)
-        return committed
-
-    def _commit(self, writes: list[Any], outcomes: list[Any]) -> bool:
-        """Apply ``writes`` in one transaction and commit it; True when committed.
-
-        Several writes sharing the commit run each in its own savepoint, so a failing one is
-        undone alone. A savepoint is not free on SQLite (every page written under it is first
-        copied to a journal), so a lone write runs without one (the transaction undoes it), and
-        so does a batch of ``replayable`` writes: should one of them fail, the whole batch is
-        rolled back and run again, a savepoint each."""
-        optimistic = len(writes) == 1 or all(item[0] == _REPLAYABLE for item in writes)
-        committed = self._transaction(writes, outcomes, savepoints=not optimistic)
-        if committed is None:  # a replayable write failed: all rolled back, run them again
-            committed = self._transaction(writes, outcomes, savepoints=True)
-        assert committed is not None  # with savepoints a failing write is undone alone
-        return committed
-
-    def _transaction(
-        self, writes: list[Any], outcomes: list[Any], *, savepoints: bool
-    ) -> bool | None:
-        """``_commit``'s one try: None when a write failed in a batch without savepoints
-        (everything rolled back, nothing answered yet)."""
         assert self._db is not None
-        conn = self._db.conn
-        results: list[tuple[Any, bool, Any]] = []
-        started = time.perf_counter()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for _, call, future in writes:
-                if savepoints:
-                    conn.execute("SAVEPOINT job")
-                try:
-                    value = call(self._db)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO job" if savepoints else "ROLLBACK")
-                    if savepoints:
-                        conn.execute("RELEASE job")
-                    elif len(writes) > 1:
-                        return None
-                    if isinstance(exc, dialect.DATABASE_ERRORS):  # disk full, I/O, corruption
-                        log.error("store write failed: %s", exc)
-                        exc = StoreError(f"database write failed: {exc}")
-                    results.append((future, False, exc))
-                    if not savepoints:  # a lone write, rolled back: nothing to commit
-                        outcomes.extend(results)
-                        return False
-                else:
-                    if savepoints:
-                        conn.execute("RELEASE job")
-                    results.append((future, True, value))
-            conn.execute("COMMIT")
-            for observe in self.on_commit_seconds:
-                observe(time.perf_counter() - started)
-        except dialect.DATABASE_ERRORS as exc:
-            # The commit itself failed (disk full, I/O error): nothing of the batch is durable.
-            log.error("store commit failed, %d writes rolled back: %s", len(writes), exc)
-            # A lost connection cannot roll back: the server already dropped the transaction.
-            with contextlib.suppress(*dialect.DATABASE_ERRORS):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            error = StoreError(f"database write failed: {exc}")
-            outcomes.extend((future, False, error) for _, _, future in writes)
-            return False
-        outcomes.extend(results)
-        return True
-
-    def _call(
-        self, call: Callable[[sqlite_utils.Database], Any], future: Any, outcomes: list[Any]
-    ) -> None:
-        assert self._db is not None
-        try:
-            outcomes.append((future, True, call(self._db)))
-        except Exception as exc:
-            outcomes.append((future, False, exc))
+        return batches.process(self._db, batch, outcomes, self.on_commit_seconds)
 
 
 def _hand_over(reads: list[tuple[Callable[[Any], None], Any]]) -> None:

@@ -38,11 +38,14 @@ KEY = "hook-key-123"
 class CountingDriver(PhoneDriver):
     """A phone driver that counts the hints it was given."""
 
-    hints = 0
+    hints = 0  # every hint that reached the driver
+    acted = 0  # of which those it polled for (the message was its own and not finished)
 
     def poll_now(self, message_id: str) -> bool:
         self.hints += 1
-        return super().poll_now(message_id)
+        polled = super().poll_now(message_id)
+        self.acted += polled
+        return polled
 
 
 @dataclass
@@ -131,8 +134,11 @@ async def test_a_hint_delivers_at_once_and_duplicates_change_nothing(daemon: Any
     job = await state_of(
         found.store, await queue_job(found.store, found.bank, "+393330000001"), JobState.DELIVERED
     )
-    # One hint each for sms:sent and sms:delivered (posted twice): the 60 s poll never came.
-    assert found.driver.hints == 2
+    # Delivered within WAIT_S: the hints did it, the 60 s poll never came. Each webhook is
+    # posted twice and acted on once: sms:sent's, then sms:delivered's; or, when the poll for
+    # sms:sent already finds the message delivered (seen on a loaded machine), sms:sent's
+    # alone, and both copies of sms:delivered find nothing to wait for.
+    assert found.driver.acted in (1, 2)
     (message_id,) = phone.messages
     late = envelope(message_id, "sms:sent", "late-sent")  # out of order: after delivered
     assert await found.post(late) == 404  # no longer tracked: nothing to poll

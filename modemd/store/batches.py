@@ -1,0 +1,150 @@
+"""A batch of the store's queued calls run on its thread: writes share one commit.
+
+Writes queued while a commit is under way are applied together in the next transaction, each
+in its own savepoint so one failure does not undo the others, then committed once (store.db).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from modemd.errors import StoreError
+from modemd.store import dialect
+
+log = logging.getLogger(__name__)
+
+# What a queued call is: a read, a write, or a ``replayable`` write.
+READ, WRITE, REPLAYABLE = 0, 1, 2
+_REPLAYABLE_MARK = "_modemd_replayable"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def replayable(fn: F) -> F:
+    """Mark a write function whose only effect is on the database (no state of its own kept,
+    nothing done outside the transaction), so that running it again after a rollback is as
+    if it ran once: batches of such writes share a commit without a savepoint each
+    (``_commit``)."""
+    setattr(fn, _REPLAYABLE_MARK, True)
+    return fn
+
+
+def kind_of(fn: Callable[..., Any]) -> int:
+    """WRITE, or REPLAYABLE for a function marked ``replayable``."""
+    return REPLAYABLE if getattr(fn, _REPLAYABLE_MARK, False) else WRITE
+
+
+def process(
+    db: sqlite_utils.Database,
+    batch: list[Any],
+    outcomes: list[Any],
+    on_commit_seconds: list[Callable[[float], None]],
+) -> bool:
+    """Run the batch of ``(kind, call, future)`` in queue order: consecutive writes share one
+    commit, and a read queued after a write sees it. True when something was committed."""
+    writes: list[Any] = []
+    committed = False
+    for item in batch:
+        if item[0]:
+            writes.append(item)
+            continue
+        if writes:
+            committed |= _commit(db, writes, outcomes, on_commit_seconds)
+            writes = []
+        _call(db, item[1], item[2], outcomes)
+    if writes:
+        committed |= _commit(db, writes, outcomes, on_commit_seconds)
+    return committed
+
+
+def _commit(
+    db: sqlite_utils.Database,
+    writes: list[Any],
+    outcomes: list[Any],
+    on_commit_seconds: list[Callable[[float], None]],
+) -> bool:
+    """Apply ``writes`` in one transaction and commit it; True when committed.
+
+    Several writes sharing the commit run each in its own savepoint, so a failing one is
+    undone alone. A savepoint is not free on SQLite (every page written under it is first
+    copied to a journal), so a lone write runs without one (the transaction undoes it), and
+    so does a batch of ``replayable`` writes: should one of them fail, the whole batch is
+    rolled back and run again, a savepoint each."""
+    optimistic = len(writes) == 1 or all(item[0] == REPLAYABLE for item in writes)
+    committed = _transaction(db, writes, outcomes, on_commit_seconds, savepoints=not optimistic)
+    if committed is None:  # a replayable write failed: all rolled back, run them again
+        committed = _transaction(db, writes, outcomes, on_commit_seconds, savepoints=True)
+    assert committed is not None  # with savepoints a failing write is undone alone
+    return committed
+
+
+def _transaction(
+    db: sqlite_utils.Database,
+    writes: list[Any],
+    outcomes: list[Any],
+    on_commit_seconds: list[Callable[[float], None]],
+    *,
+    savepoints: bool,
+) -> bool | None:
+    """``_commit``'s one try: None when a write failed in a batch without savepoints
+    (everything rolled back, nothing answered yet)."""
+    conn = db.conn
+    results: list[tuple[Any, bool, Any]] = []
+    started = time.perf_counter()
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for _, call, future in writes:
+            if savepoints:
+                conn.execute("SAVEPOINT job")
+            try:
+                value = call(db)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO job" if savepoints else "ROLLBACK")
+                if savepoints:
+                    conn.execute("RELEASE job")
+                elif len(writes) > 1:
+                    return None
+                if isinstance(exc, dialect.DATABASE_ERRORS):  # disk full, I/O, corruption
+                    log.error("store write failed: %s", exc)
+                    exc = StoreError(f"database write failed: {exc}")
+                results.append((future, False, exc))
+                if not savepoints:  # a lone write, rolled back: nothing to commit
+                    outcomes.extend(results)
+                    return False
+            else:
+                if savepoints:
+                    conn.execute("RELEASE job")
+                results.append((future, True, value))
+        conn.execute("COMMIT")
+        for observe in on_commit_seconds:
+            observe(time.perf_counter() - started)
+    except dialect.DATABASE_ERRORS as exc:
+        # The commit itself failed (disk full, I/O error): nothing of the batch is durable.
+        log.error("store commit failed, %d writes rolled back: %s", len(writes), exc)
+        # A lost connection cannot roll back: the server already dropped the transaction.
+        with contextlib.suppress(*dialect.DATABASE_ERRORS):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        error = StoreError(f"database write failed: {exc}")
+        outcomes.extend((future, False, error) for _, _, future in writes)
+        return False
+    outcomes.extend(results)
+    return True
+
+
+def _call(
+    db: sqlite_utils.Database,
+    call: Callable[[sqlite_utils.Database], Any],
+    future: Any,
+    outcomes: list[Any],
+) -> None:
+    try:
+        outcomes.append((future, True, call(db)))
+    except Exception as exc:
+        outcomes.append((future, False, exc))
