@@ -123,25 +123,26 @@ class IpnSender:
             try:
                 while True:
                     self._wake.clear()
-                    due, next_at = await self._due()
-                    self.offer(due)
-                    await self._sleep_until(next_at)
+                    await self._sleep_until(await self._offer_due())
             finally:
                 self._session = None  # an offer from now on only wakes (nobody)
                 for task in self._posts:
                     task.cancel()
                 await asyncio.gather(*self._posts, return_exceptions=True)
 
-    async def _due(self) -> tuple[list[OutboxEvent], float | None]:
-        """The events to post now, and when the earliest pending one is due (None: none is).
+    async def _offer_due(self) -> float | None:
+        """Offer the events due now; when the earliest pending one is due (None: none is).
         Alone, one read for both (each trip to the store's thread can split a group commit:
-        the sender looks after every post); on a shared database the due events are leased
-        to this host (each posted by exactly one host), then the next time is read."""
+        the sender looks after every post). On a shared database the due events are leased to
+        this host (each posted by exactly one host) and offered before the next time is read:
+        a post that ends meanwhile must not find its event offered again from a stale take."""
         host = self.store.host_id
         if host is None:
-            return await self.store.read(_due_and_next, time.time())
-        due = await self.store.write(outbox.take_due_events, time.time(), host, LEASE_S)
-        return due, await self.store.read(outbox.next_due_at, host)
+            due, next_at = await self.store.read(_due_and_next, time.time())
+            self.offer(due)
+            return next_at
+        self.offer(await self.store.write(outbox.take_due_events, time.time(), host, LEASE_S))
+        return await self.store.read(outbox.next_due_at, host)
 
     async def _sleep_until(self, next_at: float | None) -> None:
         delay = IDLE_WAKE_S if next_at is None else max(0.0, next_at - time.time())
