@@ -125,7 +125,7 @@ class Load:
         self.clients = clients
         self.warm_up_s = warm_up_s
         self.latencies_ms: list[float] = []
-        self.refused = 0  # counted answers that were not an accept of the number sent
+        self.refused = 0  # answers that were not an accept of the number sent (any time)
         self.errors = 0  # connections lost or answers that could not be cut (any time)
         self.completed = 0  # every answer, warm-up included
         self.first_refusal = ""
@@ -161,7 +161,8 @@ class Load:
         connection = await self._connect()
         sent = 0
         try:
-            while (started := time.perf_counter()) < self._stop_at:
+            started = time.perf_counter()
+            while True:  # each client sends at least one request, however late it starts
                 sent += 1
                 # Italian mobile numbers (33x xxxxxxx), all different, as bench.accept's were
                 to = f"+3933{n:02d}{sent % 1_000_000:06d}"
@@ -176,15 +177,17 @@ class Load:
                     if connection.transport is not None:
                         connection.transport.close()
                     connection = await self._connect()
-                    continue
-                self.completed += 1
-                done = time.perf_counter()
-                if started >= self._count_from and done <= self._stop_at:
-                    if _accepted(status, answer, to):
-                        self.latencies_ms.append((done - started) * 1000)
-                    else:
+                else:
+                    self.completed += 1
+                    done = time.perf_counter()
+                    if not _accepted(status, answer, to):
                         self.refused += 1
                         self.first_refusal = self.first_refusal or f"{status} {answer[:200]!r}"
+                    elif started >= self._count_from and done <= self._stop_at:
+                        self.latencies_ms.append((done - started) * 1000)
+                started = time.perf_counter()
+                if started >= self._stop_at:
+                    return
         finally:
             if connection.transport is not None:
                 connection.transport.close()

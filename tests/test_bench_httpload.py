@@ -80,7 +80,7 @@ async def load(url: str) -> dict[str, Any]:
 async def test_counts_each_accept_of_the_number_sent(server: str) -> None:
     result = await load(f"{server}/ok")
     assert result["refused"] == 0 and result["errors"] == 0 and result["first_refusal"] == ""
-    assert result["rps"] > 0 and result["completed"] > 0
+    assert result["completed"] >= int(CLIENTS)  # each client sends one at least
 
 
 @pytest.mark.parametrize(("path", "status"), [("/other", "200"), ("/refuse", "401")])
@@ -88,11 +88,11 @@ async def test_an_answer_that_is_not_an_accept_is_refused(
     server: str, path: str, status: str
 ) -> None:
     result = await load(f"{server}{path}")
-    assert result["rps"] == 0 and result["refused"] > 0
+    assert result["rps"] == 0 and result["refused"] == result["completed"] >= int(CLIENTS)
     assert result["first_refusal"].startswith(status)
 
 
 async def test_an_answer_without_content_length_is_an_error(server: str) -> None:
     result = await load(f"{server}/chunked")
-    assert result["rps"] == 0 and result["completed"] == 0 and result["errors"] > 0
+    assert result["rps"] == 0 and result["completed"] == 0 and result["errors"] >= int(CLIENTS)
     assert "not an answer this client cuts" in result["first_refusal"]

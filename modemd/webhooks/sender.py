@@ -123,24 +123,28 @@ class IpnSender:
             try:
                 while True:
                     self._wake.clear()
-                    self.offer(await self._due())
-                    await self._sleep_until_due()
+                    await self._sleep_until(await self._offer_due())
             finally:
                 self._session = None  # an offer from now on only wakes (nobody)
                 for task in self._posts:
                     task.cancel()
                 await asyncio.gather(*self._posts, return_exceptions=True)
 
-    async def _due(self) -> list[OutboxEvent]:
-        """The events to post now: on a shared database, leased to this host (each posted by
-        exactly one host); alone, a plain read."""
+    async def _offer_due(self) -> float | None:
+        """Offer the events due now; when the earliest pending one is due (None: none is).
+        Alone, one read for both (each trip to the store's thread can split a group commit:
+        the sender looks after every post). On a shared database the due events are leased to
+        this host (each posted by exactly one host) and offered before the next time is read:
+        a post that ends meanwhile must not find its event offered again from a stale take."""
         host = self.store.host_id
         if host is None:
-            return await self.store.read(outbox.due_events, time.time())
-        return await self.store.write(outbox.take_due_events, time.time(), host, LEASE_S)
+            due, next_at = await self.store.read(_due_and_next, time.time())
+            self.offer(due)
+            return next_at
+        self.offer(await self.store.write(outbox.take_due_events, time.time(), host, LEASE_S))
+        return await self.store.read(outbox.next_due_at, host)
 
-    async def _sleep_until_due(self) -> None:
-        next_at = await self.store.read(outbox.next_due_at, self.store.host_id)
+    async def _sleep_until(self, next_at: float | None) -> None:
         delay = IDLE_WAKE_S if next_at is None else max(0.0, next_at - time.time())
         if delay == 0.0:
             # What is due is in flight or waits behind an in-flight event of its job: each
@@ -211,6 +215,10 @@ class IpnSender:
                 return response.status, error, response.headers.get("Retry-After")
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return None, f"{type(exc).__name__}: {exc}", None
+
+
+def _due_and_next(db: Any, now: float) -> tuple[list[OutboxEvent], float | None]:
+    return outbox.due_events(db, now), outbox.next_due_at(db)
 
 
 @dataclass(frozen=True, slots=True)
