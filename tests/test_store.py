@@ -273,6 +273,27 @@ async def test_a_report_settles_the_one_matching_unknown_job(store: Store) -> No
     assert [r["type"] for r in rows] == ["sms.unknown", "sms.delivered"]
 
 
+async def test_an_early_report_of_the_next_send_does_not_settle_an_unknown_job(
+    store: Store,
+) -> None:
+    """After a kill -9, job 1 is unknown (its PDU may have gone out; here it never did) and
+    job 2 to the same number is being sent on the same device when its report comes before
+    its record: the report is job 2's, adopted when job 2 is recorded; job 1 stays unknown."""
+    lost = await new_job(store)
+    await store.write(
+        jobs.mark_unknown, await store.write(jobs.claim_job, lost.job_id, "imei-1"), "killed"
+    )
+    job = await new_job(store)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")
+    early = await store.write(reports.apply_report, "imei-1", tp_report(9, "+31612345678", 0))
+    assert early.job is None and early.awaits == job.job_id
+    sent = await store.write(jobs.mark_sent, claimed, [SentPart(1, 9)])
+    assert sent.state is JobState.DELIVERED
+    still = await store.read(jobs.get_job, lost.job_id)
+    assert still is not None and still.state is JobState.UNKNOWN
+    assert [r["type"] for r in await store.read(events.list_events, lost.job_id)] == ["sms.unknown"]
+
+
 async def test_ambiguous_unknown_jobs_stay_unknown(store: Store) -> None:
     for _ in range(2):
         job = await new_job(store)

@@ -76,8 +76,15 @@ def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryRepo
     )
     if job is None:
         _UNMATCHED_AT[device_id] = now
+        # A job being sent to that number on that device is what an unmatched report is about
+        # first: its record has not committed yet (an early report, adopted when it does). Only
+        # without one may the report settle an ``unknown`` job (else a job never sent would be
+        # "delivered" by the report of the next send to the same number: seen after a kill -9).
+        sending = _sending(db, device_id, digits)
+        if sending is not None:
+            return ReportResult(None, outcome, sending)
         settled = settle_unknown_by_report(db, device_id, digits, report, stored.lastrowid)
-        return ReportResult(settled, outcome, None if settled else _sending(db, device_id, digits))
+        return ReportResult(settled, outcome)
     db.conn.execute(
         "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
         "WHERE job_id = ? AND part = ?",
