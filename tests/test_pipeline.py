@@ -183,6 +183,9 @@ async def test_a_device_going_idle_takes_the_job_another_claimed_ahead(
         found = await store.read(jobs.get_job, third.job_id)
         assert found is not None and found.device_id == drivers[1].info.device_id
         assert found.error == GIVEN_BACK  # its own reason: nothing failed or stopped
+        # claimed twice, tried once: the give-back took its attempt back (MAX_SEND_ATTEMPTS
+        # counts tries that sent nothing, not hand-overs)
+        assert await store.read(jobs.attempts, third.job_id) == 1
     finally:
         for task in tasks:
             task.cancel()

@@ -337,6 +337,17 @@ async def test_a_move_from_the_callers_copy_returns_the_row_as_stored(store: Sto
     assert (sent.state, sent.device_id) == (JobState.SENT, "imei-1")
 
 
+async def test_a_job_given_back_untried_takes_its_claims_attempt_back(store: Store) -> None:
+    job = await new_job(store)
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1", job)
+    back = await store.write(jobs.requeue, claimed, "given back", untried=True)
+    assert back.state is JobState.QUEUED
+    assert await store.read(jobs.attempts, job.job_id) == 0
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-2", back)
+    await store.write(jobs.requeue, claimed, "no prompt")  # a try that sent nothing counts
+    assert await store.read(jobs.attempts, job.job_id) == 1
+
+
 async def test_a_stale_copy_still_moves_and_returns_the_row_as_stored(store: Store) -> None:
     job = await new_job(store)
     first = await store.write(jobs.claim_job, job.job_id, "imei-1", job)

@@ -92,7 +92,8 @@ class ClaimedLine:
                 self.jobs.remove(job)  # out of the line first: this device never starts it
                 log.debug("job %s: given back by %s for %s", job.job_id, self.device_id, device_id)
                 task = asyncio.create_task(
-                    self.outcomes.requeue(job, GIVEN_BACK), name=f"give back {self.device_id}"
+                    self.outcomes.requeue(job, GIVEN_BACK, untried=True),
+                    name=f"give back {self.device_id}",
                 )
                 self._giving.add(task)
                 task.add_done_callback(self._given)
@@ -143,7 +144,7 @@ class ClaimedLine:
         if self._giving:  # those given back are back in the queue before the rest follow
             await asyncio.gather(*self._giving, return_exceptions=True)
         while self.jobs:  # the last first: each goes to the front of the pool's line
-            await self.outcomes.requeue(self.jobs.pop(), STOPPED_BEFORE)
+            await self.outcomes.requeue(self.jobs.pop(), STOPPED_BEFORE, untried=True)
 
     def claim_ahead(self, jobs: list[Job], signal: int | None) -> None:
         """A device starts a send holding nothing: claim ``jobs`` (from ``next_jobs``) during

@@ -67,7 +67,7 @@ class OutcomeRecorder:
         except asyncio.CancelledError:
             claimed = await claim
             if isinstance(claimed, Job):  # claimed but nothing sent: not an unknown outcome
-                await self.requeue(claimed, STOPPED_BEFORE)
+                await self.requeue(claimed, STOPPED_BEFORE, untried=True)
             raise
         if not isinstance(claimed, Job):
             self.submits.settled(job.job_id)
@@ -122,10 +122,11 @@ class OutcomeRecorder:
         log.info("job %s sent by %s (MR %s)", job.job_id, job.device_id, mrs)
         return claimed
 
-    async def requeue(self, job: Job, why: str) -> None:
+    async def requeue(self, job: Job, why: str, *, untried: bool = False) -> None:
         """Nothing of ``job`` went out: back in the queue, in the database and in the pool
-        (first in line; else the pool's other devices never see it until a restart)."""
-        requeued = await self.store.write(job_rows.requeue, job, why)
+        (first in line; else the pool's other devices never see it until a restart).
+        ``untried``: its device never began it (the claim's attempt is taken back)."""
+        requeued = await self.store.write(job_rows.requeue, job, why, untried=untried)
         self.submits.settled(job.job_id)
         self.pool.put(requeued, front=True)
 
@@ -136,7 +137,7 @@ class OutcomeRecorder:
             await self.store.write(job_rows.mark_unknown, job, "stopped while sending")
             self.submits.settled(job.job_id)
         else:
-            await self.requeue(job, STOPPED_BEFORE)
+            await self.requeue(job, STOPPED_BEFORE, untried=True)
 
     async def failure(self, device_id: str, job: Job, exc: SendError) -> None:
         """A send that raised: unknown when the modem may have it, back in the queue when it

@@ -280,10 +280,19 @@ def mark_unknown(db: sqlite_utils.Database, job: Job, error: str) -> Job:
 
 
 @replayable
-def requeue(db: sqlite_utils.Database, job: Job, error: str) -> Job:
-    """Nothing reached the network: the job may go to another device."""
+def requeue(db: sqlite_utils.Database, job: Job, error: str, *, untried: bool = False) -> Job:
+    """Nothing reached the network: the job may go to another device. ``untried``: its device
+    never began it (a job claimed ahead and given back, a stop before its turn), so the claim's
+    attempt is taken back: ``attempts`` counts tries that provably sent nothing."""
     dialect.notify_queue(db)
-    return move_job(db, job, JobState.QUEUED, device_id=None, error=error)
+    moved = move_job(db, job, JobState.QUEUED, device_id=None, error=error)
+    if untried:
+        db.conn.execute(
+            "UPDATE jobs SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
+            "WHERE job_id = ?",
+            [job.job_id],
+        )
+    return moved
 
 
 def retry_by_operator(db: sqlite_utils.Database, job_id: str) -> Job:
