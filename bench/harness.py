@@ -48,6 +48,9 @@ PROFILE_WAITING = False  # py-spy --idle: also sample threads that wait (select,
 # py-spy --native: C frames too (uvloop, syscalls); it stops the daemon at each sample, so the
 # measured figures of a --native run are slower than without it: read only its profile
 PROFILE_NATIVE = False
+# what ``python -m`` runs as the daemon: bench.loopcount swaps in bench.counted (modemd with
+# counters on its event loop)
+DAEMON_MODULE = "modemd"
 LATE_METRIC = "modemd_loop_late_seconds_total"
 GC_METRIC = "modemd_gc_seconds_total"
 LISTENING = re.compile(r"API listening on http://[\d.]+:(\d+)")
@@ -198,7 +201,7 @@ class Daemon:
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "modemd",
+            DAEMON_MODULE,
             *serve,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
