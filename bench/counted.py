@@ -31,9 +31,10 @@ class CountingLoop(asyncio.SelectorEventLoop):
         COUNTS["loop turns"] += 1
         super()._run_once()  # type: ignore[misc]
 
-    def call_soon(self, *args: Any, **kwargs: Any) -> asyncio.Handle:
+    def call_soon(self, callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
         COUNTS["callbacks (call_soon)"] += 1
-        return super().call_soon(*args, **kwargs)
+        COUNTS[f"callback: {_called(callback)}"] += 1
+        return super().call_soon(callback, *args, **kwargs)
 
     def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:
         COUNTS["from other threads (call_soon_threadsafe)"] += 1
@@ -45,12 +46,22 @@ class CountingLoop(asyncio.SelectorEventLoop):
 
     def create_future(self) -> asyncio.Future[Any]:
         COUNTS["futures (create_future)"] += 1
+        caller = sys._getframe(1).f_code
+        COUNTS[f"future: {caller.co_filename.rpartition('/')[2]}:{caller.co_qualname}"] += 1
         return super().create_future()
 
     def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:  # type: ignore[override]
         COUNTS["tasks"] += 1
         COUNTS[f"task: {getattr(coro, '__qualname__', type(coro).__name__)}"] += 1
         return super().create_task(coro, **kwargs)
+
+
+def _called(callback: Any) -> str:
+    """A callback's name; a task's step or wake-up by the coroutine it runs."""
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        return f"step of {getattr(owner.get_coro(), '__qualname__', '?')}"
+    return str(getattr(callback, "__qualname__", type(callback).__name__))
 
 
 class _Policy(asyncio.DefaultEventLoopPolicy):
