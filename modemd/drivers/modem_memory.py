@@ -22,7 +22,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from modemd.at import commands as at
-from modemd.at.transaction import Command
+from modemd.at.transaction import Command, Transaction
+from modemd.drivers.at_port import Lead
 from modemd.drivers.memory_frees import FREE_BATCH, SETTLE_WAIT_S, MemoryFrees
 from modemd.drivers.memory_select import MemoryPort
 from modemd.drivers.read_turns import ReadTurns
@@ -100,13 +101,15 @@ class MessageMemory(MemoryFrees):
         (``read_turns``), or half the memory is taken (what comes next would find it full)."""
         return bool(self._announced) and (self.turns.due() or self._crowded())
 
-    async def before_send(self) -> None:
+    async def before_send(self, fold: bool = True) -> Lead | None:
         """A part is about to be sent: what is due is freed (``FREE_BATCH``: one
         ``AT+CMGD=<i>,1`` where the modem takes it) and read (one ``AT+CMGL=0``) first, in the
-        sender's task; the rest waits for a later turn. When half the memory is still taken,
-        the send waits for the reads' commits and their free: on a small SIM with fast sends
-        the network would otherwise find it full and keep what comes next back (for minutes,
-        on a real network). The port is the send's until ``after_send``."""
+        sender's task; the rest waits for a later turn. A read due in this memory, selected,
+        with room in it, is returned instead (``fold``): the send's ``Lead``, run in its turn.
+        When half the memory is still taken, the send waits for the reads' commits and their
+        free: on a small SIM with fast sends the network would otherwise find it full and keep
+        what comes next back (for minutes, on a real network). The port is the send's until
+        ``after_send``."""
         self.idle = False
         self.turns.started()
         if len(self._freeable) >= FREE_BATCH or self._pressed():
@@ -114,6 +117,8 @@ class MessageMemory(MemoryFrees):
         for _ in range(len(self._announced) + 1):  # one listing, else one AT+CMGR each
             if not self._reads_due():
                 break
+            if fold and self._at.selected and not self._crowded():
+                return self._lead()
             await self._read_next()
         if self._crowded() and self._unsettled:  # what comes during the send needs room
             with contextlib.suppress(TimeoutError):  # their commits: ms (a small, fast SIM)
@@ -121,6 +126,7 @@ class MessageMemory(MemoryFrees):
                     await self._settled.wait()
             if self._freeable:
                 await self.free_read(settle_s=0.0)
+        return None
 
     def after_send(self, seconds: float) -> None:
         """The part's send is over (``seconds`` long): reads not taken before it may run."""
@@ -137,7 +143,42 @@ class MessageMemory(MemoryFrees):
                 return self._pick(picked)
 
             built = await self._at.command_built(build)
-        except ModemCommandError as exc:
+        except DeviceError as exc:
+            self._read_failed(picked, exc)
+            return
+        if built is not None:
+            self._read_answer(picked, built[1], since)
+
+    def _lead(self) -> Lead:
+        """The next read, made at the send's turn (``AtPort.exchange``); its answer is taken
+        in the callback that writes the send's line."""
+        picked: list[int] = []
+        since = self.turns.since
+
+        def on_final(tx: Transaction) -> None:
+            final = tx.final
+            assert final is not None
+            if final.ok:
+                self._read_answer(picked, tx.responses, since)
+            else:
+                self._read_failed(
+                    picked, ModemCommandError(tx.command.text, final.text, final.code)
+                )
+
+        return Lead(
+            lambda: self._pick(picked) if self._at.selected else None,  # else a later turn
+            on_final,
+            lambda: self._read_failed(picked, DeviceError(f"{self._at.port}: no answer")),
+        )
+
+    def _read_answer(self, picked: list[int], lines: list[str], since: float | None) -> None:
+        if len(picked) > 1:
+            self._took_listing(picked, at.parse_listing(lines), since)
+        else:
+            self._took_read(picked[0], at.parse_read(picked[0], lines))
+
+    def _read_failed(self, picked: list[int], exc: DeviceError) -> None:
+        if isinstance(exc, ModemCommandError):
             if len(picked) > 1:  # the listing refused: each by AT+CMGR from now on
                 log.info("%s: %s refused (%s)", self._at.port, at.LIST_UNREAD_PDU.text, exc)
                 self.list_unread = False
@@ -147,18 +188,11 @@ class MessageMemory(MemoryFrees):
                 log.warning("%s: stored message %s unreadable: %s", self._at.port, picked, exc)
                 self._release(picked[0])
             return
-        except DeviceError as exc:  # no answer: what it read may be marked read, unseen
-            log.warning("%s: stored messages %s not read: %s", self._at.port, picked, exc)
-            self._doubtful = True
-            if len(picked) == 1:
-                self._release(picked[0])
-            return
-        if built is None:
-            return
-        if len(picked) > 1:
-            self._took_listing(picked, at.parse_listing(built[1]), since)
-        else:
-            self._took_read(picked[0], at.parse_read(picked[0], built[1]))
+        # no answer: what it read may be marked read, unseen
+        log.warning("%s: stored messages %s not read: %s", self._at.port, picked, exc)
+        self._doubtful = True
+        if len(picked) == 1:
+            self._release(picked[0])
 
     def _pick(self, picked: list[int]) -> Command | None:
         """At the read's turn: AT+CMGL=0 for several announced indexes, else AT+CMGR for one
