@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -30,22 +29,14 @@ from modemd.api.auth import (
     KEYS,
     STORE,
     ApiConfig,
-    RateLimitedError,
     authenticate,
     caller_ip,
 )
-from modemd.api.contract import (
-    INTERNAL_ERROR,
-    PAYLOAD_TOO_LARGE,
-    RATE_LIMITED,
-    STORE_ERROR,
-    StatusCode,
-)
 from modemd.api.cors import cors_headers
+from modemd.api.failures import failure_answer
 from modemd.api.guard import KEEPALIVE_TIMEOUT_S, GuardedSite, Limits
 from modemd.api.send import BANK, MAX_BODY_BYTES, send
 from modemd.api.validation import RequestError
-from modemd.errors import StoreError
 from modemd.model import ApiKey, Pacing
 from modemd.observe.metrics import Metrics
 from modemd.runtime.alarm import Alarm
@@ -69,38 +60,9 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        log.info(
-            "%s %s from %s: HTTP %d %s",
-            request.method,
-            request.path,
-            request.remote,
-            exc.status,
-            exc.reason,
-        )
-        if exc.status == PAYLOAD_TOO_LARGE.http:
-            return answer(PAYLOAD_TOO_LARGE, f"the body is over {MAX_BODY_BYTES} bytes")
-        allow = exc.headers.get("Allow")  # a 405 says which methods the route has
-        return answer(
-            exc.status,
-            exc.reason,
-            headers={"Allow": allow} if allow else None,
-            status_code=str(StatusCode.PARAM_ERROR.value),
-            status="param_error",
-        )
-    except RateLimitedError as exc:
-        log.info(
-            "%s %s from %s: rate limited: %s", request.method, request.path, request.remote, exc
-        )
-        retry_after = str(max(1, math.ceil(exc.retry_after_s)))
-        return answer(
-            RATE_LIMITED, f"{exc}; retry in {retry_after} s", headers={"Retry-After": retry_after}
-        )
-    except StoreError as exc:
-        log.error("%s %s: store failed: %s", request.method, request.path, exc)
-        return answer(STORE_ERROR, "the job store cannot write right now; nothing was accepted")
-    except Exception:  # a bug: the caller still gets JSON, the sysadmin the traceback
-        log.exception("%s %s from %s: internal error", request.method, request.path, request.remote)
-        return answer(INTERNAL_ERROR, "internal error (a bug in modemd): the log has the details")
+        return failure_answer(request, exc)
+    except Exception as exc:
+        return failure_answer(request, exc)
 
 
 async def _key_of(request: web.Request) -> ApiKey | web.Response:
