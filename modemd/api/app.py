@@ -34,7 +34,8 @@ from modemd.api.auth import (
 )
 from modemd.api.cors import cors_headers
 from modemd.api.failures import failure_answer
-from modemd.api.guard import KEEPALIVE_TIMEOUT_S, GuardedSite, Limits
+from modemd.api.fastsend import FastSends
+from modemd.api.guard import GuardedSite, Limits
 from modemd.api.send import BANK, MAX_BODY_BYTES, send
 from modemd.api.validation import RequestError
 from modemd.model import ApiKey, Pacing
@@ -169,11 +170,19 @@ async def start_site(
     port: int,
     limits: Limits | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    *,
+    fast_send: bool = True,
 ) -> tuple[web.AppRunner, int]:
     """Serve ``app`` on ``host:port`` (0: any free port; HTTPS with ``ssl_context``), with
-    header and body timeouts and a connection cap (``guard``); return the runner and the port."""
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT_S)
+    header and body timeouts and a connection cap (``guard``); return the runner and the port.
+    An app with the send route answers plain JSON sends in ``fastsend``'s framing unless
+    ``fast_send`` is false (then every request is aiohttp's, as before round 6)."""
+    limits = limits or Limits()
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.keepalive_timeout_s)
     await runner.setup()
-    site = GuardedSite(runner, host, port, limits or Limits(), ssl_context)
+    fast = None
+    if fast_send and any(route.handler is send for route in app.router.routes()):
+        fast = FastSends(app, limits.keepalive_timeout_s)
+    site = GuardedSite(runner, host, port, limits, ssl_context, framing=fast)
     await site.start()
     return runner, site.port
