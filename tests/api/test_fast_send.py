@@ -6,13 +6,20 @@ order, with the same headers but the date."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from api_harness import KEYS, PIN
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from observe import test_tls as tls
 from raw_http import Answer, exchange, post
 
 from modemd.api.app import create_app, start_site
@@ -48,8 +55,8 @@ async def pair(store: Store) -> AsyncIterator[Pair]:
     bank = Bank(store)
     await bank.start()
     secrets = {}
-    for name, settings in KEYS.items():
-        wanted = {"pin": PIN, "allow_ips": [], "over_ip": False, "ipn_url": None, **settings}
+    for name, options in KEYS.items():
+        wanted = {"pin": PIN, "allow_ips": [], "over_ip": False, "ipn_url": None, **options}
         _, secrets[name] = await store.write(lambda db, w=wanted: keys.create_key(db, **w))
     limits = Limits(header_timeout_s=1.0, keepalive_timeout_s=1.0)
     fast, fast_port = await start_site(
@@ -220,3 +227,66 @@ async def test_stopping_the_server_finishes_the_sends_in_progress(store: Store) 
     finally:
         writer.close()
         await bank.close()
+
+
+async def test_https_sends_take_the_fast_framing(store: Store, tmp_path: Path) -> None:
+    cert, key = await asyncio.to_thread(tls.self_signed, tmp_path)
+    serving = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    serving.load_cert_chain(cert, key)
+    bank = Bank(store)
+    await bank.start()
+    _, secret = await store.write(
+        lambda db: keys.create_key(db, pin=PIN, allow_ips=[], over_ip=True, ipn_url=None)
+    )
+    app = create_app(store, bank, api_config())
+    runner, port = await start_site(app, "127.0.0.1", 0, ssl_context=serving)
+    trusted = ssl.create_default_context(cafile=str(cert))
+    try:
+        async with aiohttp.ClientSession() as session:
+            payload = {"apikey": secret, "to": "+393331234567", "msg": "over TLS"}
+            url = f"https://127.0.0.1:{port}/api/v1/send"
+            for _ in range(2):  # the second on the kept-alive connection
+                async with session.post(url, json=payload, ssl=trusted) as r:
+                    assert r.status == 200 and (await r.json())["status_code"] == "2"
+        assert (await _site_framing(runner)).answered == 2
+    finally:
+        await runner.cleanup()
+        await bank.close()
+
+
+def _pool(pair: Pair) -> list[bytes]:
+    """Requests a framing must cut right: sends of each outcome, and others of aiohttp's."""
+    any_key = pair.secrets["any"]
+    return [
+        pair.send(msg="property"),
+        pair.send(to=""),
+        post('{"apikey": '),
+        post(b'{"msg": "\xff"}'),
+        f"GET /api/v1/balance?apikey={any_key} HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
+        post(f"apikey={any_key}&to=%2B393331234567&msg=form", content_type=FORM),
+    ]
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@settings(
+    max_examples=25,  # each example is two real connections; more in a fuzzing session
+    deadline=None,  # a loaded machine answers late; never a timed assertion
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # the servers are shared
+)
+@given(
+    picks=st.lists(st.integers(min_value=0, max_value=5), min_size=1, max_size=5),
+    cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=6),
+)
+async def test_any_stream_in_any_pieces_gets_aiohttps_answers(
+    pair: Pair, picks: list[int], cuts: list[int]
+) -> None:
+    pool = _pool(pair)
+    stream = b"".join(pool[i] for i in picks)
+    bounds = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    pieces = [stream[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    fast, fast_closed = await exchange(pair.fast, pieces, len(picks), pause_s=0.001)
+    plain, plain_closed = await exchange(pair.plain, [stream], len(picks))
+    assert fast_closed == plain_closed
+    assert [a.comparable() for a in fast] == [a.comparable() for a in plain]
