@@ -15,34 +15,26 @@ this one, so the header and body deadlines and the connection cap are unchanged.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
-import time
-from email.utils import formatdate
 from typing import Any, cast
 
 import httptools
 from aiohttp import web
-from aiohttp.http import SERVER_SOFTWARE
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from modemd.api.failures import failure_answer
-from modemd.api.send import MAX_BODY_BYTES, accept_send
+from modemd.api.fastframe import (
+    MAX_HEAD_BYTES,
+    ROUTE,
+    Parsed,
+    message_end,
+    plain_send,
+    serialise,
+)
+from modemd.api.send import accept_send
 from modemd.api.validation import json_body
 
-log = logging.getLogger(__name__)
-
-ROUTE = b"/api/v1/send"
-MAX_HEAD_BYTES = 8190  # aiohttp's max_line_size: a longer head is aiohttp's to refuse
-MAX_HEADERS = 64  # more go to aiohttp (its own limit is higher; none of ours need them)
 STOP_TIMEOUT_S = 60.0  # aiohttp's shutdown_timeout: sends in progress may finish meanwhile
 MAX_HELD_BYTES = 256 * 1024  # pipelined bytes held while a send is answered: reading pauses
-_REFUSED = frozenset({b"transfer-encoding", b"expect", b"origin", b"upgrade"})
-_ONCE = (b"content-type", b"content-length")
-
-
-class _NotOurs(Exception):
-    """The request is not a plain JSON send: aiohttp's protocol takes the connection."""
 
 
 class _Request:
@@ -62,18 +54,6 @@ class _Request:
         self._extra[key] = value
 
 
-class _Parsed:
-    """What llhttp said of the message being read."""
-
-    __slots__ = ("body", "headers", "length", "url")
-
-    def __init__(self) -> None:
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
-        self.length = 0
-
-
 class FastSendProtocol(asyncio.Protocol):
     """One connection: sends answered here until a request is not one; then aiohttp's."""
 
@@ -86,8 +66,8 @@ class FastSendProtocol(asyncio.Protocol):
         self._buf = bytearray()  # bytes not yet answered, from the start of a request
         self._fed = 0  # of which the parser has seen this many
         self._parser = httptools.HttpRequestParser(self)
-        self._reading: _Parsed | None = None
-        self._done: list[_Parsed] = []
+        self._reading: Parsed | None = None
+        self._done: list[Parsed] = []
         self._begun = 0
         self._busy = False  # a send is being answered
         self._closing = False  # close once the send in progress is answered
@@ -146,7 +126,7 @@ class FastSendProtocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._begun += 1
-        self._reading = _Parsed()
+        self._reading = Parsed()
 
     def on_url(self, url: bytes) -> None:
         assert self._reading is not None
@@ -160,7 +140,7 @@ class FastSendProtocol(asyncio.Protocol):
         assert self._reading is not None
         if self._done:  # a pipelined request: judged once the ones before it are answered
             return
-        self._reading.length = _plain_send(self._parser, self._reading)
+        self._reading.length = plain_send(self._parser, self._reading)
 
     def on_body(self, body: bytes) -> None:
         assert self._reading is not None
@@ -187,7 +167,7 @@ class FastSendProtocol(asyncio.Protocol):
                 self._parser.feed_data(fresh)
                 refused = False
             except (httptools.HttpParserError, httptools.HttpParserUpgrade):
-                refused = True  # _NotOurs arrives as a callback error
+                refused = True  # NotOurs arrives as a callback error
             if self._done:
                 self._answer_first(whole=not refused and self._begun == 1 and len(self._done) == 1)
                 return
@@ -206,7 +186,7 @@ class FastSendProtocol(asyncio.Protocol):
             self._begun = 0
             self._done.clear()
         else:  # pipelined, or a refused request after it: parse the rest anew afterwards
-            del self._buf[: _message_end(bytes(self._buf))]
+            del self._buf[: message_end(bytes(self._buf))]
             self._fresh_parser()
         self._busy = True
         self._stop_idle()
@@ -247,7 +227,7 @@ class FastSendProtocol(asyncio.Protocol):
             self._read_paused = False
             self.transport.resume_reading()
 
-    async def _answer(self, message: _Parsed) -> None:
+    async def _answer(self, message: Parsed) -> None:
         headers = CIMultiDictProxy(
             CIMultiDict((n.decode("ascii"), v.decode("ascii")) for n, v in message.headers)
         )
@@ -306,80 +286,3 @@ class FastSends:
 
 async def _fields(body: bytes) -> dict[str, Any]:
     return json_body(body)
-
-
-def _plain_send(parser: Any, reading: _Parsed) -> int:
-    """The body's length of a request this module answers; raise ``_NotOurs`` for any other."""
-    if (
-        reading.url != ROUTE
-        or parser.get_method() != b"POST"
-        or parser.get_http_version() != "1.1"
-        or not parser.should_keep_alive()
-        or len(reading.headers) > MAX_HEADERS
-    ):
-        raise _NotOurs
-    seen: dict[bytes, bytes] = {}
-    for name, value in reading.headers:
-        lower = name.lower()
-        if lower in _REFUSED or (lower in _ONCE and lower in seen) or not value.isascii():
-            raise _NotOurs
-        if lower in _ONCE:
-            seen[lower] = value
-    length = seen.get(b"content-length", b"")
-    if seen.get(b"content-type", b"").lower() != b"application/json" or not length.isdigit():
-        raise _NotOurs
-    size = int(length)
-    if not 0 < size <= MAX_BODY_BYTES:
-        raise _NotOurs
-    return size
-
-
-class _Counter:
-    """llhttp's callbacks counting complete messages (for ``_message_end``)."""
-
-    def __init__(self) -> None:
-        self.complete = 0
-
-    def on_message_complete(self) -> None:
-        self.complete += 1
-        raise _NotOurs  # stop at the first one
-
-
-def _message_end(data: bytes) -> int:
-    """Where the first request in ``data`` ends: the shortest prefix llhttp completes it in."""
-    low, high = 1, len(data)
-    while low < high:
-        middle = (low + high) // 2
-        counter = _Counter()
-        with contextlib.suppress(httptools.HttpParserError, httptools.HttpParserUpgrade):
-            httptools.HttpRequestParser(counter).feed_data(data[:middle])
-        if counter.complete:
-            high = middle
-        else:
-            low = middle + 1
-    return low
-
-
-_date: tuple[int, bytes] = (0, b"")
-
-
-def _date_header() -> bytes:
-    """The ``Date`` value, formatted once a second (as aiohttp does)."""
-    global _date
-    now = int(time.time())
-    if _date[0] != now:
-        _date = (now, formatdate(now, usegmt=True).encode())
-    return _date[1]
-
-
-def serialise(response: web.Response) -> bytes:
-    """``response`` as aiohttp writes it on a kept-alive HTTP/1.1 connection."""
-    body = cast(bytes, response.body)
-    lines = [f"HTTP/1.1 {response.status} {response.reason}".encode()]
-    lines += [f"{k}: {v}".encode() for k, v in response.headers.items() if k != "Content-Length"]
-    lines += [
-        b"Content-Length: " + str(len(body)).encode(),
-        b"Date: " + _date_header(),
-        b"Server: " + SERVER_SOFTWARE.encode(),
-    ]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body

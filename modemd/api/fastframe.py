@@ -1,0 +1,114 @@
+"""The framing of ``fastsend``: which requests it answers (``plain_send``), where the first
+of pipelined requests ends (``message_end``), and an answer's bytes (``serialise``)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from email.utils import formatdate
+from typing import Any, cast
+
+import httptools
+from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE
+
+from modemd.api.send import MAX_BODY_BYTES
+
+ROUTE = b"/api/v1/send"
+MAX_HEAD_BYTES = 8190  # aiohttp's max_line_size: a longer head is aiohttp's to refuse
+MAX_HEADERS = 64  # more go to aiohttp (its own limit is higher; none of ours need them)
+_REFUSED = frozenset({b"transfer-encoding", b"expect", b"origin", b"upgrade"})
+_ONCE = (b"content-type", b"content-length")
+
+
+class NotOurs(Exception):
+    """The request is not a plain JSON send: aiohttp's protocol takes the connection."""
+
+
+class Parsed:
+    """What llhttp said of the message being read."""
+
+    __slots__ = ("body", "headers", "length", "url")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.length = 0
+
+
+def plain_send(parser: Any, reading: Parsed) -> int:
+    """The body's length of a request fastsend answers; raise ``NotOurs`` for any other."""
+    if (
+        reading.url != ROUTE
+        or parser.get_method() != b"POST"
+        or parser.get_http_version() != "1.1"
+        or not parser.should_keep_alive()
+        or len(reading.headers) > MAX_HEADERS
+    ):
+        raise NotOurs
+    seen: dict[bytes, bytes] = {}
+    for name, value in reading.headers:
+        lower = name.lower()
+        if lower in _REFUSED or (lower in _ONCE and lower in seen) or not value.isascii():
+            raise NotOurs
+        if lower in _ONCE:
+            seen[lower] = value
+    length = seen.get(b"content-length", b"")
+    if seen.get(b"content-type", b"").lower() != b"application/json" or not length.isdigit():
+        raise NotOurs
+    size = int(length)
+    if not 0 < size <= MAX_BODY_BYTES:
+        raise NotOurs
+    return size
+
+
+class _Counter:
+    """llhttp's callbacks counting complete messages (for ``_message_end``)."""
+
+    def __init__(self) -> None:
+        self.complete = 0
+
+    def on_message_complete(self) -> None:
+        self.complete += 1
+        raise NotOurs  # stop at the first one
+
+
+def message_end(data: bytes) -> int:
+    """Where the first request in ``data`` ends: the shortest prefix llhttp completes it in."""
+    low, high = 1, len(data)
+    while low < high:
+        middle = (low + high) // 2
+        counter = _Counter()
+        with contextlib.suppress(httptools.HttpParserError, httptools.HttpParserUpgrade):
+            httptools.HttpRequestParser(counter).feed_data(data[:middle])
+        if counter.complete:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+_date: tuple[int, bytes] = (0, b"")
+
+
+def _date_header() -> bytes:
+    """The ``Date`` value, formatted once a second (as aiohttp does)."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, formatdate(now, usegmt=True).encode())
+    return _date[1]
+
+
+def serialise(response: web.Response) -> bytes:
+    """``response`` as aiohttp writes it on a kept-alive HTTP/1.1 connection."""
+    body = cast(bytes, response.body)
+    lines = [f"HTTP/1.1 {response.status} {response.reason}".encode()]
+    lines += [f"{k}: {v}".encode() for k, v in response.headers.items() if k != "Content-Length"]
+    lines += [
+        b"Content-Length: " + str(len(body)).encode(),
+        b"Date: " + _date_header(),
+        b"Server: " + SERVER_SOFTWARE.encode(),
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
