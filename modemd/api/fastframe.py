@@ -4,6 +4,7 @@ of pipelined requests ends (``message_end``), and an answer's bytes (``serialise
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from email.utils import formatdate
 from typing import Any, cast
@@ -90,6 +91,9 @@ def message_end(data: bytes) -> int:
 
 
 _date: tuple[int, bytes] = (0, b"")
+_SERVER = b"\r\nServer: " + SERVER_SOFTWARE.encode() + b"\r\n\r\n"
+_JSON = "application/json; charset=utf-8"  # what ``web.json_response`` sets
+_JSON_HEAD = b"Content-Type: " + _JSON.encode() + b"\r\nContent-Length: "
 
 
 def _date_header() -> bytes:
@@ -102,13 +106,28 @@ def _date_header() -> bytes:
 
 
 def serialise(response: web.Response) -> bytes:
-    """``response`` as aiohttp writes it on a kept-alive HTTP/1.1 connection."""
+    """``response`` as aiohttp writes it on a kept-alive HTTP/1.1 connection: its headers in
+    their order, then ``Content-Length``, ``Date`` and ``Server``."""
     body = cast(bytes, response.body)
-    lines = [f"HTTP/1.1 {response.status} {response.reason}".encode()]
-    lines += [f"{k}: {v}".encode() for k, v in response.headers.items() if k != "Content-Length"]
-    lines += [
-        b"Content-Length: " + str(len(body)).encode(),
-        b"Date: " + _date_header(),
-        b"Server: " + SERVER_SOFTWARE.encode(),
-    ]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+    headers = response.headers
+    if len(headers) == 1 and headers.get("Content-Type") == _JSON:  # an answer, as a rule
+        given = _JSON_HEAD
+    else:
+        lines = [f"{k}: {v}\r\n" for k, v in headers.items() if k != "Content-Length"]
+        given = "".join(lines).encode() + b"Content-Length: "
+    return b"".join(
+        (
+            _status_line(response.status, response.reason),
+            given,
+            str(len(body)).encode(),
+            b"\r\nDate: ",
+            _date_header(),
+            _SERVER,
+            body,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _status_line(status: int, reason: str) -> bytes:
+    return f"HTTP/1.1 {status} {reason}\r\n".encode()
