@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import time
 from email.utils import formatdate
 from typing import Any, cast
@@ -18,8 +19,32 @@ from modemd.api.send import MAX_BODY_BYTES
 ROUTE = b"/api/v1/send"
 MAX_HEAD_BYTES = 8190  # aiohttp's max_line_size: a longer head is aiohttp's to refuse
 MAX_HEADERS = 64  # more go to aiohttp (its own limit is higher; none of ours need them)
-_REFUSED = frozenset({b"transfer-encoding", b"expect", b"origin", b"upgrade"})
-_ONCE = (b"content-type", b"content-length")
+# a chunked or compressed body, 100-continue, CORS, a protocol switch: aiohttp's to handle
+_REFUSED = frozenset(
+    {
+        b"transfer-encoding",
+        b"content-encoding",
+        b"expect",
+        b"origin",
+        b"upgrade",
+        b"sec-websocket-key1",
+    }
+)
+# aiohttp's SINGLETON_HEADERS (RFC 9110): twice is a 400 from its parser
+_SINGLETONS = frozenset(
+    {
+        b"content-length",
+        b"content-location",
+        b"content-range",
+        b"content-type",
+        b"etag",
+        b"host",
+        b"max-forwards",
+        b"server",
+        b"user-agent",
+    }
+)
+_PRINTABLE = re.compile(rb"[\t\x20-\x7e]*")  # ASCII without control characters
 
 
 class NotOurs(Exception):
@@ -39,7 +64,11 @@ class Parsed:
 
 
 def plain_send(parser: Any, reading: Parsed) -> int:
-    """The body's length of a request fastsend answers; raise ``NotOurs`` for any other."""
+    """The body's length of a request fastsend answers; raise ``NotOurs`` for any other.
+
+    Besides the send's own terms, whatever aiohttp's parser refuses or reads otherwise stays
+    aiohttp's: no ``Host``, a singleton header twice, a control character in a value, a head
+    near its size limits, a compressed body, the old WebSocket handshake."""
     if (
         reading.url != ROUTE
         or parser.get_method() != b"POST"
@@ -49,19 +78,31 @@ def plain_send(parser: Any, reading: Parsed) -> int:
     ):
         raise NotOurs
     seen: dict[bytes, bytes] = {}
+    size = len(reading.url)
     for name, value in reading.headers:
         lower = name.lower()
-        if lower in _REFUSED or (lower in _ONCE and lower in seen) or not value.isascii():
+        size += len(name) + len(value)
+        if lower in _REFUSED or lower in seen or not _PRINTABLE.fullmatch(value):
             raise NotOurs
-        if lower in _ONCE:
-            seen[lower] = value
+        if lower in _SINGLETONS:
+            seen[lower] = value.rstrip(b" \t")
     length = seen.get(b"content-length", b"")
-    if seen.get(b"content-type", b"").lower() != b"application/json" or not length.isdigit():
+    if (
+        size > MAX_HEAD_BYTES
+        or b"host" not in seen
+        or seen.get(b"content-type", b"").lower() != b"application/json"
+        or not length.isdigit()
+    ):
         raise NotOurs
-    size = int(length)
-    if not 0 < size <= MAX_BODY_BYTES:
+    body = int(length)
+    if not 0 < body <= MAX_BODY_BYTES:
         raise NotOurs
-    return size
+    return body
+
+
+def header_text(value: bytes) -> str:
+    """A header's value as aiohttp's parser gives it (llhttp keeps the whitespace after it)."""
+    return value.rstrip(b" \t").decode("ascii")
 
 
 class _Counter:

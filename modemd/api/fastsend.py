@@ -26,6 +26,7 @@ from modemd.api.fastframe import (
     MAX_HEAD_BYTES,
     ROUTE,
     Parsed,
+    header_text,
     message_end,
     plain_send,
     serialise,
@@ -229,7 +230,7 @@ class FastSendProtocol(asyncio.Protocol):
 
     async def _answer(self, message: Parsed) -> None:
         headers = CIMultiDictProxy(
-            CIMultiDict((n.decode("ascii"), v.decode("ascii")) for n, v in message.headers)
+            CIMultiDict((n.decode("ascii"), header_text(v)) for n, v in message.headers)
         )
         request = _Request(self.site.app, headers, self.remote)
         try:

@@ -39,9 +39,9 @@ class Pair:
     secrets: dict[str, str]
     store: Store
 
-    def send(self, key: str = "any", **fields: Any) -> bytes:
+    def send(self, key: str = "any", extra: str = "", **fields: Any) -> bytes:
         body = {"apikey": self.secrets[key], "to": "+39 333 1234567", "msg": "ciao", **fields}
-        return post(json.dumps(body))
+        return post(json.dumps(body), extra=extra)
 
 
 async def _site_framing(runner: Any) -> FastSends:
@@ -122,6 +122,13 @@ async def test_the_contract_codes_are_the_same_answers(pair: Pair) -> None:
         pair.send(idempotency_key="bad key with spaces"),
     ):
         await both(pair, [body], 1)
+    ok = json.dumps({"to": "+393331234567", "msg": "x"})
+    spaced = post(ok, extra=f"Authorization: Bearer {pair.secrets['any']} \t\r\n")
+    fast, _ = await both(pair, [spaced], 1)  # the whitespace after a value is not the value's
+    assert fast[0].status == 200 and pair.framing.answered == 10  # every one of them
+    first, _ = await exchange(pair.fast, [pair.send(extra="Idempotency-Key: spaced  \r\n")], 1)
+    again, _ = await exchange(pair.fast, [pair.send(extra="Idempotency-Key: spaced\r\n")], 1)
+    assert again[0].json()["job_id"] == first[0].json()["job_id"]
     bearer = post(
         '{"to": "+393331234567", "msg": "x"}',
         extra=f"Authorization: Bearer {pair.secrets['any']}\r\n",
@@ -147,6 +154,12 @@ async def test_other_requests_are_aiohttps_from_their_first_byte(pair: Pair) -> 
         b"Access-Control-Request-Method: POST\r\n\r\n",
         b"POST /api/v1/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(ok):x}\r\n{ok}\r\n0\r\n\r\n".encode(),
+        post(ok, extra="Content-Encoding: gzip\r\n"),
+        post(ok, extra="Host: twice\r\n"),
+        post(ok, extra="X-Nul: a\x00b\r\n"),
+        post(ok, extra="X-Big: " + "b" * 8500 + "\r\n"),  # in one write: a head over 8190
+        post(ok, extra="".join(f"X-{n}: n\r\n" for n in range(130))),  # aiohttp allows 128
+        post(ok).replace(b"Host: modemd\r\n", b""),  # HTTP/1.1 needs one
         b"BLAH\r\n\r\n",
         b"POST /api/v1/send HTTP/1.1\r\nno colon here\r\n\r\n",
         b"POST /api/v1/send HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n",
