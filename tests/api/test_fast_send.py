@@ -65,6 +65,8 @@ async def pair(store: Store) -> AsyncIterator[Pair]:
     plain, plain_port = await start_site(
         create_app(store, bank, api_config()), "127.0.0.1", 0, limits, fast_send=False
     )
+    (plain_site,) = plain.sites
+    assert isinstance(plain_site, GuardedSite) and plain_site.framing is None  # aiohttp alone
     try:
         yield Pair(fast_port, plain_port, await _site_framing(fast), secrets, store)
     finally:
