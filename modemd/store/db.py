@@ -82,6 +82,11 @@ class Store:
         # sender's due events). Only where changes are watched (else every commit would read).
         self.after_change: dict[str, list[tuple[Callable[[Any], Any], Callable[[Any], None]]]]
         self.after_change = {table: [] for table in WATCHED}
+        # Given on the loop, in the same wake-up as the batch's answers, what its committed
+        # writes ``batches.stage``d (the outbox's new events, each first in line for its job:
+        # the IPN sender posts them without a read). SQLite alone: on PostgreSQL hosts lease
+        # what they post, so the sender reads (and takes) the outbox itself.
+        self.on_staged: list[Callable[[list[Any]], None]] = []
         # Called on the store's thread with each commit's duration in seconds (metrics).
         self.on_commit_seconds: list[Callable[[float], None]] = []
         # Per WATCHED table, moves (on the store's thread) when a row of it changed here, or
@@ -209,17 +214,22 @@ class Store:
                     cast("PgDatabase", self._db).reconnect_if_lost()
                 outcomes: list[Any] = []
                 before = dict(self.changes)
-                committed = self._process(batch, outcomes)
+                staged: list[Any] | None = self._staging()
+                committed = self._process(batch, outcomes, staged)
                 moved = [
                     table
                     for table in WATCHED
                     if committed and (self.changes[table] != before[table] or not self.watched)
                 ]
-                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved)
+                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, staged)
                 if self.watched:  # after the answers: the writers do not wait for the reads
-                    self._after_change(loop, moved)
+                    self._after_change(loop, _unhanded(moved, staged, self.changes, before))
         finally:
             self._db.conn.close()
+
+    def _staging(self) -> list[Any] | None:
+        """A list for what the batch stages, when someone takes it (SQLite, changes watched)."""
+        return [] if self.on_staged and self.watched and not self._postgres else None
 
     def _watch(self, conn: Any) -> None:
         """Temporary (this connection's own) triggers count the changes of WATCHED tables; on
@@ -272,11 +282,21 @@ class Store:
         if reads:
             loop.call_soon_threadsafe(_hand_over, reads)
 
-    def _deliver(self, outcomes: list[Any], committed: bool, moved: list[str]) -> None:
-        """On the loop: resolve a whole batch at once (one wake-up), then the hooks of a commit
-        and of the WATCHED tables that moved (with another process's commit, all of them)."""
+    def _deliver(
+        self,
+        outcomes: list[Any],
+        committed: bool,
+        moved: list[str],
+        staged: list[Any] | None = None,
+    ) -> None:
+        """On the loop: resolve a whole batch at once (one wake-up), then hand on what it
+        staged, then the hooks of a commit and of the WATCHED tables that moved (with another
+        process's commit, all of them)."""
         for future, ok, value in outcomes:
             _resolve(future, ok, value)
+        if staged:
+            for take in self.on_staged:
+                take(staged)
         if committed:
             for callback in self.on_commit:
                 callback()
@@ -284,9 +304,21 @@ class Store:
             for callback in self.on_change[table]:
                 callback()
 
-    def _process(self, batch: list[Any], outcomes: list[Any]) -> bool:
+    def _process(self, batch: list[Any], outcomes: list[Any], staged: list[Any] | None) -> bool:
         assert self._db is not None
-        return batches.process(self._db, batch, outcomes, self.on_commit_seconds)
+        return batches.process(self._db, batch, outcomes, self.on_commit_seconds, staged)
+
+
+def _unhanded(
+    moved: list[str], staged: list[Any] | None, changes: dict[str, int], before: dict[str, int]
+) -> list[str]:
+    """The tables whose ``after_change`` reads run: not the outbox when each change to it was
+    a new event handed on as staged (each such insert counts one), for what they would read
+    is on its way already. Anything more (an event made pending again, an event waiting for an
+    older one of its job, a write rolled back: it counted) and the read runs."""
+    if staged and "events" in moved and changes["events"] - before["events"] == len(staged):
+        return [table for table in moved if table != "events"]
+    return moved
 
 
 def _hand_over(reads: list[tuple[Callable[[Any], None], Any]]) -> None:
