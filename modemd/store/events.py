@@ -105,9 +105,12 @@ def add_subject_event(
 
 
 def _first_in_line(db: sqlite_utils.Database, subject_id: str) -> bool:
-    """No older event of the subject is pending (one is: the new one is posted after it)."""
+    """No older event of the subject is pending (one is: the new one is posted after it).
+    SQLite only (staging is): the subject's few events, not every pending one (the planner
+    picks the partial index of pending events otherwise: a scan of the outbox's backlog)."""
     older = db.conn.execute(
-        "SELECT 1 FROM events WHERE job_id = ? AND state = 'pending' LIMIT 1", [subject_id]
+        "SELECT 1 FROM events INDEXED BY events_job WHERE job_id = ? AND state = 'pending' LIMIT 1",
+        [subject_id],
     ).fetchone()
     return older is None
 
