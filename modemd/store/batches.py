@@ -20,9 +20,11 @@ from modemd.store import dialect
 
 log = logging.getLogger(__name__)
 
-# What a queued call is: a read, a write, or a ``replayable`` write.
-READ, WRITE, REPLAYABLE = 0, 1, 2
+# What a queued call is: a read, a write, or a ``replayable`` write; LAZY is a flag on a write
+# that nobody waits for in a hurry (``lazy``).
+READ, WRITE, REPLAYABLE, LAZY = 0, 1, 2, 4
 _REPLAYABLE_MARK = "_modemd_replayable"
+_LAZY_MARK = "_modemd_lazy"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,9 +54,19 @@ def replayable(fn: F) -> F:
     return fn
 
 
+def lazy(fn: F) -> F:
+    """Mark a write whose caller is in no hurry (the IPN sender's record of an attempt): queued
+    alone, it waits a moment for other writes to share their commit (store.db's
+    ``LAZY_LINGER_S``) rather than take an fsync of its own that a report's or a send's
+    write would then wait behind."""
+    setattr(fn, _LAZY_MARK, True)
+    return fn
+
+
 def kind_of(fn: Callable[..., Any]) -> int:
-    """WRITE, or REPLAYABLE for a function marked ``replayable``."""
-    return REPLAYABLE if getattr(fn, _REPLAYABLE_MARK, False) else WRITE
+    """WRITE, or REPLAYABLE for a function marked ``replayable``; with LAZY when ``lazy``."""
+    kind = REPLAYABLE if getattr(fn, _REPLAYABLE_MARK, False) else WRITE
+    return kind | LAZY if getattr(fn, _LAZY_MARK, False) else kind
 
 
 def process(
@@ -99,7 +111,7 @@ def _commit(
     copied to a journal), so a lone write runs without one (the transaction undoes it), and
     so does a batch of ``replayable`` writes: should one of them fail, the whole batch is
     rolled back and run again, a savepoint each."""
-    optimistic = len(writes) == 1 or all(item[0] == REPLAYABLE for item in writes)
+    optimistic = len(writes) == 1 or all(item[0] & REPLAYABLE for item in writes)
     committed = _transaction(db, writes, outcomes, on_commit_seconds, savepoints=not optimistic)
     if committed is None:  # a replayable write failed: all rolled back, run them again
         committed = _transaction(db, writes, outcomes, on_commit_seconds, savepoints=True)

@@ -43,6 +43,10 @@ MAX_BATCH = 256  # writes folded into one commit at most
 # when it last looked this long ago (a look per batch was 8 % of the thread under accepts).
 DATA_VERSION_POLL_S = 1.0
 DATA_VERSION_BUSY_S = 0.05
+# A batch of nothing but ``lazy`` writes waits this long for another write to share its commit
+# (ours: bench ipn-busy, 16 modems, had a commit of its own for many an IPN attempt's record,
+# and the reports waited behind those fsyncs); a write that comes meanwhile ends the wait.
+LAZY_LINGER_S = 0.005
 # Tables whose changes through this connection are counted (Store.changes): a cache of api_keys
 # rows starts over when they move (Store.generation), the IPN sender wakes when the outbox does.
 WATCHED = ("api_keys", "events")
@@ -70,6 +74,7 @@ class Store:
         # Run on the loop when another host (or this one) made a job claimable (PostgreSQL).
         self.on_queue_notify: list[Callable[[], None]] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.lazy_linger_s = LAZY_LINGER_S  # tests give it their own
         self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
         self.on_commit: list[Callable[[], None]] = []  # run on the loop after each commit
@@ -201,15 +206,9 @@ class Store:
                 if item is _STOP:
                     return
                 batch = [item]
-                while len(batch) < MAX_BATCH:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _STOP:
-                        self._queue.put(_STOP)
-                        break
-                    batch.append(nxt)
+                self._take_queued(batch)
+                if all(kind & batches.LAZY for kind, _, _ in batch):
+                    self._take_queued(batch, self.lazy_linger_s)
                 if self._postgres:
                     cast("PgDatabase", self._db).reconnect_if_lost()
                 outcomes: list[Any] = []
@@ -226,6 +225,20 @@ class Store:
                     self._after_change(loop, _unhanded(moved, staged, self.changes, before))
         finally:
             self._db.conn.close()
+
+    def _take_queued(self, batch: list[Any], wait_s: float = 0.0) -> None:
+        """Add what is queued to ``batch`` (up to ``MAX_BATCH``), the first after up to
+        ``wait_s``."""
+        while len(batch) < MAX_BATCH:
+            try:
+                nxt = self._queue.get(timeout=wait_s) if wait_s else self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if nxt is _STOP:
+                self._queue.put(_STOP)
+                return
+            batch.append(nxt)
+            wait_s = 0.0
 
     def _staging(self) -> list[Any] | None:
         """A list for what the batch stages, when someone takes it (SQLite, changes watched)."""

@@ -15,6 +15,7 @@ import sqlite_utils
 
 from modemd.model import EventState, EventType, Job
 from modemd.store import batches, keys
+from modemd.store.batches import lazy
 from modemd.store.db import replayable
 from modemd.store.endpoints import (
     Endpoint,
@@ -207,6 +208,7 @@ def next_due_at(db: sqlite_utils.Database, host_id: str | None = None) -> float 
     return row[0] if row and row[0] is not None else None
 
 
+@lazy
 @replayable
 def record_attempt(
     db: sqlite_utils.Database,
