@@ -98,7 +98,7 @@ def test_send_path_outbox_and_caps_queries_keep_an_index(tmp_path: Path) -> None
     for needed in (
         "events_pending",
         "events_failed",
-        "job_parts_device_sent",
+        "sqlite_autoindex_sim_days_1",
         "job_parts_mr",
         "status_reports_job",
         "events_job",
