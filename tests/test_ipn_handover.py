@@ -5,11 +5,11 @@ on; an event behind an older pending one of its job is left to the sender's read
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any
 
 import pytest
+from builders import events_one_failing, in_one_batch
 
 from modemd.model import EventType
 from modemd.store import events, jobs, keys
@@ -91,33 +91,19 @@ async def test_a_write_rolled_back_in_its_batch_hands_nothing_on(store: Store) -
     one = await store.write(_new_job)
     two = await store.write(_new_job, "+31612345679")
     taker = Taker(store)
-    entered, hold = threading.Event(), threading.Event()
 
-    def held(db: Any) -> bool:  # the store's thread waits in it while the batch queues
-        entered.set()
-        return hold.wait(DEADLINE_S)
-
-    holding = asyncio.ensure_future(store.write(held))
-    assert await asyncio.to_thread(entered.wait, DEADLINE_S)
-
-    def fails(db: Any) -> None:
-        events.add_event(db, two, EventType.SMS_SENT, {})
-        raise ValueError("refused after the insert")
-
-    queued = [
-        store.write(events.add_event, one, EventType.SMS_SENT, {}),
-        store.write(fails),
-        store.write(events.add_event, two, EventType.SMS_DELIVERED, {}),
-    ]
-    tasks = [asyncio.ensure_future(write) for write in queued]
-    while store._queue.qsize() < len(queued):  # all three behind the held write: one batch
-        await asyncio.sleep(0.01)
-    hold.set()
-    first, failed, last = await asyncio.gather(*tasks, return_exceptions=True)
-    assert await holding is True and isinstance(failed, ValueError)
+    first, failed, last = await events_one_failing(store, one, two)
+    assert isinstance(failed, ValueError)
     await _settled(store)
     assert taker.ids() == [first, last]  # in commit order, the rolled-back one left out
     assert taker.reads == 1  # its insert counted a change that was not handed on: read
+
+    three = await store.write(_new_job, "+31612345670")
+
+    def fails(db: Any) -> None:  # an event first in line for its job: it would be staged
+        events.add_event(db, three, EventType.SMS_SENT, {})
+        raise ValueError("refused after the insert")
+
     with pytest.raises(ValueError):
         await store.write(fails)  # alone: the transaction is rolled back
     await _settled(store)
@@ -139,19 +125,9 @@ async def test_a_replayed_batch_hands_each_event_on_once(store: Store) -> None:
     def fails(db: Any) -> None:
         raise ValueError("refused")
 
-    entered, hold = threading.Event(), threading.Event()
-    holding = asyncio.ensure_future(store.write(lambda db: (entered.set(), hold.wait(10))))
-    assert await asyncio.to_thread(entered.wait, DEADLINE_S)
-    tasks = [
-        asyncio.ensure_future(store.write(adds, one)),
-        asyncio.ensure_future(store.write(fails)),
-        asyncio.ensure_future(store.write(adds, two)),
-    ]
-    while store._queue.qsize() < len(tasks):
-        await asyncio.sleep(0.01)
-    hold.set()
-    first, failed, last = await asyncio.gather(*tasks, return_exceptions=True)
-    await holding
+    first, failed, last = await in_one_batch(
+        store, [store.write(adds, one), store.write(fails), store.write(adds, two)]
+    )
     assert isinstance(failed, ValueError)
     await _settled(store)
     assert taker.ids() == [first, last]
