@@ -25,6 +25,7 @@ from modemd.api.failures import failure_answer
 from modemd.api.fastframe import (
     MAX_HEAD_BYTES,
     ROUTE,
+    NotOurs,
     Parsed,
     header_text,
     message_end,
@@ -128,6 +129,8 @@ class FastSendProtocol(asyncio.Protocol):
     # llhttp's side (httptools calls these while ``feed_data`` runs)
 
     def on_message_begin(self) -> None:
+        if self._done:  # pipelined: parsed from its first byte once the one before is answered
+            raise NotOurs
         self._begun += 1
         self._reading = Parsed()
 
@@ -141,8 +144,6 @@ class FastSendProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         assert self._reading is not None
-        if self._done:  # a pipelined request: judged once the ones before it are answered
-            return
         self._reading.length = plain_send(self._parser, self._reading)
 
     def on_body(self, body: bytes) -> None:
@@ -189,7 +190,7 @@ class FastSendProtocol(asyncio.Protocol):
             self._begun = 0
             self._done.clear()
         else:  # pipelined, or a refused request after it: parse the rest anew afterwards
-            del self._buf[: message_end(bytes(self._buf))]
+            del self._buf[: message_end(self._buf)]
             self._fresh_parser()
         self._busy = True
         task = self._loop.create_task(self._answer(message))
