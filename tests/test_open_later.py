@@ -1,7 +1,7 @@
 """A bank's start-up opens each modem with only what sending needs (``identify_later``); maker,
-model, IMSI, the radio's details and the read of what the modem stored while nobody listened
-come after (``identify_rest``, run by ``Bank.opened``). Emulated modems on real ptys, real
-drivers, a real SQLite file."""
+model, IMSI and the radio's details come at its first idle moment after (``identify_rest``, run
+by ``Bank.opened``), never between two sends. Emulated modems on real ptys, real drivers, a
+real SQLite file."""
 
 from __future__ import annotations
 
@@ -32,7 +32,11 @@ async def test_an_open_that_puts_off_identification_can_send_and_identifies_late
             info = await driver.open()
             assert (info.manufacturer, info.model, info.imsi) == ("", "", "")
             assert info.device_id == modem.profile.imei and info.iccid == modem.profile.iccid
-            assert not [c for c in seen if c in PUT_OFF or c.startswith("AT+CMGL")], seen
+            assert not [c for c in seen if c in PUT_OFF], seen
+            assert "AT+CMGL=4" in seen  # what came while nobody listened is read at open
+            await until(
+                lambda: committer.texts == {"+447700900061": "stored while nobody listened"}
+            )
             await driver.send_sms("+393330000061", "ready means it can send")
             assert len(modem.accepted) == 1
             sent = len(seen)
@@ -43,12 +47,35 @@ async def test_an_open_that_puts_off_identification_can_send_and_identifies_late
             )
             assert info.imsi == modem.profile.imsi and driver.info == info
             assert [c for c in seen[sent:] if c in PUT_OFF] == PUT_OFF, seen[sent:]
-            assert "AT+CMGL=4" in seen[sent:]
-            await until(
-                lambda: committer.texts == {"+447700900061": "stored while nobody listened"}
-            )
             again = len(seen)
             assert await driver.identify_rest() == info and len(seen) == again  # nothing more
+        finally:
+            await driver.close()
+
+
+async def test_what_was_put_off_waits_for_the_end_of_a_backlog() -> None:
+    quiet = {"report_delay_s": 3600.0}  # no status report during the test
+    async with EmulatedBank.create(1, seed=64, profile_overrides=quiet) as bank:
+        modem = bank.modems[0]
+        driver = driver_for(modem, Committer())
+        assert isinstance(driver, SerialAtDriver)
+        driver.identify_later = True
+        try:
+            await driver.open()
+            seen = commands_seen(modem)
+
+            async def backlog() -> None:
+                for n in range(4):  # one send right after the other
+                    await driver.send_sms(f"+39333000007{n}", "a backlog")
+
+            sending = asyncio.create_task(backlog())
+            await until(lambda: any(c.startswith("AT+CMGS") for c in seen))
+            info = await driver.identify_rest()  # asked during the first send
+            await sending
+            assert info.imsi == modem.profile.imsi
+            sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+            asked = [n for n, c in enumerate(seen) if c in PUT_OFF]
+            assert len(sends) == 4 and min(asked) > max(sends), seen  # none between two sends
         finally:
             await driver.close()
 

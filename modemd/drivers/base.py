@@ -144,11 +144,12 @@ class RadioDetails(Protocol):
 @runtime_checkable
 class IdentifiesLater(Protocol):
     """A device whose open may put off what sending does not need (a modem's maker, model and
-    IMSI, its signal, own number and operator, and the read of what it stored while nobody
-    listened) until ``identify_rest``: a bank opening hundreds at once is ready sooner."""
+    IMSI, its signal, own number and operator) until ``identify_rest``: a bank opening hundreds
+    at once is ready sooner."""
 
     identify_later: bool  # set before ``open``; the first open only
 
     async def identify_rest(self) -> DeviceInfo:
-        """What ``open`` put off (nothing when it put nothing off); the identity with it."""
+        """What ``open`` put off (nothing when it put nothing off), once the device idles; the
+        identity with it."""
         ...

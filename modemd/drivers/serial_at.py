@@ -237,7 +237,7 @@ class SerialAtDriver:
         )
         self._info = info
         self._messages.identified()
-        if self._reads_storage and not later:
+        if self._reads_storage:
             await self._messages.read_stored()  # those that came while nobody was listening
         return info
 
@@ -253,10 +253,12 @@ class SerialAtDriver:
             await self.check_operator()
 
     async def identify_rest(self) -> DeviceInfo:
-        """What the first open put off (``identify_later``): maker, model, IMSI, the radio's
-        details, then what the modem stored while nobody listened; the identity with them."""
+        """What the first open put off (``identify_later``): maker, model, IMSI and the radio's
+        details, at the modem's first idle moment (never between two sends of a backlog); the
+        identity with them."""
         if not self._put_off:
             return self._info
+        await self._messages.memory.turns.not_sending()
         self._put_off = False
         manufacturer, model = await self._maker_model()
         imsi = at.first_value(await self._optional(at.IMSI) or [])
@@ -264,8 +266,6 @@ class SerialAtDriver:
             self._info, manufacturer=manufacturer, model=model, imsi=imsi
         )
         await self._radio_details()
-        if self._reads_storage:
-            await self._messages.read_stored()
         return self._info
 
     @property

@@ -222,8 +222,9 @@ class Bank:
         return None if worker is None else worker.device_id
 
     def opened(self) -> None:
-        """The start-up's opens are over: what they put off (``identify_later``) is read now, a
-        task per device, and written to its row; later opens (hot-plug) put nothing off."""
+        """The start-up's opens are over: what they put off (``identify_later``) is read at each
+        device's first idle moment, a task per device, and written to its row; later opens
+        (hot-plug) put nothing off."""
         self.identify_later = False
         for worker in list(self.workers.values()):
             device = worker.device
