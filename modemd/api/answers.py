@@ -22,13 +22,28 @@ KeyedAction = Callable[[web.Request, ApiKey], Awaitable[web.StreamResponse]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def answer(
+class JsonAnswer:
+    """An answer not yet made into aiohttp's ``Response``: ``fastsend`` writes it as bytes
+    (``response`` would write the same), aiohttp's framing takes ``response()``."""
+
+    __slots__ = ("headers", "payload", "status")
+
+    def __init__(self, payload: dict[str, Any], headers: dict[str, str] | None) -> None:
+        self.payload = payload
+        self.status = int(payload["response"])
+        self.headers = headers
+
+    def response(self) -> web.Response:
+        return web.json_response(self.payload, status=self.status, headers=self.headers)
+
+
+def json_answer(
     what: StatusCode | OtherAnswer | int,
     message: str,
     *,
     headers: dict[str, str] | None = None,
     **extra: Any,
-) -> web.Response:
+) -> JsonAnswer:
     """A contract code (1-12), an answer outside the codes (413, 429, 503), or a plain HTTP
     status for the routes outside the send contract (admin, jobs, IPN, webhooks)."""
     if isinstance(what, StatusCode):
@@ -37,7 +52,18 @@ def answer(
         payload = {**other_body(what, message), **extra}
     else:
         payload = {"response": str(what), "message": message, **extra}
-    return web.json_response(payload, status=int(payload["response"]), headers=headers)
+    return JsonAnswer(payload, headers)
+
+
+def answer(
+    what: StatusCode | OtherAnswer | int,
+    message: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
+    """``json_answer`` as aiohttp's ``Response``."""
+    return json_answer(what, message, headers=headers, **extra).response()
 
 
 def refused(exc: RequestError) -> web.Response:

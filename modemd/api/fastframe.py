@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import re
 import time
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any, cast
 
 import httptools
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 
+from modemd.api.answers import JsonAnswer
 from modemd.api.send import MAX_BODY_BYTES
 
 ROUTE = b"/api/v1/send"
@@ -156,20 +159,28 @@ def _date_header() -> bytes:
     return _date[1]
 
 
-def serialise(response: web.Response) -> bytes:
+def serialise(response: web.Response | JsonAnswer) -> bytes:
     """``response`` as aiohttp writes it on a kept-alive HTTP/1.1 connection: its headers in
-    their order, then ``Content-Length``, ``Date`` and ``Server``."""
-    body = cast(bytes, response.body)
-    headers = response.headers
-    if len(headers) == 1 and headers.get("Content-Type") == _JSON:  # an answer, as a rule
-        given = _JSON_HEAD
+    their order, ``Content-Type`` last of them for a ``JsonAnswer`` (as ``json_response``
+    sets it), then ``Content-Length``, ``Date`` and ``Server``."""
+    if isinstance(response, JsonAnswer):
+        body = json.dumps(response.payload).encode()  # json_response's own text, as UTF-8
+        extra, kind = response.headers, _JSON
+        status, reason = response.status, HTTPStatus(response.status).phrase
     else:
-        lines = [f"{k}: {v}\r\n" for k, v in headers.items() if k != "Content-Length"]
-        given = "".join(lines).encode() + b"Content-Length: "
+        body = cast(bytes, response.body)
+        extra = {k: v for k, v in response.headers.items() if k != "Content-Type"}
+        kind = response.headers.get("Content-Type", "application/octet-stream")
+        status, reason = response.status, response.reason
+    if extra or kind != _JSON:
+        given = "".join(f"{k}: {v}\r\n" for k, v in (extra or {}).items() if k != "Content-Length")
+        head = f"{given}Content-Type: {kind}\r\nContent-Length: ".encode()
+    else:  # an answer, as a rule
+        head = _JSON_HEAD
     return b"".join(
         (
-            _status_line(response.status, response.reason),
-            given,
+            _status_line(status, reason),
+            head,
             str(len(body)).encode(),
             b"\r\nDate: ",
             _date_header(),

@@ -21,6 +21,7 @@ import httptools
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from modemd.api.answers import JsonAnswer
 from modemd.api.failures import failure_answer
 from modemd.api.fastframe import (
     MAX_HEAD_BYTES,
@@ -235,6 +236,7 @@ class FastSendProtocol(asyncio.Protocol):
             CIMultiDict((n.decode("ascii"), header_text(v)) for n, v in message.headers)
         )
         request = _Request(self.site.app, headers, self.remote)
+        response: JsonAnswer | web.Response
         try:
             response = await accept_send(request, _fields(b"".join(message.body)), False)
         except Exception as exc:  # the middleware's answers, word for word

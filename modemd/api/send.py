@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 
-from modemd.api.answers import answer
+from modemd.api.answers import JsonAnswer, json_answer
 from modemd.api.auth import CONFIG, STORE, Caller, authenticate, caller_ip
 from modemd.api.campaign_report import blocked_destination
 from modemd.api.campaigns import dispatch
@@ -72,12 +72,12 @@ def _form_encoded(request: web.Request) -> bool:
 
 async def send(request: web.Request) -> web.Response:
     """POST /api/v1/send in aiohttp's framing: the fields of any body, then ``accept_send``."""
-    return await accept_send(request, read_fields(request), _form_encoded(request))
+    return (await accept_send(request, read_fields(request), _form_encoded(request))).response()
 
 
 async def accept_send(
     request: Caller, reading: Awaitable[dict[str, Any]], form: bool
-) -> web.Response:
+) -> JsonAnswer:
     """Accept a job durably and offer it to the pool; ``reading`` gives the request's fields
     (``form``: URL-encoded, where a '+' arrived as a space). Both framings answer through it."""
     key: ApiKey | None = None
@@ -134,13 +134,13 @@ async def accept_send(
         )
     except RequestError as exc:
         log.info("send from %s refused: %s (%s)", caller_ip(request), exc.message, exc.code.name)
-        return answer(exc.code, exc.message)
+        return json_answer(exc.code, exc.message)
     except wallet.InsufficientCreditError as exc:
         log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
-        return answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
+        return json_answer(StatusCode.BALANCE_ERROR, f"insufficient credit: {exc}")
     except accept.KeyCapError as exc:
         log.info("send from %s refused: %s (BALANCE_ERROR)", caller_ip(request), exc)
-        return answer(
+        return json_answer(
             StatusCode.BALANCE_ERROR,
             exc.detail,
             reason=exc.reason,
@@ -148,10 +148,10 @@ async def accept_send(
         )
     except optouts.OptedOutError as exc:
         log.info("send from %s refused: %s (OPTED_OUT)", caller_ip(request), exc)
-        return answer(StatusCode.OPTED_OUT, str(exc))
+        return json_answer(StatusCode.OPTED_OUT, str(exc))
     except accept.IdempotencyConflictError as exc:
         log.info("send from %s refused: %s (IDEMPOTENCY_CONFLICT)", caller_ip(request), exc)
-        return answer(StatusCode.IDEMPOTENCY_CONFLICT, str(exc))
+        return json_answer(StatusCode.IDEMPOTENCY_CONFLICT, str(exc))
     except accept.BlockedDestinationError as exc:
         assert key is not None
         return await _blocked(request, key, to, exc)
@@ -160,7 +160,7 @@ async def accept_send(
 
 async def _blocked(
     request: Caller, key: ApiKey, to: str, exc: accept.BlockedDestinationError
-) -> web.Response:
+) -> JsonAnswer:
     """Refused as blocked_destination: logged, kept (``modemd jobs --refused``), answered."""
     log.warning(
         "send from %s with key %d to %s refused: %s (%s)",
@@ -171,10 +171,10 @@ async def _blocked(
         exc.reason,
     )
     await request.app[STORE].write(refusals.record_refusal, key.key_id, to, exc.reason, exc.detail)
-    return answer(StatusCode.BLOCKED_DESTINATION, exc.detail, reason=exc.reason)
+    return json_answer(StatusCode.BLOCKED_DESTINATION, exc.detail, reason=exc.reason)
 
 
-def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -> web.Response:
+def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -> JsonAnswer:
     job, cost = accepted.job, accepted.cost
     extra: dict[str, Any] = {} if cost is None else {"cost": wallet.format_amount(cost)}
     bank = request.app[BANK]
@@ -184,7 +184,7 @@ def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -
         log.info("send: Idempotency-Key seen before, answering job %s again", job.job_id)
     else:
         offers = dispatch(request.app, job)  # high lane now; deferred and bulk: the feeder
-    return answer(
+    return json_answer(
         ok_code,
         "accepted: handed to the pool; the IPN reports sent and delivered",
         job_id=job.job_id,

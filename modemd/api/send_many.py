@@ -13,9 +13,7 @@ import re
 import time
 from typing import Any
 
-from aiohttp import web
-
-from modemd.api.answers import answer
+from modemd.api.answers import JsonAnswer, json_answer
 from modemd.api.auth import CONFIG, STORE, Caller
 from modemd.api.campaign_report import blocked_destination
 from modemd.api.campaigns import RUNNER, dispatch
@@ -71,7 +69,7 @@ async def send_many(
     ok_code: StatusCode,
     raws: list[str],
     form: bool,
-) -> web.Response:
+) -> JsonAnswer:
     """The whole request checked first (nothing written when a field is wrong), then one
     transaction for every recipient."""
     if not raws or len(raws) > MAX_RECIPIENTS:
@@ -149,7 +147,7 @@ async def send_many(
         results.append(_result(outcome.to, outcome.job.job_id, ok_code, records, **extra))
     accepted = sum(1 for r in results if r["job_id"])
     replay: dict[str, Any] = {"idempotent_replay": True} if batch.replayed else {}
-    return answer(
+    return json_answer(
         ok_code,
         f"{accepted} of {len(results)} recipients accepted; each has its own code",
         results=results,

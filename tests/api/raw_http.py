@@ -32,7 +32,7 @@ class Answer:
 
 
 @dataclass
-class _Cutter:
+class Cutter:
     answers: list[Answer] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytearray = field(default_factory=bytearray)
@@ -56,7 +56,7 @@ async def exchange(
     """Write ``chunks`` (``pause_s`` apart) to a new connection; read until ``answers`` have
     come or the server closed. The answers, and whether the server closed the connection."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    cutter = _Cutter()
+    cutter = Cutter()
     cutter.parser = httptools.HttpResponseParser(cutter)
     closed = False
     try:

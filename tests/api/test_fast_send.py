@@ -15,16 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httptools
 import pytest
+from aiohttp import web
 from api_harness import KEYS, PIN
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from observe import test_tls as tls
-from raw_http import Answer, exchange, post
+from raw_http import Answer, Cutter, exchange, post
 
+from modemd.api.answers import json_answer
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
-from modemd.api.fastframe import message_end
+from modemd.api.contract import StatusCode
+from modemd.api.fastframe import message_end, serialise
 from modemd.api.fastsend import FastSends
 from modemd.api.guard import GuardedSite, Limits
 from modemd.runtime.bank import Bank
@@ -326,3 +330,26 @@ async def test_a_deep_pipeline_is_answered_in_order(pair: Pair) -> None:
     assert not closed and [a.status for a in fast] == [200] * len(sends)
     texts = [await pair.store.read(jobs.get_job, a.json()["job_id"]) for a in fast]
     assert [job.message for job in texts if job is not None] == [f"deep {n}" for n in range(150)]
+
+
+async def test_an_answer_with_headers_is_written_as_aiohttp_writes_it() -> None:
+    made = json_answer(
+        StatusCode.BALANCE_ERROR, "over the cap", headers={"Retry-After": "5"}, reason="x"
+    )
+
+    async def handler(_: web.Request) -> web.Response:
+        return made.response()
+
+    app = web.Application()
+    app.router.add_post("/a", handler)
+    runner, port = await start_site(app, "127.0.0.1", 0)
+    try:
+        (theirs,), _ = await exchange(port, [post("{}", path="/a")], 1)
+    finally:
+        await runner.cleanup()
+    cutter = Cutter()
+    cutter.parser = httptools.HttpResponseParser(cutter)
+    cutter.parser.feed_data(serialise(made))
+    (ours,) = cutter.answers
+    assert ours.comparable() == theirs.comparable()
+    assert dict(ours.headers)["Retry-After"] == "5" and ours.status == 402
