@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from bench import host
 from bench.harness import (
     Daemon,
     LineTap,
@@ -99,6 +100,7 @@ async def run(
             lag = lag_summary(late_before, late_after, own_lag)
             waits = cpu_wait.per_send_ms(jobs)
             commits = late_after[COMMITS] - late_before[COMMITS]
+            nices = {"host_nice": host.nice_of(), "daemon_nice": host.nice_of(daemon.pid)}
         if timelines:
             lag["timeline"] = timeline_summary(timelines) | waits
             assert isinstance(stalls, Stalls)
@@ -119,6 +121,8 @@ async def run(
             | summary(taps, latency_s, jobs, network)
             | turn_gaps(taps, latency_s, jobs)
             | line_counts(taps, jobs)
+            | nices
+            | {f"{k}_window": v for k, v in waits.items()}  # schedstat over the window
             | {
                 # the sends begun once the daemon was ready (many modems: many begin before)
                 "ratio_in_window": in_window["ratio"],

@@ -24,9 +24,10 @@ import sys
 import time
 from typing import Any
 
-from bench import loops
+from bench import host, loops
 from bench.backlog import REPORT_DELAY_S, summary
 from bench.harness import OwnLag, emulated_bank
+from bench.timeline import schedstat
 from modemd.sms.pdu import build_submit_pdus
 
 CLIENT_GRACE_S = 10.0  # the client stops this long after its window at the latest
@@ -38,11 +39,13 @@ async def run(modems: int, latency_s: float, seconds: float) -> dict[str, Any]:
         modems, send_latency_s=(latency_s, latency_s), report_delay_s=REPORT_DELAY_S
     ) as taps:
         ports = [t.modem.port for t in taps]
+        nice_of_host = host.nice_of()
         async with OwnLag() as lag:
             before, started = os.times(), time.perf_counter()
+            waited = schedstat(os.getpid())[1]
             client = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.emulator_alone", "--client", str(seconds), *ports,
-                stdout=subprocess.PIPE,
+                stdout=subprocess.PIPE, preexec_fn=host.as_peer,  # as the daemon would be
             )  # fmt: skip
             try:
                 async with asyncio.timeout(seconds + CLIENT_GRACE_S):
@@ -52,6 +55,7 @@ async def run(modems: int, latency_s: float, seconds: float) -> dict[str, Any]:
                 await client.wait()
                 raise
             after, wall = os.times(), time.perf_counter() - started
+            waited = schedstat(os.getpid())[1] - waited
         sends = sum(len(t.accepted_at) for t in taps)
         cpu_s = (after.user + after.system) - (before.user + before.system)
         return summary(taps, latency_s, sends) | {
@@ -59,6 +63,9 @@ async def run(modems: int, latency_s: float, seconds: float) -> dict[str, Any]:
             "emulators_cpu_ms_per_send": round(1000 * cpu_s / max(sends, 1), 3),
             "emulators_cpu_percent": round(100 * cpu_s / wall, 1),
             "emulators_lag_max_ms": round(lag.max_s * 1000, 1),
+            # runnable but waiting for a CPU (/proc schedstat), per send: the host's lateness
+            "emulators_cpu_wait_ms_per_send": round(1000 * waited / max(sends, 1), 3),
+            "host_nice": nice_of_host,  # the same set-up as the daemon's rows (bench.host)
         }
 
 

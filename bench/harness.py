@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import host
 from bench.turns import TurnStart
 from bench.usage import Sampler as Sampler  # re-exported: the scenarios import them from here
 from bench.usage import Usage as Usage
@@ -159,15 +160,17 @@ def _stamp(seen: bytes, needle: bytes, stamps: list[float], changed: asyncio.Eve
 
 @asynccontextmanager
 async def emulated_bank(count: int, **profile: Any) -> AsyncIterator[list[LineTap]]:
-    """``count`` emulated modems serving ptys in this process, each with a tap."""
+    """``count`` emulated modems serving ptys in this process, each with a tap; this process
+    at the emulators' host's priority meanwhile (``bench.host``)."""
     bank = EmulatedBank.create(count, seed=count, profile_overrides=profile)
-    await bank.start()
-    changed = asyncio.Event()
-    try:
-        turn = TurnStart()
-        yield [LineTap(m, changed, turn) for m in bank.modems]
-    finally:
-        await bank.close()
+    with host.raised():
+        await bank.start()
+        changed = asyncio.Event()
+        try:
+            turn = TurnStart()
+            yield [LineTap(m, changed, turn) for m in bank.modems]
+        finally:
+            await bank.close()
 
 
 class Daemon:
@@ -216,6 +219,7 @@ class Daemon:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             env={**os.environ, "MODEMD_ADMIN_TOKEN": self.admin_token},
+            preexec_fn=host.as_peer,  # not at the emulators' host's priority
         )
         async with asyncio.timeout(READY_TIMEOUT_S):
             while not self.port:

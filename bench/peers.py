@@ -34,6 +34,7 @@ from typing import Any
 
 import aiohttp
 
+from bench import host
 from bench.backlog import Window, summary
 from bench.harness import (
     Daemon,
@@ -177,6 +178,7 @@ async def smsd_peer(ports: list[str]) -> AsyncIterator[tuple[Submit, Callable[[]
         smsd, "-c", str(config), "-t",  # -t: stay in the foreground
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,  # its modem processes and inotifywait form one group to stop
+        preexec_fn=host.as_peer,  # as modemd's daemon: not at the emulators' host's priority
     )  # fmt: skip
 
     async def submit(n: int) -> float:
