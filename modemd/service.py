@@ -257,7 +257,13 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             runner=campaigns,
             conversations_alarm=talk.alarm,
         )
-        runner, port = await start_site(app, settings.host, settings.port, ssl_context=tls)
+        runner, port = await start_site(
+            app,
+            settings.host,
+            settings.port,
+            ssl_context=tls,
+            fast_send=settings.option("server.fast_send"),
+        )
         settle_garbage_collector()
         metrics.gc.install()  # each collection timed from here on (/metrics)
         scheme = "https" if tls else "http"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
-from modemd.model import ApiKey, DeliveryReport, Job, SentPart
+from modemd.model import ApiKey, DeliveryReport, EventType, Job, SentPart
 from modemd.sms.pdu import StatusReport
 from modemd.sms.status import delivery_report
-from modemd.store import jobs, keys
+from modemd.store import events, jobs, keys
 from modemd.store.db import Store
 
 TO = "+15550001"
@@ -75,3 +77,42 @@ def dump(db: Any) -> list[str]:
         for table in tables
         for row in sorted(map(repr, db.execute(f"SELECT * FROM {table}").fetchall()))
     ]
+
+
+async def in_one_batch(store: Store, writes: list[Any], deadline_s: float = 20.0) -> list[Any]:
+    """Run the ``store.write(...)`` coroutines ``writes`` as one batch of the store's (one
+    commit): its thread is held in a write of its own until all of them are queued. Their
+    results or exceptions, in order."""
+    entered, hold = threading.Event(), threading.Event()
+
+    def held(db: Any) -> bool:
+        entered.set()
+        return hold.wait(deadline_s)
+
+    holding = asyncio.ensure_future(store.write(held))
+    assert await asyncio.to_thread(entered.wait, deadline_s)
+    tasks = [asyncio.ensure_future(write) for write in writes]
+    while store._queue.qsize() < len(tasks):  # all of them behind the held write
+        await asyncio.sleep(0.01)
+    hold.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert await holding is True
+    return results
+
+
+async def events_one_failing(store: Store, one: Job, two: Job) -> list[Any]:
+    """In one batch: ``one``'s sms.sent, a write that adds ``two``'s sms.sent and then fails,
+    ``two``'s sms.delivered. The first's id, the ValueError, the last's id."""
+
+    def fails(db: Any) -> None:
+        events.add_event(db, two, EventType.SMS_SENT, {})
+        raise ValueError("refused after the insert")
+
+    return await in_one_batch(
+        store,
+        [
+            store.write(events.add_event, one, EventType.SMS_SENT, {}),
+            store.write(fails),
+            store.write(events.add_event, two, EventType.SMS_DELIVERED, {}),
+        ],
+    )

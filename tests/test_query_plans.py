@@ -12,7 +12,18 @@ import sqlite_utils
 from builders import tp_report
 
 from modemd.model import DeviceInfo, DeviceKind, DeviceState, EventState, SentPart
-from modemd.store import devices, endpoints, events, jobs, keys, pacing, reports, retention, stats
+from modemd.store import (
+    batches,
+    devices,
+    endpoints,
+    events,
+    jobs,
+    keys,
+    pacing,
+    reports,
+    retention,
+    stats,
+)
 from modemd.store.db import connect
 
 # A plan line that reads a whole table or a whole index of one of the big tables.
@@ -58,7 +69,15 @@ def test_send_path_outbox_and_caps_queries_keep_an_index(tmp_path: Path) -> None
     statements: list[str] = []
     _traced(db, statements)
     now = time.time()
-    reports.apply_report(db, "imei-1", tp_report(2, "+31612345678", 0))
+    report = tp_report(2, "+31612345678", 0)
+    # In a batch of the store's, as the daemon runs it: its event is staged for the IPN sender
+    # when first in line for its job (this one waits behind the job's sms.sent).
+    applied: list = []
+    batches.process(
+        db, [(batches.WRITE, lambda d: reports.apply_report(d, "imei-1", report), None)],
+        applied, [], [],
+    )  # fmt: skip
+    assert applied and applied[0][1], applied
     events.due_events(db, now)
     events.next_due_at(db)
     for state in ("pending", "failed"):  # another state's listing reads the table in order
@@ -79,11 +98,14 @@ def test_send_path_outbox_and_caps_queries_keep_an_index(tmp_path: Path) -> None
     for needed in (
         "events_pending",
         "events_failed",
-        "job_parts_device_sent",
+        "sqlite_autoindex_sim_days_1",
         "job_parts_mr",
         "status_reports_job",
+        "events_job",
     ):
         assert needed in str(plans), f"no statement used {needed}:\n{named}"
+    in_line = [plan for sql, plan in plans.items() if "INDEXED BY events_job" in sql]
+    assert in_line == [["SEARCH events USING INDEX events_job (job_id=?)"]]  # staged: ran
     for wanted in ("state = 'failed'", "state = 'pending'", "iccid = ''"):
         assert wanted in named
     scans = {sql: plan for sql, plan in plans.items() if any(FULL_SCAN.match(p) for p in plan)}

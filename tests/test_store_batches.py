@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from modemd.store import jobs, keys
+from modemd.store import batches, jobs, keys
 from modemd.store.db import Store, replayable
 
 pytestmark = pytest.mark.both_engines
+
+DEADLINE_S = 20.0  # generous: the machine may be loaded
 
 
 @replayable
@@ -100,3 +102,33 @@ async def test_savepoints_only_where_a_write_is_not_replayable(store: Store) -> 
     assert len([sql for sql in seen if sql.startswith("SAVEPOINT")]) == 2
     await store.read(lambda db: db.conn.set_trace_callback(None))
     assert await _errors(store, job_ids) == ["c", "d"]
+
+
+@batches.lazy
+@replayable
+def _lazy_note(db: sqlite_utils.Database, job_id: str, text: str) -> str:
+    return _note(db, job_id, text)
+
+
+async def test_a_lazy_write_alone_waits_for_company_to_share_a_commit(store: Store) -> None:
+    """A write marked ``lazy`` (the IPN sender's record of an attempt) queued alone waits for
+    the next write and shares its commit (one fsync, not two), or commits after the wait."""
+    (job_id,) = await _jobs(store, 1)
+    commits: list[None] = []
+    store.on_commit.append(lambda: commits.append(None))
+    store.lazy_linger_s = 60.0  # longer than the test: only the next write ends the wait
+    assert batches.kind_of(_lazy_note) == batches.REPLAYABLE | batches.LAZY
+    waiting = asyncio.ensure_future(store.write(_lazy_note, job_id, "lazy"))
+    async with asyncio.timeout(DEADLINE_S):
+        while store._queue.qsize():  # taken by the store's thread, which now waits
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert not waiting.done() and commits == []
+    assert await store.write(_note, job_id, "next") == "next"
+    assert await waiting == "lazy"
+    assert len(commits) == 1  # one commit for both, in their order
+    assert await _errors(store, [job_id]) == ["next"]
+    store.lazy_linger_s = 0.01
+    async with asyncio.timeout(DEADLINE_S):  # alone, it commits once the wait is over
+        assert await store.write(_lazy_note, job_id, "alone") == "alone"
+    assert len(commits) == 2

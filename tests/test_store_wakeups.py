@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from builders import events_one_failing
 
 from modemd.model import EventType
 from modemd.store import events, jobs, keys
@@ -108,33 +109,12 @@ async def test_a_rolled_back_event_leaves_the_outbox_empty(store: Store) -> None
 async def test_a_failed_write_in_a_batch_is_undone_alone(store: Store) -> None:
     job = await store.write(_new_job)
     wakes = Wakes(store)
-    entered, hold = threading.Event(), threading.Event()
 
-    def held(db) -> bool:  # the store's thread waits in it while the batch queues
-        entered.set()
-        return hold.wait(DEADLINE_S)
-
-    holding = asyncio.ensure_future(store.write(held))
-    assert await asyncio.to_thread(entered.wait, DEADLINE_S)
-
-    def fails(db) -> None:
-        events.add_event(db, job, EventType.SMS_SENT, {})
-        raise ValueError("refused after the insert")
-
-    queued = [
-        store.write(events.add_event, job, EventType.SMS_SENT, {}),
-        store.write(fails),
-        store.write(events.add_event, job, EventType.SMS_DELIVERED, {}),
-    ]
-    tasks = [asyncio.ensure_future(write) for write in queued]
-    while store._queue.qsize() < len(queued):  # all three behind the held write: one batch
-        await asyncio.sleep(0.01)
-    hold.set()
-    first, failed, last = await asyncio.gather(*tasks, return_exceptions=True)
+    first, failed, last = await events_one_failing(store, job, job)
     assert isinstance(failed, ValueError) and first is not None and last is not None
     kept = await store.read(lambda db: db.execute("SELECT event_id FROM events").fetchall())
     assert sorted(row[0] for row in kept) == sorted([first, last])
-    assert await holding is True and wakes.commits == 2  # the held write's, then the batch's
+    assert wakes.commits == 2  # the held write's, then the batch's
 
 
 @pytest.mark.sqlite_only  # PostgreSQL: another host's events are seen by the sender's clock

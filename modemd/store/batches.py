@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,11 +20,29 @@ from modemd.store import dialect
 
 log = logging.getLogger(__name__)
 
-# What a queued call is: a read, a write, or a ``replayable`` write.
-READ, WRITE, REPLAYABLE = 0, 1, 2
+# What a queued call is: a read, a write, or a ``replayable`` write; LAZY is a flag on a write
+# that nobody waits for in a hurry (``lazy``).
+READ, WRITE, REPLAYABLE, LAZY = 0, 1, 2, 4
 _REPLAYABLE_MARK = "_modemd_replayable"
+_LAZY_MARK = "_modemd_lazy"
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What the writes of the batch being run hand on once committed (``stage``; the IPN sender's
+# new events, store.db gives them to their taker on the loop with the batch's answers); per
+# store thread, None outside a batch or when nobody takes them.
+_staged = threading.local()
+
+
+def staging() -> bool:
+    """Whether what a write ``stage``s is taken (this store thread collects it)."""
+    return getattr(_staged, "items", None) is not None
+
+
+def stage(item: Any) -> None:
+    """Hand ``item`` on once the running write commits; dropped if that write rolls back.
+    Only while ``staging()``."""
+    _staged.items.append(item)
 
 
 def replayable(fn: F) -> F:
@@ -35,9 +54,19 @@ def replayable(fn: F) -> F:
     return fn
 
 
+def lazy(fn: F) -> F:
+    """Mark a write whose caller is in no hurry (the IPN sender's record of an attempt): queued
+    alone, it waits a moment for other writes to share their commit (store.db's
+    ``LAZY_LINGER_S``) rather than take an fsync of its own that a report's or a send's
+    write would then wait behind."""
+    setattr(fn, _LAZY_MARK, True)
+    return fn
+
+
 def kind_of(fn: Callable[..., Any]) -> int:
-    """WRITE, or REPLAYABLE for a function marked ``replayable``."""
-    return REPLAYABLE if getattr(fn, _REPLAYABLE_MARK, False) else WRITE
+    """WRITE, or REPLAYABLE for a function marked ``replayable``; with LAZY when ``lazy``."""
+    kind = REPLAYABLE if getattr(fn, _REPLAYABLE_MARK, False) else WRITE
+    return kind | LAZY if getattr(fn, _LAZY_MARK, False) else kind
 
 
 def process(
@@ -45,21 +74,27 @@ def process(
     batch: list[Any],
     outcomes: list[Any],
     on_commit_seconds: list[Callable[[float], None]],
+    staged: list[Any] | None = None,
 ) -> bool:
     """Run the batch of ``(kind, call, future)`` in queue order: consecutive writes share one
-    commit, and a read queued after a write sees it. True when something was committed."""
+    commit, and a read queued after a write sees it. True when something was committed.
+    ``staged`` (when given) gets what the committed writes ``stage``d, in order."""
     writes: list[Any] = []
     committed = False
-    for item in batch:
-        if item[0]:
-            writes.append(item)
-            continue
+    _staged.items = staged
+    try:
+        for item in batch:
+            if item[0]:
+                writes.append(item)
+                continue
+            if writes:
+                committed |= _commit(db, writes, outcomes, on_commit_seconds)
+                writes = []
+            _call(db, item[1], item[2], outcomes)
         if writes:
             committed |= _commit(db, writes, outcomes, on_commit_seconds)
-            writes = []
-        _call(db, item[1], item[2], outcomes)
-    if writes:
-        committed |= _commit(db, writes, outcomes, on_commit_seconds)
+    finally:
+        _staged.items = None
     return committed
 
 
@@ -76,7 +111,7 @@ def _commit(
     copied to a journal), so a lone write runs without one (the transaction undoes it), and
     so does a batch of ``replayable`` writes: should one of them fail, the whole batch is
     rolled back and run again, a savepoint each."""
-    optimistic = len(writes) == 1 or all(item[0] == REPLAYABLE for item in writes)
+    optimistic = len(writes) == 1 or all(item[0] & REPLAYABLE for item in writes)
     committed = _transaction(db, writes, outcomes, on_commit_seconds, savepoints=not optimistic)
     if committed is None:  # a replayable write failed: all rolled back, run them again
         committed = _transaction(db, writes, outcomes, on_commit_seconds, savepoints=True)
@@ -96,16 +131,21 @@ def _transaction(
     (everything rolled back, nothing answered yet)."""
     conn = db.conn
     results: list[tuple[Any, bool, Any]] = []
+    taking: list[Any] | None = getattr(_staged, "items", None)
+    staged = taking if taking is not None else []  # (an empty list is one too: not ``or``)
+    begun = len(staged)  # what this transaction stages goes if it rolls back
     started = time.perf_counter()
     try:
         conn.execute("BEGIN IMMEDIATE")
         for _, call, future in writes:
             if savepoints:
                 conn.execute("SAVEPOINT job")
+            mark = len(staged)
             try:
                 value = call(db)
             except Exception as exc:
                 conn.execute("ROLLBACK TO job" if savepoints else "ROLLBACK")
+                del staged[mark if savepoints else begun :]
                 if savepoints:
                     conn.execute("RELEASE job")
                 elif len(writes) > 1:
@@ -127,6 +167,7 @@ def _transaction(
     except dialect.DATABASE_ERRORS as exc:
         # The commit itself failed (disk full, I/O error): nothing of the batch is durable.
         log.error("store commit failed, %d writes rolled back: %s", len(writes), exc)
+        del staged[begun:]
         # A lost connection cannot roll back: the server already dropped the transaction.
         with contextlib.suppress(*dialect.DATABASE_ERRORS):
             if conn.in_transaction:

@@ -43,6 +43,10 @@ MAX_BATCH = 256  # writes folded into one commit at most
 # when it last looked this long ago (a look per batch was 8 % of the thread under accepts).
 DATA_VERSION_POLL_S = 1.0
 DATA_VERSION_BUSY_S = 0.05
+# A batch of nothing but ``lazy`` writes waits this long for another write to share its commit
+# (ours: bench ipn-busy, 16 modems, had a commit of its own for many an IPN attempt's record,
+# and the reports waited behind those fsyncs); a write that comes meanwhile ends the wait.
+LAZY_LINGER_S = 0.005
 # Tables whose changes through this connection are counted (Store.changes): a cache of api_keys
 # rows starts over when they move (Store.generation), the IPN sender wakes when the outbox does.
 WATCHED = ("api_keys", "events")
@@ -70,6 +74,7 @@ class Store:
         # Run on the loop when another host (or this one) made a job claimable (PostgreSQL).
         self.on_queue_notify: list[Callable[[], None]] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.lazy_linger_s = LAZY_LINGER_S  # tests give it their own
         self._thread: threading.Thread | None = None
         self._db: sqlite_utils.Database | None = None
         self.on_commit: list[Callable[[], None]] = []  # run on the loop after each commit
@@ -82,6 +87,11 @@ class Store:
         # sender's due events). Only where changes are watched (else every commit would read).
         self.after_change: dict[str, list[tuple[Callable[[Any], Any], Callable[[Any], None]]]]
         self.after_change = {table: [] for table in WATCHED}
+        # Given on the loop, in the same wake-up as the batch's answers, what its committed
+        # writes ``batches.stage``d (the outbox's new events, each first in line for its job:
+        # the IPN sender posts them without a read). SQLite alone: on PostgreSQL hosts lease
+        # what they post, so the sender reads (and takes) the outbox itself.
+        self.on_staged: list[Callable[[list[Any]], None]] = []
         # Called on the store's thread with each commit's duration in seconds (metrics).
         self.on_commit_seconds: list[Callable[[float], None]] = []
         # Per WATCHED table, moves (on the store's thread) when a row of it changed here, or
@@ -196,30 +206,43 @@ class Store:
                 if item is _STOP:
                     return
                 batch = [item]
-                while len(batch) < MAX_BATCH:
-                    try:
-                        nxt = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _STOP:
-                        self._queue.put(_STOP)
-                        break
-                    batch.append(nxt)
+                self._take_queued(batch)
+                if all(kind & batches.LAZY for kind, _, _ in batch):
+                    self._take_queued(batch, self.lazy_linger_s)
                 if self._postgres:
                     cast("PgDatabase", self._db).reconnect_if_lost()
                 outcomes: list[Any] = []
                 before = dict(self.changes)
-                committed = self._process(batch, outcomes)
+                staged: list[Any] | None = self._staging()
+                committed = self._process(batch, outcomes, staged)
                 moved = [
                     table
                     for table in WATCHED
                     if committed and (self.changes[table] != before[table] or not self.watched)
                 ]
-                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved)
+                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, staged)
                 if self.watched:  # after the answers: the writers do not wait for the reads
-                    self._after_change(loop, moved)
+                    self._after_change(loop, _unhanded(moved, staged, self.changes, before))
         finally:
             self._db.conn.close()
+
+    def _take_queued(self, batch: list[Any], wait_s: float = 0.0) -> None:
+        """Add what is queued to ``batch`` (up to ``MAX_BATCH``), the first after up to
+        ``wait_s``."""
+        while len(batch) < MAX_BATCH:
+            try:
+                nxt = self._queue.get(timeout=wait_s) if wait_s else self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if nxt is _STOP:
+                self._queue.put(_STOP)
+                return
+            batch.append(nxt)
+            wait_s = 0.0
+
+    def _staging(self) -> list[Any] | None:
+        """A list for what the batch stages, when someone takes it (SQLite, changes watched)."""
+        return [] if self.on_staged and self.watched and not self._postgres else None
 
     def _watch(self, conn: Any) -> None:
         """Temporary (this connection's own) triggers count the changes of WATCHED tables; on
@@ -272,11 +295,21 @@ class Store:
         if reads:
             loop.call_soon_threadsafe(_hand_over, reads)
 
-    def _deliver(self, outcomes: list[Any], committed: bool, moved: list[str]) -> None:
-        """On the loop: resolve a whole batch at once (one wake-up), then the hooks of a commit
-        and of the WATCHED tables that moved (with another process's commit, all of them)."""
+    def _deliver(
+        self,
+        outcomes: list[Any],
+        committed: bool,
+        moved: list[str],
+        staged: list[Any] | None = None,
+    ) -> None:
+        """On the loop: resolve a whole batch at once (one wake-up), then hand on what it
+        staged, then the hooks of a commit and of the WATCHED tables that moved (with another
+        process's commit, all of them)."""
         for future, ok, value in outcomes:
             _resolve(future, ok, value)
+        if staged:
+            for take in self.on_staged:
+                take(staged)
         if committed:
             for callback in self.on_commit:
                 callback()
@@ -284,9 +317,21 @@ class Store:
             for callback in self.on_change[table]:
                 callback()
 
-    def _process(self, batch: list[Any], outcomes: list[Any]) -> bool:
+    def _process(self, batch: list[Any], outcomes: list[Any], staged: list[Any] | None) -> bool:
         assert self._db is not None
-        return batches.process(self._db, batch, outcomes, self.on_commit_seconds)
+        return batches.process(self._db, batch, outcomes, self.on_commit_seconds, staged)
+
+
+def _unhanded(
+    moved: list[str], staged: list[Any] | None, changes: dict[str, int], before: dict[str, int]
+) -> list[str]:
+    """The tables whose ``after_change`` reads run: not the outbox when each change to it was
+    a new event handed on as staged (each such insert counts one), for what they would read
+    is on its way already. Anything more (an event made pending again, an event waiting for an
+    older one of its job, a write rolled back: it counted) and the read runs."""
+    if staged and "events" in moved and changes["events"] - before["events"] == len(staged):
+        return [table for table in moved if table != "events"]
+    return moved
 
 
 def _hand_over(reads: list[tuple[Callable[[Any], None], Any]]) -> None:

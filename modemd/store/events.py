@@ -14,7 +14,8 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import EventState, EventType, Job
-from modemd.store import keys
+from modemd.store import batches, keys
+from modemd.store.batches import lazy
 from modemd.store.db import replayable
 from modemd.store.endpoints import (
     Endpoint,
@@ -75,29 +76,52 @@ def add_subject_event(
     db: sqlite_utils.Database, key_id: int, subject_id: str, type_: EventType, data: dict[str, Any]
 ) -> str | None:
     """Write an event about ``subject_id`` (a job, or a campaign: its events keep their order
-    like a job's); return its id, or None when the key does not take events of that type."""
+    like a job's); return its id, or None when the key does not take events of that type.
+    While the IPN sender takes them (``batches.staging``), a pending event first in line for
+    its subject is staged: posted once committed, without a read of the outbox."""
     # The key and its endpoint in one read (two statements for each event of an IPN key).
-    key = db.conn.execute(
-        "SELECT k.ipn_url, k.events, p.key_id, p.disabled_at FROM api_keys k "
-        "LEFT JOIN ipn_endpoints p USING (key_id) WHERE k.key_id = ?",
-        [key_id],
-    ).fetchone()
+    key = db.conn.execute(_KEY_AND_ENDPOINT, [key_id]).fetchone()
     if key is not None and type_.value not in keys.key_events(key[1]):
         return None
     now = time.time()
     event_id = new_event_id()
     state = EventState.NO_ENDPOINT
+    endpoint = None
     if key is not None and key[0]:
-        disabled_at = key[3]
-        if key[2] is None:  # its secret exists before the first post
-            disabled_at = ensure_endpoint(db, key_id).disabled_at
-        state = EventState.FAILED if disabled_at else EventState.PENDING
+        # its secret exists before the first post
+        endpoint = ensure_endpoint(db, key_id) if key[2] is None else Endpoint(*key[2:])
+        state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
+    first = state is EventState.PENDING and batches.staging() and _first_in_line(db, subject_id)
     payload = event_body(type_.value, event_id, now, data)
     db.conn.execute(
         _INSERT, [event_id, subject_id, key_id, type_.value, payload, state.value, now, now]
     )
+    if first:
+        assert key is not None and endpoint is not None
+        batches.stage(
+            OutboxEvent(event_id, subject_id, key_id, type_.value, payload, 0, 0, key[0], now,
+                        endpoint)
+        )  # fmt: skip
     return event_id
 
+
+def _first_in_line(db: sqlite_utils.Database, subject_id: str) -> bool:
+    """No older event of the subject is pending (one is: the new one is posted after it).
+    SQLite only (staging is): the subject's few events, not every pending one (the planner
+    picks the partial index of pending events otherwise: a scan of the outbox's backlog)."""
+    older = db.conn.execute(
+        "SELECT 1 FROM events INDEXED BY events_job WHERE job_id = ? AND state = 'pending' LIMIT 1",
+        [subject_id],
+    ).fetchone()
+    return older is None
+
+
+# The endpoint's columns in ``Endpoint``'s order, from ``ipn_endpoints p``.
+_ENDPOINT_COLUMNS = ", ".join(f"p.{f.name}" for f in dataclasses.fields(Endpoint))
+_KEY_AND_ENDPOINT = (
+    f"SELECT k.ipn_url, k.events, {_ENDPOINT_COLUMNS} FROM api_keys k "
+    "LEFT JOIN ipn_endpoints p USING (key_id) WHERE k.key_id = ?"
+)
 
 # Plain SQL: every state change writes one (sqlite-utils' insert reads the schema each time).
 _INSERT = (
@@ -149,10 +173,6 @@ def due_events(
     ]
 
 
-# The endpoint's columns in ``Endpoint``'s order, from ``ipn_endpoints p``.
-_ENDPOINT_COLUMNS = ", ".join(f"p.{f.name}" for f in dataclasses.fields(Endpoint))
-
-
 FREE_LEASE = "lease_host = NULL, lease_until = NULL, "  # an attempt was recorded
 
 
@@ -188,6 +208,7 @@ def next_due_at(db: sqlite_utils.Database, host_id: str | None = None) -> float 
     return row[0] if row and row[0] is not None else None
 
 
+@lazy
 @replayable
 def record_attempt(
     db: sqlite_utils.Database,

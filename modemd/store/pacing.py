@@ -1,8 +1,10 @@
 """What caps need to know: SMS parts sent by a SIM or a pool, and accepted for a key, in the
-day and month of a window (``modemd.caps``). Reads only."""
+day and month of a window (``modemd.caps``); a SIM's are kept counted per local day
+(``sim_days``, written by ``count_sent`` in each send's commit)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlite_utils
@@ -34,15 +36,33 @@ def sim_parts(
     day_start: float,
     month_start: float,
 ) -> Usage:
-    """``sim_usage`` from Unix-second bounds: parts since ``day_start`` and ``month_start``.
-    A device without an ICCID (a phone) counts on its own index, which holds only the parts
-    sent without one (021.sql: ``iccid = ''`` written out lets the planner use it), and reads
-    no row (bench/console_stats.py --phones)."""
-    subject, value = ("iccid = ?", iccid) if iccid else ("device_id = ? AND iccid = ''", device_id)
-    # Two counts over an index range each: 3x faster than summing a CASE per row of the month.
-    sql = f"SELECT COUNT(*) FROM job_parts WHERE {subject} AND sent_at >= ?"
-    today, month = (db.execute(sql, [value, t]).fetchone()[0] for t in (day_start, month_start))
-    return Usage(int(today), int(month))
+    """``sim_usage`` from Unix-second bounds (local midnights: a window's), parts sent on the
+    days from ``day_start``'s and from ``month_start``'s on: at most a month of ``sim_days``
+    rows, however many parts (the month's parts counted one by one took 170 ms a scrape at
+    16 SIMs x 87,000 parts). A device without an ICCID (a phone) counts its own."""
+    row = db.execute(
+        "SELECT COALESCE(SUM(CASE WHEN day >= ? THEN parts ELSE 0 END), 0), "
+        "COALESCE(SUM(parts), 0) FROM sim_days WHERE iccid = ? AND device_id = ? AND day >= ?",
+        [local_day(day_start), iccid, "" if iccid else device_id, local_day(month_start)],
+    ).fetchone()
+    return Usage(int(row[0]), int(row[1]))
+
+
+def count_sent(
+    db: sqlite_utils.Database, iccid: str, device_id: str, now: float, parts: int
+) -> None:
+    """Add ``parts`` sent at ``now`` to the SIM's count of that day (``sim_parts``); in the
+    transaction that records them."""
+    db.conn.execute(
+        "INSERT INTO sim_days (iccid, device_id, day, parts) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (iccid, device_id, day) DO UPDATE SET parts = sim_days.parts + excluded.parts",
+        [iccid, "" if iccid else device_id, local_day(now), parts],
+    )
+
+
+def local_day(at: float) -> str:
+    """The local date of ``at`` (Unix seconds), as ``sim_days`` keeps it: YYYY-MM-DD."""
+    return time.strftime("%Y-%m-%d", time.localtime(at))
 
 
 def pool_usage(db: sqlite_utils.Database, pin: str, window: Window) -> Usage:

@@ -34,6 +34,14 @@ PG_REWRITES: dict[int, list[tuple[str, str]]] = {
             "'TP-Status 0x' || upper(lpad(to_hex(tp_status), 2, '0'))",
         )
     ],
+    # The server's time zone, not this machine's: a different one moves the parts of the
+    # upgrade's month that were sent near midnight to the next or previous day, once.
+    24: [
+        (
+            "date(sent_at, 'unixepoch', 'localtime')",
+            "to_char(to_timestamp(sent_at), 'YYYY-MM-DD')",
+        )
+    ],
 }
 
 

@@ -86,11 +86,13 @@ class IpnSender:
         self._wake.set()
 
     def listen(self) -> None:
-        """Learn of the store's commits. A lone host on SQLite: each commit that changed the
-        outbox hands over what is due at once, read on the store's thread right after it (no
-        trip of the sender's own between the commit and the POST); otherwise, and for a
-        change of keys (an IPN URL set), the sender is woken and reads the outbox itself."""
+        """Learn of the store's commits. A lone host on SQLite: a new event first in line
+        for its job comes with its commit's answers (no read at all), and any other change of
+        the outbox hands over what is due then, read on the store's thread right after the
+        commit (no trip of the sender's own between the commit and the POST); otherwise, and
+        for a change of keys (an IPN URL set), the sender is woken and reads the outbox."""
         if self.store.watched and self.store.host_id is None:
+            self.store.on_staged.append(self.offer)
             self.store.after_change["events"].append((self._due_now, self.offer))
         else:
             self.store.on_change["events"].append(self.wake)

@@ -4,11 +4,10 @@ whose SIM has no readable ICCID only what it sent without one."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from builders import key_and_job
 
+from modemd import caps
 from modemd.model import DeviceInfo, DeviceKind, DeviceState, SentPart
 from modemd.store import devices, jobs, stats
 from modemd.store.db import Store
@@ -37,13 +36,14 @@ async def test_parts_per_sim_per_phone_and_without_iccid(store: Store) -> None:
     await send_from(store, DeviceInfo(modem_a.device_id, "1", DeviceKind.MODEM, "/dev/ttyUSB0",
                                       iccid=SIM_Y))  # fmt: skip
     # ... and sends once more from modem A, whose SIM X is gone.
-    now = time.time()
-    snap = await store.read(stats.snapshot, now - 3600, now - 7200)
+    window = caps.window()  # the caps' day and month: what the console and /metrics pass
+    day, month = window.day_start.timestamp(), window.month_start.timestamp()
+    snap = await store.read(stats.snapshot, day, month)
     assert snap.parts_today == {
         phone.device_id: 2,
         modem_a.device_id: 4,  # SIM Y: 3 in modem B, 1 here
         modem_b.device_id: 1,  # no readable ICCID now: what it sent without one
     }
     assert snap.parts_month == snap.parts_today
-    later = await store.read(stats.snapshot, now + 3600, now - 7200)
+    later = await store.read(stats.snapshot, window.day_end.timestamp(), month)  # tomorrow
     assert set(later.parts_today.values()) == {0} and later.parts_month == snap.parts_today
