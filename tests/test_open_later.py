@@ -1,18 +1,20 @@
 """A bank's start-up opens each modem with only what sending needs (``identify_later``); maker,
-model, IMSI and the radio's details come at its first idle moment after (``identify_rest``, run
-by ``Bank.opened``), never between two sends. Emulated modems on real ptys, real drivers, a
-real SQLite file."""
+model, IMSI and the radio's details come once every device is open and the modem's worker
+idles (``tidy``: no job waits; ``identify_rest``, run by ``Bank.opened``), never between two
+sends. Emulated modems on real ptys, real drivers, a real SQLite file."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlite_utils
 from inbound_side import Committer, commands_seen, driver_for, until
 
 from modemd.drivers import registry
 from modemd.drivers.serial_at import SerialAtDriver
 from modemd.emulators.modem_bank import EmulatedBank
+from modemd.errors import PortClosedError
 from modemd.runtime.bank import Bank
 from modemd.store.db import Store
 
@@ -40,6 +42,7 @@ async def test_an_open_that_puts_off_identification_can_send_and_identifies_late
             await driver.send_sms("+393330000061", "ready means it can send")
             assert len(modem.accepted) == 1
             sent = len(seen)
+            await driver.tidy()  # the worker idles: no job waits
             info = await driver.identify_rest()
             assert (info.manufacturer, info.model) == (
                 modem.profile.manufacturer,
@@ -70,8 +73,11 @@ async def test_what_was_put_off_waits_for_the_end_of_a_backlog() -> None:
 
             sending = asyncio.create_task(backlog())
             await until(lambda: any(c.startswith("AT+CMGS") for c in seen))
-            info = await driver.identify_rest()  # asked during the first send
+            identify = asyncio.create_task(driver.identify_rest())  # asked during the first send
             await sending
+            assert not identify.done()  # jobs may still come: it waits for the worker to idle
+            await driver.tidy()
+            info = await identify
             assert info.imsi == modem.profile.imsi
             sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
             asked = [n for n, c in enumerate(seen) if c in PUT_OFF]
@@ -123,3 +129,18 @@ async def test_the_bank_writes_the_identity_put_off_once_its_start_up_is_over(
                     await asyncio.sleep(0.02)
         finally:
             await bank.close()
+
+
+async def test_what_waits_for_an_idle_moment_ends_when_the_modem_closes() -> None:
+    async with EmulatedBank.create(1, seed=65) as bank:
+        driver = driver_for(bank.modems[0], Committer())
+        assert isinstance(driver, SerialAtDriver)
+        driver.identify_later = True
+        await driver.open()
+        await driver.send_sms("+393330000080", "busy: the worker has not idled")
+        identify = asyncio.create_task(driver.identify_rest())
+        await asyncio.sleep(0)
+        assert not identify.done()
+        await driver.close()  # unplugged, or the daemon stops
+        with pytest.raises(PortClosedError):
+            await identify

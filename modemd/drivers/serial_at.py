@@ -11,7 +11,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from modemd.at import commands as at
 from modemd.at.parser import Urc
@@ -36,6 +36,8 @@ from modemd.model import DeviceInfo, DeviceKind, DeviceState, RadioStatus, Regis
 from modemd.sms.pdu import build_submit_pdus
 
 log = logging.getLogger(__name__)
+
+Ask = Callable[[Command], Awaitable[list[str] | None]]  # an optional command's answer, or None
 
 
 WAKE_ATTEMPTS = 3  # "AT" tries at open: the first may meet a half-typed line or autobaud
@@ -83,6 +85,7 @@ class SerialAtDriver:
         self.on_submit: Callable[[], bool] | None = None  # base.SubmitAware
         self.identify_later = False  # base.IdentifiesLater: set by a bank opening many at once
         self._put_off = False  # the first open put off what sending does not need
+        self._idle = asyncio.Event()  # the worker idles (``tidy``) until the next send
 
     @property
     def info(self) -> DeviceInfo:
@@ -131,6 +134,7 @@ class SerialAtDriver:
 
     async def close(self) -> None:
         """Stop reading and close the port; idempotent."""
+        self._idle.set()  # what waits for an idle moment learns the port closed
         self._at.close()
         await self._messages.close()
 
@@ -193,7 +197,7 @@ class SerialAtDriver:
         await self._set_up_line()
         manufacturer = model = imsi = ""
         if not later:
-            manufacturer, model = await self._maker_model()
+            manufacturer, model = await self._maker_model(self._optional)
         imei = at.first_value(await self.command(at.IMEI))
         # The ICCID is readable on a locked SIM on most modems: it selects the SIM PIN.
         iccid = at.first_value(await self._optional(at.ICCID) or [])
@@ -215,7 +219,7 @@ class SerialAtDriver:
             await self._messages.keep_reports_apart()
         await self._optional(at.KEEP_LINK_OPEN)
         if not later:
-            await self._radio_details()
+            await self._radio_details(self._optional)
         info = DeviceInfo(
             device_id=imei or self.port,
             pin=self.pin,
@@ -241,32 +245,35 @@ class SerialAtDriver:
             await self._messages.read_stored()  # those that came while nobody was listening
         return info
 
-    async def _maker_model(self) -> tuple[str, str]:
-        manufacturer = at.first_value(await self._optional(at.MANUFACTURER) or [])
-        return manufacturer, at.first_value(await self._optional(at.MODEL) or [])
+    async def _maker_model(self, ask: Ask) -> tuple[str, str]:
+        manufacturer = at.first_value(await ask(at.MANUFACTURER) or [])
+        return manufacturer, at.first_value(await ask(at.MODEL) or [])
 
-    async def _radio_details(self) -> None:
+    async def _radio_details(self, ask: Ask) -> None:
         """Signal, own number, operator: shown, never needed to send."""
-        self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
-        self.own_number = at.parse_own_number(await self._optional(at.OWN_NUMBER) or [])
-        if await self._optional(at.OPERATOR_FORMAT_LONG) is not None:
-            await self.check_operator()
+        self._signal = at.parse_signal(await ask(at.SIGNAL) or [])
+        self.own_number = at.parse_own_number(await ask(at.OWN_NUMBER) or [])
+        if await ask(at.OPERATOR_FORMAT_LONG) is not None:
+            self.operator = at.parse_operator(await ask(at.OPERATOR) or [])
 
     async def identify_rest(self) -> DeviceInfo:
         """What the first open put off (``identify_later``): maker, model, IMSI and the radio's
-        details, at the modem's first idle moment (never between two sends of a backlog); the
-        identity with them."""
+        details, each while the modem idles (``tidy``: no job waits, never between two sends
+        of a backlog); the identity with them."""
         if not self._put_off:
             return self._info
-        await self._messages.memory.turns.not_sending()
         self._put_off = False
-        manufacturer, model = await self._maker_model()
-        imsi = at.first_value(await self._optional(at.IMSI) or [])
+        manufacturer, model = await self._maker_model(self._when_idle)
+        imsi = at.first_value(await self._when_idle(at.IMSI) or [])
         self._info = dataclasses.replace(
             self._info, manufacturer=manufacturer, model=model, imsi=imsi
         )
-        await self._radio_details()
+        await self._radio_details(self._when_idle)
         return self._info
+
+    async def _when_idle(self, command: Command) -> list[str] | None:
+        await self._idle.wait()  # set by ``close`` too: then the command meets a closed port
+        return await self._optional(command)
 
     @property
     def _reads_storage(self) -> bool:
@@ -298,6 +305,7 @@ class SerialAtDriver:
     async def send_sms(self, to: str, text: str, *, job_id: str = "") -> list[SentPart]:
         """Submit every part with AT+CMGS in PDU mode (``job_id`` unused: the modem gives each
         part its TP-MR); raise ``SendError`` on failure."""
+        self._idle.clear()
         self._concat_ref = (self._concat_ref + 1) & 0xFF
         pdus = build_submit_pdus(
             to, text, request_status_report=self._info.reports, concat_ref=self._concat_ref
@@ -330,6 +338,7 @@ class SerialAtDriver:
 
     async def tidy(self) -> None:
         """Idle until the next send: free the stored messages read and committed (``base.Tidy``)."""
+        self._idle.set()
         await self._messages.tidy()
 
     def ready_in_s(self) -> float:

@@ -13,7 +13,7 @@ from modemd.drivers import registry
 from modemd.drivers.base import Hintable, IdentifiesLater, InboundHandler, SmsDevice
 from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.registry import DeviceSpec, DriverFactory, Wiring
-from modemd.errors import DeviceError, SimLockedError, StoreError
+from modemd.errors import DeviceError, PortClosedError, SimLockedError, StoreError
 from modemd.model import (
     NO_PACING,
     DeliveryReport,
@@ -235,6 +235,8 @@ class Bank:
         try:
             info = await device.identify_rest()
             await self.store.write(device_rows.set_identity, info)
+        except PortClosedError:  # unplugged, or the daemon stops: nothing to tell
+            pass
         except (DeviceError, StoreError) as exc:  # the health checks see to the device
             log.warning("%s: identification put off at open: %s", worker.device_id, exc)
 
