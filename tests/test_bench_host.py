@@ -68,11 +68,17 @@ def _run(setup: str, host_nice: str = "8", *, daemon: bool = False) -> dict[str,
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
-def _may_lower() -> bool:
-    """Whether a process here may lower its nice value (root with CAP_SYS_NICE)."""
-    lower = "import os; os.setpriority(os.PRIO_PROCESS, 0, 0)"
-    done = subprocess.run([sys.executable, "-c", lower], preexec_fn=lambda: os.nice(3))
+def _may(step: str) -> bool:
+    """Whether a process here, at nice 3, may take this step (root with CAP_SYS_NICE, or
+    the rlimits RLIMIT_NICE and RLIMIT_RTPRIO allow it)."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"import os; {step}"], preexec_fn=lambda: os.nice(3)
+    )
     return done.returncode == 0
+
+
+LOWER = "os.setpriority(os.PRIO_PROCESS, 0, 0)"
+REAL_TIME = "os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))"
 
 
 def test_the_host_runs_at_its_nice_and_its_peers_at_the_one_before() -> None:
@@ -90,7 +96,7 @@ def test_the_host_runs_at_its_nice_and_its_peers_at_the_one_before() -> None:
 
 def test_by_default_the_host_alone_runs_in_sched_rr() -> None:
     seen = _run("", daemon=True)  # unset: rr
-    if _may_lower():  # SCHED_RR needs what a lowered nice needs
+    if _may(REAL_TIME):
         assert seen["setup"] == {"host_nice": 3, "host_policy": "rr"}
     else:
         assert seen["setup"] == {"host_nice": 3, "host_policy": "other"}
@@ -102,7 +108,7 @@ def test_by_default_the_host_alone_runs_in_sched_rr() -> None:
 
 def test_a_host_nice_it_may_not_take_leaves_the_host_as_it_was() -> None:
     seen = _run("nice", "0")  # from 3 to 0 is a lowering: root may, others may not
-    expected = 0 if _may_lower() else 3
+    expected = 0 if _may(LOWER) else 3
     assert seen["inside"] == [expected]
     assert seen["peer"] == 3
     assert seen["after"] == [3]
