@@ -100,7 +100,7 @@ async def run(
             lag = lag_summary(late_before, late_after, own_lag)
             waits = cpu_wait.per_send_ms(jobs)
             commits = late_after[COMMITS] - late_before[COMMITS]
-            nices = {"host_nice": host.nice_of(), "daemon_nice": host.nice_of(daemon.pid)}
+            nices = host.setup(daemon.pid)
         if timelines:
             lag["timeline"] = timeline_summary(timelines) | waits
             assert isinstance(stalls, Stalls)

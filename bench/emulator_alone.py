@@ -8,7 +8,11 @@ limit and the gaps as bench.backlog counts them (for the client's, they should b
 process's CPU per send (the emulators' cost, to set beside the daemon's) and its loop's
 largest lag.
 
-    .venv/bin/python -m bench.emulator_alone [--modems 256] [--latency 1.0] [--seconds 10]
+    .venv/bin/python -m bench.emulator_alone [--modems 256] [--latency 1.0] [--seconds 10] \
+        [--spread 0.333]
+
+The emulators run as in the backlog rows: this process at the emulators' host's priority, the
+client at the one it had before, as the daemon (``bench.host``).
 """
 
 from __future__ import annotations
@@ -33,13 +37,16 @@ from modemd.sms.pdu import build_submit_pdus
 CLIENT_GRACE_S = 10.0  # the client stops this long after its window at the latest
 
 
-async def run(modems: int, latency_s: float, seconds: float) -> dict[str, Any]:
-    """Drive ``modems`` emulated modems at ``latency_s`` per send for ``seconds``."""
+async def run(modems: int, latency_s: float, seconds: float, spread: float = 0.0) -> dict[str, Any]:
+    """Drive ``modems`` emulated modems at ``latency_s`` per send for ``seconds`` (each send's
+    time drawn within ``latency_s * (1 +- spread)``, the ideal their sum: as bench.backlog)."""
     async with emulated_bank(
-        modems, send_latency_s=(latency_s, latency_s), report_delay_s=REPORT_DELAY_S
+        modems,
+        send_latency_s=(latency_s * (1 - spread), latency_s * (1 + spread)),
+        report_delay_s=REPORT_DELAY_S,
     ) as taps:
         ports = [t.modem.port for t in taps]
-        nice_of_host = host.nice_of()
+        host_setup = host.setup()
         async with OwnLag() as lag:
             before, started = os.times(), time.perf_counter()
             waited = schedstat(os.getpid())[1]
@@ -58,15 +65,19 @@ async def run(modems: int, latency_s: float, seconds: float) -> dict[str, Any]:
             waited = schedstat(os.getpid())[1] - waited
         sends = sum(len(t.accepted_at) for t in taps)
         cpu_s = (after.user + after.system) - (before.user + before.system)
-        return summary(taps, latency_s, sends) | {
-            "client_sends": json.loads(out)["sends"],
-            "emulators_cpu_ms_per_send": round(1000 * cpu_s / max(sends, 1), 3),
-            "emulators_cpu_percent": round(100 * cpu_s / wall, 1),
-            "emulators_lag_max_ms": round(lag.max_s * 1000, 1),
-            # runnable but waiting for a CPU (/proc schedstat), per send: the host's lateness
-            "emulators_cpu_wait_ms_per_send": round(1000 * waited / max(sends, 1), 3),
-            "host_nice": nice_of_host,  # the same set-up as the daemon's rows (bench.host)
-        }
+        network = [t.network_s() for t in taps] if spread else None
+        return (
+            summary(taps, latency_s, sends, network)
+            | {
+                "client_sends": json.loads(out)["sends"],
+                "emulators_cpu_ms_per_send": round(1000 * cpu_s / max(sends, 1), 3),
+                "emulators_cpu_percent": round(100 * cpu_s / wall, 1),
+                "emulators_lag_max_ms": round(lag.max_s * 1000, 1),
+                # runnable but waiting for a CPU (/proc schedstat), per send: the host's lateness
+                "emulators_cpu_wait_ms_per_send": round(1000 * waited / max(sends, 1), 3),
+            }
+            | host_setup
+        )  # the same set-up as the daemon's rows (bench.host)
 
 
 def client(seconds: float, ports: list[str]) -> int:
@@ -102,13 +113,14 @@ def main() -> None:
     parser.add_argument("--modems", type=int, default=256)
     parser.add_argument("--latency", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--spread", type=float, default=0.0, help="send times L * (1 +- this)")
     parser.add_argument("--client", type=float, help=argparse.SUPPRESS)  # the subprocess
     parser.add_argument("ports", nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.client is not None:
         print(json.dumps({"sends": client(options.client, options.ports)}))
         return
-    result = loops.run(run(options.modems, options.latency, options.seconds))
+    result = loops.run(run(options.modems, options.latency, options.seconds, options.spread))
     print(json.dumps(result | {"loadavg": os.getloadavg()}, indent=2))
 
 

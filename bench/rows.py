@@ -33,6 +33,9 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     # the same gaps, AT+CMGS= stamped at the first read of the turn that read it (bench.turns)
     ("gap_p50_ms_100ms_spread_turn", "    at its turn's first read, p50", "ms", "", None),
     ("gap_p99_ms_100ms_spread_turn", "    at its turn's first read, p99", "ms", "", None),
+    # the emulators on the same host set-up (bench.host) against a trivial client, no daemon
+    ("emulator_ratio_100ms_spread", "  emulators alone, trivial client", "", "", None),
+    ("emulator_gap_p99_ms_100ms_spread", "    its gap p99", "ms", "", None),
     ("throughput_ratio_100ms", "  lockstep, 64 x 0.1 s: ratio", "", "", None),
     ("gap_max_ms_100ms", "    largest idle gap", "ms", "", None),
     ("gap_p50_ms_100ms", "    +CMGS -> next AT+CMGS=, p50", "ms", "", None),

@@ -43,7 +43,7 @@ SCENARIO_TIMEOUT_S = 420.0  # a stuck scenario is recorded as failed (campaign-m
 MODEMS = 64
 SCALE_MODEMS = 256  # --scale: a large bank on one host
 SCALE_LATENCY_S = 1.0
-EMULATOR_ALONE_S = 5.0  # --scale: the emulated modems against a trivial client, this long
+EMULATOR_ALONE_S = 5.0  # the emulated modems against a trivial client, this long
 FSYNC_ROUNDS = 200
 # Each send's time at the network is drawn within L * (1 +- SPREAD), seeded: real modems take
 # 2-6 s, no two sends alike (../shared/reference/at-sms.md), so they never stay in step
@@ -139,7 +139,14 @@ async def _backlog_3s_spread(size: Size, profile: Path | None) -> dict[str, Any]
 
 
 async def _backlog_100ms_spread(size: Size, profile: Path | None) -> dict[str, Any]:
-    return await _backlog_spread(0.1, size.rounds_100ms, "backlog-100ms-spread", profile)
+    result = await _backlog_spread(0.1, size.rounds_100ms, "backlog-100ms-spread", profile)
+    # the same bank and host set-up against a trivial client: what the emulators reach alone
+    alone = await emulator_alone.run(MODEMS, 0.1, EMULATOR_ALONE_S, spread=SPREAD)
+    return result | {
+        "emulator_ratio_100ms_spread": alone["ratio"],
+        "emulator_gap_p99_ms_100ms_spread": alone["gap_p99_ms"],
+        "emulator_alone_100ms_spread": alone,
+    }
 
 
 async def _campaign_file(size: Size, profile: Path | None) -> dict[str, Any]:
