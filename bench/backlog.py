@@ -25,6 +25,7 @@ The wall ratio (all jobs / (last end - first start) against N / L) also counts t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -49,7 +50,7 @@ from bench.harness import (
     wait_until,
     workdir,
 )
-from bench.timeline import CpuWait, TimelineTap
+from bench.timeline import CpuWait, Stalls, TimelineTap, classify
 from bench.timeline import summary as timeline_summary
 
 LOADERS = 32  # concurrent clients filling the backlog
@@ -80,6 +81,7 @@ async def run(
             UsageSampler(daemon.pid) as usage,
             UsageSampler(os.getpid()) as own,
             OwnLag() as own_lag,
+            Stalls() if timeline else contextlib.nullcontext() as stalls,
         ):
             late_before = await daemon_lateness(daemon, COMMITS)  # one scrape each side
             threads_before = thread_cpu_s(daemon.pid)
@@ -99,6 +101,8 @@ async def run(
             commits = late_after[COMMITS] - late_before[COMMITS]
         if timelines:
             lag["timeline"] = timeline_summary(timelines) | waits
+            assert isinstance(stalls, Stalls)
+            lag["timeline"]["slow_waits"] = classify(timelines, stalls)
         network = [t.network_s() for t in taps] if spread else None
         windows = [
             Window(t.cmgs_at[c:], t.accepted_at[c:]) for t, c in zip(taps, begun, strict=True)

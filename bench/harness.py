@@ -45,6 +45,12 @@ CDS = b"+CDS"
 CTRL_Z = b"\x1a"  # ends a PDU: the modem submits it
 TAIL_BYTES = 16  # a command split across two reads is still recognised
 PROFILE_WAITING = False  # py-spy --idle: also sample threads that wait (select, fsync, queue)
+# py-spy --native: C frames too (uvloop, syscalls); it stops the daemon at each sample, so the
+# measured figures of a --native run are slower than without it: read only its profile
+PROFILE_NATIVE = False
+# what ``python -m`` runs as the daemon: bench.loopcount swaps in bench.counted (modemd with
+# counters on its event loop)
+DAEMON_MODULE = "modemd"
 LATE_METRIC = "modemd_loop_late_seconds_total"
 GC_METRIC = "modemd_gc_seconds_total"
 LISTENING = re.compile(r"API listening on http://[\d.]+:(\d+)")
@@ -195,7 +201,7 @@ class Daemon:
         self._proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "modemd",
+            DAEMON_MODULE,
             *serve,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -342,9 +348,10 @@ async def profiled(pid: int, out: Path | None) -> AsyncIterator[None]:
     if spy_path is None:
         raise RuntimeError("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
     idle = ["--idle"] if PROFILE_WAITING else []
+    native = ["--native"] if PROFILE_NATIVE else ["--nonblocking"]
     spy = await asyncio.create_subprocess_exec(
         spy_path, "record", "--pid", str(pid), "--threads", "--rate", "200", *idle,
-        "--format", "raw", "-o", str(out), "--nonblocking",
+        "--format", "raw", "-o", str(out), *native,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     await asyncio.sleep(0.5)  # attached before the measured window starts

@@ -286,6 +286,7 @@ def main() -> None:
     parser.add_argument("--peers", action="store_true", help="also smsd side by side (bench.peers)")
     parser.add_argument("--scale", action="store_true", help=f"also {SCALE_MODEMS} modems")
     parser.add_argument("--waiting", action="store_true", help="profile waiting threads too")
+    parser.add_argument("--native", action="store_true", help="profile C frames too (slower)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     options = parser.parse_args()
     if options.profile is not None:
@@ -293,6 +294,7 @@ def main() -> None:
             raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
         options.profile.mkdir(parents=True, exist_ok=True)
         harness.PROFILE_WAITING = options.waiting
+        harness.PROFILE_NATIVE = options.native
     size = QUICK if options.quick else FULL
     names = options.only or [name for name in SCENARIOS if name not in OPTIONAL]
     names += [name for name, asked in [("peers", options.peers), ("scale", options.scale)]

@@ -16,12 +16,20 @@ running) over the measured window, per send, beside the CPU each process used. A
 or SMS is followed from its ``+CDSI``/``+CMTI`` to the command that reads it (``announce ->
 read``): what deferring reads costs the report.
 
-    .venv/bin/python -m bench.timeline --modems 8 --latency 0.1 --rounds 40
+Each wait over ``SLOW_S`` is put in one class (``classify``): this process late for half of it
+or more (its loop stamps and answers for the emulated modems: the emulators' host); else by its
+longest piece: a read's or a free's round trip (the driver's choice to read between two sends),
+or the reaction while many other modems waited past 10 ms too (the daemon's loop late, or a
+commit they all wait for), or on this modem alone (its next job not claimed yet: the claim's
+commit). A heuristic from outside the daemon: the classes say where to look.
+
+    .venv/bin/python -m bench.timeline --modems 8 --latency 0.1 --rounds 40 [--spread 0.333]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import time
@@ -37,6 +45,10 @@ ANNOUNCED = re.compile(rb'\+(?:CDSI|CMTI): "?\w+"?,(\d+)')
 COMMAND_END = re.compile(rb"[\r\x1a\x1b]")
 LARGEST = 5  # the longest waits, each with its pieces
 LISTED = re.compile(rb"\+CMGL: (\d+),")
+SLOW_S = 0.010  # issue 21: the largest gap between two sends <= 10 ms; longer ones are classed
+PROBE_S = 0.002  # this process's loop is looked at this often while a timeline runs
+HOST_LATE_S = 0.003  # a look later than this is this process (the emulators' host) running late
+MANY = 8  # other modems past 10 ms at once: a stall of the daemon's loop, not one modem's
 
 
 def _kind(command: bytes) -> str:
@@ -84,9 +96,9 @@ class TimelineTap:
         if listed:
             self.listed.append((now, listed))
 
-    def gaps(self) -> list[tuple[float, list[tuple[str, float]]]]:
-        """Each wait between a send's end and the next ``AT+CMGS=``: (its length, its pieces
-        as (kind, seconds)), ``reaction`` first."""
+    def waits(self) -> list[tuple[float, float, list[tuple[str, float]]]]:
+        """Each wait between a send's end and the next ``AT+CMGS=``: (the end, the next start,
+        its pieces as (kind, seconds), ``reaction`` first)."""
         ends = [m.at for m in self.tap.modem.accepted]
         starts = [t for t, line in self.commands if line.startswith(b"AT+CMGS=")]
         found = []
@@ -100,8 +112,12 @@ class TimelineTap:
             for t, command_kind in [*inside, (nxt, "send")]:
                 pieces.append((kind, t - previous))
                 previous, kind = t, command_kind
-            found.append((nxt - end, pieces))
+            found.append((end, nxt, pieces))
         return found
+
+    def gaps(self) -> list[tuple[float, list[tuple[str, float]]]]:
+        """Each wait as (its length, its pieces)."""
+        return [(nxt - end, pieces) for end, nxt, pieces in self.waits()]
 
     def read_ages(self) -> list[float]:
         """For each announced index: seconds from its announcement to the command reading it."""
@@ -115,6 +131,77 @@ class TimelineTap:
                     ages.append(t - announced_at)
                     break
         return ages
+
+
+class Stalls:
+    """This process's late wake-ups while in use: (when, how late), each later than
+    ``HOST_LATE_S`` (its loop runs the emulated modems: their stamps and answers wait too)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, float]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def _probe(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(PROBE_S)
+            late = time.monotonic() - before - PROBE_S
+            if late > HOST_LATE_S:
+                self.seen.append((time.time(), late))
+
+    async def __aenter__(self) -> Stalls:
+        self._task = asyncio.create_task(self._probe(), name="timeline stalls")
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    def late_within(self, start: float, end: float) -> float:
+        """How late this process was, in all, in the wake-ups that ended within [start, end]."""
+        return sum(min(late, end - start) for at, late in self.seen if start < at <= end + late)
+
+
+def classify(taps: Sequence[TimelineTap], stalls: Stalls) -> dict[str, Any]:
+    """Every wait over ``SLOW_S`` in one class (module docstring), counted, with each class's
+    share of the time those waits took past ``SLOW_S``, and a few of each."""
+    waits = [
+        (end, nxt, pieces, n) for n, tap in enumerate(taps) for end, nxt, pieces in tap.waits()
+    ]
+    slow = [w for w in waits if w[1] - w[0] > SLOW_S]
+    counts: Counter[str] = Counter()
+    excess: dict[str, float] = defaultdict(float)
+    examples: dict[str, list[Any]] = defaultdict(list)
+    with_read = 0
+    for end, nxt, pieces, n in slow:
+        longest: dict[str, float] = defaultdict(float)
+        for kind, seconds in pieces:
+            longest[kind] += seconds
+        others = sum(1 for e, x, _p, m in waits if m != n and e < nxt and x > end + SLOW_S)
+        host = stalls.late_within(end, nxt)
+        if host >= (nxt - end) / 2:
+            why = "emulators' host late"
+        elif (kind := max(longest, key=longest.__getitem__)) != "reaction":
+            why = f"{kind} between (its round trip the longest part)"
+        elif others >= MANY:
+            why = "the daemon's reaction, many waiting (its loop late or a shared commit)"
+        else:
+            why = "the daemon's reaction, this modem alone (its next job's claim)"
+        with_read += "read" in longest
+        counts[why] += 1
+        excess[why] += nxt - end - SLOW_S
+        if len(examples[why]) < 3:
+            examples[why].append((ms(nxt - end), others, ms(host), [(k, ms(t)) for k, t in pieces]))
+    total = sum(excess.values()) or 1.0
+    return {
+        "waits": len(waits),
+        "over_10ms": len(slow),
+        "over_10ms_with_a_read": with_read,
+        "host_late_count": len(stalls.seen),
+        "classes": {k: (v, round(excess[k] / total, 3)) for k, v in counts.most_common()},
+        "examples": dict(examples),
+    }
 
 
 def schedstat(pid: int, *, main_only: bool = False) -> tuple[float, float]:
@@ -206,10 +293,13 @@ def main() -> None:
     parser.add_argument("--modems", type=int, default=8)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--spread", type=float, default=0.0, help="send times L * (1 +- this)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy raw output file")
     args = parser.parse_args()
     result = loops.run(
-        backlog.run(args.modems, args.latency, args.rounds, args.profile, timeline=True)
+        backlog.run(
+            args.modems, args.latency, args.rounds, args.profile, timeline=True, spread=args.spread
+        )
     )
     print(json.dumps(result, indent=1))
 

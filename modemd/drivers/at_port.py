@@ -14,6 +14,7 @@ import logging
 import os
 import termios
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import serial
 
@@ -38,6 +39,22 @@ FINAL_GRACE_S = 0.5  # wait for the OK some modems omit (Wavecom "+CPIN: READY" 
 
 
 ESC = b"\x1b"  # aborts a half-typed SMS body (27.005 3.5.1)
+
+
+@dataclass(slots=True)
+class Lead:
+    """A command run just before an exchange's own, on the same hold of the port: the
+    exchange's line is written from the callback that reads the lead's final result, with no
+    loop turn between (a stored report read in the send's turn). ``build`` makes it once the
+    port is ours (None: none); ``on_final`` takes its answer in that callback, after the write;
+    ``on_lost``: it was written and no final result came (the exchange failed meanwhile);
+    ``tx`` is its transaction once written (``answered``: its final result came)."""
+
+    build: Callable[[], Command | None]
+    on_final: Callable[[Transaction], None]
+    on_lost: Callable[[], None]
+    tx: Transaction | None = None
+    answered: bool = False
 
 
 class AtPort:
@@ -67,6 +84,8 @@ class AtPort:
         self._deadline = Deadline(self._expired)
         self._before_body: Callable[[], bool] | None = None  # of the exchange in flight
         self._refused = False  # that hook said the body must not go out: ESC was sent instead
+        # A lead in flight: (the lead, the exchange's transaction, its line, its prompt timeout)
+        self._then: tuple[Lead, Transaction, bytes, float] | None = None
         self._closed = False
 
     @property
@@ -171,9 +190,29 @@ class AtPort:
         else:
             disposition = self._tx.on_line(event.text)
             if disposition is Disposition.FINAL:
-                self._wake()
+                if self._then is not None:
+                    self._follow(self._then)
+                else:
+                    self._wake()
             elif disposition is Disposition.UNSOLICITED:
                 self._urc(Urc(event.text))
+
+    def _follow(self, then: tuple[Lead, Transaction, bytes, float]) -> None:
+        """The lead's final result: the exchange's line goes at once, then the lead's answer
+        is handed on (the modem works on the line meanwhile)."""
+        lead, tx, line, prompt_timeout = then
+        self._then, lead.answered = None, True
+        self._tx = tx
+        self._deadline.arm(prompt_timeout)
+        try:
+            self.write(line)
+        except PortClosedError:
+            self._wake()  # the exchange's wait learns the port closed
+        assert lead.tx is not None
+        try:
+            lead.on_final(lead.tx)
+        except Exception:  # the rest of this chunk (a URC) is still to be read
+            log.exception("%s: the answer to %s", self.port, lead.tx.command.text)
 
     def _urc(self, urc: Urc) -> None:
         if self._on_urc is not None:
@@ -246,21 +285,30 @@ class AtPort:
         prompt_timeout: float,
         final_timeout: float,
         before_body: Callable[[], bool] | None = None,
+        lead: Lead | None = None,
     ) -> Transaction:
         """Run a command that takes a body after ``> `` (AT+CMGS); return the transaction,
         whose final result may be an error (then nothing was sent). ``before_body`` runs
         just before the body (and its Ctrl-Z) is written: from then on the modem may send;
         when it answers False, ESC goes instead and ``NoPromptError`` says nothing was sent.
+        ``lead``: a command first, whatever its result (``Lead``); when it has none within
+        ``prompt_timeout``, the exchange's line was never written (``NoPromptError``).
 
         Raises ``NoPromptError`` when no prompt (nor final result) came: nothing was sent, ESC
         has aborted the command. Raises ``NoFinalResultError`` when the body went out and no
         final result followed: the modem may have sent it (outcome unknown)."""
         async with self._lock:
             tx = Transaction(command, body=body)
+            line = command.text.encode("ascii") + b"\r"
+            first = lead.build() if lead is not None else None
             self._tx, self._before_body, self._refused = tx, before_body, False
             try:
                 try:
-                    self.write(command.text.encode("ascii") + b"\r")
+                    if lead is not None and first is not None:
+                        self._tx = lead.tx = Transaction(first)
+                        self._then = (lead, tx, line, prompt_timeout)
+                        line = first.text.encode("ascii") + b"\r"
+                    self.write(line)
                     await self._wait(prompt_timeout, command.text, until_prompt=True)
                 except (DeviceTimeoutError, PortClosedError) as exc:
                     if tx.phase is Phase.PROMPT:
@@ -278,7 +326,9 @@ class AtPort:
                 if self._refused:  # the modem answered the ESC: nothing was submitted
                     raise NoPromptError(f"{self.port}: {command.text}: body refused, aborted")
             finally:
-                self._tx, self._before_body = None, None
+                self._tx, self._before_body, self._then = None, None, None
+                if lead is not None and lead.tx is not None and not lead.answered:
+                    lead.on_lost()
         return tx
 
     async def _wait_final_optional(self, tx: Transaction, timeout: float) -> None:

@@ -56,6 +56,11 @@ class MemoryPort:
     def port(self) -> str:
         return self._at.port
 
+    @property
+    def selected(self) -> bool:
+        """Its commands need no ``AT+CPMS`` first (it is <mem1>, or the modem's one memory)."""
+        return not self.selectable or self._selection.current == self.memory
+
     async def command(self, command: Command, timeout: float | None = None) -> list[str]:
         """Run one command on this memory; its response lines, or ``ModemCommandError``."""
 

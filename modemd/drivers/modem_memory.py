@@ -22,20 +22,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from modemd.at import commands as at
-from modemd.at.transaction import Command
+from modemd.at.transaction import Command, Transaction
+from modemd.drivers.at_port import Lead
+from modemd.drivers.memory_frees import FREE_BATCH, SETTLE_WAIT_S, MemoryFrees
 from modemd.drivers.memory_select import MemoryPort
 from modemd.drivers.read_turns import ReadTurns
 from modemd.errors import DeviceError, ModemCommandError
 
 log = logging.getLogger(__name__)
 
-# Messages read and committed wait to be freed while the modem idles (``free_read``), or
-# between two sends once this many wait: the SIM (~20 slots) must not fill under a backlog.
-FREE_BATCH = 8
-# A delflag AT+CMGD waits, holding the port, this long at most for the reads that ran before it
-# to be committed (a group commit: milliseconds); one that takes longer (its take needs the port
-# itself) puts the batch off, one AT+CMGD per index when the batch is full.
-SETTLE_WAIT_S = 0.5
 STORAGE_SLOTS = 20  # a SIM's usual size, until AT+CPMS says
 
 # Hand on one stored PDU; True when its index stays held until ``free_later`` gives it back.
@@ -43,7 +38,7 @@ Take = Callable[[at.StoredPdu], Awaitable[bool]]
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]  # an owned task (cancelled at close)
 
 
-class MessageMemory:
+class MessageMemory(MemoryFrees):
     """Reads, holds and frees the indexes of one modem's message memory."""
 
     def __init__(
@@ -106,13 +101,15 @@ class MessageMemory:
         (``read_turns``), or half the memory is taken (what comes next would find it full)."""
         return bool(self._announced) and (self.turns.due() or self._crowded())
 
-    async def before_send(self) -> None:
+    async def before_send(self, fold: bool = True) -> Lead | None:
         """A part is about to be sent: what is due is freed (``FREE_BATCH``: one
         ``AT+CMGD=<i>,1`` where the modem takes it) and read (one ``AT+CMGL=0``) first, in the
-        sender's task; the rest waits for a later turn. When half the memory is still taken,
-        the send waits for the reads' commits and their free: on a small SIM with fast sends
-        the network would otherwise find it full and keep what comes next back (for minutes,
-        on a real network). The port is the send's until ``after_send``."""
+        sender's task; the rest waits for a later turn. A read due in this memory, selected,
+        with room in it, is returned instead (``fold``): the send's ``Lead``, run in its turn.
+        When half the memory is still taken, the send waits for the reads' commits and their
+        free: on a small SIM with fast sends the network would otherwise find it full and keep
+        what comes next back (for minutes, on a real network). The port is the send's until
+        ``after_send``."""
         self.idle = False
         self.turns.started()
         if len(self._freeable) >= FREE_BATCH or self._pressed():
@@ -120,6 +117,8 @@ class MessageMemory:
         for _ in range(len(self._announced) + 1):  # one listing, else one AT+CMGR each
             if not self._reads_due():
                 break
+            if fold and self._at.selected and not self._crowded():
+                return self._lead()
             await self._read_next()
         if self._crowded() and self._unsettled:  # what comes during the send needs room
             with contextlib.suppress(TimeoutError):  # their commits: ms (a small, fast SIM)
@@ -127,6 +126,7 @@ class MessageMemory:
                     await self._settled.wait()
             if self._freeable:
                 await self.free_read(settle_s=0.0)
+        return None
 
     def after_send(self, seconds: float) -> None:
         """The part's send is over (``seconds`` long): reads not taken before it may run."""
@@ -143,7 +143,42 @@ class MessageMemory:
                 return self._pick(picked)
 
             built = await self._at.command_built(build)
-        except ModemCommandError as exc:
+        except DeviceError as exc:
+            self._read_failed(picked, exc)
+            return
+        if built is not None:
+            self._read_answer(picked, built[1], since)
+
+    def _lead(self) -> Lead:
+        """The next read, made at the send's turn (``AtPort.exchange``); its answer is taken
+        in the callback that writes the send's line."""
+        picked: list[int] = []
+        since = self.turns.since
+
+        def on_final(tx: Transaction) -> None:
+            final = tx.final
+            assert final is not None
+            if final.ok:
+                self._read_answer(picked, tx.responses, since)
+            else:
+                self._read_failed(
+                    picked, ModemCommandError(tx.command.text, final.text, final.code)
+                )
+
+        return Lead(
+            lambda: self._pick(picked) if self._at.selected else None,  # else a later turn
+            on_final,
+            lambda: self._read_failed(picked, DeviceError(f"{self._at.port}: no answer")),
+        )
+
+    def _read_answer(self, picked: list[int], lines: list[str], since: float | None) -> None:
+        if len(picked) > 1:
+            self._took_listing(picked, at.parse_listing(lines), since)
+        else:
+            self._took_read(picked[0], at.parse_read(picked[0], lines))
+
+    def _read_failed(self, picked: list[int], exc: DeviceError) -> None:
+        if isinstance(exc, ModemCommandError):
             if len(picked) > 1:  # the listing refused: each by AT+CMGR from now on
                 log.info("%s: %s refused (%s)", self._at.port, at.LIST_UNREAD_PDU.text, exc)
                 self.list_unread = False
@@ -153,18 +188,11 @@ class MessageMemory:
                 log.warning("%s: stored message %s unreadable: %s", self._at.port, picked, exc)
                 self._release(picked[0])
             return
-        except DeviceError as exc:  # no answer: what it read may be marked read, unseen
-            log.warning("%s: stored messages %s not read: %s", self._at.port, picked, exc)
-            self._doubtful = True
-            if len(picked) == 1:
-                self._release(picked[0])
-            return
-        if built is None:
-            return
-        if len(picked) > 1:
-            self._took_listing(picked, at.parse_listing(built[1]), since)
-        else:
-            self._took_read(picked[0], at.parse_read(picked[0], built[1]))
+        # no answer: what it read may be marked read, unseen
+        log.warning("%s: stored messages %s not read: %s", self._at.port, picked, exc)
+        self._doubtful = True
+        if len(picked) == 1:
+            self._release(picked[0])
 
     def _pick(self, picked: list[int]) -> Command | None:
         """At the read's turn: AT+CMGL=0 for several announced indexes, else AT+CMGR for one
@@ -290,82 +318,6 @@ class MessageMemory:
     def _crowded(self) -> bool:
         """Half the memory holds what is read or announced."""
         return len(self._held) + len(self._announced) >= self.slots // 2
-
-    async def free_read(self, settle_s: float = SETTLE_WAIT_S) -> None:
-        """Free what was read and committed, one free at a time: one ``AT+CMGD=<i>,1`` where
-        the modem takes it and, when its turn comes, nothing read waits for its commit (it
-        waits ``settle_s`` at most, then frees every index committed by that moment,
-        ``_free_all_read``); a read settling puts the batch off until it is committed
-        (``free_due``). Else, and while parts of a long SMS are kept on the SIM, an AT+CMGD
-        per index."""
-        async with self._free_lock:  # a delflag would free what a per-index loop frees next
-            if self.delete_flags and not self._doubtful and not self._holding():
-                freed = await self._free_all_read(settle_s)
-                full = len(self._freeable) >= FREE_BATCH or self._pressed()
-                if freed or (freed is None and not full):
-                    return
-            await self._free_each()
-
-    async def _free_each(self) -> None:
-        indexes, self._freeable = self._freeable, []
-        self._freeing.update(indexes)
-        try:
-            for n, index in enumerate(indexes):
-                try:
-                    await self._at.command(at.delete_message(index))
-                except ModemCommandError as exc:  # gone already: nothing to free
-                    log.info("%s: AT+CMGD=%d: %s", self._at.port, index, exc.result)
-                except DeviceError:
-                    indexes = indexes[n:]
-                    raise
-                self._release(index)
-        except DeviceError as exc:  # the port: freed at the next idle moment, or read again
-            log.info("%s: stored messages not freed yet: %s", self._at.port, exc)
-            self._freeing.difference_update(indexes)
-            self._freeable[:0] = indexes
-
-    async def _free_all_read(self, settle_s: float) -> bool | None:
-        """``AT+CMGD=<i>,1`` when, at its turn, nothing read is uncommitted: it frees every
-        index committed by then (taken at that moment: all are read on the modem). True done,
-        None put off (a read settles, nothing to free, the port failed), False refused."""
-        taken: list[int] = []
-
-        async def build() -> Command | None:
-            if self._unsettled and not self._doubtful and not self._holding() and settle_s:
-                with contextlib.suppress(TimeoutError):  # its commit: ms; no command meanwhile
-                    async with asyncio.timeout(settle_s):
-                        await self._settled.wait()
-            if self._unsettled or self._doubtful or self._holding() or not self._freeable:
-                return None
-            taken.extend(self._freeable)
-            self._freeable.clear()
-            self._freeing.update(taken)
-            return at.delete_read(taken[0])
-
-        try:
-            built = await self._at.command_built(build)
-        except DeviceError as exc:
-            self._freeing.difference_update(taken)
-            self._freeable[:0] = taken
-            if not isinstance(exc, ModemCommandError):  # the port: at the next idle moment
-                log.info("%s: stored messages not freed yet: %s", self._at.port, exc)
-                return None
-            log.info("%s: AT+CMGD with a delflag refused: %s", self._at.port, exc)
-            self.delete_flags = False
-            return False
-        if built is None:
-            return None
-        for index in taken:
-            self._release(index)
-        return True
-
-    async def free_now(self, index: int) -> None:
-        """Free one index at once (an unreadable report: its log line is its only record)."""
-        self._freeing.add(index)
-        try:
-            await self._at.command(at.delete_message(index))
-        except DeviceError as exc:
-            log.info("%s: AT+CMGD=%d: %s", self._at.port, index, exc)
 
     def _settle(self, change: int) -> None:
         self._unsettled += change

@@ -16,7 +16,7 @@ from typing import Any
 from modemd.at import commands as at
 from modemd.at.parser import Urc
 from modemd.at.transaction import Command
-from modemd.drivers.at_port import AtPort
+from modemd.drivers.at_port import AtPort, Lead
 from modemd.drivers.base import InboundHandler, ReportHandler
 from modemd.drivers.memory_select import MemoryPort, Selection
 from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S, ModemInbox
@@ -178,10 +178,13 @@ class ModemMessages:
             apart.delete_flags = self.memory.delete_flags
             self._apart[at.REPORT_MEMORY] = apart
 
-    async def before_send(self) -> None:
-        """A part is about to be sent: each memory's due reads and frees (``read_turns``)."""
+    async def before_send(self) -> Lead | None:
+        """A part is about to be sent: each memory's due reads and frees (``read_turns``); one
+        read may come back to go in the send's own turn (``MessageMemory.before_send``)."""
+        lead: Lead | None = None
         for memory in self.memories:
-            await memory.before_send()
+            lead = await memory.before_send(fold=lead is None) or lead
+        return lead
 
     def after_send(self, seconds: float) -> None:
         for memory in self.memories:

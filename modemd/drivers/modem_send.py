@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from modemd.at import commands as at
 from modemd.at.results import ErrorClass, FinalKind, classify_cms
-from modemd.drivers.at_port import AtPort
+from modemd.drivers.at_port import AtPort, Lead
 from modemd.errors import (
     DeviceError,
     ModemCommandError,
@@ -55,9 +55,11 @@ async def submit(
     timeouts: Timeouts,
     smsc: str | None,
     before_body: Callable[[], bool] | None,
+    lead: Lead | None = None,
 ) -> int:
-    """Submit one part; its TP-MR, else ``SendError``."""
-    result = await _submit_once(port, tpdu_length, hex_pdu, timeouts, before_body)
+    """Submit one part; its TP-MR, else ``SendError``. ``lead``: a command just before it, in
+    its turn (``AtPort.exchange``)."""
+    result = await _submit_once(port, tpdu_length, hex_pdu, timeouts, before_body, lead)
     if isinstance(result, ModemCommandError) and result.code == SMSC_UNKNOWN and smsc:
         log.warning("%s: SMSC lost (+CMS ERROR: 330), restoring %s", port.port, smsc)
         try:
@@ -81,6 +83,7 @@ async def _submit_once(
     hex_pdu: str,
     timeouts: Timeouts,
     before_body: Callable[[], bool] | None,
+    lead: Lead | None = None,
 ) -> int | ModemCommandError:
     """One CMGS; the MR, or the modem's error result. Raises ``SendError`` otherwise."""
     command = at.cmgs_pdu(tpdu_length)
@@ -91,6 +94,7 @@ async def _submit_once(
             prompt_timeout=timeouts.prompt_s,
             final_timeout=timeouts.cmgs_s,
             before_body=before_body,
+            lead=lead,
         )
     except NoPromptError as exc:  # nothing of the PDU went out
         raise SendError(str(exc), outcome_known=True, transient=True) from exc

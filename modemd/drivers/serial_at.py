@@ -274,7 +274,7 @@ class SerialAtDriver:
         for pdu in pdus:
             started = time.monotonic()
             try:
-                await self._messages.before_send()  # what comes meanwhile waits (read_turns)
+                lead = await self._messages.before_send()  # the rest waits (read_turns)
                 started = time.monotonic()
                 mr = await modem_send.submit(
                     self._at,
@@ -283,6 +283,7 @@ class SerialAtDriver:
                     timeouts=self.timeouts,
                     smsc=self._smsc,
                     before_body=self.on_submit,
+                    lead=lead,
                 )
             except SendError as exc:
                 exc.sent_parts = len(sent)

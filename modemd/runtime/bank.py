@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from modemd.caps import NO_CAPS, Caps
 from modemd.drivers import registry
@@ -37,10 +38,12 @@ from modemd.store import devices as device_rows
 from modemd.store import inbound as inbound_rows
 from modemd.store import jobs as job_rows
 from modemd.store.db import Store
+from modemd.store.reports import ReportResult
 from modemd.store.submits import SubmitLog
 
 log = logging.getLogger(__name__)
 
+_F = TypeVar("_F", bound="asyncio.Future[Any]")
 CLOSE_RETRY_S = 1.0  # a worker not ended this long after its cancel is cancelled again
 
 
@@ -85,7 +88,7 @@ class Bank:
         self.workers: dict[str, DeviceWorker] = {}
         self.submits = SubmitLog.beside(store.path)  # which claimed jobs may have gone out
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._report_tasks: set[asyncio.Task[None]] = set()
+        self._writes: set[asyncio.Future[Any]] = set()  # reports' and inbound SMS's, pending
         self.returns = Returns(store, recovery, self.workers, self.spawn)  # reset away
 
     def pool(self, pin: str) -> PoolQueue:
@@ -273,18 +276,19 @@ class Bank:
 
         return on_inbound
 
-    def on_report(self, device_id: str, report: DeliveryReport) -> asyncio.Task[None]:
-        """Driver callback (on the loop): store the report off the reader path; the task ends
-        when it is committed (a modem frees a stored report only then)."""
-        coro = apply_report(self.store, device_id, report)
-        return self.spawn(coro, f"report {device_id} {report.reference}")
+    def on_report(self, device_id: str, report: DeliveryReport) -> asyncio.Future[ReportResult]:
+        """Driver callback (on the loop): store the report off the reader path; the future
+        resolves when it is committed (a modem frees a stored report only then)."""
+        return self._pending(apply_report(self.store, device_id, report))
 
     def spawn(self, coro: Coroutine[object, object, None], name: str) -> asyncio.Task[None]:
-        """A task of the bank's (a report's or an inbound SMS's write...), awaited by ``close``."""
-        task = asyncio.create_task(coro, name=name)
-        self._report_tasks.add(task)
-        task.add_done_callback(self._report_tasks.discard)
-        return task
+        """A task of the bank's (an inbound SMS's write...), awaited by ``close``."""
+        return self._pending(asyncio.create_task(coro, name=name))
+
+    def _pending(self, future: _F) -> _F:
+        self._writes.add(future)
+        future.add_done_callback(self._writes.discard)
+        return future
 
     async def drain(self, timeout_s: float) -> None:
         """Shutdown, first step: no device takes a new job; sends in flight may finish (up to
@@ -327,6 +331,6 @@ class Bank:
         await asyncio.gather(
             *(w.device.close() for w in self.workers.values()), return_exceptions=True
         )
-        if self._report_tasks:
-            await asyncio.gather(*self._report_tasks, return_exceptions=True)
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
         self.submits.close()

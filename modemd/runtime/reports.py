@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from modemd.model import DeliveryOutcome, DeliveryReport
 from modemd.store import reports as report_rows
 from modemd.store.db import Store
+from modemd.store.reports import ReportResult
 
 log = logging.getLogger("modemd.runtime.bank")  # the lines keep the bank's logger name
 
 
-async def apply_report(store: Store, device_id: str, report: DeliveryReport) -> None:
-    """Store ``report`` (matched to its sent part, or kept for one not recorded yet)."""
-    result = await store.write(report_rows.apply_report, device_id, report)
+def apply_report(
+    store: Store, device_id: str, report: DeliveryReport
+) -> asyncio.Future[ReportResult]:
+    """Store ``report`` (matched to its sent part, or kept for one not recorded yet): the write,
+    queued now; its future resolves once committed. What the sysadmin is told follows from a
+    callback on it: no task per report (``bench.loopcount``)."""
+    written = store.queue_write(report_rows.apply_report, device_id, report)
+    written.add_done_callback(lambda done: _tell(done, device_id, report))
+    return written
+
+
+def _tell(written: asyncio.Future[ReportResult], device_id: str, report: DeliveryReport) -> None:
+    if written.cancelled() or written.exception() is not None:  # raised to the driver's await
+        return
+    result = written.result()
     if result.job is None and result.awaits is not None:
         log.info(
             "%s: status report MR %d came before job %s recorded its parts; kept for it",

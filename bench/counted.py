@@ -1,0 +1,116 @@
+"""``python -m bench.counted serve ...``: ``modemd serve`` on asyncio's own loop, counting.
+
+What it counts, for ``bench.loopcount``: the loop's turns and the callbacks, timers, futures and
+tasks (by coroutine) scheduled on it; the store's round trips (by function); the writes to and
+reads from the modems' ports; log records built (by logger and level); metric updates. At exit
+the counts go to ``$LOOPCOUNT_OUT/<pid>.json``. asyncio's loop, not uvloop: its methods can be
+counted from Python, and the futures, tasks and their callbacks are the same on both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import json
+import logging
+import os
+import runpy
+import sys
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+OUT_ENV = "LOOPCOUNT_OUT"  # the directory the counts are written to
+COUNTS: Counter[str] = Counter()
+
+
+class CountingLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop, counting what is scheduled on it (``call_at`` counts every timer)."""
+
+    def _run_once(self) -> None:
+        COUNTS["loop turns"] += 1
+        super()._run_once()  # type: ignore[misc]
+
+    def call_soon(self, callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        COUNTS["callbacks (call_soon)"] += 1
+        COUNTS[f"callback: {_called(callback)}"] += 1
+        return super().call_soon(callback, *args, **kwargs)
+
+    def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:
+        COUNTS["from other threads (call_soon_threadsafe)"] += 1
+        return super().call_soon_threadsafe(*args, **kwargs)
+
+    def call_at(self, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        COUNTS["timers (call_at, call_later)"] += 1
+        return super().call_at(*args, **kwargs)
+
+    def create_future(self) -> asyncio.Future[Any]:
+        COUNTS["futures (create_future)"] += 1
+        caller = sys._getframe(1).f_code
+        COUNTS[f"future: {caller.co_filename.rpartition('/')[2]}:{caller.co_qualname}"] += 1
+        return super().create_future()
+
+    def create_task(self, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:  # type: ignore[override]
+        COUNTS["tasks"] += 1
+        COUNTS[f"task: {getattr(coro, '__qualname__', type(coro).__name__)}"] += 1
+        return super().create_task(coro, **kwargs)
+
+
+def _called(callback: Any) -> str:
+    """A callback's name; a task's step or wake-up by the coroutine it runs."""
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        return f"step of {getattr(owner.get_coro(), '__qualname__', '?')}"
+    return str(getattr(callback, "__qualname__", type(callback).__name__))
+
+
+class _Policy(asyncio.DefaultEventLoopPolicy):
+    _loop_factory = CountingLoop
+
+
+def _counted(owner: Any, name: str, key: Callable[[tuple[Any, ...]], str]) -> None:
+    """Count each call of ``owner.name`` under ``key(args)``."""
+    original = getattr(owner, name)
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        COUNTS[key(args)] += 1
+        return original(*args, **kwargs)
+
+    setattr(owner, name, counting)
+
+
+def _install() -> None:
+    from prometheus_client import values
+
+    from modemd.drivers import at_port
+    from modemd.store.db import Store
+
+    asyncio.set_event_loop_policy(_Policy())
+    os.environ["MODEMD_EVENT_LOOP"] = "asyncio"  # the loop made by the policy above
+    for method in ("queue_write", "read"):  # ``write`` is ``queue_write``
+        _counted(Store, method, lambda a, m=method: f"store {m}: {a[1].__name__}")
+    _counted(at_port, "write_rest", lambda _: "port writes")
+    _counted(at_port.AtPort, "_on_readable", lambda _: "port reads")
+    for method in ("inc", "set"):
+        _counted(values.MutexValue, method, lambda _: "metric updates")
+    build = logging.getLogRecordFactory()
+
+    def record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        made = build(*args, **kwargs)
+        COUNTS[f"log record: {made.name} {made.levelname}"] += 1
+        return made
+
+    logging.setLogRecordFactory(record)
+    atexit.register(_dump)
+
+
+def _dump() -> None:
+    path = os.path.join(os.environ[OUT_ENV], f"{os.getpid()}.json")
+    with open(path, "w") as f:
+        json.dump({"argv": sys.argv[1:], "counts": dict(COUNTS)}, f)
+
+
+if __name__ == "__main__":
+    _install()
+    sys.argv[0] = "modemd"
+    runpy.run_module("modemd", run_name="__main__", alter_sys=True)

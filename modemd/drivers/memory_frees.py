@@ -1,0 +1,125 @@
+"""Freeing what a modem's message memory holds once it is read and committed: one
+``AT+CMGD=<i>,1`` for every read message where the modem takes the delflag (when nothing read
+waits for its commit), else one ``AT+CMGD`` per index. ``MessageMemory`` (``modem_memory``) has
+these as its own; they are apart only to keep each file small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from modemd.at import commands as at
+from modemd.at.transaction import Command
+from modemd.drivers.memory_select import MemoryPort
+from modemd.errors import DeviceError, ModemCommandError
+
+log = logging.getLogger(__name__)
+
+# Messages read and committed wait to be freed while the modem idles (``free_read``), or
+# between two sends once this many wait: the SIM (~20 slots) must not fill under a backlog.
+FREE_BATCH = 8
+# A delflag AT+CMGD waits, holding the port, this long at most for the reads that ran before it
+# to be committed (a group commit: milliseconds); one that takes longer (its take needs the port
+# itself) puts the batch off, one AT+CMGD per index when the batch is full.
+SETTLE_WAIT_S = 0.5
+
+
+class MemoryFrees:
+    """The frees of ``MessageMemory``: the state they share is that class's."""
+
+    _at: MemoryPort
+    _holding: Callable[[], bool]
+    delete_flags: bool
+    _held: Counter[int]
+    _freeable: list[int]
+    _unsettled: int
+    _settled: asyncio.Event
+    _doubtful: bool
+    _freeing: set[int]
+    _free_lock: asyncio.Lock
+
+    def _pressed(self) -> bool:
+        raise NotImplementedError
+
+    def _release(self, index: int) -> None:
+        raise NotImplementedError
+
+    async def free_read(self, settle_s: float = SETTLE_WAIT_S) -> None:
+        """Free what was read and committed, one free at a time: one ``AT+CMGD=<i>,1`` where
+        the modem takes it and, when its turn comes, nothing read waits for its commit (it
+        waits ``settle_s`` at most, then frees every index committed by that moment,
+        ``_free_all_read``); a read settling puts the batch off until it is committed
+        (``free_due``). Else, and while parts of a long SMS are kept on the SIM, an AT+CMGD
+        per index."""
+        async with self._free_lock:  # a delflag would free what a per-index loop frees next
+            if self.delete_flags and not self._doubtful and not self._holding():
+                freed = await self._free_all_read(settle_s)
+                full = len(self._freeable) >= FREE_BATCH or self._pressed()
+                if freed or (freed is None and not full):
+                    return
+            await self._free_each()
+
+    async def _free_each(self) -> None:
+        indexes, self._freeable = self._freeable, []
+        self._freeing.update(indexes)
+        try:
+            for n, index in enumerate(indexes):
+                try:
+                    await self._at.command(at.delete_message(index))
+                except ModemCommandError as exc:  # gone already: nothing to free
+                    log.info("%s: AT+CMGD=%d: %s", self._at.port, index, exc.result)
+                except DeviceError:
+                    indexes = indexes[n:]
+                    raise
+                self._release(index)
+        except DeviceError as exc:  # the port: freed at the next idle moment, or read again
+            log.info("%s: stored messages not freed yet: %s", self._at.port, exc)
+            self._freeing.difference_update(indexes)
+            self._freeable[:0] = indexes
+
+    async def _free_all_read(self, settle_s: float) -> bool | None:
+        """``AT+CMGD=<i>,1`` when, at its turn, nothing read is uncommitted: it frees every
+        index committed by then (taken at that moment: all are read on the modem). True done,
+        None put off (a read settles, nothing to free, the port failed), False refused."""
+        taken: list[int] = []
+
+        async def build() -> Command | None:
+            if self._unsettled and not self._doubtful and not self._holding() and settle_s:
+                with contextlib.suppress(TimeoutError):  # its commit: ms; no command meanwhile
+                    async with asyncio.timeout(settle_s):
+                        await self._settled.wait()
+            if self._unsettled or self._doubtful or self._holding() or not self._freeable:
+                return None
+            taken.extend(self._freeable)
+            self._freeable.clear()
+            self._freeing.update(taken)
+            return at.delete_read(taken[0])
+
+        try:
+            built = await self._at.command_built(build)
+        except DeviceError as exc:
+            self._freeing.difference_update(taken)
+            self._freeable[:0] = taken
+            if not isinstance(exc, ModemCommandError):  # the port: at the next idle moment
+                log.info("%s: stored messages not freed yet: %s", self._at.port, exc)
+                return None
+            log.info("%s: AT+CMGD with a delflag refused: %s", self._at.port, exc)
+            self.delete_flags = False
+            return False
+        if built is None:
+            return None
+        for index in taken:
+            self._release(index)
+        return True
+
+    async def free_now(self, index: int) -> None:
+        """Free one index at once (an unreadable report: its log line is its only record)."""
+        self._freeing.add(index)
+        try:
+            await self._at.command(at.delete_message(index))
+        except DeviceError as exc:
+            log.info("%s: AT+CMGD=%d: %s", self._at.port, index, exc)
