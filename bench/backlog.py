@@ -117,6 +117,7 @@ async def run(
         return (
             lag
             | summary(taps, latency_s, jobs, network)
+            | turn_gaps(taps, latency_s, jobs)
             | line_counts(taps, jobs)
             | {
                 # the sends begun once the daemon was ready (many modems: many begin before)
@@ -232,6 +233,14 @@ def summary(
         # the sends' own times at the network, on average (the spread keeps the nominal mean)
         "network_mean_s": round(ideal_s / busy, 4) if busy else float("nan"),
     }
+
+
+def turn_gaps(taps: Sequence[LineTap], latency_s: float, jobs: int) -> dict[str, Any]:
+    """The gaps with each ``AT+CMGS=`` stamped at the first read of the turn that read it
+    (``bench.turns``): never shorter than the real gap, without the time this process's loop
+    spent on the other modems of that turn first."""
+    turn = summary([Window(t.cmgs_turn_at, t.accepted_at) for t in taps], latency_s, jobs)
+    return {f"{key}_turn": turn[key] for key in ("gap_p50_ms", "gap_p99_ms", "gap_max_ms")}
 
 
 def line_counts(taps: Sequence[LineTap], jobs: int) -> dict[str, Any]:

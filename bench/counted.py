@@ -22,13 +22,17 @@ from typing import Any
 
 OUT_ENV = "LOOPCOUNT_OUT"  # the directory the counts are written to
 COUNTS: Counter[str] = Counter()
+_write_rest: Callable[[int, bytes, float], None]  # the driver's, wrapped by _PortTurns
 
 
 class CountingLoop(asyncio.SelectorEventLoop):
     """asyncio's loop, counting what is scheduled on it (``call_at`` counts every timer)."""
 
+    turns = 0
+
     def _run_once(self) -> None:
         COUNTS["loop turns"] += 1
+        CountingLoop.turns += 1
         super()._run_once()  # type: ignore[misc]
 
     def call_soon(self, callback: Any, *args: Any, **kwargs: Any) -> asyncio.Handle:
@@ -79,6 +83,43 @@ def _counted(owner: Any, name: str, key: Callable[[tuple[Any, ...]], str]) -> No
     setattr(owner, name, counting)
 
 
+class _PortTurns:
+    """Per port, the loop turns and port writes from reading a send's ``+CMGS:`` to writing
+    the next ``AT+CMGS=`` (bench.loopcount: what lies between two sends of a backlog)."""
+
+    def __init__(self) -> None:
+        self.ended: dict[int, tuple[int, int]] = {}  # fd: (turn, writes) at the +CMGS read
+        self.writes: Counter[int] = Counter()
+
+    def read(self, fd: int, size: int) -> bytes:
+        data = os.read(fd, size)
+        if b"+CMGS:" in data:
+            self.ended[fd] = (CountingLoop.turns, self.writes[fd])
+        return data
+
+    def write(self, fd: int, data: bytes, timeout_s: float) -> None:
+        if data.startswith(b"AT+CMGS=") and (ended := self.ended.pop(fd, None)) is not None:
+            turns, writes = CountingLoop.turns - ended[0], self.writes[fd] - ended[1]
+            COUNTS[f"between sends: {min(turns, 9)} loop turns"] += 1
+            COUNTS[f"between sends: {min(writes, 9)} port writes"] += 1
+            # with a command between, the turns include the modem's answer (and the loop's
+            # turns for the others meanwhile); with none, they are the daemon's alone
+            COUNTS[f"between sends, {min(writes, 2)} writes: {min(turns, 9)} loop turns"] += 1
+        self.writes[fd] += 1
+        COUNTS["port writes"] += 1
+        _write_rest(fd, data, timeout_s)
+
+
+class _Os:
+    """``os`` for the driver's port, reads seen by ``_PortTurns``."""
+
+    def __init__(self, turns: _PortTurns) -> None:
+        self.read = turns.read
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+
 def _install() -> None:
     from prometheus_client import values
 
@@ -89,7 +130,11 @@ def _install() -> None:
     os.environ["MODEMD_EVENT_LOOP"] = "asyncio"  # the loop made by the policy above
     for method in ("queue_write", "read"):  # ``write`` is ``queue_write``
         _counted(Store, method, lambda a, m=method: f"store {m}: {a[1].__name__}")
-    _counted(at_port, "write_rest", lambda _: "port writes")
+    global _write_rest
+    _write_rest = at_port.write_rest
+    turns = _PortTurns()
+    at_port.write_rest = turns.write  # type: ignore[assignment]
+    at_port.os = _Os(turns)  # type: ignore[assignment]
     _counted(at_port.AtPort, "_on_readable", lambda _: "port reads")
     for method in ("inc", "set"):
         _counted(values.MutexValue, method, lambda _: "metric updates")

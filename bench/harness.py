@@ -28,6 +28,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.turns import TurnStart
 from bench.usage import Sampler as Sampler  # re-exported: the scenarios import them from here
 from bench.usage import Usage as Usage
 from bench.usage import UsageSampler as UsageSampler
@@ -105,10 +106,14 @@ async def create_key(db: Path | str, ipn_url: str | None = None, events: str | N
 class LineTap:
     """What one emulated modem's pty saw: AT+CMGS arrivals and +CDS emissions, stamped."""
 
-    def __init__(self, modem: EmulatedModem, changed: asyncio.Event) -> None:
+    def __init__(
+        self, modem: EmulatedModem, changed: asyncio.Event, turn: TurnStart | None = None
+    ) -> None:
         self.modem = modem
         self.changed = changed  # shared by the bank's taps: set on every stamp
+        self.turn = turn or TurnStart()  # shared by the bank's taps too
         self.cmgs_at: list[float] = []
+        self.cmgs_turn_at: list[float] = []  # the same, at the turn's first read (bench.turns)
         self.cds_at: list[float] = []
         self.submitted_at: list[float] = []  # the PDU's Ctrl-Z arrived: the network's part begins
         self.commands = 0  # command lines the host wrote (each ends with CR; a PDU body does not)
@@ -119,9 +124,12 @@ class LineTap:
         modem.on_output = self._on_output
 
     def _on_input(self, data: bytes) -> None:
+        turn_at = self.turn.now()
         self.commands += data.count(b"\r")
         self.host_writes += 1
+        found = len(self.cmgs_at)
         self._tail_in = _stamp(self._tail_in + data, CMGS, self.cmgs_at, self.changed)
+        self.cmgs_turn_at += [turn_at] * (len(self.cmgs_at) - found)
         if CTRL_Z in data:
             self.submitted_at.extend([time.time()] * data.count(CTRL_Z))
 
@@ -156,7 +164,8 @@ async def emulated_bank(count: int, **profile: Any) -> AsyncIterator[list[LineTa
     await bank.start()
     changed = asyncio.Event()
     try:
-        yield [LineTap(m, changed) for m in bank.modems]
+        turn = TurnStart()
+        yield [LineTap(m, changed, turn) for m in bank.modems]
     finally:
         await bank.close()
 

@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import psycopg
 
-from bench.accept import AiohttpLoad as Load  # the PostgreSQL runs keep their client
-from bench.harness import PIN, Daemon, create_key, workdir
+from bench import httpload
+from bench.harness import Daemon, create_key, workdir
 
 CLUSTER = Path(__file__).resolve().parent.parent / "scripts" / "pg-cluster"
 CLIENTS = 64
@@ -57,7 +56,7 @@ def new_database(server: str, name: str) -> str:
 async def accept_rate(db: str | Path, seconds: float) -> dict[str, Any]:
     key = await create_key(db)
     async with Daemon(db, []) as daemon:
-        return await Load(f"{daemon.url}/api/v1/send", key, seconds).run()
+        return await httpload.in_subprocess(f"{daemon.url}/api/v1/send", key, seconds)
 
 
 def sent_count(db: str | Path) -> int:
@@ -82,7 +81,7 @@ async def throughput(db: str | Path, hosts: int, jobs: int) -> dict[str, Any]:
         await daemon.start()
     try:
         started = time.perf_counter()
-        await _submit([d.url for d in daemons], key, jobs)
+        await httpload.submit([f"{d.url}/api/v1/send" for d in daemons], key, jobs, CLIENTS)
         submitted = time.perf_counter() - started
         async with asyncio.timeout(SEND_TIMEOUT_S):
             while True:  # the daemons are other processes: poll their database
@@ -94,22 +93,6 @@ async def throughput(db: str | Path, hosts: int, jobs: int) -> dict[str, Any]:
         for daemon in daemons:
             await daemon.stop()
     return {"jobs_per_s": round(jobs / elapsed, 1), "submit_s": round(submitted, 2)}
-
-
-async def _submit(urls: list[str], key: str, jobs: int) -> None:
-    numbers = iter(range(jobs))
-    connector = aiohttp.TCPConnector(limit=CLIENTS)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def client(n: int) -> None:
-            url = f"{urls[n % len(urls)]}/api/v1/send"
-            for i in numbers:
-                payload = {"apikey": key, "pin": PIN, "to": f"+39333{i:07d}", "msg": "bench"}
-                async with session.post(url, json=payload) as answer:
-                    if answer.status != 200:
-                        raise RuntimeError(f"{answer.status}: {await answer.text()}")
-
-        await asyncio.gather(*(client(n) for n in range(CLIENTS)))
 
 
 async def measure(server: str, quick: bool) -> dict[str, Any]:

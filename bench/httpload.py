@@ -151,14 +151,19 @@ class Load:
             "client_cpu_ms": round(1000 * cpu_s / max(self.completed, 1), 3),
         }
 
-    async def _connect(self) -> Connection:
+    def request(self, fields: dict[str, Any]) -> bytes:
+        """A send of ``fields`` (a JSON body) to the URL."""
+        body = json.dumps(fields).encode()
+        return self.head + str(len(body)).encode() + b"\r\n\r\n" + body
+
+    async def connect(self) -> Connection:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(CONNECT_TIMEOUT_S):
             _, connection = await loop.create_connection(Connection, self.host, self.port)
         return connection
 
     async def _client(self, n: int) -> None:
-        connection = await self._connect()
+        connection = await self.connect()
         sent = 0
         try:
             started = time.perf_counter()
@@ -166,17 +171,15 @@ class Load:
                 sent += 1
                 # Italian mobile numbers (33x xxxxxxx), all different, as bench.accept's were
                 to = f"+3933{n:02d}{sent % 1_000_000:06d}"
-                body = json.dumps({"apikey": self.key, "to": to, "msg": "bench accept"}).encode()
+                fields = {"apikey": self.key, "to": to, "msg": "bench accept"}
                 try:
-                    status, answer = await connection.exchange(
-                        self.head + str(len(body)).encode() + b"\r\n\r\n" + body
-                    )
+                    status, answer = await connection.exchange(self.request(fields))
                 except (ConnectionError, BadAnswerError, TimeoutError) as exc:
                     self.errors += 1
                     self.first_refusal = self.first_refusal or f"{type(exc).__name__}: {exc}"
                     if connection.transport is not None:
                         connection.transport.close()
-                    connection = await self._connect()
+                    connection = await self.connect()
                 else:
                     self.completed += 1
                     done = time.perf_counter()
@@ -202,6 +205,29 @@ def _accepted(status: int, body: bytes, to: str) -> bool:
     except ValueError:
         return False
     return isinstance(fields, dict) and fields.get("response") == "200" and fields.get("to") == to
+
+
+async def submit(urls: list[str], key: str, jobs: int, clients: int = CLIENTS) -> None:
+    """Post ``jobs`` sends (+39333 and the job's number) from ``clients`` kept-alive
+    connections spread over ``urls``; ``BadAnswerError`` for the first that is not accepted."""
+    numbers = iter(range(jobs))
+
+    async def client(n: int) -> None:
+        target = Load(urls[n % len(urls)], key, 0.0)
+        connection = await target.connect()
+        try:
+            for i in numbers:
+                to = f"+39333{i:07d}"
+                status, answer = await connection.exchange(
+                    target.request({"apikey": key, "to": to, "msg": "bench"})
+                )
+                if not _accepted(status, answer, to):
+                    raise BadAnswerError(f"{status}: {answer[:200]!r}")
+        finally:
+            if connection.transport is not None:
+                connection.transport.close()
+
+    await asyncio.gather(*(client(n) for n in range(clients)))
 
 
 async def in_subprocess(url: str, key: str, seconds: float, *more: str) -> dict[str, Any]:

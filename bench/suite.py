@@ -101,6 +101,8 @@ def _gaps(result: dict[str, Any], suffix: str) -> dict[str, Any]:
         f"gap_max_ms_{suffix}": result["gap_max_ms"],
         f"gap_p50_ms_{suffix}": result["gap_p50_ms"],
         f"gap_p99_ms_{suffix}": result["gap_p99_ms"],
+        f"gap_p50_ms_{suffix}_turn": result["gap_p50_ms_turn"],
+        f"gap_p99_ms_{suffix}_turn": result["gap_p99_ms_turn"],
     }
 
 

@@ -48,7 +48,7 @@ LISTED = re.compile(rb"\+CMGL: (\d+),")
 SLOW_S = 0.010  # issue 21: the largest gap between two sends <= 10 ms; longer ones are classed
 PROBE_S = 0.002  # this process's loop is looked at this often while a timeline runs
 HOST_LATE_S = 0.003  # a look later than this is this process (the emulators' host) running late
-MANY = 8  # other modems past 10 ms at once: a stall of the daemon's loop, not one modem's
+MANY = 8  # modems per other modem past 10 ms at once (64: 8): a stall of the loop, not one chain
 
 
 def _kind(command: bytes) -> str:
@@ -184,10 +184,10 @@ def classify(taps: Sequence[TimelineTap], stalls: Stalls) -> dict[str, Any]:
             why = "emulators' host late"
         elif (kind := max(longest, key=longest.__getitem__)) != "reaction":
             why = f"{kind} between (its round trip the longest part)"
-        elif others >= MANY:
+        elif others >= max(2, len(taps) // MANY):
             why = "the daemon's reaction, many waiting (its loop late or a shared commit)"
         else:
-            why = "the daemon's reaction, this modem alone (its next job's claim)"
+            why = "the daemon's reaction, few waiting (this modem's chain: its next claim?)"
         with_read += "read" in longest
         counts[why] += 1
         excess[why] += nxt - end - SLOW_S

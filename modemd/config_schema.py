@@ -102,6 +102,14 @@ SCHEMA = Section(
                     "10",
                 ),
                 Key(
+                    "fast_send",
+                    BOOL,
+                    True,
+                    "POST /api/v1/send with a plain JSON body framed by modemd (llhttp) instead "
+                    "of aiohttp's per-request code; the same answers and limits",
+                    "false",
+                ),
+                Key(
                     "metrics_token",
                     STR,
                     None,

@@ -207,7 +207,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             *(registry.SerialModem(p.port, p.pin, p.sim_pin or by_iccid) for p in ports),
             *(registry.phone_of(p) for p in phones),
         ]
+        bank.identify_later = True  # maker, model, IMSI ... once every device is open and idle
         attached = await asyncio.gather(*(bank.attach(registry.factory(s)) for s in specs))
+        bank.opened()
         total = len(ports) + len(phones)
         log.info("%d of %d devices ready", sum(w is not None for w in attached), total)
         if settings.udev:
@@ -255,7 +257,13 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             runner=campaigns,
             conversations_alarm=talk.alarm,
         )
-        runner, port = await start_site(app, settings.host, settings.port, ssl_context=tls)
+        runner, port = await start_site(
+            app,
+            settings.host,
+            settings.port,
+            ssl_context=tls,
+            fast_send=settings.option("server.fast_send"),
+        )
         settle_garbage_collector()
         metrics.gc.install()  # each collection timed from here on (/metrics)
         scheme = "https" if tls else "http"

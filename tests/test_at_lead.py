@@ -46,12 +46,25 @@ class Modem:
         os.write(self.fd, data)
 
 
+class RecordingPort(AtPort):
+    """The real port, with every write it makes noted in ``order`` (the pty's other end may
+    see the bytes a moment later: the kernel moves them in a work item of its own)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, command_timeout_s=5.0)
+        self.order: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.order.append(data)
+        super().write(data)
+
+
 @asynccontextmanager
-async def _port() -> AsyncIterator[tuple[AtPort, Modem]]:
+async def _port() -> AsyncIterator[tuple[RecordingPort, Modem]]:
     master, slave = os.openpty()
     tty.setraw(master)
     os.set_blocking(master, False)
-    port = AtPort(os.ttyname(slave), command_timeout_s=5.0)
+    port = RecordingPort(os.ttyname(slave))
     port.open_port()
     try:
         yield port, Modem(master)
@@ -62,19 +75,19 @@ async def _port() -> AsyncIterator[tuple[AtPort, Modem]]:
 
 
 class Recorded:
-    """A lead's callbacks: the answer it got, what the host had written by then, losses."""
+    """A lead's callbacks: the answer it got, what the port had written by then, losses."""
 
-    def __init__(self, modem: Modem, command: Command | None = at.LIST_UNREAD_PDU) -> None:
-        self.modem = modem
+    def __init__(self, port: RecordingPort, command: Command | None = at.LIST_UNREAD_PDU) -> None:
+        self.port = port
         self.command = command
         self.answers: list[Transaction] = []
-        self.written_then: list[bytes] = []
+        self.written_then: list[list[bytes]] = []
         self.lost = 0
         self.lead = Lead(lambda: self.command, self.on_final, self.on_lost)
 
     def on_final(self, tx: Transaction) -> None:
         self.answers.append(tx)
-        self.written_then.append(self.modem.read_now())
+        self.written_then.append(list(self.port.order))
 
     def on_lost(self) -> None:
         self.lost += 1
@@ -97,7 +110,7 @@ async def test_the_send_line_goes_in_the_callback_that_reads_the_leads_final_res
     answer: bytes, ok: bool
 ) -> None:
     async with _port() as (port, modem):
-        recorded = Recorded(modem)
+        recorded = Recorded(port)
         exchange = asyncio.create_task(_exchange(port, recorded.lead))
         await modem.expect(b"AT+CMGL=0\r")
         assert b"AT+CMGS" not in modem.seen  # one command in flight: the lead's
@@ -114,21 +127,23 @@ async def test_the_send_line_goes_in_the_callback_that_reads_the_leads_final_res
         lead_tx = recorded.answers[0]
         assert lead_tx.final is not None and lead_tx.final.ok is ok
         # by the time its answer was handed on, the send's line had been written
-        assert recorded.written_then[0] == b"AT+CMGL=0\rAT+CMGS=18\r"
+        assert recorded.written_then[0] == [b"AT+CMGL=0\r", b"AT+CMGS=18\r"]
 
 
 async def test_a_lead_never_answered_leaves_the_send_unwritten() -> None:
     async with _port() as (port, modem):
-        recorded = Recorded(modem)
+        recorded = Recorded(port)
         with pytest.raises(NoPromptError):
             await _exchange(port, recorded.lead, prompt_timeout=0.2)
-        assert modem.read_now() == b"AT+CMGL=0\r" + ESC  # no AT+CMGS, nothing to submit
+        assert port.order == [b"AT+CMGL=0\r", ESC]  # no AT+CMGS, nothing to submit
+        await modem.expect(ESC)
+        assert b"AT+CMGS" not in modem.seen
         assert recorded.lost == 1 and not recorded.answers
 
 
 async def test_a_lead_with_nothing_to_do_leaves_the_send_alone() -> None:
     async with _port() as (port, modem):
-        recorded = Recorded(modem, command=None)  # nothing to read by the send's turn
+        recorded = Recorded(port, command=None)  # nothing to read by the send's turn
         exchange = asyncio.create_task(_exchange(port, recorded.lead))
         await modem.expect(b"AT+CMGS=18\r")
         modem.answer(b"\r\n> ")

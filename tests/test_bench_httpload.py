@@ -9,6 +9,7 @@ import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,22 +47,27 @@ async def _chunked(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@pytest.fixture
-async def server() -> AsyncIterator[str]:
+@asynccontextmanager
+async def serving(routes: list[tuple[str, Any]]) -> AsyncIterator[str]:
+    """A real aiohttp server on 127.0.0.1 answering POSTs on ``routes``; its base URL."""
     app = web.Application()
-    for path, handler in [
-        ("/ok", _accept),
-        ("/other", _other_number),
-        ("/refuse", _refuse),
-        ("/chunked", _chunked),
-    ]:
+    for path, handler in routes:
         app.router.add_post(path, handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    routes = [("/ok", _accept), ("/other", _other_number), ("/refuse", _refuse)]
+    async with serving([*routes, ("/chunked", _chunked)]) as url:
+        yield url
 
 
 async def load(url: str) -> dict[str, Any]:
@@ -96,3 +102,35 @@ async def test_an_answer_without_content_length_is_an_error(server: str) -> None
     result = await load(f"{server}/chunked")
     assert result["rps"] == 0 and result["completed"] == 0 and result["errors"] >= int(CLIENTS)
     assert "not an answer this client cuts" in result["first_refusal"]
+
+
+SUBMIT = "import asyncio, sys; from bench import httpload; " + (
+    "asyncio.run(httpload.submit(sys.argv[1:3], 'k', int(sys.argv[3]), clients=4))"
+)
+
+
+async def submit(first: str, second: str, jobs: int) -> tuple[int, str]:
+    """``bench.httpload.submit`` (bench.hosts' client) in a process of its own."""
+    proc = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-c", SUBMIT, first, second, str(jobs)],
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+    )
+    _, err = await proc.communicate()
+    return proc.returncode or 0, err.decode()
+
+
+async def test_submit_posts_each_job_once_and_stops_at_a_refusal(server: str) -> None:
+    seen: list[str] = []
+
+    async def record(request: web.Request) -> web.Response:
+        fields = json.loads(await request.read())
+        seen.append(fields["to"])
+        return web.json_response({"response": "200", "to": fields["to"]})
+
+    async with serving([("/api/v1/send", record)]) as base:
+        url = f"{base}/api/v1/send"
+        assert await submit(url, url, 25) == (0, "")
+        assert sorted(seen) == [f"+39333{i:07d}" for i in range(25)]
+        code, err = await submit(f"{server}/refuse", f"{server}/refuse", 3)
+        assert code != 0 and "BadAnswerError: 401" in err

@@ -12,9 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 CHECK = """
 import asyncio, json
-from bench import harness, loopcount
+from bench import backlog, harness, loopcount
 harness.DAEMON_MODULE = "bench.counted"
-print(json.dumps(asyncio.run(loopcount.counts(2, 0.05, 3, 0.0))))
+print(json.dumps(asyncio.run(loopcount.counts(backlog.run(2, 0.05, 3)))))
 """
 
 

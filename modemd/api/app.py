@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -30,22 +29,15 @@ from modemd.api.auth import (
     KEYS,
     STORE,
     ApiConfig,
-    RateLimitedError,
     authenticate,
     caller_ip,
 )
-from modemd.api.contract import (
-    INTERNAL_ERROR,
-    PAYLOAD_TOO_LARGE,
-    RATE_LIMITED,
-    STORE_ERROR,
-    StatusCode,
-)
 from modemd.api.cors import cors_headers
-from modemd.api.guard import KEEPALIVE_TIMEOUT_S, GuardedSite, Limits
+from modemd.api.failures import failure_answer
+from modemd.api.fastsend import FastSends
+from modemd.api.guard import GuardedSite, Limits
 from modemd.api.send import BANK, MAX_BODY_BYTES, send
 from modemd.api.validation import RequestError
-from modemd.errors import StoreError
 from modemd.model import ApiKey, Pacing
 from modemd.observe.metrics import Metrics
 from modemd.runtime.alarm import Alarm
@@ -69,38 +61,9 @@ async def errors_as_json(request: web.Request, handler: Any) -> web.StreamRespon
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        log.info(
-            "%s %s from %s: HTTP %d %s",
-            request.method,
-            request.path,
-            request.remote,
-            exc.status,
-            exc.reason,
-        )
-        if exc.status == PAYLOAD_TOO_LARGE.http:
-            return answer(PAYLOAD_TOO_LARGE, f"the body is over {MAX_BODY_BYTES} bytes")
-        allow = exc.headers.get("Allow")  # a 405 says which methods the route has
-        return answer(
-            exc.status,
-            exc.reason,
-            headers={"Allow": allow} if allow else None,
-            status_code=str(StatusCode.PARAM_ERROR.value),
-            status="param_error",
-        )
-    except RateLimitedError as exc:
-        log.info(
-            "%s %s from %s: rate limited: %s", request.method, request.path, request.remote, exc
-        )
-        retry_after = str(max(1, math.ceil(exc.retry_after_s)))
-        return answer(
-            RATE_LIMITED, f"{exc}; retry in {retry_after} s", headers={"Retry-After": retry_after}
-        )
-    except StoreError as exc:
-        log.error("%s %s: store failed: %s", request.method, request.path, exc)
-        return answer(STORE_ERROR, "the job store cannot write right now; nothing was accepted")
-    except Exception:  # a bug: the caller still gets JSON, the sysadmin the traceback
-        log.exception("%s %s from %s: internal error", request.method, request.path, request.remote)
-        return answer(INTERNAL_ERROR, "internal error (a bug in modemd): the log has the details")
+        return failure_answer(request, exc)
+    except Exception as exc:
+        return failure_answer(request, exc)
 
 
 async def _key_of(request: web.Request) -> ApiKey | web.Response:
@@ -207,11 +170,19 @@ async def start_site(
     port: int,
     limits: Limits | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    *,
+    fast_send: bool = True,
 ) -> tuple[web.AppRunner, int]:
     """Serve ``app`` on ``host:port`` (0: any free port; HTTPS with ``ssl_context``), with
-    header and body timeouts and a connection cap (``guard``); return the runner and the port."""
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_TIMEOUT_S)
+    header and body timeouts and a connection cap (``guard``); return the runner and the port.
+    An app with the send route answers plain JSON sends in ``fastsend``'s framing unless
+    ``fast_send`` is false (then every request is aiohttp's, as before round 6)."""
+    limits = limits or Limits()
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.keepalive_timeout_s)
     await runner.setup()
-    site = GuardedSite(runner, host, port, limits or Limits(), ssl_context)
+    fast = None
+    if fast_send and any(route.handler is send for route in app.router.routes()):
+        fast = FastSends(app, limits.keepalive_timeout_s)
+    site = GuardedSite(runner, host, port, limits, ssl_context, framing=fast)
     await site.start()
     return runner, site.port

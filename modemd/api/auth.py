@@ -9,8 +9,10 @@ import ipaddress
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from modemd.api.adminsocket import unix_peer
 from modemd.api.contract import StatusCode
@@ -66,6 +68,28 @@ KEYS: web.AppKey[key_rows.KeyCache] = web.AppKey("key_cache", key_rows.KeyCache)
 CALLER_KEY: web.RequestKey[ApiKey] = web.RequestKey("api_key", ApiKey)  # CORS reads it
 
 
+class Caller(Protocol):
+    """What the send route reads of a request: aiohttp's ``web.Request``, or the one that
+    ``fastsend`` frames itself (the route's logic is the same; only the HTTP framing differs)."""
+
+    @property
+    def app(self) -> web.Application: ...
+
+    @property
+    def headers(self) -> CIMultiDictProxy[str]: ...
+
+    @property
+    def remote(self) -> str | None: ...
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    def __setitem__(self, key: Any, value: Any) -> None: ...
+
+
 class RateLimitedError(Exception):
     """The key is over its rate limit, or the caller's address over its failed authentications."""
 
@@ -102,18 +126,15 @@ def _peer_text(peer: str) -> str:
     return peer if address is None else str(address)
 
 
-def caller_ip(request: web.Request) -> str:
+def caller_ip(request: Caller) -> str:
     """``client_ip`` of this request."""
-    return client_ip(
-        request.remote or "",
-        request.headers.getall("X-Forwarded-For", []),
-        request.app[CONFIG].trusted_proxies,
-    )
+    proxies = request.app[CONFIG].trusted_proxies
+    if not proxies:  # nobody's X-Forwarded-For is believed: the peer (every send asks)
+        return _peer_text(request.remote or "")
+    return client_ip(request.remote or "", request.headers.getall("X-Forwarded-For", []), proxies)
 
 
-async def authenticate(
-    request: web.Request, fields: dict[str, object]
-) -> tuple[ApiKey, StatusCode]:
+async def authenticate(request: Caller, fields: dict[str, object]) -> tuple[ApiKey, StatusCode]:
     """The key and the ok code (1 or 2), or ``RequestError`` 3/4, or ``RateLimitedError``."""
     config = request.app[CONFIG]
     address = caller_ip(request)

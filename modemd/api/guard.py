@@ -13,7 +13,7 @@ import logging
 import re
 import socket
 import ssl
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from aiohttp import web
 
@@ -34,8 +34,10 @@ class Limits:
         header_timeout_s: float = HEADER_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
         body_min_bytes_per_s: float = BODY_MIN_BYTES_PER_S,
+        keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S,
     ) -> None:
         self.header_timeout_s = header_timeout_s
+        self.keepalive_timeout_s = keepalive_timeout_s
         self.max_connections = max_connections
         self.body_min_bytes_per_s = body_min_bytes_per_s
         self.open: dict[GuardedProtocol, None] = {}  # insertion order: oldest first
@@ -137,6 +139,14 @@ class GuardedProtocol(asyncio.Protocol):
         self.inner.resume_writing()
 
 
+class Framing(Protocol):
+    """A protocol of its own around aiohttp's for each connection (``fastsend``)."""
+
+    def wrap(self, inner: Any) -> asyncio.Protocol: ...
+
+    async def stop(self) -> None: ...
+
+
 class GuardedSite(web.TCPSite):
     """``web.TCPSite`` whose connections go through ``GuardedProtocol``."""
 
@@ -147,9 +157,11 @@ class GuardedSite(web.TCPSite):
         port: int,
         limits: Limits,
         ssl_context: ssl.SSLContext | None = None,
+        framing: Framing | None = None,
     ) -> None:
         super().__init__(runner, host, port, ssl_context=ssl_context)
         self.limits = limits
+        self.framing = framing  # inside the guard, around aiohttp's protocol; stopped with it
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
@@ -157,13 +169,20 @@ class GuardedSite(web.TCPSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: GuardedProtocol(server(), self.limits),
+            lambda: GuardedProtocol(
+                server() if self.framing is None else self.framing.wrap(server()), self.limits
+            ),
             self._host,
             self._port,
             reuse_address=True,
             family=socket.AF_UNSPEC,
             ssl=self._ssl_context,  # [server] tls_cert/tls_key: the guard sees decrypted bytes
         )
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.framing is not None:
+            await self.framing.stop()
 
     @property
     def port(self) -> int:

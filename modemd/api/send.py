@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 
 from modemd.api.answers import answer
-from modemd.api.auth import CONFIG, STORE, authenticate, caller_ip
+from modemd.api.auth import CONFIG, STORE, Caller, authenticate, caller_ip
 from modemd.api.campaign_report import blocked_destination
 from modemd.api.campaigns import dispatch
 from modemd.api.contract import StatusCode
@@ -70,13 +71,20 @@ def _form_encoded(request: web.Request) -> bool:
 
 
 async def send(request: web.Request) -> web.Response:
-    """POST /api/v1/send: accept a job durably and offer it to the pool."""
+    """POST /api/v1/send in aiohttp's framing: the fields of any body, then ``accept_send``."""
+    return await accept_send(request, read_fields(request), _form_encoded(request))
+
+
+async def accept_send(
+    request: Caller, reading: Awaitable[dict[str, Any]], form: bool
+) -> web.Response:
+    """Accept a job durably and offer it to the pool; ``reading`` gives the request's fields
+    (``form``: URL-encoded, where a '+' arrived as a space). Both framings answer through it."""
     key: ApiKey | None = None
     to = ""
     try:
-        fields = await read_fields(request)
+        fields = await reading
         key, ok_code = await authenticate(request, fields)
-        form = _form_encoded(request)
         raws = several(fields.get("to"), form=form)
         if raws is not None:  # issue 16: one job per recipient, each with its own code
             return await send_many(request, fields, key, ok_code, raws, form)
@@ -151,7 +159,7 @@ async def send(request: web.Request) -> web.Response:
 
 
 async def _blocked(
-    request: web.Request, key: ApiKey, to: str, exc: accept.BlockedDestinationError
+    request: Caller, key: ApiKey, to: str, exc: accept.BlockedDestinationError
 ) -> web.Response:
     """Refused as blocked_destination: logged, kept (``modemd jobs --refused``), answered."""
     log.warning(
@@ -166,7 +174,7 @@ async def _blocked(
     return answer(StatusCode.BLOCKED_DESTINATION, exc.detail, reason=exc.reason)
 
 
-def _accepted(request: web.Request, ok_code: StatusCode, accepted: accept.Accepted) -> web.Response:
+def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -> web.Response:
     job, cost = accepted.job, accepted.cost
     extra: dict[str, Any] = {} if cost is None else {"cost": wallet.format_amount(cost)}
     bank = request.app[BANK]

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from modemd.api.answers import answer
-from modemd.api.auth import CONFIG, STORE
+from modemd.api.auth import CONFIG, STORE, Caller
 from modemd.api.campaign_report import blocked_destination
 from modemd.api.campaigns import RUNNER, dispatch
 from modemd.api.contract import STATUS_NAMES, StatusCode
@@ -65,7 +65,7 @@ def several(value: Any, form: bool = False) -> list[str] | None:
 
 
 async def send_many(
-    request: web.Request,
+    request: Caller,
     fields: dict[str, Any],
     key: ApiKey,
     ok_code: StatusCode,

@@ -139,3 +139,17 @@ class RadioDetails(Protocol):
     async def radio_status(self) -> RadioStatus:
         """Operator, registration, own number, as of now."""
         ...
+
+
+@runtime_checkable
+class IdentifiesLater(Protocol):
+    """A device whose open may put off what sending does not need (a modem's maker, model and
+    IMSI, its signal, own number and operator) until ``identify_rest``: a bank opening hundreds
+    at once is ready sooner."""
+
+    identify_later: bool  # set before ``open``; the first open only
+
+    async def identify_rest(self) -> DeviceInfo:
+        """What ``open`` put off (nothing when it put nothing off), once the device idles; the
+        identity with it."""
+        ...

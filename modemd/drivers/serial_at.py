@@ -7,6 +7,7 @@ the ``> `` prompt) and knows what the commands mean.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -80,6 +81,8 @@ class SerialAtDriver:
         self.operator: str | None = None  # AT+COPS? long name, None when not registered
         self.own_number: str | None = None  # AT+CNUM, None when the SIM does not know it
         self.on_submit: Callable[[], bool] | None = None  # base.SubmitAware
+        self.identify_later = False  # base.IdentifiesLater: set by a bank opening many at once
+        self._put_off = False  # the first open put off what sending does not need
 
     @property
     def info(self) -> DeviceInfo:
@@ -183,16 +186,20 @@ class SerialAtDriver:
             await asyncio.sleep(REGISTRATION_POLL_S)
 
     async def _initialise(self, *, wait_network: bool = True) -> DeviceInfo:
+        # The first open of a bank's start-up leaves what sending does not need for later.
+        later = self._put_off = wait_network and self.identify_later
         await self._wake(settle_s=0.0 if wait_network else ESC_SETTLE_S)
         self._phase(DeviceState.IDENTIFYING)
         await self._set_up_line()
-        manufacturer = at.first_value(await self._optional(at.MANUFACTURER) or [])
-        model = at.first_value(await self._optional(at.MODEL) or [])
+        manufacturer = model = imsi = ""
+        if not later:
+            manufacturer, model = await self._maker_model()
         imei = at.first_value(await self.command(at.IMEI))
         # The ICCID is readable on a locked SIM on most modems: it selects the SIM PIN.
         iccid = at.first_value(await self._optional(at.ICCID) or [])
         await self._sim.unlock(self, iccid)
-        imsi = at.first_value(await self._optional(at.IMSI) or [])
+        if not later:
+            imsi = at.first_value(await self._optional(at.IMSI) or [])
         iccid = iccid or at.first_value(await self._optional(at.ICCID) or [])
         self._phase(DeviceState.SEARCHING_NETWORK)
         for domain in at.REGISTRATION_DOMAINS:  # losing the network is then seen at once
@@ -207,10 +214,8 @@ class SerialAtDriver:
         if self._stored_reports:
             await self._messages.keep_reports_apart()
         await self._optional(at.KEEP_LINK_OPEN)
-        self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
-        self.own_number = at.parse_own_number(await self._optional(at.OWN_NUMBER) or [])
-        if await self._optional(at.OPERATOR_FORMAT_LONG) is not None:
-            await self.check_operator()
+        if not later:
+            await self._radio_details()
         info = DeviceInfo(
             device_id=imei or self.port,
             pin=self.pin,
@@ -235,6 +240,33 @@ class SerialAtDriver:
         if self._reads_storage:
             await self._messages.read_stored()  # those that came while nobody was listening
         return info
+
+    async def _maker_model(self) -> tuple[str, str]:
+        manufacturer = at.first_value(await self._optional(at.MANUFACTURER) or [])
+        return manufacturer, at.first_value(await self._optional(at.MODEL) or [])
+
+    async def _radio_details(self) -> None:
+        """Signal, own number, operator: shown, never needed to send."""
+        self._signal = at.parse_signal(await self._optional(at.SIGNAL) or [])
+        self.own_number = at.parse_own_number(await self._optional(at.OWN_NUMBER) or [])
+        if await self._optional(at.OPERATOR_FORMAT_LONG) is not None:
+            await self.check_operator()
+
+    async def identify_rest(self) -> DeviceInfo:
+        """What the first open put off (``identify_later``): maker, model, IMSI and the radio's
+        details, at the modem's first idle moment (never between two sends of a backlog); the
+        identity with them."""
+        if not self._put_off:
+            return self._info
+        await self._messages.memory.turns.not_sending()
+        self._put_off = False
+        manufacturer, model = await self._maker_model()
+        imsi = at.first_value(await self._optional(at.IMSI) or [])
+        self._info = dataclasses.replace(
+            self._info, manufacturer=manufacturer, model=model, imsi=imsi
+        )
+        await self._radio_details()
+        return self._info
 
     @property
     def _reads_storage(self) -> bool:

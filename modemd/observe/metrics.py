@@ -17,6 +17,7 @@ from modemd import caps
 from modemd.model import LANE_ORDER, NO_PACING, DeviceState, Job, Pacing
 from modemd.observe import exposition, looplag
 from modemd.observe.gcpause import GENERATIONS, GcPauses
+from modemd.observe.loopmetrics import LoopCounter, LoopHistogram
 from modemd.store import stats
 from modemd.store.db import Store
 
@@ -81,23 +82,24 @@ class Metrics:
             ["pin", "state"],
             registry=r,
         )
-        self.dispatch = Histogram(
+        # updated at each send, on the loop: lock-free (observe.loopmetrics)
+        self.dispatch = LoopHistogram(
             "modemd_dispatch_seconds",
             "From accept to the start of the send (AT+CMGS)",
-            buckets=DISPATCH_BUCKETS_S,
-            registry=r,
+            DISPATCH_BUCKETS_S,
+            r,
         )
-        self.send = Histogram(
+        self.send = LoopHistogram(
             "modemd_send_seconds",
             "Duration of one send (AT+CMGS to its final result)",
-            buckets=SEND_BUCKETS_S,
-            registry=r,
+            SEND_BUCKETS_S,
+            r,
         )
-        self.sends = Counter(
+        self.sends = LoopCounter(
             "modemd_sends",
             "Sends by device and result: ok, cms_<code>, unknown, error",
             ["device_id", "result"],
-            registry=r,
+            r,
         )
         self.received = Counter(
             "modemd_received",
@@ -190,7 +192,6 @@ class Metrics:
         self.started_at = time.time()
         self.started.set(self.started_at)
         self._lag_max = 0.0
-        self._sends: dict[tuple[str, str], Counter] = {}  # modemd_sends' series, by labels
         self._received_shown: set[tuple[str, str]] = set()  # modemd_received's, at 0 or more
         levels = (self.device_up, self.failed, self.signal, self.parts, self.cap, self.queue)
         self._up, self._failed, self._signal, self._parts, self._cap, self._queue = (
@@ -290,10 +291,7 @@ class Metrics:
 
     def send_finished(self, job: Job, device_id: str, result: str, seconds: float) -> None:
         self.send.observe(seconds)
-        key = (device_id, result)
-        if (child := self._sends.get(key)) is None:  # labels() costs 5 us a send, a lookup 0.1
-            child = self._sends[key] = self.sends.labels(device_id, result)
-        child.inc()
+        self.sends.inc((device_id, result))
 
     def render(self) -> bytes:
         return exposition.render(self.registry)

@@ -10,10 +10,10 @@ from typing import Any, TypeVar
 
 from modemd.caps import NO_CAPS, Caps
 from modemd.drivers import registry
-from modemd.drivers.base import Hintable, InboundHandler, SmsDevice
+from modemd.drivers.base import Hintable, IdentifiesLater, InboundHandler, SmsDevice
 from modemd.drivers.modem_inbox import MULTIPART_TIMEOUT_S
 from modemd.drivers.registry import DeviceSpec, DriverFactory, Wiring
-from modemd.errors import DeviceError, SimLockedError
+from modemd.errors import DeviceError, SimLockedError, StoreError
 from modemd.model import (
     NO_PACING,
     DeliveryReport,
@@ -83,6 +83,8 @@ class Bank:
         self.recovery = recovery
         self.usb_reset = usb_reset
         self.pools: dict[str, PoolQueue] = {}
+        # Opening now puts off what sending does not need (the service's start-up: ``opened``)
+        self.identify_later = False
         # Devices of the other live hosts sharing the database, by pool (runtime.hosts).
         self.remote: dict[str, list[Offer]] = {}
         self.workers: dict[str, DeviceWorker] = {}
@@ -166,6 +168,8 @@ class Bank:
         built.append(device)
         if life.name == "?":
             life.name = device.info.port
+        if isinstance(device, IdentifiesLater):
+            device.identify_later = self.identify_later
         try:
             async with slot:
                 info = await device.open()
@@ -216,6 +220,23 @@ class Bank:
         """``registry.Attach`` for hot-plug: attach the described device; its device_id."""
         worker = await self.attach(registry.factory(spec), life, raise_errors=True)
         return None if worker is None else worker.device_id
+
+    def opened(self) -> None:
+        """The start-up's opens are over: what they put off (``identify_later``) is read at each
+        device's first idle moment, a task per device, and written to its row; later opens
+        (hot-plug) put nothing off."""
+        self.identify_later = False
+        for worker in list(self.workers.values()):
+            device = worker.device
+            if isinstance(device, IdentifiesLater) and device.identify_later:
+                self.spawn(self._identify(worker, device), f"identify {worker.device_id}")
+
+    async def _identify(self, worker: DeviceWorker, device: IdentifiesLater) -> None:
+        try:
+            info = await device.identify_rest()
+            await self.store.write(device_rows.set_identity, info)
+        except (DeviceError, StoreError) as exc:  # the health checks see to the device
+            log.warning("%s: identification put off at open: %s", worker.device_id, exc)
 
     async def _run_worker(self, worker: DeviceWorker) -> None:
         try:

@@ -25,7 +25,10 @@ def apply_report(
 
 
 def _tell(written: asyncio.Future[ReportResult], device_id: str, report: DeliveryReport) -> None:
-    if written.cancelled() or written.exception() is not None:  # raised to the driver's await
+    if written.cancelled():
+        return
+    if (exc := written.exception()) is not None:  # also raised to the driver, if it awaits
+        log.error("%s: status report MR %d not stored: %s", device_id, report.reference, exc)
         return
     result = written.result()
     if result.job is None and result.awaits is not None:

@@ -40,6 +40,15 @@ def upsert_device(
 
 
 @replayable
+def set_identity(db: sqlite_utils.Database, info: DeviceInfo) -> None:
+    """A device's maker, model and IMSI, read after its open (``runtime.bank.opened``)."""
+    db.conn.execute(
+        "UPDATE devices SET manufacturer = ?, model = ?, imsi = ? WHERE device_id = ?",
+        [info.manufacturer, info.model, info.imsi, info.device_id],
+    )
+
+
+@replayable
 def set_device_state(
     db: sqlite_utils.Database, device_id: str, state: DeviceState, signal: int | None = None
 ) -> None:

@@ -50,15 +50,22 @@ def create_key(db: Path | str, ipn_url: str, pin: str = "4711", events: str | No
 
 async def wait_for_api(proc: asyncio.subprocess.Process, log: list[str]) -> int:
     assert proc.stderr is not None
-    async with asyncio.timeout(READY_TIMEOUT_S):
-        while True:
-            raw = await proc.stderr.readline()
-            if not raw:
-                raise AssertionError("daemon exited:\n" + "".join(log))
-            line = raw.decode()
-            log.append(line)
-            if match := re.search(r"API listening on https?://[\d.]+:(\d+)", line):
-                return int(match.group(1))
+    started = len(log)  # a restarted daemon's lines follow its earlier runs' in ``log``
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            while True:
+                raw = await proc.stderr.readline()
+                if not raw:
+                    raise AssertionError("daemon exited:\n" + "".join(log[started:]))
+                line = raw.decode()
+                log.append(line)
+                if match := re.search(r"API listening on https?://[\d.]+:(\d+)", line):
+                    return int(match.group(1))
+    except TimeoutError:
+        raise AssertionError(
+            f"daemon not listening after {READY_TIMEOUT_S:.0f} s; its log since start:\n"
+            + "".join(log[started:][-60:])
+        ) from None
 
 
 async def drain(stream: asyncio.StreamReader, log: list[str]) -> None:

@@ -56,6 +56,19 @@ def test_explicit_fields_win() -> None:
     assert line["event"] == "pool.empty" and line["pin"] == "4711"
 
 
+def test_no_caller_is_looked_up_and_a_wordless_event_is_the_loggers() -> None:
+    out = io.StringIO()
+    handler = logs.configure(logging.INFO, "json", stream=out, environ={})
+    seen: list[logging.LogRecord] = []
+    handler.addFilter(lambda record: seen.append(record) or True)
+    try:
+        logging.getLogger("modemd.runtime.bank").info("%s", "+31612345678"[:3])
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert json.loads(out.getvalue())["event"] == "modemd.runtime.bank"
+    assert seen[0].funcName == "(unknown function)" and seen[0].lineno == 0  # no stack walk
+
+
 def test_under_journald_no_timestamp_and_a_syslog_priority() -> None:
     text = emit("text", journald=True, level=logging.WARNING)
     assert text == f"<4>modemd.runtime.worker: job {JOB} sent by {IMEI} (MR 7)\n"

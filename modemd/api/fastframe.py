@@ -1,0 +1,184 @@
+"""The framing of ``fastsend``: which requests it answers (``plain_send``), where the first
+of pipelined requests ends (``message_end``), and an answer's bytes (``serialise``)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+import time
+from email.utils import formatdate
+from typing import Any, cast
+
+import httptools
+from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE
+
+from modemd.api.send import MAX_BODY_BYTES
+
+ROUTE = b"/api/v1/send"
+MAX_HEAD_BYTES = 8190  # aiohttp's max_line_size: a longer head is aiohttp's to refuse
+MAX_HEADERS = 64  # more go to aiohttp (its own limit is higher; none of ours need them)
+# a chunked or compressed body, 100-continue, CORS, a protocol switch: aiohttp's to handle
+_REFUSED = frozenset(
+    {
+        b"transfer-encoding",
+        b"content-encoding",
+        b"expect",
+        b"origin",
+        b"upgrade",
+        b"sec-websocket-key1",
+    }
+)
+# aiohttp's SINGLETON_HEADERS (RFC 9110): twice is a 400 from its parser
+_SINGLETONS = frozenset(
+    {
+        b"content-length",
+        b"content-location",
+        b"content-range",
+        b"content-type",
+        b"etag",
+        b"host",
+        b"max-forwards",
+        b"server",
+        b"user-agent",
+    }
+)
+_PRINTABLE = re.compile(rb"[\t\x20-\x7e]*")  # ASCII without control characters
+
+
+class NotOurs(Exception):
+    """The request is not a plain JSON send: aiohttp's protocol takes the connection."""
+
+
+class Parsed:
+    """What llhttp said of the message being read."""
+
+    __slots__ = ("body", "headers", "length", "url")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.length = 0
+
+
+def plain_send(parser: Any, reading: Parsed) -> int:
+    """The body's length of a request fastsend answers; raise ``NotOurs`` for any other.
+
+    Besides the send's own terms, whatever aiohttp's parser refuses or reads otherwise stays
+    aiohttp's: no ``Host``, a singleton header twice, a control character in a value, a head
+    near its size limits, a compressed body, the old WebSocket handshake."""
+    if (
+        reading.url != ROUTE
+        or parser.get_method() != b"POST"
+        or parser.get_http_version() != "1.1"
+        or not parser.should_keep_alive()
+        or len(reading.headers) > MAX_HEADERS
+    ):
+        raise NotOurs
+    seen: dict[bytes, bytes] = {}
+    size = len(reading.url)
+    for name, value in reading.headers:
+        lower = name.lower()
+        size += len(name) + len(value)
+        if lower in _REFUSED or lower in seen or not _PRINTABLE.fullmatch(value):
+            raise NotOurs
+        if lower in _SINGLETONS:
+            seen[lower] = value.rstrip(b" \t")
+    length = seen.get(b"content-length", b"")
+    if (
+        size > MAX_HEAD_BYTES
+        or b"host" not in seen
+        or seen.get(b"content-type", b"").lower() != b"application/json"
+        or not length.isdigit()
+    ):
+        raise NotOurs
+    body = int(length)
+    if not 0 < body <= MAX_BODY_BYTES:
+        raise NotOurs
+    return body
+
+
+def header_text(value: bytes) -> str:
+    """A header's value as aiohttp's parser gives it (llhttp keeps the whitespace after it)."""
+    return value.rstrip(b" \t").decode("ascii")
+
+
+class _Counter:
+    """llhttp's callbacks stopping at the first complete message (for ``message_end``)."""
+
+    def __init__(self) -> None:
+        self.complete = False
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        raise NotOurs  # parse no further
+
+
+def _completes(data: bytes | bytearray, size: int) -> bool:
+    """Does llhttp complete a message within the first ``size`` bytes of ``data``?"""
+    counter = _Counter()
+    with contextlib.suppress(httptools.HttpParserError, httptools.HttpParserUpgrade):
+        httptools.HttpRequestParser(counter).feed_data(bytes(data[:size]))
+    return counter.complete
+
+
+def message_end(data: bytes | bytearray) -> int:
+    """Where the first request in ``data`` ends (it must be complete there): the shortest
+    prefix llhttp completes it in, found by doubling then halving, so the cost is in
+    proportion to that request's size, not to the bytes pipelined after it."""
+    short, high = 0, 256  # a prefix known not to complete it, and one to try
+    while high < len(data) and not _completes(data, high):
+        short, high = high, high * 2
+    low, high = short + 1, min(high, len(data))
+    while low < high:
+        middle = (low + high) // 2
+        if _completes(data, middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+_date: tuple[int, bytes] = (0, b"")
+_SERVER = b"\r\nServer: " + SERVER_SOFTWARE.encode() + b"\r\n\r\n"
+_JSON = "application/json; charset=utf-8"  # what ``web.json_response`` sets
+_JSON_HEAD = b"Content-Type: " + _JSON.encode() + b"\r\nContent-Length: "
+
+
+def _date_header() -> bytes:
+    """The ``Date`` value, formatted once a second (as aiohttp does)."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, formatdate(now, usegmt=True).encode())
+    return _date[1]
+
+
+def serialise(response: web.Response) -> bytes:
+    """``response`` as aiohttp writes it on a kept-alive HTTP/1.1 connection: its headers in
+    their order, then ``Content-Length``, ``Date`` and ``Server``."""
+    body = cast(bytes, response.body)
+    headers = response.headers
+    if len(headers) == 1 and headers.get("Content-Type") == _JSON:  # an answer, as a rule
+        given = _JSON_HEAD
+    else:
+        lines = [f"{k}: {v}\r\n" for k, v in headers.items() if k != "Content-Length"]
+        given = "".join(lines).encode() + b"Content-Length: "
+    return b"".join(
+        (
+            _status_line(response.status, response.reason),
+            given,
+            str(len(body)).encode(),
+            b"\r\nDate: ",
+            _date_header(),
+            _SERVER,
+            body,
+        )
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _status_line(status: int, reason: str) -> bytes:
+    return f"HTTP/1.1 {status} {reason}\r\n".encode()

@@ -1,0 +1,125 @@
+"""A bank's start-up opens each modem with only what sending needs (``identify_later``); maker,
+model, IMSI and the radio's details come at its first idle moment after (``identify_rest``, run
+by ``Bank.opened``), never between two sends. Emulated modems on real ptys, real drivers, a
+real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlite_utils
+from inbound_side import Committer, commands_seen, driver_for, until
+
+from modemd.drivers import registry
+from modemd.drivers.serial_at import SerialAtDriver
+from modemd.emulators.modem_bank import EmulatedBank
+from modemd.runtime.bank import Bank
+from modemd.store.db import Store
+
+PUT_OFF = ["AT+CGMI", "AT+CGMM", "AT+CIMI", "AT+CSQ", "AT+CNUM", "AT+COPS=3,0", "AT+COPS?"]
+
+
+async def test_an_open_that_puts_off_identification_can_send_and_identifies_later() -> None:
+    committer = Committer()
+    async with EmulatedBank.create(1, seed=61) as bank:
+        modem = bank.modems[0]
+        modem.network.send("+447700900061", "stored while nobody listened")
+        seen = commands_seen(modem)
+        driver = driver_for(modem, committer)
+        assert isinstance(driver, SerialAtDriver)
+        driver.identify_later = True
+        try:
+            info = await driver.open()
+            assert (info.manufacturer, info.model, info.imsi) == ("", "", "")
+            assert info.device_id == modem.profile.imei and info.iccid == modem.profile.iccid
+            assert not [c for c in seen if c in PUT_OFF], seen
+            assert "AT+CMGL=4" in seen  # what came while nobody listened is read at open
+            await until(
+                lambda: committer.texts == {"+447700900061": "stored while nobody listened"}
+            )
+            await driver.send_sms("+393330000061", "ready means it can send")
+            assert len(modem.accepted) == 1
+            sent = len(seen)
+            info = await driver.identify_rest()
+            assert (info.manufacturer, info.model) == (
+                modem.profile.manufacturer,
+                modem.profile.model,
+            )
+            assert info.imsi == modem.profile.imsi and driver.info == info
+            assert [c for c in seen[sent:] if c in PUT_OFF] == PUT_OFF, seen[sent:]
+            again = len(seen)
+            assert await driver.identify_rest() == info and len(seen) == again  # nothing more
+        finally:
+            await driver.close()
+
+
+async def test_what_was_put_off_waits_for_the_end_of_a_backlog() -> None:
+    quiet = {"report_delay_s": 3600.0}  # no status report during the test
+    async with EmulatedBank.create(1, seed=64, profile_overrides=quiet) as bank:
+        modem = bank.modems[0]
+        driver = driver_for(modem, Committer())
+        assert isinstance(driver, SerialAtDriver)
+        driver.identify_later = True
+        try:
+            await driver.open()
+            seen = commands_seen(modem)
+
+            async def backlog() -> None:
+                for n in range(4):  # one send right after the other
+                    await driver.send_sms(f"+39333000007{n}", "a backlog")
+
+            sending = asyncio.create_task(backlog())
+            await until(lambda: any(c.startswith("AT+CMGS") for c in seen))
+            info = await driver.identify_rest()  # asked during the first send
+            await sending
+            assert info.imsi == modem.profile.imsi
+            sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+            asked = [n for n, c in enumerate(seen) if c in PUT_OFF]
+            assert len(sends) == 4 and min(asked) > max(sends), seen  # none between two sends
+        finally:
+            await driver.close()
+
+
+async def test_a_full_open_puts_nothing_off() -> None:
+    async with EmulatedBank.create(1, seed=62) as bank:
+        modem = bank.modems[0]
+        seen = commands_seen(modem)
+        driver = driver_for(modem, Committer())
+        assert isinstance(driver, SerialAtDriver)
+        try:
+            info = await driver.open()
+            assert info.imsi == modem.profile.imsi and info.model == modem.profile.model
+            assert [c for c in seen if c in PUT_OFF] == PUT_OFF
+            before = len(seen)
+            assert await driver.identify_rest() == info and len(seen) == before
+        finally:
+            await driver.close()
+
+
+def _identities(db: sqlite_utils.Database) -> list[tuple[str, str, str]]:
+    rows = db.execute("SELECT manufacturer, model, imsi FROM devices").fetchall()
+    return sorted(tuple(row) for row in rows)
+
+
+async def test_the_bank_writes_the_identity_put_off_once_its_start_up_is_over(
+    store: Store,
+) -> None:
+    async with EmulatedBank.create(2, seed=63) as emulators:
+        bank = Bank(store)
+        await bank.start()
+        bank.identify_later = True
+        try:
+            for modem in emulators.modems:
+                spec = registry.SerialModem(modem.port, "4711")
+                assert await bank.attach(registry.factory(spec)) is not None
+            assert await store.read(_identities) == [("", "", ""), ("", "", "")]
+            bank.opened()
+            assert not bank.identify_later  # a modem plugged in from now on opens in full
+            wanted = sorted(
+                (m.profile.manufacturer, m.profile.model, m.profile.imsi) for m in emulators.modems
+            )
+            async with asyncio.timeout(20.0):  # polled, generously: the machine may be loaded
+                while await store.read(_identities) != wanted:
+                    await asyncio.sleep(0.02)
+        finally:
+            await bank.close()
