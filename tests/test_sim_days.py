@@ -62,8 +62,11 @@ async def test_each_send_counts_its_parts_in_its_commit(store: Store) -> None:
 async def test_a_day_and_a_month_are_the_local_calendars(store: Store) -> None:
     window = caps.window(datetime(2026, 6, 15, 12, 0).astimezone())
     day, month = window.day_start.timestamp(), window.month_start.timestamp()
+    await store.write(devices.upsert_device, MODEM, DeviceState.READY)
     for at in (month - 1, month, day - 1, day):  # a second before and at each midnight
-        await store.write(pacing.count_sent, SIM, "", at, 1)  # May 31st, June 1st, 14th, 15th
+        await store.write(
+            pacing.count_sent, MODEM.device_id, at, 1
+        )  # May 31st, June 1st, 14th, 15th
     used = await store.read(pacing.sim_parts, SIM, "", day, month)
     assert (used.today, used.month) == (1, 3)  # the 15th; June 1st, 14th and 15th
 
@@ -74,7 +77,7 @@ async def test_the_counts_outlive_the_jobs_retention_but_not_two_months(store: S
         lambda db: db.execute("UPDATE jobs SET state = ?, final_at = ?", [JobState.DELIVERED, 1])
     )
     old = time.time() - retention.SIM_DAYS_KEPT_S - 86400
-    await store.write(pacing.count_sent, SIM, "", old, 5)
+    await store.write(pacing.count_sent, MODEM.device_id, old, 5)
     assert await store.write(retention.prune_jobs, time.time()) == 1
     window = caps.window()
     used = await store.read(pacing.sim_usage, SIM, MODEM.device_id, window)

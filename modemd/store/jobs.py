@@ -236,14 +236,12 @@ def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job
     assert job.device_id is not None
     now = time.time()
     # The SIM the device holds now: caps follow the SIM (store/pacing.py), counted per day.
-    held = db.conn.execute("SELECT iccid FROM devices WHERE device_id = ?", [job.device_id])
-    iccid = (held.fetchone() or ("",))[0] or ""
     db.conn.executemany(
         "INSERT INTO job_parts (job_id, part, device_id, mr, state, tp_status, sent_at, "
-        "report_at, iccid) VALUES (?, ?, ?, ?, 'sent', NULL, ?, NULL, ?)",
-        [(job.job_id, p.part, job.device_id, p.mr, now, iccid) for p in parts],
+        f"report_at, iccid) VALUES (?, ?, ?, ?, 'sent', NULL, ?, NULL, {pacing.DEVICE_ICCID})",
+        [(job.job_id, p.part, job.device_id, p.mr, now, job.device_id) for p in parts],
     )
-    pacing.count_sent(db, iccid, job.device_id, now, len(parts))
+    pacing.count_sent(db, job.device_id, now, len(parts))
     sent = move_job(
         db,
         job,

@@ -48,16 +48,21 @@ def sim_parts(
     return Usage(int(row[0]), int(row[1]))
 
 
-def count_sent(
-    db: sqlite_utils.Database, iccid: str, device_id: str, now: float, parts: int
-) -> None:
-    """Add ``parts`` sent at ``now`` to the SIM's count of that day (``sim_parts``); in the
-    transaction that records them."""
-    db.conn.execute(
-        "INSERT INTO sim_days (iccid, device_id, day, parts) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (iccid, device_id, day) DO UPDATE SET parts = sim_days.parts + excluded.parts",
-        [iccid, "" if iccid else device_id, local_day(now), parts],
-    )
+# The ICCID of the SIM in device ``?`` now ('' without one), inside a statement.
+DEVICE_ICCID = "COALESCE((SELECT iccid FROM devices WHERE device_id = ?), '')"
+# One statement (no read of the ICCID of its own: 7 us a send, bench.store_alone).
+_COUNT_SENT = (
+    "INSERT INTO sim_days (iccid, device_id, day, parts) "
+    "SELECT s.iccid, CASE WHEN s.iccid = '' THEN ? ELSE '' END, ?, ? "
+    f"FROM (SELECT {DEVICE_ICCID} AS iccid) AS s WHERE true "
+    "ON CONFLICT (iccid, device_id, day) DO UPDATE SET parts = sim_days.parts + excluded.parts"
+)
+
+
+def count_sent(db: sqlite_utils.Database, device_id: str, now: float, parts: int) -> None:
+    """Add ``parts`` that ``device_id`` sent at ``now`` to its SIM's count of that day
+    (``sim_parts``), in the transaction that records them."""
+    db.conn.execute(_COUNT_SENT, [device_id, local_day(now), parts, device_id])
 
 
 def local_day(at: float) -> str:
