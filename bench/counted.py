@@ -102,6 +102,9 @@ class _PortTurns:
             turns, writes = CountingLoop.turns - ended[0], self.writes[fd] - ended[1]
             COUNTS[f"between sends: {min(turns, 9)} loop turns"] += 1
             COUNTS[f"between sends: {min(writes, 9)} port writes"] += 1
+            # with a command between, the turns include the modem's answer (and the loop's
+            # turns for the others meanwhile); with none, they are the daemon's alone
+            COUNTS[f"between sends, {min(writes, 2)} writes: {min(turns, 9)} loop turns"] += 1
         self.writes[fd] += 1
         COUNTS["port writes"] += 1
         _write_rest(fd, data, timeout_s)

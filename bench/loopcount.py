@@ -9,6 +9,7 @@ counts over the difference of their sends leaves start-up and shutdown out.
     .venv/bin/python -m bench.loopcount [--modems 64] [--latency 0.1] [--rounds 5] \
         [--spread 0.333]
     .venv/bin/python -m bench.loopcount --modems 256 --idle 10   # per idle modem and second
+    .venv/bin/python -m bench.loopcount --modems 4 --dispatch 100   # per job on idle modems
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from bench import backlog, counted, footprint, harness
+from bench import backlog, counted, dispatch, footprint, harness
 
 SHOWN = 0.001  # counts per send (or per idle modem and second) under this are left out
 
@@ -57,10 +58,15 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--spread", type=float, default=1 / 3)
     parser.add_argument("--idle", type=float, help="instead: an idle bank for IDLE and 3 x IDLE s")
+    parser.add_argument("--dispatch", type=int, help="instead: N and 3 x N jobs one at a time")
     options = parser.parse_args()
     harness.DAEMON_MODULE = "bench.counted"
     modems, latency_s, rounds = options.modems, options.latency, options.rounds
-    if options.idle:  # per modem and second of an idle bank
+    if options.dispatch:  # per job sent one at a time on idle modems
+        short = await counts(dispatch.run(options.dispatch, modems))
+        long = await counts(dispatch.run(3 * options.dispatch, modems))
+        what, per = f"per job one at a time ({modems} idle modems)", 2 * options.dispatch
+    elif options.idle:  # per modem and second of an idle bank
         short = await counts(footprint.run(modems, options.idle))
         long = await counts(footprint.run(modems, 3 * options.idle))
         what, per = f"per idle modem and second ({modems} modems)", modems * 2 * options.idle

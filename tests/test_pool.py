@@ -67,3 +67,30 @@ async def test_job_handed_to_a_cancelled_taker_is_not_lost() -> None:
     assert taker.cancelled()
     assert len(pool) == 1
     assert (await pool.take("b")).job_id == "job1"
+
+
+async def test_a_woken_waiter_has_no_job_and_the_next_job_goes_to_the_next_one() -> None:
+    pool = PoolQueue("1")
+    first, second = pool.wait("a"), pool.wait("b")
+    pool.wake(first)  # its health interval is over, or its registration changed
+    pool.put(job(1))
+    assert await first.future is None and pool.leave(first) is None
+    assert (await second.future) is not None and pool.leave(second) == job(1)
+    assert pool.idle_devices() == [] and len(pool) == 0
+
+
+async def test_a_job_handed_over_before_a_wake_is_kept() -> None:
+    pool = PoolQueue("1")
+    waiter = pool.wait("a")
+    pool.put(job(1))
+    pool.wake(waiter)  # too late: it has a job
+    assert pool.leave(waiter) == job(1)
+
+
+async def test_a_job_handed_to_a_waiter_that_gives_it_back_is_first_in_line() -> None:
+    pool = PoolQueue("1")
+    waiter = pool.wait("a")
+    pool.put(job(1))  # handed to a ...
+    pool.put(job(2))
+    assert pool.leave(waiter, give_back=True) is None  # ... whose worker was cancelled
+    assert [(await pool.take("b")).job_id for _ in range(2)] == ["job1", "job2"]

@@ -128,11 +128,10 @@ def _peer_text(peer: str) -> str:
 
 def caller_ip(request: Caller) -> str:
     """``client_ip`` of this request."""
-    return client_ip(
-        request.remote or "",
-        request.headers.getall("X-Forwarded-For", []),
-        request.app[CONFIG].trusted_proxies,
-    )
+    proxies = request.app[CONFIG].trusted_proxies
+    if not proxies:  # nobody's X-Forwarded-For is believed: the peer (every send asks)
+        return _peer_text(request.remote or "")
+    return client_ip(request.remote or "", request.headers.getall("X-Forwarded-For", []), proxies)
 
 
 async def authenticate(request: Caller, fields: dict[str, object]) -> tuple[ApiKey, StatusCode]:

@@ -106,25 +106,35 @@ def header_text(value: bytes) -> str:
 
 
 class _Counter:
-    """llhttp's callbacks counting complete messages (for ``_message_end``)."""
+    """llhttp's callbacks stopping at the first complete message (for ``message_end``)."""
 
     def __init__(self) -> None:
-        self.complete = 0
+        self.complete = False
 
     def on_message_complete(self) -> None:
-        self.complete += 1
-        raise NotOurs  # stop at the first one
+        self.complete = True
+        raise NotOurs  # parse no further
 
 
-def message_end(data: bytes) -> int:
-    """Where the first request in ``data`` ends: the shortest prefix llhttp completes it in."""
-    low, high = 1, len(data)
+def _completes(data: bytes | bytearray, size: int) -> bool:
+    """Does llhttp complete a message within the first ``size`` bytes of ``data``?"""
+    counter = _Counter()
+    with contextlib.suppress(httptools.HttpParserError, httptools.HttpParserUpgrade):
+        httptools.HttpRequestParser(counter).feed_data(bytes(data[:size]))
+    return counter.complete
+
+
+def message_end(data: bytes | bytearray) -> int:
+    """Where the first request in ``data`` ends (it must be complete there): the shortest
+    prefix llhttp completes it in, found by doubling then halving, so the cost is in
+    proportion to that request's size, not to the bytes pipelined after it."""
+    short, high = 0, 256  # a prefix known not to complete it, and one to try
+    while high < len(data) and not _completes(data, high):
+        short, high = high, high * 2
+    low, high = short + 1, min(high, len(data))
     while low < high:
         middle = (low + high) // 2
-        counter = _Counter()
-        with contextlib.suppress(httptools.HttpParserError, httptools.HttpParserUpgrade):
-            httptools.HttpRequestParser(counter).feed_data(data[:middle])
-        if counter.complete:
+        if _completes(data, middle):
             high = middle
         else:
             low = middle + 1

@@ -25,6 +25,7 @@ from modemd.api.failures import failure_answer
 from modemd.api.fastframe import (
     MAX_HEAD_BYTES,
     ROUTE,
+    NotOurs,
     Parsed,
     header_text,
     message_end,
@@ -75,11 +76,13 @@ class FastSendProtocol(asyncio.Protocol):
         self._write_paused = False
         self._read_paused = False
         self._idle: asyncio.TimerHandle | None = None
+        self._answered_at = 0.0  # the loop's time of the last answer
 
     # asyncio's side
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self._loop = asyncio.get_running_loop()
         self.site.connections.add(self)
         peer = transport.get_extra_info("peername")
         self.remote = str(peer[0]) if isinstance(peer, list | tuple) and peer else None
@@ -126,6 +129,8 @@ class FastSendProtocol(asyncio.Protocol):
     # llhttp's side (httptools calls these while ``feed_data`` runs)
 
     def on_message_begin(self) -> None:
+        if self._done:  # pipelined: parsed from its first byte once the one before is answered
+            raise NotOurs
         self._begun += 1
         self._reading = Parsed()
 
@@ -139,8 +144,6 @@ class FastSendProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         assert self._reading is not None
-        if self._done:  # a pipelined request: judged once the ones before it are answered
-            return
         self._reading.length = plain_send(self._parser, self._reading)
 
     def on_body(self, body: bytes) -> None:
@@ -187,11 +190,10 @@ class FastSendProtocol(asyncio.Protocol):
             self._begun = 0
             self._done.clear()
         else:  # pipelined, or a refused request after it: parse the rest anew afterwards
-            del self._buf[: message_end(bytes(self._buf))]
+            del self._buf[: message_end(self._buf)]
             self._fresh_parser()
         self._busy = True
-        self._stop_idle()
-        task = asyncio.get_running_loop().create_task(self._answer(message))
+        task = self._loop.create_task(self._answer(message))
         self.site.tasks.add(task)
         task.add_done_callback(self.site.tasks.discard)
 
@@ -246,16 +248,24 @@ class FastSendProtocol(asyncio.Protocol):
             if transport is not None:
                 transport.close()
             return
-        self._idle = asyncio.get_running_loop().call_later(
-            self.site.keepalive_timeout_s, self._expire
-        )
+        self._answered_at = self._loop.time()
+        if self._idle is None:  # one timer a connection, moved on lazily (as aiohttp's)
+            self._idle = self._loop.call_at(
+                self._answered_at + self.site.keepalive_timeout_s, self._expire
+            )
         self._pump()
 
     def _expire(self) -> None:
-        """An idle kept-alive connection is closed, as aiohttp closes its own."""
+        """A kept-alive connection with no answer for the keep-alive timeout and no request
+        being answered is closed, as aiohttp closes its own."""
         self._idle = None
-        if not self._busy and not self.handed and self.transport is not None:
-            self.transport.close()
+        if self._busy or self.handed or self.transport is None:
+            return  # re-armed after the answer
+        due = self._answered_at + self.site.keepalive_timeout_s
+        if self._loop.time() < due:
+            self._idle = self._loop.call_at(due, self._expire)
+            return
+        self.transport.close()
 
     def _stop_idle(self) -> None:
         if self._idle is not None:

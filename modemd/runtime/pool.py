@@ -19,9 +19,11 @@ from modemd.model import LANE_ORDER, Job, Lane
 
 
 @dataclass(slots=True)
-class _Waiter:
+class Waiter:
+    """A device waiting for a job: ``put`` resolves ``future`` with one; ``wake`` with None."""
+
     device_id: str
-    future: asyncio.Future[Job]
+    future: asyncio.Future[Job | None]
 
 
 @dataclass(slots=True)
@@ -30,7 +32,7 @@ class PoolQueue:
     _lanes: dict[Lane, deque[Job]] = field(
         default_factory=lambda: {lane: deque() for lane in LANE_ORDER}
     )
-    _idle: deque[_Waiter] = field(default_factory=deque)
+    _idle: deque[Waiter] = field(default_factory=deque)
     # Called when a device took a bulk job and fewer than ``bulk_low_water`` remain (the
     # feeder tops the lane up from the database).
     on_bulk_low: Callable[[], None] | None = None
@@ -89,20 +91,44 @@ class PoolQueue:
         job = self.take_nowait(device_id)
         if job is not None:
             return job
-        waiter = _Waiter(device_id, asyncio.get_running_loop().create_future())
+        waiter = self.wait(device_id)
+        try:
+            job = await waiter.future
+        except asyncio.CancelledError:
+            self.leave(waiter, give_back=True)
+            raise
+        assert job is not None  # only ``wake`` resolves it without one
+        return job
+
+    def wait(self, device_id: str) -> Waiter:
+        """``device_id`` waits in line (after the pool's ``givers`` were asked for a job claimed
+        ahead): ``put`` resolves its future with a job; ``wake`` resolves it with None. One
+        future per wait, awaited by the device's worker itself: no task in between."""
+        waiter = Waiter(device_id, asyncio.get_running_loop().create_future())
         self._idle.append(waiter)
         for give in self.givers:  # a job claimed ahead by a busy device, rather than idling
             if give(device_id):
                 break
-        try:
-            return await waiter.future
-        except asyncio.CancelledError:
-            if waiter in self._idle:
-                self._idle.remove(waiter)
-            elif waiter.future.done() and not waiter.future.cancelled():
-                # Handed a job in the same tick we were cancelled: give it back, first in line.
-                self.put(waiter.future.result(), front=True)
-            raise
+        return waiter
+
+    @staticmethod
+    def wake(waiter: Waiter) -> None:
+        """End ``waiter``'s wait without a job (a timeout, a registration change)."""
+        if not waiter.future.done():
+            waiter.future.set_result(None)
+
+    def leave(self, waiter: Waiter, *, give_back: bool = False) -> Job | None:
+        """``waiter`` stops waiting: out of the line; the job handed to it meanwhile, if any,
+        is returned, or with ``give_back`` (its worker cancelled in the same tick) put back
+        first in line."""
+        if waiter in self._idle:
+            self._idle.remove(waiter)
+        future = waiter.future
+        job = future.result() if future.done() and not future.cancelled() else None
+        if job is not None and give_back:
+            self.put(job, front=True)
+            return None
+        return job
 
     def idle_devices(self) -> list[str]:
         return [w.device_id for w in self._idle if not w.future.done()]

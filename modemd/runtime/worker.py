@@ -17,7 +17,7 @@ from modemd.runtime import followup
 from modemd.runtime.capwait import cap_wait
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
 from modemd.runtime.outcome import OutcomeRecorder
-from modemd.runtime.pool import PoolQueue
+from modemd.runtime.pool import PoolQueue, Waiter
 from modemd.runtime.recovery import (
     DEFAULT_RECOVERY,
     Climb,
@@ -84,6 +84,7 @@ class DeviceWorker:
         self.ladder = Ladder(device.info.device_id, recovery, usb_reset)
         self.returning: RecoveryStep | None = None  # reset away by this step; should come back
         self._nudge = asyncio.Event()  # registration changed: look at the device now
+        self._waiting: Waiter | None = None  # waiting idle for a job (``_next_job``)
         tracker = getattr(device, "registration", None)
         if isinstance(tracker, RegistrationTracker):
             tracker.listener = self._registration_changed
@@ -190,19 +191,25 @@ class DeviceWorker:
             return job
         if isinstance(self.device, Tidy):
             await self.device.tidy()
-        take = asyncio.ensure_future(self.pool.take(self.device_id))
-        nudged = asyncio.ensure_future(self._nudge.wait())
+        if self._nudge.is_set():
+            self._nudge.clear()
+            return None
+        # One future, woken by a job (the pool), the health interval (a timer) or a
+        # registration change (``_registration_changed``): no task per wait.
+        waiter = self._waiting = self.pool.wait(self.device_id)
+        timer = asyncio.get_running_loop().call_later(
+            self.health_interval_s, self.pool.wake, waiter
+        )
         try:
-            await asyncio.wait(
-                {take, nudged}, timeout=self.health_interval_s, return_when=asyncio.FIRST_COMPLETED
-            )
+            await waiter.future
+        except asyncio.CancelledError:
+            self.pool.leave(waiter, give_back=True)  # a job handed over meanwhile goes back
+            raise
         finally:
-            nudged.cancel()
-            if not take.done():
-                take.cancel()  # the pool gives a job handed over meanwhile back, first in line
-                await asyncio.gather(take, return_exceptions=True)
+            timer.cancel()
+            self._waiting = None
         self._nudge.clear()
-        return take.result() if take.done() and not take.cancelled() else None
+        return self.pool.leave(waiter)
 
     def _submitting(self) -> bool:
         """Driver callback, just before it writes the bytes that submit the current job;
@@ -215,6 +222,8 @@ class DeviceWorker:
             "device %s: %s", self.device_id, "registered" if registered else "lost the network"
         )
         self._nudge.set()
+        if self._waiting is not None:
+            self.pool.wake(self._waiting)
 
     async def _rest(self, seconds: float) -> None:
         """Sleep, unless the registration changes first."""

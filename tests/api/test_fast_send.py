@@ -24,6 +24,7 @@ from raw_http import Answer, exchange, post
 
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import api_config
+from modemd.api.fastframe import message_end
 from modemd.api.fastsend import FastSends
 from modemd.api.guard import GuardedSite, Limits
 from modemd.runtime.bank import Bank
@@ -216,7 +217,10 @@ async def test_slow_headers_and_bodies_are_closed_and_idle_connections_expire(pa
         assert half_body == [] and closed  # the guard's body deadline
         answered, closed = await exchange(port, [raw], 2)  # waits for a second answer
         assert len(answered) == 1 and closed  # the idle kept-alive connection is closed
-    assert pair.framing.answered == 1
+    # a connection used more often than the keep-alive timeout stays open past it
+    busy, closed = await exchange(pair.fast, [raw] * 4, 4, pause_s=0.4)
+    assert [a.status for a in busy] == [200] * 4 and not closed
+    assert pair.framing.answered == 5
 
 
 async def test_stopping_the_server_finishes_the_sends_in_progress(store: Store) -> None:
@@ -305,3 +309,20 @@ async def test_any_stream_in_any_pieces_gets_aiohttps_answers(
     plain, plain_closed = await exchange(pair.plain, [stream], len(picks))
     assert fast_closed == plain_closed
     assert [a.comparable() for a in fast] == [a.comparable() for a in plain]
+
+
+@given(body=st.binary(max_size=3000), after=st.binary(max_size=600), pipelined=st.booleans())
+def test_the_end_of_the_first_request_is_found_on_the_bytes_alone(
+    body: bytes, after: bytes, pipelined: bool
+) -> None:
+    first = post(body)
+    rest = post(b"{}") + after if pipelined else after
+    assert message_end(first + rest) == len(first)
+
+
+async def test_a_deep_pipeline_is_answered_in_order(pair: Pair) -> None:
+    sends = [pair.send(msg=f"deep {n}") for n in range(150)]
+    fast, closed = await exchange(pair.fast, [b"".join(sends)], len(sends))
+    assert not closed and [a.status for a in fast] == [200] * len(sends)
+    texts = [await pair.store.read(jobs.get_job, a.json()["job_id"]) for a in fast]
+    assert [job.message for job in texts if job is not None] == [f"deep {n}" for n in range(150)]
