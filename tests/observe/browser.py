@@ -4,6 +4,7 @@ so the gateway in the test's loop keeps serving."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from selenium.common.exceptions import (
     NoAlertPresentException,
     StaleElementReferenceException,
     TimeoutException,
+    WebDriverException,
 )
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -67,6 +69,10 @@ class Browser:
             except TimeoutException:
                 if attempt == LOAD_TRIES:
                     raise
+                # The same renderer tends to time out again (seen: every try answered
+                # "Timed out receiving message from renderer: -0.006"): load in a new tab.
+                with contextlib.suppress(WebDriverException):
+                    self.driver.switch_to.new_window("tab")
 
     def sign_in(self, base: str, token: str) -> None:
         self.open(base + "/console/")
