@@ -33,16 +33,21 @@ EXAMPLE_CALLBACKS = 4  # ... each with its longest callbacks
 BY_NAME = 15  # callbacks in stalls, summed by name, this many shown
 
 
-def classify(turn: dict[str, Any]) -> str:
-    """A slow turn's class: the largest part of its wall time (module docstring)."""
+def parts(turn: dict[str, Any]) -> dict[str, float]:
+    """A slow turn's wall time in ms, split by cause (module docstring)."""
     gc_ms = sum(ms for _g, ms in turn["gc_ms"])
-    parts = {
+    return {
         "machine": turn["cpu_wait_ms"],
         "gc": gc_ms,
         "gil": max(turn["wall_ms"] - turn["cpu_ms"] - turn["cpu_wait_ms"], 0.0),
         "computing": turn["cpu_ms"] - gc_ms,
     }
-    return max(parts, key=parts.__getitem__)
+
+
+def classify(turn: dict[str, Any]) -> str:
+    """A slow turn's class: the largest part of its wall time."""
+    split = parts(turn)
+    return max(split, key=split.__getitem__)
 
 
 def summary(dump: dict[str, Any]) -> dict[str, Any]:

@@ -137,6 +137,7 @@ class Turns:
         return {
             "turns": self.turns,
             "turns_s": round(self.total_s, 3),
+            "first_send": self.first_send,
             "histogram_ms": {k: self.histogram[k] for k in _labels() if self.histogram[k]},
             "slow": self.slow,
         }
