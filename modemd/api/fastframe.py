@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import re
 import time
 from email.utils import formatdate
@@ -190,7 +189,7 @@ def serialise(response: web.Response | JsonAnswer) -> bytes:
     their order, ``Content-Type`` last of them for a ``JsonAnswer`` (as ``json_response``
     sets it), then ``Content-Length``, ``Date`` and ``Server``."""
     if isinstance(response, JsonAnswer):
-        body = json.dumps(response.payload).encode()  # json_response's own text, as UTF-8
+        body = response.text().encode()  # json_response's own text, as UTF-8
         extra, kind = response.headers, _JSON
         status, reason = response.status, _PHRASES[response.status]
     else:

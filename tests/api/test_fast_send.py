@@ -388,3 +388,26 @@ async def test_an_answer_with_headers_is_written_as_aiohttp_writes_it() -> None:
     (ours,) = cutter.answers
     assert ours.comparable() == theirs.comparable()
     assert dict(ours.headers)["Retry-After"] == "5" and ours.status == 402
+
+
+@pytest.mark.parametrize(
+    ("what", "message", "extra"),
+    [
+        (StatusCode.OK_OVER_IP, "accepted", {"job_id": "j1", "records": [{"a": 1}], "x": None}),
+        (StatusCode.OK_IP, "accepted", {}),
+        (StatusCode.PARAM_ERROR, "'to' ist keine Nummer: «x» \u2603 \ud83d\ude00", {"n": 1.5}),
+        (StatusCode.BALANCE_ERROR, "over", {"status": "moved?", "reason": "daily_cap"}),
+        (StatusCode.OPTED_OUT, 'a "quoted" \\ text\n', {"message2": "\u00e8"}),
+        (404, "no such job", {"job_id": "j"}),
+    ],
+)
+def test_an_answers_text_is_json_dumps_of_its_payload(
+    what: StatusCode | int, message: str, extra: dict[str, Any]
+) -> None:
+    """The head of a contract answer is written once and reused: its text stays exactly
+    ``json.dumps`` of the payload (what aiohttp's ``json_response`` writes), whatever the
+    message and the keys after it, a head key given again among them included."""
+    for _ in range(2):  # written, then taken from the cache
+        made = json_answer(what, message, **extra)
+        assert made.text() == json.dumps(made.payload)
+        assert made.response().body == json.dumps(made.payload).encode()
