@@ -41,10 +41,10 @@ def blocked_destination(
     in phonenumbers' own order (a toll-free match ends the search before shared cost).
     ``log_unknown``: a number of unknown type is logged, as ``blocked_number`` does (a send;
     not each row of a campaign)."""
-    metadata = PhoneMetadata.metadata_for_region(region) if region else None
-    if metadata is None or not to.startswith("+"):
+    code_digits = _code_digits(region) if region else None
+    if code_digits is None or not to.startswith("+"):
         return blocked_number(to)
-    national = to[1 + len(str(metadata.country_code)) :]
+    national = to[1 + code_digits :]
     general, kinds = _pumping_tests(str(region), len(national))
     if general is None or not general.fullmatch(national):
         if log_unknown:
@@ -57,6 +57,13 @@ def blocked_destination(
             name = BLOCKED_TYPES[kind]
             return name, f"{to} is a {name.replace('_', '-')} number; this key may not send to it"
     return None
+
+
+@functools.cache  # phonenumbers' metadata_for_region takes a lock: once per region
+def _code_digits(region: str) -> int | None:
+    """How many digits the region's country code has (None: phonenumbers has no metadata)."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    return None if metadata is None else len(str(metadata.country_code))
 
 
 @functools.cache  # regions x 15 lengths
