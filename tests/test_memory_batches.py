@@ -142,6 +142,52 @@ async def test_in_a_backlog_a_read_comes_between_two_sends_only_when_it_cannot_w
         assert committer.texts == {"+447700900005": "a reply"}
 
 
+async def test_a_report_due_at_a_sends_end_is_read_before_whatever_its_caller_runs_next() -> None:
+    """The read goes in the callback that reads the send's +CMGS (its trail), before the
+    driver's caller has woken: a command the caller runs at once comes after it."""
+    committer = Committer()
+    async with _modem(39, committer) as (modem, driver):
+        await driver.send_sms("+393330000007", "its report comes later")
+        driver._messages.memory.turns.defer_s = 0.0  # due at once
+        seen = commands_seen(modem)
+        await _while_sending(modem, driver, lambda: modem.deliver_report(modem.accepted[0]))
+        await driver.check_signal()  # the caller's next command, at once
+        await until(lambda: len(committer.reports) == 1)
+        send = next(n for n, c in enumerate(seen) if c.startswith("AT+CMGS"))
+        assert seen[send + 1 : send + 3] == ["AT+CMGR=1", "AT+CSQ"], seen
+        assert committer.reports[0][0].reference == modem.accepted[0].mr
+
+
+async def test_a_batch_committed_during_a_send_is_freed_at_its_end_in_its_turn() -> None:
+    """FREE_BATCH reports read and committed while a send is in flight: their AT+CMGD=<i>,1
+    goes in the callback that reads that send's +CMGS (its trail), before the driver's
+    caller has woken, not as a turn of its own before the next send."""
+    hold = asyncio.Event()
+    committer = Committer(hold=hold)
+    async with _modem(40, committer) as (modem, driver):
+        for n in range(FREE_BATCH):
+            await driver.send_sms(f"+3933300003{n:02d}", "its report comes later")
+        driver._messages.memory.turns.defer_s = 0.0  # read at the end of the send
+        storage = modem._session.storage
+        seen = commands_seen(modem)
+
+        def arrive() -> None:
+            for message in modem.accepted[:FREE_BATCH]:
+                modem.deliver_report(message)
+
+        await _while_sending(modem, driver, arrive)  # read at its end; commits held
+        send = asyncio.create_task(driver.send_sms("+393330000399", "commits land meanwhile"))
+        await until(lambda: modem.line_state is LineState.SENDING)
+        hold.set()
+        await until(lambda: len(committer.reports) == FREE_BATCH)
+        assert not [c for c in seen if c.startswith("AT+CMGD")], seen  # not during the send
+        await send
+        await driver.check_signal()  # the caller's next command, at once
+        sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+        assert seen[sends[-1] + 1 :] == ["AT+CMGD=1,1", "AT+CSQ"], seen
+        assert storage.used == 0
+
+
 async def test_received_sms_are_never_freed_before_their_commit() -> None:
     hold = asyncio.Event()
     committer = Committer(hold=hold)

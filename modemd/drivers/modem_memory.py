@@ -96,29 +96,31 @@ class MessageMemory(MemoryFrees):
     def _note_announced(self) -> None:
         self.turns.note(bool(self._announced))
 
-    def _reads_due(self) -> bool:
+    def _reads_due(self, at_end: bool = False) -> bool:
         """Something announced would wait too long if read after the next send
         (``read_turns``), or half the memory is taken (what comes next would find it full)."""
-        return bool(self._announced) and (self.turns.due() or self._crowded())
+        return bool(self._announced) and (self.turns.due(at_end) or self._crowded())
 
     async def before_send(self, fold: bool = True) -> Lead | None:
-        """A part is about to be sent: what is due is freed (``FREE_BATCH``: one
-        ``AT+CMGD=<i>,1`` where the modem takes it) and read (one ``AT+CMGL=0``) first, in the
-        sender's task; the rest waits for a later turn. A read due in this memory, selected,
-        with room in it, is returned instead (``fold``): the send's ``Lead``, run in its turn.
+        """A part is about to be sent: what is due is freed (``FREE_BATCH`` where a send's
+        trail cannot free them, ``free_trail``; or the memory is crowded) and read (one
+        ``AT+CMGL=0``) first, in the sender's task; the rest waits for a later turn. A read
+        due in this memory, selected, with room in it, is returned instead (``fold``): the
+        send's ``Lead``, run in its turn.
         When half the memory is still taken, the send waits for the reads' commits and their
         free: on a small SIM with fast sends the network would otherwise find it full and keep
         what comes next back (for minutes, on a real network). The port is the send's until
         ``after_send``."""
         self.idle = False
         self.turns.started()
-        if len(self._freeable) >= FREE_BATCH or self._pressed():
+        batch = len(self._freeable) >= FREE_BATCH and not self._trail_frees()
+        if batch or self._pressed():
             await self.free_read(settle_s=0.0)  # a send waits: no commit is waited for
         for _ in range(len(self._announced) + 1):  # one listing, else one AT+CMGR each
             if not self._reads_due():
                 break
             if fold and self._at.selected and not self._crowded():
-                return self._lead()
+                return self._lead(lambda: True)
             await self._read_next()
         if self._crowded() and self._unsettled:  # what comes during the send needs room
             with contextlib.suppress(TimeoutError):  # their commits: ms (a small, fast SIM)
@@ -127,6 +129,12 @@ class MessageMemory(MemoryFrees):
             if self._freeable:
                 await self.free_read(settle_s=0.0)
         return None
+
+    def trail(self) -> list[Lead]:
+        """What goes at a send's final result, in its turn (``port_sides``), each built then:
+        a batch free that is due, then a read that is due (the next send would make it wait
+        too long). Both only in the memory the modem has selected."""
+        return [self.free_trail(), self._lead(lambda: self._reads_due(at_end=True))]
 
     def after_send(self, seconds: float) -> None:
         """The part's send is over (``seconds`` long): reads not taken before it may run."""
@@ -149,9 +157,9 @@ class MessageMemory(MemoryFrees):
         if built is not None:
             self._read_answer(picked, built[1], since)
 
-    def _lead(self) -> Lead:
-        """The next read, made at the send's turn (``AtPort.exchange``); its answer is taken
-        in the callback that writes the send's line."""
+    def _lead(self, due: Callable[[], bool]) -> Lead:
+        """The next read, made at the send's turn (``AtPort.exchange``) when ``due()`` then;
+        its answer is taken in the callback that writes the send's line (or the next one)."""
         picked: list[int] = []
         since = self.turns.since
 
@@ -166,7 +174,7 @@ class MessageMemory(MemoryFrees):
                 )
 
         return Lead(
-            lambda: self._pick(picked) if self._at.selected else None,  # else a later turn
+            lambda: self._pick(picked) if self._at.selected and due() else None,  # or later
             on_final,
             lambda: self._read_failed(picked, DeviceError(f"{self._at.port}: no answer")),
         )

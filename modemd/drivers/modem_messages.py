@@ -186,6 +186,11 @@ class ModemMessages:
             lead = await memory.before_send(fold=lead is None) or lead
         return lead
 
+    def trail(self) -> list[Lead]:
+        """What goes at a send's final result, in its turn: each memory's due free and read
+        (``MessageMemory.trail``), built then; fresh for each send."""
+        return [lead for memory in self.memories for lead in memory.trail()]
+
     def after_send(self, seconds: float) -> None:
         for memory in self.memories:
             memory.after_send(seconds)

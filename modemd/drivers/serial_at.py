@@ -324,6 +324,7 @@ class SerialAtDriver:
                     smsc=self._smsc,
                     before_body=self.on_submit,
                     lead=lead,
+                    trail=self._messages.trail,
                 )
             except SendError as exc:
                 exc.sent_parts = len(sent)
