@@ -37,6 +37,7 @@ from bench.harness import (
     wait_until,
     workdir,
 )
+from bench.inbound import event_time
 from bench.timeline import TimelineTap
 from modemd.api.listener import start_listener
 
@@ -53,6 +54,7 @@ async def run(profile: Path | None = None) -> dict[str, Any]:
     """Drain ``MODEMS * ROUNDS`` jobs; the latency of each report's IPN past its modem's send."""
     jobs = MODEMS * ROUNDS
     arrived: dict[tuple[str, str], float] = {}  # (device_id, to) -> the IPN's arrival
+    written: dict[tuple[str, str], float] = {}  # the same -> its event's timestamp
 
     async with emulated_bank(
         MODEMS, send_latency_s=(LATENCY_S, LATENCY_S), report_delay_s=REPORT_DELAY_S
@@ -62,7 +64,9 @@ async def run(profile: Path | None = None) -> dict[str, Any]:
         def on_ipn(body: dict[str, Any], _headers: dict[str, str]) -> None:
             data = body.get("data") or {}
             if body.get("type") == DELIVERED:
-                arrived[(str(data.get("device_id")), str(data.get("to")))] = time.time()
+                at = (str(data.get("device_id")), str(data.get("to")))
+                arrived[at] = time.time()
+                written[at] = event_time(body)
                 taps[0].changed.set()
 
         listener, port = await start_listener(on_ipn)
@@ -80,7 +84,7 @@ async def run(profile: Path | None = None) -> dict[str, Any]:
                 )
         finally:
             await listener.cleanup()
-        return measure(taps, arrived, jobs, lines)
+        return measure(taps, arrived, jobs, lines, written)
 
 
 def measure(
@@ -88,12 +92,15 @@ def measure(
     arrived: dict[tuple[str, str], float],
     jobs: int,
     lines: list[TimelineTap] | None = None,
+    written: dict[tuple[str, str], float] | None = None,
 ) -> dict[str, Any]:
     """Each report's IPN arrival minus the end of its modem's send in progress at the URC;
-    with ``lines``, each busy one's wait cut at the command that read it (``pieces``)."""
+    with ``lines``, each busy one's wait cut at the command that read it (``pieces``); with
+    ``written``, at its event's timestamp (ms: the modem's side, then commit + IPN sender)."""
     busy_ms: list[float] = []
     idle_ms: list[float] = []
     pieces: dict[str, list[float]] = {"to_read": [], "read": [], "after": []}
+    sides: dict[str, list[float]] = {"to_event": [], "event_to_post": []}
     unmatched = 0
     for n, tap in enumerate(taps):
         accepted = tap.modem.accepted
@@ -107,6 +114,10 @@ def measure(
             i = bisect.bisect_left(ends, urc)  # the first send that ended after the URC
             sending = i < len(ends) and i < len(tap.cmgs_at) and tap.cmgs_at[i] <= urc
             (busy_ms if sending else idle_ms).append((at - (ends[i] if sending else urc)) * 1000)
+            if sending and written is not None and (message.imei, message.to) in written:
+                event = written[(message.imei, message.to)]
+                sides["to_event"].append((event - ends[i]) * 1000)
+                sides["event_to_post"].append((at - event) * 1000)
             if sending and lines is not None:
                 cut = read_pieces(lines[n], ends[i], at)
                 if cut is not None:
@@ -117,7 +128,7 @@ def measure(
             round(percentile(values, 50), 2),
             round(percentile(values, 99), 2),
         )
-        for name, values in pieces.items()
+        for name, values in {**pieces, **sides}.items()
     }
     return {
         "ipn_busy_modems": len(taps),

@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any
+from typing import Any, cast
 
 from modemd.at import commands as at
 from modemd.at.transaction import Command, Transaction
@@ -35,6 +35,9 @@ STORAGE_SLOTS = 20  # a SIM's usual size, until AT+CPMS says
 
 # Hand on one stored PDU; True when its index stays held until ``free_later`` gives it back.
 Take = Callable[[at.StoredPdu], Awaitable[bool]]
+# Hand on a stored status report at once, in the callback that read it: the awaitable its
+# commit ends (True: none to wait for); None when it is not one (``Take`` then, in a task).
+TakeNow = Callable[[at.StoredPdu], Awaitable[object] | bool | None]
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]  # an owned task (cancelled at close)
 
 
@@ -42,10 +45,16 @@ class MessageMemory(MemoryFrees):
     """Reads, holds and frees the indexes of one modem's message memory."""
 
     def __init__(
-        self, port: MemoryPort, take: Take, spawn: Spawn, holding: Callable[[], bool]
+        self,
+        port: MemoryPort,
+        take: Take,
+        spawn: Spawn,
+        holding: Callable[[], bool],
+        take_now: TakeNow = lambda _stored: None,
     ) -> None:
         self._at = port
         self._take = take
+        self._take_now = take_now
         self._spawn = spawn
         self._holding = holding  # parts of a long SMS kept on the SIM until it is whole
         self.delete_flags = False  # AT+CMGD=<i>,1 (every read message) taken: probed at open
@@ -249,7 +258,8 @@ class MessageMemory(MemoryFrees):
             )
             self.list_unread = False
         self._settle(+1)
-        self._spawn(self._take_held(index, stored), f"take stored {index}")
+        if not self._taken_now(index, stored, None):
+            self._spawn(self._take_held(index, stored), f"take stored {index}")
 
     def _takes(self, index: int) -> bool:
         """Whether what is at ``index`` is to be taken: not held, or stored anew (renewed)."""
@@ -269,9 +279,47 @@ class MessageMemory(MemoryFrees):
                 self._hold(stored.index)
                 self._settle(+1)
                 done = asyncio.get_running_loop().create_future()
-                self._spawn(self._take_held(stored.index, stored, done), f"take {stored.index}")
+                if not self._taken_now(stored.index, stored, done):
+                    self._spawn(self._take_held(stored.index, stored, done), f"take {stored.index}")
                 takes.append(done)
         return takes
+
+    def _taken_now(
+        self, index: int, stored: at.StoredPdu, done: asyncio.Future[None] | None
+    ) -> bool:
+        """A status report handed on here (``TakeNow``), in the callback that read it: no task,
+        its commit already queued; what follows its commit runs in a callback of it. False
+        when it is not one (a task takes it: ``_take_held``)."""
+        handed = self._take_now(stored)
+        if handed is None:
+            return False
+        if handed is True:
+            self.free_later((index,))
+            self._took_now(index, True, done)
+        else:
+            committed = asyncio.ensure_future(cast("Awaitable[object]", handed))
+            committed.add_done_callback(lambda f: self._committed(index, f, done))
+        return True
+
+    def _committed(
+        self, index: int, committed: asyncio.Future[object], done: asyncio.Future[None] | None
+    ) -> None:
+        kept = not committed.cancelled() and committed.exception() is None
+        if kept:  # else logged where it failed; read again by the next listing of all
+            self.free_later((index,))
+        self._took_now(index, kept, done)
+
+    def _took_now(self, index: int, kept: bool, done: asyncio.Future[None] | None) -> None:
+        self._took(index, kept, done)
+        if self._free_is_due() and not self._at.closed:  # (``free_due``)
+            self._spawn(self.free_read(), "free read")
+
+    def _took(self, index: int, kept: bool, done: asyncio.Future[None] | None) -> None:
+        if not kept:
+            self._release(index)
+        self._settle(-1)
+        if done is not None and not done.done():
+            done.set_result(None)
 
     async def _take_held(
         self, index: int, stored: at.StoredPdu, done: asyncio.Future[None] | None = None
@@ -283,11 +331,7 @@ class MessageMemory(MemoryFrees):
         try:
             kept = await self._take(stored)
         finally:
-            if not kept:
-                self._release(index)
-            self._settle(-1)
-            if done is not None and not done.done():
-                done.set_result(None)
+            self._took(index, kept, done)
         await self.free_due()
 
     async def list_all(self) -> None:
@@ -313,10 +357,13 @@ class MessageMemory(MemoryFrees):
         """Free what waits when the modem idles, or once ``FREE_BATCH`` wait; while a part is
         sent, at the next send's turn (``before_send``), not between the two. Where the modem
         takes a delflag, reads still settling go first: the last one frees them all at once."""
+        if self._free_is_due():
+            await self.free_read()
+
+    def _free_is_due(self) -> bool:
         settling = self.delete_flags and self._unsettled > 0
         full = len(self._freeable) >= FREE_BATCH or self._pressed()
-        if (full and not self.turns.sending) or (self.idle and not settling):
-            await self.free_read()
+        return (full and not self.turns.sending) or (self.idle and not settling)
 
     def _pressed(self) -> bool:
         """Half the memory holds what is read or announced: free before the next send, or the
