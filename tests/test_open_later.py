@@ -1,7 +1,8 @@
 """A bank's start-up opens each modem with only what sending needs (``identify_later``); maker,
 model, IMSI and the radio's details come once every device is open and the modem's worker
-idles (``tidy``: no job waits; ``identify_rest``, run by ``Bank.opened``), never between two
-sends. Emulated modems on real ptys, real drivers, a real SQLite file."""
+has idled a moment (``tidy``: no job waits; ``identify_rest``, run by ``Bank.opened``), never
+between two sends, nor in front of a job that comes just after the worker idled. Emulated
+modems on real ptys, real drivers, a real SQLite file."""
 
 from __future__ import annotations
 
@@ -82,6 +83,34 @@ async def test_what_was_put_off_waits_for_the_end_of_a_backlog() -> None:
             sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
             asked = [n for n, c in enumerate(seen) if c in PUT_OFF]
             assert len(sends) == 4 and min(asked) > max(sends), seen  # none between two sends
+        finally:
+            await driver.close()
+
+
+async def test_a_job_that_comes_just_after_the_worker_idled_goes_before_what_was_put_off() -> None:
+    """As at a backlog's end, when another modem gives back a job it had claimed ahead: the
+    worker idled a moment before, and the job must not wait behind AT+COPS? and the rest."""
+    quiet = {"report_delay_s": 3600.0}  # no status report during the test
+    async with EmulatedBank.create(1, seed=66, profile_overrides=quiet) as bank:
+        modem = bank.modems[0]
+        driver = driver_for(modem, Committer())
+        assert isinstance(driver, SerialAtDriver)
+        driver.identify_later = True
+        try:
+            await driver.open()
+            seen = commands_seen(modem)
+            await driver.send_sms("+393330000090", "the backlog's last")
+            identify = asyncio.create_task(driver.identify_rest())
+            await driver.tidy()  # the worker idles
+            await asyncio.sleep(0.1)  # the job given back comes a moment later
+            await driver.send_sms("+393330000091", "given back")
+            driver.identify_idle_s = 0.05
+            await driver.tidy()
+            info = await identify
+            assert info.imsi == modem.profile.imsi
+            sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+            asked = [n for n, c in enumerate(seen) if c in PUT_OFF]
+            assert len(sends) == 2 and min(asked) > max(sends), seen
         finally:
             await driver.close()
 
