@@ -12,6 +12,11 @@ process. Measured: arrival - that end. A daemon that put reports off until its m
 
 Reports are matched to URCs by order: one modem's reports come in the order of its accepted
 parts (same delay for each), so the k-th accepted part's report is the k-th ``+CDS`` URC.
+
+Each busy report's wait is also cut at the pty (``bench.timeline``'s taps): from the end of the
+send in progress to the host's command that reads it (``AT+CMGR``/``AT+CMGL``: the driver's
+reaction and its choice of when to read), that command's round trip (to the host's next command,
+written once the answer is in), and from there to the POST (the report's commit, the IPN).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from bench.harness import (
     wait_until,
     workdir,
 )
+from bench.inbound import event_time
+from bench.timeline import TimelineTap
 from modemd.api.listener import start_listener
 
 MODEMS = 16
@@ -40,21 +47,26 @@ REPORT_DELAY_S = 0.1  # the network's report after the accept: inside the modem'
 ROUNDS = 20  # jobs per modem
 DRAIN_SLACK_S = 60.0  # on top of the ideal drain time before the run is given up
 DELIVERED = "sms.delivered"
+READS = (b"AT+CMGR=", b"AT+CMGL=")  # the host reads a stored report
 
 
 async def run(profile: Path | None = None) -> dict[str, Any]:
     """Drain ``MODEMS * ROUNDS`` jobs; the latency of each report's IPN past its modem's send."""
     jobs = MODEMS * ROUNDS
     arrived: dict[tuple[str, str], float] = {}  # (device_id, to) -> the IPN's arrival
+    written: dict[tuple[str, str], float] = {}  # the same -> its event's timestamp
 
     async with emulated_bank(
         MODEMS, send_latency_s=(LATENCY_S, LATENCY_S), report_delay_s=REPORT_DELAY_S
     ) as taps:
+        lines = [TimelineTap(tap) for tap in taps]
 
         def on_ipn(body: dict[str, Any], _headers: dict[str, str]) -> None:
             data = body.get("data") or {}
             if body.get("type") == DELIVERED:
-                arrived[(str(data.get("device_id")), str(data.get("to")))] = time.time()
+                at = (str(data.get("device_id")), str(data.get("to")))
+                arrived[at] = time.time()
+                written[at] = event_time(body)
                 taps[0].changed.set()
 
         listener, port = await start_listener(on_ipn)
@@ -72,17 +84,25 @@ async def run(profile: Path | None = None) -> dict[str, Any]:
                 )
         finally:
             await listener.cleanup()
-        return measure(taps, arrived, jobs)
+        return measure(taps, arrived, jobs, lines, written)
 
 
 def measure(
-    taps: list[LineTap], arrived: dict[tuple[str, str], float], jobs: int
+    taps: list[LineTap],
+    arrived: dict[tuple[str, str], float],
+    jobs: int,
+    lines: list[TimelineTap] | None = None,
+    written: dict[tuple[str, str], float] | None = None,
 ) -> dict[str, Any]:
-    """Each report's IPN arrival minus the end of its modem's send in progress at the URC."""
+    """Each report's IPN arrival minus the end of its modem's send in progress at the URC;
+    with ``lines``, each busy one's wait cut at the command that read it (``pieces``); with
+    ``written``, at its event's timestamp (ms: the modem's side, then commit + IPN sender)."""
     busy_ms: list[float] = []
     idle_ms: list[float] = []
+    pieces: dict[str, list[float]] = {"to_read": [], "read": [], "after": []}
+    sides: dict[str, list[float]] = {"to_event": [], "event_to_post": []}
     unmatched = 0
-    for tap in taps:
+    for n, tap in enumerate(taps):
         accepted = tap.modem.accepted
         ends = [m.at for m in accepted]
         for k, message in enumerate(accepted):
@@ -94,6 +114,22 @@ def measure(
             i = bisect.bisect_left(ends, urc)  # the first send that ended after the URC
             sending = i < len(ends) and i < len(tap.cmgs_at) and tap.cmgs_at[i] <= urc
             (busy_ms if sending else idle_ms).append((at - (ends[i] if sending else urc)) * 1000)
+            if sending and written is not None and (message.imei, message.to) in written:
+                event = written[(message.imei, message.to)]
+                sides["to_event"].append((event - ends[i]) * 1000)
+                sides["event_to_post"].append((at - event) * 1000)
+            if sending and lines is not None:
+                cut = read_pieces(lines[n], ends[i], at)
+                if cut is not None:
+                    for name, seconds in zip(pieces, cut, strict=True):
+                        pieces[name].append(seconds * 1000)
+    split = {
+        f"ipn_busy_{name}_p50_p99_ms": (
+            round(percentile(values, 50), 2),
+            round(percentile(values, 99), 2),
+        )
+        for name, values in {**pieces, **sides}.items()
+    }
     return {
         "ipn_busy_modems": len(taps),
         "ipn_busy_jobs": jobs,
@@ -104,4 +140,18 @@ def measure(
         "ipn_busy_p99_ms": round(percentile(busy_ms, 99), 2),
         "ipn_busy_max_ms": round(max(busy_ms, default=float("nan")), 2),
         "ipn_between_sends_p99_ms": round(percentile(idle_ms, 99), 2),
+        **split,
     }
+
+
+def read_pieces(line: TimelineTap, end: float, arrived: float) -> tuple[float, float, float] | None:
+    """A report's wait from ``end`` (its modem's send) to its POST's arrival, cut at the host's
+    first read command after ``end`` and at the command after that one; None when no read
+    came between the two (read before the send ended: a report read while the modem idled)."""
+    commands = [t for t, text in line.commands if t > end]
+    reads = [t for t, text in line.commands if t > end and text.startswith(READS)]
+    if not reads or reads[0] > arrived:
+        return None
+    after = next((t for t in commands if t > reads[0]), arrived)
+    after = min(after, arrived)
+    return reads[0] - end, after - reads[0], arrived - after

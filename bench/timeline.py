@@ -260,6 +260,8 @@ def summary(taps: Sequence[TimelineTap]) -> dict[str, Any]:
         for kind, seconds in pieces:
             by_kind[kind].append(seconds)
     ages = [age for tap in taps for age in tap.read_ages()]
+    waits = [(nxt - end, k, end) for tap in taps for k, (end, nxt, _p) in enumerate(tap.waits())]
+    first = min((end for _l, _k, end in waits), default=0.0)
     commands = Counter(_kind(line) for tap in taps for _t, line in tap.commands)
     sends = max(1, commands["send"])
     n = max(1, len(gaps))
@@ -276,7 +278,17 @@ def summary(taps: Sequence[TimelineTap]) -> dict[str, Any]:
             (ms(length), [(kind, ms(seconds)) for kind, seconds in pieces])
             for length, pieces in sorted(gaps, key=lambda g: g[0])[-LARGEST:]
         ],
+        "largest_gaps_where": [  # (ms, the modem's n-th wait, s since the first send's end)
+            (ms(length), k, round(end - first, 3)) for length, k, end in sorted(waits)[-LARGEST:]
+        ],
         "share_with_read": round(len(with_read) / n, 3),
+        # a free after a read in one wait: the read's commit waited for (a crowded memory)
+        "share_read_then_free": round(
+            sum(1 for _l, pieces in gaps if _read_then_free([k for k, _ in pieces])) / n, 4
+        ),
+        "share_two_reads_or_more": round(
+            sum(1 for _l, pieces in gaps if [k for k, _ in pieces].count("read") > 1) / n, 4
+        ),
         "gap_p50_ms_with_read": ms(percentile(with_read, 50)),
         "gap_p50_ms_nothing_between": ms(percentile(without, 50)),
         "gap_p99_ms_nothing_between": ms(percentile(without, 99)),
@@ -284,6 +296,10 @@ def summary(taps: Sequence[TimelineTap]) -> dict[str, Any]:
         "announce_to_read_p99_ms": ms(percentile(ages, 99)),
         "announce_to_read_max_ms": ms(max(ages, default=float("nan"))),
     }
+
+
+def _read_then_free(kinds: list[str]) -> bool:
+    return "read" in kinds and "free" in kinds[kinds.index("read") :]
 
 
 def main() -> None:

@@ -1,7 +1,10 @@
-"""A command folded into a send's turn (``AtPort.exchange(lead=...)``), over a real pty with the
-test as the modem: the send's line is written from the callback that reads the lead's final
-result, before its answer is handed on; whatever the lead's result, the send goes; a lead that
-is never answered leaves the send unwritten (nothing sent)."""
+"""Commands folded into a send's turn (``AtPort.exchange(lead=..., trail=...)``), over a real
+pty with the test as the modem: the send's line is written from the callback that reads the
+lead's final result, before its answer is handed on; whatever the lead's result, the send goes;
+a lead that is never answered leaves the send unwritten (nothing sent). A trail is written from
+the callback that reads the send's final result, before the send's caller resumes; whoever
+takes the port next waits for its answer (the next send's line goes from that callback too);
+one never answered is lost (``on_lost``) and the next send is not written."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import pytest
 from modemd.at import commands as at
 from modemd.at.transaction import Command, Transaction
 from modemd.drivers.at_port import ESC, AtPort, Lead
-from modemd.errors import NoPromptError
+from modemd.errors import DeviceTimeoutError, NoPromptError
 
 CMGS = Command("AT+CMGS=18", prefix="+CMGS:")
 BODY = b"0011000B911326880736F40000A900"
@@ -82,8 +85,13 @@ class Recorded:
         self.command = command
         self.answers: list[Transaction] = []
         self.written_then: list[list[bytes]] = []
+        self.built_then: list[list[bytes]] = []  # what the port had written when it was built
         self.lost = 0
-        self.lead = Lead(lambda: self.command, self.on_final, self.on_lost)
+        self.lead = Lead(self.build, self.on_final, self.on_lost)
+
+    def build(self) -> Command | None:
+        self.built_then.append(list(self.port.order))
+        return self.command
 
     def on_final(self, tx: Transaction) -> None:
         self.answers.append(tx)
@@ -93,10 +101,26 @@ class Recorded:
         self.lost += 1
 
 
-async def _exchange(port: AtPort, lead: Lead, prompt_timeout: float = 10.0) -> Transaction:
+async def _exchange(
+    port: AtPort, lead: Lead | None, prompt_timeout: float = 10.0, trail: tuple[Lead, ...] = ()
+) -> Transaction:
     return await port.exchange(
-        CMGS, BODY, prompt_timeout=prompt_timeout, final_timeout=10.0, lead=lead
+        CMGS, BODY, prompt_timeout=prompt_timeout, final_timeout=10.0, lead=lead, trail=trail
     )
+
+
+async def _sent(
+    port: RecordingPort, modem: Modem, trail: tuple[Lead, ...], mr: int = 5
+) -> list[bytes]:
+    """One exchange with ``trail``, the test answering as the modem; what the port had written
+    when the exchange's caller resumed."""
+    exchange = asyncio.create_task(_exchange(port, None, trail=trail))
+    await modem.expect(b"AT+CMGS=18\r")
+    modem.answer(b"\r\n> ")
+    await modem.expect(BODY + b"\x1a")
+    modem.answer(b"\r\n+CMGS: %d\r\n\r\nOK\r\n" % mr)
+    assert (await exchange).responses == [str(mr)]
+    return list(port.order)
 
 
 @pytest.mark.parametrize(
@@ -152,3 +176,89 @@ async def test_a_lead_with_nothing_to_do_leaves_the_send_alone() -> None:
         assert (await exchange).responses == ["6"]
         assert modem.seen == b"AT+CMGS=18\r" + BODY + b"\x1a"
         assert recorded.lost == 0 and not recorded.answers
+
+
+async def test_a_trail_goes_at_the_sends_final_result_and_the_next_send_at_the_trails() -> None:
+    async with _port() as (port, modem):
+        trail = Recorded(port, at.read_message(3))
+        written = await _sent(port, modem, (trail.lead,))
+        # written from the callback that read +CMGS: before the send's caller resumed
+        assert written[-1] == b"AT+CMGR=3\r" and not trail.answers
+        assert trail.built_then == [[b"AT+CMGS=18\r", BODY + b"\x1a"]]
+        nxt = asyncio.create_task(_exchange(port, None))
+        await modem.expect(b"AT+CMGR=3\r")
+        await asyncio.sleep(0.05)
+        assert modem.read_now().count(b"AT+CMGS") == 1  # one command in flight: the trail's
+        modem.answer(b"\r\n+CMGR: ,,25\r\n07911326040000F0\r\n\r\nOK\r\n")
+        await modem.expect(b"AT+CMGR=3\rAT+CMGS=18\r")
+        assert trail.written_then == [[*written, b"AT+CMGS=18\r"]]  # the send's line first
+        assert trail.answers[0].responses == [",,25", "07911326040000F0"]
+        modem.answer(b"\r\n> ")
+        await modem.expect(BODY + b"\x1aAT+CMGR=3\r" + b"AT+CMGS=18\r" + BODY + b"\x1a")
+        modem.answer(b"\r\n+CMGS: 6\r\n\r\nOK\r\n")
+        assert (await nxt).responses == ["6"]
+        assert trail.lost == 0 and len(trail.answers) == 1
+
+
+async def test_a_command_waits_for_the_trail_and_the_next_in_the_trail_for_the_answer_before() -> (
+    None
+):
+    async with _port() as (port, modem):
+        free, read = Recorded(port, at.delete_read(1)), Recorded(port, at.LIST_UNREAD_PDU)
+        await _sent(port, modem, (free.lead, read.lead))
+        assert port.order[-1] == b"AT+CMGD=1,1\r" and read.built_then == []
+        signal = asyncio.create_task(port.command(at.SIGNAL))
+        modem.answer(b"\r\nOK\r\n")
+        await modem.expect(b"AT+CMGD=1,1\rAT+CMGL=0\r")
+        assert len(free.answers) == 1 and len(read.built_then) == 1  # built after the answer
+        await asyncio.sleep(0.05)
+        assert b"AT+CSQ" not in modem.read_now()
+        modem.answer(b"\r\nOK\r\n")
+        await modem.expect(b"AT+CMGL=0\rAT+CSQ\r")
+        modem.answer(b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n")
+        assert await signal == ["20,99"]
+        assert len(read.answers) == 1 and free.lost == read.lost == 0
+
+
+async def test_a_trail_with_nothing_to_do_leaves_the_port_free() -> None:
+    async with _port() as (port, modem):
+        idle = Recorded(port, command=None)
+        written = await _sent(port, modem, (idle.lead,))
+        assert written == [b"AT+CMGS=18\r", BODY + b"\x1a"] and len(idle.built_then) == 1
+        signal = asyncio.create_task(port.command(at.SIGNAL))
+        await modem.expect(BODY + b"\x1aAT+CSQ\r")
+        modem.answer(b"\r\n+CSQ: 20,99\r\n\r\nOK\r\n")
+        assert await signal == ["20,99"]
+        assert not idle.answers and idle.lost == 0
+
+
+async def test_a_trail_never_answered_is_lost_and_the_next_send_not_written() -> None:
+    async with _port() as (port, modem):
+        trail = Recorded(port)
+        await _sent(port, modem, (trail.lead,))
+        with pytest.raises(NoPromptError):
+            await _exchange(port, None, prompt_timeout=0.2)
+        assert trail.lost == 1 and not trail.answers
+        assert port.order[-2:] == [b"AT+CMGL=0\r", ESC]  # the next AT+CMGS never went
+        signal = asyncio.create_task(port.command(at.SIGNAL))  # the port is free again
+        await modem.expect(ESC + b"AT+CSQ\r")
+        modem.answer(b"\r\n+CSQ: 9,99\r\n\r\nOK\r\n")
+        assert await signal == ["9,99"] and trail.lost == 1
+
+
+async def test_a_command_after_a_trail_never_answered_times_out_and_the_trail_is_lost() -> None:
+    async with _port() as (port, modem):
+        trail = Recorded(port)
+        await _sent(port, modem, (trail.lead,))
+        with pytest.raises(DeviceTimeoutError):
+            await port.command(at.SIGNAL, timeout=0.2)
+        assert trail.lost == 1 and b"AT+CSQ" not in modem.read_now()
+
+
+async def test_a_trail_in_flight_when_the_port_closes_is_lost_once() -> None:
+    async with _port() as (port, modem):
+        trail = Recorded(port)
+        await _sent(port, modem, (trail.lead,))
+        port.close()
+        port.close()
+        assert trail.lost == 1 and not trail.answers

@@ -23,6 +23,7 @@ from modemd.drivers.modem_memory import FREE_BATCH
 from modemd.drivers.serial_at import SerialAtDriver
 from modemd.emulators.modem import AcceptedMessage, EmulatedModem, LineState, MessageFormat
 from modemd.emulators.modem_bank import EmulatedBank
+from modemd.model import DeliveryReport
 from modemd.sms.deliver_build import build_deliver
 from modemd.sms.pdu import build_status_report_pdu
 
@@ -140,6 +141,99 @@ async def test_in_a_backlog_a_read_comes_between_two_sends_only_when_it_cannot_w
         assert seen[reads[0]] == "AT+CMGL=0", seen  # both by one listing
         assert committer.reports[0][0].reference == modem.accepted[0].mr
         assert committer.texts == {"+447700900005": "a reply"}
+
+
+class TaskNoting(Committer):
+    """Notes the task each report's handler is called in (None: a callback of the loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.called_in: list[asyncio.Task[Any] | None] = []
+
+    def on_report(self, device_id: str, report: DeliveryReport) -> asyncio.Task[None]:
+        self.called_in.append(asyncio.current_task())
+        return super().on_report(device_id, report)
+
+
+async def test_a_report_due_at_a_sends_end_is_read_before_whatever_its_caller_runs_next() -> None:
+    """The read goes in the callback that reads the send's +CMGS (its trail), before the
+    driver's caller has woken: a command the caller runs at once comes after it. The report
+    goes to its handler in the callback that reads the answer, with no task between."""
+    committer = TaskNoting()
+    async with _modem(39, committer) as (modem, driver):
+        await driver.send_sms("+393330000007", "its report comes later")
+        driver._messages.memory.turns.defer_s = 0.0  # due at once
+        seen = commands_seen(modem)
+        await _while_sending(modem, driver, lambda: modem.deliver_report(modem.accepted[0]))
+        await driver.check_signal()  # the caller's next command, at once
+        await until(lambda: len(committer.reports) == 1)
+        send = next(n for n, c in enumerate(seen) if c.startswith("AT+CMGS"))
+        assert seen[send + 1 : send + 3] == ["AT+CMGR=1", "AT+CSQ"], seen
+        assert committer.reports[0][0].reference == modem.accepted[0].mr
+        # handed on in the port's callback that read it: no task of its own on the way
+        assert committer.called_in == [None]
+
+
+class FailingOnce(Committer):
+    """The first report's commit fails (the store refused it); the others commit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = 0
+
+    def on_report(self, device_id: str, report: DeliveryReport) -> asyncio.Task[None]:
+        if self.failed:
+            return super().on_report(device_id, report)
+        self.failed += 1
+
+        async def refused() -> None:
+            raise RuntimeError("not stored")
+
+        return asyncio.ensure_future(refused())
+
+
+async def test_a_report_whose_commit_fails_stays_on_the_modem_and_is_handed_on_again() -> None:
+    committer = FailingOnce()
+    async with _modem(41, committer) as (modem, driver):
+        await driver.send_sms("+393330000008", "its report comes later")
+        storage = modem._session.storage
+        await _while_sending(modem, driver, lambda: modem.deliver_report(modem.accepted[0]))
+        await until(lambda: committer.failed == 1)
+        await driver.tidy()  # idle: what was committed is freed, not this one
+        assert storage.used == 1 and not committer.reports
+        await driver.catch_up()  # the next listing of everything (a reopen does the same)
+        await until(lambda: len(committer.reports) == 1 and storage.used == 0)
+        assert committer.reports[0][0].reference == modem.accepted[0].mr
+
+
+async def test_a_batch_committed_during_a_send_is_freed_at_its_end_in_its_turn() -> None:
+    """FREE_BATCH reports read and committed while a send is in flight: their AT+CMGD=<i>,1
+    goes in the callback that reads that send's +CMGS (its trail), before the driver's
+    caller has woken, not as a turn of its own before the next send."""
+    hold = asyncio.Event()
+    committer = Committer(hold=hold)
+    async with _modem(40, committer) as (modem, driver):
+        for n in range(FREE_BATCH):
+            await driver.send_sms(f"+3933300003{n:02d}", "its report comes later")
+        driver._messages.memory.turns.defer_s = 0.0  # read at the end of the send
+        storage = modem._session.storage
+        seen = commands_seen(modem)
+
+        def arrive() -> None:
+            for message in modem.accepted[:FREE_BATCH]:
+                modem.deliver_report(message)
+
+        await _while_sending(modem, driver, arrive)  # read at its end; commits held
+        send = asyncio.create_task(driver.send_sms("+393330000399", "commits land meanwhile"))
+        await until(lambda: modem.line_state is LineState.SENDING)
+        hold.set()
+        await until(lambda: len(committer.reports) == FREE_BATCH)
+        assert not [c for c in seen if c.startswith("AT+CMGD")], seen  # not during the send
+        await send
+        await driver.check_signal()  # the caller's next command, at once
+        sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+        assert seen[sends[-1] + 1 :] == ["AT+CMGD=1,1", "AT+CSQ"], seen
+        assert storage.used == 0
 
 
 async def test_received_sms_are_never_freed_before_their_commit() -> None:

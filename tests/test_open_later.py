@@ -1,11 +1,14 @@
 """A bank's start-up opens each modem with only what sending needs (``identify_later``); maker,
 model, IMSI and the radio's details come once every device is open and the modem's worker
-idles (``tidy``: no job waits; ``identify_rest``, run by ``Bank.opened``), never between two
-sends. Emulated modems on real ptys, real drivers, a real SQLite file."""
+has idled a moment (``tidy``: no job waits; ``identify_rest``, run by ``Bank.opened``), never
+between two sends, nor in front of a job that comes just after the worker idled. Emulated
+modems on real ptys, real drivers, a real SQLite file."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 import sqlite_utils
@@ -13,6 +16,7 @@ from inbound_side import Committer, commands_seen, driver_for, until
 
 from modemd.drivers import registry
 from modemd.drivers.serial_at import SerialAtDriver
+from modemd.emulators.modem import EmulatedModem
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.errors import PortClosedError
 from modemd.runtime.bank import Bank
@@ -56,34 +60,62 @@ async def test_an_open_that_puts_off_identification_can_send_and_identifies_late
             await driver.close()
 
 
-async def test_what_was_put_off_waits_for_the_end_of_a_backlog() -> None:
-    quiet = {"report_delay_s": 3600.0}  # no status report during the test
-    async with EmulatedBank.create(1, seed=64, profile_overrides=quiet) as bank:
+@contextlib.asynccontextmanager
+async def _put_off(seed: int) -> AsyncIterator[tuple[EmulatedModem, SerialAtDriver, list[str]]]:
+    """An emulated modem (no status report meanwhile), its driver opened with identification
+    put off, and every command line the modem reads from then on."""
+    quiet = {"report_delay_s": 3600.0}
+    async with EmulatedBank.create(1, seed=seed, profile_overrides=quiet) as bank:
         modem = bank.modems[0]
         driver = driver_for(modem, Committer())
         assert isinstance(driver, SerialAtDriver)
         driver.identify_later = True
         try:
             await driver.open()
-            seen = commands_seen(modem)
-
-            async def backlog() -> None:
-                for n in range(4):  # one send right after the other
-                    await driver.send_sms(f"+39333000007{n}", "a backlog")
-
-            sending = asyncio.create_task(backlog())
-            await until(lambda: any(c.startswith("AT+CMGS") for c in seen))
-            identify = asyncio.create_task(driver.identify_rest())  # asked during the first send
-            await sending
-            assert not identify.done()  # jobs may still come: it waits for the worker to idle
-            await driver.tidy()
-            info = await identify
-            assert info.imsi == modem.profile.imsi
-            sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
-            asked = [n for n, c in enumerate(seen) if c in PUT_OFF]
-            assert len(sends) == 4 and min(asked) > max(sends), seen  # none between two sends
+            yield modem, driver, commands_seen(modem)
         finally:
             await driver.close()
+
+
+def _after_every_send(seen: list[str], sends: int) -> bool:
+    """``sends`` sends, and what was put off only after the last of them."""
+    started = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+    asked = [n for n, c in enumerate(seen) if c in PUT_OFF]
+    return len(started) == sends and min(asked) > max(started)
+
+
+async def test_what_was_put_off_waits_for_the_end_of_a_backlog() -> None:
+    async with _put_off(64) as (modem, driver, seen):
+
+        async def backlog() -> None:
+            for n in range(4):  # one send right after the other
+                await driver.send_sms(f"+39333000007{n}", "a backlog")
+
+        sending = asyncio.create_task(backlog())
+        await until(lambda: any(c.startswith("AT+CMGS") for c in seen))
+        identify = asyncio.create_task(driver.identify_rest())  # asked during the first send
+        await sending
+        assert not identify.done()  # jobs may still come: it waits for the worker to idle
+        await driver.tidy()
+        info = await identify
+        assert info.imsi == modem.profile.imsi
+        assert _after_every_send(seen, 4), seen  # none between two sends
+
+
+async def test_a_job_that_comes_just_after_the_worker_idled_goes_before_what_was_put_off() -> None:
+    """As at a backlog's end, when another modem gives back a job it had claimed ahead: the
+    worker idled a moment before, and the job must not wait behind AT+COPS? and the rest."""
+    async with _put_off(66) as (modem, driver, seen):
+        await driver.send_sms("+393330000090", "the backlog's last")
+        identify = asyncio.create_task(driver.identify_rest())
+        await driver.tidy()  # the worker idles
+        await asyncio.sleep(0.1)  # the job given back comes a moment later
+        await driver.send_sms("+393330000091", "given back")
+        driver.identify_idle_s = 0.05
+        await driver.tidy()
+        info = await identify
+        assert info.imsi == modem.profile.imsi
+        assert _after_every_send(seen, 2), seen
 
 
 async def test_a_full_open_puts_nothing_off() -> None:

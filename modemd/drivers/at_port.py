@@ -3,7 +3,8 @@
 The port's fd is watched with ``loop.add_reader`` (no thread, no polling); bytes go through the
 sans-IO framer (``modemd.at.parser``) and each line, and the ``> `` prompt, to the command in
 flight (``modemd.at.transaction``). The modem driver holds one ``AtPort`` and learns of URCs and
-of the port's death through two callbacks; it runs commands with ``command`` and ``exchange``.
+of the port's death through two callbacks; it runs commands with ``command`` and ``exchange``
+(a send, with the commands it takes along: ``port_sides``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import contextlib
 import logging
 import os
 import termios
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import serial
 
 from modemd.at.parser import AtParser, Line, Prompt, Urc
 from modemd.at.transaction import Command, Disposition, Phase, Transaction
 from modemd.drivers.deadline import Deadline
+from modemd.drivers.port_sides import Lead, Sides
 from modemd.drivers.tty import Tty, write_rest
 from modemd.errors import (
     DeviceTimeoutError,
@@ -29,6 +30,8 @@ from modemd.errors import (
     NoPromptError,
     PortClosedError,
 )
+
+__all__ = ["AtPort", "Lead"]
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +42,6 @@ FINAL_GRACE_S = 0.5  # wait for the OK some modems omit (Wavecom "+CPIN: READY" 
 
 
 ESC = b"\x1b"  # aborts a half-typed SMS body (27.005 3.5.1)
-
-
-@dataclass(slots=True)
-class Lead:
-    """A command run just before an exchange's own, on the same hold of the port: the
-    exchange's line is written from the callback that reads the lead's final result, with no
-    loop turn between (a stored report read in the send's turn). ``build`` makes it once the
-    port is ours (None: none); ``on_final`` takes its answer in that callback, after the write;
-    ``on_lost``: it was written and no final result came (the exchange failed meanwhile);
-    ``tx`` is its transaction once written (``answered``: its final result came)."""
-
-    build: Callable[[], Command | None]
-    on_final: Callable[[Transaction], None]
-    on_lost: Callable[[], None]
-    tx: Transaction | None = None
-    answered: bool = False
 
 
 class AtPort:
@@ -84,8 +71,12 @@ class AtPort:
         self._deadline = Deadline(self._expired)
         self._before_body: Callable[[], bool] | None = None  # of the exchange in flight
         self._refused = False  # that hook said the body must not go out: ESC was sent instead
-        # A lead in flight: (the lead, the exchange's transaction, its line, its prompt timeout)
-        self._then: tuple[Lead, Transaction, bytes, float] | None = None
+        # Leads and trails (``port_sides``): the one in flight, those queued behind it; the
+        # exchange whose line waits for them (its transaction, line, prompt timeout); the
+        # trail of the exchange in flight, written at its final result.
+        self._sides = Sides()
+        self._then: tuple[Transaction, bytes, float] | None = None
+        self._trail: Sequence[Lead] = ()
         self._closed = False
 
     @property
@@ -116,6 +107,7 @@ class AtPort:
         with contextlib.suppress(serial.SerialException, OSError):
             ser.close()
         self._deadline.cancel()
+        self._sides.drop()  # a lead or trail in flight gets no answer now
         self._wake()  # the wait in progress learns the port closed
 
     def _on_readable(self) -> None:
@@ -190,29 +182,73 @@ class AtPort:
         else:
             disposition = self._tx.on_line(event.text)
             if disposition is Disposition.FINAL:
-                if self._then is not None:
-                    self._follow(self._then)
-                else:
+                side = self._sides.flight
+                if side is not None and self._tx is side.tx:
+                    self._side_answered()
+                else:  # the command waited for (an exchange: its trail goes at once)
+                    if self._trail:
+                        self._sides.queue(self._trail)
+                        self._trail = ()
+                        if (first := self._sides.start()) is not None:
+                            self._write_side(first)
                     self._wake()
             elif disposition is Disposition.UNSOLICITED:
                 self._urc(Urc(event.text))
 
-    def _follow(self, then: tuple[Lead, Transaction, bytes, float]) -> None:
-        """The lead's final result: the exchange's line goes at once, then the lead's answer
-        is handed on (the modem works on the line meanwhile)."""
-        lead, tx, line, prompt_timeout = then
-        self._then, lead.answered = None, True
-        self._tx = tx
-        self._deadline.arm(prompt_timeout)
+    def _side_answered(self) -> None:
+        """A lead's or trail's final result: the next one goes at once (built once this one's
+        answer is taken: a free must see the read before it), else the exchange's line (then
+        the answer is handed on: the modem works on the line meanwhile), else the port is free."""
+        done: Lead | None = self._sides.answered()
+        if self._sides.queued:
+            assert done is not None
+            self._answer(done)
+            if (nxt := self._sides.start()) is not None:
+                self._write_side(nxt)
+                return
+            done = None
+        if self._then is not None:
+            tx, line, prompt_timeout = self._then
+            self._then, self._tx = None, tx
+            self._deadline.arm(prompt_timeout)
+            try:
+                self.write(line)
+            except PortClosedError:
+                self._wake()  # the exchange's wait learns the port closed
+        else:
+            self._tx = None
+            self._wake()  # a command waiting for the port
+        if done is not None:
+            self._answer(done)
+
+    def _answer(self, side: Lead) -> None:
+        assert side.tx is not None
         try:
-            self.write(line)
-        except PortClosedError:
-            self._wake()  # the exchange's wait learns the port closed
-        assert lead.tx is not None
-        try:
-            lead.on_final(lead.tx)
+            side.on_final(side.tx)
         except Exception:  # the rest of this chunk (a URC) is still to be read
-            log.exception("%s: the answer to %s", self.port, lead.tx.command.text)
+            log.exception("%s: the answer to %s", self.port, side.tx.command.text)
+
+    def _write_side(self, side: Lead) -> None:
+        assert side.tx is not None
+        self._tx = side.tx
+        try:
+            self.write(side.tx.command.text.encode("ascii") + b"\r")
+        except PortClosedError:
+            self._sides.drop()
+            self._wake()
+
+    async def _after_sides(self, timeout: float) -> None:
+        """Wait for the lead or trail in flight (and those queued behind it) before a command;
+        ``DeviceTimeoutError`` (it is lost) when it has no final result within ``timeout``."""
+        side = self._sides.flight
+        if side is None or side.tx is None:
+            return
+        try:
+            await self._wait(timeout, side.tx.command.text)
+        except DeviceTimeoutError:
+            self._sides.drop()
+            self._tx = None
+            raise
 
     def _urc(self, urc: Urc) -> None:
         if self._on_urc is not None:
@@ -286,13 +322,16 @@ class AtPort:
         final_timeout: float,
         before_body: Callable[[], bool] | None = None,
         lead: Lead | None = None,
+        trail: Sequence[Lead] = (),
     ) -> Transaction:
         """Run a command that takes a body after ``> `` (AT+CMGS); return the transaction,
         whose final result may be an error (then nothing was sent). ``before_body`` runs
         just before the body (and its Ctrl-Z) is written: from then on the modem may send;
         when it answers False, ESC goes instead and ``NoPromptError`` says nothing was sent.
-        ``lead``: a command first, whatever its result (``Lead``); when it has none within
-        ``prompt_timeout``, the exchange's line was never written (``NoPromptError``).
+        ``lead``: a command first, whatever its result; ``trail``: commands written at the
+        final result, in order, each at the previous one's (``port_sides``). When a lead, or
+        the trail of the exchange before, has no final result within ``prompt_timeout``, the
+        exchange's line was never written (``NoPromptError``).
 
         Raises ``NoPromptError`` when no prompt (nor final result) came: nothing was sent, ESC
         has aborted the command. Raises ``NoFinalResultError`` when the body went out and no
@@ -300,15 +339,18 @@ class AtPort:
         async with self._lock:
             tx = Transaction(command, body=body)
             line = command.text.encode("ascii") + b"\r"
-            first = lead.build() if lead is not None else None
-            self._tx, self._before_body, self._refused = tx, before_body, False
+            self._before_body, self._refused, self._trail = before_body, False, trail
             try:
                 try:
-                    if lead is not None and first is not None:
-                        self._tx = lead.tx = Transaction(first)
-                        self._then = (lead, tx, line, prompt_timeout)
-                        line = first.text.encode("ascii") + b"\r"
-                    self.write(line)
+                    if lead is not None:
+                        self._sides.queue((lead,))
+                    self._then = (tx, line, prompt_timeout)
+                    if self._sides.flight is None:  # else it goes when the trail before ends
+                        if (first := self._sides.start()) is not None:
+                            self._write_side(first)
+                        else:
+                            self._then, self._tx = None, tx
+                            self.write(line)
                     await self._wait(prompt_timeout, command.text, until_prompt=True)
                 except (DeviceTimeoutError, PortClosedError) as exc:
                     if tx.phase is Phase.PROMPT:
@@ -326,9 +368,11 @@ class AtPort:
                 if self._refused:  # the modem answered the ESC: nothing was submitted
                     raise NoPromptError(f"{self.port}: {command.text}: body refused, aborted")
             finally:
-                self._tx, self._before_body, self._then = None, None, None
-                if lead is not None and lead.tx is not None and not lead.answered:
-                    lead.on_lost()
+                self._before_body, self._then, self._trail = None, None, ()
+                if not tx.done:  # a lead (or the trail before) unanswered: lost
+                    self._sides.drop()
+                if self._sides.flight is None:  # else its trail is in flight
+                    self._tx = None
         return tx
 
     async def _wait_final_optional(self, tx: Transaction, timeout: float) -> None:
@@ -370,6 +414,8 @@ class AtPort:
         other command runs while it waits), and its response lines; None, nothing written,
         when it makes none."""
         async with self._lock:  # not ``held``: no generator per command on this path
+            if self._sides.flight is not None:
+                await self._after_sides(timeout or self.command_timeout_s)
             command = await build()
             if command is None:
                 return None
@@ -381,6 +427,8 @@ class AtPort:
         read it selects the memory for): yields ``run(command, timeout)``, which returns the
         response lines or raises ``ModemCommandError``."""
         async with self._lock:
+            if self._sides.flight is not None:
+                await self._after_sides(self.command_timeout_s)
             yield self._checked
 
     async def _checked(self, command: Command, timeout: float | None) -> list[str]:

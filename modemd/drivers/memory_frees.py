@@ -13,8 +13,9 @@ from collections import Counter
 from collections.abc import Callable
 
 from modemd.at import commands as at
-from modemd.at.transaction import Command
+from modemd.at.transaction import Command, Transaction
 from modemd.drivers.memory_select import MemoryPort
+from modemd.drivers.port_sides import Lead
 from modemd.errors import DeviceError, ModemCommandError
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,50 @@ class MemoryFrees:
                     return
             await self._free_each()
 
+    def free_trail(self) -> Lead:
+        """A batch free in a send's turn (``port_sides``), built at its final result: one
+        ``AT+CMGD=<i>,1`` where the modem takes it, when ``FREE_BATCH`` wait (or the memory is
+        crowded), nothing read is uncommitted and no other free runs; else none (the rules of
+        ``free_read``; a free that has to wait for a commit is left to ``before_send``)."""
+        taken: list[int] = []
+
+        def build() -> Command | None:
+            if not (len(self._freeable) >= FREE_BATCH or self._pressed()):
+                return None
+            if not self.delete_flags or self._unsettled or self._doubtful or self._holding():
+                return None
+            if self._free_lock.locked() or not self._at.selected:
+                return None
+            taken.extend(self._freeable)
+            self._freeable.clear()
+            self._freeing.update(taken)
+            return at.delete_read(taken[0])
+
+        def on_final(tx: Transaction) -> None:
+            if tx.final is not None and tx.final.ok:
+                for index in taken:
+                    self._release(index)
+                return
+            log.info("%s: AT+CMGD with a delflag refused: %s", self._at.port, tx.final)
+            self.delete_flags = False
+            self._put_back(taken)
+
+        def on_lost() -> None:  # at the next free
+            log.info("%s: stored messages not freed yet: no answer", self._at.port)
+            self._put_back(taken)
+
+        return Lead(build, on_final, on_lost)
+
+    def _trail_frees(self) -> bool:
+        """A send's trail frees a batch here (when nothing read is uncommitted at its end)."""
+        return (
+            self.delete_flags and not self._doubtful and not self._holding() and (self._at.selected)
+        )
+
+    def _put_back(self, taken: list[int]) -> None:
+        self._freeing.difference_update(taken)
+        self._freeable[:0] = taken
+
     async def _free_each(self) -> None:
         indexes, self._freeable = self._freeable, []
         self._freeing.update(indexes)
@@ -102,8 +147,7 @@ class MemoryFrees:
         try:
             built = await self._at.command_built(build)
         except DeviceError as exc:
-            self._freeing.difference_update(taken)
-            self._freeable[:0] = taken
+            self._put_back(taken)
             if not isinstance(exc, ModemCommandError):  # the port: at the next idle moment
                 log.info("%s: stored messages not freed yet: %s", self._at.port, exc)
                 return None

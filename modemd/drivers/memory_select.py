@@ -57,6 +57,10 @@ class MemoryPort:
         return self._at.port
 
     @property
+    def closed(self) -> bool:
+        return self._at.closed
+
+    @property
     def selected(self) -> bool:
         """Its commands need no ``AT+CPMS`` first (it is <mem1>, or the modem's one memory)."""
         return not self.selectable or self._selection.current == self.memory

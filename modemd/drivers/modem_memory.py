@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any
+from typing import Any, cast
 
 from modemd.at import commands as at
 from modemd.at.transaction import Command, Transaction
@@ -35,6 +35,9 @@ STORAGE_SLOTS = 20  # a SIM's usual size, until AT+CPMS says
 
 # Hand on one stored PDU; True when its index stays held until ``free_later`` gives it back.
 Take = Callable[[at.StoredPdu], Awaitable[bool]]
+# Hand on a stored status report at once, in the callback that read it: the awaitable its
+# commit ends (True: none to wait for); None when it is not one (``Take`` then, in a task).
+TakeNow = Callable[[at.StoredPdu], Awaitable[object] | bool | None]
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]  # an owned task (cancelled at close)
 
 
@@ -42,10 +45,16 @@ class MessageMemory(MemoryFrees):
     """Reads, holds and frees the indexes of one modem's message memory."""
 
     def __init__(
-        self, port: MemoryPort, take: Take, spawn: Spawn, holding: Callable[[], bool]
+        self,
+        port: MemoryPort,
+        take: Take,
+        spawn: Spawn,
+        holding: Callable[[], bool],
+        take_now: TakeNow = lambda _stored: None,
     ) -> None:
         self._at = port
         self._take = take
+        self._take_now = take_now
         self._spawn = spawn
         self._holding = holding  # parts of a long SMS kept on the SIM until it is whole
         self.delete_flags = False  # AT+CMGD=<i>,1 (every read message) taken: probed at open
@@ -96,29 +105,31 @@ class MessageMemory(MemoryFrees):
     def _note_announced(self) -> None:
         self.turns.note(bool(self._announced))
 
-    def _reads_due(self) -> bool:
+    def _reads_due(self, at_end: bool = False) -> bool:
         """Something announced would wait too long if read after the next send
         (``read_turns``), or half the memory is taken (what comes next would find it full)."""
-        return bool(self._announced) and (self.turns.due() or self._crowded())
+        return bool(self._announced) and (self.turns.due(at_end) or self._crowded())
 
     async def before_send(self, fold: bool = True) -> Lead | None:
-        """A part is about to be sent: what is due is freed (``FREE_BATCH``: one
-        ``AT+CMGD=<i>,1`` where the modem takes it) and read (one ``AT+CMGL=0``) first, in the
-        sender's task; the rest waits for a later turn. A read due in this memory, selected,
-        with room in it, is returned instead (``fold``): the send's ``Lead``, run in its turn.
+        """A part is about to be sent: what is due is freed (``FREE_BATCH`` where a send's
+        trail cannot free them, ``free_trail``; or the memory is crowded) and read (one
+        ``AT+CMGL=0``) first, in the sender's task; the rest waits for a later turn. A read
+        due in this memory, selected, with room in it, is returned instead (``fold``): the
+        send's ``Lead``, run in its turn.
         When half the memory is still taken, the send waits for the reads' commits and their
         free: on a small SIM with fast sends the network would otherwise find it full and keep
         what comes next back (for minutes, on a real network). The port is the send's until
         ``after_send``."""
         self.idle = False
         self.turns.started()
-        if len(self._freeable) >= FREE_BATCH or self._pressed():
+        batch = len(self._freeable) >= FREE_BATCH and not self._trail_frees()
+        if batch or self._pressed():
             await self.free_read(settle_s=0.0)  # a send waits: no commit is waited for
         for _ in range(len(self._announced) + 1):  # one listing, else one AT+CMGR each
             if not self._reads_due():
                 break
             if fold and self._at.selected and not self._crowded():
-                return self._lead()
+                return self._lead(lambda: True)
             await self._read_next()
         if self._crowded() and self._unsettled:  # what comes during the send needs room
             with contextlib.suppress(TimeoutError):  # their commits: ms (a small, fast SIM)
@@ -127,6 +138,12 @@ class MessageMemory(MemoryFrees):
             if self._freeable:
                 await self.free_read(settle_s=0.0)
         return None
+
+    def trail(self) -> list[Lead]:
+        """What goes at a send's final result, in its turn (``port_sides``), each built then:
+        a batch free that is due, then a read that is due (the next send would make it wait
+        too long). Both only in the memory the modem has selected."""
+        return [self.free_trail(), self._lead(lambda: self._reads_due(at_end=True))]
 
     def after_send(self, seconds: float) -> None:
         """The part's send is over (``seconds`` long): reads not taken before it may run."""
@@ -149,9 +166,9 @@ class MessageMemory(MemoryFrees):
         if built is not None:
             self._read_answer(picked, built[1], since)
 
-    def _lead(self) -> Lead:
-        """The next read, made at the send's turn (``AtPort.exchange``); its answer is taken
-        in the callback that writes the send's line."""
+    def _lead(self, due: Callable[[], bool]) -> Lead:
+        """The next read, made at the send's turn (``AtPort.exchange``) when ``due()`` then;
+        its answer is taken in the callback that writes the send's line (or the next one)."""
         picked: list[int] = []
         since = self.turns.since
 
@@ -166,7 +183,7 @@ class MessageMemory(MemoryFrees):
                 )
 
         return Lead(
-            lambda: self._pick(picked) if self._at.selected else None,  # else a later turn
+            lambda: self._pick(picked) if self._at.selected and due() else None,  # or later
             on_final,
             lambda: self._read_failed(picked, DeviceError(f"{self._at.port}: no answer")),
         )
@@ -241,7 +258,8 @@ class MessageMemory(MemoryFrees):
             )
             self.list_unread = False
         self._settle(+1)
-        self._spawn(self._take_held(index, stored), f"take stored {index}")
+        if not self._taken_now(index, stored, None):
+            self._spawn(self._take_held(index, stored), f"take stored {index}")
 
     def _takes(self, index: int) -> bool:
         """Whether what is at ``index`` is to be taken: not held, or stored anew (renewed)."""
@@ -261,9 +279,47 @@ class MessageMemory(MemoryFrees):
                 self._hold(stored.index)
                 self._settle(+1)
                 done = asyncio.get_running_loop().create_future()
-                self._spawn(self._take_held(stored.index, stored, done), f"take {stored.index}")
+                if not self._taken_now(stored.index, stored, done):
+                    self._spawn(self._take_held(stored.index, stored, done), f"take {stored.index}")
                 takes.append(done)
         return takes
+
+    def _taken_now(
+        self, index: int, stored: at.StoredPdu, done: asyncio.Future[None] | None
+    ) -> bool:
+        """A status report handed on here (``TakeNow``), in the callback that read it: no task,
+        its commit already queued; what follows its commit runs in a callback of it. False
+        when it is not one (a task takes it: ``_take_held``)."""
+        handed = self._take_now(stored)
+        if handed is None:
+            return False
+        if handed is True:
+            self.free_later((index,))
+            self._took_now(index, True, done)
+        else:
+            committed = asyncio.ensure_future(cast("Awaitable[object]", handed))
+            committed.add_done_callback(lambda f: self._committed(index, f, done))
+        return True
+
+    def _committed(
+        self, index: int, committed: asyncio.Future[object], done: asyncio.Future[None] | None
+    ) -> None:
+        kept = not committed.cancelled() and committed.exception() is None
+        if kept:  # else logged where it failed; read again by the next listing of all
+            self.free_later((index,))
+        self._took_now(index, kept, done)
+
+    def _took_now(self, index: int, kept: bool, done: asyncio.Future[None] | None) -> None:
+        self._took(index, kept, done)
+        if self._free_is_due() and not self._at.closed:  # (``free_due``)
+            self._spawn(self.free_read(), "free read")
+
+    def _took(self, index: int, kept: bool, done: asyncio.Future[None] | None) -> None:
+        if not kept:
+            self._release(index)
+        self._settle(-1)
+        if done is not None and not done.done():
+            done.set_result(None)
 
     async def _take_held(
         self, index: int, stored: at.StoredPdu, done: asyncio.Future[None] | None = None
@@ -275,11 +331,7 @@ class MessageMemory(MemoryFrees):
         try:
             kept = await self._take(stored)
         finally:
-            if not kept:
-                self._release(index)
-            self._settle(-1)
-            if done is not None and not done.done():
-                done.set_result(None)
+            self._took(index, kept, done)
         await self.free_due()
 
     async def list_all(self) -> None:
@@ -305,10 +357,13 @@ class MessageMemory(MemoryFrees):
         """Free what waits when the modem idles, or once ``FREE_BATCH`` wait; while a part is
         sent, at the next send's turn (``before_send``), not between the two. Where the modem
         takes a delflag, reads still settling go first: the last one frees them all at once."""
+        if self._free_is_due():
+            await self.free_read()
+
+    def _free_is_due(self) -> bool:
         settling = self.delete_flags and self._unsettled > 0
         full = len(self._freeable) >= FREE_BATCH or self._pressed()
-        if (full and not self.turns.sending) or (self.idle and not settling):
-            await self.free_read()
+        return (full and not self.turns.sending) or (self.idle and not settling)
 
     def _pressed(self) -> bool:
         """Half the memory holds what is read or announced: free before the next send, or the

@@ -153,7 +153,11 @@ class ModemMessages:
     def _new_memory(self, name: str, holding: Callable[[], bool]) -> MessageMemory:
         port = MemoryPort(self._at, self._selection, name)
         memory = MessageMemory(
-            port, lambda stored: self._take_stored(stored, memory), self._spawn, holding
+            port,
+            lambda stored: self._take_stored(stored, memory),
+            self._spawn,
+            holding,
+            self._report_now,
         )
         port.on_size = lambda slots: setattr(memory, "slots", slots)
         return memory
@@ -185,6 +189,11 @@ class ModemMessages:
         for memory in self.memories:
             lead = await memory.before_send(fold=lead is None) or lead
         return lead
+
+    def trail(self) -> list[Lead]:
+        """What goes at a send's final result, in its turn: each memory's due free and read
+        (``MessageMemory.trail``), built then; fresh for each send."""
+        return [lead for memory in self.memories for lead in memory.trail()]
 
     def after_send(self, seconds: float) -> None:
         for memory in self.memories:
@@ -269,15 +278,19 @@ class ModemMessages:
             return None
         return self._on_report(self._device_id(), report)
 
-    async def _deliver_then_delete(
-        self, report: StatusReport, index: int, memory: MessageMemory
-    ) -> None:
-        """A stored report is freed on the modem only after the handler has stored it: later,
-        with others (``modem_memory.free_later``)."""
-        stored = self._deliver(report)
-        if stored is not None:
-            await asyncio.shield(stored)
-        memory.free_later((index,))
+    def _report_now(self, stored: at.StoredPdu) -> Awaitable[object] | bool | None:
+        """A stored status report handed on at once (``modem_memory.TakeNow``): what its
+        handler returns (an awaitable that ends once it is stored), or True when nothing is to
+        be waited for; None when the PDU is not a readable report (``_take_stored`` then)."""
+        pdu = stored.with_smsc
+        try:
+            if message_type(pdu) is not MessageType.STATUS_REPORT:
+                return None
+            report = parse_status_report_pdu(pdu)
+        except (PduError, ValueError):
+            return None
+        stored_report = self._deliver(report)
+        return True if stored_report is None else stored_report
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{self._at.port} {what}")
@@ -303,17 +316,18 @@ class ModemMessages:
 
     async def _take_stored(self, stored: at.StoredPdu, memory: MessageMemory) -> bool:
         """Hand on one stored PDU by its TP-MTI, so a report is never decoded as an SMS nor
-        an SMS as a report; each is freed (AT+CMGD) only once its handler committed it.
-        True: its index is kept until freed (``MessageMemory.free_later``)."""
+        an SMS as a report; each is freed (AT+CMGD) only once its handler committed it (a
+        readable report went at once: ``_report_now``). True: its index is kept until freed
+        (``MessageMemory.free_later``)."""
         assert stored.index is not None
         pdu = stored.with_smsc
         try:
             kind: MessageType | None = message_type(pdu)
         except PduError:
             kind = None  # garbage: the inbox keeps it raw
-        if kind is MessageType.STATUS_REPORT:
+        if kind is MessageType.STATUS_REPORT:  # unreadable: a readable one went at once
             try:
-                report = parse_status_report_pdu(pdu)
+                parse_status_report_pdu(pdu)
             except ValueError as exc:  # nothing to commit: the log line is its only record
                 log.warning(
                     "%s: unreadable stored report %d freed: %s (PDU %s)",
@@ -324,8 +338,7 @@ class ModemMessages:
                 )
                 await memory.free_now(stored.index)
                 return False
-            await self._deliver_then_delete(report, stored.index, memory)
-            return True
+            raise AssertionError("a readable stored report is handed on by _report_now")
         elif kind is MessageType.SUBMIT:  # written by someone else (AT+CMGW): not ours to free
             log.info("%s: stored SMS-SUBMIT at %d left alone", self._at.port, stored.index)
         elif memory is not self.memory:  # the inbox reads and frees the SIM's messages only

@@ -9,7 +9,7 @@ on AT+CSMP) is restored once and the part submitted again: nothing went out the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from modemd.at import commands as at
@@ -56,17 +56,20 @@ async def submit(
     smsc: str | None,
     before_body: Callable[[], bool] | None,
     lead: Lead | None = None,
+    trail: Callable[[], Sequence[Lead]] = tuple,
 ) -> int:
     """Submit one part; its TP-MR, else ``SendError``. ``lead``: a command just before it, in
-    its turn (``AtPort.exchange``)."""
-    result = await _submit_once(port, tpdu_length, hex_pdu, timeouts, before_body, lead)
+    its turn (``AtPort.exchange``); ``trail()``: commands right after its final result."""
+    result = await _submit_once(port, tpdu_length, hex_pdu, timeouts, before_body, lead, trail())
     if isinstance(result, ModemCommandError) and result.code == SMSC_UNKNOWN and smsc:
         log.warning("%s: SMSC lost (+CMS ERROR: 330), restoring %s", port.port, smsc)
         try:
             await port.command(at.set_smsc(smsc))
         except DeviceError as exc:  # the second try says what is wrong
             log.warning("%s: cannot restore the SMSC: %s", port.port, exc)
-        result = await _submit_once(port, tpdu_length, hex_pdu, timeouts, before_body)
+        result = await _submit_once(
+            port, tpdu_length, hex_pdu, timeouts, before_body, trail=trail()
+        )
     if isinstance(result, int):
         return result
     raise SendError(
@@ -84,6 +87,7 @@ async def _submit_once(
     timeouts: Timeouts,
     before_body: Callable[[], bool] | None,
     lead: Lead | None = None,
+    trail: Sequence[Lead] = (),
 ) -> int | ModemCommandError:
     """One CMGS; the MR, or the modem's error result. Raises ``SendError`` otherwise."""
     command = at.cmgs_pdu(tpdu_length)
@@ -95,6 +99,7 @@ async def _submit_once(
             final_timeout=timeouts.cmgs_s,
             before_body=before_body,
             lead=lead,
+            trail=trail,
         )
     except NoPromptError as exc:  # nothing of the PDU went out
         raise SendError(str(exc), outcome_known=True, transient=True) from exc

@@ -31,6 +31,7 @@ class ReadTurns:
         self.defer_s = defer_s  # tests inject their own
         self.sending = False  # a part is being sent: the port is the send's
         self.send_s = 0.0  # how long the last part took: what a read after the next one waits
+        self._started = 0.0  # monotonic time the part in progress began
         self._since: float | None = None  # monotonic time the oldest unread announcement came
         self._ended = asyncio.Event()
         self._waiting = False  # a reader waits for the end of the sends (``not_sending``)
@@ -51,14 +52,18 @@ class ReadTurns:
         if since is not None:
             self._since = min(since, self._since or since)
 
-    def due(self) -> bool:
-        """Reading the oldest only after the next send would make it wait past ``defer_s``."""
+    def due(self, at_end: bool = False) -> bool:
+        """Reading the oldest only after the next send would make it wait past ``defer_s``
+        (``at_end``: the part in progress just ended; the next one is taken to be as long)."""
         if self._since is None:
             return False
-        return time.monotonic() - self._since + self.send_s >= self.defer_s
+        now = time.monotonic()
+        send_s = now - self._started if at_end and self.sending else self.send_s
+        return now - self._since + send_s >= self.defer_s
 
     def started(self) -> None:
         self.sending = True
+        self._started = time.monotonic()
 
     def ended(self, seconds: float) -> None:
         """The part's send is over after ``seconds``; a reader waiting is woken only if no

@@ -43,6 +43,9 @@ Ask = Callable[[Command], Awaitable[list[str] | None]]  # an optional command's 
 WAKE_ATTEMPTS = 3  # "AT" tries at open: the first may meet a half-typed line or autobaud
 REGISTRATION_POLL_S = 1.0  # how often AT+CREG? is asked while searching
 ESC_SETTLE_S = 0.2  # a modem left in a CMGS body answers ESC with OK within ms: let it pass
+# What the first open put off waits for the worker to have idled this long: a job that comes
+# just after it idles (one given back at a backlog's end, the next API send) goes first.
+IDENTIFY_IDLE_S = 1.0
 
 
 class SerialAtDriver:
@@ -86,6 +89,8 @@ class SerialAtDriver:
         self.identify_later = False  # base.IdentifiesLater: set by a bank opening many at once
         self._put_off = False  # the first open put off what sending does not need
         self._idle = asyncio.Event()  # the worker idles (``tidy``) until the next send
+        self._idle_since = 0.0  # monotonic time it began to
+        self.identify_idle_s = IDENTIFY_IDLE_S  # tests inject their own
 
     @property
     def info(self) -> DeviceInfo:
@@ -272,7 +277,13 @@ class SerialAtDriver:
         return self._info
 
     async def _when_idle(self, command: Command) -> list[str] | None:
-        await self._idle.wait()  # set by ``close`` too: then the command meets a closed port
+        """``command`` once the worker has idled ``identify_idle_s`` (no send meanwhile)."""
+        while True:
+            await self._idle.wait()  # set by ``close`` too: then the command meets a closed port
+            idled = time.monotonic() - self._idle_since
+            if idled >= self.identify_idle_s or self.closed:
+                break
+            await asyncio.sleep(self.identify_idle_s - idled)  # then looked at again
         return await self._optional(command)
 
     @property
@@ -324,6 +335,7 @@ class SerialAtDriver:
                     smsc=self._smsc,
                     before_body=self.on_submit,
                     lead=lead,
+                    trail=self._messages.trail,
                 )
             except SendError as exc:
                 exc.sent_parts = len(sent)
@@ -338,7 +350,9 @@ class SerialAtDriver:
 
     async def tidy(self) -> None:
         """Idle until the next send: free the stored messages read and committed (``base.Tidy``)."""
-        self._idle.set()
+        if not self._idle.is_set():
+            self._idle_since = time.monotonic()
+            self._idle.set()
         await self._messages.tidy()
 
     def ready_in_s(self) -> float:
