@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from modemd.store import batches, jobs, keys
+from modemd.store import batches, events, inbound, jobs, keys, reports
 from modemd.store.db import Store, replayable
 
 pytestmark = pytest.mark.both_engines
@@ -132,3 +132,82 @@ async def test_a_lazy_write_alone_waits_for_company_to_share_a_commit(store: Sto
     async with asyncio.timeout(DEADLINE_S):  # alone, it commits once the wait is over
         assert await store.write(_lazy_note, job_id, "alone") == "alone"
     assert len(commits) == 2
+
+
+@batches.urgent
+@replayable
+def _urgent_note(db: sqlite_utils.Database, job_id: str, text: str) -> str:
+    return _note(db, job_id, text)
+
+
+def _error_of(db: sqlite_utils.Database, job_id: str) -> str | None:
+    return jobs.get_job(db, job_id).error
+
+
+def test_an_urgent_write_takes_the_writes_before_it_and_leaves_the_rest() -> None:
+    """``next_batch``: the writes up to the last urgent one, in order; the reads before it and
+    everything after it are left; without an urgent write, everything."""
+    w1, r1, u1, w2, r2, u2, w3 = (
+        (batches.WRITE, "w1", None),
+        (batches.READ, "r1", None),
+        (batches.REPLAYABLE | batches.URGENT, "u1", None),
+        (batches.WRITE | batches.LAZY, "w2", None),
+        (batches.READ, "r2", None),
+        (batches.WRITE | batches.URGENT, "u2", None),
+        (batches.WRITE, "w3", None),
+    )
+    assert batches.next_batch([w1, r1, w3]) == ([w1, r1, w3], [])
+    assert batches.next_batch([w1, r1, u1, w3]) == ([w1, u1], [r1, w3])
+    assert batches.next_batch([w1, r1, u1, w2, r2, u2, w3]) == ([w1, u1, w2, u2], [r1, r2, w3])
+    assert batches.next_batch([u1]) == ([u1], [])
+
+
+def test_reports_and_received_sms_are_urgent() -> None:
+    assert batches.kind_of(reports.apply_report) & batches.URGENT
+    assert batches.kind_of(inbound.store_inbound) & batches.URGENT
+    assert not batches.kind_of(events.record_attempt) & batches.URGENT
+
+
+@pytest.mark.sqlite_only  # the statements are seen through SQLite's trace
+async def test_an_urgent_write_commits_without_the_writes_and_reads_queued_around_it(
+    store: Store,
+) -> None:
+    """An urgent write (a status report) commits with the writes queued before it and its
+    answer is given at once; the read queued before it and the write after it run next, the
+    read seeing both writes."""
+    a, b, c = await _jobs(store, 3)
+    seen: list[str] = []
+    await store.read(lambda db: db.conn.set_trace_callback(seen.append))
+    results = await _one_batch(
+        store,
+        store.write(_note, a, "before"),
+        store.read(_error_of, a),
+        store.write(_urgent_note, b, "urgent"),
+        store.write(_note, c, "after"),
+    )
+    await store.read(lambda db: db.conn.set_trace_callback(None))
+    assert results == ["before", "before", "urgent", "after"]
+    commits = [n for n, sql in enumerate(seen) if sql == "COMMIT"]
+    assert len(commits) == 2  # the urgent one's, then the rest's
+    updates = [n for n, sql in enumerate(seen) if sql.startswith("UPDATE jobs")]
+    assert len([n for n in updates if n < commits[0]]) == 2  # before, urgent
+    assert len([n for n in updates if n > commits[0]]) == 1  # after
+    reads = [n for n, sql in enumerate(seen) if sql.startswith("SELECT") and n > commits[0]]
+    assert reads  # the read ran after the urgent commit
+    assert await _errors(store, [a, b, c]) == ["before", "urgent", "after"]
+
+
+async def test_a_read_between_writes_does_not_split_their_commit(store: Store) -> None:
+    """Writes queued around a read share one commit; the read sees the writes queued before
+    it (it runs after the commit)."""
+    a, b = await _jobs(store, 2)
+    commits: list[None] = []
+    store.on_commit.append(lambda: commits.append(None))
+    results = await _one_batch(
+        store,
+        store.write(_note, a, "one"),
+        store.read(_error_of, a),
+        store.write(_note, b, "two"),
+    )
+    assert results == ["one", "one", "two"]
+    assert len(commits) == 1

@@ -1,7 +1,9 @@
 """A batch of the store's queued calls run on its thread: writes share one commit.
 
 Writes queued while a commit is under way are applied together in the next transaction, each
-in its own savepoint so one failure does not undo the others, then committed once (store.db).
+in its own savepoint so one failure does not undo the others, then committed once (store.db);
+the batch's reads run after that commit. A write marked ``urgent`` (a status report, a received
+SMS: an IPN waits on it) commits with the writes queued before it, without those after it.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from modemd.store import dialect
 log = logging.getLogger(__name__)
 
 # What a queued call is: a read, a write, or a ``replayable`` write; LAZY is a flag on a write
-# that nobody waits for in a hurry (``lazy``).
-READ, WRITE, REPLAYABLE, LAZY = 0, 1, 2, 4
+# that nobody waits for in a hurry (``lazy``), URGENT on one an IPN waits for (``urgent``).
+READ, WRITE, REPLAYABLE, LAZY, URGENT = 0, 1, 2, 4, 8
 _REPLAYABLE_MARK = "_modemd_replayable"
 _LAZY_MARK = "_modemd_lazy"
+_URGENT_MARK = "_modemd_urgent"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,10 +66,35 @@ def lazy(fn: F) -> F:
     return fn
 
 
+def urgent(fn: F) -> F:
+    """Mark a write an IPN waits for (a status report, a received SMS): it commits with the
+    writes queued before it but not with those queued after it, nor after the reads queued
+    before it (``next_batch``), so its commit is as small as the queue's order allows."""
+    setattr(fn, _URGENT_MARK, True)
+    return fn
+
+
 def kind_of(fn: Callable[..., Any]) -> int:
-    """WRITE, or REPLAYABLE for a function marked ``replayable``; with LAZY when ``lazy``."""
+    """WRITE, or REPLAYABLE for a function marked ``replayable``; with LAZY when ``lazy``,
+    with URGENT when ``urgent``."""
     kind = REPLAYABLE if getattr(fn, _REPLAYABLE_MARK, False) else WRITE
-    return kind | LAZY if getattr(fn, _LAZY_MARK, False) else kind
+    if getattr(fn, _LAZY_MARK, False):
+        kind |= LAZY
+    return kind | URGENT if getattr(fn, _URGENT_MARK, False) else kind
+
+
+def next_batch(taken: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Split the calls ``taken`` from the queue into the batch to run now and the rest, to run
+    next (with what is queued by then). With an ``urgent`` write among them, the batch is the
+    writes up to the last urgent one, in their order (no write passes another); the reads
+    queued before it wait (a read sees at least what was queued before it, maybe more), and so
+    does everything after it. Without one, all of it."""
+    last = max((n for n, item in enumerate(taken) if item[0] & URGENT), default=-1)
+    if last < 0:
+        return taken, []
+    head = taken[: last + 1]
+    batch = [item for item in head if item[0]]
+    return batch, [item for item in head if not item[0]] + taken[last + 1 :]
 
 
 def process(
@@ -76,25 +104,23 @@ def process(
     on_commit_seconds: list[Callable[[float], None]],
     staged: list[Any] | None = None,
 ) -> bool:
-    """Run the batch of ``(kind, call, future)`` in queue order: consecutive writes share one
-    commit, and a read queued after a write sees it. True when something was committed.
-    ``staged`` (when given) gets what the committed writes ``stage``d, in order."""
-    writes: list[Any] = []
+    """Run the batch of ``(kind, call, future)``: its writes in queue order in one commit, then
+    its reads, so a read sees every write queued before it (and the batch's others: nobody
+    waits on a read to queue a write, the answers all come after the batch). A read between
+    writes no longer splits their commit (an fsync more, which an urgent write queued behind
+    them waited for). True when something was committed. ``staged`` (when given) gets what
+    the committed writes ``stage``d, in order."""
+    writes = [item for item in batch if item[0]]
     committed = False
     _staged.items = staged
     try:
-        for item in batch:
-            if item[0]:
-                writes.append(item)
-                continue
-            if writes:
-                committed |= _commit(db, writes, outcomes, on_commit_seconds)
-                writes = []
-            _call(db, item[1], item[2], outcomes)
         if writes:
-            committed |= _commit(db, writes, outcomes, on_commit_seconds)
+            committed = _commit(db, writes, outcomes, on_commit_seconds)
     finally:
         _staged.items = None
+    for item in batch:
+        if not item[0]:
+            _call(db, item[1], item[2], outcomes)
     return committed
 
 

@@ -194,37 +194,46 @@ class Store:
             ready.set_exception(StoreError(f"cannot open {redacted(self.path)}: {exc}"))
             return
         ready.set_result(None)
+        rest: list[Any] = []  # taken from the queue, left for the next batch (``next_batch``)
         try:
             while True:
-                try:
-                    item = self._queue.get(timeout=DATA_VERSION_POLL_S)
-                except queue.Empty:
-                    self._look_for_outside_changes()
-                    continue
+                leftover = bool(rest)  # left by an urgent batch: runs whole, never starved
+                if not leftover:
+                    try:
+                        item = self._queue.get(timeout=DATA_VERSION_POLL_S)
+                    except queue.Empty:
+                        self._look_for_outside_changes()
+                        continue
+                    if item is _STOP:
+                        return
+                    rest = [item]
                 if time.monotonic() - self._version_read_at >= DATA_VERSION_BUSY_S:
                     self._look_for_outside_changes()  # before the batch: its reads may be cached
-                if item is _STOP:
-                    return
-                batch = [item]
-                self._take_queued(batch)
-                if all(kind & batches.LAZY for kind, _, _ in batch):
-                    self._take_queued(batch, self.lazy_linger_s)
-                if self._postgres:
-                    cast("PgDatabase", self._db).reconnect_if_lost()
-                outcomes: list[Any] = []
-                before = dict(self.changes)
-                staged: list[Any] | None = self._staging()
-                committed = self._process(batch, outcomes, staged)
-                moved = [
-                    table
-                    for table in WATCHED
-                    if committed and (self.changes[table] != before[table] or not self.watched)
-                ]
-                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, staged)
-                if self.watched:  # after the answers: the writers do not wait for the reads
-                    self._after_change(loop, _unhanded(moved, staged, self.changes, before))
+                self._take_queued(rest)
+                if all(kind & batches.LAZY for kind, _, _ in rest):
+                    self._take_queued(rest, self.lazy_linger_s)
+                batch, rest = (rest, []) if leftover else batches.next_batch(rest)
+                self._run_batch(loop, batch)
         finally:
             self._db.conn.close()
+
+    def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[Any]) -> None:
+        """Run ``batch``, hand its answers (and what it staged) to the loop, then the reads
+        after a change (the writers do not wait for them)."""
+        if self._postgres:
+            cast("PgDatabase", self._db).reconnect_if_lost()
+        outcomes: list[Any] = []
+        before = dict(self.changes)
+        staged: list[Any] | None = self._staging()
+        committed = self._process(batch, outcomes, staged)
+        moved = [
+            table
+            for table in WATCHED
+            if committed and (self.changes[table] != before[table] or not self.watched)
+        ]
+        loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, staged)
+        if self.watched:
+            self._after_change(loop, _unhanded(moved, staged, self.changes, before))
 
     def _take_queued(self, batch: list[Any], wait_s: float = 0.0) -> None:
         """Add what is queued to ``batch`` (up to ``MAX_BATCH``), the first after up to
