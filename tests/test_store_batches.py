@@ -144,22 +144,22 @@ def _error_of(db: sqlite_utils.Database, job_id: str) -> str | None:
     return jobs.get_job(db, job_id).error
 
 
-def test_an_urgent_write_takes_the_writes_before_it_and_leaves_the_rest() -> None:
-    """``next_batch``: the writes up to the last urgent one, in order; the reads before it and
-    everything after it are left; without an urgent write, everything."""
-    w1, r1, u1, w2, r2, u2, w3 = (
-        (batches.WRITE, "w1", None),
-        (batches.READ, "r1", None),
-        (batches.REPLAYABLE | batches.URGENT, "u1", None),
-        (batches.WRITE | batches.LAZY, "w2", None),
-        (batches.READ, "r2", None),
-        (batches.WRITE | batches.URGENT, "u2", None),
-        (batches.WRITE, "w3", None),
+def test_an_urgent_write_leaves_the_many_writes_after_it_for_the_next_batch() -> None:
+    """``next_batch``: with ``URGENT_ALONE_BEFORE`` writes or more after the last urgent one,
+    the batch ends with it (the reads before it included); with fewer, or without an urgent
+    write, everything."""
+    read = (batches.READ, "read", None)
+    write = (batches.WRITE, "write", None)
+    report = (batches.REPLAYABLE | batches.URGENT, "report", None)
+    many = [write] * batches.URGENT_ALONE_BEFORE
+    few = [write, read] * (batches.URGENT_ALONE_BEFORE - 1)
+    assert batches.next_batch([write, read, *many]) == ([write, read, *many], [])
+    assert batches.next_batch([write, read, report, *few]) == ([write, read, report, *few], [])
+    assert batches.next_batch([write, read, report, *many]) == ([write, read, report], many)
+    assert batches.next_batch([report, *few, report, read, *many]) == (
+        [report, *few, report],
+        [read, *many],
     )
-    assert batches.next_batch([w1, r1, w3]) == ([w1, r1, w3], [])
-    assert batches.next_batch([w1, r1, u1, w3]) == ([w1, u1], [r1, w3])
-    assert batches.next_batch([w1, r1, u1, w2, r2, u2, w3]) == ([w1, u1, w2, u2], [r1, r2, w3])
-    assert batches.next_batch([u1]) == ([u1], [])
 
 
 def test_reports_and_received_sms_are_urgent() -> None:
@@ -169,32 +169,28 @@ def test_reports_and_received_sms_are_urgent() -> None:
 
 
 @pytest.mark.sqlite_only  # the statements are seen through SQLite's trace
-async def test_an_urgent_write_commits_without_the_writes_and_reads_queued_around_it(
+async def test_an_urgent_write_commits_without_the_many_writes_queued_after_it(
     store: Store,
 ) -> None:
-    """An urgent write (a status report) commits with the writes queued before it and its
-    answer is given at once; the read queued before it and the write after it run next, the
-    read seeing both writes."""
-    a, b, c = await _jobs(store, 3)
+    """An urgent write (a status report) commits with the writes queued before it; the many
+    queued after it share the next commit; every write is answered with its own value."""
+    before, report, *after = await _jobs(store, 2 + batches.URGENT_ALONE_BEFORE)
     seen: list[str] = []
     await store.read(lambda db: db.conn.set_trace_callback(seen.append))
     results = await _one_batch(
         store,
-        store.write(_note, a, "before"),
-        store.read(_error_of, a),
-        store.write(_urgent_note, b, "urgent"),
-        store.write(_note, c, "after"),
+        store.write(_note, before, "before"),
+        store.write(_urgent_note, report, "urgent"),
+        *(store.write(_note, job_id, "after") for job_id in after),
     )
     await store.read(lambda db: db.conn.set_trace_callback(None))
-    assert results == ["before", "before", "urgent", "after"]
+    assert results == ["before", "urgent", *["after"] * len(after)]
     commits = [n for n, sql in enumerate(seen) if sql == "COMMIT"]
     assert len(commits) == 2  # the urgent one's, then the rest's
     updates = [n for n, sql in enumerate(seen) if sql.startswith("UPDATE jobs")]
     assert len([n for n in updates if n < commits[0]]) == 2  # before, urgent
-    assert len([n for n in updates if n > commits[0]]) == 1  # after
-    reads = [n for n, sql in enumerate(seen) if sql.startswith("SELECT") and n > commits[0]]
-    assert reads  # the read ran after the urgent commit
-    assert await _errors(store, [a, b, c]) == ["before", "urgent", "after"]
+    assert len([n for n in updates if n > commits[0]]) == len(after)
+    assert await _errors(store, [before, report, *after]) == results
 
 
 async def test_a_read_between_writes_does_not_split_their_commit(store: Store) -> None:
@@ -211,3 +207,33 @@ async def test_a_read_between_writes_does_not_split_their_commit(store: Store) -
     )
     assert results == ["one", "one", "two"]
     assert len(commits) == 1
+
+
+async def test_a_write_is_answered_before_the_reads_of_its_batch_run(store: Store) -> None:
+    """A batch's writes are answered once committed, not after its reads: a writer (a report's
+    IPN, a send's next command) does not wait for a read queued beside it."""
+    (job_id,) = await _jobs(store, 1)
+    read_gate = threading.Event()
+
+    def slow_read(db: sqlite_utils.Database) -> str | None:
+        read_gate.wait(DEADLINE_S)
+        return _error_of(db, job_id)
+
+    gate = threading.Event()
+    held = asyncio.ensure_future(store.read(lambda db: gate.wait(10)))
+    async with asyncio.timeout(DEADLINE_S):
+        await asyncio.sleep(0)
+        while store._queue.qsize():  # taken alone by the store's thread, which now waits
+            await asyncio.sleep(0.01)
+    reading = asyncio.ensure_future(store.read(slow_read))
+    writing = asyncio.ensure_future(store.write(_note, job_id, "written"))
+    await asyncio.sleep(0)  # both queued: one batch
+    gate.set()
+    await held
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            assert await writing == "written"
+        assert not reading.done()
+    finally:
+        read_gate.set()
+    assert await reading == "written"  # queued first, it still sees the write

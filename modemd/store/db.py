@@ -218,20 +218,27 @@ class Store:
             self._db.conn.close()
 
     def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[Any]) -> None:
-        """Run ``batch``, hand its answers (and what it staged) to the loop, then the reads
-        after a change (the writers do not wait for them)."""
+        """Commit ``batch``'s writes and hand their answers (and what they staged) to the loop,
+        then run its reads and hand theirs, then the reads after a change: a writer waits for
+        none of those reads (a report's IPN, a send's next command)."""
         if self._postgres:
             cast("PgDatabase", self._db).reconnect_if_lost()
         outcomes: list[Any] = []
         before = dict(self.changes)
         staged: list[Any] | None = self._staging()
-        committed = self._process(batch, outcomes, staged)
+        writes = [item for item in batch if item[0]]
+        committed = self._process(writes, outcomes, staged)
         moved = [
             table
             for table in WATCHED
             if committed and (self.changes[table] != before[table] or not self.watched)
         ]
-        loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, staged)
+        if writes:
+            loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, staged)
+        if len(writes) < len(batch):
+            answers: list[Any] = []
+            self._process([item for item in batch if not item[0]], answers, None)
+            loop.call_soon_threadsafe(self._deliver, answers, False, [])
         if self.watched:
             self._after_change(loop, _unhanded(moved, staged, self.changes, before))
 
