@@ -318,9 +318,9 @@ class Store:
         moved: list[str],
         staged: list[Any] | None = None,
     ) -> None:
-        """On the loop: resolve a whole batch at once (one wake-up), then hand on what it
-        staged, then the hooks of a commit and of the WATCHED tables that moved (with another
-        process's commit, all of them)."""
+        """On the loop: resolve a batch's writes (or its reads) at once (one wake-up), then
+        hand on what they staged, then the hooks of a commit and of the WATCHED tables that
+        moved (with another process's commit, all of them)."""
         for future, ok, value in outcomes:
             _resolve(future, ok, value)
         if staged:
