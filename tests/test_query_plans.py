@@ -105,7 +105,8 @@ def test_send_path_outbox_and_caps_queries_keep_an_index(tmp_path: Path) -> None
     ):
         assert needed in str(plans), f"no statement used {needed}:\n{named}"
     in_line = [plan for sql, plan in plans.items() if "INDEXED BY events_job" in sql]
-    assert in_line == [["SEARCH events USING INDEX events_job (job_id=?)"]]  # staged: ran
+    assert len(in_line) == 1  # staged: ran, with the key's read
+    assert "SEARCH events USING INDEX events_job (job_id=?)" in in_line[0], in_line
     for wanted in ("state = 'failed'", "state = 'pending'", "iccid = ''"):
         assert wanted in named
     scans = {sql: plan for sql, plan in plans.items() if any(FULL_SCAN.match(p) for p in plan)}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from modemd.store import batches, jobs, keys
+from modemd.store import batches, events, inbound, jobs, keys, reports
 from modemd.store.db import Store, replayable
 
 pytestmark = pytest.mark.both_engines
@@ -132,3 +132,108 @@ async def test_a_lazy_write_alone_waits_for_company_to_share_a_commit(store: Sto
     async with asyncio.timeout(DEADLINE_S):  # alone, it commits once the wait is over
         assert await store.write(_lazy_note, job_id, "alone") == "alone"
     assert len(commits) == 2
+
+
+@batches.urgent
+@replayable
+def _urgent_note(db: sqlite_utils.Database, job_id: str, text: str) -> str:
+    return _note(db, job_id, text)
+
+
+def _error_of(db: sqlite_utils.Database, job_id: str) -> str | None:
+    return jobs.get_job(db, job_id).error
+
+
+def test_an_urgent_write_leaves_the_many_writes_after_it_for_the_next_batch() -> None:
+    """``next_batch``: with ``URGENT_ALONE_BEFORE`` writes or more after the last urgent one,
+    the batch ends with it (the reads before it included); with fewer, or without an urgent
+    write, everything."""
+    read = (batches.READ, "read", None)
+    write = (batches.WRITE, "write", None)
+    report = (batches.REPLAYABLE | batches.URGENT, "report", None)
+    many = [write] * batches.URGENT_ALONE_BEFORE
+    few = [write, read] * (batches.URGENT_ALONE_BEFORE - 1)
+    assert batches.next_batch([write, read, *many]) == ([write, read, *many], [])
+    assert batches.next_batch([write, read, report, *few]) == ([write, read, report, *few], [])
+    assert batches.next_batch([write, read, report, *many]) == ([write, read, report], many)
+    assert batches.next_batch([report, *few, report, read, *many]) == (
+        [report, *few, report],
+        [read, *many],
+    )
+
+
+def test_reports_and_received_sms_are_urgent() -> None:
+    assert batches.kind_of(reports.apply_report) & batches.URGENT
+    assert batches.kind_of(inbound.store_inbound) & batches.URGENT
+    assert not batches.kind_of(events.record_attempt) & batches.URGENT
+
+
+@pytest.mark.sqlite_only  # the statements are seen through SQLite's trace
+async def test_an_urgent_write_commits_without_the_many_writes_queued_after_it(
+    store: Store,
+) -> None:
+    """An urgent write (a status report) commits with the writes queued before it; the many
+    queued after it share the next commit; every write is answered with its own value."""
+    before, report, *after = await _jobs(store, 2 + batches.URGENT_ALONE_BEFORE)
+    seen: list[str] = []
+    await store.read(lambda db: db.conn.set_trace_callback(seen.append))
+    results = await _one_batch(
+        store,
+        store.write(_note, before, "before"),
+        store.write(_urgent_note, report, "urgent"),
+        *(store.write(_note, job_id, "after") for job_id in after),
+    )
+    await store.read(lambda db: db.conn.set_trace_callback(None))
+    assert results == ["before", "urgent", *["after"] * len(after)]
+    commits = [n for n, sql in enumerate(seen) if sql == "COMMIT"]
+    assert len(commits) == 2  # the urgent one's, then the rest's
+    updates = [n for n, sql in enumerate(seen) if sql.startswith("UPDATE jobs")]
+    assert len([n for n in updates if n < commits[0]]) == 2  # before, urgent
+    assert len([n for n in updates if n > commits[0]]) == len(after)
+    assert await _errors(store, [before, report, *after]) == results
+
+
+async def test_a_read_between_writes_does_not_split_their_commit(store: Store) -> None:
+    """Writes queued around a read share one commit; the read sees the writes queued before
+    it (it runs after the commit)."""
+    a, b = await _jobs(store, 2)
+    commits: list[None] = []
+    store.on_commit.append(lambda: commits.append(None))
+    results = await _one_batch(
+        store,
+        store.write(_note, a, "one"),
+        store.read(_error_of, a),
+        store.write(_note, b, "two"),
+    )
+    assert results == ["one", "one", "two"]
+    assert len(commits) == 1
+
+
+async def test_a_write_is_answered_before_the_reads_of_its_batch_run(store: Store) -> None:
+    """A batch's writes are answered once committed, not after its reads: a writer (a report's
+    IPN, a send's next command) does not wait for a read queued beside it."""
+    (job_id,) = await _jobs(store, 1)
+    read_gate = threading.Event()
+
+    def slow_read(db: sqlite_utils.Database) -> str | None:
+        read_gate.wait(DEADLINE_S)
+        return _error_of(db, job_id)
+
+    gate = threading.Event()
+    held = asyncio.ensure_future(store.read(lambda db: gate.wait(10)))
+    async with asyncio.timeout(DEADLINE_S):
+        await asyncio.sleep(0)
+        while store._queue.qsize():  # taken alone by the store's thread, which now waits
+            await asyncio.sleep(0.01)
+    reading = asyncio.ensure_future(store.read(slow_read))
+    writing = asyncio.ensure_future(store.write(_note, job_id, "written"))
+    await asyncio.sleep(0)  # both queued: one batch
+    gate.set()
+    await held
+    try:
+        async with asyncio.timeout(DEADLINE_S):
+            assert await writing == "written"
+        assert not reading.done()
+    finally:
+        read_gate.set()
+    assert await reading == "written"  # queued first, it still sees the write

@@ -194,37 +194,53 @@ class Store:
             ready.set_exception(StoreError(f"cannot open {redacted(self.path)}: {exc}"))
             return
         ready.set_result(None)
+        rest: list[Any] = []  # taken from the queue, left for the next batch (``next_batch``)
         try:
             while True:
-                try:
-                    item = self._queue.get(timeout=DATA_VERSION_POLL_S)
-                except queue.Empty:
-                    self._look_for_outside_changes()
-                    continue
+                leftover = bool(rest)  # left by an urgent batch: runs whole, never starved
+                if not leftover:
+                    try:
+                        item = self._queue.get(timeout=DATA_VERSION_POLL_S)
+                    except queue.Empty:
+                        self._look_for_outside_changes()
+                        continue
+                    if item is _STOP:
+                        return
+                    rest = [item]
                 if time.monotonic() - self._version_read_at >= DATA_VERSION_BUSY_S:
                     self._look_for_outside_changes()  # before the batch: its reads may be cached
-                if item is _STOP:
-                    return
-                batch = [item]
-                self._take_queued(batch)
-                if all(kind & batches.LAZY for kind, _, _ in batch):
-                    self._take_queued(batch, self.lazy_linger_s)
-                if self._postgres:
-                    cast("PgDatabase", self._db).reconnect_if_lost()
-                outcomes: list[Any] = []
-                before = dict(self.changes)
-                staged: list[Any] | None = self._staging()
-                committed = self._process(batch, outcomes, staged)
-                moved = [
-                    table
-                    for table in WATCHED
-                    if committed and (self.changes[table] != before[table] or not self.watched)
-                ]
-                loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, staged)
-                if self.watched:  # after the answers: the writers do not wait for the reads
-                    self._after_change(loop, _unhanded(moved, staged, self.changes, before))
+                self._take_queued(rest)
+                if all(kind & batches.LAZY for kind, _, _ in rest):
+                    self._take_queued(rest, self.lazy_linger_s)
+                batch, rest = (rest, []) if leftover else batches.next_batch(rest)
+                self._run_batch(loop, batch)
         finally:
             self._db.conn.close()
+
+    def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[Any]) -> None:
+        """Commit ``batch``'s writes and hand their answers (and what they staged) to the loop,
+        then run its reads and hand theirs, then the reads after a change: a writer waits for
+        none of those reads (a report's IPN, a send's next command)."""
+        if self._postgres:
+            cast("PgDatabase", self._db).reconnect_if_lost()
+        outcomes: list[Any] = []
+        before = dict(self.changes)
+        staged: list[Any] | None = self._staging()
+        writes = [item for item in batch if item[0]]
+        committed = self._process(writes, outcomes, staged)
+        moved = [
+            table
+            for table in WATCHED
+            if committed and (self.changes[table] != before[table] or not self.watched)
+        ]
+        if writes:
+            loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, staged)
+        if len(writes) < len(batch):
+            answers: list[Any] = []
+            self._process([item for item in batch if not item[0]], answers, None)
+            loop.call_soon_threadsafe(self._deliver, answers, False, [])
+        if self.watched:
+            self._after_change(loop, _unhanded(moved, staged, self.changes, before))
 
     def _take_queued(self, batch: list[Any], wait_s: float = 0.0) -> None:
         """Add what is queued to ``batch`` (up to ``MAX_BATCH``), the first after up to
@@ -302,9 +318,9 @@ class Store:
         moved: list[str],
         staged: list[Any] | None = None,
     ) -> None:
-        """On the loop: resolve a whole batch at once (one wake-up), then hand on what it
-        staged, then the hooks of a commit and of the WATCHED tables that moved (with another
-        process's commit, all of them)."""
+        """On the loop: resolve a batch's writes (or its reads) at once (one wake-up), then
+        hand on what they staged, then the hooks of a commit and of the WATCHED tables that
+        moved (with another process's commit, all of them)."""
         for future, ok, value in outcomes:
             _resolve(future, ok, value)
         if staged:

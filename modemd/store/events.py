@@ -79,8 +79,13 @@ def add_subject_event(
     like a job's); return its id, or None when the key does not take events of that type.
     While the IPN sender takes them (``batches.staging``), a pending event first in line for
     its subject is staged: posted once committed, without a read of the outbox."""
-    # The key and its endpoint in one read (two statements for each event of an IPN key).
-    key = db.conn.execute(_KEY_AND_ENDPOINT, [key_id]).fetchone()
+    # The key and its endpoint in one read, and while staging whether an older event of the
+    # subject is pending (each statement of a write waits for the GIL back from the loop).
+    staging = batches.staging()
+    if staging:
+        key = db.conn.execute(_KEY_ENDPOINT_AND_OLDER, [subject_id, key_id]).fetchone()
+    else:
+        key = db.conn.execute(_KEY_AND_ENDPOINT, [key_id]).fetchone()
     if key is not None and type_.value not in keys.key_events(key[1]):
         return None
     now = time.time()
@@ -89,9 +94,10 @@ def add_subject_event(
     endpoint = None
     if key is not None and key[0]:
         # its secret exists before the first post
-        endpoint = ensure_endpoint(db, key_id) if key[2] is None else Endpoint(*key[2:])
+        columns = key[2:_OLDER]
+        endpoint = ensure_endpoint(db, key_id) if columns[0] is None else Endpoint(*columns)
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
-    first = state is EventState.PENDING and batches.staging() and _first_in_line(db, subject_id)
+    first = state is EventState.PENDING and staging and key[_OLDER] is None
     payload = event_body(type_.value, event_id, now, data)
     db.conn.execute(
         _INSERT, [event_id, subject_id, key_id, type_.value, payload, state.value, now, now]
@@ -105,21 +111,20 @@ def add_subject_event(
     return event_id
 
 
-def _first_in_line(db: sqlite_utils.Database, subject_id: str) -> bool:
-    """No older event of the subject is pending (one is: the new one is posted after it).
-    SQLite only (staging is): the subject's few events, not every pending one (the planner
-    picks the partial index of pending events otherwise: a scan of the outbox's backlog)."""
-    older = db.conn.execute(
-        "SELECT 1 FROM events INDEXED BY events_job WHERE job_id = ? AND state = 'pending' LIMIT 1",
-        [subject_id],
-    ).fetchone()
-    return older is None
-
-
 # The endpoint's columns in ``Endpoint``'s order, from ``ipn_endpoints p``.
 _ENDPOINT_COLUMNS = ", ".join(f"p.{f.name}" for f in dataclasses.fields(Endpoint))
 _KEY_AND_ENDPOINT = (
     f"SELECT k.ipn_url, k.events, {_ENDPOINT_COLUMNS} FROM api_keys k "
+    "LEFT JOIN ipn_endpoints p USING (key_id) WHERE k.key_id = ?"
+)
+# The same, then an older pending event of the subject (1, or NULL: the new one is first in line
+# and posted once committed, without a read of the outbox). SQLite only (staging is): the
+# subject's few events, not every pending one (the planner picks the partial index of pending
+# events otherwise: a scan of the outbox's backlog).
+_OLDER = 2 + len(dataclasses.fields(Endpoint))  # its column
+_KEY_ENDPOINT_AND_OLDER = (
+    f"SELECT k.ipn_url, k.events, {_ENDPOINT_COLUMNS}, (SELECT 1 FROM events INDEXED BY "
+    "events_job WHERE job_id = ? AND state = 'pending' LIMIT 1) FROM api_keys k "
     "LEFT JOIN ipn_endpoints p USING (key_id) WHERE k.key_id = ?"
 )
 

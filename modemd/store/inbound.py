@@ -13,6 +13,7 @@ import sqlite_utils
 
 from modemd.model import EventType, InboundSms
 from modemd.store import events
+from modemd.store.batches import urgent
 from modemd.store.filters import given
 
 REPLY_WINDOW_S = 30 * 86400.0  # a message answers the pool's latest job to its sender this recent
@@ -29,6 +30,7 @@ class Stored:
     reply_to_job_id: str | None
 
 
+@urgent
 def store_inbound(
     db: sqlite_utils.Database,
     device_id: str,

@@ -13,6 +13,7 @@ import sqlite_utils
 from modemd.model import DeliveryOutcome, DeliveryReport, EventType, Job, JobState, SentPart
 from modemd.store import dialect
 from modemd.store import transitions as jobs  # the state door, not store.jobs (no circle)
+from modemd.store.batches import urgent
 from modemd.store.db import replayable
 
 
@@ -44,6 +45,7 @@ _UNMATCHED_AT: dict[str, float] = {}
 _WATCHING_SINCE = time.time()
 
 
+@urgent
 @replayable
 def apply_report(db: sqlite_utils.Database, device_id: str, report: DeliveryReport) -> ReportResult:
     """Correlate a delivery report with the most recent matching part and move its job."""

@@ -134,10 +134,11 @@ class IpnSender:
 
     async def _offer_due(self) -> float | None:
         """Offer the events due now; when the earliest pending one is due (None: none is).
-        Alone, one read for both (each trip to the store's thread can split a group commit:
-        the sender looks after every post). On a shared database the due events are leased to
-        this host (each posted by exactly one host) and offered before the next time is read:
-        a post that ends meanwhile must not find its event offered again from a stale take."""
+        Alone, one read for both (each trip is a queue entry and an answer on the store's
+        thread: the sender looks after every post). On a shared database the due events are
+        leased to this host (each posted by exactly one host) and offered before the next time
+        is read: a post that ends meanwhile must not find its event offered again from a stale
+        take."""
         host = self.store.host_id
         if host is None:
             due, next_at = await self.store.read(_due_and_next, time.time())
