@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ async def run(
             OwnLag() as own_lag,
             Stalls() if timeline else contextlib.nullcontext() as stalls,
         ):
+            ready = time.time()  # its API listens (the samplers above started meanwhile)
             late_before = await daemon_lateness(daemon, COMMITS)  # one scrape each side
             threads_before = thread_cpu_s(daemon.pid)
             begun = [len(t.cmgs_at) for t in taps]  # sends begun before the window
@@ -127,6 +129,9 @@ async def run(
                 # the sends begun once the daemon was ready (many modems: many begin before)
                 "ratio_in_window": in_window["ratio"],
                 "gap_max_ms_in_window": in_window["gap_max_ms"],
+                # when the largest gap ended, from the daemon's ready (its API listening);
+                # negative: in its start-up (the first modems open send while others open)
+                "gap_max_from_ready_s": round(largest_gap_end(taps) - ready, 3),
                 "sent_before_window": done_before,
                 "cpu_percent": round(usage.cpu_percent, 1),
                 # the daemon's threads from ready (after a /metrics scrape) to the last send,
@@ -237,6 +242,16 @@ def summary(
         # the sends' own times at the network, on average (the spread keeps the nominal mean)
         "network_mean_s": round(ideal_s / busy, 4) if busy else float("nan"),
     }
+
+
+def largest_gap_end(taps: Sequence[Sends]) -> float:
+    """When the largest gap between two sends of a modem ended (NaN without a gap)."""
+    ends = [
+        (nxt - end, nxt)
+        for tap in taps
+        for end, nxt in zip(tap.accepted_at, tap.cmgs_at[1:], strict=False)
+    ]
+    return max(ends, default=(0.0, float("nan")))[1]
 
 
 def turn_gaps(taps: Sequence[LineTap], latency_s: float, jobs: int) -> dict[str, Any]:

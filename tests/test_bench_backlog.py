@@ -5,6 +5,7 @@ The formula only, on hand-made stamps, in the benchmark's own process (nothing i
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 CHECK = """
 import asyncio, json
-from bench.backlog import Window, summary
+from bench.backlog import Window, largest_gap_end, summary
 from bench.harness import LineTap
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.emulators.profile import AcceptedMessage, MessageFormat
@@ -27,7 +28,11 @@ for at in (3.0, 8.0):
         modem="m", imei="1", mr=0, to="+1", text="t", part=1, total=1,
         mode=MessageFormat.PDU, at=at,
     ))
-print(json.dumps({"spread": spread, "lockstep": lockstep, "network": tap.network_s()}))
+other = Window(cmgs_at=[1.0, 4.5], accepted_at=[4.2, 5.5])  # a 300 ms gap, ending at 4.5
+ended = [largest_gap_end([one, other]), largest_gap_end([other, one]), largest_gap_end([])]
+print(json.dumps(
+    {"spread": spread, "lockstep": lockstep, "network": tap.network_s(), "ended": ended}
+))
 """
 
 
@@ -53,3 +58,9 @@ def test_the_ideal_is_each_sends_own_time_at_the_network() -> None:
 
 def test_each_accept_pairs_with_the_last_ctrl_z_before_it() -> None:
     assert _run()["network"] == [2.0, 3.0]
+
+
+def test_the_largest_gap_is_found_with_when_it_ended() -> None:
+    across, reversed_, none = _run()["ended"]  # type: ignore[misc]
+    assert across == reversed_ == 4.5  # other's 300 ms gap, not one's two of 10 ms
+    assert math.isnan(none)  # no gap at all

@@ -13,6 +13,7 @@ from modemd.drivers.serial_at import Timeouts
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import DeviceState, Job, JobState
 from modemd.runtime.bank import Bank
+from modemd.runtime.recovery import RecoverySettings
 from modemd.store import events, jobs, keys
 from modemd.store.db import Store
 
@@ -174,3 +175,50 @@ async def test_drain_in_a_backlog_leaves_no_job_claimed_and_unsent(
     went = sum(len(m.accepted) for m in rig.emulators.modems)
     assert JobState.SENDING not in states, states
     assert states.count(JobState.QUEUED) == len(backlog) - went, states
+
+
+HEALTH_S = 120.0  # the idle device's next look without a job: far past the test's wait
+PROMPT_S = 10.0  # the job put meanwhile is sent within this
+
+
+async def test_a_job_put_while_the_device_tidies_is_sent_at_once(store: Store) -> None:
+    """A job put while an idle device tidies (frees its stored messages: a round trip to the
+    modem) is the device's at once, not at its next health check; put from the emulator's
+    own hook on ``AT+CMGD``."""
+    emulators = EmulatedBank.create(
+        1, seed=5, profile_overrides={"send_latency_s": (0.05, 0.06), "report_delay_s": 0.01}
+    )
+    await emulators.start()
+    bank = Bank(store, recovery=RecoverySettings(probe_interval_s=HEALTH_S))
+    await bank.start()
+    (modem,) = emulators.modems
+    spec = registry.SerialModem(modem.port, "4711", timeouts=FAST)
+    try:
+        assert await bank.attach(registry.factory(spec)) is not None
+        key, _ = await store.write(
+            keys.create_key, pin="4711", allow_ips=[], over_ip=True, ipn_url=None
+        )
+        made = [
+            await store.write(
+                jobs.insert_job, key_id=key.key_id, pin="4711", to=f"+3161234567{n}",
+                message="hi", parts=1, encoding="gsm7",
+            )
+            for n in range(3)
+        ]  # fmt: skip
+        first, second, third = made
+        put: list[bytes] = []
+
+        def on_input(data: bytes) -> None:  # the device frees what it read: it tidies
+            if b"AT+CMGD" in data and not put:
+                put.append(data)
+                bank.submit(third)
+
+        modem.on_input = on_input
+        bank.submit(first)  # a backlog of two: the first's report comes during the second
+        bank.submit(second)  # send, is read and committed, and freed when the device idles
+        await wait_state(store, second.job_id, JobState.SENT, JobState.DELIVERED)
+        await wait_state(store, third.job_id, JobState.SENT, JobState.DELIVERED, timeout=PROMPT_S)
+        assert put  # it was put during the tidy's AT+CMGD
+    finally:
+        await bank.close()
+        await emulators.close()

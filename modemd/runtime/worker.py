@@ -194,6 +194,11 @@ class DeviceWorker:
         if self._nudge.is_set():
             self._nudge.clear()
             return None
+        # A job put while it tidied (an AT+CMGD: a round trip to the modem) found no one
+        # waiting and was queued: taken now, else it waited for the next put or the health
+        # interval (tests/test_runtime.py)
+        if (job := self.pool.take_nowait(self.device_id)) is not None:
+            return job
         # One future, woken by a job (the pool), the health interval (a timer) or a
         # registration change (``_registration_changed``): no task per wait.
         waiter = self._waiting = self.pool.wait(self.device_id)
