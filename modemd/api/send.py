@@ -177,13 +177,17 @@ async def _blocked(
 def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -> JsonAnswer:
     job, cost = accepted.job, accepted.cost
     extra: dict[str, Any] = {} if cost is None else {"cost": wallet.format_amount(cost)}
-    bank = request.app[BANK]
     if accepted.replayed:  # the first answer's job; it is not offered again
         offers = []
         extra.update(idempotent_replay=True, state=job.state.value)
         log.info("send: Idempotency-Key seen before, answering job %s again", job.job_id)
     else:
         offers = dispatch(request.app, job)  # high lane now; deferred and bulk: the feeder
+    if accepted.replayed or job.id_device is not None:
+        bank = request.app[BANK]
+        available = len(bank.offers(job.pin)) + len(bank.remote_offers(job.pin))
+    else:  # offered to every device of its pool, here and on the other hosts (dispatch)
+        available = len(offers)
     return json_answer(
         ok_code,
         "accepted: handed to the pool; the IPN reports sent and delivered",
@@ -193,7 +197,7 @@ def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -
         parts=job.parts,
         encoding=job.encoding,
         **extra,
-        devices_available=len(bank.offers(job.pin)) + len(bank.remote_offers(job.pin)),
+        devices_available=available,
         records=[
             {"device_id": o.device_id, "pin": o.pin, "kind": o.kind, "state": "offered"}
             for o in offers
