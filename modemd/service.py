@@ -40,6 +40,7 @@ from modemd.runtime.scheduler import Scheduler
 from modemd.serving import (
     SHUTDOWN_STEP_TIMEOUT_S,
     flush_logs,
+    freeze_opened_devices,
     restore_signals,
     settle_garbage_collector,
     shutdown_step,
@@ -202,6 +203,33 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
                 PhoneConfig(p.url, settings.simulate_pin, p.profile.password)
                 for p in phone_emulators.phones
             ]
+        api = api_config(
+            settings.trusted_proxies,
+            settings.admin_token,
+            limits,
+            settings.option("server.failed_auth_per_minute"),
+            caps=caps,
+        )
+        app = create_app(
+            store,
+            bank,
+            api,
+            metrics=metrics,
+            metrics_token=settings.option("server.metrics_token"),
+            pacing=settings.pacing_of,
+            simulated=(
+                EmulatedDevices(
+                    emulators.modems if emulators is not None else [],
+                    settings.simulate_pin,
+                    phone_emulators.phones if phone_emulators is not None else [],
+                )
+                if emulators is not None or phone_emulators is not None
+                else None
+            ),
+            runner=campaigns,
+            conversations_alarm=talk.alarm,
+        )
+        settle_garbage_collector()  # before the devices open: a backlog then starts sending
         by_iccid = settings.sim_pins.get  # [sim_pins] serve every modem, as under udev
         specs: list[registry.DeviceSpec] = [
             *(registry.SerialModem(p.port, p.pin, p.sim_pin or by_iccid) for p in ports),
@@ -231,32 +259,6 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             )
             await phone_plug.start()
             log.info("following udev: modems labelled MODEMD_PIN join their pool when plugged in")
-        api = api_config(
-            settings.trusted_proxies,
-            settings.admin_token,
-            limits,
-            settings.option("server.failed_auth_per_minute"),
-            caps=caps,
-        )
-        app = create_app(
-            store,
-            bank,
-            api,
-            metrics=metrics,
-            metrics_token=settings.option("server.metrics_token"),
-            pacing=settings.pacing_of,
-            simulated=(
-                EmulatedDevices(
-                    emulators.modems if emulators is not None else [],
-                    settings.simulate_pin,
-                    phone_emulators.phones if phone_emulators is not None else [],
-                )
-                if emulators is not None or phone_emulators is not None
-                else None
-            ),
-            runner=campaigns,
-            conversations_alarm=talk.alarm,
-        )
         runner, port = await start_site(
             app,
             settings.host,
@@ -264,7 +266,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             ssl_context=tls,
             fast_send=settings.option("server.fast_send"),
         )
-        settle_garbage_collector()
+        freeze_opened_devices()
         metrics.gc.install()  # each collection timed from here on (/metrics)
         scheme = "https" if tls else "http"
         log.info("API listening on %s://%s:%d", scheme, settings.host, port)

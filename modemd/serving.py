@@ -44,8 +44,13 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def settle_garbage_collector() -> None:
-    """What start-up made lives as long as the daemon: it leaves every later collection
-    (``gc.freeze``), and the youngest generation is collected less often."""
+    """Before the devices open: what start-up made so far (modules, the store, the app) lives
+    as long as the daemon: collected once and frozen out of every later collection
+    (``gc.freeze``); the youngest generation is collected less often from here on.
+
+    Before, not at ready: a backlog starts sending as each device opens, and this one full pass
+    over the heap (~60,000 objects) held the GIL for 30-70 ms of CPU while the first sends
+    waited (``bench.stalls``; README, Round 7: the loop and its stalls)."""
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
@@ -53,9 +58,15 @@ def settle_garbage_collector() -> None:
     log.info(
         "garbage collector: start-up's %d objects frozen; the youngest generation collected "
         "every %d new ones",
-        gc.get_freeze_count(),
+        gc.get_freeze_count(),  # walks the frozen list: milliseconds, so not at ready
         GC_YOUNG_THRESHOLD,
     )
+
+
+def freeze_opened_devices() -> None:
+    """At ready: what opening the devices made (workers, ports, drivers) joins the frozen heap
+    without a collection (a freeze moves lists: microseconds, where a pass scans them all)."""
+    gc.freeze()
 
 
 async def shutdown_step(
