@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 
-from modemd.api.answers import JsonAnswer, json_answer
+from modemd.api.answers import EncodedList, JsonAnswer, json_answer
 from modemd.api.auth import CONFIG, STORE, Caller, authenticate, caller_ip
 from modemd.api.campaign_report import blocked_destination
 from modemd.api.campaigns import dispatch
@@ -30,7 +30,7 @@ from modemd.api.validation import (
     parse_send,
 )
 from modemd.model import ApiKey
-from modemd.runtime.bank import Bank
+from modemd.runtime.bank import Bank, Offer
 from modemd.sms.encoding import split_message
 from modemd.store import accept, optouts, refusals, wallet
 
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024  # a send is < 8 KB even as UCS-2 form data; larger is abuse or a bug
 BANK: web.AppKey[Bank] = web.AppKey("bank", Bank)
 FORM = "application/x-www-form-urlencoded"
+MAX_RECORDS_KEPT = 256  # lists of offers remembered: a pool each, a device of each (id_device)
+_RECORDS: dict[
+    tuple[tuple[str, str, str], ...], EncodedList
+] = {}  # the answers' records of those offers
 
 
 async def read_fields(request: web.Request) -> dict[str, Any]:
@@ -177,13 +181,17 @@ async def _blocked(
 def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -> JsonAnswer:
     job, cost = accepted.job, accepted.cost
     extra: dict[str, Any] = {} if cost is None else {"cost": wallet.format_amount(cost)}
-    bank = request.app[BANK]
     if accepted.replayed:  # the first answer's job; it is not offered again
         offers = []
         extra.update(idempotent_replay=True, state=job.state.value)
         log.info("send: Idempotency-Key seen before, answering job %s again", job.job_id)
     else:
         offers = dispatch(request.app, job)  # high lane now; deferred and bulk: the feeder
+    if accepted.replayed or job.id_device is not None:
+        bank = request.app[BANK]
+        available = len(bank.offers(job.pin)) + len(bank.remote_offers(job.pin))
+    else:  # offered to every device of its pool, here and on the other hosts (dispatch)
+        available = len(offers)
     return json_answer(
         ok_code,
         "accepted: handed to the pool; the IPN reports sent and delivered",
@@ -193,9 +201,25 @@ def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -
         parts=job.parts,
         encoding=job.encoding,
         **extra,
-        devices_available=len(bank.offers(job.pin)) + len(bank.remote_offers(job.pin)),
-        records=[
-            {"device_id": o.device_id, "pin": o.pin, "kind": o.kind, "state": "offered"}
-            for o in offers
-        ],
+        devices_available=available,
+        records=_records(offers),
     )
+
+
+def _records(offers: list[Offer]) -> list[dict[str, str]]:
+    """The answer's records of the devices a job was offered to: for the same devices, the
+    same list, its JSON written once (a pool's devices change seldom; sends are many)."""
+    if not offers:
+        return []
+    seen = tuple([(o.device_id, o.pin, o.kind) for o in offers])  # (Offer's hash is Python's)
+    records = _RECORDS.get(seen)
+    if records is None:
+        if len(_RECORDS) >= MAX_RECORDS_KEPT:
+            _RECORDS.clear()
+        records = _RECORDS[seen] = EncodedList(
+            [
+                {"device_id": o.device_id, "pin": o.pin, "kind": o.kind, "state": "offered"}
+                for o in offers
+            ]
+        )
+    return records

@@ -25,14 +25,15 @@ from hypothesis import strategies as st
 from observe import test_tls as tls
 from raw_http import Answer, Cutter, exchange, post
 
-from modemd.api.answers import json_answer
+from modemd.api.answers import EncodedList, json_answer
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import ApiConfig, api_config
 from modemd.api.contract import StatusCode
 from modemd.api.fastframe import message_end, serialise
 from modemd.api.fastsend import FastSends
 from modemd.api.guard import GuardedSite, Limits
-from modemd.runtime.bank import Bank
+from modemd.api.send import _records
+from modemd.runtime.bank import Bank, Offer
 from modemd.store import jobs, keys
 from modemd.store.db import Store
 
@@ -399,6 +400,9 @@ async def test_an_answer_with_headers_is_written_as_aiohttp_writes_it() -> None:
         (StatusCode.BALANCE_ERROR, "over", {"status": "moved?", "reason": "daily_cap"}),
         (StatusCode.OPTED_OUT, 'a "quoted" \\ text\n', {"message2": "\u00e8"}),
         (404, "no such job", {"job_id": "j"}),
+        (StatusCode.OK_IP, "accepted", {"job_id": "j", "records": EncodedList([{"a": "\u00e8"}])}),
+        (StatusCode.OK_IP, "accepted", {"records": EncodedList([])}),
+        (StatusCode.OK_IP, "accepted", {"records": EncodedList([1]), "job_id": "j"}),
     ],
 )
 def test_an_answers_text_is_json_dumps_of_its_payload(
@@ -411,3 +415,17 @@ def test_an_answers_text_is_json_dumps_of_its_payload(
         made = json_answer(what, message, **extra)
         assert made.text() == json.dumps(made.payload)
         assert made.response().body == json.dumps(made.payload).encode()
+
+
+def test_the_same_offers_answer_with_the_same_records_written_once() -> None:
+    pool = [Offer("imei-1", "7", "modem"), Offer("imei-2", "7", "phone")]
+    records = _records(pool)
+    assert records == [
+        {"device_id": "imei-1", "pin": "7", "kind": "modem", "state": "offered"},
+        {"device_id": "imei-2", "pin": "7", "kind": "phone", "state": "offered"},
+    ]
+    assert _records(list(pool)) is records  # the same devices: the list and its JSON kept
+    assert _records(pool[:1]) == records[:1] and _records(pool[:1]) is not records
+    assert _records([]) == []
+    made = json_answer(StatusCode.OK_IP, "accepted", job_id="j", records=records)
+    assert made.text() == json.dumps(made.payload)

@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from .daemon import (  # noqa: F401  (tests/faults imports them here)
@@ -38,6 +39,7 @@ async def test_thirty_jobs_through_three_emulated_modems(tmp_path: Path, db_loca
             for answer in answers:
                 assert answer["status_code"] == "1" and answer["status"] == "ok_ip"
                 assert len(answer["records"]) == 3  # offered to every modem of the pool
+                assert answer["devices_available"] == 3
             job_ids = {a["job_id"] for a in answers}
             assert len(job_ids) == JOBS
             await ipns.wait(2 * JOBS, DONE_TIMEOUT_S)
@@ -50,6 +52,37 @@ async def test_thirty_jobs_through_three_emulated_modems(tmp_path: Path, db_loca
     for events in by_job.values():
         assert sender_of[events[0]["data"]["to"]] == events[0]["data"]["device_id"]
     assert len(set(sender_of.values())) == 3
+
+
+async def test_an_answer_counts_the_pools_devices_whatever_it_was_offered_to(
+    tmp_path: Path,
+) -> None:
+    """``devices_available`` is the pool's devices: offered to all, to the one asked for, or
+    (an Idempotency-Key's replay) to none again."""
+    db = tmp_path / "m.db"
+    key = await asyncio.to_thread(create_key, db, "http://127.0.0.1:9/ipn")
+    async with (
+        running_daemon("--simulate", "2", "--pin", "4711", "--db", str(db)) as port,
+        aiohttp.ClientSession() as session,
+    ):
+        url = f"http://127.0.0.1:{port}/api/v1/send"
+
+        async def send(headers: dict[str, str] | None = None, **fields: str) -> dict:
+            body = {"apikey": key, "to": "+393331234567", "msg": "hi", **fields}
+            async with session.post(url, json=body, headers=headers) as answer:
+                assert answer.status == 200
+                return dict(await answer.json())
+
+        plain = await send()
+        assert (plain["devices_available"], len(plain["records"])) == (2, 2)
+        one = plain["records"][1]["device_id"]
+        asked = await send(id_device=one)
+        assert asked["devices_available"] == 2
+        assert [r["device_id"] for r in asked["records"]] == [one]
+        first = await send(headers={"Idempotency-Key": "once"})
+        again = await send(headers={"Idempotency-Key": "once"})
+        assert again["job_id"] == first["job_id"] and again["idempotent_replay"] is True
+        assert (again["devices_available"], again["records"]) == (2, [])
 
 
 async def test_start_up_objects_are_frozen_out_of_collections(tmp_path: Path) -> None:
