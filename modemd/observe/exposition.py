@@ -8,16 +8,18 @@ its formatting held the event loop ~16 ms a scrape. Any other kind: prometheus_c
 from __future__ import annotations
 
 from math import copysign
+from weakref import WeakKeyDictionary
 
 import prometheus_client
 from prometheus_client import CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
 KINDS = frozenset({"counter", "gauge", "histogram"})  # the kinds written out here
-# A sample's name and label values -> its line up to the value, kept from one scrape to the
-# next (a page holds the same series each time: with 256 devices ~1,900 of them, whose labels'
-# sorting, escaping and joining were a third of the page's time); cleared when it outgrows them
-_HEADS: dict[tuple[str, ...], str] = {}
+# Per registry, a sample's name and label values -> its line up to the value, kept from one
+# scrape to the next (a page holds the same series each time: with 256 devices ~1,900 of
+# them, whose labels' sorting, escaping and joining were a third of the page's time); within
+# one registry a name has one set of label names. Cleared when it outgrows the page.
+_HEADS: WeakKeyDictionary[CollectorRegistry, dict[tuple[str, ...], str]] = WeakKeyDictionary()
 HEADS_SLACK = 2  # cleared past this many times the series of the last page (devices gone)
 # samples prometheus_client moves to a gauge family of their own at the end (OpenMetrics')
 MOVED_SUFFIXES = ("_created", "_gsum", "_gcount")
@@ -35,7 +37,7 @@ def render(registry: CollectorRegistry) -> bytes:
     ):
         return prometheus_client.generate_latest(registry)
     out: list[str] = []
-    heads = _HEADS
+    heads = _HEADS.setdefault(registry, {})
     series = 0
     for metric in metrics:
         name = f"{metric.name}_total" if metric.type == "counter" else metric.name

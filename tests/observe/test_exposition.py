@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, Info
+from prometheus_client import CollectorRegistry, Gauge, Info
 from prometheus_client.utils import floatToGoString
 
 from modemd.model import Job, JobState
@@ -103,3 +103,11 @@ def test_values_are_written_as_prometheus_client_writes_them() -> None:
     values += [float("inf"), float("-inf"), float("nan"), 3, True]
     for value in values:
         assert exposition._value(value) == floatToGoString(value), value
+
+
+def test_two_registries_with_a_name_in_common_keep_their_own_lines() -> None:
+    one, other = CollectorRegistry(), CollectorRegistry()
+    Gauge("z", "Doc", ["device_id"], registry=one).labels("1").set(1)
+    Gauge("z", "Doc", ["pin"], registry=other).labels("1").set(1)
+    for registry in (one, other, one):
+        assert exposition.render(registry) == prometheus_client.generate_latest(registry)
