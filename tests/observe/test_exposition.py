@@ -9,6 +9,7 @@ from typing import Any
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Info
+from prometheus_client.utils import floatToGoString
 
 from modemd.model import Job, JobState
 from modemd.observe import exposition
@@ -70,3 +71,35 @@ def test_a_kind_it_does_not_write_goes_to_prometheus_client() -> None:
     registry = CollectorRegistry()
     Info("modemd_build", "Build", registry=registry).info({"version": "1"})
     assert exposition.render(registry) == prometheus_client.generate_latest(registry)
+
+
+def test_the_lines_kept_between_scrapes_follow_the_devices() -> None:
+    """Each series' line up to its value is kept from one scrape to the next: a device gone
+    takes its lines with it, one come back brings them, the values are each scrape's own."""
+    metrics = _filled()
+    gone = ODD_IDS[2]
+    for devices in (ODD_IDS, [d for d in ODD_IDS if d != gone], ODD_IDS):
+        snap = Snapshot(
+            queued={"7": 1},
+            lanes={("7", "high"): 1},
+            devices=[
+                {"device_id": d, "pin": "7", "kind": "modem", "state": "busy", "signal": 5,
+                 "iccid": ""}
+                for d in devices
+            ],
+            dead_letters=0,
+            parts_today={d: 7 for d in devices},
+            parts_month={d: 70 for d in devices},
+            disabled_endpoints=0,
+        )  # fmt: skip
+        metrics._apply(Activity(mark=Watermark()), snap)
+        ours = exposition.render(metrics.registry)
+        assert ours == prometheus_client.generate_latest(metrics.registry)
+        assert (b'modemd_device_up{device_id="back\\\\slash"' in ours) == (gone in devices)
+
+
+def test_values_are_written_as_prometheus_client_writes_them() -> None:
+    values = [0.0, -0.0, 1.0, -1.0, -73.0, 999.0, -1000.0, 1000.0, 1e6, 2.5, 1e-7, 123456789.0]
+    values += [float("inf"), float("-inf"), float("nan"), 3, True]
+    for value in values:
+        assert exposition._value(value) == floatToGoString(value), value

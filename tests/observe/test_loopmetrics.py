@@ -4,10 +4,10 @@ past the last bound and zero included)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from modemd.observe import exposition
-from modemd.observe.loopmetrics import LoopCounter, LoopHistogram
+from modemd.observe.loopmetrics import LoopCounter, LoopHistogram, LoopLevels
 from modemd.observe.metrics import DISPATCH_BUCKETS_S
 
 VALUES = [0.0, 0.001, 0.005, 0.0051, 0.3, 1.0, 2.5, 299.9, 300.0, 1800.0, 1800.5, 7200.0]
@@ -35,3 +35,34 @@ def test_the_counter_puts_the_same_lines_on_the_page() -> None:
         light.inc(labels)
     assert generate_latest(ours) == generate_latest(theirs)
     assert b'y_total{device_id="a",result="ok"} 2.0' in generate_latest(ours)
+
+
+def test_the_levels_put_the_same_lines_on_the_page_and_drop_a_series_not_set_again() -> None:
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    reference = Gauge("z", "Doc", ["device_id", "pin"], registry=theirs)
+    light = LoopLevels("z", "Doc", ["device_id", "pin"], ours)
+    for labels, value in [(("a", "7"), 1), (("b", "7"), 0), (("c", "8"), -73)]:
+        reference.labels(*labels).set(value)
+        light.set(labels, value)
+    light.done()
+    assert generate_latest(ours) == generate_latest(theirs)
+    reference.remove("b", "7")  # the next scrape sets the others only
+    reference.labels("a", "7").set(0)
+    light.set(("a", "7"), 0)
+    light.set(("c", "8"), -73)
+    light.done()
+    assert generate_latest(ours) == generate_latest(theirs)
+    assert b'z{device_id="b"' not in generate_latest(ours)
+
+
+def test_the_counter_adds_amounts_and_shows_a_series_at_zero() -> None:
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    reference = Counter("r", "Doc", ["pin", "device_id"], registry=theirs)
+    light = LoopCounter("r", "Doc", ["pin", "device_id"], ours)
+    reference.labels("7", "a")
+    light.show(("7", "a"))
+    reference.labels("7", "b").inc(3)
+    light.inc(("7", "b"), 3)
+    light.show(("7", "b"))  # shown again: its count stays
+    assert generate_latest(ours) == generate_latest(theirs)
+    assert b'r_total{device_id="a",pin="7"} 0.0' in generate_latest(ours)
