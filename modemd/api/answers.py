@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,15 +28,30 @@ class JsonAnswer:
     """An answer not yet made into aiohttp's ``Response``: ``fastsend`` writes it as bytes
     (``response`` would write the same), aiohttp's framing takes ``response()``."""
 
-    __slots__ = ("headers", "payload", "status")
+    __slots__ = ("_head", "headers", "payload", "status")
 
-    def __init__(self, payload: dict[str, Any], headers: dict[str, str] | None) -> None:
+    def __init__(
+        self,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None,
+        head: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.payload = payload
         self.status = int(payload["response"])
         self.headers = headers
+        # (the JSON of the payload's first keys without its closing brace, the keys after)
+        self._head = head
 
     def response(self) -> web.Response:
         return web.json_response(self.payload, status=self.status, headers=self.headers)
+
+    def text(self) -> str:
+        """``json.dumps(payload)``, what ``response()`` writes; a contract answer's code and
+        message are written once per process (the accept's message was 2 % of the loop)."""
+        if self._head is None:
+            return json.dumps(self.payload)
+        head, rest = self._head
+        return f"{head}, {json.dumps(rest)[1:]}" if rest else head + "}"
 
 
 def json_answer(
@@ -48,11 +65,22 @@ def json_answer(
     status for the routes outside the send contract (admin, jobs, IPN, webhooks)."""
     if isinstance(what, StatusCode):
         payload = body(what, message=message, **extra)
+        if HEAD_KEYS.isdisjoint(extra):  # (a key of the head given again would move nothing)
+            return JsonAnswer(payload, headers, (_head_text(what, message), extra))
     elif isinstance(what, OtherAnswer):
         payload = {**other_body(what, message), **extra}
     else:
         payload = {"response": str(what), "message": message, **extra}
     return JsonAnswer(payload, headers)
+
+
+HEAD_KEYS = frozenset({"response", "status_code", "status", "message"})
+
+
+@functools.lru_cache(maxsize=64)  # the accept's, and a few refusals' with a fixed message
+def _head_text(code: StatusCode, message: str) -> str:
+    """The JSON of a contract answer's head (``body`` of ``code`` and ``message``), open."""
+    return json.dumps(body(code, message=message))[:-1]
 
 
 def answer(

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
-from multidict import CIMultiDictProxy
 
 from modemd.api.adminsocket import unix_peer
 from modemd.api.contract import StatusCode
@@ -68,6 +67,15 @@ KEYS: web.AppKey[key_rows.KeyCache] = web.AppKey("key_cache", key_rows.KeyCache)
 CALLER_KEY: web.RequestKey[ApiKey] = web.RequestKey("api_key", ApiKey)  # CORS reads it
 
 
+class Headers(Protocol):
+    """What the send route reads of a request's headers: aiohttp's ``CIMultiDictProxy``, or
+    ``fastsend``'s ``SendHeaders``."""
+
+    def get(self, name: str, /) -> str | None: ...
+
+    def getall(self, name: str, default: list[str], /) -> list[str]: ...
+
+
 class Caller(Protocol):
     """What the send route reads of a request: aiohttp's ``web.Request``, or the one that
     ``fastsend`` frames itself (the route's logic is the same; only the HTTP framing differs)."""
@@ -76,7 +84,7 @@ class Caller(Protocol):
     def app(self) -> web.Application: ...
 
     @property
-    def headers(self) -> CIMultiDictProxy[str]: ...
+    def headers(self) -> Headers: ...
 
     @property
     def remote(self) -> str | None: ...

@@ -5,6 +5,7 @@ the key's blocked destinations; the validation report counts them (``valid``, ``
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,8 +20,8 @@ from modemd.api.validation import (
     MAX_MESSAGE_CHARS,
     RequestError,
     blocked_number,
-    matches_desc,
     normalise_number,
+    pattern_for,
     unknown_type,
 )
 from modemd.sms.encoding import split_message
@@ -40,25 +41,51 @@ def blocked_destination(
     in phonenumbers' own order (a toll-free match ends the search before shared cost).
     ``log_unknown``: a number of unknown type is logged, as ``blocked_number`` does (a send;
     not each row of a campaign)."""
-    metadata = PhoneMetadata.metadata_for_region(region) if region else None
-    if metadata is None or not to.startswith("+"):
+    code_digits = _code_digits(region) if region else None
+    if code_digits is None or not to.startswith("+"):
         return blocked_number(to)
-    national = to[1 + len(str(metadata.country_code)) :]
-    if not matches_desc(national, metadata.general_desc):
+    national = to[1 + code_digits :]
+    general, kinds = _pumping_tests(str(region), len(national))
+    if general is None or not general.fullmatch(national):
         if log_unknown:
             unknown_type(to)
         return None  # phonenumbers' UNKNOWN: allowed
-    for desc, kind in (
-        (metadata.premium_rate, phonenumbers.PhoneNumberType.PREMIUM_RATE),
-        (metadata.toll_free, phonenumbers.PhoneNumberType.TOLL_FREE),
-        (metadata.shared_cost, phonenumbers.PhoneNumberType.SHARED_COST),
-    ):
-        if matches_desc(national, desc):
+    for pattern, kind in kinds:
+        if pattern.fullmatch(national):
             if kind not in BLOCKED_TYPES:
                 return None
             name = BLOCKED_TYPES[kind]
             return name, f"{to} is a {name.replace('_', '-')} number; this key may not send to it"
     return None
+
+
+@functools.cache  # phonenumbers' metadata_for_region takes a lock: once per region
+def _code_digits(region: str) -> int | None:
+    """How many digits the region's country code has (None: phonenumbers has no metadata)."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    return None if metadata is None else len(str(metadata.country_code))
+
+
+@functools.cache  # regions x 15 lengths
+def _pumping_tests(
+    region: str, digits: int
+) -> tuple[re.Pattern[str] | None, tuple[tuple[re.Pattern[str], int], ...]]:
+    """``blocked_destination``'s tests of a national number of ``digits`` digits, compiled
+    once: the general description's pattern, then premium rate, toll free and shared cost
+    (those whose lengths allow ``digits``), each with its type."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    assert metadata is not None  # blocked_destination had it
+    general = pattern_for(metadata.general_desc, digits)
+    kinds = []
+    for desc, kind in (
+        (metadata.premium_rate, phonenumbers.PhoneNumberType.PREMIUM_RATE),
+        (metadata.toll_free, phonenumbers.PhoneNumberType.TOLL_FREE),
+        (metadata.shared_cost, phonenumbers.PhoneNumberType.SHARED_COST),
+    ):
+        text = pattern_for(desc, digits)
+        if text is not None:
+            kinds.append((re.compile(text), kind))
+    return (None if general is None else re.compile(general)), tuple(kinds)
 
 
 def placeholders(template: str) -> list[str]:

@@ -19,7 +19,6 @@ from typing import Any, cast
 
 import httptools
 from aiohttp import web
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from modemd.api.answers import JsonAnswer
 from modemd.api.failures import failure_answer
@@ -28,7 +27,7 @@ from modemd.api.fastframe import (
     ROUTE,
     NotOurs,
     Parsed,
-    header_text,
+    SendHeaders,
     message_end,
     plain_send,
     serialise,
@@ -47,7 +46,7 @@ class _Request:
     method = "POST"
     path = ROUTE.decode()
 
-    def __init__(self, app: web.Application, headers: CIMultiDictProxy[str], remote: str | None):
+    def __init__(self, app: web.Application, headers: SendHeaders, remote: str | None):
         self.app = app
         self.headers = headers
         self.remote = remote
@@ -232,10 +231,7 @@ class FastSendProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     async def _answer(self, message: Parsed) -> None:
-        headers = CIMultiDictProxy(
-            CIMultiDict((n.decode("ascii"), header_text(v)) for n, v in message.headers)
-        )
-        request = _Request(self.site.app, headers, self.remote)
+        request = _Request(self.site.app, SendHeaders(message.headers), self.remote)
         response: JsonAnswer | web.Response
         try:
             response = await accept_send(request, _fields(b"".join(message.body)), False)

@@ -51,6 +51,8 @@ class FailedAuthLimiter:
 
     def wait_s(self, address: str) -> float:
         """0.0 when ``address`` may try a key now, else seconds until it may."""
+        if address not in self._buckets:  # never failed (or forgotten): a full bucket
+            return 0.0
         tokens = self._tokens(address, self._clock())
         return 0.0 if tokens >= 1.0 else (1.0 - tokens) * SECONDS_PER_MINUTE / self.per_minute
 

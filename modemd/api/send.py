@@ -107,7 +107,7 @@ async def accept_send(
         idempotency = idempotency_key(fields, request.headers.get("Idempotency-Key"))
         split = split_message(wanted.msg)
         config = app[CONFIG]
-        accepted = await app[STORE].write(
+        accepted = await app[STORE].queue_write(  # (write's own coroutine, a frame less)
             accept.accept_send,
             key_id=key.key_id,
             pin=pin,

@@ -16,6 +16,8 @@ from modemd.model import Lane
 MAX_AHEAD_S = 366 * 24 * 3600.0  # send_at at most a year ahead (a leap year included)
 PAST_SLACK_S = 60.0  # a send_at this far in the past is "now" (clocks of clients drift)
 MAX_TTL_S = 366 * 24 * 3600.0
+# The fields parse_timing reads: a send with none of them (as a rule) takes the key's defaults.
+TIMING_FIELDS = frozenset({"lane", "timezone", "send_at", "valid_until", "ttl"})
 _ZONE_SUFFIX = re.compile(r"^(?P<when>[^\s\[]+)(?:\s+(?P<zone>\S+)|\[(?P<bracket>[^\]]+)\])$")
 
 
@@ -24,6 +26,9 @@ class Timing:
     lane: Lane | None  # None: the key's default lane
     send_at: float | None  # Unix seconds; None: at once
     valid_until: float | None  # None: max(accepted, send_at) + the key's max queue age
+
+
+NO_TIMING = Timing(lane=None, send_at=None, valid_until=None)  # none of TIMING_FIELDS given
 
 
 def zone(name: str, field: str = "timezone") -> ZoneInfo:
@@ -81,6 +86,8 @@ def parse_send_at(value: Any, now: float, default_zone: str | None = None) -> fl
 
 def parse_timing(fields: dict[str, Any], now: float) -> Timing:
     """``lane``, ``send_at`` (+ ``timezone``), ``valid_until`` or ``ttl`` (seconds)."""
+    if TIMING_FIELDS.isdisjoint(fields):
+        return NO_TIMING
     lane_value = fields.get("lane")
     lane = None
     if lane_value not in (None, ""):

@@ -82,8 +82,11 @@ _GSM7_CHARS = frozenset(_BASIC_CODES) | frozenset(GSM7_EXTENSION)
 def split_message(text: str) -> SplitMessage:
     """Choose the encoding for ``text`` and split it into SMS parts."""
     if is_gsm7(text):
-        # one part (most texts): counted with str methods, not a function call per character
-        if len(text) + sum(map(text.count, GSM7_EXTENSION)) <= GSM7_SINGLE_SEPTETS:
+        # one part (most texts): counted with str methods, not a function call per character;
+        # up to half a part's septets, even a text of extension characters only fits
+        if len(text) <= GSM7_SINGLE_SEPTETS // 2 or (
+            len(text) + sum(map(text.count, GSM7_EXTENSION)) <= GSM7_SINGLE_SEPTETS
+        ):
             return SplitMessage(Encoding.GSM7, (text,))
         parts = split_by_cost(text, gsm7_septet_cost, GSM7_SINGLE_SEPTETS, GSM7_PART_SEPTETS)
         return SplitMessage(Encoding.GSM7, parts)

@@ -6,10 +6,11 @@ order, with the same headers but the date."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from raw_http import Answer, Cutter, exchange, post
 
 from modemd.api.answers import json_answer
 from modemd.api.app import create_app, start_site
-from modemd.api.auth import api_config
+from modemd.api.auth import ApiConfig, api_config
 from modemd.api.contract import StatusCode
 from modemd.api.fastframe import message_end, serialise
 from modemd.api.fastsend import FastSends
@@ -57,6 +58,13 @@ async def _site_framing(runner: Any) -> FastSends:
 
 @pytest.fixture
 async def pair(store: Store) -> AsyncIterator[Pair]:
+    async with _pair(store, api_config) as made:
+        yield made
+
+
+@contextlib.asynccontextmanager
+async def _pair(store: Store, config: Callable[[], ApiConfig]) -> AsyncIterator[Pair]:
+    """The two servers on one store, each with its own app and ``config()`` (its limiters)."""
     bank = Bank(store)
     await bank.start()
     secrets = {}
@@ -64,11 +72,9 @@ async def pair(store: Store) -> AsyncIterator[Pair]:
         wanted = {"pin": PIN, "allow_ips": [], "over_ip": False, "ipn_url": None, **options}
         _, secrets[name] = await store.write(lambda db, w=wanted: keys.create_key(db, **w))
     limits = Limits(header_timeout_s=1.0, keepalive_timeout_s=1.0)
-    fast, fast_port = await start_site(
-        create_app(store, bank, api_config()), "127.0.0.1", 0, limits
-    )
+    fast, fast_port = await start_site(create_app(store, bank, config()), "127.0.0.1", 0, limits)
     plain, plain_port = await start_site(
-        create_app(store, bank, api_config()), "127.0.0.1", 0, limits, fast_send=False
+        create_app(store, bank, config()), "127.0.0.1", 0, limits, fast_send=False
     )
     (plain_site,) = plain.sites
     assert isinstance(plain_site, GuardedSite) and plain_site.framing is None  # aiohttp alone
@@ -142,6 +148,35 @@ async def test_the_contract_codes_are_the_same_answers(pair: Pair) -> None:
     )
     fast, _ = await both(pair, [bearer], 1)
     assert fast[0].status == 200
+
+
+async def test_the_route_reads_headers_by_name_in_any_case(pair: Pair) -> None:
+    """The key, the Idempotency-Key: whatever the case of their names, as aiohttp reads them."""
+    body = '{"to": "+393331234567", "msg": "x"}'
+    for name in ("authorization", "AUTHORIZATION", "aUtHoRiZaTiOn"):
+        fast, _ = await both(
+            pair, [post(body, extra=f"{name}: Bearer {pair.secrets['any']}\r\n")], 1
+        )
+        assert fast[0].status == 200, name
+    first, _ = await exchange(pair.fast, [pair.send(extra="idempotency-key: cased\r\n")], 1)
+    again, _ = await exchange(pair.fast, [pair.send(extra="IDEMPOTENCY-KEY: cased\r\n")], 1)
+    assert again[0].json()["job_id"] == first[0].json()["job_id"]
+    assert pair.framing.answered == 5
+
+
+async def test_forwarded_for_from_a_trusted_proxy_in_both_framings(store: Store) -> None:
+    """Every X-Forwarded-For line is read (``getall``), in order, whatever its name's case."""
+    async with _pair(store, lambda: api_config(["127.0.0.1"])) as pair:
+        for lines, code in (
+            ("X-Forwarded-For: 192.0.2.10\r\n", "1"),
+            ("x-forwarded-for: 192.0.2.10\r\n", "1"),
+            ("X-Forwarded-For: 198.51.100.3\r\nX-Forwarded-For: 192.0.2.10\r\n", "1"),
+            ("X-Forwarded-For: 192.0.2.10\r\nX-FORWARDED-FOR: 198.51.100.3\r\n", "4"),
+            ("", "4"),  # the proxy itself is not in the key's list
+        ):
+            fast, _ = await both(pair, [pair.send(key="remote", extra=lines)], 1)
+            assert fast[0].json()["status_code"] == code, lines
+        assert pair.framing.answered == 5
 
 
 async def test_other_requests_are_aiohttps_from_their_first_byte(pair: Pair) -> None:
@@ -353,3 +388,26 @@ async def test_an_answer_with_headers_is_written_as_aiohttp_writes_it() -> None:
     (ours,) = cutter.answers
     assert ours.comparable() == theirs.comparable()
     assert dict(ours.headers)["Retry-After"] == "5" and ours.status == 402
+
+
+@pytest.mark.parametrize(
+    ("what", "message", "extra"),
+    [
+        (StatusCode.OK_OVER_IP, "accepted", {"job_id": "j1", "records": [{"a": 1}], "x": None}),
+        (StatusCode.OK_IP, "accepted", {}),
+        (StatusCode.PARAM_ERROR, "'to' ist keine Nummer: «x» \u2603 \ud83d\ude00", {"n": 1.5}),
+        (StatusCode.BALANCE_ERROR, "over", {"status": "moved?", "reason": "daily_cap"}),
+        (StatusCode.OPTED_OUT, 'a "quoted" \\ text\n', {"message2": "\u00e8"}),
+        (404, "no such job", {"job_id": "j"}),
+    ],
+)
+def test_an_answers_text_is_json_dumps_of_its_payload(
+    what: StatusCode | int, message: str, extra: dict[str, Any]
+) -> None:
+    """The head of a contract answer is written once and reused: its text stays exactly
+    ``json.dumps`` of the payload (what aiohttp's ``json_response`` writes), whatever the
+    message and the keys after it, a head key given again among them included."""
+    for _ in range(2):  # written, then taken from the cache
+        made = json_answer(what, message, **extra)
+        assert made.text() == json.dumps(made.payload)
+        assert made.response().body == json.dumps(made.payload).encode()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlite_utils
 
-from modemd.api.timing import parse_instant, parse_timing
+from modemd.api.timing import NO_TIMING, TIMING_FIELDS, parse_instant, parse_timing
 from modemd.api.validation import RequestError
 from modemd.errors import InvalidTransitionError
 from modemd.model import Job, JobState, Lane
@@ -50,6 +50,32 @@ def test_send_at_forms() -> None:
     assert parse_timing({"send_at": "2026-03-01T08:00", "timezone": "America/New_York"}, NOW - 5)
     assert parse_timing({"ttl": "60"}, NOW).valid_until == NOW + 60
     assert parse_timing({"lane": "bulk"}, NOW).lane is Lane.BULK
+
+
+class _Reads(dict):  # type: ignore[type-arg]
+    """Fields that note every name looked up in them."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.asked: set[str] = set()
+
+    def get(self, name: str, default: object = None) -> object:
+        self.asked.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name: str) -> object:
+        self.asked.add(name)
+        return super().__getitem__(name)
+
+
+def test_a_send_without_timing_fields_takes_the_keys_defaults_at_once() -> None:
+    """parse_timing returns NO_TIMING without reading when none of TIMING_FIELDS is given, so
+    every field it reads must be one of them (a new field left out would be ignored)."""
+    fields = _Reads(dict.fromkeys(TIMING_FIELDS, ""))
+    assert parse_timing(fields, NOW) == NO_TIMING == parse_timing({"to": "+1", "msg": "x"}, NOW)
+    assert fields.asked and fields.asked <= TIMING_FIELDS
+    given = _Reads({"send_at": NOW + 60, "ttl": 30, "lane": "bulk", "timezone": "UTC"})
+    assert parse_timing(given, NOW) != NO_TIMING and given.asked <= TIMING_FIELDS
 
 
 @pytest.mark.parametrize(
