@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from hardware.testbed import until
 
 from modemd.drivers import registry
 from modemd.drivers.serial_at import Timeouts
@@ -222,3 +224,42 @@ async def test_a_job_put_while_the_device_tidies_is_sent_at_once(store: Store) -
     finally:
         await bank.close()
         await emulators.close()
+
+
+async def test_a_stop_while_a_worker_claims_puts_the_job_back_not_sending(rig: Rig) -> None:
+    """A SIGTERM while a device's claim is being written: the drain cancels that (idle) worker,
+    which waits for its claim and puts the job back; ``close`` must not cancel it again in
+    the middle of that, else the job stays `sending` although nothing was sent."""
+    pool = rig.bank.pool("4711")
+    await until(lambda: len(pool.idle_devices()) == 2)
+    key, _ = await rig.store.write(
+        keys.create_key, pin="4711", allow_ips=[], over_ip=True, ipn_url=None
+    )
+    job = await rig.store.write(
+        jobs.insert_job, key_id=key.key_id, pin="4711", to="+31612340001", message="hi",
+        parts=1, encoding="gsm7",
+    )  # fmt: skip
+    gate = threading.Event()
+    blocker = asyncio.ensure_future(rig.store.write(lambda _db: gate.wait(30)))
+    try:
+        rig.bank.submit(job)  # a device takes it; its claim waits behind the blocked writer
+        await until(lambda: len(pool) == 0 and len(pool.idle_devices()) == 1)
+
+        async def stop() -> None:  # the service's order: drain, other steps, close
+            await rig.bank.drain(timeout_s=10)
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await rig.bank.close()
+
+        stopping = asyncio.create_task(stop())
+        # Without the fix the stop ends at once (the claiming worker cancelled twice); with
+        # it the drain waits for that worker, which waits for the store.
+        await asyncio.wait({stopping}, timeout=1.0)
+        gate.set()
+        await blocker
+        await stopping
+        back = await rig.store.read(jobs.get_job, job.job_id)
+        assert back is not None and back.state is JobState.QUEUED, back
+        assert sum(len(m.accepted) for m in rig.emulators.modems) == 0
+    finally:
+        gate.set()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Coroutine
 
 from modemd import caps
 from modemd.caps import NO_CAPS, Caps, Reached
@@ -38,6 +39,19 @@ async def recover_interrupted(store: Store, submits: SubmitLog) -> None:
     submits.start()
 
 
+async def _to_the_end(work: Coroutine[object, object, None]) -> None:
+    """Run ``work`` to its end even if the caller is cancelled again meanwhile (the caller,
+    already handling a cancellation, raises it afterwards)."""
+    task = asyncio.ensure_future(work)
+    while True:
+        try:
+            await asyncio.shield(task)
+            return
+        except asyncio.CancelledError:
+            if task.cancelled():
+                raise
+
+
 class OutcomeRecorder:
     """Records the sends of one device's pool."""
 
@@ -65,15 +79,23 @@ class OutcomeRecorder:
         try:
             claimed = await asyncio.shield(claim)
         except asyncio.CancelledError:
-            claimed = await claim
-            if isinstance(claimed, Job):  # claimed but nothing sent: not an unknown outcome
-                await self.requeue(claimed, STOPPED_BEFORE, untried=True)
+            # Seen to the end through a second cancellation (a stop's drain cancels an idle
+            # worker, then its close cancels again what still runs): else the claim commits,
+            # the job is never put back and stays ``sending``, though nothing was sent.
+            await _to_the_end(self._put_back(claim))
             raise
         if not isinstance(claimed, Job):
             self.submits.settled(job.job_id)
         if isinstance(claimed, Reached):
             self.pool.put(job, front=True)
         return claimed
+
+    async def _put_back(self, claim: Awaitable[Job | Reached | None]) -> None:
+        """A claim whose worker was cancelled: once written, the job claimed goes back in the
+        queue (claimed but nothing sent: not an unknown outcome)."""
+        claimed = await claim
+        if isinstance(claimed, Job):
+            await self.requeue(claimed, STOPPED_BEFORE, untried=True)
 
     async def sent(
         self,
