@@ -146,8 +146,13 @@ async def test_failed_status_report_fails_the_job(rig: Rig) -> None:
 
 @pytest.mark.parametrize("rig", [{"send_latency_s": (0.5, 0.5)}], indirect=True)
 async def test_drain_lets_the_send_in_flight_finish_and_claims_nothing_new(rig: Rig) -> None:
+    # In flight once its AT+CMGS= is on the wire: the job's `sending` row alone is also a claim
+    # whose worker has not resumed yet, which a drain rightly cancels and puts back (untried).
+    on_wire = asyncio.Event()
+    for modem in rig.emulators.modems:
+        modem.on_input = lambda data: on_wire.set() if b"AT+CMGS=" in data else None
     first = await rig.submit()
-    await wait_state(rig.store, first.job_id, JobState.SENDING)
+    await asyncio.wait_for(on_wire.wait(), timeout=10)
     await rig.bank.drain(timeout_s=5)
     done = await rig.store.read(jobs.get_job, first.job_id)
     assert done is not None and done.state in (JobState.SENT, JobState.DELIVERED)
