@@ -74,9 +74,7 @@ class MemoryFrees:
         def build() -> Command | None:
             if not (len(self._freeable) >= FREE_BATCH or self._pressed()):
                 return None
-            if not self.delete_flags or self._unsettled or self._doubtful or self._holding():
-                return None
-            if self._free_lock.locked() or not self._at.selected:
+            if not self._trail_frees() or self._unsettled or self._free_lock.locked():
                 return None
             taken.extend(self._freeable)
             self._freeable.clear()
@@ -101,7 +99,7 @@ class MemoryFrees:
     def _trail_frees(self) -> bool:
         """A send's trail frees a batch here (when nothing read is uncommitted at its end)."""
         return (
-            self.delete_flags and not self._doubtful and not self._holding() and (self._at.selected)
+            self.delete_flags and not self._doubtful and not self._holding() and self._at.selected
         )
 
     def _put_back(self, taken: list[int]) -> None:
