@@ -139,6 +139,13 @@ def _install() -> None:
                 )
         return committed
 
+    read = db.Store.read
+
+    def reading(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        COUNTS[f"read: {getattr(fn, '__name__', '?')}"] += 1
+        return read(self, fn, *args, **kwargs)
+
+    db.Store.read = reading  # type: ignore[method-assign]
     deliver = db.Store._deliver
 
     def delivered(self: Any, outcomes: list[Any], *args: Any) -> None:
@@ -169,13 +176,14 @@ def _install() -> None:
         return await post(self, event)
 
     db.Store.queue_write = queued  # type: ignore[method-assign]
-    db.Store._process = batch  # type: ignore[method-assign]
-    db.Store._deliver = delivered  # type: ignore[method-assign]
+    db.Store._process = batch  # type: ignore[method-assign,assignment]
+    db.Store._deliver = delivered  # type: ignore[method-assign,assignment]
     db._hand_over = handed
     IpnSender._post = posting  # type: ignore[method-assign]
     watch = db.Store._watch
 
     def watched(self: Any, conn: Any) -> None:
+        conn.set_trace_callback(_statement)  # (a statement that fires triggers: once each)
         if os.environ.get(CHECKPOINT_ENV):
             conn.execute(f"PRAGMA wal_autocheckpoint={int(os.environ[CHECKPOINT_ENV])}")
         watch(self, conn)
@@ -184,6 +192,10 @@ def _install() -> None:
     if os.environ.get(SWITCH_ENV):
         sys.setswitchinterval(float(os.environ[SWITCH_ENV]))
     atexit.register(_dump)
+
+
+def _statement(_sql: str) -> None:
+    COUNTS["statements"] += 1
 
 
 def _dump() -> None:
