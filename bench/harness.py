@@ -46,6 +46,7 @@ CMGS = b"AT+CMGS="
 CDS = b"+CDS"
 CTRL_Z = b"\x1a"  # ends a PDU: the modem submits it
 TAIL_BYTES = 16  # a command split across two reads is still recognised
+COMMAND_HEAD_BYTES = 8  # AT+CMGR=, AT+CMGD=, AT+CMGL=: enough to tell a command
 PROFILE_WAITING = False  # py-spy --idle: also sample threads that wait (select, fsync, queue)
 # py-spy --native: C frames too (uvloop, syscalls); it stops the daemon at each sample, so the
 # measured figures of a --native run are slower than without it: read only its profile
@@ -119,6 +120,8 @@ class LineTap:
         self.submitted_at: list[float] = []  # the PDU's Ctrl-Z arrived: the network's part begins
         self.commands = 0  # command lines the host wrote (each ends with CR; a PDU body does not)
         self.host_writes = 0  # chunks read from the host: about one per write() of the daemon
+        # (arrival, the first bytes) of each chunk that begins a command: what a gap held
+        self.command_heads: list[tuple[float, bytes]] = []
         self._tail_in = b""
         self._tail_out = b""
         modem.on_input = self._on_input
@@ -128,6 +131,8 @@ class LineTap:
         turn_at = self.turn.now()
         self.commands += data.count(b"\r")
         self.host_writes += 1
+        if data.startswith(b"AT"):
+            self.command_heads.append((time.time(), data[:COMMAND_HEAD_BYTES]))
         found = len(self.cmgs_at)
         self._tail_in = _stamp(self._tail_in + data, CMGS, self.cmgs_at, self.changed)
         self.cmgs_turn_at += [turn_at] * (len(self.cmgs_at) - found)
