@@ -56,6 +56,7 @@ PROFILE_NATIVE = False
 DAEMON_MODULE = "modemd"
 LATE_METRIC = "modemd_loop_late_seconds_total"
 GC_METRIC = "modemd_gc_seconds_total"
+GC_PASSES_METRIC = "modemd_gc_passes_total"
 LISTENING = re.compile(r"API listening on http://[\d.]+:(\d+)")
 DEVICES_READY = re.compile(r"(\d+) of (\d+) devices ready")
 
@@ -331,6 +332,7 @@ async def daemon_lateness(daemon: Daemon, *extra: str) -> dict[str, float]:
     names = {c: f'{LATE_METRIC}{{cause="{c}"}}' for c in looplag.CAUSES}
     names |= {name: name for name in extra}
     names |= {f"gc{g}": f'{GC_METRIC}{{generation="{g}"}}' for g in GENERATIONS}
+    names |= {f"gcn{g}": f'{GC_PASSES_METRIC}{{generation="{g}"}}' for g in GENERATIONS}
     names |= {"max": "modemd_loop_lag_max_seconds", "gc_max": "modemd_gc_pause_max_seconds"}
     samples = await daemon.metrics(list(names.values()))
     return {key: samples[name] for key, name in names.items()}
@@ -345,6 +347,7 @@ def lag_summary(before: dict[str, float], after: dict[str, float], own: OwnLag) 
         "daemon_gc_ms": [
             round((after[f"gc{g}"] - before[f"gc{g}"]) * 1000, 1) for g in GENERATIONS
         ],
+        "daemon_gc_passes": [round(after[f"gcn{g}"] - before[f"gcn{g}"]) for g in GENERATIONS],
         "daemon_gc_max_ms": round(after["gc_max"] * 1000, 1),  # its longest pass since start
         "bench_lag_max_ms": round(own.max_s * 1000, 1),
         "bench_late_ms": {c: round(v * 1000, 1) for c, v in own.late_s.items()},
