@@ -66,16 +66,22 @@ class OutcomeRecorder:
         """Claim ``job`` for ``device_id`` (within the pool's caps, counting its sends in
         flight: when they stop it, ``job`` goes back to the pool and the cap is returned); a
         shutdown during the claim (or the device unplugged: the bank cancels an idle worker)
-        puts it back in line."""
-        self.submits.claim(job.job_id)
-        claim = (
-            self.store.queue_write(dispatch_rows.claim_for, job.job_id, device_id, signal, job)
-            if not pool_caps.any
-            else self.store.queue_write(
+        puts it back in line. A job handed over still claimed by another device of the pool
+        (``PoolQueue.hand``) is taken over in one write (its cap already counts it)."""
+        claim: asyncio.Future[Job | Reached | None]
+        if job.state is JobState.SENDING:  # its claim line is in the submit log already
+            claim = self.store.queue_write(dispatch_rows.take_over, job, device_id, signal)
+        elif not pool_caps.any:
+            self.submits.claim(job.job_id)
+            claim = self.store.queue_write(
+                dispatch_rows.claim_for, job.job_id, device_id, signal, job
+            )
+        else:
+            self.submits.claim(job.job_id)
+            claim = self.store.queue_write(
                 dispatch_rows.claim_within_cap,
                 *(job.job_id, device_id, signal, self.pool.pin, pool_caps, caps.window(), job),
             )
-        )
         try:
             claimed = await asyncio.shield(claim)
         except asyncio.CancelledError:
@@ -89,6 +95,12 @@ class OutcomeRecorder:
         if isinstance(claimed, Reached):
             self.pool.put(job, front=True)
         return claimed
+
+    async def give_up(self, handed: Job) -> None:
+        """A job handed over still claimed (``PoolQueue.hand``) to a worker cancelled before it
+        took the claim over: back in the queue, seen to the end through further
+        cancellations (the caller raises its own afterwards)."""
+        await _to_the_end(self.requeue(handed, STOPPED_BEFORE, untried=True))
 
     async def _put_back(self, claim: Awaitable[Job | Reached | None]) -> None:
         """A claim whose worker was cancelled: once written, the job claimed goes back in the

@@ -201,14 +201,17 @@ class DeviceWorker:
             return job
         # One future, woken by a job (the pool), the health interval (a timer) or a
         # registration change (``_registration_changed``): no task per wait.
-        waiter = self._waiting = self.pool.wait(self.device_id)
+        waiter = self._waiting = self.pool.wait(self.device_id, takes_claimed=True)
         timer = asyncio.get_running_loop().call_later(
             self.health_interval_s, self.pool.wake, waiter
         )
         try:
             await waiter.future
         except asyncio.CancelledError:
-            self.pool.leave(waiter, give_back=True)  # a job handed over meanwhile goes back
+            # A job handed over meanwhile goes back: a queued one to the pool, one still
+            # claimed by another device to the queue (a commit)
+            if (handed := self.pool.leave(waiter, give_back=True)) is not None:
+                await self.outcomes.give_up(handed)
             raise
         finally:
             timer.cancel()
