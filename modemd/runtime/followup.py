@@ -70,7 +70,8 @@ class ClaimedLine:
         self.pool = pool
         self.device_id = device_id
         self.jobs: deque[Job] = deque()  # claimed with a send's record, not sent yet
-        self.record: asyncio.Task[None] | None = None  # the last send's record, in flight
+        # The last send's record in flight (``record_sent``), or the claim ahead's task
+        self.record: asyncio.Future[None] | None = None
         self.asked = 0  # jobs the records in flight are claiming
 
     def join(self) -> None:
@@ -164,26 +165,66 @@ class ClaimedLine:
     ) -> None:
         """Record ``job`` sent and claim ``nxt`` (from ``next_jobs``) in the background, after
         the record before it: when the next job is claimed already the device starts it at
-        once while this commits."""
-        previous, busy = self.record, self.held > 0  # busy: it goes on with a job it holds
+        once while this commits. No task: the write is queued from a callback of the record
+        before it (at once when that one is done, nearly always) and its answer handled in the
+        write's own callback (``_Record``)."""
+        busy = self.held > 0  # it goes on with a job it holds
         self.asked += len(nxt)
+        record = _Record(self, job, parts, signal, nxt, busy)
+        previous, self.record = self.record, record.done
+        if previous is None or previous.done():
+            record.queue(previous)
+        else:  # committed during this send, nearly always
+            previous.add_done_callback(record.queue)
 
-        async def record() -> None:
-            asked = len(nxt)
-            try:
-                if previous is not None:  # committed during this send, nearly always
-                    try:
-                        await previous
-                    except StoreError:  # logged there; this send is recorded all the same
-                        for one in reversed(nxt):
-                            self.pool.put(one, front=True)
-                        nxt.clear()
-                self.jobs.extend(await self.outcomes.sent(job, parts, signal, nxt, busy=busy))
-            finally:
-                self.asked -= asked
-            # Busy: this device sends meanwhile and each job waits for that send to end; else
-            # it waits for this record and starts the first at once.
-            if len(self.jobs) > (keep := 0 if busy else 1):
-                self._offer_to_idle(keep)
 
-        self.record = asyncio.create_task(record(), name=f"record {self.device_id}")
+class _Record:
+    """One send's record in flight: its write, queued once the record before it is done, and
+    the jobs it claimed joining the line from the write's callback; ``done`` resolves after
+    (with the write's error, if any)."""
+
+    __slots__ = ("asked", "busy", "done", "job", "line", "nxt", "parts", "signal")
+
+    def __init__(
+        self,
+        line: ClaimedLine,
+        job: Job,
+        parts: list[SentPart],
+        signal: int | None,
+        nxt: list[Job],
+        busy: bool,
+    ) -> None:
+        self.line, self.job, self.parts, self.signal = line, job, parts, signal
+        self.nxt, self.asked, self.busy = nxt, len(nxt), busy
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def queue(self, previous: asyncio.Future[None] | None) -> None:
+        line = self.line
+        if previous is not None and (previous.cancelled() or previous.exception() is not None):
+            # Logged there; this send is recorded all the same, and claims nothing (its next
+            # jobs go back first in line, where the failed record's went)
+            for one in reversed(self.nxt):
+                line.pool.put(one, front=True)
+            self.nxt = []
+        write = line.outcomes.queue_sent(
+            self.job, self.parts, self.signal, self.nxt, busy=self.busy
+        )
+        write.add_done_callback(self._written)
+
+    def _written(self, write: asyncio.Future[tuple[Job, list[Job]]]) -> None:
+        line = self.line
+        line.asked -= self.asked
+        try:
+            claimed = line.outcomes.sent_written(self.job, self.parts, self.nxt, write)
+        except asyncio.CancelledError:
+            self.done.cancel()
+            return
+        except Exception as exc:  # logged by sent_written
+            self.done.set_exception(exc)
+            return
+        line.jobs.extend(claimed)
+        # Busy: this device sends meanwhile and each job waits for that send to end; else
+        # it waits for this record and starts the first at once.
+        if len(line.jobs) > (keep := 0 if self.busy else 1):
+            line._offer_to_idle(keep)
+        self.done.set_result(None)

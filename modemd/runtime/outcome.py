@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Coroutine
+from typing import Any
 
 from modemd import caps
 from modemd.caps import NO_CAPS, Caps, Reached
@@ -109,7 +110,7 @@ class OutcomeRecorder:
         if isinstance(claimed, Job):
             await self.requeue(claimed, STOPPED_BEFORE, untried=True)
 
-    async def sent(
+    def queue_sent(
         self,
         job: Job,
         parts: list[SentPart],
@@ -117,26 +118,25 @@ class OutcomeRecorder:
         nxt: list[Job],
         *,
         busy: bool = False,
-    ) -> list[Job]:
-        """Record ``job`` sent and claim ``nxt`` (the device's next jobs) in the same commit;
-        the device is ready again, or busy when it got a job or goes on with one it holds
-        (``busy``). The claimed jobs, in order (one no longer queued is left out). A failed
-        write gives ``nxt`` back to the pool, first in line; a shutdown during the write puts
-        the claimed ones back in the queue (nothing of them was sent)."""
-        claimed: list[Job] = []
+    ) -> asyncio.Future[tuple[Job, list[Job]]]:
+        """Queue the write that records ``job`` sent and claims ``nxt`` (the device's next
+        jobs) in the same commit; the device is ready again, or busy when it got a job or goes
+        on with one it holds (``busy``). Its future, for ``sent_written``, committed or not:
+        nothing cancels a store's write once queued."""
         for one in nxt:
             self.submits.claim(one.job_id)
-        write = self.store.queue_write(
+        return self.store.queue_write(
             dispatch_rows.record_sent_and_claim, *(job, parts, signal, nxt), busy=busy
         )
+
+    def sent_written(
+        self, job: Job, parts: list[SentPart], nxt: list[Job], write: asyncio.Future[Any]
+    ) -> list[Job]:
+        """``queue_sent``'s write done: the claimed jobs, in order (one no longer queued is
+        left out). A failed write gives ``nxt`` back to the pool, first in line, and raises."""
+        claimed: list[Job] = []
         try:
-            _, claimed = await asyncio.shield(write)
-        except asyncio.CancelledError:
-            _, taken = await write
-            for one in reversed(taken):  # back in the database and in the pool, first in line
-                pool_job = await self.store.write(job_rows.requeue, one, STOPPED_BEFORE)
-                self.pool.put(pool_job, front=True)
-            raise
+            _, claimed = write.result()
         except BaseException as exc:
             for one in reversed(nxt):
                 self.pool.put(one, front=True)
