@@ -40,7 +40,7 @@ async def recover_interrupted(store: Store, submits: SubmitLog) -> None:
     submits.start()
 
 
-async def _to_the_end(work: Coroutine[object, object, None]) -> None:
+async def to_the_end(work: Coroutine[object, object, None]) -> None:
     """Run ``work`` to its end even if the caller is cancelled again meanwhile (the caller,
     already handling a cancellation, raises it afterwards)."""
     task = asyncio.ensure_future(work)
@@ -89,7 +89,7 @@ class OutcomeRecorder:
             # Seen to the end through a second cancellation (a stop's drain cancels an idle
             # worker, then its close cancels again what still runs): else the claim commits,
             # the job is never put back and stays ``sending``, though nothing was sent.
-            await _to_the_end(self._put_back(claim))
+            await to_the_end(self._put_back(claim))
             raise
         if not isinstance(claimed, Job):
             self.submits.settled(job.job_id)
@@ -101,7 +101,7 @@ class OutcomeRecorder:
         """A job handed over still claimed (``PoolQueue.hand``) to a worker cancelled before it
         took the claim over: back in the queue, seen to the end through further
         cancellations (the caller raises its own afterwards)."""
-        await _to_the_end(self.requeue(handed, STOPPED_BEFORE, untried=True))
+        await to_the_end(self.requeue(handed, STOPPED_BEFORE, untried=True))
 
     async def _put_back(self, claim: Awaitable[Job | Reached | None]) -> None:
         """A claim whose worker was cancelled: once written, the job claimed goes back in the

@@ -16,7 +16,7 @@ from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pac
 from modemd.runtime import followup
 from modemd.runtime.capwait import cap_wait
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
-from modemd.runtime.outcome import OutcomeRecorder
+from modemd.runtime.outcome import OutcomeRecorder, to_the_end
 from modemd.runtime.pool import PoolQueue, Waiter
 from modemd.runtime.recovery import (
     DEFAULT_RECOVERY,
@@ -132,8 +132,8 @@ class DeviceWorker:
         try:
             await self._serve()
         except BaseException:  # cancelled, or crashed: jobs claimed ahead were never sent
-            try:
-                await asyncio.shield(self.claimed.release())
+            try:  # to its end through a second cancel (a close after a drain's timeout)
+                await to_the_end(self.claimed.release())
             except Exception:  # their submit log puts them back in the queue at the next start
                 log.exception("device %s: claimed jobs not put back", self.device_id)
             raise
@@ -372,8 +372,10 @@ class DeviceWorker:
             )
             # Shutdown mid-send: unknown once the PDU may have gone out (never resent); the
             # jobs claimed after it go back in line first, so that it stays ahead of them.
-            await asyncio.shield(self.claimed.release())
-            await asyncio.shield(self.outcomes.stopped(job))
+            # Both to their end through a second cancel (a close after a drain's timeout):
+            # else the job stays ``sending`` and a clean stop's restart calls it unknown.
+            await to_the_end(self.claimed.release())
+            await to_the_end(self.outcomes.stopped(job))
             raise
         self._observe(job, None, started)
         nxt = [] if self.draining else self._next_jobs(self.claimed.held)
