@@ -10,6 +10,7 @@ from test_runtime import FAST, wait_state
 
 from modemd.drivers import registry
 from modemd.emulators.modem_bank import EmulatedBank
+from modemd.errors import StoreError
 from modemd.model import Job, JobState, SentPart
 from modemd.runtime.bank import Bank
 from modemd.runtime.followup import ClaimedLine
@@ -77,44 +78,72 @@ async def test_a_shutdown_during_the_record_puts_the_claimed_next_job_back(store
     sending = await store.write(dispatch.claim_for, first.job_id, "dev1", None)
     assert sending is not None
     pool = PoolQueue("4711")
-    recording = asyncio.create_task(
-        OutcomeRecorder(store, pool, SubmitLog(None)).sent(
-            sending, [SentPart(part=1, mr=7)], None, [second]
-        )
-    )
-    await asyncio.sleep(0)  # the write is queued; the shutdown comes before it commits
-    recording.cancel()
-    try:
-        await recording
-    except asyncio.CancelledError:
-        pass
-    else:
-        raise AssertionError("the cancellation was swallowed")
+    line = ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "dev1")
+    line.record_sent(sending, [SentPart(part=1, mr=7)], None, [second])
+    assert line.held == 1 and line.record is not None and not line.record.done()
+    # The worker stops before the record commits: it waits for the record (no task of its
+    # own to cancel), then what it claimed goes back
+    await line.release()
     assert await _state(store, first) is JobState.SENT
     assert await _state(store, second) is JobState.QUEUED  # nothing was sent: back in line
     assert pool.job_ids() == {second.job_id}  # and in the pool: another device may take it
+    assert line.held == 0
 
 
-async def test_a_device_going_idle_gets_a_held_job_it_may_send(store: Store) -> None:
+async def test_a_record_after_a_failed_one_is_written_and_gives_its_claims_back(
+    store: Store,
+) -> None:
+    first, second, third = await _jobs(store, 3)
+    sending = await store.write(dispatch.claim_for, first.job_id, "dev1", None)
+    assert sending is not None
+    pool = PoolQueue("4711")
+    line = ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "dev1")
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    line.record = failed  # the record before it, still in flight
+    line.record_sent(sending, [SentPart(part=1, mr=7)], None, [second, third])
+    failed.set_exception(StoreError("disk full"))  # that one failed: its claims are not made
+    await line.settle()
+    assert await _state(store, first) is JobState.SENT  # recorded all the same
+    assert [await _state(store, job) for job in (second, third)] == [JobState.QUEUED] * 2
+    assert [job.job_id for job in pool.withdraw(lambda _job: True)] == [
+        second.job_id,
+        third.job_id,
+    ]  # first in line, in their order
+    assert line.held == 0 and not line.jobs
+
+
+async def test_a_device_going_idle_takes_over_a_held_job_it_may_send(store: Store) -> None:
     free, pinned = await _jobs(store, 2)
     pinned = dataclasses.replace(pinned, id_device="dev1")  # only dev1 may send it
     pool = PoolQueue("4711")
-    line = ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "dev1")
+    outcomes = OutcomeRecorder(store, pool, SubmitLog(None))
+    line = ClaimedLine(outcomes, pool, "dev1")
     for job in (free, pinned):
         held = await store.write(dispatch.claim_for, job.job_id, "dev1", None)
         assert held is not None
         line.jobs.append(dataclasses.replace(held, id_device=job.id_device))
     line.join()
     try:
-        got = await asyncio.wait_for(pool.take("dev2"), FLIP_S)  # parks: dev1 gives one back
-        assert got.job_id == free.job_id and got.state is JobState.QUEUED
-        assert await _state(store, free) is JobState.QUEUED  # committed before it was handed
+        plain = pool.wait("dev3")  # a wait that does not take claimed jobs is offered none
+        assert not plain.future.done() and len(line.jobs) == 2
+        pool.leave(plain)
+        waiter = pool.wait("dev2", takes_claimed=True)  # dev1 hands one over at once
+        got = pool.leave(waiter)
+        assert got is not None and got.job_id == free.job_id
+        assert got.state is JobState.SENDING and got.device_id == "dev1"  # still dev1's claim
         assert [job.job_id for job in line.jobs] == [pinned.job_id]  # never in two lines
-        third = asyncio.ensure_future(pool.take("dev3"))
-        await asyncio.sleep(0.05)
-        assert not third.done()  # the pinned one stays with dev1
-        third.cancel()
-        await asyncio.gather(third, return_exceptions=True)
+        assert len(pool) == 0  # never queued in the pool
+        commits: list[float] = []
+        store.on_commit_seconds.append(commits.append)
+        taken = await outcomes.claim(got, "dev2", None)
+        assert isinstance(taken, Job) and taken.device_id == "dev2"
+        assert len(commits) == 1  # taken over in one commit, not given back and claimed again
+        row = await store.read(jobs.get_job, free.job_id)
+        assert row is not None and (row.state, row.device_id) == (JobState.SENDING, "dev2")
+        assert await store.read(jobs.attempts, free.job_id) == 1  # one claim, one attempt
+        third = pool.wait("dev3", takes_claimed=True)
+        assert not third.future.done()  # the pinned one stays with dev1
+        pool.leave(third)
     finally:
         line.leave()
     assert pool.givers == []

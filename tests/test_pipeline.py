@@ -15,7 +15,7 @@ from hardware.testbed import until
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.model import DeviceState, Job, JobState, Lane
-from modemd.runtime.followup import CLAIMED_AHEAD, GIVEN_BACK
+from modemd.runtime.followup import CLAIMED_AHEAD
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.worker import DeviceWorker
 from modemd.store import devices, jobs, keys
@@ -146,7 +146,7 @@ async def test_a_device_going_idle_takes_the_job_another_claimed_ahead(
     store: Store, tmp_path: Path
 ) -> None:
     # End of a backlog: the slow modem sends its second job and holds the third claimed; the
-    # other modem comes idle: the third goes back (committed) and it claims and sends it.
+    # other modem comes idle: it takes the third's claim over (one commit) and sends it.
     banks = [
         EmulatedBank.create(
             1,
@@ -170,21 +170,30 @@ async def test_a_device_going_idle_takes_the_job_another_claimed_ahead(
         await until(lambda: f"submit {second.job_id}" in rig.lines(), timeout=30)
         # the first send's record claims the third while the second is sent (3 s)
         await until(lambda: [j.job_id for j in workers[0].claimed.jobs] == [third.job_id], 30)
-        tasks.append(asyncio.create_task(workers[1].run(), name="fast worker"))
+        commits: list[float] = []
+        store.on_commit_seconds.append(commits.append)
         slow, fast = (bank.modems[0] for bank in banks)
+        before_send: list[int] = []  # commits when the idle one's AT+CMGS= came
+
+        def on_input(data: bytes) -> None:
+            if b"AT+CMGS=" in data and not before_send:
+                before_send.append(len(commits))
+
+        fast.on_input = on_input
+        tasks.append(asyncio.create_task(workers[1].run(), name="fast worker"))
         await until(lambda: bool(fast.accepted), timeout=30)
+        assert before_send == [1]  # the hand-over: one commit (given back + claimed again: 2)
         assert [m.text for m in slow.accepted] == ["job 0"]  # its second send still going
         await _all_sent(rig, [first, second, third])
         assert [m.text for m in slow.accepted] == ["job 0", "job 1"]
         assert [m.text for m in fast.accepted] == ["job 2"]  # sent once, by the idle one
         lines = rig.lines()
-        assert lines.count(f"claim {third.job_id}") == 2  # by the slow one, then the fast one
+        assert lines.count(f"claim {third.job_id}") == 1  # by the slow one, taken over
         assert lines.count(f"submit {third.job_id}") == 1
         found = await store.read(jobs.get_job, third.job_id)
         assert found is not None and found.device_id == drivers[1].info.device_id
-        assert found.error == GIVEN_BACK  # its own reason: nothing failed or stopped
-        # claimed twice, tried once: the give-back took its attempt back (MAX_SEND_ATTEMPTS
-        # counts tries that sent nothing, not hand-overs)
+        assert found.error is None  # nothing failed or stopped
+        # one claim's attempt, tried once: MAX_SEND_ATTEMPTS counts tries, not hand-overs
         assert await store.read(jobs.attempts, third.job_id) == 1
     finally:
         for task in tasks:

@@ -4,7 +4,10 @@ retention, and were counted from the parts already sent when the table came (mig
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -103,3 +106,32 @@ def test_the_upgrade_counts_the_parts_already_sent(tmp_path: Path) -> None:
         assert not {"job_parts_iccid_sent", "job_parts_device_sent"} & names
     finally:
         db.conn.close()
+
+
+LOCAL_DAY_CHECK = """
+import time
+from modemd.store import pacing
+start = 1711843200 - 3 * 86400  # days around Europe's spring change (2024-03-31)
+at, wrong = float(start), []
+while at < start + 7 * 86400:
+    if pacing.local_day(at) != time.strftime("%Y-%m-%d", time.localtime(at)):
+        wrong.append(at)
+    at += 419.5  # not a divisor of an hour: every minute of the hour comes up
+print(len(wrong))
+"""
+
+
+@pytest.mark.parametrize("zone", ["Europe/Rome", "Asia/Kathmandu", "America/St_Johns", "UTC"])
+def test_the_day_kept_per_hour_is_the_local_date_across_midnights_and_clock_changes(
+    zone: str,
+) -> None:
+    # +05:45 and -03:30 put a local midnight inside a UTC hour; Rome and St John's change
+    # their clocks in these days
+    done = subprocess.run(
+        [sys.executable, "-c", LOCAL_DAY_CHECK],
+        env={**os.environ, "TZ": zone},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "0"

@@ -12,7 +12,7 @@ from builders import tp_report
 
 from modemd.errors import InvalidTransitionError, StoreError
 from modemd.model import EventType, JobState, SentPart
-from modemd.store import endpoints, events, jobs, keys, reports
+from modemd.store import dispatch, endpoints, events, jobs, keys, reports
 from modemd.store.db import Store, connect
 from modemd.store.migrations import MIGRATIONS
 
@@ -346,6 +346,23 @@ async def test_a_job_given_back_untried_takes_its_claims_attempt_back(store: Sto
     claimed = await store.write(jobs.claim_job, job.job_id, "imei-2", back)
     await store.write(jobs.requeue, claimed, "no prompt")  # a try that sent nothing counts
     assert await store.read(jobs.attempts, job.job_id) == 1
+
+
+async def test_a_claim_taken_over_moves_in_one_write_and_only_from_its_holder(
+    store: Store,
+) -> None:
+    job = await new_job(store)
+    held = await store.write(jobs.claim_job, job.job_id, "imei-1", job)
+    assert held is not None
+    taken = await store.write(dispatch.take_over, held, "imei-2", None)
+    assert taken == await store.read(jobs.get_job, job.job_id)  # the row as stored
+    assert (taken.state, taken.device_id) == (JobState.SENDING, "imei-2")
+    assert await store.read(jobs.attempts, job.job_id) == 1  # the first claim's attempt
+    # ``held`` is no longer imei-1's claim: a second take-over from it moves nothing
+    assert await store.write(dispatch.take_over, held, "imei-3", None) is None
+    back = await store.write(jobs.requeue, taken, "stopped before sending", untried=True)
+    assert await store.write(dispatch.take_over, taken, "imei-3", None) is None  # queued now
+    assert await store.read(jobs.get_job, job.job_id) == back
 
 
 async def test_a_stale_copy_still_moves_and_returns_the_row_as_stored(store: Store) -> None:

@@ -12,7 +12,7 @@ from test_store import new_job
 
 from modemd.model import EventType, JobState
 from modemd.runtime.outcome import recover_interrupted
-from modemd.store import events, jobs
+from modemd.store import dispatch, events, jobs
 from modemd.store.db import Store
 from modemd.store.submits import COMPACT_AT_BYTES, SubmitLog
 
@@ -168,3 +168,23 @@ async def test_recovery_requeues_only_what_the_log_proves_unwritten(
     assert _log(path).never_written() is None
     _die(path)
     assert _log(path).never_written() == set()
+
+
+async def test_a_crash_around_a_take_over_leaves_the_job_queued_after_the_restart(
+    tmp_path: Path, store: Store
+) -> None:
+    # A job claimed ahead by one device is handed to an idle one, which takes the claim over
+    # in one commit: a kill -9 before that commit or after it (before the send) leaves it
+    # claimed by one device and never written, so the restart queues it again.
+    taken, handed = [await new_job(store) for _ in range(2)]
+    path, _run = _running(tmp_path, taken.job_id, handed.job_id)  # claimed by the first
+    for job in (taken, handed):
+        assert await store.write(jobs.claim_job, job.job_id, "imei-1", job) is not None
+    held = await store.read(jobs.get_job, taken.job_id)
+    assert held is not None
+    await store.write(dispatch.take_over, held, "imei-2", None)  # committed, then the kill
+    _die(path)  # ``handed`` was in the idle device's hands, its take-over not yet written
+    await recover_interrupted(store, _log(path))
+    for job in (taken, handed):
+        row = await store.read(jobs.get_job, job.job_id)
+        assert row is not None and (row.state, row.device_id) == (JobState.QUEUED, None)

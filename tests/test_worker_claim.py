@@ -6,35 +6,51 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 
+import pytest
 from hardware.testbed import until
 
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.emulators.modem_bank import EmulatedBank
-from modemd.model import DeviceState, JobState
+from modemd.model import DeviceState, Job, JobState
+from modemd.runtime.followup import ClaimedLine
+from modemd.runtime.outcome import OutcomeRecorder
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.worker import DeviceWorker
-from modemd.store import devices, jobs, keys
+from modemd.store import devices, dispatch, jobs, keys
 from modemd.store.db import Store
+from modemd.store.submits import SubmitLog
 
 FAST = Timeouts(command_s=0.5, prompt_s=0.5, cmgs_s=5.0, registration_s=1.0, wake_s=0.3)
 
 
-async def test_a_worker_cancelled_during_its_claim_puts_the_job_back_in_the_pool(
-    store: Store,
-) -> None:
+@pytest.fixture
+async def one_modem(store: Store) -> AsyncIterator[tuple[SerialAtDriver, Job]]:
+    """An emulated modem opened by a driver, stored as a device, and one queued job."""
     emulators = EmulatedBank.create(1, seed=9, profile_overrides={"send_latency_s": (0.0, 0.01)})
     await emulators.start()
     driver = SerialAtDriver(emulators.modems[0].port, "4711", timeouts=FAST)
-    info = await driver.open()
-    await store.write(devices.upsert_device, info, DeviceState.READY)
-    key, _ = await store.write(
-        keys.create_key, pin="4711", allow_ips=[], over_ip=True, ipn_url=None
-    )
-    job = await store.write(
-        jobs.insert_job, key_id=key.key_id, pin="4711", to="+31612340001", message="hi",
-        parts=1, encoding="gsm7",
-    )  # fmt: skip
+    try:
+        await store.write(devices.upsert_device, await driver.open(), DeviceState.READY)
+        key, _ = await store.write(
+            keys.create_key, pin="4711", allow_ips=[], over_ip=True, ipn_url=None
+        )
+        job = await store.write(
+            jobs.insert_job, key_id=key.key_id, pin="4711", to="+31612340001", message="hi",
+            parts=1, encoding="gsm7",
+        )  # fmt: skip
+        yield driver, job
+    finally:
+        await driver.close()
+        await emulators.close()
+
+
+async def test_a_worker_cancelled_during_its_claim_puts_the_job_back_in_the_pool(
+    store: Store, one_modem: tuple[SerialAtDriver, Job]
+) -> None:
+    driver, job = one_modem
+    info = driver.info
     pool = PoolQueue("4711")
     worker = DeviceWorker(driver, pool, store, health_interval_s=30.0)
     task = asyncio.create_task(worker.run(), name="worker under test")
@@ -58,5 +74,33 @@ async def test_a_worker_cancelled_during_its_claim_puts_the_job_back_in_the_pool
         gate.set()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await driver.close()
-        await emulators.close()
+
+
+async def test_a_worker_cancelled_before_it_takes_over_a_handed_claim_queues_the_job(
+    store: Store, one_modem: tuple[SerialAtDriver, Job]
+) -> None:
+    # Another device hands over a job it claimed ahead (still claimed: never in the pool);
+    # the idle worker is cancelled before it resumes (a drain, an unplug): the job must go
+    # back to the queue, else it stays ``sending`` on a device that will never send it.
+    driver, job = one_modem
+    info = driver.info
+    pool = PoolQueue("4711")
+    line = ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "busy-one")
+    worker = DeviceWorker(driver, pool, store, health_interval_s=30.0)
+    task = asyncio.create_task(worker.run(), name="worker under test")
+    try:
+        await until(lambda: pool.idle_devices(taking_claimed=True) == [info.device_id])
+        held = await store.write(dispatch.claim_for, job.job_id, "busy-one", None, job)
+        assert held is not None
+        line.jobs.append(held)
+        assert line.give_back(info.device_id)  # handed over, still claimed by busy-one
+        task.cancel()  # in the same tick: the worker never takes the claim over
+        await asyncio.gather(task, return_exceptions=True)
+        back = await store.read(jobs.get_job, job.job_id)
+        assert back is not None and (back.state, back.device_id) == (JobState.QUEUED, None)
+        assert await store.read(jobs.attempts, job.job_id) == 0  # untried
+        assert pool.job_ids() == {job.job_id}  # and in the pool for the others
+        assert not line.jobs
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -13,9 +13,10 @@ job that comes meanwhile waiting one more send. Nothing is claimed when somethin
 between two sends (a pacing gap, a cap to look up, the device's own rate limit).
 
 At the end of a backlog another device of the pool may go idle while this one sends with jobs
-claimed ahead: the last of them goes back to the queue (committed first) and so to the idle
-device, which claims it again (committed before its ``AT+CMGS``). A job is in one device's
-line at a time, and leaves it before the commit that gives it back."""
+claimed ahead: the last of them leaves this line and is handed, still claimed, to the idle
+device (``PoolQueue.hand``), which takes the claim over in one commit before its ``AT+CMGS``
+(``store.dispatch.take_over``: the job is claimed by exactly one of them at every moment, and
+never queued in between). A job is in one device's line at a time."""
 
 from __future__ import annotations
 
@@ -33,9 +34,6 @@ from modemd.runtime.pool import PoolQueue
 log = logging.getLogger(__name__)
 
 CLAIMED_AHEAD = 1  # high-lane jobs a device holds claimed beyond the one it sends next
-# Why a job claimed ahead went back to the queue for an idle device: nothing failed or stopped
-# (a shutdown's or a crash's give-back says ``STOPPED_BEFORE``)
-GIVEN_BACK = "claimed ahead, given back unsent for an idle device"
 
 
 def next_jobs(
@@ -72,9 +70,9 @@ class ClaimedLine:
         self.pool = pool
         self.device_id = device_id
         self.jobs: deque[Job] = deque()  # claimed with a send's record, not sent yet
-        self.record: asyncio.Task[None] | None = None  # the last send's record, in flight
+        # The last send's record in flight (``record_sent``), or the claim ahead's task
+        self.record: asyncio.Future[None] | None = None
         self.asked = 0  # jobs the records in flight are claiming
-        self._giving: set[asyncio.Task[None]] = set()  # jobs going back for an idle device
 
     def join(self) -> None:
         """Offer the jobs held here to the pool's devices that go idle (``PoolQueue.givers``)."""
@@ -86,33 +84,21 @@ class ClaimedLine:
 
     def give_back(self, device_id: str) -> bool:
         """``device_id`` of the pool would wait idle: the last job held here that it may send
-        goes back to the queue, and to it (in the background). False when there is none."""
+        is handed to it still claimed (it takes the claim over in one commit). False when
+        there is none, or that device no longer waits."""
         for job in reversed(self.jobs):
             if job.id_device in (None, device_id):
-                self.jobs.remove(job)  # out of the line first: this device never starts it
-                log.debug("job %s: given back by %s for %s", job.job_id, self.device_id, device_id)
-                task = asyncio.create_task(
-                    self.outcomes.requeue(job, GIVEN_BACK, untried=True),
-                    name=f"give back {self.device_id}",
-                )
-                self._giving.add(task)
-                task.add_done_callback(self._given)
+                if not self.pool.hand(job, device_id):
+                    return False
+                self.jobs.remove(job)  # in the same step: this device never starts it
+                log.debug("job %s: handed by %s to %s", job.job_id, self.device_id, device_id)
                 return True
         return False
-
-    def _given(self, task: asyncio.Task[None]) -> None:
-        self._giving.discard(task)
-        if not task.cancelled() and task.exception() is not None:  # stays claimed until the
-            log.error(  # next start finds it never submitted and queues it again
-                "device %s: a job claimed ahead not given back: %s",
-                self.device_id,
-                task.exception(),
-            )
 
     def _offer_to_idle(self, keep: int) -> None:
         """The jobs a record just claimed beyond the first ``keep``, to the devices of the pool
         that went idle meanwhile."""
-        for device_id in self.pool.idle_devices():
+        for device_id in self.pool.idle_devices(taking_claimed=True):
             if len(self.jobs) <= keep or not self.give_back(device_id):
                 return
 
@@ -141,8 +127,6 @@ class ClaimedLine:
             await self.settle()
         except StoreError:  # logged by the record; it claimed nothing
             self.record = None
-        if self._giving:  # those given back are back in the queue before the rest follow
-            await asyncio.gather(*self._giving, return_exceptions=True)
         while self.jobs:  # the last first: each goes to the front of the pool's line
             await self.outcomes.requeue(self.jobs.pop(), STOPPED_BEFORE, untried=True)
 
@@ -181,26 +165,66 @@ class ClaimedLine:
     ) -> None:
         """Record ``job`` sent and claim ``nxt`` (from ``next_jobs``) in the background, after
         the record before it: when the next job is claimed already the device starts it at
-        once while this commits."""
-        previous, busy = self.record, self.held > 0  # busy: it goes on with a job it holds
+        once while this commits. No task: the write is queued from a callback of the record
+        before it (at once when that one is done, nearly always) and its answer handled in the
+        write's own callback (``_Record``)."""
+        busy = self.held > 0  # it goes on with a job it holds
         self.asked += len(nxt)
+        record = _Record(self, job, parts, signal, nxt, busy)
+        previous, self.record = self.record, record.done
+        if previous is None or previous.done():
+            record.queue(previous)
+        else:  # committed during this send, nearly always
+            previous.add_done_callback(record.queue)
 
-        async def record() -> None:
-            asked = len(nxt)
-            try:
-                if previous is not None:  # committed during this send, nearly always
-                    try:
-                        await previous
-                    except StoreError:  # logged there; this send is recorded all the same
-                        for one in reversed(nxt):
-                            self.pool.put(one, front=True)
-                        nxt.clear()
-                self.jobs.extend(await self.outcomes.sent(job, parts, signal, nxt, busy=busy))
-            finally:
-                self.asked -= asked
-            # Busy: this device sends meanwhile and each job waits for that send to end; else
-            # it waits for this record and starts the first at once.
-            if len(self.jobs) > (keep := 0 if busy else 1):
-                self._offer_to_idle(keep)
 
-        self.record = asyncio.create_task(record(), name=f"record {self.device_id}")
+class _Record:
+    """One send's record in flight: its write, queued once the record before it is done, and
+    the jobs it claimed joining the line from the write's callback; ``done`` resolves after
+    (with the write's error, if any)."""
+
+    __slots__ = ("asked", "busy", "done", "job", "line", "nxt", "parts", "signal")
+
+    def __init__(
+        self,
+        line: ClaimedLine,
+        job: Job,
+        parts: list[SentPart],
+        signal: int | None,
+        nxt: list[Job],
+        busy: bool,
+    ) -> None:
+        self.line, self.job, self.parts, self.signal = line, job, parts, signal
+        self.nxt, self.asked, self.busy = nxt, len(nxt), busy
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def queue(self, previous: asyncio.Future[None] | None) -> None:
+        line = self.line
+        if previous is not None and (previous.cancelled() or previous.exception() is not None):
+            # Logged there; this send is recorded all the same, and claims nothing (its next
+            # jobs go back first in line, where the failed record's went)
+            for one in reversed(self.nxt):
+                line.pool.put(one, front=True)
+            self.nxt = []
+        write = line.outcomes.queue_sent(
+            self.job, self.parts, self.signal, self.nxt, busy=self.busy
+        )
+        write.add_done_callback(self._written)
+
+    def _written(self, write: asyncio.Future[tuple[Job, list[Job]]]) -> None:
+        line = self.line
+        line.asked -= self.asked
+        try:
+            claimed = line.outcomes.sent_written(self.job, self.parts, self.nxt, write)
+        except asyncio.CancelledError:
+            self.done.cancel()
+            return
+        except Exception as exc:  # logged by sent_written
+            self.done.set_exception(exc)
+            return
+        line.jobs.extend(claimed)
+        # Busy: this device sends meanwhile and each job waits for that send to end; else
+        # it waits for this record and starts the first at once.
+        if len(line.jobs) > (keep := 0 if self.busy else 1):
+            line._offer_to_idle(keep)
+        self.done.set_result(None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Coroutine
+from typing import Any
 
 from modemd import caps
 from modemd.caps import NO_CAPS, Caps, Reached
@@ -39,7 +40,7 @@ async def recover_interrupted(store: Store, submits: SubmitLog) -> None:
     submits.start()
 
 
-async def _to_the_end(work: Coroutine[object, object, None]) -> None:
+async def to_the_end(work: Coroutine[object, object, None]) -> None:
     """Run ``work`` to its end even if the caller is cancelled again meanwhile (the caller,
     already handling a cancellation, raises it afterwards)."""
     task = asyncio.ensure_future(work)
@@ -66,29 +67,41 @@ class OutcomeRecorder:
         """Claim ``job`` for ``device_id`` (within the pool's caps, counting its sends in
         flight: when they stop it, ``job`` goes back to the pool and the cap is returned); a
         shutdown during the claim (or the device unplugged: the bank cancels an idle worker)
-        puts it back in line."""
-        self.submits.claim(job.job_id)
-        claim = (
-            self.store.queue_write(dispatch_rows.claim_for, job.job_id, device_id, signal, job)
-            if not pool_caps.any
-            else self.store.queue_write(
+        puts it back in line. A job handed over still claimed by another device of the pool
+        (``PoolQueue.hand``) is taken over in one write (its cap already counts it)."""
+        claim: asyncio.Future[Job | Reached | None]
+        if job.state is JobState.SENDING:  # its claim line is in the submit log already
+            claim = self.store.queue_write(dispatch_rows.take_over, job, device_id, signal)
+        elif not pool_caps.any:
+            self.submits.claim(job.job_id)
+            claim = self.store.queue_write(
+                dispatch_rows.claim_for, job.job_id, device_id, signal, job
+            )
+        else:
+            self.submits.claim(job.job_id)
+            claim = self.store.queue_write(
                 dispatch_rows.claim_within_cap,
                 *(job.job_id, device_id, signal, self.pool.pin, pool_caps, caps.window(), job),
             )
-        )
         try:
             claimed = await asyncio.shield(claim)
         except asyncio.CancelledError:
             # Seen to the end through a second cancellation (a stop's drain cancels an idle
             # worker, then its close cancels again what still runs): else the claim commits,
             # the job is never put back and stays ``sending``, though nothing was sent.
-            await _to_the_end(self._put_back(claim))
+            await to_the_end(self._put_back(claim))
             raise
         if not isinstance(claimed, Job):
             self.submits.settled(job.job_id)
         if isinstance(claimed, Reached):
             self.pool.put(job, front=True)
         return claimed
+
+    async def give_up(self, handed: Job) -> None:
+        """A job handed over still claimed (``PoolQueue.hand``) to a worker cancelled before it
+        took the claim over: back in the queue, seen to the end through further
+        cancellations (the caller raises its own afterwards)."""
+        await to_the_end(self.requeue(handed, STOPPED_BEFORE, untried=True))
 
     async def _put_back(self, claim: Awaitable[Job | Reached | None]) -> None:
         """A claim whose worker was cancelled: once written, the job claimed goes back in the
@@ -97,7 +110,7 @@ class OutcomeRecorder:
         if isinstance(claimed, Job):
             await self.requeue(claimed, STOPPED_BEFORE, untried=True)
 
-    async def sent(
+    def queue_sent(
         self,
         job: Job,
         parts: list[SentPart],
@@ -105,26 +118,25 @@ class OutcomeRecorder:
         nxt: list[Job],
         *,
         busy: bool = False,
-    ) -> list[Job]:
-        """Record ``job`` sent and claim ``nxt`` (the device's next jobs) in the same commit;
-        the device is ready again, or busy when it got a job or goes on with one it holds
-        (``busy``). The claimed jobs, in order (one no longer queued is left out). A failed
-        write gives ``nxt`` back to the pool, first in line; a shutdown during the write puts
-        the claimed ones back in the queue (nothing of them was sent)."""
-        claimed: list[Job] = []
+    ) -> asyncio.Future[tuple[Job, list[Job]]]:
+        """Queue the write that records ``job`` sent and claims ``nxt`` (the device's next
+        jobs) in the same commit; the device is ready again, or busy when it got a job or goes
+        on with one it holds (``busy``). Its future, for ``sent_written``, committed or not:
+        nothing cancels a store's write once queued."""
         for one in nxt:
             self.submits.claim(one.job_id)
-        write = self.store.queue_write(
+        return self.store.queue_write(
             dispatch_rows.record_sent_and_claim, *(job, parts, signal, nxt), busy=busy
         )
+
+    def sent_written(
+        self, job: Job, parts: list[SentPart], nxt: list[Job], write: asyncio.Future[Any]
+    ) -> list[Job]:
+        """``queue_sent``'s write done: the claimed jobs, in order (one no longer queued is
+        left out). A failed write gives ``nxt`` back to the pool, first in line, and raises."""
+        claimed: list[Job] = []
         try:
-            _, claimed = await asyncio.shield(write)
-        except asyncio.CancelledError:
-            _, taken = await write
-            for one in reversed(taken):  # back in the database and in the pool, first in line
-                pool_job = await self.store.write(job_rows.requeue, one, STOPPED_BEFORE)
-                self.pool.put(pool_job, front=True)
-            raise
+            _, claimed = write.result()
         except BaseException as exc:
             for one in reversed(nxt):
                 self.pool.put(one, front=True)

@@ -4,8 +4,9 @@
 lane; ``take`` returns the oldest job the device may send from the highest lane that has one,
 or parks the device until one comes.
 No polling: a parked device wakes the moment a job is put. Each job goes to exactly one taker.
-A device about to park first asks the pool's ``givers`` (devices holding jobs claimed ahead,
-``runtime.followup``) for one of them: it comes back through ``put``.
+A worker about to park first asks the pool's ``givers`` (devices holding jobs claimed ahead,
+``runtime.followup``) for one of them: it is handed over still claimed (``hand``), never queued
+here, and the worker takes the claim over in one commit.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from modemd.model import LANE_ORDER, Job, Lane
+from modemd.model import LANE_ORDER, Job, JobState, Lane
 
 
 @dataclass(slots=True)
@@ -24,6 +25,9 @@ class Waiter:
 
     device_id: str
     future: asyncio.Future[Job | None]
+    # May be handed a job another device claimed (``hand``): its worker takes the claim over,
+    # or puts the job back in the queue when it is cancelled first.
+    takes_claimed: bool = False
 
 
 @dataclass(slots=True)
@@ -100,16 +104,31 @@ class PoolQueue:
         assert job is not None  # only ``wake`` resolves it without one
         return job
 
-    def wait(self, device_id: str) -> Waiter:
-        """``device_id`` waits in line (after the pool's ``givers`` were asked for a job claimed
-        ahead): ``put`` resolves its future with a job; ``wake`` resolves it with None. One
-        future per wait, awaited by the device's worker itself: no task in between."""
-        waiter = Waiter(device_id, asyncio.get_running_loop().create_future())
+    def wait(self, device_id: str, *, takes_claimed: bool = False) -> Waiter:
+        """``device_id`` waits in line: ``put`` resolves its future with a job; ``wake`` with
+        None. One future per wait, awaited by the device's worker itself: no task in between.
+        ``takes_claimed``: the pool's ``givers`` are asked first for a job claimed ahead by a
+        busy device, which may come at once (``hand``), still claimed."""
+        waiter = Waiter(device_id, asyncio.get_running_loop().create_future(), takes_claimed)
         self._idle.append(waiter)
-        for give in self.givers:  # a job claimed ahead by a busy device, rather than idling
-            if give(device_id):
-                break
+        if takes_claimed:
+            for give in self.givers:  # a job claimed ahead by a busy device, rather than idling
+                if give(device_id):
+                    break
         return waiter
+
+    def hand(self, job: Job, device_id: str) -> bool:
+        """Hand ``job``, claimed by another device of the pool and not begun, to the wait of
+        ``device_id`` (one that ``takes_claimed``). Never queued here (a clean stop would leave
+        it ``sending``): False when that device does not wait."""
+        for waiter in self._idle:
+            if waiter.device_id == device_id and waiter.takes_claimed:
+                if waiter.future.done():
+                    return False
+                self._idle.remove(waiter)
+                waiter.future.set_result(job)
+                return True
+        return False
 
     @staticmethod
     def wake(waiter: Waiter) -> None:
@@ -120,18 +139,25 @@ class PoolQueue:
     def leave(self, waiter: Waiter, *, give_back: bool = False) -> Job | None:
         """``waiter`` stops waiting: out of the line; the job handed to it meanwhile, if any,
         is returned, or with ``give_back`` (its worker cancelled in the same tick) put back
-        first in line."""
+        first in line, unless it came still claimed (``hand``): that one is returned, for the
+        caller to put back in the queue (a commit)."""
         if waiter in self._idle:
             self._idle.remove(waiter)
         future = waiter.future
         job = future.result() if future.done() and not future.cancelled() else None
-        if job is not None and give_back:
+        if job is not None and give_back and job.state is not JobState.SENDING:
             self.put(job, front=True)
             return None
         return job
 
-    def idle_devices(self) -> list[str]:
-        return [w.device_id for w in self._idle if not w.future.done()]
+    def idle_devices(self, *, taking_claimed: bool = False) -> list[str]:
+        """The devices waiting, longest first (``taking_claimed``: those that may be handed a
+        job claimed ahead)."""
+        return [
+            w.device_id
+            for w in self._idle
+            if not w.future.done() and (w.takes_claimed or not taking_claimed)
+        ]
 
 
 def _may_send(job: Job, device_id: str) -> bool:

@@ -16,7 +16,7 @@ from modemd.model import NO_PACING, DeviceLife, DeviceState, EventType, Job, Pac
 from modemd.runtime import followup
 from modemd.runtime.capwait import cap_wait
 from modemd.runtime.observer import NO_OBSERVER, SendObserver, send_result
-from modemd.runtime.outcome import OutcomeRecorder
+from modemd.runtime.outcome import OutcomeRecorder, to_the_end
 from modemd.runtime.pool import PoolQueue, Waiter
 from modemd.runtime.recovery import (
     DEFAULT_RECOVERY,
@@ -132,8 +132,8 @@ class DeviceWorker:
         try:
             await self._serve()
         except BaseException:  # cancelled, or crashed: jobs claimed ahead were never sent
-            try:
-                await asyncio.shield(self.claimed.release())
+            try:  # to its end through a second cancel (a close after a drain's timeout)
+                await to_the_end(self.claimed.release())
             except Exception:  # their submit log puts them back in the queue at the next start
                 log.exception("device %s: claimed jobs not put back", self.device_id)
             raise
@@ -201,14 +201,17 @@ class DeviceWorker:
             return job
         # One future, woken by a job (the pool), the health interval (a timer) or a
         # registration change (``_registration_changed``): no task per wait.
-        waiter = self._waiting = self.pool.wait(self.device_id)
+        waiter = self._waiting = self.pool.wait(self.device_id, takes_claimed=True)
         timer = asyncio.get_running_loop().call_later(
             self.health_interval_s, self.pool.wake, waiter
         )
         try:
             await waiter.future
         except asyncio.CancelledError:
-            self.pool.leave(waiter, give_back=True)  # a job handed over meanwhile goes back
+            # A job handed over meanwhile goes back: a queued one to the pool, one still
+            # claimed by another device to the queue (a commit)
+            if (handed := self.pool.leave(waiter, give_back=True)) is not None:
+                await self.outcomes.give_up(handed)
             raise
         finally:
             timer.cancel()
@@ -369,8 +372,10 @@ class DeviceWorker:
             )
             # Shutdown mid-send: unknown once the PDU may have gone out (never resent); the
             # jobs claimed after it go back in line first, so that it stays ahead of them.
-            await asyncio.shield(self.claimed.release())
-            await asyncio.shield(self.outcomes.stopped(job))
+            # Both to their end through a second cancel (a close after a drain's timeout):
+            # else the job stays ``sending`` and a clean stop's restart calls it unknown.
+            await to_the_end(self.claimed.release())
+            await to_the_end(self.outcomes.stopped(job))
             raise
         self._observe(job, None, started)
         nxt = [] if self.draining else self._next_jobs(self.claimed.held)

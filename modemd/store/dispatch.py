@@ -1,20 +1,23 @@
 """A send's two writes, each with the device's state in the same transaction: claiming a job
 makes its device busy; recording it sent makes the device ready. Two commits per send, not four;
 while a backlog waits, one: the record of a send also claims the device's next jobs
-(``runtime.followup``).
+(``runtime.followup``); a job claimed ahead by one device goes to an idle one in one commit
+(``take_over``).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import sqlite_utils
 
 from modemd import caps
 from modemd.caps import Caps, Reached, Usage, Window
-from modemd.model import DeviceState, Job, Lane, SentPart
+from modemd.model import DeviceState, Job, JobState, Lane, SentPart
 from modemd.store import devices, dialect, jobs, pacing
 from modemd.store.db import replayable
+from modemd.store.transitions import as_moved
 
 
 @replayable
@@ -44,6 +47,27 @@ def _claim(
         if taken is not None and taken.lane is Lane.HIGH:
             claimed = jobs.claim_next_high(db, taken.pin, device_id)
     return claimed
+
+
+@replayable
+def take_over(
+    db: sqlite_utils.Database, held: Job, device_id: str, signal: int | None
+) -> Job | None:
+    """``held``, claimed by another device (``held.device_id``) that has not begun it, becomes
+    ``device_id``'s claim, and that device ``busy``, in one transaction: the job never goes
+    back to the queue in between, so a crash leaves it claimed by exactly one of them (and
+    never written to a modem: the submit log queues it again at the next start). Its attempt
+    stays the one the first claim counted. None when the row is no longer that claim."""
+    now = time.time()
+    moved = db.conn.execute(
+        "UPDATE jobs SET device_id = ?, updated_at = ? "
+        "WHERE job_id = ? AND state = 'sending' AND device_id = ?",
+        [device_id, now, held.job_id, held.device_id],
+    )
+    if moved.rowcount != 1:
+        return None
+    devices.set_device_state(db, device_id, DeviceState.BUSY, signal)
+    return as_moved(held, JobState.SENDING, now, {"device_id": device_id})
 
 
 @replayable

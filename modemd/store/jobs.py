@@ -5,6 +5,7 @@ event row is written in the same transaction as the state change it reports (the
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
 from typing import Any
@@ -196,22 +197,29 @@ def claim_job(
     now = time.time()
     params: list[Any] = [device_id, now, job_id, now]
     skip = dialect.skip_locked(db)
-    if skip:  # another host claiming the same job holds its row: skip it rather than wait
-        skip = f"AND seq IN (SELECT seq FROM jobs WHERE job_id = ? {skip}) "
+    if skip:
         params.append(job_id)
-    claim = (
-        "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
-        "updated_at = ? WHERE job_id = ? AND state = 'queued' "
-        "AND (valid_until IS NULL OR valid_until > ?) AND (campaign_id IS NULL OR EXISTS "
-        "(SELECT 1 FROM campaigns c WHERE c.campaign_id = jobs.campaign_id "
-        f"AND c.state = 'running')) {skip}"
-    )
+    claim = _claim_of(skip)
     if queued is not None and queued.job_id == job_id:
         guarded = db.conn.execute(f"{claim}AND updated_at = ?", [*params, queued.updated_at])
         if guarded.rowcount == 1:
             return as_moved(queued, JobState.SENDING, now, {"device_id": device_id})
     row = db.conn.execute(f"{claim}RETURNING {JOB_COLUMNS}", params).fetchone()
     return None if row is None else job_from_tuple(row)
+
+
+@functools.cache
+def _claim_of(skip: str) -> str:
+    """``claim_job``'s UPDATE, made once per dialect (``skip``: its SKIP LOCKED, or '')."""
+    if skip:  # another host claiming the same job holds its row: skip it rather than wait
+        skip = f"AND seq IN (SELECT seq FROM jobs WHERE job_id = ? {skip}) "
+    return (
+        "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
+        "updated_at = ? WHERE job_id = ? AND state = 'queued' "
+        "AND (valid_until IS NULL OR valid_until > ?) AND (campaign_id IS NULL OR EXISTS "
+        "(SELECT 1 FROM campaigns c WHERE c.campaign_id = jobs.campaign_id "
+        f"AND c.state = 'running')) {skip}"
+    )
 
 
 def claim_next_high(db: sqlite_utils.Database, pin: str, device_id: str) -> Job | None:
