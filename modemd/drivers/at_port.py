@@ -1,8 +1,8 @@
 """A serial port that speaks AT: non-blocking pyserial on the asyncio loop, one command in flight.
 
-The port's fd is watched with ``loop.add_reader`` (no thread, no polling); bytes go through the
-sans-IO framer (``modemd.at.parser``) and each line, and the ``> `` prompt, to the command in
-flight (``modemd.at.transaction``). The modem driver holds one ``AtPort`` and learns of URCs and
+The port's descriptor is read and written by ``tty.PortIo``; bytes go through the sans-IO
+framer (``modemd.at.parser``) and each line, and the ``> `` prompt, to the command in flight
+(``modemd.at.transaction``). The modem driver holds one ``AtPort`` and learns of URCs and
 of the port's death through two callbacks; it runs commands with ``command`` and ``exchange``
 (a send, with the commands it takes along: ``port_sides``).
 """
@@ -12,17 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import termios
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-
-import serial
 
 from modemd.at.parser import AtParser, Line, Prompt, Urc
 from modemd.at.transaction import Command, Disposition, Phase, Transaction
 from modemd.drivers.deadline import Deadline
 from modemd.drivers.port_sides import Lead, Sides
-from modemd.drivers.tty import Tty, write_rest
+from modemd.drivers.tty import PortIo
 from modemd.errors import (
     DeviceTimeoutError,
     ModemCommandError,
@@ -35,9 +31,6 @@ __all__ = ["AtPort", "Lead"]
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK_BYTES = 4096  # no TIOCINQ (in_waiting): umockdev's ttys do not support it
-BAUDRATE = 115200  # USB modems ignore it; RS-232 modems (SIM800 boards) default to it or autobaud
-WRITE_TIMEOUT_S = 2.0  # a full output buffer that does not drain: the port is stuck
 FINAL_GRACE_S = 0.5  # wait for the OK some modems omit (Wavecom "+CPIN: READY" without OK)
 
 
@@ -55,11 +48,10 @@ class AtPort:
         on_urc: Callable[[Urc], None] | None = None,
         on_lost: Callable[[], None] | None = None,
     ) -> None:
-        self.port = port
+        self._io = PortIo(port, self._on_data, self._port_lost)
         self.command_timeout_s = command_timeout_s
         self._on_urc = on_urc
         self._on_lost = on_lost
-        self._serial: serial.Serial | None = None
         self._parser = AtParser()
         self._lock = asyncio.Lock()  # one command in flight
         self._tx: Transaction | None = None
@@ -77,63 +69,38 @@ class AtPort:
         self._sides = Sides()
         self._then: tuple[Transaction, bytes, float] | None = None
         self._trail: Sequence[Lead] = ()
-        self._closed = False
+
+    @property
+    def port(self) -> str:
+        """The tty path (the next open may find another device behind it)."""
+        return self._io.path
+
+    @port.setter
+    def port(self, path: str) -> None:
+        self._io.path = path
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._io.closed
 
     def open_port(self) -> None:
         """Open the port and start reading, without a word to the modem (``open`` does both)."""
-        try:
-            self._serial = Tty(self.port, BAUDRATE, timeout=0, write_timeout=WRITE_TIMEOUT_S)
-        except (serial.SerialException, OSError) as exc:
-            raise PortClosedError(f"{self.port}: cannot open: {exc}") from exc
-        self._closed = False
+        self._io.open()
         self._parser.reset()
-        # Bytes queued while nobody had the port open belong to a previous session.
-        with contextlib.suppress(serial.SerialException, OSError, termios.error):
-            self._serial.reset_input_buffer()
-        asyncio.get_running_loop().add_reader(self._serial.fileno(), self._on_readable)
 
     def close(self) -> None:
         """Stop reading and close the port; idempotent."""
-        if self._serial is None:
+        if not self._io.close():
             return
-        ser, self._serial = self._serial, None
-        self._closed = True
-        with contextlib.suppress(ValueError, OSError):  # fd already invalid: the port died
-            asyncio.get_running_loop().remove_reader(ser.fileno())
-        with contextlib.suppress(serial.SerialException, OSError):
-            ser.close()
         self._deadline.cancel()
         self._sides.drop()  # a lead or trail in flight gets no answer now
         self._wake()  # the wait in progress learns the port closed
 
-    def _on_readable(self) -> None:
-        ser = self._serial
-        if ser is None:
-            return
-        try:
-            # A plain read of the non-blocking tty: pyserial's read select()s first, and
-            # select() refuses descriptors above 1023, which a large bank (or many API
-            # connections) reaches; the port has no abort pipe to select on either (drivers.tty).
-            data = os.read(ser.fileno(), READ_CHUNK_BYTES)
-        except BlockingIOError:
-            return  # woken with nothing to read
-        except (serial.SerialException, OSError, TypeError, ValueError) as exc:
-            self._port_lost(str(exc))
-            return
-        if not data:
-            self._port_lost("end of file")
-            return
+    def _on_data(self, data: bytes) -> None:
         for event in self._parser.feed(data):
             self._dispatch(event)
 
-    def _port_lost(self, why: str) -> None:
-        if self._closed:
-            return
-        log.warning("%s: port lost (%s)", self.port, why)
+    def _port_lost(self, _why: str) -> None:
         self.close()
         if self._on_lost is not None:
             self._on_lost()
@@ -145,16 +112,9 @@ class AtPort:
             self.open_port()
 
     def write(self, data: bytes) -> None:
-        """Write raw bytes now (ESC), outside any transaction."""
-        ser = self._serial
-        if ser is None or self._closed:
-            raise PortClosedError(f"{self.port}: port is closed")
-        try:
-            # The port is non-blocking (pyserial opens it O_NONBLOCK): a plain write takes the
-            # few bytes of a command at once; a full buffer is waited for (tty.write_rest).
-            write_rest(ser.fileno(), data, WRITE_TIMEOUT_S)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise PortClosedError(f"{self.port}: write failed: {exc}") from exc
+        """Write raw bytes now (ESC), outside any transaction; ``PortClosedError`` when the
+        port is closed or the write fails."""
+        self._io.write(data)
 
     def _dispatch(self, event: Line | Prompt | Urc) -> None:
         if isinstance(event, Prompt):
@@ -271,7 +231,7 @@ class AtPort:
 
     def _stage_over(self, until_prompt: bool) -> bool:
         tx = self._tx
-        if self._closed or tx is None or tx.done:
+        if self._io.closed or tx is None or tx.done:
             return True
         return until_prompt and tx.body_sent
 
@@ -291,7 +251,7 @@ class AtPort:
             finally:
                 self._waiter, self._until_prompt = None, False
                 self._deadline.disarm()
-        if self._closed:
+        if self._io.closed:
             raise PortClosedError(f"{self.port}: port closed during {what}")
         if self._timed_out:
             self._timed_out = False
