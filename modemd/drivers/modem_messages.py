@@ -200,10 +200,12 @@ class ModemMessages:
             memory.after_send(seconds)
 
     async def tidy(self) -> None:
-        """Idle until the next send: free what was read and committed, in every memory."""
+        """Idle until the next send: free what was read and committed, in every memory. No
+        commit is waited for (the worker waits for its next job after this): a read still
+        settling puts its memory's free off to its commit (``MessageMemory._took_now``)."""
         for memory in self.memories:
             memory.idle = True
-            await memory.free_read()
+            await memory.free_read(settle_s=0.0)
 
     def identified(self) -> None:
         """The modem's IMEI is known: hand on the reports that waited for it."""
