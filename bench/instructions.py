@@ -30,7 +30,7 @@ from typing import Any
 
 from bench import backlog, harness, under_callgrind
 
-TOTALS = re.compile(r"^(?:totals|summary): (\d+)", re.MULTILINE)
+TOTALS = re.compile(r"^totals: (\d+)", re.MULTILINE)
 THREAD = re.compile(r"callgrind\.out\.(\d+)-(\d+)$")
 
 

@@ -56,9 +56,11 @@ class AtPort:
         self._lock = asyncio.Lock()  # one command in flight
         self._tx: Transaction | None = None
         # The wait in progress (at most one: one command in flight): resolved by the final
-        # result, by the prompt when ``_until_prompt``, by the port closing, or by ``_deadline``.
+        # result, by the port closing, or by ``_deadline``; a send's wait takes its deadline
+        # after the prompt (``_after_prompt_s``) in the callback that writes the body.
         self._waiter: asyncio.Future[None] | None = None
-        self._until_prompt = False
+        self._after_prompt_s: float | None = None
+        self._waited_s = 0.0  # the deadline the wait in progress has now
         self._timed_out = False
         self._deadline = Deadline(self._expired)
         self._before_body: Callable[[], bool] | None = None  # of the exchange in flight
@@ -120,8 +122,9 @@ class AtPort:
         if isinstance(event, Prompt):
             body = self._tx.on_prompt() if self._tx is not None else None
             if body is not None:
-                if self._until_prompt:
-                    self._wake()
+                if (after_prompt_s := self._after_prompt_s) is not None and self._waiter:
+                    self._deadline.arm(after_prompt_s)  # the same wait, for the final result
+                    self._after_prompt_s, self._waited_s = None, after_prompt_s
                 # No await between the hook and the write. Refused: abort the message instead.
                 if self._before_body is not None and not self._before_body():
                     self._refused, body = True, ESC
@@ -229,35 +232,37 @@ class AtPort:
             self._timed_out = True
             waiter.set_result(None)
 
-    def _stage_over(self, until_prompt: bool) -> bool:
-        tx = self._tx
-        if self._io.closed or tx is None or tx.done:
-            return True
-        return until_prompt and tx.body_sent
-
-    async def _wait(self, timeout: float, what: str, *, until_prompt: bool = False) -> None:
-        """Until the command in flight has its final result (``until_prompt``: or its ``> ``);
-        ``DeviceTimeoutError`` after ``timeout`` s, ``PortClosedError`` when the port closes.
+    async def _wait(
+        self, timeout: float, what: str, *, after_prompt_s: float | None = None
+    ) -> None:
+        """Until the command in flight has its final result; ``DeviceTimeoutError`` after
+        ``timeout`` s, ``PortClosedError`` when the port closes. ``after_prompt_s``: a command
+        with a body (and the leads before it), whose deadline becomes ``after_prompt_s`` from
+        its ``> `` on, in the callback that writes the body: one wait, no wake-up between.
 
         A future of our own, not ``wait_for`` (on Python 3.11 it loses a cancellation that
         meets the result; the worker then never stops) nor ``asyncio.timeout`` (a timer per
         command): ``_deadline`` is the port's one timer."""
-        if not self._stage_over(until_prompt):
+        prompted = True  # no prompt waited for, or it came
+        tx = self._tx
+        if not (self._io.closed or tx is None or tx.done):
             self._waiter = asyncio.get_running_loop().create_future()
-            self._until_prompt, self._timed_out = until_prompt, False
+            self._timed_out, self._waited_s = False, timeout
+            self._after_prompt_s = after_prompt_s
             self._deadline.arm(timeout)
             try:
                 await self._waiter
             finally:
-                self._waiter, self._until_prompt = None, False
+                prompted = self._after_prompt_s is None
+                self._waiter, self._after_prompt_s = None, None
                 self._deadline.disarm()
         if self._io.closed:
             raise PortClosedError(f"{self.port}: port closed during {what}")
         if self._timed_out:
             self._timed_out = False
-            if until_prompt:
+            if not prompted:
                 raise DeviceTimeoutError(f"{self.port}: no '> ' prompt in {timeout} s")
-            raise DeviceTimeoutError(f"{self.port}: no answer to {what} in {timeout} s")
+            raise DeviceTimeoutError(f"{self.port}: no answer to {what} in {self._waited_s} s")
 
     async def _run(self, command: Command, timeout: float) -> Transaction:
         """Write ``command``, collect its answer; the caller holds the lock."""
@@ -311,20 +316,15 @@ class AtPort:
                         else:
                             self._then, self._tx = None, tx
                             self.write(line)
-                    await self._wait(prompt_timeout, command.text, until_prompt=True)
+                    await self._wait(prompt_timeout, command.text, after_prompt_s=final_timeout)
                 except (DeviceTimeoutError, PortClosedError) as exc:
                     if tx.phase is Phase.PROMPT:
                         with contextlib.suppress(PortClosedError):
                             self.write(ESC)
                         raise NoPromptError(str(exc)) from exc
+                    if self._refused:
+                        raise NoPromptError(f"{self.port}: body refused: {exc}") from exc
                     raise NoFinalResultError(str(exc)) from exc
-                if tx.phase is Phase.FINAL:
-                    try:
-                        await self._wait(final_timeout, command.text)
-                    except (DeviceTimeoutError, PortClosedError) as exc:
-                        if self._refused:
-                            raise NoPromptError(f"{self.port}: body refused: {exc}") from exc
-                        raise NoFinalResultError(str(exc)) from exc
                 if self._refused:  # the modem answered the ESC: nothing was submitted
                     raise NoPromptError(f"{self.port}: {command.text}: body refused, aborted")
             finally:
