@@ -142,7 +142,7 @@ class AtParser:
             self._pending_urc = None
         elif text.startswith(_TWO_LINE_PREFIXES) and _TWO_LINE_URC.match(text):
             self._pending_urc = text
-        elif is_urc(text):
+        elif text.startswith(URC_PREFIXES):  # ``is_urc``
             events.append(Urc(text))
         else:
             events.append(Line(text))

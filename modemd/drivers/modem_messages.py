@@ -284,11 +284,8 @@ class ModemMessages:
         """A stored status report handed on at once (``modem_memory.TakeNow``): what its
         handler returns (an awaitable that ends once it is stored), or True when nothing is to
         be waited for; None when the PDU is not a readable report (``_take_stored`` then)."""
-        pdu = stored.with_smsc
-        try:
-            if message_type(pdu) is not MessageType.STATUS_REPORT:
-                return None
-            report = parse_status_report_pdu(pdu)
+        try:  # its TP-MTI checked by the parse: a DELIVER, a SUBMIT or garbage fails it
+            report = parse_status_report_pdu(stored.with_smsc)
         except (PduError, ValueError):
             return None
         stored_report = self._deliver(report)
