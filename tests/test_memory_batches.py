@@ -263,6 +263,58 @@ async def test_an_idle_free_waits_for_a_commit_without_the_port() -> None:
         assert len(committer.reports) == 1
 
 
+class HoldingSome(Committer):
+    """Commits at once, but the reports of ``held`` message references wait for ``hold``."""
+
+    def __init__(self, hold: asyncio.Event, held: set[int]) -> None:
+        super().__init__()
+        self._gate, self._held = hold, held
+
+    def on_report(self, device_id: str, report: DeliveryReport) -> asyncio.Task[None]:
+        if report.reference not in self._held:
+            return super().on_report(device_id, report)
+
+        async def later() -> None:
+            await self._gate.wait()
+            self.reports.append((report, None))
+
+        return asyncio.ensure_future(later())
+
+
+async def test_a_batch_is_put_off_while_a_read_settles_not_freed_one_index_at_a_time() -> None:
+    """A full batch committed while one more read waits for its commit (commits lag under a
+    loaded store): its delflag free is put off until that commit, then frees all in one
+    AT+CMGD=<i>,1; never an AT+CMGD per index (a round trip each, between two sends) while the
+    memory is not crowded."""
+    hold = asyncio.Event()
+    async with _modem(43, Committer()) as (modem, driver):
+        memory = driver._messages.memory
+        batch = memory.free_batch
+        for n in range(batch + 1):
+            await driver.send_sms(f"+3933300005{n:02d}", "its report comes later")
+        late = modem.accepted[batch].mr
+        committer = HoldingSome(hold, {late})
+        driver._messages._on_report = committer.on_report
+        memory.turns.defer_s = 0.0  # read at the end of the send
+        memory.settle_s = 0.05  # a free waits this long for the late commit, then is put off
+        seen = commands_seen(modem)
+
+        def arrive() -> None:
+            for message in modem.accepted[: batch + 1]:
+                modem.deliver_report(message)
+
+        await _while_sending(modem, driver, arrive)  # all read at its end, one commit late
+        await until(lambda: len(committer.reports) == batch)
+        await asyncio.sleep(0.2)  # past the free's wait for the late commit
+        await driver.send_sms("+393330000599", "the next send")
+        assert not [c for c in seen if c.startswith("AT+CMGD")], seen
+        hold.set()
+        await until(lambda: len(committer.reports) == batch + 1)
+        await driver.tidy()
+        await until(lambda: modem._session.storage.used == 0)
+        assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
+
+
 async def test_received_sms_are_never_freed_before_their_commit() -> None:
     hold = asyncio.Event()
     committer = Committer(hold=hold)

@@ -29,7 +29,8 @@ FREE_BATCH = 8
 FREE_BATCH_SHARE = 4
 # A delflag AT+CMGD waits this long at most for the reads that ran before it to be committed
 # (a group commit: milliseconds), the port free meanwhile; one that takes longer puts the batch
-# off (the commit's callback frees it when idle), one AT+CMGD per index when the batch is full.
+# off (the next trail, or the commit's callback when idle, frees it), one AT+CMGD per index only
+# when the memory is crowded.
 SETTLE_WAIT_S = 0.5
 
 
@@ -67,13 +68,15 @@ class MemoryFrees:
         the modem takes it and, when its turn comes, nothing read waits for its commit (it
         waits ``settle_s``, else ``self.settle_s``, at most for those commits before it asks
         for the port, then frees every index committed by its turn, ``_free_all_read``); a
-        read settling puts the batch off until it is committed (``free_due``). Else, and while
-        parts of a long SMS are kept on the SIM, an AT+CMGD per index."""
+        read settling puts the batch off until it is committed (``free_due``), unless the
+        memory is crowded. Else, and while parts of a long SMS are kept on the SIM, an
+        AT+CMGD per index."""
         async with self._free_lock:  # a delflag would free what a per-index loop frees next
             if self.delete_flags and not self._doubtful and not self._holding():
                 freed = await self._free_all_read(self.settle_s if settle_s is None else settle_s)
-                full = len(self._freeable) >= self.free_batch or self._pressed()
-                if freed or (freed is None and not full):
+                # put off while a read settles: the next trail or idle moment frees them in one
+                # command; one per index only when the memory is crowded (room is needed now)
+                if freed or (freed is None and not self._pressed()):
                     return
             await self._free_each()
 
