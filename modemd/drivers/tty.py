@@ -96,10 +96,6 @@ class PortIo:
         self._fd = -1  # the open port's descriptor (pyserial's ``fileno()`` is a call each time)
         self.closed = False
 
-    @property
-    def is_open(self) -> bool:
-        return self._serial is not None
-
     def open(self) -> None:
         """Open the port, drop what was queued while nobody had it open, start reading."""
         try:
