@@ -65,10 +65,13 @@ def write_rest(fd: int, data: bytes, timeout_s: float) -> None:
     full; ``TimeoutError`` when it stays full ``timeout_s``. The first try comes before any
     set-up: a command or a PDU mostly goes out whole in it (and the PDU right after the submit
     log's line, ``store.submits``)."""
-    with contextlib.suppress(BlockingIOError):
-        data = data[os.write(fd, data) :]
-        if not data:
-            return
+    try:  # not ``contextlib.suppress``: three calls a write on the path of every command
+        written = os.write(fd, data)
+    except BlockingIOError:
+        written = 0
+    if written == len(data):
+        return
+    data = data[written:]
     deadline = time.monotonic() + timeout_s
     poller = select.poll()
     poller.register(fd, select.POLLOUT)
