@@ -123,7 +123,7 @@ class _Os:
 def _install() -> None:
     from prometheus_client import values
 
-    from modemd.drivers import at_port
+    from modemd.drivers import tty
     from modemd.store.db import Store
 
     asyncio.set_event_loop_policy(_Policy())
@@ -131,11 +131,11 @@ def _install() -> None:
     for method in ("queue_write", "read"):  # ``write`` is ``queue_write``
         _counted(Store, method, lambda a, m=method: f"store {m}: {a[1].__name__}")
     global _write_rest
-    _write_rest = at_port.write_rest
+    _write_rest = tty.write_rest
     turns = _PortTurns()
-    at_port.write_rest = turns.write  # type: ignore[assignment]
-    at_port.os = _Os(turns)  # type: ignore[assignment]
-    _counted(at_port.AtPort, "_on_readable", lambda _: "port reads")
+    tty.write_rest = turns.write  # type: ignore[assignment]
+    tty.os = _Os(turns)  # type: ignore[assignment]
+    _counted(tty.PortIo, "_on_readable", lambda _: "port reads")
     for method in ("inc", "set"):
         _counted(values.MutexValue, method, lambda _: "metric updates")
     build = logging.getLogRecordFactory()

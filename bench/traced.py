@@ -196,16 +196,16 @@ def _install() -> None:
             TURNS.ran(time.perf_counter() - wall, time.thread_time() - cpu, handle._callback)  # type: ignore[attr-defined]
 
     asyncio.events.Handle._run = timed  # type: ignore[method-assign]
-    from modemd.drivers import at_port
+    from modemd.drivers import tty
 
-    write_rest = at_port.write_rest
+    write_rest = tty.write_rest
 
     def write(fd: int, data: bytes, timeout_s: float) -> None:
         if TURNS is not None and not TURNS.first_send and data.startswith(b"AT+CMGS="):
             TURNS.first_send = time.time()
         write_rest(fd, data, timeout_s)
 
-    at_port.write_rest = write  # type: ignore[assignment]
+    tty.write_rest = write  # type: ignore[assignment]
     atexit.register(_dump)
 
 

@@ -21,6 +21,7 @@ SLOW_FIRST = (
     "tests/e2e/test_conversations_done_when.py",  # 80 s
     "tests/faults/test_kill9.py",  # 75 s
     "tests/campaigns/test_campaign_api.py",  # 65 s
+    "tests/test_bench_instructions.py",  # 65 s under load (a driver under valgrind)
     "tests/api_docs/test_contract.py",  # 55 s
     "tests/observe/test_console_browser.py",  # 55 s
     "tests/test_sms_deliver_props.py",  # 55 s

@@ -19,7 +19,7 @@ import pytest
 from modemd.at import commands as at
 from modemd.at.transaction import Command, Transaction
 from modemd.drivers.at_port import ESC, AtPort, Lead
-from modemd.errors import DeviceTimeoutError, NoPromptError
+from modemd.errors import DeviceTimeoutError, NoFinalResultError, NoPromptError
 
 CMGS = Command("AT+CMGS=18", prefix="+CMGS:")
 BODY = b"0011000B911326880736F40000A900"
@@ -152,6 +152,40 @@ async def test_the_send_line_goes_in_the_callback_that_reads_the_leads_final_res
         assert lead_tx.final is not None and lead_tx.final.ok is ok
         # by the time its answer was handed on, the send's line had been written
         assert recorded.written_then[0] == [b"AT+CMGL=0\r", b"AT+CMGS=18\r"]
+
+
+@pytest.mark.parametrize("with_lead", [False, True])
+async def test_after_the_prompt_the_send_waits_its_final_timeout_not_the_prompts(
+    with_lead: bool,
+) -> None:
+    """One wait covers the prompt and the final result: its deadline becomes the final
+    timeout in the callback that writes the body (after a lead too), so a +CMGS slower than
+    the prompt's timeout is the send's answer, and none within the final timeout is an
+    unknown outcome (the body went out), not a prompt that never came."""
+    async with _port() as (port, modem):
+        for final_timeout, mr in ((10.0, b"7"), (0.3, None)):
+            modem.seen = b""
+            lead = Recorded(port, command=at.LIST_UNREAD_PDU if with_lead else None).lead
+            sending = asyncio.create_task(
+                port.exchange(
+                    CMGS, BODY, prompt_timeout=0.2, final_timeout=final_timeout, lead=lead
+                )
+            )
+            if with_lead:
+                await modem.expect(b"AT+CMGL=0\r")
+                modem.answer(b"\r\nOK\r\n")
+            await modem.expect(b"AT+CMGS=18\r")
+            modem.answer(b"\r\n> ")
+            await modem.expect(BODY + b"\x1a")
+            if mr is None:
+                with pytest.raises(NoFinalResultError, match="no answer"):
+                    await sending
+                modem.answer(b"\r\n+CMGS: 8\r\n\r\nOK\r\n")  # late: nobody's
+                await asyncio.sleep(0.05)
+                continue
+            await asyncio.sleep(0.5)  # longer than the prompt's timeout
+            modem.answer(b"\r\n+CMGS: " + mr + b"\r\n\r\nOK\r\n")
+            assert (await sending).responses == [mr.decode()]
 
 
 async def test_a_lead_never_answered_leaves_the_send_unwritten() -> None:

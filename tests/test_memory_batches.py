@@ -19,7 +19,6 @@ from inbound_side import Committer, commands_seen, emulated_driver, until
 from modemd.at import commands as at
 from modemd.at.parser import AtParser, Line, Urc
 from modemd.at.transaction import Disposition, Transaction
-from modemd.drivers.modem_memory import FREE_BATCH
 from modemd.drivers.serial_at import SerialAtDriver
 from modemd.emulators.modem import AcceptedMessage, EmulatedModem, LineState, MessageFormat
 from modemd.emulators.modem_bank import EmulatedBank
@@ -104,7 +103,7 @@ async def test_what_arrives_during_a_send_is_read_by_one_listing_before_the_next
         texts = sorted(m.text or "" for m, _ in committer.messages)
         assert texts == ["first reply", "second reply"]
         assert committer.reports[0][0].reference == modem.accepted[0].mr
-        assert storage.used == 3  # committed, kept until the modem idles (FREE_BATCH)
+        assert storage.used == 3  # committed, kept until the modem idles (``free_batch``)
         await driver.tidy()
         assert storage.used == 0
         assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
@@ -207,33 +206,113 @@ async def test_a_report_whose_commit_fails_stays_on_the_modem_and_is_handed_on_a
 
 
 async def test_a_batch_committed_during_a_send_is_freed_at_its_end_in_its_turn() -> None:
-    """FREE_BATCH reports read and committed while a send is in flight: their AT+CMGD=<i>,1
+    """A batch of reports read and committed while a send is in flight: their AT+CMGD=<i>,1
     goes in the callback that reads that send's +CMGS (its trail), before the driver's
     caller has woken, not as a turn of its own before the next send."""
     hold = asyncio.Event()
     committer = Committer(hold=hold)
     async with _modem(40, committer) as (modem, driver):
-        for n in range(FREE_BATCH):
+        batch = driver._messages.memory.free_batch
+        for n in range(batch):
             await driver.send_sms(f"+3933300003{n:02d}", "its report comes later")
         driver._messages.memory.turns.defer_s = 0.0  # read at the end of the send
         storage = modem._session.storage
         seen = commands_seen(modem)
 
         def arrive() -> None:
-            for message in modem.accepted[:FREE_BATCH]:
+            for message in modem.accepted[:batch]:
                 modem.deliver_report(message)
 
         await _while_sending(modem, driver, arrive)  # read at its end; commits held
         send = asyncio.create_task(driver.send_sms("+393330000399", "commits land meanwhile"))
         await until(lambda: modem.line_state is LineState.SENDING)
         hold.set()
-        await until(lambda: len(committer.reports) == FREE_BATCH)
+        await until(lambda: len(committer.reports) == batch)
         assert not [c for c in seen if c.startswith("AT+CMGD")], seen  # not during the send
         await send
         await driver.check_signal()  # the caller's next command, at once
         sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
         assert seen[sends[-1] + 1 :] == ["AT+CMGD=1,1", "AT+CSQ"], seen
         assert storage.used == 0
+
+
+async def test_an_idle_free_waits_for_a_commit_without_the_port() -> None:
+    """A report read and not yet committed when the worker idles: ``tidy`` frees nothing and
+    returns at once, and a free that waits for the commit does so without the port, so the
+    next send has it meanwhile (the wait held the port: up to ``SETTLE_WAIT_S`` before the
+    next job's line). Once committed, the report is freed."""
+    hold = asyncio.Event()
+    committer = Committer(hold=hold)
+    async with _modem(42, committer) as (modem, driver):
+        memory = driver._messages.memory
+        memory.settle_s = 3600.0  # a commit that cannot come before the next send
+        await driver.send_sms("+393330000010", "its report comes later")
+        memory.turns.defer_s = 0.0  # read at the end of the send
+        seen = commands_seen(modem)
+        await _while_sending(modem, driver, lambda: modem.deliver_report(modem.accepted[0]))
+        await until(lambda: memory._unsettled == 1)  # read and handed on; its commit held
+        await driver.tidy()
+        freeing = asyncio.create_task(memory.free_read())
+        await asyncio.sleep(0)  # its first step: it waits for the commit
+        await driver.send_sms("+393330000011", "the next job, meanwhile")
+        assert not freeing.done() and not [c for c in seen if c.startswith("AT+CMGD")], seen
+        hold.set()
+        await freeing
+        await until(lambda: modem._session.storage.used == 0)
+        assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
+        assert len(committer.reports) == 1
+
+
+class HoldingSome(Committer):
+    """Commits at once, but the reports of ``held`` message references wait for ``hold``."""
+
+    def __init__(self, hold: asyncio.Event, held: set[int]) -> None:
+        super().__init__()
+        self._gate, self._held = hold, held
+
+    def on_report(self, device_id: str, report: DeliveryReport) -> asyncio.Task[None]:
+        if report.reference not in self._held:
+            return super().on_report(device_id, report)
+
+        async def later() -> None:
+            await self._gate.wait()
+            self.reports.append((report, None))
+
+        return asyncio.ensure_future(later())
+
+
+async def test_a_batch_is_put_off_while_a_read_settles_not_freed_one_index_at_a_time() -> None:
+    """A full batch committed while one more read waits for its commit (commits lag under a
+    loaded store): its delflag free is put off until that commit, then frees all in one
+    AT+CMGD=<i>,1; never an AT+CMGD per index (a round trip each, between two sends) while the
+    memory is not crowded."""
+    hold = asyncio.Event()
+    async with _modem(43, Committer()) as (modem, driver):
+        memory = driver._messages.memory
+        batch = memory.free_batch
+        for n in range(batch + 1):
+            await driver.send_sms(f"+3933300005{n:02d}", "its report comes later")
+        late = modem.accepted[batch].mr
+        committer = HoldingSome(hold, {late})
+        driver._messages._on_report = committer.on_report
+        memory.turns.defer_s = 0.0  # read at the end of the send
+        memory.settle_s = 0.05  # a free waits this long for the late commit, then is put off
+        seen = commands_seen(modem)
+
+        def arrive() -> None:
+            for message in modem.accepted[: batch + 1]:
+                modem.deliver_report(message)
+
+        await _while_sending(modem, driver, arrive)  # all read at its end, one commit late
+        await until(lambda: len(committer.reports) == batch)
+        await asyncio.sleep(0.2)  # past the free's wait for the late commit
+        await driver.send_sms("+393330000599", "the next send")
+        assert not [c for c in seen if c.startswith("AT+CMGD")], seen
+        hold.set()
+        await until(lambda: len(committer.reports) == batch + 1)
+        await driver.tidy()
+        await until(lambda: modem._session.storage.used == 0)
+        assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
 
 
 async def test_received_sms_are_never_freed_before_their_commit() -> None:
@@ -286,13 +365,14 @@ async def test_under_a_backlog_reports_read_between_sends_are_freed_by_the_delfl
     backlog = {"send_latency_s": (0.05, 0.05), "report_delay_s": 0.02}
     async with _modem(34, committer, **backlog) as (modem, driver):
         seen = commands_seen(modem)
-        sends = 2 * FREE_BATCH + 2
+        batch = driver._messages.memory.free_batch
+        sends = 2 * batch + 2
         for n in range(sends):  # no tidy between them: a backlog
             await driver.send_sms(f"+3933300002{n:02d}", "backlog")
         await until(lambda: len(committer.reports) == sends)
         deletes = [c for c in seen if c.startswith("AT+CMGD")]
         assert deletes and all(c.endswith(",1") for c in deletes), seen
-        assert len(deletes) <= sends // FREE_BATCH + 1, seen
+        assert len(deletes) <= sends // batch + 1, seen
         assert len([c for c in seen if c.startswith(("AT+CMGR", "AT+CMGL"))]) <= sends
 
 

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 PROMPT = b"> "
-_LINE_END = re.compile(rb"[\r\n]")
+_LINE_ENDS = re.compile(rb"[\r\n]+")  # a run of them ends one line: empty lines say nothing
 MAX_LINE_BYTES = 4096  # longer lines are garbage (a PDU line is at most ~360 hex chars)
 
 
@@ -44,6 +44,7 @@ Event = Line | Prompt | Urc
 # URCs that take a second line: "+CDS: <len>" (PDU mode; text mode's +CDS is one line) and
 # "+CMT: ..." (the PDU in PDU mode, the text in text mode).
 _TWO_LINE_URC = re.compile(r"^\+(CDS: *\d+|CMT: .*)$")
+_TWO_LINE_PREFIXES = ("+CDS:", "+CMT:")  # only these may match it (a test before the pattern)
 
 # Prefixes that are always unsolicited. "+CREG:"/"+CPIN:" are not here: they are also
 # responses; the transaction layer decides by what is in flight.
@@ -94,13 +95,18 @@ class AtParser:
 
         A run of bytes without a line end at a time (the same events as byte by byte: a
         prompt can only be where a line starts, and an overlong line is cut every
-        ``MAX_LINE_BYTES`` + 1 bytes)."""
+        ``MAX_LINE_BYTES`` + 1 bytes). A whole line in ``data`` that starts no prompt and is
+        not overlong is decoded as it is, without going through the buffer."""
         events: list[Event] = []
-        *ended, rest = _LINE_END.split(data)
+        *ended, rest = _LINE_ENDS.split(data)
         for run in ended:
-            self._take(run, events)
-            self._end_line(events)
-        self._take(rest, events)
+            if self._buf or run.startswith(PROMPT) or len(run) > MAX_LINE_BYTES:
+                self._take(run, events)
+                self._end_line(events)
+            elif run:
+                self._line(run.decode("latin-1").strip(), events)
+        if rest:
+            self._take(rest, events)
         return events
 
     def _take(self, run: bytes, events: list[Event]) -> None:
@@ -123,20 +129,20 @@ class AtParser:
         self._buf.clear()
         self._pending_urc = None
 
-    def _decode(self) -> str:
-        return self._buf.decode("latin-1").strip()
-
     def _end_line(self, events: list[Event]) -> None:
-        text = self._decode()
+        text = self._buf.decode("latin-1").strip()
         self._buf.clear()
+        self._line(text, events)
+
+    def _line(self, text: str, events: list[Event]) -> None:
         if not text:
             return
         if self._pending_urc is not None:
             events.append(Urc(self._pending_urc, pdu=text))
             self._pending_urc = None
-        elif _TWO_LINE_URC.match(text):
+        elif text.startswith(_TWO_LINE_PREFIXES) and _TWO_LINE_URC.match(text):
             self._pending_urc = text
-        elif is_urc(text):
+        elif text.startswith(URC_PREFIXES):  # ``is_urc``
             events.append(Urc(text))
         else:
             events.append(Line(text))

@@ -26,6 +26,7 @@ class Final:
 
 
 _ERROR_RE = re.compile(r"^\+(CME|CMS) ERROR:\s*(.*)$")
+_ERROR_PREFIXES = ("+CME ERROR:", "+CMS ERROR:")  # what the pattern can match
 _PLAIN_FINALS: dict[str, FinalKind] = {
     "OK": FinalKind.OK,
     "ERROR": FinalKind.ERROR,
@@ -42,6 +43,8 @@ def parse_final(line: str) -> Final | None:
     kind = _PLAIN_FINALS.get(line)
     if kind is not None:
         return Final(kind, line)
+    if not line.startswith(_ERROR_PREFIXES):  # most lines: no pattern tried
+        return None
     match = _ERROR_RE.match(line)
     if match is None:
         return None

@@ -82,7 +82,8 @@ class Transaction:
 
     def on_line(self, text: str) -> Disposition:
         """Classify ``text`` and record it when it is ours."""
-        if text == self.command.text or text.upper() == self.command.text.upper():
+        echo = self.command.text  # as written; a modem echoes it as typed (any case)
+        if len(text) == len(echo) and (text == echo or text.upper() == echo.upper()):
             return Disposition.ECHO
         final = parse_final(text)
         if final is not None:

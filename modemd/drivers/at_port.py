@@ -1,8 +1,8 @@
 """A serial port that speaks AT: non-blocking pyserial on the asyncio loop, one command in flight.
 
-The port's fd is watched with ``loop.add_reader`` (no thread, no polling); bytes go through the
-sans-IO framer (``modemd.at.parser``) and each line, and the ``> `` prompt, to the command in
-flight (``modemd.at.transaction``). The modem driver holds one ``AtPort`` and learns of URCs and
+The port's descriptor is read and written by ``tty.PortIo``; bytes go through the sans-IO
+framer (``modemd.at.parser``) and each line, and the ``> `` prompt, to the command in flight
+(``modemd.at.transaction``). The modem driver holds one ``AtPort`` and learns of URCs and
 of the port's death through two callbacks; it runs commands with ``command`` and ``exchange``
 (a send, with the commands it takes along: ``port_sides``).
 """
@@ -12,17 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import termios
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-
-import serial
 
 from modemd.at.parser import AtParser, Line, Prompt, Urc
 from modemd.at.transaction import Command, Disposition, Phase, Transaction
 from modemd.drivers.deadline import Deadline
 from modemd.drivers.port_sides import Lead, Sides
-from modemd.drivers.tty import Tty, write_rest
+from modemd.drivers.tty import PortIo
 from modemd.errors import (
     DeviceTimeoutError,
     ModemCommandError,
@@ -35,9 +31,6 @@ __all__ = ["AtPort", "Lead"]
 
 log = logging.getLogger(__name__)
 
-READ_CHUNK_BYTES = 4096  # no TIOCINQ (in_waiting): umockdev's ttys do not support it
-BAUDRATE = 115200  # USB modems ignore it; RS-232 modems (SIM800 boards) default to it or autobaud
-WRITE_TIMEOUT_S = 2.0  # a full output buffer that does not drain: the port is stuck
 FINAL_GRACE_S = 0.5  # wait for the OK some modems omit (Wavecom "+CPIN: READY" without OK)
 
 
@@ -55,18 +48,19 @@ class AtPort:
         on_urc: Callable[[Urc], None] | None = None,
         on_lost: Callable[[], None] | None = None,
     ) -> None:
-        self.port = port
+        self._io = PortIo(port, self._on_data, self._port_lost)
         self.command_timeout_s = command_timeout_s
         self._on_urc = on_urc
         self._on_lost = on_lost
-        self._serial: serial.Serial | None = None
         self._parser = AtParser()
         self._lock = asyncio.Lock()  # one command in flight
         self._tx: Transaction | None = None
         # The wait in progress (at most one: one command in flight): resolved by the final
-        # result, by the prompt when ``_until_prompt``, by the port closing, or by ``_deadline``.
+        # result, by the port closing, or by ``_deadline``; a send's wait takes its deadline
+        # after the prompt (``_after_prompt_s``) in the callback that writes the body.
         self._waiter: asyncio.Future[None] | None = None
-        self._until_prompt = False
+        self._after_prompt_s: float | None = None
+        self._waited_s = 0.0  # the deadline the wait in progress has now
         self._timed_out = False
         self._deadline = Deadline(self._expired)
         self._before_body: Callable[[], bool] | None = None  # of the exchange in flight
@@ -77,63 +71,38 @@ class AtPort:
         self._sides = Sides()
         self._then: tuple[Transaction, bytes, float] | None = None
         self._trail: Sequence[Lead] = ()
-        self._closed = False
+
+    @property
+    def port(self) -> str:
+        """The tty path (the next open may find another device behind it)."""
+        return self._io.path
+
+    @port.setter
+    def port(self, path: str) -> None:
+        self._io.path = path
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._io.closed
 
     def open_port(self) -> None:
         """Open the port and start reading, without a word to the modem (``open`` does both)."""
-        try:
-            self._serial = Tty(self.port, BAUDRATE, timeout=0, write_timeout=WRITE_TIMEOUT_S)
-        except (serial.SerialException, OSError) as exc:
-            raise PortClosedError(f"{self.port}: cannot open: {exc}") from exc
-        self._closed = False
+        self._io.open()
         self._parser.reset()
-        # Bytes queued while nobody had the port open belong to a previous session.
-        with contextlib.suppress(serial.SerialException, OSError, termios.error):
-            self._serial.reset_input_buffer()
-        asyncio.get_running_loop().add_reader(self._serial.fileno(), self._on_readable)
 
     def close(self) -> None:
         """Stop reading and close the port; idempotent."""
-        if self._serial is None:
+        if not self._io.close():
             return
-        ser, self._serial = self._serial, None
-        self._closed = True
-        with contextlib.suppress(ValueError, OSError):  # fd already invalid: the port died
-            asyncio.get_running_loop().remove_reader(ser.fileno())
-        with contextlib.suppress(serial.SerialException, OSError):
-            ser.close()
         self._deadline.cancel()
         self._sides.drop()  # a lead or trail in flight gets no answer now
         self._wake()  # the wait in progress learns the port closed
 
-    def _on_readable(self) -> None:
-        ser = self._serial
-        if ser is None:
-            return
-        try:
-            # A plain read of the non-blocking tty: pyserial's read select()s first, and
-            # select() refuses descriptors above 1023, which a large bank (or many API
-            # connections) reaches; the port has no abort pipe to select on either (drivers.tty).
-            data = os.read(ser.fileno(), READ_CHUNK_BYTES)
-        except BlockingIOError:
-            return  # woken with nothing to read
-        except (serial.SerialException, OSError, TypeError, ValueError) as exc:
-            self._port_lost(str(exc))
-            return
-        if not data:
-            self._port_lost("end of file")
-            return
+    def _on_data(self, data: bytes) -> None:
         for event in self._parser.feed(data):
             self._dispatch(event)
 
-    def _port_lost(self, why: str) -> None:
-        if self._closed:
-            return
-        log.warning("%s: port lost (%s)", self.port, why)
+    def _port_lost(self, _why: str) -> None:
         self.close()
         if self._on_lost is not None:
             self._on_lost()
@@ -145,23 +114,17 @@ class AtPort:
             self.open_port()
 
     def write(self, data: bytes) -> None:
-        """Write raw bytes now (ESC), outside any transaction."""
-        ser = self._serial
-        if ser is None or self._closed:
-            raise PortClosedError(f"{self.port}: port is closed")
-        try:
-            # The port is non-blocking (pyserial opens it O_NONBLOCK): a plain write takes the
-            # few bytes of a command at once; a full buffer is waited for (tty.write_rest).
-            write_rest(ser.fileno(), data, WRITE_TIMEOUT_S)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise PortClosedError(f"{self.port}: write failed: {exc}") from exc
+        """Write raw bytes now (ESC), outside any transaction; ``PortClosedError`` when the
+        port is closed or the write fails."""
+        self._io.write(data)
 
     def _dispatch(self, event: Line | Prompt | Urc) -> None:
         if isinstance(event, Prompt):
             body = self._tx.on_prompt() if self._tx is not None else None
             if body is not None:
-                if self._until_prompt:
-                    self._wake()
+                if (after_prompt_s := self._after_prompt_s) is not None and self._waiter:
+                    self._deadline.arm(after_prompt_s)  # the same wait, for the final result
+                    self._after_prompt_s, self._waited_s = None, after_prompt_s
                 # No await between the hook and the write. Refused: abort the message instead.
                 if self._before_body is not None and not self._before_body():
                     self._refused, body = True, ESC
@@ -269,35 +232,37 @@ class AtPort:
             self._timed_out = True
             waiter.set_result(None)
 
-    def _stage_over(self, until_prompt: bool) -> bool:
-        tx = self._tx
-        if self._closed or tx is None or tx.done:
-            return True
-        return until_prompt and tx.body_sent
-
-    async def _wait(self, timeout: float, what: str, *, until_prompt: bool = False) -> None:
-        """Until the command in flight has its final result (``until_prompt``: or its ``> ``);
-        ``DeviceTimeoutError`` after ``timeout`` s, ``PortClosedError`` when the port closes.
+    async def _wait(
+        self, timeout: float, what: str, *, after_prompt_s: float | None = None
+    ) -> None:
+        """Until the command in flight has its final result; ``DeviceTimeoutError`` after
+        ``timeout`` s, ``PortClosedError`` when the port closes. ``after_prompt_s``: a command
+        with a body (and the leads before it), whose deadline becomes ``after_prompt_s`` from
+        its ``> `` on, in the callback that writes the body: one wait, no wake-up between.
 
         A future of our own, not ``wait_for`` (on Python 3.11 it loses a cancellation that
         meets the result; the worker then never stops) nor ``asyncio.timeout`` (a timer per
         command): ``_deadline`` is the port's one timer."""
-        if not self._stage_over(until_prompt):
+        prompted = True  # no prompt waited for, or it came
+        tx = self._tx
+        if not (self._io.closed or tx is None or tx.done):
             self._waiter = asyncio.get_running_loop().create_future()
-            self._until_prompt, self._timed_out = until_prompt, False
+            self._timed_out, self._waited_s = False, timeout
+            self._after_prompt_s = after_prompt_s
             self._deadline.arm(timeout)
             try:
                 await self._waiter
             finally:
-                self._waiter, self._until_prompt = None, False
+                prompted = self._after_prompt_s is None
+                self._waiter, self._after_prompt_s = None, None
                 self._deadline.disarm()
-        if self._closed:
+        if self._io.closed:
             raise PortClosedError(f"{self.port}: port closed during {what}")
         if self._timed_out:
             self._timed_out = False
-            if until_prompt:
+            if not prompted:
                 raise DeviceTimeoutError(f"{self.port}: no '> ' prompt in {timeout} s")
-            raise DeviceTimeoutError(f"{self.port}: no answer to {what} in {timeout} s")
+            raise DeviceTimeoutError(f"{self.port}: no answer to {what} in {self._waited_s} s")
 
     async def _run(self, command: Command, timeout: float) -> Transaction:
         """Write ``command``, collect its answer; the caller holds the lock."""
@@ -351,20 +316,15 @@ class AtPort:
                         else:
                             self._then, self._tx = None, tx
                             self.write(line)
-                    await self._wait(prompt_timeout, command.text, until_prompt=True)
+                    await self._wait(prompt_timeout, command.text, after_prompt_s=final_timeout)
                 except (DeviceTimeoutError, PortClosedError) as exc:
                     if tx.phase is Phase.PROMPT:
                         with contextlib.suppress(PortClosedError):
                             self.write(ESC)
                         raise NoPromptError(str(exc)) from exc
+                    if self._refused:
+                        raise NoPromptError(f"{self.port}: body refused: {exc}") from exc
                     raise NoFinalResultError(str(exc)) from exc
-                if tx.phase is Phase.FINAL:
-                    try:
-                        await self._wait(final_timeout, command.text)
-                    except (DeviceTimeoutError, PortClosedError) as exc:
-                        if self._refused:
-                            raise NoPromptError(f"{self.port}: body refused: {exc}") from exc
-                        raise NoFinalResultError(str(exc)) from exc
                 if self._refused:  # the modem answered the ESC: nothing was submitted
                     raise NoPromptError(f"{self.port}: {command.text}: body refused, aborted")
             finally:

@@ -23,9 +23,14 @@ log = logging.getLogger(__name__)
 # Messages read and committed wait to be freed while the modem idles (``free_read``), or
 # between two sends once this many wait: the SIM (~20 slots) must not fill under a backlog.
 FREE_BATCH = 8
-# A delflag AT+CMGD waits, holding the port, this long at most for the reads that ran before it
-# to be committed (a group commit: milliseconds); one that takes longer (its take needs the port
-# itself) puts the batch off, one AT+CMGD per index when the batch is full.
+# ... and never more than this share of the memory (``free_batch``): a batch, with the reads of
+# the two sends around it, stays under the crowded mark (half the memory), where every send
+# would wait for a free. 20 slots: a batch of 5 (8 + two sends' reports met the mark of 10).
+FREE_BATCH_SHARE = 4
+# A delflag AT+CMGD waits this long at most for the reads that ran before it to be committed
+# (a group commit: milliseconds), the port free meanwhile; one that takes longer puts the batch
+# off (the next trail, or the commit's callback when idle, frees it), one AT+CMGD per index only
+# when the memory is crowded.
 SETTLE_WAIT_S = 0.5
 
 
@@ -35,6 +40,7 @@ class MemoryFrees:
     _at: MemoryPort
     _holding: Callable[[], bool]
     delete_flags: bool
+    slots: int
     _held: Counter[int]
     _freeable: list[int]
     _unsettled: int
@@ -43,36 +49,46 @@ class MemoryFrees:
     _freeing: set[int]
     _free_lock: asyncio.Lock
 
+    settle_s = SETTLE_WAIT_S  # tests inject their own
+
     def _pressed(self) -> bool:
         raise NotImplementedError
+
+    @property
+    def free_batch(self) -> int:
+        """How many read and committed wait before a send frees them (``FREE_BATCH`` at most,
+        ``FREE_BATCH_SHARE`` of the memory at most, one at least)."""
+        return max(1, min(FREE_BATCH, self.slots // FREE_BATCH_SHARE))
 
     def _release(self, index: int) -> None:
         raise NotImplementedError
 
-    async def free_read(self, settle_s: float = SETTLE_WAIT_S) -> None:
+    async def free_read(self, settle_s: float | None = None) -> None:
         """Free what was read and committed, one free at a time: one ``AT+CMGD=<i>,1`` where
         the modem takes it and, when its turn comes, nothing read waits for its commit (it
-        waits ``settle_s`` at most, then frees every index committed by that moment,
-        ``_free_all_read``); a read settling puts the batch off until it is committed
-        (``free_due``). Else, and while parts of a long SMS are kept on the SIM, an AT+CMGD
-        per index."""
+        waits ``settle_s``, else ``self.settle_s``, at most for those commits before it asks
+        for the port, then frees every index committed by its turn, ``_free_all_read``); a
+        read settling puts the batch off until it is committed (``free_due``), unless the
+        memory is crowded. Else, and while parts of a long SMS are kept on the SIM, an
+        AT+CMGD per index."""
         async with self._free_lock:  # a delflag would free what a per-index loop frees next
             if self.delete_flags and not self._doubtful and not self._holding():
-                freed = await self._free_all_read(settle_s)
-                full = len(self._freeable) >= FREE_BATCH or self._pressed()
-                if freed or (freed is None and not full):
+                freed = await self._free_all_read(self.settle_s if settle_s is None else settle_s)
+                # put off while a read settles: the next trail or idle moment frees them in one
+                # command; one per index only when the memory is crowded (room is needed now)
+                if freed or (freed is None and not self._pressed()):
                     return
             await self._free_each()
 
     def free_trail(self) -> Lead:
         """A batch free in a send's turn (``port_sides``), built at its final result: one
-        ``AT+CMGD=<i>,1`` where the modem takes it, when ``FREE_BATCH`` wait (or the memory is
+        ``AT+CMGD=<i>,1`` where the modem takes it, when ``free_batch`` wait (or the memory is
         crowded), nothing read is uncommitted and no other free runs; else none (the rules of
         ``free_read``; a free that has to wait for a commit is left to ``before_send``)."""
         taken: list[int] = []
 
         def build() -> Command | None:
-            if not (len(self._freeable) >= FREE_BATCH or self._pressed()):
+            if not (len(self._freeable) >= self.free_batch or self._pressed()):
                 return None
             if not self._trail_frees() or self._unsettled or self._free_lock.locked():
                 return None
@@ -127,14 +143,16 @@ class MemoryFrees:
     async def _free_all_read(self, settle_s: float) -> bool | None:
         """``AT+CMGD=<i>,1`` when, at its turn, nothing read is uncommitted: it frees every
         index committed by then (taken at that moment: all are read on the modem). True done,
-        None put off (a read settles, nothing to free, the port failed), False refused."""
+        None put off (a read settles, nothing to free, the port failed), False refused. The
+        wait for the commits (``settle_s``) comes before its turn: a send that comes meanwhile
+        (an idle modem's next job) has the port at once."""
         taken: list[int] = []
+        if self._unsettled and settle_s:
+            with contextlib.suppress(TimeoutError):  # their commits: ms
+                async with asyncio.timeout(settle_s):
+                    await self._settled.wait()
 
         async def build() -> Command | None:
-            if self._unsettled and not self._doubtful and not self._holding() and settle_s:
-                with contextlib.suppress(TimeoutError):  # its commit: ms; no command meanwhile
-                    async with asyncio.timeout(settle_s):
-                        await self._settled.wait()
             if self._unsettled or self._doubtful or self._holding() or not self._freeable:
                 return None
             taken.extend(self._freeable)

@@ -24,7 +24,7 @@ from typing import Any, cast
 from modemd.at import commands as at
 from modemd.at.transaction import Command, Transaction
 from modemd.drivers.at_port import Lead
-from modemd.drivers.memory_frees import FREE_BATCH, SETTLE_WAIT_S, MemoryFrees
+from modemd.drivers.memory_frees import MemoryFrees
 from modemd.drivers.memory_select import MemoryPort
 from modemd.drivers.read_turns import ReadTurns
 from modemd.errors import DeviceError, ModemCommandError
@@ -111,7 +111,7 @@ class MessageMemory(MemoryFrees):
         return bool(self._announced) and (self.turns.due(at_end) or self._crowded())
 
     async def before_send(self, fold: bool = True) -> Lead | None:
-        """A part is about to be sent: what is due is freed (``FREE_BATCH`` where a send's
+        """A part is about to be sent: what is due is freed (``free_batch`` where a send's
         trail cannot free them, ``free_trail``; or the memory is crowded) and read (one
         ``AT+CMGL=0``) first, in the sender's task; the rest waits for a later turn. A read
         due in this memory, selected, with room in it, is returned instead (``fold``): the
@@ -122,7 +122,7 @@ class MessageMemory(MemoryFrees):
         ``after_send``."""
         self.idle = False
         self.turns.started()
-        batch = len(self._freeable) >= FREE_BATCH and not self._trail_frees()
+        batch = len(self._freeable) >= self.free_batch and not self._trail_frees()
         if batch or self._pressed():
             await self.free_read(settle_s=0.0)  # a send waits: no commit is waited for
         for _ in range(len(self._announced) + 1):  # one listing, else one AT+CMGR each
@@ -133,7 +133,7 @@ class MessageMemory(MemoryFrees):
             await self._read_next()
         if self._crowded() and self._unsettled:  # what comes during the send needs room
             with contextlib.suppress(TimeoutError):  # their commits: ms (a small, fast SIM)
-                async with asyncio.timeout(SETTLE_WAIT_S):
+                async with asyncio.timeout(self.settle_s):
                     await self._settled.wait()
             if self._freeable:
                 await self.free_read(settle_s=0.0)
@@ -326,7 +326,7 @@ class MessageMemory(MemoryFrees):
     ) -> None:
         """Take ``stored`` (its index held; the caller counted it unsettled); the hold ends
         here unless the taker keeps it (then ``free_later`` ends it). Freed at once when the
-        modem idles, else once ``FREE_BATCH`` wait."""
+        modem idles, else once ``free_batch`` wait."""
         kept = False
         try:
             kept = await self._take(stored)
@@ -354,7 +354,7 @@ class MessageMemory(MemoryFrees):
         self._freeable.extend(sorted(indexes))
 
     async def free_due(self) -> None:
-        """Free what waits when the modem idles, or once ``FREE_BATCH`` wait; while a part is
+        """Free what waits when the modem idles, or once ``free_batch`` wait; while a part is
         sent, at the next send's turn (``before_send``), not between the two. Where the modem
         takes a delflag, reads still settling go first: the last one frees them all at once."""
         if self._free_is_due():
@@ -362,7 +362,7 @@ class MessageMemory(MemoryFrees):
 
     def _free_is_due(self) -> bool:
         settling = self.delete_flags and self._unsettled > 0
-        full = len(self._freeable) >= FREE_BATCH or self._pressed()
+        full = len(self._freeable) >= self.free_batch or self._pressed()
         return (full and not self.turns.sending) or (self.idle and not settling)
 
     def _pressed(self) -> bool:

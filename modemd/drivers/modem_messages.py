@@ -200,10 +200,12 @@ class ModemMessages:
             memory.after_send(seconds)
 
     async def tidy(self) -> None:
-        """Idle until the next send: free what was read and committed, in every memory."""
+        """Idle until the next send: free what was read and committed, in every memory. No
+        commit is waited for (the worker waits for its next job after this): a read still
+        settling puts its memory's free off to its commit (``MessageMemory._took_now``)."""
         for memory in self.memories:
             memory.idle = True
-            await memory.free_read()
+            await memory.free_read(settle_s=0.0)
 
     def identified(self) -> None:
         """The modem's IMEI is known: hand on the reports that waited for it."""
@@ -282,11 +284,8 @@ class ModemMessages:
         """A stored status report handed on at once (``modem_memory.TakeNow``): what its
         handler returns (an awaitable that ends once it is stored), or True when nothing is to
         be waited for; None when the PDU is not a readable report (``_take_stored`` then)."""
-        pdu = stored.with_smsc
-        try:
-            if message_type(pdu) is not MessageType.STATUS_REPORT:
-                return None
-            report = parse_status_report_pdu(pdu)
+        try:  # its TP-MTI checked by the parse: a DELIVER, a SUBMIT or garbage fails it
+            report = parse_status_report_pdu(stored.with_smsc)
         except (PduError, ValueError):
             return None
         stored_report = self._deliver(report)

@@ -1,0 +1,53 @@
+"""bench.instructions and bench.driver_instructions: counts read from callgrind's files, and a
+few sends of the driver counted under valgrind for real; nothing is timed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_the_counted_daemons_threads_are_read_and_the_others_left_out(tmp_path: Path) -> None:
+    def write(name: str, total: int) -> None:
+        text = f"events: Ir\nsummary: 1\n\nfn=x\n1 {total}\ntotals: {total}\n"
+        (tmp_path / name).write_text(text)
+
+    write("callgrind.out.100-01", 0)  # the loader: never counted
+    write("callgrind.out.200-01", 7_000)
+    write("callgrind.out.200-02", 5_000)
+    write("callgrind.out.200", 0)  # the file without a thread number
+    check = (
+        "import json, sys; from bench.instructions import thread_counts; "
+        "print(json.dumps(thread_counts(sys.argv[1])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout) == {"thread 01": 7_000, "thread 02": 5_000}
+
+
+def test_a_few_sends_of_the_driver_are_counted_under_callgrind() -> None:
+    env = {**os.environ, "MODEMD_CONFIG": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.driver_instructions", *("--sends", "4", "--warm", "1")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    counted = json.loads(done.stdout)
+    assert counted["sends"] == 4
+    # the reports of the sends before the last, each read at a send's end and handed on
+    assert counted["reports_handed_on"] >= 3
+    # a send is some hundred thousand instructions (the interpreter's): counted, not zero
+    assert counted["instructions_per_send"] > 50_000
