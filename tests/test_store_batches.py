@@ -5,6 +5,7 @@ failing write is undone; a batch with any other write keeps a savepoint per writ
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import Awaitable
 from typing import Any
@@ -237,3 +238,14 @@ async def test_a_write_is_answered_before_the_reads_of_its_batch_run(store: Stor
     finally:
         read_gate.set()
     assert await reading == "written"  # queued first, it still sees the write
+
+
+@pytest.mark.sqlite_only
+async def test_none_is_bound_as_null_through_the_adapter_the_store_registers(store: Store) -> None:
+    """Registered at import (the store's statements bind many Nones; without it each went
+    through two failed attribute lookups first); a None is still NULL."""
+    assert (type(None), sqlite3.PrepareProtocol) in sqlite3.adapters
+    row = await store.read(
+        lambda db: db.conn.execute("SELECT ? IS NULL, typeof(?)", [None, None]).fetchone()
+    )
+    assert row == (1, "null")
