@@ -7,8 +7,7 @@ import ipaddress
 import json
 import logging
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import phonenumbers
 from phonenumbers.phonemetadata import PhoneMetadata
@@ -33,8 +32,10 @@ _PLAIN_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # '+' and 7 to 15 digits, nothi
 MAX_COUNTRY_CODE_DIGITS = 3  # ITU E.164: country codes have 1 to 3 digits
 
 
-@dataclass(frozen=True, slots=True)
-class SendRequest:
+class SendRequest(NamedTuple):
+    """A send's checked fields (a named tuple: a frozen dataclass sets each field through
+    ``object.__setattr__``, ~1,400 instructions apiece on the loop per send)."""
+
     pin: str
     to: str  # E.164 (+393331234567), or the digits of a short code / number without country
     country: str | None  # ISO region of ``to`` when known (pricing)
