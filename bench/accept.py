@@ -7,6 +7,11 @@ of the two rates is the price of durability and of modemd's own code. The load c
 ``bench.httpload`` (plain asyncio protocols on uvloop, in its own process: 0.04 ms of CPU a
 request where aiohttp's client took 0.2-0.3 ms of the same 2 cores); the targets are read on
 it (round 5's old client, aiohttp's, is gone; the README's round 5 tables keep its rows).
+
+A third pass gives the daemon a pool of ``POOL_DEVICES`` emulated modems, each held in one
+send that outlasts the run: every accepted job still queues, but each answer now lists the
+pool's devices (its ``records``, 5.6 KB of JSON for 64) as a gateway in use answers, so the
+bench sees what a pool costs an accept (``Bank.offers``, the records).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bench.harness import (
     Daemon,
     UsageSampler,
     create_key,
+    emulated_bank,
     profiled,
     thread_cpu_s,
     workdir,
@@ -31,22 +37,22 @@ CLIENTS = 64
 WARM_UP_S = 1.0  # requests started before this are not counted
 BARE_READY_TIMEOUT_S = 30.0
 COMMITS = "modemd_store_commit_seconds_count"
+POOL_DEVICES = 64  # the third pass's pool: each answer lists them all
+POOL_SEND_S = 3600.0  # each of its modems' one send: longer than the run (and the daemon's
+# CMGS timeout): none takes a second job, the pool is busy and every accept queues its job
 
 
 async def run(seconds: float, profile: Path | None = None) -> dict[str, Any]:
-    """Accept rate of modemd, then of the bare endpoint, each for ``seconds`` per client."""
+    """Accept rate of modemd, then of the bare endpoint, then of modemd with a busy pool of
+    devices, each for ``seconds`` per client."""
     tmp = workdir()
     key = await create_key(tmp / "modemd.db")
-    daemon = Daemon(tmp / "modemd.db", [])
-    async with daemon:
-        url = f"{daemon.url}/api/v1/send"
-        async with profiled(daemon.pid, profile), UsageSampler(daemon.pid) as usage:
-            commits = await daemon.metric(COMMITS)
-            loop_before, others_before = thread_cpu_s(daemon.pid)
-            modemd = await httpload.in_subprocess(url, key, seconds)
-            loop_after, others_after = thread_cpu_s(daemon.pid)
-            commits = await daemon.metric(COMMITS) - commits
+    async with Daemon(tmp / "modemd.db", []) as daemon:
+        modemd, usage, loop_cpu_s, store_cpu_s, commits = await _measure(
+            daemon, key, seconds, profile
+        )
     bare = await _bare(seconds)
+    pool = await _with_pool(seconds, profile)
     completed = max(modemd["completed"], 1)
     cpu_ms = 1000 * usage.cpu_s / completed
     # Every accepted job stays queued (no modems): in the pool's memory and in the database.
@@ -72,11 +78,53 @@ async def run(seconds: float, profile: Path | None = None) -> dict[str, Any]:
         # core could sustain if nothing waited (the fsync runs on the store thread meanwhile).
         "accept_cpu_ms": round(cpu_ms, 3),
         # The loop's share and the other threads' (the store's): both need the one GIL.
-        "accept_loop_cpu_ms": round((loop_after - loop_before) * 1000 / completed, 3),
-        "accept_store_cpu_ms": round((others_after - others_before) * 1000 / completed, 3),
+        "accept_loop_cpu_ms": round(loop_cpu_s * 1000 / completed, 3),
+        "accept_store_cpu_ms": round(store_cpu_s * 1000 / completed, 3),
         "bare_cpu_ms": bare["cpu_ms"],
         "accept_cpu_ratio_vs_bare": round(bare["cpu_ms"] / cpu_ms, 3),
         "accept_rss_kb_per_queued_job": round(grown_kb / completed, 2),
+        **pool,
+    }
+
+
+async def _measure(
+    daemon: Daemon, key: str, seconds: float, profile: Path | None
+) -> tuple[dict[str, Any], UsageSampler, float, float, float]:
+    """The client's load on ``daemon``: its summary, the daemon's usage, the loop's and the
+    other threads' CPU seconds, and the store's commits meanwhile."""
+    url = f"{daemon.url}/api/v1/send"
+    async with profiled(daemon.pid, profile), UsageSampler(daemon.pid) as usage:
+        commits = await daemon.metric(COMMITS)
+        loop_before, others_before = thread_cpu_s(daemon.pid)
+        load = await httpload.in_subprocess(url, key, seconds)
+        loop_after, others_after = thread_cpu_s(daemon.pid)
+        commits = await daemon.metric(COMMITS) - commits
+    return load, usage, loop_after - loop_before, others_after - others_before, commits
+
+
+async def _with_pool(seconds: float, profile: Path | None) -> dict[str, Any]:
+    """The accepts again with ``POOL_DEVICES`` busy modems in the key's pool."""
+    tmp = workdir()
+    key = await create_key(tmp / "modemd.db")
+    pool_profile = None if profile is None else profile.with_name(f"{profile.stem}-pool.txt")
+    async with (
+        emulated_bank(POOL_DEVICES, send_latency_s=(POOL_SEND_S, POOL_SEND_S)) as taps,
+        Daemon(tmp / "modemd.db", [t.modem.port for t in taps]) as daemon,
+    ):
+        load, usage, loop_cpu_s, store_cpu_s, _ = await _measure(daemon, key, seconds, pool_profile)
+        for tap in taps:  # the sends in flight end (unknown): the daemon stops at once
+            tap.modem.unplug()
+    completed = max(load["completed"], 1)
+    return {
+        "pool_devices": POOL_DEVICES,
+        "pool_accept_rps": load["rps"],
+        "pool_accept_p50_ms": load["p50_ms"],
+        "pool_accept_p99_ms": load["p99_ms"],
+        "pool_accept_refused": load["refused"] + load["errors"],
+        "pool_accept_cpu_ms": round(1000 * usage.cpu_s / completed, 3),
+        "pool_accept_loop_cpu_ms": round(loop_cpu_s * 1000 / completed, 3),
+        "pool_accept_store_cpu_ms": round(store_cpu_s * 1000 / completed, 3),
+        "pool_accept_client_cpu_ms": load["client_cpu_ms"],
     }
 
 
@@ -119,4 +167,9 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
     ("bare_cpu_ms", "  bare CPU per request", "ms", "", None),
     ("accept_client_cpu_ms", "  client CPU per request", "ms", "", None),
     ("accept_rss_kb_per_queued_job", "  daemon RSS growth per queued job", "KB", "", None),
+    ("pool_accept_rps", "accepts/s, a busy pool of 64 devices", "/s", "", None),
+    ("pool_accept_p99_ms", "  its p99", "ms", "", None),
+    ("pool_accept_cpu_ms", "  its daemon CPU per accept", "ms", "", None),
+    ("pool_accept_loop_cpu_ms", "    of which the event loop", "ms", "", None),
+    ("pool_accept_client_cpu_ms", "  its client CPU per request", "ms", "", None),
 ]

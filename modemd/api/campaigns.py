@@ -42,11 +42,13 @@ def dispatch(app: web.Application, job: Job) -> list[Offer]:
     """Offer an accepted job: a high-lane job due now goes to its pool at once; the others
     wait in the database for the feeder (their time, or room in the bulk lane)."""
     feeder = app[RUNNER].feeder
-    remote = feeder.bank.remote_offers(job.pin, job.id_device)  # other hosts' (PostgreSQL)
     if job.lane is Lane.HIGH and job.send_at is None:
-        return feeder.bank.submit(job) + remote
-    feeder.wake()
-    return feeder.bank.offers(job.pin, job.id_device) + remote
+        here = feeder.bank.submit(job)
+    else:
+        feeder.wake()
+        here = feeder.bank.offers(job.pin, job.id_device)
+    remote = feeder.bank.remote_offers(job.pin, job.id_device)  # other hosts' (PostgreSQL)
+    return here + remote if remote else here  # (the pool's kept list: its records are kept)
 
 
 def _options(fields: dict[str, Any], now: float) -> dict[str, Any]:

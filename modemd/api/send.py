@@ -43,6 +43,9 @@ MAX_RECORDS_KEPT = 256  # lists of offers remembered: a pool each, a device of e
 _RECORDS: dict[
     tuple[tuple[str, str, str], ...], EncodedList
 ] = {}  # the answers' records of those offers
+# The same records by the bank's kept list of a pool's offers (``Bank.offers``), which is
+# held here with them (so its id is not another list's while it is kept).
+_RECORDS_OF_LIST: dict[int, tuple[list[Offer], EncodedList]] = {}
 
 
 async def read_fields(request: web.Request) -> dict[str, Any]:
@@ -211,6 +214,9 @@ def _records(offers: list[Offer]) -> list[dict[str, str]]:
     same list, its JSON written once (a pool's devices change seldom; sends are many)."""
     if not offers:
         return []
+    same = _RECORDS_OF_LIST.get(id(offers))
+    if same is not None and same[0] is offers:  # a pool's kept list, seen before
+        return same[1]
     seen = tuple([(o.device_id, o.pin, o.kind) for o in offers])  # (Offer's hash is Python's)
     records = _RECORDS.get(seen)
     if records is None:
@@ -222,4 +228,7 @@ def _records(offers: list[Offer]) -> list[dict[str, str]]:
                 for o in offers
             ]
         )
+    if len(_RECORDS_OF_LIST) >= MAX_RECORDS_KEPT:
+        _RECORDS_OF_LIST.clear()
+    _RECORDS_OF_LIST[id(offers)] = (offers, records)
     return records

@@ -88,6 +88,9 @@ class Bank:
         # Devices of the other live hosts sharing the database, by pool (runtime.hosts).
         self.remote: dict[str, list[Offer]] = {}
         self.workers: dict[str, DeviceWorker] = {}
+        # Each pool's devices here, as ``offers`` lists them, until one comes, goes or changes
+        # pool (``_watch``): 64 frozen Offers made per accept cost more than the rest of it.
+        self._offers: dict[str, list[Offer]] = {}
         self.submits = SubmitLog.beside(store.path)  # which claimed jobs may have gone out
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._writes: set[asyncio.Future[Any]] = set()  # reports' and inbound SMS's, pending
@@ -119,17 +122,27 @@ class Bank:
         return [job for pool in self.pools.values() for job in pool.withdraw(which)]
 
     def offers(self, pin: str, id_device: str | None = None) -> list[Offer]:
-        return [
-            Offer(w.device_id, pin, w.device.info.kind.value)
-            for w in self.workers.values()
-            if w.device.info.pin == pin
-            and w.state is not DeviceState.GONE
-            and (id_device is None or id_device == w.device_id)
-        ]
+        """The pool's devices here (not gone), or the one of them ``id_device`` names. The
+        pool's list is kept until a device comes, goes or changes pool, and shared: callers
+        read it and never change it."""
+        kept = self._offers.get(pin)
+        if kept is None:
+            kept = self._offers[pin] = [
+                Offer(w.device_id, pin, w.device.info.kind.value)
+                for w in self.workers.values()
+                if w.device.info.pin == pin and w.state is not DeviceState.GONE
+            ]
+        if id_device is None:
+            return kept
+        return [o for o in kept if o.device_id == id_device]
 
     def remote_offers(self, pin: str, id_device: str | None = None) -> list[Offer]:
-        """The pool's devices on other live hosts (a job is fed to every host's pools)."""
-        return [o for o in self.remote.get(pin, []) if id_device in (None, o.device_id)]
+        """The pool's devices on other live hosts (a job is fed to every host's pools); shared
+        as ``offers``' (``runtime.hosts`` puts in new lists, never changes one)."""
+        remote = self.remote.get(pin, [])
+        if id_device is None:
+            return remote
+        return [o for o in remote if o.device_id == id_device]
 
     def device_ids(self) -> list[str]:
         """The devices attached here now (not gone)."""
@@ -140,7 +153,24 @@ class Bank:
         return frozenset(w.own_number for w in self.workers.values() if w.own_number)
 
     def has_device(self, pin: str, device_id: str) -> bool:
-        return bool(self.offers(pin, device_id))
+        worker = self.workers.get(device_id)
+        return (
+            worker is not None
+            and worker.device.info.pin == pin
+            and worker.state is not DeviceState.GONE
+        )
+
+    def _watch(self, worker: DeviceWorker) -> None:
+        """A device came: the kept lists of offers are made again, and again whenever it goes
+        or comes back (its state to or from ``GONE``). A device changes pool only through a
+        new ``attach`` (its driver's pin is fixed), which is a coming."""
+        self._offers.clear()
+        if self._moved not in worker.life.listeners:  # (a replug may bring the same life)
+            worker.life.listeners.append(self._moved)
+
+    def _moved(self, life: DeviceLife, previous: DeviceState) -> None:
+        if DeviceState.GONE in (life.state, previous):
+            self._offers.clear()
 
     async def attach(
         self, factory: DriverFactory, life: DeviceLife | None = None, *, raise_errors: bool = False
@@ -212,6 +242,7 @@ class Bank:
             if old.returning is not None:
                 await self.returns.came_back(worker, old.returning)
         self.workers[info.device_id] = worker
+        self._watch(worker)
         task = asyncio.create_task(self._run_worker(worker), name=f"worker {info.device_id}")
         self._tasks[info.device_id] = task
         return worker

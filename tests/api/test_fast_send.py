@@ -427,5 +427,9 @@ def test_the_same_offers_answer_with_the_same_records_written_once() -> None:
     assert _records(list(pool)) is records  # the same devices: the list and its JSON kept
     assert _records(pool[:1]) == records[:1] and _records(pool[:1]) is not records
     assert _records([]) == []
+    kept = [Offer("imei-3", "7", "modem")]  # a pool's list as the bank keeps it
+    once = _records(kept)
+    assert once == [{"device_id": "imei-3", "pin": "7", "kind": "modem", "state": "offered"}]
+    assert _records(kept) is once
     made = json_answer(StatusCode.OK_IP, "accepted", job_id="j", records=records)
     assert made.text() == json.dumps(made.payload)
