@@ -315,6 +315,34 @@ async def test_a_batch_is_put_off_while_a_read_settles_not_freed_one_index_at_a_
         assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
 
 
+async def test_a_batch_committed_between_two_sends_is_freed_in_the_next_sends_trail() -> None:
+    """A batch whose commits land after a send's end, before the next send: its delflag free
+    goes at the next send's end (its trail), not as a command of its own that the next send's
+    line would wait behind."""
+    hold = asyncio.Event()
+    committer = Committer(hold=hold)
+    async with _modem(44, committer) as (modem, driver):
+        batch = driver._messages.memory.free_batch
+        for n in range(batch):
+            await driver.send_sms(f"+3933300006{n:02d}", "its report comes later")
+        driver._messages.memory.turns.defer_s = 0.0  # read at the end of the send
+        seen = commands_seen(modem)
+
+        def arrive() -> None:
+            for message in modem.accepted[:batch]:
+                modem.deliver_report(message)
+
+        await _while_sending(modem, driver, arrive)  # read at its end; commits held
+        hold.set()
+        await until(lambda: len(committer.reports) == batch)  # committed between two sends
+        await asyncio.sleep(0.1)  # a free of its own would be on the wire by now
+        assert not [c for c in seen if c.startswith("AT+CMGD")], seen
+        await driver.send_sms("+393330000699", "the next send")
+        await until(lambda: modem._session.storage.used == 0)
+        sends = [n for n, c in enumerate(seen) if c.startswith("AT+CMGS")]
+        assert seen[sends[-1] + 1] == "AT+CMGD=1,1", seen
+
+
 async def test_received_sms_are_never_freed_before_their_commit() -> None:
     hold = asyncio.Event()
     committer = Committer(hold=hold)

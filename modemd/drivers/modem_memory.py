@@ -361,9 +361,15 @@ class MessageMemory(MemoryFrees):
             await self.free_read()
 
     def _free_is_due(self) -> bool:
+        """A batch full where a send's trail cannot free it (or a crowded memory) while no part
+        is sent; anything once the modem idles, no read settling. Where a trail frees, a batch
+        committed between two sends waits for the next send's end: not a command of its own
+        that the next send's line would wait behind."""
         settling = self.delete_flags and self._unsettled > 0
-        full = len(self._freeable) >= self.free_batch or self._pressed()
-        return (full and not self.turns.sending) or (self.idle and not settling)
+        full = len(self._freeable) >= self.free_batch and not self._trail_frees()
+        return ((full or self._pressed()) and not self.turns.sending) or (
+            self.idle and not settling
+        )
 
     def _pressed(self) -> bool:
         """Half the memory holds what is read or announced: free before the next send, or the
