@@ -30,7 +30,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ import aiohttp
 
 from bench import host
 from bench.harness import (
+    CMGS,
     Daemon,
     LineTap,
     OwnLag,
@@ -109,7 +110,8 @@ async def run(
             lag["timeline"]["slow_waits"] = classify(timelines, stalls)
         network = [t.network_s() for t in taps] if spread else None
         windows = [
-            Window(t.cmgs_at[c:], t.accepted_at[c:]) for t, c in zip(taps, begun, strict=True)
+            Window(t.cmgs_at[c:], t.accepted_at[c:], t.command_heads)
+            for t, c in zip(taps, begun, strict=True)
         ]
         in_window = summary(
             windows,
@@ -118,6 +120,7 @@ async def run(
             [n[c:] for n, c in zip(network, begun, strict=True)] if network else None,
         )
         sends = max(1, jobs - done_before)  # the daemon's CPU is read around these
+        largest = largest_gap(taps)
         return (
             lag
             | summary(taps, latency_s, jobs, network)
@@ -131,7 +134,13 @@ async def run(
                 "gap_max_ms_in_window": in_window["gap_max_ms"],
                 # when the largest gap ended, from the daemon's ready (its API listening);
                 # negative: in its start-up (the first modems open send while others open)
-                "gap_max_from_ready_s": round(largest_gap_end(taps) - ready, 3),
+                "gap_max_from_ready_s": round(largest["ended_at"] - ready, 3),
+                # which of its modem's waits (the last: the backlog's end), what the host
+                # wrote in it, and the largest gap before any modem ran dry and after
+                "gap_max_wait": [largest["wait"], largest["waits"]],
+                "gap_max_commands": largest["commands"],
+                "gap_max_ms_before_dry": largest["ms_before_dry"],
+                "gap_max_ms_after_dry": largest["ms_after_dry"],
                 "sent_before_window": done_before,
                 "cpu_percent": round(usage.cpu_percent, 1),
                 # the daemon's threads from ready (after a /metrics scrape) to the last send,
@@ -193,6 +202,7 @@ class Window:
 
     cmgs_at: list[float]
     accepted_at: list[float]
+    command_heads: list[tuple[float, bytes]] = field(default_factory=list)
 
 
 class Sends(Protocol):
@@ -203,6 +213,9 @@ class Sends(Protocol):
 
     @property
     def accepted_at(self) -> list[float]: ...
+
+    @property
+    def command_heads(self) -> list[tuple[float, bytes]]: ...
 
 
 def summary(
@@ -244,14 +257,37 @@ def summary(
     }
 
 
-def largest_gap_end(taps: Sequence[Sends]) -> float:
-    """When the largest gap between two sends of a modem ended (NaN without a gap)."""
-    ends = [
-        (nxt - end, nxt)
+def largest_gap(taps: Sequence[Sends]) -> dict[str, Any]:
+    """Where the largest gap between two sends of a modem lay (issue 21: <= 10 ms):
+    ``ended_at`` (NaN without a gap); ``wait`` of ``waits``, which of that modem's waits it was
+    (the last: before its final send, at the backlog's end); ``commands``, what the host wrote
+    in it (a stored report's read, a free, a listing); and the largest gap before any modem ran
+    dry and from then on (``ms_before_dry``, ``ms_after_dry``: once the first modem's last send
+    ended the pool's line was empty, and what a modem waits for is the backlog's end)."""
+    dry_at = min((t.accepted_at[-1] for t in taps if t.accepted_at), default=float("nan"))
+    waits = [
+        (nxt - end, end, nxt, tap, k, len(tap.cmgs_at) - 1)
         for tap in taps
-        for end, nxt in zip(tap.accepted_at, tap.cmgs_at[1:], strict=False)
+        for k, (end, nxt) in enumerate(zip(tap.accepted_at, tap.cmgs_at[1:], strict=False))
     ]
-    return max(ends, default=(0.0, float("nan")))[1]
+    if not waits:
+        return {"ended_at": float("nan"), "wait": None, "waits": None, "commands": [],
+                "ms_before_dry": float("nan"), "ms_after_dry": float("nan")}  # fmt: skip
+    _length, end, nxt, tap, k, n = max(waits, key=lambda w: w[0])
+    before = [w[0] for w in waits if w[1] < dry_at]
+    after = [w[0] for w in waits if w[1] >= dry_at]
+    return {
+        "ended_at": nxt,
+        "wait": k + 1,
+        "waits": n,
+        "commands": [  # its own AT+CMGS= is stamped a moment before the send's start
+            head.decode(errors="replace")
+            for t, head in tap.command_heads
+            if end < t < nxt and not head.startswith(CMGS)
+        ],
+        "ms_before_dry": round(max(before, default=float("nan")) * 1000, 1),
+        "ms_after_dry": round(max(after, default=float("nan")) * 1000, 1),
+    }
 
 
 def turn_gaps(taps: Sequence[LineTap], latency_s: float, jobs: int) -> dict[str, Any]:

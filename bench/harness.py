@@ -46,6 +46,7 @@ CMGS = b"AT+CMGS="
 CDS = b"+CDS"
 CTRL_Z = b"\x1a"  # ends a PDU: the modem submits it
 TAIL_BYTES = 16  # a command split across two reads is still recognised
+COMMAND_HEAD_BYTES = 8  # AT+CMGR=, AT+CMGD=, AT+CMGL=: enough to tell a command
 PROFILE_WAITING = False  # py-spy --idle: also sample threads that wait (select, fsync, queue)
 # py-spy --native: C frames too (uvloop, syscalls); it stops the daemon at each sample, so the
 # measured figures of a --native run are slower than without it: read only its profile
@@ -55,6 +56,7 @@ PROFILE_NATIVE = False
 DAEMON_MODULE = "modemd"
 LATE_METRIC = "modemd_loop_late_seconds_total"
 GC_METRIC = "modemd_gc_seconds_total"
+GC_PASSES_METRIC = "modemd_gc_passes_total"
 LISTENING = re.compile(r"API listening on http://[\d.]+:(\d+)")
 DEVICES_READY = re.compile(r"(\d+) of (\d+) devices ready")
 
@@ -119,6 +121,8 @@ class LineTap:
         self.submitted_at: list[float] = []  # the PDU's Ctrl-Z arrived: the network's part begins
         self.commands = 0  # command lines the host wrote (each ends with CR; a PDU body does not)
         self.host_writes = 0  # chunks read from the host: about one per write() of the daemon
+        # (arrival, the first bytes) of each chunk that begins a command: what a gap held
+        self.command_heads: list[tuple[float, bytes]] = []
         self._tail_in = b""
         self._tail_out = b""
         modem.on_input = self._on_input
@@ -128,6 +132,8 @@ class LineTap:
         turn_at = self.turn.now()
         self.commands += data.count(b"\r")
         self.host_writes += 1
+        if data.startswith(b"AT"):
+            self.command_heads.append((time.time(), data[:COMMAND_HEAD_BYTES]))
         found = len(self.cmgs_at)
         self._tail_in = _stamp(self._tail_in + data, CMGS, self.cmgs_at, self.changed)
         self.cmgs_turn_at += [turn_at] * (len(self.cmgs_at) - found)
@@ -326,6 +332,7 @@ async def daemon_lateness(daemon: Daemon, *extra: str) -> dict[str, float]:
     names = {c: f'{LATE_METRIC}{{cause="{c}"}}' for c in looplag.CAUSES}
     names |= {name: name for name in extra}
     names |= {f"gc{g}": f'{GC_METRIC}{{generation="{g}"}}' for g in GENERATIONS}
+    names |= {f"gcn{g}": f'{GC_PASSES_METRIC}{{generation="{g}"}}' for g in GENERATIONS}
     names |= {"max": "modemd_loop_lag_max_seconds", "gc_max": "modemd_gc_pause_max_seconds"}
     samples = await daemon.metrics(list(names.values()))
     return {key: samples[name] for key, name in names.items()}
@@ -340,6 +347,7 @@ def lag_summary(before: dict[str, float], after: dict[str, float], own: OwnLag) 
         "daemon_gc_ms": [
             round((after[f"gc{g}"] - before[f"gc{g}"]) * 1000, 1) for g in GENERATIONS
         ],
+        "daemon_gc_passes": [round(after[f"gcn{g}"] - before[f"gcn{g}"]) for g in GENERATIONS],
         "daemon_gc_max_ms": round(after["gc_max"] * 1000, 1),  # its longest pass since start
         "bench_lag_max_ms": round(own.max_s * 1000, 1),
         "bench_late_ms": {c: round(v * 1000, 1) for c, v in own.late_s.items()},

@@ -48,14 +48,18 @@ ROUNDS = 20  # jobs per modem
 DRAIN_SLACK_S = 60.0  # on top of the ideal drain time before the run is given up
 DELIVERED = "sms.delivered"
 READS = (b"AT+CMGR=", b"AT+CMGL=")  # the host reads a stored report
+# Per busy report: (device_id, to) -> its job (``run``), the end of the send it waited for, the
+# POST's arrival.
+Busy = list[tuple[Any, float, float]]
 
 
-async def run(profile: Path | None = None) -> dict[str, Any]:
-    """Drain ``MODEMS * ROUNDS`` jobs; the latency of each report's IPN past its modem's send."""
+async def run(profile: Path | None = None, busy: Busy | None = None) -> dict[str, Any]:
+    """Drain ``MODEMS * ROUNDS`` jobs; the latency of each report's IPN past its modem's send.
+    ``busy`` (``bench.ipn_trace``) gets each busy report's job, end of send and arrival."""
     jobs = MODEMS * ROUNDS
     arrived: dict[tuple[str, str], float] = {}  # (device_id, to) -> the IPN's arrival
     written: dict[tuple[str, str], float] = {}  # the same -> its event's timestamp
-
+    job_ids: dict[tuple[str, str], str] = {}  # the same -> its job
     async with emulated_bank(
         MODEMS, send_latency_s=(LATENCY_S, LATENCY_S), report_delay_s=REPORT_DELAY_S
     ) as taps:
@@ -67,6 +71,7 @@ async def run(profile: Path | None = None) -> dict[str, Any]:
                 at = (str(data.get("device_id")), str(data.get("to")))
                 arrived[at] = time.time()
                 written[at] = event_time(body)
+                job_ids[at] = str(data.get("job_id"))
                 taps[0].changed.set()
 
         listener, port = await start_listener(on_ipn)
@@ -84,7 +89,10 @@ async def run(profile: Path | None = None) -> dict[str, Any]:
                 )
         finally:
             await listener.cleanup()
-        return measure(taps, arrived, jobs, lines, written)
+        result = measure(taps, arrived, jobs, lines, written, busy)
+        if busy is not None:
+            busy[:] = [(job_ids[at], end, arrival) for at, end, arrival in busy]
+        return result
 
 
 def measure(
@@ -93,10 +101,12 @@ def measure(
     jobs: int,
     lines: list[TimelineTap] | None = None,
     written: dict[tuple[str, str], float] | None = None,
+    busy: Busy | None = None,
 ) -> dict[str, Any]:
     """Each report's IPN arrival minus the end of its modem's send in progress at the URC;
     with ``lines``, each busy one's wait cut at the command that read it (``pieces``); with
-    ``written``, at its event's timestamp (ms: the modem's side, then commit + IPN sender)."""
+    ``written``, at its event's timestamp (ms: the modem's side, then commit + IPN sender);
+    ``busy`` gets each busy report's (device_id, to), end of send and arrival."""
     busy_ms: list[float] = []
     idle_ms: list[float] = []
     pieces: dict[str, list[float]] = {"to_read": [], "read": [], "after": []}
@@ -114,6 +124,8 @@ def measure(
             i = bisect.bisect_left(ends, urc)  # the first send that ended after the URC
             sending = i < len(ends) and i < len(tap.cmgs_at) and tap.cmgs_at[i] <= urc
             (busy_ms if sending else idle_ms).append((at - (ends[i] if sending else urc)) * 1000)
+            if sending and busy is not None:
+                busy.append(((message.imei, message.to), ends[i], at))
             if sending and written is not None and (message.imei, message.to) in written:
                 event = written[(message.imei, message.to)]
                 sides["to_event"].append((event - ends[i]) * 1000)

@@ -35,7 +35,7 @@ from typing import Any
 import aiohttp
 
 from bench import host
-from bench.backlog import Window, summary
+from bench.backlog import Window, largest_gap, summary
 from bench.harness import (
     Daemon,
     LineTap,
@@ -244,9 +244,16 @@ async def _backlog(submit: Submit, taps: list[LineTap], first: int) -> dict[str,
         await submit(n)
     await _all_sent(taps, sent + BACKLOG_JOBS, BACKLOG_JOBS * LATENCY_S * 3 + STEP_TIMEOUT_S)
     windows = [
-        Window(t.cmgs_at[c:], t.accepted_at[a:]) for t, (c, a) in zip(taps, starts, strict=True)
+        Window(t.cmgs_at[c:], t.accepted_at[a:], t.command_heads)
+        for t, (c, a) in zip(taps, starts, strict=True)
     ]
-    return summary(windows, LATENCY_S, BACKLOG_JOBS)
+    largest = largest_gap(windows)  # where it lay, as bench.backlog says it
+    return summary(windows, LATENCY_S, BACKLOG_JOBS) | {
+        "gap_max_wait": [largest["wait"], largest["waits"]],
+        "gap_max_commands": largest["commands"],
+        "gap_max_ms_before_dry": largest["ms_before_dry"],
+        "gap_max_ms_after_dry": largest["ms_after_dry"],
+    }
 
 
 async def measure(name: str) -> dict[str, Any]:
@@ -271,6 +278,7 @@ async def measure(name: str) -> dict[str, Any]:
         "ratio": backlog["ratio"],
         "gap_max_ms": backlog["gap_max_ms"],
         "gap_p50_ms": backlog["gap_p50_ms"],
+        **{k: v for k, v in backlog.items() if k.startswith("gap_max_") and k != "gap_max_ms"},
         "cpu_ms_per_msg": round(1000 * usage.cpu_s / messages, 2),
         "pss_mb_peak": round(usage.peak_pss_mb, 1),
     }

@@ -103,6 +103,9 @@ def _gaps(result: dict[str, Any], suffix: str) -> dict[str, Any]:
         f"gap_p99_ms_{suffix}": result["gap_p99_ms"],
         f"gap_p50_ms_{suffix}_turn": result["gap_p50_ms_turn"],
         f"gap_p99_ms_{suffix}_turn": result["gap_p99_ms_turn"],
+        # the largest gap before any modem ran dry, and from then on (the backlog's end)
+        f"gap_max_ms_{suffix}_before_dry": result["gap_max_ms_before_dry"],
+        f"gap_max_ms_{suffix}_after_dry": result["gap_max_ms_after_dry"],
     }
 
 
@@ -201,6 +204,8 @@ async def _peers(_size: Size, _profile: Path | None) -> dict[str, Any]:
     return result | {
         "peers_ratio_4x1s": ours["ratio"],
         "peers_gap_max_ms_4x1s": ours["gap_max_ms"],
+        "peers_gap_max_ms_4x1s_before_dry": ours["gap_max_ms_before_dry"],
+        "peers_gap_max_ms_4x1s_after_dry": ours["gap_max_ms_after_dry"],
         # columns (all but memory) where modemd is ahead of smsd tuned, out of how many
         "peers_columns_behind": sum(1 for v in leads if v is None or v < 1),
     }

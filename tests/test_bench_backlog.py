@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent
 CHECK = """
 import asyncio, json
-from bench.backlog import Window, largest_gap_end, summary
+from bench.backlog import Window, largest_gap, summary
 from bench.harness import LineTap
 from modemd.emulators.modem_bank import EmulatedBank
 from modemd.emulators.profile import AcceptedMessage, MessageFormat
@@ -28,11 +28,20 @@ for at in (3.0, 8.0):
         modem="m", imei="1", mr=0, to="+1", text="t", part=1, total=1,
         mode=MessageFormat.PDU, at=at,
     ))
-other = Window(cmgs_at=[1.0, 4.5], accepted_at=[4.2, 5.5])  # a 300 ms gap, ending at 4.5
-ended = [largest_gap_end([one, other]), largest_gap_end([other, one]), largest_gap_end([])]
-print(json.dumps(
-    {"spread": spread, "lockstep": lockstep, "network": tap.network_s(), "ended": ended}
-))
+# a 300 ms gap, ending at 4.5, holding a read and a free: other's first and only wait
+other = Window(cmgs_at=[1.0, 4.5], accepted_at=[4.2, 5.5],
+               command_heads=[(4.1, b"AT+CMGR="), (4.3, b"AT+CMGR="), (4.4, b"AT+CMGD="),
+                              (4.49, b"AT+CMGS=")])
+found = [largest_gap([one, other]), largest_gap([other, one]), largest_gap([])]
+# other ran dry first (its last send ended at 5.5): late's wait from 6.0 on came after
+late = Window(cmgs_at=[0.0, 2.0, 6.2], accepted_at=[1.0, 6.0, 7.0])
+dry = largest_gap([late, other])
+async def feed() -> None:  # a tap reads on the emulators' loop
+    tap.modem.on_input(b"AT+CMGR=3\\r")
+    tap.modem.on_input(b"0011000B91")  # a PDU's body: no command
+asyncio.run(feed())
+print(json.dumps({"spread": spread, "lockstep": lockstep, "network": tap.network_s(),
+                  "found": found, "dry": dry, "heads": [h.decode() for _, h in tap.command_heads]}))
 """
 
 
@@ -60,7 +69,21 @@ def test_each_accept_pairs_with_the_last_ctrl_z_before_it() -> None:
     assert _run()["network"] == [2.0, 3.0]
 
 
-def test_the_largest_gap_is_found_with_when_it_ended() -> None:
-    across, reversed_, none = _run()["ended"]  # type: ignore[misc]
-    assert across == reversed_ == 4.5  # other's 300 ms gap, not one's two of 10 ms
-    assert math.isnan(none)  # no gap at all
+def test_the_largest_gap_is_found_with_where_it_lay() -> None:
+    result = _run()
+    across, reversed_, none = result["found"]  # type: ignore[misc]
+    assert across == reversed_  # other's 300 ms gap, not one's two of 10 ms
+    assert across["ended_at"] == 4.5
+    assert (across["wait"], across["waits"]) == (1, 1)
+    assert across["commands"] == ["AT+CMGR=", "AT+CMGD="]  # inside it, not the send's own
+    assert math.isnan(none["ended_at"]) and none["commands"] == []  # no gap at all
+    dry = result["dry"]
+    assert isinstance(dry, dict)
+    # other's last send ended at 5.5: late's 1,000 ms wait from 1.0 on came before, its
+    # 200 ms wait from 6.0 on after (the pool's line empty: the backlog's end)
+    assert (dry["ms_before_dry"], dry["ms_after_dry"]) == (1000.0, 200.0)
+    assert (dry["wait"], dry["waits"]) == (1, 2)
+
+
+def test_a_tap_keeps_each_commands_head_and_no_pdu() -> None:
+    assert _run()["heads"] == ["AT+CMGR="]

@@ -1,21 +1,26 @@
 """A new outbox event first in line for its job reaches the IPN sender with its commit's
 answers (``Store.on_staged``), with no read of the outbox; a write rolled back hands nothing
-on; an event behind an older pending one of its job is left to the sender's read."""
+on; an event behind an older pending one of its job is left to the sender's look (its read, or
+the record of the post before it, which looks in its own write)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from typing import Any
 
 import pytest
 from builders import events_one_failing, in_one_batch
 
+from modemd.api.listener import start_listener
+from modemd.errors import StoreError
 from modemd.model import EventType
 from modemd.store import events, jobs, keys
 from modemd.store.batches import replayable
 from modemd.store.db import Store
 from modemd.store.events import OutboxEvent
+from modemd.webhooks.sender import IpnSender
 
 pytestmark = pytest.mark.sqlite_only  # PostgreSQL: hosts lease what they post (a read)
 
@@ -131,3 +136,75 @@ async def test_a_replayed_batch_hands_each_event_on_once(store: Store) -> None:
     assert isinstance(failed, ValueError)
     await _settled(store)
     assert taker.ids() == [first, last]
+
+
+class LookCountingStore(Store):
+    """A store that counts the IPN sender's reads of the outbox (its look after a post)."""
+
+    looks = 0
+
+    async def read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(fn, "__name__", "") == "_due_and_next":
+            self.looks += 1
+        return await super().read(fn, *args, **kwargs)
+
+
+async def test_the_look_after_a_post_comes_with_its_record_not_a_read(tmp_path: Any) -> None:
+    """A post's record reads what is due in its own write: the job's next event, waiting
+    behind the one posted, goes out with no read of the sender's own after either post."""
+    store = LookCountingStore(tmp_path / "modemd.db")
+    await store.start()
+    seen: list[str] = []
+    runner, port = await start_listener(lambda body, _headers: seen.append(body["type"]))
+    sender = IpnSender(store, rng=random.Random(1))
+    try:
+        job = await store.write(_new_job)
+        await store.write(_point_at, job.key_id, f"http://127.0.0.1:{port}/ipn")
+        await store.write(events.add_event, job, EventType.SMS_SENT, {})
+        await store.write(events.add_event, job, EventType.SMS_DELIVERED, {})
+        sender.listen()
+        task = asyncio.create_task(sender.run(), name="ipn sender")
+        try:
+            async with asyncio.timeout(DEADLINE_S):
+                while len(await store.read(events.list_by_state, "delivered")) < 2:
+                    await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    finally:
+        await runner.cleanup()
+        await store.close()
+    assert seen == ["sms.sent", "sms.delivered"]
+    assert store.looks == 1  # the first turn's; none after each post
+
+
+def _point_at(db: Any, key_id: int, url: str) -> None:
+    db.conn.execute("UPDATE api_keys SET ipn_url = ? WHERE key_id = ?", [url, key_id])
+
+
+async def test_an_attempt_is_recorded_in_two_statements(store: Store) -> None:
+    job = await store.write(_new_job)
+    event_id = await store.write(events.add_event, job, EventType.SMS_SENT, {})
+    seen: list[str] = []
+    await store.write(lambda db: db.conn.set_trace_callback(seen.append))
+    await store.write(
+        events.record_attempt, event_id, http_status=503, error="HTTP 503", delivered=False,
+        next_attempt_at=time.time() + 5,
+    )  # fmt: skip
+    await store.write(lambda db: db.conn.set_trace_callback(None))
+    # (a statement that fires triggers is traced again for each: counted once)
+    own = [s for s in dict.fromkeys(seen) if not s.startswith(("BEGIN", "COMMIT", "PRAGMA"))]
+    assert [s.split()[0] for s in own] == ["INSERT", "UPDATE"]  # no schema read, no savepoint
+    row = await store.read(
+        lambda db: db.conn.execute(
+            "SELECT e.attempts, e.state, e.last_error, a.attempt, a.http_status FROM events e "
+            "JOIN event_attempts a USING (event_id) WHERE event_id = ?",
+            [event_id],
+        ).fetchall()
+    )
+    assert row == [(1, "pending", "HTTP 503", 1, 503)]
+    with pytest.raises(StoreError, match="no event"):
+        await store.write(
+            events.record_attempt, "evt_nothing", http_status=200, error=None, delivered=True,
+            next_attempt_at=None,
+        )  # fmt: skip

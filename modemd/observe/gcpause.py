@@ -16,10 +16,12 @@ GENERATIONS = ("0", "1", "2")
 
 
 class GcPauses:
-    """Seconds spent collecting, by generation, and the longest single pass, since install."""
+    """Seconds spent collecting and passes, by generation, and the longest single pass, since
+    install (the passes count as the machine's load does not: a threshold is judged on both)."""
 
     def __init__(self) -> None:
         self.seconds = [0.0, 0.0, 0.0]  # by generation
+        self.passes = [0, 0, 0]  # by generation
         self.longest_s = 0.0
         self._started = 0.0
 
@@ -38,5 +40,6 @@ class GcPauses:
             return
         took = now - self._started
         self.seconds[info["generation"]] += took
+        self.passes[info["generation"]] += 1
         if took > self.longest_s:
             self.longest_s = took

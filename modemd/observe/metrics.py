@@ -156,13 +156,21 @@ class Metrics:
             ["generation"],
             registry=r,
         )
+        self.gc_passes = Counter(
+            "modemd_gc_passes",
+            "Garbage-collector passes, by generation (0-2)",
+            ["generation"],
+            registry=r,
+        )
         self.gc_longest = Gauge(
             "modemd_gc_pause_max_seconds", "The longest garbage-collector pass", registry=r
         )
         self.gc = GcPauses()  # the wiring installs it (``serve``); read at each refresh
         self._gc_seen = [0.0, 0.0, 0.0]
+        self._gc_passes_seen = [0, 0, 0]
         for generation in GENERATIONS:
             self.gc_seconds.labels(generation)  # each shows, at 0 until it runs
+            self.gc_passes.labels(generation)
         self.started = Gauge(
             "modemd_start_time_seconds", "When the daemon started (Unix seconds)", registry=r
         )
@@ -250,6 +258,9 @@ class Metrics:
             total = self.gc.seconds[n]
             self.gc_seconds.labels(generation).inc(total - self._gc_seen[n])
             self._gc_seen[n] = total
+            passes = self.gc.passes[n]
+            self.gc_passes.labels(generation).inc(passes - self._gc_passes_seen[n])
+            self._gc_passes_seen[n] = passes
         self.gc_longest.set(self.gc.longest_s)
 
     # -- fed by the runtime (a SendObserver) ----------------------------------------------

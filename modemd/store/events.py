@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlite_utils
 
+from modemd.errors import StoreError
 from modemd.model import EventState, EventType, Job
 from modemd.store import batches, keys
 from modemd.store.batches import lazy
@@ -226,36 +227,34 @@ def record_attempt(
     gone: bool = False,
 ) -> None:
     """Log one POST and move the event on: delivered; due again at ``next_attempt_at``; a dead
-    letter when that is None; or, ``gone`` (410), the key's endpoint disabled."""
+    letter when that is None; or, ``gone`` (410), the key's endpoint disabled. Plain SQL, the
+    attempt's number taken in it: sqlite-utils' insert read the schema and wrapped the row in a
+    savepoint (seven statements an attempt, now two; two posts a send)."""
     now = time.time()
-    row = db.execute("SELECT attempts FROM events WHERE event_id = ?", [event_id]).fetchone()
-    attempt = int(row[0]) + 1
-    db.table("event_attempts").insert(
-        {
-            "event_id": event_id,
-            "attempt": attempt,
-            "at": now,
-            "http_status": http_status,
-            "error": error,
-        }
+    logged = db.execute(
+        "INSERT INTO event_attempts (event_id, attempt, at, http_status, error) "
+        "SELECT event_id, attempts + 1, ?, ?, ? FROM events WHERE event_id = ?",
+        [now, http_status, error, event_id],
     )
+    if logged.rowcount != 1:
+        raise StoreError(f"no event {event_id} to record an attempt of")
     if delivered:
         db.execute(
-            f"UPDATE events SET {FREE_LEASE}state = 'delivered', attempts = ?, delivered_at = ?, "
-            "last_error = NULL WHERE event_id = ?",
-            [attempt, now, event_id],
+            f"UPDATE events SET {FREE_LEASE}state = 'delivered', attempts = attempts + 1, "
+            "delivered_at = ?, last_error = NULL WHERE event_id = ?",
+            [now, event_id],
         )
     elif next_attempt_at is not None and not gone:
         db.execute(
-            f"UPDATE events SET {FREE_LEASE}attempts = ?, next_attempt_at = ?, last_error = ? "
-            "WHERE event_id = ?",
-            [attempt, next_attempt_at, error, event_id],
+            f"UPDATE events SET {FREE_LEASE}attempts = attempts + 1, next_attempt_at = ?, "
+            "last_error = ? WHERE event_id = ?",
+            [next_attempt_at, error, event_id],
         )
     else:
         db.execute(
-            f"UPDATE events SET {FREE_LEASE}state = 'failed', attempts = ?, last_error = ? "
-            "WHERE event_id = ?",
-            [attempt, error, event_id],
+            f"UPDATE events SET {FREE_LEASE}state = 'failed', attempts = attempts + 1, "
+            "last_error = ? WHERE event_id = ?",
+            [error, event_id],
         )
         if gone:
             key_id = db.execute("SELECT key_id FROM events WHERE event_id = ?", [event_id])

@@ -41,11 +41,28 @@ def sim_parts(
     rows, however many parts (the month's parts counted one by one took 170 ms a scrape at
     16 SIMs x 87,000 parts). A device without an ICCID (a phone) counts its own."""
     row = db.execute(
-        "SELECT COALESCE(SUM(CASE WHEN day >= ? THEN parts ELSE 0 END), 0), "
-        "COALESCE(SUM(parts), 0) FROM sim_days WHERE iccid = ? AND device_id = ? AND day >= ?",
+        f"SELECT {_TODAY_AND_MONTH.format(t='day', n='parts')} FROM sim_days "
+        "WHERE iccid = ? AND device_id = ? AND day >= ?",
         [local_day(day_start), iccid, "" if iccid else device_id, local_day(month_start)],
     ).fetchone()
     return Usage(int(row[0]), int(row[1]))
+
+
+def sims_parts(db: sqlite_utils.Database, day_start: float, month_start: float) -> dict[str, Usage]:
+    """``sim_parts`` of each device's SIM (a device without an ICCID: its own), by device id,
+    for the devices whose SIM sent since ``month_start``'s day: one statement (a /metrics
+    scrape asked once per device: 256 statements, 3/4 of its store side), each device's rows
+    found through the table's key as ``sim_parts`` finds them."""
+    return {
+        str(device_id): Usage(int(today), int(month))
+        for device_id, today, month in db.execute(
+            f"SELECT d.device_id, {_TODAY_AND_MONTH.format(t='s.day', n='s.parts')} "
+            "FROM devices AS d JOIN sim_days AS s ON s.iccid = d.iccid "
+            "AND s.device_id = CASE WHEN d.iccid = '' THEN d.device_id ELSE '' END "
+            "AND s.day >= ? GROUP BY d.iccid, d.device_id",
+            [local_day(day_start), local_day(month_start)],
+        )
+    }
 
 
 # The ICCID of the SIM in device ``?`` now ('' without one), inside a statement.

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlite_utils
 
+from modemd.caps import Usage
 from modemd.model import FINAL_JOB_STATES, EventState
 from modemd.store import pacing
 
@@ -29,6 +30,7 @@ __all__ = [
 PROBE_PAD_BYTES = 2048  # more than fits in a page's free space: the probe needs the file to grow
 LAST_ERROR_DAYS = 2  # the console's "last error" of a device: from today's and yesterday's jobs
 FINAL_STATES = frozenset(s.value for s in FINAL_JOB_STATES)
+NOTHING_USED = Usage(0, 0)  # a device whose SIM sent nothing this month
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,15 +158,10 @@ def snapshot(
     )
     errors = _last_errors(db, day_start - LAST_ERROR_DAYS * 86400) if with_errors else {}
     parts_today, parts_month = {}, {}
+    sims = pacing.sims_parts(db, day_start, month_start)
     for device in devices:
         device["last_error"] = errors.get(device["device_id"])
-        used = pacing.sim_parts(
-            db,
-            device["iccid"],
-            device["device_id"],
-            day_start,
-            month_start,
-        )
+        used = sims.get(device["device_id"], NOTHING_USED)
         parts_today[device["device_id"]], parts_month[device["device_id"]] = used.today, used.month
     return Snapshot(
         queued=queued,

@@ -11,7 +11,6 @@ job. Posts follow Standard Webhooks: signed ``webhook-id``/``-timestamp``/
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -26,6 +25,7 @@ import aiohttp
 
 from modemd.store import Store, endpoints
 from modemd.store import events as outbox
+from modemd.store.batches import lazy, replayable
 from modemd.store.events import OutboxEvent
 from modemd.webhooks.egress import EgressPolicy
 from modemd.webhooks.signing import signature_header
@@ -80,9 +80,21 @@ class IpnSender:
         self._posts: set[asyncio.Task[None]] = set()
         self._limit = asyncio.Semaphore(MAX_CONCURRENT_POSTS)
         self._session: aiohttp.ClientSession | None = None
+        # Whether the next turn reads the outbox; else it takes ``_next_at`` from the look a
+        # post's record took in its own write (``_looked``).
+        self._read = True
+        self._next_at: float | None = None
 
     def wake(self) -> None:
         """Something was committed: look at the outbox now."""
+        self._read = True
+        self._wake.set()
+
+    def _looked(self, due: list[OutboxEvent], next_at: float | None) -> None:
+        """What a post's record saw of the outbox once it committed (``_record_and_look``): what
+        the sender's own read after the post would have seen, without that read."""
+        self.offer(due)
+        self._next_at = next_at
         self._wake.set()
 
     def listen(self) -> None:
@@ -125,7 +137,12 @@ class IpnSender:
             try:
                 while True:
                     self._wake.clear()
-                    await self._sleep_until(await self._offer_due())
+                    if self._read:
+                        self._read = False
+                        next_at = await self._offer_due()
+                    else:
+                        next_at = self._next_at
+                    await self._sleep_until(next_at)
             finally:
                 self._session = None  # an offer from now on only wakes (nobody)
                 for task in self._posts:
@@ -155,9 +172,11 @@ class IpnSender:
             delay = IDLE_WAKE_S if self._posts else 0.05
         # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
         # comes as the wake-up does (the sender then never stopped; seen as a hung shutdown).
-        with contextlib.suppress(TimeoutError):
+        try:
             async with asyncio.timeout(delay):
                 await self._wake.wait()
+        except TimeoutError:
+            self._read = True  # the time has come: what is due now is read
 
     def _start(self, event: OutboxEvent) -> None:
         self._in_flight.add(event.event_id)
@@ -166,6 +185,7 @@ class IpnSender:
         task.add_done_callback(self._posts.discard)
 
     async def _deliver(self, event: OutboxEvent) -> None:
+        looked = None
         try:
             async with self._limit:
                 status, error, retry_after = await self._post(event)
@@ -182,8 +202,12 @@ class IpnSender:
                     error,
                     "" if plan.next_at else "; given up (dead letter, replayable)",
                 )
-            await self.store.write(
-                outbox.record_attempt,
+            # Alone on the database, the record looks at the outbox in its own write (the
+            # job's next event may now be due): no read of the sender's own after each post.
+            # Hosts sharing it lease what they post: their turn reads (and takes) the outbox.
+            record = outbox.record_attempt if self.store.host_id else _record_and_look
+            looked = await self.store.write(
+                record,
                 event.event_id,
                 http_status=status,
                 error=error,
@@ -193,7 +217,12 @@ class IpnSender:
             )
         finally:
             self._in_flight.discard(event.event_id)
-            self.wake()  # the job's next event may now be due
+            # No longer a post in flight for the turn this wakes (its done callback comes later).
+            self._posts.discard(asyncio.current_task())
+            if looked is None:
+                self.wake()  # the job's next event may now be due
+            else:
+                self._looked(*looked)
 
     async def _post(self, event: OutboxEvent) -> tuple[int | None, str | None, str | None]:
         """POST one event, signed; (HTTP status, error text, Retry-After header)."""
@@ -222,6 +251,18 @@ class IpnSender:
 
 def _due_and_next(db: Any, now: float) -> tuple[list[OutboxEvent], float | None]:
     return outbox.due_events(db, now), outbox.next_due_at(db)
+
+
+@lazy
+@replayable
+def _record_and_look(
+    db: Any, event_id: str, **attempt: Any
+) -> tuple[list[OutboxEvent], float | None]:
+    """``record_attempt``, then in the same write what the sender reads after each post (the
+    due events, the next due time): answered once committed, so nothing acts on an uncommitted
+    row, and a write that fails tells nothing (the sender then reads)."""
+    outbox.record_attempt(db, event_id, **attempt)
+    return _due_and_next(db, time.time())
 
 
 @dataclass(frozen=True, slots=True)

@@ -266,7 +266,7 @@ async def test_parts_and_caps_follow_the_sim(tmp_path: Path) -> None:
     assert re.search(r'<td class="today"[^>]*>0</td>', old_row[: old_row.index("</tr>")])
 
 
-async def test_garbage_collector_passes_are_timed_by_generation(tmp_path: Path) -> None:
+async def test_garbage_collector_passes_are_timed_and_counted_by_generation(tmp_path: Path) -> None:
     async with running_gateway(tmp_path, FAST_RADIO_S) as gw:
         gw.metrics.gc.install()  # as ``serve`` does once started
         try:
@@ -282,3 +282,8 @@ async def test_garbage_collector_passes_are_timed_by_generation(tmp_path: Path) 
     assert spent["0"] > 0 and spent["2"] > 0
     longest = samples[("modemd_gc_pause_max_seconds", ())]
     assert 0 < longest <= sum(spent.values())
+    passes = {
+        dict(k)["generation"]: v for k, v in labelled(samples, "modemd_gc_passes_total").items()
+    }
+    assert set(passes) == {"0", "1", "2"}
+    assert passes["0"] >= 1 and passes["2"] >= 1  # the two collections above, at least

@@ -5,6 +5,7 @@ whose SIM has no readable ICCID only what it sent without one."""
 from __future__ import annotations
 
 import pytest
+import sqlite_utils
 from builders import key_and_job
 
 from modemd import caps
@@ -47,3 +48,32 @@ async def test_parts_per_sim_per_phone_and_without_iccid(store: Store) -> None:
     assert snap.parts_month == snap.parts_today
     later = await store.read(stats.snapshot, window.day_end.timestamp(), month)  # tomorrow
     assert set(later.parts_today.values()) == {0} and later.parts_month == snap.parts_today
+
+
+@pytest.mark.sqlite_only  # the statements are seen through SQLite's trace
+async def test_a_scrape_reads_every_devices_parts_in_one_statement(store: Store) -> None:
+    """The parts of 3 devices and of 12 are read by as many statements (a scrape asked once
+    per device: at 256 devices 3/4 of its store side)."""
+    window = caps.window()
+    day, month = window.day_start.timestamp(), window.month_start.timestamp()
+
+    def traced(db: sqlite_utils.Database, seen: list[str]) -> stats.Snapshot:
+        db.conn.set_trace_callback(seen.append)
+        try:
+            return stats.snapshot(db, day, month)
+        finally:
+            db.conn.set_trace_callback(None)
+
+    counted = []
+    for first, last in ((0, 3), (3, 12)):  # each device's SIM sends one part
+        for n in range(first, last):
+            iccid = f"893900000000{n:08d}"
+            await send_from(
+                store,
+                DeviceInfo(f"35000000{n:07d}", "1", DeviceKind.MODEM, "/dev/null", iccid=iccid),
+            )
+        seen: list[str] = []
+        snap = await store.read(traced, seen)
+        assert snap.parts_today == {f"35000000{n:07d}": 1 for n in range(last)}
+        counted.append(len(seen))
+    assert counted[0] == counted[1], counted
