@@ -112,6 +112,11 @@ class MemoryFrees:
 
         return Lead(build, on_final, on_lost)
 
+    def _batch_of_its_own(self) -> bool:
+        """``free_batch`` read and committed wait and no send's trail will free them: they
+        need a free of their own (before the next send, or between sends)."""
+        return len(self._freeable) >= self.free_batch and not self._trail_frees()
+
     def _trail_frees(self) -> bool:
         """A send's trail frees a batch here (when nothing read is uncommitted at its end)."""
         return (

@@ -122,8 +122,7 @@ class MessageMemory(MemoryFrees):
         ``after_send``."""
         self.idle = False
         self.turns.started()
-        batch = len(self._freeable) >= self.free_batch and not self._trail_frees()
-        if batch or self._pressed():
+        if self._batch_of_its_own() or self._pressed():
             await self.free_read(settle_s=0.0)  # a send waits: no commit is waited for
         for _ in range(len(self._announced) + 1):  # one listing, else one AT+CMGR each
             if not self._reads_due():
@@ -366,10 +365,8 @@ class MessageMemory(MemoryFrees):
         committed between two sends waits for the next send's end: not a command of its own
         that the next send's line would wait behind."""
         settling = self.delete_flags and self._unsettled > 0
-        full = len(self._freeable) >= self.free_batch and not self._trail_frees()
-        return ((full or self._pressed()) and not self.turns.sending) or (
-            self.idle and not settling
-        )
+        full = self._batch_of_its_own() or self._pressed()
+        return (full and not self.turns.sending) or (self.idle and not settling)
 
     def _pressed(self) -> bool:
         """Half the memory holds what is read or announced: free before the next send, or the
