@@ -4,7 +4,6 @@ one commit between two sends instead of two (real store, real driver on an emula
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 from test_runtime import FAST, wait_state
 
@@ -114,14 +113,14 @@ async def test_a_record_after_a_failed_one_is_written_and_gives_its_claims_back(
 
 async def test_a_device_going_idle_takes_over_a_held_job_it_may_send(store: Store) -> None:
     free, pinned = await _jobs(store, 2)
-    pinned = dataclasses.replace(pinned, id_device="dev1")  # only dev1 may send it
+    pinned = pinned._replace(id_device="dev1")  # only dev1 may send it
     pool = PoolQueue("4711")
     outcomes = OutcomeRecorder(store, pool, SubmitLog(None))
     line = ClaimedLine(outcomes, pool, "dev1")
     for job in (free, pinned):
         held = await store.write(dispatch.claim_for, job.job_id, "dev1", None)
         assert held is not None
-        line.jobs.append(dataclasses.replace(held, id_device=job.id_device))
+        line.jobs.append(held._replace(id_device=job.id_device))
     line.join()
     try:
         plain = pool.wait("dev3")  # a wait that does not take claimed jobs is offered none

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from hardware.testbed import until
 
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
 from modemd.emulators.modem_bank import EmulatedBank
-from modemd.model import DeviceState, Job, JobState, Lane
+from modemd.model import NO_PACING, DeviceState, Job, JobState, Lane, Pacing
 from modemd.runtime.followup import CLAIMED_AHEAD
 from modemd.runtime.pool import PoolQueue
 from modemd.runtime.worker import DeviceWorker
@@ -203,3 +204,63 @@ async def test_a_device_going_idle_takes_the_job_another_claimed_ahead(
             await driver.close()
         for bank in banks:
             await bank.close()
+
+
+@asynccontextmanager
+async def _one_modem(
+    store: Store, tmp_path: Path, latency_s: float, pacing: Pacing = NO_PACING
+) -> AsyncIterator[tuple[Queue, DeviceWorker, EmulatedBank]]:
+    """One worker running on one emulated modem taking ``latency_s`` per send."""
+    bank = EmulatedBank.create(
+        1, seed=3, profile_overrides={"send_latency_s": (latency_s, latency_s),
+                                      "report_delay_s": REPORT_LATER_S}
+    )  # fmt: skip
+    await bank.start()
+    driver = SerialAtDriver(bank.modems[0].port, "4711", timeouts=FAST)
+    rig = Queue(store, tmp_path / "modemd.db-submits")
+    task: asyncio.Task[None] | None = None
+    try:
+        await store.write(devices.upsert_device, await driver.open(), DeviceState.READY)
+        worker = DeviceWorker(
+            driver, rig.pool, store, health_interval_s=30.0, submits=rig.submits, pacing=pacing
+        )
+        task = asyncio.create_task(worker.run(), name="worker under test")
+        yield rig, worker, bank
+    finally:
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await driver.close()
+        await bank.close()
+
+
+async def test_a_job_put_during_a_send_holding_nothing_is_claimed_during_it(
+    store: Store, tmp_path: Path
+) -> None:
+    # The first job of a backlog: its device found nothing to claim ahead when it began; the
+    # second comes during the send (no idle device to take it) and is claimed during it, so
+    # the second send does not wait for the first's record to claim it.
+    async with _one_modem(store, tmp_path, 3.0) as (rig, worker, bank):
+        (first,) = await rig.queue(1)
+        await until(lambda: f"submit {first.job_id}" in rig.lines(), timeout=30)
+        modem = bank.modems[0]
+        (second,) = await rig.queue(1)  # put while the first is sent (3 s)
+        await until(lambda: f"claim {second.job_id}" in rig.lines(), timeout=30)
+        assert modem.accepted == []  # claimed before the first send ended
+        assert await rig.state(second) is JobState.SENDING
+        assert [job.job_id for job in worker.claimed.jobs] == [second.job_id]
+        assert rig.pool.claimers == []  # once: it holds one now
+        await _all_sent(rig, [first, second])
+        assert [m.text for m in modem.accepted] == ["job 0", "job 0"]
+        lines = rig.lines()
+        assert lines.count(f"claim {second.job_id}") == lines.count(f"submit {second.job_id}") == 1
+
+
+async def test_a_put_is_not_claimed_ahead_by_a_paced_device(store: Store, tmp_path: Path) -> None:
+    # A device with a minimum gap between sends claims nothing before its send ends.
+    async with _one_modem(store, tmp_path, 1.0, Pacing(min_gap_s=0.1)) as (rig, _worker, _bank):
+        (first,) = await rig.queue(1)
+        await until(lambda: f"submit {first.job_id}" in rig.lines(), timeout=30)
+        (second,) = await rig.queue(1)
+        assert rig.pool.claimers == [] and rig.pool.job_ids() == {second.job_id}
+        await _all_sent(rig, [first, second])

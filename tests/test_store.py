@@ -62,6 +62,19 @@ async def test_job_lifecycle_writes_events_in_order(store: Store) -> None:
     assert all(r["state"] == "pending" for r in rows)
 
 
+async def test_a_job_built_in_memory_is_the_row_and_stays_as_built(store: Store) -> None:
+    job = await new_job(store)
+    assert await store.read(jobs.get_job, job.job_id) == job  # the insert's own copy
+    claimed = await store.write(jobs.claim_job, job.job_id, "imei-1", job)  # built from ``job``
+    stored = await store.read(jobs.get_job, job.job_id)
+    assert claimed == stored and hash(claimed) == hash(stored)
+    assert claimed != job and claimed.device_id == "imei-1"
+    with pytest.raises(AttributeError):
+        claimed.state = JobState.QUEUED  # type: ignore[misc]
+    assert claimed._replace(device_id="imei-2").device_id == "imei-2"
+    assert claimed.device_id == "imei-1"
+
+
 async def test_final_states_never_move_back(store: Store) -> None:
     job = await new_job(store)
     claimed = await store.write(jobs.claim_job, job.job_id, "imei-1")

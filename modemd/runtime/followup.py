@@ -3,10 +3,12 @@
 The write that records a send also claims the device's next jobs
 (``store.dispatch.record_sent_and_claim``). A device holds at most ``CLAIMED_AHEAD`` + 1 such
 jobs: the one it sends next and, from the high lane, one ahead. A device that starts a
-send holding nothing claims its next job (high lane) during that send. When a send ends and the
-next job is already claimed, the device starts it at once and the record of the send just ended
-(with the claim of the job after) commits during the new send: one commit per send, off the
-path between two sends. Every job is still claimed in a commit that precedes its ``AT+CMGS``.
+send holding nothing claims its next job (high lane) during that send, from the pool then or,
+when there was none, the first put meanwhile that no idle device takes (``PoolQueue.claimers``).
+When a send ends and the next job is already claimed, the device starts it at once and the
+record of the send just ended (with the claim of the job after) commits during the new send:
+one commit per send, off the path between two sends. Every job is still claimed in a commit
+that precedes its ``AT+CMGS``.
 
 Only high-lane jobs are claimed ahead: a bulk job claimed one send early would keep a high-lane
 job that comes meanwhile waiting one more send. Nothing is claimed when something must come
@@ -43,9 +45,7 @@ def next_jobs(
     when it ``held`` none, then high-lane ones until it holds ``CLAIMED_AHEAD`` + 1; none when
     something has to come between two sends (a pacing gap, a daily or monthly cap to look up,
     the SIM's or the pool's, the device's own rate limit)."""
-    if pacing.min_gap_s > 0 or pacing.daily_cap is not None or pacing.monthly_cap is not None:
-        return []
-    if pool_caps.any or device.ready_in_s() > 0:
+    if not claims_ahead(device, pacing, pool_caps):
         return []
     device_id = device.info.device_id
     taken: list[Job] = []
@@ -60,6 +60,15 @@ def next_jobs(
             break
         taken.append(ahead)
     return taken
+
+
+def claims_ahead(device: SmsDevice, pacing: Pacing, pool_caps: Caps) -> bool:
+    """Whether ``device`` may claim its next jobs before its send ends: nothing has to come
+    between two sends (a pacing gap, a daily or monthly cap to look up, the SIM's or the
+    pool's, the device's own rate limit)."""
+    if pacing.min_gap_s > 0 or pacing.daily_cap is not None or pacing.monthly_cap is not None:
+        return False
+    return not pool_caps.any and device.ready_in_s() <= 0
 
 
 class ClaimedLine:

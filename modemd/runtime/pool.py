@@ -6,7 +6,8 @@ or parks the device until one comes.
 No polling: a parked device wakes the moment a job is put. Each job goes to exactly one taker.
 A worker about to park first asks the pool's ``givers`` (devices holding jobs claimed ahead,
 ``runtime.followup``) for one of them: it is handed over still claimed (``hand``), never queued
-here, and the worker takes the claim over in one commit.
+here, and the worker takes the claim over in one commit. A high-lane job no idle device takes
+goes to a device sending with nothing claimed (``claimers``): it claims the job during its send.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class PoolQueue:
     # Devices holding jobs claimed ahead: ``give(device_id)`` gives one that device may send
     # back to the pool (in the background) and says whether it did.
     givers: list[Callable[[str], bool]] = field(default_factory=list)
+    # Devices sending and holding nothing claimed (``DeviceWorker._claims_put``):
+    # ``claim(job)`` claims a high-lane job put meanwhile ahead, and says whether it did.
+    claimers: list[Callable[[Job], bool]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return sum(len(jobs) for jobs in self._lanes.values())
@@ -66,12 +70,17 @@ class PoolQueue:
         return taken
 
     def put(self, job: Job, *, front: bool = False) -> None:
-        """Offer ``job`` to the pool."""
+        """Offer ``job`` to the pool: to an idle device, else (high lane) to a busy one that
+        holds nothing claimed, which claims it during its send (``claimers``), else in line."""
         for waiter in self._idle:
             if not waiter.future.done() and _may_send(job, waiter.device_id):
                 self._idle.remove(waiter)
                 waiter.future.set_result(job)
                 return
+        if self.claimers and job.lane is Lane.HIGH:
+            for claim in self.claimers:
+                if claim(job):
+                    return
         if front:
             self._lanes[job.lane].appendleft(job)
         else:

@@ -219,6 +219,26 @@ class DeviceWorker:
         self._nudge.clear()
         return self.pool.leave(waiter)
 
+    def _claims_put(self) -> bool:
+        """A send begins with nothing claimed after it: the first high-lane job put during it
+        that no idle device takes is claimed ahead (``_take_put``), so that the next send
+        does not wait for this one's record to claim it (a commit)."""
+        if self.draining or self.claimed.held > 0:
+            return False
+        if not followup.claims_ahead(self.device, self.pacing, self.pool_caps):
+            return False
+        self.pool.claimers.append(self._take_put)
+        return True
+
+    def _take_put(self, job: Job) -> bool:
+        """Pool callback (``PoolQueue.put``): claim ``job`` ahead, once, when this device may
+        send it and still sends holding nothing."""
+        if job.id_device not in (None, self.device_id) or self.draining or self.claimed.held:
+            return False
+        self.pool.claimers.remove(self._take_put)
+        self.claimed.claim_ahead([job], self.device.signal)
+        return True
+
     def _submitting(self) -> bool:
         """Driver callback, just before it writes the bytes that submit the current job;
         False: they must not be (the submit log can neither say so nor be made untrusted)."""
@@ -361,8 +381,13 @@ class DeviceWorker:
         ):  # it may leave from the first byte, and that cannot be written down: not sent
             refused = SendError("submit log unwritable", outcome_known=True, transient=True)
             return await self._record_failure(job, refused)
+        claiming = self._claims_put()
         try:
-            parts = await self.device.send_sms(job.to, job.message, job_id=job.job_id)
+            try:
+                parts = await self.device.send_sms(job.to, job.message, job_id=job.job_id)
+            finally:  # before its outcome: a failed send's job put back is not for this device
+                if claiming and self._take_put in self.pool.claimers:
+                    self.pool.claimers.remove(self._take_put)
         except SendError as exc:
             self._observe(job, exc, started)
             return await self._record_failure(job, exc)

@@ -250,6 +250,7 @@ def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job
         [(job.job_id, p.part, job.device_id, p.mr, now, job.device_id) for p in parts],
     )
     pacing.count_sent(db, job.device_id, now, len(parts))
+    pacing.count_pool_sent(db, job.pin, now, job.parts)
     sent = move_job(
         db,
         job,

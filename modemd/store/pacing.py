@@ -1,6 +1,7 @@
 """What caps need to know: SMS parts sent by a SIM or a pool, and accepted for a key, in the
-day and month of a window (``modemd.caps``); a SIM's are kept counted per local day
-(``sim_days``, written by ``count_sent`` in each send's commit)."""
+day and month of a window (``modemd.caps``); a SIM's and a pool's are kept counted per local
+day (``sim_days`` and ``pool_days``, written by ``count_sent`` and ``count_pool_sent`` in each
+send's commit)."""
 
 from __future__ import annotations
 
@@ -110,13 +111,30 @@ def local_day(at: float) -> str:
 
 
 def pool_usage(db: sqlite_utils.Database, pin: str, window: Window) -> Usage:
-    """Parts the devices of pool ``pin`` sent."""
+    """Parts the devices of pool ``pin`` sent: at most a month of ``pool_days`` rows (every
+    claim of a pool with caps asks, before its ``AT+CMGS``; the month's jobs were summed)."""
     return _usage(
         db,
-        f"SELECT {_TODAY_AND_MONTH.format(t='sent_at', n='parts')} FROM jobs "
-        "WHERE pin = ? AND sent_at >= ?",
-        [window.day_start.timestamp(), pin, window.month_start.timestamp()],
+        f"SELECT {_TODAY_AND_MONTH.format(t='day', n='parts')} FROM pool_days "
+        "WHERE pin = ? AND day >= ?",
+        [
+            local_day(window.day_start.timestamp()),
+            pin,
+            local_day(window.month_start.timestamp()),
+        ],
     )
+
+
+_COUNT_POOL_SENT = (
+    "INSERT INTO pool_days (pin, day, parts) VALUES (?, ?, ?) "
+    "ON CONFLICT (pin, day) DO UPDATE SET parts = pool_days.parts + excluded.parts"
+)
+
+
+def count_pool_sent(db: sqlite_utils.Database, pin: str, now: float, parts: int) -> None:
+    """Add a job's ``parts`` of pool ``pin`` sent at ``now`` to the pool's count of that day
+    (``pool_usage``), in the transaction that records them."""
+    db.conn.execute(_COUNT_POOL_SENT, [pin, local_day(now), parts])
 
 
 def key_usage(db: sqlite_utils.Database, key_id: int, window: Window) -> Usage:

@@ -3,8 +3,9 @@
 A job goes with its parts, its status reports, its IPN events and their attempts, and its
 (long stale) idempotency key; a campaign's recipient row keeps the job id. Kept: the
 ledger (money: its rows keep the job id), keys, prices, and every job that is not finished
-(``unknown`` waits for a person) or that still has an IPN event to deliver. A SIM's daily
-counts of parts (``sim_days``) go after ``SIM_DAYS_KEPT_S``, not with their jobs."""
+(``unknown`` waits for a person) or that still has an IPN event to deliver. A SIM's and a
+pool's daily counts of parts (``sim_days``, ``pool_days``) go after ``SIM_DAYS_KEPT_S``, not
+with their jobs."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from modemd.store import idempotency, pacing
 # Final states, but never `unknown`: for those a person decides.
 PRUNED_STATES = tuple(sorted(state.value for state in FINAL_JOB_STATES - {JobState.UNKNOWN}))
 DEFAULT_BATCH = 500  # jobs per transaction: each commit stays in milliseconds, sends go between
-# A SIM's daily counts are kept this long whatever the jobs' retention: any window's month (the
-# caps', the metrics') is in them, and its count does not drop as its jobs are pruned.
+# A SIM's and a pool's daily counts are kept this long whatever the jobs' retention: any
+# window's month (the caps', the metrics') is in them, and its count does not drop as its jobs
+# are pruned.
 SIM_DAYS_KEPT_S = 62 * 86400
 
 
@@ -43,7 +45,9 @@ def prune_jobs(db: sqlite_utils.Database, older_than: float, limit: int = DEFAUL
         _delete(db, ids)
     now = time.time()
     idempotency.forget_stale(db, now)  # a batch's key: its own 24 h, not its jobs'
-    db.execute("DELETE FROM sim_days WHERE day < ?", [pacing.local_day(now - SIM_DAYS_KEPT_S)])
+    oldest = pacing.local_day(now - SIM_DAYS_KEPT_S)
+    db.execute("DELETE FROM sim_days WHERE day < ?", [oldest])
+    db.execute("DELETE FROM pool_days WHERE day < ?", [oldest])
     return len(ids)
 
 

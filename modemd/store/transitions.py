@@ -3,9 +3,7 @@ event in the same transaction). ``store.jobs`` and ``store.reports`` both move j
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import operator
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,9 +36,9 @@ JOB_COLUMNS = (
 _JOB_COLUMN_NAMES = tuple(JOB_COLUMNS.split(", "))
 
 # A Job's fields in its constructor's order, and their positions.
-_JOB_FIELDS = {field.name: at for at, field in enumerate(dataclasses.fields(Job))}
-_JOB_VALUES = operator.attrgetter(*_JOB_FIELDS)
+_JOB_FIELDS = {name: at for at, name in enumerate(Job._fields)}
 _STATE, _UPDATED_AT = _JOB_FIELDS["state"], _JOB_FIELDS["updated_at"]
+_make_job = Job._make  # a named tuple's own fast constructor from a sequence
 
 
 def job_columns(alias: str) -> str:
@@ -54,24 +52,26 @@ _LANES = {lane.value: lane for lane in Lane}
 
 def job_from_tuple(row: Sequence[Any]) -> Job:
     """A row of ``SELECT {JOB_COLUMNS}`` (or ``RETURNING`` them) as a Job."""
-    return Job(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        _STATES[row[5]],
-        row[6],
-        row[7],
-        row[8],
-        row[9],
-        row[10],
-        row[11],
-        row[12],
-        _LANES[row[13]],
-        row[14],
-        row[15],
-        row[16],
+    return _make_job(
+        (
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            _STATES[row[5]],
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            row[10],
+            row[11],
+            row[12],
+            _LANES[row[13]],
+            row[14],
+            row[15],
+            row[16],
+        )
     )
 
 
@@ -152,14 +152,14 @@ def _update_of(columns: tuple[str, ...]) -> str:
 def as_moved(job: Job, state: JobState, now: float, fields: Mapping[str, Any]) -> Job:
     """``job`` as a move left its row: the new state and ``updated_at``, and whichever of the
     fields set a Job holds (``device_id``, ``error``). Built positionally: three a send, and
-    ``dataclasses.replace`` looks the fields up on each call (twice the time)."""
-    values = list(_JOB_VALUES(job))
+    ``Job._replace`` takes keywords (its fields looked up by name on each call)."""
+    values = list(job)
     values[_STATE], values[_UPDATED_AT] = state, now
     for name, value in fields.items():
         at = _JOB_FIELDS.get(name)
         if at is not None:
             values[at] = value
-    return Job(*values)
+    return _make_job(values)
 
 
 def _allowed(current: JobState, new: JobState, manual: bool) -> bool:
