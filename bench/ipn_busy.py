@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,7 @@ def measure(
     pieces: dict[str, list[float]] = {"to_read": [], "read": [], "after": []}
     sides: dict[str, list[float]] = {"to_event": [], "event_to_post": []}
     unmatched = 0
+    behind: list[str] = []  # what the host wrote before a busy report's read, when anything
     for n, tap in enumerate(taps):
         accepted = tap.modem.accepted
         ends = [m.at for m in accepted]
@@ -135,6 +137,7 @@ def measure(
                 if cut is not None:
                     for name, seconds in zip(pieces, cut, strict=True):
                         pieces[name].append(seconds * 1000)
+                    behind += commands_before_read(lines[n], ends[i])
     split = {
         f"ipn_busy_{name}_p50_p99_ms": (
             round(percentile(values, 50), 2),
@@ -152,6 +155,10 @@ def measure(
         "ipn_busy_p99_ms": round(percentile(busy_ms, 99), 2),
         "ipn_busy_max_ms": round(max(busy_ms, default=float("nan")), 2),
         "ipn_between_sends_p99_ms": round(percentile(idle_ms, 99), 2),
+        # busy reports whose read waited for another command first (a free in the send's
+        # trail): a count, which the machine's load does not move
+        "ipn_busy_reads_behind_a_command": len(behind),
+        "ipn_busy_commands_before_reads": dict(Counter(behind)),
         **split,
     }
 
@@ -167,3 +174,16 @@ def read_pieces(line: TimelineTap, end: float, arrived: float) -> tuple[float, f
     after = next((t for t in commands if t > reads[0]), arrived)
     after = min(after, arrived)
     return reads[0] - end, after - reads[0], arrived - after
+
+
+def commands_before_read(line: TimelineTap, end: float) -> list[str]:
+    """The heads of the host's commands after ``end`` (its modem's send) and before the first
+    read command after it; [] when the read came first."""
+    heads = []
+    for t, text in line.commands:
+        if t <= end:
+            continue
+        if text.startswith(READS):
+            return heads
+        heads.append(text[:8].decode(errors="replace"))
+    return []

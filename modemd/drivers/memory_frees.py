@@ -32,6 +32,12 @@ FREE_BATCH_SHARE = 4
 # off (the next trail, or the commit's callback when idle, frees it), one AT+CMGD per index only
 # when the memory is crowded.
 SETTLE_WAIT_S = 0.5
+# A batch free and a read both due at a send's end (its trail): the read goes first, so the
+# report it reads waits for no free (issue 21: its IPN <= 20 ms from the end of the send in
+# progress); a delflag free waits for that read's commit, so it goes in a later trail without a
+# read, or when the modem idles. Only a memory this near its crowded mark (slots held or
+# announced: two sends' reports) frees first: it cannot wait for a trail without a read.
+FREE_FIRST_MARGIN = 2
 
 
 class MemoryFrees:
@@ -42,6 +48,7 @@ class MemoryFrees:
     delete_flags: bool
     slots: int
     _held: Counter[int]
+    _announced: set[int]
     _freeable: list[int]
     _unsettled: int
     _settled: asyncio.Event
@@ -80,11 +87,14 @@ class MemoryFrees:
                     return
             await self._free_each()
 
-    def free_trail(self) -> Lead:
-        """A batch free in a send's turn (``port_sides``), built at its final result: one
-        ``AT+CMGD=<i>,1`` where the modem takes it, when ``free_batch`` wait (or the memory is
-        crowded), nothing read is uncommitted and no other free runs; else none (the rules of
-        ``free_read``; a free that has to wait for a commit is left to ``before_send``)."""
+    def free_trails(self) -> tuple[Lead, Lead]:
+        """A batch free in a send's turn (``port_sides``), built at its final result, one of
+        two places: before the trail's read (the first: only when the memory nears its
+        crowded mark, ``_frees_first``) or after it (the second: when no read went, a read
+        leaving something uncommitted). One ``AT+CMGD=<i>,1`` where the modem takes it, when
+        ``free_batch`` wait (or the memory is crowded), nothing read is uncommitted and no
+        other free runs; else none (the rules of ``free_read``; a free that has to wait for a
+        commit is left to a later trail, ``before_send`` or the idle moment)."""
         taken: list[int] = []
 
         def build() -> Command | None:
@@ -110,7 +120,14 @@ class MemoryFrees:
             log.info("%s: stored messages not freed yet: no answer", self._at.port)
             self._put_back(taken)
 
-        return Lead(build, on_final, on_lost)
+        first = Lead(lambda: build() if self._frees_first() else None, on_final, on_lost)
+        return first, Lead(build, on_final, on_lost)
+
+    def _frees_first(self) -> bool:
+        """What is held or announced is within ``FREE_FIRST_MARGIN`` of the crowded mark (half
+        the memory): a trail's batch free goes before its read, which would put it off."""
+        near = len(self._held) + len(self._announced) + FREE_FIRST_MARGIN >= self.slots // 2
+        return near and bool(self._freeable)
 
     def _batch_of_its_own(self) -> bool:
         """``free_batch`` read and committed wait and no send's trail will free them: they

@@ -112,7 +112,7 @@ class MessageMemory(MemoryFrees):
 
     async def before_send(self, fold: bool = True) -> Lead | None:
         """A part is about to be sent: what is due is freed (``free_batch`` where a send's
-        trail cannot free them, ``free_trail``; or the memory is crowded) and read (one
+        trail cannot free them, ``free_trails``; or the memory is crowded) and read (one
         ``AT+CMGL=0``) first, in the sender's task; the rest waits for a later turn. A read
         due in this memory, selected, with room in it, is returned instead (``fold``): the
         send's ``Lead``, run in its turn.
@@ -140,9 +140,12 @@ class MessageMemory(MemoryFrees):
 
     def trail(self) -> list[Lead]:
         """What goes at a send's final result, in its turn (``port_sides``), each built then:
-        a batch free that is due, then a read that is due (the next send would make it wait
-        too long). Both only in the memory the modem has selected."""
-        return [self.free_trail(), self._lead(lambda: self._reads_due(at_end=True))]
+        a read that is due (the next send would make it wait too long), then a batch free that
+        is due, unless the read leaves something uncommitted (a later trail frees it); before
+        the read only when the memory nears its crowded mark (``free_trails``). All only in
+        the memory the modem has selected."""
+        first, free = self.free_trails()
+        return [first, self._lead(lambda: self._reads_due(at_end=True)), free]
 
     def after_send(self, seconds: float) -> None:
         """The part's send is over (``seconds`` long): reads not taken before it may run."""

@@ -191,7 +191,7 @@ class ModemMessages:
         return lead
 
     def trail(self) -> list[Lead]:
-        """What goes at a send's final result, in its turn: each memory's due free and read
+        """What goes at a send's final result, in its turn: each memory's due read and free
         (``MessageMemory.trail``), built then; fresh for each send."""
         return [lead for memory in self.memories for lead in memory.trail()]
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 READ_DEFER_S = 0.2  # what a read put off while the modem sends may add to a message's wait
 
@@ -27,11 +28,15 @@ READ_DEFER_S = 0.2  # what a read put off while the modem sends may add to a mes
 class ReadTurns:
     """How long the oldest announced message has waited, and whether a part is being sent."""
 
-    def __init__(self, defer_s: float = READ_DEFER_S) -> None:
+    def __init__(
+        self, defer_s: float = READ_DEFER_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.defer_s = defer_s  # tests inject their own
+        self._clock = clock
         self.sending = False  # a part is being sent: the port is the send's
         self.send_s = 0.0  # how long the last part took: what a read after the next one waits
         self._started = 0.0  # monotonic time the part in progress began
+        self._ended_at = 0.0  # ... and the last one ended
         self._since: float | None = None  # monotonic time the oldest unread announcement came
         self._ended = asyncio.Event()
         self._waiting = False  # a reader waits for the end of the sends (``not_sending``)
@@ -41,7 +46,7 @@ class ReadTurns:
         if not waiting:
             self._since = None
         elif self._since is None:
-            self._since = time.monotonic()
+            self._since = self._clock()
 
     @property
     def since(self) -> float | None:
@@ -54,16 +59,21 @@ class ReadTurns:
 
     def due(self, at_end: bool = False) -> bool:
         """Reading the oldest only after the next send would make it wait past ``defer_s``
-        (``at_end``: the part in progress just ended; the next one is taken to be as long)."""
+        (``at_end``: the part in progress just ended; the next one is taken to be as long).
+        Before a send, as of the last one's end, as its trail judged: else the few ms between
+        the two make a read the trail put off due in the next send's lead, a round trip that
+        nothing overlaps, more of them the longer the gaps (load); what was announced since
+        has waited nothing by then."""
         if self._since is None:
             return False
-        now = time.monotonic()
-        send_s = now - self._started if at_end and self.sending else self.send_s
-        return now - self._since + send_s >= self.defer_s
+        now = self._clock()
+        if at_end and self.sending:
+            return now - self._since + now - self._started >= self.defer_s
+        return max(0.0, min(now, self._ended_at) - self._since) + self.send_s >= self.defer_s
 
     def started(self) -> None:
         self.sending = True
-        self._started = time.monotonic()
+        self._started = self._clock()
 
     def ended(self, seconds: float) -> None:
         """The part's send is over after ``seconds``; a reader waiting is woken only if no
@@ -71,6 +81,7 @@ class ReadTurns:
         task woken at every send's end for nothing cost 2 % of the loop at 64 x 0.1 s)."""
         self.send_s = seconds
         self.sending = False
+        self._ended_at = self._clock()
         if self._waiting:
             asyncio.get_running_loop().call_soon(self._wake_if_idle)
 
