@@ -189,6 +189,9 @@ async def run(sends: int, concurrent: int, statements: bool, pages: bool) -> dic
             getattr(checkpoints, "passes", None),
             getattr(checkpoints, "restarts", None),
         ],
+        "restarts_ms_total_max": [
+            round(1000 * s, 2) for s in getattr(checkpoints, "restart_s", ())
+        ],
         "loadavg": os.getloadavg(),
     }
     if wal is not None:

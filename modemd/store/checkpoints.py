@@ -55,6 +55,7 @@ class Checkpointer:
         self.high_mark_pages = HIGH_MARK_PAGES
         self.passes = 0  # PASSIVE checkpoints run (tests, bench)
         self.restarts = 0  # restarts by the writer at the high mark
+        self.restart_s = [0.0, 0.0]  # the writer's time in them: total, longest (bench)
         self._wal = f"{path}-wal"
         self._high_mark_bytes = 0
         self._retry_at = 0.0
@@ -103,6 +104,7 @@ class Checkpointer:
     def _restart(self, conn: sqlite3.Connection) -> None:
         """Copy back what is left and start the WAL over, waiting for nobody (a reader of an
         old snapshot or the checkpointer's pass make it a PASSIVE one: tried again later)."""
+        started = time.perf_counter()
         conn.execute("PRAGMA busy_timeout=0")
         try:
             busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
@@ -115,6 +117,8 @@ class Checkpointer:
             self._retry_at = time.monotonic() + RESTART_RETRY_S
         else:
             self.restarts += 1
+        spent = time.perf_counter() - started
+        self.restart_s = [self.restart_s[0] + spent, max(self.restart_s[1], spent)]
 
     def _run(self) -> None:
         try:
