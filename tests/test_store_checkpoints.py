@@ -90,6 +90,26 @@ async def test_an_idle_writer_has_its_wal_copied_back(tmp_path: Path) -> None:
     assert not any(t.name.startswith("checkpoints") for t in threading.enumerate())
 
 
+async def test_passes_come_at_most_once_per_pass_every_s(tmp_path: Path) -> None:
+    """A pass that copies the whole WAL makes the writer's next commit fsync a new WAL header:
+    after one pass, the next waits ``pass_every_s`` however idle the writer."""
+    path = tmp_path / "modemd.db"
+    store = await _started(path, idle_s=0.01, busy_every_s=NEVER_S)
+    assert store.checkpoints is not None
+    store.checkpoints.pass_every_s = NEVER_S
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while store.checkpoints.passes == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert store.checkpoints.passes == 1
+        pages = _pages(path)
+        await store.write(_rows, 0, 50)
+        await asyncio.sleep(0.3)  # 30 x idle_s
+        assert store.checkpoints.passes == 1 and _pages(path) == pages
+    finally:
+        await store.close()
+
+
 async def test_the_wal_stays_bounded_when_the_writer_never_idles(tmp_path: Path) -> None:
     """400 commits of 4 rows each, back to back, no checkpoint pass: the writer restarts the WAL
     past the high mark (64 pages), and the next commit cuts the file back to it."""
@@ -148,6 +168,7 @@ from modemd.store.db import Store
 async def main():
     store = Store(sys.argv[1])
     store.checkpoints.idle_s = 0.001  # checkpoint passes as often as they can come
+    store.checkpoints.pass_every_s = 0.0
     store.checkpoints.high_mark_pages = 64  # and restarts
     await store.start()
     await store.write(lambda db: db.conn.execute("CREATE TABLE bulk (n INTEGER PRIMARY KEY, b)"))

@@ -8,12 +8,14 @@ that commit and every write queued behind it (a report's IPN, a send's record, a
 
 Here the writer's connection never checkpoints. A thread of its own, on a connection of its
 own, runs PASSIVE checkpoints (they take no lock a writer waits for) once the writer has
-committed nothing for a moment, or every so often while it never pauses. The WAL starts over
-from its beginning at the first commit after a checkpoint that copied every frame; a writer
-that never pauses rarely leaves one, so past a high mark the writer restarts the WAL itself
-(what is left to copy is what came since the last checkpoint) and the next commit cuts the
-file back to the mark (``journal_size_limit``): the WAL is bounded. A crash at any moment
-loses nothing: a commit is durable in the WAL, checkpointed or not.
+committed nothing for a moment, or every so often while it never pauses, at most once a
+second. The WAL starts over from its beginning at the first transaction begun after a pass
+that copied every frame (SQLite fsyncs the database file then, not after a partial pass); a
+writer that never pauses seldom leaves one (it must begin no transaction during the pass), so
+past a high mark the writer restarts the WAL itself (what is left to copy is what came since
+the last pass, and the fsync) and the next commit cuts the file back to the mark
+(``journal_size_limit``): the WAL is bounded. A crash at any moment loses nothing: a commit
+is durable in the WAL, checkpointed or not.
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ log = logging.getLogger(__name__)
 # No commit for this long: the writer is idle, checkpoint now (nobody queues behind it; the
 # 0.1 s backlog's writer commits every few ms, a quiet bank's once per event).
 IDLE_S = 0.05
-# A writer that never idles this long gets a PASSIVE checkpoint beside its commits anyway, so
-# that the restart at the high mark finds little left to copy.
+# Passes at most this often: a pass that copies the whole WAL lets the writer's next commit
+# start it over, and that commit then fsyncs the WAL's new header as well (synchronous=FULL):
+# one fsync more at most once a second, where SQLite's own mark made one every ~40 sends.
+PASS_EVERY_S = 1.0
+# A writer that never idles this long (after the pause above) gets a PASSIVE checkpoint beside
+# its commits anyway, so that the restart at the high mark finds little left to copy.
 BUSY_EVERY_S = 0.5
 # The WAL's length at which the writer restarts it: 4,096 pages (16 MiB at 4 KiB), one block of
 # the WAL's index (a read looks a page up in each block); ~180 sends at 23 pages a send (bench
@@ -52,6 +58,7 @@ class Checkpointer:
         self.path = path
         self.idle_s = IDLE_S  # tests give theirs
         self.busy_every_s = BUSY_EVERY_S
+        self.pass_every_s = PASS_EVERY_S
         self.high_mark_pages = HIGH_MARK_PAGES
         self.passes = 0  # PASSIVE checkpoints run (tests, bench)
         self.restarts = 0  # restarts by the writer at the high mark
@@ -137,6 +144,7 @@ class Checkpointer:
                 if self._wait_for_idle():
                     done = self._commits
                     self._checkpoint(conn)
+                    self._stop.wait(self.pass_every_s)
         finally:
             conn.close()
 
