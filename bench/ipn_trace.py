@@ -41,6 +41,7 @@ OUT_ENV = "IPN_TRACE_OUT"  # the directory the stamps are written to
 SWITCH_ENV = "IPN_TRACE_SWITCH_S"
 # An experiment: the store connection's ``PRAGMA wal_autocheckpoint`` (pages; 0: none).
 CHECKPOINT_ENV = "IPN_TRACE_WAL_AUTOCHECKPOINT"
+KEEP_ENV = "IPN_TRACE_KEEP"  # a file the busy reports' stamps are written to (optional)
 SLOW_COMMIT_S = 0.010  # a batch's writes and commit longer than this are counted
 PIECES = (
     ("end_to_queued", "end", "queued"),
@@ -52,6 +53,12 @@ PIECES = (
     ("commit_to_loop", "commit", "loop"),
     ("loop_to_post", "loop", "post"),
     ("post_to_arrival", "post", "arrival"),
+    # inside aiohttp's client (its TraceConfig), the post's way split:
+    ("post_to_request", "post", "request"),  # the body signed, the request made
+    ("request_to_connection", "request", "connection"),  # a connection: reused, queued, new
+    ("connection_to_sent", "connection", "sent"),  # headers and body written
+    ("sent_to_arrival", "sent", "arrival"),  # the wire and the listener (the bench's loop)
+    ("arrival_to_answer", "arrival", "answer"),  # the listener's answer read by aiohttp
     ("total", "end", "arrival"),
 )
 
@@ -61,6 +68,7 @@ _QUEUED: dict[int, float] = {}  # id(report) -> when its write was queued
 _BATCH = threading.local()  # the jobs whose reports the running batch applies
 _NAMES: dict[int, str] = {}  # id(a queued write's future) -> its function's name
 _RUNNING: list[Any] = [None]  # the names of the batch the store's thread runs now
+_EVENTS: dict[str, str] = {}  # a traced report's event id -> its job, until its post starts
 MIX: Counter[str] = Counter()  # the writes around each report: in its batch, in the one before
 
 
@@ -173,7 +181,10 @@ def _install() -> None:
     async def posting(self: Any, event: Any) -> Any:
         if event.job_id in STAMPS:
             STAMPS[event.job_id]["post"] = time.time()
+            _EVENTS[event.event_id] = event.job_id
         return await post(self, event)
+
+    _trace_aiohttp()
 
     db.Store.queue_write = queued  # type: ignore[method-assign]
     db.Store._process = batch  # type: ignore[method-assign,assignment]
@@ -192,6 +203,47 @@ def _install() -> None:
     if os.environ.get(SWITCH_ENV):
         sys.setswitchinterval(float(os.environ[SWITCH_ENV]))
     atexit.register(_dump)
+
+
+def _trace_aiohttp() -> None:
+    """Stamp each traced report's post inside aiohttp's client (a TraceConfig on the IPN
+    sender's session) and count how it got its connection."""
+    import aiohttp
+
+    trace = aiohttp.TraceConfig()
+
+    def stamp(step: str) -> Any:
+        async def on(_session: Any, ctx: Any, params: Any) -> None:
+            if step == "request":
+                ctx.job = _EVENTS.pop(params.headers.get("webhook-id", ""), None)
+            job = getattr(ctx, "job", None)
+            if job is not None:
+                STAMPS[job].setdefault(step, time.time())
+
+        return on
+
+    def count(what: str) -> Any:
+        async def on(_session: Any, ctx: Any, _params: Any) -> None:
+            if getattr(ctx, "job", None) is not None:
+                COUNTS[f"connection: {what}"] += 1
+
+        return on
+
+    trace.on_request_start.append(stamp("request"))
+    for signal in (trace.on_connection_reuseconn, trace.on_connection_create_end):
+        signal.append(stamp("connection"))
+    trace.on_connection_reuseconn.append(count("reused"))
+    trace.on_connection_create_start.append(count("new"))
+    trace.on_connection_queued_start.append(count("queued at the connector's limit"))
+    trace.on_request_headers_sent.append(stamp("sent"))
+    trace.on_request_end.append(stamp("answer"))
+    init = aiohttp.ClientSession.__init__
+
+    def session(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["trace_configs"] = [*(kwargs.get("trace_configs") or ()), trace]
+        init(self, *args, **kwargs)
+
+    aiohttp.ClientSession.__init__ = session  # type: ignore[method-assign]
 
 
 def _statement(_sql: str) -> None:
@@ -249,6 +301,10 @@ def main() -> None:
     serving = [d for d in dumps if "--device" in d["argv"]]  # not the daemon that queued them
     if len(serving) != 1:
         raise RuntimeError(f"expected the stamps of one daemon with modems, got {len(serving)}")
+    if os.environ.get(KEEP_ENV):  # each busy report's stamps, for a closer look
+        stamps = {job: {**serving[0]["stamps"].get(job, {}), "end": e, "arrival": a}
+                  for job, e, a in busy}  # fmt: skip
+        Path(os.environ[KEEP_ENV]).write_text(json.dumps(stamps))
     keys = ("ipn_busy_p50_ms", "ipn_busy_p99_ms", "ipn_busy_max_ms")
     print(json.dumps({k: result[k] for k in keys} | summary(busy, serving[0]), indent=1))
     print(f"load: {load:.2f} -> {os.getloadavg()[0]:.2f}")

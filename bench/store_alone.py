@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.harness import percentile
 from modemd.model import (
     DeliveryOutcome,
     DeliveryReport,
@@ -137,6 +138,7 @@ async def run(sends: int, concurrent: int, statements: bool, pages: bool) -> dic
         store = Store(path)
         await store.start()
         stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
+        commits: list[float] = []  # each commit's BEGIN -> COMMIT done, in the measured window
         devs = [f"dev{n}" for n in range(concurrent)]
         queue = await store.write(_seed, sends, devs)
         if pages:  # every frame stays in the WAL; counted from its start
@@ -149,6 +151,7 @@ async def run(sends: int, concurrent: int, statements: bool, pages: bool) -> dic
         per_device = sends // concurrent
         store_before = _thread_cpu_s(thread.native_id)
         usage_before = resource.getrusage(resource.RUSAGE_SELF)
+        store.on_commit_seconds.append(commits.append)
         started = time.perf_counter()
         shares = [queue[n::concurrent] for n in range(concurrent)]
         await asyncio.gather(
@@ -163,6 +166,8 @@ async def run(sends: int, concurrent: int, statements: bool, pages: bool) -> dic
             ).fetchone()[0]
         )
         wal = await store.read(_wal_pages, Path(f"{path}-wal")) if pages else None
+        wal_bytes = await store.read(lambda _: os.path.getsize(f"{path}-wal"))
+        checkpoints = getattr(store, "checkpoints", None)  # (none before round 9)
         await store.close()
     total = per_device * concurrent
     assert done == total, f"{done} of {total} delivered"
@@ -177,6 +182,16 @@ async def run(sends: int, concurrent: int, statements: bool, pages: bool) -> dic
             1000 * (usage.ru_stime - usage_before.ru_stime) / total, 3
         ),
         "wall_ms_per_send": round(1000 * wall / total, 3),
+        "commits": len(commits),
+        "commit_ms_p50_p99_max": [round(1000 * percentile(commits, p), 3) for p in (50, 99, 100)],
+        "wal_mib_at_the_end": round(wal_bytes / 2**20, 1),
+        "checkpoint_passes_restarts": [
+            getattr(checkpoints, "passes", None),
+            getattr(checkpoints, "restarts", None),
+        ],
+        "restarts_ms_total_max": [
+            round(1000 * s, 2) for s in getattr(checkpoints, "restart_s", ())
+        ],
         "loadavg": os.getloadavg(),
     }
     if wal is not None:

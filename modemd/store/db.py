@@ -1,11 +1,13 @@
 """The SQLite file: one connection, one writer thread, group commits.
 
 Every read and write runs on the store's own thread (SQLite allows one writer; a second
-connection would only add lock contention). Writes queued while a commit is under way are
-applied together in the next transaction, each in its own savepoint so one failure does not
-undo the others, then committed once: with WAL and ``synchronous=FULL`` the commit fsyncs the
-WAL, so an awaited ``write`` means "on disk". Futures resolve only after the commit, so nothing
-(no API answer, no IPN) ever acts on a row that could still roll back.
+connection would only add lock contention); the WAL's checkpoints run on a thread and a
+connection of their own (store.checkpoints), not inside the writer's commits. Writes queued
+while a commit is under way are applied together in the next transaction, each in its own
+savepoint so one failure does not undo the others, then committed once: with WAL and
+``synchronous=FULL`` the commit fsyncs the WAL, so an awaited ``write`` means "on disk".
+Futures resolve only after the commit, so nothing (no API answer, no IPN) ever acts on a row
+that could still roll back.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sqlite_utils
 from modemd.errors import StoreError
 from modemd.store import batches, dialect
 from modemd.store.batches import replayable
+from modemd.store.checkpoints import Checkpointer
 from modemd.store.location import is_postgres, redacted
 from modemd.store.opening import connect
 
@@ -110,6 +113,8 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._keys_listener: Listener | None = None
         self._keys_elsewhere = 0  # NOTIFYs of api_keys changes (PostgreSQL; on the loop only)
+        # SQLite's WAL checkpoints, off the writer's commits (tests give theirs their timing).
+        self.checkpoints = None if self._postgres else Checkpointer(self.path)
 
     @property
     def generation(self) -> int:
@@ -197,6 +202,8 @@ class Store:
             if self._postgres:
                 cast("PgDatabase", self._db).host_id = self.host_id
             self._watch(self._db.conn)
+            if self.checkpoints is not None:
+                self.checkpoints.start(self._db.conn)
         except Exception as exc:
             ready.set_exception(StoreError(f"cannot open {redacted(self.path)}: {exc}"))
             return
@@ -222,6 +229,8 @@ class Store:
                 batch, rest = (rest, []) if leftover else batches.next_batch(rest)
                 self._run_batch(loop, batch)
         finally:
+            if self.checkpoints is not None:
+                self.checkpoints.stop()  # first: the writer's close is then the last one
             self._db.conn.close()
 
     def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[Any]) -> None:
@@ -248,6 +257,8 @@ class Store:
             loop.call_soon_threadsafe(self._deliver, answers, False, [])
         if self.watched:
             self._after_change(loop, _unhanded(moved, staged, self.changes, before))
+        if committed and self.checkpoints is not None:  # after the answers: nobody waits for it
+            self.checkpoints.committed(cast("sqlite_utils.Database", self._db).conn)
 
     def _take_queued(self, batch: list[Any], wait_s: float = 0.0) -> None:
         """Add what is queued to ``batch`` (up to ``MAX_BATCH``), the first after up to

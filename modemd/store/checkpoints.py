@@ -1,0 +1,168 @@
+"""SQLite's WAL checkpoints off the writer's commits.
+
+A commit appends its pages to the -wal file (fsynced: durable there); a checkpoint copies them
+back into the database file and fsyncs that. SQLite runs one inside the commit that takes the
+WAL past 1,000 pages (``wal_autocheckpoint``): on the store's thread an fsync of the database
+file every ~40 sends (strace of bench.store_alone: 26 per 1,000 sends, p50 3.3 ms), stalling
+that commit and every write queued behind it (a report's IPN, a send's record, accepts).
+
+Here the writer's connection never checkpoints. A thread of its own, on a connection of its
+own, runs PASSIVE checkpoints (they take no lock a writer waits for) once the writer has
+committed nothing for a moment, or every so often while it never pauses, at most once a
+second. The WAL starts over from its beginning at the first transaction begun after a pass
+that copied every frame (SQLite fsyncs the database file then, not after a partial pass); a
+writer that never pauses seldom leaves one (it must begin no transaction during the pass), so
+past a high mark the writer restarts the WAL itself (what is left to copy is what came since
+the last pass, and the fsync) and the next commit cuts the file back to the mark
+(``journal_size_limit``): the WAL is bounded. A crash at any moment loses nothing: a commit
+is durable in the WAL, checkpointed or not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+
+from modemd.store.opening import BUSY_TIMEOUT_MS
+
+log = logging.getLogger(__name__)
+
+# No commit for this long: the writer is idle, checkpoint now (nobody queues behind it; the
+# 0.1 s backlog's writer commits every few ms, a quiet bank's once per event).
+IDLE_S = 0.05
+# Passes at most this often: a pass that copies the whole WAL lets the writer's next commit
+# start it over, and that commit then fsyncs the WAL's new header as well (synchronous=FULL):
+# one fsync more at most once a second, where SQLite's own mark made one every ~40 sends.
+PASS_EVERY_S = 1.0
+# A writer that never idles this long (after the pause above) gets a PASSIVE checkpoint beside
+# its commits anyway, so that the restart at the high mark finds little left to copy.
+BUSY_EVERY_S = 0.5
+# The WAL's length at which the writer restarts it: 4,096 pages (16 MiB at 4 KiB), one block of
+# the WAL's index (a read looks a page up in each block); ~180 sends at 23 pages a send (bench
+# store_alone --pages), ~4x SQLite's default mark, once per 0.3 s at 64 x 0.1 s.
+HIGH_MARK_PAGES = 4096
+# A restart refused (the checkpointer's own pass holds the lock, or another process reads an
+# old snapshot): the writer tries again this long after, not at every commit.
+RESTART_RETRY_S = 0.1
+WAL_HEADER_BYTES, FRAME_HEADER_BYTES = 32, 24  # sqlite.org/fileformat.html, "WAL File Format"
+
+
+class Checkpointer:
+    """The WAL's checkpoints for one SQLite file: ``start`` on the writer's connection, then
+    ``committed`` after each of its commits and ``stop`` before it closes (store.db)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.idle_s = IDLE_S  # tests give theirs
+        self.busy_every_s = BUSY_EVERY_S
+        self.pass_every_s = PASS_EVERY_S
+        self.high_mark_pages = HIGH_MARK_PAGES
+        self.passes = 0  # PASSIVE checkpoints run (tests, bench)
+        self.restarts = 0  # restarts by the writer at the high mark
+        self.restart_s = [0.0, 0.0]  # the writer's time in them: total, longest (bench)
+        self._wal = f"{path}-wal"
+        self._high_mark_bytes = 0
+        self._retry_at = 0.0
+        self._commits = 0
+        self._asleep = False
+        self._wake = threading.Event()  # set by a commit while the thread sleeps, or by stop
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, conn: sqlite3.Connection) -> None:
+        """Turn the writer's own checkpoints off and start the thread that runs them."""
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        self._high_mark_bytes = WAL_HEADER_BYTES + self.high_mark_pages * (
+            page + FRAME_HEADER_BYTES
+        )
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={self._high_mark_bytes}")
+        self._thread = threading.Thread(
+            target=self._run, name=f"checkpoints {os.path.basename(self.path)}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread (its connection closed), so the writer's close is the last one and
+        checkpoints what is left."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def committed(self, conn: sqlite3.Connection) -> None:
+        """On the writer's thread after a commit: wake the thread if it sleeps; past the high
+        mark, restart the WAL."""
+        self._commits += 1
+        if self._asleep:
+            self._asleep = False
+            self._wake.set()
+        try:
+            size = os.stat(self._wal).st_size
+        except FileNotFoundError:
+            return
+        if size > self._high_mark_bytes and time.monotonic() >= self._retry_at:
+            self._restart(conn)
+
+    def _restart(self, conn: sqlite3.Connection) -> None:
+        """Copy back what is left and start the WAL over, waiting for nobody (a reader of an
+        old snapshot or the checkpointer's pass make it a PASSIVE one: tried again later)."""
+        started = time.perf_counter()
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+        except sqlite3.Error as exc:
+            log.warning("WAL restart failed: %s", exc)
+            busy = 1
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if busy:
+            self._retry_at = time.monotonic() + RESTART_RETRY_S
+        else:
+            self.restarts += 1
+        spent = time.perf_counter() - started
+        self.restart_s = [self.restart_s[0] + spent, max(self.restart_s[1], spent)]
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:  # the writer's restarts still bound the WAL
+            log.error("checkpoints off: cannot open %s: %s", self.path, exc)
+            return
+        try:
+            done = 0  # the commits up to the last checkpoint
+            while not self._stop.is_set():
+                self._asleep = True
+                if self._commits == done:
+                    self._wake.wait()
+                self._asleep = False
+                self._wake.clear()
+                if self._wait_for_idle():
+                    done = self._commits
+                    self._checkpoint(conn)
+                    self._stop.wait(self.pass_every_s)
+        finally:
+            conn.close()
+
+    def _wait_for_idle(self) -> bool:
+        """Wait until the writer committed nothing for ``idle_s``, at most ``busy_every_s``;
+        False when stopped meanwhile."""
+        began = time.monotonic()
+        while True:
+            seen = self._commits
+            if self._stop.wait(self.idle_s):
+                return False
+            if self._commits == seen or time.monotonic() - began >= self.busy_every_s:
+                return True
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
+            return
+        self.passes += 1
