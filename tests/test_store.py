@@ -11,7 +11,7 @@ import pytest
 from builders import tp_report
 
 from modemd.errors import InvalidTransitionError, StoreError
-from modemd.model import EventType, JobState, SentPart
+from modemd.model import EventType, JobState, Lane, SentPart
 from modemd.store import dispatch, endpoints, events, jobs, keys, reports
 from modemd.store.db import Store, connect
 from modemd.store.migrations import MIGRATIONS
@@ -46,6 +46,31 @@ def test_migrations_are_numbered_and_applied_once(tmp_path: Path) -> None:
     assert again.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(versions)
     assert again.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert again.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+async def test_an_inserted_job_is_the_row_read_back(store: Store) -> None:
+    """``insert_job`` builds the Job it returns from its arguments, not from the row: the two
+    agree, with each optional column set and left out, and the ids differ and grow in time."""
+    key_id = (await new_job(store)).key_id
+    made = [
+        await store.write(
+            lambda db, extra=extra: jobs.insert_job(
+                db, key_id=key_id, pin="4711", to="+31612345678", message="hi", parts=2,
+                encoding="ucs2", **extra,
+            )
+        )
+        for extra in (
+            {},
+            {"id_device": "imei-1", "lane": Lane.BULK, "send_at": 1e9 + 0.5,
+             "valid_until": 2e9 + 0.25, "now": 1.5e9 + 0.125},
+        )
+    ]  # fmt: skip
+    for job in made:
+        assert await store.read(jobs.get_job, job.job_id) == job
+        assert job.state is JobState.QUEUED and job.job_id.startswith("job_")
+    assert made[1].lane is Lane.BULK and made[1].created_at == made[1].updated_at == 1.5e9 + 0.125
+    assert int(made[1].job_id[4:-8], 16) == int(1.5e12 + 125)  # ms of ``now``, then 8 random hex
+    assert made[0].job_id != made[1].job_id
 
 
 async def test_job_lifecycle_writes_events_in_order(store: Store) -> None:

@@ -87,7 +87,7 @@ def json_answer(
                 if isinstance(last, EncodedList):
                     del extra[name]  # (this call's own dict: the payload has it already)
                     tail = f"{dumps(name)}: {last.json}"
-            return JsonAnswer(payload, headers, (_head_text(what, message), extra, tail))
+            return JsonAnswer(payload, headers, (head_text(what, message), extra, tail))
     elif isinstance(what, OtherAnswer):
         payload = {**other_body(what, message), **extra}
     else:
@@ -121,7 +121,7 @@ HEAD_KEYS = frozenset({"response", "status_code", "status", "message"})
 
 
 @functools.lru_cache(maxsize=64)  # the accept's, and a few refusals' with a fixed message
-def _head_text(code: StatusCode, message: str) -> str:
+def head_text(code: StatusCode, message: str) -> str:
     """The JSON of a contract answer's head (``body`` of ``code`` and ``message``), open."""
     return dumps(body(code, message=message))[:-1]
 

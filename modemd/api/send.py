@@ -16,11 +16,11 @@ from aiohttp import web
 from aiohttp.helpers import parse_mimetype
 from aiohttp.http_exceptions import HttpProcessingError
 
-from modemd.api.answers import EncodedList, JsonAnswer, json_answer
+from modemd.api.answers import EncodedList, JsonAnswer, dumps, head_text, json_answer
 from modemd.api.auth import CONFIG, STORE, Caller, authenticate, caller_ip
 from modemd.api.campaign_report import blocked_destination
 from modemd.api.campaigns import dispatch
-from modemd.api.contract import StatusCode
+from modemd.api.contract import StatusCode, body
 from modemd.api.send_many import request_hash, send_many, several
 from modemd.api.timing import parse_timing
 from modemd.api.validation import (
@@ -29,7 +29,7 @@ from modemd.api.validation import (
     json_body,
     parse_send,
 )
-from modemd.model import ApiKey
+from modemd.model import ApiKey, Job
 from modemd.runtime.bank import Bank, Offer
 from modemd.sms.encoding import split_message
 from modemd.store import accept, optouts, refusals, wallet
@@ -181,6 +181,9 @@ async def _blocked(
     return json_answer(StatusCode.BLOCKED_DESTINATION, exc.detail, reason=exc.reason)
 
 
+ACCEPTED = "accepted: handed to the pool; the IPN reports sent and delivered"
+
+
 def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -> JsonAnswer:
     job, cost = accepted.job, accepted.cost
     extra: dict[str, Any] = {} if cost is None else {"cost": wallet.format_amount(cost)}
@@ -195,9 +198,11 @@ def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -
         available = len(bank.offers(job.pin)) + len(bank.remote_offers(job.pin))
     else:  # offered to every device of its pool, here and on the other hosts (dispatch)
         available = len(offers)
+    if not extra and job.to.isascii() and job.to.lstrip("+").isdigit():  # (as a rule)
+        return _plain_accepted(ok_code, job, available, _records(offers))
     return json_answer(
         ok_code,
-        "accepted: handed to the pool; the IPN reports sent and delivered",
+        ACCEPTED,
         job_id=job.job_id,
         to=job.to,
         length=len(job.message),
@@ -207,6 +212,33 @@ def _accepted(request: Caller, ok_code: StatusCode, accepted: accept.Accepted) -
         devices_available=available,
         records=_records(offers),
     )
+
+
+def _plain_accepted(
+    ok_code: StatusCode, job: Job, available: int, records: list[dict[str, str]]
+) -> JsonAnswer:
+    """``json_answer`` of an accept with no cost and a number of digits, its text written in
+    one piece: every value is a job id (``job_`` and hex), digits, a fixed encoding name, an
+    integer or the records' JSON, none of which JSON escapes (C's encoder of these seven
+    keys was ~6 % of an accept's work on the loop)."""
+    payload = body(
+        ok_code,
+        message=ACCEPTED,
+        job_id=job.job_id,
+        to=job.to,
+        length=len(job.message),
+        parts=job.parts,
+        encoding=job.encoding,
+        devices_available=available,
+        records=records,
+    )
+    text = (
+        f'{head_text(ok_code, ACCEPTED)}, "job_id": "{job.job_id}", "to": "{job.to}", '
+        f'"length": {len(job.message)}, "parts": {job.parts}, "encoding": "{job.encoding}", '
+        f'"devices_available": {available}, "records": '
+        f"{records.json if isinstance(records, EncodedList) else dumps(records)}"
+    )
+    return JsonAnswer(payload, None, (text, {}, ""))
 
 
 def _records(offers: list[Offer]) -> list[dict[str, str]]:

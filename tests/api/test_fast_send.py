@@ -32,7 +32,8 @@ from modemd.api.contract import StatusCode
 from modemd.api.fastframe import message_end, serialise
 from modemd.api.fastsend import FastSends
 from modemd.api.guard import GuardedSite, Limits
-from modemd.api.send import _records
+from modemd.api.send import ACCEPTED, _plain_accepted, _records
+from modemd.model import Job, JobState
 from modemd.runtime.bank import Bank, Offer
 from modemd.store import jobs, keys
 from modemd.store.db import Store
@@ -433,3 +434,29 @@ def test_the_same_offers_answer_with_the_same_records_written_once() -> None:
     assert _records(kept) is once
     made = json_answer(StatusCode.OK_IP, "accepted", job_id="j", records=records)
     assert made.text() == json.dumps(made.payload)
+
+
+@pytest.mark.parametrize(
+    ("to", "offers", "available"),
+    [
+        ("+393331234567", [], 0),
+        ("4916", [], 3),  # a short code: digits as dialled; its device's pool of 3
+        ("+393331234567", [Offer("imei-\u00e8", "7", "modem"), Offer('p"1', "7", "phone")], 2),
+    ],
+)
+@pytest.mark.parametrize("message", ["h\u00e9llo", 'a "quoted" \\ text\n'])
+def test_an_accepts_answer_in_one_piece_is_the_general_answer(
+    to: str, offers: list[Offer], available: int, message: str
+) -> None:
+    """An accept's answer written in one piece (no cost, a number of digits) is the general
+    answer's payload and text, and its text is ``json.dumps`` of the payload."""
+    job = Job("job_19a3c0ffee12345678", 1, "7", to, message, JobState.QUEUED, parts=2,
+              encoding="ucs2")  # fmt: skip
+    records = _records(offers)
+    made = _plain_accepted(StatusCode.OK_IP, job, available, records)
+    general = json_answer(
+        StatusCode.OK_IP, ACCEPTED, job_id=job.job_id, to=to, length=len(message), parts=2,
+        encoding="ucs2", devices_available=available, records=records,
+    )  # fmt: skip
+    assert made.payload == general.payload and made.status == general.status == 200
+    assert made.text() == general.text() == json.dumps(made.payload)
