@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -110,6 +111,14 @@ ROWS: list[tuple[str, str, str, str, Callable[[float], bool] | None]] = [
 ]
 
 
+def _shown(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "-"
+    if not unit and isinstance(value, float) and value < 2:
+        return f"{value:.4f}"  # a ratio: 0.9959 is not 1.00
+    return f"{value:,.2f}" if isinstance(value, float) and value < 100 else f"{value:,.0f}"
+
+
 def table(results: dict[str, Any]) -> str:
     """The results as an aligned text table with the issue's targets."""
     lines = [f"{'metric':<34} {'measured':>10}  {'target':<8} ok", "-" * 60]
@@ -118,16 +127,44 @@ def table(results: dict[str, Any]) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             shown, ok = "-", ""
         else:
-            shown = (
-                f"{value:.4f}"  # a ratio: 0.9959 is not 1.00
-                if not unit and isinstance(value, float) and value < 2
-                else f"{value:,.2f}"
-                if isinstance(value, float) and value < 100
-                else f"{value:,.0f}"
-            )
+            shown = _shown(value, unit)
             ok = "" if passes is None else ("yes" if passes(value) else "NO")
         lines.append(f"{label:<34} {shown + ' ' + unit:>10}  {target:<8} {ok}")
     load = " ".join(f"{x:.2f}" for x in results["loadavg_after"])
     lines.append(f"machine: {results['machine']['cpus']} CPUs, load {load}, "
                  f"fsync {results['machine']['fsync_ms']} ms")  # fmt: skip
+    return "\n".join(lines)
+
+
+def merged(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of the same scenarios (``--repeat N``) as one result: each figure the median
+    of its runs (what the table prints), its runs' values under ``spread``; the other entries
+    (each scenario's details) are the first run's."""
+    result = dict(runs[0])
+    spread: dict[str, list[float]] = {}
+    for run in runs:
+        for key, value in run.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                spread.setdefault(key, []).append(value)
+    for key, values in spread.items():
+        kept = [v for v in values if not math.isnan(v)]
+        result[key] = statistics.median(kept) if kept else float("nan")
+    return result | {"spread": spread}
+
+
+def spread_table(results: dict[str, Any]) -> str:
+    """Each row measured more than once: its median, least and greatest, and every run's value
+    in the order they ran (``--repeat N``)."""
+    lines = [f"{'metric (runs)':<34} {'median':>10} {'range':>19}  values", "-" * 80]
+    for key, label, unit, _target, _passes in ROWS:
+        values = results.get("spread", {}).get(key, [])
+        kept = [v for v in values if not math.isnan(v)]
+        if len(values) < 2 or not kept:
+            continue
+        lines.append(
+            f"{f'{label} ({len(values)})':<34} "
+            f"{_shown(statistics.median(kept), unit) + ' ' + unit:>10} "
+            f"{_shown(min(kept), unit) + ' - ' + _shown(max(kept), unit):>19}  "
+            + ", ".join(_shown(v, unit) for v in values)
+        )
     return "\n".join(lines)

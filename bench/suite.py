@@ -35,7 +35,7 @@ from bench import (
     peers,
 )
 from bench.harness import workdir
-from bench.rows import table
+from bench.rows import merged, spread_table, table
 
 RESULTS = Path(__file__).parent / "results"
 SUITE_TIMEOUT_S = 1500.0  # the whole suite stops by itself; a full run takes ~8 min on 2 cores
@@ -274,7 +274,8 @@ def machine() -> dict[str, Any]:
 
 async def run_all(names: list[str], size: Size, profile: Path | None) -> dict[str, Any]:
     """Run ``names`` in order; a failing scenario is recorded and the others still run."""
-    results: dict[str, Any] = {"machine": machine(), "loadavg_before": os.getloadavg()}
+    load = os.getloadavg()
+    results: dict[str, Any] = {"machine": machine(), "loadavg_before": load, "load_1min": load[0]}
     errors: dict[str, str] = {}
     for name in names:
         started = time.perf_counter()
@@ -301,8 +302,17 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true", help=f"also {SCALE_MODEMS} modems")
     parser.add_argument("--waiting", action="store_true", help="profile waiting threads too")
     parser.add_argument("--native", action="store_true", help="profile C frames too (slower)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the scenarios N times; the table shows each figure's median, then its range",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     options = parser.parse_args()
+    if options.repeat < 1:
+        parser.error("--repeat: at least 1")
     if options.profile is not None:
         if harness.pyspy() is None:
             raise SystemExit("--profile needs py-spy: .venv/bin/pip install -e '.[bench]'")
@@ -314,13 +324,21 @@ def main() -> None:
     names += [name for name, asked in [("peers", options.peers), ("scale", options.scale)]
               if asked and name not in names]  # fmt: skip
     started = time.perf_counter()
-    results = loops.run(_bounded(run_all(names, size, options.profile)))
+    runs = [
+        loops.run(_bounded(run_all(names, size, options.profile))) for _ in range(options.repeat)
+    ]
+    results = merged(runs) if len(runs) > 1 else runs[0]
+    results["errors"] = {k: v for run in runs for k, v in run["errors"].items()}
+    results["loadavg_after"] = runs[-1]["loadavg_after"]
     results["size"] = "quick" if options.quick else "full"
     results["duration_s"] = round(time.perf_counter() - started, 1)
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
+    if len(runs) > 1:
+        print(spread_table(results))
+        print("load before each run: " + ", ".join(f"{r['load_1min']:.2f}" for r in runs))
     if "peers" in results:
         print(peers.table(results))
     print(f"written to {options.out}", flush=True)

@@ -3,7 +3,6 @@ documents rendered from the schema (the README's reference, the installed templa
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import tomllib
@@ -150,6 +149,8 @@ class _Checker:
         shown = dotted((*path, name))
         if is_table:
             shown = f"[[{shown}]]" if isinstance(value, list) else f"[{shown}]"
+        import difflib  # only for a config with a mistake in it: not on every start's way
+
         close = difflib.get_close_matches(name, [n.name for n in section.entries], n=1)
         nodes = [n for n in section.entries if close and n.name == close[0]]
         hint = f" (did you mean {_header(nodes[0], path)}?)" if nodes else ""

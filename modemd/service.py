@@ -18,10 +18,6 @@ from modemd.api.tls import server_context
 from modemd.config import PhoneConfig, PortConfig, Settings
 from modemd.conversations.engine import Inbound
 from modemd.drivers import registry
-from modemd.hardware.hotplug import HotPlug
-from modemd.hardware.net import PhoneHotPlug
-from modemd.hardware.udev import Udev
-from modemd.hardware.usb_reset import usb_reset
 from modemd.model import InboundSms
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
 from modemd.observe import looplag
@@ -55,6 +51,10 @@ if TYPE_CHECKING:  # imported when --simulate asks for them: a tenth of a second
     from modemd.emulators.modem import EmulatedModem
     from modemd.emulators.modem_bank import EmulatedBank
     from modemd.emulators.phone import EmulatedPhoneBank
+
+    # imported when udev is followed or a modem is reset (pyudev: ~10 ms of a start)
+    from modemd.hardware.hotplug import HotPlug
+    from modemd.hardware.net import PhoneHotPlug
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ class UsbResetter:
     async def __call__(self, port: str) -> None:
         modem = self.emulated.pop(port, None)
         if modem is None:
+            from modemd.hardware.usb_reset import usb_reset
+
             await usb_reset(port)
             return
         await modem.usb_reset()
@@ -241,6 +243,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
         total = len(ports) + len(phones)
         log.info("%d of %d devices ready", sum(w is not None for w in attached), total)
         if settings.udev:
+            from modemd.hardware import HotPlug, PhoneHotPlug, Udev
+
             hotplug = HotPlug(
                 Udev(),
                 attach=bank.attach_spec,

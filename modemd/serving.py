@@ -44,14 +44,14 @@ def loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def settle_garbage_collector() -> None:
-    """Before the devices open: what start-up made so far (modules, the store, the app) lives
-    as long as the daemon: collected once and frozen out of every later collection
-    (``gc.freeze``); the youngest generation is collected less often from here on.
+    """Before the devices open: what start-up made so far (the store, the app; the modules are
+    frozen as ``modemd.cli`` imports them) lives as long as the daemon: frozen out of every
+    later collection (``gc.freeze``); the youngest generation is collected less often from
+    here on.
 
-    Before, not at ready: a backlog starts sending as each device opens, and this one full pass
-    over the heap (~60,000 objects) held the GIL for 30-70 ms of CPU while the first sends
-    waited (``bench.stalls``; README, Round 7: the loop and its stalls)."""
-    gc.collect()
+    Before, not at ready: a backlog starts sending as each device opens (``bench.stalls``;
+    README, Round 7: the loop and its stalls). Without a collection first: at 256 modems it took
+    50 ms of CPU and found nothing to free (README, Round 9: ready at 256 and the loop)."""
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)

@@ -11,6 +11,7 @@ from modemd.sms.pdu import StatusReport
 from modemd.sms.status import delivery_report
 from modemd.store import events, jobs, keys
 from modemd.store.db import Store
+from modemd.store.stats import DeviceRow
 
 TO = "+15550001"
 DEVICE = "imei"
@@ -115,4 +116,13 @@ async def events_one_failing(store: Store, one: Job, two: Job) -> list[Any]:
             store.write(fails),
             store.write(events.add_event, two, EventType.SMS_DELIVERED, {}),
         ],
+    )
+
+
+def device_row(
+    device_id: str, *, state: str = "ready", signal: int | None = 20, iccid: str = ""
+) -> DeviceRow:
+    """A device of pool 7 as a snapshot reads it (``stats.snapshot``)."""
+    return DeviceRow(
+        device_id, "7", "modem", state, None, signal, None, None, None, iccid, None, None
     )

@@ -78,9 +78,9 @@ async def readyz(request: web.Request) -> web.Response:
     pools: dict[str, dict[str, int]] = {}
     if snap is not None:
         for device in snap.devices:
-            pool = pools.setdefault(device["pin"], {"ready_devices": 0, "devices": 0})
+            pool = pools.setdefault(device.pin, {"ready_devices": 0, "devices": 0})
             pool["devices"] += 1
-            pool["ready_devices"] += device["state"] in UP_STATES
+            pool["ready_devices"] += device.state in UP_STATES
         for pin, queued in snap.queued.items():
             pools.setdefault(pin, {"ready_devices": 0, "devices": 0})["queued"] = queued
     reasons = [error] if error else []

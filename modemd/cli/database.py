@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 
 from modemd.cli.common import become_owner_of, current_settings, db_option, main, open_db
-from modemd.hardware.doctor import holders
 from modemd.store import files, retention, schema
 from modemd.store import hosts as host_rows
 from modemd.store.files import check_database
@@ -39,6 +38,8 @@ def backup(file: str, db: str) -> None:
 def restore(file: str, yes: bool, db: str) -> None:
     """Replace the database with the backup FILE (the daemon must be stopped); the replaced
     database is kept beside it."""
+    from modemd.hardware.doctor import holders  # pyudev is not on serve's way
+
     running = [h for h in holders(db) if not h.endswith(f"(pid {os.getpid()})")]  # others
     if running:
         raise click.ClickException(

@@ -6,16 +6,18 @@ import asyncio
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from modemd import config
 from modemd.cli.common import CONFIG_HELP, main, open_db
 from modemd.errors import ConfigError
-from modemd.hardware.discovery import PIN_LABEL
-from modemd.hardware.doctor import Finding, examine, recovery_findings
-from modemd.hardware.udev import Port, Udev
 from modemd.store import devices as device_rows
+
+if TYPE_CHECKING:  # imported by the commands that use them: pyudev is not on serve's way
+    from modemd.hardware import Port
+    from modemd.hardware.doctor import Finding
 
 
 @main.command()
@@ -27,6 +29,8 @@ def doctor(config_file: str | None) -> None:
         settings = config.load(config.config_file(config_file))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    from modemd.hardware import Udev, examine
+
     findings = asyncio.run(
         examine(
             Udev(),
@@ -53,6 +57,8 @@ def _given_up(db: str, usb_reset: bool) -> list[Finding]:
         rows = device_rows.list_devices(open_db(db))
     except (click.ClickException, sqlite3.Error):
         return []  # a database of another version or not readable: the ports speak for themselves
+    from modemd.hardware.doctor import recovery_findings
+
     return recovery_findings(rows, usb_reset)
 
 
@@ -68,6 +74,8 @@ def _given_up(db: str, usb_reset: bool) -> list[Finding]:
 @click.argument("device")
 def udev_rule(pin: str, by: str, device: str) -> None:
     """Print a udev rule that labels the attached DEVICE (/dev/ttyUSB2) with --pin."""
+    from modemd.hardware import PIN_LABEL, Udev
+
     if not PIN_LABEL.fullmatch(pin):
         raise click.BadParameter("1-32 letters, digits, '.', '_' or '-'", param_hint="--pin")
     port = next((p for p in Udev().ports() if p.devnode == device), None)

@@ -211,7 +211,7 @@ class Metrics:
         return snap
 
     def _apply(self, activity: stats.Activity, snap: stats.Snapshot) -> None:
-        pins = {d["pin"] for d in snap.devices} | set(snap.queued) | set(activity.accepted)
+        pins = {d.pin for d in snap.devices} | set(snap.queued) | set(activity.accepted)
         for pin in pins:
             self.accepted.labels(pin)  # every known pool shows, at 0 when idle
         for pin, n in activity.accepted.items():
@@ -219,21 +219,21 @@ class Metrics:
         for (pin, state), n in activity.finished.items():
             self.finished.labels(pin, state).inc(n)
         for d in snap.devices:  # each device shows, at 0 when quiet
-            self.received.show((d["pin"], d["device_id"]))
+            self.received.show((d.pin, d.device_id))
         for (pin, device_id), n in activity.received.items():
             self.received.inc((pin, device_id), n)
         self.ipn_attempts.inc(activity.ipn_attempts)
         self.ipn_failures.inc(activity.ipn_failures)
         ready = dict.fromkeys(pins, 0)
         for d in snap.devices:
-            device_id = d["device_id"]
-            up = d["state"] in UP_STATES
-            ready[d["pin"]] += up
-            self.device_up.set((device_id, d["pin"], d["kind"]), int(up))
-            self.failed.set((device_id, d["pin"]), int(d["state"] == DeviceState.FAILED.value))
-            if (dbm := rssi_to_dbm(d["signal"])) is not None:
+            device_id = d.device_id
+            up = d.state in UP_STATES
+            ready[d.pin] += up
+            self.device_up.set((device_id, d.pin, d.kind), int(up))
+            self.failed.set((device_id, d.pin), int(d.state == DeviceState.FAILED.value))
+            if (dbm := rssi_to_dbm(d.signal)) is not None:
                 self.signal.set((device_id,), dbm)
-            pacing = self.pacing(device_id, d["iccid"] or "")  # the SIM's caps
+            pacing = self.pacing(device_id, d.iccid or "")  # the SIM's caps
             for period, used, cap in (
                 ("day", snap.parts_today, pacing.daily_cap),
                 ("month", snap.parts_month, pacing.monthly_cap),

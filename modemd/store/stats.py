@@ -3,9 +3,10 @@ device rows, daily charts. Reads only, except ``probe_write`` (the readiness che
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlite_utils
 
@@ -16,6 +17,7 @@ from modemd.store import pacing
 __all__ = [
     "Activity",
     "DayCounts",
+    "DeviceRow",
     "Snapshot",
     "Watermark",
     "activity_since",
@@ -55,13 +57,40 @@ class Activity:
     received: dict[tuple[str, str], int] = field(default_factory=dict)  # (pin, device) -> SMS
 
 
+class DeviceRow(NamedTuple):
+    """A device as stored (``devices``), with its last send error: a plain tuple, read with no
+    dict built per row (a 256-device scrape built 256 through sqlite-utils' ``query``)."""
+
+    device_id: str
+    pin: str
+    kind: str
+    state: str
+    port: str | None
+    signal: int | None
+    manufacturer: str | None
+    model: str | None
+    last_seen: float | None
+    iccid: str | None
+    device_error: str | None  # the recovery's (``devices.last_error``: why it gave up)
+    last_error: str | None  # the latest send error of its jobs (``with_errors``), else None
+
+
+_DEVICES = (
+    "SELECT device_id, pin, kind, state, port, signal, manufacturer, model, last_seen, iccid, "
+    "last_error, NULL FROM devices ORDER BY pin, device_id"
+)
+# DeviceRow._make without its Python frame per row (nor its count of the fields: _DEVICES
+# selects each of them, tests/observe/test_stats_parts.py reads them back by name)
+_device_row = functools.partial(tuple.__new__, DeviceRow)
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Current levels: queue depth per pin, devices as stored, dead letters, parts per device."""
 
     queued: dict[str, int]  # pin -> jobs queued in any lane
     lanes: dict[tuple[str, str], int]  # (pin, lane) -> jobs queued
-    devices: list[dict[str, Any]]
+    devices: list[DeviceRow]
     dead_letters: int
     # device_id -> SMS parts sent since the start of the day (month) by the SIM (ICCID) last seen
     # in the device, in whichever device it was then; a device without an ICCID: its own parts
@@ -150,19 +179,15 @@ def snapshot(
     queued: dict[str, int] = {}
     for (pin, _), n in lanes.items():
         queued[pin] = queued.get(pin, 0) + n
-    devices = list(
-        db.query(
-            "SELECT device_id, pin, kind, state, port, signal, manufacturer, model, last_seen, "
-            "iccid, last_error AS device_error FROM devices ORDER BY pin, device_id"
-        )
-    )
-    errors = _last_errors(db, day_start - LAST_ERROR_DAYS * 86400) if with_errors else {}
+    devices: list[DeviceRow] = list(map(_device_row, db.execute(_DEVICES)))
+    if with_errors:
+        errors = _last_errors(db, day_start - LAST_ERROR_DAYS * 86400)
+        devices = [d._replace(last_error=errors.get(d.device_id)) for d in devices]
     parts_today, parts_month = {}, {}
     sims = pacing.sims_parts(db, day_start, month_start)
     for device in devices:
-        device["last_error"] = errors.get(device["device_id"])
-        used = sims.get(device["device_id"], NOTHING_USED)
-        parts_today[device["device_id"]], parts_month[device["device_id"]] = used.today, used.month
+        used = sims.get(device.device_id, NOTHING_USED)
+        parts_today[device.device_id], parts_month[device.device_id] = used.today, used.month
     return Snapshot(
         queued=queued,
         lanes=lanes,

@@ -5,9 +5,9 @@ escaping included), and a registry holding a kind it does not write goes to prom
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import prometheus_client
+from builders import device_row
 from prometheus_client import CollectorRegistry, Gauge, Info
 from prometheus_client.utils import floatToGoString
 
@@ -29,10 +29,7 @@ def _job() -> Job:
 
 def _filled() -> Metrics:
     metrics = Metrics()
-    devices: list[dict[str, Any]] = [
-        {"device_id": d, "pin": "7", "kind": "modem", "state": "ready", "signal": 20, "iccid": ""}
-        for d in ODD_IDS
-    ]
+    devices = [device_row(d) for d in ODD_IDS]
     snap = Snapshot(
         queued={"7": 4},
         lanes={("7", "high"): 3, ("7", "bulk"): 1},
@@ -82,11 +79,7 @@ def test_the_lines_kept_between_scrapes_follow_the_devices() -> None:
         snap = Snapshot(
             queued={"7": 1},
             lanes={("7", "high"): 1},
-            devices=[
-                {"device_id": d, "pin": "7", "kind": "modem", "state": "busy", "signal": 5,
-                 "iccid": ""}
-                for d in devices
-            ],
+            devices=[device_row(d, state="busy", signal=5) for d in devices],
             dead_letters=0,
             parts_today={d: 7 for d in devices},
             parts_month={d: 70 for d in devices},

@@ -5,12 +5,11 @@ reads it, written out."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from builders import device_row
 from prometheus_client.parser import text_string_to_metric_families
 
 from modemd.observe.metrics import Metrics
-from modemd.store.stats import Activity, Snapshot, Watermark
+from modemd.store.stats import Activity, DeviceRow, Snapshot, Watermark
 
 DEVICE_SERIES = {
     "modemd_device_up",
@@ -20,25 +19,20 @@ DEVICE_SERIES = {
 }
 
 
-def _device(n: int, *, signal: int | None = 20, state: str = "ready") -> dict[str, Any]:
-    return {
-        "device_id": f"35000000000000{n}",
-        "pin": "7",
-        "kind": "modem",
-        "state": state,
-        "signal": signal,
-        "iccid": f"893900000000000000{n}",
-    }
+def _device(n: int, *, signal: int | None = 20, state: str = "ready") -> DeviceRow:
+    return device_row(
+        f"35000000000000{n}", state=state, signal=signal, iccid=f"893900000000000000{n}"
+    )
 
 
-def _scrape(metrics: Metrics, devices: list[dict[str, Any]]) -> dict[str, dict[tuple, float]]:
+def _scrape(metrics: Metrics, devices: list[DeviceRow]) -> dict[str, dict[tuple, float]]:
     snap = Snapshot(
         queued={"7": 2},
         lanes={("7", "high"): 2},
         devices=devices,
         dead_letters=0,
-        parts_today={d["device_id"]: 3 for d in devices},
-        parts_month={d["device_id"]: 30 for d in devices},
+        parts_today={d.device_id: 3 for d in devices},
+        parts_month={d.device_id: 30 for d in devices},
         disabled_endpoints=0,
     )
     metrics._apply(Activity(mark=Watermark()), snap)
@@ -59,12 +53,12 @@ def _devices_shown(found: dict[str, dict[tuple, float]]) -> dict[str, set[str]]:
 def test_a_device_leaves_the_page_with_its_row_and_comes_back_with_it() -> None:
     metrics = Metrics()
     one, two, three = _device(1), _device(2), _device(3, state="failed")
-    ids = {d["device_id"] for d in (one, two, three)}
+    ids = {d.device_id for d in (one, two, three)}
     first = _scrape(metrics, [one, two, three])
     assert all(shown == ids for shown in _devices_shown(first).values())
     assert first["modemd_pool_ready_devices"] == {(("pin", "7"),): 2.0}
     without = _scrape(metrics, [one, three])
-    assert all(shown == ids - {two["device_id"]} for shown in _devices_shown(without).values())
+    assert all(shown == ids - {two.device_id} for shown in _devices_shown(without).values())
     assert without["modemd_pool_ready_devices"] == {(("pin", "7"),): 1.0}
     back = _scrape(metrics, [one, two, three])
     assert back == first

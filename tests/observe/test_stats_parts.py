@@ -77,3 +77,38 @@ async def test_a_scrape_reads_every_devices_parts_in_one_statement(store: Store)
         assert snap.parts_today == {f"35000000{n:07d}": 1 for n in range(last)}
         counted.append(len(seen))
     assert counted[0] == counted[1], counted
+
+
+async def test_a_snapshots_device_rows_are_the_stored_columns_by_name(store: Store) -> None:
+    """Each field of a snapshot's device row (a plain tuple, built without a dict per row) is
+    its column's; ``device_error`` is the device's own, ``last_error`` its jobs' latest (the
+    console's, with_errors) or None (a scrape)."""
+    modem = DeviceInfo(
+        "350000000000037", "1", DeviceKind.MODEM, "/dev/ttyUSB3", "Quectel", "EC25", iccid=SIM_X
+    )
+    await store.write(devices.upsert_device, modem, DeviceState.READY)
+    await store.write(devices.set_device_state, modem.device_id, DeviceState.READY, 17)
+    await store.write(devices.note_error, modem.device_id, "no answer to AT")
+    _, _, job = await key_and_job(store, None)
+    claimed = await store.write(jobs.claim_job, job.job_id, modem.device_id)
+    await store.write(jobs.mark_failed, claimed, "+CMS ERROR: 500")
+    window = caps.window()
+    day, month = window.day_start.timestamp(), window.month_start.timestamp()
+    scrape = await store.read(stats.snapshot, day, month)
+    console = await store.read(stats.snapshot, day, month, True)
+    stored = (await store.read(devices.list_devices))[0]
+    expected = {
+        "device_id": modem.device_id,
+        "pin": "1",
+        "kind": "modem",
+        "state": "ready",
+        "port": "/dev/ttyUSB3",
+        "signal": 17,
+        "manufacturer": "Quectel",
+        "model": "EC25",
+        "last_seen": stored["last_seen"],
+        "iccid": SIM_X,
+        "device_error": "no answer to AT",
+    }
+    assert scrape.devices == [stats.DeviceRow(**expected, last_error=None)]
+    assert console.devices == [stats.DeviceRow(**expected, last_error="+CMS ERROR: 500")]

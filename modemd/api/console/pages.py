@@ -74,13 +74,13 @@ def _device_rows(
 ) -> list[dict[str, Any]]:
     rows = []
     for d in snap.devices:
-        dbm = rssi_to_dbm(d["signal"])
-        cap = pacing(d["device_id"], d["iccid"] or "").daily_cap  # the SIM's cap
-        today = snap.parts_today.get(d["device_id"], 0)
+        dbm = rssi_to_dbm(d.signal)
+        cap = pacing(d.device_id, d.iccid or "").daily_cap  # the SIM's cap
+        today = snap.parts_today.get(d.device_id, 0)
         rows.append(
             {
-                **d,
-                "up": d["state"] in UP_STATES,
+                **d._asdict(),
+                "up": d.state in UP_STATES,
                 "dbm": dbm,
                 "bars": sum(dbm >= t for t in SIGNAL_BARS_DBM) if dbm is not None else None,
                 "parts_today": today,
@@ -137,9 +137,9 @@ def add_routes(app: web.Application, render: Render, pacing: Callable[[str, str]
         pools: dict[str, dict[str, int]] = {}
         empty = {"devices": 0, "ready": 0, "received": 0} | {lane.value: 0 for lane in LANE_ORDER}
         for d in snap.devices:
-            pool = pools.setdefault(d["pin"], dict(empty))
+            pool = pools.setdefault(d.pin, dict(empty))
             pool["devices"] += 1
-            pool["ready"] += d["state"] in UP_STATES
+            pool["ready"] += d.state in UP_STATES
         for (pin, lane), n in snap.lanes.items():
             pools.setdefault(pin, dict(empty))[lane] = n
         for pin, n in (await store.read(stats.received_since, today_start)).items():
