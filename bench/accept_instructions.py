@@ -2,11 +2,12 @@
 a count the machine's load moves far less than the accept's CPU seconds (README "Round 9:
 accepts"). Rounds 7 and 8 counted with a scratch copy of this; it is kept now.
 
-``modemd serve`` runs under callgrind with its instrumentation off (imports, opening); after
-``warm_up`` sends answered, instrumentation goes on, ``sends`` more are posted from ``clients``
-kept-alive connections (``bench.httpload.submit``), and it goes off again before the daemon is
-stopped, so start-up and shutdown are not counted. Each thread is counted on its own: the
-event loop's (``thread 01``) and the store's writer (the one with the most of the others).
+``modemd serve`` runs under callgrind (``bench.under_callgrind``: instrumentation off through
+the imports and the opening, on at listening when it has devices); after ``warm_up`` sends
+answered, the counts are zeroed and instrumentation goes on, ``sends`` more are posted from
+``clients`` kept-alive connections (``bench.httpload.submit``), and it goes off again before
+the daemon is stopped, so start-up and shutdown are not counted. Each thread is counted on its
+own: the event loop's (``thread 01``) and the store's writer (the busiest of the others).
 ``--pool N`` puts N emulated modems in the key's pool, each held in one send longer than the
 run, so every job still queues but every answer lists N devices (``bench.accept``'s third pass).
 
@@ -25,106 +26,62 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from bench import httpload
+from bench import harness, httpload, under_callgrind
 from bench.accept import POOL_SEND_S
-from bench.harness import LISTENING, PIN, compile_daemon, create_key, emulated_bank, workdir
+from bench.harness import Daemon, create_key, emulated_bank, workdir
 from bench.instructions import thread_counts
 
-READY_TIMEOUT_S = 600.0  # imports and opening at a few times native speed; 64 modems slower
-STOP_TIMEOUT_S = 120.0
 SUBMIT_TIMEOUT_S = 1800.0  # 1,000 sends at ~50 times native: a minute or two
 
 
-async def _serve(out: str, db: Path, ports: list[str]) -> tuple[asyncio.subprocess.Process, int]:
-    """``modemd serve`` under callgrind, instrumentation off; the process and its API port."""
-    devices = [arg for p in ports for arg in ("--device", f"{p}:{PIN}")]
-    proc = await asyncio.create_subprocess_exec(
-        "valgrind",
-        "--tool=callgrind",
-        "--instr-atstart=no",
-        "--separate-threads=yes",
-        f"--callgrind-out-file={out}/callgrind.out.%p",
-        sys.executable,
-        "-m",
-        "modemd",
-        "serve",
-        "--db",
-        str(db),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        *devices,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert proc.stderr is not None
-    async with asyncio.timeout(READY_TIMEOUT_S):
-        while True:
-            line = (await proc.stderr.readline()).decode(errors="replace")
-            if not line:
-                raise RuntimeError("modemd serve exited before listening")
-            if match := LISTENING.search(line):
-                return proc, int(match.group(1))
+def _valgrind_of(wrapper: int) -> int:
+    """The pid of the callgrind process ``bench.under_callgrind`` (``wrapper``) started."""
+    children = Path(f"/proc/{wrapper}/task/{wrapper}/children").read_text().split()
+    if len(children) != 1:
+        raise RuntimeError(f"bench.under_callgrind {wrapper} has children {children}")
+    return int(children[0])
 
 
-def _instrument(pid: int, on: bool) -> None:
-    """Instrumentation of that one callgrind process on or off (never every process's)."""
-    subprocess.run(
-        ["callgrind_control", "-i", "on" if on else "off", str(pid)],
-        check=True,
-        capture_output=True,
-    )
+def _control(pid: int, *args: str) -> None:
+    """``callgrind_control`` of that one callgrind process (never every process's)."""
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
 
 
 async def count(
     sends: int, warm_up: int, clients: int, pool: int, keep: Path | None
 ) -> dict[str, int]:
     """Instructions per thread of the daemon over ``sends`` accepts."""
-    compile_daemon()
     tmp = workdir()
     out = tempfile.mkdtemp(prefix="accept-instructions-")
     key = await create_key(tmp / "modemd.db")
+    harness.DAEMON_MODULE = "bench.under_callgrind"
+    os.environ[under_callgrind.OUT_ENV] = out
     try:
         async with AsyncExitStack() as stack:
-            ports: list[str] = []
+            taps = []
             if pool:
                 taps = await stack.enter_async_context(
                     emulated_bank(pool, send_latency_s=(POOL_SEND_S, POOL_SEND_S))
                 )
-                ports = [t.modem.port for t in taps]
-            proc, port = await _serve(out, tmp / "modemd.db", ports)
-            assert proc.stderr is not None
-            drain = asyncio.create_task(proc.stderr.read(), name="daemon stderr")
-            try:
-                urls = [f"http://127.0.0.1:{port}/api/v1/send"]
-                async with asyncio.timeout(SUBMIT_TIMEOUT_S):
-                    await httpload.submit(urls, key, warm_up, clients)
-                    _instrument(proc.pid, True)
-                    await httpload.submit(urls, key, sends, clients)
-                    _instrument(proc.pid, False)
-                if pool:
-                    for tap in taps:  # the sends in flight end: the daemon stops at once
-                        tap.modem.unplug()
-            finally:
-                if proc.returncode is None:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        async with asyncio.timeout(STOP_TIMEOUT_S):
-                            await proc.wait()
-                    except TimeoutError:
-                        proc.kill()
-                        await proc.wait()
-                await drain
+            daemon = await stack.enter_async_context(
+                Daemon(tmp / "modemd.db", [t.modem.port for t in taps])
+            )
+            counted = _valgrind_of(daemon.pid)
+            urls = [f"{daemon.url}/api/v1/send"]
+            async with asyncio.timeout(SUBMIT_TIMEOUT_S):
+                await httpload.submit(urls, key, warm_up, clients)
+                _control(counted, "--zero")  # (with devices, counting began at listening)
+                _control(counted, "--instr=on")
+                await httpload.submit(urls, key, sends, clients)
+                _control(counted, "--instr=off")
+            for tap in taps:  # the sends in flight end: the daemon stops at once
+                tap.modem.unplug()
         threads = thread_counts(out)
         if keep is not None:
             shutil.copytree(out, keep, dirs_exist_ok=True)
