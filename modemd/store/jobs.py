@@ -71,8 +71,8 @@ def new_job_id(now: float | None = None) -> str:
 # subclass) or a None through its adapters' look-up, ~1,100 instructions or more each.
 _INSERT_QUEUED = (
     "INSERT INTO jobs (job_id, key_id, pin, to_number, message, id_device, state, parts, "
-    "encoding, created_at, updated_at, lane, send_at, valid_until, campaign_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)"
+    "encoding, created_at, updated_at, lane, send_at, valid_until, campaign_id, priced) "
+    "VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -91,8 +91,10 @@ def insert_job(
     valid_until: float | None = None,
     campaign_id: str | None = None,
     now: float | None = None,
+    priced: bool = True,
 ) -> Job:
-    """Insert a new queued job."""
+    """Insert a new queued job. ``priced``: its key has a wallet (False: its moves read no
+    ledger; the accept knows it, ``store.accept``; the default looks, as every older row)."""
     now = time.time() if now is None else now
     job_id = new_job_id(now)
     db.conn.execute(
@@ -112,6 +114,7 @@ def insert_job(
             send_at,
             valid_until,
             campaign_id,
+            1 if priced else 0,  # (an int: a bool binds through the adapters' look-up)
         ),
     )
     dialect.notify_queue(db)
@@ -133,6 +136,7 @@ def insert_job(
         send_at,
         valid_until,
         campaign_id,
+        priced,
     )
 
 

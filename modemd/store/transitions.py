@@ -29,7 +29,7 @@ REPORT_WINDOW_S = 72 * 3600  # a status report older than this matches no sent p
 # moves a job by these names (``SELECT *`` and a dict per row cost more than the statement).
 JOB_COLUMNS = (
     "job_id, key_id, pin, to_number, message, state, id_device, device_id, parts, encoding, "
-    "error, created_at, updated_at, lane, send_at, valid_until, campaign_id"
+    "error, created_at, updated_at, lane, send_at, valid_until, campaign_id, priced"
 )
 
 
@@ -71,6 +71,7 @@ def job_from_tuple(row: Sequence[Any]) -> Job:
             row[14],
             row[15],
             row[16],
+            row[17] != 0,  # an INTEGER column (0 or 1) on both engines
         )
     )
 
