@@ -70,6 +70,9 @@ class DeviceWorker:
         self._submit_aware = isinstance(device, SubmitAware)
         if isinstance(device, SubmitAware):
             device.on_submit = self._submitting
+        # Its housekeeping while idle (``base.Tidy``), judged once: an isinstance against a
+        # runtime-checkable protocol looks up each of its members, at every idle wait.
+        self._tidy = device.tidy if isinstance(device, Tidy) else None
         self.life = life if life is not None else DeviceLife(device.info.device_id)
         self.life.name = device.info.device_id
         if self.life.state is not DeviceState.READY:
@@ -189,8 +192,8 @@ class DeviceWorker:
         Before it waits, an idle device does its housekeeping (``base.Tidy``)."""
         if (job := self.pool.take_nowait(self.device_id)) is not None:
             return job
-        if isinstance(self.device, Tidy):
-            await self.device.tidy()
+        if self._tidy is not None:
+            await self._tidy()
         if self._nudge.is_set():
             self._nudge.clear()
             return None
