@@ -120,6 +120,8 @@ class ClaimedLine:
     def _offer_to_idle(self, keep: int) -> None:
         """The jobs a record just claimed beyond the first ``keep``, to the devices of the pool
         that went idle meanwhile."""
+        if not self.pool.any_idle():  # a backlog's usual case: no list made
+            return
         for device_id in self.pool.idle_devices(taking_claimed=True):
             if len(self.jobs) <= keep or not self.give_back(device_id):
                 return
@@ -132,11 +134,15 @@ class ClaimedLine:
     async def next(self) -> Job | None:
         """The next job claimed with a send's record (waiting for that record's commit when
         it is the one that claims it), or None."""
-        jobs = self.jobs
-        if not jobs:
+        if not self.jobs:
             await self.settle()
-            if not jobs:
+            if not self.jobs:
                 return None
+        return self.take()
+
+    def take(self) -> Job:
+        """The next job claimed (the caller saw ``jobs`` hold one)."""
+        jobs = self.jobs
         job = jobs.popleft()
         if not jobs:
             self.pool.givers.pop(self._give, None)

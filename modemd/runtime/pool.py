@@ -162,6 +162,10 @@ class PoolQueue:
             return None
         return job
 
+    def any_idle(self) -> bool:
+        """Whether a device waits (or did: its wait may be resolved and not yet left)."""
+        return bool(self._idle)
+
     def idle_devices(self, *, taking_claimed: bool = False) -> list[str]:
         """The devices waiting, longest first (``taking_claimed``: those that may be handed a
         job claimed ahead)."""
