@@ -229,27 +229,31 @@ def claim_job(
     skip = dialect.skip_locked(db)
     if skip:
         params.append(job_id)
-    claim = _claim_of(skip)
+    guarded, returning = _claim_of(skip)
     if queued is not None and queued.job_id == job_id:
-        guarded = db.conn.execute(f"{claim}AND updated_at = ?", [*params, queued.updated_at])
-        if guarded.rowcount == 1:
+        params.append(queued.updated_at)
+        if db.conn.execute(guarded, params).rowcount == 1:
             return as_moved(queued, JobState.SENDING, now, {"device_id": device_id})
-    row = db.conn.execute(f"{claim}RETURNING {JOB_COLUMNS}", params).fetchone()
+        params.pop()
+    row = db.conn.execute(returning, params).fetchone()
     return None if row is None else job_from_tuple(row)
 
 
 @functools.cache
-def _claim_of(skip: str) -> str:
-    """``claim_job``'s UPDATE, made once per dialect (``skip``: its SKIP LOCKED, or '')."""
+def _claim_of(skip: str) -> tuple[str, str]:
+    """``claim_job``'s UPDATE, made once per dialect (``skip``: its SKIP LOCKED, or ''):
+    guarded by the caller's ``updated_at``, and returning the row (each text made once, not a
+    string a claim: sqlite3 finds its prepared statement by the text)."""
     if skip:  # another host claiming the same job holds its row: skip it rather than wait
         skip = f"AND seq IN (SELECT seq FROM jobs WHERE job_id = ? {skip}) "
-    return (
+    claim = (
         "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
         "updated_at = ? WHERE job_id = ? AND state = 'queued' "
         "AND (valid_until IS NULL OR valid_until > ?) AND (campaign_id IS NULL OR EXISTS "
         "(SELECT 1 FROM campaigns c WHERE c.campaign_id = jobs.campaign_id "
         f"AND c.state = 'running')) {skip}"
     )
+    return f"{claim}AND updated_at = ?", f"{claim}RETURNING {JOB_COLUMNS}"
 
 
 def claim_next_high(db: sqlite_utils.Database, pin: str, device_id: str) -> Job | None:
@@ -269,16 +273,22 @@ def claim_next_high(db: sqlite_utils.Database, pin: str, device_id: str) -> Job 
     return job_from_tuple(row) if row else None
 
 
+# A part sent, with the SIM the device holds now: caps follow the SIM (store/pacing.py).
+_INSERT_PART = (
+    "INSERT INTO job_parts (job_id, part, device_id, mr, state, tp_status, sent_at, "
+    f"report_at, iccid) VALUES (?, ?, ?, ?, 'sent', NULL, ?, NULL, {pacing.DEVICE_ICCID})"
+)
+
+
 def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job:
     """Every part got its TP-MR: record them, event ``sms.sent``."""
     assert job.device_id is not None
     now = time.time()
-    # The SIM the device holds now: caps follow the SIM (store/pacing.py), counted per day.
-    db.conn.executemany(
-        "INSERT INTO job_parts (job_id, part, device_id, mr, state, tp_status, sent_at, "
-        f"report_at, iccid) VALUES (?, ?, ?, ?, 'sent', NULL, ?, NULL, {pacing.DEVICE_ICCID})",
-        [(job.job_id, p.part, job.device_id, p.mr, now, job.device_id) for p in parts],
-    )
+    rows = [(job.job_id, p.part, job.device_id, p.mr, now, job.device_id) for p in parts]
+    if len(rows) == 1:  # most sends: ``executemany`` costs more for one row
+        db.conn.execute(_INSERT_PART, rows[0])
+    else:
+        db.conn.executemany(_INSERT_PART, rows)
     pacing.count_sent(db, job.device_id, now, len(parts))
     pacing.count_pool_sent(db, job.pin, now, job.parts)
     sent = move_job(

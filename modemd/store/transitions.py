@@ -115,12 +115,12 @@ def move_job(
     now = time.time()
     values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
     values["final_at"] = now if new in FINAL_JOB_STATES else None
-    update = _update_of(tuple(values))
+    update, guarded = _update_of(tuple(values))
     previous = job.state
     moved = None
     if _allowed(previous, new, manual):
         params = [*values.values(), job.job_id, previous.value, job.updated_at]
-        if db.conn.execute(f"{update} AND updated_at = ?", params).rowcount == 1:
+        if db.conn.execute(guarded, params).rowcount == 1:
             moved = as_moved(job, new, now, fields)
     if moved is None:  # the caller's copy is stale: judge the move from the row as it is
         current = get_job(db, job.job_id)
@@ -143,11 +143,14 @@ def move_job(
 
 
 @functools.cache
-def _update_of(columns: tuple[str, ...]) -> str:
-    """A move's UPDATE of ``columns``, made once per set of columns (a few kinds of move)."""
-    return (
+def _update_of(columns: tuple[str, ...]) -> tuple[str, str]:
+    """A move's UPDATE of ``columns``, and the same guarded by the caller's ``updated_at``:
+    made once per set of columns (a few kinds of move), not a string a move (sqlite3 finds
+    its prepared statement by the text: a new string is hashed and compared each time)."""
+    update = (
         f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in columns)} WHERE job_id = ? AND state = ?"
     )
+    return update, f"{update} AND updated_at = ?"
 
 
 def as_moved(job: Job, state: JobState, now: float, fields: Mapping[str, Any]) -> Job:
