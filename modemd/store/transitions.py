@@ -113,13 +113,15 @@ def move_job(
     than the move). When the row moved meanwhile (a report, an operator) it is read first."""
     manual = fields.pop("_manual", False)
     now = time.time()
-    values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
+    # ``_value_``: the plain str (``.value`` is a Python-level property of the enum, four
+    # calls a send; and an enum binds through sqlite3's adapters' look-up)
+    values: dict[str, Any] = {"state": new._value_, "updated_at": now, **fields}
     values["final_at"] = now if new in FINAL_JOB_STATES else None
     update, guarded = _update_of(tuple(values))
     previous = job.state
     moved = None
     if _allowed(previous, new, manual):
-        params = [*values.values(), job.job_id, previous.value, job.updated_at]
+        params = [*values.values(), job.job_id, previous._value_, job.updated_at]
         if db.conn.execute(guarded, params).rowcount == 1:
             moved = as_moved(job, new, now, fields)
     if moved is None:  # the caller's copy is stale: judge the move from the row as it is
@@ -129,7 +131,7 @@ def move_job(
         previous = current.state
         if not _allowed(previous, new, manual):
             raise InvalidTransitionError(f"{job.job_id}: {previous} -> {new} is not allowed")
-        params = [*values.values(), job.job_id, previous.value]
+        params = [*values.values(), job.job_id, previous._value_]
         row = db.conn.execute(f"{update} RETURNING {JOB_COLUMNS}", params).fetchone()
         if row is None:  # PostgreSQL: another host moved it between the two statements
             raise InvalidTransitionError(f"{job.job_id}: moved by another process meanwhile")
