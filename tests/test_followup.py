@@ -145,6 +145,33 @@ async def test_a_device_going_idle_takes_over_a_held_job_it_may_send(store: Stor
         pool.leave(third)
     finally:
         line.leave()
-    assert pool.givers == []
+    assert pool.givers == {}
     await line.release()  # dev1 stops: what it held goes back too
     assert await _state(store, pinned) is JobState.QUEUED
+
+
+async def test_a_device_going_idle_asks_only_the_devices_that_hold_a_job(store: Store) -> None:
+    """The pool's ``givers`` are the devices holding a job claimed ahead, not every device of
+    the pool: a wait asks those (each first wait asked all, quadratic in the pool's size)."""
+    (queued,) = await _jobs(store, 1)
+    pool = PoolQueue("4711")
+    outcomes = OutcomeRecorder(store, pool, SubmitLog(None))
+    lines = [ClaimedLine(outcomes, pool, f"dev{n}") for n in range(4)]
+    for line in lines:
+        line.join()
+    try:
+        assert pool.givers == {}  # none holds a job: a device going idle asks none
+        holder = lines[2]
+        holder.claim_ahead([queued], None)
+        await holder.settle()
+        assert [job.job_id for job in holder.jobs] == [queued.job_id]
+        assert list(pool.givers) == [holder.give_back]
+        waiter = pool.wait("dev9", takes_claimed=True)
+        handed = pool.leave(waiter)
+        assert handed is not None and handed.job_id == queued.job_id
+        assert not holder.jobs and pool.givers == {}  # it holds nothing more: out
+        await outcomes.give_up(handed)
+    finally:
+        for line in lines:
+            line.leave()
+    assert await _state(store, queued) is JobState.QUEUED

@@ -166,7 +166,7 @@ class DeviceInfo:
 
 class Job(NamedTuple):
     """One accepted send request. A named tuple, not a frozen dataclass: the send path builds
-    three or four a send and one an accept, and a frozen dataclass sets each of the 17 fields
+    three or four a send and one an accept, and a frozen dataclass sets each of the 18 fields
     through ``object.__setattr__`` (19 us against 2 us a job on the development VM)."""
 
     job_id: str
@@ -186,6 +186,9 @@ class Job(NamedTuple):
     send_at: float | None = None  # not before (Unix seconds); None: at once
     valid_until: float | None = None  # still queued then: lapsed; None: never
     campaign_id: str | None = None  # the campaign that queued it
+    # False: its key had no wallet when it was accepted, so it holds no credit and its moves
+    # read no ledger (``store.wallet.settle``); True (the default): look.
+    priced: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,14 +145,16 @@ class OutcomeRecorder:
             raise
         finally:
             self.submits.settled(job.job_id)
-            kept = {one.job_id for one in claimed}
+            if len(claimed) != len(nxt):  # (nearly always each was claimed)
+                kept = {one.job_id for one in claimed}
+                for one in nxt:
+                    if one.job_id not in kept:
+                        self.submits.settled(one.job_id)
+        if len(claimed) != len(nxt):
             for one in nxt:
                 if one.job_id not in kept:
-                    self.submits.settled(one.job_id)
-        for one in nxt:
-            if one.job_id not in kept:
-                log.warning("job %s was no longer queued; skipped", one.job_id)
-        mrs = ",".join(str(p.mr) for p in parts)
+                    log.warning("job %s was no longer queued; skipped", one.job_id)
+        mrs = ",".join([str(p.mr) for p in parts])
         log.info("job %s sent by %s (MR %s)", job.job_id, job.device_id, mrs)
         return claimed
 

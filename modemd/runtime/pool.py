@@ -42,9 +42,10 @@ class PoolQueue:
     # feeder tops the lane up from the database).
     on_bulk_low: Callable[[], None] | None = None
     bulk_low_water: int = 0
-    # Devices holding jobs claimed ahead: ``give(device_id)`` gives one that device may send
-    # back to the pool (in the background) and says whether it did.
-    givers: list[Callable[[str], bool]] = field(default_factory=list)
+    # Devices holding jobs claimed ahead, in the order they came to hold one (a dict: each
+    # joins and leaves as its line fills and empties): ``give(device_id)`` hands one that
+    # device may send over to its wait (``hand``) and says whether it did.
+    givers: dict[Callable[[str], bool], None] = field(default_factory=dict)
     # Devices sending and holding nothing claimed (``DeviceWorker._claims_put``):
     # ``claim(job)`` claims a high-lane job put meanwhile ahead, and says whether it did.
     claimers: list[Callable[[Job], bool]] = field(default_factory=list)
@@ -120,8 +121,10 @@ class PoolQueue:
         busy device, which may come at once (``hand``), still claimed."""
         waiter = Waiter(device_id, asyncio.get_running_loop().create_future(), takes_claimed)
         self._idle.append(waiter)
-        if takes_claimed:
-            for give in self.givers:  # a job claimed ahead by a busy device, rather than idling
+        if takes_claimed and self.givers:
+            # A job claimed ahead by a busy device, rather than idling (a copy: a giver that
+            # hands its last job leaves the dict)
+            for give in list(self.givers):
                 if give(device_id):
                     break
         return waiter
@@ -158,6 +161,10 @@ class PoolQueue:
             self.put(job, front=True)
             return None
         return job
+
+    def any_idle(self) -> bool:
+        """Whether a device waits (or did: its wait may be resolved and not yet left)."""
+        return bool(self._idle)
 
     def idle_devices(self, *, taking_claimed: bool = False) -> list[str]:
         """The devices waiting, longest first (``taking_claimed``: those that may be handed a

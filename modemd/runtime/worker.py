@@ -70,6 +70,9 @@ class DeviceWorker:
         self._submit_aware = isinstance(device, SubmitAware)
         if isinstance(device, SubmitAware):
             device.on_submit = self._submitting
+        # Its housekeeping while idle (``base.Tidy``), judged once: an isinstance against a
+        # runtime-checkable protocol looks up each of its members, at every idle wait.
+        self._tidy = device.tidy if isinstance(device, Tidy) else None
         self.life = life if life is not None else DeviceLife(device.info.device_id)
         self.life.name = device.info.device_id
         if self.life.state is not DeviceState.READY:
@@ -119,6 +122,12 @@ class DeviceWorker:
                 device_rows.set_device_state, self.device_id, state, self.device.signal
             )
 
+    def _stored_as(self, state: DeviceState) -> None:
+        """``set_state(state, stored=True)`` without a coroutine: the write that caused it
+        stored it (twice a send)."""
+        if state is not self.life.state:
+            self.life.transition(state, "")
+
     @property
     def busy(self) -> bool:
         """A send in flight, its record in flight, or a job claimed for a next send (a drain
@@ -143,8 +152,10 @@ class DeviceWorker:
     async def _serve(self) -> None:
         if isinstance(self.device, Resumable):  # a phone: its messages of our jobs, no other's
             await self.device.resume(lambda ids: self.store.read(transitions.known_jobs, ids))
+        line = self.claimed
         while not self.draining:
-            claimed = await self.claimed.next()
+            # One claimed already (a backlog's usual case): taken without a coroutine
+            claimed = line.take() if line.jobs else await line.next()
             if claimed is None:
                 await self._keep_pace()
                 job = await self._next_job()
@@ -166,7 +177,7 @@ class DeviceWorker:
                 if not self.draining:  # its next one, during this send (``runtime.followup``)
                     self.claimed.claim_ahead(self._next_jobs(held=1), self.device.signal)
             self.current = claimed
-            await self.set_state(DeviceState.BUSY, stored=True)  # with the claim
+            self._stored_as(DeviceState.BUSY)  # with the claim
             try:
                 gone = await self._send(claimed)
             finally:
@@ -177,8 +188,12 @@ class DeviceWorker:
             if gone or (self._failure is not None and not await self._check_health()):
                 await self.set_state(DeviceState.GONE)
                 return
-            if not self.claimed.jobs:  # else it goes straight on with a claimed job: still busy
-                await self.set_state(DeviceState.READY, stored=self._ready_stored)
+            if line.jobs:  # it goes straight on with a claimed job: still busy
+                pass
+            elif self._ready_stored:
+                self._stored_as(DeviceState.READY)
+            else:
+                await self.set_state(DeviceState.READY)
             self._ready_stored = False
         await self.claimed.release()
         log.info("device %s: drained", self.device_id)
@@ -189,8 +204,8 @@ class DeviceWorker:
         Before it waits, an idle device does its housekeeping (``base.Tidy``)."""
         if (job := self.pool.take_nowait(self.device_id)) is not None:
             return job
-        if isinstance(self.device, Tidy):
-            await self.device.tidy()
+        if self._tidy is not None:
+            await self._tidy()
         if self._nudge.is_set():
             self._nudge.clear()
             return None

@@ -129,6 +129,7 @@ def accept_send(
         send_at=send_at,
         valid_until=valid_until,
         now=now,
+        priced=context.wallet,
     )
     cost = wallet.reserve(db, job, country) if context.wallet else None
     if idempotency is not None:

@@ -232,6 +232,7 @@ def queue_batch(
         "send_at": row["send_at"],
         "valid_until": _valid_until(db, row, now),
         "campaign_id": campaign_id,
+        "priced": 1 if priced else 0,  # no wallet: its sends read no ledger (wallet.settle)
     }
     ids = [jobs.new_job_id() for _ in take]
     jobs.insert_many(

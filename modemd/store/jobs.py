@@ -71,8 +71,8 @@ def new_job_id(now: float | None = None) -> str:
 # subclass) or a None through its adapters' look-up, ~1,100 instructions or more each.
 _INSERT_QUEUED = (
     "INSERT INTO jobs (job_id, key_id, pin, to_number, message, id_device, state, parts, "
-    "encoding, created_at, updated_at, lane, send_at, valid_until, campaign_id) "
-    "VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)"
+    "encoding, created_at, updated_at, lane, send_at, valid_until, campaign_id, priced) "
+    "VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -91,8 +91,10 @@ def insert_job(
     valid_until: float | None = None,
     campaign_id: str | None = None,
     now: float | None = None,
+    priced: bool = True,
 ) -> Job:
-    """Insert a new queued job."""
+    """Insert a new queued job. ``priced``: its key has a wallet (False: its moves read no
+    ledger; the accept knows it, ``store.accept``; the default looks, as every older row)."""
     now = time.time() if now is None else now
     job_id = new_job_id(now)
     db.conn.execute(
@@ -112,6 +114,7 @@ def insert_job(
             send_at,
             valid_until,
             campaign_id,
+            1 if priced else 0,  # (an int: a bool binds through the adapters' look-up)
         ),
     )
     dialect.notify_queue(db)
@@ -133,6 +136,7 @@ def insert_job(
         send_at,
         valid_until,
         campaign_id,
+        priced,
     )
 
 
@@ -225,27 +229,31 @@ def claim_job(
     skip = dialect.skip_locked(db)
     if skip:
         params.append(job_id)
-    claim = _claim_of(skip)
+    guarded, returning = _claim_of(skip)
     if queued is not None and queued.job_id == job_id:
-        guarded = db.conn.execute(f"{claim}AND updated_at = ?", [*params, queued.updated_at])
-        if guarded.rowcount == 1:
+        params.append(queued.updated_at)
+        if db.conn.execute(guarded, params).rowcount == 1:
             return as_moved(queued, JobState.SENDING, now, {"device_id": device_id})
-    row = db.conn.execute(f"{claim}RETURNING {JOB_COLUMNS}", params).fetchone()
+        params.pop()
+    row = db.conn.execute(returning, params).fetchone()
     return None if row is None else job_from_tuple(row)
 
 
 @functools.cache
-def _claim_of(skip: str) -> str:
-    """``claim_job``'s UPDATE, made once per dialect (``skip``: its SKIP LOCKED, or '')."""
+def _claim_of(skip: str) -> tuple[str, str]:
+    """``claim_job``'s UPDATE, made once per dialect (``skip``: its SKIP LOCKED, or ''):
+    guarded by the caller's ``updated_at``, and returning the row (each text made once, not a
+    string a claim: sqlite3 finds its prepared statement by the text)."""
     if skip:  # another host claiming the same job holds its row: skip it rather than wait
         skip = f"AND seq IN (SELECT seq FROM jobs WHERE job_id = ? {skip}) "
-    return (
+    claim = (
         "UPDATE jobs SET state = 'sending', device_id = ?, attempts = attempts + 1, "
         "updated_at = ? WHERE job_id = ? AND state = 'queued' "
         "AND (valid_until IS NULL OR valid_until > ?) AND (campaign_id IS NULL OR EXISTS "
         "(SELECT 1 FROM campaigns c WHERE c.campaign_id = jobs.campaign_id "
         f"AND c.state = 'running')) {skip}"
     )
+    return f"{claim}AND updated_at = ?", f"{claim}RETURNING {JOB_COLUMNS}"
 
 
 def claim_next_high(db: sqlite_utils.Database, pin: str, device_id: str) -> Job | None:
@@ -265,16 +273,22 @@ def claim_next_high(db: sqlite_utils.Database, pin: str, device_id: str) -> Job 
     return job_from_tuple(row) if row else None
 
 
+# A part sent, with the SIM the device holds now: caps follow the SIM (store/pacing.py).
+_INSERT_PART = (
+    "INSERT INTO job_parts (job_id, part, device_id, mr, state, tp_status, sent_at, "
+    f"report_at, iccid) VALUES (?, ?, ?, ?, 'sent', NULL, ?, NULL, {pacing.DEVICE_ICCID})"
+)
+
+
 def mark_sent(db: sqlite_utils.Database, job: Job, parts: list[SentPart]) -> Job:
     """Every part got its TP-MR: record them, event ``sms.sent``."""
     assert job.device_id is not None
     now = time.time()
-    # The SIM the device holds now: caps follow the SIM (store/pacing.py), counted per day.
-    db.conn.executemany(
-        "INSERT INTO job_parts (job_id, part, device_id, mr, state, tp_status, sent_at, "
-        f"report_at, iccid) VALUES (?, ?, ?, ?, 'sent', NULL, ?, NULL, {pacing.DEVICE_ICCID})",
-        [(job.job_id, p.part, job.device_id, p.mr, now, job.device_id) for p in parts],
-    )
+    rows = [(job.job_id, p.part, job.device_id, p.mr, now, job.device_id) for p in parts]
+    if len(rows) == 1:  # most sends: ``executemany`` costs more for one row
+        db.conn.execute(_INSERT_PART, rows[0])
+    else:
+        db.conn.executemany(_INSERT_PART, rows)
     pacing.count_sent(db, job.device_id, now, len(parts))
     pacing.count_pool_sent(db, job.pin, now, job.parts)
     sent = move_job(

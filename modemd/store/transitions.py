@@ -29,7 +29,7 @@ REPORT_WINDOW_S = 72 * 3600  # a status report older than this matches no sent p
 # moves a job by these names (``SELECT *`` and a dict per row cost more than the statement).
 JOB_COLUMNS = (
     "job_id, key_id, pin, to_number, message, state, id_device, device_id, parts, encoding, "
-    "error, created_at, updated_at, lane, send_at, valid_until, campaign_id"
+    "error, created_at, updated_at, lane, send_at, valid_until, campaign_id, priced"
 )
 
 
@@ -71,6 +71,7 @@ def job_from_tuple(row: Sequence[Any]) -> Job:
             row[14],
             row[15],
             row[16],
+            row[17] != 0,  # an INTEGER column (0 or 1) on both engines
         )
     )
 
@@ -112,14 +113,16 @@ def move_job(
     than the move). When the row moved meanwhile (a report, an operator) it is read first."""
     manual = fields.pop("_manual", False)
     now = time.time()
-    values: dict[str, Any] = {"state": new.value, "updated_at": now, **fields}
+    # ``_value_``: the plain str (``.value`` is a Python-level property of the enum, four
+    # calls a send; and an enum binds through sqlite3's adapters' look-up)
+    values: dict[str, Any] = {"state": new._value_, "updated_at": now, **fields}
     values["final_at"] = now if new in FINAL_JOB_STATES else None
-    update = _update_of(tuple(values))
+    update, guarded = _update_of(tuple(values))
     previous = job.state
     moved = None
     if _allowed(previous, new, manual):
-        params = [*values.values(), job.job_id, previous.value, job.updated_at]
-        if db.conn.execute(f"{update} AND updated_at = ?", params).rowcount == 1:
+        params = [*values.values(), job.job_id, previous._value_, job.updated_at]
+        if db.conn.execute(guarded, params).rowcount == 1:
             moved = as_moved(job, new, now, fields)
     if moved is None:  # the caller's copy is stale: judge the move from the row as it is
         current = get_job(db, job.job_id)
@@ -128,7 +131,7 @@ def move_job(
         previous = current.state
         if not _allowed(previous, new, manual):
             raise InvalidTransitionError(f"{job.job_id}: {previous} -> {new} is not allowed")
-        params = [*values.values(), job.job_id, previous.value]
+        params = [*values.values(), job.job_id, previous._value_]
         row = db.conn.execute(f"{update} RETURNING {JOB_COLUMNS}", params).fetchone()
         if row is None:  # PostgreSQL: another host moved it between the two statements
             raise InvalidTransitionError(f"{job.job_id}: moved by another process meanwhile")
@@ -142,11 +145,14 @@ def move_job(
 
 
 @functools.cache
-def _update_of(columns: tuple[str, ...]) -> str:
-    """A move's UPDATE of ``columns``, made once per set of columns (a few kinds of move)."""
-    return (
+def _update_of(columns: tuple[str, ...]) -> tuple[str, str]:
+    """A move's UPDATE of ``columns``, and the same guarded by the caller's ``updated_at``:
+    made once per set of columns (a few kinds of move), not a string a move (sqlite3 finds
+    its prepared statement by the text: a new string is hashed and compared each time)."""
+    update = (
         f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in columns)} WHERE job_id = ? AND state = ?"
     )
+    return update, f"{update} AND updated_at = ?"
 
 
 def as_moved(job: Job, state: JobState, now: float, fields: Mapping[str, Any]) -> Job:

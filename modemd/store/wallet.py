@@ -158,9 +158,15 @@ def reserved_for(db: sqlite_utils.Database, job: Job) -> int | None:
     return 0 if has_wallet(db, job.key_id) else None
 
 
+# The states whose move settles a job's credit (charge, or refund).
+_SETTLED_BY = frozenset({JobState.SENT, JobState.UNKNOWN, JobState.FAILED, *NEVER_SENT_STATES})
+
+
 def settle(db: sqlite_utils.Database, job: Job, previous: JobState) -> None:
-    """Move the credit held for ``job`` after it went ``previous`` -> ``job.state``."""
-    if job.state not in (JobState.SENT, JobState.UNKNOWN, JobState.FAILED, *NEVER_SENT_STATES):
+    """Move the credit held for ``job`` after it went ``previous`` -> ``job.state``. A job
+    accepted while its key had no wallet (``job.priced`` False) holds nothing: no ledger read,
+    even when the wallet came after (it was accepted free: it is never charged)."""
+    if not job.priced or job.state not in _SETTLED_BY:
         return
     row = db.execute(
         "SELECT coalesce(-sum(amount), 0), "
