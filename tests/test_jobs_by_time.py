@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
@@ -91,50 +92,52 @@ def test_the_charts_count_what_a_plain_created_at_filter_counts(tmp_path: Path) 
     db.conn.close()
 
 
-@pytest.mark.both_engines
-def test_last_errors_and_searches_find_what_a_plain_created_at_filter_finds(
-    db_location: str,
-) -> None:
+@pytest.fixture
+def filled(db_location: str) -> Iterator[tuple[sqlite_utils.Database, list[int]]]:
+    """A database of either engine with ``_fill``'s jobs, and their keys."""
     db = connect(db_location)
     try:
-        _fill(db)
-        for since in (T0 - 5 * DAY, T0 + 4.5 * DAY, T0 + 20 * DAY):
-            errors = {
-                d.device_id: d.last_error
-                for d in stats.snapshot(db, since + 3 * DAY, since, with_errors=True).devices
-            }
-            latest = dict(_old(db, OLD_ERRORS, [since]))
-            assert errors == {d: latest.get(d) for d in DEVICES}
-        for since, until in ((None, T0 + 3 * DAY), (T0 + 2 * DAY, T0 + 3 * DAY), (T0, None)):
-            listed = [j["job_id"] for j in console.search_jobs(db, since=since, until=until)]
-            old = _old(db, OLD_SEARCH, [since or 0.0, until or 1e12, console.SEARCH_LIMIT])
-            assert listed == [row[0] for row in old] and listed, (since, until)
+        yield db, _fill(db)
     finally:
         db.conn.close()
+
+
+@pytest.mark.both_engines
+def test_last_errors_and_searches_find_what_a_plain_created_at_filter_finds(
+    filled: tuple[sqlite_utils.Database, list[int]],
+) -> None:
+    db, _ = filled
+    for since in (T0 - 5 * DAY, T0 + 4.5 * DAY, T0 + 20 * DAY):
+        errors = {
+            d.device_id: d.last_error
+            for d in stats.snapshot(db, since + 3 * DAY, since, with_errors=True).devices
+        }
+        latest = dict(_old(db, OLD_ERRORS, [since]))
+        assert errors == {d: latest.get(d) for d in DEVICES}
+    for since, until in ((None, T0 + 3 * DAY), (T0 + 2 * DAY, T0 + 3 * DAY), (T0, None)):
+        listed = [j["job_id"] for j in console.search_jobs(db, since=since, until=until)]
+        old = _old(db, OLD_SEARCH, [since or 0.0, until or 1e12, console.SEARCH_LIMIT])
+        assert listed == [row[0] for row in old] and listed, (since, until)
 
 
 @pytest.mark.both_engines
 def test_a_reply_is_matched_within_its_window_whatever_the_insert_order(
-    db_location: str,
+    filled: tuple[sqlite_utils.Database, list[int]],
 ) -> None:
-    db = connect(db_location)
-    try:
-        key_ids = _fill(db)
-        now = time.time()  # (the match's window ends at the clock)
-        late = jobs.insert_job(
-            db, key_id=key_ids[0], pin="4711", to="+31699999999", message="late", parts=1,
-            encoding="gsm7", now=now - inbound.REPLY_WINDOW_S + 60,
-        )  # fmt: skip
-        jobs.insert_job(  # newer, but older than the window: not the one answered
-            db, key_id=key_ids[1], pin="4711", to="+31699999999", message="old", parts=1,
-            encoding="gsm7", now=now - inbound.REPLY_WINDOW_S - 60,
-        )  # fmt: skip
-        db.execute("UPDATE jobs SET state = 'sent' WHERE to_number = '+31699999999'")
-        sms = InboundSms("k1", "+31699999999", "yes", None, "gsm7", 1)
-        stored = inbound.store_inbound(db, "imei-1", "4711", "", "+31699999999", sms)
-        assert stored.reply_to_job_id == late.job_id
-    finally:
-        db.conn.close()
+    db, key_ids = filled
+    now = time.time()  # (the match's window ends at the clock)
+    late = jobs.insert_job(
+        db, key_id=key_ids[0], pin="4711", to="+31699999999", message="late", parts=1,
+        encoding="gsm7", now=now - inbound.REPLY_WINDOW_S + 60,
+    )  # fmt: skip
+    jobs.insert_job(  # newer, but older than the window: not the one answered
+        db, key_id=key_ids[1], pin="4711", to="+31699999999", message="old", parts=1,
+        encoding="gsm7", now=now - inbound.REPLY_WINDOW_S - 60,
+    )  # fmt: skip
+    db.execute("UPDATE jobs SET state = 'sent' WHERE to_number = '+31699999999'")
+    sms = InboundSms("k1", "+31699999999", "yes", None, "gsm7", 1)
+    stored = inbound.store_inbound(db, "imei-1", "4711", "", "+31699999999", sms)
+    assert stored.reply_to_job_id == late.job_id
 
 
 def _plans(db: sqlite_utils.Database, run: Any) -> dict[str, list[str]]:
