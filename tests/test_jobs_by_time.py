@@ -1,7 +1,9 @@
-"""Jobs read by the time they were created, with no index of jobs by time alone (migration 027
-dropped ``jobs_created``, which every accept wrote): the console's charts and search and a reply's
-match find the same jobs as a plain ``created_at`` filter, on SQLite and PostgreSQL, and on
-SQLite none of them reads the whole table (``EXPLAIN QUERY PLAN``)."""
+"""Jobs' indexes after migration 027, which made an accept write two fewer. Jobs read by the time
+they were created, with no index of jobs by time alone (``jobs_created`` went): the console's
+charts and search and a reply's match find the same jobs as a plain ``created_at`` filter, on
+SQLite and PostgreSQL, and on SQLite none of them reads the whole table (``EXPLAIN QUERY
+PLAN``). Jobs read by a state: ``jobs_state`` holds every state but queued (``jobs_feed`` holds
+those), and each such read, retention's too, still finds its state there."""
 
 from __future__ import annotations
 
@@ -15,8 +17,8 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from modemd.model import DeviceInfo, DeviceKind, DeviceState, InboundSms
-from modemd.store import console, devices, inbound, jobs, keys, stats
+from modemd.model import DeviceInfo, DeviceKind, DeviceState, InboundSms, JobState
+from modemd.store import console, devices, inbound, jobs, keys, retention, stats
 from modemd.store.db import connect
 
 T0 = 1_764_000_000.0
@@ -140,7 +142,8 @@ def test_a_reply_is_matched_within_its_window_whatever_the_insert_order(
     assert stored.reply_to_job_id == late.job_id
 
 
-def _plans(db: sqlite_utils.Database, run: Any) -> dict[str, list[str]]:
+def _plans(db: sqlite_utils.Database, run: Any, marks: tuple[str, ...]) -> dict[str, list[str]]:
+    """The plan of each statement ``run`` runs that has one of ``marks`` in it."""
     statements: list[str] = []
     db.conn.set_trace_callback(statements.append)
     run()
@@ -148,7 +151,7 @@ def _plans(db: sqlite_utils.Database, run: Any) -> dict[str, list[str]]:
     return {
         sql: [row[3] for row in db.conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
         for sql in statements
-        if "created_at >=" in sql or "created_at <" in sql
+        if any(mark in sql for mark in marks)
     }
 
 
@@ -168,6 +171,7 @@ def test_reads_by_time_read_no_whole_table_and_no_index_by_time_alone(tmp_path: 
             console.search_jobs(db, until=T0 + DAY),
             inbound.store_inbound(db, "imei-1", "4711", "", NUMBERS[0], sms),
         ),
+        ("created_at >=", "created_at <"),
     )
     assert len(plans) == 7, list(plans)  # (a statement a day)
     for sql, plan in plans.items():
@@ -175,4 +179,35 @@ def test_reads_by_time_read_no_whole_table_and_no_index_by_time_alone(tmp_path: 
         assert not any(p.startswith("SCAN jobs") for p in plan), f"{lines}\n{sql}"
         assert "SEARCH jobs USING INTEGER PRIMARY KEY (rowid" in lines, f"{lines}\n{sql}"
         assert "USING COVERING INDEX jobs_key_created (key_id=? AND created_at" in lines, sql
+    db.conn.close()
+
+
+def test_jobs_state_holds_every_state_but_queued_and_reads_by_state_use_it(
+    tmp_path: Path,
+) -> None:
+    db = connect(tmp_path / "a.db")
+    _fill(db)
+    for state in JobState:
+        plan = " | ".join(
+            row[3]
+            for row in db.conn.execute(
+                "EXPLAIN QUERY PLAN SELECT job_id FROM jobs WHERE state = ? ORDER BY seq",
+                [state.value],
+            )
+        )
+        if state is JobState.QUEUED:  # not in it: the feed's index has them
+            assert "jobs_state" not in plan and "jobs_feed" in plan, plan
+        else:  # a state added later belongs in the index's condition (a new migration)
+            assert plan == "SEARCH jobs USING INDEX jobs_state (state=?)", (state, plan)
+    held = db.execute("SELECT count(*) FROM jobs INDEXED BY jobs_state WHERE state = 'sent'")
+    assert held.fetchone()[0] > 0
+    plans = _plans(
+        db,
+        lambda: (retention.count_prunable(db, T0), retention.prune_jobs(db, T0 - 10 * DAY)),
+        ("coalesce(final_at, updated_at) <",),
+    )
+    assert len(plans) == 2, list(plans)
+    for sql, plan in plans.items():
+        assert not any(p.startswith("SCAN jobs") for p in plan), f"{plan}\n{sql}"
+        assert "SEARCH jobs USING INDEX jobs_state (state=?)" in plan, f"{plan}\n{sql}"
     db.conn.close()
