@@ -150,7 +150,10 @@ async def authenticate(request: Caller, fields: dict[str, object]) -> tuple[ApiK
     if throttled > 0:
         raise RateLimitedError(f"too many wrong keys from {address}", throttled)
     secret = read_apikey(fields, request.headers.get("Authorization"))
-    key = await request.app[KEYS].find(secret)
+    keys = request.app[KEYS]
+    key = keys.cached(secret)
+    if key is None:
+        key = await keys.find(secret)
     if key is None:
         config.failed_auth.failed(address)
         if config.failed_auth.wait_s(address) > 0:

@@ -193,9 +193,9 @@ class FastSendProtocol(asyncio.Protocol):
             del self._buf[: message_end(self._buf)]
             self._fresh_parser()
         self._busy = True
-        task = self._loop.create_task(self._answer(message))
-        self.site.tasks.add(task)
-        task.add_done_callback(self.site.tasks.discard)
+        # The task leaves the set as its own last step (``_answer``): a done callback would be
+        # one more handle through the loop per send.
+        self.site.tasks.add(self._loop.create_task(self._answer(message)))
 
     def _fresh_parser(self) -> None:
         self._parser = httptools.HttpRequestParser(self)
@@ -231,27 +231,30 @@ class FastSendProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     async def _answer(self, message: Parsed) -> None:
-        request = _Request(self.site.app, SendHeaders(message.headers), self.remote)
-        response: JsonAnswer | web.Response
         try:
-            response = await accept_send(request, _fields(b"".join(message.body)), False)
-        except Exception as exc:  # the middleware's answers, word for word
-            response = failure_answer(request, exc)
-        self.site.answered += 1
-        transport = self.transport
-        if transport is not None and not transport.is_closing():
-            transport.write(serialise(response))
-        self._busy = False
-        if self._closing:
-            if transport is not None:
-                transport.close()
-            return
-        self._answered_at = self._loop.time()
-        if self._idle is None:  # one timer a connection, moved on lazily (as aiohttp's)
-            self._idle = self._loop.call_at(
-                self._answered_at + self.site.keepalive_timeout_s, self._expire
-            )
-        self._pump()
+            request = _Request(self.site.app, SendHeaders(message.headers), self.remote)
+            response: JsonAnswer | web.Response
+            try:
+                response = await accept_send(request, _fields(b"".join(message.body)), False)
+            except Exception as exc:  # the middleware's answers, word for word
+                response = failure_answer(request, exc)
+            self.site.answered += 1
+            transport = self.transport
+            if transport is not None and not transport.is_closing():
+                transport.write(serialise(response))
+            self._busy = False
+            if self._closing:
+                if transport is not None:
+                    transport.close()
+                return
+            self._answered_at = self._loop.time()
+            if self._idle is None:  # one timer a connection, moved on lazily (as aiohttp's)
+                self._idle = self._loop.call_at(
+                    self._answered_at + self.site.keepalive_timeout_s, self._expire
+                )
+            self._pump()
+        finally:  # (the set's done callback, without a handle through the loop)
+            self.site.tasks.discard(asyncio.current_task())
 
     def _expire(self) -> None:
         """A kept-alive connection with no answer for the keep-alive timeout and no request

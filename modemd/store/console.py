@@ -13,7 +13,7 @@ import sqlite_utils
 
 from modemd.store import events as outbox
 from modemd.store import jobs
-from modemd.store.filters import given
+from modemd.store.filters import created_within, given
 
 __all__ = [
     "check_password",
@@ -75,15 +75,22 @@ def search_jobs(
 ) -> list[dict[str, Any]]:
     """Newest first, at most ``SEARCH_LIMIT``; ``number`` matches any part of the digits."""
     digits = "".join(c for c in number or "" if c.isdigit())
+    # A window of every key's jobs that may be far back is read between its bounds' seqs; a
+    # key's is read by its index, and the newest first from the table's end.
+    windowed = key_id is None and until is not None
     where, params = given(
         (
             ("to_number LIKE ?", f"%{digits}%" if digits else None),
             ("state = ?", state or None),
             ("key_id = ?", key_id),
-            ("created_at >= ?", since),
-            ("created_at < ?", until),
+            ("created_at >= ?", None if windowed else since),
+            ("created_at < ?", None if windowed else until),
         )
     )
+    if windowed:
+        window, values = created_within(since, until)
+        where.append(window)
+        params.extend(values)
     return list(
         db.query(
             "SELECT job_id, key_id, pin, to_number, state, device_id, parts, error, created_at, "

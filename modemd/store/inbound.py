@@ -14,7 +14,7 @@ import sqlite_utils
 from modemd.model import EventType, InboundSms
 from modemd.store import events
 from modemd.store.batches import urgent
-from modemd.store.filters import given
+from modemd.store.filters import created_within, given
 
 REPLY_WINDOW_S = 30 * 86400.0  # a message answers the pool's latest job to its sender this recent
 ITEM_COLUMNS = (
@@ -47,10 +47,11 @@ def store_inbound(
     if found is not None:
         return Stored(found[0], True, found[1])
     now = time.time()
+    window, values = created_within(now - REPLY_WINDOW_S, None)
     reply = db.execute(
-        "SELECT job_id, key_id FROM jobs WHERE pin = ? AND to_number = ? AND created_at >= ? "
+        f"SELECT job_id, key_id FROM jobs WHERE pin = ? AND to_number = ? AND {window} "
         "AND state NOT IN ('queued', 'failed') ORDER BY seq DESC LIMIT 1",
-        [pin, sender, now - REPLY_WINDOW_S],
+        [pin, sender, *values],
     ).fetchone()
     cursor = db.execute(
         "INSERT INTO inbound (natural_key, pin, device_id, iccid, sender, text, data, encoding, "

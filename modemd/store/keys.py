@@ -144,24 +144,34 @@ class KeyCache:
         self._generation = store.generation
         self._entries: dict[str, tuple[ApiKey, float]] = {}
 
-    async def find(self, secret: str) -> ApiKey | None:
-        """The live key ``secret`` is, or None."""
+    def cached(self, secret: str) -> ApiKey | None:
+        """The live key ``secret`` is if it was found before and nothing moved since, else
+        None (then ``find``): a plain call, where ``find``'s coroutine is one more object and
+        frame for the loop per request (the API's hot path asks here first)."""
         if not self._store.watched:  # changes by others would go unseen: no caching
-            return await self._store.read(find_key, secret)
+            return None
         generation = self._store.generation
         if generation != self._generation:
             self._entries.clear()
             self._generation = generation
-        digest = _hash(secret)
-        cached = self._entries.get(digest)
-        now = time.time()
-        if cached is not None and now < cached[1]:
+        cached = self._entries.get(_hash(secret))
+        if cached is not None and time.time() < cached[1]:
             return cached[0]
-        key, until = await self._store.read(find_key_until, secret, now)
+        return None
+
+    async def find(self, secret: str) -> ApiKey | None:
+        """The live key ``secret`` is, or None."""
+        key = self.cached(secret)
+        if key is not None:
+            return key
+        if not self._store.watched:
+            return await self._store.read(find_key, secret)
+        generation = self._store.generation
+        key, until = await self._store.read(find_key_until, secret, time.time())
         if key is not None and self._store.generation == generation:  # nothing moved meanwhile
             if len(self._entries) >= CACHED_KEYS_MAX:
                 self._entries.clear()
-            self._entries[digest] = (key, until)
+            self._entries[_hash(secret)] = (key, until)
         return key
 
 

@@ -19,6 +19,9 @@ from modemd.store import idempotency, pacing
 
 # Final states, but never `unknown`: for those a person decides.
 PRUNED_STATES = tuple(sorted(state.value for state in FINAL_JOB_STATES - {JobState.UNKNOWN}))
+# An OR of equalities, not ``state IN (...)``: each of them implies the condition of the partial
+# ``jobs_state`` (migration 027), so SQLite reads each state's jobs there.
+_PRUNED = "(" + " OR ".join("state = ?" for _ in PRUNED_STATES) + ")"
 DEFAULT_BATCH = 500  # jobs per transaction: each commit stays in milliseconds, sends go between
 # A SIM's and a pool's daily counts are kept this long whatever the jobs' retention: any
 # window's month (the caps', the metrics') is in them, and its count does not drop as its jobs
@@ -29,12 +32,11 @@ SIM_DAYS_KEPT_S = 62 * 86400
 def prune_jobs(db: sqlite_utils.Database, older_than: float, limit: int = DEFAULT_BATCH) -> int:
     """Delete up to ``limit`` finished jobs that ended before ``older_than`` (Unix seconds),
     with everything that hangs off them; how many went. Call inside a write transaction."""
-    marks = ",".join("?" * len(PRUNED_STATES))
     ids = [
         row[0]
         for row in db.execute(
             f"""SELECT job_id FROM jobs
-                WHERE state IN ({marks}) AND coalesce(final_at, updated_at) < ?
+                WHERE {_PRUNED} AND coalesce(final_at, updated_at) < ?
                   AND NOT EXISTS (SELECT 1 FROM events e
                                   WHERE e.job_id = jobs.job_id AND e.state = 'pending')
                 ORDER BY seq LIMIT ?""",
@@ -68,10 +70,9 @@ def _delete(db: sqlite_utils.Database, ids: list[str]) -> None:
 
 def count_prunable(db: sqlite_utils.Database, older_than: float) -> dict[str, Any]:
     """What a prune would remove now: {"jobs": n, "oldest": Unix seconds or None}."""
-    marks = ",".join("?" * len(PRUNED_STATES))
     count, oldest = db.execute(
         f"""SELECT count(*), min(coalesce(final_at, updated_at)) FROM jobs
-            WHERE state IN ({marks}) AND coalesce(final_at, updated_at) < ?""",
+            WHERE {_PRUNED} AND coalesce(final_at, updated_at) < ?""",
         (*PRUNED_STATES, older_than),
     ).fetchone()
     return {"jobs": count, "oldest": oldest}

@@ -13,6 +13,7 @@ import sqlite_utils
 from modemd.caps import Usage
 from modemd.model import FINAL_JOB_STATES, EventState
 from modemd.store import pacing
+from modemd.store.filters import created_within
 
 __all__ = [
     "Activity",
@@ -205,10 +206,11 @@ def snapshot(
 def _last_errors(db: sqlite_utils.Database, since: float) -> dict[str, str]:
     """Each device's latest send error among the jobs accepted since ``since`` (one pass)."""
     latest: dict[str, str] = {}
+    window, values = created_within(since, None)
     for device_id, error in db.execute(
-        "SELECT device_id, error FROM jobs WHERE created_at >= ? AND error IS NOT NULL "
+        f"SELECT device_id, error FROM jobs WHERE {window} AND error IS NOT NULL "
         "AND device_id IS NOT NULL ORDER BY updated_at",
-        [since],
+        values,
     ):
         latest[str(device_id)] = str(error)
     return latest
@@ -225,9 +227,8 @@ def daily_counts(db: sqlite_utils.Database, days: list[tuple[float, float]]) -> 
     reached the network, were delivered, failed."""
     out = []
     for start, end in days:
-        row = db.execute(
-            f"SELECT {_FUNNEL} FROM jobs WHERE created_at >= ? AND created_at < ?", [start, end]
-        ).fetchone()
+        window, values = created_within(start, end)
+        row = db.execute(f"SELECT {_FUNNEL} FROM jobs WHERE {window}", values).fetchone()
         label = time.strftime("%Y-%m-%d", time.localtime(start))
         out.append(DayCounts(label, *(int(v or 0) for v in row)))
     return out
@@ -235,12 +236,13 @@ def daily_counts(db: sqlite_utils.Database, days: list[tuple[float, float]]) -> 
 
 def device_counts(db: sqlite_utils.Database, since: float) -> list[DayCounts]:
     """Jobs accepted since ``since`` by the device that took them (labels are device ids)."""
+    window, values = created_within(since, None)
     return [
         DayCounts(str(device_id), *(int(v or 0) for v in rest))
         for device_id, *rest in db.execute(
-            f"SELECT device_id, {_FUNNEL} FROM jobs WHERE created_at >= ? "
+            f"SELECT device_id, {_FUNNEL} FROM jobs WHERE {window} "
             "AND device_id IS NOT NULL GROUP BY device_id ORDER BY device_id",
-            [since],
+            values,
         )
     ]
 

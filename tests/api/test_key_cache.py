@@ -57,6 +57,25 @@ async def test_a_secret_seen_before_is_served_from_the_cache(store: Store) -> No
 
 
 @pytest.mark.both_engines
+async def test_the_plain_look_up_knows_only_what_find_found_and_nothing_moved_since(
+    store: Store,
+) -> None:
+    made, secret = await _new_key(store)
+    cache = keys.KeyCache(store)
+    assert cache.cached(secret) is None  # never found: the caller goes on to find()
+
+    async def cached_now() -> bool:  # PostgreSQL: once its listener has connected
+        found = await _found(cache, secret)
+        return cache.cached(secret) is found
+
+    await _eventually(cached_now)
+    assert cache.cached(secret + "x") is None
+    await store.write(keys.revoke_key, made.key_id)
+    assert cache.cached(secret) is None  # the generation moved: forgotten
+    assert await cache.find(secret) is None
+
+
+@pytest.mark.both_engines
 async def test_an_edit_through_the_daemon_shows_at_once(store: Store) -> None:
     made, secret = await _new_key(store)
     cache = keys.KeyCache(store)
