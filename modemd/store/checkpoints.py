@@ -26,6 +26,7 @@ import sqlite3
 import threading
 import time
 
+from modemd.errors import StoreError
 from modemd.store.opening import BUSY_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,30 @@ HIGH_MARK_PAGES = 4096
 # old snapshot): the writer tries again this long after, not at every commit.
 RESTART_RETRY_S = 0.1
 WAL_HEADER_BYTES, FRAME_HEADER_BYTES = 32, 24  # sqlite.org/fileformat.html, "WAL File Format"
+# The environment's say (measuring pairs, an escape hatch): "sqlite" leaves the checkpoints to
+# SQLite inside the writer's commits (its 1,000-page mark, as before this module); a number of
+# pages is the high mark instead of HIGH_MARK_PAGES; unset or "" is this module as it is.
+CHECKPOINTS_ENV = "MODEMD_WAL_CHECKPOINTS"
+SQLITE_OWN = "sqlite"
+
+
+def for_file(path: str, setting: str | None = None) -> Checkpointer | None:
+    """The checkpointer of the SQLite file ``path`` as ``setting`` (by default the environment's
+    ``MODEMD_WAL_CHECKPOINTS``) asks; None: SQLite checkpoints inside the writer's commits."""
+    if setting is None:
+        setting = os.environ.get(CHECKPOINTS_ENV, "")
+    setting = setting.strip()
+    if setting == SQLITE_OWN:
+        return None
+    checkpointer = Checkpointer(path)
+    if setting:
+        pages = int(setting) if setting.isdigit() else 0
+        if pages <= 0:
+            raise StoreError(
+                f"{CHECKPOINTS_ENV}={setting!r}: expected {SQLITE_OWN!r} or a number of pages"
+            )
+        checkpointer.high_mark_pages = pages
+    return checkpointer
 
 
 class Checkpointer:

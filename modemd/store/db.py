@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import sqlite_utils
 
 from modemd.errors import StoreError
-from modemd.store import batches, dialect
+from modemd.store import batches, checkpoints, dialect
 from modemd.store.batches import replayable
-from modemd.store.checkpoints import Checkpointer
 from modemd.store.location import is_postgres, redacted
 from modemd.store.opening import connect
 
@@ -113,8 +112,9 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._keys_listener: Listener | None = None
         self._keys_elsewhere = 0  # NOTIFYs of api_keys changes (PostgreSQL; on the loop only)
-        # SQLite's WAL checkpoints, off the writer's commits (tests give theirs their timing).
-        self.checkpoints = None if self._postgres else Checkpointer(self.path)
+        # SQLite's WAL checkpoints, off the writer's commits (tests give theirs their timing;
+        # None: PostgreSQL, or SQLite's own inside the commits as MODEMD_WAL_CHECKPOINTS says).
+        self.checkpoints = None if self._postgres else checkpoints.for_file(self.path)
 
     @property
     def generation(self) -> int:
