@@ -25,9 +25,13 @@ import os
 import sqlite3
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from modemd.errors import StoreError
 from modemd.store.opening import BUSY_TIMEOUT_MS
+
+if TYPE_CHECKING:
+    from modemd.observe.trace import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +92,12 @@ class Checkpointer:
         self.passes = 0  # PASSIVE checkpoints run (tests, bench)
         self.restarts = 0  # restarts by the writer at the high mark
         self.restart_s = [0.0, 0.0]  # the writer's time in them: total, longest (bench)
+        # A stall trace's recorder (store.db): spans of the passes (``wal_pass``: the WAL's
+        # frames, those copied) and of the restarts (``wal_restart``: busy, the frames before).
+        self.trace: Recorder | None = None
         self._wal = f"{path}-wal"
         self._high_mark_bytes = 0
+        self._page = 4096  # the file's page size (start)
         self._retry_at = 0.0
         self._commits = 0
         self._asleep = False
@@ -99,7 +107,7 @@ class Checkpointer:
 
     def start(self, conn: sqlite3.Connection) -> None:
         """Turn the writer's own checkpoints off and start the thread that runs them."""
-        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        self._page = page = conn.execute("PRAGMA page_size").fetchone()[0]
         self._high_mark_bytes = WAL_HEADER_BYTES + self.high_mark_pages * (
             page + FRAME_HEADER_BYTES
         )
@@ -131,12 +139,12 @@ class Checkpointer:
         except FileNotFoundError:
             return
         if size > self._high_mark_bytes and time.monotonic() >= self._retry_at:
-            self._restart(conn)
+            self._restart(conn, size)
 
-    def _restart(self, conn: sqlite3.Connection) -> None:
+    def _restart(self, conn: sqlite3.Connection, size: int) -> None:
         """Copy back what is left and start the WAL over, waiting for nobody (a reader of an
         old snapshot or the checkpointer's pass make it a PASSIVE one: tried again later)."""
-        started = time.perf_counter()
+        started = time.monotonic()
         conn.execute("PRAGMA busy_timeout=0")
         try:
             busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
@@ -149,8 +157,12 @@ class Checkpointer:
             self._retry_at = time.monotonic() + RESTART_RETRY_S
         else:
             self.restarts += 1
-        spent = time.perf_counter() - started
+        ended = time.monotonic()
+        spent = ended - started
         self.restart_s = [self.restart_s[0] + spent, max(self.restart_s[1], spent)]
+        if self.trace is not None:
+            frames = (size - WAL_HEADER_BYTES) // (self._page + FRAME_HEADER_BYTES)
+            self.trace.span("wal_restart", started, ended, [busy, frames])
 
     def _run(self) -> None:
         try:
@@ -185,9 +197,12 @@ class Checkpointer:
                 return True
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        started = time.monotonic()
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint failed: %s", exc)
             return
         self.passes += 1
+        if self.trace is not None:
+            self.trace.span("wal_pass", started, time.monotonic(), [frames, copied])
