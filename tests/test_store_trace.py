@@ -79,9 +79,12 @@ async def test_commits_reads_passes_and_restarts_are_stamped(tmp_path: Path, tra
             assert began <= start <= end <= time.monotonic()
     assert {thread for thread, *_ in spans["store_commit"]} == {"store modemd.db"}
     assert {thread for thread, *_ in spans["wal_pass"]} == {"checkpoints modemd.db"}
-    # a commit's detail is its writes: two writes shared one commit at least once
-    assert max(detail for *_, detail in spans["store_commit"]) == 2
-    assert sum(detail for *_, detail in spans["store_commit"]) >= 81
+    # a commit's detail: its writes (two shared one commit at least once), the thread's CPU
+    assert max(writes for *_, (writes, _) in spans["store_commit"]) == 2
+    assert sum(writes for *_, (writes, _) in spans["store_commit"]) >= 81
+    for kind in ("store_writes", "store_commit"):
+        for _, start, end, (_, cpu_ms) in spans[kind]:
+            assert 0 <= cpu_ms <= (end - start) * 1000 + 1  # (clock ticks may round it up)
     # each commit's span comes right after its writes' span, on the same thread
     writes, commits = spans["store_writes"], spans["store_commit"]
     assert len(writes) == len(commits)

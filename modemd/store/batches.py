@@ -117,8 +117,9 @@ def process(
     writes no longer splits their commit (an fsync more, which an urgent write queued behind
     them waited for). True when something was committed. ``staged`` (when given) gets what
     the committed writes ``stage``d, in order. ``trace`` (a stall trace) gets a span of the
-    writes (``store_writes``), of the COMMIT (``store_commit``: the WAL's write and fsync) and of
-    the reads (``store_reads``), each with its count of calls."""
+    writes (``store_writes``) and of the COMMIT (``store_commit``: the WAL's write and fsync),
+    each with the count of writes and the thread's CPU in it (ms: the rest of the span it
+    waited, for the GIL, a CPU or the disk), and of the reads (``store_reads``, their count)."""
     writes = [item for item in batch if item[0]]
     committed = False
     _staged.items = staged
@@ -179,6 +180,7 @@ def _transaction(
     staged = taking if taking is not None else []  # (an empty list is one too: not ``or``)
     begun = len(staged)  # what this transaction stages goes if it rolls back
     started = time.monotonic()  # (CLOCK_MONOTONIC, as a stall trace's spans)
+    cpu = time.thread_time() if trace is not None else 0.0
     try:
         conn.execute("BEGIN IMMEDIATE")
         for _, call, future in writes:
@@ -208,10 +210,11 @@ def _transaction(
         if trace is None:
             conn.execute("COMMIT")
         else:
-            committing = time.monotonic()
-            trace.span("store_writes", started, committing, len(writes))
+            committing, cpu_writes = time.monotonic(), time.thread_time()
+            trace.span("store_writes", started, committing, [len(writes), _ms(cpu_writes - cpu)])
             conn.execute("COMMIT")
-            trace.span("store_commit", committing, time.monotonic(), len(writes))
+            cpu_commit = _ms(time.thread_time() - cpu_writes)
+            trace.span("store_commit", committing, time.monotonic(), [len(writes), cpu_commit])
         for observe in on_commit_seconds:
             observe(time.monotonic() - started)
     except dialect.DATABASE_ERRORS as exc:
@@ -239,3 +242,7 @@ def _call(
         outcomes.append((future, True, call(db)))
     except Exception as exc:
         outcomes.append((future, False, exc))
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
