@@ -45,10 +45,12 @@ PASS_EVERY_S = 1.0
 # A writer that never idles this long (after the pause above) gets a PASSIVE checkpoint beside
 # its commits anyway, so that the restart at the high mark finds little left to copy.
 BUSY_EVERY_S = 0.5
-# The WAL's length at which the writer restarts it: 4,096 pages (16 MiB at 4 KiB), one block of
-# the WAL's index (a read looks a page up in each block); ~180 sends at 23 pages a send (bench
-# store_alone --pages), ~4x SQLite's default mark, once per 0.3 s at 64 x 0.1 s.
-HIGH_MARK_PAGES = 4096
+# The WAL's length at which the writer restarts it: 1,024 pages (4 MiB at 4 KiB), about SQLite's
+# own mark; at 64 x 0.1 s ~23 restarts in a 3 s backlog of 2.4-3.3 ms each (4,096 pages: 5 of
+# 4.2-9.1 ms). Chosen on alternating runs of bench/run's 0.1 s row (README "Round 10: the store's
+# writer and the stalls"): ratio median 0.983 against 0.958 with 4,096, the same instructions
+# per send within callgrind's spread; a shorter WAL also makes each page's lookup shorter.
+HIGH_MARK_PAGES = 1024
 # A restart refused (the checkpointer's own pass holds the lock, or another process reads an
 # old snapshot): the writer tries again this long after, not at every commit.
 RESTART_RETRY_S = 0.1
