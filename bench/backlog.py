@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from bench import host
+from bench import host, stall_table
 from bench.harness import (
     CMGS,
     Daemon,
@@ -70,13 +70,20 @@ async def run(
     *,
     timeline: bool = False,
     spread: float = 0.0,
+    stall_trace: bool = True,
 ) -> dict[str, Any]:
     """Drain ``modems * rounds`` jobs through ``modems`` modems taking ``latency_s`` per send
     (drawn within ``latency_s * (1 +- spread)``); ``timeline``: also where the wait between two
-    sends goes (``bench.timeline``)."""
+    sends goes (``bench.timeline``); ``stall_trace``: the daemon keeps a stall trace, and the
+    largest gaps are listed with what overlapped each (``bench.stall_table``)."""
     jobs = modems * rounds
     async with loaded(modems, latency_s, jobs, spread) as (db, taps):
-        daemon = Daemon(db, [t.modem.port for t in taps])
+        trace = db.with_name("stalls.json")
+        daemon = Daemon(
+            db,
+            [t.modem.port for t in taps],
+            env={"MODEMD_STALL_TRACE": str(trace)} if stall_trace else None,
+        )
         timelines = [TimelineTap(t) for t in taps] if timeline else []
         async with (
             daemon,
@@ -104,6 +111,7 @@ async def run(
             waits = cpu_wait.per_send_ms(jobs)
             commits = late_after[COMMITS] - late_before[COMMITS]
             nices = host.setup(daemon.pid)
+            drained = time.time()
         if timelines:
             lag["timeline"] = timeline_summary(timelines) | waits
             assert isinstance(stalls, Stalls)
@@ -121,6 +129,10 @@ async def run(
         )
         sends = max(1, jobs - done_before)  # the daemon's CPU is read around these
         largest = largest_gap(taps)
+        if stall_trace:
+            shift = stall_table.offset()
+            lag["stall_table"] = stall_table.stall_table(taps, trace, shift)
+            lag["stall_window"] = stall_table.window(trace, shift, ready, drained)
         return (
             lag
             | summary(taps, latency_s, jobs, network)

@@ -183,9 +183,16 @@ class Daemon:
     """``modemd serve`` as a subprocess on a free loopback port."""
 
     def __init__(
-        self, db: Path | str, ports: list[str], *, simulate: int = 0, host_id: str | None = None
+        self,
+        db: Path | str,
+        ports: list[str],
+        *,
+        simulate: int = 0,
+        host_id: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.db = db  # a SQLite file, or a PostgreSQL URL
+        self.env = env or {}  # on top of this process's environment
         self.ports = ports
         self.simulate = simulate  # emulated modems inside the daemon (--simulate)
         self.host_id = host_id
@@ -224,7 +231,7 @@ class Daemon:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            env={**os.environ, "MODEMD_ADMIN_TOKEN": self.admin_token},
+            env={**os.environ, **self.env, "MODEMD_ADMIN_TOKEN": self.admin_token},
             preexec_fn=host.as_peer,  # not at the emulators' host's priority
         )
         async with asyncio.timeout(READY_TIMEOUT_S):

@@ -33,6 +33,7 @@ from bench import (
     ipn_busy,
     loops,
     peers,
+    stall_table,
 )
 from bench.harness import workdir
 from bench.rows import merged, spread_table, table
@@ -341,9 +342,26 @@ def main() -> None:
         print("load before each run: " + ", ".join(f"{r['load_1min']:.2f}" for r in runs))
     if "peers" in results:
         print(peers.table(results))
+    print_stalls(runs)
     print(f"written to {options.out}", flush=True)
     if results["errors"]:
         raise SystemExit(f"failed scenarios: {', '.join(results['errors'])}")
+
+
+def print_stalls(runs: list[dict[str, Any]]) -> None:
+    """Under the table: each backlog row's largest gaps with what overlapped them in the
+    daemon (``bench.stall_table``), run by run."""
+    for n, run in enumerate(runs, 1):
+        for name, result in run.items():
+            if isinstance(result, dict) and "stall_table" in result:
+                passes, stalls = result["stall_window"].values()
+                print(
+                    f"\n{name}, run {n}: the largest gaps and what overlapped them; in the "
+                    f"window the collector's passes by generation (count, ms, objects examined) "
+                    f"{passes or 'none'}, the loop late past {stall_table.STALL_MS:g} ms "
+                    f"{stalls[0]} times ({stalls[1]} ms)"
+                )
+                print(stall_table.render(result["stall_table"]))
 
 
 async def _bounded(work: Awaitable[dict[str, Any]]) -> dict[str, Any]:

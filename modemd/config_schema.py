@@ -145,6 +145,15 @@ SCHEMA = Section(
                     "(env MODEMD_EVENT_LOOP)",
                     '"asyncio"',
                 ),
+                Key(
+                    "stall_trace",
+                    STR,
+                    None,
+                    "write what stopped the event loop (collections, late wake-ups, the threads' "
+                    "stacks meanwhile, the store's commits) to this JSON file at exit; for "
+                    "benchmarks (env MODEMD_STALL_TRACE)",
+                    '"/tmp/modemd-stalls.json"',
+                ),
             ),
         ),
         Section(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import fields
@@ -20,7 +22,7 @@ from modemd.conversations.engine import Inbound
 from modemd.drivers import registry
 from modemd.model import InboundSms
 from modemd.notify import feed_watchdog, notify, watchdog_interval_s
-from modemd.observe import looplag
+from modemd.observe import looplag, trace
 from modemd.observe.metrics import Metrics
 from modemd.quiet import quiet_hours
 from modemd.runtime.bank import Bank
@@ -110,6 +112,8 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
     # A wrong certificate is an error before anything starts.
     tls = server_context(settings.option("server.tls_cert"), settings.option("server.tls_key"))
     stop = stop_on_signals()  # before anything is announced: a SIGTERM then still drains
+    # before the store: its thread stamps its commits into the trace it finds
+    stalls = trace.begin(os.environ.get(trace.TRACE_ENV) or settings.option("server.stall_trace"))
     host_id = settings.host_id or default_host_id()
     store = Store(settings.db, host_id=host_id)  # a host id only matters on PostgreSQL
     await store.start()
@@ -165,6 +169,9 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             asyncio.create_task(scheduler.run(), name="scheduler"),
             asyncio.create_task(looplag.probe(metrics.observe_loop), name="loop lag probe"),
         ]
+        if stalls is not None:
+            stalls.start(threading.current_thread())
+            time_tasks.append(asyncio.create_task(stalls.probe(), name="stall trace probe"))
         if shared:
             keeper = HostKeeper(
                 store,
@@ -323,6 +330,7 @@ async def serve(settings: Settings, *, ready: Callable[[int], None] | None = Non
             await shutdown_step("emulated phones", phone_emulators.close())
         await shutdown_step("store", store.close())
         metrics.gc.remove()
+        trace.end()  # written once the store's thread stamped its last commit
         log.info("stopped")
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from modemd.errors import StoreError
+from modemd.store import checkpoints
 from modemd.store.db import Store
 
 pytestmark = pytest.mark.sqlite_only
@@ -215,3 +217,36 @@ def test_kill_minus_nine_loses_no_committed_write(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         conn.close()
+
+
+async def test_sqlite_own_checkpoints_when_the_environment_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MODEMD_WAL_CHECKPOINTS=sqlite``: no checkpointer, and the commit that takes the WAL past
+    SQLite's own mark copies it back into the database file itself (as before the thread)."""
+    monkeypatch.setenv(checkpoints.CHECKPOINTS_ENV, "sqlite")
+    path = tmp_path / "modemd.db"
+    store = Store(path)
+    assert store.checkpoints is None
+    await store.start()
+    try:
+        await store.write(_table)
+        pragma = await store.read(lambda db: db.conn.execute("PRAGMA wal_autocheckpoint"))
+        assert pragma.fetchone() == (1000,)
+        before = _pages(path)
+        await store.write(_rows, 0, 1500)
+        assert _pages(path) >= before + 1400
+    finally:
+        await store.close()
+
+
+def test_the_environment_sets_the_high_mark_or_is_refused(tmp_path: Path) -> None:
+    """A number of pages is the mark; anything else but "sqlite" is a clear error."""
+    path = str(tmp_path / "modemd.db")
+    default = checkpoints.for_file(path, "")
+    assert default is not None and default.high_mark_pages == checkpoints.HIGH_MARK_PAGES
+    chosen = checkpoints.for_file(path, " 1024 ")
+    assert chosen is not None and chosen.high_mark_pages == 1024
+    for wrong in ("0", "-5", "lots", "SQLite"):
+        with pytest.raises(StoreError, match="MODEMD_WAL_CHECKPOINTS"):
+            checkpoints.for_file(path, wrong)

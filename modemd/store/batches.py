@@ -13,12 +13,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
 from modemd.errors import StoreError
 from modemd.store import dialect
+
+if TYPE_CHECKING:
+    from modemd.observe.trace import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -106,24 +109,33 @@ def process(
     outcomes: list[Any],
     on_commit_seconds: list[Callable[[float], None]],
     staged: list[Any] | None = None,
+    trace: Recorder | None = None,
 ) -> bool:
     """Run the batch of ``(kind, call, future)``: its writes in queue order in one commit, then
     its reads, so a read sees every write queued before it (and the batch's others: nobody
     waits on a read to queue a write, the answers all come after the batch). A read between
     writes no longer splits their commit (an fsync more, which an urgent write queued behind
     them waited for). True when something was committed. ``staged`` (when given) gets what
-    the committed writes ``stage``d, in order."""
+    the committed writes ``stage``d, in order. ``trace`` (a stall trace) gets a span of the
+    writes (``store_writes``) and of the COMMIT (``store_commit``: the WAL's write and fsync),
+    each with the count of writes and the thread's CPU in it (ms: the rest of the span it
+    waited, for the GIL, a CPU or the disk), and of the reads (``store_reads``, their count)."""
     writes = [item for item in batch if item[0]]
     committed = False
     _staged.items = staged
     try:
         if writes:
-            committed = _commit(db, writes, outcomes, on_commit_seconds)
+            committed = _commit(db, writes, outcomes, on_commit_seconds, trace)
     finally:
         _staged.items = None
-    for item in batch:
-        if not item[0]:
-            _call(db, item[1], item[2], outcomes)
+    reads = len(batch) - len(writes)
+    if reads:
+        started = time.monotonic() if trace is not None else 0.0
+        for item in batch:
+            if not item[0]:
+                _call(db, item[1], item[2], outcomes)
+        if trace is not None:
+            trace.span("store_reads", started, time.monotonic(), reads)
     return committed
 
 
@@ -132,6 +144,7 @@ def _commit(
     writes: list[Any],
     outcomes: list[Any],
     on_commit_seconds: list[Callable[[float], None]],
+    trace: Recorder | None,
 ) -> bool:
     """Apply ``writes`` in one transaction and commit it; True when committed.
 
@@ -141,9 +154,11 @@ def _commit(
     so does a batch of ``replayable`` writes: should one of them fail, the whole batch is
     rolled back and run again, a savepoint each."""
     optimistic = len(writes) == 1 or all(item[0] & REPLAYABLE for item in writes)
-    committed = _transaction(db, writes, outcomes, on_commit_seconds, savepoints=not optimistic)
+    committed = _transaction(
+        db, writes, outcomes, on_commit_seconds, trace, savepoints=not optimistic
+    )
     if committed is None:  # a replayable write failed: all rolled back, run them again
-        committed = _transaction(db, writes, outcomes, on_commit_seconds, savepoints=True)
+        committed = _transaction(db, writes, outcomes, on_commit_seconds, trace, savepoints=True)
     assert committed is not None  # with savepoints a failing write is undone alone
     return committed
 
@@ -153,6 +168,7 @@ def _transaction(
     writes: list[Any],
     outcomes: list[Any],
     on_commit_seconds: list[Callable[[float], None]],
+    trace: Recorder | None,
     *,
     savepoints: bool,
 ) -> bool | None:
@@ -163,7 +179,8 @@ def _transaction(
     taking: list[Any] | None = getattr(_staged, "items", None)
     staged = taking if taking is not None else []  # (an empty list is one too: not ``or``)
     begun = len(staged)  # what this transaction stages goes if it rolls back
-    started = time.perf_counter()
+    started = time.monotonic()  # (CLOCK_MONOTONIC, as a stall trace's spans)
+    cpu = time.thread_time() if trace is not None else 0.0
     try:
         conn.execute("BEGIN IMMEDIATE")
         for _, call, future in writes:
@@ -190,9 +207,16 @@ def _transaction(
                 if savepoints:
                     conn.execute("RELEASE job")
                 results.append((future, True, value))
-        conn.execute("COMMIT")
+        if trace is None:
+            conn.execute("COMMIT")
+        else:
+            committing, cpu_writes = time.monotonic(), time.thread_time()
+            trace.span("store_writes", started, committing, [len(writes), _ms(cpu_writes - cpu)])
+            conn.execute("COMMIT")
+            cpu_commit = _ms(time.thread_time() - cpu_writes)
+            trace.span("store_commit", committing, time.monotonic(), [len(writes), cpu_commit])
         for observe in on_commit_seconds:
-            observe(time.perf_counter() - started)
+            observe(time.monotonic() - started)
     except dialect.DATABASE_ERRORS as exc:
         # The commit itself failed (disk full, I/O error): nothing of the batch is durable.
         log.error("store commit failed, %d writes rolled back: %s", len(writes), exc)
@@ -218,3 +242,7 @@ def _call(
         outcomes.append((future, True, call(db)))
     except Exception as exc:
         outcomes.append((future, False, exc))
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)

@@ -25,8 +25,13 @@ import os
 import sqlite3
 import threading
 import time
+from typing import TYPE_CHECKING
 
+from modemd.errors import StoreError
 from modemd.store.opening import BUSY_TIMEOUT_MS
+
+if TYPE_CHECKING:
+    from modemd.observe.trace import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +45,40 @@ PASS_EVERY_S = 1.0
 # A writer that never idles this long (after the pause above) gets a PASSIVE checkpoint beside
 # its commits anyway, so that the restart at the high mark finds little left to copy.
 BUSY_EVERY_S = 0.5
-# The WAL's length at which the writer restarts it: 4,096 pages (16 MiB at 4 KiB), one block of
-# the WAL's index (a read looks a page up in each block); ~180 sends at 23 pages a send (bench
-# store_alone --pages), ~4x SQLite's default mark, once per 0.3 s at 64 x 0.1 s.
-HIGH_MARK_PAGES = 4096
+# The WAL's length at which the writer restarts it: 1,024 pages (4 MiB at 4 KiB), about SQLite's
+# own mark; at 64 x 0.1 s ~23 restarts in a 3 s backlog of 2.4-3.3 ms each (4,096 pages: 5 of
+# 4.2-9.1 ms). Chosen on alternating runs of bench/run's 0.1 s row (README "Round 10: the store's
+# writer and the stalls"): ratio median 0.983 against 0.958 with 4,096, the same instructions
+# per send within callgrind's spread; a shorter WAL also makes each page's lookup shorter.
+HIGH_MARK_PAGES = 1024
 # A restart refused (the checkpointer's own pass holds the lock, or another process reads an
 # old snapshot): the writer tries again this long after, not at every commit.
 RESTART_RETRY_S = 0.1
 WAL_HEADER_BYTES, FRAME_HEADER_BYTES = 32, 24  # sqlite.org/fileformat.html, "WAL File Format"
+# The environment's say (measuring pairs, an escape hatch): "sqlite" leaves the checkpoints to
+# SQLite inside the writer's commits (its 1,000-page mark, as before this module); a number of
+# pages is the high mark instead of HIGH_MARK_PAGES; unset or "" is this module as it is.
+CHECKPOINTS_ENV = "MODEMD_WAL_CHECKPOINTS"
+SQLITE_OWN = "sqlite"
+
+
+def for_file(path: str, setting: str | None = None) -> Checkpointer | None:
+    """The checkpointer of the SQLite file ``path`` as ``setting`` (by default the environment's
+    ``MODEMD_WAL_CHECKPOINTS``) asks; None: SQLite checkpoints inside the writer's commits."""
+    if setting is None:
+        setting = os.environ.get(CHECKPOINTS_ENV, "")
+    setting = setting.strip()
+    if setting == SQLITE_OWN:
+        return None
+    checkpointer = Checkpointer(path)
+    if setting:
+        pages = int(setting) if setting.isdigit() else 0
+        if pages <= 0:
+            raise StoreError(
+                f"{CHECKPOINTS_ENV}={setting!r}: expected {SQLITE_OWN!r} or a number of pages"
+            )
+        checkpointer.high_mark_pages = pages
+    return checkpointer
 
 
 class Checkpointer:
@@ -63,8 +94,12 @@ class Checkpointer:
         self.passes = 0  # PASSIVE checkpoints run (tests, bench)
         self.restarts = 0  # restarts by the writer at the high mark
         self.restart_s = [0.0, 0.0]  # the writer's time in them: total, longest (bench)
+        # A stall trace's recorder (store.db): spans of the passes (``wal_pass``: the WAL's
+        # frames, those copied) and of the restarts (``wal_restart``: busy, the frames before).
+        self.trace: Recorder | None = None
         self._wal = f"{path}-wal"
         self._high_mark_bytes = 0
+        self._page = 4096  # the file's page size (start)
         self._retry_at = 0.0
         self._commits = 0
         self._asleep = False
@@ -74,7 +109,7 @@ class Checkpointer:
 
     def start(self, conn: sqlite3.Connection) -> None:
         """Turn the writer's own checkpoints off and start the thread that runs them."""
-        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        self._page = page = conn.execute("PRAGMA page_size").fetchone()[0]
         self._high_mark_bytes = WAL_HEADER_BYTES + self.high_mark_pages * (
             page + FRAME_HEADER_BYTES
         )
@@ -106,12 +141,12 @@ class Checkpointer:
         except FileNotFoundError:
             return
         if size > self._high_mark_bytes and time.monotonic() >= self._retry_at:
-            self._restart(conn)
+            self._restart(conn, size)
 
-    def _restart(self, conn: sqlite3.Connection) -> None:
+    def _restart(self, conn: sqlite3.Connection, size: int) -> None:
         """Copy back what is left and start the WAL over, waiting for nobody (a reader of an
         old snapshot or the checkpointer's pass make it a PASSIVE one: tried again later)."""
-        started = time.perf_counter()
+        started = time.monotonic()
         conn.execute("PRAGMA busy_timeout=0")
         try:
             busy = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
@@ -124,8 +159,12 @@ class Checkpointer:
             self._retry_at = time.monotonic() + RESTART_RETRY_S
         else:
             self.restarts += 1
-        spent = time.perf_counter() - started
+        ended = time.monotonic()
+        spent = ended - started
         self.restart_s = [self.restart_s[0] + spent, max(self.restart_s[1], spent)]
+        if self.trace is not None:
+            frames = (size - WAL_HEADER_BYTES) // (self._page + FRAME_HEADER_BYTES)
+            self.trace.span("wal_restart", started, ended, [busy, frames])
 
     def _run(self) -> None:
         try:
@@ -160,9 +199,12 @@ class Checkpointer:
                 return True
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        started = time.monotonic()
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint failed: %s", exc)
             return
         self.passes += 1
+        if self.trace is not None:
+            self.trace.span("wal_pass", started, time.monotonic(), [frames, copied])

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import sqlite_utils
 
 from modemd.errors import StoreError
-from modemd.store import batches, dialect
+from modemd.observe import trace
+from modemd.store import batches, checkpoints, dialect
 from modemd.store.batches import replayable
-from modemd.store.checkpoints import Checkpointer
 from modemd.store.location import is_postgres, redacted
 from modemd.store.opening import connect
 
@@ -113,8 +113,13 @@ class Store:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._keys_listener: Listener | None = None
         self._keys_elsewhere = 0  # NOTIFYs of api_keys changes (PostgreSQL; on the loop only)
-        # SQLite's WAL checkpoints, off the writer's commits (tests give theirs their timing).
-        self.checkpoints = None if self._postgres else Checkpointer(self.path)
+        # The daemon's stall trace (None unless asked for): the thread stamps its commits.
+        self._trace = trace.recorder()
+        # SQLite's WAL checkpoints, off the writer's commits (tests give theirs their timing;
+        # None: PostgreSQL, or SQLite's own inside the commits as MODEMD_WAL_CHECKPOINTS says).
+        self.checkpoints = None if self._postgres else checkpoints.for_file(self.path)
+        if self.checkpoints is not None:
+            self.checkpoints.trace = self._trace
 
     @property
     def generation(self) -> int:
@@ -319,6 +324,7 @@ class Store:
         """Run the ``after_change`` reads of the tables that moved; their takers get them on
         the loop, after the batch's answers (same order as any later batch's: FIFO)."""
         assert self._db is not None
+        started = time.monotonic() if self._trace is not None else 0.0
         reads = []
         for table in moved:
             for read, take in self.after_change[table]:
@@ -328,6 +334,8 @@ class Store:
                     log.exception("read after a change of %s failed", table)
         if reads:
             loop.call_soon_threadsafe(_hand_over, reads)
+            if self._trace is not None:
+                self._trace.span("store_after_change", started, time.monotonic(), len(reads))
 
     def _deliver(
         self,
@@ -353,7 +361,9 @@ class Store:
 
     def _process(self, batch: list[Any], outcomes: list[Any], staged: list[Any] | None) -> bool:
         assert self._db is not None
-        return batches.process(self._db, batch, outcomes, self.on_commit_seconds, staged)
+        return batches.process(
+            self._db, batch, outcomes, self.on_commit_seconds, staged, self._trace
+        )
 
 
 def _unhanded(

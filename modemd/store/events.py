@@ -52,8 +52,8 @@ def add_event(
         "to": job.to,
         "device_id": job.device_id,
         "parts": job.parts,
-        "status": job.state.value,
-        **extra,
+        "status": job.state._value_,  # (the plain str: ``.value`` is a property, ~1,600
+        **extra,  # instructions a call, and an enum member binds after an adapter look-up)
     }
     return add_subject_event(db, job.key_id, job.job_id, type_, data)
 
@@ -87,7 +87,8 @@ def add_subject_event(
         key = db.conn.execute(_KEY_ENDPOINT_AND_OLDER, [subject_id, key_id]).fetchone()
     else:
         key = db.conn.execute(_KEY_AND_ENDPOINT, [key_id]).fetchone()
-    if key is not None and type_.value not in keys.key_events(key[1]):
+    name = type_._value_  # (the plain str, as ``status`` in ``add_event``)
+    if key is not None and name not in keys.key_events(key[1]):
         return None
     now = time.time()
     event_id = new_event_id()
@@ -99,14 +100,12 @@ def add_subject_event(
         endpoint = ensure_endpoint(db, key_id) if columns[0] is None else Endpoint(*columns)
         state = EventState.FAILED if endpoint.disabled_at else EventState.PENDING
     first = state is EventState.PENDING and staging and key[_OLDER] is None
-    payload = event_body(type_.value, event_id, now, data)
-    db.conn.execute(
-        _INSERT, [event_id, subject_id, key_id, type_.value, payload, state.value, now, now]
-    )
+    payload = event_body(name, event_id, now, data)
+    db.conn.execute(_INSERT, [event_id, subject_id, key_id, name, payload, state._value_, now, now])
     if first:
         assert key is not None and endpoint is not None
         batches.stage(
-            OutboxEvent(event_id, subject_id, key_id, type_.value, payload, 0, 0, key[0], now,
+            OutboxEvent(event_id, subject_id, key_id, name, payload, 0, 0, key[0], now,
                         endpoint)
         )  # fmt: skip
     return event_id

@@ -1,0 +1,175 @@
+"""What overlapped a backlog's largest gaps: the daemon's stall trace (``modemd.observe.trace``)
+laid over the gaps the ptys measured.
+
+For each of the largest gaps between one send's end and its modem's next ``AT+CMGS=``: how many
+other modems were waiting at the same moment (a whole daemon stopped shows on many), what the
+host wrote in it, and every span of the daemon's trace that overlapped it: the collector's
+passes (generation, objects examined and freed), the loop's late wake-ups (and of their
+lateness, the loop thread's CPU and its wait for a CPU: the machine), the threads' innermost
+frames sampled while the loop stood still, and whatever the store's thread stamped (commits,
+fsyncs, checkpoints). The trace's clock is CLOCK_MONOTONIC, the taps' ``time.time()``:
+``offset`` is taken in this process, the same host.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+TOP = 5  # the largest gaps shown
+STALL_MS = 10.0  # issue 21's largest gap: a late wake-up past this counts as a stall
+LOOP_THREAD = "MainThread"
+IDLE = ("threading.wait", "queue.get", "selectors.select", "threading._wait_for_tstate_lock")
+SHOWN = 3  # the most frequent frames of each thread
+
+
+class Sends(Protocol):
+    """One modem's sends as the pty saw them (``bench.backlog.Sends``)."""
+
+    @property
+    def cmgs_at(self) -> list[float]: ...
+
+    @property
+    def accepted_at(self) -> list[float]: ...
+
+    @property
+    def command_heads(self) -> list[tuple[float, bytes]]: ...
+
+
+def offset() -> float:
+    """``time.time()`` minus ``time.monotonic()`` now: a trace's stamp plus this is wall time."""
+    return time.time() - time.monotonic()
+
+
+def read(path: Path, shift: float) -> list[tuple[str, str, float, float, Any]]:
+    """The trace's spans with their times moved to this process's ``time.time()``."""
+    spans = json.loads(path.read_text())["spans"]
+    return [(kind, thread, a + shift, b + shift, detail) for kind, thread, a, b, detail in spans]
+
+
+def largest(taps: Sequence[Sends], top: int = TOP) -> list[dict[str, Any]]:
+    """The ``top`` largest gaps: length, modem, which of its waits, the span, what was written,
+    whether any modem had run dry yet, and how many other modems were waiting meanwhile."""
+    dry_at = min((t.accepted_at[-1] for t in taps if t.accepted_at), default=float("inf"))
+    gaps = [
+        (nxt - end, end, nxt, n, k)
+        for n, tap in enumerate(taps)
+        for k, (end, nxt) in enumerate(zip(tap.accepted_at, tap.cmgs_at[1:], strict=False), 1)
+    ]
+    gaps.sort(reverse=True)
+    found = []
+    for length, end, nxt, n, k in gaps[:top]:
+        tap = taps[n]
+        found.append(
+            {
+                "gap_ms": round(length * 1000, 1),
+                "modem": n,
+                "wait": [k, len(tap.cmgs_at) - 1],
+                "start": end,
+                "end": nxt,
+                "before_dry": end < dry_at,
+                "others_waiting": sum(1 for g in gaps if g[3] != n and g[1] < nxt and g[2] > end),
+                "commands": [
+                    head.decode(errors="replace")
+                    for at, head in tap.command_heads
+                    if end < at < nxt and not head.startswith(b"AT+CMGS=")
+                ],
+            }
+        )
+    return found
+
+
+def overlapping(gap: dict[str, Any], spans: Sequence[tuple[str, str, float, float, Any]]) -> dict:
+    """Every span over ``gap``'s time, summed by what it is (module docstring)."""
+    start, end = gap["start"], gap["end"]
+    within = [s for s in spans if s[2] < end and s[3] > start]
+    collections = [
+        {"generation": d[0], "ms": _ms(b - a), "examined": d[1], "freed": d[2]}
+        for kind, _t, a, b, d in within
+        if kind == "gc"
+    ]
+    late = [(b - a, d) for kind, _t, a, b, d in within if kind == "loop_late"]
+    stacks: dict[str, Counter[str]] = defaultdict(Counter)
+    samples = 0
+    for kind, _t, _a, _b, detail in within:
+        if kind != "loop_stack":
+            continue
+        samples += 1
+        for thread, frames in detail[1].items():
+            if frames and (thread == LOOP_THREAD or not frames[0].startswith(IDLE)):
+                stacks[thread][" < ".join(frames[:3])] += 1
+    others: dict[str, list[float]] = defaultdict(list)
+    for kind, thread, a, b, _d in within:
+        if kind not in ("gc", "loop_late", "loop_stack"):
+            others[f"{kind} ({thread})"].append(b - a)
+    worst = max(late, key=lambda x: x[0], default=None)
+    return {
+        "gc": collections,
+        "loop_late_ms": _ms(sum(s for s, _d in late)),
+        # the longest late wake-up: how late, and meanwhile the loop's CPU and wait for a CPU
+        "loop_late_longest": [_ms(worst[0]), *worst[1]] if worst else None,
+        "stack_samples": samples,
+        "stacks": {t: c.most_common(SHOWN) for t, c in stacks.items()},
+        "spans": {k: [len(v), _ms(sum(v)), _ms(max(v))] for k, v in others.items()},
+    }
+
+
+def stall_table(taps: Sequence[Sends], trace: Path, shift: float, top: int = TOP) -> list[dict]:
+    """The largest gaps, each with what overlapped it (``overlapping``)."""
+    spans = read(trace, shift)
+    return [gap | overlapping(gap, spans) for gap in largest(taps, top)]
+
+
+def window(trace: Path, shift: float, start: float, end: float) -> dict[str, Any]:
+    """Over a measured window: the collector's passes by generation (count, ms, objects
+    examined) and the loop's late wake-ups past ``STALL_MS`` (count, ms)."""
+    spans = [s for s in read(trace, shift) if start <= s[2] <= end]
+    passes: dict[int, list[float]] = defaultdict(lambda: [0, 0.0, 0])
+    late = [s[3] - s[2] for s in spans if s[0] == "loop_late" and s[3] - s[2] > STALL_MS / 1000]
+    for kind, _t, a, b, detail in spans:
+        if kind == "gc":
+            passes[detail[0]][0] += 1
+            passes[detail[0]][1] += b - a
+            passes[detail[0]][2] += detail[1]
+    return {
+        "gc_passes": {g: [int(n), _ms(s), int(o)] for g, (n, s, o) in sorted(passes.items())},
+        "loop_stalls": [len(late), _ms(sum(late))],
+    }
+
+
+def render(rows: Sequence[dict[str, Any]]) -> str:
+    """The stall table as text, one block per gap."""
+    lines = []
+    for row in rows:
+        k, n = row["wait"]
+        dry = "before any modem ran dry" if row["before_dry"] else "after a modem ran dry"
+        lines.append(
+            f"gap {row['gap_ms']} ms: modem {row['modem']}, wait {k} of {n}, {dry}; "
+            f"{row['others_waiting']} other modems waiting meanwhile; "
+            f"written: {', '.join(row['commands']) or 'nothing'}"
+        )
+        for c in row["gc"]:
+            lines.append(
+                f"  gc gen {c['generation']}: {c['ms']} ms, {c['examined']:,} examined, "
+                f"{c['freed']} freed"
+            )
+        if row["loop_late_longest"]:
+            late, ran, waited = row["loop_late_longest"]
+            lines.append(
+                f"  loop late {row['loop_late_ms']} ms in all; longest {late} ms "
+                f"(the loop on a CPU {ran} ms, waiting for one {waited} ms)"
+            )
+        for thread, frames in row["stacks"].items():
+            shown = "; ".join(f"{f} x{c}" for f, c in frames)
+            lines.append(f"  {thread} ({row['stack_samples']} samples): {shown}")
+        for kind, (count, total, longest) in row["spans"].items():
+            lines.append(f"  {kind}: {count}, {total} ms, longest {longest} ms")
+    return "\n".join(lines)
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)

@@ -1,0 +1,110 @@
+"""bench.stall_table: the largest gaps of hand-made windows, each with the spans of a hand-made
+trace that overlapped it (and none that did not), and the window's passes and stalls; in the
+benchmark's own process (nothing is timed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).parent.parent
+SHIFT = 1000.0  # the trace's monotonic stamps + this = the windows' wall times
+CHECK = """
+import json, sys
+from pathlib import Path
+from bench.backlog import Window
+from bench.stall_table import largest, render, stall_table, window
+
+one = Window(cmgs_at=[0.0, 1002.03, 1004.3], accepted_at=[1002.02, 1004.1, 1005.0])
+other = Window(
+    cmgs_at=[1001.0, 1004.5, 1007.0],
+    accepted_at=[1004.2, 1005.5, 1008.0],
+    command_heads=[(1004.3, b"AT+CMGR="), (1004.49, b"AT+CMGS=")],
+)
+trace, shift = Path(sys.argv[1]), float(sys.argv[2])
+rows = stall_table([one, other], trace, shift, top=3)
+print(json.dumps({
+    "largest": largest([one, other], top=2),
+    "rows": rows,
+    "text": render(rows),
+    "window": window(trace, shift, 1004.0, 1010.0),
+    "late_window": window(trace, shift, 1009.4, 1010.0),
+}))
+"""
+
+
+def _checked(tmp_path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK, str(_trace(tmp_path)), str(SHIFT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _trace(tmp_path: Path) -> Path:
+    spans = [
+        # inside the 300 ms gap of modem 1 (1004.2 -> 1004.5 wall)
+        ["gc", "MainThread", 4.25, 4.27, [0, 23000, 12]],
+        ["loop_late", "MainThread", 4.21, 4.40, [180.0, 4.0]],
+        ["loop_stack", "stall watcher", 4.21, 4.30,
+         ["MainThread", {"MainThread": ["modemd.runtime.worker._send:10", "asyncio.x:1"],
+                         "store writer": ["modemd.store.db._commit:88"],
+                         "checkpoints": ["threading.wait:300"]}]],
+        ["commit", "store writer", 4.18, 4.22, 3],
+        # outside every gap
+        ["commit", "store writer", 9.0, 9.01, 1],
+        ["gc", "MainThread", 9.5, 9.52, [2, 90000, 0]],
+    ]  # fmt: skip
+    path = tmp_path / "stalls.json"
+    path.write_text(json.dumps({"clock": "monotonic", "spans": spans}))
+    return path
+
+
+def test_the_largest_gaps_first_with_who_else_waited_and_what_was_written(
+    tmp_path: Path,
+) -> None:
+    gaps = _checked(tmp_path)["largest"]
+    assert [g["gap_ms"] for g in gaps] == [1500.0, 300.0]
+    first, second = gaps
+    assert (first["modem"], first["wait"], first["before_dry"]) == (1, [2, 2], False)
+    assert (second["modem"], second["wait"], second["before_dry"]) == (1, [1, 2], True)
+    assert second["commands"] == ["AT+CMGR="]
+    assert second["others_waiting"] == 1  # modem 0 waited from 1004.1 to 1004.3
+    assert first["others_waiting"] == 0
+
+
+def test_each_gap_lists_only_the_spans_over_it(tmp_path: Path) -> None:
+    checked = _checked(tmp_path)
+    rows = checked["rows"]
+    gap = next(r for r in rows if r["gap_ms"] == 300.0)
+    assert gap["gc"] == [{"generation": 0, "ms": 20.0, "examined": 23000, "freed": 12}]
+    assert gap["loop_late_longest"] == [190.0, 180.0, 4.0]
+    assert gap["stack_samples"] == 1
+    assert gap["stacks"] == {
+        "MainThread": [["modemd.runtime.worker._send:10 < asyncio.x:1", 1]],
+        "store writer": [["modemd.store.db._commit:88", 1]],
+    }  # an idle thread's wait left out
+    assert gap["spans"] == {"commit (store writer)": [1, 40.0, 40.0]}
+    later = next(r for r in rows if r["gap_ms"] == 1500.0)  # 1005.5 -> 1007.0: nothing in it
+    assert (later["gc"], later["loop_late_longest"], later["spans"]) == ([], None, {})
+    text = checked["text"]
+    assert "gc gen 0: 20.0 ms, 23,000 examined, 12 freed" in text
+    assert "store writer (1 samples): modemd.store.db._commit:88 x1" in text
+    assert "commit (store writer): 1, 40.0 ms, longest 40.0 ms" in text
+
+
+def test_the_window_counts_passes_by_generation_and_the_loops_stalls(tmp_path: Path) -> None:
+    checked = _checked(tmp_path)
+    assert checked["window"] == {
+        "gc_passes": {"0": [1, 20.0, 23000], "2": [1, 20.0, 90000]},
+        "loop_stalls": [1, 190.0],
+    }
+    assert checked["late_window"]["gc_passes"] == {"2": [1, 20.0, 90000]}
