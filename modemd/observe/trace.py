@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import math
 import os
 import sys
 import threading
@@ -99,6 +100,7 @@ class Recorder:
                     self.span("loop_late", asked + PROBE_S, woke, [_ms(ran), _ms(waited)])
                 before = after
         finally:
+            self.loop_seen = math.inf  # no timer any more: not a stall (the shutdown's steps)
             os.close(fd)
 
     def _watch(self, loop_thread: threading.Thread) -> None:
