@@ -7,8 +7,10 @@ host wrote in it, and every span of the daemon's trace that overlapped it: the c
 passes (generation, objects examined and freed), the loop's late wake-ups (and of their
 lateness, the loop thread's CPU and its wait for a CPU: the machine), the threads' innermost
 frames sampled while the loop stood still, and whatever the store's thread stamped (commits,
-fsyncs, checkpoints). The trace's clock is CLOCK_MONOTONIC, the taps' ``time.time()``:
-``offset`` is taken in this process, the same host.
+fsyncs, checkpoints). A thread's frames are sampled when the watcher gets the GIL: in a
+syscall of the loop's (a write to a pty or a file) or at the interpreter's 5 ms switch, so
+syscalls show more often than the time they take. The trace's clock is CLOCK_MONOTONIC, the
+taps' ``time.time()``: ``offset`` is taken in this process, the same host.
 """
 
 from __future__ import annotations
@@ -18,26 +20,16 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # bench.backlog imports this module
+    from bench.backlog import Sends
 
 TOP = 5  # the largest gaps shown
 STALL_MS = 10.0  # issue 21's largest gap: a late wake-up past this counts as a stall
 LOOP_THREAD = "MainThread"
 IDLE = ("threading.wait", "queue.get", "selectors.select", "threading._wait_for_tstate_lock")
 SHOWN = 3  # the most frequent frames of each thread
-
-
-class Sends(Protocol):
-    """One modem's sends as the pty saw them (``bench.backlog.Sends``)."""
-
-    @property
-    def cmgs_at(self) -> list[float]: ...
-
-    @property
-    def accepted_at(self) -> list[float]: ...
-
-    @property
-    def command_heads(self) -> list[tuple[float, bytes]]: ...
 
 
 def offset() -> float:

@@ -11,6 +11,8 @@ side is recorded here:
   loop's thread did meanwhile (on a CPU, waiting for one: the machine);
 - ``loop_stack``: while the timer is overdue by ``STALE_S``, a thread samples every thread's
   innermost frames every ``WATCH_S`` (what the loop runs in a stall, or what holds the GIL).
+  The watcher looks when it gets the GIL: where the loop made a syscall, or at the
+  interpreter's switch interval (5 ms) in a long stretch of Python.
 
 A module of its own (no modemd imports) so that the store's thread can stamp its commits, fsyncs
 and checkpoints into the same trace.
