@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modemd.observe.trace import PROBE_S
+
 if TYPE_CHECKING:  # bench.backlog imports this module
     from bench.backlog import Sends
 
@@ -30,6 +32,8 @@ STALL_MS = 10.0  # issue 21's largest gap: a late wake-up past this counts as a 
 LOOP_THREAD = "MainThread"
 IDLE = ("threading.wait", "queue.get", "selectors.select", "threading._wait_for_tstate_lock")
 SHOWN = 3  # the most frequent frames of each thread
+# the store's thread busy (its writes span holds its COMMIT; store10's stamps)
+STORE = ("store_writes", "store_reads", "store_after_change", "wal_restart")
 
 
 def offset() -> float:
@@ -113,7 +117,27 @@ def overlapping(gap: dict[str, Any], spans: Sequence[tuple[str, str, float, floa
 def stall_table(taps: Sequence[Sends], trace: Path, shift: float, top: int = TOP) -> list[dict]:
     """The largest gaps, each with what overlapped it (``overlapping``)."""
     spans = read(trace, shift)
-    return [gap | overlapping(gap, spans) for gap in largest(taps, top)]
+    rows = [gap | overlapping(gap, spans) for gap in largest(taps, top)]
+    return [row | {"verdict": verdict(row)} for row in rows]
+
+
+def verdict(row: dict[str, Any]) -> str:
+    """What held a gap, in a few words, from what overlapped it: a collection, the loop
+    late (and then by the larger share of its longest late wake-up: no CPU for it, its own
+    work, or neither: the GIL or a blocking call), the store's writer, or none of them (the
+    chain of one send: the record, the claim, a read or a free on the modem)."""
+    half = row["gap_ms"] / 2
+    if sum(c["ms"] for c in row["gc"]) >= half:
+        return "the collector"
+    if row["loop_late_ms"] >= half and row["loop_late_longest"]:
+        late, ran, waited = row["loop_late_longest"]
+        blocked = late + PROBE_S * 1000 - ran - waited  # the timer's interval, not explained
+        shares = {"machine (no CPU)": waited, "the loop computing": ran, "blocked": blocked}
+        return "loop stalled: " + max(shares, key=shares.__getitem__)
+    store = sum(v[1] for k, v in row["spans"].items() if k.split(" ")[0] in STORE)
+    if store >= half:
+        return "the store's writer"
+    return "no stall found (one send's chain)"
 
 
 def window(trace: Path, shift: float, start: float, end: float) -> dict[str, Any]:
@@ -140,7 +164,8 @@ def render(rows: Sequence[dict[str, Any]]) -> str:
         k, n = row["wait"]
         dry = "before any modem ran dry" if row["before_dry"] else "after a modem ran dry"
         lines.append(
-            f"gap {row['gap_ms']} ms: modem {row['modem']}, wait {k} of {n}, {dry}; "
+            f"gap {row['gap_ms']} ms [{row['verdict']}]: modem {row['modem']}, wait {k} of {n}, "
+            f"{dry}; "
             f"{row['others_waiting']} other modems waiting meanwhile; "
             f"written: {', '.join(row['commands']) or 'nothing'}"
         )

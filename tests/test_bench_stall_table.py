@@ -16,7 +16,7 @@ CHECK = """
 import json, sys
 from pathlib import Path
 from bench.backlog import Window
-from bench.stall_table import largest, render, stall_table, window
+from bench.stall_table import largest, render, stall_table, verdict, window
 
 one = Window(cmgs_at=[0.0, 1002.03, 1004.3], accepted_at=[1002.02, 1004.1, 1005.0])
 other = Window(
@@ -26,7 +26,20 @@ other = Window(
 )
 trace, shift = Path(sys.argv[1]), float(sys.argv[2])
 rows = stall_table([one, other], trace, shift, top=3)
+def row(gc=0.0, late=None, store=0.0):
+    return {"gap_ms": 40.0, "gc": [{"ms": gc}], "loop_late_ms": late[0] if late else 0.0,
+            "loop_late_longest": late, "spans": {"store_writes (store x.db)": [2, store, store],
+                                                 "store_commit (store x.db)": [2, store, store]}}
+verdicts = [
+    verdict(row(gc=25.0, late=[30.0, 28.0, 1.0])),  # a collection is half the gap
+    verdict(row(late=[30.0, 3.0, 30.0])),  # no CPU for the loop
+    verdict(row(late=[30.0, 30.0, 3.0])),  # the loop's own work
+    verdict(row(late=[30.0, 2.0, 3.0])),  # neither: the GIL, a blocking call
+    verdict(row(late=[5.0, 5.0, 1.0], store=25.0)),  # the loop on time; the writer 25 ms
+    verdict(row(late=[5.0, 5.0, 1.0], store=15.0)),  # its COMMIT within: 15, not 30
+]
 print(json.dumps({
+    "verdicts": verdicts,
     "largest": largest([one, other], top=2),
     "rows": rows,
     "text": render(rows),
@@ -108,3 +121,19 @@ def test_the_window_counts_passes_by_generation_and_the_loops_stalls(tmp_path: P
         "loop_stalls": [1, 190.0],
     }
     assert checked["late_window"]["gc_passes"] == {"2": [1, 20.0, 90000]}
+
+
+def test_a_gap_gets_a_verdict_from_what_overlapped_it(tmp_path: Path) -> None:
+    checked = _checked(tmp_path)
+    assert checked["verdicts"] == [
+        "the collector",
+        "loop stalled: machine (no CPU)",
+        "loop stalled: the loop computing",
+        "loop stalled: blocked",
+        "the store's writer",
+        "no stall found (one send's chain)",
+    ]
+    verdicts = {r["gap_ms"]: r["verdict"] for r in checked["rows"]}
+    assert verdicts[300.0] == "loop stalled: the loop computing"  # 190 ms late, 180 on a CPU
+    assert verdicts[1500.0] == "no stall found (one send's chain)"
+    assert "gap 300.0 ms [loop stalled: the loop computing]: modem 1" in checked["text"]
