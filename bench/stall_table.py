@@ -32,6 +32,7 @@ STALL_MS = 10.0  # issue 21's largest gap: a late wake-up past this counts as a 
 LOOP_THREAD = "MainThread"
 IDLE = ("threading.wait", "queue.get", "selectors.select", "threading._wait_for_tstate_lock")
 SHOWN = 3  # the most frequent frames of each thread
+MANY = 0.25  # this share of the other modems waiting at once: a wait they share
 # the store's thread busy (its writes span holds its COMMIT; store10's stamps)
 STORE = ("store_writes", "store_reads", "store_after_change", "wal_restart")
 
@@ -68,7 +69,10 @@ def largest(taps: Sequence[Sends], top: int = TOP) -> list[dict[str, Any]]:
                 "start": end,
                 "end": nxt,
                 "before_dry": end < dry_at,
-                "others_waiting": sum(1 for g in gaps if g[3] != n and g[1] < nxt and g[2] > end),
+                "others_waiting": len(
+                    {g[3] for g in gaps if g[3] != n and g[1] < nxt and g[2] > end}
+                ),
+                "modems": len(taps),
                 "commands": [
                     head.decode(errors="replace")
                     for at, head in tap.command_heads
@@ -124,8 +128,9 @@ def stall_table(taps: Sequence[Sends], trace: Path, shift: float, top: int = TOP
 def verdict(row: dict[str, Any]) -> str:
     """What held a gap, in a few words, from what overlapped it: a collection, the loop
     late (and then by the larger share of its longest late wake-up: no CPU for it, its own
-    work, or neither: the GIL or a blocking call), the store's writer, or none of them (the
-    chain of one send: the record, the claim, a read or a free on the modem)."""
+    work, or neither: the GIL or a blocking call), the store's writer, many modems waiting
+    at once with none of these (a wait they share), or none of them (the chain of one send:
+    the record, the claim, a read or a free on the modem)."""
     half = row["gap_ms"] / 2
     if sum(c["ms"] for c in row["gc"]) >= half:
         return "the collector"
@@ -137,6 +142,8 @@ def verdict(row: dict[str, Any]) -> str:
     store = sum(v[1] for k, v in row["spans"].items() if k.split(" ")[0] in STORE)
     if store >= half:
         return "the store's writer"
+    if row["others_waiting"] >= row["modems"] * MANY:
+        return "the loop not stalled, many waiting (a shared wait: a commit, the machine)"
     return "no stall found (one send's chain)"
 
 
