@@ -70,7 +70,7 @@ async def run(
     *,
     timeline: bool = False,
     spread: float = 0.0,
-    stall_trace: bool = True,
+    stall_trace: bool = False,
 ) -> dict[str, Any]:
     """Drain ``modems * rounds`` jobs through ``modems`` modems taking ``latency_s`` per send
     (drawn within ``latency_s * (1 +- spread)``); ``timeline``: also where the wait between two

@@ -7,8 +7,10 @@ host wrote in it, and every span of the daemon's trace that overlapped it: the c
 passes (generation, objects examined and freed), the loop's late wake-ups (and of their
 lateness, the loop thread's CPU and its wait for a CPU: the machine), the threads' innermost
 frames sampled while the loop stood still, and whatever the store's thread stamped (commits,
-fsyncs, checkpoints). The trace's clock is CLOCK_MONOTONIC, the taps' ``time.time()``:
-``offset`` is taken in this process, the same host.
+fsyncs, checkpoints). A thread's frames are sampled when the watcher gets the GIL: in a
+syscall of the loop's (a write to a pty or a file) or at the interpreter's 5 ms switch, so
+syscalls show more often than the time they take. The trace's clock is CLOCK_MONOTONIC, the
+taps' ``time.time()``: ``offset`` is taken in this process, the same host.
 """
 
 from __future__ import annotations
@@ -18,26 +20,21 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from modemd.observe.trace import PROBE_S
+
+if TYPE_CHECKING:  # bench.backlog imports this module
+    from bench.backlog import Sends
 
 TOP = 5  # the largest gaps shown
 STALL_MS = 10.0  # issue 21's largest gap: a late wake-up past this counts as a stall
 LOOP_THREAD = "MainThread"
 IDLE = ("threading.wait", "queue.get", "selectors.select", "threading._wait_for_tstate_lock")
 SHOWN = 3  # the most frequent frames of each thread
-
-
-class Sends(Protocol):
-    """One modem's sends as the pty saw them (``bench.backlog.Sends``)."""
-
-    @property
-    def cmgs_at(self) -> list[float]: ...
-
-    @property
-    def accepted_at(self) -> list[float]: ...
-
-    @property
-    def command_heads(self) -> list[tuple[float, bytes]]: ...
+MANY = 0.25  # this share of the other modems waiting at once: a wait they share
+# the store's thread busy (its writes span holds its COMMIT; store10's stamps)
+STORE = ("store_writes", "store_reads", "store_after_change", "wal_restart")
 
 
 def offset() -> float:
@@ -72,7 +69,10 @@ def largest(taps: Sequence[Sends], top: int = TOP) -> list[dict[str, Any]]:
                 "start": end,
                 "end": nxt,
                 "before_dry": end < dry_at,
-                "others_waiting": sum(1 for g in gaps if g[3] != n and g[1] < nxt and g[2] > end),
+                "others_waiting": len(
+                    {g[3] for g in gaps if g[3] != n and g[1] < nxt and g[2] > end}
+                ),
+                "modems": len(taps),
                 "commands": [
                     head.decode(errors="replace")
                     for at, head in tap.command_heads
@@ -121,7 +121,30 @@ def overlapping(gap: dict[str, Any], spans: Sequence[tuple[str, str, float, floa
 def stall_table(taps: Sequence[Sends], trace: Path, shift: float, top: int = TOP) -> list[dict]:
     """The largest gaps, each with what overlapped it (``overlapping``)."""
     spans = read(trace, shift)
-    return [gap | overlapping(gap, spans) for gap in largest(taps, top)]
+    rows = [gap | overlapping(gap, spans) for gap in largest(taps, top)]
+    return [row | {"verdict": verdict(row)} for row in rows]
+
+
+def verdict(row: dict[str, Any]) -> str:
+    """What held a gap, in a few words, from what overlapped it: a collection, the loop
+    late (and then by the larger share of its longest late wake-up: no CPU for it, its own
+    work, or neither: the GIL or a blocking call), the store's writer, many modems waiting
+    at once with none of these (a wait they share), or none of them (the chain of one send:
+    the record, the claim, a read or a free on the modem)."""
+    half = row["gap_ms"] / 2
+    if sum(c["ms"] for c in row["gc"]) >= half:
+        return "the collector"
+    if row["loop_late_ms"] >= half and row["loop_late_longest"]:
+        late, ran, waited = row["loop_late_longest"]
+        blocked = late + PROBE_S * 1000 - ran - waited  # the timer's interval, not explained
+        shares = {"machine (no CPU)": waited, "the loop computing": ran, "blocked": blocked}
+        return "loop stalled: " + max(shares, key=shares.__getitem__)
+    store = sum(v[1] for k, v in row["spans"].items() if k.split(" ")[0] in STORE)
+    if store >= half:
+        return "the store's writer"
+    if row["others_waiting"] >= row["modems"] * MANY:
+        return "the loop not stalled, many waiting (a shared wait: a commit, the machine)"
+    return "no stall found (one send's chain)"
 
 
 def window(trace: Path, shift: float, start: float, end: float) -> dict[str, Any]:
@@ -148,7 +171,8 @@ def render(rows: Sequence[dict[str, Any]]) -> str:
         k, n = row["wait"]
         dry = "before any modem ran dry" if row["before_dry"] else "after a modem ran dry"
         lines.append(
-            f"gap {row['gap_ms']} ms: modem {row['modem']}, wait {k} of {n}, {dry}; "
+            f"gap {row['gap_ms']} ms [{row['verdict']}]: modem {row['modem']}, wait {k} of {n}, "
+            f"{dry}; "
             f"{row['others_waiting']} other modems waiting meanwhile; "
             f"written: {', '.join(row['commands']) or 'nothing'}"
         )

@@ -15,7 +15,10 @@ SHUTDOWN_STEP_TIMEOUT_S = 10.0  # a shutdown step taking longer is stuck: log it
 
 # CPython collects its youngest generation every 700 new objects: under 64 API clients that
 # was ~40 collections a second, 3-4 % of the loop (bench accept; README, Round 3: accepts).
-GC_YOUNG_THRESHOLD = 10_000
+# Above the sends in flight at 256 modems (~26,000 objects; the count is net of deaths): at
+# 10,000 each pass as they grew scanned them all, 5-7 passes a run, up to 7.5 ms of CPU in the
+# measured window (README, Round 10: the loop and the collector).
+GC_YOUNG_THRESHOLD = 50_000
 # CPython's switch interval stays at its 5 ms: 1 ms lowered the 64 x 0.1 s backlog ratio and
 # the accepts per commit in four alternating pairs (README, Round 5: the loop and 256 modems).
 EVENT_LOOP_ENV = "MODEMD_EVENT_LOOP"  # over server.event_loop: "uvloop" or "asyncio"

@@ -16,7 +16,7 @@ CHECK = """
 import json, sys
 from pathlib import Path
 from bench.backlog import Window
-from bench.stall_table import largest, render, stall_table, window
+from bench.stall_table import largest, render, stall_table, verdict, window
 
 one = Window(cmgs_at=[0.0, 1002.03, 1004.3], accepted_at=[1002.02, 1004.1, 1005.0])
 other = Window(
@@ -26,7 +26,25 @@ other = Window(
 )
 trace, shift = Path(sys.argv[1]), float(sys.argv[2])
 rows = stall_table([one, other], trace, shift, top=3)
+def row(gc=0.0, late=None, store=0.0, waiting=1):
+    return {"gap_ms": 40.0, "gc": [{"ms": gc}], "loop_late_ms": late[0] if late else 0.0,
+            "others_waiting": waiting, "modems": 64,
+            "loop_late_longest": late, "spans": {"store_writes (store x.db)": [2, store, store],
+                                                 "store_commit (store x.db)": [2, store, store]}}
+verdicts = [
+    verdict(row(gc=25.0, late=[30.0, 28.0, 1.0])),  # a collection is half the gap
+    verdict(row(late=[30.0, 3.0, 30.0])),  # no CPU for the loop
+    verdict(row(late=[30.0, 30.0, 3.0])),  # the loop's own work
+    verdict(row(late=[30.0, 2.0, 3.0])),  # neither: the GIL, a blocking call
+    verdict(row(late=[5.0, 5.0, 1.0], store=25.0)),  # the loop on time; the writer 25 ms
+    verdict(row(late=[5.0, 5.0, 1.0], store=15.0)),  # its COMMIT within: 15, not 30
+    verdict(row(late=[5.0, 5.0, 1.0], waiting=16)),  # a quarter of the modems
+]
+# two short waits of one modem inside other's 300 ms gap: one modem waiting, not two
+twice = Window(cmgs_at=[1004.0, 1004.3, 1004.45], accepted_at=[1004.25, 1004.35, 1005.0])
 print(json.dumps({
+    "twice": [g["others_waiting"] for g in largest([other, twice], top=2) if g["gap_ms"] == 300.0],
+    "verdicts": verdicts,
     "largest": largest([one, other], top=2),
     "rows": rows,
     "text": render(rows),
@@ -76,6 +94,7 @@ def test_the_largest_gaps_first_with_who_else_waited_and_what_was_written(
     first, second = gaps
     assert (first["modem"], first["wait"], first["before_dry"]) == (1, [2, 2], False)
     assert (second["modem"], second["wait"], second["before_dry"]) == (1, [1, 2], True)
+    assert _checked(tmp_path)["twice"] == [1]
     assert second["commands"] == ["AT+CMGR="]
     assert second["others_waiting"] == 1  # modem 0 waited from 1004.1 to 1004.3
     assert first["others_waiting"] == 0
@@ -108,3 +127,20 @@ def test_the_window_counts_passes_by_generation_and_the_loops_stalls(tmp_path: P
         "loop_stalls": [1, 190.0],
     }
     assert checked["late_window"]["gc_passes"] == {"2": [1, 20.0, 90000]}
+
+
+def test_a_gap_gets_a_verdict_from_what_overlapped_it(tmp_path: Path) -> None:
+    checked = _checked(tmp_path)
+    assert checked["verdicts"] == [
+        "the collector",
+        "loop stalled: machine (no CPU)",
+        "loop stalled: the loop computing",
+        "loop stalled: blocked",
+        "the store's writer",
+        "no stall found (one send's chain)",
+        "the loop not stalled, many waiting (a shared wait: a commit, the machine)",
+    ]
+    verdicts = {r["gap_ms"]: r["verdict"] for r in checked["rows"]}
+    assert verdicts[300.0] == "loop stalled: the loop computing"  # 190 ms late, 180 on a CPU
+    assert verdicts[1500.0] == "no stall found (one send's chain)"
+    assert "gap 300.0 ms [loop stalled: the loop computing]: modem 1" in checked["text"]

@@ -11,6 +11,8 @@ side is recorded here:
   loop's thread did meanwhile (on a CPU, waiting for one: the machine);
 - ``loop_stack``: while the timer is overdue by ``STALE_S``, a thread samples every thread's
   innermost frames every ``WATCH_S`` (what the loop runs in a stall, or what holds the GIL).
+  The watcher looks when it gets the GIL: where the loop made a syscall, or at the
+  interpreter's switch interval (5 ms) in a long stretch of Python.
 
 A module of its own (no modemd imports) so that the store's thread can stamp its commits, fsyncs
 and checkpoints into the same trace.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import math
 import os
 import sys
 import threading
@@ -33,7 +36,7 @@ TRACE_ENV = "MODEMD_STALL_TRACE"  # over server.stall_trace: the file written at
 SPANS = 500_000  # kept at most (the oldest dropped): a 0.1 s backlog of 2,000 sends is ~20,000
 PROBE_S = 0.005  # the loop's timer: ~200 wake-ups a second, each a few microseconds
 LATE_S = 0.002  # a wake-up later than this is a span
-STALE_S = 0.015  # the timer this overdue: the watcher samples the threads' frames
+STALE_S = 0.008  # the timer this overdue: the watcher samples the threads' frames
 WATCH_S = 0.005  # how often the watcher looks (it takes the GIL only to look)
 FRAMES = 6  # innermost frames kept of each thread's stack
 
@@ -47,7 +50,7 @@ class Recorder:
         self.loop_seen = time.monotonic()  # the probe's last wake-up
         self._gc_started = 0.0
         self._gc_examined = 0
-        self._stop = threading.Event()
+        self._stopping = False
         self._watcher: threading.Thread | None = None
 
     def span(self, kind: str, start: float, end: float, detail: Any = None) -> None:
@@ -64,7 +67,7 @@ class Recorder:
 
     def stop(self) -> None:
         """Stop watching and write every span to ``path`` (JSON)."""
-        self._stop.set()
+        self._stopping = True
         if self._watcher is not None:
             self._watcher.join()
         if self._gc_phase in gc.callbacks:
@@ -99,10 +102,12 @@ class Recorder:
                     self.span("loop_late", asked + PROBE_S, woke, [_ms(ran), _ms(waited)])
                 before = after
         finally:
+            self.loop_seen = math.inf  # no timer any more: not a stall (the shutdown's steps)
             os.close(fd)
 
     def _watch(self, loop_thread: threading.Thread) -> None:
-        while not self._stop.wait(WATCH_S):
+        while not self._stopping:
+            time.sleep(WATCH_S)  # not an Event's wait: a third of the CPU per look
             now = time.monotonic()
             if now - self.loop_seen - PROBE_S < STALE_S:
                 continue

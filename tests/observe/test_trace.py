@@ -47,6 +47,8 @@ def test_a_blocked_loop_a_collection_and_a_threads_span_are_written(tmp_path: Pa
     recorder.start(threading.current_thread())
     try:
         asyncio.run(_stall_and_collect(recorder))
+        stopped = time.monotonic()  # the probe is cancelled: what follows is no stall
+        time.sleep(BLOCK_S)
     finally:
         trace.end()
     assert trace.recorder() is None
@@ -62,6 +64,7 @@ def test_a_blocked_loop_a_collection_and_a_threads_span_are_written(tmp_path: Pa
     assert loop_name == "MainThread"
     assert any("_hold_the_loop" in f for f in frames["MainThread"])
     assert "stall watcher" not in frames
+    assert all(s[3] < stopped for s in spans if s[0] == "loop_stack")
     passes = [s for s in spans if s[0] == "gc" and s[4][0] == 1]
     assert passes and passes[0][4][1] > 0  # a generation-1 pass examined objects
     assert ["commit", "store writer", 1.0, 2.0, 7] in spans
