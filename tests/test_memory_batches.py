@@ -315,6 +315,44 @@ async def test_a_batch_is_put_off_while_a_read_settles_not_freed_one_index_at_a_
         assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
 
 
+async def test_a_crowded_memory_frees_by_index_only_as_many_as_leave_it_under_its_mark() -> None:
+    """Half the memory held, its batch free put off by a read whose commit lags (a delflag
+    would free that one too): one AT+CMGD per index, but only as many as leave the memory one
+    under its crowded mark, not every index committed (a round trip each, between two sends);
+    the rest go in one AT+CMGD=<i>,1 once the late read is committed."""
+    hold = asyncio.Event()
+    async with _modem(46, Committer()) as (modem, driver):
+        memory = driver._messages.memory
+        memory.slots = 12  # crowded at 6 held or announced
+        for n in range(6):
+            await driver.send_sms(f"+3933300008{n:02d}", "its report comes later")
+        late = modem.accepted[5].mr
+        committer = HoldingSome(hold, {late})
+        driver._messages._on_report = committer.on_report
+        memory.turns.defer_s = 0.0  # read at the end of the send
+        memory.settle_s = 0.05  # a free waits this long for the late commit, then is put off
+        seen = commands_seen(modem)
+
+        def arrive() -> None:
+            for message in modem.accepted[:6]:
+                modem.deliver_report(message)
+
+        await _while_sending(modem, driver, arrive)  # all six read at its end, one commit late
+        await until(lambda: len(committer.reports) == 5)
+        await asyncio.sleep(0.2)  # past the free's wait for the late commit
+        await driver.send_sms("+393330000899", "the next send")
+        storage = modem._session.storage
+        each = [c for c in seen if c.startswith("AT+CMGD")]
+        assert len(each) == 2 and not any(c.endswith(",1") for c in each), seen  # 6 -> 4
+        assert storage.used == 4
+        hold.set()
+        await until(lambda: len(committer.reports) == 6)
+        await driver.tidy()
+        await until(lambda: storage.used == 0)
+        batch = [c for c in seen if c.startswith("AT+CMGD")][2:]
+        assert len(batch) == 1 and batch[0].endswith(",1"), seen
+
+
 async def test_a_batch_committed_between_two_sends_is_freed_in_the_next_sends_trail() -> None:
     """A batch whose commits land after a send's end, before the next send: its delflag free
     goes at the next send's end (its trail), not as a command of its own that the next send's
