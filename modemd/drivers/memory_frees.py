@@ -40,11 +40,11 @@ SETTLE_WAIT_S = 0.5
 FREE_FIRST_MARGIN = 2
 # A crowded memory whose batch free is put off (a read's commit lags: a delflag would free it
 # too) frees one index per AT+CMGD, a round trip each before the next send: only as many as
-# leave it this far under the mark, not every one committed (5-9 in one wait with commits of
-# 400 ms: one modem at 67-133 ms a send, a report 50 ms after each, 80 sends: 5-7 in each of 13
-# waits; under the mark by one, 2-3 in each of 24); the rest wait for the batch free, once the
-# reads are committed.
-CROWDED_MARGIN = 1
+# leave room for this many reports under the mark, not every one committed (commits of 400 ms,
+# one modem at 67-133 ms a send, a report 50 ms after each, 80 sends: 5-7 in each of 13 waits;
+# with room for two, 2-3 in each of 24); the rest wait for the batch free, once the reads are
+# committed.
+CROWDED_ROOM = 2
 
 
 class MemoryFrees:
@@ -155,10 +155,9 @@ class MemoryFrees:
         self._freeable[:0] = taken
 
     def _over_mark(self) -> int:
-        """How many to free, one AT+CMGD each, to leave the memory ``CROWDED_MARGIN`` under its
-        crowded mark (one at least)."""
-        over = len(self._held) + len(self._announced) + CROWDED_MARGIN - self.slots // 2 + 1
-        return max(1, over)
+        """How many to free, one AT+CMGD each, to leave room for ``CROWDED_ROOM`` reports
+        under the crowded mark (one at least)."""
+        return max(1, len(self._held) + len(self._announced) + CROWDED_ROOM - self.slots // 2)
 
     async def _free_each(self, count: int | None = None) -> None:
         """One AT+CMGD per index read and committed, in the order of their commits; ``count``
