@@ -26,6 +26,7 @@ from modemd.model import DeliveryReport
 from modemd.sms.deliver_build import build_deliver
 from modemd.sms.pdu import build_status_report_pdu
 
+FREE_BATCH_OF_20 = 5  # ``free_batch`` of a 20-slot SIM (a quarter)
 SLOW_SEND = {"send_latency_s": (0.3, 0.3), "report_delay_s": 3600.0, "cds_direct": False}
 
 
@@ -281,35 +282,47 @@ class HoldingSome(Committer):
         return asyncio.ensure_future(later())
 
 
+@contextlib.asynccontextmanager
+async def _one_commit_late(
+    seed: int, parts: int, slots: int | None = None
+) -> AsyncIterator[tuple[EmulatedModem, SerialAtDriver, HoldingSome, list[str], asyncio.Event]]:
+    """``parts`` sent, then their reports all read at the end of one more send, each committed
+    at once but the last, held until the event yielded is set; the commands from that send on.
+    A free waits 50 ms for that commit, then is put off."""
+    hold = asyncio.Event()
+    async with _modem(seed, Committer()) as (modem, driver):
+        memory = driver._messages.memory
+        if slots is not None:
+            memory.slots = slots
+        for n in range(parts):
+            await driver.send_sms(f"+393330{seed:03d}{n:02d}", "its report comes later")
+        committer = HoldingSome(hold, {modem.accepted[parts - 1].mr})
+        driver._messages._on_report = committer.on_report
+        memory.turns.defer_s = 0.0  # read at the end of the send
+        memory.settle_s = 0.05
+        seen = commands_seen(modem)
+
+        def arrive() -> None:
+            for message in modem.accepted[:parts]:
+                modem.deliver_report(message)
+
+        await _while_sending(modem, driver, arrive)  # all read at its end, one commit late
+        await until(lambda: len(committer.reports) == parts - 1)
+        await asyncio.sleep(0.2)  # past the free's wait for the late commit
+        yield modem, driver, committer, seen, hold
+
+
 async def test_a_batch_is_put_off_while_a_read_settles_not_freed_one_index_at_a_time() -> None:
     """A full batch committed while one more read waits for its commit (commits lag under a
     loaded store): its delflag free is put off until that commit, then frees all in one
     AT+CMGD=<i>,1; never an AT+CMGD per index (a round trip each, between two sends) while the
     memory is not crowded."""
-    hold = asyncio.Event()
-    async with _modem(43, Committer()) as (modem, driver):
-        memory = driver._messages.memory
-        batch = memory.free_batch
-        for n in range(batch + 1):
-            await driver.send_sms(f"+3933300005{n:02d}", "its report comes later")
-        late = modem.accepted[batch].mr
-        committer = HoldingSome(hold, {late})
-        driver._messages._on_report = committer.on_report
-        memory.turns.defer_s = 0.0  # read at the end of the send
-        memory.settle_s = 0.05  # a free waits this long for the late commit, then is put off
-        seen = commands_seen(modem)
-
-        def arrive() -> None:
-            for message in modem.accepted[: batch + 1]:
-                modem.deliver_report(message)
-
-        await _while_sending(modem, driver, arrive)  # all read at its end, one commit late
-        await until(lambda: len(committer.reports) == batch)
-        await asyncio.sleep(0.2)  # past the free's wait for the late commit
+    async with _one_commit_late(43, FREE_BATCH_OF_20 + 1) as (modem, driver, committer, seen, hold):
+        assert driver._messages.memory.free_batch == FREE_BATCH_OF_20  # a full batch waits
         await driver.send_sms("+393330000599", "the next send")
         assert not [c for c in seen if c.startswith("AT+CMGD")], seen
         hold.set()
-        await until(lambda: len(committer.reports) == batch + 1)
+        await until(lambda: len(committer.reports) == FREE_BATCH_OF_20 + 1)
         await driver.tidy()
         await until(lambda: modem._session.storage.used == 0)
         assert [c for c in seen if c.startswith("AT+CMGD")] == ["AT+CMGD=1,1"], seen
@@ -317,30 +330,11 @@ async def test_a_batch_is_put_off_while_a_read_settles_not_freed_one_index_at_a_
 
 async def test_a_crowded_memory_frees_by_index_only_as_many_as_leave_it_under_its_mark() -> None:
     """Half the memory held, its batch free put off by a read whose commit lags (a delflag
-    would free that one too): one AT+CMGD per index, but only as many as leave the memory one
-    under its crowded mark, not every index committed (a round trip each, between two sends);
-    the rest go in one AT+CMGD=<i>,1 once the late read is committed."""
-    hold = asyncio.Event()
-    async with _modem(46, Committer()) as (modem, driver):
-        memory = driver._messages.memory
-        memory.slots = 12  # crowded at 6 held or announced
-        for n in range(6):
-            await driver.send_sms(f"+3933300008{n:02d}", "its report comes later")
-        late = modem.accepted[5].mr
-        committer = HoldingSome(hold, {late})
-        driver._messages._on_report = committer.on_report
-        memory.turns.defer_s = 0.0  # read at the end of the send
-        memory.settle_s = 0.05  # a free waits this long for the late commit, then is put off
-        seen = commands_seen(modem)
-
-        def arrive() -> None:
-            for message in modem.accepted[:6]:
-                modem.deliver_report(message)
-
-        await _while_sending(modem, driver, arrive)  # all six read at its end, one commit late
-        await until(lambda: len(committer.reports) == 5)
-        await asyncio.sleep(0.2)  # past the free's wait for the late commit
-        await driver.send_sms("+393330000899", "the next send")
+    would free that one too): one AT+CMGD per index, but only as many as leave room for two
+    reports under the crowded mark, not every index committed (a round trip each, between two
+    sends); the rest go in one AT+CMGD=<i>,1 once the late read is committed."""
+    async with _one_commit_late(46, 6, slots=12) as (modem, driver, committer, seen, hold):
+        await driver.send_sms("+393330000899", "the next send")  # 12 slots: crowded at 6
         storage = modem._session.storage
         each = [c for c in seen if c.startswith("AT+CMGD")]
         assert len(each) == 2 and not any(c.endswith(",1") for c in each), seen  # 6 -> 4
