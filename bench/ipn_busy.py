@@ -16,7 +16,10 @@ parts (same delay for each), so the k-th accepted part's report is the k-th ``+C
 Each busy report's wait is also cut at the pty (``bench.timeline``'s taps): from the end of the
 send in progress to the host's command that reads it (``AT+CMGR``/``AT+CMGL``: the driver's
 reaction and its choice of when to read), that command's round trip (to the host's next command,
-written once the answer is in), and from there to the POST (the report's commit, the IPN).
+written once the answer is in), and from there to the POST (the report's commit, the IPN). The
+round trip is cut again at the modem's final result (``read_answer``: the emulator's answer,
+then the daemon's wait to write its next command, mostly the next send's line, which waits for
+the worker too), and the wait to the read is given apart for reads behind another command.
 """
 
 from __future__ import annotations
