@@ -83,7 +83,8 @@ class MemoryFrees:
         waits ``settle_s``, else ``self.settle_s``, at most for those commits before it asks
         for the port, then frees every index committed by its turn, ``_free_all_read``); a
         read settling puts the batch off until it is committed (``free_due``), unless the
-        memory is crowded. Else, and while parts of a long SMS are kept on the SIM, an
+        memory is crowded (then an AT+CMGD per index, as many as leave room under its mark,
+        ``CROWDED_ROOM``). Else, and while parts of a long SMS are kept on the SIM, an
         AT+CMGD per index."""
         async with self._free_lock:  # a delflag would free what a per-index loop frees next
             if self.delete_flags and not self._doubtful and not self._holding():
