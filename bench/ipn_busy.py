@@ -16,7 +16,10 @@ parts (same delay for each), so the k-th accepted part's report is the k-th ``+C
 Each busy report's wait is also cut at the pty (``bench.timeline``'s taps): from the end of the
 send in progress to the host's command that reads it (``AT+CMGR``/``AT+CMGL``: the driver's
 reaction and its choice of when to read), that command's round trip (to the host's next command,
-written once the answer is in), and from there to the POST (the report's commit, the IPN).
+written once the answer is in), and from there to the POST (the report's commit, the IPN). The
+round trip is cut again at the modem's final result (``read_answer``: the emulator's answer,
+then the daemon's wait to write its next command, mostly the next send's line, which waits for
+the worker too), and the wait to the read is given apart for reads behind another command.
 """
 
 from __future__ import annotations
@@ -111,6 +114,11 @@ def measure(
     busy_ms: list[float] = []
     idle_ms: list[float] = []
     pieces: dict[str, list[float]] = {"to_read": [], "read": [], "after": []}
+    # the read's piece cut at the modem's final result: its answer, then the host's next command
+    read_split: dict[str, list[float]] = {"read_answer": [], "read_then": []}
+    # end of send -> the read, for reads behind another command (a free) and for the others
+    to_read: dict[str, list[float]] = {"to_read_behind": [], "to_read_first": []}
+    read_then: list[str] = []  # the host's command after each busy report's read
     sides: dict[str, list[float]] = {"to_event": [], "event_to_post": []}
     unmatched = 0
     behind: list[str] = []  # what the host wrote before a busy report's read, when anything
@@ -137,13 +145,20 @@ def measure(
                 if cut is not None:
                     for name, seconds in zip(pieces, cut, strict=True):
                         pieces[name].append(seconds * 1000)
-                    behind += commands_before_read(lines[n], ends[i])
+                    before = commands_before_read(lines[n], ends[i])
+                    behind += before
+                    to_read["to_read_behind" if before else "to_read_first"].append(cut[0] * 1000)
+                    answer = read_answer(lines[n], ends[i], at)
+                    if answer is not None:
+                        read_split["read_answer"].append(answer[0] * 1000)
+                        read_split["read_then"].append(answer[1] * 1000)
+                        read_then.append(answer[2])
     split = {
         f"ipn_busy_{name}_p50_p99_ms": (
             round(percentile(values, 50), 2),
             round(percentile(values, 99), 2),
         )
-        for name, values in {**pieces, **sides}.items()
+        for name, values in {**pieces, **to_read, **read_split, **sides}.items()
     }
     return {
         "ipn_busy_modems": len(taps),
@@ -159,6 +174,9 @@ def measure(
         # trail): a count, which the machine's load does not move
         "ipn_busy_reads_behind_a_command": len(behind),
         "ipn_busy_commands_before_reads": dict(Counter(behind)),
+        # what the host wrote after each busy report's read: the next send's line waits for the
+        # worker too (its record and claim), so the read's piece is then the worker's as well
+        "ipn_busy_commands_after_reads": dict(Counter(read_then)),
         **split,
     }
 
@@ -174,6 +192,21 @@ def read_pieces(line: TimelineTap, end: float, arrived: float) -> tuple[float, f
     after = next((t for t in commands if t > reads[0]), arrived)
     after = min(after, arrived)
     return reads[0] - end, after - reads[0], arrived - after
+
+
+def read_answer(line: TimelineTap, end: float, arrived: float) -> tuple[float, float, str] | None:
+    """The read piece of ``read_pieces`` cut at the modem's final result to the read: (the
+    read command -> that final, the final -> the host's next command, that command's head);
+    None when no read came between ``end`` and ``arrived``, or no final after it."""
+    commands = [(t, text) for t, text in line.commands if t > end]
+    read = next(((t, text) for t, text in commands if text.startswith(READS)), None)
+    if read is None or read[0] > arrived:
+        return None
+    final = next((t for t in line.finals if t >= read[0]), None)
+    nxt = next(((t, text) for t, text in commands if t > read[0]), None)
+    if final is None or nxt is None or final > nxt[0]:
+        return None
+    return final - read[0], nxt[0] - final, nxt[1][:8].decode(errors="replace")
 
 
 def commands_before_read(line: TimelineTap, end: float) -> list[str]:

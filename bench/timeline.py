@@ -45,6 +45,7 @@ ANNOUNCED = re.compile(rb'\+(?:CDSI|CMTI): "?\w+"?,(\d+)')
 COMMAND_END = re.compile(rb"[\r\x1a\x1b]")
 LARGEST = 5  # the longest waits, each with its pieces
 LISTED = re.compile(rb"\+CMGL: (\d+),")
+FINAL = re.compile(rb"(?:OK|ERROR|\+CM[ES] ERROR: \d+)$")
 SLOW_S = 0.010  # issue 21: the largest gap between two sends <= 10 ms; longer ones are classed
 PROBE_S = 0.002  # this process's loop is looked at this often while a timeline runs
 HOST_LATE_S = 0.003  # a look later than this is this process (the emulators' host) running late
@@ -66,6 +67,7 @@ class TimelineTap:
         self.commands: list[tuple[float, bytes]] = []  # (arrival, the line without CR)
         self.announced: list[tuple[float, int]] = []  # (+CDSI/+CMTI written, index)
         self.listed: list[tuple[float, list[int]]] = []  # (AT+CMGL answered, indexes)
+        self.finals: list[float] = []  # each final result (OK, ERROR, +CMS/+CME ERROR) written
         self._line = b""
         self._out = b""
         modem = tap.modem
@@ -93,6 +95,8 @@ class TimelineTap:
                 self.announced.append((now, int(match.group(1))))
             elif match := LISTED.match(line):
                 listed.append(int(match.group(1)))
+            elif FINAL.match(line):
+                self.finals.append(now)
         if listed:
             self.listed.append((now, listed))
 

@@ -38,6 +38,13 @@ SETTLE_WAIT_S = 0.5
 # read, or when the modem idles. Only a memory this near its crowded mark (slots held or
 # announced: two sends' reports) frees first: it cannot wait for a trail without a read.
 FREE_FIRST_MARGIN = 2
+# A crowded memory whose batch free is put off (a read's commit lags: a delflag would free it
+# too) frees one index per AT+CMGD, a round trip each before the next send: only as many as
+# leave room for this many reports under the mark, not every one committed (commits of 400 ms,
+# one modem at 67-133 ms a send, a report 50 ms after each, 80 sends: 5-7 in each of 13 waits;
+# with room for two, 2-3 in each of 24); the rest wait for the batch free, once the reads are
+# committed.
+CROWDED_ROOM = 2
 
 
 class MemoryFrees:
@@ -76,7 +83,8 @@ class MemoryFrees:
         waits ``settle_s``, else ``self.settle_s``, at most for those commits before it asks
         for the port, then frees every index committed by its turn, ``_free_all_read``); a
         read settling puts the batch off until it is committed (``free_due``), unless the
-        memory is crowded. Else, and while parts of a long SMS are kept on the SIM, an
+        memory is crowded (then an AT+CMGD per index, as many as leave room under its mark,
+        ``CROWDED_ROOM``). Else, and while parts of a long SMS are kept on the SIM, an
         AT+CMGD per index."""
         async with self._free_lock:  # a delflag would free what a per-index loop frees next
             if self.delete_flags and not self._doubtful and not self._holding():
@@ -84,6 +92,9 @@ class MemoryFrees:
                 # put off while a read settles: the next trail or idle moment frees them in one
                 # command; one per index only when the memory is crowded (room is needed now)
                 if freed or (freed is None and not self._pressed()):
+                    return
+                if freed is None:  # crowded while a read settles: the room needed, no more
+                    await self._free_each(self._over_mark())
                     return
             await self._free_each()
 
@@ -144,8 +155,16 @@ class MemoryFrees:
         self._freeing.difference_update(taken)
         self._freeable[:0] = taken
 
-    async def _free_each(self) -> None:
-        indexes, self._freeable = self._freeable, []
+    def _over_mark(self) -> int:
+        """How many to free, one AT+CMGD each, to leave room for ``CROWDED_ROOM`` reports
+        under the crowded mark (one at least)."""
+        return max(1, len(self._held) + len(self._announced) + CROWDED_ROOM - self.slots // 2)
+
+    async def _free_each(self, count: int | None = None) -> None:
+        """One AT+CMGD per index read and committed, in the order of their commits; ``count``
+        of them at most (None: all)."""
+        cut = len(self._freeable) if count is None else count
+        indexes, self._freeable = self._freeable[:cut], self._freeable[cut:]
         self._freeing.update(indexes)
         try:
             for n, index in enumerate(indexes):
