@@ -32,13 +32,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 
 from bench import host, stall_table
 from bench.harness import (
-    CMGS,
     Daemon,
     LineTap,
     OwnLag,
@@ -55,6 +54,7 @@ from bench.harness import (
 )
 from bench.timeline import CpuWait, Stalls, TimelineTap, classify
 from bench.timeline import summary as timeline_summary
+from bench.waits import Sends, dry_at, waits, written
 
 LOADERS = 32  # concurrent clients filling the backlog
 REPORT_DELAY_S = 0.5  # status reports arrive during the run, as they would on a network
@@ -217,19 +217,6 @@ class Window:
     command_heads: list[tuple[float, bytes]] = field(default_factory=list)
 
 
-class Sends(Protocol):
-    """One modem's sends as the pty saw them: starts (AT+CMGS=) and ends (the network's accept)."""
-
-    @property
-    def cmgs_at(self) -> list[float]: ...
-
-    @property
-    def accepted_at(self) -> list[float]: ...
-
-    @property
-    def command_heads(self) -> list[tuple[float, bytes]]: ...
-
-
 def summary(
     taps: Sequence[Sends],
     latency_s: float,
@@ -241,15 +228,14 @@ def summary(
     busy = 0
     ideal_s = 0.0
     span = 0.0
-    gaps: list[float] = []
     for k, tap in enumerate(taps):
-        starts, ends = tap.cmgs_at, tap.accepted_at
+        starts = tap.cmgs_at
         if len(starts) >= 2:
             busy += len(starts) - 1
             counted = len(starts) - 1  # each send but the last, whose end is past the span
             ideal_s += latency_s * counted if network is None else sum(network[k][:counted])
             span += starts[-1] - starts[0]
-        gaps += [nxt - end for end, nxt in zip(ends, starts[1:], strict=False)]
+    gaps = [wait.s for wait in waits(taps)]
     first = min(t.cmgs_at[0] for t in taps if t.cmgs_at)
     last = max(t.accepted_at[-1] for t in taps if t.accepted_at)
     ideal = len(taps) / latency_s
@@ -276,27 +262,19 @@ def largest_gap(taps: Sequence[Sends]) -> dict[str, Any]:
     in it (a stored report's read, a free, a listing); and the largest gap before any modem ran
     dry and from then on (``ms_before_dry``, ``ms_after_dry``: once the first modem's last send
     ended the pool's line was empty, and what a modem waits for is the backlog's end)."""
-    dry_at = min((t.accepted_at[-1] for t in taps if t.accepted_at), default=float("nan"))
-    waits = [
-        (nxt - end, end, nxt, tap, k, len(tap.cmgs_at) - 1)
-        for tap in taps
-        for k, (end, nxt) in enumerate(zip(tap.accepted_at, tap.cmgs_at[1:], strict=False))
-    ]
-    if not waits:
+    every = waits(taps)
+    if not every:
         return {"ended_at": float("nan"), "wait": None, "waits": None, "commands": [],
                 "ms_before_dry": float("nan"), "ms_after_dry": float("nan")}  # fmt: skip
-    _length, end, nxt, tap, k, n = max(waits, key=lambda w: w[0])
-    before = [w[0] for w in waits if w[1] < dry_at]
-    after = [w[0] for w in waits if w[1] >= dry_at]
+    dry = dry_at(taps)
+    longest = max(every, key=lambda w: w.s)
+    before = [w.s for w in every if w.end < dry]
+    after = [w.s for w in every if w.end >= dry]
     return {
-        "ended_at": nxt,
-        "wait": k + 1,
-        "waits": n,
-        "commands": [  # its own AT+CMGS= is stamped a moment before the send's start
-            head.decode(errors="replace")
-            for t, head in tap.command_heads
-            if end < t < nxt and not head.startswith(CMGS)
-        ],
+        "ended_at": longest.next,
+        "wait": longest.k,
+        "waits": longest.of,
+        "commands": written(taps[longest.modem], longest),
         "ms_before_dry": round(max(before, default=float("nan")) * 1000, 1),
         "ms_after_dry": round(max(after, default=float("nan")) * 1000, 1),
     }

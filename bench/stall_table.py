@@ -20,12 +20,10 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bench.waits import Sends, dry_at, waits, written
 from modemd.observe.trace import PROBE_S
-
-if TYPE_CHECKING:  # bench.backlog imports this module
-    from bench.backlog import Sends
 
 TOP = 5  # the largest gaps shown
 STALL_MS = 10.0  # issue 21's largest gap: a late wake-up past this counts as a stall
@@ -51,36 +49,28 @@ def read(path: Path, shift: float) -> list[tuple[str, str, float, float, Any]]:
 def largest(taps: Sequence[Sends], top: int = TOP) -> list[dict[str, Any]]:
     """The ``top`` largest gaps: length, modem, which of its waits, the span, what was written,
     whether any modem had run dry yet, and how many other modems were waiting meanwhile."""
-    dry_at = min((t.accepted_at[-1] for t in taps if t.accepted_at), default=float("inf"))
-    gaps = [
-        (nxt - end, end, nxt, n, k)
-        for n, tap in enumerate(taps)
-        for k, (end, nxt) in enumerate(zip(tap.accepted_at, tap.cmgs_at[1:], strict=False), 1)
+    dry = dry_at(taps)
+    every = sorted(waits(taps), reverse=True)
+    return [
+        {
+            "gap_ms": round(gap.s * 1000, 1),
+            "modem": gap.modem,
+            "wait": [gap.k, gap.of],
+            "start": gap.end,
+            "end": gap.next,
+            "before_dry": gap.end < dry,
+            "others_waiting": len(
+                {
+                    w.modem
+                    for w in every
+                    if w.modem != gap.modem and w.end < gap.next and w.next > gap.end
+                }
+            ),
+            "modems": len(taps),
+            "commands": written(taps[gap.modem], gap),
+        }
+        for gap in every[:top]
     ]
-    gaps.sort(reverse=True)
-    found = []
-    for length, end, nxt, n, k in gaps[:top]:
-        tap = taps[n]
-        found.append(
-            {
-                "gap_ms": round(length * 1000, 1),
-                "modem": n,
-                "wait": [k, len(tap.cmgs_at) - 1],
-                "start": end,
-                "end": nxt,
-                "before_dry": end < dry_at,
-                "others_waiting": len(
-                    {g[3] for g in gaps if g[3] != n and g[1] < nxt and g[2] > end}
-                ),
-                "modems": len(taps),
-                "commands": [
-                    head.decode(errors="replace")
-                    for at, head in tap.command_heads
-                    if end < at < nxt and not head.startswith(b"AT+CMGS=")
-                ],
-            }
-        )
-    return found
 
 
 def overlapping(gap: dict[str, Any], spans: Sequence[tuple[str, str, float, float, Any]]) -> dict:
