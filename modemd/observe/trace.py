@@ -9,6 +9,9 @@ side is recorded here:
 - ``gc``: each collection, by generation, with the objects it examined and freed;
 - ``loop_late``: a wake-up of a timer every ``PROBE_S`` later than ``LATE_S``, with what the
   loop's thread did meanwhile (on a CPU, waiting for one: the machine);
+- ``gc_count``: every ``COUNT_S``, the collector's counts by generation (``gc.get_count()``:
+  the young one is net of deaths, so in a steady daemon it grows only as its heap does, and
+  a young pass comes when it reaches the threshold);
 - ``loop_stack``: while the timer is overdue by ``STALE_S``, a thread samples every thread's
   innermost frames every ``WATCH_S`` (what the loop runs in a stall, or what holds the GIL).
   The watcher looks when it gets the GIL: where the loop made a syscall, or at the
@@ -39,6 +42,7 @@ LATE_S = 0.002  # a wake-up later than this is a span
 STALE_S = 0.008  # the timer this overdue: the watcher samples the threads' frames
 WATCH_S = 0.005  # how often the watcher looks (it takes the GIL only to look)
 FRAMES = 6  # innermost frames kept of each thread's stack
+COUNT_S = 1.0  # the collector's counts are stamped this often (a soak reads their trend)
 
 
 class Recorder:
@@ -92,6 +96,7 @@ class Recorder:
         fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
         try:
             before = _schedstat(fd)
+            counted = 0.0
             while True:
                 asked = time.monotonic()
                 await asyncio.sleep(PROBE_S)
@@ -100,6 +105,9 @@ class Recorder:
                 if woke - asked - PROBE_S > LATE_S:
                     ran, waited = after[0] - before[0], after[1] - before[1]
                     self.span("loop_late", asked + PROBE_S, woke, [_ms(ran), _ms(waited)])
+                if woke - counted >= COUNT_S:
+                    counted = woke
+                    self.span("gc_count", woke, woke, list(gc.get_count()))
                 before = after
         finally:
             self.loop_seen = math.inf  # no timer any more: not a stall (the shutdown's steps)
