@@ -21,7 +21,9 @@ window = {"gc_passes": {"0": [1, 7.5, 26000]}, "gc_each": [[31.0, 0, 7.5, 26000,
           "gc_young": [[0.0, 100], [10.0, 200]], "loop_stalls": [2, 31.0]}
 result = {key: 1 for key in ("ratio", "gap_max_ms", "gap_p99_ms", "cpu_ms_per_send",
           "loop_cpu_ms_per_send", "commits_per_send", "rss_mb_peak", "rss_mb_over_time",
-          "daemon_gc_passes", "daemon_gc_max_ms", "daemon_lag_max_ms", "sent_before_window")}
+          "daemon_gc_passes", "daemon_gc_ms", "daemon_gc_max_ms", "daemon_lag_max_ms",
+          "sent_before_window")}
+untraced = dict(result)
 result |= {"stall_window": window,
            "stall_table": [{"gap_ms": 40.0, "verdict": "the collector", "modem": 3}]}
 
@@ -38,6 +40,7 @@ print(json.dumps({
     "one": young_per_minute([[0.0, 100]]),
     "none": young_per_minute([]),
     "soak": soak(result),
+    "untraced": soak(untraced),
     "rss": asyncio.run(sampled()),
 }))
 """
@@ -66,6 +69,8 @@ def test_a_soak_keeps_the_collectors_passes_and_the_largest_gaps_verdicts() -> N
     assert soaked["loop_stalls_past_10ms"] == [2, 31.0]
     assert soaked["largest_gaps"] == [[40.0, "the collector"]]
     assert soaked["rss_mb_peak"] == 1 and soaked["sent_before_window"] == 1
+    untraced = _checked()["untraced"]  # the collector's own metrics and the RSS only
+    assert "gc_each" not in untraced and untraced["daemon_gc_ms"] == 1
 
 
 def test_the_rss_is_kept_over_time_from_the_first_sample() -> None:
