@@ -36,7 +36,10 @@ from pathlib import Path
 from typing import Any
 
 TRACE_ENV = "MODEMD_STALL_TRACE"  # over server.stall_trace: the file written at exit
-SPANS = 500_000  # kept at most (the oldest dropped): a 0.1 s backlog of 2,000 sends is ~20,000
+# kept at most (the oldest dropped): a 0.1 s backlog of 2,000 sends is ~20,000; a span holds
+# ~230 bytes, and at 256 x 1 s the store's stamps alone are ~300 a second, so 500,000 was ~115
+# MB reached in 28 minutes (README, Round 11: the loop and 256 modems); 100,000 is ~23 MB
+SPANS = 100_000
 PROBE_S = 0.005  # the loop's timer: ~200 wake-ups a second, each a few microseconds
 LATE_S = 0.002  # a wake-up later than this is a span
 STALE_S = 0.008  # the timer this overdue: the watcher samples the threads' frames
