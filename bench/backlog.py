@@ -133,6 +133,7 @@ async def run(
             shift = stall_table.offset()
             lag["stall_table"] = stall_table.stall_table(taps, trace, shift)
             lag["stall_window"] = stall_table.window(trace, shift, ready, drained)
+            lag["stall_trace"] = str(trace)  # kept with the run's database
         return (
             lag
             | summary(taps, latency_s, jobs, network)
@@ -167,6 +168,7 @@ async def run(
                 "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
                 "bench_cpu_ms_per_send": round(1000 * own.cpu_s / sends, 3),
                 "rss_mb_peak": round(usage.peak_rss_mb, 1),
+                "rss_mb_over_time": usage.rss_mb_over_time(),  # from ready (s, MB)
                 "commits_per_send": round(commits / sends, 3),  # the store's group commits
                 "spread": spread,
             }

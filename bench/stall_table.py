@@ -30,7 +30,9 @@ STALL_MS = 10.0  # issue 21's largest gap: a late wake-up past this counts as a 
 LOOP_THREAD = "MainThread"
 IDLE = ("threading.wait", "queue.get", "selectors.select", "threading._wait_for_tstate_lock")
 SHOWN = 3  # the most frequent frames of each thread
+COUNT_EVERY_S = 10.0  # the young generation's count kept this often over a window
 MANY = 0.25  # this share of the other modems waiting at once: a wait they share
+LOOPS_OWN = ("gc", "gc_count", "loop_late", "loop_stack")  # modemd.observe.trace's kinds
 # the store's thread busy (its writes span holds its COMMIT; store10's stamps)
 STORE = ("store_writes", "store_reads", "store_after_change", "wal_restart")
 
@@ -94,7 +96,7 @@ def overlapping(gap: dict[str, Any], spans: Sequence[tuple[str, str, float, floa
                 stacks[thread][" < ".join(frames[:3])] += 1
     others: dict[str, list[float]] = defaultdict(list)
     for kind, thread, a, b, _d in within:
-        if kind not in ("gc", "loop_late", "loop_stack"):
+        if kind not in LOOPS_OWN:
             others[f"{kind} ({thread})"].append(b - a)
     worst = max(late, key=lambda x: x[0], default=None)
     return {
@@ -139,17 +141,28 @@ def verdict(row: dict[str, Any]) -> str:
 
 def window(trace: Path, shift: float, start: float, end: float) -> dict[str, Any]:
     """Over a measured window: the collector's passes by generation (count, ms, objects
-    examined) and the loop's late wake-ups past ``STALL_MS`` (count, ms)."""
+    examined) and each pass (seconds from ``start``, generation, ms, examined, freed); the
+    young generation's count about every ``COUNT_EVERY_S`` (seconds from ``start``, count: it
+    grows as the heap does; a young pass comes at the threshold); and the loop's late
+    wake-ups past ``STALL_MS`` (count, ms)."""
     spans = [s for s in read(trace, shift) if start <= s[2] <= end]
     passes: dict[int, list[float]] = defaultdict(lambda: [0, 0.0, 0])
+    each = []
     late = [s[3] - s[2] for s in spans if s[0] == "loop_late" and s[3] - s[2] > STALL_MS / 1000]
     for kind, _t, a, b, detail in spans:
         if kind == "gc":
             passes[detail[0]][0] += 1
             passes[detail[0]][1] += b - a
             passes[detail[0]][2] += detail[1]
+            each.append([round(a - start, 2), detail[0], _ms(b - a), detail[1], detail[2]])
+    young: list[list[float]] = []
+    for kind, _t, a, _b, detail in spans:
+        if kind == "gc_count" and (not young or a - start >= young[-1][0] + COUNT_EVERY_S):
+            young.append([round(a - start, 2), detail[0]])
     return {
         "gc_passes": {g: [int(n), _ms(s), int(o)] for g, (n, s, o) in sorted(passes.items())},
+        "gc_each": each,
+        "gc_young": young,
         "loop_stalls": [len(late), _ms(sum(late))],
     }
 
