@@ -21,7 +21,6 @@ import asyncio
 import ctypes
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -29,9 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.driver_instructions import client_requests
+from bench.driver_instructions import client_requests, counted_inner
 
-TOTALS = re.compile(r"^totals: (\d+)", re.MULTILINE)
 RECEIVER = """
 import asyncio
 from modemd.api.listener import start_listener
@@ -113,44 +111,19 @@ def measure(posts: int, concurrent: int, warm: int) -> dict[str, Any]:
         try:
             assert receiver.stdout is not None
             port = receiver.stdout.readline().strip()
-            done = subprocess.run(
-                [
-                    "valgrind",
-                    "--tool=callgrind",
-                    "--instr-atstart=no",
-                    f"--callgrind-out-file={out}/callgrind.out",
-                    sys.executable,
-                    "-m",
-                    "bench.ipn_post_instructions",
-                    "--inner",
-                    port,
-                    "--posts",
-                    str(posts),
-                    "--concurrent",
-                    str(concurrent),
-                    "--warm",
-                    str(warm),
-                    "--dir",
-                    out,
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
+            args = [port, "--posts", str(posts), "--concurrent", str(concurrent)]
+            answer, instructions = counted_inner(
+                "bench.ipn_post_instructions", [*args, "--warm", str(warm)], out
             )
         finally:
             receiver.terminate()
             receiver.wait()
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr[-3000:])
-        answered = int(done.stdout.split()[-1])
-        totals = TOTALS.search(Path(out, "callgrind.out").read_text(errors="replace"))
-        assert totals is not None
     counted = posts // concurrent * concurrent
     return {
         "posts": counted,
         "concurrent": concurrent,
-        "answered_2xx": answered,
-        "instructions_per_post": round(int(totals.group(1)) / counted),
+        "answered_2xx": int(answer),
+        "instructions_per_post": round(instructions / counted),
         "load": [round(x, 2) for x in os.getloadavg()],
     }
 
