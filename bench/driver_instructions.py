@@ -84,6 +84,35 @@ async def counted_sends(port: str, sends: int, warm: int, requests: ctypes.CDLL)
     return reports
 
 
+def counted_inner(module: str, args: list[str], out: str) -> tuple[str, int]:
+    """``python -m module --inner *args --dir out`` under callgrind, its instrumentation off
+    until the process's client requests turn it on (``client_requests``, compiled into
+    ``out`` first): the last word it printed, and the instructions counted."""
+    done = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}/callgrind.out",
+            sys.executable,
+            "-m",
+            module,
+            "--inner",
+            *args,
+            "--dir",
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    totals = TOTALS.search(Path(out, "callgrind.out").read_text(errors="replace"))
+    assert totals is not None
+    return done.stdout.split()[-1], int(totals.group(1))
+
+
 def measure(sends: int, latency_s: float, warm: int) -> dict[str, Any]:
     """The emulator in a subprocess, the driver under callgrind in another: instructions."""
     with tempfile.TemporaryDirectory(prefix="driver-instructions-") as out:
@@ -97,37 +126,15 @@ def measure(sends: int, latency_s: float, warm: int) -> dict[str, Any]:
         try:
             assert emulator.stdout is not None
             port = emulator.stdout.readline().split()[1]
-            done = subprocess.run(
-                [
-                    "valgrind",
-                    "--tool=callgrind",
-                    "--instr-atstart=no",
-                    f"--callgrind-out-file={out}/callgrind.out",
-                    sys.executable,
-                    "-m",
-                    "bench.driver_instructions",
-                    "--inner",
-                    port,
-                    "--sends",
-                    str(sends),
-                    "--warm",
-                    str(warm),
-                    "--dir",
-                    out,
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
+            answer, instructions = counted_inner(
+                "bench.driver_instructions",
+                [port, "--sends", str(sends), "--warm", str(warm)],
+                out,
             )
         finally:
             emulator.terminate()
             emulator.wait()
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr[-3000:])
-        reports = int(done.stdout.split()[-1])
-        totals = TOTALS.search(Path(out, "callgrind.out").read_text(errors="replace"))
-        assert totals is not None
-    instructions = int(totals.group(1))
+        reports = int(answer)
     return {
         "sends": sends,
         "latency_s": latency_s,

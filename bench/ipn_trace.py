@@ -68,13 +68,14 @@ _QUEUED: dict[int, float] = {}  # id(report) -> when its write was queued
 _BATCH = threading.local()  # the jobs whose reports the running batch applies
 _NAMES: dict[int, str] = {}  # id(a queued write's future) -> its function's name
 _RUNNING: list[Any] = [None]  # the names of the batch the store's thread runs now
+_LAZY_ONLY = [False]  # whether that batch's writes are all ``lazy`` (the IPN's records)
 _EVENTS: dict[str, str] = {}  # a traced report's event id -> its job, until its post starts
 MIX: Counter[str] = Counter()  # the writes around each report: in its batch, in the one before
 
 
 def _install() -> None:
     """Wrap the steps of a report's way in the daemon (this process)."""
-    from modemd.store import db, reports
+    from modemd.store import batches, db, reports
     from modemd.webhooks.sender import IpnSender
 
     apply_report = reports.apply_report
@@ -101,6 +102,8 @@ def _install() -> None:
             COUNTS["reports"] += 1
             if _RUNNING[0] is not None:
                 MIX.update(f"queued during: {name}" for name in _RUNNING[0])
+                COUNTS["queued during a batch"] += 1
+                COUNTS["queued during a batch of lazy writes only"] += _LAZY_ONLY[0]
         future = queue_write(self, fn, *args, **kwargs)
         _NAMES[id(future)] = getattr(fn, "__name__", "?")
         return future
@@ -123,6 +126,7 @@ def _install() -> None:
 
         if items and items[0][0]:
             _RUNNING[0] = names
+            _LAZY_ONLY[0] = all(kind & batches.LAZY for kind, _, _ in items)
             items = [(kind, timed(call), future) for kind, call, future in items]
         started = time.time()
         try:
@@ -137,6 +141,7 @@ def _install() -> None:
                 MIX.update(f"before it: {name}" for name in names[:at])
                 MIX.update(f"after it: {name}" for name in names[at + 1 :])
             COUNTS["commits"] += committed
+            COUNTS["commits of lazy writes only"] += committed and _LAZY_ONLY[0]
             COUNTS["writes"] += len(items)
             if _BATCH.jobs:
                 COUNTS["commits with a report"] += 1

@@ -1,5 +1,6 @@
-"""bench.instructions and bench.driver_instructions: counts read from callgrind's files, and a
-few sends of the driver counted under valgrind for real; nothing is timed."""
+"""bench.instructions, bench.driver_instructions and bench.ipn_post_instructions: counts read
+from callgrind's files, and a few sends of the driver and posts of the IPN sender counted under
+valgrind for real; nothing is timed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).parent.parent
 
@@ -35,19 +37,34 @@ def test_the_counted_daemons_threads_are_read_and_the_others_left_out(tmp_path: 
     assert json.loads(done.stdout) == {"thread 01": 7_000, "thread 02": 5_000}
 
 
-def test_a_few_sends_of_the_driver_are_counted_under_callgrind() -> None:
+def count(module: str, *args: str) -> dict[str, Any]:
+    """What ``python -m module *args`` printed (its JSON), run for real."""
     env = {**os.environ, "MODEMD_CONFIG": ""}
     done = subprocess.run(
-        [sys.executable, "-m", "bench.driver_instructions", *("--sends", "4", "--warm", "1")],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    counted = json.loads(done.stdout)
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def test_a_few_sends_of_the_driver_are_counted_under_callgrind() -> None:
+    counted = count("bench.driver_instructions", "--sends", "4", "--warm", "1")
     assert counted["sends"] == 4
     # the reports of the sends before the last, each read at a send's end and handed on
     assert counted["reports_handed_on"] >= 3
     # a send is some hundred thousand instructions (the interpreter's): counted, not zero
     assert counted["instructions_per_send"] > 50_000
+
+
+def test_a_few_posts_of_the_ipn_sender_are_counted_under_callgrind() -> None:
+    args = ("--posts", "6", "--concurrent", "3", "--warm", "3")
+    counted = count("bench.ipn_post_instructions", *args)
+    assert counted["posts"] == 6 and counted["concurrent"] == 3
+    assert counted["answered_2xx"] == 6  # each counted post reached the receiver and was taken
+    # a post is some hundred thousand instructions (aiohttp's client): counted, not zero
+    assert counted["instructions_per_post"] > 50_000

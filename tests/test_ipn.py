@@ -125,6 +125,36 @@ async def test_posts_one_after_another_reuse_one_connection(store: Store) -> Non
     assert len(peers) == 3 and len(set(peers)) == 1
 
 
+async def test_a_cookie_an_endpoint_sets_is_never_sent_back(store: Store) -> None:
+    """The sender keeps no cookies: one session posts for every key, so a cookie set by one
+    key's endpoint would go with the next post to any key's endpoint on that host."""
+    cookies: list[str | None] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        await request.read()
+        cookies.append(request.headers.get("Cookie"))
+        response = web.Response(status=204)
+        response.set_cookie("tracking", f"visit{len(cookies)}")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner, port = await start_site(app, "127.0.0.1", 0)
+
+    async def two_in_turn() -> None:
+        for n in range(2):
+            # a name: a cookie jar keeps no cookie of a bare IP address
+            await sent_job(store, f"http://localhost:{port}/hook", mr=n + 1)
+            while len(cookies) < n + 1:
+                await asyncio.sleep(0.01)
+
+    try:
+        await run_sender(store, two_in_turn)
+    finally:
+        await runner.cleanup()
+    assert cookies == [None, None]
+
+
 def test_schedule_matches_standard_webhooks_with_jitter() -> None:
     rng = random.Random(0)
     assert RETRY_SCHEDULE_S[:3] == (5.0, 300.0, 1800.0)

@@ -156,10 +156,10 @@ def adopt_early_reports(
         db.conn.execute(
             "UPDATE status_reports SET job_id = ? WHERE report_id = ?", [job.job_id, row[0]]
         )
-        db.conn.execute(
+        db.conn.execute(  # the outcome as stored: the plain str (``.value`` is a property)
             "UPDATE job_parts SET state = ?, tp_status = ?, report_at = ? "
             "WHERE job_id = ? AND part = ?",
-            [report.outcome.value, report.network_status, time.time(), job.job_id, part.part],
+            [row[3], report.network_status, time.time(), job.job_id, part.part],
         )
         last = report
     return job if last is None else _judge(db, job, last)

@@ -85,6 +85,17 @@ class IpnSender:
         self._read = True
         self._next_at: float | None = None
 
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP client the posts go through (``run``'s, for as long as it runs)."""
+        connector = aiohttp.TCPConnector(
+            socket_factory=lambda info: self.egress.socket_factory(info)
+        )
+        return aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT_S),
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+
     def wake(self) -> None:
         """Something was committed: look at the outbox now."""
         self._read = True
@@ -125,14 +136,10 @@ class IpnSender:
 
     async def run(self) -> None:
         """Deliver until cancelled."""
-        timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT_S)
         # Events left pending by a database from before signed endpoints get their secret now:
         # the outbox is then read without writing.
         await self.store.write(endpoints.ensure_pending_endpoints)
-        connector = aiohttp.TCPConnector(
-            socket_factory=lambda info: self.egress.socket_factory(info)
-        )
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        async with self.session() as session:
             self._session = session
             try:
                 while True:

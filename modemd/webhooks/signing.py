@@ -8,12 +8,14 @@ shown to users as ``whsec_<base64 key>``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 
 from modemd.store.endpoints import SECRET_PREFIX  # the store mints secrets in this format
 
 
+@functools.lru_cache(maxsize=64)
 def _key(secret: str) -> bytes:
     raw = secret.removeprefix(SECRET_PREFIX)
     return base64.b64decode(raw + "=" * (-len(raw) % 4))
@@ -22,7 +24,7 @@ def _key(secret: str) -> bytes:
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One ``v1,<signature>`` entry."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
+    digest = hmac.digest(_key(secret), signed, hashlib.sha256)
     return "v1," + base64.b64encode(digest).decode()
 
 
