@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from builders import key_and_job
 from hardware.testbed import until
 
 from modemd.drivers.serial_at import SerialAtDriver, Timeouts
@@ -109,3 +110,34 @@ async def test_a_worker_cancelled_before_it_takes_over_a_handed_claim_queues_the
     assert await store.read(jobs.attempts, job.job_id) == 0  # untried
     assert pool.job_ids() == {job.job_id}  # and in the pool for the others
     assert not line.jobs
+
+
+async def test_a_worker_cancelled_while_it_gives_back_its_claimed_jobs_still_pools_them(
+    store: Store,
+) -> None:
+    # A device unplugged in mid-send while it held a job claimed ahead: its worker gives the
+    # job back (``ClaimedLine.release``, one write) and the bank, told of the removal, cancels
+    # it meanwhile (it holds no current job any more). The job must be queued on disk and in
+    # the pool: else no device of the running pool takes it (the hot-plug test's lost job).
+    _, _, job = await key_and_job(store, None, pin="4711")
+    pool = PoolQueue("4711")
+    line = ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "gone-one")
+    held = await store.write(dispatch.claim_for, job.job_id, "gone-one", None, job)
+    assert held is not None
+    line.jobs.append(held)
+    gate = threading.Event()
+    try:
+        blocker = asyncio.ensure_future(store.write(lambda _db: gate.wait(30)))
+        release = asyncio.create_task(line.release(), name="release under test")
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not line.jobs  # taken off the line; its write waits behind the blocked writer
+        release.cancel()
+        gate.set()
+        await blocker
+        await asyncio.gather(release, return_exceptions=True)
+        back = await store.read(jobs.get_job, job.job_id)
+        assert back is not None and (back.state, back.device_id) == (JobState.QUEUED, None)
+        assert pool.job_ids() == {job.job_id}  # a running pool's other devices can take it
+    finally:
+        gate.set()

@@ -161,9 +161,21 @@ class OutcomeRecorder:
     async def requeue(self, job: Job, why: str, *, untried: bool = False) -> None:
         """Nothing of ``job`` went out: back in the queue, in the database and in the pool
         (first in line; else the pool's other devices never see it until a restart).
-        ``untried``: its device never began it (the claim's attempt is taken back)."""
-        requeued = await self.store.write(job_rows.requeue, job, why, untried=untried)
-        self.submits.settled(job.job_id)
+        ``untried``: its device never began it (the claim's attempt is taken back). The job
+        joins the pool when the write commits, whether or not the caller still waits: a
+        worker cancelled meanwhile (its device unplugged as it gave back its claimed jobs)
+        left it queued on disk and in no pool, so no device took it until a restart."""
+        write = self.store.queue_write(job_rows.requeue, job, why, untried=untried)
+        write.add_done_callback(self._requeued)
+        await asyncio.shield(write)
+
+    def _requeued(self, write: asyncio.Future[Job]) -> None:
+        """``requeue``'s write done: when it committed, the job is first in the pool's line
+        (its error, if any, is the waiting caller's)."""
+        if write.cancelled() or write.exception() is not None:
+            return
+        requeued = write.result()
+        self.submits.settled(requeued.job_id)
         self.pool.put(requeued, front=True)
 
     async def stopped(self, job: Job) -> None:

@@ -133,12 +133,18 @@ async def test_jobs_keep_flowing_while_modems_come_and_go(rig: Rig) -> None:
         found = [await rig.store.read(jobs.get_job, j.job_id) for j in submitted]
         return [j for j in found if j is not None]
 
-    async with asyncio.timeout(30):
-        while True:
-            done = await settled()
-            if all(j.state in OUT for j in done):  # nothing left queued or sending
-                break
-            await asyncio.sleep(0.05)
+    done: list[Job] = []
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                done = await settled()
+                if all(j.state in OUT for j in done):  # nothing left queued or sending
+                    break
+                await asyncio.sleep(0.05)
+    except TimeoutError:  # say which job was left, and whether a device may still take it
+        left = [(j.job_id, j.state.value, j.device_id) for j in done if j.state not in OUT]
+        pooled = rig.bank.pool("4711").job_ids()
+        pytest.fail(f"left after 30 s: {left}; in the pool: {pooled}")
     by_state: dict[JobState, list[Job]] = {}
     for job in done:
         by_state.setdefault(job.state, []).append(job)
