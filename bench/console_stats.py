@@ -1,10 +1,11 @@
 """What the console's overview and a /metrics scrape cost the store thread on a big database:
-N jobs over the last 14 days on D devices, each with its SIM (one part each, a share failed),
-N/10 received SMS (a third of them answering a job, each announced by an IPN), then each read
-the overview, the inbound page and /metrics make, timed on the store's own thread (every other
-write waits meanwhile).
+N jobs over the last 14 days of K keys on D devices, each with its SIM (one part each, a share
+failed), to N/4 numbers, N/10 received SMS (a third of them answering a job, each announced by
+an IPN), then each read the overview, the inbound page and /metrics make, and a received SMS's
+reply match (to a sender with a job, and without), timed on the store's own thread (every
+other write waits meanwhile).
 
-    .venv/bin/python bench/console_stats.py [--jobs 200000] [--devices 64] [--phones 0]
+    .venv/bin/python bench/console_stats.py [--jobs 200000] [--keys 50] [--devices 64] [--phones 0]
 
 Prints the median and the worst of 5 runs per read, in ms, and the load average."""
 
@@ -21,14 +22,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modemd.store import inbound_views, stats
+from modemd.store import inbound, inbound_views, stats
 from modemd.store.db import Store, connect
+from modemd.store.filters import created_within
 
 DAY_S = 86400
 RUNS = 5
 
 
-def fill(path: Path, jobs: int, devices: int, phones: int) -> None:
+def number(seq: int, jobs: int) -> str:
+    """The recipient of job ``seq``: ``jobs / 4`` numbers, each sent to four times."""
+    return f"+39333{seq % max(jobs // 4, 1):07d}"
+
+
+def fill(path: Path, jobs: int, devices: int, phones: int, keys: int = 1) -> None:
     """Jobs created over 14 days, each sent by one device; about 5 % failed with an error. The
     last ``phones`` devices have no SIM of their own (no ICCID: their caps count per device)."""
     db = connect(path)
@@ -36,9 +43,9 @@ def fill(path: Path, jobs: int, devices: int, phones: int) -> None:
     rng = random.Random(7)
     now = time.time()
     conn.execute("BEGIN")
-    conn.execute(
-        "INSERT INTO api_keys (key_id, prefix, hash, pin, created_at) VALUES (1, 'p', 'h', '1', ?)",
-        [now],
+    conn.executemany(
+        "INSERT INTO api_keys (key_id, prefix, hash, pin, created_at) VALUES (?, ?, 'h', '1', ?)",
+        [(k, f"p{k}", now) for k in range(1, keys + 1)],
     )
     imeis = [f"35000099{n:07d}" for n in range(devices)]
     iccids = {d: f"893900{n:013d}" if n < devices - phones else "" for n, d in enumerate(imeis)}
@@ -47,7 +54,7 @@ def fill(path: Path, jobs: int, devices: int, phones: int) -> None:
         "last_seen) VALUES (?, '1', ?, '/dev/null', 'ready', 20, ?, ?, ?)",
         [(d, "modem" if iccids[d] else "phone", iccids[d], now, now) for d in imeis],
     )
-    rows, parts = [], []
+    rows, parts, numbers = [], [], []
     for seq in range(1, jobs + 1):
         created = now - 14 * DAY_S * (1 - seq / jobs)
         device = imeis[seq % devices]
@@ -57,12 +64,16 @@ def fill(path: Path, jobs: int, devices: int, phones: int) -> None:
         rows.append(
             (seq, job_id, created, device, state, "TP-Status 0x45" if failed else None, created)
         )
+        numbers.append((seq % keys + 1, number(seq, jobs)))
         parts.append((job_id, device, seq % 256, state, created + 2, iccids[device]))
     conn.executemany(
         "INSERT INTO jobs (seq, job_id, key_id, pin, to_number, message, state, device_id, "
         "parts, encoding, error, created_at, updated_at, sent_at, final_at) "
-        "VALUES (?, ?, 1, '1', '+393331234567', 'hello', ?, ?, 1, 'gsm7', ?, ?, ?, ?, ?)",
-        [(s, j, st, d, e, c, c, c + 2, c + 5) for s, j, c, d, st, e, _ in rows],
+        "VALUES (?, ?, ?, '1', ?, 'hello', ?, ?, 1, 'gsm7', ?, ?, ?, ?, ?)",
+        [
+            (s, j, k, to, st, d, e, c, c, c + 2, c + 5)
+            for (s, j, c, d, st, e, _), (k, to) in zip(rows, numbers, strict=True)
+        ],
     )
     conn.executemany(
         "INSERT INTO job_parts (job_id, part, device_id, mr, state, sent_at, iccid) "
@@ -77,17 +88,17 @@ def fill(path: Path, jobs: int, devices: int, phones: int) -> None:
         "date(sent_at, 'unixepoch', 'localtime'), COUNT(*) FROM job_parts "
         "GROUP BY 1, 2, 3"
     )
-    fill_inbound(conn, rows[::10], rng)
+    fill_inbound(conn, rows[::10], rng, jobs)
     conn.execute("COMMIT")
     conn.close()
 
 
-def fill_inbound(conn: Any, jobs: list[tuple], rng: random.Random) -> None:
+def fill_inbound(conn: Any, jobs: list[tuple], rng: random.Random, count: int) -> None:
     """One received SMS per job given (a third answer it), each with its sms.received IPN."""
     messages, events = [], []
-    for n, (_, job_id, created, device, *_rest) in enumerate(jobs, start=1):
+    for n, (seq, job_id, created, device, *_rest) in enumerate(jobs, start=1):
         reply = job_id if n % 3 == 0 else None
-        sender = "+393331234567" if reply else f"+3933{rng.randrange(10**8):08d}"
+        sender = number(seq, count) if reply else f"+3934{rng.randrange(10**8):08d}"
         messages.append((n, f"k{n}", device, sender, f"text {n}", created + 60, reply))
         body = json.dumps({"type": "sms.received", "data": {"id": n}})
         events.append((f"evt_in{n}", reply or f"inbound:{n}", body, created + 60))
@@ -112,11 +123,22 @@ async def timed(store: Store, fn, *args) -> tuple[float, float]:
     return statistics.median(spent), max(spent)
 
 
-async def measure(path: Path) -> None:
+# The reply match before migration 029 (``jobs_pin_to``): the window's jobs of every key
+def _match_before(db: Any, pin: str, sender: str, now: float) -> Any:
+    window, values = created_within(now - inbound.REPLY_WINDOW_S, None)
+    return db.execute(
+        f"SELECT job_id, key_id FROM jobs WHERE pin = ? AND to_number = ? AND {window} "
+        "AND state NOT IN ('queued', 'failed') ORDER BY seq DESC LIMIT 1",
+        [pin, sender, *values],
+    ).fetchone()
+
+
+async def measure(path: Path, jobs: int) -> None:
     store = Store(path)
     await store.start()
     try:
         now = time.time()
+        match = getattr(inbound, "reply_to", _match_before)
         day = now - now % DAY_S
         days = [(day - k * DAY_S, day - (k - 1) * DAY_S) for k in range(13, -1, -1)]
         mark = await store.read(stats.watermark)
@@ -134,6 +156,8 @@ async def measure(path: Path) -> None:
             "inbound_page (sender digits)": (
                 lambda db: inbound_views.inbound_page(db, sender="1234"),
             ),
+            "reply match (a job to the sender)": (match, "1", number(jobs - 7, jobs), now),
+            "reply match (no job to the sender)": (match, "1", "+393400000000", now),
         }
         for name, (fn, *args) in reads.items():
             median, worst = await timed(store, fn, *args)
@@ -145,18 +169,19 @@ async def measure(path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200_000)
+    parser.add_argument("--keys", type=int, default=50)
     parser.add_argument("--devices", type=int, default=64)
     parser.add_argument("--phones", type=int, default=0, help="devices without an ICCID")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "modemd.db"
         started = time.perf_counter()
-        fill(path, args.jobs, args.devices, args.phones)
+        fill(path, args.jobs, args.devices, args.phones, args.keys)
         print(
-            f"{args.jobs} jobs on {args.devices} devices written in "
+            f"{args.jobs} jobs of {args.keys} keys on {args.devices} devices written in "
             f"{time.perf_counter() - started:.1f} s; load {os.getloadavg()[0]:.1f}"
         )
-        asyncio.run(measure(path))
+        asyncio.run(measure(path, args.jobs))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ they were created, with no index of jobs by time alone (``jobs_created`` went): 
 charts and search and a reply's match find the same jobs as a plain ``created_at`` filter, on
 SQLite and PostgreSQL, and on SQLite none of them reads the whole table (``EXPLAIN QUERY
 PLAN``). Jobs read by a state: ``jobs_state`` holds every state but queued (``jobs_feed`` holds
-those), and each such read, retention's too, still finds its state there."""
+those), and each such read, retention's too, still finds its state there. A received SMS's
+reply match reads the sender's jobs in the pool through their own index (migration 029)."""
 
 from __future__ import annotations
 
@@ -163,7 +164,6 @@ def test_reads_by_time_read_no_whole_table_and_no_index_by_time_alone(tmp_path: 
     _fill(db)
     indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "jobs_created" not in indexes and "jobs_key_created" in indexes
-    sms = InboundSms("k1", NUMBERS[0], "yes", None, "gsm7", 1)
     plans = _plans(
         db,
         lambda: (
@@ -172,11 +172,10 @@ def test_reads_by_time_read_no_whole_table_and_no_index_by_time_alone(tmp_path: 
             stats.snapshot(db, T0 + 5 * DAY, T0, with_errors=True),
             console.search_jobs(db, since=T0, until=T0 + DAY),
             console.search_jobs(db, until=T0 + DAY),
-            inbound.store_inbound(db, "imei-1", "4711", "", NUMBERS[0], sms),
         ),
         ("created_at >=", "created_at <"),
     )
-    assert len(plans) == 7, list(plans)  # (a statement a day)
+    assert len(plans) == 6, list(plans)  # (a statement a day)
     for sql, plan in plans.items():
         lines = "\n".join(plan)
         assert not any(p.startswith("SCAN jobs") for p in plan), f"{lines}\n{sql}"
@@ -213,4 +212,19 @@ def test_jobs_state_holds_every_state_but_queued_and_reads_by_state_use_it(
     for sql, plan in plans.items():
         assert not any(p.startswith("SCAN jobs") for p in plan), f"{plan}\n{sql}"
         assert "SEARCH jobs USING INDEX jobs_state (state=?)" in plan, f"{plan}\n{sql}"
+    db.conn.close()
+
+
+def test_the_reply_match_reads_the_senders_jobs_in_the_pool_newest_first(tmp_path: Path) -> None:
+    db = connect(tmp_path / "a.db")
+    _fill(db)
+    sms = InboundSms("k1", NUMBERS[0], "yes", None, "gsm7", 1)
+    plans = _plans(
+        db,
+        lambda: inbound.store_inbound(db, "imei-1", "4711", "", NUMBERS[0], sms),
+        ("FROM jobs WHERE pin = '4711' AND to_number = ",),  # (the SQL with its values)
+    )
+    assert len(plans) == 1, list(plans)
+    # (migration 029's index; the order is its own: no sort, the first in the window answers)
+    assert list(plans.values()) == [["SEARCH jobs USING INDEX jobs_pin_to (pin=? AND to_number=?)"]]
     db.conn.close()

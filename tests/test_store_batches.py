@@ -14,7 +14,7 @@ import pytest
 import sqlite_utils
 
 from modemd.store import batches, events, inbound, jobs, keys, reports
-from modemd.store.db import Store, replayable
+from modemd.store.db import MAX_BATCH, Store, replayable
 
 pytestmark = pytest.mark.both_engines
 
@@ -192,6 +192,30 @@ async def test_an_urgent_write_commits_without_the_many_writes_queued_after_it(
     assert len([n for n in updates if n < commits[0]]) == 2  # before, urgent
     assert len([n for n in updates if n > commits[0]]) == len(after)
     assert await _errors(store, [before, report, *after]) == results
+
+
+async def test_a_batch_commits_at_most_max_batch_writes(store: Store) -> None:
+    """Writes queued behind a busy store's thread commit ``MAX_BATCH`` at a time: a modem's
+    record waits for one such batch, not for all that queued (README "Round 11: the store's
+    writer": a convoy of 72-147 writes held every modem)."""
+    count = 3 * MAX_BATCH + 5
+    job_ids = await _jobs(store, 1)
+    entered, gate = threading.Event(), threading.Event()
+
+    def hold(db: sqlite_utils.Database) -> None:
+        entered.set()
+        gate.wait(DEADLINE_S)
+
+    held = asyncio.ensure_future(store.read(hold))
+    assert await asyncio.to_thread(entered.wait, DEADLINE_S)
+    commits: list[float] = []
+    store.on_commit_seconds.append(commits.append)
+    writes = [store.queue_write(_note, job_ids[0], str(n)) for n in range(count)]
+    gate.set()
+    await held
+    assert await asyncio.gather(*writes) == [str(n) for n in range(count)]
+    assert len(commits) == 4  # 3 x MAX_BATCH, then the 5 left
+    assert await _errors(store, job_ids) == [str(count - 1)]
 
 
 async def test_a_read_between_writes_does_not_split_their_commit(store: Store) -> None:

@@ -81,11 +81,13 @@ async def test_commits_reads_passes_and_restarts_are_stamped(tmp_path: Path, tra
     assert {thread for thread, *_ in spans["store_commit"]} == {"store modemd.db"}
     assert {thread for thread, *_ in spans["wal_pass"]} == {"checkpoints modemd.db"}
     # a commit's detail: its writes (two shared one commit at least once), the thread's CPU
-    assert max(writes for *_, (writes, _) in spans["store_commit"]) == 2
-    assert sum(writes for *_, (writes, _) in spans["store_commit"]) >= 81
+    # and its wait for a CPU (both within the span: the rest is the disk, the GIL, a lock)
+    assert max(writes for *_, (writes, _, _) in spans["store_commit"]) == 2
+    assert sum(writes for *_, (writes, _, _) in spans["store_commit"]) >= 81
     for kind in ("store_writes", "store_commit"):
-        for _, start, end, (_, cpu_ms) in spans[kind]:
+        for _, start, end, (_, cpu_ms, waited_ms) in spans[kind]:
             assert 0 <= cpu_ms <= (end - start) * 1000 + 1  # (clock ticks may round it up)
+            assert 0 <= waited_ms <= (end - start) * 1000 + 1
     # each commit's span comes right after its writes' span, on the same thread
     writes, commits = spans["store_writes"], spans["store_commit"]
     assert len(writes) == len(commits)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -189,7 +190,7 @@ def _transaction(
     staged = taking if taking is not None else []  # (an empty list is one too: not ``or``)
     begun = len(staged)  # what this transaction stages goes if it rolls back
     started = time.monotonic()  # (CLOCK_MONOTONIC, as a stall trace's spans)
-    cpu = time.thread_time() if trace is not None else 0.0
+    cpu, queued = (time.thread_time(), _run_queue_s()) if trace is not None else (0.0, 0.0)
     try:
         conn.execute("BEGIN IMMEDIATE")
         for item in writes:
@@ -220,11 +221,17 @@ def _transaction(
         if trace is None:
             conn.execute("COMMIT")
         else:
-            committing, cpu_writes = time.monotonic(), time.thread_time()
-            trace.span("store_writes", started, committing, [len(writes), _ms(cpu_writes - cpu)])
+            committing, cpu_writes, queued_writes = (
+                time.monotonic(),
+                time.thread_time(),
+                _run_queue_s(),
+            )
+            detail = [len(writes), _ms(cpu_writes - cpu), _ms(queued_writes - queued)]
+            trace.span("store_writes", started, committing, detail)
             conn.execute("COMMIT")
             cpu_commit = _ms(time.thread_time() - cpu_writes)
-            trace.span("store_commit", committing, time.monotonic(), [len(writes), cpu_commit])
+            detail = [len(writes), cpu_commit, _ms(_run_queue_s() - queued_writes)]
+            trace.span("store_commit", committing, time.monotonic(), detail)
         for observe in on_commit_seconds:
             observe(time.monotonic() - started)
     except dialect.DATABASE_ERRORS as exc:
@@ -262,6 +269,29 @@ def _call(
         outcomes.append((future, True, call(db)))
     except Exception as exc:
         outcomes.append((future, False, exc))
+
+
+def _run_queue_s() -> float:
+    """The calling thread's time so far waiting on a run queue for a CPU (Linux's schedstat;
+    0 where there is none): of a span's wall time, the rest past its CPU and this wait is
+    off a CPU by its own doing (the disk, the GIL, a lock)."""
+    fd = getattr(_staged, "schedstat", None)
+    if fd is None:
+        try:
+            fd = _staged.schedstat = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:
+            fd = _staged.schedstat = -1
+    if fd < 0:
+        return 0.0
+    return int(os.pread(fd, 128, 0).split()[1]) / 1e9
+
+
+def thread_done() -> None:
+    """On a store's thread as it ends: close what ``_run_queue_s`` held open."""
+    fd = getattr(_staged, "schedstat", None)
+    _staged.schedstat = None
+    if fd is not None and fd >= 0:
+        os.close(fd)
 
 
 def _ms(seconds: float) -> float:

@@ -3,6 +3,7 @@ rate, ETA), the list of campaigns, and how fast a pool's devices really send."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from modemd.model import CampaignState, JobState
+from modemd.store import dialect
 
 IDLE_GAP_S = 600.0  # a device's sends further apart than this had idle time between them
 # Job states that have left the queue (the campaign is done when every job is in one of them).
@@ -91,17 +93,43 @@ def list_campaigns(
     )
 
 
+# A part's ``sent_at`` may precede an older row's by this much (the wall clock stepped back):
+# the walk from the newest part stops at the first one older than the hour by more.
+CLOCK_STEP_S = 60.0
+# The parts of every pool from the newest (rowid: the order the records committed in).
+_NEWEST_PARTS = (
+    "SELECT p.device_id, p.sent_at, j.pin FROM job_parts AS p JOIN jobs AS j "
+    "ON j.job_id = p.job_id ORDER BY p.rowid DESC"
+)
+# PostgreSQL, without a rowid: the parts of the pool sent since ``?``, by job_parts_sent.
+_PARTS_SINCE = (
+    "SELECT p.device_id, p.sent_at FROM job_parts AS p JOIN jobs AS j ON j.job_id = p.job_id "
+    "WHERE j.pin = ? AND p.sent_at > ?"
+)
+
+
 def measured_send_s(db: sqlite_utils.Database, pin: str, now: float) -> dict[str, float]:
     """Per device of ``pin``: the median time between its consecutive sends of the last hour
-    (a send and its pacing, while it had work; longer gaps were idle time and are left out)."""
-    gaps: dict[str, list[float]] = {}
-    last: dict[str, float] = {}
-    for device_id, sent_at in db.execute(
-        "SELECT device_id, sent_at FROM jobs WHERE pin = ? AND sent_at > ? "
-        "ORDER BY device_id, sent_at",
-        [pin, now - 3600],
-    ):
-        if device_id in last and sent_at - last[device_id] < IDLE_GAP_S:
-            gaps.setdefault(device_id, []).append(sent_at - last[device_id])
-        last[device_id] = sent_at
-    return {d: sorted(g)[len(g) // 2] for d, g in gaps.items()}
+    (a send and its pacing, while it had work; longer gaps were idle time and are left out).
+    A send is a job's parts, recorded at one time. Read from the newest parts (no index of
+    the jobs' ``sent_at``: each send's record wrote one, for this view alone)."""
+    since = now - 3600
+    sends: dict[str, set[float]] = {}
+    if dialect.is_postgres(db):
+        for device_id, sent_at in db.execute(_PARTS_SINCE, [pin, since]):
+            sends.setdefault(device_id, set()).add(sent_at)
+    else:
+        for device_id, sent_at, of_pin in db.execute(_NEWEST_PARTS):
+            if sent_at <= since:
+                if sent_at <= since - CLOCK_STEP_S:
+                    break
+                continue
+            if of_pin == pin:
+                sends.setdefault(device_id, set()).add(sent_at)
+    measured = {}
+    for device_id, times in sends.items():
+        ordered = sorted(times)
+        gaps = sorted(b - a for a, b in itertools.pairwise(ordered) if b - a < IDLE_GAP_S)
+        if gaps:
+            measured[device_id] = gaps[len(gaps) // 2]
+    return measured

@@ -242,6 +242,7 @@ class Store:
             if self.checkpoints is not None:
                 self.checkpoints.stop()  # first: the writer's close is then the last one
             self._db.conn.close()
+            batches.thread_done()
 
     def _run_batch(self, loop: asyncio.AbstractEventLoop, batch: list[Any]) -> None:
         """Commit ``batch``'s writes and hand their answers (and what they staged) to the loop,

@@ -14,7 +14,7 @@ import sqlite_utils
 from modemd.model import EventType, InboundSms
 from modemd.store import events
 from modemd.store.batches import urgent
-from modemd.store.filters import created_within, given
+from modemd.store.filters import given
 
 REPLY_WINDOW_S = 30 * 86400.0  # a message answers the pool's latest job to its sender this recent
 ITEM_COLUMNS = (
@@ -47,12 +47,7 @@ def store_inbound(
     if found is not None:
         return Stored(found[0], True, found[1])
     now = time.time()
-    window, values = created_within(now - REPLY_WINDOW_S, None)
-    reply = db.execute(
-        f"SELECT job_id, key_id FROM jobs WHERE pin = ? AND to_number = ? AND {window} "
-        "AND state NOT IN ('queued', 'failed') ORDER BY seq DESC LIMIT 1",
-        [pin, sender, *values],
-    ).fetchone()
+    reply = reply_to(db, pin, sender, now)
     cursor = db.execute(
         "INSERT INTO inbound (natural_key, pin, device_id, iccid, sender, text, data, encoding, "
         "parts, incomplete, sent_at, received_at, reply_to_job_id, raw) "
@@ -84,6 +79,22 @@ def store_inbound(
         subject = reply[0] if reply is not None else f"inbound:{inbound_id}"
         events.add_subject_event(db, key_id, subject, EventType.SMS_RECEIVED, item)
     return Stored(inbound_id, False, reply[0] if reply else None)
+
+
+def reply_to(
+    db: sqlite_utils.Database, pin: str, sender: str, now: float
+) -> tuple[str, int] | None:
+    """The job (its id and key) a message from ``sender`` to the pool answers: the pool's
+    latest job to that number accepted within ``REPLY_WINDOW_S`` that was not refused by the
+    network or never sent (queued, failed). Read through ``jobs_pin_to`` (migration 029), the
+    sender's jobs newest first: a sender with none costs a look-up, not every job of the
+    window's."""
+    row = db.execute(
+        "SELECT job_id, key_id FROM jobs WHERE pin = ? AND to_number = ? AND created_at >= ? "
+        "AND state NOT IN ('queued', 'failed') ORDER BY seq DESC LIMIT 1",
+        [pin, sender, now - REPLY_WINDOW_S],
+    ).fetchone()
+    return None if row is None else (str(row[0]), int(row[1]))
 
 
 def _pool_keys(db: sqlite_utils.Database, pin: str) -> list[int]:
