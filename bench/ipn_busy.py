@@ -57,15 +57,22 @@ READS = (b"AT+CMGR=", b"AT+CMGL=")  # the host reads a stored report
 Busy = list[tuple[Any, float, float]]
 
 
-async def run(profile: Path | None = None, busy: Busy | None = None) -> dict[str, Any]:
+async def run(
+    profile: Path | None = None, busy: Busy | None = None, spread: float = 0.0
+) -> dict[str, Any]:
     """Drain ``MODEMS * ROUNDS`` jobs; the latency of each report's IPN past its modem's send.
-    ``busy`` (``bench.ipn_trace``) gets each busy report's job, end of send and arrival."""
+    ``busy`` (``bench.ipn_trace``) gets each busy report's job, end of send and arrival.
+    ``spread``: each send's time drawn (seeded) within ``LATENCY_S * (1 +- spread)``, as in
+    ``bench.backlog`` (0: every send at ``LATENCY_S``, the modems in lockstep, their reports
+    in bursts of ``MODEMS``; below 0.6 a report still lands inside the next send)."""
     jobs = MODEMS * ROUNDS
     arrived: dict[tuple[str, str], float] = {}  # (device_id, to) -> the IPN's arrival
     written: dict[tuple[str, str], float] = {}  # the same -> its event's timestamp
     job_ids: dict[tuple[str, str], str] = {}  # the same -> its job
     async with emulated_bank(
-        MODEMS, send_latency_s=(LATENCY_S, LATENCY_S), report_delay_s=REPORT_DELAY_S
+        MODEMS,
+        send_latency_s=(LATENCY_S * (1 - spread), LATENCY_S * (1 + spread)),
+        report_delay_s=REPORT_DELAY_S,
     ) as taps:
         lines = [TimelineTap(tap) for tap in taps]
 

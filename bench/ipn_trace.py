@@ -42,6 +42,8 @@ SWITCH_ENV = "IPN_TRACE_SWITCH_S"
 # An experiment: the store connection's ``PRAGMA wal_autocheckpoint`` (pages; 0: none).
 CHECKPOINT_ENV = "IPN_TRACE_WAL_AUTOCHECKPOINT"
 KEEP_ENV = "IPN_TRACE_KEEP"  # a file the busy reports' stamps are written to (optional)
+# Each send's time within ``ipn_busy.LATENCY_S * (1 +- this)`` (unset: all alike, lockstep).
+SPREAD_ENV = "IPN_TRACE_SPREAD"
 SLOW_COMMIT_S = 0.010  # a batch's writes and commit longer than this are counted
 PIECES = (
     ("end_to_queued", "end", "queued"),
@@ -301,7 +303,8 @@ def main() -> None:
     busy: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="ipn-trace-") as out:
         os.environ[OUT_ENV] = out
-        result = loops.run(ipn_busy.run(busy=busy))
+        spread = float(os.environ.get(SPREAD_ENV, "0"))
+        result = loops.run(ipn_busy.run(busy=busy, spread=spread))
         dumps = [json.loads(p.read_text()) for p in Path(out).glob("*.json")]
     serving = [d for d in dumps if "--device" in d["argv"]]  # not the daemon that queued them
     if len(serving) != 1:
