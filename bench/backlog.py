@@ -32,13 +32,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 
 from bench import host, stall_table
 from bench.harness import (
-    CMGS,
     Daemon,
     LineTap,
     OwnLag,
@@ -55,6 +54,7 @@ from bench.harness import (
 )
 from bench.timeline import CpuWait, Stalls, TimelineTap, classify
 from bench.timeline import summary as timeline_summary
+from bench.waits import Sends, dry_at, waits, written
 
 LOADERS = 32  # concurrent clients filling the backlog
 REPORT_DELAY_S = 0.5  # status reports arrive during the run, as they would on a network
@@ -133,6 +133,7 @@ async def run(
             shift = stall_table.offset()
             lag["stall_table"] = stall_table.stall_table(taps, trace, shift)
             lag["stall_window"] = stall_table.window(trace, shift, ready, drained)
+            lag["stall_trace"] = str(trace)  # kept with the run's database
         return (
             lag
             | summary(taps, latency_s, jobs, network)
@@ -167,6 +168,7 @@ async def run(
                 "bench_cpu_percent": round(own.cpu_percent, 1),  # emulated modems + this harness
                 "bench_cpu_ms_per_send": round(1000 * own.cpu_s / sends, 3),
                 "rss_mb_peak": round(usage.peak_rss_mb, 1),
+                "rss_mb_over_time": usage.rss_mb_over_time(),  # from ready (s, MB)
                 "commits_per_send": round(commits / sends, 3),  # the store's group commits
                 "spread": spread,
             }
@@ -217,19 +219,6 @@ class Window:
     command_heads: list[tuple[float, bytes]] = field(default_factory=list)
 
 
-class Sends(Protocol):
-    """One modem's sends as the pty saw them: starts (AT+CMGS=) and ends (the network's accept)."""
-
-    @property
-    def cmgs_at(self) -> list[float]: ...
-
-    @property
-    def accepted_at(self) -> list[float]: ...
-
-    @property
-    def command_heads(self) -> list[tuple[float, bytes]]: ...
-
-
 def summary(
     taps: Sequence[Sends],
     latency_s: float,
@@ -241,15 +230,14 @@ def summary(
     busy = 0
     ideal_s = 0.0
     span = 0.0
-    gaps: list[float] = []
     for k, tap in enumerate(taps):
-        starts, ends = tap.cmgs_at, tap.accepted_at
+        starts = tap.cmgs_at
         if len(starts) >= 2:
             busy += len(starts) - 1
             counted = len(starts) - 1  # each send but the last, whose end is past the span
             ideal_s += latency_s * counted if network is None else sum(network[k][:counted])
             span += starts[-1] - starts[0]
-        gaps += [nxt - end for end, nxt in zip(ends, starts[1:], strict=False)]
+    gaps = [wait.s for wait in waits(taps)]
     first = min(t.cmgs_at[0] for t in taps if t.cmgs_at)
     last = max(t.accepted_at[-1] for t in taps if t.accepted_at)
     ideal = len(taps) / latency_s
@@ -276,27 +264,19 @@ def largest_gap(taps: Sequence[Sends]) -> dict[str, Any]:
     in it (a stored report's read, a free, a listing); and the largest gap before any modem ran
     dry and from then on (``ms_before_dry``, ``ms_after_dry``: once the first modem's last send
     ended the pool's line was empty, and what a modem waits for is the backlog's end)."""
-    dry_at = min((t.accepted_at[-1] for t in taps if t.accepted_at), default=float("nan"))
-    waits = [
-        (nxt - end, end, nxt, tap, k, len(tap.cmgs_at) - 1)
-        for tap in taps
-        for k, (end, nxt) in enumerate(zip(tap.accepted_at, tap.cmgs_at[1:], strict=False))
-    ]
-    if not waits:
+    every = waits(taps)
+    if not every:
         return {"ended_at": float("nan"), "wait": None, "waits": None, "commands": [],
                 "ms_before_dry": float("nan"), "ms_after_dry": float("nan")}  # fmt: skip
-    _length, end, nxt, tap, k, n = max(waits, key=lambda w: w[0])
-    before = [w[0] for w in waits if w[1] < dry_at]
-    after = [w[0] for w in waits if w[1] >= dry_at]
+    dry = dry_at(taps)
+    longest = max(every, key=lambda w: w.s)
+    before = [w.s for w in every if w.end < dry]
+    after = [w.s for w in every if w.end >= dry]
     return {
-        "ended_at": nxt,
-        "wait": k + 1,
-        "waits": n,
-        "commands": [  # its own AT+CMGS= is stamped a moment before the send's start
-            head.decode(errors="replace")
-            for t, head in tap.command_heads
-            if end < t < nxt and not head.startswith(CMGS)
-        ],
+        "ended_at": longest.next,
+        "wait": longest.k,
+        "waits": longest.of,
+        "commands": written(taps[longest.modem], longest),
         "ms_before_dry": round(max(before, default=float("nan")) * 1000, 1),
         "ms_after_dry": round(max(after, default=float("nan")) * 1000, 1),
     }

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from bench.backlog import loaded
 from bench.harness import Daemon, LineTap, OwnLag, daemon_lateness, lag_summary, wait_until
+from bench.waits import waits
 
 PROBE_S = 0.001  # this process's loop is looked at this often during the run
 LATE_S = 0.002  # a look later than this is kept as a stall of this process
@@ -81,24 +82,19 @@ async def run(modems: int, latency_s: float, rounds: int, top: int, spread: floa
                 probe.cancel()
                 await asyncio.gather(probe, return_exceptions=True)
             lag = lag_summary(before, await daemon_lateness(daemon), OwnLag())
-    gaps = [
-        (nxt - end, n, end, nxt, k)
-        for n, tap in enumerate(taps)
-        for k, (end, nxt) in enumerate(zip(tap.accepted_at, tap.cmgs_at[1:], strict=False), 1)
-    ]
-    gaps.sort(reverse=True)
+    gaps = sorted(waits(taps), reverse=True)
     print(f"{modems} modems x {latency_s} s, {jobs} jobs: {len(gaps)} gaps, ", end="")
     print(f"this process late > {LATE_S * 1000:.0f} ms {len(stalls)} times")
     print(
         f"the daemon: {lag['daemon_late_ms']} late (ms, by cause); its garbage collector ", end=""
     )
     print(f"{lag['daemon_gc_ms']} ms by generation, longest pass {lag['daemon_gc_max_ms']} ms")
-    by_send = [max((g[0] for g in gaps if g[4] == k), default=0.0) for k in range(1, rounds)]
+    by_send = [max((g.s for g in gaps if g.k == k), default=0.0) for k in range(1, rounds)]
     print("largest gap after each modem's send 1, 2, ... (ms):", end=" ")
     print(", ".join(f"{g * 1000:.1f}" for g in by_send))
-    for gap, n, end, nxt, k in gaps[:top]:
-        overlapping = sum(1 for g in gaps if g[1] != n and g[2] < nxt and g[3] > end)
-        burst = sorted(g[0] for g in gaps if abs(g[2] - end) <= BURST_S)
+    for gap, end, nxt, n, k, _of in gaps[:top]:
+        overlapping = sum(1 for g in gaps if g.modem != n and g.end < nxt and g.next > end)
+        burst = sorted(g.s for g in gaps if abs(g.end - end) <= BURST_S)
         late = [
             f"{(t - end) * 1000:+.1f}:{s * 1000:.1f}" for t, s in stalls if end - 0.05 < t < nxt
         ]

@@ -7,7 +7,10 @@ Content-Length (an answer without one, chunked, or a closed connection is an err
 guess). It still checks every answer: the HTTP status, a JSON body whose ``response`` is
 "200" and whose ``to`` is the number sent. It runs as its own process, so its CPU is its own:
 
-    python -m bench.httpload URL APIKEY SECONDS [CLIENTS [WARM_UP_S]]   # prints one JSON line
+    python -m bench.httpload URL APIKEY SECONDS [CLIENTS [WARM_UP_S [TIMES]]]   # one JSON line
+
+``TIMES``: a file for each counted accept's ``[written, answered, job_id]`` (CLOCK_MONOTONIC,
+the clock of a stall trace: ``bench.accept_tail`` lays them beside the daemon's own stamps).
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ class Load:
         seconds: float,
         clients: int = CLIENTS,
         warm_up_s: float = WARM_UP_S,
+        times: Path | None = None,
     ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
@@ -129,6 +133,8 @@ class Load:
         self.errors = 0  # connections lost or answers that could not be cut (any time)
         self.completed = 0  # every answer, warm-up included
         self.first_refusal = ""
+        self.times = times
+        self.stamps: list[tuple[float, float, str]] = []  # with ``times``: (written, answered, job)
 
     async def run(self) -> dict[str, Any]:
         """Hammer the URL; requests rate, p50, p99 and the client's own CPU."""
@@ -139,6 +145,8 @@ class Load:
         await asyncio.gather(*(self._client(n) for n in range(self.clients)))
         cpu_s = time.process_time() - cpu_start
         wall_s = time.perf_counter() - start
+        if self.times is not None:
+            self.times.write_text(json.dumps(self.stamps))
         return {
             "rps": round(len(self.latencies_ms) / self.seconds, 1),
             "p50_ms": round(_percentile(self.latencies_ms, 50), 2),
@@ -188,6 +196,8 @@ class Load:
                         self.first_refusal = self.first_refusal or f"{status} {answer[:200]!r}"
                     elif started >= self._count_from and done <= self._stop_at:
                         self.latencies_ms.append((done - started) * 1000)
+                        if self.times is not None:  # (perf_counter: CLOCK_MONOTONIC on Linux)
+                            self.stamps.append((started, done, json.loads(answer)["job_id"]))
                 started = time.perf_counter()
                 if started >= self._stop_at:
                     return
@@ -251,10 +261,13 @@ async def in_subprocess(url: str, key: str, seconds: float, *more: str) -> dict[
 
 
 def main() -> None:
-    """``python -m bench.httpload URL APIKEY SECONDS [CLIENTS [WARM_UP_S]]``: one JSON line."""
+    """``python -m bench.httpload URL APIKEY SECONDS [CLIENTS [WARM_UP_S [TIMES]]]``: one JSON
+    line."""
     url, key, seconds, *rest = sys.argv[1:]
     clients = int(rest[0]) if rest else CLIENTS
-    load = Load(url, key, float(seconds), clients, float(rest[1]) if rest[1:] else WARM_UP_S)
+    warm_up_s = float(rest[1]) if rest[1:] else WARM_UP_S
+    times = Path(rest[2]) if rest[2:] else None
+    load = Load(url, key, float(seconds), clients, warm_up_s, times)
     with asyncio.Runner(loop_factory=loop_factory("uvloop")) as runner:
         result = runner.run(load.run())
     print(json.dumps(result), flush=True)

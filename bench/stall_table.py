@@ -20,19 +20,19 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from bench.waits import Sends, dry_at, waits, written
 from modemd.observe.trace import PROBE_S
-
-if TYPE_CHECKING:  # bench.backlog imports this module
-    from bench.backlog import Sends
 
 TOP = 5  # the largest gaps shown
 STALL_MS = 10.0  # issue 21's largest gap: a late wake-up past this counts as a stall
 LOOP_THREAD = "MainThread"
 IDLE = ("threading.wait", "queue.get", "selectors.select", "threading._wait_for_tstate_lock")
 SHOWN = 3  # the most frequent frames of each thread
+COUNT_EVERY_S = 10.0  # the young generation's count kept this often over a window
 MANY = 0.25  # this share of the other modems waiting at once: a wait they share
+LOOPS_OWN = ("gc", "gc_count", "loop_late", "loop_stack")  # modemd.observe.trace's kinds
 # the store's thread busy (its writes span holds its COMMIT; store10's stamps)
 STORE = ("store_writes", "store_reads", "store_after_change", "wal_restart")
 
@@ -51,36 +51,28 @@ def read(path: Path, shift: float) -> list[tuple[str, str, float, float, Any]]:
 def largest(taps: Sequence[Sends], top: int = TOP) -> list[dict[str, Any]]:
     """The ``top`` largest gaps: length, modem, which of its waits, the span, what was written,
     whether any modem had run dry yet, and how many other modems were waiting meanwhile."""
-    dry_at = min((t.accepted_at[-1] for t in taps if t.accepted_at), default=float("inf"))
-    gaps = [
-        (nxt - end, end, nxt, n, k)
-        for n, tap in enumerate(taps)
-        for k, (end, nxt) in enumerate(zip(tap.accepted_at, tap.cmgs_at[1:], strict=False), 1)
+    dry = dry_at(taps)
+    every = sorted(waits(taps), reverse=True)
+    return [
+        {
+            "gap_ms": round(gap.s * 1000, 1),
+            "modem": gap.modem,
+            "wait": [gap.k, gap.of],
+            "start": gap.end,
+            "end": gap.next,
+            "before_dry": gap.end < dry,
+            "others_waiting": len(
+                {
+                    w.modem
+                    for w in every
+                    if w.modem != gap.modem and w.end < gap.next and w.next > gap.end
+                }
+            ),
+            "modems": len(taps),
+            "commands": written(taps[gap.modem], gap),
+        }
+        for gap in every[:top]
     ]
-    gaps.sort(reverse=True)
-    found = []
-    for length, end, nxt, n, k in gaps[:top]:
-        tap = taps[n]
-        found.append(
-            {
-                "gap_ms": round(length * 1000, 1),
-                "modem": n,
-                "wait": [k, len(tap.cmgs_at) - 1],
-                "start": end,
-                "end": nxt,
-                "before_dry": end < dry_at,
-                "others_waiting": len(
-                    {g[3] for g in gaps if g[3] != n and g[1] < nxt and g[2] > end}
-                ),
-                "modems": len(taps),
-                "commands": [
-                    head.decode(errors="replace")
-                    for at, head in tap.command_heads
-                    if end < at < nxt and not head.startswith(b"AT+CMGS=")
-                ],
-            }
-        )
-    return found
 
 
 def overlapping(gap: dict[str, Any], spans: Sequence[tuple[str, str, float, float, Any]]) -> dict:
@@ -104,7 +96,7 @@ def overlapping(gap: dict[str, Any], spans: Sequence[tuple[str, str, float, floa
                 stacks[thread][" < ".join(frames[:3])] += 1
     others: dict[str, list[float]] = defaultdict(list)
     for kind, thread, a, b, _d in within:
-        if kind not in ("gc", "loop_late", "loop_stack"):
+        if kind not in LOOPS_OWN:
             others[f"{kind} ({thread})"].append(b - a)
     worst = max(late, key=lambda x: x[0], default=None)
     return {
@@ -149,17 +141,28 @@ def verdict(row: dict[str, Any]) -> str:
 
 def window(trace: Path, shift: float, start: float, end: float) -> dict[str, Any]:
     """Over a measured window: the collector's passes by generation (count, ms, objects
-    examined) and the loop's late wake-ups past ``STALL_MS`` (count, ms)."""
+    examined) and each pass (seconds from ``start``, generation, ms, examined, freed); the
+    young generation's count about every ``COUNT_EVERY_S`` (seconds from ``start``, count: it
+    grows as the heap does; a young pass comes at the threshold); and the loop's late
+    wake-ups past ``STALL_MS`` (count, ms)."""
     spans = [s for s in read(trace, shift) if start <= s[2] <= end]
     passes: dict[int, list[float]] = defaultdict(lambda: [0, 0.0, 0])
+    each = []
     late = [s[3] - s[2] for s in spans if s[0] == "loop_late" and s[3] - s[2] > STALL_MS / 1000]
     for kind, _t, a, b, detail in spans:
         if kind == "gc":
             passes[detail[0]][0] += 1
             passes[detail[0]][1] += b - a
             passes[detail[0]][2] += detail[1]
+            each.append([round(a - start, 2), detail[0], _ms(b - a), detail[1], detail[2]])
+    young: list[list[float]] = []
+    for kind, _t, a, _b, detail in spans:
+        if kind == "gc_count" and (not young or a - start >= young[-1][0] + COUNT_EVERY_S):
+            young.append([round(a - start, 2), detail[0]])
     return {
         "gc_passes": {g: [int(n), _ms(s), int(o)] for g, (n, s, o) in sorted(passes.items())},
+        "gc_each": each,
+        "gc_young": young,
         "loop_stalls": [len(late), _ms(sum(late))],
     }
 

@@ -78,7 +78,10 @@ class Sampler:
 
 
 class UsageSampler(Sampler):
-    """Samples a process while running; keeps the peak RSS."""
+    """Samples a process while running; keeps the peak RSS, and the RSS about every
+    ``series_s`` (a long run's growth)."""
+
+    series_s = 10.0
 
     def __init__(self, pid: int) -> None:
         super().__init__()
@@ -86,10 +89,18 @@ class UsageSampler(Sampler):
         self.first = Usage.of(pid)
         self.last = self.first
         self.peak_rss_mb = self.first.rss_mb
+        self.rss_series = [self.first]
 
     def _sample(self) -> None:
         self.last = Usage.of(self.pid)
         self.peak_rss_mb = max(self.peak_rss_mb, self.last.rss_mb)
+        if self.last.at - self.rss_series[-1].at >= self.series_s:
+            self.rss_series.append(self.last)
+
+    def rss_mb_over_time(self) -> list[list[float]]:
+        """(seconds since the first sample, RSS in MB), about every ``series_s``, and the last."""
+        kept = self.rss_series + ([self.last] if self.last is not self.rss_series[-1] else [])
+        return [[round(u.at - self.first.at, 2), round(u.rss_mb, 1)] for u in kept]
 
     @property
     def cpu_percent(self) -> float:

@@ -77,6 +77,8 @@ def _trace(tmp_path: Path) -> Path:
                          "store writer": ["modemd.store.db._commit:88"],
                          "checkpoints": ["threading.wait:300"]}]],
         ["commit", "store writer", 4.18, 4.22, 3],
+        ["gc_count", "MainThread", 4.3, 4.3, [41000, 2, 1]],  # a sample, not a span of the gap
+        ["gc_count", "MainThread", 9.0, 9.0, [41100, 2, 1]],  # within 10 s of the last kept
         # outside every gap
         ["commit", "store writer", 9.0, 9.01, 1],
         ["gc", "MainThread", 9.5, 9.52, [2, 90000, 0]],
@@ -124,9 +126,12 @@ def test_the_window_counts_passes_by_generation_and_the_loops_stalls(tmp_path: P
     checked = _checked(tmp_path)
     assert checked["window"] == {
         "gc_passes": {"0": [1, 20.0, 23000], "2": [1, 20.0, 90000]},
+        "gc_each": [[0.25, 0, 20.0, 23000, 12], [5.5, 2, 20.0, 90000, 0]],
+        "gc_young": [[0.3, 41000]],
         "loop_stalls": [1, 190.0],
     }
     assert checked["late_window"]["gc_passes"] == {"2": [1, 20.0, 90000]}
+    assert checked["late_window"]["gc_young"] == []
 
 
 def test_a_gap_gets_a_verdict_from_what_overlapped_it(tmp_path: Path) -> None:

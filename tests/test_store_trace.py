@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,3 +95,49 @@ async def test_commits_reads_passes_and_restarts_are_stamped(tmp_path: Path, tra
     assert all(frames > 64 for *_, (_, frames) in spans["wal_restart"])
     assert any(busy == 0 for *_, (busy, _) in spans["wal_restart"])
     assert all(copied <= frames for *_, (frames, copied) in spans["wal_pass"])
+
+
+def _held(db: sqlite_utils.Database, entered: threading.Event, gate: threading.Event) -> None:
+    entered.set()
+    gate.wait(DEADLINE_S)  # the store's thread held here: what is queued meanwhile waits
+
+
+async def test_each_write_s_wait_in_the_queue_and_its_answer_are_stamped(
+    tmp_path: Path, traced: Path
+) -> None:
+    """A write's pieces: queued -> its batch's start (``store_queued``: each write by its
+    function, with its wait), the batch's writes and COMMIT, then the loop's
+    ``store_answered`` (the thread done -> the answers resolved on the loop)."""
+    store = Store(tmp_path / "modemd.db")
+    await store.start()
+    entered, gate = threading.Event(), threading.Event()
+    try:
+        await store.write(_table)
+        held = store.queue_write(_held, entered, gate)
+        assert await asyncio.to_thread(entered.wait, DEADLINE_S)
+        queued = time.monotonic()
+        waiting = [store.queue_write(_rows, 4 * n, 4) for n in range(3)]
+        await asyncio.sleep(0.05)  # they wait behind the held write at least this long
+        gate.set()
+        await asyncio.gather(held, *waiting)
+        answered = time.monotonic()
+    finally:
+        gate.set()
+        await store.close()
+    trace.end()
+    spans = _spans(traced)
+    batches = [s for s in spans["store_queued"] if [n for n, _ in s[3]] == ["_rows"] * 3]
+    assert len(batches) == 1  # the three shared the batch after the held one
+    thread, start, end, waits = batches[0]
+    assert thread == "store modemd.db"
+    assert queued <= start and end - start >= 0.05
+    assert all(50 <= wait <= (end - start) * 1000 + 0.01 for _, wait in waits)
+    assert max(wait for _, wait in waits) == round((end - start) * 1000, 3)
+    # the batch's writes begin where its wait ends; its answers are handed after its COMMIT
+    writes = [s for s in spans["store_writes"] if s[3][0] == 3]
+    assert len(writes) == 1 and writes[0][1] >= end
+    commit = next(s for s in spans["store_commit"] if s[1] == writes[0][2])
+    answers = [s for s in spans["store_answered"] if s[3] == 3]
+    assert len(answers) == 1
+    loop_thread, a, b, _ = answers[0]
+    assert loop_thread == "MainThread" and commit[2] <= a <= b <= answered

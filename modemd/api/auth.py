@@ -153,7 +153,7 @@ async def authenticate(request: Caller, fields: dict[str, object]) -> tuple[ApiK
     keys = request.app[KEYS]
     key = keys.cached(secret)
     if key is None:
-        key = await keys.find(secret)
+        key = await keys.look_up(secret)  # (not ``find``: the cache was asked)
     if key is None:
         config.failed_auth.failed(address)
         if config.failed_auth.wait_s(address) > 0:

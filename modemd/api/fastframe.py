@@ -56,13 +56,14 @@ class NotOurs(Exception):
 class Parsed:
     """What llhttp said of the message being read."""
 
-    __slots__ = ("body", "headers", "length", "url")
+    __slots__ = ("at", "body", "headers", "length", "url")
 
     def __init__(self) -> None:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.length = 0
+        self.at = 0.0  # when it was complete (CLOCK_MONOTONIC), with a stall trace only
 
 
 def plain_send(parser: Any, reading: Parsed) -> int:

@@ -15,6 +15,7 @@ this one, so the header and body deadlines and the connection cap are unchanged.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, cast
 
 import httptools
@@ -32,8 +33,9 @@ from modemd.api.fastframe import (
     plain_send,
     serialise,
 )
-from modemd.api.send import accept_send
+from modemd.api.send import QUEUED_AT, accept_send
 from modemd.api.validation import json_body
+from modemd.observe import trace
 
 STOP_TIMEOUT_S = 60.0  # aiohttp's shutdown_timeout: sends in progress may finish meanwhile
 MAX_HELD_BYTES = 256 * 1024  # pipelined bytes held while a send is answered: reading pauses
@@ -192,6 +194,8 @@ class FastSendProtocol(asyncio.Protocol):
         else:  # pipelined, or a refused request after it: parse the rest anew afterwards
             del self._buf[: message_end(self._buf)]
             self._fresh_parser()
+        if self.site.trace is not None:
+            message.at = time.monotonic()
         self._busy = True
         # The task leaves the set as its own last step (``_answer``): a done callback would be
         # one more handle through the loop per send.
@@ -232,16 +236,21 @@ class FastSendProtocol(asyncio.Protocol):
 
     async def _answer(self, message: Parsed) -> None:
         try:
+            traced = self.site.trace
+            began = time.monotonic() if traced is not None else 0.0
             request = _Request(self.site.app, SendHeaders(message.headers), self.remote)
             response: JsonAnswer | web.Response
             try:
                 response = await accept_send(request, _fields(b"".join(message.body)), False)
             except Exception as exc:  # the middleware's answers, word for word
                 response = failure_answer(request, exc)
+            resumed = time.monotonic() if traced is not None else 0.0
             self.site.answered += 1
             transport = self.transport
             if transport is not None and not transport.is_closing():
                 transport.write(serialise(response))
+            if traced is not None:
+                _stamp(traced, message.at, began, request, resumed, response)
             self._busy = False
             if self._closing:
                 if transport is not None:
@@ -283,6 +292,7 @@ class FastSends:
         self.answered = 0  # sends answered in this framing (tests read it)
         self.connections: set[FastSendProtocol] = set()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.trace = trace.recorder()  # a stall trace: each send's pieces (``_stamp``)
 
     def wrap(self, inner: Any) -> FastSendProtocol:
         """A connection's protocol around aiohttp's (``inner``), which it may hand over to."""
@@ -298,3 +308,20 @@ class FastSends:
 
 async def _fields(body: bytes) -> dict[str, Any]:
     return json_body(body)
+
+
+def _stamp(
+    traced: trace.Recorder,
+    parsed: float,
+    began: float,
+    request: _Request,
+    resumed: float,
+    response: JsonAnswer | web.Response,
+) -> None:
+    """An ``accept`` span of a stall trace: from its request parsed to its answer written, with
+    its task's first step, its write queued to the store and its task resumed (the write
+    committed, or a refusal) between, and its job's id (``bench.accept_tail`` lays these
+    beside the store's batches and the client's own times)."""
+    job_id = response.payload.get("job_id") if isinstance(response, JsonAnswer) else None
+    queued = request._extra.get(QUEUED_AT)
+    traced.span("accept", parsed, time.monotonic(), [job_id, began, queued, resumed])

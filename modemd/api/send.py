@@ -30,6 +30,7 @@ from modemd.api.validation import (
     parse_send,
 )
 from modemd.model import ApiKey, Job
+from modemd.observe import trace
 from modemd.runtime.bank import Bank, Offer
 from modemd.sms.encoding import split_message
 from modemd.store import accept, optouts, refusals, wallet
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024  # a send is < 8 KB even as UCS-2 form data; larger is abuse or a bug
 BANK: web.AppKey[Bank] = web.AppKey("bank", Bank)
+# With a stall trace: when the accept's write was queued to the store (CLOCK_MONOTONIC)
+QUEUED_AT: web.RequestKey[float] = web.RequestKey("queued_at", float)
 FORM = "application/x-www-form-urlencoded"
 MAX_RECORDS_KEPT = 256  # lists of offers remembered: a pool each, a device of each (id_device)
 _RECORDS: dict[
@@ -114,7 +117,7 @@ async def accept_send(
         idempotency = idempotency_key(fields, request.headers.get("Idempotency-Key"))
         split = split_message(wanted.msg)
         config = app[CONFIG]
-        accepted = await app[STORE].queue_write(  # (write's own coroutine, a frame less)
+        writing = app[STORE].queue_write(  # (write's own coroutine, a frame less)
             accept.accept_send,
             key_id=key.key_id,
             pin=pin,
@@ -139,6 +142,9 @@ async def accept_send(
             valid_until=timing.valid_until,
             transactional=key.transactional,
         )
+        if trace.recorder() is not None:
+            request[QUEUED_AT] = time.monotonic()
+        accepted = await writing
     except RequestError as exc:
         log.info("send from %s refused: %s (%s)", caller_ip(request), exc.message, exc.code.name)
         return json_answer(exc.code, exc.message)

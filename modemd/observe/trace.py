@@ -9,6 +9,9 @@ side is recorded here:
 - ``gc``: each collection, by generation, with the objects it examined and freed;
 - ``loop_late``: a wake-up of a timer every ``PROBE_S`` later than ``LATE_S``, with what the
   loop's thread did meanwhile (on a CPU, waiting for one: the machine);
+- ``gc_count``: every ``COUNT_S``, the collector's counts by generation (``gc.get_count()``:
+  the young one is net of deaths, so in a steady daemon it grows only as its heap does, and
+  a young pass comes when it reaches the threshold);
 - ``loop_stack``: while the timer is overdue by ``STALE_S``, a thread samples every thread's
   innermost frames every ``WATCH_S`` (what the loop runs in a stall, or what holds the GIL).
   The watcher looks when it gets the GIL: where the loop made a syscall, or at the
@@ -33,12 +36,16 @@ from pathlib import Path
 from typing import Any
 
 TRACE_ENV = "MODEMD_STALL_TRACE"  # over server.stall_trace: the file written at exit
-SPANS = 500_000  # kept at most (the oldest dropped): a 0.1 s backlog of 2,000 sends is ~20,000
+# kept at most (the oldest dropped): a 0.1 s backlog of 2,000 sends is ~20,000; a span holds
+# ~230 bytes, and at 256 x 1 s the store's stamps alone are ~300 a second, so 500,000 was ~115
+# MB reached in 28 minutes (README, Round 11: the loop and 256 modems); 100,000 is ~23 MB
+SPANS = 100_000
 PROBE_S = 0.005  # the loop's timer: ~200 wake-ups a second, each a few microseconds
 LATE_S = 0.002  # a wake-up later than this is a span
 STALE_S = 0.008  # the timer this overdue: the watcher samples the threads' frames
 WATCH_S = 0.005  # how often the watcher looks (it takes the GIL only to look)
 FRAMES = 6  # innermost frames kept of each thread's stack
+COUNT_S = 1.0  # the collector's counts are stamped this often (a soak reads their trend)
 
 
 class Recorder:
@@ -92,6 +99,7 @@ class Recorder:
         fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
         try:
             before = _schedstat(fd)
+            counted = 0.0
             while True:
                 asked = time.monotonic()
                 await asyncio.sleep(PROBE_S)
@@ -100,6 +108,9 @@ class Recorder:
                 if woke - asked - PROBE_S > LATE_S:
                     ran, waited = after[0] - before[0], after[1] - before[1]
                     self.span("loop_late", asked + PROBE_S, woke, [_ms(ran), _ms(waited)])
+                if woke - counted >= COUNT_S:
+                    counted = woke
+                    self.span("gc_count", woke, woke, list(gc.get_count()))
                 before = after
         finally:
             self.loop_seen = math.inf  # no timer any more: not a stall (the shutdown's steps)

@@ -92,6 +92,13 @@ def kind_of(fn: Callable[..., Any]) -> int:
     return kind | URGENT if getattr(fn, _URGENT_MARK, False) else kind
 
 
+def name_of(fn: Callable[..., Any]) -> str:
+    """What a stall trace calls a queued call: its function's name (a lambda's is its
+    module's: a test's, a CLI's one-off)."""
+    name = getattr(fn, "__name__", "?")
+    return getattr(fn, "__module__", "?") if name == "<lambda>" else name
+
+
 def next_batch(taken: list[Any]) -> tuple[list[Any], list[Any]]:
     """Split the calls ``taken`` from the queue into the batch to run now and the rest, to run
     next (with what is queued by then). With ``URGENT_ALONE_BEFORE`` writes or more queued
@@ -153,6 +160,8 @@ def _commit(
     copied to a journal), so a lone write runs without one (the transaction undoes it), and
     so does a batch of ``replayable`` writes: should one of them fail, the whole batch is
     rolled back and run again, a savepoint each."""
+    if trace is not None:
+        _stamp_waits(trace, writes, time.monotonic())
     optimistic = len(writes) == 1 or all(item[0] & REPLAYABLE for item in writes)
     committed = _transaction(
         db, writes, outcomes, on_commit_seconds, trace, savepoints=not optimistic
@@ -183,7 +192,8 @@ def _transaction(
     cpu = time.thread_time() if trace is not None else 0.0
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for _, call, future in writes:
+        for item in writes:
+            call, future = item[1], item[2]
             if savepoints:
                 conn.execute("SAVEPOINT job")
             mark = len(staged)
@@ -226,10 +236,20 @@ def _transaction(
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
         error = StoreError(f"database write failed: {exc}")
-        outcomes.extend((future, False, error) for _, _, future in writes)
+        outcomes.extend((item[2], False, error) for item in writes)
         return False
     outcomes.extend(results)
     return True
+
+
+def _stamp_waits(trace: Recorder, writes: list[Any], started: float) -> None:
+    """A ``store_queued`` span from the first of ``writes`` queued to the batch's start, with
+    each write's function and its wait in the queue (ms): an answer's first piece (then its
+    batch's writes and COMMIT, then the loop's ``store_answered``)."""
+    queued = [item[3] for item in writes if len(item) > 3]  # (queued before the trace began)
+    if queued:
+        waits = [[name, _ms(started - at)] for at, name in queued]
+        trace.span("store_queued", min(at for at, _ in queued), started, waits)
 
 
 def _call(

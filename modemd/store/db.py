@@ -188,15 +188,20 @@ class Store:
     def queue_write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
         """``write``, queued now: its future resolves once committed. The send path shields
         it to get the outcome after a cancellation (no task wrapped around a coroutine)."""
-        return self._put(batches.kind_of(fn), lambda db: fn(db, *args, **kwargs))
+        return self._put(batches.kind_of(fn), lambda db: fn(db, *args, **kwargs), fn)
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(db, *args, **kwargs)`` outside any write transaction."""
-        return await self._put(batches.READ, lambda db: fn(db, *args, **kwargs))
+        return await self._put(batches.READ, lambda db: fn(db, *args, **kwargs), fn)
 
-    def _put(self, kind: int, call: Callable[[sqlite_utils.Database], T]) -> asyncio.Future[T]:
+    def _put(
+        self, kind: int, call: Callable[[sqlite_utils.Database], T], fn: Callable[..., T]
+    ) -> asyncio.Future[T]:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put((kind, call, future))
+        if self._trace is None:
+            self._queue.put((kind, call, future))
+        else:  # when, and what: its batch stamps each write's wait in the queue
+            self._queue.put((kind, call, future, (time.monotonic(), batches.name_of(fn))))
         return future
 
     # -- the store's thread -----------------------------------------------------------------
@@ -229,7 +234,7 @@ class Store:
                 if time.monotonic() - self._version_read_at >= DATA_VERSION_BUSY_S:
                     self._look_for_outside_changes()  # before the batch: its reads may be cached
                 self._take_queued(rest)
-                if all(kind & batches.LAZY for kind, _, _ in rest):
+                if all(item[0] & batches.LAZY for item in rest):
                     self._take_queued(rest, self.lazy_linger_s)
                 batch, rest = (rest, []) if leftover else batches.next_batch(rest)
                 self._run_batch(loop, batch)
@@ -249,13 +254,14 @@ class Store:
         staged: list[Any] | None = self._staging()
         writes = [item for item in batch if item[0]]
         committed = self._process(writes, outcomes, staged)
+        done = time.monotonic() if self._trace is not None else 0.0
         moved = [
             table
             for table in WATCHED
             if committed and (self.changes[table] != before[table] or not self.watched)
         ]
         if writes:
-            loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, staged)
+            loop.call_soon_threadsafe(self._deliver, outcomes, committed, moved, staged, done)
         if len(writes) < len(batch):
             answers: list[Any] = []
             self._process([item for item in batch if not item[0]], answers, None)
@@ -343,12 +349,17 @@ class Store:
         committed: bool,
         moved: list[str],
         staged: list[Any] | None = None,
+        done: float = 0.0,
     ) -> None:
         """On the loop: resolve a batch's writes (or its reads) at once (one wake-up), then
         hand on what they staged, then the hooks of a commit and of the WATCHED tables that
-        moved (with another process's commit, all of them)."""
+        moved (with another process's commit, all of them). ``done``: when the store's
+        thread was done with the writes (traced: ``store_answered`` spans it to their
+        answers)."""
         for future, ok, value in outcomes:
             _resolve(future, ok, value)
+        if done and self._trace is not None:
+            self._trace.span("store_answered", done, time.monotonic(), len(outcomes))
         if staged:
             for take in self.on_staged:
                 take(staged)

@@ -146,7 +146,7 @@ class KeyCache:
 
     def cached(self, secret: str) -> ApiKey | None:
         """The live key ``secret`` is if it was found before and nothing moved since, else
-        None (then ``find``): a plain call, where ``find``'s coroutine is one more object and
+        None (then ``look_up``): a plain call, where ``find``'s coroutine is one more object and
         frame for the loop per request (the API's hot path asks here first)."""
         if not self._store.watched:  # changes by others would go unseen: no caching
             return None
@@ -160,10 +160,13 @@ class KeyCache:
         return None
 
     async def find(self, secret: str) -> ApiKey | None:
-        """The live key ``secret`` is, or None."""
+        """The live key ``secret`` is, or None: ``cached``, else ``look_up``."""
         key = self.cached(secret)
-        if key is not None:
-            return key
+        return key if key is not None else await self.look_up(secret)
+
+    async def look_up(self, secret: str) -> ApiKey | None:
+        """``find`` after ``cached`` answered None: the store is asked (and a live key
+        remembered), without asking the cache again."""
         if not self._store.watched:
             return await self._store.read(find_key, secret)
         generation = self._store.generation

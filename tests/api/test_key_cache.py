@@ -76,6 +76,25 @@ async def test_the_plain_look_up_knows_only_what_find_found_and_nothing_moved_si
 
 
 @pytest.mark.both_engines
+async def test_the_look_up_after_a_miss_asks_the_store_not_the_cache_and_remembers(
+    store: Store,
+) -> None:
+    made, secret = await _new_key(store)
+    cache = keys.KeyCache(store)
+
+    async def remembered() -> bool:  # PostgreSQL: once its listener has connected
+        found = await cache.look_up(secret)
+        return found is not None and cache.cached(secret) is found
+
+    await _eventually(remembered)
+    seen = cache.cached(secret)
+    again = await cache.look_up(secret)  # the store's row read anew, not the cache's answer
+    assert again is not None and again is not seen and again.key_id == made.key_id
+    assert cache.cached(secret) is again  # and kept in its place
+    assert await cache.look_up(secret + "x") is None and cache.cached(secret + "x") is None
+
+
+@pytest.mark.both_engines
 async def test_an_edit_through_the_daemon_shows_at_once(store: Store) -> None:
     made, secret = await _new_key(store)
     cache = keys.KeyCache(store)

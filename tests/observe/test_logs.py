@@ -167,6 +167,18 @@ def test_outside_a_loop_every_line_is_written_at_once() -> None:
         logging.getLogger().removeHandler(handler)
 
 
+def test_the_handlers_filters_still_decide() -> None:
+    out = Writes()
+    handler = logs.configure(logging.INFO, "text", stream=out, environ={"JOURNAL_STREAM": "1"})
+    handler.addFilter(lambda record: "secret plan" not in record.getMessage())
+    try:
+        logging.getLogger("x").info("the secret plan")
+        logging.getLogger("x").info("the public one")
+        assert out.writes == ["<6>x: the public one\n"]
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
 class Writes(io.StringIO):
     """A stream that keeps each write apart."""
 

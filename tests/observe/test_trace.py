@@ -68,6 +68,8 @@ def test_a_blocked_loop_a_collection_and_a_threads_span_are_written(tmp_path: Pa
     passes = [s for s in spans if s[0] == "gc" and s[4][0] == 1]
     assert passes and passes[0][4][1] > 0  # a generation-1 pass examined objects
     assert ["commit", "store writer", 1.0, 2.0, 7] in spans
+    counts = [s for s in spans if s[0] == "gc_count"]  # the first wake-up's, at least
+    assert counts and all(len(s[4]) == 3 and s[2] == s[3] for s in counts)
 
 
 def test_off_unless_asked(tmp_path: Path) -> None:
