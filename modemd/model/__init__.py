@@ -3,17 +3,17 @@ explicit state enums (a device's life and its moves in ``life.py``)."""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from modemd.model.enums import TextEnum
 from modemd.model.life import DEVICE_TRANSITIONS as DEVICE_TRANSITIONS
 from modemd.model.life import DeviceLife as DeviceLife
 from modemd.model.life import DeviceState as DeviceState
 from modemd.model.life import StateListener as StateListener
 
 
-class JobState(enum.StrEnum):
+class JobState(TextEnum):
     """Where a job stands. Final states never move backwards (see ``JOB_TRANSITIONS``)."""
 
     QUEUED = "queued"  # accepted (fsync'd), waiting for an idle device of its pool
@@ -66,7 +66,7 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 MANUAL_RETRY_FROM = frozenset({JobState.UNKNOWN, JobState.FAILED, JobState.EXPIRED})
 
 
-class Lane(enum.StrEnum):
+class Lane(TextEnum):
     """Priority lane of a job: a device takes the oldest job of the highest non-empty lane."""
 
     HIGH = "high"  # API sends by default (one-time passwords must not wait behind a campaign)
@@ -76,7 +76,7 @@ class Lane(enum.StrEnum):
 LANE_ORDER = (Lane.HIGH, Lane.BULK)  # highest first
 
 
-class CampaignState(enum.StrEnum):
+class CampaignState(TextEnum):
     """Life of a campaign, from its validated file to its last job leaving the queue."""
 
     VALIDATING = "validating"  # the file is being read (left over after a crash: discarded)
@@ -99,12 +99,12 @@ CAMPAIGN_TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
 }
 
 
-class DeviceKind(enum.StrEnum):
+class DeviceKind(TextEnum):
     MODEM = "modem"  # USB/serial GSM modem spoken to with AT commands
     PHONE = "phone"  # Android phone running the SMS gateway app
 
 
-class EventType(enum.StrEnum):
+class EventType(TextEnum):
     """IPN event names (dotted, as the IPN body's ``type``)."""
 
     SMS_SENT = "sms.sent"
@@ -128,7 +128,7 @@ DEFAULT_EVENTS: tuple[str, ...] = tuple(
 )
 
 
-class EventState(enum.StrEnum):
+class EventState(TextEnum):
     """Delivery state of one outbox event."""
 
     PENDING = "pending"  # waiting for (another) attempt
@@ -201,7 +201,7 @@ class SentPart:
     mr: int
 
 
-class DeliveryOutcome(enum.StrEnum):
+class DeliveryOutcome(TextEnum):
     """What a delivery report says about one submitted part."""
 
     DELIVERED = "delivered"  # the recipient's phone has it
@@ -251,7 +251,7 @@ class Registration:
     why: str  # plain words: "home network", "roaming", "searching (+CREG stat 2)"
 
 
-class HintKind(enum.StrEnum):
+class HintKind(TextEnum):
     """What a device made of a hint (a phone app's webhook)."""
 
     ACTED = "acted"  # it polls the message now

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Callable
 
+from modemd.model.enums import TextEnum
+
 log = logging.getLogger("modemd.devices")
 
 
-class DeviceState(enum.StrEnum):
+class DeviceState(TextEnum):
     """Life of one device, from the udev event that shows it to its removal."""
 
     DISCOVERED = "discovered"  # seen (udev add, or named in the config); waiting for quiet

@@ -110,7 +110,7 @@ def insert_job(
             encoding,
             now,
             now,
-            lane._value_,  # (the plain str: ``.value`` is a property, and binds as an enum)
+            lane._value_,  # (the plain str, as in ``move_job``: an enum binds as an enum)
             send_at,
             valid_until,
             campaign_id,
