@@ -23,6 +23,15 @@ pytestmark = pytest.mark.both_engines  # store promises hold on SQLite and Postg
 QUICK = (0.05, 0.05, 0.05)
 
 
+async def _in_turn(store: Store, url: str, jobs: int, seen: list[Any]) -> None:
+    """Record ``jobs`` sends whose IPN goes to ``url``, one at a time: the next only once this
+    one's IPN arrived (the receiver appends one item to ``seen`` a post)."""
+    for n in range(jobs):
+        await sent_job(store, url, mr=n + 1)
+        while len(seen) < n + 1:
+            await asyncio.sleep(0.01)
+
+
 async def run_sender(
     store: Store, until: Callable[[], Awaitable[object]], schedule: tuple[float, ...] = QUICK
 ) -> None:
@@ -112,14 +121,8 @@ async def test_posts_one_after_another_reuse_one_connection(store: Store) -> Non
     app.router.add_post("/hook", receive)
     runner, port = await start_site(app, "127.0.0.1", 0)
 
-    async def three_in_turn() -> None:
-        for n in range(3):
-            await sent_job(store, f"http://127.0.0.1:{port}/hook", mr=n + 1)
-            while len(peers) < n + 1:  # the next job only once this one's IPN arrived
-                await asyncio.sleep(0.01)
-
     try:
-        await run_sender(store, three_in_turn)
+        await run_sender(store, lambda: _in_turn(store, f"http://127.0.0.1:{port}/hook", 3, peers))
     finally:
         await runner.cleanup()
     assert len(peers) == 3 and len(set(peers)) == 1
@@ -141,15 +144,9 @@ async def test_a_cookie_an_endpoint_sets_is_never_sent_back(store: Store) -> Non
     app.router.add_post("/hook", receive)
     runner, port = await start_site(app, "127.0.0.1", 0)
 
-    async def two_in_turn() -> None:
-        for n in range(2):
-            # a name: a cookie jar keeps no cookie of a bare IP address
-            await sent_job(store, f"http://localhost:{port}/hook", mr=n + 1)
-            while len(cookies) < n + 1:
-                await asyncio.sleep(0.01)
-
+    url = f"http://localhost:{port}/hook"  # a name: a cookie jar keeps none of a bare IP address
     try:
-        await run_sender(store, two_in_turn)
+        await run_sender(store, lambda: _in_turn(store, url, 2, cookies))
     finally:
         await runner.cleanup()
     assert cookies == [None, None]
