@@ -358,7 +358,8 @@ def print_stalls(runs: list[dict[str, Any]]) -> None:
     for n, run in enumerate(runs, 1):
         for name, result in run.items():
             if isinstance(result, dict) and "stall_table" in result:
-                passes, stalls = result["stall_window"].values()
+                window = result["stall_window"]
+                passes, stalls = window["gc_passes"], window["loop_stalls"]
                 print(
                     f"\n{name}, run {n}: the largest gaps and what overlapped them; in the "
                     f"window the collector's passes by generation (count, ms, objects examined) "

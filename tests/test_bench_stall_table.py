@@ -13,9 +13,10 @@ from typing import Any
 ROOT = Path(__file__).parent.parent
 SHIFT = 1000.0  # the trace's monotonic stamps + this = the windows' wall times
 CHECK = """
-import json, sys
+import contextlib, io, json, sys
 from pathlib import Path
 from bench.backlog import Window
+from bench.suite import print_stalls
 from bench.stall_table import largest, render, stall_table, verdict, window
 
 one = Window(cmgs_at=[0.0, 1002.03, 1004.3], accepted_at=[1002.02, 1004.1, 1005.0])
@@ -31,6 +32,10 @@ def row(gc=0.0, late=None, store=0.0, waiting=1):
             "others_waiting": waiting, "modems": 64,
             "loop_late_longest": late, "spans": {"store_writes (store x.db)": [2, store, store],
                                                  "store_commit (store x.db)": [2, store, store]}}
+printed = io.StringIO()
+with contextlib.redirect_stdout(printed):  # as bench/run prints it under its table
+    print_stalls([{"backlog_100ms_spread": {
+        "stall_table": rows, "stall_window": window(trace, shift, 1004.0, 1010.0)}}])
 verdicts = [
     verdict(row(gc=25.0, late=[30.0, 28.0, 1.0])),  # a collection is half the gap
     verdict(row(late=[30.0, 3.0, 30.0])),  # no CPU for the loop
@@ -50,6 +55,7 @@ print(json.dumps({
     "text": render(rows),
     "window": window(trace, shift, 1004.0, 1010.0),
     "late_window": window(trace, shift, 1009.4, 1010.0),
+    "printed": printed.getvalue(),
 }))
 """
 
@@ -124,6 +130,11 @@ def test_each_gap_lists_only_the_spans_over_it(tmp_path: Path) -> None:
 
 def test_the_window_counts_passes_by_generation_and_the_loops_stalls(tmp_path: Path) -> None:
     checked = _checked(tmp_path)
+    assert (  # bench/run's line over each row's stall table says the same
+        "the collector's passes by generation (count, ms, objects examined) "
+        "{0: [1, 20.0, 23000], 2: [1, 20.0, 90000]}, "
+        "the loop late past 10 ms 1 times (190.0 ms)"
+    ) in checked["printed"]
     assert checked["window"] == {
         "gc_passes": {"0": [1, 20.0, 23000], "2": [1, 20.0, 90000]},
         "gc_each": [[0.25, 0, 20.0, 23000, 12], [5.5, 2, 20.0, 90000, 0]],
