@@ -282,7 +282,7 @@ async def test_stopping_the_server_finishes_the_sends_in_progress(store: Store) 
             while not framing.connections:
                 await asyncio.sleep(0.01)
         await runner.cleanup()  # the send already written is answered or refused, never lost
-        assert not framing.connections and not framing.tasks
+        assert not framing.connections and not framing.in_progress
         count = len(await store.read(jobs.list_jobs))
         assert count == framing.answered
     finally:
@@ -402,6 +402,17 @@ def test_header_names_are_looked_at_once_and_kept_within_a_limit() -> None:
     for n in range(3 * fastframe.MAX_NAMES_KEPT):
         assert verdict(json_type, f"X-Made-Up-{n}: 1") == 2
         assert len(fastframe._NAMES) <= fastframe.MAX_NAMES_KEPT
+
+
+async def test_a_deep_pipeline_of_refusals_answered_at_once_is_answered_in_order(
+    pair: Pair,
+) -> None:
+    # Each refusal ends in its send's first step (no store write to wait for): the next request
+    # is parsed after it, never from within it (nested, 1,500 would pass the recursion limit).
+    sends = [pair.send(to="", msg=f"refused {n}") for n in range(1500)]
+    fast, closed = await exchange(pair.fast, [b"".join(sends)], len(sends))
+    assert not closed and [a.status for a in fast] == [400] * len(sends)
+    assert pair.framing.answered == len(sends) and not pair.framing.in_progress
 
 
 async def test_an_answer_with_headers_is_written_as_aiohttp_writes_it() -> None:
