@@ -89,6 +89,28 @@ async def test_a_shutdown_during_the_record_puts_the_claimed_next_job_back(store
     assert line.held == 0
 
 
+async def test_a_record_queued_at_once_is_its_write_and_its_claims_join_first(
+    store: Store,
+) -> None:
+    """No future of its own: with no record before it in flight, the line's record is the
+    store's write (its answer: the job sent and those claimed), and the write's callback has
+    put the claimed job in line before anyone waiting for the record resumes."""
+    first, second = await _jobs(store, 2)
+    sending = await store.write(dispatch.claim_for, first.job_id, "dev1", None)
+    assert sending is not None
+    pool = PoolQueue("4711")
+    line = ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "dev1")
+    line.record_sent(sending, [SentPart(part=1, mr=7)], None, [second])
+    record = line.record
+    assert record is not None
+    sent, claimed = await asyncio.shield(record)
+    assert sent.job_id == first.job_id and [job.job_id for job in claimed] == [second.job_id]
+    assert [job.job_id for job in line.jobs] == [second.job_id] and line.asked == 0
+    assert await _state(store, second) is JobState.SENDING
+    await line.settle()
+    assert line.record is None and line.take().job_id == second.job_id
+
+
 async def test_a_record_after_a_failed_one_is_written_and_gives_its_claims_back(
     store: Store,
 ) -> None:
