@@ -110,6 +110,11 @@ def _wal_descriptors(wal: Path) -> int:
     return count
 
 
+def _left(wal: Path) -> tuple[int, bool]:
+    """Descriptors still open on ``wal``, and whether it is there."""
+    return _wal_descriptors(wal), wal.exists()
+
+
 async def test_the_wals_length_is_read_through_one_descriptor_closed_at_the_end(
     tmp_path: Path,
 ) -> None:
@@ -125,7 +130,7 @@ async def test_the_wals_length_is_read_through_one_descriptor_closed_at_the_end(
         assert _wal_descriptors(wal) == opened  # one, opened at the first commit, kept
     finally:
         await store.close()
-    assert _wal_descriptors(wal) == 0 and not wal.exists()
+    assert _left(wal) == (0, False)
 
 
 async def test_passes_come_at_most_once_per_pass_every_s(tmp_path: Path) -> None:
