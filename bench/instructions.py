@@ -7,13 +7,17 @@ its exit, each thread apart); the difference of their counts over the difference
 counted leaves the shutdown out. The product's loop (uvloop) runs, as in ``bench/run``.
 
     .venv/bin/python -m bench.instructions [--modems 4] [--latency 0.25] [--rounds 10] \
-        [--spread 0.333] [--keep DIR]
+        [--spread 0.333] [--keep DIR] [--trace]
 
 Under callgrind the daemon runs some 50 times slower than natively, so keep the rate low
 (modems / latency): a daemon that falls behind batches more per commit and per read than the
 row it stands for. Printed: instructions per send on the loop's thread (``-01``) and on the
 others, and the sends each run counted; ``--keep`` keeps the callgrind files of the long run
-(``callgrind_annotate DIR/callgrind.out.*-01``).
+(``callgrind_annotate DIR/callgrind.out.*-01``); ``--trace``: the daemons keep a stall trace
+(``MODEMD_STALL_TRACE``), so that trace on against off is the trace's count per send (its
+timer's and watcher's wake-ups are per second, not per send: under callgrind the daemon sends
+a few times a second, so that share is larger here than in a native backlog; the JSON gives the
+spans per send by kind, from the long run's trace).
 """
 
 from __future__ import annotations
@@ -52,19 +56,25 @@ def thread_counts(directory: str) -> dict[str, int]:
 
 
 async def counts(
-    modems: int, latency_s: float, rounds: int, spread: float, keep: Path | None
+    modems: int, latency_s: float, rounds: int, spread: float, keep: Path | None, trace: bool
 ) -> tuple[dict[str, int], int, dict[str, Any]]:
     """One backlog under callgrind: instructions per thread, the sends counted, its figures."""
     out = tempfile.mkdtemp(prefix="instructions-")
     try:
         os.environ[under_callgrind.OUT_ENV] = out
-        result = await backlog.run(modems, latency_s, rounds, spread=spread)
+        result = await backlog.run(modems, latency_s, rounds, spread=spread, stall_trace=trace)
         threads = thread_counts(out)
         if keep is not None:
             shutil.copytree(out, keep, dirs_exist_ok=True)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return threads, modems * rounds - result["sent_before_window"], result
+
+
+def _spans_per_send(result: dict[str, Any], sends: int) -> dict[str, float]:
+    """The stall trace's spans of each kind per send in a run's window (none untraced)."""
+    spans = result.get("stall_window", {}).get("spans", {})
+    return {kind: round(count / max(1, sends), 3) for kind, count in spans.items()}
 
 
 async def main() -> None:
@@ -74,11 +84,16 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--spread", type=float, default=1 / 3)
     parser.add_argument("--keep", type=Path, help="keep the long run's callgrind files here")
+    parser.add_argument("--trace", action="store_true", help="the daemons keep a stall trace")
     options = parser.parse_args()
     harness.DAEMON_MODULE = "bench.under_callgrind"
     args = options.modems, options.latency
-    short, short_sends, first = await counts(*args, options.rounds, options.spread, None)
-    long, long_sends, second = await counts(*args, 3 * options.rounds, options.spread, options.keep)
+    short, short_sends, first = await counts(
+        *args, options.rounds, options.spread, None, options.trace
+    )
+    long, long_sends, second = await counts(
+        *args, 3 * options.rounds, options.spread, options.keep, options.trace
+    )
     sends = long_sends - short_sends
     per = {k: (long.get(k, 0) - short.get(k, 0)) / sends for k in sorted(long.keys() | short)}
     loop = per.get("thread 01", 0.0)
@@ -96,6 +111,8 @@ async def main() -> None:
                 "commits_per_send": [first["commits_per_send"], second["commits_per_send"]],
                 "commands_per_send": [first["commands_per_send"], second["commands_per_send"]],
                 "ratio": [first["ratio"], second["ratio"]],
+                "trace": options.trace,
+                "spans_per_send": _spans_per_send(second, long_sends),
                 "load": [round(x, 2) for x in os.getloadavg()],
             },
             indent=1,

@@ -15,6 +15,7 @@ taps' ``time.time()``: ``offset`` is taken in this process, the same host.
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
 from collections import Counter, defaultdict
@@ -111,10 +112,73 @@ def overlapping(gap: dict[str, Any], spans: Sequence[tuple[str, str, float, floa
 
 
 def stall_table(taps: Sequence[Sends], trace: Path, shift: float, top: int = TOP) -> list[dict]:
-    """The largest gaps, each with what overlapped it (``overlapping``)."""
+    """The largest gaps, each with what overlapped it (``overlapping``) and the ways of the
+    writes queued in it (``pieces``)."""
     spans = read(trace, shift)
-    rows = [gap | overlapping(gap, spans) for gap in largest(taps, top)]
+    batches = Batches(spans)
+    rows = [gap | overlapping(gap, spans) | pieces(gap, batches) for gap in largest(taps, top)]
     return [row | {"verdict": verdict(row)} for row in rows]
+
+
+class Batches:
+    """The store's batches in a trace, each write's way through one: queued (``store_queued``:
+    each write's function and wait, up to its batch's start), the batch's writes
+    (``store_writes``) and COMMIT (``store_commit``) on the same thread, then their answers
+    handed on on the loop (``store_answered``, the first to start once the COMMIT ended)."""
+
+    def __init__(self, spans: Sequence[tuple[str, str, float, float, Any]]) -> None:
+        self.queued = [s for s in spans if s[0] == "store_queued"]
+        self._writes: dict[str, list[tuple[float, float, Any]]] = defaultdict(list)
+        self._commits: dict[tuple[str, float], tuple[float, float]] = {}
+        for kind, thread, a, b, detail in spans:
+            if kind == "store_writes":
+                self._writes[thread].append((a, b, detail))
+            elif kind == "store_commit":
+                self._commits[(thread, a)] = (a, b)
+        for writes in self._writes.values():
+            writes.sort(key=lambda w: w[0])
+        self._answered = sorted((a, b) for kind, _t, a, b, _d in spans if kind == "store_answered")
+
+    def way(self, thread: str, started: float) -> list[float] | None:
+        """The batch begun at ``started`` on ``thread``: [its writes' ms, its COMMIT's ms, its
+        answers' hand-over ms, its writes]; None when the trace lacks a piece."""
+        writes = self._writes.get(thread, [])
+        n = bisect.bisect_left(writes, started, key=lambda w: w[0])
+        if n == len(writes):
+            return None
+        a, committing, detail = writes[n]
+        commit = self._commits.get((thread, committing))
+        if commit is None:
+            return None
+        m = bisect.bisect_left(self._answered, commit[1], key=lambda w: w[0])
+        if m == len(self._answered):
+            return None
+        given, answered = self._answered[m]
+        return [_ms(committing - a), _ms(commit[1] - committing), _ms(answered - given), detail[0]]
+
+
+def pieces(gap: dict[str, Any], batches: Batches) -> dict[str, Any]:
+    """The writes queued in ``gap`` (a send's record, a report: what the modem's next command
+    may wait for), by function: how many, and the slowest one's way (``Batches``) as pieces
+    of the wait, [queued ms, its batch's writes ms, COMMIT ms, answers' hand-over ms, writes
+    in its batch]."""
+    start, end = gap["start"], gap["end"]
+    found: dict[str, list[Any]] = {}
+    for _kind, thread, a, b, detail in batches.queued:
+        if a >= end or b <= start:
+            continue
+        for name, wait_ms in detail:
+            if not start <= b - wait_ms / 1000 < end:
+                continue  # queued before the gap (or after it)
+            way = batches.way(thread, b)
+            if way is None:
+                continue
+            each = [round(wait_ms, 2), *way]
+            count, slowest = found.get(name, [0, None])
+            if slowest is None or sum(each[:4]) > sum(slowest[:4]):
+                slowest = each
+            found[name] = [count + 1, slowest]
+    return {"pieces": found}
 
 
 def verdict(row: dict[str, Any]) -> str:
@@ -144,7 +208,8 @@ def window(trace: Path, shift: float, start: float, end: float) -> dict[str, Any
     examined) and each pass (seconds from ``start``, generation, ms, examined, freed); the
     young generation's count about every ``COUNT_EVERY_S`` (seconds from ``start``, count: it
     grows as the heap does; a young pass comes at the threshold); and the loop's late
-    wake-ups past ``STALL_MS`` (count, ms)."""
+    wake-ups past ``STALL_MS`` (count, ms); and the spans of each kind in it (what the trace
+    stamped: its cost is per span)."""
     spans = [s for s in read(trace, shift) if start <= s[2] <= end]
     passes: dict[int, list[float]] = defaultdict(lambda: [0, 0.0, 0])
     each = []
@@ -164,6 +229,7 @@ def window(trace: Path, shift: float, start: float, end: float) -> dict[str, Any
         "gc_each": each,
         "gc_young": young,
         "loop_stalls": [len(late), _ms(sum(late))],
+        "spans": dict(sorted(Counter(s[0] for s in spans).items())),
     }
 
 
@@ -195,6 +261,12 @@ def render(rows: Sequence[dict[str, Any]]) -> str:
             lines.append(f"  {thread} ({row['stack_samples']} samples): {shown}")
         for kind, (count, total, longest) in row["spans"].items():
             lines.append(f"  {kind}: {count}, {total} ms, longest {longest} ms")
+        for name, (count, (queued, writes, commit, answered, size)) in row["pieces"].items():
+            lines.append(
+                f"  {name} x{count} queued in the gap, the slowest: queued {queued} ms, its "
+                f"batch of {size} writes {writes} ms, COMMIT {commit} ms, answered on the "
+                f"loop {answered} ms"
+            )
     return "\n".join(lines)
 
 

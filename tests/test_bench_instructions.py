@@ -27,14 +27,27 @@ def test_the_counted_daemons_threads_are_read_and_the_others_left_out(tmp_path: 
         "import json, sys; from bench.instructions import thread_counts; "
         "print(json.dumps(thread_counts(sys.argv[1])))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", check, str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
+    assert json.loads(_python(check, str(tmp_path))) == {"thread 01": 7_000, "thread 02": 5_000}
+
+
+def test_a_traced_runs_spans_are_given_per_send_and_an_untraced_run_has_none() -> None:
+    window = {"stall_window": {"spans": {"store_queued": 30, "loop_late": 4}}}
+    check = (
+        "import json, sys; from bench.instructions import _spans_per_send as per; "
+        "w = json.loads(sys.argv[1]); print(json.dumps([per(w, 40), per({}, 40)]))"
     )
-    assert json.loads(done.stdout) == {"thread 01": 7_000, "thread 02": 5_000}
+    assert json.loads(_python(check, json.dumps(window))) == [
+        {"store_queued": 0.75, "loop_late": 0.1},
+        {},
+    ]
+
+
+def _python(check: str, *args: str) -> str:
+    """What ``python -c check *args`` printed, in the checkout (the benchmark's package)."""
+    done = subprocess.run(
+        [sys.executable, "-c", check, *args], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout
 
 
 def count(module: str, *args: str) -> dict[str, Any]:

@@ -67,3 +67,24 @@ def test_the_spread_table_shows_median_range_and_values_of_rows_run_more_than_on
     gap = next(line for line in lines if line.startswith("  largest idle gap (2)"))
     assert "10.60 - 10.60" in gap and gap.endswith("10.60, -")
     assert not any("lockstep" in line for line in lines)  # measured in no run
+
+
+def test_the_busy_ipn_target_is_read_on_the_spread_row_and_lockstep_is_history() -> None:
+    check = """
+import json
+from bench.rows import table
+from bench.suite import SCENARIOS
+results = {"ipn_busy_spread_p99_ms": 25.0, "ipn_busy_p99_ms": 12.0,
+           "machine": {"cpus": 2, "fsync_ms": 0.3}, "loadavg_after": (1, 1, 1)}
+print(json.dumps({"table": table(results), "scenarios": list(SCENARIOS)}))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    found = json.loads(done.stdout)
+    lines = found["table"].splitlines()
+    busy = next(line for line in lines if line.startswith("IPN on a busy modem"))
+    assert "25.00 ms" in busy and busy.endswith("NO")  # the target, on the spread row
+    lockstep = next(line for line in lines if "lockstep, 16 x 0.25 s" in line)
+    assert "12.00 ms" in lockstep and not lockstep.endswith(("yes", "NO"))  # history
+    assert {"ipn-busy", "ipn-busy-spread"} <= set(found["scenarios"])

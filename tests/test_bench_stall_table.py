@@ -83,6 +83,17 @@ def _trace(tmp_path: Path) -> Path:
                          "store writer": ["modemd.store.db._commit:88"],
                          "checkpoints": ["threading.wait:300"]}]],
         ["commit", "store writer", 4.18, 4.22, 3],
+        # two batches: a record queued in the gap (a report before it: not the gap's), then
+        # another; each with its writes, COMMIT and answers handed on on the loop
+        ["store_queued", "store x", 4.22, 4.23,
+         [["record_sent_and_claim", 8.0], ["apply_report", 40.0]]],
+        ["store_writes", "store x", 4.23, 4.235, [2, 1.0, 0.5]],
+        ["store_commit", "store x", 4.235, 4.24, [2, 0.3, 0.1]],
+        ["store_answered", "MainThread", 4.241, 4.243, 2],
+        ["store_queued", "store x", 4.30, 4.31, [["record_sent_and_claim", 2.0]]],
+        ["store_writes", "store x", 4.31, 4.312, [1, 1.0, 0.5]],
+        ["store_commit", "store x", 4.312, 4.315, [1, 0.3, 0.1]],
+        ["store_answered", "MainThread", 4.316, 4.317, 1],
         ["gc_count", "MainThread", 4.3, 4.3, [41000, 2, 1]],  # a sample, not a span of the gap
         ["gc_count", "MainThread", 9.0, 9.0, [41100, 2, 1]],  # within 10 s of the last kept
         # outside every gap
@@ -119,13 +130,32 @@ def test_each_gap_lists_only_the_spans_over_it(tmp_path: Path) -> None:
         "MainThread": [["modemd.runtime.worker._send:10 < asyncio.x:1", 1]],
         "store writer": [["modemd.store.db._commit:88", 1]],
     }  # an idle thread's wait left out
-    assert gap["spans"] == {"commit (store writer)": [1, 40.0, 40.0]}
+    assert gap["spans"] == {
+        "commit (store writer)": [1, 40.0, 40.0],
+        "store_queued (store x)": [2, 20.0, 10.0],
+        "store_writes (store x)": [2, 7.0, 5.0],
+        "store_commit (store x)": [2, 8.0, 5.0],
+        "store_answered (MainThread)": [2, 3.0, 2.0],
+    }
     later = next(r for r in rows if r["gap_ms"] == 1500.0)  # 1005.5 -> 1007.0: nothing in it
     assert (later["gc"], later["loop_late_longest"], later["spans"]) == ([], None, {})
+    assert later["pieces"] == {}
     text = checked["text"]
     assert "gc gen 0: 20.0 ms, 23,000 examined, 12 freed" in text
     assert "store writer (1 samples): modemd.store.db._commit:88 x1" in text
     assert "commit (store writer): 1, 40.0 ms, longest 40.0 ms" in text
+
+
+def test_a_gap_shows_the_way_of_the_writes_queued_in_it(tmp_path: Path) -> None:
+    checked = _checked(tmp_path)
+    gap = next(r for r in checked["rows"] if r["gap_ms"] == 300.0)
+    # two records queued in the gap; the slowest's queue, batch, COMMIT and hand-over; the
+    # report queued before the gap is not one of its writes
+    assert gap["pieces"] == {"record_sent_and_claim": [2, [8.0, 5.0, 5.0, 2.0, 2]]}
+    assert (
+        "record_sent_and_claim x2 queued in the gap, the slowest: queued 8.0 ms, its batch of "
+        "2 writes 5.0 ms, COMMIT 5.0 ms, answered on the loop 2.0 ms"
+    ) in checked["text"]
 
 
 def test_the_window_counts_passes_by_generation_and_the_loops_stalls(tmp_path: Path) -> None:
@@ -140,6 +170,17 @@ def test_the_window_counts_passes_by_generation_and_the_loops_stalls(tmp_path: P
         "gc_each": [[0.25, 0, 20.0, 23000, 12], [5.5, 2, 20.0, 90000, 0]],
         "gc_young": [[0.3, 41000]],
         "loop_stalls": [1, 190.0],
+        "spans": {
+            "commit": 2,
+            "gc": 2,
+            "gc_count": 2,
+            "loop_late": 1,
+            "loop_stack": 1,
+            "store_answered": 2,
+            "store_commit": 2,
+            "store_queued": 2,
+            "store_writes": 2,
+        },
     }
     assert checked["late_window"]["gc_passes"] == {"2": [1, 20.0, 90000]}
     assert checked["late_window"]["gc_young"] == []
