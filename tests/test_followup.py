@@ -4,6 +4,7 @@ one commit between two sends instead of two (real store, real driver on an emula
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from test_runtime import FAST, wait_state
 
@@ -112,6 +113,33 @@ async def test_a_record_queued_at_once_is_its_write_and_its_claims_join_first(
     assert await _state(store, second) is JobState.SENDING
     await line.settle()
     assert line.record is None and line.take().job_id == second.job_id
+
+
+async def test_a_claim_ahead_waits_out_the_record_before_it_and_never_cancels_it(
+    store: Store,
+) -> None:
+    """A claim ahead waits for the record before it whatever its end: behind one cancelled it
+    still claims its job (in line, ``sending``); cancelled itself while that record is in
+    flight, it leaves the record alone (a store's write, never cancelled from here)."""
+    first, second = await _jobs(store, 2)
+    pool = PoolQueue("4711")
+    line = ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "dev1")
+    before = line.record = asyncio.get_running_loop().create_future()
+    line.claim_ahead([first], None)
+    before.cancel()
+    await line.settle()
+    assert [job.job_id for job in line.jobs] == [first.job_id] and line.held == 1
+    assert await _state(store, first) is JobState.SENDING
+    in_flight = line.record = asyncio.get_running_loop().create_future()
+    line.claim_ahead([second], None)
+    claiming = line.record
+    assert claiming is not None
+    await asyncio.sleep(0)  # it waits for the record in flight
+    claiming.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await claiming
+    assert not in_flight.done() and line.held == 1  # that record untouched; nothing asked
+    assert await _state(store, second) is JobState.QUEUED
 
 
 async def test_a_record_after_a_failed_one_is_written_and_gives_its_claims_back(

@@ -23,7 +23,6 @@ never queued in between). A job is in one device's line at a time."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from typing import Any
@@ -181,8 +180,7 @@ class ClaimedLine:
         async def claim() -> None:
             try:
                 if previous is not None:  # a store's write, maybe: never cancelled from here
-                    with contextlib.suppress(Exception):  # logged there
-                        await asyncio.shield(previous)
+                    await _waited_out(previous)
                 for job in jobs:
                     got = await self.outcomes.claim(job, self.device_id, signal)
                     if isinstance(got, Job):
@@ -220,6 +218,18 @@ class ClaimedLine:
         else:  # committed during this send, nearly always
             self.record = record.done = asyncio.get_running_loop().create_future()
             previous.add_done_callback(record.queue)
+
+
+async def _waited_out(record: asyncio.Future[Any]) -> None:
+    """Wait for ``record`` to end however it ends (its error is logged where it is made),
+    without cancelling it when the waiter is cancelled (a store's write never is)."""
+    try:
+        await asyncio.shield(record)
+    except Exception:  # logged by the record
+        pass
+    except asyncio.CancelledError:
+        if not record.cancelled():  # the waiter's own cancellation
+            raise
 
 
 class _Record:
