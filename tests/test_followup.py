@@ -43,6 +43,14 @@ async def _state(store: Store, job: Job) -> JobState:
     return found.state
 
 
+async def _sending(store: Store, first: Job) -> tuple[ClaimedLine, PoolQueue, Job]:
+    """``first`` claimed by dev1 (being sent), and that device's line of claimed jobs."""
+    sending = await store.write(dispatch.claim_for, first.job_id, "dev1", None)
+    assert sending is not None
+    pool = PoolQueue("4711")
+    return ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "dev1"), pool, sending
+
+
 async def test_a_backlog_goes_out_on_one_commit_per_send(store: Store) -> None:
     emulators = EmulatedBank.create(
         1,
@@ -74,10 +82,7 @@ async def test_a_backlog_goes_out_on_one_commit_per_send(store: Store) -> None:
 
 async def test_a_shutdown_during_the_record_puts_the_claimed_next_job_back(store: Store) -> None:
     first, second = await _jobs(store, 2)
-    sending = await store.write(dispatch.claim_for, first.job_id, "dev1", None)
-    assert sending is not None
-    pool = PoolQueue("4711")
-    line = ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "dev1")
+    line, pool, sending = await _sending(store, first)
     line.record_sent(sending, [SentPart(part=1, mr=7)], None, [second])
     assert line.held == 1 and line.record is not None and not line.record.done()
     # The worker stops before the record commits: it waits for the record (no task of its
@@ -89,14 +94,31 @@ async def test_a_shutdown_during_the_record_puts_the_claimed_next_job_back(store
     assert line.held == 0
 
 
+async def test_a_record_queued_at_once_is_its_write_and_its_claims_join_first(
+    store: Store,
+) -> None:
+    """No future of its own: with no record before it in flight, the line's record is the
+    store's write (its answer: the job sent and those claimed), and the write's callback has
+    put the claimed job in line before anyone waiting for the record resumes."""
+    first, second = await _jobs(store, 2)
+    line, pool, sending = await _sending(store, first)
+    line.record_sent(sending, [SentPart(part=1, mr=7)], None, [second])
+    record = line.record
+    assert record is not None
+    sent, claimed = await asyncio.shield(record)
+    assert sent.job_id == first.job_id and [job.job_id for job in claimed] == [second.job_id]
+    assert [job.job_id for job in line.jobs] == [second.job_id] and line.asked == 0
+    assert not pool.job_ids()  # claimed: in this line only
+    assert await _state(store, second) is JobState.SENDING
+    await line.settle()
+    assert line.record is None and line.take().job_id == second.job_id
+
+
 async def test_a_record_after_a_failed_one_is_written_and_gives_its_claims_back(
     store: Store,
 ) -> None:
     first, second, third = await _jobs(store, 3)
-    sending = await store.write(dispatch.claim_for, first.job_id, "dev1", None)
-    assert sending is not None
-    pool = PoolQueue("4711")
-    line = ClaimedLine(OutcomeRecorder(store, pool, SubmitLog(None)), pool, "dev1")
+    line, pool, sending = await _sending(store, first)
     failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     line.record = failed  # the record before it, still in flight
     line.record_sent(sending, [SentPart(part=1, mr=7)], None, [second, third])

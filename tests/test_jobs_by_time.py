@@ -4,7 +4,7 @@ charts and search and a reply's match find the same jobs as a plain ``created_at
 SQLite and PostgreSQL, and on SQLite none of them reads the whole table (``EXPLAIN QUERY
 PLAN``). Jobs read by a state: ``jobs_state`` holds every state but queued (``jobs_feed`` holds
 those), and each such read, retention's too, still finds its state there. A received SMS's
-reply match reads the sender's jobs in the pool through their own index (migration 029)."""
+reply match reads the sender's jobs in the pool through their own indexes (migrations 029, 030)."""
 
 from __future__ import annotations
 
@@ -224,7 +224,11 @@ def test_the_reply_match_reads_the_senders_jobs_in_the_pool_newest_first(tmp_pat
         lambda: inbound.store_inbound(db, "imei-1", "4711", "", NUMBERS[0], sms),
         ("FROM jobs WHERE pin = '4711' AND to_number = ",),  # (the SQL with its values)
     )
-    assert len(plans) == 1, list(plans)
-    # (migration 029's index; the order is its own: no sort, the first in the window answers)
-    assert list(plans.values()) == [["SEARCH jobs USING INDEX jobs_pin_to (pin=? AND to_number=?)"]]
+    assert len(plans) == 2, list(plans)
+    # (migration 030's two indexes, 029's one before; the order is theirs: no sort, the first
+    # in the window answers)
+    assert sorted(plans.values()) == [
+        [f"SEARCH jobs USING INDEX jobs_pin_to_{part} (pin=? AND to_number=?)"]
+        for part in ("claimed", "unclaimed")
+    ]
     db.conn.close()

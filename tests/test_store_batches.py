@@ -163,6 +163,21 @@ def test_an_urgent_write_leaves_the_many_writes_after_it_for_the_next_batch() ->
     )
 
 
+def test_the_split_is_looked_for_only_past_urgent_alone_before_calls() -> None:
+    """``next_batch``'s short cut (a lone write's batch asks nothing more): an urgent write
+    first with one write fewer than ``URGENT_ALONE_BEFORE`` after it is all one batch, with
+    that many it is split; ``all_lazy`` says whether only lazy writes wait."""
+    write = (batches.WRITE, "write", None)
+    report = (batches.REPLAYABLE | batches.URGENT, "report", None)
+    attempt = (batches.WRITE | batches.LAZY, "attempt", None)
+    fewer = [write] * (batches.URGENT_ALONE_BEFORE - 1)
+    many = [write] * batches.URGENT_ALONE_BEFORE
+    assert batches.next_batch([report, *fewer]) == ([report, *fewer], [])
+    assert batches.next_batch([report, *many]) == ([report], many)
+    assert batches.all_lazy([attempt]) and batches.all_lazy([attempt, attempt])
+    assert not batches.all_lazy([write]) and not batches.all_lazy([attempt, write])
+
+
 def test_reports_and_received_sms_are_urgent() -> None:
     assert batches.kind_of(reports.apply_report) & batches.URGENT
     assert batches.kind_of(inbound.store_inbound) & batches.URGENT

@@ -99,6 +99,39 @@ async def test_an_idle_writer_has_its_wal_copied_back(tmp_path: Path) -> None:
     assert not any(t.name.startswith("checkpoints") for t in threading.enumerate())
 
 
+def _wal_descriptors(wal: Path) -> int:
+    """This process's descriptors open on ``wal``."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}") == str(wal)
+        except OSError:  # (the listing's own descriptor, gone)
+            continue
+    return count
+
+
+def _left(wal: Path) -> tuple[int, bool]:
+    """Descriptors still open on ``wal``, and whether it is there."""
+    return _wal_descriptors(wal), wal.exists()
+
+
+async def test_the_wals_length_is_read_through_one_descriptor_closed_at_the_end(
+    tmp_path: Path,
+) -> None:
+    """The writer reads the -wal file's length after each commit through a descriptor of its
+    own (an lseek), opened at its first commit and closed before the connection: none is
+    left open on the file once the store closes (SQLite deletes it then)."""
+    path = tmp_path / "modemd.db"
+    wal = Path(f"{path}-wal")
+    store = await _started(path, idle_s=NEVER_S, busy_every_s=NEVER_S)
+    try:
+        await store.write(_rows, 0, 10)
+        assert _left(wal)[0] >= 1  # (SQLite's own, and the writer's length reader)
+    finally:
+        await store.close()
+    assert _left(wal) == (0, False)
+
+
 async def test_passes_come_at_most_once_per_pass_every_s(tmp_path: Path) -> None:
     """A pass that copies the whole WAL makes the writer's next commit fsync a new WAL header:
     after one pass, the next waits ``pass_every_s`` however idle the writer."""

@@ -15,10 +15,12 @@ async def cap_wait(
     store: Store, device: SmsDevice, pacing: Pacing, pin: str, pool_caps: Caps
 ) -> tuple[float, str] | None:
     """Seconds until the cap that stops ``device`` lifts, and why; None when none does."""
+    sim = Caps(pacing.daily_cap, pacing.monthly_cap)
+    if not sim.any and not pool_caps.any:  # (each idle device's every job: no day's bounds
+        return None  # in local time to build, five ``astimezone`` calls)
     window = caps.window()
     iccid = device.info.iccid
     device_id = device.info.device_id
-    sim = Caps(pacing.daily_cap, pacing.monthly_cap)
     for whose, limit, usage in (
         (
             f"SIM {iccid}" if iccid else "device",

@@ -23,8 +23,10 @@ never queued in between). A job is in one device's line at a time."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
+from typing import Any
 
 from modemd.caps import NO_CAPS, Caps
 from modemd.drivers.base import SmsDevice
@@ -79,8 +81,9 @@ class ClaimedLine:
         self.pool = pool
         self.device_id = device_id
         self.jobs: deque[Job] = deque()  # claimed with a send's record, not sent yet
-        # The last send's record in flight (``record_sent``), or the claim ahead's task
-        self.record: asyncio.Future[None] | None = None
+        # The last send's record in flight (``record_sent``: its write, or its own future when
+        # queued behind the record before), or the claim ahead's task
+        self.record: asyncio.Future[Any] | None = None
         self.asked = 0  # jobs the records in flight are claiming
         self._joined = False  # its device runs: what it holds is offered to idle ones
         self._give = self.give_back  # its key in the pool's ``givers`` (one bound method)
@@ -177,8 +180,9 @@ class ClaimedLine:
 
         async def claim() -> None:
             try:
-                if previous is not None:
-                    await asyncio.gather(previous, return_exceptions=True)  # logged there
+                if previous is not None:  # a store's write, maybe: never cancelled from here
+                    with contextlib.suppress(Exception):  # logged there
+                        await asyncio.shield(previous)
                 for job in jobs:
                     got = await self.outcomes.claim(job, self.device_id, signal)
                     if isinstance(got, Job):
@@ -204,21 +208,25 @@ class ClaimedLine:
         the record before it: when the next job is claimed already the device starts it at
         once while this commits. No task: the write is queued from a callback of the record
         before it (at once when that one is done, nearly always) and its answer handled in the
-        write's own callback (``_Record``)."""
+        write's own callback (``_Record``), which runs before anyone waiting for the record
+        resumes: queued at once, the write's future is the record itself (no future of its
+        own to resolve, nor a callback's hop more to the worker's wake-up)."""
         busy = self.held > 0  # it goes on with a job it holds
         self.asked += len(nxt)
         record = _Record(self, job, parts, signal, nxt, busy)
-        previous, self.record = self.record, record.done
+        previous = self.record
         if previous is None or previous.done():
-            record.queue(previous)
+            self.record = record.queue(previous)
         else:  # committed during this send, nearly always
+            self.record = record.done = asyncio.get_running_loop().create_future()
             previous.add_done_callback(record.queue)
 
 
 class _Record:
     """One send's record in flight: its write, queued once the record before it is done, and
-    the jobs it claimed joining the line from the write's callback; ``done`` resolves after
-    (with the write's error, if any)."""
+    the jobs it claimed joining the line from the write's callback; ``done`` (when the write
+    was queued behind the record before: else None, the write's future stands for it)
+    resolves after (with the write's error, if any)."""
 
     __slots__ = ("asked", "busy", "done", "job", "line", "nxt", "parts", "signal")
 
@@ -233,9 +241,9 @@ class _Record:
     ) -> None:
         self.line, self.job, self.parts, self.signal = line, job, parts, signal
         self.nxt, self.asked, self.busy = nxt, len(nxt), busy
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.done: asyncio.Future[None] | None = None
 
-    def queue(self, previous: asyncio.Future[None] | None) -> None:
+    def queue(self, previous: asyncio.Future[Any] | None) -> asyncio.Future[Any]:
         line = self.line
         if previous is not None and (previous.cancelled() or previous.exception() is not None):
             # Logged there; this send is recorded all the same, and claims nothing (its next
@@ -246,18 +254,22 @@ class _Record:
         write = line.outcomes.queue_sent(
             self.job, self.parts, self.signal, self.nxt, busy=self.busy
         )
-        write.add_done_callback(self._written)
+        write.add_done_callback(self._written)  # the first: before any waiter's
+        return write
 
     def _written(self, write: asyncio.Future[tuple[Job, list[Job]]]) -> None:
         line = self.line
         line.asked -= self.asked
+        done = self.done  # None: the write is the record (its outcome is the waiters')
         try:
             claimed = line.outcomes.sent_written(self.job, self.parts, self.nxt, write)
         except asyncio.CancelledError:
-            self.done.cancel()
+            if done is not None:
+                done.cancel()
             return
         except Exception as exc:  # logged by sent_written
-            self.done.set_exception(exc)
+            if done is not None:
+                done.set_exception(exc)
             return
         if claimed:
             line.jobs.extend(claimed)
@@ -266,4 +278,5 @@ class _Record:
         # it waits for this record and starts the first at once.
         if len(line.jobs) > (keep := 0 if self.busy else 1):
             line._offer_to_idle(keep)
-        self.done.set_result(None)
+        if done is not None:
+            done.set_result(None)

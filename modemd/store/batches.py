@@ -100,11 +100,21 @@ def name_of(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__module__", "?") if name == "<lambda>" else name
 
 
+def all_lazy(taken: list[Any]) -> bool:
+    """Whether every call ``taken`` is a ``lazy`` write (a lone one, the usual case, without
+    a generator)."""
+    if len(taken) == 1:
+        return bool(taken[0][0] & LAZY)
+    return all(item[0] & LAZY for item in taken)
+
+
 def next_batch(taken: list[Any]) -> tuple[list[Any], list[Any]]:
     """Split the calls ``taken`` from the queue into the batch to run now and the rest, to run
     next (with what is queued by then). With ``URGENT_ALONE_BEFORE`` writes or more queued
     after the last ``urgent`` one, the batch ends with it (no write passes another; a write's
     answer comes before the batch's reads run anyway); else all of it."""
+    if len(taken) <= URGENT_ALONE_BEFORE:  # too few to leave any after an urgent one
+        return taken, []
     last = max((n for n, item in enumerate(taken) if item[0] & URGENT), default=-1)
     if last < 0 or sum(1 for item in taken[last + 1 :] if item[0]) < URGENT_ALONE_BEFORE:
         return taken, []

@@ -234,7 +234,7 @@ class Store:
                 if time.monotonic() - self._version_read_at >= DATA_VERSION_BUSY_S:
                     self._look_for_outside_changes()  # before the batch: its reads may be cached
                 self._take_queued(rest)
-                if all(item[0] & batches.LAZY for item in rest):
+                if batches.all_lazy(rest):
                     self._take_queued(rest, self.lazy_linger_s)
                 batch, rest = (rest, []) if leftover else batches.next_batch(rest)
                 self._run_batch(loop, batch)
@@ -274,10 +274,14 @@ class Store:
 
     def _take_queued(self, batch: list[Any], wait_s: float = 0.0) -> None:
         """Add what is queued to ``batch`` (up to ``MAX_BATCH``), the first after up to
-        ``wait_s``."""
+        ``wait_s``. An empty queue is looked at, not asked for an item: ``get_nowait`` raises
+        ``queue.Empty`` (made, raised and caught at each lone write's batch)."""
+        queued = self._queue
         while len(batch) < MAX_BATCH:
+            if not wait_s and queued.empty():  # (this thread is the queue's only reader)
+                return
             try:
-                nxt = self._queue.get(timeout=wait_s) if wait_s else self._queue.get_nowait()
+                nxt = queued.get(timeout=wait_s) if wait_s else queued.get_nowait()
             except queue.Empty:
                 return
             if nxt is _STOP:

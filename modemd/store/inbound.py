@@ -17,6 +17,19 @@ from modemd.store.batches import urgent
 from modemd.store.filters import given
 
 REPLY_WINDOW_S = 30 * 86400.0  # a message answers the pool's latest job to its sender this recent
+# The jobs a message may answer (neither queued nor failed), read in two parts, each through an
+# index of its own (migration 030), each with its index's condition word for word (SQLite reads
+# a partial index only for a WHERE that holds it): jobs a device took (``jobs_pin_to_claimed``:
+# written at the claim, out again at a requeue; no later move changes its condition) and jobs
+# that never left the queue for a device (``jobs_pin_to_unclaimed``: cancelled, lapsed).
+ANSWERABLE = "state NOT IN ('queued', 'failed')"
+CLAIMED = "device_id IS NOT NULL"
+UNCLAIMED = f"device_id IS NULL AND {ANSWERABLE}"
+_REPLY_MATCH = tuple(
+    "SELECT seq, job_id, key_id FROM jobs WHERE pin = ? AND to_number = ? AND created_at >= ? "
+    f"AND {part} ORDER BY seq DESC LIMIT 1"
+    for part in (f"{CLAIMED} AND {ANSWERABLE}", UNCLAIMED)
+)
 ITEM_COLUMNS = (
     "inbound_id, pin, device_id, sender, text, data, encoding, parts, incomplete, "
     "sent_at, received_at, reply_to_job_id"
@@ -86,15 +99,16 @@ def reply_to(
 ) -> tuple[str, int] | None:
     """The job (its id and key) a message from ``sender`` to the pool answers: the pool's
     latest job to that number accepted within ``REPLY_WINDOW_S`` that was not refused by the
-    network or never sent (queued, failed). Read through ``jobs_pin_to`` (migration 029), the
-    sender's jobs newest first: a sender with none costs a look-up, not every job of the
-    window's."""
-    row = db.execute(
-        "SELECT job_id, key_id FROM jobs WHERE pin = ? AND to_number = ? AND created_at >= ? "
-        "AND state NOT IN ('queued', 'failed') ORDER BY seq DESC LIMIT 1",
-        [pin, sender, now - REPLY_WINDOW_S],
-    ).fetchone()
-    return None if row is None else (str(row[0]), int(row[1]))
+    network or never sent (queued, failed). Read through ``jobs_pin_to_claimed`` and
+    ``jobs_pin_to_unclaimed`` (migration 030; 029's ``jobs_pin_to`` before it, which every
+    accept wrote), the sender's jobs newest first in each: a sender with none costs two
+    look-ups, not every job of the window's."""
+    params = [pin, sender, now - REPLY_WINDOW_S]
+    found = [row for sql in _REPLY_MATCH if (row := db.execute(sql, params).fetchone())]
+    if not found:
+        return None
+    _, job_id, key_id = max(found)  # the newer of the two parts' latest
+    return str(job_id), int(key_id)
 
 
 def _pool_keys(db: sqlite_utils.Database, pin: str) -> list[int]:
