@@ -133,8 +133,10 @@ async def _backlog_100ms(size: Size, profile: Path | None) -> dict[str, Any]:
 async def _backlog_spread(
     latency_s: float, rounds: int, name: str, profile: Path | None
 ) -> dict[str, Any]:
-    # the stall trace: its timer and watcher cost ~18 ms of CPU a second (2 % of a core at the
-    # 0.1 s row's 640 sends a second), so only these rows, whose largest gaps it explains
+    # the stall trace: its timer and watcher cost ~7 ms of CPU a second with 64 idle modems
+    # (~11 us a send at the 0.1 s row's 640 sends a second) and its stamps ~8-10 us a send
+    # (README, Round 12: the cost of the stall trace), so only these rows, whose largest gaps
+    # it explains
     result = await backlog.run(
         MODEMS, latency_s, rounds, _file(profile, name), spread=SPREAD, stall_trace=True
     )

@@ -94,32 +94,21 @@ class Recorder:
         self.span("gc", self._gc_started, time.monotonic(), detail)
 
     async def probe(self) -> None:
-        """Forever, on the loop: wake every ``PROBE_S``; a late wake-up is a span, with the
-        loop thread's CPU and its wait for a CPU meanwhile (ms)."""
-        fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        """Until cancelled, on the loop: wake every ``PROBE_S``; a late wake-up is a span, with
+        the loop thread's CPU and its wait for a CPU meanwhile (ms). Each wake-up is a timer's
+        callback that sets the next (``_Probe``): no task step and no future a wake-up."""
+        loop = asyncio.get_running_loop()
+        probe = _Probe(self, loop)
         try:
-            before = _schedstat(fd)
-            counted = 0.0
-            while True:
-                asked = time.monotonic()
-                await asyncio.sleep(PROBE_S)
-                self.loop_seen = woke = time.monotonic()
-                after = _schedstat(fd)
-                if woke - asked - PROBE_S > LATE_S:
-                    ran, waited = after[0] - before[0], after[1] - before[1]
-                    self.span("loop_late", asked + PROBE_S, woke, [_ms(ran), _ms(waited)])
-                if woke - counted >= COUNT_S:
-                    counted = woke
-                    self.span("gc_count", woke, woke, list(gc.get_count()))
-                before = after
+            await loop.create_future()  # never done: the timers do the work
         finally:
             self.loop_seen = math.inf  # no timer any more: not a stall (the shutdown's steps)
-            os.close(fd)
+            probe.close()
 
     def _watch(self, loop_thread: threading.Thread) -> None:
         while not self._stopping:
-            time.sleep(WATCH_S)  # not an Event's wait: a third of the CPU per look
-            now = time.monotonic()
+            time.sleep(watch_wait(self.loop_seen, time.monotonic()))  # not an Event's wait:
+            now = time.monotonic()  # a third of the CPU per look
             if now - self.loop_seen - PROBE_S < STALE_S:
                 continue
             names = {t.ident: t.name for t in threading.enumerate()}
@@ -130,6 +119,51 @@ class Recorder:
                 if ident != me
             }
             self.span("loop_stack", self.loop_seen, now, [loop_thread.name, stacks])
+
+
+class _Probe:
+    """The probe's timer: each wake-up stamps a late one (``loop_late``) and, every
+    ``COUNT_S``, the collector's counts, then sets the next."""
+
+    def __init__(self, recorder: Recorder, loop: asyncio.AbstractEventLoop) -> None:
+        self.recorder = recorder
+        self.loop = loop
+        self.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        self.before = _schedstat(self.fd)
+        self.counted = 0.0
+        self.due = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self._next()
+
+    def _next(self) -> None:
+        self.due = time.monotonic() + PROBE_S
+        self.timer = self.loop.call_later(PROBE_S, self._wake)
+
+    def _wake(self) -> None:
+        recorder = self.recorder
+        recorder.loop_seen = woke = time.monotonic()
+        after = _schedstat(self.fd)
+        if woke - self.due > LATE_S:
+            ran, waited = after[0] - self.before[0], after[1] - self.before[1]
+            recorder.span("loop_late", self.due, woke, [_ms(ran), _ms(waited)])
+        if woke - self.counted >= COUNT_S:
+            self.counted = woke
+            recorder.span("gc_count", woke, woke, list(gc.get_count()))
+        self.before = after
+        self._next()
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        os.close(self.fd)
+
+
+def watch_wait(loop_seen: float, now: float) -> float:
+    """The watcher's sleep before its next look: ``WATCH_S`` while the loop's timer is overdue
+    by ``STALE_S``, else until it could first be (a look every ~2 of the probe's wake-ups while
+    the loop keeps time, not every one: half the watcher's wake-ups, each a context switch and
+    a turn of the GIL)."""
+    return min(PROBE_S + STALE_S, max(WATCH_S, loop_seen + PROBE_S + STALE_S - now))
 
 
 def stack(frame: Any) -> list[str]:
