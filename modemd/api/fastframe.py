@@ -83,14 +83,18 @@ def plain_send(parser: Any, reading: Parsed) -> int:
     seen: dict[bytes, bytes] = {}
     size = len(reading.url)
     named = []
+    values = []
     for name, value in reading.headers:
-        lower = name.lower()
-        size += len(name) + len(value)
-        if lower in _REFUSED or lower in seen or not _PRINTABLE.fullmatch(value):
-            raise NotOurs
-        if lower in _SINGLETONS:
+        lower, kind = _NAMES.get(name) or _name(name)
+        if kind is _SINGLETON:
+            if lower in seen:
+                raise NotOurs
             seen[lower] = value.rstrip(b" \t")
+        elif kind is _REFUSE:
+            raise NotOurs
+        size += len(name) + len(value)
         named.append((lower, value))
+        values.append(value)
     reading.headers = named  # the route asks by name in any case: SendHeaders
     length = seen.get(b"content-length", b"")
     if (
@@ -98,12 +102,31 @@ def plain_send(parser: Any, reading: Parsed) -> int:
         or b"host" not in seen
         or seen.get(b"content-type", b"").lower() != b"application/json"
         or not length.isdigit()
+        or not _PRINTABLE.fullmatch(b"".join(values))  # (each value's, at once)
     ):
         raise NotOurs
     body = int(length)
     if not 0 < body <= MAX_BODY_BYTES:
         raise NotOurs
     return body
+
+
+# Header names as sent, each with its lower-case form and what it is to ``plain_send`` (a
+# client sends the same few names: one look-up each, not ``lower()`` and two set look-ups).
+_REFUSE, _SINGLETON, _OTHER = "refuse", "singleton", "other"
+_NAMES: dict[bytes, tuple[bytes, str]] = {}
+MAX_NAMES_KEPT = 512
+
+
+def _name(name: bytes) -> tuple[bytes, str]:
+    """``name`` looked at once and kept (at most ``MAX_NAMES_KEPT`` names: a client inventing
+    names empties the lot now and then, and grows nothing)."""
+    lower = name.lower()
+    kind = _REFUSE if lower in _REFUSED else _SINGLETON if lower in _SINGLETONS else _OTHER
+    if len(_NAMES) >= MAX_NAMES_KEPT:
+        _NAMES.clear()
+    found = _NAMES[name] = (lower, kind)
+    return found
 
 
 def header_text(value: bytes) -> str:

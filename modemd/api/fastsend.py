@@ -15,7 +15,10 @@ this one, so the header and body deadlines and the connection cap are unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import time
+from collections.abc import Coroutine
 from typing import Any, cast
 
 import httptools
@@ -39,6 +42,9 @@ from modemd.observe import trace
 
 STOP_TIMEOUT_S = 60.0  # aiohttp's shutdown_timeout: sends in progress may finish meanwhile
 MAX_HELD_BYTES = 256 * 1024  # pipelined bytes held while a send is answered: reading pauses
+# The context each next step of an answer runs in: one, made once (a future's done callback
+# otherwise gets a copy of the current one each time); nothing on this path sets a ContextVar.
+_CONTEXT = contextvars.Context()
 
 
 class _Request:
@@ -79,6 +85,7 @@ class FastSendProtocol(asyncio.Protocol):
         self._read_paused = False
         self._idle: asyncio.TimerHandle | None = None
         self._answered_at = 0.0  # the loop's time of the last answer
+        self._answering: Coroutine[Any, Any, None] | None = None  # the send being answered
 
     # asyncio's side
 
@@ -197,9 +204,43 @@ class FastSendProtocol(asyncio.Protocol):
         if self.site.trace is not None:
             message.at = time.monotonic()
         self._busy = True
-        # The task leaves the set as its own last step (``_answer``): a done callback would be
-        # one more handle through the loop per send.
-        self.site.tasks.add(self._loop.create_task(self._answer(message)))
+        self.site.in_progress += 1
+        self._answering = self._answer(message)
+        # Its first step in the loop's next turn, with the other connections' (as a Task's
+        # first step was): their writes reach the store together, one batch, one commit.
+        self._loop.call_soon(self._resume, context=_CONTEXT)
+
+    def _step(self) -> bool:
+        """The next step of the send being answered, as a Task would take it: each after the
+        future it awaited is done (the store's write); True when the answer ended. A Task
+        per send cost more (its object, a copy of the context for it and for each of its
+        steps, its step's own wrapper)."""
+        assert self._answering is not None
+        try:
+            waiting = self._answering.send(None)
+        except StopIteration:
+            self._answering = None
+            self.site.finished()
+            return True
+        except BaseException as exc:  # as a Task's: reported; the connection stays busy
+            self._answering = None
+            self.site.finished()
+            if not isinstance(exc, Exception):
+                raise
+            self._loop.call_exception_handler(
+                {"message": "answering a send failed", "exception": exc, "protocol": self}
+            )
+            return False
+        if waiting is None:  # a bare yield (``asyncio.sleep(0)``): on in the loop's next turn
+            self._loop.call_soon(self._resume, context=_CONTEXT)
+        else:  # an asyncio future: what a Task does with one
+            waiting._asyncio_future_blocking = False
+            waiting.add_done_callback(self._resume, context=_CONTEXT)
+        return False
+
+    def _resume(self, _done: object = None) -> None:
+        if self._step():
+            self._pump()
 
     def _fresh_parser(self) -> None:
         self._parser = httptools.HttpRequestParser(self)
@@ -235,35 +276,31 @@ class FastSendProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     async def _answer(self, message: Parsed) -> None:
+        traced = self.site.trace
+        began = time.monotonic() if traced is not None else 0.0
+        request = _Request(self.site.app, SendHeaders(message.headers), self.remote)
+        response: JsonAnswer | web.Response
         try:
-            traced = self.site.trace
-            began = time.monotonic() if traced is not None else 0.0
-            request = _Request(self.site.app, SendHeaders(message.headers), self.remote)
-            response: JsonAnswer | web.Response
-            try:
-                response = await accept_send(request, _fields(b"".join(message.body)), False)
-            except Exception as exc:  # the middleware's answers, word for word
-                response = failure_answer(request, exc)
-            resumed = time.monotonic() if traced is not None else 0.0
-            self.site.answered += 1
-            transport = self.transport
-            if transport is not None and not transport.is_closing():
-                transport.write(serialise(response))
-            if traced is not None:
-                _stamp(traced, message.at, began, request, resumed, response)
-            self._busy = False
-            if self._closing:
-                if transport is not None:
-                    transport.close()
-                return
-            self._answered_at = self._loop.time()
-            if self._idle is None:  # one timer a connection, moved on lazily (as aiohttp's)
-                self._idle = self._loop.call_at(
-                    self._answered_at + self.site.keepalive_timeout_s, self._expire
-                )
-            self._pump()
-        finally:  # (the set's done callback, without a handle through the loop)
-            self.site.tasks.discard(asyncio.current_task())
+            response = await accept_send(request, _fields(b"".join(message.body)), False)
+        except Exception as exc:  # the middleware's answers, word for word
+            response = failure_answer(request, exc)
+        resumed = time.monotonic() if traced is not None else 0.0
+        self.site.answered += 1
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(serialise(response))
+        if traced is not None:
+            _stamp(traced, message.at, began, request, resumed, response)
+        self._busy = False
+        if self._closing:
+            if transport is not None:
+                transport.close()
+            return
+        self._answered_at = self._loop.time()
+        if self._idle is None:  # one timer a connection, moved on lazily (as aiohttp's)
+            self._idle = self._loop.call_at(
+                self._answered_at + self.site.keepalive_timeout_s, self._expire
+            )
 
     def _expire(self) -> None:
         """A kept-alive connection with no answer for the keep-alive timeout and no request
@@ -291,7 +328,8 @@ class FastSends:
         self.keepalive_timeout_s = keepalive_timeout_s  # aiohttp's, for its connections
         self.answered = 0  # sends answered in this framing (tests read it)
         self.connections: set[FastSendProtocol] = set()
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.in_progress = 0  # sends being answered (``FastSendProtocol._step``)
+        self._all_answered: asyncio.Future[None] | None = None  # ``stop`` waits for it
         self.trace = trace.recorder()  # a stall trace: each send's pieces (``_stamp``)
 
     def wrap(self, inner: Any) -> FastSendProtocol:
@@ -302,8 +340,17 @@ class FastSends:
         """Close the idle connections, the busy ones once answered; wait for their sends."""
         for connection in list(self.connections):
             connection.close()
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=STOP_TIMEOUT_S)
+        if self.in_progress:
+            self._all_answered = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._all_answered), STOP_TIMEOUT_S)
+
+    def finished(self) -> None:
+        """A send's answer ended (written, or its connection gone)."""
+        self.in_progress -= 1
+        done = self._all_answered
+        if not self.in_progress and done is not None and not done.done():
+            done.set_result(None)
 
 
 async def _fields(body: bytes) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from observe import test_tls as tls
 from raw_http import Answer, Cutter, exchange, post
 
+from modemd.api import fastframe
 from modemd.api.answers import EncodedList, json_answer
 from modemd.api.app import create_app, start_site
 from modemd.api.auth import ApiConfig, api_config
@@ -281,7 +282,7 @@ async def test_stopping_the_server_finishes_the_sends_in_progress(store: Store) 
             while not framing.connections:
                 await asyncio.sleep(0.01)
         await runner.cleanup()  # the send already written is answered or refused, never lost
-        assert not framing.connections and not framing.tasks
+        assert not framing.connections and not framing.in_progress
         count = len(await store.read(jobs.list_jobs))
         assert count == framing.answered
     finally:
@@ -367,6 +368,51 @@ async def test_a_deep_pipeline_is_answered_in_order(pair: Pair) -> None:
     assert not closed and [a.status for a in fast] == [200] * len(sends)
     texts = [await pair.store.read(jobs.get_job, a.json()["job_id"]) for a in fast]
     assert [job.message for job in texts if job is not None] == [f"deep {n}" for n in range(150)]
+
+
+def test_header_names_are_looked_at_once_and_kept_within_a_limit() -> None:
+    class Reader:  # llhttp's callbacks, as the framing takes them
+        def __init__(self) -> None:
+            self.parser = httptools.HttpRequestParser(self)
+            self.parsed = fastframe.Parsed()
+
+        def on_url(self, url: bytes) -> None:
+            self.parsed.url += url
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self.parsed.headers.append((name, value))
+
+    def verdict(*headers: str) -> int | None:
+        head = "".join(f"{h}\r\n" for h in ("Host: x", *headers, "Content-Length: 2"))
+        reader = Reader()
+        reader.parser.feed_data(f"POST /api/v1/send HTTP/1.1\r\n{head}\r\n".encode())
+        try:
+            return fastframe.plain_send(reader.parser, reader.parsed)
+        except fastframe.NotOurs:
+            return None
+
+    json_type = "Content-Type: application/json"
+    for _ in range(2):  # the names seen before answer as the first time
+        assert verdict(json_type) == 2
+        assert verdict("CONTENT-type: application/json") == 2
+        assert verdict(json_type, "content-TYPE: application/json") is None  # twice
+        assert verdict(json_type, "Content-ENCODING: gzip") is None
+        assert verdict(json_type, "X-Trace: café") is None  # not ASCII
+        assert verdict(json_type, "X-Trace: ok") == 2
+    for n in range(3 * fastframe.MAX_NAMES_KEPT):
+        assert verdict(json_type, f"X-Made-Up-{n}: 1") == 2
+        assert len(fastframe._NAMES) <= fastframe.MAX_NAMES_KEPT
+
+
+async def test_a_deep_pipeline_of_refusals_answered_at_once_is_answered_in_order(
+    pair: Pair,
+) -> None:
+    # Each refusal ends in its send's first step (no store write to wait for): the next request
+    # is parsed after it, never from within it (nested, 1,500 would pass the recursion limit).
+    sends = [pair.send(to="", msg=f"refused {n}") for n in range(1500)]
+    fast, closed = await exchange(pair.fast, [b"".join(sends)], len(sends))
+    assert not closed and [a.status for a in fast] == [400] * len(sends)
+    assert pair.framing.answered == len(sends) and not pair.framing.in_progress
 
 
 async def test_an_answer_with_headers_is_written_as_aiohttp_writes_it() -> None:
