@@ -42,7 +42,7 @@ from bench.harness import (
     workdir,
 )
 from bench.inbound import event_time
-from bench.timeline import TimelineTap
+from bench.timeline import TimelineTap, last_command
 from modemd.api.listener import start_listener
 
 MODEMS = 16
@@ -188,12 +188,17 @@ def measure(
     }
 
 
+def _reads(text: bytes) -> bool:
+    """A command line that reads a stored report (on its own, or after a free on one line)."""
+    return last_command(text).startswith(READS)
+
+
 def read_pieces(line: TimelineTap, end: float, arrived: float) -> tuple[float, float, float] | None:
     """A report's wait from ``end`` (its modem's send) to its POST's arrival, cut at the host's
     first read command after ``end`` and at the command after that one; None when no read
     came between the two (read before the send ended: a report read while the modem idled)."""
     commands = [t for t, text in line.commands if t > end]
-    reads = [t for t, text in line.commands if t > end and text.startswith(READS)]
+    reads = [t for t, text in line.commands if t > end and _reads(text)]
     if not reads or reads[0] > arrived:
         return None
     after = next((t for t in commands if t > reads[0]), arrived)
@@ -206,7 +211,7 @@ def read_answer(line: TimelineTap, end: float, arrived: float) -> tuple[float, f
     read command -> that final, the final -> the host's next command, that command's head);
     None when no read came between ``end`` and ``arrived``, or no final after it."""
     commands = [(t, text) for t, text in line.commands if t > end]
-    read = next(((t, text) for t, text in commands if text.startswith(READS)), None)
+    read = next(((t, text) for t, text in commands if _reads(text)), None)
     if read is None or read[0] > arrived:
         return None
     final = next((t for t in line.finals if t >= read[0]), None)
@@ -223,7 +228,7 @@ def commands_before_read(line: TimelineTap, end: float) -> list[str]:
     for t, text in line.commands:
         if t <= end:
             continue
-        if text.startswith(READS):
+        if _reads(text):
             return heads
         heads.append(text[:8].decode(errors="replace"))
     return []

@@ -52,7 +52,15 @@ HOST_LATE_S = 0.003  # a look later than this is this process (the emulators' ho
 MANY = 8  # modems per other modem past 10 ms at once (64: 8): a stall of the loop, not one chain
 
 
+def last_command(command: bytes) -> bytes:
+    """The last command of a line (``AT+CMGD=1,1;+CMGL=0``: a free on a read's line) as if
+    written alone: what the line waits for at its end."""
+    _head, separator, tail = command.rpartition(b";")
+    return b"AT" + tail if separator else command
+
+
 def _kind(command: bytes) -> str:
+    command = last_command(command)
     for prefix, kind in KINDS.items():
         if command.startswith(prefix):
             return kind
@@ -125,7 +133,7 @@ class TimelineTap:
 
     def read_ages(self) -> list[float]:
         """For each announced index: seconds from its announcement to the command reading it."""
-        reads = [(t, line) for t, line in self.commands if _kind(line) == "read"]
+        reads = [(t, last_command(line)) for t, line in self.commands if _kind(line) == "read"]
         ages = []
         for announced_at, index in self.announced:
             for t, line in reads:
@@ -278,6 +286,10 @@ def summary(taps: Sequence[TimelineTap]) -> dict[str, Any]:
             for k, v in sorted(by_kind.items())
         },
         "commands_per_send_by_kind": {k: round(v / sends, 3) for k, v in commands.items()},
+        # a free on a read's line (counted as a read above): no round trip of its own
+        "frees_on_read_lines_per_send": round(
+            sum(1 for tap in taps for _t, line in tap.commands if _chained_free(line)) / sends, 3
+        ),
         "largest_gaps": [
             (ms(length), [(kind, ms(seconds)) for kind, seconds in pieces])
             for length, pieces in sorted(gaps, key=lambda g: g[0])[-LARGEST:]
@@ -300,6 +312,10 @@ def summary(taps: Sequence[TimelineTap]) -> dict[str, Any]:
         "announce_to_read_p99_ms": ms(percentile(ages, 99)),
         "announce_to_read_max_ms": ms(max(ages, default=float("nan"))),
     }
+
+
+def _chained_free(line: bytes) -> bool:
+    return line.startswith(b"AT+CMGD=") and b";" in line
 
 
 def _read_then_free(kinds: list[str]) -> bool:

@@ -169,6 +169,12 @@ def test_report_memory_commands_and_answers() -> None:
     assert at.parse_storage(["1,50,0,100,0,100"]) == (1, 50)  # the answer to AT+CPMS="SR"
 
 
+def _fed(wire: bytes, chunk: int) -> list[Event]:
+    """What a fresh parser makes of ``wire`` fed ``chunk`` bytes at a time."""
+    parser = AtParser()
+    return [e for i in range(0, len(wire), chunk) for e in parser.feed(wire[i : i + chunk])]
+
+
 @pytest.mark.parametrize("chunk", [1, 3, 4096])
 def test_a_read_in_the_report_memory_byte_by_byte(chunk: int) -> None:
     """AT+CPMS="SR" then AT+CMGR=<i>, a +CDSI arriving between them, however the bytes come."""
@@ -177,8 +183,7 @@ def test_a_read_in_the_report_memory_byte_by_byte(chunk: int) -> None:
         + b'\r\n+CDSI: "SR",2\r\n'
         + b"\r\n+CMGR: ,,25\r\n0006D60B911326880736F4\r\n\r\nOK\r\n"
     )
-    parser = AtParser()
-    events = [e for i in range(0, len(wire), chunk) for e in parser.feed(wire[i : i + chunk])]
+    events = _fed(wire, chunk)
     assert [e.text for e in events if isinstance(e, Urc)] == ['+CDSI: "SR",2']
     lines = iter(e.text for e in events if isinstance(e, Line))
     answers = []
@@ -189,6 +194,30 @@ def test_a_read_in_the_report_memory_byte_by_byte(chunk: int) -> None:
         answers.append(tx.responses)
     assert at.parse_storage(answers[0]) == (1, 50)
     assert at.parse_read(1, answers[1]) == at.StoredPdu(1, 25, "0006D60B911326880736F4")
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 4096])
+def test_a_free_and_a_listing_on_one_line_answer_as_the_listing(chunk: int) -> None:
+    """``AT+CMGD=1,1;+CMGL=0``: echoed as written, a +CDSI between the listing's lines, one
+    final result; the listing's lines are the answer, however the bytes come."""
+    command = at.after_free(1, at.LIST_UNREAD_PDU)
+    assert command.text == "AT+CMGD=1,1;+CMGL=0"
+    assert at.after_free(2, at.read_message(7)).text == "AT+CMGD=2,1;+CMGR=7"
+    wire = (
+        b"AT+CMGD=1,1;+CMGL=0\r\r\n+CMGL: 3,0,,25\r\n0006D60B911326880736F4\r\n"
+        + b'\r\n+CDSI: "SM",5\r\n'
+        + b"\r\n+CMGL: 4,0,,25\r\n0006D70B911326880736F4\r\n\r\nOK\r\n"
+    )
+    events = _fed(wire, chunk)
+    tx = Transaction(command)
+    urcs = [e.text for e in events if isinstance(e, Urc)]
+    for line in (e.text for e in events if isinstance(e, Line)):
+        if tx.on_line(line) is Disposition.UNSOLICITED:
+            urcs.append(line)
+    assert tx.done and tx.final is not None and tx.final.ok
+    assert urcs == ['+CDSI: "SM",5']
+    listed = at.parse_listing(tx.responses)
+    assert [s.index for s in listed] == [3, 4]
 
 
 def test_stored_message_parsers() -> None:

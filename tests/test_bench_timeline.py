@@ -32,10 +32,7 @@ print(json.dumps(classify(taps, stalls)))
 
 
 def test_each_wait_over_10_ms_has_one_class() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", CHECK], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    result = json.loads(done.stdout)
+    result = json.loads(_printed(CHECK))
     assert result["waits"] == 4 and result["over_10ms"] == 3
     assert result["over_10ms_with_a_read"] == 1
     classes = {name.split(" (")[0]: count for name, (count, _share) in result["classes"].items()}
@@ -46,3 +43,23 @@ def test_each_wait_over_10_ms_has_one_class() -> None:
     }
     shares = [share for _count, share in result["classes"].values()]
     assert abs(sum(shares) - 1.0) < 0.01  # 40 + 20 + 10 ms past 10 ms each
+
+
+def _printed(code: str) -> str:
+    """What ``code`` prints, run in a process of its own at the checkout's root."""
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+def test_a_free_on_a_reads_line_is_a_read() -> None:
+    """``AT+CMGD=1,1;+CMGR=7`` is one round trip, a read's: the wait it ends is the read's, and
+    the report at 7 is read by it (the count of frees on such lines kept apart)."""
+    printed = _printed(
+        "from bench.timeline import _chained_free, _kind, last_command\n"
+        "line = b'AT+CMGD=1,1;+CMGR=7'\n"
+        "print(_kind(line), last_command(line).decode(), _chained_free(line),"
+        " _kind(b'AT+CMGD=1,1'), _chained_free(b'AT+CMGD=1,1'))\n"
+    )
+    assert printed.split() == ["read", "AT+CMGR=7", "True", "free", "False"]

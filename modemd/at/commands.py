@@ -68,6 +68,13 @@ def delete_read(index: int) -> Command:
     return Command(f"AT+CMGD={index},{DELFLAG_READ}")
 
 
+def after_free(index: int, command: Command) -> Command:
+    """``AT+CMGD=<index>,1;<command>``: one line (V.250 5.2.1: extended commands chain with
+    ``;``, one final result, the first failure ends the line), every read message freed and then
+    ``command`` (a read: ``AT+CMGR`` / ``AT+CMGL``) run, its answer as its own."""
+    return Command(f"{delete_read(index).text};{command.text[2:]}", prefix=command.prefix)
+
+
 def parse_delete_flags(lines: list[str]) -> bool:
     """Whether ``+CMGD: (1-20),(0-4)`` offers delflag 1; firmware that takes an index only
     answers one range (``+CMGD: (1-20)``), or ERROR."""

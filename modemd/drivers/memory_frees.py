@@ -1,7 +1,9 @@
 """Freeing what a modem's message memory holds once it is read and committed: one
 ``AT+CMGD=<i>,1`` for every read message where the modem takes the delflag (when nothing read
-waits for its commit), else one ``AT+CMGD`` per index. ``MessageMemory`` (``modem_memory``) has
-these as its own; they are apart only to keep each file small.
+waits for its commit), on the line of the next read where one comes (``AT+CMGD=<i>,1;+CMGL=0``:
+no round trip of its own between two sends), else one ``AT+CMGD`` per index.
+``MessageMemory`` (``modem_memory``) has these as its own; they are apart only to keep each
+file small.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from modemd.at import commands as at
 from modemd.at.transaction import Command, Transaction
 from modemd.drivers.memory_select import MemoryPort
 from modemd.drivers.port_sides import Lead
+from modemd.drivers.read_turns import ReadTurns
 from modemd.errors import DeviceError, ModemCommandError
 
 log = logging.getLogger(__name__)
@@ -62,6 +65,8 @@ class MemoryFrees:
     _doubtful: bool
     _freeing: set[int]
     _free_lock: asyncio.Lock
+    chain_frees: bool
+    turns: ReadTurns
 
     settle_s = SETTLE_WAIT_S  # tests inject their own
 
@@ -75,6 +80,17 @@ class MemoryFrees:
         return max(1, min(FREE_BATCH, self.slots // FREE_BATCH_SHARE))
 
     def _release(self, index: int) -> None:
+        raise NotImplementedError
+
+    def _read_answer(self, picked: list[int], lines: list[str], since: float | None) -> None:
+        raise NotImplementedError
+
+    def _read_failed(
+        self, picked: list[int], exc: DeviceError, rode: list[int] | None = None
+    ) -> None:
+        raise NotImplementedError
+
+    def _note_announced(self) -> None:
         raise NotImplementedError
 
     async def free_read(self, settle_s: float | None = None) -> None:
@@ -105,7 +121,9 @@ class MemoryFrees:
         leaving something uncommitted). One ``AT+CMGD=<i>,1`` where the modem takes it, when
         ``free_batch`` wait (or the memory is crowded), nothing read is uncommitted and no
         other free runs; else none (the rules of ``free_read``; a free that has to wait for a
-        commit is left to a later trail, ``before_send`` or the idle moment)."""
+        commit is left to a later trail, ``before_send`` or the idle moment). Where a read's
+        line carries frees (``chain_frees``), the first is none (the read's line frees first),
+        and the second waits for a read to come (``ride``) unless the memory nears its mark."""
         taken: list[int] = []
 
         def build() -> Command | None:
@@ -131,8 +149,47 @@ class MemoryFrees:
             log.info("%s: stored messages not freed yet: no answer", self._at.port)
             self._put_back(taken)
 
-        first = Lead(lambda: build() if self._frees_first() else None, on_final, on_lost)
-        return first, Lead(build, on_final, on_lost)
+        def alone() -> Command | None:
+            # a read to come carries the batch on its line (``ride``), unless the memory nears
+            # its crowded mark: it cannot wait for that read's trail
+            if self.chain_frees and self._announced and not self._frees_first():
+                return None
+            return build()
+
+        first = Lead(
+            lambda: build() if not self.chain_frees and self._frees_first() else None,
+            on_final,
+            on_lost,
+        )
+        return first, Lead(alone, on_final, on_lost)
+
+    def ride(self) -> list[int]:
+        """The batch a read about to be written takes on its line (``at.after_free``): what
+        ``free_trails`` would free now (``free_batch`` committed, or the memory crowded;
+        nothing read uncommitted, no other free running), taken; [] when none."""
+        if not self.chain_frees or self._free_lock.locked() or self._unsettled:
+            return []
+        if not (len(self._freeable) >= self.free_batch or self._pressed()):
+            return []
+        if not self._trail_frees():
+            return []
+        taken = list(self._freeable)
+        self._freeable.clear()
+        self._freeing.update(taken)
+        return taken
+
+    def rode(self, taken: list[int], freed: bool) -> None:
+        """The answer to a read's line that carried ``taken``'s free: ``freed`` (OK, or the
+        read's lines came: the free ran before it) ends their hold; else the modem may not take
+        a line of two commands: the batch waits for a free of its own (a delflag frees only
+        read messages: running it twice loses nothing), and frees go alone from now on."""
+        if freed:
+            for index in taken:
+                self._release(index)
+            return
+        log.info("%s: a free and a read on one line refused: one command a line", self._at.port)
+        self.chain_frees = False
+        self._put_back(taken)
 
     def _frees_first(self) -> bool:
         """What is held or announced is within ``FREE_FIRST_MARGIN`` of the crowded mark (half
@@ -150,6 +207,31 @@ class MemoryFrees:
         return (
             self.delete_flags and not self._doubtful and not self._holding() and self._at.selected
         )
+
+    def _read_refused(
+        self,
+        picked: list[int],
+        rode: list[int],
+        exc: ModemCommandError,
+        lines: list[str] | None = None,
+        since: float | None = None,
+    ) -> None:
+        """A read's line answered with an error. One that carried a free: when the read's
+        lines came, the free ran before it (the error is the read's: as a read's own); when
+        none came, either may have failed (the free alone from now on, ``rode``), nothing was
+        read: what was picked waits for its read again."""
+        if not rode:
+            self._read_failed(picked, exc)
+            return
+        self.rode(rode, bool(lines))
+        if lines:
+            self._read_answer(picked, lines, since)
+            return
+        if len(picked) == 1:
+            self._release(picked[0])  # held by ``_pick``, read again
+        self._announced.update(picked)
+        self._note_announced()
+        self.turns.keep_since(since)
 
     def _put_back(self, taken: list[int]) -> None:
         self._freeing.difference_update(taken)

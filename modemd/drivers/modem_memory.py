@@ -81,6 +81,9 @@ class MessageMemory(MemoryFrees):
         self._unlisted: set[int] = set()  # announced, left out by an AT+CMGL=0 listing
         self._free_lock = asyncio.Lock()
         self._reading = False  # the task that reads them runs
+        # A batch free due when a read is written goes on its line (``ride``); False once the
+        # modem refused such a line: then each goes alone (``free_trails``).
+        self.chain_frees = True
 
     def announce(self, index: int) -> None:
         """+CMTI / +CDSI: read ``index`` as soon as the command in flight is over."""
@@ -155,40 +158,55 @@ class MessageMemory(MemoryFrees):
         """What is announced when the port is ours (after the send in flight): one index by
         AT+CMGR, several by one AT+CMGL=0."""
         picked: list[int] = []
+        rode: list[int] = []
         since = self.turns.since
         try:
 
             async def build() -> Command | None:
-                return self._pick(picked)
+                return self._read_command(picked, rode)
 
             built = await self._at.command_built(build)
+        except ModemCommandError as exc:
+            self._read_refused(picked, rode, exc)
+            return
         except DeviceError as exc:
-            self._read_failed(picked, exc)
+            self._read_failed(picked, exc, rode)
             return
         if built is not None:
+            self.rode(rode, True)
             self._read_answer(picked, built[1], since)
 
     def _lead(self, due: Callable[[], bool]) -> Lead:
         """The next read, made at the send's turn (``AtPort.exchange``) when ``due()`` then;
         its answer is taken in the callback that writes the send's line (or the next one)."""
         picked: list[int] = []
+        rode: list[int] = []
         since = self.turns.since
 
         def on_final(tx: Transaction) -> None:
             final = tx.final
             assert final is not None
             if final.ok:
+                self.rode(rode, True)
                 self._read_answer(picked, tx.responses, since)
             else:
-                self._read_failed(
-                    picked, ModemCommandError(tx.command.text, final.text, final.code)
-                )
+                refused = ModemCommandError(tx.command.text, final.text, final.code)
+                self._read_refused(picked, rode, refused, tx.responses, since)
 
         return Lead(
-            lambda: self._pick(picked) if self._at.selected and due() else None,  # or later
+            lambda: self._read_command(picked, rode) if self._at.selected and due() else None,
             on_final,
-            lambda: self._read_failed(picked, DeviceError(f"{self._at.port}: no answer")),
+            lambda: self._read_failed(picked, DeviceError(f"{self._at.port}: no answer"), rode),
         )
+
+    def _read_command(self, picked: list[int], rode: list[int]) -> Command | None:
+        """At the read's turn: the read (``_pick``), with the batch free due then on its line,
+        first (``ride``: ``AT+CMGD=<i>,1;+CMGL=0``); its indexes in ``rode``."""
+        command = self._pick(picked)
+        if command is None:
+            return None
+        rode.extend(self.ride())
+        return at.after_free(rode[0], command) if rode else command
 
     def _read_answer(self, picked: list[int], lines: list[str], since: float | None) -> None:
         if len(picked) > 1:
@@ -196,7 +214,11 @@ class MessageMemory(MemoryFrees):
         else:
             self._took_read(picked[0], at.parse_read(picked[0], lines))
 
-    def _read_failed(self, picked: list[int], exc: DeviceError) -> None:
+    def _read_failed(
+        self, picked: list[int], exc: DeviceError, rode: list[int] | None = None
+    ) -> None:
+        if rode and not isinstance(exc, ModemCommandError):  # no answer: freed or not, later
+            self._put_back(rode)
         if isinstance(exc, ModemCommandError):
             if len(picked) > 1:  # the listing refused: each by AT+CMGR from now on
                 log.info("%s: %s refused (%s)", self._at.port, at.LIST_UNREAD_PDU.text, exc)

@@ -148,6 +148,8 @@ class ModemCommands:
             bodies = split_command_line(line[2:])
         except ValueError:
             return ERROR
+        if len(bodies) > 1 and not self._profile.chains_commands:
+            return ERROR
         lines: list[str] = []
         for body in bodies:
             reply = self._execute_one(body)

@@ -67,6 +67,9 @@ class ModemProfile:
     own_number: str | None = None  # AT+CNUM: the SIM's own number (None: the SIM lacks it)
     storage_slots: int = 20  # messages the SIM memory holds (AT+CPMS total)
     cmgd_flags: bool = True  # AT+CMGD=<i>,<delflag> accepted (27.005); False: an index only
+    # False: a line of several commands (V.250 5.2.1, "AT+CMGD=1,1;+CMGL=0") answered ERROR,
+    # none of them run, as firmware that takes one command a line
+    chains_commands: bool = True
     # False: AT+CMGL leaves stored status reports out, as firmware filing them apart does (gammu
     # issues 156, 408: +CDSI announced one, AT+CMGL=4 answered a bare OK); AT+CMGR reads them.
     cmgl_lists_reports: bool = True
